@@ -1,0 +1,5 @@
+"""``python -m flowlens``: the same as the ``flowlens`` command."""
+
+from flowlens.cli import main
+
+main()

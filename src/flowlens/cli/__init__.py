@@ -1,0 +1,77 @@
+"""The ``flowlens`` command line: a thin layer over the library.
+
+Commands are registered by name and imported only when run, so ``flowlens --help`` answers
+without loading the engines or pm4py. User mistakes (:class:`~flowlens.errors.FlowlensError`)
+print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from flowlens import __version__
+
+# name -> (module, function, one-line help). Keep the help here so --help needs no imports.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "inspect": ("flowlens.cli.inspect_cmd", "inspect", "Read a log: summary and data-quality counts."),
+    "analyze": ("flowlens.cli.analyze_cmd", "analyze", "Write the HTML report, results.json and quarantine.csv."),
+    "generate": ("flowlens.cli.generate_cmd", "generate", "Generate synthetic event logs with ground truth."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        cmd: click.Command = getattr(importlib.import_module(module), attr)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing needs only the short help, so no command module is imported for --help.
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="flowlens")
+def cli() -> None:
+    """flowlens: turn service event logs into process maps, waiting causes and savings.
+
+    \b
+    Examples:
+      flowlens inspect event_logs/bank_demo/events.parquet
+      flowlens analyze event_logs/bank_demo/events.parquet -o reports/bank_demo
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``flowlens`` script and ``python -m flowlens``."""
+    from flowlens.errors import FlowlensError
+
+    try:
+        return cli.main(args=argv, prog_name="flowlens", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("flowlens: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FlowlensError as exc:
+        click.echo(f"flowlens: error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("flowlens: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,45 @@
+"""``flowlens inspect LOG``: read a log and show its summary and data-quality counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.progress import Progress
+from flowlens.log import EventLog
+
+
+@click.command()
+@log_options
+@json_option
+@click.option("--quarantine", "quarantine_path", type=click.Path(path_type=Path),
+              help="Also write the quarantined rows to this CSV file.")
+def inspect(read: Callable[[], EventLog], log_path: Path, as_json: bool, quarantine_path: Path | None) -> None:
+    """Read LOG and print its summary and the data-quality counts.
+
+    \b
+    Examples:
+      flowlens inspect calls.csv.gz --tz Asia/Shanghai
+      flowlens inspect incidents.xes.gz --activity concept:name+lifecycle:transition --json
+    """
+    progress = Progress(enabled=None if not as_json else False)
+    with progress.step(f"reading {log_path}"):
+        log = read()
+    if quarantine_path is not None:
+        log.write_quarantine(quarantine_path)
+    if as_json:
+        emit_json(inspect_payload(log))
+    else:
+        click.echo(log.describe())
+
+
+def inspect_payload(log: EventLog) -> dict[str, object]:
+    """The ``inspect --json`` object: summary, columns, data quality and reader notes."""
+    payload: dict[str, object] = log.summary().to_dict()
+    payload["columns"] = log.columns.to_dict()
+    payload["quality"] = log.quality.to_dict()
+    payload["source_info"] = log.source.to_dict()
+    return payload

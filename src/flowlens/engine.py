@@ -1,0 +1,113 @@
+"""The engines an event log lives in: DuckDB (embedded, default) or Spark (``flowlens[spark]``).
+
+Ingestion (reading files, the data-quality gate, lifecycle pairing) always runs in an embedded
+DuckDB connection, which reads CSV and Parquet natively and spills to disk when a log does not
+fit in memory. Every analysis above it is an Ibis expression over the canonical event table,
+so the same query runs on DuckDB and, after :meth:`EventLog.to_engine`, on Spark.
+
+>>> from flowlens.engine import duckdb_engine
+>>> eng = duckdb_engine()
+>>> eng.name
+'duckdb'
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlens.errors import ConfigError, EngineError
+
+if TYPE_CHECKING:
+    import duckdb
+    import ibis
+    from ibis.backends import BaseBackend
+
+ENGINES = ("duckdb", "spark")
+
+
+@dataclass
+class Engine:
+    """A connection to one engine: an Ibis backend plus, for DuckDB, the raw connection."""
+
+    name: str
+    backend: BaseBackend
+    duckdb: duckdb.DuckDBPyConnection | None = None
+    workdir: Path | None = field(default=None, repr=False)
+
+    def table(self, name: str) -> ibis.Table:
+        return self.backend.table(name)
+
+
+def _workdir() -> Path:
+    """A private scratch folder for spills and engine hand-over files, removed at exit."""
+    d = Path(tempfile.mkdtemp(prefix="flowlens-"))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
+
+def duckdb_engine(*, threads: int | None = None, memory_limit: str | None = None) -> Engine:
+    """A fresh in-memory DuckDB connection that spills to a private temp folder."""
+    import duckdb
+    import ibis
+
+    workdir = _workdir()
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+    con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+    # Timestamps are stored as UTC microseconds; the session zone only affects parsing,
+    # which sets it explicitly.
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    backend = ibis.duckdb.from_connection(con)
+    return Engine(name="duckdb", backend=backend, duckdb=con, workdir=workdir)
+
+
+_SPARK: dict[str, Any] = {}
+
+
+def spark_session() -> Any:
+    """The process-wide local Spark session (started on first use, ~10 s)."""
+    if "session" not in _SPARK:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise EngineError(
+                "the Spark engine needs the optional extra",
+                hint="pip install 'flowlens[spark]' (and a Java 17+ runtime)",
+            ) from exc
+        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+            raise EngineError("the Spark engine needs a Java runtime (java not found on PATH)",
+                              hint="install OpenJDK 17, e.g. apt-get install openjdk-17-jre-headless")
+        builder = (
+            SparkSession.builder.master(os.environ.get("FLOWLENS_SPARK_MASTER", "local[2]"))
+            .appName("flowlens")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", os.environ.get("FLOWLENS_SPARK_PARTITIONS", "8"))
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        )
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        _SPARK["session"] = session
+    return _SPARK["session"]
+
+
+def spark_engine() -> Engine:
+    """An Ibis backend over the local Spark session."""
+    import ibis
+
+    session = spark_session()
+    return Engine(name="spark", backend=ibis.pyspark.connect(session), workdir=_workdir())
+
+
+def check_engine_name(name: str) -> str:
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine '{name}'; choose one of {', '.join(ENGINES)}")
+    return name

@@ -1,0 +1,70 @@
+"""The exceptions flowlens raises for problems a user can fix.
+
+Every user mistake (a missing file, an unreadable log, an unknown option value) raises a
+subclass of :class:`FlowlensError` whose message says what was wrong, where, and how to fix it.
+The command line prints that message as one line and exits non-zero; anything else escaping
+is a bug in flowlens and keeps its traceback.
+
+>>> from flowlens.errors import MissingColumnError, FlowlensError
+>>> issubclass(MissingColumnError, FlowlensError)
+True
+"""
+
+from __future__ import annotations
+
+
+class FlowlensError(Exception):
+    """Base class of every error a user can act on."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = " ".join(self.message.split())
+        if self.hint:
+            text += f" (hint: {' '.join(self.hint.split())})"
+        return text
+
+
+class InputError(FlowlensError):
+    """An input file or frame cannot be used as an event log."""
+
+
+class LogFormatError(InputError):
+    """The file is not a readable CSV, Parquet or XES log (or is truncated or binary)."""
+
+
+class UnsafeInputError(LogFormatError):
+    """The input asks for something a safe reader refuses (XML entities, external references)."""
+
+
+class MissingColumnError(InputError):
+    """A column the log needs (case, activity, a timestamp) is absent or not found."""
+
+
+class EmptyLogError(InputError):
+    """The log has no usable events after the data-quality gate."""
+
+
+class ConfigError(FlowlensError):
+    """An option, mapping file or setting has a value flowlens does not accept."""
+
+
+class EngineError(FlowlensError):
+    """The requested engine is not available (e.g. Spark without the ``spark`` extra)."""
+
+
+__all__ = [
+    "ConfigError",
+    "EmptyLogError",
+    "EngineError",
+    "FlowlensError",
+    "InputError",
+    "LogFormatError",
+    "MissingColumnError",
+    "UnsafeInputError",
+]

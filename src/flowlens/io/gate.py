@@ -1,0 +1,561 @@
+"""The data-quality gate: from a staged source table to the canonical activity-instance table.
+
+Runs entirely as SQL in the ingest DuckDB connection (vectorised, out of core). Steps:
+
+1. parse every row (case, activity, timestamps to UTC microseconds, resource, lifecycle);
+2. give each unusable row one reason (missing case or activity, missing or unparseable
+   time, end before start, exact duplicate, unknown lifecycle value);
+3. pair lifecycle rows (schedule / start / suspend / resume / complete / abort) of one activity
+   instance, first-in first-out per case and activity; rows that never complete are set aside;
+4. order instances within each case (end time, then source row), number cases and positions;
+5. keep quarantined rows with their source row number, reason and original values.
+
+The canonical table ``events`` has one row per activity instance:
+
+========== ======= ==========================================================
+column     type    meaning
+========== ======= ==========================================================
+eid        BIGINT  global position; consecutive within a case
+case_idx   BIGINT  case number, by case start
+case_id    VARCHAR case identifier as in the source
+pos        BIGINT  0-based position of the instance in its case
+activity   VARCHAR activity label
+start_us   BIGINT  start, UTC microseconds (NULL: completion-only)
+end_us     BIGINT  end (completion), UTC microseconds
+resource   VARCHAR resource (NULL when unknown)
+src_row    BIGINT  source row of the completing row (1-based)
+...                attributes, and with lifecycle data: status, schedule_us, suspended_us
+========== ======= ==========================================================
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import duckdb
+
+from flowlens import quality as Q
+from flowlens.columns import ColumnMap
+from flowlens.errors import EmptyLogError, InputError
+from flowlens.io.readers import RawTable
+from flowlens.io.source import SourceInfo
+from flowlens.io.timestamps import lit, q, timestamp_column
+from flowlens.quality import Flag, QualityReport
+
+CANONICAL = (
+    "eid", "case_idx", "case_id", "pos", "activity", "start_us", "end_us", "resource", "src_row",
+    "status", "schedule_us", "suspended_us",
+)
+
+_TERMINAL = ("complete", "ate_abort", "pi_abort", "withdraw", "autoskip", "manualskip")
+_START = ("start",)
+_PRE = ("schedule", "assign", "reassign")
+_MID = ("suspend", "resume")
+STANDARD_LIFECYCLE = frozenset(_TERMINAL + _START + _PRE + _MID)
+
+
+@dataclass
+class GateResult:
+    quality: QualityReport
+    columns: ColumnMap
+    #: canonical attribute column -> source column
+    attributes: dict[str, str]
+    has_lifecycle: bool
+
+
+def _text(col: str) -> str:
+    return f"NULLIF(trim(CAST({q(col)} AS VARCHAR)), '')"
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(lit(v) for v in values) + ")"
+
+
+def run_gate(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable,
+    mapping: ColumnMap,
+    info: SourceInfo,
+    *,
+    tz: str,
+    time_format: str | None = None,
+    now_us: int | None = None,
+) -> GateResult:
+    """Build ``events`` and ``quarantine`` from the staged ``raw`` table."""
+    source = info.path
+    _check_timezone(con, tz)
+    lifecycle = _use_lifecycle(con, raw, mapping, info)
+    mapping = _finalise_mapping(mapping, lifecycle)
+
+    end = timestamp_column(con, raw.name, mapping.end, tz=tz, time_format=time_format, source=source)  # type: ignore[arg-type]
+    info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
+    start_sql = "CAST(NULL AS BIGINT)"
+    start_raw = "CAST(NULL AS VARCHAR)"
+    if mapping.start:
+        start = timestamp_column(con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source)
+        info.timestamp_formats[mapping.start] = start.formats
+        start_sql, start_raw = start.sql, _text(mapping.start)
+
+    acts = mapping.activity_columns
+    if len(acts) == 1:
+        activity_sql = _text(acts[0])
+    else:
+        parts = ", ".join(_text(a) for a in acts)
+        activity_sql = f"CASE WHEN {_text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
+    resource_sql = _text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
+    lifecycle_sql = f"lower({_text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
+
+    attributes = _attribute_names(mapping, raw.columns)
+    attr_sql = "".join(f", {q(src)} AS {q(dst)}" for dst, src in attributes.items())
+
+    con.execute(f"SET TimeZone = {lit(tz)}")
+    try:
+        con.execute(
+            f"""
+            CREATE TEMP TABLE parsed AS
+            SELECT CAST({raw.row_sql} AS BIGINT) AS __row,
+                   {_text(mapping.case)} AS case_id,
+                   {activity_sql} AS activity,
+                   {start_sql} AS start_us,
+                   {end.sql} AS end_us,
+                   {start_raw} AS __start_raw,
+                   {_text(mapping.end)} AS __end_raw,
+                   {resource_sql} AS resource,
+                   {lifecycle_sql} AS __lc
+                   {attr_sql}
+            FROM {q(raw.name)}
+            """
+        )
+    except duckdb.Error as exc:
+        raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.execute("SET TimeZone = 'UTC'")
+
+    lc_check = (
+        f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} "
+        f"THEN {lit(Q.UNKNOWN_LIFECYCLE)}"
+        if lifecycle
+        else ""
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE checked AS
+        SELECT *,
+          CASE WHEN case_id IS NULL THEN {lit(Q.MISSING_CASE)}
+               WHEN activity IS NULL THEN {lit(Q.MISSING_ACTIVITY)}
+               WHEN __end_raw IS NULL THEN {lit(Q.MISSING_TIME)}
+               WHEN end_us IS NULL THEN {lit(Q.BAD_TIME)}
+               WHEN __start_raw IS NOT NULL AND start_us IS NULL THEN {lit(Q.BAD_START)}
+               WHEN start_us > end_us THEN {lit(Q.END_BEFORE_START)}
+               {lc_check}
+          END AS __reason,
+          CASE WHEN __end_raw IS NULL THEN {lit(f'column {mapping.end} is empty')}
+               WHEN end_us IS NULL THEN 'value ' || {lit(mapping.end or '')} || '=' || __end_raw
+               WHEN __start_raw IS NOT NULL AND start_us IS NULL
+                    THEN 'value ' || {lit(mapping.start or '')} || '=' || __start_raw
+               WHEN start_us > end_us THEN 'start ' || __start_raw || ' is after end ' || __end_raw
+               WHEN __lc IS NOT NULL THEN 'value ' || __lc
+          END AS __detail
+        FROM parsed
+        """
+    )
+    con.execute("DROP TABLE parsed")
+
+    # Exact duplicates among otherwise usable rows: keep the first in file order.
+    dup_cols = ["case_id", "activity", "start_us", "end_us", "resource", "__lc", *attributes]
+    part = ", ".join(q(c) for c in dup_cols)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE deduped AS
+        SELECT *, CASE WHEN __reason IS NULL
+                       THEN min(__row) OVER (PARTITION BY __reason IS NULL, {part}) END AS __first
+        FROM checked
+        """
+    )
+    con.execute("DROP TABLE checked")
+    con.execute(
+        """CREATE TEMP TABLE valid AS
+           SELECT * EXCLUDE (__first, __reason, __detail) FROM deduped
+           WHERE __reason IS NULL AND __first = __row"""
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE qrows AS
+        SELECT __row,
+               coalesce(__reason, {lit(Q.DUPLICATE)}) AS reason,
+               coalesce(__detail, 'same values as row ' || __first) AS detail
+        FROM deduped WHERE __reason IS NOT NULL OR __first <> __row
+        """
+    )
+    con.execute("DROP TABLE deduped")
+
+    quality = QualityReport()
+    if lifecycle:
+        quality.lifecycle = dict(
+            con.execute("SELECT coalesce(__lc, '(none)'), count(*) FROM valid GROUP BY 1 ORDER BY 2 DESC").fetchall()
+        )
+        _pair_lifecycle(con, attributes)
+    else:
+        attr_cols = "".join(f", {q(a)}" for a in attributes)
+        con.execute(
+            f"""CREATE TEMP TABLE instances AS
+                SELECT case_id, activity, start_us, end_us, resource, __row AS src_row {attr_cols}
+                FROM valid"""
+        )
+    con.execute("DROP TABLE valid")
+
+    typed = _infer_attribute_types(con, attributes)
+    extra = ", status, schedule_us, suspended_us" if lifecycle else ""
+    attr_select = "".join(f", {expr} AS {q(a)}" for a, expr in typed.items())
+    con.execute(
+        f"""
+        CREATE TABLE events AS
+        WITH cases AS (
+          SELECT case_id, row_number() OVER (ORDER BY min(coalesce(start_us, end_us)), case_id) - 1 AS case_idx
+          FROM instances GROUP BY case_id),
+        ordered AS (
+          SELECT c.case_idx, i.*,
+                 row_number() OVER (PARTITION BY c.case_idx ORDER BY i.end_us, i.src_row) - 1 AS pos
+          FROM instances i JOIN cases c USING (case_id))
+        SELECT row_number() OVER (ORDER BY case_idx, pos) - 1 AS eid,
+               case_idx, case_id, pos, activity, start_us, end_us, resource, src_row
+               {extra} {attr_select}
+        FROM ordered ORDER BY case_idx, pos
+        """
+    )
+    con.execute("DROP TABLE instances")
+
+    _build_quarantine(con, raw)
+    _fill_counts(con, raw, quality)
+    if quality.rows_kept == 0:
+        top = ", ".join(f"{n:,} {r}" for r, n in quality.quarantine_reasons.items()) or "no rows"
+        raise EmptyLogError(
+            f"{source}: no usable events ({quality.rows_read:,} rows read; {top})",
+            hint="check the column mapping (--case/--activity/--end) and --time-format",
+        )
+    _flags(con, quality, mapping, tz=tz, has_start=mapping.start is not None or lifecycle, now_us=now_us)
+    return GateResult(quality, mapping, attributes, lifecycle)
+
+
+def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
+    try:
+        con.execute(f"SELECT timezone({lit(tz)}, TIMESTAMP '2020-01-01 00:00:00')").fetchone()
+    except duckdb.Error as exc:
+        raise InputError(
+            f"unknown time zone '{tz}'", hint="use an IANA name such as UTC, Asia/Shanghai, Europe/London"
+        ) from exc
+
+
+def _use_lifecycle(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: ColumnMap, info: SourceInfo) -> bool:
+    col = mapping.lifecycle
+    if col is None or col in mapping.activity_columns:
+        return False
+    if mapping.start is not None:
+        info.notes.append(f"'{col}' kept as an attribute: the log has start and end columns")
+        return False
+    values = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT lower({_text(col)}) FROM {q(raw.name)} WHERE {_text(col)} IS NOT NULL LIMIT 50"
+        ).fetchall()
+    ]
+    unknown = [v for v in values if v not in STANDARD_LIFECYCLE]
+    if not unknown:
+        return bool(values)
+    shown = ", ".join(f"'{v}'" for v in unknown[:5])
+    info.notes.append(
+        f"'{col}' holds values that are not lifecycle transitions ({shown}); kept as an attribute. "
+        f"To make them part of the activity, pass --activity <activity column>+{col}"
+    )
+    return False
+
+
+def _finalise_mapping(mapping: ColumnMap, lifecycle: bool) -> ColumnMap:
+    if lifecycle or mapping.lifecycle is None or mapping.lifecycle in mapping.activity_columns:
+        return mapping
+    from dataclasses import replace
+
+    return replace(mapping, lifecycle=None, attributes=(*mapping.attributes, mapping.lifecycle))
+
+
+def _attribute_names(mapping: ColumnMap, columns: list[str]) -> dict[str, str]:
+    """Canonical name -> source name for every column that plays no role."""
+    used = set(mapping.role_columns())
+    out: dict[str, str] = {}
+    taken = set(CANONICAL)
+    for src in columns:
+        if src in used:
+            continue
+        name = src
+        while name in taken or name.startswith("__"):
+            name = f"src:{name}"
+        taken.add(name)
+        out[name] = src
+    return out
+
+
+def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> None:
+    """Pair lifecycle rows into instances, first-in first-out per case and activity.
+
+    A terminal row (complete, abort, withdraw, skip) closes one instance. It consumes the oldest
+    waiting start of its case and activity; the number of terminals that find no waiting start
+    up to row t is U(t) = max(0, max_{t' <= t} (T(t') - S(t'))), with S and T the running counts
+    of starts and terminals, so matched pairs follow from window functions without a loop.
+    Schedules pair the same way with instance openings (start, else terminal).
+    """
+    attr_cols = "".join(f", t.{q(a)}" for a in attributes)
+    g = "PARTITION BY case_id, activity ORDER BY end_us, __kind_rank, __row"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE lc AS
+        SELECT *,
+          CASE WHEN __lc IS NULL OR __lc IN {_in(_TERMINAL)} THEN 'T'
+               WHEN __lc IN {_in(_START)} THEN 'S'
+               WHEN __lc IN {_in(_PRE)} THEN 'P'
+               ELSE 'M' END AS __kind,
+          CASE WHEN __lc IN {_in(_PRE)} THEN 0 WHEN __lc IN {_in(_START)} THEN 1
+               WHEN __lc IN {_in(_MID)} THEN 2 ELSE 3 END AS __kind_rank
+        FROM valid
+        """
+    )
+    # Starts against terminals.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE st AS
+        WITH w AS (
+          SELECT *, sum(CASE WHEN __kind = 'S' THEN 1 ELSE 0 END) OVER ({g} ROWS UNBOUNDED PRECEDING) AS s_cum,
+                    sum(CASE WHEN __kind = 'T' THEN 1 ELSE 0 END) OVER ({g} ROWS UNBOUNDED PRECEDING) AS t_cum
+          FROM lc WHERE __kind IN ('S', 'T')),
+        u AS (
+          SELECT *, greatest(0, max(t_cum - s_cum) OVER ({g} ROWS UNBOUNDED PRECEDING)) AS u FROM w)
+        SELECT *, coalesce(lag(u) OVER ({g}), 0) AS u_prev,
+               max(t_cum - u) OVER (PARTITION BY case_id, activity) AS consumed
+        FROM u
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE inst0 AS
+        SELECT t.case_id, t.activity, s.end_us AS start_us, t.end_us,
+               coalesce(t.resource, s.resource) AS resource, t.__row AS src_row,
+               t.__lc AS status, coalesce(s.end_us, t.end_us) AS __open_us,
+               coalesce(s.__row, t.__row) AS __open_row, s.__row AS __start_row {attr_cols}
+        FROM (SELECT * FROM st WHERE __kind = 'T') t
+        LEFT JOIN (SELECT * FROM st WHERE __kind = 'S') s
+          ON t.u = t.u_prev AND s.case_id = t.case_id AND s.activity = t.activity
+             AND s.s_cum = t.t_cum - t.u
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO qrows
+        SELECT __row, {lit(Q.OPEN_START)}, 'activity ' || activity || ' started at row ' || __row || ' never completes'
+        FROM st WHERE __kind = 'S' AND s_cum > consumed
+        """
+    )
+    # Schedules against instance openings.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE sched AS
+        WITH ev AS (
+          SELECT case_id, activity, end_us AS ts, 0 AS rk, __row, 'P' AS k, NULL AS src_row
+          FROM lc WHERE __kind = 'P'
+          UNION ALL
+          SELECT case_id, activity, __open_us, 1, __open_row, 'O', src_row FROM inst0),
+        w AS (
+          SELECT *, sum(CASE WHEN k = 'P' THEN 1 ELSE 0 END) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row ROWS UNBOUNDED PRECEDING) AS s_cum,
+                    sum(CASE WHEN k = 'O' THEN 1 ELSE 0 END) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row ROWS UNBOUNDED PRECEDING) AS t_cum
+          FROM ev),
+        u AS (SELECT *, greatest(0, max(t_cum - s_cum) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row ROWS UNBOUNDED PRECEDING)) AS u FROM w)
+        SELECT *, coalesce(lag(u) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row), 0) AS u_prev,
+               max(t_cum - u) OVER (PARTITION BY case_id, activity) AS consumed
+        FROM u
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO qrows
+        SELECT __row, {lit(Q.OPEN_SCHEDULE)}, 'activity ' || activity || ' scheduled at row ' || __row || ' is never started or completed'
+        FROM sched WHERE k = 'P' AND s_cum > consumed
+        """
+    )
+    # Suspend / resume rows belong to the instance open at their time.
+    con.execute(
+        """
+        CREATE TEMP TABLE mid AS
+        SELECT m.__row, m.__lc, m.end_us AS ts, i.src_row AS inst_row
+        FROM (SELECT * FROM lc WHERE __kind = 'M') m
+        ASOF LEFT JOIN inst0 i
+          ON m.case_id = i.case_id AND m.activity = i.activity AND m.end_us >= i.__open_us
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE mid_ok AS
+        SELECT m.* FROM mid m JOIN inst0 i ON m.inst_row = i.src_row WHERE m.ts <= i.end_us
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO qrows
+        SELECT __row, {lit(Q.STRAY_SUSPEND)}, 'value ' || __lc || ' at row ' || __row
+        FROM mid WHERE __row NOT IN (SELECT __row FROM mid_ok)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE instances AS
+        WITH sp AS (
+          SELECT inst_row, sum(ts - prev_ts) AS suspended_us FROM (
+            SELECT *, lag(ts) OVER (PARTITION BY inst_row ORDER BY ts, __row) AS prev_ts,
+                      lag(__lc) OVER (PARTITION BY inst_row ORDER BY ts, __row) AS prev_lc
+            FROM mid_ok) WHERE __lc = 'resume' AND prev_lc = 'suspend' GROUP BY inst_row),
+        sc AS (
+          SELECT o.src_row, p.ts AS schedule_us
+          FROM (SELECT * FROM sched WHERE k = 'O' AND u = u_prev) o
+          JOIN (SELECT * FROM sched WHERE k = 'P') p
+            ON p.case_id = o.case_id AND p.activity = o.activity AND p.s_cum = o.t_cum - o.u)
+        SELECT i.* EXCLUDE (__open_us, __open_row, __start_row), sc.schedule_us,
+               sp.suspended_us
+        FROM inst0 i LEFT JOIN sc USING (src_row) LEFT JOIN sp ON sp.inst_row = i.src_row
+        """
+    )
+    for t in ("lc", "st", "inst0", "sched", "mid", "mid_ok"):
+        con.execute(f"DROP TABLE {t}")
+
+
+def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> dict[str, str]:
+    """SQL per attribute: text columns whose every value is an integer, a number or a boolean
+    become that type; others stay as they are."""
+    if not attributes:
+        return {}
+    kinds = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'instances'"
+        ).fetchall()
+    )
+    text_cols = [a for a in attributes if kinds.get(a) == "VARCHAR"]
+    out = {a: q(a) for a in attributes}
+    if not text_cols:
+        return out
+    checks = []
+    for a in text_cols:
+        c = q(a)
+        checks.append(
+            f"count({c}), "
+            f"count(*) FILTER (WHERE {c} IS NOT NULL AND CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}), "
+            f"count(*) FILTER (WHERE {c} IS NOT NULL AND TRY_CAST({c} AS DOUBLE) IS NOT NULL "
+            f"AND regexp_full_match({c}, '-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?')), "
+            f"count(*) FILTER (WHERE lower({c}) IN ('true', 'false'))"
+        )
+    row = con.execute(f"SELECT {', '.join(checks)} FROM instances").fetchone()
+    assert row is not None
+    for i, a in enumerate(text_cols):
+        n, ints, nums, bools = row[4 * i : 4 * i + 4]
+        if n == 0:
+            continue
+        if ints == n:
+            out[a] = f"CAST({q(a)} AS BIGINT)"
+        elif nums == n:
+            out[a] = f"CAST({q(a)} AS DOUBLE)"
+        elif bools == n:
+            out[a] = f"(lower({q(a)}) = 'true')"
+    return out
+
+
+def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
+    cols = ", ".join(f"CAST(r.{q(c)} AS VARCHAR) AS {q(c)}" for c in raw.columns)
+    con.execute(
+        f"""
+        CREATE TABLE quarantine AS
+        SELECT qr.__row AS source_row, qr.reason, qr.detail, {cols}, CAST(NULL AS VARCHAR) AS raw_line
+        FROM qrows qr JOIN (SELECT CAST({raw.row_sql} AS BIGINT) AS __r, * FROM {q(raw.name)}) r
+          ON r.__r = qr.__row
+        """
+    )
+    if raw.rejects:
+        con.executemany(
+            "INSERT INTO quarantine (source_row, reason, detail, raw_line) VALUES (?, ?, ?, ?)",
+            [(row, Q.MALFORMED, reason, text) for row, reason, text in raw.rejects],
+        )
+    con.execute("DROP TABLE qrows")
+
+
+def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: QualityReport) -> None:
+    (staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
+    quality.rows_read = int(staged) + len(raw.rejects)
+    quality.quarantine_reasons = dict(
+        con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall()
+    )
+    quality.rows_quarantined = sum(quality.quarantine_reasons.values())
+    quality.rows_kept = quality.rows_read - quality.rows_quarantined
+
+
+def _flags(
+    con: duckdb.DuckDBPyConnection,
+    quality: QualityReport,
+    mapping: ColumnMap,
+    *,
+    tz: str,
+    has_start: bool,
+    now_us: int | None,
+) -> None:
+    now = now_us if now_us is not None else int(time.time() * 1_000_000)
+    row = con.execute(
+        f"""
+        WITH e AS (
+          SELECT *, count(*) OVER (PARTITION BY case_idx, end_us) AS same_ts,
+                 lag(end_us) OVER (PARTITION BY case_idx ORDER BY pos) AS prev_end,
+                 count(*) OVER (PARTITION BY case_idx) AS case_len
+          FROM events),
+        bt AS (
+          SELECT end_us FROM events GROUP BY end_us
+          HAVING count(*) >= 10 AND count(DISTINCT case_idx) >= 5),
+        -- activities that end fewer than 5 % of the cases containing them
+        ends AS (
+          SELECT activity FROM (
+            SELECT activity, count(DISTINCT case_idx) AS n,
+                   count(*) FILTER (WHERE is_last) AS n_last
+            FROM (SELECT activity, case_idx,
+                         pos = max(pos) OVER (PARTITION BY case_idx) AS is_last FROM events)
+            GROUP BY activity)
+          WHERE n_last < 0.05 * n)
+        SELECT
+          count(*) FILTER (WHERE same_ts > 1), count(DISTINCT case_idx) FILTER (WHERE same_ts > 1),
+          count(*) FILTER (WHERE end_us IN (SELECT end_us FROM bt)),
+          count(DISTINCT case_idx) FILTER (WHERE end_us IN (SELECT end_us FROM bt)),
+          count(DISTINCT case_idx) FILTER (WHERE case_len = 1),
+          count(*) FILTER (WHERE end_us > {now} OR start_us > {now}),
+          count(DISTINCT case_idx) FILTER (WHERE end_us > {now} OR start_us > {now}),
+          count(*) FILTER (WHERE coalesce(start_us, end_us) < prev_end),
+          count(DISTINCT case_idx) FILTER (WHERE coalesce(start_us, end_us) < prev_end),
+          count(*) FILTER (WHERE resource IS NULL),
+          count(DISTINCT case_idx) FILTER (WHERE resource IS NULL),
+          count(*) FILTER (WHERE start_us IS NULL),
+          count(*) FILTER (WHERE CAST(timezone({lit(tz)}, make_timestamptz(end_us)) AS TIME) = TIME '00:00:00'),
+          count(DISTINCT case_idx) FILTER (WHERE pos = case_len - 1 AND activity IN (
+            SELECT activity FROM ends))
+        FROM e
+        """
+    ).fetchone()
+    assert row is not None
+    (same, same_c, batch, batch_c, single, fut, fut_c, neg, neg_c, nores, nores_c, nostart,
+     midnight, open_cases) = row
+    f = Q.FLAG_TEXT
+    flags = {
+        "same_timestamp": Flag(same, same_c, f["same_timestamp"]),
+        "batch_timestamps": Flag(batch, batch_c, f["batch_timestamps"]),
+        "single_event_cases": Flag(single, single, f["single_event_cases"]),
+        "future_timestamps": Flag(fut, fut_c, f["future_timestamps"]),
+        "negative_waits": Flag(neg, neg_c, f["negative_waits"]),
+        "open_cases": Flag(open_cases, open_cases, f["open_cases"]),
+    }
+    if mapping.resource:
+        flags["missing_resource"] = Flag(nores, nores_c, f["missing_resource"])
+    if has_start and nostart:
+        flags["missing_start"] = Flag(nostart, None, f["missing_start"])
+    (n_events,) = con.execute("SELECT count(*) FROM events").fetchone()  # type: ignore[misc]
+    if midnight and midnight >= 0.5 * n_events:
+        flags["date_only"] = Flag(midnight, None, f["date_only"])
+    quality.flags = flags

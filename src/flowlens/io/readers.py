@@ -1,0 +1,205 @@
+"""Format readers: each loads a source, unchanged, into a staging table of the ingest engine.
+
+A reader creates the table ``raw`` (the source columns, values as the source has them) and
+returns a :class:`RawTable` saying how to number its rows in source order and which rows the
+format itself could not read (CSV lines with too many or too few fields). Everything after
+that, parsing, checking, quarantining, happens once, in :mod:`flowlens.io.gate`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from flowlens.errors import InputError, LogFormatError
+from flowlens.io.source import SourceInfo, is_gzip, read_head
+from flowlens.io.timestamps import lit, q
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Encodings DuckDB's CSV reader decodes itself; anything else is transcoded to UTF-8 first.
+_NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf_8": "utf-8", "utf-16": "utf-16", "latin-1": "latin-1"}
+_GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz", "big5"}
+
+
+@dataclass
+class RawTable:
+    """The staged source: table name, SQL for the 1-based source row, format rejects."""
+
+    name: str
+    row_sql: str
+    columns: list[str]
+    #: Rows the format reader could not split: (source_row, reason, raw text).
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows if r[0] != "__row"]
+
+
+def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
+    if declared:
+        try:
+            return codecs.lookup(declared).name
+        except LookupError as exc:
+            raise InputError(f"unknown encoding '{declared}'", hint="e.g. utf-8, gb18030, latin-1") from exc
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise LogFormatError(
+            f"{path}: the file contains binary data (NUL bytes), not delimited text",
+            hint="give a CSV/TSV, Parquet or XES file",
+        )
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the sample boundary is still UTF-8.
+        if exc.start >= len(head) - 3:
+            return "utf-8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    if best is None:
+        raise LogFormatError(
+            f"{path}: cannot tell the text encoding (not UTF-8, GB18030 or another common one)",
+            hint="pass --encoding",
+        )
+    enc = codecs.lookup(best.encoding).name
+    if enc.replace("-", "").replace("_", "") in {e.replace("_", "") for e in _GB_FAMILY}:
+        # GB18030 is a superset of GBK and GB2312: decoding with it never loses a character.
+        return "gb18030"
+    return enc
+
+
+def _transcode(path: Path, encoding: str, out: Path) -> None:
+    opener = gzip.open if is_gzip(path) else open
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with opener(path, "rb") as src, out.open("w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(1 << 22):
+                dst.write(decoder.decode(chunk))
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        raise LogFormatError(
+            f"{path}: bytes at offset {exc.start} are not valid {encoding}",
+            hint="pass the right --encoding",
+        ) from exc
+
+
+def load_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    info: SourceInfo,
+    *,
+    workdir: Path,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+) -> RawTable:
+    """Stage a CSV/TSV file (optionally gzip-compressed) with every column as text."""
+    head = read_head(path, 1 << 20)
+    if is_gzip(path):
+        info.compression = "gzip"
+    enc = _detect_encoding(path, head, encoding)
+    info.encoding = enc
+    target = path
+    options = ["all_varchar = true", "header = true", "store_rejects = true", "auto_detect = true"]
+    if enc in _NATIVE_ENCODINGS:
+        options.append(f"encoding = {lit(_NATIVE_ENCODINGS[enc])}")
+    else:
+        target = workdir / f"{path.name}.utf8.csv"
+        _transcode(path, enc, target)
+        info.notes.append(f"transcoded from {enc} to UTF-8 for reading")
+    if delimiter:
+        options.append(f"delim = {lit(delimiter)}")
+    elif path.suffix.lower() == ".tsv" or path.name.lower().endswith(".tsv.gz"):
+        options.append("delim = '\\t'")
+    try:
+        con.execute(
+            f"CREATE TABLE raw AS SELECT * FROM read_csv({lit(str(target))}, {', '.join(options)})"
+        )
+    except duckdb.Error as exc:
+        raise LogFormatError(f"{path}: not a readable delimited text file: {_first_line(exc)}") from exc
+    scan = con.execute(
+        "SELECT delimiter FROM reject_scans ORDER BY scan_id DESC LIMIT 1"
+    ).fetchone()
+    sniffed = con.execute(
+        f"SELECT Delimiter FROM sniff_csv({lit(str(target))}, sample_size = 20480)"
+    ).fetchone() if scan is None else scan
+    info.delimiter = sniffed[0] if sniffed else delimiter
+    rejects = [
+        (int(line) - 1, _reject_reason(kind, msg), text or "")
+        for line, kind, msg, text in con.execute(
+            """SELECT line, any_value(error_type), any_value(error_message), any_value(csv_line)
+               FROM reject_errors GROUP BY line ORDER BY line"""
+        ).fetchall()
+    ]
+    if rejects:
+        # Accepted row k sits after every rejected record R_i with R_i - i < k (i 1-based).
+        con.execute(
+            "CREATE TABLE raw_reject_pos AS SELECT unnest(?) AS thr",
+            [[r - i for i, (r, _, _) in enumerate(rejects, start=1)]],
+        )
+        row_sql = "(rowid + 1 + (SELECT count(*) FROM raw_reject_pos WHERE thr < raw.rowid + 1))"
+    else:
+        row_sql = "(rowid + 1)"
+    return RawTable("raw", row_sql, _columns(con, "raw"), rejects)
+
+
+def _reject_reason(kind: str, message: str) -> str:
+    kinds = {
+        "TOO MANY COLUMNS": "malformed row: too many fields",
+        "MISSING COLUMNS": "malformed row: too few fields",
+        "INVALID UNICODE": "malformed row: invalid characters for the file's encoding",
+        "UNQUOTED VALUE": "malformed row: quote in an unquoted field",
+        "LINE SIZE OVER MAXIMUM": "malformed row: line too long",
+    }
+    base = kinds.get(kind, f"malformed row: {kind.lower()}")
+    return f"{base} ({message})" if message else base
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def load_parquet(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> RawTable:
+    """Stage a Parquet file with its own column types."""
+    try:
+        con.execute(
+            f"CREATE TABLE raw AS SELECT * FROM read_parquet({lit(str(path))}, file_row_number = true)"
+        )
+    except duckdb.Error as exc:
+        raise LogFormatError(f"{path}: not a readable Parquet file: {_first_line(exc)}") from exc
+    return RawTable("raw", "(file_row_number + 1)", [c for c in _columns(con, "raw") if c != "file_row_number"])
+
+
+def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> RawTable:
+    """Stage a pandas DataFrame (read only; the frame is not modified)."""
+    import pyarrow as pa
+
+    names = [str(c) for c in frame.columns]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"the DataFrame has duplicate column names: {dup}")
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"the DataFrame has a column Arrow cannot store: {exc}") from exc
+    table = table.rename_columns(names)
+    con.register("frame_view", table)
+    con.execute(f"CREATE TABLE raw AS SELECT {', '.join(q(n) for n in names)} FROM frame_view")
+    con.unregister("frame_view")
+    return RawTable("raw", "(rowid + 1)", names)

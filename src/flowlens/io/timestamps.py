@@ -1,0 +1,201 @@
+"""Turning a source timestamp column into UTC microseconds, in the engine, without guessing.
+
+Rules (docs/methods.md, "Timestamps"):
+
+* ISO 8601 values with an offset (``2024-03-01T09:30:00+08:00``, ``...Z``) keep their instant.
+* Values without an offset are wall-clock times in the log's zone (``--tz``, default UTC).
+* Day-first and month-first dates (``03/04/2024``) are accepted only when the column itself
+  proves which one it is (a first field above 12 proves day-first); a column that proves
+  neither, or both, is refused with a request for ``--time-format``.
+* Anything else is unparseable: the row goes to quarantine with the value in the reason.
+
+Typed columns (Parquet ``TIMESTAMP``, pandas ``datetime64``) need no parsing: zone-aware
+values keep their instant, naive ones take the log's zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from flowlens.errors import ConfigError, InputError
+
+_TIME_PARTS = ("%H:%M:%S.%f", "%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p")
+_EPOCH = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}
+# ISO-like layouts TRY_CAST rejects (a space before the offset, compact offsets).
+_ISO_EXTRA = [
+    f"%Y-%m-%d{sep}{t} %z" for sep in (" ", "T") for t in ("%H:%M:%S.%f", "%H:%M:%S")
+] + ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]
+
+
+def q(name: str) -> str:
+    """Quote an identifier for DuckDB SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """Quote a string literal for DuckDB SQL."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class ParsedColumn:
+    """SQL that yields UTC microseconds (NULL when unparseable) and what was detected."""
+
+    sql: str
+    formats: dict[str, int]
+
+
+def _formats_with_times(date_part: str) -> list[str]:
+    return [date_part] + [f"{date_part} {t}" for t in _TIME_PARTS]
+
+
+def timestamp_column(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    *,
+    tz: str,
+    time_format: str | None,
+    source: str,
+) -> ParsedColumn:
+    """Build the parse expression for ``table.column``; the caller runs it with the
+    session ``TimeZone`` set to ``tz``."""
+    col = q(column)
+    dtype = con.execute(
+        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+        [table, column],
+    ).fetchone()
+    if dtype is None:  # pragma: no cover - callers pass existing columns
+        raise InputError(f"{source}: column '{column}' not found")
+    kind = dtype[0].upper()
+    if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+        return ParsedColumn(f"epoch_us({col})", {"typed timestamp with zone": -1})
+    if kind.startswith("TIMESTAMP") or kind == "DATE":
+        return ParsedColumn(
+            f"epoch_us(timezone({lit(tz)}, CAST({col} AS TIMESTAMP)))",
+            {f"typed timestamp without zone (taken as {tz})": -1},
+        )
+    numeric = kind in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"} or (
+        kind.startswith("DECIMAL") or kind.startswith("UBIGINT") or kind.startswith("UINTEGER")
+    )
+    if numeric and time_format not in _EPOCH:
+        raise InputError(
+            f"{source}: timestamp column '{column}' holds numbers ({kind}); flowlens will not "
+            "guess their unit",
+            hint="pass --time-format epoch_s, epoch_ms or epoch_us",
+        )
+    text = f"CAST({col} AS VARCHAR)" if kind != "VARCHAR" else col
+    if time_format is not None:
+        return _explicit(text, time_format, tz)
+    return _detect(con, table, text, column, tz=tz, source=source)
+
+
+def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
+    if time_format in _EPOCH:
+        factor = _EPOCH[time_format]
+        return ParsedColumn(
+            f"CAST(round(TRY_CAST({text} AS DOUBLE) * {factor}) AS BIGINT)", {time_format: -1}
+        )
+    if time_format == "iso":
+        return ParsedColumn(f"epoch_us(TRY_CAST(trim({text}) AS TIMESTAMPTZ))", {"ISO 8601": -1})
+    if "%" not in time_format:
+        raise ConfigError(
+            f"--time-format '{time_format}' is neither a strptime pattern (e.g. '%d/%m/%Y %H:%M') "
+            f"nor one of iso, {', '.join(_EPOCH)}"
+        )
+    if "%z" in time_format or "%Z" in time_format:
+        sql = f"epoch_us(try_strptime(trim({text}), {lit(time_format)}))"
+    else:
+        sql = f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {lit(time_format)})))"
+    return ParsedColumn(sql, {time_format: -1})
+
+
+_SLASH_RE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(\s.*)?$"
+_YMD_SLASH_RE = r"^\s*\d{4}[/.]\d{1,2}[/.]\d{1,2}(\s.*)?$"
+
+
+def _detect(
+    con: duckdb.DuckDBPyConnection, table: str, text: str, column: str, *, tz: str, source: str
+) -> ParsedColumn:
+    iso = f"TRY_CAST(trim({text}) AS TIMESTAMPTZ)"
+    has_time = f"contains({text}, ':')"
+    offset = (
+        f"({has_time} AND (ends_with(rtrim({text}), 'Z') OR substr(rtrim({text}), -6, 1) IN ('+', '-')"
+        f" OR substr(rtrim({text}), -5, 1) IN ('+', '-') OR substr(rtrim({text}), -3, 1) IN ('+', '-')))"
+    )
+    stats = con.execute(
+        f"""
+        WITH v AS (SELECT {text} AS s, {iso} IS NOT NULL AS iso, {offset} AS off
+                   FROM {q(table)} WHERE {text} IS NOT NULL)
+        SELECT count(*),
+               count(*) FILTER (WHERE iso AND off),
+               count(*) FILTER (WHERE iso AND NOT off AND contains(s, ':')),
+               count(*) FILTER (WHERE iso AND NOT contains(s, ':')),
+               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_SLASH_RE)})),
+               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_SLASH_RE)})
+                                AND TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 1) AS INT) > 12),
+               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_SLASH_RE)})
+                                AND TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 2) AS INT) > 12),
+               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_YMD_SLASH_RE)})),
+               count(*) FILTER (WHERE NOT iso AND off)
+        FROM v
+        """
+    ).fetchone()
+    assert stats is not None
+    (_nonnull, iso_off, iso_naive, iso_date, slash, dmy, mdy, ymd_slash, other_off) = stats
+    formats: dict[str, int] = {}
+    if iso_off:
+        formats["ISO 8601 with offset"] = iso_off
+    if iso_naive:
+        formats[f"ISO 8601 without offset (taken as {tz})"] = iso_naive
+    if iso_date:
+        formats[f"date only (midnight, {tz})"] = iso_date
+
+    fallbacks: list[str] = []
+    if other_off:
+        fallbacks.append(f"epoch_us(try_strptime(trim({text}), {_list(_ISO_EXTRA)}))")
+        formats["ISO 8601 variant with offset"] = other_off
+    if slash:
+        if dmy and mdy:
+            ex = con.execute(
+                f"""SELECT
+                      (SELECT s FROM (SELECT {text} s FROM {q(table)}) WHERE
+                         TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 1) AS INT) > 12 LIMIT 1),
+                      (SELECT s FROM (SELECT {text} s FROM {q(table)}) WHERE
+                         TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 2) AS INT) > 12 LIMIT 1)"""
+            ).fetchone()
+            assert ex is not None
+            raise InputError(
+                f"{source}: column '{column}' mixes day-first dates (e.g. '{ex[0]}') and "
+                f"month-first dates (e.g. '{ex[1]}'); flowlens will not guess which rows are which",
+                hint="fix the export or pass --time-format with one pattern; rows that do not "
+                "match it are quarantined",
+            )
+        if not dmy and not mdy:
+            raise InputError(
+                f"{source}: column '{column}' has {slash:,} dates like DD/MM/YYYY or MM/DD/YYYY "
+                "and none of them shows which (no field above 12)",
+                hint="pass --time-format, e.g. '%d/%m/%Y %H:%M:%S' or '%m/%d/%Y %H:%M:%S'",
+            )
+        first = "%d" if dmy else "%m"
+        second = "%m" if dmy else "%d"
+        pats: list[str] = []
+        for sep in ("/", ".", "-"):
+            for year in ("%Y", "%y"):
+                pats += _formats_with_times(f"{first}{sep}{second}{sep}{year}")
+        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        formats["DD/MM/YYYY" if dmy else "MM/DD/YYYY"] = slash
+    if ymd_slash:
+        pats = []
+        for sep in ("/", "."):
+            pats += _formats_with_times(f"%Y{sep}%m{sep}%d")
+        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        formats["YYYY/MM/DD"] = ymd_slash
+    sql = f"coalesce(epoch_us({iso}){''.join(', ' + f for f in fallbacks)})"
+    return ParsedColumn(sql, formats)
+
+
+def _list(values: list[str]) -> str:
+    return "[" + ", ".join(lit(v) for v in values) + "]"

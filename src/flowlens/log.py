@@ -1,0 +1,269 @@
+"""The :class:`EventLog`: a canonical activity-instance relation in an engine, plus what it means.
+
+An event log knows its column mapping (:class:`~flowlens.columns.ColumnMap`), the time zone its
+naive timestamps were read in, where it came from (:class:`~flowlens.io.source.SourceInfo`) and
+what the data-quality gate found (:class:`~flowlens.quality.QualityReport`). Its ``table`` is
+an Ibis expression; analyses build queries on it and bring back only small results.
+
+>>> import pandas as pd, flowlens
+>>> df = pd.DataFrame({"case": ["c1", "c1", "c2"], "activity": ["a", "b", "a"],
+...                    "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00", "2024-01-02 09:00"]})
+>>> log = flowlens.read_log(df)
+>>> s = log.summary()
+>>> (s.cases, s.events, s.activities, s.variants)
+(2, 3, 2, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlens.columns import ColumnMap
+from flowlens.engine import Engine, check_engine_name
+from flowlens.io.source import SourceInfo
+from flowlens.quality import QualityReport
+from flowlens.relational import ordered_sequences, us_to_datetime_series, us_to_iso
+
+if TYPE_CHECKING:
+    import ibis
+    import pandas as pd
+
+
+@dataclass
+class LogSummary:
+    """Headline numbers of a log (the ``inspect --json`` object)."""
+
+    source: str
+    format: str
+    engine: str
+    cases: int
+    events: int
+    activities: int
+    variants: int
+    resources: int
+    start: str | None
+    end: str | None
+    has_start_times: bool
+    timezone: str
+    rows_read: int
+    rows_kept: int
+    rows_quarantined: int
+    filters: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class EventLog:
+    """An event log: canonical table + mapping + zone + provenance + quality report.
+
+    Build one with :func:`flowlens.read_log`. Instances are immutable: filters and engine moves
+    return new logs sharing the ingest results.
+    """
+
+    def __init__(
+        self,
+        table: ibis.Table,
+        *,
+        columns: ColumnMap,
+        timezone: str,
+        source: SourceInfo,
+        quality: QualityReport,
+        engine: Engine,
+        ingest: Engine,
+        attributes: dict[str, str],
+        has_lifecycle: bool = False,
+        filters: tuple[str, ...] = (),
+    ) -> None:
+        self.table = table
+        self.columns = columns
+        self.timezone = timezone
+        self.source = source
+        self.quality = quality
+        self.engine = engine
+        self._ingest = ingest
+        #: canonical attribute column -> source column name
+        self.attributes = attributes
+        self.has_lifecycle = has_lifecycle
+        #: Human-readable descriptions of the filters applied, in order.
+        self.filters = filters
+
+    # -- derived logs ---------------------------------------------------------------------
+    def derive(self, table: ibis.Table, description: str) -> EventLog:
+        """A new log over ``table`` (a filtered form of this one), recording ``description``."""
+        return replace_log(self, table=table, filters=(*self.filters, description))
+
+    def to_engine(self, name: str) -> EventLog:
+        """The same log in another engine ('duckdb' or 'spark').
+
+        The canonical table is handed over as Parquet; the quarantine stays with the ingest
+        connection.
+        """
+        check_engine_name(name)
+        if name == self.engine.name:
+            return self
+        if name == "duckdb":
+            eng = self._ingest
+            table = self._ingest.backend.table("events")
+        else:
+            from flowlens.engine import spark_engine
+
+            eng = spark_engine()
+            assert eng.workdir is not None
+            path = eng.workdir / "events.parquet"
+            self._materialise_parquet(path)
+            table = eng.backend.read_parquet(str(path))
+        return replace_log(self, table=table, engine=eng)
+
+    def _materialise_parquet(self, path: Path) -> None:
+        if self.engine.name == "duckdb" and not self.filters:
+            con = self._ingest.duckdb
+            assert con is not None
+            con.execute(f"COPY events TO '{path}' (FORMAT parquet)")
+        else:
+            self.table.to_parquet(path)
+
+    # -- facts ------------------------------------------------------------------------------
+    @cached_property
+    def _basic(self) -> dict[str, Any]:
+        t = self.table
+        row = t.aggregate(
+            cases=t.case_idx.nunique(),
+            events=t.count(),
+            activities=t.activity.nunique(),
+            resources=t.resource.nunique(),
+            first_start=t.start_us.min(),
+            first_end=t.end_us.min(),
+            last=t.end_us.max(),
+            starts=t.start_us.count(),
+        ).to_pandas()
+        rec = {k: row[k].iloc[0] for k in row.columns}
+        return {k: (None if _isnull(v) else int(v)) for k, v in rec.items()}
+
+    @property
+    def has_start_times(self) -> bool:
+        """True when at least one activity instance has a recorded start time."""
+        return bool(self._basic["starts"])
+
+    @property
+    def n_cases(self) -> int:
+        return int(self._basic["cases"] or 0)
+
+    @property
+    def n_events(self) -> int:
+        return int(self._basic["events"] or 0)
+
+    @cached_property
+    def n_variants(self) -> int:
+        seq = ordered_sequences(self.table)
+        return int(seq.select("seq").distinct().count().to_pandas())
+
+    def summary(self) -> LogSummary:
+        b = self._basic
+        first = min(v for v in (b["first_start"], b["first_end"]) if v is not None) if b["first_end"] is not None else None
+        q = self.quality
+        return LogSummary(
+            source=self.source.path,
+            format=self.source.format,
+            engine=self.engine.name,
+            cases=self.n_cases,
+            events=self.n_events,
+            activities=int(b["activities"] or 0),
+            variants=self.n_variants,
+            resources=int(b["resources"] or 0),
+            start=us_to_iso(first, self.timezone),
+            end=us_to_iso(b["last"], self.timezone),
+            has_start_times=self.has_start_times,
+            timezone=self.timezone,
+            rows_read=q.rows_read,
+            rows_kept=q.rows_kept,
+            rows_quarantined=q.rows_quarantined,
+            filters=list(self.filters),
+        )
+
+    def describe(self) -> str:
+        """The multi-line text summary (what ``print(log)`` shows)."""
+        s = self.summary()
+        m = self.columns
+        lines = [
+            f"EventLog from {s.source} ({s.format}, engine {s.engine})",
+            f"  cases {s.cases:,}; activity instances {s.events:,}; activities {s.activities:,}; "
+            f"variants {s.variants:,}; resources {s.resources:,}",
+            f"  from {s.start} to {s.end} (time zone {s.timezone}); "
+            f"start times: {'yes' if s.has_start_times else 'no (completion-only)'}",
+            f"  columns: case={m.case!r} activity={'+'.join(m.activity_columns)!r} "
+            f"start={m.start!r} end={m.end!r} resource={m.resource!r} lifecycle={m.lifecycle!r}",
+        ]
+        if self.attributes:
+            shown = ", ".join(list(self.attributes.values())[:12])
+            more = len(self.attributes) - 12
+            lines.append(f"  attributes: {shown}{f', ... ({more} more)' if more > 0 else ''}")
+        lines += ["  " + ln for ln in self.quality.lines()]
+        for note in self.source.notes:
+            lines.append(f"  note: {note}")
+        for f in self.filters:
+            lines.append(f"  filter: {f}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def __repr__(self) -> str:
+        return f"<EventLog {self.source.path!r} engine={self.engine.name} filters={len(self.filters)}>"
+
+    # -- export -----------------------------------------------------------------------------
+    def to_pandas(self) -> pd.DataFrame:
+        """The activity instances as a DataFrame with tz-aware ``start``/``end`` columns.
+
+        This copies the whole log into memory: meant for small logs and for users; flowlens's
+        own analyses never call it.
+        """
+        df = self.table.order_by(["case_idx", "pos"]).to_pandas()
+        df.insert(df.columns.get_loc("start_us"), "start", us_to_datetime_series(df["start_us"], self.timezone))
+        df.insert(df.columns.get_loc("end_us"), "end", us_to_datetime_series(df["end_us"], self.timezone))
+        return df.drop(columns=["start_us", "end_us"])
+
+    def quarantine(self) -> pd.DataFrame:
+        """The rows the gate set aside: source row, reason, detail and the original values."""
+        con = self._ingest.duckdb
+        assert con is not None
+        return con.execute("SELECT * FROM quarantine ORDER BY source_row").df()
+
+    def write_quarantine(self, path: str | Path) -> Path:
+        """Write the quarantined rows as CSV (spreadsheet-safe) and return the path."""
+        from flowlens.io.writers import write_safe_csv
+
+        return write_safe_csv(self.quarantine(), Path(path))
+
+
+def replace_log(log: EventLog, **changes: Any) -> EventLog:
+    fields = dict(
+        table=log.table,
+        columns=log.columns,
+        timezone=log.timezone,
+        source=log.source,
+        quality=log.quality,
+        engine=log.engine,
+        ingest=log._ingest,
+        attributes=log.attributes,
+        has_lifecycle=log.has_lifecycle,
+        filters=log.filters,
+    )
+    fields.update(changes)
+    table = fields.pop("table")
+    return EventLog(table, **fields)
+
+
+def _isnull(v: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+__all__ = ["EventLog", "LogSummary"]

@@ -1,0 +1,92 @@
+"""The data-quality report: what the gate set aside and what it flagged.
+
+Rows that cannot be used are *quarantined*: counted by reason and kept, with their source row
+number, for the user to fix. Things that distort an analysis without being wrong are *flags*:
+counted and explained, never removed. The invariant ``rows_read == rows_kept +
+rows_quarantined`` always holds; activity instances may be fewer than rows kept where
+lifecycle rows (start, complete, ...) pair into one instance.
+
+>>> from flowlens.quality import QualityReport
+>>> QualityReport(rows_read=10, rows_kept=9, rows_quarantined=1).balanced
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# Quarantine reasons (stable names: they appear in quarantine.csv and in --json).
+MISSING_CASE = "missing case id"
+MISSING_ACTIVITY = "missing activity"
+MISSING_TIME = "missing timestamp"
+BAD_TIME = "unparseable timestamp"
+BAD_START = "unparseable start time"
+END_BEFORE_START = "end before start"
+DUPLICATE = "exact duplicate"
+MALFORMED = "malformed row"
+UNKNOWN_LIFECYCLE = "unknown lifecycle transition"
+OPEN_START = "start without completion"
+OPEN_SCHEDULE = "schedule without start or completion"
+STRAY_SUSPEND = "suspend/resume outside an activity instance"
+
+#: Flags: name -> what it means (the text shown in summaries and the report).
+FLAG_TEXT = {
+    "same_timestamp": "activity instances sharing their end time with another instance of the "
+    "same case (their order falls back to file order)",
+    "batch_timestamps": "activity instances whose end time is shared by 10 or more instances "
+    "from 5 or more cases (batch-loaded or defaulted timestamps)",
+    "date_only": "timestamps at exactly midnight, as date-only systems write them",
+    "single_event_cases": "cases with a single activity instance",
+    "future_timestamps": "activity instances ending after the moment the log was read",
+    "negative_waits": "activity instances that start before their predecessor in the case ends "
+    "(overlap or clock skew; waiting is clipped to 0)",
+    "open_cases": "cases whose last activity rarely ends a case (in < 5 % of the cases that "
+    "contain it): probably still open when the log was extracted",
+    "missing_resource": "activity instances without a resource",
+    "missing_start": "activity instances without a start time in a log that has start times",
+}
+
+
+@dataclass
+class Flag:
+    count: int
+    cases: int | None
+    description: str
+
+
+@dataclass
+class QualityReport:
+    """Counts of the data-quality gate."""
+
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_quarantined: int = 0
+    #: reason -> number of rows set aside for it.
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, Flag] = field(default_factory=dict)
+    #: Lifecycle transitions seen (value -> rows) when rows were paired into instances.
+    lifecycle: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_kept + self.rows_quarantined
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["flags"] = {k: {"count": v.count, "cases": v.cases, "description": v.description}
+                      for k, v in self.flags.items()}
+        return d
+
+    def lines(self) -> list[str]:
+        """Human-readable lines for summaries."""
+        out = [
+            f"rows read {self.rows_read:,}; kept {self.rows_kept:,}; "
+            f"quarantined {self.rows_quarantined:,}"
+        ]
+        for reason, n in sorted(self.quarantine_reasons.items(), key=lambda kv: -kv[1]):
+            out.append(f"  quarantined: {n:,} {reason}")
+        for name, flag in self.flags.items():
+            if flag.count:
+                cases = f" in {flag.cases:,} cases" if flag.cases is not None else ""
+                out.append(f"  flag {name}: {flag.count:,}{cases}: {flag.description}")
+        return out

@@ -1,0 +1,70 @@
+"""Portable relational building blocks over the canonical event table (Ibis expressions).
+
+Everything here compiles for DuckDB and for Spark. Where the fastest form differs between
+engines (ordered collection), the function picks the form per backend and both give the same
+result, which the engine-parity tests check.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+    import pandas as pd
+
+US_PER_S = 1_000_000
+
+
+def backend_name(table: ibis.Table) -> str:
+    """'duckdb' or 'pyspark' for a table bound to a backend."""
+    return table._find_backend().name
+
+
+def ordered_sequences(table: ibis.Table, *, value: str = "activity") -> ibis.Table:
+    """One row per case: ``case_idx`` and ``seq``, the case's ``value``s in ``pos`` order.
+
+    DuckDB collects in order directly; Spark cannot order an aggregate, so positions travel
+    in structs that are sorted after collection (engine notes).
+    """
+    import ibis
+
+    if backend_name(table) == "duckdb":
+        return table.group_by("case_idx").aggregate(
+            seq=table[value].collect(order_by=table.pos)
+        )
+    pairs = ibis.struct({"pos": table.pos, "v": table[value]})
+    grouped = table.group_by("case_idx").aggregate(s=pairs.collect())
+    return grouped.select("case_idx", seq=grouped.s.sort().map(lambda x: x.v))
+
+
+def lead_time_us(table: ibis.Table) -> ir.IntegerColumn:
+    """Per-row expression for a grouped aggregate: last end minus first start of the group."""
+    return table.end_us.max() - table.start_or_end.min()  # type: ignore[attr-defined]
+
+
+def with_start_or_end(table: ibis.Table) -> ibis.Table:
+    """Add ``start_or_end``: the start when known, else the end (completion-only events)."""
+    return table.mutate(start_or_end=table.start_us.fill_null(table.end_us))
+
+
+def us_to_iso(us: int | None, tz: str) -> str | None:
+    """ISO 8601 with offset, in the log's zone, millisecond precision.
+
+    >>> us_to_iso(0, "Asia/Shanghai")
+    '1970-01-01T08:00:00.000+08:00'
+    """
+    if us is None:
+        return None
+    dt = datetime.fromtimestamp(us / US_PER_S, tz=UTC).astimezone(ZoneInfo(tz))
+    return dt.isoformat(timespec="milliseconds")
+
+
+def us_to_datetime_series(values: pd.Series, tz: str) -> pd.Series:
+    """Microsecond integers to tz-aware pandas datetimes in ``tz`` (nulls stay null)."""
+    import pandas as pd
+
+    return pd.to_datetime(values.astype("Int64"), unit="us", utc=True).dt.tz_convert(tz)
