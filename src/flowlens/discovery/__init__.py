@@ -1,0 +1,1 @@
+"""Discovery: what really happens. Directly-follows graphs, variants, case durations."""

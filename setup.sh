@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install flowlens and what it needs, into ./.venv, on a fresh Debian/Ubuntu machine.
+#
+#   ./setup.sh          Graphviz + flowlens (enough for every command)
+#   ./setup.sh --test   also the test tools, the Spark extra with a Java runtime, and
+#                       Chromium for the report's browser tests
+#
+# System packages come from apt (as root, or through sudo). Safe to run again: it only
+# installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+mode="${1:-run}"
+case "$mode" in run|--test) ;; *) echo "usage: ./setup.sh [--test]" >&2; exit 2 ;; esac
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+apt_install() {
+  [ "$#" -gt 0 ] || return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { say "need root or sudo to install: $*"; exit 1; }
+    sudo="sudo"
+  fi
+  if ! command -v apt-get >/dev/null; then
+    say "please install these with your package manager: $* (e.g. brew install graphviz)"; exit 1
+  fi
+  say "installing system packages: $*"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+need=()
+command -v dot >/dev/null || need+=(graphviz)
+if [ "$mode" = "--test" ]; then
+  command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
+fi
+apt_install "${need[@]}"
+
+python="${PYTHON:-python3}"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { say "flowlens needs Python >= 3.11 (found $("$python" --version 2>&1)); set PYTHON=..."; exit 1; }
+[ -x .venv/bin/python ] || { say "creating .venv"; "$python" -m venv .venv; }
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+extras=""
+[ "$mode" = "--test" ] && extras="[dev,spark]"
+say "installing flowlens${extras} into .venv"
+.venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import flowlens, duckdb, ibis' || { say "installation failed"; exit 1; }
+say "ready: .venv/bin/flowlens --help"

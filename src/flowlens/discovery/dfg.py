@@ -1,0 +1,138 @@
+"""Directly-follows graph with frequencies and times (docs/methods.md, "Process map").
+
+Definitions:
+
+* b *directly follows* a when b is the next activity instance of the same case in flowlens's
+  order (end time, then source row).
+* The *edge wait* of a pair is ``max(0, s(b) - e(a))`` with ``s(b)`` the start of b, or its end
+  for completion-only instances: the time nothing happened between the two steps. Negative
+  gaps (overlap, clock skew) are clipped to 0 and counted as the ``negative_waits`` flag.
+* Node processing time is ``e - s`` over instances that have a start.
+
+>>> import flowlens, pandas as pd
+>>> df = pd.DataFrame({"case": ["1", "1", "1", "2", "2"], "activity": ["a", "b", "c", "a", "c"],
+...     "timestamp": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 10:00", "2024-01-01 12:00",
+...                                  "2024-01-02 09:00", "2024-01-02 09:30"])})
+>>> g = flowlens.directly_follows(flowlens.read_log(df))
+>>> g.edges[["source", "target", "count"]].values.tolist()
+[['a', 'b', 1], ['a', 'c', 1], ['b', 'c', 1]]
+>>> float(g.edges.set_index(["source", "target"]).loc[("b", "c"), "wait_median_s"])
+7200.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ibis
+    import pandas as pd
+
+    from flowlens.log import EventLog
+
+US = 1_000_000.0
+
+
+@dataclass
+class DirectlyFollowsGraph:
+    """Nodes, edges, start and end activities of a log, as small DataFrames.
+
+    Unpacks like pm4py's ``discover_dfg``: ``dfg, starts, ends = graph`` gives
+    ``{(a, b): count}``, ``{a: count}``, ``{a: count}``.
+    """
+
+    #: activity, count (instances), cases, and with start times proc_mean_s, proc_median_s,
+    #: proc_p90_s
+    nodes: pd.DataFrame
+    #: source, target, count, cases, wait_mean_s, wait_median_s, wait_p90_s
+    edges: pd.DataFrame
+    #: activity, count: cases starting with it
+    start_activities: pd.DataFrame
+    #: activity, count: cases ending with it
+    end_activities: pd.DataFrame
+
+    def as_dicts(self) -> tuple[dict[tuple[str, str], int], dict[str, int], dict[str, int]]:
+        dfg = {(s, t): int(c) for s, t, c in self.edges[["source", "target", "count"]].itertuples(index=False)}
+        starts = dict(zip(self.start_activities.activity, self.start_activities["count"].astype(int), strict=True))
+        ends = dict(zip(self.end_activities.activity, self.end_activities["count"].astype(int), strict=True))
+        return dfg, starts, ends
+
+    def __iter__(self) -> Iterator[dict]:  # type: ignore[type-arg]
+        return iter(self.as_dicts())
+
+
+def pairs(table: ibis.Table) -> ibis.Table:
+    """Consecutive instance pairs of each case: source/target activity, resources, wait (µs).
+
+    Uses the table's invariant that ``eid`` is consecutive within a case, so the successor is
+    a join on ``eid + 1`` (cheaper than a window over every case).
+    """
+    a = table.select(
+        "case_idx", "eid", source="activity", source_resource="resource", source_end="end_us"
+    )
+    b = table.select(
+        case_idx_b="case_idx",
+        eid_b=table.eid - 1,
+        target="activity",
+        target_resource="resource",
+        target_start=table.start_us.fill_null(table.end_us),
+    )
+    j = a.join(b, [a.eid == b.eid_b, a.case_idx == b.case_idx_b])
+    gap = j.target_start - j.source_end
+    return j.select(
+        "case_idx", "source", "target", "source_resource", "target_resource",
+        wait_us=(gap < 0).ifelse(0, gap),
+    )
+
+
+def directly_follows(log: EventLog) -> DirectlyFollowsGraph:
+    """Directly-follows graph of ``log`` with counts and edge waiting times."""
+    import ibis
+
+    t = log.table
+    p = pairs(t)
+    edges = (
+        p.group_by(["source", "target"])
+        .aggregate(
+            count=p.count(),
+            cases=p.case_idx.nunique(),
+            wait_mean_s=p.wait_us.mean() / US,
+            wait_median_s=p.wait_us.median() / US,
+            wait_p90_s=p.wait_us.quantile(0.9) / US,
+        )
+        .to_pandas()
+    )
+    proc = (t.end_us - t.start_us).name("proc")
+    node_aggs = {"count": t.count(), "cases": t.case_idx.nunique()}
+    if log.has_start_times:
+        node_aggs |= {
+            "proc_mean_s": proc.mean() / US,
+            "proc_median_s": proc.median() / US,
+            "proc_p90_s": proc.quantile(0.9) / US,
+        }
+    nodes = t.group_by("activity").aggregate(**node_aggs).to_pandas()
+    lens = t.group_by("case_idx").aggregate(last=t.pos.max())
+    ends_t = t.join(lens, [t.case_idx == lens.case_idx, t.pos == lens.last])
+    ends = ends_t.group_by("activity").aggregate(count=ends_t.count()).to_pandas()
+    starts_t = t.filter(t.pos == 0)
+    starts = starts_t.group_by("activity").aggregate(count=starts_t.count()).to_pandas()
+    del ibis
+    return DirectlyFollowsGraph(
+        nodes=_sorted(nodes, ["count", "activity"]),
+        edges=_sorted(edges, ["source", "target"], by_count=False),
+        start_activities=_sorted(starts, ["count", "activity"]),
+        end_activities=_sorted(ends, ["count", "activity"]),
+    )
+
+
+def _sorted(df: pd.DataFrame, keys: list[str], *, by_count: bool = True) -> pd.DataFrame:
+    if by_count:
+        df = df.sort_values(keys, ascending=[False, True], kind="stable")
+    else:
+        df = df.sort_values(keys, kind="stable")
+    for col in df.columns:
+        if col in {"count", "cases"}:
+            df[col] = df[col].astype("int64")
+    return df.reset_index(drop=True)

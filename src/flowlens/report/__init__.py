@@ -1,0 +1,1 @@
+"""Reports: the process map drawing and the self-contained HTML report with results.json."""

@@ -1,0 +1,114 @@
+"""Small inline-SVG charts for reports: histograms and horizontal bars.
+
+Hand-written SVG keeps the report one self-contained file with no plotting dependency; every
+text value is XML-escaped.
+
+>>> svg = bar_chart(["a <b>", "c"], [3, 1], unit="cases")
+>>> "&lt;b&gt;" in svg and "<b>" not in svg
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from html import escape
+
+_W = 640
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    unit: str = "",
+    value_format: Callable[[float], str] | None = None,
+    color: str = "#4292c6",
+    width: int = _W,
+) -> str:
+    """Horizontal bars, one per label, longest first as given."""
+    fmt = value_format or _fmt
+    row_h, label_w, pad = 22, 220, 6
+    height = row_h * len(labels) + 2 * pad
+    top = max((float(v) for v in values), default=0.0) or 1.0
+    bar_w = width - label_w - 90
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">'
+    ]
+    for i, (lab, val) in enumerate(zip(labels, values, strict=True)):
+        y = pad + i * row_h
+        w = max(0.0, float(val)) / top * bar_w
+        text = lab if len(lab) <= 34 else lab[:33] + "…"
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{escape(text)}'
+            f"<title>{escape(lab)}</title></text>"
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{color}"/>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="11" fill="#444">'
+            f"{escape(fmt(float(val)))}{(' ' + escape(unit)) if unit else ''}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram(
+    values: Sequence[float],
+    *,
+    bins: int = 30,
+    log_x: bool = False,
+    x_format: Callable[[float], str] = _fmt,
+    x_label: str = "",
+    color: str = "#6baed6",
+    width: int = _W,
+) -> str:
+    """Histogram of ``values`` (optionally with logarithmic bins), with a few x ticks."""
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    height, left, bottom, top_pad = 220, 50, 40, 10
+    if arr.size == 0:
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
+                '<text x="10" y="25">no data</text></svg>')
+    lo, hi = float(arr.min()), float(arr.max())
+    if log_x:
+        lo = max(lo, 1.0)
+        edges_arr = np.geomspace(lo, max(hi, lo * 1.0001), bins + 1)
+        arr = np.maximum(arr, lo)
+    else:
+        edges_arr = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    counts = np.histogram(arr, bins=edges_arr)[0].tolist()
+    edges = edges_arr.tolist()
+    plot_w, plot_h = width - left - 10, height - bottom - top_pad
+    top_c = max(counts) or 1
+    bw = plot_w / bins
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">',
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" stroke="#888"/>',
+        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" font-size="10">{top_c:,}</text>',
+        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" font-size="10">0</text>',
+    ]
+    for i, c in enumerate(counts):
+        h = c / top_c * plot_h
+        parts.append(
+            f'<rect x="{left + i * bw + 0.5:.1f}" y="{top_pad + plot_h - h:.1f}" width="{max(bw - 1, 0.5):.1f}" '
+            f'height="{h:.1f}" fill="{color}"><title>{escape(x_format(edges[i]))} – '
+            f"{escape(x_format(edges[i + 1]))}: {c:,}</title></rect>"
+        )
+    for i in range(0, bins + 1, max(1, bins // 5)):
+        x = left + i * bw
+        parts.append(
+            f'<text x="{x:.1f}" y="{top_pad + plot_h + 14}" text-anchor="middle" font-size="10">'
+            f"{escape(x_format(edges[i]))}</text>"
+        )
+    if x_label:
+        parts.append(
+            f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="11">{escape(x_label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

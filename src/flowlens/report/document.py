@@ -1,0 +1,85 @@
+"""The report as a value: provenance plus an ordered list of sections.
+
+A :class:`Report` is immutable; :meth:`Report.add` returns a new one. Each :class:`Section`
+carries its HTML fragment (rendered with autoescaping, so every value from the log is
+escaped) and the numbers behind it, which :meth:`Report.to_json` collects into
+``results.json``: the same numbers as the HTML, from the same objects.
+
+>>> r = Report(title="demo", provenance={"source": "x.csv"})
+>>> r2 = r.add(Section(id="s", title="S", html="<p>hi</p>", data={"n": 1}))
+>>> len(r.sections), len(r2.sections), r2.to_json()["sections"]["s"]
+(0, 1, {'n': 1})
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from flowlens.report.templating import environment
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    html: str
+    data: dict[str, Any] = field(default_factory=dict)
+    #: One-line takeaway shown in the table of contents.
+    lead: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    provenance: dict[str, Any]
+    sections: tuple[Section, ...] = ()
+
+    def add(self, section: Section) -> Report:
+        if any(s.id == section.id for s in self.sections):
+            raise ValueError(f"the report already has a section '{section.id}'")
+        return replace(self, sections=(*self.sections, section))
+
+    def to_html(self) -> str:
+        template = environment().get_template("report.html.j2")
+        return template.render(
+            title=self.title,
+            provenance=self.provenance,
+            sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "provenance": self.provenance,
+            "sections": {s.id: s.data for s in self.sections},
+        }
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``report.html`` and ``results.json`` into ``out_dir``."""
+        d = Path(out_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        html = d / "report.html"
+        html.write_text(self.to_html(), encoding="utf-8")
+        results = d / "results.json"
+        results.write_text(
+            json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=_json_default) + "\n",
+            encoding="utf-8",
+        )
+        return {"report": html, "results": results}
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple | set):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,161 @@
+"""Drawing a directly-follows graph with Graphviz: DOT, SVG and PNG.
+
+Two views: *frequency* (node and edge counts; colour and width by count) and *time* (median
+waiting on edges and median processing in nodes; colour and width by the median wait). Node
+identifiers are synthetic (``n0``, ``n1``, ...), so activity names appear only as escaped label
+text; the SVG is cleaned of comments before it is inlined in a report.
+
+>>> import pandas as pd
+>>> from flowlens.discovery.dfg import DirectlyFollowsGraph
+>>> g = DirectlyFollowsGraph(
+...     nodes=pd.DataFrame({"activity": ["a", "b"], "count": [3, 3], "cases": [3, 3]}),
+...     edges=pd.DataFrame({"source": ["a"], "target": ["b"], "count": [3], "cases": [3],
+...                         "wait_mean_s": [60.0], "wait_median_s": [60.0], "wait_p90_s": [60.0]}),
+...     start_activities=pd.DataFrame({"activity": ["a"], "count": [3]}),
+...     end_activities=pd.DataFrame({"activity": ["b"], "count": [3]}))
+>>> "1.0 min" in map_dot(g, view="time")
+True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from flowlens.discovery.dfg import DirectlyFollowsGraph
+from flowlens.errors import ConfigError, FlowlensError
+from flowlens.units import human_count, human_duration
+
+VIEWS = ("frequency", "time")
+# Sequential palettes (ColorBrewer Blues and Oranges, 7 classes).
+_BLUES = ["#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#084594"]
+_ORANGES = ["#feedde", "#fdd0a2", "#fdae6b", "#fd8d3c", "#f16913", "#d94801", "#8c2d04"]
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def _shade(value: float, top: float, palette: list[str]) -> tuple[str, str]:
+    """Fill colour and a readable font colour for value in [0, top]."""
+    if not (value == value) or not (top == top) or top <= 0:  # NaN or empty scale
+        return palette[0], "black"
+    frac = math.sqrt(max(value, 0) / top)
+    i = min(len(palette) - 1, int(frac * (len(palette) - 1) + 0.5))
+    return palette[i], ("white" if i >= 4 else "black")
+
+
+def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str | None = None) -> str:
+    """The DOT source of the map in the chosen view."""
+    if view not in VIEWS:
+        raise ConfigError(f"unknown map view '{view}'; choose one of {', '.join(VIEWS)}")
+    nodes = graph.nodes.sort_values(["count", "activity"], ascending=[False, True]).reset_index(drop=True)
+    ids = {a: f"n{i}" for i, a in enumerate(nodes.activity)}
+    lines = [
+        "digraph process_map {",
+        '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, fontname="Helvetica", fontsize=11, '
+        'bgcolor="white", pad=0.2, newrank=true' + (f', label="{_dot_escape(title)}", labelloc=t' if title else "") + "];",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, margin="0.15,0.06", penwidth=0.8];',
+        '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6];',
+        '  start [label="start", shape=circle, style=filled, fillcolor="#d9f0d3", width=0.45, fixedsize=true, fontsize=9];',
+        '  end [label="end", shape=doublecircle, style=filled, fillcolor="#f4cccc", width=0.4, fixedsize=true, fontsize=9];',
+    ]
+    has_proc = "proc_median_s" in nodes.columns
+    top_count = float(nodes["count"].max() or 1)
+    for rec in nodes.itertuples(index=False):
+        if view == "frequency":
+            fill, font = _shade(rec.count, top_count, _BLUES)
+            sub = human_count(rec.count)
+        else:
+            proc = float(getattr(rec, "proc_median_s", float("nan"))) if has_proc else float("nan")
+            top_proc = float(nodes["proc_median_s"].max()) if has_proc else float("nan")
+            fill, font = _shade(proc, top_proc, _ORANGES)
+            sub = f"median {human_duration(proc)}" if proc == proc else human_count(rec.count)
+        label = _dot_escape(f"{rec.activity}") + "\\n" + _dot_escape(sub)
+        lines.append(f'  {ids[rec.activity]} [label="{label}", fillcolor="{fill}", fontcolor="{font}"];')
+
+    edges = graph.edges
+    top_edge = float(edges["count"].max()) if len(edges) else 1.0
+    waits = edges["wait_median_s"] if "wait_median_s" in edges.columns else None
+    top_wait = float(waits.max()) if waits is not None and len(edges) and waits.max() == waits.max() else 0.0
+    for rec in edges.itertuples(index=False):
+        if rec.source not in ids or rec.target not in ids:
+            continue
+        if view == "frequency":
+            frac = math.sqrt(rec.count / top_edge) if top_edge else 0
+            color = _shade(rec.count, top_edge, _BLUES)[0] if frac > 0.15 else "#9ecae1"
+            label = human_count(rec.count)
+        else:
+            w = float(rec.wait_median_s) if rec.wait_median_s == rec.wait_median_s else 0.0
+            frac = math.sqrt(w / top_wait) if top_wait else 0
+            color = _shade(w, top_wait, _ORANGES)[0] if frac > 0.15 else "#bdbdbd"
+            label = human_duration(w)
+        width = 0.8 + 4.2 * frac
+        lines.append(
+            f'  {ids[rec.source]} -> {ids[rec.target]} [label="{_dot_escape(label)}", '
+            f'penwidth={width:.2f}, color="{color}"];'
+        )
+    for df, tail in ((graph.start_activities, True), (graph.end_activities, False)):
+        for rec in df.itertuples(index=False):
+            if rec.activity not in ids:
+                continue
+            a, b = ("start", ids[rec.activity]) if tail else (ids[rec.activity], "end")
+            lines.append(f'  {a} -> {b} [label="{human_count(rec.count)}", style=dashed, color="#969696", penwidth=0.8];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def dot_binary() -> str:
+    path = shutil.which("dot")
+    if path is None:
+        raise FlowlensError(
+            "Graphviz is not installed (the 'dot' program was not found)",
+            hint="run ./setup.sh, or apt-get install graphviz / brew install graphviz",
+        )
+    return path
+
+
+def render(dot_source: str, fmt: str = "svg", *, timeout: float = 120.0) -> bytes:
+    """Lay out and render DOT with Graphviz's ``dot`` (svg, png, pdf)."""
+    try:
+        proc = subprocess.run(
+            [dot_binary(), f"-T{fmt}"], input=dot_source.encode("utf-8"),
+            capture_output=True, timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise FlowlensError(
+            f"Graphviz took more than {timeout:.0f} s to lay out the map",
+            hint="show fewer activities or paths (coverage options)",
+        ) from exc
+    if proc.returncode != 0:
+        raise FlowlensError(f"Graphviz failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    return proc.stdout
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_PROLOG = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+
+
+def inline_svg(svg: bytes) -> str:
+    """SVG text fit to inline in HTML: no XML prolog, DOCTYPE or comments."""
+    text = svg.decode("utf-8")
+    text = _PROLOG.sub("", text, count=1)
+    return _COMMENT.sub("", text)
+
+
+def save_map(graph: DirectlyFollowsGraph, path: str | Path, *, view: str = "frequency") -> Path:
+    """Write the map as .svg, .png, .pdf or .dot (by suffix)."""
+    p = Path(path)
+    fmt = p.suffix.lower().lstrip(".")
+    dot = map_dot(graph, view=view)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in {"dot", "gv"}:
+        p.write_text(dot, encoding="utf-8")
+    elif fmt in {"svg", "png", "pdf"}:
+        p.write_bytes(render(dot, fmt))
+    else:
+        raise ConfigError(f"cannot write a map as '{p.suffix}'; use .svg, .png, .pdf or .dot")
+    return p

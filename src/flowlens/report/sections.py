@@ -1,0 +1,129 @@
+"""Report sections, each built from the same public functions a user can call.
+
+Every builder takes the analysis results (not the log internals) and returns a
+:class:`~flowlens.report.document.Section` whose ``data`` holds exactly the numbers shown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from markupsafe import Markup
+
+from flowlens.discovery.abstraction import abstract_graph
+from flowlens.report.charts import histogram
+from flowlens.report.document import Section
+from flowlens.report.process_map import inline_svg, map_dot, render
+from flowlens.report.templating import render_fragment
+from flowlens.units import human_duration
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from flowlens.discovery.dfg import DirectlyFollowsGraph
+    from flowlens.log import EventLog, LogSummary
+
+
+def _lead_stats(durations: pd.DataFrame) -> dict[str, float | None]:
+    lead = durations["lead_time_s"].to_numpy(dtype=float)
+    if lead.size == 0:
+        return {"median": None, "mean": None, "p90": None}
+    return {
+        "median": float(np.median(lead)),
+        "mean": float(lead.mean()),
+        "p90": float(np.quantile(lead, 0.9)),
+    }
+
+
+def summary_section(log: EventLog, summary: LogSummary, durations: pd.DataFrame) -> Section:
+    lead = _lead_stats(durations)
+    # Charts and maps are SVG built by flowlens with every log value escaped: safe to inline.
+    chart = Markup(histogram(
+        durations["lead_time_s"].to_numpy(dtype=float), bins=40, log_x=True,
+        x_format=human_duration, x_label="lead time (log scale)",
+    )) if len(durations) else ""
+    html = render_fragment(
+        "_summary.html.j2", s=summary, lead=lead, columns=log.columns.to_dict(), lead_chart=chart
+    )
+    data = {**summary.to_dict(), "lead_time_s": lead, "columns": log.columns.to_dict()}
+    return Section(
+        id="summary",
+        title="Summary",
+        html=html,
+        data=data,
+        lead=f"{summary.cases:,} cases and {summary.events:,} activity instances from "
+        f"{summary.start[:10] if summary.start else '?'} to {summary.end[:10] if summary.end else '?'}; "
+        f"half of the cases take longer than {human_duration(lead['median'])}.",
+    )
+
+
+def quality_section(log: EventLog, summary: LogSummary) -> Section:
+    q = log.quality
+    flags = [(k, f) for k, f in q.flags.items() if f.count]
+    html = render_fragment(
+        "_quality.html.j2", q=q, events=summary.events, flags=flags, lifecycle=q.lifecycle,
+        notes=log.source.notes, formats=log.source.timestamp_formats,
+    )
+    share = q.rows_quarantined / q.rows_read if q.rows_read else 0.0
+    return Section(
+        id="quality",
+        title="Data quality",
+        html=html,
+        data={**q.to_dict(), "notes": list(log.source.notes), "timestamp_formats": log.source.timestamp_formats},
+        lead=(
+            f"{q.rows_read:,} rows read; {q.rows_quarantined:,} ({100 * share:.2f} %) set aside with their reason."
+            if q.rows_quarantined
+            else f"All {q.rows_read:,} rows were usable."
+        ),
+    )
+
+
+def map_section(graph: DirectlyFollowsGraph, *, has_start: bool, max_activities: int = 40,
+                path_coverage: float = 0.95) -> Section:
+    shown = abstract_graph(graph, max_activities=max_activities, path_coverage=path_coverage)
+    freq = Markup(inline_svg(render(map_dot(shown, view="frequency"))))
+    time = Markup(inline_svg(render(map_dot(shown, view="time"))))
+    html = render_fragment(
+        "_map.html.j2", freq_svg=freq, time_svg=time, has_start=has_start,
+        shown_activities=len(shown.nodes), total_activities=shown.total_activities,
+        shown_edges=len(shown.edges), total_edges=shown.total_edges,
+    )
+    data = {
+        "nodes": _records(graph.nodes),
+        "edges": _records(graph.edges),
+        "start_activities": _records(graph.start_activities),
+        "end_activities": _records(graph.end_activities),
+        "shown": {"activities": shown.nodes.activity.tolist(),
+                  "edges": shown.edges[["source", "target"]].values.tolist()},
+    }
+    busiest = graph.edges.sort_values("count", ascending=False).head(1)
+    lead = ""
+    if len(busiest):
+        b = busiest.iloc[0]
+        lead = (f"The most travelled path is {b.source} → {b.target} ({int(b['count']):,} times, "
+                f"median wait {human_duration(b.wait_median_s)}).")
+    return Section(id="map", title="Process map", html=html, data=data, lead=lead)
+
+
+def variants_section(variants: pd.DataFrame, *, top: int = 20) -> Section:
+    rows = variants.head(top)
+    coverage = float(rows["share"].sum()) if len(rows) else 0.0
+    html = render_fragment(
+        "_variants.html.j2", rows=rows.to_dict("records"), n_variants=len(variants), coverage=coverage
+    )
+    data = {
+        "count": len(variants),
+        "top": [
+            {**{k: v for k, v in r.items() if k != "variant"}, "activities": list(r["variant"])}
+            for r in rows.to_dict("records")
+        ],
+    }
+    lead = (f"The most common path is taken by {rows.iloc[0]['share'] * 100:.1f} % of cases; "
+            f"{len(variants):,} different paths in all.") if len(rows) else ""
+    return Section(id="variants", title="Variants", html=html, data=data, lead=lead)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = df.replace({np.nan: None}).to_dict("records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]

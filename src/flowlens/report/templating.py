@@ -1,0 +1,30 @@
+"""The Jinja environment for report templates (autoescaping on for every template)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import jinja2
+
+from flowlens.units import human_count, human_duration, percent
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("flowlens.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["duration"] = human_duration
+    env.filters["count"] = human_count
+    env.filters["pct"] = percent
+    return env
+
+
+def render_fragment(name: str, **context: object) -> str:
+    """Render one section template to an HTML string."""
+    return environment().get_template(name).render(**context)

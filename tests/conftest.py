@@ -1,0 +1,59 @@
+"""Shared fixtures: the real logs in ../shared/event_logs and small generated logs.
+
+The shared logs must be present: tests that need them fail (never skip) when the folder is
+missing, so a CI checkout without them cannot pass by accident. Point FLOWLENS_SHARED_LOGS at
+another copy if the folder lives elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: name -> (relative path, extra read_log keyword arguments)
+SHARED: dict[str, tuple[str, dict[str, object]]] = {
+    "running-example": ("running-example/running-example.xes", {}),
+    "receipt": ("receipt/receipt.xes.gz", {}),
+    "sepsis": ("sepsis/sepsis.xes.gz", {}),
+    "helpdesk": ("helpdesk/helpdesk.xes.gz", {}),
+    "roadtraffic100": ("roadtraffic100/roadtraffic100traces.xes", {}),
+    "bpic2012": ("bpic2012/BPI_Challenge_2012.xes.gz", {}),
+    "bpic2013-incidents": ("bpic2013-incidents/bpic2013_incidents.xes.gz",
+                           {"activity": "concept:name+lifecycle:transition"}),
+    "bpic2013-closed-problems": ("bpic2013-closed-problems/bpic2013_closed_problems.xes.gz",
+                                 {"activity": "concept:name+lifecycle:transition"}),
+    "bpic2012-w": ("bpic2012-w/BPIC_2012_W.csv.gz", {}),
+    "bank-callcenter": ("bank-callcenter/august_calls_eventlog.csv.gz", {}),
+    "loanapp-train": ("loanapp-sim/LoanApp_simplified_train.csv.gz", {}),
+    "loanapp-test": ("loanapp-sim/LoanApp_simplified_test.csv.gz", {}),
+    "purchasing": ("purchasing-sim/PurchasingExample.csv.gz", {}),
+    "insurance-claims": ("insurance-claims-sim/Insurance_Claims_train.csv.gz", {}),
+}
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("FLOWLENS_SHARED_LOGS")
+    return Path(env) if env else REPO.parent / "shared" / "event_logs"
+
+
+@pytest.fixture(scope="session")
+def shared_logs() -> Path:
+    d = shared_dir()
+    if not d.is_dir():
+        pytest.fail(
+            f"the shared event logs are missing: expected them in {d} "
+            "(set FLOWLENS_SHARED_LOGS to their folder)"
+        )
+    return d
+
+
+def shared_path(name: str) -> Path:
+    d = shared_dir()
+    p = d / SHARED[name][0]
+    if not p.exists():
+        pytest.fail(f"shared log {name} is missing: expected {p}")
+    return p
