@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 from flowlens.columns import ColumnMap, detect_columns
 from flowlens.engine import check_engine_name, duckdb_engine
 from flowlens.errors import InputError
-from flowlens.io.source import SourceInfo, check_readable, detect_format, read_head
+from flowlens.io.source import (
+    SourceInfo,
+    check_readable,
+    detect_format,
+    format_from_suffix,
+    read_head,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,19 +82,33 @@ def read_log(
         check_readable(path)
         fmt = detect_format(path, read_head(path, 4096))
         info = SourceInfo(path=str(path), format=fmt)
+        claimed = format_from_suffix(path)
+        if claimed is not None and claimed != fmt:
+            info.notes.append(
+                f"read as {fmt.upper()}: the content is {fmt.upper()} although "
+                f"the name suggests {claimed.upper()}"
+            )
         if fmt == "csv":
-            raw = load_csv(con, path, info, workdir=ing.workdir, delimiter=delimiter, encoding=encoding)
+            raw = load_csv(
+                con, path, info, workdir=ing.workdir, delimiter=delimiter, encoding=encoding
+            )
         elif fmt == "parquet":
             raw = load_parquet(con, path, info)
         else:
             raw = load_xes(con, path, info)
     else:
-        raise InputError(f"cannot read an event log from a {type(source).__name__}; give a path or a DataFrame")
+        raise InputError(
+            f"cannot read an event log from a {type(source).__name__}; give a path or a DataFrame"
+        )
 
     mapping = detect_columns(raw.columns, columns, source=info.path)
     now_us = None
     if now is not None:
-        now_us = int(pd.Timestamp(now).tz_localize(tz).value // 1000) if pd.Timestamp(now).tzinfo is None else int(pd.Timestamp(now).value // 1000)
+        now_us = (
+            int(pd.Timestamp(now).tz_localize(tz).value // 1000)
+            if pd.Timestamp(now).tzinfo is None
+            else int(pd.Timestamp(now).value // 1000)
+        )
     result = run_gate(con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us)
     con.execute(f"DROP TABLE {raw.name}")
     log = EventLog(

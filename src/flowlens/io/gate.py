@@ -44,8 +44,18 @@ from flowlens.io.timestamps import lit, q, timestamp_column
 from flowlens.quality import Flag, QualityReport
 
 CANONICAL = (
-    "eid", "case_idx", "case_id", "pos", "activity", "start_us", "end_us", "resource", "src_row",
-    "status", "schedule_us", "suspended_us",
+    "eid",
+    "case_idx",
+    "case_id",
+    "pos",
+    "activity",
+    "start_us",
+    "end_us",
+    "resource",
+    "src_row",
+    "status",
+    "schedule_us",
+    "suspended_us",
 )
 
 _TERMINAL = ("complete", "ate_abort", "pi_abort", "withdraw", "autoskip", "manualskip")
@@ -88,12 +98,16 @@ def run_gate(
     lifecycle = _use_lifecycle(con, raw, mapping, info)
     mapping = _finalise_mapping(mapping, lifecycle)
 
-    end = timestamp_column(con, raw.name, mapping.end, tz=tz, time_format=time_format, source=source)  # type: ignore[arg-type]
+    end = timestamp_column(
+        con, raw.name, mapping.end, tz=tz, time_format=time_format, source=source
+    )  # type: ignore[arg-type]
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
     start_sql = "CAST(NULL AS BIGINT)"
     start_raw = "CAST(NULL AS VARCHAR)"
     if mapping.start:
-        start = timestamp_column(con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source)
+        start = timestamp_column(
+            con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source
+        )
         info.timestamp_formats[mapping.start] = start.formats
         start_sql, start_raw = start.sql, _text(mapping.start)
 
@@ -102,7 +116,9 @@ def run_gate(
         activity_sql = _text(acts[0])
     else:
         parts = ", ".join(_text(a) for a in acts)
-        activity_sql = f"CASE WHEN {_text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
+        activity_sql = (
+            f"CASE WHEN {_text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
+        )
     resource_sql = _text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
     lifecycle_sql = f"lower({_text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
 
@@ -128,7 +144,9 @@ def run_gate(
             """
         )
     except duckdb.Error as exc:
-        raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
+        raise InputError(
+            f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}"
+        ) from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
 
@@ -150,10 +168,12 @@ def run_gate(
                WHEN start_us > end_us THEN {lit(Q.END_BEFORE_START)}
                {lc_check}
           END AS __reason,
-          CASE WHEN __end_raw IS NULL THEN {lit(f'column {mapping.end} is empty')}
-               WHEN end_us IS NULL THEN 'value ' || {lit(mapping.end or '')} || '=' || __end_raw
+          CASE WHEN case_id IS NULL THEN {lit(f"column {mapping.case} is empty")}
+               WHEN activity IS NULL THEN {lit(f"column {'+'.join(acts)} is empty")}
+               WHEN __end_raw IS NULL THEN {lit(f"column {mapping.end} is empty")}
+               WHEN end_us IS NULL THEN 'value ' || {lit(mapping.end or "")} || '=' || __end_raw
                WHEN __start_raw IS NOT NULL AND start_us IS NULL
-                    THEN 'value ' || {lit(mapping.start or '')} || '=' || __start_raw
+                    THEN 'value ' || {lit(mapping.start or "")} || '=' || __start_raw
                WHEN start_us > end_us THEN 'start ' || __start_raw || ' is after end ' || __end_raw
                WHEN __lc IS NOT NULL THEN 'value ' || __lc
           END AS __detail
@@ -193,7 +213,9 @@ def run_gate(
     quality = QualityReport()
     if lifecycle:
         quality.lifecycle = dict(
-            con.execute("SELECT coalesce(__lc, '(none)'), count(*) FROM valid GROUP BY 1 ORDER BY 2 DESC").fetchall()
+            con.execute(
+                "SELECT coalesce(__lc, '(none)'), count(*) FROM valid GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
         )
         _pair_lifecycle(con, attributes)
     else:
@@ -212,7 +234,9 @@ def run_gate(
         f"""
         CREATE TABLE events AS
         WITH cases AS (
-          SELECT case_id, row_number() OVER (ORDER BY min(coalesce(start_us, end_us)), case_id) - 1 AS case_idx
+          SELECT case_id,
+                 row_number() OVER (ORDER BY min(coalesce(start_us, end_us)), case_id) - 1
+                   AS case_idx
           FROM instances GROUP BY case_id),
         ordered AS (
           SELECT c.case_idx, i.*,
@@ -228,13 +252,28 @@ def run_gate(
 
     _build_quarantine(con, raw)
     _fill_counts(con, raw, quality)
-    if quality.rows_kept == 0:
-        top = ", ".join(f"{n:,} {r}" for r, n in quality.quarantine_reasons.items()) or "no rows"
+    if quality.rows_read == 0:
         raise EmptyLogError(
-            f"{source}: no usable events ({quality.rows_read:,} rows read; {top})",
-            hint="check the column mapping (--case/--activity/--end) and --time-format",
+            f"{source}: the log has no rows (only a header)"
+            if info.format == "csv"
+            else f"{source}: the log has no rows",
+            hint="export the log again with its events",
         )
-    _flags(con, quality, mapping, tz=tz, has_start=mapping.start is not None or lifecycle, now_us=now_us)
+    if quality.rows_kept == 0:
+        top = ", ".join(f"{n:,} {r}" for r, n in quality.quarantine_reasons.items())
+        raise EmptyLogError(
+            f"{source}: no usable events ({quality.rows_read:,} rows read; all set aside: {top})",
+            hint="check the column mapping (--case/--activity/--end) and --time-format; "
+            "inspect --quarantine FILE writes the rows and the reasons",
+        )
+    _flags(
+        con,
+        quality,
+        mapping,
+        tz=tz,
+        has_start=mapping.start is not None or lifecycle,
+        now_us=now_us,
+    )
     return GateResult(quality, mapping, attributes, lifecycle)
 
 
@@ -243,11 +282,14 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
         con.execute(f"SELECT timezone({lit(tz)}, TIMESTAMP '2020-01-01 00:00:00')").fetchone()
     except duckdb.Error as exc:
         raise InputError(
-            f"unknown time zone '{tz}'", hint="use an IANA name such as UTC, Asia/Shanghai, Europe/London"
+            f"unknown time zone '{tz}'",
+            hint="use an IANA name such as UTC, Asia/Shanghai, Europe/London",
         ) from exc
 
 
-def _use_lifecycle(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: ColumnMap, info: SourceInfo) -> bool:
+def _use_lifecycle(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: ColumnMap, info: SourceInfo
+) -> bool:
     col = mapping.lifecycle
     if col is None or col in mapping.activity_columns:
         return False
@@ -257,7 +299,8 @@ def _use_lifecycle(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Colum
     values = [
         r[0]
         for r in con.execute(
-            f"SELECT DISTINCT lower({_text(col)}) FROM {q(raw.name)} WHERE {_text(col)} IS NOT NULL LIMIT 50"
+            f"SELECT DISTINCT lower({_text(col)}) FROM {q(raw.name)} "
+            f"WHERE {_text(col)} IS NOT NULL LIMIT 50"
         ).fetchall()
     ]
     unknown = [v for v in values if v not in STANDARD_LIFECYCLE]
@@ -306,6 +349,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
     """
     attr_cols = "".join(f", t.{q(a)}" for a in attributes)
     g = "PARTITION BY case_id, activity ORDER BY end_us, __kind_rank, __row"
+    gw = f"{g} ROWS UNBOUNDED PRECEDING"
     con.execute(
         f"""
         CREATE TEMP TABLE lc AS
@@ -324,8 +368,9 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         f"""
         CREATE TEMP TABLE st AS
         WITH w AS (
-          SELECT *, sum(CASE WHEN __kind = 'S' THEN 1 ELSE 0 END) OVER ({g} ROWS UNBOUNDED PRECEDING) AS s_cum,
-                    sum(CASE WHEN __kind = 'T' THEN 1 ELSE 0 END) OVER ({g} ROWS UNBOUNDED PRECEDING) AS t_cum
+          SELECT *,
+            sum(CASE WHEN __kind = 'S' THEN 1 ELSE 0 END) OVER ({gw}) AS s_cum,
+            sum(CASE WHEN __kind = 'T' THEN 1 ELSE 0 END) OVER ({gw}) AS t_cum
           FROM lc WHERE __kind IN ('S', 'T')),
         u AS (
           SELECT *, greatest(0, max(t_cum - s_cum) OVER ({g} ROWS UNBOUNDED PRECEDING)) AS u FROM w)
@@ -350,11 +395,13 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
     con.execute(
         f"""
         INSERT INTO qrows
-        SELECT __row, {lit(Q.OPEN_START)}, 'activity ' || activity || ' started at row ' || __row || ' never completes'
+        SELECT __row, {lit(Q.OPEN_START)},
+               'activity ' || activity || ' started at row ' || __row || ' never completes'
         FROM st WHERE __kind = 'S' AND s_cum > consumed
         """
     )
     # Schedules against instance openings.
+    gs = "PARTITION BY case_id, activity ORDER BY ts, rk, __row"
     con.execute(
         f"""
         CREATE TEMP TABLE sched AS
@@ -364,11 +411,14 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
           UNION ALL
           SELECT case_id, activity, __open_us, 1, __open_row, 'O', src_row FROM inst0),
         w AS (
-          SELECT *, sum(CASE WHEN k = 'P' THEN 1 ELSE 0 END) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row ROWS UNBOUNDED PRECEDING) AS s_cum,
-                    sum(CASE WHEN k = 'O' THEN 1 ELSE 0 END) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row ROWS UNBOUNDED PRECEDING) AS t_cum
+          SELECT *,
+            sum(CASE WHEN k = 'P' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS s_cum,
+            sum(CASE WHEN k = 'O' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS t_cum
           FROM ev),
-        u AS (SELECT *, greatest(0, max(t_cum - s_cum) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row ROWS UNBOUNDED PRECEDING)) AS u FROM w)
-        SELECT *, coalesce(lag(u) OVER (PARTITION BY case_id, activity ORDER BY ts, rk, __row), 0) AS u_prev,
+        u AS (SELECT *,
+                greatest(0, max(t_cum - s_cum) OVER ({gs} ROWS UNBOUNDED PRECEDING)) AS u
+              FROM w)
+        SELECT *, coalesce(lag(u) OVER ({gs}), 0) AS u_prev,
                max(t_cum - u) OVER (PARTITION BY case_id, activity) AS consumed
         FROM u
         """
@@ -376,7 +426,9 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
     con.execute(
         f"""
         INSERT INTO qrows
-        SELECT __row, {lit(Q.OPEN_SCHEDULE)}, 'activity ' || activity || ' scheduled at row ' || __row || ' is never started or completed'
+        SELECT __row, {lit(Q.OPEN_SCHEDULE)},
+               'activity ' || activity || ' scheduled at row ' || __row
+               || ' is never started or completed'
         FROM sched WHERE k = 'P' AND s_cum > consumed
         """
     )
@@ -391,7 +443,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         """
     )
     con.execute(
-        f"""
+        """
         CREATE TEMP TABLE mid_ok AS
         SELECT m.* FROM mid m JOIN inst0 i ON m.inst_row = i.src_row WHERE m.ts <= i.end_us
         """
@@ -404,7 +456,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         """
     )
     con.execute(
-        f"""
+        """
         CREATE TEMP TABLE instances AS
         WITH sp AS (
           SELECT inst_row, sum(ts - prev_ts) AS suspended_us FROM (
@@ -425,7 +477,9 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         con.execute(f"DROP TABLE {t}")
 
 
-def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> dict[str, str]:
+def _infer_attribute_types(
+    con: duckdb.DuckDBPyConnection, attributes: dict[str, str]
+) -> dict[str, str]:
     """SQL per attribute: text columns whose every value is an integer, a number or a boolean
     become that type; others stay as they are."""
     if not attributes:
@@ -444,7 +498,8 @@ def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str,
         c = q(a)
         checks.append(
             f"count({c}), "
-            f"count(*) FILTER (WHERE {c} IS NOT NULL AND CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}), "
+            f"count(*) FILTER (WHERE {c} IS NOT NULL "
+            f"AND CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}), "
             f"count(*) FILTER (WHERE {c} IS NOT NULL AND TRY_CAST({c} AS DOUBLE) IS NOT NULL "
             f"AND regexp_full_match({c}, '-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?')), "
             f"count(*) FILTER (WHERE lower({c}) IN ('true', 'false'))"
@@ -464,14 +519,37 @@ def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str,
     return out
 
 
+#: Columns of the quarantine table that the gate fills; source columns follow under their
+#: own names (prefixed ``src:`` where one would clash with these).
+QUARANTINE_COLUMNS = ("source_row", "reason", "detail", "raw_line")
+
+
+def quarantine_names(columns: list[str]) -> dict[str, str]:
+    """Quarantine column name -> source column, for the source columns kept in quarantine."""
+    out: dict[str, str] = {}
+    taken = set(QUARANTINE_COLUMNS)
+    for src in columns:
+        name = src
+        while name in taken:
+            name = f"src:{name}"
+        taken.add(name)
+        out[name] = src
+    return out
+
+
 def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
-    cols = ", ".join(f"CAST(r.{q(c)} AS VARCHAR) AS {q(c)}" for c in raw.columns)
+    cols = "".join(
+        f", CAST(r.{q(src)} AS VARCHAR) AS {q(name)}"
+        for name, src in quarantine_names(raw.columns).items()
+    )
     con.execute(
         f"""
         CREATE TABLE quarantine AS
-        SELECT qr.__row AS source_row, qr.reason, qr.detail, {cols}, CAST(NULL AS VARCHAR) AS raw_line
-        FROM qrows qr JOIN (SELECT CAST({raw.row_sql} AS BIGINT) AS __r, * FROM {q(raw.name)}) r
-          ON r.__r = qr.__row
+        SELECT qr.__row AS source_row, qr.reason, qr.detail, CAST(NULL AS VARCHAR) AS raw_line
+               {cols}
+        FROM qrows qr
+        JOIN (SELECT CAST({raw.row_sql} AS BIGINT) AS "__flowlens_row", * FROM {q(raw.name)}) r
+          ON r."__flowlens_row" = qr.__row
         """
     )
     if raw.rejects:
@@ -486,7 +564,9 @@ def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: Quality
     (staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
     quality.rows_read = int(staged) + len(raw.rejects)
     quality.quarantine_reasons = dict(
-        con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall()
+        con.execute(
+            "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC"
+        ).fetchall()
     )
     quality.rows_quarantined = sum(quality.quarantine_reasons.values())
     quality.rows_kept = quality.rows_read - quality.rows_quarantined
@@ -533,15 +613,30 @@ def _flags(
           count(*) FILTER (WHERE resource IS NULL),
           count(DISTINCT case_idx) FILTER (WHERE resource IS NULL),
           count(*) FILTER (WHERE start_us IS NULL),
-          count(*) FILTER (WHERE CAST(timezone({lit(tz)}, make_timestamptz(end_us)) AS TIME) = TIME '00:00:00'),
+          count(*) FILTER (WHERE CAST(timezone({lit(tz)}, make_timestamptz(end_us)) AS TIME)
+                                 = TIME '00:00:00'),
           count(DISTINCT case_idx) FILTER (WHERE pos = case_len - 1 AND activity IN (
             SELECT activity FROM ends))
         FROM e
         """
     ).fetchone()
     assert row is not None
-    (same, same_c, batch, batch_c, single, fut, fut_c, neg, neg_c, nores, nores_c, nostart,
-     midnight, open_cases) = row
+    (
+        same,
+        same_c,
+        batch,
+        batch_c,
+        single,
+        fut,
+        fut_c,
+        neg,
+        neg_c,
+        nores,
+        nores_c,
+        nostart,
+        midnight,
+        open_cases,
+    ) = row
     f = Q.FLAG_TEXT
     flags = {
         "same_timestamp": Flag(same, same_c, f["same_timestamp"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from flowlens.errors import InputError, LogFormatError
-from flowlens.io.source import SourceInfo, is_gzip, read_head
+from flowlens.io.source import SourceInfo, damaged, is_gzip, read_head, verify_gzip
 from flowlens.io.timestamps import lit, q
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
         "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
         [table],
     ).fetchall()
-    return [r[0] for r in rows if r[0] != "__row"]
+    return [r[0] for r in rows]
 
 
 def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
@@ -52,7 +53,9 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
         try:
             return codecs.lookup(declared).name
         except LookupError as exc:
-            raise InputError(f"unknown encoding '{declared}'", hint="e.g. utf-8, gb18030, latin-1") from exc
+            raise InputError(
+                f"unknown encoding '{declared}'", hint="e.g. utf-8, gb18030, latin-1"
+            ) from exc
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -85,18 +88,30 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
 
 
 def _transcode(path: Path, encoding: str, out: Path) -> None:
+    """Decode ``path`` (optionally gzip) with ``encoding`` into a UTF-8 copy at ``out``."""
     opener = gzip.open if is_gzip(path) else open
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = lines = 0
+    chunk = b""
     try:
         with opener(path, "rb") as src, out.open("w", encoding="utf-8", newline="") as dst:
             while chunk := src.read(1 << 22):
                 dst.write(decoder.decode(chunk))
+                offset += len(chunk)
+                lines += chunk.count(b"\n")
+            chunk = b""
             dst.write(decoder.decode(b"", final=True))
     except UnicodeDecodeError as exc:
+        # exc.start is relative to the chunk being decoded (give or take the few bytes of a
+        # character the decoder held back from the previous chunk).
+        start = max(0, min(exc.start, len(chunk)))
+        line = lines + chunk[:start].count(b"\n") + 1
         raise LogFormatError(
-            f"{path}: bytes at offset {exc.start} are not valid {encoding}",
-            hint="pass the right --encoding",
+            f"{path}: line {line:,} (near byte {offset + start:,}) is not valid {encoding}",
+            hint="pass the right --encoding, or fix that line",
         ) from exc
+    except (EOFError, OSError, zlib.error) as exc:
+        raise damaged(path, exc) from exc
 
 
 def load_csv(
@@ -118,9 +133,13 @@ def load_csv(
     options = ["all_varchar = true", "header = true", "store_rejects = true", "auto_detect = true"]
     if enc in _NATIVE_ENCODINGS:
         options.append(f"encoding = {lit(_NATIVE_ENCODINGS[enc])}")
+        # Compression by content, not by name: a gzip file named .csv and a plain file named
+        # .csv.gz both occur in exports.
+        options.append(f"compression = {lit('gzip' if info.compression else 'none')}")
     else:
         target = workdir / f"{path.name}.utf8.csv"
         _transcode(path, enc, target)
+        options.append("compression = 'none'")
         info.notes.append(f"transcoded from {enc} to UTF-8 for reading")
     if delimiter:
         options.append(f"delim = {lit(delimiter)}")
@@ -131,14 +150,28 @@ def load_csv(
             f"CREATE TABLE raw AS SELECT * FROM read_csv({lit(str(target))}, {', '.join(options)})"
         )
     except duckdb.Error as exc:
-        raise LogFormatError(f"{path}: not a readable delimited text file: {_first_line(exc)}") from exc
+        if info.compression and target == path:
+            verify_gzip(path)  # a damaged archive gets its own message
+        raise LogFormatError(
+            f"{path}: not a readable delimited text file: {_first_line(exc)}",
+            hint="check that the file is CSV/TSV text; pass --delimiter or --encoding if "
+            "detection went wrong",
+        ) from exc
     scan = con.execute(
         "SELECT delimiter FROM reject_scans ORDER BY scan_id DESC LIMIT 1"
     ).fetchone()
-    sniffed = con.execute(
-        f"SELECT Delimiter FROM sniff_csv({lit(str(target))}, sample_size = 20480)"
-    ).fetchone() if scan is None else scan
-    info.delimiter = sniffed[0] if sniffed else delimiter
+    if scan is None and delimiter is None:
+        sniff_opts = [
+            o for o in options if o.split(" ", 1)[0] in ("encoding", "compression", "delim")
+        ]
+        try:
+            scan = con.execute(
+                f"SELECT Delimiter FROM sniff_csv({lit(str(target))}, sample_size = 20480, "
+                f"{', '.join(sniff_opts)})"
+            ).fetchone()
+        except duckdb.Error:  # the file was read; only the report of its delimiter is lost
+            scan = None
+    info.delimiter = scan[0] if scan else delimiter
     rejects = [
         (int(line) - 1, _reject_reason(kind, msg), text or "")
         for line, kind, msg, text in con.execute(
@@ -176,14 +209,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_parquet(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> RawTable:
-    """Stage a Parquet file with its own column types."""
+    """Stage a Parquet file with its own column types.
+
+    Rows keep file order (the connection preserves insertion order), so ``rowid + 1`` is the
+    source row; every column of the file, whatever its name, stays a column.
+    """
     try:
-        con.execute(
-            f"CREATE TABLE raw AS SELECT * FROM read_parquet({lit(str(path))}, file_row_number = true)"
-        )
+        con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet({lit(str(path))})")
     except duckdb.Error as exc:
-        raise LogFormatError(f"{path}: not a readable Parquet file: {_first_line(exc)}") from exc
-    return RawTable("raw", "(file_row_number + 1)", [c for c in _columns(con, "raw") if c != "file_row_number"])
+        raise LogFormatError(
+            f"{path}: not a readable Parquet file: {_first_line(exc)}",
+            hint="the file may be truncated or not Parquet; export it again",
+        ) from exc
+    return RawTable("raw", "(rowid + 1)", _columns(con, "raw"))
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> RawTable:

@@ -1,7 +1,7 @@
 """Where a log came from and what the reader detected about it (format, encoding, delimiter).
 
->>> from flowlens.io.source import detect_format
->>> detect_format("calls.csv.gz")
+>>> from flowlens.io.source import format_from_suffix
+>>> format_from_suffix("calls.csv.gz")
 'csv'
 """
 
@@ -44,28 +44,88 @@ class SourceInfo:
         return asdict(self)
 
 
-def detect_format(path: str | Path, head: bytes | None = None) -> str:
-    """Format by suffix (``.csv``, ``.tsv``, ``.parquet``, ``.xes``, each optionally ``.gz``),
-    falling back on the first bytes of the file."""
-    p = Path(path)
-    suffixes = [s.lower() for s in p.suffixes]
+#: Leading bytes of file types people mistake for event logs: (signature, what it is, hint).
+_NOT_A_LOG: tuple[tuple[bytes, str, str], ...] = (
+    (
+        b"PK\x03\x04",
+        "a ZIP archive (an Excel .xlsx workbook or a zipped export)",
+        "export the sheet as CSV, or unzip the archive and read the log inside",
+    ),
+    (b"PK\x05\x06", "an empty ZIP archive", "export the log again"),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an old Excel/Office document (.xls)",
+        "export the sheet as CSV",
+    ),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "give a CSV/TSV, Parquet or XES file"),
+    (b"\xff\xd8\xff", "a JPEG image", "give a CSV/TSV, Parquet or XES file"),
+    (b"GIF8", "a GIF image", "give a CSV/TSV, Parquet or XES file"),
+    (b"%PDF-", "a PDF document", "give a CSV/TSV, Parquet or XES file"),
+    (b"SQLite format 3\x00", "an SQLite database", "export the event table as CSV or Parquet"),
+    (b"BZh", "a bzip2 archive", "decompress it (flowlens reads gzip-compressed files directly)"),
+    (
+        b"\xfd7zXZ\x00",
+        "an xz archive",
+        "decompress it (flowlens reads gzip-compressed files directly)",
+    ),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "extract the log from it"),
+    (
+        b"\x28\xb5\x2f\xfd",
+        "a zstd archive",
+        "decompress it (flowlens reads gzip-compressed files directly)",
+    ),
+)
+
+
+def format_from_suffix(path: str | Path) -> str | None:
+    """The format a file's name claims (``.csv``, ``.tsv``, ``.parquet``, ``.xes``, each
+    optionally ``.gz``), or None."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-    if suffixes and suffixes[-1] in _SUFFIXES:
-        return _SUFFIXES[suffixes[-1]]
+    return _SUFFIXES.get(suffixes[-1]) if suffixes else None
+
+
+def detect_format(path: str | Path, head: bytes | None = None) -> str:
+    """Format of a log file: its content where the first bytes are unambiguous (Parquet's
+    ``PAR1``, an XML prolog), otherwise its suffix, otherwise CSV.
+
+    Files that are clearly something else (a ZIP archive or Excel workbook, an image, a PDF,
+    another compression format) are refused with :class:`~flowlens.errors.LogFormatError`
+    saying what they are. ``head`` is the first (decompressed) bytes of the file.
+
+    >>> detect_format("calls.tsv", b"case;activity")
+    'csv'
+    >>> detect_format("calls.csv", b"PAR1...")
+    'parquet'
+    """
+    p = Path(path)
     if head is None:
         head = read_head(p, 4096)
+    for magic, what, hint in _NOT_A_LOG:
+        if head.startswith(magic):
+            raise LogFormatError(f"{p}: this is {what}, not an event log", hint=hint)
     if head.startswith(b"PAR1"):
         return "parquet"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"<?xml") or text.startswith(b"<log"):
+    if text.startswith((b"<?xml", b"<log", b"<!--", b"<!DOCTYPE")):
         return "xes"
-    return "csv"
+    if text.startswith((b"\xff\xfe<\x00", b"\xfe\xff\x00<")):  # UTF-16 XML
+        return "xes"
+    return format_from_suffix(p) or "csv"
 
 
 def is_gzip(path: Path) -> bool:
     with path.open("rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
+
+
+def damaged(path: Path, exc: BaseException) -> LogFormatError:
+    """The error for a file that ends early or whose compression is broken."""
+    return LogFormatError(
+        f"{path}: the file is truncated or damaged ({exc})",
+        hint="download or export the file again",
+    )
 
 
 def read_head(path: Path, n: int) -> bytes:
@@ -77,10 +137,7 @@ def read_head(path: Path, n: int) -> bytes:
         with path.open("rb") as fh:
             return fh.read(n)
     except (EOFError, OSError, zlib.error) as exc:
-        raise LogFormatError(
-            f"{path}: cannot read the file: {exc}",
-            hint="the file may be truncated or not really gzip-compressed; re-export it",
-        ) from exc
+        raise damaged(path, exc) from exc
 
 
 def check_readable(path: Path) -> None:
@@ -99,7 +156,4 @@ def verify_gzip(path: Path) -> None:
             while fh.read(1 << 22):
                 pass
     except (EOFError, OSError, zlib.error) as exc:
-        raise LogFormatError(
-            f"{path}: the gzip archive is damaged or truncated ({exc})",
-            hint="download or export the file again",
-        ) from exc
+        raise damaged(path, exc) from exc

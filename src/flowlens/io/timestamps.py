@@ -24,9 +24,10 @@ from flowlens.errors import ConfigError, InputError
 _TIME_PARTS = ("%H:%M:%S.%f", "%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p")
 _EPOCH = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}
 # ISO-like layouts TRY_CAST rejects (a space before the offset, compact offsets).
-_ISO_EXTRA = [
-    f"%Y-%m-%d{sep}{t} %z" for sep in (" ", "T") for t in ("%H:%M:%S.%f", "%H:%M:%S")
-] + ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]
+_ISO_EXTRA = [f"%Y-%m-%d{sep}{t} %z" for sep in (" ", "T") for t in ("%H:%M:%S.%f", "%H:%M:%S")] + [
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+]
 
 
 def q(name: str) -> str:
@@ -77,9 +78,15 @@ def timestamp_column(
             f"epoch_us(timezone({lit(tz)}, CAST({col} AS TIMESTAMP)))",
             {f"typed timestamp without zone (taken as {tz})": -1},
         )
-    numeric = kind in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"} or (
-        kind.startswith("DECIMAL") or kind.startswith("UBIGINT") or kind.startswith("UINTEGER")
-    )
+    numeric = kind in {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "FLOAT",
+        "DOUBLE",
+    } or (kind.startswith("DECIMAL") or kind.startswith("UBIGINT") or kind.startswith("UINTEGER"))
     if numeric and time_format not in _EPOCH:
         raise InputError(
             f"{source}: timestamp column '{column}' holds numbers ({kind}); flowlens will not "
@@ -114,6 +121,10 @@ def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
 
 _SLASH_RE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(\s.*)?$"
 _YMD_SLASH_RE = r"^\s*\d{4}[/.]\d{1,2}[/.]\d{1,2}(\s.*)?$"
+#: A plain number: epoch seconds/milliseconds, a spreadsheet serial date, ... (unit unknown).
+_NUMBER_RE = r"^\s*[+-]?\d+(\.\d*)?\s*$"
+#: What ends a timestamp that carries its zone: Z, +hh, +hhmm, +hh:mm, or a zone name.
+_ZONE_END_RE = r"(Z|z|[+-]\d{2}(:?\d{2})?|\s[A-Za-z][A-Za-z_]*(/[A-Za-z_]+)*)$"
 
 
 def _detect(
@@ -121,10 +132,7 @@ def _detect(
 ) -> ParsedColumn:
     iso = f"TRY_CAST(trim({text}) AS TIMESTAMPTZ)"
     has_time = f"contains({text}, ':')"
-    offset = (
-        f"({has_time} AND (ends_with(rtrim({text}), 'Z') OR substr(rtrim({text}), -6, 1) IN ('+', '-')"
-        f" OR substr(rtrim({text}), -5, 1) IN ('+', '-') OR substr(rtrim({text}), -3, 1) IN ('+', '-')))"
-    )
+    offset = f"({has_time} AND regexp_matches(rtrim({text}), {lit(_ZONE_END_RE)}))"
     stats = con.execute(
         f"""
         WITH v AS (SELECT {text} AS s, {iso} IS NOT NULL AS iso, {offset} AS off
@@ -139,12 +147,35 @@ def _detect(
                count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_SLASH_RE)})
                                 AND TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 2) AS INT) > 12),
                count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_YMD_SLASH_RE)})),
-               count(*) FILTER (WHERE NOT iso AND off)
+               count(*) FILTER (WHERE NOT iso AND off),
+               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)})),
+               any_value(s) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)}))
         FROM v
         """
     ).fetchone()
     assert stats is not None
-    (_nonnull, iso_off, iso_naive, iso_date, slash, dmy, mdy, ymd_slash, other_off) = stats
+    (
+        nonnull,
+        iso_off,
+        iso_naive,
+        iso_date,
+        slash,
+        dmy,
+        mdy,
+        ymd_slash,
+        other_off,
+        numbers,
+        number_example,
+    ) = stats
+    if numbers and 2 * numbers > nonnull:
+        # Mostly numbers: a numeric column stored as text. Same rule as typed numeric columns:
+        # the unit (seconds, milliseconds, spreadsheet days) is not guessed.
+        raise InputError(
+            f"{source}: timestamp column '{column}' holds numbers ({numbers:,} of {nonnull:,} "
+            f"values, e.g. '{number_example.strip()}'); flowlens will not guess their unit",
+            hint="pass --time-format epoch_s, epoch_ms or epoch_us (or a strptime pattern "
+            "such as %Y%m%d%H%M%S)",
+        )
     formats: dict[str, int] = {}
     if iso_off:
         formats["ISO 8601 with offset"] = iso_off
@@ -185,13 +216,17 @@ def _detect(
         for sep in ("/", ".", "-"):
             for year in ("%Y", "%y"):
                 pats += _formats_with_times(f"{first}{sep}{second}{sep}{year}")
-        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        fallbacks.append(
+            f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))"
+        )
         formats["DD/MM/YYYY" if dmy else "MM/DD/YYYY"] = slash
     if ymd_slash:
         pats = []
         for sep in ("/", "."):
             pats += _formats_with_times(f"%Y{sep}%m{sep}%d")
-        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        fallbacks.append(
+            f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))"
+        )
         formats["YYYY/MM/DD"] = ymd_slash
     sql = f"coalesce(epoch_us({iso}){''.join(', ' + f for f in fallbacks)})"
     return ParsedColumn(sql, formats)

@@ -47,7 +47,9 @@ def write_safe_csv(frame: pd.DataFrame, path: Path) -> Path:
     safe = frame.copy()
     for col in safe.columns:
         safe[col] = neutralise_formulas(safe[col])
-    safe.columns = list(neutralise_formulas(pd.Series([str(c) for c in safe.columns], dtype=object)))
+    safe.columns = list(
+        neutralise_formulas(pd.Series([str(c) for c in safe.columns], dtype=object))
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     safe.to_csv(path, index=False)
     return path
@@ -57,8 +59,13 @@ def export_frame(log: EventLog) -> pd.DataFrame:
     """The log in the exchange layout: case_id, activity, start_time, end_time, resource,
     then the attributes under their source names."""
     df = log.to_pandas()
-    cols = {"case_id": "case_id", "activity": "activity", "start": "start_time", "end": "end_time",
-            "resource": "resource"}
+    cols = {
+        "case_id": "case_id",
+        "activity": "activity",
+        "start": "start_time",
+        "end": "end_time",
+        "resource": "resource",
+    }
     if log.has_lifecycle:
         cols["status"] = "lifecycle_status"
     out = df[list(cols)].rename(columns=cols)
@@ -81,7 +88,9 @@ def write_log(log: EventLog, path: str | Path, *, format: str | None = None) -> 
         frame.to_parquet(p, index=False)
     elif fmt == "csv":
         for col in ("start_time", "end_time"):
-            frame[col] = frame[col].map(lambda t: None if t is None or t != t else t.isoformat(timespec="microseconds"))
+            frame[col] = frame[col].map(
+                lambda t: None if t is None or t != t else t.isoformat(timespec="microseconds")
+            )
         write_safe_csv(frame, p)
     elif fmt == "xes":
         opener = gzip.open if p.name.endswith(".gz") else open
@@ -121,14 +130,25 @@ def _xes_attr(key: str, value: object) -> str:
 def _write_xes(frame: pd.DataFrame, fh: IO[str]) -> None:
     case_cols = [c for c in frame.columns if c.startswith("case:") and c != "case:concept:name"]
     event_cols = [
-        c for c in frame.columns
-        if c not in {"case_id", "activity", "start_time", "end_time", "resource", "lifecycle_status"}
+        c
+        for c in frame.columns
+        if c
+        not in {"case_id", "activity", "start_time", "end_time", "resource", "lifecycle_status"}
         and c not in case_cols
         and c not in {"concept:name", "time:timestamp", "org:resource", "lifecycle:transition"}
     ]
-    fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<log xes.version="1.0" xmlns="http://www.xes-standard.org/">\n')
-    for prefix, name in (("concept", "Concept"), ("time", "Time"), ("org", "Organizational"), ("lifecycle", "Lifecycle")):
-        fh.write(f'  <extension name="{name}" prefix="{prefix}" uri="http://www.xes-standard.org/{prefix}.xesext"/>\n')
+    fh.write(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<log xes.version="1.0" xmlns="http://www.xes-standard.org/">\n'
+    )
+    for prefix, name in (
+        ("concept", "Concept"),
+        ("time", "Time"),
+        ("org", "Organizational"),
+        ("lifecycle", "Lifecycle"),
+    ):
+        fh.write(
+            f'  <extension name="{name}" prefix="{prefix}" uri="http://www.xes-standard.org/{prefix}.xesext"/>\n'
+        )
     for case_id, group in frame.groupby("case_id", sort=False):
         fh.write("  <trace>\n    " + _xes_attr("concept:name", str(case_id)) + "\n")
         first = group.iloc[0]
@@ -138,15 +158,22 @@ def _write_xes(frame: pd.DataFrame, fh: IO[str]) -> None:
                 fh.write(f"    {attr}\n")
         for rec in group.itertuples(index=False):
             values = dict(zip(group.columns, rec, strict=True))
-            common = [_xes_attr("concept:name", values["activity"]), _xes_attr("org:resource", values["resource"])]
+            common = [
+                _xes_attr("concept:name", values["activity"]),
+                _xes_attr("org:resource", values["resource"]),
+            ]
             common += [_xes_attr(c, values[c]) for c in event_cols]
             body = "".join(a for a in common if a)
             start = values["start_time"]
             if start is not None and start == start:
-                fh.write(f"    <event>{body}{_xes_attr('time:timestamp', start)}"
-                         f"{_xes_attr('lifecycle:transition', 'start')}</event>\n")
+                fh.write(
+                    f"    <event>{body}{_xes_attr('time:timestamp', start)}"
+                    f"{_xes_attr('lifecycle:transition', 'start')}</event>\n"
+                )
             status = values.get("lifecycle_status") or "complete"
-            fh.write(f"    <event>{body}{_xes_attr('time:timestamp', values['end_time'])}"
-                     f"{_xes_attr('lifecycle:transition', status)}</event>\n")
+            fh.write(
+                f"    <event>{body}{_xes_attr('time:timestamp', values['end_time'])}"
+                f"{_xes_attr('lifecycle:transition', status)}</event>\n"
+            )
         fh.write("  </trace>\n")
     fh.write("</log>\n")

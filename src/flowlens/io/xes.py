@@ -5,8 +5,15 @@ in Arrow batches, so memory stays flat however long the file is. Trace attribute
 ``case:<key>`` columns (pm4py's convention); event attributes keep their keys.
 
 Security: XES comes from outside. A document type declaration that defines entities or points
-at an external DTD is refused before parsing (:class:`~flowlens.errors.UnsafeInputError`), and
-the parser itself runs with entity resolution, DTD loading and network access off.
+at an external DTD is refused before any event is read
+(:class:`~flowlens.errors.UnsafeInputError`), and the parser itself runs with entity
+resolution, DTD loading and network access off. The refusal does not rely on a text scan of
+the file's start alone (a comment or a long prolog could hide a declaration from it): lxml
+parses the prolog with the reader's own flags up to the root element's start tag, where every
+declaration has been seen and no entity in the document body has been used yet, and the
+declarations it reports are checked. (libxml2 substitutes internal entities in attribute
+values even with entity resolution off, which is where XES keeps its data, so refusing the
+declarations is what keeps them out.)
 """
 
 from __future__ import annotations
@@ -23,35 +30,69 @@ from lxml import etree
 
 from flowlens.errors import LogFormatError, UnsafeInputError
 from flowlens.io.readers import RawTable
-from flowlens.io.source import SourceInfo, is_gzip
+from flowlens.io.source import SourceInfo, damaged, is_gzip
 from flowlens.io.timestamps import q
 
 _BATCH = 100_000
 _DTD_RE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
-_DANGER_RE = re.compile(rb"<!ENTITY|\bSYSTEM\b|\bPUBLIC\b", re.IGNORECASE)
 
 
 def _open(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
 
 
-def _check_prolog(path: Path) -> None:
-    """Refuse entity declarations and external DTDs before any parser sees them."""
+_PARSER_FLAGS: dict[str, bool] = {
+    "resolve_entities": False,
+    "load_dtd": False,
+    "no_network": True,
+    "huge_tree": False,
+}
+
+
+def _unsafe(path: Path, line: int | None) -> UnsafeInputError:
+    where = f"line {line}: " if line else ""
+    return UnsafeInputError(
+        f"{path}: {where}the XML declares entities or an external DTD; flowlens does not "
+        "expand entities or load external definitions in event logs",
+        hint="remove the <!DOCTYPE ...> block; XES files do not need one",
+    )
+
+
+def _check_prolog(path: Path, info: SourceInfo) -> None:
+    """Refuse entity declarations and external DTDs before any event is read.
+
+    The decision is lxml's own view of the document type declaration, taken at the root
+    element's start tag (see the module notes); a scan of the file's start only finds the
+    line to name in the message.
+    """
     with _open(path) as fh:
         try:
             head = fh.read(1 << 16)
         except (EOFError, OSError, zlib.error) as exc:
-            raise LogFormatError(f"{path}: cannot read the file: {exc}") from exc
-    root = re.search(rb"<(?!\?|!)", head)
-    prolog = head[: root.start()] if root else head
-    dtd = _DTD_RE.search(prolog)
-    if dtd and _DANGER_RE.search(prolog, dtd.start()):
-        line = prolog[: dtd.start()].count(b"\n") + 1
-        raise UnsafeInputError(
-            f"{path}: line {line}: the XML declares entities or an external DTD; flowlens does "
-            "not expand entities or load external definitions in event logs",
-            hint="remove the <!DOCTYPE ...> block; XES files do not need one",
-        )
+            raise damaged(path, exc) from exc
+    dtd = _DTD_RE.search(head)
+    line = head[: dtd.start()].count(b"\n") + 1 if dtd else None
+    with _open(path) as fh:
+        events = etree.iterparse(fh, events=("start",), **_PARSER_FLAGS)
+        try:
+            _, root = next(events)
+        except StopIteration:
+            raise LogFormatError(f"{path}: the XML document has no root element") from None
+        except etree.XMLSyntaxError as exc:
+            if "entit" in str(exc).lower():
+                raise _unsafe(path, line) from exc
+            raise LogFormatError(
+                f"{path}: line {exc.lineno}: not well-formed XES: {exc.msg}",
+                hint="the file may be truncated or not XES",
+            ) from exc
+        except (EOFError, OSError, zlib.error) as exc:
+            raise damaged(path, exc) from exc
+        doc = root.getroottree().docinfo
+        internal = doc.internalDTD
+        declares = internal is not None and any(True for _ in internal.iterentities())
+        if declares or doc.system_url or doc.public_id:
+            raise _unsafe(path, line)
+        info.encoding = (doc.encoding or "utf-8").lower()
 
 
 class _Batcher:
@@ -103,10 +144,9 @@ def _attributes(el: etree._Element, prefix: str = "") -> dict[str, str | None]:
 
 def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> RawTable:
     """Stage an XES file: one row per event, trace attributes repeated as ``case:`` columns."""
-    _check_prolog(path)
     if is_gzip(path):
         info.compression = "gzip"
-    info.encoding = "utf-8"
+    _check_prolog(path, info)
     batch = _Batcher(con)
     row = 0
     empty_traces = 0
@@ -117,12 +157,9 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
             fh,
             events=("end",),
             tag=("{*}event", "{*}trace"),
-            resolve_entities=False,
-            load_dtd=False,
-            no_network=True,
-            huge_tree=False,
             remove_comments=True,
             remove_pis=True,
+            **_PARSER_FLAGS,
         )
         try:
             for _, el in parser:
@@ -141,7 +178,9 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
                 # end of a trace: its own attributes are its direct non-event children
                 if trace_events:
                     attrs = _attributes(el, "case:")
-                    batch.extend([{**attrs, **ev} for ev in trace_events] if attrs else trace_events)
+                    batch.extend(
+                        [{**attrs, **ev} for ev in trace_events] if attrs else trace_events
+                    )
                 else:
                     empty_traces += 1
                 trace_events = []
@@ -155,10 +194,7 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
                 hint="the file may be truncated or not XES",
             ) from exc
         except (EOFError, OSError, zlib.error) as exc:
-            raise LogFormatError(
-                f"{path}: the file ends early or is damaged ({exc})",
-                hint="download or export the file again",
-            ) from exc
+            raise damaged(path, exc) from exc
     batch.flush()
     if not batch.known:
         raise LogFormatError(f"{path}: the XES file contains no events")
@@ -170,7 +206,8 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
     columns = [
         r[0]
         for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw' ORDER BY column_index"
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw' "
+            "ORDER BY column_index"
         ).fetchall()
         if r[0] != "__row"
     ]
