@@ -77,7 +77,9 @@ def _check_prolog(path: Path, info: SourceInfo) -> None:
         try:
             _, root = next(events)
         except StopIteration:
-            raise LogFormatError(f"{path}: the XML document has no root element") from None
+            raise LogFormatError(
+                f"{path}: the XML document has no root element", hint="give an XES file"
+            ) from None
         except etree.XMLSyntaxError as exc:
             if "entit" in str(exc).lower():
                 raise _unsafe(path, line) from exc
@@ -197,7 +199,10 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
             raise damaged(path, exc) from exc
     batch.flush()
     if not batch.known:
-        raise LogFormatError(f"{path}: the XES file contains no events")
+        raise LogFormatError(
+            f"{path}: the XES file contains no events",
+            hint="check that it is an XES event log (<log><trace><event>...)",
+        )
     if empty_traces:
         info.notes.append(f"{empty_traces:,} traces without events (no rows to read)")
     if outside:
