@@ -22,10 +22,14 @@ SHARED: dict[str, tuple[str, dict[str, object]]] = {
     "helpdesk": ("helpdesk/helpdesk.xes.gz", {}),
     "roadtraffic100": ("roadtraffic100/roadtraffic100traces.xes", {}),
     "bpic2012": ("bpic2012/BPI_Challenge_2012.xes.gz", {}),
-    "bpic2013-incidents": ("bpic2013-incidents/bpic2013_incidents.xes.gz",
-                           {"activity": "concept:name+lifecycle:transition"}),
-    "bpic2013-closed-problems": ("bpic2013-closed-problems/bpic2013_closed_problems.xes.gz",
-                                 {"activity": "concept:name+lifecycle:transition"}),
+    "bpic2013-incidents": (
+        "bpic2013-incidents/bpic2013_incidents.xes.gz",
+        {"activity": "concept:name+lifecycle:transition"},
+    ),
+    "bpic2013-closed-problems": (
+        "bpic2013-closed-problems/bpic2013_closed_problems.xes.gz",
+        {"activity": "concept:name+lifecycle:transition"},
+    ),
     "bpic2012-w": ("bpic2012-w/BPIC_2012_W.csv.gz", {}),
     "bank-callcenter": ("bank-callcenter/august_calls_eventlog.csv.gz", {}),
     "loanapp-train": ("loanapp-sim/LoanApp_simplified_train.csv.gz", {}),

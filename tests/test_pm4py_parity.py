@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import SHARED, shared_path
 
 import flowlens
+from conftest import SHARED, shared_path
 from flowlens.columns import ColumnMap
 from flowlens.pm4py_bridge import pm4py
 
@@ -35,8 +35,9 @@ def pm4py_frame(name: str, quarantined_rows: set[int]) -> pd.DataFrame:
             lc = df["lifecycle:transition"].astype(str).str.lower()
             if set(lc.unique()) <= STANDARD:
                 df = df[lc == "complete"]
-        return pm.format_dataframe(df, case_id="case:concept:name", activity_key=act,
-                                   timestamp_key="time:timestamp")
+        return pm.format_dataframe(
+            df, case_id="case:concept:name", activity_key=act, timestamp_key="time:timestamp"
+        )
     df = pd.read_csv(path, dtype={"case_id": str})
     df = df[~(df.index + 1).isin(quarantined_rows)].copy()
     df["end_time"] = pd.to_datetime(df["end_time"], utc=True, format="ISO8601")

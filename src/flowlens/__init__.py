@@ -30,7 +30,19 @@ _EXPORTS: dict[str, str] = {
     "FlowlensError": "flowlens.errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "ColumnMap",
+    "EventLog",
+    "FlowlensError",
+    "LogSummary",
+    "QualityReport",
+    "__version__",
+    "case_durations",
+    "directly_follows",
+    "read_log",
+    "variants",
+    "write_log",
+]
 
 if TYPE_CHECKING:
     from flowlens.columns import ColumnMap

@@ -35,28 +35,92 @@ def _norm(name: str) -> str:
 # Candidate names per role, most specific first; compared after _norm().
 _CANDIDATES: dict[str, tuple[str, ...]] = {
     "case": (
-        "case:concept:name", "case_id", "caseid", "case", "case key", "case number", "case no",
-        "trace_id", "process instance id", "process_instance", "instance_id", "ticket_id",
-        "案例id", "案例编号", "案件编号", "流程实例id", "工单号", "工单编号",
+        "case:concept:name",
+        "case_id",
+        "caseid",
+        "case",
+        "case key",
+        "case number",
+        "case no",
+        "trace_id",
+        "process instance id",
+        "process_instance",
+        "instance_id",
+        "ticket_id",
+        "案例id",
+        "案例编号",
+        "案件编号",
+        "流程实例id",
+        "工单号",
+        "工单编号",
     ),
     "activity": (
-        "concept:name", "activity", "activity name", "activity_name", "task", "task name",
-        "event name", "action", "step", "活动", "活动名称", "环节", "步骤", "操作",
+        "concept:name",
+        "activity",
+        "activity name",
+        "activity_name",
+        "task",
+        "task name",
+        "event name",
+        "action",
+        "step",
+        "活动",
+        "活动名称",
+        "环节",
+        "步骤",
+        "操作",
     ),
     "start": (
-        "start_time", "start timestamp", "start_timestamp", "starttime", "start", "start_ts",
-        "begin_time", "started", "开始时间",
+        "start_time",
+        "start timestamp",
+        "start_timestamp",
+        "starttime",
+        "start",
+        "start_ts",
+        "begin_time",
+        "started",
+        "开始时间",
     ),
     "end": (
-        "time:timestamp", "end_time", "end timestamp", "end_timestamp", "complete timestamp",
-        "complete_timestamp", "completion_time", "completed", "endtime", "end", "end_ts",
-        "timestamp", "event_time", "datetime", "time", "结束时间", "完成时间", "时间戳", "时间",
+        "time:timestamp",
+        "end_time",
+        "end timestamp",
+        "end_timestamp",
+        "complete timestamp",
+        "complete_timestamp",
+        "completion_time",
+        "completed",
+        "endtime",
+        "end",
+        "end_ts",
+        "timestamp",
+        "event_time",
+        "datetime",
+        "time",
+        "结束时间",
+        "完成时间",
+        "时间戳",
+        "时间",
     ),
     "resource": (
-        "org:resource", "resource", "resource_id", "user", "user_id", "agent", "agent_id",
-        "performer", "employee", "staff", "operator", "处理人", "经办人", "操作员",
+        "org:resource",
+        "resource",
+        "resource_id",
+        "user",
+        "user_id",
+        "agent",
+        "agent_id",
+        "performer",
+        "employee",
+        "staff",
+        "operator",
+        "处理人",
+        "经办人",
+        "操作员",
         # Group-level fallbacks: used only when no person-level column exists.
-        "org:group", "group", "department",
+        "org:group",
+        "group",
+        "department",
     ),
     "lifecycle": ("lifecycle:transition", "lifecycle", "transition", "event_type", "生命周期"),
 }
@@ -144,14 +208,10 @@ class ColumnMap:
             raise ConfigError(f"mapping file {p} must hold an object with role keys")
         unknown = sorted(set(data) - set(ROLES))
         if unknown:
-            raise ConfigError(
-                f"mapping file {p} has unknown keys {unknown}; expected some of {list(ROLES)}"
-            )
+            raise ConfigError(f"mapping file {p} has unknown keys {unknown}; expected some of {list(ROLES)}")
         for role, value in data.items():
             ok = isinstance(value, str) or (
-                role == "activity"
-                and isinstance(value, list)
-                and all(isinstance(v, str) for v in value)
+                role == "activity" and isinstance(value, list) and all(isinstance(v, str) for v in value)
             )
             if not ok:
                 raise ConfigError(
@@ -227,8 +287,7 @@ def detect_columns(
                 "the delimiter may be wrong, pass --delimiter"
             )
         raise MissingColumnError(
-            f"could not find a {label} column in {source}; "
-            f"available columns: {_quote_list(available)}",
+            f"could not find a {label} column in {source}; available columns: {_quote_list(available)}",
             hint=hint,
         )
     roles = set(ColumnMap(**found).role_columns())  # type: ignore[arg-type]

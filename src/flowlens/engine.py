@@ -83,8 +83,10 @@ def spark_session() -> Any:
                 hint="pip install 'flowlens[spark]' (and a Java 17+ runtime)",
             ) from exc
         if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-            raise EngineError("the Spark engine needs a Java runtime (java not found on PATH)",
-                              hint="install OpenJDK 17, e.g. apt-get install openjdk-17-jre-headless")
+            raise EngineError(
+                "the Spark engine needs a Java runtime (java not found on PATH)",
+                hint="install OpenJDK 17, e.g. apt-get install openjdk-17-jre-headless",
+            )
         builder = (
             SparkSession.builder.master(os.environ.get("FLOWLENS_SPARK_MASTER", "local[2]"))
             .appName("flowlens")

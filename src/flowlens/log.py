@@ -163,7 +163,11 @@ class EventLog:
 
     def summary(self) -> LogSummary:
         b = self._basic
-        first = min(v for v in (b["first_start"], b["first_end"]) if v is not None) if b["first_end"] is not None else None
+        first = (
+            min(v for v in (b["first_start"], b["first_end"]) if v is not None)
+            if b["first_end"] is not None
+            else None
+        )
         q = self.quality
         return LogSummary(
             source=self.source.path,
@@ -222,7 +226,9 @@ class EventLog:
         own analyses never call it.
         """
         df = self.table.order_by(["case_idx", "pos"]).to_pandas()
-        df.insert(df.columns.get_loc("start_us"), "start", us_to_datetime_series(df["start_us"], self.timezone))
+        df.insert(
+            df.columns.get_loc("start_us"), "start", us_to_datetime_series(df["start_us"], self.timezone)
+        )
         df.insert(df.columns.get_loc("end_us"), "end", us_to_datetime_series(df["end_us"], self.timezone))
         return df.drop(columns=["start_us", "end_us"])
 

@@ -73,15 +73,16 @@ class QualityReport:
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
-        d["flags"] = {k: {"count": v.count, "cases": v.cases, "description": v.description}
-                      for k, v in self.flags.items()}
+        d["flags"] = {
+            k: {"count": v.count, "cases": v.cases, "description": v.description}
+            for k, v in self.flags.items()
+        }
         return d
 
     def lines(self) -> list[str]:
         """Human-readable lines for summaries."""
         out = [
-            f"rows read {self.rows_read:,}; kept {self.rows_kept:,}; "
-            f"quarantined {self.rows_quarantined:,}"
+            f"rows read {self.rows_read:,}; kept {self.rows_kept:,}; quarantined {self.rows_quarantined:,}"
         ]
         for reason, n in sorted(self.quarantine_reasons.items(), key=lambda kv: -kv[1]):
             out.append(f"  quarantined: {n:,} {reason}")

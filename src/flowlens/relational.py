@@ -33,9 +33,7 @@ def ordered_sequences(table: ibis.Table, *, value: str = "activity") -> ibis.Tab
     import ibis
 
     if backend_name(table) == "duckdb":
-        return table.group_by("case_idx").aggregate(
-            seq=table[value].collect(order_by=table.pos)
-        )
+        return table.group_by("case_idx").aggregate(seq=table[value].collect(order_by=table.pos))
     pairs = ibis.struct({"pos": table.pos, "v": table[value]})
     grouped = table.group_by("case_idx").aggregate(s=pairs.collect())
     return grouped.select("case_idx", seq=grouped.s.sort().map(lambda x: x.v))

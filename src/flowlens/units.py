@@ -31,7 +31,7 @@ def human_count(n: float | None) -> str:
     """Thousands separators; '–' for missing."""
     if n is None or (isinstance(n, float) and math.isnan(n)):
         return "–"
-    return f"{int(round(n)):,}"
+    return f"{round(n):,}"
 
 
 def percent(x: float | None, digits: int = 1) -> str:

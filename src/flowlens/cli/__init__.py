@@ -18,7 +18,11 @@ from flowlens import __version__
 # name -> (module, function, one-line help). Keep the help here so --help needs no imports.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": ("flowlens.cli.inspect_cmd", "inspect", "Read a log: summary and data-quality counts."),
-    "analyze": ("flowlens.cli.analyze_cmd", "analyze", "Write the HTML report, results.json and quarantine.csv."),
+    "analyze": (
+        "flowlens.cli.analyze_cmd",
+        "analyze",
+        "Write the HTML report, results.json and quarantine.csv.",
+    ),
     "generate": ("flowlens.cli.generate_cmd", "generate", "Generate synthetic event logs with ground truth."),
 }
 
@@ -43,7 +47,9 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="flowlens")
 def cli() -> None:
     """flowlens: turn service event logs into process maps, waiting causes and savings.

@@ -14,14 +14,31 @@ from flowlens.log import EventLog
 
 @click.command()
 @log_options
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
-              help="Folder for report.html, results.json and quarantine.csv.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for report.html, results.json and quarantine.csv.",
+)
 @click.option("--title", help="Report title (default: from the file name).")
-@click.option("--top-variants", default=20, show_default=True, type=click.IntRange(1, 1000),
-              help="Variants listed in the report.")
+@click.option(
+    "--top-variants",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Variants listed in the report.",
+)
 @json_option
-def analyze(read: Callable[[], EventLog], log_path: Path, out_dir: Path, title: str | None,
-            top_variants: int, as_json: bool) -> None:
+def analyze(
+    read: Callable[[], EventLog],
+    log_path: Path,
+    out_dir: Path,
+    title: str | None,
+    top_variants: int,
+    as_json: bool,
+) -> None:
     """Analyse LOG and write DIR/report.html, DIR/results.json and DIR/quarantine.csv.
 
     The report is one self-contained HTML file that opens offline. The same numbers are in
@@ -42,8 +59,13 @@ def analyze(read: Callable[[], EventLog], log_path: Path, out_dir: Path, title: 
         paths = report.write(out_dir)
         paths["quarantine"] = log.write_quarantine(out_dir / "quarantine.csv")
     if as_json:
-        emit_json({"outputs": {k: str(v) for k, v in paths.items()}, "summary": log.summary().to_dict(),
-                   "quality": log.quality.to_dict()})
+        emit_json(
+            {
+                "outputs": {k: str(v) for k, v in paths.items()},
+                "summary": log.summary().to_dict(),
+                "quality": log.quality.to_dict(),
+            }
+        )
     else:
         for name, p in paths.items():
             click.echo(f"{name:10s} {p}")

@@ -15,9 +15,15 @@ from flowlens.log import EventLog
 @click.command()
 @log_options
 @json_option
-@click.option("--quarantine", "quarantine_path", type=click.Path(path_type=Path),
-              help="Also write the quarantined rows to this CSV file.")
-def inspect(read: Callable[[], EventLog], log_path: Path, as_json: bool, quarantine_path: Path | None) -> None:
+@click.option(
+    "--quarantine",
+    "quarantine_path",
+    type=click.Path(path_type=Path),
+    help="Also write the quarantined rows to this CSV file.",
+)
+def inspect(
+    read: Callable[[], EventLog], log_path: Path, as_json: bool, quarantine_path: Path | None
+) -> None:
     """Read LOG and print its summary and the data-quality counts.
 
     \b

@@ -32,9 +32,18 @@ def log_options(func: F) -> F:
         click.option("--start", "start_col", metavar="COLUMN", help="Column holding start times."),
         click.option("--end", "end_col", metavar="COLUMN", help="Column holding end (completion) times."),
         click.option("--resource", "resource_col", metavar="COLUMN", help="Column holding the resource."),
-        click.option("--lifecycle", "lifecycle_col", metavar="COLUMN", help="Column holding lifecycle transitions."),
-        click.option("--mapping", "mapping_file", type=click.Path(path_type=Path), help="JSON or TOML file with the roles above."),
-        click.option("--tz", default="UTC", show_default=True, help="Time zone of timestamps without an offset."),
+        click.option(
+            "--lifecycle", "lifecycle_col", metavar="COLUMN", help="Column holding lifecycle transitions."
+        ),
+        click.option(
+            "--mapping",
+            "mapping_file",
+            type=click.Path(path_type=Path),
+            help="JSON or TOML file with the roles above.",
+        ),
+        click.option(
+            "--tz", default="UTC", show_default=True, help="Time zone of timestamps without an offset."
+        ),
         click.option("--time-format", help="strptime pattern, iso, or epoch_s/epoch_ms/epoch_us."),
         click.option("--delimiter", help="CSV delimiter (detected by default)."),
         click.option("--encoding", help="Text encoding (detected by default; e.g. gb18030)."),
@@ -49,8 +58,21 @@ def log_options(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
-        keys = ("log_path", "case_col", "activity_col", "start_col", "end_col", "resource_col",
-                "lifecycle_col", "mapping_file", "tz", "time_format", "delimiter", "encoding", "engine")
+        keys = (
+            "log_path",
+            "case_col",
+            "activity_col",
+            "start_col",
+            "end_col",
+            "resource_col",
+            "lifecycle_col",
+            "mapping_file",
+            "tz",
+            "time_format",
+            "delimiter",
+            "encoding",
+            "engine",
+        )
         args = {k: kwargs.pop(k) for k in keys}
         kwargs["read"] = functools.partial(read_from_options, **args)
         kwargs["log_path"] = args["log_path"]
@@ -82,11 +104,24 @@ def read_from_options(
 
     base = ColumnMap.from_file(mapping_file) if mapping_file else ColumnMap()
     explicit = base.merged(
-        ColumnMap(case=case_col, activity=activity_col, start=start_col, end=end_col,
-                  resource=resource_col, lifecycle=lifecycle_col)
+        ColumnMap(
+            case=case_col,
+            activity=activity_col,
+            start=start_col,
+            end=end_col,
+            resource=resource_col,
+            lifecycle=lifecycle_col,
+        )
     )
-    return read_log(log_path, explicit, tz=tz, engine=engine, time_format=time_format,
-                    delimiter=delimiter, encoding=encoding)
+    return read_log(
+        log_path,
+        explicit,
+        tz=tz,
+        engine=engine,
+        time_format=time_format,
+        delimiter=delimiter,
+        encoding=encoding,
+    )
 
 
 def json_option(func: F) -> F:

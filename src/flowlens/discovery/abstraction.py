@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-
 from flowlens.discovery.dfg import DirectlyFollowsGraph
 
 
@@ -84,8 +82,11 @@ def abstract_graph(
 
 def keep_all(graph: DirectlyFollowsGraph) -> AbstractedGraph:
     return AbstractedGraph(
-        nodes=graph.nodes, edges=graph.edges, start_activities=graph.start_activities,
-        end_activities=graph.end_activities, total_activities=len(graph.nodes),
+        nodes=graph.nodes,
+        edges=graph.edges,
+        start_activities=graph.start_activities,
+        end_activities=graph.end_activities,
+        total_activities=len(graph.nodes),
         total_edges=len(graph.edges),
     )
 

@@ -54,8 +54,12 @@ class DirectlyFollowsGraph:
     end_activities: pd.DataFrame
 
     def as_dicts(self) -> tuple[dict[tuple[str, str], int], dict[str, int], dict[str, int]]:
-        dfg = {(s, t): int(c) for s, t, c in self.edges[["source", "target", "count"]].itertuples(index=False)}
-        starts = dict(zip(self.start_activities.activity, self.start_activities["count"].astype(int), strict=True))
+        dfg = {
+            (s, t): int(c) for s, t, c in self.edges[["source", "target", "count"]].itertuples(index=False)
+        }
+        starts = dict(
+            zip(self.start_activities.activity, self.start_activities["count"].astype(int), strict=True)
+        )
         ends = dict(zip(self.end_activities.activity, self.end_activities["count"].astype(int), strict=True))
         return dfg, starts, ends
 
@@ -69,9 +73,7 @@ def pairs(table: ibis.Table) -> ibis.Table:
     Uses the table's invariant that ``eid`` is consecutive within a case, so the successor is
     a join on ``eid + 1`` (cheaper than a window over every case).
     """
-    a = table.select(
-        "case_idx", "eid", source="activity", source_resource="resource", source_end="end_us"
-    )
+    a = table.select("case_idx", "eid", source="activity", source_resource="resource", source_end="end_us")
     b = table.select(
         case_idx_b="case_idx",
         eid_b=table.eid - 1,
@@ -82,7 +84,11 @@ def pairs(table: ibis.Table) -> ibis.Table:
     j = a.join(b, [a.eid == b.eid_b, a.case_idx == b.case_idx_b])
     gap = j.target_start - j.source_end
     return j.select(
-        "case_idx", "source", "target", "source_resource", "target_resource",
+        "case_idx",
+        "source",
+        "target",
+        "source_resource",
+        "target_resource",
         wait_us=(gap < 0).ifelse(0, gap),
     )
 

@@ -48,7 +48,9 @@ def variants(log: EventLog, *, top: int | None = None) -> pd.DataFrame:
     df["share"] = df["count"] / total if total else 0.0
     df["cum_share"] = df["share"].cumsum()
     df["length"] = df["variant"].map(len)
-    df = df[["variant", "length", "count", "share", "cum_share", "lead_median_s", "lead_mean_s", "example_case"]]
+    df = df[
+        ["variant", "length", "count", "share", "cum_share", "lead_median_s", "lead_mean_s", "example_case"]
+    ]
     return df.head(top) if top is not None else df
 
 

@@ -72,6 +72,7 @@ def build_report(
 
     ``step`` is called with a label before each analysis (the CLI shows progress with it).
     """
+
     def tick(label: str) -> None:
         if step is not None:
             step(label)

@@ -10,7 +10,6 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -72,8 +71,10 @@ def histogram(
     arr = arr[~np.isnan(arr)]
     height, left, bottom, top_pad = 220, 50, 40, 10
     if arr.size == 0:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
-                '<text x="10" y="25">no data</text></svg>')
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
+            '<text x="10" y="25">no data</text></svg>'
+        )
     lo, hi = float(arr.min()), float(arr.max())
     if log_x:
         lo = max(lo, 1.0)

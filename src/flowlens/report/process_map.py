@@ -41,7 +41,7 @@ def _dot_escape(text: str) -> str:
 
 def _shade(value: float, top: float, palette: list[str]) -> tuple[str, str]:
     """Fill colour and a readable font colour for value in [0, top]."""
-    if not (value == value) or not (top == top) or top <= 0:  # NaN or empty scale
+    if math.isnan(value) or math.isnan(top) or top <= 0:  # no scale to shade on
         return palette[0], "black"
     frac = math.sqrt(max(value, 0) / top)
     i = min(len(palette) - 1, int(frac * (len(palette) - 1) + 0.5))
@@ -57,7 +57,9 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
     lines = [
         "digraph process_map {",
         '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, fontname="Helvetica", fontsize=11, '
-        'bgcolor="white", pad=0.2, newrank=true' + (f', label="{_dot_escape(title)}", labelloc=t' if title else "") + "];",
+        'bgcolor="white", pad=0.2, newrank=true'
+        + (f', label="{_dot_escape(title)}", labelloc=t' if title else "")
+        + "];",
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, margin="0.15,0.06", penwidth=0.8];',
         '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6];',
         '  start [label="start", shape=circle, style=filled, fillcolor="#d9f0d3", width=0.45, fixedsize=true, fontsize=9];',
@@ -103,7 +105,9 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
             if rec.activity not in ids:
                 continue
             a, b = ("start", ids[rec.activity]) if tail else (ids[rec.activity], "end")
-            lines.append(f'  {a} -> {b} [label="{human_count(rec.count)}", style=dashed, color="#969696", penwidth=0.8];')
+            lines.append(
+                f'  {a} -> {b} [label="{human_count(rec.count)}", style=dashed, color="#969696", penwidth=0.8];'
+            )
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -122,8 +126,11 @@ def render(dot_source: str, fmt: str = "svg", *, timeout: float = 120.0) -> byte
     """Lay out and render DOT with Graphviz's ``dot`` (svg, png, pdf)."""
     try:
         proc = subprocess.run(
-            [dot_binary(), f"-T{fmt}"], input=dot_source.encode("utf-8"),
-            capture_output=True, timeout=timeout, check=False,
+            [dot_binary(), f"-T{fmt}"],
+            input=dot_source.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise FlowlensError(

@@ -39,10 +39,19 @@ def _lead_stats(durations: pd.DataFrame) -> dict[str, float | None]:
 def summary_section(log: EventLog, summary: LogSummary, durations: pd.DataFrame) -> Section:
     lead = _lead_stats(durations)
     # Charts and maps are SVG built by flowlens with every log value escaped: safe to inline.
-    chart = Markup(histogram(
-        durations["lead_time_s"].to_numpy(dtype=float), bins=40, log_x=True,
-        x_format=human_duration, x_label="lead time (log scale)",
-    )) if len(durations) else ""
+    chart = (
+        Markup(
+            histogram(
+                durations["lead_time_s"].to_numpy(dtype=float),
+                bins=40,
+                log_x=True,
+                x_format=human_duration,
+                x_label="lead time (log scale)",
+            )
+        )
+        if len(durations)
+        else ""
+    )
     html = render_fragment(
         "_summary.html.j2", s=summary, lead=lead, columns=log.columns.to_dict(), lead_chart=chart
     )
@@ -62,15 +71,24 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
     q = log.quality
     flags = [(k, f) for k, f in q.flags.items() if f.count]
     html = render_fragment(
-        "_quality.html.j2", q=q, events=summary.events, flags=flags, lifecycle=q.lifecycle,
-        notes=log.source.notes, formats=log.source.timestamp_formats,
+        "_quality.html.j2",
+        q=q,
+        events=summary.events,
+        flags=flags,
+        lifecycle=q.lifecycle,
+        notes=log.source.notes,
+        formats=log.source.timestamp_formats,
     )
     share = q.rows_quarantined / q.rows_read if q.rows_read else 0.0
     return Section(
         id="quality",
         title="Data quality",
         html=html,
-        data={**q.to_dict(), "notes": list(log.source.notes), "timestamp_formats": log.source.timestamp_formats},
+        data={
+            **q.to_dict(),
+            "notes": list(log.source.notes),
+            "timestamp_formats": log.source.timestamp_formats,
+        },
         lead=(
             f"{q.rows_read:,} rows read; {q.rows_quarantined:,} ({100 * share:.2f} %) set aside with their reason."
             if q.rows_quarantined
@@ -79,30 +97,40 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
     )
 
 
-def map_section(graph: DirectlyFollowsGraph, *, has_start: bool, max_activities: int = 40,
-                path_coverage: float = 0.95) -> Section:
+def map_section(
+    graph: DirectlyFollowsGraph, *, has_start: bool, max_activities: int = 40, path_coverage: float = 0.95
+) -> Section:
     shown = abstract_graph(graph, max_activities=max_activities, path_coverage=path_coverage)
     freq = Markup(inline_svg(render(map_dot(shown, view="frequency"))))
     time = Markup(inline_svg(render(map_dot(shown, view="time"))))
     html = render_fragment(
-        "_map.html.j2", freq_svg=freq, time_svg=time, has_start=has_start,
-        shown_activities=len(shown.nodes), total_activities=shown.total_activities,
-        shown_edges=len(shown.edges), total_edges=shown.total_edges,
+        "_map.html.j2",
+        freq_svg=freq,
+        time_svg=time,
+        has_start=has_start,
+        shown_activities=len(shown.nodes),
+        total_activities=shown.total_activities,
+        shown_edges=len(shown.edges),
+        total_edges=shown.total_edges,
     )
     data = {
         "nodes": _records(graph.nodes),
         "edges": _records(graph.edges),
         "start_activities": _records(graph.start_activities),
         "end_activities": _records(graph.end_activities),
-        "shown": {"activities": shown.nodes.activity.tolist(),
-                  "edges": shown.edges[["source", "target"]].values.tolist()},
+        "shown": {
+            "activities": shown.nodes.activity.tolist(),
+            "edges": shown.edges[["source", "target"]].values.tolist(),
+        },
     }
     busiest = graph.edges.sort_values("count", ascending=False).head(1)
     lead = ""
     if len(busiest):
         b = busiest.iloc[0]
-        lead = (f"The most travelled path is {b.source} → {b.target} ({int(b['count']):,} times, "
-                f"median wait {human_duration(b.wait_median_s)}).")
+        lead = (
+            f"The most travelled path is {b.source} → {b.target} ({int(b['count']):,} times, "
+            f"median wait {human_duration(b.wait_median_s)})."
+        )
     return Section(id="map", title="Process map", html=html, data=data, lead=lead)
 
 
@@ -119,8 +147,14 @@ def variants_section(variants: pd.DataFrame, *, top: int = 20) -> Section:
             for r in rows.to_dict("records")
         ],
     }
-    lead = (f"The most common path is taken by {rows.iloc[0]['share'] * 100:.1f} % of cases; "
-            f"{len(variants):,} different paths in all.") if len(rows) else ""
+    lead = (
+        (
+            f"The most common path is taken by {rows.iloc[0]['share'] * 100:.1f} % of cases; "
+            f"{len(variants):,} different paths in all."
+        )
+        if len(rows)
+        else ""
+    )
     return Section(id="variants", title="Variants", html=html, data=data, lead=lead)
 
 

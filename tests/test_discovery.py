@@ -1,0 +1,86 @@
+"""Directly-follows graph, variants and case durations on small logs with known answers."""
+
+from __future__ import annotations
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import flowlens
+
+
+def make_log(traces: list[list[str]], *, with_start: bool = False):
+    rows = []
+    t0 = pd.Timestamp("2024-01-01 09:00", tz="UTC")
+    for c, trace in enumerate(traces):
+        for i, act in enumerate(trace):
+            end = t0 + pd.Timedelta(days=c, hours=i)
+            row = {"case_id": f"c{c}", "activity": act, "end_time": end}
+            if with_start:
+                row["start_time"] = end - pd.Timedelta(minutes=10)
+            rows.append(row)
+    return flowlens.read_log(pd.DataFrame(rows))
+
+
+def test_dfg_counts_waits_and_endpoints() -> None:
+    log = make_log([["a", "b", "c"], ["a", "c"], ["a", "b", "b", "c"]], with_start=True)
+    g = flowlens.directly_follows(log)
+    dfg, starts, ends = g
+    assert dfg == {("a", "b"): 2, ("b", "c"): 2, ("a", "c"): 1, ("b", "b"): 1}
+    assert starts == {"a": 3}
+    assert ends == {"c": 3}
+    # each step ends an hour after the previous and starts 10 minutes before it ends
+    assert set(g.edges["wait_median_s"]) == {50 * 60.0}
+    nodes = g.nodes.set_index("activity")
+    assert nodes.loc["b", "count"] == 3
+    assert nodes.loc["b", "cases"] == 2
+    assert nodes.loc["b", "proc_median_s"] == 600.0
+
+
+def test_overlap_is_clipped_to_zero_wait() -> None:
+    df = pd.DataFrame(
+        {
+            "case_id": ["x", "x"],
+            "activity": ["a", "b"],
+            "start_time": ["2024-01-01 09:00", "2024-01-01 09:30"],
+            "end_time": ["2024-01-01 10:00", "2024-01-01 11:00"],
+        }
+    )
+    log = flowlens.read_log(df)
+    g = flowlens.directly_follows(log)
+    assert g.edges["wait_median_s"].tolist() == [0.0]
+    assert log.quality.flags["negative_waits"].count == 1
+
+
+def test_variants_order_share_and_lead_times() -> None:
+    log = make_log([["a", "b"], ["a", "b"], ["a", "c", "b"]])
+    v = flowlens.variants(log)
+    assert v.variant.tolist() == [("a", "b"), ("a", "c", "b")]
+    assert v["count"].tolist() == [2, 1]
+    assert v["cum_share"].iloc[-1] == 1.0
+    assert v["lead_median_s"].tolist() == [3600.0, 7200.0]
+    assert v["example_case"].tolist() == ["c0", "c2"]
+
+
+def test_case_durations() -> None:
+    log = make_log([["a", "b", "c"], ["a"]], with_start=True)
+    d = flowlens.case_durations(log).set_index("case_id")
+    assert d.loc["c0", "lead_time_s"] == 2 * 3600 + 600
+    assert d.loc["c1", "lead_time_s"] == 600
+    assert d.loc["c0", "events"] == 3
+
+
+traces = st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=8), min_size=1, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(traces)
+def test_dfg_total_is_events_minus_cases(ts: list[list[str]]) -> None:
+    log = make_log(ts)
+    g = flowlens.directly_follows(log)
+    n_events = sum(len(t) for t in ts)
+    assert int(g.edges["count"].sum()) == n_events - len(ts)
+    assert int(g.start_activities["count"].sum()) == len(ts)
+    v = flowlens.variants(log)
+    assert int(v["count"].sum()) == len(ts)
+    assert set(v.variant) == {tuple(t) for t in ts}

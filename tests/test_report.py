@@ -1,0 +1,126 @@
+"""The HTML report: self-contained, escaped, reproducible, and the same numbers as results.json."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import flowlens
+from flowlens.report.build import build_report
+
+EVIL_ACTIVITY = "<script>alert('x')</script>"
+EVIL_RESOURCE = '"><img src=x onerror=alert(1)>'
+EVIL_CASE = "=cmd|' /C calc'!A0"
+
+
+def evil_log() -> flowlens.EventLog:
+    rows = []
+    for c in range(5):
+        case = EVIL_CASE if c == 0 else f"c{c}"
+        for i, act in enumerate(["Register --> <!-- x", EVIL_ACTIVITY, "Close & done"]):
+            rows.append(
+                {
+                    "case_id": case,
+                    "activity": act,
+                    "resource": EVIL_RESOURCE,
+                    "timestamp": pd.Timestamp("2024-02-01 09:00", tz="UTC") + pd.Timedelta(hours=c * 24 + i),
+                }
+            )
+    rows.append({"case_id": "bad", "activity": "x", "resource": "r", "timestamp": None})
+    return flowlens.read_log(pd.DataFrame(rows))
+
+
+def test_every_log_value_is_escaped(tmp_path: Path) -> None:
+    log = evil_log()
+    report = build_report(log)
+    paths = report.write(tmp_path)
+    html = paths["report"].read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    assert "<img" not in html.lower()
+    assert "&lt;script&gt;" in html
+    # no comment can be closed by an activity name
+    assert "<!--" not in html
+    data = json.loads(paths["results"].read_text(encoding="utf-8"))
+    assert EVIL_ACTIVITY in json.dumps(data, ensure_ascii=False)
+
+
+def test_report_is_self_contained(tmp_path: Path) -> None:
+    paths = build_report(evil_log()).write(tmp_path)
+    html = paths["report"].read_text(encoding="utf-8")
+    assert "Content-Security-Policy" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html, re.IGNORECASE)
+    assert "<link" not in html.lower()
+
+
+def test_report_is_reproducible(tmp_path: Path) -> None:
+    a = build_report(evil_log()).write(tmp_path / "a")
+    b = build_report(evil_log()).write(tmp_path / "b")
+    for key in ("report", "results"):
+        assert a[key].read_bytes() == b[key].read_bytes()
+
+
+def test_html_numbers_match_results_json(tmp_path: Path) -> None:
+    log = evil_log()
+    paths = build_report(log).write(tmp_path)
+    html = paths["report"].read_text(encoding="utf-8")
+    results = json.loads(paths["results"].read_text(encoding="utf-8"))
+    s = results["sections"]["summary"]
+    for key in ("cases", "events", "activities", "variants"):
+        assert re.search(rf"<b>{s[key]:,}</b><span>[a-z ]*{'' if key != 'events' else 'activity '}", html), (
+            key
+        )
+    assert results["sections"]["quality"]["rows_quarantined"] == 1
+    assert results["sections"]["quality"]["quarantine_reasons"] == {"missing timestamp": 1}
+    edges = {(e["source"], e["target"]): e["count"] for e in results["sections"]["map"]["edges"]}
+    dfg, _, _ = flowlens.directly_follows(log)
+    assert edges == dfg
+
+
+def test_quarantine_csv_neutralises_formulas(tmp_path: Path) -> None:
+    df = pd.DataFrame(
+        {
+            "case_id": ['=HYPERLINK("http://x")', "ok"],
+            "activity": ["a", "b"],
+            "timestamp": [None, "2024-01-01"],
+        }
+    )
+    log = flowlens.read_log(df)
+    out = log.write_quarantine(tmp_path / "q.csv")
+    text = out.read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in text
+    assert "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.browser
+def test_report_renders_offline_in_a_browser(tmp_path: Path) -> None:
+    browser = _chromium()
+    assert browser, "Chromium is missing: ./setup.sh --test installs it"
+    paths = build_report(evil_log()).write(tmp_path)
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--dump-dom",
+        paths["report"].as_uri(),
+    ]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "Process map" in dom
+    assert dom.count("<svg") >= 3
+    assert "<script" not in dom.lower()
