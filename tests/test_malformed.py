@@ -304,9 +304,7 @@ def test_row_numbers_after_rejected_rows() -> None:
     assert got == {1: "open@c1", 3: "close@c1", 5: "close@c2", 6: "open@c3", 7: "close@c3"}
 
 
-def test_quarantine_csv_neutralises_formulas(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_quarantine_csv_neutralises_formulas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "q.csv"
     path = CORPUS / "formula.csv"
     with Unchanged(path):
@@ -320,9 +318,7 @@ def test_quarantine_csv_neutralises_formulas(
     cells = [c for row in rows for c in row]
     assert "'=cmd|' /C calc'!A0" in cells
     assert not any(c.startswith(("=", "+", "@")) for c in cells)
-    assert not any(
-        c.startswith("-") and not c.lstrip("-").replace(".", "").isdigit() for c in cells
-    )
+    assert not any(c.startswith("-") and not c.lstrip("-").replace(".", "").isdigit() for c in cells)
 
 
 # -- files that read cleanly -------------------------------------------------------------------

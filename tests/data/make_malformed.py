@@ -34,9 +34,7 @@ GOOD_ROWS = [
 ]
 
 
-def csv_text(
-    header: list[str], rows: list[tuple[str, ...]] | list[list[str]], sep: str = ","
-) -> str:
+def csv_text(header: list[str], rows: list[tuple[str, ...]] | list[list[str]], sep: str = ",") -> str:
     lines = [sep.join(header)] + [sep.join(r) for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -93,9 +91,7 @@ def png_bytes() -> bytes:
     """A valid 1x1 PNG (magic number, IHDR, IDAT, IEND)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
     return (
@@ -147,9 +143,7 @@ def build() -> dict[str, bytes]:
     long_csv = ("case_id,activity,timestamp\n" + "c1,open,2024-03-01T09:00:00\n" * 60_000).encode()
     whole = gz(long_csv)
     put("truncated_late.csv.gz", whole[: len(whole) * 9 // 10])
-    long_gb = ("案例编号,活动名称,时间\n" + "A001,受理,2024-03-01 09:00:00\n" * 50_000).encode(
-        "gb18030"
-    )
+    long_gb = ("案例编号,活动名称,时间\n" + "A001,受理,2024-03-01 09:00:00\n" * 50_000).encode("gb18030")
     whole = gz(long_gb)
     put("truncated_late_gb18030.csv.gz", whole[: len(whole) * 9 // 10])
     long_xes = xes(trace("t1", [("open", "2024-03-01T09:00:00+00:00")]) * 2_000).encode()
@@ -197,15 +191,11 @@ def build() -> dict[str, bytes]:
     )
     put(
         "missing_activity.csv",
-        csv_text(
-            ["case_id", "timestamp", "resource"], [(r[0], r[2], r[3]) for r in GOOD_ROWS]
-        ).encode(),
+        csv_text(["case_id", "timestamp", "resource"], [(r[0], r[2], r[3]) for r in GOOD_ROWS]).encode(),
     )
     put(
         "missing_timestamp.csv",
-        csv_text(
-            ["case_id", "activity", "resource"], [(r[0], r[1], r[3]) for r in GOOD_ROWS]
-        ).encode(),
+        csv_text(["case_id", "activity", "resource"], [(r[0], r[1], r[3]) for r in GOOD_ROWS]).encode(),
     )
 
     # -- rows the gate sets aside -----------------------------------------------------------

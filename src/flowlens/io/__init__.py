@@ -89,9 +89,7 @@ def read_log(
                 f"the name suggests {claimed.upper()}"
             )
         if fmt == "csv":
-            raw = load_csv(
-                con, path, info, workdir=ing.workdir, delimiter=delimiter, encoding=encoding
-            )
+            raw = load_csv(con, path, info, workdir=ing.workdir, delimiter=delimiter, encoding=encoding)
         elif fmt == "parquet":
             raw = load_parquet(con, path, info)
         else:

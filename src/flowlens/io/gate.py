@@ -98,16 +98,12 @@ def run_gate(
     lifecycle = _use_lifecycle(con, raw, mapping, info)
     mapping = _finalise_mapping(mapping, lifecycle)
 
-    end = timestamp_column(
-        con, raw.name, mapping.end, tz=tz, time_format=time_format, source=source
-    )  # type: ignore[arg-type]
+    end = timestamp_column(con, raw.name, mapping.end, tz=tz, time_format=time_format, source=source)  # type: ignore[arg-type]
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
     start_sql = "CAST(NULL AS BIGINT)"
     start_raw = "CAST(NULL AS VARCHAR)"
     if mapping.start:
-        start = timestamp_column(
-            con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source
-        )
+        start = timestamp_column(con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source)
         info.timestamp_formats[mapping.start] = start.formats
         start_sql, start_raw = start.sql, _text(mapping.start)
 
@@ -116,9 +112,7 @@ def run_gate(
         activity_sql = _text(acts[0])
     else:
         parts = ", ".join(_text(a) for a in acts)
-        activity_sql = (
-            f"CASE WHEN {_text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
-        )
+        activity_sql = f"CASE WHEN {_text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
     resource_sql = _text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
     lifecycle_sql = f"lower({_text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
 
@@ -144,9 +138,7 @@ def run_gate(
             """
         )
     except duckdb.Error as exc:
-        raise InputError(
-            f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}"
-        ) from exc
+        raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
 
@@ -299,8 +291,7 @@ def _use_lifecycle(
     values = [
         r[0]
         for r in con.execute(
-            f"SELECT DISTINCT lower({_text(col)}) FROM {q(raw.name)} "
-            f"WHERE {_text(col)} IS NOT NULL LIMIT 50"
+            f"SELECT DISTINCT lower({_text(col)}) FROM {q(raw.name)} WHERE {_text(col)} IS NOT NULL LIMIT 50"
         ).fetchall()
     ]
     unknown = [v for v in values if v not in STANDARD_LIFECYCLE]
@@ -477,9 +468,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         con.execute(f"DROP TABLE {t}")
 
 
-def _infer_attribute_types(
-    con: duckdb.DuckDBPyConnection, attributes: dict[str, str]
-) -> dict[str, str]:
+def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> dict[str, str]:
     """SQL per attribute: text columns whose every value is an integer, a number or a boolean
     become that type; others stay as they are."""
     if not attributes:
@@ -539,8 +528,7 @@ def quarantine_names(columns: list[str]) -> dict[str, str]:
 
 def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
     cols = "".join(
-        f", CAST(r.{q(src)} AS VARCHAR) AS {q(name)}"
-        for name, src in quarantine_names(raw.columns).items()
+        f", CAST(r.{q(src)} AS VARCHAR) AS {q(name)}" for name, src in quarantine_names(raw.columns).items()
     )
     con.execute(
         f"""
@@ -564,9 +552,7 @@ def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: Quality
     (staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
     quality.rows_read = int(staged) + len(raw.rejects)
     quality.quarantine_reasons = dict(
-        con.execute(
-            "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC"
-        ).fetchall()
+        con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall()
     )
     quality.rows_quarantined = sum(quality.quarantine_reasons.values())
     quality.rows_kept = quality.rows_read - quality.rows_quarantined

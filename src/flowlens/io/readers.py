@@ -53,9 +53,7 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
         try:
             return codecs.lookup(declared).name
         except LookupError as exc:
-            raise InputError(
-                f"unknown encoding '{declared}'", hint="e.g. utf-8, gb18030, latin-1"
-            ) from exc
+            raise InputError(f"unknown encoding '{declared}'", hint="e.g. utf-8, gb18030, latin-1") from exc
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -146,9 +144,7 @@ def load_csv(
     elif path.suffix.lower() == ".tsv" or path.name.lower().endswith(".tsv.gz"):
         options.append("delim = '\\t'")
     try:
-        con.execute(
-            f"CREATE TABLE raw AS SELECT * FROM read_csv({lit(str(target))}, {', '.join(options)})"
-        )
+        con.execute(f"CREATE TABLE raw AS SELECT * FROM read_csv({lit(str(target))}, {', '.join(options)})")
     except duckdb.Error as exc:
         if info.compression and target == path:
             verify_gzip(path)  # a damaged archive gets its own message
@@ -157,13 +153,9 @@ def load_csv(
             hint="check that the file is CSV/TSV text; pass --delimiter or --encoding if "
             "detection went wrong",
         ) from exc
-    scan = con.execute(
-        "SELECT delimiter FROM reject_scans ORDER BY scan_id DESC LIMIT 1"
-    ).fetchone()
+    scan = con.execute("SELECT delimiter FROM reject_scans ORDER BY scan_id DESC LIMIT 1").fetchone()
     if scan is None and delimiter is None:
-        sniff_opts = [
-            o for o in options if o.split(" ", 1)[0] in ("encoding", "compression", "delim")
-        ]
+        sniff_opts = [o for o in options if o.split(" ", 1)[0] in ("encoding", "compression", "delim")]
         try:
             scan = con.execute(
                 f"SELECT Delimiter FROM sniff_csv({lit(str(target))}, sample_size = 20480, "

@@ -146,9 +146,7 @@ def check_readable(path: Path) -> None:
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an event-log file")
     if path.stat().st_size == 0:
-        raise LogFormatError(
-            f"{path}: the file is empty (0 bytes)", hint="export or download the log again"
-        )
+        raise LogFormatError(f"{path}: the file is empty (0 bytes)", hint="export or download the log again")
 
 
 def verify_gzip(path: Path) -> None:

@@ -216,17 +216,13 @@ def _detect(
         for sep in ("/", ".", "-"):
             for year in ("%Y", "%y"):
                 pats += _formats_with_times(f"{first}{sep}{second}{sep}{year}")
-        fallbacks.append(
-            f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))"
-        )
+        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
         formats["DD/MM/YYYY" if dmy else "MM/DD/YYYY"] = slash
     if ymd_slash:
         pats = []
         for sep in ("/", "."):
             pats += _formats_with_times(f"%Y{sep}%m{sep}%d")
-        fallbacks.append(
-            f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))"
-        )
+        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
         formats["YYYY/MM/DD"] = ymd_slash
     sql = f"coalesce(epoch_us({iso}){''.join(', ' + f for f in fallbacks)})"
     return ParsedColumn(sql, formats)

@@ -1,8 +1,13 @@
-"""Writing logs and tables out: CSV (spreadsheet-safe), Parquet and XES.
+"""Writing logs and tables out: CSV, Parquet and XES.
 
-CSV cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
-tab or carriage return, and not a plain number) are written with a leading apostrophe, the
-OWASP-recommended neutralisation, so an activity named ``=HYPERLINK(...)`` stays text.
+Two kinds of CSV leave flowlens. Tables meant for people and spreadsheets (the quarantine,
+report tables) go through :func:`write_safe_csv`: cells that a spreadsheet would run as a
+formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return, and not a plain
+number) are written with a leading apostrophe, the OWASP-recommended neutralisation, so an
+activity named ``=HYPERLINK(...)`` stays text. Event logs written with :func:`write_log` are
+data for tools (flowlens, pm4py, other miners) and are written exactly, so that reading one
+back gives the same log; ``spreadsheet_safe=True`` neutralises them too, at the price of
+values that start with those characters coming back with the apostrophe.
 
 >>> import pandas as pd
 >>> from flowlens.io.writers import neutralise_formulas
@@ -47,9 +52,7 @@ def write_safe_csv(frame: pd.DataFrame, path: Path) -> Path:
     safe = frame.copy()
     for col in safe.columns:
         safe[col] = neutralise_formulas(safe[col])
-    safe.columns = list(
-        neutralise_formulas(pd.Series([str(c) for c in safe.columns], dtype=object))
-    )
+    safe.columns = list(neutralise_formulas(pd.Series([str(c) for c in safe.columns], dtype=object)))
     path.parent.mkdir(parents=True, exist_ok=True)
     safe.to_csv(path, index=False)
     return path
@@ -74,11 +77,19 @@ def export_frame(log: EventLog) -> pd.DataFrame:
     return out
 
 
-def write_log(log: EventLog, path: str | Path, *, format: str | None = None) -> Path:
-    """Write the activity instances as CSV, Parquet or XES (by suffix unless ``format``).
+def write_log(
+    log: EventLog,
+    path: str | Path,
+    *,
+    format: str | None = None,
+    spreadsheet_safe: bool = False,
+) -> Path:
+    """Write the activity instances as CSV, Parquet or XES (by suffix unless ``format``;
+    a ``.gz`` suffix compresses CSV and XES).
 
     Timestamps are written as ISO 8601 with the log zone's offset (CSV, XES) or as UTC
-    timestamps (Parquet), so reading the file back gives the same log.
+    timestamps (Parquet), so reading the file back gives the same log. CSV values are written
+    as they are unless ``spreadsheet_safe`` (see the module notes).
     """
     p = Path(path)
     fmt = format or _format_of(p)
@@ -88,10 +99,11 @@ def write_log(log: EventLog, path: str | Path, *, format: str | None = None) -> 
         frame.to_parquet(p, index=False)
     elif fmt == "csv":
         for col in ("start_time", "end_time"):
-            frame[col] = frame[col].map(
-                lambda t: None if t is None or t != t else t.isoformat(timespec="microseconds")
-            )
-        write_safe_csv(frame, p)
+            frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+        if spreadsheet_safe:
+            write_safe_csv(frame, p)
+        else:
+            frame.to_csv(p, index=False)
     elif fmt == "xes":
         opener = gzip.open if p.name.endswith(".gz") else open
         with opener(p, "wt", encoding="utf-8") as fh:  # type: ignore[operator]
@@ -132,8 +144,7 @@ def _write_xes(frame: pd.DataFrame, fh: IO[str]) -> None:
     event_cols = [
         c
         for c in frame.columns
-        if c
-        not in {"case_id", "activity", "start_time", "end_time", "resource", "lifecycle_status"}
+        if c not in {"case_id", "activity", "start_time", "end_time", "resource", "lifecycle_status"}
         and c not in case_cols
         and c not in {"concept:name", "time:timestamp", "org:resource", "lifecycle:transition"}
     ]

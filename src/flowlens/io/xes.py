@@ -180,9 +180,7 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
                 # end of a trace: its own attributes are its direct non-event children
                 if trace_events:
                     attrs = _attributes(el, "case:")
-                    batch.extend(
-                        [{**attrs, **ev} for ev in trace_events] if attrs else trace_events
-                    )
+                    batch.extend([{**attrs, **ev} for ev in trace_events] if attrs else trace_events)
                 else:
                     empty_traces += 1
                 trace_events = []
@@ -211,8 +209,7 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
     columns = [
         r[0]
         for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw' "
-            "ORDER BY column_index"
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw' ORDER BY column_index"
         ).fetchall()
         if r[0] != "__row"
     ]
