@@ -226,6 +226,7 @@ QUARANTINED: dict[str, tuple[dict[str, Any], int, dict[int, str]]] = {
     "ragged.csv": ({}, 7, {2: "malformed row", 4: "malformed row"}),
     "quarantine_names.csv": ({}, 4, {2: "unparseable timestamp", 3: "malformed row"}),
     "formula.csv": ({}, 3, {2: "unparseable timestamp"}),
+    "utf8_damaged.csv": ({}, 12, {4: "malformed row"}),
     "open_starts.csv": ({}, 6, {3: "start without completion", 5: "start without completion"}),
     "event_outside_trace.xes": ({}, 4, {3: "missing case id"}),
     "trace_without_name.xes": ({}, 5, {3: "missing case id", 4: "missing case id"}),
@@ -272,6 +273,8 @@ def test_quarantine_details() -> None:
     q = read("duplicates.csv").quarantine().set_index("source_row")
     assert q.loc[3, "detail"] == "same values as row 2"
     assert q.loc[7, "detail"] == "same values as row 5"
+    q = read("utf8_damaged.csv").quarantine().set_index("source_row")
+    assert q.loc[4, "detail"].startswith("malformed row: invalid characters for the file's encoding")
     q = read("ragged.csv").quarantine().set_index("source_row")
     assert q.loc[2, "raw_line"] == "c1,check,2024-03-01T09:30:00,extra"
     assert q.loc[2, "detail"].startswith("malformed row: too many fields")

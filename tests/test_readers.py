@@ -77,6 +77,28 @@ def test_chinese_headers_gb18030(tmp_path: Path) -> None:
     assert log.to_pandas().activity.tolist() == ["受理", "审核"]
 
 
+def test_big5_is_not_read_as_gb18030(tmp_path: Path) -> None:
+    """Big5 bytes mean other characters in GB18030: detected as Big5, never transcoded as GB;
+    a detected (not declared) encoding is noted."""
+    rows = [("K1", "開戶申請", "2024-03-01 09:00:00"), ("K1", "身份核驗", "2024-03-01 09:10:00"),
+            ("K2", "貸款審批", "2024-03-02 10:00:00")]  # fmt: skip
+    path = csv_file(tmp_path, ["客戶編號", "業務環節", "時間"], rows, encoding="big5")
+    log = flowlens.read_log(path, ColumnMap(case="客戶編號", activity="業務環節", end="時間"))
+    assert log.source.encoding == "big5"
+    assert log.to_pandas().activity.tolist() == ["開戶申請", "身份核驗", "貸款審批"]
+    assert any("big5 detected from the content" in n for n in log.source.notes)
+
+
+def test_explicit_encoding(tmp_path: Path) -> None:
+    rows = [("c1", "Café ouvert", "2024-03-01 09:00"), ("c1", "Fermé", "2024-03-01 10:00")]
+    path = csv_file(tmp_path, ["case_id", "activity", "timestamp"], rows, encoding="latin-1")
+    log = flowlens.read_log(path, encoding="latin-1")
+    assert log.to_pandas().activity.tolist() == ["Café ouvert", "Fermé"]
+    assert not any("detected from the content" in n for n in log.source.notes)
+    with pytest.raises(InputError, match="unknown encoding 'klingon'"):
+        flowlens.read_log(path, encoding="klingon")
+
+
 def test_start_and_end_columns_detected(tmp_path: Path) -> None:
     rows = [("c1", "a", "2024-03-01 09:00", "2024-03-01 09:30")]
     log = flowlens.read_log(csv_file(tmp_path, ["case_id", "activity", "start_time", "end_time"], rows))

@@ -184,6 +184,15 @@ def build() -> dict[str, bytes]:
         csv_text(["案例编号", "活动名称", "时间", "处理人"], gb_rows).encode("gb18030"),
     )
 
+    # UTF-8 with one damaged line (data row 4): that line is quarantined, the rest is read.
+    damaged = [f"A{i},{'受理' if i % 2 else '审核'},2024-03-01 09:{i:02d}:00\n" for i in range(1, 13)]
+    put(
+        "utf8_damaged.csv",
+        ("案例编号,活动名称,时间\n" + "".join(damaged[:3])).encode()
+        + b"A4,\xff,2024-03-01 09:04:00\n"
+        + "".join(damaged[4:]).encode(),
+    )
+
     # -- missing columns ------------------------------------------------------------------
     put(
         "missing_case.csv",

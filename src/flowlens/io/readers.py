@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 #: Encodings DuckDB's CSV reader decodes itself; anything else is transcoded to UTF-8 first.
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf_8": "utf-8", "utf-16": "utf-16", "latin-1": "latin-1"}
-_GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz", "big5"}
+#: Encodings whose byte sequences GB18030 decodes to the same characters (it is their superset).
+#: Big5 and HZ are not among them: their bytes mean other characters in GB18030.
+_GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936"}
 
 
 @dataclass
@@ -70,6 +72,10 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
         # A multi-byte character cut by the sample boundary is still UTF-8.
         if exc.start >= len(head) - 3:
             return "utf-8"
+    if _mostly_utf8(head):
+        # UTF-8 with a few damaged bytes: read as UTF-8; the lines holding the damage are
+        # quarantined by the CSV reader (invalid characters), the rest is read as it is.
+        return "utf-8"
     from charset_normalizer import from_bytes
 
     best = from_bytes(head).best()
@@ -83,6 +89,16 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
         # GB18030 is a superset of GBK and GB2312: decoding with it never loses a character.
         return "gb18030"
     return enc
+
+
+def _mostly_utf8(head: bytes) -> bool:
+    """True when the sample decodes as UTF-8 except for a few damaged bytes: at least 20 valid
+    multi-byte characters per invalid sequence. Text in another encoding (GB18030, Latin-1)
+    yields an invalid sequence for nearly every non-ASCII character."""
+    text = head.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd") - head.count("\ufffd".encode())
+    valid = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+    return valid >= 20 * max(invalid, 1)
 
 
 def _transcode(path: Path, encoding: str, out: Path) -> None:
@@ -127,6 +143,10 @@ def load_csv(
         info.compression = "gzip"
     enc = _detect_encoding(path, head, encoding)
     info.encoding = enc
+    if encoding is None and enc not in ("utf-8", "utf-16"):
+        info.notes.append(
+            f"text encoding {enc} detected from the content; pass --encoding if characters look wrong"
+        )
     target = path
     options = ["all_varchar = true", "header = true", "store_rejects = true", "auto_detect = true"]
     if enc in _NATIVE_ENCODINGS:
@@ -188,6 +208,7 @@ def _reject_reason(kind: str, message: str) -> str:
         "TOO MANY COLUMNS": "malformed row: too many fields",
         "MISSING COLUMNS": "malformed row: too few fields",
         "INVALID UNICODE": "malformed row: invalid characters for the file's encoding",
+        "INVALID ENCODING": "malformed row: invalid characters for the file's encoding",
         "UNQUOTED VALUE": "malformed row: quote in an unquoted field",
         "LINE SIZE OVER MAXIMUM": "malformed row: line too long",
     }
