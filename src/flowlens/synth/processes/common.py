@@ -1,0 +1,79 @@
+"""Pieces several processes share: background work, branch set-up, phone queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowlens.synth.calendars import HOUR
+from flowlens.synth.rng import Stream, named_stream
+from flowlens.synth.sim import Case, Gen, World
+from flowlens.synth.teams import TeamPool, TeamSpec, build_agents
+
+#: Hourly shape of walk-in and internal work (local hours 0-23).
+WORK_SHAPE = [0, 0, 0, 0, 0, 0, 0, 0, 0.3, 1.2, 1.4, 1.3, 1.5, 1.2, 1.1, 1.2, 1.0, 0.7,
+              0.3, 0, 0, 0, 0, 0]
+
+
+def background(world: World, pool: TeamPool, rate_per_hour: float, median_min: float,
+               sigma: float, stream: Stream, *, priority: int = 1) -> None:
+    """Work the log does not show (cash business at a counter, a department's own tasks):
+    it uses the same people and so makes the logged cases wait, as in a real bank."""
+    env = world.env
+    cal = pool.agents[0].cal if pool.agents else None
+    peak = max(WORK_SHAPE)
+
+    def job(dur: float) -> Gen:
+        req = pool.request(priority=priority, preempt=False)
+        agent = yield req
+        yield env.timeout(round(dur * agent.speed, 3))
+        pool.release(req)
+
+    def source() -> Gen:
+        while True:
+            gap = stream.expovariate(rate_per_hour * peak / HOUR)
+            t = env.now + gap
+            if cal is not None:
+                t = cal.next_open(t)
+            if t >= world.horizon or t == float("inf"):
+                return
+            yield env.timeout(t - env.now)
+            # Thinning to the hourly shape.
+            if stream.random() * peak <= WORK_SHAPE[int(env.now % 86400 // HOUR)]:
+                env.process(job(stream.lognorm(median_min * 60.0, sigma)))
+
+    env.process(source())
+
+
+def add_branch_teams(world: World, name: str, spec_per_branch: list[tuple[str, int]],
+                     prefix: str, *, key: int, meetings: float = 0.0) -> None:
+    """One pool per branch (``name:BR07``); 30% of branches open on Saturdays."""
+    for b in range(1, world.n_branches + 1):
+        stream = named_stream(world.seed, key, b)
+        sat = stream.random() < 0.30
+        spec = TeamSpec(f"{name}", tuple(spec_per_branch), f"BR{b:02d}-{prefix}",
+                        meetings=meetings, saturday=sat)
+        agents = build_agents(spec, world.start, world.daycal.days, 1.0, stream, scale=False)
+        world.add_team(f"{name}:BR{b:02d}", agents)
+
+
+def phone_queue(case: Case, team: str, patience_s: float | None) -> Gen:
+    """Queue for an agent; return (agent, request, t_req) or (None, None, t_req) on abandon."""
+    env = case.env
+    pool = case.w.teams[team]
+    t_req = env.now
+    req = pool.request(priority=case.priority, preempt=False)
+    if patience_s is None:
+        agent = yield req
+        return agent, req, t_req
+    timeout = env.timeout(round(patience_s, 3))
+    res = yield req | timeout
+    if req in res:
+        return res[req], req, t_req
+    req.cancel()
+    if req.triggered:  # granted at the very instant patience ran out: take the call
+        pool.release(req)
+    return None, None, t_req
+
+
+def attrs(**kw: Any) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if v is not None}
