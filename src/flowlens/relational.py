@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     import ibis
-    import ibis.expr.types as ir
     import pandas as pd
 
 US_PER_S = 1_000_000
@@ -39,14 +38,34 @@ def ordered_sequences(table: ibis.Table, *, value: str = "activity") -> ibis.Tab
     return grouped.select("case_idx", seq=grouped.s.sort().map(lambda x: x.v))
 
 
-def lead_time_us(table: ibis.Table) -> ir.IntegerColumn:
-    """Per-row expression for a grouped aggregate: last end minus first start of the group."""
-    return table.end_us.max() - table.start_or_end.min()  # type: ignore[attr-defined]
+#: Events per case the renumbered ``eid`` can hold (eid = case_idx * EID_STRIDE + pos).
+EID_STRIDE = 1 << 24
 
 
-def with_start_or_end(table: ibis.Table) -> ibis.Table:
-    """Add ``start_or_end``: the start when known, else the end (completion-only events)."""
-    return table.mutate(start_or_end=table.start_us.fill_null(table.end_us))
+def case_table(table: ibis.Table) -> ibis.Table:
+    """One row per case: case_idx, case_id, start_us, end_us, lead_us, events.
+
+    Lead time = last end - first start, where an instance without a start contributes its end
+    (docs/methods.md 3.3).
+    """
+    first = table.start_us.fill_null(table.end_us)
+    cases = table.group_by(["case_idx", "case_id"]).aggregate(
+        start_us=first.min(), end_us=table.end_us.max(), events=table.count()
+    )
+    return cases.mutate(lead_us=cases.end_us - cases.start_us)
+
+
+def renumber(table: ibis.Table) -> ibis.Table:
+    """Recompute ``pos`` and ``eid`` after instances were removed from cases.
+
+    Keeps the table's invariants: ``pos`` counts 0, 1, 2, ... within each case in order, and
+    the successor of an instance has ``eid + 1`` (here ``case_idx * EID_STRIDE + pos``).
+    """
+    import ibis
+
+    w = ibis.window(group_by=table.case_idx, order_by=table.pos)
+    t = table.mutate(pos=ibis.row_number().over(w))
+    return t.mutate(eid=t.case_idx * EID_STRIDE + t.pos)
 
 
 def us_to_iso(us: int | None, tz: str) -> str | None:

@@ -38,3 +38,36 @@ def percent(x: float | None, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return f"{100 * x:.{digits}f} %"
+
+
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "min": 60,
+    "m": 60,
+    "h": 3600,
+    "hr": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "wk": 604800,
+    "weeks": 604800,
+}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '90', '90s', '15min', '4h', '2.5d', '1w'.
+
+    >>> parse_duration("2d"), parse_duration("15min"), parse_duration("45")
+    (172800.0, 900.0, 45.0)
+    """
+    import re
+
+    from flowlens.errors import ConfigError
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = (m.group(2).lower() if m else "") or "s"
+    if not m or unit not in _UNITS:
+        raise ConfigError(f"'{text}' is not a duration; write e.g. 90s, 15min, 4h, 2d or 1w")
+    return float(m.group(1)) * _UNITS[unit]

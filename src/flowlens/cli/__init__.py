@@ -24,6 +24,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Write the HTML report, results.json and quarantine.csv.",
     ),
     "generate": ("flowlens.cli.generate_cmd", "generate", "Generate synthetic event logs with ground truth."),
+    "map": (
+        "flowlens.cli.map_cmd",
+        "map_",
+        "Draw the process map (frequency or time view) or print it as JSON.",
+    ),
+    "variants": (
+        "flowlens.cli.variants_cmd",
+        "variants",
+        "List variants with share, coverage and lead times.",
+    ),
 }
 
 

@@ -56,31 +56,40 @@ def log_options(func: F) -> F:
         ),
     ]
 
+    options += FILTER_OPTIONS
+
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
-        keys = (
-            "log_path",
-            "case_col",
-            "activity_col",
-            "start_col",
-            "end_col",
-            "resource_col",
-            "lifecycle_col",
-            "mapping_file",
-            "tz",
-            "time_format",
-            "delimiter",
-            "encoding",
-            "engine",
-        )
-        args = {k: kwargs.pop(k) for k in keys}
-        kwargs["read"] = functools.partial(read_from_options, **args)
+        args = {k: kwargs.pop(k) for k in READ_KEYS}
+        spec = {k: kwargs.pop(k) for k in FILTER_KEYS}
+
+        def read() -> EventLog:
+            return apply_filters(read_from_options(**args), **spec)
+
+        kwargs["read"] = read
         kwargs["log_path"] = args["log_path"]
         return func(**kwargs)
 
     for opt in reversed(options):
         wrapper = opt(wrapper)
     return wrapper
+
+
+READ_KEYS = (
+    "log_path",
+    "case_col",
+    "activity_col",
+    "start_col",
+    "end_col",
+    "resource_col",
+    "lifecycle_col",
+    "mapping_file",
+    "tz",
+    "time_format",
+    "delimiter",
+    "encoding",
+    "engine",
+)
 
 
 def read_from_options(
@@ -141,3 +150,160 @@ def _default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _attr_filter(value: str) -> tuple[str, list[str]]:
+    if "=" not in value:
+        raise click.BadParameter(f"expected COLUMN=VALUE[,VALUE...], got '{value}'")
+    col, vals = value.split("=", 1)
+    return col.strip(), [v.strip() for v in vals.split(",")]
+
+
+FILTER_OPTIONS = [
+    click.option(
+        "--from",
+        "time_from",
+        metavar="TIME",
+        help="Filter: window start (log's zone unless an offset is given).",
+    ),
+    click.option("--to", "time_to", metavar="TIME", help="Filter: window end (exclusive)."),
+    click.option(
+        "--time-mode",
+        type=click.Choice(["intersecting", "contained", "started", "completed", "trim"]),
+        default="intersecting",
+        show_default=True,
+        help="Filter: how cases relate to the window (trim keeps only instances inside it).",
+    ),
+    click.option(
+        "--where",
+        multiple=True,
+        metavar="COLUMN=V1[,V2]",
+        help="Filter: cases with an instance whose COLUMN is one of the values (repeatable).",
+    ),
+    click.option(
+        "--where-not",
+        multiple=True,
+        metavar="COLUMN=V1[,V2]",
+        help="Filter: cases with no instance whose COLUMN is one of the values.",
+    ),
+    click.option(
+        "--where-event",
+        multiple=True,
+        metavar="COLUMN=V1[,V2]",
+        help="Filter: keep only instances whose COLUMN is one of the values.",
+    ),
+    click.option(
+        "--variants-top",
+        type=click.IntRange(min=1),
+        metavar="K",
+        help="Filter: cases of the K most frequent variants.",
+    ),
+    click.option(
+        "--variants-coverage",
+        type=click.FloatRange(0, 1, min_open=True),
+        metavar="SHARE",
+        help="Filter: cases of the most frequent variants covering SHARE (0-1) of cases.",
+    ),
+    click.option(
+        "--min-lead", metavar="DURATION", help="Filter: cases with lead time at least this (e.g. 2d, 4h)."
+    ),
+    click.option("--max-lead", metavar="DURATION", help="Filter: cases with lead time at most this."),
+    click.option(
+        "--starts-with",
+        multiple=True,
+        metavar="ACTIVITY",
+        help="Filter: cases whose first activity is one of these.",
+    ),
+    click.option(
+        "--ends-with",
+        multiple=True,
+        metavar="ACTIVITY",
+        help="Filter: cases whose last activity is one of these.",
+    ),
+    click.option(
+        "--contains",
+        "contains_",
+        multiple=True,
+        metavar="ACTIVITY",
+        help="Filter: cases containing any of these.",
+    ),
+    click.option(
+        "--not-contains", multiple=True, metavar="ACTIVITY", help="Filter: cases containing none of these."
+    ),
+    click.option(
+        "--activities-coverage",
+        type=click.FloatRange(0, 1, min_open=True),
+        metavar="SHARE",
+        help="Filter: keep only the most frequent activities covering SHARE of instances (projection).",
+    ),
+]
+FILTER_KEYS = (
+    "time_from",
+    "time_to",
+    "time_mode",
+    "where",
+    "where_not",
+    "where_event",
+    "variants_top",
+    "variants_coverage",
+    "min_lead",
+    "max_lead",
+    "starts_with",
+    "ends_with",
+    "contains_",
+    "not_contains",
+    "activities_coverage",
+)
+
+
+def apply_filters(
+    log: EventLog,
+    *,
+    time_from: str | None = None,
+    time_to: str | None = None,
+    time_mode: str = "intersecting",
+    where: tuple[str, ...] = (),
+    where_not: tuple[str, ...] = (),
+    where_event: tuple[str, ...] = (),
+    variants_top: int | None = None,
+    variants_coverage: float | None = None,
+    min_lead: str | None = None,
+    max_lead: str | None = None,
+    starts_with: tuple[str, ...] = (),
+    ends_with: tuple[str, ...] = (),
+    contains_: tuple[str, ...] = (),
+    not_contains: tuple[str, ...] = (),
+    activities_coverage: float | None = None,
+) -> EventLog:
+    """Apply the command-line filters in a fixed order: case filters first, then projections."""
+    from flowlens import filters as F
+    from flowlens.units import parse_duration
+
+    if time_from or time_to:
+        log = F.filter_time(log, time_from, time_to, mode=time_mode)
+    for spec in where:
+        col, vals = _attr_filter(spec)
+        log = F.filter_attribute(log, col, vals)
+    for spec in where_not:
+        col, vals = _attr_filter(spec)
+        log = F.filter_attribute(log, col, vals, keep=False)
+    if starts_with or ends_with:
+        log = F.filter_endpoints(log, starts=list(starts_with) or None, ends=list(ends_with) or None)
+    if contains_:
+        log = F.filter_contains(log, list(contains_))
+    if not_contains:
+        log = F.filter_contains(log, list(not_contains), keep=False)
+    if min_lead or max_lead:
+        log = F.filter_lead_time(
+            log,
+            parse_duration(min_lead) if min_lead else None,
+            parse_duration(max_lead) if max_lead else None,
+        )
+    if variants_top or variants_coverage:
+        log = F.filter_variants(log, top=variants_top, coverage=variants_coverage)
+    for spec in where_event:
+        col, vals = _attr_filter(spec)
+        log = F.filter_attribute(log, col, vals, level="event")
+    if activities_coverage:
+        log = F.filter_activities(log, coverage=activities_coverage)
+    return log

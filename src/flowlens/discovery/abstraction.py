@@ -1,94 +1,134 @@
-"""Simplifying a directly-follows graph for display, the way analysts use Disco's sliders.
+"""Simplifying a process map the way analysts use Disco's sliders.
 
-Keep the most frequent activities until they cover a share of all activity instances, then
-the most important paths until they cover a share of all transitions, and never leave a kept
-activity without a way in or out: each keeps its strongest incoming and outgoing connection
-(to another kept activity, or to the start/end).
+:func:`process_map` keeps the most frequent activities until they cover a share of all
+activity instances, *projecting* the log on them in the engine (so an arrow then means "next
+among the kept activities"), then keeps the paths that matter most, by frequency or by total
+waiting, until they cover a share of all transitions (or of all waiting). It never leaves a kept
+activity without a way in or out: each keeps its strongest incoming and outgoing path
+(ignoring self-loops) unless it starts or ends cases. :func:`abstract_graph` is the path step
+alone, on a graph (docs/methods.md 3.4).
 
 >>> import pandas as pd
 >>> from flowlens.discovery.dfg import DirectlyFollowsGraph
 >>> g = DirectlyFollowsGraph(
-...     nodes=pd.DataFrame({"activity": ["a", "b", "c"], "count": [10, 10, 1], "cases": [10, 10, 1]}),
+...     nodes=pd.DataFrame({"activity": ["a", "b", "c"], "count": [10, 10, 2], "cases": [10, 10, 2]}),
 ...     edges=pd.DataFrame({"source": ["a", "b", "a"], "target": ["b", "c", "c"], "count": [9, 1, 1],
 ...                         "cases": [9, 1, 1]}),
 ...     start_activities=pd.DataFrame({"activity": ["a"], "count": [10]}),
 ...     end_activities=pd.DataFrame({"activity": ["b", "c"], "count": [9, 1]}))
->>> small = abstract_graph(g, activity_coverage=0.9)
->>> small.nodes.activity.tolist(), small.edges[["source", "target"]].values.tolist()
-(['a', 'b'], [['a', 'b']])
+>>> small = abstract_graph(g, path_coverage=0.8)
+>>> small.edges[["source", "target"]].values.tolist()
+[['a', 'b'], ['a', 'c']]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flowlens.discovery.dfg import DirectlyFollowsGraph
+from flowlens.discovery.dfg import DirectlyFollowsGraph, directly_follows
+from flowlens.errors import ConfigError
+
+if TYPE_CHECKING:
+    from flowlens.log import EventLog
+
+#: Path measure name -> edge column used to rank and to measure coverage.
+PATH_MEASURES = {"frequency": "count", "time": "wait_total_s"}
 
 
 @dataclass
 class AbstractedGraph(DirectlyFollowsGraph):
-    """A display subset of a graph, with what was left out."""
+    """The part of a graph chosen for display, and how much there was."""
 
+    #: activities in the log before projection
     total_activities: int = 0
+    #: paths between the shown activities before path abstraction
     total_edges: int = 0
+    #: share of activity instances covered by the shown activities
+    activity_share: float = 1.0
 
 
 def abstract_graph(
-    graph: DirectlyFollowsGraph,
-    *,
-    activity_coverage: float = 1.0,
-    path_coverage: float = 1.0,
-    max_activities: int | None = None,
-    measure: str = "count",
+    graph: DirectlyFollowsGraph, *, path_coverage: float = 1.0, measure: str = "count"
 ) -> AbstractedGraph:
-    """Keep activities covering ``activity_coverage`` of instances (at most
-    ``max_activities``) and paths covering ``path_coverage`` of transitions, ranked by
-    ``measure`` (an edge column such as ``count`` or ``wait_median_s``), without
-    disconnecting any kept activity."""
-    nodes = graph.nodes.sort_values(["count", "activity"], ascending=[False, True])
-    total = nodes["count"].sum()
-    cum = nodes["count"].cumsum() / total if total else nodes["count"]
-    keep_n = int((cum < activity_coverage - 1e-12).sum()) + 1
-    if max_activities is not None:
-        keep_n = min(keep_n, max_activities)
-    kept = set(nodes.activity.iloc[:keep_n])
-
-    edges = graph.edges[graph.edges.source.isin(kept) & graph.edges.target.isin(kept)]
+    """Keep the edges with the largest ``measure`` until they hold ``path_coverage`` of its
+    total, plus each activity's strongest way in and out."""
+    edges = graph.edges
     ranked = edges.sort_values([measure, "count", "source", "target"], ascending=[False, False, True, True])
-    weights = ranked["count"]
-    cum_e = weights.cumsum() / weights.sum() if weights.sum() else weights
-    chosen = set(ranked.index[: int((cum_e < path_coverage - 1e-12).sum()) + 1]) if len(ranked) else set()
-
-    starts = graph.start_activities[graph.start_activities.activity.isin(kept)]
-    ends = graph.end_activities[graph.end_activities.activity.isin(kept)]
-    start_set, end_set = set(starts.activity), set(ends.activity)
-    for act in kept:
-        incoming = ranked[(ranked.target == act) & (ranked.source != act)]
+    weights = ranked[measure].fillna(0)
+    total = float(weights.sum())
+    n_keep = int(((weights.cumsum() / total) < path_coverage - 1e-12).sum()) + 1 if total > 0 else len(ranked)
+    chosen = set(ranked.index[:n_keep])
+    start_set = set(graph.start_activities.activity)
+    end_set = set(graph.end_activities.activity)
+    by_count = edges.sort_values(["count", "source", "target"], ascending=[False, True, True])
+    for act in graph.nodes.activity:
+        incoming = by_count[(by_count.target == act) & (by_count.source != act)]
         if act not in start_set and len(incoming) and not (set(incoming.index) & chosen):
             chosen.add(incoming.index[0])
-        outgoing = ranked[(ranked.source == act) & (ranked.target != act)]
+        outgoing = by_count[(by_count.source == act) & (by_count.target != act)]
         if act not in end_set and len(outgoing) and not (set(outgoing.index) & chosen):
             chosen.add(outgoing.index[0])
     kept_edges = edges.loc[sorted(chosen)].sort_values(["source", "target"]).reset_index(drop=True)
     return AbstractedGraph(
-        nodes=graph.nodes[graph.nodes.activity.isin(kept)].reset_index(drop=True),
-        edges=kept_edges,
-        start_activities=starts.reset_index(drop=True),
-        end_activities=ends.reset_index(drop=True),
-        total_activities=len(graph.nodes),
-        total_edges=len(graph.edges),
-    )
-
-
-def keep_all(graph: DirectlyFollowsGraph) -> AbstractedGraph:
-    return AbstractedGraph(
         nodes=graph.nodes,
-        edges=graph.edges,
+        edges=kept_edges,
         start_activities=graph.start_activities,
         end_activities=graph.end_activities,
         total_activities=len(graph.nodes),
-        total_edges=len(graph.edges),
+        total_edges=len(edges),
     )
 
 
-__all__ = ["AbstractedGraph", "abstract_graph", "keep_all"]
+def process_map(
+    log: EventLog,
+    *,
+    activity_coverage: float = 1.0,
+    max_activities: int | None = None,
+    path_coverage: float = 1.0,
+    path_measure: str = "frequency",
+) -> AbstractedGraph:
+    """The map to draw: the log projected on its most frequent activities (covering
+    ``activity_coverage`` of instances, at most ``max_activities``), then the paths that matter
+    most by ``path_measure`` ("frequency" or "time", i.e. total waiting on the path).
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": list("aaabbbc"), "activity": list("xyzxyzq"),
+    ...                    "timestamp": pd.date_range("2024-01-01", periods=7, freq="h")})
+    >>> m = process_map(flowlens.read_log(df), activity_coverage=0.8)
+    >>> sorted(m.nodes.activity), m.total_activities
+    (['x', 'y', 'z'], 4)
+    """
+    from flowlens.filters import filter_activities
+
+    if path_measure not in PATH_MEASURES:
+        raise ConfigError(f"unknown path measure '{path_measure}'; choose {' or '.join(PATH_MEASURES)}")
+    for name, share in (("activity", activity_coverage), ("path", path_coverage)):
+        if not 0 < share <= 1:
+            raise ConfigError(f"{name} coverage must be in (0, 1], got {share}")
+    if max_activities is not None and max_activities < 1:
+        raise ConfigError(f"the map needs at least one activity, got max_activities={max_activities}")
+    t = log.table
+    counts = t.group_by("activity").aggregate(n=t.count()).to_pandas()
+    counts = counts.sort_values(["n", "activity"], ascending=[False, True], kind="stable")
+    share = counts["n"].cumsum() / counts["n"].sum()
+    keep_n = int((share < activity_coverage - 1e-12).sum()) + 1
+    if max_activities is not None:
+        keep_n = min(keep_n, max_activities)
+    projected = log
+    if keep_n < len(counts):
+        projected = filter_activities(log, counts["activity"].head(keep_n).tolist())
+    shown = abstract_graph(
+        directly_follows(projected), path_coverage=path_coverage, measure=PATH_MEASURES[path_measure]
+    )
+    shown.total_activities = len(counts)
+    shown.activity_share = float(share.iloc[keep_n - 1]) if len(share) else 1.0
+    return shown
+
+
+def keep_all(graph: DirectlyFollowsGraph) -> AbstractedGraph:
+    """The whole graph, as an :class:`AbstractedGraph`."""
+    return abstract_graph(graph, path_coverage=1.0)
+
+
+__all__ = ["PATH_MEASURES", "AbstractedGraph", "abstract_graph", "keep_all", "process_map"]

@@ -14,20 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowlens.relational import case_table
+
 if TYPE_CHECKING:
-    import ibis
     import pandas as pd
 
     from flowlens.log import EventLog
-
-
-def case_table(table: ibis.Table) -> ibis.Table:
-    """One row per case: case_idx, case_id, start_us, end_us, lead_us, events (an Ibis expression)."""
-    first = table.start_us.fill_null(table.end_us)
-    cases = table.group_by(["case_idx", "case_id"]).aggregate(
-        start_us=first.min(), end_us=table.end_us.max(), events=table.count()
-    )
-    return cases.mutate(lead_us=cases.end_us - cases.start_us)
 
 
 def case_durations(log: EventLog) -> pd.DataFrame:

@@ -46,7 +46,7 @@ class DirectlyFollowsGraph:
     #: activity, count (instances), cases, and with start times proc_mean_s, proc_median_s,
     #: proc_p90_s
     nodes: pd.DataFrame
-    #: source, target, count, cases, wait_mean_s, wait_median_s, wait_p90_s
+    #: source, target, count, cases, wait_mean_s, wait_total_s, wait_median_s, wait_p90_s
     edges: pd.DataFrame
     #: activity, count: cases starting with it
     start_activities: pd.DataFrame
@@ -105,6 +105,7 @@ def directly_follows(log: EventLog) -> DirectlyFollowsGraph:
             count=p.count(),
             cases=p.case_idx.nunique(),
             wait_mean_s=p.wait_us.mean() / US,
+            wait_total_s=p.wait_us.sum() / US,
             wait_median_s=p.wait_us.median() / US,
             wait_p90_s=p.wait_us.quantile(0.9) / US,
         )

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowlens.discovery.cases import case_table
-from flowlens.relational import ordered_sequences
+from flowlens.relational import case_table, ordered_sequences
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -87,7 +87,7 @@ def build_report(
     report = report.add(summary_section(log, summary, durations))
     report = report.add(quality_section(log, summary))
     tick("process map")
-    report = report.add(map_section(directly_follows(log), has_start=log.has_start_times))
+    report = report.add(map_section(log, directly_follows(log)))
     tick("variants")
     report = report.add(variants_section(variants(log), top=top_variants))
     return report

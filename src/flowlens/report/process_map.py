@@ -48,18 +48,26 @@ def _shade(value: float, top: float, palette: list[str]) -> tuple[str, str]:
     return palette[i], ("white" if i >= 4 else "black")
 
 
+_LEGEND = {
+    "frequency": "Frequency view. Box: activity and its number of instances. Arrow: the next activity in a case, "
+    "with the number of times; darker and wider = more often. Dashed: cases starting or ending there.",
+    "time": "Time view. Box: median processing time (instances with a start). Arrow: median waiting from the end of "
+    "one step to the start of the next; darker and wider = longer. Dashed: cases starting or ending there.",
+}
+
+
 def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str | None = None) -> str:
     """The DOT source of the map in the chosen view."""
     if view not in VIEWS:
         raise ConfigError(f"unknown map view '{view}'; choose one of {', '.join(VIEWS)}")
     nodes = graph.nodes.sort_values(["count", "activity"], ascending=[False, True]).reset_index(drop=True)
     ids = {a: f"n{i}" for i, a in enumerate(nodes.activity)}
+    legend = _LEGEND[view] + (f"  ·  {title}" if title else "")
     lines = [
         "digraph process_map {",
-        '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, fontname="Helvetica", fontsize=11, '
-        'bgcolor="white", pad=0.2, newrank=true'
-        + (f', label="{_dot_escape(title)}", labelloc=t' if title else "")
-        + "];",
+        '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, fontname="Helvetica", fontsize=10, '
+        f'bgcolor="white", pad=0.2, newrank=true, label="{_dot_escape(legend)}", labelloc=b, labeljust=l, '
+        'fontcolor="#616e7c"];',
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, margin="0.15,0.06", penwidth=0.8];',
         '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6];',
         '  start [label="start", shape=circle, style=filled, fillcolor="#d9f0d3", width=0.45, fixedsize=true, fontsize=9];',

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
-from flowlens.discovery.abstraction import abstract_graph
+from flowlens.discovery.abstraction import process_map
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
 from flowlens.report.process_map import inline_svg, map_dot, render
@@ -98,38 +98,45 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
 
 
 def map_section(
-    graph: DirectlyFollowsGraph, *, has_start: bool, max_activities: int = 40, path_coverage: float = 0.95
+    log: EventLog, graph: DirectlyFollowsGraph, *, max_activities: int = 40, path_coverage: float = 0.95
 ) -> Section:
-    shown = abstract_graph(graph, max_activities=max_activities, path_coverage=path_coverage)
+    """Both views of the map (display subset per methods 3.4); ``data`` holds the full graph."""
+    shown = process_map(log, max_activities=max_activities, path_coverage=path_coverage)
     freq = Markup(inline_svg(render(map_dot(shown, view="frequency"))))
     time = Markup(inline_svg(render(map_dot(shown, view="time"))))
     html = render_fragment(
         "_map.html.j2",
         freq_svg=freq,
         time_svg=time,
-        has_start=has_start,
+        has_start=log.has_start_times,
         shown_activities=len(shown.nodes),
         total_activities=shown.total_activities,
+        activity_share=shown.activity_share,
         shown_edges=len(shown.edges),
         total_edges=shown.total_edges,
     )
     data = {
-        "nodes": _records(graph.nodes),
-        "edges": _records(graph.edges),
-        "start_activities": _records(graph.start_activities),
-        "end_activities": _records(graph.end_activities),
+        "nodes": records(graph.nodes),
+        "edges": records(graph.edges),
+        "start_activities": records(graph.start_activities),
+        "end_activities": records(graph.end_activities),
         "shown": {
             "activities": shown.nodes.activity.tolist(),
             "edges": shown.edges[["source", "target"]].values.tolist(),
+            "activity_share": shown.activity_share,
         },
     }
-    busiest = graph.edges.sort_values("count", ascending=False).head(1)
+    busiest = graph.edges.sort_values(["count", "source", "target"], ascending=[False, True, True]).head(1)
+    slowest = graph.edges.sort_values(
+        ["wait_total_s", "source", "target"], ascending=[False, True, True]
+    ).head(1)
     lead = ""
     if len(busiest):
-        b = busiest.iloc[0]
+        b, w = busiest.iloc[0], slowest.iloc[0]
         lead = (
             f"The most travelled path is {b.source} → {b.target} ({int(b['count']):,} times, "
-            f"median wait {human_duration(b.wait_median_s)})."
+            f"median wait {human_duration(b.wait_median_s)}); the most waiting accumulates on "
+            f"{w.source} → {w.target} ({human_duration(w.wait_total_s)} in all)."
         )
     return Section(id="map", title="Process map", html=html, data=data, lead=lead)
 
@@ -158,6 +165,6 @@ def variants_section(variants: pd.DataFrame, *, top: int = 20) -> Section:
     return Section(id="variants", title="Variants", html=html, data=data, lead=lead)
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = df.replace({np.nan: None}).to_dict("records")
     return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]
