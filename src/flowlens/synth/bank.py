@@ -119,6 +119,7 @@ class _Bank:
                                               preset.volume)
         self.category_weights: tuple[float, ...] | None = None
         self.base: _Run | None = None
+        self.cf_dir = work / "counterfactuals"
 
     def _complaint_arrivals(self, triggers: list[Trigger]) -> list[Arrival]:
         if self.category_weights is None:
@@ -145,26 +146,40 @@ class _Bank:
         out.sort(key=lambda a: (a.t, a.case_id))
         return out
 
-    def run(self, name: str, switches: Switches, remedy: Remedy | None) -> _Run:
+    def run(self, name: str, switches: Switches, remedy: Remedy | None, jobs: int = 1) -> _Run:
         d = self.work / name
-        sink = EventSink(d, seed=self.seed, start=self.preset.start, lang=self.lang,
-                         style=self.style, hide_ground_truth=self.hide,
-                         customer_ids=self.customers.ids)
+        sink = self._sink(d)
         runs: dict[str, ProcessRun] = {}
         parts: dict[str, Path] = {}
         triggers: list[Trigger] = []
         lead: dict[str, tuple[float, float]] = {}
         resim: list[str] = []
         base = self.base
+        todo = []
         for proc in SIMULATED:
             if base is not None and remedy is not None and proc not in remedy.scope:
                 parts[proc] = base.parts[proc]
                 triggers += [t for t in base.triggers if t.process == proc]
-                continue
+            else:
+                todo.append(proc)
+        child = None
+        if jobs > 1 and len(todo) > 1 and "service_issue" in todo:
+            # The service issues are half the work: simulate them in a second process.
+            todo.remove("service_issue")
+            child = _pool(1).submit(_child_process, name, "service_issue", switches)
+        for proc in todo:
             self.progress(f"{name}: {proc}")
             runs[proc] = self._run_process(proc, self.arrivals[proc], switches, sink)
             parts[proc] = sink.part_path(proc)
             resim.append(proc)
+        if child is not None:
+            r, trig, ld = child.result()
+            runs["service_issue"] = r
+            parts["service_issue"] = sink.part_path("service_issue")
+            sink.triggers += trig
+            sink.lead.update(ld)
+            resim.append("service_issue")
+        resim.sort(key=SIMULATED.index)
         triggers += [t for t in sink.triggers]
         triggers.sort(key=lambda t: t.case_id)
         same = base is not None and _same_triggers(triggers, base.triggers)
@@ -179,6 +194,11 @@ class _Bank:
         lead.update(sink.lead)
         return _Run(name, d, parts, runs, triggers, lead, tuple(resim))
 
+    def _sink(self, d: Path) -> EventSink:
+        return EventSink(d, seed=self.seed, start=self.preset.start, lang=self.lang,
+                         style=self.style, hide_ground_truth=self.hide,
+                         customer_ids=self.customers.ids)
+
     def _run_process(self, proc: str, arrivals: list[Arrival], sw: Switches,
                      sink: EventSink) -> ProcessRun:
         r = run_process(proc, arrivals, seed=self.seed, start=self.preset.start,
@@ -187,6 +207,52 @@ class _Bank:
                         params={"sla": self.sla}, sink=sink, chunk_days=self.preset.chunk_days)
         r.extra["start_weekday"] = self.preset.start.weekday()
         return r
+
+
+# --- parallel runs (fork: workers share the bank built by the parent, nothing is pickled
+# but names, switches and results) --------------------------------------------------------
+_BANK: _Bank | None = None
+_POOLS: dict[int, Any] = {}
+
+
+def _fork_available() -> bool:
+    import multiprocessing as mp
+
+    return "fork" in mp.get_all_start_methods()
+
+
+def _pool(n: int) -> Any:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if n not in _POOLS:
+        _POOLS[n] = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork"))
+    return _POOLS[n]
+
+
+def _shutdown_pools() -> None:
+    for p in _POOLS.values():
+        p.shutdown(wait=True)
+    _POOLS.clear()
+
+
+def _child_process(name: str, proc: str, switches: Switches) -> tuple[ProcessRun, list[Trigger],
+                                                                       dict[str, Any]]:
+    bank = _BANK
+    assert bank is not None
+    sink = bank._sink(bank.work / name)
+    r = bank._run_process(proc, bank.arrivals[proc], switches, sink)
+    return r, sink.triggers, sink.lead
+
+
+def _child_remedy(name: str) -> dict[str, Any]:
+    bank = _BANK
+    assert bank is not None and bank.base is not None
+    remedy = REMEDIES[name]
+    run = bank.run(name, replace(Switches(), **remedy.switches), remedy)
+    out = _write_counterfactual(bank, bank.base, run, remedy, bank.cf_dir)
+    shutil.rmtree(run.dir, ignore_errors=True)
+    return out
 
 
 def _same_triggers(a: list[Trigger], b: list[Trigger]) -> bool:
@@ -224,6 +290,7 @@ def generate_bank(
     sla: str = "CN_CBIRC_2020",
     command: str | None = None,
     progress: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> GenerationResult:
     """Generate the synthetic bank logs, ground truth and counterfactuals into ``out_dir``.
 
@@ -241,6 +308,8 @@ def generate_bank(
     sla: complaint SLA preset (``CN_CBIRC_2020``, ``UK_DISP``, ``UK_DISP_PSD``, ``AU_RG271``,
         ``US_CFPB``).
     command: the command line recorded in the dataset README.
+    jobs: worker processes (default: up to 2 where ``fork`` exists); results do not depend
+        on it, every run draws from its own seeded streams.
 
     Examples
     --------
@@ -263,22 +332,37 @@ def generate_bank(
     check_years(pre.start, pre.days + 150)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if jobs is None:
+        import os
+
+        jobs = min(2, os.cpu_count() or 1)
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}")
+    if not _fork_available():
+        jobs = 1
     work = Path(tempfile.mkdtemp(prefix=".flowlens-synth-", dir=out))
+    global _BANK
     try:
         bank = _Bank(pre, seed, labels, label_style, hide_ground_truth, sla, work, progress)
-        base = bank.run("base", Switches(), None)
+        _BANK = bank
+        base = bank.run("base", Switches(), None, jobs=jobs)
         bank.base = base
         files, counts, noise_counts, gt_rows = _write_base(bank, base, out, fmts, xes, kinds)
         rem_summary: dict[str, dict[str, Any]] = {}
         cf_dir = out / "counterfactuals"
         if cf_dir.exists():
             shutil.rmtree(cf_dir)
-        for name in chosen:
-            remedy = REMEDIES[name]
-            sw = replace(Switches(), **remedy.switches)
-            run = bank.run(name, sw, remedy)
-            rem_summary[name] = _write_counterfactual(bank, base, run, remedy, cf_dir)
-            shutil.rmtree(run.dir, ignore_errors=True)
+        bank.cf_dir = cf_dir
+        if jobs > 1 and len(chosen) > 1:
+            pool = _pool(jobs)
+            futures = [pool.submit(_child_remedy, name) for name in chosen]
+            for name, fut in zip(chosen, futures, strict=True):
+                rem_summary[name] = fut.result()
+                bank.progress(f"counterfactual {name}")
+        else:
+            for name in chosen:
+                bank.progress(f"counterfactual {name}")
+                rem_summary[name] = _child_remedy(name)
         if chosen:
             (cf_dir / "summary.json").write_text(_json(rem_summary), encoding="utf-8")
             files += sorted(str(p.relative_to(out)) for p in cf_dir.iterdir())
@@ -294,6 +378,8 @@ def generate_bank(
         result.files = sorted({*result.files, "README.md"})
         return result
     finally:
+        _shutdown_pools()
+        _BANK = None
         shutil.rmtree(work, ignore_errors=True)
 
 

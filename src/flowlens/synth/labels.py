@@ -32,6 +32,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "branch_visit_required": ("Branch Visit Required", "需到网点办理"),
     "step_up_authentication": ("Step-up Authentication", "加强身份认证"),
     # P5 service issue
+    "open_issue": ("Open Issue", "创建服务事项"),
+    "close_issue": ("Close Issue", "服务事项办结"),
+    "send_survey": ("Send Survey", "发送满意度调查"),
+    "agent_answers": ("Agent Answers", "坐席接听"),
     "ivr_menu": ("IVR Menu", "语音菜单"),
     "ivr_authentication": ("IVR Authentication", "语音身份认证"),
     "ivr_self_service": ("IVR Self-Service", "语音自助服务"),

@@ -189,7 +189,7 @@ class Case:
            attrs: dict[str, Any] | None = None, contact: str | None | bool = True) -> int:
         seq = len(self.events)
         c = self.contact if contact is True else (contact or None)
-        self.events.append(EventRec(seq, act, round(start, 3), round(end, 3), resource, team,
+        self.events.append(EventRec(seq, act, start, end, resource, team,
                                     channel or self.channel, system, c, lifecycle, attrs))
         return seq
 
@@ -229,7 +229,7 @@ class Case:
         req = pool.request(priority=self.priority if priority is None else priority, preempt=False)
         agent = yield req
         t0 = self.env.now
-        yield self.env.timeout(round(base * agent.speed, 3))
+        yield self.env.timeout(base * agent.speed)
         seq = self.ev(act, t0, self.env.now, agent.id, team, channel, system, attrs=attrs)
         if not hold:
             pool.release(req)
@@ -241,14 +241,14 @@ class Case:
         """A further step by a person already assigned (same call, same counter)."""
         base = draw if draw is not None else self.r.dur.lognorm(median_min * 60.0, sigma)
         t0 = self.env.now
-        yield self.env.timeout(round(base * agent.speed, 3))
+        yield self.env.timeout(base * agent.speed)
         return self.ev(act, t0, self.env.now, agent.id, agent.team, channel, system, attrs=attrs)
 
     def system(self, act: str, lo_s: float = 1.0, hi_s: float = 10.0, *, system: str = "CORE",
                resource: str = "SYS-CORE", team: str = "system", channel: str = "system",
                attrs: dict[str, Any] | None = None) -> Gen:
         t0 = self.env.now
-        yield self.env.timeout(round(self.r.dur.uniform(lo_s, hi_s), 3))
+        yield self.env.timeout(self.r.dur.uniform(lo_s, hi_s))
         return self.ev(act, t0, self.env.now, resource, team, channel, system, attrs=attrs)
 
     def customer(self, act: str, median_min: float, sigma: float, *, channel: str | None = None,
@@ -256,7 +256,7 @@ class Case:
                  draw: float | None = None) -> Gen:
         base = draw if draw is not None else self.r.dur.lognorm(median_min * 60.0, sigma)
         t0 = self.env.now
-        yield self.env.timeout(round(base, 3))
+        yield self.env.timeout(base)
         return self.ev(act, t0, self.env.now, "CUSTOMER", "customer", channel, system, attrs=attrs)
 
     def instant(self, act: str, resource: str = "SYS-CORE", team: str = "system", *,
@@ -273,14 +273,14 @@ class Case:
         if cap_h is not None:
             d = min(d, cap_h * 3600.0)
         t0 = self.env.now
-        target = round(waking(t0 + d, jitter), 3)
+        target = waking(t0 + d, jitter)
         yield self.env.timeout(max(0.0, target - t0))
         self.row.customer_wait_s += 0.0  # extraneous waits are not the bank's (effort counts bank waits)
         return self.env.now - t0
 
     def until(self, t: float) -> Gen:
         if t > self.env.now:
-            yield self.env.timeout(round(t - self.env.now, 3))
+            yield self.env.timeout(t - self.env.now)
 
     def waited(self, t_req: float, t_start: float) -> None:
         """Count a bank-caused wait the customer sits through (effort, domain.md 6.7)."""

@@ -27,6 +27,7 @@ calendars and capacity; nothing samples them.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,8 +55,24 @@ class Agent:
     busy_s: float = 0.0
 
 
+class _SortedQueue(list):  # type: ignore[type-arg]
+    """SimPy's sorted put queue, inserting by bisection instead of re-sorting on each append
+    (same order: by key, ties first come first served)."""
+
+    maxlen = None
+
+    def append(self, item: PriorityRequest) -> None:  # type: ignore[override]
+        bisect.insort_right(self, item, key=_key)
+
+
+def _key(e: PriorityRequest) -> tuple[int, float, bool]:
+    return e.key  # type: ignore[no-any-return]
+
+
 class TeamPool(simpy.PriorityResource):
     """A priority resource whose capacity is the set of people on shift and idle."""
+
+    PutQueue = _SortedQueue
 
     def __init__(self, env: simpy.Environment, name: str, agents: list[Agent]) -> None:
         super().__init__(env, capacity=max(1, len(agents)))

@@ -70,6 +70,12 @@ def epoch_ms(start: date) -> int:
     return int(midnight.timestamp() * 1000) - UTC_OFFSET_S * 1000
 
 
+def _ts(base: int, secs: np.ndarray) -> pa.Array:
+    """Simulation seconds -> UTC millisecond timestamps (rounded to the millisecond)."""
+    ms = base + np.round(secs * 1000.0).astype(np.int64)
+    return pa.array(ms, pa.int64()).cast(TS)
+
+
 def ms_array(base: int, secs: Iterable[float | None]) -> pa.Array:
     vals = [None if s is None else base + int(round(s * 1000.0)) for s in secs]
     return pa.array(vals, type=pa.int64()).cast(TS)
@@ -142,51 +148,66 @@ class EventSink:
     def add(self, events: list[tuple[str, EventRec]], gt: list[GTRec], cases: list[CaseRow],
             process: str) -> int:
         """Write a chunk of finished cases; returns the number of events written."""
+        n = len(events)
         cust_of = {c.case_id: self.customer_ids[c.customer] for c in cases}
+        recs = [e for _, e in events]
+        cids = [c for c, _ in events]
+        uniq = sorted(set(cids))
+        code_of = {c: i for i, c in enumerate(uniq)}
+        codes = np.fromiter((code_of[c] for c in cids), np.int64, n)
+        starts = np.fromiter((e.start for e in recs), np.float64, n)
+        ends = np.fromiter((e.end for e in recs), np.float64, n)
+        seqs = np.fromiter((e.seq for e in recs), np.int64, n)
         # Final order within each case: end, start, recording order.
-        order = sorted(range(len(events)), key=lambda i: (events[i][0], events[i][1].end,
-                                                          events[i][1].start, events[i][1].seq))
+        order = np.lexsort((seqs, starts, ends, codes))
+        sc = codes[order]
+        first = np.searchsorted(sc, sc, side="left")
+        pos = np.arange(n) - first + 1
         ids: dict[tuple[str, int], str] = {}
-        cols: dict[str, list[Any]] = {n: [] for n in EVENT_SCHEMA.names}
-        starts: list[float] = []
-        ends: list[float] = []
-        prev, pos = None, 0
-        for i in order:
-            cid, e = events[i]
-            pos = pos + 1 if cid == prev else 1
-            prev = cid
-            eid = f"{cid}-{pos:03d}"
-            ids[(cid, e.seq)] = eid
-            en, zh = self._label(e.act)
-            attrs = e.attrs
-            if attrs and self.hide and "gt" in attrs:
-                attrs = {k: v for k, v in attrs.items() if k != "gt"} or None
-            cols["event_id"].append(eid)
-            cols["case_id"].append(cid)
-            cols["contact_id"].append(e.contact)
-            cols["customer_id"].append(cust_of[cid])
-            cols["activity"].append(en)
-            cols["activity_zh"].append(zh)
-            starts.append(e.start)
-            ends.append(e.end)
-            cols["lifecycle"].append(e.lifecycle)
-            cols["resource_id"].append(e.resource)
-            cols["team"].append(e.team.split(":")[0])
-            cols["channel"].append(e.channel)
-            cols["system"].append(e.system)
-            cols["attrs"].append(json.dumps(attrs, sort_keys=True, ensure_ascii=False)
-                                 if attrs else None)
-        n = len(order)
+        eids = []
+        ocids = []
+        for j, i in enumerate(order.tolist()):
+            cid = cids[i]
+            eid = f"{cid}-{pos[j]:03d}"
+            eids.append(eid)
+            ocids.append(cid)
+            ids[(cid, recs[i].seq)] = eid
+        orecs = [recs[i] for i in order.tolist()]
+        labels = [self._label(e.act) for e in orecs]
+
+        def attrs_text(e: EventRec) -> str | None:
+            a = e.attrs
+            if not a:
+                return None
+            if self.hide and "gt" in a:
+                a = {k: v for k, v in a.items() if k != "gt"}
+                if not a:
+                    return None
+            return json.dumps(a, sort_keys=True, ensure_ascii=False)
+
+        data = {
+            "event_id": eids,
+            "case_id": ocids,
+            "process": [process] * n,
+            "contact_id": [e.contact for e in orecs],
+            "customer_id": [cust_of[c] for c in ocids],
+            "activity": [lab[0] for lab in labels],
+            "activity_zh": [lab[1] for lab in labels],
+            "lifecycle": [e.lifecycle for e in orecs],
+            "resource_id": [e.resource for e in orecs],
+            "team": [e.team.split(":")[0] for e in orecs],
+            "channel": [e.channel for e in orecs],
+            "system": [e.system for e in orecs],
+            "attrs": [attrs_text(e) for e in orecs],
+        }
         arrays = []
         for name in EVENT_SCHEMA.names:
-            if name == "process":
-                arrays.append(pa.array([process] * n, pa.string()))
-            elif name == "start_ts":
-                arrays.append(ms_array(self.base, starts))
+            if name == "start_ts":
+                arrays.append(_ts(self.base, starts[order]))
             elif name == "end_ts":
-                arrays.append(ms_array(self.base, ends))
+                arrays.append(_ts(self.base, ends[order]))
             else:
-                arrays.append(pa.array(cols[name], pa.string()))
+                arrays.append(pa.array(data[name], pa.string()))
         self._write(process, "events", pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
         self._write_gt(process, gt, ids)
         self._write_cases(process, cases)

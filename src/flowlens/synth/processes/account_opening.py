@@ -39,7 +39,7 @@ def setup(w: World) -> None:
     add_branch_teams(w, "branch_lobby", [("branch", 1)], "L", key=13)
     add_branch_teams(w, "wealth_rm", [("branch", 1)], "R", key=14)
     for b in range(1, w.n_branches + 1):
-        background(w, w.teams[f"branch_teller:BR{b:02d}"], 2.5, 9.0, 0.5,
+        background(w, w.teams[f"branch_teller:BR{b:02d}"], 1.5, 15.0, 0.5,
                    named_stream(w.seed, 15, b))
     # Transaction-monitoring alerts come first for the AML team (regulatory deadlines).
     background(w, w.teams["aml_review"], 0.9 * max(w.volume, 0.2), 35.0, 0.5,
@@ -223,7 +223,7 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
     first = c.instant("take_queue_ticket", f"{branch}-KIOSK", "kiosk")
     t_req = c.env.now
     req = teller_pool.request(priority=c.priority, preempt=False)
-    timeout = c.env.timeout(round(patience, 3))
+    timeout = c.env.timeout(patience)
     res = yield req | timeout
     if req not in res:
         req.cancel()

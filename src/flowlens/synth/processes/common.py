@@ -17,29 +17,36 @@ WORK_SHAPE = [0, 0, 0, 0, 0, 0, 0, 0, 0.3, 1.2, 1.4, 1.3, 1.5, 1.2, 1.1, 1.2, 1.
 def background(world: World, pool: TeamPool, rate_per_hour: float, median_min: float,
                sigma: float, stream: Stream, *, priority: int = 1) -> None:
     """Work the log does not show (cash business at a counter, a department's own tasks):
-    it uses the same people and so makes the logged cases wait, as in a real bank."""
+    it uses the same people and so makes the logged cases wait, as in a real bank.
+
+    Arrivals are Poisson with an hourly-shaped rate while the team's calendar is open,
+    generated hour by hour (no thinning rejections)."""
     env = world.env
     cal = pool.agents[0].cal if pool.agents else None
-    peak = max(WORK_SHAPE)
 
     def job(dur: float) -> Gen:
         req = pool.request(priority=priority, preempt=False)
         agent = yield req
-        yield env.timeout(round(dur * agent.speed, 3))
+        yield env.timeout(dur * agent.speed)
         pool.release(req)
 
     def source() -> Gen:
-        while True:
-            gap = stream.expovariate(rate_per_hour * peak / HOUR)
-            t = env.now + gap
-            if cal is not None:
-                t = cal.next_open(t)
-            if t >= world.horizon or t == float("inf"):
-                return
-            yield env.timeout(t - env.now)
-            # Thinning to the hourly shape.
-            if stream.random() * peak <= WORK_SHAPE[int(env.now % 86400 // HOUR)]:
-                env.process(job(stream.lognorm(median_min * 60.0, sigma)))
+        t_hour = 0.0
+        while t_hour < world.horizon:
+            rate = rate_per_hour * WORK_SHAPE[int(t_hour % 86400 // HOUR)]
+            if rate > 0 and (cal is None or cal.is_open(t_hour + 1800.0)):
+                t = t_hour + stream.expovariate(rate / HOUR)
+                while t < t_hour + HOUR:
+                    if t > env.now:
+                        yield env.timeout(t - env.now)
+                    env.process(job(stream.lognorm(median_min * 60.0, sigma)))
+                    t += stream.expovariate(rate / HOUR)
+            t_hour += HOUR
+            if cal is not None and not cal.is_open(t_hour + 1800.0):
+                nxt = cal.next_open(t_hour)
+                if nxt == float("inf"):
+                    return
+                t_hour = max(t_hour, (nxt // HOUR) * HOUR)
 
     env.process(source())
 
@@ -65,7 +72,7 @@ def phone_queue(case: Case, team: str, patience_s: float | None) -> Gen:
     if patience_s is None:
         agent = yield req
         return agent, req, t_req
-    timeout = env.timeout(round(patience_s, 3))
+    timeout = env.timeout(patience_s)
     res = yield req | timeout
     if req in res:
         return res[req], req, t_req

@@ -47,7 +47,7 @@ def setup(w: World) -> None:
                      key=51)
     for b in range(1, w.n_branches + 1):
         pool = w.teams[f"branch_service:BR{b:02d}"]
-        background(w, pool, 5.0, 7.0, 0.5, named_stream(w.seed, 52, b))
+        background(w, pool, 3.0, 11.0, 0.5, named_stream(w.seed, 52, b))
 
 
 def run_case(w: World, c: Case, t0: float) -> Gen:
@@ -73,6 +73,8 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         u_res = r.route.random()
         w3_visit = forced_branch
         forced_branch = False
+        if k == 1:
+            c.instant("open_issue", "SYS-CRM", "system", system="CRM")
         if channel == "phone_agent":
             kind = yield from phone_contact(w, c, intent, elderly)
         elif channel == "chatbot":
@@ -121,7 +123,10 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             channel = alt
         elif channel == "chatbot" and kind == "abandoned":
             channel = "phone_agent"
+    c.instant("close_issue", "SYS-CRM", "system", system="CRM", channel="system")
     c.contact = None
+    yield from c.system("send_survey", 1, 3, system="SURVEY", resource="SYS-SURVEY",
+                        channel="system")
     c.row.outcome = "resolved" if resolved else "unresolved"
     c.row.unfavourable = not resolved
     c.row.closed = c.env.now
@@ -168,6 +173,7 @@ def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
         c.instant("abandon_call", "IVR", "ivr", channel="phone_ivr", system="IVR")
         return "abandoned"
     c.channel = "phone_agent"
+    c.instant("agent_answers", agent.id, agent.team, system="CRM")
     yield from verify(w, c, agent, needed=not auth_ok,
                       why="agent re-verifies a caller the IVR already authenticated")
     u_step = r.route.random()
@@ -197,6 +203,7 @@ def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
         env.process(wrap_up(c, agent, req, "cc_l1", r.dur.lognorm(60.0, 0.4)))
         agent2, req2, t_req2 = yield from phone_queue(c, "cc_specialist", None)
         c.waited(t_req2, env.now)
+        c.instant("agent_answers", agent2.id, agent2.team, system="CRM")
         if cold:
             seqs = []
             s1 = yield from c.customer("re_explain_issue", 0, 0, draw=d_reexp)
