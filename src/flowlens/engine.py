@@ -39,8 +39,40 @@ class Engine:
     backend: BaseBackend
     duckdb: duckdb.DuckDBPyConnection | None = None
     workdir: Path | None = field(default=None, repr=False)
+    _counter: int = field(default=0, repr=False)
 
     def table(self, name: str) -> ibis.Table:
+        return self.backend.table(name)
+
+    def materialize(self, expr: ibis.Table, *, prefix: str = "fl") -> ibis.Table:
+        """Compute ``expr`` once into a temporary table and return that table.
+
+        Ibis's own ``cache()``/``create_table`` do not work with DuckDB 2.0 (docs/engine.md),
+        so DuckDB gets ``CREATE TEMP TABLE ... AS`` with the compiled SQL; Spark caches a
+        temporary view.
+        """
+        import ibis
+
+        self._counter += 1
+        name = f"{prefix}_{self._counter}"
+        # Registers the in-memory tables (memtables) the expression refers to.
+        self.backend._run_pre_execute_hooks(expr)  # type: ignore[attr-defined]
+        if self.name == "duckdb":
+            assert self.duckdb is not None
+            sql = ibis.to_sql(expr, dialect="duckdb")
+            self.duckdb.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+            # DuckDB sums BIGINT into HUGEINT, which Ibis reads as an object column; the
+            # expression's own type is int64, so store it as such.
+            wide = self.duckdb.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND data_type = 'HUGEINT'",
+                [name],
+            ).fetchall()
+            for (col,) in wide:
+                self.duckdb.execute(f'ALTER TABLE "{name}" ALTER COLUMN "{col}" TYPE BIGINT')
+            return self.backend.table(name)
+        session = self.backend._session  # type: ignore[attr-defined]
+        frame = session.sql(str(ibis.to_sql(expr, dialect="pyspark")))
+        frame.cache().createOrReplaceTempView(name)
         return self.backend.table(name)
 
 
@@ -93,6 +125,7 @@ def spark_session() -> Any:
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.shuffle.partitions", os.environ.get("FLOWLENS_SPARK_PARTITIONS", "8"))
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
         session = builder.getOrCreate()
