@@ -7,9 +7,9 @@ from datetime import date, datetime, time
 
 import pandas as pd
 import pytest
-from conftest import shared_path
 
 import flowlens
+from conftest import shared_path
 from flowlens.errors import ConfigError
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
