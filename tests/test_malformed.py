@@ -224,6 +224,7 @@ QUARANTINED: dict[str, tuple[dict[str, Any], int, dict[int, str]]] = {
     "duplicates.csv": ({}, 8, {3: "exact duplicate", 6: "exact duplicate", 7: "exact duplicate"}),
     "missing_values.csv": ({}, 4, {2: "missing case id", 3: "missing activity"}),
     "ragged.csv": ({}, 7, {2: "malformed row", 4: "malformed row"}),
+    "ragged_runs.csv": ({}, 8, dict.fromkeys([1, 2, 4, 5, 6, 8], "malformed row")),
     "quarantine_names.csv": ({}, 4, {2: "unparseable timestamp", 3: "malformed row"}),
     "formula.csv": ({}, 3, {2: "unparseable timestamp"}),
     "utf8_damaged.csv": ({}, 12, {4: "malformed row"}),

@@ -280,6 +280,19 @@ def build() -> dict[str, bytes]:
             b"c3,close,2024-03-03T10:00:00\n"
         ),
     )
+    # Runs of malformed rows, at the start and at the end: data rows 1, 2, 4, 5, 6 and 8.
+    put(
+        "ragged_runs.csv",
+        b"case_id,activity,timestamp\n"
+        b"c1,open\n"
+        b"c1,open,2024-03-01T09:00:00,x\n"
+        b"c1,check,2024-03-01T09:30:00\n"
+        b"c1\n"
+        b"c1,a,b,c,d\n"
+        b"c1,close\n"
+        b"c1,close,2024-03-01T10:00:00\n"
+        b"c2,open,2024-03-02T09:00:00,x,y\n",
+    )
     # Source columns named like the quarantine's own columns.
     put(
         "quarantine_names.csv",

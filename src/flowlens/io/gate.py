@@ -536,21 +536,21 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
         SELECT qr.__row AS source_row, qr.reason, qr.detail, CAST(NULL AS VARCHAR) AS raw_line
                {cols}
         FROM qrows qr
-        JOIN (SELECT CAST({raw.row_sql} AS BIGINT) AS "__flowlens_row", * FROM {q(raw.name)}) r
-          ON r."__flowlens_row" = qr.__row
+        JOIN (SELECT CAST({raw.row_sql} AS BIGINT) AS "__qrow", * FROM {q(raw.name)}) r
+          ON r."__qrow" = qr.__row
         """
     )
     if raw.rejects:
-        con.executemany(
-            "INSERT INTO quarantine (source_row, reason, detail, raw_line) VALUES (?, ?, ?, ?)",
-            [(row, Q.MALFORMED, reason, text) for row, reason, text in raw.rejects],
+        con.execute(
+            f"""INSERT INTO quarantine (source_row, reason, detail, raw_line)
+                SELECT source_row, {lit(Q.MALFORMED)}, detail, raw_line FROM {q(raw.rejects)}"""
         )
     con.execute("DROP TABLE qrows")
 
 
 def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: QualityReport) -> None:
     (staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
-    quality.rows_read = int(staged) + len(raw.rejects)
+    quality.rows_read = int(staged) + raw.n_rejects
     quality.quarantine_reasons = dict(
         con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall()
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,10 @@ _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf_8": "utf-8", "utf-16": "utf-16", "la
 _GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936"}
 
 
+#: Column a reader adds to ``raw`` when the source row cannot be derived from ``rowid``.
+ROW_COLUMN = "__flowlens_row"
+
+
 @dataclass
 class RawTable:
     """The staged source: table name, SQL for the 1-based source row, format rejects."""
@@ -38,8 +42,10 @@ class RawTable:
     name: str
     row_sql: str
     columns: list[str]
-    #: Rows the format reader could not split: (source_row, reason, raw text).
-    rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    #: Table of the rows the format reader could not split (columns source_row, detail,
+    #: raw_line), or None; and how many there are.
+    rejects: str | None = None
+    n_rejects: int = 0
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -184,36 +190,55 @@ def load_csv(
         except duckdb.Error:  # the file was read; only the report of its delimiter is lost
             scan = None
     info.delimiter = scan[0] if scan else delimiter
-    rejects = [
-        (int(line) - 1, _reject_reason(kind, msg), text or "")
-        for line, kind, msg, text in con.execute(
-            """SELECT line, any_value(error_type), any_value(error_message), any_value(csv_line)
-               FROM reject_errors GROUP BY line ORDER BY line"""
-        ).fetchall()
-    ]
-    if rejects:
-        # Accepted row k sits after every rejected record R_i with R_i - i < k (i 1-based).
-        con.execute(
-            "CREATE TABLE raw_reject_pos AS SELECT unnest(?) AS thr",
-            [[r - i for i, (r, _, _) in enumerate(rejects, start=1)]],
-        )
-        row_sql = "(rowid + 1 + (SELECT count(*) FROM raw_reject_pos WHERE thr < raw.rowid + 1))"
-    else:
-        row_sql = "(rowid + 1)"
-    return RawTable("raw", row_sql, _columns(con, "raw"), rejects)
+    # Rejected records, numbered like accepted ones (DuckDB's line counts the header).
+    kinds = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _REJECT_KINDS.items())
+    con.execute(
+        f"""
+        CREATE TABLE raw_rejects AS
+        SELECT CAST(line AS BIGINT) - 1 AS source_row,
+               CASE kind {kinds} ELSE 'malformed row: ' || lower(kind) END
+                 || coalesce(' (' || message || ')', '') AS detail,
+               raw_line
+        FROM (SELECT line, any_value(CAST(error_type AS VARCHAR)) AS kind,
+                     any_value(error_message) AS message, any_value(csv_line) AS raw_line
+              FROM reject_errors GROUP BY line)
+        """
+    )
+    (n_rejects,) = con.execute("SELECT count(*) FROM raw_rejects").fetchone()  # type: ignore[misc]
+    if not n_rejects:
+        con.execute("DROP TABLE raw_rejects")
+        return RawTable("raw", "(rowid + 1)", _columns(con, "raw"))
+    # Accepted record k (1-based among accepted ones) is source row k + n, with n the number
+    # of rejected records R_i (i-th rejected, 1-based) such that R_i - i < k. R_i - i never
+    # decreases, so an as-of join finds n for every record at once.
+    columns = _columns(con, "raw")
+    con.execute(
+        f"""
+        CREATE TABLE raw_numbered AS
+        WITH pos AS (
+          SELECT source_row - row_number() OVER (ORDER BY source_row) AS thr,
+                 row_number() OVER (ORDER BY source_row) AS n
+          FROM raw_rejects),
+        p AS (SELECT thr, max(n) AS n FROM pos GROUP BY thr),
+        r AS (SELECT rowid + 1 AS "__k", * FROM raw)
+        SELECT r.* EXCLUDE ("__k"), r."__k" + coalesce(p.n, 0) AS {q(ROW_COLUMN)}
+        FROM r ASOF LEFT JOIN p ON r."__k" > p.thr
+        ORDER BY r."__k"
+        """
+    )
+    con.execute("DROP TABLE raw")
+    con.execute("ALTER TABLE raw_numbered RENAME TO raw")
+    return RawTable("raw", q(ROW_COLUMN), columns, "raw_rejects", int(n_rejects))
 
 
-def _reject_reason(kind: str, message: str) -> str:
-    kinds = {
-        "TOO MANY COLUMNS": "malformed row: too many fields",
-        "MISSING COLUMNS": "malformed row: too few fields",
-        "INVALID UNICODE": "malformed row: invalid characters for the file's encoding",
-        "INVALID ENCODING": "malformed row: invalid characters for the file's encoding",
-        "UNQUOTED VALUE": "malformed row: quote in an unquoted field",
-        "LINE SIZE OVER MAXIMUM": "malformed row: line too long",
-    }
-    base = kinds.get(kind, f"malformed row: {kind.lower()}")
-    return f"{base} ({message})" if message else base
+_REJECT_KINDS = {
+    "TOO MANY COLUMNS": "malformed row: too many fields",
+    "MISSING COLUMNS": "malformed row: too few fields",
+    "INVALID UNICODE": "malformed row: invalid characters for the file's encoding",
+    "INVALID ENCODING": "malformed row: invalid characters for the file's encoding",
+    "UNQUOTED VALUE": "malformed row: quote in an unquoted field",
+    "LINE SIZE OVER MAXIMUM": "malformed row: line too long",
+}
 
 
 def _first_line(exc: BaseException) -> str:
