@@ -58,6 +58,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "capture_id_document": ("Capture ID Document", "采集身份证件"),
     "online_id_check": ("Online ID Check", "联网核查"),
     "face_verification": ("Face Verification", "人脸识别"),
+    "abandon_application": ("Abandon Application", "放弃申请"),
     "switch_to_branch": ("Switch to Branch", "转网点办理"),
     "re_enter_customer_information": ("Re-enter Customer Information", "重新录入客户信息"),
     "retrieve_online_application": ("Retrieve Online Application", "调取线上申请"),

@@ -30,6 +30,8 @@ from flowlens.errors import ConfigError
 from flowlens.synth.labels import VARIANTS, label
 from flowlens.synth.rng import numpy_rng
 
+_PROCESS = {"AO": "account_opening", "LN": "loan_application", "CD": "card_dispute",
+            "CP": "complaint", "SI": "service_issue"}
 KINDS = ("missing_resource", "duplicates", "out_of_order", "bad_timestamps", "clock_skew",
          "coarse_time", "completion_only", "label_variants", "truncate", "hashed_ids")
 RATES = {"missing_resource": 0.015, "duplicates": 0.005, "out_of_order": 0.003,
@@ -101,23 +103,24 @@ class Noise:
         if "completion_only" in self.kinds:
             m = system == "CORE"
             start[m] = end[m]
+        ooo = np.zeros(n, dtype=bool)
         if "out_of_order" in self.kinds:
             m = keep & (draws["out_of_order"] < RATES["out_of_order"]) & (end > start)
+            ooo = m
             start[m], end[m] = end[m].copy(), start[m].copy()
             for i in np.flatnonzero(m):
                 self._rec("N_OUT_OF_ORDER", eids[i], cids[i], expect="end before start")
         bad = np.zeros(n, dtype=bool)
         if "bad_timestamps" in self.kinds:
-            bad = keep & (draws["bad_timestamps"] < RATES["bad_timestamps"])
-            bad &= ~((draws["out_of_order"] < RATES["out_of_order"]) if
-                     "out_of_order" in self.kinds else np.zeros(n, dtype=bool))
+            bad = keep & (draws["bad_timestamps"] < RATES["bad_timestamps"]) & ~ooo
             for i in np.flatnonzero(bad):
                 self._rec("N_BAD_TIMESTAMP", eids[i], cids[i],
                           expect_csv="unparseable timestamp", expect_parquet="missing timestamp")
                 self.bad_text.add(eids[i])
         resource = cols["resource_id"]
         if "missing_resource" in self.kinds:
-            m = keep & (draws["missing_resource"] < RATES["missing_resource"])
+            # One defect per row, so each injected row is counted by exactly one reader check.
+            m = keep & (draws["missing_resource"] < RATES["missing_resource"]) & ~ooo & ~bad
             resource = pc.if_else(pa.array(m), pa.nulls(n, pa.string()), resource)
             for i in np.flatnonzero(m):
                 self._rec("N_MISSING_RESOURCE", eids[i], cids[i], expect="missing_resource flag")
@@ -148,7 +151,7 @@ class Noise:
         if "duplicates" in self.kinds:
             kept_idx = np.flatnonzero(keep)
             dup = draws["duplicates"][kept_idx] < RATES["duplicates"]
-            dup &= ~bad[kept_idx]
+            dup &= ~bad[kept_idx] & ~ooo[kept_idx]
             if dup.any():
                 # Each duplicate follows its original, as a system writing twice would.
                 order = np.repeat(np.arange(out.num_rows), np.where(dup, 2, 1))
@@ -163,7 +166,7 @@ class Noise:
         for k, r in enumerate(self.records, start=1):
             rows.append({
                 "gt_id": f"GT-NOISE-{k:07d}", "kind": "noise", "code": r["code"],
-                "case_id": r["case_id"], "process": r["case_id"].split("-")[0],
+                "case_id": r["case_id"], "process": _PROCESS[r["case_id"].split("-")[0]],
                 "event_ids": r["event_ids"], "activity": None, "resource": None, "team": None,
                 "customer_time_s": 0.0, "staff_time_s": 0.0, "wait_time_s": 0.0,
                 "removable": "n/a", "regulatory_required": False,

@@ -26,6 +26,15 @@ DAILY_CASES = {
     "complaint": 6.0,
 }
 
+#: Every remedy except ``no_vip_priority``, which re-simulates all five processes (ask for it
+#: with ``remedies="all"``).
+DEFAULT_REMEDIES = (
+    "warm_handoff", "remove_second_approval", "no_aml_batching", "aml_reviewer_plus_one",
+    "digital_form_instead_of_reentry", "no_redundant_verification", "use_held_data",
+    "remote_id_verification", "document_checklist", "correct_routing", "fix_contact_defects",
+    "better_bot_intents", "no_wait_user_misuse", "cap_follow_up_calls",
+    "no_low_risk_supervisor_auth", "no_chargeback_batching",
+)
 CORE_REMEDIES = (
     "warm_handoff",
     "remove_second_approval",
@@ -62,7 +71,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tiny": Preset("tiny", date(2024, 9, 23), 7, 0.1, chunk_days=7,
                    notes="a week of a small bank, for unit tests"),
-    "demo": Preset("demo", date(2024, 9, 2), 60, 1.0,
+    "demo": Preset("demo", date(2024, 9, 2), 60, 1.0, remedies=DEFAULT_REMEDIES,
                    notes="60 days over Mid-Autumn, quarter end and National Day"),
     "large": Preset("large", date(2024, 9, 2), 365, 2.0, chunk_days=30, remedies=CORE_REMEDIES,
                     formats=("parquet",),

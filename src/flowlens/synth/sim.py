@@ -269,7 +269,7 @@ class Case:
                       draw: float | None = None) -> Gen:
         """Wait for the customer (extraneous): lognormal calendar time, answered while awake."""
         d = draw if draw is not None else self.r.cust.lognorm(median_h * 3600.0, sigma)
-        jitter = self.r.cust.uniform(0.0, 5400.0)
+        jitter = self.r.cust.uniform(0.0, 3 * 3600.0)
         if cap_h is not None:
             d = min(d, cap_h * 3600.0)
         t0 = self.env.now

@@ -8,7 +8,7 @@ people the one idle longest takes the task. Queue waits therefore emerge from ar
 calendars and capacity; nothing samples them.
 
 >>> import simpy
->>> from datetime import date
+>>> from datetime import date, timedelta
 >>> from flowlens.synth.calendars import Calendar
 >>> env = simpy.Environment()
 >>> cal = Calendar.from_intervals([(10.0, 100.0)])
@@ -31,7 +31,7 @@ import bisect
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import simpy
 from simpy.resources.resource import PriorityRequest, Release
@@ -200,8 +200,10 @@ SHIFTS = {
 }
 
 
-def shift_calendar(shift: Shift, start: date, days: int, *, saturday: bool = False) -> Calendar:
-    """The calendar of one shift over ``days`` (branches open Saturdays 09-16 if ``saturday``)."""
+def shift_calendar(shift: Shift, start: date, days: int, *, saturday: bool = False,
+                   late_lunch: bool = False) -> Calendar:
+    """The calendar of one shift over ``days`` (branches open Saturdays 09-16 if ``saturday``;
+    ``late_lunch`` moves the break right after the first group's, so a team never eats at once)."""
     if shift.days == "business":
         cal = Calendar.weekly(start, days, shift.blocks, business_days_only=True, name=shift.name)
     elif shift.days == "daily":
@@ -219,6 +221,8 @@ def shift_calendar(shift: Shift, start: date, days: int, *, saturday: bool = Fal
         cal = Calendar.from_intervals(out, shift.name)
     if shift.lunch is not None:
         a, b = shift.lunch
+        if late_lunch:
+            a, b = b, b + (b - a)
         cal = cal.minus([(i * DAY + a, i * DAY + b) for i in range(days)])
     return cal
 
@@ -231,6 +235,7 @@ class TeamSpec:
     shifts: tuple[tuple[str, int], ...]
     prefix: str
     meetings: float = 0.0  # share of shift time in meetings (branch managers, B8)
+    monday_huddle: int = 0  # people of the first shift in a Monday 09:00-10:30 team meeting (B7)
     saturday: bool = False
     min_size: int = 1
     notes: str = ""
@@ -252,16 +257,21 @@ def build_agents(spec: TeamSpec, start: date, days: int, volume: float, stream: 
         counts[0] = (counts[0][0], counts[0][1] + spec.min_size - n_total)
     if extra:
         counts[0] = (counts[0][0], counts[0][1] + extra)
-    cache: dict[str, Calendar] = {}
+    cache: dict[tuple[str, bool], Calendar] = {}
     i = 0
     for shift_name, k in counts:
         shift = SHIFTS[shift_name]
-        if shift_name not in cache:
-            cache[shift_name] = shift_calendar(shift, start, days, saturday=spec.saturday)
-        for _ in range(k):
+        for j in range(k):
             i += 1
             speed = stream.lognorm(1.0, 0.2) * (1.3 if stream.random() < 0.10 else 1.0)
-            cal = cache[shift_name]
+            key = (shift_name, j % 2 == 1)
+            if key not in cache:
+                cache[key] = shift_calendar(shift, start, days, saturday=spec.saturday,
+                                            late_lunch=key[1])
+            cal = cache[key]
+            if i <= spec.monday_huddle:
+                cal = cal.minus([(d * DAY + hm(9), d * DAY + hm(10, 30)) for d in range(days)
+                                 if (start + timedelta(days=d)).weekday() == 0])
             if spec.meetings > 0:
                 holes = []
                 for d in range(days):

@@ -92,8 +92,10 @@ class Trigger:
         self.customer, self.category, self.codes, self.index = customer, category, codes, index
 
 
+# Complaints are filed under the product (CBIRC lines; debit cards are bank cards, 银行卡).
 SI_CATEGORY = {"card_lost": "card", "fees": "card", "loan_repayment": "loan",
-               "wealth": "wealth", "failed_transfer": "accounts"}
+               "wealth": "wealth", "failed_transfer": "card", "login": "service",
+               "balance": "card", "update_info": "accounts", "other": "service"}
 PROCESS_CATEGORY = {"account_opening": "accounts", "loan_application": "loan",
                     "card_dispute": "card"}
 
@@ -270,7 +272,10 @@ class EventSink:
             rows["effort"].append(round(s.effort, 3))
             rows["contacts"].append(c.contacts)
             self.lead[c.case_id] = (c.opened, c.closed)
-            if process != "complaint" and s.u_complaint < s.p_complaint:
+            # Effort-triggered complaints (domain.md 6.7) [assumption: only after some effort or
+            # an unfavourable outcome; complaints out of the blue are the independent stream].
+            eligible = s.effort >= 0.5 or c.unfavourable
+            if process != "complaint" and eligible and s.u_complaint < s.p_complaint:
                 cat = PROCESS_CATEGORY.get(process) or SI_CATEGORY.get(c.reason, "service")
                 t = waking(c.closed + s.complaint_delay_s, s.complaint_jitter_s)
                 self.triggers.append(Trigger(round(t, 3), c.case_id, process, c.customer, cat,

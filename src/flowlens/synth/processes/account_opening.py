@@ -39,7 +39,7 @@ def setup(w: World) -> None:
     add_branch_teams(w, "branch_lobby", [("branch", 1)], "L", key=13)
     add_branch_teams(w, "wealth_rm", [("branch", 1)], "R", key=14)
     for b in range(1, w.n_branches + 1):
-        background(w, w.teams[f"branch_teller:BR{b:02d}"], 1.5, 15.0, 0.5,
+        background(w, w.teams[f"branch_teller:BR{b:02d}"], 1.0, 20.0, 0.5,
                    named_stream(w.seed, 15, b))
     # Transaction-monitoring alerts come first for the AML team (regulatory deadlines).
     background(w, w.teams["aml_review"], 0.9 * max(w.volume, 0.2), 35.0, 0.5,
@@ -65,13 +65,17 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     u_aml, u_aml_reject, u_edd_reject = r.route.random(), r.route.random(), r.route.random()
     u_wealth, u_second = r.route.random(), r.route.random()
     u_face = [r.route.random() for _ in range(3)]
+    u_app_abandon = r.cust.random()
     u_never = r.cust.random()
     branch_patience = r.cust.lognorm(40 * MINUTE, 0.5)
     state = {"switched": False, "w3": False}
     if c.row.origin_channel == "mobile_app":
         c.channel = "mobile_app"
         yield from c.customer("fill_application_form", 10.0, 0.5, system="CORE")
-        yield from c.customer("capture_id_document", 1.0, 0.3, system="CORE")
+        if u_app_abandon < 0.04:  # gives up on a long form [36][37]
+            c.instant("abandon_application", "SYS-APP", "system", system="CORE")
+            return close(c, "abandoned")
+        yield from c.customer("capture_id_document", 0.8, 0.3, system="CORE")
         yield from id_checks(w, c, u_face)
         fails = sum(1 for u in u_face if u < 0.08)
         must_visit = fails == 3 or u_switch < 0.08
@@ -93,9 +97,9 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     else:
         at_counter_done = False
         yield from c.system("risk_rating", 1, 2)
-        if u_manual_id < 0.06:
+        if u_manual_id < 0.22:  # rule hits: address or employer mismatch, watch-list near miss
             yield from c.task("kyc_ops", "manual_id_review", 6.0, 0.5, channel="back_office")
-            if u_id_reject < 0.30:
+            if u_id_reject < 0.25:
                 return close(c, "rejected")
     if not at_counter_done:
         ok = yield from documents(w, c, u_docs, u_never)
@@ -110,14 +114,14 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             if u_edd_reject < 0.20:
                 return close(c, "rejected")
         if c.row.origin_channel == "mobile_app" and not state["switched"]:
-            yield from c.customer("sign_agreement", 3.0, 0.3, system="CORE")
+            yield from c.customer("sign_agreement", 1.5, 0.3, system="CORE")
         rejected = yield from aml(w, c, u_aml, u_aml_reject)
         if rejected:
             return close(c, "rejected")
         yield from c.system("open_account", 2, 8)
         if c.row.origin_channel == "mobile_app" and not state["switched"]:
             yield from c.system("issue_virtual_card", 5, 15)
-            yield from c.customer("activate_mobile_banking", 3.0, 0.4, system="CORE")
+            yield from c.customer("activate_mobile_banking", 1.0, 0.4, system="CORE")
         else:
             yield from c.system("mail_card", 2, 5)
     yield from c.system("welcome_message", 1, 2, resource="SYS-SMS")

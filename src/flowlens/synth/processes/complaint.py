@@ -22,7 +22,7 @@ from flowlens.synth.sim import Case, Gen, World
 from flowlens.synth.teams import TeamSpec, build_agents
 
 TEAMS = [
-    TeamSpec("complaints_unit", (("office", 6),), "CPU-", notes="complaint handlers (首问负责)"),
+    TeamSpec("complaints_unit", (("office", 5),), "CPU-", notes="complaint handlers (首问负责)"),
     TeamSpec("complaints_lead", (("office", 1),), "CPL-", min_size=1, notes="team leads"),
     TeamSpec("complaints_head", (("office", 1),), "CPH-", min_size=1, notes="second approval"),
     TeamSpec("dept_sme", (("office_1730", 3),), "SME-", notes="department experts, own work first"),
@@ -78,8 +78,16 @@ def setup(w: World) -> None:
         w.add_team(spec.name, build_agents(spec, w.start, w.daycal.days, w.volume,
                                            named_stream(w.seed, 40, i)))
     # Department experts do their own department's work first; complaint input waits (B6).
-    background(w, w.teams["dept_sme"], 1.6 * max(w.volume, 0.15), 70.0, 0.5,
+    background(w, w.teams["dept_sme"], 1.7 * max(w.volume, 0.15), 70.0, 0.5,
                named_stream(w.seed, 41), priority=-1)
+    # Handlers also carry other duties (regulatory returns, quality reviews, other queues).
+    background(w, w.teams["complaints_unit"], 1.2 * max(w.volume, 0.15), 60.0, 0.5,
+               named_stream(w.seed, 42), priority=1)
+    # Team lead and head of complaints approve between meetings and their own work.
+    background(w, w.teams["complaints_lead"], 0.55 * max(w.volume, 0.15), 60.0, 0.5,
+               named_stream(w.seed, 43), priority=0)
+    background(w, w.teams["complaints_head"], 0.5 * max(w.volume, 0.15), 60.0, 0.5,
+               named_stream(w.seed, 44), priority=0)
 
 
 def case_setup(w: World, r, ci: int) -> tuple[str, str, str]:
@@ -101,7 +109,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     u_fcr, u_info, u_held, u_dept, u_reassign, u_bounces = (r.route.random() for _ in range(6))
     u_rca, u_callback, _u_second_ok = r.route.random(), r.route.random(), r.route.random()
     accept = [r.cust.random() for _ in range(3)]
-    u_escalate, u_upheld = r.cust.random(), r.route.random()
+    u_escalate, u_upheld, u_hold = r.cust.random(), r.route.random(), r.route.random()
     d_second = r.dur.lognorm(10 * 60.0, 0.4)
     d_info = r.cust.lognorm(2 * DAY, 0.7)
     d_bounce = [r.dur.lognorm(20 * 60.0, 0.4) for _ in range(3)]
@@ -124,17 +132,21 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     yield from c.until(t_ack + c.jitter(hi=2 * HOUR))
     c.instant("acknowledge_complaint", "SYS-COMPLAINT", "system", system="COMPLAINT",
               channel="letter_email")
-    yield from c.task("complaints_unit", "classify_and_prioritize", 5.0, 0.4, system="COMPLAINT")
+    # Simple complaints are fast-tracked (summary resolution within 3 business days).
+    fast = c.priority - 1 if simple else c.priority
+    yield from c.task("complaints_unit", "classify_and_prioritize", 5.0, 0.4, system="COMPLAINT",
+                      priority=fast)
     # The handler who picks the case up owns it (首问负责): assignment is emergent.
     pool = w.teams["complaints_unit"]
     t_req = c.env.now
-    req = pool.request(priority=c.priority, preempt=False)
+    req = pool.request(priority=fast, preempt=False)
     agent = yield req
     c.instant("assign_handler", agent.id, agent.team, system="COMPLAINT")
     del t_req
-    holding = {"sent": False, "final": False}
+    # Handlers remember the holding response 85% of the time; the rest breach if late.
+    holding = {"sent": False, "final": False, "remember": u_hold < 0.85}
     c.env.process(holding_response(w, c, t0, sla, holding))
-    if simple and u_fcr < 0.62:
+    if simple and u_fcr < 0.52:
         yield from c.work(agent, "resolve_at_first_contact", 15.0, 0.5, system="COMPLAINT")
         pool.release(req)
         yield from c.system("send_summary_resolution", 1, 3, system="COMPLAINT",
@@ -183,10 +195,12 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
                         "handler or department", remedy="correct_routing", staff_s=te - ts,
                         wait_s=ts - t_b, bounce=i + 1)
         yield from c.task("complaints_unit", "propose_resolution", 20.0, 0.4, system="COMPLAINT")
-        yield from c.task("complaints_lead", "approve_resolution", 10.0, 0.4, system="COMPLAINT")
+        yield from c.task("complaints_lead", "approve_resolution", 10.0, 0.4, system="COMPLAINT",
+                          priority=2)
         if c.row.amount < 500 and w.sw.second_approval:
             seq, tr, ts, te, _, _ = yield from c.task("complaints_head", "second_approval", 0, 0,
-                                                      draw=d_second, system="COMPLAINT")
+                                                      draw=d_second, system="COMPLAINT",
+                                                      priority=2)
             c.truth("waste", "W6", [seq], cause="second approval of a small redress (99.7% "
                     "approved)", remedy="remove_second_approval", staff_s=te - ts,
                     wait_s=ts - tr, customer_s=te - tr)
@@ -211,11 +225,12 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     return (yield from finish(w, c, t0, cause, u_rca, u_callback, outcome))
 
 
-def holding_response(w: World, c: Case, t0: float, sla: SlaPreset, st: dict[str, bool]) -> Gen:
+def holding_response(w: World, c: Case, t0: float, sla: SlaPreset,
+                     st: dict[str, bool]) -> Gen:
     """A holding response two days before the base deadline extends it (if the rule allows)."""
     t = c.row.sla_deadline - 2 * DAY if c.row.sla_deadline else t0 + 13 * DAY
     yield c.env.timeout(max(0.0, t - c.env.now))
-    if not st["final"] and sla.extended_days > sla.base_days:
+    if not st["final"] and st["remember"] and sla.extended_days > sla.base_days:
         c.instant("send_holding_response", "SYS-COMPLAINT", "system", system="COMPLAINT",
                   channel="letter_email", contact=None)
         c.row.sla_deadline = deadline(w, t0, sla.extended_days, sla.unit)

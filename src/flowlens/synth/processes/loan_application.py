@@ -98,7 +98,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         offers.append(k + 1)
     c.instant("A_Complete", "SYS-LOS", "system", system="LOS")
     # Waiting for the signed offer (extraneous); follow-up calls meanwhile.
-    never = u_never < (0.34 - 0.04 * (n_offers - 1))
+    never = u_never < (0.31 - 0.04 * (n_offers - 1))
     t_complete = c.env.now
     t_return = float("inf") if never else t_complete + ret_delay
     deadline = t_complete + 30 * DAY

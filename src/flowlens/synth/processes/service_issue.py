@@ -26,13 +26,15 @@ CHANNELS = ("mobile_app", "chatbot", "phone_agent", "branch", "web")
 CHANNEL_P = (0.30, 0.20, 0.35, 0.10, 0.05)
 ELDERLY_P = (0.20, 0.10, 0.47, 0.18, 0.05)  # 20 points moved to phone and branch
 #: Per-contact chance of resolving the issue without / with the access and skill defects (W7).
-RESOLVE = {"phone": 0.93, "phone_ticket_done": 0.97, "ivr": 0.85, "bot": 0.84, "chat": 0.92, "app": 0.86, "branch": 0.97}
+RESOLVE = {"phone": 0.87, "phone_ticket_done": 0.93, "ivr": 0.80, "bot": 0.82, "chat": 0.86,
+           "app": 0.80, "branch": 0.93}
 DEFECT_PP = 0.10
 MAX_CONTACTS = 5
 
 TEAMS = [
-    TeamSpec("cc_l1", (("cc_early", 5), ("cc_mid", 2), ("cc_late", 4), ("cc_night", 1)), "AGT-",
-             notes="phone and chat agents, 24x7 (night ~15%)"),
+    TeamSpec("cc_l1", (("cc_early", 3), ("cc_mid", 1), ("cc_late", 3), ("cc_night", 1)), "AGT-",
+             monday_huddle=1,
+             notes="phone and chat agents, 24x7 (night ~15%); Monday 09:00 huddle (B7)"),
     TeamSpec("cc_specialist", (("card_day", 2), ("card_eve", 1), ("cc_mid", 1)), "SPC-",
              notes="transfer target (cards, loans, payments), 08-22 daily"),
     TeamSpec("back_office", (("office", 3),), "BO-", notes="tickets, Mon-Fri 09-18 (B3)"),
@@ -47,7 +49,7 @@ def setup(w: World) -> None:
                      key=51)
     for b in range(1, w.n_branches + 1):
         pool = w.teams[f"branch_service:BR{b:02d}"]
-        background(w, pool, 3.0, 11.0, 0.5, named_stream(w.seed, 52, b))
+        background(w, pool, 1.5, 22.0, 0.5, named_stream(w.seed, 52, b))
 
 
 def run_case(w: World, c: Case, t0: float) -> Gen:
@@ -183,14 +185,14 @@ def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
         c.truth("decoy", "D3", [s], removable="no", regulatory=True,
                 cause="step-up authentication before a large transfer or a data change",
                 remedy=None)
-    yield from c.work(agent, "handle_request", 4.5, 0.6)
+    yield from c.work(agent, "handle_request", 3.2, 0.5)
     u_hold, d_hold = r.route.random(), r.dur.lognorm(60.0, 0.8)
     if u_hold < 0.46:
         yield from c.work(agent, "hold", 0, 0, draw=d_hold)
         c.row.holds += 1
     u_tr, u_cold = r.route.random(), r.route.random()
     d_brief, d_reexp = r.dur.lognorm(30.0, 0.3), r.dur.lognorm(90.0, 0.4)
-    d_handle2 = r.dur.lognorm(4.0 * 60, 0.6)
+    d_handle2 = r.dur.lognorm(3.0 * 60, 0.5)
     if u_tr < 0.21:
         c.row.transfers += 1
         cold = u_cold < 0.60 and not w.sw.warm_transfer
@@ -226,7 +228,7 @@ def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
     else:
         pool_name = "cc_l1"
     u_ticket = r.route.random()
-    yield from c.work(agent, "after_call_work", 1.0, 0.4)
+    yield from c.work(agent, "after_call_work", 0.8, 0.4)
     c.w.teams[pool_name].release(req)
     if u_ticket < 0.25:
         yield from ticket(w, c)
