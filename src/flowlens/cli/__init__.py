@@ -16,25 +16,18 @@ import click
 from flowlens import __version__
 
 # name -> (module, function, one-line help). Keep the help here so --help needs no imports.
+# fmt: off
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": ("flowlens.cli.inspect_cmd", "inspect", "Read a log: summary and data-quality counts."),
-    "analyze": (
-        "flowlens.cli.analyze_cmd",
-        "analyze",
-        "Write the HTML report, results.json and quarantine.csv.",
-    ),
+    "analyze": ("flowlens.cli.analyze_cmd", "analyze", "Write the HTML report, results.json and quarantine.csv."),
     "generate": ("flowlens.cli.generate_cmd", "generate", "Generate synthetic event logs with ground truth."),
-    "map": (
-        "flowlens.cli.map_cmd",
-        "map_",
-        "Draw the process map (frequency or time view) or print it as JSON.",
-    ),
-    "variants": (
-        "flowlens.cli.variants_cmd",
-        "variants",
-        "List variants with share, coverage and lead times.",
-    ),
+    "map": ("flowlens.cli.map_cmd", "map_", "Draw the process map (frequency or time view) or print it as JSON."),
+    "variants": ("flowlens.cli.variants_cmd", "variants", "List variants with share, coverage and lead times."),
+    "model": ("flowlens.cli.model_cmd", "model", "Discover a BPMN model (drawn diagram) with the inductive miner; also PNML."),
+    "conformance": ("flowlens.cli.conformance_cmd", "conformance", "Check a log against a designed process (BPMN or PNML): fitness, deviations."),
+    "waiting": ("flowlens.cli.waiting_cmd", "waiting", "Why cases wait: waiting split into causes, with the CTE gain of removing each."),
 }
+# fmt: on
 
 
 class LazyGroup(click.Group):
