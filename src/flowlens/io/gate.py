@@ -40,7 +40,7 @@ from flowlens.columns import ColumnMap
 from flowlens.errors import EmptyLogError, InputError
 from flowlens.io.readers import RawTable
 from flowlens.io.source import SourceInfo
-from flowlens.io.timestamps import lit, q, timestamp_column
+from flowlens.io.timestamps import dst_notes, lit, q, timestamp_column
 from flowlens.quality import Flag, QualityReport
 
 CANONICAL = (
@@ -102,10 +102,13 @@ def run_gate(
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
     start_sql = "CAST(NULL AS BIGINT)"
     start_raw = "CAST(NULL AS VARCHAR)"
+    start_local = "CAST(NULL AS TIMESTAMP)"
+    end_local = end.local_sql or "CAST(NULL AS TIMESTAMP)"
     if mapping.start:
         start = timestamp_column(con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source)
         info.timestamp_formats[mapping.start] = start.formats
         start_sql, start_raw = start.sql, _text(mapping.start)
+        start_local = start.local_sql or start_local
 
     acts = mapping.activity_columns
     if len(acts) == 1:
@@ -132,7 +135,9 @@ def run_gate(
                    {start_raw} AS __start_raw,
                    {_text(mapping.end)} AS __end_raw,
                    {resource_sql} AS resource,
-                   {lifecycle_sql} AS __lc
+                   {lifecycle_sql} AS __lc,
+                   {end_local} AS __end_local,
+                   {start_local} AS __start_local
                    {attr_sql}
             FROM {q(raw.name)}
             """
@@ -141,6 +146,9 @@ def run_gate(
         raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
+    info.notes += dst_notes(con, "parsed", mapping.end, "end_us", "__end_local", tz)  # type: ignore[arg-type]
+    if mapping.start:
+        info.notes += dst_notes(con, "parsed", mapping.start, "start_us", "__start_local", tz)
 
     lc_check = (
         f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} "
@@ -151,7 +159,7 @@ def run_gate(
     con.execute(
         f"""
         CREATE TEMP TABLE checked AS
-        SELECT *,
+        SELECT * EXCLUDE (__end_local, __start_local),
           CASE WHEN case_id IS NULL THEN {lit(Q.MISSING_CASE)}
                WHEN activity IS NULL THEN {lit(Q.MISSING_ACTIVITY)}
                WHEN __end_raw IS NULL THEN {lit(Q.MISSING_TIME)}

@@ -4,6 +4,9 @@ Rules (docs/methods.md, "Timestamps"):
 
 * ISO 8601 values with an offset (``2024-03-01T09:30:00+08:00``, ``...Z``) keep their instant.
 * Values without an offset are wall-clock times in the log's zone (``--tz``, default UTC).
+  Around daylight-saving changes, a time in the skipped hour is read one hour later (as if the
+  clock had not moved yet) and a time in the repeated hour as its second, standard-time
+  occurrence; both are counted in the reader's notes (:func:`dst_notes`).
 * Day-first and month-first dates (``03/04/2024``) are accepted only when the column itself
   proves which one it is (a first field above 12 proves day-first); a column that proves
   neither, or both, is refused with a request for ``--time-format``.
@@ -42,10 +45,16 @@ def lit(value: str) -> str:
 
 @dataclass
 class ParsedColumn:
-    """SQL that yields UTC microseconds (NULL when unparseable) and what was detected."""
+    """SQL that yields UTC microseconds (NULL when unparseable) and what was detected.
+
+    ``local_sql`` yields, for the values read as wall-clock time in the log's zone, that wall
+    clock as a naive ``TIMESTAMP`` (NULL for values with an offset), so that times falling in a
+    daylight-saving gap or overlap can be counted (:func:`dst_notes`).
+    """
 
     sql: str
     formats: dict[str, int]
+    local_sql: str | None = None
 
 
 def _formats_with_times(date_part: str) -> list[str]:
@@ -77,6 +86,7 @@ def timestamp_column(
         return ParsedColumn(
             f"epoch_us(timezone({lit(tz)}, CAST({col} AS TIMESTAMP)))",
             {f"typed timestamp without zone (taken as {tz})": -1},
+            f"CAST({col} AS TIMESTAMP)",
         )
     numeric = kind in {
         "TINYINT",
@@ -106,17 +116,91 @@ def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
             f"CAST(round(TRY_CAST({text} AS DOUBLE) * {factor}) AS BIGINT)", {time_format: -1}
         )
     if time_format == "iso":
-        return ParsedColumn(f"epoch_us(TRY_CAST(trim({text}) AS TIMESTAMPTZ))", {"ISO 8601": -1})
+        return ParsedColumn(
+            f"epoch_us(TRY_CAST(trim({text}) AS TIMESTAMPTZ))",
+            {"ISO 8601": -1},
+            f"CASE WHEN NOT {_has_offset(text)} THEN TRY_CAST(trim({text}) AS TIMESTAMP) END",
+        )
     if "%" not in time_format:
         raise ConfigError(
             f"--time-format '{time_format}' is neither a strptime pattern (e.g. '%d/%m/%Y %H:%M') "
             f"nor one of iso, {', '.join(_EPOCH)}"
         )
     if "%z" in time_format or "%Z" in time_format:
-        sql = f"epoch_us(try_strptime(trim({text}), {lit(time_format)}))"
-    else:
-        sql = f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {lit(time_format)})))"
-    return ParsedColumn(sql, {time_format: -1})
+        return ParsedColumn(f"epoch_us(try_strptime(trim({text}), {lit(time_format)}))", {time_format: -1})
+    local = f"try_strptime(trim({text}), {lit(time_format)})"
+    return ParsedColumn(f"epoch_us(timezone({lit(tz)}, {local}))", {time_format: -1}, local)
+
+
+def _has_offset(text: str) -> str:
+    """SQL: the value carries its zone (Z, an offset or a zone name after a time)."""
+    return f"(contains({text}, ':') AND regexp_matches(rtrim({text}), {lit(_ZONE_END_RE)}))"
+
+
+def dst_notes(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, us: str, local: str, tz: str
+) -> list[str]:
+    """Notes on wall-clock times that a daylight-saving change makes impossible or ambiguous.
+
+    ``us`` and ``local`` are columns of ``table``: the instant read and the wall clock it was
+    read from (NULL where the value had an offset). A time in the hour skipped in spring does
+    not exist; the engine (ICU) reads it as if the clock had not moved yet, which lands one
+    hour later (02:30 becomes 03:30 summer time). A time in the hour repeated in autumn exists
+    twice; the engine reads the second (standard-time) occurrence. Neither is an error in the
+    data that flowlens can fix, so both are counted and said, not quarantined.
+    """
+    if not _observes_dst(tz):
+        return []
+    z = lit(tz)
+    row = con.execute(
+        f"""
+        WITH v AS (SELECT {q(local)} AS l, make_timestamptz({q(us)}) AS i
+                   FROM {q(table)} WHERE {q(local)} IS NOT NULL AND {q(us)} IS NOT NULL)
+        SELECT count(*) FILTER (WHERE timezone({z}, i) <> l),
+               count(*) FILTER (WHERE timezone({z}, i) = l
+                                AND (timezone({z}, i - INTERVAL 1 HOUR) = l
+                                     OR timezone({z}, i + INTERVAL 1 HOUR) = l)),
+               any_value(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (WHERE timezone({z}, i) <> l),
+               any_value(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (
+                 WHERE timezone({z}, i) = l AND (timezone({z}, i - INTERVAL 1 HOUR) = l
+                                                 OR timezone({z}, i + INTERVAL 1 HOUR) = l))
+        FROM v
+        """
+    ).fetchone()
+    assert row is not None
+    gap, overlap, gap_ex, overlap_ex = row
+    notes = []
+    if gap:
+        notes.append(
+            f"{_times(gap)} in column '{column}' (e.g. {gap_ex}) in the hour skipped by a "
+            f"daylight-saving change in {tz}; they do not exist there and were read as if the "
+            "clock had not moved yet (one hour later in summer time)"
+        )
+    if overlap:
+        notes.append(
+            f"{_times(overlap)} in column '{column}' (e.g. {overlap_ex}) in the hour repeated "
+            f"by a daylight-saving change in {tz}; read as the second (standard-time) occurrence"
+        )
+    return notes
+
+
+def _times(n: int) -> str:
+    return "1 time falls" if n == 1 else f"{n:,} times fall"
+
+
+def _observes_dst(tz: str) -> bool:
+    """True when ``tz`` changes its offset within some year between 1970 and 2037."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return True  # unknown to Python but known to the engine: check the data
+    return any(
+        datetime(y, 1, 1, tzinfo=zone).utcoffset() != datetime(y, 7, 1, tzinfo=zone).utcoffset()
+        for y in range(1970, 2038)
+    )
 
 
 _SLASH_RE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(\s.*)?$"
@@ -131,8 +215,7 @@ def _detect(
     con: duckdb.DuckDBPyConnection, table: str, text: str, column: str, *, tz: str, source: str
 ) -> ParsedColumn:
     iso = f"TRY_CAST(trim({text}) AS TIMESTAMPTZ)"
-    has_time = f"contains({text}, ':')"
-    offset = f"({has_time} AND regexp_matches(rtrim({text}), {lit(_ZONE_END_RE)}))"
+    offset = _has_offset(text)
     stats = con.execute(
         f"""
         WITH v AS (SELECT {text} AS s, {iso} IS NOT NULL AS iso, {offset} AS off
@@ -185,6 +268,7 @@ def _detect(
         formats[f"date only (midnight, {tz})"] = iso_date
 
     fallbacks: list[str] = []
+    locals_ = [f"CASE WHEN NOT {offset} THEN TRY_CAST(trim({text}) AS TIMESTAMP) END"]
     if other_off:
         fallbacks.append(f"epoch_us(try_strptime(trim({text}), {_list(_ISO_EXTRA)}))")
         formats["ISO 8601 variant with offset"] = other_off
@@ -217,15 +301,17 @@ def _detect(
             for year in ("%Y", "%y"):
                 pats += _formats_with_times(f"{first}{sep}{second}{sep}{year}")
         fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        locals_.append(f"try_strptime(trim({text}), {_list(pats)})")
         formats["DD/MM/YYYY" if dmy else "MM/DD/YYYY"] = slash
     if ymd_slash:
         pats = []
         for sep in ("/", "."):
             pats += _formats_with_times(f"%Y{sep}%m{sep}%d")
         fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        locals_.append(f"try_strptime(trim({text}), {_list(pats)})")
         formats["YYYY/MM/DD"] = ymd_slash
     sql = f"coalesce(epoch_us({iso}){''.join(', ' + f for f in fallbacks)})"
-    return ParsedColumn(sql, formats)
+    return ParsedColumn(sql, formats, f"coalesce({', '.join(locals_)})")
 
 
 def _list(values: list[str]) -> str:
