@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "model": ("flowlens.cli.model_cmd", "model", "Discover a BPMN model (drawn diagram) with the inductive miner; also PNML."),
     "conformance": ("flowlens.cli.conformance_cmd", "conformance", "Check a log against a designed process (BPMN or PNML): fitness, deviations."),
     "waiting": ("flowlens.cli.waiting_cmd", "waiting", "Why cases wait: waiting split into causes, with the CTE gain of removing each."),
+    "bottlenecks": ("flowlens.cli.bottlenecks_cmd", "bottlenecks", "Where customers wait, ranked by total waiting per activity, transition, resource or team; utilisation."),
 }
 # fmt: on
 
