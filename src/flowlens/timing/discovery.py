@@ -1,0 +1,113 @@
+"""Discovering working calendars from when resources actually work.
+
+For each resource, the instants at which it starts or ends activity instances are placed in
+weekly slots (weekday x hour, local time of the log). A slot is part of the resource's working
+week when the resource was seen in it in at least ``min_share`` of the weeks in which it was
+active at all (after pix-framework's crisp calendar discovery: granularity 1 h, a support
+threshold per slot). Resources seen fewer than ``min_events`` times get the pooled calendar of
+all resources. Days on which nobody worked, although their weekday is normally worked, are
+holidays for everyone (docs/methods.md 7.4).
+
+>>> import flowlens, pandas as pd
+>>> ts = pd.date_range("2024-01-01 09:30", periods=40, freq="D")      # every day at 09:30
+>>> ts = ts[ts.dayofweek < 5]                                          # weekdays only
+>>> df = pd.DataFrame({"case": range(len(ts)), "activity": "a", "resource": "r", "timestamp": ts})
+>>> cals = discover_calendars(flowlens.read_log(df), min_events=5)
+>>> cal = cals.for_resource("r")
+>>> [str(a) for a, b in cal.hours[0]], 5 in cal.hours
+(['09:00:00'], False)
+"""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from flowlens.timing.calendars import CalendarSet, Span, WorkCalendar
+from flowlens.timing.localtime import with_local_time
+
+if TYPE_CHECKING:
+    from flowlens.log import EventLog
+
+
+def _spans(hours: list[int]) -> tuple[Span, ...]:
+    """Consecutive hours as (start, end) spans."""
+    out: list[Span] = []
+    for h in sorted(set(hours)):
+        if out and _h(out[-1][1]) == h:
+            out[-1] = (out[-1][0], time.max if h + 1 == 24 else time(h + 1))
+        else:
+            out.append((time(h), time.max if h + 1 == 24 else time(h + 1)))
+    return tuple(out)
+
+
+def _h(t: time) -> int:
+    return 24 if t == time.max else t.hour
+
+
+def discover_calendars(
+    log: EventLog, *, min_share: float = 0.2, min_events: int = 20, holidays: bool = True
+) -> CalendarSet:
+    """One calendar per resource (pooled for rarely seen ones), in the log's time zone."""
+    import ibis
+
+    t = log.table
+    inst = t.filter(t.resource.notnull())
+    points = inst.select("resource", ts=inst.end_us).union(
+        inst.filter(inst.start_us.notnull()).select("resource", ts=inst.start_us)
+    )
+    local = with_local_time(points, "ts", log.timezone, prefix="l_")
+    local = local.mutate(week=((local.l_day + 3) / 7).floor().cast("int64"))
+    slots = local.group_by(["resource", "l_weekday", "l_hour"]).aggregate(
+        weeks=local.week.nunique(), n=local.count()
+    )
+    active = local.group_by("resource").aggregate(active_weeks=local.week.nunique(), events=local.count())
+    slots_df = slots.to_pandas()
+    active_df = active.to_pandas().set_index("resource")
+    pooled_local = local.group_by(["l_weekday", "l_hour"]).aggregate(weeks=local.week.nunique())
+    all_weeks = int(local.aggregate(w=local.week.nunique()).to_pandas().w.iloc[0] or 0)
+    pooled_df = pooled_local.to_pandas()
+    days = local.select("l_day").distinct().to_pandas().l_day.astype("int64")
+    del ibis
+
+    def build(name: str, frame: pd.DataFrame, weeks: int) -> dict[int, tuple[Span, ...]]:
+        need = max(1.0, min_share * weeks)
+        hours: dict[int, tuple[Span, ...]] = {}
+        keep = frame[frame.weeks >= need]
+        for wd, grp in keep.groupby("l_weekday"):
+            hours[int(wd)] = _spans([int(h) for h in grp.l_hour])
+        return hours
+
+    pooled_hours = build("pooled", pooled_df, all_weeks)
+    hol: frozenset[date] = frozenset()
+    if holidays and len(days):
+        worked = set(days.tolist())
+        epoch = date(1970, 1, 1)
+        lo, hi = int(days.min()), int(days.max())
+        hol = frozenset(
+            epoch + timedelta(days=d)
+            for d in range(lo, hi + 1)
+            if d not in worked
+            and ((d + 3) % 7) in pooled_hours
+            and _is_regular(pooled_df, (d + 3) % 7, all_weeks)
+        )
+    tz = log.timezone
+    default = WorkCalendar(name="discovered:pooled", timezone=tz, hours=pooled_hours, holidays=hol)
+    resources: dict[str, str | WorkCalendar] = {}
+    for res, frame in slots_df.groupby("resource"):
+        if int(active_df.loc[res, "events"]) < min_events:
+            continue
+        hours = build(str(res), frame, int(active_df.loc[res, "active_weeks"]))
+        if hours:
+            resources[str(res)] = WorkCalendar(
+                name=f"discovered:{res}", timezone=tz, hours=hours, holidays=hol
+            )
+    return CalendarSet(default=default, resources=resources, source="discovered from the log")
+
+
+def _is_regular(pooled: pd.DataFrame, weekday: int, weeks: int) -> bool:
+    """A weekday is normally worked when some slot of it is seen in most weeks."""
+    seen = pooled[pooled.l_weekday == weekday].weeks
+    return bool(len(seen)) and int(seen.max()) >= 0.5 * weeks
