@@ -497,12 +497,10 @@ def _write_xes(out: Path) -> None:
 
 def _team_cases(part: Path, prefixes: tuple[str, ...]) -> set[str]:
     t = pq.read_table(part, columns=["case_id", "team"])
-    if prefixes == ("*",):
-        return set(pc.unique(t.column("case_id")).to_pylist())
-    teams = t.column("team").to_pylist()
-    cases = t.column("case_id").to_pylist()
-    names = tuple(p.rstrip(":") for p in prefixes)
-    return {c for c, tm in zip(cases, teams, strict=True) if tm in names}
+    if prefixes != ("*",):
+        names = pa.array(sorted({p.rstrip(":") for p in prefixes}), pa.string())
+        t = t.filter(pc.is_in(t.column("team"), value_set=names))
+    return set(pc.unique(t.column("case_id")).to_pylist())
 
 
 def _write_counterfactual(bank: _Bank, base: _Run, run: _Run, remedy: Remedy,

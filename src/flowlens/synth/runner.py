@@ -114,7 +114,7 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
     ev, gt, cases = w.take_done()
     total += sink.add(ev, gt, cases, process)
     sink.close_process(process)
-    waits = {name: np.array(p.waits, dtype=np.float64).reshape(-1, 3)
+    waits = {name: np.frombuffer(p.waits, dtype=np.float64).reshape(-1, 3).copy()
              for name, p in w.teams.items()}
     util = {name: p.utilisation(days * DAY) for name, p in w.teams.items()}
     sizes = {name: len(p.agents) for name, p in w.teams.items()}

@@ -257,10 +257,10 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
                     remedy="remote_id_verification", customer_s=40 * MINUTE +
                     (c.env.now - span_start), wait_s=c.env.now - span_start, travel_min=40)
     else:
-        yield from c.customer("fill_application_form", 8.0, 0.4)
+        yield from c.customer("fill_application_form", 9.0, 0.4)
         yield from c.work(agent, "capture_id_document", 1.0, 0.3)
         yield from id_checks(w, c, [c.r.route.random(), 1.0, 1.0])
-        yield from c.work(agent, "key_in_customer_data", 6.0, 0.4)
+        yield from c.work(agent, "key_in_customer_data", 6.5, 0.4)
     d_ver = c.r.dur.lognorm(60.0, 0.3)
     if u_second < 0.30:
         if w.sw.redundant_verification:
