@@ -9,7 +9,7 @@ models from the inductive miner (no linear program per state).
 
 >>> from flowlens.discovery.model import tree_from_variants, to_petri_net
 >>> from flowlens.pm4py_bridge import pm4py
->>> from collections import Counter, deque
+>>> from collections import Counter
 >>> net = to_petri_net(pm4py().convert_to_petri_net(tree_from_variants(Counter({("a", "b"): 1}))))
 >>> aligner = Aligner(net)
 >>> r = aligner.align(("a", "c", "b"), deadline=float("inf"))
@@ -20,10 +20,13 @@ models from the inductive miner (no linear program per state).
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
+
+from flowlens.discovery.model import canonical_order
 
 if TYPE_CHECKING:
     from flowlens.discovery.model import PetriModel
@@ -77,7 +80,10 @@ class Aligner:
         # pm4py keeps places and transitions in sets ordered by memory address, and the
         # search breaks ties between equally good alignments in that order; a canonical
         # order makes the reported deviations the same from run to run.
-        self._net = _canonical_view(model.net, model.initial_marking)
+        places, transitions = canonical_order(model.net, model.initial_marking)
+        self._net = SimpleNamespace(
+            name=model.net.name, places=places, transitions=transitions, arcs=model.net.arcs
+        )
         # pm4py's standard costs, given explicitly: the variant's own default makes some
         # silent steps free, which would change the raw costs that log fitness adds up.
         self._costs = {t: (MOVE_COST if t.label is not None else _TAU_COST) for t in model.net.transitions}
@@ -132,42 +138,6 @@ class Aligner:
             skipped=tuple(sorted(skipped.items())),
             inserted=tuple(sorted(inserted.items())),
         )
-
-
-def _canonical_view(net: Any, im: Any) -> Any:
-    """The net's places and transitions as lists, breadth first from the initial marking,
-    siblings ordered by label and local structure."""
-    from types import SimpleNamespace
-
-    def next_labels(t: Any) -> tuple[str, ...]:
-        return tuple(sorted(str(b.target.label or "") for a in t.out_arcs for b in a.target.out_arcs))
-
-    def t_key(t: Any) -> tuple[Any, ...]:
-        return (t.label is None, str(t.label or ""), len(t.in_arcs), len(t.out_arcs), next_labels(t))
-
-    def p_key(p: Any) -> tuple[Any, ...]:
-        return (tuple(sorted(str(a.target.label or "") for a in p.out_arcs)), len(p.in_arcs), str(p.name))
-
-    places: list[Any] = []
-    transitions: list[Any] = []
-    seen_p: set[int] = set()
-    seen_t: set[int] = set()
-    queue: deque[Any] = deque(sorted(im, key=p_key))
-    while queue:
-        p = queue.popleft()
-        if id(p) in seen_p:
-            continue
-        seen_p.add(id(p))
-        places.append(p)
-        for t in sorted((a.target for a in p.out_arcs), key=t_key):
-            if id(t) in seen_t:
-                continue
-            seen_t.add(id(t))
-            transitions.append(t)
-            queue.extend(sorted((a.target for a in t.out_arcs), key=p_key))
-    places += sorted((p for p in net.places if id(p) not in seen_p), key=p_key)
-    transitions += sorted((t for t in net.transitions if id(t) not in seen_t), key=t_key)
-    return SimpleNamespace(name=net.name, places=places, transitions=transitions, arcs=net.arcs)
 
 
 def align_all(

@@ -111,7 +111,7 @@ def tree_from_variants(uvcl: Counter[tuple[str, ...]], *, noise_threshold: float
     """Inductive miner on a variant multiset (pm4py's UVCL), as pm4py runs it on a log.
 
     >>> str(tree_from_variants(Counter({("a", "b"): 3, ("a", "c"): 1})))
-    "->( 'a', X( 'b', 'c' ) )"
+    "->( 'a', X( 'c', 'b' ) )"
     """
     from flowlens.pm4py_bridge import pm4py
 
@@ -164,6 +164,45 @@ def to_petri_net(model: BPMN | PetriModel | tuple[Any, Any, Any]) -> PetriModel:
     return PetriModel(net, im, fm)
 
 
+def canonical_order(net: PetriNet, im: Marking) -> tuple[list[Any], list[Any]]:
+    """The net's places and transitions in a stable order: breadth first from the initial
+    marking, siblings ordered by label and local structure.
+
+    pm4py keeps them in sets ordered by memory address; whatever iterates them (the
+    alignment search breaking ties, the PNML writer) then differs from run to run.
+    """
+
+    def next_labels(t: Any) -> tuple[str, ...]:
+        return tuple(sorted(str(b.target.label or "") for a in t.out_arcs for b in a.target.out_arcs))
+
+    def t_key(t: Any) -> tuple[Any, ...]:
+        return (t.label is None, str(t.label or ""), len(t.in_arcs), len(t.out_arcs), next_labels(t))
+
+    def p_key(p: Any) -> tuple[Any, ...]:
+        return (tuple(sorted(str(a.target.label or "") for a in p.out_arcs)), len(p.in_arcs), str(p.name))
+
+    places: list[Any] = []
+    transitions: list[Any] = []
+    seen_p: set[int] = set()
+    seen_t: set[int] = set()
+    queue: deque[Any] = deque(sorted(im, key=p_key))
+    while queue:
+        p = queue.popleft()
+        if id(p) in seen_p:
+            continue
+        seen_p.add(id(p))
+        places.append(p)
+        for t in sorted((a.target for a in p.out_arcs), key=t_key):
+            if id(t) in seen_t:
+                continue
+            seen_t.add(id(t))
+            transitions.append(t)
+            queue.extend(sorted((a.target for a in t.out_arcs), key=p_key))
+    places += sorted((p for p in net.places if id(p) not in seen_p), key=p_key)
+    transitions += sorted((t for t in net.transitions if id(t) not in seen_t), key=t_key)
+    return places, transitions
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -193,14 +232,43 @@ def write_pnml(model: BPMN | PetriModel | tuple[Any, Any, Any], path: str | Path
     >>> len(read_model(out).net.transitions) >= 2
     True
     """
+    import copy
+    import sys
+    from types import SimpleNamespace
+
     from flowlens.pm4py_bridge import pm4py
 
     p = Path(path)
-    net, im, fm = to_petri_net(model)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # nets copy recursively (arcs link nodes both ways)
+    try:
+        net, im, fm = copy.deepcopy(tuple(to_petri_net(model)))
+    finally:
+        sys.setrecursionlimit(limit)
+    places, transitions = canonical_order(net, im)
+    # Stable ids and order, so the same model gives the same file.
+    for i, place in enumerate(places, start=1):
+        place.name = "source" if place in im else "sink" if place in fm else f"p{i}"
+    for i, t in enumerate(transitions, start=1):
+        t.name = f"t{i}" if t.label is not None else f"tau{i}"
+    rank = {id(x): i for i, x in enumerate([*places, *transitions])}
+    arcs = sorted(net.arcs, key=lambda a: (rank[id(a.source)], rank[id(a.target)]))
+    view = SimpleNamespace(
+        name="flowlens", places=places, transitions=transitions, arcs=arcs, properties=net.properties
+    )
     pm4py()  # quiet import first
     from pm4py.objects.petri_net.exporter import exporter as petri_exporter
 
-    petri_exporter.apply(net, im, str(p), final_marking=fm)
+    petri_exporter.apply(view, im, str(p), final_marking=fm)
+    # pm4py numbers arcs by memory address and silent steps by random uuids: make them stable.
+    tree = etree.parse(str(p), etree.XMLParser(**_PARSER_FLAGS))
+    for i, arc in enumerate(tree.iter("arc"), start=1):
+        arc.set("id", f"a{i}")
+    for trans in tree.iter("transition"):
+        for tool in trans.iter("toolspecific"):
+            if tool.get("localNodeID") is not None:
+                tool.set("localNodeID", str(trans.get("id")))
+    tree.write(str(p), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return p
 
 
