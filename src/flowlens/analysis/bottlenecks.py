@@ -291,7 +291,8 @@ def _times(grid: np.ndarray, tz: str) -> pd.DatetimeIndex:
 def wip_over_time(tm: TimeModel, *, freq: str = "D", by: str | None = None) -> pd.DataFrame:
     """Work in progress on a time grid (``freq``: ``h`` hours, ``D`` local days, ``W`` weeks).
 
-    One row per period start ``time`` (in the log's zone), with, at that instant, ``open_cases``
+    One row per period start ``time`` (in the log's zone; ``period_s`` is the period's length,
+    23 or 25 hours for local days across a DST change), with, at that instant, ``open_cases``
     (cases with first start <= t < last end), ``waiting`` (instances enabled but not started:
     en <= t < en + WT) and ``in_service`` (started, not ended: s <= t < e), and the same counts
     averaged over the period (``*_avg``, the exact time average, so that summing ``*_avg``
@@ -323,6 +324,7 @@ def wip_over_time(tm: TimeModel, *, freq: str = "D", by: str | None = None) -> p
         lo = min(lo, int(ib.lo))
     grid = _grid(lo, int(bounds.hi), freq, tz)
     times = _times(grid, tz)
+    period_s = (grid[1:] - grid[:-1]) / US
     keys = ["activity"] if by else []
     wait_iv = i.select(*keys, a=i.enabled_us, b=i.enabled_us + i.wait_us)
     serv_iv = i.filter(~i.wait_activity).select(*keys, a=i.start_us, b=i.start_us + i.proc_us)
@@ -337,6 +339,7 @@ def wip_over_time(tm: TimeModel, *, freq: str = "D", by: str | None = None) -> p
         return pd.DataFrame(
             {
                 "time": times,
+                "period_s": period_s,
                 "open_cases": cases["at"].to_numpy(),
                 "open_cases_avg": cases["avg"].to_numpy(),
                 "arrivals": cases["began"].to_numpy(),
@@ -354,6 +357,7 @@ def wip_over_time(tm: TimeModel, *, freq: str = "D", by: str | None = None) -> p
             pd.DataFrame(
                 {
                     "time": times,
+                    "period_s": period_s,
                     "activity": key[0],
                     "waiting": w["at"].to_numpy(),
                     "waiting_avg": w["avg"].to_numpy(),
@@ -389,10 +393,7 @@ def littles_law(tm: TimeModel, wip: pd.DataFrame | None = None, *, freq: str = "
     n = int(row.n)
     if w.empty or n == 0:
         return {"mean_wip": None, "arrival_rate_per_s": None, "mean_lead_s": None, "lambda_w": None}
-    times = w["time"]
-    step = times.diff().dropna().dt.total_seconds()
-    last = float(step.iloc[-1]) if len(step) else float(_NOMINAL_US[freq] / US)
-    widths = np.concatenate([step.to_numpy(dtype=float), [last]])
+    widths = w["period_s"].to_numpy(dtype=float)
     window_s = float(widths.sum())
     mean_wip = float((w["open_cases_avg"].to_numpy() * widths).sum() / window_s)
     lam = n / window_s
@@ -607,8 +608,9 @@ def utilisation(
 def utilisation_summary(util: pd.DataFrame, *, high: float = HIGH_UTILISATION) -> pd.DataFrame:
     """One row per resource or team from :func:`utilisation`'s per-period rows: total busy and
     available time, overall rho (sum busy in calendar / sum available), the peak period's rho
-    and start among assessed periods, how many periods were at or above ``high``, and the most
-    servers seen. Sorted by overall rho, highest first."""
+    and start among assessed periods, how many periods were at or above ``high``, the most
+    servers seen and ``assessed`` (some period had enough available time to judge). Sorted by
+    overall rho, highest first, assessed groups before the others."""
     if util.empty:
         return pd.DataFrame(
             columns=[
@@ -622,6 +624,7 @@ def utilisation_summary(util: pd.DataFrame, *, high: float = HIGH_UTILISATION) -
                 "periods",
                 "periods_high",
                 "servers",
+                "assessed",
             ]
         )
     key = "resource" if "resource" in util.columns else "team"
@@ -645,10 +648,14 @@ def utilisation_summary(util: pd.DataFrame, *, high: float = HIGH_UTILISATION) -
                 "periods": len(part),
                 "periods_high": int((judged >= high).sum()),
                 "servers": int(part.servers.max()),
+                "assessed": bool(judged.notna().any()),
             }
         )
     out = pd.DataFrame(rows)
-    order = pd.to_numeric(out.utilisation, errors="coerce").fillna(-1.0)
+    for col in ("utilisation", "peak_utilisation", "peak_period"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    # groups with enough available time to judge first, then by overall rho
+    order = pd.to_numeric(out.utilisation, errors="coerce").fillna(-1.0) + 10.0 * out.assessed
     return out.iloc[np.argsort(-order.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
@@ -666,7 +673,9 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     for rec in df.to_dict("records"):
         clean = {}
         for k, v in rec.items():
-            if isinstance(v, pd.Timestamp):
+            if v is pd.NaT:
+                clean[k] = None
+            elif isinstance(v, pd.Timestamp):
                 clean[k] = v.isoformat()
             elif isinstance(v, float) and math.isnan(v):
                 clean[k] = None
