@@ -1,0 +1,748 @@
+"""The customer's view: issues across cases and contacts, effort signals, first-contact resolution.
+
+A customer does not see cases; they see an **issue** they needed solved and the contacts it
+took (docs/methods.md §9). Cases of one customer are linked into issues by sessionisation in
+the engine: ordered by start, a case joins the customer's open issue when it starts within
+``window`` (default 7 days) of that issue's last activity, and only with the same reason when a
+reason column is used; otherwise it opens a new issue. Per issue flowlens counts contacts
+(distinct contact ids, or cases when the log has none), the channels used and switches between
+them, transfers, identity checks, requests for information, repeated explanations and
+abandonment (activity groups, :mod:`flowlens.analysis.activity_groups`), and decides
+first-contact resolution (FCR).
+
+>>> import pandas as pd, flowlens
+>>> df = pd.DataFrame({
+...     "case": ["a", "a", "b", "c", "d"], "customer_id": ["k1", "k1", "k1", "k2", "k3"],
+...     "activity": ["Verify Identity", "Handle Request", "Handle Request", "Handle Request", "Handle Request"],
+...     "timestamp": ["2024-01-01 09:00", "2024-01-01 09:10", "2024-01-03 10:00", "2024-01-02 10:00",
+...                   "2024-01-30 10:00"]})
+>>> j = journeys(flowlens.read_log(df), window="7d")
+>>> j.issues[["issue_id", "customer", "cases", "contacts", "fcr"]].values.tolist()
+[['a', 'k1', 2, 2, False], ['c', 'k2', 1, 1, True], ['d', 'k3', 1, 1, <NA>]]
+>>> j.summary["fcr"], j.summary["fcr_issues"]
+(0.5, 2)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.analysis.activity_groups import ActivityGroups
+from flowlens.errors import ConfigError, InputError
+from flowlens.relational import ordered_sequences
+from flowlens.units import human_duration, parse_duration
+
+if TYPE_CHECKING:
+    import ibis
+
+    from flowlens.log import EventLog
+
+US = 1_000_000
+
+#: Column names tried per role, most specific first; compared after removing case, spaces,
+#: ``_``, ``-``, ``:``, ``.``.
+CANDIDATES: dict[str, tuple[str, ...]] = {
+    "customer": (
+        "customer_id",
+        "customerid",
+        "customer",
+        "client_id",
+        "clientid",
+        "client",
+        "cust_id",
+        "customer_no",
+        "customer_number",
+        "party_id",
+        "org:customer",
+        "客户号",
+        "客户编号",
+        "客户id",
+        "客户",
+        "用户id",
+        "用户号",
+    ),
+    "channel": (
+        "channel",
+        "origin_channel",
+        "contact_channel",
+        "channel_type",
+        "source_channel",
+        "medium",
+        "渠道",
+        "来源渠道",
+        "服务渠道",
+        "接入渠道",
+    ),
+    "reason": (
+        "reason",
+        "intent",
+        "contact_reason",
+        "call_reason",
+        "category",
+        "issue_type",
+        "request_type",
+        "topic",
+        "原因",
+        "诉求",
+        "意图",
+        "类别",
+        "业务类型",
+        "process",
+        "process_type",
+        "流程",
+    ),
+    "contact": (
+        "contact_id",
+        "contactid",
+        "interaction_id",
+        "conversation_id",
+        "call_id",
+        "session_id",
+        "chat_id",
+        "联系id",
+        "联系编号",
+        "通话id",
+        "会话id",
+        "来电编号",
+    ),
+}
+
+#: Customer values meaning "not identified" (compared lower-case, trimmed).
+UNKNOWN_CUSTOMERS: tuple[str, ...] = (
+    "",
+    "0",
+    "-1",
+    "none",
+    "null",
+    "nan",
+    "na",
+    "n/a",
+    "unknown",
+    "anonymous",
+    "guest",
+    "未知",
+    "匿名",
+)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-:./()]+", "", name.strip().lower())
+
+
+def resolve_column(log: EventLog, name: str, *, what: str = "column") -> str:
+    """The canonical attribute column for a user-given name (canonical or source name).
+
+    Raises :class:`~flowlens.errors.ConfigError` listing the available attributes otherwise.
+    """
+    if name in log.attributes:
+        return name
+    for canon, src in log.attributes.items():
+        if src == name:
+            return canon
+    available = ", ".join(sorted(log.attributes.values())) or "none"
+    raise ConfigError(
+        f"no column '{name}' for the {what} in the log; available attributes: {available}",
+        hint="name one of them, or join a case table with --cases",
+    )
+
+
+def detect_column(log: EventLog, role: str, given: str | None = "auto") -> str | None:
+    """The canonical column playing ``role`` (customer, channel, reason, contact).
+
+    ``given="auto"`` detects it from common names (:data:`CANDIDATES`), ``None`` disables the
+    role, any other value must name a column.
+
+    >>> import pandas as pd, flowlens
+    >>> log = flowlens.read_log(pd.DataFrame({"case": ["1"], "activity": ["a"],
+    ...     "timestamp": ["2024-01-01"], "客户号": ["k"], "渠道": ["app"]}))
+    >>> detect_column(log, "customer"), detect_column(log, "channel"), detect_column(log, "reason")
+    ('客户号', '渠道', None)
+    """
+    if given is None:
+        return None
+    if given != "auto":
+        return resolve_column(log, given, what=role)
+    by_norm: dict[str, str] = {}
+    for canon, src in log.attributes.items():
+        by_norm.setdefault(_norm(src), canon)
+        by_norm.setdefault(_norm(canon), canon)
+    for cand in CANDIDATES[role]:
+        hit = by_norm.get(_norm(cand))
+        if hit is not None:
+            return hit
+    return None
+
+
+def case_attribute_table(log: EventLog, columns: Sequence[str]) -> ibis.Table:
+    """One row per case: ``case_idx`` and, per column, its value at the case's first instance
+    (in the order of methods §1.3) where it is not null."""
+    t = log.table
+    aggs = {c: t[c].argmin(t.eid, where=t[c].notnull()) for c in columns}
+    return t.group_by("case_idx").aggregate(**aggs)
+
+
+def add_case_attributes(
+    log: EventLog, cases: pd.DataFrame | str | Path, *, key: str | None = None
+) -> EventLog:
+    """The log with the columns of a per-case table (e.g. the generator's ``cases.parquet``)
+    added to every instance of the matching case, as attributes.
+
+    ``key`` is the case id column of ``cases`` (default: the log's case column name, else
+    ``case_id``/``case``). Case ids are compared as text. Columns the log already has are not
+    added (the log's own values are kept).
+
+    >>> import pandas as pd, flowlens
+    >>> log = flowlens.read_log(pd.DataFrame({"case": ["1", "2"], "activity": ["a", "a"],
+    ...                                       "timestamp": ["2024-01-01", "2024-01-02"]}))
+    >>> log2 = add_case_attributes(log, pd.DataFrame({"case": ["1", "2"], "segment": ["vip", "mass"]}))
+    >>> log2.table.order_by("case_id").segment.to_pandas().tolist()
+    ['vip', 'mass']
+    """
+    import ibis
+
+    from flowlens.log import replace_log
+
+    if not isinstance(cases, pd.DataFrame):
+        p = Path(cases)
+        if not p.is_file():
+            raise InputError(
+                f"case table {p} not found", hint="give a CSV or Parquet file with one row per case"
+            )
+        if p.suffix.lower() in (".parquet", ".pq"):
+            cases = pd.read_parquet(p)
+        else:
+            cases = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+    candidates = [key] if key else [log.columns.case, "case_id", "case", "case:concept:name"]
+    k = next((c for c in candidates if c and c in cases.columns), None)
+    if k is None:
+        raise ConfigError(
+            f"the case table has no case id column {candidates[0]!r}; columns: {', '.join(map(str, cases.columns))}",
+            hint="name it with key= (--cases-key)",
+        )
+    if cases[k].duplicated().any():
+        raise InputError(f"the case table repeats case ids in column '{k}' (one row per case expected)")
+    t = log.table
+    taken = set(t.columns) | set(log.attributes.values())
+    # Columns the log already has keep the log's values (the case table only adds).
+    rename = {str(c): str(c) for c in cases.columns if c != k and str(c) not in taken}
+    df = cases[[k, *rename]].rename(columns={k: "__case_key"}).copy()
+    df["__case_key"] = df["__case_key"].astype(str)
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+            df[c] = df[c].dt.tz_convert("UTC")
+    mt = ibis.memtable(df)
+    joined = t.left_join(mt, t.case_id.cast("string") == mt.__case_key).drop("__case_key")
+    attrs = {**log.attributes, **{v: v for v in rename.values()}}
+    return replace_log(log, table=joined.select(*t.columns, *rename.values()), attributes=attrs)
+
+
+@dataclass
+class Journeys:
+    """The customer's view of a log (see :func:`journeys`)."""
+
+    #: one row per issue (see :func:`journeys` for the columns)
+    issues: pd.DataFrame
+    #: the headline KPIs (FCR, repeat-contact rate, ...); None where not measurable
+    summary: dict[str, Any]
+    #: role -> source column used (or None)
+    columns: dict[str, str | None]
+    #: group -> activities of the log in it
+    groups: dict[str, list[str]]
+    window_s: float
+    notes: list[str] = field(default_factory=list)
+    #: case_idx, case_id, issue_idx, issue_id (engine table) for analyses that join issues
+    case_issue: Any = field(default=None, repr=False)
+
+    def to_dict(self, *, issues: int | None = 20) -> dict[str, Any]:
+        """JSON-ready: summary, columns, groups, notes and the first ``issues`` issues (longest
+        customer lead time first; ``None`` for all)."""
+        top = self.issues.sort_values(["lead_s", "issue_id"], ascending=[False, True])
+        if issues is not None:
+            top = top.head(issues)
+        return {
+            "summary": self.summary,
+            "columns": self.columns,
+            "window_s": self.window_s,
+            "groups": self.groups,
+            "notes": self.notes,
+            "issues": _records(top),
+        }
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = df.astype(object).where(df.notna(), None).to_dict("records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]
+
+
+def _window_s(window: float | str) -> float:
+    w = parse_duration(window) if isinstance(window, str) else float(window)
+    if w < 0:
+        raise ConfigError(f"the issue window must not be negative, got {window!r}")
+    return w
+
+
+def journeys(
+    log: EventLog,
+    *,
+    customer: str | None = "auto",
+    channel: str | None = "auto",
+    reason: str | None = "auto",
+    contact: str | None = "auto",
+    window: float | str = "7d",
+    groups: ActivityGroups | str | Path | Mapping[str, Any] | None = None,
+    unknown_customers: Iterable[str] = UNKNOWN_CUSTOMERS,
+    attributes: Sequence[str] = (),
+) -> Journeys:
+    """Link cases into customer issues and measure each issue from the customer's side.
+
+    Parameters
+    ----------
+    customer, channel, reason, contact: column names, ``"auto"`` to detect them from common
+        names (customer_id, client_id, 客户号; channel, origin_channel, 渠道; reason, intent,
+        category; contact_id, call_id), or ``None`` to ignore the role.
+    window: seconds or a duration ("7d"): a case joins an issue when it starts at most this
+        long after the issue's last activity.
+    groups: activity groups (file path, mapping or :class:`ActivityGroups`; default names in
+        English and Chinese).
+    unknown_customers: customer values meaning "not identified"; such cases are issues of
+        their own and are left out of the issue KPIs.
+    attributes: case attributes to copy to each issue from its first case.
+
+    The ``issues`` table has: issue_id (case id of its first case), issue_idx, customer,
+    customer_known, reason, cases, contacts, start_us, end_us, lead_s (customer lead time:
+    first start to last end over the issue's cases), channels (the channel family of each
+    contact in order, joined by " → "), n_channels, channel_switches, one ``n_<group>`` count
+    per activity group, transfers, reverified_contacts, abandoned_contacts, handled_contacts,
+    transferred_handled, censored, fcr, plus ``attributes``.
+    """
+    import ibis
+
+    win_s = _window_s(window)
+    win_us = round(win_s * US)
+    roles = {
+        "customer": detect_column(log, "customer", customer),
+        "channel": detect_column(log, "channel", channel),
+        "reason": detect_column(log, "reason", reason),
+        "contact": detect_column(log, "contact", contact),
+    }
+    attrs = [resolve_column(log, a, what="issue attribute") for a in attributes]
+    g = ActivityGroups.resolve(groups)
+    t = log.table
+    activities = t.select("activity").distinct().to_pandas()["activity"].tolist()
+    members = g.members(activities)
+    notes: list[str] = []
+
+    # -- instances with roles, group flags and channel families ---------------------------
+    ev = t.select(
+        "case_idx",
+        "case_id",
+        "eid",
+        s=t.start_us.fill_null(t.end_us),
+        e=t.end_us,
+        cust=t[roles["customer"]].cast("string") if roles["customer"] else ibis.null("string"),
+        reason=t[roles["reason"]].cast("string") if roles["reason"] else ibis.null("string"),
+        contact=t[roles["contact"]].cast("string") if roles["contact"] else ibis.null("string"),
+        chan=t[roles["channel"]].cast("string") if roles["channel"] else ibis.null("string"),
+        **{
+            f"g_{name}": (t.activity.isin(acts) if acts else ibis.literal(False))
+            for name, acts in members.items()
+        },
+    )
+    if roles["channel"]:
+        values = ev.select("chan").distinct().to_pandas()["chan"].dropna().tolist()
+        fam = pd.DataFrame({"m_chan": values, "fam": [g.channel_family(v) for v in values]}, dtype=object)
+        if len(fam):
+            mt = ibis.memtable(
+                fam.astype({"m_chan": str, "fam": object}), schema={"m_chan": "string", "fam": "string"}
+            )
+            ev = ev.left_join(mt, ev.chan == mt.m_chan).drop("m_chan")
+        else:
+            ev = ev.mutate(fam=ibis.null("string"))
+    else:
+        ev = ev.mutate(fam=ibis.null("string"))
+
+    # -- cases and their issues (sessionisation) -----------------------------------------
+    cust_case = ev.cust.argmin(ev.eid, where=ev.cust.notnull())
+    reason_case = ev.reason.argmin(ev.eid, where=ev.reason.notnull())
+    cases = ev.group_by(["case_idx", "case_id"]).aggregate(
+        c_start=ev.s.min(), c_end=ev.e.max(), cust=cust_case, reason=reason_case
+    )
+    unknown = sorted({str(u).strip().lower() for u in unknown_customers})
+    if roles["customer"]:
+        known = cases.cust.notnull() & ~cases.cust.strip().lower().isin(unknown)
+    else:
+        # No customer column: every case is an issue of its own, and a known one.
+        known = ibis.literal(True)
+    cases = cases.mutate(known=known)
+    cases = cases.mutate(
+        ckey=(
+            ibis.ifelse(cases.known, cases.cust, ibis.literal("\x00").concat(cases.case_id))
+            if roles["customer"]
+            else ibis.literal("\x00").concat(cases.case_id)
+        ),
+        rkey=cases.reason.fill_null("") if roles["reason"] else ibis.literal(""),
+    )
+    part = [cases.ckey, cases.rkey]
+    before = ibis.window(group_by=part, order_by=[cases.c_start, cases.case_idx], rows=(None, -1))
+    prev_end = cases.c_end.max().over(before)
+    cases = cases.mutate(fl_new=(prev_end.isnull() | ((cases.c_start - prev_end) > win_us)).cast("int64"))
+    upto = ibis.window(
+        group_by=[cases.ckey, cases.rkey], order_by=[cases.c_start, cases.case_idx], rows=(None, 0)
+    )
+    cases = cases.mutate(fl_seq=cases.fl_new.sum().over(upto))
+    iw = ibis.window(
+        group_by=[cases.ckey, cases.rkey, cases.fl_seq], order_by=[cases.c_start, cases.case_idx]
+    )
+    cases = cases.mutate(issue_idx=cases.case_idx.first().over(iw), issue_id=cases.case_id.first().over(iw))
+    case_issue = log.engine.materialize(
+        cases.select(
+            "case_idx", "case_id", "issue_idx", "issue_id", "c_start", "c_end", "cust", "reason", "known"
+        ),
+        prefix="fl_issues",
+    )
+
+    # -- contacts -------------------------------------------------------------------------
+    evc = ev.join(case_issue.select("case_idx", "issue_idx"), "case_idx")
+    # A contact is a distinct contact id within a case (ids recycled across cases stay apart);
+    # a case without contact ids is one contact; instances without an id in a case that has
+    # ids (back-office work) belong to no contact.
+    if roles["contact"]:
+        has_contact = evc.contact.count().over(ibis.window(group_by=evc.case_idx)) > 0
+        ck = ibis.ifelse(has_contact, evc.case_id.concat("\x00", evc.contact), evc.case_id)
+    else:
+        ck = evc.case_id
+    evc = evc.mutate(ck=ck)
+    group_names = list(members)
+    flags = {name: evc[f"g_{name}"].cast("int64") for name in group_names}
+    inc = evc.filter(evc.ck.notnull())
+    contacts = log.engine.materialize(
+        inc.group_by(["issue_idx", "ck"]).aggregate(
+            k_start=inc.s.min(),
+            fam=inc.fam.argmin(inc.eid, where=inc.fam.notnull()),
+            k_ends_in_queue=inc.g_queue.argmax(inc.eid).cast("int64"),
+            **{f"k_{name}": inc[f"g_{name}"].cast("int64").sum() for name in group_names},
+        ),
+        prefix="fl_contacts",
+    )
+    k = contacts
+
+    def has(name: str) -> ibis.Value:
+        return k[f"k_{name}"] > 0
+
+    def count_if(cond: ibis.Value) -> ibis.Value:
+        return cond.cast("int64").sum()
+
+    # Abandoned: an abandonment step, or the contact ends while queueing (domain.md 3).
+    abandoned = has("abandonment") | (k.k_ends_in_queue > 0)
+    contact_stats = {
+        "contacts": k.count(),
+        "verified_contacts": count_if(has("verification")),
+        "reverified_contacts": count_if(k.k_verification >= 2),
+        "transferred_contacts": count_if(has("transfer")),
+        "abandoned_contacts": count_if(abandoned),
+        "offered_contacts": count_if(has("queue")),
+        "abandoned_offered": count_if(abandoned & has("queue")),
+        "handled_contacts": count_if(has("handled")),
+        "transferred_handled": count_if(has("handled") & has("transfer")),
+    }
+    per_contact = k.group_by("issue_idx").aggregate(**contact_stats)
+    by_fam = k.group_by("fam").aggregate(**contact_stats)
+    channel_stats = by_fam.to_pandas() if roles["channel"] else None
+    kf = k.filter(k.fam.notnull())
+    kw = ibis.window(group_by=kf.issue_idx, order_by=[kf.k_start, kf.ck])
+    kf = kf.mutate(prev=kf.fam.lag().over(kw), kpos=ibis.row_number().over(kw))
+    chan = kf.group_by("issue_idx").aggregate(
+        n_channels=kf.fam.nunique(),
+        channel_switches=(kf.prev.notnull() & (kf.prev != kf.fam)).cast("int64").sum(),
+    )
+    path = ordered_sequences(
+        kf.select(case_idx=kf.issue_idx, pos=kf.kpos, value=kf.fam), value="value"
+    ).rename(issue_idx="case_idx", chan_seq="seq")
+
+    counts = evc.group_by("issue_idx").aggregate(**{f"n_{name}": v.sum() for name, v in flags.items()})
+    ci = case_issue
+    issues = ci.group_by(["issue_idx", "issue_id"]).aggregate(
+        customer=ci.cust.min(),
+        customer_known=ci.known.all(),
+        reason=ci.reason.min(),
+        cases=ci.count(),
+        start_us=ci.c_start.min(),
+        end_us=ci.c_end.max(),
+    )
+    issues = (
+        issues.left_join(counts, "issue_idx")
+        .drop("issue_idx_right")
+        .left_join(per_contact, "issue_idx")
+        .drop("issue_idx_right")
+        .left_join(chan, "issue_idx")
+        .drop("issue_idx_right")
+    )
+    if attrs:
+        ca = case_attribute_table(log, attrs).rename(issue_idx="case_idx")
+        issues = issues.left_join(ca, "issue_idx").drop("issue_idx_right")
+    df = issues.to_pandas()
+    paths = path.to_pandas()
+    log_end = int(t.end_us.max().to_pandas())
+
+    df = _finish_issues(df, paths, members, win_us, log_end, roles)
+    summary, more_notes = _summary(df, members, roles, win_s)
+    if channel_stats is not None:
+        summary["by_channel"] = _channel_rows(channel_stats, members)
+    notes += more_notes
+    source = {r: (log.attributes.get(c, c) if c else None) for r, c in roles.items()}
+    return Journeys(
+        issues=df,
+        summary=summary,
+        columns=source,
+        groups={k2: v for k2, v in members.items()},
+        window_s=win_s,
+        notes=notes,
+        case_issue=case_issue.select("case_idx", "case_id", "issue_idx", "issue_id"),
+    )
+
+
+def _finish_issues(
+    df: pd.DataFrame,
+    paths: pd.DataFrame,
+    members: dict[str, list[str]],
+    win_us: int,
+    log_end: int,
+    roles: dict[str, str | None],
+) -> pd.DataFrame:
+    int_cols = [*CONTACT_COLUMNS, "n_channels", "channel_switches", *[f"n_{g}" for g in members]]
+    for c in int_cols:
+        if c in df.columns:
+            df[c] = df[c].fillna(0).astype("int64")
+    df["customer_known"] = df["customer_known"].astype(bool)
+    df["lead_s"] = (df["end_us"] - df["start_us"]) / US
+    seqs = dict(zip(paths["issue_idx"], paths["chan_seq"], strict=True)) if len(paths) else {}
+    df["channels"] = [" → ".join(seqs.get(i, []) or []) for i in df["issue_idx"]]
+    if not roles["channel"]:
+        df["n_channels"] = pd.array([pd.NA] * len(df), dtype="Int64")
+        df["channel_switches"] = pd.array([pd.NA] * len(df), dtype="Int64")
+    df["transfers"] = df.get("n_transfer", 0)
+    # An issue is observable for FCR when a repeat within the window would still be in the log.
+    df["censored"] = (df["end_us"] + win_us) > log_end
+    one = (df["contacts"] == 1) & (df["abandoned_contacts"] == 0)
+    fcr = pd.array(one.to_numpy(), dtype="boolean")
+    fcr[(~df["customer_known"] | df["censored"]).to_numpy()] = pd.NA
+    df["fcr"] = fcr
+    df = df.sort_values(["start_us", "issue_idx"]).reset_index(drop=True)
+    front = [
+        "issue_id",
+        "issue_idx",
+        "customer",
+        "customer_known",
+        "reason",
+        "cases",
+        "contacts",
+        "start_us",
+        "end_us",
+        "lead_s",
+        "channels",
+        "n_channels",
+        "channel_switches",
+        "transfers",
+    ]
+    rest = [c for c in df.columns if c not in front]
+    return df[front + rest]
+
+
+#: Per-issue contact counts (sums over the issue's contacts).
+CONTACT_COLUMNS = (
+    "contacts",
+    "verified_contacts",
+    "reverified_contacts",
+    "transferred_contacts",
+    "abandoned_contacts",
+    "offered_contacts",
+    "abandoned_offered",
+    "handled_contacts",
+    "transferred_handled",
+)
+
+
+def contact_rates(sums: Mapping[str, float], matched: Mapping[str, bool]) -> dict[str, Any]:
+    """Contact-level rates from summed contact counts (:data:`CONTACT_COLUMNS`).
+
+    * abandonment: abandoned ÷ offered (contacts that queued) when the log has queue steps,
+      else abandoned ÷ contacts;
+    * transfer: handled contacts with a transfer ÷ handled contacts when the log marks
+      handling (an agent answers), else contacts with a transfer ÷ contacts;
+    * re-verification: contacts with two or more identity checks ÷ contacts with one or more.
+
+    A rate is None when no activity of its group occurs in the log.
+
+    >>> contact_rates({"contacts": 10, "offered_contacts": 8, "abandoned_offered": 2, "abandoned_contacts": 2,
+    ...                "handled_contacts": 5, "transferred_handled": 1, "transferred_contacts": 1,
+    ...                "verified_contacts": 4, "reverified_contacts": 1},
+    ...               {"abandonment": True, "queue": True, "transfer": True, "handled": True, "verification": True})
+    {'abandonment_rate': 0.25, 'abandonment_base': 'queued contacts', 'transfer_rate': 0.2, 'transfer_base': 'handled contacts', 'reverification_rate': 0.25}
+    """
+    out: dict[str, Any] = {}
+    if matched.get("queue") and sums["offered_contacts"]:
+        out["abandonment_rate"] = _rate(sums["abandoned_offered"], sums["offered_contacts"])
+        out["abandonment_base"] = "queued contacts"
+    elif matched.get("abandonment"):
+        out["abandonment_rate"] = _rate(sums["abandoned_contacts"], sums["contacts"])
+        out["abandonment_base"] = "contacts"
+    else:
+        out["abandonment_rate"], out["abandonment_base"] = None, None
+    if not matched.get("transfer"):
+        out["transfer_rate"], out["transfer_base"] = None, None
+    elif matched.get("handled") and sums["handled_contacts"]:
+        out["transfer_rate"] = _rate(sums["transferred_handled"], sums["handled_contacts"])
+        out["transfer_base"] = "handled contacts"
+    else:
+        out["transfer_rate"] = _rate(sums["transferred_contacts"], sums["contacts"])
+        out["transfer_base"] = "contacts"
+    out["reverification_rate"] = (
+        _rate(sums["reverified_contacts"], sums["verified_contacts"]) if matched.get("verification") else None
+    )
+    return out
+
+
+def _channel_rows(stats: pd.DataFrame, members: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Per channel family (contacts whose channel is unknown or internal: "unknown")."""
+    matched = {g: bool(v) for g, v in members.items()}
+    stats = stats.copy()
+    stats["fam"] = stats["fam"].astype(object).where(stats["fam"].notna(), "unknown")
+    total = float(stats["contacts"].sum()) or 1.0
+    rows = []
+    for r in stats.sort_values(["contacts", "fam"], ascending=[False, True]).to_dict("records"):
+        rows.append(
+            {
+                "channel": r["fam"],
+                "contacts": int(r["contacts"]),
+                "share": r["contacts"] / total,
+                **contact_rates(r, matched),
+            }
+        )
+    return rows
+
+
+def _rate(num: float, den: float) -> float | None:
+    return float(num) / float(den) if den else None
+
+
+def _summary(
+    df: pd.DataFrame, members: dict[str, list[str]], roles: dict[str, str | None], win_s: float
+) -> tuple[dict[str, Any], list[str]]:
+    notes: list[str] = []
+    known = df[df["customer_known"]]
+    n_unknown_cases = int(df.loc[~df["customer_known"], "cases"].sum())
+    total_cases = int(df["cases"].sum())
+    if not roles["customer"]:
+        notes.append("no customer column: each case is its own issue, so FCR counts contacts within a case")
+    elif n_unknown_cases:
+        notes.append(
+            f"{n_unknown_cases:,} of {total_cases:,} cases ({100 * n_unknown_cases / max(total_cases, 1):.1f} %) "
+            "have no identified customer; they are left out of the issue KPIs"
+        )
+    matched = {g: bool(v) for g, v in members.items()}
+    for grp in ("verification", "transfer", "abandonment", "information_request"):
+        if not matched.get(grp) and not (grp == "abandonment" and matched.get("queue")):
+            notes.append(
+                f"no activity of the log is in the group '{grp}': its KPI is not measured (give a groups file)"
+            )
+    observable = known[~known["censored"]]
+    censored = int(known["censored"].sum())
+    if censored:
+        notes.append(
+            f"FCR leaves out {censored:,} issues that end less than {human_duration(win_s)} before the log ends "
+            "(a repeat contact could fall after the end of the log)"
+        )
+    contacts_all = int(df["contacts"].sum())
+    k_contacts = int(known["contacts"].sum())
+    lead = known["lead_s"].to_numpy(dtype=float)
+    rates = contact_rates({c: float(df[c].sum()) for c in CONTACT_COLUMNS}, matched)
+    n_known = len(known)
+    summary: dict[str, Any] = {
+        "issues": len(df),
+        "issues_identified": int(n_known),
+        "cases": total_cases,
+        "contacts": contacts_all,
+        "cases_unidentified": n_unknown_cases,
+        "fcr": _rate(observable["fcr"].sum(), len(observable)) if len(observable) else None,
+        "fcr_issues": len(observable),
+        "repeat_contact_rate": _rate(k_contacts - n_known, k_contacts),
+        "contacts_per_issue": float(known["contacts"].mean()) if n_known else None,
+        "multi_contact_share": _rate((known["contacts"] >= 2).sum(), n_known),
+        "channel_switch_rate": (
+            _rate((known["channel_switches"].fillna(0) > 0).sum(), n_known) if roles["channel"] else None
+        ),
+        "reverification_rate": rates["reverification_rate"],
+        "information_request_rate": (
+            _rate((known["n_information_request"] > 0).sum(), n_known)
+            if matched.get("information_request")
+            else None
+        ),
+        "repeat_request_rate": (
+            _rate((known["n_information_request"] >= 2).sum(), n_known)
+            if matched.get("information_request")
+            else None
+        ),
+        "repeat_information_rate": (
+            _rate((known["n_repeat_information"] > 0).sum(), n_known)
+            if matched.get("repeat_information")
+            else None
+        ),
+        "abandonment_rate": rates["abandonment_rate"],
+        "abandonment_base": rates["abandonment_base"],
+        "transfer_rate": rates["transfer_rate"],
+        "transfer_base": rates["transfer_base"],
+        "lead_median_s": float(np.median(lead)) if lead.size else None,
+        "lead_p90_s": float(np.quantile(lead, 0.9)) if lead.size else None,
+        "lead_mean_s": float(lead.mean()) if lead.size else None,
+    }
+    return summary, notes
+
+
+def headline(summary: Mapping[str, Any], window_s: float) -> str:
+    """One plain-language sentence for a report or a slide.
+
+    >>> headline({"issues_identified": 200, "fcr": 0.7, "contacts_per_issue": 1.45,
+    ...           "lead_median_s": 7200.0, "channel_switch_rate": 0.12}, 7 * 86400)
+    '70.0 % of 200 customer issues were resolved at the first contact (no repeat within 7.0 d); an issue takes 1.45 contacts on average and 2.0 h from first to last contact (median); 12.0 % of issues switch channel.'
+    """
+    n = summary.get("issues_identified") or 0
+    if not n:
+        return (
+            "No issue could be tied to an identified customer, so first-contact resolution is not measured."
+        )
+    parts = []
+    if summary.get("fcr") is not None:
+        parts.append(
+            f"{100 * summary['fcr']:.1f} % of {n:,} customer issues were resolved at the first contact "
+            f"(no repeat within {human_duration(window_s)})"
+        )
+    else:
+        parts.append(f"{n:,} customer issues")
+    if summary.get("contacts_per_issue") is not None:
+        parts.append(
+            f"an issue takes {summary['contacts_per_issue']:.2f} contacts on average and "
+            f"{human_duration(summary.get('lead_median_s'))} from first to last contact (median)"
+        )
+    if summary.get("channel_switch_rate") is not None:
+        parts.append(f"{100 * summary['channel_switch_rate']:.1f} % of issues switch channel")
+    return "; ".join(parts) + "."
+
+
+__all__ = [
+    "CANDIDATES",
+    "UNKNOWN_CUSTOMERS",
+    "Journeys",
+    "add_case_attributes",
+    "case_attribute_table",
+    "detect_column",
+    "headline",
+    "journeys",
+    "resolve_column",
+]
