@@ -587,6 +587,12 @@ def _bpmn_to_net(p: Path, root: Any) -> PetriModel:
     pm = pm4py()
     from pm4py.objects.bpmn.importer.variants.lxml import import_xml_tree_from_root
 
+    # Modellers keep line breaks in names, and pm4py's importer deletes them ("Check\nID"
+    # would become "CheckID"): collapse whitespace first, as task names are compared so.
+    for el in root.iter():
+        name = el.get("name") if isinstance(el.tag, str) else None
+        if name:
+            el.set("name", " ".join(name.split()))
     bpmn = import_xml_tree_from_root(root)
     kinds = Counter(type(n).__name__ for n in bpmn.get_nodes())
     if not any(k.endswith("StartEvent") for k in kinds) or not any(k.endswith("EndEvent") for k in kinds):
