@@ -1,13 +1,11 @@
 """Writing logs and tables out: CSV, Parquet and XES.
 
-Two kinds of CSV leave flowlens. Tables meant for people and spreadsheets (the quarantine,
-report tables) go through :func:`write_safe_csv`: cells that a spreadsheet would run as a
-formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return, and not a plain
+Every CSV flowlens writes is spreadsheet-safe by default: cells that a spreadsheet would run
+as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return, and not a plain
 number) are written with a leading apostrophe, the OWASP-recommended neutralisation, so an
-activity named ``=HYPERLINK(...)`` stays text. Event logs written with :func:`write_log` are
-data for tools (flowlens, pm4py, other miners) and are written exactly, so that reading one
-back gives the same log; ``spreadsheet_safe=True`` neutralises them too, at the price of
-values that start with those characters coming back with the apostrophe.
+activity named ``=HYPERLINK(...)`` stays text. An event log meant only for other tools can be
+written exactly with ``write_log(..., spreadsheet_safe=False)``; otherwise values that start
+with those characters come back with the apostrophe.
 
 >>> import pandas as pd
 >>> from flowlens.io.writers import neutralise_formulas
@@ -82,14 +80,14 @@ def write_log(
     path: str | Path,
     *,
     format: str | None = None,
-    spreadsheet_safe: bool = False,
+    spreadsheet_safe: bool = True,
 ) -> Path:
     """Write the activity instances as CSV, Parquet or XES (by suffix unless ``format``;
     a ``.gz`` suffix compresses CSV and XES).
 
     Timestamps are written as ISO 8601 with the log zone's offset (CSV, XES) or as UTC
-    timestamps (Parquet), so reading the file back gives the same log. CSV values are written
-    as they are unless ``spreadsheet_safe`` (see the module notes).
+    timestamps (Parquet), so reading the file back gives the same log. CSV cells that would run
+    as spreadsheet formulas are neutralised unless ``spreadsheet_safe=False`` (module notes).
     """
     p = Path(path)
     fmt = format or _format_of(p)
