@@ -53,6 +53,10 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "流程实例id",
         "工单号",
         "工单编号",
+        "案例編號",
+        "案件編號",
+        "工單號",
+        "工單編號",
     ),
     "activity": (
         "concept:name",
@@ -69,6 +73,10 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "环节",
         "步骤",
         "操作",
+        "活動",
+        "活動名稱",
+        "環節",
+        "步驟",
     ),
     "start": (
         "start_time",
@@ -80,6 +88,7 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "begin_time",
         "started",
         "开始时间",
+        "開始時間",
     ),
     "end": (
         "time:timestamp",
@@ -101,6 +110,10 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "完成时间",
         "时间戳",
         "时间",
+        "結束時間",
+        "完成時間",
+        "時間戳",
+        "時間",
     ),
     "resource": (
         "org:resource",
@@ -117,6 +130,9 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "处理人",
         "经办人",
         "操作员",
+        "處理人",
+        "經辦人",
+        "操作員",
         # Group-level fallbacks: used only when no person-level column exists.
         "org:group",
         "group",
@@ -278,7 +294,7 @@ def detect_columns(
     missing = [r for r in ("case", "activity", "end") if not found.get(r)]
     if missing:
         role = missing[0]
-        label = {"case": "case id", "activity": "activity", "end": "timestamp"}[role]
+        label = {"case": "a case id", "activity": "an activity", "end": "a timestamp"}[role]
         flag = {"case": "--case", "activity": "--activity", "end": "--end"}[role]
         hint = f"name it with {flag} COLUMN or a mapping file (--mapping)"
         if len(available) == 1 and any(d in available[0] for d in ";\t|,"):
@@ -287,7 +303,7 @@ def detect_columns(
                 "the delimiter may be wrong, pass --delimiter"
             )
         raise MissingColumnError(
-            f"could not find a {label} column in {source}; available columns: {_quote_list(available)}",
+            f"could not find {label} column in {source}; available columns: {_quote_list(available)}",
             hint=hint,
         )
     roles = set(ColumnMap(**found).role_columns())  # type: ignore[arg-type]

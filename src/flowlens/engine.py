@@ -95,6 +95,8 @@ def duckdb_engine(*, threads: int | None = None, memory_limit: str | None = None
     # Timestamps are stored as UTC microseconds; the session zone only affects parsing,
     # which sets it explicitly.
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on stdout for long queries, which would corrupt --json.
+    con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     backend = ibis.duckdb.from_connection(con)

@@ -74,10 +74,6 @@ def read_log(
     ing = duckdb_engine()
     con = ing.duckdb
     assert con is not None and ing.workdir is not None
-    # DuckDB draws a progress bar on stdout for queries over ~2 s, which would corrupt
-    # `inspect --json` output on large logs. (Belongs in engine.duckdb_engine; set here until
-    # it moves there.)
-    con.execute("SET enable_progress_bar = false")
     if isinstance(source, pd.DataFrame):
         info = SourceInfo(path="<DataFrame>", format="dataframe")
         raw = load_frame(con, source)
