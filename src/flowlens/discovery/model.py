@@ -138,7 +138,8 @@ def discover_bpmn(log: EventLog, *, noise_threshold: float = 0.0) -> BPMN:
     """BPMN model of ``log`` by the inductive miner (pm4py's ``BPMN`` object).
 
     ``noise_threshold`` in [0, 1): 0 keeps every variant's behaviour (the model fits every
-    case); 0.2 leaves out directly-follows relations rarer than 20 % of the strongest one.
+    case); 0.2, where no cut fits, leaves out directly-follows pairs seen at most 20 % as often
+    as the strongest pair leaving the same activity (IMf; docs/methods.md §5.1).
 
     >>> import flowlens, pandas as pd
     >>> df = pd.DataFrame({"case": list("1122"), "activity": list("abab"),
