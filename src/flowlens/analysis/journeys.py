@@ -257,6 +257,8 @@ class Journeys:
     groups: dict[str, list[str]]
     window_s: float
     notes: list[str] = field(default_factory=list)
+    #: where the activity groups came from ("defaults" or the groups file)
+    groups_source: str = "defaults"
     #: case_idx, case_id, issue_idx, issue_id (engine table) for analyses that join issues
     case_issue: Any = field(default=None, repr=False)
 
@@ -271,6 +273,7 @@ class Journeys:
             "columns": self.columns,
             "window_s": self.window_s,
             "groups": self.groups,
+            "groups_source": self.groups_source,
             "notes": self.notes,
             "issues": _records(top),
         }
@@ -318,9 +321,11 @@ def journeys(
     The ``issues`` table has: issue_id (case id of its first case), issue_idx, customer,
     customer_known, reason, cases, contacts, start_us, end_us, lead_s (customer lead time:
     first start to last end over the issue's cases), channels (the channel family of each
-    contact in order, joined by " → "), n_channels, channel_switches, one ``n_<group>`` count
-    per activity group, transfers, reverified_contacts, abandoned_contacts, handled_contacts,
-    transferred_handled, censored, fcr, plus ``attributes``.
+    contact in order, joined by " → "), n_channels, channel_switches, transfers, one
+    ``n_<group>`` count per activity group, the contact counts of :data:`CONTACT_COLUMNS`
+    (verified, re-verified, transferred, abandoned, queued, handled contacts), censored (a
+    repeat could fall after the end of the log), fcr (None when censored or the customer is
+    unknown), plus ``attributes``.
     """
     import ibis
 
@@ -422,11 +427,17 @@ def journeys(
     group_names = list(members)
     flags = {name: evc[f"g_{name}"].cast("int64") for name in group_names}
     inc = evc.filter(evc.ck.notnull())
+    # Without agent steps in the log, a contact whose last step (by start time) is a queue step,
+    # with no other step starting then, ended in the queue.
+    last = inc.s == inc.s.max().over(ibis.window(group_by=[inc.issue_idx, inc.ck]))
+    inc = inc.mutate(
+        fl_last_queue=(last & inc.g_queue).cast("int64"), fl_last_other=(last & ~inc.g_queue).cast("int64")
+    )
     contacts = log.engine.materialize(
         inc.group_by(["issue_idx", "ck"]).aggregate(
             k_start=inc.s.min(),
             fam=inc.fam.argmin(inc.eid, where=inc.fam.notnull()),
-            k_ends_in_queue=inc.g_queue.argmax(inc.eid).cast("int64"),
+            k_ends_in_queue=((inc.fl_last_queue.sum() > 0) & (inc.fl_last_other.sum() == 0)).cast("int64"),
             **{f"k_{name}": inc[f"g_{name}"].cast("int64").sum() for name in group_names},
         ),
         prefix="fl_contacts",
@@ -439,8 +450,11 @@ def journeys(
     def count_if(cond: ibis.Value) -> ibis.Value:
         return cond.cast("int64").sum()
 
-    # Abandoned: an abandonment step, or the contact ends while queueing (domain.md 3).
-    abandoned = has("abandonment") | (k.k_ends_in_queue > 0)
+    # Abandoned (domain.md 3): an abandonment step, or the contact queued and no agent took it
+    # (when the log has agent steps; otherwise: its last step is a queue step). Timestamps of
+    # queue and service can overlap by a second, so "no agent step" beats "last step".
+    in_queue = (has("queue") & ~has("handled")) if members.get("handled") else (k.k_ends_in_queue > 0)
+    abandoned = has("abandonment") | in_queue
     contact_stats = {
         "contacts": k.count(),
         "verified_contacts": count_if(has("verification")),
@@ -504,6 +518,7 @@ def journeys(
         groups={k2: v for k2, v in members.items()},
         window_s=win_s,
         notes=notes,
+        groups_source=g.source,
         case_issue=case_issue.select("case_idx", "case_id", "issue_idx", "issue_id"),
     )
 

@@ -1,0 +1,88 @@
+"""The report section on slow-case drivers: attributes and behaviours that go with long cases.
+
+Built from a :class:`~flowlens.analysis.drivers.Drivers` (what ``flowlens drivers`` prints);
+``data`` is :meth:`Drivers.to_dict`.
+
+>>> import numpy as np, pandas as pd
+>>> from flowlens.analysis.drivers import Drivers, effects
+>>> u = pd.DataFrame({"lead_s": np.r_[np.full(30, 100.0), np.full(30, 300.0)],
+...                   "x": ["<a>"] * 30 + ["b"] * 30})
+>>> res = Drivers(effects(u, {"f": "x"}, resamples=50), pd.DataFrame(columns=["factor", "n", "rho",
+...               "rho_low", "rho_high", "noise", "sentence"]), 60, 0, 50, 0.95)
+>>> sec = drivers_section(res)
+>>> sec.id, "&lt;a&gt;" in sec.html, "<a>" in sec.html
+('drivers', True, False)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+
+from flowlens.report.charts_segments import interval_chart
+from flowlens.report.document import Section
+from flowlens.report.templating import render_fragment
+
+if TYPE_CHECKING:
+    from flowlens.analysis.drivers import Drivers
+
+
+def _ratio(v: float) -> str:
+    """2.4× for longer, 1/2.4 for shorter (easier to read than 0.417×)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v <= 0:
+        return "–"
+    return f"{v:.3g}×" if v >= 1 else f"1/{1 / v:.3g}"
+
+
+def drivers_section(res: Drivers, *, top: int = 15) -> Section:
+    """The "Slow-case drivers" section: a forest plot of the ratio of median lead times (with
+    its 95 % interval, log scale, 1× = no difference), the table of effects strongest first,
+    rank correlations for numeric factors, and the findings as sentences."""
+    t = res.table.head(top)
+    with_ratio = t[t["ratio"].notna()]
+    chart = ""
+    if len(with_ratio):
+        labels = [
+            str(r["phrase"]) if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}"
+            for r in with_ratio.to_dict("records")
+        ]
+        # Charts are SVG built by flowlens with every log value escaped: safe to inline.
+        chart = Markup(
+            interval_chart(
+                labels,
+                with_ratio["ratio"].tolist(),
+                with_ratio["ratio_low"].tolist(),
+                with_ratio["ratio_high"].tolist(),
+                reference=1.0,
+                reference_label="1× (no difference)",
+                distinct=[not bool(x) for x in with_ratio["noise"]],
+                log_x=True,
+                value_format=_ratio,
+            )
+        )
+    rows: list[dict[str, Any]] = []
+    for r in t.to_dict("records"):
+        rows.append(
+            {
+                **r,
+                "name": r["phrase"] if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}",
+                "ratio_txt": _ratio(r["ratio"]),
+                "ratio_ci": f"{_ratio(r['ratio_low'])} – {_ratio(r['ratio_high'])}",
+                "flag": "too few" if r["small"] else ("noise" if r["noise"] else ""),
+            }
+        )
+    html = render_fragment(
+        "_drivers.html.j2",
+        res=res,
+        chart=chart,
+        rows=rows,
+        shown=len(t),
+        total=len(res.table),
+        corr=res.correlations.to_dict("records"),
+        findings=res.sentences(limit=8),
+    )
+    return Section(
+        id="drivers", title="Slow-case drivers", html=html, data=res.to_dict(), lead=res.headline()
+    )
