@@ -127,6 +127,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "send_holding_response": ("Send Holding Response", "发送延期告知"),
     "customer_rejects_response": ("Customer Rejects Response", "客户不认可答复"),
     "escalate_to_regulator": ("Escalate to Regulator", "升级至监管"),
+    "set_waiting_for_customer": ("Set Waiting for Customer", "设置等待客户"),
+    "resume_handling": ("Resume Handling", "恢复处理"),
     "reopen_complaint": ("Reopen Complaint", "重新处理"),
     "record_root_cause": ("Record Root Cause", "溯源整改记录"),
     "close_complaint": ("Close Complaint", "办结"),

@@ -65,7 +65,7 @@ class Noise:
         self.bad_text: set[str] = set()  # event ids whose CSV end time is unreadable
         self.chunk = 0
         skew_rng = numpy_rng(seed, 7, 0)
-        self.skew_ms = int(round(skew_rng.uniform(-120, 120) * 1000))
+        self.skew_ms = round(skew_rng.uniform(-120, 120) * 1000)
         self.lang, self.style = lang, style
         self.variant_map = {label(k, lang, style): list(v) for k, v in VARIANTS.items()}
 

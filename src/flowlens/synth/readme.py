@@ -64,7 +64,10 @@ def dataset_readme(res: GenerationResult, preset: Preset, command: str | None) -
         cmd,
         "```",
         "",
-        f"Seed {res.seed}; the same command gives byte-identical files. Preset `{preset.name}`: "
+        f"Seed {res.seed}; the same command (same flowlens and pyarrow versions) gives "
+        "byte-identical files; large derived files (`events.csv`, "
+        "`counterfactuals/events_tobe_*.parquet`) may be left out of version control, since the "
+        f"command regenerates them. Preset `{preset.name}`: "
         f"{preset.days} days from {preset.start.isoformat()} (Asia/Shanghai), volume "
         f"{preset.volume} ({preset.notes}). Options: "
         + ", ".join(f"{k}={v}" for k, v in res.options.items()) + ".",

@@ -69,7 +69,7 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
         else:
             ci = a.customer
             streams.route.random()  # keep the stream aligned with independent cases
-        reason, channel, product = mod.case_setup(w, streams, ci)
+        reason, channel, product = mod.case_setup(w, streams, ci, a.t)
         if a.fixed:
             reason = a.fixed.get("reason", reason)
             channel = a.fixed.get("channel", channel)

@@ -52,7 +52,7 @@ class Switches:
     vip_priority: bool = True            # B4
 
 
-@dataclass
+@dataclass(slots=True)
 class EventRec:
     seq: int
     act: str
@@ -67,7 +67,7 @@ class EventRec:
     attrs: dict[str, Any] | None
 
 
-@dataclass
+@dataclass(slots=True)
 class GTRec:
     kind: str
     code: str
@@ -184,9 +184,20 @@ class Case:
         return self.env.now
 
     # --- recording ------------------------------------------------------------------------
-    def ev(self, act: str, start: float, end: float, resource: str | None, team: str,
-           channel: str | None = None, system: str = "CORE", *, lifecycle: str = "complete",
-           attrs: dict[str, Any] | None = None, contact: str | None | bool = True) -> int:
+    def ev(
+        self,
+        act: str,
+        start: float,
+        end: float,
+        resource: str | None,
+        team: str,
+        channel: str | None = None,
+        system: str = "CORE",
+        *,
+        lifecycle: str = "complete",
+        attrs: dict[str, Any] | None = None,
+        contact: str | bool | None = True,
+    ) -> int:
         seq = len(self.events)
         c = self.contact if contact is True else (contact or None)
         self.events.append(EventRec(seq, act, start, end, resource, team,
@@ -259,9 +270,17 @@ class Case:
         yield self.env.timeout(base)
         return self.ev(act, t0, self.env.now, "CUSTOMER", "customer", channel, system, attrs=attrs)
 
-    def instant(self, act: str, resource: str = "SYS-CORE", team: str = "system", *,
-                channel: str | None = None, system: str = "CORE",
-                attrs: dict[str, Any] | None = None, contact: str | None | bool = True) -> int:
+    def instant(
+        self,
+        act: str,
+        resource: str = "SYS-CORE",
+        team: str = "system",
+        *,
+        channel: str | None = None,
+        system: str = "CORE",
+        attrs: dict[str, Any] | None = None,
+        contact: str | bool | None = True,
+    ) -> int:
         t = self.env.now
         return self.ev(act, t, t, resource, team, channel, system, attrs=attrs, contact=contact)
 
@@ -275,7 +294,6 @@ class Case:
         t0 = self.env.now
         target = waking(t0 + d, jitter)
         yield self.env.timeout(max(0.0, target - t0))
-        self.row.customer_wait_s += 0.0  # extraneous waits are not the bank's (effort counts bank waits)
         return self.env.now - t0
 
     def until(self, t: float) -> Gen:

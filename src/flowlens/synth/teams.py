@@ -28,6 +28,7 @@ calendars and capacity; nothing samples them.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -137,10 +138,8 @@ class TeamPool(simpy.PriorityResource):
 
     def _do_get(self, event: Release) -> None:  # type: ignore[override]
         req = event.request
-        try:
+        with contextlib.suppress(ValueError):  # a request cancelled before it was granted
             self.users.remove(req)  # type: ignore[arg-type]
-        except ValueError:
-            pass
         a: Agent | None = getattr(req, "agent", None)
         if a is not None and a.state == BUSY:
             now = self._env.now
@@ -237,7 +236,7 @@ class TeamSpec:
     shifts: tuple[tuple[str, int], ...]
     prefix: str
     meetings: float = 0.0  # share of shift time in meetings (branch managers, B8)
-    monday_huddle: int = 0  # people of the first shift in a Monday 09:00-10:30 team meeting (B7)
+    monday_huddle: int = 0  # people of the first shift in a Monday 09:00-11:00 team meeting (B7)
     saturday: bool = False
     min_size: int = 1
     notes: str = ""
@@ -272,7 +271,7 @@ def build_agents(spec: TeamSpec, start: date, days: int, volume: float, stream: 
                                             late_lunch=key[1])
             cal = cache[key]
             if i <= spec.monday_huddle:
-                cal = cal.minus([(d * DAY + hm(9), d * DAY + hm(10, 30)) for d in range(days)
+                cal = cal.minus([(d * DAY + hm(9), d * DAY + hm(11)) for d in range(days)
                                  if (start + timedelta(days=d)).weekday() == 0])
             if spec.meetings > 0:
                 holes = []

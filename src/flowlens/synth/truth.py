@@ -26,7 +26,7 @@ CATALOGUE: dict[str, dict[str, Any]] = {
     "W7": {"name": "repeat contact", "removable": "partly", "processes": ["P5"]},
     "W8": {"name": "doom loop / context loss", "removable": "yes", "processes": ["P5"]},
     "W9": {"name": "cold-transfer re-explanation", "removable": "yes", "processes": ["P5"]},
-    "W10": {"name": "wait-user misuse", "removable": "yes", "processes": ["P2"]},
+    "W10": {"name": "wait-user misuse", "removable": "yes", "processes": ["P2", "P4"]},
     "W11": {"name": "excess follow-up calls", "removable": "partly", "processes": ["P2"]},
     "B1": {"name": "contention", "team": "aml_review", "remedy_switch": "aml_review.capacity=+1"},
     "B2": {"name": "batching", "team": "aml_review / card_ops",

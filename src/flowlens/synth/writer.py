@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowlens.synth.calendars import UTC_OFFSET_S, waking
@@ -66,7 +67,7 @@ WRITE_OPTS: dict[str, Any] = dict(compression="zstd", compression_level=3, use_d
 
 def epoch_ms(start: date) -> int:
     """UTC epoch milliseconds of local midnight (Asia/Shanghai) of ``start``."""
-    midnight = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+    midnight = datetime(start.year, start.month, start.day, tzinfo=UTC)
     return int(midnight.timestamp() * 1000) - UTC_OFFSET_S * 1000
 
 
@@ -77,7 +78,7 @@ def _ts(base: int, secs: np.ndarray) -> pa.Array:
 
 
 def ms_array(base: int, secs: Iterable[float | None]) -> pa.Array:
-    vals = [None if s is None else base + int(round(s * 1000.0)) for s in secs]
+    vals = [None if s is None else base + round(s * 1000.0) for s in secs]
     return pa.array(vals, type=pa.int64()).cast(TS)
 
 
@@ -333,8 +334,38 @@ def iso_local(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return text
 
 
+_RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
 def write_csv_chunk(table: pa.Table, path: Path, *, header: bool) -> None:
-    """Append a table to a spreadsheet-safe CSV (timestamps as local ISO with offset)."""
+    """Append a table to a spreadsheet-safe CSV (timestamps as local ISO with offset).
+
+    Text cells that a spreadsheet would run as a formula are neutralised (flowlens.io.writers);
+    chunks without such cells, the normal case, are written by Arrow's CSV writer directly."""
+    import pyarrow.csv as pacsv
+
+    cols = {}
+    risky = False
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_timestamp(col.type):
+            cols[name] = pa.array(iso_local(col), pa.string())
+        else:
+            cols[name] = col
+            if pa.types.is_string(col.type):
+                for ch in _RISKY:
+                    if pc.any(pc.starts_with(col, ch)).as_py():
+                        risky = True
+    if not risky:
+        out = pa.table(cols)
+        opts = pacsv.WriteOptions(include_header=header, quoting_style="needed")
+        with open(path, "wb" if header else "ab") as fh:
+            pacsv.write_csv(out, fh, write_options=opts)
+        return
+    _write_csv_pandas(table, path, header=header)
+
+
+def _write_csv_pandas(table: pa.Table, path: Path, *, header: bool) -> None:
     import pandas as pd
 
     from flowlens.io.writers import neutralise_formulas

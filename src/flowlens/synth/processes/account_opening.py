@@ -46,7 +46,7 @@ def setup(w: World) -> None:
                named_stream(w.seed, 16), priority=-1)
 
 
-def case_setup(w: World, r, ci: int) -> tuple[str, str, str]:
+def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
     elderly = w.customers.elderly[ci]
     app = r.route.random() < (0.25 if elderly else 0.60)
     product = r.route.pick(("debit_account", "savings_account", "payroll_account"),
@@ -60,7 +60,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     risk = w.customers.risk[ci]
     c.row.amount = None
     # Draw the routing of the whole case up front (common random numbers).
-    u_switch, u_why = r.route.random(), r.route.random()
+    u_switch, _u_spare = r.route.random(), r.route.random()
     u_docs, u_manual_id, u_id_reject = r.route.random(), r.route.random(), r.route.random()
     u_aml, u_aml_reject, u_edd_reject = r.route.random(), r.route.random(), r.route.random()
     u_wealth, u_second = r.route.random(), r.route.random()
@@ -183,8 +183,9 @@ def aml(w: World, c: Case, u_aml: float, u_reject: float) -> Gen:
             t_batch = next_batch(w, t_ready, AML_BATCHES)
             yield from c.until(t_batch)
         t_req = c.env.now
-        seq, _, t0, t1, agent, _ = yield from c.task("aml_review", "manual_aml_review", 20.0, 0.4,
-                                                     channel="back_office", system="CORE")
+        seq, _, t0, _t1, _agent, _ = yield from c.task(
+            "aml_review", "manual_aml_review", 20.0, 0.4, channel="back_office", system="CORE"
+        )
         seqs.append(seq)
         if w.sw.aml_batching and t_req > t_ready:
             c.truth("bottleneck", "B2", [seq], removable="yes", cause="AML reviews released in "
@@ -262,16 +263,21 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
         yield from id_checks(w, c, [c.r.route.random(), 1.0, 1.0])
         yield from c.work(agent, "key_in_customer_data", 6.5, 0.4)
     d_ver = c.r.dur.lognorm(60.0, 0.3)
-    if u_second < 0.30:
-        if w.sw.redundant_verification:
-            lobby = w.teams[f"branch_lobby:{branch}"]
-            seq, tr, ts, te, ag2, _ = yield from c.task(f"branch_lobby:{branch}", "verify_identity",
-                                                        0, 0, draw=d_ver)
-            del lobby
-            c.row.verifications += 1
-            c.truth("waste", "W1", [seq], cause="second staff member re-checks an ID already "
-                    "verified online", remedy="no_redundant_verification",
-                    customer_s=te - tr, staff_s=te - ts, wait_s=ts - tr)
+    if u_second < 0.30 and w.sw.redundant_verification:
+        seq, tr, ts, te, _, _ = yield from c.task(
+            f"branch_lobby:{branch}", "verify_identity", 0, 0, draw=d_ver
+        )
+        c.row.verifications += 1
+        c.truth(
+            "waste",
+            "W1",
+            [seq],
+            cause="second staff member re-checks an ID already verified online",
+            remedy="no_redundant_verification",
+            customer_s=te - tr,
+            staff_s=te - ts,
+            wait_s=ts - tr,
+        )
     yield from c.system("risk_rating", 1, 2)
     d_auth = c.r.dur.lognorm(3 * 60.0, 0.4)
     if risk == "high" or w.sw.low_risk_supervisor_auth:

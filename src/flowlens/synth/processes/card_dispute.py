@@ -32,7 +32,7 @@ def setup(w: World) -> None:
                                            named_stream(w.seed, 30, i)))
 
 
-def case_setup(w: World, r, ci: int) -> tuple[str, str, str]:
+def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
     ch = r.route.pick(("mobile_app", "phone_agent", "chatbot", "branch"), (0.40, 0.45, 0.10, 0.05))
     kind = r.route.pick(("fraud", "merchant", "error"), (0.55, 0.35, 0.10))
     card = "debit_card" if r.route.random() < 0.6 else "credit_card"
@@ -111,13 +111,20 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         teams = [other, home] * 2
         for i in range(n):
             t_b = c.env.now
-            s1 = c.instant("reassign_case", "SYS-DISPUTE", "system", system="DISPUTE",
-                           attrs={"to": teams[i]})
-            s2, tr, ts, te, _, _ = yield from c.task(teams[i], "review_case", 0, 0,
-                                                     draw=bounce_d[i], system="DISPUTE")
-            c.truth("waste", "W5", [s1, s2], cause="misclassified dispute bounces between "
-                    "card operations and the fraud team", remedy="correct_routing",
-                    staff_s=te - ts, wait_s=ts - t_b, bounce=i + 1)
+            s1 = c.instant("reassign_case", "SYS-DISPUTE", "system", system="DISPUTE", attrs={"to": teams[i]})
+            s2, _tr, ts, te, _, _ = yield from c.task(
+                teams[i], "review_case", 0, 0, draw=bounce_d[i], system="DISPUTE"
+            )
+            c.truth(
+                "waste",
+                "W5",
+                [s1, s2],
+                cause="misclassified dispute bounces between card operations and the fraud team",
+                remedy="correct_routing",
+                staff_s=te - ts,
+                wait_s=ts - t_b,
+                bounce=i + 1,
+            )
         if n % 2 == 1:  # ended at the wrong team: one more hop home
             c.instant("reassign_case", "SYS-DISPUTE", "system", system="DISPUTE",
                       attrs={"to": home})

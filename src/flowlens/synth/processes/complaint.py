@@ -78,21 +78,22 @@ def setup(w: World) -> None:
         w.add_team(spec.name, build_agents(spec, w.start, w.daycal.days, w.volume,
                                            named_stream(w.seed, 40, i)))
     # Department experts do their own department's work first; complaint input waits (B6).
-    background(w, w.teams["dept_sme"], 1.7 * max(w.volume, 0.15), 70.0, 0.5,
+    background(w, w.teams["dept_sme"], 1.5 * max(w.volume, 0.15), 70.0, 0.5,
                named_stream(w.seed, 41), priority=-1)
     # Handlers also carry other duties (regulatory returns, quality reviews, other queues).
     background(w, w.teams["complaints_unit"], 1.2 * max(w.volume, 0.15), 60.0, 0.5,
                named_stream(w.seed, 42), priority=1)
     # Team lead and head of complaints approve between meetings and their own work.
-    background(w, w.teams["complaints_lead"], 0.55 * max(w.volume, 0.15), 60.0, 0.5,
+    background(w, w.teams["complaints_lead"], 0.5 * max(w.volume, 0.15), 60.0, 0.5,
                named_stream(w.seed, 43), priority=0)
     background(w, w.teams["complaints_head"], 0.5 * max(w.volume, 0.15), 60.0, 0.5,
                named_stream(w.seed, 44), priority=0)
 
 
-def case_setup(w: World, r, ci: int) -> tuple[str, str, str]:
-    ch = r.route.pick(("phone_agent", "web", "branch", "letter_email", "regulator"),
-                      (0.45, 0.25, 0.15, 0.05, 0.10))
+def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
+    ch = r.route.pick(
+        ("phone_agent", "web", "branch", "letter_email", "regulator"), (0.45, 0.25, 0.15, 0.05, 0.10)
+    )
     cat = r.route.pick(CATEGORIES, CATEGORY_P)
     return cat, ch, cat
 
@@ -113,6 +114,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     d_second = r.dur.lognorm(10 * 60.0, 0.4)
     d_info = r.cust.lognorm(2 * DAY, 0.7)
     d_bounce = [r.dur.lognorm(20 * 60.0, 0.4) for _ in range(3)]
+    u_w10, d_idle = r.route.random(), r.cust.lognorm(2 * DAY, 0.5)
     c.row.sla_deadline = deadline(w, t0, sla.base_days, sla.unit)
     ch = c.row.origin_channel
     c.channel = ch
@@ -146,7 +148,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     # Handlers remember the holding response 85% of the time; the rest breach if late.
     holding = {"sent": False, "final": False, "remember": u_hold < 0.85}
     c.env.process(holding_response(w, c, t0, sla, holding))
-    if simple and u_fcr < 0.52:
+    if simple and u_fcr < 0.46:
         yield from c.work(agent, "resolve_at_first_contact", 15.0, 0.5, system="COMPLAINT")
         pool.release(req)
         yield from c.system("send_summary_resolution", 1, 3, system="COMPLAINT",
@@ -154,6 +156,19 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         holding["final"] = True
         return (yield from finish(w, c, t0, cause, u_rca, u_callback, "resolved_first_contact"))
     pool.release(req)
+    if u_w10 < 0.05:
+        s1 = c.instant("set_waiting_for_customer", agent.id, agent.team, system="COMPLAINT")
+        if w.sw.wait_user_misuse:
+            yield from c.until(c.env.now + d_idle)
+            s2 = c.instant("resume_handling", "SYS-COMPLAINT", "system", system="COMPLAINT")
+            c.truth(
+                "waste",
+                "W10",
+                [s1, s2],
+                cause="status 'waiting for customer' set without any request to the customer",
+                remedy="no_wait_user_misuse",
+                wait_s=d_idle,
+            )
     reopen = 0
     while True:
         if u_info < 0.30 and reopen == 0:

@@ -30,7 +30,7 @@ def setup(w: World) -> None:
                                            named_stream(w.seed, 20, i)))
 
 
-def case_setup(w: World, r, ci: int) -> tuple[str, str, str]:
+def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
     online = r.route.random() < 0.70
     product = r.route.pick(("personal_loan", "overdraft"), (0.8, 0.2))
     return "new_loan", "web" if online else "phone_agent", product

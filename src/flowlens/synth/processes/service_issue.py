@@ -12,7 +12,7 @@ channel; contacts lost to access/skill defects are avoidable repeats (W7).
 
 from __future__ import annotations
 
-from flowlens.synth.calendars import HOUR, MINUTE
+from flowlens.synth.calendars import DAY, HOUR, MINUTE
 from flowlens.synth.processes.common import add_branch_teams, background, phone_queue
 from flowlens.synth.rng import named_stream
 from flowlens.synth.sim import Case, Gen, World
@@ -33,8 +33,8 @@ MAX_CONTACTS = 5
 
 TEAMS = [
     TeamSpec("cc_l1", (("cc_early", 3), ("cc_mid", 1), ("cc_late", 3), ("cc_night", 1)), "AGT-",
-             monday_huddle=1,
-             notes="phone and chat agents, 24x7 (night ~15%); Monday 09:00 huddle (B7)"),
+             monday_huddle=2,
+             notes="phone and chat agents, 24x7 (night ~15%); Monday 09:00-11:00 huddle (B7)"),
     TeamSpec("cc_specialist", (("card_day", 2), ("card_eve", 1), ("cc_mid", 1)), "SPC-",
              notes="transfer target (cards, loans, payments), 08-22 daily"),
     TeamSpec("back_office", (("office", 3),), "BO-", notes="tickets, Mon-Fri 09-18 (B3)"),
@@ -245,8 +245,9 @@ def wrap_up(c: Case, agent, req, pool: str, d: float) -> Gen:
 def ticket(w: World, c: Case) -> Gen:
     """A back-office ticket on the business calendar (B3: Friday tickets wait the weekend)."""
     c.instant("create_ticket", "SYS-CRM", "system", system="CRM")
-    seq, t_req, t0, t1, agent, _ = yield from c.task("back_office", "resolve_ticket", 15.0, 0.6,
-                                                     channel="back_office", system="CRM")
+    seq, t_req, t0, _t1, _agent, _ = yield from c.task(
+        "back_office", "resolve_ticket", 15.0, 0.6, channel="back_office", system="CRM"
+    )
     closed = w.teams["back_office"].agents[0].cal.open_seconds(t_req, t0) if t0 > t_req else 0.0
     if t0 - t_req - closed > 4 * HOUR:
         c.truth("bottleneck", "B3", [seq], removable="partly",
@@ -350,9 +351,23 @@ def branch_contact(w: World, c: Case, ci: int) -> Gen:
     return "branch"
 
 
-def case_setup(w: World, r, ci: int) -> tuple[str, str, str]:
+def channel_weights(elderly: bool, t: float) -> tuple[float, ...]:
+    """Entry-channel mix, trending over the year: phone -10%/yr, online +20%/yr [28]."""
+    base = ELDERLY_P if elderly else CHANNEL_P
+    years = t / (365 * DAY)
+    trend = {
+        "phone_agent": 1 - 0.10 * years,
+        "mobile_app": 1 + 0.20 * years,
+        "chatbot": 1 + 0.20 * years,
+        "web": 1 + 0.20 * years,
+        "branch": 1.0,
+    }
+    return tuple(p * trend[ch] for ch, p in zip(CHANNELS, base, strict=True))
+
+
+def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
     """(reason, origin channel, product) of a new issue."""
     intent = r.route.pick(INTENTS, INTENT_P)
     elderly = w.customers.elderly[ci]
-    ch = r.route.pick(CHANNELS, ELDERLY_P if elderly else CHANNEL_P)
+    ch = r.route.pick(CHANNELS, channel_weights(elderly, t))
     return intent, ch, "retail_account"
