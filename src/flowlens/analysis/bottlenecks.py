@@ -671,7 +671,7 @@ def _auto_freq(tm: TimeModel) -> str:
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for rec in df.to_dict("records"):
-        clean = {}
+        clean: dict[str, Any] = {}
         for k, v in rec.items():
             if v is pd.NaT:
                 clean[k] = None
@@ -747,7 +747,8 @@ def _wait_phrase(r: dict[str, Any]) -> str:
 def _pct(x: float | None) -> str:
     if x is None:
         return "–"
-    return f"{100 * x:.0f} %" if 0.1 <= x <= 0.99 else f"{100 * x:.1f} %"
+    # whole percents, except below 10 % and where rounding would show a share as 100 %
+    return f"{100 * x:.0f} %" if 0.1 <= x < 0.995 or x == 1 else f"{100 * x:.1f} %"
 
 
 def _periods(n: int, freq: str) -> str:
@@ -795,7 +796,10 @@ def _sentences(rep: BottleneckReport, n: int = 3) -> list[str]:
         if rho is not None and not pd.isna(rho):
             text += f"; it is busy {_pct(rho)} of its available time"
             if rho >= HIGH_UTILISATION:
-                text += ", near capacity: more capacity or better cover should shorten these waits"
+                text += (
+                    ", near capacity, so queueing for its people is a likely cause "
+                    "(confirm with the waiting causes before adding capacity)"
+                )
             elif rho < 0.5:
                 text += (
                     ", so a shortage of hands alone does not explain the waiting (check the waiting causes)"
