@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "conformance": ("flowlens.cli.conformance_cmd", "conformance", "Check a log against a designed process (BPMN or PNML): fitness, deviations."),
     "waiting": ("flowlens.cli.waiting_cmd", "waiting", "Why cases wait: waiting split into causes, with the CTE gain of removing each."),
     "bottlenecks": ("flowlens.cli.bottlenecks_cmd", "bottlenecks", "Where customers wait, ranked by total waiting per activity, transition, resource or team; utilisation."),
+    "sla": ("flowlens.cli.sla_cmd", "sla", "Deadline (SLA) compliance under regulatory presets or custom rules; complaint categories."),
     "journeys": ("flowlens.cli.journeys_cmd", "journeys", "The customer's view: issues across cases, contacts, channel switches, transfers, FCR."),
     "segments": ("flowlens.cli.segments_cmd", "segments", "Compare headline metrics across segments, channels or products, with bootstrap CIs."),
     "drivers": ("flowlens.cli.drivers_cmd", "drivers", "Which case attributes and behaviours go with long lead times (effect sizes, CIs)."),

@@ -1,0 +1,440 @@
+"""Where breached cases spent their deadline time, complaint categories with their time
+profile, and the bundle the CLI and the report use (:class:`SlaAnalysis`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from flowlens.analysis.sla_engine import SlaResult, _column, evaluate_sla
+from flowlens.analysis.sla_rules import (
+    DAY_US,
+    SlaRule,
+)
+from flowlens.errors import ConfigError
+
+if TYPE_CHECKING:
+    from flowlens.log import EventLog
+    from flowlens.timing.model import TimeModel
+
+
+# -- where breached cases spent their time ------------------------------------------------------
+
+
+@dataclass
+class TimeIn:
+    """Time inside the deadline window per activity (and per waiting cause) for breached vs
+    on-time cases."""
+
+    #: group (breached | on_time | open), activity, cases, instances, wait_s, proc_s, time_s,
+    #: share (of the group's time), wait_share (of the activity's time)
+    activities: pd.DataFrame
+    #: group, cause, wait_s, share (of the group's waiting); None without a cause analysis
+    causes: pd.DataFrame | None
+    starts_estimated: bool
+    note: str = ""
+
+    def top(self, group: str = "breached") -> dict[str, Any] | None:
+        d = self.activities[self.activities.group == group]
+        if d.empty or float(d.time_s.sum()) <= 0:
+            return None
+        r = d.iloc[0]
+        return {
+            "activity": r.activity,
+            "share": float(r.share),
+            "wait_share": float(r.wait_share),
+            "cases": int(r.cases),
+        }
+
+
+def time_in_window(result: SlaResult, tm: TimeModel, *, causes: Any = None) -> TimeIn:
+    """Waiting and processing per activity (time model instances ending inside each case's
+    deadline window [clock start, clock stop or as-of]) for breached and on-time cases.
+
+    ``causes``: a waiting-cause analysis (:func:`flowlens.analysis.waiting.waiting_causes`) or
+    its per-instance table (eid plus ``<cause>_us`` columns); when given, the breached cases'
+    waiting is also split by cause. Without it ``causes`` in the result is None.
+    """
+    import ibis
+
+    c = result.cases
+    grp = ibis.ifelse(c.status == "breached", "breached", ibis.ifelse(c.status == "open", "open", "on_time"))
+    w = c.select(
+        w_case="case_idx",
+        w_group=grp,
+        w_cs="clock_start_us",
+        w_end=c.clock_stop_us.fill_null(result.as_of_us),
+    )
+    i = tm.instances
+    j = i.join(w, i.case_idx == w.w_case)
+    j = j.filter((j.end_us >= j.w_cs) & (j.end_us <= j.w_end))
+    j = j.select(
+        "eid",
+        "case_idx",
+        "activity",
+        group=j.w_group,
+        wait=j.wait_us.fill_null(0),
+        proc=j.proc_us.fill_null(0),
+    )
+    j = j.select(*j.columns)
+    df = (
+        j.group_by(["group", "activity"])
+        .aggregate(
+            cases=j.case_idx.nunique(), instances=j.count(), wait_us=j.wait.sum(), proc_us=j.proc.sum()
+        )
+        .to_pandas()
+    )
+    df["wait_s"] = df.wait_us.astype(float) / 1e6
+    df["proc_s"] = df.proc_us.astype(float) / 1e6
+    df["time_s"] = df.wait_s + df.proc_s
+    tot = df.groupby("group").time_s.transform("sum")
+    df["share"] = (df.time_s / tot).where(tot > 0, 0.0)
+    df["wait_share"] = (df.wait_s / df.time_s).where(df.time_s > 0, 0.0)
+    df = df.sort_values(["group", "time_s", "activity"], ascending=[True, False, True]).reset_index(drop=True)
+    df = df[["group", "activity", "cases", "instances", "wait_s", "proc_s", "time_s", "share", "wait_share"]]
+    cause_df = None
+    note = ""
+    if causes is not None:
+        per = getattr(causes, "per_instance", causes)
+        cols = [x.removesuffix("_us") for x in per.columns if x.endswith("_us") and x != "wait_us"]
+        if not cols:
+            raise ConfigError("the cause table needs eid and <cause>_us columns")
+        k = j.select(k_eid="eid", k_group="group")
+        pj = per.join(k, per.eid == k.k_eid)
+        agg = pj.group_by("k_group").aggregate(**{x: pj[f"{x}_us"].sum() for x in cols}).to_pandas()
+        long = agg.melt(id_vars="k_group", var_name="cause", value_name="wait_us").rename(
+            columns={"k_group": "group"}
+        )
+        long["wait_s"] = long.wait_us.astype(float) / 1e6
+        t2 = long.groupby("group").wait_s.transform("sum")
+        long["share"] = (long.wait_s / t2).where(t2 > 0, 0.0)
+        cause_df = long.sort_values(["group", "wait_s"], ascending=[True, False])[
+            ["group", "cause", "wait_s", "share"]
+        ]
+        cause_df = cause_df.reset_index(drop=True)
+    else:
+        note = "waiting causes not split (run with a waiting-cause analysis: flowlens sla --causes)"
+    return TimeIn(activities=df, causes=cause_df, starts_estimated=tm.starts_estimated, note=note)
+
+
+# -- complaint categories --------------------------------------------------------------------------
+
+#: cases a category needs over full periods before a trend is given
+MIN_TREND_CASES = 20
+CATEGORY_COLUMNS = (
+    "complaint_category",
+    "category",
+    "complaint_type",
+    "reason",
+    "issue",
+    "投诉类别",
+    "投诉类型",
+    "投诉分类",
+    "类别",
+)
+
+
+def detect_category(log: EventLog) -> str | None:
+    """The first of the usual complaint-category columns present in ``log`` (source name)."""
+    by_lower = {src.lower(): src for src in log.attributes.values()}
+    for cand in CATEGORY_COLUMNS:
+        if cand.lower() in by_lower:
+            return by_lower[cand.lower()]
+    return None
+
+
+@dataclass
+class CategoryProfile:
+    """High-frequency categories with their time profile and trend."""
+
+    column: str
+    period: str
+    #: category, cases, share, lead_median_s, lead_p90_s, elapsed_median, breached, breach_rate,
+    #: open, trend_per_period (change in cases per period relative to the mean, OLS over full
+    #: periods), trend
+    table: pd.DataFrame
+    #: category, period, cases, breached, lead_median_s
+    by_period: pd.DataFrame
+    partial_periods: list[str]
+    multi_valued_cases: int
+
+
+def category_profile(
+    result: SlaResult, column: str | None = None, *, period: str = "auto", top: int | None = None
+) -> CategoryProfile | None:
+    """Per category (a case attribute): count, share, median/p90 lead time, SLA breach rate and
+    the trend per week or month (of the clock start, in the rule's zone); None when ``column``
+    is None and no usual category column exists.
+
+    The category of a case is its largest value of the column (cases with several values are
+    counted in ``multi_valued_cases``). Lead time is the case's lead time (docs/methods.md 3.3).
+    """
+    from flowlens.relational import case_table
+
+    log = result.log
+    src = column or detect_category(log)
+    if src is None:
+        return None
+    col = _column(log, src, "complaint categories")
+    if period not in ("auto", "week", "month"):
+        raise ConfigError(f"period must be auto, week or month, got '{period}'")
+    t = log.table
+    cat = t.group_by("case_idx").aggregate(
+        category=t[col].cast("string").max(), n_values=t[col].cast("string").nunique()
+    )
+    lead = case_table(t).select(l_case="case_idx", lead_us="lead_us")
+    c = result.cases
+    j = c.join(cat, "case_idx")
+    j = j.join(lead, j.case_idx == lead.l_case)
+    if period == "auto":
+        span = c.aggregate(lo=c.clock_start_us.min(), hi=c.clock_start_us.max()).to_pandas().iloc[0]
+        period = "week" if (int(span.hi) - int(span.lo)) <= 183 * DAY_US else "month"
+    pcol = j.period_week if period == "week" else j.period_month
+    j = j.select(
+        category=j.category.fill_null("(none)"),
+        period=pcol,
+        lead_us=j.lead_us,
+        elapsed=j.elapsed,
+        breached=(j.status == "breached").cast("int64"),
+        open=(j.status == "open").cast("int64"),
+        multi=(j.n_values > 1).cast("int64"),
+    )
+    j = j.select(*j.columns)
+    table = (
+        j.group_by("category")
+        .aggregate(
+            cases=j.count(),
+            lead_median_us=j.lead_us.median(),
+            lead_p90_us=j.lead_us.quantile(0.9),
+            elapsed_median=j.elapsed.median(),
+            breached=j.breached.sum(),
+            open=j.open.sum(),
+            multi=j.multi.sum(),
+        )
+        .to_pandas()
+    )
+    by_period = (
+        j.group_by(["category", "period"])
+        .aggregate(cases=j.count(), breached=j.breached.sum(), lead_median_us=j.lead_us.median())
+        .to_pandas()
+        .sort_values(["category", "period"])
+        .reset_index(drop=True)
+    )
+    total = int(table.cases.sum())
+    table["share"] = table.cases / total if total else np.nan
+    table["lead_median_s"] = table.lead_median_us.astype(float) / 1e6
+    table["lead_p90_s"] = table.lead_p90_us.astype(float) / 1e6
+    table["breach_rate"] = table.breached / table.cases
+    by_period["lead_median_s"] = by_period.lead_median_us.astype(float) / 1e6
+    # partial first/last periods distort a trend: fit on full periods only
+    periods = sorted(by_period.period.dropna().unique())
+    partial = _partial_periods(result, periods, period)
+    full = [p for p in periods if p not in partial]
+    trends = []
+    for cat_value in table.category:
+        d = by_period[by_period.category == cat_value].set_index("period").cases.reindex(full, fill_value=0)
+        # a trend of a handful of cases is noise: only categories with MIN_TREND_CASES
+        trends.append(_trend(d.to_numpy(dtype=float)) if d.sum() >= MIN_TREND_CASES else None)
+    table["trend_per_period"] = trends
+    table["trend"] = [
+        "–"
+        if v is None or not np.isfinite(v)
+        else ("rising" if v > 0.05 else "falling" if v < -0.05 else "flat")
+        for v in trends
+    ]
+    table = table.sort_values(["cases", "category"], ascending=[False, True]).reset_index(drop=True)
+    if top is not None:
+        table = table.head(top)
+    multi = int(table.multi.sum())
+    table = table[
+        [
+            "category",
+            "cases",
+            "share",
+            "lead_median_s",
+            "lead_p90_s",
+            "elapsed_median",
+            "breached",
+            "breach_rate",
+            "open",
+            "trend_per_period",
+            "trend",
+        ]
+    ]
+    by_period = by_period[["category", "period", "cases", "breached", "lead_median_s"]]
+    return CategoryProfile(
+        column=src,
+        period=period,
+        table=table,
+        by_period=by_period,
+        partial_periods=partial,
+        multi_valued_cases=multi,
+    )
+
+
+def _partial_periods(result: SlaResult, periods: list[str], period: str) -> list[str]:
+    if not periods:
+        return []
+    c = result.cases
+    span = c.aggregate(lo=c.clock_start_us.min(), hi=c.clock_start_us.max()).to_pandas().iloc[0]
+    zone = ZoneInfo(result.timezone)
+    lo = datetime.fromtimestamp(int(span.lo) / 1e6, tz=UTC).astimezone(zone).date()
+    hi = datetime.fromtimestamp(int(span.hi) / 1e6, tz=UTC).astimezone(zone).date()
+    out = []
+    if period == "week":
+        if lo.weekday() != 0:
+            out.append((lo - timedelta(days=lo.weekday())).isoformat())
+        if hi.weekday() != 6:
+            out.append((hi - timedelta(days=hi.weekday())).isoformat())
+    else:
+        if lo.day != 1:
+            out.append(f"{lo.year:04d}-{lo.month:02d}")
+        nxt = hi + timedelta(days=1)
+        if nxt.month == hi.month:
+            out.append(f"{hi.year:04d}-{hi.month:02d}")
+    return sorted(set(out) & set(periods))
+
+
+def _trend(counts: np.ndarray) -> float | None:
+    """OLS slope of counts per period divided by their mean (relative change per period)."""
+    if counts.size < 3 or counts.mean() <= 0:
+        return None
+    x = np.arange(counts.size, dtype=float)
+    slope = float(np.polyfit(x, counts, 1)[0])
+    return slope / float(counts.mean())
+
+
+# -- everything for one rule: CLI and report -------------------------------------------------------
+
+
+@dataclass
+class SlaAnalysis:
+    """Compliance, where breached cases spent their time, and complaint categories, for one rule."""
+
+    result: SlaResult
+    time_in: TimeIn | None = None
+    categories: CategoryProfile | None = None
+
+    def lead(self) -> str:
+        """One plain-language sentence (the report's lead)."""
+        s = self.result.summary()
+        n = s["cases"]
+        if not n:
+            return f"No case starts the {self.result.rule.name} clock."
+        rule = self.result.rule
+        within = s["shares"]["met"] or 0.0
+        parts = [f"{100 * within:.1f} % of cases answered within {rule.allowance_text()}"]
+        if s["counts"]["extended"]:
+            parts.append(f"{100 * (s['shares']['extended'] or 0):.1f} % within an extended deadline")
+        br = s["counts"]["breached"]
+        text = f"{100 * (s['shares']['breached'] or 0):.1f} % breached"
+        top = self.time_in.top("breached") if self.time_in is not None and br else None
+        if top is not None:
+            text += f", mostly in {top['activity']} ({100 * top['share']:.0f} % of breached cases' time"
+            text += ", mostly waiting)" if top["wait_share"] >= 0.5 else ")"
+        parts.append(text)
+        if s["counts"]["open"]:
+            from flowlens.units import human_duration
+
+            parts.append(
+                f"{s['counts']['open']:,} still open (the next deadline in {human_duration(s['next_breach_s'])})"
+            )
+        return "; ".join(parts) + f" ({rule.name})."
+
+    def to_dict(self, *, cases: bool = False) -> dict[str, Any]:
+        r = self.result
+        out: dict[str, Any] = {
+            "rule": {
+                "name": r.rule.name,
+                "description": r.rule.description,
+                "jurisdiction": r.rule.jurisdiction,
+                "source": r.rule.source,
+                "verify": r.rule.verify,
+                "unit": r.rule.unit,
+                "base": r.rule.base,
+                "extensions": [asdict(x) for x in r.rule.extensions],
+                "pauses": [asdict(p) for p in r.rule.pauses],
+                "day_count": r.rule.day_count,
+                "deadline_at": r.rule.deadline_at,
+                "receipt_cutoff": r.rule.receipt_cutoff,
+                "received": r.rule.received,
+            },
+            "summary": r.summary(),
+            "lead": self.lead(),
+            "margin_histogram_unit": r.rule.unit_word,
+        }
+        if self.time_in is not None:
+            out["time_in_window"] = {
+                "activities": self.time_in.activities.to_dict("records"),
+                "causes": None if self.time_in.causes is None else self.time_in.causes.to_dict("records"),
+                "starts_estimated": self.time_in.starts_estimated,
+                "note": self.time_in.note,
+            }
+        if self.categories is not None:
+            cp = self.categories
+            out["categories"] = {
+                "column": cp.column,
+                "period": cp.period,
+                "table": cp.table.to_dict("records"),
+                "by_period": cp.by_period.to_dict("records"),
+                "partial_periods": cp.partial_periods,
+                "multi_valued_cases": cp.multi_valued_cases,
+            }
+        if cases:
+            df = r.frame()
+            keep = [
+                "case_id",
+                "clock_start",
+                "clock_stop",
+                "status",
+                "extension",
+                "deadline_base",
+                "deadline",
+                "elapsed",
+                "margin",
+                "paused_us",
+            ]
+            out["cases"] = [
+                {
+                    k: (None if pd.isna(v) else (v.isoformat() if hasattr(v, "isoformat") else v))
+                    for k, v in row.items()
+                }
+                for row in df[keep].to_dict("records")
+            ]
+        return out
+
+
+def sla_analysis(
+    log: EventLog,
+    rule: SlaRule,
+    *,
+    tm: TimeModel | None = None,
+    causes: Any = None,
+    category: str | None = "auto",
+    period: str = "auto",
+    as_of: str | int | datetime | None = None,
+) -> SlaAnalysis:
+    """:func:`evaluate_sla`, then :func:`time_in_window` (when a time model is given) and
+    :func:`category_profile` (``category="auto"`` detects the column; None skips it).
+
+    >>> import flowlens, pandas as pd
+    >>> from flowlens.analysis.sla import get_preset
+    >>> df = pd.DataFrame({"case": ["1", "1"], "activity": ["Receive", "Send Final Response"],
+    ...     "category": ["card", "card"], "timestamp": ["2024-03-01 10:00", "2024-03-05 10:00"]})
+    >>> a = sla_analysis(flowlens.read_log(df), get_preset("US_CFPB"))
+    >>> a.lead()
+    '100.0 % of cases answered within 15 days; 0.0 % breached (US_CFPB).'
+    >>> a.categories.table[["category", "cases", "breach_rate"]].values.tolist()
+    [['card', 1, 0.0]]
+    """
+    res = evaluate_sla(log, rule, as_of=as_of)
+    ti = time_in_window(res, tm, causes=causes) if tm is not None else None
+    cats = None
+    if category is not None:
+        cats = category_profile(res, None if category == "auto" else category, period=period)
+    return SlaAnalysis(result=res, time_in=ti, categories=cats)

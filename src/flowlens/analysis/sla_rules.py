@@ -1,0 +1,328 @@
+"""Deadline rules as data (docs/methods.md, "Deadlines and SLA compliance").
+
+An :class:`SlaRule` holds the clock start and stop (activities, the case start or end), the
+allowance (calendar days, business days or hours), extension tiers with their conditions, pause
+pairs, the working calendar for business days and the day conventions; :func:`custom_rule`
+builds one from command-line style options. The regulatory presets are in
+:mod:`flowlens.analysis.sla_presets`; evaluation is in :mod:`flowlens.analysis.sla_engine`.
+
+>>> r = custom_rule(start="Receive", stop="Resolve", days=10, business=True)
+>>> r.describe(), r.unit_word
+('custom: 10 business days', 'business days')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import date, time
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flowlens.errors import ConfigError
+from flowlens.timing.calendars import WorkCalendar
+
+if TYPE_CHECKING:
+    pass
+
+
+CASE_START = "case start"
+CASE_END = "case end"
+UNITS = ("calendar_days", "business_days", "hours")
+DAY_US = 86_400_000_000
+HOUR_US = 3_600_000_000
+STATUSES = ("met", "extended", "breached", "open")
+_TRUTHY = ("true", "1", "yes", "y", "t", "是")
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A longer deadline that applies when its condition holds.
+
+    ``days`` is the total allowance counted from receipt (30 for China's "complex" tier, not
+    +15), in ``unit`` (default: the rule's). The condition is an activity among ``activities``
+    occurring after the clock start, before the clock stop and, with ``before_deadline``, no
+    later than the deadline in force (a holding response must go out in time), or a case
+    attribute ``attribute`` whose value is one of ``values`` (case-insensitive).
+    """
+
+    days: float
+    activities: tuple[str, ...] = ()
+    attribute: str | None = None
+    values: tuple[str, ...] = _TRUTHY
+    unit: str | None = None
+    before_deadline: bool = True
+    label: str = "extended"
+    #: the activities are usual spellings (presets): those present in the log are used, and
+    #: when none is, the extension never applies (a note says so) instead of an error
+    candidates: bool = False
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The clock stops from the end of a ``start`` activity to the end of the next ``stop``
+    activity (e.g. Request Information to Customer Provides Information), or to the clock
+    stop when no such activity follows."""
+
+    start: tuple[str, ...]
+    stop: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SlaRule:
+    """A deadline rule: clock start and stop, allowance, extensions, pauses, calendar.
+
+    ``clock_start`` / ``clock_stop`` are activity names (any of them; the first occurrence
+    counts) or :data:`CASE_START` / :data:`CASE_END`. When names are *candidates* (presets list
+    the usual spellings of "final response"), only those present in the log are used and at
+    least one must be. ``received`` names a column holding the receipt time, which then
+    starts the clock (cases without a value fall back to ``clock_start``).
+    """
+
+    name: str
+    base: float
+    unit: str = "calendar_days"
+    clock_start: str | tuple[str, ...] = CASE_START
+    clock_stop: str | tuple[str, ...] = CASE_END
+    extensions: tuple[Extension, ...] = ()
+    pauses: tuple[Pause, ...] = ()
+    #: working days for business-day rules (its holidays and extra working days count)
+    calendar: WorkCalendar | None = None
+    #: holidays for the default calendar (Mon-Fri) when no calendar is given: ISO country
+    #: code, optionally with a subdivision ("GB-ENG")
+    holiday_country: str | None = None
+    #: zone of day boundaries; default: the calendar's, else the log's
+    timezone: str | None = None
+    day_count: str = "after_receipt"
+    deadline_at: str = "end_of_day"
+    receipt_cutoff: str | None = None
+    received: str | None = None
+    candidates: bool = False
+    jurisdiction: str = ""
+    source: str = ""
+    description: str = ""
+    #: True when part of the rule is marked [verify] in domain.md
+    verify: bool = False
+    base_text: str = ""
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ConfigError(f"rule {self.name}: unknown unit '{self.unit}'; use one of {', '.join(UNITS)}")
+        _check_amount(self.name, self.base, self.unit)
+        for ext in self.extensions:
+            _check_amount(self.name, ext.days, ext.unit or self.unit)
+            if (ext.unit or self.unit) not in UNITS:
+                raise ConfigError(f"rule {self.name}: unknown extension unit '{ext.unit}'")
+            if not ext.activities and not ext.attribute:
+                raise ConfigError(f"rule {self.name}: an extension needs activities or an attribute")
+        if self.day_count not in ("after_receipt", "including_receipt"):
+            raise ConfigError(
+                f"rule {self.name}: day_count must be after_receipt or including_receipt, got '{self.day_count}'"
+            )
+        if self.deadline_at not in ("end_of_day", "same_time"):
+            raise ConfigError(
+                f"rule {self.name}: deadline_at must be end_of_day or same_time, got '{self.deadline_at}'"
+            )
+        if self.receipt_cutoff is not None:
+            _parse_clock(self.receipt_cutoff, self.name)
+        if self.timezone is not None:
+            _zone(self.timezone)
+        for p in self.pauses:
+            if not p.start or not p.stop:
+                raise ConfigError(f"rule {self.name}: a pause needs start and stop activities")
+
+    # -- text --------------------------------------------------------------------------------
+    @property
+    def unit_word(self) -> str:
+        return _unit_word(self.unit)
+
+    def allowance_text(self) -> str:
+        """'15 days', '15 business days', '8 weeks'."""
+        return self.base_text or _amount(self.base, self.unit)
+
+    def describe(self) -> str:
+        """One line: name, allowance, extensions.
+
+        >>> from flowlens.analysis.sla import get_preset
+        >>> get_preset("UK_DISP_PSD").describe()
+        'UK_DISP_PSD: 15 business days; holding response → 35 business days'
+        """
+        ext = "; ".join(f"{e.label} → {_amount(e.days, e.unit or self.unit)}" for e in self.extensions)
+        return (
+            f"{self.name}: {self.allowance_text()}"
+            + (f"; {ext}" if ext else "")
+            + (" [verify]" if self.verify else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(replace(self, calendar=None))
+        d["calendar"] = self.calendar.to_dict() if self.calendar else None
+        return d
+
+    def with_calendar(self, calendar: WorkCalendar, *, timezone: bool = True) -> SlaRule:
+        """The rule with ``calendar`` for business days (and its zone for day boundaries)."""
+        return replace(self, calendar=calendar, timezone=calendar.timezone if timezone else self.timezone)
+
+
+def _unit_word(unit: str) -> str:
+    return {"calendar_days": "days", "business_days": "business days", "hours": "hours"}.get(unit, unit)
+
+
+def _amount(value: float, unit: str) -> str:
+    word = _unit_word(unit)
+    return f"{value:g} {word[:-1] if value == 1 else word}"
+
+
+def _check_amount(name: str, value: float, unit: str) -> None:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"rule {name}: the allowance must be a positive number, got {value!r}")
+    if unit != "hours" and float(value) != int(value):
+        raise ConfigError(
+            f"rule {name}: a deadline in {_unit_word(unit)} must be a whole number, got {value}"
+        )
+
+
+def _parse_clock(text: str, where: str) -> int:
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", str(text))
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ConfigError(f"rule {where}: receipt cutoff '{text}' is not a clock time like 17:00")
+    return (int(m.group(1)) * 60 + int(m.group(2))) * 60_000_000
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone '{name}'; use an IANA name such as Asia/Shanghai") from exc
+
+
+# -- resolving a rule against a log ------------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", str(name)).strip().casefold()
+
+
+def _resolve(
+    names: str | tuple[str, ...], present: Sequence[str], *, candidates: bool, what: str
+) -> tuple[str, ...] | str:
+    """Activity names of the rule that occur in the log (candidates: the present ones)."""
+    if names in (CASE_START, CASE_END):
+        return names  # type: ignore[return-value]
+    assert isinstance(names, tuple)
+    by_norm: dict[str, list[str]] = {}
+    for a in present:
+        by_norm.setdefault(_norm(a), []).append(a)
+    if candidates:
+        found = [a for n in dict.fromkeys(_norm(x) for x in names) for a in by_norm.get(n, [])]
+        if not found:
+            raise ConfigError(
+                f"none of the {what} activities this rule looks for occur in the log "
+                f"({', '.join(list(names)[:6])}, …); name yours with --clock-{'stop' if 'stop' in what else 'start'} "
+                f"ACTIVITY (activities in the log: {', '.join(sorted(present)[:15])}"
+                f"{', …' if len(present) > 15 else ''})"
+            )
+        return tuple(dict.fromkeys(found))
+    missing = [x for x in names if x not in present]
+    if missing:
+        near = {x: [a for a in present if _norm(a) == _norm(x)] for x in missing}
+        hints = "; ".join(f"'{x}' → did you mean {near[x][0]!r}?" for x in missing if near[x])
+        raise ConfigError(
+            f"{what} activities {missing} do not occur in the log"
+            + (f" ({hints})" if hints else f"; activities in the log: {', '.join(sorted(present)[:15])}")
+        )
+    return names
+
+
+def _optional(names: tuple[str, ...], present: Sequence[str]) -> tuple[str, ...]:
+    by_norm = {_norm(x) for x in names}
+    return tuple(a for a in present if _norm(a) in by_norm)
+
+
+def _working_calendar(rule: SlaRule, tz: str, years: Iterable[int]) -> WorkCalendar:
+    if rule.calendar is not None:
+        return rule.calendar
+    full = ((time(0), time.max),)
+    hols: frozenset[date] = frozenset()
+    extra: frozenset[date] = frozenset()
+    if rule.holiday_country:
+        hols, extra = holidays_for(rule.holiday_country, years)
+    return WorkCalendar(
+        name=f"{rule.holiday_country or 'weekdays'}",
+        timezone=tz,
+        hours={d: full for d in range(5)},
+        holidays=hols,
+        extra_workdays=extra,
+        workday_hours=full,
+    )
+
+
+def holidays_for(country: str, years: Iterable[int]) -> tuple[frozenset[date], frozenset[date]]:
+    """Public holidays and working weekend days for ``CC`` or ``CC-SUBDIV`` (e.g. ``GB-ENG``).
+
+    >>> hols, extra = holidays_for("CN", [2024])
+    >>> date(2024, 10, 1) in hols, date(2024, 9, 29) in extra
+    (True, True)
+    """
+    import holidays
+
+    cc, _, sub = country.upper().partition("-")
+    try:
+        table = holidays.country_holidays(cc, subdiv=sub or None, years=sorted(set(years)))
+    except NotImplementedError as exc:
+        raise ConfigError(
+            f"no holiday calendar for '{country}' (use an ISO code such as CN, GB-ENG, US)"
+        ) from exc
+    extra: set[date] = getattr(table, "weekend_workdays", set()) or set()
+    return frozenset(table.keys()), frozenset(extra)
+
+
+def custom_rule(
+    *,
+    start: Sequence[str] | str = CASE_START,
+    stop: Sequence[str] | str = CASE_END,
+    days: float | None = None,
+    hours: float | None = None,
+    business: bool = False,
+    name: str = "custom",
+    **options: Any,
+) -> SlaRule:
+    """A rule from the command-line style options (``--clock-start A --clock-stop B --days N``).
+
+    >>> custom_rule(start="Receive", stop="Resolve", days=10, business=True).describe()
+    'custom: 10 business days'
+    """
+    if (days is None) == (hours is None):
+        raise ConfigError("give the allowance as days (--days N) or hours (--hours N), not both or neither")
+    if hours is not None and business:
+        raise ConfigError("--business applies to days; business hours are not supported (use --days)")
+    unit = "hours" if hours is not None else ("business_days" if business else "calendar_days")
+    base = hours if hours is not None else days
+    assert base is not None
+    return SlaRule(
+        name=name,
+        base=base,
+        unit=unit,
+        clock_start=_names(start),
+        clock_stop=_names(stop),
+        **options,
+    )
+
+
+def _names(value: Sequence[str] | str) -> str | tuple[str, ...]:
+    if isinstance(value, str):
+        return value if value in (CASE_START, CASE_END) else (value,)
+    vals = tuple(value)
+    if len(vals) == 1 and vals[0] in (CASE_START, CASE_END):
+        return vals[0]
+    return vals

@@ -1,0 +1,148 @@
+"""Report section: deadlines and SLA compliance, where breached cases spent their time, and
+high-frequency complaint categories (docs/methods.md, "Deadlines and SLA compliance")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from markupsafe import Markup
+
+from flowlens.report.charts import bar_chart, histogram
+from flowlens.report.document import Section
+from flowlens.report.sections import records
+from flowlens.report.templating import render_fragment
+
+if TYPE_CHECKING:
+    from flowlens.analysis.sla import SlaAnalysis
+
+CAUSE_LABELS = {
+    "batching": "batching",
+    "contention": "busy staff (contention)",
+    "prioritization": "others served first",
+    "unavailability": "staff off shift",
+    "extraneous": "outside the log (customer, third party)",
+}
+BINS = 30
+
+
+def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) -> Section:
+    """The SLA section: the first analysis in detail, every rule in the comparison table.
+
+    >>> import flowlens, pandas as pd
+    >>> from flowlens.analysis.sla import get_preset, sla_analysis
+    >>> df = pd.DataFrame({"case": ["1", "1", "2", "2"], "category": ["card"] * 4,
+    ...     "activity": ["Receive", "Send Final Response"] * 2,
+    ...     "timestamp": ["2024-03-01 10:00", "2024-03-05 10:00", "2024-03-01 11:00", "2024-04-05 10:00"]})
+    >>> s = sla_section(sla_analysis(flowlens.read_log(df), get_preset("US_CFPB")))
+    >>> s.lead
+    '50.0 % of cases answered within 15 days; 50.0 % breached (US_CFPB).'
+    >>> s.data["rules"][0]["summary"]["counts"]["breached"], "<svg" in s.html
+    (1, True)
+    """
+    items = [analyses] if not isinstance(analyses, Sequence) else list(analyses)
+    if not items:
+        raise ValueError("sla_section needs at least one SLA analysis")
+    main = items[0]
+    res = main.result
+    s = res.summary()
+    unit = res.rule.unit_word
+    margins = res.margins()
+    chart = ""
+    hist: dict[str, Any] = {"edges": [], "counts": []}
+    if margins.size:
+        chart = Markup(
+            histogram(
+                margins.tolist(),
+                bins=BINS,
+                x_format=lambda v: f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}",
+                x_label=f"{unit} to spare at the response (negative: late), applicable deadline",
+                color="#74c476",
+            )
+        )
+        lo, hi = float(margins.min()), float(margins.max())
+        counts, edges = np.histogram(margins, bins=np.linspace(lo, hi if hi > lo else lo + 1.0, BINS + 1))
+        hist = {"edges": edges.tolist(), "counts": counts.tolist()}
+    time_rows: dict[str, list[dict[str, Any]]] = {}
+    cause_rows: list[dict[str, Any]] = []
+    cause_chart = ""
+    estimated = False
+    if main.time_in is not None:
+        d = main.time_in.activities
+        estimated = main.time_in.starts_estimated
+        for grp in ("breached", "on_time", "open"):
+            g = d[d.group == grp].head(top)
+            if not g.empty:
+                time_rows[grp] = records(g)
+        if main.time_in.causes is not None:
+            cz = main.time_in.causes
+            cause_rows = records(cz)
+            b = cz[cz.group == ("breached" if (cz.group == "breached").any() else "on_time")]
+            if not b.empty and float(b.wait_s.sum()) > 0:
+                cause_chart = Markup(
+                    bar_chart(
+                        [CAUSE_LABELS.get(c, c) for c in b.cause],
+                        [float(v) * 100 for v in b.share],
+                        unit="%",
+                        color="#f16913",
+                    )
+                )
+    cats = main.categories
+    cat_rows = records(cats.table) if cats is not None else []
+    trend = _trend_table(cats) if cats is not None else None
+    rules = [_rule_row(a) for a in items]
+    html = render_fragment(
+        "_sla.html.j2",
+        s=s,
+        rule=res.rule,
+        unit=unit,
+        rules=rules,
+        chart=chart,
+        time_rows=time_rows,
+        time_note=main.time_in.note if main.time_in is not None else "",
+        has_time=main.time_in is not None,
+        cause_rows=cause_rows,
+        cause_chart=cause_chart,
+        cause_labels=CAUSE_LABELS,
+        estimated=estimated,
+        cats=cats,
+        cat_rows=cat_rows,
+        trend=trend,
+    )
+    data = {"rules": [a.to_dict() for a in items], "margin_histogram": hist}
+    return Section(id="sla", title="Deadlines and SLA compliance", html=html, data=data, lead=main.lead())
+
+
+def _rule_row(a: SlaAnalysis) -> dict[str, Any]:
+    s = a.result.summary()
+    r = a.result.rule
+    return {
+        "name": r.name,
+        "describe": r.describe().split(": ", 1)[1],
+        "jurisdiction": r.jurisdiction,
+        "source": r.source,
+        "verify": r.verify,
+        "cases": s["cases"],
+        "shares": s["shares"],
+        "counts": s["counts"],
+        "margin_median": s["margin_median"],
+        "unit": r.unit_word,
+    }
+
+
+def _trend_table(cats: Any, max_periods: int = 16, max_categories: int = 8) -> dict[str, Any] | None:
+    bp = cats.by_period
+    if bp.empty:
+        return None
+    periods = sorted(bp.period.dropna().unique())[-max_periods:]
+    names = list(cats.table.category.head(max_categories))
+    wide = bp[bp.category.isin(names) & bp.period.isin(periods)].pivot_table(
+        index="category", columns="period", values="cases", aggfunc="sum", fill_value=0
+    )
+    wide = wide.reindex(index=names, columns=periods, fill_value=0)
+    return {
+        "periods": periods,
+        "rows": [{"category": c, "counts": [int(v) for v in wide.loc[c].tolist()]} for c in names],
+        "partial": list(cats.partial_periods),
+    }
