@@ -153,3 +153,14 @@ def test_callcenter_queue_is_waiting_and_service_is_processing(shared_logs) -> N
     # service per call = the Service steps, all processing
     assert (m.proc_us[service] == duration[service]).all()
     assert (m.proc_us[queue] == 0).all()
+
+
+def test_business_clock_with_a_24x7_calendar_beside_others_in_a_non_utc_zone() -> None:
+    day = 86_400_000_000
+    clock = BusinessClock(
+        {"a": WorkCalendar.preset("24x7", timezone="Asia/Shanghai"),
+         "b": WorkCalendar.preset("office", timezone="Asia/Shanghai")},
+        10 * day, 20 * day,
+    )
+    assert clock.working_us("a", 12 * day, 13 * day) == 24 * H
+    assert clock.working_us("b", 12 * day, 19 * day) == 5 * 8 * H

@@ -24,7 +24,8 @@ def human_duration(seconds: float | None) -> str:
         return f"{s / 60:.0f} min" if s >= 600 else f"{s / 60:.1f} min"
     if s < 86400:
         return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
+    days = s / 86400
+    return f"{days:.1f} d" if days < 1000 else f"{days:,.0f} d"
 
 
 def human_count(n: float | None) -> str:

@@ -47,7 +47,9 @@ class BusinessClock:
         iv_rows: list[pd.DataFrame] = []
         buckets = np.arange(self.first_bucket, self.last_bucket + 1, dtype=np.int64)
         for name, cal in self.calendars.items():
-            iv = cal.intervals(int(buckets[0] * DAY_US), int((buckets[-1] + 1) * DAY_US))
+            lo_us, hi_us = int(buckets[0] * DAY_US), int((buckets[-1] + 1) * DAY_US)
+            # intervals are built per local day, so the first may begin before the range
+            iv = np.clip(cal.intervals(lo_us, hi_us), lo_us, hi_us)
             a, b = _split_at_midnight(iv)
             bk = a // DAY_US
             dur = b - a
