@@ -5,8 +5,8 @@ level of an attribute against all other cases; numbers also into quartiles) and 
 **ratio of median lead times** and the **difference of mean lead times**, each with a
 stratified-bootstrap 95 % confidence interval (:func:`flowlens.analysis.segments.replicates`).
 Numeric factors also get a Spearman rank correlation with a Fisher-z interval. Factors are
-ranked by effect, and each gets a sentence a consultant can put on a slide (docs/methods.md
-§11).
+ranked by effect, and each gets a sentence a consultant can put on a slide (docs/methods.md,
+"Slow-case drivers").
 
 These are **associations, not causes**: factors overlap (complex cases get transferred *and*
 take long), and a factor can be a consequence of a long case as well as a reason for it.

@@ -1,7 +1,7 @@
 """The customer's view: issues across cases and contacts, effort signals, first-contact resolution.
 
 A customer does not see cases; they see an **issue** they needed solved and the contacts it
-took (docs/methods.md §9). Cases of one customer are linked into issues by sessionisation in
+took (docs/methods.md, "The customer's view"). Cases of one customer are linked into issues by sessionisation in
 the engine: ordered by start, a case joins the customer's open issue when it starts within
 ``window`` (default 7 days) of that issue's last activity, and only with the same reason when a
 reason column is used; otherwise it opens a new issue. Per issue flowlens counts contacts

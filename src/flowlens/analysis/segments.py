@@ -6,7 +6,7 @@ contacts per issue; :mod:`flowlens.analysis.journeys`). For every value of the s
 flowlens gives the metric with a percentile-bootstrap 95 % confidence interval, the difference
 from the other cases (or from a reference segment) with its own interval, and a **noise flag**
 when that interval contains 0: the data cannot tell the segment apart from the rest
-(docs/methods.md §10).
+(docs/methods.md, "Segments and confidence intervals").
 
 Resampling is vectorised with numpy (a matrix of resampled indices per segment, in chunks) and
 seeded per (seed, metric, segment), so results are identical for a seed whatever else is
