@@ -140,6 +140,18 @@ def test_business_days_respect_chinese_holidays_and_working_weekends() -> None:
     assert weekdays.status["c"] == "breached"
 
 
+def test_roll_forward_moves_a_last_day_on_a_holiday_to_the_next_working_day() -> None:
+    rows = [("h", "Receive", "2024-09-16 10:00"), ("h", "Send Final Response", "2024-10-05 10:00")]
+    log = make_log(rows, tz="Asia/Shanghai")
+    plain = by_case(evaluate_sla(log, get_preset("CN_NFRA_2020")))
+    assert str(plain.deadline["h"]) == "2024-10-02 00:00:00+08:00"  # day 15 is 1 Oct, National Day
+    assert plain.status["h"] == "breached"
+    rolled = replace(get_preset("CN_NFRA_2020"), roll_forward=True)
+    f = by_case(evaluate_sla(log, rolled))
+    assert str(f.deadline["h"]) == "2024-10-09 00:00:00+08:00"  # 1-7 Oct off: Tue 8 Oct
+    assert f.status["h"] == "met"
+
+
 def test_business_day_arithmetic_agrees_with_the_generators_day_calendar() -> None:
     from flowlens.synth.calendars import DAY, DayCalendar
 

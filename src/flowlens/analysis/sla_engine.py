@@ -418,8 +418,10 @@ def evaluate_sla(
     longest = max([rule.base, *[x.days for x in rule.extensions]])
     span_days = (hi_d - lo_d).days
     hi_d = hi_d + timedelta(days=int(longest * 2.2) + 40 + (span_days if pauses else 0))
-    business = rule.unit == "business_days" or any(
-        (x.unit or rule.unit) == "business_days" for x in rule.extensions
+    business = (
+        rule.roll_forward
+        or rule.unit == "business_days"
+        or any((x.unit or rule.unit) == "business_days" for x in rule.extensions)
     )
     cal = _working_calendar(rule, tz, range(lo_d.year, hi_d.year + 1)) if business else None
     if business and cal is not None and not cal.holidays and rule.calendar is None:
@@ -574,11 +576,31 @@ def _deadline(
     if unit == "calendar_days":
         rd = c.s_day + ibis.ifelse(c.fl_late, 1, 0)
         target = rd + (n if rule.day_count == "after_receipt" else n - 1)
-        tbl = ibis.memtable(dt.days[["day", "start_us", "end_us"]]).rename(
-            **{f"k_{key}": "day", f"ks_{key}": "start_us", f"ke_{key}": "end_us"}
+        tbl = ibis.memtable(dt.days[["day", "start_us", "end_us", "working", "wbefore"]]).rename(
+            **{
+                f"k_{key}": "day",
+                f"ks_{key}": "start_us",
+                f"ke_{key}": "end_us",
+                f"kw_{key}": "working",
+                f"kr_{key}": "wbefore",
+            }
         )
         j = c.mutate(**{f"t_{key}": target})
         j = j.left_join(tbl, j[f"t_{key}"] == tbl[f"k_{key}"])
+        if rule.roll_forward:
+            # a last day that is not a working day moves to the next working day (whose rank
+            # is the number of working days before the last day)
+            nxt = ibis.memtable(dt.ranks[["wbefore", "start_us", "end_us"]]).rename(
+                **{f"n_{key}": "wbefore", f"ns_{key}": "start_us", f"ne_{key}": "end_us"}
+            )
+            j = j.select(*j.columns)
+            j = j.left_join(nxt, j[f"kr_{key}"] == nxt[f"n_{key}"])
+            j = j.mutate(
+                **{
+                    f"ks_{key}": ibis.ifelse(j[f"kw_{key}"], j[f"ks_{key}"], j[f"ns_{key}"]),
+                    f"ke_{key}": ibis.ifelse(j[f"kw_{key}"], j[f"ke_{key}"], j[f"ne_{key}"]),
+                }
+            )
     else:
         adjust = c.fl_late | ~c.s_working if cutoff else ibis.literal(False)
         w_r = ibis.ifelse(adjust, c.s_wbefore + ibis.ifelse(c.s_working, 1, 0), c.s_wbefore)

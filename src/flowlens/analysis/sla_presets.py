@@ -121,6 +121,7 @@ def _preset_table() -> dict[str, SlaRule]:
             base=15,
             unit="calendar_days",
             timezone="Asia/Shanghai",
+            holiday_country="CN",  # used only with roll_forward
             extensions=(
                 Extension(30, HOLDING_RESPONSE, attribute="complex", label="complex", candidates=True),
                 Extension(
@@ -326,6 +327,7 @@ _RULE_KEYS = {
     "day_count",
     "deadline_at",
     "receipt_cutoff",
+    "roll_forward",
     "received",
     "jurisdiction",
     "source",
@@ -389,6 +391,7 @@ def rule_from_dict(spec: Mapping[str, Any], *, where: str = "rule", base_dir: Pa
         "day_count",
         "deadline_at",
         "receipt_cutoff",
+        "roll_forward",
         "received",
         "jurisdiction",
         "source",

@@ -101,6 +101,9 @@ class SlaRule:
     day_count: str = "after_receipt"
     deadline_at: str = "end_of_day"
     receipt_cutoff: str | None = None
+    #: a calendar-day deadline whose last day is not a working day moves to the end of the next
+    #: working day (Chinese civil law, 民法典 art. 203, for periods ending on a statutory holiday)
+    roll_forward: bool = False
     received: str | None = None
     candidates: bool = False
     jurisdiction: str = ""

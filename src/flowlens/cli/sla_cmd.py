@@ -87,6 +87,11 @@ if TYPE_CHECKING:
 )
 @click.option("--count-receipt-day", is_flag=True, help="Count the day of receipt as day 1.")
 @click.option(
+    "--roll-forward",
+    is_flag=True,
+    help="A calendar-day deadline ending on a non-working day moves to the next working day.",
+)
+@click.option(
     "--receipt-cutoff",
     metavar="HH:MM",
     help="Receipts after this local time (and, for business days, on non-working days) count from the next day.",
@@ -139,6 +144,7 @@ def sla(
     sla_tz: str | None,
     deadline_at: str | None,
     count_receipt_day: bool,
+    roll_forward: bool,
     receipt_cutoff: str | None,
     received: str | None,
     case_table: Path | None,
@@ -204,6 +210,8 @@ def sla(
         changes["day_count"] = "including_receipt"
     if receipt_cutoff:
         changes["receipt_cutoff"] = receipt_cutoff
+    if roll_forward:
+        changes["roll_forward"] = True
     if received:
         changes["received"] = received
     if country:
