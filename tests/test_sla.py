@@ -508,7 +508,7 @@ GEN_PRESETS = ["CN_CBIRC_2020", "UK_DISP", "UK_DISP_PSD", "AU_RG271", "US_CFPB"]
 def _generated(tmp_path_factory, preset: str, size: str = "tiny") -> tuple[flowlens.EventLog, pd.DataFrame]:
     synth = pytest.importorskip("flowlens.synth.bank", reason="the bank generator is not available")
     out = tmp_path_factory.mktemp(f"bank_{size}_{preset}")
-    synth.generate_bank(size, seed=3, out_dir=out, remedies="none", formats="parquet", sla=preset)
+    synth.generate_bank(size, seed=3, out_dir=out, remedies="none", formats="parquet", sla=preset, jobs=1)
     cases = pd.read_parquet(out / "cases.parquet")
     events = pd.read_parquet(out / "events.parquet")
     log = flowlens.read_log(events[events.process == "complaint"], tz="Asia/Shanghai")
@@ -531,9 +531,16 @@ def _check_against_truth(log: flowlens.EventLog, truth: pd.DataFrame, preset: st
     met = f.status.isin(["met", "extended"])
     assert (met == truth.sla_met.astype(bool)).all(), f[met != truth.sla_met.astype(bool)]
     assert int((~met).sum()) == int((~truth.sla_met.astype(bool)).sum())
-    # deadlines: identical to the millisecond (the generator writes milliseconds)
+    # deadlines: identical to the millisecond (the generator writes milliseconds), except where
+    # a holding response went out after a reopened case's first final response: the generator
+    # then records the extended deadline although sla_met was decided on the base one
     mine = f.deadline.dt.tz_convert("UTC").dt.floor("ms")
-    assert (mine == truth.sla_deadline_ts.dt.tz_convert("UTC")).all()
+    differ = set(f.index[mine != truth.sla_deadline_ts.dt.tz_convert("UTC")])
+    t = log.table
+    holding = t.filter(t.activity == "Send Holding Response").select("case_id", "end_us").to_pandas()
+    stop_us = (f.clock_stop.dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
+    late = {c for c, e in zip(holding.case_id, holding.end_us, strict=True) if e > stop_us.get(c, e)}
+    assert differ <= late, sorted(differ - late)
     assert res.summary()["received_from_column"] == len(f)
     # the one defined difference: flowlens's default clock starts at the first logged event and
     # a deadline ends at midnight, so its deadlines are never earlier and its breaches a subset
@@ -562,6 +569,10 @@ def test_generator_demo_breaches_and_extensions_equal_truth(tmp_path_factory, pr
 
 
 # -- CLI and report --------------------------------------------------------------------------------------------
+
+
+def _no_nan(token: str) -> None:
+    raise AssertionError(f"{token} in JSON output")
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -608,7 +619,7 @@ def test_cli_lists_presets_and_evaluates(tmp_path, capsys) -> None:
         str(tmp_path / "cases.csv"),
     )
     assert code == 0, err
-    data = json.loads(out)
+    data = json.loads(out, parse_constant=_no_nan)  # strict JSON: no NaN
     assert [r["rule"]["name"] for r in data["rules"]] == ["CN_NFRA_2020", "custom"]
     assert data["rules"][0]["summary"]["counts"] == {"met": 1, "extended": 0, "breached": 1, "open": 0}
     assert data["rules"][1]["summary"]["counts"]["met"] == 2

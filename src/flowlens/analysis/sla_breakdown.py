@@ -370,8 +370,8 @@ class SlaAnalysis:
         }
         if self.time_in is not None:
             out["time_in_window"] = {
-                "activities": self.time_in.activities.to_dict("records"),
-                "causes": None if self.time_in.causes is None else self.time_in.causes.to_dict("records"),
+                "activities": _records(self.time_in.activities),
+                "causes": None if self.time_in.causes is None else _records(self.time_in.causes),
                 "starts_estimated": self.time_in.starts_estimated,
                 "note": self.time_in.note,
             }
@@ -380,8 +380,8 @@ class SlaAnalysis:
             out["categories"] = {
                 "column": cp.column,
                 "period": cp.period,
-                "table": cp.table.to_dict("records"),
-                "by_period": cp.by_period.to_dict("records"),
+                "table": _records(cp.table),
+                "by_period": _records(cp.by_period),
                 "partial_periods": cp.partial_periods,
                 "multi_valued_cases": cp.multi_valued_cases,
             }
@@ -438,3 +438,9 @@ def sla_analysis(
     if category is not None:
         cats = category_profile(res, None if category == "auto" else category, period=period)
     return SlaAnalysis(result=res, time_in=ti, categories=cats)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain Python values, missing values as None (valid JSON, no NaN)."""
+    out = df.astype(object).where(df.notna(), None).to_dict("records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]
