@@ -457,3 +457,33 @@ def test_cli_journeys_by_segment(calls) -> None:
     assert {"0", "1", "2", "(all)"} <= groups
     assert out["summary"]["issues_identified"] == calls[2].summary["issues_identified"]
     assert np.isclose(out["summary"]["fcr"], calls[2].summary["fcr"])
+
+
+@pytest.mark.spark
+@pytest.mark.slow  # a Spark session: ~15 s idle, close to a minute on a loaded 2-core machine
+def test_spark_gives_the_same_issues_and_case_factors() -> None:
+    from flowlens.analysis.drivers import case_factors
+
+    base = make_log(_journey_rows())
+    cases = pd.DataFrame({"case": ["s1", "b1", "x1"], "reason": ["fees", "fees", "card"]})
+    # join the case table in each engine (EventLog.to_engine hands over the ingested table)
+    log = add_case_attributes(base, cases)
+    spark = add_case_attributes(base.to_engine("spark"), cases)
+    pd.testing.assert_frame_equal(journeys(log).issues, journeys(spark).issues, check_dtype=False)
+    pd.testing.assert_frame_equal(case_factors(log), case_factors(spark), check_dtype=False)
+
+
+@pytest.mark.slow
+def test_demo_calibration(tmp_path) -> None:
+    """On the generator's demo preset: FCR of service issues 0.68-0.74, phone transfers
+    0.17-0.21 and abandonment 3-8 % (domain.md 6.8)."""
+    from flowlens.filters import filter_attribute
+    from flowlens.synth import generate_bank
+
+    generate_bank("demo", seed=7, out_dir=tmp_path, remedies="none", formats=("parquet",))
+    log = filter_attribute(flowlens.read_log(tmp_path / "events.parquet"), "process", ["service_issue"])
+    s = journeys(log, customer=None).summary
+    phone = next(r for r in s["by_channel"] if r["channel"] == "phone")
+    assert 0.68 <= s["fcr"] <= 0.74
+    assert 0.17 <= phone["transfer_rate"] <= 0.21
+    assert 0.03 <= phone["abandonment_rate"] <= 0.08
