@@ -94,13 +94,12 @@ def conformance(
             hint="check that every path of the designed process ends in an end event",
         )
 
-    method = "all"
-    picks: np.ndarray | None = None
+    picks = np.empty(0, dtype=np.int64)  # rows of the sampled cases, in draw order
+    pick_vids: np.ndarray | None = None  # their variants
     if sample is not None and sample < n_cases:
-        method = "random-sample"
-        rng = np.random.default_rng(seed)
-        picks = rng.permutation(n_cases)[:sample]
-        order = list(pd.unique(per_case["vid"].to_numpy()[picks]))
+        picks = np.random.default_rng(seed).permutation(n_cases)[:sample]
+        pick_vids = per_case["vid"].to_numpy()[picks]
+        order = [int(v) for v in pd.unique(pick_vids)]
     else:
         order = list(range(len(traces)))
 
@@ -114,20 +113,19 @@ def conformance(
                 break
             results[vid] = ali
 
-    # Weights: cases that each aligned variant stands for, within the scope.
+    # Weights: how many cases in scope each aligned variant stands for.
     weights = np.zeros(len(traces), dtype=np.int64)
-    if method == "random-sample":
-        assert picks is not None
-        pick_vids = per_case["vid"].to_numpy()[picks]
-        known = np.fromiter((v in results for v in pick_vids), dtype=bool, count=len(pick_vids))
-        used = int(np.argmin(known)) if not known.all() else len(pick_vids)
+    if pick_vids is not None:
+        method = "random-sample"
+        # The sample is the longest prefix of the draw whose variants were all aligned.
+        known = np.fromiter((int(v) in results for v in pick_vids), dtype=bool, count=len(pick_vids))
+        used = len(pick_vids) if known.all() else int(np.argmin(known))
         scope_rows = picks[:used]
         np.add.at(weights, pick_vids[:used], 1)
     else:
+        method = "most-frequent-first" if exhausted else "all"
         aligned_ids = np.fromiter(results, dtype=np.int64, count=len(results))
         weights[aligned_ids] = counts[aligned_ids]
-        if exhausted:
-            method = "most-frequent-first"
         scope_rows = np.flatnonzero(np.isin(per_case["vid"].to_numpy(), aligned_ids))
     in_scope = int(weights.sum())
     scale = n_cases / in_scope if method == "random-sample" and in_scope else 1.0
