@@ -238,7 +238,7 @@ class SlaResult:
             "clock_start": _show(self.clock_start),
             "clock_stop": _show(self.clock_stop),
             "calendar": self.calendar.to_dict() if self.calendar else None,
-            "notes": list(self.notes),
+            "notes": list(self.notes) + _scope_note(n, counts["open"] + int(row.open_breached or 0)),
         }
         return self._summary
 
@@ -246,6 +246,15 @@ class SlaResult:
         """Time to spare at the clock stop (negative: late), in the rule's unit, stopped cases."""
         df = self.frame()
         return df.loc[df.stopped, "margin"].to_numpy(dtype=float)
+
+
+def _scope_note(n: int, unstopped: int) -> list[str]:
+    if n and unstopped > n / 2:
+        return [
+            f"{unstopped:,} of {n:,} cases never reach a clock-stop activity; if the log mixes processes, "
+            "keep the relevant cases (e.g. --where process=complaint or --contains ACTIVITY)"
+        ]
+    return []
 
 
 def _iso(us: int | None, tz: str) -> str | None:
