@@ -160,7 +160,10 @@ class CategoryProfile:
     table: pd.DataFrame
     #: category, period, cases, breached, lead_median_s
     by_period: pd.DataFrame
+    #: first/last periods the log covers only in part (left out of the trend)
     partial_periods: list[str]
+    #: leading/trailing periods with under half the busiest period's cases (left out of the trend)
+    edge_periods: list[str]
     multi_valued_cases: int
 
 
@@ -235,6 +238,20 @@ def category_profile(
     periods = sorted(by_period.period.dropna().unique())
     partial = _partial_periods(result, periods, period)
     full = [p for p in periods if p not in partial]
+    # run-in and run-out at the log's edges (cases still arriving, or only the stragglers of a
+    # closed window) are not a trend: leading and trailing periods with fewer than half the
+    # cases of the busiest period are left out too
+    totals = by_period.groupby("period").cases.sum().reindex(full, fill_value=0)
+    edge: list[str] = []
+    if len(totals):
+        low = totals < 0.5 * float(totals.max())
+        i, j = 0, len(full)
+        while i < j and low.iloc[i]:
+            i += 1
+        while j > i and low.iloc[j - 1]:
+            j -= 1
+        edge = full[:i] + full[j:]
+        full = full[i:j]
     trends = []
     for cat_value in table.category:
         d = by_period[by_period.category == cat_value].set_index("period").cases.reindex(full, fill_value=0)
@@ -273,6 +290,7 @@ def category_profile(
         table=table,
         by_period=by_period,
         partial_periods=partial,
+        edge_periods=edge,
         multi_valued_cases=multi,
     )
 
@@ -383,6 +401,7 @@ class SlaAnalysis:
                 "table": _records(cp.table),
                 "by_period": _records(cp.by_period),
                 "partial_periods": cp.partial_periods,
+                "edge_periods": cp.edge_periods,
                 "multi_valued_cases": cp.multi_valued_cases,
             }
         if cases:

@@ -144,5 +144,5 @@ def _trend_table(cats: Any, max_periods: int = 16, max_categories: int = 8) -> d
     return {
         "periods": periods,
         "rows": [{"category": c, "counts": [int(v) for v in wide.loc[c].tolist()]} for c in names],
-        "partial": list(cats.partial_periods),
+        "partial": [*cats.partial_periods, *cats.edge_periods],
     }
