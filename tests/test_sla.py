@@ -498,6 +498,14 @@ def test_category_profile_counts_trend_and_partial_periods() -> None:
     assert t.lead_median_s["card"] == pytest.approx(DAY_S)
     assert t.trend["card"] == "rising" and t.trend["loan"] == "–"  # too few loan cases for a trend
     assert cp.partial_periods == ["2024-02-05"]  # the last week ends on a Friday
+    # stragglers after the window (run-out) are no trend: two single cases in later weeks
+    tail = [("t1", "Receive", "2024-02-12 10:00"), ("t1", "Final Response", "2024-02-13 10:00"),
+            ("t2", "Receive", "2024-02-25 10:00"), ("t2", "Final Response", "2024-02-26 10:00")]  # fmt: skip
+    log2 = make_log(rows + tail, extra={"complaint_category": cats + ["card"] * 4})
+    cp2 = category_profile(evaluate_sla(log2, custom_rule(start="Receive", stop="Final Response", days=15)))
+    assert cp2 is not None
+    assert cp2.partial_periods == [] and cp2.edge_periods == ["2024-02-12", "2024-02-19"]
+    assert cp2.table.set_index("category").trend["card"] == "rising"
 
 
 # -- the bank generator's truth --------------------------------------------------------------------------
