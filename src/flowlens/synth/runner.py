@@ -60,6 +60,8 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
               horizon_days=horizon_days, volume=volume, switches=switches, customers=customers,
               n_branches=n_branches, params=params)
     mod.setup(w)
+    for pool in w.teams.values():
+        pool.window_end = days * DAY
     env = w.env
 
     def start_case(a: Arrival) -> None:

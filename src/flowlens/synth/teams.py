@@ -81,6 +81,9 @@ class TeamPool(simpy.PriorityResource):
         self.name = name
         self.agents = agents
         self.idle: deque[Agent] = deque()
+        #: Busy time is counted up to here (the end of the arrival window), so utilisation
+        #: compares like with like when the run-out period clears a backlog.
+        self.window_end = float("inf")
         #: (request time, start time, priority) of every granted request, flat, for the truth
         #: statistics (a compact array: the large preset grants millions of requests).
         self.waits = array("d")
@@ -143,7 +146,8 @@ class TeamPool(simpy.PriorityResource):
         a: Agent | None = getattr(req, "agent", None)
         if a is not None and a.state == BUSY:
             now = self._env.now
-            a.busy_s += now - req.usage_since  # type: ignore[attr-defined,operator]
+            since: float = req.usage_since  # type: ignore[attr-defined]
+            a.busy_s += max(0.0, min(now, self.window_end) - since)
             if a.cal.is_open(now):
                 a.state = IDLE
                 self.idle.append(a)

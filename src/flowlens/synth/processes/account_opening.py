@@ -42,7 +42,7 @@ def setup(w: World) -> None:
         background(w, w.teams[f"branch_teller:BR{b:02d}"], 1.0, 20.0, 0.5,
                    named_stream(w.seed, 15, b))
     # Transaction-monitoring alerts come first for the AML team (regulatory deadlines).
-    background(w, w.teams["aml_review"], 0.9 * max(w.volume, 0.2), 35.0, 0.5,
+    background(w, w.teams["aml_review"], 0.55 * max(w.volume, 0.2), 35.0, 0.5,
                named_stream(w.seed, 16), priority=-1)
 
 

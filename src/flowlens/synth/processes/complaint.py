@@ -26,6 +26,8 @@ TEAMS = [
     TeamSpec("complaints_lead", (("office", 1),), "CPL-", min_size=1, notes="team leads"),
     TeamSpec("complaints_head", (("office", 1),), "CPH-", min_size=1, notes="second approval"),
     TeamSpec("dept_sme", (("office_1730", 3),), "SME-", notes="department experts, own work first"),
+    TeamSpec("records_ops", (("office", 2),), "REC-",
+             notes="business-line operations that pull call recordings and transaction records"),
     TeamSpec("complaint_intake", (("cc_mid", 1),), "CPI-", notes="complaint hotline and branch intake"),
 ]
 CATEGORIES = ("card", "loan", "accounts", "service", "wealth")
@@ -78,15 +80,17 @@ def setup(w: World) -> None:
         w.add_team(spec.name, build_agents(spec, w.start, w.daycal.days, w.volume,
                                            named_stream(w.seed, 40, i)))
     # Department experts do their own department's work first; complaint input waits (B6).
-    background(w, w.teams["dept_sme"], 1.5 * max(w.volume, 0.15), 70.0, 0.5,
+    background(w, w.teams["dept_sme"], 1.3 * max(w.volume, 0.15), 70.0, 0.5,
                named_stream(w.seed, 41), priority=-1)
+    background(w, w.teams["records_ops"], 0.6 * max(w.volume, 0.15), 45.0, 0.5,
+               named_stream(w.seed, 45), priority=-1)
     # Handlers also carry other duties (regulatory returns, quality reviews, other queues).
-    background(w, w.teams["complaints_unit"], 1.2 * max(w.volume, 0.15), 60.0, 0.5,
+    background(w, w.teams["complaints_unit"], 0.6 * max(w.volume, 0.15), 60.0, 0.5,
                named_stream(w.seed, 42), priority=1)
     # Team lead and head of complaints approve between meetings and their own work.
-    background(w, w.teams["complaints_lead"], 0.5 * max(w.volume, 0.15), 60.0, 0.5,
+    background(w, w.teams["complaints_lead"], 0.3 * max(w.volume, 0.15), 60.0, 0.5,
                named_stream(w.seed, 43), priority=0)
-    background(w, w.teams["complaints_head"], 0.5 * max(w.volume, 0.15), 60.0, 0.5,
+    background(w, w.teams["complaints_head"], 0.3 * max(w.volume, 0.15), 60.0, 0.5,
                named_stream(w.seed, 44), priority=0)
 
 
@@ -115,6 +119,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     d_info = r.cust.lognorm(2 * DAY, 0.7)
     d_bounce = [r.dur.lognorm(20 * 60.0, 0.4) for _ in range(3)]
     u_w10, d_idle = r.route.random(), r.cust.lognorm(2 * DAY, 0.5)
+    d_discuss = r.cust.lognorm(48 * 3600.0, 0.5)
     c.row.sla_deadline = deadline(w, t0, sla.base_days, sla.unit)
     ch = c.row.origin_channel
     c.channel = ch
@@ -148,7 +153,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     # Handlers remember the holding response 85% of the time; the rest breach if late.
     holding = {"sent": False, "final": False, "remember": u_hold < 0.85}
     c.env.process(holding_response(w, c, t0, sla, holding))
-    if simple and u_fcr < 0.46:
+    if simple and u_fcr < 0.43:
         yield from c.work(agent, "resolve_at_first_contact", 15.0, 0.5, system="COMPLAINT")
         pool.release(req)
         yield from c.system("send_summary_resolution", 1, 3, system="COMPLAINT",
@@ -189,6 +194,10 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
                     c.truth("bottleneck", "B5", [s2], removable="no", cause="waiting for the "
                             "customer's information (extraneous)", remedy=None,
                             wait_s=c.env.now - t_r, team="customer")
+        if reopen == 0:  # evidence: recordings and records from the business line's operations
+            c.instant("request_records", "SYS-COMPLAINT", "system", system="COMPLAINT")
+            yield from c.task("records_ops", "provide_records", 15.0, 0.4, priority=2,
+                              system="COMPLAINT")
         yield from c.task("complaints_unit", "investigate_complaint", 45.0, 0.5,
                           system="COMPLAINT")
         if u_dept < 0.60 and reopen == 0:
@@ -210,6 +219,10 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
                         "handler or department", remedy="correct_routing", staff_s=te - ts,
                         wait_s=ts - t_b, bounce=i + 1)
         yield from c.task("complaints_unit", "propose_resolution", 20.0, 0.4, system="COMPLAINT")
+        if reopen == 0:  # the handler agrees a time to discuss the proposal with the customer
+            yield from c.customer_wait(24.0, 0.6, draw=d_discuss)
+            yield from c.task("complaints_unit", "discuss_resolution_with_customer", 10.0, 0.4,
+                              system="COMPLAINT", channel="phone_agent")
         yield from c.task("complaints_lead", "approve_resolution", 10.0, 0.4, system="COMPLAINT",
                           priority=2)
         if c.row.amount < 500 and w.sw.second_approval:

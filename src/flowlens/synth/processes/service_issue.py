@@ -37,7 +37,7 @@ TEAMS = [
              notes="phone and chat agents, 24x7 (night ~15%); Monday 09:00-11:00 huddle (B7)"),
     TeamSpec("cc_specialist", (("card_day", 2), ("card_eve", 1), ("cc_mid", 1)), "SPC-",
              notes="transfer target (cards, loans, payments), 08-22 daily"),
-    TeamSpec("back_office", (("office", 3),), "BO-", notes="tickets, Mon-Fri 09-18 (B3)"),
+    TeamSpec("back_office", (("office", 6),), "BO-", notes="tickets, Mon-Fri 09-18 (B3)"),
 ]
 
 
