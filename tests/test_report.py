@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 import flowlens
-from flowlens.report.build import build_report
+from flowlens.report.build import ReportOptions, build_report
 
 EVIL_ACTIVITY = "<script>alert('x')</script>"
 EVIL_RESOURCE = '"><img src=x onerror=alert(1)>'
 EVIL_CASE = "=cmd|' /C calc'!A0"
+QUICK = ReportOptions(deep=False)
 
 
 def evil_log() -> flowlens.EventLog:
@@ -38,7 +39,7 @@ def evil_log() -> flowlens.EventLog:
 
 def test_every_log_value_is_escaped(tmp_path: Path) -> None:
     log = evil_log()
-    report = build_report(log)
+    report = build_report(log, QUICK)
     paths = report.write(tmp_path)
     html = paths["report"].read_text(encoding="utf-8")
     assert "<script" not in html.lower()
@@ -51,7 +52,7 @@ def test_every_log_value_is_escaped(tmp_path: Path) -> None:
 
 
 def test_report_is_self_contained(tmp_path: Path) -> None:
-    paths = build_report(evil_log()).write(tmp_path)
+    paths = build_report(evil_log(), QUICK).write(tmp_path)
     html = paths["report"].read_text(encoding="utf-8")
     assert "Content-Security-Policy" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html, re.IGNORECASE)
@@ -59,15 +60,15 @@ def test_report_is_self_contained(tmp_path: Path) -> None:
 
 
 def test_report_is_reproducible(tmp_path: Path) -> None:
-    a = build_report(evil_log()).write(tmp_path / "a")
-    b = build_report(evil_log()).write(tmp_path / "b")
+    a = build_report(evil_log(), QUICK).write(tmp_path / "a")
+    b = build_report(evil_log(), QUICK).write(tmp_path / "b")
     for key in ("report", "results"):
         assert a[key].read_bytes() == b[key].read_bytes()
 
 
 def test_html_numbers_match_results_json(tmp_path: Path) -> None:
     log = evil_log()
-    paths = build_report(log).write(tmp_path)
+    paths = build_report(log, QUICK).write(tmp_path)
     html = paths["report"].read_text(encoding="utf-8")
     results = json.loads(paths["results"].read_text(encoding="utf-8"))
     s = results["sections"]["summary"]
@@ -105,7 +106,7 @@ def _chromium() -> str | None:
 def test_report_renders_offline_in_a_browser(tmp_path: Path) -> None:
     browser = _chromium()
     assert browser, "Chromium is missing: ./setup.sh --test installs it"
-    paths = build_report(evil_log()).write(tmp_path)
+    paths = build_report(evil_log(), QUICK).write(tmp_path)
     cmd = [
         browser,
         "--headless",

@@ -106,8 +106,12 @@ class EventLog:
         if name == self.engine.name:
             return self
         if name == "duckdb":
+            # Back from another engine: the ingest connection still holds the canonical table;
+            # a derived table travels as Parquet.
             eng = self._ingest
-            table = self._ingest.backend.table("events")
+            path = (eng.workdir or Path(".")) / f"from_{self.engine.name}_{id(self)}.parquet"
+            self.table.to_parquet(path)
+            table = eng.backend.read_parquet(str(path))
         else:
             from flowlens.engine import spark_engine
 
@@ -119,7 +123,9 @@ class EventLog:
         return replace_log(self, table=table, engine=eng)
 
     def _materialise_parquet(self, path: Path) -> None:
-        if self.engine.name == "duckdb" and not self.filters:
+        base = self._ingest.backend.table("events")
+        if self.engine.name == "duckdb" and self.table.equals(base):
+            # the ingested table itself: let DuckDB copy it without a round trip
             con = self._ingest.duckdb
             assert con is not None
             con.execute(f"COPY events TO '{path}' (FORMAT parquet)")

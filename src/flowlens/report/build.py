@@ -1,10 +1,15 @@
-"""Assembling the standard report from a log: the walking skeleton later issues extend.
+"""Assembling the report from a log: every section from the same public functions a user calls.
+
+Sections, in order: summary, data quality, process map, variants, conformance (with a designed
+model), why cases wait, bottlenecks, the customer's view, segments, slow-case drivers, and
+deadlines (with SLA rules). A section whose input the log does not have (no customer id, no
+final-response activity, ...) is left out and the report says which and why.
 
 >>> import flowlens, pandas as pd
->>> from flowlens.report.build import build_report
+>>> from flowlens.report.build import build_report, ReportOptions
 >>> df = pd.DataFrame({"case": ["1", "1"], "activity": ["open", "close"],
 ...                    "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00"]})
->>> report = build_report(flowlens.read_log(df))
+>>> report = build_report(flowlens.read_log(df), ReportOptions(deep=False))
 >>> [s.id for s in report.sections]
 ['summary', 'quality', 'map', 'variants']
 """
@@ -12,21 +17,50 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowlens import __version__
 from flowlens.discovery.cases import case_durations
 from flowlens.discovery.dfg import directly_follows
 from flowlens.discovery.variants import variants
-from flowlens.report.document import Report
+from flowlens.errors import ConfigError
+from flowlens.report.document import Report, Section
 from flowlens.report.sections import map_section, quality_section, summary_section, variants_section
+from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
+    from flowlens.timing.calendars import CalendarSet
 
-Step = Callable[[str], object]
+#: Case attributes compared across groups when none are named, in this order of preference.
+SEGMENT_CANDIDATES = ("segment", "channel", "origin_channel", "product", "priority", "process", "type")
+
+
+@dataclass
+class ReportOptions:
+    """What goes into the report besides the always-present sections."""
+
+    title: str | None = None
+    #: random seed for every resampling in the report (bootstrap intervals); recorded
+    seed: int = 0
+    top_variants: int = 20
+    #: analyses on the time model (waiting, bottlenecks, customer view, segments, drivers)
+    deep: bool = True
+    calendars: CalendarSet | None = None
+    team: str | None = None
+    #: designed process (BPMN or PNML) to check conformance against
+    model_path: str | Path | None = None
+    conformance_budget_s: float = 60.0
+    #: SLA presets (names) and/or rule files
+    sla: Sequence[str] = ()
+    sla_rules: Sequence[str | Path] = ()
+    #: case attributes to compare groups on (default: detected from SEGMENT_CANDIDATES)
+    segment_by: Sequence[str] = ()
+    resamples: int = 1000
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _sha256(path: str) -> str | None:
@@ -40,10 +74,12 @@ def _sha256(path: str) -> str | None:
     return h.hexdigest()
 
 
-def provenance(log: EventLog, *, seed: int | None = None) -> dict[str, object]:
+def provenance(
+    log: EventLog, *, seed: int | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, object]:
     """What the report was made from: enough to reproduce it."""
     s = log.summary()
-    return {
+    out: dict[str, object] = {
         "flowlens_version": __version__,
         "source": log.source.path,
         "source_name": Path(log.source.path).name,
@@ -58,20 +94,20 @@ def provenance(log: EventLog, *, seed: int | None = None) -> dict[str, object]:
         "start": s.start,
         "end": s.end,
     }
+    out.update(extra or {})
+    return out
 
 
 def build_report(
     log: EventLog,
+    options: ReportOptions | None = None,
     *,
-    title: str | None = None,
-    seed: int | None = None,
-    top_variants: int = 20,
     step: Callable[[str], object] | None = None,
 ) -> Report:
-    """The standard report of ``log``: summary, data quality, process map, variants.
-
-    ``step`` is called with a label before each analysis (the CLI shows progress with it).
-    """
+    """The report of ``log``. ``step`` is called with a label before each analysis (the CLI
+    shows progress with it)."""
+    opts = options or ReportOptions()
+    skipped: list[tuple[str, str]] = list(opts.skipped)
 
     def tick(label: str) -> None:
         if step is not None:
@@ -80,14 +116,155 @@ def build_report(
     tick("summary")
     summary = log.summary()
     durations = case_durations(log)
+    extra = {
+        "calendars": opts.calendars.source if opts.calendars is not None else None,
+        "model": str(opts.model_path) if opts.model_path else None,
+        "sla": list(opts.sla) + [str(r) for r in opts.sla_rules],
+        "resamples": opts.resamples if opts.deep else None,
+    }
     report = Report(
-        title=title or f"Process report: {Path(log.source.path).name}",
-        provenance=provenance(log, seed=seed),
+        title=opts.title or f"Process report: {Path(log.source.path).name}",
+        provenance=provenance(log, seed=opts.seed, extra=extra),
     )
     report = report.add(summary_section(log, summary, durations))
     report = report.add(quality_section(log, summary))
     tick("process map")
     report = report.add(map_section(log, directly_follows(log)))
     tick("variants")
-    report = report.add(variants_section(variants(log), top=top_variants))
+    report = report.add(variants_section(variants(log), top=opts.top_variants))
+    if opts.model_path:
+        tick("conformance")
+        report = report.add(_conformance(log, opts))
+    if opts.deep:
+        report = _deep_sections(log, report, opts, skipped, tick)
+    if skipped:
+        report = report.add(
+            Section(
+                id="not-included",
+                title="Not in this report",
+                html=render_fragment("_skipped.html.j2", skipped=skipped),
+                data={"skipped": [{"section": s, "reason": r} for s, r in skipped]},
+            )
+        )
     return report
+
+
+def _conformance(log: EventLog, opts: ReportOptions) -> Section:
+    from flowlens.conformance import conformance
+    from flowlens.discovery.model import read_model
+    from flowlens.report.conformance_section import conformance_section
+
+    model = read_model(opts.model_path)  # type: ignore[arg-type]
+    return conformance_section(
+        conformance(log, model, time_budget_s=opts.conformance_budget_s, seed=opts.seed)
+    )
+
+
+def _deep_sections(
+    log: EventLog,
+    report: Report,
+    opts: ReportOptions,
+    skipped: list[tuple[str, str]],
+    tick: Callable[[str], None],
+) -> Report:
+    from flowlens.analysis.bottlenecks import bottleneck_report
+    from flowlens.analysis.waiting import waiting_causes
+    from flowlens.report.bottlenecks_section import bottlenecks_section
+    from flowlens.report.waiting_section import waiting_section
+    from flowlens.timing.model import time_model
+
+    tick("time model")
+    tm = time_model(log, calendars=opts.calendars, team=opts.team)
+    tick("waiting causes")
+    wa = waiting_causes(tm, calendars=opts.calendars)
+    report = report.add(waiting_section(wa))
+    tick("bottlenecks")
+    report = report.add(bottlenecks_section(bottleneck_report(tm)))
+
+    tick("customer journeys")
+    report = _journeys(log, report, skipped)
+    tick("segments")
+    for col in _segment_columns(log, opts, skipped):
+        report = _segments(log, report, col, tm, opts, skipped)
+    tick("slow-case drivers")
+    report = _drivers(log, report, opts, skipped)
+    if opts.sla or opts.sla_rules:
+        tick("deadlines")
+        report = _sla(log, report, tm, wa, opts, skipped)
+    return report
+
+
+def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> Report:
+    from flowlens.analysis.journeys import detect_column, journeys
+    from flowlens.report.journeys_section import journeys_section
+
+    if detect_column(log, "customer") is None:
+        skipped.append(
+            ("Customer journeys", "no customer id column (e.g. customer_id) to link cases into issues")
+        )
+        return report
+    try:
+        return report.add(journeys_section(journeys(log)))
+    except ConfigError as exc:
+        skipped.append(("Customer journeys", exc.one_line()))
+        return report
+
+
+def _segment_columns(log: EventLog, opts: ReportOptions, skipped: list[tuple[str, str]]) -> list[str]:
+    if opts.segment_by:
+        return list(opts.segment_by)
+    names = {src.lower().removeprefix("case:"): src for src in log.attributes.values()}
+    found = [names[c] for c in SEGMENT_CANDIDATES if c in names][:3]
+    if not found:
+        skipped.append(
+            (
+                "Segments",
+                f"no segment, channel or product column found ({', '.join(SEGMENT_CANDIDATES)}); "
+                "name one with --segment-by",
+            )
+        )
+    return found
+
+
+def _segments(
+    log: EventLog, report: Report, col: str, tm: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
+) -> Report:
+    from flowlens.analysis.segments import segments
+    from flowlens.report.segments_section import segments_section
+
+    try:
+        return report.add(
+            segments_section(segments(log, col, tm=tm, seed=opts.seed, resamples=opts.resamples))
+        )
+    except ConfigError as exc:
+        skipped.append((f"Segments by {col}", exc.one_line()))
+        return report
+
+
+def _drivers(log: EventLog, report: Report, opts: ReportOptions, skipped: list[tuple[str, str]]) -> Report:
+    from flowlens.analysis.drivers import drivers
+    from flowlens.report.drivers_section import drivers_section
+
+    try:
+        return report.add(drivers_section(drivers(log, seed=opts.seed, resamples=opts.resamples)))
+    except ConfigError as exc:
+        skipped.append(("Slow-case drivers", exc.one_line()))
+        return report
+
+
+def _sla(
+    log: EventLog, report: Report, tm: Any, wa: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
+) -> Report:
+    from flowlens.analysis.sla import get_preset, load_rules, sla_analysis
+    from flowlens.report.sla_section import sla_section
+
+    rules = [get_preset(name) for name in opts.sla]
+    for path in opts.sla_rules:
+        rules += list(load_rules(path))
+    analyses = []
+    for rule in rules:
+        try:
+            analyses.append(sla_analysis(log, rule, tm=tm, causes=wa))
+        except ConfigError as exc:
+            skipped.append((f"Deadlines ({rule.name})", exc.one_line()))
+    return report.add(sla_section(analyses)) if analyses else report
