@@ -21,7 +21,7 @@ EVENT_COLUMNS = ["event_id", "case_id", "process", "contact_id", "customer_id", 
                  "channel", "system", "attrs"]
 GT_COLUMNS = ["gt_id", "kind", "code", "case_id", "process", "event_ids", "activity",
               "resource", "team", "customer_time_s", "staff_time_s", "wait_time_s", "removable",
-              "regulatory_required", "cause", "remedy", "params"]
+              "removable_degree", "regulatory_required", "cause", "remedy", "params"]
 
 
 def _hashes(d: Path) -> dict[str, str]:
@@ -74,10 +74,12 @@ def test_ground_truth_refers_to_events_and_decoys_are_protected(tiny_dir: Path) 
         assert set(ids) <= ev_ids
     decoys = gt[gt["kind"] == "decoy"]
     assert len(decoys) > 0
-    assert decoys["regulatory_required"].all() and (decoys["removable"] == "no").all()
+    assert decoys["regulatory_required"].all() and not decoys["removable"].any()
+    assert (decoys["removable_degree"] == "no").all()
     assert set(decoys["code"]) >= {"D1", "D2", "D4"}
     wastes = gt[gt["kind"] == "waste"]
-    assert not wastes["regulatory_required"].any()
+    assert not wastes["regulatory_required"].any() and wastes["removable"].all()
+    assert set(wastes["removable_degree"]) <= {"yes", "mostly", "partly"}
     assert gt["gt_id"].is_unique
     summary = json.loads((tiny_dir / "ground_truth_summary.json").read_text())
     for code, row in summary.items():

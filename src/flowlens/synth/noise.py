@@ -169,7 +169,7 @@ class Noise:
                 "case_id": r["case_id"], "process": _PROCESS[r["case_id"].split("-")[0]],
                 "event_ids": r["event_ids"], "activity": None, "resource": None, "team": None,
                 "customer_time_s": 0.0, "staff_time_s": 0.0, "wait_time_s": 0.0,
-                "removable": "n/a", "regulatory_required": False,
+                "removable": False, "removable_degree": "n/a", "regulatory_required": False,
                 "cause": "injected data-quality noise", "remedy": None,
                 "params": json.dumps(r["params"], sort_keys=True, ensure_ascii=False),
             })

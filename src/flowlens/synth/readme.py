@@ -100,7 +100,8 @@ def dataset_readme(res: GenerationResult, preset: Preset, command: str | None) -
         "",
         "`kind` is waste (W1-W11), bottleneck (B1-B8), decoy (D1-D5: legally required repeats, "
         "`regulatory_required=true`, never to be removed), noise (N_*: injected data-quality "
-        "problems) or link (complaint -> origin case). `removable` is yes, mostly, partly or no.",
+        "problems) or link (complaint -> origin case). `removable` is false for decoys (and noise "
+        "and links); `removable_degree` is yes, mostly, partly or no (domain.md 6.5).",
         "",
         "Notes: surveys (`survey_responded`) are answered by about 15% of customers; `csat`, "
         "`nps` and `ces` are filled for every case (what the customer would answer). Team sizes "

@@ -67,6 +67,7 @@ def summarise(gt: pa.Table) -> dict[str, Any]:
     idx: dict[str, list[int]] = {}
     for i, c in enumerate(codes):
         idx.setdefault(c, []).append(i)
+    degree = gt.column("removable_degree").to_pylist()
     for code in sorted(idx, key=_code_key):
         ii = np.array(idx[code])
         entry = {
@@ -80,6 +81,7 @@ def summarise(gt: pa.Table) -> dict[str, Any]:
             "remedies": sorted({rem[i] for i in ii if rem[i]}),
             "regulatory_required": bool(reg[ii[0]]),
             "removable": kinds[ii[0]] != "decoy",
+            "removable_degree": sorted({degree[i] for i in ii}),
         }
         entry.update({k: v for k, v in CATALOGUE.get(code, {}).items() if k not in entry})
         out[code] = entry

@@ -46,7 +46,7 @@ GT_SCHEMA = pa.schema([
     ("case_id", pa.string()), ("process", pa.string()), ("event_ids", pa.list_(pa.string())),
     ("activity", pa.string()), ("resource", pa.string()), ("team", pa.string()),
     ("customer_time_s", pa.float64()), ("staff_time_s", pa.float64()),
-    ("wait_time_s", pa.float64()), ("removable", pa.string()),
+    ("wait_time_s", pa.float64()), ("removable", pa.bool_()), ("removable_degree", pa.string()),
     ("regulatory_required", pa.bool_()), ("cause", pa.string()), ("remedy", pa.string()),
     ("params", pa.string()),
 ])
@@ -237,7 +237,8 @@ class EventSink:
             rows["customer_time_s"].append(g.customer_time_s)
             rows["staff_time_s"].append(g.staff_time_s)
             rows["wait_time_s"].append(g.wait_time_s)
-            rows["removable"].append(g.removable)
+            rows["removable"].append(g.removable not in ("no", "n/a"))
+            rows["removable_degree"].append(g.removable)
             rows["regulatory_required"].append(g.regulatory_required)
             rows["cause"].append(g.cause)
             rows["remedy"].append(g.remedy)
