@@ -345,20 +345,34 @@ def generate_bank(
     try:
         bank = _Bank(pre, seed, labels, label_style, hide_ground_truth, sla, work, progress)
         _BANK = bank
+        write_table(pa.Table.from_pandas(bank.customers_df, preserve_index=False),
+                    out / "customers.parquet")
+        del bank.customers_df  # the index keeps what the simulation needs
         base = bank.run("base", Switches(), None, jobs=jobs)
         bank.base = base
+        _shutdown_pools()  # the base run's helper; remedy workers fork from a lean parent
         files, counts, noise_counts, gt_rows = _write_base(bank, base, out, fmts, xes, kinds)
+        for r in base.runs.values():  # the truth statistics are written; free the arrays
+            r.team_waits = {}
         rem_summary: dict[str, dict[str, Any]] = {}
         cf_dir = out / "counterfactuals"
         if cf_dir.exists():
             shutil.rmtree(cf_dir)
         bank.cf_dir = cf_dir
-        if jobs > 1 and len(chosen) > 1:
-            pool = _pool(jobs)
-            futures = [pool.submit(_child_remedy, name) for name in chosen]
-            for name, fut in zip(chosen, futures, strict=True):
-                rem_summary[name] = fut.result()
-                bank.progress(f"counterfactual {name}")
+        if chosen and _fork_available():
+            import gc
+            import multiprocessing as mp
+
+            gc.collect()
+            pa.default_memory_pool().release_unused()
+            # One fresh forked worker per remedy (maxtasksperchild=1): each counterfactual's
+            # memory goes back to the system when it is done, so the large preset stays small.
+            n = max(1, min(jobs, pre.remedy_jobs or jobs, len(chosen)))
+            with mp.get_context("fork").Pool(processes=n, maxtasksperchild=1) as pool:
+                asyncs = [pool.apply_async(_child_remedy, (name,)) for name in chosen]
+                for name, ar in zip(chosen, asyncs, strict=True):
+                    rem_summary[name] = ar.get()
+                    bank.progress(f"counterfactual {name}")
         else:
             for name in chosen:
                 bank.progress(f"counterfactual {name}")
@@ -418,8 +432,6 @@ def _write_base(bank: _Bank, base: _Run, out: Path, fmts: tuple[str, ...], xes: 
         csv_path.unlink()
     concat_parts([_sib(base.parts[p], "cases") for p in PROCESS_ORDER], out / "cases.parquet",
                  CASE_SCHEMA)
-    write_table(pa.Table.from_pandas(bank.customers_df, preserve_index=False),
-                out / "customers.parquet")
     gt_tmp = bank.work / "gt_all.parquet"
     concat_parts([_sib(base.parts[p], "gt") for p in PROCESS_ORDER], gt_tmp, GT_SCHEMA)
     gt = pq.read_table(gt_tmp)

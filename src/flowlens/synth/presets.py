@@ -62,6 +62,7 @@ class Preset:
     remedies: tuple[str, ...] | None = None
     formats: tuple[str, ...] = ("parquet", "csv")
     customers_per_case: float = 0.8
+    remedy_jobs: int | None = None  # cap on parallel counterfactual workers (memory)
     notes: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -76,7 +77,7 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset("demo", date(2024, 9, 2), 60, 1.0, remedies=DEFAULT_REMEDIES,
                    notes="60 days over Mid-Autumn, quarter end and National Day"),
     "large": Preset("large", date(2024, 9, 2), 365, 2.0, chunk_days=30, remedies=CORE_REMEDIES,
-                    formats=("parquet",),
+                    formats=("parquet",), remedy_jobs=1,
                     notes="a year at twice the demo volume, streamed to disk month by month"),
 }
 

@@ -24,7 +24,7 @@ from flowlens.synth.writer import EventSink
 RUN_OUT_DAYS = 150  # calendars extend this far past the window so every case can finish
 
 
-@dataclass
+@dataclass(slots=True)
 class Arrival:
     """One case to start: its time, id, stream key, and preset attributes (complaints)."""
 
