@@ -38,7 +38,7 @@ def pm4py_frame(name: str, quarantined_rows: set[int]) -> pd.DataFrame:
         return pm.format_dataframe(
             df, case_id="case:concept:name", activity_key=act, timestamp_key="time:timestamp"
         )
-    df = pd.read_csv(path, dtype={"case_id": str})
+    df = pd.read_csv(path, dtype={"case_id": str}, low_memory=False)
     df = df[~(df.index + 1).isin(quarantined_rows)].copy()
     df["end_time"] = pd.to_datetime(df["end_time"], utc=True, format="ISO8601")
     return pm.format_dataframe(df, case_id="case_id", activity_key="activity", timestamp_key="end_time")
