@@ -16,6 +16,7 @@ an Ibis expression; analyses build queries on it and bring back only small resul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +26,7 @@ from flowlens.columns import ColumnMap
 from flowlens.engine import Engine, check_engine_name
 from flowlens.io.source import SourceInfo
 from flowlens.quality import QualityReport
-from flowlens.relational import ordered_sequences, us_to_datetime_series, us_to_iso
+from flowlens.relational import us_to_datetime_series, us_to_iso, variant_keys
 
 if TYPE_CHECKING:
     import ibis
@@ -90,6 +91,13 @@ class EventLog:
         self.has_lifecycle = has_lifecycle
         #: Human-readable descriptions of the filters applied, in order.
         self.filters = filters
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per log (logs are immutable, so results can be reused)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     # -- derived logs ---------------------------------------------------------------------
     def derive(self, table: ibis.Table, description: str) -> EventLog:
@@ -149,10 +157,13 @@ class EventLog:
         rec = {k: row[k].iloc[0] for k in row.columns}
         return {k: (None if _isnull(v) else int(v)) for k, v in rec.items()}
 
-    @property
+    @cached_property
     def has_start_times(self) -> bool:
         """True when at least one activity instance has a recorded start time."""
-        return bool(self._basic["starts"])
+        if "_basic" in self.__dict__:
+            return bool(self._basic["starts"])
+        t = self.table
+        return int(t.filter(t.start_us.notnull()).limit(1).count().to_pandas()) > 0
 
     @property
     def n_cases(self) -> int:
@@ -164,8 +175,8 @@ class EventLog:
 
     @cached_property
     def n_variants(self) -> int:
-        seq = ordered_sequences(self.table)
-        return int(seq.select("seq").distinct().count().to_pandas())
+        keys = variant_keys(self.table)
+        return int(keys.select("k1", "k2", "n").distinct().count().to_pandas())
 
     def summary(self) -> LogSummary:
         b = self._basic

@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 # Quarantine reasons (stable names: they appear in quarantine.csv and in --json).
@@ -63,16 +64,29 @@ class QualityReport:
     rows_quarantined: int = 0
     #: reason -> number of rows set aside for it.
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    flags: dict[str, Flag] = field(default_factory=dict)
     #: Lifecycle transitions seen (value -> rows) when rows were paired into instances.
     lifecycle: dict[str, int] = field(default_factory=dict)
+    #: Computes the flags when first asked for (they are diagnostics that every summary,
+    #: inspect and report shows, but an analysis that never reads them need not pay for them).
+    flag_source: Callable[[], dict[str, Flag]] | None = field(default=None, repr=False, compare=False)
+    _flags: dict[str, Flag] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def flags(self) -> dict[str, Flag]:
+        if self._flags is None:
+            self._flags = self.flag_source() if self.flag_source is not None else {}
+        return self._flags
+
+    @flags.setter
+    def flags(self, value: dict[str, Flag]) -> None:
+        self._flags = value
 
     @property
     def balanced(self) -> bool:
         return self.rows_read == self.rows_kept + self.rows_quarantined
 
     def to_dict(self) -> dict[str, object]:
-        d = asdict(self)
+        d = {k: v for k, v in asdict(self).items() if k not in {"flag_source", "_flags"}}
         d["flags"] = {
             k: {"count": v.count, "cases": v.cases, "description": v.description}
             for k, v in self.flags.items()

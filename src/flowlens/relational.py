@@ -42,6 +42,21 @@ def ordered_sequences(table: ibis.Table, *, value: str = "activity") -> ibis.Tab
 EID_STRIDE = 1 << 24
 
 
+def variant_keys(table: ibis.Table) -> ibis.Table:
+    """One row per case: ``case_idx`` and a variant key (k1, k2, n).
+
+    Two cases have the same variant exactly when their (activity, position) sets are equal,
+    so an order-free sum of a hash of each (activity, position) pair, taken twice with
+    different tags, plus the length, identifies the variant without ordered collection (which
+    dominates the cost of variants on large logs). Two 64-bit sums collide with negligible
+    probability; variants are then read back in full for one example case each.
+    """
+    pos = table.pos.cast("string")
+    k1 = (table.activity + "\x1f" + pos).hash()
+    k2 = (pos + "\x1e" + table.activity).hash()
+    return table.group_by("case_idx").aggregate(k1=k1.sum(), k2=k2.sum(), n=table.count())
+
+
 def case_table(table: ibis.Table) -> ibis.Table:
     """One row per case: case_idx, case_id, start_us, end_us, lead_us, events.
 

@@ -22,13 +22,16 @@ Definitions:
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 if TYPE_CHECKING:
     import ibis
-    import pandas as pd
 
     from flowlens.log import EventLog
 
@@ -95,24 +98,34 @@ def pairs(table: ibis.Table) -> ibis.Table:
 
 def directly_follows(log: EventLog) -> DirectlyFollowsGraph:
     """Directly-follows graph of ``log`` with counts and edge waiting times."""
-    import ibis
+    return log.memo("dfg", lambda: _directly_follows(log))
+
+
+def _directly_follows(log: EventLog) -> DirectlyFollowsGraph:
+    from flowlens.discovery.variants import variants
 
     t = log.table
     p = pairs(t)
-    edges = (
-        p.group_by(["source", "target"])
-        .aggregate(
-            count=p.count(),
-            cases=p.case_idx.nunique(),
-            wait_mean_s=p.wait_us.mean() / US,
-            wait_total_s=p.wait_us.sum() / US,
-            wait_median_s=p.wait_us.median() / US,
-            wait_p90_s=p.wait_us.quantile(0.9) / US,
-        )
-        .to_pandas()
-    )
+    vt = variants(log)
+    # Cases per node and per edge, and start/end activities, follow from the variants when
+    # they are few next to the events (one pass over variants instead of distinct counts
+    # over all events); otherwise the engine counts them.
+    n_events = int((vt["length"] * vt["count"]).sum())
+    from_variants = int(vt["length"].sum()) <= 0.25 * max(n_events, 1)
+    edge_aggs = {
+        "count": p.count(),
+        "wait_mean_s": p.wait_us.mean() / US,
+        "wait_total_s": p.wait_us.sum() / US,
+        "wait_median_s": p.wait_us.median() / US,
+        "wait_p90_s": p.wait_us.quantile(0.9) / US,
+    }
+    if not from_variants:
+        edge_aggs["cases"] = p.case_idx.nunique()
+    edges = p.group_by(["source", "target"]).aggregate(**edge_aggs).to_pandas()
     proc = (t.end_us - t.start_us).name("proc")
-    node_aggs = {"count": t.count(), "cases": t.case_idx.nunique()}
+    node_aggs = {"count": t.count()}
+    if not from_variants:
+        node_aggs["cases"] = t.case_idx.nunique()
     if log.has_start_times:
         node_aggs |= {
             "proc_mean_s": proc.mean() / US,
@@ -120,18 +133,45 @@ def directly_follows(log: EventLog) -> DirectlyFollowsGraph:
             "proc_p90_s": proc.quantile(0.9) / US,
         }
     nodes = t.group_by("activity").aggregate(**node_aggs).to_pandas()
-    lens = t.group_by("case_idx").aggregate(last=t.pos.max())
-    ends_t = t.join(lens, [t.case_idx == lens.case_idx, t.pos == lens.last])
-    ends = ends_t.group_by("activity").aggregate(count=ends_t.count()).to_pandas()
-    starts_t = t.filter(t.pos == 0)
-    starts = starts_t.group_by("activity").aggregate(count=starts_t.count()).to_pandas()
-    del ibis
+    if from_variants:
+        node_cases, edge_cases, starts_c, ends_c = _counts_from_variants(vt)
+        nodes.insert(2, "cases", nodes.activity.map(node_cases).astype("int64"))
+        edges.insert(
+            3, "cases", [edge_cases[(s, e)] for s, e in zip(edges.source, edges.target, strict=True)]
+        )
+        starts = pd.DataFrame({"activity": list(starts_c), "count": list(starts_c.values())})
+        ends = pd.DataFrame({"activity": list(ends_c), "count": list(ends_c.values())})
+    else:
+        lens = t.group_by("case_idx").aggregate(last=t.pos.max())
+        ends_t = t.join(lens, [t.case_idx == lens.case_idx, t.pos == lens.last])
+        ends = ends_t.group_by("activity").aggregate(count=ends_t.count()).to_pandas()
+        starts_t = t.filter(t.pos == 0)
+        starts = starts_t.group_by("activity").aggregate(count=starts_t.count()).to_pandas()
+    edges = edges[
+        ["source", "target", "count", "cases", "wait_mean_s", "wait_total_s", "wait_median_s", "wait_p90_s"]
+    ]
     return DirectlyFollowsGraph(
         nodes=_sorted(nodes, ["count", "activity"]),
         edges=_sorted(edges, ["source", "target"], by_count=False),
         start_activities=_sorted(starts, ["count", "activity"]),
         end_activities=_sorted(ends, ["count", "activity"]),
     )
+
+
+def _counts_from_variants(vt: pd.DataFrame) -> tuple[Counter, Counter, Counter, Counter]:  # type: ignore[type-arg]
+    node_cases: Counter[str] = Counter()
+    edge_cases: Counter[tuple[str, str]] = Counter()
+    starts: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
+    for seq, n in zip(vt["variant"], vt["count"], strict=True):
+        n = int(n)
+        starts[seq[0]] += n
+        ends[seq[-1]] += n
+        for a in set(seq):
+            node_cases[a] += n
+        for pair in set(itertools.pairwise(seq)):
+            edge_cases[pair] += n
+    return node_cases, edge_cases, starts, ends
 
 
 def _sorted(df: pd.DataFrame, keys: list[str], *, by_count: bool = True) -> pd.DataFrame:

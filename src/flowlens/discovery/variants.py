@@ -14,9 +14,12 @@ this one, most frequent first (ties by the sequence itself, so the order is repr
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
-from flowlens.relational import case_table, ordered_sequences
+import numpy as np
+
+from flowlens.relational import case_table, ordered_sequences, variant_keys
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,30 +30,45 @@ if TYPE_CHECKING:
 def variants(log: EventLog, *, top: int | None = None) -> pd.DataFrame:
     """One row per variant: variant (tuple), length, count, share, cum_share,
     lead_median_s, lead_mean_s, example_case (the earliest case with it)."""
+    df = log.memo("variants", lambda: _variant_table(log))
+    return df.head(top).copy() if top is not None else df.copy()
+
+
+def _variant_table(log: EventLog) -> pd.DataFrame:
+    import ibis
+
     t = log.table
-    seq = ordered_sequences(t)
-    cases = case_table(t)
-    j = seq.join(cases, "case_idx")
-    agg = j.group_by("seq").aggregate(
-        count=j.count(),
-        lead_median_s=j.lead_us.median() / 1e6,
-        lead_mean_s=j.lead_us.mean() / 1e6,
-        first_case=j.case_idx.min(),
-        example_case=j.case_id.argmin(j.case_idx),
+    keyed = variant_keys(t).join(case_table(t), "case_idx")
+    agg = keyed.group_by(["k1", "k2", "n"]).aggregate(
+        count=keyed.count(),
+        lead_median_s=keyed.lead_us.median() / 1e6,
+        lead_mean_s=keyed.lead_us.mean() / 1e6,
+        first_case=keyed.case_idx.min(),
     )
-    df = agg.to_pandas()
-    df["variant"] = [tuple(s) for s in df["seq"]]
-    df = df.drop(columns="seq")
+    df = agg.drop("k1", "k2", "n").to_pandas()
+    # The sequence of each variant, read from its earliest case.
+    firsts = ibis.memtable(df[["first_case"]].astype("int64"))
+    ev = t.semi_join(firsts, t.case_idx == firsts.first_case).select("case_idx", "case_id", "pos", "activity")
+    ev_df = ev.to_pandas().sort_values(["case_idx", "pos"], kind="stable")
+    # Split the sorted activities at case boundaries (plain slicing; no per-group objects).
+    case_arr = ev_df["case_idx"].to_numpy()
+    acts = ev_df["activity"].tolist()
+    cids = ev_df["case_id"].tolist()
+    starts = np.flatnonzero(np.r_[True, case_arr[1:] != case_arr[:-1]])
+    bounds = np.r_[starts, len(acts)]
+    seqs = {int(case_arr[a]): tuple(acts[a:b]) for a, b in itertools.pairwise(bounds)}
+    ids = {int(case_arr[a]): cids[a] for a in starts}
+    df["variant"] = df["first_case"].map(seqs)
+    df["example_case"] = df["first_case"].map(ids)
     df["count"] = df["count"].astype("int64")
     df = df.sort_values(["count", "variant"], ascending=[False, True], kind="stable").reset_index(drop=True)
     total = int(df["count"].sum())
     df["share"] = df["count"] / total if total else 0.0
     df["cum_share"] = df["share"].cumsum()
     df["length"] = df["variant"].map(len)
-    df = df[
+    return df[
         ["variant", "length", "count", "share", "cum_share", "lead_median_s", "lead_mean_s", "example_case"]
     ]
-    return df.head(top) if top is not None else df
 
 
 def variant_cases(log: EventLog, variant: tuple[str, ...]) -> list[str]:

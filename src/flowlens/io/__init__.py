@@ -65,7 +65,7 @@ def read_log(
     """
     import pandas as pd
 
-    from flowlens.io.gate import run_gate
+    from flowlens.io.gate import drop_staging, run_gate
     from flowlens.io.readers import load_csv, load_frame, load_parquet
     from flowlens.io.xes import load_xes
     from flowlens.log import EventLog
@@ -108,7 +108,7 @@ def read_log(
             else int(pd.Timestamp(now).value // 1000)
         )
     result = run_gate(con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us)
-    con.execute(f"DROP TABLE {raw.name}")
+    drop_staging(con, raw.name)
     log = EventLog(
         ing.backend.table("events"),
         columns=result.columns,

@@ -259,7 +259,7 @@ def run_gate(
             hint="check the case column (--case)",
         )
     for name in ("instances", "valid", "case_index"):
-        _drop(con, name)
+        drop_staging(con, name)
 
     _build_quarantine(con, raw, mapping)
     _fill_counts(con, raw, quality)
@@ -277,14 +277,14 @@ def run_gate(
             hint="check the column mapping (--case/--activity/--end) and --time-format; "
             "inspect --quarantine FILE writes the rows and the reasons",
         )
-    _flags(
-        con,
-        quality,
-        mapping,
-        tz=tz,
-        has_start=mapping.start is not None or lifecycle,
-        now_us=now_us,
-    )
+    has_start = mapping.start is not None or lifecycle
+    final_mapping = mapping
+    read_at = now_us if now_us is not None else int(time.time() * 1_000_000)
+
+    def compute_flags() -> dict[str, Flag]:
+        return _flags(con, final_mapping, tz=tz, has_start=has_start, now_us=read_at)
+
+    quality.flag_source = compute_flags
     return GateResult(quality, mapping, attributes, lifecycle)
 
 
@@ -581,10 +581,10 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
                 SELECT source_row, {lit(Q.MALFORMED)}, detail, raw_line FROM {q(raw.rejects)}"""
         )
     for name in ("qrows", "parsed", "dup_rows"):
-        _drop(con, name)
+        drop_staging(con, name)
 
 
-def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def drop_staging(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop a staging table or view, whichever it is."""
     kind = con.execute(
         "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? UNION ALL "
@@ -607,13 +607,12 @@ def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: Quality
 
 def _flags(
     con: duckdb.DuckDBPyConnection,
-    quality: QualityReport,
     mapping: ColumnMap,
     *,
     tz: str,
     has_start: bool,
     now_us: int | None,
-) -> None:
+) -> dict[str, Flag]:
     """The distortion flags, each from an aggregate or a join (no window over all events)."""
     now = now_us if now_us is not None else int(time.time() * 1_000_000)
     con.execute(
@@ -635,7 +634,7 @@ def _flags(
     ).fetchone()  # type: ignore[misc]
     (single,) = one("SELECT count(*) FROM fl_case WHERE n = 1").fetchone()  # type: ignore[misc]
     (neg, neg_c) = one(
-        f"""SELECT count(*), count(DISTINCT b.case_idx) FROM events a
+        """SELECT count(*), count(DISTINCT b.case_idx) FROM events a
             JOIN events b ON b.eid = a.eid + 1 AND b.case_idx = a.case_idx
             WHERE coalesce(b.start_us, b.end_us) < a.end_us"""
     ).fetchone()  # type: ignore[misc]
@@ -693,4 +692,4 @@ def _flags(
         flags["missing_start"] = Flag(int(nostart), None, f["missing_start"])
     if midnight and midnight >= 0.5 * n_events:
         flags["date_only"] = Flag(int(midnight), None, f["date_only"])
-    quality.flags = flags
+    return flags

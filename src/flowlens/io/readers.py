@@ -249,17 +249,31 @@ def _first_line(exc: BaseException) -> str:
 def load_parquet(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> RawTable:
     """Stage a Parquet file with its own column types.
 
-    Rows keep file order (the connection preserves insertion order), so ``rowid + 1`` is the
-    source row; every column of the file, whatever its name, stays a column.
+    The file is not copied: ``raw`` is a view over it (Parquet is columnar, so each later
+    pass reads only the columns it needs), numbered by the reader's own row counter. A file
+    that itself has a column named ``file_row_number`` is copied instead, numbered by rowid
+    (the connection preserves insertion order, so that is file order too).
     """
+    src = f"read_parquet({lit(str(path))})"
     try:
-        con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet({lit(str(path))})")
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+        if "file_row_number" in names:
+            con.execute(f"CREATE TABLE raw AS SELECT * FROM {src}")
+            row_sql = "(rowid + 1)"
+        else:
+            con.execute(
+                f"CREATE VIEW raw AS SELECT * FROM read_parquet({lit(str(path))}, file_row_number = true)"
+            )
+            row_sql = "(file_row_number + 1)"
     except duckdb.Error as exc:
         raise LogFormatError(
             f"{path}: not a readable Parquet file: {_first_line(exc)}",
             hint="the file may be truncated or not Parquet; export it again",
         ) from exc
-    return RawTable("raw", "(rowid + 1)", _columns(con, "raw"))
+    cols = _columns(con, "raw")
+    if row_sql != "(rowid + 1)":
+        cols = [c for c in cols if c != "file_row_number"]
+    return RawTable("raw", row_sql, cols)
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> RawTable:
