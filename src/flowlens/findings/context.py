@@ -1,0 +1,69 @@
+"""What detectors work from: the log, its time model, and analyses built on demand once.
+
+>>> import flowlens, pandas as pd
+>>> df = pd.DataFrame({"case": ["1", "1"], "activity": ["a", "b"], "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00"]})
+>>> ctx = FindingContext(flowlens.read_log(df))
+>>> ctx.tm.instances.count().to_pandas()
+2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from flowlens.findings.allowlist import AllowList
+
+if TYPE_CHECKING:
+    from flowlens.analysis.activity_groups import ActivityGroups
+    from flowlens.analysis.journeys import Journeys
+    from flowlens.analysis.waiting import WaitingAnalysis
+    from flowlens.log import EventLog
+    from flowlens.timing.calendars import CalendarSet
+    from flowlens.timing.model import TimeModel
+
+
+@dataclass
+class FindingContext:
+    """Inputs shared by all detectors; the expensive ones are computed on first use."""
+
+    log: EventLog
+    allow: AllowList = field(default_factory=AllowList.default)
+    calendars: CalendarSet | None = None
+    groups: ActivityGroups | None = None
+    #: seed of every random draw (bootstrap intervals of customer time)
+    seed: int = 0
+    resamples: int = 1000
+    #: passed to journeys(): customer/channel/reason columns, window
+    journey_options: dict[str, Any] = field(default_factory=dict)
+    _tm: TimeModel | None = field(default=None, repr=False)
+
+    @cached_property
+    def tm(self) -> TimeModel:
+        if self._tm is not None:
+            return self._tm
+        from flowlens.timing.model import time_model
+
+        return time_model(self.log, calendars=self.calendars)
+
+    @cached_property
+    def waiting(self) -> WaitingAnalysis:
+        from flowlens.analysis.waiting import waiting_causes
+
+        return waiting_causes(self.tm, calendars=self.calendars)
+
+    @cached_property
+    def journeys(self) -> Journeys | None:
+        """The customer's view, or None when the log has no customer column."""
+        from flowlens.analysis.journeys import detect_column, journeys
+
+        if detect_column(self.log, "customer", self.journey_options.get("customer", "auto")) is None:
+            return None
+        return journeys(self.log, groups=self.groups, **self.journey_options)
+
+    @cached_property
+    def activity_groups(self) -> ActivityGroups:
+        from flowlens.analysis.activity_groups import ActivityGroups
+
+        return self.groups or ActivityGroups.default()
