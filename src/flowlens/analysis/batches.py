@@ -6,7 +6,7 @@ After Martin et al. (SIMPDA 2015) as implemented in pix-framework, with one refi
 *members* are the instances already enabled when the run began. A run of two or more members
 is a batch when its members were processed together (*parallel*: identical starts and ends;
 *concurrent*: overlapping) or when, processed one after another (*sequential*), the resource
-had let them accumulate: it was idle on shift for at least ``min_idle_s`` between the later of
+had let them accumulate: it was idle on shift for at least ``min_idle_s`` (30 min) between the later of
 its previous work and the first member's enablement, and the run's start. The refinement keeps
 a queue that a busy resource works through back to back, which looks the same in a log, from
 being called a batch.
@@ -59,7 +59,7 @@ def detect_batches(
     tm: TimeModel,
     *,
     gap_s: float = 0.0,
-    min_idle_s: float = 60.0,
+    min_idle_s: float = 1800.0,
     working_us: Callable[[str, int, int], int] | None = None,
 ) -> BatchResult:
     """Find batches among the time model's instances.

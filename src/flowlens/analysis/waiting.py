@@ -3,8 +3,8 @@
 For each activity instance i with waiting W = [en(i), s(i)) (for a wait step such as a queue,
 its whole span), the causes are, in priority order, each taking only what earlier causes left:
 
-1. **batching**: i is a member of a batch (:mod:`flowlens.analysis.batches`) and its resource is
-   on shift;
+1. **batching**: i is a member of a batch (:mod:`flowlens.analysis.batches`): all its waiting,
+   as in Kronos (the batch decides when it starts, including across a night);
 2. **contention**: the resource is busy with an instance k queued no later than i
    (en(k) <= en(i), s(k) < s(i), e(k) > en(i)): [max(en(i), s(k)), min(s(i), e(k)));
 3. **prioritisation**: the same for instances enabled after i but served first;
@@ -129,7 +129,7 @@ def waiting_causes(
     *,
     calendars: CalendarSet | None = None,
     batch_gap_s: float = 0.0,
-    min_batch_idle_s: float = 60.0,
+    min_batch_idle_s: float = 1800.0,
 ) -> WaitingAnalysis:
     """Split every waiting interval of ``tm`` into causes.
 
@@ -244,7 +244,7 @@ def waiting_causes(
     )
     st = st.filter(st.nxt.notnull()).mutate(length=lambda s: s.nxt - s.t)
     cause = ibis.cases(
-        ((st.cb > 0) & (st.cd > 0), "batching"),
+        (st.cb > 0, "batching"),
         (st.cc > 0, "contention"),
         (st.cp > 0, "prioritization"),
         (st.cd <= 0, "unavailability"),
