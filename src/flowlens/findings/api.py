@@ -1,0 +1,360 @@
+"""Run every detector on one log and return one ranked list: :func:`find_wastes`.
+
+The registry :data:`DETECTORS` lists detector modules as ``"module"`` (every module-level
+function named ``detect_*`` defined there, in source order) or ``"module:function"``. A new
+detector plugs in with one line. While detectors are being written, a registered module that
+does not exist yet is skipped with a note (``strict=False``, the default); the test suite loads
+the registry with ``strict=True``, so a missing or broken module fails there. Any other import
+error is raised, always.
+
+All detectors share one :class:`~flowlens.findings.context.FindingContext`, so the time model,
+waiting causes and journeys are computed once. Their findings are then deduplicated, capped so
+that per case they never claim more than the case's lead time, and ranked by customer time
+(:mod:`flowlens.findings.rank`; docs/methods.md 13).
+
+>>> import flowlens, pandas as pd
+>>> rows = [(c, a, f"2024-01-0{d} {h}:00") for c in "123" for d, (a, h) in enumerate(
+...         [("submit", 9), ("check", 10), ("check", 11), ("close", 12)], start=1)]
+>>> log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "timestamp"]))
+>>> report = find_wastes(log, detectors=[])
+>>> report.findings, report.to_frame().shape[0]
+([], 0)
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from flowlens.errors import ConfigError
+from flowlens.findings.allowlist import AllowList
+from flowlens.findings.context import FindingContext
+from flowlens.findings.model import ACTIONS, KINDS, Finding, Scenario
+from flowlens.findings.rank import REMOVAL_ACTIONS, consolidate
+
+if TYPE_CHECKING:
+    from flowlens.log import EventLog
+    from flowlens.timing.calendars import CalendarSet
+
+#: The detector registry: ``"module"`` (all its ``detect_*`` functions) or ``"module:function"``.
+DETECTORS: tuple[str, ...] = (
+    "flowlens.findings.rework",
+    "flowlens.findings.pingpong",
+    "flowlens.findings.customer_loops",
+    "flowlens.findings.journeys",
+    "flowlens.findings.contacts",
+    "flowlens.findings.approvals:detect_no_effect_checks",
+    "flowlens.findings.merge:detect_merge_candidates",
+    "flowlens.findings.batching:detect_batch_delay",
+)
+
+#: Setting this environment variable to 1 makes a missing registered module an error everywhere.
+STRICT_ENV = "FLOWLENS_STRICT_DETECTORS"
+
+DetectorFn = Callable[[FindingContext], list[Finding]]
+
+
+@dataclass(frozen=True)
+class LoadedDetector:
+    name: str
+    entry: str
+    fn: DetectorFn
+
+
+def _functions(module: Any) -> list[tuple[str, DetectorFn]]:
+    fns = [
+        (name, obj)
+        for name, obj in vars(module).items()
+        if name.startswith("detect_") and inspect.isfunction(obj) and obj.__module__ == module.__name__
+    ]
+    fns.sort(key=lambda kv: kv[1].__code__.co_firstlineno)
+    return fns
+
+
+def load_detectors(
+    entries: Iterable[str | DetectorFn] | None = None, *, strict: bool | None = None
+) -> tuple[list[LoadedDetector], list[str]]:
+    """The detectors of ``entries`` (default :data:`DETECTORS`) and the registered modules that
+    do not exist (skipped unless ``strict``; ``strict=None`` reads ``FLOWLENS_STRICT_DETECTORS``)."""
+    if strict is None:
+        strict = os.environ.get(STRICT_ENV, "") not in ("", "0")
+    out: list[LoadedDetector] = []
+    missing: list[str] = []
+    for entry in DETECTORS if entries is None else entries:
+        if callable(entry):
+            name = str(getattr(entry, "name", None) or getattr(entry, "__name__", "detector"))
+            out.append(LoadedDetector(name, f"{entry.__module__}:{name}", entry))
+            continue
+        mod_name, _, fn_name = str(entry).partition(":")
+        try:
+            module = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            # only the registered module itself may be missing; a missing dependency is a bug
+            if strict or exc.name != mod_name:
+                raise
+            missing.append(mod_name)
+            continue
+        if fn_name:
+            fn = getattr(module, fn_name, None)
+            if not callable(fn):
+                raise ConfigError(f"detector registry: {mod_name} has no function {fn_name}")
+            out.append(LoadedDetector(str(getattr(fn, "name", fn_name)), str(entry), fn))
+        else:
+            fns = _functions(module)
+            if not fns:
+                raise ConfigError(f"detector registry: {mod_name} defines no detect_* function")
+            for name, fn in fns:
+                out.append(LoadedDetector(str(getattr(fn, "name", name)), f"{mod_name}:{name}", fn))
+    return out, missing
+
+
+def _check(f: Any, det: LoadedDetector, allow: AllowList) -> Finding:
+    """The detector contract: a Finding of a known kind and action; regulatory findings are
+    never removals. A finding on an allow-listed activity that a detector forgot to mark is
+    marked here (the framework is the last guard of the allow-list)."""
+    if not isinstance(f, Finding):
+        raise TypeError(f"detector {det.entry} returned {type(f).__name__}, not a Finding")
+    if f.kind not in KINDS:
+        raise ValueError(f"detector {det.entry}: unknown kind {f.kind!r}")
+    if f.scenario.action not in ACTIONS:
+        raise ValueError(f"detector {det.entry}: unknown scenario action {f.scenario.action!r}")
+    if f.regulatory and f.scenario.action in REMOVAL_ACTIONS:
+        raise ValueError(
+            f"detector {det.entry}: regulatory finding '{f.title}' has a removal scenario "
+            f"({f.scenario.action}); only 'make it faster' levers are allowed"
+        )
+    if not f.detector:
+        f = replace(f, detector=det.name)
+    if not f.regulatory and f.scenario.action in REMOVAL_ACTIONS:
+        reasons = [r for a in f.activities if (r := allow.match(a))]
+        if reasons:
+            f = replace(
+                f,
+                regulatory=True,
+                allow_reason=reasons[0],
+                scenario=Scenario(
+                    "automate",
+                    {"activities": list(f.activities), "keep_step": True},
+                    "required step: keep it, make it faster",
+                ),
+                details={**f.details, "allow_list_applied_by": "framework"},
+            )
+    return f
+
+
+@dataclass
+class FindingsReport:
+    """All findings of a log, deduplicated and ranked by customer time at stake."""
+
+    findings: list[Finding]
+    #: per detector: name, entry, seconds, findings (before deduplication)
+    detectors: list[dict[str, Any]] = field(default_factory=list)
+    #: registered detector modules that do not exist (skipped)
+    missing: list[str] = field(default_factory=list)
+    #: what deduplication merged (one record per merge)
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    #: the lead-time cap: cases_capped, removed_s, unknown_cases
+    cap: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seed: int = 0
+    cases_total: int = 0
+    #: lead time per case id (seconds), what the cap was checked against
+    lead_s: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    @property
+    def actionable(self) -> list[Finding]:
+        """Findings whose scenario may be carried out (not exempt by regulation)."""
+        return [f for f in self.findings if not f.regulatory]
+
+    @property
+    def regulatory(self) -> list[Finding]:
+        """Findings on required steps: reported, never to be removed."""
+        return [f for f in self.findings if f.regulatory]
+
+    def of_kind(self, *kinds: str) -> list[Finding]:
+        return [f for f in self.findings if f.kind in kinds]
+
+    def cases_of(self, *kinds: str, regulatory: bool | None = False) -> set[str]:
+        """Case ids flagged by findings of these kinds (by default the actionable ones)."""
+        return {
+            c
+            for f in self.findings
+            if f.kind in kinds and (regulatory is None or f.regulatory == regulatory)
+            for c in f.case_ids
+        }
+
+    @property
+    def totals(self) -> pd.DataFrame:
+        """Per kind: findings, distinct cases, occurrences, customer and staff time (seconds),
+        actionable findings only; one extra row ``regulatory`` sums the exempt ones."""
+        rows = []
+        groups: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            groups.setdefault("regulatory" if f.regulatory else f.kind, []).append(f)
+        for kind, fs in groups.items():
+            rows.append(
+                {
+                    "kind": kind,
+                    "findings": len(fs),
+                    "cases": len({c for f in fs for c in f.case_ids}),
+                    "occurrences": sum(f.occurrences for f in fs),
+                    "customer_time_s": sum(f.customer_time_s for f in fs),
+                    "staff_time_s": sum(f.staff_time_s for f in fs),
+                }
+            )
+        cols = ["kind", "findings", "cases", "occurrences", "customer_time_s", "staff_time_s"]
+        df = pd.DataFrame(rows, columns=cols)
+        return df.sort_values(["customer_time_s", "kind"], ascending=[False, True]).reset_index(drop=True)
+
+    def per_case(self) -> pd.DataFrame:
+        """One row per (finding, case): rank (1-based), kind, case_id, customer_time_s."""
+        rows = [
+            (r, f.kind, str(c), float(v))
+            for r, f in enumerate(self.findings, start=1)
+            for c, v in f.per_case_s.items()
+        ]
+        return pd.DataFrame(rows, columns=["rank", "kind", "case_id", "customer_time_s"])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per finding, ranked (lists joined with '; ', scenario params as JSON)."""
+        import json
+
+        rows = []
+        for r, f in enumerate(self.findings, start=1):
+            d = f.to_dict()
+            rows.append(
+                {
+                    "rank": r,
+                    "kind": d["kind"],
+                    "title": d["title"],
+                    "activities": "; ".join(d["activities"]),
+                    "resources": "; ".join(d["resources"]),
+                    "cases": d["cases"],
+                    "occurrences": d["occurrences"],
+                    "customer_time_s": d["customer_time_s"],
+                    "customer_time_ci_low_s": d["customer_time_ci_s"][0],
+                    "customer_time_ci_high_s": d["customer_time_ci_s"][1],
+                    "staff_time_s": d["staff_time_s"],
+                    "example_cases": "; ".join(map(str, d["example_cases"])),
+                    "evidence": d["evidence"],
+                    "regulatory": d["regulatory"],
+                    "allow_reason": d["allow_reason"],
+                    "scenario_action": d["scenario"]["action"],
+                    "scenario_params": json.dumps(d["scenario"]["params"], ensure_ascii=False, default=str),
+                    "scenario": d["scenario"]["description"],
+                    "detector": d["detector"],
+                }
+            )
+        cols = [
+            "rank", "kind", "title", "activities", "resources", "cases", "occurrences",
+            "customer_time_s", "customer_time_ci_low_s", "customer_time_ci_high_s", "staff_time_s",
+            "example_cases", "evidence", "regulatory", "allow_reason", "scenario_action",
+            "scenario_params", "scenario", "detector",
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_dict(self, *, all_cases: bool = False) -> dict[str, Any]:
+        t = self.totals
+        return {
+            "findings": [
+                {"rank": r, **f.to_dict(all_cases=all_cases)} for r, f in enumerate(self.findings, 1)
+            ],
+            "totals": t.to_dict("records"),
+            "cases_total": self.cases_total,
+            "detectors": self.detectors,
+            "missing_detectors": self.missing,
+            "merges": self.merges,
+            "cap": self.cap,
+            "notes": self.notes,
+            "seed": self.seed,
+        }
+
+
+def find_wastes(
+    log: EventLog,
+    *,
+    allow: AllowList | str | Path | None = None,
+    calendars: CalendarSet | str | Path | None = None,
+    seed: int = 0,
+    detectors: Sequence[str | DetectorFn] | None = None,
+    strict: bool | None = None,
+    ctx: FindingContext | None = None,
+    **context_options: Any,
+) -> FindingsReport:
+    """Run the detectors (default: the registry) on ``log`` and consolidate their findings.
+
+    ``allow`` is an :class:`AllowList` or a TOML/JSON file adding to the defaults;
+    ``calendars`` a :class:`CalendarSet` or a calendar file; ``seed`` seeds every bootstrap;
+    ``context_options`` go to :class:`FindingContext` (``groups``, ``resamples``,
+    ``journey_options``). Pass ``ctx`` to reuse a context (its log wins).
+    """
+    if ctx is None:
+        if isinstance(allow, (str, Path)):
+            allow = AllowList.from_file(allow)
+        if isinstance(calendars, (str, Path)):
+            from flowlens.timing.calendars import CalendarSet
+
+            calendars = CalendarSet.from_file(calendars)
+        ctx = FindingContext(
+            log, allow=allow or AllowList.default(), calendars=calendars, seed=seed, **context_options
+        )
+    loaded, missing = load_detectors(detectors, strict=strict)
+    notes = [f"detector module {m} is not available yet: skipped" for m in missing]
+    raw: list[Finding] = []
+    runs: list[dict[str, Any]] = []
+    for det in loaded:
+        t0 = time.perf_counter()
+        found = det.fn(ctx)
+        checked = [_check(f, det, ctx.allow) for f in found]
+        runs.append(
+            {
+                "name": det.name,
+                "entry": det.entry,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "findings": len(checked),
+            }
+        )
+        raw.extend(checked)
+    lead = {}
+    cases_total = 0
+    if raw:
+        c = ctx.tm.cases
+        lead_df = c.select("case_id", "lead_us").to_pandas()
+        lead = dict(zip(lead_df.case_id.astype(str), lead_df.lead_us.astype(float) / 1e6, strict=True))
+        cases_total = len(lead_df)
+    ranked, done = consolidate(raw, lead, seed=ctx.seed, resamples=ctx.resamples)
+    cap = done["cap"]
+    if cap.get("cases_capped"):
+        notes.append(
+            f"{cap['cases_capped']:,} cases: overlapping findings would have claimed more than the "
+            f"case's lead time; their shares were scaled down ({cap['removed_s'] / 3600:,.1f} h removed)"
+        )
+    if cap.get("unknown_cases"):
+        notes.append(f"{cap['unknown_cases']:,} case ids of findings are not cases of the log (not capped)")
+    if ctx.__dict__.get("tm") is not None and ctx.tm.starts_estimated:
+        notes.append("some start times were estimated: waiting and processing split is approximate")
+    return FindingsReport(
+        findings=ranked,
+        detectors=runs,
+        missing=missing,
+        merges=done["merges"],
+        cap=cap,
+        notes=notes,
+        seed=ctx.seed,
+        cases_total=cases_total,
+        lead_s=lead,
+    )

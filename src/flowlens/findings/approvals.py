@@ -1,0 +1,484 @@
+"""No-effect approvals and checks: a control that comes after another and almost never says no.
+
+A *control* is an approval or check (approve, authorise, sign off, underwrite, second review,
+审批, 复核, ...; the ``approval`` and ``control`` activity groups override the names). A control
+``a`` is flagged when (docs/methods.md 13.3):
+
+* it is **redundant**: in at least half of its cases another control (a different activity:
+  an ID check, a validation, a first approval, a risk rating) already came before it;
+* its **negative outcome is rare**: the step right after ``a`` is a rejection (reject, deny,
+  decline, return, incomplete, ...), a return to a step that normally comes before ``a``, or the
+  end of the case where cases normally go on, in a share p_neg < tau (2 %) of its instances,
+  with the 95 % Wilson upper bound of p_neg below 2.5 tau (so 30 instances without a rejection
+  are not enough evidence);
+* (evidence, reported) cases with and without ``a`` end alike: the total variation distance
+  between their final activities, among cases that passed the same earlier control.
+
+A control in a **risk-escalated case** (enhanced due diligence, fraud assessment, step-up
+authentication, or a case attribute ``risk*`` = high) is a risk-based control, not waste: that
+subset is reported separately as regulatory (keep it, make it faster). So is a control the
+allow-list names. Numeric case attributes (amount) that separate the cases with ``a`` from the
+comparable cases without it are reported as the scope of the rule ("below 50,000").
+
+Customer time per case = the control's waiting plus processing (what removing it saves);
+staff time = its processing.
+
+>>> import flowlens, pandas as pd
+>>> rows = []
+>>> for k in range(200):
+...     acts = ["submit", "validate", "second approval", "payout"]
+...     rows += [(f"c{k}", a, f"r{i}", f"2024-01-01 {9 + i}:00", f"2024-01-01 {9 + i}:30")
+...              for i, a in enumerate(acts)]
+>>> log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"]))
+>>> from flowlens.findings.context import FindingContext
+>>> [(f.activities, f.cases, f.regulatory) for f in detect_no_effect_checks(FindingContext(log))]
+[(('second approval',), 200, False)]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.analysis.activity_groups import normalise
+from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.rank import bootstrap_total_ci
+
+if TYPE_CHECKING:
+    from flowlens.findings.context import FindingContext
+
+name = "no_effect_checks"
+
+#: Approvals: the steps that may be flagged (English and Simplified Chinese).
+APPROVAL = re.compile(
+    r"approv|authori[sz]|sign[- ]?off|underwrit|countersign|counter[- ]sign|"
+    r"second (review|check|approval|opinion)|double[- ]check|re-?check|"
+    r"审批|复核|复审|授权|批准|签批|核准",
+    re.IGNORECASE,
+)
+#: Controls: steps that count as an earlier control (approvals, checks, validations, ratings).
+CONTROL = re.compile(
+    APPROVAL.pattern + r"|check|verif|validat|review|assess|screen|rating|scor|audit|inspect|"
+    r"authenticat|核查|审核|检查|核验|验证|认证|评级|评估|筛查|审查",
+    re.IGNORECASE,
+)
+#: The step after a control that means "no": a rejection, a return, a failure.
+NEGATIVE = re.compile(
+    r"reject|declin|denied|deny|refus|return|incomplete|fail|not approved|disapprov|decline|"
+    r"cancel|abandon|withdraw|expire|拒绝|驳回|退回|不通过|否决|取消|失败|不完整|补正",
+    re.IGNORECASE,
+)
+#: Steps that mark a case as risk-escalated (a control there is risk-based, not redundant).
+RISK_ESCALATION = re.compile(
+    r"enhanced due diligence|\bedd\b|fraud|step[- ]?up|high[- ]risk|sanction|"
+    r"加强尽职|强化尽职|欺诈|高风险|二次验证|增强验证|制裁",
+    re.IGNORECASE,
+)
+RISK_ATTRIBUTE = re.compile(r"risk|风险", re.IGNORECASE)
+#: Numeric case attributes that may scope a rule (amounts known before the decision).
+SCOPE_ATTRIBUTE = re.compile(
+    r"amount|value|sum|limit|balance|price|total|redress|金额|额度|价值|余额", re.IGNORECASE
+)
+HIGH_RISK_VALUE = re.compile(r"^\s*(high|very high|h|高|高风险|极高)\s*$", re.IGNORECASE)
+
+
+def wilson_upper(k: int, n: int, z: float = 1.96) -> float:
+    """Upper end of the Wilson score interval of a proportion k/n.
+
+    >>> round(wilson_upper(0, 200), 4), round(wilson_upper(0, 30), 3)
+    (0.0188, 0.114)
+    """
+    if n == 0:
+        return 1.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + half) / den)
+
+
+def _group_names(ctx: FindingContext, group: str) -> set[str] | None:
+    names = ctx.activity_groups.groups.get(group)
+    return {normalise(n) for n in names} if names else None
+
+
+def _is(names: set[str] | None, pattern: re.Pattern[str], activity: str) -> bool:
+    if names is not None:
+        return normalise(activity) in names
+    return pattern.search(activity) is not None
+
+
+def _risk_cases(ctx: FindingContext, activities: Iterable[str]) -> tuple[Any, list[str], list[str]]:
+    """Case indexes of risk-escalated cases (an ibis table ``r_case``), the escalation
+    activities and the risk attributes used."""
+    import ibis
+
+    t = ctx.log.table
+    esc = sorted(a for a in activities if RISK_ESCALATION.search(a))
+    parts = []
+    if esc:
+        parts.append(t.filter(t.activity.isin(esc)).select(r_case=t.case_idx))
+    attrs = [c for c in ctx.log.attributes if RISK_ATTRIBUTE.search(c) and c in t.columns]
+    used = []
+    for col in attrs:
+        vals = t.select(v=t[col].cast("string")).distinct().limit(50).to_pandas().v.dropna()
+        high = [v for v in vals if HIGH_RISK_VALUE.match(str(v))]
+        if high:
+            used.append(col)
+            parts.append(t.filter(t[col].cast("string").isin(high)).select(r_case=t.case_idx))
+    if not parts:
+        return ibis.memtable(pd.DataFrame({"r_case": pd.Series([], dtype="int64")})), esc, used
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p)
+    return out.distinct(), esc, used
+
+
+def _numeric_scope(ctx: FindingContext, with_a: set[int], without_a: set[int]) -> list[dict[str, Any]]:
+    """Numeric amount-like case attributes (:data:`SCOPE_ATTRIBUTE`) whose values separate cases with the control from comparable
+    cases without it (at least 95 % of one side beyond the other side's range)."""
+    if len(with_a) < 30 or len(without_a) < 30:
+        return []
+    t = ctx.log.table
+    schema = t.schema()
+    cols = [
+        c
+        for c in ctx.log.attributes
+        if c in schema and SCOPE_ATTRIBUTE.search(c) and schema[c].is_numeric() and not schema[c].is_boolean()
+    ]
+    if not cols:
+        return []
+    df = (
+        t.filter(t.case_idx.isin(list(with_a | without_a)))
+        .group_by("case_idx")
+        .aggregate(**{c: t[c].max() for c in cols})
+        .to_pandas()
+        .set_index("case_idx")
+    )
+    inside = df.index.isin(list(with_a))
+    out = []
+    for c in cols:
+        a, b = df.loc[inside, c].dropna(), df.loc[~inside, c].dropna()
+        if len(a) < 30 or len(b) < 30 or a.nunique() < 2:
+            continue
+        if (b > a.max()).mean() >= 0.95:
+            out.append(
+                {
+                    "attribute": c,
+                    "below": float(a.max()),
+                    "share_of_others_above": float((b > a.max()).mean()),
+                }
+            )
+        elif (b < a.min()).mean() >= 0.95:
+            out.append(
+                {
+                    "attribute": c,
+                    "above": float(a.min()),
+                    "share_of_others_below": float((b < a.min()).mean()),
+                }
+            )
+    return out
+
+
+def _tvd(a: pd.Series, b: pd.Series) -> float:
+    pa, pb = a.value_counts(normalize=True), b.value_counts(normalize=True)
+    idx = pa.index.union(pb.index)
+    return float(0.5 * (pa.reindex(idx, fill_value=0) - pb.reindex(idx, fill_value=0)).abs().sum())
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %" if x >= 0.001 or x == 0 else f"{100 * x:.2f} %"
+
+
+def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFrame:
+    """Instances of ``acts``: the step before and after (``p_act``, ``n_act``), whether the next
+    step was seen earlier in the case (``n_seen``) and the most common earlier control of
+    another activity (``prior_act``; only when ``controls`` is given)."""
+    ci = base.filter(base.activity.isin(acts))
+    nx = base.select(n_case="case_idx", n_eid="eid", n_act="activity")
+    ci = ci.left_join(nx, [ci.case_idx == nx.n_case, (ci.eid + 1) == nx.n_eid])
+    ci = ci.select(*base.columns, n_act=ci.n_act)
+    pv = base.select(v_case="case_idx", v_eid="eid", p_act="activity")
+    ci = ci.left_join(pv, [ci.case_idx == pv.v_case, (ci.eid - 1) == pv.v_eid])
+    ci = ci.select(*base.columns, "n_act", p_act=ci.p_act)
+    fpn = fp.select(f_case="case_idx", f_act="activity", f_first="first")
+    ci = ci.left_join(fpn, [ci.case_idx == fpn.f_case, ci.n_act == fpn.f_act])
+    ci = ci.select(*base.columns, "n_act", "p_act", n_seen=(ci.f_first < ci.pos).fill_null(False))
+    if controls:
+        ctl = fp.filter(fp.activity.isin(sorted(controls))).select(
+            c_case="case_idx", c_act="activity", c_first="first"
+        )
+        prior = ci.join(ctl, [ci.case_idx == ctl.c_case, ctl.c_first < ci.pos, ctl.c_act != ci.activity])
+        prior = prior.group_by("eid").aggregate(c_act=prior.c_act.mode())
+        pq = prior.select(q_eid="eid", prior_act="c_act")
+        ci = ci.left_join(pq, ci.eid == pq.q_eid)
+        ci = ci.select(*base.columns, "n_act", "p_act", "n_seen", "prior_act")
+    df = ci.to_pandas()
+    if "prior_act" not in df:
+        df["prior_act"] = None
+    for c in ("activity", "case_id"):
+        df[c] = df[c].astype(str)
+    return df
+
+
+def _upstream(fp: Any, df: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """For (a, b) with b following a and seen earlier in the case: the share of cases with
+    both where b first occurs before a (> 0.5: going to b is a return)."""
+    pairs = df[df.n_seen & df.n_act.notna()][["activity", "n_act"]].drop_duplicates()
+    if pairs.empty:
+        return {}
+    fa = fp.filter(fp.activity.isin(sorted(set(pairs.activity)))).select(
+        a_case="case_idx", a_act="activity", a_first="first"
+    )
+    fb = fp.filter(fp.activity.isin(sorted(set(pairs.n_act.astype(str))))).select(
+        b_case="case_idx", b_act="activity", b_first="first"
+    )
+    j = fa.join(fb, [fa.a_case == fb.b_case, fa.a_act != fb.b_act])
+    up = (
+        j.group_by(["a_act", "b_act"])
+        .aggregate(share=(j.b_first < j.a_first).cast("float64").mean())
+        .to_pandas()
+    )
+    return {(str(r.a_act), str(r.b_act)): float(r.share) for r in up.itertuples()}
+
+
+def _negative(d: pd.DataFrame, a: str, upstream: dict[tuple[str, str], float]) -> pd.Series:
+    """Per instance of ``a`` in ``d``: is the next step a 'no' (rejection, return, stop)?"""
+    end_share = float(d.n_act.isna().mean()) if len(d) else 0.0
+    nxt = d.n_act
+    by_name = nxt.map(lambda s: isinstance(s, str) and NEGATIVE.search(s) is not None)
+    ret = d.n_seen & nxt.map(lambda b: upstream.get((a, str(b)), 0.0) > 0.5)
+    stop = nxt.isna() & (end_share < 0.5)
+    return (by_name | ret | stop).astype(bool)
+
+
+def detect_no_effect_checks(
+    ctx: FindingContext,
+    *,
+    tau: float = 0.02,
+    min_cases: int = 30,
+    min_processing_s: float = 30.0,
+    min_redundancy: float = 0.5,
+) -> list[Finding]:
+    """No-effect approvals and checks (module docstring)."""
+    import ibis
+
+    tm = ctx.tm
+    i = tm.instances
+    stats = (
+        i.group_by("activity")
+        .aggregate(n=i.count(), cases=i.case_idx.nunique(), proc_med=i.proc_us.approx_median())
+        .to_pandas()
+    )
+    stats["activity"] = stats.activity.astype(str)
+    approval_names, control_names = _group_names(ctx, "approval"), _group_names(ctx, "control")
+    verification = _group_names(ctx, "verification") or set()
+    acts = stats.activity.tolist()
+    controls = {
+        a
+        for a in acts
+        if _is(control_names, CONTROL, a)
+        or _is(approval_names, APPROVAL, a)
+        or normalise(a) in verification
+        or ctx.allow.match(a)
+    }
+    cand = stats[
+        stats.activity.map(lambda a: _is(approval_names, APPROVAL, a) and normalise(a) not in verification)
+        & (stats.cases >= min_cases)
+        & (stats.proc_med.astype(float) >= min_processing_s * 1e6)
+    ].activity.tolist()
+    if not cand:
+        return []
+
+    base = i.select("eid", "case_idx", "case_id", "pos", "activity", "team", "wait_us", "proc_us")
+    fp = base.group_by(["case_idx", "activity"]).aggregate(first=base.pos.min())
+    df = _steps(base, fp, cand, controls)
+    if df.empty:
+        return []
+    # the step before each candidate instance: cases without the candidate are compared there
+    pred = df.groupby("activity").p_act.agg(lambda s: s.mode().iloc[0] if s.notna().any() else None)
+    pred_all = {str(v) for v in pred.dropna()}
+    pred_acts = sorted(pred_all - set(cand))
+    pdf = _steps(base, fp, pred_acts, set()) if pred_acts else df.iloc[:0]
+    pdf = pd.concat([pdf, df[df.activity.isin(pred_all)]], ignore_index=True)
+    upstream = _upstream(fp, pd.concat([df, pdf], ignore_index=True))
+
+    # Final activity per case (for the with/without comparison).
+    mx = base.mutate(m=base.pos.max().over(ibis.window(group_by=base.case_idx)))
+    last = mx.filter(mx.pos == mx.m).select("case_idx", last="activity")
+
+    risk_tbl, esc_acts, risk_attrs = _risk_cases(ctx, acts)
+    risk_set = (
+        set(risk_tbl.to_pandas().r_case.astype("int64").tolist()) if (esc_acts or risk_attrs) else set()
+    )
+
+    findings: list[Finding] = []
+    for a in cand:
+        d = df[df.activity == a]
+        n = len(d)
+        neg = _negative(d, a, upstream)
+        k = int(neg.sum())
+        p_neg, p_hi = k / n, wilson_upper(k, n)
+        redundancy = float(d.prior_act.notna().mean())
+        # the same point in cases without a: the step before a, when a does not follow it
+        p_base, n_base, k_base = None, 0, 0
+        pa = pred.get(a)
+        if pa is not None:
+            b = pdf[(pdf.activity == pa) & ~pdf.case_idx.isin(d.case_idx)]
+            b = b[b.pos == b.groupby("case_idx").pos.transform("max")]  # its last time in the case
+            if len(b) >= min_cases:
+                nb = _negative(b, str(pa), upstream)
+                n_base, k_base = len(b), int(nb.sum())
+                p_base = k_base / n_base
+        if p_base is None or k == 0:
+            # no comparison (or nothing to compare): the rate itself must be small, with evidence
+            excess, excess_lo, excess_hi = p_neg, p_neg, p_hi
+            ok = p_neg < tau and p_hi < 2.5 * tau
+        else:
+            # the control adds no 'no' of its own: as many as at the same point without it
+            excess = p_neg - p_base
+            se = math.sqrt(p_neg * (1 - p_neg) / n + p_base * (1 - p_base) / n_base)
+            excess_lo, excess_hi = excess - 1.96 * se, excess + 1.96 * se
+            ok = excess < tau and excess_lo < tau / 2
+        if not (ok and redundancy >= min_redundancy):
+            continue
+        prior_act = str(d.prior_act.dropna().mode().iloc[0])
+        cases_a = set(d.case_idx.astype("int64"))
+        # with and without: cases that passed the same earlier control
+        ctx_cases = (
+            fp.filter(fp.activity == prior_act).select("case_idx").to_pandas().case_idx.astype("int64")
+        )
+        without = set(ctx_cases) - cases_a
+        tvd = None
+        scope: list[dict[str, Any]] = []
+        if len(without) >= min_cases:
+            lt = last.filter(last.case_idx.isin(list(cases_a | without))).to_pandas()
+            inside = lt.case_idx.isin(list(cases_a))
+            tvd = _tvd(lt.last[inside].astype(str), lt.last[~inside].astype(str))
+            scope = _numeric_scope(ctx, cases_a, without)
+        negatives = d.n_act[neg].fillna("(case ends)").astype(str).value_counts().head(5).to_dict()
+        teams = tuple(str(x) for x in d.team.dropna().astype(str).value_counts().index[:5])
+        common = {
+            "p_negative": p_neg,
+            "p_negative_upper95": p_hi,
+            "p_negative_without": p_base,
+            "compared_at": None if p_base is None else str(pa),
+            "compared_instances": n_base,
+            "excess_negative": excess,
+            "excess_negative_ci95": [excess_lo, excess_hi],
+            "tau": tau,
+            "instances": n,
+            "earlier_control": prior_act,
+            "earlier_control_share": redundancy,
+            "negative_next_steps": negatives,
+            "outcome_tvd_with_without": tvd,
+            "cases_without_for_comparison": len(without),
+            "scope": scope,
+        }
+        allow_reason = ctx.allow.match(a)
+        risky = d.case_idx.astype("int64").isin(list(risk_set))
+        subsets = (
+            [(~risky, False), (risky, True)] if not allow_reason else [(pd.Series(True, index=d.index), True)]
+        )
+        for mask, regulatory in subsets:
+            s = d[mask]
+            if s.empty:
+                continue
+            per = ((s.wait_us.fillna(0) + s.proc_us.fillna(0)) / 1e6).groupby(s.case_id, sort=False).sum()
+            vals = per.to_numpy(dtype=float)
+            key = f"no_effect_check|{a}|{regulatory}"
+            ci_low, ci_high = bootstrap_total_ci(vals, seed=ctx.seed, resamples=ctx.resamples, key=key)
+            cases = tuple(per.index.astype(str))
+            reason = allow_reason
+            if regulatory and not allow_reason:
+                what = ", ".join(esc_acts[:3] + [f"{c} = high" for c in risk_attrs])
+                reason = f"risk-based control in risk-escalated cases ({what})"
+            cond: dict[str, Any] = {}
+            if not regulatory and (esc_acts or risk_attrs):
+                cond["unless_case_has"] = esc_acts
+                if risk_attrs:
+                    cond["unless_high"] = risk_attrs
+            for sc in scope:
+                cond[sc["attribute"]] = {k2: v for k2, v in sc.items() if k2 in ("below", "above")}
+            if regulatory:
+                title = f"'{a}' in risk-escalated cases: kept as a risk-based control"
+                if allow_reason:
+                    title = f"'{a}' rarely says no, but is required by regulation"
+                scenario = Scenario(
+                    "automate",
+                    {"activity": a, "keep_step": True},
+                    f"keep '{a}' (required); make it faster: cut its queue, automate the routine part",
+                )
+            else:
+                title = f"'{a}' after '{prior_act}' almost never changes the outcome"
+                scenario = Scenario(
+                    "remove_activity",
+                    {"activity": a, **({"condition": cond} if cond else {})},
+                    f"skip '{a}' (auto-approve)"
+                    + (" for cases without a risk flag" if esc_acts or risk_attrs else "")
+                    + (
+                        " within "
+                        + ", ".join(
+                            f"{c} {next(iter(v))} {next(iter(v.values())):,.0f}"
+                            for c, v in cond.items()
+                            if isinstance(v, dict)
+                        )
+                        if scope
+                        else ""
+                    ),
+                )
+            evidence = (
+                f"'{a}' follows '{prior_act}' in {_pct(redundancy)} of its cases and is followed by a "
+                f"rejection, return or stop in {_pct(p_neg)} of {n:,} instances"
+                + (
+                    f" (95 % bound {_pct(p_hi)})"
+                    if p_base is None
+                    else f", as often as at the same point in cases without it ({_pct(p_base)}; "
+                    f"difference {100 * excess:+.1f} points, 95 % CI {100 * excess_lo:+.1f} to {100 * excess_hi:+.1f})"
+                )
+                + (
+                    f"; cases with and without it end alike (difference {_pct(tvd)})"
+                    if tvd is not None
+                    else ""
+                )
+                + "."
+            )
+            findings.append(
+                Finding(
+                    kind="no_effect_check",
+                    title=title,
+                    activities=(a,),
+                    resources=teams,
+                    case_ids=cases,
+                    occurrences=len(s),
+                    customer_time_s=float(vals.sum()),
+                    customer_time_ci=(ci_low, ci_high),
+                    staff_time_s=float(s.proc_us.fillna(0).sum() / 1e6),
+                    evidence=evidence,
+                    scenario=scenario,
+                    regulatory=regulatory,
+                    allow_reason=reason if regulatory else None,
+                    per_case_s={str(c): float(v) for c, v in per.items()},
+                    details={
+                        **common,
+                        "subset": "risk-escalated"
+                        if regulatory and not allow_reason
+                        else "all"
+                        if allow_reason
+                        else "not risk-escalated",
+                        "risk_escalation_activities": esc_acts,
+                        "risk_attributes": risk_attrs,
+                        "mean_customer_time_s": float(np.mean(vals)) if len(vals) else 0.0,
+                    },
+                    detector=name,
+                )
+            )
+    return findings
+
+
+detect_no_effect_checks.name = name  # type: ignore[attr-defined]

@@ -1,0 +1,307 @@
+"""One list of findings: duplicates merged, customer time capped at lead time, ranked.
+
+Several detectors can see the same waste (a repeated identity check is also rework of that
+activity; a document loop is also a loop). :func:`consolidate` turns the detectors' raw output
+into the list a user reads (docs/methods.md 13.2):
+
+1. **Deduplicate.** Two findings from different detectors are the same waste when their
+   activity sets overlap (Jaccard >= 2/3) and their cases do (the shared cases are at least 80 %
+   of the smaller finding's). The more specific finding (:data:`KIND_SPECIFICITY`, then the
+   larger customer time) is kept and records the other's evidence under ``details["merged"]``;
+   the other keeps only the cases the kept one does not cover, or is dropped when fewer than
+   ``max(5, 20 %)`` of its cases are left, so no case's time is counted twice for one waste.
+2. **Cap.** Per case, the customer time all findings attribute may not exceed the case's lead
+   time. Where overlapping findings (a merge candidate and a batch delay on the same queue,
+   say) would exceed it, each finding's time for that case is scaled down by the same factor,
+   and the finding says so under ``details["capped"]``.
+3. **Rank** by customer time at stake (then cases, kind, title).
+
+>>> from flowlens.findings.model import Finding, Scenario
+>>> def f(kind, acts, cases, t, det):
+...     return Finding(kind=kind, title=kind, activities=acts, case_ids=cases, occurrences=len(cases),
+...                    customer_time_s=t * len(cases), customer_time_ci=(0.0, 0.0), staff_time_s=0.0,
+...                    evidence="-", scenario=Scenario("cut_loop"), per_case_s={c: t for c in cases},
+...                    detector=det)
+>>> out, notes = consolidate([f("rework", ("Verify",), ("a", "b", "c"), 60.0, "rework"),
+...                           f("repeated_check", ("Verify",), ("a", "b", "c"), 50.0, "journeys")],
+...                          lead_s={"a": 100.0, "b": 100.0, "c": 100.0})
+>>> [(x.kind, x.cases, x.details["merged"][0]["kind"]) for x in out]
+[('repeated_check', 3, 'rework')]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.findings.model import Finding
+
+#: How specific a kind is: when two detectors see the same waste, the higher one is kept.
+#: Structural kinds (rework, loop) say *that* something repeats; the specific ones say *what*.
+KIND_SPECIFICITY: dict[str, int] = {
+    "rework": 0,
+    "loop": 0,
+    "merge_candidate": 1,
+    "ping_pong": 2,
+    "batch_delay": 2,
+    "repeat_contact": 2,
+    "branch_trip": 2,
+    "customer_wait_loop": 3,
+    "idle_status": 3,
+    "excess_follow_up": 3,
+    "repeated_check": 3,
+    "repeated_request": 3,
+    "reentry": 3,
+    "context_loss": 3,
+    "no_effect_check": 3,
+}
+
+#: Scenario actions that take a step (or a repetition of it) away: never on regulatory findings.
+REMOVAL_ACTIONS = frozenset({"remove_activity", "cut_loop", "reduce_repeats", "limit_repeats"})
+
+#: Bootstrap budget: above this many case draws the interval uses the normal approximation,
+#: which the percentile bootstrap of a sum converges to (the note in details says which).
+_BOOTSTRAP_BUDGET = 20_000_000
+
+
+def _stream(seed: int, key: str) -> np.random.Generator:
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little")])
+
+
+def bootstrap_total_ci(
+    values: Sequence[float] | np.ndarray,
+    *,
+    seed: int = 0,
+    resamples: int = 1000,
+    key: str = "",
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the *sum* of per-case values, resampling cases.
+
+    The random stream depends on ``seed`` and ``key`` only (a finding's kind and activities,
+    say), so an interval does not change when other findings are added. Large inputs
+    (cases x resamples above 2*10^7) use the normal interval of the sum instead.
+
+    >>> bootstrap_total_ci([60.0] * 10, seed=1)
+    (600.0, 600.0)
+    >>> lo, hi = bootstrap_total_ci(list(range(100)), seed=1, key="x"); lo < 4950 < hi
+    True
+    """
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    if n == 0:
+        return (0.0, 0.0)
+    total = float(v.sum())
+    if n == 1 or np.all(v == v[0]):
+        return (total, total)
+    alpha = (1.0 - confidence) / 2.0
+    if n * resamples > _BOOTSTRAP_BUDGET:
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(1.0 - alpha)
+        half = z * float(np.std(v, ddof=1)) * np.sqrt(n)
+        return (max(0.0, total - half), total + half)
+    rng = _stream(seed, key)
+    sums = np.empty(resamples)
+    step = max(1, _BOOTSTRAP_BUDGET // (20 * n))
+    for i in range(0, resamples, step):
+        k = min(step, resamples - i)
+        idx = rng.integers(0, n, size=(k, n))
+        sums[i : i + k] = v[idx].sum(axis=1)
+    lo, hi = np.quantile(sums, [alpha, 1.0 - alpha])
+    return (float(lo), float(hi))
+
+
+def finding_key(f: Finding) -> str:
+    """A stable identity of a finding (kind, detector, activities, resources)."""
+    return "|".join((f.kind, f.detector, *f.activities, "#", *f.resources))
+
+
+def _jaccard(a: Iterable[str], b: Iterable[str]) -> float:
+    sa, sb = set(a), set(b)
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def _specificity(f: Finding) -> tuple[int, float]:
+    return (KIND_SPECIFICITY.get(f.kind, 1), f.customer_time_s)
+
+
+def restrict(
+    f: Finding, case_ids: Iterable[str], *, seed: int = 0, resamples: int = 1000, why: str
+) -> Finding:
+    """``f`` limited to ``case_ids``: per-case time, totals and interval recomputed; occurrences
+    and staff time scaled by the share of cases kept (the finding does not carry them per case)."""
+    keep = [c for c in f.case_ids if c in set(case_ids)]
+    share = len(keep) / len(f.case_ids) if f.case_ids else 0.0
+    per = {c: float(f.per_case_s.get(c, 0.0)) for c in keep}
+    vals = np.fromiter(per.values(), dtype=float, count=len(per))
+    details = {**f.details, "restricted": {"cases_before": f.cases, "cases_after": len(keep), "why": why}}
+    return replace(
+        f,
+        case_ids=tuple(keep),
+        per_case_s=per,
+        customer_time_s=float(vals.sum()),
+        customer_time_ci=bootstrap_total_ci(vals, seed=seed, resamples=resamples, key=finding_key(f)),
+        occurrences=max(len(keep), round(f.occurrences * share)),
+        staff_time_s=f.staff_time_s * share,
+        details=details,
+    )
+
+
+def deduplicate(
+    findings: Sequence[Finding],
+    *,
+    seed: int = 0,
+    resamples: int = 1000,
+    min_activity_jaccard: float = 2 / 3,
+    min_case_overlap: float = 0.8,
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Merge findings of different detectors that describe the same waste (module docstring).
+
+    Returns the findings left and one record per merge."""
+    order = sorted(
+        range(len(findings)),
+        key=lambda i: (-_specificity(findings[i])[0], -_specificity(findings[i])[1], i),
+    )
+    kept: list[Finding] = []
+    kept_cases: list[set[str]] = []
+    merges: list[dict[str, Any]] = []
+    for i in order:
+        f = findings[i]
+        cases = set(f.case_ids)
+        dropped = False
+        for k, (g, gc) in enumerate(zip(kept, kept_cases, strict=True)):
+            if g.detector == f.detector or g.regulatory != f.regulatory:
+                continue
+            if _jaccard(f.activities, g.activities) < min_activity_jaccard:
+                continue
+            shared = cases & gc
+            if not shared or len(shared) < min_case_overlap * min(len(cases), len(gc)):
+                continue
+            rest = cases - shared
+            record = {
+                "kept": {"kind": g.kind, "detector": g.detector, "title": g.title},
+                "merged": {"kind": f.kind, "detector": f.detector, "title": f.title},
+                "shared_cases": len(shared),
+                "cases_left": len(rest),
+            }
+            merged = list(g.details.get("merged", []))
+            merged.append(
+                {
+                    "kind": f.kind,
+                    "detector": f.detector,
+                    "title": f.title,
+                    "evidence": f.evidence,
+                    "shared_cases": len(shared),
+                }
+            )
+            note = f" (also found by the {f.detector or f.kind} detector)"
+            evidence = g.evidence if note in g.evidence else g.evidence.rstrip() + note
+            kept[k] = replace(g, details={**g.details, "merged": merged}, evidence=evidence)
+            merges.append(record)
+            if len(rest) < max(5, 0.2 * len(cases)):
+                dropped = True
+                break
+            f = restrict(
+                f,
+                rest,
+                seed=seed,
+                resamples=resamples,
+                why=f"{len(shared)} cases are counted in '{g.title}' ({g.kind})",
+            )
+            cases = rest
+        if not dropped:
+            kept.append(f)
+            kept_cases.append(cases)
+    return kept, merges
+
+
+def _ensure_per_case(f: Finding) -> Finding:
+    """A finding without per-case times gets its total spread evenly over its cases (said in
+    details), so the lead-time cap can still be enforced."""
+    if f.per_case_s or not f.case_ids or f.customer_time_s <= 0:
+        return f
+    each = f.customer_time_s / len(f.case_ids)
+    return replace(
+        f, per_case_s={c: each for c in f.case_ids}, details={**f.details, "per_case_estimated": True}
+    )
+
+
+def cap_to_lead_time(
+    findings: Sequence[Finding],
+    lead_s: Mapping[str, float],
+    *,
+    seed: int = 0,
+    resamples: int = 1000,
+) -> tuple[list[Finding], dict[str, Any]]:
+    """Scale per-case times down where all findings together would exceed a case's lead time."""
+    findings = [_ensure_per_case(f) for f in findings]
+    rows = [(i, str(c), float(v)) for i, f in enumerate(findings) for c, v in f.per_case_s.items() if v]
+    stats: dict[str, Any] = {"cases_capped": 0, "removed_s": 0.0, "unknown_cases": 0}
+    if not rows:
+        return list(findings), stats
+    df = pd.DataFrame(rows, columns=["f", "case_id", "t"])
+    total = df.groupby("case_id", sort=False).t.sum()
+    lead = pd.Series(lead_s, dtype=float).reindex(total.index)
+    stats["unknown_cases"] = int(lead.isna().sum())
+    over = total[lead.notna() & (total > lead + 1e-6)]
+    if over.empty:
+        return list(findings), stats
+    factor = (lead.reindex(over.index) / over).clip(lower=0.0)
+    stats["cases_capped"] = len(over)
+    stats["removed_s"] = float((over - lead.reindex(over.index)).sum())
+    hit = df[df.case_id.isin(factor.index)]
+    out = list(findings)
+    for i, grp in hit.groupby("f"):
+        f = findings[int(i)]
+        fac = factor.reindex(grp.case_id).to_numpy()
+        per = dict(f.per_case_s)
+        removed = 0.0
+        for c, t, k in zip(grp.case_id, grp.t, fac, strict=True):
+            new = t * float(k)
+            removed += t - new
+            per[c] = new
+        vals = np.fromiter(per.values(), dtype=float, count=len(per))
+        out[int(i)] = replace(
+            f,
+            per_case_s=per,
+            customer_time_s=float(vals.sum()),
+            customer_time_ci=bootstrap_total_ci(vals, seed=seed, resamples=resamples, key=finding_key(f)),
+            details={
+                **f.details,
+                "capped": {
+                    "cases": len(grp),
+                    "removed_s": removed,
+                    "why": "with other findings on the same cases it would exceed their lead time; "
+                    "its share of those cases' time was scaled down",
+                },
+            },
+        )
+    return out, stats
+
+
+def rank(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings ordered by customer time at stake, then cases, kind and title."""
+    return sorted(findings, key=lambda f: (-f.customer_time_s, -f.cases, f.kind, f.title))
+
+
+def consolidate(
+    findings: Sequence[Finding],
+    lead_s: Mapping[str, float],
+    *,
+    seed: int = 0,
+    resamples: int = 1000,
+) -> tuple[list[Finding], dict[str, Any]]:
+    """Deduplicate, cap at lead time and rank (module docstring). Returns the findings and
+    what was done (``merges``, ``cap``)."""
+    kept, merges = deduplicate(findings, seed=seed, resamples=resamples)
+    capped, cap = cap_to_lead_time(kept, lead_s, seed=seed, resamples=resamples)
+    return rank(capped), {"merges": merges, "cap": cap}
