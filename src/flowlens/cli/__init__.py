@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "journeys": ("flowlens.cli.journeys_cmd", "journeys", "The customer's view: issues across cases, contacts, channel switches, transfers, FCR."),
     "segments": ("flowlens.cli.segments_cmd", "segments", "Compare headline metrics across segments, channels or products, with bootstrap CIs."),
     "drivers": ("flowlens.cli.drivers_cmd", "drivers", "Which case attributes and behaviours go with long lead times (effect sizes, CIs)."),
+    "findings": ("flowlens.cli.findings_cmd", "findings", "Redundant steps found and priced: rework, repeated checks, no-effect approvals, ... ranked by customer time."),
 }
 # fmt: on
 
