@@ -15,7 +15,7 @@ The canonical table ``events`` has one row per activity instance:
 ========== ======= ==========================================================
 column     type    meaning
 ========== ======= ==========================================================
-eid        BIGINT  global position; consecutive within a case
+eid        BIGINT  case_idx * 2^24 + pos: the successor in the case is eid + 1
 case_idx   BIGINT  case number, by case start
 case_id    VARCHAR case identifier as in the source
 pos        BIGINT  0-based position of the instance in its case
