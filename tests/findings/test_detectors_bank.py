@@ -106,3 +106,13 @@ def test_registry_loads_strictly() -> None:
     assert missing == []
     modules = {d.entry.split(":")[0] for d in loaded}
     assert modules == {e.split(":")[0] for e in DETECTORS}
+
+
+def test_report_section_leads_with_plain_sentences(own_report) -> None:  # type: ignore[no-untyped-def]
+    from flowlens.report.findings_section import findings_section, plain_sentence
+
+    s = findings_section(own_report)
+    top = own_report.actionable[0]
+    assert s.lead == plain_sentence(top) and "cases" in s.lead and "each" in s.lead
+    assert "Required steps" in s.html and "All findings" in s.html
+    assert s.data["findings"][0]["rank"] == 1

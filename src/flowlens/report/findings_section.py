@@ -1,0 +1,86 @@
+"""The report section on redundant steps: the top findings in plain language, then all of them
+with customer time (95 % CI), staff time, cases and the scenario, and the required steps apart.
+
+Built from a :class:`~flowlens.findings.api.FindingsReport` (what ``flowlens findings``
+prints); ``data`` is :meth:`FindingsReport.to_dict` (findings without the full case lists).
+
+>>> import flowlens, pandas as pd
+>>> from flowlens.findings.api import find_wastes
+>>> from flowlens.findings.model import Finding, Scenario
+>>> df = pd.DataFrame({"case": ["1", "1"], "activity": ["<a>", "b"],
+...                    "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00"]})
+>>> def det(ctx):
+...     return [Finding(kind="rework", title="'<a>' is done twice", activities=("<a>",), case_ids=("1",),
+...                     occurrences=2, customer_time_s=600.0, customer_time_ci=(600.0, 600.0), staff_time_s=60.0,
+...                     evidence="e.", scenario=Scenario("cut_loop"), per_case_s={"1": 600.0})]
+>>> s = findings_section(find_wastes(flowlens.read_log(df), detectors=[det]))
+>>> s.id, "&lt;a&gt;" in s.html, "<a>" in s.html, s.lead
+('findings', True, False, "'<a>' is done twice: 1 case, 10 min each, 10 min of customer time added")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flowlens.report.document import Section
+from flowlens.report.templating import render_fragment
+from flowlens.units import human_duration
+
+if TYPE_CHECKING:
+    from flowlens.findings.api import FindingsReport
+    from flowlens.findings.model import Finding
+
+
+def plain_sentence(f: Finding) -> str:
+    """One finding as a sentence a manager reads: what happens, how many cases, how long each,
+    how much customer time in all."""
+    each = f.customer_time_s / f.cases if f.cases else 0.0
+    cases = f"{f.cases:,} case" + ("" if f.cases == 1 else "s")
+    what = "kept (required), could be faster" if f.regulatory else "of customer time added"
+    return f"{f.title}: {cases}, {human_duration(each)} each, {human_duration(f.customer_time_s)} {what}"
+
+
+def _row(rank: int, f: Finding) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "kind": f.kind.replace("_", " "),
+        "title": f.title,
+        "evidence": f.evidence,
+        "activities": ", ".join(f.activities),
+        "cases": f.cases,
+        "occurrences": f.occurrences,
+        "customer_s": f.customer_time_s,
+        "ci": f.customer_time_ci,
+        "each_s": f.customer_time_s / f.cases if f.cases else 0.0,
+        "staff_s": f.staff_time_s,
+        "scenario": f.scenario.description or f.scenario.action.replace("_", " "),
+        "action": f.scenario.action,
+        "examples": ", ".join(map(str, f.examples)),
+        "allow_reason": f.allow_reason or "",
+        "capped": "capped" in f.details,
+    }
+
+
+def findings_section(report: FindingsReport, *, top: int = 5, limit: int = 50) -> Section:
+    """The "Redundant steps" section: ``top`` findings as sentences, a table of up to ``limit``
+    removable findings, and the findings on required (regulatory) steps."""
+    act, reg = report.actionable, report.regulatory
+    total = sum(f.customer_time_s for f in act)
+    sentences = [plain_sentence(f) for f in act[:top]]
+    html = render_fragment(
+        "_findings.html.j2",
+        sentences=sentences,
+        rows=[_row(r, f) for r, f in enumerate(act[:limit], start=1)],
+        more=max(0, len(act) - limit),
+        regulatory=[_row(r, f) for r, f in enumerate(reg, start=1)],
+        totals=report.totals.to_dict("records"),
+        total_s=total,
+        cases_total=report.cases_total,
+        notes=report.notes,
+        cap=report.cap,
+    )
+    if act:
+        lead = sentences[0]
+    else:
+        lead = "No removable redundant steps found" + (f"; {len(reg)} on required steps" if reg else "")
+    return Section(id="findings", title="Redundant steps", html=html, data=report.to_dict(), lead=lead)
