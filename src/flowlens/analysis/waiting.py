@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from flowlens.analysis.batches import detect_batches
+from flowlens.analysis.batches import detect_batches, shared_resources
 from flowlens.errors import ConfigError
 from flowlens.timing.business import BusinessClock
-from flowlens.timing.calendars import CalendarSet
+from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.discovery import discover_calendars
 
 if TYPE_CHECKING:
@@ -147,18 +147,28 @@ def waiting_causes(
     bounds = span.to_pandas().iloc[0]
     lo, hi = int(bounds.lo), int(bounds.hi)
     cals = calendars.all()
-    clock = BusinessClock(cals, lo, hi)
     res = inst.select("resource", "team").distinct().to_pandas()
+    # Not one person at a time (the customer, systems): always available, no contention,
+    # no batches (methods 7.1).
+    shared = shared_resources(tm)
+    always_name = "24x7"
     res["wcal"] = [
-        calendars.for_resource(r if isinstance(r, str) else None, t if isinstance(t, str) else None).name
+        always_name
+        if r in shared
+        else calendars.for_resource(r if isinstance(r, str) else None, t if isinstance(t, str) else None).name
         for r, t in zip(res.resource, res.team, strict=True)
     ]
+    if shared:
+        cals = {**cals, always_name: WorkCalendar.preset("24x7", timezone=log.timezone)}
+    clock = BusinessClock(cals, lo, hi)
     res_cal = dict(zip(res.resource.astype(object), res.wcal, strict=True))
 
     def working(resource: str, a: int, b: int) -> int:
         return clock.working_us(res_cal.get(resource, calendars.default.name), a, b)
 
-    batches = detect_batches(tm, gap_s=batch_gap_s, min_idle_s=min_batch_idle_s, working_us=working)
+    batches = detect_batches(
+        tm, gap_s=batch_gap_s, min_idle_s=min_batch_idle_s, working_us=working, shared=shared
+    )
 
     mapping = ibis.memtable(res.rename(columns={"resource": "m_res", "team": "m_team"}))
     w = inst.filter((inst.wait_us > 0) & inst.enabled_us.notnull())
@@ -181,9 +191,8 @@ def waiting_causes(
         wend=w.enabled_us + w.wait_us,
         wcal=w.wcal.fill_null(calendars.default.name),
     )
-    # A projection straight off a join still belongs to the join chain in Ibis 12; project
-    # again so that later joins can refer to its columns.
-    w = w.select(*w.columns)
+    # Computed once: every cause below reads it.
+    w = log.engine.materialize(w, prefix="fl_wait_iv")
     zero = ibis.literal(0)
 
     def marks(
@@ -192,15 +201,23 @@ def waiting_causes(
         return t.select("eid", t=time, db=db, dc=dc, dp=dp, dd=dd)
 
     parts = [marks(w, w.en), marks(w, w.wend)]
-    # batching
-    bm = batches.members.select(b_eid="eid")
+    # batching: from enablement until the batch starts (accumulation and the ready batch);
+    # waiting while the resource works through earlier members is contention (methods 7.1)
+    bm = batches.members.select(b_eid="eid", b_first="batch_first_start")
     wb = w.join(bm, w.eid == bm.b_eid)
-    parts += [marks(wb, wb.en, db=ibis.literal(1)), marks(wb, wb.wend, db=ibis.literal(-1))]
+    wb = wb.filter(wb.en < wb.b_first)
+    parts += [
+        marks(wb, wb.en, db=ibis.literal(1)),
+        marks(wb, ibis.least(wb.wend, wb.b_first), db=ibis.literal(-1)),
+    ]
     # contention and prioritisation: the resource works on another instance k meanwhile
-    k = inst.filter(inst.resource.notnull() & inst.start_us.notnull()).select(
-        k_eid="eid", k_res="resource", k_s="start_us", k_e="end_us", k_en="enabled_us"
-    )
-    wr = w.filter(w.resource.notnull())
+    # (instants keep nobody busy)
+    k = inst.filter(inst.resource.notnull() & inst.start_us.notnull() & (inst.end_us > inst.start_us))
+    k = k.select(k_eid="eid", k_res="resource", k_s="start_us", k_e="end_us", k_en="enabled_us")
+    # A lightly loaded person (a branch manager in meetings) still makes cases wait; a shared
+    # resource does not.
+    skip = sorted(shared)
+    wr = w.filter(w.resource.notnull() & ~w.resource.isin(skip)) if skip else w.filter(w.resource.notnull())
     ov = wr.join(k, [wr.resource == k.k_res, k.k_s < wr.wend, k.k_e > wr.en, k.k_eid != wr.eid])
     ov = ov.mutate(
         a=ibis.greatest(ov.en, ov.k_s),

@@ -16,6 +16,15 @@ from flowlens.errors import ConfigError
 
 # key -> (English, Chinese)
 LABELS: dict[str, tuple[str, str]] = {
+    # background work of the same staff (background_events.parquet)
+    "alert_generated": ("Alert Generated", "交易监测预警生成"),
+    "review_alert": ("Review Alert", "预警核查"),
+    "counter_ticket_issued": ("Counter Ticket Issued", "柜面取号"),
+    "serve_counter_transaction": ("Serve Counter Transaction", "柜面交易办理"),
+    "task_assigned": ("Task Assigned", "任务分派"),
+    "department_task": ("Department Task", "部门本职工作"),
+    "internal_task": ("Internal Task", "内部事务"),
+    "attend_meeting": ("Attend Meeting", "参加会议"),
     # shared
     "verify_identity": ("Verify Identity", "身份核验"),
     "handle_request": ("Handle Request", "处理请求"),
@@ -38,6 +47,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "agent_answers": ("Agent Answers", "坐席接听"),
     "ivr_menu": ("IVR Menu", "语音菜单"),
     "ivr_authentication": ("IVR Authentication", "语音身份认证"),
+    "ivr_authentication_failed": ("IVR Authentication Failed", "语音身份认证失败"),
     "ivr_self_service": ("IVR Self-Service", "语音自助服务"),
     "enter_queue": ("Enter Queue", "进入排队"),
     "abandon_call": ("Abandon Call", "放弃来电"),
@@ -106,6 +116,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "close_dispute": ("Close Dispute", "结案"),
     # P4 complaint
     "receive_complaint": ("Receive Complaint", "受理投诉"),
+    "submit_supporting_documents": ("Submit Supporting Documents", "提交证明材料"),
     "regulator_referral_received": ("Regulator Referral Received", "收到监管转办"),
     "register_complaint": ("Register Complaint", "投诉登记"),
     "acknowledge_complaint": ("Acknowledge Complaint", "投诉受理告知"),

@@ -18,8 +18,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowlens.synth.calendars import DAY
+from flowlens.synth.calfile import calendars_toml
 from flowlens.synth.noise import Noise
 from flowlens.synth.remedies import Remedy
+from flowlens.synth.runner import RUN_OUT_DAYS
 from flowlens.synth.truth import bottleneck_truth, summarise
 from flowlens.synth.writer import (
     CASE_SCHEMA,
@@ -85,6 +87,17 @@ def write_base(bank: Bank, base: Run, out: Path, fmts: tuple[str, ...], xes: boo
                                                encoding="utf-8")
     files += ["cases.parquet", "customers.parquet", "ground_truth.parquet",
               "ground_truth_summary.json", "bottleneck_truth.json"]
+    # The staff's other work, as the bank's other systems record it, and their shifts.
+    concat_parts([_sib(base.parts[p], "background") for p in PROCESS_ORDER],
+                 out / "background_events.parquet", EVENT_SCHEMA)
+    people: dict[str, str] = {}
+    for r in base.runs.values():
+        for rid, key in r.extra.get("calendars", {}).items():
+            if people.setdefault(rid, key) != key:  # pragma: no cover - ids are per team
+                raise RuntimeError(f"{rid} has two shift calendars")
+    (out / "calendars.toml").write_text(
+        calendars_toml(people, pre.start, pre.days + RUN_OUT_DAYS), encoding="utf-8")
+    files += ["background_events.parquet", "calendars.toml"]
     if xes:
         _write_xes(out)
         files.append("events.xes.gz")

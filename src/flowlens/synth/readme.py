@@ -21,6 +21,11 @@ FILE_TEXT = {
     "ground_truth_summary.json": "the ground truth summed per code",
     "bottleneck_truth.json": "bottleneck causes with simulated utilisation and queue statistics",
     "counterfactuals/summary.json": "per remedy: scope, cases changed and the true saving",
+    "background_events.parquet": "the same staff's other work, as the bank's other systems "
+    "record it (same schema; see below): transaction-monitoring alerts, counter transactions, "
+    "departments' own tasks, other duties, branch managers' meetings",
+    "calendars.toml": "the bank's shift calendars in flowlens's calendar file format: time "
+    "zone, public holidays and make-up working days, a calendar per shift, every person mapped",
 }
 
 EVENT_COLS = {
@@ -107,5 +112,64 @@ def dataset_readme(res: GenerationResult, preset: Preset, command: str | None) -
         "`nps` and `ces` are filled for every case (what the customer would answer). Team sizes "
         "follow the preset volume. Queue waits emerge from the simulation; nothing samples them.",
         "",
+        *WAITING_TEXT,
     ]
     return "\n".join(lines)
+
+
+WAITING_TEXT = [
+    "## Why cases wait: calendars, background work and the ground truth",
+    "",
+    "The staff who work the five processes also do other work, and they work shifts. A bank "
+    "knows both, so the data set includes them:",
+    "",
+    "* `calendars.toml`: each person's shift (lunch breaks, Saturday branches, the call "
+    "centre's Monday huddle, night shifts), public holidays and make-up working days (调休) "
+    "of the period, in Asia/Shanghai; systems, customers and merchants take the default "
+    "(always available). Branch managers' meetings are not in it: they are events.",
+    "* `background_events.parquet` (same schema as `events.parquet`, no customer): the staff's "
+    "other work as cases of its own process: `aml_alert` (transaction-monitoring alerts: "
+    "`Alert Generated` by SYS-TM, then `Review Alert` by the AML reviewer, who takes alerts "
+    "first), `counter_transaction` (cash business at the branch counters: a ticket, then the "
+    "service), `department_work` (the department experts' and records teams' own tasks, done "
+    "before complaint input), `internal_work` (complaint handlers', team leads' and the head's "
+    "other duties) and `meeting` (branch managers' meetings, one event each, from when the "
+    "manager left the task in hand). Without it a waiting-cause analysis cannot see that a "
+    "reviewer or an expert was busy: the log would show them idle.",
+    "",
+    "To analyse waiting causes as the bank could, read both event files together with the "
+    "calendars:",
+    "",
+    "```python",
+    "import pandas as pd, flowlens",
+    "from flowlens.analysis.waiting import waiting_causes",
+    "from flowlens.timing.calendars import CalendarSet",
+    "from flowlens.timing.model import time_model",
+    "ev = pd.concat([pd.read_parquet('events.parquet'), "
+    "pd.read_parquet('background_events.parquet')])",
+    "log = flowlens.read_log(ev, tz='Asia/Shanghai')",
+    "cals = CalendarSet.from_file('calendars.toml')",
+    "w = waiting_causes(time_model(log, calendars=cals), calendars=cals)",
+    "```",
+    "",
+    "**Ground truth of waiting.** Every bottleneck (B) and decoy (D) row of "
+    "`ground_truth.parquet` carries in `params` the log-visible waiting of its events "
+    "(`waiting_s`: from the end of the case's previous step, as the log shows it, to the "
+    "event's start) and its split by what the simulation knows happened (`wait_split_s`), in "
+    "the priority order of flowlens's waiting causes: held by a batch rule (batching); the "
+    "person who did the step busy with another task, queued no later (contention) or later "
+    "(prioritization), where tasks include the background work and meetings; that person off "
+    "shift on their true calendar (unavailability); the rest (extraneous: the customer, a "
+    "merchant, a timer). A bottleneck row's `wait_time_s` is the part its mechanism produces "
+    "(`params.mechanism_causes`): B1 the AML reviewer busy (contention + prioritization: "
+    "alerts come first); B2 the time held for the AML review or chargeback batch; B3 the "
+    "assigned back-office clerk off shift (rows where that exceeds 4 h); B5 extraneous, on "
+    "the log-visible interval (for a returned loan offer: from the last follow-up call, or "
+    "the application's completion, to the return; `since_offer_s` has the whole wait); B6 "
+    "and B8 the expert or the manager busy (contention + prioritization). Decoy rows keep "
+    "`wait_time_s` = 0: a legal requirement adds no waiting of its own; their split shows "
+    "which mechanisms made customers wait at the required steps, all of them the bank's "
+    "(batching, capacity, shifts), none the customer's. `ground_truth_summary.json` sums "
+    "`log_waiting_h` and `wait_split_h` per code.",
+    "",
+]

@@ -19,9 +19,11 @@ from flowlens.synth.customers import CustomerIndex
 from flowlens.synth.processes import MODULES
 from flowlens.synth.rng import case_streams
 from flowlens.synth.sim import Case, CaseRow, Switches, World
+from flowlens.synth.waits import prune
 from flowlens.synth.writer import EventSink
 
 RUN_OUT_DAYS = 150  # calendars extend this far past the window so every case can finish
+PRUNE_DAYS = 60  # busy periods kept for the ground truth (longer than any staff queue wait)
 
 
 @dataclass(slots=True)
@@ -109,6 +111,8 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
             env.run(until=until)
         ev, gt, cases = w.take_done()
         total += sink.add(ev, gt, cases, process)
+        for agent in w.agents.values():  # busy periods older than any wait still open
+            prune(agent, env.now - PRUNE_DAYS * DAY)
         if on_chunk is not None:
             on_chunk(k)
         if until > horizon_days * DAY or (not env._queue):
@@ -116,6 +120,11 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
     ev, gt, cases = w.take_done()
     total += sink.add(ev, gt, cases, process)
     sink.close_process(process)
+    meetings = [(a.id, a.team, m0, m1) for a in w.agents.values() for m0, m1 in a.meeting_times()]
+    background = sink.write_background(process, prefix, w.background, meetings,
+                                       sink.last_end.get(process, 0.0))
+    w.background = []
+    calendars = {a.id: a.cal_key for a in w.agents.values()}
     waits = {name: np.frombuffer(p.waits, dtype=np.float64).reshape(-1, 3).copy()
              for name, p in w.teams.items()}
     util = {name: p.utilisation(days * DAY) for name, p in w.teams.items()}
@@ -123,4 +132,5 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
     if w.open_cases:
         raise RuntimeError(f"{w.open_cases} {process} cases never finished")  # pragma: no cover
     return ProcessRun(process, sink.case_counts.get(process, 0), waits, util, sizes, total,
-                      sink.part_path(process))
+                      sink.part_path(process),
+                      extra={"calendars": calendars, "background_events": background})

@@ -24,6 +24,8 @@ from flowlens.synth.calendars import DAY, Calendar, DayCalendar, waking
 from flowlens.synth.customers import CustomerIndex
 from flowlens.synth.rng import CaseStreams, Stream
 from flowlens.synth.teams import Agent, TeamPool
+from flowlens.synth.truth import MECHANISM
+from flowlens.synth.waits import add_splits, enabled_time, split_wait
 
 Gen = Generator[Any, Any, Any]
 
@@ -65,6 +67,9 @@ class EventRec:
     contact: str | None
     lifecycle: str
     attrs: dict[str, Any] | None
+    #: recorded by a side branch of the case (a provisional credit, a holding response, an
+    #: agent's wrap-up while the caller queues on): never the step that enables the next one
+    side: bool = False
 
 
 @dataclass(slots=True)
@@ -137,7 +142,10 @@ class World:
         self.params = params
         self.daycal = DayCalendar(start, horizon_days)
         self.teams: dict[str, TeamPool] = {}
+        self.agents: dict[str, Agent] = {}
         self.calendars: dict[str, Calendar] = {}
+        #: background work the log shows as cases of its own (:func:`processes.common.background`)
+        self.background: list[tuple[Any, ...]] = []
         self.done_events: list[tuple[str, EventRec]] = []
         self.done_gt: list[GTRec] = []
         self.cases: list[CaseRow] = []
@@ -146,6 +154,8 @@ class World:
     def add_team(self, name: str, agents: list[Agent]) -> TeamPool:
         pool = TeamPool(self.env, name, agents)
         self.teams[name] = pool
+        for a in agents:
+            self.agents[a.id] = a
         return pool
 
     def finish(self, case: Case) -> None:
@@ -197,19 +207,50 @@ class Case:
         lifecycle: str = "complete",
         attrs: dict[str, Any] | None = None,
         contact: str | bool | None = True,
+        side: bool = False,
     ) -> int:
         seq = len(self.events)
         c = self.contact if contact is True else (contact or None)
         self.events.append(EventRec(seq, act, start, end, resource, team,
-                                    channel or self.channel, system, c, lifecycle, attrs))
+                                    channel or self.channel, system, c, lifecycle, attrs, side))
         return seq
+
+    def enabled_now(self) -> float:
+        """The log-visible enabled time of a step starting now (see :mod:`waits`)."""
+        now = self.env.now
+        best = None
+        for x in self.events:
+            if x.end <= now and (best is None or x.end > best):
+                best = x.end
+        return now if best is None else best
+
+    def wait_split(self, seq: int, holds: list[tuple[float, float]] = ()) -> dict[str, float]:
+        """The ground-truth split of the event's log-visible waiting (:mod:`waits`)."""
+        e = self.events[seq]
+        en = enabled_time(self.events, seq)
+        agent = self.w.agents.get(e.resource) if e.resource else None
+        return split_wait(en, e.start, agent, holds)
 
     def truth(self, kind: str, code: str, seqs: list[int], *, removable: str = "yes",
               regulatory: bool = False, cause: str, remedy: str | None,
               customer_s: float = 0.0, staff_s: float = 0.0, wait_s: float = 0.0,
-              team: str | None = None, **params: Any) -> None:
+              team: str | None = None, causes: tuple[str, ...] | None = None,
+              holds: list[tuple[float, float]] = (), **params: Any) -> None:
+        """Record a ground-truth row. Bottleneck and decoy rows carry the split of their
+        events' log-visible waiting (``params["wait_split_s"]``, :mod:`waits`); for a
+        bottleneck, ``causes`` names the causes its mechanism produces and ``wait_time_s``
+        becomes their part of that waiting."""
         acts = [self.events[s] for s in seqs]
         first = acts[0] if acts else None
+        if kind == "bottleneck" and causes is None:
+            causes = MECHANISM.get(code)
+        if kind in ("bottleneck", "decoy"):
+            split = add_splits(self.wait_split(s, holds) for s in seqs)
+            params["wait_split_s"] = {k: round(v, 3) for k, v in split.items()}
+            params["waiting_s"] = round(sum(split.values()), 3)
+            if causes is not None:
+                params["mechanism_causes"] = list(causes)
+                wait_s = sum(split[k] for k in causes)
         self.gt.append(GTRec(kind, code, self.row.case_id, list(seqs),
                              first.act if first else "", first.resource if first else None,
                              team or (first.team if first else None), round(customer_s, 3),
@@ -239,6 +280,7 @@ class Case:
         t_req = self.env.now
         req = pool.request(priority=self.priority if priority is None else priority, preempt=False)
         agent = yield req
+        req.en_log = self.enabled_now()
         t0 = self.env.now
         yield self.env.timeout(base * agent.speed)
         seq = self.ev(act, t0, self.env.now, agent.id, team, channel, system, attrs=attrs)
@@ -248,12 +290,14 @@ class Case:
 
     def work(self, agent: Agent, act: str, median_min: float, sigma: float, *,
              channel: str | None = None, system: str = "CRM",
-             attrs: dict[str, Any] | None = None, draw: float | None = None) -> Gen:
+             attrs: dict[str, Any] | None = None, draw: float | None = None,
+             side: bool = False) -> Gen:
         """A further step by a person already assigned (same call, same counter)."""
         base = draw if draw is not None else self.r.dur.lognorm(median_min * 60.0, sigma)
         t0 = self.env.now
         yield self.env.timeout(base * agent.speed)
-        return self.ev(act, t0, self.env.now, agent.id, agent.team, channel, system, attrs=attrs)
+        return self.ev(act, t0, self.env.now, agent.id, agent.team, channel, system, attrs=attrs,
+                       side=side)
 
     def system(self, act: str, lo_s: float = 1.0, hi_s: float = 10.0, *, system: str = "CORE",
                resource: str = "SYS-CORE", team: str = "system", channel: str = "system",
@@ -280,9 +324,11 @@ class Case:
         system: str = "CORE",
         attrs: dict[str, Any] | None = None,
         contact: str | bool | None = True,
+        side: bool = False,
     ) -> int:
         t = self.env.now
-        return self.ev(act, t, t, resource, team, channel, system, attrs=attrs, contact=contact)
+        return self.ev(act, t, t, resource, team, channel, system, attrs=attrs, contact=contact,
+                       side=side)
 
     def customer_wait(self, median_h: float, sigma: float, *, cap_h: float | None = None,
                       draw: float | None = None) -> Gen:

@@ -46,7 +46,14 @@ IDLE, BUSY, OFF = 0, 1, 2
 
 @dataclass(eq=False)
 class Agent:
-    """One person: id, team, speed factor (task time multiplier) and working calendar."""
+    """One person: id, team, speed factor (task time multiplier) and working calendar.
+
+    ``cal_key`` names the person's shift calendar in ``calendars.toml`` (the calendar without
+    meetings, which the log shows as events instead). ``work`` holds the person's busy periods
+    for the ground truth, flat ``(start, end, enabled)`` triples in end order, where *enabled*
+    is the log-visible enabled time of the task (:mod:`flowlens.synth.waits`); ``meetings``
+    are the meeting times within the shift, sorted.
+    """
 
     id: str
     team: str
@@ -55,6 +62,28 @@ class Agent:
     state: int = OFF
     end_scheduled: float = -1.0
     busy_s: float = 0.0
+    cal_key: str = ""
+    work: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
+    meetings: list[tuple[float, float]] = field(default_factory=list)
+    #: meeting index -> when the person actually left for it (after the task in hand)
+    joined: dict[int, float] = field(default_factory=dict)
+
+    def went_off(self, now: float) -> None:
+        """Note the moment the person leaves for a meeting that has begun."""
+        if not self.meetings:
+            return
+        i = bisect.bisect_right(self.meetings, (now, float("inf"))) - 1
+        if i >= 0 and self.meetings[i][0] <= now < self.meetings[i][1]:
+            self.joined.setdefault(i, now)
+
+    def meeting_times(self) -> list[tuple[float, float]]:
+        """Meetings as the person attended them: from when they left the task in hand."""
+        out = []
+        for i, (a, b) in enumerate(self.meetings):
+            a = max(a, self.joined.get(i, a))
+            if b > a:
+                out.append((a, b))
+        return out
 
 
 class _SortedQueue(list):  # type: ignore[type-arg]
@@ -123,6 +152,7 @@ class TeamPool(simpy.PriorityResource):
         if a.state == IDLE and not a.cal.is_open(now):
             self.idle.remove(a)
             a.state = OFF
+            a.went_off(now)
             self._schedule_start(a, a.cal.next_open(now))
         # A busy person goes off when the task in hand is done (see _do_get).
 
@@ -148,12 +178,17 @@ class TeamPool(simpy.PriorityResource):
             now = self._env.now
             since: float = req.usage_since  # type: ignore[attr-defined]
             a.busy_s += max(0.0, min(now, self.window_end) - since)
+            if now > since:
+                # ``en_log``: the log-visible enabled time, set by the requester at the grant
+                # (default: when the request was made).
+                a.work.extend((since, now, getattr(req, "en_log", req.time)))
             if a.cal.is_open(now):
                 a.state = IDLE
                 self.idle.append(a)
                 self._schedule_end(a, now)
             else:
                 a.state = OFF
+                a.went_off(now)
                 self._schedule_start(a, a.cal.next_open(now))
         event.succeed()
 
@@ -232,6 +267,34 @@ def shift_calendar(shift: Shift, start: date, days: int, *, saturday: bool = Fal
     return cal
 
 
+def calendar_key(shift: Shift, late_lunch: bool, saturday: bool, huddle: bool) -> str:
+    """The name of a shift variant in ``calendars.toml`` (see :mod:`flowlens.synth.calfile`)."""
+    parts = [shift.name]
+    if saturday and shift.days == "branch":
+        parts.append("sat")
+    if late_lunch and shift.lunch is not None:
+        parts.append("late_lunch")
+    if huddle:
+        parts.append("monday_huddle")
+    return "+".join(parts)
+
+
+def _within(cal: Calendar, holes: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of ``holes`` that fall on the calendar's open time (sorted, disjoint)."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(holes):
+        i = max(bisect.bisect_right(cal.starts, a) - 1, 0)
+        while i < len(cal.starts) and cal.starts[i] < b:
+            lo, hi = max(a, cal.starts[i]), min(b, cal.ends[i])
+            if hi > lo:
+                if out and lo <= out[-1][1]:
+                    out[-1] = (out[-1][0], max(out[-1][1], hi))
+                else:
+                    out.append((lo, hi))
+            i += 1
+    return out
+
+
 @dataclass
 class TeamSpec:
     """A team: name, (shift, head count at volume 1) pairs, and options."""
@@ -274,16 +337,21 @@ def build_agents(spec: TeamSpec, start: date, days: int, volume: float, stream: 
                 cache[key] = shift_calendar(shift, start, days, saturday=spec.saturday,
                                             late_lunch=key[1])
             cal = cache[key]
-            if i <= spec.monday_huddle:
+            huddle = i <= spec.monday_huddle
+            if huddle:
                 cal = cal.minus([(d * DAY + hm(9), d * DAY + hm(11)) for d in range(days)
                                  if (start + timedelta(days=d)).weekday() == 0])
+            meetings: list[tuple[float, float]] = []
             if spec.meetings > 0:
                 holes = []
                 for d in range(days):
                     if stream.random() < spec.meetings * 4:  # a ~2 h meeting on some days
                         a = d * DAY + hm(9, 30) + stream.random() * hm(5)
                         holes.append((a, a + hm(2)))
+                meetings = _within(cal, holes)
                 cal = cal.minus(holes)
-            agents.append(Agent(f"{spec.prefix}{i:02d}", spec.name, round(speed, 3), cal))
+            agents.append(Agent(f"{spec.prefix}{i:02d}", spec.name, round(speed, 3), cal,
+                                cal_key=calendar_key(shift, key[1], spec.saturday, huddle),
+                                meetings=meetings))
     spec.sizes = dict(counts)
     return agents

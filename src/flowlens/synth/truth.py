@@ -1,12 +1,43 @@
 """Ground-truth summaries: per code (``ground_truth_summary.json``) and per bottleneck
 (``bottleneck_truth.json``, with team utilisation and queue statistics from the simulation).
 
+What ``wait_time_s`` means for bottlenecks and decoys
+------------------------------------------------------
+Every bottleneck (B) and decoy (D) row carries, in ``params``, the ground-truth split of the
+log-visible waiting of its events (:mod:`flowlens.synth.waits`): ``waiting_s``, the waiting
+as the log shows it (from the end of the case's previous step to the event's start, as
+flowlens's time model measures it), and ``wait_split_s``, that waiting split by what the
+simulator knows happened, in the priority order of the waiting-cause analysis (docs/methods.md
+7.1): held by a batch rule (batching); the person who did the step busy with another task of
+any case or with background work, queued no later (contention) or later (prioritization);
+that person off shift (unavailability); the rest (extraneous: the customer, a merchant, a
+timer). A bottleneck row's ``wait_time_s`` is the part its mechanism produces
+(``params["mechanism_causes"]``, :data:`MECHANISM`):
+
+* B1 (AML contention): the reviewer busy with alerts or other reviews: contention +
+  prioritization (alerts come first: served before reviews queued earlier);
+* B2 (batching): the time the AML review or the chargeback was held for its batch;
+* B3 (back office closed): the time the ticket waited while the assigned clerk was off shift
+  (a row exists when that exceeds 4 h: a weekend or a holiday);
+* B5 (the customer or the merchant): extraneous, on the log-visible interval: for a returned
+  loan offer, from the last follow-up call (or the application's completion) to the return;
+  the wait since the offer is ``params["since_offer_s"]``;
+* B6 (low-priority shared team) and B8 (single approver): the expert or the manager busy with
+  other work (their department's own tasks; other authorisations and meetings): contention +
+  prioritization.
+
+Decoy rows keep ``wait_time_s`` = 0 (a legal requirement adds no waiting of its own); their
+split says which mechanisms made customers wait at the required steps.
+
 >>> CATALOGUE["W9"]["name"]
 'cold-transfer re-explanation'
+>>> MECHANISM["B2"]
+('batching',)
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -14,6 +45,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowlens.synth.calendars import DAY, HOUR
+
+#: The waiting-cause categories (docs/methods.md 7.1) each bottleneck's mechanism produces.
+MECHANISM: dict[str, tuple[str, ...]] = {
+    "B1": ("contention", "prioritization"),
+    "B2": ("batching",),
+    "B3": ("unavailability",),
+    "B5": ("extraneous",),
+    "B6": ("contention", "prioritization"),
+    "B8": ("contention", "prioritization"),
+}
 
 CATALOGUE: dict[str, dict[str, Any]] = {
     "W1": {"name": "repeated ID verification", "removable": "yes", "processes": ["P5", "P3", "P1"]},
@@ -68,6 +109,7 @@ def summarise(gt: pa.Table) -> dict[str, Any]:
     for i, c in enumerate(codes):
         idx.setdefault(c, []).append(i)
     degree = gt.column("removable_degree").to_pylist()
+    params = gt.column("params").to_pylist()
     for code in sorted(idx, key=_code_key):
         ii = np.array(idx[code])
         entry = {
@@ -83,6 +125,16 @@ def summarise(gt: pa.Table) -> dict[str, Any]:
             "removable": kinds[ii[0]] != "decoy",
             "removable_degree": sorted({degree[i] for i in ii}),
         }
+        if kinds[ii[0]] in ("bottleneck", "decoy"):
+            split = dict.fromkeys(("batching", "contention", "prioritization", "unavailability",
+                                   "extraneous"), 0.0)
+            for i in ii:
+                for k, v in json.loads(params[i] or "{}").get("wait_split_s", {}).items():
+                    split[k] += v
+            entry["log_waiting_h"] = round(sum(split.values()) / HOUR, 3)
+            entry["wait_split_h"] = {k: round(v / HOUR, 3) for k, v in split.items()}
+            if code in MECHANISM:
+                entry["wait_time_causes"] = list(MECHANISM[code])
         entry.update({k: v for k, v in CATALOGUE.get(code, {}).items() if k not in entry})
         out[code] = entry
     return out

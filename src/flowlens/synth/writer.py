@@ -119,6 +119,7 @@ class EventSink:
         self.lead: dict[str, tuple[float, float]] = {}
         self.counts: dict[str, int] = {}
         self.case_counts: dict[str, int] = {}
+        self.last_end: dict[str, float] = {}
         self._labels: dict[str, tuple[str, str]] = {}
 
     def part_path(self, process: str, kind: str = "events") -> Path:
@@ -215,6 +216,8 @@ class EventSink:
         self._write_gt(process, gt, ids)
         self._write_cases(process, cases)
         self.counts[process] = self.counts.get(process, 0) + n
+        if n:
+            self.last_end[process] = max(self.last_end.get(process, 0.0), float(ends.max()))
         return n
 
     def _write_gt(self, process: str, gt: list[GTRec], ids: dict[tuple[str, int], str]) -> None:
@@ -294,6 +297,63 @@ class EventSink:
                 arrays.append(pa.array(rows[name], CASE_SCHEMA.field(name).type))
         self._write(process, "cases", pa.Table.from_arrays(arrays, schema=CASE_SCHEMA))
         self.case_counts[process] = self.case_counts.get(process, 0) + len(cases)
+
+
+    def write_background(self, process: str, prefix: str, records: list[tuple[Any, ...]],
+                         meetings: list[tuple[str, str, float, float]], until: float) -> int:
+        """Background work of the process's staff as cases of its own (``BG-<prefix>-...``):
+        an arrival instant by the queueing system, then the work by the person; meetings are
+        one event each. Work that arrives after ``until`` (the last event of the process's
+        cases) is left out. Returns the number of events written."""
+        rows: list[tuple[str, str, str, float, float, str, str, str]] = []
+        items = [(t_arr, 0, spec, t0, t1, rid, team) for spec, t_arr, t0, t1, rid, team in records
+                 if t_arr <= until]
+        items += [(a, 1, None, a, b, rid, team) for rid, team, a, b in meetings if a <= until]
+        items.sort(key=lambda x: (x[0], x[1], x[5], x[3]))
+        for n, (t_arr, is_meeting, spec, t0, t1, rid, team) in enumerate(items, start=1):
+            cid = f"BG-{prefix}-{n:06d}"
+            if is_meeting:
+                rows.append((cid, "meeting", "attend_meeting", t0, t1, rid, team, "CALENDAR"))
+                continue
+            src_team = "kiosk" if spec.source.endswith("KIOSK") else "system"
+            system = {"aml_alert": "TM", "counter_transaction": "CORE"}.get(spec.process,
+                                                                            "WORKFLOW")
+            rows.append((cid, spec.process, spec.arrival, t_arr, t_arr, spec.source, src_team,
+                         system))
+            rows.append((cid, spec.process, spec.work, t0, t1, rid, team, system))
+        pos: dict[str, int] = {}
+        eids = []
+        for r in rows:
+            pos[r[0]] = pos.get(r[0], 0) + 1
+            eids.append(f"{r[0]}-{pos[r[0]]:03d}")
+        labels = [self._label(r[2]) for r in rows]
+        channel = {"counter_transaction": "branch", "meeting": "branch"}
+        data = {
+            "event_id": eids,
+            "case_id": [r[0] for r in rows],
+            "process": [r[1] for r in rows],
+            "contact_id": [None] * len(rows),
+            "customer_id": [None] * len(rows),
+            "activity": [lab[0] for lab in labels],
+            "activity_zh": [lab[1] for lab in labels],
+            "lifecycle": ["complete"] * len(rows),
+            "resource_id": [r[5] for r in rows],
+            "team": [r[6].split(":")[0] for r in rows],
+            "channel": [channel.get(r[1], "back_office") for r in rows],
+            "system": [r[7] for r in rows],
+            "attrs": [None] * len(rows),
+        }
+        arrays = []
+        for name in EVENT_SCHEMA.names:
+            if name == "start_ts":
+                arrays.append(_ts(self.base, np.array([r[3] for r in rows], dtype=np.float64)))
+            elif name == "end_ts":
+                arrays.append(_ts(self.base, np.array([r[4] for r in rows], dtype=np.float64)))
+            else:
+                arrays.append(pa.array(data[name], pa.string()))
+        table = pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+        write_table(table, self.part_path(process, "background"))
+        return table.num_rows
 
 
 def _key_of(case_id: str) -> tuple[str, int, int]:

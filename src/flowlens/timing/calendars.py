@@ -178,6 +178,21 @@ def country_holidays(country: str, years: Iterable[int]) -> tuple[frozenset[date
     return frozenset(table.keys()), frozenset(extra)
 
 
+def _dates(values: object, where: str) -> set[date]:
+    """ISO dates from a list (None: none)."""
+    if values is None:
+        return set()
+    if not isinstance(values, list):
+        raise ConfigError(f'{where} must be a list of dates like ["2024-10-01"]')
+    out = set()
+    for d in values:
+        try:
+            out.add(date.fromisoformat(str(d)))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: '{d}' is not a date like 2024-10-01") from exc
+    return out
+
+
 @dataclass(frozen=True)
 class CalendarSet:
     """Calendars by team and by resource, with a default for everything else."""
@@ -217,12 +232,17 @@ class CalendarSet:
         timezone = "Asia/Shanghai"
         country = "CN"                      # public holidays from the holidays package
         holidays = ["2024-10-08"]           # and/or explicit dates
+        extra_workdays = ["2024-10-12"]     # weekend days worked (China's make-up days)
         [default]
         mon = ["09:00-12:00", "13:30-17:30"]   # ... tue..sun; missing days are off
         [teams.cc_l1]
         preset = "24x7"
+        holidays = []                       # this calendar works through public holidays
         [resources]
         "AGT-017" = "cc_l1"
+
+        Holidays and extra working days apply to every calendar, unless a calendar gives its
+        own ``holidays`` or ``extra_workdays`` list (a call centre open on public holidays).
         """
         p = Path(path)
         try:
@@ -249,20 +269,24 @@ class CalendarSet:
             h, e = country_holidays(str(data["country"]), years or range(2000, 2041))
             hols |= h
             extra |= e
-        for d in data.get("holidays", []) or []:  # type: ignore[union-attr]
-            try:
-                hols.add(date.fromisoformat(str(d)))
-            except ValueError as exc:
-                raise ConfigError(f"{where}: holiday '{d}' is not a date like 2024-10-01") from exc
+        hols |= _dates(data.get("holidays"), f"{where}: holidays")
+        extra |= _dates(data.get("extra_workdays"), f"{where}: extra_workdays")
 
         def build(name: str, spec: object) -> WorkCalendar:
             if not isinstance(spec, Mapping):
                 raise ConfigError(f"{where}: calendar '{name}' must be a table of weekdays or a preset")
-            unknown = set(spec) - {*DAYS, "preset", "timezone"}
+            unknown = set(spec) - {*DAYS, "preset", "timezone", "holidays", "extra_workdays"}
             if unknown:
                 raise ConfigError(
-                    f"{where}: calendar '{name}' has unknown keys {sorted(unknown)}; use {', '.join(DAYS)} or preset"
+                    f"{where}: calendar '{name}' has unknown keys {sorted(unknown)}; use {', '.join(DAYS)}, "
+                    "preset, holidays or extra_workdays"
                 )
+            own_hols = _dates(spec["holidays"], f"{where}: {name}.holidays") if "holidays" in spec else hols
+            own_extra = (
+                _dates(spec["extra_workdays"], f"{where}: {name}.extra_workdays")
+                if "extra_workdays" in spec
+                else extra
+            )
             zone = str(spec.get("timezone", tz))
             if "preset" in spec:
                 base = WorkCalendar.preset(str(spec["preset"]), timezone=zone)
@@ -281,8 +305,8 @@ class CalendarSet:
                 name=name,
                 timezone=zone,
                 hours=hours,
-                holidays=frozenset(hols),
-                extra_workdays=frozenset(extra),
+                holidays=frozenset(own_hols),
+                extra_workdays=frozenset(own_extra),
                 workday_hours=hours.get(0, ()),
             )
 

@@ -1,12 +1,16 @@
 """Discovering working calendars from when resources actually work.
 
-For each resource, the instants at which it starts or ends activity instances are placed in
-weekly slots (weekday x hour, local time of the log). A slot is part of the resource's working
+For each resource, the instants at which it starts activity instances (ends, for instances
+without a recorded start) are placed in weekly slots (weekday x hour, local time of the log): a
+person on shift starts work, while an end can run past the end of a shift (the task in hand is
+finished), which would stretch every shift by an hour. A slot is part of the resource's working
 week when the resource was seen in it in at least ``min_share`` of the weeks in which it was
 active at all (after pix-framework's crisp calendar discovery: granularity 1 h, a support
 threshold per slot). Resources seen fewer than ``min_events`` times get the pooled calendar of
 all resources. Days on which nobody worked, although their weekday is normally worked, are
-holidays for everyone (docs/methods.md 7.4).
+holidays for everyone; days on which a resource with a calendar of its own did no work at all
+within its active period, although its calendar works that weekday, are its days off (a
+back office closed for a holiday week while the call centre works; docs/methods.md 7.3).
 
 >>> import flowlens, pandas as pd
 >>> ts = pd.date_range("2024-01-01 09:30", periods=40, freq="D")      # every day at 09:30
@@ -55,9 +59,7 @@ def discover_calendars(
 
     t = log.table
     inst = t.filter(t.resource.notnull())
-    points = inst.select("resource", ts=inst.end_us).union(
-        inst.filter(inst.start_us.notnull()).select("resource", ts=inst.start_us)
-    )
+    points = inst.select("resource", ts=inst.start_us.fill_null(inst.end_us))
     local = with_local_time(points, "ts", log.timezone, prefix="l_")
     local = local.mutate(week=((local.l_day + 3) / 7).floor().cast("int64"))
     slots = local.group_by(["resource", "l_weekday", "l_hour"]).aggregate(
@@ -70,6 +72,8 @@ def discover_calendars(
     all_weeks = int(local.aggregate(w=local.week.nunique()).to_pandas().w.iloc[0] or 0)
     pooled_df = pooled_local.to_pandas()
     days = local.select("l_day").distinct().to_pandas().l_day.astype("int64")
+    res_days = local.select("resource", "l_day").distinct().to_pandas()
+    worked_by = {r: set(g.l_day.astype("int64")) for r, g in res_days.groupby("resource")}
     del ibis
 
     def build(name: str, frame: pd.DataFrame, weeks: int) -> dict[int, tuple[Span, ...]]:
@@ -101,8 +105,18 @@ def discover_calendars(
             continue
         hours = build(str(res), frame, int(active_df.loc[res, "active_weeks"]))
         if hours:
+            own = worked_by.get(res, set())
+            off = (
+                frozenset(
+                    date(1970, 1, 1) + timedelta(days=d)
+                    for d in range(min(own), max(own) + 1)
+                    if d not in own and ((d + 3) % 7) in hours
+                )
+                if own and holidays
+                else frozenset()
+            )
             resources[str(res)] = WorkCalendar(
-                name=f"discovered:{res}", timezone=tz, hours=hours, holidays=hol
+                name=f"discovered:{res}", timezone=tz, hours=hours, holidays=hol | off
             )
     return CalendarSet(default=default, resources=resources, source="discovered from the log")
 

@@ -40,10 +40,10 @@ def setup(w: World) -> None:
     add_branch_teams(w, "wealth_rm", [("branch", 1)], "R", key=14)
     for b in range(1, w.n_branches + 1):
         background(w, w.teams[f"branch_teller:BR{b:02d}"], 1.0, 20.0, 0.5,
-                   named_stream(w.seed, 15, b))
+                   named_stream(w.seed, 15, b), kind="counter")
     # Transaction-monitoring alerts come first for the AML team (regulatory deadlines).
     background(w, w.teams["aml_review"], 0.55 * max(w.volume, 0.2), 35.0, 0.5,
-               named_stream(w.seed, 16), priority=-1)
+               named_stream(w.seed, 16), priority=-1, kind="aml_alert")
 
 
 def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
@@ -177,12 +177,14 @@ def aml(w: World, c: Case, u_aml: float, u_reject: float) -> Gen:
     s = yield from c.system("aml_screening", 2, 5, resource="SYS-AML")
     seqs = [s]
     rejected = False
+    holds: list[tuple[float, float]] = []
     if u_aml < 0.04:
         t_ready = c.env.now
         if w.sw.aml_batching:
             t_batch = next_batch(w, t_ready, AML_BATCHES)
             yield from c.until(t_batch)
         t_req = c.env.now
+        holds = [(t_ready, t_req)]
         seq, _, t0, _t1, _agent, _ = yield from c.task(
             "aml_review", "manual_aml_review", 20.0, 0.4, channel="back_office", system="CORE"
         )
@@ -190,14 +192,17 @@ def aml(w: World, c: Case, u_aml: float, u_reject: float) -> Gen:
         if w.sw.aml_batching and t_req > t_ready:
             c.truth("bottleneck", "B2", [seq], removable="yes", cause="AML reviews released in "
                     "batches at 10:00 and 15:00", remedy="no_aml_batching",
-                    wait_s=t_req - t_ready, team="aml_review")
+                    causes=("batching",), holds=holds, team="aml_review",
+                    held_s=round(t_req - t_ready, 3))
         if t0 - t_req > 60:
             c.truth("bottleneck", "B1", [seq], removable="yes",
                     cause="AML review team busy (contention with alerts and other reviews)",
-                    remedy="aml_reviewer_plus_one", wait_s=t0 - t_req, team="aml_review")
+                    remedy="aml_reviewer_plus_one", causes=("contention", "prioritization"),
+                    holds=holds, team="aml_review", queued_s=round(t0 - t_req, 3))
         rejected = u_reject < 0.10
     c.truth("decoy", "D2", seqs, removable="no", regulatory=True,
-            cause="AML screening (and manual review of hits) required by law", remedy=None)
+            cause="AML screening (and manual review of hits) required by law", remedy=None,
+            holds=holds)
     return rejected
 
 
@@ -236,9 +241,16 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
             teller_pool.release(req)
         c.instant("leave_queue", f"{branch}-KIOSK", "kiosk")
         c.waited(t_req, c.env.now)
+        if state["w3"]:  # the trip was made (and wasted) even though the customer gave up
+            span_start = c.events[first].start
+            c.truth("waste", "W3", [first], removable="mostly",
+                    cause="branch trip only to show the original ID document (left the queue)",
+                    remedy="remote_id_verification", customer_s=40 * MINUTE +
+                    (c.env.now - span_start), wait_s=c.env.now - span_start, travel_min=40)
         close(c, "abandoned")
         return None
     agent = res[req]
+    req.en_log = c.enabled_now()
     c.waited(t_req, c.env.now)
     c.instant("called_to_counter", agent.id, agent.team)
     d_reenter, d_retrieve = c.r.dur.lognorm(7 * 60.0, 0.4), c.r.dur.lognorm(60.0, 0.3)
@@ -293,7 +305,8 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
         if ts - tr > 5 * MINUTE:
             c.truth("bottleneck", "B8", [seq], removable="partly",
                     cause="single branch manager (meetings 20% of the day)",
-                    remedy="delegate_authorisation", wait_s=ts - tr, team="branch_manager")
+                    remedy="delegate_authorisation", causes=("contention", "prioritization"),
+                    team="branch_manager", queued_s=round(ts - tr, 3))
     if u_wealth < 0.20:
         s1 = (yield from c.task(f"wealth_rm:{branch}", "risk_questionnaire", 8.0, 0.3))[0]
         s2 = (yield from c.task(f"wealth_rm:{branch}", "dual_recording", 12.0, 0.3))[0]

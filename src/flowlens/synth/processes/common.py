@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flowlens.synth.calendars import HOUR
@@ -14,21 +15,53 @@ WORK_SHAPE = [0, 0, 0, 0, 0, 0, 0, 0, 0.3, 1.2, 1.4, 1.3, 1.5, 1.2, 1.1, 1.2, 1.
               0.3, 0, 0, 0, 0, 0]
 
 
+@dataclass(frozen=True)
+class Background:
+    """How background work appears in ``background_events.parquet``: a case of ``process``
+    with an instant ``arrival`` event by ``source`` (the system that queues the work), then
+    the ``work`` event by the person who did it."""
+
+    process: str
+    arrival: str
+    source: str
+    work: str
+
+
+#: Background work by kind (the README of the generated data describes each).
+BACKGROUND = {
+    "aml_alert": Background("aml_alert", "alert_generated", "SYS-TM", "review_alert"),
+    "counter": Background("counter_transaction", "counter_ticket_issued", "KIOSK",
+                          "serve_counter_transaction"),
+    "department": Background("department_work", "task_assigned", "SYS-WORKFLOW",
+                             "department_task"),
+    "duty": Background("internal_work", "task_assigned", "SYS-WORKFLOW", "internal_task"),
+}
+
+
 def background(world: World, pool: TeamPool, rate_per_hour: float, median_min: float,
-               sigma: float, stream: Stream, *, priority: int = 1) -> None:
-    """Work the log does not show (cash business at a counter, a department's own tasks):
-    it uses the same people and so makes the logged cases wait, as in a real bank.
+               sigma: float, stream: Stream, *, priority: int = 1, kind: str) -> None:
+    """Work outside the five customer processes (cash business at a counter, a department's
+    own tasks, transaction-monitoring alerts): it uses the same people and so makes the
+    logged cases wait, as in a real bank. Each job is recorded (``world.background``) and
+    written to ``background_events.parquet``, as the bank's other systems would show it.
 
     Arrivals are Poisson with an hourly-shaped rate while the team's calendar is open,
     generated hour by hour (no thinning rejections)."""
     env = world.env
     cal = pool.agents[0].cal if pool.agents else None
+    spec = BACKGROUND[kind]
+    if ":" in pool.name:  # a branch pool: the branch's own kiosk issues the tickets
+        spec = Background(spec.process, spec.arrival, f"{pool.name.split(':')[1]}-KIOSK",
+                          spec.work)
 
     def job(dur: float) -> Gen:
+        t_arr = env.now
         req = pool.request(priority=priority, preempt=False)
         agent = yield req
+        t0 = env.now
         yield env.timeout(dur * agent.speed)
         pool.release(req)
+        world.background.append((spec, t_arr, t0, env.now, agent.id, agent.team))
 
     def source() -> Gen:
         t_hour = 0.0
@@ -71,10 +104,12 @@ def phone_queue(case: Case, team: str, patience_s: float | None) -> Gen:
     req = pool.request(priority=case.priority, preempt=False)
     if patience_s is None:
         agent = yield req
+        req.en_log = case.enabled_now()
         return agent, req, t_req
     timeout = env.timeout(patience_s)
     res = yield req | timeout
     if req in res:
+        req.en_log = case.enabled_now()
         return res[req], req, t_req
     req.cancel()
     if req.triggered:  # granted at the very instant patience ran out: take the call

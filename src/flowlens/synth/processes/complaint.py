@@ -3,11 +3,12 @@
 Complaints arrive on their own (phone 45%, online 25%, branch 15%, letter 5%, regulator 10%)
 or are triggered by effort in another case (domain.md 6.7). Register, acknowledge, classify
 (VIP priority, B4), assignment emerges when a handler picks the case up; 40% of simple
-complaints are resolved at first contact; requests for information, a third of them for data the
-bank holds (W2, Art. 13); department input from a low-priority shared team whose own work comes
-first (B6); reassignments (W5); proposal, approval and a second approval for small redress (W6);
-holding responses near the deadline; rejections reopen (max 2), 5% of rejections escalate;
-root-cause records (skipped 30%: closed-loop gap); close; callback for 60%.
+complaints are resolved at first contact; requests for information, a third of them for
+material the customer already sent with the complaint (W2, Art. 13); department input from a
+low-priority shared team whose own work comes first (B6); reassignments (W5); proposal,
+approval and a second approval for small redress (W6); holding responses near the deadline;
+rejections reopen (max 2), 5% of rejections escalate; root-cause records (skipped 30%:
+closed-loop gap); close; callback for 60%.
 """
 
 from __future__ import annotations
@@ -81,17 +82,17 @@ def setup(w: World) -> None:
                                            named_stream(w.seed, 40, i)))
     # Department experts do their own department's work first; complaint input waits (B6).
     background(w, w.teams["dept_sme"], 1.3 * max(w.volume, 0.15), 70.0, 0.5,
-               named_stream(w.seed, 41), priority=-1)
+               named_stream(w.seed, 41), priority=-1, kind="department")
     background(w, w.teams["records_ops"], 0.6 * max(w.volume, 0.15), 45.0, 0.5,
-               named_stream(w.seed, 45), priority=-1)
+               named_stream(w.seed, 45), priority=-1, kind="department")
     # Handlers also carry other duties (regulatory returns, quality reviews, other queues).
     background(w, w.teams["complaints_unit"], 0.6 * max(w.volume, 0.15), 60.0, 0.5,
-               named_stream(w.seed, 42), priority=1)
+               named_stream(w.seed, 42), priority=1, kind="duty")
     # Team lead and head of complaints approve between meetings and their own work.
     background(w, w.teams["complaints_lead"], 0.3 * max(w.volume, 0.15), 60.0, 0.5,
-               named_stream(w.seed, 43), priority=0)
+               named_stream(w.seed, 43), priority=0, kind="duty")
     background(w, w.teams["complaints_head"], 0.3 * max(w.volume, 0.15), 60.0, 0.5,
-               named_stream(w.seed, 44), priority=0)
+               named_stream(w.seed, 44), priority=0, kind="duty")
 
 
 def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
@@ -131,6 +132,8 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
                   channel="letter_email")
     else:
         c.instant("receive_complaint", "SYS-COMPLAINT", "system", system="COMPLAINT")
+    if u_held < 1 / 3:  # a third send their evidence with the complaint: the bank holds it
+        c.instant("submit_supporting_documents", "CUSTOMER", "customer", system="COMPLAINT")
     c.contact = None
     c.channel = "back_office"
     yield from c.task("complaints_unit", "register_complaint", 4.0, 0.4, system="COMPLAINT")
@@ -148,6 +151,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     t_req = c.env.now
     req = pool.request(priority=fast, preempt=False)
     agent = yield req
+    req.en_log = c.enabled_now()
     c.instant("assign_handler", agent.id, agent.team, system="COMPLAINT")
     del t_req
     # Handlers remember the holding response 85% of the time; the rest breach if late.
@@ -188,12 +192,13 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
                 if held:
                     c.row.re_entries += 1
                     c.truth("waste", "W2", [s1, s2], cause="asked for material the bank holds "
-                            "(Art. 13)", remedy="use_held_data", customer_s=900.0,
-                            wait_s=c.env.now - t_r, already_held=True)
+                            "(sent with the complaint; Art. 13)", remedy="use_held_data",
+                            customer_s=900.0, wait_s=c.env.now - t_r, already_held=True)
                 else:
                     c.truth("bottleneck", "B5", [s2], removable="no", cause="waiting for the "
                             "customer's information (extraneous)", remedy=None,
-                            wait_s=c.env.now - t_r, team="customer")
+                            causes=("extraneous",), team="customer",
+                            since_request_s=round(c.env.now - t_r, 3))
         if reopen == 0:  # evidence: recordings and records from the business line's operations
             c.instant("request_records", "SYS-COMPLAINT", "system", system="COMPLAINT")
             yield from c.task("records_ops", "provide_records", 15.0, 0.4, priority=2,
@@ -206,7 +211,8 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
                                                       priority=2, system="COMPLAINT")
             c.truth("bottleneck", "B6", [seq], removable="partly", cause="department input "
                     "from a shared team whose own work comes first", remedy="sme_input_priority",
-                    wait_s=ts - tr, team="dept_sme")
+                    causes=("contention", "prioritization"), team="dept_sme",
+                    queued_s=round(ts - tr, 3))
         if w.sw.misrouting and u_reassign < 0.12 and reopen == 0:
             for i in range(1 + int(u_bounces * 3)):
                 t_b = c.env.now
@@ -260,7 +266,7 @@ def holding_response(w: World, c: Case, t0: float, sla: SlaPreset,
     yield c.env.timeout(max(0.0, t - c.env.now))
     if not st["final"] and st["remember"] and sla.extended_days > sla.base_days:
         c.instant("send_holding_response", "SYS-COMPLAINT", "system", system="COMPLAINT",
-                  channel="letter_email", contact=None)
+                  channel="letter_email", contact=None, side=True)
         c.row.sla_deadline = deadline(w, t0, sla.extended_days, sla.unit)
         st["sent"] = True
 

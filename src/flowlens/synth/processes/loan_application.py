@@ -128,9 +128,11 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     yield from c.until(_waking(c, t_return))
     s_ret = c.instant("O_Returned", "CUSTOMER", "customer", system="LOS")
     seqs_b5 = [s_ret]
+    # The truth is the log-visible part: from the case's last event (a follow-up call, or the
+    # application's completion) to the return; the whole wait since completion is a parameter.
     c.truth("bottleneck", "B5", seqs_b5, removable="no", cause="waiting for the applicant to "
-            "return the signed offer (extraneous)", remedy=None,
-            wait_s=c.env.now - t_complete, team="customer")
+            "return the signed offer (extraneous)", remedy=None, causes=("extraneous",),
+            team="customer", since_offer_s=round(c.env.now - t_complete, 3))
     if u_w10 < 0.05:
         s1 = c.instant("A_Wait Customer", "SYS-LOS", "system", system="LOS")
         if w.sw.wait_user_misuse:
