@@ -51,6 +51,35 @@ def test_every_log_value_is_escaped(tmp_path: Path) -> None:
     assert EVIL_ACTIVITY in json.dumps(data, ensure_ascii=False)
 
 
+def test_full_report_escapes_log_values_and_prices_redundant_steps(tmp_path: Path) -> None:
+    """Every section, the redundant steps included, escapes what comes from the log; a step
+    loop repeated in most cases (evil step, Decide, evil step again) is found and named."""
+    rows = []
+    t0 = pd.Timestamp("2024-02-05 09:00", tz="UTC")
+    for c in range(40):
+        case = EVIL_CASE if c == 0 else f"c{c}"
+        steps = ["Register", EVIL_ACTIVITY, "Decide"]
+        if c % 4:
+            steps = ["Register", EVIL_ACTIVITY, "Decide", EVIL_ACTIVITY, "Decide"]
+        t = t0 + pd.Timedelta(hours=3 * c)
+        for k, act in enumerate(steps):
+            res = EVIL_RESOURCE if k % 2 else f"clerk{(c + k) % 3}"
+            rows.append({"case_id": case, "activity": act, "resource": res, "start": t, "end": t + pd.Timedelta(minutes=20)})
+            t += pd.Timedelta(minutes=50)
+    log = flowlens.read_log(pd.DataFrame(rows))
+    report = build_report(log, ReportOptions(resamples=100))
+    ids = [s.id for s in report.sections]
+    assert "findings" in ids and ids.index("findings") == ids.index("bottlenecks") + 1
+    findings = report.sections[ids.index("findings")].data["findings"]
+    assert any(EVIL_ACTIVITY in f["activities"] and f["kind"] == "loop" and f["cases"] == 30 for f in findings)
+    html = report.write(tmp_path)["report"].read_text(encoding="utf-8")
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "&lt;script&gt;" in html
+    # same inputs and seed, same numbers (no timings in the results)
+    again = build_report(log, ReportOptions(resamples=100))
+    assert json.dumps(again.to_json(), default=str) == json.dumps(report.to_json(), default=str)
+
+
 def test_report_is_self_contained(tmp_path: Path) -> None:
     paths = build_report(evil_log(), QUICK).write(tmp_path)
     html = paths["report"].read_text(encoding="utf-8")

@@ -71,6 +71,12 @@ from flowlens.log import EventLog
     help="Case attribute to compare groups on (repeatable; default: detected segment/channel/product).",
 )
 @click.option(
+    "--allow",
+    "allow_file",
+    type=click.Path(path_type=Path),
+    help="Regulatory allow-list (TOML/JSON) added to the defaults: steps never proposed for removal.",
+)
+@click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of every random draw in the report."
 )
 @click.option(
@@ -97,6 +103,7 @@ def analyze(
     sla: tuple[str, ...],
     sla_rules: tuple[Path, ...],
     segment_by: tuple[str, ...],
+    allow_file: Path | None,
     seed: int,
     resamples: int,
     quick: bool,
@@ -105,7 +112,7 @@ def analyze(
     """Analyse LOG and write DIR/report.html, DIR/results.json and DIR/quarantine.csv.
 
     The report is one self-contained HTML file that opens offline: summary, data quality,
-    process map, variants, why cases wait, bottlenecks, the customer's view, segments,
+    process map, variants, why cases wait, bottlenecks, redundant steps, the customer's view, segments,
     slow-case drivers, and, when asked, conformance to a designed process and deadlines.
     The same numbers are in results.json; rows the data-quality gate set aside are in
     quarantine.csv. Same inputs and seed, same report.
@@ -116,12 +123,14 @@ def analyze(
           --sla CN_NFRA_2020 -o reports/bank_demo
     """
     from flowlens.analysis.sla import get_preset
+    from flowlens.findings.allowlist import AllowList
     from flowlens.report.build import ReportOptions, build_report
     from flowlens.timing.calendars import CalendarSet
 
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)
     cals = CalendarSet.from_file(calendar_file) if calendar_file else None
+    allow = AllowList.from_file(allow_file) if allow_file else None
     if model_path is not None:
         from flowlens.discovery.model import read_model
 
@@ -145,6 +154,7 @@ def analyze(
         sla_rules=sla_rules,
         segment_by=segment_by,
         resamples=resamples,
+        allow=allow,
     )
     with progress.step("analysing"):
         report = build_report(log, options)

@@ -37,7 +37,9 @@ class FindingContext:
     resamples: int = 1000
     #: passed to journeys(): customer/channel/reason columns, window
     journey_options: dict[str, Any] = field(default_factory=dict)
+    #: analyses already computed by the caller (the report), reused instead of recomputed
     _tm: TimeModel | None = field(default=None, repr=False)
+    _waiting: WaitingAnalysis | None = field(default=None, repr=False)
 
     @cached_property
     def tm(self) -> TimeModel:
@@ -49,6 +51,8 @@ class FindingContext:
 
     @cached_property
     def waiting(self) -> WaitingAnalysis:
+        if self._waiting is not None:
+            return self._waiting
         from flowlens.analysis.waiting import waiting_causes
 
         return waiting_causes(self.tm, calendars=self.calendars)

@@ -1,8 +1,8 @@
 """Assembling the report from a log: every section from the same public functions a user calls.
 
 Sections, in order: summary, data quality, process map, variants, conformance (with a designed
-model), why cases wait, bottlenecks, the customer's view, segments, slow-case drivers, and
-deadlines (with SLA rules). A section whose input the log does not have (no customer id, no
+model), why cases wait, bottlenecks, redundant steps, the customer's view, segments, slow-case
+drivers, and deadlines (with SLA rules). A section whose input the log does not have (no customer id, no
 final-response activity, ...) is left out and the report says which and why.
 
 >>> import flowlens, pandas as pd
@@ -32,8 +32,11 @@ from flowlens.report.sections import map_section, quality_section, summary_secti
 from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:
+    from flowlens.analysis.waiting import WaitingAnalysis
+    from flowlens.findings.allowlist import AllowList
     from flowlens.log import EventLog
     from flowlens.timing.calendars import CalendarSet
+    from flowlens.timing.model import TimeModel
 
 #: Case attributes compared across groups when none are named, in this order of preference.
 SEGMENT_CANDIDATES = ("segment", "channel", "origin_channel", "product", "priority", "process", "type")
@@ -60,6 +63,10 @@ class ReportOptions:
     #: case attributes to compare groups on (default: detected from SEGMENT_CANDIDATES)
     segment_by: Sequence[str] = ()
     resamples: int = 1000
+    #: regulatory allow-list for the redundant-steps section (default: the built-in one)
+    allow: AllowList | None = None
+    #: findings told in sentences, and listed in the table, of the redundant-steps section
+    top_findings: int = 5
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -180,6 +187,8 @@ def _deep_sections(
     report = report.add(waiting_section(wa))
     tick("bottlenecks")
     report = report.add(bottlenecks_section(bottleneck_report(tm)))
+    tick("redundant steps")
+    report = report.add(_findings(log, tm, wa, opts))
 
     tick("customer journeys")
     report = _journeys(log, report, skipped)
@@ -192,6 +201,24 @@ def _deep_sections(
         tick("deadlines")
         report = _sla(log, report, tm, wa, opts, skipped)
     return report
+
+
+def _findings(log: EventLog, tm: TimeModel, wa: WaitingAnalysis, opts: ReportOptions) -> Section:
+    from flowlens.findings.allowlist import AllowList
+    from flowlens.findings.api import find_wastes
+    from flowlens.findings.context import FindingContext
+    from flowlens.report.findings_section import findings_section
+
+    ctx = FindingContext(
+        log,
+        allow=opts.allow or AllowList.default(),
+        calendars=opts.calendars,
+        seed=opts.seed,
+        resamples=opts.resamples,
+        _tm=tm,
+        _waiting=wa,
+    )
+    return findings_section(find_wastes(log, ctx=ctx), top=opts.top_findings)
 
 
 def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> Report:

@@ -83,4 +83,7 @@ def findings_section(report: FindingsReport, *, top: int = 5, limit: int = 50) -
         lead = sentences[0]
     else:
         lead = "No removable redundant steps found" + (f"; {len(reg)} on required steps" if reg else "")
-    return Section(id="findings", title="Redundant steps", html=html, data=report.to_dict(), lead=lead)
+    data = report.to_dict()
+    # run times would make the same inputs give different results.json files
+    data["detectors"] = [{k: v for k, v in d.items() if k != "seconds"} for d in data["detectors"]]
+    return Section(id="findings", title="Redundant steps", html=html, data=data, lead=lead)

@@ -1,0 +1,602 @@
+"""Shared machinery of the customer-journey detectors (:mod:`flowlens.findings.journeys`,
+:mod:`flowlens.findings.contacts`; docs/methods.md 13.9-13.11).
+
+One instance table, built once per context in the engine, carries what those detectors need:
+the customer issue and contact of every instance (:mod:`flowlens.analysis.journeys`), its
+channel family, its activity groups, counts of what happened earlier in the same contact, and
+its waiting and processing time from the time model. Each detector marks the instances it
+*anchors* on (the repeated check, the re-explanation, the first step of a repeat contact) and the
+instance parts (waiting, processing) whose time it *claims*. A part claimed by several of these
+detectors is priced once, by the most specific one (:data:`PRIORITY`), so the journey findings
+never count the same second twice; the framework's lead-time cap handles overlaps with other
+detectors.
+
+Besides the groups of :class:`~flowlens.analysis.activity_groups.ActivityGroups`, the detectors
+use six groups of their own (:data:`EXTRA_GROUPS`, English and Chinese defaults); a groups
+file overrides any of them by name (``identity_check = ["Online ID Check"]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.analysis.activity_groups import normalise
+from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.signals import is_staff
+
+if TYPE_CHECKING:
+    import ibis
+
+    from flowlens.findings.context import FindingContext
+
+US = 1_000_000
+
+#: Groups the journey detectors add to the activity groups (matched after normalisation).
+EXTRA_GROUPS: dict[str, tuple[str, ...]] = {
+    # Required identity checks (PBOC risk-based verification). Never flagged themselves, but a
+    # later routine check repeats them (domain.md 6.5: "second staff member re-checks an ID
+    # already verified online").
+    "identity_check": (
+        "Online ID Check",
+        "Online Identity Check",
+        "Face Verification",
+        "Face Check",
+        "Face Recognition",
+        "Liveness Check",
+        "Liveness Detection",
+        "ID Document Check",
+        "Check ID Document",
+        "联网核查",
+        "人脸识别",
+        "人脸核验",
+        "活体检测",
+        "证件核验",
+    ),
+    # A risk trigger that justifies checking identity again (decoy D3).
+    "step_up": (
+        "Step-up Authentication",
+        "Step Up Authentication",
+        "Step-up Verification",
+        "Strong Customer Authentication",
+        "SCA Challenge",
+        "OTP Challenge",
+        "加强身份认证",
+        "增强验证",
+        "二次验证",
+    ),
+    # The customer gives documents or information (uploads, submissions, answers).
+    "information_provided": (
+        "Upload Documents",
+        "Upload Document",
+        "Upload Receipt",
+        "Upload Receipt in Chat",
+        "Customer Uploads Documents",
+        "Customer Submits Documents",
+        "Submit Documents",
+        "Submit Supporting Documents",
+        "Attach Documents",
+        "Attach Supporting Documents",
+        "Provide Documents",
+        "Provide Information",
+        "Customer Provides Information",
+        "Documents Received",
+        "Information Received",
+        "上传材料",
+        "提交材料",
+        "补交材料",
+        "客户上传材料",
+        "客户提交材料",
+        "客户补充信息",
+        "提交证明材料",
+        "会话中上传凭证",
+    ),
+    # A bot does not understand the customer (fallback).
+    "bot_fallback": (
+        "Intent Not Understood",
+        "Not Understood",
+        "Fallback",
+        "Bot Fallback",
+        "No Match",
+        "Intent Not Recognised",
+        "Intent Not Recognized",
+        "未识别意图",
+        "无法识别",
+        "未理解",
+        "兜底回复",
+    ),
+    # A bot or self-service leg hands the customer to a person.
+    "handoff": (
+        "Request Human Agent",
+        "Request Human",
+        "Request Agent",
+        "Handoff",
+        "Hand Off",
+        "Handoff to Agent",
+        "Escalate to Agent",
+        "Escalate to Human",
+        "Transfer to Human",
+        "Transfer to Agent",
+        "Zero Out",
+        "转人工",
+        "请求人工服务",
+        "请求人工",
+        "人工转接",
+    ),
+    # The bank tells a customer who started remotely to come to a branch.
+    "branch_required": (
+        "Branch Visit Required",
+        "Branch Visit Needed",
+        "Visit Branch Required",
+        "In-person Visit Required",
+        "In-person Verification Required",
+        "Referred to Branch",
+        "Refer to Branch",
+        "需到网点办理",
+        "需到网点",
+        "请到网点办理",
+        "需临柜办理",
+    ),
+}
+
+#: Groups of :class:`ActivityGroups` the detectors read.
+BASE_GROUPS = (
+    "verification",
+    "information_request",
+    "repeat_information",
+    "transfer",
+    "abandonment",
+    "queue",
+    "handled",
+)
+
+#: Channel families where a customer serves themselves or talks remotely.
+DIGITAL_FAMILIES = ("app", "web", "chat", "video")
+BRANCH_FAMILY = "branch"
+CHAT_FAMILY = "chat"
+
+#: Which finding prices a part claimed by several (lower = more specific).
+PRIORITY = {
+    "repeated_check": 1,
+    "context_loss": 2,
+    "loop": 3,
+    "repeated_request": 4,
+    "reentry": 5,
+    "branch_trip": 6,
+    "repeat_contact": 7,
+}
+
+@dataclass
+class Steps:
+    """The instance table of the journey detectors (module docstring)."""
+
+    #: eid, case_idx, case_id, issue_idx, ck (contact key), s, e, activity, resource, fam
+    #: (channel family), kfam (the contact's family), ifam/iact (the issue's first family and
+    #: activity), wait_us, proc_us, staff, own_wait (the wait before it is for this step
+    #: alone), g_<group> flags, n_<group>_b counts earlier in the contact
+    table: ibis.Table
+    #: group -> activities of the log in it
+    groups: dict[str, list[str]]
+    has_channel: bool
+    has_contact: bool
+    has_customer: bool
+    window_us: int
+    #: case_id -> lead time (s), for the per-case cap
+    lead_s: dict[str, float] = field(repr=False, default_factory=dict)
+    #: computed claims per kind (filled by :func:`price`)
+    priced: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
+    claims: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def group_members(ctx: FindingContext, activities: Iterable[str]) -> dict[str, list[str]]:
+    """Per group (base and extra), the log's activities in it."""
+    g = ctx.activity_groups
+    acts = list(activities)
+    base = g.members(acts)
+    out = {name: base.get(name, []) for name in BASE_GROUPS}
+    for name, default in EXTRA_GROUPS.items():
+        names = {normalise(n) for n in g.groups.get(name, default)}
+        out[name] = sorted(a for a in acts if normalise(a) in names)
+    return out
+
+
+def steps(ctx: FindingContext) -> Steps:
+    """The instance table for ``ctx`` (built once per context)."""
+    cache = ctx.__dict__.setdefault("_journey_findings", {})
+    if "steps" not in cache:
+        cache["steps"] = _build(ctx)
+    return cache["steps"]
+
+
+def _build(ctx: FindingContext) -> Steps:
+    import ibis
+
+    from flowlens.analysis.journeys import detect_column
+
+    log = ctx.log
+    t = log.table
+    opts = ctx.journey_options
+    roles = {r: detect_column(log, r, opts.get(r, "auto")) for r in ("customer", "channel", "contact")}
+    activities = t.select("activity").distinct().to_pandas()["activity"].tolist()
+    members = group_members(ctx, activities)
+    j = ctx.journeys
+    window_s = float(j.window_s) if j is not None else 7 * 86400.0
+
+    x = t.select(
+        "eid",
+        "case_idx",
+        "case_id",
+        "activity",
+        "resource",
+        s=t.start_us.fill_null(t.end_us),
+        e=t.end_us,
+        chan=t[roles["channel"]].cast("string") if roles["channel"] else ibis.null("string"),
+        contact=t[roles["contact"]].cast("string") if roles["contact"] else ibis.null("string"),
+        **{
+            f"g_{name}": (t.activity.isin(acts) if acts else ibis.literal(False))
+            for name, acts in members.items()
+        },
+    )
+    # Channel families (a small mapping of the distinct values).
+    if roles["channel"]:
+        values = x.select("chan").distinct().to_pandas()["chan"].dropna().tolist()
+        fam = pd.DataFrame(
+            {"m_chan": values, "fam": [ctx.activity_groups.channel_family(v) for v in values]}, dtype=object
+        )
+        if len(fam):
+            mt = ibis.memtable(fam, schema={"m_chan": "string", "fam": "string"})
+            x = x.left_join(mt, x.chan == mt.m_chan).drop("m_chan")
+        else:
+            x = x.mutate(fam=ibis.null("string"))
+    else:
+        x = x.mutate(fam=ibis.null("string"))
+    # Contacts as in the customer's view (methods 9.2): contact ids scoped by case; a case
+    # without ids is one contact; instances without an id in a case with ids are no contact.
+    if roles["contact"]:
+        has = x.contact.count().over(ibis.window(group_by=x.case_idx)) > 0
+        ck = ibis.ifelse(has, x.contact, ibis.literal(""))
+    else:
+        ck = ibis.literal("")
+    x = x.mutate(ck=ck)
+    # Issues.
+    if j is not None and j.case_issue is not None:
+        ci = j.case_issue.select(ci_case="case_idx", issue_idx="issue_idx")
+        x = x.join(ci, x.case_idx == ci.ci_case).drop("ci_case")
+    else:
+        x = x.mutate(issue_idx=x.case_idx)
+    # Time model.
+    tmi = ctx.tm.instances.select(
+        t_eid="eid", wait_us=ctx.tm.instances.wait_us, proc_us=ctx.tm.instances.proc_us
+    )
+    x = x.left_join(tmi, x.eid == tmi.t_eid).drop("t_eid")
+    x = x.mutate(wait_us=x.wait_us.fill_null(0), proc_us=x.proc_us.fill_null(0))
+    # Staff resources (a small mapping of the distinct values).
+    res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
+    staff = sorted(r for r in res if is_staff(r))
+    x = x.mutate(staff=x.resource.isin(staff) if staff else ibis.literal(False))
+
+    # Contact and issue context.
+    kf = x.filter(x.fam.notnull())
+    kf = (
+        kf.group_by(["case_idx", "ck"])
+        .aggregate(kfam=kf.fam.argmin(kf.eid))
+        .rename(k_case="case_idx", k_ck="ck")
+    )
+    x = x.left_join(kf, (x.case_idx == kf.k_case) & (x.ck == kf.k_ck)).drop("k_case", "k_ck")
+    # The issue's first channel family and first step (by start, then case order).
+    f = x.filter(x.fam.notnull())
+    f = f.mutate(rn=ibis.row_number().over(ibis.window(group_by=f.issue_idx, order_by=[f.s, f.eid])))
+    first_fam = f.filter(f.rn == 0).select(f_issue="issue_idx", ifam="fam")
+    a = x.mutate(rn=ibis.row_number().over(ibis.window(group_by=x.issue_idx, order_by=[x.s, x.eid])))
+    first_act = a.filter(a.rn == 0).select(
+        a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"
+    )
+    x = x.left_join(first_fam, x.issue_idx == first_fam.f_issue).drop("f_issue")
+    x = x.left_join(first_act, x.issue_idx == first_act.a_issue).drop("a_issue")
+    unit = [x.case_idx, x.ck]
+    before = ibis.window(group_by=unit, order_by=x.eid, rows=(None, -1))
+    upto = ibis.window(group_by=unit, order_by=x.eid, rows=(None, 0))
+
+    def count(flag: ibis.Value, w: Any) -> ibis.Value:
+        return flag.cast("int64").sum().over(w).fill_null(0)
+
+    # The wait before a step is its own when the next step is someone else's: removing the
+    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
+    nxt = x.resource.lead().over(ibis.window(group_by=x.case_idx, order_by=x.eid))
+    x = x.mutate(
+        own_wait=x.resource.isnull() | nxt.isnull() | (x.resource != nxt),
+        n_transfer_b=count(x.g_transfer, before),
+        n_handoff_b=count(x.g_handoff, before),
+        n_fallback_b=count(x.g_bot_fallback, before),
+        n_handled_b=count(x.g_handled, before),
+        n_transfer_u=count(x.g_transfer, upto),
+        n_handoff_u=count(x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)), upto),
+    )
+    table = log.engine.materialize(x, prefix="fl_jsteps")
+    lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
+    return Steps(
+        table=table,
+        groups=members,
+        has_channel=roles["channel"] is not None,
+        has_contact=roles["contact"] is not None,
+        has_customer=j is not None,
+        window_us=round(window_s * US),
+        lead_s=dict(zip(lead["case_id"].astype(str), lead["lead_us"].astype(float) / US, strict=True)),
+    )
+
+
+def repeat_class(x: ibis.Table) -> ibis.Value:
+    """Why a customer repeats themselves (a repeat_information or bot-fallback step), from what
+    happened earlier in the same contact, first match wins:
+
+    * ``bot``: a bot fallback step, or a repeat after one, or in a chat contact before any
+      person took it (a doom loop, W8);
+    * ``transfer``: after a transfer step (cold-transfer re-explanation, W9);
+    * ``handoff``: after a handoff step, or in a chat contact after a person took it (context
+      lost in a bot-to-human handoff, W8);
+    * ``switch``: in another channel family than the one its contact (or its issue) started in
+      (re-entry after a channel switch, W2);
+    * ``same``: none of these.
+    """
+    import ibis
+
+    chat = x.kfam == CHAT_FAMILY
+    return ibis.cases(
+        (x.g_bot_fallback, "bot"),
+        (x.n_transfer_b > 0, "transfer"),
+        ((x.n_handoff_b > 0) | (chat & (x.n_handled_b > 0)), "handoff"),
+        ((x.n_fallback_b > 0) | chat, "bot"),
+        (
+            x.fam.notnull()
+            & ((x.kfam.notnull() & (x.fam != x.kfam)) | (x.ifam.notnull() & (x.fam != x.ifam))),
+            "switch",
+        ),
+        else_="same",
+    )
+
+
+# -- claims and prices ------------------------------------------------------------------------
+#: Columns of a claim table: eid, kind, g1, g2, g3 (the finding's key), part ("both", "wait",
+#: "proc"), anchor (the instance counts as one occurrence).
+CLAIM_COLUMNS = ("eid", "kind", "g1", "g2", "g3", "part", "anchor")
+
+
+def claim(
+    tbl: ibis.Table, kind: str, g1: Any, g2: Any = "", g3: Any = "", *, part: Any = "own", anchor: Any = True
+) -> ibis.Table:
+    """Claims of ``tbl``'s instances for one kind of finding (see :data:`CLAIM_COLUMNS`).
+
+    ``part="own"`` (default, for a step that would be removed) claims its processing, and its
+    waiting when that is its own (``own_wait``); "both", "wait" or "proc" claim as said."""
+    import ibis
+
+    if isinstance(part, str) and part == "own":
+        part = ibis.ifelse(tbl.own_wait, "both", "proc")
+
+    def lit(v: Any) -> ibis.Value:
+        return v if isinstance(v, ibis.Value) else ibis.literal(v)
+
+    return tbl.select(
+        eid=tbl.eid,
+        kind=ibis.literal(kind),
+        g1=lit(g1).cast("string").fill_null(""),
+        g2=lit(g2).cast("string").fill_null(""),
+        g3=lit(g3).cast("string").fill_null(""),
+        part=lit(part).cast("string"),
+        anchor=lit(anchor).cast("boolean"),
+    )
+
+
+def price(ctx: FindingContext, st: Steps, kind: str) -> pd.DataFrame:
+    """Per (g1, g2, g3, case_id) of ``kind``: customer time ``t_s`` (of which waiting
+    ``wait_s``), staff time ``staff_s``, ``occurrences`` (anchors) and ``anchor_wait_s`` (the
+    waiting before the anchors), in seconds.
+
+    All kinds' claims are resolved together, once per context: a part claimed by a more
+    specific kind (:data:`PRIORITY`) is priced there only."""
+    if "_priced" not in st.priced:
+        st.priced["_priced"] = _resolve(ctx, st)
+    df = st.priced["_priced"]
+    return df[df["kind"] == kind].drop(columns="kind").reset_index(drop=True)
+
+
+_PRICED_COLUMNS = [
+    "kind",
+    "g1",
+    "g2",
+    "g3",
+    "case_id",
+    "t_s",
+    "wait_s",
+    "staff_s",
+    "occurrences",
+    "anchor_wait_s",
+]
+
+
+def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
+    import ibis
+
+    from flowlens.findings import contacts, journeys
+
+    builders: dict[str, Callable[[FindingContext, Steps], ibis.Table | None]] = {
+        **journeys.CLAIM_BUILDERS,
+        **contacts.CLAIM_BUILDERS,
+    }
+    for k in sorted(builders, key=lambda k: PRIORITY[k]):
+        if k not in st.claims:
+            st.claims[k] = builders[k](ctx, st)
+    parts = [c for c in st.claims.values() if c is not None]
+    if not parts:
+        return pd.DataFrame(columns=_PRICED_COLUMNS)
+    allc = parts[0]
+    for p in parts[1:]:
+        allc = allc.union(p)
+    allc = allc.mutate(prio=_prio_expr(allc.kind))
+    keys = ["kind", "g1", "g2", "g3", "case_id"]
+    tb = st.table.select("eid", "case_id", "wait_us", "proc_us", "staff")
+    # Occurrences: the anchors (before the parts are shared out).
+    anchors = allc.filter(allc.anchor).select("eid", "kind", "g1", "g2", "g3").distinct()
+    at = anchors.join(tb, "eid")
+    occ = at.group_by(keys).aggregate(occurrences=at.count(), aw_us=at.wait_us.sum()).to_pandas()
+    # Explode "both" into a waiting and a processing part; each part goes to one claim.
+    w = allc.filter(allc.part != "proc").mutate(p=ibis.literal("wait"))
+    pr = allc.filter(allc.part != "wait").mutate(p=ibis.literal("proc"))
+    ex = w.union(pr)
+    rk = ibis.window(group_by=[ex.eid, ex.p], order_by=[ex.prio, ex.g1, ex.g2, ex.g3])
+    ex = ex.mutate(rn=ibis.row_number().over(rk))
+    m = ex.filter(ex.rn == 0).join(tb, "eid")
+    val = ibis.ifelse(m.p == "wait", m.wait_us, m.proc_us)
+    stf = ibis.ifelse((m.p == "proc") & m.staff, m.proc_us, 0)
+    per = (
+        m.group_by(keys)
+        .aggregate(t_us=val.sum(), w_us=ibis.ifelse(m.p == "wait", val, 0).sum(), staff_us=stf.sum())
+        .to_pandas()
+    )
+    if per.empty and occ.empty:
+        return pd.DataFrame(columns=_PRICED_COLUMNS)
+    per[keys] = per[keys].astype(object)
+    occ[keys] = occ[keys].astype(object)
+    df = per.merge(occ, on=keys, how="outer")
+    df = df.assign(
+        case_id=df["case_id"].astype(str),
+        t_s=df["t_us"].fillna(0).astype(float) / US,
+        wait_s=df["w_us"].fillna(0).astype(float) / US,
+        staff_s=df["staff_us"].fillna(0).astype(float) / US,
+        occurrences=df["occurrences"].fillna(0).astype(int),
+        anchor_wait_s=df["aw_us"].fillna(0).astype(float) / US,
+    )
+    # Per case, all journey findings together never more than the case's lead time: steps that
+    # run in parallel (an agent's wrap-up during the next agent's call) would otherwise count
+    # the same stretch of the customer's time twice; such cases are scaled down evenly.
+    lead = df["case_id"].map(st.lead_s).astype(float).fillna(np.inf).to_numpy()
+    t = df["t_s"].to_numpy()
+    total = df.groupby("case_id")["t_s"].transform("sum").to_numpy()
+    scale = np.where(total > lead, lead / np.where(total > 0, total, 1.0), 1.0)
+    df["t_s"] = t * scale
+    df["wait_s"] = df["wait_s"].to_numpy() * scale
+    return df[_PRICED_COLUMNS].sort_values(keys).reset_index(drop=True)
+
+
+def _prio_expr(kind: ibis.Value) -> ibis.Value:
+    import ibis
+
+    expr = ibis.literal(99)
+    for k, p in PRIORITY.items():
+        expr = ibis.ifelse(kind == k, p, expr)
+    return expr
+
+
+# -- findings ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spec:
+    """What a detector says about one group of its claims."""
+
+    title: str
+    activities: tuple[str, ...]
+    evidence: str
+    scenario: Scenario
+    details: Mapping[str, Any] = field(default_factory=dict)
+    resources: tuple[str, ...] = ()
+    #: the activity whose regulatory status decides the scenario (default: the first one)
+    checked: str | None = None
+
+
+def findings(
+    ctx: FindingContext,
+    kind: str,
+    detector: str,
+    priced: pd.DataFrame,
+    describe: Callable[[tuple[str, str, str], pd.DataFrame], Spec | None],
+) -> list[Finding]:
+    """One finding per (g1, g2, g3) group of ``priced``; ``describe`` words it (or drops it)."""
+    from flowlens.findings.rank import bootstrap_total_ci
+
+    out: list[Finding] = []
+    if priced.empty:
+        return out
+    for key, grp in priced.groupby(["g1", "g2", "g3"], sort=True):
+        grp = grp[grp["occurrences"] > 0]
+        if grp.empty:
+            continue
+        spec = describe((str(key[0]), str(key[1]), str(key[2])), grp)
+        if spec is None:
+            continue
+        grp = grp.sort_values(["t_s", "case_id"], ascending=[False, True])
+        per = dict(zip(grp["case_id"], grp["t_s"].astype(float), strict=True))
+        vals = grp["t_s"].to_numpy(dtype=float)
+        checked = spec.checked or (spec.activities[0] if spec.activities else "")
+        reason = ctx.allow.match(checked) if checked else None
+        scenario = spec.scenario
+        if reason is not None:
+            scenario = Scenario(
+                "automate",
+                {"activity": checked},
+                f"required ({reason}): make it faster, do not remove it",
+            )
+        ci_key = "|".join((kind, detector, *spec.activities, "#", *key))
+        out.append(
+            Finding(
+                kind=kind,
+                title=spec.title,
+                activities=spec.activities,
+                case_ids=tuple(grp["case_id"]),
+                occurrences=int(grp["occurrences"].sum()),
+                customer_time_s=float(vals.sum()),
+                customer_time_ci=bootstrap_total_ci(vals, seed=ctx.seed, resamples=ctx.resamples, key=ci_key),
+                staff_time_s=float(grp["staff_s"].sum()),
+                evidence=spec.evidence,
+                scenario=scenario,
+                resources=spec.resources,
+                regulatory=reason is not None,
+                allow_reason=reason,
+                per_case_s=per,
+                details={
+                    **spec.details,
+                    "waiting_s": float(grp["wait_s"].sum()),
+                    "processing_s": float((grp["t_s"] - grp["wait_s"]).clip(lower=0).sum()),
+                },
+                detector=detector,
+            )
+        )
+    return out
+
+
+def fmt_n(n: float) -> str:
+    """Thousands separators: ``fmt_n(1240) == '1,240'``."""
+    return f"{int(n):,}"
+
+
+def plural(n: float, word: str) -> str:
+    """``plural(1, "case") == '1 case'``, ``plural(1240, "case") == '1,240 cases'``."""
+    return f"{fmt_n(n)} {word}{'' if int(n) == 1 else 's'}"
+
+
+def quote(name: str) -> str:
+    return f"'{name}'"
+
+
+def median_min(grp: pd.DataFrame) -> float:
+    """Median customer time per affected case, in minutes."""
+    return float(np.median(grp["t_s"].to_numpy(dtype=float))) / 60.0 if len(grp) else 0.0
+
+
+def cost(grp: pd.DataFrame) -> str:
+    """The time a finding costs, in words: the steps' own time per case (median) and the
+    waiting they add in all.
+
+    >>> cost(pd.DataFrame({"t_s": [600.0, 4200.0], "wait_s": [0.0, 3600.0]}))
+    '10 min of steps per case (median), 1.0 h of waiting added in all'
+    """
+    from flowlens.units import human_duration
+
+    own = (grp["t_s"] - grp["wait_s"]).clip(lower=0).to_numpy(dtype=float)
+    text = f"{human_duration(float(np.median(own)) if len(own) else 0.0)} of steps per case (median)"
+    wait = float(grp["wait_s"].sum())
+    if wait > 0:
+        text += f", {human_duration(wait)} of waiting added in all"
+    return text

@@ -1,0 +1,279 @@
+"""Contact wastes: repeat contacts, context lost in transfers and bot handoffs, chatbot doom
+loops (docs/methods.md 13.11).
+
+Built on the same instance table as :mod:`flowlens.findings.journeys` (customer issues and
+contacts from :mod:`flowlens.analysis.journeys`, activity groups, the time model); a second
+that one of those detectors already prices is not priced here again.
+
+* :func:`detect_repeat_contacts` (``repeat_contact``, domain W7): a contact of the same issue
+  (same customer, same reason, within the issue window, 7 days by default) after a contact that
+  should have resolved it: one that was not abandoned (abandonment step, or queued and never
+  taken by a person), and did not end by sending the customer to a branch (that trip is a
+  ``branch_trip``). The repeat contact's whole customer time is at stake: its steps and the
+  waiting before them, from the end of the contact before. Grouped by the channel of the
+  contact that failed.
+* :func:`detect_context_loss` (``context_loss``, W9 and W8): the customer explains again (a
+  repeat_information step) after a transfer in the same contact (cold transfer), or after a bot
+  handed the contact to a person (handoff without context).
+* :func:`detect_bot_loops` (``loop``, W8): the bot does not understand (a bot_fallback step) and
+  the customer rephrases, in a chat contact before any person takes it.
+
+>>> import pandas as pd, flowlens
+>>> from flowlens.findings.context import FindingContext
+>>> rows = [("k1", "c1", "Transfer Call", 0, 0), ("k1", "c1", "Re-explain Issue", 1, 3)]
+>>> df = pd.DataFrame(rows, columns=["case", "contact_id", "activity", "start", "end"])
+>>> df[["start", "end"]] = df[["start", "end"]].apply(lambda s: pd.Timestamp("2024-01-01") + pd.to_timedelta(s, "min"))
+>>> [(f.kind, f.details["via"], f.customer_time_s) for f in detect_context_loss(FindingContext(flowlens.read_log(df)))]
+[('context_loss', 'transfer', 180.0)]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from flowlens.findings._customer import (
+    Spec,
+    Steps,
+    claim,
+    cost,
+    findings,
+    fmt_n,
+    plural,
+    price,
+    quote,
+    repeat_class,
+    steps,
+)
+from flowlens.findings.model import Finding, Scenario
+from flowlens.units import human_duration
+
+if TYPE_CHECKING:
+    import ibis
+
+    from flowlens.findings.context import FindingContext
+
+
+def _detector(name: str) -> Any:
+    def wrap(fn: Any) -> Any:
+        fn.name = name
+        return fn
+
+    return wrap
+
+
+# -- claims -----------------------------------------------------------------------------------
+def contacts_table(st: Steps) -> ibis.Table:
+    """One row per contact: issue_idx, case_idx, ck, k_s, k_e, k_first (its first eid), fam,
+    cut (abandoned or sent to a branch), and the contact before it in the issue (p_e, p_cut,
+    p_fam)."""
+    import ibis
+
+    x = st.table.filter(st.table.ck.notnull())
+    handled_known = bool(st.groups["handled"])
+    k = x.group_by(["issue_idx", "case_idx", "ck"]).aggregate(
+        k_s=x.s.min(),
+        k_e=x.e.max(),
+        k_first=x.eid.min(),
+        fam=x.kfam.max(),
+        n_aband=x.g_abandonment.cast("int64").sum(),
+        n_branch=x.g_branch_required.cast("int64").sum(),
+        n_queue=x.g_queue.cast("int64").sum(),
+        n_handled=x.g_handled.cast("int64").sum(),
+    )
+    unserved = (k.n_queue > 0) & (k.n_handled == 0) if handled_known else ibis.literal(False)
+    k = k.mutate(cut=(k.n_aband > 0) | (k.n_branch > 0) | unserved)
+    w = ibis.window(group_by=k.issue_idx, order_by=[k.k_s, k.case_idx, k.ck])
+    return k.mutate(p_e=k.k_e.lag().over(w), p_cut=k.cut.lag().over(w), p_fam=k.fam.lag().over(w))
+
+
+def repeat_contact_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
+    """Every instance of a repeat contact (module docstring)."""
+    k = contacts_table(st)
+    rep = k.filter(k.p_e.notnull() & ~k.p_cut.fill_null(False) & (k.k_s >= k.p_e))
+    rep = rep.select(r_case="case_idx", r_ck="ck", r_first="k_first", r_pfam=rep.p_fam.fill_null("unknown"))
+    x = st.table
+    c = x.join(rep, (x.case_idx == rep.r_case) & (x.ck == rep.r_ck))
+    return claim(c, "repeat_contact", c.r_pfam, part="both", anchor=c.eid == c.r_first)
+
+
+def context_loss_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
+    """Repeat_information steps after a transfer or a bot-to-human handoff (or, unexplained,
+    in the same channel)."""
+    if not st.groups["repeat_information"]:
+        return None
+    x = st.table
+    ri = x.filter(x.g_repeat_information & x.ck.notnull())
+    ri = ri.mutate(cls=repeat_class(ri))
+    ri = ri.filter(ri.cls.isin(["transfer", "handoff", "same"]))
+    return claim(ri, "context_loss", ri.activity, ri.cls, ri.kfam.fill_null(""))
+
+
+def bot_loop_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
+    """Bot fallback steps and the customer's rephrasing in a bot leg."""
+    if not (st.groups["bot_fallback"] or st.groups["repeat_information"]):
+        return None
+    x = st.table
+    b = x.filter((x.g_bot_fallback | x.g_repeat_information) & x.ck.notnull())
+    b = b.mutate(cls=repeat_class(b))
+    b = b.filter(b.cls == "bot")
+    # One occurrence per fallback (or per rephrasing when the log has no fallback steps).
+    anchor = b.g_bot_fallback if st.groups["bot_fallback"] else b.g_repeat_information
+    return claim(b, "loop", "bot", b.kfam.fill_null(""), anchor=anchor)
+
+
+CLAIM_BUILDERS = {
+    "repeat_contact": repeat_contact_claims,
+    "context_loss": context_loss_claims,
+    "loop": bot_loop_claims,
+}
+
+
+# -- detectors --------------------------------------------------------------------------------
+@_detector("repeat_contacts")
+def detect_repeat_contacts(ctx: FindingContext) -> list[Finding]:
+    """Contacts on an issue that an earlier, handled contact should have resolved (W7)."""
+    st = steps(ctx)
+    window = human_duration(st.window_us / 1e6)
+    priced = price(ctx, st, "repeat_contact")
+    first_acts = _first_activities(st)
+
+    def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
+        fam = key[0]
+        after = f"an {fam} contact" if fam[:1] in "aeiou" else f"a {fam} contact"
+        if fam == "unknown":
+            after = "a contact"
+        n = int(grp["occurrences"].sum())
+        waited = float(grp["anchor_wait_s"].sum())
+        return Spec(
+            title=f"Customers contact the bank again after {after} that should have resolved the issue",
+            activities=tuple(first_acts.get(fam, ())),
+            evidence=(
+                f"{plural(n, 'contact')} in {plural(len(grp), 'case')} came back on the same issue (the same "
+                f"case, or the same customer and reason within {window}) after {after} that was handled (not "
+                f"abandoned, no branch visit required); {cost(grp)} (the wait since the earlier contact "
+                f"included)."
+            ),
+            scenario=Scenario(
+                "reduce_repeats",
+                {"what": "repeat contacts", "after_channel": fam},
+                f"resolve the issue at the {fam} contact (fix the access and skill defects behind repeats)",
+            ),
+            details={
+                "catalogue": "W7",
+                "after_channel": fam,
+                "repeat_contacts": n,
+                "waiting_before_repeats_s": waited,
+                "in_repeat_contacts_s": max(0.0, float(grp["t_s"].sum()) - waited),
+            },
+        )
+
+    return findings(ctx, "repeat_contact", "repeat_contacts", priced, describe)
+
+
+def _first_activities(st: Steps, top: int = 3) -> dict[str, list[str]]:
+    """Per failed-contact family, the most common first steps of the repeat contacts."""
+    claims = st.claims.get("repeat_contact")
+    if claims is None:
+        return {}
+    a = claims.filter(claims.anchor).join(st.table.select("eid", "activity"), "eid")
+    df = a.group_by(["g1", "activity"]).aggregate(n=a.count()).to_pandas()
+    out: dict[str, list[str]] = {}
+    for fam, g in df.sort_values(["n", "activity"], ascending=[False, True]).groupby("g1", sort=False):
+        out[str(fam)] = g["activity"].head(top).tolist()
+    return out
+
+
+@_detector("context_loss")
+def detect_context_loss(ctx: FindingContext) -> list[Finding]:
+    """The customer explains again after a transfer or a bot-to-human handoff (W9, W8)."""
+    st = steps(ctx)
+
+    def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
+        act, via, fam = key
+        chan = f" ({fam})" if fam else ""
+        if via == "transfer":
+            title = f"After a transfer the customer explains the issue again{chan}: {quote(act)}"
+            what = "a transfer in the same contact passed on no context"
+            scenario = Scenario(
+                "warm_handoff",
+                {"removes": act, "via": "transfer"},
+                "warm transfer: the first agent briefs the next, so the customer need not repeat",
+            )
+            code = "W9"
+        elif via == "handoff":
+            title = f"After the bot hands over, the customer explains the issue again{chan}: {quote(act)}"
+            what = "the bot-to-agent handoff passed on no context"
+            scenario = Scenario(
+                "warm_handoff",
+                {"removes": act, "via": "bot handoff"},
+                "hand the bot conversation over to the agent, so the customer need not repeat",
+            )
+            code = "W8"
+        else:
+            title = f"Customers repeat what they already said{chan}: {quote(act)}"
+            what = "no transfer or handoff explains it"
+            scenario = Scenario("remove_activity", {"activity": act}, "keep what the customer said")
+            code = None
+        return Spec(
+            title=title,
+            activities=(act,),
+            evidence=(
+                f"{quote(act)} happened {fmt_n(grp['occurrences'].sum())} times in {fmt_n(len(grp))} cases because "
+                f"{what}; {cost(grp)}."
+            ),
+            scenario=scenario,
+            details={"catalogue": code, "via": via, "channel": fam},
+        )
+
+    return findings(ctx, "context_loss", "context_loss", price(ctx, st, "context_loss"), describe)
+
+
+@_detector("bot_loops")
+def detect_bot_loops(ctx: FindingContext) -> list[Finding]:
+    """Chatbot fallbacks and the customer's rephrasing before a person takes over (W8)."""
+    st = steps(ctx)
+    priced = price(ctx, st, "loop")
+    acts = _loop_activities(st)
+
+    def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
+        fam = key[1]
+        chan = f" ({fam})" if fam else ""
+        n = int(grp["occurrences"].sum())
+        return Spec(
+            title=f"The chatbot does not understand and the customer has to rephrase{chan}",
+            activities=acts,
+            evidence=(
+                f"The bot failed to understand {fmt_n(n)} times in {fmt_n(len(grp))} cases "
+                f"({', '.join(map(quote, acts))}); {cost(grp)}."
+            ),
+            scenario=Scenario(
+                "cut_loop",
+                {"activities": list(acts), "how": "better bot intents, or a person after the first fallback"},
+                "teach the bot these intents or hand over after one fallback",
+            ),
+            details={"catalogue": "W8", "pattern": "doom_loop", "channel": fam},
+        )
+
+    return findings(ctx, "loop", "bot_loops", priced, describe)
+
+
+def _loop_activities(st: Steps) -> tuple[str, ...]:
+    claims = st.claims.get("loop")
+    if claims is None:
+        return ()
+    a = claims.join(st.table.select("eid", "activity"), "eid")
+    return tuple(sorted(a.select("activity").distinct().to_pandas()["activity"].tolist()))
+
+
+DETECTORS = (detect_repeat_contacts, detect_context_loss, detect_bot_loops)
+
+__all__ = [
+    "CLAIM_BUILDERS",
+    "DETECTORS",
+    "contacts_table",
+    "detect_bot_loops",
+    "detect_context_loss",
+    "detect_repeat_contacts",
+]

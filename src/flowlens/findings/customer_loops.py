@@ -1,0 +1,218 @@
+"""Waiting on the customer: loops that ask the customer again, and idle "waiting for customer"
+statuses with nothing asked (docs/methods.md 13.8).
+
+**Waiting loops on the customer** (W4, document loops). A loop of the rework analysis
+(:mod:`flowlens.findings.rework`) is customer-facing when the loop (its body plus the repeat)
+holds a request to the customer (activity group ``information_request``) and a step of the
+customer (their resource or team is the customer, or the name says so: "Customer Submits
+Documents"); in a log without customer steps, when at least half of the loop's waiting is
+*extraneous* in the waiting-cause analysis (methods 7: waiting no resource explains). Priced
+like any loop (the repeats' waiting and processing plus the waiting of the loop-back path);
+the details split the waiting into the part on the customer (extraneous) and the rest. The
+scenario lowers the loop-back probability (a checklist, digital upload) rather than cutting
+the loop: some documents really are missing.
+
+**Idle statuses** (W10, "wait-user misuse", BPIC 2013). A status that stops work to wait for
+the customer (Waiting for Customer, Wait - User, Pending Customer, 等待客户; see
+:mod:`flowlens.findings.signals`) is unsupported when nothing was asked of the customer since
+their last step (no information request) and the wait it starts does not end with a step of
+the customer. Its cost is the idle time it covers: from the status to the start of the next
+step. A log that records neither requests nor customer steps cannot tell a genuine wait from
+a misused one; the finding says so.
+
+>>> import flowlens, pandas as pd
+>>> rows = [("1", "Open", "a", "2024-01-01 09:00"), ("1", "Waiting for Customer", "a", "2024-01-01 10:00"),
+...         ("1", "Resume", "a", "2024-01-03 10:00"), ("1", "Close", "a", "2024-01-03 11:00"),
+...         ("2", "Open", "a", "2024-01-01 09:00"), ("2", "Request Information", "a", "2024-01-01 09:30"),
+...         ("2", "Waiting for Customer", "a", "2024-01-01 10:00"),
+...         ("2", "Customer Provides Information", "CUSTOMER", "2024-01-02 10:00"), ("2", "Close", "a", "2024-01-02 11:00")]
+>>> df = pd.DataFrame(rows, columns=["case", "activity", "resource", "timestamp"])
+>>> from flowlens.findings.context import FindingContext
+>>> [(f.kind, f.case_ids, f.details["unsupported"], f.details["statuses"]) for f in detect_idle_statuses(FindingContext(flowlens.read_log(df)), min_cases=1)]
+[('idle_status', ('1',), 1, 2)]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.rework import _rework_findings, loop_claims, min_cases_default, repeats
+from flowlens.findings.signals import (
+    US,
+    activities_of,
+    build_finding,
+    cached,
+    group_members,
+    human,
+    role_members,
+)
+
+if TYPE_CHECKING:
+    import ibis
+
+    from flowlens.findings.context import FindingContext
+
+LOOP_NAME = "customer_loops"
+IDLE_NAME = "idle_status"
+
+
+def detect_customer_wait_loops(ctx: FindingContext, *, min_cases: int | None = None) -> list[Finding]:
+    """Loops that wait on the customer again and again (module docstring)."""
+    mc = min_cases_default(ctx) if min_cases is None else min_cases
+    found = _rework_findings(ctx, ("customer_wait_loop",), LOOP_NAME, mc)
+    if not found:
+        return found
+    ext = _extraneous_by_head(ctx)
+    out = []
+    for f in found:
+        head = f.activities[0]
+        on_customer = float(ext.get(head, 0.0))
+        waiting = float(f.details.get("waiting_s", 0.0))
+        share = on_customer / waiting if waiting else 0.0
+        details = {**f.details, "waiting_on_customer_s": on_customer, "waiting_on_customer_share": share}
+        evidence = f.evidence.rstrip(".") + f"; {share:.0%} of that waiting is on the customer."
+        out.append(_replace(f, details=details, evidence=evidence))
+    return out
+
+
+detect_customer_wait_loops.name = LOOP_NAME  # type: ignore[attr-defined]
+
+
+def _replace(f: Finding, **changes: object) -> Finding:
+    from dataclasses import replace
+
+    return replace(f, **changes)  # type: ignore[arg-type]
+
+
+def _extraneous_by_head(ctx: FindingContext) -> dict[str, float]:
+    """Extraneous waiting (seconds) of the instances each customer-loop finding claims."""
+    claims, _ = loop_claims(ctx)
+    c = claims.filter(claims.kind == "customer_wait_loop")
+    w = ctx.waiting.per_instance.select(w_eid="eid", ext="extraneous_us")
+    j = c.join(w, c.eid == w.w_eid)
+    df = j.group_by("head").aggregate(ext=j.ext.sum()).to_pandas()
+    return dict(zip(df["head"].astype(str), df.ext.astype(float) / US, strict=True))
+
+
+def _statuses(ctx: FindingContext) -> ibis.Table | None:
+    """One row per waiting status: case_id, activity, unsupported, idle (µs), next_eid (the step
+    that ends the wait)."""
+    return cached(ctx, "idle_statuses", lambda: _build_statuses(ctx))
+
+
+def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
+    import ibis
+
+    statuses = role_members(ctx, "wait_status", activities_of(ctx))
+    if not statuses:
+        return None
+    t = repeats(ctx).table
+    # requests since the customer's last step: segments start at each customer step
+    upto = ibis.window(group_by=t.case_idx, order_by=t.pos, rows=(None, 0))
+    x = t.mutate(seg=t.cust.cast("int64").sum().over(upto))
+    x = x.mutate(
+        req_since=x.req.cast("int64")
+        .sum()
+        .over(ibis.window(group_by=[x.case_idx, x.seg], order_by=x.pos, rows=(None, 0)))
+    )
+    inst = ctx.tm.instances
+    nx = inst.select(
+        n_case="case_idx", n_pos=inst.pos - 1, n_start=inst.start_us, n_act="activity", next_eid="eid"
+    )
+    nc = t.select(m_case="case_idx", m_pos=t.pos - 1, n_cust=t.cust)
+    s = x.filter(x.activity.isin(statuses))
+    ends = inst.select(e_eid="eid", e_end="end_us")
+    s = s.join(ends, s.eid == ends.e_eid).drop("e_eid")
+    s = s.left_join(nx, [s.case_idx == nx.n_case, s.pos == nx.n_pos]).drop("n_case", "n_pos")
+    s = s.left_join(nc, [s.case_idx == nc.m_case, s.pos == nc.m_pos]).drop("m_case", "m_pos")
+    s = s.select(
+        "eid",
+        "case_id",
+        "activity",
+        "next_eid",
+        idle=ibis.greatest(s.n_start - s.e_end, 0).fill_null(0),
+        unsupported=(s.req_since == 0)
+        & ~s.n_cust.fill_null(False)
+        & ~s.n_act.isin(statuses).fill_null(False),
+    )
+    return ctx.log.engine.materialize(s, prefix="fl_idle")
+
+
+def idle_claims(ctx: FindingContext) -> ibis.Table | None:
+    """The steps whose waiting an unsupported status claims (eid, case_id, idle µs): other
+    detectors of this package leave that waiting to the idle-status finding."""
+    s = _statuses(ctx)
+    if s is None:
+        return None
+    u = s.filter(s.unsupported & s.next_eid.notnull())
+    return u.select(eid=u.next_eid, case_id=u.case_id, idle=u.idle)
+
+
+def detect_idle_statuses(ctx: FindingContext, *, min_cases: int | None = None) -> list[Finding]:
+    """Idle "waiting for customer" statuses: nothing asked and no customer step to end them."""
+    mc = min_cases_default(ctx) if min_cases is None else min_cases
+    s = _statuses(ctx)
+    if s is None:
+        return []
+    acts = activities_of(ctx)
+    has_requests = bool(group_members(ctx, "information_request", acts))
+    rp = repeats(ctx)
+    per = (
+        s.group_by(["activity", "case_id"])
+        .aggregate(
+            n=s.count(),
+            bad=s.unsupported.cast("int64").sum(),
+            t=s.idle.sum(where=s.unsupported),
+        )
+        .to_pandas()
+    )
+    out = []
+    for act, g in per.groupby("activity"):
+        total = int(g.n.sum())
+        bad = g[g.bad > 0].assign(t_s=lambda d: d.t.fillna(0).astype(float) / US)
+        n_bad = int(bad.bad.sum())
+        cases = len(bad)
+        if cases < mc:
+            continue
+        avg = float(bad.t_s.sum()) / max(n_bad, 1)
+        caveat = (
+            ""
+            if has_requests or rp.has_customer_steps
+            else " (the log records no requests to the customer and no customer steps, so no such wait is backed by the data)"
+        )
+        out.append(
+            build_finding(
+                ctx,
+                kind="idle_status",
+                title=f"'{act}' is set with nothing asked of the customer: {n_bad:,} times in {cases:,} cases",
+                activities=[str(act)],
+                per_case=bad[["case_id", "t_s"]],
+                occurrences=n_bad,
+                staff_time_s=0.0,
+                evidence=(
+                    f"{n_bad:,} of {total:,} '{act}' statuses ({n_bad / max(total, 1):.0%}) follow no request to "
+                    f"the customer and end without a customer step{caveat}; the case then sits idle "
+                    f"{human(avg)} each."
+                ),
+                scenario=Scenario(
+                    "remove_activity",
+                    {"activity": str(act), "with_idle_time": True},
+                    "set the waiting status only after asking the customer for something; otherwise keep working the case",
+                ),
+                details={
+                    "catalogue": "W10",
+                    "statuses": total,
+                    "unsupported": n_bad,
+                    "supported": total - n_bad,
+                    "log_has_requests": has_requests,
+                    "log_has_customer_steps": rp.has_customer_steps,
+                    "idle_s": float(bad.t_s.sum()),
+                },
+                detector=IDLE_NAME,
+            )
+        )
+    return out
+
+
+detect_idle_statuses.name = IDLE_NAME  # type: ignore[attr-defined]

@@ -1,0 +1,355 @@
+"""Customer-journey wastes: repeated identity checks, requests for what the customer already
+gave, re-entry after a channel switch, unnecessary branch trips (docs/methods.md 13.9, 13.10).
+
+Built on the customer's view (:mod:`flowlens.analysis.journeys`: issues across cases and
+contacts, channel families, activity groups) and the time model. All four detectors read one
+instance table (:mod:`flowlens.findings._customer`) and price a finding as the waiting plus
+processing of the steps it would remove, each second counted by one finding only.
+
+* :func:`detect_repeated_checks` (``repeated_check``, domain W1): a verification step in a
+  contact whose identity was already checked in that contact (by a verification step or a
+  required check such as an online ID check or face verification), with no step-up
+  authentication in between. Grouped by the step, the earlier check and what lies between them
+  (nothing, a transfer, a bot-to-human handoff). The required checks themselves are never
+  flagged.
+* :func:`detect_repeated_requests` (``repeated_request``, W2): the first request for documents
+  or information in an issue, when the customer had already given documents or information in
+  that issue before any request ("requests for documents already uploaded").
+* :func:`detect_reentry` (``reentry``, W2): the customer re-enters data (a repeat_information
+  step) or repeats the issue's first step in another channel family than the one the issue
+  started in, not because of a transfer or handoff in the same contact.
+* :func:`detect_branch_trips` (``branch_trip``, W3): a customer who started remotely is told to
+  come to a branch (a ``branch_required`` step in an app, web, chat or video contact) and
+  visits one; the trip costs the time until they are served at the branch.
+
+>>> import pandas as pd, flowlens
+>>> from flowlens.findings.context import FindingContext
+>>> rows = [("k1", "c1", "IVR Authentication", 0, 1), ("k1", "c1", "Verify Identity", 2, 3),
+...         ("k1", "c1", "Handle Request", 3, 8)]
+>>> df = pd.DataFrame(rows, columns=["case", "contact_id", "activity", "start", "end"])
+>>> df[["start", "end"]] = df[["start", "end"]].apply(lambda s: pd.Timestamp("2024-01-01") + pd.to_timedelta(s, "min"))
+>>> [(f.kind, f.activities, f.cases, f.customer_time_s) for f in detect_repeated_checks(FindingContext(flowlens.read_log(df)))]
+[('repeated_check', ('Verify Identity',), 1, 120.0)]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from flowlens.findings._customer import (
+    BRANCH_FAMILY,
+    DIGITAL_FAMILIES,
+    Spec,
+    Steps,
+    claim,
+    cost,
+    findings,
+    fmt_n,
+    price,
+    quote,
+    repeat_class,
+    steps,
+)
+from flowlens.findings.model import Finding, Scenario
+
+if TYPE_CHECKING:
+    import ibis
+
+    from flowlens.findings.context import FindingContext
+
+
+def _detector(name: str) -> Any:
+    def wrap(fn: Any) -> Any:
+        fn.name = name
+        return fn
+
+    return wrap
+
+
+# -- claims -----------------------------------------------------------------------------------
+def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
+    """Verification steps that repeat an identity check of the same contact (module docstring)."""
+    import ibis
+
+    if not st.groups["verification"]:
+        return None
+    x = st.table
+    ids = x.filter((x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull())
+    w = ibis.window(group_by=[ids.case_idx, ids.ck], order_by=ids.eid)
+    ids = ids.mutate(
+        prior=ids.activity.lag().over(w),
+        p_step_up=ids.g_step_up.lag().over(w),
+        p_tr=ids.n_transfer_u.lag().over(w),
+        p_ho=ids.n_handoff_u.lag().over(w),
+    )
+    rc = ids.filter(ids.g_verification & ids.prior.notnull())
+    via = ibis.ifelse(
+        rc.n_transfer_u > rc.p_tr, "transfer", ibis.ifelse(rc.n_handoff_u > rc.p_ho, "handoff", "none")
+    )
+    rc = rc.mutate(via=via)
+    # A check right after a step-up trigger (nothing handed over in between) is that step-up.
+    rc = rc.filter(~(rc.p_step_up & (rc.via == "none")))
+    # The unit said in words: a contact, or a whole case where the case has no contact ids.
+    unit = ibis.ifelse(rc.ck == "", "case", "contact")
+    return claim(rc, "repeated_check", rc.activity, rc.prior, rc.via.concat("|", unit))
+
+
+def repeated_request_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
+    """The first request of an issue whose customer had already given documents or information
+    before any request; the customer's answer to it is claimed too (the wait it adds)."""
+    import ibis
+
+    if not (st.groups["information_request"] and st.groups["information_provided"]):
+        return None
+    x = st.table
+    req = x.filter(x.g_information_request)
+    req = req.mutate(
+        rn=ibis.row_number().over(ibis.window(group_by=req.issue_idx, order_by=[req.s, req.eid]))
+    )
+    first = req.filter(req.rn == 0).select(
+        r_issue="issue_idx", r_eid="eid", r_s="s", r_e="e", r_act="activity"
+    )
+    prov = x.filter(x.g_information_provided)
+    pf = prov.group_by("issue_idx").aggregate(p_e=prov.e.min(), p_act=prov.activity.argmin(prov.e))
+    held = first.join(pf, first.r_issue == pf.issue_idx).drop("issue_idx")
+    held = held.filter(held.p_e <= held.r_s)
+    anchors = x.join(held, x.eid == held.r_eid)
+    answer = prov.join(held, (prov.issue_idx == held.r_issue) & (prov.s >= held.r_e))
+    answer = answer.mutate(
+        rn2=ibis.row_number().over(ibis.window(group_by=answer.r_eid, order_by=[answer.s, answer.eid]))
+    )
+    answer = answer.filter(answer.rn2 == 0)
+    return claim(anchors, "repeated_request", anchors.r_act, anchors.p_act).union(
+        claim(answer, "repeated_request", answer.r_act, answer.p_act, part="both", anchor=False)
+    )
+
+
+_NOT_DATA_ENTRY = (
+    "verification",
+    "identity_check",
+    "step_up",
+    "queue",
+    "handled",
+    "transfer",
+    "abandonment",
+    "handoff",
+    "bot_fallback",
+    "branch_required",
+)
+
+
+def reentry_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
+    """Re-entry after a channel switch: repeat_information steps classified ``switch``, and the
+    issue's first step done again in another channel family."""
+    import ibis
+
+    if not st.has_channel:
+        return None
+    x = st.table
+    ri = x.filter(x.g_repeat_information)
+    ri = ri.mutate(cls=repeat_class(ri))
+    ri = ri.filter(ri.cls == "switch")
+    again = x.filter(
+        (x.activity == x.iact)
+        & (x.case_idx == x.i_first_case)
+        & (x.eid != x.i_first_eid)
+        & x.fam.notnull()
+        & x.ifam.notnull()
+        & (x.fam != x.ifam)
+        & ~x.g_repeat_information
+    )
+    for g in _NOT_DATA_ENTRY:
+        again = again.filter(~again[f"g_{g}"])
+    src = ibis.ifelse(ri.kfam.notnull() & (ri.kfam != ri.fam), ri.kfam, ri.ifam)
+    return claim(ri, "reentry", ri.activity, src, ri.fam).union(
+        claim(again, "reentry", again.activity, again.ifam, again.fam)
+    )
+
+
+def branch_trip_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
+    """From the first branch instance after a ``branch_required`` step of a remote contact up to
+    the first step at the branch that takes time (its waiting only)."""
+    import ibis
+
+    if not (st.has_channel and st.groups["branch_required"]):
+        return None
+    x = st.table
+    fam = x.fam.fill_null(x.kfam)
+    mk = x.filter(x.g_branch_required & fam.isin(DIGITAL_FAMILIES)).select(
+        m_issue="issue_idx", m_case="case_idx", m_e="e", m_eid="eid", m_act="activity", m_fam=fam
+    )
+    br = x.filter(x.fam == BRANCH_FAMILY).select(b_issue="issue_idx", b_s="s", b_eid="eid", b_case="case_idx")
+    jn = mk.join(br, (mk.m_issue == br.b_issue) & (br.b_s >= mk.m_e))
+    # The visit of the same case first (another case of the issue may be another errand).
+    other = (jn.b_case != jn.m_case).cast("int64")
+    jn = jn.mutate(
+        rn=ibis.row_number().over(ibis.window(group_by=jn.m_eid, order_by=[other, jn.b_s, jn.b_eid]))
+    )
+    jn = jn.filter(jn.rn == 0)
+    jn = jn.mutate(rv=ibis.row_number().over(ibis.window(group_by=jn.b_eid, order_by=[jn.m_e, jn.m_eid])))
+    visits = jn.filter(jn.rv == 0).select(v_case="b_case", v_eid="b_eid", m_act="m_act", m_fam="m_fam")
+    work = x.filter(x.proc_us > 0).select(w_case="case_idx", w_eid="eid")
+    sv = visits.join(work, (visits.v_case == work.w_case) & (work.w_eid >= visits.v_eid))
+    sv = sv.group_by("v_eid").aggregate(sv_eid=sv.w_eid.min())
+    visits = visits.left_join(sv, "v_eid").drop("v_eid_right")
+    c = x.join(
+        visits,
+        (x.case_idx == visits.v_case)
+        & (x.eid >= visits.v_eid)
+        & (visits.sv_eid.isnull() | (x.eid <= visits.sv_eid)),
+    )
+    part = ibis.ifelse(c.eid == c.sv_eid.fill_null(-1), "wait", "both")
+    return claim(c, "branch_trip", c.m_act, c.m_fam, part=part, anchor=c.eid == c.v_eid)
+
+
+CLAIM_BUILDERS = {
+    "repeated_check": repeated_check_claims,
+    "repeated_request": repeated_request_claims,
+    "reentry": reentry_claims,
+    "branch_trip": branch_trip_claims,
+}
+
+
+# -- detectors --------------------------------------------------------------------------------
+def _summary(grp: pd.DataFrame) -> str:
+    return f"{fmt_n(grp['occurrences'].sum())} times in {fmt_n(len(grp))} cases"
+
+
+@_detector("repeated_checks")
+def detect_repeated_checks(ctx: FindingContext) -> list[Finding]:
+    """Identity checked again within a contact without a step-up reason (W1)."""
+    st = steps(ctx)
+
+    def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
+        act, prior, via_unit = key
+        via, _, unit = via_unit.partition("|")
+        where = {"transfer": " after a transfer", "handoff": " after a handoff to an agent"}.get(via, "")
+        title = f"Identity checked again{where}: {quote(act)} after {quote(prior)} in the same {unit}"
+        between = {
+            "transfer": "; a transfer in between passed nothing on",
+            "handoff": "; the bot-to-agent handoff in between passed nothing on",
+        }.get(via, "; no step-up authentication came in between")
+        evidence = (
+            f"{quote(act)} checked the customer's identity {_summary(grp)} although {quote(prior)} had "
+            f"already checked it in the same {unit}{between}; {cost(grp)}."
+        )
+        if via in ("transfer", "handoff"):
+            scenario = Scenario(
+                "warm_handoff",
+                {"activity": act, "pass_on": "identity verified", "via": via},
+                f"pass the verified identity on with the {via} so {quote(act)} is not needed",
+            )
+        else:
+            scenario = Scenario(
+                "remove_activity",
+                {"activity": act, "when": f"after {prior} in the same {unit}"},
+                f"accept {quote(prior)} and skip {quote(act)} unless a risk trigger asks for more",
+            )
+        return Spec(
+            title=title,
+            activities=(act,),
+            evidence=evidence,
+            scenario=scenario,
+            details={"catalogue": "W1", "earlier_check": prior, "between": via, "unit": unit},
+        )
+
+    return findings(ctx, "repeated_check", "repeated_checks", price(ctx, st, "repeated_check"), describe)
+
+
+@_detector("repeated_requests")
+def detect_repeated_requests(ctx: FindingContext) -> list[Finding]:
+    """Requests for documents or information the customer had already given (W2)."""
+    st = steps(ctx)
+
+    def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
+        req, given, _ = key
+        return Spec(
+            title=f"Customers are asked for what they already gave: {quote(req)} after {quote(given)}",
+            activities=(req,),
+            evidence=(
+                f"In {fmt_n(len(grp))} cases the bank sent {quote(req)} although the customer had already "
+                f"given documents or information ({quote(given)}) in the same issue before any request; "
+                f"the request and the answer: {cost(grp)}."
+            ),
+            scenario=Scenario(
+                "pre_fill",
+                {"activity": req, "source": given},
+                f"use what {quote(given)} already captured instead of asking again",
+            ),
+            details={"catalogue": "W2", "already_given": given, "pattern": "held_data"},
+        )
+
+    return findings(
+        ctx, "repeated_request", "repeated_requests", price(ctx, st, "repeated_request"), describe
+    )
+
+
+@_detector("reentry")
+def detect_reentry(ctx: FindingContext) -> list[Finding]:
+    """Data entered again, or the first step repeated, after a channel switch (W2)."""
+    st = steps(ctx)
+    repeats = set(st.groups["repeat_information"])
+
+    def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
+        act, src, dst = key
+        verb = "re-enter their details" if act in repeats else f"repeat {quote(act)}"
+        return Spec(
+            title=f"Customers who switch from {src} to {dst} {verb}",
+            activities=(act,),
+            evidence=(
+                f"Customers who started in the {src} channel went through {quote(act)} again in the {dst} "
+                f"channel: {fmt_n(len(grp))} cases, {cost(grp)}."
+            ),
+            scenario=Scenario(
+                "pre_fill",
+                {"activity": act, "from_channel": src, "to_channel": dst},
+                f"share what the customer entered in the {src} channel with the {dst} channel",
+            ),
+            details={
+                "catalogue": "W2",
+                "from_channel": src,
+                "to_channel": dst,
+                "pattern": "reentry" if act in repeats else "first_step_repeated",
+            },
+        )
+
+    return findings(ctx, "reentry", "reentry", price(ctx, st, "reentry"), describe)
+
+
+@_detector("branch_trips")
+def detect_branch_trips(ctx: FindingContext) -> list[Finding]:
+    """Branch visits a remote start could have avoided (W3)."""
+    st = steps(ctx)
+
+    def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
+        marker, fam, _ = key
+        return Spec(
+            title=f"Customers who started in the {fam} channel have to come to a branch ({quote(marker)})",
+            activities=(marker,),
+            evidence=(
+                f"After {quote(marker)} in the {fam} channel, {fmt_n(len(grp))} customers went to a branch; "
+                f"the trip (until they were served there, travel not in the log): {cost(grp)}."
+            ),
+            scenario=Scenario(
+                "digital_channel",
+                {"activity": marker, "channel": fam, "replace_with": "remote identity verification"},
+                f"finish in the {fam} channel (e.g. video identification) instead of sending the customer to a branch",
+            ),
+            details={"catalogue": "W3", "channel": fam},
+        )
+
+    return findings(ctx, "branch_trip", "branch_trips", price(ctx, st, "branch_trip"), describe)
+
+
+DETECTORS = (detect_repeated_checks, detect_repeated_requests, detect_reentry, detect_branch_trips)
+
+__all__ = [
+    "CLAIM_BUILDERS",
+    "DETECTORS",
+    "detect_branch_trips",
+    "detect_reentry",
+    "detect_repeated_checks",
+    "detect_repeated_requests",
+]

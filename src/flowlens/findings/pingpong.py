@@ -1,0 +1,540 @@
+"""Ping-pong: work bouncing between two teams, support lines or people and back (docs/methods.md
+13.7, after methods 6 and Celonis "Ping Pong Cases").
+
+Two kinds of evidence, both priced in the waiting they add:
+
+1. **Reassignments.** Steps that hand the case on (reassign, reroute, send back, 转派, 改派;
+   :mod:`flowlens.findings.signals`) are explicit bounces. Each is counted with the team before
+   and after it; the time a bounce adds is the waiting and processing of the reassignment steps
+   and of the steps that only occur in reassigned cases after the first reassignment (the
+   wrong team's review), never the regular work that follows.
+2. **Returns on the assignment attribute** (team, org:group, support line, queue; detected or
+   given). Per case the staff steps form *stints* of one value; a return is a stint of X after
+   a stint of another value, with at most ``window`` events since X was left: *direct*
+   (X → Y → X) or *indirect* (X → Y → … → X). A return that passes through a step of the
+   customer (a reopened case, a customer wait) is no bounce. Returns that are part of the
+   process design are not waste, nor is a return in a later contact (a repeat contact, when
+   the log has contact ids): per pair (X, Y) the median number of returns among cases with
+   an X → Y hop is the structural baseline (a consult that always comes back), and only returns
+   beyond it count. The time a return adds is the waiting of every step from leaving X until
+   X works again (except waiting an idle status claims: :mod:`flowlens.findings.customer_loops`);
+   a return that adds less than a minute is parallel work seen in end-time order, not a bounce.
+   Cases already counted through reassignments are left out.
+
+The ping-pong rate of a pair is the share of the cases with an X → Y hop that return beyond
+the baseline.
+
+>>> import flowlens, pandas as pd
+>>> rows = []
+>>> for c in range(4):
+...     seq = [("log", "L1"), ("fix", "L2"), ("log", "L1")] + ([("fix", "L2"), ("log", "L1")] if c < 2 else [])
+...     rows += [(str(c), a, f"2024-01-0{c + 1} {9 + i}:00", f"2024-01-0{c + 1} {9 + i}:30", f"r{g}", g)
+...              for i, (a, g) in enumerate(seq)]
+>>> df = pd.DataFrame(rows, columns=["case", "activity", "start", "end", "resource", "team"])
+>>> from flowlens.findings.context import FindingContext
+>>> [(f.kind, f.cases, f.occurrences) for f in detect_ping_pong(FindingContext(flowlens.read_log(df)))]
+[('ping_pong', 2, 4)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.signals import (
+    US,
+    activities_of,
+    assignment_column,
+    build_finding,
+    cached,
+    distinct_values,
+    human,
+    is_customer,
+    is_staff,
+    isin,
+    role_members,
+)
+
+if TYPE_CHECKING:
+    import ibis
+
+    from flowlens.findings.context import FindingContext
+
+NAME = "ping_pong"
+#: events between leaving a value and coming back within which a return counts
+WINDOW = 10
+#: a return must add at least this much waiting (seconds) to count
+MIN_RETURN_WAIT_S = 60.0
+#: an activity is bounce work when this share of its instances follow a reassignment
+BOUNCE_ONLY_SHARE = 0.9
+
+
+@dataclass
+class Bounces:
+    """Reassignment bounces: claimed instances and per-reassignment hops."""
+
+    #: activities that hand the case on
+    reassignment: list[str]
+    #: activities that (almost) only occur after a reassignment
+    bounce_work: list[str]
+    #: eid, case_idx, case_id, activity, wait, proc, staff: the instances whose time bounces add
+    claims: ibis.Table | None
+    #: per reassignment: case_id, activity, from_team, to_team
+    hops: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _instances(ctx: FindingContext) -> ibis.Table:
+    def run() -> ibis.Table:
+        inst = ctx.tm.instances
+        res = distinct_values(ctx, "resource")
+        teams = distinct_values(ctx, "team")
+        acts = activities_of(ctx)
+        cust_acts = role_members(ctx, "customer_step", acts)
+        x = inst.select(
+            "eid",
+            "case_idx",
+            "case_id",
+            "pos",
+            "activity",
+            "resource",
+            "team",
+            wait=inst.wait_us.fill_null(0),
+            proc=inst.proc_us.fill_null(0),
+        )
+        return x.mutate(
+            staff=isin(x.resource, [r for r in res if is_staff(r)]),
+            cust=isin(x.activity, cust_acts)
+            | isin(x.resource, [r for r in res if is_customer(r)])
+            | isin(x.team, [t for t in teams if is_customer(t)]),
+        )
+
+    return cached(ctx, "pp_instances", run)
+
+
+def bounces(ctx: FindingContext) -> Bounces:
+    """The reassignment bounces of ``ctx`` (computed once; the rework detector leaves their
+    instances to this one)."""
+    return cached(ctx, "bounces", lambda: _bounces(ctx))
+
+
+def _bounces(ctx: FindingContext) -> Bounces:
+    import ibis
+
+    acts = activities_of(ctx)
+    rs_acts = role_members(ctx, "reassignment", acts)
+    if not rs_acts:
+        return Bounces([], [], None)
+    x = _instances(ctx)
+    x = x.mutate(rs=x.activity.isin(rs_acts))
+    wc = ibis.window(group_by=x.case_idx)
+    x = x.mutate(first_rs=ibis.ifelse(x.rs, x.pos, ibis.null("int64")).min().over(wc))
+    x = x.mutate(scope=(x.pos >= x.first_rs).fill_null(False))
+    n_cases = ctx.log.n_cases
+    nr = x.filter(~x.rs)
+    stats = (
+        nr.group_by("activity")
+        .aggregate(n=nr.count(), n_scope=nr.scope.cast("int64").sum(), cases=nr.case_idx.nunique())
+        .to_pandas()
+    )
+    work = stats[
+        (stats.n_scope >= BOUNCE_ONLY_SHARE * stats.n) & (stats.n_scope >= 1) & (stats.cases <= 0.5 * n_cases)
+    ]
+    bounce_work = sorted(work.activity.astype(str))
+    claims = x.filter(x.scope & (x.rs | isin(x.activity, bounce_work))).select(
+        "eid", "case_idx", "case_id", "activity", "wait", "proc", "staff"
+    )
+    claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims")
+    # The team before and after each reassignment (last and next staff step).
+    staff_pos = ibis.ifelse(x.staff, x.pos, ibis.null("int64"))
+    before = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, -1))
+    after = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(1, None))
+    r = x.mutate(p_before=staff_pos.max().over(before), p_after=staff_pos.min().over(after))
+    r = r.filter(r.rs).select("case_idx", "case_id", "activity", "pos", "p_before", "p_after")
+    tm = x.select(t_case="case_idx", t_pos="pos", t_team="team", t_res="resource")
+    r = r.left_join(tm, [r.case_idx == tm.t_case, r.p_before == tm.t_pos]).drop("t_case", "t_pos")
+    r = r.rename(from_team="t_team", from_res="t_res")
+    tm2 = x.select(u_case="case_idx", u_pos="pos", u_team="team", u_res="resource")
+    r = r.left_join(tm2, [r.case_idx == tm2.u_case, r.p_after == tm2.u_pos]).drop("u_case", "u_pos")
+    r = r.rename(to_team="u_team", to_res="u_res")
+    hops = r.select("case_id", "activity", "pos", "from_team", "to_team", "from_res", "to_res").to_pandas()
+    return Bounces(rs_acts, bounce_work, claims, hops)
+
+
+def _team_label(team: Any, res: Any) -> str:
+    if isinstance(team, str) and team:
+        return team
+    if isinstance(res, str) and res:
+        return res
+    return "?"
+
+
+def _reassignment_findings(ctx: FindingContext, b: Bounces) -> list[Finding]:
+    if b.claims is None or b.hops.empty:
+        return []
+    c = b.claims
+    per = (
+        c.group_by("case_id")
+        .aggregate(
+            t=(c.wait + c.proc).sum(),
+            staff_t=c.proc.sum(where=c.staff),
+        )
+        .to_pandas()
+    )
+    per["t_s"] = per.t.astype(float) / US
+    per["staff_s"] = per.staff_t.fillna(0).astype(float) / US
+    hops = b.hops.sort_values(["case_id", "pos"])
+    hops["src"] = [_team_label(t, r) for t, r in zip(hops.from_team, hops.from_res, strict=True)]
+    hops["dst"] = [_team_label(t, r) for t, r in zip(hops.to_team, hops.to_res, strict=True)]
+    out = []
+    n_all = ctx.log.n_cases
+    for act, h in hops.groupby("activity", sort=True):
+        cases = sorted(h.case_id.astype(str).unique())
+        pc = per[per.case_id.isin(cases)][["case_id", "t_s", "staff_s"]]
+        # direct returns: the work goes back to the team it came from within the case
+        direct = 0
+        for _, g in h.groupby("case_id"):
+            seq = [g.src.iloc[0], *g.dst.tolist()]
+            direct += sum(1 for i in range(2, len(seq)) if seq[i] == seq[i - 2] and seq[i] != seq[i - 1])
+        pairs = (
+            h.assign(pair=[" ↔ ".join(sorted((s, d))) for s, d in zip(h.src, h.dst, strict=True)])
+            .groupby("pair")
+            .size()
+            .sort_values(ascending=False)
+        )
+        teams = list(dict.fromkeys(t for p in pairs.index[:3] for t in p.split(" ↔ ")))
+        occ = len(h)
+        within = h[h.from_team.notna() & (h.from_team == h.to_team)]
+        if len(within) >= 0.5 * occ:
+            home = within.from_team.mode().iloc[0]
+            teams = [home]
+            where = f"Cases are handed between people of {home}"
+        else:
+            where = "Cases bounce between " + (
+                " and ".join(teams[:2]) if len(teams) <= 2 else ", ".join(teams[:3])
+            )
+        avg = float(pc.t_s.sum()) / occ if occ else 0.0
+        acts = [str(act), *b.bounce_work]
+        out.append(
+            build_finding(
+                ctx,
+                kind="ping_pong",
+                title=f"{where}: '{act}' {occ:,} times in {len(cases):,} cases",
+                activities=acts,
+                per_case=pc,
+                occurrences=occ,
+                staff_time_s=float(pc.staff_s.sum()),
+                evidence=(
+                    f"{len(cases):,} cases ({len(cases) / max(n_all, 1):.1%} of all) are handed on with "
+                    f"'{act}' {occ / len(cases):.1f} times on average ({direct:,} hops go straight back to "
+                    f"the team the case came from); each bounce adds {human(avg)} of queueing and handling."
+                ),
+                scenario=Scenario(
+                    "remove_activity",
+                    {"activities": acts, "reason": "route the case right the first time"},
+                    "route the case to the team that finishes it the first time: no reassignment",
+                ),
+                resources=teams,
+                details={
+                    "evidence_type": "reassignment",
+                    "catalogue": "W5",
+                    "reassignments": occ,
+                    "direct_returns": direct,
+                    "within_team_share": len(within) / occ,
+                    "bounce_work": b.bounce_work,
+                    "pairs": {str(k): int(v) for k, v in pairs.items()},
+                    "ping_pong_rate": len(cases) / max(n_all, 1),
+                    "bounces_per_case": {
+                        int(k): int(v)
+                        for k, v in h.groupby("case_id").size().value_counts().sort_index().items()
+                    },
+                },
+                detector=NAME,
+            )
+        )
+    return out
+
+
+def assignment_returns(ctx: FindingContext, column: str | None = None, window: int = WINDOW) -> pd.DataFrame:
+    """Returns on the assignment attribute beyond the structural baseline (module docstring):
+    one row per counted return (case_id, x, y, direct, p_from, p_to: the positions of the last
+    step before leaving x and of the first step back); ``attrs`` holds the column and the
+    per-pair baselines."""
+    key = f"returns:{column}:{window}"
+    return cached(ctx, key, lambda: _assignment_returns(ctx, column, window))
+
+
+def _assignment_returns(ctx: FindingContext, column: str | None, window: int) -> pd.DataFrame:
+    import ibis
+
+    log = ctx.log
+    col = assignment_column(log, column)
+    empty = pd.DataFrame(columns=["case_id", "x", "y", "direct", "p_from", "p_to"])
+    empty.attrs.update(column=col, pairs=pd.DataFrame())
+    if col is None:
+        return empty
+    from flowlens.analysis.journeys import detect_column
+
+    contact = detect_column(log, "contact", ctx.journey_options.get("contact", "auto"))
+    x = _instances(ctx)
+    lt = log.table
+    t = lt.select(
+        a_eid="eid",
+        val=lt[col].cast("string"),
+        con=lt[contact].cast("string") if contact else ibis.null("string"),
+    )
+    x = x.join(t, x.eid == t.a_eid).drop("a_eid")
+    vals = x.select("val").distinct().to_pandas()["val"].dropna().tolist()
+    human_vals = [v for v in vals if is_staff(v)]
+    wcum = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, 0))
+    x = x.mutate(c_cust=x.cust.cast("int64").sum().over(wcum))
+    x = log.engine.materialize(x, prefix="fl_pp_assign")
+    h = x.filter(x.staff & isin(x.val, human_vals))
+    wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
+    h = h.mutate(new=(h.val != h.val.lag().over(wl)).fill_null(True))
+    h = h.mutate(
+        stint=h.new.cast("int64").sum().over(ibis.window(group_by=h.case_idx, order_by=h.pos, rows=(None, 0)))
+    )
+    s = h.group_by(["case_idx", "case_id", "stint"]).aggregate(
+        val=h.val.max(),
+        p0=h.pos.min(),
+        p1=h.pos.max(),
+        cc0=h.c_cust.min(),
+        cc1=h.c_cust.max(),
+        con0=h.con.argmin(h.pos),
+        con1=h.con.argmax(h.pos),
+    )
+    s = log.engine.materialize(s, prefix="fl_pp_stints")
+    ws = ibis.window(group_by=[s.case_idx, s.val], order_by=s.stint)
+    s2 = s.mutate(
+        prev_stint=s.stint.lag().over(ws),
+        prev_p1=s.p1.lag().over(ws),
+        prev_cc1=s.cc1.lag().over(ws),
+        prev_con1=s.con1.lag().over(ws),
+    )
+    # the hop out of the earlier stint: the value of the next stint
+    nxt = s.select(n_case="case_idx", n_stint=s.stint - 1, y="val")
+    hopx = s.join(nxt, [s.case_idx == nxt.n_case, s.stint == nxt.n_stint]).select(
+        "case_idx", "case_id", "stint", x="val", y="y"
+    )
+    ret = s2.filter(s2.prev_stint.notnull())
+    hj = hopx.select(h_case="case_idx", h_stint="stint", y="y")
+    ret = ret.join(hj, [ret.case_idx == hj.h_case, ret.prev_stint == hj.h_stint])
+    ret = ret.select(
+        "case_idx",
+        "case_id",
+        x="val",
+        y="y",
+        direct=(ret.stint - ret.prev_stint) == 2,
+        p_from="prev_p1",
+        p_to="p0",
+        # through a customer step, or into another contact (a repeat contact, not a bounce)
+        outside=(ret.cc0 > ret.prev_cc1) | (ret.con0 != ret.prev_con1).fill_null(False),
+    )
+    ret = ret.filter((ret.p_to - ret.p_from - 1 <= window) & ~ret.outside)
+    ret = ret.mutate(
+        idx=ibis.row_number().over(ibis.window(group_by=[ret.case_idx, ret.x, ret.y], order_by=ret.p_to))
+    )
+    # structural baseline per pair: median returns among the cases with the hop
+    hop_cases = hopx.group_by(["x", "y"]).aggregate(hop_cases=hopx.case_idx.nunique()).to_pandas()
+    up = hopx.mutate(a=ibis.least(hopx.x, hopx.y), b=ibis.greatest(hopx.x, hopx.y))
+    pair_hops = up.group_by(["a", "b"]).aggregate(n=up.case_idx.nunique()).to_pandas()
+    pair_hops = pd.Series(
+        pair_hops.n.astype(int).to_numpy(),
+        index=[f"{a} ↔ {b}" for a, b in zip(pair_hops.a, pair_hops.b, strict=True)],
+    )
+    per_case = ret.group_by(["case_idx", "x", "y"]).aggregate(r=ret.count())
+    dist = per_case.group_by(["x", "y", "r"]).aggregate(n=per_case.count()).to_pandas()
+    base_rows = []
+    for (xv, yv), g in dist.groupby(["x", "y"]):
+        hc = hop_cases[(hop_cases.x == xv) & (hop_cases.y == yv)].hop_cases
+        total = int(hc.iloc[0]) if len(hc) else int(g.n.sum())
+        zeros = max(total - int(g.n.sum()), 0)
+        counts = (
+            pd.concat([pd.Series([zeros], index=[0]), g.set_index("r").n]).groupby(level=0).sum().sort_index()
+        )
+        cum = counts.cumsum()
+        median = int(cum.index[np.searchsorted(cum.to_numpy(), total / 2.0)])
+        base_rows.append((xv, yv, median, total))
+    pairs = pd.DataFrame(base_rows, columns=["x", "y", "baseline", "hop_cases"])
+    if pairs.empty:
+        return empty
+    bm = ibis.memtable(pd.DataFrame(pairs[["x", "y", "baseline"]].rename(columns={"x": "b_x", "y": "b_y"})))
+    ret = ret.join(bm, [ret.x == bm.b_x, ret.y == bm.b_y]).drop("b_x", "b_y")
+    ret = ret.filter(ret.idx >= ret.baseline)
+    b = bounces(ctx)
+    if b.claims is not None:
+        bc = b.claims.select(b_case="case_idx").distinct()
+        ret = ret.anti_join(bc, ret.case_idx == bc.b_case)
+    out = ret.select("case_id", "x", "y", "direct", "p_from", "p_to").to_pandas()
+    out.attrs.update(column=col, pairs=pairs, pair_hops=pair_hops)
+    return out
+
+
+@dataclass
+class AssignmentReturns:
+    """Counted returns on the assignment attribute and the instances whose waiting they claim."""
+
+    #: case_id, x, y, direct, p_from, p_to, pair (unordered), rid, t_s (waiting added)
+    returns: pd.DataFrame
+    #: eid, case_id, rid, wait: the instances whose waiting the counted returns claim
+    claims: ibis.Table | None
+    column: str | None
+    pairs: pd.DataFrame
+    #: unordered pair "a ↔ b" -> cases with a hop between a and b (either way)
+    pair_hops: pd.Series = field(default_factory=lambda: pd.Series(dtype=int))
+
+
+def assignment_priced(ctx: FindingContext) -> AssignmentReturns:
+    """The returns of :func:`assignment_returns` priced: each instance's waiting goes to the
+    first return (by position) that covers it, unless an idle status claims it
+    (:func:`flowlens.findings.customer_loops.idle_claims`); returns adding less than
+    :data:`MIN_RETURN_WAIT_S` are dropped."""
+    return cached(ctx, "assignment_priced", lambda: _assignment_priced(ctx))
+
+
+def _assignment_priced(ctx: FindingContext) -> AssignmentReturns:
+    import ibis
+
+    from flowlens.findings.customer_loops import idle_claims
+
+    returns = assignment_returns(ctx)
+    col = returns.attrs.get("column")
+    pairs = returns.attrs.get("pairs", pd.DataFrame())
+    pair_hops = returns.attrs.get("pair_hops", pd.Series(dtype=int))
+    r = pd.DataFrame(returns).copy()
+    r.attrs = {}
+    if r.empty:
+        return AssignmentReturns(r.assign(pair=[], rid=[], t_s=[]), None, col, pairs, pair_hops)
+    r["pair"] = [" ↔ ".join(sorted((str(a), str(b)))) for a, b in zip(r.x, r.y, strict=True)]
+    r["rid"] = np.arange(len(r), dtype="int64")
+    rt = ibis.memtable(r[["rid", "case_id", "p_from", "p_to"]].rename(columns={"case_id": "r_case"}))
+    x = _instances(ctx)
+    span = x.join(rt, [x.case_id == rt.r_case, x.pos > rt.p_from, x.pos <= rt.p_to])
+    span = span.mutate(
+        rk=ibis.row_number().over(ibis.window(group_by=span.eid, order_by=[span.p_to, span.rid]))
+    )
+    span = span.filter(span.rk == 0).select("eid", "case_id", "rid", "wait")
+    idle = idle_claims(ctx)
+    if idle is not None:
+        ie = idle.select(i_eid="eid")
+        span = span.anti_join(ie, span.eid == ie.i_eid)
+    span = ctx.log.engine.materialize(span, prefix="fl_pp_span")
+    agg = span.group_by("rid").aggregate(t=span.wait.sum()).to_pandas()
+    r["t_s"] = r.rid.map(dict(zip(agg.rid, agg.t.astype(float) / US, strict=True))).fillna(0.0)
+    # a return that adds no waiting is parallel work seen in end-time order, not a bounce
+    r = r[r.t_s >= MIN_RETURN_WAIT_S].reset_index(drop=True)
+    if r.empty:
+        return AssignmentReturns(r, None, col, pairs, pair_hops)
+    keep = ibis.memtable(pd.DataFrame({"k_rid": r.rid.to_numpy()}))
+    claims = span.join(keep, span.rid == keep.k_rid).drop("k_rid")
+    claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims_b")
+    return AssignmentReturns(r, claims, col, pairs, pair_hops)
+
+
+def _assignment_findings(ctx: FindingContext, min_cases: int, top: int) -> list[Finding]:
+    ap = assignment_priced(ctx)
+    r, col, pairs = ap.returns, ap.column, ap.pairs
+    if r.empty or col is None:
+        return []
+    src = ctx.log.attributes.get(col, col)
+    times = r.groupby(["pair", "case_id"], as_index=False).t_s.sum()
+    pairs = pairs.assign(
+        pair=[" ↔ ".join(sorted((str(a), str(b)))) for a, b in zip(pairs.x, pairs.y, strict=True)]
+    )
+    hop_cases = ap.pair_hops
+    n_all = ctx.log.n_cases
+    all_rate = r.case_id.nunique() / max(n_all, 1)
+    totals = times.groupby("pair").t_s.sum().sort_values(ascending=False)
+    cases_per_pair = r.groupby("pair").case_id.nunique()
+    shown = [p for p in totals.index if cases_per_pair.get(p, 0) >= min_cases][:top]
+    out = [_pair_finding(ctx, r, times, pairs, hop_cases, p, src, all_rate) for p in shown]
+    rest = [p for p in totals.index if p not in set(shown)]
+    rr = r[r.pair.isin(rest)]
+    if rr.case_id.nunique() >= min_cases:
+        out.append(
+            _pair_finding(ctx, rr, times[times.pair.isin(rest)], pairs, hop_cases, None, src, all_rate)
+        )
+    return out
+
+
+def _pair_finding(
+    ctx: FindingContext,
+    r: pd.DataFrame,
+    times: pd.DataFrame,
+    pairs: pd.DataFrame,
+    hop_cases: pd.Series,
+    pair: str | None,
+    src: str,
+    all_rate: float,
+) -> Finding:
+    """The finding of one pair of values, or (``pair=None``) of all the pairs in ``r``."""
+    g = r if pair is None else r[r.pair == pair]
+    pc = times if pair is None else times[times.pair == pair]
+    pc = pc.groupby("case_id", as_index=False).t_s.sum()
+    cases = g.case_id.nunique()
+    n_direct = int(g.direct.sum())
+    avg = float(pc.t_s.sum()) / max(len(g), 1)
+    if pair is None:
+        names = sorted(set(g.pair))
+        hops = int(sum(hop_cases.get(p, 0) for p in names))
+        a = b = ""
+        title = f"Work bounces between {len(names):,} other pairs of {src} values and back: {len(g):,} returns in {cases:,} cases"
+        who = f"{cases:,} cases bounce between {len(names):,} other pairs of {src} values"
+        resources: tuple[str, ...] = ()
+        base: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"attribute": src, "pairs": names[:50], "returns": len(g)}
+    else:
+        a, b = pair.split(" ↔ ")
+        hops = int(hop_cases.get(pair, cases))
+        title = f"Work bounces between {a} and {b} and back ({src}): {len(g):,} returns in {cases:,} cases"
+        who = f"{cases:,} of the {hops:,} cases passed between {a} and {b} ({cases / max(hops, 1):.0%})"
+        resources = (a, b)
+        base = pairs[pairs.pair == pair][["x", "y", "baseline"]].to_dict("records")
+        params = {"attribute": src, "between": [a, b], "returns": len(g)}
+    return build_finding(
+        ctx,
+        kind="ping_pong",
+        title=title,
+        activities=(),
+        per_case=pc,
+        occurrences=len(g),
+        staff_time_s=0.0,
+        evidence=(
+            f"{who} go back to a {src} they had left more often than the usual route "
+            f"({n_direct:,} direct returns X → Y → X, {len(g) - n_direct:,} via other values); "
+            f"each return adds {human(avg)} of waiting."
+        ),
+        scenario=Scenario(
+            "cut_loop", params, f"route the work to the {src} that finishes it: no back-transfers"
+        ),
+        resources=resources,
+        details={
+            "evidence_type": "assignment",
+            "catalogue": "W5",
+            "attribute": src,
+            "window_events": WINDOW,
+            "direct": n_direct,
+            "indirect": len(g) - n_direct,
+            "structural_baseline": base,
+            "ping_pong_rate": cases / max(hops, 1),
+            "ping_pong_rate_all_pairs": all_rate,
+        },
+        detector=NAME,
+    )
+
+
+def detect_ping_pong(ctx: FindingContext, *, min_cases: int | None = None, top: int = 25) -> list[Finding]:
+    """Ping-pong findings: reassignment bounces and returns on the assignment attribute."""
+    if min_cases is None:
+        min_cases = max(2, round(0.001 * ctx.log.n_cases))
+    b = bounces(ctx)
+    found = _reassignment_findings(ctx, b)
+    found += _assignment_findings(ctx, min_cases, top)
+    return found
+
+
+detect_ping_pong.name = NAME  # type: ignore[attr-defined]
