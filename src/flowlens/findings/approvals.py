@@ -474,6 +474,8 @@ def detect_no_effect_checks(
                         "risk_escalation_activities": esc_acts,
                         "risk_attributes": risk_attrs,
                         "mean_customer_time_s": float(np.mean(vals)) if len(vals) else 0.0,
+                        # the waste catalogue's code (domain.md), for the removable part only
+                        **({} if regulatory else {"catalogue": "W6"}),
                     },
                     detector=name,
                 )
