@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import ibis
     import pandas as pd
 
+    from flowlens.pseudonyms import Pseudonyms
+
 
 @dataclass
 class LogSummary:
@@ -78,6 +80,7 @@ class EventLog:
         attributes: dict[str, str],
         has_lifecycle: bool = False,
         filters: tuple[str, ...] = (),
+        pseudonyms: Pseudonyms | None = None,
     ) -> None:
         self.table = table
         self.columns = columns
@@ -91,6 +94,8 @@ class EventLog:
         self.has_lifecycle = has_lifecycle
         #: Human-readable descriptions of the filters applied, in order.
         self.filters = filters
+        #: how identifiers were pseudonymised (:mod:`flowlens.pseudonyms`), or None
+        self.pseudonyms = pseudonyms
         self._memo: dict[str, Any] = {}
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -253,7 +258,14 @@ class EventLog:
         """The rows the gate set aside: source row, reason, detail and the original values."""
         con = self._ingest.duckdb
         assert con is not None
-        return con.execute("SELECT * FROM quarantine ORDER BY source_row").df()
+        df = con.execute("SELECT * FROM quarantine ORDER BY source_row").df()
+        if self.pseudonyms is None:
+            return df
+        # the quarantine has the source's column names
+        source = {"case_id": self.columns.case, "resource": self.columns.resource, **self.attributes}
+        return self.pseudonyms.frame(
+            df, {str(source[c]): c for c in self.pseudonyms.columns if source.get(c)}
+        )
 
     def write_quarantine(self, path: str | Path) -> Path:
         """Write the quarantined rows as CSV (spreadsheet-safe) and return the path."""
@@ -274,6 +286,7 @@ def replace_log(log: EventLog, **changes: Any) -> EventLog:
         attributes=log.attributes,
         has_lifecycle=log.has_lifecycle,
         filters=log.filters,
+        pseudonyms=log.pseudonyms,
     )
     fields.update(changes)
     table = fields.pop("table")

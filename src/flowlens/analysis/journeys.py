@@ -234,6 +234,14 @@ def add_case_attributes(
     rename = {str(c): str(c) for c in cases.columns if c != k and str(c) not in taken}
     df = cases[[k, *rename]].rename(columns={k: "__case_key"}).copy()
     df["__case_key"] = df["__case_key"].astype(str)
+    if log.pseudonyms is not None:
+        # the log's case ids are pseudonyms: match on them, and add no identifier in clear
+        from flowlens.pseudonyms import IDENTIFIER
+
+        df["__case_key"] = log.pseudonyms.series("case_id", df["__case_key"])
+        for c in rename.values():
+            if IDENTIFIER.search(c):
+                df[c] = log.pseudonyms.series(c, df[c])
     for c in df.columns:
         if isinstance(df[c].dtype, pd.DatetimeTZDtype):
             df[c] = df[c].dt.tz_convert("UTC")

@@ -57,14 +57,37 @@ def log_options(func: F) -> F:
     ]
 
     options += FILTER_OPTIONS
+    options += [
+        click.option(
+            "--pseudonymise",
+            "pseudonymise_ids",
+            is_flag=True,
+            help="Replace case, customer and staff ids by keyed pseudonyms in every output.",
+        ),
+        click.option(
+            "--pseudonym-key",
+            envvar="FLOWLENS_PSEUDONYM_KEY",
+            metavar="SECRET",
+            help="Key of the pseudonyms (env FLOWLENS_PSEUDONYM_KEY); the same key gives the same "
+            "pseudonyms in every run; without one they change from run to run.",
+        ),
+    ]
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
         args = {k: kwargs.pop(k) for k in READ_KEYS}
         spec = {k: kwargs.pop(k) for k in FILTER_KEYS}
+        hide, key = kwargs.pop("pseudonymise_ids"), kwargs.pop("pseudonym_key")
+        if key and not hide:
+            raise click.UsageError("--pseudonym-key needs --pseudonymise")
 
         def read() -> EventLog:
-            return apply_filters(read_from_options(**args), **spec)
+            log = apply_filters(read_from_options(**args), **spec)
+            if hide:
+                from flowlens.pseudonyms import pseudonymise
+
+                log = pseudonymise(log, key=key)
+            return log
 
         kwargs["read"] = read
         kwargs["log_path"] = args["log_path"]
