@@ -116,6 +116,7 @@ def main() -> None:
         t1 = time.perf_counter()
         get()
         shared[name] = round(time.perf_counter() - t1, 1)
+        print(f"{name}: {shared[name]} s", file=sys.stderr, flush=True)
     report = find_wastes(log, ctx=ctx)
     t_find = time.perf_counter() - t0
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

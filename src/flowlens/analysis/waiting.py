@@ -74,6 +74,12 @@ class WaitingAnalysis:
     per_instance: ibis.Table
     batches: pd.DataFrame
     calendars: CalendarSet
+    #: eid, batch_id, batch_first_start, batch_enabled, size: the instances in ``batches``
+    batch_members: ibis.Table | None = None
+    #: working time per calendar over the log's span, and each resource's calendar name
+    #: (shared resources: "24x7"); what the split used, for analyses built on it
+    clock: BusinessClock | None = field(default=None, repr=False)
+    resource_calendars: dict[Any, str] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def by(self, level: str = "activity") -> pd.DataFrame:
@@ -169,6 +175,7 @@ def waiting_causes(
     batches = detect_batches(
         tm, gap_s=batch_gap_s, min_idle_s=min_batch_idle_s, working_us=working, shared=shared
     )
+    members = log.engine.materialize(batches.members, prefix="fl_batch_members")
 
     mapping = ibis.memtable(res.rename(columns={"resource": "m_res", "team": "m_team"}))
     w = inst.filter((inst.wait_us > 0) & inst.enabled_us.notnull())
@@ -203,7 +210,7 @@ def waiting_causes(
     parts = [marks(w, w.en), marks(w, w.wend)]
     # batching: from enablement until the batch starts (accumulation and the ready batch);
     # waiting while the resource works through earlier members is contention (methods 7.1)
-    bm = batches.members.select(b_eid="eid", b_first="batch_first_start")
+    bm = members.select(b_eid="eid", b_first="batch_first_start")
     wb = w.join(bm, w.eid == bm.b_eid)
     wb = wb.filter(wb.en < wb.b_first)
     parts += [
@@ -282,4 +289,12 @@ def waiting_causes(
         *[f"{c}_us" for c in CAUSES],
     )
     per = log.engine.materialize(per, prefix="fl_waiting")
-    return WaitingAnalysis(tm=tm, per_instance=per, batches=batches.batches, calendars=calendars)
+    return WaitingAnalysis(
+        tm=tm,
+        per_instance=per,
+        batches=batches.batches,
+        calendars=calendars,
+        batch_members=members,
+        clock=clock,
+        resource_calendars=res_cal,
+    )

@@ -170,6 +170,17 @@ PRIORITY = {
     "repeat_contact": 7,
 }
 
+
+def detector_named(name: str) -> Callable[[Any], Any]:
+    """Decorator: the registry lists the detector under ``name``."""
+
+    def wrap(fn: Any) -> Any:
+        fn.name = name
+        return fn
+
+    return wrap
+
+
 @dataclass
 class Steps:
     """The instance table of the journey detectors (module docstring)."""

@@ -38,37 +38,15 @@ MIN_US = 60_000_000
 
 def _batches(ctx: FindingContext) -> tuple[pd.DataFrame, pd.DataFrame, Any, dict[str, str], str]:
     """Members (eid, case_id, activity, resource, wait_us, batch_id), batches, the clock, the
-    resource -> calendar map and the default calendar name, as the waiting analysis builds them."""
-    import ibis
-
-    from flowlens.analysis.batches import detect_batches
-    from flowlens.timing.business import BusinessClock
-    from flowlens.timing.discovery import discover_calendars
-
-    tm = ctx.tm
-    inst = tm.instances
-    calendars = ctx.calendars
-    if calendars is None:
-        given = not all(c.always_open for c in tm.calendars.all().values())
-        calendars = tm.calendars if given else discover_calendars(ctx.log)
-    span = inst.aggregate(lo=ibis.least(inst.enabled_us.min(), inst.start_us.min()), hi=inst.end_us.max())
-    b = span.to_pandas().iloc[0]
-    clock = BusinessClock(calendars.all(), int(b.lo), int(b.hi))
-    res = inst.select("resource", "team").distinct().to_pandas()
-    res_cal = {
-        r: calendars.for_resource(r if isinstance(r, str) else None, t if isinstance(t, str) else None).name
-        for r, t in zip(res.resource.astype(object), res.team.astype(object), strict=True)
-    }
-    default = calendars.default.name
-
-    def working(resource: str, a: int, bb: int) -> int:
-        return clock.working_us(res_cal.get(resource, default), a, bb)
-
-    br = detect_batches(tm, working_us=working)
-    m = br.members.select(b_eid="eid", batch_id="batch_id")
+    resource -> calendar map and the default calendar name: those of the waiting analysis, so
+    that a batch here is a batch there."""
+    wa = ctx.waiting
+    inst = ctx.tm.instances
+    assert wa.batch_members is not None
+    m = wa.batch_members.select(b_eid="eid", batch_id="batch_id")
     j = inst.join(m, inst.eid == m.b_eid).filter(lambda t: (t.wait_us > 0) & t.enabled_us.notnull())
     members = j.select("eid", "case_id", "activity", "resource", "wait_us", "batch_id").to_pandas()
-    return members, br.batches, clock, res_cal, default
+    return members, wa.batches, wa.clock, wa.resource_calendars, wa.calendars.default.name
 
 
 def _shift_start(

@@ -29,7 +29,7 @@ that one of those detectors already prices is not priced here again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -38,6 +38,7 @@ from flowlens.findings._customer import (
     Steps,
     claim,
     cost,
+    detector_named,
     findings,
     fmt_n,
     plural,
@@ -53,14 +54,6 @@ if TYPE_CHECKING:
     import ibis
 
     from flowlens.findings.context import FindingContext
-
-
-def _detector(name: str) -> Any:
-    def wrap(fn: Any) -> Any:
-        fn.name = name
-        return fn
-
-    return wrap
 
 
 # -- claims -----------------------------------------------------------------------------------
@@ -131,7 +124,7 @@ CLAIM_BUILDERS = {
 
 
 # -- detectors --------------------------------------------------------------------------------
-@_detector("repeat_contacts")
+@detector_named("repeat_contacts")
 def detect_repeat_contacts(ctx: FindingContext) -> list[Finding]:
     """Contacts on an issue that an earlier, handled contact should have resolved (W7)."""
     st = steps(ctx)
@@ -185,7 +178,7 @@ def _first_activities(st: Steps, top: int = 3) -> dict[str, list[str]]:
     return out
 
 
-@_detector("context_loss")
+@detector_named("context_loss")
 def detect_context_loss(ctx: FindingContext) -> list[Finding]:
     """The customer explains again after a transfer or a bot-to-human handoff (W9, W8)."""
     st = steps(ctx)
@@ -230,7 +223,7 @@ def detect_context_loss(ctx: FindingContext) -> list[Finding]:
     return findings(ctx, "context_loss", "context_loss", price(ctx, st, "context_loss"), describe)
 
 
-@_detector("bot_loops")
+@detector_named("bot_loops")
 def detect_bot_loops(ctx: FindingContext) -> list[Finding]:
     """Chatbot fallbacks and the customer's rephrasing before a person takes over (W8)."""
     st = steps(ctx)

@@ -34,7 +34,7 @@ processing of the steps it would remove, each second counted by one finding only
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -45,6 +45,7 @@ from flowlens.findings._customer import (
     Steps,
     claim,
     cost,
+    detector_named,
     findings,
     fmt_n,
     price,
@@ -58,14 +59,6 @@ if TYPE_CHECKING:
     import ibis
 
     from flowlens.findings.context import FindingContext
-
-
-def _detector(name: str) -> Any:
-    def wrap(fn: Any) -> Any:
-        fn.name = name
-        return fn
-
-    return wrap
 
 
 # -- claims -----------------------------------------------------------------------------------
@@ -217,7 +210,7 @@ def _summary(grp: pd.DataFrame) -> str:
     return f"{fmt_n(grp['occurrences'].sum())} times in {fmt_n(len(grp))} cases"
 
 
-@_detector("repeated_checks")
+@detector_named("repeated_checks")
 def detect_repeated_checks(ctx: FindingContext) -> list[Finding]:
     """Identity checked again within a contact without a step-up reason (W1)."""
     st = steps(ctx)
@@ -258,7 +251,7 @@ def detect_repeated_checks(ctx: FindingContext) -> list[Finding]:
     return findings(ctx, "repeated_check", "repeated_checks", price(ctx, st, "repeated_check"), describe)
 
 
-@_detector("repeated_requests")
+@detector_named("repeated_requests")
 def detect_repeated_requests(ctx: FindingContext) -> list[Finding]:
     """Requests for documents or information the customer had already given (W2)."""
     st = steps(ctx)
@@ -286,7 +279,7 @@ def detect_repeated_requests(ctx: FindingContext) -> list[Finding]:
     )
 
 
-@_detector("reentry")
+@detector_named("reentry")
 def detect_reentry(ctx: FindingContext) -> list[Finding]:
     """Data entered again, or the first step repeated, after a channel switch (W2)."""
     st = steps(ctx)
@@ -318,7 +311,7 @@ def detect_reentry(ctx: FindingContext) -> list[Finding]:
     return findings(ctx, "reentry", "reentry", price(ctx, st, "reentry"), describe)
 
 
-@_detector("branch_trips")
+@detector_named("branch_trips")
 def detect_branch_trips(ctx: FindingContext) -> list[Finding]:
     """Branch visits a remote start could have avoided (W3)."""
     st = steps(ctx)

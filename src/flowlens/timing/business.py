@@ -45,6 +45,9 @@ class BusinessClock:
         self.last_bucket = end_us // DAY_US + 1
         day_rows: list[pd.DataFrame] = []
         iv_rows: list[pd.DataFrame] = []
+        #: per calendar: working time before each bucket, and its intervals' bucket, a, b
+        #: sorted by a (for :meth:`at`, without scanning other calendars' rows)
+        self._np: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         buckets = np.arange(self.first_bucket, self.last_bucket + 1, dtype=np.int64)
         for name, cal in self.calendars.items():
             lo_us, hi_us = int(buckets[0] * DAY_US), int((buckets[-1] + 1) * DAY_US)
@@ -59,24 +62,19 @@ class BusinessClock:
             base = np.concatenate([[0], np.cumsum(per_bucket)[:-1]])
             day_rows.append(pd.DataFrame({"calendar": name, "bucket": buckets, "base_us": base}))
             iv_rows.append(pd.DataFrame({"calendar": name, "bucket": bk, "a": a, "b": b}))
+            order = np.argsort(a, kind="stable")
+            self._np[name] = (base, bk[order], a[order], b[order])
         self.days = pd.concat(day_rows, ignore_index=True)
         self.intervals = pd.concat(iv_rows, ignore_index=True)
-        self._np = {
-            name: (
-                self.days[self.days.calendar == name].base_us.to_numpy(),
-                self.intervals[self.intervals.calendar == name][["bucket", "a", "b"]].to_numpy(),
-            )
-            for name in self.calendars
-        }
 
     def at(self, calendar: str, t_us: int) -> int:
         """B(t) for one instant (Python side; the engine path is :meth:`add_clock`)."""
-        base, iv = self._np[calendar]
+        base, bks, a_s, b_s = self._np[calendar]
         bk = t_us // DAY_US
         value = int(base[bk - self.first_bucket])
-        same = iv[iv[:, 0] == bk]
-        for _, a, b in same:
-            value += int(min(max(t_us - a, 0), b - a))
+        lo, hi = np.searchsorted(bks, bk, side="left"), np.searchsorted(bks, bk, side="right")
+        for a, b in zip(a_s[lo:hi].tolist(), b_s[lo:hi].tolist(), strict=True):
+            value += min(max(t_us - a, 0), b - a)
         return value
 
     def working_us(self, calendar: str, t1: int, t2: int) -> int:
