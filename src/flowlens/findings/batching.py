@@ -55,16 +55,15 @@ def _shift_start(
     """Per batch: does it start within ``within_us`` of the start of a working period of its
     resource's calendar?"""
     out = pd.Series(False, index=batches.index)
-    iv = clock.intervals
-    if iv is None or len(iv) == 0:
+    if clock is None:
         return out
     cal = batches.resource.map(lambda r: res_cal.get(r, default))
     for name_, idx in cal.groupby(cal).groups.items():
-        rows = iv[iv.calendar == name_]
-        if rows.empty:
+        if name_ not in clock.calendars:
             continue
-        a = np.sort(rows.a.to_numpy(dtype="int64"))
-        bnd = rows.set_index("a").b.reindex(a).to_numpy(dtype="int64")
+        a, bnd = clock.intervals_of(name_)
+        if not len(a):
+            continue
         t = batches.loc[idx, "first_start_us"].to_numpy(dtype="int64")
         k = np.searchsorted(a, t, side="right") - 1
         ok = k >= 0

@@ -77,6 +77,12 @@ class BusinessClock:
             value += min(max(t_us - a, 0), b - a)
         return value
 
+    def intervals_of(self, calendar: str) -> tuple[np.ndarray, np.ndarray]:
+        """The calendar's working intervals in the range (starts, ends; sorted, split at UTC
+        midnights)."""
+        _, _, a, b = self._np[calendar]
+        return a, b
+
     def working_us(self, calendar: str, t1: int, t2: int) -> int:
         return self.at(calendar, t2) - self.at(calendar, t1)
 
