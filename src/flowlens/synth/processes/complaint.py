@@ -284,8 +284,11 @@ def finish(w: World, c: Case, t0: float, cause: str, u_rca: float, u_callback: f
     c.row.unfavourable = outcome == "escalated"
     c.row.closed = c.env.now
     if u_callback < 0.60:
+        # the satisfaction call is booked a few days on, at a slot of the working day (a
+        # fixed slot for every call would look like a batch of callbacks)
         wait = c.r.cust.uniform(3 * DAY, 7 * DAY)
-        yield from c.until(w.daycal.next_business_day_start(c.env.now + wait - DAY, 10.0))
+        slot = c.r.cust.uniform(9.5, 16.5)
+        yield from c.until(w.daycal.next_business_day_start(c.env.now + wait - DAY, slot))
         yield from c.task("complaints_unit", "callback_customer", 5.0, 0.4, system="COMPLAINT",
                           channel="phone_agent", priority=3)
 
