@@ -53,41 +53,76 @@ WAIT_TOLERANCE_S = 1e-3
 
 ACTIVITIES = (
     # trunk: 0-5
-    "Receive request (online)", "Receive request (branch)", "Register case", "Check identity",
-    "Request documents", "Classify request",
+    "Receive request (online)",
+    "Receive request (branch)",
+    "Register case",
+    "Check identity",
+    "Request documents",
+    "Classify request",
     # branch "loan": 6-11
-    "Loan: assess", "Loan: credit check", "Loan: manual credit review", "Loan: valuation",
-    "Loan: approve", "Loan: escalate approval",
+    "Loan: assess",
+    "Loan: credit check",
+    "Loan: manual credit review",
+    "Loan: valuation",
+    "Loan: approve",
+    "Loan: escalate approval",
     # branch "account": 12-17
-    "Account: assess", "Account: KYC screening", "Account: enhanced due diligence",
-    "Account: set up", "Account: activate", "Account: senior sign-off",
+    "Account: assess",
+    "Account: KYC screening",
+    "Account: enhanced due diligence",
+    "Account: set up",
+    "Account: activate",
+    "Account: senior sign-off",
     # branch "dispute": 18-23
-    "Dispute: assess", "Dispute: gather evidence", "Dispute: merchant response",
-    "Dispute: decide", "Dispute: refund", "Dispute: reject with reason",
+    "Dispute: assess",
+    "Dispute: gather evidence",
+    "Dispute: merchant response",
+    "Dispute: decide",
+    "Dispute: refund",
+    "Dispute: reject with reason",
     # closing: 24-35
-    "Prepare decision letter", "Send letter by email", "Send letter by post", "Quality check",
-    "Archive documents", "Archive with exception", "Update core system", "Notify customer (SMS)",
-    "Notify customer (app)", "Collect feedback", "Close case", "Close case (administrative)",
+    "Prepare decision letter",
+    "Send letter by email",
+    "Send letter by post",
+    "Quality check",
+    "Archive documents",
+    "Archive with exception",
+    "Update core system",
+    "Notify customer (SMS)",
+    "Notify customer (app)",
+    "Collect feedback",
+    "Close case",
+    "Close case (administrative)",
 )
 N_RESOURCES = 100
 #: A stage: (alternative activities, their probabilities (a shortfall from 1 skips the stage),
 #: probability of going back one stage afterwards (rework)).
-_TRUNK = [([0, 1], [0.93, 0.07], 0.0), ([2], [1.0], 0.0), ([3, 4], [0.8, 0.2], 0.07),
-          ([5], [1.0], 0.0)]
-_CLOSING = [([24], [1.0], 0.0), ([25, 26], [0.8, 0.2], 0.0), ([27], [0.9], 0.08),
-            ([28, 29], [0.9, 0.1], 0.0), ([30], [1.0], 0.0), ([31, 32], [0.65, 0.33], 0.05),
-            ([33], [1.0], 0.0), ([34, 35], [0.97, 0.03], 0.0)]
+_TRUNK = [([0, 1], [0.93, 0.07], 0.0), ([2], [1.0], 0.0), ([3, 4], [0.8, 0.2], 0.07), ([5], [1.0], 0.0)]
+_CLOSING = [
+    ([24], [1.0], 0.0),
+    ([25, 26], [0.8, 0.2], 0.0),
+    ([27], [0.9], 0.08),
+    ([28, 29], [0.9, 0.1], 0.0),
+    ([30], [1.0], 0.0),
+    ([31, 32], [0.65, 0.33], 0.05),
+    ([33], [1.0], 0.0),
+    ([34, 35], [0.97, 0.03], 0.0),
+]
 _BRANCH_P = (0.5, 0.3, 0.2)
 _ABANDON_P = 0.0015  # per step: the case stops early (an open or withdrawn case)
-_MEAN_LEN = 16.36    # measured mean events per case of this model
+_MEAN_LEN = 16.36  # measured mean events per case of this model
 _START = "2024-01-01T00:00:00"
 _SPAN_S = 365 * 86400  # case arrivals spread over one year
 _MODEL_SEED = 20240101  # fixes per-activity times and resource pools; not the data seed
 
 
 def _branch(a: int) -> list[tuple[list[int], list[float], float]]:
-    return [([a], [1.0], 0.0), ([a + 1, a + 2], [0.88, 0.12], 0.10), ([a + 3], [0.95], 0.0),
-            ([a + 4, a + 5], [0.9, 0.1], 0.05)]
+    return [
+        ([a], [1.0], 0.0),
+        ([a + 1, a + 2], [0.88, 0.12], 0.10),
+        ([a + 3], [0.95], 0.0),
+        ([a + 4, a + 5], [0.9, 0.1], 0.05),
+    ]
 
 
 def _model() -> dict[str, Any]:
@@ -109,7 +144,10 @@ def _model() -> dict[str, Any]:
     n_act = len(ACTIVITIES)
     pool_start = rng.integers(0, N_RESOURCES, n_act)
     return {
-        "acts": acts, "cum": cum, "loop": loop, "n_stages": n_stages,
+        "acts": acts,
+        "cum": cum,
+        "loop": loop,
+        "n_stages": n_stages,
         # mean wait before an activity starts: 5 min to 1 day (log-uniform)
         "wait_mean_s": np.exp(rng.uniform(math.log(300), math.log(86400), n_act)),
         # median processing time: 2 min to 2 h, lognormal sigma 0.8
@@ -185,8 +223,12 @@ def generate_arrays(n_events: int, seed: int) -> dict[str, Any]:
 
     order = np.lexsort((case, end))  # extract order: by end time, then case
     return {
-        "case": case[order], "act": act[order], "res": res[order],
-        "start": start[order], "end": end[order], "n_cases": n_cases,
+        "case": case[order],
+        "act": act[order],
+        "res": res[order],
+        "start": start[order],
+        "end": end[order],
+        "n_cases": n_cases,
     }
 
 
@@ -196,9 +238,7 @@ def _arrow_table(arr: dict[str, Any], *, for_csv: bool) -> Any:
 
     def labels(codes: Any, names: list[str]) -> Any:
         dictionary = pa.array(names, pa.string())
-        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary).cast(
-            pa.string()
-        )
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary).cast(pa.string())
 
     width = len(str(arr["n_cases"]))
     case_ids = [f"C{i:0{width}d}" for i in range(arr["n_cases"])]
@@ -209,13 +249,15 @@ def _arrow_table(arr: dict[str, Any], *, for_csv: bool) -> Any:
     def ts(v: Any) -> Any:
         return pa.array((v + base) * scale, pa.timestamp(unit))
 
-    return pa.table({
-        "case_id": labels(arr["case"], case_ids),
-        "activity": labels(arr["act"], list(ACTIVITIES)),
-        "resource": labels(arr["res"], [f"R{i + 1:03d}" for i in range(N_RESOURCES)]),
-        "start_time": ts(arr["start"]),
-        "end_time": ts(arr["end"]),
-    })
+    return pa.table(
+        {
+            "case_id": labels(arr["case"], case_ids),
+            "activity": labels(arr["act"], list(ACTIVITIES)),
+            "resource": labels(arr["res"], [f"R{i + 1:03d}" for i in range(N_RESOURCES)]),
+            "start_time": ts(arr["start"]),
+            "end_time": ts(arr["end"]),
+        }
+    )
 
 
 def data_path(n_events: int, seed: int, fmt: str, data_dir: Path) -> Path:
@@ -223,8 +265,14 @@ def data_path(n_events: int, seed: int, fmt: str, data_dir: Path) -> Path:
 
 
 def _meta(n_events: int, seed: int, fmt: str) -> dict[str, Any]:
-    return {"generator_version": GENERATOR_VERSION, "events": n_events, "seed": seed,
-            "format": fmt, "activities": len(ACTIVITIES), "resources": N_RESOURCES}
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "events": n_events,
+        "seed": seed,
+        "format": fmt,
+        "activities": len(ACTIVITIES),
+        "resources": N_RESOURCES,
+    }
 
 
 def ensure_data(n_events: int, seed: int, formats: list[str], data_dir: Path) -> dict[str, Path]:
@@ -245,8 +293,19 @@ def ensure_data(n_events: int, seed: int, formats: list[str], data_dir: Path) ->
     # Generate in a child so that the parent stays small while children are measured.
     t0 = time.perf_counter()
     log(f"generating {size_label(n_events)} events ({', '.join(missing)}) ...")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_generate", "--events", str(n_events),
-           "--seed", str(seed), "--formats", ",".join(missing), "--data-dir", str(data_dir)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "_generate",
+        "--events",
+        str(n_events),
+        "--seed",
+        str(seed),
+        "--formats",
+        ",".join(missing),
+        "--data-dir",
+        str(data_dir),
+    ]
     subprocess.run(cmd, check=True)
     log(f"  generated in {time.perf_counter() - t0:.1f} s")
     return paths
@@ -327,8 +386,11 @@ def run_pm4py(path: Path, fmt: str) -> tuple[dict[str, float], Any]:
     df = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
     clock.lap("read")
     df = pm4py.format_dataframe(
-        df, case_id=COLUMNS["case"], activity_key=COLUMNS["activity"],
-        timestamp_key=COLUMNS["end"], start_timestamp_key=COLUMNS["start"],
+        df,
+        case_id=COLUMNS["case"],
+        activity_key=COLUMNS["activity"],
+        timestamp_key=COLUMNS["end"],
+        start_timestamp_key=COLUMNS["start"],
     )
     clock.lap("format_dataframe")
     dfg, starts, ends = pm4py.discover_dfg(df)
@@ -356,22 +418,28 @@ def _durations_digest(case_ids: Any, seconds: Any) -> dict[str, Any]:
     s = pd.Series(seconds.to_numpy(dtype="float64"), index=pd.Index(case_ids, dtype="str"))
     s = s.sort_index()
     text = "\n".join(f"{c},{round(d)}" for c, d in zip(s.index, s.to_numpy(), strict=True))
-    return {"cases": int(s.size), "sum_s": float(s.sum()),
-            "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return {
+        "cases": int(s.size),
+        "sum_s": float(s.sum()),
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
 
 
 def digest_flowlens(res: Any) -> dict[str, Any]:
     g, v, cd = res
     e = g.edges
     return {
-        "dfg": {f"{s}\t{t}": int(c)
-                for s, t, c in zip(e.source, e.target, e["count"], strict=True)},
-        "waits": {f"{s}\t{t}": [float(m), float(md)] for s, t, m, md in
-                  zip(e.source, e.target, e.wait_mean_s, e.wait_median_s, strict=True)},
-        "starts": {a: int(c) for a, c in zip(g.start_activities.activity,
-                                             g.start_activities["count"], strict=True)},
-        "ends": {a: int(c) for a, c in zip(g.end_activities.activity,
-                                           g.end_activities["count"], strict=True)},
+        "dfg": {f"{s}\t{t}": int(c) for s, t, c in zip(e.source, e.target, e["count"], strict=True)},
+        "waits": {
+            f"{s}\t{t}": [float(m), float(md)]
+            for s, t, m, md in zip(e.source, e.target, e.wait_mean_s, e.wait_median_s, strict=True)
+        },
+        "starts": {
+            a: int(c) for a, c in zip(g.start_activities.activity, g.start_activities["count"], strict=True)
+        },
+        "ends": {
+            a: int(c) for a, c in zip(g.end_activities.activity, g.end_activities["count"], strict=True)
+        },
         "variants": {"\t".join(k): int(c) for k, c in zip(v.variant, v["count"], strict=True)},
         "durations": _durations_digest(cd.case_id, cd.lead_time_s) if cd is not None else None,
     }
@@ -381,8 +449,9 @@ def digest_pm4py(res: Any) -> dict[str, Any]:
     dfg, starts, ends, perf, var, dur = res
     return {
         "dfg": {f"{s}\t{t}": int(c) for (s, t), c in dfg.items()},
-        "waits": {f"{s}\t{t}": [float(m["mean"]), float(m["median"])]
-                  for (s, t), m in perf.items()} if perf is not None else None,
+        "waits": {f"{s}\t{t}": [float(m["mean"]), float(m["median"])] for (s, t), m in perf.items()}
+        if perf is not None
+        else None,
         "starts": {str(a): int(c) for a, c in starts.items()},
         "ends": {str(a): int(c) for a, c in ends.items()},
         "variants": {"\t".join(k): int(c) for k, c in var.items()},
@@ -419,7 +488,11 @@ def child_main(args: argparse.Namespace) -> None:
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     out: dict[str, Any] = {
-        "tool": args.tool, "seconds": total, "cpu_s": cpu, "steps": steps, "import_s": import_s,
+        "tool": args.tool,
+        "seconds": total,
+        "cpu_s": cpu,
+        "steps": steps,
+        "import_s": import_s,
         "rss_after_import_kb": rss_after_import,
         "rss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "flowlens_file": sys.modules["flowlens"].__file__,
@@ -461,14 +534,33 @@ class Cell:
         return [r["peak_rss_kb"] / 1024 for r in self.runs]
 
 
-def run_child(tool: str, path: Path, fmt: str, *, digest: bool, timeout: float | None,
-              workdir: Path, flowlens_src: str | None = None) -> dict[str, Any]:
+def run_child(
+    tool: str,
+    path: Path,
+    fmt: str,
+    *,
+    digest: bool,
+    timeout: float | None,
+    workdir: Path,
+    flowlens_src: str | None = None,
+) -> dict[str, Any]:
     """One measurement in a fresh interpreter; peak RSS from ``os.wait4`` for that child only."""
     result = workdir / f"{tool}-{fmt}-{path.stem}.json"
     result.unlink(missing_ok=True)
     errlog = workdir / f"{tool}-{fmt}-{path.stem}.log"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_child", "--tool", tool,
-           "--path", str(path), "--format", fmt, "--result", str(result)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "_child",
+        "--tool",
+        tool,
+        "--path",
+        str(path),
+        "--format",
+        fmt,
+        "--result",
+        str(result),
+    ]
     if digest:
         cmd.append("--digest")
     load = os.getloadavg()[0]
@@ -476,8 +568,7 @@ def run_child(tool: str, path: Path, fmt: str, *, digest: bool, timeout: float |
     with errlog.open("w") as err:
         env = dict(os.environ)
         if flowlens_src:  # a frozen copy of src/, ahead of the editable install
-            env["PYTHONPATH"] = os.pathsep.join(
-                [flowlens_src, *filter(None, [env.get("PYTHONPATH")])])
+            env["PYTHONPATH"] = os.pathsep.join([flowlens_src, *filter(None, [env.get("PYTHONPATH")])])
         proc = subprocess.Popen(cmd, stdout=err, stderr=err, env=env)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -510,8 +601,10 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         if not same:
             diff = sorted(set(a[key].items()) ^ set(b[key].items()))[:5]
             checks[key]["examples"] = [list(d) for d in diff]
-    checks["durations"] = {"equal": a["durations"] == b["durations"],
-                           "cases": (a["durations"] or {}).get("cases")}
+    checks["durations"] = {
+        "equal": a["durations"] == b["durations"],
+        "cases": (a["durations"] or {}).get("cases"),
+    }
     worst = 0.0
     if a["waits"] is None or b["waits"] is None:
         checks["waits"] = {"equal": True, "skipped": "not in this bundle"}
@@ -536,10 +629,18 @@ def environment(flowlens_src: str | None = None) -> dict[str, Any]:
         except PackageNotFoundError:
             vers[pkg] = None
     try:
-        rev = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain", "--", "../src"],
-                               capture_output=True, text=True, check=False).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(HERE), "status", "--porcelain", "--", "../src"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
     except OSError:
         rev, dirty = "", ""
     if flowlens_src:
@@ -548,9 +649,14 @@ def environment(flowlens_src: str | None = None) -> dict[str, Any]:
     elif dirty:
         rev += " + uncommitted changes in src/"
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"python": platform.python_version(), "cpus": os.cpu_count(),
-            "memory_gib": round(mem_gb, 1), "git": rev, "versions": vers,
-            "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_gb, 1),
+        "git": rev,
+        "versions": vers,
+        "platform": platform.platform(),
+    }
 
 
 def _med(xs: list[float]) -> float | None:
@@ -567,34 +673,52 @@ def summarise(cells: list[Cell], agreement: dict[tuple[int, str], Any], args: An
         if c.tool == "pm4py" and other and other.seconds and med:
             ratio = med / _med(other.seconds)  # type: ignore[operator]
             cpu_ratio = _med([r["cpu_s"] for r in c.runs]) / _med(  # type: ignore[operator]
-                [r["cpu_s"] for r in other.runs])
+                [r["cpu_s"] for r in other.runs]
+            )
         steps: dict[str, float] = {}
         if c.runs:
             for name in c.runs[0]["steps"]:
                 steps[name] = statistics.median(r["steps"][name] for r in c.runs)
-        rows.append({
-            "events": c.size, "size": size_label(c.size), "format": c.fmt, "tool": c.tool,
-            "median_s": med, "min_s": min(c.seconds, default=None),
-            "cpu_median_s": _med([r["cpu_s"] for r in c.runs]),
-            "loadavg_median": _med([r["loadavg_1min_before"] for r in c.runs]),
-            "max_s": max(c.seconds, default=None), "runs_s": c.seconds,
-            "peak_rss_mb": _med(c.peak_mb), "peak_rss_mb_max": max(c.peak_mb, default=None),
-            "import_s": _med([r["import_s"] for r in c.runs]),
-            "rss_after_import_mb": _med([r["rss_after_import_kb"] / 1024 for r in c.runs]),
-            "steps_median_s": steps, "ratio_pm4py_over_flowlens": ratio,
-            "cpu_ratio_pm4py_over_flowlens": cpu_ratio, "error": c.error,
-            "flowlens_file": c.runs[0].get("flowlens_file") if c.runs else None,
-        })
-    agree = [{"events": s, "size": size_label(s), "format": f, **v}
-             for (s, f), v in agreement.items()]
-    return {"benchmark": "bundle", "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "repeat": args.repeat, "seed": args.seed, "environment": environment(args.flowlens_src),
-            "results": rows, "agreement": agree}
+        rows.append(
+            {
+                "events": c.size,
+                "size": size_label(c.size),
+                "format": c.fmt,
+                "tool": c.tool,
+                "median_s": med,
+                "min_s": min(c.seconds, default=None),
+                "cpu_median_s": _med([r["cpu_s"] for r in c.runs]),
+                "loadavg_median": _med([r["loadavg_1min_before"] for r in c.runs]),
+                "max_s": max(c.seconds, default=None),
+                "runs_s": c.seconds,
+                "peak_rss_mb": _med(c.peak_mb),
+                "peak_rss_mb_max": max(c.peak_mb, default=None),
+                "import_s": _med([r["import_s"] for r in c.runs]),
+                "rss_after_import_mb": _med([r["rss_after_import_kb"] / 1024 for r in c.runs]),
+                "steps_median_s": steps,
+                "ratio_pm4py_over_flowlens": ratio,
+                "cpu_ratio_pm4py_over_flowlens": cpu_ratio,
+                "error": c.error,
+                "flowlens_file": c.runs[0].get("flowlens_file") if c.runs else None,
+            }
+        )
+    agree = [{"events": s, "size": size_label(s), "format": f, **v} for (s, f), v in agreement.items()]
+    return {
+        "benchmark": "bundle",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "repeat": args.repeat,
+        "seed": args.seed,
+        "environment": environment(args.flowlens_src),
+        "results": rows,
+        "agreement": agree,
+    }
 
 
 def print_table(summary: dict[str, Any], file: Any) -> None:
-    head = (f"{'events':>7} {'format':<8} {'tool':<9} {'median s':>9} {'min-max s':>15} "
-            f"{'CPU s':>8} {'peak RSS':>9} {'pm4py/flowlens':>15} {'(CPU)':>6} {'load':>5}")
+    head = (
+        f"{'events':>7} {'format':<8} {'tool':<9} {'median s':>9} {'min-max s':>15} "
+        f"{'CPU s':>8} {'peak RSS':>9} {'pm4py/flowlens':>15} {'(CPU)':>6} {'load':>5}"
+    )
     print(head, file=file)
     print("-" * len(head), file=file)
     for r in summary["results"]:
@@ -605,36 +729,50 @@ def print_table(summary: dict[str, Any], file: Any) -> None:
         cratio = r["cpu_ratio_pm4py_over_flowlens"]
         cratio = f"{cratio:.2f}x" if cratio else ""
         span = f"{r['min_s']:.2f}-{r['max_s']:.2f}"
-        print(f"{r['size']:>7} {r['format']:<8} {r['tool']:<9} {r['median_s']:>9.2f} {span:>15} "
-              f"{r['cpu_median_s']:>8.2f} {r['peak_rss_mb']:>6.0f} MB {ratio:>15} {cratio:>6} "
-              f"{r['loadavg_median']:>5.1f}", file=file)
+        print(
+            f"{r['size']:>7} {r['format']:<8} {r['tool']:<9} {r['median_s']:>9.2f} {span:>15} "
+            f"{r['cpu_median_s']:>8.2f} {r['peak_rss_mb']:>6.0f} MB {ratio:>15} {cratio:>6} "
+            f"{r['loadavg_median']:>5.1f}",
+            file=file,
+        )
     print("\nsteps (median s):", file=file)
     for r in summary["results"]:
         if r["steps_median_s"]:
             s = "  ".join(f"{k} {v:.2f}" for k, v in r["steps_median_s"].items())
-            print(f"  {r['size']:>5} {r['format']:<8} {r['tool']:<9} {s}   "
-                  f"(import {r['import_s']:.2f} s, RSS after import "
-                  f"{r['rss_after_import_mb']:.0f} MB)", file=file)
+            print(
+                f"  {r['size']:>5} {r['format']:<8} {r['tool']:<9} {s}   "
+                f"(import {r['import_s']:.2f} s, RSS after import "
+                f"{r['rss_after_import_mb']:.0f} MB)",
+                file=file,
+            )
     print("\nagreement (flowlens vs pm4py):", file=file)
     for a in summary["agreement"]:
         if "all_equal" not in a:
             print(f"  {a['size']:>5} {a['format']:<8} {a.get('note', '')}", file=file)
             continue
-        parts = [f"{k} {'=' if a[k]['equal'] else 'DIFFER'}" for k in
-                 ("dfg", "starts", "ends", "variants", "durations")]
+        parts = [
+            f"{k} {'=' if a[k]['equal'] else 'DIFFER'}"
+            for k in ("dfg", "starts", "ends", "variants", "durations")
+        ]
         w = a["waits"].get("max_abs_diff_s")
         if "skipped" in a["waits"]:
             parts.append("waits not in this bundle")
         else:
             parts.append(f"waits max |diff| {w:.2g} s" if w is not None else "waits DIFFER")
         verdict = "AGREE" if a["all_equal"] else "DISAGREE"
-        print(f"  {a['size']:>5} {a['format']:<8} {verdict}: {', '.join(parts)} "
-              f"({a['dfg']['n']} DF pairs, {a['variants']['n']} variants, "
-              f"{a['durations']['cases']} cases)", file=file)
+        print(
+            f"  {a['size']:>5} {a['format']:<8} {verdict}: {', '.join(parts)} "
+            f"({a['dfg']['n']} DF pairs, {a['variants']['n']} variants, "
+            f"{a['durations']['cases']} cases)",
+            file=file,
+        )
     env = summary["environment"]
-    print(f"\n{env['cpus']} CPUs, {env['memory_gib']} GiB; python {env['python']}; "
-          + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
-          + f"; git {env['git']}; repeat {summary['repeat']}", file=file)
+    print(
+        f"\n{env['cpus']} CPUs, {env['memory_gib']} GiB; python {env['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        + f"; git {env['git']}; repeat {summary['repeat']}",
+        file=file,
+    )
 
 
 def parse_list(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
@@ -670,10 +808,15 @@ def parent_main(args: argparse.Namespace) -> int:
                     if cell.error:
                         continue
                     try:
-                        out = run_child(tool, paths[fmt], fmt,
-                                        digest=rep == 0 and not args.no_check,
-                                        timeout=args.timeout, workdir=workdir,
-                                        flowlens_src=args.flowlens_src)
+                        out = run_child(
+                            tool,
+                            paths[fmt],
+                            fmt,
+                            digest=rep == 0 and not args.no_check,
+                            timeout=args.timeout,
+                            workdir=workdir,
+                            flowlens_src=args.flowlens_src,
+                        )
                     except RuntimeError as exc:
                         cell.error = str(exc)
                         log(f"  {exc}")
@@ -681,8 +824,10 @@ def parent_main(args: argparse.Namespace) -> int:
                     if "digest" in out:
                         cell.digest = out.pop("digest")
                     cell.runs.append(out)
-                    log(f"  {size_label(n):>5} {fmt:<8} {tool:<9} run {rep + 1}/{args.repeat}: "
-                        f"{out['seconds']:.2f} s, peak {out['peak_rss_kb'] / 1024:.0f} MB")
+                    log(
+                        f"  {size_label(n):>5} {fmt:<8} {tool:<9} run {rep + 1}/{args.repeat}: "
+                        f"{out['seconds']:.2f} s, peak {out['peak_rss_kb'] / 1024:.0f} MB"
+                    )
             digests = {t: c.digest for t, c in row.items() if c.digest is not None}
             if len(digests) == 2:
                 agreement[(n, fmt)] = compare(digests["flowlens"], digests["pm4py"])
@@ -706,9 +851,7 @@ def parent_main(args: argparse.Namespace) -> int:
     else:
         print_table(summary, sys.stdout)
     log(f"\nresults written to {out_path}")
-    failed = any(c.error for c in cells) or any(
-        not a.get("all_equal", True) for a in agreement.values()
-    )
+    failed = any(c.error for c in cells) or any(not a.get("all_equal", True) for a in agreement.values())
     return 1 if failed else 0
 
 
@@ -734,24 +877,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = argparse.ArgumentParser(
         description="Time the analytics bundle (read, directly-follows with mean/median waits, "
-        "variants, case durations) for flowlens and pm4py side by side.")
-    p.add_argument("--sizes", default="1e5,1e6,1e7",
-                   help="comma-separated event counts (default 1e5,1e6,1e7)")
+        "variants, case durations) for flowlens and pm4py side by side."
+    )
+    p.add_argument(
+        "--sizes", default="1e5,1e6,1e7", help="comma-separated event counts (default 1e5,1e6,1e7)"
+    )
     p.add_argument("--formats", default="parquet,csv", help="parquet, csv or both (default both)")
     p.add_argument("--tools", default="flowlens,pm4py", help="default flowlens,pm4py")
-    p.add_argument("--bundle", choices=("full", "map"), default="full",
-                   help="full: read, DFG with waits, variants, durations; map: read, map counts, variants")
+    p.add_argument(
+        "--bundle",
+        choices=("full", "map"),
+        default="full",
+        help="full: read, DFG with waits, variants, durations; map: read, map counts, variants",
+    )
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement (default 3)")
     p.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
     p.add_argument("--data-dir", default=str(DATA_DIR), help="where logs are kept")
     p.add_argument("--timeout", type=float, default=None, help="seconds per child run")
-    p.add_argument("--json", action="store_true",
-                   help="print the results as JSON on stdout (the table goes to stderr)")
+    p.add_argument(
+        "--json", action="store_true", help="print the results as JSON on stdout (the table goes to stderr)"
+    )
     p.add_argument("--out", help="also write the JSON here (default benchmarks/results/...)")
     p.add_argument("--no-check", action="store_true", help="skip the agreement check")
     p.add_argument("--generate-only", action="store_true", help="only make the logs")
-    p.add_argument("--flowlens-src", help="run flowlens from this src/ folder (a frozen copy, "
-                   "e.g. from `git archive`), not the editable install")
+    p.add_argument(
+        "--flowlens-src",
+        help="run flowlens from this src/ folder (a frozen copy, "
+        "e.g. from `git archive`), not the editable install",
+    )
     args = p.parse_args(argv)
     if args.repeat < 1:
         raise SystemExit("--repeat must be at least 1")

@@ -70,8 +70,20 @@ def _tree_rss_kib(root: int) -> int:
 
 def run(preset: str, seed: int, jobs: int | None) -> dict[str, object]:
     out = Path(tempfile.mkdtemp(prefix=f"bench-{preset}-"))
-    cmd = [sys.executable, "-m", "flowlens", "generate", "bank", "--preset", preset,
-           "--seed", str(seed), "-o", str(out), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flowlens",
+        "generate",
+        "bank",
+        "--preset",
+        preset,
+        "--seed",
+        str(seed),
+        "-o",
+        str(out),
+        "--json",
+    ]
     if jobs:
         cmd += ["--jobs", str(jobs)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -122,8 +134,12 @@ def main() -> None:
         r = run(preset.strip(), args.seed, args.jobs)
         results.append(r)
         print(json.dumps(r), flush=True)
-    meta = {"python": platform.python_version(), "cpus": os.cpu_count(),
-            "load_avg_at_end": os.getloadavg(), "results": results}
+    meta = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_avg_at_end": os.getloadavg(),
+        "results": results,
+    }
     if args.out:
         args.out.write_text(json.dumps(meta, indent=2) + "\n")
 

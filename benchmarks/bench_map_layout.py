@@ -45,14 +45,25 @@ def synthetic(n_acts: int, n_edges: int, seed: int = 0):
         pairs.add((int(rng.integers(n_acts)), int(rng.integers(n_acts))))
     src, dst = zip(*sorted(pairs), strict=True)
     counts = rng.integers(1, 5000, len(src))
-    edges = pd.DataFrame({"source": [acts[i] for i in src], "target": [acts[j] for j in dst], "count": counts,
-                          "cases": counts, "wait_mean_s": rng.exponential(3600, len(src)),
-                          "wait_median_s": rng.exponential(1800, len(src)), "wait_total_s": counts * 1800.0,
-                          "wait_p90_s": rng.exponential(7200, len(src))})
+    edges = pd.DataFrame(
+        {
+            "source": [acts[i] for i in src],
+            "target": [acts[j] for j in dst],
+            "count": counts,
+            "cases": counts,
+            "wait_mean_s": rng.exponential(3600, len(src)),
+            "wait_median_s": rng.exponential(1800, len(src)),
+            "wait_total_s": counts * 1800.0,
+            "wait_p90_s": rng.exponential(7200, len(src)),
+        }
+    )
     nodes = pd.DataFrame({"activity": acts, "count": rng.integers(100, 10000, n_acts), "cases": 100})
-    g = DirectlyFollowsGraph(nodes=nodes, edges=edges,
-                             start_activities=pd.DataFrame({"activity": acts[:2], "count": [10, 5]}),
-                             end_activities=pd.DataFrame({"activity": acts[-2:], "count": [10, 5]}))
+    g = DirectlyFollowsGraph(
+        nodes=nodes,
+        edges=edges,
+        start_activities=pd.DataFrame({"activity": acts[:2], "count": [10, 5]}),
+        end_activities=pd.DataFrame({"activity": acts[-2:], "count": [10, 5]}),
+    )
     return keep_all(g)
 
 
@@ -70,19 +81,35 @@ def main() -> int:
     sepsis = process_map(flowlens.read_log(shared_path("sepsis")))
     for view in ("frequency", "time"):
         s = time_render(map_dot(sepsis, view=view), args.repeat)
-        rows.append({"map": f"sepsis 100 % ({view})", "activities": len(sepsis.nodes), "edges": len(sepsis.edges),
-                     "layout_s": s, "s_per_1000_edges": s / len(sepsis.edges) * 1000})
+        rows.append(
+            {
+                "map": f"sepsis 100 % ({view})",
+                "activities": len(sepsis.nodes),
+                "edges": len(sepsis.edges),
+                "layout_s": s,
+                "s_per_1000_edges": s / len(sepsis.edges) * 1000,
+            }
+        )
     for n_edges in (250, 500, 1000, 2000):
         g = synthetic(50, n_edges)
         s = time_render(map_dot(g), args.repeat)
-        rows.append({"map": "synthetic 50 activities", "activities": 50, "edges": len(g.edges), "layout_s": s,
-                     "s_per_1000_edges": s / len(g.edges) * 1000})
+        rows.append(
+            {
+                "map": "synthetic 50 activities",
+                "activities": 50,
+                "edges": len(g.edges),
+                "layout_s": s,
+                "s_per_1000_edges": s / len(g.edges) * 1000,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['map']:30s} {r['activities']:>4} acts {r['edges']:>5} edges  {r['layout_s']:7.3f} s  "
-                  f"{r['s_per_1000_edges']:6.2f} s per 1,000 edges")
+            print(
+                f"{r['map']:30s} {r['activities']:>4} acts {r['edges']:>5} edges  {r['layout_s']:7.3f} s  "
+                f"{r['s_per_1000_edges']:6.2f} s per 1,000 edges"
+            )
     return 0
 
 

@@ -53,7 +53,11 @@ def main() -> int:
 
     print("ingest: reader + gate up to the instance table")
     run(con, "ingest", "current: raw", f"CREATE TABLE raw AS SELECT * FROM read_parquet({src})")
-    run(con, "ingest", "current: parsed", """
+    run(
+        con,
+        "ingest",
+        "current: parsed",
+        """
         CREATE TEMP TABLE parsed AS SELECT CAST((rowid + 1) AS BIGINT) AS __row,
           NULLIF(trim(CAST(case_id AS VARCHAR)), '') AS case_id,
           NULLIF(trim(CAST(activity AS VARCHAR)), '') AS activity,
@@ -62,8 +66,13 @@ def main() -> int:
           NULLIF(trim(CAST(start_time AS VARCHAR)), '') AS __start_raw,
           NULLIF(trim(CAST(end_time AS VARCHAR)), '') AS __end_raw,
           NULLIF(trim(CAST(resource AS VARCHAR)), '') AS resource,
-          CAST(NULL AS VARCHAR) AS __lc FROM raw""")
-    run(con, "ingest", "current: checked", """
+          CAST(NULL AS VARCHAR) AS __lc FROM raw""",
+    )
+    run(
+        con,
+        "ingest",
+        "current: checked",
+        """
         CREATE TEMP TABLE checked AS SELECT *,
           CASE WHEN case_id IS NULL THEN 'missing case id' WHEN activity IS NULL THEN 'missing activity'
                WHEN __end_raw IS NULL THEN 'missing timestamp' WHEN end_us IS NULL THEN 'unparseable timestamp'
@@ -75,47 +84,90 @@ def main() -> int:
                WHEN __start_raw IS NOT NULL AND start_us IS NULL THEN 'value start_time=' || __start_raw
                WHEN start_us > end_us THEN 'start ' || __start_raw || ' is after end ' || __end_raw
                WHEN __lc IS NOT NULL THEN 'value ' || __lc END AS __detail
-        FROM parsed""")
+        FROM parsed""",
+    )
     con.execute("DROP TABLE parsed")
-    run(con, "ingest", "current: deduped (window min over 7 keys)", """
+    run(
+        con,
+        "ingest",
+        "current: deduped (window min over 7 keys)",
+        """
         CREATE TEMP TABLE deduped AS SELECT *, CASE WHEN __reason IS NULL THEN min(__row) OVER (
           PARTITION BY __reason IS NULL, case_id, activity, start_us, end_us, resource, __lc) END AS __first
-        FROM checked""")
+        FROM checked""",
+    )
     con.execute("DROP TABLE checked")
-    run(con, "ingest", "current: valid", """CREATE TEMP TABLE valid AS
-        SELECT * EXCLUDE (__first, __reason, __detail) FROM deduped WHERE __reason IS NULL AND __first = __row""")
-    run(con, "ingest", "current: qrows", """CREATE TEMP TABLE qrows AS SELECT __row,
+    run(
+        con,
+        "ingest",
+        "current: valid",
+        """CREATE TEMP TABLE valid AS
+        SELECT * EXCLUDE (__first, __reason, __detail) FROM deduped WHERE __reason IS NULL AND __first = __row""",
+    )
+    run(
+        con,
+        "ingest",
+        "current: qrows",
+        """CREATE TEMP TABLE qrows AS SELECT __row,
         coalesce(__reason, 'duplicate') AS reason, coalesce(__detail, 'same values as row ' || __first) AS detail
-        FROM deduped WHERE __reason IS NOT NULL OR __first <> __row""")
+        FROM deduped WHERE __reason IS NOT NULL OR __first <> __row""",
+    )
     con.execute("DROP TABLE deduped")
-    run(con, "ingest", "current: instances", """CREATE TEMP TABLE instances AS
-        SELECT case_id, activity, start_us, end_us, resource, __row AS src_row FROM valid""")
+    run(
+        con,
+        "ingest",
+        "current: instances",
+        """CREATE TEMP TABLE instances AS
+        SELECT case_id, activity, start_us, end_us, resource, __row AS src_row FROM valid""",
+    )
     con.execute("DROP TABLE valid")
     con.execute("DROP TABLE raw")
 
     # Cheap expressions only: a typed naive timestamp read as UTC is epoch_us(ts) (no ICU
     # timezone() call), "is the raw value empty" is IS NULL (no timestamp-to-text formatting).
-    run(con, "ingest", "proposed: parsed (UTC fast path, no ts->text)", f"""
+    run(
+        con,
+        "ingest",
+        "proposed: parsed (UTC fast path, no ts->text)",
+        f"""
         CREATE TEMP TABLE parsed2 AS
         SELECT CAST(file_row_number + 1 AS BIGINT) AS src_row,
                NULLIF(trim(case_id), '') AS case_id, NULLIF(trim(activity), '') AS activity,
                epoch_us(start_time) AS start_us, epoch_us(end_time) AS end_us,
                NULLIF(trim(resource), '') AS resource
-        FROM read_parquet({src}, file_row_number = true)""")
-    ok = ("case_id IS NOT NULL AND activity IS NOT NULL AND end_us IS NOT NULL "
-          "AND coalesce(start_us <= end_us, true)")
-    run(con, "ingest", "proposed: instances = valid rows", f"""
+        FROM read_parquet({src}, file_row_number = true)""",
+    )
+    ok = (
+        "case_id IS NOT NULL AND activity IS NOT NULL AND end_us IS NOT NULL "
+        "AND coalesce(start_us <= end_us, true)"
+    )
+    run(
+        con,
+        "ingest",
+        "proposed: instances = valid rows",
+        f"""
         CREATE TEMP TABLE inst2 AS SELECT case_id, activity, start_us, end_us, resource, src_row
-        FROM parsed2 WHERE {ok}""")
-    run(con, "ingest", "proposed: quarantine rows, reason only there", f"""
+        FROM parsed2 WHERE {ok}""",
+    )
+    run(
+        con,
+        "ingest",
+        "proposed: quarantine rows, reason only there",
+        f"""
         CREATE TEMP TABLE qrows2 AS SELECT src_row, CASE WHEN case_id IS NULL THEN 'missing case id'
           WHEN activity IS NULL THEN 'missing activity' WHEN end_us IS NULL THEN 'missing timestamp'
           ELSE 'end before start' END AS reason
-        FROM parsed2 WHERE NOT ({ok})""")
+        FROM parsed2 WHERE NOT ({ok})""",
+    )
     con.execute("DROP TABLE parsed2")
-    dups = run(con, "ingest", "proposed: duplicates by GROUP BY ... HAVING", """
+    dups = run(
+        con,
+        "ingest",
+        "proposed: duplicates by GROUP BY ... HAVING",
+        """
         SELECT count(*) FROM (SELECT min(src_row) FROM inst2
-          GROUP BY case_id, activity, start_us, end_us, resource HAVING count(*) > 1)""")
+          GROUP BY case_id, activity, start_us, end_us, resource HAVING count(*) > 1)""",
+    )
     print(f"    duplicate groups: {dups[0][0]} (the anti-join is needed only when > 0)")
     cols = "case_id, activity, start_us, end_us, resource, src_row"
     same = checksum(con, "instances", cols) == checksum(con, "inst2", cols)
@@ -125,28 +177,48 @@ def main() -> int:
         return 0
 
     print("events: case numbering, order, positions")
-    run(con, "events", "current: 3 windows + ORDER BY", """
+    run(
+        con,
+        "events",
+        "current: 3 windows + ORDER BY",
+        """
         CREATE TABLE events AS
         WITH cases AS (SELECT case_id, row_number() OVER (ORDER BY min(coalesce(start_us, end_us)), case_id) - 1
                          AS case_idx FROM instances GROUP BY case_id),
         ordered AS (SELECT c.case_idx, i.*, row_number() OVER (PARTITION BY c.case_idx ORDER BY i.end_us, i.src_row) - 1
                       AS pos FROM instances i JOIN cases c USING (case_id))
         SELECT row_number() OVER (ORDER BY case_idx, pos) - 1 AS eid, case_idx, case_id, pos, activity, start_us,
-               end_us, resource, src_row FROM ordered ORDER BY case_idx, pos""")
-    run(con, "events", "proposed: case table (611k rows)", """
+               end_us, resource, src_row FROM ordered ORDER BY case_idx, pos""",
+    )
+    run(
+        con,
+        "events",
+        "proposed: case table (611k rows)",
+        """
         CREATE TABLE cases AS
         WITH c AS (SELECT case_id, min(coalesce(start_us, end_us)) AS start_us, max(end_us) AS end_us,
                           count(*) AS n FROM instances GROUP BY case_id),
         k AS (SELECT *, row_number() OVER (ORDER BY start_us, case_id) - 1 AS case_idx FROM c)
         SELECT case_idx, case_id, start_us, end_us, n,
-               sum(n) OVER (ORDER BY case_idx ROWS UNBOUNDED PRECEDING) - n AS first_eid FROM k""")
-    run(con, "events", "proposed: one sort; eid = rowid, pos = eid - first", """
+               sum(n) OVER (ORDER BY case_idx ROWS UNBOUNDED PRECEDING) - n AS first_eid FROM k""",
+    )
+    run(
+        con,
+        "events",
+        "proposed: one sort; eid = rowid, pos = eid - first",
+        """
         CREATE TABLE events_sorted AS
         SELECT c.case_idx, c.first_eid, i.activity, i.start_us, i.end_us, i.resource, i.src_row
-        FROM instances i JOIN cases c USING (case_id) ORDER BY c.case_idx, i.end_us, i.src_row""")
-    run(con, "events", "proposed: (+ copy adding eid, pos columns)", """
+        FROM instances i JOIN cases c USING (case_id) ORDER BY c.case_idx, i.end_us, i.src_row""",
+    )
+    run(
+        con,
+        "events",
+        "proposed: (+ copy adding eid, pos columns)",
+        """
         CREATE TABLE events2 AS SELECT rowid AS eid, case_idx, rowid - first_eid AS pos, activity,
-          start_us, end_us, resource, src_row FROM events_sorted""")
+          start_us, end_us, resource, src_row FROM events_sorted""",
+    )
     cols = "eid, case_idx, pos, activity, start_us, end_us, resource, src_row"
     same = checksum(con, "events", cols) == checksum(con, "events2", cols)
     print(f"    events equal (case_id moved to the case table): {same}")
@@ -217,12 +289,22 @@ def main() -> int:
                      FROM events GROUP BY 1, 2) t5 ON t3.case_idx = t5.case_idx) t6
         GROUP BY 1"""
     va = run(con, "variants", "current: ordered array_agg + case join", current_variants)
-    run(con, "variants", "proposed: activity codes (ENUM-like)", """
+    run(
+        con,
+        "variants",
+        "proposed: activity codes (ENUM-like)",
+        """
         CREATE TABLE codes AS SELECT activity, CAST(row_number() OVER (ORDER BY activity) AS UTINYINT) AS code
-        FROM (SELECT DISTINCT activity FROM events)""")
-    run(con, "variants", "  (one-off: code column in events)", """
+        FROM (SELECT DISTINCT activity FROM events)""",
+    )
+    run(
+        con,
+        "variants",
+        "  (one-off: code column in events)",
+        """
         CREATE TABLE ev_codes AS SELECT e.eid, e.case_idx, e.pos, c.code, e.start_us, e.end_us
-        FROM events e JOIN codes c USING (activity)""")
+        FROM events e JOIN codes c USING (activity)""",
+    )
     proposed_variants = """
         WITH h AS (SELECT case_idx, sum(hash(code, pos)) AS hv, count(*) AS n,
                           max(end_us) - min(coalesce(start_us, end_us)) AS lead_us
@@ -249,18 +331,32 @@ def main() -> int:
               FROM events a JOIN events b ON b.eid = a.eid + 1 AND b.case_idx = a.case_idx)
         GROUP BY 1, 2"""
     ea = run(con, "edges", "current: join eid+1, count(DISTINCT case)", current_edges)
-    run(con, "edges", "  same without count(DISTINCT case)", current_edges.replace(
-        "count(DISTINCT case_idx)", "0"))
-    run(con, "edges", "proposed: join on integer codes, no DISTINCT", """
+    run(
+        con,
+        "edges",
+        "  same without count(DISTINCT case)",
+        current_edges.replace("count(DISTINCT case_idx)", "0"),
+    )
+    run(
+        con,
+        "edges",
+        "proposed: join on integer codes, no DISTINCT",
+        """
         SELECT a.code AS source, b.code AS target, count(*), avg(greatest(coalesce(b.start_us, b.end_us) - a.end_us, 0)),
                quantile_cont(greatest(coalesce(b.start_us, b.end_us) - a.end_us, 0), [0.5, 0.9])
-        FROM ev_codes a JOIN ev_codes b ON b.eid = a.eid + 1 AND b.case_idx = a.case_idx GROUP BY 1, 2""")
-    eb = run(con, "edges", "proposed: cases per edge from variants", f"""
+        FROM ev_codes a JOIN ev_codes b ON b.eid = a.eid + 1 AND b.case_idx = a.case_idx GROUP BY 1, 2""",
+    )
+    eb = run(
+        con,
+        "edges",
+        "proposed: cases per edge from variants",
+        f"""
         WITH v AS ({proposed_variants}),
         p AS (SELECT v.count, u.i, v.seq[u.i] AS source, v.seq[u.i + 1] AS target, v.first_case
               FROM v, LATERAL (SELECT unnest(range(1, len(v.seq))) AS i) u)
         SELECT source, target, sum(count) FROM (SELECT DISTINCT first_case, source, target, count FROM p)
-        GROUP BY 1, 2""")
+        GROUP BY 1, 2""",
+    )
     ca = sorted((r[0], r[1], r[3]) for r in ea)
     cb = sorted((r[0], r[1], r[2]) for r in eb)
     print(f"    cases per edge equal: {ca == cb} ({len(ca)} edges)")

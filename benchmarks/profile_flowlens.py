@@ -46,15 +46,26 @@ def _top_operators(path: Path, n: int = 4) -> list[str]:
     def walk(node: dict[str, Any]) -> None:
         info = node.get("extra_info") or {}
         detail = ""
-        for key in ("Partition By", "Order By", "Groups", "Aggregates", "Join Type",
-                    "Conditions", "Function"):
+        for key in (
+            "Partition By",
+            "Order By",
+            "Groups",
+            "Aggregates",
+            "Join Type",
+            "Conditions",
+            "Function",
+        ):
             if key in info:
                 val = info[key]
                 val = " ".join(val) if isinstance(val, list) else str(val)
                 detail += f" {key}: {val[:60]}"
         rows = node.get("operator_cardinality", node.get("intermediate_rows"))
-        ops.append((float(node.get("timing") or node.get("operator_timing") or 0.0),
-                    f"{node.get('name')} rows={rows}{detail}"))
+        ops.append(
+            (
+                float(node.get("timing") or node.get("operator_timing") or 0.0),
+                f"{node.get('name')} rows={rows}{detail}",
+            )
+        )
         for child in node.get("children", []):
             walk(child)
 
@@ -73,8 +84,15 @@ def _run(con: Any, sql: str, call: Any) -> Any:
     out = call()
     dt = time.perf_counter() - t0
     # The profile of a SELECT is written once its result is consumed: parse at the end.
-    RECORDS.append({"phase": PHASE[0], "label": _label(sql), "seconds": dt, "sql": sql,
-                    "profile": str(prof) if prof else None})
+    RECORDS.append(
+        {
+            "phase": PHASE[0],
+            "label": _label(sql),
+            "seconds": dt,
+            "sql": sql,
+            "profile": str(prof) if prof else None,
+        }
+    )
     return out
 
 
@@ -154,13 +172,17 @@ def main() -> int:
     for r in RECORDS:
         r["operators"] = _top_operators(Path(r.pop("profile"))) if r["profile"] else []
 
-    print(f"{args.path}: {log.n_events:,} events, {log.n_cases:,} cases; "
-          f"bundle {total:.2f} s{' (profiling on: slower)' if args.explain else ''}")
+    print(
+        f"{args.path}: {log.n_events:,} events, {log.n_cases:,} cases; "
+        f"bundle {total:.2f} s{' (profiling on: slower)' if args.explain else ''}"
+    )
     for name, sec in phases.items():
         in_sql = sum(r["seconds"] for r in RECORDS if r["phase"] == name)
         n = sum(1 for r in RECORDS if r["phase"] == name)
-        print(f"  {name:<17} {sec:7.2f} s   {n:3d} statements {in_sql:7.2f} s, "
-              f"outside SQL {sec - in_sql:5.2f} s")
+        print(
+            f"  {name:<17} {sec:7.2f} s   {n:3d} statements {in_sql:7.2f} s, "
+            f"outside SQL {sec - in_sql:5.2f} s"
+        )
     print(f"\ncostliest statements (of {len(RECORDS)}):")
     for r in sorted(RECORDS, key=lambda r: -r["seconds"])[: args.top]:
         if r["seconds"] < args.min_seconds:
@@ -171,8 +193,9 @@ def main() -> int:
         if args.sql:
             print("             " + " ".join(r["sql"].split())[:600])
     if args.json:
-        Path(args.json).write_text(json.dumps({"phases": phases, "total": total,
-                                               "statements": RECORDS}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"phases": phases, "total": total, "statements": RECORDS}, indent=1)
+        )
     return 0
 
 

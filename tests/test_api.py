@@ -24,7 +24,11 @@ def test_export_resolves_and_is_documented(name: str) -> None:
 def test_exports_with_examples() -> None:
     # most public functions carry a runnable example (pytest runs them as doctests)
     funcs = [getattr(flowlens, n) for n in flowlens.__all__ if inspect.isfunction(getattr(flowlens, n, None))]
-    with_example = [f for f in funcs if ">>>" in (inspect.getdoc(f) or "") or ">>>" in (inspect.getmodule(f).__doc__ or "")]
+    with_example = [
+        f
+        for f in funcs
+        if ">>>" in (inspect.getdoc(f) or "") or ">>>" in (inspect.getmodule(f).__doc__ or "")
+    ]
     assert len(with_example) >= 0.8 * len(funcs)
 
 

@@ -64,14 +64,24 @@ def test_full_report_escapes_log_values_and_prices_redundant_steps(tmp_path: Pat
         t = t0 + pd.Timedelta(hours=3 * c)
         for k, act in enumerate(steps):
             res = EVIL_RESOURCE if k % 2 else f"clerk{(c + k) % 3}"
-            rows.append({"case_id": case, "activity": act, "resource": res, "start": t, "end": t + pd.Timedelta(minutes=20)})
+            rows.append(
+                {
+                    "case_id": case,
+                    "activity": act,
+                    "resource": res,
+                    "start": t,
+                    "end": t + pd.Timedelta(minutes=20),
+                }
+            )
             t += pd.Timedelta(minutes=50)
     log = flowlens.read_log(pd.DataFrame(rows))
     report = build_report(log, ReportOptions(resamples=100))
     ids = [s.id for s in report.sections]
     assert "findings" in ids and ids.index("findings") == ids.index("bottlenecks") + 1
     findings = report.sections[ids.index("findings")].data["findings"]
-    assert any(EVIL_ACTIVITY in f["activities"] and f["kind"] == "loop" and f["cases"] == 30 for f in findings)
+    assert any(
+        EVIL_ACTIVITY in f["activities"] and f["kind"] == "loop" and f["cases"] == 30 for f in findings
+    )
     html = report.write(tmp_path)["report"].read_text(encoding="utf-8")
     assert "<script" not in html.lower() and "<img" not in html.lower()
     assert "&lt;script&gt;" in html

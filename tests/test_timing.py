@@ -158,9 +158,12 @@ def test_callcenter_queue_is_waiting_and_service_is_processing(shared_logs) -> N
 def test_business_clock_with_a_24x7_calendar_beside_others_in_a_non_utc_zone() -> None:
     day = 86_400_000_000
     clock = BusinessClock(
-        {"a": WorkCalendar.preset("24x7", timezone="Asia/Shanghai"),
-         "b": WorkCalendar.preset("office", timezone="Asia/Shanghai")},
-        10 * day, 20 * day,
+        {
+            "a": WorkCalendar.preset("24x7", timezone="Asia/Shanghai"),
+            "b": WorkCalendar.preset("office", timezone="Asia/Shanghai"),
+        },
+        10 * day,
+        20 * day,
     )
     assert clock.working_us("a", 12 * day, 13 * day) == 24 * H
     assert clock.working_us("b", 12 * day, 19 * day) == 5 * 8 * H

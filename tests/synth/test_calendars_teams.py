@@ -21,12 +21,12 @@ from flowlens.synth.teams import Agent, TeamPool
 
 
 def test_chinese_holidays_and_makeup_days() -> None:
-    assert not is_business_day(date(2024, 10, 1))      # National Day
-    assert not is_business_day(date(2024, 9, 16))      # Mid-Autumn
-    assert is_business_day(date(2024, 9, 14))          # Saturday made a working day (调休)
-    assert is_business_day(date(2024, 9, 29))          # Sunday made a working day
-    assert not is_business_day(date(2024, 9, 21))      # ordinary Saturday
-    assert not is_business_day(date(2025, 1, 29))      # Spring Festival
+    assert not is_business_day(date(2024, 10, 1))  # National Day
+    assert not is_business_day(date(2024, 9, 16))  # Mid-Autumn
+    assert is_business_day(date(2024, 9, 14))  # Saturday made a working day (调休)
+    assert is_business_day(date(2024, 9, 29))  # Sunday made a working day
+    assert not is_business_day(date(2024, 9, 21))  # ordinary Saturday
+    assert not is_business_day(date(2025, 1, 29))  # Spring Festival
 
 
 def test_years_outside_the_table_are_refused() -> None:
@@ -35,8 +35,9 @@ def test_years_outside_the_table_are_refused() -> None:
 
 
 def test_calendar_intervals() -> None:
-    cal = Calendar.weekly(date(2024, 9, 2), 7, [(9 * HOUR, 17 * HOUR)],
-                          business_days_only=True).minus([(12 * HOUR, 13 * HOUR)])
+    cal = Calendar.weekly(date(2024, 9, 2), 7, [(9 * HOUR, 17 * HOUR)], business_days_only=True).minus(
+        [(12 * HOUR, 13 * HOUR)]
+    )
     assert cal.is_open(10 * HOUR) and not cal.is_open(12.5 * HOUR)
     assert cal.next_open(12.5 * HOUR) == 13 * HOUR
     assert cal.open_until(10 * HOUR) == 12 * HOUR
@@ -56,11 +57,11 @@ def test_waking_hours() -> None:
     assert waking(3 * HOUR, 0.0) == 8 * HOUR
 
 
-def _pool(env: simpy.Environment, cals: list[Calendar], speeds: list[float] | None = None
-          ) -> TeamPool:
+def _pool(env: simpy.Environment, cals: list[Calendar], speeds: list[float] | None = None) -> TeamPool:
     speeds = speeds or [1.0] * len(cals)
-    return TeamPool(env, "t", [Agent(f"A{i}", "t", s, c)
-                               for i, (c, s) in enumerate(zip(cals, speeds, strict=True))])
+    return TeamPool(
+        env, "t", [Agent(f"A{i}", "t", s, c) for i, (c, s) in enumerate(zip(cals, speeds, strict=True))]
+    )
 
 
 def test_off_shift_person_does_not_start_but_finishes() -> None:
@@ -77,8 +78,8 @@ def test_off_shift_person_does_not_start_but_finishes() -> None:
         pool.release(req)
         log.append((name, t0, env.now))
 
-    env.process(job("a", 50, 80))   # runs past the shift end (130): finishes, non-pre-emptive
-    env.process(job("b", 60, 10))   # waits: the person goes off at 130, back at 200
+    env.process(job("a", 50, 80))  # runs past the shift end (130): finishes, non-pre-emptive
+    env.process(job("b", 60, 10))  # waits: the person goes off at 130, back at 200
     env.run()
     assert log == [("a", 50, 130), ("b", 200, 210)]
 

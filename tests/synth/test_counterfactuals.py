@@ -23,8 +23,9 @@ def base_events(tiny_dir: Path) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("remedy", sorted(REMEDIES))
-def test_untouched_cases_identical_event_for_event(tiny_dir: Path, base_events: pd.DataFrame,
-                                                   remedy: str) -> None:
+def test_untouched_cases_identical_event_for_event(
+    tiny_dir: Path, base_events: pd.DataFrame, remedy: str
+) -> None:
     tobe = _events(tiny_dir / "counterfactuals" / f"events_tobe_{remedy}.parquet")
     sav = pd.read_parquet(tiny_dir / "counterfactuals" / f"savings_{remedy}.parquet")
     in_scope = set(sav.loc[sav["in_scope"], "case_id"])
@@ -38,9 +39,17 @@ def test_untouched_cases_identical_event_for_event(tiny_dir: Path, base_events: 
     assert summary["cases_in_scope"] == len(in_scope)
 
 
-@pytest.mark.parametrize("remedy", ["no_aml_batching", "aml_reviewer_plus_one",
-                                    "digital_form_instead_of_reentry", "better_bot_intents",
-                                    "warm_handoff", "document_checklist"])
+@pytest.mark.parametrize(
+    "remedy",
+    [
+        "no_aml_batching",
+        "aml_reviewer_plus_one",
+        "digital_form_instead_of_reentry",
+        "better_bot_intents",
+        "warm_handoff",
+        "document_checklist",
+    ],
+)
 def test_scope_is_narrower_than_the_resimulated_process(tiny_dir: Path, remedy: str) -> None:
     """The test above is not vacuous: some re-simulated cases are outside the scope."""
     sav = pd.read_parquet(tiny_dir / "counterfactuals" / f"savings_{remedy}.parquet")
@@ -52,8 +61,7 @@ def test_remedies_remove_their_waste(tiny_dir: Path) -> None:
     base = pd.read_parquet(tiny_dir / "events.parquet")
     assert (base["activity"] == "Re-explain Issue").sum() > 0
     assert (tobe["activity"] == "Re-explain Issue").sum() == 0
-    tobe = pd.read_parquet(tiny_dir / "counterfactuals" /
-                           "events_tobe_remove_second_approval.parquet")
+    tobe = pd.read_parquet(tiny_dir / "counterfactuals" / "events_tobe_remove_second_approval.parquet")
     assert not tobe["activity"].isin(["Second Underwriter Review", "Second Approval"]).any()
     assert base["activity"].isin(["Second Underwriter Review", "Second Approval"]).any()
 

@@ -16,31 +16,78 @@ from flowlens.cli import cli
 from flowlens.errors import ConfigError
 from flowlens.synth import generate_bank
 
-EVENT_COLUMNS = ["event_id", "case_id", "process", "contact_id", "customer_id", "activity",
-                 "activity_zh", "start_ts", "end_ts", "lifecycle", "resource_id", "team",
-                 "channel", "system", "attrs"]
-GT_COLUMNS = ["gt_id", "kind", "code", "case_id", "process", "event_ids", "activity",
-              "resource", "team", "customer_time_s", "staff_time_s", "wait_time_s", "removable",
-              "removable_degree", "regulatory_required", "cause", "remedy", "params"]
+EVENT_COLUMNS = [
+    "event_id",
+    "case_id",
+    "process",
+    "contact_id",
+    "customer_id",
+    "activity",
+    "activity_zh",
+    "start_ts",
+    "end_ts",
+    "lifecycle",
+    "resource_id",
+    "team",
+    "channel",
+    "system",
+    "attrs",
+]
+GT_COLUMNS = [
+    "gt_id",
+    "kind",
+    "code",
+    "case_id",
+    "process",
+    "event_ids",
+    "activity",
+    "resource",
+    "team",
+    "customer_time_s",
+    "staff_time_s",
+    "wait_time_s",
+    "removable",
+    "removable_degree",
+    "regulatory_required",
+    "cause",
+    "remedy",
+    "params",
+]
 
 
 def _hashes(d: Path) -> dict[str, str]:
-    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(d.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(d.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_files_and_schema(tiny_dir: Path) -> None:
-    for name in ("events.parquet", "events.csv", "cases.parquet", "customers.parquet",
-                 "ground_truth.parquet", "ground_truth_summary.json", "bottleneck_truth.json",
-                 "README.md", "counterfactuals/summary.json"):
+    for name in (
+        "events.parquet",
+        "events.csv",
+        "cases.parquet",
+        "customers.parquet",
+        "ground_truth.parquet",
+        "ground_truth_summary.json",
+        "bottleneck_truth.json",
+        "README.md",
+        "counterfactuals/summary.json",
+    ):
         assert (tiny_dir / name).exists(), name
     ev = pq.read_table(tiny_dir / "events.parquet")
     assert ev.column_names == EVENT_COLUMNS
     assert str(ev.schema.field("start_ts").type) == "timestamp[ms, tz=UTC]"
     assert pq.read_table(tiny_dir / "ground_truth.parquet").column_names == GT_COLUMNS
     cases = pd.read_parquet(tiny_dir / "cases.parquet")
-    assert set(cases["process"]) == {"account_opening", "loan_application", "card_dispute",
-                                     "complaint", "service_issue"}
+    assert set(cases["process"]) == {
+        "account_opening",
+        "loan_application",
+        "card_dispute",
+        "complaint",
+        "service_issue",
+    }
     assert 250 <= len(cases) <= 400
     df = ev.to_pandas()
     assert df["event_id"].is_unique
@@ -119,13 +166,13 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
 
 
 def test_labels_zh_and_bpic17(tmp_path: Path) -> None:
-    generate_bank("tiny", seed=7, out_dir=tmp_path / "zh", labels="zh", remedies="none",
-                  formats=("parquet",))
+    generate_bank("tiny", seed=7, out_dir=tmp_path / "zh", labels="zh", remedies="none", formats=("parquet",))
     ev = pd.read_parquet(tmp_path / "zh" / "events.parquet")
     assert (ev["activity"] == ev["activity_zh"]).all()
     assert "身份核验" in set(ev["activity"])
-    generate_bank("tiny", seed=7, out_dir=tmp_path / "b17", label_style="bpic17",
-                  remedies="none", formats=("parquet",))
+    generate_bank(
+        "tiny", seed=7, out_dir=tmp_path / "b17", label_style="bpic17", remedies="none", formats=("parquet",)
+    )
     ev = pd.read_parquet(tmp_path / "b17" / "events.parquet")
     loan = set(ev.loc[ev["process"] == "loan_application", "activity"])
     assert {"A_Submitted", "A_Concept", "W_Complete application", "O_Create Offer"} <= loan
@@ -133,24 +180,28 @@ def test_labels_zh_and_bpic17(tmp_path: Path) -> None:
 
 
 def test_hide_ground_truth_strips_hints(tmp_path: Path) -> None:
-    generate_bank("tiny", seed=7, out_dir=tmp_path, hide_ground_truth=True, remedies="none",
-                  formats=("parquet",))
+    generate_bank(
+        "tiny", seed=7, out_dir=tmp_path, hide_ground_truth=True, remedies="none", formats=("parquet",)
+    )
     attrs = pd.read_parquet(tmp_path / "events.parquet")["attrs"].dropna()
     assert not any("gt" in json.loads(a) for a in attrs)
     assert (tmp_path / "ground_truth.parquet").exists()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"preset": "huge"}, "unknown preset 'huge'"),
-    ({"labels": "fr"}, "unknown labels 'fr'"),
-    ({"label_style": "bpic12"}, "unknown label style"),
-    ({"noise": "gremlins"}, "unknown noise 'gremlins'"),
-    ({"remedies": "magic"}, "unknown remedy 'magic'"),
-    ({"formats": ("csv",)}, "must include parquet"),
-    ({"formats": ("parquet", "xlsx")}, "unknown format 'xlsx'"),
-    ({"sla": "MARS"}, "unknown SLA preset"),
-    ({"seed": -1}, "non-negative"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"preset": "huge"}, "unknown preset 'huge'"),
+        ({"labels": "fr"}, "unknown labels 'fr'"),
+        ({"label_style": "bpic12"}, "unknown label style"),
+        ({"noise": "gremlins"}, "unknown noise 'gremlins'"),
+        ({"remedies": "magic"}, "unknown remedy 'magic'"),
+        ({"formats": ("csv",)}, "must include parquet"),
+        ({"formats": ("parquet", "xlsx")}, "unknown format 'xlsx'"),
+        ({"sla": "MARS"}, "unknown SLA preset"),
+        ({"seed": -1}, "non-negative"),
+    ],
+)
 def test_bad_options_raise_config_error(tmp_path: Path, kwargs: dict, message: str) -> None:
     args = {"preset": "tiny", "out_dir": tmp_path, **kwargs}
     with pytest.raises(ConfigError, match=message):
@@ -159,16 +210,30 @@ def test_bad_options_raise_config_error(tmp_path: Path, kwargs: dict, message: s
 
 def test_cli_json_and_errors(tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(cli, ["generate", "bank", "--preset", "tiny", "--seed", "5", "-o",
-                              str(tmp_path), "--remedies", "none", "--formats", "parquet",
-                              "--json"])
+    res = runner.invoke(
+        cli,
+        [
+            "generate",
+            "bank",
+            "--preset",
+            "tiny",
+            "--seed",
+            "5",
+            "-o",
+            str(tmp_path),
+            "--remedies",
+            "none",
+            "--formats",
+            "parquet",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)
     assert payload["seed"] == 5 and payload["preset"] == "tiny"
     assert payload["total_cases"] == sum(payload["cases"].values())
     assert "events.parquet" in payload["files"]
-    bad = runner.invoke(cli, ["generate", "bank", "--preset", "tiny", "--labels", "xx", "-o",
-                              str(tmp_path)])
+    bad = runner.invoke(cli, ["generate", "bank", "--preset", "tiny", "--labels", "xx", "-o", str(tmp_path)])
     assert bad.exit_code != 0 and isinstance(bad.exception, ConfigError)
 
 
@@ -187,23 +252,28 @@ def test_streaming_chunks_do_not_change_the_log(tmp_path: Path) -> None:
     from flowlens.synth.presets import custom_preset
 
     generate_bank("tiny", seed=7, out_dir=tmp_path / "a", remedies="none", formats=("parquet",))
-    generate_bank(custom_preset("tiny", chunk_days=1), seed=7, out_dir=tmp_path / "b",
-                  remedies="none", formats=("parquet",))
+    generate_bank(
+        custom_preset("tiny", chunk_days=1),
+        seed=7,
+        out_dir=tmp_path / "b",
+        remedies="none",
+        formats=("parquet",),
+    )
     for name in ("events.parquet", "cases.parquet", "ground_truth.parquet"):
         a = pd.read_parquet(tmp_path / "a" / name)
         b = pd.read_parquet(tmp_path / "b" / name)
-        key = "event_id" if name == "events.parquet" else ("case_id" if name == "cases.parquet"
-                                                           else "gt_id")
+        key = "event_id" if name == "events.parquet" else ("case_id" if name == "cases.parquet" else "gt_id")
         a = a.sort_values(key).reset_index(drop=True)
         b = b.sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b)
-    assert pq.ParquetFile(tmp_path / "b" / "events.parquet").num_row_groups > \
-        pq.ParquetFile(tmp_path / "a" / "events.parquet").num_row_groups
+    assert (
+        pq.ParquetFile(tmp_path / "b" / "events.parquet").num_row_groups
+        > pq.ParquetFile(tmp_path / "a" / "events.parquet").num_row_groups
+    )
 
 
 def test_xes_export(tmp_path: Path) -> None:
-    generate_bank("tiny", seed=7, out_dir=tmp_path, remedies="none", formats=("parquet",),
-                  xes=True)
+    generate_bank("tiny", seed=7, out_dir=tmp_path, remedies="none", formats=("parquet",), xes=True)
     log = flowlens.read_log(tmp_path / "events.xes.gz")
     n = len(pd.read_parquet(tmp_path / "events.parquet", columns=["event_id"]))
     assert log.summary().events == n

@@ -15,8 +15,13 @@ from flowlens.synth.noise import KINDS, parse_noise
 @pytest.fixture(scope="module")
 def noisy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("noisy")
-    generate_bank("tiny", seed=21, out_dir=out, remedies="none",
-                  noise="missing_resource,duplicates,out_of_order,bad_timestamps")
+    generate_bank(
+        "tiny",
+        seed=21,
+        out_dir=out,
+        remedies="none",
+        noise="missing_resource,duplicates,out_of_order,bad_timestamps",
+    )
     return out
 
 
@@ -29,17 +34,19 @@ def test_noise_is_off_by_default(tiny_dir: Path) -> None:
     assert _noise_counts(tiny_dir) == {}
 
 
-@pytest.mark.parametrize("name, reason", [("events.parquet", "missing timestamp"),
-                                          ("events.csv", "unparseable timestamp")])
-def test_reader_quarantines_exactly_the_injected_rows(noisy: Path, name: str,
-                                                      reason: str) -> None:
+@pytest.mark.parametrize(
+    "name, reason", [("events.parquet", "missing timestamp"), ("events.csv", "unparseable timestamp")]
+)
+def test_reader_quarantines_exactly_the_injected_rows(noisy: Path, name: str, reason: str) -> None:
     counts = _noise_counts(noisy)
     assert counts.get("N_DUPLICATE", 0) > 0 and counts.get("N_OUT_OF_ORDER", 0) > 0
     assert counts.get("N_MISSING_RESOURCE", 0) > 0
     q = flowlens.read_log(noisy / name).quality
-    expected = {"exact duplicate": counts.get("N_DUPLICATE", 0),
-                "end before start": counts.get("N_OUT_OF_ORDER", 0),
-                reason: counts.get("N_BAD_TIMESTAMP", 0)}
+    expected = {
+        "exact duplicate": counts.get("N_DUPLICATE", 0),
+        "end before start": counts.get("N_OUT_OF_ORDER", 0),
+        reason: counts.get("N_BAD_TIMESTAMP", 0),
+    }
     expected = {k: v for k, v in expected.items() if v}
     assert q.quarantine_reasons == expected
     assert q.rows_quarantined == sum(expected.values())
@@ -52,15 +59,23 @@ def test_quarantined_rows_are_the_recorded_ones(noisy: Path) -> None:
     quarantine = noisy / "q.csv"
     log.write_quarantine(quarantine)
     q = pd.read_csv(quarantine)
-    recorded = set(gt.loc[gt["code"].isin(["N_DUPLICATE", "N_OUT_OF_ORDER", "N_BAD_TIMESTAMP"]),
-                          "event_ids"].map(lambda ids: ids[0]))
+    recorded = set(
+        gt.loc[gt["code"].isin(["N_DUPLICATE", "N_OUT_OF_ORDER", "N_BAD_TIMESTAMP"]), "event_ids"].map(
+            lambda ids: ids[0]
+        )
+    )
     assert set(q["event_id"]) == recorded
 
 
 def test_other_noise_kinds(tmp_path: Path) -> None:
-    generate_bank("tiny", seed=21, out_dir=tmp_path, remedies="none", formats=("parquet",),
-                  noise="clock_skew,coarse_time,completion_only,label_variants,truncate,"
-                        "hashed_ids")
+    generate_bank(
+        "tiny",
+        seed=21,
+        out_dir=tmp_path,
+        remedies="none",
+        formats=("parquet",),
+        noise="clock_skew,coarse_time,completion_only,label_variants,truncate,hashed_ids",
+    )
     ev = pd.read_parquet(tmp_path / "events.parquet")
     counts = _noise_counts(tmp_path)
     assert counts.get("N_LABEL_VARIANT", 0) > 0

@@ -23,35 +23,76 @@ def generate() -> None:
 
 
 @generate.command()
-@click.option("--preset", default="demo", show_default=True,
-              help="tiny (~300 cases, 7 days), demo (~26k cases, 60 days) or large (~300k, a year).")
-@click.option("--seed", default=7, show_default=True, type=int,
-              help="Seed of every random stream; the same seed gives byte-identical files.")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Output folder.")
-@click.option("--labels", default="en", show_default=True,
-              help="Activity labels: en or zh (Simplified Chinese in 'activity').")
-@click.option("--label-style", default="friendly", show_default=True,
-              help="friendly, or bpic17 for BPIC 2017 loan activity names.")
-@click.option("--noise", default=None, metavar="KINDS",
-              help="Comma list of noise kinds, or 'all' (default: none). Kinds: missing_resource, "
-                   "duplicates, out_of_order, bad_timestamps, clock_skew, coarse_time, "
-                   "completion_only, label_variants, truncate, hashed_ids.")
-@click.option("--remedies", default=None, metavar="NAMES",
-              help="Counterfactuals: comma list, 'all' or 'none' (default: the preset's set).")
-@click.option("--formats", default=None, metavar="LIST",
-              help="parquet,csv (default; large: parquet).")
-@click.option("--sla", default="CN_CBIRC_2020", show_default=True,
-              help="Complaint SLA preset: CN_CBIRC_2020, UK_DISP, UK_DISP_PSD, AU_RG271, US_CFPB.")
+@click.option(
+    "--preset",
+    default="demo",
+    show_default=True,
+    help="tiny (~300 cases, 7 days), demo (~26k cases, 60 days) or large (~300k, a year).",
+)
+@click.option(
+    "--seed",
+    default=7,
+    show_default=True,
+    type=int,
+    help="Seed of every random stream; the same seed gives byte-identical files.",
+)
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option(
+    "--labels",
+    default="en",
+    show_default=True,
+    help="Activity labels: en or zh (Simplified Chinese in 'activity').",
+)
+@click.option(
+    "--label-style",
+    default="friendly",
+    show_default=True,
+    help="friendly, or bpic17 for BPIC 2017 loan activity names.",
+)
+@click.option(
+    "--noise",
+    default=None,
+    metavar="KINDS",
+    help="Comma list of noise kinds, or 'all' (default: none). Kinds: missing_resource, "
+    "duplicates, out_of_order, bad_timestamps, clock_skew, coarse_time, "
+    "completion_only, label_variants, truncate, hashed_ids.",
+)
+@click.option(
+    "--remedies",
+    default=None,
+    metavar="NAMES",
+    help="Counterfactuals: comma list, 'all' or 'none' (default: the preset's set).",
+)
+@click.option("--formats", default=None, metavar="LIST", help="parquet,csv (default; large: parquet).")
+@click.option(
+    "--sla",
+    default="CN_CBIRC_2020",
+    show_default=True,
+    help="Complaint SLA preset: CN_CBIRC_2020, UK_DISP, UK_DISP_PSD, AU_RG271, US_CFPB.",
+)
 @click.option("--xes", is_flag=True, help="Also write events.xes.gz.")
-@click.option("--hide-ground-truth", is_flag=True,
-              help="Strip the ground-truth hints from the events' attrs.")
-@click.option("--jobs", default=None, type=int,
-              help="Worker processes (default: up to 2). Results do not depend on it.")
+@click.option(
+    "--hide-ground-truth", is_flag=True, help="Strip the ground-truth hints from the events' attrs."
+)
+@click.option(
+    "--jobs", default=None, type=int, help="Worker processes (default: up to 2). Results do not depend on it."
+)
 @json_option
-def bank(preset: str, seed: int, out_dir: Path, labels: str, label_style: str,
-         noise: str | None, remedies: str | None, formats: str | None, sla: str, xes: bool,
-         hide_ground_truth: bool, jobs: int | None, as_json: bool) -> None:
+def bank(
+    preset: str,
+    seed: int,
+    out_dir: Path,
+    labels: str,
+    label_style: str,
+    noise: str | None,
+    remedies: str | None,
+    formats: str | None,
+    sla: str,
+    xes: bool,
+    hide_ground_truth: bool,
+    jobs: int | None,
+    as_json: bool,
+) -> None:
     """Simulate a bank's account opening, loans, card disputes, complaints and service issues.
 
     Writes events (Parquet, CSV, XES on request), cases, customers, the ground truth of every
@@ -84,27 +125,54 @@ def bank(preset: str, seed: int, out_dir: Path, labels: str, label_style: str,
         command = "flowlens generate bank " + " ".join(args)
     progress = Progress(enabled=None if not as_json else False)
     with progress.step(f"generating the {preset} bank (seed {seed})"):
-        result = generate_bank(preset, seed, out_dir, labels=labels, label_style=label_style,
-                               noise=noise, hide_ground_truth=hide_ground_truth,
-                               formats=formats, xes=xes, remedies=remedies, sla=sla,
-                               command=command, jobs=jobs)
+        result = generate_bank(
+            preset,
+            seed,
+            out_dir,
+            labels=labels,
+            label_style=label_style,
+            noise=noise,
+            hide_ground_truth=hide_ground_truth,
+            formats=formats,
+            xes=xes,
+            remedies=remedies,
+            sla=sla,
+            command=command,
+            jobs=jobs,
+        )
     if as_json:
         d = result.to_dict()
-        emit_json({
-            "preset": d["preset"], "seed": d["seed"], "out_dir": d["out_dir"],
-            "cases": d["cases"], "events": d["events"], "total_cases": d["total_cases"],
-            "total_events": d["total_events"], "files": d["files"],
-            "ground_truth_rows": d["ground_truth_rows"], "noise": d["noise"],
-            "remedies": {k: {"cases_in_scope": v["cases_in_scope"],
-                             "cases_changed": v["cases_changed"],
-                             "total_saving_h": v["total_saving_h"]}
-                         for k, v in d["remedies"].items()},
-            "options": d["options"],
-        })
+        emit_json(
+            {
+                "preset": d["preset"],
+                "seed": d["seed"],
+                "out_dir": d["out_dir"],
+                "cases": d["cases"],
+                "events": d["events"],
+                "total_cases": d["total_cases"],
+                "total_events": d["total_events"],
+                "files": d["files"],
+                "ground_truth_rows": d["ground_truth_rows"],
+                "noise": d["noise"],
+                "remedies": {
+                    k: {
+                        "cases_in_scope": v["cases_in_scope"],
+                        "cases_changed": v["cases_changed"],
+                        "total_saving_h": v["total_saving_h"],
+                    }
+                    for k, v in d["remedies"].items()
+                },
+                "options": d["options"],
+            }
+        )
     else:
-        click.echo(f"wrote {result.to_dict()['total_events']:,} events of "
-                   f"{result.to_dict()['total_cases']:,} cases to {out_dir}")
+        click.echo(
+            f"wrote {result.to_dict()['total_events']:,} events of "
+            f"{result.to_dict()['total_cases']:,} cases to {out_dir}"
+        )
         for p, n in result.cases.items():
             click.echo(f"  {p:<18} {n:>8,} cases {result.events.get(p, 0):>10,} events")
-        click.echo(f"  ground truth rows {result.ground_truth_rows:,}; counterfactuals "
-                   f"{len(result.remedies)}; see {out_dir / 'README.md'}")
+        click.echo(
+            f"  ground truth rows {result.ground_truth_rows:,}; counterfactuals "
+            f"{len(result.remedies)}; see {out_dir / 'README.md'}"
+        )

@@ -11,5 +11,4 @@ from flowlens.synth.bank import GenerationResult, generate_bank
 from flowlens.synth.presets import PRESETS, Preset, get_preset
 from flowlens.synth.remedies import REMEDIES, Remedy
 
-__all__ = ["PRESETS", "REMEDIES", "GenerationResult", "Preset", "Remedy", "generate_bank",
-           "get_preset"]
+__all__ = ["PRESETS", "REMEDIES", "GenerationResult", "Preset", "Remedy", "generate_bank", "get_preset"]

@@ -88,8 +88,17 @@ class _Run:
 
 
 class _Bank:
-    def __init__(self, preset: P.Preset, seed: int, lang: str, style: str, hide: bool,
-                 sla: str, work: Path, progress: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        preset: P.Preset,
+        seed: int,
+        lang: str,
+        style: str,
+        hide: bool,
+        sla: str,
+        work: Path,
+        progress: Callable[[str], None] | None,
+    ) -> None:
         self.preset = preset
         self.seed = seed
         self.lang, self.style, self.hide, self.sla = lang, style, hide, sla
@@ -103,10 +112,10 @@ class _Bank:
         for proc in SIMULATED:
             pfx = PROCESS_PREFIX[proc]
             times = arrival_times(seed, proc, preset.start, preset.days, preset.volume)
-            self.arrivals[proc] = [Arrival(float(t), f"{pfx}-{i:06d}", (pfx, i, 0))
-                                   for i, t in enumerate(times, start=1)]
-        self.indep_complaints = arrival_times(seed, "complaint", preset.start, preset.days,
-                                              preset.volume)
+            self.arrivals[proc] = [
+                Arrival(float(t), f"{pfx}-{i:06d}", (pfx, i, 0)) for i, t in enumerate(times, start=1)
+            ]
+        self.indep_complaints = arrival_times(seed, "complaint", preset.start, preset.days, preset.volume)
         self.category_weights: tuple[float, ...] | None = None
         self.base: _Run | None = None
         self.cf_dir = work / "counterfactuals"
@@ -118,21 +127,34 @@ class _Bank:
             n_ind = len(self.indep_complaints)
             total = n_ind + len(triggers)
             have = {c: sum(1 for t in triggers if t.category == c) for c in CATEGORIES}
-            need = [max(p * total - have[c], 0.05 * p * total)
-                    for c, p in zip(CATEGORIES, CATEGORY_P, strict=True)]
+            need = [
+                max(p * total - have[c], 0.05 * p * total)
+                for c, p in zip(CATEGORIES, CATEGORY_P, strict=True)
+            ]
             s = sum(need)
             self.category_weights = tuple(x / s for x in need)
         rng = numpy_rng(self.seed, PROCESS_CODES["CP"], 2)
-        cats = rng.choice(len(CATEGORIES), size=len(self.indep_complaints),
-                          p=np.array(self.category_weights))
-        out = [Arrival(float(t), f"CP-{i:06d}", ("CP", i, 0), fixed={"reason": CATEGORIES[c],
-                                                                     "product": CATEGORIES[c]})
-               for i, (t, c) in enumerate(zip(self.indep_complaints, cats, strict=True), start=1)]
+        cats = rng.choice(len(CATEGORIES), size=len(self.indep_complaints), p=np.array(self.category_weights))
+        out = [
+            Arrival(
+                float(t),
+                f"CP-{i:06d}",
+                ("CP", i, 0),
+                fixed={"reason": CATEGORIES[c], "product": CATEGORIES[c]},
+            )
+            for i, (t, c) in enumerate(zip(self.indep_complaints, cats, strict=True), start=1)
+        ]
         for tr in triggers:
             pfx = PROCESS_PREFIX[tr.process]
-            out.append(Arrival(tr.t, f"CP-X-{tr.case_id}", ("CPX", tr.index, PROCESS_CODES[pfx]),
-                               customer=tr.customer,
-                               fixed={"reason": tr.category, "product": tr.category}))
+            out.append(
+                Arrival(
+                    tr.t,
+                    f"CP-X-{tr.case_id}",
+                    ("CPX", tr.index, PROCESS_CODES[pfx]),
+                    customer=tr.customer,
+                    fixed={"reason": tr.category, "product": tr.category},
+                )
+            )
         out.sort(key=lambda a: (a.t, a.case_id))
         return out
 
@@ -177,24 +199,40 @@ class _Bank:
             parts["complaint"] = base.parts["complaint"]
         else:
             self.progress(f"{name}: complaint")
-            runs["complaint"] = self._run_process("complaint", self._complaint_arrivals(triggers),
-                                                  switches, sink)
+            runs["complaint"] = self._run_process(
+                "complaint", self._complaint_arrivals(triggers), switches, sink
+            )
             parts["complaint"] = sink.part_path("complaint")
             resim.append("complaint")
         lead.update(sink.lead)
         return _Run(name, d, parts, runs, triggers, lead, tuple(resim))
 
     def _sink(self, d: Path) -> EventSink:
-        return EventSink(d, seed=self.seed, start=self.preset.start, lang=self.lang,
-                         style=self.style, hide_ground_truth=self.hide,
-                         customer_ids=self.customers.ids)
+        return EventSink(
+            d,
+            seed=self.seed,
+            start=self.preset.start,
+            lang=self.lang,
+            style=self.style,
+            hide_ground_truth=self.hide,
+            customer_ids=self.customers.ids,
+        )
 
-    def _run_process(self, proc: str, arrivals: list[Arrival], sw: Switches,
-                     sink: EventSink) -> ProcessRun:
-        r = run_process(proc, arrivals, seed=self.seed, start=self.preset.start,
-                        days=self.preset.days, volume=self.preset.volume, switches=sw,
-                        customers=self.customers, n_branches=self.n_branches,
-                        params={"sla": self.sla}, sink=sink, chunk_days=self.preset.chunk_days)
+    def _run_process(self, proc: str, arrivals: list[Arrival], sw: Switches, sink: EventSink) -> ProcessRun:
+        r = run_process(
+            proc,
+            arrivals,
+            seed=self.seed,
+            start=self.preset.start,
+            days=self.preset.days,
+            volume=self.preset.volume,
+            switches=sw,
+            customers=self.customers,
+            n_branches=self.n_branches,
+            params={"sla": self.sla},
+            sink=sink,
+            chunk_days=self.preset.chunk_days,
+        )
         r.extra["start_weekday"] = self.preset.start.weekday()
         return r
 
@@ -226,8 +264,9 @@ def _shutdown_pools() -> None:
     _POOLS.clear()
 
 
-def _child_process(name: str, proc: str, switches: Switches) -> tuple[ProcessRun, list[Trigger],
-                                                                       dict[str, Any]]:
+def _child_process(
+    name: str, proc: str, switches: Switches
+) -> tuple[ProcessRun, list[Trigger], dict[str, Any]]:
     bank = _BANK
     assert bank is not None
     sink = bank._sink(bank.work / name)
@@ -246,23 +285,23 @@ def _child_remedy(name: str) -> dict[str, Any]:
 
 
 def _same_triggers(a: list[Trigger], b: list[Trigger]) -> bool:
-    return len(a) == len(b) and all(x.case_id == y.case_id and x.t == y.t and
-                                    x.category == y.category for x, y in zip(a, b, strict=True))
+    return len(a) == len(b) and all(
+        x.case_id == y.case_id and x.t == y.t and x.category == y.category for x, y in zip(a, b, strict=True)
+    )
 
 
 def _check(labels: str, label_style: str, formats: tuple[str, ...]) -> None:
     if labels not in LANGUAGES:
         raise ConfigError(f"unknown labels '{labels}'; choose one of {', '.join(LANGUAGES)}")
     if label_style not in STYLES:
-        raise ConfigError(f"unknown label style '{label_style}'; choose one of "
-                          f"{', '.join(STYLES)}")
+        raise ConfigError(f"unknown label style '{label_style}'; choose one of {', '.join(STYLES)}")
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise ConfigError(f"unknown format '{bad[0] if bad else ''}'; choose from "
-                          f"{', '.join(FORMATS)} (XES with xes=True)")
+        raise ConfigError(
+            f"unknown format '{bad[0] if bad else ''}'; choose from {', '.join(FORMATS)} (XES with xes=True)"
+        )
     if "parquet" not in formats:
-        raise ConfigError("formats must include parquet (the ground truth and counterfactuals "
-                          "refer to it)")
+        raise ConfigError("formats must include parquet (the ground truth and counterfactuals refer to it)")
 
 
 def generate_bank(
@@ -335,8 +374,7 @@ def generate_bank(
     try:
         bank = _Bank(pre, seed, labels, label_style, hide_ground_truth, sla, work, progress)
         _BANK = bank
-        write_table(pa.Table.from_pandas(bank.customers_df, preserve_index=False),
-                    out / "customers.parquet")
+        write_table(pa.Table.from_pandas(bank.customers_df, preserve_index=False), out / "customers.parquet")
         del bank.customers_df  # the index keeps what the simulation needs
         base = bank.run("base", Switches(), None, jobs=jobs)
         bank.base = base
@@ -370,12 +408,30 @@ def generate_bank(
         if chosen:
             (cf_dir / "summary.json").write_text(dump_json(rem_summary), encoding="utf-8")
             files += sorted(str(p.relative_to(out)) for p in cf_dir.iterdir())
-        options = {"preset": pre.name, "seed": seed, "labels": labels,
-                   "label_style": label_style, "noise": list(kinds),
-                   "hide_ground_truth": hide_ground_truth, "formats": list(fmts), "xes": xes,
-                   "remedies": list(chosen), "sla": sla}
-        result = GenerationResult(out, pre.name, seed, counts["cases"], counts["events"],
-                                  files, gt_rows, rem_summary, noise_counts, options)
+        options = {
+            "preset": pre.name,
+            "seed": seed,
+            "labels": labels,
+            "label_style": label_style,
+            "noise": list(kinds),
+            "hide_ground_truth": hide_ground_truth,
+            "formats": list(fmts),
+            "xes": xes,
+            "remedies": list(chosen),
+            "sla": sla,
+        }
+        result = GenerationResult(
+            out,
+            pre.name,
+            seed,
+            counts["cases"],
+            counts["events"],
+            files,
+            gt_rows,
+            rem_summary,
+            noise_counts,
+            options,
+        )
         from flowlens.synth.readme import dataset_readme
 
         (out / "README.md").write_text(dataset_readme(result, pre, command), encoding="utf-8")

@@ -47,10 +47,12 @@ def make_customers(seed: int, n: int, *, n_branches: int) -> pd.DataFrame:
     for s, bands in AUM_BANDS.items():
         mask = segment == s
         aum[mask] = rng.choice(np.array(bands), size=int(mask.sum()))
-    pref_digital = rng.choice(np.array(["mobile_app", "phone_agent", "chatbot", "web", "branch"]),
-                              size=n, p=(0.45, 0.25, 0.15, 0.10, 0.05))
-    pref_offline = rng.choice(np.array(["branch", "phone_agent", "mobile_app"]),
-                              size=n, p=(0.5, 0.4, 0.1))
+    pref_digital = rng.choice(
+        np.array(["mobile_app", "phone_agent", "chatbot", "web", "branch"]),
+        size=n,
+        p=(0.45, 0.25, 0.15, 0.10, 0.05),
+    )
+    pref_offline = rng.choice(np.array(["branch", "phone_agent", "mobile_app"]), size=n, p=(0.5, 0.4, 0.1))
     preferred = np.where(digital, pref_digital, pref_offline)
     branch = rng.integers(0, n_branches, size=n)
     return pd.DataFrame(

@@ -30,12 +30,32 @@ from flowlens.errors import ConfigError
 from flowlens.synth.labels import VARIANTS, label
 from flowlens.synth.rng import numpy_rng
 
-_PROCESS = {"AO": "account_opening", "LN": "loan_application", "CD": "card_dispute",
-            "CP": "complaint", "SI": "service_issue"}
-KINDS = ("missing_resource", "duplicates", "out_of_order", "bad_timestamps", "clock_skew",
-         "coarse_time", "completion_only", "label_variants", "truncate", "hashed_ids")
-RATES = {"missing_resource": 0.015, "duplicates": 0.005, "out_of_order": 0.003,
-         "bad_timestamps": 0.001, "label_variants": 0.3}
+_PROCESS = {
+    "AO": "account_opening",
+    "LN": "loan_application",
+    "CD": "card_dispute",
+    "CP": "complaint",
+    "SI": "service_issue",
+}
+KINDS = (
+    "missing_resource",
+    "duplicates",
+    "out_of_order",
+    "bad_timestamps",
+    "clock_skew",
+    "coarse_time",
+    "completion_only",
+    "label_variants",
+    "truncate",
+    "hashed_ids",
+)
+RATES = {
+    "missing_resource": 0.015,
+    "duplicates": 0.005,
+    "out_of_order": 0.003,
+    "bad_timestamps": 0.001,
+    "label_variants": 0.3,
+}
 
 
 def parse_noise(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -48,16 +68,14 @@ def parse_noise(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, .
         return KINDS
     unknown = [v for v in items if v not in KINDS]
     if unknown:
-        raise ConfigError(f"unknown noise '{unknown[0]}'; choose from all, none, "
-                          f"{', '.join(KINDS)}")
+        raise ConfigError(f"unknown noise '{unknown[0]}'; choose from all, none, {', '.join(KINDS)}")
     return tuple(k for k in KINDS if k in items)
 
 
 class Noise:
     """Applies the chosen noise to event chunks and records every injected row."""
 
-    def __init__(self, kinds: tuple[str, ...], seed: int, window_end_ms: int, lang: str,
-                 style: str) -> None:
+    def __init__(self, kinds: tuple[str, ...], seed: int, window_end_ms: int, lang: str, style: str) -> None:
         self.kinds = kinds
         self.seed = seed
         self.window_end_ms = window_end_ms
@@ -70,8 +88,9 @@ class Noise:
         self.variant_map = {label(k, lang, style): list(v) for k, v in VARIANTS.items()}
 
     def _rec(self, code: str, event_id: str, case_id: str, **params: Any) -> None:
-        self.records.append({"kind": "noise", "code": code, "case_id": case_id,
-                             "event_ids": [event_id], "params": params})
+        self.records.append(
+            {"kind": "noise", "code": code, "case_id": case_id, "event_ids": [event_id], "params": params}
+        )
 
     def __call__(self, t: pa.Table) -> pa.Table:
         if not self.kinds:
@@ -79,8 +98,17 @@ class Noise:
         self.chunk += 1
         rng = numpy_rng(self.seed, 7, self.chunk)
         n = t.num_rows
-        draws = {k: rng.random(n) for k in ("missing_resource", "duplicates", "out_of_order",
-                                            "bad_timestamps", "label_variants", "variant_pick")}
+        draws = {
+            k: rng.random(n)
+            for k in (
+                "missing_resource",
+                "duplicates",
+                "out_of_order",
+                "bad_timestamps",
+                "label_variants",
+                "variant_pick",
+            )
+        }
         cols = {name: t.column(name) for name in t.column_names}
         eids = cols["event_id"].to_pylist()
         cids = cols["case_id"].to_pylist()
@@ -114,8 +142,13 @@ class Noise:
         if "bad_timestamps" in self.kinds:
             bad = keep & (draws["bad_timestamps"] < RATES["bad_timestamps"]) & ~ooo
             for i in np.flatnonzero(bad):
-                self._rec("N_BAD_TIMESTAMP", eids[i], cids[i],
-                          expect_csv="unparseable timestamp", expect_parquet="missing timestamp")
+                self._rec(
+                    "N_BAD_TIMESTAMP",
+                    eids[i],
+                    cids[i],
+                    expect_csv="unparseable timestamp",
+                    expect_parquet="missing timestamp",
+                )
                 self.bad_text.add(eids[i])
         resource = cols["resource_id"]
         if "missing_resource" in self.kinds:
@@ -136,12 +169,13 @@ class Noise:
         customer = cols["customer_id"]
         if "hashed_ids" in self.kinds:
             salt = f"{self.seed}".encode()
-            customer = pa.array([hashlib.sha256(salt + c.encode()).hexdigest()[:16]
-                                 for c in customer.to_pylist()], pa.string())
+            customer = pa.array(
+                [hashlib.sha256(salt + c.encode()).hexdigest()[:16] for c in customer.to_pylist()],
+                pa.string(),
+            )
         end_arr = pa.array(np.where(bad, np.nan, end), pa.float64(), from_pandas=True)
         end_ts = pc.cast(pc.cast(end_arr, pa.int64()), pa.timestamp("ms", tz="UTC"))
-        start_ts = pc.cast(pa.array(start.astype("int64"), pa.int64()),
-                           pa.timestamp("ms", tz="UTC"))
+        start_ts = pc.cast(pa.array(start.astype("int64"), pa.int64()), pa.timestamp("ms", tz="UTC"))
         out = t.set_column(t.schema.get_field_index("start_ts"), "start_ts", start_ts)
         out = out.set_column(out.schema.get_field_index("end_ts"), "end_ts", end_ts)
         out = out.set_column(out.schema.get_field_index("resource_id"), "resource_id", resource)
@@ -164,13 +198,26 @@ class Noise:
     def gt_rows(self) -> list[dict[str, Any]]:
         rows = []
         for k, r in enumerate(self.records, start=1):
-            rows.append({
-                "gt_id": f"GT-NOISE-{k:07d}", "kind": "noise", "code": r["code"],
-                "case_id": r["case_id"], "process": _PROCESS[r["case_id"].split("-")[0]],
-                "event_ids": r["event_ids"], "activity": None, "resource": None, "team": None,
-                "customer_time_s": 0.0, "staff_time_s": 0.0, "wait_time_s": 0.0,
-                "removable": False, "removable_degree": "n/a", "regulatory_required": False,
-                "cause": "injected data-quality noise", "remedy": None,
-                "params": json.dumps(r["params"], sort_keys=True, ensure_ascii=False),
-            })
+            rows.append(
+                {
+                    "gt_id": f"GT-NOISE-{k:07d}",
+                    "kind": "noise",
+                    "code": r["code"],
+                    "case_id": r["case_id"],
+                    "process": _PROCESS[r["case_id"].split("-")[0]],
+                    "event_ids": r["event_ids"],
+                    "activity": None,
+                    "resource": None,
+                    "team": None,
+                    "customer_time_s": 0.0,
+                    "staff_time_s": 0.0,
+                    "wait_time_s": 0.0,
+                    "removable": False,
+                    "removable_degree": "n/a",
+                    "regulatory_required": False,
+                    "cause": "injected data-quality noise",
+                    "remedy": None,
+                    "params": json.dumps(r["params"], sort_keys=True, ensure_ascii=False),
+                }
+            )
         return rows

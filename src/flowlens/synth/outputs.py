@@ -43,8 +43,9 @@ def dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def write_base(bank: Bank, base: Run, out: Path, fmts: tuple[str, ...], xes: bool,
-                kinds: tuple[str, ...]) -> tuple[list[str], dict[str, Any], dict[str, int], int]:
+def write_base(
+    bank: Bank, base: Run, out: Path, fmts: tuple[str, ...], xes: bool, kinds: tuple[str, ...]
+) -> tuple[list[str], dict[str, Any], dict[str, int], int]:
     pre = bank.preset
     window_end = epoch_ms(pre.start) + int(pre.days * DAY * 1000)
     noise = Noise(kinds, bank.seed, window_end, bank.lang, bank.style)
@@ -72,8 +73,7 @@ def write_base(bank: Bank, base: Run, out: Path, fmts: tuple[str, ...], xes: boo
         files.append("events.csv")
     elif csv_path.exists():
         csv_path.unlink()
-    concat_parts([_sib(base.parts[p], "cases") for p in PROCESS_ORDER], out / "cases.parquet",
-                 CASE_SCHEMA)
+    concat_parts([_sib(base.parts[p], "cases") for p in PROCESS_ORDER], out / "cases.parquet", CASE_SCHEMA)
     gt_tmp = bank.work / "gt_all.parquet"
     concat_parts([_sib(base.parts[p], "gt") for p in PROCESS_ORDER], gt_tmp, GT_SCHEMA)
     gt = pq.read_table(gt_tmp)
@@ -83,20 +83,28 @@ def write_base(bank: Bank, base: Run, out: Path, fmts: tuple[str, ...], xes: boo
     write_table(gt, out / "ground_truth.parquet")
     summary = summarise(gt)
     (out / "ground_truth_summary.json").write_text(dump_json(summary), encoding="utf-8")
-    (out / "bottleneck_truth.json").write_text(dump_json(bottleneck_truth(base.runs, gt)),
-                                               encoding="utf-8")
-    files += ["cases.parquet", "customers.parquet", "ground_truth.parquet",
-              "ground_truth_summary.json", "bottleneck_truth.json"]
+    (out / "bottleneck_truth.json").write_text(dump_json(bottleneck_truth(base.runs, gt)), encoding="utf-8")
+    files += [
+        "cases.parquet",
+        "customers.parquet",
+        "ground_truth.parquet",
+        "ground_truth_summary.json",
+        "bottleneck_truth.json",
+    ]
     # The staff's other work, as the bank's other systems record it, and their shifts.
-    concat_parts([_sib(base.parts[p], "background") for p in PROCESS_ORDER],
-                 out / "background_events.parquet", EVENT_SCHEMA)
+    concat_parts(
+        [_sib(base.parts[p], "background") for p in PROCESS_ORDER],
+        out / "background_events.parquet",
+        EVENT_SCHEMA,
+    )
     people: dict[str, str] = {}
     for r in base.runs.values():
         for rid, key in r.extra.get("calendars", {}).items():
             if people.setdefault(rid, key) != key:  # pragma: no cover - ids are per team
                 raise RuntimeError(f"{rid} has two shift calendars")
     (out / "calendars.toml").write_text(
-        calendars_toml(people, pre.start, pre.days + RUN_OUT_DAYS), encoding="utf-8")
+        calendars_toml(people, pre.start, pre.days + RUN_OUT_DAYS), encoding="utf-8"
+    )
     files += ["background_events.parquet", "calendars.toml"]
     if xes:
         _write_xes(out)
@@ -132,24 +140,38 @@ def _bad_csv_times(t: pa.Table, bad: pa.Array) -> pa.Table:
     text[mask] = "31/02/2024 25:61"
     out = t.set_column(t.schema.get_field_index("end_ts"), "end_ts", pa.array(text, pa.string()))
     start = iso_local(t.column("start_ts"))
-    return out.set_column(out.schema.get_field_index("start_ts"), "start_ts",
-                          pa.array(start, pa.string()))
+    return out.set_column(out.schema.get_field_index("start_ts"), "start_ts", pa.array(start, pa.string()))
 
 
 def _complaint_links(base: Run) -> list[dict[str, Any]]:
     rows = []
     for tr in base.triggers:
         cid = f"CP-X-{tr.case_id}"
-        rows.append({
-            "gt_id": f"GT-{cid}-00", "kind": "link", "code": "COMPLAINT_TRIGGER",
-            "case_id": cid, "process": "complaint", "event_ids": [], "activity": None,
-            "resource": None, "team": None, "customer_time_s": 0.0, "staff_time_s": 0.0,
-            "wait_time_s": 0.0, "removable": False, "removable_degree": "n/a",
-            "regulatory_required": False,
-            "cause": "complaint triggered by effort in the origin case", "remedy": None,
-            "params": json.dumps({"origin_case_id": tr.case_id, "origin_process": tr.process,
-                                  "origin_codes": tr.codes}, sort_keys=True),
-        })
+        rows.append(
+            {
+                "gt_id": f"GT-{cid}-00",
+                "kind": "link",
+                "code": "COMPLAINT_TRIGGER",
+                "case_id": cid,
+                "process": "complaint",
+                "event_ids": [],
+                "activity": None,
+                "resource": None,
+                "team": None,
+                "customer_time_s": 0.0,
+                "staff_time_s": 0.0,
+                "wait_time_s": 0.0,
+                "removable": False,
+                "removable_degree": "n/a",
+                "regulatory_required": False,
+                "cause": "complaint triggered by effort in the origin case",
+                "remedy": None,
+                "params": json.dumps(
+                    {"origin_case_id": tr.case_id, "origin_process": tr.process, "origin_codes": tr.codes},
+                    sort_keys=True,
+                ),
+            }
+        )
     return rows
 
 
@@ -169,25 +191,30 @@ def _team_cases(part: Path, prefixes: tuple[str, ...]) -> set[str]:
     return set(pc.unique(t.column("case_id")).to_pylist())
 
 
-def write_counterfactual(bank: Bank, base: Run, run: Run, remedy: Remedy,
-                          cf_dir: Path) -> dict[str, Any]:
+def write_counterfactual(bank: Bank, base: Run, run: Run, remedy: Remedy, cf_dir: Path) -> dict[str, Any]:
     cf_dir.mkdir(parents=True, exist_ok=True)
-    concat_parts([run.parts[p] for p in PROCESS_ORDER],
-                 cf_dir / f"events_tobe_{remedy.name}.parquet", EVENT_SCHEMA)
+    concat_parts(
+        [run.parts[p] for p in PROCESS_ORDER], cf_dir / f"events_tobe_{remedy.name}.parquet", EVENT_SCHEMA
+    )
     gt = pq.read_table(bank.work / "gt_all.parquet", columns=["case_id", "remedy"])
-    direct = {c for c, r in zip(gt.column("case_id").to_pylist(),
-                                gt.column("remedy").to_pylist(), strict=True) if r == remedy.name}
+    direct = {
+        c
+        for c, r in zip(gt.column("case_id").to_pylist(), gt.column("remedy").to_pylist(), strict=True)
+        if r == remedy.name
+    }
     scope: set[str] = set()
     rows = []
     for proc in run.resimulated:
-        prefixes = remedy.scope.get(proc, ("*",)) if proc != "complaint" or \
-            "complaint" in remedy.scope else ("*",)
-        in_scope = _team_cases(base.parts[proc], prefixes) | _team_cases(run.parts[proc],
-                                                                            prefixes)
-        ids_b = set(pc.unique(pq.read_table(base.parts[proc], columns=["case_id"])
-                              .column("case_id")).to_pylist())
-        ids_t = set(pc.unique(pq.read_table(run.parts[proc], columns=["case_id"])
-                              .column("case_id")).to_pylist())
+        prefixes = (
+            remedy.scope.get(proc, ("*",)) if proc != "complaint" or "complaint" in remedy.scope else ("*",)
+        )
+        in_scope = _team_cases(base.parts[proc], prefixes) | _team_cases(run.parts[proc], prefixes)
+        ids_b = set(
+            pc.unique(pq.read_table(base.parts[proc], columns=["case_id"]).column("case_id")).to_pylist()
+        )
+        ids_t = set(
+            pc.unique(pq.read_table(run.parts[proc], columns=["case_id"]).column("case_id")).to_pylist()
+        )
         in_scope |= (direct & (ids_b | ids_t)) | (ids_b ^ ids_t)
         scope |= in_scope
         for cid in sorted(ids_b | ids_t):
@@ -195,14 +222,28 @@ def write_counterfactual(bank: Bank, base: Run, run: Run, remedy: Remedy,
             t = run.lead.get(cid)
             lb = b[1] - b[0] if b else None
             lt = t[1] - t[0] if t else None
-            rows.append({"case_id": cid, "process": proc, "in_scope": cid in in_scope,
-                         "lead_time_asis_s": lb, "lead_time_tobe_s": lt,
-                         "saving_s": (lb - lt) if (lb is not None and lt is not None) else None,
-                         "only_in": None if (b and t) else ("asis" if b else "tobe")})
-    schema = pa.schema([("case_id", pa.string()), ("process", pa.string()),
-                        ("in_scope", pa.bool_()), ("lead_time_asis_s", pa.float64()),
-                        ("lead_time_tobe_s", pa.float64()), ("saving_s", pa.float64()),
-                        ("only_in", pa.string())])
+            rows.append(
+                {
+                    "case_id": cid,
+                    "process": proc,
+                    "in_scope": cid in in_scope,
+                    "lead_time_asis_s": lb,
+                    "lead_time_tobe_s": lt,
+                    "saving_s": (lb - lt) if (lb is not None and lt is not None) else None,
+                    "only_in": None if (b and t) else ("asis" if b else "tobe"),
+                }
+            )
+    schema = pa.schema(
+        [
+            ("case_id", pa.string()),
+            ("process", pa.string()),
+            ("in_scope", pa.bool_()),
+            ("lead_time_asis_s", pa.float64()),
+            ("lead_time_tobe_s", pa.float64()),
+            ("saving_s", pa.float64()),
+            ("only_in", pa.string()),
+        ]
+    )
     table = pa.Table.from_pylist(rows, schema=schema)
     write_table(table, cf_dir / f"savings_{remedy.name}.parquet")
     sav = np.array([r["saving_s"] for r in rows if r["saving_s"] is not None], dtype=float)
@@ -225,9 +266,9 @@ def write_counterfactual(bank: Bank, base: Run, run: Run, remedy: Remedy,
         "resimulated_processes": list(run.resimulated),
         "scope_rule": {p: list(v) for p, v in remedy.scope.items()},
         "scope_note": "in scope: cases visiting the listed teams (as-is or to-be), cases with a "
-                      "ground-truth row naming this remedy, cases present in only one run; "
-                      "complaints are all in scope when re-simulated (shared queue). All other "
-                      "cases are identical event for event.",
+        "ground-truth row naming this remedy, cases present in only one run; "
+        "complaints are all in scope when re-simulated (shared queue). All other "
+        "cases are identical event for event.",
         "cases_resimulated": len(rows),
         "cases_in_scope": len(scope),
         "cases_changed": changed,
@@ -239,12 +280,13 @@ def write_counterfactual(bank: Bank, base: Run, run: Run, remedy: Remedy,
         "saving_h_cases_with_truth_rows": round(gt_s / 3600.0, 3),
         "cases_with_truth_rows": len(direct),
         "saving_note": "direct: processes the remedy acts on; complaint ripple: complaints "
-                       "re-simulated only because triggered complaints moved (their shared "
-                       "queue reorders: real in the model, but queue noise rather than the "
-                       "remedy's own effect); cases_with_truth_rows: cases carrying a "
-                       "ground-truth row that names this remedy.",
+        "re-simulated only because triggered complaints moved (their shared "
+        "queue reorders: real in the model, but queue noise rather than the "
+        "remedy's own effect); cases_with_truth_rows: cases carrying a "
+        "ground-truth row that names this remedy.",
         "saving_h_by_process": {k: round(v / 3600.0, 3) for k, v in sorted(by_proc.items())},
-        "mean_saving_per_changed_case_min": round(float(sav[np.abs(sav) > 1e-6].mean()) / 60.0,
-                                                  3) if changed else 0.0,
+        "mean_saving_per_changed_case_min": round(float(sav[np.abs(sav) > 1e-6].mean()) / 60.0, 3)
+        if changed
+        else 0.0,
         "files": [f"events_tobe_{remedy.name}.parquet", f"savings_{remedy.name}.parquet"],
     }

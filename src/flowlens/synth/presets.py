@@ -31,11 +31,21 @@ DAILY_CASES = {
 #: ``warm_handoff``) and ``no_vip_priority`` (re-simulates all five processes), to keep the demo
 #: under a minute.
 DEFAULT_REMEDIES = (
-    "warm_handoff", "remove_second_approval", "no_aml_batching", "aml_reviewer_plus_one",
-    "digital_form_instead_of_reentry", "no_redundant_verification", "use_held_data",
-    "remote_id_verification", "document_checklist", "correct_routing", "fix_contact_defects",
-    "no_wait_user_misuse", "cap_follow_up_calls",
-    "no_low_risk_supervisor_auth", "no_chargeback_batching",
+    "warm_handoff",
+    "remove_second_approval",
+    "no_aml_batching",
+    "aml_reviewer_plus_one",
+    "digital_form_instead_of_reentry",
+    "no_redundant_verification",
+    "use_held_data",
+    "remote_id_verification",
+    "document_checklist",
+    "correct_routing",
+    "fix_contact_defects",
+    "no_wait_user_misuse",
+    "cap_follow_up_calls",
+    "no_low_risk_supervisor_auth",
+    "no_chargeback_batching",
 )
 CORE_REMEDIES = (
     "warm_handoff",
@@ -72,13 +82,28 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset("tiny", date(2024, 9, 23), 7, 0.1, chunk_days=7,
-                   notes="a week of a small bank, for unit tests"),
-    "demo": Preset("demo", date(2024, 9, 2), 60, 1.0, remedies=DEFAULT_REMEDIES,
-                   notes="60 days over Mid-Autumn, quarter end and National Day"),
-    "large": Preset("large", date(2024, 9, 2), 365, 2.0, chunk_days=30, remedies=CORE_REMEDIES,
-                    formats=("parquet",), remedy_jobs=1,
-                    notes="a year at twice the demo volume, streamed to disk month by month"),
+    "tiny": Preset(
+        "tiny", date(2024, 9, 23), 7, 0.1, chunk_days=7, notes="a week of a small bank, for unit tests"
+    ),
+    "demo": Preset(
+        "demo",
+        date(2024, 9, 2),
+        60,
+        1.0,
+        remedies=DEFAULT_REMEDIES,
+        notes="60 days over Mid-Autumn, quarter end and National Day",
+    ),
+    "large": Preset(
+        "large",
+        date(2024, 9, 2),
+        365,
+        2.0,
+        chunk_days=30,
+        remedies=CORE_REMEDIES,
+        formats=("parquet",),
+        remedy_jobs=1,
+        notes="a year at twice the demo volume, streamed to disk month by month",
+    ),
 }
 
 
@@ -89,9 +114,7 @@ def get_preset(name: str | Preset) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}"
-        ) from None
+        raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}") from None
 
 
 def custom_preset(base: str, **changes: object) -> Preset:

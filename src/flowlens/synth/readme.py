@@ -33,8 +33,7 @@ EVENT_COLS = {
     "case_id": "process-prefixed: AO (account opening), LN (loan), CD (card dispute), CP "
     "(complaint; CP-X-<origin> = triggered by another case), SI (service issue)",
     "process": "account_opening, loan_application, card_dispute, complaint, service_issue",
-    "contact_id": "customer contact (call, chat, visit) the event belongs to; empty for back "
-    "office work",
+    "contact_id": "customer contact (call, chat, visit) the event belongs to; empty for back office work",
     "customer_id": "key into customers.parquet",
     "activity": "activity label (English, or Chinese with --labels zh)",
     "activity_zh": "Simplified Chinese label",
@@ -52,8 +51,7 @@ EVENT_COLS = {
 
 def dataset_readme(res: GenerationResult, preset: Preset, command: str | None) -> str:
     """Markdown describing the files, the seed, the command and the schema."""
-    cmd = command or (f"flowlens generate bank --preset {res.preset} --seed {res.seed} "
-                      f"-o {res.out_dir.name}")
+    cmd = command or (f"flowlens generate bank --preset {res.preset} --seed {res.seed} -o {res.out_dir.name}")
     lines = [
         f"# Synthetic bank customer-service logs ({res.preset}, seed {res.seed})",
         "",
@@ -75,7 +73,8 @@ def dataset_readme(res: GenerationResult, preset: Preset, command: str | None) -
         f"command regenerates them. Preset `{preset.name}`: "
         f"{preset.days} days from {preset.start.isoformat()} (Asia/Shanghai), volume "
         f"{preset.volume} ({preset.notes}). Options: "
-        + ", ".join(f"{k}={v}" for k, v in res.options.items()) + ".",
+        + ", ".join(f"{k}={v}" for k, v in res.options.items())
+        + ".",
         "",
         "## Contents",
         "",
@@ -84,13 +83,11 @@ def dataset_readme(res: GenerationResult, preset: Preset, command: str | None) -
     ]
     for p in res.cases:
         lines.append(f"| {p} | {res.cases[p]:,} | {res.events.get(p, 0):,} |")
-    lines += [f"| total | {sum(res.cases.values()):,} | {sum(res.events.values()):,} |", "",
-              "## Files", ""]
+    lines += [f"| total | {sum(res.cases.values()):,} | {sum(res.events.values()):,} |", "", "## Files", ""]
     for f in sorted(res.files):
         text = FILE_TEXT.get(f)
         if text is None and f.startswith("counterfactuals/events_tobe_"):
-            text = "the to-be log with remedy `" + f.split("events_tobe_")[1].split(".")[0] + \
-                "` switched on"
+            text = "the to-be log with remedy `" + f.split("events_tobe_")[1].split(".")[0] + "` switched on"
         if text is None and f.startswith("counterfactuals/savings_"):
             text = "per case: in scope, as-is and to-be lead time, true saving (s)"
         lines.append(f"* `{f}`: {text or ''}")
@@ -137,16 +134,14 @@ WAITING_TEXT = [
     "manager left the task in hand). Without it a waiting-cause analysis cannot see that a "
     "reviewer or an expert was busy: the log would show them idle.",
     "",
-    "To analyse waiting causes as the bank could, read both event files together with the "
-    "calendars:",
+    "To analyse waiting causes as the bank could, read both event files together with the calendars:",
     "",
     "```python",
     "import pandas as pd, flowlens",
     "from flowlens.analysis.waiting import waiting_causes",
     "from flowlens.timing.calendars import CalendarSet",
     "from flowlens.timing.model import time_model",
-    "ev = pd.concat([pd.read_parquet('events.parquet'), "
-    "pd.read_parquet('background_events.parquet')])",
+    "ev = pd.concat([pd.read_parquet('events.parquet'), pd.read_parquet('background_events.parquet')])",
     "log = flowlens.read_log(ev, tz='Asia/Shanghai')",
     "cals = CalendarSet.from_file('calendars.toml')",
     "w = waiting_causes(time_model(log, calendars=cals), calendars=cals)",

@@ -18,8 +18,15 @@ from typing import Any
 
 from flowlens.errors import ConfigError
 
-BRANCH_P1 = ("branch_teller:", "branch_manager:", "branch_lobby:", "wealth_rm:", "kyc_ops",
-             "compliance", "aml_review")
+BRANCH_P1 = (
+    "branch_teller:",
+    "branch_manager:",
+    "branch_lobby:",
+    "wealth_rm:",
+    "kyc_ops",
+    "compliance",
+    "aml_review",
+)
 SI_AGENTS = ("cc_l1", "cc_specialist", "back_office")
 ALL = ("*",)
 
@@ -173,8 +180,9 @@ REMEDIES: dict[str, Remedy] = {
 }
 
 
-def resolve_remedies(value: str | tuple[str, ...] | list[str] | None,
-                     default: tuple[str, ...] | None) -> tuple[str, ...]:
+def resolve_remedies(
+    value: str | tuple[str, ...] | list[str] | None, default: tuple[str, ...] | None
+) -> tuple[str, ...]:
     """Remedy names from 'all', 'none', a comma list or a sequence (validated).
 
     >>> resolve_remedies("warm_handoff,no_aml_batching", None)
@@ -190,6 +198,5 @@ def resolve_remedies(value: str | tuple[str, ...] | list[str] | None,
         return ()
     unknown = [v for v in items if v not in REMEDIES]
     if unknown:
-        raise ConfigError(f"unknown remedy '{unknown[0]}'; choose from all, none, "
-                          f"{', '.join(REMEDIES)}")
+        raise ConfigError(f"unknown remedy '{unknown[0]}'; choose from all, none, {', '.join(REMEDIES)}")
     return tuple(dict.fromkeys(items))

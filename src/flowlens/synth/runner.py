@@ -49,18 +49,45 @@ class ProcessRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any, days: int,
-                volume: float, switches: Switches, customers: CustomerIndex, n_branches: int,
-                params: dict[str, Any], sink: EventSink, chunk_days: int,
-                on_chunk: Callable[[int], None] | None = None) -> ProcessRun:
+def run_process(
+    process: str,
+    arrivals: list[Arrival],
+    *,
+    seed: int,
+    start: Any,
+    days: int,
+    volume: float,
+    switches: Switches,
+    customers: CustomerIndex,
+    n_branches: int,
+    params: dict[str, Any],
+    sink: EventSink,
+    chunk_days: int,
+    on_chunk: Callable[[int], None] | None = None,
+) -> ProcessRun:
     """Simulate every case of ``process``; events go to ``sink``, the rest is returned."""
     mod = MODULES[process]
-    prefix = {"account_opening": "AO", "loan_application": "LN", "card_dispute": "CD",
-              "complaint": "CP", "service_issue": "SI"}[process]
+    prefix = {
+        "account_opening": "AO",
+        "loan_application": "LN",
+        "card_dispute": "CD",
+        "complaint": "CP",
+        "service_issue": "SI",
+    }[process]
     horizon_days = days + RUN_OUT_DAYS
-    w = World(process=process, prefix=prefix, seed=seed, start=start, days=days,
-              horizon_days=horizon_days, volume=volume, switches=switches, customers=customers,
-              n_branches=n_branches, params=params)
+    w = World(
+        process=process,
+        prefix=prefix,
+        seed=seed,
+        start=start,
+        days=days,
+        horizon_days=horizon_days,
+        volume=volume,
+        switches=switches,
+        customers=customers,
+        n_branches=n_branches,
+        params=params,
+    )
     mod.setup(w)
     for pool in w.teams.values():
         pool.window_end = days * DAY
@@ -78,8 +105,7 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
             reason = a.fixed.get("reason", reason)
             channel = a.fixed.get("channel", channel)
             product = a.fixed.get("product", product)
-        row = CaseRow(a.case_id, process, ci, product, customers.segment[ci], channel, reason,
-                      a.t)
+        row = CaseRow(a.case_id, process, ci, product, customers.segment[ci], channel, reason, a.t)
         case = Case(w, row, streams)
         if a.fixed:
             row.severity = a.fixed.get("severity")
@@ -121,16 +147,25 @@ def run_process(process: str, arrivals: list[Arrival], *, seed: int, start: Any,
     total += sink.add(ev, gt, cases, process)
     sink.close_process(process)
     meetings = [(a.id, a.team, m0, m1) for a in w.agents.values() for m0, m1 in a.meeting_times()]
-    background = sink.write_background(process, prefix, w.background, meetings,
-                                       sink.last_end.get(process, 0.0))
+    background = sink.write_background(
+        process, prefix, w.background, meetings, sink.last_end.get(process, 0.0)
+    )
     w.background = []
     calendars = {a.id: a.cal_key for a in w.agents.values()}
-    waits = {name: np.frombuffer(p.waits, dtype=np.float64).reshape(-1, 3).copy()
-             for name, p in w.teams.items()}
+    waits = {
+        name: np.frombuffer(p.waits, dtype=np.float64).reshape(-1, 3).copy() for name, p in w.teams.items()
+    }
     util = {name: p.utilisation(days * DAY) for name, p in w.teams.items()}
     sizes = {name: len(p.agents) for name, p in w.teams.items()}
     if w.open_cases:
         raise RuntimeError(f"{w.open_cases} {process} cases never finished")  # pragma: no cover
-    return ProcessRun(process, sink.case_counts.get(process, 0), waits, util, sizes, total,
-                      sink.part_path(process),
-                      extra={"calendars": calendars, "background_events": background})
+    return ProcessRun(
+        process,
+        sink.case_counts.get(process, 0),
+        waits,
+        util,
+        sizes,
+        total,
+        sink.part_path(process),
+        extra={"calendars": calendars, "background_events": background},
+    )

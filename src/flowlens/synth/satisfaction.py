@@ -27,10 +27,15 @@ SEGMENT_SHIFT = {"mass": 0.0, "vip": 0.1, "private": 0.15, "small_business": -0.
 
 def effort(row: CaseRow) -> float:
     """The effort score of domain.md 6.7."""
-    return (0.8 * max(row.contacts - 1, 0) + 0.5 * max(len(row.channels) - 1, 0)
-            + 0.4 * max(row.verifications - 1, 0) + 0.6 * row.re_entries
-            + 1.0 * row.branch_trips + 0.3 * row.transfers
-            + 0.02 * min(row.customer_wait_s / 60.0, 60.0))
+    return (
+        0.8 * max(row.contacts - 1, 0)
+        + 0.5 * max(len(row.channels) - 1, 0)
+        + 0.4 * max(row.verifications - 1, 0)
+        + 0.6 * row.re_entries
+        + 1.0 * row.branch_trips
+        + 0.3 * row.transfers
+        + 0.02 * min(row.customer_wait_s / 60.0, 60.0)
+    )
 
 
 @dataclass
@@ -51,10 +56,14 @@ def score(row: CaseRow, s: Stream) -> Satisfaction:
     e = effort(row)
     z1, z2 = s.gauss(0.0, 0.5), s.gauss(0.0, 1.0)
     u_resp, u_c, delay, jit = s.random(), s.random(), s.uniform(0, 14 * 86400.0), s.random()
-    latent = (BASE_CSAT[row.unfavourable] + SEGMENT_SHIFT.get(row.segment, 0.0)
-              - 0.35 * e - 0.5 * float(row.sla_breached) + z1)
-    csat = 5 if latent >= 4.5 else 4 if latent >= 3.7 else 3 if latent >= 2.9 else \
-        2 if latent >= 2.1 else 1
+    latent = (
+        BASE_CSAT[row.unfavourable]
+        + SEGMENT_SHIFT.get(row.segment, 0.0)
+        - 0.35 * e
+        - 0.5 * float(row.sla_breached)
+        + z1
+    )
+    csat = 5 if latent >= 4.5 else 4 if latent >= 3.7 else 3 if latent >= 2.9 else 2 if latent >= 2.1 else 1
     nps = int(min(max(round(2 * latent + 1 + z2), 0), 10))
     ces = int(min(max(round(6.5 - 1.2 * e), 1), 7))
     # Surveys answered by ~15%, more by the very happy and the very unhappy.

@@ -34,24 +34,24 @@ Gen = Generator[Any, Any, Any]
 class Switches:
     """Model switches; the defaults are the as-is bank, remedies flip some of them."""
 
-    warm_transfer: bool = False          # W9: warm transfers pass context
-    bot_context_handover: bool = False   # W8: chatbot handoff always passes context
-    second_approval: bool = True         # W6: P2 second underwriter, P4 second approval
+    warm_transfer: bool = False  # W9: warm transfers pass context
+    bot_context_handover: bool = False  # W8: chatbot handoff always passes context
+    second_approval: bool = True  # W6: P2 second underwriter, P4 second approval
     low_risk_supervisor_auth: bool = True  # W6: P1 supervisor sign-off for low risk
-    aml_batching: bool = True            # B2
-    aml_extra_reviewers: int = 0         # B1
+    aml_batching: bool = True  # B2
+    aml_extra_reviewers: int = 0  # B1
     shared_application_data: bool = False  # W2: branch sees the app application (no re-entry)
     redundant_verification: bool = True  # W1
-    ask_held_data: bool = True           # W2 in P3/P4 (and Art. 13)
-    remote_id: bool = False              # W3: video ID instead of a branch trip
-    incomplete_first_p: float = 0.35     # W4 (P2); P1 loop probability scales with it
-    misrouting: bool = True              # W5
-    contact_defects: bool = True         # W7
-    bot_misunderstanding: bool = True    # W8 doom loops
-    wait_user_misuse: bool = True        # W10
-    followup_cap: int | None = None      # W11
-    chargeback_batching: bool = True     # B2 (P3)
-    vip_priority: bool = True            # B4
+    ask_held_data: bool = True  # W2 in P3/P4 (and Art. 13)
+    remote_id: bool = False  # W3: video ID instead of a branch trip
+    incomplete_first_p: float = 0.35  # W4 (P2); P1 loop probability scales with it
+    misrouting: bool = True  # W5
+    contact_defects: bool = True  # W7
+    bot_misunderstanding: bool = True  # W8 doom loops
+    wait_user_misuse: bool = True  # W10
+    followup_cap: int | None = None  # W11
+    chargeback_batching: bool = True  # B2 (P3)
+    vip_priority: bool = True  # B4
 
 
 @dataclass(slots=True)
@@ -125,9 +125,21 @@ class CaseRow:
 class World:
     """One process's SimPy environment, teams and recorders."""
 
-    def __init__(self, *, process: str, prefix: str, seed: int, start: date, days: int,
-                 horizon_days: int, volume: float, switches: Switches,
-                 customers: CustomerIndex, n_branches: int, params: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        *,
+        process: str,
+        prefix: str,
+        seed: int,
+        start: date,
+        days: int,
+        horizon_days: int,
+        volume: float,
+        switches: Switches,
+        customers: CustomerIndex,
+        n_branches: int,
+        params: dict[str, Any],
+    ) -> None:
         self.env = simpy.Environment()
         self.process = process
         self.prefix = prefix
@@ -211,8 +223,22 @@ class Case:
     ) -> int:
         seq = len(self.events)
         c = self.contact if contact is True else (contact or None)
-        self.events.append(EventRec(seq, act, start, end, resource, team,
-                                    channel or self.channel, system, c, lifecycle, attrs, side))
+        self.events.append(
+            EventRec(
+                seq,
+                act,
+                start,
+                end,
+                resource,
+                team,
+                channel or self.channel,
+                system,
+                c,
+                lifecycle,
+                attrs,
+                side,
+            )
+        )
         return seq
 
     def enabled_now(self) -> float:
@@ -231,11 +257,24 @@ class Case:
         agent = self.w.agents.get(e.resource) if e.resource else None
         return split_wait(en, e.start, agent, holds)
 
-    def truth(self, kind: str, code: str, seqs: list[int], *, removable: str = "yes",
-              regulatory: bool = False, cause: str, remedy: str | None,
-              customer_s: float = 0.0, staff_s: float = 0.0, wait_s: float = 0.0,
-              team: str | None = None, causes: tuple[str, ...] | None = None,
-              holds: list[tuple[float, float]] = (), **params: Any) -> None:
+    def truth(
+        self,
+        kind: str,
+        code: str,
+        seqs: list[int],
+        *,
+        removable: str = "yes",
+        regulatory: bool = False,
+        cause: str,
+        remedy: str | None,
+        customer_s: float = 0.0,
+        staff_s: float = 0.0,
+        wait_s: float = 0.0,
+        team: str | None = None,
+        causes: tuple[str, ...] | None = None,
+        holds: list[tuple[float, float]] = (),
+        **params: Any,
+    ) -> None:
         """Record a ground-truth row. Bottleneck and decoy rows carry the split of their
         events' log-visible waiting (``params["wait_split_s"]``, :mod:`waits`); for a
         bottleneck, ``causes`` names the causes its mechanism produces and ``wait_time_s``
@@ -251,11 +290,25 @@ class Case:
             if causes is not None:
                 params["mechanism_causes"] = list(causes)
                 wait_s = sum(split[k] for k in causes)
-        self.gt.append(GTRec(kind, code, self.row.case_id, list(seqs),
-                             first.act if first else "", first.resource if first else None,
-                             team or (first.team if first else None), round(customer_s, 3),
-                             round(staff_s, 3), round(wait_s, 3), removable, regulatory, cause,
-                             remedy, params))
+        self.gt.append(
+            GTRec(
+                kind,
+                code,
+                self.row.case_id,
+                list(seqs),
+                first.act if first else "",
+                first.resource if first else None,
+                team or (first.team if first else None),
+                round(customer_s, 3),
+                round(staff_s, 3),
+                round(wait_s, 3),
+                removable,
+                regulatory,
+                cause,
+                remedy,
+                params,
+            )
+        )
         if kind == "waste":
             self.row.codes.add(code)
         for s in seqs:
@@ -267,10 +320,20 @@ class Case:
             e.attrs = hint
 
     # --- helpers (generators) ---------------------------------------------------------------
-    def task(self, team: str, act: str, median_min: float, sigma: float, *,
-             channel: str | None = None, system: str = "CRM", priority: int | None = None,
-             attrs: dict[str, Any] | None = None, hold: bool = False,
-             draw: float | None = None) -> Gen:
+    def task(
+        self,
+        team: str,
+        act: str,
+        median_min: float,
+        sigma: float,
+        *,
+        channel: str | None = None,
+        system: str = "CRM",
+        priority: int | None = None,
+        attrs: dict[str, Any] | None = None,
+        hold: bool = False,
+        draw: float | None = None,
+    ) -> Gen:
         """Queue for ``team``, then work ``median_min`` x lognormal x the person's speed.
 
         Returns ``(seq, request_time, start, end, agent, request)``; with ``hold=True`` the
@@ -288,27 +351,52 @@ class Case:
             pool.release(req)
         return seq, t_req, t0, self.env.now, agent, req
 
-    def work(self, agent: Agent, act: str, median_min: float, sigma: float, *,
-             channel: str | None = None, system: str = "CRM",
-             attrs: dict[str, Any] | None = None, draw: float | None = None,
-             side: bool = False) -> Gen:
+    def work(
+        self,
+        agent: Agent,
+        act: str,
+        median_min: float,
+        sigma: float,
+        *,
+        channel: str | None = None,
+        system: str = "CRM",
+        attrs: dict[str, Any] | None = None,
+        draw: float | None = None,
+        side: bool = False,
+    ) -> Gen:
         """A further step by a person already assigned (same call, same counter)."""
         base = draw if draw is not None else self.r.dur.lognorm(median_min * 60.0, sigma)
         t0 = self.env.now
         yield self.env.timeout(base * agent.speed)
-        return self.ev(act, t0, self.env.now, agent.id, agent.team, channel, system, attrs=attrs,
-                       side=side)
+        return self.ev(act, t0, self.env.now, agent.id, agent.team, channel, system, attrs=attrs, side=side)
 
-    def system(self, act: str, lo_s: float = 1.0, hi_s: float = 10.0, *, system: str = "CORE",
-               resource: str = "SYS-CORE", team: str = "system", channel: str = "system",
-               attrs: dict[str, Any] | None = None) -> Gen:
+    def system(
+        self,
+        act: str,
+        lo_s: float = 1.0,
+        hi_s: float = 10.0,
+        *,
+        system: str = "CORE",
+        resource: str = "SYS-CORE",
+        team: str = "system",
+        channel: str = "system",
+        attrs: dict[str, Any] | None = None,
+    ) -> Gen:
         t0 = self.env.now
         yield self.env.timeout(self.r.dur.uniform(lo_s, hi_s))
         return self.ev(act, t0, self.env.now, resource, team, channel, system, attrs=attrs)
 
-    def customer(self, act: str, median_min: float, sigma: float, *, channel: str | None = None,
-                 system: str = "CRM", attrs: dict[str, Any] | None = None,
-                 draw: float | None = None) -> Gen:
+    def customer(
+        self,
+        act: str,
+        median_min: float,
+        sigma: float,
+        *,
+        channel: str | None = None,
+        system: str = "CRM",
+        attrs: dict[str, Any] | None = None,
+        draw: float | None = None,
+    ) -> Gen:
         base = draw if draw is not None else self.r.dur.lognorm(median_min * 60.0, sigma)
         t0 = self.env.now
         yield self.env.timeout(base)
@@ -327,11 +415,11 @@ class Case:
         side: bool = False,
     ) -> int:
         t = self.env.now
-        return self.ev(act, t, t, resource, team, channel, system, attrs=attrs, contact=contact,
-                       side=side)
+        return self.ev(act, t, t, resource, team, channel, system, attrs=attrs, contact=contact, side=side)
 
-    def customer_wait(self, median_h: float, sigma: float, *, cap_h: float | None = None,
-                      draw: float | None = None) -> Gen:
+    def customer_wait(
+        self, median_h: float, sigma: float, *, cap_h: float | None = None, draw: float | None = None
+    ) -> Gen:
         """Wait for the customer (extraneous): lognormal calendar time, answered while awake."""
         d = draw if draw is not None else self.r.cust.lognorm(median_h * 3600.0, sigma)
         jitter = self.r.cust.uniform(0.0, 3 * 3600.0)

@@ -229,19 +229,18 @@ SHIFTS = {
     "cc_mid": Shift("cc_mid", ((hm(9), hm(18)),), "daily", (hm(13), hm(13, 30))),
     "cc_late": Shift("cc_late", ((hm(14), hm(22)),), "daily", (hm(18), hm(18, 30))),
     "cc_night": Shift("cc_night", ((hm(22), hm(32)),), "daily"),
-    "cc_weekday_peak": Shift("cc_weekday_peak", ((hm(9), hm(17)),), "business",
-                             (hm(12), hm(12, 45))),
+    "cc_weekday_peak": Shift("cc_weekday_peak", ((hm(9), hm(17)),), "business", (hm(12), hm(12, 45))),
     "card_day": Shift("card_day", ((hm(8), hm(15)),), "daily"),
     "card_eve": Shift("card_eve", ((hm(15), hm(22)),), "daily"),
     "mon_sat": Shift("mon_sat", ((hm(9), hm(18)),), "mon_sat", (hm(12), hm(13))),
     "branch": Shift("branch", ((hm(9), hm(17)),), "branch", (hm(12), hm(12, 45))),
-    "branch_late_lunch": Shift("branch_late_lunch", ((hm(9), hm(17)),), "branch",
-                               (hm(12, 45), hm(13, 30))),
+    "branch_late_lunch": Shift("branch_late_lunch", ((hm(9), hm(17)),), "branch", (hm(12, 45), hm(13, 30))),
 }
 
 
-def shift_calendar(shift: Shift, start: date, days: int, *, saturday: bool = False,
-                   late_lunch: bool = False) -> Calendar:
+def shift_calendar(
+    shift: Shift, start: date, days: int, *, saturday: bool = False, late_lunch: bool = False
+) -> Calendar:
     """The calendar of one shift over ``days`` (branches open Saturdays 09-16 if ``saturday``;
     ``late_lunch`` moves the break right after the first group's, so a team never eats at once)."""
     if shift.days == "business":
@@ -249,14 +248,14 @@ def shift_calendar(shift: Shift, start: date, days: int, *, saturday: bool = Fal
     elif shift.days == "daily":
         cal = Calendar.weekly(start, days, shift.blocks, name=shift.name)
     elif shift.days == "mon_sat":
-        cal = Calendar.weekly(start, days, shift.blocks, weekdays=(0, 1, 2, 3, 4, 5),
-                              closed_on_holidays=True, name=shift.name)
+        cal = Calendar.weekly(
+            start, days, shift.blocks, weekdays=(0, 1, 2, 3, 4, 5), closed_on_holidays=True, name=shift.name
+        )
     else:  # branch: business days, plus Saturdays 09-16 for some branches, closed on holidays
         wk = Calendar.weekly(start, days, shift.blocks, business_days_only=True)
         out = list(zip(wk.starts, wk.ends, strict=True))
         if saturday:
-            sat = Calendar.weekly(start, days, ((hm(9), hm(16)),), weekdays=(5,),
-                                  closed_on_holidays=True)
+            sat = Calendar.weekly(start, days, ((hm(9), hm(16)),), weekdays=(5,), closed_on_holidays=True)
             out += list(zip(sat.starts, sat.ends, strict=True))
         cal = Calendar.from_intervals(out, shift.name)
     if shift.lunch is not None:
@@ -310,8 +309,16 @@ class TeamSpec:
     sizes: dict[str, int] = field(default_factory=dict)
 
 
-def build_agents(spec: TeamSpec, start: date, days: int, volume: float, stream: Stream,
-                 *, scale: bool = True, extra: int = 0) -> list[Agent]:
+def build_agents(
+    spec: TeamSpec,
+    start: date,
+    days: int,
+    volume: float,
+    stream: Stream,
+    *,
+    scale: bool = True,
+    extra: int = 0,
+) -> list[Agent]:
     """People of a team: head counts scaled to the volume, speeds ~ lognormal(1, 0.2), 10%
     new hires x1.3 slower (domain.md 6.2), calendars per shift (minus meetings)."""
     agents: list[Agent] = []
@@ -334,13 +341,17 @@ def build_agents(spec: TeamSpec, start: date, days: int, volume: float, stream: 
             speed = stream.lognorm(1.0, 0.2) * (1.3 if stream.random() < 0.10 else 1.0)
             key = (shift_name, j % 2 == 1)
             if key not in cache:
-                cache[key] = shift_calendar(shift, start, days, saturday=spec.saturday,
-                                            late_lunch=key[1])
+                cache[key] = shift_calendar(shift, start, days, saturday=spec.saturday, late_lunch=key[1])
             cal = cache[key]
             huddle = i <= spec.monday_huddle
             if huddle:
-                cal = cal.minus([(d * DAY + hm(9), d * DAY + hm(11)) for d in range(days)
-                                 if (start + timedelta(days=d)).weekday() == 0])
+                cal = cal.minus(
+                    [
+                        (d * DAY + hm(9), d * DAY + hm(11))
+                        for d in range(days)
+                        if (start + timedelta(days=d)).weekday() == 0
+                    ]
+                )
             meetings: list[tuple[float, float]] = []
             if spec.meetings > 0:
                 holes = []
@@ -350,8 +361,15 @@ def build_agents(spec: TeamSpec, start: date, days: int, volume: float, stream: 
                         holes.append((a, a + hm(2)))
                 meetings = _within(cal, holes)
                 cal = cal.minus(holes)
-            agents.append(Agent(f"{spec.prefix}{i:02d}", spec.name, round(speed, 3), cal,
-                                cal_key=calendar_key(shift, key[1], spec.saturday, huddle),
-                                meetings=meetings))
+            agents.append(
+                Agent(
+                    f"{spec.prefix}{i:02d}",
+                    spec.name,
+                    round(speed, 3),
+                    cal,
+                    cal_key=calendar_key(shift, key[1], spec.saturday, huddle),
+                    meetings=meetings,
+                )
+            )
     spec.sizes = dict(counts)
     return agents

@@ -58,8 +58,7 @@ MECHANISM: dict[str, tuple[str, ...]] = {
 
 CATALOGUE: dict[str, dict[str, Any]] = {
     "W1": {"name": "repeated ID verification", "removable": "yes", "processes": ["P5", "P3", "P1"]},
-    "W2": {"name": "re-entry / asking for held data", "removable": "yes",
-           "processes": ["P1", "P3", "P4"]},
+    "W2": {"name": "re-entry / asking for held data", "removable": "yes", "processes": ["P1", "P3", "P4"]},
     "W3": {"name": "unnecessary branch trip", "removable": "mostly", "processes": ["P1", "P5"]},
     "W4": {"name": "document loop", "removable": "partly", "processes": ["P1", "P2"]},
     "W5": {"name": "department ping-pong", "removable": "yes", "processes": ["P3", "P4"]},
@@ -70,24 +69,30 @@ CATALOGUE: dict[str, dict[str, Any]] = {
     "W10": {"name": "wait-user misuse", "removable": "yes", "processes": ["P2", "P4"]},
     "W11": {"name": "excess follow-up calls", "removable": "partly", "processes": ["P2"]},
     "B1": {"name": "contention", "team": "aml_review", "remedy_switch": "aml_review.capacity=+1"},
-    "B2": {"name": "batching", "team": "aml_review / card_ops",
-           "remedy_switch": "aml_batching=false; chargeback_batching=false"},
+    "B2": {
+        "name": "batching",
+        "team": "aml_review / card_ops",
+        "remedy_switch": "aml_batching=false; chargeback_batching=false",
+    },
     "B3": {"name": "unavailability", "team": "back_office", "remedy_switch": "weekend cover"},
-    "B4": {"name": "prioritisation", "team": "cc_l1, branch pools, complaints_unit",
-           "remedy_switch": "vip_priority=false"},
+    "B4": {
+        "name": "prioritisation",
+        "team": "cc_l1, branch pools, complaints_unit",
+        "remedy_switch": "vip_priority=false",
+    },
     "B5": {"name": "extraneous", "team": "customer / merchant", "remedy_switch": "reminders"},
-    "B6": {"name": "low-priority shared team", "team": "dept_sme",
-           "remedy_switch": "sme input priority"},
+    "B6": {"name": "low-priority shared team", "team": "dept_sme", "remedy_switch": "sme input priority"},
     "B7": {"name": "peak understaffing", "team": "cc_l1", "remedy_switch": "Monday 09-11 staffing"},
-    "B8": {"name": "single approver", "team": "branch_manager",
-           "remedy_switch": "low_risk_supervisor_auth=false"},
+    "B8": {
+        "name": "single approver",
+        "team": "branch_manager",
+        "remedy_switch": "low_risk_supervisor_auth=false",
+    },
     "D1": {"name": "online ID check + face verification", "regulatory_required": True},
-    "D2": {"name": "AML screening, manual review, enhanced due diligence",
-           "regulatory_required": True},
+    "D2": {"name": "AML screening, manual review, enhanced due diligence", "regulatory_required": True},
     "D3": {"name": "step-up authentication", "regulatory_required": True},
     "D4": {"name": "risk questionnaire + dual recording", "regulatory_required": True},
-    "D5": {"name": "fraud checks, high-risk supervisor authorisation",
-           "regulatory_required": True},
+    "D5": {"name": "fraud checks, high-risk supervisor authorisation", "regulatory_required": True},
 }
 
 
@@ -126,8 +131,9 @@ def summarise(gt: pa.Table) -> dict[str, Any]:
             "removable_degree": sorted({degree[i] for i in ii}),
         }
         if kinds[ii[0]] in ("bottleneck", "decoy"):
-            split = dict.fromkeys(("batching", "contention", "prioritization", "unavailability",
-                                   "extraneous"), 0.0)
+            split = dict.fromkeys(
+                ("batching", "contention", "prioritization", "unavailability", "extraneous"), 0.0
+            )
             for i in ii:
                 for k, v in json.loads(params[i] or "{}").get("wait_split_s", {}).items():
                     split[k] += v
@@ -149,8 +155,12 @@ def _code_key(code: str) -> tuple[int, int, str]:
 def _stats(w: np.ndarray) -> dict[str, float | int]:
     if w.size == 0:
         return {"n": 0}
-    return {"n": int(w.size), "mean_s": round(float(w.mean()), 1),
-            "median_s": round(float(np.median(w)), 1), "p90_s": round(float(np.quantile(w, 0.9)), 1)}
+    return {
+        "n": int(w.size),
+        "mean_s": round(float(w.mean()), 1),
+        "median_s": round(float(np.median(w)), 1),
+        "p90_s": round(float(np.quantile(w, 0.9)), 1),
+    }
 
 
 def bottleneck_truth(runs: dict[str, Any], gt: pa.Table) -> dict[str, Any]:
@@ -176,38 +186,70 @@ def bottleneck_truth(runs: dict[str, Any], gt: pa.Table) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     aml = waits("account_opening", "aml_review")
-    out["B1"] = {**CATALOGUE["B1"], "process": "account_opening", "activity": "Manual AML Review",
-                 "cause": "contention: lean AML team also works transaction-monitoring alerts",
-                 "utilisation": util("account_opening", "aml_review"),
-                 "queue_wait_all_requests": _stats(aml[:, 1] - aml[:, 0]) if aml.size else {"n": 0},
-                 "instances": gt_wait("B1"), "remedy": "aml_reviewer_plus_one"}
-    out["B2"] = {**CATALOGUE["B2"], "process": ["account_opening", "card_dispute"],
-                 "activity": ["Manual AML Review", "Submit Chargeback"],
-                 "window": "AML batches 10:00 and 15:00; chargebacks 16:00 (business days)",
-                 "cause": "batching", "instances": gt_wait("B2"),
-                 "remedy": ["no_aml_batching", "no_chargeback_batching"]}
-    out["B3"] = {**CATALOGUE["B3"], "process": "service_issue", "activity": "Resolve Ticket",
-                 "window": "weekends and public holidays", "cause": "unavailability",
-                 "utilisation": util("service_issue", "back_office"),
-                 "instances": gt_wait("B3"), "remedy": "weekend_back_office"}
+    out["B1"] = {
+        **CATALOGUE["B1"],
+        "process": "account_opening",
+        "activity": "Manual AML Review",
+        "cause": "contention: lean AML team also works transaction-monitoring alerts",
+        "utilisation": util("account_opening", "aml_review"),
+        "queue_wait_all_requests": _stats(aml[:, 1] - aml[:, 0]) if aml.size else {"n": 0},
+        "instances": gt_wait("B1"),
+        "remedy": "aml_reviewer_plus_one",
+    }
+    out["B2"] = {
+        **CATALOGUE["B2"],
+        "process": ["account_opening", "card_dispute"],
+        "activity": ["Manual AML Review", "Submit Chargeback"],
+        "window": "AML batches 10:00 and 15:00; chargebacks 16:00 (business days)",
+        "cause": "batching",
+        "instances": gt_wait("B2"),
+        "remedy": ["no_aml_batching", "no_chargeback_batching"],
+    }
+    out["B3"] = {
+        **CATALOGUE["B3"],
+        "process": "service_issue",
+        "activity": "Resolve Ticket",
+        "window": "weekends and public holidays",
+        "cause": "unavailability",
+        "utilisation": util("service_issue", "back_office"),
+        "instances": gt_wait("B3"),
+        "remedy": "weekend_back_office",
+    }
     b4: dict[str, Any] = {}
-    for proc, team in (("service_issue", "cc_l1"), ("service_issue", "branch_service"),
-                       ("account_opening", "branch_teller"), ("complaint", "complaints_unit")):
+    for proc, team in (
+        ("service_issue", "cc_l1"),
+        ("service_issue", "branch_service"),
+        ("account_opening", "branch_teller"),
+        ("complaint", "complaints_unit"),
+    ):
         w = waits(proc, team)
         if w.size:
             d = w[:, 1] - w[:, 0]
             b4[team] = {"vip": _stats(d[w[:, 2] == 0]), "mass": _stats(d[w[:, 2] == 1])}
-    out["B4"] = {**CATALOGUE["B4"], "cause": "VIP non-pre-emptive priority",
-                 "queue_wait_by_priority": b4, "remedy": "no_vip_priority"}
-    out["B5"] = {**CATALOGUE["B5"], "process": ["loan_application", "card_dispute", "complaint"],
-                 "cause": "waiting on the customer or the merchant (extraneous)",
-                 "instances": gt_wait("B5"), "remedy": None}
+    out["B4"] = {
+        **CATALOGUE["B4"],
+        "cause": "VIP non-pre-emptive priority",
+        "queue_wait_by_priority": b4,
+        "remedy": "no_vip_priority",
+    }
+    out["B5"] = {
+        **CATALOGUE["B5"],
+        "process": ["loan_application", "card_dispute", "complaint"],
+        "cause": "waiting on the customer or the merchant (extraneous)",
+        "instances": gt_wait("B5"),
+        "remedy": None,
+    }
     sme = waits("complaint", "dept_sme")
-    out["B6"] = {**CATALOGUE["B6"], "process": "complaint", "activity": "Department Input",
-                 "cause": "department experts do their own work first",
-                 "utilisation_including_own_work": util("complaint", "dept_sme"),
-                 "queue_wait_all_requests": _stats(sme[:, 1] - sme[:, 0]) if sme.size else {"n": 0},
-                 "instances": gt_wait("B6"), "remedy": "sme_input_priority"}
+    out["B6"] = {
+        **CATALOGUE["B6"],
+        "process": "complaint",
+        "activity": "Department Input",
+        "cause": "department experts do their own work first",
+        "utilisation_including_own_work": util("complaint", "dept_sme"),
+        "queue_wait_all_requests": _stats(sme[:, 1] - sme[:, 0]) if sme.size else {"n": 0},
+        "instances": gt_wait("B6"),
+        "remedy": "sme_input_priority",
+    }
     cc = waits("service_issue", "cc_l1")
     b7: dict[str, Any] = {}
     if cc.size:
@@ -218,19 +260,34 @@ def bottleneck_truth(runs: dict[str, Any], gt: pa.Table) -> dict[str, Any]:
         start_dow = runs["service_issue"].extra.get("start_weekday", 0)
         monday = ((dow + start_dow) % 7) == 0
         weekday = ((dow + start_dow) % 7) < 5
-        for name, m in (("monday_09_11", monday & peak), ("other_weekdays_09_11",
-                                                          weekday & ~monday & peak),
-                        ("all", np.ones_like(peak))):
+        for name, m in (
+            ("monday_09_11", monday & peak),
+            ("other_weekdays_09_11", weekday & ~monday & peak),
+            ("all", np.ones_like(peak)),
+        ):
             sel = d[m]
-            b7[name] = {**_stats(sel), "answered_within_20s": round(float((sel <= 20).mean()), 3)
-                        if sel.size else None}
-    out["B7"] = {**CATALOGUE["B7"], "process": "service_issue", "activity": "Enter Queue",
-                 "window": "Monday 09:00-11:00", "cause": "flat weekday staffing vs Monday peak",
-                 "queue_wait": b7, "utilisation": util("service_issue", "cc_l1"), "remedy": None}
+            b7[name] = {
+                **_stats(sel),
+                "answered_within_20s": round(float((sel <= 20).mean()), 3) if sel.size else None,
+            }
+    out["B7"] = {
+        **CATALOGUE["B7"],
+        "process": "service_issue",
+        "activity": "Enter Queue",
+        "window": "Monday 09:00-11:00",
+        "cause": "flat weekday staffing vs Monday peak",
+        "queue_wait": b7,
+        "utilisation": util("service_issue", "cc_l1"),
+        "remedy": None,
+    }
     mgr = waits("account_opening", "branch_manager")
-    out["B8"] = {**CATALOGUE["B8"], "process": "account_opening",
-                 "activity": "Supervisor Authorization",
-                 "cause": "one manager per branch, in meetings ~20% of the day",
-                 "queue_wait_all_requests": _stats(mgr[:, 1] - mgr[:, 0]) if mgr.size else {"n": 0},
-                 "instances": gt_wait("B8"), "remedy": "no_low_risk_supervisor_auth"}
+    out["B8"] = {
+        **CATALOGUE["B8"],
+        "process": "account_opening",
+        "activity": "Supervisor Authorization",
+        "cause": "one manager per branch, in meetings ~20% of the day",
+        "queue_wait_all_requests": _stats(mgr[:, 1] - mgr[:, 0]) if mgr.size else {"n": 0},
+        "instances": gt_wait("B8"),
+        "remedy": "no_low_risk_supervisor_auth",
+    }
     return out

@@ -31,38 +31,83 @@ from flowlens.synth.satisfaction import score
 from flowlens.synth.sim import CaseRow, EventRec, GTRec
 
 TS = pa.timestamp("ms", tz="UTC")
-PROCESS_ORDER = ("account_opening", "loan_application", "card_dispute", "complaint",
-                 "service_issue")
+PROCESS_ORDER = ("account_opening", "loan_application", "card_dispute", "complaint", "service_issue")
 
-EVENT_SCHEMA = pa.schema([
-    ("event_id", pa.string()), ("case_id", pa.string()), ("process", pa.string()),
-    ("contact_id", pa.string()), ("customer_id", pa.string()), ("activity", pa.string()),
-    ("activity_zh", pa.string()), ("start_ts", TS), ("end_ts", TS), ("lifecycle", pa.string()),
-    ("resource_id", pa.string()), ("team", pa.string()), ("channel", pa.string()),
-    ("system", pa.string()), ("attrs", pa.string()),
-])
-GT_SCHEMA = pa.schema([
-    ("gt_id", pa.string()), ("kind", pa.string()), ("code", pa.string()),
-    ("case_id", pa.string()), ("process", pa.string()), ("event_ids", pa.list_(pa.string())),
-    ("activity", pa.string()), ("resource", pa.string()), ("team", pa.string()),
-    ("customer_time_s", pa.float64()), ("staff_time_s", pa.float64()),
-    ("wait_time_s", pa.float64()), ("removable", pa.bool_()), ("removable_degree", pa.string()),
-    ("regulatory_required", pa.bool_()), ("cause", pa.string()), ("remedy", pa.string()),
-    ("params", pa.string()),
-])
-CASE_SCHEMA = pa.schema([
-    ("case_id", pa.string()), ("process", pa.string()), ("customer_id", pa.string()),
-    ("product", pa.string()), ("segment", pa.string()), ("origin_channel", pa.string()),
-    ("reason", pa.string()), ("opened_ts", TS), ("closed_ts", TS), ("outcome", pa.string()),
-    ("sla_deadline_ts", TS), ("sla_met", pa.bool_()), ("complaint_category", pa.string()),
-    ("severity", pa.string()), ("amount", pa.float64()), ("csat", pa.int8()),
-    ("nps", pa.int8()), ("ces", pa.int8()), ("survey_responded", pa.bool_()),
-    ("effort", pa.float64()), ("contacts", pa.int16()),
-])
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("case_id", pa.string()),
+        ("process", pa.string()),
+        ("contact_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("activity", pa.string()),
+        ("activity_zh", pa.string()),
+        ("start_ts", TS),
+        ("end_ts", TS),
+        ("lifecycle", pa.string()),
+        ("resource_id", pa.string()),
+        ("team", pa.string()),
+        ("channel", pa.string()),
+        ("system", pa.string()),
+        ("attrs", pa.string()),
+    ]
+)
+GT_SCHEMA = pa.schema(
+    [
+        ("gt_id", pa.string()),
+        ("kind", pa.string()),
+        ("code", pa.string()),
+        ("case_id", pa.string()),
+        ("process", pa.string()),
+        ("event_ids", pa.list_(pa.string())),
+        ("activity", pa.string()),
+        ("resource", pa.string()),
+        ("team", pa.string()),
+        ("customer_time_s", pa.float64()),
+        ("staff_time_s", pa.float64()),
+        ("wait_time_s", pa.float64()),
+        ("removable", pa.bool_()),
+        ("removable_degree", pa.string()),
+        ("regulatory_required", pa.bool_()),
+        ("cause", pa.string()),
+        ("remedy", pa.string()),
+        ("params", pa.string()),
+    ]
+)
+CASE_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("process", pa.string()),
+        ("customer_id", pa.string()),
+        ("product", pa.string()),
+        ("segment", pa.string()),
+        ("origin_channel", pa.string()),
+        ("reason", pa.string()),
+        ("opened_ts", TS),
+        ("closed_ts", TS),
+        ("outcome", pa.string()),
+        ("sla_deadline_ts", TS),
+        ("sla_met", pa.bool_()),
+        ("complaint_category", pa.string()),
+        ("severity", pa.string()),
+        ("amount", pa.float64()),
+        ("csat", pa.int8()),
+        ("nps", pa.int8()),
+        ("ces", pa.int8()),
+        ("survey_responded", pa.bool_()),
+        ("effort", pa.float64()),
+        ("contacts", pa.int16()),
+    ]
+)
 
-WRITE_OPTS: dict[str, Any] = dict(compression="zstd", compression_level=3, use_dictionary=True,
-                                  write_statistics=True, version="2.6",
-                                  data_page_version="1.0")
+WRITE_OPTS: dict[str, Any] = dict(
+    compression="zstd",
+    compression_level=3,
+    use_dictionary=True,
+    write_statistics=True,
+    version="2.6",
+    data_page_version="1.0",
+)
 
 
 def epoch_ms(start: date) -> int:
@@ -87,25 +132,42 @@ class Trigger:
 
     __slots__ = ("case_id", "category", "codes", "customer", "index", "process", "t")
 
-    def __init__(self, t: float, case_id: str, process: str, customer: int, category: str,
-                 codes: list[str], index: int) -> None:
+    def __init__(
+        self, t: float, case_id: str, process: str, customer: int, category: str, codes: list[str], index: int
+    ) -> None:
         self.t, self.case_id, self.process = t, case_id, process
         self.customer, self.category, self.codes, self.index = customer, category, codes, index
 
 
 # Complaints are filed under the product (CBIRC lines; debit cards are bank cards, 银行卡).
-SI_CATEGORY = {"card_lost": "card", "fees": "card", "loan_repayment": "loan",
-               "wealth": "wealth", "failed_transfer": "card", "login": "service",
-               "balance": "card", "update_info": "accounts", "other": "service"}
-PROCESS_CATEGORY = {"account_opening": "accounts", "loan_application": "loan",
-                    "card_dispute": "card"}
+SI_CATEGORY = {
+    "card_lost": "card",
+    "fees": "card",
+    "loan_repayment": "loan",
+    "wealth": "wealth",
+    "failed_transfer": "card",
+    "login": "service",
+    "balance": "card",
+    "update_info": "accounts",
+    "other": "service",
+}
+PROCESS_CATEGORY = {"account_opening": "accounts", "loan_application": "loan", "card_dispute": "card"}
 
 
 class EventSink:
     """Collects finished cases per process and writes Parquet parts."""
 
-    def __init__(self, workdir: Path, *, seed: int, start: date, lang: str, style: str,
-                 hide_ground_truth: bool, customer_ids: list[str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        seed: int,
+        start: date,
+        lang: str,
+        style: str,
+        hide_ground_truth: bool,
+        customer_ids: list[str],
+    ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.seed = seed
@@ -128,8 +190,7 @@ class EventSink:
     def _write(self, process: str, kind: str, table: pa.Table) -> None:
         key = (process, kind)
         if key not in self._writers:
-            self._writers[key] = pq.ParquetWriter(self.part_path(process, kind), table.schema,
-                                                  **WRITE_OPTS)
+            self._writers[key] = pq.ParquetWriter(self.part_path(process, kind), table.schema, **WRITE_OPTS)
         if table.num_rows:
             self._writers[key].write_table(table)
 
@@ -149,8 +210,9 @@ class EventSink:
             self._labels[key] = got
         return got
 
-    def add(self, events: list[tuple[str, EventRec]], gt: list[GTRec], cases: list[CaseRow],
-            process: str) -> int:
+    def add(
+        self, events: list[tuple[str, EventRec]], gt: list[GTRec], cases: list[CaseRow], process: str
+    ) -> int:
         """Write a chunk of finished cases; returns the number of events written."""
         n = len(events)
         cust_of = {c.case_id: self.customer_ids[c.customer] for c in cases}
@@ -221,8 +283,7 @@ class EventSink:
         return n
 
     def _write_gt(self, process: str, gt: list[GTRec], ids: dict[tuple[str, int], str]) -> None:
-        gt = sorted(gt, key=lambda g: (g.case_id, min(g.event_seqs) if g.event_seqs else -1,
-                                       g.code))
+        gt = sorted(gt, key=lambda g: (g.case_id, min(g.event_seqs) if g.event_seqs else -1, g.code))
         rows: dict[str, list[Any]] = {n: [] for n in GT_SCHEMA.names}
         count: dict[str, int] = {}
         for g in gt:
@@ -283,8 +344,9 @@ class EventSink:
             if process != "complaint" and eligible and s.u_complaint < s.p_complaint:
                 cat = PROCESS_CATEGORY.get(process) or SI_CATEGORY.get(c.reason, "service")
                 t = waking(c.closed + s.complaint_delay_s, s.complaint_jitter_s)
-                self.triggers.append(Trigger(round(t, 3), c.case_id, process, c.customer, cat,
-                                             sorted(c.codes), idx))
+                self.triggers.append(
+                    Trigger(round(t, 3), c.case_id, process, c.customer, cat, sorted(c.codes), idx)
+                )
         arrays = []
         for name in CASE_SCHEMA.names:
             if name == "opened_ts":
@@ -298,16 +360,24 @@ class EventSink:
         self._write(process, "cases", pa.Table.from_arrays(arrays, schema=CASE_SCHEMA))
         self.case_counts[process] = self.case_counts.get(process, 0) + len(cases)
 
-
-    def write_background(self, process: str, prefix: str, records: list[tuple[Any, ...]],
-                         meetings: list[tuple[str, str, float, float]], until: float) -> int:
+    def write_background(
+        self,
+        process: str,
+        prefix: str,
+        records: list[tuple[Any, ...]],
+        meetings: list[tuple[str, str, float, float]],
+        until: float,
+    ) -> int:
         """Background work of the process's staff as cases of its own (``BG-<prefix>-...``):
         an arrival instant by the queueing system, then the work by the person; meetings are
         one event each. Work that arrives after ``until`` (the last event of the process's
         cases) is left out. Returns the number of events written."""
         rows: list[tuple[str, str, str, float, float, str, str, str]] = []
-        items = [(t_arr, 0, spec, t0, t1, rid, team) for spec, t_arr, t0, t1, rid, team in records
-                 if t_arr <= until]
+        items = [
+            (t_arr, 0, spec, t0, t1, rid, team)
+            for spec, t_arr, t0, t1, rid, team in records
+            if t_arr <= until
+        ]
         items += [(a, 1, None, a, b, rid, team) for rid, team, a, b in meetings if a <= until]
         items.sort(key=lambda x: (x[0], x[1], x[5], x[3]))
         for n, (t_arr, is_meeting, spec, t0, t1, rid, team) in enumerate(items, start=1):
@@ -316,10 +386,8 @@ class EventSink:
                 rows.append((cid, "meeting", "attend_meeting", t0, t1, rid, team, "CALENDAR"))
                 continue
             src_team = "kiosk" if spec.source.endswith("KIOSK") else "system"
-            system = {"aml_alert": "TM", "counter_transaction": "CORE"}.get(spec.process,
-                                                                            "WORKFLOW")
-            rows.append((cid, spec.process, spec.arrival, t_arr, t_arr, spec.source, src_team,
-                         system))
+            system = {"aml_alert": "TM", "counter_transaction": "CORE"}.get(spec.process, "WORKFLOW")
+            rows.append((cid, spec.process, spec.arrival, t_arr, t_arr, spec.source, src_team, system))
             rows.append((cid, spec.process, spec.work, t0, t1, rid, team, system))
         pos: dict[str, int] = {}
         eids = []
@@ -366,8 +434,7 @@ def _key_of(case_id: str) -> tuple[str, int, int]:
     return parts[0], int(parts[1]), 0
 
 
-def concat_parts(parts: list[Path], out: Path, schema: pa.Schema,
-                 transform: Any = None) -> int:
+def concat_parts(parts: list[Path], out: Path, schema: pa.Schema, transform: Any = None) -> int:
     """Concatenate part files row group by row group (bounded memory) into ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -442,8 +509,7 @@ def _write_csv_pandas(table: pa.Table, path: Path, *, header: bool) -> None:
     for name in df.columns:
         if df[name].dtype == object:
             df[name] = neutralise_formulas(df[name])
-    df.to_csv(path, mode="w" if header else "a", header=header, index=False,
-              lineterminator="\n")
+    df.to_csv(path, mode="w" if header else "a", header=header, index=False, lineterminator="\n")
 
 
 def write_table(table: pa.Table, path: Path) -> None:

@@ -22,8 +22,12 @@ from flowlens.synth.teams import TeamSpec, build_agents
 
 TEAMS = [
     TeamSpec("kyc_ops", (("office", 2),), "KYC-", notes="documents, manual ID review, video ID"),
-    TeamSpec("aml_review", (("office", 1),), "AML-",
-             notes="manual AML review (batches 10:00, 15:00) + transaction-monitoring alerts"),
+    TeamSpec(
+        "aml_review",
+        (("office", 1),),
+        "AML-",
+        notes="manual AML review (batches 10:00, 15:00) + transaction-monitoring alerts",
+    ),
     TeamSpec("compliance", (("office", 1),), "CMP-", notes="enhanced due diligence"),
 ]
 AML_BATCHES = (10 * HOUR, 15 * HOUR)
@@ -32,25 +36,41 @@ AML_BATCHES = (10 * HOUR, 15 * HOUR)
 def setup(w: World) -> None:
     for i, spec in enumerate(TEAMS):
         extra = w.sw.aml_extra_reviewers if spec.name == "aml_review" else 0
-        w.add_team(spec.name, build_agents(spec, w.start, w.daycal.days, w.volume,
-                                           named_stream(w.seed, 10, i), extra=extra))
+        w.add_team(
+            spec.name,
+            build_agents(spec, w.start, w.daycal.days, w.volume, named_stream(w.seed, 10, i), extra=extra),
+        )
     add_branch_teams(w, "branch_teller", [("branch", 1), ("branch_late_lunch", 1)], "T", key=11)
     add_branch_teams(w, "branch_manager", [("branch", 1)], "M", key=12, meetings=0.20)
     add_branch_teams(w, "branch_lobby", [("branch", 1)], "L", key=13)
     add_branch_teams(w, "wealth_rm", [("branch", 1)], "R", key=14)
     for b in range(1, w.n_branches + 1):
-        background(w, w.teams[f"branch_teller:BR{b:02d}"], 1.0, 20.0, 0.5,
-                   named_stream(w.seed, 15, b), kind="counter")
+        background(
+            w,
+            w.teams[f"branch_teller:BR{b:02d}"],
+            1.0,
+            20.0,
+            0.5,
+            named_stream(w.seed, 15, b),
+            kind="counter",
+        )
     # Transaction-monitoring alerts come first for the AML team (regulatory deadlines).
-    background(w, w.teams["aml_review"], 0.55 * max(w.volume, 0.2), 35.0, 0.5,
-               named_stream(w.seed, 16), priority=-1, kind="aml_alert")
+    background(
+        w,
+        w.teams["aml_review"],
+        0.55 * max(w.volume, 0.2),
+        35.0,
+        0.5,
+        named_stream(w.seed, 16),
+        priority=-1,
+        kind="aml_alert",
+    )
 
 
 def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
     elderly = w.customers.elderly[ci]
     app = r.route.random() < (0.25 if elderly else 0.60)
-    product = r.route.pick(("debit_account", "savings_account", "payroll_account"),
-                           (0.6, 0.25, 0.15))
+    product = r.route.pick(("debit_account", "savings_account", "payroll_account"), (0.6, 0.25, 0.15))
     return "new_account", "mobile_app" if app else "branch", product
 
 
@@ -89,8 +109,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             c.instant(act, "SYS-APP", "system", system="CORE")
             yield from c.customer_wait(20.0, 0.8)
     if c.row.origin_channel == "branch" or state["switched"]:
-        ok = yield from branch_session(w, c, risk, state, u_wealth, u_second, branch_patience,
-                                       u_docs, u_aml)
+        ok = yield from branch_session(w, c, risk, state, u_wealth, u_second, branch_patience, u_docs, u_aml)
         if ok is None:
             return
         at_counter_done = ok
@@ -106,11 +125,17 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         if not ok:
             return close(c, "abandoned")
         if risk == "high":
-            s = yield from c.task("compliance", "enhanced_due_diligence", 90.0, 0.5,
-                                  channel="back_office")
+            s = yield from c.task("compliance", "enhanced_due_diligence", 90.0, 0.5, channel="back_office")
             s = s[0]
-            c.truth("decoy", "D2", [s], removable="no", regulatory=True,
-                    cause="enhanced due diligence for a high-risk customer", remedy=None)
+            c.truth(
+                "decoy",
+                "D2",
+                [s],
+                removable="no",
+                regulatory=True,
+                cause="enhanced due diligence for a high-risk customer",
+                remedy=None,
+            )
             if u_edd_reject < 0.20:
                 return close(c, "rejected")
         if c.row.origin_channel == "mobile_app" and not state["switched"]:
@@ -141,8 +166,15 @@ def id_checks(w: World, c: Case, u_face: list[float]) -> Gen:
         seqs.append((yield from c.system("face_verification", 20, 40, resource="SYS-FACE")))
         if u >= 0.08:
             break
-    c.truth("decoy", "D1", seqs, removable="no", regulatory=True,
-            cause="identity verification required by the PBOC (risk-based KYC)", remedy=None)
+    c.truth(
+        "decoy",
+        "D1",
+        seqs,
+        removable="no",
+        regulatory=True,
+        cause="identity verification required by the PBOC (risk-based KYC)",
+        remedy=None,
+    )
 
 
 def documents(w: World, c: Case, u_docs: float, u_never: float) -> Gen:
@@ -153,8 +185,9 @@ def documents(w: World, c: Case, u_docs: float, u_never: float) -> Gen:
     us = [c.r.route.random() for _ in range(3)]
     for i in range(4):
         t_loop = c.env.now
-        s1 = (yield from c.task("kyc_ops", "request_additional_documents", 5.0, 0.4,
-                                channel="back_office"))[0]
+        s1 = (yield from c.task("kyc_ops", "request_additional_documents", 5.0, 0.4, channel="back_office"))[
+            0
+        ]
         if i == 0 and u_never < 0.30:
             yield from c.customer_wait(24.0 * 10, 0.3)
             c.instant("application_expired", "SYS-CORE", "system")
@@ -164,9 +197,17 @@ def documents(w: World, c: Case, u_docs: float, u_never: float) -> Gen:
         s3 = (yield from c.task("kyc_ops", "review_documents", 10.0, 0.4, channel="back_office"))[0]
         if i > 0:
             staff = sum(c.events[s].end - c.events[s].start for s in (s1, s3))
-            c.truth("waste", "W4", [s1, s2, s3], removable="partly",
-                    cause="documents incomplete again after review", remedy="document_checklist",
-                    customer_s=0.0, staff_s=staff, wait_s=c.env.now - t_loop - staff)
+            c.truth(
+                "waste",
+                "W4",
+                [s1, s2, s3],
+                removable="partly",
+                cause="documents incomplete again after review",
+                remedy="document_checklist",
+                customer_s=0.0,
+                staff_s=staff,
+                wait_s=c.env.now - t_loop - staff,
+            )
         if i == 3 or us[i] >= loop_p:
             return True
     return True
@@ -190,19 +231,42 @@ def aml(w: World, c: Case, u_aml: float, u_reject: float) -> Gen:
         )
         seqs.append(seq)
         if w.sw.aml_batching and t_req > t_ready:
-            c.truth("bottleneck", "B2", [seq], removable="yes", cause="AML reviews released in "
-                    "batches at 10:00 and 15:00", remedy="no_aml_batching",
-                    causes=("batching",), holds=holds, team="aml_review",
-                    held_s=round(t_req - t_ready, 3))
+            c.truth(
+                "bottleneck",
+                "B2",
+                [seq],
+                removable="yes",
+                cause="AML reviews released in batches at 10:00 and 15:00",
+                remedy="no_aml_batching",
+                causes=("batching",),
+                holds=holds,
+                team="aml_review",
+                held_s=round(t_req - t_ready, 3),
+            )
         if t0 - t_req > 60:
-            c.truth("bottleneck", "B1", [seq], removable="yes",
-                    cause="AML review team busy (contention with alerts and other reviews)",
-                    remedy="aml_reviewer_plus_one", causes=("contention", "prioritization"),
-                    holds=holds, team="aml_review", queued_s=round(t0 - t_req, 3))
+            c.truth(
+                "bottleneck",
+                "B1",
+                [seq],
+                removable="yes",
+                cause="AML review team busy (contention with alerts and other reviews)",
+                remedy="aml_reviewer_plus_one",
+                causes=("contention", "prioritization"),
+                holds=holds,
+                team="aml_review",
+                queued_s=round(t0 - t_req, 3),
+            )
         rejected = u_reject < 0.10
-    c.truth("decoy", "D2", seqs, removable="no", regulatory=True,
-            cause="AML screening (and manual review of hits) required by law", remedy=None,
-            holds=holds)
+    c.truth(
+        "decoy",
+        "D2",
+        seqs,
+        removable="no",
+        regulatory=True,
+        cause="AML screening (and manual review of hits) required by law",
+        remedy=None,
+        holds=holds,
+    )
     return rejected
 
 
@@ -216,8 +280,17 @@ def next_batch(w: World, t: float, times: tuple[float, ...]) -> float:
         d += 1
 
 
-def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealth: float,
-                   u_second: float, patience: float, u_docs: float, u_aml: float) -> Gen:
+def branch_session(
+    w: World,
+    c: Case,
+    risk: str,
+    state: dict[str, bool],
+    u_wealth: float,
+    u_second: float,
+    patience: float,
+    u_docs: float,
+    u_aml: float,
+) -> Gen:
     """The branch visit. Returns True if the account was opened at the counter, False if the
     case continues in the back office, None if the customer left the queue."""
     ci = c.row.customer
@@ -243,10 +316,17 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
         c.waited(t_req, c.env.now)
         if state["w3"]:  # the trip was made (and wasted) even though the customer gave up
             span_start = c.events[first].start
-            c.truth("waste", "W3", [first], removable="mostly",
-                    cause="branch trip only to show the original ID document (left the queue)",
-                    remedy="remote_id_verification", customer_s=40 * MINUTE +
-                    (c.env.now - span_start), wait_s=c.env.now - span_start, travel_min=40)
+            c.truth(
+                "waste",
+                "W3",
+                [first],
+                removable="mostly",
+                cause="branch trip only to show the original ID document (left the queue)",
+                remedy="remote_id_verification",
+                customer_s=40 * MINUTE + (c.env.now - span_start),
+                wait_s=c.env.now - span_start,
+                travel_min=40,
+            )
         close(c, "abandoned")
         return None
     agent = res[req]
@@ -260,15 +340,28 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
         else:
             s = yield from c.work(agent, "re_enter_customer_information", 0, 0, draw=d_reenter)
             c.row.re_entries += 1
-            c.truth("waste", "W2", [s], cause="data captured in the app keyed in again at the "
-                    "branch", remedy="digital_form_instead_of_reentry",
-                    customer_s=d_reenter * agent.speed, staff_s=d_reenter * agent.speed)
+            c.truth(
+                "waste",
+                "W2",
+                [s],
+                cause="data captured in the app keyed in again at the branch",
+                remedy="digital_form_instead_of_reentry",
+                customer_s=d_reenter * agent.speed,
+                staff_s=d_reenter * agent.speed,
+            )
         if state["w3"]:
             span_start = c.events[first].start
-            c.truth("waste", "W3", [first], removable="mostly",
-                    cause="branch trip only to show the original ID document",
-                    remedy="remote_id_verification", customer_s=40 * MINUTE +
-                    (c.env.now - span_start), wait_s=c.env.now - span_start, travel_min=40)
+            c.truth(
+                "waste",
+                "W3",
+                [first],
+                removable="mostly",
+                cause="branch trip only to show the original ID document",
+                remedy="remote_id_verification",
+                customer_s=40 * MINUTE + (c.env.now - span_start),
+                wait_s=c.env.now - span_start,
+                travel_min=40,
+            )
     else:
         yield from c.customer("fill_application_form", 9.0, 0.4)
         yield from c.work(agent, "capture_id_document", 1.0, 0.3)
@@ -293,26 +386,54 @@ def branch_session(w: World, c: Case, risk: str, state: dict[str, bool], u_wealt
     yield from c.system("risk_rating", 1, 2)
     d_auth = c.r.dur.lognorm(3 * 60.0, 0.4)
     if risk == "high" or w.sw.low_risk_supervisor_auth:
-        seq, tr, ts, te, _, _ = yield from c.task(f"branch_manager:{branch}",
-                                                  "supervisor_authorization", 0, 0, draw=d_auth)
+        seq, tr, ts, te, _, _ = yield from c.task(
+            f"branch_manager:{branch}", "supervisor_authorization", 0, 0, draw=d_auth
+        )
         if risk == "high":
-            c.truth("decoy", "D5", [seq], removable="no", regulatory=True,
-                    cause="supervisor authorisation for a high-risk customer", remedy=None)
+            c.truth(
+                "decoy",
+                "D5",
+                [seq],
+                removable="no",
+                regulatory=True,
+                cause="supervisor authorisation for a high-risk customer",
+                remedy=None,
+            )
         else:
-            c.truth("waste", "W6", [seq], cause="supervisor sign-off on a low-risk opening",
-                    remedy="no_low_risk_supervisor_auth", customer_s=te - tr,
-                    staff_s=te - ts, wait_s=ts - tr)
+            c.truth(
+                "waste",
+                "W6",
+                [seq],
+                cause="supervisor sign-off on a low-risk opening",
+                remedy="no_low_risk_supervisor_auth",
+                customer_s=te - tr,
+                staff_s=te - ts,
+                wait_s=ts - tr,
+            )
         if ts - tr > 5 * MINUTE:
-            c.truth("bottleneck", "B8", [seq], removable="partly",
-                    cause="single branch manager (meetings 20% of the day)",
-                    remedy="delegate_authorisation", causes=("contention", "prioritization"),
-                    team="branch_manager", queued_s=round(ts - tr, 3))
+            c.truth(
+                "bottleneck",
+                "B8",
+                [seq],
+                removable="partly",
+                cause="single branch manager (meetings 20% of the day)",
+                remedy="delegate_authorisation",
+                causes=("contention", "prioritization"),
+                team="branch_manager",
+                queued_s=round(ts - tr, 3),
+            )
     if u_wealth < 0.20:
         s1 = (yield from c.task(f"wealth_rm:{branch}", "risk_questionnaire", 8.0, 0.3))[0]
         s2 = (yield from c.task(f"wealth_rm:{branch}", "dual_recording", 12.0, 0.3))[0]
-        c.truth("decoy", "D4", [s1, s2], removable="no", regulatory=True,
-                cause="risk questionnaire and dual recording (双录) for wealth products",
-                remedy=None)
+        c.truth(
+            "decoy",
+            "D4",
+            [s1, s2],
+            removable="no",
+            regulatory=True,
+            cause="risk questionnaire and dual recording (双录) for wealth products",
+            remedy=None,
+        )
     yield from c.work(agent, "sign_agreement", 3.0, 0.3)
     at_counter = u_docs >= 0.12 and risk != "high" and u_aml >= 0.04
     if at_counter:

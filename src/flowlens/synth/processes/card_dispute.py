@@ -28,8 +28,9 @@ CHARGEBACK_BATCH = 16 * HOUR
 
 def setup(w: World) -> None:
     for i, spec in enumerate(TEAMS):
-        w.add_team(spec.name, build_agents(spec, w.start, w.daycal.days, w.volume,
-                                           named_stream(w.seed, 30, i)))
+        w.add_team(
+            spec.name, build_agents(spec, w.start, w.daycal.days, w.volume, named_stream(w.seed, 30, i))
+        )
 
 
 def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
@@ -66,8 +67,9 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     else:
         if ch == "chatbot":
             c.instant("chat_start", "BOT", "bot", system="CRM")
-            yield from c.system("bot_authenticates", 20, 40, resource="BOT", team="bot",
-                                channel="chatbot", system="CRM")
+            yield from c.system(
+                "bot_authenticates", 20, 40, resource="BOT", team="bot", channel="chatbot", system="CRM"
+            )
             c.row.verifications += 1
             yield from c.customer("upload_receipt_in_chat", 2.0, 0.5, system="CRM")
             c.instant("request_human", "BOT", "bot", system="CRM")
@@ -84,9 +86,15 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             if w.sw.redundant_verification and u_reverify < 0.70:
                 s = yield from c.work(agent, "verify_identity", 0, 0, draw=d_ver)
                 c.row.verifications += 1
-                c.truth("waste", "W1", [s], cause="re-verification after a chatbot escalation "
-                        "that had authenticated the customer", remedy="no_redundant_verification",
-                        customer_s=d_ver * agent.speed, staff_s=d_ver * agent.speed)
+                c.truth(
+                    "waste",
+                    "W1",
+                    [s],
+                    cause="re-verification after a chatbot escalation that had authenticated the customer",
+                    remedy="no_redundant_verification",
+                    customer_s=d_ver * agent.speed,
+                    staff_s=d_ver * agent.speed,
+                )
         else:
             yield from c.work(agent, "verify_identity", 0, 0, draw=d_ver)
             c.row.verifications += 1
@@ -102,8 +110,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     if t_ack < c.env.now:
         t_ack = c.env.now + 60.0
     yield from c.until(t_ack)
-    c.instant("acknowledge_dispute", "SYS-DISPUTE", "system", system="DISPUTE",
-              channel="letter_email")
+    c.instant("acknowledge_dispute", "SYS-DISPUTE", "system", system="DISPUTE", channel="letter_email")
     decided = {"done": False}
     c.env.process(provisional_credit(w, c, t0, decided))
     # Classification and misrouting ping-pong (W5).
@@ -130,29 +137,42 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
                 bounce=i + 1,
             )
         if n % 2 == 1:  # ended at the wrong team: one more hop home
-            c.instant("reassign_case", "SYS-DISPUTE", "system", system="DISPUTE",
-                      attrs={"to": home})
+            c.instant("reassign_case", "SYS-DISPUTE", "system", system="DISPUTE", attrs={"to": home})
     # Documents for merchant disputes; those reported in chat (~10%) were already uploaded
     # there (W2). Only the chat upload makes them held: the log shows it.
     if kind == "merchant" and u_docs < 0.70:
         held = ch == "chatbot"
         if not (held and not w.sw.ask_held_data):
             t_r = c.env.now
-            s1 = (yield from c.task("card_ops", "request_documents", 3.0, 0.4,
-                                    system="DISPUTE"))[0]
+            s1 = (yield from c.task("card_ops", "request_documents", 3.0, 0.4, system="DISPUTE"))[0]
             yield from c.until(_waking(c, c.env.now + d_upload))
-            s2 = c.instant("customer_uploads_documents", "CUSTOMER", "customer",
-                           system="DISPUTE", channel="mobile_app")
+            s2 = c.instant(
+                "customer_uploads_documents", "CUSTOMER", "customer", system="DISPUTE", channel="mobile_app"
+            )
             if held:
                 c.row.re_entries += 1
-                c.truth("waste", "W2", [s1, s2], cause="documents already uploaded in chat "
-                        "requested again", remedy="use_held_data",
-                        customer_s=600.0, wait_s=c.env.now - t_r, already_held=True)
+                c.truth(
+                    "waste",
+                    "W2",
+                    [s1, s2],
+                    cause="documents already uploaded in chat requested again",
+                    remedy="use_held_data",
+                    customer_s=600.0,
+                    wait_s=c.env.now - t_r,
+                    already_held=True,
+                )
             else:
-                c.truth("bottleneck", "B5", [s2], removable="no", cause="waiting for the "
-                        "customer's documents (extraneous)", remedy=None,
-                        causes=("extraneous",), team="customer",
-                        since_request_s=round(c.env.now - t_r, 3))
+                c.truth(
+                    "bottleneck",
+                    "B5",
+                    [s2],
+                    removable="no",
+                    cause="waiting for the customer's documents (extraneous)",
+                    remedy=None,
+                    causes=("extraneous",),
+                    team="customer",
+                    since_request_s=round(c.env.now - t_r, 3),
+                )
     yield from c.task(home, "investigate", 30.0, 0.5, system="DISPUTE")
     won = True
     if kind != "error":
@@ -162,15 +182,31 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             yield from c.until(t_b)
         s = c.instant("submit_chargeback", "SYS-DISPUTE", "system", system="DISPUTE")
         if c.env.now - t_ready > 60:
-            c.truth("bottleneck", "B2", [s], removable="yes", cause="chargebacks submitted in "
-                    "a daily 16:00 batch", remedy="no_chargeback_batching",
-                    causes=("batching",), holds=[(t_ready, c.env.now)], team="card_ops",
-                    held_s=round(c.env.now - t_ready, 3))
+            c.truth(
+                "bottleneck",
+                "B2",
+                [s],
+                removable="yes",
+                cause="chargebacks submitted in a daily 16:00 batch",
+                remedy="no_chargeback_batching",
+                causes=("batching",),
+                holds=[(t_ready, c.env.now)],
+                team="card_ops",
+                held_s=round(c.env.now - t_ready, 3),
+            )
         yield from c.until(c.env.now + d_merchant)
         s = c.instant("merchant_response_received", "MERCHANT", "merchant", system="DISPUTE")
-        c.truth("bottleneck", "B5", [s], removable="no", cause="waiting for the merchant "
-                "(extraneous)", remedy=None, causes=("extraneous",), team="merchant",
-                merchant_s=round(d_merchant, 3))
+        c.truth(
+            "bottleneck",
+            "B5",
+            [s],
+            removable="no",
+            cause="waiting for the merchant (extraneous)",
+            remedy=None,
+            causes=("extraneous",),
+            team="merchant",
+            merchant_s=round(d_merchant, 3),
+        )
         if u_repr < 0.30:
             yield from c.task("card_ops", "review_representment", 20.0, 0.4, system="DISPUTE")
             if u_prearb < 0.17:
@@ -199,8 +235,7 @@ def provisional_credit(w: World, c: Case, t0: float, decided: dict[str, bool]) -
     t = w.daycal.add_business_days(t0, 10)
     yield c.env.timeout(max(0.0, t - c.env.now))
     if not decided["done"]:
-        c.instant("provisional_credit", "SYS-CORE", "system", system="CORE", contact=None,
-                  side=True)
+        c.instant("provisional_credit", "SYS-CORE", "system", system="CORE", contact=None, side=True)
         decided["provisional"] = True
 
 

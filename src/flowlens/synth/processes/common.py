@@ -11,8 +11,7 @@ from flowlens.synth.sim import Case, Gen, World
 from flowlens.synth.teams import TeamPool, TeamSpec, build_agents
 
 #: Hourly shape of walk-in and internal work (local hours 0-23).
-WORK_SHAPE = [0, 0, 0, 0, 0, 0, 0, 0, 0.3, 1.2, 1.4, 1.3, 1.5, 1.2, 1.1, 1.2, 1.0, 0.7,
-              0.3, 0, 0, 0, 0, 0]
+WORK_SHAPE = [0, 0, 0, 0, 0, 0, 0, 0, 0.3, 1.2, 1.4, 1.3, 1.5, 1.2, 1.1, 1.2, 1.0, 0.7, 0.3, 0, 0, 0, 0, 0]
 
 
 @dataclass(frozen=True)
@@ -30,16 +29,25 @@ class Background:
 #: Background work by kind (the README of the generated data describes each).
 BACKGROUND = {
     "aml_alert": Background("aml_alert", "alert_generated", "SYS-TM", "review_alert"),
-    "counter": Background("counter_transaction", "counter_ticket_issued", "KIOSK",
-                          "serve_counter_transaction"),
-    "department": Background("department_work", "task_assigned", "SYS-WORKFLOW",
-                             "department_task"),
+    "counter": Background(
+        "counter_transaction", "counter_ticket_issued", "KIOSK", "serve_counter_transaction"
+    ),
+    "department": Background("department_work", "task_assigned", "SYS-WORKFLOW", "department_task"),
     "duty": Background("internal_work", "task_assigned", "SYS-WORKFLOW", "internal_task"),
 }
 
 
-def background(world: World, pool: TeamPool, rate_per_hour: float, median_min: float,
-               sigma: float, stream: Stream, *, priority: int = 1, kind: str) -> None:
+def background(
+    world: World,
+    pool: TeamPool,
+    rate_per_hour: float,
+    median_min: float,
+    sigma: float,
+    stream: Stream,
+    *,
+    priority: int = 1,
+    kind: str,
+) -> None:
     """Work outside the five customer processes (cash business at a counter, a department's
     own tasks, transaction-monitoring alerts): it uses the same people and so makes the
     logged cases wait, as in a real bank. Each job is recorded (``world.background``) and
@@ -51,8 +59,7 @@ def background(world: World, pool: TeamPool, rate_per_hour: float, median_min: f
     cal = pool.agents[0].cal if pool.agents else None
     spec = BACKGROUND[kind]
     if ":" in pool.name:  # a branch pool: the branch's own kiosk issues the tickets
-        spec = Background(spec.process, spec.arrival, f"{pool.name.split(':')[1]}-KIOSK",
-                          spec.work)
+        spec = Background(spec.process, spec.arrival, f"{pool.name.split(':')[1]}-KIOSK", spec.work)
 
     def job(dur: float) -> Gen:
         t_arr = env.now
@@ -84,14 +91,22 @@ def background(world: World, pool: TeamPool, rate_per_hour: float, median_min: f
     env.process(source())
 
 
-def add_branch_teams(world: World, name: str, spec_per_branch: list[tuple[str, int]],
-                     prefix: str, *, key: int, meetings: float = 0.0) -> None:
+def add_branch_teams(
+    world: World,
+    name: str,
+    spec_per_branch: list[tuple[str, int]],
+    prefix: str,
+    *,
+    key: int,
+    meetings: float = 0.0,
+) -> None:
     """One pool per branch (``name:BR07``); 30% of branches open on Saturdays."""
     for b in range(1, world.n_branches + 1):
         stream = named_stream(world.seed, key, b)
         sat = stream.random() < 0.30
-        spec = TeamSpec(f"{name}", tuple(spec_per_branch), f"BR{b:02d}-{prefix}",
-                        meetings=meetings, saturday=sat)
+        spec = TeamSpec(
+            f"{name}", tuple(spec_per_branch), f"BR{b:02d}-{prefix}", meetings=meetings, saturday=sat
+        )
         agents = build_agents(spec, world.start, world.daycal.days, 1.0, stream, scale=False)
         world.add_team(f"{name}:BR{b:02d}", agents)
 

@@ -26,8 +26,9 @@ TEAMS = [
 
 def setup(w: World) -> None:
     for i, spec in enumerate(TEAMS):
-        w.add_team(spec.name, build_agents(spec, w.start, w.daycal.days, w.volume,
-                                           named_stream(w.seed, 20, i)))
+        w.add_team(
+            spec.name, build_agents(spec, w.start, w.daycal.days, w.volume, named_stream(w.seed, 20, i))
+        )
 
 
 def case_setup(w: World, r, ci: int, t: float = 0.0) -> tuple[str, str, str]:
@@ -62,8 +63,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         yield from c.customer("A_Create Application", 8.0, 0.5, system="LOS")
         c.instant("A_Submitted", "SYS-LOS", "system", system="LOS")
         if u_lead < 0.10:
-            yield from c.task("cc_loan", "W_Handle leads", 5.0, 0.5, channel="phone_agent",
-                              system="LOS")
+            yield from c.task("cc_loan", "W_Handle leads", 5.0, 0.5, channel="phone_agent", system="LOS")
     else:
         c.channel = "phone_agent"
         yield from c.task("cc_loan", "A_Create Application", 5.0, 0.4, system="LOS")
@@ -75,12 +75,26 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             yield from c.until(call_slot(w, c.env.now, 1, slots[i]))
         ok = reach[i] < 0.60
         if ok:
-            yield from c.task("cc_loan", "W_Complete application", 6.0, 0.5, system="LOS",
-                              channel="phone_agent", attrs={"reached": True})
+            yield from c.task(
+                "cc_loan",
+                "W_Complete application",
+                6.0,
+                0.5,
+                system="LOS",
+                channel="phone_agent",
+                attrs={"reached": True},
+            )
             reached = True
             break
-        yield from c.task("cc_loan", "W_Complete application", 0.8, 0.3, system="LOS",
-                          channel="phone_agent", attrs={"reached": False})
+        yield from c.task(
+            "cc_loan",
+            "W_Complete application",
+            0.8,
+            0.3,
+            system="LOS",
+            channel="phone_agent",
+            attrs={"reached": False},
+        )
     if not reached:
         c.instant("A_Cancelled", "SYS-LOS", "system", system="LOS")
         return close(c, "cancelled")
@@ -108,15 +122,23 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         if w.sw.followup_cap is not None and len(calls) >= w.sw.followup_cap:
             break
         yield from c.until(t_call)
-        seq = (yield from c.task("cc_loan", "W_Call after offers", 4.0, 0.4, system="LOS",
-                                 channel="phone_agent"))[0]
+        seq = (
+            yield from c.task("cc_loan", "W_Call after offers", 4.0, 0.4, system="LOS", channel="phone_agent")
+        )[0]
         calls.append(seq)
         if len(calls) > 2:
             e = c.events[seq]
-            c.truth("waste", "W11", [seq], removable="partly", cause="follow-up call beyond "
-                    "the second while the applicant has not returned the offer",
-                    remedy="cap_follow_up_calls", staff_s=e.end - e.start,
-                    customer_s=e.end - e.start, call_no=len(calls))
+            c.truth(
+                "waste",
+                "W11",
+                [seq],
+                removable="partly",
+                cause="follow-up call beyond the second while the applicant has not returned the offer",
+                remedy="cap_follow_up_calls",
+                staff_s=e.end - e.start,
+                customer_s=e.end - e.start,
+                call_no=len(calls),
+            )
         fu = followups[len(calls)]
         t_call = call_slot(w, c.env.now, 5 + int(fu[0] * 3), fu[1])
     if t_return > deadline:
@@ -130,22 +152,36 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
     seqs_b5 = [s_ret]
     # The truth is the log-visible part: from the case's last event (a follow-up call, or the
     # application's completion) to the return; the whole wait since completion is a parameter.
-    c.truth("bottleneck", "B5", seqs_b5, removable="no", cause="waiting for the applicant to "
-            "return the signed offer (extraneous)", remedy=None, causes=("extraneous",),
-            team="customer", since_offer_s=round(c.env.now - t_complete, 3))
+    c.truth(
+        "bottleneck",
+        "B5",
+        seqs_b5,
+        removable="no",
+        cause="waiting for the applicant to return the signed offer (extraneous)",
+        remedy=None,
+        causes=("extraneous",),
+        team="customer",
+        since_offer_s=round(c.env.now - t_complete, 3),
+    )
     if u_w10 < 0.05:
         s1 = c.instant("A_Wait Customer", "SYS-LOS", "system", system="LOS")
         if w.sw.wait_user_misuse:
             yield from c.until(c.env.now + d_idle)
             s2 = c.instant("A_Resume", "SYS-LOS", "system", system="LOS")
-            c.truth("waste", "W10", [s1, s2], cause="status 'waiting for customer' set "
-                    "without any request to the customer", remedy="no_wait_user_misuse",
-                    wait_s=d_idle)
+            c.truth(
+                "waste",
+                "W10",
+                [s1, s2],
+                cause="status 'waiting for customer' set without any request to the customer",
+                remedy="no_wait_user_misuse",
+                wait_s=d_idle,
+            )
     # Validation and incomplete-file loops (W4).
     for i in range(4):
         t_loop = c.env.now
-        sv, tr, ts, te, _, _ = yield from c.task("underwriting", "W_Validate application", 25.0,
-                                                 0.5, channel="back_office", system="LOS")
+        sv, tr, ts, te, _, _ = yield from c.task(
+            "underwriting", "W_Validate application", 25.0, 0.5, channel="back_office", system="LOS"
+        )
         c.instant("A_Validating", "SYS-LOS", "system", system="LOS")
         p_inc = w.sw.incomplete_first_p if i == 0 else 0.15
         u_inc = r.route.random()
@@ -153,27 +189,51 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
         if i == 3 or u_inc >= p_inc:
             break
         s1 = c.instant("A_Incomplete", "SYS-LOS", "system", system="LOS")
-        s2 = (yield from c.task("underwriting", "W_Call incomplete files", 5.0, 0.4,
-                                channel="phone_agent", system="LOS"))[0]
+        s2 = (
+            yield from c.task(
+                "underwriting", "W_Call incomplete files", 5.0, 0.4, channel="phone_agent", system="LOS"
+            )
+        )[0]
         yield from c.until(_waking(c, c.env.now + d_docs))
-        s3 = c.instant("O_Returned", "CUSTOMER", "customer", system="LOS",
-                       attrs={"documents": "resubmitted"})
+        s3 = c.instant("O_Returned", "CUSTOMER", "customer", system="LOS", attrs={"documents": "resubmitted"})
         staff = sum(c.events[s].end - c.events[s].start for s in (s2,))
-        c.truth("waste", "W4", [sv, s1, s2, s3], removable="partly",
-                cause="incomplete file: documents missing or wrong", remedy="document_checklist",
-                staff_s=staff + (te - ts), wait_s=c.env.now - t_loop - staff)
+        c.truth(
+            "waste",
+            "W4",
+            [sv, s1, s2, s3],
+            removable="partly",
+            cause="incomplete file: documents missing or wrong",
+            remedy="document_checklist",
+            staff_s=staff + (te - ts),
+            wait_s=c.env.now - t_loop - staff,
+        )
     if u_fraud < 0.02:
-        s = (yield from c.task("underwriting", "W_Assess potential fraud", 30.0, 0.5,
-                               channel="back_office", system="LOS"))[0]
-        c.truth("decoy", "D5", [s], removable="no", regulatory=True,
-                cause="fraud assessment", remedy=None)
+        s = (
+            yield from c.task(
+                "underwriting", "W_Assess potential fraud", 30.0, 0.5, channel="back_office", system="LOS"
+            )
+        )[0]
+        c.truth("decoy", "D5", [s], removable="no", regulatory=True, cause="fraud assessment", remedy=None)
     if c.row.amount < 50_000 and w.sw.second_approval:
-        seq, tr, ts, te, _, _ = yield from c.task("underwriting", "Second Underwriter Review",
-                                                  0, 0, draw=d_second, channel="back_office",
-                                                  system="LOS")
-        c.truth("waste", "W6", [seq], cause="second underwriter for a small loan (99.5% "
-                "approved)", remedy="remove_second_approval", staff_s=te - ts,
-                wait_s=ts - tr, customer_s=te - tr)
+        seq, tr, ts, te, _, _ = yield from c.task(
+            "underwriting",
+            "Second Underwriter Review",
+            0,
+            0,
+            draw=d_second,
+            channel="back_office",
+            system="LOS",
+        )
+        c.truth(
+            "waste",
+            "W6",
+            [seq],
+            cause="second underwriter for a small loan (99.5% approved)",
+            remedy="remove_second_approval",
+            staff_s=te - ts,
+            wait_s=ts - tr,
+            customer_s=te - tr,
+        )
         if u_second_ok > 0.995:
             c.instant("A_Denied", "SYS-LOS", "system", system="LOS")
             for k in offers:

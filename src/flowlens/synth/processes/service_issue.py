@@ -19,35 +19,59 @@ from flowlens.synth.rng import named_stream
 from flowlens.synth.sim import Case, Gen, World
 from flowlens.synth.teams import TeamSpec, build_agents
 
-INTENTS = ("login", "balance", "failed_transfer", "card_lost", "update_info", "fees",
-           "loan_repayment", "wealth", "other")
+INTENTS = (
+    "login",
+    "balance",
+    "failed_transfer",
+    "card_lost",
+    "update_info",
+    "fees",
+    "loan_repayment",
+    "wealth",
+    "other",
+)
 INTENT_P = (0.15, 0.25, 0.12, 0.10, 0.10, 0.10, 0.08, 0.05, 0.05)
 SIMPLE = {"login", "balance", "card_lost"}
 CHANNELS = ("mobile_app", "chatbot", "phone_agent", "branch", "web")
 CHANNEL_P = (0.30, 0.20, 0.35, 0.10, 0.05)
 ELDERLY_P = (0.20, 0.10, 0.47, 0.18, 0.05)  # 20 points moved to phone and branch
 #: Per-contact chance of resolving the issue without / with the access and skill defects (W7).
-RESOLVE = {"phone": 0.87, "phone_ticket_done": 0.93, "ivr": 0.80, "bot": 0.82, "chat": 0.86,
-           "app": 0.80, "branch": 0.93}
+RESOLVE = {
+    "phone": 0.87,
+    "phone_ticket_done": 0.93,
+    "ivr": 0.80,
+    "bot": 0.82,
+    "chat": 0.86,
+    "app": 0.80,
+    "branch": 0.93,
+}
 DEFECT_PP = 0.10
 MAX_CONTACTS = 5
 
 TEAMS = [
-    TeamSpec("cc_l1", (("cc_early", 3), ("cc_mid", 1), ("cc_late", 3), ("cc_night", 1)), "AGT-",
-             monday_huddle=2,
-             notes="phone and chat agents, 24x7 (night ~15%); Monday 09:00-11:00 huddle (B7)"),
-    TeamSpec("cc_specialist", (("card_day", 2), ("card_eve", 1), ("cc_mid", 1)), "SPC-",
-             notes="transfer target (cards, loans, payments), 08-22 daily"),
+    TeamSpec(
+        "cc_l1",
+        (("cc_early", 3), ("cc_mid", 1), ("cc_late", 3), ("cc_night", 1)),
+        "AGT-",
+        monday_huddle=2,
+        notes="phone and chat agents, 24x7 (night ~15%); Monday 09:00-11:00 huddle (B7)",
+    ),
+    TeamSpec(
+        "cc_specialist",
+        (("card_day", 2), ("card_eve", 1), ("cc_mid", 1)),
+        "SPC-",
+        notes="transfer target (cards, loans, payments), 08-22 daily",
+    ),
     TeamSpec("back_office", (("office", 6),), "BO-", notes="tickets, Mon-Fri 09-18 (B3)"),
 ]
 
 
 def setup(w: World) -> None:
     for i, spec in enumerate(TEAMS):
-        w.add_team(spec.name, build_agents(spec, w.start, w.daycal.days, w.volume,
-                                           named_stream(w.seed, 50, i)))
-    add_branch_teams(w, "branch_service", [("branch", 1), ("branch_late_lunch", 1)], "S",
-                     key=51)
+        w.add_team(
+            spec.name, build_agents(spec, w.start, w.daycal.days, w.volume, named_stream(w.seed, 50, i))
+        )
+    add_branch_teams(w, "branch_service", [("branch", 1), ("branch_late_lunch", 1)], "S", key=51)
     for b in range(1, w.n_branches + 1):
         pool = w.teams[f"branch_service:BR{b:02d}"]
         background(w, pool, 1.5, 22.0, 0.5, named_stream(w.seed, 52, b), kind="counter")
@@ -92,21 +116,37 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             seqs = list(range(first_seq, len(c.events)))
             svc = sum(c.events[s].end - c.events[s].start for s in seqs)
             span = c.events[seqs[-1]].end - c.events[seqs[0]].start
-            c.truth("waste", "W3", seqs, removable="mostly",
-                    cause="information update needs an in-person ID check",
-                    remedy="remote_id_verification", customer_s=40 * MINUTE + span,
-                    staff_s=svc, wait_s=span - svc, travel_min=40)
+            c.truth(
+                "waste",
+                "W3",
+                seqs,
+                removable="mostly",
+                cause="information update needs an in-person ID check",
+                remedy="remote_id_verification",
+                customer_s=40 * MINUTE + span,
+                staff_s=svc,
+                wait_s=span - svc,
+                travel_min=40,
+            )
         if pending_w7 is not None:
             # Every repeat contact after a handled contact is labelled (domain.md 6.5: signature
             # "recontact, same reason, 7 days", removable "partly"); ``avoidable`` marks the
             # defect-driven excess (6.4) that the fix_contact_defects remedy removes.
             seqs = list(range(w7_start, len(c.events)))
             dur = sum(c.events[s].end - c.events[s].start for s in seqs)
-            c.truth("waste", "W7", seqs, removable="partly",
-                    cause="previous contact failed on an access or skill defect" if pending_w7
-                    else "previous contact was handled but did not resolve the issue",
-                    remedy="fix_contact_defects" if pending_w7 else None, customer_s=dur,
-                    staff_s=dur, avoidable=pending_w7)
+            c.truth(
+                "waste",
+                "W7",
+                seqs,
+                removable="partly",
+                cause="previous contact failed on an access or skill defect"
+                if pending_w7
+                else "previous contact was handled but did not resolve the issue",
+                remedy="fix_contact_defects" if pending_w7 else None,
+                customer_s=dur,
+                staff_s=dur,
+                avoidable=pending_w7,
+            )
             pending_w7 = None
         if kind == "branch_needed":
             forced_branch = True
@@ -135,8 +175,7 @@ def run_case(w: World, c: Case, t0: float) -> Gen:
             channel = "phone_agent"
     c.instant("close_issue", "SYS-CRM", "system", system="CRM", channel="system")
     c.contact = None
-    yield from c.system("send_survey", 1, 3, system="SURVEY", resource="SYS-SURVEY",
-                        channel="system")
+    yield from c.system("send_survey", 1, 3, system="SURVEY", resource="SYS-SURVEY", channel="system")
     c.row.outcome = "resolved" if resolved else "unresolved"
     c.row.unfavourable = not resolved
     c.row.closed = c.env.now
@@ -153,28 +192,42 @@ def verify(w: World, c: Case, agent, *, needed: bool, why: str) -> Gen:
     if w.sw.redundant_verification and u < 0.60:
         s = yield from c.work(agent, "verify_identity", 0, 0, draw=d)
         c.row.verifications += 1
-        c.truth("waste", "W1", [s], cause=why, remedy="no_redundant_verification",
-                customer_s=d * agent.speed, staff_s=d * agent.speed)
+        c.truth(
+            "waste",
+            "W1",
+            [s],
+            cause=why,
+            remedy="no_redundant_verification",
+            customer_s=d * agent.speed,
+            staff_s=d * agent.speed,
+        )
 
 
 def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
     r = c.r
     env = c.env
     c.channel = "phone_ivr"
-    yield from c.system("ivr_menu", 25, 60, system="IVR", resource="IVR", team="ivr",
-                                 channel="phone_ivr")
+    yield from c.system("ivr_menu", 25, 60, system="IVR", resource="IVR", team="ivr", channel="phone_ivr")
     auth_ok = False
     u_auth = r.route.random()
     if not elderly:  # elderly callers go straight to an agent [30]
         auth_ok = u_auth < 0.90
         # The IVR records the outcome: after a failed attempt the agent's check is needed.
-        yield from c.system("ivr_authentication" if auth_ok else "ivr_authentication_failed",
-                            20, 40, system="IVR", resource="IVR", team="ivr", channel="phone_ivr")
+        yield from c.system(
+            "ivr_authentication" if auth_ok else "ivr_authentication_failed",
+            20,
+            40,
+            system="IVR",
+            resource="IVR",
+            team="ivr",
+            channel="phone_ivr",
+        )
         c.row.verifications += 1
     u_self = r.route.random()
     if intent in SIMPLE and not elderly and auth_ok and u_self < 0.30:
-        yield from c.system("ivr_self_service", 60, 150, system="IVR", resource="IVR",
-                            team="ivr", channel="phone_ivr")
+        yield from c.system(
+            "ivr_self_service", 60, 150, system="IVR", resource="IVR", team="ivr", channel="phone_ivr"
+        )
         return "ivr"
     c.instant("enter_queue", "IVR", "ivr", channel="phone_ivr", system="IVR")
     patience = r.cust.lognorm(150.0, 1.0)
@@ -185,15 +238,23 @@ def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
         return "abandoned"
     c.channel = "phone_agent"
     c.instant("agent_answers", agent.id, agent.team, system="CRM")
-    yield from verify(w, c, agent, needed=not auth_ok,
-                      why="agent re-verifies a caller the IVR already authenticated")
+    yield from verify(
+        w, c, agent, needed=not auth_ok, why="agent re-verifies a caller the IVR already authenticated"
+    )
     u_step = r.route.random()
     if (intent == "failed_transfer" and u_step < 0.25) or intent == "update_info":
-        s = yield from c.system("step_up_authentication", 20, 60, system="CRM",
-                                resource="SYS-OTP", channel="phone_agent")
-        c.truth("decoy", "D3", [s], removable="no", regulatory=True,
-                cause="step-up authentication before a large transfer or a data change",
-                remedy=None)
+        s = yield from c.system(
+            "step_up_authentication", 20, 60, system="CRM", resource="SYS-OTP", channel="phone_agent"
+        )
+        c.truth(
+            "decoy",
+            "D3",
+            [s],
+            removable="no",
+            regulatory=True,
+            cause="step-up authentication before a large transfer or a data change",
+            remedy=None,
+        )
     yield from c.work(agent, "handle_request", 3.2, 0.5)
     u_hold, d_hold = r.route.random(), r.dur.lognorm(60.0, 0.8)
     if u_hold < 0.46:
@@ -208,8 +269,7 @@ def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
         if cold:
             c.instant("transfer_call", agent.id, agent.team, attrs={"transfer": "cold"})
         else:
-            yield from c.work(agent, "warm_transfer_briefing", 0, 0, draw=d_brief,
-                              attrs={"transfer": "warm"})
+            yield from c.work(agent, "warm_transfer_briefing", 0, 0, draw=d_brief, attrs={"transfer": "warm"})
         # The first agent wraps up while the customer queues for the second.
         env.process(wrap_up(c, agent, req, "cc_l1", r.dur.lognorm(60.0, 0.4)))
         agent2, req2, t_req2 = yield from phone_queue(c, "cc_specialist", None)
@@ -226,11 +286,24 @@ def phone_contact(w: World, c: Case, intent: str, elderly: bool) -> Gen:
             s2 = yield from c.work(agent2, "verify_identity", 0, 0, draw=d_ver)
             c.row.verifications += 1
             seqs.append(s2)
-            c.truth("waste", "W9", [s1], cause="cold transfer: context not passed",
-                    remedy="warm_handoff", customer_s=d_reexp, staff_s=d_reexp)
-            c.truth("waste", "W1", [s2], cause="re-verification after a cold transfer",
-                    remedy="warm_handoff", customer_s=d_ver * agent2.speed,
-                    staff_s=d_ver * agent2.speed)
+            c.truth(
+                "waste",
+                "W9",
+                [s1],
+                cause="cold transfer: context not passed",
+                remedy="warm_handoff",
+                customer_s=d_reexp,
+                staff_s=d_reexp,
+            )
+            c.truth(
+                "waste",
+                "W1",
+                [s2],
+                cause="re-verification after a cold transfer",
+                remedy="warm_handoff",
+                customer_s=d_ver * agent2.speed,
+                staff_s=d_ver * agent2.speed,
+            )
         yield from c.work(agent2, "handle_request", 0, 0, draw=d_handle2)
         agent, req = agent2, req2
         pool_name = "cc_specialist"
@@ -258,12 +331,18 @@ def ticket(w: World, c: Case) -> Gen:
         "back_office", "resolve_ticket", 15.0, 0.6, channel="back_office", system="CRM"
     )
     if c.wait_split(seq)["unavailability"] > 4 * HOUR:
-        c.truth("bottleneck", "B3", [seq], removable="partly",
-                cause="back office closed (weekend or holiday) while the ticket waited",
-                remedy="weekend_back_office", causes=("unavailability",),
-                team="back_office", queued_s=round(t0 - t_req, 3))
-    yield from c.system("notify_customer", 1, 3, system="CRM", resource="SYS-SMS",
-                        channel="system")
+        c.truth(
+            "bottleneck",
+            "B3",
+            [seq],
+            removable="partly",
+            cause="back office closed (weekend or holiday) while the ticket waited",
+            remedy="weekend_back_office",
+            causes=("unavailability",),
+            team="back_office",
+            queued_s=round(t0 - t_req, 3),
+        )
+    yield from c.system("notify_customer", 1, 3, system="CRM", resource="SYS-SMS", channel="system")
 
 
 def chat_contact(w: World, c: Case) -> Gen:
@@ -282,20 +361,28 @@ def chat_contact(w: World, c: Case) -> Gen:
     if loops:
         dur = sum(c.events[s].end - c.events[s].start for s in loops)
         span = c.events[loops[-1]].end - c.events[loops[0]].start
-        c.truth("waste", "W8", loops, cause="chatbot does not understand the intent (loop)",
-                remedy="better_bot_intents", customer_s=span, staff_s=0.0, wait_s=span - dur,
-                loops=len(loops) // 2)
+        c.truth(
+            "waste",
+            "W8",
+            loops,
+            cause="chatbot does not understand the intent (loop)",
+            remedy="better_bot_intents",
+            customer_s=span,
+            staff_s=0.0,
+            wait_s=span - dur,
+            loops=len(loops) // 2,
+        )
     doom = len(loops) == 6
-    yield from c.system("bot_answer", 10, 40, system="CRM", resource="BOT", team="bot",
-                        channel="chatbot")
+    yield from c.system("bot_answer", 10, 40, system="CRM", resource="BOT", team="bot", channel="chatbot")
     u_contain, u_ctx = r.route.random(), r.route.random()
     if not doom and u_contain < 0.60:
         c.instant("chat_end", "BOT", "bot", system="CRM")
         return "bot"
     # The bot authenticates the customer before handing over (domain.md 1.6), so an agent who
     # checks identity again after a handoff that lost the context re-verifies (W1).
-    yield from c.system("bot_authenticates", 20, 40, system="CRM", resource="BOT", team="bot",
-                        channel="chatbot")
+    yield from c.system(
+        "bot_authenticates", 20, 40, system="CRM", resource="BOT", team="bot", channel="chatbot"
+    )
     c.row.verifications += 1
     c.instant("request_human", "BOT", "bot", system="CRM")
     d_reexp, d_ver = r.dur.lognorm(120.0, 0.4), r.dur.lognorm(45.0, 0.4)
@@ -309,11 +396,24 @@ def chat_contact(w: World, c: Case) -> Gen:
         c.row.re_entries += 1
         s2 = yield from c.work(agent, "verify_identity", 0, 0, draw=d_ver)
         c.row.verifications += 1
-        c.truth("waste", "W8", [s1], cause="chatbot handoff lost the conversation context",
-                remedy="warm_handoff", customer_s=d_reexp, staff_s=d_reexp)
-        c.truth("waste", "W1", [s2], cause="re-verification after a chatbot handoff",
-                remedy="warm_handoff", customer_s=d_ver * agent.speed,
-                staff_s=d_ver * agent.speed)
+        c.truth(
+            "waste",
+            "W8",
+            [s1],
+            cause="chatbot handoff lost the conversation context",
+            remedy="warm_handoff",
+            customer_s=d_reexp,
+            staff_s=d_reexp,
+        )
+        c.truth(
+            "waste",
+            "W1",
+            [s2],
+            cause="re-verification after a chatbot handoff",
+            remedy="warm_handoff",
+            customer_s=d_ver * agent.speed,
+            staff_s=d_ver * agent.speed,
+        )
     yield from c.work(agent, "handle_request", 6.0, 0.6)
     c.instant("chat_end", agent.id, agent.team, system="CRM")
     c.w.teams["cc_l1"].release(req)
@@ -329,8 +429,9 @@ def app_contact(w: World, c: Case, intent: str, channel: str) -> Gen:
         if not w.sw.remote_id:
             c.instant("branch_visit_required", "SYS-APP", "system", channel=channel)
             return "branch_needed"
-        yield from c.task("back_office", "video_id_verification", 0, 0, draw=d_video,
-                          channel="video", system="CRM")
+        yield from c.task(
+            "back_office", "video_id_verification", 0, 0, draw=d_video, channel="video", system="CRM"
+        )
         yield from c.customer("self_service_action", 2.0, 0.6)
         return "app"
     if intent in ("failed_transfer", "fees", "loan_repayment", "other", "wealth"):
