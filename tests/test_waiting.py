@@ -52,6 +52,60 @@ def test_contention_and_prioritisation() -> None:
     assert per.loc["3", "contention_us"] / 6e7 == 40
 
 
+def test_other_work_keeps_the_resource_busy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Work outside the log (an alert queued before the case, another after it) is contention
+    and prioritisation, not extraneous; it is never analysed itself; the CLI reads it."""
+    log = interval_log(
+        [
+            ("1", "a", "x", "2024-01-01 09:00", "2024-01-01 09:00"),
+            ("1", "b", "r", "2024-01-01 10:30", "2024-01-01 11:00"),
+        ]
+    )
+    other = interval_log(
+        [
+            ("A1", "alert", "sys", "2024-01-01 08:30", "2024-01-01 08:30"),
+            ("A1", "review alert", "r", "2024-01-01 09:00", "2024-01-01 10:00"),  # queued 08:30
+            ("A2", "alert", "sys", "2024-01-01 09:40", "2024-01-01 09:40"),
+            ("A2", "review alert", "r", "2024-01-01 10:00", "2024-01-01 10:20"),  # queued 09:40
+        ]
+    )
+    cal = CalendarSet.always()
+    alone = causes_of(waiting_causes(time_model(log), calendars=cal), "b")
+    assert alone["extraneous"] == 90 and alone["contention"] == 0
+    both = waiting_causes(time_model(log), calendars=cal, other_work=other)
+    c = causes_of(both, "b")
+    assert (c["contention"], c["prioritization"], c["extraneous"]) == (60, 20, 10)
+    assert set(both.by("activity").index) == {"b"}
+    # the command line: --other-work, also with pseudonymised resources
+    import json
+    import subprocess
+    import sys
+
+    log_csv, other_csv = tmp_path / "log.csv", tmp_path / "other.csv"
+    for t, p in ((log, log_csv), (other, other_csv)):
+        df = t.to_pandas()[["case_id", "activity", "resource", "start", "end"]]
+        df.to_csv(p, index=False)
+    for extra in ([], ["--pseudonymise", "--pseudonym-key", "k"]):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flowlens",
+                "waiting",
+                str(log_csv),
+                "--other-work",
+                str(other_csv),
+                "--json",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["overall"]["by_cause_s"]["contention"] == 3600, extra
+
+
 def test_unavailability_over_the_night() -> None:
     log = interval_log(
         [

@@ -107,12 +107,14 @@ def detect_batches(
     min_idle_s: float = 1800.0,
     working_us: Callable[[str, int, int], int] | None = None,
     shared: set[str] | None = None,
+    other_work: ibis.Table | None = None,
 ) -> BatchResult:
     """Find batches among the time model's instances.
 
     ``working_us(resource, a, b)`` gives the resource's working time in [a, b) (default: all
     of it, i.e. always on shift). ``shared`` resources (default: :func:`shared_resources`)
-    have no batches.
+    have no batches. ``other_work`` (resource, start_us, end_us) is the resources' work
+    outside the log: it keeps them busy (busy periods, idle time) but forms no batch.
     """
     import ibis
 
@@ -123,6 +125,17 @@ def detect_batches(
     if shared:
         base = base.filter(~base.resource.isin(sorted(shared)))
     base = base.select("eid", "resource", "activity", "start_us", "end_us", "enabled_us")
+    if other_work is not None:
+        # no enabled time: never a run member (runs take enabled instances only)
+        o = other_work.select(
+            eid=ibis.literal(-1, "int64"),
+            resource=other_work.resource.cast("string"),
+            activity=ibis.null("string"),
+            start_us=other_work.start_us.cast("int64"),
+            end_us=other_work.end_us.cast("int64"),
+            enabled_us=ibis.null("int64"),
+        )
+        base = base.cast(o.schema()).union(o) if base.schema() != o.schema() else base.union(o)
     order = [base.start_us, base.end_us, base.eid]
     prev_end = base.end_us.max().over(ibis.window(group_by=base.resource, order_by=order, rows=(None, -1)))
     base = base.mutate(

@@ -46,6 +46,7 @@ from flowlens.timing.discovery import discover_calendars
 if TYPE_CHECKING:
     import ibis
 
+    from flowlens.log import EventLog
     from flowlens.timing.model import TimeModel
 
 CAUSES = ("batching", "contention", "prioritization", "unavailability", "extraneous")
@@ -130,17 +131,32 @@ class WaitingAnalysis:
         }
 
 
+def other_work_intervals(other: EventLog, calendars: CalendarSet | None = None) -> pd.DataFrame:
+    """The instances of ``other`` (the staff's work outside the analysed log) as rows of
+    resource, start_us, end_us, enabled_us (its own time model's enabled time), for
+    :func:`waiting_causes`. Instances without a resource or a start are left out."""
+    from flowlens.timing.model import time_model
+
+    i = time_model(other, calendars=calendars).instances
+    i = i.filter(i.resource.notnull() & i.start_us.notnull())
+    return i.select("resource", "start_us", "end_us", "enabled_us").to_pandas()
+
+
 def waiting_causes(
     tm: TimeModel,
     *,
     calendars: CalendarSet | None = None,
     batch_gap_s: float = 0.0,
     min_batch_idle_s: float = 1800.0,
+    other_work: EventLog | pd.DataFrame | None = None,
 ) -> WaitingAnalysis:
     """Split every waiting interval of ``tm`` into causes.
 
     ``calendars`` decide when resources are on shift; by default the time model's calendars
-    when it was given any, otherwise calendars discovered from the log.
+    when it was given any, otherwise calendars discovered from the log. ``other_work`` is the
+    same staff's work outside the log (another log, e.g. alerts or counter business, or
+    :func:`other_work_intervals` of one): it makes their resources busy, so waiting behind it
+    is contention or prioritisation, and it is never itself analysed (methods 7.1).
     """
     import ibis
 
@@ -172,8 +188,21 @@ def waiting_causes(
     def working(resource: str, a: int, b: int) -> int:
         return clock.working_us(res_cal.get(resource, calendars.default.name), a, b)
 
+    other = None
+    if other_work is not None:
+        ow = (
+            other_work
+            if isinstance(other_work, pd.DataFrame)
+            else other_work_intervals(other_work, calendars)
+        )
+        other = ibis.memtable(ow[["resource", "start_us", "end_us", "enabled_us"]].astype({"resource": str}))
     batches = detect_batches(
-        tm, gap_s=batch_gap_s, min_idle_s=min_batch_idle_s, working_us=working, shared=shared
+        tm,
+        gap_s=batch_gap_s,
+        min_idle_s=min_batch_idle_s,
+        working_us=working,
+        shared=shared,
+        other_work=other,
     )
     members = log.engine.materialize(batches.members, prefix="fl_batch_members")
 
@@ -221,6 +250,17 @@ def waiting_causes(
     # (instants keep nobody busy)
     k = inst.filter(inst.resource.notnull() & inst.start_us.notnull() & (inst.end_us > inst.start_us))
     k = k.select(k_eid="eid", k_res="resource", k_s="start_us", k_e="end_us", k_en="enabled_us")
+    if other is not None:
+        o = other.filter(other.end_us > other.start_us)
+        # ids below every instance's eid: never equal to the waiting instance's own
+        o = o.select(
+            k_eid=(-1 - ibis.row_number()).cast("int64"),
+            k_res=o.resource.cast("string"),
+            k_s=o.start_us.cast("int64"),
+            k_e=o.end_us.cast("int64"),
+            k_en=o.enabled_us.cast("int64"),
+        )
+        k = k.cast(o.schema()).union(o)
     # A lightly loaded person (a branch manager in meetings) still makes cases wait; a shared
     # resource does not.
     skip = sorted(shared)

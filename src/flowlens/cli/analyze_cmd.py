@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -89,9 +89,11 @@ from flowlens.log import EventLog
 @click.option(
     "--quick", is_flag=True, help="Only summary, data quality, map and variants (no time-model analyses)."
 )
+@other_work_option
 @json_option
 def analyze(
     read: Callable[[], EventLog],
+    other_work: Callable[[EventLog], EventLog | None],
     log_path: Path,
     out_dir: Path,
     title: str | None,
@@ -120,7 +122,7 @@ def analyze(
     \b
     Example:
       flowlens analyze event_logs/bank_demo/events.parquet --cases event_logs/bank_demo/cases.parquet \\
-          --sla CN_NFRA_2020 -o reports/bank_demo
+          --other-work event_logs/bank_demo/background_events.parquet --sla CN_NFRA_2020 -o reports/bank_demo
     """
     from flowlens.analysis.sla import get_preset
     from flowlens.findings.allowlist import AllowList
@@ -155,6 +157,7 @@ def analyze(
         segment_by=segment_by,
         resamples=resamples,
         allow=allow,
+        other_work=other_work(log),
     )
     with progress.step("analysing"):
         report = build_report(log, options)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
 from flowlens.cli.progress import Progress
 from flowlens.cli.segments_cmd import case_table_options
 from flowlens.log import EventLog
@@ -58,9 +58,11 @@ from flowlens.log import EventLog
     help="Write all findings to this CSV file (one row per finding, formula-safe).",
 )
 @case_table_options
+@other_work_option
 @json_option
 def findings(
     read: Callable[[], EventLog],
+    other_work: Callable[[EventLog], EventLog | None],
     add_cases: Callable[[EventLog], EventLog],
     log_path: Path,
     allow_file: Path | None,
@@ -119,6 +121,7 @@ def findings(
             groups=groups,
             resamples=resamples,
             detectors=detectors,
+            other_work=other_work(log),
         )
     if csv_path is not None:
         write_safe_csv(report.to_frame(), csv_path)

@@ -156,6 +156,38 @@ def read_from_options(
     )
 
 
+def other_work_option(func: F) -> F:
+    """``--other-work FILE``: the same staff's work outside LOG, read in LOG's time zone and
+    with its pseudonyms; the command receives ``other_work(log) -> EventLog | None``."""
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        path = kwargs.pop("other_work_file")
+
+        def other_work(log: EventLog) -> EventLog | None:
+            if path is None:
+                return None
+            from flowlens.io import read_log
+
+            other = read_log(path, tz=log.timezone)
+            if log.pseudonyms is not None:
+                from flowlens.pseudonyms import pseudonymise
+
+                other = pseudonymise(other, ["resource"], key=log.pseudonyms.key)
+            return other
+
+        kwargs["other_work"] = other_work
+        return func(**kwargs)
+
+    return click.option(
+        "--other-work",
+        "other_work_file",
+        type=click.Path(path_type=Path),
+        help="The same staff's other work (a log of alerts, counter business, meetings, ...): it "
+        "keeps them busy in the waiting-cause split, and is not analysed itself.",
+    )(wrapper)  # type: ignore[return-value]
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
 

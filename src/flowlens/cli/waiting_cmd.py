@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -29,9 +29,11 @@ from flowlens.log import EventLog
     help="Working calendars (TOML/JSON); default: discovered from when resources work.",
 )
 @click.option("--team", help="Column holding the team or role of a resource.")
+@other_work_option
 @json_option
 def waiting(
     read: Callable[[], EventLog],
+    other_work: Callable[[EventLog], EventLog | None],
     log_path: Path,
     level: str,
     top: int,
@@ -59,7 +61,7 @@ def waiting(
     with progress.step("time model"):
         tm = time_model(log, calendars=cals, team=team)
     with progress.step("waiting causes"):
-        analysis = waiting_causes(tm, calendars=cals)
+        analysis = waiting_causes(tm, calendars=cals, other_work=other_work(log))
         overall = analysis.overall()
         table = analysis.by(level)
     if as_json:

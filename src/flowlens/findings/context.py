@@ -37,6 +37,8 @@ class FindingContext:
     resamples: int = 1000
     #: passed to journeys(): customer/channel/reason columns, window
     journey_options: dict[str, Any] = field(default_factory=dict)
+    #: the same staff's work outside the log (busy time for the waiting-cause split)
+    other_work: EventLog | None = None
     #: analyses already computed by the caller (the report), reused instead of recomputed
     _tm: TimeModel | None = field(default=None, repr=False)
     _waiting: WaitingAnalysis | None = field(default=None, repr=False)
@@ -55,7 +57,7 @@ class FindingContext:
             return self._waiting
         from flowlens.analysis.waiting import waiting_causes
 
-        return waiting_causes(self.tm, calendars=self.calendars)
+        return waiting_causes(self.tm, calendars=self.calendars, other_work=self.other_work)
 
     @cached_property
     def journeys(self) -> Journeys | None:

@@ -67,6 +67,8 @@ class ReportOptions:
     allow: AllowList | None = None
     #: findings told in sentences, and listed in the table, of the redundant-steps section
     top_findings: int = 5
+    #: the same staff's work outside the log: busy time for the waiting-cause split
+    other_work: EventLog | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -128,6 +130,7 @@ def build_report(
         "model": str(opts.model_path) if opts.model_path else None,
         "sla": list(opts.sla) + [str(r) for r in opts.sla_rules],
         "resamples": opts.resamples if opts.deep else None,
+        "other_work": opts.other_work.source.path if opts.other_work is not None else None,
     }
     report = Report(
         title=opts.title or f"Process report: {Path(log.source.path).name}",
@@ -183,7 +186,7 @@ def _deep_sections(
     tick("time model")
     tm = time_model(log, calendars=opts.calendars, team=opts.team)
     tick("waiting causes")
-    wa = waiting_causes(tm, calendars=opts.calendars)
+    wa = waiting_causes(tm, calendars=opts.calendars, other_work=opts.other_work)
     report = report.add(waiting_section(wa))
     tick("bottlenecks")
     report = report.add(bottlenecks_section(bottleneck_report(tm)))
