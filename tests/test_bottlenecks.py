@@ -361,3 +361,28 @@ def test_cli_json_text_calendar_and_errors(tmp_path: Path) -> None:
     out = run("bottlenecks", str(path), "--level", "team")
     assert out.returncode == 2
     assert "--team COLUMN" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_other_work_counts_as_busy_time() -> None:
+    """Work outside the log fills the person's day; a resource not in the log adds nothing."""
+    from flowlens.analysis.bottlenecks import utilisation
+
+    df = pd.DataFrame(
+        {
+            "case": ["1", "2"],
+            "activity": ["a", "a"],
+            "resource": ["r", "r"],
+            "start": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 11:00"]),
+            "end": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 13:00"]),
+        }
+    )
+    tm = time_model(flowlens.read_log(df))
+    us = 3_600_000_000
+    nine = int(pd.Timestamp("2024-01-01 09:00", tz="UTC").value // 1000)
+    other = pd.DataFrame(
+        {"resource": ["r", "nobody"], "start_us": [nine + us, nine], "end_us": [nine + 2 * us, nine + us]}
+    )
+    alone = utilisation(tm, freq="D")
+    both = utilisation(tm, freq="D", other_work=other)
+    assert alone[["busy_s", "utilisation"]].values.tolist() == [[10800.0, 0.75]]
+    assert both[["resource", "busy_s", "utilisation"]].values.tolist() == [["r", 14400.0, 1.0]]

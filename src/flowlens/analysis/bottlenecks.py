@@ -447,6 +447,7 @@ def utilisation(
     freq: str = "W",
     high: float = HIGH_UTILISATION,
     min_available: float = 0.1,
+    other_work: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Utilisation rho = busy time / available working time, per resource or team and period.
 
@@ -465,6 +466,10 @@ def utilisation(
       resources (person-hours), i.e. lambda E[S] / m for m servers. ``high`` flags rho >= 0.85
       in periods that are ``assessed``: with available time of at least ``min_available`` of the
       period's nominal length (a resource seen once for a minute is not "at capacity").
+
+    ``other_work`` (resource, start_us, end_us; e.g.
+    :func:`flowlens.analysis.waiting.other_work_intervals`) is the log's resources' work
+    outside the log: it counts as busy time (and extends their active span).
 
     ``freq``: ``W`` (local weeks from Monday) or ``D`` (local days). Columns: the key
     (``resource`` or ``team``), ``period`` (start, in the log's zone), ``servers`` (resources
@@ -487,6 +492,23 @@ def utilisation(
         raise ConfigError(f"unknown utilisation period '{freq}'; use W (weeks) or D (days)")
     i = tm.instances
     work = i.filter(~i.wait_activity & i.resource.notnull() & i.start_us.notnull())
+    work = work.select("eid", "resource", "team", "calendar", "start_us", "end_us")
+    if other_work is not None and len(other_work):
+        # only the log's resources, with their calendar and team; ids below every eid
+        info = work.group_by("resource").aggregate(o_cal=work.calendar.max(), o_team=work.team.max())
+        ow = other_work[["resource", "start_us", "end_us"]].dropna().astype({"resource": str})
+        ow = ow.assign(o_eid=-1 - np.arange(len(ow), dtype=np.int64))
+        o = ibis.memtable(ow)
+        o = o.join(info, o.resource == info.resource)
+        o = o.select(
+            eid=o.o_eid,
+            resource=o.resource,
+            team=o.o_team,
+            calendar=o.o_cal,
+            start_us=o.start_us.cast("int64"),
+            end_us=o.end_us.cast("int64"),
+        )
+        work = work.cast(o.schema()).union(o)
     group = "resource" if level == "resource" else "team"
     work = work.mutate(fl_group=work.resource if level == "resource" else work.team.fill_null(NO_TEAM))
     units = (
@@ -842,11 +864,13 @@ def bottleneck_report(
     top: int = 10,
     util_freq: str = "W",
     wip_freq: str | None = None,
+    other_work: pd.DataFrame | None = None,
 ) -> BottleneckReport:
     """Everything of this module for one time model: ranked tables for ``levels`` (default:
     activity, transition, resource, and team when the log has teams), utilisation per resource
-    and team, WIP over time (``wip_freq``: hours for logs of up to 4 days, days up to 400
-    days, else weeks) and Little's law, with one sentence per top finding.
+    and team (``other_work`` counted as busy: see :func:`utilisation`), WIP over time
+    (``wip_freq``: hours for logs of up to 4 days, days up to 400 days, else weeks) and
+    Little's law, with one sentence per top finding.
 
     >>> import flowlens, pandas as pd
     >>> from flowlens.timing.model import time_model
@@ -865,7 +889,7 @@ def bottleneck_report(
         _check_level(tm, lv)
     tables = {lv: bottlenecks(tm, level=lv) for lv in chosen}
     util_levels = [lv for lv in ("resource", "team") if lv != "team" or tm.team_column]
-    util = {lv: utilisation(tm, level=lv, freq=util_freq) for lv in util_levels}
+    util = {lv: utilisation(tm, level=lv, freq=util_freq, other_work=other_work) for lv in util_levels}
     freq = wip_freq or _auto_freq(tm)
     wip = wip_over_time(tm, freq=freq)
     i = tm.instances

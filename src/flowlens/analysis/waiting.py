@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from flowlens.analysis.batches import detect_batches, shared_resources
@@ -195,7 +196,12 @@ def waiting_causes(
             if isinstance(other_work, pd.DataFrame)
             else other_work_intervals(other_work, calendars)
         )
-        other = ibis.memtable(ow[["resource", "start_us", "end_us", "enabled_us"]].astype({"resource": str}))
+        ow = ow[["resource", "start_us", "end_us", "enabled_us"]].dropna(
+            subset=["resource", "start_us", "end_us"]
+        )
+        # ids below every instance's eid: never equal to a waiting instance's own
+        ow = ow.astype({"resource": str}).assign(o_eid=-1 - np.arange(len(ow), dtype=np.int64))
+        other = ibis.memtable(ow)
     batches = detect_batches(
         tm,
         gap_s=batch_gap_s,
@@ -252,9 +258,8 @@ def waiting_causes(
     k = k.select(k_eid="eid", k_res="resource", k_s="start_us", k_e="end_us", k_en="enabled_us")
     if other is not None:
         o = other.filter(other.end_us > other.start_us)
-        # ids below every instance's eid: never equal to the waiting instance's own
         o = o.select(
-            k_eid=(-1 - ibis.row_number()).cast("int64"),
+            k_eid=o.o_eid,
             k_res=o.resource.cast("string"),
             k_s=o.start_us.cast("int64"),
             k_e=o.end_us.cast("int64"),

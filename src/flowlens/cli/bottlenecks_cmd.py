@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -32,9 +32,11 @@ from flowlens.log import EventLog
     "(business time and utilisation follow it; default: always available).",
 )
 @click.option("--team", "team_col", metavar="COLUMN", help="Column holding the team or role.")
+@other_work_option
 @json_option
 def bottlenecks(
     read: Callable[[], EventLog],
+    other_work: Callable[[EventLog], EventLog | None],
     log_path: Path,
     level: str,
     top: int,
@@ -67,7 +69,11 @@ def bottlenecks(
         levels = ["activity", "transition"]
         if level not in levels:
             levels.append(level)
-        rep = bottleneck_report(tm, levels=levels, top=top)
+        from flowlens.analysis.waiting import other_work_intervals
+
+        other = other_work(log)
+        busy_elsewhere = other_work_intervals(other, calendars) if other is not None else None
+        rep = bottleneck_report(tm, levels=levels, top=top, other_work=busy_elsewhere)
     table = rep.levels[level]
     shown = table.head(top)
     util = rep.utilisation_summary(level) if level in ("resource", "team") else None

@@ -186,10 +186,15 @@ def _deep_sections(
     tick("time model")
     tm = time_model(log, calendars=opts.calendars, team=opts.team)
     tick("waiting causes")
-    wa = waiting_causes(tm, calendars=opts.calendars, other_work=opts.other_work)
+    other = None
+    if opts.other_work is not None:
+        from flowlens.analysis.waiting import other_work_intervals
+
+        other = other_work_intervals(opts.other_work, opts.calendars)
+    wa = waiting_causes(tm, calendars=opts.calendars, other_work=other)
     report = report.add(waiting_section(wa))
     tick("bottlenecks")
-    report = report.add(bottlenecks_section(bottleneck_report(tm)))
+    report = report.add(bottlenecks_section(bottleneck_report(tm, other_work=other)))
     tick("redundant steps")
     report = report.add(_findings(log, tm, wa, opts))
 
