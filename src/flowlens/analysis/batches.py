@@ -113,8 +113,9 @@ def detect_batches(
 
     ``working_us(resource, a, b)`` gives the resource's working time in [a, b) (default: all
     of it, i.e. always on shift). ``shared`` resources (default: :func:`shared_resources`)
-    have no batches. ``other_work`` (resource, start_us, end_us) is the resources' work
-    outside the log: it keeps them busy (busy periods, idle time) but forms no batch.
+    have no batches. ``other_work`` (:func:`flowlens.analysis.other_work.other_work_table`) is
+    the resources' work outside the log: it keeps them busy (busy periods, idle time) but forms
+    no batch.
     """
     import ibis
 
@@ -128,14 +129,14 @@ def detect_batches(
     if other_work is not None:
         # no enabled time: never a run member (runs take enabled instances only)
         o = other_work.select(
-            eid=ibis.literal(-1, "int64"),
-            resource=other_work.resource.cast("string"),
+            eid=other_work.o_eid,
+            resource=other_work.resource,
             activity=ibis.null("string"),
-            start_us=other_work.start_us.cast("int64"),
-            end_us=other_work.end_us.cast("int64"),
+            start_us=other_work.start_us,
+            end_us=other_work.end_us,
             enabled_us=ibis.null("int64"),
         )
-        base = base.cast(o.schema()).union(o) if base.schema() != o.schema() else base.union(o)
+        base = base.cast(o.schema()).union(o)
     order = [base.start_us, base.end_us, base.eid]
     prev_end = base.end_us.max().over(ibis.window(group_by=base.resource, order_by=order, rows=(None, -1)))
     base = base.mutate(

@@ -468,7 +468,7 @@ def utilisation(
       period's nominal length (a resource seen once for a minute is not "at capacity").
 
     ``other_work`` (resource, start_us, end_us; e.g.
-    :func:`flowlens.analysis.waiting.other_work_intervals`) is the log's resources' work
+    :func:`flowlens.analysis.other_work.other_work_intervals`) is the log's resources' work
     outside the log: it counts as busy time (and extends their active span).
 
     ``freq``: ``W`` (local weeks from Monday) or ``D`` (local days). Columns: the key
@@ -494,19 +494,19 @@ def utilisation(
     work = i.filter(~i.wait_activity & i.resource.notnull() & i.start_us.notnull())
     work = work.select("eid", "resource", "team", "calendar", "start_us", "end_us")
     if other_work is not None and len(other_work):
-        # only the log's resources, with their calendar and team; ids below every eid
+        from flowlens.analysis.other_work import other_work_table
+
+        # only the log's resources, with their calendar and team
         info = work.group_by("resource").aggregate(o_cal=work.calendar.max(), o_team=work.team.max())
-        ow = other_work[["resource", "start_us", "end_us"]].dropna().astype({"resource": str})
-        ow = ow.assign(o_eid=-1 - np.arange(len(ow), dtype=np.int64))
-        o = ibis.memtable(ow)
+        o = other_work_table(other_work)
         o = o.join(info, o.resource == info.resource)
         o = o.select(
             eid=o.o_eid,
             resource=o.resource,
             team=o.o_team,
             calendar=o.o_cal,
-            start_us=o.start_us.cast("int64"),
-            end_us=o.end_us.cast("int64"),
+            start_us=o.start_us,
+            end_us=o.end_us,
         )
         work = work.cast(o.schema()).union(o)
     group = "resource" if level == "resource" else "team"

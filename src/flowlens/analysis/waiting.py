@@ -35,10 +35,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from flowlens.analysis.batches import detect_batches, shared_resources
+from flowlens.analysis.other_work import other_work_intervals, other_work_table
 from flowlens.errors import ConfigError
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
@@ -132,17 +132,6 @@ class WaitingAnalysis:
         }
 
 
-def other_work_intervals(other: EventLog, calendars: CalendarSet | None = None) -> pd.DataFrame:
-    """The instances of ``other`` (the staff's work outside the analysed log) as rows of
-    resource, start_us, end_us, enabled_us (its own time model's enabled time), for
-    :func:`waiting_causes`. Instances without a resource or a start are left out."""
-    from flowlens.timing.model import time_model
-
-    i = time_model(other, calendars=calendars).instances
-    i = i.filter(i.resource.notnull() & i.start_us.notnull())
-    return i.select("resource", "start_us", "end_us", "enabled_us").to_pandas()
-
-
 def waiting_causes(
     tm: TimeModel,
     *,
@@ -156,7 +145,7 @@ def waiting_causes(
     ``calendars`` decide when resources are on shift; by default the time model's calendars
     when it was given any, otherwise calendars discovered from the log. ``other_work`` is the
     same staff's work outside the log (another log, e.g. alerts or counter business, or
-    :func:`other_work_intervals` of one): it makes their resources busy, so waiting behind it
+    :func:`~flowlens.analysis.other_work.other_work_intervals` of one): it makes their resources busy, so waiting behind it
     is contention or prioritisation, and it is never itself analysed (methods 7.1).
     """
     import ibis
@@ -191,17 +180,9 @@ def waiting_causes(
 
     other = None
     if other_work is not None:
-        ow = (
-            other_work
-            if isinstance(other_work, pd.DataFrame)
-            else other_work_intervals(other_work, calendars)
-        )
-        ow = ow[["resource", "start_us", "end_us", "enabled_us"]].dropna(
-            subset=["resource", "start_us", "end_us"]
-        )
-        # ids below every instance's eid: never equal to a waiting instance's own
-        ow = ow.astype({"resource": str}).assign(o_eid=-1 - np.arange(len(ow), dtype=np.int64))
-        other = ibis.memtable(ow)
+        if not isinstance(other_work, pd.DataFrame):
+            other_work = other_work_intervals(other_work, calendars)
+        other = other_work_table(other_work)
     batches = detect_batches(
         tm,
         gap_s=batch_gap_s,
@@ -260,10 +241,10 @@ def waiting_causes(
         o = other.filter(other.end_us > other.start_us)
         o = o.select(
             k_eid=o.o_eid,
-            k_res=o.resource.cast("string"),
-            k_s=o.start_us.cast("int64"),
-            k_e=o.end_us.cast("int64"),
-            k_en=o.enabled_us.cast("int64"),
+            k_res=o.resource,
+            k_s=o.start_us,
+            k_e=o.end_us,
+            k_en=o.enabled_us,
         )
         k = k.cast(o.schema()).union(o)
     # A lightly loaded person (a branch manager in meetings) still makes cases wait; a shared

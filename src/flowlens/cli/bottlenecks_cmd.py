@@ -69,7 +69,7 @@ def bottlenecks(
         levels = ["activity", "transition"]
         if level not in levels:
             levels.append(level)
-        from flowlens.analysis.waiting import other_work_intervals
+        from flowlens.analysis.other_work import other_work_intervals
 
         other = other_work(log)
         busy_elsewhere = other_work_intervals(other, calendars) if other is not None else None

@@ -51,9 +51,8 @@ from flowlens.findings.signals import (
     assignment_column,
     build_finding,
     cached,
-    distinct_values,
     human,
-    is_customer,
+    instance_table,
     is_staff,
     isin,
     role_members,
@@ -87,34 +86,6 @@ class Bounces:
     hops: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _instances(ctx: FindingContext) -> ibis.Table:
-    def run() -> ibis.Table:
-        inst = ctx.tm.instances
-        res = distinct_values(ctx, "resource")
-        teams = distinct_values(ctx, "team")
-        acts = activities_of(ctx)
-        cust_acts = role_members(ctx, "customer_step", acts)
-        x = inst.select(
-            "eid",
-            "case_idx",
-            "case_id",
-            "pos",
-            "activity",
-            "resource",
-            "team",
-            wait=inst.wait_us.fill_null(0),
-            proc=inst.proc_us.fill_null(0),
-        )
-        return x.mutate(
-            staff=isin(x.resource, [r for r in res if is_staff(r)]),
-            cust=isin(x.activity, cust_acts)
-            | isin(x.resource, [r for r in res if is_customer(r)])
-            | isin(x.team, [t for t in teams if is_customer(t)]),
-        )
-
-    return cached(ctx, "pp_instances", run)
-
-
 def bounces(ctx: FindingContext) -> Bounces:
     """The reassignment bounces of ``ctx`` (computed once; the rework detector leaves their
     instances to this one)."""
@@ -128,7 +99,7 @@ def _bounces(ctx: FindingContext) -> Bounces:
     rs_acts = role_members(ctx, "reassignment", acts)
     if not rs_acts:
         return Bounces([], [], None)
-    x = _instances(ctx)
+    x = instance_table(ctx)
     x = x.mutate(rs=x.activity.isin(rs_acts))
     wc = ibis.window(group_by=x.case_idx)
     x = x.mutate(first_rs=ibis.ifelse(x.rs, x.pos, ibis.null("int64")).min().over(wc))
@@ -279,7 +250,7 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     from flowlens.analysis.journeys import detect_column
 
     contact = detect_column(log, "contact", ctx.journey_options.get("contact", "auto"))
-    x = _instances(ctx)
+    x = instance_table(ctx)
     lt = log.table
     t = lt.select(
         a_eid="eid",
@@ -412,7 +383,7 @@ def _assignment_priced(ctx: FindingContext) -> AssignmentReturns:
     r["pair"] = [" ↔ ".join(sorted((str(a), str(b)))) for a, b in zip(r.x, r.y, strict=True)]
     r["rid"] = np.arange(len(r), dtype="int64")
     rt = ibis.memtable(r[["rid", "case_id", "p_from", "p_to"]].rename(columns={"case_id": "r_case"}))
-    x = _instances(ctx)
+    x = instance_table(ctx)
     span = x.join(rt, [x.case_id == rt.r_case, x.pos > rt.p_from, x.pos <= rt.p_to])
     span = span.mutate(
         rk=ibis.row_number().over(ibis.window(group_by=span.eid, order_by=[span.p_to, span.rid]))

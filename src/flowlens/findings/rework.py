@@ -65,11 +65,10 @@ from flowlens.findings.signals import (
     activities_of,
     build_finding,
     cached,
-    distinct_values,
+    customer_markers,
     group_members,
     human,
-    is_customer,
-    is_staff,
+    instance_table,
     isin,
     role_members,
 )
@@ -127,37 +126,16 @@ def _repeats(ctx: FindingContext) -> Repeats:
     from flowlens.analysis.journeys import detect_column
     from flowlens.findings.pingpong import bounces
 
-    inst = ctx.tm.instances
     contact = detect_column(ctx.log, "contact", ctx.journey_options.get("contact", "auto"))
-    acts = activities_of(ctx)
-    req = group_members(ctx, "information_request", acts)
-    cust_acts = role_members(ctx, "customer_step", acts)
-    res = distinct_values(ctx, "resource")
-    teams = distinct_values(ctx, "team")
-    cust_res = [r for r in res if is_customer(r)]
-    cust_team = [t for t in teams if is_customer(t)]
-    x = inst.select(
-        "eid",
-        "case_idx",
-        "case_id",
-        "pos",
-        "activity",
-        "resource",
-        "team",
-        wait=inst.wait_us.fill_null(0),
-        proc=inst.proc_us.fill_null(0),
-    )
+    req = group_members(ctx, "information_request", activities_of(ctx))
+    x = instance_table(ctx)
     if contact is not None:
         lt = ctx.log.table
         ct = lt.select(k_eid="eid", con=lt[contact].cast("string"))
         x = x.join(ct, x.eid == ct.k_eid).drop("k_eid")
     else:
         x = x.mutate(con=ibis.null("string"))
-    x = x.mutate(
-        staff=isin(x.resource, [r for r in res if is_staff(r)]),
-        req=isin(x.activity, req),
-        cust=isin(x.activity, cust_acts) | isin(x.resource, cust_res) | isin(x.team, cust_team),
-    )
+    x = x.mutate(req=isin(x.activity, req))
     wa = ibis.window(group_by=[x.case_idx, x.activity], order_by=x.pos)
     x = x.mutate(
         occ=ibis.row_number().over(wa) + 1,
@@ -207,7 +185,7 @@ def _repeats(ctx: FindingContext) -> Repeats:
         .to_pandas()
     )
     loop_only = sorted(lo[(lo.n_cov >= LOOP_ONLY_SHARE * lo.n1) & (lo.n_cov > 0)].activity.astype(str))
-    has_cust = bool(cust_acts or cust_res or cust_team)
+    has_cust = any(customer_markers(ctx))
     return Repeats(table, counts, loop_only, has_cust)
 
 

@@ -41,6 +41,8 @@ from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
 
 if TYPE_CHECKING:
+    import ibis
+
     from flowlens.findings.context import FindingContext
     from flowlens.log import EventLog
 
@@ -179,6 +181,47 @@ ASSIGNMENT_CANDIDATES = (
     "orgrole",
     "role",
 )
+
+
+def customer_markers(ctx: FindingContext) -> tuple[list[str], list[Any], list[Any]]:
+    """What marks a customer step: activities by name, customer resources, customer teams."""
+
+    def run() -> tuple[list[str], list[Any], list[Any]]:
+        acts = role_members(ctx, "customer_step", activities_of(ctx))
+        res = [r for r in distinct_values(ctx, "resource") if is_customer(r)]
+        teams = [t for t in distinct_values(ctx, "team") if is_customer(t)]
+        return acts, res, teams
+
+    return cached(ctx, "customer_markers", run)
+
+
+def instance_table(ctx: FindingContext) -> ibis.Table:
+    """The time model's instances for the rework and ping-pong detectors (built once per
+    context): eid, case_idx, case_id, pos, activity, resource, team, wait and proc (µs, 0 when
+    unknown), ``staff`` (a person of the bank did it) and ``cust`` (a customer step:
+    :func:`customer_markers`)."""
+
+    def run() -> ibis.Table:
+        inst = ctx.tm.instances
+        staff = [r for r in distinct_values(ctx, "resource") if is_staff(r)]
+        cust_acts, cust_res, cust_team = customer_markers(ctx)
+        x = inst.select(
+            "eid",
+            "case_idx",
+            "case_id",
+            "pos",
+            "activity",
+            "resource",
+            "team",
+            wait=inst.wait_us.fill_null(0),
+            proc=inst.proc_us.fill_null(0),
+        )
+        return x.mutate(
+            staff=isin(x.resource, staff),
+            cust=isin(x.activity, cust_acts) | isin(x.resource, cust_res) | isin(x.team, cust_team),
+        )
+
+    return cached(ctx, "instance_table", run)
 
 
 def assignment_column(log: EventLog, given: str | None = None) -> str | None:

@@ -188,7 +188,7 @@ def _deep_sections(
     tick("waiting causes")
     other = None
     if opts.other_work is not None:
-        from flowlens.analysis.waiting import other_work_intervals
+        from flowlens.analysis.other_work import other_work_intervals
 
         other = other_work_intervals(opts.other_work, opts.calendars)
     wa = waiting_causes(tm, calendars=opts.calendars, other_work=other)
