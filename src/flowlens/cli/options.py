@@ -79,7 +79,9 @@ def log_options(func: F) -> F:
         spec = {k: kwargs.pop(k) for k in FILTER_KEYS}
         hide, key = kwargs.pop("pseudonymise_ids"), kwargs.pop("pseudonym_key")
         if key and not hide:
-            raise click.UsageError("--pseudonym-key needs --pseudonymise")
+            from flowlens.errors import ConfigError
+
+            raise ConfigError("--pseudonym-key needs --pseudonymise")
 
         def read() -> EventLog:
             log = apply_filters(read_from_options(**args), **spec)
@@ -167,9 +169,17 @@ def other_work_option(func: F) -> F:
         def other_work(log: EventLog) -> EventLog | None:
             if path is None:
                 return None
+            from flowlens.errors import FlowlensError, InputError
             from flowlens.io import read_log
 
-            other = read_log(path, tz=log.timezone)
+            try:
+                other = read_log(path, tz=log.timezone)
+            except FlowlensError as exc:
+                # its columns are detected: LOG's mapping options do not apply to it
+                raise InputError(
+                    f"--other-work: {exc.message}",
+                    hint="name its columns case_id, activity, resource, start_time, end_time",
+                ) from exc
             if log.pseudonyms is not None:
                 from flowlens.pseudonyms import pseudonymise
 
