@@ -171,3 +171,22 @@ def test_cli_csv_is_formula_safe_and_text_lists_top(small_csv: Path, tmp_path: P
 def test_cli_unknown_detector_is_a_user_error(small_csv: Path) -> None:
     res = cli("findings", str(small_csv), "--detector", "nope")
     assert res.returncode == 2 and "unknown detector" in res.stderr
+
+
+def test_same_cases_in_any_order_give_the_same_figures() -> None:
+    """Queries return rows in no fixed order; intervals, examples and results.json do not
+    depend on it (the same inputs and seed give the same report)."""
+    from flowlens.findings.rank import bootstrap_total_ci
+    from flowlens.report.document import Report, Section
+
+    values = [float(k * k % 17) for k in range(200)]
+    assert bootstrap_total_ci(values, seed=3, key="k") == bootstrap_total_ci(values[::-1], seed=3, key="k")
+    from dataclasses import replace
+
+    cases = tuple(f"c{k}" for k in range(12))
+    cost = {c: float(k % 4) for k, c in enumerate(cases)}
+    a = replace(make("rework", ("A",), cases, 60.0, "d"), per_case_s=cost)
+    b = replace(a, case_ids=cases[::-1])
+    assert a.examples == b.examples == ("c11", "c3", "c7", "c10", "c2")  # costliest first, then by id
+    r = Report(title="t", provenance={}).add(Section(id="s", title="S", html="", data={"x": 0.1 + 0.2}))
+    assert r.to_json()["sections"]["s"]["x"] == 0.3

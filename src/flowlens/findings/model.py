@@ -17,6 +17,7 @@ and a :class:`Scenario` stated in terms a simulator can execute.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -100,7 +101,10 @@ class Finding:
 
     @property
     def examples(self) -> tuple[str, ...]:
-        return self.case_ids[:5]
+        """Five affected cases, the costliest first (ties and unpriced cases by id): the same
+        whatever order a query returned the cases in."""
+        cost = self.per_case_s
+        return tuple(heapq.nsmallest(5, self.case_ids, key=lambda c: (-cost.get(c, 0.0), c)))
 
     def to_dict(self, *, all_cases: bool = False) -> dict[str, Any]:
         return {

@@ -93,7 +93,8 @@ def bootstrap_total_ci(
     >>> lo, hi = bootstrap_total_ci(list(range(100)), seed=1, key="x"); lo < 4950 < hi
     True
     """
-    v = np.asarray(values, dtype=float)
+    # sorted: the same cases give the same interval in whatever order a query returned them
+    v = np.sort(np.asarray(values, dtype=float))
     n = len(v)
     if n == 0:
         return (0.0, 0.0)

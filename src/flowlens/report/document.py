@@ -53,11 +53,16 @@ class Report:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "provenance": self.provenance,
-            "sections": {s.id: s.data for s in self.sections},
-        }
+        """The numbers of the report. Floats carry 12 significant digits: sums of floats in a
+        parallel engine differ in their last bits from run to run, and the same inputs and seed
+        must give the same file."""
+        return _rounded(
+            {
+                "title": self.title,
+                "provenance": self.provenance,
+                "sections": {s.id: s.data for s in self.sections},
+            }
+        )
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``report.html`` and ``results.json`` into ``out_dir``."""
@@ -71,6 +76,16 @@ class Report:
             encoding="utf-8",
         )
         return {"report": html, "results": results}
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
