@@ -101,7 +101,8 @@ def test_waiting_processing_and_flow_efficiency_sum_up() -> None:
     assert c.lead_us == 5 * H
     assert c.proc_sum_us + c.wait_sum_us == c.lead_us  # sequential: sum PT + sum WT = LT
     assert c.flow_efficiency == pytest.approx(2.5 / 5)
-    assert c.idle_us == int(2.5 * H)
+    assert c.wait_sum_us == int(2.5 * H)
+    assert c.service_us + c.wait_sum_us == c.customer_lead_us == c.lead_us
 
 
 def test_business_waiting_uses_the_resource_calendar() -> None:
@@ -144,12 +145,14 @@ def test_callcenter_queue_is_waiting_and_service_is_processing(shared_logs) -> N
     duration = ((m["end"] - m["start"]).dt.total_seconds() * 1e6).round().astype("int64")
     gap_before = m.wait_us - duration
     queue, service = m.activity == "Queue", m.activity == "Service"
-    # waiting per call in the queue step = the Queue step's duration (plus any gap before it)
-    assert (m.wait_us[queue] >= duration[queue]).all()
-    assert (gap_before[queue] == 0).mean() > 0.999
+    # waiting per call in the queue step = the Queue step's duration (plus any gap before it),
+    # except in the few calls whose Service is recorded as starting before the queue ended
+    # (clock skew): the customer's time is counted once, so the overlap is service
+    assert (m.wait_us[queue] >= duration[queue]).mean() > 0.998
+    assert (gap_before[queue] == 0).mean() > 0.997
     per_call = m[queue].groupby("case_id").wait_us.sum()
     step = duration[queue].groupby(m.case_id[queue]).sum()
-    assert ((per_call - step) == 0).mean() > 0.999
+    assert ((per_call - step) == 0).mean() > 0.997
     # service per call = the Service steps, all processing
     assert (m.proc_us[service] == duration[service]).all()
     assert (m.proc_us[queue] == 0).all()

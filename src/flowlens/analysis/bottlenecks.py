@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 US = 1_000_000
 LEVELS = ("activity", "transition", "resource", "team")
-#: label of the "enabler" of a case's first step at transition level
+#: label of the step before a case's first step at transition level
 CASE_START = "(case start)"
 NO_RESOURCE = "(no resource)"
 NO_TEAM = "(no team)"
@@ -72,7 +72,7 @@ def _keyed(tm: TimeModel, level: str) -> ibis.Table:
     if level == "activity":
         return i
     if level == "transition":
-        return i.mutate(from_activity=i.enabler_activity.fill_null(CASE_START))
+        return i.mutate(from_activity=i.prev_activity.fill_null(CASE_START))
     if level == "resource":
         return i.mutate(resource=i.resource.fill_null(NO_RESOURCE))
     return i.mutate(team=i.team.fill_null(NO_TEAM))
@@ -88,10 +88,12 @@ def bottlenecks(tm: TimeModel, *, level: str = "activity", top: int | None = Non
     """Waiting and processing per activity, transition, resource or team, ranked by the total
     customer waiting each accounts for.
 
-    Every instance's waiting WT = max(0, s - en) (the time model's ``wait_us``; for steps that
-    record waiting, such as a call's Queue, their whole span) is charged to the instance's
-    activity, to its transition (the activity that enabled it -> the activity: "what the step
-    waited after"), to its resource and to its team (the queue in front of whoever did it).
+    The customer waiting charged to every instance (the time model's ``wait_us``: the time
+    just before it when nothing was in progress in its case; for steps that record waiting,
+    such as a call's Queue, their whole span) is charged to the instance's activity, to its
+    transition (the step before it in the map's order -> the activity, so every transition is
+    an edge of the process map), to its resource and to its team (the queue in front of
+    whoever did it). The totals add up to the customer waiting of the whole log.
 
     Columns: the key (``activity``; ``from_activity`` and ``activity``; ``resource``; ``team``),
     ``label``, ``rank``, ``instances``, ``cases``, ``waited`` (instances with waiting > 0),

@@ -1,7 +1,8 @@
 """Why customers wait: every waiting interval split into its causes (Kronos, methods.md 7).
 
-For each activity instance i with waiting W = [en(i), s(i)) (for a wait step such as a queue,
-its whole span), the causes are, in priority order, each taking only what earlier causes left:
+For each activity instance i, the customer waiting charged to it by the time model (the idle
+time of its case just before it, W = [wait_from(i), s(i)); for a wait step such as a queue, up
+to its end) is split into causes, in priority order, each taking only what earlier causes left:
 
 1. **batching**: i is a member of a batch (:mod:`flowlens.analysis.batches`): all its waiting,
    as in Kronos (the batch decides when it starts, including across a night);
@@ -9,7 +10,9 @@ its whole span), the causes are, in priority order, each taking only what earlie
    (en(k) <= en(i), s(k) < s(i), e(k) > en(i)): [max(en(i), s(k)), min(s(i), e(k)));
 3. **prioritisation**: the same for instances enabled after i but served first;
 4. **unavailability**: the resource is off shift on its calendar (given, or discovered from
-   when it works, :func:`flowlens.timing.discovery.discover_calendars`);
+   when it works, :func:`flowlens.timing.discovery.discover_calendars`), counted only after
+   the last hour the resource was on shift and free and still did not start the case (before
+   it the case was not ready, so the nights before are the customer's or a third party's);
 5. **extraneous**: the rest, which the log cannot explain (the customer, a third party, other
    work): the parts always sum to the waiting time.
 
@@ -60,9 +63,10 @@ LEVERS = {
 }
 LEVELS = {
     "activity": ["activity"],
-    "transition": ["enabler_activity", "activity"],
+    # the step before, in the map's order: every transition named is an edge of the map
+    "transition": ["prev_activity", "activity"],
     "resource": ["resource"],
-    "handoff": ["enabler_activity", "enabler_resource", "activity", "resource"],
+    "handoff": ["prev_activity", "prev_resource", "activity", "resource"],
 }
 
 
@@ -71,7 +75,7 @@ class WaitingAnalysis:
     """Waiting split into causes per instance, with aggregations."""
 
     tm: TimeModel
-    #: eid, case_idx, activity, resource, enabler_activity, enabler_resource, wait_us,
+    #: eid, case_idx, activity, resource, prev_activity, prev_resource, wait_us,
     #: batching_us, contention_us, prioritization_us, unavailability_us, extraneous_us
     per_instance: ibis.Table
     batches: pd.DataFrame
@@ -117,6 +121,15 @@ class WaitingAnalysis:
         cte = proc / (proc + wait_all) if proc + wait_all else None
         return {
             "waiting_s": float(row.wait or 0) / 1e6,
+            # lead time = service + customer waiting + after the clock stop (methods 6.3)
+            "reconciliation": {
+                "lead_time_total_s": tm_overall["lead_time_total_s"],
+                "service_s": tm_overall["service_s"],
+                "customer_waiting_s": wait_all,
+                "after_clock_stop_s": tm_overall["after_clock_stop_s"],
+                "clock_stop": tm_overall["clock_stop"],
+                "step_waiting_since_enabled_s": tm_overall["step_waiting_since_enabled_s"],
+            },
             "waiting_instances": int(row.n),
             "by_cause_s": causes,
             "by_cause_share": {c: (v / wait_all if wait_all else 0.0) for c, v in causes.items()},
@@ -139,6 +152,7 @@ def waiting_causes(
     batch_gap_s: float = 0.0,
     min_batch_idle_s: float = 1800.0,
     other_work: EventLog | pd.DataFrame | None = None,
+    ready_evidence_s: float = 3600.0,
 ) -> WaitingAnalysis:
     """Split every waiting interval of ``tm`` into causes.
 
@@ -194,7 +208,7 @@ def waiting_causes(
     members = log.engine.materialize(batches.members, prefix="fl_batch_members")
 
     mapping = ibis.memtable(res.rename(columns={"resource": "m_res", "team": "m_team"}))
-    w = inst.filter((inst.wait_us > 0) & inst.enabled_us.notnull())
+    w = inst.filter(inst.wait_us > 0)
     w = w.left_join(
         mapping,
         [
@@ -207,11 +221,15 @@ def waiting_causes(
         "case_idx",
         "activity",
         "resource",
-        "enabler_activity",
-        "enabler_resource",
+        "prev_activity",
+        "prev_resource",
         "wait_us",
-        en="enabled_us",
-        wend=w.enabled_us + w.wait_us,
+        # the customer waiting interval charged to the instance (timing.model): the causes
+        # split exactly this, so they sum to the customer's waiting
+        en="wait_from_us",
+        wend=w.wait_from_us + w.wait_us,
+        # queued behind k when k was enabled no later than this instance
+        ready=w.enabled_us.fill_null(w.wait_from_us),
         wcal=w.wcal.fill_null(calendars.default.name),
     )
     # Computed once: every cause below reads it.
@@ -255,7 +273,7 @@ def waiting_causes(
     ov = ov.mutate(
         a=ibis.greatest(ov.en, ov.k_s),
         b=ibis.least(ov.wend, ov.k_e),
-        first=(ov.k_en <= ov.en).fill_null(True),
+        first=(ov.k_en <= ov.ready).fill_null(True),
     )
     ov = ov.filter(ov.a < ov.b)
     one, minus = ibis.literal(1), ibis.literal(-1)
@@ -301,6 +319,18 @@ def waiting_causes(
         else_="extraneous",
     )
     st = st.mutate(cause=cause)
+    # Off-shift time counts only after the last stretch in which the resource was on shift and
+    # free for at least ``ready_evidence_s`` and still did not start the case: before it the case
+    # was not ready (the customer, a third party or unlogged work held it), so the nights and
+    # weekends before are not the shifts' doing (methods 7.1).
+    free = st.filter((st.cause == "extraneous") & (st.length >= int(ready_evidence_s * 1e6)))
+    ready = free.group_by("eid").aggregate(t_ready=free.nxt.max())
+    st = st.left_join(ready, st.eid == ready.eid).drop("eid_right")
+    st = st.mutate(
+        cause=ibis.ifelse(
+            (st.cause == "unavailability") & (st.nxt <= st.t_ready).fill_null(False), "extraneous", st.cause
+        )
+    )
     split = st.group_by("eid").aggregate(
         **{f"{c}_us": st.length.sum(where=st.cause == c).fill_null(0).cast("int64") for c in CAUSES}
     )
@@ -309,8 +339,8 @@ def waiting_causes(
         "case_idx",
         "activity",
         "resource",
-        "enabler_activity",
-        "enabler_resource",
+        "prev_activity",
+        "prev_resource",
         "wait_us",
         *[f"{c}_us" for c in CAUSES],
     )

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
+from flowlens.cli.options import (
+    TimeOptions,
+    emit_json,
+    json_option,
+    log_options,
+    other_work_option,
+    time_options,
+)
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -38,13 +45,7 @@ from flowlens.log import EventLog
     help="A per-case table (CSV or Parquet, e.g. the generator's cases.parquet) whose columns are "
     "added to every case: segment, product, reason, ...",
 )
-@click.option(
-    "--calendar",
-    "calendar_file",
-    type=click.Path(path_type=Path),
-    help="Working calendars (TOML/JSON) for business time and off-shift waiting.",
-)
-@click.option("--team", help="Column holding the team or role of a resource.")
+@time_options
 @click.option(
     "--model",
     "model_path",
@@ -99,8 +100,7 @@ def analyze(
     title: str | None,
     top_variants: int,
     cases_file: Path | None,
-    calendar_file: Path | None,
-    team: str | None,
+    time_opts: TimeOptions,
     model_path: Path | None,
     sla: tuple[str, ...],
     sla_rules: tuple[Path, ...],
@@ -127,11 +127,10 @@ def analyze(
     from flowlens.analysis.sla import get_preset
     from flowlens.findings.allowlist import AllowList
     from flowlens.report.build import ReportOptions, build_report
-    from flowlens.timing.calendars import CalendarSet
 
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)
-    cals = CalendarSet.from_file(calendar_file) if calendar_file else None
+    cals = time_opts.calendars()
     allow = AllowList.from_file(allow_file) if allow_file else None
     if model_path is not None:
         from flowlens.discovery.model import read_model
@@ -150,7 +149,8 @@ def analyze(
         top_variants=top_variants,
         deep=not quick,
         calendars=cals,
-        team=team,
+        team=time_opts.team,
+        clock_stop=time_opts.stop(),
         model_path=model_path,
         sla=sla,
         sla_rules=sla_rules,

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
+from flowlens.cli.options import (
+    TimeOptions,
+    emit_json,
+    json_option,
+    log_options,
+    other_work_option,
+    time_options,
+)
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -24,14 +31,7 @@ from flowlens.log import EventLog
 @click.option(
     "--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many groups to list."
 )
-@click.option(
-    "--calendar",
-    "calendar_file",
-    type=click.Path(path_type=Path),
-    help="TOML or JSON file with working hours, holidays and zone per team or resource "
-    "(business time and utilisation follow it; default: always available).",
-)
-@click.option("--team", "team_col", metavar="COLUMN", help="Column holding the team or role.")
+@time_options
 @other_work_option
 @json_option
 def bottlenecks(
@@ -40,8 +40,7 @@ def bottlenecks(
     log_path: Path,
     level: str,
     top: int,
-    calendar_file: Path | None,
-    team_col: str | None,
+    time_opts: TimeOptions,
     as_json: bool,
 ) -> None:
     """Rank where customers wait in LOG: total waiting per activity, transition, resource or
@@ -55,16 +54,15 @@ def bottlenecks(
       flowlens bottlenecks loans.csv --level transition --json
     """
     from flowlens.analysis.bottlenecks import bottleneck_report
-    from flowlens.timing.calendars import CalendarSet
     from flowlens.timing.model import time_model
     from flowlens.units import human_duration
 
     progress = Progress(enabled=False if as_json else None)
-    calendars = CalendarSet.from_file(calendar_file) if calendar_file else None
+    calendars = time_opts.calendars()
     with progress.step(f"reading {log_path}"):
         log = read()
     with progress.step("building the time model"):
-        tm = time_model(log, calendars=calendars, team=team_col)
+        tm = time_model(log, calendars=calendars, team=time_opts.team, clock_stop=time_opts.stop())
     with progress.step("ranking bottlenecks"):
         levels = ["activity", "transition"]
         if level not in levels:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
+from flowlens.cli.options import (
+    TimeOptions,
+    emit_json,
+    json_option,
+    log_options,
+    other_work_option,
+    time_options,
+)
 from flowlens.cli.progress import Progress
 from flowlens.cli.segments_cmd import case_table_options
 from flowlens.log import EventLog
@@ -21,12 +28,7 @@ from flowlens.log import EventLog
     type=click.Path(path_type=Path),
     help="Regulatory allow-list (TOML/JSON) added to the defaults: steps never proposed for removal.",
 )
-@click.option(
-    "--calendar",
-    "calendar_file",
-    type=click.Path(path_type=Path),
-    help="Working calendars (TOML/JSON); default: discovered from when resources work.",
-)
+@time_options
 @click.option(
     "--groups",
     "groups_file",
@@ -66,7 +68,7 @@ def findings(
     add_cases: Callable[[EventLog], EventLog],
     log_path: Path,
     allow_file: Path | None,
-    calendar_file: Path | None,
+    time_opts: TimeOptions,
     groups_file: Path | None,
     top: int,
     only: tuple[str, ...],
@@ -95,11 +97,10 @@ def findings(
     from flowlens.findings.allowlist import AllowList
     from flowlens.findings.api import find_wastes, load_detectors
     from flowlens.io.writers import write_safe_csv
-    from flowlens.timing.calendars import CalendarSet
     from flowlens.units import human_duration
 
     allow = AllowList.from_file(allow_file) if allow_file else AllowList.default()
-    cals = CalendarSet.from_file(calendar_file) if calendar_file else None
+    cals = time_opts.calendars()
     groups = ActivityGroups.from_file(groups_file) if groups_file else None
     detectors = None
     if only:
@@ -117,6 +118,8 @@ def findings(
             log,
             allow=allow,
             calendars=cals,
+            team=time_opts.team,
+            clock_stop=time_opts.stop(),
             seed=seed,
             groups=groups,
             resamples=resamples,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import click
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
+    from flowlens.timing.calendars import CalendarSet
 
 F = Callable[..., Any]
 
@@ -196,6 +198,62 @@ def other_work_option(func: F) -> F:
         help="The same staff's other work (a log of alerts, counter business, meetings, ...): it "
         "keeps them busy in the waiting-cause split, and is not analysed itself.",
     )(wrapper)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class TimeOptions:
+    """What the time model is built with (``--calendar``, ``--team``, ``--clock-stop``)."""
+
+    calendar_file: Path | None = None
+    team: str | None = None
+    clock_stop: tuple[str, ...] = ()
+
+    def calendars(self) -> CalendarSet | None:
+        if self.calendar_file is None:
+            return None
+        from flowlens.timing.calendars import CalendarSet
+
+        return CalendarSet.from_file(self.calendar_file)
+
+    def stop(self) -> Sequence[str] | str | None:
+        """The time model's ``clock_stop``: None (detect), "end" or activity names."""
+        if not self.clock_stop:
+            return None
+        return "end" if self.clock_stop == ("end",) else list(self.clock_stop)
+
+
+def time_options(func: F) -> F:
+    """``--calendar``, ``--team`` and ``--clock-stop``, passed as ``time_opts: TimeOptions``."""
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        kwargs["time_opts"] = TimeOptions(
+            kwargs.pop("calendar_file"), kwargs.pop("team"), tuple(kwargs.pop("clock_stop"))
+        )
+        return func(**kwargs)
+
+    for option in reversed(
+        [
+            click.option(
+                "--calendar",
+                "calendar_file",
+                type=click.Path(path_type=Path),
+                help="Working calendars (TOML/JSON) for business time and off-shift waiting; "
+                "default: discovered from when resources work.",
+            ),
+            click.option("--team", metavar="COLUMN", help="Column holding the team or role of a resource."),
+            click.option(
+                "--clock-stop",
+                multiple=True,
+                metavar="ACTIVITY",
+                help="The customer-outcome step (repeatable): the customer's clock stops at its last "
+                "completion in a case. 'end' = each case's last step. Default: detected (a closing "
+                "step after a long pause is left out).",
+            ),
+        ]
+    ):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
 
 
 def json_option(func: F) -> F:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
+from flowlens.cli.options import (
+    TimeOptions,
+    emit_json,
+    json_option,
+    log_options,
+    other_work_option,
+    time_options,
+)
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -22,13 +29,7 @@ from flowlens.log import EventLog
     help="Group waiting by destination activity, transition, resource, or handoff.",
 )
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Rows to show.")
-@click.option(
-    "--calendar",
-    "calendar_file",
-    type=click.Path(path_type=Path),
-    help="Working calendars (TOML/JSON); default: discovered from when resources work.",
-)
-@click.option("--team", help="Column holding the team or role of a resource.")
+@time_options
 @other_work_option
 @json_option
 def waiting(
@@ -37,8 +38,7 @@ def waiting(
     log_path: Path,
     level: str,
     top: int,
-    calendar_file: Path | None,
-    team: str | None,
+    time_opts: TimeOptions,
     as_json: bool,
 ) -> None:
     """Split all waiting in LOG into batching, contention, prioritisation, unavailability and
@@ -50,16 +50,15 @@ def waiting(
       flowlens waiting calls.csv --level resource --calendar shifts.toml --json
     """
     from flowlens.analysis.waiting import CAUSES, waiting_causes
-    from flowlens.timing.calendars import CalendarSet
     from flowlens.timing.model import time_model
     from flowlens.units import human_duration
 
-    cals = CalendarSet.from_file(calendar_file) if calendar_file else None
+    cals = time_opts.calendars()
     progress = Progress(enabled=False if as_json else None)
     with progress.step(f"reading {log_path}"):
         log = read()
     with progress.step("time model"):
-        tm = time_model(log, calendars=cals, team=team)
+        tm = time_model(log, calendars=cals, team=time_opts.team, clock_stop=time_opts.stop())
     with progress.step("waiting causes"):
         analysis = waiting_causes(tm, calendars=cals, other_work=other_work(log))
         overall = analysis.overall()

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,9 @@ class FindingContext:
     log: EventLog
     allow: AllowList = field(default_factory=AllowList.default)
     calendars: CalendarSet | None = None
+    #: the time model's team column and clock stop (time_model's ``team``, ``clock_stop``)
+    team: str | None = None
+    clock_stop: Sequence[str] | str | None = None
     groups: ActivityGroups | None = None
     #: seed of every random draw (bootstrap intervals of customer time)
     seed: int = 0
@@ -49,7 +53,7 @@ class FindingContext:
             return self._tm
         from flowlens.timing.model import time_model
 
-        return time_model(self.log, calendars=self.calendars)
+        return time_model(self.log, calendars=self.calendars, team=self.team, clock_stop=self.clock_stop)
 
     @cached_property
     def waiting(self) -> WaitingAnalysis:

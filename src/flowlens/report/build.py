@@ -54,6 +54,8 @@ class ReportOptions:
     deep: bool = True
     calendars: CalendarSet | None = None
     team: str | None = None
+    #: the customer-outcome steps (time_model's clock_stop): None detects, "end" = case end
+    clock_stop: Sequence[str] | str | None = None
     #: designed process (BPMN or PNML) to check conformance against
     model_path: str | Path | None = None
     conformance_budget_s: float = 60.0
@@ -184,7 +186,7 @@ def _deep_sections(
     from flowlens.timing.model import time_model
 
     tick("time model")
-    tm = time_model(log, calendars=opts.calendars, team=opts.team)
+    tm = time_model(log, calendars=opts.calendars, team=opts.team, clock_stop=opts.clock_stop)
     tick("waiting causes")
     other = None
     if opts.other_work is not None:

@@ -1,10 +1,19 @@
 """The time model: one decomposition of time, used by every metric, map, report and simulator.
 
 Per activity instance (docs/methods.md 6): start s (recorded, or estimated and marked), end e,
-enabled time en, processing PT = e - s, waiting WT = max(0, s - en) (negative gaps are clipped
-and flagged), each also in business time on the calendar of the instance's resource. Per case:
-lead time LT = max e - min s, busy time |union of [s, e]|, idle time LT - busy, flow efficiency
-busy / LT, and cycle-time efficiency sum PT / (sum PT + sum WT).
+enabled time en, processing PT = e - s, the step's waiting since it was enabled WT = max(0, s -
+en) (``enabled_wait_us``; negative gaps are clipped and flagged), and the **customer waiting**
+charged to it (``wait_us``): the time just before it when nothing was in progress in its case.
+Per case: lead time LT = max e - min s, the clock stop (:mod:`flowlens.timing.clock_stop`), and
+the customer's time from the first step to the clock stop split exactly into service (some
+step in progress) and customer waiting::
+
+    customer_lead = service + customer waiting;   lead = customer_lead + after the clock stop
+
+Each idle gap of a case is charged to the step that ends it, so waits never overlap and never
+exceed the lead time (simultaneous steps, parallel branches and loops included); the waiting
+causes (:mod:`flowlens.analysis.waiting`) split these same intervals. Flow efficiency is
+service / customer lead time, cycle-time efficiency sum PT / (sum PT + customer waiting).
 
 Start times of completion-only instances are estimated as in Chapela-Campa & Dumas (methods.md
 6.2): s = max(en, the end of the resource's previous instance), capped at ``outlier_factor``
@@ -32,6 +41,8 @@ import pandas as pd
 from flowlens.errors import ConfigError
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet
+from flowlens.timing.clock_stop import ClockStop
+from flowlens.timing.clock_stop import clock_stop as resolve_clock_stop
 from flowlens.timing.enablement import ORACLES, concurrent_pairs, enabled_times
 
 if TYPE_CHECKING:
@@ -46,11 +57,14 @@ class TimeModel:
 
     log: EventLog
     #: eid, case_idx, case_id, pos, activity, resource, team, start_us, end_us, start_estimated,
-    #: enabled_us, enabler_activity, enabler_resource, wait_activity, wait_us, negative_wait, proc_us,
-    #: calendar, wait_bus_us, proc_bus_us
+    #: enabled_us, enabler_activity, enabler_resource, prev_activity, prev_resource,
+    #: wait_activity, enabled_wait_us, negative_wait, proc_us, wait_from_us, wait_us (customer
+    #: waiting charged to the instance, over [wait_from_us, wait_from_us + wait_us)),
+    #: after_stop, calendar, wait_bus_us, proc_bus_us
     instances: ibis.Table
-    #: case_idx, case_id, start_us, end_us, events, lead_us, busy_us, idle_us, proc_sum_us,
-    #: wait_sum_us, wait_bus_sum_us, proc_bus_sum_us, flow_efficiency, cte
+    #: case_idx, case_id, start_us, end_us, stop_us, events, lead_us, customer_lead_us,
+    #: service_us, wait_sum_us (customer waiting), after_stop_us, proc_sum_us, wait_bus_sum_us,
+    #: proc_bus_sum_us, flow_efficiency, cte
     cases: ibis.Table
     calendars: CalendarSet
     concurrency: pd.DataFrame
@@ -59,6 +73,7 @@ class TimeModel:
     starts_estimated: bool
     team_column: str | None = None
     clock: BusinessClock | None = field(default=None, repr=False)
+    stop: ClockStop = field(default_factory=lambda: ClockStop("case_end"))
 
     def overall(self) -> dict[str, Any]:
         """Log-level totals: processing, waiting, CTE, median flow efficiency, estimation."""
@@ -80,8 +95,11 @@ class TimeModel:
             c.aggregate(
                 fe=c.flow_efficiency.median(),
                 lead=c.lead_us.median(),
-                idle=c.idle_us.sum(),
                 lead_sum=c.lead_us.sum(),
+                customer_lead_sum=c.customer_lead_us.sum(),
+                service_sum=c.service_us.sum(),
+                after_sum=c.after_stop_us.sum(),
+                enabled_wait=c.enabled_wait_sum_us.sum(),
             )
             .to_pandas()
             .iloc[0]
@@ -95,7 +113,13 @@ class TimeModel:
             "cycle_time_efficiency": proc / (proc + wait) if proc + wait else None,
             "median_flow_efficiency": None if pd.isna(cs.fe) else float(cs.fe),
             "median_lead_time_s": None if pd.isna(cs.lead) else float(cs.lead) / 1e6,
-            "idle_s": float(cs.idle or 0) / 1e6,
+            # lead = service + customer waiting + after the clock stop, exactly (methods 6.3)
+            "lead_time_total_s": float(cs.lead_sum or 0) / 1e6,
+            "customer_lead_time_total_s": float(cs.customer_lead_sum or 0) / 1e6,
+            "service_s": float(cs.service_sum or 0) / 1e6,
+            "after_clock_stop_s": float(cs.after_sum or 0) / 1e6,
+            "step_waiting_since_enabled_s": float(cs.enabled_wait or 0) / 1e6,
+            "clock_stop": self.stop.to_dict(),
             "instances": int(row.n),
             "negative_waits_clipped": int(row.negative or 0),
             "estimated_starts": int(row.estimated or 0),
@@ -145,6 +169,7 @@ def time_model(
     team: str | None = None,
     wait_activities: Sequence[str] | None = None,
     skew_s: float = 60.0,
+    clock_stop: Sequence[str] | str | None = None,
 ) -> TimeModel:
     """Build the time model of ``log``.
 
@@ -154,7 +179,10 @@ def time_model(
     ``wait_activities`` are steps that record waiting rather than work (a call's "Queue"): their
     whole span counts as waiting and none as processing; by default activities named exactly
     queue, queued, wait, waiting, 排队 or 等待 (any case). ``skew_s`` tolerates clock skew
-    between systems when deciding what enabled a step (methods 6.1).
+    between systems when deciding what enabled a step (methods 6.1). ``clock_stop`` names the
+    customer-outcome activities at which the customer's clock stops, ``"end"`` for each
+    case's last step, or None to detect closing steps after the outcome
+    (:mod:`flowlens.timing.clock_stop`).
     """
     import ibis
 
@@ -208,10 +236,12 @@ def time_model(
     wait = ibis.ifelse(x.enabled_us.isnull(), ibis.null("int64"), ibis.greatest(gap, 0))
     x = x.mutate(
         wait_activity=is_wait,
-        wait_us=ibis.ifelse(is_wait, wait.fill_null(0) + span, wait),
+        enabled_wait_us=ibis.ifelse(is_wait, wait.fill_null(0) + span, wait),
         negative_wait=(gap < 0).fill_null(False),
         proc_us=ibis.ifelse(is_wait, 0, span),
     )
+    stop = resolve_clock_stop(log, clock_stop)
+    x = _customer_time(x, stop.stops(log))
 
     cals = calendars or CalendarSet.always(log.timezone)
     x, clock = _with_business_time(log, x, cals)
@@ -227,7 +257,55 @@ def time_model(
         starts_estimated=estimated,
         team_column=team_col,
         clock=clock,
+        stop=stop,
     )
+
+
+def _customer_time(x: ibis.Table, stops: ibis.Table | None) -> ibis.Table:
+    """Charge each idle gap of a case to the instance that ends it (methods 6.3).
+
+    Instances are taken in the order of their start, then end, then position; the customer
+    window is [first recorded time, clock stop]. With F the latest end so far (at least the
+    case start), an instance starting at s > F was waited for over [F, s): that is its
+    customer waiting, and nothing else in the case was in progress meanwhile. A wait step (a
+    queue) is waited through: [F, e) is its waiting. Summed over a case the waits and the
+    covered time make up the customer lead time exactly.
+    """
+    import ibis
+
+    recorded = ibis.ifelse(x.start_estimated, x.end_us, x.start_us.fill_null(x.end_us))
+    span = x.group_by("case_idx").aggregate(c_start=recorded.min(), c_end=x.end_us.max())
+    if stops is not None:
+        st = stops.select(s_case="case_idx", s_stop="stop_us")
+        span = span.left_join(st, span.case_idx == st.s_case)
+        span = span.select("case_idx", "c_start", "c_end", c_stop=span.s_stop.fill_null(span.c_end))
+    else:
+        span = span.mutate(c_stop=span.c_end)
+    y = x.join(span, "case_idx")
+    s0 = y.start_us.fill_null(y.end_us)
+    lo = ibis.least(ibis.greatest(s0, y.c_start), y.c_stop)
+    hi = ibis.least(ibis.greatest(y.end_us, y.c_start), y.c_stop)
+    y = y.mutate(fl_lo=lo, fl_hi=hi, fl_s=s0)
+    w = ibis.window(group_by=y.case_idx, order_by=[y.fl_s, y.end_us, y.eid], rows=(None, -1))
+    frontier = ibis.greatest(y.fl_hi.max().over(w).fill_null(y.c_start), y.c_start)
+    prev = ibis.window(group_by=y.case_idx, order_by=y.pos)
+    y = y.mutate(
+        fl_f=frontier,
+        prev_activity=y.activity.lag().over(prev),
+        prev_resource=y.resource.lag().over(prev),
+    )
+    # a wait step (a queue) is waited through: its own span counts as waiting, not service
+    wait = ibis.ifelse(
+        y.wait_activity, ibis.greatest(y.fl_hi - y.fl_f, 0), ibis.greatest(y.fl_lo - y.fl_f, 0)
+    )
+    cover = ibis.ifelse(y.wait_activity, 0, ibis.greatest(y.fl_hi - ibis.greatest(y.fl_lo, y.fl_f), 0))
+    y = y.mutate(
+        wait_us=wait.cast("int64"),
+        wait_from_us=ibis.ifelse(y.wait_activity, y.fl_hi - wait, y.fl_lo - wait).cast("int64"),
+        service_part_us=cover.cast("int64"),
+        after_stop=y.end_us > y.c_stop,
+    )
+    return y.drop("fl_lo", "fl_hi", "fl_s", "fl_f", "c_end")
 
 
 def _with_business_time(
@@ -251,64 +329,63 @@ def _with_business_time(
     )
     x = x.drop("m_res", "m_team").mutate(calendar=lambda s: s.calendar.fill_null(cals.default.name))
     bounds = (
-        x.aggregate(lo=ibis.least(x.start_us.min(), x.enabled_us.min(), x.end_us.min()), hi=x.end_us.max())
+        x.aggregate(lo=ibis.least(x.start_us.min(), x.wait_from_us.min(), x.end_us.min()), hi=x.end_us.max())
         .to_pandas()
         .iloc[0]
     )
     clock = BusinessClock(cals.all(), int(bounds.lo), int(bounds.hi))
     points = (
-        x.select("eid", "calendar", t=x.enabled_us, k=ibis.literal(0))
-        .union(x.select("eid", "calendar", t=x.start_us, k=ibis.literal(1)))
-        .union(x.select("eid", "calendar", t=x.end_us, k=ibis.literal(2)))
+        x.select("eid", "calendar", t=x.wait_from_us, k=ibis.literal(0))
+        .union(x.select("eid", "calendar", t=x.wait_from_us + x.wait_us, k=ibis.literal(1)))
+        .union(x.select("eid", "calendar", t=x.start_us, k=ibis.literal(2)))
+        .union(x.select("eid", "calendar", t=x.end_us, k=ibis.literal(3)))
     )
-    points = points.mutate(pk=points.eid * 3 + points.k)
+    points = points.mutate(pk=points.eid * 4 + points.k)
     clocked = clock.add_clock(points, key="pk", time_col="t", calendar_col="calendar", out="b")
     wide = clocked.group_by("eid").aggregate(
-        b_en=clocked.b.max(where=clocked.k == 0),
-        b_s=clocked.b.max(where=clocked.k == 1),
-        b_e=clocked.b.max(where=clocked.k == 2),
+        b_from=clocked.b.max(where=clocked.k == 0),
+        b_to=clocked.b.max(where=clocked.k == 1),
+        b_s=clocked.b.max(where=clocked.k == 2),
+        b_e=clocked.b.max(where=clocked.k == 3),
     )
     y = x.join(wide, "eid")
-    before = ibis.greatest(y.b_s - y.b_en, 0)
-    span = y.b_e - y.b_s
+    # the customer waiting interval [wait_from, wait_from + wait) in working time
     y = y.mutate(
-        wait_bus_us=ibis.ifelse(
-            y.wait_activity,
-            before.fill_null(0) + span,
-            ibis.ifelse(y.wait_us.isnull(), ibis.null("int64"), before),
-        ),
-        proc_bus_us=ibis.ifelse(y.wait_activity, 0, span),
+        wait_bus_us=ibis.greatest(y.b_to - y.b_from, 0),
+        proc_bus_us=ibis.ifelse(y.wait_activity, 0, y.b_e - y.b_s),
     )
-    return y.drop("b_en", "b_s", "b_e"), clock
+    return y.drop("b_from", "b_to", "b_s", "b_e"), clock
 
 
 def _cases(inst: ibis.Table) -> ibis.Table:
-    """Per case: lead time on recorded times (methods 3.3), busy time as the union of the
-    instances' [s, e] clipped to the case span, idle time, flow efficiency and CTE."""
+    """Per case: lead time on recorded times (methods 6.3), the clock stop, service time (the
+    union of the instances' [s, e] within the customer window), customer waiting (the gaps,
+    charged to instances by :func:`_customer_time`), time after the clock stop, flow
+    efficiency and CTE."""
     import ibis
 
-    recorded = ibis.ifelse(inst.start_estimated, inst.end_us, inst.start_us.fill_null(inst.end_us))
-    span = inst.group_by("case_idx").aggregate(c_start=recorded.min())
-    u = inst.join(span, "case_idx")
-    s = ibis.greatest(u.start_us, u.c_start)
-    w = ibis.window(group_by=u.case_idx, order_by=[s, u.end_us, u.eid], rows=(None, -1))
-    prev_end = u.end_us.max().over(w)
-    u = u.mutate(fl_cover=ibis.greatest(u.end_us - ibis.greatest(s, prev_end.fill_null(s)), 0))
-    c = u.group_by(["case_idx", "case_id"]).aggregate(
-        start_us=u.c_start.min(),
-        end_us=u.end_us.max(),
-        events=u.count(),
-        busy_us=u.fl_cover.sum().cast("int64"),
-        proc_sum_us=u.proc_us.sum().cast("int64"),
-        wait_sum_us=u.wait_us.sum().cast("int64"),
-        proc_bus_sum_us=u.proc_bus_us.sum().cast("int64"),
-        wait_bus_sum_us=u.wait_bus_us.sum().cast("int64"),
-        estimated=u.start_estimated.any(),
+    c = inst.group_by(["case_idx", "case_id"]).aggregate(
+        start_us=inst.c_start.min(),
+        end_us=inst.end_us.max(),
+        stop_us=inst.c_stop.min(),
+        events=inst.count(),
+        service_us=inst.service_part_us.sum().cast("int64"),
+        proc_sum_us=inst.proc_us.sum().cast("int64"),
+        wait_sum_us=inst.wait_us.sum().cast("int64"),
+        enabled_wait_sum_us=inst.enabled_wait_us.sum().cast("int64"),
+        proc_bus_sum_us=inst.proc_bus_us.sum().cast("int64"),
+        wait_bus_sum_us=inst.wait_bus_us.sum().cast("int64"),
+        estimated=inst.start_estimated.any(),
     )
-    lead = c.end_us - c.start_us
-    c = c.mutate(lead_us=lead, idle_us=lead - c.busy_us)
+    c = c.mutate(
+        lead_us=c.end_us - c.start_us,
+        customer_lead_us=c.stop_us - c.start_us,
+        after_stop_us=c.end_us - c.stop_us,
+    )
     denom = c.proc_sum_us + c.wait_sum_us.fill_null(0)
     return c.mutate(
-        flow_efficiency=ibis.ifelse(c.lead_us > 0, c.busy_us / c.lead_us, ibis.null("float64")),
+        flow_efficiency=ibis.ifelse(
+            c.customer_lead_us > 0, c.service_us / c.customer_lead_us, ibis.null("float64")
+        ),
         cte=ibis.ifelse(denom > 0, c.proc_sum_us / denom, ibis.null("float64")),
     )
