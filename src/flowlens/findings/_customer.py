@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
+from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
-from flowlens.findings.signals import is_staff
 
 if TYPE_CHECKING:
     import ibis

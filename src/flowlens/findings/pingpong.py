@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.signals import (
     US,
@@ -53,7 +54,6 @@ from flowlens.findings.signals import (
     cached,
     human,
     instance_table,
-    is_staff,
     isin,
     role_members,
 )

@@ -19,7 +19,7 @@ any pattern role by an explicit list of activity names under the same key (``rea
   Documents").
 
 Resources and teams that are not people of the bank (systems, bots, the IVR, the customer, a
-merchant) are recognised by :data:`NOT_STAFF`.
+merchant) are recognised by :data:`flowlens.analysis.step_roles.NOT_STAFF`.
 
 >>> bool(REASSIGNMENT.search(normalise("Reassign Complaint"))), bool(FOLLOW_UP.search(normalise("W_Nabellen offertes")))
 (True, True)
@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
+from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer, is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
 
@@ -67,16 +68,6 @@ WAIT_STATUS = re.compile(
     r"\b(customer|user|client) (pending|on hold)\b|等待客户|等待用户|待客户|等客户",
     re.IGNORECASE,
 )
-CUSTOMER_NAME = re.compile(r"^(customer|client|applicant|客户|申请人)", re.IGNORECASE)
-CUSTOMER_ROLE = re.compile(
-    r"^(customer|customers|client|clients|applicant|客户|申请人)([\s_\-:0-9]|$)", re.IGNORECASE
-)
-NOT_STAFF = re.compile(
-    r"^(customer|client|applicant|merchant|external|third party|system|systems|sys\b|sys[-_ ]|"
-    r"bot\b|bot[-_ ]|bots\b|chatbot|robot|rpa|ivr|vru|batch|auto|客户|申请人|商户|系统|机器人)",
-    re.IGNORECASE,
-)
-
 #: Call-centre work that is not a contact with the customer (after-call work, wrap-up).
 NOT_A_CONTACT = re.compile(r"\bafter call|\bwrap ?up|\bacw\b|话后", re.IGNORECASE)
 #: Activity groups whose members are never follow-up contacts.
@@ -87,25 +78,6 @@ PATTERN_ROLES: dict[str, re.Pattern[str]] = {
     "follow_up": FOLLOW_UP,
     "wait_status": WAIT_STATUS,
 }
-
-
-def _isnull(v: object) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (v is pd.NA)
-
-
-def is_staff(value: object) -> bool:
-    """A person of the bank (not a system, bot, the IVR, the customer or a merchant)."""
-    if _isnull(value):
-        return False
-    s = str(value).strip()
-    return bool(s) and NOT_STAFF.search(s) is None
-
-
-def is_customer(value: object) -> bool:
-    """A resource or team value that is the customer."""
-    if _isnull(value):
-        return False
-    return CUSTOMER_ROLE.search(str(value).strip()) is not None
 
 
 def role_members(ctx: FindingContext, role: str, activities: Iterable[str]) -> list[str]:
