@@ -11,8 +11,9 @@ to its end) is split into causes, in priority order, each taking only what earli
 3. **prioritisation**: the same for instances enabled after i but served first;
 4. **unavailability**: the resource is off shift on its calendar (given, or discovered from
    when it works, :func:`flowlens.timing.discovery.discover_calendars`), counted only after
-   the last hour the resource was on shift and free and still did not start the case (before
-   it the case was not ready, so the nights before are the customer's or a third party's);
+   the last time the resource was on shift and free for an hour and then went off shift
+   without starting the case (before it the case was not ready, so the nights before are the
+   customer's or a third party's);
 5. **extraneous**: the rest, which the log cannot explain (the customer, a third party, other
    work): the parts always sum to the waiting time.
 
@@ -319,12 +320,19 @@ def waiting_causes(
         else_="extraneous",
     )
     st = st.mutate(cause=cause)
-    # Off-shift time counts only after the last stretch in which the resource was on shift and
-    # free for at least ``ready_evidence_s`` and still did not start the case: before it the case
-    # was not ready (the customer, a third party or unlogged work held it), so the nights and
-    # weekends before are not the shifts' doing (methods 7.1).
-    free = st.filter((st.cause == "extraneous") & (st.length >= int(ready_evidence_s * 1e6)))
-    ready = free.group_by("eid").aggregate(t_ready=free.nxt.max())
+    # Off-shift time counts only after the last time the resource was on shift and free for at
+    # least ``ready_evidence_s`` and then went off shift without starting the case: before that
+    # the case was not ready (the customer, a third party or unlogged work held it), so the
+    # nights and weekends before are not the shifts' doing (methods 7.1). Free time just before
+    # the start (a resource waiting for its batch time) is no such evidence.
+    off = st.filter(st.cause == "unavailability").group_by("eid").aggregate(last_off=st.t.max())
+    st = st.left_join(off, st.eid == off.eid).drop("eid_right")
+    evidence = (
+        (st.cause == "extraneous")
+        & (st.length >= int(ready_evidence_s * 1e6))
+        & (st.nxt <= st.last_off).fill_null(False)
+    )
+    ready = st.filter(evidence).group_by("eid").aggregate(t_ready=st.nxt.max())
     st = st.left_join(ready, st.eid == ready.eid).drop("eid_right")
     st = st.mutate(
         cause=ibis.ifelse(

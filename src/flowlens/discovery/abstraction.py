@@ -23,6 +23,7 @@ alone, on a graph (docs/methods.md 3.4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,16 +50,23 @@ class AbstractedGraph(DirectlyFollowsGraph):
 
 
 def abstract_graph(
-    graph: DirectlyFollowsGraph, *, path_coverage: float = 1.0, measure: str = "count"
+    graph: DirectlyFollowsGraph,
+    *,
+    path_coverage: float = 1.0,
+    measure: str = "count",
+    keep_edges: Sequence[tuple[str, str]] = (),
 ) -> AbstractedGraph:
     """Keep the edges with the largest ``measure`` until they hold ``path_coverage`` of its
-    total, plus each activity's strongest way in and out."""
+    total, plus each activity's strongest way in and out, plus ``keep_edges`` (paths a report
+    names, which must be on the map it shows)."""
     edges = graph.edges
     ranked = edges.sort_values([measure, "count", "source", "target"], ascending=[False, False, True, True])
     weights = ranked[measure].fillna(0)
     total = float(weights.sum())
     n_keep = int(((weights.cumsum() / total) < path_coverage - 1e-12).sum()) + 1 if total > 0 else len(ranked)
     chosen = set(ranked.index[:n_keep])
+    wanted = set(keep_edges)
+    chosen |= {i for i, s, t in zip(edges.index, edges.source, edges.target, strict=True) if (s, t) in wanted}
     start_set = set(graph.start_activities.activity)
     end_set = set(graph.end_activities.activity)
     by_count = edges.sort_values(["count", "source", "target"], ascending=[False, True, True])
@@ -87,10 +95,13 @@ def process_map(
     max_activities: int | None = None,
     path_coverage: float = 1.0,
     path_measure: str = "frequency",
+    keep_edges: Sequence[tuple[str, str]] = (),
 ) -> AbstractedGraph:
     """The map to draw: the log projected on its most frequent activities (covering
     ``activity_coverage`` of instances, at most ``max_activities``), then the paths that matter
     most by ``path_measure`` ("frequency" or "time", i.e. total waiting on the path).
+    ``keep_edges`` are always drawn, with their activities (beyond ``max_activities`` if need
+    be): a directly-follows pair of the log stays one when other activities are left out.
 
     >>> import flowlens, pandas as pd
     >>> df = pd.DataFrame({"case": list("aaabbbc"), "activity": list("xyzxyzq"),
@@ -116,13 +127,19 @@ def process_map(
     if max_activities is not None:
         keep_n = min(keep_n, max_activities)
     projected = log
-    if keep_n < len(counts):
-        projected = filter_activities(log, counts["activity"].head(keep_n).tolist())
+    keep = counts["activity"].head(keep_n).tolist()
+    keep += sorted({a for edge in keep_edges for a in edge} - set(keep) & set(counts["activity"]))
+    if len(keep) < len(counts):
+        projected = filter_activities(log, keep)
     shown = abstract_graph(
-        directly_follows(projected), path_coverage=path_coverage, measure=PATH_MEASURES[path_measure]
+        directly_follows(projected),
+        path_coverage=path_coverage,
+        measure=PATH_MEASURES[path_measure],
+        keep_edges=keep_edges,
     )
     shown.total_activities = len(counts)
-    shown.activity_share = float(share.iloc[keep_n - 1]) if len(share) else 1.0
+    total = float(counts["n"].sum())
+    shown.activity_share = float(counts["n"][counts["activity"].isin(keep)].sum()) / total if total else 1.0
     return shown
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 _TITLES = {
     "activity": "Before which step customers wait",
-    "transition": "After which step they wait (transitions: enabling step → step)",
+    "transition": "After which step they wait (transitions: previous step → step)",
     "resource": "In front of whom (resources)",
     "team": "In front of which team",
 }

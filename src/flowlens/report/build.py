@@ -140,15 +140,20 @@ def build_report(
     )
     report = report.add(summary_section(log, summary, durations))
     report = report.add(quality_section(log, summary))
+    time = _time_analyses(log, opts, tick) if opts.deep else None
     tick("process map")
-    report = report.add(map_section(log, directly_follows(log)))
+    report = report.add(
+        map_section(
+            log, directly_follows(log), waiting_by_transition=time[1].by("transition") if time else None
+        )
+    )
     tick("variants")
     report = report.add(variants_section(variants(log), top=opts.top_variants))
     if opts.model_path:
         tick("conformance")
         report = report.add(_conformance(log, opts))
-    if opts.deep:
-        report = _deep_sections(log, report, opts, skipped, tick)
+    if time is not None:
+        report = _deep_sections(log, report, opts, skipped, tick, *time)
     if skipped:
         report = report.add(
             Section(
@@ -172,17 +177,12 @@ def _conformance(log: EventLog, opts: ReportOptions) -> Section:
     )
 
 
-def _deep_sections(
-    log: EventLog,
-    report: Report,
-    opts: ReportOptions,
-    skipped: list[tuple[str, str]],
-    tick: Callable[[str], None],
-) -> Report:
-    from flowlens.analysis.bottlenecks import bottleneck_report
+def _time_analyses(
+    log: EventLog, opts: ReportOptions, tick: Callable[[str], None]
+) -> tuple[TimeModel, WaitingAnalysis, Any]:
+    """The time model, the waiting-cause split and the other work they used (computed before
+    the map, which draws every transition the waiting sections name)."""
     from flowlens.analysis.waiting import waiting_causes
-    from flowlens.report.bottlenecks_section import bottlenecks_section
-    from flowlens.report.waiting_section import waiting_section
     from flowlens.timing.model import time_model
 
     tick("time model")
@@ -193,7 +193,23 @@ def _deep_sections(
         from flowlens.analysis.other_work import other_work_intervals
 
         other = other_work_intervals(opts.other_work, opts.calendars)
-    wa = waiting_causes(tm, calendars=opts.calendars, other_work=other)
+    return tm, waiting_causes(tm, calendars=opts.calendars, other_work=other), other
+
+
+def _deep_sections(
+    log: EventLog,
+    report: Report,
+    opts: ReportOptions,
+    skipped: list[tuple[str, str]],
+    tick: Callable[[str], None],
+    tm: TimeModel,
+    wa: WaitingAnalysis,
+    other: Any,
+) -> Report:
+    from flowlens.analysis.bottlenecks import bottleneck_report
+    from flowlens.report.bottlenecks_section import bottlenecks_section
+    from flowlens.report.waiting_section import waiting_section
+
     report = report.add(waiting_section(wa))
     tick("bottlenecks")
     report = report.add(bottlenecks_section(bottleneck_report(tm, other_work=other)))

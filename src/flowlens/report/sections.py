@@ -98,10 +98,25 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
 
 
 def map_section(
-    log: EventLog, graph: DirectlyFollowsGraph, *, max_activities: int = 40, path_coverage: float = 0.95
+    log: EventLog,
+    graph: DirectlyFollowsGraph,
+    *,
+    max_activities: int = 40,
+    path_coverage: float = 0.95,
+    waiting_by_transition: pd.DataFrame | None = None,
 ) -> Section:
-    """Both views of the map (display subset per methods 3.4); ``data`` holds the full graph."""
-    shown = process_map(log, max_activities=max_activities, path_coverage=path_coverage)
+    """Both views of the map (display subset per methods 3.4); ``data`` holds the full graph.
+
+    ``waiting_by_transition`` (customer waiting per ``prev_activity``, ``activity``, as in
+    :meth:`~flowlens.analysis.waiting.WaitingAnalysis.by`) names where customers wait most; its
+    transitions are drawn on the map whatever its abstraction, so every transition the report
+    names is on the map it shows."""
+    named: list[tuple[str, str]] = []
+    if waiting_by_transition is not None:
+        w = waiting_by_transition.reset_index()
+        w = w[w.prev_activity.notna() & (w.wait_s > 0)].head(NAMED_TRANSITIONS)
+        named = [(str(a), str(b)) for a, b in zip(w.prev_activity, w.activity, strict=True)]
+    shown = process_map(log, max_activities=max_activities, path_coverage=path_coverage, keep_edges=named)
     freq = Markup(inline_svg(render(map_dot(shown, view="frequency"))))
     time = Markup(inline_svg(render(map_dot(shown, view="time"))))
     html = render_fragment(
@@ -127,18 +142,27 @@ def map_section(
         },
     }
     busiest = graph.edges.sort_values(["count", "source", "target"], ascending=[False, True, True]).head(1)
-    slowest = graph.edges.sort_values(
-        ["wait_total_s", "source", "target"], ascending=[False, True, True]
-    ).head(1)
     lead = ""
     if len(busiest):
-        b, w = busiest.iloc[0], slowest.iloc[0]
+        b = busiest.iloc[0]
         lead = (
             f"The most travelled path is {b.source} → {b.target} ({int(b['count']):,} times, "
-            f"median wait {human_duration(b.wait_median_s)}); the most waiting accumulates on "
-            f"{w.source} → {w.target} ({human_duration(w.wait_total_s)} in all)."
+            f"median time between the steps {human_duration(b.wait_median_s)})"
         )
+        if named and waiting_by_transition is not None:
+            top = waiting_by_transition.reset_index()
+            top = top[top.prev_activity.notna()].iloc[0]
+            lead += (
+                f"; customers wait most after {top.prev_activity} before {top.activity} "
+                f"({human_duration(top.wait_s)} in all)"
+            )
+        lead += "."
+    data["named_transitions"] = [list(t) for t in named]
     return Section(id="map", title="Process map", html=html, data=data, lead=lead)
+
+
+#: transitions named by the waiting and bottleneck sections, always drawn on the map
+NAMED_TRANSITIONS = 12
 
 
 def variants_section(variants: pd.DataFrame, *, top: int = 20) -> Section:

@@ -9,7 +9,7 @@ from markupsafe import Markup
 from flowlens.analysis.waiting import CAUSES, LEVERS
 from flowlens.report.charts import bar_chart
 from flowlens.report.document import Section
-from flowlens.report.sections import records
+from flowlens.report.sections import NAMED_TRANSITIONS, records
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 
@@ -25,7 +25,7 @@ LABELS = {
 }
 
 
-def waiting_section(analysis: WaitingAnalysis, *, top: int = 12) -> Section:
+def waiting_section(analysis: WaitingAnalysis, *, top: int = NAMED_TRANSITIONS) -> Section:
     overall = analysis.overall()
     by_act = analysis.by("activity").head(top).reset_index()
     by_tr = analysis.by("transition").head(top).reset_index()
