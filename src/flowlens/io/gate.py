@@ -38,7 +38,7 @@ import duckdb
 from flowlens import quality as Q
 from flowlens.columns import ColumnMap
 from flowlens.errors import EmptyLogError, InputError
-from flowlens.io.readers import RawTable
+from flowlens.io.readers import RawTable, fold
 from flowlens.io.source import SourceInfo
 from flowlens.io.timestamps import _observes_dst, dst_notes, lit, q, timestamp_column
 from flowlens.quality import Flag, QualityReport
@@ -76,17 +76,22 @@ class GateResult:
 
 
 def _text(col: str) -> str:
-    return f"NULLIF(trim(CAST({q(col)} AS VARCHAR)), '')"
+    return _text_sql(q(col))
+
+
+def _text_sql(expr: str) -> str:
+    return f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
 
 
 def _present(con: duckdb.DuckDBPyConnection, raw: RawTable, col: str) -> str:
     """SQL: the column has a value (typed columns need no text conversion to tell)."""
     kind = con.execute(
-        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?", [raw.name, col]
+        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+        [raw.name, raw.column(col)],
     ).fetchone()
     if kind is not None and kind[0] != "VARCHAR":
-        return f"({q(col)} IS NOT NULL)"
-    return f"({_text(col)} IS NOT NULL)"
+        return f"({raw.sql(col)} IS NOT NULL)"
+    return f"({_text_sql(raw.sql(col))} IS NOT NULL)"
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -109,28 +114,48 @@ def run_gate(
     lifecycle = _use_lifecycle(con, raw, mapping, info)
     mapping = _finalise_mapping(mapping, lifecycle)
 
-    end = timestamp_column(con, raw.name, mapping.end, tz=tz, time_format=time_format, source=source)  # type: ignore[arg-type]
+    assert mapping.end is not None  # detect_columns always finds or raises
+    end = timestamp_column(
+        con,
+        raw.name,
+        raw.column(mapping.end),
+        tz=tz,
+        time_format=time_format,
+        source=source,
+        label=mapping.end,
+    )
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
     start_sql = "CAST(NULL AS BIGINT)"
     start_local = "CAST(NULL AS TIMESTAMP)"
     end_local = end.local_sql or "CAST(NULL AS TIMESTAMP)"
     if mapping.start:
-        start = timestamp_column(con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source)
+        start = timestamp_column(
+            con,
+            raw.name,
+            raw.column(mapping.start),
+            tz=tz,
+            time_format=time_format,
+            source=source,
+            label=mapping.start,
+        )
         info.timestamp_formats[mapping.start] = start.formats
         start_sql = start.sql
         start_local = start.local_sql or start_local
 
+    def text(col: str) -> str:
+        return _text_sql(raw.sql(col))
+
     acts = mapping.activity_columns
     if len(acts) == 1:
-        activity_sql = _text(acts[0])
+        activity_sql = text(acts[0])
     else:
-        parts = ", ".join(_text(a) for a in acts)
-        activity_sql = f"CASE WHEN {_text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
-    resource_sql = _text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
-    lifecycle_sql = f"lower({_text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
+        parts = ", ".join(text(a) for a in acts)
+        activity_sql = f"CASE WHEN {text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
+    resource_sql = text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
+    lifecycle_sql = f"lower({text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
 
     attributes = _attribute_names(mapping, raw.columns)
-    attr_sql = "".join(f", {q(src)} AS {q(dst)}" for dst, src in attributes.items())
+    attr_sql = "".join(f", {raw.sql(src)} AS {q(dst)}" for dst, src in attributes.items())
 
     end_present = _present(con, raw, mapping.end)  # type: ignore[arg-type]
     start_present = _present(con, raw, mapping.start) if mapping.start else "FALSE"
@@ -160,7 +185,7 @@ def run_gate(
               END AS __reason
             FROM (
               SELECT CAST({raw.row_sql} AS BIGINT) AS __row,
-                     {_text(mapping.case)} AS case_id,
+                     {text(mapping.case)} AS case_id,
                      {activity_sql} AS activity,
                      {start_sql} AS start_us,
                      {end.sql} AS end_us,
@@ -310,7 +335,8 @@ def _use_lifecycle(
     values = [
         r[0]
         for r in con.execute(
-            f"SELECT DISTINCT lower({_text(col)}) FROM {q(raw.name)} WHERE {_text(col)} IS NOT NULL LIMIT 50"
+            f"SELECT DISTINCT lower({_text_sql(raw.sql(col))}) FROM {q(raw.name)} "
+            f"WHERE {_text_sql(raw.sql(col))} IS NOT NULL LIMIT 50"
         ).fetchall()
     ]
     unknown = [v for v in values if v not in STANDARD_LIFECYCLE]
@@ -333,17 +359,26 @@ def _finalise_mapping(mapping: ColumnMap, lifecycle: bool) -> ColumnMap:
 
 
 def _attribute_names(mapping: ColumnMap, columns: list[str]) -> dict[str, str]:
-    """Canonical name -> source name for every column that plays no role."""
+    """Canonical name -> source name for every column that plays no role.
+
+    The canonical name is the source name unless it clashes with a canonical column or an
+    earlier attribute; the clash is judged case-insensitively, as the engine compares
+    identifiers (``Resource`` clashes with ``resource``), and resolved with a ``src:`` prefix.
+    Every canonical name is then a column of the events table, under exactly that name.
+
+    >>> _attribute_names(ColumnMap(case="c", activity="concept:name", end="t"), ["c", "concept:name", "t", "Activity", "x"])
+    {'src:Activity': 'Activity', 'x': 'x'}
+    """
     used = set(mapping.role_columns())
     out: dict[str, str] = {}
-    taken = set(CANONICAL)
+    taken = {fold(c) for c in CANONICAL}
     for src in columns:
         if src in used:
             continue
         name = src
-        while name in taken or name.startswith("__"):
+        while fold(name) in taken or name.startswith("__"):
             name = f"src:{name}"
-        taken.add(name)
+        taken.add(fold(name))
         out[name] = src
     return out
 
@@ -379,14 +414,14 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         CREATE TEMP TABLE st AS
         WITH w AS (
           SELECT *,
-            sum(CASE WHEN __kind = 'S' THEN 1 ELSE 0 END) OVER ({gw}) AS s_cum,
-            sum(CASE WHEN __kind = 'T' THEN 1 ELSE 0 END) OVER ({gw}) AS t_cum
+            sum(CASE WHEN __kind = 'S' THEN 1 ELSE 0 END) OVER ({gw}) AS __s_cum,
+            sum(CASE WHEN __kind = 'T' THEN 1 ELSE 0 END) OVER ({gw}) AS __t_cum
           FROM lc WHERE __kind IN ('S', 'T')),
-        u AS (
-          SELECT *, greatest(0, max(t_cum - s_cum) OVER ({g} ROWS UNBOUNDED PRECEDING)) AS u FROM w)
-        SELECT *, coalesce(lag(u) OVER ({g}), 0) AS u_prev,
-               max(t_cum - u) OVER (PARTITION BY case_id, activity) AS consumed
-        FROM u
+        uu AS (
+          SELECT *, greatest(0, max(__t_cum - __s_cum) OVER ({g} ROWS UNBOUNDED PRECEDING)) AS __u FROM w)
+        SELECT *, coalesce(lag(__u) OVER ({g}), 0) AS __u_prev,
+               max(__t_cum - __u) OVER (PARTITION BY case_id, activity) AS __consumed
+        FROM uu
         """
     )
     con.execute(
@@ -398,8 +433,8 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
                coalesce(s.__row, t.__row) AS __open_row, s.__row AS __start_row {attr_cols}
         FROM (SELECT * FROM st WHERE __kind = 'T') t
         LEFT JOIN (SELECT * FROM st WHERE __kind = 'S') s
-          ON t.u = t.u_prev AND s.case_id = t.case_id AND s.activity = t.activity
-             AND s.s_cum = t.t_cum - t.u
+          ON t.__u = t.__u_prev AND s.case_id = t.case_id AND s.activity = t.activity
+             AND s.__s_cum = t.__t_cum - t.__u
         """
     )
     con.execute(
@@ -407,7 +442,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         INSERT INTO qrows
         SELECT __row, {lit(Q.OPEN_START)},
                'activity ' || activity || ' started at row ' || __row || ' never completes'
-        FROM st WHERE __kind = 'S' AND s_cum > consumed
+        FROM st WHERE __kind = 'S' AND __s_cum > __consumed
         """
     )
     # Schedules against instance openings.
@@ -422,15 +457,15 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
           SELECT case_id, activity, __open_us, 1, __open_row, 'O', src_row FROM inst0),
         w AS (
           SELECT *,
-            sum(CASE WHEN k = 'P' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS s_cum,
-            sum(CASE WHEN k = 'O' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS t_cum
+            sum(CASE WHEN k = 'P' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS __s_cum,
+            sum(CASE WHEN k = 'O' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS __t_cum
           FROM ev),
-        u AS (SELECT *,
-                greatest(0, max(t_cum - s_cum) OVER ({gs} ROWS UNBOUNDED PRECEDING)) AS u
+        uu AS (SELECT *,
+                greatest(0, max(__t_cum - __s_cum) OVER ({gs} ROWS UNBOUNDED PRECEDING)) AS __u
               FROM w)
-        SELECT *, coalesce(lag(u) OVER ({gs}), 0) AS u_prev,
-               max(t_cum - u) OVER (PARTITION BY case_id, activity) AS consumed
-        FROM u
+        SELECT *, coalesce(lag(__u) OVER ({gs}), 0) AS __u_prev,
+               max(__t_cum - __u) OVER (PARTITION BY case_id, activity) AS __consumed
+        FROM uu
         """
     )
     con.execute(
@@ -439,7 +474,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         SELECT __row, {lit(Q.OPEN_SCHEDULE)},
                'activity ' || activity || ' scheduled at row ' || __row
                || ' is never started or completed'
-        FROM sched WHERE k = 'P' AND s_cum > consumed
+        FROM sched WHERE k = 'P' AND __s_cum > __consumed
         """
     )
     # Suspend / resume rows belong to the instance open at their time.
@@ -475,9 +510,9 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
             FROM mid_ok) WHERE __lc = 'resume' AND prev_lc = 'suspend' GROUP BY inst_row),
         sc AS (
           SELECT o.src_row, p.ts AS schedule_us
-          FROM (SELECT * FROM sched WHERE k = 'O' AND u = u_prev) o
+          FROM (SELECT * FROM sched WHERE k = 'O' AND __u = __u_prev) o
           JOIN (SELECT * FROM sched WHERE k = 'P') p
-            ON p.case_id = o.case_id AND p.activity = o.activity AND p.s_cum = o.t_cum - o.u)
+            ON p.case_id = o.case_id AND p.activity = o.activity AND p.__s_cum = o.__t_cum - o.__u)
         SELECT i.* EXCLUDE (__open_us, __open_row, __start_row), sc.schedule_us,
                sp.suspended_us
         FROM inst0 i LEFT JOIN sc USING (src_row) LEFT JOIN sp ON sp.inst_row = i.src_row
@@ -533,14 +568,15 @@ QUARANTINE_COLUMNS = ("source_row", "reason", "detail", "raw_line")
 
 
 def quarantine_names(columns: list[str]) -> dict[str, str]:
-    """Quarantine column name -> source column, for the source columns kept in quarantine."""
+    """Quarantine column name -> source column, for the source columns kept in quarantine
+    (clashes judged case-insensitively, as the engine compares identifiers)."""
     out: dict[str, str] = {}
-    taken = set(QUARANTINE_COLUMNS)
+    taken = {fold(c) for c in QUARANTINE_COLUMNS}
     for src in columns:
         name = src
-        while name in taken:
+        while fold(name) in taken:
             name = f"src:{name}"
-        taken.add(name)
+        taken.add(fold(name))
         out[name] = src
     return out
 
@@ -549,11 +585,11 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     """The quarantined rows with their original values, and the reason's detail (the offending
     value), computed here for the few rows set aside rather than for every row read."""
     names = quarantine_names(raw.columns)
-    cols = "".join(f", CAST(r.{q(src)} AS VARCHAR) AS {q(name)}" for name, src in names.items())
+    cols = "".join(f", CAST(r.{raw.sql(src)} AS VARCHAR) AS {q(name)}" for name, src in names.items())
     acts = mapping.activity_columns
 
     def raw_text(col: str | None) -> str:
-        return "CAST(NULL AS VARCHAR)" if col is None else f"CAST(r.{q(col)} AS VARCHAR)"
+        return "CAST(NULL AS VARCHAR)" if col is None else f"CAST(r.{raw.sql(col)} AS VARCHAR)"
 
     end_v, start_v = raw_text(mapping.end), raw_text(mapping.start)
     detail = f"""coalesce(qr.detail, CASE qr.reason

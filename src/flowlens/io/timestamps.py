@@ -69,9 +69,11 @@ def timestamp_column(
     tz: str,
     time_format: str | None,
     source: str,
+    label: str | None = None,
 ) -> ParsedColumn:
     """Build the parse expression for ``table.column``; the caller runs it with the
-    session ``TimeZone`` set to ``tz``."""
+    session ``TimeZone`` set to ``tz``. ``label`` is the column's name in the source, where
+    it differs from the staged ``column`` (messages name the source's column)."""
     col = q(column)
     dtype = con.execute(
         "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
@@ -80,6 +82,7 @@ def timestamp_column(
     if dtype is None:  # pragma: no cover - callers pass existing columns
         raise InputError(f"{source}: column '{column}' not found")
     kind = dtype[0].upper()
+    column = label or column
     if kind.startswith("TIMESTAMP WITH TIME ZONE"):
         return ParsedColumn(f"epoch_us({col})", {"typed timestamp with zone": -1})
     if kind.startswith("TIMESTAMP") or kind == "DATE":

@@ -1,0 +1,150 @@
+"""Real exports' shapes: attribute names that collide with roles, wide files, coarse times.
+
+Every log here is generated in the test, a few rows each (the 1,000-column file too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import flowlens
+
+
+def write_collision_xes(path: Path, traces: int = 12) -> Path:
+    """An XES whose events carry ``Resource``/``Activity`` next to ``org:resource`` /
+    ``concept:name``, ``activity`` in lower case, and keys named like canonical columns."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<log xes.version="1.0">']
+    for c in range(traces):
+        out.append(
+            f'<trace><string key="concept:name" value="c{c}"/><string key="Activity" value="g{c % 3}"/>'
+        )
+        for i, act in enumerate(("register", "check", "decide")):
+            out.append(
+                f'<event><string key="concept:name" value="{act}"/>'
+                f'<string key="org:resource" value="r{(c + i) % 4}"/>'
+                f'<string key="Resource" value="R{i}"/><string key="Activity" value="A{i}"/>'
+                f'<string key="activity" value="low{i}"/><string key="pos" value="p{i}"/>'
+                f'<date key="time:timestamp" value="2024-01-{1 + c:02d}T{9 + i:02d}:00:00+01:00"/></event>'
+            )
+        out.append("</trace>")
+    out.append("</log>")
+    path.write_text("\n".join(out), encoding="utf-8")
+    return path
+
+
+def assert_attributes_exist(log: flowlens.EventLog) -> None:
+    missing = [c for c in log.attributes if c not in log.table.columns]
+    assert not missing, f"attributes {missing} are not columns of {log.table.columns}"
+
+
+def test_xes_attributes_colliding_with_roles(tmp_path: Path) -> None:
+    log = flowlens.read_log(write_collision_xes(tmp_path / "collide.xes"))
+    assert_attributes_exist(log)
+    # the source names are kept as the user-facing names
+    assert set(log.attributes.values()) == {"case:Activity", "Resource", "Activity", "activity", "pos"}
+    df = log.to_pandas()
+    by_source = {src: df[canon] for canon, src in log.attributes.items()}
+    first = df[df.case_id == "c0"].sort_values("pos")
+    # each column holds its own values, not the role column it collides with
+    assert list(first.activity) == ["register", "check", "decide"]
+    assert list(by_source["Activity"][first.index]) == ["A0", "A1", "A2"]
+    assert list(by_source["activity"][first.index]) == ["low0", "low1", "low2"]
+    assert list(by_source["Resource"][first.index]) == ["R0", "R1", "R2"]
+    assert list(first.resource) == ["r0", "r1", "r2"]
+    assert list(by_source["pos"][first.index]) == ["p0", "p1", "p2"]
+    assert list(first.pos) == [0, 1, 2]
+
+
+def test_consumers_of_attributes_run_on_colliding_names(tmp_path: Path) -> None:
+    log = flowlens.read_log(write_collision_xes(tmp_path / "collide.xes", traces=30))
+    result = flowlens.drivers(log)  # crashed with KeyError: 'Resource'
+    assert result is not None
+    kept = flowlens.filter_attribute(log, "Resource", ["R1"], level="event")
+    assert kept.n_events == 30
+    assert flowlens.filter_attribute(log, "case:Activity", ["g0"]).n_cases == 10
+
+
+def test_csv_with_names_differing_in_case(tmp_path: Path) -> None:
+    path = tmp_path / "both.csv"
+    path.write_text(
+        "case_id,activity,timestamp,resource,Resource,Case_ID,Activity\n"
+        "1,a,2024-01-01 09:00,r1,R1,x,A\n"
+        "1,b,2024-01-01 10:00,r2,R2,x,B\n"
+        "1,b,2024-01-01 10:00,r2,R2,x,B\n"
+        ",c,2024-01-01 11:00,r3,R3,x,C\n",
+        encoding="utf-8",
+    )
+    log = flowlens.read_log(path)
+    assert_attributes_exist(log)
+    assert (log.columns.case, log.columns.resource) == ("case_id", "resource")
+    assert sorted(log.attributes.values()) == ["Activity", "Case_ID", "Resource"]
+    df = log.to_pandas()
+    inv = {src: canon for canon, src in log.attributes.items()}
+    assert list(df.resource) == ["r1", "r2"]
+    assert list(df[inv["Resource"]]) == ["R1", "R2"]
+    assert list(df[inv["Activity"]]) == ["A", "B"]
+    q = log.quarantine()
+    assert list(q.reason) == ["exact duplicate", "missing case id"]
+    # an explicit role may name the column that differs only in case
+    log2 = flowlens.read_log(path, flowlens.ColumnMap(resource="Resource"))
+    assert list(log2.to_pandas().resource) == ["R1", "R2"]
+    assert "resource" in log2.attributes.values()
+
+
+def test_dataframe_with_names_differing_in_case() -> None:
+    df = pd.DataFrame(
+        {
+            "case_id": ["1", "1"],
+            "activity": ["a", "b"],
+            "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00"],
+            "Activity": ["x", "y"],
+            "Resource": ["p", "q"],
+            "resource": ["r", "s"],
+        }
+    )
+    log = flowlens.read_log(df)
+    assert_attributes_exist(log)
+    out = log.to_pandas()
+    inv = {src: canon for canon, src in log.attributes.items()}
+    assert list(out.activity) == ["a", "b"]
+    assert list(out[inv["Activity"]]) == ["x", "y"]
+    # 'Resource' comes first and is taken as the resource; 'resource' stays an attribute
+    assert list(out.resource) == ["p", "q"]
+    assert list(out[inv["resource"]]) == ["r", "s"]
+
+
+def test_case_concept_name_next_to_case_id(tmp_path: Path) -> None:
+    path = tmp_path / "cc.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,case_id,CASE_IDX\n"
+        "1,a,2024-01-01 09:00,k1,3\n"
+        "1,b,2024-01-01 10:00,k1,3\n",
+        encoding="utf-8",
+    )
+    log = flowlens.read_log(path)
+    assert_attributes_exist(log)
+    assert log.columns.case == "case:concept:name"
+    assert sorted(log.attributes.values()) == ["CASE_IDX", "case_id"]
+    out = log.to_pandas()
+    inv = {src: canon for canon, src in log.attributes.items()}
+    assert list(out.case_id) == ["1", "1"]
+    assert list(out[inv["case_id"]]) == ["k1", "k1"]
+    assert list(out.case_idx) == [0, 0]
+    assert list(out[inv["CASE_IDX"]]) == [3, 3]
+
+
+@pytest.mark.parametrize("name", ["u", "consumed", "s_cum"])
+def test_lifecycle_pairing_with_attributes_named_like_its_internals(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "lc.csv"
+    path.write_text(
+        f"case_id,activity,timestamp,lifecycle,{name}\n"
+        "c1,A,2024-03-01 09:00,start,x\n"
+        "c1,A,2024-03-01 09:10,complete,y\n",
+        encoding="utf-8",
+    )
+    log = flowlens.read_log(path)
+    assert log.has_lifecycle and log.n_events == 1
+    assert list(log.to_pandas()[name]) == ["y"]
