@@ -280,7 +280,7 @@ def load_csv(
     info.delimiter = scan[0] if scan else delimiter
     staged_cols = _columns(con, "raw")
     header = None
-    if any(_SUFFIXED.match(c) for c in staged_cols):
+    if _maybe_renamed(staged_cols):
         # The engine suffixed some names (duplicates, or names differing only in case): read
         # the header as written to give those columns back their own names.
         sniff_opts = [o for o in options if o.split(" ", 1)[0] in ("encoding", "compression", "delim")]
@@ -327,7 +327,14 @@ def load_csv(
 
 
 #: A name the engine may have suffixed to make it unique (``Resource_1``).
-_SUFFIXED = re.compile(r".+_\d+$")
+_SUFFIXED = re.compile(r"(.+)_\d+$")
+
+
+def _maybe_renamed(staged: list[str]) -> bool:
+    """True when some staged name is another one's plus ``_<n>``, as the engine renames a
+    duplicate (``resource``, ``Resource_1``); plain names such as ``attr_1`` alone are not."""
+    folded = {fold(c) for c in staged}
+    return any((m := _SUFFIXED.match(c)) is not None and fold(m.group(1)) in folded for c in staged)
 
 
 def _csv_header(
@@ -396,7 +403,7 @@ def load_parquet(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -
     if row_sql != "(rowid + 1)":
         cols = [c for c in cols if c != "file_row_number"]
     header = None
-    if any(_SUFFIXED.match(c) for c in cols):
+    if _maybe_renamed(cols):
         import pyarrow.parquet as pq
 
         try:
