@@ -223,6 +223,10 @@ class EventLog:
             f"  columns: case={m.case!r} activity={'+'.join(m.activity_columns)!r} "
             f"start={m.start!r} end={m.end!r} resource={m.resource!r} lifecycle={m.lifecycle!r}",
         ]
+        roles = getattr(self.source, "roles", {})
+        if any(h not in ("name", "given") for h in roles.values()):
+            # say how each role was found when names alone did not settle them (methods §1.6)
+            lines.append("  roles found: " + "; ".join(f"{r} by {h}" for r, h in roles.items()))
         if self.attributes:
             shown = ", ".join(list(self.attributes.values())[:12])
             more = len(self.attributes) - 12

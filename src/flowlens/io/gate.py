@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import duckdb
 
 from flowlens import quality as Q
-from flowlens.columns import ColumnMap
+from flowlens.columns import ACTIVITY_JOIN, ColumnMap
 from flowlens.errors import EmptyLogError, InputError
 from flowlens.io.readers import RawTable, fold
 from flowlens.io.source import SourceInfo
@@ -64,6 +64,9 @@ _START = ("start",)
 _PRE = ("schedule", "assign", "reassign")
 _MID = ("suspend", "resume")
 STANDARD_LIFECYCLE = frozenset(_TERMINAL + _START + _PRE + _MID)
+#: A lifecycle column holds sub-statuses (BPIC 2013's ``Wait - User``), not transitions, when
+#: at least this share of its rows have values outside the standard lifecycle model.
+SUBSTATUS_SHARE = 0.5
 
 
 @dataclass
@@ -111,7 +114,7 @@ def run_gate(
     """Build ``events`` and ``quarantine`` from the staged ``raw`` table."""
     source = info.path
     _check_timezone(con, tz)
-    lifecycle = _use_lifecycle(con, raw, mapping, info)
+    lifecycle, mapping = _use_lifecycle(con, raw, mapping, info)
     mapping = _finalise_mapping(mapping, lifecycle)
 
     assert mapping.end is not None  # detect_columns always finds or raises
@@ -325,29 +328,58 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
 
 def _use_lifecycle(
     con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: ColumnMap, info: SourceInfo
-) -> bool:
+) -> tuple[bool, ColumnMap]:
+    """Decide what the lifecycle column is, from its values (docs/methods.md §1.2).
+
+    Returns whether rows are paired on it, and the mapping (with the column joined to the
+    activity when it holds sub-statuses). A column given with ``--lifecycle`` is always paired;
+    an activity given with ``--activity`` is never extended.
+    """
     col = mapping.lifecycle
     if col is None or col in mapping.activity_columns:
-        return False
-    if mapping.start is not None:
+        return False, mapping
+    given = info.roles.get("lifecycle") == "given"
+    if mapping.start is not None and not given:
         info.notes.append(f"'{col}' kept as an attribute: the log has start and end columns")
-        return False
-    values = [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT lower({_text_sql(raw.sql(col))}) FROM {q(raw.name)} "
-            f"WHERE {_text_sql(raw.sql(col))} IS NOT NULL LIMIT 50"
-        ).fetchall()
-    ]
-    unknown = [v for v in values if v not in STANDARD_LIFECYCLE]
-    if not unknown:
-        return bool(values)
-    shown = ", ".join(f"'{v}'" for v in unknown[:5])
+        return False, mapping
+    v = _text_sql(raw.sql(col))
+    counts = con.execute(
+        f"SELECT lower({v}) AS v, count(*), min({v}) FROM {q(raw.name)} WHERE {v} IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    total = sum(n for _, n, _ in counts)
+    other = [(val, n, shown) for val, n, shown in counts if val not in STANDARD_LIFECYCLE]
+    n_other = sum(n for _, n, _ in other)
+    if not total:
+        return False, mapping
+    if not n_other or given:
+        return True, mapping
+    shown = ", ".join(f"'{val}'" for _, _, val in other[:5])
+    acts = mapping.activity_columns
+    if n_other < SUBSTATUS_SHARE * total:
+        info.notes.append(
+            f"'{col}' holds lifecycle transitions in {100 * (total - n_other) / total:.1f} % of rows; "
+            f"the {n_other:,} rows with other values ({shown}) are set aside as unknown transitions"
+        )
+        return True, mapping
+    if info.roles.get("activity") == "given":
+        info.notes.append(
+            f"'{col}' holds sub-statuses, not lifecycle transitions ({shown}); kept as an attribute "
+            f"because --activity was given. To make them part of the activity, pass "
+            f"--activity {ACTIVITY_JOIN.join(acts)}{ACTIVITY_JOIN}{col}"
+        )
+        return False, mapping
+    from dataclasses import replace
+
+    joined = ACTIVITY_JOIN.join((*acts, col))
     info.notes.append(
-        f"'{col}' holds values that are not lifecycle transitions ({shown}); kept as an attribute. "
-        f"To make them part of the activity, pass --activity <activity column>+{col}"
+        f"'{col}' holds sub-statuses, not lifecycle transitions ({shown}; "
+        f"{100 * n_other / total:.0f} % of rows): the activity is {joined}; "
+        f"pass --activity {ACTIVITY_JOIN.join(acts)} to keep them apart"
     )
-    return False
+    info.roles["activity"] = f"{info.roles.get('activity', 'name')} + sub-status '{col}' (content)"
+    info.roles.pop("lifecycle", None)
+    return False, replace(mapping, activity=(*acts, col), lifecycle=None)
 
 
 def _finalise_mapping(mapping: ColumnMap, lifecycle: bool) -> ColumnMap:
