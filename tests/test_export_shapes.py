@@ -194,3 +194,79 @@ def test_wide_csv_1000_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str
     cli_main(["inspect", str(path), "--json"])
     out = capsys.readouterr().out
     assert '"events": 25' in out
+
+
+# -- timestamp resolution (methods 1.7) ------------------------------------------------------
+
+
+def _times_log(times: list[str], start: list[str] | None = None) -> flowlens.EventLog:
+    n = len(times)
+    data = {"case_id": [f"c{i // 2}" for i in range(n)], "activity": ["a", "b"] * (n // 2) + ["a"] * (n % 2)}
+    if start is not None:
+        data["start_time"] = start
+        data["end_time"] = times
+    else:
+        data["timestamp"] = times
+    return flowlens.read_log(pd.DataFrame(data))
+
+
+@pytest.mark.parametrize(
+    ("times", "unit", "seconds"),
+    [
+        (["2024-03-01", "2024-03-02", "2024-03-04", "2024-03-05"], "day", 86_400),
+        (["2024-03-01 09:00", "2024-03-01 13:00", "2024-03-02 08:00", "2024-03-02 17:00"], "hour", 3_600),
+        (["2024-03-01 09:01", "2024-03-01 13:17", "2024-03-02 08:00", "2024-03-02 17:59"], "minute", 60),
+        (["2024-03-01 09:01:07", "2024-03-01 13:17:00", "2024-03-02 08:00:59", "2024-03-02 17:59:01"], "second", 1),
+        (["2024-03-01 09:01:07.250", "2024-03-01 13:17:00.5", "2024-03-02 08:00:59.125", "2024-03-02 17:59:01.75"],
+         "millisecond", 0.001),
+        # a majority at midnight: the source records days, whatever the few others say
+        (["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04 10:11:12", "2024-03-05 10:11:13"], "day", 86_400),
+    ],
+)  # fmt: skip
+def test_time_resolution(times: list[str], unit: str, seconds: float) -> None:
+    log = _times_log(times)
+    res = log.quality.time_resolution["timestamp"]
+    assert (res.unit, res.values) == (unit, len(times))
+    assert log.time_resolution_s == pytest.approx(seconds)
+    assert ("coarse_timestamps" in log.quality.flags) == (seconds > 60)
+    assert log.quality.to_dict()["time_resolution"]["timestamp"]["unit"] == unit
+
+
+def test_time_resolution_is_the_coarsest_column_used() -> None:
+    log = _times_log(
+        ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"],
+        start=["2024-02-28 09:13", "2024-03-01 10:17", "2024-03-02 11:01", "2024-03-03 12:59"],
+    )
+    res = log.quality.time_resolution
+    assert (res["start_time"].unit, res["end_time"].unit) == ("minute", "day")
+    assert log.time_resolution_s == 86_400
+    assert "times recorded: 'end_time' to the day; 'start_time' to the minute" in log.describe()
+
+
+def test_date_only_with_offsets_is_read_as_days(tmp_path: Path) -> None:
+    """Midnight written with a +02:00 offset is 22:00 UTC: still date-only as the source
+    writes it (road-traffic fines)."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', "<log>"]
+    for c in range(3):
+        out.append(f'<trace><string key="concept:name" value="f{c}"/>')
+        for i, act in enumerate(("Create Fine", "Send Fine")):
+            out.append(
+                f'<event><string key="concept:name" value="{act}"/>'
+                f'<date key="time:timestamp" value="2006-07-{10 + c + 3 * i:02d}T00:00:00.000+02:00"/></event>'
+            )
+        out.append("</trace>")
+    path = tmp_path / "fines.xes"
+    path.write_text("\n".join([*out, "</log>"]), encoding="utf-8")
+    log = flowlens.read_log(path)
+    assert log.time_resolution_s == 86_400
+    assert log.quality.flags["coarse_timestamps"].count == 6
+
+
+def test_time_resolution_on_shared_logs(shared_logs: Path) -> None:
+    from conftest import shared_path
+
+    expected = {"roadtraffic100": 86_400, "helpdesk": 1, "purchasing": 60, "bpic2012-w": 0.001}
+    for name, seconds in expected.items():
+        log = flowlens.read_log(shared_path(name))
+        assert log.time_resolution_s == pytest.approx(seconds), name
+        assert ("coarse_timestamps" in log.quality.flags) == (seconds > 60), name

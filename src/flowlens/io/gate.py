@@ -41,7 +41,7 @@ from flowlens.errors import EmptyLogError, InputError
 from flowlens.io.readers import RawTable, fold
 from flowlens.io.source import SourceInfo
 from flowlens.io.timestamps import _observes_dst, dst_notes, lit, q, timestamp_column
-from flowlens.quality import Flag, QualityReport
+from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
 
 CANONICAL = (
@@ -205,6 +205,10 @@ def run_gate(
         raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
+    walls = {mapping.end: end.wall_sql}
+    if mapping.start:
+        walls[mapping.start] = start.wall_sql
+    resolution = _time_resolution(con, raw, walls)
     if dst_cols:
         info.notes += dst_notes(con, "parsed", mapping.end, "end_us", "__end_local", tz)  # type: ignore[arg-type]
         if mapping.start:
@@ -310,8 +314,24 @@ def run_gate(
     read_at = now_us if now_us is not None else int(time.time() * 1_000_000)
 
     def compute_flags() -> dict[str, Flag]:
-        return _flags(con, final_mapping, tz=tz, has_start=has_start, now_us=read_at)
+        flags = _flags(con, final_mapping, tz=tz, has_start=has_start, now_us=read_at)
+        coarse = [r for r in quality.time_resolution.values() if r.coarse]
+        if coarse:
+            worst = max(coarse, key=lambda r: r.resolution_s)
+            parts = "; ".join(
+                f"'{r.column}' to the {r.unit} ({100 * r.share(r.unit):.0f} % of values on whole "
+                f"{'days, at midnight' if r.unit == 'day' else r.unit + 's'})"
+                for r in coarse
+            )
+            flags["coarse_timestamps"] = Flag(
+                worst.whole.get(worst.unit, 0),
+                None,
+                f"timestamps recorded only {parts}: order within a {worst.unit} and durations "
+                f"shorter than a {worst.unit} are unknown",
+            )
+        return flags
 
+    quality.time_resolution = resolution
     quality.flag_source = compute_flags
     return GateResult(quality, mapping, attributes, lifecycle)
 
@@ -728,12 +748,11 @@ def _flags(
     row = one(
         f"""SELECT count(*) FILTER (WHERE end_us > {now} OR start_us > {now}),
                    count(*) FILTER (WHERE resource IS NULL),
-                   count(*) FILTER (WHERE start_us IS NULL),
-                   count(*)
+                   count(*) FILTER (WHERE start_us IS NULL)
             FROM events"""
     ).fetchone()
     assert row is not None
-    fut, nores, nostart, n_events = row
+    fut, nores, nostart = row
     fut_c = nores_c = 0
     if fut:
         (fut_c,) = one(
@@ -750,19 +769,6 @@ def _flags(
                 ends AS (SELECT activity, count(*) AS n FROM last GROUP BY activity)
            SELECT coalesce(sum(d.n), 0) FROM ends d JOIN contain c USING (activity) WHERE d.n < 0.05 * c.n"""
     ).fetchone()  # type: ignore[misc]
-    # Date-only timestamps: decided on a sample (midnight in the log's zone), counted exactly
-    # only when the sample says most timestamps sit at midnight.
-    midnight_sql = (
-        "end_us % 86400000000 = 0"
-        if tz == "UTC"
-        else f"CAST(timezone({lit(tz)}, make_timestamptz(end_us)) AS TIME) = TIME '00:00:00'"
-    )
-    (sample_share,) = one(
-        f"SELECT avg(CASE WHEN {midnight_sql} THEN 1.0 ELSE 0.0 END) FROM (SELECT end_us FROM events LIMIT 100000)"
-    ).fetchone()  # type: ignore[misc]
-    midnight = 0
-    if sample_share is not None and sample_share >= 0.4:
-        (midnight,) = one(f"SELECT count(*) FROM events WHERE {midnight_sql}").fetchone()  # type: ignore[misc]
     con.execute("DROP TABLE fl_case")
     f = Q.FLAG_TEXT
     flags = {
@@ -777,6 +783,29 @@ def _flags(
         flags["missing_resource"] = Flag(int(nores), int(nores_c), f["missing_resource"])
     if has_start and nostart:
         flags["missing_start"] = Flag(int(nostart), None, f["missing_start"])
-    if midnight and midnight >= 0.5 * n_events:
-        flags["date_only"] = Flag(int(midnight), None, f["date_only"])
     return flags
+
+
+def _time_resolution(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, walls: dict[str, str | None]
+) -> dict[str, TimeResolution]:
+    """How finely each time column used is recorded (docs/methods.md §1.7): per column, one
+    aggregate over the wall clock as the source writes it, counting the values that are whole
+    days (midnight), hours, minutes, seconds and milliseconds."""
+    parts = {col: sql for col, sql in walls.items() if sql}
+    if not parts:
+        return {}
+    units = ", ".join(
+        f"count(*) FILTER (WHERE w % {round(seconds * 1_000_000)} = 0)" for _, seconds in TIME_UNITS
+    )
+    values = " UNION ALL ".join(
+        f"SELECT {lit(col)} AS c, epoch_us({sql}) AS w FROM {q(raw.name)}" for col, sql in parts.items()
+    )
+    rows = con.execute(
+        f"SELECT c, count(*), {units} FROM ({values}) WHERE w IS NOT NULL GROUP BY c"
+    ).fetchall()
+    out: dict[str, TimeResolution] = {}
+    for c, n, *whole in rows:
+        counts = {unit: int(k) for (unit, _), k in zip(TIME_UNITS, whole, strict=True)}
+        out[c] = TimeResolution.from_counts(c, int(n), counts)
+    return {col: out[col] for col in parts if col in out}

@@ -55,6 +55,9 @@ class ParsedColumn:
     sql: str
     formats: dict[str, int]
     local_sql: str | None = None
+    #: SQL of the wall clock as the source writes it (a naive ``TIMESTAMP``; the offset, where
+    #: a value has one, is dropped), to tell how finely times are recorded (methods §1.7).
+    wall_sql: str | None = None
 
 
 def _formats_with_times(date_part: str) -> list[str]:
@@ -74,6 +77,32 @@ def timestamp_column(
     """Build the parse expression for ``table.column``; the caller runs it with the
     session ``TimeZone`` set to ``tz``. ``label`` is the column's name in the source, where
     it differs from the staged ``column`` (messages name the source's column)."""
+    parsed = _parse_column(con, table, column, tz=tz, time_format=time_format, source=source, label=label)
+    col = q(column)
+    from_instant = f"timezone({lit(tz)}, make_timestamptz({parsed.sql}))"
+    if "typed timestamp with zone" in parsed.formats:
+        parsed.wall_sql = f"timezone({lit(tz)}, {col})"
+    elif parsed.local_sql and any(f.startswith("typed") for f in parsed.formats):
+        parsed.wall_sql = parsed.local_sql
+    else:
+        # as written: ISO text keeps its wall clock when cast to TIMESTAMP (offset dropped);
+        # other layouts through their local reading; epoch numbers from the instant
+        text = f"trim(CAST({col} AS VARCHAR))"
+        parts = [f"TRY_CAST({text} AS TIMESTAMP)", parsed.local_sql, from_instant]
+        parsed.wall_sql = f"coalesce({', '.join(p for p in parts if p)})"
+    return parsed
+
+
+def _parse_column(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    *,
+    tz: str,
+    time_format: str | None,
+    source: str,
+    label: str | None,
+) -> ParsedColumn:
     col = q(column)
     dtype = con.execute(
         "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
