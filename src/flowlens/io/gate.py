@@ -126,6 +126,7 @@ def run_gate(
         time_format=time_format,
         source=source,
         label=mapping.end,
+        row_sql=raw.row_sql,
     )
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
     start_sql = "CAST(NULL AS BIGINT)"
@@ -140,6 +141,7 @@ def run_gate(
             time_format=time_format,
             source=source,
             label=mapping.start,
+            row_sql=raw.row_sql,
         )
         info.timestamp_formats[mapping.start] = start.formats
         start_sql = start.sql

@@ -295,8 +295,10 @@ def load_csv(
                CASE kind {kinds} ELSE 'malformed row: ' || lower(kind) END
                  || coalesce(' (' || message || ')', '') AS detail,
                raw_line
-        FROM (SELECT line, any_value(CAST(error_type AS VARCHAR)) AS kind,
-                     any_value(error_message) AS message, any_value(csv_line) AS raw_line
+        FROM (SELECT line,
+                     first(CAST(error_type AS VARCHAR) ORDER BY column_idx, error_type, error_message) AS kind,
+                     first(error_message ORDER BY column_idx, error_type, error_message) AS message,
+                     first(csv_line ORDER BY column_idx, error_type, error_message) AS raw_line
               FROM reject_errors GROUP BY line)
         """
     )

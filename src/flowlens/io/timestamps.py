@@ -73,11 +73,15 @@ def timestamp_column(
     time_format: str | None,
     source: str,
     label: str | None = None,
+    row_sql: str | None = None,
 ) -> ParsedColumn:
     """Build the parse expression for ``table.column``; the caller runs it with the
     session ``TimeZone`` set to ``tz``. ``label`` is the column's name in the source, where
-    it differs from the staged ``column`` (messages name the source's column)."""
-    parsed = _parse_column(con, table, column, tz=tz, time_format=time_format, source=source, label=label)
+    it differs from the staged ``column`` (messages name the source's column). ``row_sql`` numbers
+    the rows in source order (formats are detected on every k-th row of long tables)."""
+    parsed = _parse_column(
+        con, table, column, tz=tz, time_format=time_format, source=source, label=label, row_sql=row_sql
+    )
     col = q(column)
     from_instant = f"timezone({lit(tz)}, make_timestamptz({parsed.sql}))"
     if "typed timestamp with zone" in parsed.formats:
@@ -102,6 +106,7 @@ def _parse_column(
     time_format: str | None,
     source: str,
     label: str | None,
+    row_sql: str | None,
 ) -> ParsedColumn:
     col = q(column)
     dtype = con.execute(
@@ -138,7 +143,7 @@ def _parse_column(
     text = f"CAST({col} AS VARCHAR)" if kind != "VARCHAR" else col
     if time_format is not None:
         return _explicit(text, time_format, tz)
-    return _detect(con, table, text, column, tz=tz, source=source)
+    return _detect(con, table, text, column, tz=tz, source=source, row_sql=row_sql)
 
 
 def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
@@ -192,8 +197,8 @@ def dst_notes(
                count(*) FILTER (WHERE timezone({z}, i) = l
                                 AND (timezone({z}, i - INTERVAL 1 HOUR) = l
                                      OR timezone({z}, i + INTERVAL 1 HOUR) = l)),
-               any_value(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (WHERE timezone({z}, i) <> l),
-               any_value(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (
+               min(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (WHERE timezone({z}, i) <> l),
+               min(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (
                  WHERE timezone({z}, i) = l AND (timezone({z}, i - INTERVAL 1 HOUR) = l
                                                  OR timezone({z}, i + INTERVAL 1 HOUR) = l))
         FROM v
@@ -235,8 +240,9 @@ def _observes_dst(tz: str) -> bool:
     )
 
 
-#: Values examined to detect a text column's formats (all of them in smaller logs). Rows of a
-#: format the sample did not show are not guessed: they fail to parse and are quarantined.
+#: Values examined to detect a text column's formats (all of them in smaller logs; every k-th
+#: row of longer ones). Rows of a format the sample did not show are not guessed: they fail to
+#: parse and are quarantined.
 _SAMPLE = 200_000
 
 _SLASH_RE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(\s.*)?$"
@@ -248,15 +254,29 @@ _ZONE_END_RE = r"(Z|z|[+-]\d{2}(:?\d{2})?|\s[A-Za-z][A-Za-z_]*(/[A-Za-z_]+)*)$"
 
 
 def _detect(
-    con: duckdb.DuckDBPyConnection, table: str, text: str, column: str, *, tz: str, source: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    text: str,
+    column: str,
+    *,
+    tz: str,
+    source: str,
+    row_sql: str | None = None,
 ) -> ParsedColumn:
     iso = f"TRY_CAST(trim({text}) AS TIMESTAMPTZ)"
     offset = _has_offset(text)
+    # A systematic sample (every k-th row) rather than the engine's reservoir sample, whose
+    # seed does not fix the sample when the engine runs on several threads.
+    sample = ""
+    if row_sql is not None:
+        (n,) = con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()  # type: ignore[misc]
+        step = -(-int(n) // _SAMPLE)
+        if step > 1:
+            sample = f" AND {row_sql} % {step} = 0"
     stats = con.execute(
         f"""
         WITH v AS (SELECT s, TRY_CAST(trim(s) AS TIMESTAMPTZ) IS NOT NULL AS iso, {_has_offset("s")} AS off
-                   FROM (SELECT {text} AS s FROM {q(table)} WHERE {text} IS NOT NULL
-                         USING SAMPLE reservoir({_SAMPLE} ROWS) REPEATABLE (7)))
+                   FROM (SELECT {text} AS s FROM {q(table)} WHERE {text} IS NOT NULL{sample}))
         SELECT count(*),
                count(*) FILTER (WHERE iso AND off),
                count(*) FILTER (WHERE iso AND NOT off AND contains(s, ':')),
@@ -269,7 +289,7 @@ def _detect(
                count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_YMD_SLASH_RE)})),
                count(*) FILTER (WHERE NOT iso AND off),
                count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)})),
-               any_value(s) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)}))
+               min(s) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)}))
         FROM v
         """
     ).fetchone()
