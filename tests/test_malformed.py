@@ -420,7 +420,7 @@ def test_date_only() -> None:
     assert log.quality.time_resolution["timestamp"].unit == "day"
     flag = log.quality.flags["coarse_timestamps"]
     assert flag.count == 3
-    assert "'timestamp' to the day (100 % of values on whole days, at midnight)" in flag.description
+    assert "'timestamp' to the day (100 % of values at midnight)" in flag.description
 
 
 def test_epoch_with_time_format(capsys: pytest.CaptureFixture[str]) -> None:

@@ -321,14 +321,14 @@ def run_gate(
         if coarse:
             worst = max(coarse, key=lambda r: r.resolution_s)
             parts = "; ".join(
-                f"'{r.column}' to the {r.unit} ({100 * r.share(r.unit):.0f} % of values on whole "
-                f"{'days, at midnight' if r.unit == 'day' else r.unit + 's'})"
+                f"'{r.column}' to the {r.unit} ({100 * r.share(r.unit):.0f} % of values "
+                f"{'at midnight' if r.unit == 'day' else 'on whole ' + r.unit + 's'})"
                 for r in coarse
             )
             flags["coarse_timestamps"] = Flag(
                 worst.whole.get(worst.unit, 0),
                 None,
-                f"timestamps recorded only {parts}: order within a {worst.unit} and durations "
+                f"times recorded only {parts}: order within a {worst.unit} and durations "
                 f"shorter than a {worst.unit} are unknown",
             )
         return flags
