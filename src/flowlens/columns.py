@@ -294,9 +294,9 @@ class ContentProbe(Protocol):
 
     def profiles(self, columns: Sequence[str]) -> dict[str, ColumnProfile]: ...
 
-    def time_span_share(self, column: str, time_column: str) -> float | None: ...
+    def time_span_shares(self, columns: Sequence[str], time_column: str) -> dict[str, float]: ...
 
-    def change_share(self, column: str, case_column: str) -> float | None: ...
+    def change_shares(self, columns: Sequence[str], case_column: str) -> dict[str, float]: ...
 
     def order_shares(self, first: str, second: str) -> tuple[float, float] | None: ...
 
@@ -488,15 +488,17 @@ def _by_content(
 
     if not found.get("case"):
         cands: list[tuple[tuple[int, int, int, int], str, str]] = []
-        for c in free:
+        repeat = [c for c in free if profiles[c].values >= 0.9 * profiles[c].rows]
+        repeat = [c for c in repeat if 2 <= profiles[c].distinct <= profiles[c].values / 1.5]
+        interleaved = [c for c in repeat if not profiles[c].in_runs]
+        spans = probe.time_span_shares(interleaved, time_col) if time_col and interleaved else {}
+        for c in repeat:
             p = profiles[c]
-            if p.values < 0.9 * p.rows or not (2 <= p.distinct <= p.values / 1.5):
-                continue
             if p.in_runs:
                 strength = 2
                 why = f"{p.distinct:,} values, each in one run of rows"
             else:
-                share = probe.time_span_share(c, time_col) if time_col else None
+                share = spans.get(c)
                 if share is None or share > CASE_SPAN_SHARE:
                     continue
                 strength = 1
@@ -514,11 +516,17 @@ def _by_content(
     case_col = found.get("case")
     if not found.get("activity") and isinstance(case_col, str):
         acts: list[tuple[tuple[int, int, float, int], str, str]] = []
-        for c in free:
+        labels = [
+            c
+            for c in free
+            if profiles[c].values >= 0.9 * profiles[c].rows
+            and not profiles[c].is_numeric
+            and 2 <= profiles[c].distinct <= max(2, profiles[c].values // 2)
+        ]
+        changes = probe.change_shares(labels, case_col)
+        for c in labels:
             p = profiles[c]
-            if p.values < 0.9 * p.rows or p.is_numeric or not (2 <= p.distinct <= max(2, p.values // 2)):
-                continue
-            change = probe.change_share(c, case_col)
+            change = changes.get(c)
             if not change:
                 continue  # the same in every row of a case: a case attribute
             w = _words(c)

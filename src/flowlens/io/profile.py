@@ -102,40 +102,52 @@ class RawProbe:
             )
         return out
 
-    def time_span_share(self, column: str, time_column: str) -> float | None:
-        """Median, over the values of ``column``, of the time their rows span, as a share of
-        the span of all sampled rows (None when the times cannot be read)."""
-        where = self._sample(2)
-        c, t = _value(self.raw.sql(column)), _value(self.raw.sql(time_column))
-        row = self.con.execute(
-            f"""
-            WITH s AS (SELECT {c} AS v, {_instant(t)} AS t FROM {q(self.raw.name)}
-                       WHERE {where}),
-            g AS (SELECT v, max(t) - min(t) AS span FROM s WHERE v IS NOT NULL AND t IS NOT NULL GROUP BY v)
-            SELECT (SELECT median(span) FROM g), (SELECT max(t) - min(t) FROM s)
-            """
-        ).fetchone()
-        if row is None or row[0] is None or not row[1]:
-            return None
-        return float(row[0]) / float(row[1])
+    def _long(self, columns: Sequence[str], extra: str, where: str) -> tuple[str, dict[str, str]]:
+        """SQL of the long form (``__r`` row, the ``extra`` columns, ``__c`` column alias,
+        ``__v`` value) of ``columns`` on the sampled rows, and alias -> column."""
+        alias = {f"c{i}": c for i, c in enumerate(columns)}
+        sel = ", ".join(f"{_value(self.raw.sql(c))} AS {q(a)}" for a, c in alias.items())
+        sql = f"""(UNPIVOT (SELECT CAST({self.raw.row_sql} AS BIGINT) AS __r, {extra}, {sel}
+                            FROM {q(self.raw.name)} WHERE {where})
+                   ON COLUMNS(* EXCLUDE (__r, __x)) INTO NAME __c VALUE __v)"""
+        return sql, alias
 
-    def change_share(self, column: str, case_column: str) -> float | None:
-        """Share of consecutive rows of one case (source order) whose ``column`` values
-        differ (None when no case has two rows with values)."""
-        where = self._sample(2)
-        c, k = _value(self.raw.sql(column)), _value(self.raw.sql(case_column))
-        row = self.con.execute(
-            f"""
-            WITH s AS (SELECT {k} AS k, {c} AS v, CAST({self.raw.row_sql} AS BIGINT) AS r
-                       FROM {q(self.raw.name)} WHERE {where}),
-            x AS (SELECT v, lag(v) OVER w AS p, row_number() OVER w AS n
-                  FROM s WHERE k IS NOT NULL WINDOW w AS (PARTITION BY k ORDER BY r))
-            SELECT count(*) FILTER (WHERE v IS DISTINCT FROM p), count(*) FROM x WHERE n > 1
-            """
-        ).fetchone()
-        if row is None or not row[1]:
-            return None
-        return int(row[0]) / int(row[1])
+    def time_span_shares(self, columns: Sequence[str], time_column: str) -> dict[str, float]:
+        """Per column: the median, over its values, of the time their rows span, as a share of
+        the span of all sampled rows (columns whose times cannot be read are left out)."""
+        if not columns:
+            return {}
+        where = self._sample(len(columns) + 1)
+        t = _instant(_value(self.raw.sql(time_column)))
+        long, alias = self._long(columns, f"{t} AS __x", where)
+        (total,) = self.con.execute(
+            f"SELECT max(t) - min(t) FROM (SELECT {t} AS t FROM {q(self.raw.name)} WHERE {where})"
+        ).fetchone()  # type: ignore[misc]
+        if not total:
+            return {}
+        rows = self.con.execute(
+            f"""SELECT __c, median(span) FROM (
+                  SELECT __c, __v, max(__x) - min(__x) AS span FROM {long}
+                  WHERE __x IS NOT NULL GROUP BY __c, __v)
+                GROUP BY __c"""
+        ).fetchall()
+        return {alias[c]: float(m) / float(total) for c, m in rows if m is not None}
+
+    def change_shares(self, columns: Sequence[str], case_column: str) -> dict[str, float]:
+        """Per column: the share of a case's consecutive rows with values (source order) whose
+        values differ (columns without two such rows in a case are left out)."""
+        if not columns:
+            return {}
+        where = self._sample(len(columns) + 1)
+        long, alias = self._long(columns, f"{_value(self.raw.sql(case_column))} AS __x", where)
+        rows = self.con.execute(
+            f"""SELECT __c, count(*) FILTER (WHERE __v <> __p), count(*) FROM (
+                  SELECT __c, __v, lag(__v) OVER w AS __p, row_number() OVER w AS __n
+                  FROM {long} WHERE __x IS NOT NULL
+                  WINDOW w AS (PARTITION BY __c, __x ORDER BY __r))
+                WHERE __n > 1 GROUP BY __c"""
+        ).fetchall()
+        return {alias[c]: int(k) / int(n) for c, k, n in rows if n}
 
     def order_shares(self, first: str, second: str) -> tuple[float, float] | None:
         """Among rows with both times: the share where ``first`` is not after ``second``, and
