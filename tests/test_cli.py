@@ -79,14 +79,15 @@ def test_inspect_tz_recorded_and_applied(tmp_path: Path) -> None:
     assert data["start"] == "2024-03-01T09:00:00.000+08:00"
 
 
-def test_bpic2013_needs_the_composite_activity_option(shared_logs) -> None:
+def test_bpic2013_sub_status_joins_the_activity_unless_told_otherwise(shared_logs) -> None:
     path = str(shared_path("bpic2013-closed-problems"))
     plain = json.loads(run("inspect", path, "--json").stdout)
     combined = json.loads(
         run("inspect", path, "--json", "--activity", "concept:name+lifecycle:transition").stdout
     )
-    assert plain["activities"] == 4
-    assert combined["activities"] == 7
+    apart = json.loads(run("inspect", path, "--json", "--activity", "concept:name").stdout)
+    assert plain["activities"] == combined["activities"] == 7
+    assert apart["activities"] == 4
     assert any("not lifecycle transitions" in n for n in plain["source_info"]["notes"])
 
 

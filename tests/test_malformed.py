@@ -416,7 +416,11 @@ def test_date_only() -> None:
         "2024-03-04T00:00:00+08:00",
         "2024-03-02T00:00:00+08:00",
     ]
-    assert log.quality.flags["date_only"].count == 3
+    assert log.time_resolution_s == 86_400
+    assert log.quality.time_resolution["timestamp"].unit == "day"
+    flag = log.quality.flags["coarse_timestamps"]
+    assert flag.count == 3
+    assert "'timestamp' to the day (100 % of values at midnight)" in flag.description
 
 
 def test_epoch_with_time_format(capsys: pytest.CaptureFixture[str]) -> None:

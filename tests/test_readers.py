@@ -122,8 +122,17 @@ ODD = ["Ticket", "Step", "When", "Who"]
 
 def test_explicit_mapping(tmp_path: Path) -> None:
     path = csv_file(tmp_path, ODD, ROWS)
-    with pytest.raises(MissingColumnError, match="could not find a case id column"):
-        flowlens.read_log(path)
+    # case and time are found from the content (the rows of a ticket are in one run; 'When'
+    # reads as times), the activity by its name; 'Who' stays an attribute
+    found = flowlens.read_log(path)
+    assert (found.columns.case, found.columns.activity_columns, found.columns.end) == (
+        "Ticket",
+        ("Step",),
+        "When",
+    )
+    assert found.source.roles["case"].startswith("content") and found.source.roles["end"].startswith(
+        "content"
+    )
     log = flowlens.read_log(path, ColumnMap(case="Ticket", activity="Step", end="When", resource="Who"))
     assert (log.n_cases, log.n_events, log.n_variants) == (2, 3, 2)
     assert log.to_pandas().resource.tolist() == ["ann", "bob", "ann"]
@@ -443,9 +452,41 @@ def test_lifecycle_fifo_is_per_case_and_activity(tmp_path: Path) -> None:
     assert log.quality.rows_quarantined == 0
 
 
-def test_non_lifecycle_values_stay_an_attribute(tmp_path: Path) -> None:
+def test_sub_statuses_join_the_activity(tmp_path: Path) -> None:
     rows = [("c1", "A", "2024-03-01 09:00", "phone"), ("c1", "B", "2024-03-01 09:30", "web")]
-    log = flowlens.read_log(csv_file(tmp_path, ["case_id", "activity", "timestamp", "transition"], rows))
+    path = csv_file(tmp_path, ["case_id", "activity", "timestamp", "transition"], rows)
+    log = flowlens.read_log(path)
     assert not log.has_lifecycle
     assert log.n_events == 2
+    assert log.columns.activity_columns == ("activity", "transition")
+    assert log.to_pandas().activity.tolist() == ["A+phone", "B+web"]
     assert any("not lifecycle transitions" in n for n in log.source.notes)
+    # an explicit activity keeps the sub-status out of it
+    kept = flowlens.read_log(path, ColumnMap(activity="activity"))
+    assert kept.to_pandas().activity.tolist() == ["A", "B"]
+    assert "transition" in kept.attributes.values()
+    assert any("--activity activity+transition" in n for n in kept.source.notes)
+
+
+def test_mostly_standard_lifecycle_sets_the_others_aside(tmp_path: Path) -> None:
+    rows = [
+        ("c1", "A", "2024-03-01 09:00", "start"),
+        ("c1", "A", "2024-03-01 09:10", "complete"),
+        ("c1", "B", "2024-03-01 09:20", "start"),
+        ("c1", "B", "2024-03-01 09:25", "unknown"),
+        ("c1", "B", "2024-03-01 09:30", "complete"),
+    ]
+    log = flowlens.read_log(csv_file(tmp_path, ["case_id", "activity", "timestamp", "lifecycle"], rows))
+    assert log.has_lifecycle
+    assert log.n_events == 2
+    assert log.quality.quarantine_reasons == {"unknown lifecycle transition": 1}
+    assert any("set aside as unknown transitions" in n for n in log.source.notes)
+
+
+def test_explicit_lifecycle_is_paired(tmp_path: Path) -> None:
+    rows = [("c1", "A", "2024-03-01 09:00", "start"), ("c1", "A", "2024-03-01 09:10", "phone"),
+            ("c1", "A", "2024-03-01 09:20", "complete")]  # fmt: skip
+    path = csv_file(tmp_path, ["case_id", "activity", "timestamp", "channel"], rows)
+    log = flowlens.read_log(path, ColumnMap(lifecycle="channel"))
+    assert log.has_lifecycle and log.n_events == 1
+    assert log.quality.quarantine_reasons == {"unknown lifecycle transition": 1}

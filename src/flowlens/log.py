@@ -171,6 +171,24 @@ class EventLog:
         return int(t.filter(t.start_us.notnull()).limit(1).count().to_pandas()) > 0
 
     @property
+    def time_resolution_s(self) -> float:
+        """How finely the log's times are recorded, in seconds: the coarsest resolution among
+        the time columns used (86400 for date-only times, 3600 for whole hours, 60, 1, 0.001,
+        1e-6; methods §1.7). Computed once per log read, in the engine.
+
+        Sequence-sensitive analyses (batches, loops, order within a day) should not read an
+        order or a duration finer than this.
+
+        >>> import pandas as pd, flowlens
+        >>> df = pd.DataFrame({"case_id": [1, 1], "activity": ["a", "b"],
+        ...                    "timestamp": ["2024-05-01", "2024-05-02"]})
+        >>> flowlens.read_log(df).time_resolution_s
+        86400.0
+        """
+        res = self.quality.time_resolution
+        return max((r.resolution_s for r in res.values()), default=1e-6)
+
+    @property
     def n_cases(self) -> int:
         return int(self._basic["cases"] or 0)
 
@@ -223,6 +241,10 @@ class EventLog:
             f"  columns: case={m.case!r} activity={'+'.join(m.activity_columns)!r} "
             f"start={m.start!r} end={m.end!r} resource={m.resource!r} lifecycle={m.lifecycle!r}",
         ]
+        roles = getattr(self.source, "roles", {})
+        if any(h not in ("name", "given") for h in roles.values()):
+            # say how each role was found when names alone did not settle them (methods §1.6)
+            lines.append("  roles found: " + "; ".join(f"{r} by {h}" for r, h in roles.items()))
         if self.attributes:
             shown = ", ".join(list(self.attributes.values())[:12])
             more = len(self.attributes) - 12

@@ -36,7 +36,8 @@ FLAG_TEXT = {
     "same case (their order falls back to file order)",
     "batch_timestamps": "activity instances whose end time is shared by 10 or more instances "
     "from 5 or more cases (batch-loaded or defaulted timestamps)",
-    "date_only": "timestamps at exactly midnight, as date-only systems write them",
+    "coarse_timestamps": "timestamps recorded coarser than to the minute (most of them on whole "
+    "days or hours): order within that unit and shorter durations are unknown",
     "single_event_cases": "cases with a single activity instance",
     "future_timestamps": "activity instances ending after the moment the log was read",
     "negative_waits": "activity instances that start before their predecessor in the case ends "
@@ -55,6 +56,64 @@ class Flag:
     description: str
 
 
+#: Units a timestamp can be recorded to, coarsest first: (name, seconds).
+TIME_UNITS: tuple[tuple[str, float], ...] = (
+    ("day", 86_400.0),
+    ("hour", 3_600.0),
+    ("minute", 60.0),
+    ("second", 1.0),
+    ("millisecond", 0.001),
+)
+#: Below this resolution (in seconds) a time column is flagged as a distortion.
+COARSE_RESOLUTION_S = 60.0
+
+
+@dataclass
+class TimeResolution:
+    """How finely one time column is recorded (docs/methods.md §1.7).
+
+    ``whole`` counts, per unit of :data:`TIME_UNITS`, the values that are whole multiples of it
+    in the log's zone (on whole days: at local midnight). The resolution is the coarsest unit
+    that at least half the values are whole multiples of; microseconds when none is.
+
+    >>> r = TimeResolution.from_counts("time:timestamp", 10, {"day": 9, "hour": 9, "minute": 10,
+    ...                                "second": 10, "millisecond": 10})
+    >>> (r.unit, r.resolution_s, r.coarse)
+    ('day', 86400.0, True)
+    """
+
+    column: str
+    values: int
+    whole: dict[str, int]
+    unit: str
+    resolution_s: float
+
+    @classmethod
+    def from_counts(cls, column: str, values: int, whole: dict[str, int]) -> TimeResolution:
+        for unit, seconds in TIME_UNITS:
+            if values and whole.get(unit, 0) >= 0.5 * values:
+                return cls(column, values, whole, unit, seconds)
+        return cls(column, values, whole, "microsecond", 1e-6)
+
+    @property
+    def coarse(self) -> bool:
+        """Coarser than a minute: the resolution is a distortion (flagged)."""
+        return self.resolution_s > COARSE_RESOLUTION_S
+
+    def share(self, unit: str) -> float:
+        return self.whole.get(unit, 0) / self.values if self.values else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "unit": self.unit,
+            "resolution_s": self.resolution_s,
+            "values": self.values,
+            "share_at_midnight": round(self.share("day"), 6),
+            "share_on_whole_hours": round(self.share("hour"), 6),
+            "share_on_whole_minutes": round(self.share("minute"), 6),
+        }
+
+
 @dataclass
 class QualityReport:
     """Counts of the data-quality gate."""
@@ -70,6 +129,8 @@ class QualityReport:
     #: inspect and report shows, but an analysis that never reads them need not pay for them).
     flag_source: Callable[[], dict[str, Flag]] | None = field(default=None, repr=False, compare=False)
     _flags: dict[str, Flag] | None = field(default=None, repr=False, compare=False)
+    #: Per time column used (source name): how finely it is recorded (methods §1.7).
+    time_resolution: dict[str, TimeResolution] = field(default_factory=dict)
 
     @property
     def flags(self) -> dict[str, Flag]:
@@ -86,7 +147,9 @@ class QualityReport:
         return self.rows_read == self.rows_kept + self.rows_quarantined
 
     def to_dict(self) -> dict[str, object]:
-        d = {k: v for k, v in asdict(self).items() if k not in {"flag_source", "_flags"}}
+        hidden = {"flag_source", "_flags"}
+        d = {k: v for k, v in asdict(self).items() if k not in hidden}
+        d["time_resolution"] = {c: r.to_dict() for c, r in self.time_resolution.items()}
         d["flags"] = {
             k: {"count": v.count, "cases": v.cases, "description": v.description}
             for k, v in self.flags.items()
@@ -100,6 +163,9 @@ class QualityReport:
         ]
         for reason, n in sorted(self.quarantine_reasons.items(), key=lambda kv: -kv[1]):
             out.append(f"  quarantined: {n:,} {reason}")
+        if self.time_resolution:
+            shown = "; ".join(f"'{c}' to the {r.unit}" for c, r in self.time_resolution.items())
+            out.append(f"  times recorded: {shown}")
         for name, flag in self.flags.items():
             if flag.count:
                 cases = f" in {flag.cases:,} cases" if flag.cases is not None else ""

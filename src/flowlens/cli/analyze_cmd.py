@@ -126,7 +126,7 @@ def analyze(
     """
     from flowlens.analysis.sla import get_preset
     from flowlens.findings.allowlist import AllowList
-    from flowlens.report.build import ReportOptions, build_report
+    from flowlens.report.build import ReportOptions, build_report, failed_sections
 
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)
@@ -161,6 +161,8 @@ def analyze(
     )
     with progress.step("analysing"):
         report = build_report(log, options)
+    for name, reason in failed_sections(report):
+        click.echo(f"flowlens: warning: section '{name}' {reason}", err=True)
     with progress.step("writing report"):
         paths = report.write(out_dir)
         paths["quarantine"] = log.write_quarantine(out_dir / "quarantine.csv")

@@ -29,7 +29,8 @@ def inspect(
     \b
     Examples:
       flowlens inspect calls.csv.gz --tz Asia/Shanghai
-      flowlens inspect incidents.xes.gz --activity concept:name+lifecycle:transition --json
+      flowlens inspect incidents.xes.gz --json
+      flowlens inspect export.csv --case order_id --end moment
     """
     progress = Progress(enabled=None if not as_json else False)
     with progress.step(f"reading {log_path}"):
@@ -43,7 +44,9 @@ def inspect(
 
 
 def inspect_payload(log: EventLog) -> dict[str, object]:
-    """The ``inspect --json`` object: summary, columns, data quality and reader notes."""
+    """The ``inspect --json`` object: summary, columns, data quality (with the time resolution
+    per column) and what the reader detected (``source_info``: formats, notes, and how each
+    role was found)."""
     payload: dict[str, object] = log.summary().to_dict()
     payload["columns"] = log.columns.to_dict()
     payload["quality"] = log.quality.to_dict()

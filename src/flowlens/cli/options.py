@@ -24,18 +24,27 @@ def log_options(func: F) -> F:
     callable that returns the :class:`EventLog`."""
     options = [
         click.argument("log_path", metavar="LOG", type=click.Path(path_type=Path)),
-        click.option("--case", "case_col", metavar="COLUMN", help="Column holding the case id."),
+        click.option(
+            "--case",
+            "case_col",
+            metavar="COLUMN",
+            help="Column holding the case id (default: found by name, else by content).",
+        ),
         click.option(
             "--activity",
             "activity_col",
             metavar="COLUMN[+COLUMN]",
-            help="Column holding the activity; join several with + (e.g. concept:name+lifecycle:transition).",
+            help="Column holding the activity; join several with + (e.g. concept:name+lifecycle:transition). "
+            "Given, it is taken as is: a lifecycle column of sub-statuses is then not joined to it.",
         ),
         click.option("--start", "start_col", metavar="COLUMN", help="Column holding start times."),
         click.option("--end", "end_col", metavar="COLUMN", help="Column holding end (completion) times."),
         click.option("--resource", "resource_col", metavar="COLUMN", help="Column holding the resource."),
         click.option(
-            "--lifecycle", "lifecycle_col", metavar="COLUMN", help="Column holding lifecycle transitions."
+            "--lifecycle",
+            "lifecycle_col",
+            metavar="COLUMN",
+            help="Column holding lifecycle transitions (given, rows are always paired on it).",
         ),
         click.option(
             "--mapping",

@@ -126,7 +126,8 @@ def _risk_cases(ctx: FindingContext, activities: Iterable[str]) -> tuple[Any, li
     attrs = [c for c in ctx.log.attributes if RISK_ATTRIBUTE.search(c) and c in t.columns]
     used = []
     for col in attrs:
-        vals = t.select(v=t[col].cast("string")).distinct().limit(50).to_pandas().v.dropna()
+        # ordered before the cut, so that the same values are looked at in every run
+        vals = t.select(v=t[col].cast("string")).distinct().order_by("v").limit(1000).to_pandas().v.dropna()
         high = [v for v in vals if HIGH_RISK_VALUE.match(str(v))]
         if high:
             used.append(col)
@@ -199,6 +200,8 @@ def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFr
     """Instances of ``acts``: the step before and after (``p_act``, ``n_act``), whether the next
     step was seen earlier in the case (``n_seen``) and the most common earlier control of
     another activity (``prior_act``; only when ``controls`` is given)."""
+    import ibis
+
     ci = base.filter(base.activity.isin(acts))
     nx = base.select(n_case="case_idx", n_eid="eid", n_act="activity")
     ci = ci.left_join(nx, [ci.case_idx == nx.n_case, (ci.eid + 1) == nx.n_eid])
@@ -214,11 +217,17 @@ def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFr
             c_case="case_idx", c_act="activity", c_first="first"
         )
         prior = ci.join(ctl, [ci.case_idx == ctl.c_case, ctl.c_first < ci.pos, ctl.c_act != ci.activity])
-        prior = prior.group_by("eid").aggregate(c_act=prior.c_act.mode())
-        pq = prior.select(q_eid="eid", prior_act="c_act")
+        # the most common earlier control; ties go to the first name (the engine's mode() picks
+        # among ties in no fixed order)
+        prior = prior.group_by(["eid", "c_act"]).aggregate(k=prior.count())
+        w = ibis.window(group_by=prior.eid, order_by=[ibis.desc(prior.k), prior.c_act])
+        prior = prior.mutate(r=ibis.row_number().over(w))
+        pq = prior.filter(prior.r == 0).select(q_eid="eid", prior_act="c_act")
         ci = ci.left_join(pq, ci.eid == pq.q_eid)
         ci = ci.select(*base.columns, "n_act", "p_act", "n_seen", "prior_act")
-    df = ci.to_pandas()
+    # engine rows come in no fixed order; every count, mode and case list below reads them in
+    # instance order
+    df = ci.to_pandas().sort_values("eid", kind="stable").reset_index(drop=True)
     if "prior_act" not in df:
         df["prior_act"] = None
     for c in ("activity", "case_id"):
@@ -272,10 +281,11 @@ def detect_no_effect_checks(
     i = tm.instances
     stats = (
         i.group_by("activity")
-        .aggregate(n=i.count(), cases=i.case_idx.nunique(), proc_med=i.proc_us.approx_median())
+        .aggregate(n=i.count(), cases=i.case_idx.nunique(), proc_med=i.proc_us.median())
         .to_pandas()
     )
     stats["activity"] = stats.activity.astype(str)
+    stats = stats.sort_values("activity", kind="stable").reset_index(drop=True)
     approval_names, control_names = _group_names(ctx, "approval"), _group_names(ctx, "control")
     verification = _group_names(ctx, "verification") or set()
     acts = stats.activity.tolist()
@@ -361,8 +371,10 @@ def detect_no_effect_checks(
             inside = lt.case_idx.isin(list(cases_a))
             tvd = _tvd(lt.last[inside].astype(str), lt.last[~inside].astype(str))
             scope = _numeric_scope(ctx, cases_a, without)
-        negatives = d.n_act[neg].fillna("(case ends)").astype(str).value_counts().head(5).to_dict()
-        teams = tuple(str(x) for x in d.team.dropna().astype(str).value_counts().index[:5])
+        neg_counts = d.n_act[neg].fillna("(case ends)").astype(str).value_counts()
+        negatives = dict(sorted(neg_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
+        counts = d.team.dropna().astype(str).value_counts()
+        teams = tuple(t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
         common = {
             "p_negative": p_neg,
             "p_negative_upper95": p_hi,

@@ -103,13 +103,13 @@ def detect_merge_candidates(
     )
     j = j.filter(j.a != j.b)
     acts = base.group_by("activity").aggregate(
-        cases_a=base.case_idx.nunique(), proc_med=base.proc_us.approx_median()
+        cases_a=base.case_idx.nunique(), proc_med=base.proc_us.median()
     )
     pairs = j.group_by(["a", "b"]).aggregate(
         n=j.count(),
         cases=j.case_idx.nunique(),
         diff=(j.ra.fill_null("\0") != j.rb.fill_null("")).cast("float64").mean(),
-        wait_med=j.wait_b.approx_median(),
+        wait_med=j.wait_b.median(),
     )
     pairs = pairs.join(acts, pairs.a == acts.activity).select(
         *pairs.columns, "cases_a", proc_a_med=acts.proc_med
@@ -123,7 +123,9 @@ def detect_merge_candidates(
         & (pairs.proc_a_med >= int(min_processing_s * 1e6))
         & (pairs.proc_b_med >= int(min_processing_s * 1e6))
     )
-    cand = pairs.to_pandas()
+    # engine results come back in no fixed order: sort them, so that the findings, their case
+    # lists and every sum over them are the same in every run
+    cand = pairs.to_pandas().sort_values(["a", "b"], kind="stable").reset_index(drop=True)
     if cand.empty:
         return []
     cand = cand[
@@ -144,6 +146,9 @@ def detect_merge_candidates(
         .to_pandas()
     )
     rows["case_id"] = rows.case_id.astype(str)
+    rows = rows.sort_values(
+        ["a", "b", "case_id", "wait_b", "proc_a", "proc_b"], kind="stable", na_position="last"
+    )
     findings: list[Finding] = []
     for r in cand.itertuples():
         a, b = str(r.a), str(r.b)
@@ -156,7 +161,7 @@ def detect_merge_candidates(
         if handoff.mean() < min_handoff_share:
             continue
         d = d[handoff]
-        per = (d.wait_b.fillna(0) / 1e6).groupby(d.case_id, sort=False).sum()
+        per = (d.wait_b.fillna(0) / 1e6).groupby(d.case_id, sort=True).sum()
         per = per[per > 0]
         if len(per) < min_cases:
             continue
@@ -165,7 +170,8 @@ def detect_merge_candidates(
         reasons = [x for x in (ctx.allow.match(a), ctx.allow.match(b)) if x]
         share = float(r.cases) / float(r.cases_a)
         wait_med, proc_med = float(r.wait_med) / 1e6, (float(r.proc_a_med) + float(r.proc_b_med)) / 1e6
-        teams = tuple(str(x) for x in d.team.dropna().astype(str).value_counts().index[:3])
+        counts = d.team.dropna().astype(str).value_counts()
+        teams = tuple(t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3])
         findings.append(
             Finding(
                 kind="merge_candidate",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flowlens.columns import ColumnMap, detect_columns
+from flowlens.columns import ColumnMap, detect_roles
 from flowlens.engine import check_engine_name, duckdb_engine
 from flowlens.errors import InputError
 from flowlens.io.source import (
@@ -99,7 +99,11 @@ def read_log(
             f"cannot read an event log from a {type(source).__name__}; give a path or a DataFrame"
         )
 
-    mapping = detect_columns(raw.columns, columns, source=info.path)
+    from flowlens.io.profile import RawProbe
+
+    detected = detect_roles(raw.columns, columns, source=info.path, probe=RawProbe(con, raw))
+    mapping = detected.columns
+    info.roles = dict(detected.how)
     now_us = None
     if now is not None:
         now_us = (

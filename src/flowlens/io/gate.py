@@ -36,12 +36,12 @@ from dataclasses import dataclass
 import duckdb
 
 from flowlens import quality as Q
-from flowlens.columns import ColumnMap
+from flowlens.columns import ACTIVITY_JOIN, ColumnMap
 from flowlens.errors import EmptyLogError, InputError
-from flowlens.io.readers import RawTable
+from flowlens.io.readers import RawTable, fold
 from flowlens.io.source import SourceInfo
 from flowlens.io.timestamps import _observes_dst, dst_notes, lit, q, timestamp_column
-from flowlens.quality import Flag, QualityReport
+from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
 
 CANONICAL = (
@@ -64,6 +64,9 @@ _START = ("start",)
 _PRE = ("schedule", "assign", "reassign")
 _MID = ("suspend", "resume")
 STANDARD_LIFECYCLE = frozenset(_TERMINAL + _START + _PRE + _MID)
+#: A lifecycle column holds sub-statuses (BPIC 2013's ``Wait - User``), not transitions, when
+#: at least this share of its rows have values outside the standard lifecycle model.
+SUBSTATUS_SHARE = 0.5
 
 
 @dataclass
@@ -76,17 +79,22 @@ class GateResult:
 
 
 def _text(col: str) -> str:
-    return f"NULLIF(trim(CAST({q(col)} AS VARCHAR)), '')"
+    return _text_sql(q(col))
+
+
+def _text_sql(expr: str) -> str:
+    return f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
 
 
 def _present(con: duckdb.DuckDBPyConnection, raw: RawTable, col: str) -> str:
     """SQL: the column has a value (typed columns need no text conversion to tell)."""
     kind = con.execute(
-        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?", [raw.name, col]
+        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+        [raw.name, raw.column(col)],
     ).fetchone()
     if kind is not None and kind[0] != "VARCHAR":
-        return f"({q(col)} IS NOT NULL)"
-    return f"({_text(col)} IS NOT NULL)"
+        return f"({raw.sql(col)} IS NOT NULL)"
+    return f"({_text_sql(raw.sql(col))} IS NOT NULL)"
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -106,31 +114,53 @@ def run_gate(
     """Build ``events`` and ``quarantine`` from the staged ``raw`` table."""
     source = info.path
     _check_timezone(con, tz)
-    lifecycle = _use_lifecycle(con, raw, mapping, info)
+    lifecycle, mapping = _use_lifecycle(con, raw, mapping, info)
     mapping = _finalise_mapping(mapping, lifecycle)
 
-    end = timestamp_column(con, raw.name, mapping.end, tz=tz, time_format=time_format, source=source)  # type: ignore[arg-type]
+    assert mapping.end is not None  # detect_columns always finds or raises
+    end = timestamp_column(
+        con,
+        raw.name,
+        raw.column(mapping.end),
+        tz=tz,
+        time_format=time_format,
+        source=source,
+        label=mapping.end,
+        row_sql=raw.row_sql,
+    )
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
     start_sql = "CAST(NULL AS BIGINT)"
     start_local = "CAST(NULL AS TIMESTAMP)"
     end_local = end.local_sql or "CAST(NULL AS TIMESTAMP)"
     if mapping.start:
-        start = timestamp_column(con, raw.name, mapping.start, tz=tz, time_format=time_format, source=source)
+        start = timestamp_column(
+            con,
+            raw.name,
+            raw.column(mapping.start),
+            tz=tz,
+            time_format=time_format,
+            source=source,
+            label=mapping.start,
+            row_sql=raw.row_sql,
+        )
         info.timestamp_formats[mapping.start] = start.formats
         start_sql = start.sql
         start_local = start.local_sql or start_local
 
+    def text(col: str) -> str:
+        return _text_sql(raw.sql(col))
+
     acts = mapping.activity_columns
     if len(acts) == 1:
-        activity_sql = _text(acts[0])
+        activity_sql = text(acts[0])
     else:
-        parts = ", ".join(_text(a) for a in acts)
-        activity_sql = f"CASE WHEN {_text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
-    resource_sql = _text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
-    lifecycle_sql = f"lower({_text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
+        parts = ", ".join(text(a) for a in acts)
+        activity_sql = f"CASE WHEN {text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
+    resource_sql = text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
+    lifecycle_sql = f"lower({text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
 
     attributes = _attribute_names(mapping, raw.columns)
-    attr_sql = "".join(f", {q(src)} AS {q(dst)}" for dst, src in attributes.items())
+    attr_sql = "".join(f", {raw.sql(src)} AS {q(dst)}" for dst, src in attributes.items())
 
     end_present = _present(con, raw, mapping.end)  # type: ignore[arg-type]
     start_present = _present(con, raw, mapping.start) if mapping.start else "FALSE"
@@ -160,7 +190,7 @@ def run_gate(
               END AS __reason
             FROM (
               SELECT CAST({raw.row_sql} AS BIGINT) AS __row,
-                     {_text(mapping.case)} AS case_id,
+                     {text(mapping.case)} AS case_id,
                      {activity_sql} AS activity,
                      {start_sql} AS start_us,
                      {end.sql} AS end_us,
@@ -177,6 +207,10 @@ def run_gate(
         raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
+    walls = {mapping.end: end.wall_sql}
+    if mapping.start:
+        walls[mapping.start] = start.wall_sql
+    resolution = _time_resolution(con, raw, walls)
     if dst_cols:
         info.notes += dst_notes(con, "parsed", mapping.end, "end_us", "__end_local", tz)  # type: ignore[arg-type]
         if mapping.start:
@@ -282,8 +316,24 @@ def run_gate(
     read_at = now_us if now_us is not None else int(time.time() * 1_000_000)
 
     def compute_flags() -> dict[str, Flag]:
-        return _flags(con, final_mapping, tz=tz, has_start=has_start, now_us=read_at)
+        flags = _flags(con, final_mapping, tz=tz, has_start=has_start, now_us=read_at)
+        coarse = [r for r in quality.time_resolution.values() if r.coarse]
+        if coarse:
+            worst = max(coarse, key=lambda r: r.resolution_s)
+            parts = "; ".join(
+                f"'{r.column}' to the {r.unit} ({100 * r.share(r.unit):.0f} % of values "
+                f"{'at midnight' if r.unit == 'day' else 'on whole ' + r.unit + 's'})"
+                for r in coarse
+            )
+            flags["coarse_timestamps"] = Flag(
+                worst.whole.get(worst.unit, 0),
+                None,
+                f"times recorded only {parts}: order within a {worst.unit} and durations "
+                f"shorter than a {worst.unit} are unknown",
+            )
+        return flags
 
+    quality.time_resolution = resolution
     quality.flag_source = compute_flags
     return GateResult(quality, mapping, attributes, lifecycle)
 
@@ -300,28 +350,58 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
 
 def _use_lifecycle(
     con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: ColumnMap, info: SourceInfo
-) -> bool:
+) -> tuple[bool, ColumnMap]:
+    """Decide what the lifecycle column is, from its values (docs/methods.md §1.2).
+
+    Returns whether rows are paired on it, and the mapping (with the column joined to the
+    activity when it holds sub-statuses). A column given with ``--lifecycle`` is always paired;
+    an activity given with ``--activity`` is never extended.
+    """
     col = mapping.lifecycle
     if col is None or col in mapping.activity_columns:
-        return False
-    if mapping.start is not None:
+        return False, mapping
+    given = info.roles.get("lifecycle") == "given"
+    if mapping.start is not None and not given:
         info.notes.append(f"'{col}' kept as an attribute: the log has start and end columns")
-        return False
-    values = [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT lower({_text(col)}) FROM {q(raw.name)} WHERE {_text(col)} IS NOT NULL LIMIT 50"
-        ).fetchall()
-    ]
-    unknown = [v for v in values if v not in STANDARD_LIFECYCLE]
-    if not unknown:
-        return bool(values)
-    shown = ", ".join(f"'{v}'" for v in unknown[:5])
+        return False, mapping
+    v = _text_sql(raw.sql(col))
+    counts = con.execute(
+        f"SELECT lower({v}) AS v, count(*), min({v}) FROM {q(raw.name)} WHERE {v} IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    total = sum(n for _, n, _ in counts)
+    other = [(val, n, shown) for val, n, shown in counts if val not in STANDARD_LIFECYCLE]
+    n_other = sum(n for _, n, _ in other)
+    if not total:
+        return False, mapping
+    if not n_other or given:
+        return True, mapping
+    shown = ", ".join(f"'{val}'" for _, _, val in other[:5])
+    acts = mapping.activity_columns
+    if n_other < SUBSTATUS_SHARE * total:
+        info.notes.append(
+            f"'{col}' holds lifecycle transitions in {100 * (total - n_other) / total:.1f} % of rows; "
+            f"the {n_other:,} rows with other values ({shown}) are set aside as unknown transitions"
+        )
+        return True, mapping
+    if info.roles.get("activity") == "given":
+        info.notes.append(
+            f"'{col}' holds sub-statuses, not lifecycle transitions ({shown}); kept as an attribute "
+            f"because --activity was given. To make them part of the activity, pass "
+            f"--activity {ACTIVITY_JOIN.join(acts)}{ACTIVITY_JOIN}{col}"
+        )
+        return False, mapping
+    from dataclasses import replace
+
+    joined = ACTIVITY_JOIN.join((*acts, col))
     info.notes.append(
-        f"'{col}' holds values that are not lifecycle transitions ({shown}); kept as an attribute. "
-        f"To make them part of the activity, pass --activity <activity column>+{col}"
+        f"'{col}' holds sub-statuses, not lifecycle transitions ({shown}; "
+        f"{100 * n_other / total:.0f} % of rows): the activity is {joined}; "
+        f"pass --activity {ACTIVITY_JOIN.join(acts)} to keep them apart"
     )
-    return False
+    info.roles["activity"] = f"{info.roles.get('activity', 'name')} + sub-status '{col}' (content)"
+    info.roles.pop("lifecycle", None)
+    return False, replace(mapping, activity=(*acts, col), lifecycle=None)
 
 
 def _finalise_mapping(mapping: ColumnMap, lifecycle: bool) -> ColumnMap:
@@ -333,17 +413,26 @@ def _finalise_mapping(mapping: ColumnMap, lifecycle: bool) -> ColumnMap:
 
 
 def _attribute_names(mapping: ColumnMap, columns: list[str]) -> dict[str, str]:
-    """Canonical name -> source name for every column that plays no role."""
+    """Canonical name -> source name for every column that plays no role.
+
+    The canonical name is the source name unless it clashes with a canonical column or an
+    earlier attribute; the clash is judged case-insensitively, as the engine compares
+    identifiers (``Resource`` clashes with ``resource``), and resolved with a ``src:`` prefix.
+    Every canonical name is then a column of the events table, under exactly that name.
+
+    >>> _attribute_names(ColumnMap(case="c", activity="concept:name", end="t"), ["c", "concept:name", "t", "Activity", "x"])
+    {'src:Activity': 'Activity', 'x': 'x'}
+    """
     used = set(mapping.role_columns())
     out: dict[str, str] = {}
-    taken = set(CANONICAL)
+    taken = {fold(c) for c in CANONICAL}
     for src in columns:
         if src in used:
             continue
         name = src
-        while name in taken or name.startswith("__"):
+        while fold(name) in taken or name.startswith("__"):
             name = f"src:{name}"
-        taken.add(name)
+        taken.add(fold(name))
         out[name] = src
     return out
 
@@ -379,14 +468,14 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         CREATE TEMP TABLE st AS
         WITH w AS (
           SELECT *,
-            sum(CASE WHEN __kind = 'S' THEN 1 ELSE 0 END) OVER ({gw}) AS s_cum,
-            sum(CASE WHEN __kind = 'T' THEN 1 ELSE 0 END) OVER ({gw}) AS t_cum
+            sum(CASE WHEN __kind = 'S' THEN 1 ELSE 0 END) OVER ({gw}) AS __s_cum,
+            sum(CASE WHEN __kind = 'T' THEN 1 ELSE 0 END) OVER ({gw}) AS __t_cum
           FROM lc WHERE __kind IN ('S', 'T')),
-        u AS (
-          SELECT *, greatest(0, max(t_cum - s_cum) OVER ({g} ROWS UNBOUNDED PRECEDING)) AS u FROM w)
-        SELECT *, coalesce(lag(u) OVER ({g}), 0) AS u_prev,
-               max(t_cum - u) OVER (PARTITION BY case_id, activity) AS consumed
-        FROM u
+        uu AS (
+          SELECT *, greatest(0, max(__t_cum - __s_cum) OVER ({g} ROWS UNBOUNDED PRECEDING)) AS __u FROM w)
+        SELECT *, coalesce(lag(__u) OVER ({g}), 0) AS __u_prev,
+               max(__t_cum - __u) OVER (PARTITION BY case_id, activity) AS __consumed
+        FROM uu
         """
     )
     con.execute(
@@ -398,8 +487,8 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
                coalesce(s.__row, t.__row) AS __open_row, s.__row AS __start_row {attr_cols}
         FROM (SELECT * FROM st WHERE __kind = 'T') t
         LEFT JOIN (SELECT * FROM st WHERE __kind = 'S') s
-          ON t.u = t.u_prev AND s.case_id = t.case_id AND s.activity = t.activity
-             AND s.s_cum = t.t_cum - t.u
+          ON t.__u = t.__u_prev AND s.case_id = t.case_id AND s.activity = t.activity
+             AND s.__s_cum = t.__t_cum - t.__u
         """
     )
     con.execute(
@@ -407,7 +496,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         INSERT INTO qrows
         SELECT __row, {lit(Q.OPEN_START)},
                'activity ' || activity || ' started at row ' || __row || ' never completes'
-        FROM st WHERE __kind = 'S' AND s_cum > consumed
+        FROM st WHERE __kind = 'S' AND __s_cum > __consumed
         """
     )
     # Schedules against instance openings.
@@ -422,15 +511,15 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
           SELECT case_id, activity, __open_us, 1, __open_row, 'O', src_row FROM inst0),
         w AS (
           SELECT *,
-            sum(CASE WHEN k = 'P' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS s_cum,
-            sum(CASE WHEN k = 'O' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS t_cum
+            sum(CASE WHEN k = 'P' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS __s_cum,
+            sum(CASE WHEN k = 'O' THEN 1 ELSE 0 END) OVER ({gs} ROWS UNBOUNDED PRECEDING) AS __t_cum
           FROM ev),
-        u AS (SELECT *,
-                greatest(0, max(t_cum - s_cum) OVER ({gs} ROWS UNBOUNDED PRECEDING)) AS u
+        uu AS (SELECT *,
+                greatest(0, max(__t_cum - __s_cum) OVER ({gs} ROWS UNBOUNDED PRECEDING)) AS __u
               FROM w)
-        SELECT *, coalesce(lag(u) OVER ({gs}), 0) AS u_prev,
-               max(t_cum - u) OVER (PARTITION BY case_id, activity) AS consumed
-        FROM u
+        SELECT *, coalesce(lag(__u) OVER ({gs}), 0) AS __u_prev,
+               max(__t_cum - __u) OVER (PARTITION BY case_id, activity) AS __consumed
+        FROM uu
         """
     )
     con.execute(
@@ -439,7 +528,7 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
         SELECT __row, {lit(Q.OPEN_SCHEDULE)},
                'activity ' || activity || ' scheduled at row ' || __row
                || ' is never started or completed'
-        FROM sched WHERE k = 'P' AND s_cum > consumed
+        FROM sched WHERE k = 'P' AND __s_cum > __consumed
         """
     )
     # Suspend / resume rows belong to the instance open at their time.
@@ -475,9 +564,9 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
             FROM mid_ok) WHERE __lc = 'resume' AND prev_lc = 'suspend' GROUP BY inst_row),
         sc AS (
           SELECT o.src_row, p.ts AS schedule_us
-          FROM (SELECT * FROM sched WHERE k = 'O' AND u = u_prev) o
+          FROM (SELECT * FROM sched WHERE k = 'O' AND __u = __u_prev) o
           JOIN (SELECT * FROM sched WHERE k = 'P') p
-            ON p.case_id = o.case_id AND p.activity = o.activity AND p.s_cum = o.t_cum - o.u)
+            ON p.case_id = o.case_id AND p.activity = o.activity AND p.__s_cum = o.__t_cum - o.__u)
         SELECT i.* EXCLUDE (__open_us, __open_row, __start_row), sc.schedule_us,
                sp.suspended_us
         FROM inst0 i LEFT JOIN sc USING (src_row) LEFT JOIN sp ON sp.inst_row = i.src_row
@@ -485,6 +574,11 @@ def _pair_lifecycle(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) 
     )
     for t in ("lc", "st", "inst0", "sched", "mid", "mid_ok"):
         con.execute(f"DROP TABLE {t}")
+
+
+#: Above this many text attributes, their types are checked on the long form of the table
+#: (see :func:`_infer_attribute_types`).
+_WIDE = 16
 
 
 def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> dict[str, str]:
@@ -501,21 +595,35 @@ def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str,
     out = {a: q(a) for a in attributes}
     if not text_cols:
         return out
-    checks = []
-    for a in text_cols:
-        c = q(a)
-        checks.append(
+    number = "'-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?'"
+
+    def checks(c: str) -> str:
+        return (
             f"count({c}), "
-            f"count(*) FILTER (WHERE {c} IS NOT NULL "
-            f"AND CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}), "
+            f"count(*) FILTER (WHERE {c} IS NOT NULL AND CAST(TRY_CAST({c} AS BIGINT) AS VARCHAR) = {c}), "
             f"count(*) FILTER (WHERE {c} IS NOT NULL AND TRY_CAST({c} AS DOUBLE) IS NOT NULL "
-            f"AND regexp_full_match({c}, '-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?')), "
+            f"AND regexp_full_match({c}, {number})), "
             f"count(*) FILTER (WHERE lower({c}) IN ('true', 'false'))"
         )
-    row = con.execute(f"SELECT {', '.join(checks)} FROM instances").fetchone()
-    assert row is not None
-    for i, a in enumerate(text_cols):
-        n, ints, nums, bools = row[4 * i : 4 * i + 4]
+
+    counts: dict[str, tuple[int, int, int, int]] = {}
+    if len(text_cols) <= _WIDE:
+        row = con.execute(f"SELECT {', '.join(checks(q(a)) for a in text_cols)} FROM instances").fetchone()
+        assert row is not None
+        counts = {a: tuple(row[4 * i : 4 * i + 4]) for i, a in enumerate(text_cols)}  # type: ignore[misc]
+    else:
+        # One aggregate per column in one query costs the engine planning time that grows with
+        # the square of the columns (1,000 columns: 16 s for 25 rows); the long form (one row
+        # per non-empty value) is one grouped query whatever the width.
+        cols = ", ".join(q(a) for a in text_cols)
+        rows = con.execute(
+            f"""SELECT __k, {checks("__v")} FROM (
+                  UNPIVOT (SELECT {cols} FROM instances) ON COLUMNS(*) INTO NAME __k VALUE __v)
+                GROUP BY __k"""
+        ).fetchall()
+        counts = {r[0]: tuple(r[1:5]) for r in rows}  # type: ignore[misc]
+    for a in text_cols:
+        n, ints, nums, bools = counts.get(a, (0, 0, 0, 0))
         if n == 0:
             continue
         if ints == n:
@@ -533,14 +641,15 @@ QUARANTINE_COLUMNS = ("source_row", "reason", "detail", "raw_line")
 
 
 def quarantine_names(columns: list[str]) -> dict[str, str]:
-    """Quarantine column name -> source column, for the source columns kept in quarantine."""
+    """Quarantine column name -> source column, for the source columns kept in quarantine
+    (clashes judged case-insensitively, as the engine compares identifiers)."""
     out: dict[str, str] = {}
-    taken = set(QUARANTINE_COLUMNS)
+    taken = {fold(c) for c in QUARANTINE_COLUMNS}
     for src in columns:
         name = src
-        while name in taken:
+        while fold(name) in taken:
             name = f"src:{name}"
-        taken.add(name)
+        taken.add(fold(name))
         out[name] = src
     return out
 
@@ -549,11 +658,11 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     """The quarantined rows with their original values, and the reason's detail (the offending
     value), computed here for the few rows set aside rather than for every row read."""
     names = quarantine_names(raw.columns)
-    cols = "".join(f", CAST(r.{q(src)} AS VARCHAR) AS {q(name)}" for name, src in names.items())
+    cols = "".join(f", CAST(r.{raw.sql(src)} AS VARCHAR) AS {q(name)}" for name, src in names.items())
     acts = mapping.activity_columns
 
     def raw_text(col: str | None) -> str:
-        return "CAST(NULL AS VARCHAR)" if col is None else f"CAST(r.{q(col)} AS VARCHAR)"
+        return "CAST(NULL AS VARCHAR)" if col is None else f"CAST(r.{raw.sql(col)} AS VARCHAR)"
 
     end_v, start_v = raw_text(mapping.end), raw_text(mapping.start)
     detail = f"""coalesce(qr.detail, CASE qr.reason
@@ -641,12 +750,11 @@ def _flags(
     row = one(
         f"""SELECT count(*) FILTER (WHERE end_us > {now} OR start_us > {now}),
                    count(*) FILTER (WHERE resource IS NULL),
-                   count(*) FILTER (WHERE start_us IS NULL),
-                   count(*)
+                   count(*) FILTER (WHERE start_us IS NULL)
             FROM events"""
     ).fetchone()
     assert row is not None
-    fut, nores, nostart, n_events = row
+    fut, nores, nostart = row
     fut_c = nores_c = 0
     if fut:
         (fut_c,) = one(
@@ -663,19 +771,6 @@ def _flags(
                 ends AS (SELECT activity, count(*) AS n FROM last GROUP BY activity)
            SELECT coalesce(sum(d.n), 0) FROM ends d JOIN contain c USING (activity) WHERE d.n < 0.05 * c.n"""
     ).fetchone()  # type: ignore[misc]
-    # Date-only timestamps: decided on a sample (midnight in the log's zone), counted exactly
-    # only when the sample says most timestamps sit at midnight.
-    midnight_sql = (
-        "end_us % 86400000000 = 0"
-        if tz == "UTC"
-        else f"CAST(timezone({lit(tz)}, make_timestamptz(end_us)) AS TIME) = TIME '00:00:00'"
-    )
-    (sample_share,) = one(
-        f"SELECT avg(CASE WHEN {midnight_sql} THEN 1.0 ELSE 0.0 END) FROM (SELECT end_us FROM events LIMIT 100000)"
-    ).fetchone()  # type: ignore[misc]
-    midnight = 0
-    if sample_share is not None and sample_share >= 0.4:
-        (midnight,) = one(f"SELECT count(*) FROM events WHERE {midnight_sql}").fetchone()  # type: ignore[misc]
     con.execute("DROP TABLE fl_case")
     f = Q.FLAG_TEXT
     flags = {
@@ -690,6 +785,29 @@ def _flags(
         flags["missing_resource"] = Flag(int(nores), int(nores_c), f["missing_resource"])
     if has_start and nostart:
         flags["missing_start"] = Flag(int(nostart), None, f["missing_start"])
-    if midnight and midnight >= 0.5 * n_events:
-        flags["date_only"] = Flag(int(midnight), None, f["date_only"])
     return flags
+
+
+def _time_resolution(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, walls: dict[str, str | None]
+) -> dict[str, TimeResolution]:
+    """How finely each time column used is recorded (docs/methods.md §1.7): per column, one
+    aggregate over the wall clock as the source writes it, counting the values that are whole
+    days (midnight), hours, minutes, seconds and milliseconds."""
+    parts = {col: sql for col, sql in walls.items() if sql}
+    if not parts:
+        return {}
+    units = ", ".join(
+        f"count(*) FILTER (WHERE w % {round(seconds * 1_000_000)} = 0)" for _, seconds in TIME_UNITS
+    )
+    values = " UNION ALL ".join(
+        f"SELECT {lit(col)} AS c, epoch_us({sql}) AS w FROM {q(raw.name)}" for col, sql in parts.items()
+    )
+    rows = con.execute(
+        f"SELECT c, count(*), {units} FROM ({values}) WHERE w IS NOT NULL GROUP BY c"
+    ).fetchall()
+    out: dict[str, TimeResolution] = {}
+    for c, n, *whole in rows:
+        counts = {unit: int(k) for (unit, _), k in zip(TIME_UNITS, whole, strict=True)}
+        out[c] = TimeResolution.from_counts(c, int(n), counts)
+    return {col: out[col] for col in parts if col in out}

@@ -9,9 +9,13 @@ that, parsing, checking, quarantining, happens once, in :mod:`flowlens.io.gate`.
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
+import re
 import zlib
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +41,17 @@ ROW_COLUMN = "__flowlens_row"
 
 @dataclass
 class RawTable:
-    """The staged source: table name, SQL for the 1-based source row, format rejects."""
+    """The staged source: table name, SQL for the 1-based source row, format rejects.
+
+    ``columns`` are the source's own column names. The engine's identifiers are
+    case-insensitive, so a source with ``resource`` and ``Resource`` (or ``Activity`` next to
+    the canonical ``activity``) cannot keep both names in one table: such a column is staged
+    under another name, and ``staged`` maps the source name to it. Every SQL reference to a
+    source column goes through :meth:`sql`.
+
+    >>> RawTable("raw", "(rowid + 1)", ["resource", "Resource"], staged={"Resource": "Resource_1"}).sql("Resource")
+    '"Resource_1"'
+    """
 
     name: str
     row_sql: str
@@ -46,6 +60,80 @@ class RawTable:
     #: raw_line), or None; and how many there are.
     rejects: str | None = None
     n_rejects: int = 0
+    #: source column name -> staged column name, where they differ
+    staged: dict[str, str] = field(default_factory=dict)
+
+    def column(self, name: str) -> str:
+        """The staged column holding source column ``name``."""
+        return self.staged.get(name, name)
+
+    def sql(self, name: str) -> str:
+        """Quoted SQL identifier of source column ``name`` in the staged table."""
+        return q(self.column(name))
+
+
+def fold(name: str) -> str:
+    """The key under which the engine compares identifiers (case-insensitive)."""
+    return name.casefold()
+
+
+def unique_staged_names(names: Sequence[str]) -> list[str]:
+    """Names for staging ``names`` in one table: unique case-insensitively, the first of a
+    clash keeping its name and later ones taking the first free ``name_1``, ``name_2``, ...
+
+    >>> unique_staged_names(["resource", "Resource", "x", "X_1", "x"])
+    ['resource', 'Resource_1', 'x', 'X_1', 'x_2']
+    """
+    taken = {fold(n) for n in names}
+    seen: set[str] = set()
+    out: list[str] = []
+    for n in names:
+        name = n if fold(n) not in seen else free_name(n, taken)
+        taken.add(fold(name))
+        seen.add(fold(name))
+        out.append(name)
+    return out
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... : the first whose folded form is not in ``taken``.
+
+    >>> free_name("Resource", {"resource", "resource_1"})
+    'Resource_2'
+    """
+    if fold(name) not in taken:
+        return name
+    k = 1
+    while fold(f"{name}_{k}") in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
+def source_names(staged: Sequence[str], header: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+    """The source's own column names for the staged columns, and the source -> staged map.
+
+    ``header`` is the source's header as written (None when unknown). A staged column takes
+    its header name when that name occurs once in the header and the engine only suffixed it
+    (``Resource`` staged as ``Resource_1``); exact duplicates and empty names keep the staged
+    name, which is then the only way to tell them apart. When the header does not line up
+    with the staged columns, the staged names are used as they are.
+
+    >>> source_names(["resource", "Resource_1"], ["resource", "Resource"])
+    (['resource', 'Resource'], {'Resource': 'Resource_1'})
+    >>> source_names(["x", "x_1"], ["x", "x"])
+    (['x', 'x_1'], {})
+    """
+    identity = (list(staged), {})
+    if header is None or len(header) != len(staged):
+        return identity
+    counts = Counter(header)
+    names: list[str] = []
+    for s, h in zip(staged, header, strict=True):
+        renamed = fold(s).startswith(fold(h)) and fold(s)[len(fold(h)) :].lstrip("_").isdigit()
+        names.append(h if h and counts[h] == 1 and (s == h or renamed) else s)
+    if len(set(names)) != len(names):
+        return identity
+    return names, {n: s for n, s in zip(names, staged, strict=True) if n != s}
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -190,6 +278,14 @@ def load_csv(
         except duckdb.Error:  # the file was read; only the report of its delimiter is lost
             scan = None
     info.delimiter = scan[0] if scan else delimiter
+    staged_cols = _columns(con, "raw")
+    header = None
+    if _maybe_renamed(staged_cols):
+        # The engine suffixed some names (duplicates, or names differing only in case): read
+        # the header as written to give those columns back their own names.
+        sniff_opts = [o for o in options if o.split(" ", 1)[0] in ("encoding", "compression", "delim")]
+        header = _csv_header(con, target, sniff_opts, "utf-8" if target != path else enc)
+    names, staged = source_names(staged_cols, header)
     # Rejected records, numbered like accepted ones (DuckDB's line counts the header).
     kinds = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _REJECT_KINDS.items())
     con.execute(
@@ -199,19 +295,20 @@ def load_csv(
                CASE kind {kinds} ELSE 'malformed row: ' || lower(kind) END
                  || coalesce(' (' || message || ')', '') AS detail,
                raw_line
-        FROM (SELECT line, any_value(CAST(error_type AS VARCHAR)) AS kind,
-                     any_value(error_message) AS message, any_value(csv_line) AS raw_line
+        FROM (SELECT line,
+                     first(CAST(error_type AS VARCHAR) ORDER BY column_idx, error_type, error_message) AS kind,
+                     first(error_message ORDER BY column_idx, error_type, error_message) AS message,
+                     first(csv_line ORDER BY column_idx, error_type, error_message) AS raw_line
               FROM reject_errors GROUP BY line)
         """
     )
     (n_rejects,) = con.execute("SELECT count(*) FROM raw_rejects").fetchone()  # type: ignore[misc]
     if not n_rejects:
         con.execute("DROP TABLE raw_rejects")
-        return RawTable("raw", "(rowid + 1)", _columns(con, "raw"))
+        return RawTable("raw", "(rowid + 1)", names, staged=staged)
     # Accepted record k (1-based among accepted ones) is source row k + n, with n the number
     # of rejected records R_i (i-th rejected, 1-based) such that R_i - i < k. R_i - i never
     # decreases, so an as-of join finds n for every record at once.
-    columns = _columns(con, "raw")
     con.execute(
         f"""
         CREATE TABLE raw_numbered AS
@@ -228,7 +325,41 @@ def load_csv(
     )
     con.execute("DROP TABLE raw")
     con.execute("ALTER TABLE raw_numbered RENAME TO raw")
-    return RawTable("raw", q(ROW_COLUMN), columns, "raw_rejects", int(n_rejects))
+    return RawTable("raw", q(ROW_COLUMN), names, "raw_rejects", int(n_rejects), staged=staged)
+
+
+#: A name the engine may have suffixed to make it unique (``Resource_1``).
+_SUFFIXED = re.compile(r"(.+)_\d+$")
+
+
+def _maybe_renamed(staged: list[str]) -> bool:
+    """True when some staged name is another one's plus ``_<n>``, as the engine renames a
+    duplicate (``resource``, ``Resource_1``); plain names such as ``attr_1`` alone are not."""
+    folded = {fold(c) for c in staged}
+    return any((m := _SUFFIXED.match(c)) is not None and fold(m.group(1)) in folded for c in staged)
+
+
+def _csv_header(
+    con: duckdb.DuckDBPyConnection, target: Path, sniff_opts: list[str], encoding: str
+) -> list[str] | None:
+    """The header fields as written in the file, or None when they cannot be told."""
+    try:
+        row = con.execute(
+            f"SELECT Delimiter, Quote, SkipRows, HasHeader FROM sniff_csv({lit(str(target))}, "
+            f"sample_size = 20480{''.join(', ' + o for o in sniff_opts)})"
+        ).fetchone()
+    except duckdb.Error:
+        return None
+    if row is None or not row[3] or len(row[0] or "") != 1:
+        return None
+    delim, quote, skip = row[0], (row[1] or '"')[:1] or '"', int(row[2] or 0)
+    codec = "utf-8-sig" if encoding == "utf-8" else encoding
+    text = read_head(target, 1 << 20).decode(codec, errors="replace")
+    lines = text.splitlines(keepends=True)[skip:]
+    try:
+        return next(csv.reader(lines, delimiter=delim, quotechar=quote))
+    except (csv.Error, StopIteration):
+        return None
 
 
 _REJECT_KINDS = {
@@ -273,7 +404,16 @@ def load_parquet(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -
     cols = _columns(con, "raw")
     if row_sql != "(rowid + 1)":
         cols = [c for c in cols if c != "file_row_number"]
-    return RawTable("raw", row_sql, cols)
+    header = None
+    if _maybe_renamed(cols):
+        import pyarrow.parquet as pq
+
+        try:
+            header = list(pq.read_schema(path).names)
+        except (OSError, ValueError):  # the engine read it; only the original names are lost
+            header = None
+    names, staged = source_names(cols, header)
+    return RawTable("raw", row_sql, names, staged=staged)
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> RawTable:
@@ -288,8 +428,11 @@ def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> RawTable:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"the DataFrame has a column Arrow cannot store: {exc}") from exc
-    table = table.rename_columns(names)
+    staged = unique_staged_names(names)
+    table = table.rename_columns(staged)
     con.register("frame_view", table)
-    con.execute(f"CREATE TABLE raw AS SELECT {', '.join(q(n) for n in names)} FROM frame_view")
+    con.execute(f"CREATE TABLE raw AS SELECT {', '.join(q(n) for n in staged)} FROM frame_view")
     con.unregister("frame_view")
-    return RawTable("raw", "(rowid + 1)", names)
+    return RawTable(
+        "raw", "(rowid + 1)", names, staged={n: s for n, s in zip(names, staged, strict=True) if n != s}
+    )

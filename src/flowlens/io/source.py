@@ -39,6 +39,8 @@ class SourceInfo:
     #: Per timestamp column: {format description: number of values parsed with it}.
     timestamp_formats: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Per role found: how (``given``, ``name``, ``content: ...``; docs/methods.md §1.6).
+    roles: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -55,6 +55,9 @@ class ParsedColumn:
     sql: str
     formats: dict[str, int]
     local_sql: str | None = None
+    #: SQL of the wall clock as the source writes it (a naive ``TIMESTAMP``; the offset, where
+    #: a value has one, is dropped), to tell how finely times are recorded (methods §1.7).
+    wall_sql: str | None = None
 
 
 def _formats_with_times(date_part: str) -> list[str]:
@@ -69,9 +72,42 @@ def timestamp_column(
     tz: str,
     time_format: str | None,
     source: str,
+    label: str | None = None,
+    row_sql: str | None = None,
 ) -> ParsedColumn:
     """Build the parse expression for ``table.column``; the caller runs it with the
-    session ``TimeZone`` set to ``tz``."""
+    session ``TimeZone`` set to ``tz``. ``label`` is the column's name in the source, where
+    it differs from the staged ``column`` (messages name the source's column). ``row_sql`` numbers
+    the rows in source order (formats are detected on every k-th row of long tables)."""
+    parsed = _parse_column(
+        con, table, column, tz=tz, time_format=time_format, source=source, label=label, row_sql=row_sql
+    )
+    col = q(column)
+    from_instant = f"timezone({lit(tz)}, make_timestamptz({parsed.sql}))"
+    if "typed timestamp with zone" in parsed.formats:
+        parsed.wall_sql = f"timezone({lit(tz)}, {col})"
+    elif parsed.local_sql and any(f.startswith("typed") for f in parsed.formats):
+        parsed.wall_sql = parsed.local_sql
+    else:
+        # as written: ISO text keeps its wall clock when cast to TIMESTAMP (offset dropped);
+        # other layouts through their local reading; epoch numbers from the instant
+        text = f"trim(CAST({col} AS VARCHAR))"
+        parts = [f"TRY_CAST({text} AS TIMESTAMP)", parsed.local_sql, from_instant]
+        parsed.wall_sql = f"coalesce({', '.join(p for p in parts if p)})"
+    return parsed
+
+
+def _parse_column(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    *,
+    tz: str,
+    time_format: str | None,
+    source: str,
+    label: str | None,
+    row_sql: str | None,
+) -> ParsedColumn:
     col = q(column)
     dtype = con.execute(
         "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
@@ -80,6 +116,7 @@ def timestamp_column(
     if dtype is None:  # pragma: no cover - callers pass existing columns
         raise InputError(f"{source}: column '{column}' not found")
     kind = dtype[0].upper()
+    column = label or column
     if kind.startswith("TIMESTAMP WITH TIME ZONE"):
         return ParsedColumn(f"epoch_us({col})", {"typed timestamp with zone": -1})
     if kind.startswith("TIMESTAMP") or kind == "DATE":
@@ -106,7 +143,7 @@ def timestamp_column(
     text = f"CAST({col} AS VARCHAR)" if kind != "VARCHAR" else col
     if time_format is not None:
         return _explicit(text, time_format, tz)
-    return _detect(con, table, text, column, tz=tz, source=source)
+    return _detect(con, table, text, column, tz=tz, source=source, row_sql=row_sql)
 
 
 def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
@@ -160,8 +197,8 @@ def dst_notes(
                count(*) FILTER (WHERE timezone({z}, i) = l
                                 AND (timezone({z}, i - INTERVAL 1 HOUR) = l
                                      OR timezone({z}, i + INTERVAL 1 HOUR) = l)),
-               any_value(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (WHERE timezone({z}, i) <> l),
-               any_value(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (
+               min(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (WHERE timezone({z}, i) <> l),
+               min(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (
                  WHERE timezone({z}, i) = l AND (timezone({z}, i - INTERVAL 1 HOUR) = l
                                                  OR timezone({z}, i + INTERVAL 1 HOUR) = l))
         FROM v
@@ -203,8 +240,9 @@ def _observes_dst(tz: str) -> bool:
     )
 
 
-#: Values examined to detect a text column's formats (all of them in smaller logs). Rows of a
-#: format the sample did not show are not guessed: they fail to parse and are quarantined.
+#: Values examined to detect a text column's formats (all of them in smaller logs; every k-th
+#: row of longer ones). Rows of a format the sample did not show are not guessed: they fail to
+#: parse and are quarantined.
 _SAMPLE = 200_000
 
 _SLASH_RE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(\s.*)?$"
@@ -216,15 +254,29 @@ _ZONE_END_RE = r"(Z|z|[+-]\d{2}(:?\d{2})?|\s[A-Za-z][A-Za-z_]*(/[A-Za-z_]+)*)$"
 
 
 def _detect(
-    con: duckdb.DuckDBPyConnection, table: str, text: str, column: str, *, tz: str, source: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    text: str,
+    column: str,
+    *,
+    tz: str,
+    source: str,
+    row_sql: str | None = None,
 ) -> ParsedColumn:
     iso = f"TRY_CAST(trim({text}) AS TIMESTAMPTZ)"
     offset = _has_offset(text)
+    # A systematic sample (every k-th row) rather than the engine's reservoir sample, whose
+    # seed does not fix the sample when the engine runs on several threads.
+    sample = ""
+    if row_sql is not None:
+        (n,) = con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()  # type: ignore[misc]
+        step = -(-int(n) // _SAMPLE)
+        if step > 1:
+            sample = f" AND {row_sql} % {step} = 0"
     stats = con.execute(
         f"""
         WITH v AS (SELECT s, TRY_CAST(trim(s) AS TIMESTAMPTZ) IS NOT NULL AS iso, {_has_offset("s")} AS off
-                   FROM (SELECT {text} AS s FROM {q(table)} WHERE {text} IS NOT NULL
-                         USING SAMPLE reservoir({_SAMPLE} ROWS) REPEATABLE (7)))
+                   FROM (SELECT {text} AS s FROM {q(table)} WHERE {text} IS NOT NULL{sample}))
         SELECT count(*),
                count(*) FILTER (WHERE iso AND off),
                count(*) FILTER (WHERE iso AND NOT off AND contains(s, ':')),
@@ -237,7 +289,7 @@ def _detect(
                count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_YMD_SLASH_RE)})),
                count(*) FILTER (WHERE NOT iso AND off),
                count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)})),
-               any_value(s) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)}))
+               min(s) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)}))
         FROM v
         """
     ).fetchone()

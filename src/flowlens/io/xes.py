@@ -29,7 +29,7 @@ import pyarrow as pa
 from lxml import etree
 
 from flowlens.errors import LogFormatError, UnsafeInputError
-from flowlens.io.readers import RawTable
+from flowlens.io.readers import RawTable, fold, free_name
 from flowlens.io.source import SourceInfo, damaged, is_gzip
 from flowlens.io.timestamps import q
 
@@ -98,13 +98,21 @@ def _check_prolog(path: Path, info: SourceInfo) -> None:
 
 
 class _Batcher:
-    """Buffers rows and flushes them as Arrow batches into a DuckDB table."""
+    """Buffers rows and flushes them as Arrow batches into a DuckDB table.
+
+    Attribute keys that differ only in case (``Resource`` next to ``resource``) cannot be two
+    columns of one table (the engine's identifiers are case-insensitive): the later key is
+    staged under a suffixed name, recorded in ``staged``.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self.rows: list[dict[str, str | None]] = []
         self.keys: dict[str, None] = {}
         self.known: list[str] = []
+        #: source key -> staged column name (every key seen so far)
+        self.staged: dict[str, str] = {}
+        self._folded: set[str] = {fold("__row")}
 
     def extend(self, rows: list[dict[str, str | None]]) -> None:
         for r in rows:
@@ -116,8 +124,14 @@ class _Batcher:
     def flush(self) -> None:
         if not self.rows:
             return
+        for k in self.keys:
+            if k not in self.staged:
+                name = k if k == "__row" else free_name(k, self._folded)
+                self.staged[k] = name
+                self._folded.add(fold(name))
         schema = pa.schema([(k, pa.string()) for k in self.keys])
         table = pa.Table.from_pylist(self.rows, schema=schema)
+        table = table.rename_columns([self.staged[k] for k in self.keys])
         self.con.register("xes_batch", table)
         if not self.known:
             self.con.execute("CREATE TABLE raw AS SELECT * FROM xes_batch")
@@ -125,7 +139,7 @@ class _Batcher:
         else:
             for col in self.keys:
                 if col not in self.known:
-                    self.con.execute(f"ALTER TABLE raw ADD COLUMN {q(col)} VARCHAR")
+                    self.con.execute(f"ALTER TABLE raw ADD COLUMN {q(self.staged[col])} VARCHAR")
                     self.known.append(col)
             self.con.execute("INSERT INTO raw BY NAME SELECT * FROM xes_batch")
         self.con.unregister("xes_batch")
@@ -206,11 +220,6 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
     if outside:
         info.notes.append(f"{outside:,} events outside any trace (they have no case id)")
     con.execute("ALTER TABLE raw ALTER COLUMN __row TYPE BIGINT")
-    columns = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw' ORDER BY column_index"
-        ).fetchall()
-        if r[0] != "__row"
-    ]
-    return RawTable("raw", "__row", columns)
+    columns = [k for k in batch.known if k != "__row"]
+    staged = {k: v for k, v in batch.staged.items() if k != v}
+    return RawTable("raw", "__row", columns, staged=staged)

@@ -3,7 +3,9 @@
 Sections, in order: summary, data quality, process map, variants, conformance (with a designed
 model), why cases wait, bottlenecks, redundant steps, the customer's view, segments, slow-case
 drivers, and deadlines (with SLA rules). A section whose input the log does not have (no customer id, no
-final-response activity, ...) is left out and the report says which and why.
+final-response activity, ...) is left out and the report says which and why. A section whose
+analysis fails is listed there too, as failed with its reason, and the rest of the report is
+still written (:func:`failed_sections` lists them for the command line).
 
 >>> import flowlens, pandas as pd
 >>> from flowlens.report.build import build_report, ReportOptions
@@ -20,7 +22,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowlens import __version__
 from flowlens.discovery.cases import case_durations
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from flowlens.log import EventLog
     from flowlens.timing.calendars import CalendarSet
     from flowlens.timing.model import TimeModel
+
+T = TypeVar("T")
 
 #: Case attributes compared across groups when none are named, in this order of preference.
 SEGMENT_CANDIDATES = ("segment", "channel", "origin_channel", "product", "priority", "process", "type")
@@ -109,6 +113,53 @@ def provenance(
     return out
 
 
+#: Prefix of the reason of a section that failed (in the "Not in this report" list).
+FAILED = "failed: "
+
+
+class _Guard:
+    """Runs one section's analysis so that its failure cannot take the report down.
+
+    Anything but an interrupt or running out of memory is caught: the section is listed in
+    ``skipped`` as failed, with the exception's class and message on one line, and ``None``
+    stands for its result.
+    """
+
+    def __init__(self, skipped: list[tuple[str, str]]) -> None:
+        self.skipped = skipped
+        self.failed: set[str] = set()
+
+    def run(self, title: str, compute: Callable[[], T]) -> T | None:
+        if title in self.failed:
+            return None  # one failure per section is enough
+        try:
+            return compute()
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            message = " ".join(str(exc).split())
+            if len(message) > 300:
+                message = message[:299] + "…"
+            self.fail(title, f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+            return None
+
+    def fail(self, title: str, reason: str) -> None:
+        self.failed.add(title)
+        self.skipped.append((title, FAILED + reason))
+
+
+def _add(report: Report, section: Section | None) -> Report:
+    return report if section is None else report.add(section)
+
+
+def failed_sections(report: Report) -> list[tuple[str, str]]:
+    """The sections of ``report`` whose analysis failed: (title, reason), in report order."""
+    for s in report.sections:
+        if s.id == "not-included":
+            return [(d["section"], d["reason"]) for d in s.data["skipped"] if d.get("failed")]
+    return []
+
+
 def build_report(
     log: EventLog,
     options: ReportOptions | None = None,
@@ -116,9 +167,11 @@ def build_report(
     step: Callable[[str], object] | None = None,
 ) -> Report:
     """The report of ``log``. ``step`` is called with a label before each analysis (the CLI
-    shows progress with it)."""
+    shows progress with it). A section whose analysis raises is listed as failed (see
+    :class:`_Guard`); the others are still built."""
     opts = options or ReportOptions()
     skipped: list[tuple[str, str]] = list(opts.skipped)
+    guard = _Guard(skipped)
 
     def tick(label: str) -> None:
         if step is not None:
@@ -138,29 +191,38 @@ def build_report(
         title=opts.title or f"Process report: {Path(log.source.path).name}",
         provenance=provenance(log, seed=opts.seed, extra=extra),
     )
-    report = report.add(summary_section(log, summary, durations))
-    report = report.add(quality_section(log, summary))
-    time = _time_analyses(log, opts, tick) if opts.deep else None
+    report = _add(report, guard.run("Summary", lambda: summary_section(log, summary, durations)))
+    report = _add(report, guard.run("Data quality", lambda: quality_section(log, summary)))
+    tm, wa, other = _time_analyses(log, opts, tick, guard) if opts.deep else (None, None, None)
+    by_transition = guard.run("Why cases wait", lambda: wa.by("transition")) if wa is not None else None
     tick("process map")
-    report = report.add(
-        map_section(
-            log, directly_follows(log), waiting_by_transition=time[1].by("transition") if time else None
-        )
+    report = _add(
+        report,
+        guard.run(
+            "Process map",
+            lambda: map_section(log, directly_follows(log), waiting_by_transition=by_transition),
+        ),
     )
     tick("variants")
-    report = report.add(variants_section(variants(log), top=opts.top_variants))
+    report = _add(
+        report, guard.run("Variants", lambda: variants_section(variants(log), top=opts.top_variants))
+    )
     if opts.model_path:
         tick("conformance")
-        report = report.add(_conformance(log, opts))
-    if time is not None:
-        report = _deep_sections(log, report, opts, skipped, tick, *time)
+        report = _add(report, guard.run("Conformance", lambda: _conformance(log, opts)))
+    if opts.deep:
+        report = _deep_sections(log, report, opts, skipped, tick, guard, tm, wa, other)
     if skipped:
         report = report.add(
             Section(
                 id="not-included",
                 title="Not in this report",
                 html=render_fragment("_skipped.html.j2", skipped=skipped),
-                data={"skipped": [{"section": s, "reason": r} for s, r in skipped]},
+                data={
+                    "skipped": [
+                        {"section": s, "reason": r, "failed": r.startswith(FAILED)} for s, r in skipped
+                    ]
+                },
             )
         )
     return report
@@ -178,22 +240,29 @@ def _conformance(log: EventLog, opts: ReportOptions) -> Section:
 
 
 def _time_analyses(
-    log: EventLog, opts: ReportOptions, tick: Callable[[str], None]
-) -> tuple[TimeModel, WaitingAnalysis, Any]:
+    log: EventLog, opts: ReportOptions, tick: Callable[[str], None], guard: _Guard
+) -> tuple[TimeModel | None, WaitingAnalysis | None, Any]:
     """The time model, the waiting-cause split and the other work they used (computed before
-    the map, which draws every transition the waiting sections name)."""
+    the map, which draws every transition the waiting sections name); None where one failed."""
     from flowlens.analysis.waiting import waiting_causes
     from flowlens.timing.model import time_model
 
+    waiting = "Why cases wait"
     tick("time model")
-    tm = time_model(log, calendars=opts.calendars, team=opts.team, clock_stop=opts.clock_stop)
+    tm = guard.run(
+        waiting,
+        lambda: time_model(log, calendars=opts.calendars, team=opts.team, clock_stop=opts.clock_stop),
+    )
     tick("waiting causes")
     other = None
     if opts.other_work is not None:
         from flowlens.analysis.other_work import other_work_intervals
 
-        other = other_work_intervals(opts.other_work, opts.calendars)
-    return tm, waiting_causes(tm, calendars=opts.calendars, other_work=other), other
+        other = guard.run(waiting, lambda: other_work_intervals(opts.other_work, opts.calendars))
+    wa = None
+    if tm is not None:
+        wa = guard.run(waiting, lambda: waiting_causes(tm, calendars=opts.calendars, other_work=other))
+    return tm, wa, other
 
 
 def _deep_sections(
@@ -202,30 +271,47 @@ def _deep_sections(
     opts: ReportOptions,
     skipped: list[tuple[str, str]],
     tick: Callable[[str], None],
-    tm: TimeModel,
-    wa: WaitingAnalysis,
+    guard: _Guard,
+    tm: TimeModel | None,
+    wa: WaitingAnalysis | None,
     other: Any,
 ) -> Report:
     from flowlens.analysis.bottlenecks import bottleneck_report
     from flowlens.report.bottlenecks_section import bottlenecks_section
     from flowlens.report.waiting_section import waiting_section
 
-    report = report.add(waiting_section(wa))
+    if wa is not None:
+        report = _add(report, guard.run("Why cases wait", lambda: waiting_section(wa)))
     tick("bottlenecks")
-    report = report.add(bottlenecks_section(bottleneck_report(tm, other_work=other)))
+    if tm is not None:
+        report = _add(
+            report,
+            guard.run("Bottlenecks", lambda: bottlenecks_section(bottleneck_report(tm, other_work=other))),
+        )
     tick("redundant steps")
-    report = report.add(_findings(log, tm, wa, opts))
+    if tm is not None and wa is not None:
+        report = _add(report, guard.run("Redundant steps", lambda: _findings(log, tm, wa, opts)))
+    # a section that needs the time model or the waiting split cannot run without them
+    needs = "not run: it needs the time model and waiting split, which failed (see 'Why cases wait')"
+    if tm is None:
+        guard.fail("Bottlenecks", needs)
+    if tm is None or wa is None:
+        guard.fail("Redundant steps", needs)
 
     tick("customer journeys")
-    report = _journeys(log, report, skipped)
+    report = guard.run("Customer journeys", lambda: _journeys(log, report, skipped)) or report
     tick("segments")
-    for col in _segment_columns(log, opts, skipped):
-        report = _segments(log, report, col, tm, opts, skipped)
+    for col in guard.run("Segments", lambda: _segment_columns(log, opts, skipped)) or []:
+
+        def by(c: str = col, r: Report = report) -> Report:
+            return _segments(log, r, c, tm, opts, skipped)
+
+        report = guard.run(f"Segments by {col}", by) or report
     tick("slow-case drivers")
-    report = _drivers(log, report, opts, skipped)
+    report = guard.run("Slow-case drivers", lambda: _drivers(log, report, opts, skipped)) or report
     if opts.sla or opts.sla_rules:
         tick("deadlines")
-        report = _sla(log, report, tm, wa, opts, skipped)
+        report = guard.run("Deadlines", lambda: _sla(log, report, tm, wa, opts, skipped)) or report
     return report
 
 
