@@ -32,6 +32,7 @@ from flowlens.report.sections import map_section, quality_section, summary_secti
 from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:
+    from flowlens.analysis.processes import ProcessSplit
     from flowlens.analysis.waiting import WaitingAnalysis
     from flowlens.findings.allowlist import AllowList
     from flowlens.log import EventLog
@@ -69,6 +70,9 @@ class ReportOptions:
     top_findings: int = 5
     #: the same staff's work outside the log: busy time for the waiting-cause split
     other_work: EventLog | None = None
+    #: the column telling several processes apart: "auto" detects it
+    #: (:func:`flowlens.analysis.processes.detect_processes`), None analyses the log as one process
+    process: str | None = "auto"
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -136,12 +140,21 @@ def build_report(
         title=opts.title or f"Process report: {Path(log.source.path).name}",
         provenance=provenance(log, seed=opts.seed, extra=extra),
     )
-    report = report.add(summary_section(log, summary, durations))
+    split, processes = _processes(log, opts)
+    report = report.add(summary_section(log, summary, durations, split=split, processes=processes))
     report = report.add(quality_section(log, summary))
     tick("process map")
     report = report.add(map_section(log, directly_follows(log)))
     tick("variants")
-    report = report.add(variants_section(variants(log), top=opts.top_variants))
+    report = report.add(
+        variants_section(
+            variants(log),
+            top=opts.top_variants,
+            split=split,
+            processes=processes,
+            per_process=_variants_per_process(log, split),
+        )
+    )
     if opts.model_path:
         tick("conformance")
         report = report.add(_conformance(log, opts))
@@ -157,6 +170,22 @@ def build_report(
             )
         )
     return report
+
+
+def _processes(log: EventLog, opts: ReportOptions) -> tuple[ProcessSplit | None, Any]:
+    """The log's process column (None for one process) and the process of every case."""
+    from flowlens.analysis.processes import case_processes, detect_processes
+
+    split = detect_processes(log, opts.process)
+    return split, (case_processes(log, split) if split is not None else None)
+
+
+def _variants_per_process(log: EventLog, split: ProcessSplit | None) -> dict[str, Any] | None:
+    from flowlens.analysis.processes import process_log
+
+    if split is None:
+        return None
+    return {p: variants(process_log(log, split, p)) for p in split.cases}
 
 
 def _conformance(log: EventLog, opts: ReportOptions) -> Section:
