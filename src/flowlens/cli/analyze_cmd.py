@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options, other_work_option
+from flowlens.cli.options import emit_json, json_option, log_options, other_work_option, process_option
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -90,6 +90,7 @@ from flowlens.log import EventLog
     "--quick", is_flag=True, help="Only summary, data quality, map and variants (no time-model analyses)."
 )
 @other_work_option
+@process_option
 @json_option
 def analyze(
     read: Callable[[], EventLog],
@@ -109,6 +110,7 @@ def analyze(
     seed: int,
     resamples: int,
     quick: bool,
+    process: str | None,
     as_json: bool,
 ) -> None:
     """Analyse LOG and write DIR/report.html, DIR/results.json and DIR/quarantine.csv.
@@ -158,6 +160,7 @@ def analyze(
         resamples=resamples,
         allow=allow,
         other_work=other_work(log),
+        process=process,
     )
     with progress.step("analysing"):
         report = build_report(log, options)

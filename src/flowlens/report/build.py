@@ -229,14 +229,21 @@ def _deep_sections(
 
     tick("customer journeys")
     report = _journeys(log, report, skipped)
-    tick("segments")
-    for col in _segment_columns(log, opts, skipped):
-        report = _segments(log, report, col, tm, opts, skipped)
-    tick("slow-case drivers")
-    report = _drivers(log, report, opts, skipped)
+    # deadlines are evaluated before segments so that both use one definition of "SLA met"
+    # (the first rule's per-case verdict); the section still comes last
+    analyses = []
     if opts.sla or opts.sla_rules:
         tick("deadlines")
-        report = _sla(log, report, tm, wa, opts, skipped)
+        analyses = _sla_analyses(log, tm, wa, opts, skipped)
+    tick("segments")
+    for col in _segment_columns(log, opts, skipped):
+        report = _segments(log, report, col, tm, opts, skipped, analyses)
+    tick("slow-case drivers")
+    report = _drivers(log, report, opts, skipped)
+    if analyses:
+        from flowlens.report.sla_section import sla_section
+
+        report = report.add(sla_section(analyses))
     return report
 
 
@@ -291,14 +298,37 @@ def _segment_columns(log: EventLog, opts: ReportOptions, skipped: list[tuple[str
 
 
 def _segments(
-    log: EventLog, report: Report, col: str, tm: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
+    log: EventLog,
+    report: Report,
+    col: str,
+    tm: Any,
+    opts: ReportOptions,
+    skipped: list[tuple[str, str]],
+    analyses: Sequence[Any] = (),
 ) -> Report:
     from flowlens.analysis.segments import segments
     from flowlens.report.segments_section import segments_section
 
+    sla: Any = "auto"
+    label = None
+    if analyses:
+        res = analyses[0].result
+        sla = res.met_flags()
+        label = f"deadline met ({res.rule.name}, of its decided cases)"
     try:
         return report.add(
-            segments_section(segments(log, col, tm=tm, seed=opts.seed, resamples=opts.resamples))
+            segments_section(
+                segments(
+                    log,
+                    col,
+                    tm=tm,
+                    seed=opts.seed,
+                    resamples=opts.resamples,
+                    process=opts.process,
+                    sla=sla,
+                    sla_label=label,
+                )
+            )
         )
     except ConfigError as exc:
         skipped.append((f"Segments by {col}", exc.one_line()))
@@ -316,11 +346,10 @@ def _drivers(log: EventLog, report: Report, opts: ReportOptions, skipped: list[t
         return report
 
 
-def _sla(
-    log: EventLog, report: Report, tm: Any, wa: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
-) -> Report:
+def _sla_analyses(
+    log: EventLog, tm: Any, wa: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
+) -> list[Any]:
     from flowlens.analysis.sla import get_preset, load_rules, sla_analysis
-    from flowlens.report.sla_section import sla_section
 
     rules = [get_preset(name) for name in opts.sla]
     for path in opts.sla_rules:
@@ -328,7 +357,7 @@ def _sla(
     analyses = []
     for rule in rules:
         try:
-            analyses.append(sla_analysis(log, rule, tm=tm, causes=wa))
+            analyses.append(sla_analysis(log, rule, tm=tm, causes=wa, process=opts.process))
         except ConfigError as exc:
             skipped.append((f"Deadlines ({rule.name})", exc.one_line()))
-    return report.add(sla_section(analyses)) if analyses else report
+    return analyses
