@@ -143,3 +143,17 @@ def test_report_of_a_single_process_log_is_unchanged(shared_logs) -> None:
     summary = next(s for s in rep.sections if s.id == "summary")
     assert "processes" not in summary.data and "half of the cases take longer" in summary.lead
     assert "by_process" not in next(s for s in rep.sections if s.id == "variants").data
+
+
+def test_domain_is_banking_only_when_the_log_says_so(demo, shared_logs) -> None:
+    from flowlens.analysis.domain import detect_domain
+
+    d = detect_domain(demo)
+    assert d.name == "bank" and d.org == "the bank" and "aml" in d.reason
+    for name in ("helpdesk", "bpic2012", "bank-callcenter"):
+        kw = SHARED[name][1]
+        log = flowlens.read_log(shared_path(name), ColumnMap(**kw) if kw else None)
+        assert detect_domain(log).org == "the organisation"
+        assert detect_domain(log, "bank").org == "the bank"  # the user says so
+    with pytest.raises(ConfigError, match="unknown domain"):
+        detect_domain(demo, "retail")

@@ -815,12 +815,20 @@ def segments(
         if alone:
             notes.append(f"{by} has a single value (or none) in {', '.join(alone)}: nothing to compare there")
         keys = pcol + " · " + labels.astype(str)
+    j = None
     if issue_metrics and journeys is not False:
-        j = (
-            journeys
-            if not isinstance(journeys, bool)
-            else build_journeys(log, attributes=[col], **(journey_options or {}))
-        )
+        try:
+            j = (
+                journeys
+                if not isinstance(journeys, bool)
+                else build_journeys(log, attributes=[col], **(journey_options or {}))
+            )
+        except ConfigError as exc:
+            # no person-level customer key: the per-issue metrics are left out, with the reason
+            notes.append(
+                f"issue metrics (FCR, contacts per issue) left out: {exc.message.removeprefix('journeys left out: ')}"
+            )
+    if j is not None:
         if col not in j.issues.columns:
             raise ConfigError(
                 f"the journeys given have no column '{col}': build them with attributes=['{col}']"

@@ -89,6 +89,14 @@ from flowlens.log import EventLog
 @click.option(
     "--quick", is_flag=True, help="Only summary, data quality, map and variants (no time-model analyses)."
 )
+@click.option(
+    "--domain",
+    type=click.Choice(["auto", "bank", "generic"]),
+    default="auto",
+    show_default=True,
+    help="The organisation's domain for the report's wording (auto: banking when the log names banking "
+    "work such as Open Account, AML, loan; otherwise neutral words).",
+)
 @other_work_option
 @process_option
 @json_option
@@ -110,6 +118,7 @@ def analyze(
     seed: int,
     resamples: int,
     quick: bool,
+    domain: str,
     process: str | None,
     as_json: bool,
 ) -> None:
@@ -161,6 +170,7 @@ def analyze(
         allow=allow,
         other_work=other_work(log),
         process=process,
+        domain=domain,
     )
     with progress.step("analysing"):
         report = build_report(log, options)

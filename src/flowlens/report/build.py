@@ -73,6 +73,9 @@ class ReportOptions:
     #: the column telling several processes apart: "auto" detects it
     #: (:func:`flowlens.analysis.processes.detect_processes`), None analyses the log as one process
     process: str | None = "auto"
+    #: the organisation's domain for wording: "auto" (detected), "bank" or "generic"
+    #: (:func:`flowlens.analysis.domain.detect_domain`); non-bank logs get neutral words
+    domain: str = "auto"
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -141,7 +144,12 @@ def build_report(
         provenance=provenance(log, seed=opts.seed, extra=extra),
     )
     split, processes = _processes(log, opts)
-    report = report.add(summary_section(log, summary, durations, split=split, processes=processes))
+    from flowlens.analysis.domain import detect_domain
+
+    domain = detect_domain(log, opts.domain)
+    report = report.add(
+        summary_section(log, summary, durations, split=split, processes=processes, domain=domain)
+    )
     report = report.add(quality_section(log, summary))
     tick("process map")
     report = report.add(map_section(log, directly_follows(log)))
@@ -266,13 +274,17 @@ def _findings(log: EventLog, tm: TimeModel, wa: WaitingAnalysis, opts: ReportOpt
 
 
 def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> Report:
-    from flowlens.analysis.journeys import detect_column, journeys
+    from flowlens.analysis.journeys import customer_key, journeys
     from flowlens.report.journeys_section import journeys_section
 
-    if detect_column(log, "customer") is None:
+    key = customer_key(log)
+    if key.column is None:
         skipped.append(
             ("Customer journeys", "no customer id column (e.g. customer_id) to link cases into issues")
         )
+        return report
+    if not key.persons:
+        skipped.append(("Customer journeys", key.reason))
         return report
     try:
         return report.add(journeys_section(journeys(log)))

@@ -22,6 +22,7 @@ from flowlens.units import human_duration
 if TYPE_CHECKING:
     import pandas as pd
 
+    from flowlens.analysis.domain import Domain
     from flowlens.analysis.processes import ProcessSplit
     from flowlens.discovery.dfg import DirectlyFollowsGraph
     from flowlens.log import EventLog, LogSummary
@@ -49,8 +50,9 @@ def summary_section(
     *,
     split: ProcessSplit | None = None,
     processes: pd.DataFrame | None = None,
+    domain: Domain | None = None,
 ) -> Section:
-    """The summary: counts, period, columns and lead time. With a process ``split``
+    """The summary: counts, period, columns and lead time (and the ``domain`` used for wording). With a process ``split``
     (:func:`flowlens.analysis.processes.detect_processes`) and the per-case ``processes``
     (:func:`~flowlens.analysis.processes.case_processes`), lead time is given per process and
     the histogram is drawn per process (a pooled histogram of several processes has one hump
@@ -118,8 +120,11 @@ def summary_section(
         box_chart=box_chart,
         process_charts=process_charts,
         more_processes=max(0, len(rows) - MAX_PROCESS_CHARTS),
+        domain=domain,
     )
     data: dict[str, Any] = {**summary.to_dict(), "lead_time_s": lead, "columns": log.columns.to_dict()}
+    if domain is not None:
+        data["domain"] = domain.to_dict()
     text = (
         f"{summary.cases:,} cases and {summary.events:,} activity instances from "
         f"{summary.start[:10] if summary.start else '?'} to {summary.end[:10] if summary.end else '?'}; "

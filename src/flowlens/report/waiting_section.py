@@ -21,7 +21,7 @@ LABELS = {
     "contention": "busy staff (contention)",
     "prioritization": "others served first (prioritisation)",
     "unavailability": "staff off shift (unavailability)",
-    "extraneous": "outside the bank's log (customer, third party)",
+    "extraneous": "outside the log (customer, third party)",
 }
 
 
