@@ -647,6 +647,8 @@ def journeys(
     if channel_stats is not None:
         summary["by_channel"] = _channel_rows(channel_stats, members)
     notes += more_notes
+    if key.column is not None and not use_key:
+        notes = [n for n in notes if not n.startswith("no customer column")]
     if key.column is not None:
         notes.insert(
             0,

@@ -816,6 +816,18 @@ def segments(
             notes.append(f"{by} has a single value (or none) in {', '.join(alone)}: nothing to compare there")
         keys = pcol + " · " + labels.astype(str)
     j = None
+    if issue_metrics and journeys is True and "customer" not in (journey_options or {}):
+        from flowlens.analysis.journeys import customer_key
+
+        key = customer_key(log)
+        if not key.persons:
+            # without a person-level customer key an "issue" is a case: the issue metrics would
+            # only repeat the case metrics (or chain an organisation's cases)
+            journeys = False
+            notes.append(
+                "issue metrics (FCR, contacts per issue) left out: "
+                + (key.reason if key.column else "no customer column to link cases into issues")
+            )
     if issue_metrics and journeys is not False:
         try:
             j = (
