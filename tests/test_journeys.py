@@ -533,3 +533,9 @@ def test_report_says_why_journeys_are_left_out(shared_logs) -> None:
     # nothing in the report speaks of a bank on a helpdesk log
     text = " ".join([s.html for s in rep.sections] + [s.lead for s in rep.sections]).lower()
     assert "the bank" not in text and "bank's" not in text
+
+
+def test_cli_says_why_journeys_are_left_out(shared_logs) -> None:
+    res = CliRunner().invoke(cli, ["journeys", str(shared_path("helpdesk"))])
+    assert isinstance(res.exception, ConfigError)
+    assert "journeys left out: column 'customer' does not identify persons" in str(res.exception)
