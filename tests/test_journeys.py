@@ -17,7 +17,13 @@ from click.testing import CliRunner
 import flowlens
 from conftest import shared_path
 from flowlens.analysis.activity_groups import ActivityGroups, normalise
-from flowlens.analysis.journeys import add_case_attributes, detect_column, journeys
+from flowlens.analysis.journeys import (
+    MAX_PERSON_CASES,
+    add_case_attributes,
+    customer_key,
+    detect_column,
+    journeys,
+)
 from flowlens.cli import cli
 from flowlens.errors import ConfigError, InputError
 
@@ -330,6 +336,14 @@ def test_callcenter_issues_match_a_plain_sessionisation(calls) -> None:
         .agg(customer=("customer_id", "first"), s=("s", "min"), e=("e", "max"))
     )
     known = spans[spans["customer"] != "0"].sort_values(["customer", "s"])
+    # customer ids with more than 100 calls in the month are not persons (switchboards,
+    # businesses): they are treated as unidentified, like id 0 (none has 5 calls open at once)
+    heavy = known.groupby("customer").size()
+    heavy = set(heavy[heavy > MAX_PERSON_CASES].index)
+    assert len(heavy) == 12 and set(customer_key(calls[0]).non_persons) == heavy
+    assert any("treated as unidentified" in n for n in j.notes)
+    unidentified = int((spans["customer"] == "0").sum()) + int(known["customer"].isin(heavy).sum())
+    known = known[~known["customer"].isin(heavy)]
     n_issues = 0
     sizes = []
     for _, g in known.groupby("customer"):
@@ -344,7 +358,7 @@ def test_callcenter_issues_match_a_plain_sessionisation(calls) -> None:
     ident = j.issues[j.issues["customer_known"]]
     assert len(ident) == n_issues == j.summary["issues_identified"]
     assert sorted(ident["cases"].tolist()) == sorted(sizes)
-    assert j.summary["cases_unidentified"] == int((spans["customer"] == "0").sum())
+    assert j.summary["cases_unidentified"] == unidentified
     assert (ident["contacts"] == ident["cases"]).all()  # one call per case
 
 
@@ -487,3 +501,41 @@ def test_demo_calibration(tmp_path) -> None:
     assert 0.68 <= s["fcr"] <= 0.74
     assert 0.17 <= phone["transfer_rate"] <= 0.21
     assert 0.03 <= phone["abandonment_rate"] <= 0.08
+
+
+# -- a customer key must identify persons ---------------------------------------------------------
+def test_an_organisation_key_is_no_customer(shared_logs) -> None:
+    """helpdesk's `customer` is an organisation: 'Value 22' raised 250 tickets over four years
+    and most values have five or more open at once; chaining them gives 1,400-day "issues"."""
+    log = flowlens.read_log(shared_path("helpdesk"))
+    key = customer_key(log)
+    assert key.name == "customer" and not key.persons
+    assert key.stats["non_person_share"] > 0.5 and key.stats["cases_per_value_max"] > 200
+    # detected, it is not used: each ticket is its own issue (no 1,400-day "issue"), and the note says why
+    j = journeys(log)
+    assert j.columns["customer"] is None and "does not identify persons" in j.notes[0]
+    assert j.issues["lead_s"].max() < 400 * 86400
+    # named explicitly, the user's word is taken, and the note still says what was seen
+    j = journeys(log, customer="customer")
+    assert j.columns["customer"] == "customer" and "does not identify persons" in j.notes[0]
+
+
+def test_report_says_why_journeys_are_left_out(shared_logs) -> None:
+    from flowlens.report.build import ReportOptions, build_report
+
+    log = flowlens.read_log(shared_path("helpdesk"))
+    rep = build_report(log, ReportOptions(resamples=100))
+    ids = [s.id for s in rep.sections]
+    assert "journeys" not in ids
+    skipped = next(s for s in rep.sections if s.id == "not-included").data["skipped"]
+    reason = next(x["reason"] for x in skipped if x["section"] == "Customer journeys")
+    assert "does not identify persons" in reason and "Value 22" in reason
+    # nothing in the report speaks of a bank on a helpdesk log
+    text = " ".join([s.html for s in rep.sections] + [s.lead for s in rep.sections]).lower()
+    assert "the bank" not in text and "bank's" not in text
+
+
+def test_cli_says_why_journeys_are_left_out(shared_logs) -> None:
+    res = CliRunner().invoke(cli, ["journeys", str(shared_path("helpdesk"))])
+    assert isinstance(res.exception, ConfigError)
+    assert "journeys left out: column 'customer' does not identify persons" in str(res.exception)

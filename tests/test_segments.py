@@ -217,8 +217,11 @@ def test_callcenter_drivers(calls) -> None:
     log, _ = calls
     res = drivers(log, seed=2, resamples=200)
     factors = set(res.table["factor"])
-    assert {"priority", "type", "outcome"} <= factors
+    assert {"priority", "type"} <= factors
     assert "customer_id" not in factors and "call_id" not in factors  # identifiers are no drivers
+    # whether the call was served (AGENT / HANG / PHANTOM) is its outcome, not a cause
+    why = dict(zip(res.excluded.column, res.excluded.rule, strict=True))
+    assert why == {"call_id": "identifier", "customer_id": "identifier", "outcome": "outcome"}
     p2 = res.table[(res.table.factor == "priority") & (res.table.level == "2")].iloc[0]
     assert p2["ratio"] > 1 and not p2["noise"]
     assert p2["sentence"].startswith("Cases with priority = 2 take 1.")
@@ -329,22 +332,51 @@ def tiny(tmp_path_factory):
 def test_tiny_segments_use_the_case_table(tiny) -> None:
     log, out = tiny
     cases = pd.read_parquet(out / "cases.parquet")
-    res = segments(log, "segment", resamples=200)
+    res = segments(log, "segment", resamples=200, process=None)
     assert res.sizes == cases["segment"].value_counts().to_dict()
     sla = res.table[(res.table.metric == "sla_met") & (res.table.group == "(all)")].iloc[0]
     assert sla["n"] == cases["sla_met"].notna().sum()
     assert sla["value"] == pytest.approx(cases["sla_met"].dropna().astype(float).mean())
+    assert sla["label"] == "SLA met (as recorded in column sla_met)"
     assert {m.name for m in CASE_METRICS} - {"flow_efficiency"} <= set(res.table.metric)
     assert "fcr" in set(res.table.metric)
 
 
-def test_tiny_drivers_find_the_process_and_skip_outcomes(tiny) -> None:
+def test_tiny_segments_are_compared_within_processes(tiny) -> None:
+    log, out = tiny
+    cases = pd.read_parquet(out / "cases.parquet")
+    res = segments(log, "segment", resamples=200)
+    assert res.within == "process" and res.sizes == cases["segment"].value_counts().to_dict()
+    t = res.table
+    lead = t[(t.metric == "lead_median") & (t.group != "(all)")]
+    assert set(lead.process) <= set(cases.process)
+    # each segment is compared with the rest of its own process: the median per (process,
+    # segment) and of the rest of the process equal a pandas computation on the case table
+    lt = (cases.closed_ts - cases.opened_ts).dt.total_seconds()
+    ev = pd.read_parquet(out / "events.parquet")
+    span = ev.groupby("case_id").agg(s=("start_ts", "min"), e=("end_ts", "max"))
+    lt = ((span.e - span.s).dt.total_seconds()).reindex(cases.case_id).to_numpy()
+    for r in lead.itertuples():
+        inside = (cases.process == r.process).to_numpy()
+        mine = inside & (cases.segment == r.group).to_numpy()
+        assert r.value == pytest.approx(float(np.median(lt[mine])))
+        assert r.other == pytest.approx(float(np.median(lt[inside & ~mine])))
+    # the SLA-met share per process covers only the processes that have one
+    sla = t[(t.metric == "sla_met") & (t.group == "(all)")]
+    assert set(sla.process) == set(cases.loc[cases.sla_met.notna(), "process"])
+    assert "never across processes" in " ".join(res.notes)
+
+
+def test_tiny_drivers_stay_within_processes_and_skip_outcomes(tiny) -> None:
     log, _ = tiny
     res = drivers(log, resamples=200)
     factors = set(res.table.factor)
-    assert "process" in factors and "rework" in factors
+    # "loan applications take longer than service issues" only says the processes differ:
+    # drivers are compared within processes and the process itself is not a driver
+    assert "process" not in factors and "rework" in factors and res.within == "process"
     assert not {"csat", "nps", "ces", "sla_met", "effort", "customer_id", "contact_id"} & factors
-    loans = res.table[(res.table.factor == "process") & (res.table.level == "loan_application")].iloc[0]
+    whole = drivers(log, resamples=200, process=None)
+    loans = whole.table[(whole.table.factor == "process") & (whole.table.level == "loan_application")].iloc[0]
     assert loans.ratio > 5 and not loans.noise
 
 

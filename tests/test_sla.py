@@ -22,6 +22,7 @@ from flowlens.analysis.sla import (
     evaluate_sla,
     get_preset,
     load_rules,
+    parse_scope,
     presets,
     sla_analysis,
     time_in_window,
@@ -632,7 +633,9 @@ def test_cli_lists_presets_and_evaluates(tmp_path, capsys) -> None:
     assert data["rules"][0]["summary"]["counts"] == {"met": 1, "extended": 0, "breached": 1, "open": 0}
     assert data["rules"][1]["summary"]["counts"]["met"] == 2
     assert data["rules"][0]["categories"]["table"][0]["category"] == "card"
-    assert data["rules"][0]["lead"].startswith("50.0 % of cases answered within 15 days")
+    assert data["rules"][0]["lead"].startswith(
+        "Of 2 cases, 50.0 % met their deadline (50.0 % within 15 days)"
+    )
     written = pd.read_csv(tmp_path / "cases.csv")
     assert list(written.status) == ["met", "breached"]
     code, out, _ = run_cli(capsys, "sla", str(csv), "--preset", "UK_DISP")
@@ -669,8 +672,9 @@ def test_report_section_lead_histogram_and_tables() -> None:
     assert s.id == "sla"
     # the open case (received 20 Mar) has until the end of 4 Apr, seen from 21 Mar 10:00
     assert s.lead == (
-        "33.3 % of cases answered within 15 days; 33.3 % breached, mostly in Department Input "
-        "(95 % of breached cases' time, mostly waiting); 1 still open (the next deadline in 14.6 d) (custom)."
+        "Of the 2 of 3 cases whose outcome is known, 50.0 % met their deadline (50.0 % within 15 days); "
+        "50.0 % breached, mostly in Department Input (95 % of breached cases' time, mostly waiting); "
+        "1 still open within their deadline (the next deadline in 14.6 d) (custom)."
     )
     assert "<svg" in s.html and "Department Input" in s.html and "fees" in s.html and "US_CFPB" in s.html
     assert s.data["rules"][0]["summary"]["counts"] == {"met": 1, "extended": 0, "breached": 1, "open": 1}
@@ -721,3 +725,122 @@ def test_same_results_on_spark() -> None:
     # the received time keeps its milliseconds on both engines
     assert str(by_case(a).clock_start["s"]) != ""
     assert by_case(evaluate_sla(spark, rules[0])).clock_start["s"] == pd.Timestamp("2024-03-01T01:00:00.123Z")
+
+
+# -- which cases a rule covers (applies_to) ------------------------------------------------------
+
+MIXED = [
+    ("c1", "Receive Complaint", "2024-03-01 10:00", "complaint"),
+    ("c1", "Send Final Response", "2024-03-05 10:00", "complaint"),
+    ("c2", "Receive Complaint", "2024-03-01 10:00", "complaint"),
+    ("c2", "Send Final Response", "2024-03-25 10:00", "complaint"),
+    ("c3", "Receive Complaint", "2024-03-20 10:00", "complaint"),  # open, deadline ahead
+    ("c3", "Investigate", "2024-03-21 10:00", "complaint"),
+    ("c4", "Receive Complaint", "2024-02-01 10:00", "complaint"),  # open, deadline passed
+    ("c4", "Investigate", "2024-02-02 10:00", "complaint"),
+    ("s1", "Open Issue", "2024-03-01 10:00", "service_issue"),  # never answered: not covered
+    ("s1", "Close Issue", "2024-03-01 11:00", "service_issue"),
+    ("s2", "Open Issue", "2024-01-01 10:00", "service_issue"),
+    ("s2", "Close Issue", "2024-01-01 10:05", "service_issue"),
+]
+
+
+def mixed_log(process_col: str | None = "process") -> flowlens.EventLog:
+    df = pd.DataFrame(MIXED, columns=["case", "activity", "timestamp", "p"])
+    df = df.rename(columns={"p": process_col}) if process_col else df.drop(columns="p")
+    return flowlens.read_log(df)
+
+
+def test_a_complaint_rule_covers_complaints_only_and_open_cases_are_open() -> None:
+    res = evaluate_sla(mixed_log(), get_preset("CN_NFRA_2020"))
+    f = by_case(res)
+    assert sorted(f.index) == ["c1", "c2", "c3", "c4"]
+    assert f.status.to_dict() == {"c1": "met", "c2": "breached", "c3": "open", "c4": "breached"}
+    s = res.summary()
+    assert s["scope"]["by"] == "process" and s["scope"]["values"] == ["complaint"]
+    assert (s["scope"]["covered"], s["scope"]["of"]) == (4, 6)
+    # one SLA-met figure: deadline kept among the cases whose outcome is known
+    assert (s["decided"], s["met_share"], s["breached_while_open"]) == (3, pytest.approx(1 / 3), 1)
+    flags = res.met_flags().set_index("case_id").sla_met
+    assert flags["c1"] == 1.0 and flags["c2"] == 0.0 and pd.isna(flags["c3"])
+    a = sla_analysis(mixed_log(), get_preset("CN_NFRA_2020"))
+    assert a.lead().startswith(
+        "Of the 3 of 4 complaint cases whose outcome is known, 33.3 % met their deadline (33.3 % within 15 days); "
+        "66.7 % breached (1 answered late, 1 unanswered past the deadline)"
+    )
+    assert "1 still open within their deadline" in a.lead()
+
+
+def test_scope_by_intake_activity_without_a_process_column() -> None:
+    # the same cases without the process column: complaints are the cases with a complaint intake
+    res = evaluate_sla(mixed_log(None), get_preset("CN_NFRA_2020"))
+    assert sorted(by_case(res).index) == ["c1", "c2", "c3", "c4"]
+    assert res.summary()["scope"]["by"] == "activity"
+    # a single-process log with neither mark: the rule covers every case, and says so
+    log = make_log([("x", "Receive", "2024-03-01 10:00"), ("x", "Final Response", "2024-03-02 10:00")])
+    res = evaluate_sla(log, get_preset("CN_NFRA_2020"))
+    assert res.summary()["cases"] == 1 and "covers every case" in " ".join(res.summary()["notes"])
+
+
+def test_scope_errors_name_what_to_give() -> None:
+    df = pd.DataFrame(MIXED, columns=["case", "activity", "timestamp", "process"])
+    df.loc[df.process == "complaint", "process"] = "grievance"
+    df.loc[df.activity == "Receive Complaint", "activity"] = "Receive"
+    log = flowlens.read_log(pd.concat([df.assign(case=df.case + f"_{k}") for k in range(3)]))
+    with pytest.raises(
+        ConfigError, match=r"no value of the process column 'process' \(grievance, service_issue\)"
+    ):
+        evaluate_sla(log, get_preset("CN_NFRA_2020"))
+    # the user says which cases the rule covers
+    ok = evaluate_sla(log, replace(get_preset("CN_NFRA_2020"), applies_to=parse_scope("process=grievance")))
+    assert ok.summary()["scope"]["values"] == ["grievance"]
+    with pytest.raises(ConfigError, match="no value of column 'process' names nope"):
+        evaluate_sla(log, replace(get_preset("CN_NFRA_2020"), applies_to=parse_scope("process=nope")))
+    with pytest.raises(ConfigError, match="not KEY=VALUE"):
+        parse_scope("complaint")
+
+
+def test_presets_carry_their_scope_and_rule_files_set_one(tmp_path) -> None:
+    assert get_preset("CN_NFRA_2020").applies_to.label == "complaint cases"
+    assert get_preset("US_REG_E").applies_to.label.startswith("disputed transactions")
+    assert all(r.applies_to is not None for r in presets().values())
+    p = tmp_path / "r.toml"
+    p.write_text('preset = "UK_DISP"\napplies_to = "activity=Receive Complaint"\n', encoding="utf-8")
+    (rule,) = load_rules(p)
+    assert rule.applies_to.activities == ("Receive Complaint",) and rule.base == 56
+    p.write_text('preset = "UK_DISP"\napplies_to = "all"\n', encoding="utf-8")
+    assert load_rules(p)[0].applies_to is None
+    p.write_text('preset = "UK_DISP"\n[applies_to]\ncolumn = "kind"\nvalues = ["c"]\n', encoding="utf-8")
+    assert load_rules(p)[0].applies_to.column == "kind"
+
+
+def test_the_demo_rule_covers_complaints_and_agrees_with_segments() -> None:
+    """The README's demo: CN_NFRA_2020 covers the 1,070 complaints, not all 26,472 cases, and
+    the segments section's "SLA met" is the same per-case verdict."""
+    from conftest import REPO
+    from flowlens.analysis.segments import segments
+
+    log = flowlens.read_log(REPO / "event_logs" / "bank_demo" / "events.parquet", tz="Asia/Shanghai")
+    res = evaluate_sla(log, get_preset("CN_NFRA_2020"))
+    s = res.summary()
+    assert s["cases"] == 1070 and s["scope"]["of"] == 26472
+    assert s["met_share"] > 0.99 and s["breached_while_open"] == 0
+    seg = segments(
+        log, "channel", sla=res.met_flags(), sla_label="deadline met", resamples=100, journeys=False
+    )
+    row = seg.table[(seg.table.metric == "sla_met") & (seg.table.group == "(all)")]
+    assert row.process.tolist() == ["complaint"]
+    assert row.n.item() == s["decided"] and row.value.item() == pytest.approx(s["met_share"])
+
+
+def test_cli_applies_to(tmp_path, capsys) -> None:
+    p = tmp_path / "mixed.csv"
+    pd.DataFrame(MIXED, columns=["case", "activity", "timestamp", "process"]).to_csv(p, index=False)
+    code, out, err = run_cli(capsys, "sla", str(p), "--preset", "UK_DISP", "--json")
+    assert code == 0, err
+    assert json.loads(out)["rules"][0]["summary"]["cases"] == 4
+    code, out, err = run_cli(capsys, "sla", str(p), "--preset", "UK_DISP", "--applies-to", "all", "--json")
+    assert code == 0, err
+    assert json.loads(out)["rules"][0]["summary"]["cases"] == 6
+    code, out, err = run_cli(capsys, "sla", str(p), "--preset", "UK_DISP")
+    assert code == 0 and "applies to complaint cases (process = complaint): 4 of 6 cases" in out

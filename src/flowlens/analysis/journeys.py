@@ -180,6 +180,126 @@ def detect_column(log: EventLog, role: str, given: str | None = "auto") -> str |
     return None
 
 
+#: A customer value with more cases than this in the log is an organisation or a product, not
+#: a person ("a value with hundreds of cases over years is not a person").
+MAX_PERSON_CASES = 100
+#: ... and so is a value with this many of its cases open at the same time.
+MAX_PERSON_OPEN = 5
+#: Share of the identified cases such values may hold before the column is no person key (up to
+#: it they are treated as unidentified, like "guest").
+MAX_NON_PERSON_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class CustomerKey:
+    """Whether a customer column identifies persons (docs/methods.md §9.1)."""
+
+    #: canonical column (None: no customer column)
+    column: str | None
+    #: its name in the source
+    name: str | None
+    #: True when the column can link a person's cases into issues
+    persons: bool
+    #: why (one sentence; empty when no column)
+    reason: str
+    #: values that look like organisations (too many cases, or too many open at once),
+    #: treated as unidentified when the column is a person key
+    non_persons: tuple[str, ...] = ()
+    #: identified cases, values, cases per value (median, max), share of cases in non-persons
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def customer_key(
+    log: EventLog,
+    given: str | None = "auto",
+    *,
+    unknown_customers: Iterable[str] = UNKNOWN_CUSTOMERS,
+) -> CustomerKey:
+    """The customer column and whether its values are persons.
+
+    A person raises a handful of cases and rarely has several open at once; an organisation or
+    a product key (helpdesk's ``customer``: one value with 251 tickets over four years, five or
+    more open at the same time for most values) chains unrelated cases into one "issue". A
+    value is **not a person** when it has more than :data:`MAX_PERSON_CASES` cases or
+    :data:`MAX_PERSON_OPEN` or more cases open at the same time (case start to end); the column
+    is a person key when such values hold at most :data:`MAX_NON_PERSON_SHARE` of the
+    identified cases (they are then treated as unidentified). Computed on the per-case table.
+
+    >>> import pandas as pd, flowlens
+    >>> rows = [{"case": f"c{i}", "customer_id": f"k{i // 2}", "activity": "a",
+    ...          "timestamp": pd.Timestamp("2024-01-01") + pd.Timedelta(days=i)} for i in range(40)]
+    >>> customer_key(flowlens.read_log(pd.DataFrame(rows))).persons
+    True
+    """
+    col = detect_column(log, "customer", given)
+    if col is None:
+        return CustomerKey(None, None, False, "")
+    name = log.attributes.get(col, col)
+    from flowlens.relational import case_table
+
+    t = log.table
+    v = t[col].cast("string")
+    per = t.group_by("case_idx").aggregate(cust=v.argmin(t.eid, where=v.notnull()))
+    ct = case_table(t).select("case_idx", "start_us", "end_us").join(per, "case_idx")
+    df = ct.to_pandas()
+    unknown = {str(u).strip().lower() for u in unknown_customers}
+    df = df[df["cust"].notna() & ~df["cust"].astype(str).str.strip().str.lower().isin(unknown)]
+    n = len(df)
+    if n == 0:
+        return CustomerKey(
+            col, name, False, f"column '{name}' identifies no customer (every value means unknown)"
+        )
+    counts = df.groupby("cust").size()
+    # most cases open at once per value: +1 at each start, -1 at each end, running sum per value
+    ev = pd.DataFrame(
+        {
+            "cust": np.r_[df["cust"].to_numpy(), df["cust"].to_numpy()],
+            "t": np.r_[df["start_us"].to_numpy(), df["end_us"].to_numpy()],
+            "d": np.r_[np.ones(n, dtype=np.int64), -np.ones(n, dtype=np.int64)],
+        }
+    ).sort_values(["cust", "t", "d"], kind="stable")
+    ev["open"] = ev.groupby("cust", sort=False)["d"].cumsum()
+    most_open = ev.groupby("cust")["open"].max().reindex(counts.index)
+    bad = counts[(counts > MAX_PERSON_CASES) | (most_open >= MAX_PERSON_OPEN)]
+    share = float(bad.sum()) / n
+    top = counts.sort_values(ascending=False, kind="stable")
+    top_v = str(top.index[0])
+    span_d = (
+        float(
+            df.loc[df["cust"] == top.index[0], "end_us"].max()
+            - df.loc[df["cust"] == top.index[0], "start_us"].min()
+        )
+        / 86_400e6
+    )
+    stats = {
+        "cases": n,
+        "values": len(counts),
+        "cases_per_value_median": float(counts.median()),
+        "cases_per_value_max": int(top.iloc[0]),
+        "busiest_value": top_v,
+        "busiest_span_days": span_d,
+        "non_person_values": len(bad),
+        "non_person_share": share,
+    }
+    if share > MAX_NON_PERSON_SHARE:
+        reason = (
+            f"column '{name}' does not identify persons: {100 * share:.1f} % of its cases belong to values with more "
+            f"than {MAX_PERSON_CASES} cases or {MAX_PERSON_OPEN} or more open at once (e.g. '{top_v}': "
+            f"{int(top.iloc[0]):,} cases over {span_d:,.0f} days), an organisation or a product rather than a "
+            "customer; name a person-level key with --customer COLUMN"
+        )
+        return CustomerKey(col, name, False, reason, tuple(sorted(map(str, bad.index))), stats)
+    reason = (
+        f"column '{name}' identifies persons ({len(counts):,} values, median {counts.median():g} cases each)"
+    )
+    if len(bad):
+        reason += (
+            f"; {len(bad)} values with more than {MAX_PERSON_CASES} cases or {MAX_PERSON_OPEN} or more open at once "
+            f"({100 * share:.1f} % of the cases) are treated as unidentified"
+        )
+    return CustomerKey(col, name, True, reason, tuple(sorted(map(str, bad.index))), stats)
+
+
 def case_attribute_table(log: EventLog, columns: Sequence[str]) -> ibis.Table:
     """One row per case: ``case_idx`` and, per column, its value at the case's first instance
     (in the order of methods §1.3) where it is not null."""
@@ -338,9 +458,15 @@ def journeys(
     import ibis
 
     win_s = _window_s(window)
+    if win_s <= 0:
+        raise ConfigError("the issue window must be positive (e.g. 7d): issues link cases within it")
     win_us = round(win_s * US)
+    key = customer_key(log, customer, unknown_customers=unknown_customers)
+    # a detected column that does not identify persons is not used: chaining an organisation's
+    # cases would make one years-long "issue" (a column the user names is taken as given)
+    use_key = key.column is not None and (key.persons or customer != "auto")
     roles = {
-        "customer": detect_column(log, "customer", customer),
+        "customer": key.column if use_key else None,
         "channel": detect_column(log, "channel", channel),
         "reason": detect_column(log, "reason", reason),
         "contact": detect_column(log, "contact", contact),
@@ -387,7 +513,10 @@ def journeys(
     cases = ev.group_by(["case_idx", "case_id"]).aggregate(
         c_start=ev.s.min(), c_end=ev.e.max(), cust=cust_case, reason=reason_case
     )
-    unknown = sorted({str(u).strip().lower() for u in unknown_customers})
+    unknown = sorted(
+        {str(u).strip().lower() for u in unknown_customers}
+        | {v.strip().lower() for v in key.non_persons if key.persons}
+    )
     if roles["customer"]:
         known = cases.cust.notnull() & ~cases.cust.strip().lower().isin(unknown)
     else:
@@ -518,6 +647,15 @@ def journeys(
     if channel_stats is not None:
         summary["by_channel"] = _channel_rows(channel_stats, members)
     notes += more_notes
+    if key.column is not None and not use_key:
+        notes = [n for n in notes if not n.startswith("no customer column")]
+    if key.column is not None:
+        notes.insert(
+            0,
+            key.reason
+            if use_key
+            else f"{key.reason}; it is not used, so each case is its own issue (journeys need a person-level key)",
+        )
     source = {r: (log.attributes.get(c, c) if c else None) for r, c in roles.items()}
     return Journeys(
         issues=df,
@@ -760,10 +898,15 @@ def headline(summary: Mapping[str, Any], window_s: float) -> str:
 
 __all__ = [
     "CANDIDATES",
+    "MAX_NON_PERSON_SHARE",
+    "MAX_PERSON_CASES",
+    "MAX_PERSON_OPEN",
     "UNKNOWN_CUSTOMERS",
+    "CustomerKey",
     "Journeys",
     "add_case_attributes",
     "case_attribute_table",
+    "customer_key",
     "detect_column",
     "headline",
     "journeys",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -377,6 +377,7 @@ def compare(
     confidence: float = 0.95,
     min_size: int = 10,
     labels: pd.Series | None = None,
+    key: str = "",
 ) -> pd.DataFrame:
     """Compare ``metrics`` across the values of ``units[by]``.
 
@@ -413,7 +414,7 @@ def compare(
         vv = v_all.to_numpy(dtype=float, na_value=np.nan)[valid]
         dd = None if d_all is None else d_all.to_numpy(dtype=float, na_value=np.nan)[valid]
         sv = seg.to_numpy()[valid]
-        rep = replicates(m.stat, vv, sv, dd, resamples=resamples, seed=seed, key=m.name)
+        rep = replicates(m.stat, vv, sv, dd, resamples=resamples, seed=seed, key=f"{key}{m.name}")
         lo, hi = _interval(rep.all[1], confidence)
         rows.append(_row(m, "(all)", vv.size, rep.all[0], lo, hi))
         for g in groups:
@@ -530,12 +531,17 @@ def case_units(
     *,
     attributes: Sequence[str] = (),
     tm: TimeModel | None = None,
-    sla: str | None = "auto",
+    sla: str | pd.DataFrame | None = "auto",
     csat: str | None = "auto",
 ) -> pd.DataFrame:
     """The per-case unit table: case_id, lead_s, wait_s, proc_s, wait_proc_s, flow_efficiency,
     sla_met and csat (when such columns exist), and the case ``attributes`` (value at the
-    case's first instance). Times come from the time model (built when not given)."""
+    case's first instance). Times come from the time model (built when not given).
+
+    ``sla`` is "auto" (a recorded column such as sla_met), a column name, None, or a table of
+    case_id and sla_met (1/0/missing) such as :meth:`flowlens.analysis.sla.SlaResult.met_flags`:
+    the deadline rule's own verdict, so that segments and the deadline section share one
+    definition."""
     from flowlens.analysis.journeys import case_attribute_table, resolve_column
     from flowlens.timing.model import time_model
 
@@ -543,9 +549,15 @@ def case_units(
     extra: dict[str, str] = {}
     for a in attributes:
         extra[a] = resolve_column(log, a, what="segment")
-    sla_col = (
-        _find(log, SLA_NAMES) if sla == "auto" else (resolve_column(log, sla, what="SLA") if sla else None)
-    )
+    flags = sla if isinstance(sla, pd.DataFrame) else None
+    if flags is not None:
+        sla_col = None
+    else:
+        sla_col = (
+            _find(log, SLA_NAMES)
+            if sla == "auto"
+            else (resolve_column(log, sla, what="SLA") if sla else None)
+        )
     csat_col = (
         _find(log, CSAT_NAMES)
         if csat == "auto"
@@ -572,6 +584,11 @@ def case_units(
     out["wait_proc_s"] = out["wait_s"] + out["proc_s"]
     if sla_col:
         out["sla_met"] = _bool_series(df[sla_col])
+    if flags is not None:
+        met = flags.drop_duplicates("case_id").set_index(flags["case_id"].drop_duplicates().astype(str))[
+            "sla_met"
+        ]
+        out["sla_met"] = out["case_id"].astype(str).map(met).astype("Float64")
     if csat_col:
         out["csat"] = pd.to_numeric(df[csat_col], errors="coerce").astype("Float64")
     for name, col in extra.items():
@@ -599,54 +616,74 @@ class SegmentComparison:
     confidence: float
     #: segment -> number of cases
     sizes: dict[str, int] = field(default_factory=dict)
-    #: segment -> sorted lead times in seconds (for distribution charts)
+    #: segment (within processes: "process · segment") -> sorted lead times in seconds (for
+    #: distribution charts)
     lead_times: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: the keys of ``lead_times`` -> number of cases
+    cell_sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     starts_estimated: bool = False
+    #: the process column the comparison was made within (None: one process); the table's
+    #: ``process`` column then says which process each row is about
+    within: str | None = None
+
+    def _where(self, r: Mapping[str, Any]) -> str:
+        p = r.get("process")
+        return f"Within {p}, " if self.within and p is not None and p == p else ""
 
     def sentences(self, *, limit: int | None = None) -> list[str]:
         """Plain-language findings: distinguishable differences first, largest relative first."""
         t = self.table[(self.table["group"] != "(all)") & (self.table["noise"] == False)]  # noqa: E712
         t = t.assign(rel=(t["diff"] / t["other"].abs().replace(0, np.nan)).abs().fillna(0))
-        t = t.sort_values(["rel", "metric", "group"], ascending=[False, True, True])
+        t = t.sort_values(["rel", "metric", "process", "group"], ascending=[False, True, True, True])
         out = []
         metrics = {m.name: m for m in (*CASE_METRICS, *ISSUE_METRICS)}
         for r in t.to_dict("records"):
             m = metrics.get(r["metric"]) or Metric(r["metric"], r["label"], r["metric"], kind=r["kind"])
+            label = r["label"] or m.label
             versus = f"segment {self.reference}" if self.reference else "the rest"
-            out.append(
-                f"{self.by} = {r['group']}: {m.label} {m.format(r['value'])} vs {m.format(r['other'])} for {versus} "
+            where = self._where(r)
+            text = (
+                f"{where}{self.by} = {r['group']}: {label} {m.format(r['value'])} vs {m.format(r['other'])} for {versus} "
                 f"({m.format_diff(r['diff'])}, 95 % CI {m.format_diff(r['diff_low'])} to {m.format_diff(r['diff_high'])})."
             )
+            out.append(text)
         return out[:limit] if limit else out
 
     def headline(self) -> str:
         t = self.table
         lead = t[(t["metric"] == "lead_median") & (t["group"] != "(all)")]
+        scope = f" within {self.within} values" if self.within else ""
         if lead.empty:
             return f"No lead times to compare by {self.by}."
         real = lead[lead["noise"] == False]  # noqa: E712
         if real.empty:
             return (
-                f"Median lead times by {self.by} range from {human_duration(lead['value'].min())} to "
+                f"Median lead times by {self.by}{scope} range from {human_duration(lead['value'].min())} to "
                 f"{human_duration(lead['value'].max())}, but no segment differs from the rest beyond noise "
                 "(bootstrap 95 % CI)."
             )
-        slow = real.sort_values("diff", ascending=False).iloc[0]
-        fast = real.sort_values("diff").iloc[0]
+        rel = (real["diff"] / real["other"].abs().replace(0, np.nan)).fillna(0)
+        real = real.assign(rel=rel)
+        slow = real.sort_values(["rel", "process", "group"], ascending=[False, True, True]).iloc[0]
+        fast = real.sort_values(["rel", "process", "group"], ascending=[True, True, True]).iloc[0]
         if slow["diff"] > 0:
+            where = self._where(slow)
             text = (
-                f"{self.by} = {slow['group']} cases take longest: median {human_duration(slow['value'])} vs "
+                f"{where}{self.by} = {slow['group']} cases take longest: median {human_duration(slow['value'])} vs "
                 f"{human_duration(slow['other'])} for the rest"
             )
         else:
-            text = f"{self.by} = {fast['group']} cases are fastest: median {human_duration(fast['value'])}"
-        return text + f" ({len(real)} of {len(lead)} segments differ beyond noise, bootstrap 95 % CI)."
+            where = self._where(fast)
+            text = f"{where}{self.by} = {fast['group']} cases are fastest: median {human_duration(fast['value'])}"
+        more = f" within processes (column {self.within})" if self.within else ""
+        return text + f" ({len(real)} of {len(lead)} segments differ beyond noise{more}, bootstrap 95 % CI)."
 
     def to_dict(self) -> dict[str, Any]:
         t = self.table.astype(object).where(self.table.notna(), None)
         return {
             "by": self.by,
+            "within": self.within,
             "reference": self.reference,
             "seed": self.seed,
             "resamples": self.resamples,
@@ -675,6 +712,9 @@ def segments(
     tm: TimeModel | None = None,
     journeys: Journeys | bool | None = True,
     journey_options: dict[str, Any] | None = None,
+    process: str | None = "auto",
+    sla: str | pd.DataFrame | None = "auto",
+    sla_label: str | None = None,
 ) -> SegmentComparison:
     """Every headline metric of ``log`` per value of the case attribute ``by``.
 
@@ -682,6 +722,12 @@ def segments(
     (:data:`ISSUE_METRICS`, FCR and contacts per issue) use the customer's view, where an
     issue's segment is its first case's (``journeys=False`` skips them). A numeric ``by`` with
     many values is split into quartiles.
+
+    When the log holds several processes (``process``: "auto" detects the process column,
+    :func:`flowlens.analysis.processes.detect_processes`; None turns it off) case metrics are
+    compared **within each process**: a segment against the rest of its process, never across
+    processes (the table's ``process`` column). ``sla`` gives the "SLA met" metric (see
+    :func:`case_units`; a deadline rule's per-case verdict, labelled ``sla_label``).
 
     >>> import pandas as pd, flowlens
     >>> df = pd.DataFrame({"case": [str(i) for i in range(40)], "activity": "a",
@@ -691,35 +737,110 @@ def segments(
     >>> res.table.query("metric == 'lead_median'")[["group", "value", "noise"]].values.tolist()
     [['(all)', 21600.0, None], ['gold', 3600.0, False], ['std', 39600.0, False]]
     """
+    from dataclasses import replace as _replace
+
     from flowlens.analysis.journeys import journeys as build_journeys
     from flowlens.analysis.journeys import resolve_column
+    from flowlens.analysis.processes import case_processes, detect_processes
     from flowlens.timing.model import time_model
 
     col = resolve_column(log, by, what="segment")
     tm = tm or time_model(log)
-    cases = case_units(log, attributes=[col], tm=tm)
+    cases = case_units(log, attributes=[col], tm=tm, sla=sla)
     labels = segment_labels(cases[col])
     chosen = list(metrics) if metrics is not None else [*CASE_METRICS, *ISSUE_METRICS]
+    if sla_label:
+        chosen = [_replace(m, label=sla_label) if m.name == "sla_met" else m for m in chosen]
+    elif "sla_met" in cases.columns and isinstance(sla, str):
+        sla_src = _find(log, SLA_NAMES) if sla == "auto" else resolve_column(log, sla, what="SLA")
+        name = log.attributes.get(sla_src, sla_src) if sla_src else "?"
+        chosen = [
+            _replace(m, label=f"SLA met (as recorded in column {name})") if m.name == "sla_met" else m
+            for m in chosen
+        ]
     case_metrics = [m for m in chosen if m.unit == "case"]
     issue_metrics = [m for m in chosen if m.unit == "issue"]
-    table = compare(
-        cases,
-        col,
-        case_metrics,
-        reference=reference,
-        seed=seed,
-        resamples=resamples,
-        confidence=confidence,
-        min_size=min_size,
-        labels=labels,
-    )
+    split = detect_processes(log, process) if process is not None else None
     notes: list[str] = []
-    if issue_metrics and journeys is not False:
-        j = (
-            journeys
-            if not isinstance(journeys, bool)
-            else build_journeys(log, attributes=[col], **(journey_options or {}))
+    if split is not None and split.column == col:
+        split = None  # comparing the processes themselves
+    if split is None:
+        table = compare(
+            cases,
+            col,
+            case_metrics,
+            reference=reference,
+            seed=seed,
+            resamples=resamples,
+            confidence=confidence,
+            min_size=min_size,
+            labels=labels,
         )
+        table.insert(0, "process", None)
+        keys = labels.astype(str)
+    else:
+        procs = case_processes(log, split).set_index("case_id")["process"]
+        pcol = cases["case_id"].map(procs).fillna("(no process)").astype(str)
+        parts = []
+        sizes = pcol.value_counts()
+        order = sorted(sizes.index, key=lambda p: (-int(sizes[p]), str(p)))
+        alone = []
+        for p in order:
+            mask = (pcol == p).to_numpy()
+            lab = labels[mask]
+            if lab[lab != MISSING].nunique() < 2:
+                alone.append(p)
+                continue
+            sub = compare(
+                cases[mask].reset_index(drop=True),
+                col,
+                case_metrics,
+                reference=reference if reference in set(lab) else None,
+                seed=seed,
+                resamples=resamples,
+                confidence=confidence,
+                min_size=min_size,
+                labels=lab.reset_index(drop=True),
+                key=f"{p}\x00",
+            )
+            sub.insert(0, "process", p)
+            parts.append(sub)
+        table = pd.concat(parts, ignore_index=True) if parts else compare(cases.iloc[0:0], col, case_metrics)
+        if "process" not in table.columns:
+            table.insert(0, "process", None)
+        notes.append(
+            f"the log holds {split.n} processes (column {split.name}): each segment is compared with the rest "
+            "of its own process, never across processes"
+        )
+        if alone:
+            notes.append(f"{by} has a single value (or none) in {', '.join(alone)}: nothing to compare there")
+        keys = pcol + " · " + labels.astype(str)
+    j = None
+    if issue_metrics and journeys is True and "customer" not in (journey_options or {}):
+        from flowlens.analysis.journeys import customer_key
+
+        key = customer_key(log)
+        if not key.persons:
+            # without a person-level customer key an "issue" is a case: the issue metrics would
+            # only repeat the case metrics (or chain an organisation's cases)
+            journeys = False
+            notes.append(
+                "issue metrics (FCR, contacts per issue) left out: "
+                + (key.reason if key.column else "no customer column to link cases into issues")
+            )
+    if issue_metrics and journeys is not False:
+        try:
+            j = (
+                journeys
+                if not isinstance(journeys, bool)
+                else build_journeys(log, attributes=[col], **(journey_options or {}))
+            )
+        except ConfigError as exc:
+            # no person-level customer key: the per-issue metrics are left out, with the reason
+            notes.append(
+                f"issue metrics (FCR, contacts per issue) left out: {exc.message.removeprefix('journeys left out: ')}"
+            )
+    if j is not None:
         if col not in j.issues.columns:
             raise ConfigError(
                 f"the journeys given have no column '{col}': build them with attributes=['{col}']"
@@ -729,25 +850,54 @@ def segments(
             # Issue segments use the same labels as cases (quartile edges of the case values).
             lab_map = dict(zip(cases["case_id"], labels, strict=True))
             ilabels = iu["issue_id"].map(lab_map).fillna(MISSING)
-            more = compare(
-                iu,
-                col,
-                issue_metrics,
-                reference=reference if reference in set(ilabels) else None,
-                seed=seed,
-                resamples=resamples,
-                confidence=confidence,
-                min_size=min_size,
-                labels=ilabels,
-            )
-            table = pd.concat([table, more], ignore_index=True)
+            if split is None:
+                more = compare(
+                    iu,
+                    col,
+                    issue_metrics,
+                    reference=reference if reference in set(ilabels) else None,
+                    seed=seed,
+                    resamples=resamples,
+                    confidence=confidence,
+                    min_size=min_size,
+                    labels=ilabels,
+                )
+                more.insert(0, "process", None)
+                table = pd.concat([table, more], ignore_index=True)
+            else:
+                # an issue belongs to the process of its first case (whose id names the issue)
+                iproc = iu["issue_id"].map(procs).fillna("(no process)").astype(str)
+                for p in order:
+                    mask = (iproc == p).to_numpy()
+                    lab = ilabels[mask]
+                    if p in alone or not mask.any() or lab[lab != MISSING].nunique() < 2:
+                        continue
+                    more = compare(
+                        iu[mask].reset_index(drop=True),
+                        col,
+                        issue_metrics,
+                        reference=reference if reference in set(lab) else None,
+                        seed=seed,
+                        resamples=resamples,
+                        confidence=confidence,
+                        min_size=min_size,
+                        labels=lab.reset_index(drop=True),
+                        key=f"{p}\x00",
+                    )
+                    more.insert(0, "process", p)
+                    table = pd.concat([table, more], ignore_index=True)
+                notes.append(
+                    "an issue (the customer's view, which can span processes) is compared within the process "
+                    "of its first case"
+                )
         notes += j.notes
     if tm.starts_estimated:
         notes.append(
             "some start times were estimated (completion-only instances): waiting share and flow efficiency use them"
         )
-    sizes = labels.value_counts().to_dict()
-    lead = {str(g): np.sort(cases.loc[labels == g, "lead_s"].to_numpy(dtype=float)) for g in sizes}
+    sizes_all = keys.value_counts().to_dict()
+    lead = {str(g): np.sort(cases.loc[keys == g, "lead_s"].to_numpy(dtype=float)) for g in sizes_all}
+    seg_sizes = labels.value_counts().to_dict()
     return SegmentComparison(
         by=log.attributes.get(col, col),
         table=table,
@@ -755,10 +905,12 @@ def segments(
         seed=seed,
         resamples=resamples,
         confidence=confidence,
-        sizes={str(k): int(v) for k, v in sizes.items()},
+        sizes={str(k): int(v) for k, v in seg_sizes.items()},
         lead_times=lead,
+        cell_sizes={str(k): int(v) for k, v in sizes_all.items()},
         notes=notes,
         starts_estimated=tm.starts_estimated,
+        within=split.name if split is not None else None,
     )
 
 

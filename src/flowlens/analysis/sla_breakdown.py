@@ -339,28 +339,51 @@ class SlaAnalysis:
     categories: CategoryProfile | None = None
 
     def lead(self) -> str:
-        """One plain-language sentence (the report's lead)."""
+        """One plain-language sentence (the report's lead): the SLA-met share (deadline kept,
+        base or extended, among cases whose outcome is known; methods 12.4), its parts, and the
+        open cases."""
+        from flowlens.units import human_duration
+
         s = self.result.summary()
         n = s["cases"]
-        if not n:
-            return f"No case starts the {self.result.rule.name} clock."
         rule = self.result.rule
-        within = s["shares"]["met"] or 0.0
-        parts = [f"{100 * within:.1f} % of cases answered within {rule.allowance_text()}"]
-        if s["counts"]["extended"]:
-            parts.append(f"{100 * (s['shares']['extended'] or 0):.1f} % within an extended deadline")
-        br = s["counts"]["breached"]
-        text = f"{100 * (s['shares']['breached'] or 0):.1f} % breached"
-        top = self.time_in.top("breached") if self.time_in is not None and br else None
-        if top is not None:
-            text += f", mostly in {top['activity']} ({100 * top['share']:.0f} % of breached cases' time"
-            text += ", mostly waiting)" if top["wait_share"] >= 0.5 else ")"
-        parts.append(text)
-        if s["counts"]["open"]:
-            from flowlens.units import human_duration
-
+        scope = s.get("scope") or {}
+        if not n:
+            return f"No case starts the {rule.name} clock."
+        c = s["counts"]
+        who = f"{n:,} case{'s' if n != 1 else ''}"
+        if scope.get("by", "all") != "all" and rule.applies_to is not None:
+            who = f"{n:,} {rule.applies_to.describe()}"
+        parts = []
+        if s["decided"]:
+            within = c["met"] / s["decided"]
+            of = (
+                f"Of {who}"
+                if s["decided"] == n
+                else f"Of the {s['decided']:,} of {who} whose outcome is known"
+            )
+            head = f"{of}, {100 * (s['met_share'] or 0):.1f} % met their deadline"
+            head += f" ({100 * within:.1f} % within {rule.allowance_text()}"
+            if c["extended"]:
+                head += f", {100 * c['extended'] / s['decided']:.1f} % within an extended deadline"
+            parts.append(head + ")")
+            br = c["breached"]
+            late = br - s["breached_while_open"]
+            text = f"{100 * br / s['decided']:.1f} % breached"
+            if s["breached_while_open"]:
+                text += (
+                    f" ({late:,} answered late, {s['breached_while_open']:,} unanswered past the deadline)"
+                )
+            top = self.time_in.top("breached") if self.time_in is not None and br else None
+            if top is not None:
+                text += f", mostly in {top['activity']} ({100 * top['share']:.0f} % of breached cases' time"
+                text += ", mostly waiting)" if top["wait_share"] >= 0.5 else ")"
+            parts.append(text)
+        else:
+            parts.append(f"none of {who} has reached its deadline or a response yet")
+        if c["open"]:
             parts.append(
-                f"{s['counts']['open']:,} still open (the next deadline in {human_duration(s['next_breach_s'])})"
+                f"{c['open']:,} still open within their deadline (the next deadline in {human_duration(s['next_breach_s'])})"
             )
         return "; ".join(parts) + f" ({rule.name})."
 
@@ -381,6 +404,7 @@ class SlaAnalysis:
                 "deadline_at": r.rule.deadline_at,
                 "receipt_cutoff": r.rule.receipt_cutoff,
                 "received": r.rule.received,
+                "applies_to": asdict(r.rule.applies_to) if r.rule.applies_to else None,
             },
             "summary": r.summary(),
             "lead": self.lead(),
@@ -437,6 +461,7 @@ def sla_analysis(
     category: str | None = "auto",
     period: str = "auto",
     as_of: str | int | datetime | None = None,
+    process: str | None = "auto",
 ) -> SlaAnalysis:
     """:func:`evaluate_sla`, then :func:`time_in_window` (when a time model is given) and
     :func:`category_profile` (``category="auto"`` detects the column; None skips it).
@@ -447,11 +472,11 @@ def sla_analysis(
     ...     "category": ["card", "card"], "timestamp": ["2024-03-01 10:00", "2024-03-05 10:00"]})
     >>> a = sla_analysis(flowlens.read_log(df), get_preset("US_CFPB"))
     >>> a.lead()
-    '100.0 % of cases answered within 15 days; 0.0 % breached (US_CFPB).'
+    'Of 1 case, 100.0 % met their deadline (100.0 % within 15 days); 0.0 % breached (US_CFPB).'
     >>> a.categories.table[["category", "cases", "breach_rate"]].values.tolist()
     [['card', 1, 0.0]]
     """
-    res = evaluate_sla(log, rule, as_of=as_of)
+    res = evaluate_sla(log, rule, as_of=as_of, process=process)
     ti = time_in_window(res, tm, causes=causes) if tm is not None else None
     cats = None
     if category is not None:

@@ -28,6 +28,7 @@ from flowlens.analysis.sla_rules import (
     HOUR_US,
     STATUSES,
     Extension,
+    Scope,
     SlaRule,
     _optional,
     _parse_clock,
@@ -168,6 +169,9 @@ class SlaResult:
     clock_stop: str | tuple[str, ...]
     calendar: WorkCalendar | None
     notes: list[str] = field(default_factory=list)
+    #: which cases the rule covers: text, by (all | process | column | activity), covered,
+    #: of (cases in the log), column, values (see :func:`covered_cases`)
+    scope: dict[str, Any] = field(default_factory=dict)
     _summary: dict[str, Any] | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -215,6 +219,7 @@ class SlaResult:
             return None if v is None or pd.isna(v) else float(v)
 
         counts = {s: int(row[s] or 0) for s in STATUSES}
+        decided = counts["met"] + counts["extended"] + counts["breached"]
         self._summary = {
             "rule": self.rule.name,
             "allowance": self.rule.allowance_text(),
@@ -222,6 +227,11 @@ class SlaResult:
             "cases": n,
             "counts": counts,
             "shares": {s: (counts[s] / n if n else None) for s in STATUSES},
+            # the one "SLA met" figure (methods 12.4): deadline kept (base or extended) among the
+            # cases whose outcome is known; open cases within their deadline are not yet decided
+            "decided": decided,
+            "met_share": (counts["met"] + counts["extended"]) / decided if decided else None,
+            "scope": dict(self.scope),
             "breached_while_open": int(row.open_breached or 0),
             "extension_applied": int(row.with_extension or 0),
             "paused_cases": int(row.paused or 0),
@@ -238,9 +248,22 @@ class SlaResult:
             "clock_start": _show(self.clock_start),
             "clock_stop": _show(self.clock_stop),
             "calendar": self.calendar.to_dict() if self.calendar else None,
-            "notes": list(self.notes) + _scope_note(n, counts["open"] + int(row.open_breached or 0)),
+            "notes": list(self.notes)
+            + (
+                _scope_note(n, counts["open"] + int(row.open_breached or 0))
+                if self.scope.get("by", "all") == "all"
+                else []
+            ),
         }
         return self._summary
+
+    def met_flags(self) -> pd.DataFrame:
+        """Per covered case: case_id and sla_met = 1.0 (met or extended), 0.0 (breached) or NaN
+        (open, deadline ahead): the per-case form of ``summary()["met_share"]``, which the
+        segments section compares across segments (one definition of "SLA met")."""
+        df = self.frame()
+        met = df.status.map({"met": 1.0, "extended": 1.0, "breached": 0.0}).astype("Float64")
+        return pd.DataFrame({"case_id": df.case_id.astype(str), "sla_met": met})
 
     def margins(self) -> np.ndarray:
         """Time to spare at the clock stop (negative: late), in the rule's unit, stopped cases."""
@@ -252,7 +275,7 @@ def _scope_note(n: int, unstopped: int) -> list[str]:
     if n and unstopped > n / 2:
         return [
             f"{unstopped:,} of {n:,} cases never reach a clock-stop activity; if the log mixes processes, "
-            "keep the relevant cases (e.g. --where process=complaint or --contains ACTIVITY)"
+            "say which cases the rule covers (--applies-to process=VALUE or activity=ACTIVITY)"
         ]
     return []
 
@@ -309,26 +332,148 @@ def _received_us(log: EventLog, col: str) -> tuple[ibis.Table, list[str]]:
     raise ConfigError(f"received-time column '{col}' holds {dtype}, not timestamps or ISO 8601 text")
 
 
+def covered_cases(
+    log: EventLog, scope: Scope | None, *, process: str | None = "auto", rule: str = "the rule"
+) -> tuple[ibis.Table | None, dict[str, Any], list[str]]:
+    """The cases ``scope`` covers (a table of case_idx, or None for every case), a description
+    and notes (docs/methods.md §12.1).
+
+    Processes are matched on the process column (§3.5; ``process`` as for
+    :func:`~flowlens.analysis.processes.detect_processes`) or ``scope.column``; intake
+    activities on the cases containing them. For presets (``scope.candidates``) processes are
+    tried first, then activities; when neither occurs, a log with one process is covered whole
+    (with a note) and a log with several is an error naming the process values.
+    """
+    from flowlens.analysis.processes import _case_values, detect_processes
+
+    n_all = log.n_cases
+    info: dict[str, Any] = {
+        "text": "every case whose clock starts",
+        "by": "all",
+        "of": n_all,
+        "covered": n_all,
+    }
+    if scope is None:
+        return None, info, []
+    t = log.table
+    notes: list[str] = []
+    col = None
+    split = None
+    if scope.processes:
+        if scope.column:
+            col = _find_column(log, scope.column)
+            if col is None and not scope.candidates:
+                raise ConfigError(
+                    f"no column '{scope.column}' for the cases {rule} applies to; available: "
+                    f"{', '.join(sorted(log.attributes.values())) or 'none'}"
+                )
+        else:
+            split = detect_processes(log, process)
+            col = split.column if split is not None else _find_column(log, "process")
+            if col is None and not scope.candidates:
+                raise ConfigError(
+                    f"{rule} applies to process {'/'.join(scope.processes)}, but the log has no process column "
+                    "(name it with --process COLUMN, or use --applies-to COLUMN=VALUE or activity=ACTIVITY)"
+                )
+    if col is not None:
+        cv = _case_values(log, col)
+        values = sorted(cv.select("process").distinct().to_pandas().process.dropna().astype(str))
+        hit = [v for v in values if _names_process(v, scope.processes)]
+        if hit:
+            keep = cv.filter(cv.process.isin(hit)).select("case_idx")
+            name = log.attributes.get(col, col)
+            info = {
+                "text": f"{scope.describe()} ({name} = {', '.join(hit)})",
+                "by": "column" if scope.column else "process",
+                "column": name,
+                "values": hit,
+                "of": n_all,
+            }
+            return keep, _count(keep, info), notes
+        if not scope.candidates:
+            raise ConfigError(
+                f"no value of column '{log.attributes.get(col, col)}' names {'/'.join(scope.processes)} "
+                f"for {rule}; values: {', '.join(values[:15])}{', …' if len(values) > 15 else ''}"
+            )
+    if scope.activities:
+        present = t.select("activity").distinct().to_pandas().activity.dropna().astype(str).tolist()
+        if scope.candidates:
+            acts = _optional(scope.activities, present)
+        else:
+            found = _resolve(scope.activities, present, candidates=False, what="applies-to")
+            acts = found if isinstance(found, tuple) else ()
+        if acts:
+            keep = t.filter(t.activity.isin(list(acts))).select("case_idx").distinct()
+            info = {
+                "text": f"{scope.describe()} (cases with {', '.join(acts)})",
+                "by": "activity",
+                "activities": list(acts),
+                "of": n_all,
+            }
+            return keep, _count(keep, info), notes
+    if split is not None:
+        vals = ", ".join(split.processes[:15])
+        raise ConfigError(
+            f"{rule} applies to {scope.describe()}, but no value of the process column '{split.name}' ({vals}) "
+            "names one and no case has such an intake activity; say which cases it covers with "
+            "--applies-to process=VALUE (or --applies-to all)"
+        )
+    notes.append(
+        f"no process column or intake activity marks {scope.describe()} in this log, so the rule covers every "
+        "case whose clock starts; if the log mixes processes, say which cases it covers (--applies-to)"
+    )
+    return None, info, notes
+
+
+def _names_process(value: str, names: tuple[str, ...]) -> bool:
+    """A process value names one of ``names`` when, compared without case, ``_`` and ``-``, it
+    equals one or contains it as a word ("card_dispute" contains "dispute"; Chinese names as a
+    substring)."""
+    v = " " + re.sub(r"[\s_\-]+", " ", str(value)).strip().casefold() + " "
+    for n in names:
+        w = re.sub(r"[\s_\-]+", " ", str(n)).strip().casefold()
+        if not w:
+            continue
+        if f" {w} " in v or (not w.isascii() and w in v):
+            return True
+    return False
+
+
+def _count(keep: ibis.Table, info: dict[str, Any]) -> dict[str, Any]:
+    info["covered"] = int(keep.count().to_pandas())
+    return info
+
+
 def evaluate_sla(
     log: EventLog,
     rule: SlaRule,
     *,
     as_of: str | int | datetime | None = None,
+    process: str | None = "auto",
 ) -> SlaResult:
-    """Evaluate ``rule`` on every case of ``log`` in the engine (see the module docstring).
+    """Evaluate ``rule`` on the cases it covers in the engine (see the module docstring).
 
-    Cases are those where the clock starts: all cases for ``case start`` (or a received-time
-    column), else cases containing a start activity. ``as_of`` is when open cases are looked
-    at (default: the last event of the log).
+    Covered cases are those of ``rule.applies_to`` (:func:`covered_cases`; ``process`` names the
+    process column, "auto" detects it); among them, those where the clock starts: all for
+    ``case start`` (or a received-time column), else those containing a start activity.
+    ``as_of`` is when open cases are looked at (default: the last event of the log).
     """
     import ibis
 
+    full = log
+    keep, scope_info, scope_notes = covered_cases(log, rule.applies_to, process=process, rule=rule.name)
+    if keep is not None:
+        tt = log.table
+        k = keep.select(fl_k=keep.case_idx)
+        log = log.derive(
+            tt.semi_join(k, tt.case_idx == k.fl_k).select(tt.columns), f"{rule.name}: {scope_info['text']}"
+        )
     t = log.table
     present = t.select("activity").distinct().to_pandas().activity.dropna().astype(str).tolist()
     cstart = _resolve(rule.clock_start, present, candidates=rule.candidates, what="clock start")
     cstop = _resolve(rule.clock_stop, present, candidates=rule.candidates, what="clock stop")
     exts: list[tuple[Extension, tuple[str, ...], str | None]] = []
-    notes: list[str] = []
+    notes: list[str] = list(scope_notes)
     for x in rule.extensions:
         acts: tuple[str, ...] = ()
         if x.activities:
@@ -381,10 +526,12 @@ def evaluate_sla(
             "case_idx", "case_id", clock_start_us=cs.act_start, received_from_column=ibis.literal(False)
         )
 
+    # open cases are looked at when the whole log ends, not when the covered cases' last event does
+    ft = full.table
     as_of_us = (
         _to_us(as_of, log.timezone)
         if as_of is not None
-        else int(t.aggregate(m=t.end_us.max()).to_pandas().m[0])
+        else int(ft.aggregate(m=ft.end_us.max()).to_pandas().m[0])
     )
 
     # 2. clock stop and the first extension activities after the start
@@ -522,6 +669,7 @@ def evaluate_sla(
         clock_stop=cstop,
         calendar=cal,
         notes=notes,
+        scope=scope_info,
     )
 
 

@@ -21,9 +21,11 @@ from flowlens.analysis.sla_rules import (
     CASE_START,
     Extension,
     Pause,
+    Scope,
     SlaRule,
     _names,
     _unit_word,
+    parse_scope,
 )
 from flowlens.errors import ConfigError
 from flowlens.timing.calendars import WorkCalendar
@@ -95,6 +97,53 @@ PROVISIONAL_CREDIT = (
     "Provisional Credit Issued",
     "临时入账",
 )
+#: Usual spellings of a complaint's intake: a case containing one is a complaint.
+COMPLAINT_INTAKE = (
+    "Receive Complaint",
+    "Register Complaint",
+    "Complaint Received",
+    "Log Complaint",
+    "Record Complaint",
+    "Open Complaint",
+    "Create Complaint",
+    "File Complaint",
+    "接收投诉",
+    "受理投诉",
+    "登记投诉",
+    "投诉登记",
+    "投诉受理",
+    "收到投诉",
+)
+#: Usual spellings of a disputed transaction's or an error notice's intake (Regulation E).
+DISPUTE_INTAKE = (
+    "Report Dispute",
+    "Receive Dispute",
+    "Dispute Received",
+    "Open Dispute",
+    "Register Dispute",
+    "Create Dispute",
+    "Notice of Error",
+    "Report Error",
+    "Error Notice Received",
+    "受理争议",
+    "登记争议",
+    "交易争议受理",
+)
+#: The cases a complaint rule covers: complaint processes, or cases with a complaint intake.
+COMPLAINTS = Scope(
+    processes=("complaint", "complaints", "complaint handling", "投诉", "消费投诉", "投诉处理"),
+    activities=COMPLAINT_INTAKE,
+    candidates=True,
+    label="complaint cases",
+)
+#: The cases an error-resolution rule (Regulation E) covers: disputes and error notices.
+DISPUTES = Scope(
+    processes=("dispute", "disputes", "card dispute", "chargeback", "error resolution", "争议", "交易争议"),
+    activities=DISPUTE_INTAKE,
+    candidates=True,
+    label="disputed transactions (error notices)",
+)
+
 NOTIFY_RESULT = (
     "Notify Customer",
     "Notify Result",
@@ -114,7 +163,12 @@ def _preset_table() -> dict[str, SlaRule]:
         "complainant, by a further 30 (max 60). Extension tiers are detected from holding/extension "
         "activities or an attribute flag 'complex' / 'especially_complex'."
     )
-    common: dict[str, Any] = {"clock_start": CASE_START, "clock_stop": FINAL_RESPONSE, "candidates": True}
+    common: dict[str, Any] = {
+        "clock_start": CASE_START,
+        "clock_stop": FINAL_RESPONSE,
+        "candidates": True,
+        "applies_to": COMPLAINTS,
+    }
     rules = [
         SlaRule(
             name="CN_NFRA_2020",
@@ -215,6 +269,7 @@ def _preset_table() -> dict[str, SlaRule]:
             clock_start=CASE_START,
             clock_stop=ACKNOWLEDGE,
             candidates=True,
+            applies_to=COMPLAINTS,
             jurisdiction="Australia (ASIC)",
             source="domain.md [59]: ASIC RG 271",
             description="ASIC RG 271: acknowledge a complaint within 24 hours (or one business day) of "
@@ -240,6 +295,7 @@ def _preset_table() -> dict[str, SlaRule]:
             clock_start=CASE_START,
             clock_stop=NOTIFY_RESULT,
             candidates=True,
+            applies_to=DISPUTES,
             extensions=(
                 Extension(
                     45, PROVISIONAL_CREDIT, unit="calendar_days", label="provisional credit", candidates=True
@@ -261,6 +317,7 @@ def _preset_table() -> dict[str, SlaRule]:
             clock_start=CASE_START,
             clock_stop=NOTIFY_RESULT,
             candidates=True,
+            applies_to=DISPUTES,
             extensions=(
                 Extension(
                     90, PROVISIONAL_CREDIT, unit="calendar_days", label="provisional credit", candidates=True
@@ -333,6 +390,7 @@ _RULE_KEYS = {
     "source",
     "description",
     "base_text",
+    "applies_to",
 }
 
 
@@ -343,6 +401,7 @@ def load_rules(path: str | Path) -> list[SlaRule]:
     preset = "CN_CBRC_2012"            # optional: start from a preset, override below
     clock_start = "case start"         # or an activity, or a list of activities
     clock_stop = ["Send Final Response"]
+    applies_to = "process=complaint"   # or "activity=Receive Complaint", "all", or a table
     unit = "business_days"             # calendar_days | business_days | hours
     base = 10
     country = "CN"                     # holidays for business days (or calendar = "cal.toml")
@@ -442,6 +501,8 @@ def rule_from_dict(spec: Mapping[str, Any], *, where: str = "rule", base_dir: Pa
                 raise ConfigError(f"{where}: each pause needs start and stop activities")
             pauses.append(Pause(_tuple(pz["start"]), _tuple(pz["stop"])))
         kw["pauses"] = tuple(pauses)
+    if "applies_to" in spec:
+        kw["applies_to"] = _scope_from_spec(spec["applies_to"], where)
     cal = _calendar_from_spec(spec, where, base_dir, kw.get("timezone"))
     if cal is not None:
         kw["calendar"] = cal
@@ -454,6 +515,29 @@ def rule_from_dict(spec: Mapping[str, Any], *, where: str = "rule", base_dir: Pa
         return SlaRule(**kw)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _scope_from_spec(v: Any, where: str) -> Scope | None:
+    """``applies_to``: "process=complaint" (as on the command line), "all" (every case), or a
+    table with ``process``/``processes``, ``column`` + ``values``, ``activities``."""
+    if v is None or (isinstance(v, str) and v.strip().lower() in ("all", "every case", "")):
+        return None
+    if isinstance(v, str):
+        return parse_scope(v)
+    if not isinstance(v, Mapping):
+        raise ConfigError(f"{where}: applies_to must be text like 'process=complaint' or a table")
+    unknown = set(v) - {"process", "processes", "column", "values", "activity", "activities", "label"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown keys {sorted(unknown)} in applies_to; use process, column + values, activities"
+        )
+    procs = _tuple(v.get("process", v.get("processes", v.get("values", ()))))
+    acts = _tuple(v.get("activity", v.get("activities", ())))
+    if v.get("column") and not procs:
+        raise ConfigError(f"{where}: applies_to with a column needs values = [...]")
+    if not procs and not acts:
+        raise ConfigError(f"{where}: applies_to needs processes, column + values or activities")
+    return Scope(processes=procs, activities=acts, column=v.get("column"), label=str(v.get("label", "")))
 
 
 def _tuple(v: Any) -> tuple[str, ...]:

@@ -74,6 +74,65 @@ class Pause:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """The cases a rule covers (``applies_to``): a complaint deadline covers complaints, not
+    the account openings and service calls of the same log.
+
+    ``processes`` are values of the log's process column (docs/methods.md §3.5; a value matches
+    when, compared without case, ``_`` and ``-``, it equals a name or contains it as a word:
+    "card_dispute" matches "dispute"); ``column`` names another case attribute holding them.
+    ``activities`` are intake activities: a case containing one is covered. Presets list usual
+    spellings (``candidates``): those present are used, processes first; when neither occurs in
+    the log the rule covers every case whose clock starts, with a note. A rule without a scope
+    covers every case whose clock starts.
+
+    >>> Scope(processes=("complaint",), label="complaint cases").describe()
+    'complaint cases'
+    """
+
+    processes: tuple[str, ...] = ()
+    activities: tuple[str, ...] = ()
+    column: str | None = None
+    candidates: bool = False
+    label: str = ""
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        parts = []
+        if self.processes:
+            parts.append(f"{self.column or 'process'} = {' / '.join(self.processes)}")
+        if self.activities:
+            parts.append(
+                f"cases with {' / '.join(self.activities[:3])}{' …' if len(self.activities) > 3 else ''}"
+            )
+        return " or ".join(parts) or "every case"
+
+
+def parse_scope(text: str) -> Scope:
+    """A scope from the command line: ``process=complaint``, ``process=complaint,dispute``,
+    ``activity=Receive Complaint`` or ``COLUMN=VALUE`` (a case attribute).
+
+    >>> parse_scope("process=complaint").processes, parse_scope("activity=Receive Complaint").activities
+    (('complaint',), ('Receive Complaint',))
+    >>> parse_scope("type=complaint").column
+    'type'
+    """
+    key, sep, value = str(text).partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key or not value:
+        raise ConfigError(
+            f"--applies-to '{text}' is not KEY=VALUE; use process=VALUE, activity=ACTIVITY or COLUMN=VALUE"
+        )
+    values = tuple(v.strip() for v in value.split(",") if v.strip())
+    if key.lower() in ("activity", "activities"):
+        return Scope(activities=values)
+    if key.lower() in ("process", "processes"):
+        return Scope(processes=values)
+    return Scope(processes=values, column=key)
+
+
+@dataclass(frozen=True)
 class SlaRule:
     """A deadline rule: clock start and stop, allowance, extensions, pauses, calendar.
 
@@ -112,6 +171,8 @@ class SlaRule:
     #: True when part of the rule is marked [verify] in domain.md
     verify: bool = False
     base_text: str = ""
+    #: the cases the rule covers (None: every case whose clock starts)
+    applies_to: Scope | None = None
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:

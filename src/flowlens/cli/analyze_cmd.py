@@ -13,6 +13,7 @@ from flowlens.cli.options import (
     json_option,
     log_options,
     other_work_option,
+    process_option,
     time_options,
 )
 from flowlens.cli.progress import Progress
@@ -90,7 +91,16 @@ from flowlens.log import EventLog
 @click.option(
     "--quick", is_flag=True, help="Only summary, data quality, map and variants (no time-model analyses)."
 )
+@click.option(
+    "--domain",
+    type=click.Choice(["auto", "bank", "generic"]),
+    default="auto",
+    show_default=True,
+    help="The organisation's domain for the report's wording (auto: banking when the log names banking "
+    "work such as Open Account, AML, loan; otherwise neutral words).",
+)
 @other_work_option
+@process_option
 @json_option
 def analyze(
     read: Callable[[], EventLog],
@@ -109,6 +119,8 @@ def analyze(
     seed: int,
     resamples: int,
     quick: bool,
+    domain: str,
+    process: str | None,
     as_json: bool,
 ) -> None:
     """Analyse LOG and write DIR/report.html, DIR/results.json and DIR/quarantine.csv.
@@ -158,6 +170,8 @@ def analyze(
         resamples=resamples,
         allow=allow,
         other_work=other_work(log),
+        process=process,
+        domain=domain,
     )
     with progress.step("analysing"):
         report = build_report(log, options)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, process_option
 from flowlens.cli.progress import Progress
 from flowlens.cli.segments_cmd import bootstrap_options, case_table_options
 from flowlens.log import EventLog
@@ -40,6 +40,7 @@ from flowlens.log import EventLog
 )
 @bootstrap_options
 @case_table_options
+@process_option
 @json_option
 def drivers(
     read: Callable[[], EventLog],
@@ -52,6 +53,7 @@ def drivers(
     top: int,
     seed: int,
     resamples: int,
+    process: str | None,
     as_json: bool,
 ) -> None:
     """Which case attributes and behaviours go with long lead times in LOG: ratio of median
@@ -78,6 +80,7 @@ def drivers(
             groups=groups_file,
             seed=seed,
             resamples=resamples,
+            process=process,
         )
     if as_json:
         emit_json(
@@ -89,11 +92,16 @@ def drivers(
             }
         )
         return
-    click.echo(f"Slow-case drivers over {res.cases:,} cases (seed {seed}, {resamples} resamples, 95 % CI)")
+    within = f", within processes ({res.within})" if res.within else ""
+    click.echo(
+        f"Slow-case drivers over {res.cases:,} cases (seed {seed}, {resamples} resamples, 95 % CI{within})"
+    )
     t = res.table.head(top)
     for r in t.to_dict("records"):
         ratio = "–" if r["ratio"] != r["ratio"] else f"{r['ratio']:.3g}×"
         flag = "too few" if r["small"] else ("noise" if r["noise"] else "")
+        if r.get("inconsistent") is True:
+            flag = "not consistent"
         name = f"{r['factor']} = {r['level']}" if r["kind"] != "behaviour" else r["factor"]
         name = name if len(name) <= 36 else name[:35] + "…"
         click.echo(

@@ -85,15 +85,23 @@ def journeys(
       flowlens journeys events.parquet --cases cases.parquet --window 7d --by segment
       flowlens journeys events.parquet --groups groups.toml --json
     """
-    from flowlens.analysis.journeys import headline
+    from flowlens.analysis.journeys import customer_key, headline
     from flowlens.analysis.journeys import journeys as compute
     from flowlens.analysis.segments import ISSUE_METRICS, compare, issue_units, segment_labels
+    from flowlens.errors import ConfigError
     from flowlens.io.writers import write_safe_csv
     from flowlens.units import human_duration, percent
 
     progress = Progress(enabled=False if as_json else None)
     with progress.step(f"reading {log_path}"):
         log = add_cases(read())
+    if _role(customer) == "auto":
+        key = customer_key(log)
+        if key.column is not None and not key.persons:
+            # a key that chains an organisation's cases would give years-long "issues"
+            raise ConfigError(
+                f"journeys left out: {key.reason} (or --customer none: each case its own issue)"
+            )
     with progress.step("linking cases into issues"):
         res = compute(
             log,

@@ -265,6 +265,29 @@ def time_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def process_option(func: F) -> F:
+    """``--process COLUMN|auto|none``: the column telling several processes apart
+    (docs/methods.md §3.5); the command receives ``process``: "auto", None or a column."""
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        value = str(kwargs.pop("process_column")).strip()
+        kwargs["process"] = (
+            None if value.lower() == "none" else ("auto" if value.lower() == "auto" else value)
+        )
+        return func(**kwargs)
+
+    return click.option(
+        "--process",
+        "process_column",
+        default="auto",
+        show_default=True,
+        metavar="COLUMN|auto|none",
+        help="Column telling several processes apart (auto: detected from how its values split the "
+        "activities; none: analyse the log as one process). With one, analyses run within processes.",
+    )(wrapper)  # type: ignore[return-value]
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
 

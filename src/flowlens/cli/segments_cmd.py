@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, process_option
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -83,6 +83,11 @@ def comparison_lines(table: pd.DataFrame, *, versus: str = "rest") -> list[str]:
         for r in block.to_dict("records"):
             value = f"{m.format(r['value'])} [{m.format(r['ci_low'])}–{m.format(r['ci_high'])}]"
             group = str(r["group"])
+            proc = r.get("process")
+            if isinstance(proc, str) and group != "(all)":
+                group = f"{proc} · {group}"
+            elif isinstance(proc, str):
+                group = f"{proc} (all)"
             group = group if len(group) <= 28 else group[:27] + "…"
             if (
                 r["group"] == "(all)"
@@ -113,6 +118,7 @@ def comparison_lines(table: pd.DataFrame, *, versus: str = "rest") -> list[str]:
 )
 @bootstrap_options
 @case_table_options
+@process_option
 @json_option
 def segments(
     read: Callable[[], EventLog],
@@ -122,6 +128,7 @@ def segments(
     reference: str | None,
     seed: int,
     resamples: int,
+    process: str | None,
     as_json: bool,
 ) -> None:
     """Compare LOG's headline metrics (lead time, waiting share, flow efficiency, SLA met, FCR,
@@ -139,7 +146,7 @@ def segments(
     with progress.step(f"reading {log_path}"):
         log = add_cases(read())
     with progress.step(f"comparing by {by} ({resamples} resamples)"):
-        res = compute(log, by, reference=reference, seed=seed, resamples=resamples)
+        res = compute(log, by, reference=reference, seed=seed, resamples=resamples, process=process)
     if as_json:
         emit_json(
             {
@@ -151,7 +158,8 @@ def segments(
         )
         return
     sizes = ", ".join(f"{k} {v:,}" for k, v in sorted(res.sizes.items(), key=lambda kv: -kv[1]))
-    click.echo(f"Segments by {res.by}: {sizes} cases; seed {seed}, {resamples} resamples, 95 % CI")
+    within = f"; within processes ({res.within})" if res.within else ""
+    click.echo(f"Segments by {res.by}: {sizes} cases; seed {seed}, {resamples} resamples, 95 % CI{within}")
     for line in comparison_lines(res.table, versus=f"'{reference}'" if reference else "rest"):
         click.echo(line)
     click.echo("")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, process_option
 from flowlens.cli.progress import Progress
 
 if TYPE_CHECKING:
@@ -98,6 +98,14 @@ if TYPE_CHECKING:
 )
 @click.option("--received", metavar="COLUMN", help="Column with the receipt time (starts the clock).")
 @click.option(
+    "--applies-to",
+    "applies_to",
+    metavar="KEY=VALUE",
+    help="The cases every rule covers: process=complaint (values of the process column), "
+    "activity=ACTIVITY (cases containing it), COLUMN=VALUE, or all (default: each rule's own scope; "
+    "presets cover complaints or disputes).",
+)
+@click.option(
     "--case-table",
     type=click.Path(path_type=Path),
     help="CSV/Parquet case table joined on the case id (e.g. the generator's cases.parquet).",
@@ -124,6 +132,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Write the per-case results of the first rule to this CSV.",
 )
+@process_option
 @json_option
 def sla(
     read: Callable[[], EventLog],
@@ -147,12 +156,14 @@ def sla(
     roll_forward: bool,
     receipt_cutoff: str | None,
     received: str | None,
+    applies_to: str | None,
     case_table: Path | None,
     as_of: str | None,
     category: str,
     period: str,
     causes: bool,
     cases_csv: Path | None,
+    process: str | None,
     as_json: bool,
 ) -> None:
     """Deadline (SLA) compliance of LOG's cases under regulatory presets or custom rules.
@@ -161,7 +172,8 @@ def sla(
     Examples:
       flowlens sla --list-presets
       flowlens sla complaints.csv --preset CN_NFRA_2020 --preset UK_DISP_PSD --country CN
-      flowlens sla bank/events.parquet --where process=complaint --case-table bank/cases.parquet --preset CN_NFRA_2020
+      flowlens sla bank/events.parquet --case-table bank/cases.parquet --preset CN_NFRA_2020
+      flowlens sla log.csv --preset UK_DISP --applies-to process=complaints
       flowlens sla tickets.csv --clock-start Opened --clock-stop Resolved --days 5 --business --country GB-ENG --json
     """
     from flowlens.analysis import sla as S
@@ -218,6 +230,8 @@ def sla(
         changes["holiday_country"] = country
     if pause_pairs:
         changes["pauses"] = tuple(S.Pause((a,), (b,)) for a, b in pause_pairs)
+    if applies_to:
+        changes["applies_to"] = None if applies_to.strip().lower() == "all" else S.parse_scope(applies_to)
     final: list[SlaRule] = []
     for r in rules:
         r = replace(r, **changes)
@@ -254,6 +268,7 @@ def sla(
                     category=None if category.lower() == "none" or i > 0 else category,
                     period=period,
                     as_of=as_of,
+                    process=process,
                 )
             )
     if cases_csv is not None:
@@ -353,6 +368,9 @@ def _print(a: SlaAnalysis) -> None:
     )
     n = s["cases"]
     c, sh = s["counts"], s["shares"]
+    scope = s.get("scope") or {}
+    if scope.get("by", "all") != "all":
+        click.echo(f"  applies to {scope['text']}: {scope['covered']:,} of {scope['of']:,} cases")
     click.echo(
         f"  {n:,} cases: {c['met']:,} met ({percent(sh['met'])}), {c['extended']:,} extended "
         f"({percent(sh['extended'])}), {c['breached']:,} breached ({percent(sh['breached'])}"

@@ -34,6 +34,7 @@ from flowlens.report.sections import map_section, quality_section, summary_secti
 from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:
+    from flowlens.analysis.processes import ProcessSplit
     from flowlens.analysis.waiting import WaitingAnalysis
     from flowlens.findings.allowlist import AllowList
     from flowlens.log import EventLog
@@ -75,6 +76,12 @@ class ReportOptions:
     top_findings: int = 5
     #: the same staff's work outside the log: busy time for the waiting-cause split
     other_work: EventLog | None = None
+    #: the column telling several processes apart: "auto" detects it
+    #: (:func:`flowlens.analysis.processes.detect_processes`), None analyses the log as one process
+    process: str | None = "auto"
+    #: the organisation's domain for wording: "auto" (detected), "bank" or "generic"
+    #: (:func:`flowlens.analysis.domain.detect_domain`); non-bank logs get neutral words
+    domain: str = "auto"
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -191,7 +198,17 @@ def build_report(
         title=opts.title or f"Process report: {Path(log.source.path).name}",
         provenance=provenance(log, seed=opts.seed, extra=extra),
     )
-    report = _add(report, guard.run("Summary", lambda: summary_section(log, summary, durations)))
+    split, processes = _processes(log, opts)
+    from flowlens.analysis.domain import detect_domain
+
+    domain = detect_domain(log, opts.domain)
+    report = _add(
+        report,
+        guard.run(
+            "Summary",
+            lambda: summary_section(log, summary, durations, split=split, processes=processes, domain=domain),
+        ),
+    )
     report = _add(report, guard.run("Data quality", lambda: quality_section(log, summary)))
     tm, wa, other = _time_analyses(log, opts, tick, guard) if opts.deep else (None, None, None)
     by_transition = guard.run("Why cases wait", lambda: wa.by("transition")) if wa is not None else None
@@ -205,7 +222,17 @@ def build_report(
     )
     tick("variants")
     report = _add(
-        report, guard.run("Variants", lambda: variants_section(variants(log), top=opts.top_variants))
+        report,
+        guard.run(
+            "Variants",
+            lambda: variants_section(
+                variants(log),
+                top=opts.top_variants,
+                split=split,
+                processes=processes,
+                per_process=_variants_per_process(log, split),
+            ),
+        ),
     )
     if opts.model_path:
         tick("conformance")
@@ -226,6 +253,22 @@ def build_report(
             )
         )
     return report
+
+
+def _processes(log: EventLog, opts: ReportOptions) -> tuple[ProcessSplit | None, Any]:
+    """The log's process column (None for one process) and the process of every case."""
+    from flowlens.analysis.processes import case_processes, detect_processes
+
+    split = detect_processes(log, opts.process)
+    return split, (case_processes(log, split) if split is not None else None)
+
+
+def _variants_per_process(log: EventLog, split: ProcessSplit | None) -> dict[str, Any] | None:
+    from flowlens.analysis.processes import process_log
+
+    if split is None:
+        return None
+    return {p: variants(process_log(log, split, p)) for p in split.cases}
 
 
 def _conformance(log: EventLog, opts: ReportOptions) -> Section:
@@ -300,18 +343,25 @@ def _deep_sections(
 
     tick("customer journeys")
     report = guard.run("Customer journeys", lambda: _journeys(log, report, skipped)) or report
+    # deadlines are evaluated before segments so that both use one definition of "SLA met"
+    # (the first rule's per-case verdict); the section still comes last
+    analyses: list[Any] = []
+    if opts.sla or opts.sla_rules:
+        tick("deadlines")
+        analyses = guard.run("Deadlines", lambda: _sla_analyses(log, tm, wa, opts, skipped)) or []
     tick("segments")
     for col in guard.run("Segments", lambda: _segment_columns(log, opts, skipped)) or []:
 
         def by(c: str = col, r: Report = report) -> Report:
-            return _segments(log, r, c, tm, opts, skipped)
+            return _segments(log, r, c, tm, opts, skipped, analyses)
 
         report = guard.run(f"Segments by {col}", by) or report
     tick("slow-case drivers")
     report = guard.run("Slow-case drivers", lambda: _drivers(log, report, opts, skipped)) or report
-    if opts.sla or opts.sla_rules:
-        tick("deadlines")
-        report = guard.run("Deadlines", lambda: _sla(log, report, tm, wa, opts, skipped)) or report
+    if analyses:
+        from flowlens.report.sla_section import sla_section
+
+        report = _add(report, guard.run("Deadlines", lambda: sla_section(analyses)))
     return report
 
 
@@ -334,13 +384,17 @@ def _findings(log: EventLog, tm: TimeModel, wa: WaitingAnalysis, opts: ReportOpt
 
 
 def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> Report:
-    from flowlens.analysis.journeys import detect_column, journeys
+    from flowlens.analysis.journeys import customer_key, journeys
     from flowlens.report.journeys_section import journeys_section
 
-    if detect_column(log, "customer") is None:
+    key = customer_key(log)
+    if key.column is None:
         skipped.append(
             ("Customer journeys", "no customer id column (e.g. customer_id) to link cases into issues")
         )
+        return report
+    if not key.persons:
+        skipped.append(("Customer journeys", key.reason))
         return report
     try:
         return report.add(journeys_section(journeys(log)))
@@ -366,14 +420,37 @@ def _segment_columns(log: EventLog, opts: ReportOptions, skipped: list[tuple[str
 
 
 def _segments(
-    log: EventLog, report: Report, col: str, tm: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
+    log: EventLog,
+    report: Report,
+    col: str,
+    tm: Any,
+    opts: ReportOptions,
+    skipped: list[tuple[str, str]],
+    analyses: Sequence[Any] = (),
 ) -> Report:
     from flowlens.analysis.segments import segments
     from flowlens.report.segments_section import segments_section
 
+    sla: Any = "auto"
+    label = None
+    if analyses:
+        res = analyses[0].result
+        sla = res.met_flags()
+        label = f"deadline met ({res.rule.name}, of its decided cases)"
     try:
         return report.add(
-            segments_section(segments(log, col, tm=tm, seed=opts.seed, resamples=opts.resamples))
+            segments_section(
+                segments(
+                    log,
+                    col,
+                    tm=tm,
+                    seed=opts.seed,
+                    resamples=opts.resamples,
+                    process=opts.process,
+                    sla=sla,
+                    sla_label=label,
+                )
+            )
         )
     except ConfigError as exc:
         skipped.append((f"Segments by {col}", exc.one_line()))
@@ -391,11 +468,10 @@ def _drivers(log: EventLog, report: Report, opts: ReportOptions, skipped: list[t
         return report
 
 
-def _sla(
-    log: EventLog, report: Report, tm: Any, wa: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
-) -> Report:
+def _sla_analyses(
+    log: EventLog, tm: Any, wa: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
+) -> list[Any]:
     from flowlens.analysis.sla import get_preset, load_rules, sla_analysis
-    from flowlens.report.sla_section import sla_section
 
     rules = [get_preset(name) for name in opts.sla]
     for path in opts.sla_rules:
@@ -403,7 +479,7 @@ def _sla(
     analyses = []
     for rule in rules:
         try:
-            analyses.append(sla_analysis(log, rule, tm=tm, causes=wa))
+            analyses.append(sla_analysis(log, rule, tm=tm, causes=wa, process=opts.process))
         except ConfigError as exc:
             skipped.append((f"Deadlines ({rule.name})", exc.one_line()))
-    return report.add(sla_section(analyses)) if analyses else report
+    return analyses

@@ -64,15 +64,33 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
         )
     rows: list[dict[str, Any]] = []
     for r in t.to_dict("records"):
+        strata = r.get("strata") if isinstance(r.get("strata"), list) else []
+        per = ", ".join(
+            f"{x['process']} {_ratio(x['ratio']) if x['ratio'] is not None else '–'}"
+            for x in sorted(strata, key=lambda x: (-x["n"], str(x["process"])))
+            if x["counted"]
+        )
+        flag = (
+            "too few"
+            if r["small"]
+            else ("not consistent" if r.get("inconsistent") else ("noise" if r["noise"] else ""))
+        )
         rows.append(
             {
                 **r,
                 "name": r["phrase"] if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}",
                 "ratio_txt": _ratio(r["ratio"]),
                 "ratio_ci": f"{_ratio(r['ratio_low'])} – {_ratio(r['ratio_high'])}",
-                "flag": "too few" if r["small"] else ("noise" if r["noise"] else ""),
+                "flag": flag,
+                "per_process": per,
             }
         )
+    from flowlens.analysis.drivers import EXCLUSION_RULES
+
+    excluded = [
+        {"column": x.column, "why": EXCLUSION_RULES[x.rule].split(":")[0], "detail": x.detail}
+        for x in res.excluded.itertuples()
+    ]
     html = render_fragment(
         "_drivers.html.j2",
         res=res,
@@ -82,6 +100,7 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
         total=len(res.table),
         corr=res.correlations.to_dict("records"),
         findings=res.sentences(limit=8),
+        excluded=excluded,
     )
     return Section(
         id="drivers", title="Slow-case drivers", html=html, data=res.to_dict(), lead=res.headline()

@@ -6,6 +6,7 @@ Every builder takes the analysis results (not the log internals) and returns a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,8 +22,14 @@ from flowlens.units import human_duration
 if TYPE_CHECKING:
     import pandas as pd
 
+    from flowlens.analysis.domain import Domain
+    from flowlens.analysis.processes import ProcessSplit
     from flowlens.discovery.dfg import DirectlyFollowsGraph
     from flowlens.log import EventLog, LogSummary
+
+
+#: Processes drawn with a lead-time histogram of their own in the summary (the largest first).
+MAX_PROCESS_CHARTS = 6
 
 
 def _lead_stats(durations: pd.DataFrame) -> dict[str, float | None]:
@@ -36,11 +43,63 @@ def _lead_stats(durations: pd.DataFrame) -> dict[str, float | None]:
     }
 
 
-def summary_section(log: EventLog, summary: LogSummary, durations: pd.DataFrame) -> Section:
+def summary_section(
+    log: EventLog,
+    summary: LogSummary,
+    durations: pd.DataFrame,
+    *,
+    split: ProcessSplit | None = None,
+    processes: pd.DataFrame | None = None,
+    domain: Domain | None = None,
+) -> Section:
+    """The summary: counts, period, columns and lead time (and the ``domain`` used for wording). With a process ``split``
+    (:func:`flowlens.analysis.processes.detect_processes`) and the per-case ``processes``
+    (:func:`~flowlens.analysis.processes.case_processes`), lead time is given per process and
+    the histogram is drawn per process (a pooled histogram of several processes has one hump
+    per process and describes none of them)."""
     lead = _lead_stats(durations)
+    by_process = None
+    if split is not None and processes is not None and len(durations):
+        from flowlens.analysis.processes import lead_by_process
+
+        by_process = lead_by_process(durations, processes)
     # Charts and maps are SVG built by flowlens with every log value escaped: safe to inline.
-    chart = (
-        Markup(
+    chart: Markup | str = ""
+    process_charts: list[tuple[str, int, Markup]] = []
+    box_chart: Markup | str = ""
+    if by_process is not None:
+        m = durations[["case_id", "lead_time_s"]].merge(
+            processes[["case_id", "process"]], on="case_id", how="left"
+        )
+        groups = {str(p): g["lead_time_s"].to_numpy(dtype=float) for p, g in m.groupby("process", sort=True)}
+        order = by_process["process"].tolist()
+        from flowlens.report.charts_segments import distribution_chart
+
+        box_chart = Markup(
+            distribution_chart(
+                [f"{p} ({len(groups[p]):,})" for p in order],
+                [groups[p] for p in order],
+                value_format=human_duration,
+            )
+        )
+        for p in order[:MAX_PROCESS_CHARTS]:
+            process_charts.append(
+                (
+                    p,
+                    len(groups[p]),
+                    Markup(
+                        histogram(
+                            groups[p],
+                            bins=30,
+                            log_x=True,
+                            x_format=human_duration,
+                            x_label=f"lead time of {p} cases (log scale)",
+                        )
+                    ),
+                )
+            )
+    elif len(durations):
+        chart = Markup(
             histogram(
                 durations["lead_time_s"].to_numpy(dtype=float),
                 bins=40,
@@ -49,22 +108,40 @@ def summary_section(log: EventLog, summary: LogSummary, durations: pd.DataFrame)
                 x_label="lead time (log scale)",
             )
         )
-        if len(durations)
-        else ""
-    )
+    rows = records(by_process) if by_process is not None else []
     html = render_fragment(
-        "_summary.html.j2", s=summary, lead=lead, columns=log.columns.to_dict(), lead_chart=chart
+        "_summary.html.j2",
+        s=summary,
+        lead=lead,
+        columns=log.columns.to_dict(),
+        lead_chart=chart,
+        split=split,
+        by_process=rows,
+        box_chart=box_chart,
+        process_charts=process_charts,
+        more_processes=max(0, len(rows) - MAX_PROCESS_CHARTS),
+        domain=domain,
     )
-    data = {**summary.to_dict(), "lead_time_s": lead, "columns": log.columns.to_dict()}
-    return Section(
-        id="summary",
-        title="Summary",
-        html=html,
-        data=data,
-        lead=f"{summary.cases:,} cases and {summary.events:,} activity instances from "
+    data: dict[str, Any] = {**summary.to_dict(), "lead_time_s": lead, "columns": log.columns.to_dict()}
+    if domain is not None:
+        data["domain"] = domain.to_dict()
+    text = (
+        f"{summary.cases:,} cases and {summary.events:,} activity instances from "
         f"{summary.start[:10] if summary.start else '?'} to {summary.end[:10] if summary.end else '?'}; "
-        f"half of the cases take longer than {human_duration(lead['median'])}.",
     )
+    if split is not None and by_process is not None:
+        data["processes"] = split.to_dict()
+        data["lead_time_by_process"] = rows
+        per = ", ".join(f"{r['process']} {human_duration(r['median_s'])}" for r in rows[:6])
+        more = f" and {len(rows) - 6} more" if len(rows) > 6 else ""
+        text = (
+            f"{summary.cases:,} cases of {split.n} processes (column {split.name}) and {summary.events:,} "
+            f"activity instances from {summary.start[:10] if summary.start else '?'} to "
+            f"{summary.end[:10] if summary.end else '?'}; median lead time per process: {per}{more}."
+        )
+    else:
+        text += f"half of the cases take longer than {human_duration(lead['median'])}."
+    return Section(id="summary", title="Summary", html=html, data=data, lead=text)
 
 
 def quality_section(log: EventLog, summary: LogSummary) -> Section:
@@ -165,19 +242,63 @@ def map_section(
 NAMED_TRANSITIONS = 12
 
 
-def variants_section(variants: pd.DataFrame, *, top: int = 20) -> Section:
+def variants_section(
+    variants: pd.DataFrame,
+    *,
+    top: int = 20,
+    split: ProcessSplit | None = None,
+    processes: pd.DataFrame | None = None,
+    per_process: Mapping[str, pd.DataFrame] | None = None,
+) -> Section:
+    """The variants: the ``top`` paths with share, coverage and lead times. With a process
+    ``split``, each path is labelled with its process (that of its example case) and
+    ``per_process`` (process -> :func:`flowlens.discovery.variants.variants` of its cases)
+    gives the headline numbers per process: shares are of the process's own cases."""
     rows = variants.head(top)
     coverage = float(rows["share"].sum()) if len(rows) else 0.0
+    proc_of: dict[str, str] = {}
+    if split is not None and processes is not None:
+        proc_of = dict(zip(processes["case_id"].astype(str), processes["process"], strict=True))
+    recs = rows.to_dict("records")
+    for r in recs:
+        r["process"] = proc_of.get(str(r["example_case"])) if proc_of else None
+    heads: list[dict[str, Any]] = []
+    for p, v in sorted((per_process or {}).items(), key=lambda kv: (-int(kv[1]["count"].sum()), kv[0])):
+        if v.empty:
+            continue
+        first = v.iloc[0]
+        heads.append(
+            {
+                "process": p,
+                "cases": int(v["count"].sum()),
+                "variants": len(v),
+                "top_share": float(first["share"]),
+                "top_length": int(first["length"]),
+                "top10_share": float(v["share"].head(10).sum()),
+                "top_path": list(first["variant"]),
+                "top_lead_median_s": float(first["lead_median_s"]),
+            }
+        )
     html = render_fragment(
-        "_variants.html.j2", rows=rows.to_dict("records"), n_variants=len(variants), coverage=coverage
+        "_variants.html.j2",
+        rows=recs,
+        n_variants=len(variants),
+        coverage=coverage,
+        split=split,
+        heads=heads,
     )
-    data = {
+    data: dict[str, Any] = {
         "count": len(variants),
         "top": [
-            {**{k: v for k, v in r.items() if k != "variant"}, "activities": list(r["variant"])}
-            for r in rows.to_dict("records")
+            {
+                **{k: v for k, v in r.items() if k != "variant" and (k != "process" or split)},
+                "activities": list(r["variant"]),
+            }
+            for r in recs
         ],
     }
+    if split is not None:
+        data["by_process"] = heads
     lead = (
         (
             f"The most common path is taken by {rows.iloc[0]['share'] * 100:.1f} % of cases; "
@@ -186,6 +307,15 @@ def variants_section(variants: pd.DataFrame, *, top: int = 20) -> Section:
         if len(rows)
         else ""
     )
+    if heads:
+        lead = (
+            f"{len(variants):,} different paths in all; the most common path per process: "
+            + "; ".join(
+                f"{h['process']} {100 * h['top_share']:.1f} % of its cases ({h['variants']:,} paths)"
+                for h in heads[:6]
+            )
+            + "."
+        )
     return Section(id="variants", title="Variants", html=html, data=data, lead=lead)
 
 

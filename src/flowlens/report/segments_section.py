@@ -54,6 +54,7 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
         rows = []
         for r in block.to_dict("records"):
             whole = r["group"] == "(all)"
+            proc = r.get("process")
             noise = r["noise"]
             flag = (
                 ""
@@ -62,6 +63,7 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
             )
             rows.append(
                 {
+                    "process": proc if isinstance(proc, str) else "",
                     "group": r["group"],
                     "n": r["n"],
                     "value": m.format(r["value"]),
@@ -75,7 +77,8 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
                     "flag": flag,
                 }
             )
-        blocks.append({"metric": str(name), "label": _cap(m.label), "unit": m.unit, "rows": rows})
+        label = str(first["label"]) if first.get("label") else m.label
+        blocks.append({"metric": str(name), "label": _cap(label), "unit": m.unit, "rows": rows})
     return blocks
 
 
@@ -84,13 +87,23 @@ def segments_section(res: SegmentComparison, *, findings: int = 8) -> Section:
     time per segment with its 95 % interval, one table per metric (value, interval,
     difference from the rest with its interval, noise flag) and the clearest findings."""
     t = res.table
-    order = [g for g in res.sizes if g in set(t["group"])]
-    order = sorted(order, key=lambda g: (-res.sizes.get(g, 0), g))[:20]
+    if res.within:
+        # within processes: one row per (process, segment), drawn as "process · segment"
+        proc = t["process"].where(t["process"].notna(), None)
+        t = t.assign(
+            group=[
+                f"{p} · {g}" if p is not None and g != "(all)" else g
+                for p, g in zip(proc, t["group"], strict=True)
+            ]
+        )
+    sizes = res.cell_sizes or res.sizes
+    order = [g for g in sizes if g in set(t["group"])]
+    order = sorted(order, key=lambda g: (-sizes.get(g, 0), g))[:20]
     # Charts are SVG built by flowlens with every log value escaped: safe to inline.
     dist = (
         Markup(
             distribution_chart(
-                [f"{g} ({res.sizes[g]:,})" for g in order],
+                [f"{g} ({sizes[g]:,})" for g in order],
                 [res.lead_times.get(g, []) for g in order],
                 value_format=human_duration,
             )
@@ -100,6 +113,8 @@ def segments_section(res: SegmentComparison, *, findings: int = 8) -> Section:
     )
     lead = t[(t["metric"] == "lead_median") & (t["group"].isin(order))]
     overall = t[(t["metric"] == "lead_median") & (t["group"] == "(all)")]
+    if res.within:
+        overall = overall.iloc[0:0]  # one "all cases" line per process would mislead
     lead_chart = ""
     if len(lead):
         lead = lead.set_index("group").loc[[g for g in order if g in set(lead["group"])]].reset_index()
@@ -116,7 +131,7 @@ def segments_section(res: SegmentComparison, *, findings: int = 8) -> Section:
                 value_format=human_duration,
             )
         )
-    blocks = metric_blocks(t)
+    blocks = metric_blocks(res.table)
     html = render_fragment(
         "_segments.html.j2",
         res=res,

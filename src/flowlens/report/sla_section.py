@@ -37,7 +37,7 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
     ...     "timestamp": ["2024-03-01 10:00", "2024-03-05 10:00", "2024-03-01 11:00", "2024-04-05 10:00"]})
     >>> s = sla_section(sla_analysis(flowlens.read_log(df), get_preset("US_CFPB")))
     >>> s.lead
-    '50.0 % of cases answered within 15 days; 50.0 % breached (US_CFPB).'
+    'Of 2 cases, 50.0 % met their deadline (50.0 % within 15 days); 50.0 % breached (US_CFPB).'
     >>> s.data["rules"][0]["summary"]["counts"]["breached"], "<svg" in s.html
     (1, True)
     """
@@ -124,6 +124,8 @@ def _rule_row(a: SlaAnalysis) -> dict[str, Any]:
         "source": r.source,
         "verify": r.verify,
         "cases": s["cases"],
+        "scope": (s.get("scope") or {}).get("text", ""),
+        "met_share": s["met_share"],
         "shares": s["shares"],
         "counts": s["counts"],
         "margin_median": s["margin_median"],
