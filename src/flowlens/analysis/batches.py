@@ -14,12 +14,16 @@ busy resource works through back to back, which looks the same in a log, from be
 batch; busy periods keep other work done in between (an urgent alert) from splitting a batch.
 
 Resources that are not one person at a time (the customer, a system serving many cases) have
-no batches: :func:`shared_resources` finds them.
+no batches: :func:`shared_resources` finds them. Batches need **recorded start times** and a
+clock fine enough to order work within a day: members are instances with a recorded start
+(estimated starts of a completion-only log are built from the enabled time and the resource's
+previous end, so they cannot show that a resource let work accumulate), and a log whose times
+are recorded to the hour or coarser (``log.time_resolution_s``) has none.
 
 >>> import flowlens, pandas as pd
 >>> from flowlens.timing.model import time_model
->>> rows = [(f"c{k}", "a", "sys", f"2024-01-01 {8 + k}:00", f"2024-01-01 {8 + k}:00") for k in range(3)]
->>> rows += [(f"c{k}", "b", "r", "2024-01-01 16:00", "2024-01-01 16:05") for k in range(3)]
+>>> rows = [(f"c{k}", "a", "sys", f"2024-01-01 {8 + k}:1{k}", f"2024-01-01 {8 + k}:1{k}") for k in range(3)]
+>>> rows += [(f"c{k}", "b", "r", "2024-01-01 16:03", "2024-01-01 16:07") for k in range(3)]
 >>> log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"]))
 >>> b = detect_batches(time_model(log))
 >>> b.batches[["activity", "size", "kind"]].values.tolist()
@@ -38,6 +42,9 @@ if TYPE_CHECKING:
     import ibis
 
     from flowlens.timing.model import TimeModel
+
+#: times recorded this coarsely (to the hour or the day) cannot order work within a day
+COARSEST_CLOCK_S = 3600.0
 
 BATCH_COLUMNS = [
     "batch_id",
@@ -123,9 +130,19 @@ def detect_batches(
     if shared is None:
         shared = shared_resources(tm)
     base = inst.filter(inst.resource.notnull() & inst.start_us.notnull())
+    if tm.log.time_resolution_s >= COARSEST_CLOCK_S:
+        base = base.filter(ibis.literal(False))
     if shared:
         base = base.filter(~base.resource.isin(sorted(shared)))
-    base = base.select("eid", "resource", "activity", "start_us", "end_us", "enabled_us")
+    base = base.select(
+        "eid",
+        "resource",
+        "activity",
+        "start_us",
+        "end_us",
+        # an estimated start is no evidence of when work began: busy time, never a member
+        enabled_us=ibis.ifelse(base.start_estimated, ibis.null("int64"), base.enabled_us),
+    )
     if other_work is not None:
         # no enabled time: never a run member (runs take enabled instances only)
         o = other_work.select(

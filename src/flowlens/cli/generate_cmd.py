@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -138,7 +139,8 @@ def bank(
             remedies=remedies,
             sla=sla,
             command=command,
-            jobs=jobs,
+            # a fresh process: forking workers is safe here (see generate_bank)
+            jobs=jobs if jobs is not None else min(2, os.cpu_count() or 1),
         )
     if as_json:
         d = result.to_dict()

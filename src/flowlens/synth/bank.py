@@ -337,8 +337,10 @@ def generate_bank(
     sla: complaint SLA preset (``CN_CBIRC_2020``, ``UK_DISP``, ``UK_DISP_PSD``, ``AU_RG271``,
         ``US_CFPB``).
     command: the command line recorded in the dataset README.
-    jobs: worker processes (default: up to 2 where ``fork`` exists); results do not depend
-        on it, every run draws from its own seeded streams.
+    jobs: worker processes (default 1; ``flowlens generate`` uses up to 2); results do not
+        depend on it, every run draws from its own seeded streams. Workers are forked, which
+        is only safe in a process whose engines (DuckDB, Arrow) have not started threads yet:
+        a fresh command line, not a session that has already analysed a log.
 
     Examples
     --------
@@ -362,9 +364,7 @@ def generate_bank(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if jobs is None:
-        import os
-
-        jobs = min(2, os.cpu_count() or 1)
+        jobs = 1
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}")
     if not _fork_available():
@@ -387,7 +387,7 @@ def generate_bank(
         if cf_dir.exists():
             shutil.rmtree(cf_dir)
         bank.cf_dir = cf_dir
-        if chosen and _fork_available():
+        if chosen and jobs > 1:
             import gc
             import multiprocessing as mp
 
