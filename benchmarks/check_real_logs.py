@@ -96,7 +96,7 @@ def check(name: str, args: list[str]) -> dict[str, object]:
         if code != 0:
             return {"log": name, "error": f"exit {code}"}
         run(args, b)
-        ra, rb = (p / "results.json").read_bytes(), (b / "results.json").read_bytes()
+        ra, rb = (a / "results.json").read_bytes(), (b / "results.json").read_bytes()
         res = json.loads(ra)
     s = res["sections"]
     lead_total = float(s["summary"]["lead_time_s"]["mean"]) * int(s["summary"]["cases"])
