@@ -35,7 +35,9 @@ def _reconciles(tm: object) -> pd.DataFrame:
 def test_simultaneous_steps_share_one_wait() -> None:
     # BPIC 2012's A_APPROVED / A_REGISTERED / A_ACTIVATED: recorded at one instant after a wait
     rows = [("1", "submit", "r", "2024-01-01 09:00", "2024-01-01 09:10")]
-    rows += [("1", a, "sys", "2024-01-03 09:00", "2024-01-03 09:00") for a in ("approve", "register", "activate")]
+    rows += [
+        ("1", a, "sys", "2024-01-03 09:00", "2024-01-03 09:00") for a in ("approve", "register", "activate")
+    ]
     tm = time_model(_log(rows))
     i = tm.instances.order_by("pos").to_pandas()
     assert i.wait_us.tolist() == [0, 48 * H - H // 6, 0, 0]

@@ -122,16 +122,17 @@ def test_unavailability_over_the_night() -> None:
 
 
 def test_batching_parallel_and_accumulated_but_not_a_busy_queue() -> None:
+    # minutes past the hour: a clock that records whole hours cannot show batches
     rows = []
     for k in range(4):  # enabled 08:00..11:00, all submitted together at 16:00
         rows += [
-            (f"p{k}", "a", "x", f"2024-01-01 {8 + k:02d}:00", f"2024-01-01 {8 + k:02d}:00"),
-            (f"p{k}", "submit", "sys", "2024-01-01 16:00", "2024-01-01 16:01"),
+            (f"p{k}", "a", "x", f"2024-01-01 {8 + k:02d}:07", f"2024-01-01 {8 + k:02d}:07"),
+            (f"p{k}", "submit", "sys", "2024-01-01 16:07", "2024-01-01 16:08"),
         ]
     for k in range(3):  # a queue worked back to back by a busy clerk: no batch
         rows += [
-            (f"q{k}", "a", "x", "2024-01-02 08:00", "2024-01-02 08:00"),
-            (f"q{k}", "check", "clerk", f"2024-01-02 {8 + k:02d}:00", f"2024-01-02 {9 + k:02d}:00"),
+            (f"q{k}", "a", "x", "2024-01-02 08:07", "2024-01-02 08:07"),
+            (f"q{k}", "check", "clerk", f"2024-01-02 {8 + k:02d}:07", f"2024-01-02 {9 + k:02d}:07"),
         ]
     tm = time_model(interval_log(rows))
     batches = detect_batches(tm).batches
@@ -211,3 +212,25 @@ def test_insurance_extraneous_matches_its_ground_truth(shared_logs) -> None:
     assert abs(o["by_cause_s"]["extraneous"] - truth_s) <= 0.10 * o["waiting_s"]
     # the waiting there is for busy call-centre operators
     assert o["by_cause_share"]["contention"] > 0.5
+
+
+def test_no_batches_from_estimated_starts_or_a_coarse_clock() -> None:
+    # the same parallel batch as above, recorded to the hour only: the order within the hour
+    # is not in the data, so nothing is a batch
+    rows = []
+    for k in range(4):
+        rows += [
+            (f"p{k}", "a", "x", f"2024-01-01 {8 + k:02d}:00", f"2024-01-01 {8 + k:02d}:00"),
+            (f"p{k}", "submit", "clerk", "2024-01-01 16:00", "2024-01-01 17:00"),
+        ]
+    log = interval_log(rows)
+    assert log.time_resolution_s == 3600
+    assert detect_batches(time_model(log)).batches.empty
+    # completion-only, to the second: starts are estimated, and estimates show no accumulation
+    done = pd.DataFrame(
+        [(f"c{k}", "a", "x", f"2024-01-01 08:{10 * k + 3:02d}:17") for k in range(4)]
+        + [(f"c{k}", "submit", "clerk", "2024-01-01 16:00:41") for k in range(4)],
+        columns=["case", "activity", "resource", "timestamp"],
+    )
+    tm = time_model(flowlens.read_log(done))
+    assert tm.starts_estimated and detect_batches(tm).batches.empty
