@@ -48,7 +48,7 @@ class Engine:
         """Compute ``expr`` once into a temporary table and return that table.
 
         Ibis's own ``cache()``/``create_table`` do not work with DuckDB 2.0 (docs/engine.md),
-        so DuckDB gets ``CREATE TEMP TABLE ... AS`` with the compiled SQL; Spark caches a
+        so DuckDB gets ``CREATE TEMP TABLE ... AS`` with the compiled SQL; Spark checkpoints a
         temporary view.
         """
         import ibis
@@ -72,7 +72,10 @@ class Engine:
             return self.backend.table(name)
         session = self.backend._session  # type: ignore[attr-defined]
         frame = session.sql(str(ibis.to_sql(expr, dialect="pyspark")))
-        frame.cache().createOrReplaceTempView(name)
+        # A checkpoint, not cache(): it cuts the lineage, so plans built on materialised tables
+        # stay small (a cached view keeps its whole plan, and plans that read it several times
+        # grow until the driver runs out of memory printing them).
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
         return self.backend.table(name)
 
 

@@ -319,7 +319,7 @@ def waiting_causes(
         (st.cd <= 0, "unavailability"),
         else_="extraneous",
     )
-    st = st.mutate(cause=cause)
+    st = log.engine.materialize(st.mutate(cause=cause), prefix="fl_wait_segments")
     # Off-shift time counts only after the last time the resource was on shift and free for at
     # least ``ready_evidence_s`` and then went off shift without starting the case: before that
     # the case was not ready (the customer, a third party or unlogged work held it), so the

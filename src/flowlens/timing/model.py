@@ -194,7 +194,9 @@ def time_model(
     t = log.table
     team_col = _team_column(log, team)
     concurrency = concurrent_pairs(log, oracle=oracle)
-    en = enabled_times(log, concurrency, skew_us=int(skew_s * 1_000_000))
+    # Intermediate tables are computed once: each is read several times below, and an engine
+    # that does not share repeated subqueries (Spark) would recompute them for every read.
+    en = eng.materialize(enabled_times(log, concurrency, skew_us=int(skew_s * 1_000_000)), prefix="fl_en")
     waits = _wait_activities(log, wait_activities)
     base = t.select(
         "eid",
@@ -240,8 +242,9 @@ def time_model(
         negative_wait=(gap < 0).fill_null(False),
         proc_us=ibis.ifelse(is_wait, 0, span),
     )
+    x = eng.materialize(x, prefix="fl_timed")
     stop = resolve_clock_stop(log, clock_stop)
-    x = _customer_time(x, stop.stops(log))
+    x = eng.materialize(_customer_time(x, stop.stops(log)), prefix="fl_customer")
 
     cals = calendars or CalendarSet.always(log.timezone)
     x, clock = _with_business_time(log, x, cals)
