@@ -350,7 +350,7 @@ def find_wastes(
     dropped: list[dict[str, Any]] = []
     if raw:
         tm = ctx.tm
-        raw, dropped = after_clock_stop(raw, set(tm.stop.after_outcome))
+        raw, dropped = after_clock_stop(raw, _after_stop_steps(tm))
         lead_df = tm.cases.select("case_id", "customer_lead_us").to_pandas()
         lead_df = lead_df.sort_values("case_id", key=lambda s: s.astype(str), kind="stable")
         lead = dict(
@@ -402,8 +402,16 @@ def find_wastes(
     )
 
 
-#: Scenario actions that act on the step itself: never on a step after the clock stop.
-_STEP_ACTIONS = REMOVAL_ACTIONS | {"merge", "unbatch"}
+def _after_stop_steps(tm: Any) -> set[str]:
+    """Steps after the customer's clock stops: the detected closing steps, and any activity
+    most of whose instances end after the stop (a given ``--clock-stop`` leaves steps after it)."""
+    i = tm.instances
+    agg = i.group_by("activity").aggregate(after=i.after_stop.cast("float64").mean()).to_pandas()
+    return set(tm.stop.after_outcome) | set(agg.activity[agg["after"] > 0.5].astype(str))
+
+
+#: Scenario actions that change the step itself: never on a step after the clock stop.
+_STEP_ACTIONS = frozenset({"remove_activity", "merge", "unbatch"})
 
 
 def after_clock_stop(
