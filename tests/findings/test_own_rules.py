@@ -126,8 +126,13 @@ def test_merge_candidate_found_but_never_with_the_outcome_or_the_closure() -> No
     found = detect_merge_candidates(ctx)
     assert [f.activities for f in found] == [("Intake", "Assess")]
     f = found[0]
-    # the customer's wait before 'Assess' (5 h), not the case
-    assert set(f.per_case_s.values()) == {5 * 3600.0}
+    # priced on the customer's 5 h wait before 'Assess', never the case: the part its people
+    # cause (here the assessors' off-shift morning), not the part the log puts on no one
+    assert f.details["customer_waiting_before_b_s"] == pytest.approx(60 * 5 * 3600.0)
+    w = ctx.waiting.per_instance
+    causes = w.filter(w.activity == "Assess").aggregate(e=w.extraneous_us.sum()).to_pandas().e.iloc[0] / 1e6
+    assert f.customer_time_s == pytest.approx(60 * 5 * 3600.0 - causes)
+    assert all(0 < v <= 5 * 3600.0 for v in f.per_case_s.values())
     assert "median hand-over wait of 300 min" in f.evidence
 
 
