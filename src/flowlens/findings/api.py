@@ -357,12 +357,16 @@ def find_wastes(
             zip(lead_df.case_id.astype(str), lead_df.customer_lead_us.astype(float) / 1e6, strict=True)
         )
         cases_total = len(lead_df)
+    if not raw:
+        cases_total = ctx.log.n_cases
     if dropped:
         steps = sorted({a for d in dropped for a in d["after_outcome"]})
         notes.append(
-            f"{len(dropped):,} findings on steps after the customer's clock stops ("
+            f"{len(dropped):,} finding{'' if len(dropped) == 1 else 's'} on steps after the customer's "
+            "clock stops ("
             + ", ".join(f"'{a}'" for a in steps)
-            + ") were left out: the customer's time ends at the outcome, so merging, batching or "
+            + f") {'was' if len(dropped) == 1 else 'were'} left out: the customer's time ends at the "
+            "outcome, so merging, batching or "
             "removing a later step saves the customer nothing"
         )
     ranked, done = consolidate(raw, lead, seed=ctx.seed, resamples=ctx.resamples)
