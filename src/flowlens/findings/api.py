@@ -8,9 +8,12 @@ the registry with ``strict=True``, so a missing or broken module fails there. An
 error is raised, always.
 
 All detectors share one :class:`~flowlens.findings.context.FindingContext`, so the time model,
-waiting causes and journeys are computed once. Their findings are then deduplicated, capped so
-that per case they never claim more than the case's lead time, and ranked by customer time
-(:mod:`flowlens.findings.rank`; docs/methods.md 13).
+waiting causes and journeys are computed once. Findings that would merge, batch or remove a
+step after the customer's clock stopped (an administrative closure after the outcome) are left
+out, whichever detector made them. The rest are deduplicated, capped so that per case they never
+claim more than the case's customer lead time (first step to the clock stop), and ranked by
+customer time (:mod:`flowlens.findings.rank`; docs/methods.md 13); ``claimed`` states their
+total as a share of the customers' total lead time.
 
 >>> import flowlens, pandas as pd
 >>> rows = [(c, a, f"2024-01-0{d} {h}:00") for c in "123" for d, (a, h) in enumerate(
@@ -38,7 +41,8 @@ from flowlens.errors import ConfigError
 from flowlens.findings.allowlist import AllowList
 from flowlens.findings.context import FindingContext
 from flowlens.findings.model import ACTIONS, KINDS, Finding, Scenario
-from flowlens.findings.rank import REMOVAL_ACTIONS, consolidate
+from flowlens.findings.rank import REMOVAL_ACTIONS, claimed, consolidate
+from flowlens.units import human_duration
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
@@ -166,8 +170,18 @@ class FindingsReport:
     notes: list[str] = field(default_factory=list)
     seed: int = 0
     cases_total: int = 0
-    #: lead time per case id (seconds), what the cap was checked against
-    lead_s: dict[str, float] = field(default_factory=dict, repr=False)
+    #: customer lead time per case id (seconds, first step to the clock stop), what the cap was
+    #: checked against
+    customer_lead_s: dict[str, float] = field(default_factory=dict, repr=False)
+    #: the total claimed against the customers' total lead time (:func:`~flowlens.findings.rank.claimed`)
+    claimed: dict[str, Any] = field(default_factory=dict)
+    #: findings left out because they act on a step after the customer's clock stopped
+    after_clock_stop: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def lead_s(self) -> dict[str, float]:
+        """The customer lead time per case (the cap's reference), under its older name."""
+        return self.customer_lead_s
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
@@ -279,6 +293,8 @@ class FindingsReport:
             "missing_detectors": self.missing,
             "merges": self.merges,
             "cap": self.cap,
+            "claimed": self.claimed,
+            "after_clock_stop": self.after_clock_stop,
             "notes": self.notes,
             "seed": self.seed,
         }
@@ -329,22 +345,50 @@ def find_wastes(
             }
         )
         raw.extend(checked)
-    lead = {}
+    lead: dict[str, float] = {}
     cases_total = 0
+    dropped: list[dict[str, Any]] = []
     if raw:
-        c = ctx.tm.cases
-        lead_df = c.select("case_id", "lead_us").to_pandas()
-        lead = dict(zip(lead_df.case_id.astype(str), lead_df.lead_us.astype(float) / 1e6, strict=True))
+        tm = ctx.tm
+        raw, dropped = after_clock_stop(raw, _after_stop_steps(tm))
+        lead_df = tm.cases.select("case_id", "customer_lead_us").to_pandas()
+        lead_df = lead_df.sort_values("case_id", key=lambda s: s.astype(str), kind="stable")
+        lead = dict(
+            zip(lead_df.case_id.astype(str), lead_df.customer_lead_us.astype(float) / 1e6, strict=True)
+        )
         cases_total = len(lead_df)
+    if not raw:
+        cases_total = ctx.log.n_cases
+    if dropped:
+        steps = sorted({a for d in dropped for a in d["after_outcome"]})
+        notes.append(
+            f"{len(dropped):,} finding{'' if len(dropped) == 1 else 's'} on steps after the customer's "
+            "clock stops ("
+            + ", ".join(f"'{a}'" for a in steps)
+            + f") {'was' if len(dropped) == 1 else 'were'} left out: the customer's time ends at the "
+            "outcome, so merging, batching or "
+            "removing a later step saves the customer nothing"
+        )
     ranked, done = consolidate(raw, lead, seed=ctx.seed, resamples=ctx.resamples)
     cap = done["cap"]
     if cap.get("cases_capped"):
         notes.append(
             f"{cap['cases_capped']:,} cases: overlapping findings would have claimed more than the "
-            f"case's lead time; their shares were scaled down ({cap['removed_s'] / 3600:,.1f} h removed)"
+            f"case's customer lead time; their shares were scaled down ({cap['removed_s'] / 3600:,.1f} h removed)"
         )
     if cap.get("unknown_cases"):
         notes.append(f"{cap['unknown_cases']:,} case ids of findings are not cases of the log (not capped)")
+    summary = claimed(ranked, lead) if lead else {}
+    if summary and summary["share_of_customer_lead_time"] is not None:
+        summary["sentence"] = (
+            f"removable findings claim {human_duration(summary['removable_customer_time_s'])} of customer "
+            f"time, {100 * summary['share_of_customer_lead_time']:.1f} % of the customers' total lead time "
+            f"({human_duration(summary['customer_lead_time_total_s'])} over {summary['cases_total']:,} cases, "
+            f"first step to the clock stop); findings on the same waste were merged first and no case is "
+            f"claimed beyond its own lead time, but different findings on one case may still overlap, so "
+            f"this is an upper bound of what removing them all would save"
+        )
+        notes.insert(0, summary["sentence"])
     if ctx.__dict__.get("tm") is not None and ctx.tm.starts_estimated:
         notes.append("some start times were estimated: waiting and processing split is approximate")
     return FindingsReport(
@@ -356,5 +400,47 @@ def find_wastes(
         notes=notes,
         seed=ctx.seed,
         cases_total=cases_total,
-        lead_s=lead,
+        customer_lead_s=lead,
+        claimed=summary,
+        after_clock_stop=dropped,
     )
+
+
+def _after_stop_steps(tm: Any) -> set[str]:
+    """Steps after the customer's clock stops: the detected closing steps, and any activity
+    most of whose instances end after the stop (a given ``--clock-stop`` leaves steps after it)."""
+    i = tm.instances
+    agg = i.group_by("activity").aggregate(after=i.after_stop.cast("float64").mean()).to_pandas()
+    return set(tm.stop.after_outcome) | set(agg.activity[agg["after"] > 0.5].astype(str))
+
+
+#: Scenario actions that change the step itself: never on a step after the clock stop.
+_STEP_ACTIONS = frozenset({"remove_activity", "merge", "unbatch"})
+
+
+def after_clock_stop(
+    findings: Sequence[Finding], after: set[str]
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Findings that would merge, batch or remove a step after the customer's clock stopped, or
+    that are only about such steps, split off (docs/methods.md 13.2): whatever a closing step
+    after the outcome costs, it is not the customer's time. A loop that passes through one (a
+    ticket reopened after closure) is kept.
+
+    >>> from flowlens.findings.model import Finding, Scenario
+    >>> f = Finding(kind="batch_delay", title="t", activities=("Closed",), case_ids=("c1",), occurrences=1,
+    ...             customer_time_s=1.0, customer_time_ci=(1.0, 1.0), staff_time_s=0.0, evidence="-",
+    ...             scenario=Scenario("unbatch"))
+    >>> kept, dropped = after_clock_stop([f], {"Closed"})
+    >>> kept, dropped[0]["after_outcome"]
+    ([], ['Closed'])
+    """
+    if not after:
+        return list(findings), []
+    kept, dropped = [], []
+    for f in findings:
+        hit = sorted(set(f.activities) & after)
+        if hit and (f.scenario.action in _STEP_ACTIONS or set(f.activities) <= after):
+            dropped.append({"kind": f.kind, "detector": f.detector, "title": f.title, "after_outcome": hit})
+        else:
+            kept.append(f)
+    return kept, dropped

@@ -1,18 +1,31 @@
 """No-effect approvals and checks: a control that comes after another and almost never says no.
 
 A *control* is an approval or check (approve, authorise, sign off, underwrite, second review,
-审批, 复核, ...; the ``approval`` and ``control`` activity groups override the names). A control
-``a`` is flagged when (docs/methods.md 13.3):
+审批, 复核, ...; the ``approval`` and ``control`` activity groups override the names). A
+candidate is an approval that staff do (:mod:`flowlens.analysis.step_roles`) before the
+customer's clock stops, in at least 30 cases, taking work (median processing >= 30 s), and that
+is not the **final decision**: an approval after which the case ends (its last step before the
+clock stop in at least half its instances) is the outcome itself, and nothing after it could
+show a "no", so its effect cannot be tested. A candidate ``a`` is flagged when
+(docs/methods.md 13.3):
 
 * it is **redundant**: in at least half of its cases another control (a different activity:
   an ID check, a validation, a first approval, a risk rating) already came before it;
-* its **negative outcome is rare**: the step right after ``a`` is a rejection (reject, deny,
+* it **adds no "no" of its own**: the step right after ``a`` is a rejection (reject, deny,
   decline, return, incomplete, ...), a return to a step that normally comes before ``a``, or the
-  end of the case where cases normally go on, in a share p_neg < tau (2 %) of its instances,
-  with the 95 % Wilson upper bound of p_neg below 2.5 tau (so 30 instances without a rejection
-  are not enough evidence);
-* (evidence, reported) cases with and without ``a`` end alike: the total variation distance
-  between their final activities, among cases that passed the same earlier control.
+  end of the case where cases normally go on, in a share p_neg of its instances. It is compared
+  with p0, the same share at the same point (after ``a``'s usual predecessor) in cases without
+  ``a`` (at least 50 instances). The groups are *comparable* unless the cases without ``a`` get
+  a "no" significantly (Fisher's exact test, one-sided p < 0.05) and materially (by more than
+  tau = 2 points) more often: then the absence of ``a`` is itself the "no" branch of a decision
+  (``a`` records the "yes"), and no test is possible. ``a`` adds no "no" when p_neg - p0 < tau
+  and Fisher's exact test finds no excess (one-sided p >= 0.05); the 95 % Newcombe interval of
+  the difference is reported, and the title says "almost never changes the outcome" only when
+  its upper end is below 2.5 tau (otherwise "shows no effect", the interval saying how large
+  an effect the comparison cannot rule out). Without a comparison: p_neg < tau with its 95 %
+  Wilson upper bound below 2.5 tau (about 150 instances without any "no" are needed);
+* (evidence, reported) how the final steps of cases with and without ``a`` differ (total
+  variation distance), among cases that passed the same earlier control.
 
 A control in a **risk-escalated case** (enhanced due diligence, fraud assessment, step-up
 authentication, or a case attribute ``risk*`` = high) is a risk-based control, not waste: that
@@ -20,8 +33,9 @@ subset is reported separately as regulatory (keep it, make it faster). So is a c
 allow-list names. Numeric case attributes (amount) that separate the cases with ``a`` from the
 comparable cases without it are reported as the scope of the rule ("below 50,000").
 
-Customer time per case = the control's waiting plus processing (what removing it saves);
-staff time = its processing.
+Customer time per case = what removing the control saves: the customer waiting charged to it
+plus the service time only it covered (:func:`~flowlens.findings.model.saving_us`); staff
+time = its processing.
 
 >>> import flowlens, pandas as pd
 >>> rows = []
@@ -46,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
-from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.model import Finding, Scenario, per_case_seconds, saving_us, top_values
 from flowlens.findings.rank import bootstrap_total_ci
 
 if TYPE_CHECKING:
@@ -87,19 +101,55 @@ SCOPE_ATTRIBUTE = re.compile(
 HIGH_RISK_VALUE = re.compile(r"^\s*(high|very high|h|高|高风险|极高)\s*$", re.IGNORECASE)
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (``(0, 1)`` when n = 0).
+
+    >>> [round(x, 4) for x in wilson_interval(0, 200)]
+    [0.0, 0.0188]
+    """
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, (centre - half) / den), min(1.0, (centre + half) / den))
+
+
 def wilson_upper(k: int, n: int, z: float = 1.96) -> float:
     """Upper end of the Wilson score interval of a proportion k/n.
 
     >>> round(wilson_upper(0, 200), 4), round(wilson_upper(0, 30), 3)
     (0.0188, 0.114)
     """
-    if n == 0:
-        return 1.0
-    p = k / n
-    den = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return min(1.0, (centre + half) / den)
+    return wilson_interval(k, n, z)[1]
+
+
+def newcombe_interval(k1: int, n1: int, k2: int, n2: int, z: float = 1.96) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (method 10) of the difference k1/n1 - k2/n2: valid with
+    zero counts and small samples, where the normal (Wald) interval collapses to a point.
+
+    >>> [round(x, 3) for x in newcombe_interval(0, 606, 0, 210)]
+    [-0.018, 0.006]
+    """
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, z)
+    l2, u2 = wilson_interval(k2, n2, z)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def fisher_greater(k1: int, n1: int, k2: int, n2: int) -> float:
+    """One-sided p-value of Fisher's exact test that the first rate k1/n1 is greater than the
+    second k2/n2.
+
+    >>> round(fisher_greater(0, 100, 10, 100), 3), round(fisher_greater(10, 100, 0, 100), 4)
+    (1.0, 0.0008)
+    """
+    from scipy.stats import fisher_exact
+
+    res = fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative="greater")
+    return float(res.pvalue)
 
 
 def _group_names(ctx: FindingContext, group: str) -> set[str] | None:
@@ -126,8 +176,8 @@ def _risk_cases(ctx: FindingContext, activities: Iterable[str]) -> tuple[Any, li
     attrs = [c for c in ctx.log.attributes if RISK_ATTRIBUTE.search(c) and c in t.columns]
     used = []
     for col in attrs:
-        # ordered before the cut, so that the same values are looked at in every run
-        vals = t.select(v=t[col].cast("string")).distinct().order_by("v").limit(1000).to_pandas().v.dropna()
+        # ordered before the limit: the same 50 values in every run
+        vals = t.select(v=t[col].cast("string")).distinct().order_by("v").limit(50).to_pandas().v.dropna()
         high = [v for v in vals if HIGH_RISK_VALUE.match(str(v))]
         if high:
             used.append(col)
@@ -198,8 +248,9 @@ def _pct(x: float) -> str:
 
 def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFrame:
     """Instances of ``acts``: the step before and after (``p_act``, ``n_act``), whether the next
-    step was seen earlier in the case (``n_seen``) and the most common earlier control of
-    another activity (``prior_act``; only when ``controls`` is given)."""
+    step was seen earlier in the case (``n_seen``) and the closest earlier control of another
+    activity (``prior_act``, the latest first occurrence before it, ties by name; only when
+    ``controls`` is given)."""
     import ibis
 
     ci = base.filter(base.activity.isin(acts))
@@ -217,22 +268,18 @@ def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFr
             c_case="case_idx", c_act="activity", c_first="first"
         )
         prior = ci.join(ctl, [ci.case_idx == ctl.c_case, ctl.c_first < ci.pos, ctl.c_act != ci.activity])
-        # the most common earlier control; ties go to the first name (the engine's mode() picks
-        # among ties in no fixed order)
-        prior = prior.group_by(["eid", "c_act"]).aggregate(k=prior.count())
-        w = ibis.window(group_by=prior.eid, order_by=[ibis.desc(prior.k), prior.c_act])
-        prior = prior.mutate(r=ibis.row_number().over(w))
-        pq = prior.filter(prior.r == 0).select(q_eid="eid", prior_act="c_act")
+        # one earlier control per instance, chosen the same way in every run
+        w = ibis.window(group_by=prior.eid, order_by=[ibis.desc(prior.c_first), prior.c_act])
+        prior = prior.mutate(rn=ibis.row_number().over(w))
+        pq = prior.filter(prior.rn == 0).select(q_eid="eid", prior_act="c_act")
         ci = ci.left_join(pq, ci.eid == pq.q_eid)
         ci = ci.select(*base.columns, "n_act", "p_act", "n_seen", "prior_act")
-    # engine rows come in no fixed order; every count, mode and case list below reads them in
-    # instance order
-    df = ci.to_pandas().sort_values("eid", kind="stable").reset_index(drop=True)
+    df = ci.to_pandas()
     if "prior_act" not in df:
         df["prior_act"] = None
     for c in ("activity", "case_id"):
         df[c] = df[c].astype(str)
-    return df
+    return df.sort_values("eid", kind="stable").reset_index(drop=True)
 
 
 def _upstream(fp: Any, df: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -266,29 +313,64 @@ def _negative(d: pd.DataFrame, a: str, upstream: dict[tuple[str, str], float]) -
     return (by_name | ret | stop).astype(bool)
 
 
+def _comparison_sentence(r: dict[str, Any]) -> str:
+    """The with/without comparison in words that agree with its numbers."""
+    lo, hi = r["excess_negative_ci95"]
+    tau = r["tau"]
+    if r["p_negative_without"] is None:
+        return (
+            f"; no comparable cases without it reach the same point, so the rate alone is judged: "
+            f"95 % upper bound {_pct(r['p_negative_upper95'])}, below {_pct(2.5 * tau)}"
+        )
+    bound = (
+        f"below the {100 * 2.5 * tau:.0f}-point bound"
+        if hi < 2.5 * tau
+        else f"so an effect of up to {100 * hi:.1f} points cannot be ruled out"
+    )
+    return (
+        f", against {_pct(r['p_negative_without'])} at the same point (after '{r['compared_at']}') in "
+        f"{r['compared_instances']:,} cases without it: {100 * r['excess_negative']:+.1f} points "
+        f"(Fisher's exact test for more 'no's with it: one-sided p = {r['fisher_p']:.2f}; 95 % CI of the "
+        f"difference {100 * lo:+.1f} to {100 * hi:+.1f} points, {bound})"
+    )
+
+
+def _tvd_sentence(tvd: float | None, without: int) -> str:
+    if tvd is None:
+        return ""
+    how = "alike" if tvd < 0.1 else "differently"
+    return (
+        f"; cases with and without it end {how} (their final steps differ by {_pct(tvd)}, total "
+        f"variation distance, among {without:,} cases without it that passed the same earlier control)"
+    )
+
+
 def detect_no_effect_checks(
     ctx: FindingContext,
     *,
     tau: float = 0.02,
     min_cases: int = 30,
+    min_comparison: int = 50,
     min_processing_s: float = 30.0,
     min_redundancy: float = 0.5,
+    alpha: float = 0.05,
 ) -> list[Finding]:
     """No-effect approvals and checks (module docstring)."""
     import ibis
 
     tm = ctx.tm
-    i = tm.instances
+    roles = ctx.step_roles
+    # the step after the clock stop is no step of the customer's: the case has ended there
+    i = tm.instances.filter(~tm.instances.after_stop)
     stats = (
         i.group_by("activity")
         .aggregate(n=i.count(), cases=i.case_idx.nunique(), proc_med=i.proc_us.median())
         .to_pandas()
     )
     stats["activity"] = stats.activity.astype(str)
-    stats = stats.sort_values("activity", kind="stable").reset_index(drop=True)
     approval_names, control_names = _group_names(ctx, "approval"), _group_names(ctx, "control")
     verification = _group_names(ctx, "verification") or set()
-    acts = stats.activity.tolist()
+    acts = sorted(stats.activity.tolist())
     controls = {
         a
         for a in acts
@@ -297,15 +379,28 @@ def detect_no_effect_checks(
         or normalise(a) in verification
         or ctx.allow.match(a)
     }
-    cand = stats[
-        stats.activity.map(lambda a: _is(approval_names, APPROVAL, a) and normalise(a) not in verification)
-        & (stats.cases >= min_cases)
-        & (stats.proc_med.astype(float) >= min_processing_s * 1e6)
-    ].activity.tolist()
+    # staff approvals before the clock stop: a customer's or a system's "approval" is no extra
+    # control the organisation could drop, and a closing step after the outcome is no approval
+    cand = sorted(
+        stats[
+            stats.activity.map(
+                lambda a: (
+                    _is(approval_names, APPROVAL, a)
+                    and normalise(a) not in verification
+                    and roles.performer(a) == "staff"
+                    and a not in roles.after_outcome
+                )
+            )
+            & (stats.cases >= min_cases)
+            & (stats.proc_med.astype(float) >= min_processing_s * 1e6)
+        ].activity.tolist()
+    )
     if not cand:
         return []
 
-    base = i.select("eid", "case_idx", "case_id", "pos", "activity", "team", "wait_us", "proc_us")
+    base = i.select(
+        "eid", "case_idx", "case_id", "pos", "activity", "team", "wait_us", "proc_us", "service_part_us"
+    )
     fp = base.group_by(["case_idx", "activity"]).aggregate(first=base.pos.min())
     df = _steps(base, fp, cand, controls)
     if df.empty:
@@ -326,36 +421,48 @@ def detect_no_effect_checks(
     risk_set = (
         set(risk_tbl.to_pandas().r_case.astype("int64").tolist()) if (esc_acts or risk_attrs) else set()
     )
+    saving = saving_us(base)
+    cost = base.select("eid", saving_s=saving / 1e6).to_pandas().set_index("eid").saving_s
 
     findings: list[Finding] = []
     for a in cand:
         d = df[df.activity == a]
         n = len(d)
+        end_share = float(d.n_act.isna().mean()) if n else 0.0
+        if n == 0 or end_share >= 0.5:
+            # the final decision: the case ends with it, nothing after it could say no
+            continue
         neg = _negative(d, a, upstream)
         k = int(neg.sum())
         p_neg, p_hi = k / n, wilson_upper(k, n)
         redundancy = float(d.prior_act.notna().mean())
+        if redundancy < min_redundancy:
+            continue
         # the same point in cases without a: the step before a, when a does not follow it
         p_base, n_base, k_base = None, 0, 0
         pa = pred.get(a)
         if pa is not None:
             b = pdf[(pdf.activity == pa) & ~pdf.case_idx.isin(d.case_idx)]
             b = b[b.pos == b.groupby("case_idx").pos.transform("max")]  # its last time in the case
-            if len(b) >= min_cases:
+            if len(b) >= min_comparison:
                 nb = _negative(b, str(pa), upstream)
                 n_base, k_base = len(b), int(nb.sum())
                 p_base = k_base / n_base
-        if p_base is None or k == 0:
-            # no comparison (or nothing to compare): the rate itself must be small, with evidence
-            excess, excess_lo, excess_hi = p_neg, p_neg, p_hi
+        fisher_p = None
+        if p_base is None:
+            # no comparison: the rate itself must be small, with evidence
+            excess, excess_lo, excess_hi = p_neg, wilson_interval(k, n)[0], p_hi
             ok = p_neg < tau and p_hi < 2.5 * tau
         else:
-            # the control adds no 'no' of its own: as many as at the same point without it
             excess = p_neg - p_base
-            se = math.sqrt(p_neg * (1 - p_neg) / n + p_base * (1 - p_base) / n_base)
-            excess_lo, excess_hi = excess - 1.96 * se, excess + 1.96 * se
-            ok = excess < tau and excess_lo < tau / 2
-        if not (ok and redundancy >= min_redundancy):
+            excess_lo, excess_hi = newcombe_interval(k, n, k_base, n_base)
+            # cases without a that get a 'no' far more often are the 'no' branch of the
+            # decision a records the 'yes' of: not comparable, no test possible
+            reverse_p = fisher_greater(k_base, n_base, k, n)
+            comparable = not (reverse_p < alpha and -excess > tau)
+            fisher_p = fisher_greater(k, n, k_base, n_base)
+            ok = comparable and excess < tau and fisher_p >= alpha
+        if not ok:
             continue
         prior_act = str(d.prior_act.dropna().mode().iloc[0])
         cases_a = set(d.case_idx.astype("int64"))
@@ -366,15 +473,15 @@ def detect_no_effect_checks(
         without = set(ctx_cases) - cases_a
         tvd = None
         scope: list[dict[str, Any]] = []
-        if len(without) >= min_cases:
-            lt = last.filter(last.case_idx.isin(list(cases_a | without))).to_pandas()
+        if len(without) >= min_comparison:
+            lt = last.filter(last.case_idx.isin(sorted(cases_a | without))).to_pandas()
             inside = lt.case_idx.isin(list(cases_a))
-            tvd = _tvd(lt.last[inside].astype(str), lt.last[~inside].astype(str))
+            tvd = _tvd(lt["last"][inside].astype(str), lt["last"][~inside].astype(str))
             scope = _numeric_scope(ctx, cases_a, without)
-        neg_counts = d.n_act[neg].fillna("(case ends)").astype(str).value_counts()
-        negatives = dict(sorted(neg_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
-        counts = d.team.dropna().astype(str).value_counts()
-        teams = tuple(t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
+        neg_next = d.n_act[neg].fillna("(case ends)").astype(str)
+        negatives = {v: int((neg_next == v).sum()) for v in top_values(neg_next, 5)}
+        teams = tuple(top_values(d.team, 5))
+        strong = excess_hi < 2.5 * tau
         common = {
             "p_negative": p_neg,
             "p_negative_upper95": p_hi,
@@ -383,29 +490,44 @@ def detect_no_effect_checks(
             "compared_instances": n_base,
             "excess_negative": excess,
             "excess_negative_ci95": [excess_lo, excess_hi],
+            "test": (
+                "Wilson 95 % upper bound of the rate below 2.5 tau"
+                if p_base is None
+                else "Fisher's exact test, one-sided (more 'no's with it), alpha 0.05; "
+                "Newcombe 95 % interval of the difference"
+            ),
+            "fisher_p": fisher_p,
             "tau": tau,
             "instances": n,
+            "ends_case_share": end_share,
             "earlier_control": prior_act,
             "earlier_control_share": redundancy,
             "negative_next_steps": negatives,
             "outcome_tvd_with_without": tvd,
             "cases_without_for_comparison": len(without),
             "scope": scope,
+            "effect_bounded": strong,
         }
         allow_reason = ctx.allow.match(a)
         risky = d.case_idx.astype("int64").isin(list(risk_set))
         subsets = (
             [(~risky, False), (risky, True)] if not allow_reason else [(pd.Series(True, index=d.index), True)]
         )
+        evidence = (
+            f"'{a}' follows '{prior_act}' in {_pct(redundancy)} of its cases and is followed by a "
+            f"rejection, return or stop in {_pct(p_neg)} of its {n:,} instances"
+            + _comparison_sentence(common)
+            + _tvd_sentence(tvd, len(without))
+            + "."
+        )
         for mask, regulatory in subsets:
             s = d[mask]
             if s.empty:
                 continue
-            per = ((s.wait_us.fillna(0) + s.proc_us.fillna(0)) / 1e6).groupby(s.case_id, sort=False).sum()
-            vals = per.to_numpy(dtype=float)
+            per = per_case_seconds(s.case_id, s.eid.map(cost).fillna(0.0))
+            vals = np.fromiter(per.values(), dtype=float, count=len(per))
             key = f"no_effect_check|{a}|{regulatory}"
             ci_low, ci_high = bootstrap_total_ci(vals, seed=ctx.seed, resamples=ctx.resamples, key=key)
-            cases = tuple(per.index.astype(str))
             reason = allow_reason
             if regulatory and not allow_reason:
                 what = ", ".join(esc_acts[:3] + [f"{c} = high" for c in risk_attrs])
@@ -427,7 +549,11 @@ def detect_no_effect_checks(
                     f"keep '{a}' (required); make it faster: cut its queue, automate the routine part",
                 )
             else:
-                title = f"'{a}' after '{prior_act}' almost never changes the outcome"
+                title = (
+                    f"'{a}' after '{prior_act}' almost never changes the outcome"
+                    if strong
+                    else f"'{a}' after '{prior_act}' shows no effect on the outcome"
+                )
                 scenario = Scenario(
                     "remove_activity",
                     {"activity": a, **({"condition": cond} if cond else {})},
@@ -444,38 +570,22 @@ def detect_no_effect_checks(
                         else ""
                     ),
                 )
-            evidence = (
-                f"'{a}' follows '{prior_act}' in {_pct(redundancy)} of its cases and is followed by a "
-                f"rejection, return or stop in {_pct(p_neg)} of {n:,} instances"
-                + (
-                    f" (95 % bound {_pct(p_hi)})"
-                    if p_base is None
-                    else f", as often as at the same point in cases without it ({_pct(p_base)}; "
-                    f"difference {100 * excess:+.1f} points, 95 % CI {100 * excess_lo:+.1f} to {100 * excess_hi:+.1f})"
-                )
-                + (
-                    f"; cases with and without it end alike (difference {_pct(tvd)})"
-                    if tvd is not None
-                    else ""
-                )
-                + "."
-            )
             findings.append(
                 Finding(
                     kind="no_effect_check",
                     title=title,
                     activities=(a,),
                     resources=teams,
-                    case_ids=cases,
+                    case_ids=tuple(per),
                     occurrences=len(s),
-                    customer_time_s=float(vals.sum()),
+                    customer_time_s=math.fsum(vals),
                     customer_time_ci=(ci_low, ci_high),
-                    staff_time_s=float(s.proc_us.fillna(0).sum() / 1e6),
+                    staff_time_s=math.fsum(s.proc_us.fillna(0).to_numpy(dtype=float)) / 1e6,
                     evidence=evidence,
                     scenario=scenario,
                     regulatory=regulatory,
                     allow_reason=reason if regulatory else None,
-                    per_case_s={str(c): float(v) for c, v in per.items()},
+                    per_case_s=per,
                     details={
                         **common,
                         "subset": "risk-escalated"

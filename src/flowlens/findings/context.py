@@ -19,6 +19,7 @@ from flowlens.findings.allowlist import AllowList
 if TYPE_CHECKING:
     from flowlens.analysis.activity_groups import ActivityGroups
     from flowlens.analysis.journeys import Journeys
+    from flowlens.analysis.step_roles import StepRoles
     from flowlens.analysis.waiting import WaitingAnalysis
     from flowlens.log import EventLog
     from flowlens.timing.calendars import CalendarSet
@@ -62,6 +63,15 @@ class FindingContext:
         from flowlens.analysis.waiting import waiting_causes
 
         return waiting_causes(self.tm, calendars=self.calendars, other_work=self.other_work)
+
+    @cached_property
+    def step_roles(self) -> StepRoles:
+        """Who performs each step and whether it is the outcome or after it (computed once):
+        findings only propose changing staff work before the customer's clock stops
+        (:meth:`~flowlens.analysis.step_roles.StepRoles.changeable`)."""
+        from flowlens.analysis.step_roles import step_roles
+
+        return step_roles(self.tm)
 
     @cached_property
     def journeys(self) -> Journeys | None:

@@ -4,27 +4,38 @@ people, with the case waiting in a queue in between.
 A pair ``a -> b`` (b directly follows a in the case) is a merge candidate when (docs/methods.md
 13.4):
 
+* both are **staff work the customer waits for**: done by people of the organisation, before
+  the customer's clock stops, and neither is the case's outcome
+  (:meth:`~flowlens.analysis.step_roles.StepRoles.changeable`): an outcome and its closure, or
+  anything after the clock stop, are never merged;
+* both are **real work with recorded times**: median processing >= ``min_processing_s`` (60 s),
+  on recorded start times in at least ``min_recorded_share`` (80 %) of their instances (with
+  estimated starts, work and the wait between cannot be told apart);
 * ``b`` directly follows ``a`` in at least ``min_share`` (90 %) of the cases with ``a``;
 * different people do them in at least ``min_handoff_share`` (80 %) of those transitions (a
   *person* is a resource whose work adds up to at most 16 hours per active day: a customer or
   system pseudo-resource that does thousands of cases a day is not a handoff partner);
-* both are real work (median processing >= ``min_processing_s``, 60 s);
-* the handoff wait before ``b`` is large relative to the work: median wait >= ``wait_ratio``
-  (1x) the median processing of a and b together, and at least ``min_wait_s`` (5 min).
+* the **handoff wait** (from the end of ``a`` to the start of ``b``) is large relative to the
+  work: median >= ``wait_ratio`` (1x) the median processing of a and b together, and at least
+  ``min_wait_s`` (5 min). Medians are exact.
 
 Merging (one person does a and b in one go) removes one handoff and one queue: the customer
-time at stake per case is the waiting before ``b`` on those transitions (pairs with an approval
-are never merged: a second person's approval is the point of that step, the four-eyes rule); the staff time saved
-(the second person reading the case again) is not in the log and is reported as 0. A pair whose
-``b`` the no-effect detector already proposes to remove is left to that finding. A pair with an
-allow-listed step is reported as regulatory: merging keeps both steps, so it only makes them
-faster.
+time at stake per case is the part of the customer waiting charged to ``b`` on those
+transitions that its people cause (batching, contention, prioritisation and off-shift time in
+the waiting-cause split, docs/methods.md 7.1); the extraneous rest (the case was not ready: the
+customer, a third party) would remain after a merge. Pairs with an approval are never
+merged (a second person's approval is the point of that step, the four-eyes rule); the staff
+time saved (the second person reading the case again) is not in the log and is reported as 0.
+A pair whose step the no-effect detector already proposes to remove is left to that finding. A
+pair with an allow-listed step is reported as regulatory: merging keeps both steps, so it only
+makes them faster.
 
 >>> import flowlens, pandas as pd
 >>> rows = []
 >>> for k in range(40):
 ...     rows += [(f"c{k}", "draft", f"a{k % 4}", f"2024-01-0{1 + k % 5} 09:00", f"2024-01-0{1 + k % 5} 09:20"),
-...              (f"c{k}", "send", f"b{k % 4}", f"2024-01-0{1 + k % 5} 15:00", f"2024-01-0{1 + k % 5} 15:10")]
+...              (f"c{k}", "send", f"b{k % 4}", f"2024-01-0{1 + k % 5} 15:00", f"2024-01-0{1 + k % 5} 15:10"),
+...              (f"c{k}", "file", f"b{k % 4}", f"2024-01-0{1 + k % 5} 15:10", f"2024-01-0{1 + k % 5} 15:30")]
 >>> log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"]))
 >>> from flowlens.findings.context import FindingContext
 >>> [(f.activities, f.cases, round(f.customer_time_s / 40 / 3600, 1)) for f in detect_merge_candidates(FindingContext(log))]
@@ -33,10 +44,13 @@ faster.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from flowlens.findings.approvals import APPROVAL
-from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.model import Finding, Scenario, per_case_seconds, top_values
 from flowlens.findings.rank import bootstrap_total_ci
 
 if TYPE_CHECKING:
@@ -79,114 +93,129 @@ def detect_merge_candidates(
     wait_ratio: float = 1.0,
     min_wait_s: float = 300.0,
     min_cases: int = 30,
+    min_recorded_share: float = 0.8,
 ) -> list[Finding]:
     """Merge candidates (module docstring)."""
     import ibis
 
+    roles = ctx.step_roles
     i = ctx.tm.instances
-    base = i.select("eid", "case_idx", "case_id", "activity", "resource", "team", "wait_us", "proc_us")
-    nx = base.select(
-        n_case="case_idx", n_eid="eid", b="activity", rb="resource", wait_b="wait_us", proc_b="proc_us"
-    )
-    j = base.join(nx, [base.case_idx == nx.n_case, (base.eid + 1) == nx.n_eid])
-    j = j.select(
-        "case_idx",
-        "case_id",
-        "team",
-        "b",
-        "rb",
-        "wait_b",
-        "proc_b",
-        a="activity",
-        ra="resource",
-        proc_a="proc_us",
-    )
-    j = j.filter(j.a != j.b)
-    acts = base.group_by("activity").aggregate(
-        cases_a=base.case_idx.nunique(), proc_med=base.proc_us.median()
-    )
-    pairs = j.group_by(["a", "b"]).aggregate(
-        n=j.count(),
-        cases=j.case_idx.nunique(),
-        diff=(j.ra.fill_null("\0") != j.rb.fill_null("")).cast("float64").mean(),
-        wait_med=j.wait_b.median(),
-    )
-    pairs = pairs.join(acts, pairs.a == acts.activity).select(
-        *pairs.columns, "cases_a", proc_a_med=acts.proc_med
-    )
-    pb = acts.select(b_act="activity", proc_b_med="proc_med")
-    pairs = pairs.join(pb, pairs.b == pb.b_act).drop("b_act")
-    pairs = pairs.filter(
-        (pairs.cases >= min_cases)
-        & (pairs.cases >= min_share * pairs.cases_a)
-        & (pairs.diff >= min_handoff_share)
-        & (pairs.proc_a_med >= int(min_processing_s * 1e6))
-        & (pairs.proc_b_med >= int(min_processing_s * 1e6))
-    )
-    # engine results come back in no fixed order: sort them, so that the findings, their case
-    # lists and every sum over them are the same in every run
-    cand = pairs.to_pandas().sort_values(["a", "b"], kind="stable").reset_index(drop=True)
-    if cand.empty:
-        return []
-    cand = cand[
-        (
-            cand.wait_med.astype(float)
-            >= wait_ratio * (cand.proc_a_med.astype(float) + cand.proc_b_med.astype(float))
+    base = i.select(
+        "eid", "case_idx", "case_id", "activity", "resource", "team", "start_us", "end_us",
+        "wait_us", "proc_us", recorded=~i.start_estimated,
+    )  # fmt: skip
+    acts = (
+        base.group_by("activity")
+        .aggregate(
+            cases_a=base.case_idx.nunique(),
+            proc_med=base.proc_us.median(),
+            recorded=base.recorded.cast("float64").mean(),
         )
-        & (cand.wait_med.astype(float) >= min_wait_s * 1e6)
+        .to_pandas()
+    )
+    acts["activity"] = acts.activity.astype(str)
+    work = acts[
+        acts.activity.map(roles.changeable)
+        & (acts.recorded.astype(float) >= min_recorded_share)
+        & (acts.proc_med.astype(float) >= min_processing_s * 1e6)
+        & (acts.cases_a >= min_cases)
+        & ~acts.activity.map(lambda a: APPROVAL.search(a) is not None)  # four eyes
     ]
+    if len(work) < 2:
+        return []
+    names = sorted(work.activity)
+    nx = base.select(
+        n_case="case_idx", n_eid="eid", b="activity", rb="resource", s_b="start_us", wait_b="wait_us"
+    )
+    j = base.filter(base.activity.isin(names))
+    j = j.join(nx, [j.case_idx == nx.n_case, (j.eid + 1) == nx.n_eid])
+    j = j.filter(j.b.isin(names) & (j.activity != j.b))
+    j = j.select(
+        "case_id", "case_idx", "team", "b", "rb", "wait_b", "n_eid", a="activity", ra="resource",
+        gap=ibis.greatest(j.s_b - j.end_us, 0),
+    )  # fmt: skip
+    pairs = (
+        j.group_by(["a", "b"])
+        .aggregate(
+            n=j.count(),
+            cases=j.case_idx.nunique(),
+            diff=(j.ra.fill_null("\0") != j.rb.fill_null("")).cast("float64").mean(),
+            wait_med=j.gap.median(),
+        )
+        .filter(lambda t: t.cases >= min_cases)
+        .to_pandas()
+    )
+    if pairs.empty:
+        return []
+    pairs["a"], pairs["b"] = pairs.a.astype(str), pairs.b.astype(str)
+    med = dict(zip(work.activity, work.proc_med.astype(float), strict=True))
+    cases_of = dict(zip(work.activity, work.cases_a.astype(int), strict=True))
+    pairs["cases_a"] = pairs.a.map(cases_of)
+    pairs["proc_a_med"], pairs["proc_b_med"] = pairs.a.map(med), pairs.b.map(med)
+    cand = pairs[
+        (pairs.cases >= min_share * pairs.cases_a)
+        & (pairs["diff"] >= min_handoff_share)
+        & (pairs.wait_med.astype(float) >= wait_ratio * (pairs.proc_a_med + pairs.proc_b_med))
+        & (pairs.wait_med.astype(float) >= min_wait_s * 1e6)
+    ].sort_values(["a", "b"])
     if cand.empty:
         return []
     persons = people(ctx)
     removed = _removed_by_no_effect(ctx)
     keys = ibis.memtable(cand[["a", "b"]].rename(columns={"a": "k_a", "b": "k_b"}))
-    rows = (
-        j.join(keys, [j.a == keys.k_a, j.b == keys.k_b])
-        .select("case_id", "a", "b", "ra", "rb", "team", "wait_b", "proc_a", "proc_b")
-        .to_pandas()
-    )
+    rows = j.join(keys, [j.a == keys.k_a, j.b == keys.k_b])
+    # the part of b's waiting its people cause (queue, priorities, off shift, batches): one
+    # person doing both saves it; the extraneous rest (the case was not ready: the customer, a
+    # third party) would remain after a merge
+    ext = ctx.waiting.per_instance.select(x_eid="eid", ext_b="extraneous_us")
+    rows = rows.left_join(ext, rows.n_eid == ext.x_eid)
+    rows = rows.select(
+        "case_id", "a", "b", "ra", "rb", "team", "wait_b", ext_b=rows.ext_b.fill_null(0)
+    ).to_pandas()
     rows["case_id"] = rows.case_id.astype(str)
-    rows = rows.sort_values(
-        ["a", "b", "case_id", "wait_b", "proc_a", "proc_b"], kind="stable", na_position="last"
-    )
+    rows = rows.sort_values(["a", "b", "case_id"], kind="stable")
     findings: list[Finding] = []
     for r in cand.itertuples():
         a, b = str(r.a), str(r.b)
         if b in removed or a in removed:
             continue
-        if APPROVAL.search(a) or APPROVAL.search(b):
-            continue  # four eyes: an approval by another person is the point of the step
         d = rows[(rows.a == a) & (rows.b == b)]
         handoff = d.ra.astype(str).isin(persons) & d.rb.astype(str).isin(persons) & (d.ra != d.rb)
         if handoff.mean() < min_handoff_share:
             continue
         d = d[handoff]
-        per = (d.wait_b.fillna(0) / 1e6).groupby(d.case_id, sort=True).sum()
-        per = per[per > 0]
+        wait_b = d.wait_b.fillna(0).astype(float)
+        saved = (wait_b - d.ext_b.astype(float)).clip(lower=0)
+        per = {c: v for c, v in per_case_seconds(d.case_id, saved / 1e6).items() if v > 0}
         if len(per) < min_cases:
             continue
-        vals = per.to_numpy(dtype=float)
+        waited = per_case_seconds(d.case_id, wait_b / 1e6)
+        waited_mean = math.fsum(waited[c] for c in per) / len(per)
+        vals = np.fromiter(per.values(), dtype=float, count=len(per))
         lo, hi = bootstrap_total_ci(vals, seed=ctx.seed, resamples=ctx.resamples, key=f"merge|{a}|{b}")
         reasons = [x for x in (ctx.allow.match(a), ctx.allow.match(b)) if x]
         share = float(r.cases) / float(r.cases_a)
         wait_med, proc_med = float(r.wait_med) / 1e6, (float(r.proc_a_med) + float(r.proc_b_med)) / 1e6
-        counts = d.team.dropna().astype(str).value_counts()
-        teams = tuple(t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3])
+        teams = tuple(top_values(d.team, 3))
         findings.append(
             Finding(
                 kind="merge_candidate",
                 title=f"'{a}' and '{b}' could be one step: the case waits in between for another person",
                 activities=(a, b),
                 resources=teams,
-                case_ids=tuple(per.index.astype(str)),
+                case_ids=tuple(per),
                 occurrences=len(d),
-                customer_time_s=float(vals.sum()),
+                customer_time_s=math.fsum(vals),
                 customer_time_ci=(lo, hi),
                 staff_time_s=0.0,
                 evidence=(
-                    f"'{b}' directly follows '{a}' in {100 * share:.0f} % of the cases with '{a}', done by "
-                    f"another person in {100 * float(handoff.mean()):.0f} % of them, after a median wait of "
-                    f"{wait_med / 60:,.0f} min for {proc_med / 60:,.1f} min of work on both steps."
+                    f"'{b}' directly follows '{a}' in {100 * share:.0f} % of the {int(r.cases_a):,} cases with "
+                    f"'{a}', done by another person in {100 * float(handoff.mean()):.0f} % of them, after a "
+                    f"median hand-over wait of {wait_med / 60:,.0f} min for {proc_med / 60:,.1f} min of work "
+                    f"on both steps. The customer waits {waited_mean / 3600:,.1f} h per case on average "
+                    f"before '{b}', {math.fsum(vals) / len(vals) / 3600:,.1f} h of it for its people (queue, "
+                    f"priorities, off shift, batches): what one person doing both saves; the rest the log "
+                    f"puts on no one (the case was not ready)."
                 ),
                 scenario=Scenario(
                     "merge",
@@ -195,8 +224,9 @@ def detect_merge_candidates(
                 ),
                 regulatory=bool(reasons),
                 allow_reason=reasons[0] if reasons else None,
-                per_case_s={str(c): float(v) for c, v in per.items()},
+                per_case_s=per,
                 details={
+                    "customer_waiting_before_b_s": math.fsum(waited[c] for c in per),
                     "follows_share": share,
                     "handoff_share": float(handoff.mean()),
                     "median_wait_s": wait_med,

@@ -137,6 +137,38 @@ class Detector(Protocol):
     def __call__(self, ctx: Any) -> list[Finding]: ...
 
 
+def saving_us(t: Any) -> Any:
+    """Per instance of the time model's table ``t`` (an Ibis table), the customer time removing
+    it saves: the customer waiting charged to it plus the part of the customer's lead time only
+    it was in progress (``wait_us + service_part_us``, both within the customer window, so
+    summed over a case they never exceed its customer lead time, and time after the clock
+    stop is never counted; docs/methods.md 6.3)."""
+    return t.wait_us.fill_null(0) + t.service_part_us.fill_null(0)
+
+
+def per_case_seconds(case_ids: pd.Series, seconds: pd.Series) -> dict[str, float]:
+    """Seconds summed per case, keyed by case id in sorted order (the same dict whatever order
+    a query returned the rows in).
+
+    >>> per_case_seconds(pd.Series(["b", "a", "b"]), pd.Series([1.0, 2.0, 3.0]))
+    {'a': 2.0, 'b': 4.0}
+    """
+    s = pd.Series(seconds.to_numpy(dtype=float), index=case_ids.astype(str).to_numpy())
+    per = s.groupby(level=0, sort=True).sum()
+    return {str(c): float(v) for c, v in per.items()}
+
+
+def top_values(values: pd.Series, k: int) -> list[str]:
+    """The ``k`` most frequent non-missing values, ties by value (independent of row order).
+
+    >>> top_values(pd.Series(["y", "x", "y", "x", "z"]), 2)
+    ['x', 'y']
+    """
+    counts = values.dropna().astype(str).value_counts()
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [v for v, _ in order[:k]]
+
+
 def per_case_frame(finding: Finding) -> pd.DataFrame:
     """The finding's per-case customer time as a frame (case_id, customer_time_s)."""
     return pd.DataFrame(

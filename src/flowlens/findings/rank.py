@@ -10,11 +10,15 @@ into the list a user reads (docs/methods.md 13.2):
    larger customer time) is kept and records the other's evidence under ``details["merged"]``;
    the other keeps only the cases the kept one does not cover, or is dropped when fewer than
    ``max(5, 20 %)`` of its cases are left, so no case's time is counted twice for one waste.
-2. **Cap.** Per case, the customer time all findings attribute may not exceed the case's lead
-   time. Where overlapping findings (a merge candidate and a batch delay on the same queue,
-   say) would exceed it, each finding's time for that case is scaled down by the same factor,
-   and the finding says so under ``details["capped"]``.
-3. **Rank** by customer time at stake (then cases, kind, title).
+2. **Cap.** Per case, the customer time all findings attribute may not exceed the case's
+   *customer* lead time (first step to the clock stop, docs/methods.md 6.5: time after the
+   outcome is never a saving). Where overlapping findings (a merge candidate and a batch delay
+   on the same queue, say) would exceed it, each finding's time for that case is scaled down by
+   the same factor; the finding says so under ``details["capped"]`` and in its evidence.
+3. **Rank** by customer time at stake (then cases, kind, title, identity): the same order in
+   every run.
+
+:func:`claimed` sums what the ranked findings claim against the customers' total lead time.
 
 >>> from flowlens.findings.model import Finding, Scenario
 >>> def f(kind, acts, cases, t, det):
@@ -32,6 +36,7 @@ into the list a user reads (docs/methods.md 13.2):
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -140,16 +145,20 @@ def restrict(
 ) -> Finding:
     """``f`` limited to ``case_ids``: per-case time, totals and interval recomputed; occurrences
     and staff time scaled by the share of cases kept (the finding does not carry them per case)."""
-    keep = [c for c in f.case_ids if c in set(case_ids)]
+    wanted = set(case_ids)
+    keep = [c for c in f.case_ids if c in wanted]
     share = len(keep) / len(f.case_ids) if f.case_ids else 0.0
     per = {c: float(f.per_case_s.get(c, 0.0)) for c in keep}
     vals = np.fromiter(per.values(), dtype=float, count=len(per))
     details = {**f.details, "restricted": {"cases_before": f.cases, "cases_after": len(keep), "why": why}}
+    # the evidence speaks of all its cases: say which part is priced here
+    note = f" Priced here on {len(keep):,} of these {f.cases:,} cases: {why}."
     return replace(
         f,
         case_ids=tuple(keep),
         per_case_s=per,
-        customer_time_s=float(vals.sum()),
+        evidence=f.evidence.rstrip() + note,
+        customer_time_s=math.fsum(vals),
         customer_time_ci=bootstrap_total_ci(vals, seed=seed, resamples=resamples, key=finding_key(f)),
         occurrences=max(len(keep), round(f.occurrences * share)),
         staff_time_s=f.staff_time_s * share,
@@ -168,9 +177,16 @@ def deduplicate(
     """Merge findings of different detectors that describe the same waste (module docstring).
 
     Returns the findings left and one record per merge."""
+    # the more specific first, then the larger; ties by identity, not by the detectors' order
     order = sorted(
         range(len(findings)),
-        key=lambda i: (-_specificity(findings[i])[0], -_specificity(findings[i])[1], i),
+        key=lambda i: (
+            -_specificity(findings[i])[0],
+            -_specificity(findings[i])[1],
+            finding_key(findings[i]),
+            findings[i].title,
+            i,
+        ),
     )
     kept: list[Finding] = []
     kept_cases: list[set[str]] = []
@@ -243,14 +259,16 @@ def cap_to_lead_time(
     seed: int = 0,
     resamples: int = 1000,
 ) -> tuple[list[Finding], dict[str, Any]]:
-    """Scale per-case times down where all findings together would exceed a case's lead time."""
+    """Scale per-case times down where all findings together would exceed a case's customer
+    lead time ``lead_s`` (seconds per case id: first step to the clock stop)."""
     findings = [_ensure_per_case(f) for f in findings]
-    rows = [(i, str(c), float(v)) for i, f in enumerate(findings) for c, v in f.per_case_s.items() if v]
+    rows = [(str(c), i, float(v)) for i, f in enumerate(findings) for c, v in f.per_case_s.items() if v]
     stats: dict[str, Any] = {"cases_capped": 0, "removed_s": 0.0, "unknown_cases": 0}
     if not rows:
         return list(findings), stats
-    df = pd.DataFrame(rows, columns=["f", "case_id", "t"])
-    total = df.groupby("case_id", sort=False).t.sum()
+    # sorted: the same sums whatever order the detectors listed their cases in
+    df = pd.DataFrame(sorted(rows), columns=["case_id", "f", "t"])
+    total = df.groupby("case_id", sort=True).t.sum()
     lead = pd.Series(lead_s, dtype=float).reindex(total.index)
     stats["unknown_cases"] = int(lead.isna().sum())
     over = total[lead.notna() & (total > lead + 1e-6)]
@@ -258,40 +276,83 @@ def cap_to_lead_time(
         return list(findings), stats
     factor = (lead.reindex(over.index) / over).clip(lower=0.0)
     stats["cases_capped"] = len(over)
-    stats["removed_s"] = float((over - lead.reindex(over.index)).sum())
+    stats["removed_s"] = math.fsum((over - lead.reindex(over.index)).to_numpy(dtype=float))
     hit = df[df.case_id.isin(factor.index)]
     out = list(findings)
-    for i, grp in hit.groupby("f"):
+    for i, grp in hit.groupby("f", sort=True):
         f = findings[int(i)]
         fac = factor.reindex(grp.case_id).to_numpy()
         per = dict(f.per_case_s)
-        removed = 0.0
+        removed = []
         for c, t, k in zip(grp.case_id, grp.t, fac, strict=True):
             new = t * float(k)
-            removed += t - new
+            removed.append(t - new)
             per[c] = new
         vals = np.fromiter(per.values(), dtype=float, count=len(per))
+        gone = math.fsum(removed)
+        total_new = math.fsum(vals)
         out[int(i)] = replace(
             f,
             per_case_s=per,
-            customer_time_s=float(vals.sum()),
+            customer_time_s=total_new,
             customer_time_ci=bootstrap_total_ci(vals, seed=seed, resamples=resamples, key=finding_key(f)),
+            # the evidence's own figures were measured before the cap: say what is claimed now
+            evidence=f.evidence.rstrip()
+            + f" With other findings on the same cases it would exceed the customer lead time of "
+            f"{len(grp):,} cases, so {_hours(gone)} of its time there is not counted ({_hours(total_new)} "
+            "claimed in all).",
             details={
                 **f.details,
                 "capped": {
                     "cases": len(grp),
-                    "removed_s": removed,
-                    "why": "with other findings on the same cases it would exceed their lead time; "
-                    "its share of those cases' time was scaled down",
+                    "removed_s": gone,
+                    "why": "with other findings on the same cases it would exceed their customer lead "
+                    "time; its share of those cases' time was scaled down",
                 },
             },
         )
     return out, stats
 
 
+def _hours(seconds: float) -> str:
+    from flowlens.units import human_duration
+
+    return human_duration(seconds)
+
+
 def rank(findings: Iterable[Finding]) -> list[Finding]:
-    """Findings ordered by customer time at stake, then cases, kind and title."""
-    return sorted(findings, key=lambda f: (-f.customer_time_s, -f.cases, f.kind, f.title))
+    """Findings ordered by customer time at stake, then cases, kind, title and identity."""
+    return sorted(findings, key=lambda f: (-f.customer_time_s, -f.cases, f.kind, f.title, finding_key(f)))
+
+
+def claimed(findings: Sequence[Finding], lead_s: Mapping[str, float]) -> dict[str, Any]:
+    """What the findings claim, against the customers' total lead time (``lead_s``: customer
+    lead time per case, seconds): removable and regulatory customer time, the cases they touch,
+    and the removable share of all cases' customer lead time. After :func:`consolidate` no case
+    is claimed beyond its own customer lead time, so the share is at most 1.
+
+    >>> from flowlens.findings.model import Finding, Scenario
+    >>> f = Finding(kind="rework", title="t", activities=("a",), case_ids=("c1",), occurrences=1,
+    ...             customer_time_s=30.0, customer_time_ci=(30.0, 30.0), staff_time_s=0.0,
+    ...             evidence="-", scenario=Scenario("cut_loop"), per_case_s={"c1": 30.0})
+    >>> claimed([f], {"c1": 60.0, "c2": 60.0})["share_of_customer_lead_time"]
+    0.25
+    """
+    act = [f for f in findings if not f.regulatory]
+    reg = [f for f in findings if f.regulatory]
+    total = math.fsum(float(v) for v in lead_s.values())
+    removable = math.fsum(f.customer_time_s for f in act)
+    return {
+        "removable_customer_time_s": removable,
+        "regulatory_customer_time_s": math.fsum(f.customer_time_s for f in reg),
+        "customer_lead_time_total_s": total,
+        "share_of_customer_lead_time": removable / total if total > 0 else None,
+        "cases_with_removable_findings": len({c for f in act for c in f.case_ids}),
+        "cases_total": len(lead_s),
+        "overlap": "findings of different detectors on the same waste are merged first and no case "
+        "is claimed beyond its customer lead time; different findings on one case may still "
+        "overlap, so the total is an upper bound of what removing them all would save",
+    }
 
 
 def consolidate(
@@ -301,8 +362,8 @@ def consolidate(
     seed: int = 0,
     resamples: int = 1000,
 ) -> tuple[list[Finding], dict[str, Any]]:
-    """Deduplicate, cap at lead time and rank (module docstring). Returns the findings and
-    what was done (``merges``, ``cap``)."""
+    """Deduplicate, cap at the customer lead time (``lead_s``, seconds per case) and rank
+    (module docstring). Returns the findings and what was done (``merges``, ``cap``)."""
     kept, merges = deduplicate(findings, seed=seed, resamples=resamples)
     capped, cap = cap_to_lead_time(kept, lead_s, seed=seed, resamples=resamples)
     return rank(capped), {"merges": merges, "cap": cap}

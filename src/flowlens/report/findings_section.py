@@ -20,6 +20,7 @@ prints); ``data`` is :meth:`FindingsReport.to_dict` (findings without the full c
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from flowlens.report.document import Section
@@ -65,7 +66,10 @@ def findings_section(report: FindingsReport, *, top: int = 5, limit: int = 50) -
     """The "Redundant steps" section: ``top`` findings as sentences, a table of up to ``limit``
     removable findings, and the findings on required (regulatory) steps."""
     act, reg = report.actionable, report.regulatory
-    total = sum(f.customer_time_s for f in act)
+    total = math.fsum(f.customer_time_s for f in act)
+    claimed = report.claimed or {}
+    # the claimed share is said in the text above the table; the other notes go below it
+    notes = [n for n in report.notes if n != claimed.get("sentence")]
     sentences = [plain_sentence(f) for f in act[:top]]
     html = render_fragment(
         "_findings.html.j2",
@@ -76,7 +80,10 @@ def findings_section(report: FindingsReport, *, top: int = 5, limit: int = 50) -
         totals=report.totals.to_dict("records"),
         total_s=total,
         cases_total=report.cases_total,
-        notes=report.notes,
+        cases_claimed=claimed.get("cases_with_removable_findings", len({c for f in act for c in f.case_ids})),
+        share=claimed.get("share_of_customer_lead_time"),
+        lead_total_s=claimed.get("customer_lead_time_total_s"),
+        notes=notes,
         cap=report.cap,
     )
     if act:
