@@ -16,9 +16,8 @@ which gives the same batching time at a fraction of the cost. Refinements (docs/
   the case's outcome and closing steps after the customer's clock stopped cluster in time for
   reasons no firing rule of the organisation controls;
 * a batch must be **told apart from coincidence**: a batch all of whose members' recorded times
-  are at midnight (dates without a time of day, bulk loads at 00:00) is left out, and so is every
-  batch of a log whose time resolution is an hour or coarser (``log.time_resolution_s``, when
-  the reader sets it);
+  are at midnight (dates without a time of day, bulk loads at 00:00) is left out (a log whose
+  time resolution is an hour or coarser has no batches at all: :mod:`flowlens.analysis.batches`);
 * a batch that starts within ``shift_start_min`` (30 min) of the start of its resource's
   working period (the morning, after lunch) is the backlog of the night or the break being
   worked off, which is unavailability, not a firing rule: its members are not counted;
@@ -155,9 +154,7 @@ def detect_batch_delay(
     min_schedule_share: float = 0.8,
 ) -> list[Finding]:
     """Batch-induced delay per activity (module docstring)."""
-    resolution = getattr(ctx.log, "time_resolution_s", None)
-    if resolution is not None and float(resolution) >= 3600:
-        return []  # hours or dates only: a batch cannot be told from coincidence
+    # (a log recorded to the hour or coarser has no batches at all: analysis.batches)
     members, batches, clock, res_cal, default = _batches(ctx)
     if members.empty or batches.empty:
         return []
