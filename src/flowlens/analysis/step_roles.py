@@ -7,12 +7,14 @@ or however they cluster in time. This module classifies every activity once, fro
 (docs/methods.md 13.0):
 
 * **performer** (who does it, by the resources recorded on its instances): ``staff`` when at
-  least half its instances are done by a person (a resource that works one thing at a time,
-  :func:`~flowlens.analysis.batches.shared_resources`, and is not named like a system, bot,
-  the customer or a merchant); otherwise ``customer`` when its resource or name says the
-  customer (``Customer submits``, ``Applicant completes form``); otherwise ``system`` when a
-  shared or system resource does it; otherwise ``not recorded`` (no resource on most
-  instances, while the log has resources: the road-traffic offender's *Payment*).
+  least half its instances are done by a person of the organisation: a resource not named like
+  a system, bot, the customer or a merchant, and not active around the clock (a resource whose
+  work spans 16 hours or more of the day on at least half of its active days is no one
+  person: BPIC 2012's automatic resource ``112``); otherwise ``customer`` when its resource or
+  name says the customer (``Customer submits``, ``Applicant completes form``); otherwise
+  ``system`` when a system resource does it; otherwise ``not recorded`` (no resource on most
+  instances, while the log has resources: the road-traffic offender's *Payment*). A person who
+  keeps several cases open at once (BPIC 2012's work items) is still staff.
 * **outcome**: the case ends with it: in at least 80 % of its (20 or more) occurrences no step
   that takes time starts after it before the customer's clock stops, and the clock stops
   within a minute, or 1 % of the case's customer lead time, after it ends (BPIC 2012's
@@ -131,15 +133,34 @@ class StepRoles:
         )
 
 
-def step_roles(tm: TimeModel, *, shared: set[str] | None = None) -> StepRoles:
-    """Classify every activity of ``tm``'s log (module docstring). ``shared``: the shared
-    resources when the caller has them (:func:`~flowlens.analysis.batches.shared_resources`)."""
+#: a day on which a resource's work spans this long is not one person's working day
+ROUND_THE_CLOCK_US = 16 * 3_600_000_000
+ROUND_THE_CLOCK_DAYS = 0.5
+
+
+def round_the_clock(tm: TimeModel) -> set[str]:
+    """Resources active around the clock: on at least half their active (UTC) days, their
+    first and last recorded times of the day are 16 hours or more apart."""
+    inst = tm.instances
+    t = inst.start_us.fill_null(inst.end_us)
+    x = inst.filter(inst.resource.notnull()).select(
+        "resource", day=(inst.end_us // 86_400_000_000), a=t, b=inst.end_us
+    )
+    days = x.group_by(["resource", "day"]).aggregate(span=x.b.max() - x.a.min())
+    agg = (
+        days.group_by("resource")
+        .aggregate(n=days.count(), long=(days.span >= ROUND_THE_CLOCK_US).cast("int64").sum())
+        .to_pandas()
+    )
+    return set(agg.resource[agg["long"] >= ROUND_THE_CLOCK_DAYS * agg["n"]].astype(str))
+
+
+def step_roles(tm: TimeModel) -> StepRoles:
+    """Classify every activity of ``tm``'s log (module docstring)."""
     import ibis
 
-    from flowlens.analysis.batches import shared_resources
-
     inst = tm.instances
-    shared = shared_resources(tm) if shared is None else shared
+    machines = round_the_clock(tm)
     per_res = inst.group_by(["activity", "resource"]).aggregate(n=inst.count()).to_pandas()
     per_res["resource"] = per_res["resource"].astype(object)
     kind = []
@@ -148,7 +169,7 @@ def step_roles(tm: TimeModel, *, shared: set[str] | None = None) -> StepRoles:
             kind.append("not recorded")
         elif is_customer(r):
             kind.append("customer")
-        elif r in shared or not is_staff(r):
+        elif str(r) in machines or not is_staff(r):
             kind.append("system")
         else:
             kind.append("staff")
