@@ -289,12 +289,6 @@ class EventLog:
             df, {str(source[c]): c for c in self.pseudonyms.columns if source.get(c)}
         )
 
-    def write_quarantine(self, path: str | Path) -> Path:
-        """Write the quarantined rows as CSV (spreadsheet-safe) and return the path."""
-        from flowlens.io.writers import write_safe_csv
-
-        return write_safe_csv(self.quarantine(), Path(path))
-
 
 def replace_log(log: EventLog, **changes: Any) -> EventLog:
     fields = dict(

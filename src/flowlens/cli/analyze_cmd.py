@@ -138,6 +138,7 @@ def analyze(
     """
     from flowlens.analysis.sla import get_preset
     from flowlens.findings.allowlist import AllowList
+    from flowlens.io.writers import write_quarantine
     from flowlens.report.build import ReportOptions, build_report, failed_sections
 
     for name in sla:  # fail on a misspelt preset before the long part
@@ -179,7 +180,7 @@ def analyze(
         click.echo(f"flowlens: warning: section '{name}' {reason}", err=True)
     with progress.step("writing report"):
         paths = report.write(out_dir)
-        paths["quarantine"] = log.write_quarantine(out_dir / "quarantine.csv")
+        paths["quarantine"] = write_quarantine(log, out_dir / "quarantine.csv")
     if as_json:
         emit_json(
             {
