@@ -289,7 +289,7 @@ def detect_processes(log: EventLog, given: str | None = "auto") -> ProcessSplit 
     if given is None:
         return None
     if given != "auto":
-        from flowlens.analysis.journeys import resolve_column
+        from flowlens.attributes import resolve_column
 
         col = resolve_column(log, given, what="process column")
         cand = _candidates(log, only=[col])

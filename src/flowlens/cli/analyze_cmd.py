@@ -153,7 +153,7 @@ def analyze(
     with progress.step(f"reading {log_path}"):
         log = read()
         if cases_file is not None:
-            from flowlens.analysis.journeys import add_case_attributes
+            from flowlens.io.cases import add_case_attributes
 
             log = add_case_attributes(log, cases_file)
     options = ReportOptions(

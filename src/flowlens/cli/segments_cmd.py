@@ -31,7 +31,7 @@ def case_table_options(func: F) -> F:
         def add_cases(log: EventLog) -> EventLog:
             if path is None:
                 return log
-            from flowlens.analysis.journeys import add_case_attributes
+            from flowlens.io.cases import add_case_attributes
 
             return add_case_attributes(log, path, key=key)
 
