@@ -146,7 +146,7 @@ def analyze(
     cals = time_opts.calendars()
     allow = AllowList.from_file(allow_file) if allow_file else None
     if model_path is not None:
-        from flowlens.discovery.model import read_model
+        from flowlens.discovery.bpmn import read_model
 
         read_model(model_path)
     progress = Progress(enabled=False if as_json else None)

@@ -73,7 +73,7 @@ def conformance(
       flowlens conformance loans.xes.gz --model designed.pnml --sample 2000 --json
     """
     from flowlens.conformance import conformance as check
-    from flowlens.discovery.model import read_model
+    from flowlens.discovery.bpmn import read_model
 
     progress = Progress(enabled=False if as_json else None)
     with progress.step(f"reading {model_path}"):

@@ -1,7 +1,7 @@
 """Graphviz for every drawing flowlens makes: DOT text escaping and running ``dot``.
 
 The process map (:mod:`flowlens.report.process_map`) and the BPMN layout
-(:mod:`flowlens.discovery.model`) both build DOT text and hand it to :func:`render`; this module
+(:mod:`flowlens.discovery.bpmn`) both build DOT text and hand it to :func:`render`; this module
 is the one place that knows how to quote a label and how to call Graphviz.
 
 >>> b"<svg" in render('digraph { a -> b [label="' + dot_escape('say "hi"') + '"] }')
