@@ -8,7 +8,7 @@ or however they cluster in time. This module classifies every activity once, fro
 
 * **performer** (who does it, by the resources recorded on its instances): ``staff`` when at
   least half its instances are done by a person (a resource that works one thing at a time,
-  :func:`~flowlens.analysis.batches.shared_resources`, and is not named like a system, bot,
+  :func:`~flowlens.analysis.batch_detection.shared_resources`, and is not named like a system, bot,
   the customer or a merchant); otherwise ``customer`` when its resource or name says the
   customer (``Customer submits``, ``Applicant completes form``); otherwise ``system`` when a
   shared or system resource does it; otherwise ``not recorded`` (no resource on most
@@ -133,10 +133,10 @@ class StepRoles:
 
 def step_roles(tm: TimeModel, *, shared: set[str] | None = None) -> StepRoles:
     """Classify every activity of ``tm``'s log (module docstring). ``shared``: the shared
-    resources when the caller has them (:func:`~flowlens.analysis.batches.shared_resources`)."""
+    resources when the caller has them (:func:`~flowlens.analysis.batch_detection.shared_resources`)."""
     import ibis
 
-    from flowlens.analysis.batches import shared_resources
+    from flowlens.analysis.batch_detection import shared_resources
 
     inst = tm.instances
     shared = shared_resources(tm) if shared is None else shared
