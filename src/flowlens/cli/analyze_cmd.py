@@ -9,11 +9,13 @@ import click
 
 from flowlens.cli.options import (
     TimeOptions,
+    allow_option,
     emit_json,
     json_option,
     log_options,
     other_work_option,
     process_option,
+    seed_option,
     time_options,
 )
 from flowlens.cli.progress import Progress
@@ -72,15 +74,8 @@ from flowlens.log import EventLog
     metavar="COLUMN",
     help="Case attribute to compare groups on (repeatable; default: detected segment/channel/product).",
 )
-@click.option(
-    "--allow",
-    "allow_file",
-    type=click.Path(path_type=Path),
-    help="Regulatory allow-list (TOML/JSON) added to the defaults: steps never proposed for removal.",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of every random draw in the report."
-)
+@allow_option
+@seed_option
 @click.option(
     "--resamples",
     default=1000,
