@@ -40,7 +40,7 @@ def run(log: flowlens.EventLog, *detectors: Any, **kw: Any) -> list[Finding]:
 def bank(folder: str) -> tuple[tuple[Finding, ...], dict[str, float], pd.DataFrame]:
     """(findings of all journey and contact detectors, lead time per case in s, ground truth) of a
     generated bank folder, with its case table joined (the issue reason is the case's reason)."""
-    from flowlens.io.cases import add_case_attributes
+    from flowlens.analysis.journeys import add_case_attributes
 
     d = Path(folder)
     log = add_case_attributes(flowlens.read_log(d / "events.parquet"), d / "cases.parquet")

@@ -44,7 +44,7 @@ def bank_demo_seed11_log(bank_demo_seed11: Path):  # type: ignore[no-untyped-def
     import pandas as pd
 
     import flowlens
-    from flowlens.io.cases import add_case_attributes
+    from flowlens.analysis.journeys import add_case_attributes
 
     cases = pd.read_parquet(bank_demo_seed11 / "cases.parquet")
     customers = pd.read_parquet(bank_demo_seed11 / "customers.parquet")[["customer_id", "risk_rating"]]

@@ -36,6 +36,7 @@ import pandas as pd
 from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.attributes import case_attribute_table, detect_column, resolve_column
 from flowlens.errors import ConfigError
+from flowlens.io.cases import add_case_attributes
 from flowlens.relational import ordered_sequences
 from flowlens.units import human_duration, parse_duration
 
@@ -709,8 +710,9 @@ def headline(summary: Mapping[str, Any], window_s: float) -> str:
     return "; ".join(parts) + "."
 
 
-# findings/ (_customer, context, pingpong, rework) still import detect_column from here; its home
-# is flowlens.attributes (a re-export until they import it there).
+# Re-exports until their users import them from their homes: findings/ (_customer, context,
+# pingpong, rework) import detect_column (home: flowlens.attributes), tests/findings/ (conftest,
+# _journey_data) import add_case_attributes (home: flowlens.io.cases).
 __all__ = [
     "MAX_NON_PERSON_SHARE",
     "MAX_PERSON_CASES",
@@ -718,7 +720,9 @@ __all__ = [
     "UNKNOWN_CUSTOMERS",
     "CustomerKey",
     "Journeys",
+    "add_case_attributes",
     "customer_key",
+    "detect_column",
     "headline",
     "journeys",
 ]
