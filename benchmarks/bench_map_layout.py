@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def time_render(dot: str, repeat: int) -> float:
-    from flowlens.report.process_map import render
+    from flowlens.render.dot import render
 
     times = []
     for _ in range(repeat):

@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 def score(folder: Path, seed: int) -> dict[str, object]:
     import flowlens
-    from flowlens.analysis.journeys import add_case_attributes
     from flowlens.findings.api import find_wastes
+    from flowlens.io.cases import add_case_attributes
 
     cases = pd.read_parquet(folder / "cases.parquet")
     customers = pd.read_parquet(folder / "customers.parquet", columns=["customer_id", "risk_rating"])

@@ -16,11 +16,11 @@ import pytest
 import flowlens
 from conftest import shared_path
 from flowlens.conformance import conformance
-from flowlens.discovery.model import PetriModel, discover_bpmn, to_petri_net, tree_from_variants, write_bpmn
+from flowlens.discovery.bpmn import PetriModel, discover_bpmn, to_petri_net, tree_from_variants, write_bpmn
 from flowlens.errors import ConfigError, InputError
 from flowlens.pm4py_bridge import pm4py
 from flowlens.report.conformance_section import conformance_section
-from test_model import shared_log
+from test_bpmn import shared_log
 
 FLOWLENS = [sys.executable, "-m", "flowlens"]
 

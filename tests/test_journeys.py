@@ -17,15 +17,11 @@ from click.testing import CliRunner
 import flowlens
 from conftest import shared_path
 from flowlens.analysis.activity_groups import ActivityGroups, normalise
-from flowlens.analysis.journeys import (
-    MAX_PERSON_CASES,
-    add_case_attributes,
-    customer_key,
-    detect_column,
-    journeys,
-)
+from flowlens.analysis.journeys import MAX_PERSON_CASES, customer_key, journeys
+from flowlens.attributes import detect_column
 from flowlens.cli import cli
 from flowlens.errors import ConfigError, InputError
+from flowlens.io.cases import add_case_attributes
 
 T0 = pd.Timestamp("2024-03-04 09:00")
 DAY = pd.Timedelta(days=1)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import flowlens
+from flowlens.io.writers import write_quarantine
 from flowlens.report.build import ReportOptions, build_report
 
 EVIL_ACTIVITY = "<script>alert('x')</script>"
@@ -131,7 +132,7 @@ def test_quarantine_csv_neutralises_formulas(tmp_path: Path) -> None:
         }
     )
     log = flowlens.read_log(df)
-    out = log.write_quarantine(tmp_path / "q.csv")
+    out = write_quarantine(log, tmp_path / "q.csv")
     text = out.read_text(encoding="utf-8")
     assert "'=HYPERLINK" in text
     assert "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text

@@ -321,7 +321,7 @@ def test_drivers_on_a_log_with_behaviours_and_attributes() -> None:
 # -- the synthetic bank (tiny) -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from flowlens.analysis.journeys import add_case_attributes
+    from flowlens.io.cases import add_case_attributes
     from flowlens.synth import generate_bank
 
     out = tmp_path_factory.mktemp("bank_tiny_seg")

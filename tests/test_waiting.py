@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import flowlens
 from conftest import shared_path
-from flowlens.analysis.batches import detect_batches
+from flowlens.analysis.batch_detection import detect_batches
 from flowlens.analysis.waiting import CAUSES, waiting_causes
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.model import time_model

@@ -29,10 +29,10 @@ _EXPORTS: dict[str, str] = {
     "variants": "flowlens.discovery.variants",
     "case_durations": "flowlens.discovery.cases",
     "process_map": "flowlens.discovery.abstraction",
-    "discover_bpmn": "flowlens.discovery.model",
-    "write_bpmn": "flowlens.discovery.model",
-    "write_pnml": "flowlens.discovery.model",
-    "read_model": "flowlens.discovery.model",
+    "discover_bpmn": "flowlens.discovery.bpmn",
+    "write_bpmn": "flowlens.discovery.bpmn",
+    "write_pnml": "flowlens.discovery.bpmn",
+    "read_model": "flowlens.discovery.bpmn",
     "conformance": "flowlens.conformance",
     "filter_time": "flowlens.filters",
     "filter_attribute": "flowlens.filters",
@@ -114,9 +114,9 @@ if TYPE_CHECKING:
     from flowlens.columns import ColumnMap
     from flowlens.conformance import conformance
     from flowlens.discovery.abstraction import process_map
+    from flowlens.discovery.bpmn import discover_bpmn, read_model, write_bpmn, write_pnml
     from flowlens.discovery.cases import case_durations
     from flowlens.discovery.dfg import directly_follows
-    from flowlens.discovery.model import discover_bpmn, read_model, write_bpmn, write_pnml
     from flowlens.discovery.variants import variants
     from flowlens.errors import FlowlensError
     from flowlens.filters import (

@@ -1,7 +1,7 @@
 """The :class:`EventLog`: a canonical activity-instance relation in an engine, plus what it means.
 
 An event log knows its column mapping (:class:`~flowlens.columns.ColumnMap`), the time zone its
-naive timestamps were read in, where it came from (:class:`~flowlens.io.source.SourceInfo`) and
+naive timestamps were read in, where it came from (:class:`~flowlens.source.SourceInfo`) and
 what the data-quality gate found (:class:`~flowlens.quality.QualityReport`). Its ``table`` is
 an Ibis expression; analyses build queries on it and bring back only small results.
 
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from flowlens.columns import ColumnMap
 from flowlens.engine import Engine, check_engine_name
-from flowlens.io.source import SourceInfo
 from flowlens.quality import QualityReport
 from flowlens.relational import us_to_datetime_series, us_to_iso, variant_keys
+from flowlens.source import SourceInfo
 
 if TYPE_CHECKING:
     import ibis
@@ -288,12 +288,6 @@ class EventLog:
         return self.pseudonyms.frame(
             df, {str(source[c]): c for c in self.pseudonyms.columns if source.get(c)}
         )
-
-    def write_quarantine(self, path: str | Path) -> Path:
-        """Write the quarantined rows as CSV (spreadsheet-safe) and return the path."""
-        from flowlens.io.writers import write_safe_csv
-
-        return write_safe_csv(self.quarantine(), Path(path))
 
 
 def replace_log(log: EventLog, **changes: Any) -> EventLog:

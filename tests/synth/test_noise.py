@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import flowlens
+from flowlens.io.writers import write_quarantine
 from flowlens.synth import generate_bank
 from flowlens.synth.noise import KINDS, parse_noise
 
@@ -57,7 +58,7 @@ def test_quarantined_rows_are_the_recorded_ones(noisy: Path) -> None:
     gt = pd.read_parquet(noisy / "ground_truth.parquet")
     log = flowlens.read_log(noisy / "events.parquet")
     quarantine = noisy / "q.csv"
-    log.write_quarantine(quarantine)
+    write_quarantine(log, quarantine)
     q = pd.read_csv(quarantine)
     recorded = set(
         gt.loc[gt["code"].isin(["N_DUPLICATE", "N_OUT_OF_ORDER", "N_BAD_TIMESTAMP"]), "event_ids"].map(

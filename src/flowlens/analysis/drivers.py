@@ -35,6 +35,7 @@ import pandas as pd
 
 from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.analysis.segments import MISSING, _interval, replicates, segment_labels
+from flowlens.attributes import norm_name
 from flowlens.errors import ConfigError
 from flowlens.units import human_duration
 
@@ -80,12 +81,6 @@ _SKIP_NAMES = {
 }
 
 
-def _norm(name: str) -> str:
-    from flowlens.analysis.journeys import _norm as n
-
-    return n(name)
-
-
 #: Last words of a column name that say "identifier" (a declaration number, a ticket reference).
 _ID_WORDS = {"id", "ids", "uuid", "guid", "key", "number", "no", "nr", "num", "ref", "reference"}
 
@@ -93,7 +88,7 @@ _ID_WORDS = {"id", "ids", "uuid", "guid", "key", "number", "no", "nr", "num", "r
 def _id_like(name: str) -> bool:
     """Named like an identifier: the last word (split at separators and camelCase) is id, key,
     number, ref, ..., or the name ends in 编号/号 ("LacticAcid" is not: its last word is Acid)."""
-    n = _norm(name)
+    n = norm_name(name)
     words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name).split(":")[-1])
     last = words[-1].lower() if words else ""
     return n in {"id", "attrs", "eventid"} or last in _ID_WORDS or n.endswith("编号") or n.endswith("号")
@@ -658,7 +653,7 @@ def case_factors(
     channel)."""
     import ibis
 
-    from flowlens.analysis.journeys import detect_column
+    from flowlens.attributes import detect_column
     from flowlens.relational import case_table
 
     g = ActivityGroups.resolve(groups)
@@ -797,14 +792,14 @@ def screen_attributes(
     >>> sc.keep, sc.excluded[["column", "rule"]].values.tolist()
     (['tier'], [['ref', 'identifier']])
     """
-    from flowlens.analysis.journeys import detect_column
     from flowlens.analysis.processes import case_processes, detect_processes
+    from flowlens.attributes import detect_column
     from flowlens.relational import case_table, variant_keys
 
     t = log.table
     schema = t.schema()
     skip_roles = {detect_column(log, r) for r in ("customer", "contact")} - {None}
-    excluded_names = {_norm(e) for e in exclude}
+    excluded_names = {norm_name(e) for e in exclude}
     out: list[dict[str, Any]] = []
     cands: list[str] = []
 
@@ -815,8 +810,8 @@ def screen_attributes(
 
     split = detect_processes(log, process) if process is not None else None
     for canon, src in log.attributes.items():
-        n = _norm(src[5:] if src.startswith("case:") else src)
-        if _norm(src) in excluded_names or _norm(canon) in excluded_names:
+        n = norm_name(src[5:] if src.startswith("case:") else src)
+        if norm_name(src) in excluded_names or norm_name(canon) in excluded_names:
             continue
         if split is not None and canon == split.column:
             drop(canon, "process", f"{split.n} processes")
@@ -824,7 +819,7 @@ def screen_attributes(
             drop(canon, "identifier", "the customer or contact column")
         elif _id_like(src):
             drop(canon, "identifier", "named like an identifier")
-        elif _norm(src) in _SKIP_NAMES or n in _SKIP_NAMES:
+        elif norm_name(src) in _SKIP_NAMES or n in _SKIP_NAMES:
             drop(canon, "outcome", "named like an outcome")
         else:
             dt = schema[canon]
@@ -995,8 +990,8 @@ def drivers(
     >>> (top.factor, top.level, bool(top.noise), top.sentence.startswith("Cases with a transfer take"))
     ('transfer', 'yes', False, True)
     """
-    from flowlens.analysis.journeys import case_attribute_table, resolve_column
     from flowlens.analysis.processes import case_processes, detect_processes
+    from flowlens.attributes import case_attribute_table, resolve_column
 
     notes: list[str] = []
     split = detect_processes(log, process) if process is not None else None
@@ -1047,7 +1042,7 @@ def drivers(
                 cat[b] = b
                 phrases[b] = phrase
         if "first_channel" in units.columns and not any(
-            _norm(n) in {"channel", "originchannel"} for n in cat
+            norm_name(n) in {"channel", "originchannel"} for n in cat
         ):
             cat["first channel"] = "first_channel"
         if "contacts" in units.columns:

@@ -25,7 +25,6 @@ first-contact resolution (FCR).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import ActivityGroups
-from flowlens.errors import ConfigError, InputError
+from flowlens.attributes import case_attribute_table, detect_column, resolve_column
+from flowlens.errors import ConfigError
+from flowlens.io.cases import add_case_attributes
 from flowlens.relational import ordered_sequences
 from flowlens.units import human_duration, parse_duration
 
@@ -45,74 +46,6 @@ if TYPE_CHECKING:
     from flowlens.log import EventLog
 
 US = 1_000_000
-
-#: Column names tried per role, most specific first; compared after removing case, spaces,
-#: ``_``, ``-``, ``:``, ``.``.
-CANDIDATES: dict[str, tuple[str, ...]] = {
-    "customer": (
-        "customer_id",
-        "customerid",
-        "customer",
-        "client_id",
-        "clientid",
-        "client",
-        "cust_id",
-        "customer_no",
-        "customer_number",
-        "party_id",
-        "org:customer",
-        "客户号",
-        "客户编号",
-        "客户id",
-        "客户",
-        "用户id",
-        "用户号",
-    ),
-    "channel": (
-        "channel",
-        "origin_channel",
-        "contact_channel",
-        "channel_type",
-        "source_channel",
-        "medium",
-        "渠道",
-        "来源渠道",
-        "服务渠道",
-        "接入渠道",
-    ),
-    "reason": (
-        "reason",
-        "intent",
-        "contact_reason",
-        "call_reason",
-        "category",
-        "issue_type",
-        "request_type",
-        "topic",
-        "原因",
-        "诉求",
-        "意图",
-        "类别",
-        "业务类型",
-        "process",
-        "process_type",
-        "流程",
-    ),
-    "contact": (
-        "contact_id",
-        "contactid",
-        "interaction_id",
-        "conversation_id",
-        "call_id",
-        "session_id",
-        "chat_id",
-        "联系id",
-        "联系编号",
-        "通话id",
-        "会话id",
-        "来电编号",
-    ),
-}
 
 #: Customer values meaning "not identified" (compared lower-case, trimmed).
 UNKNOWN_CUSTOMERS: tuple[str, ...] = (
@@ -130,54 +63,6 @@ UNKNOWN_CUSTOMERS: tuple[str, ...] = (
     "未知",
     "匿名",
 )
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-:./()]+", "", name.strip().lower())
-
-
-def resolve_column(log: EventLog, name: str, *, what: str = "column") -> str:
-    """The canonical attribute column for a user-given name (canonical or source name).
-
-    Raises :class:`~flowlens.errors.ConfigError` listing the available attributes otherwise.
-    """
-    if name in log.attributes:
-        return name
-    for canon, src in log.attributes.items():
-        if src == name:
-            return canon
-    available = ", ".join(sorted(log.attributes.values())) or "none"
-    raise ConfigError(
-        f"no column '{name}' for the {what} in the log; available attributes: {available}",
-        hint="name one of them, or join a case table with --cases",
-    )
-
-
-def detect_column(log: EventLog, role: str, given: str | None = "auto") -> str | None:
-    """The canonical column playing ``role`` (customer, channel, reason, contact).
-
-    ``given="auto"`` detects it from common names (:data:`CANDIDATES`), ``None`` disables the
-    role, any other value must name a column.
-
-    >>> import pandas as pd, flowlens
-    >>> log = flowlens.read_log(pd.DataFrame({"case": ["1"], "activity": ["a"],
-    ...     "timestamp": ["2024-01-01"], "客户号": ["k"], "渠道": ["app"]}))
-    >>> detect_column(log, "customer"), detect_column(log, "channel"), detect_column(log, "reason")
-    ('客户号', '渠道', None)
-    """
-    if given is None:
-        return None
-    if given != "auto":
-        return resolve_column(log, given, what=role)
-    by_norm: dict[str, str] = {}
-    for canon, src in log.attributes.items():
-        by_norm.setdefault(_norm(src), canon)
-        by_norm.setdefault(_norm(canon), canon)
-    for cand in CANDIDATES[role]:
-        hit = by_norm.get(_norm(cand))
-        if hit is not None:
-            return hit
-    return None
 
 
 #: A customer value with more cases than this in the log is an organisation or a product, not
@@ -298,77 +183,6 @@ def customer_key(
             f"({100 * share:.1f} % of the cases) are treated as unidentified"
         )
     return CustomerKey(col, name, True, reason, tuple(sorted(map(str, bad.index))), stats)
-
-
-def case_attribute_table(log: EventLog, columns: Sequence[str]) -> ibis.Table:
-    """One row per case: ``case_idx`` and, per column, its value at the case's first instance
-    (in the order of methods §1.3) where it is not null."""
-    t = log.table
-    aggs = {c: t[c].argmin(t.eid, where=t[c].notnull()) for c in columns}
-    return t.group_by("case_idx").aggregate(**aggs)
-
-
-def add_case_attributes(
-    log: EventLog, cases: pd.DataFrame | str | Path, *, key: str | None = None
-) -> EventLog:
-    """The log with the columns of a per-case table (e.g. the generator's ``cases.parquet``)
-    added to every instance of the matching case, as attributes.
-
-    ``key`` is the case id column of ``cases`` (default: the log's case column name, else
-    ``case_id``/``case``). Case ids are compared as text. Columns the log already has are not
-    added (the log's own values are kept).
-
-    >>> import pandas as pd, flowlens
-    >>> log = flowlens.read_log(pd.DataFrame({"case": ["1", "2"], "activity": ["a", "a"],
-    ...                                       "timestamp": ["2024-01-01", "2024-01-02"]}))
-    >>> log2 = add_case_attributes(log, pd.DataFrame({"case": ["1", "2"], "segment": ["vip", "mass"]}))
-    >>> log2.table.order_by("case_id").segment.to_pandas().tolist()
-    ['vip', 'mass']
-    """
-    import ibis
-
-    from flowlens.log import replace_log
-
-    if not isinstance(cases, pd.DataFrame):
-        p = Path(cases)
-        if not p.is_file():
-            raise InputError(
-                f"case table {p} not found", hint="give a CSV or Parquet file with one row per case"
-            )
-        if p.suffix.lower() in (".parquet", ".pq"):
-            cases = pd.read_parquet(p)
-        else:
-            cases = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    candidates = [key] if key else [log.columns.case, "case_id", "case", "case:concept:name"]
-    k = next((c for c in candidates if c and c in cases.columns), None)
-    if k is None:
-        raise ConfigError(
-            f"the case table has no case id column {candidates[0]!r}; columns: {', '.join(map(str, cases.columns))}",
-            hint="name it with key= (--cases-key)",
-        )
-    if cases[k].duplicated().any():
-        raise InputError(f"the case table repeats case ids in column '{k}' (one row per case expected)")
-    t = log.table
-    taken = set(t.columns) | set(log.attributes.values())
-    # Columns the log already has keep the log's values (the case table only adds).
-    rename = {str(c): str(c) for c in cases.columns if c != k and str(c) not in taken}
-    df = cases[[k, *rename]].rename(columns={k: "__case_key"}).copy()
-    df["__case_key"] = df["__case_key"].astype(str)
-    if log.pseudonyms is not None:
-        # the log's case ids are pseudonyms: match on them, and add no identifier in clear
-        from flowlens.pseudonyms import IDENTIFIER
-
-        df["__case_key"] = log.pseudonyms.series("case_id", df["__case_key"])
-        for c in rename.values():
-            if IDENTIFIER.search(c):
-                df[c] = log.pseudonyms.series(c, df[c])
-    for c in df.columns:
-        if isinstance(df[c].dtype, pd.DatetimeTZDtype):
-            df[c] = df[c].dt.tz_convert("UTC")
-    mt = ibis.memtable(df)
-    joined = t.left_join(mt, t.case_id.cast("string") == mt.__case_key).drop("__case_key")
-    attrs = {**log.attributes, **{v: v for v in rename.values()}}
-    return replace_log(log, table=joined.select(*t.columns, *rename.values()), attributes=attrs)
 
 
 @dataclass
@@ -896,8 +710,10 @@ def headline(summary: Mapping[str, Any], window_s: float) -> str:
     return "; ".join(parts) + "."
 
 
+# Re-exports until their users import them from their homes: findings/ (_customer, context,
+# pingpong, rework) import detect_column (home: flowlens.attributes), tests/findings/ (conftest,
+# _journey_data) import add_case_attributes (home: flowlens.io.cases).
 __all__ = [
-    "CANDIDATES",
     "MAX_NON_PERSON_SHARE",
     "MAX_PERSON_CASES",
     "MAX_PERSON_OPEN",
@@ -905,10 +721,8 @@ __all__ = [
     "CustomerKey",
     "Journeys",
     "add_case_attributes",
-    "case_attribute_table",
     "customer_key",
     "detect_column",
     "headline",
     "journeys",
-    "resolve_column",
 ]

@@ -159,8 +159,16 @@ def _candidates(log: EventLog, only: list[str] | None = None) -> pd.DataFrame:
     )
 
 
-def _case_values(log: EventLog, column: str) -> ibis.Table:
-    """case_idx and the column's value at the case's first instance with one, as text."""
+def case_values(log: EventLog, column: str) -> ibis.Table:
+    """case_idx and the column's value at the case's first instance with one, as text
+    (column ``process``).
+
+    >>> import pandas as pd, flowlens
+    >>> log = flowlens.read_log(pd.DataFrame({"case": ["1", "1"], "activity": ["a", "b"],
+    ...     "timestamp": ["2024-01-01", "2024-01-02"], "kind": [None, "loan"]}))
+    >>> case_values(log, "kind").to_pandas()["process"].tolist()
+    ['loan']
+    """
     t = log.table
     v = t[column].cast("string")
     return t.group_by("case_idx").aggregate(process=v.argmin(t.eid, where=v.notnull()))
@@ -171,7 +179,7 @@ def _score(log: EventLog, column: str) -> dict[str, Any]:
     (instances weighted by their case's value, so the score does not depend on the column
     being repeated on every instance)."""
     t = log.table
-    cv = _case_values(log, column)
+    cv = case_values(log, column)
     ev = t.select("case_idx", "activity").join(cv, "case_idx")
     ev = ev.filter(ev.process.notnull())
     counts = ev.group_by(["activity", "process"]).aggregate(n=ev.count()).to_pandas()
@@ -289,7 +297,7 @@ def detect_processes(log: EventLog, given: str | None = "auto") -> ProcessSplit 
     if given is None:
         return None
     if given != "auto":
-        from flowlens.analysis.journeys import resolve_column
+        from flowlens.attributes import resolve_column
 
         col = resolve_column(log, given, what="process column")
         cand = _candidates(log, only=[col])
@@ -355,7 +363,7 @@ def case_processes(log: EventLog, split: ProcessSplit | None) -> pd.DataFrame:
         df = ct.to_pandas().sort_values("case_idx").reset_index(drop=True)
         df["process"] = "(all)"
         return df
-    j = ct.left_join(_case_values(log, split.column), "case_idx").drop("case_idx_right")
+    j = ct.left_join(case_values(log, split.column), "case_idx").drop("case_idx_right")
     df = j.to_pandas().sort_values("case_idx").reset_index(drop=True)
     df["process"] = df["process"].astype(object).where(df["process"].notna(), NO_PROCESS).astype(str)
     return df
@@ -410,7 +418,7 @@ def process_log(log: EventLog, split: ProcessSplit, value: str) -> EventLog:
 
     def build() -> EventLog:
         t = log.table
-        cv = _case_values(log, split.column)
+        cv = case_values(log, split.column)
         keep = cv.filter(cv.process.isnull() if value == NO_PROCESS else cv.process == value)
         keys = keep.select(k=keep.case_idx)
         sub = t.semi_join(keys, t.case_idx == keys.k).select(t.columns)

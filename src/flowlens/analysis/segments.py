@@ -517,11 +517,11 @@ def _bool_series(s: pd.Series) -> pd.Series:
 
 
 def _find(log: EventLog, names: Sequence[str]) -> str | None:
-    from flowlens.analysis.journeys import _norm
+    from flowlens.attributes import norm_name
 
-    wanted = {_norm(n) for n in names}
+    wanted = {norm_name(n) for n in names}
     for canon, src in log.attributes.items():
-        if _norm(src) in wanted or _norm(canon) in wanted:
+        if norm_name(src) in wanted or norm_name(canon) in wanted:
             return canon
     return None
 
@@ -542,7 +542,7 @@ def case_units(
     case_id and sla_met (1/0/missing) such as :meth:`flowlens.analysis.sla.SlaResult.met_flags`:
     the deadline rule's own verdict, so that segments and the deadline section share one
     definition."""
-    from flowlens.analysis.journeys import case_attribute_table, resolve_column
+    from flowlens.attributes import case_attribute_table, resolve_column
     from flowlens.timing.model import time_model
 
     tm = tm or time_model(log)
@@ -740,8 +740,8 @@ def segments(
     from dataclasses import replace as _replace
 
     from flowlens.analysis.journeys import journeys as build_journeys
-    from flowlens.analysis.journeys import resolve_column
     from flowlens.analysis.processes import case_processes, detect_processes
+    from flowlens.attributes import resolve_column
     from flowlens.timing.model import time_model
 
     col = resolve_column(log, by, what="segment")

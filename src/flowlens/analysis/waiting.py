@@ -4,7 +4,7 @@ For each activity instance i, the customer waiting charged to it by the time mod
 time of its case just before it, W = [wait_from(i), s(i)); for a wait step such as a queue, up
 to its end) is split into causes, in priority order, each taking only what earlier causes left:
 
-1. **batching**: i is a member of a batch (:mod:`flowlens.analysis.batches`): all its waiting,
+1. **batching**: i is a member of a batch (:mod:`flowlens.analysis.batch_detection`): all its waiting,
    as in Kronos (the batch decides when it starts, including across a night);
 2. **contention**: the resource is busy with an instance k queued no later than i
    (en(k) <= en(i), s(k) < s(i), e(k) > en(i)): [max(en(i), s(k)), min(s(i), e(k)));
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from flowlens.analysis.batches import detect_batches, shared_resources
+from flowlens.analysis.batch_detection import detect_batches, shared_resources
 from flowlens.analysis.other_work import other_work_intervals, other_work_table
 from flowlens.errors import ConfigError
 from flowlens.timing.business import BusinessClock

@@ -9,11 +9,13 @@ import click
 
 from flowlens.cli.options import (
     TimeOptions,
+    allow_option,
     emit_json,
     json_option,
     log_options,
     other_work_option,
     process_option,
+    seed_option,
     time_options,
 )
 from flowlens.cli.progress import Progress
@@ -72,15 +74,8 @@ from flowlens.log import EventLog
     metavar="COLUMN",
     help="Case attribute to compare groups on (repeatable; default: detected segment/channel/product).",
 )
-@click.option(
-    "--allow",
-    "allow_file",
-    type=click.Path(path_type=Path),
-    help="Regulatory allow-list (TOML/JSON) added to the defaults: steps never proposed for removal.",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of every random draw in the report."
-)
+@allow_option
+@seed_option
 @click.option(
     "--resamples",
     default=1000,
@@ -138,6 +133,7 @@ def analyze(
     """
     from flowlens.analysis.sla import get_preset
     from flowlens.findings.allowlist import AllowList
+    from flowlens.io.writers import write_quarantine
     from flowlens.report.build import ReportOptions, build_report, failed_sections
 
     for name in sla:  # fail on a misspelt preset before the long part
@@ -145,14 +141,14 @@ def analyze(
     cals = time_opts.calendars()
     allow = AllowList.from_file(allow_file) if allow_file else None
     if model_path is not None:
-        from flowlens.discovery.model import read_model
+        from flowlens.discovery.bpmn import read_model
 
         read_model(model_path)
     progress = Progress(enabled=False if as_json else None)
     with progress.step(f"reading {log_path}"):
         log = read()
         if cases_file is not None:
-            from flowlens.analysis.journeys import add_case_attributes
+            from flowlens.io.cases import add_case_attributes
 
             log = add_case_attributes(log, cases_file)
     options = ReportOptions(
@@ -179,7 +175,7 @@ def analyze(
         click.echo(f"flowlens: warning: section '{name}' {reason}", err=True)
     with progress.step("writing report"):
         paths = report.write(out_dir)
-        paths["quarantine"] = log.write_quarantine(out_dir / "quarantine.csv")
+        paths["quarantine"] = write_quarantine(log, out_dir / "quarantine.csv")
     if as_json:
         emit_json(
             {

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import emit_json, json_option, log_options, seed_option
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     metavar="N",
     help="Align the variants of N cases drawn at random and estimate the whole log (with 95 % intervals).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --sample draw.")
+@seed_option
 @click.option(
     "--top",
     type=click.IntRange(min=0),
@@ -73,7 +73,7 @@ def conformance(
       flowlens conformance loans.xes.gz --model designed.pnml --sample 2000 --json
     """
     from flowlens.conformance import conformance as check
-    from flowlens.discovery.model import read_model
+    from flowlens.discovery.bpmn import read_model
 
     progress = Progress(enabled=False if as_json else None)
     with progress.step(f"reading {model_path}"):

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options, process_option
+from flowlens.cli.options import (
+    bootstrap_options,
+    case_table_options,
+    emit_json,
+    json_option,
+    log_options,
+    process_option,
+)
 from flowlens.cli.progress import Progress
-from flowlens.cli.segments_cmd import bootstrap_options, case_table_options
 from flowlens.log import EventLog
 
 

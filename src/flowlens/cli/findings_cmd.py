@@ -9,25 +9,22 @@ import click
 
 from flowlens.cli.options import (
     TimeOptions,
+    allow_option,
+    case_table_options,
     emit_json,
     json_option,
     log_options,
     other_work_option,
+    seed_option,
     time_options,
 )
 from flowlens.cli.progress import Progress
-from flowlens.cli.segments_cmd import case_table_options
 from flowlens.log import EventLog
 
 
 @click.command()
 @log_options
-@click.option(
-    "--allow",
-    "allow_file",
-    type=click.Path(path_type=Path),
-    help="Regulatory allow-list (TOML/JSON) added to the defaults: steps never proposed for removal.",
-)
+@allow_option
 @time_options
 @click.option(
     "--groups",
@@ -45,7 +42,7 @@ from flowlens.log import EventLog
     metavar="NAME",
     help="Run only this detector (repeatable; e.g. no_effect_checks, batch_delay); default: all.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap intervals.")
+@seed_option
 @click.option(
     "--resamples",
     type=click.IntRange(min=10),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option
+from flowlens.cli.options import emit_json, json_option, seed_option
 
 
 @click.group()
@@ -30,13 +30,7 @@ def generate() -> None:
     show_default=True,
     help="tiny (~300 cases, 7 days), demo (~26k cases, 60 days) or large (~300k, a year).",
 )
-@click.option(
-    "--seed",
-    default=7,
-    show_default=True,
-    type=int,
-    help="Seed of every random stream; the same seed gives byte-identical files.",
-)
+@seed_option(default=7)
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @click.option(
     "--labels",

@@ -36,7 +36,9 @@ def inspect(
     with progress.step(f"reading {log_path}"):
         log = read()
     if quarantine_path is not None:
-        log.write_quarantine(quarantine_path)
+        from flowlens.io.writers import write_quarantine
+
+        write_quarantine(log, quarantine_path)
     if as_json:
         emit_json(inspect_payload(log))
     else:

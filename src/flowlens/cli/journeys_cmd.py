@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options
+from flowlens.cli.options import bootstrap_options, case_table_options, emit_json, json_option, log_options
 from flowlens.cli.progress import Progress
-from flowlens.cli.segments_cmd import bootstrap_options, case_table_options, comparison_lines
+from flowlens.cli.segments_cmd import comparison_lines
 from flowlens.log import EventLog
 
 

@@ -60,7 +60,7 @@ def model(
       flowlens model loans.xes.gz -o loans.bpmn --noise 0.2
       flowlens model loans.xes.gz --variants-coverage 0.8 -o happy.bpmn --pnml happy.pnml --png happy.png
     """
-    from flowlens.discovery.model import discover_bpmn, save_model_image, write_bpmn, write_pnml
+    from flowlens.discovery.bpmn import discover_bpmn, save_model_image, write_bpmn, write_pnml
     from flowlens.discovery.variants import variants
 
     progress = Progress(enabled=False if as_json else None)

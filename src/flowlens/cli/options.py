@@ -288,6 +288,79 @@ def process_option(func: F) -> F:
     )(wrapper)  # type: ignore[return-value]
 
 
+def seed_option(func: F | None = None, *, default: int = 0) -> Any:
+    """``--seed N``, the one seed of every random draw a command makes (bootstrap intervals,
+    samples, generated logs); the command receives ``seed``. ``@seed_option`` or, for another
+    default, ``@seed_option(default=7)``."""
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "--seed",
+            type=int,
+            default=default,
+            show_default=True,
+            help="Seed of every random draw (bootstraps, samples, generated logs): same inputs and "
+            "seed, same output.",
+        )(f)
+
+    return decorate(func) if func is not None else decorate
+
+
+def allow_option(func: F) -> F:
+    """``--allow FILE``: a regulatory allow-list added to the defaults; the command receives
+    ``allow_file`` (a path or None)."""
+    return click.option(
+        "--allow",
+        "allow_file",
+        type=click.Path(path_type=Path),
+        help="Regulatory allow-list (TOML/JSON) added to the defaults: steps never proposed for removal.",
+    )(func)
+
+
+def case_table_options(func: F) -> F:
+    """``--cases FILE`` and ``--cases-key COLUMN``: join a per-case table (CSV or Parquet, e.g.
+    the generator's cases.parquet) to the log; the command gets ``add_cases(log)``."""
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        path = kwargs.pop("cases_file")
+        key = kwargs.pop("cases_key")
+
+        def add_cases(log: EventLog) -> EventLog:
+            if path is None:
+                return log
+            from flowlens.io.cases import add_case_attributes
+
+            return add_case_attributes(log, path, key=key)
+
+        kwargs["add_cases"] = add_cases
+        return func(**kwargs)
+
+    wrapper = click.option(
+        "--cases-key", metavar="COLUMN", help="Case id column of the --cases table (default: the log's)."
+    )(wrapper)
+    wrapper = click.option(
+        "--cases",
+        "cases_file",
+        type=click.Path(path_type=Path),
+        help="CSV or Parquet table with one row per case whose columns become case attributes "
+        "(e.g. segment, product, reason).",
+    )(wrapper)
+    return wrapper
+
+
+def bootstrap_options(func: F) -> F:
+    """``--resamples N`` and ``--seed N`` for commands with bootstrap confidence intervals."""
+    func = click.option(
+        "--resamples",
+        type=click.IntRange(min=10),
+        default=1000,
+        show_default=True,
+        help="Bootstrap resamples for the confidence intervals.",
+    )(func)
+    return seed_option(func)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
 

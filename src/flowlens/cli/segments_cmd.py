@@ -2,70 +2,25 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, log_options, process_option
+from flowlens.cli.options import (
+    bootstrap_options,
+    case_table_options,
+    emit_json,
+    json_option,
+    log_options,
+    process_option,
+)
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
 
 if TYPE_CHECKING:
     import pandas as pd
-
-F = Callable[..., Any]
-
-
-def case_table_options(func: F) -> F:
-    """``--cases FILE`` and ``--cases-key COLUMN``: join a per-case table (CSV or Parquet, e.g.
-    the generator's cases.parquet) to the log; the command gets ``add_cases(log)``."""
-
-    @functools.wraps(func)
-    def wrapper(**kwargs: Any) -> Any:
-        path = kwargs.pop("cases_file")
-        key = kwargs.pop("cases_key")
-
-        def add_cases(log: EventLog) -> EventLog:
-            if path is None:
-                return log
-            from flowlens.analysis.journeys import add_case_attributes
-
-            return add_case_attributes(log, path, key=key)
-
-        kwargs["add_cases"] = add_cases
-        return func(**kwargs)
-
-    wrapper = click.option(
-        "--cases-key", metavar="COLUMN", help="Case id column of the --cases table (default: the log's)."
-    )(wrapper)
-    wrapper = click.option(
-        "--cases",
-        "cases_file",
-        type=click.Path(path_type=Path),
-        help="CSV or Parquet table with one row per case whose columns become case attributes "
-        "(e.g. segment, product, reason).",
-    )(wrapper)
-    return wrapper
-
-
-def bootstrap_options(func: F) -> F:
-    func = click.option(
-        "--resamples",
-        type=click.IntRange(min=10),
-        default=1000,
-        show_default=True,
-        help="Bootstrap resamples for the confidence intervals.",
-    )(func)
-    return click.option(
-        "--seed",
-        type=int,
-        default=0,
-        show_default=True,
-        help="Seed of the bootstrap (same seed, same intervals).",
-    )(func)
 
 
 def comparison_lines(table: pd.DataFrame, *, versus: str = "rest") -> list[str]:

@@ -7,7 +7,7 @@ cost is then the one pm4py's default A* finds, so fitness agrees with
 ``pm4py.fitness_alignments`` to the last bit, while the search runs several times faster on
 models from the inductive miner (no linear program per state).
 
->>> from flowlens.discovery.model import tree_from_variants, to_petri_net
+>>> from flowlens.discovery.bpmn import tree_from_variants, to_petri_net
 >>> from flowlens.pm4py_bridge import pm4py
 >>> from collections import Counter
 >>> net = to_petri_net(pm4py().convert_to_petri_net(tree_from_variants(Counter({("a", "b"): 1}))))
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from flowlens.discovery.model import canonical_order
+from flowlens.discovery.bpmn import canonical_order
 
 if TYPE_CHECKING:
-    from flowlens.discovery.model import PetriModel
+    from flowlens.discovery.bpmn import PetriModel
 
 #: pm4py's cost of one deviation (a log move or a model move on a visible transition).
 MOVE_COST = 10_000

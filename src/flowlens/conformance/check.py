@@ -10,7 +10,7 @@ variant drawn with probability proportional to its frequency), which estimates t
 without bias, with 95 % intervals (docs/methods.md §5).
 
 >>> import flowlens, pandas as pd
->>> from flowlens.discovery.model import discover_bpmn
+>>> from flowlens.discovery.bpmn import discover_bpmn
 >>> df = pd.DataFrame({"case": list("111222333"), "activity": list("abcabcacd"),
 ...                    "timestamp": pd.date_range("2024-01-01", periods=9, freq="h")})
 >>> log = flowlens.read_log(df)
@@ -38,7 +38,7 @@ from flowlens.errors import ConfigError, EmptyLogError, InputError
 if TYPE_CHECKING:
     from pm4py.objects.bpmn.obj import BPMN
 
-    from flowlens.discovery.model import PetriModel
+    from flowlens.discovery.bpmn import PetriModel
     from flowlens.log import EventLog
 
 _Z95 = 1.959963984540054
@@ -62,7 +62,7 @@ def conformance(
     random sample of that many cases' variants instead of every variant.
 
     >>> import flowlens, pandas as pd
-    >>> from flowlens.discovery.model import discover_bpmn
+    >>> from flowlens.discovery.bpmn import discover_bpmn
     >>> df = pd.DataFrame({"case": list("1122"), "activity": list("abab"),
     ...                    "timestamp": pd.date_range("2024-01-01", periods=4, freq="h")})
     >>> log = flowlens.read_log(df)
@@ -228,7 +228,7 @@ def _check_options(time_budget_s: float, sample: int | None) -> float:
 
 
 def _as_petri(model: Any) -> tuple[PetriModel, str]:
-    from flowlens.discovery.model import PetriModel, read_model, to_petri_net
+    from flowlens.discovery.bpmn import PetriModel, read_model, to_petri_net
 
     if isinstance(model, str | Path):
         return read_model(model), str(model)

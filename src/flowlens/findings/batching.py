@@ -1,7 +1,7 @@
 """Batch-induced delay: cases held back so that a step can be done for many at once.
 
 This is the batching part of the waiting-cause analysis (:mod:`flowlens.analysis.waiting`,
-docs/methods.md 7): batches are found as there (:func:`flowlens.analysis.batches.detect_batches`
+docs/methods.md 7): batches are found as there (:func:`flowlens.analysis.batch_detection.detect_batches`
 on the same calendars, with the same defaults), and a batch member's customer waiting is
 batching (Kronos). The batches are computed directly rather than through the full cause split,
 which gives the same batching time at a fraction of the cost. Refinements (docs/methods.md
@@ -17,7 +17,7 @@ which gives the same batching time at a fraction of the cost. Refinements (docs/
   reasons no firing rule of the organisation controls;
 * a batch must be **told apart from coincidence**: a batch all of whose members' recorded times
   are at midnight (dates without a time of day, bulk loads at 00:00) is left out (a log whose
-  time resolution is an hour or coarser has no batches at all: :mod:`flowlens.analysis.batches`);
+  time resolution is an hour or coarser has no batches at all: :mod:`flowlens.analysis.batch_detection`);
 * a batch that starts within ``shift_start_min`` (30 min) of the start of its resource's
   working period (the morning, after lunch) is the backlog of the night or the break being
   worked off, which is unavailability, not a firing rule: its members are not counted;
@@ -154,7 +154,7 @@ def detect_batch_delay(
     min_schedule_share: float = 0.8,
 ) -> list[Finding]:
     """Batch-induced delay per activity (module docstring)."""
-    # (a log recorded to the hour or coarser has no batches at all: analysis.batches)
+    # (a log recorded to the hour or coarser has no batches at all: analysis.batch_detection)
     members, batches, clock, res_cal, default = _batches(ctx)
     if members.empty or batches.empty:
         return []

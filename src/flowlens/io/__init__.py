@@ -9,12 +9,12 @@ from flowlens.columns import ColumnMap, detect_roles
 from flowlens.engine import check_engine_name, duckdb_engine
 from flowlens.errors import InputError
 from flowlens.io.source import (
-    SourceInfo,
     check_readable,
     detect_format,
     format_from_suffix,
     read_head,
 )
+from flowlens.source import SourceInfo
 
 if TYPE_CHECKING:
     import pandas as pd

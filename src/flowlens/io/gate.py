@@ -39,10 +39,10 @@ from flowlens import quality as Q
 from flowlens.columns import ACTIVITY_JOIN, ColumnMap
 from flowlens.errors import EmptyLogError, InputError
 from flowlens.io.readers import RawTable, fold
-from flowlens.io.source import SourceInfo
 from flowlens.io.timestamps import _observes_dst, dst_notes, lit, q, timestamp_column
 from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
+from flowlens.source import SourceInfo
 
 CANONICAL = (
     "eid",

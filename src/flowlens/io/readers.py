@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from flowlens.errors import InputError, LogFormatError
-from flowlens.io.source import SourceInfo, damaged, is_gzip, read_head, verify_gzip
+from flowlens.io.source import damaged, is_gzip, read_head, verify_gzip
 from flowlens.io.timestamps import lit, q
+from flowlens.source import SourceInfo
 
 if TYPE_CHECKING:
     import pandas as pd

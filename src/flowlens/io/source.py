@@ -1,4 +1,6 @@
-"""Where a log came from and what the reader detected about it (format, encoding, delimiter).
+"""Telling what a log file is before reading it: its format, compression and readability.
+
+What was detected while reading goes into :class:`flowlens.source.SourceInfo`.
 
 >>> from flowlens.io.source import format_from_suffix
 >>> format_from_suffix("calls.csv.gz")
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flowlens.errors import InputError, LogFormatError
@@ -25,25 +26,6 @@ _SUFFIXES = {
     ".xes": "xes",
     ".xml": "xes",
 }
-
-
-@dataclass
-class SourceInfo:
-    """Provenance of an event log: the input and what was detected while reading it."""
-
-    path: str
-    format: str
-    compression: str | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    #: Per timestamp column: {format description: number of values parsed with it}.
-    timestamp_formats: dict[str, dict[str, int]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    #: Per role found: how (``given``, ``name``, ``content: ...``; docs/methods.md §1.6).
-    roles: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 #: Leading bytes of file types people mistake for event logs: (signature, what it is, hint).

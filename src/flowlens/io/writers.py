@@ -56,6 +56,21 @@ def write_safe_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def write_quarantine(log: EventLog, path: str | Path) -> Path:
+    """Write the rows the gate set aside (:meth:`EventLog.quarantine <flowlens.log.EventLog.quarantine>`)
+    as CSV (spreadsheet-safe) and return the path.
+
+    >>> import pandas as pd, flowlens, tempfile, pathlib
+    >>> log = flowlens.read_log(pd.DataFrame({"case": ["1", None], "activity": ["a", "b"],
+    ...                                       "timestamp": ["2024-01-01", "2024-01-02"]}))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = write_quarantine(log, pathlib.Path(tmp) / "quarantine.csv")
+    ...     len(pd.read_csv(out))
+    1
+    """
+    return write_safe_csv(log.quarantine(), Path(path))
+
+
 def export_frame(log: EventLog) -> pd.DataFrame:
     """The log in the exchange layout: case_id, activity, start_time, end_time, resource,
     then the attributes under their source names."""

@@ -30,8 +30,9 @@ from lxml import etree
 
 from flowlens.errors import LogFormatError, UnsafeInputError
 from flowlens.io.readers import RawTable, fold, free_name
-from flowlens.io.source import SourceInfo, damaged, is_gzip
+from flowlens.io.source import damaged, is_gzip
 from flowlens.io.timestamps import q
+from flowlens.source import SourceInfo
 
 _BATCH = 100_000
 _DTD_RE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)

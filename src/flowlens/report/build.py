@@ -273,7 +273,7 @@ def _variants_per_process(log: EventLog, split: ProcessSplit | None) -> dict[str
 
 def _conformance(log: EventLog, opts: ReportOptions) -> Section:
     from flowlens.conformance import conformance
-    from flowlens.discovery.model import read_model
+    from flowlens.discovery.bpmn import read_model
     from flowlens.report.conformance_section import conformance_section
 
     model = read_model(opts.model_path)  # type: ignore[arg-type]

@@ -21,22 +21,17 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 from flowlens.discovery.dfg import DirectlyFollowsGraph
-from flowlens.errors import ConfigError, FlowlensError
+from flowlens.errors import ConfigError
+from flowlens.render.dot import dot_escape, render
 from flowlens.units import human_count, human_duration
 
 VIEWS = ("frequency", "time")
 # Sequential palettes (ColorBrewer Blues and Oranges, 7 classes).
 _BLUES = ["#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#084594"]
 _ORANGES = ["#feedde", "#fdd0a2", "#fdae6b", "#fd8d3c", "#f16913", "#d94801", "#8c2d04"]
-
-
-def _dot_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
 def _shade(value: float, top: float, palette: list[str]) -> tuple[str, str]:
@@ -75,7 +70,7 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
         "digraph process_map {",
         '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, fontname="Helvetica", fontsize=10, '
         f'bgcolor="white", pad=0.2, newrank=true, forcelabels=true{_dense(len(graph.edges))}, '
-        f'label="{_dot_escape(legend)}", labelloc=b, labeljust=l, '
+        f'label="{dot_escape(legend)}", labelloc=b, labeljust=l, '
         'fontcolor="#616e7c"];',
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, margin="0.15,0.06", penwidth=0.8];',
         '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6];',
@@ -93,7 +88,7 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
             top_proc = float(nodes["proc_median_s"].max()) if has_proc else float("nan")
             fill, font = _shade(proc, top_proc, _ORANGES)
             sub = f"median {human_duration(proc)}" if proc == proc else human_count(rec.count)
-        label = _dot_escape(f"{rec.activity}") + "\\n" + _dot_escape(sub)
+        label = dot_escape(f"{rec.activity}") + "\\n" + dot_escape(sub)
         lines.append(f'  {ids[rec.activity]} [label="{label}", fillcolor="{fill}", fontcolor="{font}"];')
 
     edges = graph.edges
@@ -114,7 +109,7 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
             label = human_duration(w)
         width = 0.8 + 4.2 * frac
         lines.append(
-            f'  {ids[rec.source]} -> {ids[rec.target]} [xlabel="{_dot_escape(label)}", '
+            f'  {ids[rec.source]} -> {ids[rec.target]} [xlabel="{dot_escape(label)}", '
             f'penwidth={width:.2f}, color="{color}"];'
         )
     for df, tail in ((graph.start_activities, True), (graph.end_activities, False)):
@@ -127,36 +122,6 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
             )
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def dot_binary() -> str:
-    path = shutil.which("dot")
-    if path is None:
-        raise FlowlensError(
-            "Graphviz is not installed (the 'dot' program was not found)",
-            hint="run ./setup.sh, or apt-get install graphviz / brew install graphviz",
-        )
-    return path
-
-
-def render(dot_source: str, fmt: str = "svg", *, timeout: float = 120.0) -> bytes:
-    """Lay out and render DOT with Graphviz's ``dot`` (svg, png, pdf)."""
-    try:
-        proc = subprocess.run(
-            [dot_binary(), f"-T{fmt}"],
-            input=dot_source.encode("utf-8"),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise FlowlensError(
-            f"Graphviz took more than {timeout:.0f} s to lay out the map",
-            hint="show fewer activities or paths (coverage options)",
-        ) from exc
-    if proc.returncode != 0:
-        raise FlowlensError(f"Graphviz failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
-    return proc.stdout
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)

@@ -13,9 +13,10 @@ import numpy as np
 from markupsafe import Markup
 
 from flowlens.discovery.abstraction import process_map
+from flowlens.render.dot import render
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
-from flowlens.report.process_map import inline_svg, map_dot, render
+from flowlens.report.process_map import inline_svg, map_dot
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 

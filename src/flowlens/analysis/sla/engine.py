@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from flowlens.analysis.sla_rules import (
+from flowlens.analysis.sla.rules import (
     CASE_END,
     CASE_START,
     DAY_US,
@@ -30,11 +30,11 @@ from flowlens.analysis.sla_rules import (
     Extension,
     Scope,
     SlaRule,
-    _optional,
-    _parse_clock,
-    _resolve,
-    _working_calendar,
-    _zone,
+    parse_clock,
+    parse_zone,
+    present_names,
+    resolve_names,
+    working_calendar,
 )
 from flowlens.errors import ConfigError
 from flowlens.timing.calendars import WorkCalendar
@@ -48,7 +48,16 @@ if TYPE_CHECKING:
     from flowlens.log import EventLog
 
 
-def _column(log: EventLog, column: str, what: str) -> str:
+def log_column(log: EventLog, column: str, what: str) -> str:
+    """The canonical attribute column a rule names (canonical or source name); a
+    :class:`~flowlens.errors.ConfigError` listing the attributes otherwise.
+
+    >>> import pandas as pd, flowlens
+    >>> log = flowlens.read_log(pd.DataFrame({"case": ["1"], "activity": ["a"],
+    ...     "timestamp": ["2024-01-01"], "Received": ["2024-01-01"]}))
+    >>> log_column(log, "Received", "the received time") in log.attributes
+    True
+    """
     if column in log.attributes:
         return column
     for canon, src in log.attributes.items():
@@ -61,7 +70,7 @@ def _column(log: EventLog, column: str, what: str) -> str:
 
 def _find_column(log: EventLog, column: str) -> str | None:
     try:
-        return _column(log, column, "")
+        return log_column(log, column, "")
     except ConfigError:
         return None
 
@@ -87,7 +96,7 @@ class _Days:
 
 
 def _day_table(tz: str, first: date, last: date, calendar: WorkCalendar | None) -> _Days:
-    zone = _zone(tz)
+    zone = parse_zone(tz)
     n = (last - first).days + 1
     dates = [first + timedelta(days=i) for i in range(n + 1)]
     starts = np.array(
@@ -344,7 +353,7 @@ def covered_cases(
     tried first, then activities; when neither occurs, a log with one process is covered whole
     (with a note) and a log with several is an error naming the process values.
     """
-    from flowlens.analysis.processes import _case_values, detect_processes
+    from flowlens.analysis.processes import case_values, detect_processes
 
     n_all = log.n_cases
     info: dict[str, Any] = {
@@ -376,7 +385,7 @@ def covered_cases(
                     "(name it with --process COLUMN, or use --applies-to COLUMN=VALUE or activity=ACTIVITY)"
                 )
     if col is not None:
-        cv = _case_values(log, col)
+        cv = case_values(log, col)
         values = sorted(cv.select("process").distinct().to_pandas().process.dropna().astype(str))
         hit = [v for v in values if _names_process(v, scope.processes)]
         if hit:
@@ -398,9 +407,9 @@ def covered_cases(
     if scope.activities:
         present = t.select("activity").distinct().to_pandas().activity.dropna().astype(str).tolist()
         if scope.candidates:
-            acts = _optional(scope.activities, present)
+            acts = present_names(scope.activities, present)
         else:
-            found = _resolve(scope.activities, present, candidates=False, what="applies-to")
+            found = resolve_names(scope.activities, present, candidates=False, what="applies-to")
             acts = found if isinstance(found, tuple) else ()
         if acts:
             keep = t.filter(t.activity.isin(list(acts))).select("case_idx").distinct()
@@ -470,17 +479,17 @@ def evaluate_sla(
         )
     t = log.table
     present = t.select("activity").distinct().to_pandas().activity.dropna().astype(str).tolist()
-    cstart = _resolve(rule.clock_start, present, candidates=rule.candidates, what="clock start")
-    cstop = _resolve(rule.clock_stop, present, candidates=rule.candidates, what="clock stop")
+    cstart = resolve_names(rule.clock_start, present, candidates=rule.candidates, what="clock start")
+    cstop = resolve_names(rule.clock_stop, present, candidates=rule.candidates, what="clock stop")
     exts: list[tuple[Extension, tuple[str, ...], str | None]] = []
     notes: list[str] = list(scope_notes)
     for x in rule.extensions:
         acts: tuple[str, ...] = ()
         if x.activities:
             if x.candidates:
-                acts = _optional(x.activities, present)
+                acts = present_names(x.activities, present)
             else:
-                found = _resolve(x.activities, present, candidates=False, what="extension")
+                found = resolve_names(x.activities, present, candidates=False, what="extension")
                 acts = found if isinstance(found, tuple) else ()
         attr = _find_column(log, x.attribute) if x.attribute else None
         if x.attribute and attr is None and not x.candidates:
@@ -495,8 +504,8 @@ def evaluate_sla(
             )
     pauses = [
         (
-            _resolve(p.start, present, candidates=False, what="pause start"),
-            _resolve(p.stop, present, candidates=False, what="pause stop"),
+            resolve_names(p.start, present, candidates=False, what="pause start"),
+            resolve_names(p.stop, present, candidates=False, what="pause stop"),
         )
         for p in rule.pauses
     ]
@@ -509,7 +518,7 @@ def evaluate_sla(
         cs = t.group_by(["case_idx", "case_id"]).aggregate(act_start=first.min(where=t.activity.isin(cstart)))
         cs = cs.filter(cs.act_start.notnull())
     if rule.received:
-        col = _column(log, rule.received, "the received time")
+        col = log_column(log, rule.received, "the received time")
         rcv, more = _received_us(log, col)
         notes += more
         cs = cs.left_join(rcv, cs.case_idx == rcv.case_idx).select(
@@ -579,7 +588,7 @@ def evaluate_sla(
         or rule.unit == "business_days"
         or any((x.unit or rule.unit) == "business_days" for x in rule.extensions)
     )
-    cal = _working_calendar(rule, tz, range(lo_d.year, hi_d.year + 1)) if business else None
+    cal = working_calendar(rule, tz, range(lo_d.year, hi_d.year + 1)) if business else None
     if business and cal is not None and not cal.holidays and rule.calendar is None:
         notes.append(
             "business days are Monday-Friday without holidays (pass a calendar or a country for holidays)"
@@ -591,7 +600,7 @@ def evaluate_sla(
 
     # 4. receipt day and deadlines
     c = _locate(c, "clock_start_us", dt, "s")
-    cutoff = _parse_clock(rule.receipt_cutoff, rule.name) if rule.receipt_cutoff else None
+    cutoff = parse_clock(rule.receipt_cutoff, rule.name) if rule.receipt_cutoff else None
     late = (c.clock_start_us - c.s_start) >= cutoff if cutoff is not None else ibis.literal(False)
     c = c.mutate(fl_late=late)
     specs = [("base", rule.base, rule.unit)] + [

@@ -14,7 +14,7 @@ from lxml import etree
 
 import flowlens
 from conftest import shared_path
-from flowlens.discovery.model import (
+from flowlens.discovery.bpmn import (
     discover_bpmn,
     discover_process_tree,
     read_model,

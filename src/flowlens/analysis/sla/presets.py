@@ -16,16 +16,16 @@ from datetime import date, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowlens.analysis.sla_rules import (
-    _TRUTHY,
+from flowlens.analysis.sla.rules import (
     CASE_START,
+    TRUTHY,
     Extension,
     Pause,
     Scope,
     SlaRule,
-    _names,
-    _unit_word,
     parse_scope,
+    rule_names,
+    unit_word,
 )
 from flowlens.errors import ConfigError
 from flowlens.timing.calendars import WorkCalendar
@@ -469,7 +469,7 @@ def rule_from_dict(spec: Mapping[str, Any], *, where: str = "rule", base_dir: Pa
     for key in ("clock_start", "clock_stop"):
         if key in spec:
             v = spec[key]
-            kw[key] = _names(v if isinstance(v, str) else [str(x) for x in v])
+            kw[key] = rule_names(v if isinstance(v, str) else [str(x) for x in v])
             kw["candidates"] = False
     if "extensions" in spec:
         exts = []
@@ -481,14 +481,14 @@ def rule_from_dict(spec: Mapping[str, Any], *, where: str = "rule", base_dir: Pa
                     days=e["days"],
                     activities=tuple(str(a) for a in e.get("activities", ())),
                     attribute=e.get("attribute"),
-                    values=tuple(str(v).lower() for v in e.get("values", _TRUTHY)),
+                    values=tuple(str(v).lower() for v in e.get("values", TRUTHY)),
                     unit=e.get("unit"),
                     before_deadline=bool(e.get("before_deadline", True)),
                     candidates=bool(e.get("candidates", False)),
                     label=str(
                         e.get(
                             "label",
-                            f"extended ({e['days']} {_unit_word(e.get('unit') or kw.get('unit', 'calendar_days'))})",
+                            f"extended ({e['days']} {unit_word(e.get('unit') or kw.get('unit', 'calendar_days'))})",
                         )
                     ),
                 )

@@ -4,7 +4,7 @@ An :class:`SlaRule` holds the clock start and stop (activities, the case start o
 allowance (calendar days, business days or hours), extension tiers with their conditions, pause
 pairs, the working calendar for business days and the day conventions; :func:`custom_rule`
 builds one from command-line style options. The regulatory presets are in
-:mod:`flowlens.analysis.sla_presets`; evaluation is in :mod:`flowlens.analysis.sla_engine`.
+:mod:`flowlens.analysis.sla.presets`; evaluation is in :mod:`flowlens.analysis.sla.engine`.
 
 >>> r = custom_rule(start="Receive", stop="Resolve", days=10, business=True)
 >>> r.describe(), r.unit_word
@@ -34,7 +34,7 @@ UNITS = ("calendar_days", "business_days", "hours")
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 STATUSES = ("met", "extended", "breached", "open")
-_TRUTHY = ("true", "1", "yes", "y", "t", "是")
+TRUTHY = ("true", "1", "yes", "y", "t", "是")
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ class Extension:
     days: float
     activities: tuple[str, ...] = ()
     attribute: str | None = None
-    values: tuple[str, ...] = _TRUTHY
+    values: tuple[str, ...] = TRUTHY
     unit: str | None = None
     before_deadline: bool = True
     label: str = "extended"
@@ -193,9 +193,9 @@ class SlaRule:
                 f"rule {self.name}: deadline_at must be end_of_day or same_time, got '{self.deadline_at}'"
             )
         if self.receipt_cutoff is not None:
-            _parse_clock(self.receipt_cutoff, self.name)
+            parse_clock(self.receipt_cutoff, self.name)
         if self.timezone is not None:
-            _zone(self.timezone)
+            parse_zone(self.timezone)
         for p in self.pauses:
             if not p.start or not p.stop:
                 raise ConfigError(f"rule {self.name}: a pause needs start and stop activities")
@@ -203,7 +203,7 @@ class SlaRule:
     # -- text --------------------------------------------------------------------------------
     @property
     def unit_word(self) -> str:
-        return _unit_word(self.unit)
+        return unit_word(self.unit)
 
     def allowance_text(self) -> str:
         """'15 days', '15 business days', '8 weeks'."""
@@ -233,12 +233,17 @@ class SlaRule:
         return replace(self, calendar=calendar, timezone=calendar.timezone if timezone else self.timezone)
 
 
-def _unit_word(unit: str) -> str:
+def unit_word(unit: str) -> str:
+    """The unit as the text says it.
+
+    >>> unit_word("business_days")
+    'business days'
+    """
     return {"calendar_days": "days", "business_days": "business days", "hours": "hours"}.get(unit, unit)
 
 
 def _amount(value: float, unit: str) -> str:
-    word = _unit_word(unit)
+    word = unit_word(unit)
     return f"{value:g} {word[:-1] if value == 1 else word}"
 
 
@@ -251,19 +256,27 @@ def _check_amount(name: str, value: float, unit: str) -> None:
     ):
         raise ConfigError(f"rule {name}: the allowance must be a positive number, got {value!r}")
     if unit != "hours" and float(value) != int(value):
-        raise ConfigError(
-            f"rule {name}: a deadline in {_unit_word(unit)} must be a whole number, got {value}"
-        )
+        raise ConfigError(f"rule {name}: a deadline in {unit_word(unit)} must be a whole number, got {value}")
 
 
-def _parse_clock(text: str, where: str) -> int:
+def parse_clock(text: str, where: str) -> int:
+    """A local clock time ``HH:MM`` (a receipt cutoff) as microseconds after midnight.
+
+    >>> parse_clock("17:30", "rule X") // 60_000_000
+    1050
+    """
     m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", str(text))
     if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
         raise ConfigError(f"rule {where}: receipt cutoff '{text}' is not a clock time like 17:00")
     return (int(m.group(1)) * 60 + int(m.group(2))) * 60_000_000
 
 
-def _zone(name: str) -> ZoneInfo:
+def parse_zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``, or a :class:`~flowlens.errors.ConfigError` saying it is unknown.
+
+    >>> parse_zone("Asia/Shanghai").key
+    'Asia/Shanghai'
+    """
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -277,10 +290,14 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]+", " ", str(name)).strip().casefold()
 
 
-def _resolve(
+def resolve_names(
     names: str | tuple[str, ...], present: Sequence[str], *, candidates: bool, what: str
 ) -> tuple[str, ...] | str:
-    """Activity names of the rule that occur in the log (candidates: the present ones)."""
+    """Activity names of the rule that occur in the log (candidates: the present ones).
+
+    >>> resolve_names(("final response",), ["Final Response", "Receive"], candidates=True, what="clock stop")
+    ('Final Response',)
+    """
     if names in (CASE_START, CASE_END):
         return names  # type: ignore[return-value]
     assert isinstance(names, tuple)
@@ -308,12 +325,23 @@ def _resolve(
     return names
 
 
-def _optional(names: tuple[str, ...], present: Sequence[str]) -> tuple[str, ...]:
+def present_names(names: tuple[str, ...], present: Sequence[str]) -> tuple[str, ...]:
+    """The activities of ``present`` that ``names`` name (compared loosely), in ``present``'s order.
+
+    >>> present_names(("holding response",), ["Receive", "Holding_Response"])
+    ('Holding_Response',)
+    """
     by_norm = {_norm(x) for x in names}
     return tuple(a for a in present if _norm(a) in by_norm)
 
 
-def _working_calendar(rule: SlaRule, tz: str, years: Iterable[int]) -> WorkCalendar:
+def working_calendar(rule: SlaRule, tz: str, years: Iterable[int]) -> WorkCalendar:
+    """The calendar business days are counted on: the rule's own, else Monday to Friday with the
+    public holidays (and working weekend days) of the rule's country.
+
+    >>> working_calendar(custom_rule(days=5, business=True), "UTC", [2024]).name
+    'weekdays'
+    """
     if rule.calendar is not None:
         return rule.calendar
     full = ((time(0), time.max),)
@@ -377,13 +405,18 @@ def custom_rule(
         name=name,
         base=base,
         unit=unit,
-        clock_start=_names(start),
-        clock_stop=_names(stop),
+        clock_start=rule_names(start),
+        clock_stop=rule_names(stop),
         **options,
     )
 
 
-def _names(value: Sequence[str] | str) -> str | tuple[str, ...]:
+def rule_names(value: Sequence[str] | str) -> str | tuple[str, ...]:
+    """Activity names as a rule holds them: a tuple, or the marker ``case start``/``case end``.
+
+    >>> rule_names("Resolve"), rule_names([CASE_END])
+    (('Resolve',), 'case end')
+    """
     if isinstance(value, str):
         return value if value in (CASE_START, CASE_END) else (value,)
     vals = tuple(value)

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from flowlens.analysis.sla_engine import SlaResult, _column, evaluate_sla
-from flowlens.analysis.sla_rules import (
+from flowlens.analysis.sla.engine import SlaResult, evaluate_sla, log_column
+from flowlens.analysis.sla.rules import (
     DAY_US,
     SlaRule,
 )
@@ -183,7 +183,7 @@ def category_profile(
     src = column or detect_category(log)
     if src is None:
         return None
-    col = _column(log, src, "complaint categories")
+    col = log_column(log, src, "complaint categories")
     if period not in ("auto", "week", "month"):
         raise ConfigError(f"period must be auto, week or month, got '{period}'")
     t = log.table

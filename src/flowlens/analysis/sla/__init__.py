@@ -37,7 +37,7 @@ after that local time (and, for business days, on non-working days) as received 
 
 from __future__ import annotations
 
-from flowlens.analysis.sla_breakdown import (
+from flowlens.analysis.sla.breakdown import (
     CATEGORY_COLUMNS,
     MIN_TREND_CASES,
     CategoryProfile,
@@ -48,8 +48,8 @@ from flowlens.analysis.sla_breakdown import (
     sla_analysis,
     time_in_window,
 )
-from flowlens.analysis.sla_engine import SlaResult, covered_cases, evaluate_sla, with_case_attributes
-from flowlens.analysis.sla_presets import (
+from flowlens.analysis.sla.engine import SlaResult, covered_cases, evaluate_sla, with_case_attributes
+from flowlens.analysis.sla.presets import (
     ACKNOWLEDGE,
     ALIASES,
     COMPLAINT_INTAKE,
@@ -66,7 +66,7 @@ from flowlens.analysis.sla_presets import (
     presets,
     rule_from_dict,
 )
-from flowlens.analysis.sla_rules import (
+from flowlens.analysis.sla.rules import (
     CASE_END,
     CASE_START,
     STATUSES,

@@ -284,7 +284,7 @@ def save_model_image(model: BPMN, path: str | Path) -> Path:
     fmt = p.suffix.lower().lstrip(".")
     if fmt not in {"png", "svg", "pdf"}:
         raise ConfigError(f"cannot render a model as '.{fmt}' ({p})", hint="use a .png, .svg or .pdf file")
-    from flowlens.report.process_map import dot_binary
+    from flowlens.render.dot import dot_binary
 
     dot_binary()  # a clear error when Graphviz is missing
     with contextlib.redirect_stdout(io.StringIO()):
@@ -416,7 +416,7 @@ def _layout(
     nodes: list[Any], flows: list[Any]
 ) -> tuple[dict[int, tuple[float, float, float, float]], dict[int, list[tuple[float, float]]]]:
     """Bounds per node and waypoints per flow, from Graphviz ``dot`` (left to right, orthogonal)."""
-    from flowlens.report.process_map import render
+    from flowlens.render.dot import render
 
     index = {id(n): i for i, n in enumerate(nodes)}
     lines = [
