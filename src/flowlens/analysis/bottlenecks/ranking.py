@@ -3,6 +3,7 @@ customer waiting they account for (docs/methods.md, "Bottlenecks, utilisation an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +138,8 @@ def bottlenecks(tm: TimeModel, *, level: str = "activity", top: int | None = Non
         out[dst] = df[src].astype("float64") / US
     out["waiting_total_s"] = out["waiting_total_s"].fillna(0.0)
     out["waiting_business_total_s"] = out["waiting_business_total_s"].fillna(0.0)
-    total = float(out["waiting_total_s"].sum())
+    # exact and order-free: the engine returns groups in no fixed order
+    total = math.fsum(out["waiting_total_s"])
     out["waiting_share"] = out["waiting_total_s"] / total if total > 0 else 0.0
     out = out.sort_values(
         ["waiting_total_s", "instances", *keys], ascending=[False, False, *([True] * len(keys))]
