@@ -19,19 +19,23 @@ def handoff_log(n: int = 1500) -> pd.DataFrame:
     t0 = pd.Timestamp("2024-01-01 09:00")
     rows = []
     for k in range(n):
-        s = t0 + pd.Timedelta(minutes=7 * k)
+        # office hours: 60 cases a day from 09:00 (people do not work around the clock)
+        s = t0 + pd.Timedelta(days=k // 60, minutes=7 * (k % 60))
         e1 = s + pd.Timedelta(minutes=20)
         s2 = e1 + pd.Timedelta(seconds=float(waits[k]))
+        e2 = s2 + pd.Timedelta(minutes=10)
         rows += [
             (f"c{k}", "draft", f"a{k % 5}", s, e1),
-            (f"c{k}", "send", f"b{k % 5}", s2, s2 + pd.Timedelta(minutes=10)),
+            (f"c{k}", "send", f"b{k % 5}", s2, e2),
+            # the case's outcome comes after: 'send' is not the last word
+            (f"c{k}", "confirm", f"c{k % 5}", e2 + pd.Timedelta(minutes=3), e2 + pd.Timedelta(minutes=4)),
         ]
     return pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"])
 
 
 def test_merge_candidate_median_wait_is_exact_and_stable() -> None:
     df = handoff_log()
-    waits = (df.start.iloc[1::2].to_numpy() - df.end.iloc[0::2].to_numpy()) / np.timedelta64(1, "s")
+    waits = (df.start.iloc[1::3].to_numpy() - df.end.iloc[0::3].to_numpy()) / np.timedelta64(1, "s")
     runs = []
     for _ in range(2):
         found = detect_merge_candidates(FindingContext(flowlens.read_log(df), resamples=100))

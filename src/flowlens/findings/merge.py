@@ -20,10 +20,9 @@ A pair ``a -> b`` (b directly follows a in the case) is a merge candidate when (
   ``min_wait_s`` (5 min). Medians are exact.
 
 Merging (one person does a and b in one go) removes one handoff and one queue: the customer
-time at stake per case is the part of the customer waiting charged to ``b`` on those
-transitions that its people cause (batching, contention, prioritisation and off-shift time in
-the waiting-cause split, docs/methods.md 7.1); the extraneous rest (the case was not ready: the
-customer, a third party) would remain after a merge. Pairs with an approval are never
+time at stake per case is the customer waiting charged to ``b`` on those transitions, whatever
+its cause (b directly follows a: no step of the customer or a third party is logged between
+them, so the wait is the hand-over itself). Pairs with an approval are never
 merged (a second person's approval is the point of that step, the four-eyes rule); the staff
 time saved (the second person reading the case again) is not in the log and is reported as 0.
 A pair whose step the no-effect detector already proposes to remove is left to that finding. A
@@ -164,14 +163,7 @@ def detect_merge_candidates(
     removed = _removed_by_no_effect(ctx)
     keys = ibis.memtable(cand[["a", "b"]].rename(columns={"a": "k_a", "b": "k_b"}))
     rows = j.join(keys, [j.a == keys.k_a, j.b == keys.k_b])
-    # the part of b's waiting its people cause (queue, priorities, off shift, batches): one
-    # person doing both saves it; the extraneous rest (the case was not ready: the customer, a
-    # third party) would remain after a merge
-    ext = ctx.waiting.per_instance.select(x_eid="eid", ext_b="extraneous_us")
-    rows = rows.left_join(ext, rows.n_eid == ext.x_eid)
-    rows = rows.select(
-        "case_id", "a", "b", "ra", "rb", "team", "wait_b", ext_b=rows.ext_b.fill_null(0)
-    ).to_pandas()
+    rows = rows.select("case_id", "a", "b", "ra", "rb", "team", "wait_b").to_pandas()
     rows["case_id"] = rows.case_id.astype(str)
     rows = rows.sort_values(["a", "b", "case_id"], kind="stable")
     findings: list[Finding] = []
@@ -185,12 +177,9 @@ def detect_merge_candidates(
             continue
         d = d[handoff]
         wait_b = d.wait_b.fillna(0).astype(float)
-        saved = (wait_b - d.ext_b.astype(float)).clip(lower=0)
-        per = {c: v for c, v in per_case_seconds(d.case_id, saved / 1e6).items() if v > 0}
+        per = {c: v for c, v in per_case_seconds(d.case_id, wait_b / 1e6).items() if v > 0}
         if len(per) < min_cases:
             continue
-        waited = per_case_seconds(d.case_id, wait_b / 1e6)
-        waited_mean = math.fsum(waited[c] for c in per) / len(per)
         vals = np.fromiter(per.values(), dtype=float, count=len(per))
         lo, hi = bootstrap_total_ci(vals, seed=ctx.seed, resamples=ctx.resamples, key=f"merge|{a}|{b}")
         reasons = [x for x in (ctx.allow.match(a), ctx.allow.match(b)) if x]
@@ -212,10 +201,8 @@ def detect_merge_candidates(
                     f"'{b}' directly follows '{a}' in {100 * share:.0f} % of the {int(r.cases_a):,} cases with "
                     f"'{a}', done by another person in {100 * float(handoff.mean()):.0f} % of them, after a "
                     f"median hand-over wait of {wait_med / 60:,.0f} min for {proc_med / 60:,.1f} min of work "
-                    f"on both steps. The customer waits {waited_mean / 3600:,.1f} h per case on average "
-                    f"before '{b}', {math.fsum(vals) / len(vals) / 3600:,.1f} h of it for its people (queue, "
-                    f"priorities, off shift, batches): what one person doing both saves; the rest the log "
-                    f"puts on no one (the case was not ready)."
+                    f"on both steps. The customer waits {math.fsum(vals) / len(vals) / 3600:,.1f} h per case "
+                    f"on average for the hand-over before '{b}': what one person doing both saves."
                 ),
                 scenario=Scenario(
                     "merge",
@@ -226,7 +213,7 @@ def detect_merge_candidates(
                 allow_reason=reasons[0] if reasons else None,
                 per_case_s=per,
                 details={
-                    "customer_waiting_before_b_s": math.fsum(waited[c] for c in per),
+                    "customer_waiting_before_b_s": math.fsum(vals),
                     "follows_share": share,
                     "handoff_share": float(handoff.mean()),
                     "median_wait_s": wait_med,
