@@ -28,6 +28,7 @@ import pandas as pd
 from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.signals import party
 
 if TYPE_CHECKING:
     import ibis
@@ -185,10 +186,11 @@ def detector_named(name: str) -> Callable[[Any], Any]:
 class Steps:
     """The instance table of the journey detectors (module docstring)."""
 
-    #: eid, case_idx, case_id, issue_idx, ck (contact key), s, e, activity, resource, fam
-    #: (channel family), kfam (the contact's family), ifam/iact (the issue's first family and
-    #: activity), wait_us, proc_us, staff, own_wait (the wait before it is for this step
-    #: alone), g_<group> flags, n_<group>_b counts earlier in the contact
+    #: eid, case_idx, case_id, issue_idx, ck (contact key), s, e, activity, resource, pty (the
+    #: performer's party: customer, organisation, external), fam (channel family), kfam (the
+    #: contact's family), ifam/iact (the issue's first family and activity), wait_us, proc_us,
+    #: staff, own_wait (the wait before it is for this step alone), g_<group> flags,
+    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it
     table: ibis.Table
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
@@ -318,8 +320,17 @@ def _build(ctx: FindingContext) -> Steps:
     # The wait before a step is its own when the next step is someone else's: removing the
     # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
     nxt = x.resource.lead().over(ibis.window(group_by=x.case_idx, order_by=x.eid))
+    # Party of the performer (customer, organisation, external: a small mapping of the values).
+    parties = pd.DataFrame({"p_res": res, "pty": [party(r) for r in res]}, dtype=object)
+    if len(parties):
+        pm = ibis.memtable(parties, schema={"p_res": "string", "pty": "string"})
+        x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
+    else:
+        x = x.mutate(pty=ibis.null("string"))
     x = x.mutate(
         own_wait=x.resource.isnull() | nxt.isnull() | (x.resource != nxt),
+        n_info_u=count(x.g_information_provided, upto),
+        n_step_up_u=count(x.g_step_up, upto),
         n_transfer_b=count(x.g_transfer, before),
         n_handoff_b=count(x.g_handoff, before),
         n_fallback_b=count(x.g_bot_fallback, before),
@@ -515,6 +526,9 @@ class Spec:
     resources: tuple[str, ...] = ()
     #: the activity whose regulatory status decides the scenario (default: the first one)
     checked: str | None = None
+    #: the finding removes only a *repeat* of a step required once (the first stays): the
+    #: allow-list does not turn it into "make it faster"; its reason is kept in the details
+    repeat_of_required: bool = False
 
 
 def findings(
@@ -543,6 +557,11 @@ def findings(
         checked = spec.checked or (spec.activities[0] if spec.activities else "")
         reason = ctx.allow.match(checked) if checked else None
         scenario = spec.scenario
+        details = dict(spec.details)
+        if reason is not None and spec.repeat_of_required:
+            # required once, not twice: the first check stays, the repeat is the waste
+            details["required_once"] = reason
+            reason = None
         if reason is not None:
             scenario = Scenario(
                 "automate",
@@ -567,7 +586,7 @@ def findings(
                 allow_reason=reason,
                 per_case_s=per,
                 details={
-                    **spec.details,
+                    **details,
                     "waiting_s": float(grp["wait_s"].sum()),
                     "processing_s": float((grp["t_s"] - grp["wait_s"]).clip(lower=0).sum()),
                 },

@@ -54,6 +54,7 @@ from flowlens.findings.signals import (
     cached,
     human,
     instance_table,
+    is_missing,
     isin,
     role_members,
 )
@@ -136,9 +137,9 @@ def _bounces(ctx: FindingContext) -> Bounces:
 
 
 def _team_label(team: Any, res: Any) -> str:
-    if isinstance(team, str) and team:
+    if isinstance(team, str) and not is_missing(team):
         return team
-    if isinstance(res, str) and res:
+    if isinstance(res, str) and not is_missing(res):
         return res
     return "?"
 
@@ -259,7 +260,8 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     )
     x = x.join(t, x.eid == t.a_eid).drop("a_eid")
     vals = x.select("val").distinct().to_pandas()["val"].dropna().tolist()
-    human_vals = [v for v in vals if is_staff(v)]
+    # a placeholder ("EMPTY", "N/A") is no team: work does not bounce to it
+    human_vals = [v for v in vals if is_staff(v) and not is_missing(v)]
     wcum = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, 0))
     x = x.mutate(c_cust=x.cust.cast("int64").sum().over(wcum))
     x = log.engine.materialize(x, prefix="fl_pp_assign")
