@@ -37,7 +37,7 @@ def test_document_loop_exact() -> None:
     ctx = FindingContext(log_from(rows))
     (f,) = customer_loops.detect_customer_wait_loops(ctx)
     assert f.kind == "customer_wait_loop" and f.details["catalogue"] == "W4"
-    assert f.activities[0] == "Review Documents"
+    assert f.activities[0] == "Request Additional Documents"  # the first step the case goes back to
     assert set(f.activities) == {
         "Review Documents",
         "Request Additional Documents",

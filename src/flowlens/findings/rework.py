@@ -21,13 +21,13 @@ or planned repeat does:
 
 * *another party*: >= 80 % are done by another party (the customer, the organisation, an
   external party) than the previous visit;
-* *another stage*: >= 90 % of the cases with the activity return to it (the second visit is
-  part of every case's path, with nothing showing the first one failed);
+* *monitoring*: >= 80 % are done by the same performer as the previous visit and >= 50 %
+  together with another step (started at the same moment, within a second): a test panel
+  repeated during a stay;
 * *a required interval*: the time since the previous visit is regular (>= 50 % within 25 % of
   its median, which is at least an hour): a scheduled repeat;
-* *monitoring*: >= 80 % are done by the same performer as the previous visit and >= 50 %
-  together with another step (started within a minute of it): a test panel repeated during a
-  stay.
+* *another stage*: >= 90 % of the cases with the activity return to it (the second visit is
+  part of every case's path, with nothing showing the first one failed).
 
 Planned repeats are treated like waiting for the visits of the other steps (a ward admission
 with only lab tests since the previous one continues it).
@@ -42,8 +42,9 @@ it makes up at least half of) are one loop too, reported under the head with mos
 
 **Cost** (methods 5) = per region the customer waiting (methods 6.3) and processing of every
 instance of its repeated visits, plus the customer waiting of the *loop-back path*: the first
-instances inside a return's span of activities that (>= 90 % of their first instances) only
-occur inside such spans ("Application Incomplete", "Call for Missing Documents"). Nothing before
+instances inside a return's span of activities that the region does not go round again and
+that (>= 90 % of their first instances) only occur inside such spans ("Application
+Incomplete", "Call for Missing Documents"). Nothing before
 the first visit, nothing after the clock stop. Each part counts once, so per case the cost never
 exceeds the customer lead time; waiting that an idle "waiting for customer" status or a
 ping-pong return claims is left to those findings. The loop-back probability p = returns /
@@ -136,7 +137,7 @@ REGULAR_TOLERANCE = 0.25
 REGULAR_SHARE = 0.5
 REGULAR_MIN_US = 3600 * US
 SAME_PERFORMER_SHARE = 0.8
-TOGETHER_US = 60 * US
+TOGETHER_US = 1 * US
 TOGETHER_SHARE = 0.5
 #: an event attribute that records the outcome of a step, by its name
 OUTCOME_COLUMN = re.compile(
@@ -403,14 +404,15 @@ def _planned(ctx: FindingContext, t: ibis.Table, never: set[str]) -> pd.DataFram
         tog = float(g.together.mean())
         reason = ""
         if str(act) not in never:
+            # the most specific reason first; a repeat in nearly every case is the fallback
             if other >= OTHER_PARTY_SHARE:
                 reason = "another party"
-            elif structural >= STRUCTURAL_SHARE:
-                reason = "another stage"
-            elif med >= REGULAR_MIN_US and regular >= REGULAR_SHARE:
-                reason = "required interval"
             elif same >= SAME_PERFORMER_SHARE and tog >= TOGETHER_SHARE:
                 reason = "monitoring"
+            elif med >= REGULAR_MIN_US and regular >= REGULAR_SHARE:
+                reason = "required interval"
+            elif structural >= STRUCTURAL_SHARE:
+                reason = "another stage"
         rows.append((str(act), n_all.get(str(act), n), n, other, structural, regular, same, tog, reason))
     return pd.DataFrame(rows, columns=cols)
 
@@ -604,16 +606,25 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         staff=inst.staff,
         part=ibis.literal("both"),
         anchor=inst.anchor,
+        # one occurrence per lap: a return to the region's head
+        lap=inst.anchor & (inst.activity == inst.v_head),
     )
     # loop-back path: first instances inside a return's span, of activities found (almost) only there
     first = t.filter((t.visit == 1) | (t.visit.isnull() & (t.occ == 1)))
     first = first.filter(~first.bounce & ~first.after_stop)
-    sp = a.select(s_case="case_idx", s_from="prev_pos", s_to="pos", s_kind="kind", s_head="head")
+    sp = a.select(
+        s_case="case_idx", s_region="region", s_from="prev_pos", s_to="pos", s_kind="kind", s_head="head"
+    )
     cov = first.join(sp, [first.case_idx == sp.s_case, first.pos > sp.s_from, first.pos < sp.s_to])
     cov = cov.mutate(
         rk=ibis.row_number().over(ibis.window(group_by=cov.eid, order_by=[cov.s_to, cov.s_from]))
     )
     cov = cov.filter(cov.rk == 0)
+    # a step the region goes round again is part of the loop, not the way back to it
+    again = a.select(g_case="case_idx", g_region="region", g_act="activity").distinct()
+    cov = cov.anti_join(
+        again, [cov.case_idx == again.g_case, cov.s_region == again.g_region, cov.activity == again.g_act]
+    )
     n_first = first.group_by("activity").aggregate(n1=first.count())
     n_cov = cov.group_by("activity").aggregate(n_cov=cov.count())
     lo = n_first.join(n_cov, "activity").to_pandas()
@@ -631,6 +642,7 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         staff=lp.staff,
         part=ibis.literal("wait"),
         anchor=ibis.literal(False),
+        lap=ibis.literal(False),
     )
     claims = rep_claims.union(path, distinct=False)
     if ex is not None:
@@ -645,6 +657,7 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
             staff=ex.staff,
             part=ibis.literal("both"),
             anchor=ibis.literal(True),
+            lap=ibis.literal(True),
         )
         claims = claims.union(fu, distinct=False)
     # waiting that an idle status or a ping-pong return claims is theirs (more specific)
@@ -705,8 +718,8 @@ def _merge_heads(sizes: pd.DataFrame, inter: pd.DataFrame, proc: pd.DataFrame) -
 
 
 def priced(ctx: FindingContext, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (kind, head, case_id): customer time t_s, staff time staff_s, occurrences; and per
-    (kind, head): waiting and processing totals."""
+    """Per (kind, head, case_id): customer time t_s, staff time staff_s, occurrences (laps:
+    returns to the head); and per (kind, head): waiting and processing totals."""
     claims, _ = loop_claims(ctx)
     c = claims.filter(claims.kind.isin(list(kinds)))
     t = c.wait * (c.part != "proc").cast("int64") + c.proc * (c.part != "wait").cast("int64")
@@ -715,7 +728,7 @@ def priced(ctx: FindingContext, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, p
         .aggregate(
             t=t.sum(),
             staff_t=c.proc.sum(where=c.staff & (c.part != "wait")),
-            occ=c.anchor.cast("int64").sum(),
+            occ=c.lap.cast("int64").sum(),
         )
         .to_pandas()
     )

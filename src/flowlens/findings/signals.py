@@ -119,7 +119,8 @@ ROUTING = re.compile(
 )
 FAILED = re.compile(
     r"reject|declin|denied|deny|refus|\breturn(ed)? (to|for)\b|incomplete|\bfail|\berror|invalid|not approved|"
-    r"disapprov|cancel|\bredo\b|\bcorrect(ion)?\b|\bamend|\bmissing\b|"
+    r"disapprov|cancel|\bredo\b|\bcorrect(ion)?\b|\bamend|\bmissing\b|not understood|"
+    r"\bno match\b|fallback|not recogni[sz]ed|未识别|无法识别|"
     r"拒绝|驳回|退回|不通过|否决|取消|失败|不完整|补正|错误|更正",
     re.IGNORECASE,
 )
