@@ -184,6 +184,23 @@ def repeats(ctx: FindingContext) -> Repeats:
     return cached(ctx, "repeats", lambda: _repeats(ctx))
 
 
+def planned_repeats(ctx: FindingContext) -> dict[str, str]:
+    """Activities whose repeats are planned, with the reason (another party, monitoring, a
+    required interval, another stage: module docstring). A step required at more than one point
+    of a case is one of these whatever its name: no detector should propose merging or cutting
+    it.
+
+    >>> import flowlens, pandas as pd
+    >>> from flowlens.findings.context import FindingContext
+    >>> rows = [(f"c{i}", a, r, f"2024-01-{1 + d:02d} {8 + (i * 7) % 9}:{i:02d}")
+    ...         for i in range(25) for d, a, r in [(0, "Verify", "clerk"), (1, "Sign", "clerk"), (9, "Verify", "Notary 1")]]
+    >>> ctx = FindingContext(flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "timestamp"])))
+    >>> planned_repeats(ctx)
+    {'Verify': 'another party'}
+    """
+    return repeats(ctx).planned_activities
+
+
 def outcome_column(log: EventLog) -> str | None:
     """The event attribute that records a step's outcome (outcome, result, resolution, ...)."""
     for canon, src in sorted(log.attributes.items()):
