@@ -282,11 +282,15 @@ def _build(ctx: FindingContext) -> Steps:
     else:
         x = x.mutate(issue_idx=x.case_idx)
     # Time model.
-    tmi = ctx.tm.instances.select(
-        t_eid="eid", wait_us=ctx.tm.instances.wait_us, proc_us=ctx.tm.instances.proc_us
-    )
+    ti = ctx.tm.instances
+    tmi = ti.select(t_eid="eid", wait_us=ti.wait_us, proc_us=ti.proc_us, after_stop=ti.after_stop)
     x = x.left_join(tmi, x.eid == tmi.t_eid).drop("t_eid")
-    x = x.mutate(wait_us=x.wait_us.fill_null(0), proc_us=x.proc_us.fill_null(0))
+    # after the customer's clock stopped nothing is customer time (methods 6.5): no waiting
+    # there (the time model clips it), and the processing is not claimed
+    x = x.mutate(
+        wait_us=x.wait_us.fill_null(0),
+        proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
+    ).drop("after_stop")
     # Staff resources (a small mapping of the distinct values).
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = sorted(r for r in res if is_staff(r))

@@ -81,7 +81,8 @@ class Bounces:
     reassignment: list[str]
     #: activities that (almost) only occur after a reassignment
     bounce_work: list[str]
-    #: eid, case_idx, case_id, activity, wait, proc, staff: the instances whose time bounces add
+    #: eid, case_idx, case_id, activity, wait, proc (staff effort), cproc (customer time),
+    #: staff: the instances whose time bounces add
     claims: ibis.Table | None
     #: per reassignment: case_id, activity, from_team, to_team
     hops: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -117,7 +118,7 @@ def _bounces(ctx: FindingContext) -> Bounces:
     ]
     bounce_work = sorted(work.activity.astype(str))
     claims = x.filter(x.scope & (x.rs | isin(x.activity, bounce_work))).select(
-        "eid", "case_idx", "case_id", "activity", "wait", "proc", "staff"
+        "eid", "case_idx", "case_id", "activity", "wait", "proc", "cproc", "staff"
     )
     claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims")
     # The team before and after each reassignment (last and next staff step).
@@ -151,7 +152,7 @@ def _reassignment_findings(ctx: FindingContext, b: Bounces) -> list[Finding]:
     per = (
         c.group_by("case_id")
         .aggregate(
-            t=(c.wait + c.proc).sum(),
+            t=(c.wait + c.cproc).sum(),
             staff_t=c.proc.sum(where=c.staff),
         )
         .to_pandas()

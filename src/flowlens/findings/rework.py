@@ -532,7 +532,8 @@ def _follow_up_claims(ctx: FindingContext) -> tuple[ibis.Table | None, dict[str,
 def loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     """Claims of the rework, loop, customer-loop and follow-up findings: eid, case_idx,
     case_id, kind, head, part ("both", "wait" or "proc": which of the instance's waiting and
-    processing is counted), anchor (a return) and the times; and the heads' groups (kind,
+    processing is counted), anchor (a return), lap (a return to the head), wait and proc (its
+    customer time, µs), sproc (its processing: staff time); and the heads' groups (kind,
     activity, head)."""
     return cached(ctx, "loop_claims", lambda: _loop_claims(ctx))
 
@@ -619,7 +620,8 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         kind=inst.v_kind,
         head=inst["head"],
         wait=inst.wait,
-        proc=inst.proc,
+        proc=inst.cproc,
+        sproc=inst.proc,
         staff=inst.staff,
         part=ibis.literal("both"),
         anchor=inst.anchor,
@@ -655,7 +657,8 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         kind=lp.s_kind,
         head=lp["head"],
         wait=lp.wait,
-        proc=lp.proc,
+        proc=lp.cproc,
+        sproc=lp.proc,
         staff=lp.staff,
         part=ibis.literal("wait"),
         anchor=ibis.literal(False),
@@ -670,7 +673,8 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
             kind=ibis.literal("excess_follow_up"),
             head=ex.activity,
             wait=ex.wait,
-            proc=ex.proc,
+            proc=ex.cproc,
+            sproc=ex.proc,
             staff=ex.staff,
             part=ibis.literal("both"),
             anchor=ibis.literal(True),
@@ -744,7 +748,7 @@ def priced(ctx: FindingContext, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, p
         c.group_by(["kind", "head", "case_id"])
         .aggregate(
             t=t.sum(),
-            staff_t=c.proc.sum(where=c.staff & (c.part != "wait")),
+            staff_t=c.sproc.sum(where=c.staff & (c.part != "wait")),
             occ=c.lap.cast("int64").sum(),
         )
         .to_pandas()
@@ -1042,7 +1046,7 @@ def _at_threshold(ctx: FindingContext, activity: str, k: int) -> dict[str, float
     """What the excess would be with threshold ``k`` (for comparison with the data's)."""
     t = repeats(ctx).table
     e = t.filter((t.activity == activity) & (t.occ > k) & ~t.bounce)
-    row = e.aggregate(n=e.count(), cases=e.case_idx.nunique(), t=(e.wait + e.proc).sum()).to_pandas().iloc[0]
+    row = e.aggregate(n=e.count(), cases=e.case_idx.nunique(), t=(e.wait + e.cproc).sum()).to_pandas().iloc[0]
     return {
         "threshold": k,
         "occurrences": int(row.n),

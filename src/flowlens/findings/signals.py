@@ -292,7 +292,9 @@ def instance_table(ctx: FindingContext) -> ibis.Table:
     """The time model's instances for the rework and ping-pong detectors (built once per
     context): eid, case_idx, case_id, pos, activity, resource, team, start_us, end_us,
     start_rec (the recorded start, or the end when the start was estimated), wait
-    (the customer waiting before it, µs; methods 6.3) and proc (µs; 0 when unknown),
+    (the customer waiting before it, µs; methods 6.3), proc (its processing, staff effort, µs; 0
+    when unknown) and cproc (the part of it that is customer time: inside the customer window,
+    not overlapping another step's),
     ``after_stop`` (after the customer's clock stopped), ``staff`` (a person of the organisation
     did it) and ``cust`` (a customer step: :func:`customer_markers`)."""
 
@@ -317,6 +319,9 @@ def instance_table(ctx: FindingContext) -> ibis.Table:
             start_rec=ibis.ifelse(inst.start_estimated.fill_null(False), inst.end_us, inst.start_us),
             wait=inst.wait_us.fill_null(0),
             proc=inst.proc_us.fill_null(0),
+            # its processing as customer time: within the customer window, each stretch of the
+            # case counted once (methods 6.3: service)
+            cproc=inst.service_part_us.fill_null(0),
             after_stop=inst.after_stop.fill_null(False),
         )
         return x.mutate(
