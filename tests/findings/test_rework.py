@@ -92,6 +92,14 @@ def test_a_repeat_after_a_failed_attempt_is_rework() -> None:
     assert r.per_case_s == {c: 6 * 60 * 10.0 for c in "abc"}  # waits 50 min, takes 10
 
 
+def test_a_case_outcome_is_no_attempt_outcome() -> None:
+    # a column named outcome that is the same on every event of a case (the case's final
+    # outcome, joined from a case table) says nothing about the first sitting
+    rows = [(*r[:5], "declined") for r in sittings_rows()]
+    (lp,) = rework.detect_rework(FindingContext(log_from(rows, extra=["outcome"])))
+    assert lp.kind == "loop" and lp.activities[0] == "validate"
+
+
 def status_rows(between: str, n: int = 4) -> list[tuple]:
     """Completion-only status updates: 'Accepted', ``between``, 'Accepted' again, 'Completed'."""
     rows = []

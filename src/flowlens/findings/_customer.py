@@ -18,6 +18,7 @@ file overrides any of them by name (``identity_check = ["Online ID Check"]``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ import pandas as pd
 from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
-from flowlens.findings.signals import party
+from flowlens.findings.signals import is_missing, party
 
 if TYPE_CHECKING:
     import ibis
@@ -279,6 +280,14 @@ def _build(ctx: FindingContext) -> Steps:
     if j is not None and j.case_issue is not None:
         ci = j.case_issue.select(ci_case="case_idx", issue_idx="issue_idx")
         x = x.join(ci, x.case_idx == ci.ci_case).drop("ci_case")
+        anon = _placeholder_cases(log, roles["customer"])
+        if anon is not None:
+            # a placeholder customer (unknown callers all booked as "0") links nothing: each of
+            # its cases is an issue of its own
+            x = x.left_join(anon, x.case_idx == anon.a_case).drop("a_case")
+            x = x.mutate(issue_idx=ibis.ifelse(x.anon.fill_null(False), -x.case_idx - 1, x.issue_idx)).drop(
+                "anon"
+            )
     else:
         x = x.mutate(issue_idx=x.case_idx)
     # Time model.
@@ -353,6 +362,44 @@ def _build(ctx: FindingContext) -> Steps:
         window_us=round(window_s * US),
         lead_s=dict(zip(lead["case_id"].astype(str), lead["lead_us"].astype(float) / US, strict=True)),
     )
+
+
+#: A customer id that stands for "unknown": blank, a placeholder word, or all zeros / -1.
+PLACEHOLDER_ID = re.compile(
+    r"^(0+|-1|0+\.0+|anonymous|anon|guest|unidentified|匿名|未知客户)$", re.IGNORECASE
+)
+#: One customer value holding this share of a log's cases is a placeholder, not a customer.
+PLACEHOLDER_SHARE = 0.05
+MIN_CUSTOMERS = 100
+
+
+def _placeholder_cases(log: Any, column: str | None) -> ibis.Table | None:
+    """Cases (a_case, anon) whose customer value is a placeholder: a missing-like value
+    ("unknown", "0", "-1", "anonymous") or, among at least 100 customers, one value that holds
+    >= 5 % of all cases (BPIC-style exports book every unidentified caller under one id)."""
+    import ibis
+
+    if column is None:
+        return None
+    t = log.table
+    per = t.group_by("case_idx").aggregate(cv=t[column].cast("string").max())
+    counts = per.group_by("cv").aggregate(n=per.count()).to_pandas()
+    n_cases = int(counts.n.sum())
+    many = len(counts) >= MIN_CUSTOMERS
+    bad = [
+        v
+        for v, n in zip(counts.cv, counts.n, strict=True)
+        if v is not None
+        and (
+            is_missing(v)
+            or PLACEHOLDER_ID.match(str(v).strip())
+            or (many and n >= PLACEHOLDER_SHARE * n_cases and n > 1)
+        )
+    ]
+    if not bad:
+        return None
+    a = per.filter(per.cv.isin(bad))
+    return a.select(a_case="case_idx", anon=ibis.literal(True))
 
 
 def repeat_class(x: ibis.Table) -> ibis.Value:

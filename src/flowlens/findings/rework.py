@@ -202,9 +202,15 @@ def planned_repeats(ctx: FindingContext) -> dict[str, str]:
 
 
 def outcome_column(log: EventLog) -> str | None:
-    """The event attribute that records a step's outcome (outcome, result, resolution, ...)."""
+    """The event attribute that records a step's outcome: named outcome, result, resolution,
+    disposition or verdict, and varying within cases (a case attribute such as the case's
+    final outcome, the same on every event, says nothing about one attempt)."""
+    t = log.table
     for canon, src in sorted(log.attributes.items()):
-        if OUTCOME_COLUMN.search(str(src)):
+        if not OUTCOME_COLUMN.search(str(src)):
+            continue
+        per = t.group_by("case_idx").aggregate(n=t[canon].nunique())
+        if int(per.filter(per.n > 1).count().to_pandas()) > 0:
             return canon
     return None
 
