@@ -11,8 +11,10 @@ Two kinds of evidence, both priced in the waiting they add:
 2. **Returns on the assignment attribute** (team, org:group, support line, queue; detected or
    given). Per case the staff steps form *stints* of one value; a return is a stint of X after
    a stint of another value, with at most ``window`` events since X was left: *direct*
-   (X → Y → X) or *indirect* (X → Y → … → X). A return that passes through a step of the
-   customer (a reopened case, a customer wait) is no bounce. Returns that are part of the
+   (X → Y → X) or *indirect* (X → Y → … → X), in which X does a step again that it did before
+   in the case (the work came back to it; X coming back only for its next task of the process
+   is the route). A return that passes through a step of the customer (a reopened case, a
+   customer wait) is no bounce. Returns that are part of the
    process design are not waste, nor is a return in a later contact (a repeat contact, when
    the log has contact ids): per pair (X, Y) the median number of returns among cases with
    an X → Y hop is the structural baseline (a consult that always comes back), and only returns
@@ -270,10 +272,16 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
     h = h.mutate(new=(h.val != h.val.lag().over(wl)).fill_null(True))
     h = h.mutate(
-        stint=h.new.cast("int64").sum().over(ibis.window(group_by=h.case_idx, order_by=h.pos, rows=(None, 0)))
+        stint=h.new.cast("int64")
+        .sum()
+        .over(ibis.window(group_by=h.case_idx, order_by=h.pos, rows=(None, 0))),
+        # the value does a step it did before in the case: the work came back to it
+        again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.val, h.activity], order_by=h.pos))
+        > 0,
     )
     s = h.group_by(["case_idx", "case_id", "stint"]).aggregate(
         val=h.val.max(),
+        again=h.again.cast("int64").max(),
         p0=h.pos.min(),
         p1=h.pos.max(),
         cc0=h.c_cust.min(),
@@ -307,8 +315,11 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         p_to="p0",
         # through a customer step, or into another contact (a repeat contact, not a bounce)
         outside=(ret.cc0 > ret.prev_cc1) | (ret.con0 != ret.prev_con1).fill_null(False),
+        # a value coming back only for its next task of the process (receipt's T06 by the
+        # group that confirmed the receipt) is the route, not a bounce
+        again=ret.again == 1,
     )
-    ret = ret.filter((ret.p_to - ret.p_from - 1 <= window) & ~ret.outside)
+    ret = ret.filter((ret.p_to - ret.p_from - 1 <= window) & ~ret.outside & ret.again)
     ret = ret.mutate(
         idx=ibis.row_number().over(ibis.window(group_by=[ret.case_idx, ret.x, ret.y], order_by=ret.p_to))
     )
