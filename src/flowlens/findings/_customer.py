@@ -543,6 +543,7 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
         occurrences=df["occurrences"].fillna(0).astype(int),
         anchor_wait_s=df["aw_us"].fillna(0).astype(float) / US,
     )
+    df = df.sort_values(keys, kind="stable").reset_index(drop=True)  # fixed order: same sums every run
     # Per case, all journey findings together never more than the case's lead time: steps that
     # run in parallel (an agent's wrap-up during the next agent's call) would otherwise count
     # the same stretch of the customer's time twice; such cases are scaled down evenly.

@@ -176,6 +176,7 @@ def detect_idle_statuses(ctx: FindingContext, *, min_cases: int | None = None) -
             t=s.idle.sum(where=s.unsupported),
         )
         .to_pandas()
+        .sort_values(["activity", "case_id"], kind="stable")
     )
     out = []
     for act, g in per.groupby("activity"):
@@ -246,9 +247,11 @@ def _excess_statuses(ctx: FindingContext, s: ibis.Table, min_cases: int) -> list
     x = s.join(tv, s.eid == tv.v_eid).drop("v_eid")
     x = x.filter(x.unsupported)
     team_cases = lt.group_by(team=lt[col].cast("string")).aggregate(cases=lt.case_idx.nunique()).to_pandas()
-    team_cases = team_cases.dropna(subset=["team"])
+    team_cases = team_cases.dropna(subset=["team"]).sort_values("team", kind="stable")
     st = x.group_by(["activity", "team"]).aggregate(with_=x.case_id.nunique(), n=x.count()).to_pandas()
-    inst = x.select("case_id", "activity", "team", "idle").to_pandas()
+    st = st.sort_values(["activity", "team"], kind="stable")
+    inst = x.select("case_id", "activity", "team", "idle", "eid").to_pandas()
+    inst = inst.sort_values(["activity", "case_id", "eid"], kind="stable").reset_index(drop=True)
     out = []
     for act, g in st.groupby("activity", sort=True):
         r = team_cases.merge(g[["team", "with_", "n"]], on="team", how="left").fillna({"with_": 0, "n": 0})

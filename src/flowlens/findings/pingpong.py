@@ -159,6 +159,7 @@ def _reassignment_findings(ctx: FindingContext, b: Bounces) -> list[Finding]:
         )
         .to_pandas()
     )
+    per = per.sort_values("case_id", kind="stable").reset_index(drop=True)
     per["t_s"] = per.t.astype(float) / US
     per["staff_s"] = per.staff_t.fillna(0).astype(float) / US
     hops = b.hops.sort_values(["case_id", "pos"])
@@ -355,6 +356,7 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         bc = b.claims.select(b_case="case_idx").distinct()
         ret = ret.anti_join(bc, ret.case_idx == bc.b_case)
     out = ret.select("case_id", "x", "y", "direct", "p_from", "p_to").to_pandas()
+    out = out.sort_values(["case_id", "p_to", "x", "y"], kind="stable").reset_index(drop=True)
     out.attrs.update(column=col, pairs=pairs, pair_hops=pair_hops)
     return out
 

@@ -397,7 +397,10 @@ def _planned(ctx: FindingContext, t: ibis.Table, never: set[str]) -> pd.DataFram
         "planned",
     ]
     a = t.filter(t.anchor & ~t.fail & ~t.bounce & ~t.new_contact)
-    df = a.select("activity", "case_idx", "resource", "prev_res", "interval_us", "together").to_pandas()
+    df = a.select(
+        "activity", "case_idx", "pos", "resource", "prev_res", "interval_us", "together"
+    ).to_pandas()
+    df = df.sort_values(["activity", "case_idx", "pos"], kind="stable").reset_index(drop=True)
     if df.empty:
         return pd.DataFrame(columns=cols)
     an = t.filter(t.anchor)
@@ -759,6 +762,8 @@ def priced(ctx: FindingContext, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, p
         )
         .to_pandas()
     )
+    # rows in a fixed order: float sums over them are then the same in every run
+    per = per.sort_values(["kind", "head", "case_id"], kind="stable").reset_index(drop=True)
     per["t_s"] = per.t.astype(float) / US
     per["staff_s"] = per.staff_t.fillna(0).astype(float) / US
     tot = (
@@ -796,6 +801,8 @@ def head_stats(ctx: FindingContext, kind: str) -> pd.DataFrame:
         )
         .to_pandas()
         .rename(columns={"c_head": "head"})
+        .sort_values("head", kind="stable")
+        .reset_index(drop=True)
     )
     st["members"] = [sorted(g[g["head"] == h].activity.astype(str)) for h in st["head"]]
     return st
