@@ -22,10 +22,11 @@ or planned repeat does:
 * *another party*: >= 80 % are done by another party (the customer, the organisation, an
   external party) than the previous visit;
 * *monitoring*: >= 80 % are done by the same performer as the previous visit and >= 50 %
-  together with another step (started at the same moment, within a second): a test panel
-  repeated during a stay;
+  together with another step (started at the same moment, within a second, not at midnight):
+  a test panel repeated during a stay;
 * *a required interval*: the time since the previous visit is regular (>= 50 % within 25 % of
-  its median, which is at least an hour): a scheduled repeat;
+  its median, which is at least an hour) and the case waits for most of it (the median idle
+  time before the return is >= half the median interval): a scheduled repeat;
 * *another stage*: >= 90 % of the cases with the activity return to it (the second visit is
   part of every case's path, with nothing showing the first one failed).
 
@@ -136,6 +137,8 @@ STRUCTURAL_SHARE = 0.9
 REGULAR_TOLERANCE = 0.25
 REGULAR_SHARE = 0.5
 REGULAR_MIN_US = 3600 * US
+IDLE_SHARE = 0.5
+DAY_US = 86400 * US
 SAME_PERFORMER_SHARE = 0.8
 TOGETHER_US = 1 * US
 TOGETHER_SHARE = 0.5
@@ -295,9 +298,9 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
     wa = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)
     w = w.mutate(
         p_act=w.activity.lag().over(wc),
-        p_start=w.start_us.lag().over(wc),
+        p_start=w.start_rec.lag().over(wc),
         n_act=w.activity.lead().over(wc),
-        n_start=w.start_us.lead().over(wc),
+        n_start=w.start_rec.lead().over(wc),
         prev_pos=w.pos.lag().over(wa),
         prev_end=w.end_us.lag().over(wa),
         prev_eid=w.eid.lag().over(wa),
@@ -340,9 +343,12 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
         | w.prev_ofail.fill_null(False)
         | (w.con != w.prev_con).fill_null(False)
     )
-    together = ((w.p_act != w.activity) & ((w.start_us - w.p_start).abs() <= TOGETHER_US)).fill_null(
-        False
-    ) | ((w.n_act != w.activity) & ((w.n_start - w.start_us).abs() <= TOGETHER_US)).fill_null(False)
+    # recorded at the same moment as another step (recorded times; a moment, not a date: at
+    # midnight, in a date-only log, every step of a day would be "together")
+    together = (
+        ((w.p_act != w.activity) & ((w.start_rec - w.p_start).abs() <= TOGETHER_US)).fill_null(False)
+        | ((w.n_act != w.activity) & ((w.n_start - w.start_rec).abs() <= TOGETHER_US)).fill_null(False)
+    ) & ((w.start_rec % DAY_US) != 0)
     wa_upto = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos, rows=(None, 0))
     w = w.mutate(new=new, body_work=between, together=together)
     w = w.mutate(visit=w.new.cast("int64").sum().over(wa_upto))
@@ -368,6 +374,8 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
         # a return in a later contact is a repeat contact (the journey detectors), not rework
         new_contact=w.anchor & (w.con != w.prev_con).fill_null(False),
         interval_us=ibis.ifelse(w.anchor, w.start_us - w.prev_vstart, ibis.null("int64")),
+        # the case's idle time just before the return (customer waiting, methods 6.3)
+        wait_before=ibis.ifelse(w.anchor, w.wait, ibis.null("int64")),
         together="together",
     )
     t = x.left_join(w, x.eid == w.v_eid).drop("v_eid", "c_req", "c_cust", "c_neg")
@@ -398,7 +406,7 @@ def _planned(ctx: FindingContext, t: ibis.Table, never: set[str]) -> pd.DataFram
     ]
     a = t.filter(t.anchor & ~t.fail & ~t.bounce & ~t.new_contact)
     df = a.select(
-        "activity", "case_idx", "pos", "resource", "prev_res", "interval_us", "together"
+        "activity", "case_idx", "pos", "resource", "prev_res", "interval_us", "wait_before", "together"
     ).to_pandas()
     df = df.sort_values(["activity", "case_idx", "pos"], kind="stable").reset_index(drop=True)
     if df.empty:
@@ -427,6 +435,11 @@ def _planned(ctx: FindingContext, t: ibis.Table, never: set[str]) -> pd.DataFram
         iv = g.interval_us.dropna().astype(float).to_numpy()
         med = float(np.median(iv)) if len(iv) else 0.0
         regular = float(np.mean(np.abs(iv - med) <= REGULAR_TOLERANCE * med)) if med > 0 else 0.0
+        # a scheduled repeat waits for its date: the case is idle for most of the interval
+        # (a loop whose interval is just the work in between is not scheduled)
+        idle = float(np.median(g.wait_before.fillna(0).astype(float))) if n else 0.0
+        if idle < IDLE_SHARE * med:
+            regular = 0.0
         tog = float(g.together.mean())
         reason = ""
         if str(act) not in never:

@@ -22,8 +22,8 @@ any pattern role by an explicit list of activity names under the same key (``rea
   every wait_status;
 * **routing**: a step that only hands the work on: reassignments, transfers (the transfer
   group), assignment and dispatch statuses (Assigned, Dispatch, Escalate, Forward, 分派, 转交);
-* **failed**: a step whose name says an attempt failed or was turned down (reject, incomplete,
-  fail, error, return, cancel, 拒绝, 退回, 补正, ...).
+* **failed**: a step whose name says an attempt failed or was turned down, or repairs one
+  (reject, incomplete, fail, error, cancel, fix, rework, correct, 拒绝, 退回, 补正, ...).
 
 Resources and teams that are not people of the bank (systems, bots, the IVR, the customer, a
 merchant) are recognised by :data:`flowlens.analysis.step_roles.NOT_STAFF`.
@@ -119,7 +119,8 @@ ROUTING = re.compile(
 )
 FAILED = re.compile(
     r"reject|declin|denied|deny|refus|\breturn(ed)? (to|for)\b|incomplete|\bfail|\berror|invalid|not approved|"
-    r"disapprov|cancel|\bredo\b|\bcorrect(ion)?\b|\bamend|\bmissing\b|not understood|"
+    r"disapprov|cancel|\bre ?do\b|\brework|\bfix(es|ed|ing)?\b|\brepair|\bretry|\bcorrect(ion)?\b|"
+    r"\bamend|\bmissing\b|not understood|"
     r"\bno match\b|fallback|not recogni[sz]ed|未识别|无法识别|"
     r"拒绝|驳回|退回|不通过|否决|取消|失败|不完整|补正|错误|更正",
     re.IGNORECASE,
