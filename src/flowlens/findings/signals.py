@@ -252,6 +252,8 @@ def roles_of(ctx: FindingContext) -> StepRoles:
     (:func:`flowlens.analysis.step_roles.step_roles`), computed once per context."""
     from flowlens.analysis.step_roles import step_roles
 
+    if hasattr(type(ctx), "step_roles"):  # the context computes them once for every detector
+        return ctx.step_roles  # type: ignore[attr-defined,no-any-return]
     return cached(ctx, "step_roles", lambda: step_roles(ctx.tm))
 
 
