@@ -76,7 +76,7 @@ that costs less than a minute per case is not reported.
 >>> from flowlens.findings.context import FindingContext
 >>> f = detect_rework(FindingContext(flowlens.read_log(df)))[0]
 >>> f.kind, f.activities, f.cases, f.details["redo"], f.details["repeat"], f.customer_time_s
-('loop', ('check', 'fix'), 3, 2, 1, 21600.0)
+('loop', ('check', 'fix'), 3, 2, 1, 10800.0)
 """
 
 from __future__ import annotations
