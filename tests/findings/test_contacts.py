@@ -149,3 +149,16 @@ def test_bank_repeat_contacts_by_channel(bank_demo_seed11: Path) -> None:
     phone = rc["phone"]
     assert phone.details["waiting_before_repeats_s"] > 3 * phone.details["in_repeat_contacts_s"]
     assert 2 * 60 < phone.details["processing_s"] / phone.occurrences < 30 * 60
+
+
+def test_a_placeholder_customer_links_nothing() -> None:
+    # Unidentified callers are all booked as customer "0": their calls are not one customer's
+    # repeat contacts (the call centre log books 55 % of its calls so).
+    rows = [
+        (f"a{i}", f"a{i}-c1", "0", "phone", "Handle Request", f"A{i % 3}", i * H, i * H + 5)
+        for i in range(30)
+    ]
+    assert run(log_from(rows), contacts.detect_repeat_contacts) == []
+    rows = [(c, k, "k9", *rest) for c, k, _, *rest in rows[:2]]  # a known customer: linked
+    (f,) = run(log_from(rows), contacts.detect_repeat_contacts)
+    assert f.case_ids == ("a1",)

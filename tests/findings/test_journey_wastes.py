@@ -88,6 +88,56 @@ def test_regulatory_checks_in_the_group_are_never_removed() -> None:
     assert all(f.scenario.action not in REMOVAL_ACTIONS for f in found if f.regulatory)
 
 
+# A required check done a second time in one case (no contact ids), and the reasons that need it.
+SECOND_CHECKS = [
+    # r1: nothing in between needs the second online ID check: the classic redundancy
+    ("r1", None, "k1", "branch", "Fill Application Form", "CUSTOMER", 0, 5),
+    ("r1", None, "k1", "system", "Online ID Check", "SYS-PBOC", 5, 6),
+    ("r1", None, "k1", "branch", "Key In Customer Data", "T1", 6, 10),
+    ("r1", None, "k1", "system", "Online ID Check", "SYS-PBOC", 15, 16),
+    ("r1", None, "k1", "branch", "Sign Agreement", "T1", 16, 20),
+    # r2: tried again straight away (nothing in between): one check in two attempts
+    ("r2", None, "k2", "branch", "Fill Application Form", "CUSTOMER", 0, 5),
+    ("r2", None, "k2", "system", "Online ID Check", "SYS-PBOC", 5, 6),
+    ("r2", None, "k2", "system", "Online ID Check", "SYS-PBOC", 7, 8),
+    ("r2", None, "k2", "branch", "Sign Agreement", "T1", 8, 12),
+    # r3: a step-up trigger in between
+    ("r3", None, "k3", "system", "Online ID Check", "SYS-PBOC", 0, 1),
+    ("r3", None, "k3", "branch", "Key In Customer Data", "T1", 1, 5),
+    ("r3", None, "k3", "system", "Step-up Authentication", "SYS-OTP", 5, 6),
+    ("r3", None, "k3", "system", "Online ID Check", "SYS-PBOC", 6, 7),
+    # r4: the customer brought a new document: it is checked
+    ("r4", None, "k4", "branch", "Check ID Document", "T1", 0, 2),
+    ("r4", None, "k4", "branch", "Upload Documents", "CUSTOMER", 30, 31),
+    ("r4", None, "k4", "branch", "Check ID Document", "T1", 35, 37),
+    # r5: another party (an external notary) checks at signing
+    ("r5", None, "k5", "branch", "Check ID Document", "T1", 0, 2),
+    ("r5", None, "k5", "branch", "Key In Customer Data", "T1", 2, 5),
+    ("r5", None, "k5", "branch", "Check ID Document", "Notary Office 3", 60, 62),
+    # r6: the customer moved from the app to a branch
+    ("r6", None, "k6", "mobile_app", "Online ID Check", "SYS-PBOC", 0, 1),
+    ("r6", None, "k6", "mobile_app", "Switch to Branch", "CUSTOMER", 1, 2),
+    ("r6", None, "k6", "branch", "Online ID Check", "SYS-PBOC", 600, 601),
+]
+
+
+def test_a_required_check_done_twice_is_found() -> None:
+    from flowlens.findings.api import find_wastes
+
+    found = run(log_from(SECOND_CHECKS), journeys.detect_repeated_checks)
+    (f,) = found
+    assert f.kind == "repeated_check" and f.activities == ("Online ID Check",) and f.case_ids == ("r1",)
+    assert f.details["catalogue"] == "W1" and f.details["earlier_check"] == "Online ID Check"
+    # required once (the allow-list's reason is kept), so the lever reuses the first result
+    # instead of "make it faster"; the first check itself is never questioned
+    assert not f.regulatory and f.details["required_once"]
+    assert f.scenario.action == "pre_fill" and f.scenario.params["keep"] == "first"
+    assert f.per_case_s == {"r1": pytest.approx(360.0)}  # 5 min waiting + 1 min check
+    # the framework keeps it as it is (a reuse, not a removal of a required step)
+    (g,) = find_wastes(log_from(SECOND_CHECKS), detectors=[journeys.detect_repeated_checks]).findings
+    assert not g.regulatory and g.scenario.action == "pre_fill"
+
+
 REQUESTS = [
     # Receipt uploaded in chat, then the back office asks for documents: already given.
     ("d1", "d1-c1", "k1", "chatbot", "Chat Start", "BOT", 0, 0),

@@ -143,3 +143,13 @@ def test_same_findings_on_spark() -> None:
     duck = summary(log)
     assert {k for k, *_ in duck} >= {"ping_pong", "customer_wait_loop", "idle_status"}
     assert summary(log.to_engine("spark")) == duck
+
+
+def test_a_placeholder_value_is_no_team() -> None:
+    # "EMPTY" in an org:group column (BPIC receipt) is a missing value, not a team to bounce to
+    rows = []
+    for i in range(4):
+        rows += hop_rows(f"e{i}", ["L1", "EMPTY", "L1", "EMPTY", "L1"])
+        rows += hop_rows(f"u{i}", ["L1", "EMPTY", "L1"])
+    ctx = FindingContext(log_from(rows, extra=["team", "contact_id"]))
+    assert all("EMPTY" not in f.title for f in pingpong.detect_ping_pong(ctx, min_cases=1))

@@ -18,6 +18,7 @@ file overrides any of them by name (``identity_check = ["Online ID Check"]``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ import pandas as pd
 from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.signals import is_missing, party
 
 if TYPE_CHECKING:
     import ibis
@@ -185,10 +187,11 @@ def detector_named(name: str) -> Callable[[Any], Any]:
 class Steps:
     """The instance table of the journey detectors (module docstring)."""
 
-    #: eid, case_idx, case_id, issue_idx, ck (contact key), s, e, activity, resource, fam
-    #: (channel family), kfam (the contact's family), ifam/iact (the issue's first family and
-    #: activity), wait_us, proc_us, staff, own_wait (the wait before it is for this step
-    #: alone), g_<group> flags, n_<group>_b counts earlier in the contact
+    #: eid, case_idx, case_id, issue_idx, ck (contact key), s, e, activity, resource, pty (the
+    #: performer's party: customer, organisation, external), fam (channel family), kfam (the
+    #: contact's family), ifam/iact (the issue's first family and activity), wait_us, proc_us,
+    #: staff, own_wait (the wait before it is for this step alone), g_<group> flags,
+    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it
     table: ibis.Table
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
@@ -277,14 +280,26 @@ def _build(ctx: FindingContext) -> Steps:
     if j is not None and j.case_issue is not None:
         ci = j.case_issue.select(ci_case="case_idx", issue_idx="issue_idx")
         x = x.join(ci, x.case_idx == ci.ci_case).drop("ci_case")
+        anon = _placeholder_cases(log, roles["customer"])
+        if anon is not None:
+            # a placeholder customer (unknown callers all booked as "0") links nothing: each of
+            # its cases is an issue of its own
+            x = x.left_join(anon, x.case_idx == anon.a_case).drop("a_case")
+            x = x.mutate(issue_idx=ibis.ifelse(x.anon.fill_null(False), -x.case_idx - 1, x.issue_idx)).drop(
+                "anon"
+            )
     else:
         x = x.mutate(issue_idx=x.case_idx)
     # Time model.
-    tmi = ctx.tm.instances.select(
-        t_eid="eid", wait_us=ctx.tm.instances.wait_us, proc_us=ctx.tm.instances.proc_us
-    )
+    ti = ctx.tm.instances
+    tmi = ti.select(t_eid="eid", wait_us=ti.wait_us, proc_us=ti.proc_us, after_stop=ti.after_stop)
     x = x.left_join(tmi, x.eid == tmi.t_eid).drop("t_eid")
-    x = x.mutate(wait_us=x.wait_us.fill_null(0), proc_us=x.proc_us.fill_null(0))
+    # after the customer's clock stopped nothing is customer time (methods 6.5): no waiting
+    # there (the time model clips it), and the processing is not claimed
+    x = x.mutate(
+        wait_us=x.wait_us.fill_null(0),
+        proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
+    ).drop("after_stop")
     # Staff resources (a small mapping of the distinct values).
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = sorted(r for r in res if is_staff(r))
@@ -318,8 +333,17 @@ def _build(ctx: FindingContext) -> Steps:
     # The wait before a step is its own when the next step is someone else's: removing the
     # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
     nxt = x.resource.lead().over(ibis.window(group_by=x.case_idx, order_by=x.eid))
+    # Party of the performer (customer, organisation, external: a small mapping of the values).
+    parties = pd.DataFrame({"p_res": res, "pty": [party(r) for r in res]}, dtype=object)
+    if len(parties):
+        pm = ibis.memtable(parties, schema={"p_res": "string", "pty": "string"})
+        x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
+    else:
+        x = x.mutate(pty=ibis.null("string"))
     x = x.mutate(
         own_wait=x.resource.isnull() | nxt.isnull() | (x.resource != nxt),
+        n_info_u=count(x.g_information_provided, upto),
+        n_step_up_u=count(x.g_step_up, upto),
         n_transfer_b=count(x.g_transfer, before),
         n_handoff_b=count(x.g_handoff, before),
         n_fallback_b=count(x.g_bot_fallback, before),
@@ -338,6 +362,44 @@ def _build(ctx: FindingContext) -> Steps:
         window_us=round(window_s * US),
         lead_s=dict(zip(lead["case_id"].astype(str), lead["lead_us"].astype(float) / US, strict=True)),
     )
+
+
+#: A customer id that stands for "unknown": blank, a placeholder word, or all zeros / -1.
+PLACEHOLDER_ID = re.compile(
+    r"^(0+|-1|0+\.0+|anonymous|anon|guest|unidentified|匿名|未知客户)$", re.IGNORECASE
+)
+#: One customer value holding this share of a log's cases is a placeholder, not a customer.
+PLACEHOLDER_SHARE = 0.05
+MIN_CUSTOMERS = 100
+
+
+def _placeholder_cases(log: Any, column: str | None) -> ibis.Table | None:
+    """Cases (a_case, anon) whose customer value is a placeholder: a missing-like value
+    ("unknown", "0", "-1", "anonymous") or, among at least 100 customers, one value that holds
+    >= 5 % of all cases (BPIC-style exports book every unidentified caller under one id)."""
+    import ibis
+
+    if column is None:
+        return None
+    t = log.table
+    per = t.group_by("case_idx").aggregate(cv=t[column].cast("string").max())
+    counts = per.group_by("cv").aggregate(n=per.count()).to_pandas()
+    n_cases = int(counts.n.sum())
+    many = len(counts) >= MIN_CUSTOMERS
+    bad = [
+        v
+        for v, n in zip(counts.cv, counts.n, strict=True)
+        if v is not None
+        and (
+            is_missing(v)
+            or PLACEHOLDER_ID.match(str(v).strip())
+            or (many and n >= PLACEHOLDER_SHARE * n_cases and n > 1)
+        )
+    ]
+    if not bad:
+        return None
+    a = per.filter(per.cv.isin(bad))
+    return a.select(a_case="case_idx", anon=ibis.literal(True))
 
 
 def repeat_class(x: ibis.Table) -> ibis.Value:
@@ -481,6 +543,7 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
         occurrences=df["occurrences"].fillna(0).astype(int),
         anchor_wait_s=df["aw_us"].fillna(0).astype(float) / US,
     )
+    df = df.sort_values(keys, kind="stable").reset_index(drop=True)  # fixed order: same sums every run
     # Per case, all journey findings together never more than the case's lead time: steps that
     # run in parallel (an agent's wrap-up during the next agent's call) would otherwise count
     # the same stretch of the customer's time twice; such cases are scaled down evenly.
@@ -515,6 +578,9 @@ class Spec:
     resources: tuple[str, ...] = ()
     #: the activity whose regulatory status decides the scenario (default: the first one)
     checked: str | None = None
+    #: the finding removes only a *repeat* of a step required once (the first stays): the
+    #: allow-list does not turn it into "make it faster"; its reason is kept in the details
+    repeat_of_required: bool = False
 
 
 def findings(
@@ -543,6 +609,11 @@ def findings(
         checked = spec.checked or (spec.activities[0] if spec.activities else "")
         reason = ctx.allow.match(checked) if checked else None
         scenario = spec.scenario
+        details = dict(spec.details)
+        if reason is not None and spec.repeat_of_required:
+            # required once, not twice: the first check stays, the repeat is the waste
+            details["required_once"] = reason
+            reason = None
         if reason is not None:
             scenario = Scenario(
                 "automate",
@@ -567,7 +638,7 @@ def findings(
                 allow_reason=reason,
                 per_case_s=per,
                 details={
-                    **spec.details,
+                    **details,
                     "waiting_s": float(grp["wait_s"].sum()),
                     "processing_s": float((grp["t_s"] - grp["wait_s"]).clip(lower=0).sum()),
                 },

@@ -140,7 +140,7 @@ def detect_repeat_contacts(ctx: FindingContext) -> list[Finding]:
         n = int(grp["occurrences"].sum())
         waited = float(grp["anchor_wait_s"].sum())
         return Spec(
-            title=f"Customers contact the bank again after {after} that should have resolved the issue",
+            title=f"Customers contact again after {after} that should have resolved the issue",
             activities=tuple(first_acts.get(fam, ())),
             evidence=(
                 f"{plural(n, 'contact')} in {plural(len(grp), 'case')} came back on the same issue (the same "

@@ -18,7 +18,10 @@ the customer (Waiting for Customer, Wait - User, Pending Customer, 等待客户;
 their last step (no information request) and the wait it starts does not end with a step of
 the customer. Its cost is the idle time it covers: from the status to the start of the next
 step. A log that records neither requests nor customer steps cannot tell a genuine wait from
-a misused one; the finding says so.
+a misused one: there the statuses are compared across the values of the assignment attribute
+(support groups, teams): the median share of cases in which a value sets the status is the
+usual rate, and only the statuses beyond it (per value, the share 1 - usual / its rate) are
+priced (BPIC 2013's "wait-user misuse" by some support groups).
 
 >>> import flowlens, pandas as pd
 >>> rows = [("1", "Open", "a", "2024-01-01 09:00"), ("1", "Waiting for Customer", "a", "2024-01-01 10:00"),
@@ -35,6 +38,8 @@ a misused one; the finding says so.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rework import _rework_findings, loop_claims, min_cases_default, repeats
@@ -55,6 +60,8 @@ if TYPE_CHECKING:
 
 LOOP_NAME = "customer_loops"
 IDLE_NAME = "idle_status"
+#: values of the assignment attribute with fewer cases are not compared (idle statuses)
+MIN_TEAM_CASES = 20
 
 
 def detect_customer_wait_loops(ctx: FindingContext, *, min_cases: int | None = None) -> list[Finding]:
@@ -158,6 +165,9 @@ def detect_idle_statuses(ctx: FindingContext, *, min_cases: int | None = None) -
     acts = activities_of(ctx)
     has_requests = bool(group_members(ctx, "information_request", acts))
     rp = repeats(ctx)
+    if not has_requests and not rp.has_customer_steps:
+        # no single status can be judged: compare who sets it how often
+        return _excess_statuses(ctx, s, mc)
     per = (
         s.group_by(["activity", "case_id"])
         .aggregate(
@@ -166,6 +176,7 @@ def detect_idle_statuses(ctx: FindingContext, *, min_cases: int | None = None) -
             t=s.idle.sum(where=s.unsupported),
         )
         .to_pandas()
+        .sort_values(["activity", "case_id"], kind="stable")
     )
     out = []
     for act, g in per.groupby("activity"):
@@ -216,3 +227,97 @@ def detect_idle_statuses(ctx: FindingContext, *, min_cases: int | None = None) -
 
 
 detect_idle_statuses.name = IDLE_NAME  # type: ignore[attr-defined]
+
+
+def _excess_statuses(ctx: FindingContext, s: ibis.Table, min_cases: int) -> list[Finding]:
+    """Idle statuses in a log that records neither requests to the customer nor customer steps:
+    per value of the assignment attribute (team, support group), the share of its cases in
+    which it sets the status; the median share over values with >= :data:`MIN_TEAM_CASES`
+    cases is the usual rate (when it is 0, most values never set the status and nothing is
+    compared). A value's statuses beyond it (the share 1 - usual / its rate of them) are the
+    suspected misuse; their idle time is priced, the rest is not."""
+    from flowlens.findings.signals import assignment_column
+
+    col = assignment_column(ctx.log)
+    if col is None:
+        return []
+    src = ctx.log.attributes.get(col, col)
+    lt = ctx.log.table
+    tv = lt.select(v_eid="eid", team=lt[col].cast("string"))
+    x = s.join(tv, s.eid == tv.v_eid).drop("v_eid")
+    x = x.filter(x.unsupported)
+    team_cases = lt.group_by(team=lt[col].cast("string")).aggregate(cases=lt.case_idx.nunique()).to_pandas()
+    team_cases = team_cases.dropna(subset=["team"]).sort_values("team", kind="stable")
+    st = x.group_by(["activity", "team"]).aggregate(with_=x.case_id.nunique(), n=x.count()).to_pandas()
+    st = st.sort_values(["activity", "team"], kind="stable")
+    inst = x.select("case_id", "activity", "team", "idle", "eid").to_pandas()
+    inst = inst.sort_values(["activity", "case_id", "eid"], kind="stable").reset_index(drop=True)
+    out = []
+    for act, g in st.groupby("activity", sort=True):
+        r = team_cases.merge(g[["team", "with_", "n"]], on="team", how="left").fillna({"with_": 0, "n": 0})
+        r["rate"] = r.with_ / r.cases
+        judged = r[r.cases >= MIN_TEAM_CASES]
+        if judged.empty:
+            continue
+        usual = float(np.median(judged.rate))
+        if usual <= 0:
+            # most values never set it: there is no usual use to compare with
+            continue
+        judged = judged.assign(excess=np.where(judged.rate > usual, 1.0 - usual / judged.rate, 0.0))
+        share = dict(zip(judged.team.astype(str), judged.excess.astype(float), strict=True))
+        i = inst[inst.activity == act].copy()
+        i["share"] = i.team.map(share).fillna(0.0)
+        i = i[i.share > 0]
+        if i.case_id.nunique() < min_cases:
+            continue
+        i["t_s"] = i.idle.astype(float) / US * i.share
+        pc = i.groupby("case_id", as_index=False).agg(t_s=("t_s", "sum"))
+        over = judged[judged.excess > 0].sort_values(["with_", "team"], ascending=[False, True])
+        examples = ", ".join(f"{t} {rt:.0%}" for t, rt in zip(over.team[:3], over.rate[:3], strict=True))
+        beyond = float(i.share.sum())
+        total = int(g.n.sum())
+        avg = float(i.idle.mean()) / US if len(i) else 0.0
+        out.append(
+            build_finding(
+                ctx,
+                kind="idle_status",
+                title=(
+                    f"'{act}' is set far more often by some {src} values than by the usual one: "
+                    f"{beyond:,.0f} of {total:,} times beyond the usual rate"
+                ),
+                activities=[str(act)],
+                per_case=pc,
+                occurrences=round(beyond),
+                staff_time_s=0.0,
+                evidence=(
+                    f"The log records no requests to the customer and no customer steps, so no single "
+                    f"'{act}' can be judged; but {len(over):,} {src} values set it in more of their cases "
+                    f"than the usual {usual:.0%} (median of {len(judged):,} values with {MIN_TEAM_CASES}+ "
+                    f"cases; e.g. {examples}). Their statuses beyond that rate keep cases idle {human(avg)} "
+                    f"each: {human(float(pc.t_s.sum()))} in all."
+                ),
+                scenario=Scenario(
+                    "remove_activity",
+                    {"activity": str(act), "with_idle_time": True, "beyond_rate": round(usual, 4)},
+                    "set the waiting status only when the customer is needed (as the usual team does)",
+                ),
+                resources=[str(t) for t in over.team[:5]],
+                details={
+                    "catalogue": "W10",
+                    "statuses": total,
+                    "unsupported": total,
+                    "supported": 0,
+                    "beyond_usual_rate": beyond,
+                    "usual_rate": usual,
+                    "attribute": src,
+                    "values_over": {
+                        str(t): round(float(v), 4) for t, v in zip(over.team, over.rate, strict=True)
+                    },
+                    "log_has_requests": False,
+                    "log_has_customer_steps": False,
+                    "idle_s": float(pc.t_s.sum()),
+                },
+                detector=IDLE_NAME,
+            )
+        )
+    return out

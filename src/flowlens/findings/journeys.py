@@ -8,10 +8,13 @@ processing of the steps it would remove, each second counted by one finding only
 
 * :func:`detect_repeated_checks` (``repeated_check``, domain W1): a verification step in a
   contact whose identity was already checked in that contact (by a verification step or a
-  required check such as an online ID check or face verification), with no step-up
-  authentication in between. Grouped by the step, the earlier check and what lies between them
-  (nothing, a transfer, a bot-to-human handoff). The required checks themselves are never
-  flagged.
+  required check such as an online ID check or face verification), and a required check done a
+  second time in the contact, each with nothing in between that needs it: no step-up trigger,
+  no new documents or information from the customer, no switch to another customer channel, no
+  other party (the customer, an external party) doing it. Grouped by the step, the earlier check
+  and what lies between them (nothing, a transfer, a bot-to-human handoff). A required check is
+  never flagged the first time; its second time is (required once, not twice), with the lever
+  "use the first result" rather than a removal of the step.
 * :func:`detect_repeated_requests` (``repeated_request``, W2): the first request for documents
   or information in an issue, when the customer had already given documents or information in
   that issue before any request ("requests for documents already uploaded").
@@ -63,27 +66,64 @@ if TYPE_CHECKING:
 
 # -- claims -----------------------------------------------------------------------------------
 def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
-    """Verification steps that repeat an identity check of the same contact (module docstring)."""
+    """Identity checks that repeat one of the same contact with nothing in between that needs
+    it (module docstring): a verification step after any earlier identity check, and a
+    required check (online ID check, face verification, ...) done again."""
     import ibis
 
-    if not st.groups["verification"]:
+    if not (st.groups["verification"] or st.groups["identity_check"]):
         return None
     x = st.table
+    # position in the unit: a check repeated with no other step in between is a retry of the
+    # same check (one check in several attempts), not a second check
+    x = x.mutate(u_rn=ibis.row_number().over(ibis.window(group_by=[x.case_idx, x.ck], order_by=x.eid)))
     ids = x.filter((x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull())
+    # the reference: the latest identity check before (for a verification step), the same
+    # required check before (for a required check)
     w = ibis.window(group_by=[ids.case_idx, ids.ck], order_by=ids.eid)
+    ws = ibis.window(group_by=[ids.case_idx, ids.ck, ids.activity], order_by=ids.eid)
+    cols = (
+        "activity",
+        "g_step_up",
+        "n_transfer_u",
+        "n_handoff_u",
+        "n_info_u",
+        "n_step_up_u",
+        "pty",
+        "fam",
+        "u_rn",
+    )
     ids = ids.mutate(
-        prior=ids.activity.lag().over(w),
-        p_step_up=ids.g_step_up.lag().over(w),
-        p_tr=ids.n_transfer_u.lag().over(w),
-        p_ho=ids.n_handoff_u.lag().over(w),
+        **{f"l_{c}": ids[c].lag().over(w) for c in cols},
+        **{f"s_{c}": ids[c].lag().over(ws) for c in cols},
     )
-    rc = ids.filter(ids.g_verification & ids.prior.notnull())
-    via = ibis.ifelse(
-        rc.n_transfer_u > rc.p_tr, "transfer", ibis.ifelse(rc.n_handoff_u > rc.p_ho, "handoff", "none")
+    verification = ids.g_verification & ids.l_activity.notnull()
+    required = (
+        ids.g_identity_check & ~ids.g_verification & ids.s_activity.notnull() & (ids.u_rn > ids.s_u_rn + 1)
     )
-    rc = rc.mutate(via=via)
-    # A check right after a step-up trigger (nothing handed over in between) is that step-up.
-    rc = rc.filter(~(rc.p_step_up & (rc.via == "none")))
+    rc = ids.filter(verification | required)
+
+    def pick(col: str) -> ibis.Value:
+        return ibis.ifelse(rc.g_verification, rc[f"l_{col}"], rc[f"s_{col}"])
+
+    prior = pick("activity")
+    tr, ho, info, ups = pick("n_transfer_u"), pick("n_handoff_u"), pick("n_info_u"), pick("n_step_up_u")
+    via = ibis.ifelse(rc.n_transfer_u > tr, "transfer", ibis.ifelse(rc.n_handoff_u > ho, "handoff", "none"))
+    rc = rc.mutate(
+        via=via,
+        prior=prior,
+        # What needs a new check: a step-up trigger (the check right after one is the stepped-up
+        # check itself), new documents or information from the customer (for a required check
+        # of them), a switch to another customer channel, or another party doing the check (the
+        # customer, an external party).
+        stepped_up=ibis.ifelse(rc.g_verification, rc.l_g_step_up.fill_null(False), rc.n_step_up_u > ups),
+        # (new documents need their own check, not a new identity verification)
+        new_info=~rc.g_verification & (rc.n_info_u > info),
+        switch=(rc.fam.notnull() & pick("fam").notnull() & (rc.fam != pick("fam"))).fill_null(False),
+        other_party=(rc.pty.notnull() & pick("pty").notnull() & (rc.pty != pick("pty"))).fill_null(False),
+    )
+    needed = (rc.stepped_up.fill_null(False) & (rc.via == "none")) | rc.new_info.fill_null(False)
+    rc = rc.filter(~needed & ~rc.switch & ~rc.other_party)
     # The unit said in words: a contact, or a whole case where the case has no contact ids.
     unit = ibis.ifelse(rc.ck == "", "case", "contact")
     return claim(rc, "repeated_check", rc.activity, rc.prior, rc.via.concat("|", unit))
@@ -215,10 +255,30 @@ def detect_repeated_checks(ctx: FindingContext) -> list[Finding]:
     """Identity checked again within a contact without a step-up reason (W1)."""
     st = steps(ctx)
 
+    required = set(st.groups["identity_check"]) - set(st.groups["verification"])
+
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         act, prior, via_unit = key
         via, _, unit = via_unit.partition("|")
         where = {"transfer": " after a transfer", "handoff": " after a handoff to an agent"}.get(via, "")
+        if act in required and act == prior:
+            # a required check done twice: the first one is required, the second one is not
+            return Spec(
+                title=f"A required check is done twice{where}: {quote(act)} again in the same {unit}",
+                activities=(act,),
+                evidence=(
+                    f"{quote(act)} checked the same customer again {_summary(grp)} in the same {unit}, "
+                    f"with no step-up trigger, no new documents, no channel switch and no other party in "
+                    f"between; the check is required once: {cost(grp)}."
+                ),
+                scenario=Scenario(
+                    "pre_fill",
+                    {"activity": act, "source": act, "keep": "first", "via": via},
+                    f"use the result of the first {quote(act)} of the {unit} instead of checking again",
+                ),
+                details={"catalogue": "W1", "earlier_check": prior, "between": via, "unit": unit},
+                repeat_of_required=True,
+            )
         title = f"Identity checked again{where}: {quote(act)} after {quote(prior)} in the same {unit}"
         between = {
             "transfer": "; a transfer in between passed nothing on",
@@ -262,7 +322,7 @@ def detect_repeated_requests(ctx: FindingContext) -> list[Finding]:
             title=f"Customers are asked for what they already gave: {quote(req)} after {quote(given)}",
             activities=(req,),
             evidence=(
-                f"In {fmt_n(len(grp))} cases the bank sent {quote(req)} although the customer had already "
+                f"In {fmt_n(len(grp))} cases the organisation sent {quote(req)} although the customer had already "
                 f"given documents or information ({quote(given)}) in the same issue before any request; "
                 f"the request and the answer: {cost(grp)}."
             ),

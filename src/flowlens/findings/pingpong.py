@@ -11,8 +11,10 @@ Two kinds of evidence, both priced in the waiting they add:
 2. **Returns on the assignment attribute** (team, org:group, support line, queue; detected or
    given). Per case the staff steps form *stints* of one value; a return is a stint of X after
    a stint of another value, with at most ``window`` events since X was left: *direct*
-   (X → Y → X) or *indirect* (X → Y → … → X). A return that passes through a step of the
-   customer (a reopened case, a customer wait) is no bounce. Returns that are part of the
+   (X → Y → X) or *indirect* (X → Y → … → X), in which X does a step again that it did before
+   in the case (the work came back to it; X coming back only for its next task of the process
+   is the route). A return that passes through a step of the customer (a reopened case, a
+   customer wait) is no bounce. Returns that are part of the
    process design are not waste, nor is a return in a later contact (a repeat contact, when
    the log has contact ids): per pair (X, Y) the median number of returns among cases with
    an X → Y hop is the structural baseline (a consult that always comes back), and only returns
@@ -54,6 +56,7 @@ from flowlens.findings.signals import (
     cached,
     human,
     instance_table,
+    is_missing,
     isin,
     role_members,
 )
@@ -80,7 +83,8 @@ class Bounces:
     reassignment: list[str]
     #: activities that (almost) only occur after a reassignment
     bounce_work: list[str]
-    #: eid, case_idx, case_id, activity, wait, proc, staff: the instances whose time bounces add
+    #: eid, case_idx, case_id, activity, wait, proc (staff effort), cproc (customer time),
+    #: staff: the instances whose time bounces add
     claims: ibis.Table | None
     #: per reassignment: case_id, activity, from_team, to_team
     hops: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -116,7 +120,7 @@ def _bounces(ctx: FindingContext) -> Bounces:
     ]
     bounce_work = sorted(work.activity.astype(str))
     claims = x.filter(x.scope & (x.rs | isin(x.activity, bounce_work))).select(
-        "eid", "case_idx", "case_id", "activity", "wait", "proc", "staff"
+        "eid", "case_idx", "case_id", "activity", "wait", "proc", "cproc", "staff"
     )
     claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims")
     # The team before and after each reassignment (last and next staff step).
@@ -136,9 +140,9 @@ def _bounces(ctx: FindingContext) -> Bounces:
 
 
 def _team_label(team: Any, res: Any) -> str:
-    if isinstance(team, str) and team:
+    if isinstance(team, str) and not is_missing(team):
         return team
-    if isinstance(res, str) and res:
+    if isinstance(res, str) and not is_missing(res):
         return res
     return "?"
 
@@ -150,11 +154,12 @@ def _reassignment_findings(ctx: FindingContext, b: Bounces) -> list[Finding]:
     per = (
         c.group_by("case_id")
         .aggregate(
-            t=(c.wait + c.proc).sum(),
+            t=(c.wait + c.cproc).sum(),
             staff_t=c.proc.sum(where=c.staff),
         )
         .to_pandas()
     )
+    per = per.sort_values("case_id", kind="stable").reset_index(drop=True)
     per["t_s"] = per.t.astype(float) / US
     per["staff_s"] = per.staff_t.fillna(0).astype(float) / US
     hops = b.hops.sort_values(["case_id", "pos"])
@@ -259,7 +264,8 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     )
     x = x.join(t, x.eid == t.a_eid).drop("a_eid")
     vals = x.select("val").distinct().to_pandas()["val"].dropna().tolist()
-    human_vals = [v for v in vals if is_staff(v)]
+    # a placeholder ("EMPTY", "N/A") is no team: work does not bounce to it
+    human_vals = [v for v in vals if is_staff(v) and not is_missing(v)]
     wcum = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, 0))
     x = x.mutate(c_cust=x.cust.cast("int64").sum().over(wcum))
     x = log.engine.materialize(x, prefix="fl_pp_assign")
@@ -267,10 +273,16 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
     h = h.mutate(new=(h.val != h.val.lag().over(wl)).fill_null(True))
     h = h.mutate(
-        stint=h.new.cast("int64").sum().over(ibis.window(group_by=h.case_idx, order_by=h.pos, rows=(None, 0)))
+        stint=h.new.cast("int64")
+        .sum()
+        .over(ibis.window(group_by=h.case_idx, order_by=h.pos, rows=(None, 0))),
+        # the value does a step it did before in the case: the work came back to it
+        again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.val, h.activity], order_by=h.pos))
+        > 0,
     )
     s = h.group_by(["case_idx", "case_id", "stint"]).aggregate(
         val=h.val.max(),
+        again=h.again.cast("int64").max(),
         p0=h.pos.min(),
         p1=h.pos.max(),
         cc0=h.c_cust.min(),
@@ -304,8 +316,11 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         p_to="p0",
         # through a customer step, or into another contact (a repeat contact, not a bounce)
         outside=(ret.cc0 > ret.prev_cc1) | (ret.con0 != ret.prev_con1).fill_null(False),
+        # a value coming back only for its next task of the process (receipt's T06 by the
+        # group that confirmed the receipt) is the route, not a bounce
+        again=ret.again == 1,
     )
-    ret = ret.filter((ret.p_to - ret.p_from - 1 <= window) & ~ret.outside)
+    ret = ret.filter((ret.p_to - ret.p_from - 1 <= window) & ~ret.outside & ret.again)
     ret = ret.mutate(
         idx=ibis.row_number().over(ibis.window(group_by=[ret.case_idx, ret.x, ret.y], order_by=ret.p_to))
     )
@@ -341,6 +356,7 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         bc = b.claims.select(b_case="case_idx").distinct()
         ret = ret.anti_join(bc, ret.case_idx == bc.b_case)
     out = ret.select("case_id", "x", "y", "direct", "p_from", "p_to").to_pandas()
+    out = out.sort_values(["case_id", "p_to", "x", "y"], kind="stable").reset_index(drop=True)
     out.attrs.update(column=col, pairs=pairs, pair_hops=pair_hops)
     return out
 

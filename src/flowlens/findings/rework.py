@@ -1,46 +1,73 @@
-"""Rework, loops and excess follow-ups: the same step done again in a case (docs/methods.md 13.6,
-after methods 5 and edeaR's repeat/redo).
+"""Rework, loops and excess follow-ups: the same work done again in a case (docs/methods.md
+13.6, after methods 5 and edeaR's repeat/redo).
 
-Every activity instance that is not the first of its activity in its case is a **repeat**:
+**Visits, not events.** A step's instances in a case form *visits*: an instance continues the
+visit of the previous work instance of the case when it is the same activity, with nothing in
+between but steps that record waiting or routing (a queue, a waiting status, an assignment, a
+transfer: :mod:`flowlens.findings.signals`) or planned repeats (below). Such an immediate
+repeat is one piece of work in several sittings (suspend/resume, START/COMPLETE pairs of one
+work item, status updates of an incident), not rework, unless the log shows the first attempt
+failed: its outcome attribute (a column named outcome, result, resolution, ...) says so
+(rejected, failed, incomplete, error, ...). A *return* is the first instance of a second or
+later visit; the steps between it and the previous visit are its *loop body*.
 
-* a *self-loop* when it directly follows the previous occurrence (minimum self-distance 0),
-  otherwise a return with a *loop body*, the steps between the two occurrences (self-distance
-  = their number);
-* *repeat* when the same resource did the previous occurrence, *redo* when another did.
+**What can be rework.** Only the organisation's own work before the customer's clock stops
+(:func:`flowlens.findings.signals.changeable_activities`): a customer's repeated payment or
+submission, a system's status, the outcome and what comes after it are never the head of a
+finding. A return with *failure evidence* (a step named as a failure in the body, a request to
+the customer, or a failed outcome attribute) is rework in any case. The other returns of an
+activity (at least 20 of them) are **planned repeats**, no waste, when they do what a required
+or planned repeat does:
 
-Findings are grouped by the repeated activity: kind ``rework`` for self-loops, kind ``loop``
-for returns with a body. Activities whose repeats happen in nearly the same cases (the smaller
-set >= 90 % inside the larger, and at least half its size) are one loop (validate, status "validating" and the customer's re-sent documents repeat
-together) and are reported once, under the member with the most processing time. A return
-whose loop (body plus the repeat) contains a request to the customer and a step of the
-customer is a waiting loop on the customer: :mod:`flowlens.findings.customer_loops` reports
-those (kind ``customer_wait_loop``).
+* *another party*: >= 80 % are done by another party (the customer, the organisation, an
+  external party) than the previous visit;
+* *monitoring*: >= 80 % are done by the same performer as the previous visit and >= 50 %
+  together with another step (started at the same moment, within a second, not at midnight):
+  a test panel repeated during a stay;
+* *a required interval*: the time since the previous visit is regular (>= 50 % within 25 % of
+  its median, which is at least an hour) and the case waits for most of it (the median idle
+  time before the return is >= half the median interval): a scheduled repeat;
+* *another stage*: >= 90 % of the cases with the activity return to it (the second visit is
+  part of every case's path, with nothing showing the first one failed).
 
-**Cost** (methods 5) = per repeat its waiting and processing, plus the waiting of the
-*loop-back path*: the first occurrences inside a loop body of activities that (almost: >= 90 %
-of their instances) only occur inside loop bodies ("Application Incomplete", "Call for Missing
-Documents"). Each instance part is counted once, so per case the cost never exceeds what the
-case's steps took; waiting that an idle "waiting for customer" status or a ping-pong return
-claims is left to those findings. The loop-back probability p = repeats / occurrences gives the simulation
-lever 1 / (1 - p) expected visits; the scenario cuts the loop (p -> 0).
+Planned repeats are treated like waiting for the visits of the other steps (a ward admission
+with only lab tests since the previous one continues it).
+
+**One waste, one finding.** The returns of a case whose spans (previous visit to return)
+overlap form one *region*: going round A → B → C → A → B → C returns to A, B and C, one loop.
+A region is reported under its first return to changeable work (its *head*), as kind ``rework``
+(immediate repeats after a failed attempt), ``customer_wait_loop`` (a request to the customer
+and a step of the customer in it: :mod:`flowlens.findings.customer_loops`) or ``loop``. Heads
+whose regions occur in nearly the same cases (the smaller set >= 90 % inside the larger, which
+it makes up at least half of) are one loop too, reported under the head with most processing.
+
+**Cost** (methods 5) = per region the customer waiting (methods 6.3) and processing of every
+instance of its repeated visits, plus the customer waiting of the *loop-back path*: the first
+instances inside a return's span of activities that the region does not go round again and
+that (>= 90 % of their first instances) only occur inside such spans ("Application
+Incomplete", "Call for Missing Documents"). Nothing before
+the first visit, nothing after the clock stop. Each part counts once, so per case the cost never
+exceeds the customer lead time; waiting that an idle "waiting for customer" status or a
+ping-pong return claims is left to those findings. The loop-back probability p = returns /
+visits of the head gives the simulation lever 1 / (1 - p) expected visits; the scenario cuts
+the loop (p -> 0).
 
 **Excess follow-ups.** For a follow-up contact (a call chasing the customer; see
 :mod:`flowlens.findings.signals`) the threshold comes from the data: per case n = its
-follow-ups and the step that ends them (the exit). Exits more frequent after a single
-follow-up than overall are *favourable* (the customer answered). The success rate of the k-th
-follow-up is s_k = P(n = k and a favourable exit | n >= k); follow-ups beyond the first k whose
-next one succeeds in less than a quarter of the first one's rate (s_{k+1} < s_1 / 4) are
-excess. Without enough data (fewer than 10 cases with one follow-up, or 20 reaching k + 1) the
-domain default k = 2 applies. The excess follow-ups are priced like repeats (their waiting and
-processing), scenario ``limit_repeats``. Follow-ups that stay effective are no waste and are
-not reported.
+follow-ups (every instance is a contact) and the step that ends them (the exit). Exits more
+frequent after a single follow-up than overall are *favourable* (the customer answered). The
+success rate of the k-th follow-up is s_k = P(n = k and a favourable exit | n >= k); follow-ups
+beyond the first k whose next one succeeds in less than a quarter of the first one's rate
+(s_{k+1} < s_1 / 4) are excess. Without enough data (fewer than 10 cases with one follow-up, or
+20 reaching k + 1) the domain default k = 2 applies. The excess follow-ups are priced like
+repeats (their waiting and processing), scenario ``limit_repeats``. Follow-ups that stay
+effective are no waste and are not reported.
 
 Repeats that other detectors own are left to them: reassignment bounces
 (:mod:`flowlens.findings.pingpong`), identity checks, information requests and repeated
 explanations (the journey detectors' activity groups), and repeats in a later contact of the
 case (when the log has contact ids: a repeat contact, not rework). A rework or loop finding
-that costs less than a minute per case (system steps repeated at once, several offers sent
-together) is not reported.
+that costs less than a minute per case is not reported.
 
 >>> import flowlens, pandas as pd
 >>> rows = [(str(c), a, f"2024-01-0{c + 1} {9 + i}:00", r) for c in range(3) for i, (a, r) in
@@ -49,27 +76,34 @@ together) is not reported.
 >>> from flowlens.findings.context import FindingContext
 >>> f = detect_rework(FindingContext(flowlens.read_log(df)))[0]
 >>> f.kind, f.activities, f.cases, f.details["redo"], f.details["repeat"], f.customer_time_s
-('loop', ('check', 'fix'), 3, 2, 1, 21600.0)
+('loop', ('check', 'fix'), 3, 2, 1, 10800.0)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+from flowlens.analysis.activity_groups import normalise
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.signals import (
+    FAILED,
     US,
     activities_of,
     build_finding,
     cached,
+    changeable_activities,
     customer_markers,
+    distinct_values,
     group_members,
     human,
     instance_table,
     isin,
+    party,
     role_members,
 )
 
@@ -77,12 +111,13 @@ if TYPE_CHECKING:
     import ibis
 
     from flowlens.findings.context import FindingContext
+    from flowlens.log import EventLog
 
 NAME = "rework"
 FOLLOW_UP_NAME = "follow_up"
 #: activity groups whose repeats the journey detectors report
 JOURNEY_GROUPS = ("verification", "information_request", "repeat_information")
-#: an activity is on the loop-back path when this share of its first occurrences lie in a loop body
+#: an activity is on the loop-back path when this share of its first instances lie in a return's span
 LOOP_ONLY_SHARE = 0.9
 #: heads repeating in nearly the same cases are one loop: the smaller one's cases lie (>= 90 %)
 #: within the larger one's, which they make up at least half of
@@ -95,29 +130,92 @@ DEFAULT_FOLLOW_UPS = 2
 MIN_SINGLE = 10
 MIN_REACHING = 20
 DROP_FACTOR = 0.25
+#: planned repeats (module docstring): returns needed to judge, and the thresholds
+MIN_JUDGED = 20
+OTHER_PARTY_SHARE = 0.8
+STRUCTURAL_SHARE = 0.9
+REGULAR_TOLERANCE = 0.25
+REGULAR_SHARE = 0.5
+REGULAR_MIN_US = 3600 * US
+IDLE_SHARE = 0.5
+DAY_US = 86400 * US
+SAME_PERFORMER_SHARE = 0.8
+TOGETHER_US = 1 * US
+TOGETHER_SHARE = 0.5
+#: an event attribute that records the outcome of a step, by its name
+OUTCOME_COLUMN = re.compile(
+    r"(^|[^a-z])(outcome|result|resolution|disposition|verdict)([^a-z]|$)|结果|结论", re.IGNORECASE
+)
 
 
 @dataclass
 class Repeats:
     """The instance table behind rework, loops and follow-ups (materialised once per context).
 
-    ``table``: eid, case_idx, case_id, pos, activity, resource, team, wait, proc (µs), staff,
-    req (information request), cust (customer step), occ (1-based occurrence of the activity in
-    the case), prev_pos, prev_res, body (steps since the previous occurrence), has_req /
-    has_cust (the loop, body plus this repeat, contains one), covered (inside some loop body),
-    next_rep_pos (position of the next repeat in the case), bounce (a ping-pong claim)."""
+    ``table``: every instance with eid, case_idx, case_id, pos, activity, resource, team,
+    start_us, end_us, wait, proc (µs), after_stop, staff, cust (customer step), req
+    (information request), con (contact), occ (1-based occurrence of the activity in the case,
+    every instance), bounce (a ping-pong claim); and for work (not waiting, routing or planned):
+    visit (1-based visit of the activity), anchor (the first instance of a visit >= 2: a
+    return), prev_pos, prev_res (the previous visit's last instance), body_work (work
+    instances in between), has_req, has_cust (the loop, body plus the return, holds one),
+    fail (failure evidence), new_contact, interval_us (since the previous visit started),
+    together."""
 
     table: ibis.Table
-    #: activity -> (instances, cases)
+    #: activity -> n (instances), visits, cases, repeats (returns), again (instances that are
+    #: not the activity's first in the case)
     counts: pd.DataFrame
-    #: activities whose first occurrences lie in loop bodies (the loop-back path)
-    loop_only: list[str]
     has_customer_steps: bool
+    #: per judged activity: returns, clean (without failure evidence), the shares of the rules
+    #: and ``planned`` (the reason, or "")
+    planned: pd.DataFrame
+    #: activities treated as waiting for visits: wait steps, routing, planned repeats
+    transparent: list[str]
+
+    @property
+    def planned_activities(self) -> dict[str, str]:
+        p = self.planned
+        if p.empty:
+            return {}
+        p = p[p.planned != ""]
+        return dict(zip(p.activity.astype(str), p.planned.astype(str), strict=True))
 
 
 def repeats(ctx: FindingContext) -> Repeats:
     """The repeat table of ``ctx`` (shared by the rework and customer-loop detectors)."""
     return cached(ctx, "repeats", lambda: _repeats(ctx))
+
+
+def planned_repeats(ctx: FindingContext) -> dict[str, str]:
+    """Activities whose repeats are planned, with the reason (another party, monitoring, a
+    required interval, another stage: module docstring). A step required at more than one point
+    of a case is one of these whatever its name: no detector should propose merging or cutting
+    it.
+
+    >>> import flowlens, pandas as pd
+    >>> from flowlens.findings.context import FindingContext
+    >>> rows = [(f"c{i}", a, r, f"2024-01-{1 + d:02d} {8 + (i * 7) % 9}:{i:02d}")
+    ...         for i in range(25) for d, a, r in [(0, "Verify", "clerk"), (1, "Sign", "clerk"), (9, "Verify", "Notary 1")]]
+    >>> ctx = FindingContext(flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "timestamp"])))
+    >>> planned_repeats(ctx)
+    {'Verify': 'another party'}
+    """
+    return repeats(ctx).planned_activities
+
+
+def outcome_column(log: EventLog) -> str | None:
+    """The event attribute that records a step's outcome: named outcome, result, resolution,
+    disposition or verdict, and varying within cases (a case attribute such as the case's
+    final outcome, the same on every event, says nothing about one attempt)."""
+    t = log.table
+    for canon, src in sorted(log.attributes.items()):
+        if not OUTCOME_COLUMN.search(str(src)):
+            continue
+        per = t.group_by("case_idx").aggregate(n=t[canon].nunique())
+        if int(per.filter(per.n > 1).count().to_pandas()) > 0:
+            return canon
+    return None
 
 
 def _repeats(ctx: FindingContext) -> Repeats:
@@ -126,70 +224,238 @@ def _repeats(ctx: FindingContext) -> Repeats:
     from flowlens.analysis.journeys import detect_column
     from flowlens.findings.pingpong import bounces
 
-    contact = detect_column(ctx.log, "contact", ctx.journey_options.get("contact", "auto"))
-    req = group_members(ctx, "information_request", activities_of(ctx))
+    acts = activities_of(ctx)
+    log = ctx.log
+    contact = detect_column(log, "contact", ctx.journey_options.get("contact", "auto"))
+    oc = outcome_column(log)
+    req = group_members(ctx, "information_request", acts)
+    failed_names = role_members(ctx, "failed", acts)
     x = instance_table(ctx)
-    if contact is not None:
-        lt = ctx.log.table
-        ct = lt.select(k_eid="eid", con=lt[contact].cast("string"))
-        x = x.join(ct, x.eid == ct.k_eid).drop("k_eid")
-    else:
-        x = x.mutate(con=ibis.null("string"))
-    x = x.mutate(req=isin(x.activity, req))
-    wa = ibis.window(group_by=[x.case_idx, x.activity], order_by=x.pos)
+    lt = log.table
+    ct = lt.select(
+        k_eid="eid",
+        con=lt[contact].cast("string") if contact else ibis.null("string"),
+        ov=lt[oc].cast("string") if oc else ibis.null("string"),
+    )
+    x = x.join(ct, x.eid == ct.k_eid).drop("k_eid")
+    failed_values = []
+    if oc:
+        vals = x.select("ov").distinct().to_pandas()["ov"].dropna().astype(str)
+        failed_values = sorted(v for v in vals if FAILED.search(normalise(v)))
     x = x.mutate(
-        occ=ibis.row_number().over(wa) + 1,
-        prev_pos=x.pos.lag().over(wa),
-        prev_eid=x.eid.lag().over(wa),
-        prev_res=x.resource.lag().over(wa),
-        prev_con=x.con.lag().over(wa),
+        req=isin(x.activity, req), neg=isin(x.activity, failed_names), ofail=isin(x.ov, failed_values)
     )
     upto = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, 0))
-    x = x.mutate(c_req=x.req.cast("int64").sum().over(upto), c_cust=x.cust.cast("int64").sum().over(upto))
-    rep = x.occ >= 2
-    after = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(1, None))
     x = x.mutate(
-        min_prev_after=ibis.ifelse(rep, x.prev_pos, ibis.null("int64")).min().over(after),
-        next_rep_pos=ibis.ifelse(rep, x.pos, ibis.null("int64")).min().over(after),
-    )
-    p = x.select(p_eid="eid", p_req="c_req", p_cust="c_cust")
-    y = x.left_join(p, x.prev_eid == p.p_eid).drop("p_eid")
-    y = y.mutate(
-        body=y.pos - y.prev_pos - 1,
-        has_req=((y.c_req - y.p_req) > 0).fill_null(False),
-        has_cust=((y.c_cust - y.p_cust) > 0).fill_null(False),
-        covered=(y.min_prev_after < y.pos).fill_null(False),
-        # a repeat in a later contact is a repeat contact (the journey detectors), not rework
-        new_contact=(y.con != y.prev_con).fill_null(False),
+        occ=ibis.row_number().over(ibis.window(group_by=[x.case_idx, x.activity], order_by=x.pos)) + 1,
+        c_req=x.req.cast("int64").sum().over(upto),
+        c_cust=x.cust.cast("int64").sum().over(upto),
+        c_neg=x.neg.cast("int64").sum().over(upto),
     )
     b = bounces(ctx)
     if b.claims is not None:
         bc = b.claims.select(b_eid="eid", bounce=ibis.literal(True))
-        y = y.left_join(bc, y.eid == bc.b_eid).drop("b_eid")
-        y = y.mutate(bounce=y.bounce.fill_null(False))
+        x = x.left_join(bc, x.eid == bc.b_eid).drop("b_eid")
+        x = x.mutate(bounce=x.bounce.fill_null(False))
     else:
-        y = y.mutate(bounce=ibis.literal(False))
-    y = y.drop("c_req", "c_cust", "p_req", "p_cust", "min_prev_after", "prev_eid")
-    table = ctx.log.engine.materialize(y, prefix="fl_rework")
-    first = table.filter(table.occ == 1)
+        x = x.mutate(bounce=ibis.literal(False))
+    x = log.engine.materialize(x, prefix="fl_rework_x")
+    transparent = sorted({*role_members(ctx, "wait_step", acts), *role_members(ctx, "routing", acts)})
+    # follow-up contacts are judged by their own detector (each call is a contact)
+    never_planned = set(role_members(ctx, "follow_up", acts))
+    t = _visits(ctx, x, transparent)
+    planned = _planned(ctx, t, never_planned)
+    extra = sorted(planned.activity[planned.planned != ""].astype(str)) if not planned.empty else []
+    if extra:
+        # planned repeats are waiting for the other steps' visits: recompute them
+        transparent = sorted({*transparent, *extra})
+        t = _visits(ctx, x, transparent)
     counts = (
-        table.group_by("activity")
+        t.group_by("activity")
         .aggregate(
-            n=table.count(), cases=table.case_idx.nunique(), repeats=(table.occ >= 2).cast("int64").sum()
+            n=t.count(),
+            visits=((t.visit == 1) | t.anchor).cast("int64").sum(),
+            cases=t.case_idx.nunique(),
+            repeats=t.anchor.cast("int64").sum(),
+            again=(t.occ >= 2).cast("int64").sum(),
         )
         .to_pandas()
     )
-    lo = (
-        first.group_by("activity")
-        .aggregate(n1=first.count(), n_cov=first.covered.cast("int64").sum())
-        .to_pandas()
-    )
-    loop_only = sorted(lo[(lo.n_cov >= LOOP_ONLY_SHARE * lo.n1) & (lo.n_cov > 0)].activity.astype(str))
     has_cust = any(customer_markers(ctx))
-    return Repeats(table, counts, loop_only, has_cust)
+    return Repeats(t, counts, has_cust, planned, transparent)
 
 
-# -- follow-ups ---------------------------------------------------------------------------------
+def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.Table:
+    """``x`` with the visit columns of :class:`Repeats` (work instances; null elsewhere).
+
+    Whether work was done between two instances of a step is judged by time, not by position:
+    a step recorded while the later sitting was already under way (BPIC 2012's offer events
+    inside a W_ work item, ordered before it by their earlier end) was done during it."""
+    import ibis
+
+    w = x.filter(~isin(x.activity, transparent))
+    wc = ibis.window(group_by=w.case_idx, order_by=w.pos)
+    wa = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)
+    w = w.mutate(
+        p_act=w.activity.lag().over(wc),
+        p_start=w.start_rec.lag().over(wc),
+        n_act=w.activity.lead().over(wc),
+        n_start=w.start_rec.lead().over(wc),
+        prev_pos=w.pos.lag().over(wa),
+        prev_end=w.end_us.lag().over(wa),
+        prev_eid=w.eid.lag().over(wa),
+        prev_res=w.resource.lag().over(wa),
+        prev_con=w.con.lag().over(wa),
+        prev_ofail=w.ofail.lag().over(wa),
+    )
+    w = ctx.log.engine.materialize(w, prefix="fl_rework_w")
+    # work of other steps between the previous instance of the step and this one: after the
+    # previous one ended and before this one started
+    i = w.filter(w.prev_pos.notnull()).select(
+        i_eid="eid",
+        i_case="case_idx",
+        i_pos="pos",
+        i_act="activity",
+        i_s="start_rec",
+        i_p="prev_pos",
+        i_e0="prev_end",
+    )
+    j = w.select(j_case="case_idx", j_pos="pos", j_act="activity", j_s="start_rec", j_e="end_us")
+    bt = i.join(
+        j,
+        [
+            i.i_case == j.j_case,
+            j.j_pos > i.i_p,
+            j.j_pos < i.i_pos,
+            j.j_act != i.i_act,
+            j.j_e <= i.i_s,
+            j.j_s >= i.i_e0,
+        ],
+    )
+    bt = bt.group_by("i_eid").aggregate(between=bt.count())
+    w = w.left_join(bt, w.eid == bt.i_eid).drop("i_eid")
+    between = w.between.fill_null(0)
+    # a new visit unless nothing was done since the previous instance of the step and that one
+    # did not fail (or it is another contact of the customer: a repeat contact)
+    new = (
+        w.prev_pos.isnull()
+        | (between > 0)
+        | w.prev_ofail.fill_null(False)
+        | (w.con != w.prev_con).fill_null(False)
+    )
+    # recorded at the same moment as another step (recorded times; a moment, not a date: at
+    # midnight, in a date-only log, every step of a day would be "together")
+    together = (
+        ((w.p_act != w.activity) & ((w.start_rec - w.p_start).abs() <= TOGETHER_US)).fill_null(False)
+        | ((w.n_act != w.activity) & ((w.n_start - w.start_rec).abs() <= TOGETHER_US)).fill_null(False)
+    ) & ((w.start_rec % DAY_US) != 0)
+    wa_upto = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos, rows=(None, 0))
+    w = w.mutate(new=new, body_work=between, together=together)
+    w = w.mutate(visit=w.new.cast("int64").sum().over(wa_upto))
+    w = w.mutate(vstart=w.start_us.min().over(ibis.window(group_by=[w.case_idx, w.activity, w.visit])))
+    w = w.mutate(
+        anchor=(w.visit >= 2) & w.new,
+        prev_vstart=w.vstart.lag().over(ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)),
+    )
+    p = x.select(p_eid="eid", p_req="c_req", p_cust="c_cust", p_neg="c_neg")
+    w = w.left_join(p, w.prev_eid == p.p_eid).drop("p_eid")
+    has_req = ((w.c_req - w.p_req) > 0).fill_null(False)
+    has_neg = ((w.c_neg - w.p_neg) > 0).fill_null(False)
+    w = w.select(
+        v_eid="eid",
+        visit="visit",
+        anchor="anchor",
+        prev_pos=ibis.ifelse(w.anchor, w.prev_pos, ibis.null("int64")),
+        prev_res=ibis.ifelse(w.anchor, w.prev_res, ibis.null("string")),
+        body_work=ibis.ifelse(w.anchor, w.body_work, ibis.null("int64")),
+        has_req=w.anchor & has_req,
+        has_cust=w.anchor & ((w.c_cust - w.p_cust) > 0).fill_null(False),
+        fail=w.anchor & (has_req | has_neg | w.prev_ofail.fill_null(False)),
+        # a return in a later contact is a repeat contact (the journey detectors), not rework
+        new_contact=w.anchor & (w.con != w.prev_con).fill_null(False),
+        interval_us=ibis.ifelse(w.anchor, w.start_us - w.prev_vstart, ibis.null("int64")),
+        # the case's idle time just before the return (customer waiting, methods 6.3)
+        wait_before=ibis.ifelse(w.anchor, w.wait, ibis.null("int64")),
+        together="together",
+    )
+    t = x.left_join(w, x.eid == w.v_eid).drop("v_eid", "c_req", "c_cust", "c_neg")
+    t = t.mutate(
+        anchor=t.anchor.fill_null(False),
+        has_req=t.has_req.fill_null(False),
+        has_cust=t.has_cust.fill_null(False),
+        fail=t.fail.fill_null(False),
+        new_contact=t.new_contact.fill_null(False),
+        together=t.together.fill_null(False),
+    )
+    return ctx.log.engine.materialize(t, prefix="fl_rework")
+
+
+def _planned(ctx: FindingContext, t: ibis.Table, never: set[str]) -> pd.DataFrame:
+    """Per activity with >= :data:`MIN_JUDGED` returns without failure evidence: the shares of
+    the planned-repeat rules (module docstring) and the reason it is planned, or ""."""
+    cols = [
+        "activity",
+        "returns",
+        "clean",
+        "other_party",
+        "structural",
+        "regular",
+        "same_performer",
+        "together",
+        "planned",
+    ]
+    a = t.filter(t.anchor & ~t.fail & ~t.bounce & ~t.new_contact)
+    df = a.select(
+        "activity", "case_idx", "pos", "resource", "prev_res", "interval_us", "wait_before", "together"
+    ).to_pandas()
+    df = df.sort_values(["activity", "case_idx", "pos"], kind="stable").reset_index(drop=True)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    an = t.filter(t.anchor)
+    n_all = an.group_by("activity").aggregate(n=an.count()).to_pandas()
+    n_all = dict(zip(n_all.activity.astype(str), n_all.n.astype(int), strict=True))
+    w = t.filter(t.visit.notnull())
+    with_act = w.group_by("activity").aggregate(cases=w.case_idx.nunique()).to_pandas()
+    with_act = dict(zip(with_act.activity.astype(str), with_act.cases.astype(int), strict=True))
+    res = sorted({str(r) for r in distinct_values(ctx, "resource")})
+    party_of = {r: party(r) for r in res}
+    df["activity"] = df.activity.astype(str)
+    df["p1"] = df.resource.map(party_of)
+    df["p0"] = df.prev_res.map(party_of)
+    rows = []
+    for act, g in df.groupby("activity", sort=True):
+        n = len(g)
+        if n < MIN_JUDGED:
+            continue
+        known = g.resource.notna() & g.prev_res.notna()
+        same = float((g.resource[known] == g.prev_res[known]).mean()) if known.any() else 0.0
+        pk = g.p1.notna() & g.p0.notna()
+        other = float((g.p1[pk] != g.p0[pk]).sum()) / n
+        structural = g.case_idx.nunique() / max(with_act.get(str(act), 1), 1)
+        iv = g.interval_us.dropna().astype(float).to_numpy()
+        med = float(np.median(iv)) if len(iv) else 0.0
+        regular = float(np.mean(np.abs(iv - med) <= REGULAR_TOLERANCE * med)) if med > 0 else 0.0
+        # a scheduled repeat waits for its date: the case is idle for most of the interval
+        # (a loop whose interval is just the work in between is not scheduled)
+        idle = float(np.median(g.wait_before.fillna(0).astype(float))) if n else 0.0
+        if idle < IDLE_SHARE * med:
+            regular = 0.0
+        tog = float(g.together.mean())
+        reason = ""
+        if str(act) not in never:
+            # the most specific reason first; a repeat in nearly every case is the fallback
+            if other >= OTHER_PARTY_SHARE:
+                reason = "another party"
+            elif same >= SAME_PERFORMER_SHARE and tog >= TOGETHER_SHARE:
+                reason = "monitoring"
+            elif med >= REGULAR_MIN_US and regular >= REGULAR_SHARE:
+                reason = "required interval"
+            elif structural >= STRUCTURAL_SHARE:
+                reason = "another stage"
+        rows.append((str(act), n_all.get(str(act), n), n, other, structural, regular, same, tog, reason))
+    return pd.DataFrame(rows, columns=cols)
+
+
 @dataclass
 class FollowUpCurve:
     """The data-driven follow-up threshold of one activity."""
@@ -211,7 +477,7 @@ def _follow_up_curves(ctx: FindingContext) -> dict[str, FollowUpCurve]:
     rp = repeats(ctx)
     fu = role_members(ctx, "follow_up", activities_of(ctx))
     c = rp.counts
-    fu = [a for a in fu if int(c.loc[c.activity == a, "repeats"].sum()) > 0]
+    fu = [a for a in fu if int(c.loc[c.activity == a, "again"].sum()) > 0]
     if not fu:
         return {}
     t = rp.table
@@ -277,16 +543,66 @@ def _follow_up_claims(ctx: FindingContext) -> tuple[ibis.Table | None, dict[str,
     cond = ibis.literal(False)
     for a, c in curves.items():
         cond = cond | ((t.activity == a) & (t.occ > c.threshold))
-    ex = t.filter(cond & ~t.bounce)
+    ex = t.filter(cond & ~t.bounce & ~t.after_stop)
     return ex, curves
 
 
 # -- rework and loops ---------------------------------------------------------------------------
+
+
+# -- rework and loops ---------------------------------------------------------------------------
 def loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
-    """Claims of the rework, loop, customer-loop and follow-up findings: eid, case_id, kind,
-    head, part ("both", "wait" or "proc": which of the instance's waiting and processing is
-    counted), anchor (a repeat) and the times; and the heads' groups (kind, activity, head)."""
+    """Claims of the rework, loop, customer-loop and follow-up findings: eid, case_idx,
+    case_id, kind, head, part ("both", "wait" or "proc": which of the instance's waiting and
+    processing is counted), anchor (a return), lap (a return to the head), wait and proc (its
+    customer time, µs), sproc (its processing: staff time); and the heads' groups (kind,
+    activity, head)."""
     return cached(ctx, "loop_claims", lambda: _loop_claims(ctx))
+
+
+def _regions(ctx: FindingContext) -> ibis.Table:
+    """The returns that can be rework (module docstring) with their region: case_idx, region,
+    eid, activity, visit, pos, prev_pos, kind, head."""
+    import ibis
+
+    rp = repeats(ctx)
+    t = rp.table
+    acts = activities_of(ctx)
+    journey = sorted(set().union(*(group_members(ctx, g, acts) for g in JOURNEY_GROUPS)))
+    _, curves = _follow_up_claims(ctx)
+    owned_fu = sorted(curves)
+    changeable = changeable_activities(ctx)
+    a = t.filter(t.anchor & ~t.bounce & ~t.new_contact & ~t.after_stop & ~isin(t.activity, owned_fu))
+    customer = a.has_req & a.has_cust if rp.has_customer_steps else a.has_req
+    a = a.mutate(cust=customer)
+    a = a.filter(a.cust | ~isin(a.activity, journey))
+    # planned repeats are no rework unless the log shows the first attempt failed
+    planned = sorted(rp.planned_activities)
+    a = a.filter(a.fail | ~isin(a.activity, planned))
+    # overlapping spans [prev_pos, pos] of a case are one region (one loop gone round)
+    order = [a.prev_pos, a.pos]
+    before = ibis.window(group_by=a.case_idx, order_by=order, rows=(None, -1))
+    a = a.mutate(run_max=a.pos.max().over(before))
+    a = a.mutate(new_r=a.run_max.isnull() | (a.prev_pos >= a.run_max))
+    upto = ibis.window(group_by=a.case_idx, order_by=[a.prev_pos, a.pos], rows=(None, 0))
+    a = a.mutate(region=a.new_r.cast("int64").sum().over(upto), chg=isin(a.activity, changeable))
+    big = ibis.literal(2**62)
+    reg = a.group_by(["case_idx", "region"]).aggregate(
+        head=a.activity.argmin(ibis.ifelse(a.chg, a.pos, big + a.pos)),
+        n_chg=a.chg.cast("int64").sum(),
+        any_cust=a.cust.cast("int64").max(),
+        max_body=a.body_work.max(),
+    )
+    reg = reg.filter(reg.n_chg > 0)
+    kind = ibis.cases(
+        (reg.any_cust == 1, "customer_wait_loop"),
+        (reg.max_body == 0, "rework"),
+        else_="loop",
+    )
+    reg = reg.select(r_case="case_idx", r_region="region", head="head", kind=kind)
+    a = a.join(reg, [a.case_idx == reg.r_case, a.region == reg.r_region])
+    a = a.select("case_idx", "region", "eid", "activity", "visit", "pos", "prev_pos", "kind", "head")
+    return ctx.log.engine.materialize(a, prefix="fl_rework_regions")
 
 
 def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
@@ -294,64 +610,81 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
 
     rp = repeats(ctx)
     t = rp.table
-    acts = activities_of(ctx)
-    journey = sorted(set().union(*(group_members(ctx, g, acts) for g in JOURNEY_GROUPS)))
-    ex, curves = _follow_up_claims(ctx)
-    owned_fu = sorted(curves)
-    reps = t.filter((t.occ >= 2) & ~t.bounce & ~t.new_contact & ~isin(t.activity, owned_fu))
-    customer = reps.has_req & reps.has_cust
-    if not rp.has_customer_steps:
-        customer = reps.has_req
-    kind = ibis.cases(
-        (customer, "customer_wait_loop"),
-        (reps.body == 0, "rework"),
-        else_="loop",
-    )
-    reps = reps.mutate(kind=kind)
-    reps = reps.filter((reps.kind == "customer_wait_loop") | ~isin(reps.activity, journey))
-    reps = ctx.log.engine.materialize(reps, prefix="fl_rework_reps")
-    # merge heads of loops whose repeat cases coincide
-    hc = reps.select("kind", "activity", "case_idx").distinct()
+    ex, _ = _follow_up_claims(ctx)
+    a = _regions(ctx)
+    # merge heads of loops whose cases coincide (rotations of one loop in different cases)
+    hc = a.select("kind", activity="head", case_idx="case_idx").distinct()
     sizes = hc.group_by(["kind", "activity"]).aggregate(cases=hc.count()).to_pandas()
     a1 = hc.rename(a="activity")
     a2 = hc.select(k2="kind", b="activity", c2="case_idx")
     inter = a1.join(a2, [a1.kind == a2.k2, a1.case_idx == a2.c2, a1.a < a2.b])
     inter = inter.group_by(["kind", "a", "b"]).aggregate(both=inter.count()).to_pandas()
-    proc = reps.group_by(["kind", "activity"]).aggregate(proc=reps.proc.sum(), n=reps.count()).to_pandas()
+    # every instance of a repeated visit is claimed (all sittings of the work done again)
+    vis = a.select(v_case="case_idx", v_act="activity", v_visit="visit", v_kind="kind", v_head="head")
+    inst = t.filter(t.visit.notnull() & ~t.after_stop)
+    inst = inst.join(
+        vis, [inst.case_idx == vis.v_case, inst.activity == vis.v_act, inst.visit == vis.v_visit]
+    )
+    proc = inst.group_by(["v_kind", "v_head"]).aggregate(
+        proc=inst.proc.sum(), n=inst.anchor.cast("int64").sum()
+    )
+    proc = proc.rename(kind="v_kind", activity="v_head").to_pandas()
     groups = _merge_heads(sizes, inter, proc)
     gm = ibis.memtable(
         groups.rename(columns={"kind": "g_kind", "activity": "g_act"}),
         schema={"g_kind": "string", "g_act": "string", "head": "string"},
     )
-    reps = reps.join(gm, [reps.kind == gm.g_kind, reps.activity == gm.g_act]).drop("g_kind", "g_act")
-    rep_claims = reps.select(
+    inst = inst.join(gm, [inst.v_kind == gm.g_kind, inst.v_head == gm.g_act])
+    rep_claims = inst.select(
         "eid",
         "case_idx",
         "case_id",
-        "kind",
-        "head",
-        "wait",
-        "proc",
-        "staff",
+        kind=inst.v_kind,
+        head=inst["head"],
+        wait=inst.wait,
+        proc=inst.cproc,
+        sproc=inst.proc,
+        staff=inst.staff,
         part=ibis.literal("both"),
-        anchor=ibis.literal(True),
+        anchor=inst.anchor,
+        # one occurrence per lap: a return to the region's head
+        lap=inst.anchor & (inst.activity == inst.v_head),
     )
-    # loop-back path: first occurrences of loop-only activities inside the body of the next repeat
-    lo = t.filter((t.occ == 1) & t.covered & isin(t.activity, rp.loop_only) & ~t.bounce)
-    nr = reps.select(n_case="case_idx", n_pos="pos", n_prev="prev_pos", n_kind="kind", n_head="head")
-    lo = lo.join(nr, [lo.case_idx == nr.n_case, lo.next_rep_pos == nr.n_pos])
-    lo = lo.filter(lo.n_prev < lo.pos)
-    path = lo.select(
+    # loop-back path: first instances inside a return's span, of activities found (almost) only there
+    first = t.filter((t.visit == 1) | (t.visit.isnull() & (t.occ == 1)))
+    first = first.filter(~first.bounce & ~first.after_stop)
+    sp = a.select(
+        s_case="case_idx", s_region="region", s_from="prev_pos", s_to="pos", s_kind="kind", s_head="head"
+    )
+    cov = first.join(sp, [first.case_idx == sp.s_case, first.pos > sp.s_from, first.pos < sp.s_to])
+    cov = cov.mutate(
+        rk=ibis.row_number().over(ibis.window(group_by=cov.eid, order_by=[cov.s_to, cov.s_from]))
+    )
+    cov = cov.filter(cov.rk == 0)
+    # a step the region goes round again is part of the loop, not the way back to it
+    again = a.select(g_case="case_idx", g_region="region", g_act="activity").distinct()
+    cov = cov.anti_join(
+        again, [cov.case_idx == again.g_case, cov.s_region == again.g_region, cov.activity == again.g_act]
+    )
+    n_first = first.group_by("activity").aggregate(n1=first.count())
+    n_cov = cov.group_by("activity").aggregate(n_cov=cov.count())
+    lo = n_first.join(n_cov, "activity").to_pandas()
+    loop_only = sorted(lo[lo.n_cov >= LOOP_ONLY_SHARE * lo.n1].activity.astype(str))
+    lp = cov.filter(isin(cov.activity, loop_only))
+    lp = lp.join(gm, [lp.s_kind == gm.g_kind, lp.s_head == gm.g_act])
+    path = lp.select(
         "eid",
         "case_idx",
         "case_id",
-        kind=lo.n_kind,
-        head=lo.n_head,
-        wait=lo.wait,
-        proc=lo.proc,
-        staff=lo.staff,
+        kind=lp.s_kind,
+        head=lp["head"],
+        wait=lp.wait,
+        proc=lp.cproc,
+        sproc=lp.proc,
+        staff=lp.staff,
         part=ibis.literal("wait"),
         anchor=ibis.literal(False),
+        lap=ibis.literal(False),
     )
     claims = rep_claims.union(path, distinct=False)
     if ex is not None:
@@ -362,10 +695,12 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
             kind=ibis.literal("excess_follow_up"),
             head=ex.activity,
             wait=ex.wait,
-            proc=ex.proc,
+            proc=ex.cproc,
+            sproc=ex.proc,
             staff=ex.staff,
             part=ibis.literal("both"),
             anchor=ibis.literal(True),
+            lap=ibis.literal(True),
         )
         claims = claims.union(fu, distinct=False)
     # waiting that an idle status or a ping-pong return claims is theirs (more specific)
@@ -426,8 +761,8 @@ def _merge_heads(sizes: pd.DataFrame, inter: pd.DataFrame, proc: pd.DataFrame) -
 
 
 def priced(ctx: FindingContext, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (kind, head, case_id): customer time t_s, staff time staff_s, occurrences; and per
-    (kind, head): waiting and processing totals."""
+    """Per (kind, head, case_id): customer time t_s, staff time staff_s, occurrences (laps:
+    returns to the head); and per (kind, head): waiting and processing totals."""
     claims, _ = loop_claims(ctx)
     c = claims.filter(claims.kind.isin(list(kinds)))
     t = c.wait * (c.part != "proc").cast("int64") + c.proc * (c.part != "wait").cast("int64")
@@ -435,11 +770,13 @@ def priced(ctx: FindingContext, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, p
         c.group_by(["kind", "head", "case_id"])
         .aggregate(
             t=t.sum(),
-            staff_t=c.proc.sum(where=c.staff & (c.part != "wait")),
-            occ=c.anchor.cast("int64").sum(),
+            staff_t=c.sproc.sum(where=c.staff & (c.part != "wait")),
+            occ=c.lap.cast("int64").sum(),
         )
         .to_pandas()
     )
+    # rows in a fixed order: float sums over them are then the same in every run
+    per = per.sort_values(["kind", "head", "case_id"], kind="stable").reset_index(drop=True)
     per["t_s"] = per.t.astype(float) / US
     per["staff_s"] = per.staff_t.fillna(0).astype(float) / US
     tot = (
@@ -471,12 +808,14 @@ def head_stats(ctx: FindingContext, kind: str) -> pd.DataFrame:
             repeats=r.count(),
             same=(known & (r.resource == r.prev_res)).cast("int64").sum(),
             redo=(known & (r.resource != r.prev_res)).cast("int64").sum(),
-            self_loops=(r.body == 0).cast("int64").sum(),
-            msd=r.body.min(),
+            self_loops=(r.body_work == 0).cast("int64").sum(),
+            msd=r.body_work.min(),
             cases=r.case_idx.nunique(),
         )
         .to_pandas()
         .rename(columns={"c_head": "head"})
+        .sort_values("head", kind="stable")
+        .reset_index(drop=True)
     )
     st["members"] = [sorted(g[g["head"] == h].activity.astype(str)) for h in st["head"]]
     return st
@@ -495,12 +834,12 @@ def loop_bodies(
     t = repeats(ctx).table
     a = claims.filter((claims.kind == kind) & claims.anchor & claims["head"].isin(heads)).select(c_eid="eid")
     r = t.join(a, t.eid == a.c_eid)
-    r = r.filter((r.body > 0) & r.activity.isin(heads))
+    r = r.filter((r.body_work > 0) & r.activity.isin(heads))
     r = r.mutate(rk=ibis.row_number().over(ibis.window(group_by=r.activity, order_by=[r.eid.hash(), r.eid])))
     r = r.filter(r.rk < sample).select(
         r_case="case_idx", r_eid="eid", r_from="prev_pos", r_to="pos", r_act="activity"
     )
-    b = t.select("case_idx", "pos", "activity")
+    b = t.filter(t.visit.notnull()).select("case_idx", "pos", "activity")
     j = r.join(b, [r.r_case == b.case_idx, b.pos > r.r_from, b.pos < r.r_to])
     j = j.mutate(rel=(j.pos - j.r_from).cast("float64") / (j.r_to - j.r_from).cast("float64"))
     agg = j.group_by(["r_act", "activity"]).aggregate(n=j.r_eid.nunique(), rel=j.rel.mean()).to_pandas()
@@ -556,7 +895,7 @@ def _loop_finding(
     body: list[tuple[str, float]],
     detector: str,
 ) -> Finding:
-    n_occ = int(counts.n.get(head, row.repeats))
+    n_occ = int(counts.visits.get(head, row.repeats))
     p = float(row.repeats) / n_occ if n_occ else 0.0
     tt = tot[(tot.kind == kind) & (tot["head"] == head)]
     wait_s = float(tt.wait.sum()) / US
@@ -574,10 +913,12 @@ def _loop_finding(
     per_case = float(pc.t_s.sum()) / max(cases, 1)
     loop_txt = " → ".join([head, *path, head]) if path else None
     if kind == "rework":
-        title = f"'{head}' is done again straight away: {int(row.repeats):,} times in {cases:,} cases"
+        title = (
+            f"'{head}' is done again after a failed attempt: {int(row.repeats):,} times in {cases:,} cases"
+        )
         evidence = (
-            f"{cases:,} cases do '{head}' again right after doing it ({split}); "
-            f"the repeats add {human(per_case)} per case."
+            f"{cases:,} cases do '{head}' again right after an attempt the log records as failed "
+            f"({split}); the repeats add {human(per_case)} per case."
         )
         scenario = Scenario(
             "cut_loop",
@@ -652,7 +993,8 @@ def _loop_finding(
 
 
 def detect_rework(ctx: FindingContext, *, min_cases: int | None = None) -> list[Finding]:
-    """Rework (self-loops) and loops (returns with a body) by repeated activity."""
+    """Rework (repeats after a failed attempt) and loops (returns with a body), one finding per
+    loop (module docstring)."""
     mc = min_cases_default(ctx) if min_cases is None else min_cases
     return _rework_findings(ctx, ("rework", "loop"), NAME, mc)
 
@@ -730,7 +1072,7 @@ def _at_threshold(ctx: FindingContext, activity: str, k: int) -> dict[str, float
     """What the excess would be with threshold ``k`` (for comparison with the data's)."""
     t = repeats(ctx).table
     e = t.filter((t.activity == activity) & (t.occ > k) & ~t.bounce)
-    row = e.aggregate(n=e.count(), cases=e.case_idx.nunique(), t=(e.wait + e.proc).sum()).to_pandas().iloc[0]
+    row = e.aggregate(n=e.count(), cases=e.case_idx.nunique(), t=(e.wait + e.cproc).sum()).to_pandas().iloc[0]
     return {
         "threshold": k,
         "occurrences": int(row.n),

@@ -16,7 +16,14 @@ any pattern role by an explicit list of activity names under the same key (``rea
   Wait - User, Pending Customer, 等待客户);
 * **customer_step**: a step the customer performs: its resource or team is the customer
   (customer, client, applicant, 客户, 申请人) or its name starts with one ("Customer Submits
-  Documents").
+  Documents");
+* **wait_step**: a step that records waiting, not work: a queue, a waiting status, a hold
+  (Queued, Wait, Accepted+Wait - User, Awaiting Assignment, On Hold, 排队, 等待, 挂起), and
+  every wait_status;
+* **routing**: a step that only hands the work on: reassignments, transfers (the transfer
+  group), assignment and dispatch statuses (Assigned, Dispatch, Escalate, Forward, 分派, 转交);
+* **failed**: a step whose name says an attempt failed or was turned down, or repairs one
+  (reject, incomplete, fail, error, cancel, fix, rework, correct, 拒绝, 退回, 补正, ...).
 
 Resources and teams that are not people of the bank (systems, bots, the IVR, the customer, a
 merchant) are recognised by :data:`flowlens.analysis.step_roles.NOT_STAFF`.
@@ -37,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
-from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer, is_staff
+from flowlens.analysis.step_roles import CUSTOMER_NAME, StepRoles, is_customer, is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
 
@@ -68,15 +75,64 @@ WAIT_STATUS = re.compile(
     r"\b(customer|user|client) (pending|on hold)\b|等待客户|等待用户|待客户|等客户",
     re.IGNORECASE,
 )
+#: Resources and teams of another organisation than the one whose log it is (a third party).
+EXTERNAL_PARTY = re.compile(
+    r"^(external|third[ -]?part(y|ies)|partner|merchant|notary|insurer|vendor|supplier|agency|"
+    r"外部|第三方|商户|合作方|公证)",
+    re.IGNORECASE,
+)
+#: Values that say a value is missing ("EMPTY" in BPIC receipt's org:group): no team or person.
+MISSING_VALUE = re.compile(
+    r"^(empty|none|null|nil|nan|na|n/a|unknown|unassigned|not assigned|not set|undefined|"
+    r"-+|\?+|空|无|未知|未分配)$",
+    re.IGNORECASE,
+)
+
+
+def is_missing(value: object) -> bool:
+    """A null, blank or placeholder value ("EMPTY", "N/A", "unknown", "-").
+
+    >>> is_missing("EMPTY"), is_missing(" n/a "), is_missing("Group 1"), is_missing(None)
+    (True, True, False, True)
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    s = normalise(value)
+    return not s or MISSING_VALUE.match(s) is not None
+
+
 #: Call-centre work that is not a contact with the customer (after-call work, wrap-up).
 NOT_A_CONTACT = re.compile(r"\bafter call|\bwrap ?up|\bacw\b|话后", re.IGNORECASE)
 #: Activity groups whose members are never follow-up contacts.
 NOT_FOLLOW_UP_GROUPS = ("verification", "information_request", "transfer", "queue", "handled", "abandonment")
 
+WAIT_STEP = re.compile(
+    r"\b(queue|queued|queueing|wait|waiting|await|awaiting|on hold|hold|suspend|suspended)\b|"
+    r"排队|等待|挂起",
+    re.IGNORECASE,
+)
+ROUTING = re.compile(
+    REASSIGNMENT.pattern + r"|\bassigned\b|\bawaiting assignment\b|\bdispatch(ed)?\b|"
+    r"\bescalat(e|ed|ion)\b|\bforward(ed)?\b|\broute(d)?\b|\btransfer(red)?\b|"
+    r"\bhand(ed)? ?(over|off)\b|分派|派单|转交|转接|升级",
+    re.IGNORECASE,
+)
+FAILED = re.compile(
+    r"reject|declin|denied|deny|refus|\breturn(ed)? (to|for)\b|incomplete|\bfail|\berror|invalid|not approved|"
+    r"disapprov|cancel|\bre ?do\b|\brework|\bfix(es|ed|ing)?\b|\brepair|\bretry|\bcorrect(ion)?\b|"
+    r"\bamend|\bmissing\b|not understood|"
+    r"\bno match\b|fallback|not recogni[sz]ed|未识别|无法识别|"
+    r"拒绝|驳回|退回|不通过|否决|取消|失败|不完整|补正|错误|更正",
+    re.IGNORECASE,
+)
+
 PATTERN_ROLES: dict[str, re.Pattern[str]] = {
     "reassignment": REASSIGNMENT,
     "follow_up": FOLLOW_UP,
     "wait_status": WAIT_STATUS,
+    "wait_step": WAIT_STEP,
+    "routing": ROUTING,
+    "failed": FAILED,
 }
 
 
@@ -91,6 +147,10 @@ def role_members(ctx: FindingContext, role: str, activities: Iterable[str]) -> l
         return sorted(a for a in acts if CUSTOMER_NAME.search(normalise(a)))
     pat = PATTERN_ROLES[role]
     out = [a for a in acts if pat.search(normalise(a))]
+    if role == "wait_step":
+        out = sorted({*out, *role_members(ctx, "wait_status", acts)})
+    elif role == "routing":
+        out = sorted({*out, *role_members(ctx, "reassignment", acts), *group_members(ctx, "transfer", acts)})
     if role == "follow_up":
         excluded = set().union(*(group_members(ctx, g, acts) for g in NOT_FOLLOW_UP_GROUPS))
         out = [a for a in out if a not in excluded and not NOT_A_CONTACT.search(normalise(a))]
@@ -167,13 +227,83 @@ def customer_markers(ctx: FindingContext) -> tuple[list[str], list[Any], list[An
     return cached(ctx, "customer_markers", run)
 
 
+def party(value: object) -> str | None:
+    """Which party a resource or team belongs to: ``customer``, ``external`` (another
+    organisation: a merchant, a notary, a third party) or ``organisation`` (its staff, systems and
+    bots: one party); None when not recorded.
+
+    >>> party("CUSTOMER-7"), party("Notary Office 3"), party("SYS-PBOC"), party("LNA-03"), party(None)
+    ('customer', 'external', 'organisation', 'organisation', None)
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    s = str(value).strip()
+    if not s:
+        return None
+    if is_customer(s):
+        return "customer"
+    if EXTERNAL_PARTY.search(normalise(s)):
+        return "external"
+    return "organisation"
+
+
+def roles_of(ctx: FindingContext) -> StepRoles:
+    """Who performs each step and which steps are outcomes or come after them
+    (:func:`flowlens.analysis.step_roles.step_roles`), computed once per context."""
+    from flowlens.analysis.step_roles import step_roles
+
+    if hasattr(type(ctx), "step_roles"):  # the context computes them once for every detector
+        return ctx.step_roles  # type: ignore[attr-defined,no-any-return]
+    return cached(ctx, "step_roles", lambda: step_roles(ctx.tm))
+
+
+def changeable_activities(ctx: FindingContext) -> list[str]:
+    """Activities a rework or loop finding may propose to change: the organisation's own work
+    before the customer's clock stops, not the outcome (:meth:`StepRoles.changeable`).
+
+    The organisation's work is told by who performs it: at least half its instances are done
+    by resources named like the organisation's people or teams (:func:`is_staff`: not the
+    customer, a merchant, an external party, a system, a bot or the IVR), and step roles do not
+    call it a customer step. Unlike :func:`~flowlens.analysis.step_roles.step_roles` this does
+    not ask whether a resource works on several cases at once: clerks who keep several work
+    items open (BPIC 2012's suspended W_ items) still do the organisation's work. In a log that
+    records no performer at all, nothing says a step is not the organisation's, so every step
+    counts."""
+
+    def run() -> list[str]:
+        r = roles_of(ctx)
+        inst = ctx.tm.instances
+        per = inst.group_by(["activity", "resource"]).aggregate(n=inst.count()).to_pandas()
+        per["resource"] = per["resource"].astype(object)
+        no_performers = bool(per["resource"].isna().all())
+        staff_name = per["resource"].map(lambda v: is_staff(v) and party(v) == "organisation")
+        per["org"] = per["n"].where(staff_name.astype(bool), 0)
+        share = per.groupby("activity")["org"].sum() / per.groupby("activity")["n"].sum()
+        customer = set(r.table.activity[r.table.performer == "customer"].astype(str))
+        out = []
+        for act, sh in share.items():
+            a = str(act)
+            ours = no_performers or sh >= 0.5
+            if ours and a not in customer and a not in r.outcomes and a not in r.after_outcome:
+                out.append(a)
+        return sorted(out)
+
+    return cached(ctx, "changeable", run)
+
+
 def instance_table(ctx: FindingContext) -> ibis.Table:
     """The time model's instances for the rework and ping-pong detectors (built once per
-    context): eid, case_idx, case_id, pos, activity, resource, team, wait and proc (µs, 0 when
-    unknown), ``staff`` (a person of the bank did it) and ``cust`` (a customer step:
-    :func:`customer_markers`)."""
+    context): eid, case_idx, case_id, pos, activity, resource, team, start_us, end_us,
+    start_rec (the recorded start, or the end when the start was estimated), wait
+    (the customer waiting before it, µs; methods 6.3), proc (its processing, staff effort, µs; 0
+    when unknown) and cproc (the part of it that is customer time: inside the customer window,
+    not overlapping another step's),
+    ``after_stop`` (after the customer's clock stopped), ``staff`` (a person of the organisation
+    did it) and ``cust`` (a customer step: :func:`customer_markers`)."""
 
     def run() -> ibis.Table:
+        import ibis
+
         inst = ctx.tm.instances
         staff = [r for r in distinct_values(ctx, "resource") if is_staff(r)]
         cust_acts, cust_res, cust_team = customer_markers(ctx)
@@ -185,8 +315,17 @@ def instance_table(ctx: FindingContext) -> ibis.Table:
             "activity",
             "resource",
             "team",
+            "start_us",
+            "end_us",
+            # the start as recorded: an estimated start (methods 6.2) is only a bound, so the
+            # instance counts as done at its end
+            start_rec=ibis.ifelse(inst.start_estimated.fill_null(False), inst.end_us, inst.start_us),
             wait=inst.wait_us.fill_null(0),
             proc=inst.proc_us.fill_null(0),
+            # its processing as customer time: within the customer window, each stretch of the
+            # case counted once (methods 6.3: service)
+            cproc=inst.service_part_us.fill_null(0),
+            after_stop=inst.after_stop.fill_null(False),
         )
         return x.mutate(
             staff=isin(x.resource, staff),
