@@ -26,6 +26,8 @@ them, so the wait is the hand-over itself). Pairs with an approval are never
 merged (a second person's approval is the point of that step, the four-eyes rule); the staff
 time saved (the second person reading the case again) is not in the log and is reported as 0.
 A pair whose step the no-effect detector already proposes to remove is left to that finding. A
+pair with a step repeated by design (:func:`~flowlens.findings.rework.planned_repeats`: another
+party, a required interval, another stage) is never merged. A
 pair with an allow-listed step is reported as regulatory: merging keeps both steps, so it only
 makes them faster.
 
@@ -51,6 +53,7 @@ import numpy as np
 from flowlens.findings.approvals import APPROVAL
 from flowlens.findings.model import Finding, Scenario, per_case_seconds, top_values
 from flowlens.findings.rank import bootstrap_total_ci
+from flowlens.findings.rework import planned_repeats
 
 if TYPE_CHECKING:
     from flowlens.findings.context import FindingContext
@@ -161,6 +164,9 @@ def detect_merge_candidates(
         return []
     persons = people(ctx)
     removed = _removed_by_no_effect(ctx)
+    # a step repeated by design (another party, a required interval, another stage) is needed
+    # where it is: merging it away at one point is never proposed
+    planned = planned_repeats(ctx)
     keys = ibis.memtable(cand[["a", "b"]].rename(columns={"a": "k_a", "b": "k_b"}))
     rows = j.join(keys, [j.a == keys.k_a, j.b == keys.k_b])
     rows = rows.select("case_id", "a", "b", "ra", "rb", "team", "wait_b").to_pandas()
@@ -169,7 +175,7 @@ def detect_merge_candidates(
     findings: list[Finding] = []
     for r in cand.itertuples():
         a, b = str(r.a), str(r.b)
-        if b in removed or a in removed:
+        if b in removed or a in removed or a in planned or b in planned:
             continue
         d = rows[(rows.a == a) & (rows.b == b)]
         handoff = d.ra.astype(str).isin(persons) & d.rb.astype(str).isin(persons) & (d.ra != d.rb)

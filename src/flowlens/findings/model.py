@@ -33,7 +33,7 @@ KINDS: dict[str, str] = {
     "repeated_request": "over-processing: information or documents requested again for one issue",
     "reentry": "over-processing: the customer re-enters data or repeats steps after switching channel",
     "branch_trip": "motion: a branch visit that a digital step could have avoided",
-    "repeat_contact": "defects: the customer has to contact the bank again about the same issue",
+    "repeat_contact": "defects: the customer has to get in touch again about the same issue",
     "context_loss": "over-processing: a handoff that loses the context (re-explaining, re-verifying)",
     "no_effect_check": "over-processing: a check or approval whose outcome almost never changes what happens",
     "merge_candidate": "transportation: two steps always done one after the other by different people",

@@ -9,7 +9,7 @@ any pattern role by an explicit list of activity names under the same key (``rea
 
 * **reassignment**: a step that hands the case to another team or person (reassign, reroute,
   forward to, send back to the team, 转派, 改派, 退回);
-* **follow_up**: a contact the bank makes to chase the customer (call, phone, follow-up,
+* **follow_up**: a contact the organisation makes to chase the customer (call, phone, follow-up,
   reminder, nabellen, 回访, 致电, 催办), except members of the verification, information-request,
   transfer, queue, handled and abandonment groups and after-call work;
 * **wait_status**: a status that stops work to wait for the customer (Waiting for Customer,
@@ -25,7 +25,7 @@ any pattern role by an explicit list of activity names under the same key (``rea
 * **failed**: a step whose name says an attempt failed or was turned down, or repairs one
   (reject, incomplete, fail, error, cancel, fix, rework, correct, 拒绝, 退回, 补正, ...).
 
-Resources and teams that are not people of the bank (systems, bots, the IVR, the customer, a
+Resources and teams that are not people of the organisation (systems, bots, the IVR, the customer, a
 merchant) are recognised by :data:`flowlens.analysis.step_roles.NOT_STAFF`.
 
 >>> bool(REASSIGNMENT.search(normalise("Reassign Complaint"))), bool(FOLLOW_UP.search(normalise("W_Nabellen offertes")))
@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
-from flowlens.analysis.step_roles import CUSTOMER_NAME, StepRoles, is_customer, is_staff
+from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer, is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
 
@@ -247,46 +247,19 @@ def party(value: object) -> str | None:
     return "organisation"
 
 
-def roles_of(ctx: FindingContext) -> StepRoles:
-    """Who performs each step and which steps are outcomes or come after them
-    (:func:`flowlens.analysis.step_roles.step_roles`), computed once per context."""
-    from flowlens.analysis.step_roles import step_roles
-
-    if hasattr(type(ctx), "step_roles"):  # the context computes them once for every detector
-        return ctx.step_roles  # type: ignore[attr-defined,no-any-return]
-    return cached(ctx, "step_roles", lambda: step_roles(ctx.tm))
-
-
 def changeable_activities(ctx: FindingContext) -> list[str]:
     """Activities a rework or loop finding may propose to change: the organisation's own work
-    before the customer's clock stops, not the outcome (:meth:`StepRoles.changeable`).
-
-    The organisation's work is told by who performs it: at least half its instances are done
-    by resources named like the organisation's people or teams (:func:`is_staff`: not the
-    customer, a merchant, an external party, a system, a bot or the IVR), and step roles do not
-    call it a customer step. Unlike :func:`~flowlens.analysis.step_roles.step_roles` this does
-    not ask whether a resource works on several cases at once: clerks who keep several work
-    items open (BPIC 2012's suspended W_ items) still do the organisation's work. In a log that
-    records no performer at all, nothing says a step is not the organisation's, so every step
-    counts."""
+    before the customer's clock stops, not the outcome (:meth:`StepRoles.changeable`, not in
+    :attr:`StepRoles.outcomes`). In a log that records no performer at all, nothing says a step
+    is not the organisation's, so every step but the outcome and after it counts."""
 
     def run() -> list[str]:
-        r = roles_of(ctx)
-        inst = ctx.tm.instances
-        per = inst.group_by(["activity", "resource"]).aggregate(n=inst.count()).to_pandas()
-        per["resource"] = per["resource"].astype(object)
-        no_performers = bool(per["resource"].isna().all())
-        staff_name = per["resource"].map(lambda v: is_staff(v) and party(v) == "organisation")
-        per["org"] = per["n"].where(staff_name.astype(bool), 0)
-        share = per.groupby("activity")["org"].sum() / per.groupby("activity")["n"].sum()
-        customer = set(r.table.activity[r.table.performer == "customer"].astype(str))
-        out = []
-        for act, sh in share.items():
-            a = str(act)
-            ours = no_performers or sh >= 0.5
-            if ours and a not in customer and a not in r.outcomes and a not in r.after_outcome:
-                out.append(a)
-        return sorted(out)
+        t = ctx.step_roles.table
+        ours = t.performer == "staff"
+        if (t.performer == "not recorded").all():
+            ours = ours | True
+        keep = ours & ~t.outcome & ~t.after_outcome
+        return sorted(t.activity[keep].astype(str))
 
     return cached(ctx, "changeable", run)
 
