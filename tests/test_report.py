@@ -62,7 +62,8 @@ def test_full_report_escapes_log_values_and_prices_redundant_steps(tmp_path: Pat
         steps = ["Register", EVIL_ACTIVITY, "Decide"]
         if c % 4:
             steps = ["Register", EVIL_ACTIVITY, "Decide", EVIL_ACTIVITY, "Decide"]
-        t = t0 + pd.Timedelta(hours=3 * c)
+        # office hours: four cases a day (a performer busy round the clock would read as a system)
+        t = t0 + pd.Timedelta(days=c // 4, hours=c % 4)
         for k, act in enumerate(steps):
             res = EVIL_RESOURCE if k % 2 else f"clerk{(c + k) % 3}"
             rows.append(
