@@ -13,7 +13,9 @@ to its end) is split into causes, in priority order, each taking only what earli
    when it works, :func:`flowlens.timing.discovery.discover_calendars`), counted only after
    the last time the resource was on shift and free for an hour and then went off shift
    without starting the case (before it the case was not ready, so the nights before are the
-   customer's or a third party's);
+   customer's or a third party's). Without a given calendar, shifts are discovered only from
+   times finer than an hour and only for recorded performers: a date-only log, or a step
+   whose performer is not recorded, has no shift to be off;
 5. **extraneous**: the rest, which the log cannot explain (the customer, a third party, other
    work): the parts always sum to the waiting time.
 
@@ -166,9 +168,13 @@ def waiting_causes(
     import ibis
 
     log = tm.log
+    discovered = False
     if calendars is None:
         given = not all(c.always_open for c in tm.calendars.all().values())
-        calendars = tm.calendars if given else discover_calendars(log)
+        # Shifts cannot be read off times recorded to the hour or coarser (date-only fines:
+        # every event "at midnight"); without a given calendar nobody is then off shift.
+        discovered = not given and (log.time_resolution_s or 0) < 3600
+        calendars = discover_calendars(log) if discovered else tm.calendars
     inst = tm.instances
     span = inst.aggregate(lo=ibis.least(inst.enabled_us.min(), inst.start_us.min()), hi=inst.end_us.max())
     bounds = span.to_pandas().iloc[0]
@@ -179,13 +185,15 @@ def waiting_causes(
     # no batches (methods 7.1).
     shared = shared_resources(tm)
     always_name = "24x7"
+    # A step whose performer is not recorded has no known shift: only a calendar the user gave
+    # can put it off shift.
     res["wcal"] = [
         always_name
-        if r in shared
+        if r in shared or (discovered and not isinstance(r, str))
         else calendars.for_resource(r if isinstance(r, str) else None, t if isinstance(t, str) else None).name
         for r, t in zip(res.resource, res.team, strict=True)
     ]
-    if shared:
+    if shared or discovered:
         cals = {**cals, always_name: WorkCalendar.preset("24x7", timezone=log.timezone)}
     clock = BusinessClock(cals, lo, hi)
     res_cal = dict(zip(res.resource.astype(object), res.wcal, strict=True))

@@ -17,7 +17,8 @@ service / customer lead time, cycle-time efficiency sum PT / (sum PT + customer 
 
 Start times of completion-only instances are estimated as in Chapela-Campa & Dumas (methods.md
 6.2): s = max(en, the end of the resource's previous instance), capped at ``outlier_factor``
-times the activity's median estimated duration; instances with neither get the median.
+times the activity's typical duration (the median of the estimates a busy resource bounds);
+instances with neither get the typical duration.
 
 >>> import flowlens, pandas as pd
 >>> df = pd.DataFrame({"case": ["1", "1"], "activity": ["a", "b"], "resource": ["r", "r"],
@@ -130,6 +131,8 @@ class TimeModel:
         }
 
 
+#: estimates bounded by a busy resource needed to trust an activity's typical duration (§6.2)
+MIN_BUSY_BOUND = 10
 _WAIT_NAMES = {"queue", "queued", "wait", "waiting", "排队", "等待"}
 
 
@@ -218,11 +221,22 @@ def time_model(
         x = x.mutate(fl_avail=avail)
         raw = ibis.greatest(x.enabled_us.fill_null(x.fl_avail), x.fl_avail.fill_null(x.enabled_us))
         x = x.mutate(fl_raw=ibis.ifelse(x.start_us.isnull(), raw, ibis.null("int64")))
+        # The typical duration comes only from estimates the resource bounds (it was still busy
+        # when the step was enabled): where the resource was free or is unknown, s = en is no
+        # evidence of work, and a median over such gaps would call the waiting itself service
+        # (date-only fines: 450-day "processing").
+        busy = x.filter(x.start_us.isnull() & x.enabled_us.notnull() & (x.fl_avail >= x.enabled_us))
+        dur = busy.end_us - busy.fl_avail
         typical = (
-            x.filter(x.fl_raw.notnull()).group_by("activity").aggregate(fl_typ=(x.end_us - x.fl_raw).median())
+            busy.group_by("activity")
+            .aggregate(fl_typ=dur.median(), fl_nb=busy.count())
+            .filter(lambda g: g.fl_nb >= MIN_BUSY_BOUND)
+            .drop("fl_nb")
         )
+        overall_typ = busy.aggregate(m=dur.median(), n=busy.count()).to_pandas().iloc[0]
+        fallback = int(overall_typ.m) if int(overall_typ.n) > 0 else 0
         x = x.left_join(typical, "activity")
-        typ = x.fl_typ.fill_null(0).cast("int64")
+        typ = x.fl_typ.fill_null(fallback).cast("int64")
         cap = x.end_us - (typ * outlier_factor).cast("int64")
         est = ibis.ifelse(x.fl_raw.isnull(), x.end_us - typ, ibis.greatest(x.fl_raw, cap))
         x = x.mutate(
