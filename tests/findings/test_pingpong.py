@@ -49,13 +49,20 @@ def test_reassignment_bounces_exact() -> None:
 
 
 def hop_rows(
-    case: str, teams: list[str], *, wait: int = 30, contacts: list[str] | None = None
+    case: str,
+    teams: list[str],
+    *,
+    wait: int = 30,
+    contacts: list[str] | None = None,
+    task_per_team: bool = False,
 ) -> list[tuple]:
-    """One step per team value, 30 minutes each, ``wait`` minutes apart."""
+    """One step per team value, 30 minutes each, ``wait`` minutes apart: the same task
+    ("handle") whichever team does it, or with ``task_per_team`` a task of each team's own."""
     rows, t = [], 0
     for i, team in enumerate(teams):
         res = "CUSTOMER" if team == "customer" else f"r{team}"
-        act = "reply" if team == "customer" else ("log" if team == "L1" else "fix")
+        own = ("log" if team == "L1" else "fix") if task_per_team else "handle"
+        act = "reply" if team == "customer" else own
         rows.append((case, act, res, t, t + 30, team, (contacts or ["C1"] * len(teams))[i]))
         t += 30 + wait
     return rows
@@ -78,6 +85,18 @@ def test_assignment_returns_beyond_the_usual_route_exact() -> None:
     assert f.resources == ("L1", "L2") and f.details["attribute"] == "team"
     assert f.details["ping_pong_rate"] == pytest.approx(0.5)
     assert f.scenario.action == "cut_loop"
+
+
+def test_a_team_that_follows_the_task_is_no_owner() -> None:
+    """When each team does its own task (checks by one group, decisions by another), a change of
+    team is the next task: the "return" is a loop on the tasks, which the rework detector
+    judges, not a hand-over."""
+    rows = []
+    for i in range(3):
+        rows += hop_rows(f"p{i}", ["L1", "L2", "L1", "L2", "L1"], task_per_team=True)
+        rows += hop_rows(f"u{i}", ["L1", "L2", "L1"], task_per_team=True)
+    ctx = FindingContext(log_from(rows, extra=["team", "contact_id"]))
+    assert pingpong.detect_ping_pong(ctx, min_cases=1) == []
 
 
 def test_returns_that_are_no_bounces() -> None:
@@ -108,7 +127,9 @@ def test_bank_department_ping_pong(bank_demo_seed11: Path) -> None:
 def test_bpic2013_ping_pong_between_support_groups() -> None:
     found, ctx = real("bpic2013-incidents")
     pp = [f for f in found if f.kind == "ping_pong"]
-    assert len(pp) >= 5 and all(f.details["attribute"] == "org:group" for f in pp)
+    # single pairs are each below the support a finding needs (1 % of the cases): the pairs
+    # are reported together, the largest listed in the finding
+    assert len(pp) >= 1 and all(f.details["attribute"] == "org:group" for f in pp)
     cases = {c for f in pp for c in f.case_ids}
     rate = len(cases) / ctx.log.n_cases
     # ~570 of 7,554 incidents go back to a support group they had left more often than usual;

@@ -62,7 +62,8 @@ LEVERS = {
     "contention": "add capacity or cross-train for this step",
     "prioritization": "revisit the queue discipline (who is served first)",
     "unavailability": "align shifts and calendars with when work arrives",
-    "extraneous": "reminders, deadlines, digital upload or automation for the party outside",
+    "extraneous": "find out who held the case: the customer or a third party (reminders, deadlines, "
+    "digital upload) or staff on work outside the log (record it: --other-work)",
 }
 LEVELS = {
     "activity": ["activity"],

@@ -41,7 +41,8 @@ from flowlens.errors import ConfigError
 from flowlens.findings.allowlist import AllowList
 from flowlens.findings.context import FindingContext
 from flowlens.findings.model import ACTIONS, KINDS, Finding, Scenario
-from flowlens.findings.rank import REMOVAL_ACTIONS, claimed, consolidate
+from flowlens.findings.rank import MIN_FINDING_CASES, REMOVAL_ACTIONS, claimed, consolidate
+from flowlens.findings.rank import min_cases as support
 from flowlens.units import human_duration
 
 if TYPE_CHECKING:
@@ -177,6 +178,8 @@ class FindingsReport:
     claimed: dict[str, Any] = field(default_factory=dict)
     #: findings left out because they act on a step after the customer's clock stopped
     after_clock_stop: list[dict[str, Any]] = field(default_factory=list)
+    #: findings left out because they affect too few cases to act on (:func:`too_rare`)
+    too_rare: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def lead_s(self) -> dict[str, float]:
@@ -295,6 +298,7 @@ class FindingsReport:
             "cap": self.cap,
             "claimed": self.claimed,
             "after_clock_stop": self.after_clock_stop,
+            "too_rare": self.too_rare,
             "notes": self.notes,
             "seed": self.seed,
         }
@@ -309,6 +313,7 @@ def find_wastes(
     detectors: Sequence[str | DetectorFn] | None = None,
     strict: bool | None = None,
     ctx: FindingContext | None = None,
+    min_cases: int | None = None,
     **context_options: Any,
 ) -> FindingsReport:
     """Run the detectors (default: the registry) on ``log`` and consolidate their findings.
@@ -316,7 +321,9 @@ def find_wastes(
     ``allow`` is an :class:`AllowList` or a TOML/JSON file adding to the defaults;
     ``calendars`` a :class:`CalendarSet` or a calendar file; ``seed`` seeds every bootstrap;
     ``context_options`` go to :class:`FindingContext` (``groups``, ``resamples``,
-    ``journey_options``). Pass ``ctx`` to reuse a context (its log wins).
+    ``journey_options``). Pass ``ctx`` to reuse a context (its log wins). ``min_cases`` is the
+    fewest cases a finding must affect (default :func:`~flowlens.findings.rank.min_cases`: 1 %
+    of the cases, at least 5).
     """
     if ctx is None:
         if isinstance(allow, (str, Path)):
@@ -370,6 +377,14 @@ def find_wastes(
             "removing a later step saves the customer nothing"
         )
     ranked, done = consolidate(raw, lead, seed=ctx.seed, resamples=ctx.resamples)
+    need = support(cases_total) if min_cases is None else int(min_cases)
+    ranked, rare = too_rare(ranked, need)
+    if rare:
+        rule = "" if min_cases is not None else f" (1 % of the cases, at least {MIN_FINDING_CASES})"
+        notes.append(
+            f"{len(rare):,} finding{'' if len(rare) == 1 else 's'} on fewer than {need:,} cases{rule} "
+            f"{'was' if len(rare) == 1 else 'were'} left out: too rare to show a pattern worth changing"
+        )
     cap = done["cap"]
     if cap.get("cases_capped"):
         notes.append(
@@ -403,7 +418,30 @@ def find_wastes(
         customer_lead_s=lead,
         claimed=summary,
         after_clock_stop=dropped,
+        too_rare=rare,
     )
+
+
+def too_rare(findings: Sequence[Finding], need: int) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Findings on fewer than ``need`` cases (:func:`~flowlens.findings.rank.min_cases`) split off (docs/methods.md 13.2): three
+    re-triaged patients of 1,050 or two tickets bounced between two groups are anecdotes, not a
+    pattern a change of process should answer (and a late entry in one case can price them high).
+
+    >>> from flowlens.findings.model import Finding, Scenario
+    >>> f = Finding(kind="loop", title="t", activities=("a",), case_ids=("c1", "c2"), occurrences=2,
+    ...             customer_time_s=1.0, customer_time_ci=(1.0, 1.0), staff_time_s=0.0, evidence="-",
+    ...             scenario=Scenario("cut_loop"))
+    >>> kept, rare = too_rare([f], 5)
+    >>> kept, rare[0]["cases"]
+    ([], 2)
+    """
+    kept, rare = [], []
+    for f in findings:
+        if f.cases >= need:
+            kept.append(f)
+        else:
+            rare.append({"kind": f.kind, "detector": f.detector, "title": f.title, "cases": f.cases})
+    return kept, rare
 
 
 def _after_stop_steps(tm: Any) -> set[str]:

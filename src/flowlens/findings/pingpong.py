@@ -29,12 +29,12 @@ the baseline.
 >>> import flowlens, pandas as pd
 >>> rows = []
 >>> for c in range(4):
-...     seq = [("log", "L1"), ("fix", "L2"), ("log", "L1")] + ([("fix", "L2"), ("log", "L1")] if c < 2 else [])
+...     seq = [("handle", "L1"), ("handle", "L2"), ("handle", "L1")] + ([("handle", "L2"), ("handle", "L1")] if c < 2 else [])
 ...     rows += [(str(c), a, f"2024-01-0{c + 1} {9 + i}:00", f"2024-01-0{c + 1} {9 + i}:30", f"r{g}", g)
 ...              for i, (a, g) in enumerate(seq)]
 >>> df = pd.DataFrame(rows, columns=["case", "activity", "start", "end", "resource", "team"])
 >>> from flowlens.findings.context import FindingContext
->>> [(f.kind, f.cases, f.occurrences) for f in detect_ping_pong(FindingContext(flowlens.read_log(df)))]
+>>> [(f.kind, f.cases, f.occurrences) for f in detect_ping_pong(FindingContext(flowlens.read_log(df)), min_cases=2)]
 [('ping_pong', 2, 4)]
 """
 
@@ -48,6 +48,7 @@ import pandas as pd
 
 from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.rank import min_cases as support
 from flowlens.findings.signals import (
     US,
     activities_of,
@@ -270,6 +271,8 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     x = x.mutate(c_cust=x.cust.cast("int64").sum().over(wcum))
     x = log.engine.materialize(x, prefix="fl_pp_assign")
     h = x.filter(x.staff & isin(x.val, human_vals))
+    if _set_by_activity(h):
+        return empty
     wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
     h = h.mutate(new=(h.val != h.val.lag().over(wl)).fill_null(True))
     h = h.mutate(
@@ -373,6 +376,24 @@ class AssignmentReturns:
     pairs: pd.DataFrame
     #: unordered pair "a ↔ b" -> cases with a hop between a and b (either way)
     pair_hops: pd.Series = field(default_factory=lambda: pd.Series(dtype=int))
+
+
+#: the assignment attribute follows the activity when this share of steps has their activity's
+#: usual value
+SET_BY_ACTIVITY_SHARE = 0.9
+
+
+def _set_by_activity(h: ibis.Table) -> bool:
+    """Whether the assignment value is (nearly) a function of the activity: >= 90 % of the steps
+    have their activity's most common value. Then a change of value is a change of task (checks
+    by one group, decisions by another, as in the permit log's org:group), not a hand-over, and
+    a "return" is the process's next task or a loop on the activities, which the rework detector
+    judges (methods 13.7)."""
+    per = h.group_by(["activity", "val"]).aggregate(n=h.count())
+    top = per.group_by("activity").aggregate(top=per.n.max(), total=per.n.sum())
+    row = top.aggregate(top=top.top.sum(), total=top.total.sum()).to_pandas().iloc[0]
+    total = float(row.total or 0)
+    return total > 0 and float(row.top) / total >= SET_BY_ACTIVITY_SHARE
 
 
 def assignment_priced(ctx: FindingContext) -> AssignmentReturns:
@@ -517,7 +538,8 @@ def _pair_finding(
 def detect_ping_pong(ctx: FindingContext, *, min_cases: int | None = None, top: int = 25) -> list[Finding]:
     """Ping-pong findings: reassignment bounces and returns on the assignment attribute."""
     if min_cases is None:
-        min_cases = max(2, round(0.001 * ctx.log.n_cases))
+        # pairs below the support every finding needs are shown together as "other pairs"
+        min_cases = support(ctx.log.n_cases)
     b = bounces(ctx)
     found = _reassignment_findings(ctx, b)
     found += _assignment_findings(ctx, min_cases, top)

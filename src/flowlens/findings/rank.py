@@ -320,6 +320,20 @@ def _hours(seconds: float) -> str:
     return human_duration(seconds)
 
 
+#: a finding needs this many cases, and at least MIN_FINDING_SHARE of the log's cases
+MIN_FINDING_CASES = 5
+MIN_FINDING_SHARE = 0.01
+
+
+def min_cases(cases_total: int) -> int:
+    """The fewest cases a finding must affect in a log of ``cases_total`` cases.
+
+    >>> min_cases(40), min_cases(1050), min_cases(13087)
+    (5, 11, 131)
+    """
+    return max(MIN_FINDING_CASES, math.ceil(MIN_FINDING_SHARE * cases_total))
+
+
 def rank(findings: Iterable[Finding]) -> list[Finding]:
     """Findings ordered by customer time at stake, then cases, kind, title and identity."""
     return sorted(findings, key=lambda f: (-f.customer_time_s, -f.cases, f.kind, f.title, finding_key(f)))

@@ -55,7 +55,9 @@ the loop (p -> 0).
 **Excess follow-ups.** For a follow-up contact (a call chasing the customer; see
 :mod:`flowlens.findings.signals`) the threshold comes from the data: per case n = its
 follow-ups (every instance is a contact) and the step that ends them (the exit). Exits more
-frequent after a single follow-up than overall are *favourable* (the customer answered). The
+frequent after a single follow-up than overall are *favourable* (the customer answered), unless
+they name a failure (cancelled, declined, ...) or are the end of the case; with no favourable
+exit nothing shows a follow-up worked, and none is called excess. The
 success rate of the k-th follow-up is s_k = P(n = k and a favourable exit | n >= k); follow-ups
 beyond the first k whose next one succeeds in less than a quarter of the first one's rate
 (s_{k+1} < s_1 / 4) are excess. Without enough data (fewer than 10 cases with one follow-up, or
@@ -130,6 +132,7 @@ DEFAULT_FOLLOW_UPS = 2
 MIN_SINGLE = 10
 MIN_REACHING = 20
 DROP_FACTOR = 0.25
+END_OF_CASE = "(end of case)"
 #: planned repeats (module docstring): returns needed to judge, and the thresholds
 MIN_JUDGED = 20
 OTHER_PARTY_SHARE = 0.8
@@ -486,7 +489,7 @@ def _follow_up_curves(ctx: FindingContext) -> dict[str, FollowUpCurve]:
     nx = t.select(x_case="case_idx", x_pos=t.pos - 1, exit=t.activity)
     per = per.left_join(nx, [per.case_idx == nx.x_case, per.last == nx.x_pos])
     dist = per.group_by(["activity", "n", "exit"]).aggregate(cases=per.count()).to_pandas()
-    dist["exit"] = dist["exit"].fillna("(end of case)")
+    dist["exit"] = dist["exit"].fillna(END_OF_CASE)
     out = {}
     for act, d in dist.groupby("activity"):
         out[str(act)] = _curve(str(act), d)
@@ -503,7 +506,16 @@ def _curve(act: str, d: pd.DataFrame) -> FollowUpCurve:
         )
     p_all = d.groupby("exit").cases.sum() / total
     p_one = single.groupby("exit").cases.sum() / n_single
-    fav = sorted(str(e) for e, v in p_one.items() if v >= p_all.get(e, 0.0))
+    # a failure (cancelled, declined, ...) or the case simply ending says nothing good happened,
+    # however often it follows a single call (customers who drop out early)
+    fav = sorted(
+        str(e)
+        for e, v in p_one.items()
+        if v >= p_all.get(e, 0.0) and e != END_OF_CASE and not FAILED.search(normalise(str(e)))
+    )
+    if not fav:
+        # no step shows the follow-up worked: nothing to call excess
+        return FollowUpCurve(act, int(d.n.max()), "no favourable exit (success not recorded)", {}, [])
     d = d.assign(fav=d.exit.isin(fav))
     curve: dict[int, tuple[int, int]] = {}
     kmax = int(d.n.max())
@@ -513,7 +525,7 @@ def _curve(act: str, d: pd.DataFrame) -> FollowUpCurve:
         curve[k] = (reach, ok)
     s1 = curve[1][1] / curve[1][0] if curve[1][0] else 0.0
     if s1 <= 0:
-        return FollowUpCurve(act, DEFAULT_FOLLOW_UPS, "domain default (no favourable exit)", curve, fav)
+        return FollowUpCurve(act, kmax, "no favourable exit after one follow-up", curve, fav)
     for k in range(1, kmax):
         reach, ok = curve[k + 1]
         if reach < MIN_REACHING:

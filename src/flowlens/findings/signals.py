@@ -21,7 +21,9 @@ any pattern role by an explicit list of activity names under the same key (``rea
   (Queued, Wait, Accepted+Wait - User, Awaiting Assignment, On Hold, 排队, 等待, 挂起), and
   every wait_status;
 * **routing**: a step that only hands the work on: reassignments, transfers (the transfer
-  group), assignment and dispatch statuses (Assigned, Dispatch, Escalate, Forward, 分派, 转交);
+  group), assignment and dispatch statuses (Assigned, Dispatch, Escalate, Forward, 分派, 转交),
+  admissions to a ward or unit (Admission NC, 入院, 转科: moving the case to where it is
+  served; a return to the ward after intensive care is a transfer, not work done again);
 * **failed**: a step whose name says an attempt failed or was turned down, or repairs one
   (reject, incomplete, fail, error, cancel, fix, rework, correct, 拒绝, 退回, 补正, ...).
 
@@ -114,7 +116,7 @@ WAIT_STEP = re.compile(
 ROUTING = re.compile(
     REASSIGNMENT.pattern + r"|\bassigned\b|\bawaiting assignment\b|\bdispatch(ed)?\b|"
     r"\bescalat(e|ed|ion)\b|\bforward(ed)?\b|\broute(d)?\b|\btransfer(red)?\b|"
-    r"\bhand(ed)? ?(over|off)\b|分派|派单|转交|转接|升级",
+    r"\bhand(ed)? ?(over|off)\b|\badmi(t|ts|tted|ssion)\b|分派|派单|转交|转接|升级|入院|转科|转院",
     re.IGNORECASE,
 )
 FAILED = re.compile(

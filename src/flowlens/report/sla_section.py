@@ -22,7 +22,7 @@ CAUSE_LABELS = {
     "contention": "busy staff (contention)",
     "prioritization": "others served first",
     "unavailability": "staff off shift",
-    "extraneous": "outside the log (customer, third party)",
+    "extraneous": "outside the log (customer, third party, other work)",
 }
 BINS = 30
 
