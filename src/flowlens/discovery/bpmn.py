@@ -294,7 +294,8 @@ def save_model_image(model: BPMN, path: str | Path) -> Path:
     from graphviz import nohtml
 
     from flowlens.render.dot import dot_binary, dot_escape
-    from flowlens.render.text import label
+    from flowlens.render.svg import clean_svg
+    from flowlens.render.text import label, visible
 
     dot_binary()  # a clear error when Graphviz is missing
     # pm4py hands each name to the graphviz package as it is: a name like "<...>" would be read
@@ -310,6 +311,16 @@ def save_model_image(model: BPMN, path: str | Path) -> Path:
     finally:
         for node, name in originals:
             node.set_name(name)
+    if fmt == "svg":  # as the map: no link survives, and a task's tooltip is its whole name
+        # (pm4py names each Graphviz node by the Python id of the BPMN node)
+        kinds = {str(id(n)): _kind(n)[0] for n, _ in originals}
+        titles = {str(id(n)): visible(name) if name else kinds[str(id(n))] for n, name in originals}
+        short = {str(id(n)): label(name) if name else kinds[str(id(n))] for n, name in originals}
+        for f in model.get_flows():
+            s, t = str(id(f.get_source())), str(id(f.get_target()))
+            if s in short and t in short:
+                titles[f"{s}->{t}"] = f"{short[s]} → {short[t]}"
+        p.write_bytes(clean_svg(p.read_bytes(), titles))
     return p
 
 
