@@ -24,9 +24,17 @@ class FlowlensError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        text = " ".join(self.message.split())
+        r"""The message and hint on one line, with no control character left: messages quote
+        values from the log, and an ESC printed to a terminal would drive it.
+
+        >>> FlowlensError("bad value 'x\x1b[2J'\n", hint="fix it").one_line()
+        "bad value 'x\\x1b[2J' (hint: fix it)"
+        """
+        from flowlens.render.text import visible
+
+        text = visible(" ".join(self.message.split()))
         if self.hint:
-            text += f" (hint: {' '.join(self.hint.split())})"
+            text += f" (hint: {visible(' '.join(self.hint.split()))})"
         return text
 
 

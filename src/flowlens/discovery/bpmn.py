@@ -10,7 +10,11 @@ pm4py finds on the full log.
 for every flow node and a ``BPMNEdge`` with waypoints for every sequence flow, laid out left
 to right by Graphviz with BPMN's usual sizes and orthogonal edges, so bpmn.io and Camunda
 Modeler open it as a drawn diagram. Ids are stable (``Activity_3``, ``Flow_7``), so writing
-the same model twice gives the same file. :func:`write_pnml` writes the Petri net.
+the same model twice gives the same file. :func:`write_pnml` writes the Petri net. Names come
+from the log: both writers pass them through :func:`flowlens.render.text.xml_text`, so a
+control character that XML 1.0 cannot carry (NUL, ESC, ...) is written as a visible escape
+(``\x1b``) instead of failing the export; :func:`save_model_image` draws the names cut at
+:data:`~flowlens.render.text.LABEL_LIMIT` characters. The layout hands Graphviz no text at all.
 
 :func:`read_model` reads a designed process from ``.bpmn`` or ``.pnml`` into a Petri net for
 :func:`flowlens.conformance.conformance`. Model files come from outside: a document type
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from lxml import etree
 
 from flowlens.errors import ConfigError, EmptyLogError, InputError, LogFormatError, UnsafeInputError
+from flowlens.render.text import xml_text
 
 if TYPE_CHECKING:
     from pm4py.objects.bpmn.obj import BPMN
@@ -252,6 +257,8 @@ def write_pnml(model: BPMN | PetriModel | tuple[Any, Any, Any], path: str | Path
         place.name = "source" if place in im else "sink" if place in fm else f"p{i}"
     for i, t in enumerate(transitions, start=1):
         t.name = f"t{i}" if t.label is not None else f"tau{i}"
+        if t.label is not None:  # from the log: nothing XML cannot carry (module notes)
+            t.label = xml_text(t.label)
     rank = {id(x): i for i, x in enumerate([*places, *transitions])}
     arcs = sorted(net.arcs, key=lambda a: (rank[id(a.source)], rank[id(a.target)]))
     view = SimpleNamespace(
@@ -284,11 +291,36 @@ def save_model_image(model: BPMN, path: str | Path) -> Path:
     fmt = p.suffix.lower().lstrip(".")
     if fmt not in {"png", "svg", "pdf"}:
         raise ConfigError(f"cannot render a model as '.{fmt}' ({p})", hint="use a .png, .svg or .pdf file")
-    from flowlens.render.dot import dot_binary
+    from graphviz import nohtml
+
+    from flowlens.render.dot import dot_binary, dot_escape
+    from flowlens.render.svg import clean_svg
+    from flowlens.render.text import label, visible
 
     dot_binary()  # a clear error when Graphviz is missing
-    with contextlib.redirect_stdout(io.StringIO()):
-        pm4py().save_vis_bpmn(model, str(p), rankdir="LR")
+    # pm4py hands each name to the graphviz package as it is: a name like "<...>" would be read
+    # as an HTML label (links included), a backslash as a DOT escape, a NUL would end the line.
+    # Draw from the names made safe (escaped, cut short, never HTML), then put the originals back.
+    originals = [(n, n.get_name()) for n in model.get_nodes()]
+    try:
+        for node, name in originals:
+            if name:
+                node.set_name(nohtml(dot_escape(label(name))))
+        with contextlib.redirect_stdout(io.StringIO()):
+            pm4py().save_vis_bpmn(model, str(p), rankdir="LR")
+    finally:
+        for node, name in originals:
+            node.set_name(name)
+    if fmt == "svg":  # as the map: no link survives, and a task's tooltip is its whole name
+        # (pm4py names each Graphviz node by the Python id of the BPMN node)
+        kinds = {str(id(n)): _kind(n)[0] for n, _ in originals}
+        titles = {str(id(n)): visible(name) if name else kinds[str(id(n))] for n, name in originals}
+        short = {str(id(n)): label(name) if name else kinds[str(id(n))] for n, name in originals}
+        for f in model.get_flows():
+            s, t = str(id(f.get_source())), str(id(f.get_target()))
+            if s in short and t in short:
+                titles[f"{s}->{t}"] = f"{short[s]} → {short[t]}"
+        p.write_bytes(clean_svg(p.read_bytes(), titles))
     return p
 
 
@@ -317,11 +349,11 @@ def bpmn_xml(model: BPMN, *, name: str | None = None) -> bytes:
     )
     process = etree.SubElement(root, b + "process", id="Process_1", isExecutable="false")
     if name:
-        process.set("name", name)
+        process.set("name", xml_text(name))
     for node in nodes:
         tag = _kind(node)[0]
         el = etree.SubElement(process, b + tag, id=ids[id(node)])
-        label = " ".join(str(node.get_name() or "").split())
+        label = " ".join(xml_text(node.get_name() or "").split())
         if label:
             el.set("name", label)
         if tag.endswith("Gateway"):

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
 from flowlens.errors import ConfigError
+from flowlens.render.text import xml_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -149,7 +150,8 @@ def _xes_attr(key: str, value: object) -> str:
         tag, text = "date", value.isoformat()
     else:
         tag, text = "string", str(value)
-    return f"<{tag} key={quoteattr(key)} value={quoteattr(text)}/>"
+    # XML 1.0 cannot carry NUL, ESC and most control characters: written as visible escapes.
+    return f"<{tag} key={quoteattr(xml_text(key))} value={quoteattr(xml_text(text))}/>"
 
 
 def _write_xes(frame: pd.DataFrame, fh: IO[str]) -> None:

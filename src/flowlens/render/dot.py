@@ -2,7 +2,10 @@
 
 The process map (:mod:`flowlens.report.process_map`) and the BPMN layout
 (:mod:`flowlens.discovery.bpmn`) both build DOT text and hand it to :func:`render`; this module
-is the one place that knows how to quote a label and how to call Graphviz.
+is the one place that knows how to quote a label and how to call Graphviz. Text from the log
+reaches DOT only through :func:`dot_escape`, which first makes it visible
+(:func:`flowlens.render.text.visible`: no NUL, ESC or other control character reaches
+Graphviz) and keeps it far below Graphviz's 16,384-byte limit on a quoted string.
 
 >>> b"<svg" in render('digraph { a -> b [label="' + dot_escape('say "hi"') + '"] }')
 True
@@ -14,16 +17,31 @@ import shutil
 import subprocess
 
 from flowlens.errors import FlowlensError
+from flowlens.render.text import label, visible
+
+#: The most characters of one string :func:`dot_escape` hands to Graphviz. Escaping makes one
+#: character at most 5 bytes (``&`` is written ``&amp;``), and Graphviz refuses a quoted string
+#: over 16,384 bytes; names are drawn much shorter (:data:`flowlens.render.text.LABEL_LIMIT`).
+DOT_LIMIT = 3_000
 
 
-def dot_escape(text: str) -> str:
-    r"""``text`` fit for a double-quoted DOT string (backslashes and quotes escaped, newlines
-    as spaces).
+def dot_escape(text: object) -> str:
+    r"""``text`` fit for a double-quoted DOT string: unsafe characters spelled visibly
+    (:func:`~flowlens.render.text.visible`; a line break reads ``\n``), backslashes and
+    quotes escaped, ``&`` written ``&amp;`` (Graphviz would otherwise turn ``&#27;`` into a
+    raw ESC), and at most :data:`DOT_LIMIT` characters.
 
     >>> dot_escape('a "b"\nc')
-    'a \\"b\\" c'
+    'a \\"b\\"\\\\nc'
+    >>> dot_escape("Open account\x00")
+    'Open account\\\\x00'
+    >>> dot_escape("&#27; \\N")
+    '&amp;#27; \\\\N'
     """
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    shown = visible(text)
+    if len(shown) > DOT_LIMIT:
+        shown = label(text, DOT_LIMIT)
+    return shown.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
 
 
 def dot_binary() -> str:
@@ -53,5 +71,8 @@ def render(dot_source: str, fmt: str = "svg", *, timeout: float = 120.0) -> byte
             hint="show fewer activities or paths (coverage options)",
         ) from exc
     if proc.returncode != 0:
-        raise FlowlensError(f"Graphviz failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
+        # Graphviz quotes the DOT it choked on, which holds text from the log: spelled visibly.
+        raise FlowlensError(
+            f"Graphviz failed: {visible(proc.stderr.decode('utf-8', 'replace').strip()[:300])}"
+        )
     return proc.stdout

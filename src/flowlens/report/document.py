@@ -5,6 +5,12 @@ carries its HTML fragment (rendered with autoescaping, so every value from the l
 escaped) and the numbers behind it, which :meth:`Report.to_json` collects into
 ``results.json``: the same numbers as the HTML, from the same objects.
 
+:meth:`Report.to_html` makes the finished page safe as a whole, whatever a section holds:
+every control character from the log (NUL, ESC, C1, ...) is spelled visibly
+(:func:`flowlens.render.text.xml_text`), and a page that would carry a link or an event
+handler built from data (any ``href`` but the page's own ``#section`` anchors, any ``src``
+or ``on...`` attribute) is refused with an error instead of being written.
+
 >>> r = Report(title="demo", provenance={"source": "x.csv"})
 >>> r2 = r.add(Section(id="s", title="S", html="<p>hi</p>", data={"n": 1}))
 >>> len(r.sections), len(r2.sections), r2.to_json()["sections"]["s"]
@@ -15,11 +21,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
+from flowlens.errors import FlowlensError
+from flowlens.render.text import visible, xml_text
 from flowlens.report.templating import environment
 
 
@@ -45,12 +54,33 @@ class Report:
         return replace(self, sections=(*self.sections, section))
 
     def to_html(self) -> str:
+        r"""The report page (module notes: control characters spelled, no outside links).
+
+        >>> keys = "source_name start end timezone engine seed source_sha256 flowlens_version"
+        >>> prov = {**dict.fromkeys(keys.split(), "x"), "cases": 1}
+        >>> page = Report(title="t", provenance=prov).add(
+        ...     Section(id="s", title="S", html="<p>Open account\x00</p>")).to_html()
+        >>> "Open account\\x00" in page and "\x00" not in page
+        True
+        """
         template = environment().get_template("report.html.j2")
-        return template.render(
-            title=self.title,
-            provenance=self.provenance,
-            sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+        page = xml_text(
+            template.render(
+                title=self.title,
+                provenance=self.provenance,
+                sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+            )
         )
+        outside = _outside_links(page)
+        if outside:
+            # Every value from the log is escaped on its way in, so this is a flowlens bug:
+            # better no report than one with a link a reader could follow.
+            raise FlowlensError(
+                f"the report would carry a link or script attribute ({visible(outside[0])[:200]}); "
+                "flowlens refuses to write it",
+                hint="please report this as a bug with the log's activity names",
+            )
+        return page
 
     def to_json(self) -> dict[str, Any]:
         """The numbers of the report. Floats carry 12 significant digits: sums of floats in a
@@ -76,6 +106,35 @@ class Report:
             encoding="utf-8",
         )
         return {"report": html, "results": results}
+
+
+class _Links(HTMLParser):
+    """Collects link targets and event handlers of a page (tags, not text)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            local = name.rsplit(":", 1)[-1]
+            runs = local.startswith("on") or local in {"src", "action", "formaction", "srcset", "ping"}
+            if runs or (local == "href" and not (value or "").startswith("#")):
+                self.found.append(f"{name}={value}")
+
+    handle_startendtag = handle_starttag
+
+
+def _outside_links(page: str) -> list[str]:
+    """The attributes of ``page`` that link outside it or run code (empty for a safe page).
+
+    >>> _outside_links('<a href="#map">map</a><svg><a xlink:href="javascript:x"/></svg>')
+    ['xlink:href=javascript:x']
+    """
+    parser = _Links()
+    parser.feed(page)
+    parser.close()
+    return parser.found
 
 
 def _rounded(value: Any) -> Any:

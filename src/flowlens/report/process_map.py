@@ -3,7 +3,11 @@
 Two views: *frequency* (node and edge counts; colour and width by count) and *time* (median
 waiting on edges and median processing in nodes; colour and width by the median wait). Node
 identifiers are synthetic (``n0``, ``n1``, ...), so activity names appear only as escaped label
-text; the SVG is cleaned of comments before it is inlined in a report.
+text: control characters spelled visibly and cut at
+:data:`~flowlens.render.text.LABEL_LIMIT` characters with an ellipsis
+(:mod:`flowlens.render.text`). In the SVG, each box's tooltip is the whole (escaped) name and
+each arrow's names its two activities; the SVG is cleaned of links, scripts and comments
+(:func:`flowlens.render.svg.clean_svg`) before it is written or inlined in a report.
 
 >>> import pandas as pd
 >>> from flowlens.discovery.dfg import DirectlyFollowsGraph
@@ -22,11 +26,18 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flowlens.discovery.dfg import DirectlyFollowsGraph
 from flowlens.errors import ConfigError
 from flowlens.render.dot import dot_escape, render
+from flowlens.render.svg import clean_svg
+from flowlens.render.text import label as short_label
+from flowlens.render.text import visible
 from flowlens.units import human_count, human_duration
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VIEWS = ("frequency", "time")
 # Sequential palettes (ColorBrewer Blues and Oranges, 7 classes).
@@ -63,8 +74,7 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
     """The DOT source of the map in the chosen view."""
     if view not in VIEWS:
         raise ConfigError(f"unknown map view '{view}'; choose one of {', '.join(VIEWS)}")
-    nodes = graph.nodes.sort_values(["count", "activity"], ascending=[False, True]).reset_index(drop=True)
-    ids = {a: f"n{i}" for i, a in enumerate(nodes.activity)}
+    nodes, ids = _node_ids(graph)
     legend = _LEGEND[view] + (f"  ·  {title}" if title else "")
     lines = [
         "digraph process_map {",
@@ -88,7 +98,7 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
             top_proc = float(nodes["proc_median_s"].max()) if has_proc else float("nan")
             fill, font = _shade(proc, top_proc, _ORANGES)
             sub = f"median {human_duration(proc)}" if proc == proc else human_count(rec.count)
-        label = dot_escape(f"{rec.activity}") + "\\n" + dot_escape(sub)
+        label = dot_escape(short_label(rec.activity)) + "\\n" + dot_escape(sub)
         lines.append(f'  {ids[rec.activity]} [label="{label}", fillcolor="{fill}", fontcolor="{font}"];')
 
     edges = graph.edges
@@ -124,13 +134,55 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
     return "\n".join(lines) + "\n"
 
 
+def _node_ids(graph: DirectlyFollowsGraph) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The nodes, most frequent first, and the synthetic DOT id of each activity."""
+    nodes = graph.nodes.sort_values(["count", "activity"], ascending=[False, True]).reset_index(drop=True)
+    return nodes, {a: f"n{i}" for i, a in enumerate(nodes.activity)}
+
+
+def map_titles(graph: DirectlyFollowsGraph) -> dict[str, str]:
+    """The tooltip of every node and edge of :func:`map_dot`'s drawing, by DOT identifier: the
+    whole activity name (visibly escaped, never cut) for a box, "a → b" for an arrow."""
+    _, ids = _node_ids(graph)
+    titles = {i: visible(a) for a, i in ids.items()}
+    short = {i: short_label(a) for a, i in ids.items()}
+    short |= {"start": "start", "end": "end"}
+    pairs = [(ids.get(s), ids.get(t)) for s, t in zip(graph.edges.source, graph.edges.target, strict=True)]
+    pairs += [("start", ids.get(a)) for a in graph.start_activities.activity]
+    pairs += [(ids.get(a), "end") for a in graph.end_activities.activity]
+    for s, t in pairs:
+        if s is not None and t is not None:
+            titles[f"{s}->{t}"] = f"{short[s]} → {short[t]}"
+    return titles
+
+
+def map_svg(graph: DirectlyFollowsGraph, *, view: str = "frequency") -> bytes:
+    r"""The map drawn as SVG, with tooltips by name and no link (module notes).
+
+    >>> import pandas as pd
+    >>> from flowlens.discovery.dfg import DirectlyFollowsGraph
+    >>> name = "Open account\x00" + "x" * 200
+    >>> g = DirectlyFollowsGraph(
+    ...     nodes=pd.DataFrame({"activity": [name], "count": [1], "cases": [1]}),
+    ...     edges=pd.DataFrame({"source": [], "target": [], "count": [], "cases": [],
+    ...                         "wait_median_s": []}),
+    ...     start_activities=pd.DataFrame({"activity": [name], "count": [1]}),
+    ...     end_activities=pd.DataFrame({"activity": [name], "count": [1]}))
+    >>> svg = map_svg(g).decode()
+    >>> "Open account\\x00" + "x" * 200 in svg, "x" * 120 in svg.split("<text")[1]
+    (True, False)
+    """
+    return clean_svg(render(map_dot(graph, view=view), "svg"), map_titles(graph))
+
+
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 
 
 def inline_svg(svg: bytes) -> str:
-    """SVG text fit to inline in HTML: no XML prolog, DOCTYPE or comments."""
-    text = svg.decode("utf-8")
+    """SVG text fit to inline in HTML: no XML prolog, DOCTYPE or comments, and (whatever drew
+    it) no link, script or event handler (:func:`~flowlens.render.svg.clean_svg`)."""
+    text = clean_svg(svg).decode("utf-8")
     text = _PROLOG.sub("", text, count=1)
     return _COMMENT.sub("", text)
 
@@ -143,7 +195,9 @@ def save_map(graph: DirectlyFollowsGraph, path: str | Path, *, view: str = "freq
     p.parent.mkdir(parents=True, exist_ok=True)
     if fmt in {"dot", "gv"}:
         p.write_text(dot, encoding="utf-8")
-    elif fmt in {"svg", "png", "pdf"}:
+    elif fmt == "svg":
+        p.write_bytes(clean_svg(render(dot, fmt), map_titles(graph)))
+    elif fmt in {"png", "pdf"}:
         p.write_bytes(render(dot, fmt))
     else:
         raise ConfigError(f"cannot write a map as '{p.suffix}'; use .svg, .png, .pdf or .dot")

@@ -13,10 +13,9 @@ import numpy as np
 from markupsafe import Markup
 
 from flowlens.discovery.abstraction import process_map
-from flowlens.render.dot import render
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
-from flowlens.report.process_map import inline_svg, map_dot
+from flowlens.report.process_map import inline_svg, map_svg
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 
@@ -195,8 +194,8 @@ def map_section(
         w = w[w.prev_activity.notna() & (w.wait_s > 0)].head(NAMED_TRANSITIONS)
         named = [(str(a), str(b)) for a, b in zip(w.prev_activity, w.activity, strict=True)]
     shown = process_map(log, max_activities=max_activities, path_coverage=path_coverage, keep_edges=named)
-    freq = Markup(inline_svg(render(map_dot(shown, view="frequency"))))
-    time = Markup(inline_svg(render(map_dot(shown, view="time"))))
+    freq = Markup(inline_svg(map_svg(shown, view="frequency")))
+    time = Markup(inline_svg(map_svg(shown, view="time")))
     html = render_fragment(
         "_map.html.j2",
         freq_svg=freq,
