@@ -30,7 +30,7 @@ import importlib
 import inspect
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -377,12 +377,15 @@ def find_wastes(
             "removing a later step saves the customer nothing"
         )
     ranked, done = consolidate(raw, lead, seed=ctx.seed, resamples=ctx.resamples)
-    need = support(cases_total) if min_cases is None else int(min_cases)
-    ranked, rare = too_rare(ranked, need)
+    ranked, rare = too_rare(ranked, _cases_with(ctx.log) if ranked else {}, cases_total, min_cases)
     if rare:
-        rule = "" if min_cases is not None else f" (1 % of the cases, at least {MIN_FINDING_CASES})"
+        rule = (
+            f"{min_cases:,} cases"
+            if min_cases is not None
+            else f"1 % of the cases with their steps (at least {MIN_FINDING_CASES})"
+        )
         notes.append(
-            f"{len(rare):,} finding{'' if len(rare) == 1 else 's'} on fewer than {need:,} cases{rule} "
+            f"{len(rare):,} finding{'' if len(rare) == 1 else 's'} on fewer than {rule} "
             f"{'was' if len(rare) == 1 else 'were'} left out: too rare to show a pattern worth changing"
         )
     cap = done["cap"]
@@ -422,26 +425,46 @@ def find_wastes(
     )
 
 
-def too_rare(findings: Sequence[Finding], need: int) -> tuple[list[Finding], list[dict[str, Any]]]:
-    """Findings on fewer than ``need`` cases (:func:`~flowlens.findings.rank.min_cases`) split off (docs/methods.md 13.2): three
-    re-triaged patients of 1,050 or two tickets bounced between two groups are anecdotes, not a
-    pattern a change of process should answer (and a late entry in one case can price them high).
+def too_rare(
+    findings: Sequence[Finding],
+    cases_with: Mapping[str, int],
+    cases_total: int,
+    min_cases: int | None = None,
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Findings on too few cases split off (docs/methods.md 13.2): fewer than ``min_cases``, or by
+    default :func:`~flowlens.findings.rank.min_cases` of the cases that contain one of the
+    finding's steps (``cases_with``: activity -> cases; all ``cases_total`` cases when it names
+    none). Three re-triaged patients of 1,050, or two tickets bounced between two groups, are
+    anecdotes, not a pattern a change of process should answer (and a late entry in one case can
+    price them high); counting against the cases with the steps keeps a waste of one process of a
+    mixed log (a card-dispute ping-pong among loans and calls) in view.
 
     >>> from flowlens.findings.model import Finding, Scenario
     >>> f = Finding(kind="loop", title="t", activities=("a",), case_ids=("c1", "c2"), occurrences=2,
     ...             customer_time_s=1.0, customer_time_ci=(1.0, 1.0), staff_time_s=0.0, evidence="-",
     ...             scenario=Scenario("cut_loop"))
-    >>> kept, rare = too_rare([f], 5)
-    >>> kept, rare[0]["cases"]
-    ([], 2)
+    >>> kept, rare = too_rare([f], {"a": 40}, 1000)
+    >>> kept, rare[0]["cases"], rare[0]["needed"]
+    ([], 2, 5)
     """
     kept, rare = [], []
     for f in findings:
+        population = max((cases_with.get(a, 0) for a in f.activities), default=0) or cases_total
+        need = support(population) if min_cases is None else int(min_cases)
         if f.cases >= need:
             kept.append(f)
         else:
-            rare.append({"kind": f.kind, "detector": f.detector, "title": f.title, "cases": f.cases})
+            rare.append(
+                {"kind": f.kind, "detector": f.detector, "title": f.title, "cases": f.cases, "needed": need}
+            )
     return kept, rare
+
+
+def _cases_with(log: EventLog) -> dict[str, int]:
+    """Cases per activity."""
+    t = log.table
+    df = t.group_by("activity").aggregate(n=t.case_idx.nunique()).to_pandas()
+    return dict(zip(df.activity.astype(str), df.n.astype(int), strict=True))
 
 
 def _after_stop_steps(tm: Any) -> set[str]:
