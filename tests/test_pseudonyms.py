@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from click.testing import CliRunner
 
 import flowlens
+from flowlens.cli import cli
+from flowlens.errors import ConfigError
 from flowlens.pseudonyms import pseudonymise
 
 FLOWLENS = [sys.executable, "-m", "flowlens"]
@@ -22,7 +25,11 @@ def bank_log(tmp_path: Path) -> tuple[Path, Path]:
     rows = []
     t0 = pd.Timestamp("2024-03-04 09:00")
     for k, (case, cust) in enumerate(zip(CASES, CUSTOMERS, strict=True)):
-        steps = ["Apply", "Check Identity", "Assess", "Check Identity", "Approve"] if k % 3 else ["Apply", "Approve"]
+        steps = (
+            ["Apply", "Check Identity", "Assess", "Check Identity", "Approve"]
+            if k % 3
+            else ["Apply", "Approve"]
+        )
         # office hours, four cases a day (staff busy round the clock would read as a system)
         t = t0 + pd.Timedelta(days=k // 4, hours=2 * (k % 4))
         for i, act in enumerate(steps):
@@ -113,3 +120,175 @@ def test_key_without_the_flag_is_a_usage_error(tmp_path: Path) -> None:
         [*FLOWLENS, "inspect", str(path), "--pseudonym-key", "x"], capture_output=True, text=True, check=False
     )
     assert r.returncode == 2 and "--pseudonym-key needs --pseudonymise" in r.stderr
+
+
+# -- identifiers the name pattern does not know ------------------------------------------------
+KEY = "k3y-of-24-characters-xyz"
+#: (column, value) planted in the log, none of them named like an identifier
+PLANTED_LOG = {
+    "bsn": "BSN000000070",
+    "klant": "KL-000070",
+    "relatienummer": "4000070",  # a whole number: a key of 7 digits, one per customer
+    "x7": "zk-dossier-0",  # unique per case, no pattern at all: found by cardinality
+    "x8": "06-41230070",  # phone
+    "x9": "jan.jansen070@example.nl",  # e-mail
+    "x10": "NL91ABNA0417164370",  # IBAN
+    "x11": "11010519900300070X",  # Chinese resident id
+}
+NOTE = "callback to +31610000062 re C0000083"
+#: in the case table
+PLANTED_CASES = {"dossier": "DOS00000000", "remark": "spoke with mr de vries on 0612345600 about his loan"}
+#: in the quarantined rows only (an unparseable time, a row with a field too many)
+PLANTED_BAD = [
+    "BSN999999999",
+    "KL-999999",
+    "+31699999999",
+    "C9999999",
+    "q.bad@example.nl",
+    "NL12RABO0399999999",
+]
+#: inside activity names, and free text
+PLANTED_TEXT = ["+31610000062", "C0000083", "jan.jansen070@example.nl", "NL91ABNA0417164300", "+31620000000"]
+
+
+def planted_log(tmp_path: Path, n: int = 48) -> tuple[Path, Path]:
+    """A loan log with identifiers under names the pattern does not know, in free text, in
+    activity names and in quarantined rows; and its case table (two cases per customer)."""
+    rows = []
+    t0 = pd.Timestamp("2024-03-04 09:00")
+    for k in range(n):
+        c = k // 2  # the customer
+        steps = ["Apply", "Check Identity", "Assess", "Approve"] if k % 3 else ["Apply", "Approve"]
+        if k % 8 == 0:
+            steps.insert(1, f"Call back +3162{c:07d}")
+        t = t0 + pd.Timedelta(days=k // 4, hours=2 * (k % 4))
+        for i, act in enumerate(steps):
+            note = {
+                1: f"callback to +3161{c + 62:07d} re C{c + 83:07d}",
+                2: f"mail jan.jansen{c + 70:03d}@example.nl about NL91ABNA04171643{c:02d}",
+            }
+            rows.append(
+                {
+                    "case_id": f"LOAN-{k:04d}",
+                    "activity": act,
+                    "resource": STAFF[(k + i) % 3],
+                    "start": t,
+                    "end": t + pd.Timedelta(minutes=15 + 20 * (act == "Assess") * (c % 3)),
+                    "bsn": f"BSN{c + 70:09d}",
+                    "klant": f"KL-{c + 70:06d}",
+                    "relatienummer": 4000070 + c,
+                    "x7": f"zk-dossier-{k}",
+                    "x8": f"06-4123{c + 70:04d}",
+                    "x9": f"jan.jansen{c + 70:03d}@example.nl",
+                    "x10": f"NL91ABNA04171643{c + 70:02d}",
+                    "x11": f"1101051990030{c + 70:04d}X",
+                    "note": note.get(i),
+                    "tier": ["gold", "std", "std"][c % 3],
+                    "amount": 1000 + 37.5 * k,
+                }
+            )
+            t += pd.Timedelta(minutes=40)
+    # the first customer's identifiers and notes, quarantined (unparseable start)
+    rows += [dict(rows[1], start="not a time"), dict(rows[2], start="not a time")]
+    log = tmp_path / "loans.csv"
+    pd.DataFrame(rows).to_csv(log, index=False)
+    with log.open("a", encoding="utf-8") as f:  # a malformed row: one field too many
+        f.write(
+            "LOAN-0001,Approve,bob.li,2024-03-05 09:00,2024-03-05 10:00,BSN999999999,KL-999999,4999999,"
+            "zk-9,06-99999999,q.bad@example.nl,NL12RABO0399999999,110105199003079999,extra,"
+            "callback to +31699999999 re C9999999,gold,1\n"
+        )
+    cases = tmp_path / "cases.csv"
+    pd.DataFrame(
+        {
+            "case_id": [f"LOAN-{k:04d}" for k in range(n)],
+            "segment": ["vip", "mass"] * (n // 2),
+            "dossier": [f"DOS{k:08d}" for k in range(n)],
+            "remark": [f"spoke with mr de vries on 06123456{k:02d} about his loan" for k in range(n)],
+        }
+    ).to_csv(cases, index=False)
+    return log, cases
+
+
+def planted() -> list[str]:
+    return [*PLANTED_LOG.values(), NOTE, *PLANTED_CASES.values(), *PLANTED_BAD, *PLANTED_TEXT]
+
+
+def test_content_rules_find_what_names_miss(tmp_path: Path) -> None:
+    from flowlens.pseudonyms import classify_columns
+
+    path, _ = planted_log(tmp_path)
+    verdicts = {v.column: v for v in classify_columns(flowlens.read_log(path))}
+    for col in PLANTED_LOG:
+        assert verdicts[col].action == "hash" and verdicts[col].rule != "name", verdicts[col]
+    assert verdicts["x7"].rule == "key" and verdicts["relatienummer"].rule == "key"
+    assert verdicts["note"].action == "withhold"
+    assert verdicts["tier"].action == "mask" and verdicts["amount"].action == "keep"
+
+
+def run_everything(runner: CliRunner, log: Path, cases: Path, out: Path, *flags: str) -> str:
+    """Every command that prints attribute values, run on ``log``: their stdout, stderr and
+    every file they wrote, as one text."""
+    common = ["--cases", str(cases), "--resamples", "100", *flags]
+    commands = [
+        ["analyze", str(log), "-o", str(out / "report"), *common],
+        ["findings", str(log), "--json", "--csv", str(out / "findings.csv"), *common],
+        ["drivers", str(log), "--json", *common],
+        ["segments", str(log), "--by", "klant", "--json", *common],
+        ["segments", str(log), "--by", "segment", "--json", *common],
+        ["segments", str(log), "--by", "dossier", "--json", *common],
+        ["segments", str(log), "--by", "remark", "--json", *common],
+        ["inspect", str(log), "--json", "--quarantine", str(out / "quarantine.csv"), *flags],
+    ]
+    texts = []
+    for args in commands:
+        res = runner.invoke(cli, args)
+        texts += [res.stdout, res.stderr, str(res.exception or "")]
+        if "remark" in args and "--pseudonymise" in flags:
+            # free text is withheld from a pseudonymised log: it cannot be a segment
+            assert isinstance(res.exception, ConfigError) and "withheld" in str(res.exception)
+        else:
+            assert res.exit_code == 0, (args, res.output, res.exception)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    assert {p.name for p in files} >= {"report.html", "results.json", "quarantine.csv", "findings.csv"}
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in files]
+    return "\n".join(texts)
+
+
+def test_planted_identifiers_reach_no_output_of_a_pseudonymised_run(tmp_path: Path) -> None:
+    log, cases = planted_log(tmp_path)
+    runner = CliRunner()
+    clear = run_everything(runner, log, cases, tmp_path / "clear")
+    # not vacuous: without --pseudonymise, every planted value shows somewhere
+    assert [v for v in planted() if v not in clear] == [], clear[:3000]
+    hidden = run_everything(runner, log, cases, tmp_path / "hidden", "--pseudonymise", "--pseudonym-key", KEY)
+    assert [v for v in planted() if v in hidden] == []
+    assert [v for v in ("LOAN-00", "alice.wong", "bob.li") if v in hidden] == []
+    # what stays: the process, the categories, the case table still joined on pseudonymised ids
+    assert "Check Identity" in hidden and "gold" in hidden and "vip" in hidden
+    assert "Call back tel-" in hidden and "(withheld)" in hidden
+
+
+def test_named_columns_unknown_names_and_short_keys(tmp_path: Path) -> None:
+    log, cases = planted_log(tmp_path, n=24)
+    runner = CliRunner()
+    base = ["segments", str(log), "--cases", str(cases), "--resamples", "100", "--json", "--pseudonymise"]
+    # a free-text column named by the user is kept, pseudonymised; so is a case-table column
+    named = ["--pseudonymise-columns", "note", "--pseudonymise-columns", "segment,tier"]
+    res = runner.invoke(cli, [*base, "--by", "segment", "--pseudonym-key", KEY, *named])
+    assert res.exit_code == 0, res.output
+    assert "vip" not in res.stdout and '"id-' in res.stdout and res.stderr == ""
+    res = runner.invoke(
+        cli, [*base, "--by", "note", "--pseudonym-key", KEY, "--pseudonymise-columns", "note"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "callback" not in res.stdout and '"id-' in res.stdout
+    # a typo is an error, not a column silently left in clear
+    res = runner.invoke(cli, [*base, "--by", "segment", "--pseudonymise-columns", "segmnet"])
+    assert isinstance(res.exception, ConfigError) and "segmnet" in str(res.exception)
+    res = runner.invoke(cli, ["inspect", str(log), "--pseudonymise-columns", "bsn"])
+    assert isinstance(res.exception, ConfigError) and "needs --pseudonymise" in str(res.exception)
+    # a short key works, with one warning line
+    res = runner.invoke(cli, [*base, "--by", "segment", "--pseudonym-key", "short"])
+    assert res.exit_code == 0, res.output
+    assert len(res.stderr.splitlines()) == 1 and "16 or more" in res.stderr
