@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import flowlens
 from flowlens.cli import cli
 from flowlens.errors import ConfigError
+from flowlens.io.cases import add_case_attributes
 from flowlens.pseudonyms import pseudonymise
 
 FLOWLENS = [sys.executable, "-m", "flowlens"]
@@ -217,13 +218,60 @@ def planted() -> list[str]:
 def test_content_rules_find_what_names_miss(tmp_path: Path) -> None:
     from flowlens.pseudonyms import classify_columns
 
-    path, _ = planted_log(tmp_path)
+    path, cases = planted_log(tmp_path)
     verdicts = {v.column: v for v in classify_columns(flowlens.read_log(path))}
     for col in PLANTED_LOG:
         assert verdicts[col].action == "hash" and verdicts[col].rule != "name", verdicts[col]
     assert verdicts["x7"].rule == "key" and verdicts["relatienummer"].rule == "key"
     assert verdicts["note"].action == "withhold"
     assert verdicts["tier"].action == "mask" and verdicts["amount"].action == "keep"
+    # values named in a filter given before pseudonymisation do not show in its description
+    # and a filter to one customer (too few values to judge) changes no verdict; the values it
+    # names do not show in its description
+    whole = flowlens.read_log(path)
+    log = flowlens.filter_attribute(whole, "x7", ["zk-dossier-0", "zk-dossier-1"])
+    log = flowlens.filter_attribute(log, "klant", ["KL-000070"])
+    p = pseudonymise(log, key=KEY, basis=whole)
+    assert set(p.pseudonyms.columns) >= set(PLANTED_LOG) and p.n_cases == 2
+    # the case table is judged whole too
+    p = add_case_attributes(p, cases)
+    assert "dossier" in p.pseudonyms.columns and "remark" in p.pseudonyms.withheld
+    assert [v for v in (*planted(), *STAFF, "LOAN-", "DOS0") if v in p.table.to_pandas().to_csv()] == []
+    text = " ".join(p.filters)
+    assert "zk-dossier" not in text and "KL-0" not in text and "x7 in ['id-" in text
+
+
+def test_identifiers_inside_text_and_what_is_not_one() -> None:
+    from flowlens.pseudonyms import find_identifiers, mask_identifiers
+
+    found = {
+        "mail": "Jan.Jansen+loans@example.co.uk",
+        "iban": "NL91 ABNA 0417 1643 00",
+        "nid": "11010519491231002X",
+        "card": "4111 1111 1111 1111",
+        "tel": "+31 6 1000 0062",
+        "num": "123456789",
+        "ref": "C0000083",
+    }
+    for kind, value in found.items():
+        assert find_identifiers(f"about {value}, today") == [(kind, value)], kind
+    for tel in ("0031610000062", "06-12345678", "020 123 4567", "(555) 123-4567"):
+        assert [k for k, _ in find_identifiers(f"call {tel}")] == ["tel"], tel
+    benign = [
+        "2024-03-04 09:00:00",
+        "04-03-2024 09:00",
+        "2010-12-30T11:32:55.000+01:00",
+        "Approve loan of 250000 EUR",
+        "Check step 3 of 12, version 1.2.3",
+        "ISO 27001 audit",
+        "Wait 48h",
+        "amount 1037.50",
+        "W_Completeren aanvraag",
+        "开户审核 第2步",
+    ]
+    assert [b for b in benign if find_identifiers(b)] == []
+    # one identifier, one pseudonym, however it is written
+    assert mask_identifiers("+31 6 1000 0062", KEY) == mask_identifiers("+31610000062", KEY)
 
 
 def run_everything(runner: CliRunner, log: Path, cases: Path, out: Path, *flags: str) -> str:
@@ -267,6 +315,8 @@ def test_planted_identifiers_reach_no_output_of_a_pseudonymised_run(tmp_path: Pa
     # what stays: the process, the categories, the case table still joined on pseudonymised ids
     assert "Check Identity" in hidden and "gold" in hidden and "vip" in hidden
     assert "Call back tel-" in hidden and "(withheld)" in hidden
+    # the unreadable row keeps its structure: known values as they are, the rest as forms
+    assert "AAA999999999,AA-999999,9999999" in hidden and ",Approve," in hidden
 
 
 def test_named_columns_unknown_names_and_short_keys(tmp_path: Path) -> None:

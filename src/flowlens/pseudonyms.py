@@ -6,7 +6,7 @@ free text is withheld; and identifiers inside the text that stays (activity name
 are replaced by keyed pseudonyms too. Every analysis, report, JSON and CSV output made from
 that log then carries pseudonyms only, and so does the quarantine file it writes.
 
-Which columns (docs/methods.md, "Pseudonymisation"; :func:`classify_columns`):
+Which columns (docs/methods.md §14; :func:`classify_columns`):
 
 * the case id and the resource always;
 * columns named like identifiers (:data:`IDENTIFIER`: customer, account, phone, e-mail,
@@ -45,7 +45,7 @@ import csv
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -579,16 +579,39 @@ def classify_columns(
     """
     from flowlens.attributes import detect_column
 
-    t = log.table
-    schema = t.schema()
     cols = list(columns) if columns is not None else list(log.attributes)
     named, _ = _resolve(log, extra)
+    t = log.table
+    staff: Callable[[str], bool] = lambda v: False  # noqa: E731
+    if "resource" in t.columns:
+        names = set(t.select("resource").distinct().to_pandas()["resource"].dropna().astype(str))
+        p = log.pseudonyms
+        # a pseudonymised log holds the staff's pseudonyms: compare those
+        staff = names.__contains__ if p is None else (lambda v: p.value("resource", v) in names)
+    return _classify(
+        t, cols, log.attributes, named, case="case_idx", customer=detect_column(log, "customer"), staff=staff
+    )
+
+
+def _classify(
+    t: ibis.Table,
+    cols: list[str],
+    sources: dict[str, str],
+    named: set[str],
+    *,
+    case: str,
+    customer: str | None,
+    staff: Callable[[str], bool],
+) -> list[Verdict]:
+    """The verdicts on the columns ``cols`` of ``t`` (``sources``: column -> source name,
+    ``named``: columns the user named, ``case``/``customer``: the entity columns)."""
+    schema = t.schema()
     verdicts: dict[str, Verdict] = {}
     judge: list[str] = []
     for c in cols:
-        src = log.attributes.get(c, c)
+        src = sources.get(c, c)
         dt = schema[c]
-        if c in named:
+        if c in named or src in named:
             verdicts[c] = Verdict(c, "hash", "user", "named with --pseudonymise-columns")
         elif dt.is_boolean() or dt.is_temporal():
             verdicts[c] = Verdict(c, "keep", "number", f"typed {dt}")
@@ -602,14 +625,10 @@ def classify_columns(
         samples = _sample_stats(t, judge)
         # fewer values than MIN_VALUES: no cardinality to judge
         many = [c for c in judge if len(samples[c]) >= MIN_VALUES]
-        per_case = _entity_stats(t, many, "case_idx") if many else {}
-        cust = detect_column(log, "customer")
+        per_case = _entity_stats(t, many, case) if many else {}
         # per customer: only what is not already a key per case
         rest = [c for c in many if not _is_key(per_case.get(c), KEY_CASES)]
-        per_cust = _entity_stats(t, rest, cust) if cust and rest else {}
-        staff: set[str] = set()
-        if "resource" in t.columns and any(schema[c].is_string() for c in judge):
-            staff = set(t.select("resource").distinct().to_pandas()["resource"].dropna().astype(str))
+        per_cust = _entity_stats(t, rest, customer) if customer and rest else {}
         for c in judge:
             verdicts[c] = _judge(c, schema[c], samples[c], per_case.get(c), per_cust.get(c), staff)
     return [verdicts[c] for c in cols]
@@ -621,9 +640,9 @@ def _judge(
     sample: list[str],
     per_case: tuple[int, float] | None,
     per_cust: tuple[int, float] | None,
-    staff: set[str],
+    staff: Callable[[str], bool],
 ) -> Verdict:
-    """The content rules, in order (docs/methods.md, "Pseudonymisation")."""
+    """The content rules, in order (docs/methods.md §14)."""
     n, med = per_case or (0, 0.0)
     key_case = _is_key(per_case, KEY_CASES)
     key_cust = _is_key(per_cust, 1.0)
@@ -642,7 +661,7 @@ def _judge(
             if (key_case or key_cust) and (whole >= 10**4).mean() >= CODE_SHARE:
                 return Verdict(c, "hash", "key", f"numbers of 5 digits or more, {key}")
         return Verdict(c, "keep", "number", "")
-    if sample and _share(sample, lambda v: v in staff) >= 0.5:
+    if sample and _share(sample, staff) >= 0.5:
         return Verdict(c, "hash", "staff", "values are names in the resource column")
     if (key_case or key_cust) and _share(sample, lambda v: len(v.split()) >= 3) >= TEXT_SHARE:
         return Verdict(c, "withhold", "text", f"free text: {key}")
@@ -713,6 +732,7 @@ def pseudonymise(
     key: str | None = None,
     extra: Iterable[str] = (),
     later: Iterable[str] = (),
+    basis: EventLog | None = None,
 ) -> EventLog:
     """``log`` with its identifiers pseudonymised (module docstring).
 
@@ -722,6 +742,9 @@ def pseudonymise(
     activity names and other text masked. ``key``: a secret; None draws a random one.
     ``extra``: column names (source or canonical) to pseudonymise whatever they hold; a name
     that is not in the log must be in ``later`` (the columns of a case table joined later).
+    ``basis``: the log the content rules judge (default ``log``); give the unfiltered log when
+    ``log`` is filtered, so that a column's verdict does not depend on the filter (a filter to
+    one customer leaves too few values to tell a key from a category).
     """
     from flowlens.log import replace_log
 
@@ -751,7 +774,7 @@ def pseudonymise(
         drop: list[str] = []
         verdicts: list[Verdict] = []
     else:
-        verdicts = classify_columns(log, extra=extra)
+        verdicts = classify_columns(basis if basis is not None else log, extra=extra)
         cols = ["case_id", *(["resource"] if "resource" in t.columns else [])]
         cols += [v.column for v in verdicts if v.action == "hash"]
         drop = [v.column for v in verdicts if v.action == "withhold"]
@@ -770,21 +793,72 @@ def pseudonymise(
     # computed once: every later query would otherwise hash every id again
     table = log.engine.materialize(t, prefix="fl_pseudo")
     attrs = {k: v for k, v in log.attributes.items() if k not in drop}
-    filters = tuple(p.mask(f) for f in log.filters) if columns is None else log.filters
+    filters = tuple(_filter_text(f, log, p) for f in log.filters)
     return replace_log(log, table=table, pseudonyms=p, attributes=attrs, filters=(*filters, p.describe()))
 
 
-def protect_columns(log: EventLog, columns: Sequence[str]) -> EventLog:
+_FILTER_VALUES = re.compile(r"^((?:instances|cases) with(?:out)? )(.+) in (\[.*\])$")
+
+
+def _filter_text(text: str, log: EventLog, p: Pseudonyms) -> str:
+    """A filter's description (applied before pseudonymisation) without the values it names
+    in clear: the values of a pseudonymised column as pseudonyms, of a withheld one withheld,
+    identifiers in any other masked."""
+    import ast
+
+    m = _FILTER_VALUES.match(text)
+    if m is None:
+        return p.mask(text)
+    head, name, values = m.groups()
+    roles = {"case": "case_id", "case_id": "case_id", log.columns.case: "case_id"}
+    found, _ = _resolve(log, [name])
+    canon = roles.get(name) or next(iter(found), name)
+    if canon in p.withheld:
+        return f"{head}{name} in [{WITHHELD!r}]"
+    if canon not in p.columns:
+        return p.mask(text)
+    try:
+        shown = [p.value(canon, v) for v in ast.literal_eval(values)]
+    except (ValueError, SyntaxError):
+        shown = [WITHHELD]
+    return f"{head}{name} in {shown}"
+
+
+def protect_columns(log: EventLog, columns: Sequence[str], cases: pd.DataFrame | None = None) -> EventLog:
     """A pseudonymised ``log`` with the attribute ``columns`` added since (a case table's)
-    given the same treatment as :func:`pseudonymise` gave the others."""
+    given the same treatment as :func:`pseudonymise` gave the others. ``cases``: the whole
+    table they come from, one row per case, which the content rules judge (so that a filtered
+    log does not leave too few values to judge); default: the log."""
+    import ibis
+
+    from flowlens.attributes import CANDIDATES, norm_name
     from flowlens.log import replace_log
 
     p = log.pseudonyms
     if p is None or not columns:
         return log
-    # the judging queries would each compute the case table's join again
-    log = replace_log(log, table=log.engine.materialize(log.table, prefix="fl_cases"))
-    verdicts = classify_columns(log, columns, extra=p.extra)
+    if cases is None:
+        # the judging queries would each compute the case table's join again
+        log = replace_log(log, table=log.engine.materialize(log.table, prefix="fl_cases"))
+        verdicts = classify_columns(log, columns, extra=p.extra)
+    else:
+        table = ibis.memtable(cases[list(columns)].assign(__row=range(len(cases))))
+        by_norm = {norm_name(c): c for c in columns}
+        customer = next((by_norm[n] for n in map(norm_name, CANDIDATES["customer"]) if n in by_norm), None)
+        staff = (
+            set(log.table.select("resource").distinct().to_pandas()["resource"].dropna())
+            if ("resource" in log.table.columns)
+            else set()
+        )
+        verdicts = _classify(
+            table,
+            list(columns),
+            {},
+            set(p.extra),
+            case="__row",
+            customer=customer,
+            staff=lambda v: p.value("resource", v) in staff,
+        )
     hashed = [v.column for v in verdicts if v.action == "hash"]
     drop = [v.column for v in verdicts if v.action == "withhold"]
     masked = [v.column for v in verdicts if v.action == "mask"]

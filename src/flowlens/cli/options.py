@@ -110,14 +110,16 @@ def log_options(func: F) -> F:
                 click.echo(f"flowlens: warning: {warning}", err=True)
 
         def read() -> EventLog:
-            log = apply_filters(read_from_options(**args), **spec)
+            whole = read_from_options(**args)
+            log = apply_filters(whole, **spec)
             if hide:
                 from flowlens.io.cases import case_table_columns
                 from flowlens.pseudonyms import pseudonymise
 
                 cases = kwargs.get("cases_file")  # a case table joined later may hold extra columns
                 later = case_table_columns(cases) if extra and cases is not None else []
-                log = pseudonymise(log, key=key, extra=extra, later=later)
+                # columns are judged on the whole log: a filter must not leave an id in clear
+                log = pseudonymise(log, key=key, extra=extra, later=later, basis=whole)
             return log
 
         kwargs["read"] = read

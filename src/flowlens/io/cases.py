@@ -79,7 +79,7 @@ def add_case_attributes(
         # add no identifier, free text or masked value in clear: the log's own treatment
         from flowlens.pseudonyms import protect_columns
 
-        out = protect_columns(out, list(rename.values()))
+        out = protect_columns(out, list(rename.values()), cases=df)
     return out
 
 
