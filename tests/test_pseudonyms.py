@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 import flowlens
@@ -242,7 +244,7 @@ def test_content_rules_find_what_names_miss(tmp_path: Path) -> None:
 
 
 def test_identifiers_inside_text_and_what_is_not_one() -> None:
-    from flowlens.pseudonyms import find_identifiers, mask_identifiers
+    from flowlens.pseudonyms import _MAYBE, find_identifiers, mask_identifiers
 
     found = {
         "mail": "Jan.Jansen+loans@example.co.uk",
@@ -257,6 +259,16 @@ def test_identifiers_inside_text_and_what_is_not_one() -> None:
         assert find_identifiers(f"about {value}, today") == [(kind, value)], kind
     for tel in ("0031610000062", "06-12345678", "020 123 4567", "(555) 123-4567"):
         assert [k for k, _ in find_identifiers(f"call {tel}")] == ["tel"], tel
+    # the engine's pre-filter lets every one of them through
+    for text in (
+        *found.values(),
+        "0031610000062",
+        "06-12345678",
+        "020 123 4567",
+        "(555) 123-4567",
+        "10.0.0.1",
+    ):
+        assert find_identifiers(text) and re.search(_MAYBE, text), text
     benign = [
         "2024-03-04 09:00:00",
         "04-03-2024 09:00",
@@ -342,3 +354,22 @@ def test_named_columns_unknown_names_and_short_keys(tmp_path: Path) -> None:
     res = runner.invoke(cli, [*base, "--by", "segment", "--pseudonym-key", "short"])
     assert res.exit_code == 0, res.output
     assert len(res.stderr.splitlines()) == 1 and "16 or more" in res.stderr
+
+
+def test_the_quarantine_columns_are_the_gates() -> None:
+    from flowlens.io.gate import QUARANTINE_COLUMNS
+    from flowlens.pseudonyms import _GATE_COLUMNS
+
+    assert QUARANTINE_COLUMNS == _GATE_COLUMNS
+
+
+def test_large_text_columns_are_masked_in_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flowlens.pseudonyms as ps
+
+    # above SAFE_VALUES distinct values, only what the engine's pre-filter matches reaches Python
+    monkeypatch.setattr(ps, "SAFE_VALUES", 2)
+    path, _ = planted_log(tmp_path)
+    p = pseudonymise(flowlens.read_log(path), key=KEY)
+    acts = set(p.table.select("activity").distinct().to_pandas()["activity"])
+    assert "Check Identity" in acts and any(a.startswith("Call back tel-") for a in acts)
+    assert not any("+3162" in a for a in acts) and p.pseudonyms.masked == ("activity",)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -159,13 +160,18 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 )
 _ANY = re.compile("|".join(f"(?P<{k}>{p})" for k, p in _PATTERNS))
 #: A cheap pre-filter for the engine: only values it matches can hold an identifier.
-_MAYBE = r"@|\d{6}|\d[ .-]\d{2,4}[ .-]\d|\d{3}\.\d|[A-Z]{2}\d{2}[ ]?[A-Z0-9]{4}"
+_MAYBE = (
+    r"@|\d{6}|\d[ .-]\d{2,4}[ .-]\d|\d\.\d{1,3}\.\d{1,3}\.\d|\)[ ]?\d{3}-\d{4}|[A-Z]{2}\d{2}[ ]?[A-Z0-9]{4}"
+)
 _DATE_LIKE = re.compile(
     r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
     r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
 )
 _CODE = re.compile(r"^\S{1,40}$")
 _RUN5 = re.compile(r"\d{5,}")
+#: The columns the gate fills in the quarantine (``flowlens.io.gate.QUARANTINE_COLUMNS``; the
+#: core does not import the reading stage); the source columns follow.
+_GATE_COLUMNS = ("source_row", "reason", "detail", "raw_line")
 #: What replaces a withheld value (free text, or a quarantined column the log does not have).
 WITHHELD = "(withheld)"
 
@@ -397,8 +403,6 @@ class Pseudonyms:
         identifier columns pseudonymised, free text and columns the log does not have
         withheld, identifiers inside the other values and the reason's detail masked, and the
         raw text of unreadable rows reduced to the form of each field."""
-        from flowlens.io.gate import QUARANTINE_COLUMNS
-
         roles = log.columns
         action: dict[str, tuple[str, str]] = {}  # source column -> (action, canonical)
         for c in roles.activity_columns:
@@ -422,7 +426,7 @@ class Pseudonyms:
         out = df.copy()
         secret: list[tuple[str, str]] = []  # (frame column, canonical) whose values must not show
         for col in out.columns:
-            if col in QUARANTINE_COLUMNS:
+            if col in _GATE_COLUMNS:
                 continue
             name = str(col)
             while name not in action and name.startswith("src:"):
@@ -475,7 +479,9 @@ class Pseudonyms:
                 shown.append(f)
             else:
                 shown.append(_shape(f))
-        return (delimiter or ",").join(shown)
+        buf = io.StringIO()  # quoted again as the source was, so the fields still line up
+        csv.writer(buf, delimiter=delimiter or ",", lineterminator="").writerow(shown)
+        return buf.getvalue()
 
     def describe(self) -> str:
         how = "keyed" if self.keyed else "random key, not stable across runs"
@@ -875,7 +881,9 @@ def protect_columns(log: EventLog, columns: Sequence[str], cases: pd.DataFrame |
     p = replace(p, masked=(*p.masked, *changed), safe=p.safe | safe)
     table = log.engine.materialize(t, prefix="fl_pseudo")
     attrs = {k: v for k, v in log.attributes.items() if k not in drop}
-    return replace_log(log, table=table, pseudonyms=p, attributes=attrs)
+    before = log.pseudonyms.describe() if log.pseudonyms else ""
+    filters = tuple(p.describe() if f == before else f for f in log.filters)
+    return replace_log(log, table=table, pseudonyms=p, attributes=attrs, filters=filters)
 
 
 __all__ = [
