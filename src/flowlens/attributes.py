@@ -116,6 +116,12 @@ def resolve_column(log: EventLog, name: str, *, what: str = "column") -> str:
     for canon, src in log.attributes.items():
         if src == name:
             return canon
+    p = log.pseudonyms
+    if p is not None and (name in p.withheld or f"src:{name}" in p.withheld):
+        raise ConfigError(
+            f"column '{name}' is withheld: free text is kept out of pseudonymised outputs",
+            hint=f"add --pseudonymise-columns {name} to keep it, pseudonymised",
+        )
     available = ", ".join(sorted(log.attributes.values())) or "none"
     raise ConfigError(
         f"no column '{name}' for the {what} in the log; available attributes: {available}",

@@ -283,11 +283,8 @@ class EventLog:
         df = con.execute("SELECT * FROM quarantine ORDER BY source_row").df()
         if self.pseudonyms is None:
             return df
-        # the quarantine has the source's column names
-        source = {"case_id": self.columns.case, "resource": self.columns.resource, **self.attributes}
-        return self.pseudonyms.frame(
-            df, {str(source[c]): c for c in self.pseudonyms.columns if source.get(c)}
-        )
+        # the quarantine has the source's column names; it gets the log's treatment
+        return self.pseudonyms.quarantine_frame(df, self)
 
 
 def replace_log(log: EventLog, **changes: Any) -> EventLog:

@@ -80,7 +80,14 @@ def log_options(func: F) -> F:
             envvar="FLOWLENS_PSEUDONYM_KEY",
             metavar="SECRET",
             help="Key of the pseudonyms (env FLOWLENS_PSEUDONYM_KEY); the same key gives the same "
-            "pseudonyms in every run; without one they change from run to run.",
+            "pseudonyms in every run; without one they change from run to run. Use 16+ characters.",
+        ),
+        click.option(
+            "--pseudonymise-columns",
+            multiple=True,
+            metavar="COL[,COL]",
+            help="Also pseudonymise these columns of the log or --cases table, whatever they hold "
+            "(repeatable); a free-text column named here is kept, pseudonymised, not withheld.",
         ),
     ]
 
@@ -89,17 +96,30 @@ def log_options(func: F) -> F:
         args = {k: kwargs.pop(k) for k in READ_KEYS}
         spec = {k: kwargs.pop(k) for k in FILTER_KEYS}
         hide, key = kwargs.pop("pseudonymise_ids"), kwargs.pop("pseudonym_key")
-        if key and not hide:
+        extra = [c.strip() for v in kwargs.pop("pseudonymise_columns") for c in v.split(",") if c.strip()]
+        if (key or extra) and not hide:
             from flowlens.errors import ConfigError
 
-            raise ConfigError("--pseudonym-key needs --pseudonymise")
+            raise ConfigError(
+                f"{'--pseudonym-key' if key else '--pseudonymise-columns'} needs --pseudonymise"
+            )
+        if hide and key:
+            from flowlens.pseudonyms import key_warning
+
+            if warning := key_warning(key):
+                click.echo(f"flowlens: warning: {warning}", err=True)
 
         def read() -> EventLog:
-            log = apply_filters(read_from_options(**args), **spec)
+            whole = read_from_options(**args)
+            log = apply_filters(whole, **spec)
             if hide:
+                from flowlens.io.cases import case_table_columns
                 from flowlens.pseudonyms import pseudonymise
 
-                log = pseudonymise(log, key=key)
+                cases = kwargs.get("cases_file")  # a case table joined later may hold extra columns
+                later = case_table_columns(cases) if extra and cases is not None else []
+                # columns are judged on the whole log: a filter must not leave an id in clear
+                log = pseudonymise(log, key=key, extra=extra, later=later, basis=whole)
             return log
 
         kwargs["read"] = read

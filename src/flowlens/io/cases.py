@@ -66,20 +66,43 @@ def add_case_attributes(
     df = cases[[k, *rename]].rename(columns={k: "__case_key"}).copy()
     df["__case_key"] = df["__case_key"].astype(str)
     if log.pseudonyms is not None:
-        # the log's case ids are pseudonyms: match on them, and add no identifier in clear
-        from flowlens.pseudonyms import IDENTIFIER
-
+        # the log's case ids are pseudonyms: match on them (the added columns are judged below)
         df["__case_key"] = log.pseudonyms.series("case_id", df["__case_key"])
-        for c in rename.values():
-            if IDENTIFIER.search(c):
-                df[c] = log.pseudonyms.series(c, df[c])
     for c in df.columns:
         if isinstance(df[c].dtype, pd.DatetimeTZDtype):
             df[c] = df[c].dt.tz_convert("UTC")
     mt = ibis.memtable(df)
     joined = t.left_join(mt, t.case_id.cast("string") == mt.__case_key).drop("__case_key")
     attrs = {**log.attributes, **{v: v for v in rename.values()}}
-    return replace_log(log, table=joined.select(*t.columns, *rename.values()), attributes=attrs)
+    out = replace_log(log, table=joined.select(*t.columns, *rename.values()), attributes=attrs)
+    if log.pseudonyms is not None:
+        # add no identifier, free text or masked value in clear: the log's own treatment
+        from flowlens.pseudonyms import protect_columns
+
+        out = protect_columns(out, list(rename.values()), cases=df)
+    return out
 
 
-__all__ = ["add_case_attributes"]
+def case_table_columns(cases: str | Path) -> list[str]:
+    """The column names of a case table file (CSV or Parquet), read from its header only;
+    [] when it cannot be read (reading it for real reports the problem).
+
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "cases.csv"
+    ...     _ = p.write_text("case,segment\\n1,vip\\n")
+    ...     case_table_columns(p)
+    ['case', 'segment']
+    """
+    p = Path(cases)
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return [str(c) for c in pq.read_schema(p).names]
+        return [str(c) for c in pd.read_csv(p, dtype=str, nrows=0).columns]
+    except (OSError, ValueError, UnicodeDecodeError):
+        return []
+
+
+__all__ = ["add_case_attributes", "case_table_columns"]
