@@ -22,7 +22,11 @@ def bank_log(tmp_path: Path) -> tuple[Path, Path]:
     rows = []
     t0 = pd.Timestamp("2024-03-04 09:00")
     for k, (case, cust) in enumerate(zip(CASES, CUSTOMERS, strict=True)):
-        steps = ["Apply", "Check Identity", "Assess", "Check Identity", "Approve"] if k % 3 else ["Apply", "Approve"]
+        steps = (
+            ["Apply", "Check Identity", "Assess", "Check Identity", "Approve"]
+            if k % 3
+            else ["Apply", "Approve"]
+        )
         # office hours, four cases a day (staff busy round the clock would read as a system)
         t = t0 + pd.Timedelta(days=k // 4, hours=2 * (k % 4))
         for i, act in enumerate(steps):

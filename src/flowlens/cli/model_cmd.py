@@ -60,6 +60,11 @@ def model(
       flowlens model loans.xes.gz -o loans.bpmn --noise 0.2
       flowlens model loans.xes.gz --variants-coverage 0.8 -o happy.bpmn --pnml happy.pnml --png happy.png
     """
+    from flowlens.cli.guard import guard_outputs
+
+    guard_outputs(
+        files=("out_path", "pnml_path", "image_path")
+    )  # before reading anything: no output may overwrite an input
     from flowlens.discovery.bpmn import discover_bpmn, save_model_image, write_bpmn, write_pnml
     from flowlens.discovery.variants import variants
 

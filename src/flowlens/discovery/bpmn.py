@@ -218,9 +218,9 @@ def write_bpmn(model: BPMN, path: str | Path, *, name: str | None = None) -> Pat
     >>> b"bpmndi:BPMNShape" in out.read_bytes()
     True
     """
-    p = Path(path)
-    p.write_bytes(bpmn_xml(model, name=name))
-    return p
+    from flowlens.outputs import write_bytes
+
+    return write_bytes(Path(path), bpmn_xml(model, name=name))
 
 
 def write_pnml(model: BPMN | PetriModel | tuple[Any, Any, Any], path: str | Path) -> Path:
@@ -260,16 +260,19 @@ def write_pnml(model: BPMN | PetriModel | tuple[Any, Any, Any], path: str | Path
     pm4py()  # quiet import first
     from pm4py.objects.petri_net.exporter import exporter as petri_exporter
 
-    petri_exporter.apply(view, im, str(p), final_marking=fm)
-    # pm4py numbers arcs by memory address and silent steps by random uuids: make them stable.
-    tree = etree.parse(str(p), etree.XMLParser(**_PARSER_FLAGS))
-    for i, arc in enumerate(tree.iter("arc"), start=1):
-        arc.set("id", f"a{i}")
-    for trans in tree.iter("transition"):
-        for tool in trans.iter("toolspecific"):
-            if tool.get("localNodeID") is not None:
-                tool.set("localNodeID", str(trans.get("id")))
-    tree.write(str(p), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    from flowlens.outputs import atomic_path
+
+    with atomic_path(p) as tmp:  # p is replaced only by the finished file
+        petri_exporter.apply(view, im, str(tmp), final_marking=fm)
+        # pm4py numbers arcs by memory address and silent steps by random uuids: make them stable.
+        tree = etree.parse(str(tmp), etree.XMLParser(**_PARSER_FLAGS))
+        for i, arc in enumerate(tree.iter("arc"), start=1):
+            arc.set("id", f"a{i}")
+        for trans in tree.iter("transition"):
+            for tool in trans.iter("toolspecific"):
+                if tool.get("localNodeID") is not None:
+                    tool.set("localNodeID", str(trans.get("id")))
+        tree.write(str(tmp), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return p
 
 
@@ -287,8 +290,10 @@ def save_model_image(model: BPMN, path: str | Path) -> Path:
     from flowlens.render.dot import dot_binary
 
     dot_binary()  # a clear error when Graphviz is missing
-    with contextlib.redirect_stdout(io.StringIO()):
-        pm4py().save_vis_bpmn(model, str(p), rankdir="LR")
+    from flowlens.outputs import atomic_path
+
+    with atomic_path(p) as tmp, contextlib.redirect_stdout(io.StringIO()):
+        pm4py().save_vis_bpmn(model, str(tmp), rankdir="LR")
     return p
 
 
