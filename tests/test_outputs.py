@@ -159,6 +159,45 @@ def test_folder_with_the_users_files_keeps_them(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def test_analyze_into_a_dataset_folder_keeps_the_dataset(tmp_path: Path) -> None:
+    data = tmp_path / "bank"
+    with output_folder(data, kind="dataset") as f:
+        small_log(f.path / "events.csv")
+        write_text(f.path / "README.md", "a generated dataset")
+    before = digest(data)
+    res = run("analyze", str(data / "events.csv"), "-o", str(data), "--quick")
+    assert res.returncode == 0, res.stderr
+    after = digest(data)
+    assert {k: after[k] for k in ("events.csv", "README.md")} == {
+        k: before[k] for k in ("events.csv", "README.md")
+    }
+    assert sorted(outputs.read_manifest(data, "dataset")) == ["README.md", "events.csv"]
+    assert sorted(outputs.read_manifest(data, "report")) == ["quarantine.csv", "report.html", "results.json"]
+    # a second report replaces the first and still leaves the dataset
+    res = run("analyze", str(data / "events.csv"), "-o", str(data), "--quick", "--title", "again")
+    assert res.returncode == 0, res.stderr
+    assert digest(data)["events.csv"] == before["events.csv"]
+    assert leftovers(tmp_path) == []
+
+
+def test_folder_whose_parent_is_not_writable_is_staged_inside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "results.json").write_text("old")
+    real = os.access
+    monkeypatch.setattr(outputs.os, "access", lambda p, m: False if Path(p) == tmp_path else real(p, m))
+    with output_folder(out) as f:
+        assert f.path.parent == out  # staged inside the target
+        write_text(f.path / "results.json", "new")
+        with pytest.raises(OutputBusyError):  # the lock is taken there too
+            folder_lock(out, home=out).__enter__()
+    assert (out / "results.json").read_text() == "new"
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "results.json"]
+    assert leftovers(tmp_path) == []
+
+
 def test_failed_run_leaves_folder_and_no_staging(tmp_path: Path) -> None:
     out = tmp_path / "rep"
     with output_folder(out) as f:
@@ -236,7 +275,7 @@ CHILD = textwrap.dedent(
             pause()  # report.html of the new run is written, results.json is not
         return out
 
-    def commit(stage, final, last):
+    def commit(plan):
         if moment == "committing":
             o._exchange = lambda a, b: False  # the two-rename fallback
             real_rename = o.os.rename
@@ -245,7 +284,7 @@ CHILD = textwrap.dedent(
                 if Path(b).name.startswith(".flowlens-old-"):
                     pause()  # the old folder is aside, the new one not yet in
             o.os.rename = rename
-        return real_commit(stage, final, last)
+        return real_commit(plan)
 
     o.write_text = write_text
     o._commit = commit

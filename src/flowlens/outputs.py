@@ -284,14 +284,18 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 # --------------------------------------------------------------------------- the lock
 
 
-def lock_path(target: str | Path) -> Path:
-    """The lock file of ``target``: ``.flowlens-lock.NAME`` beside it."""
+def lock_path(target: str | Path, home: str | Path | None = None) -> Path:
+    """The lock file of ``target``: ``.flowlens-lock.NAME`` beside it (or in ``home``).
+
+    >>> lock_path("/data/reports/bank").as_posix()
+    '/data/reports/.flowlens-lock.bank'
+    """
     t = Path(os.path.abspath(target))
-    return t.parent / f"{_LOCK}{t.name}"
+    return Path(home or t.parent) / f"{_LOCK}{t.name}"
 
 
 @contextlib.contextmanager
-def folder_lock(target: str | Path) -> Iterator[Path]:
+def folder_lock(target: str | Path, *, home: str | Path | None = None) -> Iterator[Path]:
     """Hold the lock of ``target`` (a folder or file) for the block; refuse if another run holds it.
 
     POSIX: ``flock`` on ``.flowlens-lock.NAME`` beside the target, which the system releases when
@@ -310,7 +314,7 @@ def folder_lock(target: str | Path) -> Iterator[Path]:
     ...         print("refused")
     refused
     """
-    lock = lock_path(target)
+    lock = lock_path(target, home)
     busy = OutputBusyError(
         f"another flowlens run is writing {target} (lock {lock})",
         hint="wait for it to finish or write to another place (-o)",
@@ -397,30 +401,42 @@ def _files(root: Path) -> dict[str, int]:
     return out
 
 
-def read_manifest(folder: str | Path) -> dict[str, int]:
-    """The files flowlens wrote into ``folder`` (relative path -> size); empty if none is recorded.
-
-    >>> read_manifest("/nonexistent")
-    {}
-    """
+def _read_manifest_data(folder: Path) -> dict[str, dict[str, int]]:
     try:
-        data = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-        files = data.get("files", {})
-        return {str(k): int(v) for k, v in files.items()} if isinstance(files, dict) else {}
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        kinds = data.get("outputs", {})
+        return {
+            str(kind): {str(k): int(v) for k, v in files.items()}
+            for kind, files in kinds.items()
+            if isinstance(files, dict)
+        }
     except (OSError, ValueError, AttributeError, TypeError):
         return {}
 
 
-def _remove_stale(parent: Path, name: str, kinds: tuple[str, ...]) -> None:
-    """Remove what a killed run left beside ``parent/name`` (temporary files, staging folders).
-    Called with the target's lock held, so nothing removed here belongs to a live run."""
+def read_manifest(folder: str | Path, kind: str | None = None) -> dict[str, int]:
+    """The files flowlens wrote into ``folder`` (relative path -> size): those of one kind of
+    output (``report``, ``dataset``) or of all; empty if none are recorded.
+
+    >>> read_manifest("/nonexistent")
+    {}
+    """
+    data = _read_manifest_data(Path(folder))
+    if kind is not None:
+        return dict(data.get(kind, {}))
+    return {k: v for files in data.values() for k, v in files.items()}
+
+
+def _remove_stale(home: Path, name: str, kinds: tuple[str, ...]) -> None:
+    """Remove what a killed run left in ``home`` for the target ``name`` (temporary files,
+    staging folders). Called with the target's lock held, so nothing here belongs to a live run."""
     try:
-        entries = os.listdir(parent)
+        entries = os.listdir(home)
     except OSError:
         return
     for e in entries:
         if e.endswith("." + name) and any(e.startswith(k) for k in kinds):
-            p = parent / e
+            p = home / e
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             else:
@@ -428,12 +444,12 @@ def _remove_stale(parent: Path, name: str, kinds: tuple[str, ...]) -> None:
                     p.unlink()
 
 
-def _recover(final: Path) -> None:
+def _recover(home: Path, final: Path) -> None:
     """Undo what a run killed while committing left behind (the target's lock is held)."""
-    parent, name = final.parent, final.name
+    name = final.name
     try:
         aside = sorted(
-            (parent / e for e in os.listdir(parent) if e.startswith(_OLD) and e.endswith("." + name)),
+            (home / e for e in os.listdir(home) if e.startswith(_OLD) and e.endswith("." + name)),
             key=lambda p: p.stat().st_mtime,
         )
     except OSError:
@@ -441,13 +457,12 @@ def _recover(final: Path) -> None:
     if aside and not final.exists():
         # Killed between renaming the old folder aside and the new one in: put the old back.
         os.rename(aside[-1], final)
-    _remove_stale(parent, name, (_NEW, _OLD, _TMP))
+    _remove_stale(home, name, (_NEW, _OLD, _TMP))
 
 
-def _owned_by_us(final: Path, new: dict[str, int]) -> bool:
-    """True when ``final`` may be swapped whole: it holds only files flowlens wrote there (its
-    manifest, or the names this run writes), is no mount point, is ours and is not where this
-    process stands."""
+def _swappable(final: Path, known: set[str]) -> bool:
+    """True when ``final`` may be replaced whole: it holds only the files in ``known``, is no
+    mount point, belongs to this user and is not where this process stands."""
     try:
         st, up = final.stat(), final.parent.stat()
     except OSError:
@@ -459,9 +474,7 @@ def _owned_by_us(final: Path, new: dict[str, int]) -> bool:
     cwd = Path(os.getcwd())
     if cwd == final or final in cwd.parents:
         return False
-    known = set(read_manifest(final)) | set(new) | {MANIFEST}
-    dirs = {str(Path(k).parent.as_posix()) for k in known}
-    dirs |= {p.as_posix() for k in known for p in Path(k).parents}
+    dirs = {p.as_posix() for k in known for p in Path(k).parents}
     for dirpath, subdirs, names in os.walk(final):
         base = Path(dirpath).relative_to(final)
         for n in names:
@@ -496,38 +509,63 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _commit(stage: Path, final: Path, last: tuple[str, ...]) -> None:
-    """Put the finished staging folder ``stage`` in the place of ``final``."""
+@dataclass(frozen=True)
+class _Plan:
+    """What one run writes where: the staging folder, the target and how it is put in place."""
+
+    stage: Path
+    final: Path
+    home: Path  # where the lock, staging and aside folders live: beside the target or in it
+    kind: str
+    last: tuple[str, ...]
+    keep: frozenset[str]  # the run's inputs inside the target (relative): never moved or removed
+
+
+def _commit(plan: _Plan) -> None:
+    """Put the finished staging folder in the place of the target (module notes)."""
+    stage, final = plan.stage, plan.final
     new = _files(stage)
-    manifest = {"written_by": _version(), "files": dict(sorted(new.items()))}
+    old = _read_manifest_data(final) if final.exists() else {}
+    mine = old.pop(plan.kind, {})
+    for files in old.values():  # files of another kind that this run writes become this kind's
+        for rel in new:
+            files.pop(rel, None)
+    whole = (
+        plan.home != final
+        and not plan.keep
+        and (not final.exists() or _swappable(final, {*mine, *new, MANIFEST}))
+    )
+    kinds = {plan.kind: dict(sorted(new.items()))} if whole else {**old, plan.kind: dict(sorted(new.items()))}
+    manifest = {"written_by": _version(), "outputs": dict(sorted(kinds.items()))}
     (stage / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    # Everything on disk before anything is renamed: a crash after the rename must not leave
+    # files that are named but empty.
     for rel in [*new, MANIFEST]:
         _fsync_file(stage / rel)
     for dirpath, _d, _n in os.walk(stage):
         _fsync_dir(Path(dirpath))
-    try:
-        mode = final.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o777 & ~_umask()
-    os.chmod(stage, mode)
-    parent = final.parent
-    if not final.exists():
-        os.rename(stage, final)
-        _fsync_dir(parent)
-        return
-    if _owned_by_us(final, new):
+    if whole:
+        try:
+            mode = final.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o777 & ~_umask()
+        os.chmod(stage, mode)
+        if not final.exists():
+            os.rename(stage, final)
+            _fsync_dir(final.parent)
+            return
         if _exchange(stage, final):
-            _fsync_dir(parent)
+            _fsync_dir(final.parent)
             shutil.rmtree(stage, ignore_errors=True)  # now the old folder
             return
-        aside = parent / f"{_OLD}{secrets.token_hex(4)}.{final.name}"
+        aside = plan.home / f"{_OLD}{secrets.token_hex(4)}.{final.name}"
         os.rename(final, aside)
         os.rename(stage, final)  # a crash between the two renames is undone by _recover
-        _fsync_dir(parent)
+        _fsync_dir(final.parent)
         shutil.rmtree(aside, ignore_errors=True)
         return
-    # The folder holds files that are not ours: replace ours one by one, leave the rest.
-    old = read_manifest(final)
+    # The folder holds files that are not this run's kind: replace ours one by one, leave the rest.
+    last = plan.last
     order = sorted(new, key=lambda rel: (rel in last, last.index(rel) if rel in last else 0, rel))
     for rel in [*order, MANIFEST]:
         dst = final / rel
@@ -535,8 +573,8 @@ def _commit(stage: Path, final: Path, last: tuple[str, ...]) -> None:
             raise OutputError(f"cannot write {dst}: a folder of that name is in the way")
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(stage / rel, dst)
-    for rel in sorted(set(old) - set(new)):
-        # files of an earlier run that this one no longer writes
+    for rel in sorted(set(mine) - set(new) - plan.keep):
+        # files of an earlier run of this kind that this one no longer writes
         with contextlib.suppress(OSError):
             (final / rel).unlink()
     _fsync_dir(final)
@@ -549,14 +587,34 @@ def _version() -> str:
     return f"flowlens {__version__}"
 
 
+def _home(final: Path) -> Path:
+    """Where the lock and the staging folder go: beside the target, or inside it when only the
+    target itself is writable (a folder prepared for the service account in a folder it cannot
+    write); then the files are replaced one by one."""
+    parent = final.parent
+    if os.access(parent, os.W_OK | os.X_OK) or not final.is_dir():
+        return parent
+    return final if os.access(final, os.W_OK | os.X_OK) else parent
+
+
 @contextlib.contextmanager
-def output_folder(target: str | Path, *, last: Iterable[str] = (RESULTS,)) -> Iterator[OutputFolder]:
+def output_folder(
+    target: str | Path,
+    *,
+    kind: str = "outputs",
+    last: Iterable[str] = (RESULTS,),
+    keep: Iterable[str | Path] = (),
+) -> Iterator[OutputFolder]:
     """Lock ``target``, give the run a staging folder to write into, and put it in place when
     the block ends without error (module notes). On an error or an interrupt the staging folder
     is removed and ``target`` is left as it was.
 
-    Inside another run's staging folder (a library function called by a command that already
-    stages its outputs) the folder is used as it is.
+    ``kind`` names what the run writes (``report``, ``dataset``): files that an earlier run of
+    the same kind wrote there and this one does not are removed; those of another kind are
+    left. ``keep`` lists the run's inputs: one inside the target is never moved or removed (the
+    folder is then never swapped whole). ``last`` are written last when files are replaced one
+    by one. Inside another run's staging folder (a library function called by a command that
+    already stages its outputs) the folder is used as it is.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp()) / "out"
@@ -584,17 +642,23 @@ def output_folder(target: str | Path, *, last: Iterable[str] = (RESULTS,)) -> It
                 f"cannot write into {given}: it is a file, not a folder", hint="give a folder (-o)"
             )
         final.parent.mkdir(parents=True, exist_ok=True)
-    ends = tuple(last)
-    with folder_lock(final):
+    home = _home(final)
+    inside = frozenset(
+        Path(os.path.realpath(k)).relative_to(final).as_posix()
+        for k in keep
+        if _within(Path(k), final) and Path(os.path.realpath(k)) != final
+    )
+    with folder_lock(final, home=home):
         with _writing(given):
-            _recover(final)
-            stage = final.parent / f"{_NEW}{secrets.token_hex(4)}.{final.name}"
+            _recover(home, final)
+            stage = home / f"{_NEW}{secrets.token_hex(4)}.{final.name}"
             stage.mkdir(mode=0o700)
         _ACTIVE[stage] = final
+        plan = _Plan(stage, final, home, kind, tuple(last), inside)
         try:
             yield OutputFolder(given, stage)
             with _writing(given):
-                _commit(stage, final, ends)
+                _commit(plan)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise

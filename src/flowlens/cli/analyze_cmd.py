@@ -138,7 +138,7 @@ def analyze(
     from flowlens.outputs import output_folder
     from flowlens.report.build import ReportOptions, build_report, failed_sections
 
-    guard_outputs(folder="out_dir", folder_files=REPORT_FILES)
+    inputs = guard_outputs(folder="out_dir", folder_files=REPORT_FILES)
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)
     cals = time_opts.calendars()
@@ -149,7 +149,7 @@ def analyze(
         read_model(model_path)
     # Locked and staged from the start: a second run into the same folder stops now, not after
     # the analysis; the folder shows the old or the new report, never a mix (flowlens.outputs).
-    with output_folder(out_dir) as out:
+    with output_folder(out_dir, kind="report", keep=inputs) as out:
         progress = Progress(enabled=False if as_json else None)
         with progress.step(f"reading {log_path}"):
             log = read()

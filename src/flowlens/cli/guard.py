@@ -32,12 +32,13 @@ def _paths(value: Any) -> list[Path]:
 
 def guard_outputs(
     *, files: Sequence[str] = (), folder: str | None = None, folder_files: Iterable[str] = ()
-) -> None:
+) -> list[Path]:
     """Refuse (:class:`~flowlens.errors.OutputIsInputError`, one line) when an output of the
     running command is one of its inputs.
 
     ``files`` and ``folder`` name the command's parameters that hold output files and an output
-    folder; ``folder_files`` are the names the command writes into that folder.
+    folder; ``folder_files`` are the names the command writes into that folder. Returns the
+    inputs (for :func:`~flowlens.outputs.output_folder`'s ``keep``).
     """
     ctx = click.get_current_context()
     params = ctx.params
@@ -49,3 +50,4 @@ def guard_outputs(
         folder=params.get(folder) if folder else None,
         folder_files=folder_files,
     )
+    return inputs

@@ -79,7 +79,7 @@ class Report:
 
         html = self.to_html()
         data = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=_json_default) + "\n"
-        with output_folder(out_dir) as out:
+        with output_folder(out_dir, kind="report") as out:
             report = write_text(out.path / "report.html", html)
             results = write_text(out.path / RESULTS, data)
         return {"report": out.final(report), "results": out.final(results)}

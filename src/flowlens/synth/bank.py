@@ -371,7 +371,7 @@ def generate_bank(
         jobs = 1
     # Everything is written into a staging folder beside out_dir that replaces it only when
     # the dataset is complete: a failed or killed run leaves out_dir as it was.
-    with output_folder(out) as folder:
+    with output_folder(out, kind="dataset") as folder:
         return _generate_into(
             folder.path,
             out,
