@@ -586,3 +586,32 @@ def test_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert one_error_line(err) == "flowlens: interrupted"
     assert leftovers(tmp_path) == []
+
+
+def test_generated_dataset_appears_whole(tmp_path: Path) -> None:
+    out = tmp_path / "bank"
+    args = ("generate", "bank", "--preset", "tiny", "--remedies", "none", "--jobs", "1", "-o", str(out))
+    res = run(*args, "--seed", "1")
+    assert res.returncode == 0, res.stderr
+    (out / "notes.txt").write_text("mine")
+    before = digest(out)
+    proc = subprocess.Popen(
+        [*FLOWLENS, *args, "--seed", "2"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    # killed once its staging folder holds the first file of the new dataset
+    while not list(tmp_path.glob(".flowlens-new-*/customers.parquet")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate()
+    assert digest(out) == before
+    res = run(*args, "--seed", "2")
+    assert res.returncode == 0, res.stderr
+    after = digest(out)
+    assert after["notes.txt"] == before["notes.txt"]
+    assert after["events.parquet"] != before["events.parquet"]
+    assert sorted(outputs.read_manifest(out, "dataset")) == sorted(
+        k for k in after if k not in {"notes.txt", MANIFEST}
+    )
+    assert leftovers(tmp_path) == []

@@ -522,7 +522,16 @@ class _Plan:
 
 
 def _commit(plan: _Plan) -> None:
-    """Put the finished staging folder in the place of the target (module notes)."""
+    """Put the finished staging folder in the place of the target (module notes). Everything
+    up to the renames can be interrupted; the renames themselves hold a Ctrl-C back."""
+    whole, new, mine = _prepare(plan)
+    with _deferred_interrupts():
+        _put_in_place(plan, whole, new, mine)
+
+
+def _prepare(plan: _Plan) -> tuple[bool, dict[str, int], dict[str, int]]:
+    """Write the manifest and flush the staging folder to disk; decide whether the target is
+    replaced whole."""
     stage, final = plan.stage, plan.final
     new = _files(stage)
     old = _read_manifest_data(final) if final.exists() else {}
@@ -544,6 +553,11 @@ def _commit(plan: _Plan) -> None:
         _fsync_file(stage / rel)
     for dirpath, _d, _n in os.walk(stage):
         _fsync_dir(Path(dirpath))
+    return whole, new, mine
+
+
+def _put_in_place(plan: _Plan, whole: bool, new: dict[str, int], mine: dict[str, int]) -> None:
+    stage, final = plan.stage, plan.final
     if whole:
         try:
             mode = final.stat().st_mode & 0o7777
@@ -579,6 +593,31 @@ def _commit(plan: _Plan) -> None:
             (final / rel).unlink()
     _fsync_dir(final)
     shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[None]:
+    """Hold a Ctrl-C back while the new files are put in place (a few renames): an interrupt
+    between two of them would leave the old folder aside or half the files replaced. The
+    interrupt is raised as soon as the block ends."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[Any] = []
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: pending.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        if callable(previous):
+            previous(*pending[0])
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 def _version() -> str:
