@@ -136,6 +136,7 @@ def handling_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _STATE.update(signals=0, requested=False, reported=False)  # a new run in this process
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     stop = threading.Event()
