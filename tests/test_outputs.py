@@ -615,3 +615,19 @@ def test_generated_dataset_appears_whole(tmp_path: Path) -> None:
         k for k in after if k not in {"notes.txt", MANIFEST}
     )
     assert leftovers(tmp_path) == []
+
+
+def test_forked_workers_leave_ctrl_c_to_the_parent() -> None:
+    from flowlens.interrupts import handling_interrupts
+
+    with handling_interrupts():
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a worker (the generator forks its pools): ignores Ctrl-C, the parent stops it
+            os.write(w, b"1" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else b"0")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(r, 1) == b"1"
+        os.close(r)
+        os.close(w)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after the run

@@ -43,7 +43,8 @@ from flowlens.errors import (
 )
 
 _CONNECTIONS: weakref.WeakSet[Any] = weakref.WeakSet()
-_STATE = {"signals": 0, "requested": False, "reported": False}
+_STATE = {"signals": 0, "requested": False, "reported": False, "installed": False}
+_FORK_HOOK: list[bool] = []
 _LOCK = threading.Lock()
 #: How often queries are interrupted again after a Ctrl-C (a swallowed interrupt must not let
 #: the next query run to its end).
@@ -84,12 +85,31 @@ def report_interrupted() -> None:
 
 
 def _hard_exit() -> None:
+    import sys
+
     from flowlens.outputs import remove_staging
 
     report_interrupted()
     with contextlib.suppress(Exception):
         remove_staging()
+    if "multiprocessing" in sys.modules:
+        # worker processes (the generator's) would outlive a hard exit, waiting for work
+        with contextlib.suppress(Exception):
+            for child in sys.modules["multiprocessing"].active_children():
+                child.kill()
     os._exit(130)
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (the generator's pool) leaves Ctrl-C to the parent, which stops it: it
+    neither writes to the parent's wakeup socket (the parent would count one Ctrl-C several
+    times) nor dies with a traceback of its own."""
+    if not _STATE["installed"]:
+        return
+    _STATE["installed"] = False
+    with contextlib.suppress(ValueError, OSError):
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _watch(reader: socket.socket, stop: threading.Event) -> None:
@@ -137,6 +157,9 @@ def handling_interrupts() -> Iterator[None]:
         yield
         return
     _STATE.update(signals=0, requested=False, reported=False)  # a new run in this process
+    if not _FORK_HOOK and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _FORK_HOOK.append(True)
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     stop = threading.Event()
@@ -148,11 +171,13 @@ def handling_interrupts() -> Iterator[None]:
         yield
         return
     old_handler = signal.signal(signal.SIGINT, _on_sigint)
+    _STATE["installed"] = True
     watcher = threading.Thread(target=_watch, args=(reader, stop), name="flowlens-sigint", daemon=True)
     watcher.start()
     try:
         yield
     finally:
+        _STATE["installed"] = False
         signal.signal(signal.SIGINT, old_handler)
         signal.set_wakeup_fd(old_fd)
         stop.set()

@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -259,9 +260,17 @@ def _pool(n: int) -> Any:
     return _POOLS[n]
 
 
-def _shutdown_pools() -> None:
+def _shutdown_pools(*, kill: bool = False) -> None:
+    """Stop the helper pools: let them finish (normal end) or kill their workers (``kill``,
+    after an error or Ctrl-C, so the run ends at once instead of after the running task)."""
     for p in _POOLS.values():
-        p.shutdown(wait=True)
+        if kill:
+            for proc in list(getattr(p, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            p.shutdown(wait=False, cancel_futures=True)
+        else:
+            p.shutdown(wait=True)
     _POOLS.clear()
 
 
@@ -477,6 +486,9 @@ def _generate_into(
         write_text(stage / "README.md", dataset_readme(result, pre, command))
         result.files = sorted({*result.files, "README.md"})
         return result
+    except BaseException:
+        _shutdown_pools(kill=True)  # failed or interrupted: stop the workers now
+        raise
     finally:
         _shutdown_pools()
         _BANK = None
