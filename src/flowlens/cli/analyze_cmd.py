@@ -138,6 +138,7 @@ def analyze(
     from flowlens.outputs import output_folder
     from flowlens.report.build import ReportOptions, build_report, failed_sections
 
+    # before reading anything: no output may overwrite an input
     inputs = guard_outputs(folder="out_dir", folder_files=REPORT_FILES)
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)

@@ -91,7 +91,8 @@ def findings(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(files=("csv_path",))  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("csv_path",))
     from flowlens.analysis.activity_groups import ActivityGroups
     from flowlens.errors import ConfigError
     from flowlens.findings.allowlist import AllowList

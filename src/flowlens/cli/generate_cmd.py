@@ -100,7 +100,8 @@ def bank(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(folder="out_dir")  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(folder="out_dir")
     from flowlens.cli.progress import Progress
     from flowlens.synth import generate_bank
 

@@ -34,7 +34,8 @@ def inspect(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(files=("quarantine_path",))  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("quarantine_path",))
     progress = Progress(enabled=None if not as_json else False)
     with progress.step(f"reading {log_path}"):
         log = read()

@@ -87,7 +87,8 @@ def journeys(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(files=("csv_path",))  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("csv_path",))
     from flowlens.analysis.journeys import customer_key, headline
     from flowlens.analysis.journeys import journeys as compute
     from flowlens.analysis.segments import ISSUE_METRICS, compare, issue_units, segment_labels

@@ -74,7 +74,8 @@ def map_(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(files=("out_path",))  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("out_path",))
     from flowlens.discovery.abstraction import process_map
     from flowlens.report.process_map import save_map
 

@@ -62,9 +62,8 @@ def model(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(
-        files=("out_path", "pnml_path", "image_path")
-    )  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("out_path", "pnml_path", "image_path"))
     from flowlens.discovery.bpmn import discover_bpmn, save_model_image, write_bpmn, write_pnml
     from flowlens.discovery.variants import variants
 

@@ -178,7 +178,8 @@ def sla(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(files=("cases_csv",))  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("cases_csv",))
     from flowlens.analysis import sla as S
     from flowlens.errors import ConfigError
 

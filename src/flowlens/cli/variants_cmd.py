@@ -45,7 +45,8 @@ def variants(
     """
     from flowlens.cli.guard import guard_outputs
 
-    guard_outputs(files=("csv_path",))  # before reading anything: no output may overwrite an input
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("csv_path",))
     import pandas as pd
 
     from flowlens.discovery.variants import variant_cases
