@@ -620,6 +620,7 @@ def test_generated_dataset_appears_whole(tmp_path: Path) -> None:
 def test_forked_workers_leave_ctrl_c_to_the_parent() -> None:
     from flowlens.interrupts import handling_interrupts
 
+    before = signal.getsignal(signal.SIGINT)
     with handling_interrupts():
         r, w = os.pipe()
         pid = os.fork()
@@ -630,4 +631,4 @@ def test_forked_workers_leave_ctrl_c_to_the_parent() -> None:
         assert os.read(r, 1) == b"1"
         os.close(r)
         os.close(w)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after the run
+    assert signal.getsignal(signal.SIGINT) is before  # restored after the run
