@@ -91,8 +91,11 @@ def duckdb_engine(*, threads: int | None = None, memory_limit: str | None = None
     import duckdb
     import ibis
 
+    from flowlens.interrupts import register
+
     workdir = _workdir()
     con = duckdb.connect(":memory:")
+    register(con)  # Ctrl-C interrupts its queries (flowlens.interrupts)
     con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
     con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
     # Timestamps are stored as UTC microseconds; the session zone only affects parsing,

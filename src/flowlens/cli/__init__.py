@@ -2,7 +2,8 @@
 
 Commands are registered by name and imported only when run, so ``flowlens --help`` answers
 without loading the engines or pm4py. User mistakes (:class:`~flowlens.errors.FlowlensError`)
-print one line on stderr and exit with status 2.
+print one line on stderr and exit with status 2; out of memory or disk one line and status 3;
+Ctrl-C ``flowlens: interrupted`` and status 130.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ class LazyGroup(click.Group):
         cmd: click.Command = getattr(importlib.import_module(module), attr)
         return cmd
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            # Before click turns it into Abort (after printing an empty line on stderr).
+            from flowlens.errors import RunInterrupted
+
+            raise RunInterrupted() from exc
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing needs only the short help, so no command module is imported for --help.
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -71,22 +81,36 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``flowlens`` script and ``python -m flowlens``."""
-    from flowlens.errors import FlowlensError
+    """Entry point of the ``flowlens`` script and ``python -m flowlens``.
 
-    try:
-        return cli.main(args=argv, prog_name="flowlens", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("flowlens: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except FlowlensError as exc:
-        click.echo(f"flowlens: error: {exc.one_line()}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("flowlens: interrupted", err=True)
-        sys.exit(130)
+    User mistakes, running out of memory or disk, and Ctrl-C end the run with one line on
+    stderr and a non-zero status (2 for a user error, 3 out of memory or disk, 130 interrupted);
+    Ctrl-C stops running DuckDB queries at once (:mod:`flowlens.interrupts`).
+    """
+    from flowlens.errors import FlowlensError, RunInterrupted
+    from flowlens.interrupts import classify, handling_interrupts, report_interrupted
+
+    with handling_interrupts():
+        try:
+            return cli.main(args=argv, prog_name="flowlens", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            report_interrupted()
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:
+            error = classify(exc)
+            if error is None and isinstance(exc, FlowlensError):
+                error = exc
+            if error is None:
+                raise  # a bug in flowlens: keep the traceback
+            if isinstance(error, RunInterrupted):
+                report_interrupted()
+            else:
+                click.echo(f"flowlens: error: {error.one_line()}", err=True)
+            sys.exit(error.exit_code)

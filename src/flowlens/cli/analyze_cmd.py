@@ -132,10 +132,14 @@ def analyze(
           --other-work event_logs/bank_demo/background_events.parquet --sla CN_NFRA_2020 -o reports/bank_demo
     """
     from flowlens.analysis.sla import get_preset
+    from flowlens.cli.guard import REPORT_FILES, guard_outputs
     from flowlens.findings.allowlist import AllowList
     from flowlens.io.writers import write_quarantine
+    from flowlens.outputs import output_folder
     from flowlens.report.build import ReportOptions, build_report, failed_sections
 
+    # before reading anything: no output may overwrite an input
+    inputs = guard_outputs(folder="out_dir", folder_files=REPORT_FILES)
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)
     cals = time_opts.calendars()
@@ -144,38 +148,42 @@ def analyze(
         from flowlens.discovery.bpmn import read_model
 
         read_model(model_path)
-    progress = Progress(enabled=False if as_json else None)
-    with progress.step(f"reading {log_path}"):
-        log = read()
-        if cases_file is not None:
-            from flowlens.io.cases import add_case_attributes
+    # Locked and staged from the start: a second run into the same folder stops now, not after
+    # the analysis; the folder shows the old or the new report, never a mix (flowlens.outputs).
+    with output_folder(out_dir, kind="report", keep=inputs) as out:
+        progress = Progress(enabled=False if as_json else None)
+        with progress.step(f"reading {log_path}"):
+            log = read()
+            if cases_file is not None:
+                from flowlens.io.cases import add_case_attributes
 
-            log = add_case_attributes(log, cases_file)
-    options = ReportOptions(
-        title=title,
-        seed=seed,
-        top_variants=top_variants,
-        deep=not quick,
-        calendars=cals,
-        team=time_opts.team,
-        clock_stop=time_opts.stop(),
-        model_path=model_path,
-        sla=sla,
-        sla_rules=sla_rules,
-        segment_by=segment_by,
-        resamples=resamples,
-        allow=allow,
-        other_work=other_work(log),
-        process=process,
-        domain=domain,
-    )
-    with progress.step("analysing"):
-        report = build_report(log, options)
-    for name, reason in failed_sections(report):
-        click.echo(f"flowlens: warning: section '{name}' {reason}", err=True)
-    with progress.step("writing report"):
-        paths = report.write(out_dir)
-        paths["quarantine"] = write_quarantine(log, out_dir / "quarantine.csv")
+                log = add_case_attributes(log, cases_file)
+        options = ReportOptions(
+            title=title,
+            seed=seed,
+            top_variants=top_variants,
+            deep=not quick,
+            calendars=cals,
+            team=time_opts.team,
+            clock_stop=time_opts.stop(),
+            model_path=model_path,
+            sla=sla,
+            sla_rules=sla_rules,
+            segment_by=segment_by,
+            resamples=resamples,
+            allow=allow,
+            other_work=other_work(log),
+            process=process,
+            domain=domain,
+        )
+        with progress.step("analysing"):
+            report = build_report(log, options)
+        for name, reason in failed_sections(report):
+            click.echo(f"flowlens: warning: section '{name}' {reason}", err=True)
+        with progress.step("writing report"):
+            paths = report.write(out.path)
+            paths["quarantine"] = write_quarantine(log, out.path / "quarantine.csv")
+    paths = {k: out.final(v) for k, v in paths.items()}
     if as_json:
         emit_json(
             {

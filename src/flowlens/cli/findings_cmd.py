@@ -89,6 +89,10 @@ def findings(
       flowlens findings calls.csv --json > findings.json
       flowlens findings calls.csv --csv findings.csv
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("csv_path",))
     from flowlens.analysis.activity_groups import ActivityGroups
     from flowlens.errors import ConfigError
     from flowlens.findings.allowlist import AllowList

@@ -98,6 +98,10 @@ def bank(
       flowlens generate bank --preset demo --seed 7 -o event_logs/bank_demo
       flowlens generate bank --preset tiny --label-style bpic17 --json -o /tmp/tiny
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(folder="out_dir")
     from flowlens.cli.progress import Progress
     from flowlens.synth import generate_bank
 

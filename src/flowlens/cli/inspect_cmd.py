@@ -32,6 +32,10 @@ def inspect(
       flowlens inspect incidents.xes.gz --json
       flowlens inspect export.csv --case order_id --end moment
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("quarantine_path",))
     progress = Progress(enabled=None if not as_json else False)
     with progress.step(f"reading {log_path}"):
         log = read()

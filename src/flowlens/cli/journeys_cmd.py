@@ -85,6 +85,10 @@ def journeys(
       flowlens journeys events.parquet --cases cases.parquet --window 7d --by segment
       flowlens journeys events.parquet --groups groups.toml --json
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("csv_path",))
     from flowlens.analysis.journeys import customer_key, headline
     from flowlens.analysis.journeys import journeys as compute
     from flowlens.analysis.segments import ISSUE_METRICS, compare, issue_units, segment_labels

@@ -72,8 +72,12 @@ def map_(
       flowlens map loans.xes.gz -o map.png --view time --path-measure time
       flowlens map calls.csv --json --where segment=VIP
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("out_path",))
     from flowlens.discovery.abstraction import process_map
-    from flowlens.report.process_map import map_dot, save_map
+    from flowlens.report.process_map import save_map
 
     if out_path is None and not as_json:
         raise click.UsageError("give -o FILE for the drawing, or --json for the numbers")
@@ -90,11 +94,7 @@ def map_(
         )
     if out_path is not None:
         with progress.step(f"drawing {out_path}"):
-            if out_path.suffix.lower() in {".dot", ".gv"}:
-                out_path.parent.mkdir(parents=True, exist_ok=True)
-                out_path.write_text(map_dot(graph, view=view), encoding="utf-8")
-            else:
-                save_map(graph, out_path, view=view)
+            save_map(graph, out_path, view=view)
     if as_json:
         emit_json(map_payload(log, graph, out_path))
     elif out_path is not None:

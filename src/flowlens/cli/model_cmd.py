@@ -60,6 +60,10 @@ def model(
       flowlens model loans.xes.gz -o loans.bpmn --noise 0.2
       flowlens model loans.xes.gz --variants-coverage 0.8 -o happy.bpmn --pnml happy.pnml --png happy.png
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("out_path", "pnml_path", "image_path"))
     from flowlens.discovery.bpmn import discover_bpmn, save_model_image, write_bpmn, write_pnml
     from flowlens.discovery.variants import variants
 

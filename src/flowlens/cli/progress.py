@@ -36,11 +36,14 @@ class Progress:
 
         thread = threading.Thread(target=spin, daemon=True)
         thread.start()
+        done = False
         try:
             yield
+            done = True
         finally:
             stop.set()
             thread.join()
             elapsed = time.perf_counter() - start
-            sys.stderr.write(f"\r\033[K  {label} ({elapsed:.1f} s)\n")
+            # a step that failed or was interrupted is cleared, so the error is the one line left
+            sys.stderr.write(f"\r\033[K  {label} ({elapsed:.1f} s)\n" if done else "\r\033[K")
             sys.stderr.flush()

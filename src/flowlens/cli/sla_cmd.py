@@ -176,6 +176,10 @@ def sla(
       flowlens sla log.csv --preset UK_DISP --applies-to process=complaints
       flowlens sla tickets.csv --clock-start Opened --clock-stop Resolved --days 5 --business --country GB-ENG --json
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("cases_csv",))
     from flowlens.analysis import sla as S
     from flowlens.errors import ConfigError
 

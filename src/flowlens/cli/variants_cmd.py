@@ -43,6 +43,10 @@ def variants(
       flowlens variants loans.xes.gz --top 10
       flowlens variants loans.xes.gz --json --cases --top 3
     """
+    from flowlens.cli.guard import guard_outputs
+
+    # before reading anything: no output may overwrite an input
+    guard_outputs(files=("csv_path",))
     import pandas as pd
 
     from flowlens.discovery.variants import variant_cases

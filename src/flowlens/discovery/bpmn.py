@@ -223,9 +223,9 @@ def write_bpmn(model: BPMN, path: str | Path, *, name: str | None = None) -> Pat
     >>> b"bpmndi:BPMNShape" in out.read_bytes()
     True
     """
-    p = Path(path)
-    p.write_bytes(bpmn_xml(model, name=name))
-    return p
+    from flowlens.outputs import write_bytes
+
+    return write_bytes(Path(path), bpmn_xml(model, name=name))
 
 
 def write_pnml(model: BPMN | PetriModel | tuple[Any, Any, Any], path: str | Path) -> Path:
@@ -267,16 +267,19 @@ def write_pnml(model: BPMN | PetriModel | tuple[Any, Any, Any], path: str | Path
     pm4py()  # quiet import first
     from pm4py.objects.petri_net.exporter import exporter as petri_exporter
 
-    petri_exporter.apply(view, im, str(p), final_marking=fm)
-    # pm4py numbers arcs by memory address and silent steps by random uuids: make them stable.
-    tree = etree.parse(str(p), etree.XMLParser(**_PARSER_FLAGS))
-    for i, arc in enumerate(tree.iter("arc"), start=1):
-        arc.set("id", f"a{i}")
-    for trans in tree.iter("transition"):
-        for tool in trans.iter("toolspecific"):
-            if tool.get("localNodeID") is not None:
-                tool.set("localNodeID", str(trans.get("id")))
-    tree.write(str(p), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    from flowlens.outputs import atomic_path
+
+    with atomic_path(p) as tmp:  # p is replaced only by the finished file
+        petri_exporter.apply(view, im, str(tmp), final_marking=fm)
+        # pm4py numbers arcs by memory address and silent steps by random uuids: make them stable.
+        tree = etree.parse(str(tmp), etree.XMLParser(**_PARSER_FLAGS))
+        for i, arc in enumerate(tree.iter("arc"), start=1):
+            arc.set("id", f"a{i}")
+        for trans in tree.iter("transition"):
+            for tool in trans.iter("toolspecific"):
+                if tool.get("localNodeID") is not None:
+                    tool.set("localNodeID", str(trans.get("id")))
+        tree.write(str(tmp), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return p
 
 
@@ -297,30 +300,33 @@ def save_model_image(model: BPMN, path: str | Path) -> Path:
     from flowlens.render.svg import clean_svg
     from flowlens.render.text import label, visible
 
+    from flowlens.outputs import atomic_path
+
     dot_binary()  # a clear error when Graphviz is missing
     # pm4py hands each name to the graphviz package as it is: a name like "<...>" would be read
     # as an HTML label (links included), a backslash as a DOT escape, a NUL would end the line.
     # Draw from the names made safe (escaped, cut short, never HTML), then put the originals back.
     originals = [(n, n.get_name()) for n in model.get_nodes()]
-    try:
-        for node, name in originals:
-            if name:
-                node.set_name(nohtml(dot_escape(label(name))))
-        with contextlib.redirect_stdout(io.StringIO()):
-            pm4py().save_vis_bpmn(model, str(p), rankdir="LR")
-    finally:
-        for node, name in originals:
-            node.set_name(name)
-    if fmt == "svg":  # as the map: no link survives, and a task's tooltip is its whole name
-        # (pm4py names each Graphviz node by the Python id of the BPMN node)
-        kinds = {str(id(n)): _kind(n)[0] for n, _ in originals}
-        titles = {str(id(n)): visible(name) if name else kinds[str(id(n))] for n, name in originals}
-        short = {str(id(n)): label(name) if name else kinds[str(id(n))] for n, name in originals}
-        for f in model.get_flows():
-            s, t = str(id(f.get_source())), str(id(f.get_target()))
-            if s in short and t in short:
-                titles[f"{s}->{t}"] = f"{short[s]} → {short[t]}"
-        p.write_bytes(clean_svg(p.read_bytes(), titles))
+    with atomic_path(p) as tmp:
+        try:
+            for node, name in originals:
+                if name:
+                    node.set_name(nohtml(dot_escape(label(name))))
+            with contextlib.redirect_stdout(io.StringIO()):
+                pm4py().save_vis_bpmn(model, str(tmp), rankdir="LR")
+        finally:
+            for node, name in originals:
+                node.set_name(name)
+        if fmt == "svg":  # as the map: no link survives, and a task's tooltip is its whole name
+            # (pm4py names each Graphviz node by the Python id of the BPMN node)
+            kinds = {str(id(n)): _kind(n)[0] for n, _ in originals}
+            titles = {str(id(n)): visible(name) if name else kinds[str(id(n))] for n, name in originals}
+            short = {str(id(n)): label(name) if name else kinds[str(id(n))] for n, name in originals}
+            for f in model.get_flows():
+                s, t = str(id(f.get_source())), str(id(f.get_target()))
+                if s in short and t in short:
+                    titles[f"{s}->{t}"] = f"{short[s]} → {short[t]}"
+            tmp.write_bytes(clean_svg(tmp.read_bytes(), titles))
     return p
 
 

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
 from flowlens.errors import ConfigError
+from flowlens.outputs import atomic_path
 from flowlens.render.text import xml_text
 
 if TYPE_CHECKING:
@@ -45,15 +46,16 @@ def neutralise_formulas(values: pd.Series) -> pd.Series:
 
 
 def write_safe_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as UTF-8 CSV with formula-looking cells neutralised."""
+    """Write ``frame`` as UTF-8 CSV with formula-looking cells neutralised, atomically (a failed
+    or killed run leaves ``path`` as it was, :func:`flowlens.outputs.atomic_path`)."""
     import pandas as pd
 
     safe = frame.copy()
     for col in safe.columns:
         safe[col] = neutralise_formulas(safe[col])
     safe.columns = list(neutralise_formulas(pd.Series([str(c) for c in safe.columns], dtype=object)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safe.to_csv(path, index=False)
+    with atomic_path(path) as tmp:
+        safe.to_csv(tmp, index=False)
     return path
 
 
@@ -107,23 +109,24 @@ def write_log(
     """
     p = Path(path)
     fmt = format or _format_of(p)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if fmt not in {"parquet", "csv", "xes"}:
+        raise ConfigError(f"cannot write format '{fmt}'; use csv, parquet or xes")
     frame = export_frame(log)
-    if fmt == "parquet":
-        frame.to_parquet(p, index=False)
-    elif fmt == "csv":
+    if fmt == "csv":
         for col in ("start_time", "end_time"):
             frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
         if spreadsheet_safe:
-            write_safe_csv(frame, p)
+            return write_safe_csv(frame, p)
+    # written beside p and renamed into place: a failed or killed run leaves p as it was
+    with atomic_path(p) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        elif fmt == "csv":
+            frame.to_csv(tmp, index=False)
         else:
-            frame.to_csv(p, index=False)
-    elif fmt == "xes":
-        opener = gzip.open if p.name.endswith(".gz") else open
-        with opener(p, "wt", encoding="utf-8") as fh:  # type: ignore[operator]
-            _write_xes(frame, fh)
-    else:
-        raise ConfigError(f"cannot write format '{fmt}'; use csv, parquet or xes")
+            opener = gzip.open if p.name.endswith(".gz") else open
+            with opener(tmp, "wt", encoding="utf-8") as fh:  # type: ignore[operator]
+                _write_xes(frame, fh)
     return p
 
 

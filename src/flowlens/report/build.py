@@ -127,7 +127,7 @@ FAILED = "failed: "
 class _Guard:
     """Runs one section's analysis so that its failure cannot take the report down.
 
-    Anything but an interrupt or running out of memory is caught: the section is listed in
+    Anything but an interrupt or running out of memory or disk is caught: the section is listed in
     ``skipped`` as failed, with the exception's class and message on one line, and ``None``
     stands for its result.
     """
@@ -141,9 +141,11 @@ class _Guard:
             return None  # one failure per section is enough
         try:
             return compute()
-        except (KeyboardInterrupt, MemoryError):
-            raise
         except Exception as exc:
+            from flowlens.interrupts import classify
+
+            if classify(exc) is not None:  # an interrupt, out of memory, a full disk: stop the run
+                raise
             message = " ".join(str(exc).split())
             if len(message) > 300:
                 message = message[:299] + "…"

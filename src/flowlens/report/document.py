@@ -95,17 +95,24 @@ class Report:
         )
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``report.html`` and ``results.json`` into ``out_dir``."""
-        d = Path(out_dir)
-        d.mkdir(parents=True, exist_ok=True)
-        html = d / "report.html"
-        html.write_text(self.to_html(), encoding="utf-8")
-        results = d / "results.json"
-        results.write_text(
-            json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=_json_default) + "\n",
-            encoding="utf-8",
-        )
-        return {"report": html, "results": results}
+        """Write ``report.html`` and ``results.json`` into ``out_dir``, as one set: a run that
+        fails or is killed on the way leaves the folder as it was (:func:`flowlens.outputs.output_folder`).
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp()) / "out"
+        >>> keys = "cases end engine flowlens_version seed source_name source_sha256 start timezone"
+        >>> paths = Report(title="t", provenance=dict.fromkeys(keys.split(), 0)).write(d)
+        >>> sorted(paths), paths["results"] == d / "results.json"
+        (['report', 'results'], True)
+        """
+        from flowlens.outputs import RESULTS, output_folder, write_text
+
+        html = self.to_html()
+        data = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=_json_default) + "\n"
+        with output_folder(out_dir, kind="report") as out:
+            report = write_text(out.path / "report.html", html)
+            results = write_text(out.path / RESULTS, data)
+        return {"report": out.final(report), "results": out.final(results)}
 
 
 class _Links(HTMLParser):

@@ -189,16 +189,16 @@ def inline_svg(svg: bytes) -> str:
 
 def save_map(graph: DirectlyFollowsGraph, path: str | Path, *, view: str = "frequency") -> Path:
     """Write the map as .svg, .png, .pdf or .dot (by suffix)."""
+    from flowlens.outputs import write_bytes, write_text
+
     p = Path(path)
     fmt = p.suffix.lower().lstrip(".")
-    dot = map_dot(graph, view=view)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if fmt in {"dot", "gv"}:
-        p.write_text(dot, encoding="utf-8")
-    elif fmt == "svg":
-        p.write_bytes(clean_svg(render(dot, fmt), map_titles(graph)))
-    elif fmt in {"png", "pdf"}:
-        p.write_bytes(render(dot, fmt))
-    else:
+    if fmt not in {"dot", "gv", "svg", "png", "pdf"}:
         raise ConfigError(f"cannot write a map as '{p.suffix}'; use .svg, .png, .pdf or .dot")
-    return p
+    dot = map_dot(graph, view=view)
+    # atomically: a failed or killed run leaves the previous map in place
+    if fmt in {"dot", "gv"}:
+        return write_text(p, dot)
+    if fmt == "svg":
+        return write_bytes(p, clean_svg(render(dot, fmt), map_titles(graph)))
+    return write_bytes(p, render(dot, fmt))

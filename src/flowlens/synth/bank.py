@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -29,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from flowlens.errors import ConfigError
+from flowlens.outputs import output_folder, write_text
 from flowlens.synth import presets as P
 from flowlens.synth.arrivals import PROCESS_PREFIX, arrival_times
 from flowlens.synth.calendars import check_years
@@ -258,9 +260,17 @@ def _pool(n: int) -> Any:
     return _POOLS[n]
 
 
-def _shutdown_pools() -> None:
+def _shutdown_pools(*, kill: bool = False) -> None:
+    """Stop the helper pools: let them finish (normal end) or kill their workers (``kill``,
+    after an error or Ctrl-C, so the run ends at once instead of after the running task)."""
     for p in _POOLS.values():
-        p.shutdown(wait=True)
+        if kill:
+            for proc in list(getattr(p, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            p.shutdown(wait=False, cancel_futures=True)
+        else:
+            p.shutdown(wait=True)
     _POOLS.clear()
 
 
@@ -362,30 +372,69 @@ def generate_bank(
     chosen = resolve_remedies(remedies, pre.remedies)
     check_years(pre.start, pre.days + 150)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if jobs is None:
         jobs = 1
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}")
     if not _fork_available():
         jobs = 1
-    work = Path(tempfile.mkdtemp(prefix=".flowlens-synth-", dir=out))
+    # Everything is written into a staging folder beside out_dir that replaces it only when
+    # the dataset is complete: a failed or killed run leaves out_dir as it was.
+    with output_folder(out, kind="dataset") as folder:
+        return _generate_into(
+            folder.path,
+            out,
+            pre,
+            seed,
+            labels,
+            label_style,
+            hide_ground_truth,
+            sla,
+            progress,
+            jobs,
+            fmts,
+            xes,
+            kinds,
+            chosen,
+            command,
+        )
+
+
+def _generate_into(
+    stage: Path,
+    out: Path,
+    pre: P.Preset,
+    seed: int,
+    labels: str,
+    label_style: str,
+    hide_ground_truth: bool,
+    sla: str,
+    progress: Callable[[str], None] | None,
+    jobs: int,
+    fmts: tuple[str, ...],
+    xes: bool,
+    kinds: tuple[str, ...],
+    chosen: tuple[str, ...],
+    command: str | None,
+) -> GenerationResult:
+    """The body of :func:`generate_bank`: writes into ``stage``, describes ``out``."""
+    work = Path(tempfile.mkdtemp(prefix=".flowlens-synth-", dir=stage))
     global _BANK
     try:
         bank = _Bank(pre, seed, labels, label_style, hide_ground_truth, sla, work, progress)
         _BANK = bank
-        write_table(pa.Table.from_pandas(bank.customers_df, preserve_index=False), out / "customers.parquet")
+        write_table(
+            pa.Table.from_pandas(bank.customers_df, preserve_index=False), stage / "customers.parquet"
+        )
         del bank.customers_df  # the index keeps what the simulation needs
         base = bank.run("base", Switches(), None, jobs=jobs)
         bank.base = base
         _shutdown_pools()  # the base run's helper; remedy workers fork from a lean parent
-        files, counts, noise_counts, gt_rows = write_base(bank, base, out, fmts, xes, kinds)
+        files, counts, noise_counts, gt_rows = write_base(bank, base, stage, fmts, xes, kinds)
         for r in base.runs.values():  # the truth statistics are written; free the arrays
             r.team_waits = {}
         rem_summary: dict[str, dict[str, Any]] = {}
-        cf_dir = out / "counterfactuals"
-        if cf_dir.exists():
-            shutil.rmtree(cf_dir)
+        cf_dir = stage / "counterfactuals"
         bank.cf_dir = cf_dir
         if chosen and jobs > 1:
             import gc
@@ -406,8 +455,8 @@ def generate_bank(
                 bank.progress(f"counterfactual {name}")
                 rem_summary[name] = _child_remedy(name)
         if chosen:
-            (cf_dir / "summary.json").write_text(dump_json(rem_summary), encoding="utf-8")
-            files += sorted(str(p.relative_to(out)) for p in cf_dir.iterdir())
+            write_text(cf_dir / "summary.json", dump_json(rem_summary))
+            files += sorted(p.relative_to(stage).as_posix() for p in cf_dir.iterdir())
         options = {
             "preset": pre.name,
             "seed": seed,
@@ -434,9 +483,12 @@ def generate_bank(
         )
         from flowlens.synth.readme import dataset_readme
 
-        (out / "README.md").write_text(dataset_readme(result, pre, command), encoding="utf-8")
+        write_text(stage / "README.md", dataset_readme(result, pre, command))
         result.files = sorted({*result.files, "README.md"})
         return result
+    except BaseException:
+        _shutdown_pools(kill=True)  # failed or interrupted: stop the workers now
+        raise
     finally:
         _shutdown_pools()
         _BANK = None

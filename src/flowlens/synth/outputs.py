@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from flowlens.outputs import write_text
 from flowlens.synth.calendars import DAY
 from flowlens.synth.calfile import calendars_toml
 from flowlens.synth.noise import Noise
@@ -82,8 +83,8 @@ def write_base(
         gt = pa.concat_tables([gt, pa.Table.from_pylist(extra, schema=GT_SCHEMA)])
     write_table(gt, out / "ground_truth.parquet")
     summary = summarise(gt)
-    (out / "ground_truth_summary.json").write_text(dump_json(summary), encoding="utf-8")
-    (out / "bottleneck_truth.json").write_text(dump_json(bottleneck_truth(base.runs, gt)), encoding="utf-8")
+    write_text(out / "ground_truth_summary.json", dump_json(summary))
+    write_text(out / "bottleneck_truth.json", dump_json(bottleneck_truth(base.runs, gt)))
     files += [
         "cases.parquet",
         "customers.parquet",
@@ -102,9 +103,7 @@ def write_base(
         for rid, key in r.extra.get("calendars", {}).items():
             if people.setdefault(rid, key) != key:  # pragma: no cover - ids are per team
                 raise RuntimeError(f"{rid} has two shift calendars")
-    (out / "calendars.toml").write_text(
-        calendars_toml(people, pre.start, pre.days + RUN_OUT_DAYS), encoding="utf-8"
-    )
+    write_text(out / "calendars.toml", calendars_toml(people, pre.start, pre.days + RUN_OUT_DAYS))
     files += ["background_events.parquet", "calendars.toml"]
     if xes:
         _write_xes(out)

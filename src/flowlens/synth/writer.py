@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from flowlens.outputs import atomic_path
 from flowlens.synth.calendars import UTC_OFFSET_S, waking
 from flowlens.synth.labels import label
 from flowlens.synth.rng import case_streams
@@ -436,9 +437,8 @@ def _key_of(case_id: str) -> tuple[str, int, int]:
 
 def concat_parts(parts: list[Path], out: Path, schema: pa.Schema, transform: Any = None) -> int:
     """Concatenate part files row group by row group (bounded memory) into ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with pq.ParquetWriter(out, schema, **WRITE_OPTS) as w:
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, **WRITE_OPTS) as w:
         for p in parts:
             f = pq.ParquetFile(p)
             for i in range(f.num_row_groups):
@@ -513,5 +513,6 @@ def _write_csv_pandas(table: pa.Table, path: Path, *, header: bool) -> None:
 
 
 def write_table(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, **WRITE_OPTS)
+    """Write ``table`` as Parquet at ``path``, atomically (:func:`flowlens.outputs.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **WRITE_OPTS)
