@@ -296,11 +296,10 @@ def save_model_image(model: BPMN, path: str | Path) -> Path:
         raise ConfigError(f"cannot render a model as '.{fmt}' ({p})", hint="use a .png, .svg or .pdf file")
     from graphviz import nohtml
 
+    from flowlens.outputs import atomic_path
     from flowlens.render.dot import dot_binary, dot_escape
     from flowlens.render.svg import clean_svg
     from flowlens.render.text import label, visible
-
-    from flowlens.outputs import atomic_path
 
     dot_binary()  # a clear error when Graphviz is missing
     # pm4py hands each name to the graphviz package as it is: a name like "<...>" would be read
