@@ -13,7 +13,7 @@ prints); ``data`` is :meth:`FindingsReport.to_dict` (findings without the full c
 ...     return [Finding(kind="rework", title="'<a>' is done twice", activities=("<a>",), case_ids=("1",),
 ...                     occurrences=2, customer_time_s=600.0, customer_time_ci=(600.0, 600.0), staff_time_s=60.0,
 ...                     evidence="e.", scenario=Scenario("cut_loop"), per_case_s={"1": 600.0})]
->>> s = findings_section(find_wastes(flowlens.read_log(df), detectors=[det]))
+>>> s = findings_section(find_wastes(flowlens.read_log(df), detectors=[det], min_cases=1))
 >>> s.id, "&lt;a&gt;" in s.html, "<a>" in s.html, s.lead
 ('findings', True, False, "'<a>' is done twice: 1 case, 10 min each, 10 min of customer time added")
 """
