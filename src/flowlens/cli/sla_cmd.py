@@ -276,22 +276,11 @@ def sla(
                 )
             )
     if cases_csv is not None:
+        from flowlens.analysis.sla.breakdown import CASE_COLUMNS
         from flowlens.io.writers import write_safe_csv
 
         df = analyses[0].result.frame()
-        cols = [
-            "case_id",
-            "clock_start",
-            "clock_stop",
-            "status",
-            "extension",
-            "deadline_base",
-            "deadline",
-            "elapsed",
-            "margin",
-            "paused_us",
-        ]
-        write_safe_csv(df[cols], cases_csv)
+        write_safe_csv(df[list(CASE_COLUMNS)], cases_csv)
     if as_json:
         emit_json(
             {

@@ -126,6 +126,19 @@ def time_in_window(result: SlaResult, tm: TimeModel, *, causes: Any = None) -> T
 
 #: cases a category needs over full periods before a trend is given
 MIN_TREND_CASES = 20
+#: the per-case columns a deadline analysis reports (JSON and the --cases-csv export)
+CASE_COLUMNS = (
+    "case_id",
+    "clock_start",
+    "clock_stop",
+    "status",
+    "extension",
+    "deadline_base",
+    "deadline",
+    "elapsed",
+    "margin",
+    "paused_us",
+)
 CATEGORY_COLUMNS = (
     "complaint_category",
     "category",
@@ -430,18 +443,7 @@ class SlaAnalysis:
             }
         if cases:
             df = r.frame()
-            keep = [
-                "case_id",
-                "clock_start",
-                "clock_stop",
-                "status",
-                "extension",
-                "deadline_base",
-                "deadline",
-                "elapsed",
-                "margin",
-                "paused_us",
-            ]
+            keep = list(CASE_COLUMNS)
             out["cases"] = [
                 {
                     k: (None if pd.isna(v) else (v.isoformat() if hasattr(v, "isoformat") else v))
