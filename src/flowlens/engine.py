@@ -5,18 +5,25 @@ DuckDB connection, which reads CSV and Parquet natively and spills to disk when 
 fit in memory. Every analysis above it is an Ibis expression over the canonical event table,
 so the same query runs on DuckDB and, after :meth:`EventLog.to_engine`, on Spark.
 
+Both take the user's resource limits (:class:`Limits`: ``--memory-limit``, ``--threads``,
+``--temp-dir`` or the ``FLOWLENS_*`` environment variables): DuckDB's ``memory_limit``,
+``threads`` and spill folder; Spark's driver memory, ``local[n]`` and ``spark.local.dir``.
+
 >>> from flowlens.engine import duckdb_engine
->>> eng = duckdb_engine()
->>> eng.name
-'duckdb'
+>>> eng = duckdb_engine(memory_limit="600MB", threads=1)
+>>> eng.name, eng.limits.memory_bytes, eng.setting("threads")
+('duckdb', 600000000, '1')
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +37,203 @@ if TYPE_CHECKING:
 
 ENGINES = ("duckdb", "spark")
 
+#: Environment variables read when an option is not given (the command line and the API alike).
+ENV_MEMORY_LIMIT = "FLOWLENS_MEMORY_LIMIT"
+ENV_THREADS = "FLOWLENS_THREADS"
+ENV_TEMP_DIR = "FLOWLENS_TEMP_DIR"
+
+#: Below this the engine cannot hold even a small log's working set (DuckDB's own floor for a
+#: join or a sort is a few tens of MB per thread); a smaller value is refused, not obeyed.
+MIN_MEMORY_BYTES = 100_000_000
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*|%)\s*$")
+
+
+def physical_memory() -> int:
+    """Bytes of memory this process may use: the machine's RAM, or the container's (cgroup)
+    limit where that is lower.
+
+    >>> physical_memory() > 0
+    True
+    """
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            total = int(text)
+    return int(total)
+
+
+def parse_memory_limit(value: str | int, *, name: str = "--memory-limit") -> int:
+    """Bytes of a memory limit written as ``600MB``, ``6GB``, ``1.5GiB`` or ``50%`` (a share of
+    :func:`physical_memory`). Units as DuckDB reads them: KB/MB/GB/TB are powers of 1000,
+    KiB/MiB/GiB/TiB powers of 1024. A bare number is refused (bytes or megabytes?).
+
+    >>> parse_memory_limit("600MB"), parse_memory_limit("1.5 GiB")
+    (600000000, 1610612736)
+    >>> parse_memory_limit("6 apples")
+    Traceback (most recent call last):
+    ...
+    flowlens.errors.ConfigError: --memory-limit '6 apples' is not a size (hint: write it as 600MB, 6GB, 1.5GiB or a share of the machine's memory such as 50%)
+    """
+    text = str(value)
+    hint = "write it as 600MB, 6GB, 1.5GiB or a share of the machine's memory such as 50%"
+    m = _MEMORY_RE.match(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = float(value)
+    elif m is None or (m.group(2) != "%" and m.group(2).lower() not in _UNITS):
+        raise ConfigError(f"{name} '{text}' is not a size", hint=hint)
+    elif m.group(2) == "":
+        raise ConfigError(f"{name} '{text}' has no unit", hint=hint)
+    elif m.group(2) == "%":
+        share = float(m.group(1))
+        if not 0 < share <= 100:
+            raise ConfigError(f"{name} '{text}' is not a share between 0 and 100 %", hint=hint)
+        n = share / 100 * physical_memory()
+    else:
+        n = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    total = physical_memory()
+    if n < MIN_MEMORY_BYTES:
+        raise ConfigError(
+            f"{name} '{text}' is below the {MIN_MEMORY_BYTES // 10**6} MB flowlens needs to work",
+            hint=f"give at least {MIN_MEMORY_BYTES // 10**6}MB",
+        )
+    if n > total:
+        raise ConfigError(
+            f"{name} '{text}' is more than this machine's memory ({_size(total)})",
+            hint="give less, e.g. 50%",
+        )
+    return int(n)
+
+
+def _size(n: float) -> str:
+    """Bytes in words, decimal units as the limits are written: ``6.0 GB``."""
+    for unit, k in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n / 1000:.0f} KB"
+
+
+def parse_threads(value: str | int, *, name: str = "--threads") -> int:
+    """A thread count: a whole number from 1 up.
+
+    >>> parse_threads("2")
+    2
+    """
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} '{value}' is not a whole number of threads from 1 up", hint="e.g. 2")
+    return int(text)
+
+
+def check_temp_dir(value: str | Path, *, name: str = "--temp-dir") -> Path:
+    """The folder spills go to: it must exist (or be creatable) and be writable."""
+    path = Path(value).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=".flowlens-probe-", dir=path)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"{name} '{value}' cannot hold spill files: {exc.strerror or exc}",
+            hint="give a writable folder on a disk with room for the log several times over",
+        ) from exc
+    return path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the engines may use: memory (bytes), threads and the folder they spill to.
+
+    ``None`` leaves the engine's default (DuckDB: 80 % of memory, every core, a private folder
+    in the system temp directory). Build one with :meth:`resolve`, which takes the options given
+    and, for those not given, the environment variables :data:`ENV_MEMORY_LIMIT`,
+    :data:`ENV_THREADS` and :data:`ENV_TEMP_DIR`.
+
+    The memory limit bounds the engine's buffers (DuckDB spills to ``temp_dir`` beyond it);
+    steps that bring event-level data into Python work in pieces sized by :meth:`chunk_rows`,
+    so that they stay within it too. The interpreter and its libraries (about 300 MB) come on
+    top (docs/methods.md, "Memory").
+
+    >>> Limits.resolve(memory_limit="6GB", threads=2, env={}).memory_bytes
+    6000000000
+    >>> Limits.resolve(env={"FLOWLENS_THREADS": "1"}).threads
+    1
+    """
+
+    memory_bytes: int | None = None
+    threads: int | None = None
+    temp_dir: Path | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        memory_limit: str | int | None = None,
+        threads: str | int | None = None,
+        temp_dir: str | Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Limits:
+        """Limits from the options given, else from the environment, else the defaults."""
+        env = dict(os.environ) if env is None else env
+
+        def pick(given: object, var: str, option: str) -> tuple[object, str]:
+            if given is not None and given != "":
+                return given, option
+            value = env.get(var, "").strip()
+            return (value or None), f"{var}"
+
+        mem, mem_name = pick(memory_limit, ENV_MEMORY_LIMIT, "--memory-limit")
+        thr, thr_name = pick(threads, ENV_THREADS, "--threads")
+        tmp, tmp_name = pick(temp_dir, ENV_TEMP_DIR, "--temp-dir")
+        return cls(
+            memory_bytes=None if mem is None else parse_memory_limit(mem, name=mem_name),  # type: ignore[arg-type]
+            threads=None if thr is None else parse_threads(thr, name=thr_name),  # type: ignore[arg-type]
+            temp_dir=None if tmp is None else check_temp_dir(tmp, name=tmp_name),  # type: ignore[arg-type]
+        )
+
+    @property
+    def budget_bytes(self) -> int:
+        """The memory a step may count on: the limit, else DuckDB's default (80 % of memory)."""
+        return self.memory_bytes if self.memory_bytes is not None else int(0.8 * physical_memory())
+
+    def chunk_rows(self, bytes_per_row: int, *, share: float = 0.25, floor: int = 50_000) -> int:
+        """Rows a step may bring into Python at once, holding ``bytes_per_row`` each: a
+        ``share`` of the budget (the engine keeps the rest), never fewer than ``floor``.
+
+        >>> Limits(memory_bytes=600_000_000).chunk_rows(200)
+        750000
+        """
+        return max(floor, int(self.budget_bytes * share) // max(1, bytes_per_row))
+
+    def describe(self) -> str:
+        parts = [
+            f"memory {_size(self.memory_bytes)}" if self.memory_bytes else "memory: engine default",
+            f"{self.threads} threads" if self.threads else "threads: every core",
+        ]
+        if self.temp_dir:
+            parts.append(f"spills to {self.temp_dir}")
+        return ", ".join(parts)
+
 
 @dataclass
 class Engine:
@@ -39,6 +243,7 @@ class Engine:
     backend: BaseBackend
     duckdb: duckdb.DuckDBPyConnection | None = None
     workdir: Path | None = field(default=None, repr=False)
+    limits: Limits = field(default_factory=Limits)
     _counter: int = field(default=0, repr=False)
 
     def table(self, name: str) -> ibis.Table:
@@ -78,39 +283,98 @@ class Engine:
         frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
         return self.backend.table(name)
 
+    def setting(self, name: str) -> str:
+        """A DuckDB setting as the connection has it (e.g. ``memory_limit``, ``threads``)."""
+        if self.duckdb is None:
+            raise EngineError(f"the {self.name} engine has no DuckDB settings")
+        row = self.duckdb.execute("SELECT current_setting(?)", [name]).fetchone()
+        return str(row[0]) if row else ""
 
-def _workdir() -> Path:
+
+def _workdir(parent: Path | None = None) -> Path:
     """A private scratch folder for spills and engine hand-over files, removed at exit."""
-    d = Path(tempfile.mkdtemp(prefix="flowlens-"))
+    d = Path(tempfile.mkdtemp(prefix="flowlens-", dir=parent))
     atexit.register(shutil.rmtree, d, ignore_errors=True)
     return d
 
 
-def duckdb_engine(*, threads: int | None = None, memory_limit: str | None = None) -> Engine:
-    """A fresh in-memory DuckDB connection that spills to a private temp folder."""
+#: Live DuckDB connections, so that :func:`interrupt` can stop their queries.
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def duckdb_engine(
+    *,
+    threads: int | None = None,
+    memory_limit: str | int | None = None,
+    temp_dir: str | Path | None = None,
+    limits: Limits | None = None,
+) -> Engine:
+    """A fresh in-memory DuckDB connection that spills to a private temp folder.
+
+    ``limits`` (or the three keywords, resolved with the environment by :meth:`Limits.resolve`)
+    set its ``memory_limit``, ``threads`` and the folder the spill folder is made in.
+    """
     import duckdb
     import ibis
 
-    workdir = _workdir()
+    if limits is None:
+        limits = Limits.resolve(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
+    workdir = _workdir(limits.temp_dir)
     con = duckdb.connect(":memory:")
-    con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
-    con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+    con.execute(f"SET threads = {int(limits.threads or os.cpu_count() or 1)}")
+    con.execute(f"SET temp_directory = '{str(workdir / 'spill').replace(chr(39), chr(39) * 2)}'")
     # Timestamps are stored as UTC microseconds; the session zone only affects parsing,
     # which sets it explicitly.
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on stdout for long queries, which would corrupt --json.
     con.execute("SET enable_progress_bar = false")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if limits.memory_bytes is not None:
+        con.execute(f"SET memory_limit = '{int(limits.memory_bytes)}B'")
     backend = ibis.duckdb.from_connection(con)
-    return Engine(name="duckdb", backend=backend, duckdb=con, workdir=workdir)
+    with _LIVE_LOCK:
+        _LIVE.add(con)
+    return Engine(name="duckdb", backend=backend, duckdb=con, workdir=workdir, limits=limits)
+
+
+def interrupt() -> int:
+    """Stop the queries running in every live engine of this process (for a Ctrl-C handler):
+    each DuckDB connection's current query fails with an interrupt error, and the Spark
+    session's jobs are cancelled. Returns the number of engines told. Safe to call from a
+    signal handler or another thread; a no-op when nothing runs.
+
+    >>> interrupt() >= 0
+    True
+    """
+    with _LIVE_LOCK:
+        cons = list(_LIVE)
+    told = 0
+    for con in cons:
+        try:
+            con.interrupt()
+            told += 1
+        except Exception:  # a connection closed meanwhile has nothing to stop
+            pass
+    session = _SPARK.get("session")
+    if session is not None:
+        try:
+            session.sparkContext.cancelAllJobs()
+            told += 1
+        except Exception:  # the JVM may already be gone
+            pass
+    return told
 
 
 _SPARK: dict[str, Any] = {}
 
 
-def spark_session() -> Any:
-    """The process-wide local Spark session (started on first use, ~10 s)."""
+def spark_session(limits: Limits | None = None) -> Any:
+    """The process-wide local Spark session (started on first use, ~10 s).
+
+    ``limits`` apply when the session starts (a JVM's heap cannot change later): the memory
+    limit becomes ``spark.driver.memory`` (local mode runs everything in the driver), threads
+    ``local[n]``, and the temp folder ``spark.local.dir`` (shuffle and spill files).
+    """
     if "session" not in _SPARK:
         try:
             from pyspark.sql import SparkSession
@@ -124,8 +388,12 @@ def spark_session() -> Any:
                 "the Spark engine needs a Java runtime (java not found on PATH)",
                 hint="install OpenJDK 17, e.g. apt-get install openjdk-17-jre-headless",
             )
+        limits = limits or Limits.resolve()
+        master = os.environ.get("FLOWLENS_SPARK_MASTER", "local[2]")
+        if limits.threads:
+            master = f"local[{limits.threads}]"
         builder = (
-            SparkSession.builder.master(os.environ.get("FLOWLENS_SPARK_MASTER", "local[2]"))
+            SparkSession.builder.master(master)
             .appName("flowlens")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.shuffle.partitions", os.environ.get("FLOWLENS_SPARK_PARTITIONS", "8"))
@@ -133,18 +401,29 @@ def spark_session() -> Any:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
+        if limits.memory_bytes:
+            # whole megabytes, as the JVM reads them (-Xmx)
+            builder = builder.config("spark.driver.memory", f"{limits.memory_bytes // 2**20}m")
+        if limits.temp_dir:
+            builder = builder.config("spark.local.dir", str(_workdir(limits.temp_dir)))
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         _SPARK["session"] = session
     return _SPARK["session"]
 
 
-def spark_engine() -> Engine:
-    """An Ibis backend over the local Spark session."""
+def spark_engine(limits: Limits | None = None) -> Engine:
+    """An Ibis backend over the local Spark session (``limits``: see :func:`spark_session`)."""
     import ibis
 
-    session = spark_session()
-    return Engine(name="spark", backend=ibis.pyspark.connect(session), workdir=_workdir())
+    limits = limits or Limits.resolve()
+    session = spark_session(limits)
+    return Engine(
+        name="spark",
+        backend=ibis.pyspark.connect(session),
+        workdir=_workdir(limits.temp_dir),
+        limits=limits,
+    )
 
 
 def check_engine_name(name: str) -> str:
