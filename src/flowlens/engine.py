@@ -42,6 +42,11 @@ ENV_MEMORY_LIMIT = "FLOWLENS_MEMORY_LIMIT"
 ENV_THREADS = "FLOWLENS_THREADS"
 ENV_TEMP_DIR = "FLOWLENS_TEMP_DIR"
 
+#: Share of ``--memory-limit`` the engine (DuckDB's ``memory_limit``, Spark's driver heap) is
+#: given; the rest is for the data steps bring into Python (docs/methods.md, "Memory"): at 10^6
+#: events they held at most 60 MB (per-case tables), 3-4 % of what the engine used.
+ENGINE_SHARE = 0.85
+
 #: Below this the engine cannot hold even a small log's working set (DuckDB's own floor for a
 #: join or a sort is a few tens of MB per thread); a smaller value is refused, not obeyed.
 MIN_MEMORY_BYTES = 100_000_000
@@ -169,10 +174,11 @@ class Limits:
     and, for those not given, the environment variables :data:`ENV_MEMORY_LIMIT`,
     :data:`ENV_THREADS` and :data:`ENV_TEMP_DIR`.
 
-    The memory limit bounds the engine's buffers (DuckDB spills to ``temp_dir`` beyond it);
-    steps that bring event-level data into Python work in pieces sized by :meth:`chunk_rows`,
-    so that they stay within it too. The interpreter and its libraries (about 300 MB) come on
-    top (docs/methods.md, "Memory").
+    The memory limit is the budget of the data: the engine gets :data:`ENGINE_SHARE` of it
+    (DuckDB spills to ``temp_dir`` beyond that, and recomputes a query that still does not fit
+    in slices of cases), the rest is for the tables steps bring into Python (per case or per
+    candidate, never one row per event of a large log). The interpreter and its libraries
+    (about 300 MB for ``analyze``) come on top (docs/methods.md, "Memory").
 
     >>> Limits.resolve(memory_limit="6GB", threads=2, env={}).memory_bytes
     6000000000
@@ -212,18 +218,14 @@ class Limits:
         )
 
     @property
-    def budget_bytes(self) -> int:
-        """The memory a step may count on: the limit, else DuckDB's default (80 % of memory)."""
-        return self.memory_bytes if self.memory_bytes is not None else int(0.8 * physical_memory())
+    def engine_bytes(self) -> int | None:
+        """The engine's own limit: :data:`ENGINE_SHARE` of the memory limit (the rest is for
+        what steps hold in Python), or None for the engine's default.
 
-    def chunk_rows(self, bytes_per_row: int, *, share: float = 0.25, floor: int = 50_000) -> int:
-        """Rows a step may bring into Python at once, holding ``bytes_per_row`` each: a
-        ``share`` of the budget (the engine keeps the rest), never fewer than ``floor``.
-
-        >>> Limits(memory_bytes=600_000_000).chunk_rows(200)
-        750000
+        >>> Limits(memory_bytes=1_000_000_000).engine_bytes
+        850000000
         """
-        return max(floor, int(self.budget_bytes * share) // max(1, bytes_per_row))
+        return None if self.memory_bytes is None else int(self.memory_bytes * ENGINE_SHARE)
 
     def describe(self) -> str:
         parts = [
@@ -255,7 +257,13 @@ class Engine:
         Ibis's own ``cache()``/``create_table`` do not work with DuckDB 2.0 (docs/engine.md),
         so DuckDB gets ``CREATE TEMP TABLE ... AS`` with the compiled SQL; Spark checkpoints a
         temporary view.
+
+        Under a memory limit, a query that does not fit (DuckDB spills sorts, joins and
+        aggregates, but a window over all events or a wide join can still run out) is computed
+        again in slices of cases (:meth:`_materialize_in_slices`) when its result has a
+        ``case_idx`` or ``eid`` column: the same rows, each slice within the limit.
         """
+        import duckdb
         import ibis
 
         self._counter += 1
@@ -265,7 +273,11 @@ class Engine:
         if self.name == "duckdb":
             assert self.duckdb is not None
             sql = ibis.to_sql(expr, dialect="duckdb")
-            self.duckdb.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+            try:
+                self.duckdb.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+            except duckdb.OutOfMemoryException:
+                if not self._materialize_in_slices(name, expr):
+                    raise
             # DuckDB sums BIGINT into HUGEINT, which Ibis reads as an object column; the
             # expression's own type is int64, so store it as such.
             wide = self.duckdb.execute(
@@ -283,12 +295,68 @@ class Engine:
         frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
         return self.backend.table(name)
 
+    def _materialize_in_slices(self, name: str, expr: ibis.Table, slices: int = 4) -> bool:
+        """Create table ``name`` from ``expr`` slice by slice of the log's cases (``case_idx``
+        ranges; ``eid`` ranges of the same cases), halving a slice that still runs out of
+        memory. Filtering the result by case is exact whatever the query computes (the slices
+        partition its rows, NULL keys included); it saves memory where the engine pushes the
+        filter down, as it does through joins, aggregates and windows keyed by the case or the
+        instance. False when the result has no such column or the engine has no event table.
+        """
+        import duckdb
+        import ibis
+
+        from flowlens.relational import EID_STRIDE
+
+        assert self.duckdb is not None
+        con = self.duckdb
+        key = next((k for k in ("case_idx", "eid") if k in expr.columns), None)
+        has_events = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events'"
+        ).fetchall()[0][0]
+        if key is None or not has_events:
+            return False
+        top = con.execute("SELECT max(case_idx) FROM events").fetchall()[0][0]
+        n_cases = int(top) + 1 if top is not None else 0
+        if n_cases == 0:
+            return False
+        scale = 1 if key == "case_idx" else EID_STRIDE
+        col = expr[key]
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+        created = False
+
+        def run(part: ibis.Table) -> None:
+            nonlocal created
+            sql = ibis.to_sql(part, dialect="duckdb")
+            if created:
+                con.execute(f'INSERT INTO "{name}" {sql}')
+            else:
+                con.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+                created = True
+
+        step = -(-n_cases // slices)
+        todo = [(lo, min(n_cases, lo + step)) for lo in range(0, n_cases, step)]
+        while todo:
+            lo, hi = todo.pop(0)
+            # the last slice is open-ended: a filtered log's cases are a subset of the events'
+            cond = col >= lo * scale if hi >= n_cases else (col >= lo * scale) & (col < hi * scale)
+            try:
+                run(expr.filter(cond))
+            except duckdb.OutOfMemoryException:
+                if hi - lo <= 1:
+                    raise
+                mid = (lo + hi) // 2
+                todo[:0] = [(lo, mid), (mid, hi)]
+        run(expr.filter(col.isnull() | (col < 0)))
+        return True
+
     def setting(self, name: str) -> str:
         """A DuckDB setting as the connection has it (e.g. ``memory_limit``, ``threads``)."""
         if self.duckdb is None:
             raise EngineError(f"the {self.name} engine has no DuckDB settings")
-        row = self.duckdb.execute("SELECT current_setting(?)", [name]).fetchone()
-        return str(row[0]) if row else ""
+        # fetchall: a result left unfinished would block the next query on the connection
+        rows = self.duckdb.execute("SELECT current_setting(?)", [name]).fetchall()
+        return str(rows[0][0]) if rows else ""
 
 
 def _workdir(parent: Path | None = None) -> Path:
@@ -329,8 +397,13 @@ def duckdb_engine(
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on stdout for long queries, which would corrupt --json.
     con.execute("SET enable_progress_bar = false")
-    if limits.memory_bytes is not None:
-        con.execute(f"SET memory_limit = '{int(limits.memory_bytes)}B'")
+    if limits.engine_bytes is not None:
+        con.execute(f"SET memory_limit = '{limits.engine_bytes}B'")
+        # Give freed memory back to the system after every bulk release (a dropped staging
+        # table, a finished join): by default the allocator keeps up to 512 MB of it, which the
+        # process would carry on top of the limit (1.26M events: 940 MB resident after reading
+        # with 1 GB, 520 MB with this; any threshold above 0 kept most of it).
+        con.execute("SET allocator_bulk_deallocation_flush_threshold = '0B'")
     backend = ibis.duckdb.from_connection(con)
     with _LIVE_LOCK:
         _LIVE.add(con)
@@ -401,9 +474,9 @@ def spark_session(limits: Limits | None = None) -> Any:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
-        if limits.memory_bytes:
+        if limits.engine_bytes:
             # whole megabytes, as the JVM reads them (-Xmx)
-            builder = builder.config("spark.driver.memory", f"{limits.memory_bytes // 2**20}m")
+            builder = builder.config("spark.driver.memory", f"{limits.engine_bytes // 2**20}m")
         if limits.temp_dir:
             builder = builder.config("spark.local.dir", str(_workdir(limits.temp_dir)))
         session = builder.getOrCreate()

@@ -225,7 +225,7 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
 
 
 #: Above this share of NUL bytes in the sample, a file is binary (or UTF-16 without a BOM).
-_NUL_SHARE = 0.01
+_NUL_SHARE = 0.1
 
 
 def _utf8_like(head: bytes) -> bool:
