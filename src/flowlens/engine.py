@@ -327,6 +327,7 @@ class Engine:
 
         def run(part: ibis.Table) -> None:
             nonlocal created
+            self.backend._run_pre_execute_hooks(part)  # type: ignore[attr-defined]
             sql = ibis.to_sql(part, dialect="duckdb")
             if created:
                 con.execute(f'INSERT INTO "{name}" {sql}')
@@ -461,28 +462,40 @@ def spark_session(limits: Limits | None = None) -> Any:
                 "the Spark engine needs a Java runtime (java not found on PATH)",
                 hint="install OpenJDK 17, e.g. apt-get install openjdk-17-jre-headless",
             )
-        limits = limits or Limits.resolve()
-        master = os.environ.get("FLOWLENS_SPARK_MASTER", "local[2]")
-        if limits.threads:
-            master = f"local[{limits.threads}]"
-        builder = (
-            SparkSession.builder.master(master)
-            .appName("flowlens")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", os.environ.get("FLOWLENS_SPARK_PARTITIONS", "8"))
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        )
-        if limits.engine_bytes:
-            # whole megabytes, as the JVM reads them (-Xmx)
-            builder = builder.config("spark.driver.memory", f"{limits.engine_bytes // 2**20}m")
-        if limits.temp_dir:
-            builder = builder.config("spark.local.dir", str(_workdir(limits.temp_dir)))
+        conf = spark_config(limits or Limits.resolve())
+        builder = SparkSession.builder.master(conf.pop("master")).appName("flowlens")
+        for key, value in conf.items():
+            builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         _SPARK["session"] = session
     return _SPARK["session"]
+
+
+def spark_config(limits: Limits, *, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The local Spark session's master and settings for ``limits``: threads as ``local[n]``
+    (default ``FLOWLENS_SPARK_MASTER``, else ``local[2]``), the engine's share of the memory
+    limit as ``spark.driver.memory`` (local mode runs everything in the driver's heap), and a
+    private folder in the temp folder as ``spark.local.dir`` (shuffle and spill files).
+
+    >>> spark_config(Limits(memory_bytes=2_000_000_000, threads=1), env={})["master"]
+    'local[1]'
+    """
+    env = dict(os.environ) if env is None else env
+    conf = {
+        "master": f"local[{limits.threads}]" if limits.threads else env.get("FLOWLENS_SPARK_MASTER", "local[2]"),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": env.get("FLOWLENS_SPARK_PARTITIONS", "8"),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    if limits.engine_bytes:
+        # whole mebibytes, as the JVM reads them (-Xmx)
+        conf["spark.driver.memory"] = f"{limits.engine_bytes // 2**20}m"
+    if limits.temp_dir:
+        conf["spark.local.dir"] = str(_workdir(limits.temp_dir))
+    return conf
 
 
 def spark_engine(limits: Limits | None = None) -> Engine:
