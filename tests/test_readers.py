@@ -279,7 +279,9 @@ def test_dst_gap_quarantined_and_overlap_flagged() -> None:
     q = log.quarantine()
     assert q.source_row.tolist() == [1]
     assert q.reason.tolist() == ["nonexistent local time"]
-    assert q.detail.iloc[0].startswith("value timestamp=2024-03-31 02:30:00 does not exist in Europe/Amsterdam")
+    assert q.detail.iloc[0].startswith(
+        "value timestamp=2024-03-31 02:30:00 does not exist in Europe/Amsterdam"
+    )
     flag = log.quality.flags["ambiguous_local_times"]
     assert (flag.count, flag.cases) == (1, 1)
     assert "2024-10-27 02:30:00" in flag.description

@@ -227,15 +227,6 @@ class Limits:
         """
         return None if self.memory_bytes is None else int(self.memory_bytes * ENGINE_SHARE)
 
-    def describe(self) -> str:
-        parts = [
-            f"memory {_size(self.memory_bytes)}" if self.memory_bytes else "memory: engine default",
-            f"{self.threads} threads" if self.threads else "threads: every core",
-        ]
-        if self.temp_dir:
-            parts.append(f"spills to {self.temp_dir}")
-        return ", ".join(parts)
-
 
 @dataclass
 class Engine:
@@ -482,8 +473,9 @@ def spark_config(limits: Limits, *, env: dict[str, str] | None = None) -> dict[s
     'local[1]'
     """
     env = dict(os.environ) if env is None else env
+    master = env.get("FLOWLENS_SPARK_MASTER", "local[2]")
     conf = {
-        "master": f"local[{limits.threads}]" if limits.threads else env.get("FLOWLENS_SPARK_MASTER", "local[2]"),
+        "master": f"local[{limits.threads}]" if limits.threads else master,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": env.get("FLOWLENS_SPARK_PARTITIONS", "8"),
         "spark.ui.enabled": "false",
