@@ -266,20 +266,29 @@ def test_dst_change_day_europe_amsterdam() -> None:
     )
 
 
-def test_dst_gap_and_overlap_are_noted() -> None:
-    """Times that do not exist (spring) or exist twice (autumn) are read by a stated rule and
-    counted, never silently."""
+def test_dst_gap_quarantined_and_overlap_flagged() -> None:
+    """A time that does not exist (spring) is set aside with the reason, never moved an hour;
+    one that exists twice (autumn) is read by a stated rule and flagged."""
     times = ["2024-03-31 02:30:00", "2024-10-27 02:30:00", "2024-10-27T02:40:00+02:00", "2024-07-01 12:00:00"]
     log = flowlens.read_log(frame(times), tz="Europe/Amsterdam")
     ends = {a: t.tz_convert("UTC").strftime("%Y-%m-%d %H:%M") for a, t in zip(
         log.to_pandas().activity, log.to_pandas().end, strict=True)}  # fmt: skip
-    assert ends["a0"] == "2024-03-31 01:30"  # 02:30 does not exist: read as 03:30 CEST
+    assert "a0" not in ends  # 02:30 does not exist on 31 March in Amsterdam
     assert ends["a1"] == "2024-10-27 01:30"  # 02:30 twice: the second, 02:30 CET
     assert ends["a2"] == "2024-10-27 00:40"  # an offset settles it
-    notes = " ".join(log.source.notes)
-    assert "1 time falls in column 'timestamp' (e.g. 2024-03-31 02:30:00) in the hour skipped" in notes
-    assert "1 time falls in column 'timestamp' (e.g. 2024-10-27 02:30:00) in the hour repeated" in notes
-    assert not flowlens.read_log(frame(times), tz="Asia/Shanghai").source.notes
+    q = log.quarantine()
+    assert q.source_row.tolist() == [1]
+    assert q.reason.tolist() == ["nonexistent local time"]
+    assert q.detail.iloc[0].startswith(
+        "value timestamp=2024-03-31 02:30:00 does not exist in Europe/Amsterdam"
+    )
+    flag = log.quality.flags["ambiguous_local_times"]
+    assert (flag.count, flag.cases) == (1, 1)
+    assert "2024-10-27 02:30:00" in flag.description
+    assert log.quality.balanced
+    shanghai = flowlens.read_log(frame(times), tz="Asia/Shanghai")
+    assert shanghai.quality.rows_quarantined == 0
+    assert "ambiguous_local_times" not in shanghai.quality.flags
 
 
 def test_timezone_recorded_in_summary_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,18 +5,25 @@ DuckDB connection, which reads CSV and Parquet natively and spills to disk when 
 fit in memory. Every analysis above it is an Ibis expression over the canonical event table,
 so the same query runs on DuckDB and, after :meth:`EventLog.to_engine`, on Spark.
 
+Both take the user's resource limits (:class:`Limits`: ``--memory-limit``, ``--threads``,
+``--temp-dir`` or the ``FLOWLENS_*`` environment variables): DuckDB's ``memory_limit``,
+``threads`` and spill folder; Spark's driver memory, ``local[n]`` and ``spark.local.dir``.
+
 >>> from flowlens.engine import duckdb_engine
->>> eng = duckdb_engine()
->>> eng.name
-'duckdb'
+>>> eng = duckdb_engine(memory_limit="600MB", threads=1)
+>>> eng.name, eng.limits.memory_bytes, eng.setting("threads")
+('duckdb', 600000000, '1')
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +37,196 @@ if TYPE_CHECKING:
 
 ENGINES = ("duckdb", "spark")
 
+#: Environment variables read when an option is not given (the command line and the API alike).
+ENV_MEMORY_LIMIT = "FLOWLENS_MEMORY_LIMIT"
+ENV_THREADS = "FLOWLENS_THREADS"
+ENV_TEMP_DIR = "FLOWLENS_TEMP_DIR"
+
+#: Share of ``--memory-limit`` the engine (DuckDB's ``memory_limit``, Spark's driver heap) is
+#: given; the rest is for the data steps bring into Python (docs/methods.md, "Memory"): at 10^6
+#: events they held at most 60 MB (per-case tables), 3-4 % of what the engine used.
+ENGINE_SHARE = 0.85
+
+#: Below this the engine cannot hold even a small log's working set (DuckDB's own floor for a
+#: join or a sort is a few tens of MB per thread); a smaller value is refused, not obeyed.
+MIN_MEMORY_BYTES = 100_000_000
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*|%)\s*$")
+
+
+def physical_memory() -> int:
+    """Bytes of memory this process may use: the machine's RAM, or the container's (cgroup)
+    limit where that is lower.
+
+    >>> physical_memory() > 0
+    True
+    """
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            total = int(text)
+    return int(total)
+
+
+def parse_memory_limit(value: str | int, *, name: str = "--memory-limit") -> int:
+    """Bytes of a memory limit written as ``600MB``, ``6GB``, ``1.5GiB`` or ``50%`` (a share of
+    :func:`physical_memory`). Units as DuckDB reads them: KB/MB/GB/TB are powers of 1000,
+    KiB/MiB/GiB/TiB powers of 1024. A bare number is refused (bytes or megabytes?).
+
+    >>> parse_memory_limit("600MB"), parse_memory_limit("1.5 GiB")
+    (600000000, 1610612736)
+    >>> parse_memory_limit("6 apples")
+    Traceback (most recent call last):
+    ...
+    flowlens.errors.ConfigError: --memory-limit '6 apples' is not a size (hint: write it as 600MB, 6GB, 1.5GiB or a share of the machine's memory such as 50%)
+    """
+    text = str(value)
+    hint = "write it as 600MB, 6GB, 1.5GiB or a share of the machine's memory such as 50%"
+    m = _MEMORY_RE.match(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = float(value)
+    elif m is None or (m.group(2) != "%" and m.group(2).lower() not in _UNITS):
+        raise ConfigError(f"{name} '{text}' is not a size", hint=hint)
+    elif m.group(2) == "":
+        raise ConfigError(f"{name} '{text}' has no unit", hint=hint)
+    elif m.group(2) == "%":
+        share = float(m.group(1))
+        if not 0 < share <= 100:
+            raise ConfigError(f"{name} '{text}' is not a share between 0 and 100 %", hint=hint)
+        n = share / 100 * physical_memory()
+    else:
+        n = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    total = physical_memory()
+    if n < MIN_MEMORY_BYTES:
+        raise ConfigError(
+            f"{name} '{text}' is below the {MIN_MEMORY_BYTES // 10**6} MB flowlens needs to work",
+            hint=f"give at least {MIN_MEMORY_BYTES // 10**6}MB",
+        )
+    if n > total:
+        raise ConfigError(
+            f"{name} '{text}' is more than this machine's memory ({_size(total)})",
+            hint="give less, e.g. 50%",
+        )
+    return int(n)
+
+
+def _size(n: float) -> str:
+    """Bytes in words, decimal units as the limits are written: ``6.0 GB``."""
+    for unit, k in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n / 1000:.0f} KB"
+
+
+def parse_threads(value: str | int, *, name: str = "--threads") -> int:
+    """A thread count: a whole number from 1 up.
+
+    >>> parse_threads("2")
+    2
+    """
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} '{value}' is not a whole number of threads from 1 up", hint="e.g. 2")
+    return int(text)
+
+
+def check_temp_dir(value: str | Path, *, name: str = "--temp-dir") -> Path:
+    """The folder spills go to: it must exist (or be creatable) and be writable."""
+    path = Path(value).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=".flowlens-probe-", dir=path)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"{name} '{value}' cannot hold spill files: {exc.strerror or exc}",
+            hint="give a writable folder on a disk with room for the log several times over",
+        ) from exc
+    return path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the engines may use: memory (bytes), threads and the folder they spill to.
+
+    ``None`` leaves the engine's default (DuckDB: 80 % of memory, every core, a private folder
+    in the system temp directory). Build one with :meth:`resolve`, which takes the options given
+    and, for those not given, the environment variables :data:`ENV_MEMORY_LIMIT`,
+    :data:`ENV_THREADS` and :data:`ENV_TEMP_DIR`.
+
+    The memory limit is the budget of the data: the engine gets :data:`ENGINE_SHARE` of it
+    (DuckDB spills to ``temp_dir`` beyond that, and recomputes a query that still does not fit
+    in slices of cases), the rest is for the tables steps bring into Python (per case or per
+    candidate, never one row per event of a large log). The interpreter and its libraries
+    (about 300 MB for ``analyze``) come on top (docs/methods.md, "Memory").
+
+    >>> Limits.resolve(memory_limit="6GB", threads=2, env={}).memory_bytes
+    6000000000
+    >>> Limits.resolve(env={"FLOWLENS_THREADS": "1"}).threads
+    1
+    """
+
+    memory_bytes: int | None = None
+    threads: int | None = None
+    temp_dir: Path | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        memory_limit: str | int | None = None,
+        threads: str | int | None = None,
+        temp_dir: str | Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Limits:
+        """Limits from the options given, else from the environment, else the defaults."""
+        env = dict(os.environ) if env is None else env
+
+        def pick(given: object, var: str, option: str) -> tuple[object, str]:
+            if given is not None and given != "":
+                return given, option
+            value = env.get(var, "").strip()
+            return (value or None), f"{var}"
+
+        mem, mem_name = pick(memory_limit, ENV_MEMORY_LIMIT, "--memory-limit")
+        thr, thr_name = pick(threads, ENV_THREADS, "--threads")
+        tmp, tmp_name = pick(temp_dir, ENV_TEMP_DIR, "--temp-dir")
+        return cls(
+            memory_bytes=None if mem is None else parse_memory_limit(mem, name=mem_name),  # type: ignore[arg-type]
+            threads=None if thr is None else parse_threads(thr, name=thr_name),  # type: ignore[arg-type]
+            temp_dir=None if tmp is None else check_temp_dir(tmp, name=tmp_name),  # type: ignore[arg-type]
+        )
+
+    @property
+    def engine_bytes(self) -> int | None:
+        """The engine's own limit: :data:`ENGINE_SHARE` of the memory limit (the rest is for
+        what steps hold in Python), or None for the engine's default.
+
+        >>> Limits(memory_bytes=1_000_000_000).engine_bytes
+        850000000
+        """
+        return None if self.memory_bytes is None else int(self.memory_bytes * ENGINE_SHARE)
+
 
 @dataclass
 class Engine:
@@ -39,6 +236,7 @@ class Engine:
     backend: BaseBackend
     duckdb: duckdb.DuckDBPyConnection | None = None
     workdir: Path | None = field(default=None, repr=False)
+    limits: Limits = field(default_factory=Limits)
     _counter: int = field(default=0, repr=False)
 
     def table(self, name: str) -> ibis.Table:
@@ -50,7 +248,13 @@ class Engine:
         Ibis's own ``cache()``/``create_table`` do not work with DuckDB 2.0 (docs/engine.md),
         so DuckDB gets ``CREATE TEMP TABLE ... AS`` with the compiled SQL; Spark checkpoints a
         temporary view.
+
+        Under a memory limit, a query that does not fit (DuckDB spills sorts, joins and
+        aggregates, but a window over all events or a wide join can still run out) is computed
+        again in slices of cases (:meth:`_materialize_in_slices`) when its result has a
+        ``case_idx`` or ``eid`` column: the same rows, each slice within the limit.
         """
+        import duckdb
         import ibis
 
         self._counter += 1
@@ -60,7 +264,11 @@ class Engine:
         if self.name == "duckdb":
             assert self.duckdb is not None
             sql = ibis.to_sql(expr, dialect="duckdb")
-            self.duckdb.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+            try:
+                self.duckdb.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+            except duckdb.OutOfMemoryException:
+                if not self._materialize_in_slices(name, expr):
+                    raise
             # DuckDB sums BIGINT into HUGEINT, which Ibis reads as an object column; the
             # expression's own type is int64, so store it as such.
             wide = self.duckdb.execute(
@@ -78,42 +286,160 @@ class Engine:
         frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
         return self.backend.table(name)
 
+    def _materialize_in_slices(self, name: str, expr: ibis.Table, slices: int = 4) -> bool:
+        """Create table ``name`` from ``expr`` slice by slice of the log's cases (``case_idx``
+        ranges; ``eid`` ranges of the same cases), halving a slice that still runs out of
+        memory. Filtering the result by case is exact whatever the query computes (the slices
+        partition its rows, NULL keys included); it saves memory where the engine pushes the
+        filter down, as it does through joins, aggregates and windows keyed by the case or the
+        instance. False when the result has no such column or the engine has no event table.
+        """
+        import duckdb
+        import ibis
 
-def _workdir() -> Path:
+        from flowlens.relational import EID_STRIDE
+
+        assert self.duckdb is not None
+        con = self.duckdb
+        key = next((k for k in ("case_idx", "eid") if k in expr.columns), None)
+        has_events = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events'"
+        ).fetchall()[0][0]
+        if key is None or not has_events:
+            return False
+        top = con.execute("SELECT max(case_idx) FROM events").fetchall()[0][0]
+        n_cases = int(top) + 1 if top is not None else 0
+        if n_cases == 0:
+            return False
+        scale = 1 if key == "case_idx" else EID_STRIDE
+        col = expr[key]
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+        created = False
+
+        def run(part: ibis.Table) -> None:
+            nonlocal created
+            self.backend._run_pre_execute_hooks(part)  # type: ignore[attr-defined]
+            sql = ibis.to_sql(part, dialect="duckdb")
+            if created:
+                con.execute(f'INSERT INTO "{name}" {sql}')
+            else:
+                con.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+                created = True
+
+        step = -(-n_cases // slices)
+        todo = [(lo, min(n_cases, lo + step)) for lo in range(0, n_cases, step)]
+        while todo:
+            lo, hi = todo.pop(0)
+            # the last slice is open-ended: a filtered log's cases are a subset of the events'
+            cond = col >= lo * scale if hi >= n_cases else (col >= lo * scale) & (col < hi * scale)
+            try:
+                run(expr.filter(cond))
+            except duckdb.OutOfMemoryException:
+                if hi - lo <= 1:
+                    raise
+                mid = (lo + hi) // 2
+                todo[:0] = [(lo, mid), (mid, hi)]
+        run(expr.filter(col.isnull() | (col < 0)))
+        return True
+
+    def setting(self, name: str) -> str:
+        """A DuckDB setting as the connection has it (e.g. ``memory_limit``, ``threads``)."""
+        if self.duckdb is None:
+            raise EngineError(f"the {self.name} engine has no DuckDB settings")
+        # fetchall: a result left unfinished would block the next query on the connection
+        rows = self.duckdb.execute("SELECT current_setting(?)", [name]).fetchall()
+        return str(rows[0][0]) if rows else ""
+
+
+def _workdir(parent: Path | None = None) -> Path:
     """A private scratch folder for spills and engine hand-over files, removed at exit."""
-    d = Path(tempfile.mkdtemp(prefix="flowlens-"))
+    d = Path(tempfile.mkdtemp(prefix="flowlens-", dir=parent))
     atexit.register(shutil.rmtree, d, ignore_errors=True)
     return d
 
 
-def duckdb_engine(*, threads: int | None = None, memory_limit: str | None = None) -> Engine:
-    """A fresh in-memory DuckDB connection that spills to a private temp folder."""
+#: Live DuckDB connections, so that :func:`interrupt` can stop their queries.
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def duckdb_engine(
+    *,
+    threads: int | None = None,
+    memory_limit: str | int | None = None,
+    temp_dir: str | Path | None = None,
+    limits: Limits | None = None,
+) -> Engine:
+    """A fresh in-memory DuckDB connection that spills to a private temp folder.
+
+    ``limits`` (or the three keywords, resolved with the environment by :meth:`Limits.resolve`)
+    set its ``memory_limit``, ``threads`` and the folder the spill folder is made in.
+    """
     import duckdb
     import ibis
 
-    from flowlens.interrupts import register
-
-    workdir = _workdir()
+    if limits is None:
+        limits = Limits.resolve(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
+    workdir = _workdir(limits.temp_dir)
     con = duckdb.connect(":memory:")
-    register(con)  # Ctrl-C interrupts its queries (flowlens.interrupts)
-    con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
-    con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+    con.execute(f"SET threads = {int(limits.threads or os.cpu_count() or 1)}")
+    con.execute(f"SET temp_directory = '{str(workdir / 'spill').replace(chr(39), chr(39) * 2)}'")
     # Timestamps are stored as UTC microseconds; the session zone only affects parsing,
     # which sets it explicitly.
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on stdout for long queries, which would corrupt --json.
     con.execute("SET enable_progress_bar = false")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if limits.engine_bytes is not None:
+        con.execute(f"SET memory_limit = '{limits.engine_bytes}B'")
+        # Give freed memory back to the system after every bulk release (a dropped staging
+        # table, a finished join): by default the allocator keeps up to 512 MB of it, which the
+        # process would carry on top of the limit (1.26M events: 940 MB resident after reading
+        # with 1 GB, 520 MB with this; any threshold above 0 kept most of it).
+        con.execute("SET allocator_bulk_deallocation_flush_threshold = '0B'")
     backend = ibis.duckdb.from_connection(con)
-    return Engine(name="duckdb", backend=backend, duckdb=con, workdir=workdir)
+    with _LIVE_LOCK:
+        _LIVE.add(con)
+    return Engine(name="duckdb", backend=backend, duckdb=con, workdir=workdir, limits=limits)
+
+
+def interrupt() -> int:
+    """Stop the queries running in every live engine of this process (for a Ctrl-C handler):
+    each DuckDB connection's current query fails with an interrupt error, and the Spark
+    session's jobs are cancelled. Returns the number of engines told. Safe to call from a
+    signal handler or another thread; a no-op when nothing runs.
+
+    >>> interrupt() >= 0
+    True
+    """
+    with _LIVE_LOCK:
+        cons = list(_LIVE)
+    told = 0
+    for con in cons:
+        try:
+            con.interrupt()
+            told += 1
+        except Exception:  # a connection closed meanwhile has nothing to stop
+            pass
+    session = _SPARK.get("session")
+    if session is not None:
+        try:
+            session.sparkContext.cancelAllJobs()
+            told += 1
+        except Exception:  # the JVM may already be gone
+            pass
+    return told
 
 
 _SPARK: dict[str, Any] = {}
 
 
-def spark_session() -> Any:
-    """The process-wide local Spark session (started on first use, ~10 s)."""
+def spark_session(limits: Limits | None = None) -> Any:
+    """The process-wide local Spark session (started on first use, ~10 s).
+
+    ``limits`` apply when the session starts (a JVM's heap cannot change later): the memory
+    limit becomes ``spark.driver.memory`` (local mode runs everything in the driver), threads
+    ``local[n]``, and the temp folder ``spark.local.dir`` (shuffle and spill files).
+    """
     if "session" not in _SPARK:
         try:
             from pyspark.sql import SparkSession
@@ -127,27 +453,55 @@ def spark_session() -> Any:
                 "the Spark engine needs a Java runtime (java not found on PATH)",
                 hint="install OpenJDK 17, e.g. apt-get install openjdk-17-jre-headless",
             )
-        builder = (
-            SparkSession.builder.master(os.environ.get("FLOWLENS_SPARK_MASTER", "local[2]"))
-            .appName("flowlens")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", os.environ.get("FLOWLENS_SPARK_PARTITIONS", "8"))
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        )
+        conf = spark_config(limits or Limits.resolve())
+        builder = SparkSession.builder.master(conf.pop("master")).appName("flowlens")
+        for key, value in conf.items():
+            builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         _SPARK["session"] = session
     return _SPARK["session"]
 
 
-def spark_engine() -> Engine:
-    """An Ibis backend over the local Spark session."""
+def spark_config(limits: Limits, *, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The local Spark session's master and settings for ``limits``: threads as ``local[n]``
+    (default ``FLOWLENS_SPARK_MASTER``, else ``local[2]``), the engine's share of the memory
+    limit as ``spark.driver.memory`` (local mode runs everything in the driver's heap), and a
+    private folder in the temp folder as ``spark.local.dir`` (shuffle and spill files).
+
+    >>> spark_config(Limits(memory_bytes=2_000_000_000, threads=1), env={})["master"]
+    'local[1]'
+    """
+    env = dict(os.environ) if env is None else env
+    master = env.get("FLOWLENS_SPARK_MASTER", "local[2]")
+    conf = {
+        "master": f"local[{limits.threads}]" if limits.threads else master,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": env.get("FLOWLENS_SPARK_PARTITIONS", "8"),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    if limits.engine_bytes:
+        # whole mebibytes, as the JVM reads them (-Xmx)
+        conf["spark.driver.memory"] = f"{limits.engine_bytes // 2**20}m"
+    if limits.temp_dir:
+        conf["spark.local.dir"] = str(_workdir(limits.temp_dir))
+    return conf
+
+
+def spark_engine(limits: Limits | None = None) -> Engine:
+    """An Ibis backend over the local Spark session (``limits``: see :func:`spark_session`)."""
     import ibis
 
-    session = spark_session()
-    return Engine(name="spark", backend=ibis.pyspark.connect(session), workdir=_workdir())
+    limits = limits or Limits.resolve()
+    session = spark_session(limits)
+    return Engine(
+        name="spark",
+        backend=ibis.pyspark.connect(session),
+        workdir=_workdir(limits.temp_dir),
+        limits=limits,
+    )
 
 
 def check_engine_name(name: str) -> str:

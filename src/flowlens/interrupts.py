@@ -3,8 +3,8 @@
 **Ctrl-C.** Python runs a signal handler only between bytecodes of the main thread, and a
 DuckDB query holds the main thread in C++ until it ends (minutes on a large log). So
 :func:`handling_interrupts` also has the signal written to a socket (``signal.set_wakeup_fd``)
-that a small thread watches: on the first Ctrl-C it interrupts every DuckDB connection
-flowlens opened (:func:`register`) and keeps interrupting new queries, so the run stops within
+that a small thread watches: on the first Ctrl-C it interrupts every engine flowlens opened
+(:func:`flowlens.engine.interrupt`: DuckDB queries, Spark jobs) and keeps interrupting new queries, so the run stops within
 a moment; the main thread then unwinds (staging folders of :mod:`flowlens.outputs` are
 removed on the way) and the command prints ``flowlens: interrupted`` and exits with 130. A
 second Ctrl-C exits at once (staging folders removed, status 130).
@@ -30,7 +30,6 @@ import os
 import signal
 import socket
 import threading
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,7 +41,6 @@ from flowlens.errors import (
     RunInterrupted,
 )
 
-_CONNECTIONS: weakref.WeakSet[Any] = weakref.WeakSet()
 _STATE = {"signals": 0, "requested": False, "reported": False, "installed": False}
 _FORK_HOOK: list[bool] = []
 _LOCK = threading.Lock()
@@ -51,25 +49,16 @@ _LOCK = threading.Lock()
 _REPEAT_S = 0.1
 
 
-def register(connection: Any) -> None:
-    """Let Ctrl-C interrupt ``connection`` (a DuckDB connection; held weakly).
-
-    >>> import duckdb
-    >>> register(duckdb.connect())
-    """
-    _CONNECTIONS.add(connection)
-
-
 def requested() -> bool:
     """True once the user pressed Ctrl-C in this process (under :func:`handling_interrupts`)."""
     return bool(_STATE["requested"])
 
 
 def interrupt_queries() -> None:
-    """Interrupt the queries running on every registered connection (from any thread)."""
-    for con in list(_CONNECTIONS):
-        with contextlib.suppress(Exception):
-            con.interrupt()
+    """Interrupt the queries running in every live engine (from any thread)."""
+    from flowlens.engine import interrupt
+
+    interrupt()
 
 
 def report_interrupted() -> None:
@@ -271,7 +260,6 @@ __all__ = [
     "interrupt_queries",
     "is_interrupt",
     "is_out_of_memory",
-    "register",
     "report_interrupted",
     "requested",
 ]

@@ -128,7 +128,7 @@ class EventLog:
         else:
             from flowlens.engine import spark_engine
 
-            eng = spark_engine()
+            eng = spark_engine(self._ingest.limits)
             assert eng.workdir is not None
             path = eng.workdir / "events.parquet"
             self._materialise_parquet(path)

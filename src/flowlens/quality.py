@@ -29,6 +29,8 @@ UNKNOWN_LIFECYCLE = "unknown lifecycle transition"
 OPEN_START = "start without completion"
 OPEN_SCHEDULE = "schedule without start or completion"
 STRAY_SUSPEND = "suspend/resume outside an activity instance"
+NUL_BYTE = "NUL byte in a field"
+DST_GAP = "nonexistent local time"
 
 #: Flags: name -> what it means (the text shown in summaries and the report).
 FLAG_TEXT = {
@@ -46,6 +48,9 @@ FLAG_TEXT = {
     "contain it): probably still open when the log was extracted",
     "missing_resource": "activity instances without a resource",
     "missing_start": "activity instances without a start time in a log that has start times",
+    "ambiguous_local_times": "rows whose local time (without an offset) falls in the hour repeated "
+    "when clocks go back: read as the second, standard-time occurrence, so their order and "
+    "durations against the first occurrence may be off by an hour",
 }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from flowlens.engine import Limits
     from flowlens.log import EventLog
     from flowlens.timing.calendars import CalendarSet
 
@@ -67,6 +68,7 @@ def log_options(func: F) -> F:
         ),
     ]
 
+    options += RESOURCE_OPTIONS
     options += FILTER_OPTIONS
     options += [
         click.option(
@@ -94,6 +96,7 @@ def log_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
         args = {k: kwargs.pop(k) for k in READ_KEYS}
+        args["limits"] = resource_limits(kwargs)
         spec = {k: kwargs.pop(k) for k in FILTER_KEYS}
         hide, key = kwargs.pop("pseudonymise_ids"), kwargs.pop("pseudonym_key")
         extra = [c.strip() for v in kwargs.pop("pseudonymise_columns") for c in v.split(",") if c.strip()]
@@ -163,6 +166,7 @@ def read_from_options(
     delimiter: str | None,
     encoding: str | None,
     engine: str,
+    limits: Limits | None = None,
 ) -> EventLog:
     from flowlens.columns import ColumnMap
     from flowlens.io import read_log
@@ -186,7 +190,41 @@ def read_from_options(
         time_format=time_format,
         delimiter=delimiter,
         encoding=encoding,
+        limits=limits,
     )
+
+
+#: ``--memory-limit``, ``--threads``, ``--temp-dir``: what the engines may use (every command
+#: that reads a log; the environment variables are read by :meth:`Limits.resolve`).
+RESOURCE_OPTIONS = [
+    click.option(
+        "--memory-limit",
+        metavar="SIZE",
+        help="Memory the analysis may use, e.g. 600MB, 6GB or 50% (of this machine's); beyond it "
+        "the engine spills to --temp-dir. Default: env FLOWLENS_MEMORY_LIMIT, else 80% of memory.",
+    ),
+    click.option(
+        "--threads",
+        metavar="N",
+        help="Threads the engine may use. Default: env FLOWLENS_THREADS, else every core.",
+    ),
+    click.option(
+        "--temp-dir",
+        metavar="DIR",
+        help="Folder for spill files when data exceeds --memory-limit (a private subfolder, "
+        "removed at exit). Default: env FLOWLENS_TEMP_DIR, else the system temp folder.",
+    ),
+]
+RESOURCE_KEYS = ("memory_limit", "threads", "temp_dir")
+
+
+def resource_limits(kwargs: dict[str, Any]) -> Limits:
+    """Pop the resource options from a command's arguments and resolve them (with the
+    environment); an invalid value fails here, before any reading."""
+    from flowlens.engine import Limits
+
+    given = {k: kwargs.pop(k) for k in RESOURCE_KEYS}
+    return Limits.resolve(**given)
 
 
 def other_work_option(func: F) -> F:
@@ -204,7 +242,7 @@ def other_work_option(func: F) -> F:
             from flowlens.io import read_log
 
             try:
-                other = read_log(path, tz=log.timezone)
+                other = read_log(path, tz=log.timezone, limits=log.engine.limits)
             except FlowlensError as exc:
                 # its columns are detected: LOG's mapping options do not apply to it
                 raise InputError(

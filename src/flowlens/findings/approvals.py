@@ -421,8 +421,10 @@ def detect_no_effect_checks(
     risk_set = (
         set(risk_tbl.to_pandas().r_case.astype("int64").tolist()) if (esc_acts or risk_attrs) else set()
     )
-    saving = saving_us(base)
-    cost = base.select("eid", saving_s=saving / 1e6).to_pandas().set_index("eid").saving_s
+    # only the candidates' instances are priced: the engine filters, so what comes into Python
+    # is their rows, not one per event of the log
+    cb = base.filter(base.activity.isin(cand))
+    cost = cb.select("eid", saving_s=saving_us(cb) / 1e6).to_pandas().set_index("eid").saving_s
 
     findings: list[Finding] = []
     for a in cand:

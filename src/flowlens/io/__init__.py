@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowlens.columns import ColumnMap, detect_roles
-from flowlens.engine import check_engine_name, duckdb_engine
+from flowlens.engine import Limits, check_engine_name, duckdb_engine
 from flowlens.errors import InputError
 from flowlens.io.source import (
     check_readable,
@@ -32,6 +32,10 @@ def read_log(
     delimiter: str | None = None,
     encoding: str | None = None,
     now: str | None = None,
+    memory_limit: str | int | None = None,
+    threads: int | None = None,
+    temp_dir: str | Path | None = None,
+    limits: Limits | None = None,
 ) -> EventLog:
     """Read an event log and pass it through the data-quality gate.
 
@@ -53,6 +57,12 @@ def read_log(
         Override CSV detection.
     now:
         ISO timestamp treated as "now" for the future-timestamp flag (default: the clock).
+    memory_limit, threads, temp_dir:
+        What the engines may use: memory as ``"600MB"``, ``"6GB"`` or ``"50%"`` of the machine's,
+        threads, and the folder spill files go to. Not given, the environment variables
+        ``FLOWLENS_MEMORY_LIMIT``, ``FLOWLENS_THREADS`` and ``FLOWLENS_TEMP_DIR`` are read, else
+        the engine's defaults apply (80 % of memory, every core, the system temp folder).
+        ``limits`` passes them as one :class:`~flowlens.engine.Limits` instead.
 
     Examples
     --------
@@ -62,6 +72,8 @@ def read_log(
     >>> log = flowlens.read_log(df, tz="Asia/Shanghai")
     >>> log.summary().start
     '2024-05-01T09:00:00.000+08:00'
+    >>> flowlens.read_log(df, memory_limit="600MB", threads=1).engine.setting("threads")
+    '1'
     """
     import pandas as pd
 
@@ -71,7 +83,9 @@ def read_log(
     from flowlens.log import EventLog
 
     check_engine_name(engine)
-    ing = duckdb_engine()
+    if limits is None:
+        limits = Limits.resolve(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
+    ing = duckdb_engine(limits=limits)
     con = ing.duckdb
     assert con is not None and ing.workdir is not None
     if isinstance(source, pd.DataFrame):
@@ -100,9 +114,12 @@ def read_log(
         )
 
     from flowlens.io.profile import RawProbe
+    from flowlens.io.readers import check_duplicate_roles, resolve_duplicate_columns
 
+    raw = resolve_duplicate_columns(con, raw, columns, info)
     detected = detect_roles(raw.columns, columns, source=info.path, probe=RawProbe(con, raw))
     mapping = detected.columns
+    check_duplicate_roles(raw, detected.how, mapping, info)
     info.roles = dict(detected.how)
     now_us = None
     if now is not None:

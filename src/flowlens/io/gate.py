@@ -39,7 +39,7 @@ from flowlens import quality as Q
 from flowlens.columns import ACTIVITY_JOIN, ColumnMap
 from flowlens.errors import EmptyLogError, InputError
 from flowlens.io.readers import RawTable, fold
-from flowlens.io.timestamps import _observes_dst, dst_notes, lit, q, timestamp_column
+from flowlens.io.timestamps import _observes_dst, lit, q, timestamp_column
 from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
 from flowlens.source import SourceInfo
@@ -167,6 +167,21 @@ def run_gate(
     dst_cols = ""
     if _observes_dst(tz) and (end.local_sql or (mapping.start and start_local != "CAST(NULL AS TIMESTAMP)")):
         dst_cols = f", {end_local} AS __end_local, {start_local} AS __start_local"
+    # A NUL byte in any text field marks a damaged row (C strings cut short, binary spilled
+    # into text); it is set aside whole rather than read in part.
+    text_cols = _text_columns(con, raw)
+    nul_sql = " OR ".join(f"contains({raw.sql(c)}, chr(0))" for c in text_cols) or "FALSE"
+    # A wall-clock time the zone skips (spring forward) does not exist: the engine would read
+    # it an hour later and reorder the case; it is set aside with the value instead.
+    gap_checks = ""
+    if dst_cols:
+        z = lit(tz)
+        gap_checks = (
+            f"WHEN __end_local IS NOT NULL AND timezone({z}, make_timestamptz(end_us)) <> __end_local "
+            f"THEN {lit(Q.DST_GAP)} "
+            f"WHEN __start_local IS NOT NULL AND start_us IS NOT NULL "
+            f"AND timezone({z}, make_timestamptz(start_us)) <> __start_local THEN {lit(Q.DST_GAP)}"
+        )
     lc_check = (
         f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} THEN {lit(Q.UNKNOWN_LIFECYCLE)}"
         if lifecycle
@@ -180,11 +195,13 @@ def run_gate(
             f"""
             CREATE TEMP TABLE parsed AS
             SELECT *,
-              CASE WHEN case_id IS NULL THEN {lit(Q.MISSING_CASE)}
+              CASE WHEN __nul THEN {lit(Q.NUL_BYTE)}
+                   WHEN case_id IS NULL THEN {lit(Q.MISSING_CASE)}
                    WHEN activity IS NULL THEN {lit(Q.MISSING_ACTIVITY)}
                    WHEN NOT __end_present THEN {lit(Q.MISSING_TIME)}
                    WHEN end_us IS NULL THEN {lit(Q.BAD_TIME)}
                    WHEN __start_present AND start_us IS NULL THEN {lit(Q.BAD_START)}
+                   {gap_checks}
                    WHEN start_us > end_us THEN {lit(Q.END_BEFORE_START)}
                    {lc_check}
               END AS __reason
@@ -197,7 +214,8 @@ def run_gate(
                      {start_present} AS __start_present,
                      {end_present} AS __end_present,
                      {resource_sql} AS resource,
-                     {lifecycle_sql} AS __lc
+                     {lifecycle_sql} AS __lc,
+                     ({nul_sql}) AS __nul
                      {dst_cols}
                      {attr_sql}
               FROM {q(raw.name)})
@@ -211,10 +229,9 @@ def run_gate(
     if mapping.start:
         walls[mapping.start] = start.wall_sql
     resolution = _time_resolution(con, raw, walls)
+    ambiguous = Flag(0, 0, Q.FLAG_TEXT["ambiguous_local_times"])
     if dst_cols:
-        info.notes += dst_notes(con, "parsed", mapping.end, "end_us", "__end_local", tz)  # type: ignore[arg-type]
-        if mapping.start:
-            info.notes += dst_notes(con, "parsed", mapping.start, "start_us", "__start_local", tz)
+        ambiguous = _ambiguous_times(con, tz)
 
     # Exact duplicates among usable rows (the first in file order is kept). A hash finds the
     # few candidate groups cheaply; only their rows are compared exactly.
@@ -234,13 +251,14 @@ def run_gate(
     )
     con.execute(
         """CREATE TEMP VIEW valid AS
-           SELECT * EXCLUDE (__reason, __start_present, __end_present) FROM parsed
+           SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
            WHERE __reason IS NULL AND __row NOT IN (SELECT __row FROM dup_rows)"""
     )
     con.execute(
         f"""
         CREATE TEMP TABLE qrows AS
-        SELECT __row, __reason AS reason, CAST(NULL AS VARCHAR) AS detail FROM parsed WHERE __reason IS NOT NULL
+        SELECT __row, __reason AS reason, {_gap_detail(mapping, tz) if dst_cols else "CAST(NULL AS VARCHAR)"} AS detail
+        FROM parsed WHERE __reason IS NOT NULL
         UNION ALL SELECT __row, {lit(Q.DUPLICATE)}, 'same values as row ' || __first FROM dup_rows
         """
     )
@@ -317,6 +335,8 @@ def run_gate(
 
     def compute_flags() -> dict[str, Flag]:
         flags = _flags(con, final_mapping, tz=tz, has_start=has_start, now_us=read_at)
+        if ambiguous.count:
+            flags["ambiguous_local_times"] = ambiguous
         coarse = [r for r in quality.time_resolution.values() if r.coarse]
         if coarse:
             worst = max(coarse, key=lambda r: r.resolution_s)
@@ -336,6 +356,54 @@ def run_gate(
     quality.time_resolution = resolution
     quality.flag_source = compute_flags
     return GateResult(quality, mapping, attributes, lifecycle)
+
+
+def _text_columns(con: duckdb.DuckDBPyConnection, raw: RawTable) -> list[str]:
+    """The source columns the engine holds as text (every column of a CSV)."""
+    kinds = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(raw.name)})").fetchall())
+    return [c for c in raw.columns if kinds.get(raw.column(c)) == "VARCHAR"]
+
+
+def _gap_detail(mapping: ColumnMap, tz: str) -> str:
+    """SQL: the detail of a time in a daylight-saving gap (NULL for other reasons)."""
+    z = lit(tz)
+    fmt = "'%Y-%m-%d %H:%M:%S'"
+    end_gap = f"timezone({z}, make_timestamptz(end_us)) <> __end_local"
+    which = (
+        f"CASE WHEN {end_gap} THEN {lit(mapping.end or '')} || '=' || strftime(__end_local, {fmt}) "
+        f"ELSE {lit(mapping.start or '')} || '=' || strftime(__start_local, {fmt}) END"
+    )
+    return (
+        f"CASE WHEN __reason = {lit(Q.DST_GAP)} THEN 'value ' || {which} || "
+        f"{lit(f' does not exist in {tz}: the clocks skip that hour (daylight saving); give times with their UTC offset or fix the export')} END"
+    )
+
+
+def _ambiguous_times(con: duckdb.DuckDBPyConnection, tz: str) -> Flag:
+    """Kept rows whose wall-clock time (end or start) falls in the hour a daylight-saving change
+    repeats: they are read as the second (standard-time) occurrence, which may misorder them."""
+    z = lit(tz)
+
+    def repeated(us: str, local: str) -> str:
+        i = f"make_timestamptz({us})"
+        return (
+            f"({local} IS NOT NULL AND {us} IS NOT NULL AND timezone({z}, {i}) = {local} "
+            f"AND (timezone({z}, {i} - INTERVAL 1 HOUR) = {local} "
+            f"OR timezone({z}, {i} + INTERVAL 1 HOUR) = {local}))"
+        )
+
+    hit = f"{repeated('end_us', '__end_local')} OR {repeated('start_us', '__start_local')}"
+    row = con.execute(
+        f"""SELECT count(*), count(DISTINCT case_id), min(strftime(coalesce(__end_local, __start_local),
+                   '%Y-%m-%d %H:%M:%S'))
+            FROM parsed WHERE __reason IS NULL AND ({hit})"""
+    ).fetchone()
+    assert row is not None
+    n, cases, example = row
+    text = Q.FLAG_TEXT["ambiguous_local_times"]
+    if n:
+        text += f" (in {tz}, e.g. {example})"
+    return Flag(int(n), int(cases), text)
 
 
 def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
@@ -658,8 +726,19 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     """The quarantined rows with their original values, and the reason's detail (the offending
     value), computed here for the few rows set aside rather than for every row read."""
     names = quarantine_names(raw.columns)
-    cols = "".join(f", CAST(r.{raw.sql(src)} AS VARCHAR) AS {q(name)}" for name, src in names.items())
+    # Values keep their text, but a NUL byte is written as the four characters \x00: no output
+    # file (CSV, JSON, HTML) should carry a raw NUL for another tool to trip over.
+    cols = "".join(
+        f", replace(CAST(r.{raw.sql(src)} AS VARCHAR), chr(0), '\\x00') AS {q(name)}"
+        for name, src in names.items()
+    )
     acts = mapping.activity_columns
+    nul_at = ", ".join(
+        f"CASE WHEN contains(r.{raw.sql(c)}, chr(0)) THEN "
+        f"{lit(f'column {c} holds a NUL byte at character ')} || strpos(r.{raw.sql(c)}, chr(0)) END"
+        for c in _text_columns(con, raw)
+    )
+    nul_detail = f"coalesce({nul_at})" if nul_at else "NULL"
 
     def raw_text(col: str | None) -> str:
         return "CAST(NULL AS VARCHAR)" if col is None else f"CAST(r.{raw.sql(col)} AS VARCHAR)"
@@ -673,6 +752,7 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
         WHEN {lit(Q.BAD_START)} THEN 'value ' || {lit(mapping.start or "")} || '=' || {start_v}
         WHEN {lit(Q.END_BEFORE_START)} THEN 'start ' || {start_v} || ' is after end ' || {end_v}
         WHEN {lit(Q.UNKNOWN_LIFECYCLE)} THEN 'value ' || {raw_text(mapping.lifecycle)}
+        WHEN {lit(Q.NUL_BYTE)} THEN {nul_detail}
       END)"""
     con.execute(
         f"""
@@ -687,7 +767,8 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     if raw.rejects:
         con.execute(
             f"""INSERT INTO quarantine (source_row, reason, detail, raw_line)
-                SELECT source_row, {lit(Q.MALFORMED)}, detail, raw_line FROM {q(raw.rejects)}"""
+                SELECT source_row, {lit(Q.MALFORMED)}, detail, replace(raw_line, chr(0), '\\x00')
+                FROM {q(raw.rejects)}"""
         )
     for name in ("qrows", "parsed", "dup_rows"):
         drop_staging(con, name)

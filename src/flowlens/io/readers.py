@@ -15,12 +15,13 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from flowlens.columns import ColumnMap
 from flowlens.errors import InputError, LogFormatError
 from flowlens.io.source import damaged, is_gzip, read_head, verify_gzip
 from flowlens.io.timestamps import lit, q
@@ -63,6 +64,9 @@ class RawTable:
     n_rejects: int = 0
     #: source column name -> staged column name, where they differ
     staged: dict[str, str] = field(default_factory=dict)
+    #: names the source's header repeats -> their 1-based positions (each column is then
+    #: named by :func:`duplicate_alias`)
+    duplicates: dict[str, list[int]] = field(default_factory=dict)
 
     def column(self, name: str) -> str:
         """The staged column holding source column ``name``."""
@@ -115,26 +119,54 @@ def source_names(staged: Sequence[str], header: Sequence[str] | None) -> tuple[l
 
     ``header`` is the source's header as written (None when unknown). A staged column takes
     its header name when that name occurs once in the header and the engine only suffixed it
-    (``Resource`` staged as ``Resource_1``); exact duplicates and empty names keep the staged
-    name, which is then the only way to tell them apart. When the header does not line up
-    with the staged columns, the staged names are used as they are.
+    (``Resource`` staged as ``Resource_1``). Columns whose name the header repeats exactly are
+    named by :func:`duplicate_alias` (name and position: ``x#1``, ``x#2``), so that neither is
+    taken for the other (:func:`check_duplicate_roles`); empty names keep the staged name. When
+    the header does not line up with the staged columns, the staged names are used as they are.
 
     >>> source_names(["resource", "Resource_1"], ["resource", "Resource"])
     (['resource', 'Resource'], {'Resource': 'Resource_1'})
     >>> source_names(["x", "x_1"], ["x", "x"])
-    (['x', 'x_1'], {})
+    (['x#1', 'x#2'], {'x#1': 'x', 'x#2': 'x_1'})
     """
     identity = (list(staged), {})
     if header is None or len(header) != len(staged):
         return identity
     counts = Counter(header)
     names: list[str] = []
-    for s, h in zip(staged, header, strict=True):
+    for pos, (s, h) in enumerate(zip(staged, header, strict=True), start=1):
         renamed = fold(s).startswith(fold(h)) and fold(s)[len(fold(h)) :].lstrip("_").isdigit()
-        names.append(h if h and counts[h] == 1 and (s == h or renamed) else s)
+        if h and counts[h] > 1:
+            names.append(duplicate_alias(h, pos))
+        else:
+            names.append(h if h and (s == h or renamed) else s)
     if len(set(names)) != len(names):
         return identity
     return names, {n: s for n, s in zip(names, staged, strict=True) if n != s}
+
+
+def duplicate_alias(name: str, position: int) -> str:
+    """The name of a column whose name the header repeats: the name and its 1-based position.
+
+    >>> duplicate_alias("activity", 4)
+    'activity#4'
+    """
+    return f"{name}#{position}"
+
+
+def duplicate_columns(header: Sequence[str] | None) -> dict[str, list[int]]:
+    """Names the header repeats exactly, with their 1-based positions.
+
+    >>> duplicate_columns(["case", "activity", "time", "activity"])
+    {'activity': [2, 4]}
+    """
+    if header is None:
+        return {}
+    where: dict[str, list[int]] = {}
+    for pos, h in enumerate(header, start=1):
+        if h:
+            where.setdefault(h, []).append(pos)
+    return {h: p for h, p in where.items() if len(p) > 1}
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -156,10 +188,16 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\x00" in head:
-        raise LogFormatError(
-            f"{path}: the file contains binary data (NUL bytes), not delimited text",
-            hint="give a CSV/TSV, Parquet or XES file",
-        )
+        # A NUL in a field or two (a damaged export) is text with a bad row, which the gate
+        # quarantines; NULs throughout are binary data or UTF-16 without its byte-order mark.
+        text = head.replace(b"\x00", b"")
+        if head.count(b"\x00") > _NUL_SHARE * len(head) or not _utf8_like(text):
+            raise LogFormatError(
+                f"{path}: the file contains binary data (NUL bytes), not delimited text",
+                hint="give a CSV/TSV, Parquet or XES file (UTF-16 text without a byte-order "
+                "mark: pass --encoding utf-16)",
+            )
+        return "utf-8"
     try:
         head.decode("utf-8")
         return "utf-8"
@@ -184,6 +222,22 @@ def _detect_encoding(path: Path, head: bytes, declared: str | None) -> str:
         # GB18030 is a superset of GBK and GB2312: decoding with it never loses a character.
         return "gb18030"
     return enc
+
+
+#: Above this share of NUL bytes in the sample, a file is binary (or UTF-16 without a BOM).
+_NUL_SHARE = 0.1
+
+
+def _utf8_like(head: bytes) -> bool:
+    """True when ``head`` is UTF-8 text: it decodes (a character cut at the end aside), or
+    does so but for a few damaged bytes (:func:`_mostly_utf8`)."""
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:
+            return True
+    return _mostly_utf8(head)
 
 
 def _mostly_utf8(head: bytes) -> bool:
@@ -287,6 +341,7 @@ def load_csv(
         sniff_opts = [o for o in options if o.split(" ", 1)[0] in ("encoding", "compression", "delim")]
         header = _csv_header(con, target, sniff_opts, "utf-8" if target != path else enc)
     names, staged = source_names(staged_cols, header)
+    dups = duplicate_columns(header) if names != staged_cols else {}
     # Rejected records, numbered like accepted ones (DuckDB's line counts the header).
     kinds = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _REJECT_KINDS.items())
     con.execute(
@@ -306,7 +361,7 @@ def load_csv(
     (n_rejects,) = con.execute("SELECT count(*) FROM raw_rejects").fetchone()  # type: ignore[misc]
     if not n_rejects:
         con.execute("DROP TABLE raw_rejects")
-        return RawTable("raw", "(rowid + 1)", names, staged=staged)
+        return RawTable("raw", "(rowid + 1)", names, staged=staged, duplicates=dups)
     # Accepted record k (1-based among accepted ones) is source row k + n, with n the number
     # of rejected records R_i (i-th rejected, 1-based) such that R_i - i < k. R_i - i never
     # decreases, so an as-of join finds n for every record at once.
@@ -326,7 +381,9 @@ def load_csv(
     )
     con.execute("DROP TABLE raw")
     con.execute("ALTER TABLE raw_numbered RENAME TO raw")
-    return RawTable("raw", q(ROW_COLUMN), names, "raw_rejects", int(n_rejects), staged=staged)
+    return RawTable(
+        "raw", q(ROW_COLUMN), names, "raw_rejects", int(n_rejects), staged=staged, duplicates=dups
+    )
 
 
 #: A name the engine may have suffixed to make it unique (``Resource_1``).
@@ -414,7 +471,8 @@ def load_parquet(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -
         except (OSError, ValueError):  # the engine read it; only the original names are lost
             header = None
     names, staged = source_names(cols, header)
-    return RawTable("raw", row_sql, names, staged=staged)
+    dups = duplicate_columns(header) if names != cols else {}
+    return RawTable("raw", row_sql, names, staged=staged, duplicates=dups)
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> RawTable:
@@ -437,3 +495,108 @@ def load_frame(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> RawTable:
     return RawTable(
         "raw", "(rowid + 1)", names, staged={n: s for n, s in zip(names, staged, strict=True) if n != s}
     )
+
+
+#: The option that names each role's column (for messages).
+_ROLE_OPTION = {
+    "case": "--case",
+    "activity": "--activity",
+    "start": "--start",
+    "end": "--end",
+    "resource": "--resource",
+    "lifecycle": "--lifecycle",
+}
+
+
+def _positions(pos: Sequence[int]) -> str:
+    """``2 and 4``, ``2, 4 and 7``."""
+    items = [str(p) for p in pos]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _named_like(name: str) -> list[str]:
+    """Roles whose usual names include ``name`` (docs/methods.md §1.6)."""
+    from flowlens.columns import _CANDIDATES, _norm
+
+    return [role for role, cands in _CANDIDATES.items() if _norm(name) in {_norm(c) for c in cands}]
+
+
+def resolve_duplicate_columns(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, explicit: ColumnMap | None, info: SourceInfo
+) -> RawTable:
+    """Settle the columns whose name the header repeats, before roles are detected.
+
+    Repeats that hold the same value in every row are one column read once (the first).
+    Repeats that differ are kept apart under :func:`duplicate_alias` names (``activity#2``,
+    ``activity#4``): fine as attributes, and a role may take one when the mapping names it
+    (``--activity 'activity#4'``). flowlens refuses to guess: a mapping that gives the bare
+    name, or a repeated name that a role would be found by (``activity``, ``timestamp``, ...)
+    while that role is not given, is an :class:`~flowlens.errors.InputError` naming the
+    positions and how to fix it. Every repeat is noted in ``info.notes``.
+    """
+    if not raw.duplicates:
+        return raw
+    explicit = explicit or ColumnMap()
+    given = {role: getattr(explicit, role) for role in _ROLE_OPTION}
+    given_cols = {c for v in given.values() for c in (v if isinstance(v, tuple) else (v,)) if c}
+    columns, staged = list(raw.columns), dict(raw.staged)
+    for name, pos in raw.duplicates.items():
+        aliases = [duplicate_alias(name, p) for p in pos]
+        if not all(a in columns for a in aliases):  # pragma: no cover - source_names made them
+            continue
+        first = raw.sql(aliases[0])
+        differ = " OR ".join(
+            f"CAST({first} AS VARCHAR) IS DISTINCT FROM CAST({raw.sql(a)} AS VARCHAR)" for a in aliases[1:]
+        )
+        (n_differ,) = con.execute(f"SELECT count(*) FROM {q(raw.name)} WHERE {differ}").fetchone()  # type: ignore[misc]
+        where = f"columns {_positions(pos)} are {'both' if len(pos) == 2 else 'all'} named '{name}'"
+        if n_differ == 0:
+            # the same column exported twice: read it once, under its own name
+            keep = staged.pop(aliases[0], aliases[0])
+            columns[columns.index(aliases[0])] = name
+            for a in aliases[1:]:
+                columns.remove(a)
+                staged.pop(a, None)
+            if keep != name:
+                staged[name] = keep
+            info.notes.append(f"{where} and hold the same values: read once (column {pos[0]})")
+            continue
+        roles = [r for r, v in given.items() if v and name in (v if isinstance(v, tuple) else (v,))]
+        roles += [r for r in _named_like(name) if not given[r] and r not in roles]
+        if roles:
+            role = roles[0]
+            raise InputError(
+                f"{info.path}: {where} and hold different values ({n_differ:,} rows); "
+                f"flowlens will not guess which one is the {role} column",
+                hint=f"rename one of them in the header, or name the one to use, e.g. "
+                f"{_ROLE_OPTION[role]} '{aliases[-1]}' (column {pos[-1]})",
+            )
+        used = [a for a in aliases if a in given_cols]
+        info.notes.append(
+            f"{where} and hold different values: read as "
+            + _positions([f"'{a}'" for a in aliases])  # type: ignore[list-item]
+            + (f" ({', '.join(used)} as given)" if used else "")
+        )
+    return replace(raw, columns=columns, staged=staged)
+
+
+def check_duplicate_roles(raw: RawTable, how: dict[str, str], mapping: ColumnMap, info: SourceInfo) -> None:
+    """After detection: a role found by content on a column whose name the header repeats is
+    a guess between columns of one name, refused like :func:`resolve_duplicate_columns` does."""
+    if not raw.duplicates:
+        return
+    for role in _ROLE_OPTION:
+        if how.get(role) == "given":
+            continue
+        value = getattr(mapping, role)
+        for col in value if isinstance(value, tuple) else (value,):
+            for name, pos in raw.duplicates.items():
+                aliases = [duplicate_alias(name, p) for p in pos]
+                if col in aliases:
+                    raise InputError(
+                        f"{info.path}: columns {_positions(pos)} are "
+                        f"{'both' if len(pos) == 2 else 'all'} named '{name}' and hold different "
+                        f"values; flowlens will not guess which one is the {role} column",
+                        hint=f"rename one of them in the header, or name the one to use, e.g. "
+                        f"{_ROLE_OPTION[role]} '{col}' (column {pos[aliases.index(col)]})",
+                    )

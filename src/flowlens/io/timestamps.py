@@ -4,9 +4,10 @@ Rules (docs/methods.md, "Timestamps"):
 
 * ISO 8601 values with an offset (``2024-03-01T09:30:00+08:00``, ``...Z``) keep their instant.
 * Values without an offset are wall-clock times in the log's zone (``--tz``, default UTC).
-  Around daylight-saving changes, a time in the skipped hour is read one hour later (as if the
-  clock had not moved yet) and a time in the repeated hour as its second, standard-time
-  occurrence; both are counted in the reader's notes (:func:`dst_notes`).
+  Around daylight-saving changes, a time in the skipped hour does not exist: the gate
+  quarantines its row (``nonexistent local time``) rather than move it an hour. A time in the
+  repeated hour is read as its second, standard-time occurrence and flagged
+  (``ambiguous_local_times``).
 * Day-first and month-first dates (``03/04/2024``) are accepted only when the column itself
   proves which one it is (a first field above 12 proves day-first); a column that proves
   neither, or both, is refused with a request for ``--time-format``.
@@ -49,7 +50,7 @@ class ParsedColumn:
 
     ``local_sql`` yields, for the values read as wall-clock time in the log's zone, that wall
     clock as a naive ``TIMESTAMP`` (NULL for values with an offset), so that times falling in a
-    daylight-saving gap or overlap can be counted (:func:`dst_notes`).
+    daylight-saving gap or overlap can be told (the gate quarantines or flags them).
     """
 
     sql: str
@@ -172,57 +173,6 @@ def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
 def _has_offset(text: str) -> str:
     """SQL: the value carries its zone (Z, an offset or a zone name after a time)."""
     return f"(contains({text}, ':') AND regexp_matches(rtrim({text}), {lit(_ZONE_END_RE)}))"
-
-
-def dst_notes(
-    con: duckdb.DuckDBPyConnection, table: str, column: str, us: str, local: str, tz: str
-) -> list[str]:
-    """Notes on wall-clock times that a daylight-saving change makes impossible or ambiguous.
-
-    ``us`` and ``local`` are columns of ``table``: the instant read and the wall clock it was
-    read from (NULL where the value had an offset). A time in the hour skipped in spring does
-    not exist; the engine (ICU) reads it as if the clock had not moved yet, which lands one
-    hour later (02:30 becomes 03:30 summer time). A time in the hour repeated in autumn exists
-    twice; the engine reads the second (standard-time) occurrence. Neither is an error in the
-    data that flowlens can fix, so both are counted and said, not quarantined.
-    """
-    if not _observes_dst(tz):
-        return []
-    z = lit(tz)
-    row = con.execute(
-        f"""
-        WITH v AS (SELECT {q(local)} AS l, make_timestamptz({q(us)}) AS i
-                   FROM {q(table)} WHERE {q(local)} IS NOT NULL AND {q(us)} IS NOT NULL)
-        SELECT count(*) FILTER (WHERE timezone({z}, i) <> l),
-               count(*) FILTER (WHERE timezone({z}, i) = l
-                                AND (timezone({z}, i - INTERVAL 1 HOUR) = l
-                                     OR timezone({z}, i + INTERVAL 1 HOUR) = l)),
-               min(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (WHERE timezone({z}, i) <> l),
-               min(strftime(l, '%Y-%m-%d %H:%M:%S')) FILTER (
-                 WHERE timezone({z}, i) = l AND (timezone({z}, i - INTERVAL 1 HOUR) = l
-                                                 OR timezone({z}, i + INTERVAL 1 HOUR) = l))
-        FROM v
-        """
-    ).fetchone()
-    assert row is not None
-    gap, overlap, gap_ex, overlap_ex = row
-    notes = []
-    if gap:
-        notes.append(
-            f"{_times(gap)} in column '{column}' (e.g. {gap_ex}) in the hour skipped by a "
-            f"daylight-saving change in {tz}; they do not exist there and were read as if the "
-            "clock had not moved yet (one hour later in summer time)"
-        )
-    if overlap:
-        notes.append(
-            f"{_times(overlap)} in column '{column}' (e.g. {overlap_ex}) in the hour repeated "
-            f"by a daylight-saving change in {tz}; read as the second (standard-time) occurrence"
-        )
-    return notes
-
-
-def _times(n: int) -> str:
-    return "1 time falls" if n == 1 else f"{n:,} times fall"
 
 
 def _observes_dst(tz: str) -> bool:

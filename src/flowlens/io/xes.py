@@ -147,16 +147,22 @@ class _Batcher:
         self.rows = []
 
 
-def _attributes(el: etree._Element, prefix: str = "") -> dict[str, str | None]:
-    """Top-level typed attributes of an element (nested lists and containers are skipped)."""
+def _attributes(el: etree._Element, prefix: str = "") -> tuple[dict[str, str | None], str | None]:
+    """Top-level typed attributes of an element (nested lists and containers are skipped),
+    and, when the element gives one key two different values, which (XES keys are unique
+    within an element; flowlens will not pick one of them)."""
     out: dict[str, str | None] = {}
+    clash = None
     for ch in el:
         value = ch.get("value")
         if value is not None:
             key = ch.get("key")
             if key is not None:
-                out[prefix + key] = value
-    return out
+                k = prefix + key
+                if k in out and out[k] != value and clash is None:
+                    clash = f"attribute '{key}' given twice with different values ({out[k]!r}, {value!r})"
+                out.setdefault(k, value)
+    return out, clash
 
 
 def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> RawTable:
@@ -169,6 +175,8 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
     empty_traces = 0
     outside = 0
     trace_events: list[dict[str, str | None]] = []
+    #: events set aside by the reader: (event number, why)
+    rejects: list[tuple[int, str]] = []
     with _open(path) as fh:
         parser = etree.iterparse(
             fh,
@@ -183,18 +191,23 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
                 parent = el.getparent()
                 if el.tag.endswith("event"):
                     row += 1
-                    ev = _attributes(el)
+                    ev, clash = _attributes(el)
                     ev["__row"] = str(row)
                     el.clear()
-                    if parent is not None and parent.tag.endswith("trace"):
+                    if clash is not None:
+                        rejects.append((row, f"event {clash}"))
+                    elif parent is not None and parent.tag.endswith("trace"):
                         trace_events.append(ev)
                     else:
                         outside += 1
                         batch.extend([ev])
                     continue
                 # end of a trace: its own attributes are its direct non-event children
-                if trace_events:
-                    attrs = _attributes(el, "case:")
+                attrs, clash = _attributes(el, "case:")
+                if clash is not None:
+                    # every event of the trace would carry the ambiguous value
+                    rejects += [(int(str(ev["__row"])), f"trace {clash}") for ev in trace_events]
+                elif trace_events:
                     batch.extend([{**attrs, **ev} for ev in trace_events] if attrs else trace_events)
                 else:
                     empty_traces += 1
@@ -223,4 +236,16 @@ def load_xes(con: duckdb.DuckDBPyConnection, path: Path, info: SourceInfo) -> Ra
     con.execute("ALTER TABLE raw ALTER COLUMN __row TYPE BIGINT")
     columns = [k for k in batch.known if k != "__row"]
     staged = {k: v for k, v in batch.staged.items() if k != v}
-    return RawTable("raw", "__row", columns, staged=staged)
+    if not rejects:
+        return RawTable("raw", "__row", columns, staged=staged)
+    table = pa.table(
+        {
+            "source_row": pa.array([r for r, _ in rejects], pa.int64()),
+            "detail": pa.array([d for _, d in rejects], pa.string()),
+            "raw_line": pa.nulls(len(rejects), pa.string()),
+        }
+    )
+    con.register("xes_rejects", table)
+    con.execute("CREATE TABLE raw_rejects AS SELECT * FROM xes_rejects")
+    con.unregister("xes_rejects")
+    return RawTable("raw", "__row", columns, "raw_rejects", len(rejects), staged=staged)
