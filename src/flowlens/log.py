@@ -141,7 +141,13 @@ class EventLog:
             # the ingested table itself: let DuckDB copy it without a round trip
             con = self._ingest.duckdb
             assert con is not None
-            con.execute(f"COPY events TO '{path}' (FORMAT parquet)")
+            # the other engine does not read row order: let DuckDB stream the copy instead of
+            # buffering to keep it (less memory under a limit)
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                con.execute(f"COPY events TO '{path}' (FORMAT parquet)")
+            finally:
+                con.execute("SET preserve_insertion_order = true")
         else:
             self.table.to_parquet(path)
 

@@ -392,11 +392,12 @@ def _ambiguous_times(con: duckdb.DuckDBPyConnection, tz: str) -> Flag:
             f"OR timezone({z}, {i} + INTERVAL 1 HOUR) = {local}))"
         )
 
-    hit = f"{repeated('end_us', '__end_local')} OR {repeated('start_us', '__start_local')}"
+    end_hit, start_hit = repeated("end_us", "__end_local"), repeated("start_us", "__start_local")
     row = con.execute(
-        f"""SELECT count(*), count(DISTINCT case_id), min(strftime(coalesce(__end_local, __start_local),
-                   '%Y-%m-%d %H:%M:%S'))
-            FROM parsed WHERE __reason IS NULL AND ({hit})"""
+        f"""SELECT count(*), count(DISTINCT case_id),
+                   min(strftime(CASE WHEN {end_hit} THEN __end_local ELSE __start_local END,
+                                '%Y-%m-%d %H:%M:%S'))
+            FROM parsed WHERE __reason IS NULL AND ({end_hit} OR {start_hit})"""
     ).fetchone()
     assert row is not None
     n, cases, example = row
