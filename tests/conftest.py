@@ -61,3 +61,17 @@ def shared_path(name: str) -> Path:
     if not p.exists():
         pytest.fail(f"shared log {name} is missing: expected {p}")
     return p
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the command line in-process: (exit status, stdout, stderr)."""
+    from flowlens.cli import main as cli_main
+
+    capsys.readouterr()
+    try:
+        cli_main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err

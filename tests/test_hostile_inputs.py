@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import flowlens
-from flowlens.cli import main as cli_main
+from conftest import run_cli
 from flowlens.errors import InputError, LogFormatError
 from flowlens.io.writers import write_quarantine
 
@@ -26,17 +26,6 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(text.encode() if isinstance(text, str) else text)
     return path
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        cli_main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sha(path: Path) -> str:

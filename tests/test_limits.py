@@ -20,7 +20,7 @@ import pytest
 
 import flowlens
 import flowlens.io
-from flowlens.cli import main as cli_main
+from conftest import run_cli
 from flowlens.engine import (
     ENGINE_SHARE,
     Limits,
@@ -54,17 +54,6 @@ def duckdb_says(nbytes: int) -> str:
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{nbytes}B'")
     return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        cli_main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- parsing ---------------------------------------------------------------------------------

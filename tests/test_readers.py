@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import flowlens
-from flowlens.cli import main as cli_main
+from conftest import run_cli
 from flowlens.columns import ColumnMap
 from flowlens.errors import ConfigError, InputError, MissingColumnError
 from flowlens.io.writers import write_log
@@ -31,17 +31,6 @@ def csv_file(tmp_path: Path, header: list[str], rows: list[tuple[Any, ...]], nam
     lines = [",".join(header)] + [",".join("" if v is None else str(v) for v in r) for r in rows]
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        cli_main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- column detection -------------------------------------------------------------------------
