@@ -11,14 +11,11 @@ import pandas as pd
 import pytest
 
 import flowlens
+from conftest import shared_path
 from flowlens.errors import ConfigError, EmptyLogError
 from flowlens.simulation import SimulationModel, simulate
 from flowlens.simulation.fit import fit_model
 from flowlens.simulation.model import END, START, example_model
-
-from conftest import shared_path
-
-FLAT = [[1.0] * 24 for _ in range(7)]
 
 
 def two_step(rate_per_h: float, serve: dict, members: list[str], **extra: object) -> dict:
