@@ -394,13 +394,15 @@ class _Run:
             dur[m] = draw(spec["duration"], u_dur[m])
             if "delay" in spec:
                 delay[m] = draw(spec["delay"], u_del[m])
-            for before, dist in (spec.get("delay_after") or {}).items():
-                mm = m & (prev == (-1 if before == START else index.get(before, -2)))
-                if mm.any():
-                    delay[mm] = draw(dist, u_del[mm])
-            for ctx in spec.get("delay_between") or []:
-                mm = m & (prev == (-1 if ctx["after"] == START else index.get(ctx["after"], -2)))
-                mm &= nxt == (-1 if ctx["before"] == END else index.get(ctx["before"], -2))
+            for ctx in spec.get("delay_context") or []:
+                mm = m.copy()
+                if "after" in ctx:
+                    mm &= prev == (-1 if ctx["after"] == START else index.get(ctx["after"], -2))
+                if "before" in ctx:
+                    mm &= nxt == (-1 if ctx["before"] == END else index.get(ctx["before"], -2))
+                if "occurrence" in ctx:
+                    o = str(ctx["occurrence"])
+                    mm &= p.occ >= 3 if o == "3+" else p.occ == int(o)
                 if mm.any():
                     delay[mm] = draw(ctx["delay"], u_del[mm])
             shares = spec.get("pools") or {}

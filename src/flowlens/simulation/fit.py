@@ -45,8 +45,17 @@ ORDERS = (1, 2, 3)
 #: A pool member must have done at least this many steps; rarer performers join the pool of
 #: the step's other performers (their own activity set says little).
 MIN_MEMBER_STEPS = 5
-#: Instances an arc (previous step -> step) needs for a delay distribution of its own.
+#: Instances a context needs for a delay distribution of its own.
 MIN_ARC_CASES = 30
+#: The contexts of a wait, from general to specific (methods §16.2).
+CONTEXT_KEYS = (
+    ("after",),
+    ("occurrence",),
+    ("after", "before"),
+    ("after", "occurrence"),
+    ("after", "before", "occurrence"),
+)
+CONTEXT_COLUMN = {"after": "prev", "before": "next", "occurrence": "occ"}
 #: Days of log needed before arrivals get a weekly (weekday × hour) or daily (hour) pattern.
 WEEKLY_DAYS, DAILY_DAYS = 14.0, 2.0
 
@@ -167,6 +176,8 @@ def fit_model(
     inst["prev"] = prev.where(prev.notna(), START)
     nxt = inst.groupby("case_idx").activity.shift(-1)
     inst["next"] = nxt.where(nxt.notna(), END)
+    occ = inst.groupby(["case_idx", "activity"]).cumcount() + 1
+    inst["occ"] = np.where(occ >= 3, "3+", occ.astype(str))
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         delay = g.delay_s.to_numpy(dtype=float)
@@ -174,25 +185,23 @@ def fit_model(
             "duration": fit_distribution(g.work_s.to_numpy(dtype=float), method=duration_method),
             "delay": fit_distribution(delay, method="empirical"),
         }
-        # The wait before a step depends on where the case comes from (after a reminder the
-        # customer answers in days, after a call in minutes): per arc when it is seen often
-        # enough, else the step's own (methods §16.2).
-        arcs = {
-            str(a): fit_distribution(h.delay_s.to_numpy(dtype=float), method="empirical")
-            for a, h in g.groupby("prev", sort=True)
-            if len(h) >= MIN_ARC_CASES and len(h) < len(g)
-        }
-        if arcs:
-            spec["delay_after"] = arcs
-        # and where it goes next: the path is known when the case starts, and a wait is
-        # often long because of what it waits for (an offer returned after a week, then a call)
-        between = [
-            {"after": str(a), "before": str(b), "delay": fit_distribution(h.delay_s.to_numpy(dtype=float))}
-            for (a, b), h in g.groupby(["prev", "next"], sort=True)
-            if len(h) >= MIN_ARC_CASES and len(h) < (g.prev == a).sum()
-        ]
-        if between:
-            spec["delay_between"] = between
+        # The wait before a step depends on its context: where the case comes from (after a
+        # reminder the customer answers in days, after a call in minutes), where it goes next
+        # (the path is drawn when the case starts, and a wait is often long because of what it
+        # waits for), and whether it is a repeat (later rework rounds are the hard cases).
+        # Each context seen often enough gets its own distribution; the most specific applies
+        # (methods §16.2).
+        contexts = []
+        for keys in CONTEXT_KEYS:
+            cols = [CONTEXT_COLUMN[k] for k in keys]
+            for values, h in g.groupby(cols, sort=True):
+                values = values if isinstance(values, tuple) else (values,)
+                if MIN_ARC_CASES <= len(h) < len(g):
+                    ctx: dict[str, Any] = {k: _plain(v) for k, v in zip(keys, values, strict=True)}
+                    ctx["delay"] = fit_distribution(h.delay_s.to_numpy(dtype=float))
+                    contexts.append(ctx)
+        if contexts:
+            spec["delay_context"] = contexts
         if shares.get(act):
             spec["pools"] = shares[act]
         elif act_cal.get(act, "24x7") != "24x7":
