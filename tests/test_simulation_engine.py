@@ -236,3 +236,21 @@ def test_fitted_loanapp_reproduces_the_held_out_cycle_time(loanapp_fit, tmp_path
     assert model.fitted["order_chosen"] in (1, 2, 3)
     # the applicant is not staff: the form needs nobody, in the hours applicants answer
     assert "pools" not in model.activities["Applicant completes form"]
+
+
+def test_fitted_and_example_models_follow_the_json_schema(loanapp_fit) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("flowlens.simulation").joinpath("model.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    model, _ = loanapp_fit
+    for data in (example_model(), model.to_dict()):
+        errors = sorted(validator.iter_errors(data), key=str)
+        assert not errors, errors[0].message
+    bad = example_model()
+    bad["activities"]["Check"]["duration"] = {"dist": "gamma", "shape": -1, "scale": 2}
+    assert list(validator.iter_errors(bad))
