@@ -313,13 +313,24 @@ def _build(ctx: FindingContext) -> Steps:
         .rename(k_case="case_idx", k_ck="ck")
     )
     x = x.left_join(kf, (x.case_idx == kf.k_case) & (x.ck == kf.k_ck)).drop("k_case", "k_ck")
-    # The issue's first channel family and first step (by start, then case order).
-    f = x.filter(x.fam.notnull())
+    # The issue's first channel family and first step (by start, then case order). An issue
+    # spans cases, so these are computed apart on a narrow projection and stored: left inside
+    # the per-event query, a window by issue would stop a slice by case (the fallback under a
+    # memory limit, Engine.materialize) from reaching the data, and every slice would redo it.
+    narrow = x.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
+    f = narrow.filter(narrow.fam.notnull())
     f = f.mutate(rn=ibis.row_number().over(ibis.window(group_by=f.issue_idx, order_by=[f.s, f.eid])))
-    first_fam = f.filter(f.rn == 0).select(f_issue="issue_idx", ifam="fam")
-    a = x.mutate(rn=ibis.row_number().over(ibis.window(group_by=x.issue_idx, order_by=[x.s, x.eid])))
-    first_act = a.filter(a.rn == 0).select(
-        a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"
+    first_fam = log.engine.materialize(
+        f.filter(f.rn == 0).select(f_issue="issue_idx", ifam="fam"), prefix="fl_jfirst_fam"
+    )
+    a = narrow.mutate(
+        rn=ibis.row_number().over(ibis.window(group_by=narrow.issue_idx, order_by=[narrow.s, narrow.eid]))
+    )
+    first_act = log.engine.materialize(
+        a.filter(a.rn == 0).select(
+            a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"
+        ),
+        prefix="fl_jfirst_act",
     )
     x = x.left_join(first_fam, x.issue_idx == first_fam.f_issue).drop("f_issue")
     x = x.left_join(first_act, x.issue_idx == first_act.a_issue).drop("a_issue")

@@ -1,0 +1,614 @@
+"""The discrete-event engine: a :class:`~flowlens.simulation.model.SimulationModel` in, an
+event log out.
+
+What is random is drawn before the clock runs, vectorised, from counter-based streams keyed by
+case and occurrence (:mod:`flowlens.simulation.streams`): arrival gaps, case attributes, each
+case's path (the k-order control flow), every duration, delay and pool choice. The clock then
+only decides *when* things happen: a heap of (time, sequence, event) in virtual time (seconds),
+as SimPy orders it, with three events:
+
+* a step becomes **ready** when every earlier step of its case it is not concurrent with has
+  ended (methods §6.1) and its extraneous delay has passed; it joins its pool's queue (first
+  come, first served; within a priority class when the model has one);
+* a pool **dispatches** whenever a member is free and on shift and someone waits: the member
+  idle longest takes the head of the queue; the work runs in that member's working time (a
+  calendar pauses it off shift);
+* a **wake** event brings a pool back when a free member's shift starts.
+
+A batched step waits until its batch releases (size reached, the time-out since the first
+member, or the daily cut-off), then its members queue together.
+
+>>> from flowlens.simulation.model import SimulationModel, example_model
+>>> frame = simulate(SimulationModel.from_dict(example_model()), cases=3, seed=1,
+...                  start="2024-03-04T09:00:00")
+>>> sorted(frame.columns)
+['activity', 'case_id', 'end_time', 'resource', 'start_time']
+>>> frame.case_id.nunique(), str(frame.start_time.min())
+(3, '2024-03-04 09:00:00+00:00')
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from flowlens.errors import ConfigError
+from flowlens.simulation.distributions import draw
+from flowlens.simulation.model import END, START, SimulationModel
+from flowlens.simulation.streams import uniforms
+
+#: A case that keeps looping is cut here (the model's longest observed case × this).
+MAX_LENGTH_FACTOR = 3
+#: Working-calendar intervals are laid out this far ahead at a time (seconds).
+_CAL_CHUNK = 366 * 86400.0
+
+_READY, _END, _WAKE, _RELEASE = 0, 1, 2, 3
+
+
+def _to_epoch(value: Any, tz: ZoneInfo) -> float:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(tz)
+    return ts.timestamp()
+
+
+# ---------------------------------------------------------------------------------------
+# working calendars as interval lists
+# ---------------------------------------------------------------------------------------
+class _Clock:
+    """Working time of one calendar: next open instant and adding working seconds."""
+
+    def __init__(self, cal: Any, t0: float) -> None:
+        self.cal = cal
+        self.always = cal is None or cal.always_open
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.cum: list[float] = []  # working seconds before each interval
+        self.horizon = t0 - 8 * 86400.0
+        if not self.always:
+            self._extend(t0 + _CAL_CHUNK)
+
+    def _extend(self, until: float) -> None:
+        while self.horizon < until:
+            lo, hi = self.horizon, self.horizon + _CAL_CHUNK
+            iv = self.cal.intervals(int(lo * 1e6), int(hi * 1e6)) / 1e6
+            for a, b in iv:
+                a = max(a, lo)
+                if self.ends and a <= self.ends[-1]:
+                    if b > self.ends[-1]:  # an interval cut at the chunk border continues
+                        self.ends[-1] = float(b)
+                    continue
+                self.cum.append(self.cum[-1] + (self.ends[-1] - self.starts[-1]) if self.starts else 0.0)
+                self.starts.append(float(a))
+                self.ends.append(float(b))
+            self.horizon = hi
+            if not self.starts and hi - lo > 0 and self.horizon > until + 10 * _CAL_CHUNK:
+                raise ConfigError(f"calendar '{self.cal.name}' has no working hours")
+
+    def open_at(self, t: float) -> bool:
+        if self.always:
+            return True
+        if t >= self.horizon - 86400:
+            self._extend(t + _CAL_CHUNK)
+        i = bisect_right(self.starts, t) - 1
+        return i >= 0 and t < self.ends[i]
+
+    def next_open(self, t: float) -> float:
+        if self.always:
+            return t
+        if t >= self.horizon - 86400:
+            self._extend(t + _CAL_CHUNK)
+        i = bisect_right(self.starts, t) - 1
+        if i >= 0 and t < self.ends[i]:
+            return t
+        while i + 1 >= len(self.starts):
+            self._extend(self.horizon + _CAL_CHUNK)
+        return self.starts[i + 1]
+
+    def add(self, t: float, work: float) -> float:
+        """The instant at which ``work`` working seconds started at ``t`` are done."""
+        if self.always or work <= 0:
+            return t + max(work, 0.0)
+        t = self.next_open(t)
+        i = bisect_right(self.starts, t) - 1
+        if t + work <= self.ends[i]:
+            return t + work
+        target = self.cum[i] + (t - self.starts[i]) + work
+        while True:
+            last = len(self.starts) - 1
+            if self.cum[last] + (self.ends[last] - self.starts[last]) >= target:
+                break
+            self._extend(self.horizon + _CAL_CHUNK)
+        j = bisect_right(self.cum, target) - 1
+        # the interval j holds the target unless it ends exactly on a border
+        if target - self.cum[j] > self.ends[j] - self.starts[j]:
+            j += 1
+        return self.starts[j] + (target - self.cum[j])
+
+
+# ---------------------------------------------------------------------------------------
+# arrivals
+# ---------------------------------------------------------------------------------------
+def _arrival_times(model: SimulationModel, start: float, n: int, n_before: int, seed: int) -> np.ndarray:
+    """``n_before`` warm-up arrivals before ``start`` and ``n`` from ``start`` on (the first at
+    ``start``): gaps on the clock of the cumulative intensity (methods §16.2)."""
+    tz = ZoneInfo(model.timezone)
+    inten = np.asarray(model.arrivals["intensity"], dtype=float)  # [weekday][hour], per hour
+    closed = {pd.Timestamp(d).date() for d in model.arrivals.get("closed_dates", [])}
+    gaps_d = model.arrivals["gaps"]
+    ids = np.arange(-n_before, n, dtype=np.int64)
+    gaps = draw(gaps_d, uniforms(seed, "arrivals", ids))
+    gaps[n_before] = 0.0  # the first measured case arrives at start
+    fwd = np.cumsum(gaps[n_before:])
+    back = np.cumsum(gaps[:n_before][::-1])[::-1] if n_before else np.zeros(0)
+    need_fwd = float(fwd[-1]) if n else 0.0
+    need_back = float(back[0]) if n_before else 0.0
+    weekly = float(inten.sum())
+
+    def grid(lo: float, hours: int) -> tuple[np.ndarray, np.ndarray]:
+        h0 = np.floor(lo / 3600.0) * 3600.0
+        edges = h0 + 3600.0 * np.arange(hours + 1)
+        local = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="s", utc=True)).tz_convert(tz)
+        rate = inten[local.weekday.to_numpy(), local.hour.to_numpy()]
+        if closed:
+            rate = np.where(np.isin(local.date, list(closed)), 0.0, rate)
+        return edges, rate
+
+    # hours enough for the expected arrivals (with room for chance), grown when short
+    weeks = max(1.0, (need_fwd + need_back) / max(weekly, 1e-12))
+    hours = int(168 * (weeks * 1.5 + 2))
+    while True:
+        lo = start - 3600.0 * hours * (need_back / max(need_back + need_fwd, 1e-12)) - 3600.0
+        edges, rate = grid(lo, hours)
+        cum = np.concatenate([[0.0], np.cumsum(rate)])  # expected arrivals at each edge
+        lam0 = np.interp(start, edges, cum)
+        if lam0 - need_back >= cum[0] and lam0 + need_fwd <= cum[-1] - 1e-9:
+            break
+        if hours > 168 * 52 * 200:
+            raise ConfigError("arrivals: the intensity is too low to place the cases in 200 years")
+        hours *= 2
+    targets = np.concatenate([lam0 - back, lam0 + fwd])
+    # invert the cumulative intensity: the first edge index where it reaches the target
+    j = np.searchsorted(cum, targets, side="left")
+    j = np.clip(j, 1, len(cum) - 1)
+    c0, c1 = cum[j - 1], cum[j]
+    frac = np.where(c1 > c0, (targets - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0)
+    times = edges[j - 1] + 3600.0 * frac
+    times[n_before] = start
+    return times
+
+
+# ---------------------------------------------------------------------------------------
+# paths
+# ---------------------------------------------------------------------------------------
+@dataclass
+class _Paths:
+    case: np.ndarray  # int64, case number (warm-up cases negative)
+    act: np.ndarray  # int32 activity index
+    occ: np.ndarray  # int32, 1-based occurrence of the activity in its case
+    offsets: np.ndarray  # case c's instances are [offsets[c], offsets[c + 1])
+
+
+def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: int) -> _Paths:
+    cf = model.control_flow
+    k = int(cf["order"])
+    index = {a: i for i, a in enumerate(acts)}
+    end = len(acts)
+    table: dict[tuple[int, ...], tuple[list[int], list[float]]] = {}
+    for tr in cf["transitions"]:
+        key = tuple(-1 if a == START else index[a] for a in tr["after"])
+        names = list(tr["next"])
+        probs = np.cumsum([float(tr["next"][a]) for a in names])
+        probs[-1] = 1.0
+        table[key] = ([end if a == END else index[a] for a in names], probs.tolist())
+    longest = int(model.fitted.get("longest_case", 0) or 0)
+    cap = max(10, MAX_LENGTH_FACTOR * longest) if longest else 200
+    width = min(cap, 64)
+    out_case: list[int] = []
+    out_act: list[int] = []
+    offsets = [0]
+    chunk = 4096
+    for lo in range(0, len(case_ids), chunk):
+        ids = case_ids[lo : lo + chunk]
+        u = uniforms(seed, "routing", ids[:, None], np.arange(width)[None, :])
+        for r, cid in enumerate(ids.tolist()):
+            hist = (-1,) * k
+            row = u[r]
+            pos = 0
+            while pos < cap:
+                entry = table.get(hist)
+                if entry is None:  # an edited model may leave a history without a way on
+                    break
+                x = float(row[pos]) if pos < width else float(uniforms(seed, "routing", [cid], [pos])[0])
+                nxt, cum = entry
+                a = nxt[bisect_right(cum, x) if x < cum[-1] else len(cum) - 1]
+                if a == end:
+                    break
+                out_case.append(cid)
+                out_act.append(a)
+                hist = (*hist[1:], a) if k > 1 else (a,)
+                pos += 1
+            offsets.append(len(out_act))
+    case = np.asarray(out_case, dtype=np.int64)
+    act = np.asarray(out_act, dtype=np.int32)
+    # occurrence of each activity within its case: rank among equal (case, activity) pairs
+    occ = np.ones(len(act), dtype=np.int32)
+    if len(act):
+        order = np.lexsort((np.arange(len(act)), act, case))
+        sc, sa = case[order], act[order]
+        start_run = np.ones(len(act), dtype=bool)
+        start_run[1:] = (sc[1:] != sc[:-1]) | (sa[1:] != sa[:-1])
+        run_id = np.cumsum(start_run) - 1
+        first = np.flatnonzero(start_run)
+        occ[order] = (np.arange(len(act)) - first[run_id] + 1).astype(np.int32)
+    return _Paths(case, act, occ, np.asarray(offsets, dtype=np.int64))
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------
+@dataclass
+class _Pool:
+    members: list[int]
+    queue: list[tuple[Any, ...]] = field(default_factory=list)
+    wake_at: float = float("inf")
+
+
+def simulate(
+    model: SimulationModel,
+    *,
+    cases: int | None = None,
+    until: Any = None,
+    start: Any = None,
+    seed: int = 0,
+    warmup_cases: int = 0,
+) -> pd.DataFrame:
+    """Simulate ``cases`` cases (or those arriving before ``until``) from ``start`` (default:
+    the end of the period the model was fitted on); one row per activity instance with
+    ``case_id``, ``activity``, ``resource``, ``start_time``, ``end_time`` (in the model's time
+    zone) and the case attributes. ``warmup_cases`` cases arrive before ``start`` and load
+    the queues; they are not returned. The same model, arguments and seed give the same frame.
+    """
+    tz = ZoneInfo(model.timezone)
+    if start is None:
+        start = model.fitted.get("end")
+        if start is None:
+            raise ConfigError("simulate: give start (the model does not say when its log ended)")
+    t0 = _to_epoch(start, tz)
+    if cases is None and until is None:
+        raise ConfigError("simulate: give the number of cases or the end of the period (until)")
+    if cases is not None and (not isinstance(cases, (int, np.integer)) or cases < 1):
+        raise ConfigError(f"simulate: the number of cases must be a whole number ≥ 1, got {cases!r}")
+    if warmup_cases < 0:
+        raise ConfigError(f"simulate: warm-up cases must be ≥ 0, got {warmup_cases}")
+    if cases is None:
+        t_end = _to_epoch(until, tz)
+        if t_end <= t0:
+            raise ConfigError(f"simulate: the period ends ({until}) before it starts ({start})")
+        n = 1024
+        while True:
+            arr = _arrival_times(model, t0, n, warmup_cases, seed)
+            if arr[-1] >= t_end:
+                break
+            n *= 2
+        keep = int(np.searchsorted(arr[warmup_cases:], t_end, side="left"))
+        arrivals = arr[: warmup_cases + max(keep, 1)]
+        n = max(keep, 1)
+    else:
+        n = int(cases)
+        arrivals = _arrival_times(model, t0, n, warmup_cases, seed)
+    case_ids = np.arange(-warmup_cases, n, dtype=np.int64)
+    return _run(model, case_ids, arrivals, seed, tz)
+
+
+def _calendars(model: SimulationModel) -> dict[str, Any]:
+    """The model's calendars as :class:`~flowlens.timing.calendars.WorkCalendar` objects."""
+    from flowlens.timing.calendars import CalendarSet
+
+    if not model.calendars:
+        return {}
+    cs = CalendarSet.from_dict(
+        {"timezone": model.timezone, "teams": model.calendars}, source="model.calendars"
+    )
+    return dict(cs.teams)
+
+
+def _case_attributes(model: SimulationModel, case_ids: np.ndarray, seed: int) -> pd.DataFrame | None:
+    """Case attributes drawn as whole rows of the log's joint table (methods §16.2)."""
+    spec = model.arrivals.get("attributes")
+    if not spec or not spec.get("rows"):
+        return None
+    w = np.asarray(spec["weights"], dtype=float)
+    cum = np.cumsum(w) / w.sum()
+    cum[-1] = 1.0
+    pick = np.searchsorted(cum, uniforms(seed, "attributes", case_ids), side="right")
+    pick = np.minimum(pick, len(cum) - 1)
+    table = pd.DataFrame(spec["rows"], columns=spec["columns"])
+    return table.iloc[pick].reset_index(drop=True)
+
+
+def _batch_deadline(rule: dict[str, Any], now: float, tz: ZoneInfo) -> float:
+    """When a batch opened at ``now`` is released at the latest: its time-out or the next
+    daily cut-off, whichever comes first (infinity when neither is set)."""
+    out = float("inf")
+    if rule.get("timeout_s") is not None:
+        out = now + float(rule["timeout_s"])
+    cut = rule.get("cutoff")
+    if cut:
+        hh, mm = (int(x) for x in str(cut).split(":"))
+        local = datetime.fromtimestamp(now, tz)
+        c = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if c.timestamp() < now:
+            c = (pd.Timestamp(c) + pd.Timedelta(days=1)).to_pydatetime()
+        out = min(out, c.timestamp())
+    return out
+
+
+class _Run:
+    """One simulation run over pre-drawn paths and draws (see the module docstring)."""
+
+    def __init__(self, model: SimulationModel, case_ids: np.ndarray, arrivals: np.ndarray, seed: int) -> None:
+        self.model = model
+        self.tz = ZoneInfo(model.timezone)
+        self.acts = sorted(model.activities)
+        self.case_ids = case_ids
+        self.arrivals = arrivals
+        self.paths = _paths(model, self.acts, case_ids, seed)
+        self.attrs = _case_attributes(model, case_ids, seed)
+        self._draw(seed)
+        self._resources()
+        self._structure()
+
+    def _draw(self, seed: int) -> None:
+        p, model = self.paths, self.model
+        n = len(p.act)
+        dur, delay = np.zeros(n), np.zeros(n)
+        pool_of = np.full(n, -1, dtype=np.int32)
+        self.pool_names = sorted(model.pools)
+        pidx = {q: i for i, q in enumerate(self.pool_names)}
+        u_dur = uniforms(seed, "durations", p.case, p.act, p.occ)
+        u_del = uniforms(seed, "delays", p.case, p.act, p.occ)
+        u_pool = uniforms(seed, "pools", p.case, p.act, p.occ)
+        for ai, name in enumerate(self.acts):
+            m = p.act == ai
+            if not m.any():
+                continue
+            spec = model.activities[name]
+            dur[m] = draw(spec["duration"], u_dur[m])
+            if "delay" in spec:
+                delay[m] = draw(spec["delay"], u_del[m])
+            shares = spec.get("pools") or {}
+            if shares:
+                names = list(shares)
+                cum = np.cumsum([float(shares[q]) for q in names])
+                cum[-1] = 1.0
+                choice = np.minimum(np.searchsorted(cum, u_pool[m], side="right"), len(names) - 1)
+                pool_of[m] = np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+        self.dur, self.delay, self.pool_of = dur.tolist(), delay.tolist(), pool_of.tolist()
+
+    def _resources(self) -> None:
+        model = self.model
+        cals = _calendars(model)
+        t_first = float(self.arrivals.min()) if len(self.arrivals) else 0.0
+        clocks: dict[str, _Clock] = {}
+        self.member_names: list[str] = []
+        self.member_clock: list[_Clock] = []
+        self.pools: list[_Pool] = []
+        for name in self.pool_names:
+            spec = model.pools[name]
+            cname = spec.get("calendar", "24x7")
+            if cname not in clocks:
+                clocks[cname] = _Clock(cals.get(cname), t_first)
+            ids = []
+            for m in spec["members"]:
+                ids.append(len(self.member_names))
+                self.member_names.append(m)
+                self.member_clock.append(clocks[cname])
+            self.pools.append(_Pool(ids))
+        self.free_at = [t_first] * len(self.member_names)
+        self.busy = [False] * len(self.member_names)
+        prio = [0.0] * len(self.case_ids)
+        if model.priority and self.attrs is not None:
+            order = model.priority["order"]
+            col = self.attrs[model.priority["attribute"]].astype(object).tolist()
+            prio = [-float(order.get(str(v), 0)) for v in col]
+        self.prio = prio
+        self.batch_rule = {self.acts.index(a): b for a, b in (model.batching or {}).items()}
+
+    def _structure(self) -> None:
+        """Which earlier steps each step waits for (methods 6.1: those of its case it is not
+        concurrent with; a wait implied by another one is dropped)."""
+        acts = self.acts
+        conc: set[tuple[int, int]] = set()
+        for a, b in self.model.control_flow.get("concurrent", []):
+            ia, ib = acts.index(a), acts.index(b)
+            conc |= {(ia, ib), (ib, ia)}
+        has_conc = [False] * len(acts)
+        for ia, _ in conc:
+            has_conc[ia] = True
+        act = self.paths.act.tolist()
+        off = self.paths.offsets.tolist()
+        n = len(act)
+        self.act = act
+        self.case_of = np.repeat(np.arange(len(self.case_ids)), np.diff(self.paths.offsets)).tolist()
+        pending = [0] * n
+        succ: list[list[int]] = [[] for _ in range(n)]
+        self.first: list[int] = []
+        for c in range(len(self.case_ids)):
+            lo, hi = off[c], off[c + 1]
+            if hi > lo:
+                self.first.append(lo)
+            for i in range(lo + 1, hi):
+                ai = act[i]
+                if not has_conc[ai] and not has_conc[act[i - 1]]:
+                    pending[i] = 1
+                    succ[i - 1].append(i)
+                    continue
+                preds: list[int] = []
+                for j in range(i - 1, lo - 1, -1):
+                    aj = act[j]
+                    if (aj, ai) in conc:
+                        continue
+                    # j is implied when a kept predecessor k itself waits for j
+                    if any((aj, act[k]) not in conc for k in preds):
+                        continue
+                    preds.append(j)
+                pending[i] = len(preds)
+                if not preds:
+                    self.first.append(i)
+                for j in preds:
+                    succ[j].append(i)
+        self.pending, self.succ = pending, succ
+
+    # -- the clock -------------------------------------------------------------------------
+    def run(self) -> None:
+        n = len(self.act)
+        self.start = [0.0] * n
+        self.end = [0.0] * n
+        self.who = [-1] * n
+        self.heap: list[tuple[float, int, int, int]] = []
+        self.seq = 0
+        off = self.paths.offsets
+        case_first = np.repeat(self.arrivals, np.diff(off))
+        cf = case_first.tolist()
+        for i in self.first:
+            self.heap.append((cf[i] + self.delay[i], self.seq, _READY, i))
+            self.seq += 1
+        heapq.heapify(self.heap)
+        self.batches: dict[int, list[int]] = {}
+        self.batch_deadline: dict[int, float] = {}
+        heap, pop = self.heap, heapq.heappop
+        succ, pending, delay, pool_of, who = self.succ, self.pending, self.delay, self.pool_of, self.who
+        while heap:
+            now, _, kind, x = pop(heap)
+            if kind == _READY:
+                if self.act[x] in self.batch_rule:
+                    self._batch(x, now)
+                else:
+                    self._enqueue(x, now)
+            elif kind == _END:
+                mi = who[x]
+                if mi >= 0:
+                    self.busy[mi] = False
+                    self.free_at[mi] = now
+                    self._dispatch(pool_of[x], now)
+                for s in succ[x]:
+                    pending[s] -= 1
+                    if pending[s] == 0:
+                        self._push(now + delay[s], _READY, s)
+            elif kind == _WAKE:
+                pool = self.pools[x]
+                if now >= pool.wake_at:
+                    pool.wake_at = float("inf")
+                self._dispatch(x, now)
+            else:  # _RELEASE
+                if self.batches.get(x) and self.batch_deadline.get(x) == now:
+                    self._release(x, now)
+
+    def _push(self, t: float, kind: int, x: int) -> None:
+        heapq.heappush(self.heap, (t, self.seq, kind, x))
+        self.seq += 1
+
+    def _enqueue(self, i: int, now: float) -> None:
+        p = self.pool_of[i]
+        if p < 0:  # nobody is needed: no queue, no calendar
+            self.start[i] = now
+            e = now + self.dur[i]
+            self.end[i] = e
+            self._push(e, _END, i)
+            return
+        heapq.heappush(self.pools[p].queue, (self.prio[self.case_of[i]], now, i))
+        self._dispatch(p, now)
+
+    def _dispatch(self, p: int, now: float) -> None:
+        pool = self.pools[p]
+        q = pool.queue
+        busy, free_at, clocks = self.busy, self.free_at, self.member_clock
+        while q:
+            best, best_free, wake = -1, float("inf"), float("inf")
+            for mi in pool.members:
+                if busy[mi]:
+                    continue
+                ck = clocks[mi]
+                if ck.always or ck.open_at(now):
+                    if free_at[mi] < best_free:
+                        best, best_free = mi, free_at[mi]
+                else:
+                    wake = min(wake, ck.next_open(now))
+            if best < 0:
+                if wake < pool.wake_at:
+                    pool.wake_at = wake
+                    self._push(wake, _WAKE, p)
+                return
+            i = heapq.heappop(q)[2]
+            busy[best] = True
+            self.who[i] = best
+            self.start[i] = now
+            e = clocks[best].add(now, self.dur[i])
+            self.end[i] = e
+            self._push(e, _END, i)
+
+    def _batch(self, i: int, now: float) -> None:
+        a = self.act[i]
+        rule = self.batch_rule[a]
+        members = self.batches.setdefault(a, [])
+        members.append(i)
+        if len(members) == 1:
+            dl = _batch_deadline(rule, now, self.tz)
+            self.batch_deadline[a] = dl
+            if dl < float("inf"):
+                self._push(dl, _RELEASE, a)
+        size = int(rule.get("size", 0) or 0)
+        if size and len(members) >= size:
+            self._release(a, now)
+
+    def _release(self, a: int, now: float) -> None:
+        members = self.batches.pop(a, [])
+        self.batch_deadline.pop(a, None)
+        for j in members:
+            self._enqueue(j, now)
+
+    # -- the log ---------------------------------------------------------------------------
+    def frame(self) -> pd.DataFrame:
+        p = self.paths
+        keep = p.case >= 0
+        names = np.asarray(self.acts, dtype=object)
+        res = np.asarray([*self.member_names, None], dtype=object)
+        who = np.asarray(self.who, dtype=np.int64)
+        start = np.round(np.asarray(self.start) * 1e6).astype("int64")
+        end = np.round(np.asarray(self.end) * 1e6).astype("int64")
+        out = pd.DataFrame(
+            {
+                "case_id": p.case.astype(str),
+                "activity": names[p.act],
+                "resource": res[who],
+                "start_time": pd.to_datetime(start, unit="us", utc=True).tz_convert(self.tz),
+                "end_time": pd.to_datetime(end, unit="us", utc=True).tz_convert(self.tz),
+            }
+        )
+        if self.attrs is not None:
+            rows = self.attrs.iloc[self.case_of].reset_index(drop=True)
+            for col in rows.columns:
+                if col not in out.columns:
+                    out[col] = rows[col].to_numpy()
+        order = np.lexsort((end, start, p.case))
+        order = order[keep[order]]
+        return out.iloc[order].reset_index(drop=True)
+
+
+def _run(
+    model: SimulationModel, case_ids: np.ndarray, arrivals: np.ndarray, seed: int, tz: ZoneInfo
+) -> pd.DataFrame:
+    r = _Run(model, case_ids, arrivals, seed)
+    r.run()
+    return r.frame()
+
+
+__all__ = ["simulate"]

@@ -1,0 +1,471 @@
+"""Learning a :class:`~flowlens.simulation.model.SimulationModel` from an event log.
+
+Every part comes from a quantity the analyses already define, so the model and the report
+agree (methods §16.2):
+
+* arrivals: each case's first start; the intensity per weekday × hour (or per hour of the day,
+  or flat, when the log is too short to show a weekly or daily pattern) and the gaps between
+  arrivals on the intensity's clock;
+* control flow: the cases' activity sequences in case order (methods §1.3), as a k-order
+  model; k (1–3) is the order whose generated paths are nearest, by 3-gram distance, to cases
+  held out of the fit;
+* durations: the time model's processing time (methods §6.2), in the working time of the
+  calendar of whoever did the step;
+* delays: the waiting no staff cause (the *extraneous* share of methods §7.1), plus batching
+  waits where no batch rule is fitted;
+* pools: the recorded resources that are one person at a time, grouped by the set of
+  activities they do and their calendar; shared resources (systems, the customer) and steps
+  without a performer need nobody;
+* calendars: those the waiting-cause analysis used (given with ``--calendar`` or discovered).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.errors import EmptyLogError
+from flowlens.simulation.distributions import fit_distribution
+from flowlens.simulation.model import END, FORMAT_VERSION, START, SimulationModel
+
+if TYPE_CHECKING:
+    from flowlens.log import EventLog
+    from flowlens.timing.calendars import CalendarSet
+
+#: Fewer cases than this cannot show a process's variation: fitting them would fit noise.
+MIN_CASES = 30
+#: Orders of the control-flow model tried.
+ORDERS = (1, 2, 3)
+#: A pool member must have done at least this many steps; rarer performers join the pool of
+#: the step's other performers (their own activity set says little).
+MIN_MEMBER_STEPS = 5
+#: Days of log needed before arrivals get a weekly (weekday × hour) or daily (hour) pattern.
+WEEKLY_DAYS, DAILY_DAYS = 14.0, 2.0
+
+
+def fit_model(
+    log: EventLog,
+    *,
+    calendars: CalendarSet | str | None = None,
+    other_work: Any = None,
+    duration_method: str = "empirical",
+    order: int | None = None,
+    name: str | None = None,
+) -> SimulationModel:
+    """Fit a simulation model to ``log`` (see the module docstring).
+
+    ``calendars`` (a :class:`~flowlens.timing.calendars.CalendarSet` or a calendar file) say
+    when people work; without them the calendars are discovered as the waiting-cause analysis
+    discovers them. ``other_work`` is the staff's work outside the log (it only corrects the
+    split of waiting into causes; the simulation does not reserve that time).
+    ``duration_method``: ``empirical`` (default), ``auto`` or a family (methods §16.3).
+    ``order`` fixes k instead of choosing it.
+
+    >>> import flowlens
+    >>> from flowlens.synth import generate
+    >>> log = flowlens.read_log(generate("loan", cases=60, seed=3))  # doctest: +SKIP
+    >>> fit_model(log).activity_names()[:2]  # doctest: +SKIP
+    """
+    from flowlens.analysis.batch_detection import shared_resources
+    from flowlens.analysis.waiting import waiting_causes
+    from flowlens.timing.model import time_model
+
+    if isinstance(calendars, str):
+        from flowlens.timing.calendars import CalendarSet
+
+        calendars = CalendarSet.from_file(calendars)
+    n_cases = log.n_cases
+    if n_cases < MIN_CASES:
+        raise EmptyLogError(
+            f"the log has {n_cases} cases; fitting a simulation model needs at least {MIN_CASES}",
+            hint="use a longer period of the log",
+        )
+    tm = time_model(log, calendars=calendars)
+    wa = waiting_causes(tm, calendars=calendars, other_work=other_work)
+    inst = tm.instances.select(
+        "eid", "case_idx", "pos", "activity", "resource", "start_us", "end_us", "proc_us", "after_stop"
+    ).to_pandas()
+    causes = wa.per_instance.select("eid", "extraneous_us", "batching_us").to_pandas()
+    inst = inst.merge(causes, on="eid", how="left")
+    inst["s_us"] = inst.start_us.fillna(inst.end_us).astype("int64")
+    inst = inst.sort_values(["case_idx", "s_us", "end_us", "pos"], kind="stable").reset_index(drop=True)
+    shared = shared_resources(tm)
+    tz = log.timezone
+
+    arrivals = _arrivals(inst, tz)
+    arrivals["attributes"] = _attributes(log)
+    traces = [g.tolist() for _, g in inst.groupby("case_idx", sort=True).activity]
+    k = order if order is not None else _choose_order(traces)
+    control = _control_flow(traces, k)
+    control["concurrent"] = (
+        sorted(
+            [
+                list(p)
+                for p in {
+                    tuple(sorted((str(a), str(b))))
+                    for a, b in zip(tm.concurrency.iloc[:, 0], tm.concurrency.iloc[:, 1], strict=True)
+                }
+                if p[0] != p[1]
+            ]
+        )
+        if len(tm.concurrency)
+        else []
+    )
+    cal_of, cal_specs, cal_objs = _calendars(wa, inst, shared)
+    inst["cal"] = [cal_of.get(r, "24x7") if isinstance(r, str) else "24x7" for r in inst.resource]
+    inst["work_s"] = _working_seconds(inst, cal_objs)
+    pools, shares = _pools(inst, shared, cal_of)
+    activities: dict[str, dict[str, Any]] = {}
+    for act, g in inst.groupby("activity", sort=True):
+        delay = (g.extraneous_us.fillna(0) + g.batching_us.fillna(0)).to_numpy(dtype=float) / 1e6
+        spec: dict[str, Any] = {
+            "duration": fit_distribution(g.work_s.to_numpy(dtype=float), method=duration_method),
+            "delay": fit_distribution(delay, method="empirical"),
+        }
+        if shares.get(act):
+            spec["pools"] = shares[act]
+        spec["observed"] = {"instances": len(g)}
+        activities[str(act)] = spec
+    used_cals = {p["calendar"] for p in pools.values()} - {"24x7"}
+    lengths = [len(t) for t in traces]
+    span = inst.s_us.min(), inst.end_us.max()
+    return SimulationModel(
+        timezone=tz,
+        arrivals=arrivals,
+        control_flow=control,
+        activities=activities,
+        pools=pools,
+        calendars={c: cal_specs[c] for c in sorted(used_cals)},
+        name=name or _stem(log.source.path),
+        fitted={
+            "cases": int(n_cases),
+            "events": len(inst),
+            "start": pd.Timestamp(int(span[0]), unit="us", tz="UTC").tz_convert(tz).isoformat(),
+            "end": pd.Timestamp(int(span[1]), unit="us", tz="UTC").tz_convert(tz).isoformat(),
+            "longest_case": int(max(lengths)),
+            "mean_case_length": round(float(np.mean(lengths)), 3),
+            "order_chosen": k,
+            "starts_estimated": bool(tm.starts_estimated),
+            "format": FORMAT_VERSION,
+        },
+    )
+
+
+def _stem(path: str) -> str:
+    from pathlib import Path
+
+    stem = Path(str(path)).name
+    for suffix in (".gz", ".csv", ".parquet", ".xes"):
+        stem = stem.removesuffix(suffix)
+    return stem or "process"
+
+
+# ---------------------------------------------------------------------------------------
+def _arrivals(inst: pd.DataFrame, tz: str) -> dict[str, Any]:
+    """Intensity per weekday × hour and gaps on its clock (methods §16.2)."""
+    first = np.sort(inst.groupby("case_idx").s_us.min().to_numpy(dtype=np.int64)) / 1e6
+    lo, hi = float(first[0]), float(first[-1])
+    days = (hi - lo) / 86400.0
+    h0 = math.floor(lo / 3600) * 3600.0
+    n_hours = math.ceil((hi - h0) / 3600) + 1
+    edges = h0 + 3600.0 * np.arange(n_hours + 1)
+    local = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="s", utc=True)).tz_convert(tz)
+    wd, hr = local.weekday.to_numpy(), local.hour.to_numpy()
+    at = pd.DatetimeIndex(pd.to_datetime(first, unit="s", utc=True)).tz_convert(tz)
+    count = np.zeros((7, 24))
+    np.add.at(count, (at.weekday.to_numpy(), at.hour.to_numpy()), 1)
+    exposure = np.zeros((7, 24))
+    np.add.at(exposure, (wd, hr), 1)
+    if days >= WEEKLY_DAYS:
+        pattern = "weekly"
+        inten = np.divide(count, exposure, out=np.zeros_like(count), where=exposure > 0)
+    elif days >= DAILY_DAYS:
+        pattern = "daily"
+        per_hour = count.sum(axis=0) / np.maximum(exposure.sum(axis=0), 1)
+        inten = np.tile(per_hour, (7, 1))
+    else:
+        pattern = "flat"
+        inten = np.full((7, 24), len(first) / max((hi - lo) / 3600.0, 1.0))
+    # gaps between arrivals on the intensity's clock
+    rate = inten[wd, hr]
+    cum = np.concatenate([[0.0], np.cumsum(rate)])
+    lam = np.interp(first, edges, cum)
+    gaps = np.diff(lam)
+    return {
+        "pattern": pattern,
+        "intensity": [[round(float(v), 6) for v in row] for row in inten],
+        "gaps": fit_distribution(gaps, method="empirical"),
+        "closed_dates": [],
+        "observed": {
+            "cases": len(first),
+            "days": round(days, 3),
+            "per_day": round(len(first) / max(days, 1e-9), 3),
+        },
+    }
+
+
+def _attributes(log: EventLog) -> dict[str, Any] | None:
+    """Case attributes as whole rows (drawn jointly), with their counts; identifiers (values
+    nearly unique per case) and free text are left out."""
+    cols = list(log.attributes)
+    if not cols:
+        return None
+    t = log.table
+    import ibis
+
+    per_case = t.group_by("case_idx").aggregate(**{f"n_{i}": t[c].nunique() for i, c in enumerate(cols)})
+    varying = per_case.aggregate(
+        **{f"v_{i}": (per_case[f"n_{i}"] > 1).sum() for i in range(len(cols))}
+    ).to_pandas()
+    n = log.n_cases
+    keep: list[str] = []
+    for i, c in enumerate(cols):
+        if int(varying[f"v_{i}"].iloc[0] or 0) > 0.01 * n:
+            continue  # changes within cases: an event attribute
+        keep.append(c)
+    if not keep:
+        return None
+    rows = t.group_by("case_idx").aggregate(**{c: t[c].max() for c in keep}).to_pandas()
+    chosen = []
+    for c in keep:
+        s = rows[c]
+        distinct = s.nunique(dropna=True)
+        numeric = pd.api.types.is_numeric_dtype(s)
+        if distinct == 0 or (not numeric and distinct > max(50, 0.05 * n)):
+            continue
+        chosen.append(c)
+    if not chosen:
+        return None
+    del ibis
+    table = rows[chosen].astype(object).where(rows[chosen].notna(), None)
+    key = table.apply(lambda r: tuple(r), axis=1)
+    counts = Counter(key.tolist())
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return {
+        "columns": chosen,
+        "rows": [[_plain(v) for v in k] for k, _ in items],
+        "weights": [int(v) for _, v in items],
+    }
+
+
+def _plain(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if math.isnan(float(v)) else float(v)
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v if isinstance(v, (int, str)) else str(v)
+
+
+# ---------------------------------------------------------------------------------------
+def _counts(traces: Sequence[Sequence[str]], k: int) -> dict[tuple[str, ...], Counter[str]]:
+    out: dict[tuple[str, ...], Counter[str]] = {}
+    for tr in traces:
+        hist = (START,) * k
+        for a in [*tr, END]:
+            out.setdefault(hist, Counter())[a] += 1
+            if a != END:
+                hist = (*hist[1:], a)
+    return out
+
+
+def _control_flow(traces: Sequence[Sequence[str]], k: int) -> dict[str, Any]:
+    counts = _counts(traces, k)
+    transitions = []
+    for hist in sorted(counts):
+        c = counts[hist]
+        total = sum(c.values())
+        names = sorted(c)
+        probs = [c[a] / total for a in names]
+        # rounded for reading; the last takes the rest so they sum to 1 exactly
+        rounded = [round(p, 9) for p in probs]
+        rounded[-1] = round(1 - sum(rounded[:-1]), 12)
+        transitions.append({"after": list(hist), "next": dict(zip(names, rounded, strict=True)), "n": total})
+    return {"order": k, "transitions": transitions}
+
+
+def _ngrams(traces: Sequence[Sequence[str]], n: int = 3) -> Counter[tuple[str, ...]]:
+    c: Counter[tuple[str, ...]] = Counter()
+    for tr in traces:
+        padded = [START] * (n - 1) + list(tr) + [END] * (n - 1)
+        c.update(tuple(padded[i : i + n]) for i in range(len(padded) - n + 1))
+    return c
+
+
+def ngram_distance(a: Sequence[Sequence[str]], b: Sequence[Sequence[str]], n: int = 3) -> float:
+    """Normalised n-gram distance between two sets of traces (methods §16.6, as
+    log-distance-measures defines it).
+
+    >>> ngram_distance([["a", "b"]], [["a", "b"]])
+    0.0
+    """
+    fa, fb = _ngrams(a, n), _ngrams(b, n)
+    total = sum(fa.values()) + sum(fb.values())
+    return sum(abs(fa[g] - fb[g]) for g in set(fa) | set(fb)) / total if total else 0.0
+
+
+def _generate(control: dict[str, Any], n: int, seed: int, cap: int) -> list[list[str]]:
+    from flowlens.simulation.streams import uniforms
+
+    k = control["order"]
+    table = {
+        tuple(t["after"]): (list(t["next"]), np.cumsum(list(t["next"].values())))
+        for t in control["transitions"]
+    }
+    u = uniforms(seed, "routing", np.arange(n)[:, None], np.arange(cap)[None, :])
+    out = []
+    for r in range(n):
+        hist, tr = (START,) * k, []
+        for pos in range(cap):
+            names, cum = table[hist]
+            a = names[min(int(np.searchsorted(cum, u[r, pos], side="right")), len(names) - 1)]
+            if a == END:
+                break
+            tr.append(a)
+            hist = (*hist[1:], a)
+        out.append(tr)
+    return out
+
+
+def _choose_order(traces: list[list[str]]) -> int:
+    """The order whose paths are nearest, by 3-gram distance, to the last fifth of the cases
+    when fitted on the rest (a higher order must earn its detail on cases it did not see)."""
+    n = len(traces)
+    cut = max(1, round(0.8 * n))
+    train, held = traces[:cut], traces[cut:]
+    if len(held) < 10:
+        return 1
+    cap = 3 * max(len(t) for t in traces) + 1
+    best = (float("inf"), 1)
+    for k in ORDERS:
+        sim = _generate(_control_flow(train, k), max(len(held), 500), 97, cap)
+        d = ngram_distance(sim, held) + 1e-9 * k
+        if d < best[0]:
+            best = (d, k)
+    return best[1]
+
+
+# ---------------------------------------------------------------------------------------
+def _calendars(
+    wa: Any, inst: pd.DataFrame, shared: set[str]
+) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+    """Each recorded resource's calendar name, the calendars as model-file specs, and the
+    calendar objects (those the waiting-cause split used)."""
+    from flowlens.timing.calendars import DAYS
+
+    objs = dict(wa.clock.calendars) if wa.clock is not None else {}
+    # Calendars are named by their hours: people with the same hours share one calendar
+    # (and so one pool). A discovered calendar's "holidays" are past days its person did not
+    # work; they say nothing about the future and are dropped.
+    specs: dict[str, Any] = {}
+    canon: dict[str, str] = {}
+    by_content: dict[str, str] = {}
+    for name in sorted(objs, key=str):
+        c = objs[name]
+        if c.always_open:
+            canon[str(name)] = "24x7"
+            continue
+        d = c.to_dict()
+        spec: dict[str, Any] = {day: d["hours"].get(day, []) for day in DAYS}
+        if not str(name).startswith("discovered"):
+            spec["holidays"] = d["holidays"]
+            spec["extra_workdays"] = d["extra_workdays"]
+        key = json.dumps(spec, sort_keys=True)
+        if key not in by_content:
+            by_content[key] = f"calendar {len(by_content) + 1}"
+            specs[by_content[key]] = spec
+        canon[str(name)] = by_content[key]
+    cal_of: dict[str, str] = {}
+    for r in inst.resource.dropna().unique().tolist():
+        name = wa.resource_calendars.get(r)
+        cal_of[r] = "24x7" if name is None or r in shared else canon.get(str(name), "24x7")
+    built = {canon[str(n)]: objs[n] for n in objs if canon[str(n)] != "24x7"}
+    return cal_of, specs, built
+
+
+def _working_seconds(inst: pd.DataFrame, cals: dict[str, Any]) -> np.ndarray:
+    """Processing time of each instance in the working time of its performer's calendar."""
+    proc = inst.proc_us.fillna(0).to_numpy(dtype=float) / 1e6
+    out = proc.copy()
+    lo = int(inst.s_us.min()) - 8 * 86_400_000_000
+    hi = int(inst.end_us.max()) + 8 * 86_400_000_000
+    for name, g in inst.groupby("cal", sort=True):
+        c = cals.get(name)
+        if name == "24x7" or c is None or c.always_open:
+            continue
+        iv = c.intervals(lo, hi).astype(float) / 1e6
+        if not len(iv):
+            continue
+        a, b = iv[:, 0], iv[:, 1]
+        cum = np.concatenate([[0.0], np.cumsum(b - a)])
+
+        def work(t: np.ndarray, a: np.ndarray = a, b: np.ndarray = b, cum: np.ndarray = cum) -> np.ndarray:
+            j = np.searchsorted(a, t, side="right") - 1
+            jj = np.clip(j, 0, len(a) - 1)
+            inside = np.clip(t - a[jj], 0, b[jj] - a[jj])
+            return np.where(j < 0, 0.0, cum[jj] + inside)
+
+        e = g.end_us.to_numpy(dtype=float) / 1e6
+        s = e - proc[g.index.to_numpy()]
+        out[g.index.to_numpy()] = np.maximum(work(e) - work(s), 0.0)
+    return out
+
+
+def _pools(
+    inst: pd.DataFrame, shared: set[str], cal_of: dict[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
+    """Pools: one-at-a-time resources grouped by the activities they do and their calendar;
+    per activity the share of its instances each pool did."""
+    from flowlens.analysis.step_roles import is_staff
+
+    people = [r for r in inst.resource.dropna().unique().tolist() if is_staff(r) and r not in shared]
+    staff = inst[inst.resource.isin(people)]
+    if staff.empty:
+        return {}, {}
+    per = staff.groupby("resource").activity.agg(lambda s: tuple(sorted(set(s))))
+    steps = staff.groupby("resource").size()
+    key_of: dict[str, tuple[Any, ...]] = {}
+    for r, acts in per.items():
+        key_of[str(r)] = (acts, cal_of.get(str(r), "24x7"))
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for r, key in sorted(key_of.items()):
+        groups.setdefault(key, []).append(r)
+    pools: dict[str, dict[str, Any]] = {}
+    pool_of: dict[str, str] = {}
+    for i, (key, members) in enumerate(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))):
+        acts, cal = key
+        label = acts[0] if len(acts) == 1 else f"{acts[0]} +{len(acts) - 1}"
+        name = f"P{i + 1:02d} {label}"[:80]
+        pools[name] = {"members": sorted(members), "calendar": cal, "activities": list(acts)}
+        for r in members:
+            pool_of[r] = name
+    del steps
+    # an activity is done by nobody when most of its instances have no one-at-a-time performer
+    shares: dict[str, dict[str, float]] = {}
+    counts = inst.assign(pool=inst.resource.map(pool_of)).groupby("activity", sort=True)
+    for act, g in counts:
+        have = g.pool.dropna()
+        if len(have) < 0.5 * len(g):
+            continue
+        c = have.value_counts()
+        c = c.sort_index()
+        total = float(c.sum())
+        s = {str(p): round(float(v) / total, 9) for p, v in c.items()}
+        last = list(s)[-1]
+        s[last] = round(1 - sum(v for p, v in s.items() if p != last), 12)
+        shares[str(act)] = s
+    return pools, shares
+
+
+__all__ = ["MIN_CASES", "fit_model", "ngram_distance"]

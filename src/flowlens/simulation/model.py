@@ -1,0 +1,339 @@
+"""The simulation model: plain, versioned data a consultant can read, edit and re-run.
+
+:class:`SimulationModel` is what :func:`~flowlens.simulation.fit.fit_model` learns from a log
+and what :func:`~flowlens.simulation.engine.simulate` runs. It is JSON (``save`` / ``load``;
+the JSON Schema is ``model.schema.json`` beside this module, methods §16 defines every field):
+
+* ``arrivals``: an intensity per weekday × hour (expected new cases per hour, local time) and
+  the gaps between arrivals measured in expected arrivals (a renewal process on the
+  intensity's clock: regular arrivals stay regular, bursty ones bursty); ``closed_dates`` get
+  none; ``attributes`` are drawn jointly, as whole rows of the log's case attributes;
+* ``control_flow``: a k-order model of the case history: after the last k activities, the
+  probability of each next activity or of the end; ``concurrent`` activity pairs run in
+  parallel (a step waits for the preceding steps it is not concurrent with, methods §6.1);
+* ``activities``: per activity the processing time (working time of whoever does it), the
+  waiting no staff cause before it (``delay``: the customer, a third party) and the pools that
+  do it, with shares; an activity without pools needs nobody (no queue);
+* ``pools``: named groups of resources (people, by their log names) with a calendar each;
+* ``calendars``: working hours in the format of ``--calendar`` files;
+* ``priority``: optionally, a case attribute whose values are served first;
+* ``batching``: optionally per activity, released by size, time-out or daily cut-off.
+
+>>> m = SimulationModel.from_dict(example_model())
+>>> m.activity_names()
+['Check', 'Decide']
+>>> SimulationModel.from_dict(m.to_dict()) == m
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowlens.errors import ConfigError
+from flowlens.simulation.distributions import check_distribution
+
+#: The model format's version; a file of another version is refused with a clear message.
+FORMAT_VERSION = 1
+START, END = "(start)", "(end)"
+#: Each key of a model file and whether it must be there.
+_TOP = {
+    "format": True,
+    "name": False,
+    "timezone": True,
+    "arrivals": True,
+    "control_flow": True,
+    "activities": True,
+    "pools": True,
+    "calendars": True,
+    "priority": False,
+    "batching": False,
+    "fitted": False,
+}
+PROB_TOL = 1e-6
+
+
+@dataclass
+class SimulationModel:
+    """A simulation model (see the module docstring); build with :meth:`from_dict`."""
+
+    timezone: str
+    arrivals: dict[str, Any]
+    control_flow: dict[str, Any]
+    activities: dict[str, dict[str, Any]]
+    pools: dict[str, dict[str, Any]]
+    calendars: dict[str, dict[str, Any]]
+    name: str = "process"
+    priority: dict[str, Any] | None = None
+    batching: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: what the model was learned from and how (informative; not used to simulate)
+    fitted: dict[str, Any] = field(default_factory=dict)
+
+    # -- reading and writing -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "model") -> SimulationModel:
+        """Validate ``data`` (a parsed model file) and build the model; a one-line
+        :class:`~flowlens.errors.ConfigError` names the first field that is wrong."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a simulation model is a JSON object, got {type(data).__name__}")
+        unknown = [k for k in data if k not in _TOP]
+        if unknown:
+            raise ConfigError(f"{source}: unknown field '{unknown[0]}'{_closest(unknown[0], _TOP)}")
+        missing = [k for k, need in _TOP.items() if need and k not in data]
+        if missing:
+            raise ConfigError(f"{source}: the field '{missing[0]}' is missing")
+        if data["format"] != FORMAT_VERSION:
+            raise ConfigError(
+                f"{source}.format: this flowlens reads simulation models of format {FORMAT_VERSION}, "
+                f"the file has {data['format']!r}",
+                hint="fit the model again with this version (flowlens fit)",
+            )
+        d = copy.deepcopy(data)
+        m = cls(
+            timezone=d["timezone"],
+            arrivals=d["arrivals"],
+            control_flow=d["control_flow"],
+            activities=d["activities"],
+            pools=d["pools"],
+            calendars=d["calendars"],
+            name=d.get("name", "process"),
+            priority=d.get("priority"),
+            batching=d.get("batching") or {},
+            fitted=d.get("fitted") or {},
+        )
+        m.validate(source)
+        return m
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as plain data (what :meth:`save` writes)."""
+        out: dict[str, Any] = {"format": FORMAT_VERSION, "name": self.name, "timezone": self.timezone}
+        out.update(
+            arrivals=self.arrivals,
+            control_flow=self.control_flow,
+            activities=self.activities,
+            pools=self.pools,
+            calendars=self.calendars,
+        )
+        if self.priority:
+            out["priority"] = self.priority
+        if self.batching:
+            out["batching"] = self.batching
+        if self.fitted:
+            out["fitted"] = self.fitted
+        return copy.deepcopy(out)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as JSON (whole or not at all)."""
+        from flowlens.outputs import write_text
+
+        target = Path(path)
+        write_text(target, json.dumps(self.to_dict(), indent=1, ensure_ascii=False, sort_keys=False) + "\n")
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> SimulationModel:
+        """Read and validate a model file."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such model file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{p}: not a JSON model file ({exc})", hint="write it with flowlens fit"
+            ) from None
+        return cls.from_dict(data, source=p.name)
+
+    # -- queries ---------------------------------------------------------------------------
+    def activity_names(self) -> list[str]:
+        return sorted(self.activities)
+
+    def check_activity(self, name: str, where: str = "activity") -> str:
+        """``name`` when the model has it, else a one-line error naming the closest ones."""
+        if name not in self.activities:
+            raise ConfigError(f"{where}: unknown activity '{name}'{_closest(name, self.activities)}")
+        return name
+
+    # -- validation ----------------------------------------------------------------------
+    def validate(self, source: str = "model") -> None:
+        """Check every field; raise a one-line :class:`ConfigError` naming the first bad one."""
+        s = source
+        _check_arrivals(self.arrivals, f"{s}.arrivals")
+        acts = self.activities
+        if not isinstance(acts, dict) or not acts:
+            raise ConfigError(f"{s}.activities: expected at least one activity")
+        cal_names = set(self.calendars) | {"24x7"}
+        if not isinstance(self.calendars, dict):
+            raise ConfigError(f'{s}.calendars: expected {{name: {{"mon": ["09:00-17:00"], ...}}}}')
+        if self.calendars:
+            from flowlens.timing.calendars import CalendarSet
+
+            CalendarSet.from_dict(
+                {"timezone": self.timezone, "teams": self.calendars}, source=f"{s}.calendars"
+            )
+        for name, pool in self.pools.items():
+            where = f"{s}.pools.{name}"
+            members = pool.get("members") if isinstance(pool, dict) else None
+            if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
+                raise ConfigError(f"{where}.members: expected a list of resource names")
+            if pool.get("calendar", "24x7") not in cal_names:
+                raise ConfigError(
+                    f"{where}.calendar: unknown calendar '{pool.get('calendar')}'{_closest(str(pool.get('calendar')), cal_names)}"
+                )
+        for name, a in acts.items():
+            where = f"{s}.activities.{name}"
+            if name in (START, END):
+                raise ConfigError(f"{where}: '{name}' is reserved for the start and end of a case")
+            if not isinstance(a, dict):
+                raise ConfigError(f"{where}: expected an object with duration, delay and pools")
+            check_distribution(a.get("duration"), f"{where}.duration")
+            if "delay" in a:
+                check_distribution(a["delay"], f"{where}.delay")
+            pools = a.get("pools", {})
+            if not isinstance(pools, dict):
+                raise ConfigError(f"{where}.pools: expected {{pool name: share}}")
+            for p, share in pools.items():
+                if p not in self.pools:
+                    raise ConfigError(f"{where}.pools: unknown pool '{p}'{_closest(p, self.pools)}")
+                if not isinstance(share, (int, float)) or share < 0:
+                    raise ConfigError(f"{where}.pools.{p}: a share must be a number ≥ 0, got {share!r}")
+                if not self.pools[p]["members"]:
+                    raise ConfigError(
+                        f"{where}.pools.{p}: the pool has no members but the step needs it",
+                        hint="give the pool at least one member or remove it from the step",
+                    )
+            if pools and abs(sum(pools.values()) - 1) > PROB_TOL:
+                raise ConfigError(f"{where}.pools: the shares sum to {sum(pools.values()):.6g}, not 1")
+        _check_control_flow(self.control_flow, acts, f"{s}.control_flow")
+        if self.priority:
+            if "attribute" not in self.priority or not isinstance(self.priority.get("order"), dict):
+                raise ConfigError(f'{s}.priority: expected {{"attribute": ..., "order": {{value: rank}}}}')
+            cols = self.arrivals.get("attributes", {}).get("columns", [])
+            if self.priority["attribute"] not in cols:
+                raise ConfigError(
+                    f"{s}.priority.attribute: unknown case attribute '{self.priority['attribute']}'"
+                    f"{_closest(self.priority['attribute'], cols)}"
+                )
+        for name, b in self.batching.items():
+            where = f"{s}.batching.{name}"
+            if name not in acts:
+                raise ConfigError(f"{where}: unknown activity '{name}'{_closest(name, acts)}")
+            size = b.get("size", 0)
+            if not isinstance(size, int) or size < 0:
+                raise ConfigError(f"{where}.size: expected a whole number ≥ 0, got {size!r}")
+            t = b.get("timeout_s")
+            if t is not None and (not isinstance(t, (int, float)) or t < 0):
+                raise ConfigError(f"{where}.timeout_s: expected seconds ≥ 0, got {t!r}")
+
+
+def _closest(name: str, options: Any) -> str:
+    near = difflib.get_close_matches(str(name), [str(o) for o in options], n=3, cutoff=0.5)
+    if near:
+        return "; did you mean " + " or ".join(f"'{x}'" for x in near) + "?"
+    opts = sorted(str(o) for o in options)
+    return f"; known: {', '.join(opts[:8])}{', ...' if len(opts) > 8 else ''}" if opts else ""
+
+
+def _check_arrivals(a: Any, where: str) -> None:
+    if not isinstance(a, dict):
+        raise ConfigError(f"{where}: expected an object with intensity and gaps")
+    inten = a.get("intensity")
+    if (
+        not isinstance(inten, list)
+        or len(inten) != 7
+        or any(not isinstance(row, list) or len(row) != 24 for row in inten)
+    ):
+        raise ConfigError(f"{where}.intensity: expected 7 rows (Monday first) of 24 hourly rates")
+    for d, row in enumerate(inten):
+        for h, v in enumerate(row):
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(
+                    f"{where}.intensity[{d}][{h}]: an arrival rate must be a number ≥ 0, got {v!r}"
+                )
+    if not any(v > 0 for row in inten for v in row):
+        raise ConfigError(f"{where}.intensity: every rate is 0, so no case would ever arrive")
+    check_distribution(a.get("gaps"), f"{where}.gaps")
+    attrs = a.get("attributes")
+    if attrs is not None:
+        cols, rows, w = attrs.get("columns"), attrs.get("rows"), attrs.get("weights")
+        if (
+            not isinstance(cols, list)
+            or not isinstance(rows, list)
+            or not isinstance(w, list)
+            or len(rows) != len(w)
+        ):
+            raise ConfigError(f"{where}.attributes: expected columns, rows and one weight per row")
+        if any(not isinstance(r, list) or len(r) != len(cols) for r in rows):
+            raise ConfigError(f"{where}.attributes.rows: every row needs one value per column ({len(cols)})")
+        if any(not isinstance(x, (int, float)) or x < 0 for x in w) or (rows and sum(w) <= 0):
+            raise ConfigError(f"{where}.attributes.weights: expected numbers ≥ 0, not all 0")
+
+
+def _check_control_flow(cf: Any, acts: dict[str, Any], where: str) -> None:
+    if not isinstance(cf, dict) or not isinstance(cf.get("transitions"), list):
+        raise ConfigError(f"{where}: expected an object with order and transitions")
+    k = cf.get("order")
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"{where}.order: expected a whole number ≥ 1, got {k!r}")
+    known = set(acts)
+    for i, tr in enumerate(cf["transitions"]):
+        w = f"{where}.transitions[{i}]"
+        after, nxt = tr.get("after"), tr.get("next")
+        if not isinstance(after, list) or len(after) != k:
+            raise ConfigError(f"{w}.after: expected the last {k} activities, got {after!r}"[:300])
+        for a in after:
+            if a != START and a not in known:
+                raise ConfigError(f"{w}.after: unknown activity '{a}'{_closest(a, known)}")
+        if not isinstance(nxt, dict) or not nxt:
+            raise ConfigError(f"{w}.next: expected {{activity: probability}}")
+        for a, p in nxt.items():
+            if a != END and a not in known:
+                raise ConfigError(f"{w}.next: unknown activity '{a}'{_closest(a, known)}")
+            if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+                raise ConfigError(f"{w}.next.{a}: a probability must be between 0 and 1, got {p!r}")
+        total = sum(nxt.values())
+        if abs(total - 1) > PROB_TOL:
+            raise ConfigError(
+                f"{w}.next: the probabilities after {after} sum to {total:.6g}, not 1"[:300],
+                hint="make them sum to 1",
+            )
+    for pair in cf.get("concurrent", []):
+        if not isinstance(pair, list) or len(pair) != 2 or any(a not in known for a in pair):
+            raise ConfigError(f"{where}.concurrent: {pair!r} is not a pair of known activities"[:300])
+    if not any(all(a == START for a in tr["after"]) for tr in cf["transitions"]):
+        raise ConfigError(f"{where}.transitions: nothing says how a case starts (after {[START] * k})")
+
+
+def example_model() -> dict[str, Any]:
+    """A small valid model file (two steps, one clerk pool), for docs and tests."""
+    flat = [[1.0] * 24 for _ in range(7)]
+    return {
+        "format": FORMAT_VERSION,
+        "name": "example",
+        "timezone": "UTC",
+        "arrivals": {"intensity": flat, "gaps": {"dist": "exponential", "mean": 1.0}, "closed_dates": []},
+        "control_flow": {
+            "order": 1,
+            "transitions": [
+                {"after": [START], "next": {"Check": 1.0}},
+                {"after": ["Check"], "next": {"Decide": 0.9, "Check": 0.1}},
+                {"after": ["Decide"], "next": {END: 1.0}},
+            ],
+            "concurrent": [],
+        },
+        "activities": {
+            "Check": {"duration": {"dist": "exponential", "mean": 600}, "pools": {"clerks": 1.0}},
+            "Decide": {"duration": {"dist": "fixed", "value": 300}, "delay": {"dist": "fixed", "value": 60}},
+        },
+        "pools": {"clerks": {"members": ["ann", "bob"], "calendar": "24x7"}},
+        "calendars": {},
+    }
+
+
+__all__ = ["END", "FORMAT_VERSION", "START", "SimulationModel", "example_model"]
