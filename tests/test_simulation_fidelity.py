@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_dir, shared_path
 
 import flowlens
+from conftest import shared_dir, shared_path
 from flowlens.errors import ConfigError
 from flowlens.simulation import fidelity as F
 

@@ -282,7 +282,11 @@ def _report(
     }
 
 
-# the argument is a model file or a log: say so in the usage line
+# The argument is a model file or a log: say so in the usage line. --start is the first
+# arrival here, so the log's start-time column option is --start-column.
 for _p in simulate.params:
     if _p.name == "log_path":
         _p.metavar = "MODEL.json|LOG"
+    elif _p.name == "start_col" and isinstance(_p, click.Option):
+        _p.opts = ["--start-column"]
+        _p.help = "Column holding start times (when a LOG is given)."
