@@ -8,14 +8,15 @@ A distribution is a dict, as it appears in a model file (methods §16.3)::
     {"dist": "exponential", "mean": 300}
     {"dist": "lognormal", "mu": 5.1, "sigma": 0.8}
     {"dist": "gamma", "shape": 2.0, "scale": 150}
-    {"dist": "empirical", "quantiles": [0, 12, 30, ..., 900]}   # equally spaced levels 0..1
+    {"dist": "empirical", "quantiles": [0, 12, ..., 900], "levels": [0, 0.01, ..., 1]}
+    # levels optional: equally spaced from 0 to 1
 
 Any of them may carry ``"zero_share"``: the probability of exactly 0 (a step most customers do
 not wait before). Values are seconds.
 
 >>> import numpy as np
 >>> d = fit_distribution(np.array([10.0, 20.0, 30.0, 40.0]), method="empirical")
->>> d["dist"], draw(d, np.array([0.0, 0.5, 0.999999]))
+>>> d["dist"], draw(d, np.array([0.0, 0.5, 1.0]))
 ('empirical', array([10., 25., 40.]))
 """
 
@@ -73,11 +74,30 @@ def fit_distribution(sample: np.ndarray, *, method: str = "empirical", zero_tol:
     return d
 
 
+#: Extra levels in the upper tail: with equal steps only, the last step would interpolate
+#: linearly up to the sample maximum and a heavy tail would inflate the mean (gaps between
+#: arrivals on BPIC 2012: +17 %, so 17 % fewer cases a day).
+TAIL_LEVELS = (0.995, 0.999, 0.9999)
+
+
+def levels_of(d: Dist) -> np.ndarray:
+    """The probability levels of an empirical distribution's quantiles."""
+    q = d["quantiles"]
+    if "levels" in d:
+        return np.asarray(d["levels"], dtype=float)
+    return np.linspace(0, 1, len(q))
+
+
 def _empirical(pos: np.ndarray) -> Dist:
     if np.all(pos == pos[0]):
         return {"dist": "fixed", "value": float(pos[0])}
-    q = np.quantile(pos, np.linspace(0, 1, N_QUANTILES), method="linear")
-    return {"dist": "empirical", "quantiles": [round(float(v), 3) for v in q]}
+    levels = np.concatenate([np.linspace(0, 0.99, N_QUANTILES - 1), TAIL_LEVELS, [1.0]])
+    q = np.quantile(pos, levels, method="linear")
+    return {
+        "dist": "empirical",
+        "quantiles": [round(float(v), 3) for v in q],
+        "levels": [round(float(v), 6) for v in levels],
+    }
 
 
 def _family(name: str, pos: np.ndarray) -> Dist:
@@ -133,8 +153,7 @@ def draw(d: Dist, u: np.ndarray) -> np.ndarray:
     elif kind == "gamma":
         r = special.gammaincinv(float(d["shape"]), v) * float(d["scale"])
     elif kind == "empirical":
-        q = np.asarray(d["quantiles"], dtype=float)
-        r = np.interp(v * (len(q) - 1), np.arange(len(q)), q)
+        r = np.interp(v, levels_of(d), np.asarray(d["quantiles"], dtype=float))
     else:
         raise ConfigError(f"unknown distribution '{kind}'")
     out[pos] = r
@@ -158,8 +177,8 @@ def mean(d: Dist) -> float:
     elif kind == "gamma":
         m = float(d["shape"]) * float(d["scale"])
     else:
-        q = np.asarray(d["quantiles"], dtype=float)
-        m = float(((q[1:] + q[:-1]) / 2).mean())
+        q, lv = np.asarray(d["quantiles"], dtype=float), levels_of(d)
+        m = float((((q[1:] + q[:-1]) / 2) * np.diff(lv)).sum())
     return (1 - z) * m
 
 
@@ -191,6 +210,16 @@ def check_distribution(d: Any, where: str) -> None:
             raise ConfigError(f"{where}.quantiles: expected at least two numbers")
         if any(b < a for a, b in itertools.pairwise(q)) or q[0] < 0:
             raise ConfigError(f"{where}.quantiles: must be non-negative and non-decreasing")
+        if "levels" in d:
+            lv = d["levels"]
+            if (
+                not isinstance(lv, list)
+                or len(lv) != len(q)
+                or lv[0] != 0
+                or lv[-1] != 1
+                or any(b <= a for a, b in itertools.pairwise(lv))
+            ):
+                raise ConfigError(f"{where}.levels: expected increasing levels from 0 to 1, one per quantile")
         return
     for key in need[kind]:
         v = d[key]

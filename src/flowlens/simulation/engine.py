@@ -412,6 +412,16 @@ class _Run:
                 self.member_names.append(m)
                 self.member_clock.append(clocks[cname])
             self.pools.append(_Pool(ids))
+        # steps that need nobody still happen only in their hours, when the model gives any
+        self.step_clock: list[_Clock | None] = []
+        for a in self.acts:
+            cname = model.activities[a].get("calendar", "24x7")
+            if cname == "24x7":
+                self.step_clock.append(None)
+                continue
+            if cname not in clocks:
+                clocks[cname] = _Clock(cals.get(cname), t_first)
+            self.step_clock.append(clocks[cname])
         self.free_at = [t_first] * len(self.member_names)
         self.busy = [False] * len(self.member_names)
         prio = [0.0] * len(self.case_ids)
@@ -518,9 +528,14 @@ class _Run:
 
     def _enqueue(self, i: int, now: float) -> None:
         p = self.pool_of[i]
-        if p < 0:  # nobody is needed: no queue, no calendar
+        if p < 0:  # nobody is needed: no queue; the step's own hours, if any
+            ck = self.step_clock[self.act[i]]
+            if ck is not None:
+                now = ck.next_open(now)
+                e = ck.add(now, self.dur[i])
+            else:
+                e = now + self.dur[i]
             self.start[i] = now
-            e = now + self.dur[i]
             self.end[i] = e
             self._push(e, _END, i)
             return

@@ -67,10 +67,13 @@ def fit_model(
     ``duration_method``: ``empirical`` (default), ``auto`` or a family (methods §16.3).
     ``order`` fixes k instead of choosing it.
 
-    >>> import flowlens
-    >>> from flowlens.synth import generate
-    >>> log = flowlens.read_log(generate("loan", cases=60, seed=3))  # doctest: +SKIP
-    >>> fit_model(log).activity_names()[:2]  # doctest: +SKIP
+    >>> import flowlens, pandas as pd
+    >>> rows = [(f"c{i}", a, f"2024-03-04 {9 + i // 10:02d}:{(i % 10) * 5 + k * 2:02d}", r)
+    ...         for i in range(40) for k, (a, r) in enumerate([("Check", "ann"), ("Decide", "bob")])]
+    >>> log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "timestamp", "resource"]))
+    >>> model = fit_model(log)
+    >>> model.activity_names(), model.control_flow["order"]
+    (['Check', 'Decide'], 1)
     """
     from flowlens.analysis.batch_detection import shared_resources
     from flowlens.analysis.waiting import waiting_causes
@@ -87,16 +90,29 @@ def fit_model(
             hint="use a longer period of the log",
         )
     tm = time_model(log, calendars=calendars)
-    wa = waiting_causes(tm, calendars=calendars, other_work=other_work)
     inst = tm.instances.select(
         "eid", "case_idx", "pos", "activity", "resource", "start_us", "end_us", "proc_us", "after_stop"
     ).to_pandas()
-    causes = wa.per_instance.select("eid", "extraneous_us", "batching_us").to_pandas()
-    inst = inst.merge(causes, on="eid", how="left")
     inst["s_us"] = inst.start_us.fillna(inst.end_us).astype("int64")
     inst = inst.sort_values(["case_idx", "s_us", "end_us", "pos"], kind="stable").reset_index(drop=True)
     shared = shared_resources(tm)
     tz = log.timezone
+    groups = _staff_groups(inst, shared)
+    person_cal = _calendars(log, calendars, inst, groups)
+    # Waiting is split into causes with the calendars the simulation will use: off-shift
+    # time of a calendar the model keeps is reproduced by the calendar, and without one it is
+    # waiting the delay must carry (methods §16.2).
+    from flowlens.timing.calendars import CalendarSet, WorkCalendar
+
+    always = WorkCalendar.preset("24x7", timezone=tz)
+    used = CalendarSet(
+        default=always,
+        resources={r: (c if c is not None else always) for r, c in person_cal.items()},
+        source="the simulation model's calendars",
+    )
+    wa = waiting_causes(tm, calendars=used, other_work=other_work)
+    causes = wa.per_instance.select("eid", "extraneous_us", "batching_us").to_pandas()
+    inst = inst.merge(causes, on="eid", how="left")
 
     arrivals = _arrivals(inst, tz)
     arrivals["attributes"] = _attributes(log)
@@ -117,10 +133,22 @@ def fit_model(
         if len(tm.concurrency)
         else []
     )
-    cal_of, cal_specs, cal_objs = _calendars(wa, inst, shared)
-    inst["cal"] = [cal_of.get(r, "24x7") if isinstance(r, str) else "24x7" for r in inst.resource]
+    shares = _shares(inst, groups)
+    unstaffed = sorted(set(inst.activity.astype(str)) - set(shares))
+    step_cal = _activity_calendars(log, inst, unstaffed)
+    name_of, cal_specs, cal_objs = _named(
+        {**{f"r:{r}": c for r, c in person_cal.items()}, **{f"a:{a}": c for a, c in step_cal.items()}}
+    )
+    cal_of = {r: name_of[f"r:{r}"] for r in person_cal}
+    act_cal = {a: name_of[f"a:{a}"] for a in step_cal}
+    staffed = inst.activity.isin(list(shares)) & inst.resource.isin(list(groups))
+    inst["cal"] = np.where(
+        staffed,
+        inst.resource.map(cal_of).fillna("24x7"),
+        inst.activity.map(act_cal).fillna("24x7"),
+    )
     inst["work_s"] = _working_seconds(inst, cal_objs)
-    pools, shares = _pools(inst, shared, cal_of)
+    pools, shares = _pools(inst, groups, cal_of)
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         delay = (g.extraneous_us.fillna(0) + g.batching_us.fillna(0)).to_numpy(dtype=float) / 1e6
@@ -130,9 +158,11 @@ def fit_model(
         }
         if shares.get(act):
             spec["pools"] = shares[act]
+        elif act_cal.get(act, "24x7") != "24x7":
+            spec["calendar"] = act_cal[act]
         spec["observed"] = {"instances": len(g)}
         activities[str(act)] = spec
-    used_cals = {p["calendar"] for p in pools.values()} - {"24x7"}
+    used_cals = ({p["calendar"] for p in pools.values()} | set(act_cal.values())) - {"24x7"}
     lengths = [len(t) for t in traces]
     span = inst.s_us.min(), inst.end_us.max()
     return SimulationModel(
@@ -357,41 +387,155 @@ def _choose_order(traces: list[list[str]]) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+def _staff_groups(inst: pd.DataFrame, shared: set[str]) -> dict[str, tuple[str, ...]]:
+    """Each person's activity set (the key of their pool). People are recorded resources
+    that are one person at a time and of the organisation (not the customer, a system or
+    another party, :func:`~flowlens.analysis.step_roles.is_staff`)."""
+    from flowlens.analysis.step_roles import is_staff
+
+    people = [r for r in inst.resource.dropna().unique().tolist() if is_staff(r) and r not in shared]
+    staff = inst[inst.resource.isin(people)]
+    if staff.empty:
+        return {}
+    per = staff.groupby("resource").activity.agg(lambda x: tuple(sorted(set(x))))
+    return {str(r): acts for r, acts in per.items()}
+
+
 def _calendars(
-    wa: Any, inst: pd.DataFrame, shared: set[str]
-) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
-    """Each recorded resource's calendar name, the calendars as model-file specs, and the
-    calendar objects (those the waiting-cause split used)."""
+    log: EventLog, given: CalendarSet | None, inst: pd.DataFrame, groups: dict[str, tuple[str, ...]]
+) -> dict[str, Any]:
+    """Each person's calendar (None: always on).
+
+    Given calendars apply per person. Otherwise, when the log is long enough to show a week
+    (methods §16.2: at least 14 days, times finer than an hour), a calendar is discovered per
+    *group* (the people who do the same activities) from their pooled work, as the time model
+    discovers one per person: a person seen rarely works at scattered hours, and a calendar
+    read off those few hours would leave them almost never on shift. Shorter logs: always on.
+    """
+    from flowlens.timing.discovery import discover_calendars
+
+    if not groups:
+        return {}
+    span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
+    objs: dict[str, Any] = {}
+    if given is not None:
+        for r in groups:
+            objs[r] = given.for_resource(r)
+    elif span_days >= WEEKLY_DAYS and (log.time_resolution_s or 0) < 3600:
+        key = {r: "group " + " | ".join(acts) for r, acts in groups.items()}
+        t = log.table
+        derived = log.derive(
+            t.mutate(resource=t.resource.substitute(key, else_=None)), "resources replaced by their group"
+        )
+        found = discover_calendars(derived, holidays=False)
+        for r in groups:
+            objs[r] = found.for_resource(key[r])
+        objs = _explaining(objs, inst, lambda frame: frame.resource)
+    return {r: objs.get(r) for r in sorted(groups)}
+
+
+def _named(objs: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+    """Calendars named by their hours (those with the same hours share one name): the name
+    per key ("24x7" for always on), the model-file specs and the calendar objects by name."""
     from flowlens.timing.calendars import DAYS
 
-    objs = dict(wa.clock.calendars) if wa.clock is not None else {}
-    # Calendars are named by their hours: people with the same hours share one calendar
-    # (and so one pool). A discovered calendar's "holidays" are past days its person did not
-    # work; they say nothing about the future and are dropped.
     specs: dict[str, Any] = {}
-    canon: dict[str, str] = {}
     by_content: dict[str, str] = {}
-    for name in sorted(objs, key=str):
-        c = objs[name]
-        if c.always_open:
-            canon[str(name)] = "24x7"
+    name_of: dict[str, str] = {}
+    built: dict[str, Any] = {}
+    for k in sorted(objs):
+        c = objs[k]
+        if c is None or c.always_open:
+            name_of[k] = "24x7"
             continue
         d = c.to_dict()
         spec: dict[str, Any] = {day: d["hours"].get(day, []) for day in DAYS}
-        if not str(name).startswith("discovered"):
+        if d["holidays"]:
             spec["holidays"] = d["holidays"]
+        if d["extra_workdays"]:
             spec["extra_workdays"] = d["extra_workdays"]
-        key = json.dumps(spec, sort_keys=True)
-        if key not in by_content:
-            by_content[key] = f"calendar {len(by_content) + 1}"
-            specs[by_content[key]] = spec
-        canon[str(name)] = by_content[key]
-    cal_of: dict[str, str] = {}
-    for r in inst.resource.dropna().unique().tolist():
-        name = wa.resource_calendars.get(r)
-        cal_of[r] = "24x7" if name is None or r in shared else canon.get(str(name), "24x7")
-    built = {canon[str(n)]: objs[n] for n in objs if canon[str(n)] != "24x7"}
-    return cal_of, specs, built
+        content = json.dumps(spec, sort_keys=True)
+        if content not in by_content:
+            by_content[content] = f"calendar {len(by_content) + 1}"
+            specs[by_content[content]] = spec
+            built[by_content[content]] = c
+        name_of[k] = by_content[content]
+    return name_of, specs, built
+
+
+#: A discovered calendar is used only when this share of the work it governs starts inside
+#: it; sparse work (a few steps a week at any hour) gives calendars of scattered hours that
+#: would leave people almost never on shift.
+MIN_CALENDAR_COVER = 0.8
+
+
+def _explaining(objs: dict[str, Any], inst: pd.DataFrame, key: Any) -> dict[str, Any]:
+    """``objs`` (key -> calendar) with the calendars that do not cover
+    :data:`MIN_CALENDAR_COVER` of their key's starts replaced by None (always on)."""
+    out: dict[str, Any] = {}
+    keys = key(inst)
+    for k, c in objs.items():
+        if c is None or c.always_open:
+            out[k] = None
+            continue
+        t = inst.s_us[keys == k].to_numpy(dtype=np.int64)
+        if not len(t):
+            out[k] = None
+            continue
+        iv = c.intervals(int(t.min()) - 86_400_000_000, int(t.max()) + 86_400_000_000)
+        j = np.searchsorted(iv[:, 0], t, side="right") - 1
+        inside = (j >= 0) & (t < iv[np.clip(j, 0, len(iv) - 1), 1]) if len(iv) else np.zeros(len(t), bool)
+        out[k] = c if inside.mean() >= MIN_CALENDAR_COVER else _hull(t, c.timezone, str(k))
+    return out
+
+
+def _hull(t_us: np.ndarray, tz: str, name: str) -> Any:
+    """The hours that hold the work when the slot-by-slot calendar is too sparse (methods
+    §16.2): per weekday with at least 2 % of the starts, from the hour of its 1st to the end of
+    the hour of its 99th percentile start; None (always on) when that is every hour."""
+    from datetime import time
+
+    from flowlens.timing.calendars import WorkCalendar
+
+    local = pd.DatetimeIndex(pd.to_datetime(t_us, unit="us", utc=True)).tz_convert(tz)
+    hours = local.hour.to_numpy() + local.minute.to_numpy() / 60
+    wd = local.weekday.to_numpy()
+    spans: dict[int, tuple[tuple[time, time], ...]] = {}
+    for d in range(7):
+        h = hours[wd == d]
+        if len(h) < 0.02 * len(hours) or not len(h):
+            continue
+        lo, hi = int(np.floor(np.quantile(h, 0.01))), int(np.floor(np.quantile(h, 0.99))) + 1
+        spans[d] = ((time(lo), time(hi) if hi < 24 else time.max),)
+    if len(spans) == 7 and all(v == ((time(0), time.max),) for v in spans.values()):
+        return None
+    return WorkCalendar(name=f"hull:{name}", timezone=tz, hours=spans) if spans else None
+
+
+def _activity_calendars(log: EventLog, inst: pd.DataFrame, acts: list[str]) -> dict[str, Any]:
+    """When the steps that need nobody happen (the customer answers in office hours, a batch
+    job runs at night), discovered as for people (methods §16.2); None where the log is too
+    short or the hours do not explain the steps."""
+    from flowlens.timing.discovery import discover_calendars
+
+    span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
+    if not acts or span_days < WEEKLY_DAYS or (log.time_resolution_s or 0) >= 3600:
+        return {}
+    t = log.table
+    derived = log.derive(
+        t.mutate(resource=ibis_ifelse(t.activity.isin(acts), t.activity, None)),
+        "resources replaced by the step",
+    )
+    found = discover_calendars(derived, holidays=False)
+    objs = {a: found.resources.get(a) for a in acts}
+    objs = {a: c for a, c in objs.items() if c is not None and not isinstance(c, str)}
+    return {a: c for a, c in _explaining(objs, inst, lambda frame: frame.activity).items() if c is not None}
+
+
+def ibis_ifelse(cond: Any, a: Any, b: Any) -> Any:
+    import ibis
+
+    return ibis.ifelse(cond, a, ibis.null("string") if b is None else b)
 
 
 def _working_seconds(inst: pd.DataFrame, cals: dict[str, Any]) -> np.ndarray:
@@ -416,50 +560,50 @@ def _working_seconds(inst: pd.DataFrame, cals: dict[str, Any]) -> np.ndarray:
             inside = np.clip(t - a[jj], 0, b[jj] - a[jj])
             return np.where(j < 0, 0.0, cum[jj] + inside)
 
+        idx = g.index.to_numpy()
         e = g.end_us.to_numpy(dtype=float) / 1e6
-        s = e - proc[g.index.to_numpy()]
-        out[g.index.to_numpy()] = np.maximum(work(e) - work(s), 0.0)
+        wall = proc[idx]
+        w = np.maximum(work(e) - work(e - wall), 0.0)
+        # a step done mostly outside the calendar in one sitting (under 12 h) was overtime:
+        # it took its whole span, not the little working time the calendar sees in it
+        overtime = (w < 0.5 * wall) & (wall < 12 * 3600)
+        out[idx] = np.where(overtime, wall, w)
     return out
 
 
-def _pools(
-    inst: pd.DataFrame, shared: set[str], cal_of: dict[str, str]
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
-    """Pools: one-at-a-time resources grouped by the activities they do and their calendar;
-    per activity the share of its instances each pool did."""
-    from flowlens.analysis.step_roles import is_staff
+def _shares(inst: pd.DataFrame, groups: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The activities people do (most of their instances have a person), as keys."""
+    person = inst.resource.isin(list(groups))
+    share = person.groupby(inst.activity).mean()
+    return {str(a): True for a, v in share.items() if v >= 0.5}
 
-    people = [r for r in inst.resource.dropna().unique().tolist() if is_staff(r) and r not in shared]
-    staff = inst[inst.resource.isin(people)]
-    if staff.empty:
+
+def _pools(
+    inst: pd.DataFrame, groups: dict[str, tuple[str, ...]], cal_of: dict[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
+    """Pools: people grouped by the activities they do and their calendar; per activity the
+    share of its instances each pool did. An activity most of whose instances have no person
+    (nobody recorded, a system, the customer) needs nobody."""
+    if not groups:
         return {}, {}
-    per = staff.groupby("resource").activity.agg(lambda s: tuple(sorted(set(s))))
-    steps = staff.groupby("resource").size()
-    key_of: dict[str, tuple[Any, ...]] = {}
-    for r, acts in per.items():
-        key_of[str(r)] = (acts, cal_of.get(str(r), "24x7"))
-    groups: dict[tuple[Any, ...], list[str]] = {}
-    for r, key in sorted(key_of.items()):
-        groups.setdefault(key, []).append(r)
+    members: dict[tuple[Any, ...], list[str]] = {}
+    for r, acts in sorted(groups.items()):
+        members.setdefault((acts, cal_of.get(r, "24x7")), []).append(r)
     pools: dict[str, dict[str, Any]] = {}
     pool_of: dict[str, str] = {}
-    for i, (key, members) in enumerate(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))):
-        acts, cal = key
+    ordered = sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
+    for i, ((acts, cal), people) in enumerate(ordered):
         label = acts[0] if len(acts) == 1 else f"{acts[0]} +{len(acts) - 1}"
         name = f"P{i + 1:02d} {label}"[:80]
-        pools[name] = {"members": sorted(members), "calendar": cal, "activities": list(acts)}
-        for r in members:
+        pools[name] = {"members": sorted(people), "calendar": cal, "activities": list(acts)}
+        for r in people:
             pool_of[r] = name
-    del steps
-    # an activity is done by nobody when most of its instances have no one-at-a-time performer
     shares: dict[str, dict[str, float]] = {}
-    counts = inst.assign(pool=inst.resource.map(pool_of)).groupby("activity", sort=True)
-    for act, g in counts:
+    for act, g in inst.assign(pool=inst.resource.map(pool_of)).groupby("activity", sort=True):
         have = g.pool.dropna()
         if len(have) < 0.5 * len(g):
             continue
-        c = have.value_counts()
-        c = c.sort_index()
+        c = have.value_counts().sort_index()
         total = float(c.sum())
         s = {str(p): round(float(v) / total, 9) for p, v in c.items()}
         last = list(s)[-1]

@@ -195,6 +195,10 @@ class SimulationModel:
             check_distribution(a.get("duration"), f"{where}.duration")
             if "delay" in a:
                 check_distribution(a["delay"], f"{where}.delay")
+            if a.get("calendar", "24x7") not in cal_names:
+                raise ConfigError(
+                    f"{where}.calendar: unknown calendar '{a.get('calendar')}'{_closest(str(a.get('calendar')), cal_names)}"
+                )
             pools = a.get("pools", {})
             if not isinstance(pools, dict):
                 raise ConfigError(f"{where}.pools: expected {{pool name: share}}")
