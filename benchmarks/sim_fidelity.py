@@ -160,12 +160,9 @@ def parts_lines(name: str, path: Path) -> list[str]:
         d = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return [f"{name}: no diagnostics ({path})"]
-    out = [f"{name}: {d['verdict']['summary']}"]
-    for p, part in d["parts"].items():
-        mark = "good " if part["good"] else "WRONG"
-        for i, c in enumerate(part["checks"]):
-            out.append(f"  {p if i == 0 else '':<13} {mark if i == 0 else '':5} {c['text']}")
-    return out
+    from flowlens.cli.fidelity_cmd import part_lines
+
+    return [f"{name}: {d['verdict']['summary']}", *("  " + ln for ln in part_lines(d["parts"]))]
 
 
 def main() -> int:
@@ -196,16 +193,15 @@ def main() -> int:
         for name in names:
             t0 = time.perf_counter()
             rc = evaluate(name, args, args.out_dir / f"flowlens_{name}.json")
-            if rc == 0 and not args.no_diagnose:
-                rc = diagnose(
-                    name,
-                    args,
-                    args.out_dir / f"flowlens_{name}.json",
-                    args.out_dir / f"diagnostics_{name}.json",
-                )
             failed += rc != 0
             print(
                 f"[sim_fidelity] {name}: done in {time.perf_counter() - t0:.0f} s (rc={rc})", file=sys.stderr
+            )
+    for name in names:
+        # from the referee's own files (also with --summary-only, while the workdir is there)
+        if not args.no_diagnose and (args.workdir / name / "flowlens" / "sims").is_dir():
+            failed += diagnose(
+                name, args, args.out_dir / f"flowlens_{name}.json", args.out_dir / f"diagnostics_{name}.json"
             )
     files = []
     for name in names:
@@ -224,6 +220,7 @@ def main() -> int:
         for i, n in enumerate(names)
     }
     text += "\n" + "\n".join(targets(pairs)) + "\n"
+    sys.path.insert(0, str(args.flowlens_src))
     diag = [ln for n in names for ln in parts_lines(n, args.out_dir / f"diagnostics_{n}.json")]
     if diag:
         text += "\nPer-part diagnostics of these runs (methods §16.6):\n\n```\n" + "\n".join(diag) + "\n```\n"

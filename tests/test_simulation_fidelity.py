@@ -115,11 +115,13 @@ def test_activity_stats_waiting_is_the_idle_time_before_a_step() -> None:
     assert st.loc["a", "per_case"] == 1.0 and st.loc["d", "per_case"] == 0.5
 
 
-def test_check_tolerance_is_twice_the_reference_or_the_floor() -> None:
-    c = F._check("arrivals", "arrival_rate_err", 0.15, 0.05, F.REL_FLOOR, "x")
-    assert c.tolerance == F.REL_FLOOR and not c.passed
-    c = F._check("arrivals", "arrival_rate_err", 0.15, 0.10, F.REL_FLOOR, "x")
-    assert c.tolerance == pytest.approx(0.20) and c.passed
+def test_check_tolerance_is_the_reference_plus_a_margin() -> None:
+    c = F._check("arrivals", "arrival_rate_err", 0.15, 0.04, F.REL_MARGIN, "x")
+    assert c.tolerance == pytest.approx(0.14) and not c.passed
+    c = F._check("arrivals", "arrival_rate_err", 0.15, 0.06, F.REL_MARGIN, "x")
+    assert c.tolerance == pytest.approx(0.16) and c.passed
+    c = F._check("arrivals", "arrival_rate_err", 0.05, None, F.REL_MARGIN, "x")
+    assert c.tolerance == F.REL_MARGIN and c.passed  # no reference: the margin alone
     c = F._check("cycle_time", "ctd_h", None, 1.0, 1.0, "x")
     assert not c.passed  # nothing measured is never within tolerance
 

@@ -119,9 +119,22 @@ def _fmt(x: float | None, metric: str) -> str:
     return f"{x:.2f}" if abs(x) < 100 else f"{x:.1f}"
 
 
+def part_lines(parts: dict[str, Any]) -> list[str]:
+    """Per part: good or WRONG, then each check (ok, or off when it fails) as a sentence."""
+    from flowlens.simulation.fidelity import PART_LABELS, PARTS
+
+    lines = []
+    for p in PARTS:
+        part = parts[p]
+        for i, c in enumerate(part["checks"]):
+            head = f"{PART_LABELS[p]:<13} {'good ' if part['good'] else 'WRONG'}" if i == 0 else " " * 19
+            lines.append(f"{head} {'ok ' if c['passed'] else 'off'} {c['text']}")
+    return lines
+
+
 def report_lines(r: FidelityResult) -> list[str]:
     """The table (metric, mean ± sd, reference, ratio) and the verdicts, as text lines."""
-    from flowlens.simulation.fidelity import METRIC_LABELS, METRICS, PART_LABELS, PARTS
+    from flowlens.simulation.fidelity import METRIC_LABELS, METRICS
 
     sp = r.split
     if r.mode == "given_pair":
@@ -145,13 +158,7 @@ def report_lines(r: FidelityResult) -> list[str]:
             f"{METRIC_LABELS[m]:<14} {_fmt(s['mean'], m) + sd:>24} {_fmt(s['reference'], m):>10} {ratio:>7}"
         )
     lines += [ref, ""]
-    for p in PARTS:
-        part: dict[str, Any] = r.parts[p]
-        mark = "good " if part["good"] else "WRONG"
-        checks = part["checks"]
-        lines.append(f"{PART_LABELS[p]:<13} {mark} {checks[0]['text']}")
-        for c in checks[1:]:
-            lines.append(f"{'':<19} {c['text']}")
+    lines += part_lines(r.parts)
     lines += ["", f"verdict: {r.verdict['summary']}"]
     for reason in r.verdict["reasons"]:
         lines.append(f"  - {reason}")

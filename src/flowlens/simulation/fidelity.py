@@ -75,16 +75,15 @@ METRIC_LABELS = {
     "ct_median_rel_err": "median CT err",
 }
 COLUMNS = ["case_id", "activity", "resource", "start_time", "end_time"]
-#: Verdict rules (methods §16.6): a check passes when its value is at most
-#: max(REF_FACTOR × the reference's value, the check's floor).
-REF_FACTOR = 2.0
-#: Floor of relative errors (arrival rate, events per case, mean cycle time, time shares).
-REL_FLOOR = 0.10
-#: Floor of the n-gram distances.
-NGRAM_FLOOR = 0.05
-#: Floor of time distances (CAD, CTD) in hours: this share of the test's mean cycle time, and
+#: Verdict rule (methods §16.6): a check passes when its value is at most the reference's
+#: value (what another real sample scores against the test) plus the check's margin.
+#: Margin of relative errors (arrival rate, events per case, mean cycle time, time shares).
+REL_MARGIN = 0.10
+#: Margin of the n-gram distances.
+NGRAM_MARGIN = 0.05
+#: Margin of time distances (CAD, CTD) in hours: this share of the test's mean cycle time, and
 #: never below one bin (1 h): a smaller distance is binning noise.
-TIME_FLOOR_SHARE = 0.10
+TIME_MARGIN_SHARE = 0.10
 #: How many activities the per-part tables list.
 TOP = 5
 PARTS = ("arrivals", "control_flow", "durations", "waiting", "cycle_time")
@@ -426,8 +425,8 @@ class Check:
         return asdict(self)
 
 
-def _check(part: str, name: str, value: float | None, ref: float | None, floor: float, text: str) -> Check:
-    tol = max(REF_FACTOR * ref, floor) if ref is not None and not math.isnan(ref) else floor
+def _check(part: str, name: str, value: float | None, ref: float | None, margin: float, text: str) -> Check:
+    tol = ref + margin if ref is not None and not math.isnan(ref) else margin
     ok = value is not None and not math.isnan(value) and value <= tol
     return Check(part, name, value, ref, tol, bool(ok), text)
 
@@ -469,21 +468,21 @@ def diagnose(
     st_t, st_s, st_r = activity_stats(test), activity_stats(sim), activity_stats(ref_frame)
     ct_t = cycle_times_h(test)
     ct_mean_s = float(ct_t.mean()) * 3600.0
-    time_floor = max(1.0, TIME_FLOOR_SHARE * ct_mean_s / 3600.0)
+    time_margin = max(1.0, TIME_MARGIN_SHARE * ct_mean_s / 3600.0)
     m = {k: v["mean"] for k, v in metrics.items()}
     checks: dict[str, list[Check]] = {p: [] for p in PARTS}
     details: dict[str, dict[str, Any]] = {p: {} for p in PARTS}
 
-    def distance(part: str, metric: str, floor: float, fmt: str, unit: str = "") -> None:
+    def distance(part: str, metric: str, margin: float, fmt: str, unit: str = "") -> None:
         v, r = m.get(metric), ref_values.get(metric)
         text = f"{METRIC_LABELS[metric].removesuffix(' h')} {_num(v, fmt)}{unit} ({ref_name}: {_num(r, fmt)}{unit})"
-        checks[part].append(_check(part, metric, v, r, floor, text))
+        checks[part].append(_check(part, metric, v, r, margin, text))
 
     def relative(part: str, name: str, e_s: float | None, e_r: float | None, text: str) -> None:
         text += f" ({_pct(e_s)}; {ref_name}: {_pct(e_r)})"
         a_s = None if e_s is None else abs(e_s)
         a_r = None if e_r is None else abs(e_r)
-        checks[part].append(_check(part, name, a_s, a_r, REL_FLOOR, text))
+        checks[part].append(_check(part, name, a_s, a_r, REL_MARGIN, text))
 
     # arrivals: how many cases a day, and when they come
     rate_t, rate_r = arrival_rate_per_day(test), arrival_rate_per_day(ref_frame)
@@ -497,7 +496,7 @@ def diagnose(
     if early is not None and abs(early) >= 0.5:
         text += f", so the simulated arrivals end {abs(early):.1f} days {'early' if early > 0 else 'late'}"
     relative("arrivals", "arrival_rate_err", _rel(rate_s, rate_t), _rel(rate_r, rate_t), text)
-    distance("arrivals", "cad_h", time_floor, ".2f", " h")
+    distance("arrivals", "cad_h", time_margin, ".2f", " h")
     details["arrivals"] = {
         "arrivals_per_day": {
             "test": rate_t,
@@ -512,8 +511,8 @@ def diagnose(
     epc_t = float(st_t["instances"].sum()) / max(test["case_id"].nunique(), 1)
     epc_s = float(st_s["instances"].sum()) / max(sim["case_id"].nunique(), 1)
     epc_r = float(st_r["instances"].sum()) / max(ref_frame["case_id"].nunique(), 1)
-    distance("control_flow", "ngram_2", NGRAM_FLOOR, ".3f")
-    distance("control_flow", "ngram_3", NGRAM_FLOOR, ".3f")
+    distance("control_flow", "ngram_2", NGRAM_MARGIN, ".3f")
+    distance("control_flow", "ngram_3", NGRAM_MARGIN, ".3f")
     relative(
         "control_flow",
         "events_per_case_err",
@@ -551,11 +550,11 @@ def diagnose(
                 f"; most in '{w['activity']}': median {_h(w['sim_median_s'])} simulated vs "
                 f"{_h(w['test_median_s'])}, mean {_h(w['sim_mean_s'])} vs {_h(w['test_mean_s'])}"
             )
-        checks[part].append(_check(part, f"{col}_ct_share", v_s, v_r, REL_FLOOR, text))
+        checks[part].append(_check(part, f"{col}_ct_share", v_s, v_r, REL_MARGIN, text))
         details[part] = {"activities_most_off": worst, "reference_share": v_r}
 
     # the cycle time they add up to (what a what-if estimates)
-    distance("cycle_time", "ctd_h", time_floor, ".2f", " h")
+    distance("cycle_time", "ctd_h", time_margin, ".2f", " h")
     ce = m.get("ct_mean_rel_err")
     relative(
         "cycle_time",
