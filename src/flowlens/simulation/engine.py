@@ -391,7 +391,9 @@ class _Run:
                 cum[-1] = 1.0
                 choice = np.minimum(np.searchsorted(cum, u_pool[m], side="right"), len(names) - 1)
                 pool_of[m] = np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
-        self.dur, self.delay, self.pool_of = dur.tolist(), delay.tolist(), pool_of.tolist()
+        self.dur, self.delay = dur.tolist(), delay.tolist()
+        self.model_pool = pool_of
+        self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
 
     def _resources(self) -> None:
         model = self.model
@@ -401,6 +403,11 @@ class _Run:
         self.member_names: list[str] = []
         self.member_clock: list[_Clock] = []
         self.pools: list[_Pool] = []
+        self.pool_clock: list[_Clock] = []
+        # A pool's queue is shared (the member idle longest takes the head) or, with
+        # "assignment": "person", each step is given to one member up front (by the members'
+        # shares) and waits for that person: a queue per member (methods §16.2).
+        sub_of: list[tuple[int, np.ndarray | None]] = []
         for name in self.pool_names:
             spec = model.pools[name]
             cname = spec.get("calendar", "24x7")
@@ -411,7 +418,31 @@ class _Run:
                 ids.append(len(self.member_names))
                 self.member_names.append(m)
                 self.member_clock.append(clocks[cname])
-            self.pools.append(_Pool(ids))
+            first = len(self.pools)
+            if spec.get("assignment", "queue") == "person":
+                w = np.asarray([float(spec.get("shares", {}).get(m, 1.0)) for m in spec["members"]])
+                cum = np.cumsum(w) / w.sum()
+                cum[-1] = 1.0
+                sub_of.append((first, cum))
+                for mi in ids:
+                    self.pools.append(_Pool([mi]))
+                    self.pool_clock.append(clocks[cname])
+            else:
+                sub_of.append((first, None))
+                self.pools.append(_Pool(ids))
+                self.pool_clock.append(clocks[cname])
+        mp = self.model_pool
+        pool_of = np.full(len(mp), -1, dtype=np.int64)
+        for k, (first, cum) in enumerate(sub_of):
+            m = mp == k
+            if not m.any():
+                continue
+            if cum is None:
+                pool_of[m] = first
+            else:
+                pick = np.minimum(np.searchsorted(cum, self.u_member[m], side="right"), len(cum) - 1)
+                pool_of[m] = first + pick
+        self.pool_of = pool_of.tolist()
         # steps that need nobody still happen only in their hours, when the model gives any
         self.step_clock: list[_Clock | None] = []
         for a in self.acts:
@@ -489,13 +520,13 @@ class _Run:
         case_first = np.repeat(self.arrivals, np.diff(off))
         cf = case_first.tolist()
         for i in self.first:
-            self.heap.append((cf[i] + self.delay[i], self.seq, _READY, i))
+            self.heap.append((self._ready_at(i, cf[i]), self.seq, _READY, i))
             self.seq += 1
         heapq.heapify(self.heap)
         self.batches: dict[int, list[int]] = {}
         self.batch_deadline: dict[int, float] = {}
         heap, pop = self.heap, heapq.heappop
-        succ, pending, delay, pool_of, who = self.succ, self.pending, self.delay, self.pool_of, self.who
+        succ, pending, pool_of, who = self.succ, self.pending, self.pool_of, self.who
         while heap:
             now, _, kind, x = pop(heap)
             if kind == _READY:
@@ -512,7 +543,7 @@ class _Run:
                 for s in succ[x]:
                     pending[s] -= 1
                     if pending[s] == 0:
-                        self._push(now + delay[s], _READY, s)
+                        self._push(self._ready_at(s, now), _READY, s)
             elif kind == _WAKE:
                 pool = self.pools[x]
                 if now >= pool.wake_at:
@@ -521,6 +552,16 @@ class _Run:
             else:  # _RELEASE
                 if self.batches.get(x) and self.batch_deadline.get(x) == now:
                     self._release(x, now)
+
+    def _ready_at(self, i: int, enabled: float) -> float:
+        """Enabled plus the step's delay, in the working time of the calendar that governs
+        the step (its pool's or its own; methods §16.2)."""
+        d = self.delay[i]
+        if d <= 0:
+            return enabled
+        p = self.pool_of[i]
+        ck = self.pool_clock[p] if p >= 0 else self.step_clock[self.act[i]]
+        return enabled + d if ck is None or ck.always else ck.add(enabled, d)
 
     def _push(self, t: float, kind: int, x: int) -> None:
         heapq.heappush(self.heap, (t, self.seq, kind, x))

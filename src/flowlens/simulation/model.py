@@ -182,6 +182,13 @@ class SimulationModel:
             members = pool.get("members") if isinstance(pool, dict) else None
             if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
                 raise ConfigError(f"{where}.members: expected a list of resource names")
+            if pool.get("assignment", "queue") not in ("queue", "person"):
+                raise ConfigError(f"{where}.assignment: expected 'queue' or 'person', got {pool.get('assignment')!r}")
+            shares = pool.get("shares", {})
+            if not isinstance(shares, dict) or any(
+                m not in members or not isinstance(v, (int, float)) or v < 0 for m, v in shares.items()
+            ):
+                raise ConfigError(f"{where}.shares: expected {{member: share ≥ 0}} for members of the pool")
             if pool.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{pool.get('calendar')}'{_closest(str(pool.get('calendar')), cal_names)}"
