@@ -376,6 +376,16 @@ class _Run:
         u_dur = uniforms(seed, "durations", p.case, p.act, p.occ)
         u_del = uniforms(seed, "delays", p.case, p.act, p.occ)
         u_pool = uniforms(seed, "pools", p.case, p.act, p.occ)
+        index = {a: i for i, a in enumerate(self.acts)}
+        # the previous step of each instance in its path (-1: the case's first)
+        prev = np.full(n, -1, dtype=np.int64)
+        if n:
+            same = np.zeros(n, dtype=bool)
+            same[1:] = p.case[1:] == p.case[:-1]
+            prev[1:] = np.where(same[1:], p.act[:-1], -1)
+        nxt = np.full(n, -1, dtype=np.int64)
+        if n:
+            nxt[:-1] = np.where(same[1:], p.act[1:], -1)
         for ai, name in enumerate(self.acts):
             m = p.act == ai
             if not m.any():
@@ -384,6 +394,15 @@ class _Run:
             dur[m] = draw(spec["duration"], u_dur[m])
             if "delay" in spec:
                 delay[m] = draw(spec["delay"], u_del[m])
+            for before, dist in (spec.get("delay_after") or {}).items():
+                mm = m & (prev == (-1 if before == START else index.get(before, -2)))
+                if mm.any():
+                    delay[mm] = draw(dist, u_del[mm])
+            for ctx in spec.get("delay_between") or []:
+                mm = m & (prev == (-1 if ctx["after"] == START else index.get(ctx["after"], -2)))
+                mm &= nxt == (-1 if ctx["before"] == END else index.get(ctx["before"], -2))
+                if mm.any():
+                    delay[mm] = draw(ctx["delay"], u_del[mm])
             shares = spec.get("pools") or {}
             if shares:
                 names = list(shares)

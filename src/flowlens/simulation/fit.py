@@ -45,6 +45,8 @@ ORDERS = (1, 2, 3)
 #: A pool member must have done at least this many steps; rarer performers join the pool of
 #: the step's other performers (their own activity set says little).
 MIN_MEMBER_STEPS = 5
+#: Instances an arc (previous step -> step) needs for a delay distribution of its own.
+MIN_ARC_CASES = 30
 #: Days of log needed before arrivals get a weekly (weekday × hour) or daily (hour) pattern.
 WEEKLY_DAYS, DAILY_DAYS = 14.0, 2.0
 
@@ -160,6 +162,11 @@ def fit_model(
     wait_s = (inst.extraneous_us.fillna(0) + inst.batching_us.fillna(0)).to_numpy(dtype=float) / 1e6
     inst["delay_s"] = _working_seconds(inst, cal_objs, inst.s_us.to_numpy(), wait_s, overtime=False)
     pools, shares = _pools(inst, groups, cal_of)
+    # the step each instance follows in its case (the arc it is reached by)
+    prev = inst.groupby("case_idx").activity.shift()
+    inst["prev"] = prev.where(prev.notna(), START)
+    nxt = inst.groupby("case_idx").activity.shift(-1)
+    inst["next"] = nxt.where(nxt.notna(), END)
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         delay = g.delay_s.to_numpy(dtype=float)
@@ -167,6 +174,25 @@ def fit_model(
             "duration": fit_distribution(g.work_s.to_numpy(dtype=float), method=duration_method),
             "delay": fit_distribution(delay, method="empirical"),
         }
+        # The wait before a step depends on where the case comes from (after a reminder the
+        # customer answers in days, after a call in minutes): per arc when it is seen often
+        # enough, else the step's own (methods §16.2).
+        arcs = {
+            str(a): fit_distribution(h.delay_s.to_numpy(dtype=float), method="empirical")
+            for a, h in g.groupby("prev", sort=True)
+            if len(h) >= MIN_ARC_CASES and len(h) < len(g)
+        }
+        if arcs:
+            spec["delay_after"] = arcs
+        # and where it goes next: the path is known when the case starts, and a wait is
+        # often long because of what it waits for (an offer returned after a week, then a call)
+        between = [
+            {"after": str(a), "before": str(b), "delay": fit_distribution(h.delay_s.to_numpy(dtype=float))}
+            for (a, b), h in g.groupby(["prev", "next"], sort=True)
+            if len(h) >= MIN_ARC_CASES and len(h) < (g.prev == a).sum()
+        ]
+        if between:
+            spec["delay_between"] = between
         if shares.get(act):
             spec["pools"] = shares[act]
         elif act_cal.get(act, "24x7") != "24x7":

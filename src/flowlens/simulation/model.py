@@ -202,6 +202,25 @@ class SimulationModel:
             check_distribution(a.get("duration"), f"{where}.duration")
             if "delay" in a:
                 check_distribution(a["delay"], f"{where}.delay")
+            after = a.get("delay_after", {})
+            if not isinstance(after, dict):
+                raise ConfigError(f"{where}.delay_after: expected {{previous activity: distribution}}")
+            for before, dist in after.items():
+                if before != START and before not in acts:
+                    raise ConfigError(f"{where}.delay_after: unknown activity '{before}'{_closest(before, acts)}")
+                check_distribution(dist, f"{where}.delay_after.{before}")
+            between = a.get("delay_between", [])
+            if not isinstance(between, list):
+                raise ConfigError(f"{where}.delay_between: expected a list of {{after, before, delay}}")
+            for j, ctx in enumerate(between):
+                w = f"{where}.delay_between[{j}]"
+                if not isinstance(ctx, dict) or not {"after", "before", "delay"} <= set(ctx):
+                    raise ConfigError(f"{w}: expected {{\"after\": ..., \"before\": ..., \"delay\": ...}}")
+                if ctx["after"] != START and ctx["after"] not in acts:
+                    raise ConfigError(f"{w}.after: unknown activity '{ctx['after']}'{_closest(ctx['after'], acts)}")
+                if ctx["before"] != END and ctx["before"] not in acts:
+                    raise ConfigError(f"{w}.before: unknown activity '{ctx['before']}'{_closest(ctx['before'], acts)}")
+                check_distribution(ctx["delay"], f"{w}.delay")
             if a.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{a.get('calendar')}'{_closest(str(a.get('calendar')), cal_names)}"
