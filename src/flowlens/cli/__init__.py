@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "segments": ("flowlens.cli.segments_cmd", "segments", "Compare headline metrics across segments, channels or products, with bootstrap CIs."),
     "drivers": ("flowlens.cli.drivers_cmd", "drivers", "Which case attributes and behaviours go with long lead times (effect sizes, CIs)."),
     "findings": ("flowlens.cli.findings_cmd", "findings", "Redundant steps found and priced: rework, repeated checks, no-effect approvals, ... ranked by customer time."),
+    "fit": ("flowlens.cli.fit_cmd", "fit", "Learn a simulation model (JSON) from a log: arrivals, routing, durations, delays, pools."),
+    "simulate": ("flowlens.cli.simulate_cmd", "simulate", "Run a simulation model (or a log, fitted first) into simulated event logs."),
+    "fidelity": ("flowlens.cli.fidelity_cmd", "fidelity", "Fit on the first 80 % of a log, simulate the rest, score it: can its what-ifs be trusted?"),
 }
 # fmt: on
 

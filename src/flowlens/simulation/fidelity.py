@@ -1,0 +1,851 @@
+"""Fidelity: is a simulation model fitted on a log good enough to trust what-ifs on it?
+
+:func:`fidelity` follows the referee protocol (``shared/sim_fidelity/protocol.py``, methods
+§16.6): the log's cases are ordered by their first start (ties by case id as text), the first
+``round((1 - test_share) · n)`` are *train* and the rest *test* (or a given train/test pair);
+a model is fitted on train, K logs of the test's size are simulated from the test's first
+start (seeds ``seed … seed + K - 1``), and each is scored against the test with
+log-distance-measures 2.2.0 exactly as the referee scores: 2- and 3-gram, AED, CAD, CED, RED,
+CTD and the relative error of the mean and median cycle time. The **reference distance** is
+what another real sample scores against the test: the adjacent window (the same number of
+cases just before the test; shifted to the test's first start for AED and CAD) or, for a
+given pair, train against test.
+
+Numbers alone do not say what to fix, so the result also holds **per-part diagnostics**
+(arrivals, control flow, durations, waiting, and the cycle time they add up to) computed the
+same way on the simulated logs and on the reference, and a verdict per part and overall
+(methods §16.6 states the rules).
+
+Timestamps are compared as the referee compares them: local wall-clock time of the log's time
+zone, to the microsecond.
+
+>>> import pandas as pd
+>>> f = pd.DataFrame({"case_id": ["2", "1", "1"], "activity": ["a", "a", "b"],
+...     "resource": [None, None, None],
+...     "start_time": pd.to_datetime(["2024-01-02 09:00", "2024-01-01 09:00", "2024-01-01 10:00"], utc=True),
+...     "end_time": pd.to_datetime(["2024-01-02 09:30", "2024-01-01 09:30", "2024-01-01 11:00"], utc=True)})
+>>> case_order(f)["case_id"].tolist()
+['1', '2']
+>>> activity_stats(f).loc["b", ["per_case", "proc_median_s", "wait_median_s"]].tolist()
+[0.5, 3600.0, 1800.0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.errors import ConfigError
+
+if TYPE_CHECKING:
+    from flowlens.log import EventLog
+
+#: The version of log-distance-measures the referee uses (and refuses any other).
+LDM_VERSION = "2.2.0"
+#: The referee's measures, in its order.
+METRICS = (
+    "ngram_2",
+    "ngram_3",
+    "aed_h",
+    "cad_h",
+    "ced",
+    "red_h",
+    "ctd_h",
+    "ct_mean_rel_err",
+    "ct_median_rel_err",
+)
+METRIC_LABELS = {
+    "ngram_2": "2-gram",
+    "ngram_3": "3-gram",
+    "aed_h": "AED h",
+    "cad_h": "CAD h",
+    "ced": "CED",
+    "red_h": "RED h",
+    "ctd_h": "CTD h",
+    "ct_mean_rel_err": "mean CT err",
+    "ct_median_rel_err": "median CT err",
+}
+COLUMNS = ["case_id", "activity", "resource", "start_time", "end_time"]
+#: Verdict rule (methods §16.6): a check passes when its value is at most the reference's
+#: value (what another real sample scores against the test) plus the check's margin.
+#: Margin of relative errors (arrival rate, events per case, mean cycle time, time shares).
+REL_MARGIN = 0.10
+#: Margin of the n-gram distances.
+NGRAM_MARGIN = 0.05
+#: Margin of time distances (CAD, CTD) in hours: this share of the test's mean cycle time, and
+#: never below one bin (1 h): a smaller distance is binning noise.
+TIME_MARGIN_SHARE = 0.10
+#: How many activities the per-part tables list.
+TOP = 5
+PARTS = ("arrivals", "control_flow", "durations", "waiting", "cycle_time")
+PART_LABELS = {
+    "arrivals": "arrivals",
+    "control_flow": "control flow",
+    "durations": "durations",
+    "waiting": "waiting",
+    "cycle_time": "cycle time",
+}
+
+Step = Callable[[str], contextlib.AbstractContextManager[Any]]
+
+
+# --------------------------------------------------------------------------- the measures
+
+
+def _ldm() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    try:
+        version = md.version("log-distance-measures")
+    except md.PackageNotFoundError:
+        version = None
+    if version != LDM_VERSION:
+        found = f"found {version}" if version else "it is not installed"
+        raise ConfigError(
+            f"fidelity scores with log-distance-measures {LDM_VERSION} (as the referee), {found}",
+            hint=f"pip install log-distance-measures=={LDM_VERSION}",
+        )
+    from log_distance_measures.absolute_event_distribution import absolute_event_distribution_distance
+    from log_distance_measures.case_arrival_distribution import case_arrival_distribution_distance
+    from log_distance_measures.circadian_event_distribution import circadian_event_distribution_distance
+    from log_distance_measures.config import AbsoluteTimestampType, EventLogIDs, discretize_to_hour
+    from log_distance_measures.cycle_time_distribution import cycle_time_distribution_distance
+    from log_distance_measures.n_gram_distribution import n_gram_distribution_distance
+    from log_distance_measures.relative_event_distribution import relative_event_distribution_distance
+
+    return {
+        "ids": EventLogIDs(
+            case="case_id",
+            activity="activity",
+            start_time="start_time",
+            end_time="end_time",
+            resource="resource",
+        ),
+        "both": AbsoluteTimestampType.BOTH,
+        "hour": discretize_to_hour,
+        "ngram": n_gram_distribution_distance,
+        "aed": absolute_event_distribution_distance,
+        "cad": case_arrival_distribution_distance,
+        "ced": circadian_event_distribution_distance,
+        "red": relative_event_distribution_distance,
+        "ctd": cycle_time_distribution_distance,
+    }
+
+
+def cycle_times_h(frame: pd.DataFrame) -> pd.Series:
+    """Cycle time per case in hours: last end − first start (the referee's definition)."""
+    g = frame.groupby("case_id")
+    return (g["end_time"].max() - g["start_time"].min()).dt.total_seconds() / 3600.0
+
+
+def distances(
+    test: pd.DataFrame, other: pd.DataFrame, other_for_ced: pd.DataFrame | None = None
+) -> dict[str, float]:
+    """The referee's nine measures of ``other`` against ``test`` (the "original" log).
+
+    Both frames are in the referee's layout (:data:`COLUMNS`, wall-clock times localised to
+    UTC, rows in the order the referee reads them: see :func:`log_frame`). ``other_for_ced``
+    replaces ``other`` for CED (the unshifted adjacent window).
+    """
+    L = _ldm()
+    ids = L["ids"]
+    ced_other = other if other_for_ced is None else other_for_ced
+    ct_t, ct_o = cycle_times_h(test), cycle_times_h(other)
+    return {
+        "ngram_2": float(L["ngram"](test, ids, other, ids, n=2)),
+        "ngram_3": float(L["ngram"](test, ids, other, ids, n=3)),
+        "aed_h": float(L["aed"](test, ids, other, ids, L["both"], L["hour"])),
+        "cad_h": float(L["cad"](test, ids, other, ids, L["hour"])),
+        "ced": float(L["ced"](test, ids, ced_other, ids, L["both"])),
+        "red_h": float(L["red"](test, ids, other, ids, L["both"], L["hour"])),
+        "ctd_h": float(L["ctd"](test, ids, other, ids, dt.timedelta(hours=1))),
+        "ct_mean_rel_err": float((ct_o.mean() - ct_t.mean()) / ct_t.mean()),
+        "ct_median_rel_err": float((ct_o.median() - ct_t.median()) / ct_t.median()),
+    }
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return {
+        "values": values,
+        "mean": statistics.fmean(vals) if vals else None,
+        "sd": statistics.stdev(vals) if len(vals) > 1 else None,
+        "n": len(vals),
+    }
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def wallclock_utc(values: pd.Series, tz: str) -> pd.Series:
+    """Instants as the referee reads them: the wall-clock time in ``tz``, to the microsecond,
+    labelled UTC (an offset is dropped, not applied)."""
+    s = pd.to_datetime(values, utc=True).dt.tz_convert(tz).dt.tz_localize(None)
+    s = s.dt.floor("us").astype("datetime64[us]")
+    return s.dt.tz_localize("UTC")
+
+
+def case_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per case (case_id, first_start, last_end), ordered by first start, ties by case
+    id as text: the referee's split order."""
+    g = frame.groupby("case_id", sort=False).agg(
+        first_start=("start_time", "min"), last_end=("end_time", "max")
+    )
+    g = g.reset_index()
+    g["case_key"] = g["case_id"].astype(str)
+    return g.sort_values(["first_start", "case_key"], kind="mergesort").reset_index(drop=True)
+
+
+def order_events(frame: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+    """Events by case rank, then start, then end; ties keep the frame's order (as the referee)."""
+    rank = pd.Series(np.arange(len(cases)), index=cases["case_id"].to_numpy())
+    out = frame.assign(_rank=frame["case_id"].map(rank).to_numpy())
+    out = out.sort_values(["_rank", "start_time", "end_time"], kind="mergesort")
+    return out.drop(columns="_rank").reset_index(drop=True)
+
+
+def log_frame(log: EventLog) -> pd.DataFrame:
+    """The log in the referee's layout: ``case_id, activity, resource, start_time, end_time``
+    (wall-clock time in the log's zone, labelled UTC) plus ``case_idx``, rows in source order.
+
+    An instance without a recorded start is taken as instantaneous at its end (the referee
+    would drop it, and with it the step from the control flow).
+    """
+    t = log.table
+    cols = ["case_idx", "case_id", "activity", "resource", "start_us", "end_us"]
+    order = ["src_row", "eid"] if "src_row" in t.columns else ["eid"]
+    df = t.select(*cols, *order).order_by(order).to_pandas()
+    start_us = df["start_us"].astype("Int64").fillna(df["end_us"].astype("Int64"))
+    out = pd.DataFrame(
+        {
+            "case_id": df["case_id"].astype(str),
+            "activity": df["activity"].astype(str),
+            "resource": df["resource"],
+            "start_time": wallclock_utc(pd.to_datetime(start_us, unit="us", utc=True), log.timezone),
+            "end_time": wallclock_utc(pd.to_datetime(df["end_us"], unit="us", utc=True), log.timezone),
+            "case_idx": df["case_idx"].to_numpy(),
+        }
+    )
+    return out
+
+
+def sim_frame(sim: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """A simulated log (``simulate``'s frame) in the referee's layout, rows as written."""
+    return pd.DataFrame(
+        {
+            "case_id": sim["case_id"].astype(str),
+            "activity": sim["activity"].astype(str),
+            "resource": sim["resource"] if "resource" in sim.columns else None,
+            "start_time": wallclock_utc(sim["start_time"], tz),
+            "end_time": wallclock_utc(sim["end_time"], tz),
+        }
+    ).reset_index(drop=True)
+
+
+@dataclass
+class Split:
+    """The parts the protocol compares (referee layout frames) and the train cases."""
+
+    mode: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    #: the adjacent window (chronological split) or None (given pair: train is the reference)
+    adjacent: pd.DataFrame | None
+    train_case_idx: np.ndarray | None = None
+
+
+def split_frame(frame: pd.DataFrame, test_share: float) -> Split:
+    """The referee's chronological split of one log (module notes)."""
+    if not 0 < test_share < 1:
+        raise ConfigError(f"--test-share must be between 0 and 1 (e.g. 0.2), got {test_share}")
+    cases = case_order(frame)
+    n = len(cases)
+    n_train = round((1 - test_share) * n)  # as the referee: round half to even
+    n_test = n - n_train
+    if n_test < 1 or n_train < n_test:
+        raise ConfigError(
+            f"cannot split {n} cases with a test share of {test_share}: the test part needs at "
+            f"least one case and no more cases than the train part",
+            hint="give a test share between 0 and 0.5",
+        )
+    ids = cases["case_id"].to_numpy()
+    train_ids, test_ids, adj_ids = ids[:n_train], ids[n_train:], ids[n_train - n_test : n_train]
+    ordered = order_events(frame, cases)
+    part = ordered["case_id"]
+    train = ordered[part.isin(train_ids)].reset_index(drop=True)
+    return Split(
+        mode="chronological_split",
+        train=train[COLUMNS],
+        test=ordered[part.isin(test_ids)][COLUMNS].reset_index(drop=True),
+        adjacent=ordered[part.isin(adj_ids)][COLUMNS].reset_index(drop=True),
+        train_case_idx=np.unique(train["case_idx"].to_numpy()),
+    )
+
+
+def given_pair(train: pd.DataFrame, test: pd.DataFrame) -> Split:
+    """A given train/test pair, each ordered as the referee orders it."""
+    return Split(
+        mode="given_pair",
+        train=order_events(train, case_order(train))[COLUMNS],
+        test=order_events(test, case_order(test))[COLUMNS],
+        adjacent=None,
+    )
+
+
+def reference(split: Split) -> dict[str, Any]:
+    """The reference distances, computed as the referee computes them (module notes)."""
+    if split.adjacent is None:
+        return {
+            "kind": "noise_floor_train_vs_test",
+            "note": "given train/test pair: distance of the real train log to the real test log",
+            "values": distances(split.test, split.train),
+        }
+    adj = split.adjacent
+    shift = split.test["start_time"].min() - adj["start_time"].min()
+    shifted = adj.assign(start_time=adj["start_time"] + shift, end_time=adj["end_time"] + shift)
+    return {
+        "kind": "adjacent_window",
+        "note": (
+            "the test cases vs the same number of cases just before them (drift plus sampling "
+            "noise, not a floor); AED/CAD on the window shifted to the test's first case start, "
+            "CED on the unshifted window"
+        ),
+        "shift_h": shift.total_seconds() / 3600.0,
+        "values": distances(split.test, shifted, other_for_ced=adj),
+    }
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+def _us(s: pd.Series) -> np.ndarray:
+    """Datetimes as integer microseconds."""
+    return np.asarray(pd.DatetimeIndex(s).as_unit("us").asi8, dtype=np.int64)
+
+
+def activity_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per activity: instances, instances per case, processing time (end − start) and the
+    customer waiting charged to the instance (methods §6.3: the time before its start when
+    nothing of its case was in progress), median and mean in seconds.
+
+    Several frames (the K simulated logs) are pooled by giving each its own case ids first.
+    """
+    f = frame.sort_values(["case_id", "start_time", "end_time"], kind="mergesort")
+    case = f["case_id"].to_numpy()
+    start, end = _us(f["start_time"]), _us(f["end_time"])
+    proc = (end - start) / 1e6
+    # frontier: the latest end of the instances that started before (the case start for the
+    # first); an instance that starts after it waited for the gap
+    prev_max = pd.Series(end).groupby(case).cummax().groupby(case).shift(1)
+    case_start = pd.Series(start).groupby(case).transform("min")
+    frontier = np.maximum(prev_max.fillna(case_start).to_numpy(dtype=np.float64), case_start.to_numpy())
+    wait = np.maximum(start - frontier, 0.0) / 1e6
+    n_cases = int(pd.unique(case).size)
+    d = pd.DataFrame({"activity": f["activity"].to_numpy(), "proc": proc, "wait": wait})
+    g = d.groupby("activity", sort=True)
+    out = pd.DataFrame(
+        {
+            "instances": g.size(),
+            "proc_median_s": g["proc"].median(),
+            "proc_mean_s": g["proc"].mean(),
+            "wait_median_s": g["wait"].median(),
+            "wait_mean_s": g["wait"].mean(),
+        }
+    )
+    out.insert(1, "per_case", out["instances"] / max(n_cases, 1))
+    return out
+
+
+def pooled(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The K simulated logs as one frame, case ids made distinct (replica prefix)."""
+    return pd.concat(
+        [f.assign(case_id=f"{i}:" + f["case_id"].astype(str)) for i, f in enumerate(frames)],
+        ignore_index=True,
+    )
+
+
+#: Share of case starts at each end left out of the arrival rate (a few cases whose first step
+#: started very late must not decide it).
+RATE_TRIM = 0.05
+
+
+def arrival_rate_per_day(frame: pd.DataFrame) -> float | None:
+    """Cases per day over the central 90 % of case starts: with the n first starts in order
+    s_0 ≤ … ≤ s_{n-1} and i = round(0.05 (n − 1)), j = n − 1 − i, the rate is
+    (j − i) ÷ days from s_i to s_j (None for fewer than two cases or a zero span).
+
+    >>> import pandas as pd
+    >>> days = [*pd.date_range("2024-01-01", periods=20, freq="D"), pd.Timestamp("2024-06-01")]
+    >>> f = pd.DataFrame({"case_id": range(21), "start_time": days})
+    >>> arrival_rate_per_day(f)   # one case a day; the very late one does not count
+    1.0
+    """
+    starts = np.sort(_us(frame.groupby("case_id")["start_time"].min()))
+    n = len(starts)
+    if n < 2:
+        return None
+    i = round(RATE_TRIM * (n - 1))
+    j = n - 1 - i
+    if j <= i:
+        i, j = 0, n - 1
+    span_d = float(starts[j] - starts[i]) / 86400e6
+    return (j - i) / span_d if span_d > 0 else None
+
+
+def _rel(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0 or (isinstance(a, float) and math.isnan(a)):
+        return None
+    return a / b - 1.0
+
+
+def _time_shares(stats_o: pd.DataFrame, stats_t: pd.DataFrame, col: str, ct_mean_s: float) -> pd.DataFrame:
+    """Per activity of the test: what the other log's mean ``col`` shifts the test's mean cycle
+    time by, at the test's frequency ((other mean − test mean) × test instances per case ÷
+    test mean cycle time). Activities the other log lacks count with their whole test mean."""
+    t = stats_t[["per_case", f"{col}_median_s", f"{col}_mean_s"]]
+    o = stats_o.reindex(t.index)[["per_case", f"{col}_median_s", f"{col}_mean_s"]]
+    diff = o[f"{col}_mean_s"].fillna(0.0) - t[f"{col}_mean_s"]
+    share = diff * t["per_case"] / ct_mean_s if ct_mean_s > 0 else diff * 0.0
+    return pd.DataFrame(
+        {
+            "test_per_case": t["per_case"],
+            "test_median_s": t[f"{col}_median_s"],
+            "sim_median_s": o[f"{col}_median_s"],
+            "test_mean_s": t[f"{col}_mean_s"],
+            "sim_mean_s": o[f"{col}_mean_s"],
+            "ct_share": share,
+        }
+    )
+
+
+@dataclass
+class Check:
+    """One number a part is judged by: the simulated logs' value against the tolerance."""
+
+    part: str
+    name: str
+    value: float | None
+    reference: float | None
+    tolerance: float
+    passed: bool
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(part: str, name: str, value: float | None, ref: float | None, margin: float, text: str) -> Check:
+    tol = ref + margin if ref is not None and not math.isnan(ref) else margin
+    ok = value is not None and not math.isnan(value) and value <= tol
+    return Check(part, name, value, ref, tol, bool(ok), text)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:+.0f} %"
+
+
+def _h(seconds: float | None) -> str:
+    from flowlens.units import human_duration
+
+    return human_duration(seconds)
+
+
+def _table(df: pd.DataFrame, key: str, n: int = TOP) -> list[dict[str, Any]]:
+    """The ``n`` rows of largest |key|, ties by activity name, as records."""
+    d = df.assign(_abs=df[key].abs()).reset_index(names="activity")
+    d = d.sort_values(["_abs", "activity"], ascending=[False, True], kind="mergesort").head(n)
+    recs = d.drop(columns="_abs").to_dict("records")
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in recs]
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def diagnose(
+    test: pd.DataFrame,
+    sims: list[pd.DataFrame],
+    ref_frame: pd.DataFrame,
+    metrics: dict[str, dict[str, Any]],
+    ref_values: dict[str, float],
+    ref_name: str = "the reference",
+) -> dict[str, Any]:
+    """Per-part diagnostics and verdicts (methods §16.6): each number is computed the same way
+    on the simulated logs (pooled) and on the reference log (``ref_frame``), both against the
+    test; ``ref_name`` names the reference in the sentences."""
+    sim = pooled(sims)
+    st_t, st_s, st_r = activity_stats(test), activity_stats(sim), activity_stats(ref_frame)
+    ct_t = cycle_times_h(test)
+    ct_mean_s = float(ct_t.mean()) * 3600.0
+    time_margin = max(1.0, TIME_MARGIN_SHARE * ct_mean_s / 3600.0)
+    m = {k: v["mean"] for k, v in metrics.items()}
+    checks: dict[str, list[Check]] = {p: [] for p in PARTS}
+    details: dict[str, dict[str, Any]] = {p: {} for p in PARTS}
+
+    def distance(part: str, metric: str, margin: float, fmt: str, unit: str = "") -> None:
+        v, r = m.get(metric), ref_values.get(metric)
+        text = f"{METRIC_LABELS[metric].removesuffix(' h')} {_num(v, fmt)}{unit} ({ref_name}: {_num(r, fmt)}{unit})"
+        checks[part].append(_check(part, metric, v, r, margin, text))
+
+    def relative(part: str, name: str, e_s: float | None, e_r: float | None, text: str) -> None:
+        text += f" ({_pct(e_s)}; {ref_name}: {_pct(e_r)})"
+        a_s = None if e_s is None else abs(e_s)
+        a_r = None if e_r is None else abs(e_r)
+        checks[part].append(_check(part, name, a_s, a_r, REL_MARGIN, text))
+
+    # arrivals: how many cases a day, and when they come
+    rate_t, rate_r = arrival_rate_per_day(test), arrival_rate_per_day(ref_frame)
+    rates_s = [arrival_rate_per_day(f) for f in sims]
+    known = [r for r in rates_s if r is not None]
+    rate_s = statistics.fmean(known) if known else None
+    early = None
+    if rate_t and rate_s:
+        early = (len(ct_t) - 1) / rate_t - (len(ct_t) - 1) / rate_s
+    text = f"{_num(rate_s, '.1f')} cases a day simulated vs {_num(rate_t, '.1f')} in the test"
+    if early is not None and abs(early) >= 0.5:
+        text += (
+            f": at that rate the test's cases arrive {abs(early):.1f} days {'early' if early > 0 else 'late'}"
+        )
+    relative("arrivals", "arrival_rate_err", _rel(rate_s, rate_t), _rel(rate_r, rate_t), text)
+    distance("arrivals", "cad_h", time_margin, ".2f", " h")
+    details["arrivals"] = {
+        "arrivals_per_day": {
+            "test": rate_t,
+            "simulated": rate_s,
+            "reference": rate_r,
+            "simulated_per_log": rates_s,
+        },
+        "simulated_arrivals_end_days_early": early,
+    }
+
+    # control flow: paths and how many steps a case takes
+    epc_t = float(st_t["instances"].sum()) / max(test["case_id"].nunique(), 1)
+    epc_s = float(st_s["instances"].sum()) / max(sim["case_id"].nunique(), 1)
+    epc_r = float(st_r["instances"].sum()) / max(ref_frame["case_id"].nunique(), 1)
+    distance("control_flow", "ngram_2", NGRAM_MARGIN, ".3f")
+    distance("control_flow", "ngram_3", NGRAM_MARGIN, ".3f")
+    relative(
+        "control_flow",
+        "events_per_case_err",
+        _rel(epc_s, epc_t),
+        _rel(epc_r, epc_t),
+        f"{epc_s:.2f} steps per case simulated vs {epc_t:.2f} in the test",
+    )
+    freq = pd.concat(
+        [st_t["per_case"].rename("test_per_case"), st_s["per_case"].rename("sim_per_case")], axis=1
+    ).fillna(0.0)
+    freq["difference"] = freq["sim_per_case"] - freq["test_per_case"]
+    worst = _table(freq, "difference")
+    if worst and abs(worst[0]["difference"]) >= 0.05:
+        w = worst[0]
+        checks["control_flow"][
+            -1
+        ].text += f"; most off: '{w['activity']}' {w['sim_per_case']:.2f} times per case vs {w['test_per_case']:.2f}"
+    details["control_flow"] = {
+        "events_per_case": {"test": epc_t, "simulated": epc_s, "reference": epc_r},
+        "activities_most_off": worst,
+    }
+
+    # durations and waiting: the share of the test's mean cycle time each misplaces
+    for part, col, what in (("durations", "proc", "processing"), ("waiting", "wait", "waiting")):
+        sh_s = _time_shares(st_s, st_t, col, ct_mean_s)
+        sh_r = _time_shares(st_r, st_t, col, ct_mean_s)
+        v_s, v_r = float(sh_s["ct_share"].abs().sum()), float(sh_r["ct_share"].abs().sum())
+        worst = _table(sh_s, "ct_share")
+        text = (
+            f"{what} times misplace {100 * v_s:.0f} % of the mean cycle time ({ref_name}: {100 * v_r:.0f} %)"
+        )
+        if worst and abs(worst[0]["ct_share"]) > 0:
+            w = worst[0]
+            text += (
+                f"; most in '{w['activity']}': median {_h(w['sim_median_s'])} simulated vs "
+                f"{_h(w['test_median_s'])}, mean {_h(w['sim_mean_s'])} vs {_h(w['test_mean_s'])}"
+            )
+        checks[part].append(_check(part, f"{col}_ct_share", v_s, v_r, REL_MARGIN, text))
+        details[part] = {"activities_most_off": worst, "reference_share": v_r}
+
+    # the cycle time they add up to (what a what-if estimates)
+    distance("cycle_time", "ctd_h", time_margin, ".2f", " h")
+    ce = m.get("ct_mean_rel_err")
+    relative(
+        "cycle_time",
+        "ct_mean_rel_err",
+        ce,
+        ref_values.get("ct_mean_rel_err"),
+        f"mean cycle time {_h(ct_mean_s * (1 + ce)) if ce is not None else '–'} simulated vs {_h(ct_mean_s)}",
+    )
+    details["cycle_time"] = {
+        "test_mean_cycle_time_s": ct_mean_s,
+        "test_median_cycle_time_s": float(ct_t.median()) * 3600.0,
+    }
+    return {
+        p: {
+            "good": all(c.passed for c in checks[p]),
+            "checks": [c.to_dict() for c in checks[p]],
+            "details": details[p],
+        }
+        for p in PARTS
+    }
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass
+class FidelityResult:
+    """What :func:`fidelity` measured; ``to_dict()`` is the ``--json`` object."""
+
+    mode: str
+    k: int
+    seed: int
+    test_share: float | None
+    #: cases and events of train and test, the test's first start (ISO, log's zone)
+    split: dict[str, Any]
+    #: metric -> values over K, mean, sd, n, reference, ratio (mean ÷ reference)
+    metrics: dict[str, dict[str, Any]]
+    #: kind, note, values (and shift_h for the adjacent window)
+    reference: dict[str, Any]
+    #: part -> good, checks, details
+    parts: dict[str, dict[str, Any]]
+    #: trust (bool), summary sentence, reasons (one per failed check)
+    verdict: dict[str, Any]
+    timing: dict[str, float] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    def table(self) -> list[dict[str, Any]]:
+        """Rows of the metric table: metric, label, mean, sd, reference, ratio."""
+        return [
+            {
+                "metric": k,
+                "label": METRIC_LABELS[k],
+                **{x: self.metrics[k][x] for x in ("mean", "sd", "reference", "ratio")},
+            }
+            for k in METRICS
+        ]
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return None if math.isnan(v) else v
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    return x
+
+
+def verdict(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Trust what-ifs when every part is good; otherwise say which parts fail and why."""
+    reasons = [
+        f"{PART_LABELS[p]}: {c['text']} (tolerance {_tol_text(c)})"
+        for p in PARTS
+        for c in parts[p]["checks"]
+        if not c["passed"]
+    ]
+    bad = [PART_LABELS[p] for p in PARTS if not parts[p]["good"]]
+    trust = not bad
+    summary = (
+        "good enough to trust what-ifs: every part is within its tolerance"
+        if trust
+        else "not good enough to trust what-ifs: the model gets " + ", ".join(bad) + " wrong"
+    )
+    return {"trust": trust, "summary": summary, "failing_parts": bad, "reasons": reasons}
+
+
+def _tol_text(c: dict[str, Any]) -> str:
+    t = c["tolerance"]
+    if c["name"].endswith("_err") or c["name"].endswith("_share"):
+        return f"≤ {100 * t:.0f} %"
+    if c["name"].startswith("ngram"):
+        return f"≤ {t:.3f}"
+    return f"≤ {t:.2f} h"
+
+
+# --------------------------------------------------------------------------- the run
+
+_SCORING: dict[str, Any] = {}
+
+
+def _score_one(i: int) -> dict[str, float]:
+    return distances(_SCORING["test"], _SCORING["sims"][i])
+
+
+def score_all(test: pd.DataFrame, sims: list[pd.DataFrame], jobs: int = 1) -> list[dict[str, float]]:
+    """:func:`distances` of every simulated log against ``test``, in ``jobs`` forked processes
+    (the measures loop over cases in Python: the slow part of a fidelity run)."""
+    if jobs <= 1 or len(sims) <= 1:
+        return [distances(test, s) for s in sims]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # the frames reach the forked workers through memory, not through pickling
+    _SCORING.update(test=test, sims=sims)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(sims)), mp_context=mp.get_context("fork"))
+    try:
+        out = list(pool.map(_score_one, range(len(sims))))
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        _SCORING.clear()
+    pool.shutdown(wait=True)
+    return out
+
+
+def _keep_cases(log: EventLog, case_idx: np.ndarray, description: str) -> EventLog:
+    import ibis
+
+    keys = ibis.memtable(pd.DataFrame({"k": case_idx.astype(np.int64)}))
+    t = log.table
+    return log.derive(t.semi_join(keys, t.case_idx == keys.k).select(t.columns), description)
+
+
+@contextlib.contextmanager
+def _quiet(label: str) -> Iterator[None]:
+    yield
+
+
+def fidelity(
+    log: EventLog,
+    *,
+    k: int = 5,
+    test_share: float = 0.2,
+    seed: int = 1,
+    test_log: EventLog | None = None,
+    jobs: int = 1,
+    step: Step | None = None,
+    **fit_options: Any,
+) -> FidelityResult:
+    """Fit on the first part of ``log``, simulate the rest K times and score it (module notes).
+
+    ``test_log`` gives the test part (``log`` is then the train part, as the referee's given
+    pair). The K logs are scored in ``jobs`` forked processes (the result does not depend on
+    it). ``fit_options`` go to :func:`~flowlens.simulation.fit.fit_model` (``calendars``,
+    ``other_work``). ``step(label)`` is a context manager wrapped around each long step
+    (progress display).
+
+    >>> import flowlens, numpy as np, pandas as pd
+    >>> t0 = pd.Timestamp("2024-03-04 09:00") + pd.to_timedelta(np.arange(60) * 3600, unit="s")
+    >>> starts = np.concatenate([t0, t0 + pd.Timedelta(minutes=30)])
+    >>> df = pd.DataFrame({"case_id": np.tile(np.arange(60), 2), "activity": ["open"] * 60 + ["close"] * 60,
+    ...                    "start_time": starts, "end_time": starts + pd.Timedelta(minutes=10)})
+    >>> r = fidelity(flowlens.read_log(df), k=2)
+    >>> r.split["train"]["cases"], r.split["test"]["cases"], r.metrics["ngram_2"]["mean"]
+    (48, 12, 0.0)
+    >>> sorted(r.parts) == sorted(PARTS) and isinstance(r.verdict["trust"], bool)
+    True
+    """
+    from flowlens.simulation.engine import simulate
+    from flowlens.simulation.fit import fit_model
+
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1, got {k}")
+    step = step or _quiet
+    _ldm()  # refuse before any work when the measures are missing
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with step("splitting the log"):
+        frame = log_frame(log)
+        if test_log is None:
+            split = split_frame(frame, test_share)
+            assert split.train_case_idx is not None
+            train_log = _keep_cases(
+                log, split.train_case_idx, f"fidelity: the first {1 - test_share:.0%} of cases"
+            )
+        else:
+            tframe = log_frame(test_log)
+            split = given_pair(frame, tframe)
+            train_log = log
+    timing["split_s"] = time.perf_counter() - t0
+    n_test = int(split.test["case_id"].nunique())
+    n_train = int(split.train["case_id"].nunique())
+    first = split.test["start_time"].min()
+    # the test's first start, back in the log's zone (the frame holds wall-clock time)
+    tz = log.timezone
+    start = pd.Timestamp(first.tz_localize(None)).tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+
+    t0 = time.perf_counter()
+    with step(f"fitting the model on {n_train:,} train cases"):
+        model = fit_model(train_log, **fit_options)
+    timing["fit_s"] = time.perf_counter() - t0
+    sims: list[pd.DataFrame] = []
+    t0 = time.perf_counter()
+    with step(f"simulating {k} logs of {n_test:,} cases"):
+        for i in range(k):
+            out = simulate(model, cases=n_test, start=start, seed=seed + i)
+            sims.append(sim_frame(out, model.timezone))
+    timing["simulate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with step("scoring against the test part"):
+        ref = reference(split)
+        values = score_all(split.test, sims, jobs)
+    timing["score_s"] = time.perf_counter() - t0
+    metrics = {mname: _summary([v[mname] for v in values]) for mname in METRICS}
+    for mname, s in metrics.items():
+        r = ref["values"].get(mname)
+        s["reference"] = r
+        s["ratio"] = (
+            s["mean"] / r if not mname.endswith("rel_err") and s["mean"] is not None and r and r > 0 else None
+        )
+    ref_frame = split.train if split.adjacent is None else split.adjacent
+    ref_name = "train" if split.adjacent is None else "the window before"
+    parts = diagnose(split.test, sims, ref_frame, metrics, ref["values"], ref_name)
+    return FidelityResult(
+        mode=split.mode,
+        k=k,
+        seed=seed,
+        test_share=test_share if test_log is None else None,
+        split={
+            "train": {"cases": n_train, "events": len(split.train)},
+            "test": {"cases": n_test, "events": len(split.test), "first_start": start.isoformat()},
+        },
+        metrics=metrics,
+        reference=ref,
+        parts=parts,
+        verdict=verdict(parts),
+        timing=timing,
+        model=_model_summary(model),
+    )
+
+
+def _model_summary(model: Any) -> dict[str, Any]:
+    try:
+        acts = model.activity_names()
+        return {"activities": len(acts), "pools": len(model.pools), "order": model.control_flow.get("order")}
+    except Exception:  # a summary is informative only
+        return {}
+
+
+__all__ = [
+    "LDM_VERSION",
+    "METRICS",
+    "Check",
+    "FidelityResult",
+    "activity_stats",
+    "case_order",
+    "distances",
+    "fidelity",
+    "log_frame",
+    "reference",
+    "split_frame",
+]
