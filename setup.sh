@@ -47,5 +47,8 @@ extras=""
 [ "$mode" = "--test" ] && extras="[dev,spark]"
 say "installing flowlens${extras} into .venv"
 .venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -c 'import flowlens, duckdb, ibis' || { say "installation failed"; exit 1; }
+# the referee's simulation measures (flowlens fidelity); its pandas<3 pin is stricter than it
+# needs (its own dependencies are flowlens's), so it is installed without re-resolving pandas
+.venv/bin/python -m pip install -q --no-deps "log-distance-measures==2.2.0" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import flowlens, duckdb, ibis, log_distance_measures' || { say "installation failed"; exit 1; }
 say "ready: .venv/bin/flowlens --help"

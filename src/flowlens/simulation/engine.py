@@ -196,18 +196,63 @@ class _Paths:
     offsets: np.ndarray  # case c's instances are [offsets[c], offsets[c + 1])
 
 
-def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: int) -> _Paths:
-    cf = model.control_flow
-    k = int(cf["order"])
-    index = {a: i for i, a in enumerate(acts)}
-    end = len(acts)
+def _table(
+    transitions: list[dict[str, Any]], index: dict[str, int]
+) -> dict[tuple[int, ...], tuple[list[int], list[float]]]:
+    end = len(index)
     table: dict[tuple[int, ...], tuple[list[int], list[float]]] = {}
-    for tr in cf["transitions"]:
+    for tr in transitions:
         key = tuple(-1 if a == START else index[a] for a in tr["after"])
         names = list(tr["next"])
         probs = np.cumsum([float(tr["next"][a]) for a in names])
         probs[-1] = 1.0
         table[key] = ([end if a == END else index[a] for a in names], probs.tolist())
+    return table
+
+
+def _case_tables(
+    model: SimulationModel, index: dict[str, int], n: int, attrs: pd.DataFrame | None
+) -> tuple[list[Any], np.ndarray]:
+    """The routing tables and, per case, which one it follows: a variant of the control flow
+    applies to the cases whose attributes match its ``where`` (the first match wins)."""
+    cf = model.control_flow
+    tables = [_table(cf["transitions"], index)]
+    which = np.zeros(n, dtype=np.int64)
+    for v in cf.get("variants", []):
+        if attrs is None:
+            raise ConfigError(
+                f"control_flow.variants: '{v['where']}' needs case attributes, and the model has none"
+            )
+        try:
+            match = np.asarray(attrs.eval(v["where"]), dtype=bool)
+        except Exception as exc:  # pandas raises many kinds for a bad expression
+            raise ConfigError(
+                f'control_flow.variants: cannot evaluate where = "{v["where"]}" on the case attributes '
+                f"{list(attrs.columns)}: {exc}"
+            ) from None
+        tables.append(_table(v["transitions"], index))
+        which = np.where((which == 0) & match, len(tables) - 1, which)
+    return tables, which
+
+
+def _paths(
+    model: SimulationModel,
+    acts: list[str],
+    case_ids: np.ndarray,
+    seed: int,
+    attrs: pd.DataFrame | None = None,
+) -> _Paths:
+    cf = model.control_flow
+    k = int(cf["order"])
+    index = {a: i for i, a in enumerate(acts)}
+    end = len(acts)
+    tables, which = _case_tables(model, index, len(case_ids), attrs)
+    # a repeat of these steps is taken only with this probability (scenario cut_rework)
+    repeat = {
+        index[a]: float(spec["repeat_factor"])
+        for a, spec in model.activities.items()
+        if "repeat_factor" in spec
+    }
     longest = int(model.fitted.get("longest_case", 0) or 0)
     cap = max(10, MAX_LENGTH_FACTOR * longest) if longest else 200
     width = min(cap, 64)
@@ -219,9 +264,11 @@ def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: 
         ids = case_ids[lo : lo + chunk]
         u = uniforms(seed, "routing", ids[:, None], np.arange(width)[None, :])
         for r, cid in enumerate(ids.tolist()):
+            table = tables[which[lo + r]]
             hist = (-1,) * k
             row = u[r]
             pos = 0
+            seen: set[int] = set()
             while pos < cap:
                 entry = table.get(hist)
                 if entry is None:  # an edited model may leave a history without a way on
@@ -229,8 +276,11 @@ def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: 
                 x = float(row[pos]) if pos < width else float(uniforms(seed, "routing", [cid], [pos])[0])
                 nxt, cum = entry
                 a = nxt[bisect_right(cum, x) if x < cum[-1] else len(cum) - 1]
+                if a in repeat and a in seen:
+                    a = _repeat_or_not(a, nxt, cum, repeat[a], seed, cid, pos, end)
                 if a == end:
                     break
+                seen.add(a)
                 out_case.append(cid)
                 out_act.append(a)
                 hist = (*hist[1:], a) if k > 1 else (a,)
@@ -249,6 +299,28 @@ def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: 
         first = np.flatnonzero(start_run)
         occ[order] = (np.arange(len(act)) - first[run_id] + 1).astype(np.int32)
     return _Paths(case, act, occ, np.asarray(offsets, dtype=np.int64))
+
+
+def _repeat_or_not(
+    a: int, nxt: list[int], cum: list[float], factor: float, seed: int, cid: int, pos: int, end: int
+) -> int:
+    """A repeat of ``a`` is kept with probability ``factor``; otherwise the case takes one of
+    the other ways on, in their proportions (its own random numbers: the rest of the draws of
+    the case stay as they were)."""
+    keep, pick = uniforms(seed, "routing", [cid, cid], [pos + 1_000_000, pos + 2_000_000])
+    if keep < factor:
+        return a
+    probs = np.diff(np.concatenate([[0.0], cum]))
+    others = [(b, p) for b, p in zip(nxt, probs, strict=True) if b != a and p > 0]
+    if not others:
+        return end
+    total = sum(p for _, p in others)
+    acc = 0.0
+    for b, p in others:
+        acc += p / total
+        if pick < acc:
+            return b
+    return others[-1][0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -360,8 +432,8 @@ class _Run:
         self.acts = sorted(model.activities)
         self.case_ids = case_ids
         self.arrivals = arrivals
-        self.paths = _paths(model, self.acts, case_ids, seed)
         self.attrs = _case_attributes(model, case_ids, seed)
+        self.paths = _paths(model, self.acts, case_ids, seed, self.attrs)
         self._draw(seed)
         self._resources()
         self._structure()

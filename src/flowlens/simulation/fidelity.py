@@ -112,7 +112,8 @@ def _ldm() -> dict[str, Any]:
         found = f"found {version}" if version else "it is not installed"
         raise ConfigError(
             f"fidelity scores with log-distance-measures {LDM_VERSION} (as the referee), {found}",
-            hint=f"pip install log-distance-measures=={LDM_VERSION}",
+            hint=f"pip install --no-deps log-distance-measures=={LDM_VERSION} (its pandas<3 pin is stricter than it "
+            "needs; setup.sh does this)",
         )
     from log_distance_measures.absolute_event_distribution import absolute_event_distribution_distance
     from log_distance_measures.case_arrival_distribution import case_arrival_distribution_distance

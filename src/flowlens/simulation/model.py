@@ -183,7 +183,9 @@ class SimulationModel:
             if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
                 raise ConfigError(f"{where}.members: expected a list of resource names")
             if pool.get("assignment", "queue") not in ("queue", "person"):
-                raise ConfigError(f"{where}.assignment: expected 'queue' or 'person', got {pool.get('assignment')!r}")
+                raise ConfigError(
+                    f"{where}.assignment: expected 'queue' or 'person', got {pool.get('assignment')!r}"
+                )
             shares = pool.get("shares", {})
             if not isinstance(shares, dict) or any(
                 m not in members or not isinstance(v, (int, float)) or v < 0 for m, v in shares.items()
@@ -204,22 +206,33 @@ class SimulationModel:
                 check_distribution(a["delay"], f"{where}.delay")
             contexts = a.get("delay_context", [])
             if not isinstance(contexts, list):
-                raise ConfigError(f"{where}.delay_context: expected a list of {{after, before, occurrence, delay}}")
+                raise ConfigError(
+                    f"{where}.delay_context: expected a list of {{after, before, occurrence, delay}}"
+                )
             for j, ctx in enumerate(contexts):
                 w = f"{where}.delay_context[{j}]"
-                if not isinstance(ctx, dict) or "delay" not in ctx or not set(ctx) <= {
-                    "after",
-                    "before",
-                    "occurrence",
-                    "delay",
-                }:
-                    raise ConfigError(f"{w}: expected {{\"after\"?, \"before\"?, \"occurrence\"?, \"delay\"}}")
+                if (
+                    not isinstance(ctx, dict)
+                    or "delay" not in ctx
+                    or not set(ctx)
+                    <= {
+                        "after",
+                        "before",
+                        "occurrence",
+                        "delay",
+                    }
+                ):
+                    raise ConfigError(f'{w}: expected {{"after"?, "before"?, "occurrence"?, "delay"}}')
                 if "after" in ctx and ctx["after"] != START and ctx["after"] not in acts:
-                    raise ConfigError(f"{w}.after: unknown activity '{ctx['after']}'{_closest(ctx['after'], acts)}")
+                    raise ConfigError(
+                        f"{w}.after: unknown activity '{ctx['after']}'{_closest(ctx['after'], acts)}"
+                    )
                 if "before" in ctx and ctx["before"] != END and ctx["before"] not in acts:
-                    raise ConfigError(f"{w}.before: unknown activity '{ctx['before']}'{_closest(ctx['before'], acts)}")
+                    raise ConfigError(
+                        f"{w}.before: unknown activity '{ctx['before']}'{_closest(ctx['before'], acts)}"
+                    )
                 if "occurrence" in ctx and str(ctx["occurrence"]) not in ("1", "2", "3+"):
-                    raise ConfigError(f"{w}.occurrence: expected 1, 2 or \"3+\", got {ctx['occurrence']!r}")
+                    raise ConfigError(f'{w}.occurrence: expected 1, 2 or "3+", got {ctx["occurrence"]!r}')
                 check_distribution(ctx["delay"], f"{w}.delay")
             if a.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
