@@ -136,9 +136,9 @@ def run_replicas(
 @click.option(
     "--warmup-cases",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Cases that arrive before --start to fill the queues; they are not written.",
+    default=None,
+    help="Cases that arrive before --start to fill the queues; they are not written "
+    "[default: the fitted log's mean number of open cases].",
 )
 @click.option(
     "-o",
@@ -166,7 +166,7 @@ def simulate(
     start_time: str | None,
     seed: int,
     replications: int,
-    warmup_cases: int,
+    warmup_cases: int | None,
     out_path: Path,
     jobs: int | None,
     calendar_file: Path | None,

@@ -340,13 +340,14 @@ def simulate(
     until: Any = None,
     start: Any = None,
     seed: int = 0,
-    warmup_cases: int = 0,
+    warmup_cases: int | None = None,
 ) -> pd.DataFrame:
     """Simulate ``cases`` cases (or those arriving before ``until``) from ``start`` (default:
     the end of the period the model was fitted on); one row per activity instance with
     ``case_id``, ``activity``, ``resource``, ``start_time``, ``end_time`` (in the model's time
     zone) and the case attributes. ``warmup_cases`` cases arrive before ``start`` and load
-    the queues; they are not returned. The same model, arguments and seed give the same frame.
+    the queues; they are not returned (default: the mean number of open cases of the fitted
+    log, so a run starts as busy as the real process usually is). The same model, arguments and seed give the same frame.
     """
     tz = ZoneInfo(model.timezone)
     if start is None:
@@ -358,6 +359,8 @@ def simulate(
         raise ConfigError("simulate: give the number of cases or the end of the period (until)")
     if cases is not None and (not isinstance(cases, (int, np.integer)) or cases < 1):
         raise ConfigError(f"simulate: the number of cases must be a whole number ≥ 1, got {cases!r}")
+    if warmup_cases is None:
+        warmup_cases = int(model.fitted.get("open_cases", 0) or 0)
     if warmup_cases < 0:
         raise ConfigError(f"simulate: warm-up cases must be ≥ 0, got {warmup_cases}")
     if cases is None:

@@ -56,6 +56,8 @@ CONTEXT_KEYS = (
     ("after", "before", "occurrence"),
 )
 CONTEXT_COLUMN = {"after": "prev", "before": "next", "occurrence": "occ"}
+#: The arrival level is that of the last RECENT_DAYS when the log spans RECENT_MIN_DAYS.
+RECENT_DAYS, RECENT_MIN_DAYS = 28, 56
 #: Days of log needed before arrivals get a weekly (weekday × hour) or daily (hour) pattern.
 WEEKLY_DAYS, DAILY_DAYS = 14.0, 2.0
 
@@ -227,6 +229,9 @@ def fit_model(
             "longest_case": int(max(lengths)),
             "mean_case_length": round(float(np.mean(lengths)), 3),
             "order_chosen": k,
+            # mean number of open cases (Little's law: total cycle time over the period),
+            # the default warm-up of a simulation
+            "open_cases": round(_open_cases(inst)),
             "starts_estimated": bool(tm.starts_estimated),
             "format": FORMAT_VERSION,
         },
@@ -272,6 +277,13 @@ def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
     model.fitted["assignment_ct_distance_h"] = scores
 
 
+def _open_cases(inst: pd.DataFrame) -> float:
+    g = inst.groupby("case_idx")
+    start, end = g.s_us.min(), g.end_us.max()
+    span = float(end.max() - start.min())
+    return float((end - start).sum()) / span if span > 0 else 0.0
+
+
 def _stem(path: str) -> str:
     from pathlib import Path
 
@@ -312,6 +324,17 @@ def _arrivals(inst: pd.DataFrame, tz: str) -> dict[str, Any]:
     cum = np.concatenate([[0.0], np.cumsum(rate)])
     lam = np.interp(first, edges, cum)
     gaps = np.diff(lam)
+    # The level is the most recent weeks' (methods §16.2): volume drifts, and the period right
+    # after the log is likelier to look like its last weeks than like its average. The shape
+    # (weekday × hour) stays the whole period's.
+    level = 1.0
+    if days >= RECENT_MIN_DAYS:
+        since = hi - RECENT_DAYS * 86400.0
+        expected = float(np.interp(hi, edges, cum) - np.interp(since, edges, cum))
+        seen = float((first > since).sum())
+        if expected > 0 and seen > 0:
+            level = seen / expected
+    inten = inten * level
     return {
         "pattern": pattern,
         "intensity": [[round(float(v), 6) for v in row] for row in inten],
@@ -321,6 +344,7 @@ def _arrivals(inst: pd.DataFrame, tz: str) -> dict[str, Any]:
             "cases": len(first),
             "days": round(days, 3),
             "per_day": round(len(first) / max(days, 1e-9), 3),
+            "recent_level": round(level, 4),
         },
     }
 
