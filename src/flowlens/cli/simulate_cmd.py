@@ -91,7 +91,7 @@ def _replica(model: SimulationModel, i: int, seed: int, kwargs: dict[str, Any], 
 def run_replicas(
     model: SimulationModel, seed: int, kwargs: dict[str, Any], paths: list[Path], jobs: int
 ) -> list[dict[str, Any]]:
-    """Replica i into ``paths[i]`` with seed ``seed + i``; in ``jobs`` forked processes when
+    """Replica i into ``paths[i]`` with seed ``seed + i``; in ``jobs`` processes when
     there are several (the result does not depend on ``jobs``)."""
     k = len(paths)
     if jobs <= 1 or k == 1:
@@ -99,7 +99,9 @@ def run_replicas(
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, k), mp_context=mp.get_context("fork"))
+    # fresh (spawned) workers: a fork of a process that has run DuckDB and Arrow threads (a
+    # fitted log) can die on a lock held by a thread that does not exist in the child
+    pool = ProcessPoolExecutor(max_workers=min(jobs, k), mp_context=mp.get_context("spawn"))
     try:
         futures = [pool.submit(_replica, model, i, seed, kwargs, str(p)) for i, p in enumerate(paths)]
         out = [f.result() for f in futures]

@@ -44,6 +44,8 @@ from flowlens.simulation.distributions import draw
 from flowlens.simulation.model import END, START, SimulationModel
 from flowlens.simulation.streams import uniforms
 
+#: Repeat counts a repeat-aware control flow tells apart (3: "3 or more"), as fitted.
+MAX_REPEAT = 3
 #: A case that keeps looping is cut here (the model's longest observed case × this).
 MAX_LENGTH_FACTOR = 3
 #: Working-calendar intervals are laid out this far ahead at a time (seconds).
@@ -202,7 +204,7 @@ def _table(
     end = len(index)
     table: dict[tuple[int, ...], tuple[list[int], list[float]]] = {}
     for tr in transitions:
-        key = tuple(-1 if a == START else index[a] for a in tr["after"])
+        key = (tuple(-1 if a == START else index[a] for a in tr["after"]), int(tr.get("repeat", 0)))
         names = list(tr["next"])
         probs = np.cumsum([float(tr["next"][a]) for a in names])
         probs[-1] = 1.0
@@ -242,19 +244,42 @@ def _paths(
     seed: int,
     attrs: pd.DataFrame | None = None,
 ) -> _Paths:
-    cf = model.control_flow
-    k = int(cf["order"])
     index = {a: i for i, a in enumerate(acts)}
-    end = len(acts)
-    tables, which = _case_tables(model, index, len(case_ids), attrs)
+    longest = int(model.fitted.get("longest_case", 0) or 0)
+    cap = max(10, MAX_LENGTH_FACTOR * longest) if longest else 200
     # a repeat of these steps is taken only with this probability (scenario cut_rework)
     repeat = {
         index[a]: float(spec["repeat_factor"])
         for a, spec in model.activities.items()
         if "repeat_factor" in spec
     }
-    longest = int(model.fitted.get("longest_case", 0) or 0)
-    cap = max(10, MAX_LENGTH_FACTOR * longest) if longest else 200
+    tables, which = _case_tables(model, index, len(case_ids), attrs)
+    return walk_paths(
+        model.control_flow, len(acts), case_ids, seed, cap=cap, tables=tables, which=which, repeat=repeat
+    )
+
+
+def walk_paths(
+    control_flow: dict[str, Any],
+    n_acts: int,
+    case_ids: np.ndarray,
+    seed: int,
+    *,
+    cap: int,
+    tables: list[Any],
+    which: np.ndarray | None = None,
+    repeat: dict[int, float] | None = None,
+) -> _Paths:
+    """Each case's path through the k-order control flow (methods §16.4): activity indexes,
+    their occurrences and the case offsets. ``tables`` are routing tables (:func:`_table`),
+    ``which`` says which one each case follows (default the first); a path ends at (end), at
+    a history without a way on (an edited model), or at ``cap`` steps."""
+    k = int(control_flow["order"])
+    repeats = bool(control_flow.get("repeats"))
+    end = n_acts
+    repeat = repeat or {}
+    if which is None:
+        which = np.zeros(len(case_ids), dtype=np.int64)
     width = min(cap, 64)
     out_case: list[int] = []
     out_act: list[int] = []
@@ -268,9 +293,14 @@ def _paths(
             hist = (-1,) * k
             row = u[r]
             pos = 0
-            seen: set[int] = set()
+            rep = 0
+            seen: dict[int, int] = {}
             while pos < cap:
-                entry = table.get(hist)
+                entry = table.get((hist, rep))
+                # a repeat count the log never showed after this history: the nearest lower one
+                while entry is None and rep > 1:
+                    rep -= 1
+                    entry = table.get((hist, rep))
                 if entry is None:  # an edited model may leave a history without a way on
                     break
                 x = float(row[pos]) if pos < width else float(uniforms(seed, "routing", [cid], [pos])[0])
@@ -280,7 +310,8 @@ def _paths(
                     a = _repeat_or_not(a, nxt, cum, repeat[a], seed, cid, pos, end)
                 if a == end:
                     break
-                seen.add(a)
+                seen[a] = seen.get(a, 0) + 1
+                rep = min(seen[a], MAX_REPEAT) if repeats else 0
                 out_case.append(cid)
                 out_act.append(a)
                 hist = (*hist[1:], a) if k > 1 else (a,)

@@ -328,6 +328,11 @@ def _check_control_flow(cf: Any, acts: dict[str, Any], where: str) -> None:
     for i, tr in enumerate(cf["transitions"]):
         w = f"{where}.transitions[{i}]"
         after, nxt = tr.get("after"), tr.get("next")
+        rep = tr.get("repeat", 0)
+        if not isinstance(rep, int) or not 0 <= rep <= 3:
+            raise ConfigError(
+                f"{w}.repeat: expected 0-3 (how often the last activity has been done), got {rep!r}"
+            )
         if not isinstance(after, list) or len(after) != k:
             raise ConfigError(f"{w}.after: expected the last {k} activities, got {after!r}"[:300])
         for a in after:
