@@ -518,6 +518,31 @@ class _Run:
                 cum[-1] = 1.0
                 choice = np.minimum(np.searchsorted(cum, u_pool[m], side="right"), len(names) - 1)
                 pool_of[m] = np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+        # scenario edits (methods §17.1): every draw above is made as without them, so an edit
+        # changes a case only through what it does
+        skip = np.zeros(n, dtype=bool)
+        follows = np.full(n, -1, dtype=np.int64)  # merged: done right after this instance
+        for ai, name in enumerate(self.acts):
+            spec = model.activities[name]
+            m = p.act == ai
+            if not m.any():
+                continue
+            dur[m] *= float(spec.get("duration_factor", 1.0))
+            delay[m] *= float(spec.get("delay_factor", 1.0))
+            if "skip" in spec:
+                which = spec["skip"]
+                skip |= m & (np.isin(p.occ, which) if isinstance(which, list) else bool(which))
+            if "merged_after" in spec:
+                first = index.get(spec["merged_after"], -2)
+                mm = m & (prev == first)
+                follows[mm] = np.flatnonzero(mm) - 1
+                delay[mm] = 0.0
+        dur[skip] = 0.0
+        delay[skip] = 0.0
+        pool_of[skip] = -1
+        self.skip = skip
+        self.follows = follows
+        self.merged_next: dict[int, int] = {int(j): int(i) for i, j in enumerate(follows.tolist()) if j >= 0}
         self.dur, self.delay = dur.tolist(), delay.tolist()
         self.model_pool = pool_of
         self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
@@ -663,14 +688,25 @@ class _Run:
                     self._enqueue(x, now)
             elif kind == _END:
                 mi = who[x]
-                if mi >= 0:
+                f = self.merged_next.get(x, -1) if mi >= 0 else -1
+                for s in succ[x]:
+                    pending[s] -= 1
+                    if pending[s] == 0 and s != f:
+                        self._push(self._ready_at(s, now), _READY, s)
+                if f >= 0 and pending[f] == 0 and not self.skip[f]:
+                    # merged: the same person goes straight on with the next step
+                    who[f] = mi
+                    self.start[f] = now
+                    e = self.member_clock[mi].add(now, self.dur[f])
+                    self.end[f] = e
+                    self._push(e, _END, f)
+                elif f >= 0 and pending[f] == 0:
+                    self._push(now, _READY, f)
+                    f = -1
+                if mi >= 0 and f < 0:
                     self.busy[mi] = False
                     self.free_at[mi] = now
                     self._dispatch(pool_of[x], now)
-                for s in succ[x]:
-                    pending[s] -= 1
-                    if pending[s] == 0:
-                        self._push(self._ready_at(s, now), _READY, s)
             elif kind == _WAKE:
                 pool = self.pools[x]
                 if now >= pool.wake_at:
@@ -696,6 +732,10 @@ class _Run:
 
     def _enqueue(self, i: int, now: float) -> None:
         p = self.pool_of[i]
+        if self.skip[i]:  # removed: what follows is enabled when this would have been
+            self.start[i] = self.end[i] = now
+            self._push(now, _END, i)
+            return
         if p < 0:  # nobody is needed: no queue; the step's own hours, if any
             ck = self.step_clock[self.act[i]]
             if ck is not None:
@@ -781,6 +821,7 @@ class _Run:
             for col in rows.columns:
                 if col not in out.columns:
                     out[col] = rows[col].to_numpy()
+        keep = keep & ~self.skip
         order = np.lexsort((end, start, p.case))
         order = order[keep[order]]
         return out.iloc[order].reset_index(drop=True)

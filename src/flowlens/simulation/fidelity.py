@@ -681,6 +681,7 @@ def _tol_text(c: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the run
 
+
 def score_all(test: pd.DataFrame, sims: list[pd.DataFrame], jobs: int = 1) -> list[dict[str, float]]:
     """:func:`distances` of every simulated log against ``test``, in ``jobs`` processes
     (the measures loop over cases in Python: the slow part of a fidelity run)."""
