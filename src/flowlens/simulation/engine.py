@@ -372,13 +372,15 @@ def simulate(
     start: Any = None,
     seed: int = 0,
     warmup_cases: int | None = None,
+    with_enabled: bool = False,
 ) -> pd.DataFrame:
     """Simulate ``cases`` cases (or those arriving before ``until``) from ``start`` (default:
     the end of the period the model was fitted on); one row per activity instance with
     ``case_id``, ``activity``, ``resource``, ``start_time``, ``end_time`` (in the model's time
     zone) and the case attributes. ``warmup_cases`` cases arrive before ``start`` and load
     the queues; they are not returned (default: the mean number of open cases of the fitted
-    log, so a run starts as busy as the real process usually is). The same model, arguments and seed give the same frame.
+    log, so a run starts as busy as the real process usually is). ``with_enabled`` adds
+    each step's ``enabled_time`` (when the steps it waits for had ended; methods §6.1). The same model, arguments and seed give the same frame.
     """
     tz = ZoneInfo(model.timezone)
     if start is None:
@@ -411,7 +413,7 @@ def simulate(
         n = int(cases)
         arrivals = _arrival_times(model, t0, n, warmup_cases, seed)
     case_ids = np.arange(-warmup_cases, n, dtype=np.int64)
-    return _run(model, case_ids, arrivals, seed, tz)
+    return _run(model, case_ids, arrivals, seed, tz, with_enabled)
 
 
 def _calendars(model: SimulationModel) -> dict[str, Any]:
@@ -665,6 +667,7 @@ class _Run:
         n = len(self.act)
         self.start = [0.0] * n
         self.end = [0.0] * n
+        self.enabled = [0.0] * n
         self.who = [-1] * n
         self.heap: list[tuple[float, int, int, int]] = []
         self.seq = 0
@@ -672,6 +675,7 @@ class _Run:
         case_first = np.repeat(self.arrivals, np.diff(off))
         cf = case_first.tolist()
         for i in self.first:
+            self.enabled[i] = cf[i]
             self.heap.append((self._ready_at(i, cf[i]), self.seq, _READY, i))
             self.seq += 1
         heapq.heapify(self.heap)
@@ -692,7 +696,10 @@ class _Run:
                 for s in succ[x]:
                     pending[s] -= 1
                     if pending[s] == 0 and s != f:
+                        self.enabled[s] = now
                         self._push(self._ready_at(s, now), _READY, s)
+                if f >= 0 and pending[f] == 0:
+                    self.enabled[f] = now
                 if f >= 0 and pending[f] == 0 and not self.skip[f]:
                     # merged: the same person goes straight on with the next step
                     who[f] = mi
@@ -799,7 +806,7 @@ class _Run:
             self._enqueue(j, now)
 
     # -- the log ---------------------------------------------------------------------------
-    def frame(self) -> pd.DataFrame:
+    def frame(self, with_enabled: bool = False) -> pd.DataFrame:
         p = self.paths
         keep = p.case >= 0
         names = np.asarray(self.acts, dtype=object)
@@ -821,6 +828,9 @@ class _Run:
             for col in rows.columns:
                 if col not in out.columns:
                     out[col] = rows[col].to_numpy()
+        if with_enabled:
+            en = np.round(np.asarray(self.enabled) * 1e6).astype("int64")
+            out["enabled_time"] = pd.to_datetime(en, unit="us", utc=True).tz_convert(self.tz)
         keep = keep & ~self.skip
         order = np.lexsort((end, start, p.case))
         order = order[keep[order]]
@@ -828,11 +838,16 @@ class _Run:
 
 
 def _run(
-    model: SimulationModel, case_ids: np.ndarray, arrivals: np.ndarray, seed: int, tz: ZoneInfo
+    model: SimulationModel,
+    case_ids: np.ndarray,
+    arrivals: np.ndarray,
+    seed: int,
+    tz: ZoneInfo,
+    with_enabled: bool = False,
 ) -> pd.DataFrame:
     r = _Run(model, case_ids, arrivals, seed)
     r.run()
-    return r.frame()
+    return r.frame(with_enabled)
 
 
 __all__ = ["simulate"]
