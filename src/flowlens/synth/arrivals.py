@@ -112,13 +112,25 @@ def day_multipliers(process: str, start: date, days: int) -> np.ndarray:
     return m / m.mean()
 
 
-def arrival_times(seed: int, process: str, start: date, days: int, volume: float) -> np.ndarray:
-    """Sorted arrival instants (simulation seconds) of one process's independent cases."""
-    rng = numpy_rng(seed, PROCESS_CODES[PROCESS_PREFIX[process]], 1)
+def hourly_rates(process: str, start: date, days: int, volume: float) -> np.ndarray:
+    """Expected arrivals of one process's independent cases in each local hour of the period
+    (``days * 24`` values, the first is 00:00-01:00 of ``start``): the rate the arrivals are
+    drawn from (complaints triggered by other cases come on top).
+
+    >>> r = hourly_rates("card_dispute", date(2024, 9, 2), 7, 1.0)
+    >>> r.shape, round(float(r.sum()), 6)
+    ((168,), 105.0)
+    """
     profile = OFFICE_PROFILE if process == "complaint" else HOUR_PROFILE
     hour_w = profile / profile.sum()
     daily = DAILY_CASES[process] * volume * day_multipliers(process, start, days)
-    rates = (daily[:, None] * hour_w[None, :]).ravel()  # expected arrivals per hour
+    return (daily[:, None] * hour_w[None, :]).ravel()
+
+
+def arrival_times(seed: int, process: str, start: date, days: int, volume: float) -> np.ndarray:
+    """Sorted arrival instants (simulation seconds) of one process's independent cases."""
+    rng = numpy_rng(seed, PROCESS_CODES[PROCESS_PREFIX[process]], 1)
+    rates = hourly_rates(process, start, days, volume)  # expected arrivals per hour
     counts = rng.poisson(rates)
     hours = np.repeat(np.arange(rates.size, dtype=np.float64), counts)
     times = (hours + rng.random(hours.size)) * HOUR
@@ -127,4 +139,12 @@ def arrival_times(seed: int, process: str, start: date, days: int, volume: float
     return np.round(times, 3)
 
 
-__all__ = ["DAY", "HOUR_PROFILE", "PROCESS_PREFIX", "WEEKDAY", "arrival_times", "day_multipliers"]
+__all__ = [
+    "DAY",
+    "HOUR_PROFILE",
+    "PROCESS_PREFIX",
+    "WEEKDAY",
+    "arrival_times",
+    "day_multipliers",
+    "hourly_rates",
+]
