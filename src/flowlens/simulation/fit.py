@@ -21,10 +21,12 @@ agree (methods §16.2):
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,6 +95,42 @@ def fit_model(
     >>> model.activity_names(), model.control_flow["order"]
     (['Check', 'Decide'], 1)
     """
+    obs = observe(log, calendars=calendars, other_work=other_work, name=name)
+    return build(obs, duration_method=duration_method, order=order, assignment=assignment)
+
+
+@dataclass
+class Observations:
+    """What a fit reads off a log, before any distribution is fitted: one row per activity
+    instance with every quantity the model is built from (durations and delays in working
+    time, their causes, the step before and after, the occurrence), the case attributes, and
+    the structure decided once for the log (people, pools' calendars, concurrency). The
+    expensive part of a fit; :func:`build` turns it into a model, and :func:`resample` draws
+    bootstrap copies of it for the model's own uncertainty (methods §17.3)."""
+
+    inst: pd.DataFrame
+    case_attributes: pd.DataFrame | None
+    arrivals: dict[str, Any]
+    timezone: str
+    groups: dict[str, tuple[str, ...]]
+    cal_of: dict[str, str]
+    act_cal: dict[str, str]
+    cal_specs: dict[str, Any]
+    concurrent: list[list[str]]
+    shares_of: dict[str, Any]
+    n_cases: int
+    starts_estimated: bool
+    name: str
+
+
+def observe(
+    log: EventLog,
+    *,
+    calendars: CalendarSet | str | None = None,
+    other_work: Any = None,
+    name: str | None = None,
+) -> Observations:
+    """Read everything a model is built from off ``log`` (see :class:`Observations`)."""
     from flowlens.analysis.batch_detection import shared_resources
     from flowlens.analysis.waiting import waiting_causes
     from flowlens.timing.model import time_model
@@ -137,14 +175,7 @@ def fit_model(
     inst = inst.merge(causes, on="eid", how="left")
 
     arrivals = _arrivals(inst, tz)
-    arrivals["attributes"] = _attributes(log)
-    traces = [g.tolist() for _, g in inst.groupby("case_idx", sort=True).activity]
-    if order is not None:
-        k, repeats, flow_scores = order, False, {}
-    else:
-        k, repeats, flow_scores = _choose_order(traces)
-    control = _control_flow(traces, k, repeats)
-    control["concurrent"] = (
+    concurrent = (
         sorted(
             [
                 list(p)
@@ -180,18 +211,67 @@ def fit_model(
     # log does instead of starting it all at opening time (methods §16.2).
     wait_s = (inst.extraneous_us.fillna(0) + inst.batching_us.fillna(0)).to_numpy(dtype=float) / 1e6
     inst["delay_s"] = _working_seconds(inst, cal_objs, inst.s_us.to_numpy(), wait_s, overtime=False)
+    batch_s = inst.batching_us.fillna(0).to_numpy(dtype=float) / 1e6
+    inst["batching_s"] = _working_seconds(inst, cal_objs, inst.s_us.to_numpy(), batch_s, overtime=False)
     staff_s = (
         inst.contention_us.fillna(0) + inst.prioritization_us.fillna(0) + inst.unavailability_us.fillna(0)
     ).to_numpy(dtype=float) / 1e6
     inst["staff_wait_s"] = _working_seconds(inst, cal_objs, inst.s_us.to_numpy(), staff_s, overtime=False)
-    pools, shares = _pools(inst, groups, cal_of)
-    # the step each instance follows in its case (the arc it is reached by)
+    # the step each instance follows in its case (the arc it is reached by), the one after,
+    # and which time the case does it
     prev = inst.groupby("case_idx").activity.shift()
     inst["prev"] = prev.where(prev.notna(), START)
     nxt = inst.groupby("case_idx").activity.shift(-1)
     inst["next"] = nxt.where(nxt.notna(), END)
     occ = inst.groupby(["case_idx", "activity"]).cumcount() + 1
     inst["occ"] = np.where(occ >= 3, "3+", occ.astype(str))
+    return Observations(
+        inst=inst,
+        case_attributes=_case_attribute_rows(log),
+        arrivals=arrivals,
+        timezone=tz,
+        groups=groups,
+        cal_of=cal_of,
+        act_cal=act_cal,
+        cal_specs=cal_specs,
+        concurrent=concurrent,
+        shares_of=shares,
+        n_cases=int(n_cases),
+        starts_estimated=bool(tm.starts_estimated),
+        name=name or _stem(log.source.path),
+    )
+
+
+def build(
+    obs: Observations,
+    *,
+    duration_method: str = "empirical",
+    order: int | None = None,
+    repeats: bool | None = None,
+    assignment: str = "auto",
+    arrivals: dict[str, Any] | None = None,
+    calibrate: bool = True,
+) -> SimulationModel:
+    """Fit the model's distributions and choices to ``obs`` (methods §16.2). ``order`` and
+    ``repeats`` fix the control flow's form instead of choosing it; ``arrivals`` reuses an
+    arrival model (bootstrap copies keep the original's: the arrival process is the same in a
+    baseline and its scenarios)."""
+    inst = obs.inst
+    tz = obs.timezone
+    groups, cal_of, act_cal, cal_specs = obs.groups, obs.cal_of, obs.act_cal, obs.cal_specs
+    shares = obs.shares_of
+    if arrivals is None:
+        arrivals = copy.deepcopy(obs.arrivals)
+        arrivals["attributes"] = _attribute_table(obs.case_attributes)
+    traces = [g.tolist() for _, g in inst.groupby("case_idx", sort=True).activity]
+    if order is not None:
+        k, rep, flow_scores = order, bool(repeats), {}
+    else:
+        k, rep, flow_scores = _choose_order(traces)
+    control = _control_flow(traces, k, rep)
+    control["concurrent"] = copy.deepcopy(obs.concurrent)
+
+    pools, shares = _pools(inst, groups, cal_of)
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         spec: dict[str, Any] = {
@@ -202,6 +282,9 @@ def fit_model(
             spec["pools"] = shares[act]
         elif act_cal.get(act, "24x7") != "24x7":
             spec["calendar"] = act_cal[act]
+        batch = float(g.batching_s.sum())
+        if batch > 0 and float(g.delay_s.sum()) > 0:
+            spec["batching_share"] = round(min(1.0, batch / float(g.delay_s.sum())), 6)
         spec["observed"] = {"instances": len(g)}
         activities[str(act)] = spec
     used_cals = ({p["calendar"] for p in pools.values()} | set(act_cal.values())) - {"24x7"}
@@ -214,21 +297,21 @@ def fit_model(
         activities=activities,
         pools=pools,
         calendars={c: cal_specs[c] for c in sorted(used_cals)},
-        name=name or _stem(log.source.path),
+        name=obs.name,
         fitted={
-            "cases": int(n_cases),
+            "cases": obs.n_cases,
             "events": len(inst),
             "start": pd.Timestamp(int(span[0]), unit="us", tz="UTC").tz_convert(tz).isoformat(),
             "end": pd.Timestamp(int(span[1]), unit="us", tz="UTC").tz_convert(tz).isoformat(),
             "longest_case": int(max(lengths)),
             "mean_case_length": round(float(np.mean(lengths)), 3),
             "order_chosen": k,
-            "repeats_chosen": repeats,
+            "repeats_chosen": rep,
             "control_flow_distance": flow_scores,
             # mean number of open cases (Little's law: total cycle time over the period),
             # the default warm-up of a simulation
             "open_cases": round(_open_cases(inst)),
-            "starts_estimated": bool(tm.starts_estimated),
+            "starts_estimated": obs.starts_estimated,
             "format": FORMAT_VERSION,
         },
     )
@@ -238,7 +321,8 @@ def fit_model(
         for pool in model.pools.values():
             pool["assignment"] = assignment
         model.fitted["assignment"] = assignment
-    _calibrate(model, inst)
+    if calibrate:
+        _calibrate(model, inst)
     model.validate("fitted model")
     return model
 
@@ -296,7 +380,13 @@ def _calibrate(model: SimulationModel, inst: pd.DataFrame) -> None:
             continue
         r = min(1.0, missing / float(staff[a]))
         g = inst[inst.activity == a]
-        model.activities[a].update(_delays(g, g.delay_s + r * g.staff_wait_s))
+        spec = model.activities[a]
+        spec.update(_delays(g, g.delay_s + r * g.staff_wait_s))
+        if spec.get("batching_share"):
+            total = float((g.delay_s + r * g.staff_wait_s).sum())
+            spec["batching_share"] = (
+                round(min(1.0, float(g.batching_s.sum()) / total), 6) if total > 0 else 0.0
+            )
         shares[a] = round(r, 4)
     model.fitted["calibrated_staff_wait_share"] = shares
 
@@ -404,48 +494,70 @@ def _arrivals(inst: pd.DataFrame, tz: str) -> dict[str, Any]:
     }
 
 
-def _attributes(log: EventLog) -> dict[str, Any] | None:
-    """Case attributes as whole rows (drawn jointly), with their counts; identifiers (values
-    nearly unique per case) and free text are left out."""
+def _case_attribute_rows(log: EventLog) -> pd.DataFrame | None:
+    """Case attributes, one row per case (``case_idx`` first): attributes constant within 99 %
+    of cases, numeric or with at most max(50, 5 % of cases) values; identifiers (values nearly
+    unique per case) and free text are left out."""
     cols = list(log.attributes)
     if not cols:
         return None
     t = log.table
-    import ibis
-
     per_case = t.group_by("case_idx").aggregate(**{f"n_{i}": t[c].nunique() for i, c in enumerate(cols)})
     varying = per_case.aggregate(
         **{f"v_{i}": (per_case[f"n_{i}"] > 1).sum() for i in range(len(cols))}
     ).to_pandas()
     n = log.n_cases
-    keep: list[str] = []
-    for i, c in enumerate(cols):
-        if int(varying[f"v_{i}"].iloc[0] or 0) > 0.01 * n:
-            continue  # changes within cases: an event attribute
-        keep.append(c)
+    keep = [c for i, c in enumerate(cols) if int(varying[f"v_{i}"].iloc[0] or 0) <= 0.01 * n]
     if not keep:
         return None
     rows = t.group_by("case_idx").aggregate(**{c: t[c].max() for c in keep}).to_pandas()
     chosen = []
     for c in keep:
-        s = rows[c]
-        distinct = s.nunique(dropna=True)
-        numeric = pd.api.types.is_numeric_dtype(s)
+        col = rows[c]
+        distinct = col.nunique(dropna=True)
+        numeric = pd.api.types.is_numeric_dtype(col)
         if distinct == 0 or (not numeric and distinct > max(50, 0.05 * n)):
             continue
         chosen.append(c)
     if not chosen:
         return None
-    del ibis
+    out = rows[["case_idx", *chosen]].sort_values("case_idx", kind="stable").reset_index(drop=True)
+    return out
+
+
+def _attribute_table(rows: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The joint table of case-attribute rows, each with how many cases have it."""
+    if rows is None or rows.empty:
+        return None
+    chosen = [c for c in rows.columns if c != "case_idx"]
     table = rows[chosen].astype(object).where(rows[chosen].notna(), None)
-    key = table.apply(lambda r: tuple(r), axis=1)
-    counts = Counter(key.tolist())
+    counts = Counter(tuple(r) for r in table.itertuples(index=False, name=None))
     items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     return {
         "columns": chosen,
         "rows": [[_plain(v) for v in k] for k, _ in items],
         "weights": [int(v) for _, v in items],
     }
+
+
+def resample(obs: Observations, seed: int) -> Observations:
+    """A bootstrap copy of ``obs``: as many cases, drawn with replacement (each copy a case of
+    its own), for the model's own uncertainty (methods §17.3)."""
+    import numpy as np
+
+    cases = np.sort(obs.inst.case_idx.unique())
+    rng = np.random.default_rng([seed, 17])
+    pick = np.sort(rng.choice(cases, size=len(cases), replace=True))
+    new_idx = np.arange(len(pick))
+    key = pd.DataFrame({"case_idx": pick, "new_case": new_idx})
+    inst = obs.inst.merge(key, on="case_idx", how="inner").drop(columns="case_idx")
+    inst = inst.rename(columns={"new_case": "case_idx"})
+    inst = inst.sort_values(["case_idx", "s_us", "end_us", "pos"], kind="stable").reset_index(drop=True)
+    attrs = None
+    if obs.case_attributes is not None:
+        attrs = obs.case_attributes.merge(key, on="case_idx", how="inner").drop(columns="case_idx")
+        attrs = attrs.rename(columns={"new_case": "case_idx"}).sort_values("case_idx").reset_index(drop=True)
+    return replace(obs, inst=inst, case_attributes=attrs)
 
 
 def _plain(v: Any) -> Any:

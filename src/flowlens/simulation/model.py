@@ -204,6 +204,27 @@ class SimulationModel:
             check_distribution(a.get("duration"), f"{where}.duration")
             if "delay" in a:
                 check_distribution(a["delay"], f"{where}.delay")
+            for key in ("duration_factor", "delay_factor", "batching_share"):
+                v = a.get(key, 1.0 if key != "batching_share" else 0.0)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                    raise ConfigError(f"{where}.{key}: expected a number ≥ 0, got {v!r}")
+            rf = a.get("repeat_factor", 1.0)
+            if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not 0 <= rf <= 1:
+                raise ConfigError(
+                    f"{where}.repeat_factor: expected a probability between 0 and 1, got {rf!r}"
+                )
+            skip = a.get("skip", False)
+            if not (
+                isinstance(skip, bool)
+                or (isinstance(skip, list) and all(isinstance(x, int) and x >= 1 for x in skip))
+            ):
+                raise ConfigError(
+                    f"{where}.skip: expected true or a list of occurrences (1, 2, ...), got {skip!r}"
+                )
+            if "merged_after" in a and a["merged_after"] not in acts:
+                raise ConfigError(
+                    f"{where}.merged_after: unknown activity '{a['merged_after']}'{_closest(str(a['merged_after']), acts)}"
+                )
             contexts = a.get("delay_context", [])
             if not isinstance(contexts, list):
                 raise ConfigError(
