@@ -257,3 +257,73 @@ def test_cli_whatif_json(small_log: Path, tmp_path: Path, capsys: pytest.Capture
     code, _, err = run_cli(["whatif", str(small_log), "--scenario", str(bad), "--no-fidelity"], capsys)
     assert code == 2 and "did you mean 'Check'" in err and len(err.strip().splitlines()) == 1
     assert flowlens.read_log(small_log).n_cases == 120  # the input is untouched
+
+
+def test_findings_scenarios_in_the_scenario_format() -> None:
+    from flowlens.findings.model import Scenario as FindingScenario
+    from flowlens.simulation.optimize import from_finding_scenario
+
+    def conv(action: str, **params: object) -> list[dict] | None:
+        s = from_finding_scenario(FindingScenario(action, params), "x")
+        return None if s is None else s.changes
+
+    assert conv("remove_activity", activity="A") == [{"action": "remove", "activity": "A"}]
+    assert conv("remove_activity", activity="A", when="after B") == [
+        {"action": "remove", "activity": "A", "occurrence": 2}
+    ]
+    assert conv("cut_loop", activities=["A", "B"]) == [
+        {"action": "cut_rework", "activity": "A", "factor": 0.0},
+        {"action": "cut_rework", "activity": "B", "factor": 0.0},
+    ]
+    assert conv("merge", activities=["A", "B"]) == [{"action": "merge", "activities": ["A", "B"]}]
+    assert conv("automate", activity="A") == [{"action": "automate", "activity": "A", "duration_factor": 0.1}]
+    assert conv("warm_handoff", removes="Re-explain") == [{"action": "remove", "activity": "Re-explain"}]
+    assert conv("pre_fill", activity="Verify") == [
+        {"action": "remove", "activity": "Verify", "occurrence": 2}
+    ]
+    assert conv("unbatch", activity="A") == [{"action": "unbatch", "activity": "A"}]
+    assert conv("reduce_repeats", what="repeat contacts") is None  # across cases: not in a case model
+
+
+def test_optimize_ranks_candidates_and_never_removes_a_required_step() -> None:
+    from flowlens.findings.model import Finding
+    from flowlens.findings.model import Scenario as FindingScenario
+    from flowlens.simulation.optimize import optimize
+
+    spec = example_model()
+    spec["activities"]["Sanctions screening"] = spec["activities"].pop("Decide")
+    for tr in spec["control_flow"]["transitions"]:
+        tr["after"] = ["Sanctions screening" if a == "Decide" else a for a in tr["after"]]
+        tr["next"] = {("Sanctions screening" if k == "Decide" else k): v for k, v in tr["next"].items()}
+    m = SimulationModel.from_dict(spec)
+
+    def finding(action: str, act: str) -> Finding:
+        return Finding(
+            kind="rework", title=f"{action} {act}", activities=(act,), case_ids=("1",), occurrences=1,
+            customer_time_s=1.0, customer_time_ci=(0.0, 1.0), staff_time_s=0.0, evidence="",
+            scenario=FindingScenario(action, {"activity": act}),
+        )  # fmt: skip
+
+    r = optimize(
+        m,
+        findings=[finding("remove_activity", "Sanctions screening"), finding("cut_loop", "Check")],
+        cases=200,
+        start=START,
+        replications=4,
+    )
+    names = [x["name"] for x in r.ranked]
+    assert any("cut the loop back to Check" in n for n in names)
+    assert not any("skip Sanctions screening" in n for n in names)
+    assert any("required" in s["why"] for s in r.skipped)
+    assert [x["saving_mean_h"] for x in r.ranked] == sorted(
+        (x["saving_mean_h"] for x in r.ranked), reverse=True
+    )
+
+
+def test_cli_optimize_json(small_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(
+        ["optimize", str(small_log), "--replications", "3", "--cases", "60", "--json"], capsys
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["ranked"] and {"name", "saving_mean_h", "saving_ci95_h", "significant"} <= set(d["ranked"][0])

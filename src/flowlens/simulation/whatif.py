@@ -80,7 +80,7 @@ class WhatIfResult:
 def outcomes(frame: pd.DataFrame) -> dict[str, float]:
     """The measures of one simulated log: lead time per case (first start to last end) mean,
     median and 90th percentile in hours, and staff hours (processing time of steps that had a
-    performer).
+    performer: ``work_s`` when the frame has it, else the steps' spans).
 
     >>> f = pd.DataFrame({"case_id": ["1", "1"], "activity": ["a", "b"], "resource": ["x", None],
     ...     "start_time": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 10:00"], utc=True),
@@ -91,7 +91,9 @@ def outcomes(frame: pd.DataFrame) -> dict[str, float]:
     g = frame.groupby("case_id", sort=False)
     lead = (g.end_time.max() - g.start_time.min()).dt.total_seconds().to_numpy() / 3600
     staffed = frame.resource.notna()
-    staff_h = float((frame.end_time[staffed] - frame.start_time[staffed]).dt.total_seconds().sum() / 3600)
+    # processing time in working time when the frame has it (a calendar's pauses are no one's work)
+    work = frame["work_s"] if "work_s" in frame else (frame.end_time - frame.start_time).dt.total_seconds()
+    staff_h = float(work[staffed].sum() / 3600)
     return {
         "lead_time_mean_h": float(lead.mean()) if len(lead) else 0.0,
         "lead_time_median_h": float(np.median(lead)) if len(lead) else 0.0,
@@ -172,10 +174,11 @@ def whatif(
         while len(runs) < target:
             r = len(runs)
             m = _replica_model(model, observations, build_args, seed, r)
-            base = outcomes(simulate(m, cases=n, start=start, seed=seed + r))
+            base = outcomes(simulate(m, cases=n, start=start, seed=seed + r, with_enabled=True))
             row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": []}
             for s in scenarios:
-                row["scenarios"].append(outcomes(simulate(s.apply(m), cases=n, start=start, seed=seed + r)))
+                sim = simulate(s.apply(m), cases=n, start=start, seed=seed + r, with_enabled=True)
+                row["scenarios"].append(outcomes(sim))
             runs.append(row)
             if progress is not None:
                 progress(len(runs))
