@@ -101,7 +101,7 @@ from flowlens.log import EventLog
     help="Add 'Can the simulation be trusted?': a simulation model fitted on the first 80 % of the "
     "cases, 3 logs of the other 20 % simulated and scored against them, a verdict per part (as "
     "flowlens fidelity --k 3). Off by default: it adds a model fit, the simulations and their "
-    "scoring, which on a large log take about as long as the rest of the report.",
+    "scoring (on the 26,000-case bank demo about 140 s more, longer than the rest of the report).",
 )
 @click.option(
     "--scenario",

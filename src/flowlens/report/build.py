@@ -386,7 +386,7 @@ def _deep_sections(
 def _simulation(
     log: EventLog, report: Report, opts: ReportOptions, tick: Callable[[str], None], guard: _Guard
 ) -> Report:
-    """"Can the simulation be trusted?" and, with scenarios, "What a simpler process would
+    """The sections "Can the simulation be trusted?" and, with scenarios, "What a simpler process would
     save" (the what-if runs even when the fidelity check failed, and then says it is unchecked)."""
     from flowlens.report.simulation_section import TITLE, WHATIF_TITLE, simulation_section, whatif_section
     from flowlens.simulation.fidelity import fidelity
@@ -417,7 +417,11 @@ def _whatif(
 
     obs = observe(log, **fit_options)
     result = whatif(
-        build(obs), list(opts.scenarios), observations=obs, seed=opts.seed, replications=opts.whatif_replications
+        build(obs),
+        list(opts.scenarios),
+        observations=obs,
+        seed=opts.seed,
+        replications=opts.whatif_replications,
     )
     result.fidelity = fidelity_summary(fid)
     return result

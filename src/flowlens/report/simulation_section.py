@@ -42,8 +42,7 @@ PART_MEANING = {
     "the staff hours behind every staffing change",
     "waiting": "the waiting before each step: the savings of unbatching, cutting a delay, adding "
     "staff or changing hours",
-    "cycle_time": "the lead time every saving is measured against: a model wrong here misstates "
-    "every saving",
+    "cycle_time": "the lead time every saving is measured against: a model wrong here misstates every saving",
 }
 
 
@@ -110,7 +109,7 @@ def fidelity_summary(result: FidelityResult | None) -> dict[str, Any] | None:
 
 
 def simulation_section(result: FidelityResult) -> Section:
-    """"Can the simulation be trusted?" from a fidelity run (module notes). ``data`` is the
+    """The section "Can the simulation be trusted?" from a fidelity run (module notes). ``data`` is the
     result's ``to_dict()`` without its timings (they differ from run to run; results.json
     must not).
 
@@ -199,7 +198,7 @@ def _change(c: dict[str, Any]) -> str:
 
 
 def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None) -> Section:
-    """"What a simpler process would save" from a what-if run (module notes): the fidelity
+    """The section "What a simpler process would save" from a what-if run (module notes): the fidelity
     verdict first (``fidelity``, the same log's check; None when it did not run), then the
     scenarios ranked by mean saving (ties by name). ``data`` is ``result.to_dict()`` with the
     fidelity block and the ranking.
@@ -280,4 +279,12 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
     return Section(id="whatif", title=WHATIF_TITLE, html=html, data=data, lead=lead)
 
 
-__all__ = ["PART_MEANING", "TITLE", "WHATIF_TITLE", "answer", "fidelity_summary", "simulation_section", "whatif_section"]
+__all__ = [
+    "PART_MEANING",
+    "TITLE",
+    "WHATIF_TITLE",
+    "answer",
+    "fidelity_summary",
+    "simulation_section",
+    "whatif_section",
+]
