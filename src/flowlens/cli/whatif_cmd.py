@@ -127,14 +127,7 @@ def whatif(
 
         with progress.step("checking the model on held-out cases (fidelity)"):
             result = fidelity(log, k=3, seed=seed, calendars=cals, other_work=other_work(log))
-        ctd = result.metrics.get("ctd_h", {})
-        fid = {
-            "trusted": bool(result.verdict.get("trust")),
-            "summary": result.verdict.get("summary"),
-            "ctd_ratio": ctd.get("ratio"),
-            "mean_cycle_time_error": result.metrics.get("ct_mean_rel_err", {}).get("mean"),
-            "reasons": result.verdict.get("reasons", []),
-        }
+        fid = result.summary()
     with progress.step(f"fitting a simulation model to {log.n_cases:,} cases"):
         obs = observe(log, calendars=cals, other_work=other_work(log))
         model = given if given is not None else build(obs)

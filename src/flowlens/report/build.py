@@ -2,7 +2,8 @@
 
 Sections, in order: summary, data quality, process map, variants, conformance (with a designed
 model), why cases wait, bottlenecks, redundant steps, the customer's view, segments, slow-case
-drivers, and deadlines (with SLA rules). A section whose input the log does not have (no customer id, no
+drivers, deadlines (with SLA rules), and, when asked (``simulate``, ``scenarios``), whether a
+simulation of the process can be trusted and what the given scenarios would save. A section whose input the log does not have (no customer id, no
 final-response activity, ...) is left out and the report says which and why. A section whose
 analysis fails is listed there too, as failed with its reason, and the rest of the report is
 still written (:func:`failed_sections` lists them for the command line).
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from flowlens.analysis.waiting import WaitingAnalysis
     from flowlens.findings.allowlist import AllowList
     from flowlens.log import EventLog
+    from flowlens.simulation.fidelity import FidelityResult
+    from flowlens.simulation.scenarios import Scenario
     from flowlens.timing.calendars import CalendarSet
     from flowlens.timing.model import TimeModel
 
@@ -82,6 +85,17 @@ class ReportOptions:
     #: the organisation's domain for wording: "auto" (detected), "bank" or "generic"
     #: (:func:`flowlens.analysis.domain.detect_domain`); non-bank logs get neutral words
     domain: str = "auto"
+    #: the simulation sections (methods 16.6, 17): a model fitted on the first 80 % of the cases
+    #: checked on the rest (``simulation_k`` simulated logs), and, with ``scenarios``, what each
+    #: would save; scenarios imply ``simulate``
+    simulate: bool = False
+    scenarios: Sequence[Scenario] = ()
+    #: simulated logs the fidelity check scores (3, as ``flowlens whatif``'s check)
+    simulation_k: int = 3
+    #: paired replications of the what-if (None: until the precision, as ``flowlens whatif``)
+    whatif_replications: int | None = None
+    #: processes scoring the fidelity check's logs (the numbers do not depend on it)
+    jobs: int = 1
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -241,6 +255,8 @@ def build_report(
         report = _add(report, guard.run("Conformance", lambda: _conformance(log, opts)))
     if opts.deep:
         report = _deep_sections(log, report, opts, skipped, tick, guard, tm, wa, other)
+    if opts.simulate or opts.scenarios:
+        report = _simulation(log, report, opts, tick, guard)
     if skipped:
         report = report.add(
             Section(
@@ -365,6 +381,49 @@ def _deep_sections(
 
         report = _add(report, guard.run("Deadlines", lambda: sla_section(analyses)))
     return report
+
+
+def _simulation(
+    log: EventLog, report: Report, opts: ReportOptions, tick: Callable[[str], None], guard: _Guard
+) -> Report:
+    """The sections "Can the simulation be trusted?" and, with scenarios, "What a simpler process would
+    save" (the what-if runs even when the fidelity check failed, and then says it is unchecked)."""
+    from flowlens.report.simulation_section import TITLE, WHATIF_TITLE, simulation_section, whatif_section
+    from flowlens.simulation.fidelity import fidelity
+
+    fit_options: dict[str, Any] = {"calendars": opts.calendars, "other_work": opts.other_work}
+    tick("simulation fidelity")
+    fid = guard.run(
+        TITLE, lambda: fidelity(log, k=opts.simulation_k, seed=opts.seed, jobs=opts.jobs, **fit_options)
+    )
+    if fid is not None:
+        report = _add(report, guard.run(TITLE, lambda: simulation_section(fid)))
+    if opts.scenarios:
+        tick("what-if scenarios")
+        result = guard.run(WHATIF_TITLE, lambda: _whatif(log, opts, fid, fit_options))
+        if result is not None:
+            report = _add(report, guard.run(WHATIF_TITLE, lambda: whatif_section(result, fid)))
+    return report
+
+
+def _whatif(
+    log: EventLog, opts: ReportOptions, fid: FidelityResult | None, fit_options: dict[str, Any]
+) -> Any:
+    """The scenarios' paired replications on bootstrap refits of the whole log, as ``flowlens
+    whatif`` runs them (same seed, same numbers)."""
+    from flowlens.simulation.fit import build, observe
+    from flowlens.simulation.whatif import whatif
+
+    obs = observe(log, **fit_options)
+    result = whatif(
+        build(obs),
+        list(opts.scenarios),
+        observations=obs,
+        seed=opts.seed,
+        replications=opts.whatif_replications,
+    )
+    result.fidelity = None if fid is None else fid.summary()
+    return result
 
 
 def _findings(log: EventLog, tm: TimeModel, wa: WaitingAnalysis, opts: ReportOptions) -> Section:

@@ -625,6 +625,20 @@ class FidelityResult:
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
 
+    def summary(self) -> dict[str, Any]:
+        """The fidelity block a what-if carries (``flowlens whatif --json``'s ``fidelity``):
+        trusted, the verdict sentence, the failing parts and reasons, the CTD ratio and the
+        mean cycle-time error."""
+        ctd = self.metrics.get("ctd_h", {})
+        return {
+            "trusted": bool(self.verdict.get("trust")),
+            "summary": self.verdict.get("summary"),
+            "failing_parts": list(self.verdict.get("failing_parts") or []),
+            "ctd_ratio": ctd.get("ratio"),
+            "mean_cycle_time_error": self.metrics.get("ct_mean_rel_err", {}).get("mean"),
+            "reasons": list(self.verdict.get("reasons") or []),
+        }
+
     def table(self) -> list[dict[str, Any]]:
         """Rows of the metric table: metric, label, mean, sd, reference, ratio."""
         return [

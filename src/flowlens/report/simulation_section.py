@@ -1,0 +1,274 @@
+"""Report sections on the simulation: can it be trusted on this log (methods §16.6), and what
+the scenarios a user gave would save (methods §17).
+
+:func:`simulation_section` turns a :class:`~flowlens.simulation.fidelity.FidelityResult` into
+"Can the simulation be trusted?": the verdict as one plain sentence first, the log-distance
+measures against the reference distance, then each part of the model (arrivals, control flow,
+durations, waiting, cycle time) good or wrong with the sentences the result gives, and what
+that means for what-ifs. :func:`whatif_section` turns a
+:class:`~flowlens.simulation.whatif.WhatIfResult` into "What a simpler process would save":
+the fidelity verdict first, then the scenarios ranked by saving with their 95 % intervals.
+
+Every value from the log (activity names in the fidelity sentences, scenario names and their
+changes) reaches the page through the autoescaping templates, as in every other section.
+
+>>> answer({"trust": False, "failing_parts": ["waiting"]}, 0.2, 30)
+'No: the simulation is not good enough to trust what-ifs on this log; a model fitted on the first 80 % of the cases gets the waiting of the other 30 cases, which it did not see, wrong.'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from flowlens.report.document import Section
+from flowlens.report.templating import render_fragment
+
+if TYPE_CHECKING:
+    from flowlens.simulation.fidelity import FidelityResult
+    from flowlens.simulation.whatif import WhatIfResult
+
+TITLE = "Can the simulation be trusted?"
+WHATIF_TITLE = "What a simpler process would save"
+
+#: What each part of the model moves in a what-if (shown next to its verdict).
+PART_MEANING = {
+    "arrivals": "how many cases come and when: the load on every queue, so the savings of "
+    "staffing, opening-hours and volume changes",
+    "control_flow": "which steps cases take and how often they loop: the savings of removing, "
+    "merging or automating a step and of cutting rework scale with it",
+    "durations": "how long each step takes: the savings of automating or speeding up a step, and "
+    "the staff hours behind every staffing change",
+    "waiting": "the waiting before each step: the savings of unbatching, cutting a delay, adding "
+    "staff or changing hours",
+    "cycle_time": "the lead time every saving is measured against: a model wrong here misstates every saving",
+}
+
+
+def _join(words: list[str]) -> str:
+    """'the a', 'the a and the b', 'the a, the b and the c'."""
+    items = [f"the {w}" for w in words]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def answer(verdict: dict[str, Any], test_share: float | None, test_cases: int) -> str:
+    """The verdict of a fidelity run as one plain sentence (the section's first line)."""
+    fitted = (
+        f"a model fitted on the first {100 * (1 - test_share):.0f} % of the cases"
+        if test_share is not None
+        else "a model fitted on the train log"
+    )
+    others = f"the other {test_cases:,} cases, which it did not see"
+    if verdict.get("trust"):
+        return (
+            f"Yes: {fitted} reproduces {others}, within tolerance in every part (arrivals, control "
+            "flow, durations, waiting, cycle time), so its what-ifs can be trusted on this log."
+        )
+    parts = list(verdict.get("failing_parts") or [])
+    return (
+        "No: the simulation is not good enough to trust what-ifs on this log; "
+        f"{fitted} gets {_join(parts) if parts else 'some part'} of {others}, wrong."
+    )
+
+
+def _fmt(x: float | None, metric: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if metric.startswith("ngram") or metric == "ced":
+        return f"{x:.3f}"
+    if metric.endswith("rel_err"):
+        return f"{100 * x:+.1f} %"
+    return f"{x:.2f}" if abs(x) < 100 else f"{x:,.1f}"
+
+
+def _tolerance(check: dict[str, Any]) -> str:
+    """A check's tolerance in its own unit (methods §16.6)."""
+    t = check["tolerance"]
+    name = check["name"]
+    if name.endswith("_err") or name.endswith("_share"):
+        return f"≤ {100 * t:.0f} %"
+    if name.startswith("ngram"):
+        return f"≤ {t:.3f}"
+    return f"≤ {t:.2f} h"
+
+
+def simulation_section(result: FidelityResult) -> Section:
+    """The section "Can the simulation be trusted?" from a fidelity run (module notes). ``data`` is the
+    result's ``to_dict()`` without its timings (they differ from run to run; results.json
+    must not).
+
+    >>> import flowlens, numpy as np, pandas as pd
+    >>> from flowlens.simulation.fidelity import fidelity
+    >>> t0 = pd.Timestamp("2024-03-04 09:00") + pd.to_timedelta(np.arange(60) * 3600, unit="s")
+    >>> starts = np.concatenate([t0, t0 + pd.Timedelta(minutes=30)])
+    >>> df = pd.DataFrame({"case_id": np.tile(np.arange(60), 2), "activity": ["open"] * 60 + ["close"] * 60,
+    ...                    "start_time": starts, "end_time": starts + pd.Timedelta(minutes=10)})
+    >>> s = simulation_section(fidelity(flowlens.read_log(df), k=2))
+    >>> s.id, s.lead.split(":")[0] in ("Yes", "No"), sorted(s.data["fidelity"]["parts"])[0]
+    ('simulation', True, 'arrivals')
+    """
+    from flowlens.simulation.fidelity import METRIC_LABELS, METRICS, PART_LABELS, PARTS
+
+    d = result.to_dict()
+    d.pop("timing", None)
+    v = result.verdict
+    n_test = int(result.split["test"]["cases"])
+    lead = answer(v, result.test_share, n_test)
+    judged = {c["name"]: PART_LABELS[p] for p in PARTS for c in result.parts[p]["checks"]}
+    rows = []
+    for m in METRICS:
+        s = result.metrics[m]
+        sd = f" ± {_fmt(s['sd'], m).lstrip('+')}" if s.get("sd") is not None else ""
+        rows.append(
+            {
+                "label": METRIC_LABELS[m],
+                "simulated": _fmt(s.get("mean"), m) + sd,
+                "reference": _fmt(s.get("reference"), m),
+                "ratio": f"{s['ratio']:.2f}" if s.get("ratio") is not None else "–",
+                "judged": judged.get(m, "shown, not judged"),
+            }
+        )
+    parts = []
+    for p in PARTS:
+        part = result.parts[p]
+        parts.append(
+            {
+                "label": PART_LABELS[p],
+                "good": bool(part["good"]),
+                "checks": [
+                    {"passed": bool(c["passed"]), "text": c["text"], "tolerance": _tolerance(c)}
+                    for c in part["checks"]
+                ],
+                "meaning": PART_MEANING[p],
+            }
+        )
+    failing = [PART_LABELS[p] for p in PARTS if not result.parts[p]["good"]]
+    html = render_fragment(
+        "_simulation.html.j2",
+        trust=bool(v.get("trust")),
+        rows=rows,
+        parts=parts,
+        failing=_join(failing) if failing else "",
+        k=result.k,
+        seed=result.seed,
+        split=result.split,
+        train_share=None if result.test_share is None else 1 - result.test_share,
+        reference=result.reference,
+        given_pair=result.mode == "given_pair",
+        waiting_wrong=not result.parts["waiting"]["good"],
+    )
+    return Section(id="simulation", title=TITLE, html=html, data={"fidelity": d}, lead=lead)
+
+
+def _signed(x: float, fmt: str) -> str:
+    """``x`` formatted, with a minus sign only when it is negative and not shown as zero."""
+    text = fmt.format(abs(x))
+    return ("−" if x < 0 and text.strip("0.,") else "") + text
+
+
+def _hours(x: float) -> str:
+    """Hours with a sign where it matters: a negative saving is a scenario that slows cases."""
+    return _signed(x, "{:,.2f}" if abs(x) < 100 else "{:,.0f}") + " h"
+
+
+def _change(c: dict[str, Any]) -> str:
+    """One change of a scenario as a short line: its action, then its fields as in the file."""
+    fields = [
+        f"{k} = {json.dumps(val, ensure_ascii=False, sort_keys=True)}"
+        for k, val in c.items()
+        if k != "action"
+    ]
+    return f"{c.get('action', '?')}: " + ", ".join(fields) if fields else str(c.get("action", "?"))
+
+
+def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None) -> Section:
+    """The section "What a simpler process would save" from a what-if run (module notes): the fidelity
+    verdict first (``fidelity``, the same log's check; None when it did not run), then the
+    scenarios ranked by mean saving (ties by name). ``data`` is ``result.to_dict()`` with the
+    fidelity block and the ranking.
+
+    >>> from flowlens.simulation.model import SimulationModel, example_model
+    >>> from flowlens.simulation.scenarios import Scenario
+    >>> from flowlens.simulation.whatif import whatif
+    >>> base = SimulationModel.from_dict(example_model())
+    >>> nothing = Scenario.from_dict({"name": "nothing", "change": []})
+    >>> s = whatif_section(whatif(base, [nothing], cases=100, start="2024-03-04", replications=3))
+    >>> s.id, s.data["ranking"], s.lead.startswith("Not checked")
+    ('whatif', ['nothing'], True)
+    """
+    fid = None if fidelity is None else fidelity.summary()
+    base = result.baseline
+    base_mean = float(base.get("lead_time_mean_h") or 0.0)
+    ranked = sorted(result.scenarios, key=lambda r: (-float(r["saving_mean_h"]), str(r["name"])))
+    rows = []
+    for i, r in enumerate(ranked, start=1):
+        lo, hi = r["saving_ci95_h"]
+        excludes_zero = lo > 0 or hi < 0
+        if r["significant"]:
+            sig = "yes"
+        elif excludes_zero:
+            sig = "no: under 1 % of the lead time"
+        else:
+            sig = "no: the interval contains 0"
+        rows.append(
+            {
+                "rank": i,
+                "name": str(r["name"]),
+                "changes": [_change(c) for c in r.get("changes", [])],
+                "saving": _hours(float(r["saving_mean_h"])),
+                "pct": _signed(float(r["saving_pct"]), "{:,.1f}") + " %",
+                "ci": f"{_hours(float(lo))} to {_hours(float(hi))}",
+                "significant": sig,
+                "is_significant": bool(r["significant"]),
+                "staff": f"{float(r['staff_hours_delta']):+,.1f} h",
+                "lead_mean": _hours(float(r["lead_time_mean_h"])),
+            }
+        )
+    if fid is None:
+        head = "Not checked (the fidelity check did not run)"
+    elif fid["trusted"]:
+        head = "From a model that reproduces held-out cases within tolerance"
+    else:
+        failing = [str(p) for p in fid["failing_parts"]]
+        head = "Not to be trusted as estimates (the model gets " + (
+            _join(failing) + " of held-out cases wrong)" if failing else "held-out cases wrong)"
+        )
+    lead = head + ": "
+    if rows:
+        best = rows[0]
+        lead += (
+            f"'{best['name']}' saves most, {best['saving']} of customer lead time "
+            f"({best['pct']} of the mean; 95 % CI {best['ci']})"
+            + ("" if best["is_significant"] else ", not significant")
+            + f"; {sum(r['is_significant'] for r in rows)} of {len(rows)} scenarios save significantly."
+        )
+    html = render_fragment(
+        "_whatif.html.j2",
+        fid=fid,
+        failing=_join([str(p) for p in fid["failing_parts"]]) if fid and fid["failing_parts"] else "",
+        rows=rows,
+        base=base,
+        base_mean=_hours(base_mean),
+        base_median=_hours(float(base.get("lead_time_median_h") or 0.0)),
+        base_p90=_hours(float(base.get("lead_time_p90_h") or 0.0)),
+        replications=result.replications,
+        cases=result.cases,
+        stopped_by=result.stopped_by,
+        model_uncertainty=result.model_uncertainty,
+        seed=result.seed,
+    )
+    data = result.to_dict()
+    data["fidelity"] = fid
+    data["ranking"] = [r["name"] for r in rows]
+    return Section(id="whatif", title=WHATIF_TITLE, html=html, data=data, lead=lead)
+
+
+__all__ = [
+    "PART_MEANING",
+    "TITLE",
+    "WHATIF_TITLE",
+    "answer",
+    "simulation_section",
+    "whatif_section",
+]
