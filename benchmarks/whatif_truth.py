@@ -290,7 +290,9 @@ def summary(rows: Sequence[Row]) -> dict[str, Any]:
         and out["all"]["ci_coverage"] >= COVERAGE,
         "sign_right_every_material": all(x.sign_right for x in material),
     }
-    out["sign_wrong_material"] = [f"{x.remedy}/{x.process} (seed {x.seed})" for x in material if not x.sign_right]
+    out["sign_wrong_material"] = [
+        f"{x.remedy}/{x.process} (seed {x.seed})" for x in material if not x.sign_right
+    ]
     return out
 
 
