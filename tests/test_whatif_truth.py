@@ -1,0 +1,196 @@
+"""Issue 12, "what it must show", first bullet: the what-if saving of a remedy, estimated from a
+model fitted on the as-is log alone with the remedy written as a scenario file, against the
+true saving the bank generator's counterfactual log gives (``benchmarks/whatif_truth.py``).
+
+The targets: median relative error ≤ 10 %, the 95 % CI contains the truth for ≥ 90 % of the
+remedies, the sign right for every remedy whose true saving is ≥ 1 % of the mean lead time.
+
+* The **small** bank (the demo's first 28 days at half its volume, seed 21) runs the remedies
+  on the loan, account-opening and card-dispute processes whose scenarios the actions can
+  express; each (remedy, process) row must have its CI cover the truth, a relative error
+  ≤ 10 % and, when material, the right sign. The rows the model gets wrong are strict xfails
+  with the cause.
+* The **demo** (seeds 21 and 22, every remedy: about 17 minutes) is marked slow and checks the
+  issue's three figures over all rows; each is a strict xfail with what causes the miss.
+
+A row is one remedy on one process it acts on: each process is a log and a model of its own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = 21
+REPLICATIONS = 10
+
+
+def _bench() -> Any:
+    spec = importlib.util.spec_from_file_location("whatif_truth", REPO / "benchmarks" / "whatif_truth.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["whatif_truth"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+B = _bench()
+
+UNDERWRITERS = (
+    "the model misses the underwriters' relief: in the generator {what} frees the underwriting "
+    "team, and every loan's wait before 'Validate Application' drops (53 h to {v} h on the demo, "
+    "seed 21); the model holds 99 % of that wait as batching and the underwriting steps' "
+    "staff-caused waits as calibrated delays (fitted.calibrated_staff_wait_share 1.0), fixed "
+    "whatever the workload, so only the removed steps' own waits are saved: {est} against {true}"
+)
+DEADLINE = (
+    "the generator cancels an unreturned offer exactly 30 days after 'Application Complete' (a "
+    "deadline: 0 s spread in the log), whatever the calls; the model's delay before 'Application "
+    "Cancelled' runs from the step before it (the last call), so removing the third and fourth "
+    "calls moves the cancellation days earlier: the model has no delay anchored on an earlier step"
+)
+UNBATCH_HOURS = (
+    "'Submit Chargeback' needs nobody, so fit gives it its own hours, discovered from when it "
+    "happens: 16:00-17:00, the batch's release; scenarios._unbatch drops the batching wait but "
+    "keeps those hours, so the unbatched step still waits for 16:00 (with the step's calendar "
+    "dropped the estimate is 6.9 h [6.1, 7.6] against 8.6 h on the demo, seed 21)"
+)
+#: (remedy, process) -> why its CI misses the truth (strict xfail); None: it must cover it.
+SMALL_ROWS: dict[tuple[str, str], str | None] = {
+    ("remote_id_verification", "account_opening"): None,
+    ("document_checklist", "loan_application"): UNDERWRITERS.format(
+        what="fewer incomplete loops", v=32, est="45.7 h [40.7, 50.8]", true="60.2 h"
+    ),
+    ("remove_second_approval", "loan_application"): UNDERWRITERS.format(
+        what="removing the second review", v=30, est="35.9 h [29.7, 42.0]", true="54.7 h"
+    ),
+    ("no_wait_user_misuse", "loan_application"): (
+        "the truth is one realisation: on the small bank (~700 loans) un-parking 5 % of the loans "
+        "reorders the underwriting queue (53 h before 'Validate Application') and the realised "
+        "saving is -2.0 h where the parked time alone is +1.1 h (the demo's truths, 1.7 and 1.8 h, "
+        "are inside the CI); a CI of the expected saving cannot cover one realisation's queue noise"
+    ),
+    ("no_aml_batching", "account_opening"): (
+        "the truth is one realisation: 32 manual AML reviews on the small bank; estimate 0.10 h "
+        "[0.05, 0.15] against 0.18 h, inside the interval for one realisation [mean ± t·sd·√(1 + "
+        "1/R)]; on the demo the CI covers the truth on both seeds"
+    ),
+    ("cap_follow_up_calls", "loan_application"): DEADLINE,
+    ("no_chargeback_batching", "card_dispute"): UNBATCH_HOURS,
+}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
+    remedies = sorted({r for r, _ in SMALL_ROWS})
+    files = {
+        r: {p: f for p, f in per.items() if (r, p) in SMALL_ROWS}
+        for r, per in B.scenario_files(remedies).items()
+    }
+    rows, _ = B.run_seed(
+        "small", SEED, files, tmp_path_factory.mktemp("whatif_truth"), REPLICATIONS, log=lambda m: None
+    )
+    return {(x.remedy, x.process): x for x in rows}
+
+
+def _what(x: Any) -> str:
+    return (
+        f"{x.remedy} on {x.process}: estimated {x.est_h:.2f} h [{x.lo_h:.2f}, {x.hi_h:.2f}], "
+        f"true {x.true_h:.2f} h ({x.true_pct:.1f} % of {x.asis_h:.1f} h)"
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(
+            k, id=f"{k[0]}/{k[1]}", marks=[pytest.mark.xfail(strict=True, reason=why)] if why else []
+        )
+        for k, why in SMALL_ROWS.items()
+    ],
+)
+def test_small_ci_covers_truth(small: dict[tuple[str, str], Any], key: tuple[str, str]) -> None:
+    assert small[key].covers, _what(small[key])
+
+
+def test_small_sign_right_when_material(small: dict[tuple[str, str], Any]) -> None:
+    """Every saving of at least 1 % of the mean lead time has the right sign."""
+    wrong = [_what(x) for x in small.values() if x.material and not x.sign_right]
+    assert not wrong, wrong
+    assert sum(x.material for x in small.values()) >= 4  # the check has rows to bite on
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="four of the seven rows are off by more than 30 % (the underwriters' relief, the "
+    "offer deadline, the chargeback batch's hours, one realisation's queue noise): median 45 %",
+)
+def test_small_median_relative_error(small: dict[tuple[str, str], Any]) -> None:
+    errs = sorted(x.rel_err for x in small.values())
+    assert float(np.median(errs)) <= B.MEDIAN_REL_ERR, [f"{e:.0%}" for e in errs]
+
+
+def test_small_rows_are_all_there(small: dict[tuple[str, str], Any]) -> None:
+    """Every row has a scenario file and a truth (no remedy silently left out)."""
+    assert set(small) == set(SMALL_ROWS)
+    assert all(math.isfinite(x.true_h) and math.isfinite(x.est_h) for x in small.values())
+
+
+# ---------------------------------------------------------------------------------------
+# the demo, every remedy, two seeds (slow)
+# ---------------------------------------------------------------------------------------
+DEMO_SEEDS = (21, 22)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("whatif_truth_demo")
+    rows = []
+    for seed in DEMO_SEEDS:
+        rows += B.run_seed("demo", seed, B.scenario_files(), work, REPLICATIONS, log=lambda m: None)[0]
+    return B.summary(rows)
+
+
+COMMON = (
+    "(seeds 21 and 22, 46 rows: {fig}). Causes, by row: scenarios the actions cannot express "
+    "(remove has no where/after: supervisor sign-off of low-risk openings only, re-verification "
+    "after a handoff; no step can be added), consultant's upper bounds (every repeat contact, "
+    "every document request), the model (queues whose staff waits are calibrated fixed delays "
+    "or batching, so freed capacity relieves nobody; no other work, no priorities, no "
+    "abandonment that depends on the wait; no deadline anchored on an earlier step; unbatch "
+    "keeps a batched step's discovered hours), and the complaint truth itself (the last event is "
+    "a priority-3 callback ~30 days after closure whose backlog swings ±25 h when any other "
+    "process changes)"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=COMMON.format(fig="median relative error 86 %"))
+def test_demo_median_relative_error(demo: dict[str, Any]) -> None:
+    assert demo["all"]["median_relative_error"] <= B.MEDIAN_REL_ERR, demo["all"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=COMMON.format(fig="CI coverage 28 %"))
+def test_demo_ci_coverage(demo: dict[str, Any]) -> None:
+    assert demo["all"]["ci_coverage"] >= B.COVERAGE, demo["all"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="the complaint truths of no_wait_user_misuse (-26.6 h, -15.5 h) and "
+    "remove_second_approval (seed 21, -10.2 h) are negative while the estimates are +1.8 to "
+    "+5.5 h: the complaint's last event is a priority-3 callback ~30 days after closure whose "
+    "backlog swings with any change (document_checklist, which does not act on complaints, moves "
+    "them by -25.0 h on seed 21); to closure the same truths are -9.4, -5.1 and +3.9 h",
+)
+def test_demo_sign_right_when_material(demo: dict[str, Any]) -> None:
+    assert not demo["sign_wrong_material"], demo["sign_wrong_material"]
