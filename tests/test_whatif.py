@@ -327,3 +327,19 @@ def test_cli_optimize_json(small_log: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 0, err
     d = json.loads(out)
     assert d["ranked"] and {"name", "saving_mean_h", "saving_ci95_h", "significant"} <= set(d["ranked"][0])
+
+
+def test_remove_only_where_and_only_after() -> None:
+    spec = example_model()
+    spec["arrivals"]["attributes"] = {"columns": ["amount"], "rows": [[100], [90000]], "weights": [1, 1]}
+    m = SimulationModel.from_dict(spec)
+    base = run(m, 400)
+    small = run(scenario({"action": "remove", "activity": "Decide", "where": "amount < 8000"}).apply(m), 400)
+    decided = small[small.activity == "Decide"].groupby("case_id").amount.first()
+    assert (decided > 8000).all() and len(decided) > 0
+    after = run(scenario({"action": "remove", "activity": "Check", "after": "Check"}).apply(m), 400)
+    # a Check right after a Check is skipped: no two in a row
+    for _, g in after.groupby("case_id"):
+        acts = g.activity.tolist()
+        assert all(not (a == b == "Check") for a, b in zip(acts, acts[1:], strict=False))
+    assert base[base.activity == "Check"].groupby("case_id").size().max() > 1

@@ -212,6 +212,18 @@ def _table(
     return table
 
 
+def _matching(attrs: pd.DataFrame | None, where: str, field: str) -> np.ndarray:
+    """Which cases' attributes satisfy ``where`` (a pandas expression), one bool per case."""
+    if attrs is None:
+        raise ConfigError(f"{field}: '{where}' needs case attributes, and the model has none")
+    try:
+        return np.asarray(attrs.eval(where), dtype=bool)
+    except Exception as exc:  # pandas raises many kinds for a bad expression
+        raise ConfigError(
+            f'{field}: cannot evaluate where = "{where}" on the case attributes {list(attrs.columns)}: {exc}'
+        ) from None
+
+
 def _case_tables(
     model: SimulationModel, index: dict[str, int], n: int, attrs: pd.DataFrame | None
 ) -> tuple[list[Any], np.ndarray]:
@@ -221,17 +233,7 @@ def _case_tables(
     tables = [_table(cf["transitions"], index)]
     which = np.zeros(n, dtype=np.int64)
     for v in cf.get("variants", []):
-        if attrs is None:
-            raise ConfigError(
-                f"control_flow.variants: '{v['where']}' needs case attributes, and the model has none"
-            )
-        try:
-            match = np.asarray(attrs.eval(v["where"]), dtype=bool)
-        except Exception as exc:  # pandas raises many kinds for a bad expression
-            raise ConfigError(
-                f'control_flow.variants: cannot evaluate where = "{v["where"]}" on the case attributes '
-                f"{list(attrs.columns)}: {exc}"
-            ) from None
+        match = _matching(attrs, v["where"], "control_flow.variants")
         tables.append(_table(v["transitions"], index))
         which = np.where((which == 0) & match, len(tables) - 1, which)
     return tables, which
@@ -471,6 +473,8 @@ class _Run:
         self.arrivals = arrivals
         self.attrs = _case_attributes(model, case_ids, seed)
         self.paths = _paths(model, self.acts, case_ids, seed, self.attrs)
+        #: each instance's case, as a row of ``case_ids`` (and of ``attrs``)
+        self.case_row = np.repeat(np.arange(len(case_ids)), np.diff(self.paths.offsets))
         self._draw(seed)
         self._resources()
         self._structure()
@@ -534,7 +538,14 @@ class _Run:
             delay[m] *= float(spec.get("delay_factor", 1.0))
             if "skip" in spec:
                 which = spec["skip"]
-                skip |= m & (np.isin(p.occ, which) if isinstance(which, list) else bool(which))
+                mm = m & (np.isin(p.occ, which) if isinstance(which, list) else bool(which))
+                if "skip_after" in spec:  # only right after this step
+                    mm &= prev == index.get(spec["skip_after"], -2)
+                if "skip_where" in spec:  # only for the cases whose attributes match
+                    mm &= _matching(self.attrs, spec["skip_where"], f"activities.{name}.skip_where")[
+                        self.case_row
+                    ]
+                skip |= mm
             if "merged_after" in spec:
                 first = index.get(spec["merged_after"], -2)
                 mm = m & (prev == first)

@@ -221,6 +221,12 @@ class SimulationModel:
                 raise ConfigError(
                     f"{where}.skip: expected true or a list of occurrences (1, 2, ...), got {skip!r}"
                 )
+            if "skip_after" in a and a["skip_after"] not in acts:
+                raise ConfigError(
+                    f"{where}.skip_after: unknown activity '{a['skip_after']}'{_closest(str(a['skip_after']), acts)}"
+                )
+            if "skip_where" in a and (not isinstance(a["skip_where"], str) or not a["skip_where"].strip()):
+                raise ConfigError(f"{where}.skip_where: expected an expression on case attributes")
             if "merged_after" in a and a["merged_after"] not in acts:
                 raise ConfigError(
                     f"{where}.merged_after: unknown activity '{a['merged_after']}'{_closest(str(a['merged_after']), acts)}"

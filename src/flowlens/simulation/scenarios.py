@@ -45,7 +45,7 @@ from flowlens.simulation.model import END, SimulationModel
 
 #: Each action, its required and optional fields (besides ``action``).
 ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "remove": (("activity",), ("occurrence",)),
+    "remove": (("activity",), ("occurrence", "where", "after")),
     "automate": (("activity",), ("duration_factor",)),
     "merge": (("activities",), ()),
     "cut_rework": (("activity", "factor"), ()),
@@ -176,6 +176,18 @@ def _remove(m: SimulationModel, c: dict[str, Any], where: str) -> None:
         spec["skip"] = sorted({*(old or []), occ})
     else:
         spec["skip"] = True
+    if "after" in c:
+        spec["skip_after"] = _activity(m, c["after"], where)
+    if "where" in c:
+        expr = c["where"]
+        cols = (m.arrivals.get("attributes") or {}).get("columns", [])
+        if not isinstance(expr, str) or not expr.strip():
+            raise ConfigError(
+                f'{where}: where must be an expression on case attributes, e.g. "amount < 8000"'
+            )
+        if not cols:
+            raise ConfigError(f'{where}: where = "{expr}" needs case attributes, and the model has none')
+        spec["skip_where"] = expr
 
 
 def _automate(m: SimulationModel, c: dict[str, Any], where: str) -> None:
@@ -221,6 +233,10 @@ def _unbatch(m: SimulationModel, c: dict[str, Any], where: str) -> None:
     m.batching.pop(a, None)
     spec["delay_factor"] = float(spec.get("delay_factor", 1.0)) * (1.0 - share)
     spec["batching_share"] = 0.0
+    # a step nobody performs has the hours in which it was seen, which for a batched step are
+    # the batch's release times: done as cases arrive, it has none of its own
+    if not spec.get("pools"):
+        spec.pop("calendar", None)
 
 
 def _pool_of(m: SimulationModel, a: str, where: str) -> str:
