@@ -4,6 +4,7 @@ in the engine, paired savings with CIs, and the command line."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from pathlib import Path
 
@@ -341,5 +342,5 @@ def test_remove_only_where_and_only_after() -> None:
     # a Check right after a Check is skipped: no two in a row
     for _, g in after.groupby("case_id"):
         acts = g.activity.tolist()
-        assert all(not (a == b == "Check") for a, b in zip(acts, acts[1:], strict=False))
+        assert all(not (a == b == "Check") for a, b in itertools.pairwise(acts))
     assert base[base.activity == "Check"].groupby("case_id").size().max() > 1
