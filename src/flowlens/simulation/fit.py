@@ -61,6 +61,8 @@ CONTEXT_KEYS = (
 CONTEXT_COLUMN = {"after": "prev", "before": "next", "occurrence": "occ"}
 #: The arrival level is that of the last RECENT_DAYS when the log spans RECENT_MIN_DAYS.
 RECENT_DAYS, RECENT_MIN_DAYS = 28, 56
+#: A recent level more than this factor away from the period's is taken as the log's edge.
+MAX_LEVEL_CHANGE = 2.0
 #: Days of log needed before arrivals get a weekly (weekday × hour) or daily (hour) pattern.
 WEEKLY_DAYS, DAILY_DAYS = 14.0, 2.0
 
@@ -441,7 +443,12 @@ def _stem(path: str) -> str:
 # ---------------------------------------------------------------------------------------
 def _arrivals(inst: pd.DataFrame, tz: str) -> dict[str, Any]:
     """Intensity per weekday × hour and gaps on its clock (methods §16.2)."""
-    first = np.sort(inst.groupby("case_idx").s_us.min().to_numpy(dtype=np.int64)) / 1e6
+    every = np.sort(inst.groupby("case_idx").s_us.min().to_numpy(dtype=np.int64)) / 1e6
+    # the central 90 % of the case starts: an extract's edges (cases begun before it, started
+    # but not yet seen at its end) thin out the first and last weeks without any change in
+    # demand (the fidelity check reads the rate the same way, §16.6)
+    edge = round(0.05 * (len(every) - 1)) if len(every) >= 40 else 0
+    first = every[edge : len(every) - edge]
     lo, hi = float(first[0]), float(first[-1])
     days = (hi - lo) / 86400.0
     h0 = math.floor(lo / 3600) * 3600.0
@@ -479,6 +486,9 @@ def _arrivals(inst: pd.DataFrame, tz: str) -> dict[str, Any]:
         seen = float((first > since).sum())
         if expected > 0 and seen > 0:
             level = seen / expected
+        if not 1 / MAX_LEVEL_CHANGE <= level <= MAX_LEVEL_CHANGE:
+            # a change this large is the log's edge (an extract cut short), not drift
+            level = 1.0
     inten = inten * level
     return {
         "pattern": pattern,
@@ -487,6 +497,7 @@ def _arrivals(inst: pd.DataFrame, tz: str) -> dict[str, Any]:
         "closed_dates": [],
         "observed": {
             "cases": len(first),
+            "edge_cases_left_out": int(len(every) - len(first)),
             "days": round(days, 3),
             "per_day": round(len(first) / max(days, 1e-9), 3),
             "recent_level": round(level, 4),
