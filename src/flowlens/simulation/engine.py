@@ -30,6 +30,7 @@ member, or the daily cut-off), then its members queue together.
 from __future__ import annotations
 
 import heapq
+import itertools
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +48,7 @@ from flowlens.simulation.streams import uniforms
 #: A case that keeps looping is cut here (the model's longest observed case × this).
 MAX_LENGTH_FACTOR = 3
 #: Working-calendar intervals are laid out this far ahead at a time (seconds).
-_CAL_CHUNK = 366 * 86400.0
+_CAL_CHUNK = 28 * 86400.0
 
 _READY, _END, _WAKE, _RELEASE = 0, 1, 2, 3
 
@@ -257,8 +258,11 @@ def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: 
 @dataclass
 class _Pool:
     members: list[int]
+    clock: Any = None
     queue: list[tuple[Any, ...]] = field(default_factory=list)
     wake_at: float = float("inf")
+    #: free members as (free since, position in ``members``, member): a heap
+    idle: list[tuple[float, int, int]] = field(default_factory=list)
 
 
 def simulate(
@@ -400,6 +404,7 @@ class _Run:
         clocks: dict[str, _Clock] = {}
         self.member_names: list[str] = []
         self.member_clock: list[_Clock] = []
+        self.member_pos: list[int] = []
         self.pools: list[_Pool] = []
         for name in self.pool_names:
             spec = model.pools[name]
@@ -411,7 +416,13 @@ class _Run:
                 ids.append(len(self.member_names))
                 self.member_names.append(m)
                 self.member_clock.append(clocks[cname])
-            self.pools.append(_Pool(ids))
+            # every member of a pool works on the pool's calendar: the clock is asked once
+            # per dispatch, and the free members wait in a heap ordered as the pool's scan
+            # picked them (idle longest first, then the pool's order)
+            pool = _Pool(ids, clock=clocks[cname])
+            pool.idle = [(t_first, pos, mi) for pos, mi in enumerate(ids)]
+            self.pools.append(pool)
+            self.member_pos.extend(range(len(ids)))
         # steps that need nobody still happen only in their hours, when the model gives any
         self.step_clock: list[_Clock | None] = []
         for a in self.acts:
@@ -422,8 +433,6 @@ class _Run:
             if cname not in clocks:
                 clocks[cname] = _Clock(cals.get(cname), t_first)
             self.step_clock.append(clocks[cname])
-        self.free_at = [t_first] * len(self.member_names)
-        self.busy = [False] * len(self.member_names)
         prio = [0.0] * len(self.case_ids)
         if model.priority and self.attrs is not None:
             order = model.priority["order"]
@@ -434,33 +443,48 @@ class _Run:
 
     def _structure(self) -> None:
         """Which earlier steps each step waits for (methods 6.1: those of its case it is not
-        concurrent with; a wait implied by another one is dropped)."""
+        concurrent with; a wait implied by another one is dropped).
+
+        A step waits for the one before it when neither activity is concurrent with any
+        other (most steps): that part is laid out with numpy; the rest scans the case. Each
+        step's successors are ``nxt[i]`` (the first) and ``more[i]`` (the others, in order).
+        """
         acts = self.acts
         conc: set[tuple[int, int]] = set()
         for a, b in self.model.control_flow.get("concurrent", []):
             ia, ib = acts.index(a), acts.index(b)
             conc |= {(ia, ib), (ib, ia)}
-        has_conc = [False] * len(acts)
+        has_conc = np.zeros(len(acts) + 1, dtype=bool)
         for ia, _ in conc:
             has_conc[ia] = True
-        act = self.paths.act.tolist()
-        off = self.paths.offsets.tolist()
-        n = len(act)
+        act_np = self.paths.act
+        off_np = self.paths.offsets
+        n = len(act_np)
+        case_np = np.repeat(np.arange(len(self.case_ids)), np.diff(off_np))
+        act = act_np.tolist()
         self.act = act
-        self.case_of = np.repeat(np.arange(len(self.case_ids)), np.diff(self.paths.offsets)).tolist()
-        pending = [0] * n
-        succ: list[list[int]] = [[] for _ in range(n)]
-        self.first: list[int] = []
-        for c in range(len(self.case_ids)):
-            lo, hi = off[c], off[c + 1]
-            if hi > lo:
-                self.first.append(lo)
-            for i in range(lo + 1, hi):
+        self.case_np = case_np
+        self.case_of = case_np.tolist()
+        heads = off_np[:-1][np.diff(off_np) > 0]  # each non-empty case's first step
+        later = np.ones(n, dtype=bool)
+        later[heads] = False
+        hc = has_conc[act_np]
+        simple = later.copy()
+        simple[1:] &= ~hc[1:] & ~hc[:-1]
+        pending_np = simple.astype(np.int64)
+        nxt_np = np.full(n, -1, dtype=np.int64)
+        idx = np.flatnonzero(simple)
+        nxt_np[idx - 1] = idx
+        pending = pending_np.tolist()
+        nxt = nxt_np.tolist()
+        more: dict[int, list[int]] = {}
+        first = heads.tolist()
+        if conc:
+            off = off_np.tolist()
+            extra_first: list[int] = []
+            for i in np.flatnonzero(later & ~simple).tolist():
                 ai = act[i]
-                if not has_conc[ai] and not has_conc[act[i - 1]]:
-                    pending[i] = 1
-                    succ[i - 1].append(i)
-                    continue
+                lo = off[self.case_of[i]]
                 preds: list[int] = []
                 for j in range(i - 1, lo - 1, -1):
                     aj = act[j]
@@ -472,10 +496,16 @@ class _Run:
                     preds.append(j)
                 pending[i] = len(preds)
                 if not preds:
-                    self.first.append(i)
+                    extra_first.append(i)
                 for j in preds:
-                    succ[j].append(i)
-        self.pending, self.succ = pending, succ
+                    if nxt[j] < 0:
+                        nxt[j] = i
+                    else:
+                        more.setdefault(j, []).append(i)
+            if extra_first:
+                first = sorted(first + extra_first)
+        self.first = first
+        self.pending, self.nxt, self.more = pending, nxt, more
 
     # -- the clock -------------------------------------------------------------------------
     def run(self) -> None:
@@ -484,37 +514,59 @@ class _Run:
         self.end = [0.0] * n
         self.who = [-1] * n
         self.heap: list[tuple[float, int, int, int]] = []
-        self.seq = 0
-        off = self.paths.offsets
-        case_first = np.repeat(self.arrivals, np.diff(off))
-        cf = case_first.tolist()
-        for i in self.first:
-            self.heap.append((cf[i] + self.delay[i], self.seq, _READY, i))
-            self.seq += 1
-        heapq.heapify(self.heap)
+        # The steps ready from the start (one per case, mostly) are known in advance: they
+        # stay in a sorted list merged with the heap in (time, sequence) order, so the heap
+        # holds only what is in flight and stays small. Sequence numbers are as if they had
+        # been pushed first, in step order.
+        first = np.asarray(self.first, dtype=np.int64)
+        case_first = np.repeat(self.arrivals, np.diff(self.paths.offsets))
+        t_ready = case_first[first] + np.asarray(self.delay, dtype=float)[first]
+        order = np.argsort(t_ready, kind="stable")
+        init_t, init_x, init_s = t_ready[order].tolist(), first[order].tolist(), order.tolist()
+        self._seq = itertools.count(len(first)).__next__
         self.batches: dict[int, list[int]] = {}
         self.batch_deadline: dict[int, float] = {}
-        heap, pop = self.heap, heapq.heappop
-        succ, pending, delay, pool_of, who = self.succ, self.pending, self.delay, self.pool_of, self.who
-        while heap:
-            now, _, kind, x = pop(heap)
+        heap, pop, push, seq = self.heap, heapq.heappop, heapq.heappush, self._seq
+        nxt, more, pending, delay = self.nxt, self.more, self.pending, self.delay
+        pool_of, who, pools, member_pos = self.pool_of, self.who, self.pools, self.member_pos
+        batched = bool(self.batch_rule)
+        act = self.act
+        k, n_init = 0, len(init_t)
+        while True:
+            if k < n_init:
+                t = init_t[k]
+                if heap and (heap[0][0] < t or (heap[0][0] == t and heap[0][1] < init_s[k])):
+                    now, _, kind, x = pop(heap)
+                else:
+                    now, kind, x = t, _READY, init_x[k]
+                    k += 1
+            elif heap:
+                now, _, kind, x = pop(heap)
+            else:
+                break
             if kind == _READY:
-                if self.act[x] in self.batch_rule:
+                if batched and act[x] in self.batch_rule:
                     self._batch(x, now)
                 else:
                     self._enqueue(x, now)
             elif kind == _END:
                 mi = who[x]
                 if mi >= 0:
-                    self.busy[mi] = False
-                    self.free_at[mi] = now
-                    self._dispatch(pool_of[x], now)
-                for s in succ[x]:
+                    p = pool_of[x]
+                    push(pools[p].idle, (now, member_pos[mi], mi))
+                    self._dispatch(p, now)
+                s = nxt[x]
+                if s >= 0:
                     pending[s] -= 1
                     if pending[s] == 0:
-                        self._push(now + delay[s], _READY, s)
+                        push(heap, (now + delay[s], seq(), _READY, s))
+                    if more and x in more:
+                        for s in more[x]:
+                            pending[s] -= 1
+                            if pending[s] == 0:
+                                push(heap, (now + delay[s], seq(), _READY, s))
             elif kind == _WAKE:
-                pool = self.pools[x]
+                pool = pools[x]
                 if now >= pool.wake_at:
                     pool.wake_at = float("inf")
                 self._dispatch(x, now)
@@ -523,8 +575,7 @@ class _Run:
                     self._release(x, now)
 
     def _push(self, t: float, kind: int, x: int) -> None:
-        heapq.heappush(self.heap, (t, self.seq, kind, x))
-        self.seq += 1
+        heapq.heappush(self.heap, (t, self._seq(), kind, x))
 
     def _enqueue(self, i: int, now: float) -> None:
         p = self.pool_of[i]
@@ -543,32 +594,30 @@ class _Run:
         self._dispatch(p, now)
 
     def _dispatch(self, p: int, now: float) -> None:
+        """Free members of pool ``p`` take the head of its queue, the member idle longest
+        first (then in the pool's order), while the pool's calendar is open; when it is
+        closed, the pool wakes at its next opening."""
         pool = self.pools[p]
-        q = pool.queue
-        busy, free_at, clocks = self.busy, self.free_at, self.member_clock
-        while q:
-            best, best_free, wake = -1, float("inf"), float("inf")
-            for mi in pool.members:
-                if busy[mi]:
-                    continue
-                ck = clocks[mi]
-                if ck.always or ck.open_at(now):
-                    if free_at[mi] < best_free:
-                        best, best_free = mi, free_at[mi]
-                else:
-                    wake = min(wake, ck.next_open(now))
-            if best < 0:
-                if wake < pool.wake_at:
-                    pool.wake_at = wake
-                    self._push(wake, _WAKE, p)
-                return
-            i = heapq.heappop(q)[2]
-            busy[best] = True
-            self.who[i] = best
-            self.start[i] = now
-            e = clocks[best].add(now, self.dur[i])
-            self.end[i] = e
-            self._push(e, _END, i)
+        q, idle = pool.queue, pool.idle
+        if not q or not idle:
+            return
+        ck = pool.clock
+        if not (ck.always or ck.open_at(now)):
+            wake = ck.next_open(now)
+            if wake < pool.wake_at:
+                pool.wake_at = wake
+                self._push(wake, _WAKE, p)
+            return
+        pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
+        who, start, end, dur = self.who, self.start, self.end, self.dur
+        while q and idle:
+            best = pop(idle)[2]
+            i = pop(q)[2]
+            who[i] = best
+            start[i] = now
+            e = ck.add(now, dur[i])
+            end[i] = e
+            push(heap, (e, seq(), _END, i))
 
     def _batch(self, i: int, now: float) -> None:
         a = self.act[i]
@@ -593,29 +642,44 @@ class _Run:
     # -- the log ---------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
         p = self.paths
-        keep = p.case >= 0
-        names = np.asarray(self.acts, dtype=object)
-        res = np.asarray([*self.member_names, None], dtype=object)
-        who = np.asarray(self.who, dtype=np.int64)
         start = np.round(np.asarray(self.start) * 1e6).astype("int64")
         end = np.round(np.asarray(self.end) * 1e6).astype("int64")
+        # rows in log order (case, start, end), warm-up cases left out; every column is
+        # taken in that order from per-case or per-name values
+        order = np.lexsort((end, start, p.case))
+        order = order[(p.case >= 0)[order]]
+        case_row = self.case_np[order]
+        who = np.asarray(self.who, dtype=np.int64)[order]
+        who[who < 0] = len(self.member_names)  # nobody: the last name, None
         out = pd.DataFrame(
             {
-                "case_id": p.case.astype(str),
-                "activity": names[p.act],
-                "resource": res[who],
-                "start_time": pd.to_datetime(start, unit="us", utc=True).tz_convert(self.tz),
-                "end_time": pd.to_datetime(end, unit="us", utc=True).tz_convert(self.tz),
+                "case_id": _texts([str(c) for c in self.case_ids.tolist()], case_row),
+                "activity": _texts(self.acts, p.act[order]),
+                "resource": _texts([*self.member_names, None], who),
+                "start_time": pd.to_datetime(start[order], unit="us", utc=True).tz_convert(self.tz),
+                "end_time": pd.to_datetime(end[order], unit="us", utc=True).tz_convert(self.tz),
             }
         )
         if self.attrs is not None:
-            rows = self.attrs.iloc[self.case_of].reset_index(drop=True)
-            for col in rows.columns:
+            for col in self.attrs.columns:
                 if col not in out.columns:
-                    out[col] = rows[col].to_numpy()
-        order = np.lexsort((end, start, p.case))
-        order = order[keep[order]]
-        return out.iloc[order].reset_index(drop=True)
+                    out[col] = self.attrs[col].to_numpy()[case_row]
+        return out
+
+
+#: The dtype pandas gives a column of Python strings (``str``, Arrow-backed, from pandas 3).
+_STR_DTYPE = pd.Series(["x"]).dtype
+
+
+def _texts(values: list[str | None], index: np.ndarray) -> Any:
+    """``values[index]`` as the column pandas would make of those strings (None missing):
+    taken in Arrow when pandas keeps text in Arrow, which spares a Python string per row."""
+    if isinstance(_STR_DTYPE, pd.StringDtype) and _STR_DTYPE.storage == "pyarrow":
+        import pyarrow as pa
+
+        taken = pa.array(values, type=pa.large_string()).take(pa.array(index, type=pa.int64()))
+        return pd.array(taken, dtype=_STR_DTYPE)
+    return np.asarray(values, dtype=object)[index]
 
 
 def _run(
