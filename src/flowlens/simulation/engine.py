@@ -117,8 +117,15 @@ class _Clock:
         """The instant at which ``work`` working seconds started at ``t`` are done."""
         if self.always or work <= 0:
             return t + max(work, 0.0)
-        t = self.next_open(t)
+        # as next_open(t), keeping the interval found
+        if t >= self.horizon - 86400:
+            self._extend(t + _CAL_CHUNK)
         i = bisect_right(self.starts, t) - 1
+        if i < 0 or t >= self.ends[i]:
+            while i + 1 >= len(self.starts):
+                self._extend(self.horizon + _CAL_CHUNK)
+            i += 1
+            t = self.starts[i]
         if t + work <= self.ends[i]:
             return t + work
         target = self.cum[i] + (t - self.starts[i]) + work
@@ -198,6 +205,9 @@ class _Paths:
 
 
 def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: int) -> _Paths:
+    """Each case's activities, drawn position by position for all cases at once: after
+    history h the next is the first option whose cumulative probability exceeds the case's
+    routing uniform (keyed by case and position)."""
     cf = model.control_flow
     k = int(cf["order"])
     index = {a: i for i, a in enumerate(acts)}
@@ -211,32 +221,50 @@ def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: 
         table[key] = ([end if a == END else index[a] for a in names], probs.tolist())
     longest = int(model.fitted.get("longest_case", 0) or 0)
     cap = max(10, MAX_LENGTH_FACTOR * longest) if longest else 200
-    width = min(cap, 64)
-    out_case: list[int] = []
-    out_act: list[int] = []
-    offsets = [0]
-    chunk = 4096
-    for lo in range(0, len(case_ids), chunk):
-        ids = case_ids[lo : lo + chunk]
-        u = uniforms(seed, "routing", ids[:, None], np.arange(width)[None, :])
-        for r, cid in enumerate(ids.tolist()):
-            hist = (-1,) * k
-            row = u[r]
-            pos = 0
-            while pos < cap:
-                entry = table.get(hist)
-                if entry is None:  # an edited model may leave a history without a way on
-                    break
-                x = float(row[pos]) if pos < width else float(uniforms(seed, "routing", [cid], [pos])[0])
-                nxt, cum = entry
-                a = nxt[bisect_right(cum, x) if x < cum[-1] else len(cum) - 1]
-                if a == end:
-                    break
-                out_case.append(cid)
-                out_act.append(a)
-                hist = (*hist[1:], a) if k > 1 else (a,)
-                pos += 1
-            offsets.append(len(out_act))
+    # histories as states: cumulative probabilities, options and the state each option leads
+    # to (-1: a history the model does not continue, where an edited model ends the case)
+    state_of = {h: i for i, h in enumerate(table)}
+    width = max((len(v[0]) for v in table.values()), default=1)
+    cum = np.full((len(table), width), np.inf)
+    opt = np.full((len(table), width), end, dtype=np.int64)
+    to = np.full((len(table), width), -1, dtype=np.int64)
+    for si, (h, (nxt, c)) in enumerate(table.items()):
+        cum[si, : len(c)] = c
+        opt[si, : len(nxt)] = nxt
+        for j, a in enumerate(nxt):
+            if a != end:
+                to[si, j] = state_of.get((*h[1:], a) if k > 1 else (a,), -1)
+    n_opts = np.asarray([len(v[0]) for v in table.values()], dtype=np.int64)
+    n = len(case_ids)
+    state = np.full(n, state_of.get((-1,) * k, -1), dtype=np.int64)
+    active = np.arange(n, dtype=np.int64)
+    got_case: list[np.ndarray] = []
+    got_act: list[np.ndarray] = []
+    pos = 0
+    while pos < cap and len(active):
+        st = state[active]
+        keep = st >= 0
+        active, st = active[keep], st[keep]
+        if not len(active):
+            break
+        x = uniforms(seed, "routing", case_ids[active], pos)
+        # the number of cumulative probabilities ≤ x (bisect_right on a sorted row)
+        choice = np.minimum((cum[st] <= x[:, None]).sum(axis=1), n_opts[st] - 1)
+        a = opt[st, choice]
+        go = a != end
+        active, st, choice, a = active[go], st[go], choice[go], a[go]
+        got_case.append(active)
+        got_act.append(a)
+        state[active] = to[st, choice]
+        pos += 1
+    rows = np.concatenate(got_case) if got_case else np.zeros(0, dtype=np.int64)
+    acts_drawn = np.concatenate(got_act) if got_act else np.zeros(0, dtype=np.int64)
+    # case by case (positions are already in order within each case)
+    by_case = np.argsort(rows, kind="stable")
+    counts = np.bincount(rows, minlength=n)
+    out_case = case_ids[rows[by_case]]
+    out_act = acts_drawn[by_case]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
     case = np.asarray(out_case, dtype=np.int64)
     act = np.asarray(out_act, dtype=np.int32)
     # occurrence of each activity within its case: rank among equal (case, activity) pairs
@@ -380,9 +408,11 @@ class _Run:
         u_dur = uniforms(seed, "durations", p.case, p.act, p.occ)
         u_del = uniforms(seed, "delays", p.case, p.act, p.occ)
         u_pool = uniforms(seed, "pools", p.case, p.act, p.occ)
+        by_act = np.argsort(p.act, kind="stable")
+        bounds = np.searchsorted(p.act[by_act], np.arange(len(self.acts) + 1))
         for ai, name in enumerate(self.acts):
-            m = p.act == ai
-            if not m.any():
+            m = by_act[bounds[ai] : bounds[ai + 1]]  # the activity's steps (draws are elementwise)
+            if not len(m):
                 continue
             spec = model.activities[name]
             dur[m] = draw(spec["duration"], u_dur[m])
@@ -482,18 +512,24 @@ class _Run:
         if conc:
             off = off_np.tolist()
             extra_first: list[int] = []
+            partners: list[set[int]] = [set() for _ in range(len(acts))]
+            for ia, ib in conc:
+                partners[ia].add(ib)
             for i in np.flatnonzero(later & ~simple).tolist():
-                ai = act[i]
+                with_i = partners[act[i]]
                 lo = off[self.case_of[i]]
                 preds: list[int] = []
+                # j is implied when a kept predecessor k itself waits for j, i.e. unless j's
+                # activity is concurrent with every kept one (in all their partner sets)
+                allowed: set[int] | None = None
                 for j in range(i - 1, lo - 1, -1):
                     aj = act[j]
-                    if (aj, ai) in conc:
-                        continue
-                    # j is implied when a kept predecessor k itself waits for j
-                    if any((aj, act[k]) not in conc for k in preds):
+                    if aj in with_i or (allowed is not None and aj not in allowed):
                         continue
                     preds.append(j)
+                    allowed = partners[aj] if allowed is None else allowed & partners[aj]
+                    if not allowed:
+                        break  # every earlier step is implied
                 pending[i] = len(preds)
                 if not preds:
                     extra_first.append(i)
@@ -522,7 +558,8 @@ class _Run:
         case_first = np.repeat(self.arrivals, np.diff(self.paths.offsets))
         t_ready = case_first[first] + np.asarray(self.delay, dtype=float)[first]
         order = np.argsort(t_ready, kind="stable")
-        init_t, init_x, init_s = t_ready[order].tolist(), first[order].tolist(), order.tolist()
+        init_x = first[order].tolist()
+        init_key = list(zip(t_ready[order].tolist(), order.tolist(), strict=True))  # (time, sequence)
         self._seq = itertools.count(len(first)).__next__
         self.batches: dict[int, list[int]] = {}
         self.batch_deadline: dict[int, float] = {}
@@ -530,15 +567,15 @@ class _Run:
         nxt, more, pending, delay = self.nxt, self.more, self.pending, self.delay
         pool_of, who, pools, member_pos = self.pool_of, self.who, self.pools, self.member_pos
         batched = bool(self.batch_rule)
-        act = self.act
-        k, n_init = 0, len(init_t)
+        act, dur, prio, case_of, step_clock = self.act, self.dur, self.prio, self.case_of, self.step_clock
+        start, end = self.start, self.end
+        k, n_init = 0, len(init_key)
         while True:
             if k < n_init:
-                t = init_t[k]
-                if heap and (heap[0][0] < t or (heap[0][0] == t and heap[0][1] < init_s[k])):
+                if heap and heap[0] < init_key[k]:  # sequence numbers are unique: no tie
                     now, _, kind, x = pop(heap)
                 else:
-                    now, kind, x = t, _READY, init_x[k]
+                    now, kind, x = init_key[k][0], _READY, init_x[k]
                     k += 1
             elif heap:
                 now, _, kind, x = pop(heap)
@@ -547,8 +584,23 @@ class _Run:
             if kind == _READY:
                 if batched and act[x] in self.batch_rule:
                     self._batch(x, now)
+                    continue
+                p = pool_of[x]
+                if p < 0:  # nobody is needed (as _enqueue)
+                    ck = step_clock[act[x]]
+                    if ck is not None:
+                        now = ck.next_open(now)
+                        e = ck.add(now, dur[x])
+                    else:
+                        e = now + dur[x]
+                    start[x] = now
+                    end[x] = e
+                    push(heap, (e, seq(), _END, x))
                 else:
-                    self._enqueue(x, now)
+                    pool = pools[p]
+                    push(pool.queue, (prio[case_of[x]], now, x))
+                    if pool.idle:
+                        self._dispatch(p, now)
             elif kind == _END:
                 mi = who[x]
                 if mi >= 0:
