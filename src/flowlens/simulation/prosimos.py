@@ -38,8 +38,9 @@ model says):
   calendars are weekly), and every calendar is read in the model's time zone.
 * **Arrivals.** Prosimos draws the gap to the next case and moves an arrival that falls
   outside the arrival calendar to the calendar's next opening: it has no hour-by-hour rate.
-  The arrival calendar is the fewest weekday-hours that hold :data:`ARRIVAL_MASS` of the
-  intensity's expected arrivals (a few night-time strays do not open the night); the gaps are
+  The arrival calendar is the busiest weekday-hours that hold :data:`ARRIVAL_MASS` of the
+  intensity's expected arrivals, with every hour as busy as the quietest of them (a few
+  night-time strays do not open the night); the gaps are
   flowlens's gaps (measured in expected arrivals) scaled so that the calendar's open hours
   receive the week's expected arrivals, written as ``histogram_sampling`` (Prosimos 2.1.0
   samples arrival histograms) for an empirical gap distribution.
@@ -279,7 +280,10 @@ def prosimos_distribution(d: dict[str, Any], *, keep_zeros: bool = True) -> dict
     m, var = _moments(d)
     if kind == "fixed" or var <= 1e-12 * max(m * m, 1.0):
         return {"distribution_name": "fix", "distribution_params": _param(m)}
-    top = float(draw({**d, "zero_share": 0.0}, np.array([1 - _TAIL]))[0])
+    if kind == "empirical":
+        top = float(d["quantiles"][-1])
+    else:
+        top = float(draw({**d, "zero_share": 0.0}, np.array([1 - _TAIL]))[0])
     if kind == "exponential" and not d.get("zero_share"):
         return {"distribution_name": "expon", "distribution_params": _param(m, 0.0, top)}
     if kind == "gamma" and not d.get("zero_share"):
@@ -362,17 +366,16 @@ def _longest_closed(spans: list[tuple[int, float, float]]) -> float:
 
 
 def _arrival_hours(intensity: np.ndarray) -> np.ndarray:
-    """The weekday × hour cells of the arrival calendar: the fewest that hold
-    :data:`ARRIVAL_MASS` of the weekly expected arrivals (most intense first; ties by day and
-    hour)."""
+    """The weekday × hour cells of the arrival calendar: the busiest hours that together hold
+    :data:`ARRIVAL_MASS` of the weekly expected arrivals, with every hour as busy as the
+    quietest of them."""
     flat = intensity.ravel()
     order = np.lexsort((np.arange(flat.size), -flat))
     cum = np.cumsum(flat[order])
     k = int(np.searchsorted(cum, ARRIVAL_MASS * cum[-1] - 1e-12)) + 1
-    keep = np.zeros(flat.size, dtype=bool)
-    keep[order[:k]] = True
-    keep &= flat > 0
-    return keep.reshape(intensity.shape)
+    quietest = flat[order[min(k, flat.size) - 1]]
+    # hours as busy as the quietest one needed are all kept (equal hours are not split)
+    return ((flat >= quietest) & (flat > 0)).reshape(intensity.shape)
 
 
 def _arrival_calendar(keep: np.ndarray) -> list[dict[str, str]]:
