@@ -93,39 +93,57 @@ class _Clock:
             if not self.starts and hi - lo > 0 and self.horizon > until + 10 * _CAL_CHUNK:
                 raise ConfigError(f"calendar '{self.cal.name}' has no working hours")
 
-    def open_at(self, t: float) -> bool:
-        if self.always:
-            return True
-        if t >= self.horizon - 86400:
-            self._extend(t + _CAL_CHUNK)
-        i = bisect_right(self.starts, t) - 1
-        return i >= 0 and t < self.ends[i]
+    # The last open interval and closed gap found are remembered (bounds and the index of the
+    # interval that holds or follows them): the clock mostly moves forward within them, so most
+    # questions are answered without a search. An interval's end only grows (when the next
+    # chunk continues it), so a remembered one stays right.
+    _oa = _ob = _ga = _gb = 0.0
+    _oi = _gi = 0
 
-    def next_open(self, t: float) -> float:
-        if self.always:
-            return t
+    def _find(self, t: float, ahead: bool = True) -> int:
+        """The index of the interval holding ``t``, else of the next one (laying the calendar
+        out as far as needed; with ``ahead=False`` not beyond ``t``'s chunk, and -1 when ``t`` is
+        not in an interval); remembers what it found."""
         if t >= self.horizon - 86400:
             self._extend(t + _CAL_CHUNK)
         i = bisect_right(self.starts, t) - 1
         if i >= 0 and t < self.ends[i]:
-            return t
+            self._oa, self._ob, self._oi = self.starts[i], self.ends[i], i
+            return i
+        if not ahead and i + 1 >= len(self.starts):
+            return -1
         while i + 1 >= len(self.starts):
             self._extend(self.horizon + _CAL_CHUNK)
-        return self.starts[i + 1]
+        if i >= 0:
+            self._ga, self._gb, self._gi = self.ends[i], self.starts[i + 1], i + 1
+        return i + 1
+
+    def open_at(self, t: float) -> bool:
+        if self.always or self._oa <= t < self._ob:
+            return True
+        if self._ga <= t < self._gb:
+            return False
+        i = self._find(t, ahead=False)
+        return i >= 0 and self.starts[i] <= t
+
+    def next_open(self, t: float) -> float:
+        if self.always or self._oa <= t < self._ob:
+            return t
+        if self._ga <= t < self._gb:
+            return self._gb
+        return max(t, self.starts[self._find(t)])
 
     def add(self, t: float, work: float) -> float:
         """The instant at which ``work`` working seconds started at ``t`` are done."""
         if self.always or work <= 0:
             return t + max(work, 0.0)
-        # as next_open(t), keeping the interval found
-        if t >= self.horizon - 86400:
-            self._extend(t + _CAL_CHUNK)
-        i = bisect_right(self.starts, t) - 1
-        if i < 0 or t >= self.ends[i]:
-            while i + 1 >= len(self.starts):
-                self._extend(self.horizon + _CAL_CHUNK)
-            i += 1
-            t = self.starts[i]
+        if self._oa <= t < self._ob:
+            i = self._oi
+        elif self._ga <= t < self._gb:
+            i, t = self._gi, self._gb
+        else:
+            i = self._find(t)
+            t = max(t, self.starts[i])
         if t + work <= self.ends[i]:
             return t + work
         target = self.cum[i] + (t - self.starts[i]) + work
@@ -598,15 +616,27 @@ class _Run:
                     push(heap, (e, seq(), _END, x))
                 else:
                     pool = pools[p]
-                    push(pool.queue, (prio[case_of[x]], now, x))
-                    if pool.idle:
+                    q, idle = pool.queue, pool.idle
+                    if idle and not q:
+                        ck = pool.clock
+                        if ck.always or ck.open_at(now):  # as _dispatch: straight to a member
+                            who[x] = pop(idle)[2]
+                            start[x] = now
+                            e = ck.add(now, dur[x])
+                            end[x] = e
+                            push(heap, (e, seq(), _END, x))
+                            continue
+                    push(q, (prio[case_of[x]], now, x))
+                    if idle:
                         self._dispatch(p, now)
             elif kind == _END:
                 mi = who[x]
                 if mi >= 0:
                     p = pool_of[x]
-                    push(pools[p].idle, (now, member_pos[mi], mi))
-                    self._dispatch(p, now)
+                    pool = pools[p]
+                    push(pool.idle, (now, member_pos[mi], mi))
+                    if pool.queue:
+                        self._dispatch(p, now)
                 s = nxt[x]
                 if s >= 0:
                     pending[s] -= 1
