@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -753,7 +754,7 @@ class _Run:
 _STR_DTYPE = pd.Series(["x"]).dtype
 
 
-def _texts(values: list[str | None], index: np.ndarray) -> Any:
+def _texts(values: Sequence[str | None], index: np.ndarray) -> Any:
     """``values[index]`` as the column pandas would make of those strings (None missing):
     taken in Arrow when pandas keeps text in Arrow, which spares a Python string per row."""
     if isinstance(_STR_DTYPE, pd.StringDtype) and _STR_DTYPE.storage == "pyarrow":
