@@ -52,6 +52,8 @@ MAX_LENGTH_FACTOR = 3
 _CAL_CHUNK = 28 * 86400.0
 
 _READY, _END, _WAKE, _RELEASE = 0, 1, 2, 3
+#: Cells (cases × options) compared at once when drawing paths.
+_SLICE = 4_000_000
 
 
 def _to_epoch(value: Any, tz: ZoneInfo) -> float:
@@ -267,8 +269,14 @@ def _paths(model: SimulationModel, acts: list[str], case_ids: np.ndarray, seed: 
         if not len(active):
             break
         x = uniforms(seed, "routing", case_ids[active], pos)
-        # the number of cumulative probabilities ≤ x (bisect_right on a sorted row)
-        choice = np.minimum((cum[st] <= x[:, None]).sum(axis=1), n_opts[st] - 1)
+        # the number of cumulative probabilities ≤ x (bisect_right on a sorted row), in slices
+        # of at most _SLICE cells so a model with many options stays small in memory
+        choice = np.empty(len(active), dtype=np.int64)
+        step = max(1, _SLICE // width)
+        for lo in range(0, len(active), step):
+            part = slice(lo, lo + step)
+            choice[part] = (cum[st[part]] <= x[part, None]).sum(axis=1)
+        choice = np.minimum(choice, n_opts[st] - 1)
         a = opt[st, choice]
         go = a != end
         active, st, choice, a = active[go], st[go], choice[go], a[go]
