@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fit": ("flowlens.cli.fit_cmd", "fit", "Learn a simulation model (JSON) from a log: arrivals, routing, durations, delays, pools."),
     "simulate": ("flowlens.cli.simulate_cmd", "simulate", "Run a simulation model (or a log, fitted first) into simulated event logs."),
     "fidelity": ("flowlens.cli.fidelity_cmd", "fidelity", "Fit on the first 80 % of a log, simulate the rest, score it: can its what-ifs be trusted?"),
+    "optimize": ("flowlens.cli.optimize_cmd", "optimize", "Candidate changes (findings' remedies, staff, hours, batching) simulated and ranked by customer time saved, with CIs."),
+    "whatif": ("flowlens.cli.whatif_cmd", "whatif", "What scenarios (remove, automate, merge, add staff, ...) would save, with 95 % CIs from paired replications."),
 }
 # fmt: on
 

@@ -593,3 +593,13 @@ def apply_filters(
     if activities_coverage:
         log = F.filter_activities(log, coverage=activities_coverage)
     return log
+
+
+def start_column_as(command: click.Command, flag: str = "--start-column") -> click.Command:
+    """Give the log's start-time column option another flag on a command whose ``--start`` is
+    a time (when a simulated period begins)."""
+    for p in command.params:
+        if p.name == "start_col" and isinstance(p, click.Option):
+            p.opts = [flag]
+            p.help = "Column holding start times."
+    return command

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from flowlens.cli.fit_cmd import calendar_option, fit_from_options
-from flowlens.cli.options import emit_json, json_option, log_options, other_work_option, seed_option
+from flowlens.cli.options import (
+    emit_json,
+    json_option,
+    log_options,
+    other_work_option,
+    seed_option,
+    start_column_as,
+)
 from flowlens.cli.progress import Progress
 from flowlens.errors import ConfigError
 
@@ -289,6 +296,4 @@ def _report(
 for _p in simulate.params:
     if _p.name == "log_path":
         _p.metavar = "MODEL.json|LOG"
-    elif _p.name == "start_col" and isinstance(_p, click.Option):
-        _p.opts = ["--start-column"]
-        _p.help = "Column holding start times (when a LOG is given)."
+start_column_as(simulate)

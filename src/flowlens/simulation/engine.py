@@ -380,7 +380,8 @@ def simulate(
     zone) and the case attributes. ``warmup_cases`` cases arrive before ``start`` and load
     the queues; they are not returned (default: the mean number of open cases of the fitted
     log, so a run starts as busy as the real process usually is). ``with_enabled`` adds
-    each step's ``enabled_time`` (when the steps it waits for had ended; methods §6.1). The same model, arguments and seed give the same frame.
+    each step's ``enabled_time`` (when the steps it waits for had ended; methods §6.1) and
+    ``work_s`` (its processing time in working time). The same model, arguments and seed give the same frame.
     """
     tz = ZoneInfo(model.timezone)
     if start is None:
@@ -831,6 +832,8 @@ class _Run:
         if with_enabled:
             en = np.round(np.asarray(self.enabled) * 1e6).astype("int64")
             out["enabled_time"] = pd.to_datetime(en, unit="us", utc=True).tz_convert(self.tz)
+            # the work itself, in working time (a calendar's pauses are not in it)
+            out["work_s"] = np.asarray(self.dur, dtype=float)
         keep = keep & ~self.skip
         order = np.lexsort((end, start, p.case))
         order = order[keep[order]]

@@ -1,0 +1,329 @@
+"""Scenarios and what-if savings (methods §17): the file format and its actions, their effect
+in the engine, paired savings with CIs, and the command line."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import flowlens
+from conftest import run_cli
+from flowlens.errors import ConfigError
+from flowlens.simulation import SimulationModel, simulate
+from flowlens.simulation.model import example_model
+from flowlens.simulation.scenarios import ACTIONS, Scenario
+from flowlens.simulation.whatif import whatif
+
+START = "2024-03-04T09:00:00"
+
+
+def model(**changes: object) -> SimulationModel:
+    m = example_model()
+    m.update(copy.deepcopy(changes))
+    return SimulationModel.from_dict(m)
+
+
+def scenario(*changes: dict) -> Scenario:
+    return Scenario.from_dict({"name": "s", "change": list(changes)})
+
+
+def run(m: SimulationModel, n: int = 200, seed: int = 3) -> pd.DataFrame:
+    return simulate(m, cases=n, seed=seed, start=START, warmup_cases=0)
+
+
+def test_toml_and_json_files_are_the_same_scenario(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(
+        'name = "digital first"\n[[change]]\naction = "remove"\nactivity = "Check"\noccurrence = 2\n'
+        '[[change]]\naction = "set_hours"\nactivity = "Check"\nhours = { mon = ["08:00-19:00"] }\n'
+    )
+    (tmp_path / "s.json").write_text(
+        json.dumps(
+            {
+                "name": "digital first",
+                "change": [
+                    {"action": "remove", "activity": "Check", "occurrence": 2},
+                    {"action": "set_hours", "activity": "Check", "hours": {"mon": ["08:00-19:00"]}},
+                ],
+            }
+        )
+    )
+    assert Scenario.from_file(tmp_path / "s.toml") == Scenario.from_file(tmp_path / "s.json")
+    assert sorted(ACTIONS) == sorted(
+        ["remove", "automate", "merge", "cut_rework", "scale_delay", "unbatch", "add_resources", "set_hours",
+         "scale_arrivals", "set_branch", "set_mix"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"action": "remov", "activity": "Check"}, r"unknown action 'remov'; did you mean 'remove'"),
+        ({"action": "remove", "activty": "Check"}, r"the field 'activity' is missing"),
+        (
+            {"action": "remove", "activity": "Check", "occurence": 2},
+            r"unknown field 'occurence'.*'occurrence'",
+        ),
+        ({"action": "remove", "activity": "Chek"}, r"unknown activity 'Chek'; did you mean 'Check'"),
+        ({"action": "cut_rework", "activity": "Check", "factor": 2}, r"factor must be between 0 and 1"),
+        ({"action": "add_resources", "activity": "Check", "count": -5}, r"has 2 members; it cannot lose 5"),
+        ({"action": "add_resources", "activity": "Decide", "count": 1}, r"nobody performs 'Decide'"),
+        ({"action": "unbatch", "activity": "Check"}, r"'Check' is not batched"),
+        (
+            {"action": "set_mix", "attribute": "segment", "shares": {"vip": 0.5}},
+            r"unknown case attribute 'segment'",
+        ),
+        (
+            {"action": "set_hours", "activity": "Check", "hours": {"monday": ["08:00-19:00"]}},
+            r"unknown weekday 'monday'",
+        ),
+    ],
+)
+def test_a_bad_change_is_one_line_naming_what_is_valid(change: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        scenario(change).apply(model())
+    assert "\n" not in str(err.value)
+
+
+def test_remove_skips_the_step_or_only_its_repeat() -> None:
+    base = run(model())
+    gone = run(scenario({"action": "remove", "activity": "Check"}).apply(model()))
+    assert "Check" not in set(gone.activity) and gone.case_id.nunique() == base.case_id.nunique()
+    second = run(scenario({"action": "remove", "activity": "Check", "occurrence": 2}).apply(model()))
+    # the same paths (common random numbers), less the second time through Check
+    had = base[base.activity == "Check"].groupby("case_id").size()
+    has = second[second.activity == "Check"].groupby("case_id").size().reindex(had.index)
+    assert had.max() > 1
+    assert (has == had - (had >= 2)).all()
+
+
+def test_automate_needs_nobody_and_scales_the_duration() -> None:
+    m = scenario({"action": "automate", "activity": "Check", "duration_factor": 0.5}).apply(model())
+    f = run(m)
+    check = f[f.activity == "Check"]
+    assert check.resource.isna().all()
+    base = run(model())
+    b = base[base.activity == "Check"]
+    # the same draws, half as long (common random numbers)
+    ratio = (check.end_time - check.start_time).dt.total_seconds().sum() / (
+        (b.end_time - b.start_time).dt.total_seconds().sum()
+    )
+    assert ratio == pytest.approx(0.5, rel=0.05)
+
+
+def test_merge_second_step_right_after_by_the_same_person() -> None:
+    spec = example_model()
+    spec["activities"]["Decide"]["pools"] = {"clerks": 1.0}
+    m = scenario({"action": "merge", "activities": ["Check", "Decide"]}).apply(
+        SimulationModel.from_dict(spec)
+    )
+    f = run(m)
+    for _, g in f.groupby("case_id"):
+        g = g.reset_index(drop=True)
+        for i in range(1, len(g)):
+            if g.activity[i] == "Decide" and g.activity[i - 1] == "Check":
+                assert g.start_time[i] == g.end_time[i - 1]
+                assert g.resource[i] == g.resource[i - 1]
+
+
+def test_cut_rework_scale_delay_set_branch() -> None:
+    no_loop = run(scenario({"action": "cut_rework", "activity": "Check", "factor": 0}).apply(model()))
+    assert no_loop[no_loop.activity == "Check"].groupby("case_id").size().max() == 1
+    branch = run(scenario({"action": "set_branch", "to": "Decide", "probability": 1.0}).apply(model()))
+    assert branch[branch.activity == "Check"].groupby("case_id").size().max() == 1
+    fast = run(scenario({"action": "scale_delay", "activity": "Decide", "factor": 0}).apply(model()))
+    fast = fast.reset_index(drop=True)
+    dec = fast.index[fast.activity == "Decide"]
+    assert (fast.start_time[dec].to_numpy() == fast.end_time[dec - 1].to_numpy()).all()
+
+
+def test_add_resources_and_scale_arrivals() -> None:
+    busy = model(
+        arrivals={"intensity": [[4.0] * 24 for _ in range(7)], "gaps": {"dist": "exponential", "mean": 1.0}}
+    )
+    more = scenario({"action": "add_resources", "activity": "Check", "count": 2}).apply(busy)
+    assert len(more.pools["clerks"]["members"]) == 4
+
+    def lead(f: pd.DataFrame) -> float:
+        g = f.groupby("case_id")
+        return float((g.end_time.max() - g.start_time.min()).dt.total_seconds().mean())
+
+    assert lead(run(more, 500)) < lead(run(busy, 500))
+    half = run(scenario({"action": "scale_arrivals", "factor": 0.5}).apply(busy), 500)
+    full = run(busy, 500)
+    span = lambda f: (f.start_time.max() - f.start_time.min()).total_seconds()  # noqa: E731
+    assert span(half) / span(full) == pytest.approx(2.0, rel=0.15)
+
+
+def test_set_mix_and_where() -> None:
+    spec = example_model()
+    spec["arrivals"]["attributes"] = {
+        "columns": ["channel"],
+        "rows": [["app"], ["branch"]],
+        "weights": [1, 3],
+    }
+    m = SimulationModel.from_dict(spec)
+    mixed = scenario({"action": "set_mix", "attribute": "channel", "shares": {"app": 0.8}}).apply(m)
+    f = run(mixed, 1000)
+    assert f.groupby("case_id").channel.first().eq("app").mean() == pytest.approx(0.8, abs=0.05)
+    only_app = scenario(
+        {"action": "set_branch", "to": "Decide", "probability": 1.0, "where": "channel == 'app'"}
+    )
+    g = run(only_app.apply(m), 1000)
+    loops = g[g.activity == "Check"].groupby("case_id").size()
+    channel = g.groupby("case_id").channel.first()
+    assert loops[channel[loops.index] == "app"].max() == 1
+    assert loops[channel[loops.index] == "branch"].max() > 1
+
+
+def test_nothing_saves_exactly_zero_and_a_worse_process_a_negative_saving() -> None:
+    m = model()
+    nothing = Scenario.from_dict({"name": "nothing", "change": []})
+    slower = Scenario.from_dict(
+        {"name": "slower", "change": [{"action": "scale_delay", "activity": "Decide", "factor": 30}]}
+    )
+    r = whatif(m, [nothing, slower], cases=300, start=START, replications=6)
+    assert r.scenarios[0]["saving_mean_h"] == 0.0
+    assert r.scenarios[0]["saving_ci95_h"] == [0.0, 0.0]
+    assert r.scenarios[0]["significant"] is False
+    assert r.scenarios[1]["saving_mean_h"] < 0 and r.scenarios[1]["saving_ci95_h"][1] < 0
+    assert r.scenarios[1]["significant"] is True
+    d = r.to_dict()
+    assert {"seed", "replications", "baseline", "scenarios"} <= set(d)
+    assert {"lead_time_mean_h", "lead_time_median_h", "lead_time_p90_h"} <= set(d["baseline"])
+    assert {"name", "lead_time_mean_h", "saving_mean_h", "saving_ci95_h", "saving_pct", "significant",
+            "staff_hours_delta"} <= set(d["scenarios"][1])  # fmt: skip
+
+
+def test_staff_where_nobody_queues_is_not_significant() -> None:
+    """A decoy: more people in a pool that never makes a case wait saves nothing."""
+    quiet = model(
+        arrivals={"intensity": [[0.05] * 24 for _ in range(7)], "gaps": {"dist": "exponential", "mean": 1.0}}
+    )
+    plus = Scenario.from_dict(
+        {"name": "plus two", "change": [{"action": "add_resources", "activity": "Check", "count": 2}]}
+    )
+    r = whatif(quiet, [plus], cases=200, start=START, replications=8)
+    assert r.scenarios[0]["significant"] is False
+    assert abs(r.scenarios[0]["saving_pct"]) < 1
+
+
+def test_precision_decides_the_number_of_replications() -> None:
+    faster = Scenario.from_dict({"name": "x", "change": [{"action": "automate", "activity": "Check"}]})
+    r = whatif(model(), [faster], cases=200, start=START, precision=0.5, max_replications=40)
+    assert r.stopped_by == "precision" and r.replications == 10
+    r = whatif(model(), [faster], cases=200, start=START, precision=0.0001, max_replications=20)
+    assert r.stopped_by == "max_replications" and r.replications == 20
+
+
+@pytest.fixture(scope="module")
+def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-step log of 120 cases with two clerks and a checker."""
+    rng = np.random.default_rng(4)
+    rows = []
+    t0 = pd.Timestamp("2024-03-04 08:00")
+    for i in range(120):
+        t = t0 + pd.Timedelta(minutes=float(20 * i + rng.integers(0, 10)))
+        e1 = t + pd.Timedelta(minutes=float(rng.integers(5, 15)))
+        s2 = e1 + pd.Timedelta(minutes=float(rng.integers(0, 30)))
+        e2 = s2 + pd.Timedelta(minutes=float(rng.integers(5, 10)))
+        rows += [(f"c{i}", "Check", f"clerk{i % 2}", t, e1), (f"c{i}", "Decide", "checker", s2, e2)]
+    path = tmp_path_factory.mktemp("whatif") / "log.csv"
+    pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"]).to_csv(path, index=False)
+    return path
+
+
+def test_cli_whatif_json(small_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s = tmp_path / "auto.toml"
+    s.write_text('name = "automate check"\n[[change]]\naction = "automate"\nactivity = "Check"\n')
+    code, out, err = run_cli(
+        [
+            "whatif", str(small_log), "--scenario", str(s), "--replications", "4", "--cases", "60",
+            "--no-fidelity", "--json",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["replications"] == 4 and d["model_uncertainty"] is True
+    assert d["scenarios"][0]["name"] == "automate check"
+    assert d["scenarios"][0]["saving_mean_h"] > 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[change]]\naction = "automate"\nactivity = "Chek"\n')
+    code, _, err = run_cli(["whatif", str(small_log), "--scenario", str(bad), "--no-fidelity"], capsys)
+    assert code == 2 and "did you mean 'Check'" in err and len(err.strip().splitlines()) == 1
+    assert flowlens.read_log(small_log).n_cases == 120  # the input is untouched
+
+
+def test_findings_scenarios_in_the_scenario_format() -> None:
+    from flowlens.findings.model import Scenario as FindingScenario
+    from flowlens.simulation.optimize import from_finding_scenario
+
+    def conv(action: str, **params: object) -> list[dict] | None:
+        s = from_finding_scenario(FindingScenario(action, params), "x")
+        return None if s is None else s.changes
+
+    assert conv("remove_activity", activity="A") == [{"action": "remove", "activity": "A"}]
+    assert conv("remove_activity", activity="A", when="after B") == [
+        {"action": "remove", "activity": "A", "occurrence": 2}
+    ]
+    assert conv("cut_loop", activities=["A", "B"]) == [
+        {"action": "cut_rework", "activity": "A", "factor": 0.0},
+        {"action": "cut_rework", "activity": "B", "factor": 0.0},
+    ]
+    assert conv("merge", activities=["A", "B"]) == [{"action": "merge", "activities": ["A", "B"]}]
+    assert conv("automate", activity="A") == [{"action": "automate", "activity": "A", "duration_factor": 0.1}]
+    assert conv("warm_handoff", removes="Re-explain") == [{"action": "remove", "activity": "Re-explain"}]
+    assert conv("pre_fill", activity="Verify") == [
+        {"action": "remove", "activity": "Verify", "occurrence": 2}
+    ]
+    assert conv("unbatch", activity="A") == [{"action": "unbatch", "activity": "A"}]
+    assert conv("reduce_repeats", what="repeat contacts") is None  # across cases: not in a case model
+
+
+def test_optimize_ranks_candidates_and_never_removes_a_required_step() -> None:
+    from flowlens.findings.model import Finding
+    from flowlens.findings.model import Scenario as FindingScenario
+    from flowlens.simulation.optimize import optimize
+
+    spec = example_model()
+    spec["activities"]["Sanctions screening"] = spec["activities"].pop("Decide")
+    for tr in spec["control_flow"]["transitions"]:
+        tr["after"] = ["Sanctions screening" if a == "Decide" else a for a in tr["after"]]
+        tr["next"] = {("Sanctions screening" if k == "Decide" else k): v for k, v in tr["next"].items()}
+    m = SimulationModel.from_dict(spec)
+
+    def finding(action: str, act: str) -> Finding:
+        return Finding(
+            kind="rework", title=f"{action} {act}", activities=(act,), case_ids=("1",), occurrences=1,
+            customer_time_s=1.0, customer_time_ci=(0.0, 1.0), staff_time_s=0.0, evidence="",
+            scenario=FindingScenario(action, {"activity": act}),
+        )  # fmt: skip
+
+    r = optimize(
+        m,
+        findings=[finding("remove_activity", "Sanctions screening"), finding("cut_loop", "Check")],
+        cases=200,
+        start=START,
+        replications=4,
+    )
+    names = [x["name"] for x in r.ranked]
+    assert any("cut the loop back to Check" in n for n in names)
+    assert not any("skip Sanctions screening" in n for n in names)
+    assert any("required" in s["why"] for s in r.skipped)
+    assert [x["saving_mean_h"] for x in r.ranked] == sorted(
+        (x["saving_mean_h"] for x in r.ranked), reverse=True
+    )
+
+
+def test_cli_optimize_json(small_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(
+        ["optimize", str(small_log), "--replications", "3", "--cases", "60", "--json"], capsys
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["ranked"] and {"name", "saving_mean_h", "saving_ci95_h", "significant"} <= set(d["ranked"][0])
