@@ -49,9 +49,11 @@ MAX_REPEAT = 3
 #: A case that keeps looping is cut here (the model's longest observed case × this).
 MAX_LENGTH_FACTOR = 3
 #: Working-calendar intervals are laid out this far ahead at a time (seconds).
-_CAL_CHUNK = 366 * 86400.0
+_CAL_CHUNK = 28 * 86400.0
 
 _READY, _END, _WAKE, _RELEASE = 0, 1, 2, 3
+#: Cells (cases × options) compared at once when drawing paths.
+_SLICE = 4_000_000
 
 
 def _to_epoch(value: Any, tz: ZoneInfo) -> float:
@@ -94,32 +96,57 @@ class _Clock:
             if not self.starts and hi - lo > 0 and self.horizon > until + 10 * _CAL_CHUNK:
                 raise ConfigError(f"calendar '{self.cal.name}' has no working hours")
 
-    def open_at(self, t: float) -> bool:
-        if self.always:
-            return True
-        if t >= self.horizon - 86400:
-            self._extend(t + _CAL_CHUNK)
-        i = bisect_right(self.starts, t) - 1
-        return i >= 0 and t < self.ends[i]
+    # The last open interval and closed gap found are remembered (bounds and the index of the
+    # interval that holds or follows them): the clock mostly moves forward within them, so most
+    # questions are answered without a search. An interval's end only grows (when the next
+    # chunk continues it), so a remembered one stays right.
+    _oa = _ob = _ga = _gb = 0.0
+    _oi = _gi = 0
 
-    def next_open(self, t: float) -> float:
-        if self.always:
-            return t
+    def _find(self, t: float, ahead: bool = True) -> int:
+        """The index of the interval holding ``t``, else of the next one (laying the calendar
+        out as far as needed; with ``ahead=False`` not beyond ``t``'s chunk, and -1 when ``t`` is
+        not in an interval); remembers what it found."""
         if t >= self.horizon - 86400:
             self._extend(t + _CAL_CHUNK)
         i = bisect_right(self.starts, t) - 1
         if i >= 0 and t < self.ends[i]:
-            return t
+            self._oa, self._ob, self._oi = self.starts[i], self.ends[i], i
+            return i
+        if not ahead and i + 1 >= len(self.starts):
+            return -1
         while i + 1 >= len(self.starts):
             self._extend(self.horizon + _CAL_CHUNK)
-        return self.starts[i + 1]
+        if i >= 0:
+            self._ga, self._gb, self._gi = self.ends[i], self.starts[i + 1], i + 1
+        return i + 1
+
+    def open_at(self, t: float) -> bool:
+        if self.always or self._oa <= t < self._ob:
+            return True
+        if self._ga <= t < self._gb:
+            return False
+        i = self._find(t, ahead=False)
+        return i >= 0 and self.starts[i] <= t
+
+    def next_open(self, t: float) -> float:
+        if self.always or self._oa <= t < self._ob:
+            return t
+        if self._ga <= t < self._gb:
+            return self._gb
+        return max(t, self.starts[self._find(t)])
 
     def add(self, t: float, work: float) -> float:
         """The instant at which ``work`` working seconds started at ``t`` are done."""
         if self.always or work <= 0:
             return t + max(work, 0.0)
-        t = self.next_open(t)
-        i = bisect_right(self.starts, t) - 1
+        if self._oa <= t < self._ob:
+            i = self._oi
+        elif self._ga <= t < self._gb:
+            i, t = self._gi, self._gb
+        else:
+            i = self._find(t)
+            t = max(t, self.starts[i])
         if t + work <= self.ends[i]:
             return t + work
         target = self.cum[i] + (t - self.starts[i]) + work
@@ -273,52 +300,116 @@ def walk_paths(
     """Each case's path through the k-order control flow (methods §16.4): activity indexes,
     their occurrences and the case offsets. ``tables`` are routing tables (:func:`_table`),
     ``which`` says which one each case follows (default the first); a path ends at (end), at
-    a history without a way on (an edited model), or at ``cap`` steps."""
+    a history without a way on (an edited model), or at ``cap`` steps.
+
+    The paths are drawn position by position for all cases at once: after history h (and,
+    in a repeat-aware flow, the number of times the case has done its last activity) the
+    next is the first option whose cumulative probability exceeds the case's routing uniform
+    (keyed by case and position), as a walk case by case would choose it.
+    """
     k = int(control_flow["order"])
     repeats = bool(control_flow.get("repeats"))
     end = n_acts
     repeat = repeat or {}
+    n = len(case_ids)
     if which is None:
-        which = np.zeros(len(case_ids), dtype=np.int64)
-    width = min(cap, 64)
-    out_case: list[int] = []
-    out_act: list[int] = []
-    offsets = [0]
-    chunk = 4096
-    for lo in range(0, len(case_ids), chunk):
+        which = np.zeros(n, dtype=np.int64)
+    # every history of every table as a number; per table, the row of routing options of each
+    # (history, repeat count), a count the table lacks taking the nearest lower one down to 1
+    hist_id: dict[tuple[int, ...], int] = {}
+    for table in tables:
+        for h, _ in table:
+            hist_id.setdefault(h, len(hist_id))
+    hists = list(hist_id)
+    entries: list[tuple[tuple[int, ...], list[int], list[float]]] = []
+    row_of = np.full((len(tables), max(len(hists), 1), MAX_REPEAT + 1), -1, dtype=np.int64)
+    for t, table in enumerate(tables):
+        for (h, r), (nxt, c) in table.items():
+            if 0 <= r <= MAX_REPEAT:
+                row_of[t, hist_id[h], r] = len(entries)
+                entries.append((h, nxt, c))
+        for r in range(2, MAX_REPEAT + 1):
+            row_of[t, :, r] = np.where(row_of[t, :, r] >= 0, row_of[t, :, r], row_of[t, :, r - 1])
+    width = max((len(e[1]) for e in entries), default=1)
+    cum = np.full((len(entries), width), np.inf)
+    opt = np.full((len(entries), width), end, dtype=np.int64)
+    to = np.full((len(entries), width), -1, dtype=np.int64)  # the history an option leads to
+    n_opts = np.ones(len(entries), dtype=np.int64)
+    for e, (h, nxt, c) in enumerate(entries):
+        cum[e, : len(c)] = c
+        opt[e, : len(nxt)] = nxt
+        n_opts[e] = len(nxt)
+        for j, a in enumerate(nxt):
+            if a != end:
+                to[e, j] = hist_id.get((*h[1:], a) if k > 1 else (a,), -1)
+    h0 = hist_id.get((-1,) * k, -1)
+    counted = repeats or bool(repeat)
+    rep_act = np.zeros(n_acts + 1, dtype=bool)
+    rep_act[list(repeat)] = True
+    out_case: list[np.ndarray] = []
+    out_act: list[np.ndarray] = []
+    counts = np.zeros(n, dtype=np.int64)
+    # cases in chunks: the times each case has done each activity (capped) stay small
+    chunk = max(1, min(n, 1 << 16))
+    for lo in range(0, n, chunk):
         ids = case_ids[lo : lo + chunk]
-        u = uniforms(seed, "routing", ids[:, None], np.arange(width)[None, :])
-        for r, cid in enumerate(ids.tolist()):
-            table = tables[which[lo + r]]
-            hist = (-1,) * k
-            row = u[r]
-            pos = 0
-            rep = 0
-            seen: dict[int, int] = {}
-            while pos < cap:
-                entry = table.get((hist, rep))
-                # a repeat count the log never showed after this history: the nearest lower one
-                while entry is None and rep > 1:
-                    rep -= 1
-                    entry = table.get((hist, rep))
-                if entry is None:  # an edited model may leave a history without a way on
-                    break
-                x = float(row[pos]) if pos < width else float(uniforms(seed, "routing", [cid], [pos])[0])
-                nxt, cum = entry
-                a = nxt[bisect_right(cum, x) if x < cum[-1] else len(cum) - 1]
-                if a in repeat and a in seen:
-                    a = _repeat_or_not(a, nxt, cum, repeat[a], seed, cid, pos, end)
-                if a == end:
-                    break
-                seen[a] = seen.get(a, 0) + 1
-                rep = min(seen[a], MAX_REPEAT) if repeats else 0
-                out_case.append(cid)
-                out_act.append(a)
-                hist = (*hist[1:], a) if k > 1 else (a,)
-                pos += 1
-            offsets.append(len(out_act))
-    case = np.asarray(out_case, dtype=np.int64)
-    act = np.asarray(out_act, dtype=np.int32)
+        m = len(ids)
+        tab = which[lo : lo + chunk]
+        hist = np.full(m, h0, dtype=np.int64)
+        rep = np.zeros(m, dtype=np.int64)
+        seen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted else None
+        active = np.arange(m, dtype=np.int64)
+        got_case: list[np.ndarray] = []
+        got_act: list[np.ndarray] = []
+        pos = 0
+        while pos < cap and len(active):
+            h = hist[active]
+            row = np.where(h >= 0, row_of[tab[active], np.maximum(h, 0), rep[active]], -1)
+            keep = row >= 0  # an edited model may leave a history without a way on
+            active, row = active[keep], row[keep]
+            if not len(active):
+                break
+            x = uniforms(seed, "routing", ids[active], pos)
+            # the number of cumulative probabilities ≤ x (bisect_right on a sorted row), in
+            # slices of at most _SLICE cells so a model with many options stays small in memory
+            choice = np.empty(len(active), dtype=np.int64)
+            step = max(1, _SLICE // width)
+            for s in range(0, len(active), step):
+                part = slice(s, s + step)
+                choice[part] = (cum[row[part]] <= x[part, None]).sum(axis=1)
+            choice = np.minimum(choice, n_opts[row] - 1)
+            a = opt[row, choice]
+            nh = to[row, choice]
+            if seen is not None and repeat:
+                # a repeat under a scenario's repeat factor (rare: one at a time)
+                again = rep_act[a] & (seen[active, a] > 0)
+                for j in np.flatnonzero(again).tolist():
+                    h_e, nxt, c = entries[row[j]]
+                    cid, aj = int(ids[active[j]]), int(a[j])
+                    b = _repeat_or_not(aj, nxt, c, repeat[aj], seed, cid, pos, end)
+                    if b != aj:
+                        a[j] = b
+                        nh[j] = -1 if b == end else hist_id.get((*h_e[1:], b) if k > 1 else (b,), -1)
+            go = a != end
+            active, a, nh = active[go], a[go], nh[go]
+            got_case.append(active)
+            got_act.append(a)
+            if seen is not None:
+                seen[active, a] = np.minimum(seen[active, a], MAX_REPEAT) + 1
+                if repeats:
+                    rep[active] = np.minimum(seen[active, a], MAX_REPEAT)
+            hist[active] = nh
+            pos += 1
+        rows = np.concatenate(got_case) if got_case else np.zeros(0, dtype=np.int64)
+        acts_drawn = np.concatenate(got_act) if got_act else np.zeros(0, dtype=np.int64)
+        # case by case (positions are already in order within each case)
+        by_case = np.argsort(rows, kind="stable")
+        out_case.append(ids[rows[by_case]])
+        out_act.append(acts_drawn[by_case])
+        counts[lo : lo + m] = np.bincount(rows, minlength=m)
+    case = np.concatenate(out_case) if out_case else np.zeros(0, dtype=np.int64)
+    act = (np.concatenate(out_act) if out_act else np.zeros(0, dtype=np.int64)).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     # occurrence of each activity within its case: rank among equal (case, activity) pairs
     occ = np.ones(len(act), dtype=np.int32)
     if len(act):
