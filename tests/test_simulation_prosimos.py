@@ -321,3 +321,33 @@ def test_hostile_activity_name_is_written_safely(name: str, tmp_path: Path) -> N
     assert name in data["flowlens"]["tasks"].values()
     assert name in {r["name"] for p in data["resource_profiles"] for r in p["resource_list"]}
     assert all(len(i) < 40 for i in got["els"])
+
+
+def test_fit_command_exports_for_prosimos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import run_cli
+
+    log = shared_path("loanapp-train")
+    out, folder = tmp_path / "model.json", tmp_path / "prosimos"
+    code, text, err = run_cli(
+        ["fit", str(log), "-o", str(out), "--export", "prosimos", str(folder), "--json"], capsys
+    )
+    assert code == 0, err
+    s = json.loads(text)
+    assert s["prosimos"] == [str(folder / "prosimos.bpmn"), str(folder / "prosimos.json")]
+    model = SimulationModel.load(out)
+    check_prosimos_files(model, folder / "prosimos.bpmn", folder / "prosimos.json")
+    # the same files as the Python function writes for the saved model
+    again = export_prosimos(model, tmp_path / "again")
+    assert [p.read_bytes() for p in again] == [
+        (folder / n).read_bytes() for n in ("prosimos.bpmn", "prosimos.json")
+    ]
+    # only the Prosimos format is known; the usage error names the choices, nothing is fitted
+    code, _, err = run_cli(
+        ["fit", str(log), "-o", str(tmp_path / "m2.json"), "--export", "bpmn", str(folder)], capsys
+    )
+    assert code == 2 and "prosimos" in err and not (tmp_path / "m2.json").exists()
+    # the export folder may not be an input
+    code, _, err = run_cli(
+        ["fit", str(log), "-o", str(tmp_path / "m3.json"), "--export", "prosimos", str(log)], capsys
+    )
+    assert code != 0 and not (tmp_path / "m3.json").exists()

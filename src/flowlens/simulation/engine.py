@@ -816,9 +816,10 @@ class _Run:
         for i in self.first:
             enabled[i] = case_first[i]
             t_ready.append(ready_at(i, case_first[i]))
-        order = np.argsort(np.asarray(t_ready, dtype=float), kind="stable").tolist()
-        init_x = [self.first[j] for j in order]
-        init_key = [(t_ready[j], j) for j in order]  # (time, sequence)
+        t_np = np.asarray(t_ready, dtype=float)
+        order = np.argsort(t_np, kind="stable")
+        init_x = np.asarray(self.first, dtype=np.int64)[order].tolist()
+        init_key = list(zip(t_np[order].tolist(), order.tolist(), strict=True))  # (time, sequence)
         self._seq = itertools.count(len(self.first)).__next__
         self.batches: dict[int, list[int]] = {}
         self.batch_deadline: dict[int, float] = {}
