@@ -601,15 +601,19 @@ class _Run:
             dur[m] = draw(spec["duration"], u_dur[m])
             if "delay" in spec:
                 delay[m] = draw(spec["delay"], u_del[m])
-            for ctx in spec.get("delay_context") or []:
-                mm = m
+            contexts = spec.get("delay_context") or []
+            if contexts:
+                pm, nm, om = prev[m], nxt[m], p.occ[m]
+            for ctx in contexts:
+                sel = np.ones(len(m), dtype=bool)
                 if "after" in ctx:
-                    mm = mm[prev[mm] == (-1 if ctx["after"] == START else index.get(ctx["after"], -2))]
+                    sel &= pm == (-1 if ctx["after"] == START else index.get(ctx["after"], -2))
                 if "before" in ctx:
-                    mm = mm[nxt[mm] == (-1 if ctx["before"] == END else index.get(ctx["before"], -2))]
+                    sel &= nm == (-1 if ctx["before"] == END else index.get(ctx["before"], -2))
                 if "occurrence" in ctx:
                     o = str(ctx["occurrence"])
-                    mm = mm[p.occ[mm] >= 3 if o == "3+" else p.occ[mm] == int(o)]
+                    sel &= om >= 3 if o == "3+" else om == int(o)
+                mm = m[sel]
                 if len(mm):
                     delay[mm] = draw(ctx["delay"], u_del[mm])
             shares = spec.get("pools") or {}
@@ -644,7 +648,8 @@ class _Run:
         pool_of[skip] = -1
         self.skip = skip
         self.follows = follows
-        self.merged_next: dict[int, int] = {int(j): int(i) for i, j in enumerate(follows.tolist()) if j >= 0}
+        merged = np.flatnonzero(follows >= 0)
+        self.merged_next: dict[int, int] = dict(zip(follows[merged].tolist(), merged.tolist(), strict=True))
         self.dur, self.delay = dur.tolist(), delay.tolist()
         self.model_pool = pool_of
         self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
@@ -714,6 +719,10 @@ class _Run:
             if cname not in clocks:
                 clocks[cname] = _Clock(cals.get(cname), t_first)
             self.step_clock.append(clocks[cname])
+        # the clock a step's delay runs on (its pool's or its own; None: plain seconds)
+        working = [None if c is None or c.always else c for c in [*self.pool_clock, *self.step_clock]]
+        own = len(self.pool_clock) + self.paths.act.astype(np.int64)
+        self.delay_clock = np.asarray(working, dtype=object)[np.where(pool_of >= 0, pool_of, own)].tolist()
         self.home = [0] * len(self.member_names)  # the (sub-)pool a member is free in
         for pi, pool in enumerate(self.pools):
             for mi in pool.members:
@@ -826,7 +835,7 @@ class _Run:
         heap, pop, push, seq = self.heap, heapq.heappop, heapq.heappush, self._seq
         nxt, more, pending, skip = self.nxt, self.more, self.pending, self.skip.tolist()
         pool_of, who, pools, member_pos, home = self.pool_of, self.who, self.pools, self.member_pos, self.home
-        merged_next, member_clock = self.merged_next, self.member_clock
+        merged_next, member_clock, delay_clock = self.merged_next, self.member_clock, self.delay_clock
         batched = bool(self.batch_rule)
         act, dur, prio, case_of, step_clock = self.act, self.dur, self.prio, self.case_of, self.step_clock
         start, end, delay = self.start, self.end, self.delay
@@ -884,13 +893,19 @@ class _Run:
                     pending[s] -= 1
                     if pending[s] == 0 and s != f:
                         enabled[s] = now
-                        push(heap, (ready_at(s, now) if delay[s] > 0 else now, seq(), _READY, s))
+                        d = delay[s]  # as _ready_at, inline
+                        if d > 0:
+                            ck = delay_clock[s]
+                            t = now + d if ck is None else ck.add(now, d)
+                        else:
+                            t = now
+                        push(heap, (t, seq(), _READY, s))
                     if more and x in more:
                         for s in more[x]:
                             pending[s] -= 1
                             if pending[s] == 0 and s != f:
                                 enabled[s] = now
-                                push(heap, (ready_at(s, now) if delay[s] > 0 else now, seq(), _READY, s))
+                                push(heap, (ready_at(s, now), seq(), _READY, s))
                 if f >= 0 and pending[f] == 0:
                     enabled[f] = now
                     if not skip[f]:
@@ -923,9 +938,8 @@ class _Run:
         d = self.delay[i]
         if d <= 0:
             return enabled
-        p = self.pool_of[i]
-        ck = self.pool_clock[p] if p >= 0 else self.step_clock[self.act[i]]
-        return enabled + d if ck is None or ck.always else ck.add(enabled, d)
+        ck = self.delay_clock[i]
+        return enabled + d if ck is None else ck.add(enabled, d)
 
     def _push(self, t: float, kind: int, x: int) -> None:
         heapq.heappush(self.heap, (t, self._seq(), kind, x))
@@ -1020,7 +1034,11 @@ class _Run:
         if self.attrs is not None:
             for col in self.attrs.columns:
                 if col not in out.columns:
-                    out[col] = self.attrs[col].to_numpy()[case_row]
+                    values = self.attrs[col]
+                    if values.dtype == _STR_DTYPE:  # taken in Arrow, as pandas would store it
+                        out[col] = _texts(values.tolist(), case_row)
+                    else:
+                        out[col] = values.to_numpy()[case_row]
         if with_enabled:
             en = np.round(np.asarray(self.enabled) * 1e6).astype("int64")[order]
             out["enabled_time"] = pd.to_datetime(en, unit="us", utc=True).tz_convert(self.tz)
