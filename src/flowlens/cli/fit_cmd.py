@@ -98,6 +98,16 @@ def echo_summary(s: dict[str, Any]) -> None:
     type=click.Path(path_type=Path),
     help="Write the model here (JSON; edit it by hand and run it with flowlens simulate).",
 )
+@click.option(
+    "--export",
+    "export_dir",
+    type=(click.Choice(["prosimos"]), click.Path(path_type=Path, file_okay=False)),
+    default=None,
+    callback=lambda _ctx, _param, value: value[1] if value else None,
+    metavar="prosimos DIR",
+    help="Also write the model for Prosimos 2.1.0 (Simod's simulator; Apromore opens the BPMN): "
+    "DIR/prosimos.bpmn and DIR/prosimos.json (what maps and how: methods §16.7).",
+)
 @calendar_option
 @other_work_option
 @json_option
@@ -106,6 +116,7 @@ def fit(
     other_work: Callable[[EventLog], EventLog | None],
     log_path: Path,
     out_path: Path,
+    export_dir: Path | None,
     calendar_file: Path | None,
     as_json: bool,
 ) -> None:
@@ -116,17 +127,22 @@ def fit(
     Examples:
       flowlens fit loans.csv -o loans_model.json
       flowlens fit calls.csv --calendar shifts.toml --other-work alerts.csv -o model.json --json
+      flowlens fit loans.csv -o loans_model.json --export prosimos loans_prosimos/
     """
     from flowlens.cli.guard import guard_outputs
+    from flowlens.simulation.prosimos import BPMN_NAME, JSON_NAME, export_prosimos
 
     # before reading anything: no output may overwrite an input
-    guard_outputs(files=("out_path",))
+    guard_outputs(files=("out_path",), folder="export_dir", folder_files=(BPMN_NAME, JSON_NAME))
     progress = Progress(enabled=False if as_json else None)
     model = fit_from_options(read, other_work, calendar_file, log_path, progress)
     model.save(out_path)
+    exported = [str(p) for p in export_prosimos(model, export_dir)] if export_dir is not None else []
     s = model_summary(model)
     if as_json:
-        emit_json({"source": str(log_path), "model": str(out_path), **s})
+        emit_json({"source": str(log_path), "model": str(out_path), "prosimos": exported, **s})
         return
     echo_summary(s)
     click.echo(f"model       {out_path}")
+    if exported:
+        click.echo(f"prosimos    {', '.join(exported)}")

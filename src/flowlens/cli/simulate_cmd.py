@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +68,179 @@ def sim_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_log(frame: pd.DataFrame, path: Path) -> None:
-    """Write a simulated log as CSV (times ISO 8601 with offset) or Parquet, by suffix."""
+    """Write a simulated log as CSV (times ISO 8601 with offset) or Parquet, by suffix.
+
+    The CSV holds the bytes pandas' ``to_csv`` writes of the frame with :func:`iso_times` start
+    and end times, formatted a column at a time in Arrow (:func:`csv_text`); a frame with a
+    column that formatting does not cover is written by pandas itself.
+    """
     out = sim_table(frame)
     if path.name.lower().endswith(".parquet"):
         out.to_parquet(path, index=False)
         return
-    out = out.assign(start_time=iso_times(out["start_time"]), end_time=iso_times(out["end_time"]))
-    out.to_csv(path, index=False)
+    from pandas.io.common import infer_compression
+
+    compression = infer_compression(str(path), "infer")
+    chunks = csv_text(out, iso=("start_time", "end_time")) if compression in (None, "gzip") else None
+    if chunks is None:
+        out = out.assign(start_time=iso_times(out["start_time"]), end_time=iso_times(out["end_time"]))
+        out.to_csv(path, index=False)
+        return
+    import gzip
+
+    # compressed as pandas compresses (gzip, level 9): the same text inside
+    with gzip.open(path, "wb") if compression == "gzip" else path.open("wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+
+
+#: Rows formatted at a time when writing CSV (bounds the memory the text takes).
+CSV_ROWS = 1 << 18
+
+
+@functools.cache
+def _quote_chars() -> str:
+    """The characters for which Python's csv module (pandas writes with it: ``QUOTE_MINIMAL``,
+    ``lineterminator="\\n"``) quotes a field; asked of the module, the rule changed across
+    Python versions."""
+    import csv
+    import io
+
+    out = ""
+    for c in ',"\n\r\t\x00 ;':
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([f"a{c}b", "x"])
+        if buf.getvalue().startswith('"'):
+            out += c
+    return out
+
+
+def csv_text(frame: pd.DataFrame, iso: Sequence[str] = ()) -> Iterator[bytes] | None:
+    """``frame.to_csv(index=False)`` as UTF-8 chunks of at most :data:`CSV_ROWS` rows, the
+    columns named in ``iso`` written as :func:`iso_times` writes them; ``None`` when a column
+    has a type this does not write exactly as pandas does (the caller then uses pandas).
+
+    Each column becomes Arrow text at once: strings as they are, numbers as numpy writes them
+    (pandas' own way), time-zone-aware times from numpy's ISO text plus the offset; a field
+    with a character the csv module quotes for is quoted as it quotes it.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"a": ["x", 'say "hi", then', None], "n": [1.5, float("nan"), 2.0]})
+    >>> b"".join(csv_text(df)).decode() == df.to_csv(index=False)
+    True
+    """
+    import pyarrow as pa
+
+    names = [str(c) for c in frame.columns]
+    if len(set(names)) != len(names) or len(names) < 2:
+        return None  # pandas' own rules for these (e.g. a row of one empty field is quoted)
+    kinds = [_kind(frame[c], c in iso) for c in frame.columns]
+    if any(k is None for k in kinds):
+        return None
+    header = _quoted(pa.array(names, type=pa.large_string())).to_pylist()
+
+    def chunks() -> Iterator[bytes]:
+        import pyarrow.compute as pc
+
+        yield (",".join(header) + "\n").encode("utf-8")
+        for lo in range(0, len(frame), CSV_ROWS):
+            part = frame.iloc[lo : lo + CSV_ROWS]
+            cols = [_quoted(_text(part[c], k)) for c, k in zip(frame.columns, kinds, strict=True)]
+            rows = pc.binary_join_element_wise(*cols, pa.scalar(",", pa.large_string()))
+            empty, newline = pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
+            rows = pc.binary_join_element_wise(rows, empty, newline)
+            yield _body(rows)
+
+    return chunks()
+
+
+def _kind(col: pd.Series, iso: bool) -> str | None:
+    """How :func:`_text` writes a column: ``str``, ``num``, ``iso`` or ``time:UNIT`` (the
+    finest unit any of its times needs, as pandas chooses it); ``None``: not covered."""
+    import numpy as np
+    import pandas as pd
+
+    dt = col.dtype
+    if isinstance(dt, pd.StringDtype):
+        return "str"
+    if isinstance(dt, np.dtype) and dt.kind == "O":
+        return "str" if pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty") else None
+    if isinstance(dt, np.dtype) and dt.kind in "fiub":
+        return "num"
+    if not (isinstance(dt, pd.DatetimeTZDtype) and dt.unit == "us") or col.isna().any():
+        return None
+    local, off = _local(col)
+    years = local.astype("datetime64[Y]").astype(np.int64) + 1970
+    if len(col) and ((off % 60_000_000).any() or years.min() < 1000 or years.max() > 9999):
+        return None  # offsets with seconds, years not of four digits: pandas' own formatting
+    if iso:
+        return "iso"
+    us = local.astype(np.int64) % 1_000_000
+    return "time:" + ("us" if (us % 1000).any() else "ms" if us.any() else "s")
+
+
+def _local(col: pd.Series) -> tuple[Any, Any]:
+    """Local wall-clock times (numpy datetime64[us]) and offsets from UTC (int64 µs)."""
+    import numpy as np
+
+    local = col.dt.tz_localize(None).to_numpy()
+    utc = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    return local, (local - utc).astype(np.int64)
+
+
+def _text(col: pd.Series, kind: str) -> Any:
+    """A column as Arrow text (missing values empty), as pandas writes it in a CSV."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if kind == "str":
+        return pc.fill_null(pa.array(col, type=pa.large_string(), from_pandas=True), "")
+    if kind == "num":
+        values = col.to_numpy()
+        text = values.astype(str)
+        if values.dtype.kind == "f":
+            text[np.isnan(values)] = ""
+        return pa.array(text, type=pa.large_string())
+    local, off = _local(col)
+    if kind == "iso":
+        text = pa.array(np.datetime_as_string(local, unit="us"), type=pa.large_string())
+    else:
+        text = pa.array(np.datetime_as_string(local, unit=kind.split(":")[1]), type=pa.large_string())
+        text = pc.replace_substring(text, "T", " ", max_replacements=1)
+    # the offset: +HH:MM (few distinct values, formatted once each)
+    uniq, inv = np.unique(off // 60_000_000, return_inverse=True)
+    names = [f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in uniq.tolist()]
+    zone = pa.array(names, type=pa.large_string()).take(pa.array(inv.ravel(), type=pa.int64()))
+    return pc.binary_join_element_wise(text, zone, pa.scalar("", pa.large_string()))
+
+
+def _quoted(arr: Any) -> Any:
+    """Fields with a character the csv module quotes for, quoted as it quotes them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chars = _quote_chars()
+    if not chars or not len(arr):
+        return arr
+    need = pc.match_substring_regex(arr, "[" + "".join(f"\\x{ord(c):02x}" for c in chars) + "]")
+    if not pc.any(need).as_py():
+        return arr
+    mark = pa.scalar('"', pa.large_string())
+    q = pc.binary_join_element_wise(
+        mark, pc.replace_substring(arr, '"', '""'), mark, pa.scalar("", pa.large_string())
+    )
+    return pc.if_else(need, q, arr)
+
+
+def _body(rows: Any) -> bytes:
+    """The text of a large_string array's values, one after the other."""
+    import numpy as np
+
+    if not len(rows):
+        return b""
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
+    return rows.buffers()[2].to_pybytes()[int(offsets[0]) : int(offsets[-1])]
 
 
 def _replica(model: SimulationModel, i: int, seed: int, kwargs: dict[str, Any], path: str) -> dict[str, Any]:

@@ -30,7 +30,9 @@ member, or the daily cut-off), then its members queue together.
 from __future__ import annotations
 
 import heapq
+import itertools
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,9 +51,11 @@ MAX_REPEAT = 3
 #: A case that keeps looping is cut here (the model's longest observed case × this).
 MAX_LENGTH_FACTOR = 3
 #: Working-calendar intervals are laid out this far ahead at a time (seconds).
-_CAL_CHUNK = 366 * 86400.0
+_CAL_CHUNK = 28 * 86400.0
 
 _READY, _END, _WAKE, _RELEASE = 0, 1, 2, 3
+#: Cells (cases × options) compared at once when drawing paths.
+_SLICE = 4_000_000
 
 
 def _to_epoch(value: Any, tz: ZoneInfo) -> float:
@@ -94,32 +98,57 @@ class _Clock:
             if not self.starts and hi - lo > 0 and self.horizon > until + 10 * _CAL_CHUNK:
                 raise ConfigError(f"calendar '{self.cal.name}' has no working hours")
 
-    def open_at(self, t: float) -> bool:
-        if self.always:
-            return True
-        if t >= self.horizon - 86400:
-            self._extend(t + _CAL_CHUNK)
-        i = bisect_right(self.starts, t) - 1
-        return i >= 0 and t < self.ends[i]
+    # The last open interval and closed gap found are remembered (bounds and the index of the
+    # interval that holds or follows them): the clock mostly moves forward within them, so most
+    # questions are answered without a search. An interval's end only grows (when the next
+    # chunk continues it), so a remembered one stays right.
+    _oa = _ob = _ga = _gb = 0.0
+    _oi = _gi = 0
 
-    def next_open(self, t: float) -> float:
-        if self.always:
-            return t
+    def _find(self, t: float, ahead: bool = True) -> int:
+        """The index of the interval holding ``t``, else of the next one (laying the calendar
+        out as far as needed; with ``ahead=False`` not beyond ``t``'s chunk, and -1 when ``t`` is
+        not in an interval); remembers what it found."""
         if t >= self.horizon - 86400:
             self._extend(t + _CAL_CHUNK)
         i = bisect_right(self.starts, t) - 1
         if i >= 0 and t < self.ends[i]:
-            return t
+            self._oa, self._ob, self._oi = self.starts[i], self.ends[i], i
+            return i
+        if not ahead and i + 1 >= len(self.starts):
+            return -1
         while i + 1 >= len(self.starts):
             self._extend(self.horizon + _CAL_CHUNK)
-        return self.starts[i + 1]
+        if i >= 0:
+            self._ga, self._gb, self._gi = self.ends[i], self.starts[i + 1], i + 1
+        return i + 1
+
+    def open_at(self, t: float) -> bool:
+        if self.always or self._oa <= t < self._ob:
+            return True
+        if self._ga <= t < self._gb:
+            return False
+        i = self._find(t, ahead=False)
+        return i >= 0 and self.starts[i] <= t
+
+    def next_open(self, t: float) -> float:
+        if self.always or self._oa <= t < self._ob:
+            return t
+        if self._ga <= t < self._gb:
+            return self._gb
+        return max(t, self.starts[self._find(t)])
 
     def add(self, t: float, work: float) -> float:
         """The instant at which ``work`` working seconds started at ``t`` are done."""
         if self.always or work <= 0:
             return t + max(work, 0.0)
-        t = self.next_open(t)
-        i = bisect_right(self.starts, t) - 1
+        if self._oa <= t < self._ob:
+            i = self._oi
+        elif self._ga <= t < self._gb:
+            i, t = self._gi, self._gb
+        else:
+            i = self._find(t)
+            t = max(t, self.starts[i])
         if t + work <= self.ends[i]:
             return t + work
         target = self.cum[i] + (t - self.starts[i]) + work
@@ -275,52 +304,116 @@ def walk_paths(
     """Each case's path through the k-order control flow (methods §16.4): activity indexes,
     their occurrences and the case offsets. ``tables`` are routing tables (:func:`_table`),
     ``which`` says which one each case follows (default the first); a path ends at (end), at
-    a history without a way on (an edited model), or at ``cap`` steps."""
+    a history without a way on (an edited model), or at ``cap`` steps.
+
+    The paths are drawn position by position for all cases at once: after history h (and,
+    in a repeat-aware flow, the number of times the case has done its last activity) the
+    next is the first option whose cumulative probability exceeds the case's routing uniform
+    (keyed by case and position), as a walk case by case would choose it.
+    """
     k = int(control_flow["order"])
     repeats = bool(control_flow.get("repeats"))
     end = n_acts
     repeat = repeat or {}
+    n = len(case_ids)
     if which is None:
-        which = np.zeros(len(case_ids), dtype=np.int64)
-    width = min(cap, 64)
-    out_case: list[int] = []
-    out_act: list[int] = []
-    offsets = [0]
-    chunk = 4096
-    for lo in range(0, len(case_ids), chunk):
+        which = np.zeros(n, dtype=np.int64)
+    # every history of every table as a number; per table, the row of routing options of each
+    # (history, repeat count), a count the table lacks taking the nearest lower one down to 1
+    hist_id: dict[tuple[int, ...], int] = {}
+    for table in tables:
+        for h, _ in table:
+            hist_id.setdefault(h, len(hist_id))
+    hists = list(hist_id)
+    entries: list[tuple[tuple[int, ...], list[int], list[float]]] = []
+    row_of = np.full((len(tables), max(len(hists), 1), MAX_REPEAT + 1), -1, dtype=np.int64)
+    for t, table in enumerate(tables):
+        for (h, r), (nxt, c) in table.items():
+            if 0 <= r <= MAX_REPEAT:
+                row_of[t, hist_id[h], r] = len(entries)
+                entries.append((h, nxt, c))
+        for r in range(2, MAX_REPEAT + 1):
+            row_of[t, :, r] = np.where(row_of[t, :, r] >= 0, row_of[t, :, r], row_of[t, :, r - 1])
+    width = max((len(e[1]) for e in entries), default=1)
+    cum = np.full((len(entries), width), np.inf)
+    opt = np.full((len(entries), width), end, dtype=np.int64)
+    to = np.full((len(entries), width), -1, dtype=np.int64)  # the history an option leads to
+    n_opts = np.ones(len(entries), dtype=np.int64)
+    for e, (h, nxt, c) in enumerate(entries):
+        cum[e, : len(c)] = c
+        opt[e, : len(nxt)] = nxt
+        n_opts[e] = len(nxt)
+        for j, a in enumerate(nxt):
+            if a != end:
+                to[e, j] = hist_id.get((*h[1:], a) if k > 1 else (a,), -1)
+    h0 = hist_id.get((-1,) * k, -1)
+    counted = repeats or bool(repeat)
+    rep_act = np.zeros(n_acts + 1, dtype=bool)
+    rep_act[list(repeat)] = True
+    out_case: list[np.ndarray] = []
+    out_act: list[np.ndarray] = []
+    counts = np.zeros(n, dtype=np.int64)
+    # cases in chunks: the times each case has done each activity (capped) stay small
+    chunk = max(1, min(n, 1 << 16))
+    for lo in range(0, n, chunk):
         ids = case_ids[lo : lo + chunk]
-        u = uniforms(seed, "routing", ids[:, None], np.arange(width)[None, :])
-        for r, cid in enumerate(ids.tolist()):
-            table = tables[which[lo + r]]
-            hist = (-1,) * k
-            row = u[r]
-            pos = 0
-            rep = 0
-            seen: dict[int, int] = {}
-            while pos < cap:
-                entry = table.get((hist, rep))
-                # a repeat count the log never showed after this history: the nearest lower one
-                while entry is None and rep > 1:
-                    rep -= 1
-                    entry = table.get((hist, rep))
-                if entry is None:  # an edited model may leave a history without a way on
-                    break
-                x = float(row[pos]) if pos < width else float(uniforms(seed, "routing", [cid], [pos])[0])
-                nxt, cum = entry
-                a = nxt[bisect_right(cum, x) if x < cum[-1] else len(cum) - 1]
-                if a in repeat and a in seen:
-                    a = _repeat_or_not(a, nxt, cum, repeat[a], seed, cid, pos, end)
-                if a == end:
-                    break
-                seen[a] = seen.get(a, 0) + 1
-                rep = min(seen[a], MAX_REPEAT) if repeats else 0
-                out_case.append(cid)
-                out_act.append(a)
-                hist = (*hist[1:], a) if k > 1 else (a,)
-                pos += 1
-            offsets.append(len(out_act))
-    case = np.asarray(out_case, dtype=np.int64)
-    act = np.asarray(out_act, dtype=np.int32)
+        m = len(ids)
+        tab = which[lo : lo + chunk]
+        hist = np.full(m, h0, dtype=np.int64)
+        rep = np.zeros(m, dtype=np.int64)
+        seen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted else None
+        active = np.arange(m, dtype=np.int64)
+        got_case: list[np.ndarray] = []
+        got_act: list[np.ndarray] = []
+        pos = 0
+        while pos < cap and len(active):
+            h = hist[active]
+            row = np.where(h >= 0, row_of[tab[active], np.maximum(h, 0), rep[active]], -1)
+            keep = row >= 0  # an edited model may leave a history without a way on
+            active, row = active[keep], row[keep]
+            if not len(active):
+                break
+            x = uniforms(seed, "routing", ids[active], pos)
+            # the number of cumulative probabilities ≤ x (bisect_right on a sorted row), in
+            # slices of at most _SLICE cells so a model with many options stays small in memory
+            choice = np.empty(len(active), dtype=np.int64)
+            step = max(1, _SLICE // width)
+            for s in range(0, len(active), step):
+                part = slice(s, s + step)
+                choice[part] = (cum[row[part]] <= x[part, None]).sum(axis=1)
+            choice = np.minimum(choice, n_opts[row] - 1)
+            a = opt[row, choice]
+            nh = to[row, choice]
+            if seen is not None and repeat:
+                # a repeat under a scenario's repeat factor (rare: one at a time)
+                again = rep_act[a] & (seen[active, a] > 0)
+                for j in np.flatnonzero(again).tolist():
+                    h_e, nxt, c = entries[row[j]]
+                    cid, aj = int(ids[active[j]]), int(a[j])
+                    b = _repeat_or_not(aj, nxt, c, repeat[aj], seed, cid, pos, end)
+                    if b != aj:
+                        a[j] = b
+                        nh[j] = -1 if b == end else hist_id.get((*h_e[1:], b) if k > 1 else (b,), -1)
+            go = a != end
+            active, a, nh = active[go], a[go], nh[go]
+            got_case.append(active)
+            got_act.append(a)
+            if seen is not None:
+                seen[active, a] = np.minimum(seen[active, a], MAX_REPEAT) + 1
+                if repeats:
+                    rep[active] = np.minimum(seen[active, a], MAX_REPEAT)
+            hist[active] = nh
+            pos += 1
+        rows = np.concatenate(got_case) if got_case else np.zeros(0, dtype=np.int64)
+        acts_drawn = np.concatenate(got_act) if got_act else np.zeros(0, dtype=np.int64)
+        # case by case (positions are already in order within each case)
+        by_case = np.argsort(rows, kind="stable")
+        out_case.append(ids[rows[by_case]])
+        out_act.append(acts_drawn[by_case])
+        counts[lo : lo + m] = np.bincount(rows, minlength=m)
+    case = np.concatenate(out_case) if out_case else np.zeros(0, dtype=np.int64)
+    act = (np.concatenate(out_act) if out_act else np.zeros(0, dtype=np.int64)).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     # occurrence of each activity within its case: rank among equal (case, activity) pairs
     occ = np.ones(len(act), dtype=np.int32)
     if len(act):
@@ -362,8 +455,11 @@ def _repeat_or_not(
 @dataclass
 class _Pool:
     members: list[int]
+    clock: Any = None
     queue: list[tuple[Any, ...]] = field(default_factory=list)
     wake_at: float = float("inf")
+    #: free members as (free since, position in ``members``, member): a heap
+    idle: list[tuple[float, int, int]] = field(default_factory=list)
 
 
 def simulate(
@@ -499,24 +595,30 @@ class _Run:
         nxt = np.full(n, -1, dtype=np.int64)
         if n:
             nxt[:-1] = np.where(same[1:], p.act[1:], -1)
+        by_act = np.argsort(p.act, kind="stable")
+        bounds = np.searchsorted(p.act[by_act], np.arange(len(self.acts) + 1))
         for ai, name in enumerate(self.acts):
-            m = p.act == ai
-            if not m.any():
+            m = by_act[bounds[ai] : bounds[ai + 1]]  # the activity's steps (draws are elementwise)
+            if not len(m):
                 continue
             spec = model.activities[name]
             dur[m] = draw(spec["duration"], u_dur[m])
             if "delay" in spec:
                 delay[m] = draw(spec["delay"], u_del[m])
-            for ctx in spec.get("delay_context") or []:
-                mm = m.copy()
+            contexts = spec.get("delay_context") or []
+            if contexts:
+                pm, nm, om = prev[m], nxt[m], p.occ[m]
+            for ctx in contexts:
+                sel = np.ones(len(m), dtype=bool)
                 if "after" in ctx:
-                    mm &= prev == (-1 if ctx["after"] == START else index.get(ctx["after"], -2))
+                    sel &= pm == (-1 if ctx["after"] == START else index.get(ctx["after"], -2))
                 if "before" in ctx:
-                    mm &= nxt == (-1 if ctx["before"] == END else index.get(ctx["before"], -2))
+                    sel &= nm == (-1 if ctx["before"] == END else index.get(ctx["before"], -2))
                 if "occurrence" in ctx:
                     o = str(ctx["occurrence"])
-                    mm &= p.occ >= 3 if o == "3+" else p.occ == int(o)
-                if mm.any():
+                    sel &= om >= 3 if o == "3+" else om == int(o)
+                mm = m[sel]
+                if len(mm):
                     delay[mm] = draw(ctx["delay"], u_del[mm])
             shares = spec.get("pools") or {}
             if shares:
@@ -529,34 +631,37 @@ class _Run:
         # changes a case only through what it does
         skip = np.zeros(n, dtype=bool)
         follows = np.full(n, -1, dtype=np.int64)  # merged: done right after this instance
+        edits = ("duration_factor", "delay_factor", "skip", "merged_after")
         for ai, name in enumerate(self.acts):
             spec = model.activities[name]
-            m = p.act == ai
-            if not m.any():
+            m = by_act[bounds[ai] : bounds[ai + 1]]
+            if not len(m) or not any(e in spec for e in edits):
                 continue
             dur[m] *= float(spec.get("duration_factor", 1.0))
             delay[m] *= float(spec.get("delay_factor", 1.0))
             if "skip" in spec:
                 which = spec["skip"]
-                mm = m & (np.isin(p.occ, which) if isinstance(which, list) else bool(which))
+                sel = (
+                    m[np.isin(p.occ[m], which)] if isinstance(which, list) else (m if bool(which) else m[:0])
+                )
                 if "skip_after" in spec:  # only right after this step
-                    mm &= prev == index.get(spec["skip_after"], -2)
+                    sel = sel[prev[sel] == index.get(spec["skip_after"], -2)]
                 if "skip_where" in spec:  # only for the cases whose attributes match
-                    mm &= _matching(self.attrs, spec["skip_where"], f"activities.{name}.skip_where")[
-                        self.case_row
-                    ]
-                skip |= mm
+                    match = _matching(self.attrs, spec["skip_where"], f"activities.{name}.skip_where")
+                    sel = sel[match[self.case_row[sel]]]
+                skip[sel] = True
             if "merged_after" in spec:
                 first = index.get(spec["merged_after"], -2)
-                mm = m & (prev == first)
-                follows[mm] = np.flatnonzero(mm) - 1
+                mm = m[prev[m] == first]
+                follows[mm] = mm - 1
                 delay[mm] = 0.0
         dur[skip] = 0.0
         delay[skip] = 0.0
         pool_of[skip] = -1
         self.skip = skip
         self.follows = follows
-        self.merged_next: dict[int, int] = {int(j): int(i) for i, j in enumerate(follows.tolist()) if j >= 0}
+        merged = np.flatnonzero(follows >= 0)
+        self.merged_next: dict[int, int] = dict(zip(follows[merged].tolist(), merged.tolist(), strict=True))
         self.dur, self.delay = dur.tolist(), delay.tolist()
         self.model_pool = pool_of
         self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
@@ -568,6 +673,7 @@ class _Run:
         clocks: dict[str, _Clock] = {}
         self.member_names: list[str] = []
         self.member_clock: list[_Clock] = []
+        self.member_pos: list[int] = []  # a member's position in its pool
         self.pools: list[_Pool] = []
         self.pool_clock: list[_Clock] = []
         # A pool's queue is shared (the member idle longest takes the head) or, with
@@ -585,18 +691,24 @@ class _Run:
                 self.member_names.append(m)
                 self.member_clock.append(clocks[cname])
             first = len(self.pools)
+            # every member of a pool works on the pool's calendar: the clock is asked once
+            # per dispatch, and the free members wait in a heap ordered as a scan of the
+            # members would pick them (idle longest first, then the pool's order)
             if spec.get("assignment", "queue") == "person":
                 w = np.asarray([float(spec.get("shares", {}).get(m, 1.0)) for m in spec["members"]])
                 cum = np.cumsum(w) / w.sum()
                 cum[-1] = 1.0
                 sub_of.append((first, cum))
-                for mi in ids:
-                    self.pools.append(_Pool([mi]))
-                    self.pool_clock.append(clocks[cname])
+                groups = [[mi] for mi in ids]
             else:
                 sub_of.append((first, None))
-                self.pools.append(_Pool(ids))
+                groups = [ids]
+            for g in groups:
+                pool = _Pool(g, clock=clocks[cname])
+                pool.idle = [(t_first, pos, mi) for pos, mi in enumerate(g)]
+                self.pools.append(pool)
                 self.pool_clock.append(clocks[cname])
+                self.member_pos.extend(range(len(g)))
         mp = self.model_pool
         pool_of = np.full(len(mp), -1, dtype=np.int64)
         for k, (first, cum) in enumerate(sub_of):
@@ -619,8 +731,14 @@ class _Run:
             if cname not in clocks:
                 clocks[cname] = _Clock(cals.get(cname), t_first)
             self.step_clock.append(clocks[cname])
-        self.free_at = [t_first] * len(self.member_names)
-        self.busy = [False] * len(self.member_names)
+        # the clock a step's delay runs on (its pool's or its own; None: plain seconds)
+        working = [None if c is None or c.always else c for c in [*self.pool_clock, *self.step_clock]]
+        own = len(self.pool_clock) + self.paths.act.astype(np.int64)
+        self.delay_clock = np.asarray(working, dtype=object)[np.where(pool_of >= 0, pool_of, own)].tolist()
+        self.home = [0] * len(self.member_names)  # the (sub-)pool a member is free in
+        for pi, pool in enumerate(self.pools):
+            for mi in pool.members:
+                self.home[mi] = pi
         prio = [0.0] * len(self.case_ids)
         if model.priority and self.attrs is not None:
             order = model.priority["order"]
@@ -631,48 +749,75 @@ class _Run:
 
     def _structure(self) -> None:
         """Which earlier steps each step waits for (methods 6.1: those of its case it is not
-        concurrent with; a wait implied by another one is dropped)."""
+        concurrent with; a wait implied by another one is dropped).
+
+        A step waits for the one before it when neither activity is concurrent with any
+        other (most steps): that part is laid out with numpy; the rest scans the case. Each
+        step's successors are ``nxt[i]`` (the first) and ``more[i]`` (the others, in order).
+        """
         acts = self.acts
         conc: set[tuple[int, int]] = set()
         for a, b in self.model.control_flow.get("concurrent", []):
             ia, ib = acts.index(a), acts.index(b)
             conc |= {(ia, ib), (ib, ia)}
-        has_conc = [False] * len(acts)
+        has_conc = np.zeros(len(acts) + 1, dtype=bool)
         for ia, _ in conc:
             has_conc[ia] = True
-        act = self.paths.act.tolist()
-        off = self.paths.offsets.tolist()
-        n = len(act)
+        act_np = self.paths.act
+        off_np = self.paths.offsets
+        n = len(act_np)
+        case_np = np.repeat(np.arange(len(self.case_ids)), np.diff(off_np))
+        act = act_np.tolist()
         self.act = act
-        self.case_of = np.repeat(np.arange(len(self.case_ids)), np.diff(self.paths.offsets)).tolist()
-        pending = [0] * n
-        succ: list[list[int]] = [[] for _ in range(n)]
-        self.first: list[int] = []
-        for c in range(len(self.case_ids)):
-            lo, hi = off[c], off[c + 1]
-            if hi > lo:
-                self.first.append(lo)
-            for i in range(lo + 1, hi):
-                ai = act[i]
-                if not has_conc[ai] and not has_conc[act[i - 1]]:
-                    pending[i] = 1
-                    succ[i - 1].append(i)
-                    continue
+        self.case_np = case_np
+        self.case_of = case_np.tolist()
+        heads = off_np[:-1][np.diff(off_np) > 0]  # each non-empty case's first step
+        later = np.ones(n, dtype=bool)
+        later[heads] = False
+        hc = has_conc[act_np]
+        simple = later.copy()
+        simple[1:] &= ~hc[1:] & ~hc[:-1]
+        pending_np = simple.astype(np.int64)
+        nxt_np = np.full(n, -1, dtype=np.int64)
+        idx = np.flatnonzero(simple)
+        nxt_np[idx - 1] = idx
+        pending = pending_np.tolist()
+        nxt = nxt_np.tolist()
+        more: dict[int, list[int]] = {}
+        first = heads.tolist()
+        if conc:
+            off = off_np.tolist()
+            extra_first: list[int] = []
+            partners: list[set[int]] = [set() for _ in range(len(acts))]
+            for ia, ib in conc:
+                partners[ia].add(ib)
+            for i in np.flatnonzero(later & ~simple).tolist():
+                with_i = partners[act[i]]
+                lo = off[self.case_of[i]]
                 preds: list[int] = []
+                # j is implied when a kept predecessor k itself waits for j, i.e. unless j's
+                # activity is concurrent with every kept one (in all their partner sets)
+                allowed: set[int] | None = None
                 for j in range(i - 1, lo - 1, -1):
                     aj = act[j]
-                    if (aj, ai) in conc:
-                        continue
-                    # j is implied when a kept predecessor k itself waits for j
-                    if any((aj, act[k]) not in conc for k in preds):
+                    if aj in with_i or (allowed is not None and aj not in allowed):
                         continue
                     preds.append(j)
+                    allowed = partners[aj] if allowed is None else allowed & partners[aj]
+                    if not allowed:
+                        break  # every earlier step is implied
                 pending[i] = len(preds)
                 if not preds:
-                    self.first.append(i)
+                    extra_first.append(i)
                 for j in preds:
-                    succ[j].append(i)
-        self.pending, self.succ = pending, succ
+                    if nxt[j] < 0:
+                        nxt[j] = i
+                    else:
+                        more.setdefault(j, []).append(i)
+            if extra_first:
+                first = sorted(first + extra_first)
+        self.first = first
+        self.pending, self.nxt, self.more = pending, nxt, more
 
     # -- the clock -------------------------------------------------------------------------
     def run(self) -> None:
@@ -682,52 +827,116 @@ class _Run:
         self.enabled = [0.0] * n
         self.who = [-1] * n
         self.heap: list[tuple[float, int, int, int]] = []
-        self.seq = 0
-        off = self.paths.offsets
-        case_first = np.repeat(self.arrivals, np.diff(off))
-        cf = case_first.tolist()
+        # The steps ready from the start (one per case, mostly) are known in advance: they
+        # stay in a sorted list merged with the heap in (time, sequence) order, so the heap
+        # holds only what is in flight and stays small. Sequence numbers are as if they had
+        # been pushed first, in step order.
+        case_first = np.repeat(self.arrivals, np.diff(self.paths.offsets)).tolist()
+        ready_at, enabled = self._ready_at, self.enabled
+        t_ready: list[float] = []
         for i in self.first:
-            self.enabled[i] = cf[i]
-            self.heap.append((self._ready_at(i, cf[i]), self.seq, _READY, i))
-            self.seq += 1
-        heapq.heapify(self.heap)
+            enabled[i] = case_first[i]
+            t_ready.append(ready_at(i, case_first[i]))
+        t_np = np.asarray(t_ready, dtype=float)
+        order = np.argsort(t_np, kind="stable")
+        init_x = np.asarray(self.first, dtype=np.int64)[order].tolist()
+        init_key = list(zip(t_np[order].tolist(), order.tolist(), strict=True))  # (time, sequence)
+        self._seq = itertools.count(len(self.first)).__next__
         self.batches: dict[int, list[int]] = {}
         self.batch_deadline: dict[int, float] = {}
-        heap, pop = self.heap, heapq.heappop
-        succ, pending, pool_of, who = self.succ, self.pending, self.pool_of, self.who
-        while heap:
-            now, _, kind, x = pop(heap)
-            if kind == _READY:
-                if self.act[x] in self.batch_rule:
-                    self._batch(x, now)
+        heap, pop, push, seq = self.heap, heapq.heappop, heapq.heappush, self._seq
+        nxt, more, pending, skip = self.nxt, self.more, self.pending, self.skip.tolist()
+        pool_of, who, pools, member_pos, home = self.pool_of, self.who, self.pools, self.member_pos, self.home
+        merged_next, member_clock, delay_clock = self.merged_next, self.member_clock, self.delay_clock
+        batched = bool(self.batch_rule)
+        act, dur, prio, case_of, step_clock = self.act, self.dur, self.prio, self.case_of, self.step_clock
+        start, end, delay = self.start, self.end, self.delay
+        k, n_init = 0, len(init_key)
+        while True:
+            if k < n_init:
+                if heap and heap[0] < init_key[k]:  # sequence numbers are unique: no tie
+                    now, _, kind, x = pop(heap)
                 else:
-                    self._enqueue(x, now)
+                    now, kind, x = init_key[k][0], _READY, init_x[k]
+                    k += 1
+            elif heap:
+                now, _, kind, x = pop(heap)
+            else:
+                break
+            if kind == _READY:  # as _enqueue, inline
+                if batched and act[x] in self.batch_rule:
+                    self._batch(x, now)
+                    continue
+                if skip[x]:  # removed: what follows is enabled when this would have been
+                    start[x] = end[x] = now
+                    push(heap, (now, seq(), _END, x))
+                    continue
+                p = pool_of[x]
+                if p < 0:  # nobody is needed: no queue; the step's own hours, if any
+                    ck = step_clock[act[x]]
+                    if ck is not None:
+                        now = ck.next_open(now)
+                        e = ck.add(now, dur[x])
+                    else:
+                        e = now + dur[x]
+                    start[x] = now
+                    end[x] = e
+                    push(heap, (e, seq(), _END, x))
+                    continue
+                pool = pools[p]
+                q, idle = pool.queue, pool.idle
+                if idle and not q:
+                    ck = pool.clock
+                    if ck.always or ck.open_at(now):  # as _dispatch: straight to a member
+                        who[x] = pop(idle)[2]
+                        start[x] = now
+                        e = ck.add(now, dur[x])
+                        end[x] = e
+                        push(heap, (e, seq(), _END, x))
+                        continue
+                push(q, (prio[case_of[x]], now, x))
+                if idle:
+                    self._dispatch(p, now)
             elif kind == _END:
                 mi = who[x]
-                f = self.merged_next.get(x, -1) if mi >= 0 else -1
-                for s in succ[x]:
+                f = merged_next.get(x, -1) if mi >= 0 and merged_next else -1
+                s = nxt[x]
+                if s >= 0:
                     pending[s] -= 1
                     if pending[s] == 0 and s != f:
-                        self.enabled[s] = now
-                        self._push(self._ready_at(s, now), _READY, s)
+                        enabled[s] = now
+                        d = delay[s]  # as _ready_at, inline
+                        if d > 0:
+                            ck = delay_clock[s]
+                            t = now + d if ck is None else ck.add(now, d)
+                        else:
+                            t = now
+                        push(heap, (t, seq(), _READY, s))
+                    if more and x in more:
+                        for s in more[x]:
+                            pending[s] -= 1
+                            if pending[s] == 0 and s != f:
+                                enabled[s] = now
+                                push(heap, (ready_at(s, now), seq(), _READY, s))
                 if f >= 0 and pending[f] == 0:
-                    self.enabled[f] = now
-                if f >= 0 and pending[f] == 0 and not self.skip[f]:
-                    # merged: the same person goes straight on with the next step
-                    who[f] = mi
-                    self.start[f] = now
-                    e = self.member_clock[mi].add(now, self.dur[f])
-                    self.end[f] = e
-                    self._push(e, _END, f)
-                elif f >= 0 and pending[f] == 0:
-                    self._push(now, _READY, f)
-                    f = -1
+                    enabled[f] = now
+                    if not skip[f]:
+                        # merged: the same person goes straight on with the next step
+                        who[f] = mi
+                        start[f] = now
+                        e = member_clock[mi].add(now, dur[f])
+                        end[f] = e
+                        push(heap, (e, seq(), _END, f))
+                    else:
+                        push(heap, (now, seq(), _READY, f))
+                        f = -1
                 if mi >= 0 and f < 0:
-                    self.busy[mi] = False
-                    self.free_at[mi] = now
-                    self._dispatch(pool_of[x], now)
+                    push(pools[home[mi]].idle, (now, member_pos[mi], mi))
+                    p = pool_of[x]
+                    if pools[p].queue:
+                        self._dispatch(p, now)
             elif kind == _WAKE:
-                pool = self.pools[x]
+                pool = pools[x]
                 if now >= pool.wake_at:
                     pool.wake_at = float("inf")
                 self._dispatch(x, now)
@@ -741,13 +950,11 @@ class _Run:
         d = self.delay[i]
         if d <= 0:
             return enabled
-        p = self.pool_of[i]
-        ck = self.pool_clock[p] if p >= 0 else self.step_clock[self.act[i]]
-        return enabled + d if ck is None or ck.always else ck.add(enabled, d)
+        ck = self.delay_clock[i]
+        return enabled + d if ck is None else ck.add(enabled, d)
 
     def _push(self, t: float, kind: int, x: int) -> None:
-        heapq.heappush(self.heap, (t, self.seq, kind, x))
-        self.seq += 1
+        heapq.heappush(self.heap, (t, self._seq(), kind, x))
 
     def _enqueue(self, i: int, now: float) -> None:
         p = self.pool_of[i]
@@ -770,32 +977,30 @@ class _Run:
         self._dispatch(p, now)
 
     def _dispatch(self, p: int, now: float) -> None:
+        """Free members of pool ``p`` take the head of its queue, the member idle longest
+        first (then in the pool's order), while the pool's calendar is open; when it is
+        closed, the pool wakes at its next opening."""
         pool = self.pools[p]
-        q = pool.queue
-        busy, free_at, clocks = self.busy, self.free_at, self.member_clock
-        while q:
-            best, best_free, wake = -1, float("inf"), float("inf")
-            for mi in pool.members:
-                if busy[mi]:
-                    continue
-                ck = clocks[mi]
-                if ck.always or ck.open_at(now):
-                    if free_at[mi] < best_free:
-                        best, best_free = mi, free_at[mi]
-                else:
-                    wake = min(wake, ck.next_open(now))
-            if best < 0:
-                if wake < pool.wake_at:
-                    pool.wake_at = wake
-                    self._push(wake, _WAKE, p)
-                return
-            i = heapq.heappop(q)[2]
-            busy[best] = True
-            self.who[i] = best
-            self.start[i] = now
-            e = clocks[best].add(now, self.dur[i])
-            self.end[i] = e
-            self._push(e, _END, i)
+        q, idle = pool.queue, pool.idle
+        if not q or not idle:
+            return
+        ck = pool.clock
+        if not (ck.always or ck.open_at(now)):
+            wake = ck.next_open(now)
+            if wake < pool.wake_at:
+                pool.wake_at = wake
+                self._push(wake, _WAKE, p)
+            return
+        pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
+        who, start, end, dur = self.who, self.start, self.end, self.dur
+        while q and idle:
+            best = pop(idle)[2]
+            i = pop(q)[2]
+            who[i] = best
+            start[i] = now
+            e = ck.add(now, dur[i])
+            end[i] = e
+            push(heap, (e, seq(), _END, i))
 
     def _batch(self, i: int, now: float) -> None:
         a = self.act[i]
@@ -820,35 +1025,53 @@ class _Run:
     # -- the log ---------------------------------------------------------------------------
     def frame(self, with_enabled: bool = False) -> pd.DataFrame:
         p = self.paths
-        keep = p.case >= 0
-        names = np.asarray(self.acts, dtype=object)
-        res = np.asarray([*self.member_names, None], dtype=object)
-        who = np.asarray(self.who, dtype=np.int64)
         start = np.round(np.asarray(self.start) * 1e6).astype("int64")
         end = np.round(np.asarray(self.end) * 1e6).astype("int64")
+        # rows in log order (case, start, end), warm-up cases and removed steps left out;
+        # every column is taken in that order from per-case or per-name values
+        order = np.lexsort((end, start, p.case))
+        order = order[((p.case >= 0) & ~self.skip)[order]]
+        case_row = self.case_np[order]
+        who = np.asarray(self.who, dtype=np.int64)[order]
+        who[who < 0] = len(self.member_names)  # nobody: the last name, None
         out = pd.DataFrame(
             {
-                "case_id": p.case.astype(str),
-                "activity": names[p.act],
-                "resource": res[who],
-                "start_time": pd.to_datetime(start, unit="us", utc=True).tz_convert(self.tz),
-                "end_time": pd.to_datetime(end, unit="us", utc=True).tz_convert(self.tz),
+                "case_id": _texts([str(c) for c in self.case_ids.tolist()], case_row),
+                "activity": _texts(self.acts, p.act[order]),
+                "resource": _texts([*self.member_names, None], who),
+                "start_time": pd.to_datetime(start[order], unit="us", utc=True).tz_convert(self.tz),
+                "end_time": pd.to_datetime(end[order], unit="us", utc=True).tz_convert(self.tz),
             }
         )
         if self.attrs is not None:
-            rows = self.attrs.iloc[self.case_of].reset_index(drop=True)
-            for col in rows.columns:
+            for col in self.attrs.columns:
                 if col not in out.columns:
-                    out[col] = rows[col].to_numpy()
+                    values = self.attrs[col]
+                    if values.dtype == _STR_DTYPE:  # taken in Arrow, as pandas would store it
+                        out[col] = _texts(values.tolist(), case_row)
+                    else:
+                        out[col] = values.to_numpy()[case_row]
         if with_enabled:
-            en = np.round(np.asarray(self.enabled) * 1e6).astype("int64")
+            en = np.round(np.asarray(self.enabled) * 1e6).astype("int64")[order]
             out["enabled_time"] = pd.to_datetime(en, unit="us", utc=True).tz_convert(self.tz)
             # the work itself, in working time (a calendar's pauses are not in it)
-            out["work_s"] = np.asarray(self.dur, dtype=float)
-        keep = keep & ~self.skip
-        order = np.lexsort((end, start, p.case))
-        order = order[keep[order]]
-        return out.iloc[order].reset_index(drop=True)
+            out["work_s"] = np.asarray(self.dur, dtype=float)[order]
+        return out
+
+
+#: The dtype pandas gives a column of Python strings (``str``, Arrow-backed, from pandas 3).
+_STR_DTYPE = pd.Series(["x"]).dtype
+
+
+def _texts(values: Sequence[str | None], index: np.ndarray) -> Any:
+    """``values[index]`` as the column pandas would make of those strings (None missing):
+    taken in Arrow when pandas keeps text in Arrow, which spares a Python string per row."""
+    if isinstance(_STR_DTYPE, pd.StringDtype) and _STR_DTYPE.storage == "pyarrow":
+        import pyarrow as pa
+
+        taken = pa.array(values, type=pa.large_string()).take(pa.array(index, type=pa.int64()))
+        return pd.array(taken, dtype=_STR_DTYPE)
+    return np.asarray(values, dtype=object)[index]
 
 
 def _run(
