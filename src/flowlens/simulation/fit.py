@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 MIN_CASES = 30
 #: Orders of the control-flow model tried.
 ORDERS = (1, 2, 3)
-#: A pool member must have done at least this many steps; rarer performers join the pool of
-#: the step's other performers (their own activity set says little).
-MIN_MEMBER_STEPS = 5
 #: Instances a context needs for a delay distribution of its own.
 MIN_ARC_CASES = 30
 #: The contexts of a wait, from general to specific (methods §16.2).
