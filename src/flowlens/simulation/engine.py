@@ -930,9 +930,13 @@ class _Run:
                     else:
                         push(heap, (now, seq(), _READY, f))
                         f = -1
+                elif f >= 0:
+                    # the follower still waits for another step: the person does not wait with it
+                    f = -1
                 if mi >= 0 and f < 0:
-                    push(pools[home[mi]].idle, (now, member_pos[mi], mi))
-                    p = pool_of[x]
+                    # the member's own pool (a merged follower may need nobody: no pool of its own)
+                    p = home[mi]
+                    push(pools[p].idle, (now, member_pos[mi], mi))
                     if pools[p].queue:
                         self._dispatch(p, now)
             elif kind == _WAKE:
