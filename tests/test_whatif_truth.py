@@ -56,12 +56,6 @@ DEADLINE = (
     "Cancelled' runs from the step before it (the last call), so removing the third and fourth "
     "calls moves the cancellation days earlier: the model has no delay anchored on an earlier step"
 )
-UNBATCH_HOURS = (
-    "'Submit Chargeback' needs nobody, so fit gives it its own hours, discovered from when it "
-    "happens: 16:00-17:00, the batch's release; scenarios._unbatch drops the batching wait but "
-    "keeps those hours, so the unbatched step still waits for 16:00 (with the step's calendar "
-    "dropped the estimate is 6.9 h [6.1, 7.6] against 8.6 h on the demo, seed 21)"
-)
 #: (remedy, process) -> why its CI misses the truth (strict xfail); None: it must cover it.
 SMALL_ROWS: dict[tuple[str, str], str | None] = {
     ("remote_id_verification", "account_opening"): None,
@@ -83,7 +77,8 @@ SMALL_ROWS: dict[tuple[str, str], str | None] = {
         "1/R)]; on the demo the CI covers the truth on both seeds"
     ),
     ("cap_follow_up_calls", "loan_application"): DEADLINE,
-    ("no_chargeback_batching", "card_dispute"): UNBATCH_HOURS,
+    # covered since unbatch drops the step's own hours (they were the batch's release times)
+    ("no_chargeback_batching", "card_dispute"): None,
 }
 
 
