@@ -14,6 +14,7 @@ from flowlens.cli.progress import Progress
 if TYPE_CHECKING:
     from flowlens.log import EventLog
     from flowlens.simulation.model import SimulationModel
+    from flowlens.timing.calendars import CalendarSet
 
 
 def calendar_option(func: Any) -> Any:
@@ -26,6 +27,15 @@ def calendar_option(func: Any) -> Any:
     )(func)
 
 
+def load_calendars(calendar_file: Path | None) -> CalendarSet | None:
+    """The ``--calendar`` file's calendars, or None when none was given."""
+    if calendar_file is None:
+        return None
+    from flowlens.timing.calendars import CalendarSet
+
+    return CalendarSet.from_file(calendar_file)
+
+
 def fit_from_options(
     read: Callable[[], EventLog],
     other_work: Callable[[EventLog], EventLog | None],
@@ -36,11 +46,7 @@ def fit_from_options(
     """Read LOG as the log options say and fit a model (shared by ``fit`` and ``simulate``)."""
     from flowlens.simulation.fit import fit_model
 
-    cals = None
-    if calendar_file is not None:
-        from flowlens.timing.calendars import CalendarSet
-
-        cals = CalendarSet.from_file(calendar_file)
+    cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()
     with progress.step(f"fitting a simulation model to {log.n_cases:,} cases"):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from flowlens.cli.fit_cmd import calendar_option
+from flowlens.cli.fit_cmd import calendar_option, load_calendars
 from flowlens.cli.options import (
     allow_option,
     emit_json,
@@ -74,11 +74,7 @@ def optimize(
 
     allow = AllowList.from_file(allow_file) if allow_file else AllowList.default()
     progress = Progress(enabled=False if as_json else None)
-    cals = None
-    if calendar_file is not None:
-        from flowlens.timing.calendars import CalendarSet
-
-        cals = CalendarSet.from_file(calendar_file)
+    cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()
     with progress.step("finding redundant steps"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import time
@@ -267,27 +266,9 @@ def run_replicas(
 ) -> list[dict[str, Any]]:
     """Replica i into ``paths[i]`` with seed ``seed + i``; in ``jobs`` processes when
     there are several (the result does not depend on ``jobs``)."""
-    k = len(paths)
-    if jobs <= 1 or k == 1:
-        return [_replica(model, i, seed, kwargs, str(p)) for i, p in enumerate(paths)]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from flowlens.simulation.processes import run_in_processes
 
-    # fresh (spawned) workers: a fork of a process that has run DuckDB and Arrow threads (a
-    # fitted log) can die on a lock held by a thread that does not exist in the child
-    pool = ProcessPoolExecutor(max_workers=min(jobs, k), mp_context=mp.get_context("spawn"))
-    try:
-        futures = [pool.submit(_replica, model, i, seed, kwargs, str(p)) for i, p in enumerate(paths)]
-        out = [f.result() for f in futures]
-    except BaseException:
-        # an error or Ctrl-C: stop the workers at once instead of after their replica
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            with contextlib.suppress(Exception):
-                proc.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return out
+    return run_in_processes(_replica, [(model, i, seed, kwargs, str(p)) for i, p in enumerate(paths)], jobs)
 
 
 @click.command()

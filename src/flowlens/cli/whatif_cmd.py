@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from flowlens.cli.fit_cmd import calendar_option
+from flowlens.cli.fit_cmd import calendar_option, load_calendars
 from flowlens.cli.options import (
     emit_json,
     json_option,
@@ -114,11 +114,7 @@ def whatif(
     scenarios = [Scenario.from_file(p) for p in scenario_files]
     given = SimulationModel.load(model_file) if model_file is not None else None
     progress = Progress(enabled=False if as_json else None)
-    cals = None
-    if calendar_file is not None:
-        from flowlens.timing.calendars import CalendarSet
-
-        cals = CalendarSet.from_file(calendar_file)
+    cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()
     fid: dict[str, Any] | None = None

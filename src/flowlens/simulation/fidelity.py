@@ -699,24 +699,9 @@ def _tol_text(c: dict[str, Any]) -> str:
 def score_all(test: pd.DataFrame, sims: list[pd.DataFrame], jobs: int = 1) -> list[dict[str, float]]:
     """:func:`distances` of every simulated log against ``test``, in ``jobs`` processes
     (the measures loop over cases in Python: the slow part of a fidelity run)."""
-    if jobs <= 1 or len(sims) <= 1:
-        return [distances(test, s) for s in sims]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from flowlens.simulation.processes import run_in_processes
 
-    # fresh (spawned) workers: a fork of a process that has run DuckDB and Arrow threads can
-    # die on a lock held by a thread that does not exist in the child
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(sims)), mp_context=mp.get_context("spawn"))
-    try:
-        out = list(pool.map(distances, [test] * len(sims), sims))
-    except BaseException:
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            with contextlib.suppress(Exception):
-                proc.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return out
+    return run_in_processes(distances, [(test, s) for s in sims], jobs)
 
 
 def _keep_cases(log: EventLog, case_idx: np.ndarray, description: str) -> EventLog:

@@ -84,7 +84,7 @@ class SimulationModel:
             raise ConfigError(f"{source}: a simulation model is a JSON object, got {type(data).__name__}")
         unknown = [k for k in data if k not in _TOP]
         if unknown:
-            raise ConfigError(f"{source}: unknown field '{unknown[0]}'{_closest(unknown[0], _TOP)}")
+            raise ConfigError(f"{source}: unknown field '{unknown[0]}'{closest(unknown[0], _TOP)}")
         missing = [k for k, need in _TOP.items() if need and k not in data]
         if missing:
             raise ConfigError(f"{source}: the field '{missing[0]}' is missing")
@@ -157,7 +157,7 @@ class SimulationModel:
     def check_activity(self, name: str, where: str = "activity") -> str:
         """``name`` when the model has it, else a one-line error naming the closest ones."""
         if name not in self.activities:
-            raise ConfigError(f"{where}: unknown activity '{name}'{_closest(name, self.activities)}")
+            raise ConfigError(f"{where}: unknown activity '{name}'{closest(name, self.activities)}")
         return name
 
     # -- validation ----------------------------------------------------------------------
@@ -193,7 +193,7 @@ class SimulationModel:
                 raise ConfigError(f"{where}.shares: expected {{member: share ≥ 0}} for members of the pool")
             if pool.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
-                    f"{where}.calendar: unknown calendar '{pool.get('calendar')}'{_closest(str(pool.get('calendar')), cal_names)}"
+                    f"{where}.calendar: unknown calendar '{pool.get('calendar')}'{closest(str(pool.get('calendar')), cal_names)}"
                 )
         for name, a in acts.items():
             where = f"{s}.activities.{name}"
@@ -223,13 +223,13 @@ class SimulationModel:
                 )
             if "skip_after" in a and a["skip_after"] not in acts:
                 raise ConfigError(
-                    f"{where}.skip_after: unknown activity '{a['skip_after']}'{_closest(str(a['skip_after']), acts)}"
+                    f"{where}.skip_after: unknown activity '{a['skip_after']}'{closest(str(a['skip_after']), acts)}"
                 )
             if "skip_where" in a and (not isinstance(a["skip_where"], str) or not a["skip_where"].strip()):
                 raise ConfigError(f"{where}.skip_where: expected an expression on case attributes")
             if "merged_after" in a and a["merged_after"] not in acts:
                 raise ConfigError(
-                    f"{where}.merged_after: unknown activity '{a['merged_after']}'{_closest(str(a['merged_after']), acts)}"
+                    f"{where}.merged_after: unknown activity '{a['merged_after']}'{closest(str(a['merged_after']), acts)}"
                 )
             contexts = a.get("delay_context", [])
             if not isinstance(contexts, list):
@@ -252,25 +252,25 @@ class SimulationModel:
                     raise ConfigError(f'{w}: expected {{"after"?, "before"?, "occurrence"?, "delay"}}')
                 if "after" in ctx and ctx["after"] != START and ctx["after"] not in acts:
                     raise ConfigError(
-                        f"{w}.after: unknown activity '{ctx['after']}'{_closest(ctx['after'], acts)}"
+                        f"{w}.after: unknown activity '{ctx['after']}'{closest(ctx['after'], acts)}"
                     )
                 if "before" in ctx and ctx["before"] != END and ctx["before"] not in acts:
                     raise ConfigError(
-                        f"{w}.before: unknown activity '{ctx['before']}'{_closest(ctx['before'], acts)}"
+                        f"{w}.before: unknown activity '{ctx['before']}'{closest(ctx['before'], acts)}"
                     )
                 if "occurrence" in ctx and str(ctx["occurrence"]) not in ("1", "2", "3+"):
                     raise ConfigError(f'{w}.occurrence: expected 1, 2 or "3+", got {ctx["occurrence"]!r}')
                 check_distribution(ctx["delay"], f"{w}.delay")
             if a.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
-                    f"{where}.calendar: unknown calendar '{a.get('calendar')}'{_closest(str(a.get('calendar')), cal_names)}"
+                    f"{where}.calendar: unknown calendar '{a.get('calendar')}'{closest(str(a.get('calendar')), cal_names)}"
                 )
             pools = a.get("pools", {})
             if not isinstance(pools, dict):
                 raise ConfigError(f"{where}.pools: expected {{pool name: share}}")
             for p, share in pools.items():
                 if p not in self.pools:
-                    raise ConfigError(f"{where}.pools: unknown pool '{p}'{_closest(p, self.pools)}")
+                    raise ConfigError(f"{where}.pools: unknown pool '{p}'{closest(p, self.pools)}")
                 if not isinstance(share, (int, float)) or share < 0:
                     raise ConfigError(f"{where}.pools.{p}: a share must be a number ≥ 0, got {share!r}")
                 if not self.pools[p]["members"]:
@@ -288,12 +288,12 @@ class SimulationModel:
             if self.priority["attribute"] not in cols:
                 raise ConfigError(
                     f"{s}.priority.attribute: unknown case attribute '{self.priority['attribute']}'"
-                    f"{_closest(self.priority['attribute'], cols)}"
+                    f"{closest(self.priority['attribute'], cols)}"
                 )
         for name, b in self.batching.items():
             where = f"{s}.batching.{name}"
             if name not in acts:
-                raise ConfigError(f"{where}: unknown activity '{name}'{_closest(name, acts)}")
+                raise ConfigError(f"{where}: unknown activity '{name}'{closest(name, acts)}")
             size = b.get("size", 0)
             if not isinstance(size, int) or size < 0:
                 raise ConfigError(f"{where}.size: expected a whole number ≥ 0, got {size!r}")
@@ -302,7 +302,13 @@ class SimulationModel:
                 raise ConfigError(f"{where}.timeout_s: expected seconds ≥ 0, got {t!r}")
 
 
-def _closest(name: str, options: Any) -> str:
+def closest(name: str, options: Any) -> str:
+    """ "; did you mean 'x'?" for the valid names nearest ``name`` (or the first known ones), to
+    end a one-line error.
+
+    >>> closest("Chek", ["Check", "Decide"])
+    "; did you mean 'Check'?"
+    """
     near = difflib.get_close_matches(str(name), [str(o) for o in options], n=3, cutoff=0.5)
     if near:
         return "; did you mean " + " or ".join(f"'{x}'" for x in near) + "?"
@@ -364,12 +370,12 @@ def _check_control_flow(cf: Any, acts: dict[str, Any], where: str) -> None:
             raise ConfigError(f"{w}.after: expected the last {k} activities, got {after!r}"[:300])
         for a in after:
             if a != START and a not in known:
-                raise ConfigError(f"{w}.after: unknown activity '{a}'{_closest(a, known)}")
+                raise ConfigError(f"{w}.after: unknown activity '{a}'{closest(a, known)}")
         if not isinstance(nxt, dict) or not nxt:
             raise ConfigError(f"{w}.next: expected {{activity: probability}}")
         for a, p in nxt.items():
             if a != END and a not in known:
-                raise ConfigError(f"{w}.next: unknown activity '{a}'{_closest(a, known)}")
+                raise ConfigError(f"{w}.next: unknown activity '{a}'{closest(a, known)}")
             if not isinstance(p, (int, float)) or not 0 <= p <= 1:
                 raise ConfigError(f"{w}.next.{a}: a probability must be between 0 and 1, got {p!r}")
         total = sum(nxt.values())
@@ -411,4 +417,4 @@ def example_model() -> dict[str, Any]:
     }
 
 
-__all__ = ["END", "FORMAT_VERSION", "START", "SimulationModel", "example_model"]
+__all__ = ["END", "FORMAT_VERSION", "START", "SimulationModel", "closest", "example_model"]

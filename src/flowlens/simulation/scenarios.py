@@ -32,7 +32,6 @@ flowlens.errors.ConfigError: scenario 'scenario', change 1 (remove): unknown act
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import tomllib
 from collections.abc import Callable
@@ -42,6 +41,8 @@ from typing import Any
 
 from flowlens.errors import ConfigError
 from flowlens.simulation.model import END, SimulationModel
+from flowlens.simulation.model import closest as _closest
+from flowlens.timing.calendars import DAYS
 
 #: Each action, its required and optional fields (besides ``action``).
 ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -57,15 +58,6 @@ ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "set_branch": (("to", "probability"), ("where",)),
     "set_mix": (("attribute", "shares"), ()),
 }
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _closest(name: str, options: Any) -> str:
-    near = difflib.get_close_matches(str(name), [str(o) for o in options], n=3, cutoff=0.5)
-    if near:
-        return "; did you mean " + " or ".join(f"'{x}'" for x in near) + "?"
-    opts = sorted(str(o) for o in options)
-    return f"; known: {', '.join(opts[:8])}{', ...' if len(opts) > 8 else ''}" if opts else ""
 
 
 @dataclass
