@@ -67,11 +67,13 @@ def optimize(
       flowlens optimize loans.csv
       flowlens optimize loans.csv --allow allow.toml --replications 20 --json
     """
+    from flowlens.cli.simulate_cmd import checked_time
     from flowlens.findings.allowlist import AllowList
     from flowlens.findings.api import find_wastes
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.optimize import optimize as run
 
+    start_time = checked_time(start_time, "--start")
     allow = AllowList.from_file(allow_file) if allow_file else AllowList.default()
     progress = Progress(enabled=False if as_json else None)
     cals = load_calendars(calendar_file)

@@ -38,7 +38,8 @@ def _is_file(path: Path) -> bool:
     return path.name.lower().endswith(FILE_SUFFIXES) and not path.is_dir()
 
 
-def _time(value: str | None, option: str) -> str | None:
+def checked_time(value: str | None, option: str) -> str | None:
+    """``value`` when it reads as a time, else a one-line error naming ``option``."""
     if value is None:
         return None
     import pandas as pd
@@ -358,8 +359,8 @@ def simulate(
         guard_outputs(folder="out_path", folder_files=[*names, "tool_report.json"])
     kwargs = {
         "cases": cases,
-        "until": _time(until, "--until"),
-        "start": _time(start_time, "--start"),
+        "until": checked_time(until, "--until"),
+        "start": checked_time(start_time, "--start"),
         "warmup_cases": warmup_cases,
     }
     progress = Progress(enabled=False if as_json else None)

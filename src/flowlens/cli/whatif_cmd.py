@@ -105,11 +105,13 @@ def whatif(
       flowlens whatif loans.csv --scenario digital_first.toml --scenario plus_one.toml
       flowlens whatif loans.csv --model model.json --scenario s.toml --replications 20 --json
     """
+    from flowlens.cli.simulate_cmd import checked_time
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.model import SimulationModel
     from flowlens.simulation.scenarios import Scenario
     from flowlens.simulation.whatif import whatif as run_whatif
 
+    start_time = checked_time(start_time, "--start")
     # the scenario files are read (and checked) before the log: a typo costs no fit
     scenarios = [Scenario.from_file(p) for p in scenario_files]
     given = SimulationModel.load(model_file) if model_file is not None else None
