@@ -627,6 +627,35 @@ class _Run:
                 cum[-1] = 1.0
                 choice = np.minimum(np.searchsorted(cum, u_pool[m], side="right"), len(names) - 1)
                 pool_of[m] = np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+        # anchored waits (methods §16.2): the step is ready at the later of its enablement and
+        # its anchor's end plus a delay drawn for the number of steps between them in the
+        # drawn path (skipped ones too, so a scenario draws the same delay: §16.5)
+        anchor_of = np.full(n, -1, dtype=np.int64)
+        anchor_delay = np.zeros(n)
+        rows = np.arange(n, dtype=np.int64)
+        case_first = p.offsets[self.case_row] if n else rows
+
+        def last_before(mask: np.ndarray) -> np.ndarray:
+            last = np.maximum.accumulate(np.where(mask, rows, -1))
+            return np.concatenate([[-1], last[:-1]]) if n else last
+
+        for ai, name in enumerate(self.acts):
+            anc = model.activities[name].get("anchor")
+            m = by_act[bounds[ai] : bounds[ai + 1]]
+            if not anc or not len(m) or anc["activity"] not in index:
+                continue
+            la = last_before(p.act == index[anc["activity"]])[m]
+            lx = last_before(p.act == ai)[m]
+            ok = (la >= case_first[m]) & (la > lx)
+            mm, la = m[ok], la[ok]
+            froms = np.asarray([int(r["from"]) for r in anc["between"]], dtype=np.int64)
+            which = np.maximum(np.searchsorted(froms, mm - la - 1, side="right") - 1, 0)
+            for j, r in enumerate(anc["between"]):
+                sel = mm[which == j]
+                if len(sel):
+                    anchor_delay[sel] = draw(r["delay"], u_del[sel])
+            anchor_of[mm] = la
+            delay[mm] = 0.0
         # scenario edits (methods §17.1): every draw above is made as without them, so an edit
         # changes a case only through what it does
         skip = np.zeros(n, dtype=bool)
@@ -639,6 +668,7 @@ class _Run:
                 continue
             dur[m] *= float(spec.get("duration_factor", 1.0))
             delay[m] *= float(spec.get("delay_factor", 1.0))
+            anchor_delay[m] *= float(spec.get("delay_factor", 1.0))
             if "skip" in spec:
                 which = spec["skip"]
                 sel = (
@@ -655,8 +685,13 @@ class _Run:
                 mm = m[prev[m] == first]
                 follows[mm] = mm - 1
                 delay[mm] = 0.0
+                anchor_of[mm] = -1
         dur[skip] = 0.0
         delay[skip] = 0.0
+        anchor_of[skip] = -1
+        self.anchor_of = anchor_of.tolist()
+        self.anchor_delay = anchor_delay.tolist()
+        self.anchored = bool((anchor_of >= 0).any())
         pool_of[skip] = -1
         self.skip = skip
         self.follows = follows
@@ -851,6 +886,7 @@ class _Run:
         batched = bool(self.batch_rule)
         act, dur, prio, case_of, step_clock = self.act, self.dur, self.prio, self.case_of, self.step_clock
         start, end, delay = self.start, self.end, self.delay
+        anchored, anchor_of = self.anchored, self.anchor_of
         k, n_init = 0, len(init_key)
         while True:
             if k < n_init:
@@ -911,6 +947,8 @@ class _Run:
                             t = now + d if ck is None else ck.add(now, d)
                         else:
                             t = now
+                        if anchored and anchor_of[s] >= 0:
+                            t = self._anchored_at(s, t)
                         push(heap, (t, seq(), _READY, s))
                     if more and x in more:
                         for s in more[x]:
@@ -953,9 +991,23 @@ class _Run:
         the step (its pool's or its own; methods §16.2)."""
         d = self.delay[i]
         if d <= 0:
-            return enabled
+            t = enabled
+        else:
+            ck = self.delay_clock[i]
+            t = enabled + d if ck is None else ck.add(enabled, d)
+        return self._anchored_at(i, t) if self.anchored and self.anchor_of[i] >= 0 else t
+
+    def _anchored_at(self, i: int, t: float) -> float:
+        """The later of ``t`` and the end of step ``i``'s anchor plus its anchored delay (in
+        the working time of the calendar that governs ``i``; methods §16.2)."""
+        a = self.anchor_of[i]
+        e = self.end[a]
+        if e <= 0.0:  # the anchor has not ended (a concurrent one): the chained time stands
+            return t
+        d = self.anchor_delay[i]
         ck = self.delay_clock[i]
-        return enabled + d if ck is None else ck.add(enabled, d)
+        ta = e + d if ck is None else ck.add(e, d)
+        return ta if ta > t else t
 
     def _push(self, t: float, kind: int, x: int) -> None:
         heapq.heappush(self.heap, (t, self._seq(), kind, x))

@@ -224,6 +224,7 @@ def observe(
     inst["next"] = nxt.where(nxt.notna(), END)
     occ = inst.groupby(["case_idx", "activity"]).cumcount() + 1
     inst["occ"] = np.where(occ >= 3, "3+", occ.astype(str))
+    _anchor_columns(inst, cal_objs, staffed=set(shares))
     return Observations(
         inst=inst,
         case_attributes=_case_attribute_rows(log),
@@ -277,6 +278,7 @@ def build(
             "duration": fit_distribution(g.work_s.to_numpy(dtype=float), method=duration_method),
             **_delays(g, g.delay_s),
         }
+        spec.update(_anchored(g, g.delay_s))
         if shares.get(act):
             spec["pools"] = shares[act]
         elif act_cal.get(act, "24x7") != "24x7":
@@ -350,6 +352,173 @@ def _delays(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
     return out
 
 
+#: X is anchored on A when X comes at least this share as long after the steps in between as it
+#: would after another case's steps at the same time since A (medians; methods §16.2).
+ANCHOR_RATIO = 0.9
+#: ... and when at least this share of X's instances have A before them (since X's last time).
+ANCHOR_PRESENCE = 0.5
+#: ... and when the waiting no staff cause is at least this share of X's waiting.
+ANCHOR_EXTRANEOUS = 0.5
+
+
+def _anchor_columns(inst: pd.DataFrame, cals: dict[str, Any], staffed: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Choose, per activity X, the earlier step A its waiting runs from, if any (methods §16.2),
+    and add the columns ``anchor`` (A for the instances that have it before them), ``between``
+    (steps between A and X) and ``anchor_s`` (working time, in X's calendar, from A's end to X's
+    start, less X's staff-caused waiting) to ``inst`` (ordered by case, start).
+
+    A customer answers a letter or returns an offer on their own clock, whatever reminders are
+    sent meanwhile, and a time-out runs from the step that set it: chaining such a wait to the
+    previous step would make removing a reminder remove the time before it. The log says so when
+    X does not come sooner after the steps in between than after other cases' steps: own
+    τ = X's start − the end of the last step since A, over the instances with steps between
+    A and X, swapped τ = the same
+    elapsed time since A measured against the steps of another case whose X came no sooner (the
+    case half-way up the order of that time: its steps up to then are a draw of the steps
+    in between, untouched by X); X is anchored when median own τ ≥ :data:`ANCHOR_RATIO` × median
+    swapped τ. Prompted steps (an answer to a call, work after a document) come sooner after
+    their trigger than chance and stay chained. Of the anchors that pass, the nearest (fewest
+    steps between, median) is taken."""
+    n = len(inst)
+    inst["anchor"] = None
+    inst["between"] = -1
+    inst["anchor_s"] = np.nan
+    if not n:
+        return
+    row = np.arange(n, dtype=np.int64)
+    case = inst.case_idx.to_numpy()
+    new_case = np.ones(n, dtype=bool)
+    new_case[1:] = case[1:] != case[:-1]
+    case_start = np.maximum.accumulate(np.where(new_case, row, 0))
+    rank = np.cumsum(new_case) - 1
+    act = inst.activity.astype(str).to_numpy()
+    names = sorted(set(act.tolist()))
+    s_us = inst.s_us.to_numpy(dtype=np.int64)
+    e_us = inst.end_us.fillna(inst.s_us).to_numpy(dtype=np.int64)
+    # the latest end so far in each case: monotone within a case, searched for "the last step
+    # ended by then"
+    cm = pd.Series(e_us).groupby(case).cummax().to_numpy(dtype=np.int64)
+    rel0 = inst.groupby("case_idx").s_us.transform("min").to_numpy(dtype=np.int64)
+    key = rank.astype(float) * 1e9 + (cm - rel0) / 1e6
+
+    def last_before(mask: np.ndarray) -> np.ndarray:
+        last = np.maximum.accumulate(np.where(mask, row, -1))
+        prior = np.concatenate([[-1], last[:-1]])
+        return np.where(prior >= case_start, prior, -1)
+
+    prior_of = {a: last_before(act == a) for a in names}
+    wait = (inst.delay_s.fillna(0) + inst.staff_wait_s.fillna(0)).groupby(act).sum()
+    extraneous = inst.delay_s.fillna(0).groupby(act).sum()
+    chosen: dict[str, tuple[float, float, str, np.ndarray, np.ndarray]] = {}
+    for x in names:
+        xm = act == x
+        nx = int(xm.sum())
+        # staff take a step up when the step before it reaches them: only steps that need
+        # nobody (the customer's, a third party's, a time-out) run on a clock of their own
+        if x in staffed or nx < MIN_ARC_CASES or float(wait.get(x, 0)) <= 0:
+            continue
+        if float(extraneous.get(x, 0)) < ANCHOR_EXTRANEOUS * float(wait[x]):
+            continue
+        xi = row[xm]
+        own_prev = prior_of[x][xm]
+        for a in names:
+            if a == x:
+                continue
+            la = prior_of[a][xm]
+            ok = (la >= 0) & (la > own_prev)
+            if ok.sum() < ANCHOR_PRESENCE * nx:
+                continue
+            i, ai = xi[ok], la[ok]
+            between = i - ai - 1
+            if int((cm[i - 1] > e_us[ai]).sum()) < MIN_ARC_CASES:
+                continue
+            t = (s_us[i] - e_us[ai]) / 1e6
+            own = (s_us[i] - np.maximum(cm[i - 1], e_us[ai])) / 1e6
+            order = np.lexsort((i, t))
+            m = len(order)
+            r = np.arange(m)
+            partner = np.empty(m, dtype=np.int64)
+            partner[order] = order[r + (m - 1 - r + 1) // 2 if m else r]
+            pj = partner
+            keep = pj != np.arange(m)
+            # the partner's last step ended by A's end + t, among its steps between A and X
+            q = rank[i[pj]].astype(float) * 1e9 + (e_us[ai[pj]] - rel0[i[pj]]) / 1e6 + t
+            k = np.searchsorted(key, q, side="right") - 1
+            k = np.minimum(k, i[pj] - 1)
+            last_end = np.where(k > ai[pj], cm[np.maximum(k, 0)], e_us[ai[pj]])
+            swapped = t - (last_end - e_us[ai[pj]]) / 1e6
+            # judged where both the case and its partner had a step in between end after A
+            # (not with it) by then: the others agree either way, and a case picked for having
+            # a step in between has had one more recently than chance
+            keep &= (cm[i - 1] > e_us[ai]) & (last_end > e_us[ai[pj]])
+            own, swapped = np.maximum(own[keep], 0.0), np.maximum(swapped[keep], 0.0)
+            if len(own) < MIN_ARC_CASES:
+                continue
+            mo, ms = float(np.median(own)), float(np.median(swapped))
+            if ms <= 0 or mo < ANCHOR_RATIO * ms:
+                continue
+            cand = (float(np.median(between)), -mo / ms, a, i, ai)
+            if x not in chosen or cand[:3] < chosen[x][:3]:
+                chosen[x] = cand
+    if not chosen:
+        return
+    wall = np.zeros(n)
+    anchor = np.full(n, None, dtype=object)
+    between_all = np.full(n, -1, dtype=np.int64)
+    for _x, (_, _, a, i, ai) in sorted(chosen.items(), key=lambda kv: kv[0]):
+        wall[i] = np.maximum(s_us[i] - e_us[ai], 0) / 1e6
+        anchor[i] = a
+        between_all[i] = i - ai - 1
+    work = _working_seconds(inst, cals, s_us, wall, overtime=False)
+    has = between_all >= 0
+    inst["anchor"] = anchor
+    inst["between"] = between_all
+    inst["anchor_s"] = np.where(has, np.maximum(work - inst.staff_wait_s.fillna(0).to_numpy(), 0.0), np.nan)
+
+
+def _anchored(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
+    """The ``anchor`` of one activity's instances ``g`` (methods §16.2): the anchor step, the
+    anchored delay, and its distribution per range of steps in between (ranges grown from 0
+    up until each holds :data:`MIN_ARC_CASES` instances; a short last range joins the one
+    before). A case that calls more often waits longer (the calls go on while it waits): drawn
+    per range, the anchored wait keeps that dependence, so a simulated case with many calls
+    does not get a short wait that its calls would overrun. ``delay_s`` is the chained delay
+    used (calibration may add to it); what it adds is added to the anchored one too."""
+    if "anchor" not in g.columns:
+        return {}
+    has = g.between.to_numpy() >= 0
+    if not has.any():
+        return {}
+    a = str(g.anchor[has].iloc[0])
+    d = (g.anchor_s + (delay_s - g.delay_s)).to_numpy(dtype=float)[has]
+    b = g.between.to_numpy()[has]
+    ranges: list[dict[str, Any]] = []
+    values = np.sort(np.unique(b))
+    lo, count = None, 0
+    for v in values.tolist():
+        if lo is None:
+            lo = v
+        count += int((b == v).sum())
+        if count >= MIN_ARC_CASES:
+            ranges.append({"from": int(lo)})
+            lo, count = None, 0
+    if not ranges:
+        ranges = [{"from": 0}]
+    ranges[0]["from"] = 0
+    bounds = [r["from"] for r in ranges] + [np.iinfo(np.int64).max]
+    for j, r in enumerate(ranges):
+        sel = (b >= bounds[j]) & (b < bounds[j + 1])
+        r["delay"] = fit_distribution(d[sel], method="empirical")
+    return {
+        "anchor": {
+            "activity": a,
+            "delay": fit_distribution(d, method="empirical"),
+            "between": ranges,
+            "instances": int(has.sum()),
+        }
+    }
+
+
 #: In-sample simulations (assignment, calibration) use at most this many of the log's first
 #: cases: enough for means and distributions, and a fit of a large log stays fast.
 IN_SAMPLE_CASES = 5000
@@ -394,6 +563,7 @@ def _calibrate(model: SimulationModel, inst: pd.DataFrame) -> None:
         g = inst[inst.activity == a]
         spec = model.activities[a]
         spec.update(_delays(g, g.delay_s + r * g.staff_wait_s))
+        spec.update(_anchored(g, g.delay_s + r * g.staff_wait_s))
         if spec.get("batching_share"):
             total = float((g.delay_s + r * g.staff_wait_s).sum())
             spec["batching_share"] = (

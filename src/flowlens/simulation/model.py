@@ -17,7 +17,9 @@ the JSON Schema is ``model.schema.json`` beside this module, methods §16 define
 * ``pools``: named groups of resources (people, by their log names) with a calendar each;
 * ``calendars``: working hours in the format of ``--calendar`` files;
 * ``priority``: optionally, a case attribute whose values are served first;
-* ``batching``: optionally per activity, released by size, time-out or daily cut-off.
+* ``batching``: optionally per activity, released by size, time-out or daily cut-off;
+* ``activities.A.anchor``: optionally, A's waiting runs from an earlier step's end instead of
+  the previous step's (a customer's answer, a time-out), per range of steps in between.
 
 >>> m = SimulationModel.from_dict(example_model())
 >>> m.activity_names()
@@ -261,6 +263,8 @@ class SimulationModel:
                 if "occurrence" in ctx and str(ctx["occurrence"]) not in ("1", "2", "3+"):
                     raise ConfigError(f'{w}.occurrence: expected 1, 2 or "3+", got {ctx["occurrence"]!r}')
                 check_distribution(ctx["delay"], f"{w}.delay")
+            if "anchor" in a:
+                _check_anchor(a["anchor"], acts, f"{where}.anchor")
             if a.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{a.get('calendar')}'{closest(str(a.get('calendar')), cal_names)}"
@@ -314,6 +318,29 @@ def closest(name: str, options: Any) -> str:
         return "; did you mean " + " or ".join(f"'{x}'" for x in near) + "?"
     opts = sorted(str(o) for o in options)
     return f"; known: {', '.join(opts[:8])}{', ...' if len(opts) > 8 else ''}" if opts else ""
+
+
+def _check_anchor(anc: Any, acts: dict[str, Any], where: str) -> None:
+    """An anchored wait: ``activity`` (an earlier step), ``between`` ranges (``from`` 0 up,
+    increasing) each with a ``delay``, and optionally the overall ``delay``."""
+    if not isinstance(anc, dict) or "activity" not in anc or not isinstance(anc.get("between"), list):
+        raise ConfigError(f'{where}: expected {{"activity", "between": [{{"from": 0, "delay"}}, ...]}}')
+    if anc["activity"] not in acts:
+        raise ConfigError(
+            f"{where}.activity: unknown activity '{anc['activity']}'{closest(str(anc['activity']), acts)}"
+        )
+    if "delay" in anc:
+        check_distribution(anc["delay"], f"{where}.delay")
+    last = -1
+    for j, r in enumerate(anc["between"]):
+        w = f"{where}.between[{j}]"
+        f = r.get("from") if isinstance(r, dict) else None
+        if isinstance(f, bool) or not isinstance(f, int) or f <= last or (j == 0 and f != 0):
+            raise ConfigError(f"{w}.from: expected whole numbers of steps from 0 up, increasing, got {f!r}")
+        last = f
+        check_distribution(r.get("delay"), f"{w}.delay")
+    if not anc["between"]:
+        raise ConfigError(f"{where}.between: expected at least one range (from 0)")
 
 
 def _check_arrivals(a: Any, where: str) -> None:
