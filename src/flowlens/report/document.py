@@ -40,6 +40,9 @@ class Section:
     data: dict[str, Any] = field(default_factory=dict)
     #: One-line takeaway shown in the table of contents.
     lead: str = ""
+    #: Inline scripts the section needs (fixed package files, never built from data): the page
+    #: places each once at its end and allows it by its hash in the Content-Security-Policy.
+    scripts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,17 @@ class Report:
         >>> "Open account\\x00" in page and "\x00" not in page
         True
         """
+        from flowlens.report.interactive_map import script_hash
+
         template = environment().get_template("report.html.j2")
+        scripts = list(dict.fromkeys(js for s in self.sections for js in s.scripts))
         page = xml_text(
             template.render(
                 title=self.title,
                 provenance=self.provenance,
                 sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+                scripts=[Markup(js) for js in scripts],
+                script_hashes=[script_hash(js) for js in scripts],
             )
         )
         outside = _outside_links(page)
