@@ -1,4 +1,4 @@
-"""The report's interactive process map: Disco's two sliders, the frequency/time toggle and a
+r"""The report's interactive process map: Disco's two sliders, the frequency/time toggle and a
 click on a box for its waiting split, in one offline page (docs/methods.md 3.4).
 
 Every map the sliders can show is laid out here, in Python, by the same code as the ``map``
@@ -15,9 +15,9 @@ the page allows by its SHA-256 hash in the Content-Security-Policy, never ``unsa
 The static drawings stay in the page as the fallback without script and for print.
 
 >>> script_json({"name": "</script><b>&\u2028"})
-'{"name": "\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e\\\\u0026\\\\u2028"}'
+'{"name": "\\u003c/script\\u003e\\u003cb\\u003e\\u0026\\u2028"}'
 >>> script_hash("x")
-'sha256-LQFa3ARw1APdLeH6pWLrFOJ8Ae+2lvSVn7Ms3lE+V1c='
+'sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE='
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def map_states(
     ...                    "timestamp": pd.date_range("2024-01-01", periods=7, freq="h")})
     >>> s = map_states(flowlens.read_log(df)).data
     >>> [a["n"] for a in s["activity_levels"]], s["default"]
-    ([3, 4], [1, 4])
+    ([2, 3, 4], [2, 4])
     """
     from flowlens.analysis.waiting import CAUSES
     from flowlens.report.waiting_section import LABELS
