@@ -7,12 +7,19 @@ drawings (not the sliders) are printed. Chromium is found as ``FLOWLENS_CHROMIUM
 network, sandbox, first-run or profile of the user's (a throw-away ``--user-data-dir``), and
 without the header and footer it would print (date and file path).
 
-Chromium writes the time of printing into the PDF (``/CreationDate`` and ``/ModDate``) and
-nothing else that changes between runs (checked on Chromium 156), so :func:`fix_dates` sets
-both to one fixed date of the same length: the same page prints to the same bytes.
+Chromium writes two things into the PDF that change between runs of the same page (checked on
+Chromium 156): the time of printing (``/CreationDate`` and ``/ModDate``), and, in the tagged
+structure that makes the PDF accessible, the browser's internal number of each element
+(``/ID (node00000516)``, which depends on how many nodes the page's script made before). So
+:func:`fix_dates` sets both dates to one fixed date and :func:`fix_ids` renumbers the element
+ids in order of first appearance (every reference to one id gets the same new one), each
+written at the same length so that the cross-reference offsets stay right: the same page
+prints to the same bytes.
 
 >>> fix_dates(b"<</CreationDate (D:20261206045659+00'00')>>")
 b"<</CreationDate (D:20000101000000+00'00')>>"
+>>> fix_ids(b"/ID (node00000516) /ID (node00000002) /Headers [(node00000516)]")
+b'/ID (node00000001) /ID (node00000002) /Headers [(node00000001)]'
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ FLAGS = (
     "--no-pdf-header-footer",
 )
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+_NODE = re.compile(rb"\(node(\d{6,12})\)")
 _DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}[^)]{0,8}\)")
 #: Seconds one Chromium run may take (a large report prints in about 10 s on 2 cores).
 TIMEOUT = 300.0
@@ -76,6 +84,20 @@ def fix_dates(pdf: bytes) -> bytes:
         return new if len(new) == len(old) else old
 
     return _DATE.sub(fixed, pdf)
+
+
+def fix_ids(pdf: bytes) -> bytes:
+    """``pdf`` with Chromium's element ids renumbered 1, 2, ... in order of first appearance."""
+    new: dict[bytes, bytes] = {}
+
+    def renumber(m: re.Match[bytes]) -> bytes:
+        digits = m.group(1)
+        if digits not in new:
+            new[digits] = str(len(new) + 1).zfill(len(digits)).encode("ascii")
+        out = new[digits]
+        return b"(node" + out + b")" if len(out) == len(digits) else m.group(0)
+
+    return _NODE.sub(renumber, pdf)
 
 
 def run_chromium(args: Sequence[str], *, chromium: str | None = None) -> None:
@@ -114,7 +136,7 @@ def print_pdf(html: str | Path, pdf: str | Path, *, chromium: str | None = None)
         run_chromium([f"--print-to-pdf={out}", src.as_uri()], chromium=chromium)
         if not out.is_file() or out.stat().st_size == 0:
             raise FlowlensError(f"Chromium wrote no PDF for {src.name}")
-        data = fix_dates(out.read_bytes())
+        data = fix_ids(fix_dates(out.read_bytes()))
     return write_bytes(pdf, data)
 
 
