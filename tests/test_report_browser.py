@@ -48,8 +48,15 @@ def _log() -> flowlens.EventLog:
         for k, act in enumerate(steps):
             start = t + pd.Timedelta(minutes=int(rng.integers(5, 90)))
             end = start + pd.Timedelta(minutes=int(rng.integers(3, 30)))
-            rows.append({"case": f"c{c}", "activity": act, "resource": f"clerk{(c + k) % 2}",
-                         "start": start, "end": end})
+            rows.append(
+                {
+                    "case": f"c{c}",
+                    "activity": act,
+                    "resource": f"clerk{(c + k) % 2}",
+                    "start": start,
+                    "end": end,
+                }
+            )
             t = end
     return flowlens.read_log(pd.DataFrame(rows))
 

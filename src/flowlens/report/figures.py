@@ -100,8 +100,9 @@ def write_pngs(figs: list[Figure], folder: str | Path, *, chromium: str | None =
             height = int(sum(f.height for f in batch) + len(batch))
             page = Path(tmp) / f"batch{b}.html"
             page.write_text(_page(batch), encoding="utf-8")
-            shot = screenshot(page, Path(tmp) / f"batch{b}.png", width=width, height=height, scale=SCALE,
-                              chromium=chromium)
+            shot = screenshot(
+                page, Path(tmp) / f"batch{b}.png", width=width, height=height, scale=SCALE, chromium=chromium
+            )
             with Image.open(shot) as img:
                 top = 0
                 for f in batch:

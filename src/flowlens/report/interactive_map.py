@@ -114,7 +114,9 @@ class MapStates:
 def _activity_counts(log: EventLog) -> pd.DataFrame:
     t = log.table
     counts = t.group_by("activity").aggregate(n=t.count()).to_pandas()
-    return counts.sort_values(["n", "activity"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return counts.sort_values(["n", "activity"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def _levels(counts: pd.DataFrame, max_activities: int) -> list[tuple[float, int]]:

@@ -98,9 +98,8 @@ class _Converter(HTMLParser):
         if tag in _SKIP:
             self.skip, self.skip_tag = 1, [tag]
             return
-        if tag in _BLOCK or tag == "br":
-            if self.cell is None:
-                self._flush()
+        if (tag in _BLOCK or tag == "br") and self.cell is None:
+            self._flush()
         if tag in {"h2", "h3", "h4", "h5"}:
             self.line.append("#" * int(tag[1]) + " ")
         elif tag == "summary":
@@ -159,9 +158,8 @@ class _Converter(HTMLParser):
         elif tag in {"ul", "ol"} and self.list_stack:
             self.list_stack.pop()
             self._flush()
-        elif tag in _BLOCK or tag in {"li", "summary"}:
-            if self.cell is None:
-                self._flush()
+        elif (tag in _BLOCK or tag in {"li", "summary"}) and self.cell is None:
+            self._flush()
 
     def handle_data(self, data: str) -> None:
         if self.skip or self.live:

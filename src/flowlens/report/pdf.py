@@ -140,8 +140,9 @@ def print_pdf(html: str | Path, pdf: str | Path, *, chromium: str | None = None)
     return write_bytes(pdf, data)
 
 
-def screenshot(html: str | Path, png: str | Path, *, width: int, height: int, scale: int = 2,
-               chromium: str | None = None) -> Path:
+def screenshot(
+    html: str | Path, png: str | Path, *, width: int, height: int, scale: int = 2, chromium: str | None = None
+) -> Path:
     """A PNG of the first ``width`` x ``height`` CSS pixels of the page ``html``, at ``scale``
     device pixels per CSS pixel."""
     src = Path(html).resolve()
