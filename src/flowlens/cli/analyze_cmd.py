@@ -114,6 +114,18 @@ from flowlens.log import EventLog
     "flowlens whatif computes them (implies --simulate; costs a fit of the whole log and 10 to 100 "
     "paired replications of every scenario).",
 )
+@click.option(
+    "--pdf",
+    is_flag=True,
+    help="Also write report.pdf, printed by headless Chromium (each section on a new page, the map "
+    "on its own page). Needs Chromium (apt-get install chromium).",
+)
+@click.option(
+    "--png",
+    is_flag=True,
+    help="Also write every chart as figures/NAME.png (besides figures/NAME.svg), rasterised by headless "
+    "Chromium. Needs Chromium.",
+)
 @other_work_option
 @process_option
 @json_option
@@ -139,8 +151,11 @@ def analyze(
     scenario_files: tuple[Path, ...],
     process: str | None,
     as_json: bool,
+    pdf: bool = False,
+    png: bool = False,
 ) -> None:
-    """Analyse LOG and write DIR/report.html, DIR/results.json and DIR/quarantine.csv.
+    """Analyse LOG and write DIR/report.html, DIR/results.json, DIR/report.md, DIR/figures/ and
+    DIR/quarantine.csv (with --pdf also DIR/report.pdf).
 
     The report is one self-contained HTML file that opens offline: summary, data quality,
     process map, variants, why cases wait, bottlenecks, redundant steps, the customer's view, segments,
@@ -166,6 +181,10 @@ def analyze(
     inputs = guard_outputs(folder="out_dir", folder_files=REPORT_FILES)
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)
+    if pdf or png:  # a missing browser is found now, not after the analysis
+        from flowlens.report.pdf import find_chromium
+
+        find_chromium("--pdf" if pdf else "--png")
     if scenario_files and simulate is False:
         raise click.UsageError("--scenario needs the simulation: drop --no-simulate")
     # read and checked before the log: a typo in a scenario file costs no analysis
@@ -212,7 +231,7 @@ def analyze(
         for name, reason in failed_sections(report):
             click.echo(f"flowlens: warning: section '{name}' {reason}", err=True)
         with progress.step("writing report"):
-            paths = report.write(out.path)
+            paths = report.write(out.path, pdf=pdf, png=png)
             paths["quarantine"] = write_quarantine(log, out.path / "quarantine.csv")
     paths = {k: out.final(v) for k, v in paths.items()}
     if as_json:

@@ -19,7 +19,7 @@ import click
 from flowlens.outputs import MANIFEST, check_outputs
 
 #: The files ``analyze`` writes into its folder.
-REPORT_FILES = ("report.html", "results.json", "quarantine.csv", MANIFEST)
+REPORT_FILES = ("report.html", "results.json", "quarantine.csv", "report.md", "report.pdf", MANIFEST)
 
 
 def _paths(value: Any) -> list[Path]:

@@ -228,12 +228,18 @@ def build_report(
     report = _add(report, guard.run("Data quality", lambda: quality_section(log, summary)))
     tm, wa, other = _time_analyses(log, opts, tick, guard) if opts.deep else (None, None, None)
     by_transition = guard.run("Why cases wait", lambda: wa.by("transition")) if wa is not None else None
+    by_activity = guard.run("Why cases wait", lambda: wa.by("activity")) if wa is not None else None
     tick("process map")
     report = _add(
         report,
         guard.run(
             "Process map",
-            lambda: map_section(log, directly_follows(log), waiting_by_transition=by_transition),
+            lambda: map_section(
+                log,
+                directly_follows(log),
+                waiting_by_transition=by_transition,
+                waiting_by_activity=by_activity,
+            ),
         ),
     )
     tick("variants")

@@ -40,6 +40,9 @@ class Section:
     data: dict[str, Any] = field(default_factory=dict)
     #: One-line takeaway shown in the table of contents.
     lead: str = ""
+    #: Inline scripts the section needs (fixed package files, never built from data): the page
+    #: places each once at its end and allows it by its hash in the Content-Security-Policy.
+    scripts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,17 @@ class Report:
         >>> "Open account\\x00" in page and "\x00" not in page
         True
         """
+        from flowlens.report.interactive_map import script_hash
+
         template = environment().get_template("report.html.j2")
+        scripts = list(dict.fromkeys(js for s in self.sections for js in s.scripts))
         page = xml_text(
             template.render(
                 title=self.title,
                 provenance=self.provenance,
                 sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+                scripts=[Markup(js) for js in scripts],
+                script_hashes=[script_hash(js) for js in scripts],
             )
         )
         outside = _outside_links(page)
@@ -94,25 +102,46 @@ class Report:
             }
         )
 
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``report.html`` and ``results.json`` into ``out_dir``, as one set: a run that
-        fails or is killed on the way leaves the folder as it was (:func:`flowlens.outputs.output_folder`).
+    def write(self, out_dir: str | Path, *, pdf: bool = False, png: bool = False) -> dict[str, Path]:
+        """Write ``report.html``, ``results.json``, ``report.md`` and every drawing as
+        ``figures/NAME.svg`` into ``out_dir``, with ``pdf`` also ``report.pdf`` and with ``png``
+        also ``figures/NAME.png`` (both by headless Chromium, :mod:`flowlens.report.pdf`), as
+        one set: a run that fails or is killed on the way leaves the folder as it was
+        (:func:`flowlens.outputs.output_folder`).
 
         >>> import tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp()) / "out"
         >>> keys = "cases end engine flowlens_version seed source_name source_sha256 start timezone"
         >>> paths = Report(title="t", provenance=dict.fromkeys(keys.split(), 0)).write(d)
         >>> sorted(paths), paths["results"] == d / "results.json"
-        (['report', 'results'], True)
+        (['figures', 'markdown', 'report', 'results'], True)
         """
         from flowlens.outputs import RESULTS, output_folder, write_text
+        from flowlens.report.figures import figures, write_pngs, write_svgs
+        from flowlens.report.markdown import report_markdown
 
+        chromium = None
+        if pdf or png:  # before anything is written: a missing browser is a one-line error
+            from flowlens.report.pdf import find_chromium
+
+            chromium = find_chromium("--pdf" if pdf else "--png")
         html = self.to_html()
         data = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=_json_default) + "\n"
+        figs = figures(self)
         with output_folder(out_dir, kind="report") as out:
             report = write_text(out.path / "report.html", html)
-            results = write_text(out.path / RESULTS, data)
-        return {"report": out.final(report), "results": out.final(results)}
+            paths = {"report": report, "markdown": write_text(out.path / "report.md", report_markdown(self))}
+            folder = out.path / "figures"
+            write_svgs(figs, folder)
+            if png:
+                write_pngs(figs, folder, chromium=chromium)
+            paths["figures"] = folder
+            if pdf:
+                from flowlens.report.pdf import print_pdf
+
+                paths["pdf"] = print_pdf(report, out.path / "report.pdf", chromium=chromium)
+            paths["results"] = write_text(out.path / RESULTS, data)
+        return {k: out.final(v) for k, v in paths.items()}
 
 
 class _Links(HTMLParser):

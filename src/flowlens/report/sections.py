@@ -181,8 +181,12 @@ def map_section(
     max_activities: int = 40,
     path_coverage: float = 0.95,
     waiting_by_transition: pd.DataFrame | None = None,
+    waiting_by_activity: pd.DataFrame | None = None,
+    interactive: bool = True,
 ) -> Section:
     """Both views of the map (display subset per methods 3.4); ``data`` holds the full graph.
+    With ``interactive``, the page also gets the sliders, view toggle and waiting split
+    (per activity, from ``waiting_by_activity``) of :mod:`flowlens.report.interactive_map`.
 
     ``waiting_by_transition`` (customer waiting per ``prev_activity``, ``activity``, as in
     :meth:`~flowlens.analysis.waiting.WaitingAnalysis.by`) names where customers wait most; its
@@ -196,10 +200,22 @@ def map_section(
     shown = process_map(log, max_activities=max_activities, path_coverage=path_coverage, keep_edges=named)
     freq = Markup(inline_svg(map_svg(shown, view="frequency")))
     time = Markup(inline_svg(map_svg(shown, view="time")))
+    states = None
+    if interactive:
+        from flowlens.report.interactive_map import map_script, map_states
+
+        states = map_states(
+            log,
+            max_activities=max_activities,
+            path_coverage=path_coverage,
+            keep_edges=named,
+            waiting_by_activity=waiting_by_activity,
+        )
     html = render_fragment(
         "_map.html.j2",
         freq_svg=freq,
         time_svg=time,
+        states_json=Markup(states.json()) if states is not None else None,
         has_start=log.has_start_times,
         shown_activities=len(shown.nodes),
         total_activities=shown.total_activities,
@@ -235,7 +251,8 @@ def map_section(
             )
         lead += "."
     data["named_transitions"] = [list(t) for t in named]
-    return Section(id="map", title="Process map", html=html, data=data, lead=lead)
+    scripts = (map_script(),) if states is not None else ()
+    return Section(id="map", title="Process map", html=html, data=data, lead=lead, scripts=scripts)
 
 
 #: transitions named by the waiting and bottleneck sections, always drawn on the map
