@@ -96,6 +96,9 @@ class ReportOptions:
     whatif_replications: int | None = None
     #: processes scoring the fidelity check's logs (the numbers do not depend on it)
     jobs: int = 1
+    #: the report's language (:data:`flowlens.report.i18n.LANGUAGES`): every sentence, heading,
+    #: label, unit and number format; values from the log (activity names ...) stay as they are
+    lang: str = "en"
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -191,8 +194,15 @@ def build_report(
 ) -> Report:
     """The report of ``log``. ``step`` is called with a label before each analysis (the CLI
     shows progress with it). A section whose analysis raises is listed as failed (see
-    :class:`_Guard`); the others are still built."""
+    :class:`_Guard`); the others are still built. Its words are in ``options.lang``."""
+    from flowlens.report.i18n import language
+
     opts = options or ReportOptions()
+    with language(opts.lang):
+        return _build_report(log, opts, step=step)
+
+
+def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], object] | None) -> Report:
     skipped: list[tuple[str, str]] = list(opts.skipped)
     guard = _Guard(skipped)
 
@@ -209,6 +219,7 @@ def build_report(
         "sla": list(opts.sla) + [str(r) for r in opts.sla_rules],
         "resamples": opts.resamples if opts.deep else None,
         "other_work": opts.other_work.source.path if opts.other_work is not None else None,
+        "lang": opts.lang,
     }
     report = Report(
         title=opts.title or f"Process report: {Path(log.source.path).name}",

@@ -23,20 +23,16 @@ from html import escape
 
 import numpy as np
 
+from flowlens.report.charts import SVG_ROOT, _fmt, empty_chart
+from flowlens.report.i18n import _
+
 _W = 640
 FILL = "#2171b5"
 MUTED = "#9aa5b1"
 
 
-def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
-
-
 def _empty(width: int) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
-        '<text x="10" y="25">no data</text></svg>'
-    )
+    return empty_chart(width)
 
 
 def _scale(lo: float, hi: float, log_x: bool, x0: float, x1: float) -> Callable[[float], float]:
@@ -92,10 +88,7 @@ def interval_chart(
     def ok(z: float) -> bool:
         return bool(np.isfinite(z) and (z > 0 or not log_x))
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img">'
-    ]
+    parts = [f'<svg {SVG_ROOT} width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']
     if reference is not None and np.isfinite(reference) and (not log_x or reference > 0):
         rx = sx(reference)
         parts.append(
@@ -165,8 +158,7 @@ def distribution_chart(
     sx = _scale(lo, hi, log_x, x0, x1)
     axis_y = height - bottom + 4
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img">',
+        f'<svg {SVG_ROOT} width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
         f'<line x1="{x0}" y1="{axis_y}" x2="{x1}" y2="{axis_y}" stroke="#888"/>',
     ]
     ticks = np.geomspace(lo, hi, 5) if log_x else np.linspace(lo, hi, 5)
@@ -183,9 +175,12 @@ def distribution_chart(
         if q is None:
             continue
         p10, p25, p50, p75, p90 = (sx(float(v)) for v in q)
-        tip = (
-            f"p10 {fmt(float(q[0]))}, p25 {fmt(float(q[1]))}, median {fmt(float(q[2]))}, "
-            f"p75 {fmt(float(q[3]))}, p90 {fmt(float(q[4]))}"
+        tip = _("p10 {p10}, p25 {p25}, median {p50}, p75 {p75}, p90 {p90}").format(
+            p10=fmt(float(q[0])),
+            p25=fmt(float(q[1])),
+            p50=fmt(float(q[2])),
+            p75=fmt(float(q[3])),
+            p90=fmt(float(q[4])),
         )
         parts.append(
             f'<line x1="{p10:.1f}" y1="{y:.1f}" x2="{p90:.1f}" y2="{y:.1f}" stroke="{MUTED}"/>'

@@ -29,6 +29,7 @@ from markupsafe import Markup
 
 from flowlens.errors import FlowlensError
 from flowlens.render.text import visible, xml_text
+from flowlens.report.i18n import language
 from flowlens.report.templating import environment
 
 
@@ -64,13 +65,14 @@ class Report:
         True
         """
         template = environment().get_template("report.html.j2")
-        page = xml_text(
-            template.render(
-                title=self.title,
-                provenance=self.provenance,
-                sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+        with language(self.provenance.get("lang") or "en"):  # the language the sections were built in
+            page = xml_text(
+                template.render(
+                    title=self.title,
+                    provenance=self.provenance,
+                    sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+                )
             )
-        )
         outside = _outside_links(page)
         if outside:
             # Every value from the log is escaped on its way in, so this is a flowlens bug:
