@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import run_cli
 
 import flowlens
 from flowlens.errors import ConfigError
@@ -16,7 +17,6 @@ from flowlens.report import formats
 from flowlens.report.catalogue import status
 from flowlens.report.charts import FONT_FAMILY, bar_chart, histogram
 from flowlens.report.i18n import LANGUAGES, _, catalogue_path, language, ngettext, pgettext, translations
-from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,11 +81,16 @@ def test_plural_forms() -> None:
 
 
 def test_an_unknown_language_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown report language 'fr': use one of en, zh-CN"), language("fr"):
+    with (
+        pytest.raises(ConfigError, match="unknown report language 'fr': use one of en, zh-CN"),
+        language("fr"),
+    ):
         pass
     log = tmp_path / "log.csv"
     log.write_text("case_id,activity,timestamp\n1,a,2024-01-01 09:00\n1,b,2024-01-01 10:00\n")
-    code, _out, err = run_cli(["analyze", str(log), "-o", str(tmp_path / "out"), "--quick", "--lang", "fr"], capsys)
+    code, _out, err = run_cli(
+        ["analyze", str(log), "-o", str(tmp_path / "out"), "--quick", "--lang", "fr"], capsys
+    )
     assert code == 2
     assert err.strip().splitlines() == ["flowlens: error: unknown report language 'fr': use one of en, zh-CN"]
 
@@ -113,11 +118,25 @@ def test_units_percents_and_dates_per_language() -> None:
 
     cases = [42, 600, 5400, 3 * 86400, 27_226 * 86400, 1_614_708 * 3600]
     with language("en"):
-        assert [human_duration(s) for s in cases] == ["42 s", "10 min", "1.5 h", "3.0 d", "27,226 d", "67,280 d"]
+        assert [human_duration(s) for s in cases] == [
+            "42 s",
+            "10 min",
+            "1.5 h",
+            "3.0 d",
+            "27,226 d",
+            "67,280 d",
+        ]
         assert percent(0.1234) == "12.3 %" and human_count(26_000) == "26,000"
         assert formats.date(pd.Timestamp("2024-01-31 23:30", tz="Asia/Shanghai")) == "2024-01-31"
     with language("zh-CN"):
-        assert [human_duration(s) for s in cases] == ["42秒", "10分钟", "1.5小时", "3.0天", "27,226天", "67,280天"]
+        assert [human_duration(s) for s in cases] == [
+            "42秒",
+            "10分钟",
+            "1.5小时",
+            "3.0天",
+            "27,226天",
+            "67,280天",
+        ]
         assert percent(0.1234) == "12.3%" and percent(None) == "–"
         assert [formats.unit_label(u) for u in ("min", "h", "d")] == ["分钟", "小时", "天"]
         # the wall-clock date of the log's zone, not UTC's
