@@ -15,7 +15,7 @@ import flowlens
 from flowlens.errors import ConfigError
 from flowlens.report import formats
 from flowlens.report.catalogue import status
-from flowlens.report.charts import FONT_FAMILY, bar_chart, histogram
+from flowlens.report.charts import FONT_FAMILY, bar_chart, histogram, standalone
 from flowlens.report.i18n import LANGUAGES, _, catalogue_path, language, ngettext, pgettext, translations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,10 +147,13 @@ def test_units_percents_and_dates_per_language() -> None:
 def test_charts_speak_the_language_and_name_the_cjk_fonts() -> None:
     with language("zh-CN"):
         svg = bar_chart(["开户", "b"], [1_614_708, 3], unit="h")
-        assert "161.5万小时" in svg and "开户" in svg
+        assert "161.5万 小时" in svg and "开户" in svg
         assert "无数据" in histogram([])
     assert "Noto Sans CJK SC" in FONT_FAMILY and "Microsoft YaHei" in FONT_FAMILY
-    assert 'font-family="' in svg and "Noto Sans CJK SC" in svg
+    # inline, a chart inherits the page's font stack; on its own (a figure file) it carries it
+    alone = standalone(svg)
+    assert alone.startswith("<svg font-family=") and "Noto Sans CJK SC" in alone
+    assert standalone(alone) == alone
     css = (REPO / "src/flowlens/report/templates/report.html.j2").read_text(encoding="utf-8")
     assert '"Noto Sans CJK SC"' in css and '"Microsoft YaHei"' in css
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import math
 
-from flowlens.report import formats
-from flowlens.report.formats import count, duration_text
-
 
 def human_duration(seconds: float | None) -> str:
     """Seconds as s / min / h / d with two significant figures at most."""
@@ -21,7 +18,8 @@ def human_duration(seconds: float | None) -> str:
     s = float(seconds)
     if s < 0:
         return "-" + human_duration(-s)
-    # numbers and unit names in the report's language (flowlens.report.formats)
+    from flowlens.report.formats import duration_text  # numbers and unit names in the report's language
+
     if s < 60:
         return duration_text(s, "s", digits=0 if s >= 1 or s == 0 else 1)
     if s < 3600:
@@ -35,11 +33,15 @@ def human_duration(seconds: float | None) -> str:
 def human_count(n: float | None) -> str:
     """Thousands separators; '–' for missing; 万/亿 for large counts in Chinese
     (:func:`flowlens.report.formats.count`)."""
+    from flowlens.report.formats import count
+
     return count(n)
 
 
 def percent(x: float | None, digits: int = 1) -> str:
     """A share as a percent in the report's language (``12.3 %``; ``12.3%`` in Chinese)."""
+    from flowlens.report import formats
+
     return formats.percent(x, digits)
 
 

@@ -85,6 +85,9 @@ class ReportOptions:
     #: the organisation's domain for wording: "auto" (detected), "bank" or "generic"
     #: (:func:`flowlens.analysis.domain.detect_domain`); non-bank logs get neutral words
     domain: str = "auto"
+    #: the report's language (:data:`flowlens.report.i18n.LANGUAGES`): every sentence, heading,
+    #: label, unit and number format; values from the log (activity names ...) stay as they are
+    lang: str = "en"
     #: the simulation sections (methods 16.6, 17): a model fitted on the first 80 % of the cases
     #: checked on the rest (``simulation_k`` simulated logs), and, with ``scenarios``, what each
     #: would save; scenarios imply ``simulate``
@@ -96,9 +99,6 @@ class ReportOptions:
     whatif_replications: int | None = None
     #: processes scoring the fidelity check's logs (the numbers do not depend on it)
     jobs: int = 1
-    #: the report's language (:data:`flowlens.report.i18n.LANGUAGES`): every sentence, heading,
-    #: label, unit and number format; values from the log (activity names ...) stay as they are
-    lang: str = "en"
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -117,6 +117,8 @@ def provenance(
     log: EventLog, *, seed: int | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, object]:
     """What the report was made from: enough to reproduce it."""
+    from flowlens.report.i18n import current_language
+
     s = log.summary()
     out: dict[str, object] = {
         "flowlens_version": __version__,
@@ -129,6 +131,8 @@ def provenance(
         "columns": log.columns.to_dict(),
         "filters": list(log.filters),
         "seed": seed,
+        # the language the report is built in (set by build_report; the page is rendered in it)
+        "lang": current_language(),
         "cases": s.cases,
         "start": s.start,
         "end": s.end,
@@ -219,7 +223,6 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
         "sla": list(opts.sla) + [str(r) for r in opts.sla_rules],
         "resamples": opts.resamples if opts.deep else None,
         "other_work": opts.other_work.source.path if opts.other_work is not None else None,
-        "lang": opts.lang,
     }
     report = Report(
         title=opts.title or f"Process report: {Path(log.source.path).name}",

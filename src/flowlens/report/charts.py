@@ -13,38 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from html import escape
 
-from flowlens.report import formats
-from flowlens.report.i18n import pgettext
-
 _W = 640
-#: The report's font stack (report.html.j2 names the same): Latin first, then the CJK fonts
-#: that render Chinese labels (Noto Sans CJK SC is what ``setup.sh`` installs on Linux;
-#: PingFang SC and Microsoft YaHei ship with macOS and Windows).
-FONT_FAMILY = (
-    "-apple-system, 'Segoe UI', Helvetica, Arial, 'Noto Sans CJK SC', 'Noto Sans SC', "
-    "'Source Han Sans SC', 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
-    "'WenQuanYi Micro Hei', sans-serif"
-)
-#: The root attributes of every chart: its text in the report's font stack, also when the SVG
-#: is shown on its own (a figure exported for slides).
-SVG_ROOT = f'xmlns="http://www.w3.org/2000/svg" class="chart" font-family="{escape(FONT_FAMILY)}"'
 
 
 def _fmt(v: float) -> str:
-    """A tick or bar value: whole numbers in the report's language (万/亿 in Chinese), small ones
-    with two significant digits."""
-    return formats.count(v) if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
+    from flowlens.report.formats import count  # whole numbers in the report's language (万/亿)
 
-
-def empty_chart(width: int = _W) -> str:
-    """The chart drawn when there is nothing to draw."""
-    text = escape(pgettext("chart", "no data"))  # (a call inside an f-string is not extracted)
-    return f'<svg {SVG_ROOT} width="{width}" height="40"><text x="10" y="25">{text}</text></svg>'
-
-
-def with_unit(text: str, unit: str) -> str:
-    """A formatted value and its unit in the report's language (``1.5 h``, ``1.5小时``)."""
-    return formats.attach_unit(text, unit)
+    return count(v) if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
 
 
 def bar_chart(
@@ -58,11 +33,15 @@ def bar_chart(
 ) -> str:
     """Horizontal bars, one per label, longest first as given."""
     fmt = value_format or _fmt
+    unit = _unit_word(unit)
     row_h, label_w, pad = 22, 220, 6
     height = row_h * len(labels) + 2 * pad
     top = max((float(v) for v in values), default=0.0) or 1.0
     bar_w = width - label_w - 90
-    parts = [f'<svg {SVG_ROOT} width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">'
+    ]
     for i, (lab, val) in enumerate(zip(labels, values, strict=True)):
         y = pad + i * row_h
         w = max(0.0, float(val)) / top * bar_w
@@ -72,7 +51,7 @@ def bar_chart(
             f"<title>{escape(lab)}</title></text>"
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{color}"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="11" fill="#444">'
-            f"{escape(with_unit(fmt(float(val)), unit))}</text>"
+            f"{escape(fmt(float(val)))}{(' ' + escape(unit)) if unit else ''}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -109,9 +88,10 @@ def histogram(
     top_c = max(counts) or 1
     bw = plot_w / bins
     parts = [
-        f'<svg {SVG_ROOT} width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">',
         f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" stroke="#888"/>',
-        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" font-size="10">{formats.count(top_c)}</text>',
+        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" font-size="10">{_fmt(top_c)}</text>',
         f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" font-size="10">0</text>',
     ]
     for i, c in enumerate(counts):
@@ -119,7 +99,7 @@ def histogram(
         parts.append(
             f'<rect x="{left + i * bw + 0.5:.1f}" y="{top_pad + plot_h - h:.1f}" width="{max(bw - 1, 0.5):.1f}" '
             f'height="{h:.1f}" fill="{color}"><title>{escape(x_format(edges[i]))} – '
-            f"{escape(x_format(edges[i + 1]))}: {formats.count(c, exact=True)}</title></rect>"
+            f"{escape(x_format(edges[i + 1]))}: {_fmt(c)}</title></rect>"
         )
     for i in range(0, bins + 1, max(1, bins // 5)):
         x = left + i * bw
@@ -133,3 +113,44 @@ def histogram(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+#: The report's font stack (report.html.j2's body names the same, and inline charts inherit it):
+#: Latin first, then the CJK fonts that render Chinese (Noto Sans CJK SC is what ``setup.sh``
+#: installs on Linux; PingFang SC and Microsoft YaHei ship with macOS and Windows).
+FONT_FAMILY = (
+    "-apple-system, 'Segoe UI', Helvetica, Arial, 'Noto Sans CJK SC', 'Noto Sans SC', "
+    "'Source Han Sans SC', 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
+    "'WenQuanYi Micro Hei', sans-serif"
+)
+
+
+def standalone(svg: str) -> str:
+    """A chart made to be shown on its own (a figure file for slides): the report's font stack set
+    on its root, as the page sets it for the inline chart.
+
+    >>> standalone(empty_chart(100)).count("Noto Sans CJK SC")
+    1
+    """
+    if "font-family=" in svg.split(">", 1)[0]:
+        return svg
+    return svg.replace("<svg ", f'<svg font-family="{escape(FONT_FAMILY)}" ', 1)
+
+
+def _unit_word(unit: str) -> str:
+    """A duration unit symbol (``min``, ``h``, ``d``) in the report's language; other units are
+    the caller's words, already translated."""
+    from flowlens.report.formats import unit_label
+
+    return unit_label(unit)
+
+
+def empty_chart(width: int = _W) -> str:
+    """The chart drawn when there is nothing to draw ("no data" in the report's language)."""
+    from flowlens.report.i18n import pgettext
+
+    text = escape(pgettext("chart", "no data"))  # (a call inside an f-string is not extracted)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
+        f'<text x="10" y="25">{text}</text></svg>'
+    )

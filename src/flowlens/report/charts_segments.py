@@ -23,15 +23,20 @@ from html import escape
 
 import numpy as np
 
-from flowlens.report.charts import SVG_ROOT, _fmt, empty_chart
-from flowlens.report.i18n import _
-
 _W = 640
 FILL = "#2171b5"
 MUTED = "#9aa5b1"
 
 
+def _fmt(v: float) -> str:
+    from flowlens.report.charts import _fmt as fmt  # one number style for every chart
+
+    return fmt(v)
+
+
 def _empty(width: int) -> str:
+    from flowlens.report.charts import empty_chart
+
     return empty_chart(width)
 
 
@@ -88,7 +93,10 @@ def interval_chart(
     def ok(z: float) -> bool:
         return bool(np.isfinite(z) and (z > 0 or not log_x))
 
-    parts = [f'<svg {SVG_ROOT} width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">'
+    ]
     if reference is not None and np.isfinite(reference) and (not log_x or reference > 0):
         rx = sx(reference)
         parts.append(
@@ -158,7 +166,8 @@ def distribution_chart(
     sx = _scale(lo, hi, log_x, x0, x1)
     axis_y = height - bottom + 4
     parts = [
-        f'<svg {SVG_ROOT} width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">',
         f'<line x1="{x0}" y1="{axis_y}" x2="{x1}" y2="{axis_y}" stroke="#888"/>',
     ]
     ticks = np.geomspace(lo, hi, 5) if log_x else np.linspace(lo, hi, 5)
@@ -175,13 +184,7 @@ def distribution_chart(
         if q is None:
             continue
         p10, p25, p50, p75, p90 = (sx(float(v)) for v in q)
-        tip = _("p10 {p10}, p25 {p25}, median {p50}, p75 {p75}, p90 {p90}").format(
-            p10=fmt(float(q[0])),
-            p25=fmt(float(q[1])),
-            p50=fmt(float(q[2])),
-            p75=fmt(float(q[3])),
-            p90=fmt(float(q[4])),
-        )
+        tip = _quantiles_tip(*(fmt(float(v)) for v in q))
         parts.append(
             f'<line x1="{p10:.1f}" y1="{y:.1f}" x2="{p90:.1f}" y2="{y:.1f}" stroke="{MUTED}"/>'
             f'<rect x="{p25:.1f}" y="{y - 7:.1f}" width="{max(p75 - p25, 1):.1f}" height="14" fill="#c6dbef" '
@@ -190,6 +193,14 @@ def distribution_chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _quantiles_tip(p10: str, p25: str, p50: str, p75: str, p90: str) -> str:
+    from flowlens.report.i18n import _
+
+    return _("p10 {p10}, p25 {p25}, median {p50}, p75 {p75}, p90 {p90}").format(
+        p10=p10, p25=p25, p50=p50, p75=p75, p90=p90
+    )
 
 
 __all__ = ["distribution_chart", "interval_chart"]

@@ -4,7 +4,6 @@ Hand-written SVG like :mod:`flowlens.report.charts`: no plotting dependency, one
 report, every text value (series names, labels, tick texts) XML-escaped.
 
 >>> import pandas as pd
-
 >>> t = pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC")
 >>> svg = line_chart(t, {"open <cases>": [1, 3, 2]}, y_label="cases")
 >>> "&lt;cases&gt;" in svg and "<cases>" not in svg and svg.count("<polyline") == 1
@@ -20,10 +19,14 @@ from html import escape
 import numpy as np
 import pandas as pd
 
-from flowlens.report.charts import SVG_ROOT, _fmt, empty_chart
-
 _W = 640
 PALETTE = ("#2171b5", "#f16913", "#41ab5d", "#807dba", "#d94801", "#737373")
+
+
+def _fmt(v: float) -> str:
+    from flowlens.report.charts import _fmt as fmt  # one number style for every chart
+
+    return fmt(v)
 
 
 def _time_format(times: pd.DatetimeIndex) -> Callable[[pd.Timestamp], str]:
@@ -52,6 +55,8 @@ def line_chart(
     names = list(series)
     left, right, top_pad, bottom = 56, 12, 10 + 16 * ((len(names) + 2) // 3), 44
     if len(idx) == 0 or not names:
+        from flowlens.report.charts import empty_chart
+
         return empty_chart(width)
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     x_num = (idx.asi8 - idx.asi8[0]).astype("float64")
@@ -71,7 +76,8 @@ def line_chart(
         return top_pad + plot_h - y / y_max * plot_h
 
     parts = [
-        f'<svg {SVG_ROOT} width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">',
         f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" stroke="#888"/>',
         f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + plot_h}" stroke="#888"/>',
     ]

@@ -29,7 +29,6 @@ from markupsafe import Markup
 
 from flowlens.errors import FlowlensError
 from flowlens.render.text import visible, xml_text
-from flowlens.report.i18n import language
 from flowlens.report.templating import environment
 
 
@@ -64,15 +63,20 @@ class Report:
         >>> "Open account\\x00" in page and "\x00" not in page
         True
         """
-        template = environment().get_template("report.html.j2")
+        from flowlens.report.i18n import language
+
         with language(self.provenance.get("lang") or "en"):  # the language the sections were built in
-            page = xml_text(
-                template.render(
-                    title=self.title,
-                    provenance=self.provenance,
-                    sections=[replace(s, html=Markup(s.html)) for s in self.sections],
-                )
+            return self._page()
+
+    def _page(self) -> str:
+        template = environment().get_template("report.html.j2")
+        page = xml_text(
+            template.render(
+                title=self.title,
+                provenance=self.provenance,
+                sections=[replace(s, html=Markup(s.html)) for s in self.sections],
             )
+        )
         outside = _outside_links(page)
         if outside:
             # Every value from the log is escaped on its way in, so this is a flowlens bug:
