@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install flowlens and what it needs, into ./.venv, on a fresh Debian/Ubuntu machine.
 #
-#   ./setup.sh          Graphviz + flowlens (enough for every command)
+#   ./setup.sh          Graphviz, a CJK font + flowlens (enough for every command)
 #   ./setup.sh --test   also the test tools, the Spark extra with a Java runtime, and
 #                       Chromium for the report's browser tests
+#
+# The CJK font (Noto Sans CJK, Debian fonts-noto-cjk) is what renders Chinese: `--lang zh-CN`
+# reports, Chinese activity names in maps and charts, and the PDF printed from the report.
 #
 # System packages come from apt (as root, or through sudo). Safe to run again: it only
 # installs what is missing.
@@ -32,6 +35,10 @@ apt_install() {
 
 need=()
 command -v dot >/dev/null || need+=(graphviz)
+# a Chinese glyph font: without one a browser and Chromium's PDF draw empty boxes
+if ! { command -v fc-list >/dev/null && fc-list ':lang=zh-cn' family | grep -qi 'noto sans cjk\|source han sans\|wenquanyi'; }; then
+  need+=(fonts-noto-cjk)
+fi
 if [ "$mode" = "--test" ]; then
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
@@ -50,5 +57,5 @@ say "installing flowlens${extras} into .venv"
 # the referee's simulation measures (flowlens fidelity); its pandas<3 pin is stricter than it
 # needs (its own dependencies are flowlens's), so it is installed without re-resolving pandas
 .venv/bin/python -m pip install -q --no-deps "log-distance-measures==2.2.0" 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -c 'import flowlens, duckdb, ibis, log_distance_measures' || { say "installation failed"; exit 1; }
+.venv/bin/python -c 'import flowlens, duckdb, ibis, babel, log_distance_measures' || { say "installation failed"; exit 1; }
 say "ready: .venv/bin/flowlens --help"

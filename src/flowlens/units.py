@@ -18,27 +18,31 @@ def human_duration(seconds: float | None) -> str:
     s = float(seconds)
     if s < 0:
         return "-" + human_duration(-s)
+    from flowlens.report.formats import duration_text  # numbers and unit names in the report's language
+
     if s < 60:
-        return f"{s:.0f} s" if s >= 1 or s == 0 else f"{s:.1f} s"
+        return duration_text(s, "s", digits=0 if s >= 1 or s == 0 else 1)
     if s < 3600:
-        return f"{s / 60:.0f} min" if s >= 600 else f"{s / 60:.1f} min"
+        return duration_text(s / 60, "min", digits=0 if s >= 600 else 1)
     if s < 86400:
-        return f"{s / 3600:.1f} h"
+        return duration_text(s / 3600, "h", digits=1)
     days = s / 86400
-    return f"{days:.1f} d" if days < 1000 else f"{days:,.0f} d"
+    return duration_text(days, "d", digits=1 if days < 1000 else 0)
 
 
 def human_count(n: float | None) -> str:
-    """Thousands separators; '–' for missing."""
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "–"
-    return f"{round(n):,}"
+    """Thousands separators; '–' for missing; 万/亿 for large counts in Chinese
+    (:func:`flowlens.report.formats.count`)."""
+    from flowlens.report.formats import count
+
+    return count(n)
 
 
 def percent(x: float | None, digits: int = 1) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{100 * x:.{digits}f} %"
+    """A share as a percent in the report's language (``12.3 %``; ``12.3%`` in Chinese)."""
+    from flowlens.report import formats
+
+    return formats.percent(x, digits)
 
 
 _UNITS = {

@@ -13,6 +13,7 @@ from flowlens.cli.options import (
     allow_option,
     emit_json,
     json_option,
+    lang_option,
     log_options,
     other_work_option,
     process_option,
@@ -128,6 +129,7 @@ from flowlens.log import EventLog
 )
 @other_work_option
 @process_option
+@lang_option
 @json_option
 def analyze(
     read: Callable[[], EventLog],
@@ -150,6 +152,7 @@ def analyze(
     simulate: bool | None,
     scenario_files: tuple[Path, ...],
     process: str | None,
+    lang: str,
     as_json: bool,
     pdf: bool = False,
     png: bool = False,
@@ -175,6 +178,7 @@ def analyze(
     from flowlens.io.writers import write_quarantine
     from flowlens.outputs import output_folder
     from flowlens.report.build import ReportOptions, build_report, failed_sections
+    from flowlens.report.i18n import _, language
     from flowlens.simulation.scenarios import Scenario
 
     # before reading anything: no output may overwrite an input
@@ -225,11 +229,16 @@ def analyze(
             simulate=bool(simulate) or bool(scenarios),
             scenarios=scenarios,
             jobs=min(2, os.cpu_count() or 1),
+            lang=lang,
         )
         with progress.step("analysing"):
             report = build_report(log, options)
-        for name, reason in failed_sections(report):
-            click.echo(f"flowlens: warning: section '{name}' {reason}", err=True)
+        with language(lang):  # the section names are the report's
+            for name, reason in failed_sections(report):
+                click.echo(
+                    _("flowlens: warning: section '{name}' {reason}").format(name=name, reason=reason),
+                    err=True,
+                )
         with progress.step("writing report"):
             paths = report.write(out.path, pdf=pdf, png=png)
             paths["quarantine"] = write_quarantine(log, out.path / "quarantine.csv")

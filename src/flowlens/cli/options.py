@@ -603,3 +603,26 @@ def start_column_as(command: click.Command, flag: str = "--start-column") -> cli
             p.opts = [flag]
             p.help = "Column holding start times."
     return command
+
+
+def _check_lang(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from flowlens.report.i18n import check_language
+
+    return check_language(value)  # a ConfigError: one line, exit 2
+
+
+def lang_option(func: F) -> F:
+    """``--lang en|zh-CN``: the report's language (words, units, number formats); the command
+    receives ``lang`` (checked, canonical spelling)."""
+    from flowlens.report.i18n import LANGUAGES
+
+    return click.option(
+        "--lang",
+        default="en",
+        show_default=True,
+        metavar="|".join(LANGUAGES),
+        callback=_check_lang,
+        help="Language of the report: every sentence, heading, chart label, unit and number format "
+        "(zh-CN: Simplified Chinese, 万/亿 for large counts). Values from the log, such as activity "
+        "names, stay as they are.",
+    )(func)

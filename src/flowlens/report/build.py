@@ -85,6 +85,9 @@ class ReportOptions:
     #: the organisation's domain for wording: "auto" (detected), "bank" or "generic"
     #: (:func:`flowlens.analysis.domain.detect_domain`); non-bank logs get neutral words
     domain: str = "auto"
+    #: the report's language (:data:`flowlens.report.i18n.LANGUAGES`): every sentence, heading,
+    #: label, unit and number format; values from the log (activity names ...) stay as they are
+    lang: str = "en"
     #: the simulation sections (methods 16.6, 17): a model fitted on the first 80 % of the cases
     #: checked on the rest (``simulation_k`` simulated logs), and, with ``scenarios``, what each
     #: would save; scenarios imply ``simulate``
@@ -114,6 +117,8 @@ def provenance(
     log: EventLog, *, seed: int | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, object]:
     """What the report was made from: enough to reproduce it."""
+    from flowlens.report.i18n import current_language
+
     s = log.summary()
     out: dict[str, object] = {
         "flowlens_version": __version__,
@@ -126,6 +131,8 @@ def provenance(
         "columns": log.columns.to_dict(),
         "filters": list(log.filters),
         "seed": seed,
+        # the language the report is built in (set by build_report; the page is rendered in it)
+        "lang": current_language(),
         "cases": s.cases,
         "start": s.start,
         "end": s.end,
@@ -191,8 +198,15 @@ def build_report(
 ) -> Report:
     """The report of ``log``. ``step`` is called with a label before each analysis (the CLI
     shows progress with it). A section whose analysis raises is listed as failed (see
-    :class:`_Guard`); the others are still built."""
+    :class:`_Guard`); the others are still built. Its words are in ``options.lang``."""
+    from flowlens.report.i18n import language
+
     opts = options or ReportOptions()
+    with language(opts.lang):
+        return _build_report(log, opts, step=step)
+
+
+def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], object] | None) -> Report:
     skipped: list[tuple[str, str]] = list(opts.skipped)
     guard = _Guard(skipped)
 

@@ -17,7 +17,9 @@ _W = 640
 
 
 def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
+    from flowlens.report.formats import count  # whole numbers in the report's language (万/亿)
+
+    return count(v) if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
 
 
 def bar_chart(
@@ -31,6 +33,7 @@ def bar_chart(
 ) -> str:
     """Horizontal bars, one per label, longest first as given."""
     fmt = value_format or _fmt
+    unit = _unit_word(unit)
     row_h, label_w, pad = 22, 220, 6
     height = row_h * len(labels) + 2 * pad
     top = max((float(v) for v in values), default=0.0) or 1.0
@@ -71,10 +74,7 @@ def histogram(
     arr = arr[~np.isnan(arr)]
     height, left, bottom, top_pad = 220, 50, 40, 10
     if arr.size == 0:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
-            '<text x="10" y="25">no data</text></svg>'
-        )
+        return empty_chart(width)
     lo, hi = float(arr.min()), float(arr.max())
     if log_x:
         lo = max(lo, 1.0)
@@ -91,7 +91,7 @@ def histogram(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img">',
         f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" stroke="#888"/>',
-        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" font-size="10">{top_c:,}</text>',
+        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" font-size="10">{_fmt(top_c)}</text>',
         f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" font-size="10">0</text>',
     ]
     for i, c in enumerate(counts):
@@ -99,7 +99,7 @@ def histogram(
         parts.append(
             f'<rect x="{left + i * bw + 0.5:.1f}" y="{top_pad + plot_h - h:.1f}" width="{max(bw - 1, 0.5):.1f}" '
             f'height="{h:.1f}" fill="{color}"><title>{escape(x_format(edges[i]))} – '
-            f"{escape(x_format(edges[i + 1]))}: {c:,}</title></rect>"
+            f"{escape(x_format(edges[i + 1]))}: {_fmt(c)}</title></rect>"
         )
     for i in range(0, bins + 1, max(1, bins // 5)):
         x = left + i * bw
@@ -113,3 +113,44 @@ def histogram(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+#: The report's font stack (report.html.j2's body names the same, and inline charts inherit it):
+#: Latin first, then the CJK fonts that render Chinese (Noto Sans CJK SC is what ``setup.sh``
+#: installs on Linux; PingFang SC and Microsoft YaHei ship with macOS and Windows).
+FONT_FAMILY = (
+    "-apple-system, 'Segoe UI', Helvetica, Arial, 'Noto Sans CJK SC', 'Noto Sans SC', "
+    "'Source Han Sans SC', 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
+    "'WenQuanYi Micro Hei', sans-serif"
+)
+
+
+def standalone(svg: str) -> str:
+    """A chart made to be shown on its own (a figure file for slides): the report's font stack set
+    on its root, as the page sets it for the inline chart.
+
+    >>> standalone(empty_chart(100)).count("Noto Sans CJK SC")
+    1
+    """
+    if "font-family=" in svg.split(">", 1)[0]:
+        return svg
+    return svg.replace("<svg ", f'<svg font-family="{escape(FONT_FAMILY)}" ', 1)
+
+
+def _unit_word(unit: str) -> str:
+    """A duration unit symbol (``min``, ``h``, ``d``) in the report's language; other units are
+    the caller's words, already translated."""
+    from flowlens.report.formats import unit_label
+
+    return unit_label(unit)
+
+
+def empty_chart(width: int = _W) -> str:
+    """The chart drawn when there is nothing to draw ("no data" in the report's language)."""
+    from flowlens.report.i18n import pgettext
+
+    text = escape(pgettext("chart", "no data"))  # (a call inside an f-string is not extracted)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
+        f'<text x="10" y="25">{text}</text></svg>'
+    )

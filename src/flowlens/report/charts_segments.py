@@ -29,14 +29,15 @@ MUTED = "#9aa5b1"
 
 
 def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
+    from flowlens.report.charts import _fmt as fmt  # one number style for every chart
+
+    return fmt(v)
 
 
 def _empty(width: int) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
-        '<text x="10" y="25">no data</text></svg>'
-    )
+    from flowlens.report.charts import empty_chart
+
+    return empty_chart(width)
 
 
 def _scale(lo: float, hi: float, log_x: bool, x0: float, x1: float) -> Callable[[float], float]:
@@ -183,10 +184,7 @@ def distribution_chart(
         if q is None:
             continue
         p10, p25, p50, p75, p90 = (sx(float(v)) for v in q)
-        tip = (
-            f"p10 {fmt(float(q[0]))}, p25 {fmt(float(q[1]))}, median {fmt(float(q[2]))}, "
-            f"p75 {fmt(float(q[3]))}, p90 {fmt(float(q[4]))}"
-        )
+        tip = _quantiles_tip(*(fmt(float(v)) for v in q))
         parts.append(
             f'<line x1="{p10:.1f}" y1="{y:.1f}" x2="{p90:.1f}" y2="{y:.1f}" stroke="{MUTED}"/>'
             f'<rect x="{p25:.1f}" y="{y - 7:.1f}" width="{max(p75 - p25, 1):.1f}" height="14" fill="#c6dbef" '
@@ -195,6 +193,14 @@ def distribution_chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _quantiles_tip(p10: str, p25: str, p50: str, p75: str, p90: str) -> str:
+    from flowlens.report.i18n import _
+
+    return _("p10 {p10}, p25 {p25}, median {p50}, p75 {p75}, p90 {p90}").format(
+        p10=p10, p25=p25, p50=p50, p75=p75, p90=p90
+    )
 
 
 __all__ = ["distribution_chart", "interval_chart"]

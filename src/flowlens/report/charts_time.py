@@ -24,7 +24,9 @@ PALETTE = ("#2171b5", "#f16913", "#41ab5d", "#807dba", "#d94801", "#737373")
 
 
 def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
+    from flowlens.report.charts import _fmt as fmt  # one number style for every chart
+
+    return fmt(v)
 
 
 def _time_format(times: pd.DatetimeIndex) -> Callable[[pd.Timestamp], str]:
@@ -53,10 +55,9 @@ def line_chart(
     names = list(series)
     left, right, top_pad, bottom = 56, 12, 10 + 16 * ((len(names) + 2) // 3), 44
     if len(idx) == 0 or not names:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="40">'
-            '<text x="10" y="25">no data</text></svg>'
-        )
+        from flowlens.report.charts import empty_chart
+
+        return empty_chart(width)
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     x_num = (idx.asi8 - idx.asi8[0]).astype("float64")
     # a step chart draws the last value over one more period

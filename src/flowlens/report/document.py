@@ -66,6 +66,12 @@ class Report:
         >>> "Open account\\x00" in page and "\x00" not in page
         True
         """
+        from flowlens.report.i18n import language
+
+        with language(self.provenance.get("lang") or "en"):  # the language the sections were built in
+            return self._page()
+
+    def _page(self) -> str:
         from flowlens.report.interactive_map import script_hash
 
         template = environment().get_template("report.html.j2")

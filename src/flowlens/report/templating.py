@@ -6,6 +6,7 @@ from functools import cache
 
 import jinja2
 
+from flowlens.report import i18n
 from flowlens.units import human_count, human_duration, percent
 
 
@@ -22,6 +23,7 @@ def environment() -> jinja2.Environment:
     env.filters["duration"] = human_duration
     env.filters["count"] = human_count
     env.filters["pct"] = percent
+    i18n.install(env)  # the words (_, ngettext, {% trans %}) and language-aware filters
     return env
 
 
