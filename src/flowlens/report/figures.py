@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from flowlens.render.text import xml_text
+
 if TYPE_CHECKING:
     from flowlens.report.document import Report
 
@@ -64,7 +66,8 @@ def figures(report: Report) -> list[Figure]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     for s in report.sections:
         for k, text in enumerate(_SVG.findall(s.html), start=1):
-            root = etree.fromstring(text.encode("utf-8"), parser)
+            # the page spells control characters only when it is assembled (Report.to_html)
+            root = etree.fromstring(xml_text(text).encode("utf-8"), parser)
             if root.get("font-family") is None:
                 root.set("font-family", FONTS)
             svg = etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
