@@ -344,3 +344,83 @@ def test_remove_only_where_and_only_after() -> None:
         acts = g.activity.tolist()
         assert all(not (a == b == "Check") for a, b in itertools.pairwise(acts))
     assert base[base.activity == "Check"].groupby("case_id").size().max() > 1
+
+
+def _three_step_model() -> SimulationModel:
+    """Start -> Auth -> Queue -> Check -> (Wrap -> Check ->) end: a check after the
+    authentication with a queue step between, and a second check after a hand-over."""
+    spec = example_model()
+    spec["control_flow"]["transitions"] = [
+        {"after": ["(start)"], "next": {"Auth": 0.5, "Queue": 0.5}},
+        {"after": ["Auth"], "next": {"Queue": 1.0}},
+        {"after": ["Queue"], "next": {"Check": 1.0}},
+        {"after": ["Check"], "next": {"Wrap": 0.5, "(end)": 0.5}},
+        {"after": ["Wrap"], "next": {"Check": 1.0}},
+    ]
+    fixed = {"dist": "fixed", "value": 60}
+    spec["activities"] = {
+        "Auth": {"duration": fixed},
+        "Queue": {"duration": fixed},
+        "Check": {"duration": fixed, "pools": {"clerks": 1.0}},
+        # Check waits 10 h after a hand-over (Wrap) and not at all after the queue
+        "Wrap": {"duration": fixed},
+    }
+    spec["activities"]["Check"]["delay"] = {"dist": "fixed", "value": 0}
+    spec["activities"]["Check"]["delay_context"] = [
+        {"after": "Wrap", "delay": {"dist": "fixed", "value": 36000}}
+    ]
+    return SimulationModel.from_dict(spec)
+
+
+def test_remove_after_is_the_first_instance_since_that_step() -> None:
+    m = _three_step_model()
+    base = run(m, 300)
+    out = run(scenario({"action": "remove", "activity": "Check", "after": "Auth"}).apply(m), 300)
+    for cid, g in base.groupby("case_id"):
+        acts = g.activity.tolist()
+        kept = out[out.case_id == cid].activity.tolist()
+        # the check after the authentication goes though "Queue" is between; a check after a
+        # hand-over is not the first since the authentication and stays
+        want = [
+            a
+            for i, a in enumerate(acts)
+            if not (a == "Check" and "Auth" in acts[:i] and "Check" not in acts[:i])
+        ]
+        assert kept == want, (acts, kept)
+    assert (base.activity == "Auth").any() and (
+        base.groupby("case_id").activity.apply(list).map(lambda x: x.count("Check")) > 1
+    ).any()
+
+
+def test_removes_of_one_step_add_up() -> None:
+    """Two removes of one step with different `after` are two rules: both apply."""
+    m = _three_step_model()
+    s = scenario(
+        {"action": "remove", "activity": "Check", "after": "Auth"},
+        {"action": "remove", "activity": "Check", "after": "Wrap"},
+    )
+    out = run(s.apply(m), 300)
+    base = run(m, 300)
+    for cid, g in base.groupby("case_id"):
+        acts = g.activity.tolist()
+        n_left = out[(out.case_id == cid) & (out.activity == "Check")].shape[0]
+        # only a first check without an authentication before it is left
+        assert n_left == (0 if "Auth" in acts else 1), acts
+    rules = s.apply(m).activities["Check"]["skip_rules"]
+    assert rules == [{"after": "Auth"}, {"after": "Wrap"}]
+
+
+def test_a_removed_step_leaves_the_next_waiting_as_after_its_new_predecessor() -> None:
+    """Removing the hand-over: the second check now follows the first and waits as a check
+    after a check does (not the 10 h of the context after 'Wrap'), with the same random numbers."""
+    m = _three_step_model()
+    base = run(m, 300)
+    out = run(scenario({"action": "remove", "activity": "Wrap"}).apply(m), 300)
+
+    def lead(df: pd.DataFrame) -> pd.Series:
+        g = df.groupby("case_id")
+        return (g.end_time.max() - g.start_time.min()).dt.total_seconds() / 3600
+
+    twice = base.groupby("case_id").activity.apply(lambda x: list(x).count("Check") == 2)
+    saved = (lead(base) - lead(out))[twice[twice].index]
+    assert len(saved) > 20 and (saved > 9.9).all()

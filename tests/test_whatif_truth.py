@@ -155,12 +155,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 COMMON = (
     "(seeds 21 and 22, 46 rows: {fig}). Causes, by row: scenarios the actions cannot express "
-    "(remove has no where/after: supervisor sign-off of low-risk openings only, re-verification "
-    "after a handoff; no step can be added), consultant's upper bounds (every repeat contact, "
-    "every document request), the model (queues whose staff waits are calibrated fixed delays "
+    "(no step can be added: the video call of remote ID verification), the consultant's upper "
+    "bound where the log cannot tell which cases a remedy reaches (every repeat contact of a "
+    "service issue), the model (queues whose staff waits are calibrated fixed delays "
     "or batching, so freed capacity relieves nobody; no other work, no priorities, no "
-    "abandonment that depends on the wait; no deadline anchored on an earlier step; unbatch "
-    "keeps a batched step's discovered hours), and the complaint truth itself (the last event is "
+    "abandonment that depends on the wait: a freed supervisor shortens the branch queue and "
+    "fewer customers leave it; no deadline anchored on an earlier step), and the complaint "
+    "truth itself (the last event is "
     "a priority-3 callback ~30 days after closure whose backlog swings ±25 h when any other "
     "process changes)"
 )

@@ -597,6 +597,18 @@ class _Run:
             nxt[:-1] = np.where(same[1:], p.act[1:], -1)
         by_act = np.argsort(p.act, kind="stable")
         bounds = np.searchsorted(p.act[by_act], np.arange(len(self.acts) + 1))
+        skip = self._skipped(by_act, bounds, index)
+        # a step's delay context is its neighbours on the path as edited: after a removed step
+        # the next one waits as it does after the step that now precedes it (same uniform)
+        prev_ctx, nxt_ctx = prev, nxt
+        if skip.any():
+            kept = np.flatnonzero(~skip)
+            ka, kc = p.act[kept].astype(np.int64), p.case[kept]
+            ks = np.zeros(len(kept), dtype=bool)
+            ks[1:] = kc[1:] == kc[:-1]
+            prev_ctx, nxt_ctx = prev.copy(), nxt.copy()
+            prev_ctx[kept] = np.concatenate([[-1], np.where(ks[1:], ka[:-1], -1)])
+            nxt_ctx[kept] = np.concatenate([np.where(ks[1:], ka[1:], -1), [-1]])
         for ai, name in enumerate(self.acts):
             m = by_act[bounds[ai] : bounds[ai + 1]]  # the activity's steps (draws are elementwise)
             if not len(m):
@@ -607,7 +619,7 @@ class _Run:
                 delay[m] = draw(spec["delay"], u_del[m])
             contexts = spec.get("delay_context") or []
             if contexts:
-                pm, nm, om = prev[m], nxt[m], p.occ[m]
+                pm, nm, om = prev_ctx[m], nxt_ctx[m], p.occ[m]
             for ctx in contexts:
                 sel = np.ones(len(m), dtype=bool)
                 if "after" in ctx:
@@ -658,9 +670,8 @@ class _Run:
             delay[mm] = 0.0
         # scenario edits (methods §17.1): every draw above is made as without them, so an edit
         # changes a case only through what it does
-        skip = np.zeros(n, dtype=bool)
         follows = np.full(n, -1, dtype=np.int64)  # merged: done right after this instance
-        edits = ("duration_factor", "delay_factor", "skip", "merged_after")
+        edits = ("duration_factor", "delay_factor", "merged_after")
         for ai, name in enumerate(self.acts):
             spec = model.activities[name]
             m = by_act[bounds[ai] : bounds[ai + 1]]
@@ -669,17 +680,6 @@ class _Run:
             dur[m] *= float(spec.get("duration_factor", 1.0))
             delay[m] *= float(spec.get("delay_factor", 1.0))
             anchor_delay[m] *= float(spec.get("delay_factor", 1.0))
-            if "skip" in spec:
-                which = spec["skip"]
-                sel = (
-                    m[np.isin(p.occ[m], which)] if isinstance(which, list) else (m if bool(which) else m[:0])
-                )
-                if "skip_after" in spec:  # only right after this step
-                    sel = sel[prev[sel] == index.get(spec["skip_after"], -2)]
-                if "skip_where" in spec:  # only for the cases whose attributes match
-                    match = _matching(self.attrs, spec["skip_where"], f"activities.{name}.skip_where")
-                    sel = sel[match[self.case_row[sel]]]
-                skip[sel] = True
             if "merged_after" in spec:
                 first = index.get(spec["merged_after"], -2)
                 mm = m[prev[m] == first]
@@ -700,6 +700,56 @@ class _Run:
         self.dur, self.delay = dur.tolist(), delay.tolist()
         self.model_pool = pool_of
         self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
+
+    def _skipped(self, by_act: np.ndarray, bounds: np.ndarray, index: dict[str, int]) -> np.ndarray:
+        """Which instances a scenario's ``remove`` skips (methods §17.1): per step, those matching
+        any of its rules (``skip_rules``; the legacy ``skip`` / ``skip_after`` / ``skip_where`` is
+        one rule), a rule matching on all of its fields: the occurrence, ``after`` (the step's
+        first instance after that step: it was done earlier in the case, and this step not since)
+        and ``where`` (the case's attributes)."""
+        p, model = self.paths, self.model
+        n = len(p.act)
+        skip = np.zeros(n, dtype=bool)
+        pos = np.arange(n, dtype=np.int64)
+        head = p.offsets[:-1][self.case_row] if n else pos  # each instance's case start
+        last_of: dict[int, np.ndarray] = {}
+
+        def last_before(a: int) -> np.ndarray:
+            # the position of the case's last instance of activity a before each instance
+            if a not in last_of:
+                upto = np.maximum.accumulate(np.where(p.act == a, pos, -1)) if n else pos
+                before = np.concatenate([[-1], upto[:-1]]) if n else pos
+                last_of[a] = np.where(before >= head, before, -1)
+            return last_of[a]
+
+        for ai, name in enumerate(self.acts):
+            spec = model.activities[name]
+            m = by_act[bounds[ai] : bounds[ai + 1]]
+            rules = list(spec.get("skip_rules") or [])
+            if spec.get("skip"):
+                legacy: dict[str, Any] = {}
+                if isinstance(spec["skip"], list):
+                    legacy["occurrence"] = spec["skip"]
+                if "skip_after" in spec:
+                    legacy["after"] = spec["skip_after"]
+                if "skip_where" in spec:
+                    legacy["where"] = spec["skip_where"]
+                rules.append(legacy)
+            if not len(m) or not rules:
+                continue
+            for rule in rules:
+                sel = m
+                if "occurrence" in rule:
+                    sel = sel[np.isin(p.occ[sel], rule["occurrence"])]
+                if "after" in rule:
+                    x = index.get(rule["after"], -2)
+                    lx = last_before(x)[sel] if x >= 0 else np.full(len(sel), -1)
+                    sel = sel[(lx >= 0) & (lx >= last_before(ai)[sel])]
+                if "where" in rule:
+                    match = _matching(self.attrs, rule["where"], f"activities.{name}.skip_rules.where")
+                    sel = sel[match[self.case_row[sel]]]
+                skip[sel] = True
+        return skip
 
     def _resources(self) -> None:
         model = self.model

@@ -229,6 +229,26 @@ class SimulationModel:
                 )
             if "skip_where" in a and (not isinstance(a["skip_where"], str) or not a["skip_where"].strip()):
                 raise ConfigError(f"{where}.skip_where: expected an expression on case attributes")
+            rules = a.get("skip_rules", [])
+            if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+                raise ConfigError(
+                    f"{where}.skip_rules: expected a list of objects (occurrence, after, where)"
+                )
+            for r in rules:
+                bad = [k for k in r if k not in ("occurrence", "after", "where")]
+                occ = r.get("occurrence", [1])
+                if bad or not (
+                    isinstance(occ, list) and occ and all(isinstance(x, int) and x >= 1 for x in occ)
+                ):
+                    raise ConfigError(
+                        f"{where}.skip_rules: expected occurrence (a list of 1, 2, ...), after and where, got {r!r}"
+                    )
+                if "after" in r and r["after"] not in acts:
+                    raise ConfigError(
+                        f"{where}.skip_rules.after: unknown activity '{r['after']}'{closest(str(r['after']), acts)}"
+                    )
+                if "where" in r and (not isinstance(r["where"], str) or not r["where"].strip()):
+                    raise ConfigError(f"{where}.skip_rules.where: expected an expression on case attributes")
             if "merged_after" in a and a["merged_after"] not in acts:
                 raise ConfigError(
                     f"{where}.merged_after: unknown activity '{a['merged_after']}'{closest(str(a['merged_after']), acts)}"

@@ -156,20 +156,19 @@ def _number(
 
 
 def _remove(m: SimulationModel, c: dict[str, Any], where: str) -> None:
+    """One rule of the step's ``skip_rules``: its instances that match every field given
+    (``occurrence``, ``after``, ``where``) are skipped. Several removes of one step are several
+    rules, and an instance matching any of them is skipped (they add up, none overrides)."""
     a = _activity(m, c["activity"], where)
     spec = m.activities[a]
+    rule: dict[str, Any] = {}
     if "occurrence" in c:
         occ = c["occurrence"]
         if isinstance(occ, bool) or not isinstance(occ, int) or occ < 1:
             raise ConfigError(f"{where}: occurrence must be a whole number ≥ 1, got {occ!r}")
-        old = spec.get("skip")
-        if old is True:
-            return
-        spec["skip"] = sorted({*(old or []), occ})
-    else:
-        spec["skip"] = True
+        rule["occurrence"] = [occ]
     if "after" in c:
-        spec["skip_after"] = _activity(m, c["after"], where)
+        rule["after"] = _activity(m, c["after"], where)
     if "where" in c:
         expr = c["where"]
         cols = (m.arrivals.get("attributes") or {}).get("columns", [])
@@ -179,7 +178,10 @@ def _remove(m: SimulationModel, c: dict[str, Any], where: str) -> None:
             )
         if not cols:
             raise ConfigError(f'{where}: where = "{expr}" needs case attributes, and the model has none')
-        spec["skip_where"] = expr
+        rule["where"] = expr
+    rules = spec.setdefault("skip_rules", [])
+    if rule not in rules:
+        rules.append(rule)
 
 
 def _automate(m: SimulationModel, c: dict[str, Any], where: str) -> None:
