@@ -13,6 +13,8 @@ agree (methods §16.2):
   calendar of whoever did the step;
 * delays: the waiting no staff cause (the *extraneous* share of methods §7.1), plus batching
   waits where no batch rule is fitted;
+* batch rules: steps whose cases the log shows released together at fixed times of day (a
+  daily cut-off, on the weekdays it happens), so the wait for the release is simulated as such;
 * pools: the recorded resources that are one person at a time, grouped by the set of
   activities they do and their calendar; shared resources (systems, the customer) and steps
   without a performer need nobody;
@@ -737,7 +739,8 @@ RELEASE_COVER = 0.8
 RELEASE_MIN_SLOT = 0.05
 #: ... with at least this many cases released together on average, most of which waited.
 RELEASE_MIN_TOGETHER = 2.0
-#: A weekday is a release day when releases were seen on this share of its dates in the log.
+#: A weekday is a release day when releases were seen on this share of its dates on which a
+#: case was waiting at a release time.
 RELEASE_DAY_SHARE = 0.5
 
 
@@ -751,8 +754,9 @@ def _releases(inst: pd.DataFrame, tz: str) -> tuple[dict[str, dict[str, Any]], d
     holding at least :data:`RELEASE_MIN_SLOT` of them, on average at least
     :data:`RELEASE_MIN_TOGETHER` together, and most of them had waited (enabled before the
     release) in releases that gathered cases enabled at different times. Exactly midnight is never a release time (it is how a date without a time of day
-    is recorded). The release days are the weekdays on which releases were seen on at least
-    :data:`RELEASE_DAY_SHARE` of their dates in the log."""
+    is recorded). The release days are the weekdays on which a release was seen on at least
+    :data:`RELEASE_DAY_SHARE` of the dates a case was waiting for one (enabled before a release
+    time and started at or after it)."""
     from flowlens.timing.calendars import DAYS
 
     x = inst[~inst.start_estimated.fillna(True).astype(bool) & inst.start_us.notna()]
@@ -778,14 +782,6 @@ def _releases(inst: pd.DataFrame, tz: str) -> tuple[dict[str, dict[str, Any]], d
     if slots.empty:
         return {}, {}
     cover = slots.groupby("activity").share.sum()
-    # the log's local dates of each weekday (the days a release could have happened)
-    lo, hi = int(inst.s_us.min()), int(inst.end_us.max())
-    dates = pd.date_range(
-        pd.Timestamp(lo, unit="us", tz="UTC").tz_convert(tz).normalize(),
-        pd.Timestamp(hi, unit="us", tz="UTC").tz_convert(tz).normalize(),
-        freq="D",
-    )
-    per_weekday = np.bincount(dates.weekday.to_numpy(), minlength=7)
     out: dict[str, dict[str, Any]] = {}
     seen_at: dict[str, np.ndarray] = {}
     for act in sorted(cover.index[cover >= RELEASE_COVER]):
@@ -799,11 +795,27 @@ def _releases(inst: pd.DataFrame, tz: str) -> tuple[dict[str, dict[str, Any]], d
         if together < RELEASE_MIN_TOGETHER or at.waited.mean() < 0.5 or gathered.mean() < 0.5:
             continue
         seen = pd.DatetimeIndex(pd.to_datetime(at.release.unique(), unit="us", utc=True)).tz_convert(tz)
-        seen_dates = pd.Series(seen.normalize()).drop_duplicates()
-        per_day = np.bincount(pd.DatetimeIndex(seen_dates).weekday.to_numpy(), minlength=7)
-        days = [
-            DAYS[d] for d in range(7) if per_weekday[d] and per_day[d] >= RELEASE_DAY_SHARE * per_weekday[d]
-        ]
+        released_on = set(seen.tz_localize(None).normalize())
+        # the dates a release could have happened: some case of the step was waiting at one
+        # of its times (enabled before, started at or after it)
+        g = inst[inst.activity.astype(str) == act]
+        e = np.sort(g.enabled_us.fillna(g.s_us).to_numpy(dtype=float))
+        st = np.sort(g.s_us.to_numpy(dtype=float))
+        lo = pd.Timestamp(int(e[0]), unit="us", tz="UTC").tz_convert(tz).tz_localize(None).normalize()
+        hi = pd.Timestamp(int(st[-1]), unit="us", tz="UTC").tz_convert(tz).tz_localize(None).normalize()
+        dates = pd.date_range(lo, hi, freq="D")
+        waiting_on = np.zeros(len(dates), dtype=bool)
+        for m in mins:
+            local_t = (dates + pd.Timedelta(minutes=m)).tz_localize(
+                tz, ambiguous="NaT", nonexistent="shift_forward"
+            )
+            t_us = local_t.as_unit("us").asi8.astype(float)
+            waiting = np.searchsorted(e, t_us, side="left") - np.searchsorted(st, t_us, side="left")
+            waiting_on |= ~local_t.isna() & (waiting > 0)
+        wd = dates.weekday.to_numpy()
+        could = np.bincount(wd[waiting_on], minlength=7)
+        did = np.bincount(wd[waiting_on & dates.isin(list(released_on))], minlength=7)
+        days = [DAYS[d] for d in range(7) if could[d] and did[d] >= RELEASE_DAY_SHARE * could[d]]
         if not days:
             continue
         times = [f"{m // 60:02d}:{m % 60:02d}" for m in mins]
