@@ -34,7 +34,7 @@ import itertools
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -543,18 +543,35 @@ def _case_attributes(model: SimulationModel, case_ids: np.ndarray, seed: int) ->
 
 def _batch_deadline(rule: dict[str, Any], now: float, tz: ZoneInfo) -> float:
     """When a batch opened at ``now`` is released at the latest: its time-out or the next
-    daily cut-off, whichever comes first (infinity when neither is set)."""
+    daily cut-off (one of ``cutoff``'s times of day, on one of ``days``, default every day),
+    whichever comes first (infinity when neither is set).
+
+    >>> tz = ZoneInfo("UTC")
+    >>> fri_17h = datetime(2024, 3, 8, 17, tzinfo=tz).timestamp()
+    >>> rule = {"cutoff": ["10:00", "16:00"], "days": ["mon", "tue", "wed", "thu", "fri"]}
+    >>> datetime.fromtimestamp(_batch_deadline(rule, fri_17h, tz), tz).isoformat()
+    '2024-03-11T10:00:00+00:00'
+    """
     out = float("inf")
     if rule.get("timeout_s") is not None:
         out = now + float(rule["timeout_s"])
     cut = rule.get("cutoff")
     if cut:
-        hh, mm = (int(x) for x in str(cut).split(":"))
-        local = datetime.fromtimestamp(now, tz)
-        c = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
-        if c.timestamp() < now:
-            c = (pd.Timestamp(c) + pd.Timedelta(days=1)).to_pydatetime()
-        out = min(out, c.timestamp())
+        from flowlens.timing.calendars import DAYS
+
+        times = sorted(
+            (int(h), int(m)) for h, m in (str(c).split(":") for c in ([cut] if isinstance(cut, str) else cut))
+        )
+        days = {DAYS.index(d) for d in rule.get("days") or DAYS}
+        day = datetime.fromtimestamp(now, tz).date()
+        for k in range(8):  # the next release day is at most a week ahead
+            d = day + timedelta(days=k)
+            if d.weekday() in days:
+                for hh, mm in times:
+                    # local wall time, as a calendar reads it (a DST change moves the instant)
+                    c = datetime(d.year, d.month, d.day, hh, mm, tzinfo=tz).timestamp()
+                    if c >= now:
+                        return min(out, c)
     return out
 
 
@@ -950,12 +967,12 @@ class _Run:
             else:
                 break
             if kind == _READY:  # as _enqueue, inline
-                if batched and act[x] in self.batch_rule:
-                    self._batch(x, now)
-                    continue
                 if skip[x]:  # removed: what follows is enabled when this would have been
                     start[x] = end[x] = now
                     push(heap, (now, seq(), _END, x))
+                    continue
+                if batched and act[x] in self.batch_rule:
+                    self._batch(x, now)
                     continue
                 p = pool_of[x]
                 if p < 0:  # nobody is needed: no queue; the step's own hours, if any

@@ -13,6 +13,8 @@ agree (methods §16.2):
   calendar of whoever did the step;
 * delays: the waiting no staff cause (the *extraneous* share of methods §7.1), plus batching
   waits where no batch rule is fitted;
+* batch rules: steps whose cases the log shows released together at fixed times of day (a
+  daily cut-off, on the weekdays it happens), so the wait for the release is simulated as such;
 * pools: the recorded resources that are one person at a time, grouped by the set of
   activities they do and their calendar; shared resources (systems, the customer) and steps
   without a performer need nobody;
@@ -26,7 +28,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -120,6 +122,8 @@ class Observations:
     n_cases: int
     starts_estimated: bool
     name: str
+    #: activity -> daily release rule (``cutoff`` times, release ``days``), :func:`_releases`
+    releases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def observe(
@@ -148,7 +152,16 @@ def observe(
     # is a view of a log, simulated or not): no waiting is clipped at the stop.
     tm = time_model(log, calendars=calendars, clock_stop="end")
     inst = tm.instances.select(
-        "eid", "case_idx", "pos", "activity", "resource", "start_us", "end_us", "proc_us", "enabled_us"
+        "eid",
+        "case_idx",
+        "pos",
+        "activity",
+        "resource",
+        "start_us",
+        "end_us",
+        "proc_us",
+        "enabled_us",
+        "start_estimated",
     ).to_pandas()
     inst["s_us"] = inst.start_us.fillna(inst.end_us).astype("int64")
     inst = inst.sort_values(["case_idx", "s_us", "end_us", "pos"], kind="stable").reset_index(drop=True)
@@ -172,6 +185,10 @@ def observe(
         "eid", "extraneous_us", "batching_us", "contention_us", "prioritization_us", "unavailability_us"
     ).to_pandas()
     inst = inst.merge(causes, on="eid", how="left")
+    # Steps released at fixed times of day are batched by a rule the simulation reproduces;
+    # their waiting up to the release is the rule's, not a delay (methods §16.2)
+    releases, seen = _releases(inst, tz) if (log.time_resolution_s or 0) < 3600 else ({}, {})
+    inst = _split_release_waits(inst, seen)
 
     arrivals = _arrivals(inst, tz)
     concurrent = (
@@ -189,8 +206,9 @@ def observe(
         else []
     )
     shares = _shares(inst, groups)
-    unstaffed = sorted(set(inst.activity.astype(str)) - set(shares))
-    step_cal = _activity_calendars(log, inst, unstaffed)
+    # a released step needs no hours of its own: the hours it is seen in are its release times
+    unstaffed = sorted(set(inst.activity.astype(str)) - set(shares) - set(releases))
+    step_cal = _activity_calendars(log, inst, unstaffed, sorted(releases))
     name_of, cal_specs, cal_objs = _named(
         {**{f"r:{r}": c for r, c in person_cal.items()}, **{f"a:{a}": c for a, c in step_cal.items()}}
     )
@@ -239,6 +257,7 @@ def observe(
         n_cases=int(n_cases),
         starts_estimated=bool(tm.starts_estimated),
         name=name or _stem(log.source.path),
+        releases=releases,
     )
 
 
@@ -299,6 +318,7 @@ def build(
         pools=pools,
         calendars={c: cal_specs[c] for c in sorted(used_cals)},
         name=obs.name,
+        batching=copy.deepcopy(obs.releases),
         fitted={
             "cases": obs.n_cases,
             "events": len(inst),
@@ -879,6 +899,146 @@ def _choose_order(traces: list[list[str]]) -> tuple[int, bool, dict[str, float]]
 
 
 # ---------------------------------------------------------------------------------------
+# daily releases (batch rules)
+#: A step needs this many instances with a recorded start before a release rule is read off it.
+RELEASE_MIN_INSTANCES = 30
+#: Its starts must fall this often in the first minute of its release times ...
+RELEASE_COVER = 0.8
+#: ... each release time holding at least this share of them (chance: under 0.2 % a minute
+#: for work spread over an 8-hour day) ...
+RELEASE_MIN_SLOT = 0.05
+#: ... with at least this many cases released together on average, most of which waited.
+RELEASE_MIN_TOGETHER = 2.0
+#: A weekday is a release day when releases were seen on this share of its dates on which a
+#: case was waiting at a release time.
+RELEASE_DAY_SHARE = 0.5
+
+
+def _releases(inst: pd.DataFrame, tz: str) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Daily release rules: per activity whose cases are released together at fixed times of
+    day (methods §16.2), ``{"cutoff": "HH:MM" (or a list), "days": [weekdays]}``, and the
+    instants (µs, sorted) at which the log shows its releases.
+
+    A step is released daily at times T₁..Tₖ when at least :data:`RELEASE_COVER` of its
+    instances with a recorded start start within the first minute of one of them, each Tᵢ
+    holding at least :data:`RELEASE_MIN_SLOT` of them, on average at least
+    :data:`RELEASE_MIN_TOGETHER` together, and most of them had waited (enabled before the
+    release) in releases that gathered cases enabled at different times. Exactly midnight is never a release time (it is how a date without a time of day
+    is recorded). The release days are the weekdays on which a release was seen on at least
+    :data:`RELEASE_DAY_SHARE` of the dates a case was waiting for one (enabled before a release
+    time and started at or after it)."""
+    from flowlens.timing.calendars import DAYS
+
+    x = inst[~inst.start_estimated.fillna(True).astype(bool) & inst.start_us.notna()]
+    if x.empty:
+        return {}, {}
+    t = x.start_us.to_numpy(dtype=np.int64)
+    local = pd.DatetimeIndex(pd.to_datetime(t, unit="us", utc=True)).tz_convert(tz)
+    minute = local.hour.to_numpy() * 60 + local.minute.to_numpy()
+    midnight = (minute == 0) & (local.second.to_numpy() == 0) & (local.microsecond.to_numpy() == 0)
+    frame = pd.DataFrame(
+        {
+            "activity": x.activity.astype(str).to_numpy(),
+            "minute": np.where(midnight, -1, minute),
+            "release": (t // 60_000_000) * 60_000_000,
+            "enabled": x.enabled_us.fillna(x.start_us).to_numpy(dtype=float),
+        }
+    )
+    frame["waited"] = (frame.enabled < t).astype(float)
+    n_of = frame.groupby("activity").size()
+    slots = frame[frame.minute >= 0].groupby(["activity", "minute"]).size().rename("n").reset_index()
+    slots["share"] = slots.n / slots.activity.map(n_of)
+    slots = slots[(slots.share >= RELEASE_MIN_SLOT) & (slots.activity.map(n_of) >= RELEASE_MIN_INSTANCES)]
+    if slots.empty:
+        return {}, {}
+    cover = slots.groupby("activity").share.sum()
+    out: dict[str, dict[str, Any]] = {}
+    seen_at: dict[str, np.ndarray] = {}
+    for act in sorted(cover.index[cover >= RELEASE_COVER]):
+        mins = sorted(int(m) for m in slots.minute[slots.activity == act])
+        at = frame[(frame.activity == act) & frame.minute.isin(mins)]
+        together = len(at) / at.release.nunique()
+        # gathered: a release's cases were enabled at different times (cases enabled at one
+        # instant and started together a fixed time later follow one event, like a step
+        # right after a release; they are not held for a release of their own)
+        gathered = at.groupby("release").enabled.transform("nunique") > 1
+        if together < RELEASE_MIN_TOGETHER or at.waited.mean() < 0.5 or gathered.mean() < 0.5:
+            continue
+        seen = pd.DatetimeIndex(pd.to_datetime(at.release.unique(), unit="us", utc=True)).tz_convert(tz)
+        released_on = set(seen.tz_localize(None).normalize())
+        # the dates a release could have happened: some case of the step was waiting at one
+        # of its times (enabled before, started at or after it)
+        g = inst[inst.activity.astype(str) == act]
+        e = np.sort(g.enabled_us.fillna(g.s_us).to_numpy(dtype=float))
+        st = np.sort(g.s_us.to_numpy(dtype=float))
+        lo = pd.Timestamp(int(e[0]), unit="us", tz="UTC").tz_convert(tz).tz_localize(None).normalize()
+        hi = pd.Timestamp(int(st[-1]), unit="us", tz="UTC").tz_convert(tz).tz_localize(None).normalize()
+        dates = pd.date_range(lo, hi, freq="D")
+        waiting_on = np.zeros(len(dates), dtype=bool)
+        for m in mins:
+            local_t = (dates + pd.Timedelta(minutes=m)).tz_localize(
+                tz, ambiguous="NaT", nonexistent="shift_forward"
+            )
+            t_us = local_t.as_unit("us").asi8.astype(float)
+            waiting = np.searchsorted(e, t_us, side="left") - np.searchsorted(st, t_us, side="left")
+            waiting_on |= ~local_t.isna() & (waiting > 0)
+        wd = dates.weekday.to_numpy()
+        could = np.bincount(wd[waiting_on], minlength=7)
+        did = np.bincount(wd[waiting_on & dates.isin(list(released_on))], minlength=7)
+        days = [DAYS[d] for d in range(7) if could[d] and did[d] >= RELEASE_DAY_SHARE * could[d]]
+        if not days:
+            continue
+        times = [f"{m // 60:02d}:{m % 60:02d}" for m in mins]
+        out[act] = {
+            "cutoff": times[0] if len(times) == 1 else times,
+            "days": days,
+            "observed": {
+                "instances": int(n_of[act]),
+                "at_release_times": round(float(len(at)) / float(n_of[act]), 4),
+                "releases": int(at.release.nunique()),
+                "per_release": round(together, 2),
+            },
+        }
+        seen_at[act] = np.sort(at.release.unique()).astype(float)
+    return out, seen_at
+
+
+def _split_release_waits(inst: pd.DataFrame, seen: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The waiting of released steps split anew (methods §16.2). ``seen``: per released
+    activity, the instants (µs) at which the log shows a release. The wait up to the first
+    release at or after the step was enabled is the release's (``release_us``: the rule
+    reproduces it, so no delay carries it); of the rest, the staff-caused time the
+    waiting-cause analysis found stays staff-caused (at most all of the rest) and the remainder
+    is extraneous (the case missed releases: it was not ready, or held)."""
+    inst = inst.copy()
+    inst["release_us"] = 0.0
+    acts = inst.activity.astype(str).to_numpy()
+    rel = np.isin(acts, list(seen))
+    if not rel.any():
+        return inst
+    s = inst.s_us.to_numpy(dtype=float)
+    e = np.minimum(inst.enabled_us.fillna(inst.s_us).to_numpy(dtype=float), s)
+    wait = s - e
+    release_us = np.zeros(len(inst))
+    for act, at in seen.items():
+        m = np.flatnonzero(acts == act)
+        j = np.searchsorted(at, e[m], side="left")
+        nxt = np.where(j < len(at), at[np.minimum(j, len(at) - 1)], np.inf)
+        release_us[m] = np.clip(nxt - e[m], 0.0, wait[m])
+    rest = wait - release_us
+    staff_cols = ["contention_us", "prioritization_us", "unavailability_us"]
+    staff = inst[staff_cols].fillna(0).sum(axis=1).to_numpy(dtype=float)
+    keep = np.minimum(staff, rest)
+    scale = np.divide(keep, staff, out=np.zeros_like(staff), where=staff > 0)
+    for c in staff_cols:
+        inst.loc[rel, c] = (inst[c].fillna(0).to_numpy(dtype=float) * scale)[rel]
+    inst.loc[rel, "extraneous_us"] = (rest - keep)[rel]
+    inst.loc[rel, "batching_us"] = 0.0
+    inst.loc[rel, "release_us"] = release_us[rel]
+    return inst
+
+
+# ---------------------------------------------------------------------------------------
 def _staff_groups(inst: pd.DataFrame, shared: set[str]) -> dict[str, tuple[str, ...]]:
     """Each person's activity set (the key of their pool). People are recorded resources
     that are one person at a time and of the organisation (not the customer, a system or
@@ -1010,7 +1170,9 @@ def _hull(t_us: np.ndarray, tz: str, name: str) -> Any:
     return WorkCalendar(name=f"hull:{name}", timezone=tz, hours=spans) if spans else None
 
 
-def _activity_calendars(log: EventLog, inst: pd.DataFrame, acts: list[str]) -> dict[str, Any]:
+def _activity_calendars(
+    log: EventLog, inst: pd.DataFrame, acts: list[str], released: Sequence[str] = ()
+) -> dict[str, Any]:
     """When the steps that need nobody happen (the customer answers in office hours, a batch
     job runs at night), discovered as for people (methods §16.2); None where the log is too
     short or the hours do not explain the steps."""
@@ -1027,7 +1189,36 @@ def _activity_calendars(log: EventLog, inst: pd.DataFrame, acts: list[str]) -> d
     found = discover_calendars(derived, holidays=False)
     objs = {a: found.resources.get(a) for a in acts}
     objs = {a: c for a, c in objs.items() if c is not None and not isinstance(c, str)}
-    return {a: c for a, c in _explaining(objs, inst, lambda frame: frame.activity).items() if c is not None}
+    kept = {a: c for a, c in _explaining(objs, inst, lambda frame: frame.activity).items() if c is not None}
+    if released:
+        # the hours of a step that follows a release are mostly the release's times: kept
+        # only when they hold the step back themselves
+        prev = inst.groupby("case_idx").activity.shift()
+        after = (prev.isin(list(released)).groupby(inst.activity).mean() > 0.5).to_dict()
+        kept = {a: c for a, c in kept.items() if not after.get(a) or _holds_back(c, inst[inst.activity == a])}
+    return kept
+
+
+#: A step's own hours are kept only when at least this share of its instances were enabled
+#: while they were closed (and so waited for them).
+MIN_HELD = 0.05
+
+
+def _holds_back(cal: Any, g: pd.DataFrame) -> bool:
+    """Whether the hours ``cal`` hold the step's instances ``g`` back (methods §16.2): at least
+    :data:`MIN_HELD` of them were enabled outside the hours. The hours of a step right after a
+    release that never hold it back are where its work falls because of the release (a message
+    sent ten minutes after a daily run is seen only at 16:10): kept as hours, they would hold it
+    at 16:10 when the release is removed."""
+    t = g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64)
+    if not len(t):
+        return False
+    iv = cal.intervals(int(t.min()) - 86_400_000_000, int(t.max()) + 86_400_000_000)
+    if not len(iv):
+        return True
+    j = np.searchsorted(iv[:, 0], t, side="right") - 1
+    inside = (j >= 0) & (t < iv[np.clip(j, 0, len(iv) - 1), 1])
+    return bool((~inside).mean() >= MIN_HELD)
 
 
 def ibis_ifelse(cond: Any, a: Any, b: Any) -> Any:

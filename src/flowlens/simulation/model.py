@@ -324,6 +324,26 @@ class SimulationModel:
             t = b.get("timeout_s")
             if t is not None and (not isinstance(t, (int, float)) or t < 0):
                 raise ConfigError(f"{where}.timeout_s: expected seconds ≥ 0, got {t!r}")
+            cut = b.get("cutoff")
+            cuts = [cut] if isinstance(cut, str) else cut
+            if cut is not None and (
+                not isinstance(cuts, list) or not cuts or not all(_is_hhmm(c) for c in cuts)
+            ):
+                raise ConfigError(f'{where}.cutoff: expected "HH:MM" or a list of them, got {cut!r}')
+            days = b.get("days")
+            if days is not None:
+                from flowlens.timing.calendars import DAYS
+
+                bad = [d for d in days if d not in DAYS] if isinstance(days, list) and days else [str(days)]
+                if bad:
+                    raise ConfigError(f"{where}.days: unknown weekday '{bad[0]}'{closest(bad[0], DAYS)}")
+
+
+def _is_hhmm(v: Any) -> bool:
+    """Whether ``v`` is a time of day "HH:MM" (00:00 to 23:59)."""
+    if not isinstance(v, str) or len(v) != 5 or v[2] != ":" or not (v[:2] + v[3:]).isdigit():
+        return False
+    return int(v[:2]) < 24 and int(v[3:]) < 60
 
 
 def closest(name: str, options: Any) -> str:
