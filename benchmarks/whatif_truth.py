@@ -27,11 +27,18 @@ Summary (the issue's targets): median relative error (≤ 10 %), CI coverage (�
 for every row whose true saving is ≥ 1 % of the mean lead time; over all rows and over those
 *material* rows.
 
+``--pooled`` also judges, per (remedy, process), the truths' mean over the seeds against the
+estimates' mean, with the confidence interval of that mean (against the expectation) and the
+prediction interval (against the mean of k realisations): see :class:`Pooled`. One run's noise
+falls as 1/√k there, so the pooled relative error measures the model's bias, not one run's luck.
+``--processes`` limits the rows to some processes (e.g. ``complaint``).
+
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py                  # demo, seeds 21 22
     PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py --preset small --seeds 21
     PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py --remedies document_checklist --json
+    PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py --processes complaint --seeds 21,22,23 --pooled
 
 Generated banks are kept in ``--work`` (default a folder under the system's temp dir) and reused
 when their files are there.
