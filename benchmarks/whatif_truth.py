@@ -27,11 +27,18 @@ Summary (the issue's targets): median relative error (≤ 10 %), CI coverage (�
 for every row whose true saving is ≥ 1 % of the mean lead time; over all rows and over those
 *material* rows.
 
+``--pooled`` also judges, per (remedy, process), the truths' mean over the seeds against the
+estimates' mean, with the confidence interval of that mean (against the expectation) and the
+prediction interval (against the mean of k realisations): see :class:`Pooled`. One run's noise
+falls as 1/√k there, so the pooled relative error measures the model's bias, not one run's luck.
+``--processes`` limits the rows to some processes (e.g. ``complaint``).
+
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py                  # demo, seeds 21 22
     PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py --preset small --seeds 21
     PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py --remedies document_checklist --json
+    PYTHONPATH=src .venv/bin/python benchmarks/whatif_truth.py --processes complaint --seeds 21,22,23 --pooled
 
 Generated banks are kept in ``--work`` (default a folder under the system's temp dir) and reused
 when their files are there.
@@ -74,12 +81,15 @@ def preset_of(name: str) -> Any:
     return get_preset(name)
 
 
-def scenario_files(remedies: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
-    """remedy -> process -> scenario file, for the files in ``SCENARIOS``."""
+def scenario_files(
+    remedies: Sequence[str] | None = None, processes: Sequence[str] | None = None
+) -> dict[str, dict[str, Path]]:
+    """remedy -> process -> scenario file, for the files in ``SCENARIOS`` (only those of
+    ``remedies`` and ``processes`` when given)."""
     out: dict[str, dict[str, Path]] = {}
     for f in sorted(SCENARIOS.glob("*.toml")):
         remedy, _, process = f.stem.partition(".")
-        if remedies is None or remedy in remedies:
+        if (remedies is None or remedy in remedies) and (processes is None or process in processes):
             out.setdefault(remedy, {})[process] = f
     return out
 
@@ -266,6 +276,131 @@ def run_seed(
     return rows, {k: round(v, 1) for k, v in times.items()}
 
 
+@dataclass
+class Pooled:
+    """One (remedy, process) over k seeds: the truths' mean against the estimates' mean.
+
+    Seed i's truth is μ_i + ε_i (the expected saving of that bank plus one run's noise) and its
+    estimate has standard error se_i, so mean(truth) − mean(estimate) has variance
+    Σ(se_i² + σ_i²)/k²: the *confidence* interval of the mean estimate, ± √Σh_i²/k with h_i the
+    seeds' CI half-widths, judges it against the truth's expectation; the *prediction*
+    interval, ± √Σp_i²/k with p_i the half-widths of the seeds' intervals for one realisation,
+    judges it against the mean of k realisations (σ_i taken from the model's own paired spread)."""
+
+    remedy: str
+    process: str
+    seeds: tuple[int, ...]
+    asis_h: float
+    true_h: float
+    est_h: float
+    ci_half_h: float
+    pi_half_h: float
+    true_sd_h: float
+
+    @property
+    def covers(self) -> bool:
+        return abs(self.true_h - self.est_h) <= self.ci_half_h
+
+    @property
+    def pi_covers(self) -> bool:
+        return abs(self.true_h - self.est_h) <= self.pi_half_h
+
+    @property
+    def material(self) -> bool:
+        return abs(self.true_h) >= MATERIAL * self.asis_h
+
+    @property
+    def sign_right(self) -> bool:
+        return bool(np.sign(self.est_h) == np.sign(self.true_h))
+
+    @property
+    def rel_err(self) -> float:
+        return abs(self.est_h - self.true_h) / abs(self.true_h) if self.true_h else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "remedy": self.remedy,
+            "process": self.process,
+            "seeds": list(self.seeds),
+            "asis_mean_lead_h": round(self.asis_h, 3),
+            "true_saving_mean_h": round(self.true_h, 3),
+            "true_saving_sd_over_seeds_h": round(self.true_sd_h, 3),
+            "saving_mean_h": round(self.est_h, 3),
+            "saving_ci95_h": [round(self.est_h - self.ci_half_h, 3), round(self.est_h + self.ci_half_h, 3)],
+            "ci_covers_truth": self.covers,
+            "prediction_interval_h": [
+                round(self.est_h - self.pi_half_h, 3),
+                round(self.est_h + self.pi_half_h, 3),
+            ],
+            "prediction_interval_covers": self.pi_covers,
+            "material": self.material,
+            "sign_right": self.sign_right,
+            "relative_error": round(self.rel_err, 4) if math.isfinite(self.rel_err) else None,
+        }
+
+
+def pooled(rows: Sequence[Row]) -> list[Pooled]:
+    """The rows of several seeds pooled per (remedy, process) (see :class:`Pooled`)."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for x in rows:
+        groups.setdefault((x.remedy, x.process), []).append(x)
+    out = []
+    for (remedy, process), rs in sorted(groups.items()):
+        rs = sorted(rs, key=lambda x: x.seed)
+        k = len(rs)
+        truths = np.asarray([x.true_h for x in rs])
+        out.append(
+            Pooled(
+                remedy=remedy,
+                process=process,
+                seeds=tuple(x.seed for x in rs),
+                asis_h=float(np.mean([x.asis_h for x in rs])),
+                true_h=float(truths.mean()),
+                est_h=float(np.mean([x.est_h for x in rs])),
+                ci_half_h=math.sqrt(sum(((x.hi_h - x.lo_h) / 2) ** 2 for x in rs)) / k,
+                pi_half_h=math.sqrt(sum(((x.pi_hi_h - x.pi_lo_h) / 2) ** 2 for x in rs)) / k,
+                true_sd_h=float(truths.std(ddof=1)) if k > 1 else 0.0,
+            )
+        )
+    return out
+
+
+def pooled_summary(ps: Sequence[Pooled]) -> dict[str, Any]:
+    """The issue's figures on the seed-pooled rows: median relative error, coverage of the
+    confidence and of the prediction interval, sign right (all rows and material ones)."""
+
+    def figures(rs: Sequence[Pooled]) -> dict[str, Any]:
+        errs = [x.rel_err for x in rs if math.isfinite(x.rel_err)]
+        return {
+            "rows": len(rs),
+            "median_relative_error": round(float(np.median(errs)), 4) if errs else None,
+            "ci_coverage": round(float(np.mean([x.covers for x in rs])), 4) if rs else None,
+            "prediction_interval_coverage": round(float(np.mean([x.pi_covers for x in rs])), 4)
+            if rs
+            else None,
+            "sign_right": round(float(np.mean([x.sign_right for x in rs])), 4) if rs else None,
+        }
+
+    return {"all": figures(ps), "material": figures([x for x in ps if x.material])}
+
+
+def pooled_table(ps: Sequence[Pooled]) -> str:
+    head = (
+        f"{'remedy':<32} {'process':<17} {'seeds':>5} {'true h':>8} {'sd h':>7} {'est h':>8} "
+        f"{'95 % CI':>19} {'cov':>4} {'prediction int.':>19} {'cov':>4} {'sign':>4} {'rel err':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for x in ps:
+        rel = f"{100 * x.rel_err:7.0f}%" if math.isfinite(x.rel_err) else "     inf"
+        lines.append(
+            f"{x.remedy:<32} {x.process:<17} {len(x.seeds):>5} {x.true_h:8.3f} {x.true_sd_h:7.2f} "
+            f"{x.est_h:8.3f} [{x.est_h - x.ci_half_h:8.3f},{x.est_h + x.ci_half_h:8.3f}] "
+            f"{'yes' if x.covers else 'no':>4} [{x.est_h - x.pi_half_h:8.3f},{x.est_h + x.pi_half_h:8.3f}] "
+            f"{'yes' if x.pi_covers else 'no':>4} {('yes' if x.sign_right else 'no') if x.material else '-':>4} {rel}"
+        )
+    return "\n".join(lines)
+
+
 def summary(rows: Sequence[Row]) -> dict[str, Any]:
     """The issue's three figures over all rows and over the material ones."""
 
@@ -318,13 +453,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--preset", default="demo", choices=["demo", "small"])
     ap.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma list")
     ap.add_argument("--remedies", default=None, help="comma list (default: every scenario file)")
+    ap.add_argument("--processes", default=None, help="comma list, e.g. complaint (default: every process)")
+    ap.add_argument(
+        "--pooled",
+        action="store_true",
+        help="also judge the truths' mean over the seeds against the estimates' mean",
+    )
     ap.add_argument("--replications", type=int, default=DEFAULT_REPLICATIONS)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "flowlens_whatif_truth")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a = ap.parse_args(argv)
-    files = scenario_files(a.remedies.split(",") if a.remedies else None)
+    files = scenario_files(
+        a.remedies.split(",") if a.remedies else None, a.processes.split(",") if a.processes else None
+    )
     if not files:
-        print(f"no scenario files for {a.remedies!r} in {SCENARIOS}", file=sys.stderr)
+        print(f"no scenario files for {a.remedies!r} on {a.processes!r} in {SCENARIOS}", file=sys.stderr)
         return 2
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
     a.work.mkdir(parents=True, exist_ok=True)
@@ -338,6 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_seed[seed] = {"rows": [x.to_dict() for x in rows], "times": times, "summary": summary(rows)}
         say(f"\nseed {seed} ({a.preset}, {a.replications} replications; {times})\n{table(rows)}\n")
     s = summary(all_rows)
+    pool = pooled(all_rows) if a.pooled else []
     runtime = round(time.perf_counter() - t0, 1)
     if a.json:
         print(
@@ -348,6 +492,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "replications": a.replications,
                     "per_seed": per_seed,
                     "summary": s,
+                    **(
+                        {"pooled": [x.to_dict() for x in pool], "pooled_summary": pooled_summary(pool)}
+                        if a.pooled
+                        else {}
+                    ),
                     "runtime_s": runtime,
                 },
                 indent=1,
@@ -362,6 +511,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{f['realisation_interval_coverage']}, sign right {f['sign_right']}"
             )
         print(f"targets: {s['targets']}; sign wrong (material): {s['sign_wrong_material']}")
+        if a.pooled:
+            ps = pooled_summary(pool)
+            print(f"\npooled over seeds {seeds}\n{pooled_table(pool)}")
+            for part in ("all", "material"):
+                f = ps[part]
+                print(
+                    f"{part:>8}: {f['rows']} pooled rows, median relative error "
+                    f"{f['median_relative_error']}, CI coverage {f['ci_coverage']}, prediction-"
+                    f"interval coverage {f['prediction_interval_coverage']}, sign right {f['sign_right']}"
+                )
         print(f"runtime {runtime} s")
     return 0
 
