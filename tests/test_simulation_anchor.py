@@ -97,6 +97,19 @@ def test_removing_the_reminders_does_not_move_the_answer(model: SimulationModel)
     assert (ret_a <= ret_b[ret_a.index]).all()
     had_calls = ret_b.index.isin(calls.index)
     assert (ret_a[ret_b.index] == ret_b).mean() > 0.8
+    # a reminder whose turn comes after the answer is due is not made (methods §16.4), even
+    # when the calls are spaced wider than the customer takes: none starts after the return
+    slow = Scenario.from_dict(
+        {
+            "name": "slow calls",
+            "change": [{"action": "scale_delay", "activity": "Reminder call", "factor": 4}],
+        }
+    )
+    wide = simulate(slow.apply(model), cases=300, start=start, seed=4)
+    last_call = wide[wide.activity == "Reminder call"].groupby("case_id").start_time.max()
+    ret_w = wide[wide.activity == "Offer returned"].set_index("case_id").start_time
+    assert (last_call <= ret_w[last_call.index]).all()
+    assert (ret_w == ret_b[ret_w.index]).mean() > 0.8
     assert had_calls.mean() > 0.3
     # the lead time hardly moves (the calls took minutes); chained, it would drop by days
     saving = _lead_h(base) - _lead_h(alt)

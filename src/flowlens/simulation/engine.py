@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -709,6 +710,18 @@ class _Run:
         self.anchor_of = anchor_of.tolist()
         self.anchor_delay = anchor_delay.tolist()
         self.anchored = bool((anchor_of >= 0).any())
+        # the steps between an anchor and its anchored step are not done once the anchored
+        # step's own time has come (an interrupting event: the reminders stop when the customer
+        # answers; methods §16.4), so they never hold it back
+        guard = np.full(n, -1, dtype=np.int64)
+        xs = np.flatnonzero(anchor_of >= 0)
+        gaps = xs - anchor_of[xs] - 1
+        if gaps.sum():
+            first_between = np.repeat(anchor_of[xs] + 1, gaps)
+            offset = np.arange(int(gaps.sum())) - np.repeat(np.cumsum(gaps) - gaps, gaps)
+            guard[first_between + offset] = np.repeat(xs, gaps)
+        self.guard = guard.tolist()
+        self.dropped = np.zeros(n, dtype=bool)
         pool_of[skip] = -1
         self.skip = skip
         self.follows = follows
@@ -953,7 +966,7 @@ class _Run:
         batched = bool(self.batch_rule)
         act, dur, prio, case_of, step_clock = self.act, self.dur, self.prio, self.case_of, self.step_clock
         start, end, delay = self.start, self.end, self.delay
-        anchored, anchor_of = self.anchored, self.anchor_of
+        anchored, anchor_of, guard = self.anchored, self.anchor_of, self.guard
         k, n_init = 0, len(init_key)
         while True:
             if k < n_init:
@@ -967,7 +980,10 @@ class _Run:
             else:
                 break
             if kind == _READY:  # as _enqueue, inline
-                if skip[x]:  # removed: what follows is enabled when this would have been
+                cut = anchored and guard[x] >= 0 and now >= self._anchor_due(guard[x])
+                if cut:  # interrupted by its anchored step: not done, as if removed
+                    self.dropped[x] = True
+                if skip[x] or cut:  # removed: what follows is enabled when this would have been
                     start[x] = end[x] = now
                     push(heap, (now, seq(), _END, x))
                     continue
@@ -1016,6 +1032,8 @@ class _Run:
                             t = now
                         if anchored and anchor_of[s] >= 0:
                             t = self._anchored_at(s, t)
+                        if anchored and guard[s] >= 0:
+                            t = self._cut_at(s, now, t)
                         push(heap, (t, seq(), _READY, s))
                     if more and x in more:
                         for s in more[x]:
@@ -1062,26 +1080,42 @@ class _Run:
         else:
             ck = self.delay_clock[i]
             t = enabled + d if ck is None else ck.add(enabled, d)
-        return self._anchored_at(i, t) if self.anchored and self.anchor_of[i] >= 0 else t
+        if not self.anchored:
+            return t
+        if self.anchor_of[i] >= 0:
+            t = self._anchored_at(i, t)
+        return self._cut_at(i, enabled, t) if self.guard[i] >= 0 else t
+
+    def _cut_at(self, i: int, enabled: float, t: float) -> float:
+        """When step ``i`` (between an anchor and its anchored step) would be ready at ``t``:
+        ``t``, or, if the anchored step is due first, that moment (``i`` is then not done)."""
+        due = self._anchor_due(self.guard[i])
+        return t if t < due else max(enabled, due)
 
     def _anchored_at(self, i: int, t: float) -> float:
-        """The later of ``t`` and the end of step ``i``'s anchor plus its anchored delay (in
-        the working time of the calendar that governs ``i``; methods §16.2)."""
-        a = self.anchor_of[i]
-        e = self.end[a]
-        if e <= 0.0:  # the anchor has not ended (a concurrent one): the chained time stands
-            return t
+        """The later of ``t`` and :meth:`_anchor_due` of step ``i`` (methods §16.2)."""
+        ta = self._anchor_due(i)
+        return ta if ta < math.inf and ta > t else t
+
+    def _anchor_due(self, i: int) -> float:
+        """The end of step ``i``'s anchor plus its anchored delay, in the working time of the
+        calendar that governs ``i``; infinity while the anchor has not ended (a concurrent one)."""
+        e = self.end[self.anchor_of[i]]
+        if e <= 0.0:
+            return math.inf
         d = self.anchor_delay[i]
         ck = self.delay_clock[i]
-        ta = e + d if ck is None else ck.add(e, d)
-        return ta if ta > t else t
+        return e + d if ck is None else ck.add(e, d)
 
     def _push(self, t: float, kind: int, x: int) -> None:
         heapq.heappush(self.heap, (t, self._seq(), kind, x))
 
     def _enqueue(self, i: int, now: float) -> None:
         p = self.pool_of[i]
-        if self.skip[i]:  # removed: what follows is enabled when this would have been
+        cut = self.anchored and self.guard[i] >= 0 and now >= self._anchor_due(self.guard[i])
+        if cut:  # interrupted by its anchored step: not done, as if removed
+            self.dropped[i] = True
+        if self.skip[i] or cut:  # removed: what follows is enabled when this would have been
             self.start[i] = self.end[i] = now
             self._push(now, _END, i)
             return
@@ -1153,7 +1187,7 @@ class _Run:
         # rows in log order (case, start, end), warm-up cases and removed steps left out;
         # every column is taken in that order from per-case or per-name values
         order = np.lexsort((end, start, p.case))
-        order = order[((p.case >= 0) & ~self.skip)[order]]
+        order = order[((p.case >= 0) & ~self.skip & ~self.dropped)[order]]
         case_row = self.case_np[order]
         who = np.asarray(self.who, dtype=np.int64)[order]
         who[who < 0] = len(self.member_names)  # nobody: the last name, None
