@@ -178,7 +178,17 @@ def observe(
     shared = shared_resources(tm)
     tz = log.timezone
     groups = _staff_groups(inst, shared)
-    person_cal = _calendars(log, calendars, inst, groups)
+    other = None
+    if other_work is not None:
+        from flowlens.analysis.other_work import other_work_intervals
+
+        # read once, with the given calendars (the discovered ones come from them too)
+        other = (
+            other_work
+            if isinstance(other_work, pd.DataFrame)
+            else other_work_intervals(other_work, calendars)
+        )
+    person_cal = _calendars(log, calendars, inst, groups, other)
     # Waiting is split into causes with the calendars the simulation will use: off-shift
     # time of a calendar the model keeps is reproduced by the calendar, and without one it is
     # waiting the delay must carry (methods §16.2).
@@ -190,13 +200,6 @@ def observe(
         resources={r: (c if c is not None else always) for r, c in person_cal.items()},
         source="the simulation model's calendars",
     )
-    other = None
-    if other_work is not None:
-        from flowlens.analysis.other_work import other_work_intervals
-
-        # the intervals are read once, with the calendars the waiting-cause split uses (as
-        # it would read them itself), and serve both the split and the other-work streams
-        other = other_work if isinstance(other_work, pd.DataFrame) else other_work_intervals(other_work, used)
     wa = waiting_causes(tm, calendars=used, other_work=other)
     causes = wa.per_instance.select(
         "eid", "extraneous_us", "batching_us", "contention_us", "prioritization_us", "unavailability_us"
@@ -1140,7 +1143,11 @@ def _staff_groups(inst: pd.DataFrame, shared: set[str]) -> dict[str, tuple[str, 
 
 
 def _calendars(
-    log: EventLog, given: CalendarSet | None, inst: pd.DataFrame, groups: dict[str, tuple[str, ...]]
+    log: EventLog,
+    given: CalendarSet | None,
+    inst: pd.DataFrame,
+    groups: dict[str, tuple[str, ...]],
+    other: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Each person's calendar (None: always on).
 
@@ -1149,6 +1156,9 @@ def _calendars(
     *group* (the people who do the same activities) from their pooled work, as the time model
     discovers one per person: a person seen rarely works at scattered hours, and a calendar
     read off those few hours would leave them almost never on shift. Shorter logs: always on.
+    With ``other`` (the other work's intervals), the hours are read off all the group's work, the
+    log's and the other: a person's shift is when they work, not only when they work on this
+    process, and the other work the model reserves must fit in it (methods §16.2).
     """
     from flowlens.timing.discovery import discover_calendars
 
@@ -1162,9 +1172,32 @@ def _calendars(
     elif span_days >= WEEKLY_DAYS and (log.time_resolution_s or 0) < 3600:
         key = {r: "group " + " | ".join(acts) for r, acts in groups.items()}
         t = log.table
-        derived = log.derive(
-            t.mutate(resource=t.resource.substitute(key, else_=None)), "resources replaced by their group"
-        )
+        mine = None if other is None else other[other.resource.astype(str).isin(list(groups))]
+        if mine is not None and len(mine):
+            import flowlens
+
+            rows = inst[inst.resource.isin(list(groups))]
+            frame = pd.DataFrame(
+                {
+                    "resource": np.concatenate([rows.resource.astype(str), mine.resource.astype(str)]),
+                    "start_us": np.concatenate([rows.s_us, mine.start_us]).astype("int64"),
+                    "end_us": np.concatenate([rows.end_us.fillna(rows.s_us), mine.end_us]).astype("int64"),
+                }
+            )
+            frame = pd.DataFrame(
+                {
+                    "case_id": np.arange(len(frame)).astype(str),
+                    "activity": "work",
+                    "start_time": pd.to_datetime(frame.start_us, unit="us", utc=True),
+                    "end_time": pd.to_datetime(frame.end_us, unit="us", utc=True),
+                    "resource": frame.resource.map(key),
+                }
+            )
+            derived = flowlens.read_log(frame, tz=log.timezone)
+        else:
+            derived = log.derive(
+                t.mutate(resource=t.resource.substitute(key, else_=None)), "resources replaced by their group"
+            )
         found = discover_calendars(derived, holidays=False)
         for r in groups:
             objs[r] = found.for_resource(key[r])
