@@ -263,7 +263,8 @@ def other_work_option(func: F) -> F:
         "other_work_file",
         type=click.Path(path_type=Path),
         help="The same staff's other work (a log of alerts, counter business, meetings, ...): it "
-        "keeps them busy in the waiting-cause split, and is not analysed itself.",
+        "keeps them busy in the waiting-cause split and, in a fitted simulation model, as jobs "
+        "their pools serve; it is not analysed itself.",
     )(wrapper)  # type: ignore[return-value]
 
 

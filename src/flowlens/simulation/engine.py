@@ -18,6 +18,10 @@ as SimPy orders it, with three events:
 A batched step waits until its batch releases (size reached, the time-out since the first
 member, or the daily cut-off), then its members queue together.
 
+A pool with ``other_work`` (the staff's work outside the process) gets a stream of jobs drawn
+like arrivals, with their own random numbers: they join the pool's queue first come, first
+served with the process's steps and keep its members busy; they are not in the output.
+
 >>> from flowlens.simulation.model import SimulationModel, example_model
 >>> frame = simulate(SimulationModel.from_dict(example_model()), cases=3, seed=1,
 ...                  start="2024-03-04T09:00:00")
@@ -32,6 +36,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import zlib
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -542,6 +547,48 @@ def _case_attributes(model: SimulationModel, case_ids: np.ndarray, seed: int) ->
     return table.iloc[pick].reset_index(drop=True)
 
 
+#: Other-work jobs are drawn at least this far past the last arrival (seconds).
+OTHER_WORK_TAIL_S = 60 * 86400.0
+
+
+def _job_times(
+    spec: dict[str, Any], tz: ZoneInfo, origin: float, t0: float, t1: float, seed: int, key: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival times in [t0, t1) of one pool's other-work jobs and their numbers: gaps on the
+    clock of the stream's intensity (as case arrivals, methods §16.2), counted forward from
+    ``origin`` (jobs 0, 1, ...) and backward from it (-1, -2, ...)."""
+    inten = np.asarray(spec["intensity"], dtype=float)
+    h0 = np.floor(t0 / 3600.0) * 3600.0 - 3600.0
+    hours = int(np.ceil((t1 - h0) / 3600.0)) + 1
+    edges = h0 + 3600.0 * np.arange(hours + 1)
+    local = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="s", utc=True)).tz_convert(tz)
+    rate = inten[local.weekday.to_numpy(), local.hour.to_numpy()]
+    cum = np.concatenate([[0.0], np.cumsum(rate)])
+    lam_o, lam_0, lam_1 = np.interp([origin, t0, t1], edges, cum)
+    if cum[-1] <= 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+
+    def targets(sign: int, need: float) -> tuple[np.ndarray, np.ndarray]:
+        n = int(need * 1.2) + 16
+        while True:
+            ids = sign * np.arange(1 if sign < 0 else 0, n + (1 if sign < 0 else 0), dtype=np.int64)
+            g = np.cumsum(draw(spec["gaps"], uniforms(seed, "other_work", key, ids, 0)))
+            if g[-1] >= need or n > 50_000_000:
+                keep = g < need
+                return lam_o + sign * g[keep], ids[keep]
+            n *= 2
+
+    fwd, f_ids = targets(1, lam_1 - lam_o)
+    back, b_ids = targets(-1, lam_o - lam_0) if lam_o > lam_0 else (np.zeros(0), np.zeros(0, dtype=np.int64))
+    tg = np.concatenate([back[::-1], fwd])
+    ids = np.concatenate([b_ids[::-1], f_ids])
+    # invert the cumulative intensity, as for the case arrivals
+    j = np.clip(np.searchsorted(cum, tg, side="left"), 1, len(cum) - 1)
+    c0, c1 = cum[j - 1], cum[j]
+    frac = np.where(c1 > c0, (tg - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0)
+    return edges[j - 1] + 3600.0 * frac, ids
+
+
 def _batch_deadline(rule: dict[str, Any], now: float, tz: ZoneInfo) -> float:
     """When a batch opened at ``now`` is released at the latest: its time-out or the next
     daily cut-off (one of ``cutoff``'s times of day, on one of ``days``, default every day),
@@ -592,6 +639,7 @@ class _Run:
         self._draw(seed)
         self._resources()
         self._structure()
+        self._other_work(seed)
 
     def _draw(self, seed: int) -> None:
         p, model = self.paths, self.model
@@ -795,6 +843,7 @@ class _Run:
         # "assignment": "person", each step is given to one member up front (by the members'
         # shares) and waits for that person: a queue per member (methods §16.2).
         sub_of: list[tuple[int, np.ndarray | None]] = []
+        self.sub_of = sub_of
         for name in self.pool_names:
             spec = model.pools[name]
             cname = spec.get("calendar", "24x7")
@@ -861,6 +910,75 @@ class _Run:
             prio = [-float(order.get(str(v), 0)) for v in col]
         self.prio = prio
         self.batch_rule = {self.acts.index(a): b for a, b in (model.batching or {}).items()}
+
+    def _other_work(self, seed: int) -> None:
+        """The other-work jobs of the pools that have a stream (methods §16.4): appended after
+        the case instances (``n_inst``) with no case, no successor and no delay, each in the
+        (sub-)pool that serves it; ``job_x``/``job_t`` are their indexes and arrival times.
+
+        Their draws are keyed by (seed, other_work, pool name, job number): the same in a
+        baseline and in every scenario, whatever the scenario does to the cases. Jobs are
+        numbered from the first measured case's arrival (0, 1, ... forward; -1, -2, ...
+        backward over the warm-up), so a scenario that moves the warm-up's first arrival or
+        the last one keeps the same jobs where both runs have them."""
+        self.n_inst = len(self.act)
+        self.job_x = np.zeros(0, dtype=np.int64)
+        self.job_t = np.zeros(0)
+        specs = [
+            (k, name, self.model.pools[name]["other_work"])
+            for k, name in enumerate(self.pool_names)
+            if self.model.pools[name].get("other_work") and self.model.pools[name]["members"]
+        ]
+        if not specs or not len(self.arrivals):
+            return
+        measured = np.flatnonzero(self.case_ids >= 0)
+        origin = float(self.arrivals[measured[0]]) if len(measured) else float(self.arrivals.min())
+        t0, t_last = float(self.arrivals.min()), float(self.arrivals.max())
+        # far enough past the last arrival for its case to end (the run stops when every case
+        # step has ended, so the jobs after that cost only their draw)
+        t1 = t_last + max(OTHER_WORK_TAIL_S, 2.0 * (t_last - t0))
+        ts, pools, durs = [], [], []
+        for k, name, spec in specs:
+            key = zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
+            times, ids = _job_times(spec, self.tz, origin, t0, t1, seed, key)
+            if not len(times):
+                continue
+            dur = draw(spec["duration"], uniforms(seed, "other_work", key, ids, 1))
+            first, cum = self.sub_of[k]
+            if cum is None:
+                where = np.full(len(times), first, dtype=np.int64)
+            else:
+                # work given to one person up front: a member by their share of the other work
+                members = self.model.pools[name]["members"]
+                w = np.asarray([float(spec.get("shares", {}).get(m, 0.0)) for m in members])
+                w = w if w.sum() > 0 else np.ones(len(members))
+                c = np.cumsum(w) / w.sum()
+                c[-1] = 1.0
+                u = uniforms(seed, "other_work", key, ids, 2)
+                where = first + np.minimum(np.searchsorted(c, u, side="right"), len(c) - 1)
+            ts.append(times)
+            pools.append(where)
+            durs.append(dur)
+        if not ts:
+            return
+        t = np.concatenate(ts)
+        m = len(t)
+        n = self.n_inst
+        self.job_t = t
+        self.job_x = np.arange(n, n + m, dtype=np.int64)
+        # first come, first served with the process's steps; with priority classes, in the most
+        # urgent one (the log's times say when the work was done, not when it could wait)
+        self.case_of.extend([len(self.prio)] * m)
+        self.prio.append(min(self.prio, default=0.0) if self.model.priority else 0.0)
+        self.act.extend([-1] * m)
+        self.pending.extend([0] * m)
+        self.nxt.extend([-1] * m)
+        self.pool_of.extend(np.concatenate(pools).tolist())
+        self.dur.extend(np.concatenate(durs).tolist())
+        self.delay.extend([0.0] * m)
+        self.anchor_of.extend([-1] * m)
+        self.guard.extend([-1] * m)
+        self.delay_clock.extend([None] * m)
 
     def _structure(self) -> None:
         """Which earlier steps each step waits for (methods 6.1: those of its case it is not
@@ -953,14 +1071,22 @@ class _Run:
             enabled[i] = case_first[i]
             t_ready.append(ready_at(i, case_first[i]))
         t_np = np.asarray(t_ready, dtype=float)
+        first_x = np.asarray(self.first, dtype=np.int64)
+        jobs = len(self.job_x) > 0
+        if jobs:  # other work arrives as steps ready from the start do (after them at a tie)
+            t_np = np.concatenate([t_np, self.job_t])
+            first_x = np.concatenate([first_x, self.job_x])
         order = np.argsort(t_np, kind="stable")
-        init_x = np.asarray(self.first, dtype=np.int64)[order].tolist()
+        init_x = first_x[order].tolist()
         init_key = list(zip(t_np[order].tolist(), order.tolist(), strict=True))  # (time, sequence)
-        self._seq = itertools.count(len(self.first)).__next__
+        self._seq = itertools.count(len(first_x)).__next__
+        n_inst, left = self.n_inst, self.n_inst
         self.batches: dict[int, list[int]] = {}
         self.batch_deadline: dict[int, float] = {}
         heap, pop, push, seq = self.heap, heapq.heappop, heapq.heappush, self._seq
         nxt, more, pending, skip = self.nxt, self.more, self.pending, self.skip.tolist()
+        if jobs:
+            skip += [False] * len(self.job_x)
         pool_of, who, pools, member_pos, home = self.pool_of, self.who, self.pools, self.member_pos, self.home
         merged_next, member_clock, delay_clock = self.merged_next, self.member_clock, self.delay_clock
         batched = bool(self.batch_rule)
@@ -1017,6 +1143,10 @@ class _Run:
                 if idle:
                     self._dispatch(p, now)
             elif kind == _END:
+                if jobs and x < n_inst:
+                    left -= 1
+                    if not left:
+                        break  # every case's step has ended: later other work changes nothing
                 mi = who[x]
                 f = merged_next.get(x, -1) if mi >= 0 and merged_next else -1
                 s = nxt[x]
@@ -1182,14 +1312,15 @@ class _Run:
     # -- the log ---------------------------------------------------------------------------
     def frame(self, with_enabled: bool = False) -> pd.DataFrame:
         p = self.paths
-        start = np.round(np.asarray(self.start) * 1e6).astype("int64")
-        end = np.round(np.asarray(self.end) * 1e6).astype("int64")
+        n = self.n_inst  # the other-work jobs after them are not in the log
+        start = np.round(np.asarray(self.start[:n]) * 1e6).astype("int64")
+        end = np.round(np.asarray(self.end[:n]) * 1e6).astype("int64")
         # rows in log order (case, start, end), warm-up cases and removed steps left out;
         # every column is taken in that order from per-case or per-name values
         order = np.lexsort((end, start, p.case))
         order = order[((p.case >= 0) & ~self.skip & ~self.dropped)[order]]
         case_row = self.case_np[order]
-        who = np.asarray(self.who, dtype=np.int64)[order]
+        who = np.asarray(self.who[:n], dtype=np.int64)[order]
         who[who < 0] = len(self.member_names)  # nobody: the last name, None
         out = pd.DataFrame(
             {
@@ -1209,11 +1340,29 @@ class _Run:
                     else:
                         out[col] = values.to_numpy()[case_row]
         if with_enabled:
-            en = np.round(np.asarray(self.enabled) * 1e6).astype("int64")[order]
+            en = np.round(np.asarray(self.enabled[:n]) * 1e6).astype("int64")[order]
             out["enabled_time"] = pd.to_datetime(en, unit="us", utc=True).tz_convert(self.tz)
             # the work itself, in working time (a calendar's pauses are not in it)
-            out["work_s"] = np.asarray(self.dur, dtype=float)[order]
+            out["work_s"] = np.asarray(self.dur[:n], dtype=float)[order]
+        if len(self.job_x) and len(out):
+            out.attrs["other_work_busy_s"] = self._other_work_busy(
+                float(start[order].min()) / 1e6, float(end[order].max()) / 1e6
+            )
         return out
+
+    def _other_work_busy(self, lo: float, hi: float) -> dict[str, float]:
+        """Seconds (wall clock) each member spent on other work between ``lo`` and ``hi`` (the
+        measured cases' first start and last end), for utilisation (methods §16.4)."""
+        x = self.job_x
+        s = np.asarray(self.start, dtype=float)[x]
+        e = np.asarray(self.end, dtype=float)[x]
+        w = np.asarray(self.who, dtype=np.int64)[x]
+        done = w >= 0
+        # a job still running when the run stopped counts up to hi
+        e = np.where(e > s, e, hi)
+        busy = np.clip(np.minimum(e, hi) - np.maximum(s, lo), 0.0, None)
+        per = np.bincount(w[done], weights=busy[done], minlength=len(self.member_names))
+        return {m: round(float(per[i]), 3) for i, m in enumerate(self.member_names)}
 
 
 #: The dtype pandas gives a column of Python strings (``str``, Arrow-backed, from pandas 3).

@@ -18,7 +18,10 @@ agree (methods §16.2):
 * pools: the recorded resources that are one person at a time, grouped by the set of
   activities they do and their calendar; shared resources (systems, the customer) and steps
   without a performer need nobody;
-* calendars: those the waiting-cause analysis used (given with ``--calendar`` or discovered).
+* calendars: those the waiting-cause analysis used (given with ``--calendar`` or discovered);
+* other work (when given): per pool, a stream of jobs outside the process fitted from its
+  members' other work (intensity per weekday × hour, gaps and durations, as arrivals and
+  durations are), which the pool's members serve alongside the process's steps.
 """
 
 from __future__ import annotations
@@ -80,8 +83,11 @@ def fit_model(
 
     ``calendars`` (a :class:`~flowlens.timing.calendars.CalendarSet` or a calendar file) say
     when people work; without them the calendars are discovered as the waiting-cause analysis
-    discovers them. ``other_work`` is the staff's work outside the log (it only corrects the
-    split of waiting into causes; the simulation does not reserve that time).
+    discovers them. ``other_work`` is the staff's work outside the log (an event log or its
+    :func:`~flowlens.analysis.other_work.other_work_intervals`): it corrects the split of
+    waiting into causes, and each pool gets a stream of other-work jobs its members serve
+    (``pools.P.other_work``, methods §16.2), so the simulated people are as busy as the real
+    ones.
     ``duration_method``: ``empirical`` (default), ``auto`` or a family (methods §16.3).
     ``order`` fixes k instead of choosing it. ``assignment``: ``queue`` (a pool's members
     share one queue), ``person`` (each step is given to one member up front and waits for that
@@ -124,6 +130,10 @@ class Observations:
     name: str
     #: activity -> daily release rule (``cutoff`` times, release ``days``), :func:`_releases`
     releases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the log's people's other work (given with ``other_work``): one row per job with
+    #: ``resource``, ``s_us`` (its start) and ``work_s`` (its duration in working time of the
+    #: person's calendar), jobs that take no time left out; None when none was given
+    other_work: pd.DataFrame | None = None
 
 
 def observe(
@@ -168,7 +178,17 @@ def observe(
     shared = shared_resources(tm)
     tz = log.timezone
     groups = _staff_groups(inst, shared)
-    person_cal = _calendars(log, calendars, inst, groups)
+    other = None
+    if other_work is not None:
+        from flowlens.analysis.other_work import other_work_intervals
+
+        # read once, with the given calendars (the discovered ones come from them too)
+        other = (
+            other_work
+            if isinstance(other_work, pd.DataFrame)
+            else other_work_intervals(other_work, calendars)
+        )
+    person_cal = _calendars(log, calendars, inst, groups, other)
     # Waiting is split into causes with the calendars the simulation will use: off-shift
     # time of a calendar the model keeps is reproduced by the calendar, and without one it is
     # waiting the delay must carry (methods §16.2).
@@ -180,7 +200,7 @@ def observe(
         resources={r: (c if c is not None else always) for r, c in person_cal.items()},
         source="the simulation model's calendars",
     )
-    wa = waiting_causes(tm, calendars=used, other_work=other_work)
+    wa = waiting_causes(tm, calendars=used, other_work=other)
     causes = wa.per_instance.select(
         "eid", "extraneous_us", "batching_us", "contention_us", "prioritization_us", "unavailability_us"
     ).to_pandas()
@@ -258,6 +278,7 @@ def observe(
         starts_estimated=bool(tm.starts_estimated),
         name=name or _stem(log.source.path),
         releases=releases,
+        other_work=_other_work_jobs(other, groups, cal_of, cal_objs) if other is not None else None,
     )
 
 
@@ -291,6 +312,8 @@ def build(
     control["concurrent"] = copy.deepcopy(obs.concurrent)
 
     pools, shares = _pools(inst, groups, cal_of)
+    if obs.other_work is not None:
+        _other_work_streams(pools, obs.other_work, tz, duration_method)
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         spec: dict[str, Any] = {
@@ -623,6 +646,72 @@ def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
         pool["assignment"] = best
     model.fitted["assignment"] = best
     model.fitted["assignment_ct_distance_h"] = scores
+
+
+#: A pool's members need this many jobs of other work (that take time) for a stream of their own:
+#: fewer cannot show when it comes, and reserve too little time to matter.
+MIN_OTHER_JOBS = 30
+
+
+def _other_work_jobs(
+    other: pd.DataFrame, groups: dict[str, tuple[str, ...]], cal_of: dict[str, str], cals: dict[str, Any]
+) -> pd.DataFrame:
+    """The other work of the log's people (``other``: rows of resource, start_us, end_us) as
+    jobs: ``resource``, ``s_us`` (start) and ``work_s``, the duration in working time of the
+    person's calendar (overtime counted as for the process's steps, methods §16.2). Jobs that
+    take no time (a recorded completion without a start) reserve nothing and are left out."""
+    empty = pd.DataFrame({"resource": pd.Series([], dtype=object), "s_us": [], "work_s": []})
+    ow = other.dropna(subset=["resource", "start_us", "end_us"])
+    ow = ow[ow.resource.astype(str).isin(list(groups))]
+    if ow.empty:
+        return empty
+    frame = pd.DataFrame(
+        {
+            "resource": ow.resource.astype(str).to_numpy(),
+            "s_us": ow.start_us.astype("int64").to_numpy(),
+            "end_us": ow.end_us.astype("int64").to_numpy(),
+        }
+    )
+    frame = frame[frame.end_us > frame.s_us].reset_index(drop=True)
+    if frame.empty:
+        return empty
+    frame["cal"] = frame.resource.map(cal_of).fillna("24x7")
+    wall = (frame.end_us - frame.s_us).to_numpy(dtype=float) / 1e6
+    frame["work_s"] = _working_seconds(frame, cals, frame.end_us.to_numpy(), wall, overtime=True)
+    frame = frame[frame.work_s > 0].sort_values(["s_us", "resource", "end_us"], kind="stable")
+    return frame[["resource", "s_us", "work_s"]].reset_index(drop=True)
+
+
+def _other_work_streams(
+    pools: dict[str, dict[str, Any]], jobs: pd.DataFrame, tz: str, duration_method: str
+) -> None:
+    """Give each pool whose members have at least :data:`MIN_OTHER_JOBS` jobs of other work
+    its stream (``pools.P.other_work``, methods §16.2): the jobs' starts fitted as arrivals are
+    (intensity per weekday × hour, the recent level, gaps on the intensity's clock), their
+    durations in working time as steps' are, and each member's share of them (who does a job
+    when the pool gives work to one person up front)."""
+    for pool in pools.values():
+        g = jobs[jobs.resource.isin(pool["members"])]
+        if len(g) < MIN_OTHER_JOBS:
+            continue
+        arr = _arrivals(pd.DataFrame({"case_idx": np.arange(len(g)), "s_us": g.s_us.to_numpy()}), tz)
+        count = g.resource.value_counts()
+        days = max(float((g.s_us.max() - g.s_us.min()) / 86_400e6), 1.0)
+        pool["other_work"] = {
+            "pattern": arr["pattern"],
+            "intensity": arr["intensity"],
+            "gaps": arr["gaps"],
+            "duration": fit_distribution(g.work_s.to_numpy(dtype=float), method=duration_method),
+            "shares": {m: round(float(count.get(m, 0)) / len(g), 6) for m in pool["members"]},
+            "observed": {
+                "jobs": len(g),
+                "days": round(days, 3),
+                "hours_per_week_per_member": round(
+                    float(g.work_s.sum()) / 3600 / (days / 7) / len(pool["members"]), 3
+                ),
+                "recent_level": arr["observed"]["recent_level"],
+            },
+        }
 
 
 def _open_cases(inst: pd.DataFrame) -> float:
@@ -1054,7 +1143,11 @@ def _staff_groups(inst: pd.DataFrame, shared: set[str]) -> dict[str, tuple[str, 
 
 
 def _calendars(
-    log: EventLog, given: CalendarSet | None, inst: pd.DataFrame, groups: dict[str, tuple[str, ...]]
+    log: EventLog,
+    given: CalendarSet | None,
+    inst: pd.DataFrame,
+    groups: dict[str, tuple[str, ...]],
+    other: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Each person's calendar (None: always on).
 
@@ -1063,6 +1156,9 @@ def _calendars(
     *group* (the people who do the same activities) from their pooled work, as the time model
     discovers one per person: a person seen rarely works at scattered hours, and a calendar
     read off those few hours would leave them almost never on shift. Shorter logs: always on.
+    With ``other`` (the other work's intervals), the hours are read off all the group's work, the
+    log's and the other: a person's shift is when they work, not only when they work on this
+    process, and the other work the model reserves must fit in it (methods §16.2).
     """
     from flowlens.timing.discovery import discover_calendars
 
@@ -1076,9 +1172,32 @@ def _calendars(
     elif span_days >= WEEKLY_DAYS and (log.time_resolution_s or 0) < 3600:
         key = {r: "group " + " | ".join(acts) for r, acts in groups.items()}
         t = log.table
-        derived = log.derive(
-            t.mutate(resource=t.resource.substitute(key, else_=None)), "resources replaced by their group"
-        )
+        mine = None if other is None else other[other.resource.astype(str).isin(list(groups))]
+        if mine is not None and len(mine):
+            import flowlens
+
+            rows = inst[inst.resource.isin(list(groups))]
+            frame = pd.DataFrame(
+                {
+                    "resource": np.concatenate([rows.resource.astype(str), mine.resource.astype(str)]),
+                    "start_us": np.concatenate([rows.s_us, mine.start_us]).astype("int64"),
+                    "end_us": np.concatenate([rows.end_us.fillna(rows.s_us), mine.end_us]).astype("int64"),
+                }
+            )
+            frame = pd.DataFrame(
+                {
+                    "case_id": np.arange(len(frame)).astype(str),
+                    "activity": "work",
+                    "start_time": pd.to_datetime(frame.start_us, unit="us", utc=True),
+                    "end_time": pd.to_datetime(frame.end_us, unit="us", utc=True),
+                    "resource": frame.resource.map(key),
+                }
+            )
+            derived = flowlens.read_log(frame, tz=log.timezone)
+        else:
+            derived = log.derive(
+                t.mutate(resource=t.resource.substitute(key, else_=None)), "resources replaced by their group"
+            )
         found = discover_calendars(derived, holidays=False)
         for r in groups:
             objs[r] = found.for_resource(key[r])

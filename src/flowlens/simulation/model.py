@@ -14,7 +14,8 @@ the JSON Schema is ``model.schema.json`` beside this module, methods §16 define
 * ``activities``: per activity the processing time (working time of whoever does it), the
   waiting no staff cause before it (``delay``: the customer, a third party) and the pools that
   do it, with shares; an activity without pools needs nobody (no queue);
-* ``pools``: named groups of resources (people, by their log names) with a calendar each;
+* ``pools``: named groups of resources (people, by their log names) with a calendar each and,
+  optionally, their ``other_work``: a stream of jobs outside the process they also serve;
 * ``calendars``: working hours in the format of ``--calendar`` files;
 * ``priority``: optionally, a case attribute whose values are served first;
 * ``batching``: optionally per activity, released by size, time-out or daily cut-off;
@@ -197,6 +198,8 @@ class SimulationModel:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{pool.get('calendar')}'{closest(str(pool.get('calendar')), cal_names)}"
                 )
+            if pool.get("other_work") is not None:
+                _check_other_work(pool["other_work"], members, f"{where}.other_work")
         for name, a in acts.items():
             where = f"{s}.activities.{name}"
             if name in (START, END):
@@ -381,6 +384,20 @@ def _check_anchor(anc: Any, acts: dict[str, Any], where: str) -> None:
         check_distribution(r.get("delay"), f"{w}.delay")
     if not anc["between"]:
         raise ConfigError(f"{where}.between: expected at least one range (from 0)")
+
+
+def _check_other_work(ow: Any, members: list[str], where: str) -> None:
+    """A pool's other work: an ``intensity`` and ``gaps`` as the arrivals have, a ``duration``
+    and optionally each member's ``shares`` of it."""
+    if not isinstance(ow, dict) or "duration" not in ow:
+        raise ConfigError(f"{where}: expected an object with intensity, gaps and duration")
+    _check_arrivals({k: v for k, v in ow.items() if k in ("intensity", "gaps")}, where)
+    check_distribution(ow["duration"], f"{where}.duration")
+    shares = ow.get("shares", {})
+    if not isinstance(shares, dict) or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in shares.values()
+    ):
+        raise ConfigError(f"{where}.shares: expected {{member: share ≥ 0}}")
 
 
 def _check_arrivals(a: Any, where: str) -> None:
