@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import flowlens
-from conftest import run_cli
+from conftest import run_cli, shared_path
 from flowlens.errors import ConfigError
 from flowlens.simulation import SimulationModel, simulate
 from flowlens.simulation.model import example_model
@@ -344,3 +344,151 @@ def test_remove_only_where_and_only_after() -> None:
         acts = g.activity.tolist()
         assert all(not (a == b == "Check") for a, b in itertools.pairwise(acts))
     assert base[base.activity == "Check"].groupby("case_id").size().max() > 1
+
+
+def _segmented_quiet_model() -> SimulationModel:
+    """The example process at a low load (nobody queues), with a channel and a segment per case."""
+    spec = example_model()
+    spec["arrivals"] = {
+        "intensity": [[0.05] * 24 for _ in range(7)],
+        "gaps": {"dist": "exponential", "mean": 1.0},
+        "attributes": {
+            "columns": ["channel", "segment"],
+            "rows": [["app", "mass"], ["branch", "mass"], ["app", "vip"]],
+            "weights": [2, 2, 1],
+        },
+    }
+    return SimulationModel.from_dict(spec)
+
+
+def test_savings_per_segment_and_channel_are_paired_and_only_where_the_change_acts() -> None:
+    """A change for app cases saves for the app channel, nothing for branch (no queue links
+    them); the breakdown comes from the same replications as the overall saving."""
+    m = _segmented_quiet_model()
+    app_only = Scenario.from_dict(
+        {
+            "name": "app: no second check",
+            "change": [
+                {"action": "set_branch", "to": "Decide", "probability": 1.0, "where": "channel == 'app'"}
+            ],
+        }
+    )
+    r = whatif(m, [app_only], cases=300, start=START, replications=6)
+    d = r.to_dict()
+    assert d["segment_column"] == "segment" and d["channel_column"] == "channel"
+    by_channel = {g["value"]: g for g in d["scenarios"][0]["by_channel"]["groups"]}
+    assert sorted(by_channel) == ["app", "branch"]
+    assert by_channel["app"]["significant"] and by_channel["app"]["saving_mean_h"] > 0
+    assert not by_channel["branch"]["significant"]
+    assert abs(by_channel["branch"]["saving_pct"]) < 1
+    # the groups' case counts add up to the replication's cases
+    assert sum(g["cases"] for g in by_channel.values()) == pytest.approx(300)
+    segs = {g["value"] for g in d["scenarios"][0]["by_segment"]["groups"]}
+    assert segs == {"mass", "vip"}
+    # turned off, and a column the model does not draw is one line naming what it draws
+    off = whatif(m, [app_only], cases=100, start=START, replications=2, segment=None, channel=None)
+    assert "by_segment" not in off.scenarios[0] and off.to_dict()["channel_column"] is None
+    with pytest.raises(
+        ConfigError, match=r"no case attribute 'chanel' for the channel.*did you mean 'channel'"
+    ):
+        whatif(m, [app_only], cases=100, start=START, replications=2, channel="chanel")
+
+
+def test_sla_compliance_per_scenario_with_the_change_interval() -> None:
+    """A slower process meets a deadline less often (a negative, significant change); doing
+    nothing changes compliance by exactly 0."""
+    from flowlens.analysis.sla import custom_rule
+
+    m = model()
+    nothing = Scenario.from_dict({"name": "nothing", "change": []})
+    slower = Scenario.from_dict(
+        {"name": "slower", "change": [{"action": "scale_delay", "activity": "Decide", "factor": 30}]}
+    )
+    rule = custom_rule(hours=1, name="one hour")
+    r = whatif(m, [nothing, slower], cases=200, start=START, replications=5, sla=[rule])
+    base = r.baseline["sla"][0]
+    assert base["rule"] == "one hour" and 0 < base["met_pct"] <= 100
+    same, worse = r.scenarios[0]["sla"][0], r.scenarios[1]["sla"][0]
+    assert same["change_pp"] == 0.0 and same["change_ci95_pp"] == [0.0, 0.0] and not same["significant"]
+    assert same["baseline_met_pct"] == pytest.approx(base["met_pct"])
+    assert worse["change_pp"] < 0 and worse["change_ci95_pp"][1] < 0 and worse["significant"]
+
+
+def test_waiting_and_utilisation_per_pool() -> None:
+    """More clerks: the clerks are less busy and cases wait less; automating the clerks' step
+    leaves them nothing to do."""
+    m = model()
+    plus = Scenario.from_dict(
+        {"name": "plus two", "change": [{"action": "add_resources", "activity": "Check", "count": 2}]}
+    )
+    auto = Scenario.from_dict({"name": "auto", "change": [{"action": "automate", "activity": "Check"}]})
+    r = whatif(m, [plus, auto], cases=300, start=START, replications=4)
+    pool = next(iter(m.pools))
+    base_u = r.baseline["utilisation"][pool]
+    assert 0 < base_u <= 1
+    assert r.scenarios[0]["utilisation"][pool] < base_u
+    assert r.scenarios[1]["utilisation"][pool] == 0.0
+    assert r.scenarios[0]["waiting_mean_h"] <= r.baseline["waiting_mean_h"]
+    assert 0 <= r.baseline["waiting_mean_h"] < r.baseline["lead_time_mean_h"]
+
+
+def test_cli_whatif_breakdown_and_sla(
+    small_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = tmp_path / "auto.toml"
+    s.write_text('name = "automate check"\n[[change]]\naction = "automate"\nactivity = "Check"\n')
+    rule = tmp_path / "rule.toml"
+    rule.write_text('[[rule]]\nname = "two hours"\nhours = 2\n')
+    cases = tmp_path / "cases.csv"
+    pd.DataFrame(
+        {
+            "case": [f"c{i}" for i in range(120)],
+            "tier": ["gold" if i % 3 == 0 else "basic" for i in range(120)],
+        }
+    ).to_csv(cases, index=False)
+    args = [
+        "whatif",
+        str(small_log),
+        "--scenario",
+        str(s),
+        "--replications",
+        "3",
+        "--cases",
+        "60",
+        "--no-fidelity",
+    ]
+    code, out, err = run_cli(
+        [*args, "--case-table", str(cases), "--segment", "tier", "--sla-rule", str(rule), "--json"], capsys
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    sc = d["scenarios"][0]
+    assert d["segment_column"] == "tier"
+    assert {g["value"] for g in sc["by_segment"]["groups"]} == {"basic", "gold"}
+    assert sc["sla"][0]["rule"] == "two hours" and "waiting_mean_h" in sc and sc["utilisation"]
+    code, out, err = run_cli(
+        [*args, "--case-table", str(cases), "--segment", "tier", "--sla-rule", str(rule)], capsys
+    )
+    assert code == 0, err
+    assert "by segment (tier):" in out and "deadline two hours:" in out and "utilisation" in out
+    code, _, err = run_cli([*args, "--segment", "tier"], capsys)
+    assert code == 2 and "no column 'tier'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fast_scoring_gives_the_library_numbers() -> None:
+    """fidelity scores without ldm's per-case loops; every measure is the library's value, on a
+    real log (LoanApp) against simulated logs and the adjacent window."""
+    from flowlens.simulation import fidelity as F
+    from flowlens.simulation.fit import fit_model
+
+    log = flowlens.read_log(shared_path("loanapp-train"))
+    split = F.split_frame(F.log_frame(log), 0.2)
+    assert split.train_case_idx is not None and split.adjacent is not None
+    m = fit_model(F._keep_cases(log, split.train_case_idx, "train"))
+    sim = F.sim_frame(simulate(m, cases=100, start=m.fitted["end"], seed=3), m.timezone)
+    adj = split.adjacent
+    shifted = adj.assign(
+        start_time=adj.start_time + pd.Timedelta(hours=5), end_time=adj.end_time + pd.Timedelta(hours=5)
+    )
+    for other, ced in ((sim, None), (shifted, adj)):
+        assert F.fast_distances(split.test, other, ced) == F.library_distances(split.test, other, ced)

@@ -414,6 +414,11 @@ def _whatif(
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.whatif import whatif
 
+    from flowlens.analysis.sla import get_preset, load_rules
+
+    rules = [get_preset(name) for name in opts.sla]
+    for path in opts.sla_rules:
+        rules += list(load_rules(path))
     obs = observe(log, **fit_options)
     result = whatif(
         build(obs),
@@ -421,6 +426,7 @@ def _whatif(
         observations=obs,
         seed=opts.seed,
         replications=opts.whatif_replications,
+        sla=rules,
     )
     result.fidelity = None if fid is None else fid.summary()
     return result
