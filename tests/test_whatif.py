@@ -385,6 +385,11 @@ def test_savings_per_segment_and_channel_are_paired_and_only_where_the_change_ac
     assert sum(g["cases"] for g in by_channel.values()) == pytest.approx(300)
     segs = {g["value"] for g in d["scenarios"][0]["by_segment"]["groups"]}
     assert segs == {"mass", "vip"}
+    # the change acts by channel: that breakdown is meaningful; the model draws the segment
+    # apart from the path and times, and says so
+    assert d["scenarios"][0]["by_channel"]["linked"] is True
+    assert d["scenarios"][0]["by_segment"]["linked"] is False
+    assert "by chance only" in d["scenarios"][0]["by_segment"]["note"]
     # turned off, and a column the model does not draw is one line naming what it draws
     off = whatif(m, [app_only], cases=100, start=START, replications=2, segment=None, channel=None)
     assert "by_segment" not in off.scenarios[0] and off.to_dict()["channel_column"] is None
@@ -470,7 +475,8 @@ def test_cli_whatif_breakdown_and_sla(
         [*args, "--case-table", str(cases), "--segment", "tier", "--sla-rule", str(rule)], capsys
     )
     assert code == 0, err
-    assert "by segment (tier):" in out and "deadline two hours:" in out and "utilisation" in out
+    assert "by segment: not shown: the model draws tier apart" in out
+    assert "deadline two hours:" in out and "utilisation" in out
     code, _, err = run_cli([*args, "--segment", "tier"], capsys)
     assert code == 2 and "no column 'tier'" in err and len(err.strip().splitlines()) == 1
 

@@ -277,6 +277,9 @@ def _echo(out: dict[str, Any]) -> None:
             part = s.get(f"by_{role}")
             if not part:
                 continue
+            if not part.get("linked", True):
+                click.echo(f"    by {role}: not shown: {visible(part['note'])}")
+                continue
             click.echo(f"    by {role} ({visible(part['column'])}):")
             for g in part["groups"]:
                 lo, hi = g["saving_ci95_h"]

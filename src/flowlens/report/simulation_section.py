@@ -244,9 +244,18 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
         }
         for r in ranked
         for role in ("segment", "channel")
-        if r.get(f"by_{role}")
+        if r.get(f"by_{role}") and r[f"by_{role}"].get("linked", True)
         for g in r[f"by_{role}"]["groups"]
     ]
+    # a breakdown by an attribute the model does not tie to behaviour is a random split: said once
+    unlinked = sorted(
+        {
+            str(r[f"by_{role}"]["column"])
+            for r in ranked
+            for role in ("segment", "channel")
+            if r.get(f"by_{role}") and not r[f"by_{role}"].get("linked", True)
+        }
+    )
     deadlines = [
         {
             "scenario": str(r["name"]),
@@ -304,6 +313,7 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
         base_p90=_hours(float(base.get("lead_time_p90_h") or 0.0)),
         base_waiting=_hours(float(base.get("waiting_mean_h") or 0.0)),
         groups=groups,
+        unlinked=unlinked,
         deadlines=deadlines,
         utilisation=utilisation,
         scenario_names=[r["name"] for r in rows],

@@ -23,6 +23,7 @@ mean lead time, or ``max_replications`` or ``max_time_s`` is reached.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,24 @@ def breakdown_columns(
     if chan is not None and chan == seg:
         chan = None
     return seg, chan
+
+
+def uses_attribute(model: SimulationModel, column: str) -> bool:
+    """Whether ``model`` makes cases behave differently by the case attribute ``column``: it
+    serves them by it (priority), routes by it (a control-flow variant's ``where``) or skips a
+    step by it (``skip_where``). A fitted model draws case attributes apart from each case's
+    path and times, so only these (and a scenario's ``where``) tie a group's lead time to it.
+
+    >>> from flowlens.simulation.model import SimulationModel, example_model
+    >>> uses_attribute(SimulationModel.from_dict(example_model()), "channel")
+    False
+    """
+    word = re.compile(rf"(?<![\w.]){re.escape(column)}(?!\w)")
+    if (model.priority or {}).get("attribute") == column:
+        return True
+    wheres = [str(v.get("where", "")) for v in model.control_flow.get("variants", []) or []]
+    wheres += [str(a.get("skip_where", "")) for a in model.activities.values()]
+    return any(word.search(w) for w in wheres if w)
 
 
 def outcomes(
@@ -389,6 +408,11 @@ def whatif(
         s.apply(model)
     seg, chan = breakdown_columns(model, segment, channel)
     bd = Breakdown(segment=seg, channel=chan, sla=tuple(sla))
+    linked = {
+        (j, col): uses_attribute(s.apply(model), col)
+        for j, s in enumerate(scenarios)
+        for _, col in bd.columns
+    }
     build_args: dict[str, Any] = {}
     if observations is not None:
         build_args = {
@@ -443,7 +467,7 @@ def whatif(
             stopped = "max_time"
             break
         target = min(max_replications, len(runs) + STEP)
-    return _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd)
+    return _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
 
 
 def _replica_model(
@@ -545,8 +569,10 @@ def _summarise(
     uncertain: bool,
     stopped: str,
     bd: Breakdown | None = None,
+    linked: dict[tuple[int, str], bool] | None = None,
 ) -> WhatIfResult:
     bd = bd or Breakdown()
+    linked = linked or {}
     keys = ("lead_time_mean_h", "lead_time_median_h", "lead_time_p90_h", "waiting_mean_h", "staff_hours")
     baseline: dict[str, Any] = {k: _r(np.mean([r["baseline"][k] for r in runs])) for k in keys}
     baseline["utilisation"] = _mean_utilisation([r["baseline"] for r in runs])
@@ -601,7 +627,16 @@ def _summarise(
             utilisation=_mean_utilisation([r["scenarios"][j] for r in runs]),
         )
         for role, col in bd.columns:
-            row[f"by_{role}"] = {"column": col, "groups": _groups(runs, j, col)}
+            tied = bool(linked.get((j, col), False))
+            row[f"by_{role}"] = {"column": col, "linked": tied, "groups": _groups(runs, j, col)}
+            if not tied:
+                # honest about what the numbers can show: without a link, the groups are a random
+                # split of the cases, and their savings differ from the overall one by chance only
+                row[f"by_{role}"]["note"] = (
+                    f"the model draws {col} apart from each case's path and times (no priority, "
+                    f"routing or skip by it, in the model or the scenario), so the savings per {col} "
+                    "differ from the overall saving by chance only"
+                )
         if bd.sla:
             row["sla"] = _sla(runs, j, bd.sla)
         row["changes"] = s.to_dict()["change"]
@@ -627,5 +662,6 @@ __all__ = [
     "outcomes",
     "pool_utilisation",
     "sla_met_shares",
+    "uses_attribute",
     "whatif",
 ]
