@@ -498,3 +498,12 @@ def test_fast_scoring_gives_the_library_numbers() -> None:
     )
     for other, ced in ((sim, None), (shifted, adj)):
         assert F.fast_distances(split.test, other, ced) == F.library_distances(split.test, other, ced)
+
+
+def test_replications_in_worker_processes_give_the_same_result() -> None:
+    m = _segmented_quiet_model()
+    auto = Scenario.from_dict({"name": "auto", "change": [{"action": "automate", "activity": "Check"}]})
+    one = whatif(m, [auto], cases=100, start=START, replications=4, jobs=1)
+    two = whatif(m, [auto], cases=100, start=START, replications=4, jobs=2)
+    assert json.dumps(one.to_dict(), sort_keys=True) == json.dumps(two.to_dict(), sort_keys=True)
+    assert [r["replication"] for r in two.runs] == [0, 1, 2, 3]

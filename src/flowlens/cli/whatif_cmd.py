@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,6 +115,12 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Deadline rule file (TOML/JSON) whose compliance each scenario is measured on.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes running replications (default: up to 2). Results do not depend on it.",
+)
 @calendar_option
 @other_work_option
 @seed_option
@@ -136,6 +143,7 @@ def whatif(
     case_table: Path | None,
     sla: tuple[str, ...],
     sla_rules: tuple[Path, ...],
+    jobs: int | None,
     calendar_file: Path | None,
     seed: int,
     as_json: bool,
@@ -168,6 +176,7 @@ def whatif(
         rules += list(load_rules(path))
     given = SimulationModel.load(model_file) if model_file is not None else None
     progress = Progress(enabled=False if as_json else None)
+    n_jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
     cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()
@@ -180,7 +189,7 @@ def whatif(
         from flowlens.simulation.fidelity import fidelity
 
         with progress.step("checking the model on held-out cases (fidelity)"):
-            result = fidelity(log, k=3, seed=seed, calendars=cals, other_work=other_work(log))
+            result = fidelity(log, k=3, seed=seed, jobs=n_jobs, calendars=cals, other_work=other_work(log))
         fid = result.summary()
     with progress.step(f"fitting a simulation model to {log.n_cases:,} cases"):
         obs = observe(log, calendars=cals, other_work=other_work(log))
@@ -200,6 +209,7 @@ def whatif(
             segment=_column(log, segment_col, "segment"),
             channel=_column(log, channel_col, "channel"),
             sla=rules,
+            jobs=n_jobs,
         )
     res.fidelity = fid
     out = res.to_dict()

@@ -220,9 +220,11 @@ def optimize(
     seed: int = 1,
     replications: int = 10,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> OptimizeResult:
     """Rank the candidate changes by the customer lead time they save, then their best
-    combinations (see the module docstring). ``replications`` paired replications per round."""
+    combinations (see the module docstring). ``replications`` paired replications per round,
+    in ``jobs`` worker processes (the result does not depend on it)."""
     from flowlens.findings.allowlist import AllowList
 
     allow = allow or AllowList.default()
@@ -253,7 +255,14 @@ def optimize(
     if progress:
         progress(f"simulating {len(kept)} candidate changes")
     first = whatif(
-        model, kept, observations=observations, cases=n, start=start, seed=seed, replications=replications
+        model,
+        kept,
+        observations=observations,
+        cases=n,
+        start=start,
+        seed=seed,
+        replications=replications,
+        jobs=jobs,
     )
     ranked = sorted(first.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
     good = [r for r in ranked if r["significant"] and r["saving_mean_h"] > 0]
@@ -278,6 +287,7 @@ def optimize(
             start=start,
             seed=seed,
             replications=replications,
+            jobs=jobs,
         )
         combined = sorted(second.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
     return OptimizeResult(

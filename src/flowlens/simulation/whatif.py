@@ -35,6 +35,7 @@ import pandas as pd
 from flowlens.errors import ConfigError
 from flowlens.simulation.engine import simulate
 from flowlens.simulation.model import SimulationModel
+from flowlens.simulation.processes import run_in_processes
 from flowlens.simulation.scenarios import Scenario
 
 if TYPE_CHECKING:
@@ -375,6 +376,7 @@ def whatif(
     segment: str | None = "auto",
     channel: str | None = "auto",
     sla: Sequence[Any] = (),
+    jobs: int = 1,
 ) -> WhatIfResult:
     """Paired replications of ``model`` and each scenario (see the module docstring).
 
@@ -390,7 +392,8 @@ def whatif(
     a ``channel`` (:func:`breakdown_columns`: "auto" detects them, None turns one off), paired
     in the same replications, and for each deadline rule in ``sla``
     (:class:`~flowlens.analysis.sla.SlaRule`) the share of cases that meet it, as it is and
-    with each scenario, with the change's interval.
+    with each scenario, with the change's interval. A round's replications run in ``jobs``
+    worker processes (the result does not depend on it); ``progress`` gets the count after each round.
     """
     if not scenarios:
         raise ConfigError("whatif: give at least one scenario")
@@ -426,25 +429,14 @@ def whatif(
     target = replications if replications is not None else MIN_REPLICATIONS
     stopped = "replications" if replications is not None else ""
     while True:
-        while len(runs) < target:
-            r = len(runs)
-            m = _replica_model(model, observations, build_args, seed, r)
-            frame = simulate(m, cases=n, start=start, seed=seed + r, with_enabled=True)
-            base = outcomes(frame, m, bd)
-            # the deadline rules are evaluated on all logs of a replication at once (one engine pass)
-            frames = [frame] if bd.sla else []
-            row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": []}
-            for s in scenarios:
-                changed = s.apply(m)
-                sim = simulate(changed, cases=n, start=start, seed=seed + r, with_enabled=True)
-                row["scenarios"].append(outcomes(sim, changed, bd))
-                if bd.sla:
-                    frames.append(sim)
-            if bd.sla:
-                shares = sla_met_shares(frames, bd.sla, m.timezone)
-                for o, sh in zip([base, *row["scenarios"]], shares, strict=True):
-                    o["sla"] = sh
-            runs.append(row)
+        todo = list(range(len(runs), target))
+        if todo:
+            # contiguous shares of the round per worker; a replication depends on (seed, r) only,
+            # so the rows are the same whatever ``jobs`` is
+            parts = [list(map(int, c)) for c in np.array_split(todo, max(1, min(jobs, len(todo)))) if len(c)]
+            calls = [(model, observations, build_args, list(scenarios), bd, n, start, seed, c) for c in parts]
+            done = run_in_processes(_replications, calls, jobs)
+            runs.extend(sorted((row for part in done for row in part), key=lambda x: x["replication"]))
             if progress is not None:
                 progress(len(runs))
         if replications is not None:
@@ -468,6 +460,41 @@ def whatif(
             break
         target = min(max_replications, len(runs) + STEP)
     return _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
+
+
+def _replications(
+    model: SimulationModel,
+    observations: Observations | None,
+    build_args: dict[str, Any],
+    scenarios: Sequence[Scenario],
+    bd: Breakdown,
+    n: int,
+    start: Any,
+    seed: int,
+    reps: Sequence[int],
+) -> list[dict[str, Any]]:
+    """Replications ``reps``: each simulates the baseline and every scenario with seed S + r on
+    the model of replication r (a bootstrap refit when there are observations)."""
+    rows = []
+    for r in reps:
+        m = _replica_model(model, observations, build_args, seed, r)
+        frame = simulate(m, cases=n, start=start, seed=seed + r, with_enabled=True)
+        base = outcomes(frame, m, bd)
+        # the deadline rules are evaluated on all logs of a replication at once (one engine pass)
+        frames = [frame] if bd.sla else []
+        row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": []}
+        for s in scenarios:
+            changed = s.apply(m)
+            sim = simulate(changed, cases=n, start=start, seed=seed + r, with_enabled=True)
+            row["scenarios"].append(outcomes(sim, changed, bd))
+            if bd.sla:
+                frames.append(sim)
+        if bd.sla:
+            shares = sla_met_shares(frames, bd.sla, m.timezone)
+            for o, sh in zip([base, *row["scenarios"]], shares, strict=True):
+                o["sla"] = sh
+        rows.append(row)
+    return rows
 
 
 def _replica_model(
