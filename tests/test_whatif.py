@@ -507,3 +507,27 @@ def test_replications_in_worker_processes_give_the_same_result() -> None:
     two = whatif(m, [auto], cases=100, start=START, replications=4, jobs=2)
     assert json.dumps(one.to_dict(), sort_keys=True) == json.dumps(two.to_dict(), sort_keys=True)
     assert [r["replication"] for r in two.runs] == [0, 1, 2, 3]
+
+
+def test_report_section_shows_groups_deadlines_and_utilisation() -> None:
+    from flowlens.analysis.sla import custom_rule
+    from flowlens.report.simulation_section import whatif_section
+
+    m = _segmented_quiet_model()
+    app_only = Scenario.from_dict(
+        {
+            "name": "app: straight to Decide",
+            "change": [
+                {"action": "set_branch", "to": "Decide", "probability": 1.0, "where": "channel == 'app'"}
+            ],
+        }
+    )
+    r = whatif(
+        m, [app_only], cases=150, start=START, replications=3, sla=[custom_rule(hours=1, name="one hour")]
+    )
+    s = whatif_section(r)
+    assert "channel = app" in s.html and "channel = branch" in s.html  # linked: listed
+    assert "segment = mass" not in s.html and "Not broken down by segment" in s.html  # not linked: said
+    assert "one hour" in s.html and "Met as it is" in s.html
+    assert "Utilisation of each pool" in s.html and next(iter(m.pools)) in s.html
+    assert s.data["scenarios"][0]["by_channel"]["linked"] is True
