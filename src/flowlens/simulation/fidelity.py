@@ -157,10 +157,11 @@ def distances(
     UTC, rows in the order the referee reads them: see :func:`log_frame`). ``other_for_ced``
     replaces ``other`` for CED (the unshifted adjacent window). The values are those of
     log-distance-measures 2.2.0 (:func:`library_distances`), computed without its per-case
-    loops (:func:`fast_distances`); a frame with a missing timestamp goes to the library.
+    loops (:func:`fast_distances`); an empty frame or one with a missing timestamp goes to the
+    library.
     """
     frames = [test, other] + ([] if other_for_ced is None else [other_for_ced])
-    if any(f[c].isna().any() for f in frames for c in ("start_time", "end_time")):
+    if any(f.empty or f[c].isna().any() for f in frames for c in ("start_time", "end_time")):
         return library_distances(test, other, other_for_ced)
     return fast_distances(test, other, other_for_ced)
 
