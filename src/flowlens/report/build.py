@@ -411,10 +411,9 @@ def _whatif(
 ) -> Any:
     """The scenarios' paired replications on bootstrap refits of the whole log, as ``flowlens
     whatif`` runs them (same seed, same numbers)."""
+    from flowlens.analysis.sla import get_preset, load_rules
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.whatif import whatif
-
-    from flowlens.analysis.sla import get_preset, load_rules
 
     rules = [get_preset(name) for name in opts.sla]
     for path in opts.sla_rules:
