@@ -249,7 +249,7 @@ def _echo(out: dict[str, Any]) -> None:
         f"{out['cases_per_replication']:,} cases; stopped by {out['stopped_by']})"
     )
     if b.get("utilisation"):
-        busy = ", ".join(f"{visible(p)} {100 * u:.0f} %" for p, u in b["utilisation"].items())
+        busy = "; ".join(f"{visible(p)}: {100 * u:.0f} %" for p, u in b["utilisation"].items())
         click.echo(f"            utilisation: {busy}")
     for rule in b.get("sla", []):
         click.echo(
@@ -267,12 +267,12 @@ def _echo(out: dict[str, Any]) -> None:
             f"p90 {s['lead_time_p90_h']:.1f} h, waiting {s['waiting_mean_h']:.1f} h a case"
         )
         changed = [
-            f"{visible(p)} {100 * b['utilisation'].get(p, 0.0):.0f} → {100 * u:.0f} %"
+            f"{visible(p)}: {100 * b['utilisation'].get(p, 0.0):.0f} → {100 * u:.0f} %"
             for p, u in s.get("utilisation", {}).items()
             if abs(u - b["utilisation"].get(p, 0.0)) >= 0.005
         ]
         if changed:
-            click.echo(f"    utilisation: {', '.join(changed)}")
+            click.echo(f"    utilisation: {'; '.join(changed)}")
         for rule in s.get("sla", []):
             if not rule["decided"]:
                 click.echo(f"    deadline {visible(rule['rule'])}: no simulated case is decided")
