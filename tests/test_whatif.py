@@ -531,3 +531,14 @@ def test_report_section_shows_groups_deadlines_and_utilisation() -> None:
     assert "one hour" in s.html and "Met as it is" in s.html
     assert "Utilisation of each pool" in s.html and next(iter(m.pools)) in s.html
     assert s.data["scenarios"][0]["by_channel"]["linked"] is True
+
+
+def test_a_deadline_scoped_by_an_attribute_the_model_ignores_carries_a_caution() -> None:
+    from flowlens.analysis.sla import custom_rule, parse_scope
+
+    m = _segmented_quiet_model()
+    rule = custom_rule(hours=1, name="vip in an hour", applies_to=parse_scope("segment=vip"))
+    auto = Scenario.from_dict({"name": "auto", "change": [{"action": "automate", "activity": "Check"}]})
+    r = whatif(m, [auto], cases=150, start=START, replications=3, sla=[rule])
+    d = r.scenarios[0]["sla"][0]
+    assert d["scope_column"] == "segment" and d["linked"] is False and "random share" in d["note"]

@@ -283,6 +283,8 @@ def _echo(out: dict[str, Any]) -> None:
                 f"({rule['change_pp']:+.1f} points, 95 % CI {lo:+.1f} to {hi:+.1f})"
                 + ("" if rule["significant"] else " (not significant)")
             )
+            if rule.get("linked") is False:
+                click.echo(f"      caution: {visible(rule['note'])}")
         for role in ("segment", "channel"):
             part = s.get(f"by_{role}")
             if not part:

@@ -271,6 +271,7 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
                 else "–"
             ),
             "significant": ("yes" if d["significant"] else "no") if d["decided"] else "no case decided",
+            "caution": str(d.get("note", "")) if d.get("linked") is False else "",
         }
         for r in ranked
         for d in r.get("sla", [])

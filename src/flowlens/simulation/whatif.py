@@ -333,12 +333,17 @@ def sla_met_shares(
     log = flowlens.read_log(pd.concat(parts, ignore_index=True), tz=timezone)
     out: list[dict[str, float | None]] = [{} for _ in frames]
     for rule in rules:
-        flags = evaluate_sla(log, rule).met_flags()
+        res = evaluate_sla(log, rule)
+        flags = res.met_flags()
+        # the case attribute the rule's scope picks cases by (process, or another column), if any
+        col = res.scope.get("column") if res.scope.get("by") in ("process", "column") else None
         which = flags["case_id"].str.split(":", n=1).str[0].astype(int).to_numpy()
         met = flags["sla_met"].astype(float).to_numpy()
         for i in range(len(frames)):
             v = met[(which == i) & ~np.isnan(met)]
             out[i][rule.name] = float(v.mean()) if len(v) else None
+            if col:
+                out[i][f"{rule.name}\x00scope"] = str(col)
     return out
 
 
@@ -459,6 +464,14 @@ def whatif(
             stopped = "max_time"
             break
         target = min(max_replications, len(runs) + STEP)
+    scopes = (
+        {v for k, v in runs[0]["baseline"].get("sla", {}).items() if k.endswith("\x00scope")}
+        if runs
+        else set()
+    )
+    for j, s in enumerate(scenarios):
+        for col in scopes:
+            linked.setdefault((j, col), uses_attribute(s.apply(model), col))
     return _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
 
 
@@ -549,7 +562,9 @@ def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]
     return out
 
 
-def _sla(runs: list[dict[str, Any]], j: int, rules: Sequence[Any]) -> list[dict[str, Any]]:
+def _sla(
+    runs: list[dict[str, Any]], j: int, rules: Sequence[Any], linked: dict[tuple[int, str], bool]
+) -> list[dict[str, Any]]:
     """Per rule: the met share as it is and with scenario ``j`` (means over the replications
     that decide cases in both) and the paired change with its interval (percentage points)."""
     out = []
@@ -566,9 +581,24 @@ def _sla(runs: list[dict[str, Any]], j: int, rules: Sequence[Any]) -> list[dict[
         b = 100 * np.asarray([p[0] for p in pairs])
         s = 100 * np.asarray([p[1] for p in pairs])
         mean, lo, hi = _interval(s - b)
+        scope = runs[0]["baseline"]["sla"].get(f"{name}\x00scope")
+        note = {}
+        if scope and not linked.get((j, scope), False):
+            # the rule covers cases by an attribute the model draws apart from their paths: the
+            # covered cases are a random share of all, not the cases the rule is about
+            note = {
+                "scope_column": scope,
+                "linked": False,
+                "note": f"the rule covers cases by {scope}, which the model draws apart from each "
+                f"case's path and times: the covered cases are a random share of all cases, so this "
+                f"compliance is not that of the cases the rule is about (fit one process per model)",
+            }
+        elif scope:
+            note = {"scope_column": scope, "linked": True}
         out.append(
             {
                 "rule": name,
+                **note,
                 "decided": True,
                 "replications": len(pairs),
                 "baseline_met_pct": _r(b.mean(), 3),
@@ -665,7 +695,7 @@ def _summarise(
                     "differ from the overall saving by chance only"
                 )
         if bd.sla:
-            row["sla"] = _sla(runs, j, bd.sla)
+            row["sla"] = _sla(runs, j, bd.sla, linked)
         row["changes"] = s.to_dict()["change"]
         out.append(row)
     return WhatIfResult(
