@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import flowlens
-from conftest import run_cli
+from conftest import run_cli, shared_path
 from flowlens.errors import ConfigError
 from flowlens.simulation import SimulationModel, simulate
 from flowlens.simulation.model import example_model
@@ -424,3 +424,201 @@ def test_a_removed_step_leaves_the_next_waiting_as_after_its_new_predecessor() -
     twice = base.groupby("case_id").activity.apply(lambda x: list(x).count("Check") == 2)
     saved = (lead(base) - lead(out))[twice[twice].index]
     assert len(saved) > 20 and (saved > 9.9).all()
+
+
+def _segmented_quiet_model() -> SimulationModel:
+    """The example process at a low load (nobody queues), with a channel and a segment per case."""
+    spec = example_model()
+    spec["arrivals"] = {
+        "intensity": [[0.05] * 24 for _ in range(7)],
+        "gaps": {"dist": "exponential", "mean": 1.0},
+        "attributes": {
+            "columns": ["channel", "segment"],
+            "rows": [["app", "mass"], ["branch", "mass"], ["app", "vip"]],
+            "weights": [2, 2, 1],
+        },
+    }
+    return SimulationModel.from_dict(spec)
+
+
+def test_savings_per_segment_and_channel_are_paired_and_only_where_the_change_acts() -> None:
+    """A change for app cases saves for the app channel, nothing for branch (no queue links
+    them); the breakdown comes from the same replications as the overall saving."""
+    m = _segmented_quiet_model()
+    app_only = Scenario.from_dict(
+        {
+            "name": "app: no second check",
+            "change": [
+                {"action": "set_branch", "to": "Decide", "probability": 1.0, "where": "channel == 'app'"}
+            ],
+        }
+    )
+    r = whatif(m, [app_only], cases=300, start=START, replications=6)
+    d = r.to_dict()
+    assert d["segment_column"] == "segment" and d["channel_column"] == "channel"
+    by_channel = {g["value"]: g for g in d["scenarios"][0]["by_channel"]["groups"]}
+    assert sorted(by_channel) == ["app", "branch"]
+    assert by_channel["app"]["significant"] and by_channel["app"]["saving_mean_h"] > 0
+    assert not by_channel["branch"]["significant"]
+    assert abs(by_channel["branch"]["saving_pct"]) < 1
+    # the groups' case counts add up to the replication's cases
+    assert sum(g["cases"] for g in by_channel.values()) == pytest.approx(300)
+    segs = {g["value"] for g in d["scenarios"][0]["by_segment"]["groups"]}
+    assert segs == {"mass", "vip"}
+    # the change acts by channel: that breakdown is meaningful; the model draws the segment
+    # apart from the path and times, and says so
+    assert d["scenarios"][0]["by_channel"]["linked"] is True
+    assert d["scenarios"][0]["by_segment"]["linked"] is False
+    assert "by chance only" in d["scenarios"][0]["by_segment"]["note"]
+    # turned off, and a column the model does not draw is one line naming what it draws
+    off = whatif(m, [app_only], cases=100, start=START, replications=2, segment=None, channel=None)
+    assert "by_segment" not in off.scenarios[0] and off.to_dict()["channel_column"] is None
+    with pytest.raises(
+        ConfigError, match=r"no case attribute 'chanel' for the channel.*did you mean 'channel'"
+    ):
+        whatif(m, [app_only], cases=100, start=START, replications=2, channel="chanel")
+
+
+def test_sla_compliance_per_scenario_with_the_change_interval() -> None:
+    """A slower process meets a deadline less often (a negative, significant change); doing
+    nothing changes compliance by exactly 0."""
+    from flowlens.analysis.sla import custom_rule
+
+    m = model()
+    nothing = Scenario.from_dict({"name": "nothing", "change": []})
+    slower = Scenario.from_dict(
+        {"name": "slower", "change": [{"action": "scale_delay", "activity": "Decide", "factor": 30}]}
+    )
+    rule = custom_rule(hours=1, name="one hour")
+    r = whatif(m, [nothing, slower], cases=200, start=START, replications=5, sla=[rule])
+    base = r.baseline["sla"][0]
+    assert base["rule"] == "one hour" and 0 < base["met_pct"] <= 100
+    same, worse = r.scenarios[0]["sla"][0], r.scenarios[1]["sla"][0]
+    assert same["change_pp"] == 0.0 and same["change_ci95_pp"] == [0.0, 0.0] and not same["significant"]
+    assert same["baseline_met_pct"] == pytest.approx(base["met_pct"])
+    assert worse["change_pp"] < 0 and worse["change_ci95_pp"][1] < 0 and worse["significant"]
+
+
+def test_waiting_and_utilisation_per_pool() -> None:
+    """More clerks: the clerks are less busy and cases wait less; automating the clerks' step
+    leaves them nothing to do."""
+    m = model()
+    plus = Scenario.from_dict(
+        {"name": "plus two", "change": [{"action": "add_resources", "activity": "Check", "count": 2}]}
+    )
+    auto = Scenario.from_dict({"name": "auto", "change": [{"action": "automate", "activity": "Check"}]})
+    r = whatif(m, [plus, auto], cases=300, start=START, replications=4)
+    pool = next(iter(m.pools))
+    base_u = r.baseline["utilisation"][pool]
+    assert 0 < base_u <= 1
+    assert r.scenarios[0]["utilisation"][pool] < base_u
+    assert r.scenarios[1]["utilisation"][pool] == 0.0
+    assert r.scenarios[0]["waiting_mean_h"] <= r.baseline["waiting_mean_h"]
+    assert 0 <= r.baseline["waiting_mean_h"] < r.baseline["lead_time_mean_h"]
+
+
+def test_cli_whatif_breakdown_and_sla(
+    small_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = tmp_path / "auto.toml"
+    s.write_text('name = "automate check"\n[[change]]\naction = "automate"\nactivity = "Check"\n')
+    rule = tmp_path / "rule.toml"
+    rule.write_text('[[rule]]\nname = "two hours"\nhours = 2\n')
+    cases = tmp_path / "cases.csv"
+    pd.DataFrame(
+        {
+            "case": [f"c{i}" for i in range(120)],
+            "tier": ["gold" if i % 3 == 0 else "basic" for i in range(120)],
+        }
+    ).to_csv(cases, index=False)
+    args = [
+        "whatif",
+        str(small_log),
+        "--scenario",
+        str(s),
+        "--replications",
+        "3",
+        "--cases",
+        "60",
+        "--no-fidelity",
+    ]
+    code, out, err = run_cli(
+        [*args, "--case-table", str(cases), "--segment", "tier", "--sla-rule", str(rule), "--json"], capsys
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    sc = d["scenarios"][0]
+    assert d["segment_column"] == "tier"
+    assert {g["value"] for g in sc["by_segment"]["groups"]} == {"basic", "gold"}
+    assert sc["sla"][0]["rule"] == "two hours" and "waiting_mean_h" in sc and sc["utilisation"]
+    code, out, err = run_cli(
+        [*args, "--case-table", str(cases), "--segment", "tier", "--sla-rule", str(rule)], capsys
+    )
+    assert code == 0, err
+    assert "by segment: not shown: the model draws tier apart" in out
+    assert "deadline two hours:" in out and "utilisation" in out
+    code, _, err = run_cli([*args, "--segment", "tier"], capsys)
+    assert code == 2 and "no column 'tier'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fast_scoring_gives_the_library_numbers() -> None:
+    """fidelity scores without ldm's per-case loops; every measure is the library's value, on a
+    real log (LoanApp) against simulated logs and the adjacent window."""
+    from flowlens.simulation import fidelity as F
+    from flowlens.simulation.fit import fit_model
+
+    log = flowlens.read_log(shared_path("loanapp-train"))
+    split = F.split_frame(F.log_frame(log), 0.2)
+    assert split.train_case_idx is not None and split.adjacent is not None
+    m = fit_model(F._keep_cases(log, split.train_case_idx, "train"))
+    sim = F.sim_frame(simulate(m, cases=100, start=m.fitted["end"], seed=3), m.timezone)
+    adj = split.adjacent
+    shifted = adj.assign(
+        start_time=adj.start_time + pd.Timedelta(hours=5), end_time=adj.end_time + pd.Timedelta(hours=5)
+    )
+    for other, ced in ((sim, None), (shifted, adj)):
+        assert F.fast_distances(split.test, other, ced) == F.library_distances(split.test, other, ced)
+
+
+def test_replications_in_worker_processes_give_the_same_result() -> None:
+    m = _segmented_quiet_model()
+    auto = Scenario.from_dict({"name": "auto", "change": [{"action": "automate", "activity": "Check"}]})
+    one = whatif(m, [auto], cases=100, start=START, replications=4, jobs=1)
+    two = whatif(m, [auto], cases=100, start=START, replications=4, jobs=2)
+    assert json.dumps(one.to_dict(), sort_keys=True) == json.dumps(two.to_dict(), sort_keys=True)
+    assert [r["replication"] for r in two.runs] == [0, 1, 2, 3]
+
+
+def test_report_section_shows_groups_deadlines_and_utilisation() -> None:
+    from flowlens.analysis.sla import custom_rule
+    from flowlens.report.simulation_section import whatif_section
+
+    m = _segmented_quiet_model()
+    app_only = Scenario.from_dict(
+        {
+            "name": "app: straight to Decide",
+            "change": [
+                {"action": "set_branch", "to": "Decide", "probability": 1.0, "where": "channel == 'app'"}
+            ],
+        }
+    )
+    r = whatif(
+        m, [app_only], cases=150, start=START, replications=3, sla=[custom_rule(hours=1, name="one hour")]
+    )
+    s = whatif_section(r)
+    assert "channel = app" in s.html and "channel = branch" in s.html  # linked: listed
+    assert "segment = mass" not in s.html and "Not broken down by segment" in s.html  # not linked: said
+    assert "one hour" in s.html and "Met as it is" in s.html
+    assert "Utilisation of each pool" in s.html and next(iter(m.pools)) in s.html
+    assert s.data["scenarios"][0]["by_channel"]["linked"] is True
+
+
+def test_a_deadline_scoped_by_an_attribute_the_model_ignores_carries_a_caution() -> None:
+    from flowlens.analysis.sla import custom_rule, parse_scope
+
+    m = _segmented_quiet_model()
+    rule = custom_rule(hours=1, name="vip in an hour", applies_to=parse_scope("segment=vip"))
+    auto = Scenario.from_dict({"name": "auto", "change": [{"action": "automate", "activity": "Check"}]})
+    r = whatif(m, [auto], cases=150, start=START, replications=3, sla=[rule])
+    d = r.scenarios[0]["sla"][0]
+    assert d["scope_column"] == "segment" and d["linked"] is False and "random share" in d["note"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
     show_default=True,
     help="Paired replications per round.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes running replications (default: up to 2). Results do not depend on it.",
+)
 @allow_option
 @calendar_option
 @other_work_option
@@ -52,6 +59,7 @@ def optimize(
     start_time: str | None,
     replications: int,
     allow_file: Path | None,
+    jobs: int | None,
     calendar_file: Path | None,
     seed: int,
     as_json: bool,
@@ -76,6 +84,7 @@ def optimize(
     start_time = checked_time(start_time, "--start")
     allow = AllowList.from_file(allow_file) if allow_file else AllowList.default()
     progress = Progress(enabled=False if as_json else None)
+    n_jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
     cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()
@@ -94,6 +103,7 @@ def optimize(
             start=start_time,
             seed=seed,
             replications=replications,
+            jobs=n_jobs,
         )
     out = res.to_dict()
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,51 @@ if TYPE_CHECKING:
     show_default=True,
     help="First check that a model fitted on 80 % of LOG reproduces the rest (flowlens fidelity, K = 3).",
 )
+@click.option(
+    "--segment",
+    "segment_col",
+    metavar="COLUMN",
+    default="auto",
+    show_default=True,
+    help="Case attribute whose values each saving is also given for ('none': no breakdown; auto: "
+    "segment, product, priority, process or type).",
+)
+@click.option(
+    "--channel",
+    "channel_col",
+    metavar="COLUMN",
+    default="auto",
+    show_default=True,
+    help="Case attribute naming the channel, for savings per channel ('none': no breakdown; auto: "
+    "the channel names the findings use).",
+)
+@click.option(
+    "--case-table",
+    "case_table",
+    type=click.Path(path_type=Path),
+    help="A per-case table (CSV or Parquet, e.g. the generator's cases.parquet) whose columns become "
+    "case attributes: the model draws them, so savings can be broken down by segment and channel.",
+)
+@click.option(
+    "--sla",
+    multiple=True,
+    metavar="PRESET",
+    help="Deadline preset whose compliance each scenario is measured on (repeatable; see "
+    "`flowlens sla --list-presets`).",
+)
+@click.option(
+    "--sla-rule",
+    "sla_rules",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Deadline rule file (TOML/JSON) whose compliance each scenario is measured on.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes running replications (default: up to 2). Results do not depend on it.",
+)
 @calendar_option
 @other_work_option
 @seed_option
@@ -92,6 +138,12 @@ def whatif(
     precision: float,
     max_time: float | None,
     check_fidelity: bool,
+    segment_col: str,
+    channel_col: str,
+    case_table: Path | None,
+    sla: tuple[str, ...],
+    sla_rules: tuple[Path, ...],
+    jobs: int | None,
     calendar_file: Path | None,
     seed: int,
     as_json: bool,
@@ -99,12 +151,17 @@ def whatif(
     """What each scenario would save: LOG's process simulated as it is and as each scenario
     changes it, in paired replications (common random numbers) on models refitted to bootstrap
     resamples of LOG's cases, so each saving's 95 % CI carries the model's own uncertainty.
+    Per scenario: lead time mean, median and p90, waiting, staff hours, utilisation per pool,
+    compliance with each --sla rule, and the saving overall and per segment and channel.
 
     \b
     Examples:
       flowlens whatif loans.csv --scenario digital_first.toml --scenario plus_one.toml
       flowlens whatif loans.csv --model model.json --scenario s.toml --replications 20 --json
+      flowlens whatif bank/events.parquet --case-table bank/cases.parquet --sla CN_NFRA_2020 \\
+          --scenario remote_id.toml
     """
+    from flowlens.analysis.sla import get_preset, load_rules
     from flowlens.cli.simulate_cmd import checked_time
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.model import SimulationModel
@@ -112,19 +169,27 @@ def whatif(
     from flowlens.simulation.whatif import whatif as run_whatif
 
     start_time = checked_time(start_time, "--start")
-    # the scenario files are read (and checked) before the log: a typo costs no fit
+    # the scenario files and deadline rules are read (and checked) before the log: a typo costs no fit
     scenarios = [Scenario.from_file(p) for p in scenario_files]
+    rules = [get_preset(name) for name in sla]
+    for path in sla_rules:
+        rules += list(load_rules(path))
     given = SimulationModel.load(model_file) if model_file is not None else None
     progress = Progress(enabled=False if as_json else None)
+    n_jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
     cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()
+        if case_table is not None:
+            from flowlens.io.cases import add_case_attributes
+
+            log = add_case_attributes(log, case_table)
     fid: dict[str, Any] | None = None
     if check_fidelity:
         from flowlens.simulation.fidelity import fidelity
 
         with progress.step("checking the model on held-out cases (fidelity)"):
-            result = fidelity(log, k=3, seed=seed, calendars=cals, other_work=other_work(log))
+            result = fidelity(log, k=3, seed=seed, jobs=n_jobs, calendars=cals, other_work=other_work(log))
         fid = result.summary()
     with progress.step(f"fitting a simulation model to {log.n_cases:,} cases"):
         obs = observe(log, calendars=cals, other_work=other_work(log))
@@ -141,6 +206,10 @@ def whatif(
             max_replications=max_replications,
             precision=precision,
             max_time_s=max_time,
+            segment=_column(log, segment_col, "segment"),
+            channel=_column(log, channel_col, "channel"),
+            sla=rules,
+            jobs=n_jobs,
         )
     res.fidelity = fid
     out = res.to_dict()
@@ -148,6 +217,21 @@ def whatif(
         emit_json(out)
         return
     _echo(out)
+
+
+def _column(log: EventLog, name: str, role: str) -> str | None:
+    """A --segment/--channel value as the model's column name ('auto' and 'none' kept)."""
+    if name.lower() == "none":
+        return None
+    if name == "auto":
+        return "auto"
+    from flowlens.attributes import resolve_column
+
+    return resolve_column(log, name, what=role)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f} %"
 
 
 def _echo(out: dict[str, Any]) -> None:
@@ -160,16 +244,63 @@ def _echo(out: dict[str, Any]) -> None:
     b = out["baseline"]
     click.echo(
         f"baseline    lead time mean {b['lead_time_mean_h']:.1f} h, median {b['lead_time_median_h']:.1f} h, "
-        f"p90 {b['lead_time_p90_h']:.1f} h ({out['replications']} paired replications of "
+        f"p90 {b['lead_time_p90_h']:.1f} h, waiting {b['waiting_mean_h']:.1f} h a case, staff "
+        f"{b['staff_hours']:,.0f} h ({out['replications']} paired replications of "
         f"{out['cases_per_replication']:,} cases; stopped by {out['stopped_by']})"
     )
-    for s in sorted(out["scenarios"], key=lambda r: -r["saving_mean_h"]):
+    if b.get("utilisation"):
+        busy = "; ".join(f"{visible(p)}: {100 * u:.0f} %" for p, u in b["utilisation"].items())
+        click.echo(f"            utilisation: {busy}")
+    for rule in b.get("sla", []):
+        click.echo(
+            f"            deadline {visible(rule['rule'])}: {_pct(rule['met_pct'])} of decided cases met"
+        )
+    for s in sorted(out["scenarios"], key=lambda r: (-r["saving_mean_h"], r["name"])):
         lo, hi = s["saving_ci95_h"]
         flag = "" if s["significant"] else "  (not significant)"
         click.echo(
             f"{visible(s['name'])[:40]:40s}  saves {s['saving_mean_h']:+.2f} h ({s['saving_pct']:+.1f} %), "
             f"95 % CI {lo:+.2f} to {hi:+.2f} h; staff {s['staff_hours_delta']:+,.0f} h{flag}"
         )
+        click.echo(
+            f"    lead time mean {s['lead_time_mean_h']:.1f} h, median {s['lead_time_median_h']:.1f} h, "
+            f"p90 {s['lead_time_p90_h']:.1f} h, waiting {s['waiting_mean_h']:.1f} h a case"
+        )
+        changed = [
+            f"{visible(p)}: {100 * b['utilisation'].get(p, 0.0):.0f} → {100 * u:.0f} %"
+            for p, u in s.get("utilisation", {}).items()
+            if abs(u - b["utilisation"].get(p, 0.0)) >= 0.005
+        ]
+        if changed:
+            click.echo(f"    utilisation: {'; '.join(changed)}")
+        for rule in s.get("sla", []):
+            if not rule["decided"]:
+                click.echo(f"    deadline {visible(rule['rule'])}: no simulated case is decided")
+                continue
+            lo, hi = rule["change_ci95_pp"]
+            click.echo(
+                f"    deadline {visible(rule['rule'])}: {_pct(rule['baseline_met_pct'])} → {_pct(rule['met_pct'])} met "
+                f"({rule['change_pp']:+.1f} points, 95 % CI {lo:+.1f} to {hi:+.1f})"
+                + ("" if rule["significant"] else " (not significant)")
+            )
+            if rule.get("linked") is False:
+                click.echo(f"      caution: {visible(rule['note'])}")
+        for role in ("segment", "channel"):
+            part = s.get(f"by_{role}")
+            if not part:
+                continue
+            if not part.get("linked", True):
+                click.echo(f"    by {role}: not shown: {visible(part['note'])}")
+                continue
+            click.echo(f"    by {role} ({visible(part['column'])}):")
+            for g in part["groups"]:
+                lo, hi = g["saving_ci95_h"]
+                flag = "" if g["significant"] else "  (not significant)"
+                click.echo(
+                    f"      {visible(g['value'])[:24]:24s} saves {g['saving_mean_h']:+.2f} h "
+                    f"({g['saving_pct']:+.1f} %), 95 % CI {lo:+.2f} to {hi:+.2f} h; "
+                    f"{g['cases']:,.0f} cases a replication{flag}"
+                )
 
 
 # --start is when the simulated period begins; the log's start-time column is --start-column

@@ -431,9 +431,13 @@ def _whatif(
 ) -> Any:
     """The scenarios' paired replications on bootstrap refits of the whole log, as ``flowlens
     whatif`` runs them (same seed, same numbers)."""
+    from flowlens.analysis.sla import get_preset, load_rules
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.whatif import whatif
 
+    rules = [get_preset(name) for name in opts.sla]
+    for path in opts.sla_rules:
+        rules += list(load_rules(path))
     obs = observe(log, **fit_options)
     result = whatif(
         build(obs),
@@ -441,6 +445,7 @@ def _whatif(
         observations=obs,
         seed=opts.seed,
         replications=opts.whatif_replications,
+        sla=rules,
     )
     result.fidelity = None if fid is None else fid.summary()
     return result

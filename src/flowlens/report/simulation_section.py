@@ -7,7 +7,8 @@ measures against the reference distance, then each part of the model (arrivals, 
 durations, waiting, cycle time) good or wrong with the sentences the result gives, and what
 that means for what-ifs. :func:`whatif_section` turns a
 :class:`~flowlens.simulation.whatif.WhatIfResult` into "What a simpler process would save":
-the fidelity verdict first, then the scenarios ranked by saving with their 95 % intervals.
+the fidelity verdict first, then the scenarios ranked by saving with their 95 % intervals,
+the savings per segment and channel, deadline compliance and the utilisation of each pool.
 
 Every value from the log (activity names in the fidelity sentences, scenario names and their
 changes) reaches the page through the autoescaping templates, as in every other section.
@@ -223,8 +224,67 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
                 "is_significant": bool(r["significant"]),
                 "staff": f"{float(r['staff_hours_delta']):+,.1f} h",
                 "lead_mean": _hours(float(r["lead_time_mean_h"])),
+                "lead_median": _hours(float(r.get("lead_time_median_h", 0.0))),
+                "lead_p90": _hours(float(r.get("lead_time_p90_h", 0.0))),
+                "waiting": _hours(float(r.get("waiting_mean_h", 0.0))),
             }
         )
+    groups = [
+        {
+            "scenario": str(r["name"]),
+            "role": role,
+            "column": str(r[f"by_{role}"]["column"]),
+            "value": str(g["value"]),
+            "cases": f"{float(g['cases']):,.0f}",
+            "base": _hours(float(g["baseline_lead_time_mean_h"])),
+            "saving": _hours(float(g["saving_mean_h"])),
+            "pct": _signed(float(g["saving_pct"]), "{:,.1f}") + " %",
+            "ci": f"{_hours(float(g['saving_ci95_h'][0]))} to {_hours(float(g['saving_ci95_h'][1]))}",
+            "significant": "yes" if g["significant"] else "no",
+        }
+        for r in ranked
+        for role in ("segment", "channel")
+        if r.get(f"by_{role}") and r[f"by_{role}"].get("linked", True)
+        for g in r[f"by_{role}"]["groups"]
+    ]
+    # a breakdown by an attribute the model does not tie to behaviour is a random split: said once
+    unlinked = sorted(
+        {
+            str(r[f"by_{role}"]["column"])
+            for r in ranked
+            for role in ("segment", "channel")
+            if r.get(f"by_{role}") and not r[f"by_{role}"].get("linked", True)
+        }
+    )
+    deadlines = [
+        {
+            "scenario": str(r["name"]),
+            "rule": str(d["rule"]),
+            "decided": bool(d["decided"]),
+            "base": f"{float(d['baseline_met_pct']):.1f} %" if d["decided"] else "–",
+            "met": f"{float(d['met_pct']):.1f} %" if d["decided"] else "–",
+            "change": _signed(float(d["change_pp"]), "{:,.1f}") + " points" if d["decided"] else "–",
+            "ci": (
+                f"{_signed(float(d['change_ci95_pp'][0]), '{:,.1f}')} to "
+                f"{_signed(float(d['change_ci95_pp'][1]), '{:,.1f}')} points"
+                if d["decided"]
+                else "–"
+            ),
+            "significant": ("yes" if d["significant"] else "no") if d["decided"] else "no case decided",
+            "caution": str(d.get("note", "")) if d.get("linked") is False else "",
+        }
+        for r in ranked
+        for d in r.get("sla", [])
+    ]
+    pools = sorted(base.get("utilisation") or {})
+    utilisation = [
+        {
+            "pool": p,
+            "base": f"{100 * float(base['utilisation'][p]):.0f} %",
+            "scenarios": [f"{100 * float((r.get('utilisation') or {}).get(p, 0.0)):.0f} %" for r in ranked],
+        }
+        for p in pools
+    ]
     if fid is None:
         head = "Not checked (the fidelity check did not run)"
     elif fid["trusted"]:
@@ -252,6 +312,12 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
         base_mean=_hours(base_mean),
         base_median=_hours(float(base.get("lead_time_median_h") or 0.0)),
         base_p90=_hours(float(base.get("lead_time_p90_h") or 0.0)),
+        base_waiting=_hours(float(base.get("waiting_mean_h") or 0.0)),
+        groups=groups,
+        unlinked=unlinked,
+        deadlines=deadlines,
+        utilisation=utilisation,
+        scenario_names=[r["name"] for r in rows],
         replications=result.replications,
         cases=result.cases,
         stopped_by=result.stopped_by,

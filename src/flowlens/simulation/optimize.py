@@ -103,16 +103,12 @@ def _required(s: Scenario, model: SimulationModel, allow: AllowList | None) -> s
 
 
 def utilisation(model: SimulationModel, frame: Any) -> dict[str, float]:
-    """Busy share of each pool's members over the simulated period (processing time over
-    members × period; calendars not netted out)."""
-    span = (frame.end_time.max() - frame.start_time.min()).total_seconds()
-    out: dict[str, float] = {}
-    busy = (frame.end_time - frame.start_time).dt.total_seconds().groupby(frame.resource).sum()
-    for name, pool in model.pools.items():
-        members = pool["members"]
-        total = float(sum(busy.get(m, 0.0) for m in members))
-        out[name] = total / (len(members) * span) if span > 0 and members else 0.0
-    return out
+    """Busy share of each pool: :func:`~flowlens.simulation.whatif.pool_utilisation` (working
+    time over members × the pool calendar's working time while cases arrive), the figure
+    ``flowlens whatif`` reports."""
+    from flowlens.simulation.whatif import pool_utilisation
+
+    return pool_utilisation(model, frame)
 
 
 def model_candidates(model: SimulationModel, *, cases: int, start: Any, seed: int) -> list[Scenario]:
@@ -120,7 +116,7 @@ def model_candidates(model: SimulationModel, *, cases: int, start: Any, seed: in
     batching waits unbatched, two more hours a day for each pool on a calendar, and halving the
     waiting on others before the three steps where it adds up most."""
     out: list[Scenario] = []
-    frame = simulate(model, cases=cases, start=start, seed=seed)
+    frame = simulate(model, cases=cases, start=start, seed=seed, with_enabled=True)
     util = utilisation(model, frame)
     if util:
         pool = max(sorted(util), key=lambda p: util[p])
@@ -224,9 +220,11 @@ def optimize(
     seed: int = 1,
     replications: int = 10,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> OptimizeResult:
     """Rank the candidate changes by the customer lead time they save, then their best
-    combinations (see the module docstring). ``replications`` paired replications per round."""
+    combinations (see the module docstring). ``replications`` paired replications per round,
+    in ``jobs`` worker processes (the result does not depend on it)."""
     from flowlens.findings.allowlist import AllowList
 
     allow = allow or AllowList.default()
@@ -257,7 +255,14 @@ def optimize(
     if progress:
         progress(f"simulating {len(kept)} candidate changes")
     first = whatif(
-        model, kept, observations=observations, cases=n, start=start, seed=seed, replications=replications
+        model,
+        kept,
+        observations=observations,
+        cases=n,
+        start=start,
+        seed=seed,
+        replications=replications,
+        jobs=jobs,
     )
     ranked = sorted(first.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
     good = [r for r in ranked if r["significant"] and r["saving_mean_h"] > 0]
@@ -282,6 +287,7 @@ def optimize(
             start=start,
             seed=seed,
             replications=replications,
+            jobs=jobs,
         )
         combined = sorted(second.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
     return OptimizeResult(

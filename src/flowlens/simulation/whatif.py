@@ -23,6 +23,7 @@ mean lead time, or ``max_replications`` or ``max_time_s`` is reached.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ import pandas as pd
 from flowlens.errors import ConfigError
 from flowlens.simulation.engine import simulate
 from flowlens.simulation.model import SimulationModel
+from flowlens.simulation.processes import run_in_processes
 from flowlens.simulation.scenarios import Scenario
 
 if TYPE_CHECKING:
@@ -61,6 +63,9 @@ class WhatIfResult:
     runs: list[dict[str, Any]] = field(default_factory=list, repr=False)
     stopped_by: str = ""
     fidelity: dict[str, Any] | None = None
+    #: the case attributes the savings are broken down by (None: not broken down)
+    segment: str | None = None
+    channel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -69,6 +74,8 @@ class WhatIfResult:
             "cases_per_replication": self.cases,
             "model_uncertainty": self.model_uncertainty,
             "stopped_by": self.stopped_by,
+            "segment_column": self.segment,
+            "channel_column": self.channel,
             "baseline": self.baseline,
             "scenarios": self.scenarios,
         }
@@ -77,29 +84,267 @@ class WhatIfResult:
         return out
 
 
-def outcomes(frame: pd.DataFrame) -> dict[str, float]:
+#: Segment columns tried, in this order, when none is named: the report's segment candidates
+#: (``report.build.SEGMENT_CANDIDATES``) without the channel ones, which have their own role.
+SEGMENT_CANDIDATES = ("segment", "product", "priority", "process", "type")
+#: A column with more values than this is not broken down (a saving per value would be noise).
+MAX_GROUPS = 12
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """What is measured per simulated log besides the lead time: the case attributes the
+    savings are broken down by (``segment``, ``channel``: model attribute columns, or None)
+    and the deadline rules whose compliance is measured (:class:`~flowlens.analysis.sla.SlaRule`)."""
+
+    segment: str | None = None
+    channel: str | None = None
+    sla: tuple[Any, ...] = ()
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        """(role, column) of each breakdown, segment first."""
+        return [(r, c) for r, c in (("segment", self.segment), ("channel", self.channel)) if c]
+
+
+def breakdown_columns(
+    model: SimulationModel, segment: str | None = "auto", channel: str | None = "auto"
+) -> tuple[str | None, str | None]:
+    """The model's case attributes that name a segment and a channel.
+
+    ``"auto"`` takes the first of :data:`SEGMENT_CANDIDATES` (segment) or of the channel
+    names the findings use (:data:`flowlens.attributes.CANDIDATES` ``["channel"]``), compared
+    loosely, among the attributes the model draws with at most :data:`MAX_GROUPS` values;
+    ``None`` turns the breakdown off; a name must be one of the model's case attributes.
+
+    >>> from flowlens.simulation.model import SimulationModel, example_model
+    >>> m = SimulationModel.from_dict(example_model())
+    >>> breakdown_columns(m), m.arrivals["attributes"]["columns"] if "attributes" in m.arrivals else None
+    ((None, None), None)
+    """
+    from flowlens.attributes import CANDIDATES, norm_name
+    from flowlens.simulation.model import closest
+
+    spec = model.arrivals.get("attributes") or {}
+    cols = [str(c) for c in spec.get("columns", [])]
+    rows = spec.get("rows", [])
+
+    def levels(c: str) -> int:
+        i = cols.index(c)
+        return len({repr(r[i]) for r in rows})
+
+    def pick(given: str | None, names: Sequence[str], role: str) -> str | None:
+        if given is None:
+            return None
+        if given != "auto":
+            if given not in cols:
+                near = closest(given, cols) if cols else ""
+                raise ConfigError(
+                    f"whatif: no case attribute '{given}' for the {role} in the model{near} "
+                    f"(it draws {', '.join(cols) or 'none'}; an attribute that varies within cases is "
+                    "not one: join a case table with --case-table)"
+                )
+            if levels(given) > MAX_GROUPS:
+                raise ConfigError(
+                    f"whatif: the {role} column '{given}' has {levels(given)} values; a saving per value "
+                    f"needs at most {MAX_GROUPS} (name a column of categories)"
+                )
+            return given
+        by_norm = {norm_name(c): c for c in cols}
+        for cand in names:
+            hit = by_norm.get(norm_name(cand))
+            if hit is not None and levels(hit) <= MAX_GROUPS:
+                return hit
+        return None
+
+    seg = pick(segment, SEGMENT_CANDIDATES, "segment")
+    chan = pick(channel, CANDIDATES["channel"], "channel")
+    if chan is not None and chan == seg:
+        chan = None
+    return seg, chan
+
+
+def uses_attribute(model: SimulationModel, column: str) -> bool:
+    """Whether ``model`` makes cases behave differently by the case attribute ``column``: it
+    serves them by it (priority), routes by it (a control-flow variant's ``where``) or skips a
+    step by it (``skip_where``). A fitted model draws case attributes apart from each case's
+    path and times, so only these (and a scenario's ``where``) tie a group's lead time to it.
+
+    >>> from flowlens.simulation.model import SimulationModel, example_model
+    >>> uses_attribute(SimulationModel.from_dict(example_model()), "channel")
+    False
+    """
+    word = re.compile(rf"(?<![\w.]){re.escape(column)}(?!\w)")
+    if (model.priority or {}).get("attribute") == column:
+        return True
+    wheres = [str(v.get("where", "")) for v in model.control_flow.get("variants", []) or []]
+    wheres += [str(a.get("skip_where", "")) for a in model.activities.values()]
+    return any(word.search(w) for w in wheres if w)
+
+
+def outcomes(
+    frame: pd.DataFrame,
+    model: SimulationModel | None = None,
+    breakdown: Breakdown | None = None,
+) -> dict[str, Any]:
     """The measures of one simulated log: lead time per case (first start to last end) mean,
-    median and 90th percentile in hours, and staff hours (processing time of steps that had a
-    performer: ``work_s`` when the frame has it, else the steps' spans).
+    median and 90th percentile in hours, the customer waiting per case (the time before a
+    step's start when nothing of its case was in progress, methods §6.3) mean in hours, and
+    staff hours (processing time of steps that had a performer: ``work_s`` when the frame has
+    it, else the steps' spans). With the ``model`` the log was simulated from: the utilisation
+    of each pool (:func:`pool_utilisation`); with a ``breakdown``: the sum and count of lead
+    times per value of its columns (deadline compliance: :func:`sla_met_shares`).
 
     >>> f = pd.DataFrame({"case_id": ["1", "1"], "activity": ["a", "b"], "resource": ["x", None],
     ...     "start_time": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 10:00"], utc=True),
     ...     "end_time": pd.to_datetime(["2024-01-01 09:30", "2024-01-01 11:00"], utc=True)})
-    >>> outcomes(f)["lead_time_mean_h"], outcomes(f)["staff_hours"]
-    (2.0, 0.5)
+    >>> o = outcomes(f)
+    >>> o["lead_time_mean_h"], o["waiting_mean_h"], o["staff_hours"]
+    (2.0, 0.5, 0.5)
     """
-    g = frame.groupby("case_id", sort=False)
-    lead = (g.end_time.max() - g.start_time.min()).dt.total_seconds().to_numpy() / 3600
-    staffed = frame.resource.notna()
+    case = pd.factorize(frame["case_id"], sort=False)[0]
+    start = frame["start_time"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    end = frame["end_time"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    n_cases = int(case.max()) + 1 if len(case) else 0
+    first = np.full(n_cases, np.iinfo(np.int64).max)
+    last = np.full(n_cases, np.iinfo(np.int64).min)
+    np.minimum.at(first, case, start)
+    np.maximum.at(last, case, end)
+    lead = (last - first) / 3.6e9
+    staffed = frame.resource.notna().to_numpy()
     # processing time in working time when the frame has it (a calendar's pauses are no one's work)
-    work = frame["work_s"] if "work_s" in frame else (frame.end_time - frame.start_time).dt.total_seconds()
+    work = frame["work_s"].to_numpy(dtype=float) if "work_s" in frame else (end - start).astype(float) / 1e6
     staff_h = float(work[staffed].sum() / 3600)
-    return {
+    out: dict[str, Any] = {
         "lead_time_mean_h": float(lead.mean()) if len(lead) else 0.0,
         "lead_time_median_h": float(np.median(lead)) if len(lead) else 0.0,
         "lead_time_p90_h": float(np.quantile(lead, 0.9)) if len(lead) else 0.0,
+        "waiting_mean_h": float(_waiting(case, start, end, n_cases).mean()) / 3.6e9 if n_cases else 0.0,
         "staff_hours": staff_h,
     }
+    if model is not None:
+        out["utilisation"] = pool_utilisation(model, frame, work)
+    if breakdown is not None:
+        groups: dict[str, dict[str, list[float]]] = {}
+        for _, col in breakdown.columns:
+            values = frame[col].astype(object).where(frame[col].notna(), "(none)").astype(str).to_numpy()
+            per_case = np.empty(n_cases, dtype=object)
+            per_case[case] = values  # case attributes are constant within a case
+            g = (
+                pd.DataFrame({"v": per_case, "lead": lead})
+                .groupby("v", sort=True)["lead"]
+                .agg(["sum", "count"])
+            )
+            groups[col] = {str(v): [float(r["sum"]), int(r["count"])] for v, r in g.iterrows()}
+        out["groups"] = groups
+    return out
+
+
+def _waiting(case: np.ndarray, start: np.ndarray, end: np.ndarray, n_cases: int) -> np.ndarray:
+    """Customer waiting per case in microseconds: the gaps before each step's start when no
+    earlier-starting step of the case was in progress (the frontier rule of
+    :func:`flowlens.simulation.fidelity.activity_stats`)."""
+    order = np.lexsort((end, start, case))
+    c, s, e = case[order], start[order], end[order]
+    if not len(c):
+        return np.zeros(n_cases)
+    frontier = pd.Series(e).groupby(c).cummax().groupby(c).shift(1).to_numpy(dtype=float)
+    case_start = np.full(n_cases, np.iinfo(np.int64).max)
+    np.minimum.at(case_start, c, s)
+    frontier = np.where(np.isnan(frontier), case_start[c], np.maximum(frontier, case_start[c]))
+    gap = np.maximum(s - frontier, 0.0)
+    return np.bincount(c, weights=gap, minlength=n_cases)
+
+
+def pool_utilisation(
+    model: SimulationModel, frame: pd.DataFrame, work: np.ndarray | None = None
+) -> dict[str, float]:
+    """Busy share of each pool over the arrival window (first to last case start): the
+    working time of the steps its members started in that window over members × the pool
+    calendar's working time in it (methods §17.2). A person in several pools counts for the
+    first by name.
+
+    >>> from flowlens.simulation.model import SimulationModel, example_model
+    >>> from flowlens.simulation.engine import simulate
+    >>> m = SimulationModel.from_dict(example_model())
+    >>> u = pool_utilisation(m, simulate(m, cases=200, start="2024-03-04", seed=1, with_enabled=True))
+    >>> sorted(u) == sorted(m.pools) and all(0 <= v <= 1.5 for v in u.values())
+    True
+    """
+    from flowlens.simulation.engine import _calendars
+
+    if not model.pools or frame.empty:
+        return {}
+    start = frame["start_time"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    if work is None:
+        work = frame["work_s"].to_numpy(dtype=float) if "work_s" in frame else None
+    if work is None:
+        work = (frame["end_time"].to_numpy(dtype="datetime64[us]").astype(np.int64) - start) / 1e6
+    firsts = pd.Series(start).groupby(pd.factorize(frame["case_id"], sort=False)[0]).min()
+    lo, hi = int(firsts.min()), int(firsts.max())
+    if hi <= lo:
+        return {p: 0.0 for p in sorted(model.pools)}
+    person: dict[str, str] = {}
+    for p in sorted(model.pools):
+        for m in model.pools[p].get("members", []):
+            person.setdefault(str(m), p)
+    inside = (start >= lo) & (start < hi) & frame["resource"].notna().to_numpy()
+    pools = frame["resource"].astype(object).map(person).to_numpy()
+    busy = pd.Series(work[inside]).groupby(pools[inside]).sum()
+    cals = _calendars(model)
+    out = {}
+    for p in sorted(model.pools):
+        cal = cals.get(str(model.pools[p].get("calendar", "")))
+        if cal is None:
+            open_s = (hi - lo) / 1e6
+        else:
+            iv = cal.intervals(lo, hi)
+            open_s = float((np.minimum(iv[:, 1], hi) - np.maximum(iv[:, 0], lo)).clip(min=0).sum()) / 1e6
+        members = len(model.pools[p].get("members", []))
+        out[p] = float(busy.get(p, 0.0)) / (members * open_s) if members and open_s > 0 else 0.0
+    return out
+
+
+def sla_met_shares(
+    frames: Sequence[pd.DataFrame], rules: Sequence[Any], timezone: str = "UTC"
+) -> list[dict[str, float | None]]:
+    """Per simulated log and deadline rule: the share of its decided cases that met the rule
+    (base or extended deadline, :meth:`flowlens.analysis.sla.SlaResult.met_flags`), the rule
+    evaluated on the simulated cases exactly as on a real log's; None when it decides none.
+    The logs are evaluated together (case ids prefixed by their log's number), so open cases
+    are looked at as of the last simulated event of them all.
+
+    >>> from flowlens.analysis.sla import custom_rule
+    >>> f = pd.DataFrame({"case_id": ["1", "1", "2"], "activity": ["a", "b", "a"], "resource": None,
+    ...     "start_time": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 10:00", "2024-01-01 09:00"], utc=True),
+    ...     "end_time": pd.to_datetime(["2024-01-01 09:30", "2024-01-01 11:00", "2024-01-01 17:00"], utc=True)})
+    >>> sla_met_shares([f, f.iloc[:2]], [custom_rule(hours=4, name="4 h")])
+    [{'4 h': 0.5}, {'4 h': 1.0}]
+    """
+    import flowlens
+    from flowlens.analysis.sla import evaluate_sla
+
+    if not rules:
+        return [{} for _ in frames]
+    parts = []
+    for i, f in enumerate(frames):
+        cols = [c for c in f.columns if c not in ("enabled_time", "work_s")]
+        parts.append(f[cols].assign(case_id=f"{i}:" + f["case_id"].astype(str)))
+    log = flowlens.read_log(pd.concat(parts, ignore_index=True), tz=timezone)
+    out: list[dict[str, float | None]] = [{} for _ in frames]
+    for rule in rules:
+        res = evaluate_sla(log, rule)
+        flags = res.met_flags()
+        # the case attribute the rule's scope picks cases by (process, or another column), if any
+        col = res.scope.get("column") if res.scope.get("by") in ("process", "column") else None
+        which = flags["case_id"].str.split(":", n=1).str[0].astype(int).to_numpy()
+        met = flags["sla_met"].astype(float).to_numpy()
+        for i in range(len(frames)):
+            v = met[(which == i) & ~np.isnan(met)]
+            out[i][rule.name] = float(v.mean()) if len(v) else None
+            if col:
+                out[i][f"{rule.name}\x00scope"] = str(col)
+    return out
 
 
 def _t(df: int) -> float:
@@ -133,6 +378,10 @@ def whatif(
     precision: float = 0.02,
     max_time_s: float | None = None,
     progress: Callable[[int], None] | None = None,
+    segment: str | None = "auto",
+    channel: str | None = "auto",
+    sla: Sequence[Any] = (),
+    jobs: int = 1,
 ) -> WhatIfResult:
     """Paired replications of ``model`` and each scenario (see the module docstring).
 
@@ -143,6 +392,13 @@ def whatif(
     fitted period). ``replications`` fixes R; otherwise R grows by 10 from 10 until every
     saving's half-width is ≤ ``precision`` × the baseline's mean lead time, R reaches
     ``max_replications`` or ``max_time_s`` has passed.
+
+    Every saving is also given per value of the case attributes that name a ``segment`` and
+    a ``channel`` (:func:`breakdown_columns`: "auto" detects them, None turns one off), paired
+    in the same replications, and for each deadline rule in ``sla``
+    (:class:`~flowlens.analysis.sla.SlaRule`) the share of cases that meet it, as it is and
+    with each scenario, with the change's interval. A round's replications run in ``jobs``
+    worker processes (the result does not depend on it); ``progress`` gets the count after each round.
     """
     if not scenarios:
         raise ConfigError("whatif: give at least one scenario")
@@ -158,6 +414,13 @@ def whatif(
     # the scenarios are checked against the model before anything runs
     for s in scenarios:
         s.apply(model)
+    seg, chan = breakdown_columns(model, segment, channel)
+    bd = Breakdown(segment=seg, channel=chan, sla=tuple(sla))
+    linked = {
+        (j, col): uses_attribute(s.apply(model), col)
+        for j, s in enumerate(scenarios)
+        for _, col in bd.columns
+    }
     build_args: dict[str, Any] = {}
     if observations is not None:
         build_args = {
@@ -171,15 +434,14 @@ def whatif(
     target = replications if replications is not None else MIN_REPLICATIONS
     stopped = "replications" if replications is not None else ""
     while True:
-        while len(runs) < target:
-            r = len(runs)
-            m = _replica_model(model, observations, build_args, seed, r)
-            base = outcomes(simulate(m, cases=n, start=start, seed=seed + r, with_enabled=True))
-            row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": []}
-            for s in scenarios:
-                sim = simulate(s.apply(m), cases=n, start=start, seed=seed + r, with_enabled=True)
-                row["scenarios"].append(outcomes(sim))
-            runs.append(row)
+        todo = list(range(len(runs), target))
+        if todo:
+            # contiguous shares of the round per worker; a replication depends on (seed, r) only,
+            # so the rows are the same whatever ``jobs`` is
+            parts = [list(map(int, c)) for c in np.array_split(todo, max(1, min(jobs, len(todo)))) if len(c)]
+            calls = [(model, observations, build_args, list(scenarios), bd, n, start, seed, c) for c in parts]
+            done = run_in_processes(_replications, calls, jobs)
+            runs.extend(sorted((row for part in done for row in part), key=lambda x: x["replication"]))
             if progress is not None:
                 progress(len(runs))
         if replications is not None:
@@ -202,7 +464,50 @@ def whatif(
             stopped = "max_time"
             break
         target = min(max_replications, len(runs) + STEP)
-    return _summarise(runs, scenarios, seed, n, observations is not None, stopped)
+    scopes = (
+        {v for k, v in runs[0]["baseline"].get("sla", {}).items() if k.endswith("\x00scope")}
+        if runs
+        else set()
+    )
+    for j, s in enumerate(scenarios):
+        for col in scopes:
+            linked.setdefault((j, col), uses_attribute(s.apply(model), col))
+    return _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
+
+
+def _replications(
+    model: SimulationModel,
+    observations: Observations | None,
+    build_args: dict[str, Any],
+    scenarios: Sequence[Scenario],
+    bd: Breakdown,
+    n: int,
+    start: Any,
+    seed: int,
+    reps: Sequence[int],
+) -> list[dict[str, Any]]:
+    """Replications ``reps``: each simulates the baseline and every scenario with seed S + r on
+    the model of replication r (a bootstrap refit when there are observations)."""
+    rows = []
+    for r in reps:
+        m = _replica_model(model, observations, build_args, seed, r)
+        frame = simulate(m, cases=n, start=start, seed=seed + r, with_enabled=True)
+        base = outcomes(frame, m, bd)
+        # the deadline rules are evaluated on all logs of a replication at once (one engine pass)
+        frames = [frame] if bd.sla else []
+        row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": []}
+        for s in scenarios:
+            changed = s.apply(m)
+            sim = simulate(changed, cases=n, start=start, seed=seed + r, with_enabled=True)
+            row["scenarios"].append(outcomes(sim, changed, bd))
+            if bd.sla:
+                frames.append(sim)
+        if bd.sla:
+            shares = sla_met_shares(frames, bd.sla, m.timezone)
+            for o, sh in zip([base, *row["scenarios"]], shares, strict=True):
+                o["sla"] = sh
+        rows.append(row)
+    return rows
 
 
 def _replica_model(
@@ -215,6 +520,104 @@ def _replica_model(
     return build(resample(obs, seed * 100_003 + r), **build_args)
 
 
+def _significant(mean: float, lo: float, hi: float, scale: float) -> bool:
+    """The interval excludes zero and the saving is material (methods §17.2)."""
+    return bool((lo > 0 or hi < 0) and abs(mean) >= MATERIAL * scale)
+
+
+def _r(x: float, digits: int = 4) -> float:
+    return round(float(x), digits)
+
+
+def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]]:
+    """Per value of ``col``: the paired saving of scenario ``j`` over the replications in which
+    the value has cases both as it is and with the scenario, ordered by value."""
+    values = sorted({v for r in runs for v in r["baseline"]["groups"][col]})
+    out = []
+    for v in values:
+        pairs = [
+            (r["baseline"]["groups"][col][v], r["scenarios"][j]["groups"][col][v])
+            for r in runs
+            if v in r["baseline"]["groups"][col] and v in r["scenarios"][j]["groups"][col]
+        ]
+        if not pairs:
+            continue
+        base = np.asarray([b[0] / b[1] for b, _ in pairs])
+        scen = np.asarray([s[0] / s[1] for _, s in pairs])
+        mean, lo, hi = _interval(base - scen)
+        b_mean = float(base.mean())
+        out.append(
+            {
+                "value": v,
+                "cases": _r(np.mean([b[1] for b, _ in pairs]), 1),
+                "replications": len(pairs),
+                "baseline_lead_time_mean_h": _r(b_mean),
+                "lead_time_mean_h": _r(scen.mean()),
+                "saving_mean_h": _r(mean),
+                "saving_ci95_h": [_r(lo), _r(hi)],
+                "saving_pct": _r(100 * mean / b_mean, 3) if b_mean else 0.0,
+                "significant": _significant(mean, lo, hi, b_mean),
+            }
+        )
+    return out
+
+
+def _sla(
+    runs: list[dict[str, Any]], j: int, rules: Sequence[Any], linked: dict[tuple[int, str], bool]
+) -> list[dict[str, Any]]:
+    """Per rule: the met share as it is and with scenario ``j`` (means over the replications
+    that decide cases in both) and the paired change with its interval (percentage points)."""
+    out = []
+    for rule in rules:
+        name = rule.name
+        pairs = [
+            (r["baseline"]["sla"][name], r["scenarios"][j]["sla"][name])
+            for r in runs
+            if r["baseline"]["sla"].get(name) is not None and r["scenarios"][j]["sla"].get(name) is not None
+        ]
+        if not pairs:
+            out.append({"rule": name, "decided": False})
+            continue
+        b = 100 * np.asarray([p[0] for p in pairs])
+        s = 100 * np.asarray([p[1] for p in pairs])
+        mean, lo, hi = _interval(s - b)
+        scope = runs[0]["baseline"]["sla"].get(f"{name}\x00scope")
+        note = {}
+        if scope and not linked.get((j, scope), False):
+            # the rule covers cases by an attribute the model draws apart from their paths: the
+            # covered cases are a random share of all, not the cases the rule is about
+            note = {
+                "scope_column": scope,
+                "linked": False,
+                "note": f"the rule covers cases by {scope}, which the model draws apart from each "
+                f"case's path and times: the covered cases are a random share of all cases, so this "
+                f"compliance is not that of the cases the rule is about (fit one process per model)",
+            }
+        elif scope:
+            note = {"scope_column": scope, "linked": True}
+        out.append(
+            {
+                "rule": name,
+                **note,
+                "decided": True,
+                "replications": len(pairs),
+                "baseline_met_pct": _r(b.mean(), 3),
+                "met_pct": _r(s.mean(), 3),
+                "change_pp": _r(mean, 3),
+                "change_ci95_pp": [_r(lo, 3), _r(hi, 3)],
+                # a change in compliance is significant when its interval excludes zero and it
+                # is at least one percentage point (the lead time's 1 % rule, in points)
+                "significant": _significant(mean, lo, hi, 100.0),
+            }
+        )
+    return out
+
+
+def _mean_utilisation(rows: list[dict[str, Any]]) -> dict[str, float]:
+    pools = sorted({p for o in rows for p in o.get("utilisation", {})})
+    return {p: _r(np.mean([o.get("utilisation", {}).get(p, 0.0) for o in rows])) for p in pools}
+
+
 def _summarise(
     runs: list[dict[str, Any]],
     scenarios: Sequence[Scenario],
@@ -222,9 +625,47 @@ def _summarise(
     n: int,
     uncertain: bool,
     stopped: str,
+    bd: Breakdown | None = None,
+    linked: dict[tuple[int, str], bool] | None = None,
 ) -> WhatIfResult:
-    keys = ("lead_time_mean_h", "lead_time_median_h", "lead_time_p90_h", "staff_hours")
-    baseline = {k: round(float(np.mean([r["baseline"][k] for r in runs])), 4) for k in keys}
+    bd = bd or Breakdown()
+    linked = linked or {}
+    keys = ("lead_time_mean_h", "lead_time_median_h", "lead_time_p90_h", "waiting_mean_h", "staff_hours")
+    baseline: dict[str, Any] = {k: _r(np.mean([r["baseline"][k] for r in runs])) for k in keys}
+    baseline["utilisation"] = _mean_utilisation([r["baseline"] for r in runs])
+    base_lead = baseline["lead_time_mean_h"]
+    for role, col in bd.columns:
+        values = sorted({v for r in runs for v in r["baseline"]["groups"][col]})
+        baseline[f"by_{role}"] = {
+            "column": col,
+            "groups": [
+                {
+                    "value": v,
+                    "cases": _r(np.mean([r["baseline"]["groups"][col].get(v, [0, 0])[1] for r in runs]), 1),
+                    "lead_time_mean_h": _r(
+                        np.mean(
+                            [g[0] / g[1] for r in runs if (g := r["baseline"]["groups"][col].get(v)) and g[1]]
+                        )
+                    ),
+                }
+                for v in values
+            ],
+        }
+    if bd.sla:
+        baseline["sla"] = [
+            {
+                "rule": rule.name,
+                "met_pct": _r(100 * np.mean(vals), 3) if vals else None,
+            }
+            for rule in bd.sla
+            for vals in [
+                [
+                    r["baseline"]["sla"][rule.name]
+                    for r in runs
+                    if r["baseline"]["sla"].get(rule.name) is not None
+                ]
+            ]
+        ]
     out = []
     for j, s in enumerate(scenarios):
         d = np.asarray(
@@ -232,18 +673,30 @@ def _summarise(
         )
         mean, lo, hi = _interval(d)
         staff = np.asarray([r["scenarios"][j]["staff_hours"] - r["baseline"]["staff_hours"] for r in runs])
-        row = {"name": s.name}
-        row.update({k: round(float(np.mean([r["scenarios"][j][k] for r in runs])), 4) for k in keys})
+        row: dict[str, Any] = {"name": s.name}
+        row.update({k: _r(np.mean([r["scenarios"][j][k] for r in runs])) for k in keys})
         row.update(
-            saving_mean_h=round(mean, 4),
-            saving_ci95_h=[round(lo, 4), round(hi, 4)],
-            saving_pct=round(100 * mean / baseline["lead_time_mean_h"], 3)
-            if baseline["lead_time_mean_h"]
-            else 0.0,
-            significant=bool((lo > 0 or hi < 0) and abs(mean) >= MATERIAL * baseline["lead_time_mean_h"]),
-            staff_hours_delta=round(float(staff.mean()), 3),
-            changes=s.to_dict()["change"],
+            saving_mean_h=_r(mean),
+            saving_ci95_h=[_r(lo), _r(hi)],
+            saving_pct=_r(100 * mean / base_lead, 3) if base_lead else 0.0,
+            significant=_significant(mean, lo, hi, base_lead),
+            staff_hours_delta=_r(staff.mean(), 3),
+            utilisation=_mean_utilisation([r["scenarios"][j] for r in runs]),
         )
+        for role, col in bd.columns:
+            tied = bool(linked.get((j, col), False))
+            row[f"by_{role}"] = {"column": col, "linked": tied, "groups": _groups(runs, j, col)}
+            if not tied:
+                # honest about what the numbers can show: without a link, the groups are a random
+                # split of the cases, and their savings differ from the overall one by chance only
+                row[f"by_{role}"]["note"] = (
+                    f"the model draws {col} apart from each case's path and times (no priority, "
+                    f"routing or skip by it, in the model or the scenario), so the savings per {col} "
+                    "differ from the overall saving by chance only"
+                )
+        if bd.sla:
+            row["sla"] = _sla(runs, j, bd.sla, linked)
+        row["changes"] = s.to_dict()["change"]
         out.append(row)
     return WhatIfResult(
         seed=seed,
@@ -254,7 +707,18 @@ def _summarise(
         scenarios=out,
         runs=runs,
         stopped_by=stopped,
+        segment=bd.segment,
+        channel=bd.channel,
     )
 
 
-__all__ = ["WhatIfResult", "outcomes", "whatif"]
+__all__ = [
+    "Breakdown",
+    "WhatIfResult",
+    "breakdown_columns",
+    "outcomes",
+    "pool_utilisation",
+    "sla_met_shares",
+    "uses_attribute",
+    "whatif",
+]
