@@ -254,3 +254,18 @@ def test_fitted_and_example_models_follow_the_json_schema(loanapp_fit) -> None: 
     bad = example_model()
     bad["activities"]["Check"]["duration"] = {"dist": "gamma", "shape": -1, "scale": 2}
     assert list(validator.iter_errors(bad))
+
+
+def test_a_text_attribute_with_missing_values_reaches_the_simulated_log() -> None:
+    """A case attribute that is missing for some cases (a case table's optional column) is
+    drawn with the rest and written as missing, not an error."""
+    rows = [
+        (f"c{i}", a, f"2024-03-04 {9 + i // 10:02d}:{(i % 10) * 5 + k * 2:02d}", r, "x" if i % 3 else None)
+        for i in range(40)
+        for k, (a, r) in enumerate([("Check", "ann"), ("Decide", "bob")])
+    ]
+    frame = pd.DataFrame(rows, columns=["case", "activity", "timestamp", "resource", "segment"])
+    model = fit_model(flowlens.read_log(frame))
+    out = simulate(model, cases=60, start="2024-03-04T09:00:00+00:00", seed=1)
+    assert set(out.segment.dropna()) == {"x"}
+    assert out.segment.isna().any()

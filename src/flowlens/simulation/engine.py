@@ -1336,7 +1336,9 @@ class _Run:
                 if col not in out.columns:
                     values = self.attrs[col]
                     if values.dtype == _STR_DTYPE:  # taken in Arrow, as pandas would store it
-                        out[col] = _texts(values.tolist(), case_row)
+                        # missing values are NaN in a str column: Arrow wants None
+                        texts = values.astype(object).where(values.notna(), None).tolist()
+                        out[col] = _texts(texts, case_row)
                     else:
                         out[col] = values.to_numpy()[case_row]
         if with_enabled:
