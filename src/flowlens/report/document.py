@@ -40,6 +40,8 @@ class Section:
     data: dict[str, Any] = field(default_factory=dict)
     #: One-line takeaway shown in the table of contents.
     lead: str = ""
+    #: shown after the body, under "Appendix" (data quality, methods, how to reproduce)
+    appendix: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class Report:
             template.render(
                 title=self.title,
                 provenance=self.provenance,
-                sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+                sections=[replace(s, html=Markup(s.html)) for s in self.sections if not s.appendix],
+                appendix=[replace(s, html=Markup(s.html)) for s in self.sections if s.appendix],
             )
         )
         outside = _outside_links(page)

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from flowlens.discovery.abstraction import process_map
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.process_map import inline_svg, map_svg
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
@@ -159,7 +160,8 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
     share = q.rows_quarantined / q.rows_read if q.rows_read else 0.0
     return Section(
         id="quality",
-        title="Data quality",
+        title=_("Data quality"),
+        appendix=True,
         html=html,
         data={
             **q.to_dict(),
