@@ -115,8 +115,6 @@ def in_unit(seconds: float | None, unit: str) -> str:
     a = abs(x)
     if a >= 100 or a == 0:
         text = f"{x:,.0f}"
-    elif a >= 10:
-        text = f"{x:.1f}"
     elif a >= 1:
         text = f"{x:.1f}"
     else:

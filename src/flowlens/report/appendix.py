@@ -188,4 +188,4 @@ def reproduce_section(provenance: Mapping[str, Any]) -> Section:
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintainer's command
-    print(update(sys.argv[1] if len(sys.argv) > 1 else "docs/methods.md"))
+    sys.stdout.write(f"{update(sys.argv[1] if len(sys.argv) > 1 else 'docs/methods.md')}\n")

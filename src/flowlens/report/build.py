@@ -1,9 +1,11 @@
 """Assembling the report from a log: every section from the same public functions a user calls.
 
-Sections, in order: summary, data quality, process map, variants, conformance (with a designed
-model), why cases wait, bottlenecks, redundant steps, the customer's view, segments, slow-case
-drivers, deadlines (with SLA rules), and, when asked (``simulate``, ``scenarios``), whether a
-simulation of the process can be trusted and what the given scenarios would save. A section whose input the log does not have (no customer id, no
+Sections, in order: what to change (the first page: recommended changes and the board's three
+numbers, docs/methods.md 18), summary, process map, variants, conformance (with a designed
+model), why cases wait, bottlenecks, redundant steps, the customer's view, segments (one per
+distinct split), slow-case drivers, deadlines (with SLA rules), and, when asked (``simulate``,
+``scenarios``), whether a simulation of the process can be trusted and what the given
+scenarios would save; then the appendix: data quality, methods, how to reproduce. A section whose input the log does not have (no customer id, no
 final-response activity, ...) is left out and the report says which and why. A section whose
 analysis fails is listed there too, as failed with its reason, and the rest of the report is
 still written (:func:`failed_sections` lists them for the command line).
@@ -14,7 +16,7 @@ still written (:func:`failed_sections` lists them for the command line).
 ...                    "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00"]})
 >>> report = build_report(flowlens.read_log(df), ReportOptions(deep=False))
 >>> [s.id for s in report.sections]
-['summary', 'quality', 'map', 'variants']
+['recommendations', 'summary', 'map', 'variants', 'quality', 'methods', 'reproduce']
 """
 
 from __future__ import annotations
@@ -308,7 +310,7 @@ def _recommendations(
     lead_total = (fr.claimed or {}).get("customer_lead_time_total_s") if fr is not None else None
     recs = recommendations(
         fr,
-        cases_total=int(len(found["durations"])),
+        cases_total=len(found["durations"]),
         lead_total_s=lead_total,
         whatif=wdict,
         fidelity=found.get("fidelity"),
@@ -473,10 +475,13 @@ def _deep_sections(
         analyses = guard.run("Deadlines", lambda: _sla_analyses(log, tm, wa, opts, skipped)) or []
         found["sla"] = analyses
     tick("segments")
-    for col in guard.run("Segments", lambda: _segment_columns(log, opts, skipped)) or []:
+    cols = guard.run("Segments", lambda: _segment_columns(log, opts, skipped)) or []
+    # named columns are all shown; detected ones that repeat an earlier split are not
+    kept, same = (list(cols), {}) if opts.segment_by else _distinct_splits(log, cols)
+    for col in kept:
 
         def by(c: str = col, r: Report = report) -> Report:
-            return _segments(log, r, c, tm, opts, skipped, analyses)
+            return _segments(log, r, c, tm, opts, skipped, analyses, same.get(c, []))
 
         report = guard.run(f"Segments by {col}", by) or report
     tick("slow-case drivers")
@@ -595,6 +600,53 @@ def _segment_columns(log: EventLog, opts: ReportOptions, skipped: list[tuple[str
     return found
 
 
+#: Two attributes carry the same split when each tells the other for this share of cases.
+SAME_SPLIT = 0.95
+
+
+def split_agreement(log: EventLog, a: str, b: str) -> float:
+    """How well two case attributes tell each other (methods 18.3): the smaller, over both
+    directions, of the share of cases whose value of one attribute is the most common value
+    of the other attribute among the cases with the same value of the first. 1.0 when they
+    split the cases the same way (whatever the values are called).
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": list("1234"), "activity": "a", "timestamp": "2024-01-01",
+    ...     "channel": ["app", "app", "web", "web"], "origin": ["A", "A", "W", "W"]})
+    >>> split_agreement(flowlens.read_log(df), "channel", "origin")
+    1.0
+    """
+    from flowlens.attributes import case_attribute_table
+
+    t = case_attribute_table(log, [a, b])
+    pairs = t.group_by([a, b]).aggregate(n=t.case_idx.count()).to_pandas()
+    total = float(pairs["n"].sum())
+    if total == 0:
+        return 0.0
+    pairs = pairs.fillna({a: "\x00none", b: "\x00none"})
+    tell_b = float(pairs.groupby(a, sort=True)["n"].max().sum()) / total
+    tell_a = float(pairs.groupby(b, sort=True)["n"].max().sum()) / total
+    return min(tell_a, tell_b)
+
+
+def _distinct_splits(
+    log: EventLog, cols: Sequence[str]
+) -> tuple[list[str], dict[str, list[tuple[str, float]]]]:
+    """``cols`` without those that carry the same split as an earlier one, and per kept column
+    the ones it stands for, with their agreement."""
+    kept: list[str] = []
+    same: dict[str, list[tuple[str, float]]] = {}
+    for c in cols:
+        for k in kept:
+            agree = split_agreement(log, k, c)
+            if agree >= SAME_SPLIT:
+                same.setdefault(k, []).append((c, agree))
+                break
+        else:
+            kept.append(c)
+    return kept, same
+
+
 def _segments(
     log: EventLog,
     report: Report,
@@ -603,6 +655,7 @@ def _segments(
     opts: ReportOptions,
     skipped: list[tuple[str, str]],
     analyses: Sequence[Any] = (),
+    same: Sequence[tuple[str, float]] = (),
 ) -> Report:
     from flowlens.analysis.segments import segments
     from flowlens.report.segments_section import segments_section
@@ -625,7 +678,8 @@ def _segments(
                     process=opts.process,
                     sla=sla,
                     sla_label=label,
-                )
+                ),
+                same=same,
             )
         )
     except ConfigError as exc:

@@ -21,7 +21,7 @@ which is an upper bound of what removing it would save.
 ...                        lead_total_s=12 * 3600.0)
 >>> r = recs[0]
 >>> r.change, r.saving_per_case_s, r.cases, r.upper_bound, round(r.share_of_lead, 3)
-("do 'open' right the first time", 3600.0, 1, True, 0.083)
+("Do 'open' right the first time", 3600.0, 1, True, 0.083)
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class Recommendation:
 
 
 def data_quality_grade(quality: QualityReport | None, *, starts_estimated: bool = False) -> str:
-    """"good", "fair" or "poor" (methods 18.1): the share of rows set aside (under 1 % good, under
+    """ "good", "fair" or "poor" (methods 18.1): the share of rows set aside (under 1 % good, under
     5 % fair) and whether start times had to be estimated (at best fair).
 
     >>> data_quality_grade(None)
@@ -137,8 +137,10 @@ def _plain_change(fs: Sequence[Finding]) -> str:
     if len(fs) > 1:
         # the remedies differ only in what they are applied to (a channel, a step): say it once
         kinds = {
-            "repeat_contact": _("resolve the issue at the first contact, whatever the channel "
-            "(fix the access and skill defects behind repeat contacts)"),
+            "repeat_contact": _(
+                "resolve the issue at the first contact, whatever the channel "
+                "(fix the access and skill defects behind repeat contacts)"
+            ),
         }
         text = kinds.get(first.kind, text + " " + _("({n} places)").format(n=len(fs)))
     return text[:1].upper() + text[1:]
@@ -425,14 +427,14 @@ def board_numbers(
 def answer(recs: Sequence[Recommendation], board: Mapping[str, Any]) -> str:
     """The first page in one sentence."""
     if not recs:
-        return _("No change with a measurable saving was found; the numbers below describe the process as it is.")
+        return _(
+            "No change with a measurable saving was found; the numbers below describe the process as it is."
+        )
     best = recs[0]
     unit = duration_unit([best.saving_per_case_s])
     saving = with_unit(best.saving_per_case_s, unit)
     if best.upper_bound:
-        text = _(
-            "{n} changes to decide on; the largest: {change}, up to {saving} for each of {cases} cases."
-        )
+        text = _("{n} changes to decide on; the largest: {change}, up to {saving} for each of {cases} cases.")
     else:
         text = _("{n} changes to decide on; the largest: {change}, {saving} saved for each of {cases} cases.")
     cases = f"{best.cases:,}" if best.cases is not None else _("all")

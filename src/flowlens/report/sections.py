@@ -262,8 +262,9 @@ def variants_section(
     if split is not None and processes is not None:
         proc_of = dict(zip(processes["case_id"].astype(str), processes["process"], strict=True))
     recs = rows.to_dict("records")
-    for r in recs:
+    for i, r in enumerate(recs, start=1):
         r["process"] = proc_of.get(str(r["example_case"])) if proc_of else None
+        r["rank"] = i
     heads: list[dict[str, Any]] = []
     for p, v in sorted((per_process or {}).items(), key=lambda kv: (-int(kv[1]["count"].sum()), kv[0])):
         if v.empty:
@@ -293,7 +294,7 @@ def variants_section(
         "count": len(variants),
         "top": [
             {
-                **{k: v for k, v in r.items() if k != "variant" and (k != "process" or split)},
+                **{k: v for k, v in r.items() if k not in ("variant", "rank") and (k != "process" or split)},
                 "activities": list(r["variant"]),
             }
             for r in recs

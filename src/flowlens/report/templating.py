@@ -40,6 +40,12 @@ def unit_for(rows: Iterable[Any], *keys: str) -> str:
     return duration_unit(values)
 
 
+def _reader_text(text: str) -> str:
+    from flowlens.report.appendix import reader_text
+
+    return reader_text(str(text))
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -54,6 +60,7 @@ def environment() -> jinja2.Environment:
     env.filters["count"] = human_count
     env.filters["pct"] = percent
     env.filters["in_unit"] = in_unit
+    env.filters["reader"] = _reader_text
     env.globals["_"] = _
     env.globals["unit_for"] = unit_for
     env.globals["LONG_TABLE"] = LONG_TABLE
