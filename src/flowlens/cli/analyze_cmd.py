@@ -206,6 +206,8 @@ def analyze(
             simulate=bool(simulate) or bool(scenarios),
             scenarios=scenarios,
             jobs=min(2, os.cpu_count() or 1),
+            command=_command_line(),
+            inputs=[str(p) for p in (cases_file, *scenario_files, allow_file) if p is not None],
         )
         with progress.step("analysing"):
             report = build_report(log, options)
@@ -227,3 +229,14 @@ def analyze(
     else:
         for name, p in paths.items():
             click.echo(f"{name:10s} {p}")
+
+
+def _command_line() -> str | None:
+    """The command as typed, for the report's appendix (None when not run from the shell, as
+    under a test runner)."""
+    import shlex
+    import sys
+
+    if Path(sys.argv[0]).name not in ("flowlens", "__main__.py"):
+        return None
+    return shlex.join(["flowlens", *sys.argv[1:]])

@@ -374,7 +374,10 @@ def report_title(
         what = (_("Bank processes: {names}") if bank else _("Processes: {names}")).format(names=shown)
     else:
         stem = Path(log.source.path).stem.replace("_", " ")
-        what = (_("Bank process: {name}") if bank else _("Process: {name}")).format(name=stem)
+        if stem.startswith("<"):  # a frame handed over in Python: no name to give
+            what = _("Bank process") if bank else _("Process")
+        else:
+            what = (_("Bank process: {name}") if bank else _("Process: {name}")).format(name=stem)
     return f"{what}, {period}"
 
 

@@ -425,20 +425,35 @@ def board_numbers(
 
 
 def answer(recs: Sequence[Recommendation], board: Mapping[str, Any]) -> str:
-    """The first page in one sentence."""
+    """The first page in one sentence: the largest change, what it saves, how many there are.
+
+    >>> r = Recommendation(1, "Automate 'Check'", "findings", 7200.0, (3600.0, 9000.0), 0.1, None, True,
+    ...     30, 40, None, "medium", "good", "not run", None, "finding-1", "t")
+    >>> answer([r, r], {})
+    "Automate 'Check': up to 2.0 h saved for each of 30 cases (10.0 % of all customers' lead time); 2 changes below, the largest first."
+    """
     if not recs:
         return _(
             "No change with a measurable saving was found; the numbers below describe the process as it is."
         )
     best = recs[0]
-    unit = duration_unit([best.saving_per_case_s])
-    saving = with_unit(best.saving_per_case_s, unit)
+    saving = with_unit(best.saving_per_case_s, duration_unit([best.saving_per_case_s]))
     if best.upper_bound:
-        text = _("{n} changes to decide on; the largest: {change}, up to {saving} for each of {cases} cases.")
-    else:
-        text = _("{n} changes to decide on; the largest: {change}, {saving} saved for each of {cases} cases.")
-    cases = f"{best.cases:,}" if best.cases is not None else _("all")
-    return text.format(n=len(recs), change=best.change.rstrip("."), saving=saving, cases=cases)
+        saving = _("up to {saving}").format(saving=saving)
+    cases = _("each of {n} cases").format(n=f"{best.cases:,}") if best.cases is not None else _("every case")
+    share = (
+        _(" ({share} of all customers' lead time)").format(share=percent(best.share_of_lead))
+        if best.share_of_lead is not None
+        else ""
+    )
+    more = (
+        _("{n} changes below, the largest first").format(n=len(recs))
+        if len(recs) > 1
+        else _("the only change found")
+    )
+    return _("{change}: {saving} saved for {cases}{share}; {more}.").format(
+        change=best.change.rstrip("."), saving=saving, cases=cases, share=share, more=more
+    )
 
 
 def recommendations_section(recs: Sequence[Recommendation], board: Mapping[str, Any]) -> Section:
