@@ -163,7 +163,7 @@ def test_duration_unit_is_chosen_for_the_range() -> None:
     assert duration_unit([86400 * 3, 86400 * 67279]) == "d"
     # one unit for the whole column: the chart's 1,614,708 h is 67,280 d like the table
     assert with_unit(1_614_708 * 3600, "d") == "67,280 d"
-    assert in_unit(36, "h") == "0.01" and in_unit(None, "h") == "–"
+    assert in_unit(36, "h") == "0.010" and in_unit(None, "h") == "–"
 
 
 def test_long_tables_show_their_top_rows_and_the_rest_behind_details() -> None:

@@ -107,7 +107,9 @@ def in_unit(seconds: float | None, unit: str) -> str:
     most below 100).
 
     >>> in_unit(5400, "h"), in_unit(1614708 * 3600, "d"), in_unit(90, "h"), in_unit(None, "d")
-    ('1.5', '67,280', '0.03', '–')
+    ('1.5', '67,280', '0.025', '–')
+    >>> in_unit(1016, "d"), in_unit(1, "d")
+    ('0.012', '0.0000')
     """
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "–"
@@ -118,8 +120,11 @@ def in_unit(seconds: float | None, unit: str) -> str:
     elif a >= 1:
         text = f"{x:.1f}"
     else:
-        text = f"{x:.2f}"
-    return "0" if text in ("-0", "-0.0", "-0.00") else text
+        # below 1: two significant figures, at most four decimals (a value far smaller than the
+        # table's unit reads as 0.0000, still in the column's unit)
+        decimals = min(4, 1 - math.floor(math.log10(a)))
+        text = f"{x:.{decimals}f}"
+    return text.lstrip("-") if text.strip("-0.,") == "" else text
 
 
 def with_unit(seconds: float | None, unit: str) -> str:

@@ -85,7 +85,7 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def segments_section(
-    res: SegmentComparison, *, findings: int = 8, same: Sequence[tuple[str, float]] = ()
+    res: SegmentComparison, *, findings: int = 5, same: Sequence[tuple[str, float]] = ()
 ) -> Section:
     """The "Segments: by X" section: the clearest findings, the median lead time per segment
     with its 95 % interval, and behind "all metrics" the lead-time distributions and one table
