@@ -111,7 +111,7 @@ def bottlenecks_section(rep: BottleneckReport, *, top: int | None = None) -> Sec
     )
     return Section(
         id="bottlenecks",
-        title="Bottlenecks",
+        title=_("Bottlenecks"),
         html=html,
         data=rep.to_dict(),
         lead=rep.sentences[0] if rep.sentences else _("No step keeps customers waiting."),

@@ -275,7 +275,7 @@ def build_report(
         report = report.add(
             Section(
                 id="not-included",
-                title="Not in this report",
+                title=_("Not in this report"),
                 html=render_fragment("_skipped.html.j2", skipped=skipped),
                 data={
                     "skipped": [
@@ -299,6 +299,7 @@ def _recommendations(
     from flowlens.findings.allowlist import AllowList
     from flowlens.report.recommendations_section import (
         board_numbers,
+        data_quality_reason,
         recommendations,
         recommendations_section,
         scenario_cases,
@@ -326,7 +327,10 @@ def _recommendations(
         sla=sla[0].result.summary() if sla else None,
         processes=found.get("processes"),
     )
-    return recommendations_section(recs, board)
+    reason = data_quality_reason(
+        log.quality, starts_estimated=bool(wa is not None and wa.tm.starts_estimated)
+    )
+    return recommendations_section(recs, board, quality_reason=reason)
 
 
 def versions() -> dict[str, str]:
@@ -360,6 +364,24 @@ def _input_checksums(opts: ReportOptions) -> list[dict[str, Any]]:
     return [{"path": p, "sha256": _sha256(p)} for p in seen]
 
 
+#: file-name endings that say how a log is stored, not what it holds (left out of the title)
+_LOG_SUFFIXES = {
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zip",
+    ".zst",
+    ".xes",
+    ".csv",
+    ".tsv",
+    ".parquet",
+    ".json",
+    ".jsonl",
+    ".xlsx",
+    ".ocel",
+}
+
+
 def report_title(
     log: EventLog, summary: Any, *, split: ProcessSplit | None = None, domain: Any = None
 ) -> str:
@@ -373,7 +395,10 @@ def report_title(
         shown = ", ".join(names[:5]) + (f" +{len(names) - 5}" if len(names) > 5 else "")
         what = (_("Bank processes: {names}") if bank else _("Processes: {names}")).format(names=shown)
     else:
-        stem = Path(log.source.path).stem.replace("_", " ")
+        stem = Path(log.source.path).name
+        while Path(stem).suffix.lower() in _LOG_SUFFIXES:
+            stem = Path(stem).stem
+        stem = stem.replace("_", " ")
         if stem.startswith("<"):  # a frame handed over in Python: no name to give
             what = _("Bank process") if bank else _("Process")
         else:

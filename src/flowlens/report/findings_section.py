@@ -98,4 +98,4 @@ def findings_section(report: FindingsReport, *, top: int = 5, limit: int = 50) -
     data = report.to_dict()
     # run times would make the same inputs give different results.json files
     data["detectors"] = [{k: v for k, v in d.items() if k != "seconds"} for d in data["detectors"]]
-    return Section(id="findings", title="Redundant steps", html=html, data=data, lead=lead)
+    return Section(id="findings", title=_("Redundant steps"), html=html, data=data, lead=lead)

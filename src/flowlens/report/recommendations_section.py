@@ -114,6 +114,26 @@ def data_quality_grade(quality: QualityReport | None, *, starts_estimated: bool 
     return grade
 
 
+def data_quality_reason(quality: QualityReport | None, *, starts_estimated: bool = False) -> str:
+    """Why the data is graded as it is, in a few words.
+
+    >>> data_quality_reason(None, starts_estimated=True)
+    'no row set aside; start times estimated (completion-only events)'
+    """
+    out = []
+    if quality is not None and quality.rows_read and quality.rows_quarantined:
+        out.append(
+            _("{share} of the rows set aside").format(
+                share=percent(quality.rows_quarantined / quality.rows_read, 2)
+            )
+        )
+    else:
+        out.append(_("no row set aside"))
+    if starts_estimated:
+        out.append(_("start times estimated (completion-only events)"))
+    return "; ".join(out)
+
+
 def _confidence(quality: str, simulation: str, regulation: str | None) -> str:
     """high: good data and a trusted simulation, no regulation involved; low: poor data, or a
     simulation that failed its check, or a regulated step; medium otherwise."""
@@ -456,8 +476,28 @@ def answer(recs: Sequence[Recommendation], board: Mapping[str, Any]) -> str:
     )
 
 
-def recommendations_section(recs: Sequence[Recommendation], board: Mapping[str, Any]) -> Section:
-    """The first section: the changes to decide on, then the board's three numbers."""
+def _words() -> dict[str, str]:
+    """The words of the grades and states, translated (the catalogue sees each literal)."""
+    return {
+        "high": _("high"),
+        "medium": _("medium"),
+        "low": _("low"),
+        "good": _("good"),
+        "fair": _("fair"),
+        "poor": _("poor"),
+        "not run": _("not run"),
+        "trusted": _("trusted"),
+        "not trusted": _("not trusted"),
+        "not checked": _("not checked"),
+        "not simulated": _("not simulated"),
+    }
+
+
+def recommendations_section(
+    recs: Sequence[Recommendation], board: Mapping[str, Any], *, quality_reason: str = ""
+) -> Section:
+    """The first section: the changes to decide on, then the board's three numbers
+    (``quality_reason``: :func:`data_quality_reason`, said under the table)."""
     unit = duration_unit([r.saving_per_case_s for r in recs])
     lead_unit = duration_unit(
         [board.get("lead_median_s"), board.get("lead_p90_s")]
@@ -470,8 +510,13 @@ def recommendations_section(recs: Sequence[Recommendation], board: Mapping[str, 
         board=board,
         lead_unit=lead_unit,
         upper=any(r.upper_bound for r in recs),
+        quality_reason=quality_reason,
+        words=_words(),
+        grade=recs[0].data_quality if recs else "",
     )
     data = {"recommendations": [r.to_dict() for r in recs], "board": dict(board)}
+    if quality_reason:
+        data["data_quality_reason"] = quality_reason
     return Section(
         id="recommendations",
         title=_("What to change"),
@@ -486,6 +531,7 @@ __all__ = [
     "answer",
     "board_numbers",
     "data_quality_grade",
+    "data_quality_reason",
     "recommendations",
     "recommendations_section",
     "scenario_cases",

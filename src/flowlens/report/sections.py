@@ -142,7 +142,7 @@ def summary_section(
         )
     else:
         text += f"half of the cases take longer than {human_duration(lead['median'])}."
-    return Section(id="summary", title="Summary", html=html, data=data, lead=text)
+    return Section(id="summary", title=_("Summary"), html=html, data=data, lead=text)
 
 
 def quality_section(log: EventLog, summary: LogSummary) -> Section:
@@ -237,7 +237,7 @@ def map_section(
             )
         lead += "."
     data["named_transitions"] = [list(t) for t in named]
-    return Section(id="map", title="Process map", html=html, data=data, lead=lead)
+    return Section(id="map", title=_("Process map"), html=html, data=data, lead=lead)
 
 
 #: transitions named by the waiting and bottleneck sections, always drawn on the map
@@ -319,7 +319,7 @@ def variants_section(
             )
             + "."
         )
-    return Section(id="variants", title="Variants", html=html, data=data, lead=lead)
+    return Section(id="variants", title=_("Variants"), html=html, data=data, lead=lead)
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:

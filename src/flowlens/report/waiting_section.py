@@ -108,4 +108,4 @@ def waiting_section(analysis: WaitingAnalysis, *, top: int = NAMED_TRANSITIONS) 
         "by_transition": records(analysis.by("transition").reset_index()),
         "batches": records(analysis.batches),
     }
-    return Section(id="waiting", title="Why cases wait", html=html, data=data, lead=lead)
+    return Section(id="waiting", title=_("Why cases wait"), html=html, data=data, lead=lead)
