@@ -215,7 +215,9 @@ def test_board_numbers_per_process_and_deadline() -> None:
     procs = pd.DataFrame({"case_id": list("abcd"), "process": ["x", "x", "x", "y"]})
     b = board_numbers(
         d,
-        waiting={"reconciliation": {"lead_time_total_s": 100.0, "customer_waiting_s": 60.0}},
+        waiting={
+            "reconciliation": {"lead_time_total_s": 120.0, "service_s": 40.0, "customer_waiting_s": 60.0}
+        },
         sla={"rule": "R", "met_share": 0.9, "decided": 10, "counts": {"breached": 1}},
         processes=procs,
     )

@@ -268,7 +268,7 @@ def build_report(
     if opts.simulate or opts.scenarios:
         report = _simulation(log, report, opts, tick, guard, found)
     tick("recommendations")
-    first = guard.run("What to change", lambda: _recommendations(log, opts, found, wa))
+    first = guard.run("What to change", lambda: _recommendations(log, opts, found, wa, tm))
     if first is not None:
         report = replace(report, sections=(first, *report.sections))
     if skipped:
@@ -293,7 +293,11 @@ def build_report(
 
 
 def _recommendations(
-    log: EventLog, opts: ReportOptions, found: dict[str, Any], wa: WaitingAnalysis | None
+    log: EventLog,
+    opts: ReportOptions,
+    found: dict[str, Any],
+    wa: WaitingAnalysis | None,
+    tm: TimeModel | None,
 ) -> Section:
     """The first page (methods 18): the changes to decide on and the board's three numbers."""
     from flowlens.findings.allowlist import AllowList
@@ -321,12 +325,21 @@ def _recommendations(
         allow=opts.allow or AllowList.default(),
     )
     sla = found.get("sla")
+    lead = found["durations"]
+    clock = "end"
+    if tm is not None:
+        # the customer's lead time: first step to the outcome (methods 6.5), not to a closing
+        # step after it (the board asks how long customers wait for their answer)
+        c = tm.cases
+        lead = c.select("case_id", lead_time_s=c.customer_lead_us / 1e6).to_pandas()
+        clock = "outcome"
     board = board_numbers(
-        found["durations"],
+        lead,
         waiting=wa.overall() if wa is not None else None,
         sla=sla[0].result.summary() if sla else None,
         processes=found.get("processes"),
     )
+    board["lead_to"] = clock
     reason = data_quality_reason(
         log.quality, starts_estimated=bool(wa is not None and wa.tm.starts_estimated)
     )

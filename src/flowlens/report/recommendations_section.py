@@ -396,10 +396,12 @@ def board_numbers(
     sla: Mapping[str, Any] | None = None,
     processes: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The three numbers a board asks for (methods 18.2): lead time (median and 90th percentile,
-    per process when the log holds several), the share of the lead time customers wait
-    (``waiting``: the reconciliation of :meth:`WaitingAnalysis.overall`), and deadline
-    compliance where a rule applies (``sla``: the first rule's summary).
+    """The three numbers a board asks for (methods 18.2): lead time (``durations``: case_id and
+    lead_time_s, the customer's lead time where the time model gives it; median and 90th
+    percentile, per process when the log holds several), the share of the customers' time
+    they wait (``waiting``: the reconciliation of :meth:`WaitingAnalysis.overall`: customer
+    waiting over service plus customer waiting), and deadline compliance where a rule applies
+    (``sla``: the first rule's summary).
 
     >>> import pandas as pd
     >>> b = board_numbers(pd.DataFrame({"case_id": ["1", "2"], "lead_time_s": [3600.0, 7200.0]}))
@@ -431,9 +433,10 @@ def board_numbers(
         out["by_process"] = sorted(rows, key=lambda r: (-r["cases"], r["process"]))
     if waiting is not None:
         rec = waiting.get("reconciliation") or {}
-        total = float(rec.get("lead_time_total_s") or 0.0)
+        wait = float(rec.get("customer_waiting_s") or 0.0)
+        total = float(rec.get("service_s") or 0.0) + wait
         if total > 0:
-            out["waiting_share"] = float(rec.get("customer_waiting_s") or 0.0) / total
+            out["waiting_share"] = wait / total
     if sla is not None:
         out["sla"] = {
             "rule": sla.get("rule"),
