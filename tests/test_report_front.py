@@ -234,3 +234,18 @@ def test_the_methods_copy_is_current_and_cites_no_file() -> None:
     for sec in shipped.values():
         assert "domain.md" not in sec["text"] and "shared methods.md" not in sec["text"]
     assert reader_text("as domain.md 6.3 says") == "as says"
+
+
+def test_the_recorded_command_hides_the_pseudonym_key_and_the_output_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowlens.cli.analyze_cmd import _command_line
+
+    argv = ["/usr/bin/flowlens", "analyze", "log.csv", "--pseudonymise", "--pseudonym-key", "s3cret"]
+    monkeypatch.setattr("sys.argv", [*argv, "-o", "/tmp/a b", "--seed=3"])
+    cmd = _command_line()
+    assert cmd == "flowlens analyze log.csv --pseudonymise --pseudonym-key '***' -o DIR --seed=3"
+    monkeypatch.setattr("sys.argv", [*argv[:-1], "--pseudonym-key=s3cret", "--out=x"])
+    assert "s3cret" not in (_command_line() or "") and "--out=DIR" in (_command_line() or "")
+    monkeypatch.setattr("sys.argv", ["pytest", "analyze"])
+    assert _command_line() is None
