@@ -162,7 +162,7 @@ def _plain_change(fs: Sequence[Finding]) -> str:
                 "(fix the access and skill defects behind repeat contacts)"
             ),
         }
-        text = kinds.get(first.kind, text + " " + _("({n} places)").format(n=len(fs)))
+        text = kinds.get(first.kind, _("{change}, in {n} places").format(change=text, n=len(fs)))
     return text[:1].upper() + text[1:]
 
 
