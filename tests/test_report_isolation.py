@@ -39,7 +39,15 @@ def test_a_failing_section_is_listed_and_the_rest_written(
 
     monkeypatch.setattr("flowlens.report.build.map_section", broken)
     report = build_report(small_log(), ReportOptions(deep=False))
-    assert [s.id for s in report.sections] == ["summary", "quality", "variants", "not-included"]
+    assert [s.id for s in report.sections] == [
+        "recommendations",
+        "summary",
+        "variants",
+        "not-included",
+        "quality",
+        "methods",
+        "reproduce",
+    ]
     assert failed_sections(report) == [
         ("Process map", "failed: RuntimeError: map renderer gave up on this log")
     ]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 
 def human_duration(seconds: float | None) -> str:
@@ -76,3 +77,65 @@ def parse_duration(text: str) -> float:
     if not m or unit not in _UNITS:
         raise ConfigError(f"'{text}' is not a duration; write e.g. 90s, 15min, 4h, 2d or 1w")
     return float(m.group(1)) * _UNITS[unit]
+
+
+#: Seconds per display unit of :func:`duration_unit`, smallest first.
+DURATION_UNITS: dict[str, int] = {"min": 60, "h": 3600, "d": 86400}
+
+
+def duration_unit(values: Iterable[float | None]) -> str:
+    """The one unit (``min``, ``h`` or ``d``) a table or chart of durations is shown in, chosen
+    for its range: the largest unit in which the median of the non-zero values is at least 1
+    (methods 18.3), so most numbers are between 1 and a few hundred and none switches unit.
+
+    >>> duration_unit([120, 1800, 3000]), duration_unit([3600, 7200, 400000]), duration_unit([2e6, 9e6])
+    ('min', 'h', 'd')
+    >>> duration_unit([None, 0.0])
+    'h'
+    """
+    xs = sorted(
+        abs(float(v)) for v in values if v is not None and not math.isnan(float(v)) and float(v) != 0.0
+    )
+    if not xs:
+        return "h"
+    mid = xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+    for unit in ("d", "h"):
+        if mid >= DURATION_UNITS[unit]:
+            return unit
+    return "min"
+
+
+def in_unit(seconds: float | None, unit: str) -> str:
+    """``seconds`` as a number in ``unit`` (no unit word: the table's header carries it), with
+    thousands separators and fewer decimals as the number grows (three significant figures at
+    most below 100).
+
+    >>> in_unit(5400, "h"), in_unit(1614708 * 3600, "d"), in_unit(90, "h"), in_unit(None, "d")
+    ('1.5', '67,280', '0.025', '–')
+    >>> in_unit(1016, "d"), in_unit(1, "d")
+    ('0.012', '0.0000')
+    """
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "–"
+    x = float(seconds) / DURATION_UNITS[unit]
+    a = abs(x)
+    if a >= 100 or a == 0:
+        text = f"{x:,.0f}"
+    elif a >= 1:
+        text = f"{x:.1f}"
+    else:
+        # below 1: two significant figures, at most four decimals (a value far smaller than the
+        # table's unit reads as 0.0000, still in the column's unit)
+        decimals = min(4, 1 - math.floor(math.log10(a)))
+        text = f"{x:.{decimals}f}"
+    return text.lstrip("-") if text.strip("-0.,") == "" else text
+
+
+def with_unit(seconds: float | None, unit: str) -> str:
+    """``seconds`` in ``unit`` with the unit word: for charts and sentences that use a table's unit.
+
+    >>> with_unit(5400, "h")
+    '1.5 h'
+    """
+    text = in_unit(seconds, unit)
+    return text if text == "–" else f"{text} {unit}"

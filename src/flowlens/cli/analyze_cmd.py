@@ -230,6 +230,8 @@ def analyze(
             scenarios=scenarios,
             jobs=min(2, os.cpu_count() or 1),
             lang=lang,
+            command=_command_line(),
+            inputs=[str(p) for p in (cases_file, *scenario_files, allow_file) if p is not None],
         )
         with progress.step("analysing"):
             report = build_report(log, options)
@@ -255,3 +257,32 @@ def analyze(
     else:
         for name, p in paths.items():
             click.echo(f"{name:10s} {p}")
+
+
+def _command_line() -> str | None:
+    """The command as typed, for the report's appendix (None when not run from the shell, as
+    under a test runner): the pseudonym key is never written (``***``), and the output folder
+    is ``DIR`` so that the same analysis written elsewhere gives the same report."""
+    import shlex
+    import sys
+
+    if Path(sys.argv[0]).name not in ("flowlens", "__main__.py"):
+        return None
+    hidden = {"--pseudonym-key": "***", "-o": "DIR", "--out": "DIR"}
+    args: list[str] = []
+    argv = sys.argv[1:]
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        name = a.split("=", 1)[0]
+        if name in hidden and "=" in a:
+            args.append(f"{name}={hidden[name]}")
+        elif a in hidden and i + 1 < len(argv):
+            args += [a, hidden[a]]
+            i += 1
+        elif a.startswith("-o") and len(a) > 2 and not a.startswith("--"):
+            args.append("-oDIR")
+        else:
+            args.append(a)
+        i += 1
+    return shlex.join(["flowlens", *args])

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from flowlens.report.charts import bar_chart
 from flowlens.report.charts_time import line_chart
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 
@@ -110,8 +111,8 @@ def bottlenecks_section(rep: BottleneckReport, *, top: int | None = None) -> Sec
     )
     return Section(
         id="bottlenecks",
-        title="Bottlenecks",
+        title=_("Bottlenecks"),
         html=html,
         data=rep.to_dict(),
-        lead=rep.sentences[0] if rep.sentences else "",
+        lead=rep.sentences[0] if rep.sentences else _("No step keeps customers waiting."),
     )

@@ -1,9 +1,11 @@
 """Assembling the report from a log: every section from the same public functions a user calls.
 
-Sections, in order: summary, data quality, process map, variants, conformance (with a designed
-model), why cases wait, bottlenecks, redundant steps, the customer's view, segments, slow-case
-drivers, deadlines (with SLA rules), and, when asked (``simulate``, ``scenarios``), whether a
-simulation of the process can be trusted and what the given scenarios would save. A section whose input the log does not have (no customer id, no
+Sections, in order: what to change (the first page: recommended changes and the board's three
+numbers, docs/methods.md 18), summary, process map, variants, conformance (with a designed
+model), why cases wait, bottlenecks, redundant steps, the customer's view, segments (one per
+distinct split), slow-case drivers, deadlines (with SLA rules), and, when asked (``simulate``,
+``scenarios``), whether a simulation of the process can be trusted and what the given
+scenarios would save; then the appendix: data quality, methods, how to reproduce. A section whose input the log does not have (no customer id, no
 final-response activity, ...) is left out and the report says which and why. A section whose
 analysis fails is listed there too, as failed with its reason, and the rest of the report is
 still written (:func:`failed_sections` lists them for the command line).
@@ -14,14 +16,14 @@ still written (:func:`failed_sections` lists them for the command line).
 ...                    "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00"]})
 >>> report = build_report(flowlens.read_log(df), ReportOptions(deep=False))
 >>> [s.id for s in report.sections]
-['summary', 'quality', 'map', 'variants']
+['recommendations', 'summary', 'map', 'variants', 'quality', 'methods', 'reproduce']
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +33,7 @@ from flowlens.discovery.dfg import directly_follows
 from flowlens.discovery.variants import variants
 from flowlens.errors import ConfigError
 from flowlens.report.document import Report, Section
+from flowlens.report.i18n import _
 from flowlens.report.sections import map_section, quality_section, summary_section, variants_section
 from flowlens.report.templating import render_fragment
 
@@ -99,6 +102,10 @@ class ReportOptions:
     whatif_replications: int | None = None
     #: processes scoring the fidelity check's logs (the numbers do not depend on it)
     jobs: int = 1
+    #: the command line that made the report (recorded in the appendix to reproduce it)
+    command: str | None = None
+    #: other input files (cases, calendars, other work, rules, model): their checksums are recorded
+    inputs: Sequence[str | Path] = ()
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -224,14 +231,18 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
         "resamples": opts.resamples if opts.deep else None,
         "other_work": opts.other_work.source.path if opts.other_work is not None else None,
     }
-    report = Report(
-        title=opts.title or f"Process report: {Path(log.source.path).name}",
-        provenance=provenance(log, seed=opts.seed, extra=extra),
-    )
+    extra["command"] = opts.command
+    extra["inputs"] = _input_checksums(opts)
+    extra["versions"] = versions()
     split, processes = _processes(log, opts)
     from flowlens.analysis.domain import detect_domain
 
     domain = detect_domain(log, opts.domain)
+    report = Report(
+        title=opts.title or report_title(log, summary, split=split, domain=domain),
+        provenance=provenance(log, seed=opts.seed, extra=extra),
+    )
+    found: dict[str, Any] = {"durations": durations, "processes": processes}
     report = _add(
         report,
         guard.run(
@@ -239,7 +250,6 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
             lambda: summary_section(log, summary, durations, split=split, processes=processes, domain=domain),
         ),
     )
-    report = _add(report, guard.run("Data quality", lambda: quality_section(log, summary)))
     tm, wa, other = _time_analyses(log, opts, tick, guard) if opts.deep else (None, None, None)
     by_transition = guard.run("Why cases wait", lambda: wa.by("transition")) if wa is not None else None
     by_activity = guard.run("Why cases wait", lambda: wa.by("activity")) if wa is not None else None
@@ -274,14 +284,18 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
         tick("conformance")
         report = _add(report, guard.run("Conformance", lambda: _conformance(log, opts)))
     if opts.deep:
-        report = _deep_sections(log, report, opts, skipped, tick, guard, tm, wa, other)
+        report = _deep_sections(log, report, opts, skipped, tick, guard, tm, wa, other, found)
     if opts.simulate or opts.scenarios:
-        report = _simulation(log, report, opts, tick, guard)
+        report = _simulation(log, report, opts, tick, guard, found)
+    tick("recommendations")
+    first = guard.run("What to change", lambda: _recommendations(log, opts, found, wa, tm))
+    if first is not None:
+        report = replace(report, sections=(first, *report.sections))
     if skipped:
         report = report.add(
             Section(
                 id="not-included",
-                title="Not in this report",
+                title=_("Not in this report"),
                 html=render_fragment("_skipped.html.j2", skipped=skipped),
                 data={
                     "skipped": [
@@ -290,7 +304,139 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
                 },
             )
         )
-    return report
+    # the appendix: data quality in full, the methods the report uses, how to reproduce it
+    from flowlens.report.appendix import methods_section, reproduce_section
+
+    report = _add(report, guard.run("Data quality", lambda: quality_section(log, summary)))
+    report = _add(report, guard.run("Methods", lambda: methods_section([s.id for s in report.sections])))
+    return report.add(reproduce_section(report.provenance))
+
+
+def _recommendations(
+    log: EventLog,
+    opts: ReportOptions,
+    found: dict[str, Any],
+    wa: WaitingAnalysis | None,
+    tm: TimeModel | None,
+) -> Section:
+    """The first page (methods 18): the changes to decide on and the board's three numbers."""
+    from flowlens.findings.allowlist import AllowList
+    from flowlens.report.recommendations_section import (
+        board_numbers,
+        data_quality_reason,
+        recommendations,
+        recommendations_section,
+        scenario_cases,
+    )
+
+    fr = found.get("findings")
+    whatif = found.get("whatif")
+    wdict = whatif.to_dict() if whatif is not None else None
+    lead_total = (fr.claimed or {}).get("customer_lead_time_total_s") if fr is not None else None
+    recs = recommendations(
+        fr,
+        cases_total=len(found["durations"]),
+        lead_total_s=lead_total,
+        whatif=wdict,
+        fidelity=found.get("fidelity"),
+        scenario_cases=scenario_cases(log, wdict["scenarios"]) if wdict else None,
+        quality=log.quality,
+        starts_estimated=bool(wa is not None and wa.tm.starts_estimated),
+        allow=opts.allow or AllowList.default(),
+    )
+    sla = found.get("sla")
+    lead = found["durations"]
+    clock = "end"
+    if tm is not None:
+        # the customer's lead time: first step to the outcome (methods 6.5), not to a closing
+        # step after it (the board asks how long customers wait for their answer)
+        c = tm.cases
+        lead = c.select("case_id", lead_time_s=c.customer_lead_us / 1e6).to_pandas()
+        clock = "outcome"
+    board = board_numbers(
+        lead,
+        waiting=wa.overall() if wa is not None else None,
+        sla=sla[0].result.summary() if sla else None,
+        processes=found.get("processes"),
+    )
+    board["lead_to"] = clock
+    reason = data_quality_reason(
+        log.quality, starts_estimated=bool(wa is not None and wa.tm.starts_estimated)
+    )
+    return recommendations_section(recs, board, quality_reason=reason)
+
+
+def versions() -> dict[str, str]:
+    """flowlens, Python and the libraries whose versions can change a number."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"flowlens": __version__, "python": platform.python_version()}
+    for name in ("duckdb", "ibis-framework", "pandas", "numpy", "scipy", "pm4py"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _input_checksums(opts: ReportOptions) -> list[dict[str, Any]]:
+    """sha256 of every input file besides the log (the log's is ``source_sha256``)."""
+    paths: list[str] = [str(p) for p in opts.inputs]
+    if opts.calendars is not None and opts.calendars.source:
+        paths.append(str(opts.calendars.source))
+    if opts.other_work is not None:
+        paths.append(str(opts.other_work.source.path))
+    paths += [str(p) for p in opts.sla_rules]
+    if opts.model_path:
+        paths.append(str(opts.model_path))
+    seen: list[str] = []
+    for p in paths:
+        if p not in seen:
+            seen.append(p)
+    return [{"path": p, "sha256": _sha256(p)} for p in seen]
+
+
+#: file-name endings that say how a log is stored, not what it holds (left out of the title)
+_LOG_SUFFIXES = {
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zip",
+    ".zst",
+    ".xes",
+    ".csv",
+    ".tsv",
+    ".parquet",
+    ".json",
+    ".jsonl",
+    ".xlsx",
+    ".ocel",
+}
+
+
+def report_title(
+    log: EventLog, summary: Any, *, split: ProcessSplit | None = None, domain: Any = None
+) -> str:
+    """The process and the period, from the data (methods 18.4): the processes' names when the
+    log holds several (or its one process value), else the organisation's domain and the log's
+    name; then the first and last day."""
+    period = f"{(summary.start or '?')[:10]} – {(summary.end or '?')[:10]}"
+    bank = domain is not None and getattr(domain, "name", "") == "bank"
+    if split is not None:
+        names = [str(p).replace("_", " ") for p in split.cases]
+        shown = ", ".join(names[:5]) + (f" +{len(names) - 5}" if len(names) > 5 else "")
+        what = (_("Bank processes: {names}") if bank else _("Processes: {names}")).format(names=shown)
+    else:
+        stem = Path(log.source.path).name
+        while Path(stem).suffix.lower() in _LOG_SUFFIXES:
+            stem = Path(stem).stem
+        stem = stem.replace("_", " ")
+        if stem.startswith("<"):  # a frame handed over in Python: no name to give
+            what = _("Bank process") if bank else _("Process")
+        else:
+            what = (_("Bank process: {name}") if bank else _("Process: {name}")).format(name=stem)
+    return f"{what}, {period}"
 
 
 def _processes(log: EventLog, opts: ReportOptions) -> tuple[ProcessSplit | None, Any]:
@@ -356,6 +502,7 @@ def _deep_sections(
     tm: TimeModel | None,
     wa: WaitingAnalysis | None,
     other: Any,
+    found: dict[str, Any],
 ) -> Report:
     from flowlens.analysis.bottlenecks import bottleneck_report
     from flowlens.report.bottlenecks_section import bottlenecks_section
@@ -371,7 +518,7 @@ def _deep_sections(
         )
     tick("redundant steps")
     if tm is not None and wa is not None:
-        report = _add(report, guard.run("Redundant steps", lambda: _findings(log, tm, wa, opts)))
+        report = _add(report, guard.run("Redundant steps", lambda: _findings(log, tm, wa, opts, found)))
     # a section that needs the time model or the waiting split cannot run without them
     needs = "not run: it needs the time model and waiting split, which failed (see 'Why cases wait')"
     if tm is None:
@@ -387,11 +534,15 @@ def _deep_sections(
     if opts.sla or opts.sla_rules:
         tick("deadlines")
         analyses = guard.run("Deadlines", lambda: _sla_analyses(log, tm, wa, opts, skipped)) or []
+        found["sla"] = analyses
     tick("segments")
-    for col in guard.run("Segments", lambda: _segment_columns(log, opts, skipped)) or []:
+    cols = guard.run("Segments", lambda: _segment_columns(log, opts, skipped)) or []
+    # named columns are all shown; detected ones that repeat an earlier split are not
+    kept, same = (list(cols), {}) if opts.segment_by else _distinct_splits(log, cols)
+    for col in kept:
 
         def by(c: str = col, r: Report = report) -> Report:
-            return _segments(log, r, c, tm, opts, skipped, analyses)
+            return _segments(log, r, c, tm, opts, skipped, analyses, same.get(c, []))
 
         report = guard.run(f"Segments by {col}", by) or report
     tick("slow-case drivers")
@@ -404,7 +555,12 @@ def _deep_sections(
 
 
 def _simulation(
-    log: EventLog, report: Report, opts: ReportOptions, tick: Callable[[str], None], guard: _Guard
+    log: EventLog,
+    report: Report,
+    opts: ReportOptions,
+    tick: Callable[[str], None],
+    guard: _Guard,
+    found: dict[str, Any],
 ) -> Report:
     """The sections "Can the simulation be trusted?" and, with scenarios, "What a simpler process would
     save" (the what-if runs even when the fidelity check failed, and then says it is unchecked)."""
@@ -417,11 +573,13 @@ def _simulation(
         TITLE, lambda: fidelity(log, k=opts.simulation_k, seed=opts.seed, jobs=opts.jobs, **fit_options)
     )
     if fid is not None:
+        found["fidelity"] = fid.summary()
         report = _add(report, guard.run(TITLE, lambda: simulation_section(fid)))
     if opts.scenarios:
         tick("what-if scenarios")
         result = guard.run(WHATIF_TITLE, lambda: _whatif(log, opts, fid, fit_options))
         if result is not None:
+            found["whatif"] = result
             report = _add(report, guard.run(WHATIF_TITLE, lambda: whatif_section(result, fid)))
     return report
 
@@ -451,7 +609,9 @@ def _whatif(
     return result
 
 
-def _findings(log: EventLog, tm: TimeModel, wa: WaitingAnalysis, opts: ReportOptions) -> Section:
+def _findings(
+    log: EventLog, tm: TimeModel, wa: WaitingAnalysis, opts: ReportOptions, found: dict[str, Any]
+) -> Section:
     from flowlens.findings.allowlist import AllowList
     from flowlens.findings.api import find_wastes
     from flowlens.findings.context import FindingContext
@@ -466,7 +626,8 @@ def _findings(log: EventLog, tm: TimeModel, wa: WaitingAnalysis, opts: ReportOpt
         _tm=tm,
         _waiting=wa,
     )
-    return findings_section(find_wastes(log, ctx=ctx), top=opts.top_findings)
+    found["findings"] = find_wastes(log, ctx=ctx)
+    return findings_section(found["findings"], top=opts.top_findings)
 
 
 def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> Report:
@@ -505,6 +666,53 @@ def _segment_columns(log: EventLog, opts: ReportOptions, skipped: list[tuple[str
     return found
 
 
+#: Two attributes carry the same split when each tells the other for this share of cases.
+SAME_SPLIT = 0.95
+
+
+def split_agreement(log: EventLog, a: str, b: str) -> float:
+    """How well two case attributes tell each other (methods 18.3): the smaller, over both
+    directions, of the share of cases whose value of one attribute is the most common value
+    of the other attribute among the cases with the same value of the first. 1.0 when they
+    split the cases the same way (whatever the values are called).
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": list("1234"), "activity": "a", "timestamp": "2024-01-01",
+    ...     "channel": ["app", "app", "web", "web"], "origin": ["A", "A", "W", "W"]})
+    >>> split_agreement(flowlens.read_log(df), "channel", "origin")
+    1.0
+    """
+    from flowlens.attributes import case_attribute_table
+
+    t = case_attribute_table(log, [a, b])
+    pairs = t.group_by([a, b]).aggregate(n=t.case_idx.count()).to_pandas()
+    total = float(pairs["n"].sum())
+    if total == 0:
+        return 0.0
+    pairs = pairs.fillna({a: "\x00none", b: "\x00none"})
+    tell_b = float(pairs.groupby(a, sort=True)["n"].max().sum()) / total
+    tell_a = float(pairs.groupby(b, sort=True)["n"].max().sum()) / total
+    return min(tell_a, tell_b)
+
+
+def _distinct_splits(
+    log: EventLog, cols: Sequence[str]
+) -> tuple[list[str], dict[str, list[tuple[str, float]]]]:
+    """``cols`` without those that carry the same split as an earlier one, and per kept column
+    the ones it stands for, with their agreement."""
+    kept: list[str] = []
+    same: dict[str, list[tuple[str, float]]] = {}
+    for c in cols:
+        for k in kept:
+            agree = split_agreement(log, k, c)
+            if agree >= SAME_SPLIT:
+                same.setdefault(k, []).append((c, agree))
+                break
+        else:
+            kept.append(c)
+    return kept, same
+
+
 def _segments(
     log: EventLog,
     report: Report,
@@ -513,6 +721,7 @@ def _segments(
     opts: ReportOptions,
     skipped: list[tuple[str, str]],
     analyses: Sequence[Any] = (),
+    same: Sequence[tuple[str, float]] = (),
 ) -> Report:
     from flowlens.analysis.segments import segments
     from flowlens.report.segments_section import segments_section
@@ -535,7 +744,8 @@ def _segments(
                     process=opts.process,
                     sla=sla,
                     sla_label=label,
-                )
+                ),
+                same=same,
             )
         )
     except ConfigError as exc:

@@ -14,6 +14,41 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 _W = 640
+#: characters per line of a chart label before it wraps (labels wrap, never cut)
+LABEL_CHARS = 34
+
+
+def label_lines(text: str, chars: int = LABEL_CHARS) -> list[str]:
+    """``text`` wrapped at word boundaries into lines of at most ``chars`` characters (a longer
+    word is split): every character is kept.
+
+    >>> label_lines("others served first (prioritisation)", 20)
+    ['others served first', '(prioritisation)']
+    """
+    import textwrap
+
+    return textwrap.wrap(str(text), chars, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def row_heights(
+    labels: Sequence[str], row_h: int, *, size: int = 12, chars: int = LABEL_CHARS
+) -> list[float]:
+    """The height of each chart row: ``row_h``, or more for a label that wraps."""
+    return [max(float(row_h), len(label_lines(lab, chars)) * (size + 2) + 6.0) for lab in labels]
+
+
+def svg_label(
+    x: float, y: float, text: str, *, size: int = 12, anchor: str = "end", chars: int = LABEL_CHARS
+) -> str:
+    """A chart label centred on ``y``, wrapped (never cut), with the full text as its tooltip."""
+    lines = label_lines(text, chars)
+    line_h = size + 2
+    first = y - (len(lines) - 1) * line_h / 2 + size / 3
+    spans = "".join(
+        f'<tspan x="{x:.1f}" {"y" if i == 0 else "dy"}="{first if i == 0 else line_h:.1f}">{escape(ln)}</tspan>'
+        for i, ln in enumerate(lines)
+    )
+    return f'<text text-anchor="{anchor}" font-size="{size}">{spans}<title>{escape(str(text))}</title></text>'
 
 
 def _fmt(v: float) -> str:
@@ -35,24 +70,25 @@ def bar_chart(
     fmt = value_format or _fmt
     unit = _unit_word(unit)
     row_h, label_w, pad = 22, 220, 6
-    height = row_h * len(labels) + 2 * pad
+    rows = row_heights(labels, row_h)
+    height = round(sum(rows) + 2 * pad)
     top = max((float(v) for v in values), default=0.0) or 1.0
     bar_w = width - label_w - 90
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img">'
     ]
-    for i, (lab, val) in enumerate(zip(labels, values, strict=True)):
-        y = pad + i * row_h
+    y = float(pad)
+    for lab, val, h in zip(labels, values, rows, strict=True):
         w = max(0.0, float(val)) / top * bar_w
-        text = lab if len(lab) <= 34 else lab[:33] + "…"
+        mid = y + h / 2
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{escape(text)}'
-            f"<title>{escape(lab)}</title></text>"
-            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{color}"/>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="11" fill="#444">'
+            svg_label(label_w - 6, mid, lab)
+            + f'<rect x="{label_w}" y="{mid - (row_h - 6) / 2:.1f}" width="{w:.1f}" height="{row_h - 6}" fill="{color}"/>'
+            f'<text x="{label_w + w + 4:.1f}" y="{mid + 4:.1f}" font-size="11" fill="#444">'
             f"{escape(fmt(float(val)))}{(' ' + escape(unit)) if unit else ''}</text>"
         )
+        y += h
     parts.append("</svg>")
     return "".join(parts)
 

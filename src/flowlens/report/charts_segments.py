@@ -23,6 +23,8 @@ from html import escape
 
 import numpy as np
 
+from flowlens.report.charts import row_heights, svg_label
+
 _W = 640
 FILL = "#2171b5"
 MUTED = "#9aa5b1"
@@ -50,10 +52,6 @@ def _scale(lo: float, hi: float, log_x: bool, x0: float, x1: float) -> Callable[
         return x0 + (x - lo) / span * (x1 - x0)
 
     return sx
-
-
-def _label(text: str, limit: int = 34) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def interval_chart(
@@ -86,7 +84,9 @@ def interval_chart(
         pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
     row_h, label_w, right, top, bottom = 22, 230, 90, 8, 26
-    height = top + row_h * len(labels) + bottom
+    rows = row_heights([str(lab) for lab in labels], row_h)
+    mids = [top + sum(rows[:i]) + rows[i] / 2 for i in range(len(rows))]
+    height = round(top + sum(rows) + bottom)
     x0, x1 = label_w, width - right
     sx = _scale(lo, hi, log_x, x0, x1)
 
@@ -105,11 +105,8 @@ def interval_chart(
             f"{escape(reference_label or fmt(reference))}</text>"
         )
     for i, lab in enumerate(labels):
-        y = top + i * row_h + row_h / 2
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12">{escape(_label(str(lab)))}'
-            f"<title>{escape(str(lab))}</title></text>"
-        )
+        y = mids[i]
+        parts.append(svg_label(label_w - 8, y, str(lab)))
         v, a, b = vals[i], los[i], his[i]
         if ok(a) and ok(b):
             parts.append(
@@ -161,7 +158,9 @@ def distribution_chart(
         pad = (hi - lo) * 0.05 or 1.0
         lo, hi = lo - pad, hi + pad
     row_h, label_w, right, top, bottom = 24, 230, 20, 8, 28
-    height = top + row_h * len(labels) + bottom
+    rows = row_heights([str(lab) for lab in labels], row_h)
+    mids = [top + sum(rows[:i]) + rows[i] / 2 for i in range(len(rows))]
+    height = round(top + sum(rows) + bottom)
     x0, x1 = label_w, width - right
     sx = _scale(lo, hi, log_x, x0, x1)
     axis_y = height - bottom + 4
@@ -176,11 +175,8 @@ def distribution_chart(
             f'<text x="{sx(float(t)):.1f}" y="{axis_y + 14}" text-anchor="middle" font-size="10">{escape(fmt(float(t)))}</text>'
         )
     for i, (lab, q) in enumerate(zip(labels, stats, strict=True)):
-        y = top + i * row_h + row_h / 2
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12">{escape(_label(str(lab)))}'
-            f"<title>{escape(str(lab))}</title></text>"
-        )
+        y = mids[i]
+        parts.append(svg_label(label_w - 8, y, str(lab)))
         if q is None:
             continue
         p10, p25, p50, p75, p90 = (sx(float(v)) for v in q)

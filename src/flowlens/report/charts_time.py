@@ -122,7 +122,7 @@ def line_chart(
         )
         lx = left + (k % 3) * (plot_w / 3)
         ly = 12 + 16 * (k // 3)
-        label = name if len(name) <= 40 else name[:39] + "…"
+        label = name  # the legend names are flowlens's own ("open cases", ...): never cut
         parts.append(
             f'<rect x="{lx:.1f}" y="{ly - 8}" width="12" height="3" fill="{color}"/>'
             f'<text x="{lx + 16:.1f}" y="{ly - 3}" font-size="11">{escape(label)}</text>'

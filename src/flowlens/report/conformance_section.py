@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration, percent
 
@@ -32,7 +33,7 @@ def conformance_section(result: ConformanceResult, *, top: int = 15) -> Section:
     )
     return Section(
         id="conformance",
-        title="Conformance to the designed process",
+        title=_("Conformance to the designed process"),
         html=html,
         data=result.to_dict(),
         lead=lead_sentence(result),

@@ -43,6 +43,8 @@ class Section:
     #: Inline scripts the section needs (fixed package files, never built from data): the page
     #: places each once at its end and allows it by its hash in the Content-Security-Policy.
     scripts: tuple[str, ...] = ()
+    #: shown after the body, under "Appendix" (data quality, methods, how to reproduce)
+    appendix: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ class Report:
             template.render(
                 title=self.title,
                 provenance=self.provenance,
-                sections=[replace(s, html=Markup(s.html)) for s in self.sections],
+                sections=[replace(s, html=Markup(s.html)) for s in self.sections if not s.appendix],
+                appendix=[replace(s, html=Markup(s.html)) for s in self.sections if s.appendix],
                 scripts=[Markup(js) for js in scripts],
                 script_hashes=[script_hash(js) for js in scripts],
             )

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:
@@ -103,5 +104,5 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
         excluded=excluded,
     )
     return Section(
-        id="drivers", title="Slow-case drivers", html=html, data=res.to_dict(), lead=res.headline()
+        id="drivers", title=_("Slow-case drivers"), html=html, data=res.to_dict(), lead=res.headline()
     )

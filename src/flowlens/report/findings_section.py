@@ -15,7 +15,7 @@ prints); ``data`` is :meth:`FindingsReport.to_dict` (findings without the full c
 ...                     evidence="e.", scenario=Scenario("cut_loop"), per_case_s={"1": 600.0})]
 >>> s = findings_section(find_wastes(flowlens.read_log(df), detectors=[det], min_cases=1))
 >>> s.id, "&lt;a&gt;" in s.html, "<a>" in s.html, s.lead
-('findings', True, False, "'<a>' is done twice: 1 case, 10 min each, 10 min of customer time added")
+('findings', True, False, "The costliest: '<a>' is done twice: 1 case, 10 min each, 10 min of customer time added.")
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 
@@ -87,10 +88,14 @@ def findings_section(report: FindingsReport, *, top: int = 5, limit: int = 50) -
         cap=report.cap,
     )
     if act:
-        lead = sentences[0]
+        lead = _("The costliest: {finding}.").format(finding=sentences[0])
     else:
-        lead = "No removable redundant steps found" + (f"; {len(reg)} on required steps" if reg else "")
+        lead = (
+            _("No removable redundant steps found")
+            + (_("; {n} on required steps").format(n=len(reg)) if reg else "")
+            + "."
+        )
     data = report.to_dict()
     # run times would make the same inputs give different results.json files
     data["detectors"] = [{k: v for k, v in d.items() if k != "seconds"} for d in data["detectors"]]
-    return Section(id="findings", title="Redundant steps", html=html, data=data, lead=lead)
+    return Section(id="findings", title=_("Redundant steps"), html=html, data=data, lead=lead)

@@ -24,6 +24,7 @@ from flowlens.analysis.journeys import headline
 from flowlens.report.charts import bar_chart
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.segments_section import metric_blocks
 from flowlens.report.templating import render_fragment
 from flowlens.units import percent
@@ -109,5 +110,5 @@ def journeys_section(
     if comparison is not None:
         data["by"] = {"column": by, "rows": seg_rows}
     return Section(
-        id="journeys", title="Customer journeys", html=html, data=data, lead=headline(s, j.window_s)
+        id="journeys", title=_("Customer journeys"), html=html, data=data, lead=headline(s, j.window_s)
     )

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from flowlens.discovery.abstraction import process_map
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.process_map import inline_svg, map_svg
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
@@ -141,7 +142,7 @@ def summary_section(
         )
     else:
         text += f"half of the cases take longer than {human_duration(lead['median'])}."
-    return Section(id="summary", title="Summary", html=html, data=data, lead=text)
+    return Section(id="summary", title=_("Summary"), html=html, data=data, lead=text)
 
 
 def quality_section(log: EventLog, summary: LogSummary) -> Section:
@@ -159,7 +160,8 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
     share = q.rows_quarantined / q.rows_read if q.rows_read else 0.0
     return Section(
         id="quality",
-        title="Data quality",
+        title=_("Data quality"),
+        appendix=True,
         html=html,
         data={
             **q.to_dict(),
@@ -252,7 +254,7 @@ def map_section(
         lead += "."
     data["named_transitions"] = [list(t) for t in named]
     scripts = (map_script(),) if states is not None else ()
-    return Section(id="map", title="Process map", html=html, data=data, lead=lead, scripts=scripts)
+    return Section(id="map", title=_("Process map"), html=html, data=data, lead=lead, scripts=scripts)
 
 
 #: transitions named by the waiting and bottleneck sections, always drawn on the map
@@ -277,8 +279,9 @@ def variants_section(
     if split is not None and processes is not None:
         proc_of = dict(zip(processes["case_id"].astype(str), processes["process"], strict=True))
     recs = rows.to_dict("records")
-    for r in recs:
+    for i, r in enumerate(recs, start=1):
         r["process"] = proc_of.get(str(r["example_case"])) if proc_of else None
+        r["rank"] = i
     heads: list[dict[str, Any]] = []
     for p, v in sorted((per_process or {}).items(), key=lambda kv: (-int(kv[1]["count"].sum()), kv[0])):
         if v.empty:
@@ -308,7 +311,7 @@ def variants_section(
         "count": len(variants),
         "top": [
             {
-                **{k: v for k, v in r.items() if k != "variant" and (k != "process" or split)},
+                **{k: v for k, v in r.items() if k not in ("variant", "rank") and (k != "process" or split)},
                 "activities": list(r["variant"]),
             }
             for r in recs
@@ -333,7 +336,7 @@ def variants_section(
             )
             + "."
         )
-    return Section(id="variants", title="Variants", html=html, data=data, lead=lead)
+    return Section(id="variants", title=_("Variants"), html=html, data=data, lead=lead)
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:

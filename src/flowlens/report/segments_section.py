@@ -16,6 +16,7 @@ prints); ``data`` is :meth:`SegmentComparison.to_dict`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -24,6 +25,7 @@ from markupsafe import Markup
 from flowlens.analysis.segments import CASE_METRICS, ISSUE_METRICS, Metric
 from flowlens.report.charts_segments import distribution_chart, interval_chart
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 
@@ -82,10 +84,14 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
     return blocks
 
 
-def segments_section(res: SegmentComparison, *, findings: int = 8) -> Section:
-    """The "Segments: by X" section: lead-time distributions per segment, the median lead
-    time per segment with its 95 % interval, one table per metric (value, interval,
-    difference from the rest with its interval, noise flag) and the clearest findings."""
+def segments_section(
+    res: SegmentComparison, *, findings: int = 5, same: Sequence[tuple[str, float]] = ()
+) -> Section:
+    """The "Segments: by X" section: the clearest findings, the median lead time per segment
+    with its 95 % interval, and behind "all metrics" the lead-time distributions and one table
+    per metric (value, interval, difference from the rest with its interval, noise flag).
+    ``same``: attributes left out because they split the cases as X does (methods 18.3), with
+    the share of cases on which they agree."""
     t = res.table
     if res.within:
         # within processes: one row per (process, segment), drawn as "process · segment"
@@ -141,11 +147,20 @@ def segments_section(res: SegmentComparison, *, findings: int = 8) -> Section:
         findings=res.sentences(limit=findings),
         versus=f"segment {res.reference}" if res.reference else "the other cases",
         versus_issues=f"segment {res.reference}" if res.reference else "the other issues",
+        same=[(c, a) for c, a in same],
     )
+    data = res.to_dict()
+    if same:
+        data["same_split"] = [{"column": c, "agreement": a} for c, a in same]
+    title = _("Segments by {column}").format(column=res.by)
+    if same:
+        title = _("Segments by {column} (also {others})").format(
+            column=res.by, others=", ".join(c for c, _a in same)
+        )
     return Section(
         id=f"segments-{_slug(res.by)}",
-        title=f"Segments by {res.by}",
+        title=title,
         html=html,
-        data=res.to_dict(),
+        data=data,
         lead=res.headline(),
     )

@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from flowlens.report.charts import bar_chart, histogram
 from flowlens.report.document import Section
+from flowlens.report.i18n import _
 from flowlens.report.sections import records
 from flowlens.report.templating import render_fragment
 
@@ -111,7 +112,7 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
         trend=trend,
     )
     data = {"rules": [a.to_dict() for a in items], "margin_histogram": hist}
-    return Section(id="sla", title="Deadlines and SLA compliance", html=html, data=data, lead=main.lead())
+    return Section(id="sla", title=_("Deadlines and SLA compliance"), html=html, data=data, lead=main.lead())
 
 
 def _rule_row(a: SlaAnalysis) -> dict[str, Any]:

@@ -1,0 +1,191 @@
+"""The report's appendix: the methods it uses and how to reproduce it (docs/methods.md 18.5).
+
+The definitions are docs/methods.md's own text, the sections each report section rests on,
+copied into the package (``methods_appendix.json``) so that a report needs no file its reader
+lacks; references to files outside the report are taken out on the way. After editing
+docs/methods.md, refresh the copy (a test checks it is current)::
+
+    python -m flowlens.report.appendix docs/methods.md
+
+>>> html = markdown_html("A **bold** `x` < y.\\n\\n- one\\n- two")
+>>> html
+'<p>A <b>bold</b> <code>x</code> &lt; y.</p>\\n<ul><li>one</li><li>two</li></ul>'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from functools import cache
+from html import escape
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from flowlens.report.document import Section
+from flowlens.report.i18n import _
+from flowlens.report.templating import render_fragment
+
+#: methods.md sections each report section rests on (by section id; "segments-*" by prefix).
+METHODS_FOR: dict[str, tuple[str, ...]] = {
+    "recommendations": ("18.1", "18.2", "18.3"),
+    "summary": ("3.3", "3.5"),
+    "map": ("3.1", "3.4"),
+    "variants": ("3.2",),
+    "conformance": ("5.4",),
+    "waiting": ("6.1", "6.3", "6.5", "7.1", "7.2"),
+    "bottlenecks": ("8.1", "8.2", "8.4"),
+    "findings": ("13.1", "13.2"),
+    "journeys": ("9.1", "9.4"),
+    "segments": ("10.2", "10.3"),
+    "drivers": ("11.2",),
+    "sla": ("12.1", "12.2", "12.4"),
+    "simulation": ("16.6",),
+    "whatif": ("17.1", "17.2"),
+    "quality": ("2",),
+}
+
+_DATA = "methods_appendix.json"
+
+#: references to files a reader of the report does not have
+_FILE_REFS = [
+    (re.compile(r"\s*\((?:see )?(?:the )?shared methods\.md[^()]*\)"), ""),
+    (re.compile(r";\s*shared methods\.md[^();]*"), ""),
+    (re.compile(r"\s*\((?:see )?domain\.md[^()]*\)"), ""),
+    (re.compile(r";?\s*domain\.md(?:\s*[\d.]+)?(?:\s*\[\d+\])?;?\s*"), " "),
+    (re.compile(r"(?:docs/)?methods\.md\s*"), ""),
+]
+
+
+def reader_text(text: str) -> str:
+    """``text`` without references to files outside the report (domain.md, the shared notes),
+    and methods.md named as the appendix it is copied into.
+
+    >>> reader_text("split by cause (Lashkevich 2023; shared methods.md §2), as domain.md 6.3 says")
+    'split by cause (Lashkevich 2023), as says'
+    """
+    for pattern, repl in _FILE_REFS:
+        text = pattern.sub(repl, text)
+    return re.sub(r" {2,}", " ", text).strip()
+
+
+def extract(methods: str, numbers: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The sections ``numbers`` ("7.1", or "2" for a whole chapter up to its first subsection)
+    of methods.md's text: number -> title and body (file references taken out)."""
+    out: dict[str, dict[str, str]] = {}
+    heads = list(re.finditer(r"^(#{2,3}) (\d+(?:\.\d+)?)\.? (.*)$", methods, flags=re.M))
+    for i, h in enumerate(heads):
+        num = h.group(2)
+        if num not in numbers:
+            continue
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(methods)
+        body = methods[h.end() : end].strip()
+        out[num] = {"title": h.group(3).strip(), "text": reader_text(body)}
+    return out
+
+
+def wanted() -> list[str]:
+    nums = {n for ns in METHODS_FOR.values() for n in ns}
+    return sorted(nums, key=lambda n: tuple(int(x) for x in n.split(".")))
+
+
+def update(methods_path: str | Path, out: str | Path | None = None) -> Path:
+    """Copy the sections the report uses from ``methods_path`` into the package data."""
+    text = Path(methods_path).read_text(encoding="utf-8")
+    target = Path(out) if out is not None else Path(__file__).with_name(_DATA)
+    data = extract(text, wanted())
+    target.write_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    return target
+
+
+@cache
+def _methods() -> dict[str, dict[str, str]]:
+    return json.loads(files("flowlens.report").joinpath(_DATA).read_text(encoding="utf-8"))
+
+
+def _inline(text: str) -> str:
+    t = escape(text, quote=False)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
+    return re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"<i>\1</i>", t)
+
+
+def markdown_html(text: str) -> str:
+    """The small Markdown of methods.md (paragraphs, lists, pipe tables, code, bold, italics)
+    as HTML, every character of the text escaped."""
+    blocks = re.split(r"\n\s*\n", text.strip())
+    out = []
+    for b in blocks:
+        lines = [ln for ln in b.splitlines() if ln.strip()]
+        if not lines:
+            continue
+        if all(ln.lstrip().startswith("|") for ln in lines):
+            rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines]
+            rows = [r for r in rows if not all(re.fullmatch(r":?-{3,}:?", c) for c in r)]
+            head, *body = rows
+            html = "<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"
+            for r in body:
+                html += "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>"
+            out.append(html + "</table>")
+        elif all(re.match(r"\s*([-*]|\d+\.) ", ln) or ln.startswith("  ") for ln in lines):
+            items: list[str] = []
+            for ln in lines:
+                m = re.match(r"\s*([-*]|\d+\.) (.*)", ln)
+                if m and not ln.startswith("   "):
+                    items.append(m.group(2))
+                elif items:
+                    items[-1] += " " + ln.strip()
+            tag = "ol" if re.match(r"\s*\d+\.", lines[0]) else "ul"
+            out.append(f"<{tag}>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + f"</{tag}>")
+        elif lines[0].startswith("```"):
+            code = "\n".join(ln for ln in lines if not ln.startswith("```"))
+            out.append(f"<pre>{escape(code, quote=False)}</pre>")
+        else:
+            out.append("<p>" + _inline(" ".join(ln.strip() for ln in lines)) + "</p>")
+    return "\n".join(out)
+
+
+def methods_section(section_ids: Sequence[str]) -> Section:
+    """The appendix "Methods": the definitions the report's sections rest on, in methods.md's
+    order."""
+    nums: list[str] = []
+    for sid in [*section_ids, "quality"]:
+        key = "segments" if sid.startswith("segments-") else sid
+        for n in METHODS_FOR.get(key, ()):
+            if n not in nums:
+                nums.append(n)
+    data = _methods()
+    nums = sorted((n for n in nums if n in data), key=lambda n: tuple(int(x) for x in n.split(".")))
+    items = [
+        {"number": n, "title": data[n]["title"], "html": Markup(markdown_html(data[n]["text"]))} for n in nums
+    ]
+    html = render_fragment("_methods.html.j2", items=items)
+    return Section(
+        id="methods",
+        title=_("Methods"),
+        html=html,
+        data={"sections": [{"number": n, "title": data[n]["title"]} for n in nums]},
+        lead=_("The definitions behind every number in this report, as flowlens documents them."),
+        appendix=True,
+    )
+
+
+def reproduce_section(provenance: Mapping[str, Any]) -> Section:
+    """The appendix "How to reproduce this report": command, versions, seed, input checksums."""
+    html = render_fragment("_reproduce.html.j2", p=provenance)
+    return Section(
+        id="reproduce",
+        title=_("How to reproduce this report"),
+        html=html,
+        data={},  # the same facts are results.json's provenance
+        lead=_("The same command, versions, seed and input files give the same report, byte for byte."),
+        appendix=True,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's command
+    sys.stdout.write(f"{update(sys.argv[1] if len(sys.argv) > 1 else 'docs/methods.md')}\n")
