@@ -67,7 +67,9 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     report = build_report(_log(), ReportOptions(resamples=100, title="开户流程报告"))
     out = tmp_path_factory.mktemp("browser") / "report"
     paths = report.write(out, pdf=True, png=True)
-    paths["sections"] = [(s.id, s.title) for s in report.sections]  # type: ignore[assignment]
+    # in page order: the body, then the appendix
+    ordered = sorted(report.sections, key=lambda s: s.appendix)
+    paths["sections"] = [(s.id, s.title) for s in ordered]  # type: ignore[assignment]
     return paths
 
 
@@ -93,7 +95,7 @@ def _open(browser, path: Path):  # type: ignore[no-untyped-def]
 
 def test_no_console_error_and_every_section(written, browser) -> None:  # type: ignore[no-untyped-def]
     page, errors = _open(browser, written["report"])
-    ids = page.eval_on_selector_all("main > section", "s => s.map(e => e.id)")
+    ids = page.eval_on_selector_all("main section", "s => s.map(e => e.id)")  # body, then appendix
     assert ids == [i for i, _ in written["sections"]]
     for sid, title in written["sections"]:
         assert page.text_content(f"section#{sid} > h2").strip() == title
@@ -190,7 +192,8 @@ def test_pdf_pages(written) -> None:  # type: ignore[no-untyped-def]
     first, *others = written["sections"]
     assert first[1] in pages[0]
     for _, title in others:
-        assert any(s.startswith(title) for s in starts), title
+        # the appendix's heading opens the page of its first section
+        assert any(s.startswith(title) or s.startswith(f"Appendix {title}") for s in starts), title
     # the map's two views are on pages of their own, after its opening page
     m = next(i for i, s in enumerate(starts) if s.startswith("Process map"))
     assert "Frequency view" in pages[m] and starts[m + 1].startswith("Time:")
