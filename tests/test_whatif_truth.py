@@ -199,8 +199,9 @@ COMMON = (
     "(seeds 21 and 22, 46 rows: {fig}). Causes, by row: scenarios the actions cannot express "
     "(no step can be added: the video call of remote ID verification), the consultant's upper "
     "bound where the log cannot tell which cases a remedy reaches (every repeat contact of a "
-    "service issue), the model (queues whose staff waits are calibrated fixed delays "
-    "or batching, so freed capacity relieves nobody; no other work, no priorities, no "
+    "service issue), savings near zero (under 0.3 % of the lead time: eleven of the rows) "
+    "whose realisation is noise, the model (queues whose staff waits are calibrated fixed delays "
+    "or batching, so freed capacity relieves nobody; no priorities by step, no "
     "abandonment that depends on the wait: a freed supervisor shortens the branch queue and "
     "fewer customers leave it), and the complaint truth itself: one realisation "
     "of a handler team 0.96-0.99 busy, whose last event is a lowest-priority callback; moving "
@@ -210,13 +211,17 @@ COMMON = (
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=COMMON.format(fig="median relative error 86 %"))
+@pytest.mark.xfail(
+    strict=True, reason=COMMON.format(fig="median relative error 37 %, 18 % over the material rows")
+)
 def test_demo_median_relative_error(demo: dict[str, Any]) -> None:
     assert demo["all"]["median_relative_error"] <= B.MEDIAN_REL_ERR, demo["all"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=COMMON.format(fig="CI coverage 28 %"))
+@pytest.mark.xfail(
+    strict=True, reason=COMMON.format(fig="CI coverage 41 %; the interval for one realisation covers 70 %")
+)
 def test_demo_ci_coverage(demo: dict[str, Any]) -> None:
     assert demo["all"]["ci_coverage"] >= B.COVERAGE, demo["all"]
 
