@@ -199,7 +199,7 @@ COMMON = (
     "(seeds 21 and 22, 46 rows: {fig}). Causes, by row: scenarios the actions cannot express "
     "(no step can be added: the video call of remote ID verification), the consultant's upper "
     "bound where the log cannot tell which cases a remedy reaches (every repeat contact of a "
-    "service issue), savings near zero (under 0.3 % of the lead time: eleven of the rows) "
+    "service issue), savings near zero (under 0.3 % of the lead time: 13 of the 46 rows) "
     "whose realisation is noise, the model (queues whose staff waits are calibrated fixed delays "
     "or batching, so freed capacity relieves nobody; no priorities by step, no "
     "abandonment that depends on the wait: a freed supervisor shortens the branch queue and "
