@@ -352,7 +352,8 @@ def _recommendations(
         # step after it (the board asks how long customers wait for their answer)
         c = tm.cases
         lead = c.select("case_id", lead_time_s=c.customer_lead_us / 1e6).to_pandas()
-        clock = "outcome"
+        # "to the outcome" only when a stop was given or found; else it runs to the last step
+        clock = "end" if tm.stop.mode == "case_end" else "outcome"
     board = board_numbers(
         lead,
         waiting=wa.overall() if wa is not None else None,
