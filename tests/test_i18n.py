@@ -12,11 +12,11 @@ import pytest
 from tests.conftest import run_cli
 
 import flowlens
+from flowlens import formats
 from flowlens.errors import ConfigError
-from flowlens.report import formats
+from flowlens.i18n import LANGUAGES, _, catalogue_path, language, ngettext, pgettext, translations
 from flowlens.report.catalogue import status
 from flowlens.report.charts import FONT_FAMILY, bar_chart, histogram, standalone
-from flowlens.report.i18n import LANGUAGES, _, catalogue_path, language, ngettext, pgettext, translations
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def small_log() -> flowlens.EventLog:
 @pytest.mark.parametrize("lang", [x for x in LANGUAGES if x != "en"])
 def test_catalogue_is_current_complete_and_compiled(lang: str) -> None:
     """Every message marked in the source is in the .po, translated and confirmed, and the shipped
-    .mo is the compiled .po; otherwise: `python -m flowlens.report.i18n update` (docs/translating.md)."""
+    .mo is the compiled .po; otherwise: `python -m flowlens.report.catalogue update` (docs/translating.md)."""
     st = status(lang)
     assert st.problems() == []
     assert catalogue_path(lang).is_file() and catalogue_path(lang, ".po").is_file()

@@ -172,7 +172,12 @@ def test_analyze_into_a_dataset_folder_keeps_the_dataset(tmp_path: Path) -> None
         k: before[k] for k in ("events.csv", "README.md")
     }
     assert sorted(outputs.read_manifest(data, "dataset")) == ["README.md", "events.csv"]
-    assert sorted(outputs.read_manifest(data, "report")) == ["quarantine.csv", "report.html", "results.json"]
+    written = sorted(outputs.read_manifest(data, "report"))
+    assert {"quarantine.csv", "report.html", "report.md", "results.json"} <= set(written)
+    assert all(
+        p.startswith("figures/")
+        for p in set(written) - {"quarantine.csv", "report.html", "report.md", "results.json"}
+    )
     # a second report replaces the first and still leaves the dataset
     res = run("analyze", str(data / "events.csv"), "-o", str(data), "--quick", "--title", "again")
     assert res.returncode == 0, res.stderr

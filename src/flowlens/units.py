@@ -19,7 +19,7 @@ def human_duration(seconds: float | None) -> str:
     s = float(seconds)
     if s < 0:
         return "-" + human_duration(-s)
-    from flowlens.report.formats import duration_text  # numbers and unit names in the report's language
+    from flowlens.formats import duration_text  # numbers and unit names in the report's language
 
     if s < 60:
         return duration_text(s, "s", digits=0 if s >= 1 or s == 0 else 1)
@@ -33,15 +33,15 @@ def human_duration(seconds: float | None) -> str:
 
 def human_count(n: float | None) -> str:
     """Thousands separators; '–' for missing; 万/亿 for large counts in Chinese
-    (:func:`flowlens.report.formats.count`)."""
-    from flowlens.report.formats import count
+    (:func:`flowlens.formats.count`)."""
+    from flowlens.formats import count
 
     return count(n)
 
 
 def percent(x: float | None, digits: int = 1) -> str:
     """A share as a percent in the report's language (``12.3 %``; ``12.3%`` in Chinese)."""
-    from flowlens.report import formats
+    from flowlens import formats
 
     return formats.percent(x, digits)
 

@@ -113,6 +113,6 @@ def test_report_section_leads_with_plain_sentences(own_report) -> None:  # type:
 
     s = findings_section(own_report)
     top = own_report.actionable[0]
-    assert s.lead == plain_sentence(top) and "cases" in s.lead and "each" in s.lead
+    assert s.lead == f"The costliest: {plain_sentence(top)}." and "cases" in s.lead and "each" in s.lead
     assert "Required steps" in s.html and "All findings" in s.html
     assert s.data["findings"][0]["rank"] == 1

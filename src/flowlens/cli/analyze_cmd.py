@@ -175,10 +175,10 @@ def analyze(
     from flowlens.analysis.sla import get_preset
     from flowlens.cli.guard import REPORT_FILES, guard_outputs
     from flowlens.findings.allowlist import AllowList
+    from flowlens.i18n import _, language
     from flowlens.io.writers import write_quarantine
     from flowlens.outputs import output_folder
     from flowlens.report.build import ReportOptions, build_report, failed_sections
-    from flowlens.report.i18n import _, language
     from flowlens.simulation.scenarios import Scenario
 
     # before reading anything: no output may overwrite an input

@@ -607,7 +607,7 @@ def start_column_as(command: click.Command, flag: str = "--start-column") -> cli
 
 
 def _check_lang(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from flowlens.report.i18n import check_language
+    from flowlens.i18n import check_language
 
     return check_language(value)  # a ConfigError: one line, exit 2
 
@@ -615,7 +615,7 @@ def _check_lang(ctx: click.Context, param: click.Parameter, value: str) -> str:
 def lang_option(func: F) -> F:
     """``--lang en|zh-CN``: the report's language (words, units, number formats); the command
     receives ``lang`` (checked, canonical spelling)."""
-    from flowlens.report.i18n import LANGUAGES
+    from flowlens.i18n import LANGUAGES
 
     return click.option(
         "--lang",

@@ -26,9 +26,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from flowlens.i18n import _
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
-from flowlens.report.templating import render_fragment
+from flowlens.report.templating import reader_text, render_fragment
 
 #: methods.md sections each report section rests on (by section id; "segments-*" by prefix).
 METHODS_FOR: dict[str, tuple[str, ...]] = {
@@ -50,27 +50,6 @@ METHODS_FOR: dict[str, tuple[str, ...]] = {
 }
 
 _DATA = "methods_appendix.json"
-
-#: references to files a reader of the report does not have
-_FILE_REFS = [
-    (re.compile(r"\s*\((?:see )?(?:the )?shared methods\.md[^()]*\)"), ""),
-    (re.compile(r";\s*shared methods\.md[^();]*"), ""),
-    (re.compile(r"\s*\((?:see )?domain\.md[^()]*\)"), ""),
-    (re.compile(r";?\s*domain\.md(?:\s*[\d.]+)?(?:\s*\[\d+\])?;?\s*"), " "),
-    (re.compile(r"(?:docs/)?methods\.md\s*"), ""),
-]
-
-
-def reader_text(text: str) -> str:
-    """``text`` without references to files outside the report (domain.md, the shared notes),
-    and methods.md named as the appendix it is copied into.
-
-    >>> reader_text("split by cause (Lashkevich 2023; shared methods.md §2), as domain.md 6.3 says")
-    'split by cause (Lashkevich 2023), as says'
-    """
-    for pattern, repl in _FILE_REFS:
-        text = pattern.sub(repl, text)
-    return re.sub(r" {2,}", " ", text).strip()
 
 
 def extract(methods: str, numbers: Sequence[str]) -> dict[str, dict[str, str]]:

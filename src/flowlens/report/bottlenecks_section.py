@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
+from flowlens.i18n import _
 from flowlens.report.charts import bar_chart
 from flowlens.report.charts_time import line_chart
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 

@@ -32,8 +32,8 @@ from flowlens.discovery.cases import case_durations
 from flowlens.discovery.dfg import directly_follows
 from flowlens.discovery.variants import variants
 from flowlens.errors import ConfigError
+from flowlens.i18n import _
 from flowlens.report.document import Report, Section
-from flowlens.report.i18n import _
 from flowlens.report.sections import map_section, quality_section, summary_section, variants_section
 from flowlens.report.templating import render_fragment
 
@@ -88,7 +88,7 @@ class ReportOptions:
     #: the organisation's domain for wording: "auto" (detected), "bank" or "generic"
     #: (:func:`flowlens.analysis.domain.detect_domain`); non-bank logs get neutral words
     domain: str = "auto"
-    #: the report's language (:data:`flowlens.report.i18n.LANGUAGES`): every sentence, heading,
+    #: the report's language (:data:`flowlens.i18n.LANGUAGES`): every sentence, heading,
     #: label, unit and number format; values from the log (activity names ...) stay as they are
     lang: str = "en"
     #: the simulation sections (methods 16.6, 17): a model fitted on the first 80 % of the cases
@@ -124,7 +124,7 @@ def provenance(
     log: EventLog, *, seed: int | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, object]:
     """What the report was made from: enough to reproduce it."""
-    from flowlens.report.i18n import current_language
+    from flowlens.i18n import current_language
 
     s = log.summary()
     out: dict[str, object] = {
@@ -206,7 +206,7 @@ def build_report(
     """The report of ``log``. ``step`` is called with a label before each analysis (the CLI
     shows progress with it). A section whose analysis raises is listed as failed (see
     :class:`_Guard`); the others are still built. Its words are in ``options.lang``."""
-    from flowlens.report.i18n import language
+    from flowlens.i18n import language
 
     opts = options or ReportOptions()
     with language(opts.lang):

@@ -1,6 +1,6 @@
 """The message catalogues' upkeep: extract the marked messages, update every ``.po``, compile the ``.mo``.
 
-One command does all three (``python -m flowlens.report.i18n update``, run after new messages
+One command does all three (``python -m flowlens.report.catalogue update``, run after new messages
 are marked or a branch that marks some is merged); ``check`` says whether the shipped catalogues
 are current (tests/test_i18n.py runs it). The extraction reads ``babel.cfg`` at the top of the
 source checkout (Python under ``report/`` and ``cli/``, the Jinja templates), with Babel's
@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowlens.errors import ConfigError
-from flowlens.report.i18n import DOMAIN, LANGUAGES, SOURCE_LANGUAGE, catalogue_path, gettext_locale
+from flowlens.i18n import DOMAIN, LANGUAGES, SOURCE_LANGUAGE, catalogue_path, gettext_locale
 
 if TYPE_CHECKING:  # Babel is imported where it is used: reading a report needs only gettext
     from babel.messages.catalog import Catalog, Message
@@ -164,7 +165,7 @@ def update(langs: tuple[str, ...] | None = None, root: Path | None = None) -> li
 
 
 def translations_cache_clear() -> None:
-    from flowlens.report.i18n import translations
+    from flowlens.i18n import translations
 
     translations.cache_clear()
 
@@ -236,7 +237,8 @@ def _text(message: Message) -> str:
 def cli(argv: list[str]) -> int:
     """``update`` / ``check`` / ``extract POT`` (see the module notes)."""
     parser = argparse.ArgumentParser(
-        prog="python -m flowlens.report.i18n", description="Keep the report's message catalogues current."
+        prog="python -m flowlens.report.catalogue",
+        description="Keep the report's message catalogues current.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("update", help="extract, update every .po, compile every .mo")
@@ -266,3 +268,7 @@ def cli(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"flowlens: error: {exc.one_line()}")  # noqa: T201
         return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli(sys.argv[1:]))

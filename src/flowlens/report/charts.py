@@ -52,7 +52,7 @@ def svg_label(
 
 
 def _fmt(v: float) -> str:
-    from flowlens.report.formats import count  # whole numbers in the report's language (万/亿)
+    from flowlens.formats import count  # whole numbers in the report's language (万/亿)
 
     return count(v) if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
 
@@ -176,14 +176,14 @@ def standalone(svg: str) -> str:
 def _unit_word(unit: str) -> str:
     """A duration unit symbol (``min``, ``h``, ``d``) in the report's language; other units are
     the caller's words, already translated."""
-    from flowlens.report.formats import unit_label
+    from flowlens.formats import unit_label
 
     return unit_label(unit)
 
 
 def empty_chart(width: int = _W) -> str:
     """The chart drawn when there is nothing to draw ("no data" in the report's language)."""
-    from flowlens.report.i18n import pgettext
+    from flowlens.i18n import pgettext
 
     text = escape(pgettext("chart", "no data"))  # (a call inside an f-string is not extracted)
     return (

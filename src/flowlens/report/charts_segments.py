@@ -192,7 +192,7 @@ def distribution_chart(
 
 
 def _quantiles_tip(p10: str, p25: str, p50: str, p75: str, p90: str) -> str:
-    from flowlens.report.i18n import _
+    from flowlens.i18n import _
 
     return _("p10 {p10}, p25 {p25}, median {p50}, p75 {p75}, p90 {p90}").format(
         p10=p10, p25=p25, p50=p50, p75=p75, p90=p90

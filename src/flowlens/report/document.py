@@ -19,6 +19,8 @@ or ``on...`` attribute) is refused with an error instead of being written.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
@@ -68,14 +70,12 @@ class Report:
         >>> "Open account\\x00" in page and "\x00" not in page
         True
         """
-        from flowlens.report.i18n import language
+        from flowlens.i18n import language
 
         with language(self.provenance.get("lang") or "en"):  # the language the sections were built in
             return self._page()
 
     def _page(self) -> str:
-        from flowlens.report.interactive_map import script_hash
-
         template = environment().get_template("report.html.j2")
         scripts = list(dict.fromkeys(js for s in self.sections for js in s.scripts))
         page = xml_text(
@@ -202,3 +202,13 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def script_hash(source: str) -> str:
+    """The CSP source expression allowing the inline script whose text is ``source``.
+
+    >>> script_hash("x")
+    'sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE='
+    """
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")

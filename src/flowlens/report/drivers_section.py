@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from flowlens.i18n import _
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:

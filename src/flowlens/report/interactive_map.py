@@ -16,15 +16,12 @@ The static drawings stay in the page as the fallback without script and for prin
 
 >>> script_json({"name": "</script><b>&\u2028"})
 '{"name": "\\u003c/script\\u003e\\u003cb\\u003e\\u0026\\u2028"}'
->>> script_hash("x")
-'sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE='
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -36,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from flowlens.discovery.abstraction import AbstractedGraph, abstract_graph, process_map
+from flowlens.i18n import _
 from flowlens.render.dot import render
 from flowlens.render.svg import SVG_NS, clean_svg
 from flowlens.render.text import _UNSAFE_XML, visible
-from flowlens.report.i18n import _
 from flowlens.report.process_map import VIEWS, _node_ids, map_dot, map_titles
 from flowlens.units import human_count, human_duration
 
@@ -74,12 +71,6 @@ def script_json(value: Any) -> str:
     end the script element nor start a comment or tag (the JSON value is unchanged)."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
     return _UNSAFE.sub(lambda m: _escape(m.group(0)), text)
-
-
-def script_hash(source: str) -> str:
-    """The CSP source expression allowing the inline script whose text is ``source``."""
-    digest = hashlib.sha256(source.encode("utf-8")).digest()
-    return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
 @cache
@@ -177,7 +168,7 @@ def map_states(
     ([2, 3, 4], [2, 4])
     """
     from flowlens.analysis.waiting import CAUSES
-    from flowlens.report.waiting_section import LABELS
+    from flowlens.report.causes import LABELS
 
     counts = _activity_counts(log)
     levels = _levels(counts, max_activities)

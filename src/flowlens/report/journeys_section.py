@@ -21,10 +21,10 @@ import pandas as pd
 from markupsafe import Markup
 
 from flowlens.analysis.journeys import headline
+from flowlens.i18n import _
 from flowlens.report.charts import bar_chart
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.segments_section import metric_blocks
 from flowlens.report.templating import render_fragment
 from flowlens.units import percent

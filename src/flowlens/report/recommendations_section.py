@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from flowlens.i18n import _
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 from flowlens.units import duration_unit, percent, with_unit
 

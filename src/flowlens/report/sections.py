@@ -13,9 +13,9 @@ import numpy as np
 from markupsafe import Markup
 
 from flowlens.discovery.abstraction import process_map
+from flowlens.i18n import _
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.process_map import inline_svg, map_svg
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration

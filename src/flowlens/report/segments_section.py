@@ -23,9 +23,9 @@ import pandas as pd
 from markupsafe import Markup
 
 from flowlens.analysis.segments import CASE_METRICS, ISSUE_METRICS, Metric
+from flowlens.i18n import _
 from flowlens.report.charts_segments import distribution_chart, interval_chart
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.templating import render_fragment
 from flowlens.units import human_duration
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
+from flowlens.i18n import _
 from flowlens.report.charts import bar_chart, histogram
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.sections import records
 from flowlens.report.templating import render_fragment
 

@@ -8,23 +8,16 @@ import pandas as pd
 from markupsafe import Markup
 
 from flowlens.analysis.waiting import CAUSES, LEVERS
+from flowlens.i18n import _
+from flowlens.report.causes import LABELS
 from flowlens.report.charts import bar_chart
 from flowlens.report.document import Section
-from flowlens.report.i18n import _
 from flowlens.report.sections import NAMED_TRANSITIONS, records
 from flowlens.report.templating import render_fragment
 from flowlens.units import duration_unit, human_duration, with_unit
 
 if TYPE_CHECKING:
     from flowlens.analysis.waiting import WaitingAnalysis
-
-LABELS = {
-    "batching": "batching",
-    "contention": "busy staff (contention)",
-    "prioritization": "others served first (prioritisation)",
-    "unavailability": "staff off shift (unavailability)",
-    "extraneous": "outside the log (customer, third party, other work)",
-}
 
 
 def batch_groups(batches: pd.DataFrame) -> list[dict[str, Any]]:

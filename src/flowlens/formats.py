@@ -1,6 +1,6 @@
 """Numbers, units and dates in the report's language, from Babel's locale data (CLDR).
 
-Every function formats for the language of the innermost :func:`flowlens.report.i18n.language`
+Every function formats for the language of the innermost :func:`flowlens.i18n.language`
 block (English outside any). English keeps the report's established style (``1,614,708``,
 ``12.3 %``, ``1.5 h``, ISO dates); other languages take their locale's conventions:
 
@@ -14,7 +14,7 @@ block (English outside any). English keeps the report's established style (``1,6
 Output depends on the value and the language only (decimal rounding half-even, as Babel
 rounds), so a report is byte-identical from run to run.
 
->>> from flowlens.report.i18n import language
+>>> from flowlens.i18n import language
 >>> count(1614708), percent(0.1234), duration_text(1.5, "h")
 ('1,614,708', '12.3 %', '1.5 h')
 >>> with language("zh-CN"):
@@ -32,7 +32,7 @@ import math
 from functools import cache
 from typing import TYPE_CHECKING
 
-from flowlens.report.i18n import SOURCE_LANGUAGE, current_language, gettext_locale
+from flowlens.i18n import SOURCE_LANGUAGE, current_language, gettext_locale
 
 if TYPE_CHECKING:
     from babel import Locale
@@ -187,7 +187,7 @@ def attach_unit(text: str, unit: str) -> str:
 def date(value: _dt.date | _dt.datetime | str | None) -> str:
     """A calendar date: ISO in English (``2024-01-31``), the locale's long form elsewhere.
 
-    >>> from flowlens.report.i18n import language
+    >>> from flowlens.i18n import language
     >>> date("2024-01-31T09:30:00+08:00")
     '2024-01-31'
     >>> with language("zh-CN"):
@@ -215,7 +215,7 @@ def period(start: object, end: object) -> str:
     a, b = date(start), date(end)  # type: ignore[arg-type]
     if lang == SOURCE_LANGUAGE:
         return f"{a} – {b}"
-    from flowlens.report.i18n import _
+    from flowlens.i18n import _
 
     return _("{start} – {end}").format(start=a, end=b)
 

@@ -11,7 +11,7 @@ formatted after, so a translator can move them::
 
 Counts take the plural form of the language (:func:`ngettext`); a short word whose meaning
 depends on where it stands takes a context (:func:`pgettext`). Numbers, units and dates are
-formatted by :mod:`flowlens.report.formats`.
+formatted by :mod:`flowlens.formats`.
 
 >>> with language("en"):
 ...     _("Why customers wait")
@@ -26,25 +26,20 @@ After new messages are marked (``_("...")`` in ``src/flowlens/report`` or the cl
 _("...") }}`` in a template), one command extracts them, updates every language's ``.po`` and
 compiles the ``.mo`` (docs/translating.md)::
 
-    python -m flowlens.report.i18n update      # then translate the new entries, run it again
-    python -m flowlens.report.i18n check       # exit 1 when a catalogue is stale or incomplete
+    python -m flowlens.report.catalogue update      # then translate the new entries, run it again
+    python -m flowlens.report.catalogue check       # exit 1 when a catalogue is stale or incomplete
 """
 
 from __future__ import annotations
 
 import gettext
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from flowlens.errors import ConfigError
-
-if TYPE_CHECKING:
-    import jinja2
 
 #: The report languages, as ``--lang`` takes them (BCP 47 tags, as the HTML ``lang`` attribute).
 LANGUAGES = ("en", "zh-CN")
@@ -52,7 +47,7 @@ LANGUAGES = ("en", "zh-CN")
 SOURCE_LANGUAGE = "en"
 #: gettext domain: ``locale/<ll_CC>/LC_MESSAGES/flowlens.po``
 DOMAIN = "flowlens"
-LOCALE_DIR = Path(__file__).parent / "locale"
+LOCALE_DIR = Path(__file__).parent / "report" / "locale"
 
 _current: ContextVar[str] = ContextVar("flowlens_report_language", default=SOURCE_LANGUAGE)
 
@@ -123,7 +118,7 @@ def translations(lang: str) -> gettext.NullTranslations:
     if not path.is_file():
         raise ConfigError(
             f"the {lang} message catalogue {path} is missing: "
-            "run `python -m flowlens.report.i18n update` in a source checkout, or reinstall flowlens"
+            "run `python -m flowlens.report.catalogue update` in a source checkout, or reinstall flowlens"
         )
     with path.open("rb") as fh:
         return gettext.GNUTranslations(fh)
@@ -173,71 +168,3 @@ def pgettext(context: str, message: str) -> str:
 def npgettext(context: str, singular: str, plural: str, n: int) -> str:
     """:func:`ngettext` with a context (see :func:`pgettext`)."""
     return translations(_current.get()).npgettext(context, singular, plural, int(n))
-
-
-#: Template filters whose text depends on the language: evaluated at render time (see :func:`install`).
-LANGUAGE_FILTERS = (
-    "duration",
-    "count",
-    "pct",
-    "number",
-    "date",
-    "period",
-    "unit_name",
-    "in_unit",
-    "with_unit",
-)
-
-
-def install(env: jinja2.Environment) -> None:
-    """Give the report's Jinja environment its words and language-aware filters: ``_``,
-    ``gettext``, ``ngettext``, ``pgettext`` and ``{% trans %}`` blocks (Jinja's i18n extension on
-    this module's catalogues), and the filters ``number``, ``date``, ``period`` and ``unit_name``
-    (:mod:`flowlens.report.formats`). Call it after the other filters are set: every filter named
-    in :data:`LANGUAGE_FILTERS` is made to run when the page is rendered, because Jinja folds a
-    filter on a constant (``{{ 3600 | duration }}``) when it compiles a template, and templates
-    are cached: the text would stay in the language of the first render.
-
-    >>> import jinja2
-    >>> env = jinja2.Environment()
-    >>> env.filters["count"] = lambda n: f"{n:,}"
-    >>> install(env)
-    >>> t = env.from_string('{{ pgettext("chart", "no data") }}: {{ 1614708 | count }}, {{ "h" | unit_name }}')
-    >>> with language("zh-CN"):
-    ...     t.render()
-    '无数据: 1,614,708, 小时'
-    """
-    import jinja2
-
-    from flowlens.report import formats
-
-    env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        _, ngettext, newstyle=False, pgettext=pgettext, npgettext=npgettext
-    )
-    env.globals["_"] = _
-    env.filters.update(
-        number=formats.number, date=formats.date, period=formats.period, unit_name=formats.unit_label
-    )
-    for name in LANGUAGE_FILTERS:
-        fmt = env.filters.get(name)
-        if fmt is not None and not getattr(fmt, "jinja_pass_arg", None):
-            env.filters[name] = jinja2.pass_context(_at_render(fmt))
-
-
-def _at_render(fmt: Callable[..., str]) -> Callable[..., str]:
-    def live(_context: object, value: object, *args: object, **kwargs: object) -> str:
-        return fmt(value, *args, **kwargs)
-
-    return live
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m flowlens.report.i18n update|check|extract POT`` (see :mod:`flowlens.report.catalogue`)."""
-    from flowlens.report.catalogue import cli
-
-    return cli(sys.argv[1:] if argv is None else argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
