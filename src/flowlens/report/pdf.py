@@ -100,11 +100,21 @@ def fix_ids(pdf: bytes) -> bytes:
     return _NODE.sub(renumber, pdf)
 
 
+def chromium_command(args: Sequence[str], *, profile: str | Path, chromium: str | None = None) -> list[str]:
+    """The command line of one Chromium run: :data:`FLAGS`, the throw-away ``profile`` folder
+    and ``args`` (also the screenshots' run, :mod:`flowlens.report.screenshots`).
+
+    >>> chromium_command(["about:blank"], profile="/tmp/p", chromium="chromium")[-2:]
+    ['--user-data-dir=/tmp/p', 'about:blank']
+    """
+    return [chromium or find_chromium(), *FLAGS, f"--user-data-dir={profile}", *args]
+
+
 def run_chromium(args: Sequence[str], *, chromium: str | None = None) -> None:
     """Run Chromium once with :data:`FLAGS`, a fresh profile and ``args``."""
     program = chromium or find_chromium()
     with tempfile.TemporaryDirectory(prefix="flowlens-chromium-") as profile:
-        cmd = [program, *FLAGS, f"--user-data-dir={profile}", *args]
+        cmd = chromium_command(args, profile=profile, chromium=program)
         try:
             done = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, check=False)
         except subprocess.TimeoutExpired as exc:
