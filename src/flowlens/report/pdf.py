@@ -74,6 +74,15 @@ def find_chromium(purpose: str = "--pdf") -> str:
     )
 
 
+def browser_option(*, pdf: bool, png: bool) -> str:
+    """The option a missing browser is named for: ``--pdf``, else ``--png``, else ``--screenshots``.
+
+    >>> browser_option(pdf=False, png=False)
+    '--screenshots'
+    """
+    return "--pdf" if pdf else "--png" if png else "--screenshots"
+
+
 def fix_dates(pdf: bytes) -> bytes:
     """``pdf`` with its creation and modification dates set to 2000-01-01 00:00 UTC, written at
     the same length so that the cross-reference offsets stay right."""

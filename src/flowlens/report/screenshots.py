@@ -52,12 +52,12 @@ WIDTH, HEIGHT = 1400, 900
 MARGIN = 12
 #: A section is captured down to this many CSS pixels (a long one is cut there).
 MAX_HEIGHT = 6000
-#: The pictures: file name (without ``.png``) and the section it shows (a CSS selector list,
-#: the first that matches; None: the first screen).
-SHOTS: tuple[tuple[str, str | None], ...] = (
-    ("first-screen", None),
-    ("map", "main > section#map"),
-    ("recommendations", "main > section#recommendations, main > section"),
+#: The pictures: file name (without ``.png``) and the section it shows (CSS selectors, tried
+#: in order; none: the first screen).
+SHOTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("first-screen", ()),
+    ("map", ("main > section#map",)),
+    ("recommendations", ("main > section#recommendations", "main > section")),
 )
 #: True once the page can be pictured: loaded, fonts ready, the interactive map drawn.
 _READY = """(() => {
@@ -65,9 +65,9 @@ _READY = """(() => {
   return document.readyState === "complete" && document.fonts.status === "loaded"
     && (!map || map.hasAttribute("data-ready"));
 })()"""
-#: The box of the first element a selector list matches, in page coordinates (or null).
-_BOX = """((sel) => {
-  const e = document.querySelector(sel);
+#: The box of the element the first matching selector finds, in page coordinates (or null).
+_BOX = """((selectors) => {
+  const e = selectors.map(s => document.querySelector(s)).find(x => x);
   if (!e) return null;
   const r = e.getBoundingClientRect();
   return {x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height,
@@ -104,11 +104,11 @@ def write_screenshots(html: str | Path, folder: str | Path, *, chromium: str | N
         tab.call("Page.bringToFront")  # a page in the background is not drawn
         tab.call("Page.navigate", url=src.as_uri())
         tab.wait_until(_READY, what=f"{src.name} to load")
-        for name, selector in SHOTS:
-            if selector is None:
+        for name, selectors in SHOTS:
+            if not selectors:
                 clip = {"x": 0, "y": 0, "width": WIDTH, "height": HEIGHT}
             else:
-                box = tab.evaluate(f"{_BOX}({json.dumps(selector)})")
+                box = tab.evaluate(f"{_BOX}({json.dumps(list(selectors))})")
                 if box is None:
                     continue
                 clip = _clip(box)
@@ -116,7 +116,7 @@ def write_screenshots(html: str | Path, folder: str | Path, *, chromium: str | N
                 "Page.captureScreenshot",
                 format="png",
                 clip={**clip, "scale": 1},
-                captureBeyondViewport=selector is not None,
+                captureBeyondViewport=bool(selectors),
                 fromSurface=True,
             )
             paths.append(write_bytes(Path(folder) / f"{name}.png", _png(shot["data"])))
