@@ -127,7 +127,7 @@ def _clip(box: dict[str, float]) -> dict[str, int]:
     """The whole-pixel rectangle around ``box`` with :data:`MARGIN`, inside the page.
 
     >>> _clip({"x": 40.5, "y": 300.2, "width": 1200, "height": 500.5, "pageWidth": 1400, "pageHeight": 5000})
-    {'x': 28, 'y': 288, 'width': 1226, 'height': 526}
+    {'x': 28, 'y': 288, 'width': 1225, 'height': 525}
     """
     left = max(0, int(box["x"]) - MARGIN)
     top = max(0, int(box["y"]) - MARGIN)
