@@ -288,3 +288,20 @@ def test_screenshots_of_a_report_with_recommendations(tmp_path: Path) -> None:
     shot = _pixels(paths["screenshots"] / "recommendations.png")
     assert shot.shape[0] < 200  # the short section, not the long one before it
     assert (shot < 128).mean() > 0.005
+
+
+def test_cli_screenshots_without_chromium_stop_before_the_analysis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from flowlens.cli import cli
+
+    path = tmp_path / "log.csv"
+    _log().to_pandas().to_csv(path, index=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("FLOWLENS_CHROMIUM", raising=False)
+    res = CliRunner().invoke(cli, ["analyze", str(path), "--screenshots", "-o", str(tmp_path / "out")])
+    assert isinstance(res.exception, EngineError), res.output  # one line from flowlens's main
+    assert str(res.exception).startswith("--screenshots needs headless Chromium")
+    assert not (tmp_path / "out").exists()

@@ -70,7 +70,7 @@ def find_chromium(purpose: str = "--pdf") -> str:
             return path
     raise EngineError(
         f"{purpose} needs headless Chromium, and none was found (chromium, chromium-browser, google-chrome)",
-        hint="install it (apt-get install chromium, or ./setup.sh --test) or set FLOWLENS_CHROMIUM to its path",
+        hint="install it (apt-get install chromium, or ./setup.sh) or set FLOWLENS_CHROMIUM to its path",
     )
 
 
