@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install flowlens and what it needs, into ./.venv, on a fresh Debian/Ubuntu machine.
 #
-#   ./setup.sh          Graphviz, a CJK font + flowlens (enough for every command)
-#   ./setup.sh --test   also the test tools, the Spark extra with a Java runtime, and
-#                       Chromium for the report's browser tests
+#   ./setup.sh          Graphviz, a CJK font, Chromium (the report's PDF and screenshots) +
+#                       flowlens (enough for every command)
+#   ./setup.sh --test   also the test tools and the Spark extra with a Java runtime
 #
 # The CJK font (Noto Sans CJK, Debian fonts-noto-cjk) is what renders Chinese: `--lang zh-CN`
 # reports, Chinese activity names in maps and charts, and the PDF printed from the report.
@@ -39,9 +39,10 @@ command -v dot >/dev/null || need+=(graphviz)
 if ! { command -v fc-list >/dev/null && fc-list ':lang=zh-cn' family | grep -qi 'noto sans cjk\|source han sans\|wenquanyi'; }; then
   need+=(fonts-noto-cjk)
 fi
+# headless Chromium prints report.pdf and takes the screenshots (analyze --pdf --screenshots)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 if [ "$mode" = "--test" ]; then
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
-  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 fi
 apt_install "${need[@]}"
 

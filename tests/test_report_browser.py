@@ -16,6 +16,7 @@ import flowlens
 from flowlens.errors import EngineError
 from flowlens.report.build import ReportOptions, build_report
 from flowlens.report.pdf import FLAGS
+from flowlens.report.screenshots import MARGIN
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +67,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _chromium()
     report = build_report(_log(), ReportOptions(resamples=100, title="开户流程报告"))
     out = tmp_path_factory.mktemp("browser") / "report"
-    paths = report.write(out, pdf=True, png=True)
+    paths = report.write(out, pdf=True, png=True, screenshots=True)
     # in page order: the body, then the appendix
     ordered = sorted(report.sections, key=lambda s: s.appendix)
     paths["sections"] = [(s.id, s.title) for s in ordered]  # type: ignore[assignment]
@@ -183,6 +184,44 @@ def test_sliders_toggle_and_click_on_a_box(written, browser) -> None:  # type: i
     page.close()
 
 
+def _pixels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("L"), dtype=float)
+
+
+def test_screenshots(written, browser) -> None:  # type: ignore[no-untyped-def]
+    """screenshots/: the first 1400 x 900 screen as a reader sees it, the map section and the
+    first section (this report has no recommendations), each whole and not blank."""
+    folder = written["screenshots"]
+    assert sorted(p.name for p in folder.iterdir()) == ["first-screen.png", "map.png", "recommendations.png"]
+    first = _pixels(folder / "first-screen.png")
+    assert first.shape == (VIEWPORT["height"], VIEWPORT["width"])
+    assert first.std() > 10 and (first < 128).mean() > 0.005  # text and lines, not a white page
+    # the same pixels as Playwright's screenshot of the same screen (the page is the same page)
+    from io import BytesIO
+
+    from PIL import Image
+
+    page, _ = _open(browser, written["report"])
+    seen = np.asarray(Image.open(BytesIO(page.screenshot())).convert("L"), dtype=float)
+    assert np.abs(seen - first).mean() < 2
+    # a section's picture is its box on the page with the margin around it
+    for name, sid in (("map", "map"), ("recommendations", written["sections"][0][0])):
+        box = page.locator(f"main > section#{sid}").bounding_box()
+        assert box is not None
+        shot = _pixels(folder / f"{name}.png")
+        assert abs(shot.shape[0] - (box["height"] + 2 * MARGIN)) <= 2, name
+        assert abs(shot.shape[1] - (box["width"] + 2 * MARGIN)) <= 2, name
+        assert shot.std() > 10 and (shot < 128).mean() > 0.002, name
+    # the map's picture shows the map drawn by its script (its boxes are blue)
+    with Image.open(folder / "map.png") as img:
+        rgb = np.asarray(img.convert("RGB"), dtype=int)
+    assert ((rgb[..., 2] - rgb[..., 0]) > 60).mean() > 0.01
+    page.close()
+
+
 def test_pdf_pages(written) -> None:  # type: ignore[no-untyped-def]
     from pypdf import PdfReader
 
@@ -205,12 +244,19 @@ def test_outputs_are_byte_identical(tmp_path: Path) -> None:
     itself is the same for the same inputs and seed: tests/test_report.py)."""
     _chromium()
     report = build_report(_log(), ReportOptions(deep=False))
-    a = report.write(tmp_path / "a", pdf=True, png=True)
-    b = report.write(tmp_path / "b", pdf=True, png=True)
+    a = report.write(tmp_path / "a", pdf=True, png=True, screenshots=True)
+    b = report.write(tmp_path / "b", pdf=True, png=True, screenshots=True)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert {"report.pdf", "report.md", "report.html", "figures/map-1.png", "figures/map-1.svg"} <= {
-        f.as_posix() for f in files
-    }
+    assert {
+        "report.pdf",
+        "report.md",
+        "report.html",
+        "figures/map-1.png",
+        "figures/map-1.svg",
+        "screenshots/first-screen.png",
+        "screenshots/map.png",
+        "screenshots/recommendations.png",
+    } <= {f.as_posix() for f in files}
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     assert a["pdf"].read_bytes().startswith(b"%PDF-") and b["pdf"].is_file()
@@ -222,4 +268,43 @@ def test_a_missing_chromium_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("FLOWLENS_CHROMIUM", raising=False)
     with pytest.raises(EngineError, match=r"--pdf needs headless Chromium.*apt-get install chromium"):
         report.write(tmp_path / "out", pdf=True)
+    with pytest.raises(EngineError, match=r"--screenshots needs headless Chromium.*apt-get install chromium"):
+        report.write(tmp_path / "out", screenshots=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_screenshots_of_a_report_with_recommendations(tmp_path: Path) -> None:
+    """The recommendations picture is the section with that id wherever it is, and a report
+    without a map has no map picture."""
+    from flowlens.report.document import Report, Section
+
+    _chromium()
+    keys = "cases end engine flowlens_version seed source_name source_sha256 start timezone"
+    report = Report(title="t", provenance=dict.fromkeys(keys.split(), 0))
+    report = report.add(Section(id="summary", title="Summary", html="<p>" + "x " * 4000 + "</p>"))
+    report = report.add(Section(id="recommendations", title="What to change", html="<ol><li>Merge</li></ol>"))
+    paths = report.write(tmp_path / "out", screenshots=True)
+    assert sorted(p.name for p in paths["screenshots"].iterdir()) == [
+        "first-screen.png",
+        "recommendations.png",
+    ]
+    shot = _pixels(paths["screenshots"] / "recommendations.png")
+    assert shot.shape[0] < 200  # the short section, not the long one before it
+    assert (shot < 128).mean() > 0.005
+
+
+def test_cli_screenshots_without_chromium_stop_before_the_analysis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from flowlens.cli import cli
+
+    path = tmp_path / "log.csv"
+    _log().to_pandas().to_csv(path, index=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("FLOWLENS_CHROMIUM", raising=False)
+    res = CliRunner().invoke(cli, ["analyze", str(path), "--screenshots", "-o", str(tmp_path / "out")])
+    assert isinstance(res.exception, EngineError), res.output  # one line from flowlens's main
+    assert str(res.exception).startswith("--screenshots needs headless Chromium")
     assert not (tmp_path / "out").exists()

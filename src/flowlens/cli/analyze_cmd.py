@@ -127,6 +127,13 @@ from flowlens.log import EventLog
     help="Also write every chart as figures/NAME.png (besides figures/NAME.svg), rasterised by headless "
     "Chromium. Needs Chromium.",
 )
+@click.option(
+    "--screenshots",
+    is_flag=True,
+    help="Also write screenshots/first-screen.png, map.png and recommendations.png: the report's first "
+    "1400x900 screen, its map and its recommendations as a browser shows them, by headless Chromium. "
+    "Needs Chromium.",
+)
 @other_work_option
 @process_option
 @lang_option
@@ -156,9 +163,10 @@ def analyze(
     as_json: bool,
     pdf: bool = False,
     png: bool = False,
+    screenshots: bool = False,
 ) -> None:
     """Analyse LOG and write DIR/report.html, DIR/results.json, DIR/report.md, DIR/figures/ and
-    DIR/quarantine.csv (with --pdf also DIR/report.pdf).
+    DIR/quarantine.csv (with --pdf also DIR/report.pdf, with --screenshots DIR/screenshots/).
 
     The report is one self-contained HTML file that opens offline: summary, data quality,
     process map, variants, why cases wait, bottlenecks, redundant steps, the customer's view, segments,
@@ -185,10 +193,10 @@ def analyze(
     inputs = guard_outputs(folder="out_dir", folder_files=REPORT_FILES)
     for name in sla:  # fail on a misspelt preset before the long part
         get_preset(name)
-    if pdf or png:  # a missing browser is found now, not after the analysis
-        from flowlens.report.pdf import find_chromium
+    if pdf or png or screenshots:  # a missing browser is found now, not after the analysis
+        from flowlens.report.pdf import browser_option, find_chromium
 
-        find_chromium("--pdf" if pdf else "--png")
+        find_chromium(browser_option(pdf=pdf, png=png))
     if scenario_files and simulate is False:
         raise click.UsageError("--scenario needs the simulation: drop --no-simulate")
     # read and checked before the log: a typo in a scenario file costs no analysis
@@ -242,7 +250,7 @@ def analyze(
                     err=True,
                 )
         with progress.step("writing report"):
-            paths = report.write(out.path, pdf=pdf, png=png)
+            paths = report.write(out.path, pdf=pdf, png=png, screenshots=screenshots)
             paths["quarantine"] = write_quarantine(log, out.path / "quarantine.csv")
     paths = {k: out.final(v) for k, v in paths.items()}
     if as_json:

@@ -111,11 +111,14 @@ class Report:
             }
         )
 
-    def write(self, out_dir: str | Path, *, pdf: bool = False, png: bool = False) -> dict[str, Path]:
+    def write(
+        self, out_dir: str | Path, *, pdf: bool = False, png: bool = False, screenshots: bool = False
+    ) -> dict[str, Path]:
         """Write ``report.html``, ``results.json``, ``report.md`` and every drawing as
-        ``figures/NAME.svg`` into ``out_dir``, with ``pdf`` also ``report.pdf`` and with ``png``
-        also ``figures/NAME.png`` (both by headless Chromium, :mod:`flowlens.report.pdf`), as
-        one set: a run that fails or is killed on the way leaves the folder as it was
+        ``figures/NAME.svg`` into ``out_dir``, with ``pdf`` also ``report.pdf``, with ``png``
+        also ``figures/NAME.png`` and with ``screenshots`` the pictures of
+        :mod:`flowlens.report.screenshots` under ``screenshots/`` (all by headless Chromium,
+        :mod:`flowlens.report.pdf`), as one set: a run that fails or is killed on the way leaves the folder as it was
         (:func:`flowlens.outputs.output_folder`).
 
         >>> import tempfile, pathlib
@@ -130,10 +133,10 @@ class Report:
         from flowlens.report.markdown import report_markdown
 
         chromium = None
-        if pdf or png:  # before anything is written: a missing browser is a one-line error
-            from flowlens.report.pdf import find_chromium
+        if pdf or png or screenshots:  # before anything is written: a missing browser is a one-line error
+            from flowlens.report.pdf import browser_option, find_chromium
 
-            chromium = find_chromium("--pdf" if pdf else "--png")
+            chromium = find_chromium(browser_option(pdf=pdf, png=png))
         html = self.to_html()
         data = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=_json_default) + "\n"
         figs = figures(self)
@@ -149,6 +152,11 @@ class Report:
                 from flowlens.report.pdf import print_pdf
 
                 paths["pdf"] = print_pdf(report, out.path / "report.pdf", chromium=chromium)
+            if screenshots:
+                from flowlens.report.screenshots import write_screenshots
+
+                write_screenshots(report, out.path / "screenshots", chromium=chromium)
+                paths["screenshots"] = out.path / "screenshots"
             paths["results"] = write_text(out.path / RESULTS, data)
         return {k: out.final(v) for k, v in paths.items()}
 

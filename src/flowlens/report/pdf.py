@@ -70,8 +70,17 @@ def find_chromium(purpose: str = "--pdf") -> str:
             return path
     raise EngineError(
         f"{purpose} needs headless Chromium, and none was found (chromium, chromium-browser, google-chrome)",
-        hint="install it (apt-get install chromium, or ./setup.sh --test) or set FLOWLENS_CHROMIUM to its path",
+        hint="install it (apt-get install chromium, or ./setup.sh) or set FLOWLENS_CHROMIUM to its path",
     )
+
+
+def browser_option(*, pdf: bool, png: bool) -> str:
+    """The option a missing browser is named for: ``--pdf``, else ``--png``, else ``--screenshots``.
+
+    >>> browser_option(pdf=False, png=False)
+    '--screenshots'
+    """
+    return "--pdf" if pdf else "--png" if png else "--screenshots"
 
 
 def fix_dates(pdf: bytes) -> bytes:
@@ -100,11 +109,21 @@ def fix_ids(pdf: bytes) -> bytes:
     return _NODE.sub(renumber, pdf)
 
 
+def chromium_command(args: Sequence[str], *, profile: str | Path, chromium: str | None = None) -> list[str]:
+    """The command line of one Chromium run: :data:`FLAGS`, the throw-away ``profile`` folder
+    and ``args`` (also the screenshots' run, :mod:`flowlens.report.screenshots`).
+
+    >>> chromium_command(["about:blank"], profile="/tmp/p", chromium="chromium")[-2:]
+    ['--user-data-dir=/tmp/p', 'about:blank']
+    """
+    return [chromium or find_chromium(), *FLAGS, f"--user-data-dir={profile}", *args]
+
+
 def run_chromium(args: Sequence[str], *, chromium: str | None = None) -> None:
     """Run Chromium once with :data:`FLAGS`, a fresh profile and ``args``."""
     program = chromium or find_chromium()
     with tempfile.TemporaryDirectory(prefix="flowlens-chromium-") as profile:
-        cmd = [program, *FLAGS, f"--user-data-dir={profile}", *args]
+        cmd = chromium_command(args, profile=profile, chromium=program)
         try:
             done = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, check=False)
         except subprocess.TimeoutExpired as exc:
