@@ -137,5 +137,7 @@ def with_unit(seconds: float | None, unit: str) -> str:
     >>> with_unit(5400, "h")
     '1.5 h'
     """
+    from flowlens.formats import attach_unit  # the unit word in the report's language
+
     text = in_unit(seconds, unit)
-    return text if text == "–" else f"{text} {unit}"
+    return text if text == "–" else attach_unit(text, unit)
