@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from flowlens.i18n import _
+from flowlens.i18n import N_, _
 from flowlens.report.charts import bar_chart
 from flowlens.report.charts_time import line_chart
 from flowlens.report.document import Section
@@ -33,11 +33,13 @@ if TYPE_CHECKING:
     from flowlens.analysis.bottlenecks import BottleneckReport
 
 _TITLES = {
-    "activity": "Before which step customers wait",
-    "transition": "After which step they wait (transitions: previous step → step)",
-    "resource": "In front of whom (resources)",
-    "team": "In front of which team",
+    "activity": N_("Before which step customers wait"),
+    "transition": N_("After which step they wait (transitions: previous step → step)"),
+    "resource": N_("In front of whom (resources)"),
+    "team": N_("In front of which team"),
 }
+#: the y label of the work-in-progress chart per period
+_AVERAGE_PER = {"h": N_("average per hour"), "D": N_("average per day"), "W": N_("average per week")}
 _PERIOD = {"h": "hour", "D": "day", "W": "week"}
 
 
@@ -62,7 +64,7 @@ def bottlenecks_section(rep: BottleneckReport, *, top: int | None = None) -> Sec
     n = top or rep.top
     levels = [lv for lv in ("activity", "transition", "team", "resource") if lv in rep.levels]
     tables = [
-        {"level": lv, "title": _TITLES[lv], "rows": _rows(rep, lv, n), "groups": len(rep.levels[lv])}
+        {"level": lv, "title": _(_TITLES[lv]), "rows": _rows(rep, lv, n), "groups": len(rep.levels[lv])}
         for lv in levels
     ]
     chart = ""
@@ -90,11 +92,11 @@ def bottlenecks_section(rep: BottleneckReport, *, top: int | None = None) -> Sec
             line_chart(
                 w["time"],
                 {
-                    "open cases": w["open_cases_avg"].tolist(),
-                    "steps waiting": w["waiting_avg"].tolist(),
-                    "steps in service": w["in_service_avg"].tolist(),
+                    _("open cases"): w["open_cases_avg"].tolist(),
+                    _("steps waiting"): w["waiting_avg"].tolist(),
+                    _("steps in service"): w["in_service_avg"].tolist(),
                 },
-                y_label=f"average per {_PERIOD.get(rep.wip_freq, 'period')}",
+                y_label=_(_AVERAGE_PER.get(rep.wip_freq, N_("average per period"))),
                 step=True,
             )
         )

@@ -5,10 +5,13 @@ section and the interactive map.
 'busy staff (contention)'
 """
 
+from flowlens.i18n import N_
+
+#: marked for translation here, translated where shown (``_(LABELS[c])``)
 LABELS = {
-    "batching": "batching",
-    "contention": "busy staff (contention)",
-    "prioritization": "others served first (prioritisation)",
-    "unavailability": "staff off shift (unavailability)",
-    "extraneous": "outside the log (customer, third party, other work)",
+    "batching": N_("batching"),
+    "contention": N_("busy staff (contention)"),
+    "prioritization": N_("others served first (prioritisation)"),
+    "unavailability": N_("staff off shift (unavailability)"),
+    "extraneous": N_("outside the log (customer, third party, other work)"),
 }

@@ -13,6 +13,7 @@ import numpy as np
 from markupsafe import Markup
 
 from flowlens.discovery.abstraction import process_map
+from flowlens.formats import count, percent
 from flowlens.i18n import _
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
@@ -94,7 +95,7 @@ def summary_section(
                             bins=30,
                             log_x=True,
                             x_format=human_duration,
-                            x_label=f"lead time of {p} cases (log scale)",
+                            x_label=_("lead time of {process} cases (log scale)").format(process=p),
                         )
                     ),
                 )
@@ -106,7 +107,7 @@ def summary_section(
                 bins=40,
                 log_x=True,
                 x_format=human_duration,
-                x_label="lead time (log scale)",
+                x_label=_("lead time (log scale)"),
             )
         )
     rows = records(by_process) if by_process is not None else []
@@ -126,22 +127,42 @@ def summary_section(
     data: dict[str, Any] = {**summary.to_dict(), "lead_time_s": lead, "columns": log.columns.to_dict()}
     if domain is not None:
         data["domain"] = domain.to_dict()
-    text = (
-        f"{summary.cases:,} cases and {summary.events:,} activity instances from "
-        f"{summary.start[:10] if summary.start else '?'} to {summary.end[:10] if summary.end else '?'}; "
-    )
+    start = summary.start[:10] if summary.start else "?"
+    end = summary.end[:10] if summary.end else "?"
     if split is not None and by_process is not None:
         data["processes"] = split.to_dict()
         data["lead_time_by_process"] = rows
         per = ", ".join(f"{r['process']} {human_duration(r['median_s'])}" for r in rows[:6])
-        more = f" and {len(rows) - 6} more" if len(rows) > 6 else ""
-        text = (
-            f"{summary.cases:,} cases of {split.n} processes (column {split.name}) and {summary.events:,} "
-            f"activity instances from {summary.start[:10] if summary.start else '?'} to "
-            f"{summary.end[:10] if summary.end else '?'}; median lead time per process: {per}{more}."
-        )
+        values = {
+            "cases": count(summary.cases),
+            "n": split.n,
+            "column": split.name,
+            "events": count(summary.events),
+            "start": start,
+            "end": end,
+            "per": per,
+        }
+        if len(rows) > 6:
+            text = _(
+                "{cases} cases of {n} processes (column {column}) and {events} activity instances from "
+                "{start} to {end}; median lead time per process: {per} and {more} more."
+            ).format(more=len(rows) - 6, **values)
+        else:
+            text = _(
+                "{cases} cases of {n} processes (column {column}) and {events} activity instances from "
+                "{start} to {end}; median lead time per process: {per}."
+            ).format(**values)
     else:
-        text += f"half of the cases take longer than {human_duration(lead['median'])}."
+        text = _(
+            "{cases} cases and {events} activity instances from {start} to {end}; "
+            "half of the cases take longer than {median}."
+        ).format(
+            cases=count(summary.cases),
+            events=count(summary.events),
+            start=start,
+            end=end,
+            median=human_duration(lead["median"]),
+        )
     return Section(id="summary", title=_("Summary"), html=html, data=data, lead=text)
 
 
@@ -169,9 +190,11 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
             "timestamp_formats": log.source.timestamp_formats,
         },
         lead=(
-            f"{q.rows_read:,} rows read; {q.rows_quarantined:,} ({100 * share:.2f} %) set aside with their reason."
+            _("{read} rows read; {n} ({share}) set aside with their reason.").format(
+                read=count(q.rows_read), n=count(q.rows_quarantined), share=percent(share, 2)
+            )
             if q.rows_quarantined
-            else f"All {q.rows_read:,} rows were usable."
+            else _("All {n} rows were usable.").format(n=count(q.rows_read))
         ),
     )
 
@@ -240,18 +263,23 @@ def map_section(
     lead = ""
     if len(busiest):
         b = busiest.iloc[0]
-        lead = (
-            f"The most travelled path is {b.source} → {b.target} ({int(b['count']):,} times, "
-            f"median time between the steps {human_duration(b.wait_median_s)})"
-        )
+        path = {
+            "source": b.source,
+            "target": b.target,
+            "n": count(int(b["count"])),
+            "median": human_duration(b.wait_median_s),
+        }
         if named and waiting_by_transition is not None:
             top = waiting_by_transition.reset_index()
             top = top[top.prev_activity.notna()].iloc[0]
-            lead += (
-                f"; customers wait most after {top.prev_activity} before {top.activity} "
-                f"({human_duration(top.wait_s)} in all)"
-            )
-        lead += "."
+            lead = _(
+                "The most travelled path is {source} → {target} ({n} times, median time between the steps "
+                "{median}); customers wait most after {before} before {after} ({waiting} in all)."
+            ).format(before=top.prev_activity, after=top.activity, waiting=human_duration(top.wait_s), **path)
+        else:
+            lead = _(
+                "The most travelled path is {source} → {target} ({n} times, median time between the steps {median})."
+            ).format(**path)
     data["named_transitions"] = [list(t) for t in named]
     scripts = (map_script(),) if states is not None else ()
     return Section(id="map", title=_("Process map"), html=html, data=data, lead=lead, scripts=scripts)
@@ -320,21 +348,21 @@ def variants_section(
     if split is not None:
         data["by_process"] = heads
     lead = (
-        (
-            f"The most common path is taken by {rows.iloc[0]['share'] * 100:.1f} % of cases; "
-            f"{len(variants):,} different paths in all."
+        _("The most common path is taken by {share} of cases; {n} different paths in all.").format(
+            share=percent(rows.iloc[0]["share"]), n=count(len(variants))
         )
         if len(rows)
         else ""
     )
     if heads:
-        lead = (
-            f"{len(variants):,} different paths in all; the most common path per process: "
-            + "; ".join(
-                f"{h['process']} {100 * h['top_share']:.1f} % of its cases ({h['variants']:,} paths)"
-                for h in heads[:6]
+        per = "; ".join(
+            _("{process} {share} of its cases ({n} paths)").format(
+                process=h["process"], share=percent(h["top_share"]), n=count(h["variants"])
             )
-            + "."
+            for h in heads[:6]
+        )
+        lead = _("{n} different paths in all; the most common path per process: {per}.").format(
+            n=count(len(variants)), per=per
         )
     return Section(id="variants", title=_("Variants"), html=html, data=data, lead=lead)
 

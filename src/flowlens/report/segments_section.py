@@ -145,8 +145,10 @@ def segments_section(
         lead_chart=lead_chart,
         blocks=blocks,
         findings=res.sentences(limit=findings),
-        versus=f"segment {res.reference}" if res.reference else "the other cases",
-        versus_issues=f"segment {res.reference}" if res.reference else "the other issues",
+        versus=_("segment {value}").format(value=res.reference) if res.reference else _("the other cases"),
+        versus_issues=_("segment {value}").format(value=res.reference)
+        if res.reference
+        else _("the other issues"),
         same=[(c, a) for c, a in same],
     )
     data = res.to_dict()

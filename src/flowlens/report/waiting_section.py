@@ -8,6 +8,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from flowlens.analysis.waiting import CAUSES, LEVERS
+from flowlens.formats import percent
 from flowlens.i18n import _
 from flowlens.report.causes import LABELS
 from flowlens.report.charts import bar_chart
@@ -67,7 +68,7 @@ def waiting_section(analysis: WaitingAnalysis, *, top: int = NAMED_TRANSITIONS) 
     unit = duration_unit([causes_s[c] for c in CAUSES])
     chart = Markup(
         bar_chart(
-            [LABELS[c] for c in CAUSES],
+            [_(LABELS[c]) for c in CAUSES],
             [causes_s[c] for c in CAUSES],
             value_format=lambda v: with_unit(v, unit),
             color="#f16913",
@@ -77,7 +78,7 @@ def waiting_section(analysis: WaitingAnalysis, *, top: int = NAMED_TRANSITIONS) 
         "_waiting.html.j2",
         overall=overall,
         causes=CAUSES,
-        labels=LABELS,
+        labels={c: _(label) for c, label in LABELS.items()},
         levers=LEVERS,
         chart=chart,
         by_activity=by_act.to_dict("records"),
@@ -90,10 +91,15 @@ def waiting_section(analysis: WaitingAnalysis, *, top: int = NAMED_TRANSITIONS) 
     lead = _("Customers did not wait between steps: every case went on as soon as a step ended.")
     if overall["waiting_s"] > 0 and len(by_act):
         first = by_act.iloc[0]
-        lead = (
-            f"{100 * overall['by_cause_share'][top_cause]:.0f} % of all waiting is {LABELS[top_cause]}; "
-            f"customers wait most before {first.activity} ({human_duration(first.wait_s)} in all, mostly "
-            f"{LABELS[first.dominant_cause]})."
+        lead = _(
+            "{share} of all waiting is {cause}; customers wait most before {activity} ({waiting} in all, "
+            "mostly {main_cause})."
+        ).format(
+            share=percent(overall["by_cause_share"][top_cause], 0),
+            cause=_(LABELS[top_cause]),
+            activity=first.activity,
+            waiting=human_duration(first.wait_s),
+            main_cause=_(LABELS[first.dominant_cause]),
         )
     data = {
         "overall": overall,
