@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from flowlens.discovery.abstraction import process_map
 from flowlens.formats import count, percent
-from flowlens.i18n import _
+from flowlens.i18n import _, pgettext
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
 from flowlens.report.process_map import inline_svg, map_svg
@@ -132,7 +132,9 @@ def summary_section(
     if split is not None and by_process is not None:
         data["processes"] = split.to_dict()
         data["lead_time_by_process"] = rows
-        per = ", ".join(f"{r['process']} {human_duration(r['median_s'])}" for r in rows[:6])
+        per = pgettext("list separator", ", ").join(
+            f"{r['process']} {human_duration(r['median_s'])}" for r in rows[:6]
+        )
         values = {
             "cases": count(summary.cases),
             "n": split.n,
@@ -355,7 +357,7 @@ def variants_section(
         else ""
     )
     if heads:
-        per = "; ".join(
+        per = pgettext("list separator", "; ").join(
             _("{process} {share} of its cases ({n} paths)").format(
                 process=h["process"], share=percent(h["top_share"]), n=count(h["variants"])
             )
