@@ -142,8 +142,28 @@ def mean_lead_h(events: pd.DataFrame) -> float:
     return float(((g.end_ts.max() - g.start_ts.min()).dt.total_seconds() / 3600).mean())
 
 
+class Judged:
+    """What the issue's targets ask of an estimate against its truth (rows and pooled rows)."""
+
+    true_h: float
+    est_h: float
+    asis_h: float
+
+    @property
+    def material(self) -> bool:
+        return abs(self.true_h) >= MATERIAL * self.asis_h
+
+    @property
+    def sign_right(self) -> bool:
+        return bool(np.sign(self.est_h) == np.sign(self.true_h))
+
+    @property
+    def rel_err(self) -> float:
+        return abs(self.est_h - self.true_h) / abs(self.true_h) if self.true_h else math.inf
+
+
 @dataclass
-class Row:
+class Row(Judged):
     seed: int
     remedy: str
     process: str
@@ -168,18 +188,6 @@ class Row:
     @property
     def pi_covers(self) -> bool:
         return self.pi_lo_h <= self.true_h <= self.pi_hi_h
-
-    @property
-    def material(self) -> bool:
-        return abs(self.true_h) >= MATERIAL * self.asis_h
-
-    @property
-    def sign_right(self) -> bool:
-        return bool(np.sign(self.est_h) == np.sign(self.true_h))
-
-    @property
-    def rel_err(self) -> float:
-        return abs(self.est_h - self.true_h) / abs(self.true_h) if self.true_h else math.inf
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -307,7 +315,7 @@ def run_seed(
 
 
 @dataclass
-class Pooled:
+class Pooled(Judged):
     """One (remedy, process) over k seeds: the truths' mean against the estimates' mean.
 
     Seed i's truth is μ_i + ε_i (the expected saving of that bank plus one run's noise) and its
@@ -334,18 +342,6 @@ class Pooled:
     @property
     def pi_covers(self) -> bool:
         return abs(self.true_h - self.est_h) <= self.pi_half_h
-
-    @property
-    def material(self) -> bool:
-        return abs(self.true_h) >= MATERIAL * self.asis_h
-
-    @property
-    def sign_right(self) -> bool:
-        return bool(np.sign(self.est_h) == np.sign(self.true_h))
-
-    @property
-    def rel_err(self) -> float:
-        return abs(self.est_h - self.true_h) / abs(self.true_h) if self.true_h else math.inf
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flowlens.simulation.engine import simulate
@@ -254,9 +255,10 @@ def optimize(
         kept.append(s)
     if progress:
         progress(f"simulating {len(kept)} candidate changes")
-    first = whatif(
+    # the candidates and their combinations are simulated alike (same seeds, cases, start)
+    simulate_all = partial(
+        whatif,
         model,
-        kept,
         observations=observations,
         cases=n,
         start=start,
@@ -264,6 +266,7 @@ def optimize(
         replications=replications,
         jobs=jobs,
     )
+    first = simulate_all(kept)
     ranked = sorted(first.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
     good = [r for r in ranked if r["significant"] and r["saving_mean_h"] > 0]
     combos: list[Scenario] = []
@@ -279,16 +282,7 @@ def optimize(
     if combos:
         if progress:
             progress(f"simulating {len(combos)} combinations")
-        second = whatif(
-            model,
-            combos,
-            observations=observations,
-            cases=n,
-            start=start,
-            seed=seed,
-            replications=replications,
-            jobs=jobs,
-        )
+        second = simulate_all(combos)
         combined = sorted(second.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
     return OptimizeResult(
         baseline=first.baseline,
