@@ -1051,9 +1051,12 @@ def detect_excess_follow_ups(ctx: FindingContext, *, min_cases: int | None = Non
                 per_case=pc[["case_id", "t_s"]],
                 occurrences=extra,
                 staff_time_s=float(pc.staff_s.sum()),
+                # the figures the finding carries (staff time in working time, customer time =
+                # waiting + processing), so the sentence and the tables say the same
                 evidence=(
-                    f"{why}; {cases:,} cases get {extra:,} more, costing {human(proc_s)} of calls "
-                    f"and keeping the case open {human(wait_s)} longer in total."
+                    f"{why}; {cases:,} cases get {extra:,} more, costing "
+                    f"{human(float(pc.staff_s.sum()))} of staff time and "
+                    f"{human(wait_s + proc_s)} of customer time in total."
                 ),
                 scenario=Scenario(
                     "limit_repeats",
