@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from flowlens.cli.options import (
     process_option,
     seed_option,
     time_options,
+    worker_count,
 )
 from flowlens.cli.progress import Progress
 from flowlens.log import EventLog
@@ -236,7 +236,7 @@ def analyze(
             domain=domain,
             simulate=bool(simulate) or bool(scenarios),
             scenarios=scenarios,
-            jobs=min(2, os.cpu_count() or 1),
+            jobs=worker_count(None),
             lang=lang,
             command=_command_line(),
             inputs=[str(p) for p in (cases_file, *scenario_files, allow_file) if p is not None],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from flowlens.cli.fit_cmd import calendar_option
-from flowlens.cli.options import emit_json, json_option, log_options, other_work_option, seed_option
+from flowlens.cli.options import (
+    emit_json,
+    jobs_option,
+    json_option,
+    log_options,
+    other_work_option,
+    seed_option,
+    worker_count,
+)
 from flowlens.cli.progress import Progress
 
 if TYPE_CHECKING:
@@ -43,12 +50,7 @@ if TYPE_CHECKING:
     help="Share of the cases (the latest by first start) held out as the test part.",
 )
 @seed_option(default=1)
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes scoring the simulated logs (default: up to 2). Results do not depend on it.",
-)
+@jobs_option("scoring the simulated logs")
 @calendar_option
 @other_work_option
 @json_option
@@ -95,7 +97,7 @@ def fidelity(
         test_share=test_share,
         seed=seed,
         test_log=test_log,
-        jobs=jobs if jobs is not None else min(2, os.cpu_count() or 1),
+        jobs=worker_count(jobs),
         step=progress.step,
         calendars=cals,
         other_work=other_work(log),

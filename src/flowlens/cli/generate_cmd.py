@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
 
 import click
 
-from flowlens.cli.options import emit_json, json_option, seed_option
+from flowlens.cli.options import emit_json, json_option, seed_option, worker_count
 
 
 @click.group()
@@ -138,7 +137,7 @@ def bank(
             sla=sla,
             command=command,
             # a fresh process: forking workers is safe here (see generate_bank)
-            jobs=jobs if jobs is not None else min(2, os.cpu_count() or 1),
+            jobs=worker_count(jobs),
         )
     if as_json:
         d = result.to_dict()

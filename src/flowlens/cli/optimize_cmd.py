@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,11 +12,13 @@ from flowlens.cli.fit_cmd import calendar_option, load_calendars
 from flowlens.cli.options import (
     allow_option,
     emit_json,
+    jobs_option,
     json_option,
     log_options,
     other_work_option,
     seed_option,
     start_column_as,
+    worker_count,
 )
 from flowlens.cli.progress import Progress
 
@@ -40,12 +41,7 @@ if TYPE_CHECKING:
     show_default=True,
     help="Paired replications per round.",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes running replications (default: up to 2). Results do not depend on it.",
-)
+@jobs_option("running replications")
 @allow_option
 @calendar_option
 @other_work_option
@@ -84,7 +80,7 @@ def optimize(
     start_time = checked_time(start_time, "--start")
     allow = AllowList.from_file(allow_file) if allow_file else AllowList.default()
     progress = Progress(enabled=False if as_json else None)
-    n_jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    n_jobs = worker_count(jobs)
     cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()

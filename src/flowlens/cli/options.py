@@ -627,3 +627,25 @@ def lang_option(func: F) -> F:
         "(zh-CN: Simplified Chinese, 万/亿 for large counts). Values from the log, such as activity "
         "names, stay as they are.",
     )(func)
+
+
+def jobs_option(what: str) -> Callable[[F], F]:
+    """``--jobs N``: how many processes run ``what`` (the command receives ``jobs``, None when
+    not given: see :func:`worker_count`)."""
+    return click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Processes {what} (default: up to 2). Results do not depend on it.",
+    )
+
+
+def worker_count(jobs: int | None) -> int:
+    """``--jobs`` as given, else up to two processes (results never depend on the number).
+
+    >>> worker_count(3), worker_count(None) in (1, 2)
+    (3, True)
+    """
+    import os
+
+    return jobs if jobs is not None else min(2, os.cpu_count() or 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -14,11 +13,13 @@ import click
 from flowlens.cli.fit_cmd import calendar_option, fit_from_options
 from flowlens.cli.options import (
     emit_json,
+    jobs_option,
     json_option,
     log_options,
     other_work_option,
     seed_option,
     start_column_as,
+    worker_count,
 )
 from flowlens.cli.progress import Progress
 from flowlens.errors import ConfigError
@@ -306,12 +307,7 @@ def run_replicas(
     type=click.Path(path_type=Path),
     help="OUT.csv or OUT.parquet (one replication), or a folder: DIR/sim_0.csv ... sim_{K-1}.csv.",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes running replications (default: up to 2). Results do not depend on it.",
-)
+@jobs_option("running replications")
 @calendar_option
 @other_work_option
 @json_option
@@ -372,7 +368,7 @@ def simulate(
     else:
         model = fit_from_options(read, other_work, calendar_file, log_path, progress)
     fit_s = time.perf_counter() - t_fit
-    n_jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    n_jobs = worker_count(jobs)
     what = f"{cases:,} cases" if cases is not None else f"the cases arriving before {until}"
     label = f"simulating {what}" + (f" × {replications} replications" if replications > 1 else "")
     t0 = time.perf_counter()

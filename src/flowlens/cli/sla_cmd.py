@@ -188,9 +188,7 @@ def sla(
         return
     if log_path is None:
         raise click.UsageError("give a LOG (or --list-presets)")
-    rules: list[SlaRule] = [S.get_preset(n) for n in preset_names]
-    for f in rule_files:
-        rules += S.load_rules(f)
+    rules: list[SlaRule] = S.given_rules(preset_names, rule_files)
     custom_given = bool(
         clock_start or clock_stop or days or hours or business or extend_days or extend_activity
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,11 +11,13 @@ import click
 from flowlens.cli.fit_cmd import calendar_option, load_calendars
 from flowlens.cli.options import (
     emit_json,
+    jobs_option,
     json_option,
     log_options,
     other_work_option,
     seed_option,
     start_column_as,
+    worker_count,
 )
 from flowlens.cli.progress import Progress
 
@@ -115,12 +116,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Deadline rule file (TOML/JSON) whose compliance each scenario is measured on.",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes running replications (default: up to 2). Results do not depend on it.",
-)
+@jobs_option("running replications")
 @calendar_option
 @other_work_option
 @seed_option
@@ -161,7 +157,7 @@ def whatif(
       flowlens whatif bank/events.parquet --case-table bank/cases.parquet --sla CN_NFRA_2020 \\
           --scenario remote_id.toml
     """
-    from flowlens.analysis.sla import get_preset, load_rules
+    from flowlens.analysis.sla import given_rules
     from flowlens.cli.simulate_cmd import checked_time
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.model import SimulationModel
@@ -171,12 +167,10 @@ def whatif(
     start_time = checked_time(start_time, "--start")
     # the scenario files and deadline rules are read (and checked) before the log: a typo costs no fit
     scenarios = [Scenario.from_file(p) for p in scenario_files]
-    rules = [get_preset(name) for name in sla]
-    for path in sla_rules:
-        rules += list(load_rules(path))
+    rules = given_rules(sla, sla_rules)
     given = SimulationModel.load(model_file) if model_file is not None else None
     progress = Progress(enabled=False if as_json else None)
-    n_jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    n_jobs = worker_count(jobs)
     cals = load_calendars(calendar_file)
     with progress.step(f"reading {log_path}"):
         log = read()
@@ -184,15 +178,16 @@ def whatif(
             from flowlens.io.cases import add_case_attributes
 
             log = add_case_attributes(log, case_table)
+        other = other_work(log)  # read once: the check and the fit use the same
     fid: dict[str, Any] | None = None
     if check_fidelity:
         from flowlens.simulation.fidelity import fidelity
 
         with progress.step("checking the model on held-out cases (fidelity)"):
-            result = fidelity(log, k=3, seed=seed, jobs=n_jobs, calendars=cals, other_work=other_work(log))
+            result = fidelity(log, k=3, seed=seed, jobs=n_jobs, calendars=cals, other_work=other)
         fid = result.summary()
     with progress.step(f"fitting a simulation model to {log.n_cases:,} cases"):
-        obs = observe(log, calendars=cals, other_work=other_work(log))
+        obs = observe(log, calendars=cals, other_work=other)
         model = given if given is not None else build(obs)
     with progress.step(f"simulating {len(scenarios)} scenario(s) and the baseline in paired replications"):
         res = run_whatif(

@@ -590,13 +590,11 @@ def _whatif(
 ) -> Any:
     """The scenarios' paired replications on bootstrap refits of the whole log, as ``flowlens
     whatif`` runs them (same seed, same numbers)."""
-    from flowlens.analysis.sla import get_preset, load_rules
+    from flowlens.analysis.sla import given_rules
     from flowlens.simulation.fit import build, observe
     from flowlens.simulation.whatif import whatif
 
-    rules = [get_preset(name) for name in opts.sla]
-    for path in opts.sla_rules:
-        rules += list(load_rules(path))
+    rules = given_rules(opts.sla, opts.sla_rules)
     obs = observe(log, **fit_options)
     result = whatif(
         build(obs),
@@ -768,11 +766,9 @@ def _drivers(log: EventLog, report: Report, opts: ReportOptions, skipped: list[t
 def _sla_analyses(
     log: EventLog, tm: Any, wa: Any, opts: ReportOptions, skipped: list[tuple[str, str]]
 ) -> list[Any]:
-    from flowlens.analysis.sla import get_preset, load_rules, sla_analysis
+    from flowlens.analysis.sla import given_rules, sla_analysis
 
-    rules = [get_preset(name) for name in opts.sla]
-    for path in opts.sla_rules:
-        rules += list(load_rules(path))
+    rules = given_rules(opts.sla, opts.sla_rules)
     analyses = []
     for rule in rules:
         try:

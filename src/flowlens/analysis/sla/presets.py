@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import date, time
 from pathlib import Path
@@ -575,3 +575,16 @@ def _calendar_from_spec(
         extra_workdays=extra,
         workday_hours=full,
     )
+
+
+def given_rules(preset_names: Sequence[str] = (), files: Sequence[str | Path] = ()) -> list[SlaRule]:
+    """The rules a user named: presets (``--sla``) first, then every rule of each file
+    (``--sla-rule``), in the order given.
+
+    >>> [r.name for r in given_rules(["CN_NFRA_2020"])] == [get_preset("CN_NFRA_2020").name]
+    True
+    """
+    rules = [get_preset(name) for name in preset_names]
+    for path in files:
+        rules += list(load_rules(path))
+    return rules
