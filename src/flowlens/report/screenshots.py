@@ -46,6 +46,15 @@ from typing import Any
 from flowlens.errors import EngineError, FlowlensError
 from flowlens.report.pdf import TIMEOUT, chromium_command, find_chromium
 
+#: One raster thread, whole tiles, every compositor stage before a frame is drawn: on a busy
+#: machine the rounded corners' anti-aliasing otherwise came out differently from run to run.
+RASTER_FLAGS = (
+    "--num-raster-threads=1",
+    "--disable-partial-raster",
+    "--run-all-compositor-stages-before-draw",
+    "--disable-skia-runtime-opts",
+)
+
 #: The screen a reader sees first, in CSS pixels (a laptop browser window).
 WIDTH, HEIGHT = 1400, 900
 #: CSS pixels of margin kept around a captured section.
@@ -229,7 +238,9 @@ def _devtools(chromium: str | None) -> Iterator[_Tab]:
         # no window of its own: a page created beside the start-up one had its renderer
         # stopped by the browser on Chromium 156 ("Render process gone")
         cmd = chromium_command(
-            ["--remote-debugging-pipe", "--no-startup-window"], profile=profile, chromium=program
+            ["--remote-debugging-pipe", "--no-startup-window", *RASTER_FLAGS],
+            profile=profile,
+            chromium=program,
         )
         try:
             pid = os.posix_spawn(
