@@ -592,7 +592,8 @@ def _step_priorities(
     least :data:`PRIORITY_MIN_EXPECTED`. (A B waiting for its customer counts as queued too, so
     the test errs towards first come, first served.) The relation is layered: a step's level
     is the longest chain of steps before it, and class = the level holding most instances −
-    the step's level; a pool whose relation has a cycle gets no classes. Each activity takes
+    the step's level (a step in no relation stays in class 0); a pool whose relation has a cycle
+    gets no classes. Each activity takes
     the classes of the pool that does most of it.
 
     >>> rows = [("A", 0, 10), ("B", 5, 20), ("A", 1, 30)]   # (activity, enabled s, start s)
@@ -665,11 +666,12 @@ def _step_priorities(
         for a in acts:
             weight[level[a]] = weight.get(level[a], 0) + int(n_at.get(a, 0))
         base = min(weight, key=lambda v: (-weight[v], v))
-        for a in acts:
-            if level[a] != base:
-                classes[a] = base - level[a]
+        # a step in no relation has no evidence either way: it stays with most of the work
+        related = {a for pair in pairs for a in pair}
+        cls = {a: (base - level[a] if a in related else 0) for a in acts}
+        classes.update({a: c for a, c in cls.items() if c})
         evidence[name] = {
-            "classes": {a: base - level[a] for a in sorted(acts)},
+            "classes": {a: cls[a] for a in sorted(acts)},
             "before": [
                 {"first": b, "then": a, "waiting_at_starts": seen, "expected": exp}
                 for b, a, seen, exp in sorted(before)
