@@ -717,32 +717,20 @@ def _calibrate(model: SimulationModel, inst: pd.DataFrame) -> None:
     the share r of the step's staff-caused waiting that is missing, r = (log − simulated) ÷
     staff-caused (0 to 1), is added to each instance's delay. A what-if that adds staff then
     removes only the waiting the queues reproduce: the saving it shows is not overstated."""
-    from flowlens.simulation.engine import _calendars, simulate
+    from flowlens.simulation.engine import simulate
 
     staffed = [a for a, spec in model.activities.items() if spec.get("pools")]
     if not staffed:
         return
-    cals = _calendars(model)
-    sample = _first_cases(inst).reset_index(drop=True)
-    # both waits in the working time of the performer's calendar, as the staff-caused waiting
-    # is: a wall-clock shortfall that spans nights is a few working hours
-    real_wait = (sample.s_us - sample.enabled_us.fillna(sample.s_us)).clip(lower=0).to_numpy(dtype=float) / 1e6
-    real_w = _working_seconds(sample, cals, sample.s_us.to_numpy(), real_wait, overtime=False)
-    real = pd.Series(real_w).groupby(sample.activity.to_numpy()).mean()
+    sample = _first_cases(inst)
+    real_wait = (sample.s_us - sample.enabled_us.fillna(sample.s_us)).clip(lower=0) / 1e6
+    real = real_wait.groupby(sample.activity).mean()
     staff = inst.staff_wait_s.groupby(inst.activity).mean()
     start = pd.Timestamp(int(sample.s_us.min()), unit="us", tz="UTC")
     sim = simulate(model, cases=int(sample.case_idx.nunique()), start=start, seed=1, with_enabled=True)
-    cal_of = {m: p.get("calendar", "24x7") for p in model.pools.values() for m in p["members"]}
-    frame = pd.DataFrame(
-        {
-            "s_us": pd.DatetimeIndex(sim.start_time).as_unit("us").asi8,
-            "end_us": pd.DatetimeIndex(sim.end_time).as_unit("us").asi8,
-            "cal": sim.resource.astype(object).map(cal_of).fillna("24x7").to_numpy(),
-        }
+    sim_wait = (
+        ((sim.start_time - sim.enabled_time).dt.total_seconds()).clip(lower=0).groupby(sim.activity).mean()
     )
-    sim_wall = (sim.start_time - sim.enabled_time).dt.total_seconds().clip(lower=0).to_numpy(dtype=float)
-    sim_w = _working_seconds(frame, cals, frame.s_us.to_numpy(), sim_wall, overtime=False)
-    sim_wait = pd.Series(sim_w).groupby(sim.activity.to_numpy()).mean()
     shares: dict[str, float] = {}
     for a in staffed:
         missing = float(real.get(a, 0.0)) - float(sim_wait.get(a, 0.0))
