@@ -153,3 +153,22 @@ def test_bpic2012_w_completes_applications_before_calling() -> None:
     (rel,) = pool["before"]
     assert rel["first"] == "W_Completeren aanvraag" and rel["then"].startswith("W_Nabellen")
     assert rel["waiting_at_starts"] <= 0.1 * rel["expected"]
+
+
+def test_a_lower_class_steps_batching_wait_is_left_to_the_queue() -> None:
+    from flowlens.simulation.fit import _priority_waits
+
+    inst = pd.DataFrame(
+        {
+            "activity": ["Serve", "Later"],
+            "delay_s": [50.0, 700.0],
+            "batching_s": [40.0, 600.0],
+            "staff_wait_s": [5.0, 30.0],
+        }
+    )
+    out = _priority_waits(inst, {"Later": -1})
+    # Serve (class 0) keeps its delay; Later's batching wait becomes staff-caused waiting
+    assert out.delay_s.tolist() == [50.0, 100.0]
+    assert out.staff_wait_s.tolist() == [5.0, 630.0]
+    assert out.batching_s.tolist() == [40.0, 0.0]
+    assert inst.delay_s.tolist() == [50.0, 700.0]  # the observations are not changed
