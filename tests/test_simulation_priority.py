@@ -161,3 +161,26 @@ def test_a_lower_class_steps_batching_wait_is_left_to_the_queue() -> None:
     assert out.staff_wait_s.tolist() == [5.0, 630.0]
     assert out.batching_s.tolist() == [40.0, 0.0]
     assert inst.delay_s.tolist() == [50.0, 700.0]  # the observations are not changed
+
+
+def test_step_classes_with_case_priority_and_other_work() -> None:
+    spec = three_step(-1)
+    spec["arrivals"]["attributes"] = {
+        "columns": ["segment"],
+        "rows": [["vip"], ["retail"]],
+        "weights": [1, 3],
+    }
+    spec["priority"] = {"attribute": "segment", "order": {"vip": 1, "retail": 0}}
+    spec["pools"]["staff"]["other_work"] = {
+        "intensity": [[0.3] * 24 for _ in range(7)],
+        "gaps": {"dist": "exponential", "mean": 1.0},
+        "duration": {"dist": "fixed", "value": 600},
+    }
+    f = simulate(
+        SimulationModel.from_dict(spec), cases=300, seed=2, start="2024-03-04T08:00:00", with_enabled=True
+    )
+    assert _waiting_at_starts(f, "Serve", "Later") == 0
+    # within the class, a VIP's Serve waits less than a retail one's
+    serve = f[f.activity == "Serve"]
+    w = (serve.start_time - serve.enabled_time).dt.total_seconds().groupby(serve.segment).mean()
+    assert w["vip"] < w["retail"]
