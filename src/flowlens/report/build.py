@@ -321,6 +321,7 @@ def _recommendations(
 ) -> Section:
     """The first page (methods 18): the changes to decide on and the board's three numbers."""
     from flowlens.findings.allowlist import AllowList
+    from flowlens.report.outcomes import INSTANT_S
     from flowlens.report.recommendations_section import (
         board_numbers,
         data_quality_reason,
@@ -343,6 +344,7 @@ def _recommendations(
         quality=log.quality,
         starts_estimated=bool(wa is not None and wa.tm.starts_estimated),
         allow=opts.allow or AllowList.default(),
+        step_cases=_step_cases(log),
     )
     sla = found.get("sla")
     lead = found["durations"]
@@ -354,17 +356,36 @@ def _recommendations(
         lead = c.select("case_id", lead_time_s=c.customer_lead_us / 1e6).to_pandas()
         # "to the outcome" only when a stop was given or found; else it runs to the last step
         clock = "end" if tm.stop.mode == "case_end" else "outcome"
+    outcomes = None
+    if tm is not None:
+        from flowlens.report.outcomes import case_outcomes
+
+        ctx = found.get("ctx")
+        roles = ctx.step_roles if ctx is not None else None
+        if roles is None:
+            from flowlens.analysis.step_roles import step_roles
+
+            roles = step_roles(tm)
+        outcomes = case_outcomes(tm, roles.outcomes, processes=found.get("processes"))
     board = board_numbers(
         lead,
         waiting=wa.overall() if wa is not None else None,
         sla=sla[0].result.summary() if sla else None,
         processes=found.get("processes"),
+        instant_s=INSTANT_S if outcomes is not None else None,
     )
     board["lead_to"] = clock
     reason = data_quality_reason(
         log.quality, starts_estimated=bool(wa is not None and wa.tm.starts_estimated)
     )
-    return recommendations_section(recs, board, quality_reason=reason)
+    return recommendations_section(recs, board, quality_reason=reason, outcomes=outcomes)
+
+
+def _step_cases(log: EventLog) -> dict[str, int]:
+    """Per activity, the cases that take it (the base a change on that step can apply to)."""
+    t = log.table
+    df = t.group_by("activity").aggregate(n=t.case_idx.nunique()).to_pandas()
+    return {str(a): int(n) for a, n in zip(df.activity, df.n, strict=True)}
 
 
 def versions() -> dict[str, str]:
@@ -625,6 +646,7 @@ def _findings(
         _tm=tm,
         _waiting=wa,
     )
+    found["ctx"] = ctx  # its step roles also give the outcomes of the first page
     found["findings"] = find_wastes(log, ctx=ctx)
     return findings_section(found["findings"], top=opts.top_findings)
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from flowlens.findings.model import Finding
     from flowlens.log import EventLog
     from flowlens.quality import QualityReport
+    from flowlens.report.outcomes import Outcomes
 
 #: At most this many changes on the first page, and at least this many when there are.
 MAX_CHANGES, MIN_CHANGES = 5, 3
@@ -87,6 +88,11 @@ class Recommendation:
     evidence_title: str
     #: the findings or scenario behind it
     basis: tuple[str, ...] = field(default_factory=tuple)
+    #: the cases the change can apply to (those that take its step) and that step
+    eligible: int | None = None
+    eligible_step: str | None = None
+    #: what the change may cost or needs, in plain words (methods 18.1)
+    trade_off: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -166,10 +172,76 @@ def _plain_change(fs: Sequence[Finding]) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _trade_off(fs: Sequence[Finding]) -> str | None:
+    """What the change may cost or needs (methods 18.1): for a cap on follow-ups, the cases that
+    reached a favourable exit only after more follow-ups than the cap (from the finding's
+    curve); for other kinds, the condition under which the change holds."""
+    f = fs[0]
+    if f.kind == "excess_follow_up":
+        curve = (f.details or {}).get("curve") or {}
+        cap = int((f.details or {}).get("threshold") or f.scenario.params.get("max") or 0)
+        lost = sum(int(v.get("ended_favourably") or 0) for k, v in curve.items() if int(k) > cap)
+        exits = ", ".join(f"'{e}'" for e in ((f.details or {}).get("favourable_exits") or [])[:3])
+        if curve and cap:
+            return _(
+                "May cost the {lost} cases that reached {exits} only after more than {cap} "
+                "'{activity}' (of {n} cases with more)."
+            ).format(
+                lost=f"{lost:,}",
+                exits=exits or _("a favourable outcome"),
+                cap=cap,
+                activity=f.scenario.params.get("activity") or f.activities[0],
+                n=f"{int((curve.get(str(cap + 1)) or {}).get('cases_reaching') or 0):,}",
+            )
+        return None
+    words = {
+        "loop": _(
+            "A return is often a required re-check: the lever is what sends the case back "
+            "(an incomplete file, a missing document), not the check itself."
+        ),
+        "rework": _("The lever is what makes the step fail the first time, not the step itself."),
+        "customer_wait_loop": _(
+            "The customer's answers are needed: the lever is asking once for everything, "
+            "not skipping the request."
+        ),
+        "repeat_contact": _(
+            "Needs the defects fixed that make customers come back (access, skills, wrong routing)."
+        ),
+        "merge_candidate": _(
+            "One person needs the skills of both steps; a control that needs two people "
+            "(four eyes) cannot be merged."
+        ),
+        "branch_trip": _("Needs a remote identity check that the rules accept."),
+        "no_effect_check": _("Only where no rule requires the check."),
+        "repeated_check": _("Only where no rule requires the check to be repeated."),
+        "batch_delay": _("Handling cases as they arrive may cost more set-up time for staff."),
+        "ping_pong": _("Needs the case routed to the right team the first time."),
+    }
+    return words.get(f.kind)
+
+
+def _eligible(fs: Sequence[Finding], step_cases: Mapping[str, int] | None) -> tuple[int | None, str | None]:
+    """The cases that take the change's step (the largest count over its findings' steps)."""
+    if not step_cases:
+        return None, None
+    acts = []
+    for f in fs:
+        a = f.scenario.params.get("activity")
+        acts.append(str(a) if isinstance(a, str) else (f.activities[0] if f.activities else None))
+    counts = [(step_cases.get(a, 0), a) for a in acts if a]
+    if not counts:
+        return None, None
+    if len(set(acts)) > 1:
+        return None, None  # several steps: the cases of one are not the base of all
+    n, a = max(counts)
+    return (n or None), (a if n else None)
+
+
 def _from_findings(
     report: FindingsReport,
     *,
     cases_total: int,
+    step_cases: Mapping[str, int] | None = None,
     lead_total_s: float | None,
     quality: str,
     simulation: str,
@@ -192,6 +264,7 @@ def _from_findings(
     for rank, (total, members, fs, cases, lo, hi) in enumerate(rows[:top], start=1):
         per = total / cases if cases else 0.0
         share = total / lead_total_s if lead_total_s else None
+        eligible, step = _eligible(fs, step_cases)
         out.append(
             Recommendation(
                 rank=rank,
@@ -213,6 +286,9 @@ def _from_findings(
                 evidence=f"finding-{members[0][0]}",
                 evidence_title=fs[0].title,
                 basis=tuple(f.title for f in fs),
+                eligible=eligible,
+                eligible_step=step,
+                trade_off=_trade_off(fs),
             )
         )
     return out
@@ -330,6 +406,7 @@ def recommendations(
     starts_estimated: bool = False,
     allow: AllowList | None = None,
     top: int = MAX_CHANGES,
+    step_cases: Mapping[str, int] | None = None,
 ) -> list[Recommendation]:
     """Up to ``top`` changes, the largest saving first (methods 18.1).
 
@@ -364,6 +441,7 @@ def recommendations(
         more = _from_findings(
             findings,
             cases_total=cases_total,
+            step_cases=step_cases,
             lead_total_s=lead_total_s,
             quality=grade,
             simulation=simulation if simulation != "trusted" else "not simulated",
@@ -395,25 +473,40 @@ def board_numbers(
     waiting: Mapping[str, Any] | None = None,
     sla: Mapping[str, Any] | None = None,
     processes: pd.DataFrame | None = None,
+    instant_s: float | None = None,
 ) -> dict[str, Any]:
     """The three numbers a board asks for (methods 18.2): lead time (``durations``: case_id and
     lead_time_s, the customer's lead time where the time model gives it; median and 90th
-    percentile, per process when the log holds several), the share of the customers' time
-    they wait (``waiting``: the reconciliation of :meth:`WaitingAnalysis.overall`: customer
-    waiting over service plus customer waiting), and deadline compliance where a rule applies
-    (``sla``: the first rule's summary).
+    percentile, per process when the log holds several; with ``instant_s``, of the cases that
+    take at least that long, the others counted as ``instant``), the share of the customers'
+    time they wait (``waiting``: the reconciliation of :meth:`WaitingAnalysis.overall`:
+    customer waiting over service plus customer waiting), split into waiting in the
+    organisation's own queues (staff busy, off shift, batching, priority) and outside them
+    (the customer, a third party or work the log does not hold: the extraneous cause), and
+    deadline compliance where a rule applies (``sla``: the first rule's summary).
 
     >>> import pandas as pd
     >>> b = board_numbers(pd.DataFrame({"case_id": ["1", "2"], "lead_time_s": [3600.0, 7200.0]}))
     >>> b["lead_median_s"], b["waiting_share"], b["sla"]
     (5400.0, None, None)
     """
+    all_lead = durations["lead_time_s"].to_numpy(dtype=float)
+    instant = 0
+    if instant_s is not None:
+        # an instant answer (an automatic decline) is no wait: counted apart, not in the median
+        keep = durations["lead_time_s"] >= instant_s
+        instant = int((~keep).sum())
+        durations = durations[keep]
     lead = durations["lead_time_s"].to_numpy(dtype=float)
     out: dict[str, Any] = {
-        "cases": int(lead.size),
+        "cases": int(all_lead.size),
+        "instant": instant,
+        "instant_s": instant_s,
         "lead_median_s": float(np.median(lead)) if lead.size else None,
         "lead_p90_s": float(np.quantile(lead, 0.9)) if lead.size else None,
         "waiting_share": None,
+        "waiting_own_share": None,
+        "waiting_outside_share": None,
         "sla": None,
         "by_process": None,
     }
@@ -437,6 +530,13 @@ def board_numbers(
         total = float(rec.get("service_s") or 0.0) + wait
         if total > 0:
             out["waiting_share"] = wait / total
+            by = waiting.get("by_cause_s") or {}
+            outside = float(by.get("extraneous") or 0.0)
+            own = math.fsum(float(v or 0.0) for k, v in by.items() if k != "extraneous")
+            if own + outside > 0:
+                # the causes split the customers' waiting exactly (methods 7)
+                out["waiting_own_share"] = wait * own / (own + outside) / total
+                out["waiting_outside_share"] = wait * outside / (own + outside) / total
     if sla is not None:
         out["sla"] = {
             "rule": sla.get("rule"),
@@ -493,31 +593,52 @@ def _words() -> dict[str, str]:
         "not trusted": _("not trusted"),
         "not checked": _("not checked"),
         "not simulated": _("not simulated"),
+        "sure findings": _("measured today, not simulated"),
+        "sure simulation": _("simulated"),
     }
 
 
+#: Outcomes shown on the first page: at least this share of their process's cases, at most
+#: MAX_OUTCOME_ROWS rows (the rest are in results.json).
+MIN_OUTCOME_SHARE, MAX_OUTCOME_ROWS = 0.05, 8
+
+
 def recommendations_section(
-    recs: Sequence[Recommendation], board: Mapping[str, Any], *, quality_reason: str = ""
+    recs: Sequence[Recommendation],
+    board: Mapping[str, Any],
+    *,
+    quality_reason: str = "",
+    outcomes: Outcomes | None = None,
 ) -> Section:
-    """The first section: the changes to decide on, then the board's three numbers
-    (``quality_reason``: :func:`data_quality_reason`, said under the table)."""
-    unit = duration_unit([r.saving_per_case_s for r in recs])
-    lead_unit = duration_unit(
-        [board.get("lead_median_s"), board.get("lead_p90_s")]
+    """The first section: how cases end (``outcomes``: the funnel and the outcomes,
+    :func:`flowlens.report.outcomes.case_outcomes`), the changes to decide on, then the board's
+    three numbers (``quality_reason``: :func:`data_quality_reason`, said under the table). One
+    duration unit for the whole page (methods 18.3)."""
+    shown = [o for o in (outcomes.outcomes if outcomes else ()) if o.share >= MIN_OUTCOME_SHARE]
+    shown = shown[:MAX_OUTCOME_ROWS]
+    unit = duration_unit(
+        [r.saving_per_case_s for r in recs]
+        + [board.get("lead_median_s"), board.get("lead_p90_s")]
         + [r["lead_median_s"] for r in board.get("by_process") or []]
+        + [o.lead_median_s for o in shown]
     )
     html = render_fragment(
         "_recommendations.html.j2",
         recs=recs,
         unit=unit,
         board=board,
-        lead_unit=lead_unit,
+        lead_unit=unit,
         upper=any(r.upper_bound for r in recs),
         quality_reason=quality_reason,
         words=_words(),
         grade=recs[0].data_quality if recs else "",
+        outcomes=outcomes,
+        outcome_rows=shown,
+        more_outcomes=len(outcomes.outcomes) - len(shown) if outcomes else 0,
     )
     data = {"recommendations": [r.to_dict() for r in recs], "board": dict(board)}
+    if outcomes is not None:
+        data["outcomes"] = outcomes.to_dict()
     if quality_reason:
         data["data_quality_reason"] = quality_reason
     return Section(
