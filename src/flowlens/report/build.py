@@ -253,6 +253,7 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
     tm, wa, other = _time_analyses(log, opts, tick, guard) if opts.deep else (None, None, None)
     by_transition = guard.run("Why cases wait", lambda: wa.by("transition")) if wa is not None else None
     by_activity = guard.run("Why cases wait", lambda: wa.by("activity")) if wa is not None else None
+    found["waiting_by_activity"] = by_activity
     tick("process map")
     report = _add(
         report,
@@ -345,6 +346,7 @@ def _recommendations(
         starts_estimated=bool(wa is not None and wa.tm.starts_estimated),
         allow=opts.allow or AllowList.default(),
         step_cases=_step_cases(log),
+        compare=found.get("compare") or (),
     )
     sla = found.get("sla")
     lead = found["durations"]
@@ -602,8 +604,26 @@ def _simulation(
         result = guard.run(WHATIF_TITLE, lambda: _whatif(log, opts, fid, fit_options))
         if result is not None:
             found["whatif"] = result
-            report = _add(report, guard.run(WHATIF_TITLE, lambda: whatif_section(result, fid)))
+            compare = guard.run(WHATIF_TITLE, lambda: _compare(log, result, found))
+            found["compare"] = compare or []
+            report = _add(
+                report, guard.run(WHATIF_TITLE, lambda: whatif_section(result, fid, compare=compare or ()))
+            )
     return report
+
+
+def _compare(log: EventLog, result: Any, found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each scenario against the findings' change it tests (methods 18.6)."""
+    from flowlens.report.recommendations_section import scenario_cases, whatif_vs_findings
+
+    wdict = result.to_dict()
+    return whatif_vs_findings(
+        wdict,
+        found.get("findings"),
+        scenario_cases=scenario_cases(log, wdict["scenarios"]),
+        cases_total=len(found["durations"]),
+        waiting_by_activity=found.get("waiting_by_activity"),
+    )
 
 
 def _whatif(

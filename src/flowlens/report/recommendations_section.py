@@ -93,6 +93,11 @@ class Recommendation:
     eligible_step: str | None = None
     #: what the change may cost or needs, in plain words (methods 18.1)
     trade_off: str | None = None
+    #: False for a simulated change with no measurable saving (shown apart, not ranked)
+    measurable: bool = True
+    #: for a simulated change: what its steps cost today per affected case, and why they differ
+    today_s: float | None = None
+    why: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -237,16 +242,9 @@ def _eligible(fs: Sequence[Finding], step_cases: Mapping[str, int] | None) -> tu
     return (n or None), (a if n else None)
 
 
-def _from_findings(
-    report: FindingsReport,
-    *,
-    cases_total: int,
-    step_cases: Mapping[str, int] | None = None,
-    lead_total_s: float | None,
-    quality: str,
-    simulation: str,
-    top: int,
-) -> list[Recommendation]:
+def _finding_groups(report: FindingsReport) -> list[tuple[Any, ...]]:
+    """The removable findings grouped into changes (:func:`_group_key`): (customer time,
+    members as (rank, finding), findings, cases, CI low, CI high), the largest first."""
     groups: dict[tuple[Any, ...], list[tuple[int, Finding]]] = {}
     for i, f in enumerate(report.actionable, start=1):
         groups.setdefault(_group_key(f), []).append((i, f))
@@ -260,6 +258,104 @@ def _from_findings(
         rows.append((total, members, fs, cases, lo, hi))
     # ranked by the customer time at stake; ties by the rank of their first finding
     rows.sort(key=lambda r: (-r[0], r[1][0][0]))
+    return rows
+
+
+#: A simulated saving of at least this share of the cost today "confirms" the finding.
+CONFIRMED = 0.5
+
+
+def why_differs(today_s: float, simulated_s: float, outside_share: float | None) -> str:
+    """Why a change's simulated saving differs from what its steps cost today (methods 18.6):
+    confirmed when the simulation keeps at least half; otherwise, when most of the waiting at
+    the change's steps is outside the organisation's queues (the customer's or a third party's
+    clock), the case would wait for them anyway; otherwise the case's other waiting remains.
+
+    >>> why_differs(9 * 86400, 0.0, 0.97)[:60]
+    "97 % of the waiting at these steps is outside the organisati"
+    """
+    if today_s > 0 and simulated_s >= CONFIRMED * today_s:
+        return _("The simulation confirms most of what it costs today.")
+    if outside_share is not None and outside_share >= 0.5:
+        return _(
+            "{share} of the waiting at these steps is outside the organisation's queues (the "
+            "customer or a third party holds the case): without the steps the case still waits "
+            "for them, so little of today's cost is saved."
+        ).format(share=percent(outside_share, 0))
+    return _(
+        "Most of today's cost is waiting that the case's other steps still hold after the change."
+    )
+
+
+def whatif_vs_findings(
+    whatif: Mapping[str, Any],
+    findings: FindingsReport | None,
+    *,
+    scenario_cases: Mapping[str, int] | None,
+    cases_total: int,
+    waiting_by_activity: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    """Per scenario of a what-if, the change among the findings it tests (the group whose steps
+    it names most, then the largest), what those cost today per affected case, what the
+    simulation saves per affected case, and why they differ (:func:`why_differs`)."""
+    groups = _finding_groups(findings) if findings is not None else []
+    out = []
+    for r in sorted(whatif.get("scenarios", []), key=lambda r: str(r["name"])):
+        acts = set(_scenario_activities(list(r.get("changes") or [])))
+        best = None
+        for g in groups:
+            steps = {a for f in g[2] for a in f.activities} | {
+                str(f.scenario.params.get("activity")) for f in g[2] if f.scenario.params.get("activity")
+            }
+            hit = len(acts & steps)
+            if hit and (best is None or hit > best[0]):
+                best = (hit, g)
+        affected = (scenario_cases or {}).get(str(r["name"]))
+        if r.get("cases_affected") is not None:
+            affected = int(r["cases_affected"])
+        scale = cases_total / affected if affected else 1.0
+        sim = float(r["saving_mean_h"]) * 3600 * scale
+        lo, hi = (float(x) * 3600 * scale for x in r["saving_ci95_h"])
+        row: dict[str, Any] = {
+            "scenario": str(r["name"]),
+            "simulated_per_case_s": sim,
+            "simulated_ci_s": [lo, hi],
+            "significant": bool(r.get("significant")) and sim > 0,
+            "cases": affected,
+            "finding": None,
+        }
+        if best is not None:
+            total, members, fs, cases, _lo, _hi = best[1]
+            today = total / cases if cases else 0.0
+            outside = None
+            steps = sorted({a for f in fs for a in f.activities} | acts)
+            if waiting_by_activity is not None and len(waiting_by_activity):
+                w = waiting_by_activity[waiting_by_activity.activity.astype(str).isin(steps)]
+                tot = float(w["wait_s"].sum())
+                outside = float(w["extraneous_s"].sum()) / tot if tot > 0 else None
+            row.update(
+                finding=_plain_change(fs),
+                finding_rank=members[0][0],
+                today_per_case_s=today,
+                outside_share=outside,
+                why=why_differs(today, sim, outside),
+            )
+        out.append(row)
+    return out
+
+
+def _from_findings(
+    report: FindingsReport,
+    *,
+    cases_total: int,
+    step_cases: Mapping[str, int] | None = None,
+    lead_total_s: float | None,
+    quality: str,
+    simulation: str,
+    top: int,
+    exclude: frozenset[int] = frozenset(),
+) -> list[Recommendation]:
+    rows = [r for r in _finding_groups(report) if r[1][0][0] not in exclude]
     out = []
     for rank, (total, members, fs, cases, lo, hi) in enumerate(rows[:top], start=1):
         per = total / cases if cases else 0.0
@@ -348,12 +444,25 @@ def _from_whatif(
     quality: str,
     simulation: str,
     top: int,
+    compare: Mapping[str, Mapping[str, Any]] | None = None,
+    findings: FindingsReport | None = None,
+    step_cases: Mapping[str, int] | None = None,
 ) -> list[Recommendation]:
     base_mean_h = float(result.get("baseline", {}).get("lead_time_mean_h") or 0.0)
-    rows = [r for r in result.get("scenarios", []) if r.get("significant") and float(r["saving_mean_h"]) > 0]
-    rows.sort(key=lambda r: (-float(r["saving_mean_h"]), str(r["name"])))
+
+    def measurable(r: Mapping[str, Any]) -> bool:
+        return bool(r.get("significant")) and float(r["saving_mean_h"]) > 0
+
+    # the scenarios that save measurably, the largest first; then those that do not (shown
+    # apart: a change the simulation refutes must not come back as an upper bound)
+    rows = sorted(
+        result.get("scenarios", []),
+        key=lambda r: (not measurable(r), -float(r["saving_mean_h"]), str(r["name"])),
+    )
+    kept = [r for r in rows if measurable(r)][:top] + [r for r in rows if not measurable(r)]
+    groups = {g[1][0][0]: g for g in _finding_groups(findings)} if findings is not None else {}
     out = []
-    for rank, r in enumerate(rows[:top], start=1):
+    for rank, r in enumerate(kept, start=1):
         changes = list(r.get("changes") or [])
         acts = _scenario_activities(changes)
         # the cases the change touches (those that take one of its steps, counted in the log;
@@ -389,8 +498,29 @@ def _from_whatif(
                 evidence="whatif",
                 evidence_title=str(r["name"]),
                 basis=(str(r["name"]),),
+                measurable=measurable(r),
+                **_finding_side(r, compare, groups, step_cases),
             )
         )
+    return out
+
+
+def _finding_side(
+    r: Mapping[str, Any],
+    compare: Mapping[str, Mapping[str, Any]] | None,
+    groups: Mapping[int, tuple[Any, ...]],
+    step_cases: Mapping[str, int] | None,
+) -> dict[str, Any]:
+    """A simulated change's cost today, why the simulation differs, its trade-off and base,
+    from the findings it tests (:func:`whatif_vs_findings`)."""
+    c = (compare or {}).get(str(r["name"]))
+    if not c or c.get("finding") is None:
+        return {}
+    out: dict[str, Any] = {"today_s": c.get("today_per_case_s"), "why": c.get("why")}
+    g = groups.get(int(c["finding_rank"]))
+    if g is not None:
+        out["trade_off"] = _trade_off(g[2])
+        out["eligible"], out["eligible_step"] = _eligible(g[2], step_cases)
     return out
 
 
@@ -407,6 +537,7 @@ def recommendations(
     allow: AllowList | None = None,
     top: int = MAX_CHANGES,
     step_cases: Mapping[str, int] | None = None,
+    compare: Sequence[Mapping[str, Any]] = (),
 ) -> list[Recommendation]:
     """Up to ``top`` changes, the largest saving first (methods 18.1).
 
@@ -435,8 +566,14 @@ def recommendations(
             quality=grade,
             simulation=simulation,
             top=top,
+            compare={str(c["scenario"]): c for c in compare},
+            findings=findings,
+            step_cases=step_cases,
         )
-    if len(out) < MIN_CHANGES and findings is not None:
+    # the changes a simulation tested are not repeated as upper bounds
+    tested = frozenset(int(c["finding_rank"]) for c in compare if c.get("finding") is not None)
+    shown = [r for r in out if r.measurable]
+    if len(shown) < MIN_CHANGES and findings is not None:
         # fewer than three simulated changes: the largest findings fill up, as upper bounds
         more = _from_findings(
             findings,
@@ -445,10 +582,11 @@ def recommendations(
             lead_total_s=lead_total_s,
             quality=grade,
             simulation=simulation if simulation != "trusted" else "not simulated",
-            top=top if not out else MIN_CHANGES - len(out),
+            top=top if not shown else MIN_CHANGES - len(shown),
+            exclude=tested if simulation == "trusted" else frozenset(),
         )
-        out += [replace(m, rank=len(out) + i) for i, m in enumerate(more, start=1)]
-    return out
+        shown += [replace(m, rank=len(shown) + i) for i, m in enumerate(more, start=1)]
+    return shown + [replace(r, rank=len(shown) + i) for i, r in enumerate((r for r in out if not r.measurable), 1)]
 
 
 def scenario_cases(log: EventLog, scenarios: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -555,6 +693,7 @@ def answer(recs: Sequence[Recommendation], board: Mapping[str, Any]) -> str:
     >>> answer([r, r], {})
     "Automate 'Check': up to 2.0 h saved for each of 30 cases (10.0 % of all customers' lead time); 2 changes below, the largest first."
     """
+    recs = [r for r in recs if r.measurable]
     if not recs:
         return _(
             "No change with a measurable saving was found; the numbers below describe the process as it is."
@@ -617,7 +756,7 @@ def recommendations_section(
     shown = [o for o in (outcomes.outcomes if outcomes else ()) if o.share >= MIN_OUTCOME_SHARE]
     shown = shown[:MAX_OUTCOME_ROWS]
     unit = duration_unit(
-        [r.saving_per_case_s for r in recs]
+        [r.saving_per_case_s for r in recs if r.measurable]
         + [board.get("lead_median_s"), board.get("lead_p90_s")]
         + [r["lead_median_s"] for r in board.get("by_process") or []]
         + [o.lead_median_s for o in shown]
@@ -629,6 +768,8 @@ def recommendations_section(
         board=board,
         lead_unit=unit,
         upper=any(r.upper_bound for r in recs),
+        shown=[r for r in recs if r.measurable],
+        refuted=[r for r in recs if not r.measurable],
         quality_reason=quality_reason,
         words=_words(),
         grade=recs[0].data_quality if recs else "",
