@@ -272,7 +272,7 @@ def why_differs(today_s: float, simulated_s: float, outside_share: float | None)
     clock), the case would wait for them anyway; otherwise the case's other waiting remains.
 
     >>> why_differs(9 * 86400, 0.0, 0.97)[:60]
-    "97 % of the waiting at these steps is outside the organisati"
+    '97 % of the waiting at these steps is outside the organisati'
     """
     if today_s > 0 and simulated_s >= CONFIRMED * today_s:
         return _("The simulation confirms most of what it costs today.")
