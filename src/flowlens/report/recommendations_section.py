@@ -282,9 +282,7 @@ def why_differs(today_s: float, simulated_s: float, outside_share: float | None)
             "customer or a third party holds the case): without the steps the case still waits "
             "for them, so little of today's cost is saved."
         ).format(share=percent(outside_share, 0))
-    return _(
-        "Most of today's cost is waiting that the case's other steps still hold after the change."
-    )
+    return _("Most of today's cost is waiting that the case's other steps still hold after the change.")
 
 
 def whatif_vs_findings(
@@ -586,7 +584,9 @@ def recommendations(
             exclude=tested if simulation == "trusted" else frozenset(),
         )
         shown += [replace(m, rank=len(shown) + i) for i, m in enumerate(more, start=1)]
-    return shown + [replace(r, rank=len(shown) + i) for i, r in enumerate((r for r in out if not r.measurable), 1)]
+    return shown + [
+        replace(r, rank=len(shown) + i) for i, r in enumerate((r for r in out if not r.measurable), 1)
+    ]
 
 
 def scenario_cases(log: EventLog, scenarios: Sequence[Mapping[str, Any]]) -> dict[str, int]:
