@@ -613,7 +613,7 @@ def _simulation(
 
 
 def _compare(log: EventLog, result: Any, found: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each scenario against the findings' change it tests (methods 18.6)."""
+    """Each scenario against the findings' change it tests (methods 18.7)."""
     from flowlens.report.recommendations_section import scenario_cases, whatif_vs_findings
 
     wdict = result.to_dict()

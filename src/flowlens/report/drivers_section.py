@@ -42,7 +42,7 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
     """The "Slow-case drivers" section: a forest plot of the ratio of median lead times (with
     its 95 % interval, log scale, 1× = no difference), the table of effects strongest first,
     rank correlations for numeric factors, and the findings as sentences. A level compared with
-    cases whose median lead time is under a minute (instant answers, methods 18.5) is left out
+    cases whose median lead time is under a minute (instant answers, methods 18.6) is left out
     of the chart, the table and the sentences and named apart: its ratio only says that instant
     answers lack the factor (BPIC 2012's "rework 24,988× longer")."""
     from dataclasses import replace

@@ -1,4 +1,4 @@
-"""How cases end: the funnel of milestones, the outcomes, and lead time per outcome (methods 18.5).
+"""How cases end: the funnel of milestones, the outcomes, and lead time per outcome (methods 18.6).
 
 A board reads a process by what happens to its cases: how many reach each milestone, how
 many end with each outcome and how long each outcome takes. A case answered within a minute

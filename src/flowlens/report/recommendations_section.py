@@ -266,7 +266,7 @@ CONFIRMED = 0.5
 
 
 def why_differs(today_s: float, simulated_s: float, outside_share: float | None) -> str:
-    """Why a change's simulated saving differs from what its steps cost today (methods 18.6):
+    """Why a change's simulated saving differs from what its steps cost today (methods 18.7):
     confirmed when the simulation keeps at least half; otherwise, when most of the waiting at
     the change's steps is outside the organisation's queues (the customer's or a third party's
     clock), the case would wait for them anyway; otherwise the case's other waiting remains.
