@@ -528,8 +528,6 @@ def _deep_sections(
     other: Any,
     found: dict[str, Any],
 ) -> Report:
-    from flowlens.analysis.bottlenecks import bottleneck_report
-    from flowlens.report.bottlenecks_section import bottlenecks_section
     from flowlens.report.waiting_section import waiting_section
 
     if wa is not None:
@@ -538,7 +536,7 @@ def _deep_sections(
     if tm is not None:
         report = _add(
             report,
-            guard.run("Bottlenecks", lambda: bottlenecks_section(bottleneck_report(tm, other_work=other))),
+            guard.run("Bottlenecks", lambda: _bottlenecks(log, tm, opts, other)),
         )
     tick("redundant steps")
     if tm is not None and wa is not None:
@@ -576,6 +574,30 @@ def _deep_sections(
 
         report = _add(report, guard.run("Deadlines", lambda: sla_section(analyses)))
     return report
+
+
+def _bottlenecks(log: EventLog, tm: TimeModel, opts: ReportOptions, other: Any) -> Section:
+    """The bottlenecks section; without a given calendar, utilisation on working hours found in
+    the log (methods 8.2: each person's usual hours, as the waiting split finds shifts), not on
+    a 24x7 clock, when the log's times are finer than an hour."""
+    from flowlens.analysis.bottlenecks import bottleneck_report
+    from flowlens.report.bottlenecks_section import bottlenecks_section
+
+    rep = bottleneck_report(tm, other_work=other)
+    if opts.calendars is not None or rep.business_time or not rep.utilisation:
+        return bottlenecks_section(rep)
+    if (log.time_resolution_s or 0) >= 3600:
+        return bottlenecks_section(rep)
+    from flowlens.analysis.bottlenecks.capacity import utilisation
+    from flowlens.timing.discovery import discover_calendars
+    from flowlens.timing.model import time_model
+
+    found_tm = time_model(log, calendars=discover_calendars(log), team=opts.team, clock_stop=opts.clock_stop)
+    util = {
+        lv: utilisation(found_tm, level=lv, freq=rep.util_freq, other_work=other) for lv in rep.utilisation
+    }
+    sentences = [s for s in rep.sentences if not s.startswith("Utilisation counts every hour")]
+    return bottlenecks_section(replace(rep, utilisation=util, sentences=sentences), util_found=True)
 
 
 def _simulation(
