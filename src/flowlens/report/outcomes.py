@@ -14,7 +14,7 @@ not averaged into the lead time of the others.
   take them, by at least ``MIN_MILESTONE_SHARE`` of the cases. The **funnel** is the chain of
   milestones, the most frequent first, each taken by a subset (99 %) of the previous one's
   cases and by at most ``1 - MIN_DROP`` of them (steps with the same cases are one stage), then
-  the most frequent outcome whose cases are a subset of the last stage's.
+  the most frequent outcome whose cases are a subset of the last stage's (and fewer).
 * **Instant cases**: customer lead time under ``INSTANT_S``.
 
 >>> import flowlens, pandas as pd
@@ -169,7 +169,9 @@ def _funnel(
         stages.append(([a], s))
     ends = sorted(outcomes, key=lambda a: (-len(outcomes[a]), a))
     for a in ends:
-        if outcomes[a] and nested(outcomes[a]) and len(outcomes[a]) >= MIN_MILESTONE_SHARE * cases:
+        last = len(stages[-1][1]) if stages else cases
+        drop = len(outcomes[a]) <= (1 - MIN_DROP) * last
+        if outcomes[a] and nested(outcomes[a]) and drop and len(outcomes[a]) >= MIN_MILESTONE_SHARE * cases:
             stages.append(([a], outcomes[a]))
             break
     return tuple(Stage(tuple(steps), len(s)) for steps, s in stages)
