@@ -377,8 +377,12 @@ def _recommendations(
         instant_s=INSTANT_S if outcomes is not None else None,
     )
     board["lead_to"] = clock
+    from flowlens.report.sections import start_share
+
     reason = data_quality_reason(
-        log.quality, starts_estimated=bool(wa is not None and wa.tm.starts_estimated)
+        log.quality,
+        starts_estimated=bool(wa is not None and wa.tm.starts_estimated),
+        start_share=start_share(log),
     )
     return recommendations_section(recs, board, quality_reason=reason, outcomes=outcomes)
 

@@ -125,11 +125,16 @@ def data_quality_grade(quality: QualityReport | None, *, starts_estimated: bool 
     return grade
 
 
-def data_quality_reason(quality: QualityReport | None, *, starts_estimated: bool = False) -> str:
-    """Why the data is graded as it is, in a few words.
+def data_quality_reason(
+    quality: QualityReport | None, *, starts_estimated: bool = False, start_share: float | None = None
+) -> str:
+    """Why the data is graded as it is, in a few words (``start_share``: the share of steps
+    whose start time is recorded, :func:`flowlens.report.sections.start_share`).
 
     >>> data_quality_reason(None, starts_estimated=True)
     'no row set aside; start times estimated (completion-only events)'
+    >>> data_quality_reason(None, starts_estimated=True, start_share=0.43)
+    'no row set aside; start times recorded for 43.0 % of the steps, estimated for the others'
     """
     out = []
     if quality is not None and quality.rows_read and quality.rows_quarantined:
@@ -140,7 +145,13 @@ def data_quality_reason(quality: QualityReport | None, *, starts_estimated: bool
         )
     else:
         out.append(_("no row set aside"))
-    if starts_estimated:
+    if starts_estimated and start_share:
+        out.append(
+            _("start times recorded for {share} of the steps, estimated for the others").format(
+                share=percent(start_share)
+            )
+        )
+    elif starts_estimated:
         out.append(_("start times estimated (completion-only events)"))
     return "; ".join(out)
 
