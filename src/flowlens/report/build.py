@@ -630,7 +630,8 @@ def _simulation(
         result = guard.run(WHATIF_TITLE, lambda: _whatif(log, opts, fid, fit_options))
         if result is not None:
             found["whatif"] = result
-            compare = guard.run(WHATIF_TITLE, lambda: _compare(log, result, found))
+            # its own title: a failed comparison must not take the what-if section with it
+            compare = guard.run("Simulated against the cost today", lambda: _compare(log, result, found))
             found["compare"] = compare or []
             report = _add(
                 report, guard.run(WHATIF_TITLE, lambda: whatif_section(result, fid, compare=compare or ()))

@@ -339,7 +339,10 @@ def whatif_vs_findings(
             outside = None
             steps = sorted({a for f in fs for a in f.activities} | acts)
             if waiting_by_activity is not None and len(waiting_by_activity):
-                w = waiting_by_activity[waiting_by_activity.activity.astype(str).isin(steps)]
+                wba = waiting_by_activity
+                if "activity" not in wba.columns:  # WaitingAnalysis.by indexes by the activity
+                    wba = wba.reset_index()
+                w = wba[wba["activity"].astype(str).isin(steps)]
                 tot = float(w["wait_s"].sum())
                 outside = float(w["extraneous_s"].sum()) / tot if tot > 0 else None
             row.update(
