@@ -124,7 +124,7 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
         shown=len(t),
         total=len(res.table),
         corr=res.correlations.to_dict("records"),
-        findings=res.sentences(limit=8),
+        findings=res.sentences(limit=5),
         excluded=excluded,
         artefacts=artefacts,
     )
