@@ -198,3 +198,14 @@ def test_bpic2012_funnel_outcomes_and_the_call_cut_off(shared_logs) -> None:
     assert declined.instant == o.instant  # the instant answers are automatic declines
     # the lead time of the others is days, not the hours a median over all cases gives
     assert o.lead_median_s > 5 * 86400
+
+
+def test_every_template_parses() -> None:
+    from pathlib import Path
+
+    from flowlens.report.templating import environment
+
+    env = environment()
+    folder = Path(__file__).resolve().parents[1] / "src" / "flowlens" / "report" / "templates"
+    for p in sorted(folder.glob("*.j2")):
+        env.get_template(p.name)  # raises on a syntax error (a block moved without its end)
