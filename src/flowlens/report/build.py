@@ -347,6 +347,7 @@ def _recommendations(
         allow=opts.allow or AllowList.default(),
         step_cases=_step_cases(log),
         compare=found.get("compare") or (),
+        waiting_by_activity=found.get("waiting_by_activity"),
     )
     sla = found.get("sla")
     lead = found["durations"]

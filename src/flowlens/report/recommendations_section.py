@@ -236,6 +236,27 @@ def _trade_off(fs: Sequence[Finding]) -> str | None:
     return words.get(f.kind)
 
 
+def _steps(fs: Sequence[Finding]) -> list[str]:
+    return sorted({a for f in fs for a in f.activities})
+
+
+#: An upper bound whose steps' waiting is at least this much outside the organisation's queues
+#: is said to be likely far above what the change saves (methods 18.1).
+OUTSIDE_WARNING = 0.5
+
+
+def _with_outside(text: str | None, share: float | None) -> str | None:
+    """``text`` and, when most of the waiting at the change's steps is outside the
+    organisation's queues, that the case may wait for the customer anyway."""
+    if share is None or share < OUTSIDE_WARNING:
+        return text
+    more = _(
+        "{share} of the waiting at these steps is on the customer's or a third party's side: "
+        "much of it may remain after the change."
+    ).format(share=percent(share, 0))
+    return f"{text} {more}" if text else more
+
+
 def _eligible(fs: Sequence[Finding], step_cases: Mapping[str, int] | None) -> tuple[int | None, str | None]:
     """The cases that take the change's step (the largest count over its findings' steps)."""
     if not step_cases:
@@ -296,6 +317,20 @@ def why_differs(today_s: float, simulated_s: float, outside_share: float | None)
     return _("Most of today's cost is waiting that the case's other steps still hold after the change.")
 
 
+def outside_share(waiting_by_activity: pd.DataFrame | None, steps: Sequence[str]) -> float | None:
+    """The share of the waiting at ``steps`` that is outside the organisation's queues (the
+    extraneous cause, methods 7), from :meth:`WaitingAnalysis.by` ("activity"); None without
+    waiting there."""
+    if waiting_by_activity is None or not len(waiting_by_activity):
+        return None
+    wba = waiting_by_activity
+    if "activity" not in wba.columns:  # WaitingAnalysis.by indexes by the activity
+        wba = wba.reset_index()
+    w = wba[wba["activity"].astype(str).isin(list(steps))]
+    tot = float(w["wait_s"].sum())
+    return float(w["extraneous_s"].sum()) / tot if tot > 0 else None
+
+
 def whatif_vs_findings(
     whatif: Mapping[str, Any],
     findings: FindingsReport | None,
@@ -336,15 +371,7 @@ def whatif_vs_findings(
         if best is not None:
             total, members, fs, cases, _lo, _hi = best[1]
             today = total / cases if cases else 0.0
-            outside = None
-            steps = sorted({a for f in fs for a in f.activities} | acts)
-            if waiting_by_activity is not None and len(waiting_by_activity):
-                wba = waiting_by_activity
-                if "activity" not in wba.columns:  # WaitingAnalysis.by indexes by the activity
-                    wba = wba.reset_index()
-                w = wba[wba["activity"].astype(str).isin(steps)]
-                tot = float(w["wait_s"].sum())
-                outside = float(w["extraneous_s"].sum()) / tot if tot > 0 else None
+            outside = outside_share(waiting_by_activity, sorted({a for f in fs for a in f.activities} | acts))
             row.update(
                 finding=_plain_change(fs),
                 finding_rank=members[0][0],
@@ -366,6 +393,7 @@ def _from_findings(
     simulation: str,
     top: int,
     exclude: frozenset[int] = frozenset(),
+    waiting_by_activity: pd.DataFrame | None = None,
 ) -> list[Recommendation]:
     rows = [r for r in _finding_groups(report) if r[1][0][0] not in exclude]
     out = []
@@ -396,7 +424,7 @@ def _from_findings(
                 basis=tuple(f.title for f in fs),
                 eligible=eligible,
                 eligible_step=step,
-                trade_off=_trade_off(fs),
+                trade_off=_with_outside(_trade_off(fs), outside_share(waiting_by_activity, _steps(fs))),
             )
         )
     return out
@@ -555,6 +583,7 @@ def recommendations(
     top: int = MAX_CHANGES,
     step_cases: Mapping[str, int] | None = None,
     compare: Sequence[Mapping[str, Any]] = (),
+    waiting_by_activity: pd.DataFrame | None = None,
 ) -> list[Recommendation]:
     """Up to ``top`` changes, the largest saving first (methods 18.1).
 
@@ -601,6 +630,7 @@ def recommendations(
             simulation=simulation if simulation != "trusted" else "not simulated",
             top=top if not shown else MIN_CHANGES - len(shown),
             exclude=tested if simulation == "trusted" else frozenset(),
+            waiting_by_activity=waiting_by_activity,
         )
         shown += [replace(m, rank=len(shown) + i) for i, m in enumerate(more, start=1)]
     return shown + [
