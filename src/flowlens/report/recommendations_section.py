@@ -357,6 +357,11 @@ def whatif_vs_findings(
         affected = (scenario_cases or {}).get(str(r["name"]))
         if r.get("cases_affected") is not None:
             affected = int(r["cases_affected"])
+        if best is not None and best[1][3]:
+            # the cases the findings found the waste in: the saving arises there, and the cost
+            # today is per those cases, so both are on one base (a step every case takes once,
+            # as a menu, would spread it over cases that have nothing to save)
+            affected = int(best[1][3])
         scale = cases_total / affected if affected else 1.0
         sim = float(r["saving_mean_h"]) * 3600 * scale
         lo, hi = (float(x) * 3600 * scale for x in r["saving_ci95_h"])
@@ -515,6 +520,8 @@ def _from_whatif(
         affected = (scenario_cases or {}).get(str(r["name"]))
         if r.get("cases_affected") is not None:  # the simulation's own count, when it gives one
             affected = int(r["cases_affected"])
+        # a scenario that tests a change of the findings: per case of that change (methods 18.7)
+        affected = side.pop("cases", None) or affected
         scale = cases_total / affected if affected else 1.0
         lo, hi = (float(x) for x in r["saving_ci95_h"])
         mean = float(r["saving_mean_h"])
@@ -561,7 +568,12 @@ def _finding_side(
     if not c or c.get("finding") is None:
         return {}
     # the change in the findings' words (what to change), the scenario named in the evidence
-    out: dict[str, Any] = {"today_s": c.get("today_per_case_s"), "why": c.get("why"), "change": c["finding"]}
+    out: dict[str, Any] = {
+        "today_s": c.get("today_per_case_s"),
+        "why": c.get("why"),
+        "change": c["finding"],
+        "cases": c.get("cases"),
+    }
     g = groups.get(int(c["finding_rank"]))
     if g is not None:
         out["trade_off"] = _trade_off(g[2])
