@@ -12,8 +12,9 @@ not averaged into the lead time of the others.
   last outcome step; a case with none has "no outcome recorded" (still open, or abandoned).
 * **Milestones**: steps that are no outcome, done at most once in (99 % of) the cases that
   take them, by at least ``MIN_MILESTONE_SHARE`` of the cases. The **funnel** is the chain of
-  milestones, the most frequent first, each taken by a subset (99 %) of the previous one's
-  cases and by at most ``1 - MIN_DROP`` of them (steps with the same cases are one stage), then
+  milestones, from every case (with the milestones nearly every case takes), the most frequent
+  first, each taken by a subset (99 %) of the previous one's cases and by at most
+  ``1 - MIN_DROP`` of them (steps with the same cases are one stage), then
   the most frequent outcome whose cases are a subset of the last stage's (and fewer).
 * **Instant cases**: customer lead time under ``INSTANT_S``.
 
@@ -144,13 +145,15 @@ def _merge_outcomes(pairs: pd.DataFrame) -> dict[str, str]:
 
 
 def _funnel(
-    sets: Mapping[str, frozenset[int]], cases: int, outcomes: Mapping[str, frozenset[int]]
+    sets: Mapping[str, frozenset[int]], every: frozenset[int], outcomes: Mapping[str, frozenset[int]]
 ) -> tuple[Stage, ...]:
     """The chain of nested milestones that are no outcome (module docstring), then the most
     frequent outcome reached from its last stage; from the case sets of the milestones and of
     the outcomes."""
     names = sorted(sets, key=lambda a: (-len(sets[a]), a))
-    stages: list[tuple[list[str], frozenset[int]]] = []
+    cases = len(every)
+    # the first stage is every case (with the milestones every case takes)
+    stages: list[tuple[list[str], frozenset[int]]] = [([], every)]
 
     def nested(s: frozenset[int]) -> bool:
         return not stages or len(s & stages[-1][1]) >= ALMOST_ALL * len(s)
@@ -243,14 +246,14 @@ def case_outcomes(
         for p, g in c.groupby("process", sort=True):
             ids = frozenset(g.case_idx)
             sub = {a: s & ids for a, s in sets.items() if s & ids}
-            funnels[str(p)] = _funnel(sub, len(g), {a: s & ids for a, s in ends.items()})
+            funnels[str(p)] = _funnel(sub, ids, {a: s & ids for a, s in ends.items()})
     med, p90 = _quantiles(c.loc[~c.instant, "lead"].to_numpy(dtype=float))
     return Outcomes(
         cases=len(c),
         instant=int(c.instant.sum()),
         lead_median_s=med,
         lead_p90_s=p90,
-        funnel=_funnel(sets, len(c), ends) if processes is None else (),
+        funnel=_funnel(sets, frozenset(c.case_idx), ends) if processes is None else (),
         outcomes=tuple(rows),
         funnels=funnels,
         by_case=c.set_index(c.case_id.astype(str))["outcome"],
