@@ -120,7 +120,7 @@ def test_a_change_states_its_base_and_what_it_may_cost() -> None:
         {"wait_s": [100.0], "extraneous_s": [80.0]}, index=pd.Index(["Call"], name="activity")
     )
     held = recommendations(report, cases_total=1000, lead_total_s=1e9, waiting_by_activity=wait)[0]
-    assert "80 % of the waiting at these steps is on the customer's or a third party's side" in held.trade_off
+    assert "80 % of the waiting here is on the customer's or a third party's side" in held.trade_off
 
 
 def test_a_simulated_change_says_why_it_differs_and_is_not_refilled_as_an_upper_bound() -> None:

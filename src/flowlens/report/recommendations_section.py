@@ -212,8 +212,8 @@ def _trade_off(fs: Sequence[Finding]) -> str | None:
         return None
     words = {
         "loop": _(
-            "A return is often a required re-check: the lever is what sends the case back "
-            "(an incomplete file, a missing document), not the check itself."
+            "Often a required re-check: the lever is what sends cases back (incomplete files, "
+            "missing documents), not the check."
         ),
         "rework": _("The lever is what makes the step fail the first time, not the step itself."),
         "customer_wait_loop": _(
@@ -251,8 +251,7 @@ def _with_outside(text: str | None, share: float | None) -> str | None:
     if share is None or share < OUTSIDE_WARNING:
         return text
     more = _(
-        "{share} of the waiting at these steps is on the customer's or a third party's side: "
-        "much of it may remain after the change."
+        "{share} of the waiting here is on the customer's or a third party's side: much of it may remain."
     ).format(share=percent(share, 0))
     return f"{text} {more}" if text else more
 
