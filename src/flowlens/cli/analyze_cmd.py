@@ -116,6 +116,13 @@ from flowlens.log import EventLog
     "paired replications of every scenario).",
 )
 @click.option(
+    "--replications",
+    type=click.IntRange(min=2),
+    default=None,
+    help="With --scenario: run exactly this many paired replications of every scenario (fewer: "
+    "faster, wider intervals) [default: until the precision is reached, 10 to 100].",
+)
+@click.option(
     "--pdf",
     is_flag=True,
     help="Also write report.pdf, printed by headless Chromium (each section on a new page, the map "
@@ -158,6 +165,7 @@ def analyze(
     domain: str,
     simulate: bool | None,
     scenario_files: tuple[Path, ...],
+    replications: int | None,
     process: str | None,
     lang: str,
     as_json: bool,
@@ -236,6 +244,7 @@ def analyze(
             domain=domain,
             simulate=bool(simulate) or bool(scenarios),
             scenarios=scenarios,
+            whatif_replications=replications,
             jobs=worker_count(None),
             lang=lang,
             command=_command_line(),

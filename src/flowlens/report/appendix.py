@@ -32,7 +32,7 @@ from flowlens.report.templating import reader_text, render_fragment
 
 #: methods.md sections each report section rests on (by section id; "segments-*" by prefix).
 METHODS_FOR: dict[str, tuple[str, ...]] = {
-    "recommendations": ("18.1", "18.2", "18.3"),
+    "recommendations": ("18.1", "18.2", "18.3", "18.6"),
     "summary": ("3.3", "3.5"),
     "map": ("3.1", "3.4"),
     "variants": ("3.2",),
@@ -42,10 +42,10 @@ METHODS_FOR: dict[str, tuple[str, ...]] = {
     "findings": ("13.1", "13.2"),
     "journeys": ("9.1", "9.4"),
     "segments": ("10.2", "10.3"),
-    "drivers": ("11.2",),
+    "drivers": ("11.2", "18.6"),
     "sla": ("12.1", "12.2", "12.4"),
     "simulation": ("16.6",),
-    "whatif": ("17.1", "17.2"),
+    "whatif": ("17.1", "17.2", "18.7"),
     "quality": ("2",),
 }
 

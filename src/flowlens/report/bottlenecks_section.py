@@ -57,10 +57,13 @@ def _rows(rep: BottleneckReport, level: str, top: int) -> list[dict[str, Any]]:
     return rows
 
 
-def bottlenecks_section(rep: BottleneckReport, *, top: int | None = None) -> Section:
+def bottlenecks_section(
+    rep: BottleneckReport, *, top: int | None = None, util_found: bool = False
+) -> Section:
     """The "Bottlenecks" section: the plain-language findings, a bar chart of the steps with
-    the most waiting, a table of the top groups per level, utilisation per team and resource,
-    and a line chart of work in progress over time with Little's law as a check."""
+    the most waiting, a table of the top groups per level, utilisation per team and resource
+    (``util_found``: on working hours found in the log, no calendar being given), and a line
+    chart of work in progress over time with Little's law as a check."""
     n = top or rep.top
     levels = [lv for lv in ("activity", "transition", "team", "resource") if lv in rep.levels]
     tables = [
@@ -106,6 +109,7 @@ def bottlenecks_section(rep: BottleneckReport, *, top: int | None = None) -> Sec
         tables=tables,
         chart=chart,
         util=util,
+        util_found=util_found,
         wip_chart=wip_chart,
         wip_period=_PERIOD.get(rep.wip_freq, "period"),
         util_period=_PERIOD.get(rep.util_freq, "period"),
@@ -115,6 +119,6 @@ def bottlenecks_section(rep: BottleneckReport, *, top: int | None = None) -> Sec
         id="bottlenecks",
         title=_("Bottlenecks"),
         html=html,
-        data=rep.to_dict(),
+        data={**rep.to_dict(), "utilisation_calendars": "found in the log" if util_found else rep.calendars},
         lead=rep.sentences[0] if rep.sentences else _("No step keeps customers waiting."),
     )

@@ -253,6 +253,7 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
     tm, wa, other = _time_analyses(log, opts, tick, guard) if opts.deep else (None, None, None)
     by_transition = guard.run("Why cases wait", lambda: wa.by("transition")) if wa is not None else None
     by_activity = guard.run("Why cases wait", lambda: wa.by("activity")) if wa is not None else None
+    found["waiting_by_activity"] = by_activity
     tick("process map")
     report = _add(
         report,
@@ -321,6 +322,7 @@ def _recommendations(
 ) -> Section:
     """The first page (methods 18): the changes to decide on and the board's three numbers."""
     from flowlens.findings.allowlist import AllowList
+    from flowlens.report.outcomes import INSTANT_S
     from flowlens.report.recommendations_section import (
         board_numbers,
         data_quality_reason,
@@ -343,6 +345,9 @@ def _recommendations(
         quality=log.quality,
         starts_estimated=bool(wa is not None and wa.tm.starts_estimated),
         allow=opts.allow or AllowList.default(),
+        step_cases=_step_cases(log),
+        compare=found.get("compare") or (),
+        waiting_by_activity=found.get("waiting_by_activity"),
     )
     sla = found.get("sla")
     lead = found["durations"]
@@ -354,17 +359,40 @@ def _recommendations(
         lead = c.select("case_id", lead_time_s=c.customer_lead_us / 1e6).to_pandas()
         # "to the outcome" only when a stop was given or found; else it runs to the last step
         clock = "end" if tm.stop.mode == "case_end" else "outcome"
+    outcomes = None
+    if tm is not None:
+        from flowlens.report.outcomes import case_outcomes
+
+        ctx = found.get("ctx")
+        roles = ctx.step_roles if ctx is not None else None
+        if roles is None:
+            from flowlens.analysis.step_roles import step_roles
+
+            roles = step_roles(tm)
+        outcomes = case_outcomes(tm, roles.outcomes, processes=found.get("processes"))
     board = board_numbers(
         lead,
         waiting=wa.overall() if wa is not None else None,
         sla=sla[0].result.summary() if sla else None,
         processes=found.get("processes"),
+        instant_s=INSTANT_S if outcomes is not None else None,
     )
     board["lead_to"] = clock
+    from flowlens.report.sections import start_share
+
     reason = data_quality_reason(
-        log.quality, starts_estimated=bool(wa is not None and wa.tm.starts_estimated)
+        log.quality,
+        starts_estimated=bool(wa is not None and wa.tm.starts_estimated),
+        start_share=start_share(log),
     )
-    return recommendations_section(recs, board, quality_reason=reason)
+    return recommendations_section(recs, board, quality_reason=reason, outcomes=outcomes)
+
+
+def _step_cases(log: EventLog) -> dict[str, int]:
+    """Per activity, the cases that take it (the base a change on that step can apply to)."""
+    t = log.table
+    df = t.group_by("activity").aggregate(n=t.case_idx.nunique()).to_pandas()
+    return {str(a): int(n) for a, n in zip(df.activity, df.n, strict=True)}
 
 
 def versions() -> dict[str, str]:
@@ -505,8 +533,6 @@ def _deep_sections(
     other: Any,
     found: dict[str, Any],
 ) -> Report:
-    from flowlens.analysis.bottlenecks import bottleneck_report
-    from flowlens.report.bottlenecks_section import bottlenecks_section
     from flowlens.report.waiting_section import waiting_section
 
     if wa is not None:
@@ -515,7 +541,7 @@ def _deep_sections(
     if tm is not None:
         report = _add(
             report,
-            guard.run("Bottlenecks", lambda: bottlenecks_section(bottleneck_report(tm, other_work=other))),
+            guard.run("Bottlenecks", lambda: _bottlenecks(log, tm, opts, other)),
         )
     tick("redundant steps")
     if tm is not None and wa is not None:
@@ -555,6 +581,30 @@ def _deep_sections(
     return report
 
 
+def _bottlenecks(log: EventLog, tm: TimeModel, opts: ReportOptions, other: Any) -> Section:
+    """The bottlenecks section; without a given calendar, utilisation on working hours found in
+    the log (methods 8.2: each person's usual hours, as the waiting split finds shifts), not on
+    a 24x7 clock, when the log's times are finer than an hour."""
+    from flowlens.analysis.bottlenecks import bottleneck_report
+    from flowlens.report.bottlenecks_section import bottlenecks_section
+
+    rep = bottleneck_report(tm, other_work=other)
+    if opts.calendars is not None or rep.business_time or not rep.utilisation:
+        return bottlenecks_section(rep)
+    if (log.time_resolution_s or 0) >= 3600:
+        return bottlenecks_section(rep)
+    from flowlens.analysis.bottlenecks.capacity import utilisation
+    from flowlens.timing.discovery import discover_calendars
+    from flowlens.timing.model import time_model
+
+    found_tm = time_model(log, calendars=discover_calendars(log), team=opts.team, clock_stop=opts.clock_stop)
+    util = {
+        lv: utilisation(found_tm, level=lv, freq=rep.util_freq, other_work=other) for lv in rep.utilisation
+    }
+    sentences = [s for s in rep.sentences if not s.startswith("Utilisation counts every hour")]
+    return bottlenecks_section(replace(rep, utilisation=util, sentences=sentences), util_found=True)
+
+
 def _simulation(
     log: EventLog,
     report: Report,
@@ -581,8 +631,27 @@ def _simulation(
         result = guard.run(WHATIF_TITLE, lambda: _whatif(log, opts, fid, fit_options))
         if result is not None:
             found["whatif"] = result
-            report = _add(report, guard.run(WHATIF_TITLE, lambda: whatif_section(result, fid)))
+            # its own title: a failed comparison must not take the what-if section with it
+            compare = guard.run("Simulated against the cost today", lambda: _compare(log, result, found))
+            found["compare"] = compare or []
+            report = _add(
+                report, guard.run(WHATIF_TITLE, lambda: whatif_section(result, fid, compare=compare or ()))
+            )
     return report
+
+
+def _compare(log: EventLog, result: Any, found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each scenario against the findings' change it tests (methods 18.7)."""
+    from flowlens.report.recommendations_section import scenario_cases, whatif_vs_findings
+
+    wdict = result.to_dict()
+    return whatif_vs_findings(
+        wdict,
+        found.get("findings"),
+        scenario_cases=scenario_cases(log, wdict["scenarios"]),
+        cases_total=len(found["durations"]),
+        waiting_by_activity=found.get("waiting_by_activity"),
+    )
 
 
 def _whatif(
@@ -625,6 +694,7 @@ def _findings(
         _tm=tm,
         _waiting=wa,
     )
+    found["ctx"] = ctx  # its step roles also give the outcomes of the first page
     found["findings"] = find_wastes(log, ctx=ctx)
     return findings_section(found["findings"], top=opts.top_findings)
 

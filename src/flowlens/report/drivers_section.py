@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from markupsafe import Markup
 
 from flowlens.i18n import _
@@ -40,7 +41,30 @@ def _ratio(v: float) -> str:
 def drivers_section(res: Drivers, *, top: int = 15) -> Section:
     """The "Slow-case drivers" section: a forest plot of the ratio of median lead times (with
     its 95 % interval, log scale, 1× = no difference), the table of effects strongest first,
-    rank correlations for numeric factors, and the findings as sentences."""
+    rank correlations for numeric factors, and the findings as sentences. A level compared with
+    cases whose median lead time is under a minute (instant answers, methods 18.6) is left out
+    of the chart, the table and the sentences and named apart: its ratio only says that instant
+    answers lack the factor (BPIC 2012's "rework 24,988× longer")."""
+    from dataclasses import replace
+
+    from flowlens.report.outcomes import INSTANT_S
+
+    tab = res.table
+    if len(tab) and {"median_in", "median_out"} <= set(tab.columns):
+        low = tab[["median_in", "median_out"]].min(axis=1)
+        instant = (low < INSTANT_S).fillna(False).astype(bool)
+    else:
+        instant = pd.Series(False, index=tab.index)
+    artefacts = [
+        {
+            "name": str(r["phrase"]) if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}",
+            "ratio": _ratio(r["ratio"]),
+            "median_in": r["median_in"],
+            "median_out": r["median_out"],
+        }
+        for r in tab[instant].to_dict("records")
+    ]
+    res = replace(res, table=tab[~instant])
     t = res.table.head(top)
     with_ratio = t[t["ratio"].notna()]
     chart = ""
@@ -100,9 +124,11 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
         shown=len(t),
         total=len(res.table),
         corr=res.correlations.to_dict("records"),
-        findings=res.sentences(limit=8),
+        findings=res.sentences(limit=5),
         excluded=excluded,
+        artefacts=artefacts,
     )
-    return Section(
-        id="drivers", title=_("Slow-case drivers"), html=html, data=res.to_dict(), lead=res.headline()
-    )
+    data = res.to_dict()
+    if artefacts:
+        data["left_out_instant"] = artefacts
+    return Section(id="drivers", title=_("Slow-case drivers"), html=html, data=data, lead=res.headline())

@@ -45,6 +45,21 @@ def _lead_stats(durations: pd.DataFrame) -> dict[str, float | None]:
     }
 
 
+def start_share(log: EventLog) -> float:
+    """The share of activity instances whose start time is recorded (the rest are estimated
+    from when the step could start, or unknown in a completion-only log).
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": ["1", "1"], "activity": ["a", "b"], "start": ["2024-01-01 09:00", None],
+    ...                    "end": ["2024-01-01 10:00", "2024-01-01 11:00"]})
+    >>> start_share(flowlens.read_log(df))
+    0.5
+    """
+    t = log.table
+    row = t.aggregate(n=t.count(), s=t.start_us.count()).to_pandas().iloc[0]
+    return float(row.s) / float(row.n) if row.n else 0.0
+
+
 def summary_section(
     log: EventLog,
     summary: LogSummary,
@@ -114,6 +129,7 @@ def summary_section(
     html = render_fragment(
         "_summary.html.j2",
         s=summary,
+        start_share=start_share(log) if summary.has_start_times else 0.0,
         lead=lead,
         columns=log.columns.to_dict(),
         lead_chart=chart,
@@ -244,6 +260,7 @@ def map_section(
         time_svg=time,
         states_json=Markup(states.json()) if states is not None else None,
         has_start=log.has_start_times,
+        start_share=start_share(log) if log.has_start_times else 0.0,
         shown_activities=len(shown.nodes),
         total_activities=shown.total_activities,
         activity_share=shown.activity_share,

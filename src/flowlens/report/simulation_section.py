@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowlens.report.document import Section
@@ -183,11 +184,18 @@ def _change(c: dict[str, Any]) -> str:
     return f"{c.get('action', '?')}: " + ", ".join(fields) if fields else str(c.get("action", "?"))
 
 
-def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None) -> Section:
+def whatif_section(
+    result: WhatIfResult,
+    fidelity: FidelityResult | None = None,
+    *,
+    compare: Sequence[Mapping[str, Any]] = (),
+) -> Section:
     """The section "What a simpler process would save" from a what-if run (module notes): the fidelity
     verdict first (``fidelity``, the same log's check; None when it did not run), then the
-    scenarios ranked by mean saving (ties by name). ``data`` is ``result.to_dict()`` with the
-    fidelity block and the ranking.
+    scenarios ranked by mean saving (ties by name), then, per scenario that tests a change of
+    the findings (``compare``: :func:`~flowlens.report.recommendations_section.whatif_vs_findings`),
+    what its steps cost today against what the simulation saves, and why they differ.
+    ``data`` is ``result.to_dict()`` with the fidelity block, the ranking and ``compare``.
 
     >>> from flowlens.simulation.model import SimulationModel, example_model
     >>> from flowlens.simulation.scenarios import Scenario
@@ -324,9 +332,16 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
         model_uncertainty=result.model_uncertainty,
         seed=result.seed,
     )
+    from flowlens.units import duration_unit
+
+    shown = [c for c in compare if c.get("finding") is not None]
+    cunit = duration_unit([c["today_per_case_s"] for c in shown] + [c["simulated_per_case_s"] for c in shown])
+    html += render_fragment("_whatif_compare.html.j2", compare=shown, unit=cunit) if shown else ""
     data = result.to_dict()
     data["fidelity"] = fid
     data["ranking"] = [r["name"] for r in rows]
+    if compare:
+        data["compare"] = [dict(c) for c in compare]
     return Section(id="whatif", title=WHATIF_TITLE, html=html, data=data, lead=lead)
 
 

@@ -1,0 +1,263 @@
+"""How cases end: the funnel of milestones, the outcomes, and lead time per outcome (methods 18.6).
+
+A board reads a process by what happens to its cases: how many reach each milestone, how
+many end with each outcome and how long each outcome takes. A case answered within a minute
+of its first step (an automatic decline) is no case a person waited on: it is counted apart,
+not averaged into the lead time of the others.
+
+* **Outcome steps** are :mod:`flowlens.analysis.step_roles`' outcomes (the case ends with
+  them). Outcome steps whose cases agree at ``SAME_OUTCOME`` or more (Jaccard) are one outcome,
+  named by their steps in the order they come (BPIC 2012's ``A_APPROVED``,
+  ``A_REGISTERED``, ``A_ACTIVATED`` and ``O_ACCEPTED``). A case's outcome is the one of its
+  last outcome step; a case with none has "no outcome recorded" (still open, or abandoned).
+* **Milestones**: steps that are no outcome, done at most once in (99 % of) the cases that
+  take them, by at least ``MIN_MILESTONE_SHARE`` of the cases. The **funnel** is the chain of
+  milestones, from every case (with the milestones nearly every case takes), the most frequent
+  first, each taken by a subset (99 %) of the previous one's cases and by at most
+  ``1 - MIN_DROP`` of them (steps with the same cases are one stage), then
+  the most frequent outcome whose cases are a subset of the last stage's (and fewer).
+* **Instant cases**: customer lead time under ``INSTANT_S``.
+
+>>> import flowlens, pandas as pd
+>>> from flowlens.timing.model import time_model
+>>> rows = []
+>>> for c in range(40):
+...     d = pd.Timestamp("2024-01-01 09:00") + pd.Timedelta(days=c)
+...     end = "Approve" if c % 2 else "Decline"
+...     rows += [(c, "Apply", d), (c, "Review", d + pd.Timedelta(hours=3)),
+...              (c, end, d + pd.Timedelta(hours=5 if c % 4 else 0, seconds=1 + c))]
+>>> tm = time_model(flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "timestamp"])))
+>>> o = case_outcomes(tm, {"Approve", "Decline"})
+>>> [(x.name, x.cases, x.instant) for x in o.outcomes]
+[('Approve', 20, 0), ('Decline', 20, 0)]
+>>> [(s.steps, s.cases) for s in o.funnel]
+[(('Apply', 'Review'), 40), (('Approve',), 20)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from flowlens.timing.model import TimeModel
+
+#: A case whose customer lead time is under this (seconds) was answered without anyone
+#: working on it or waiting for it: an automatic answer, counted apart.
+INSTANT_S = 60.0
+#: Outcome steps whose case sets agree this much (Jaccard) are one outcome.
+SAME_OUTCOME = 0.95
+#: A milestone is taken by at least this share of the cases.
+MIN_MILESTONE_SHARE = 0.05
+#: A funnel stage keeps at most this share of the previous stage's cases (else it is no drop).
+MIN_DROP = 0.01
+#: "At most once", "a subset": true for this share of the cases.
+ALMOST_ALL = 0.99
+#: No outcome recorded (the case has no outcome step).
+NONE = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the funnel: the milestone steps (same cases) and the cases reaching it."""
+
+    steps: tuple[str, ...]
+    cases: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One way cases end, with its lead time (the instant cases left out of the percentiles)."""
+
+    #: the outcome's name (its steps, in the order they come), "" for no outcome recorded
+    name: str
+    steps: tuple[str, ...]
+    cases: int
+    share: float
+    #: cases of this outcome answered within INSTANT_S
+    instant: int
+    #: median and 90th percentile customer lead time of its other cases (None: all instant)
+    lead_median_s: float | None
+    lead_p90_s: float | None
+    process: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """The funnel, the outcomes and the instant cases of a log (or of each process)."""
+
+    cases: int
+    instant: int
+    #: median and 90th percentile of the cases that are not instant
+    lead_median_s: float | None
+    lead_p90_s: float | None
+    funnel: tuple[Stage, ...]
+    outcomes: tuple[Outcome, ...]
+    #: per process (multi-process logs): its funnel
+    funnels: Mapping[str, tuple[Stage, ...]] = field(default_factory=dict)
+    #: case id -> outcome name, for the levers' trade-offs
+    by_case: pd.Series | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instant_s": INSTANT_S,
+            "cases": self.cases,
+            "instant": self.instant,
+            "lead_median_s": self.lead_median_s,
+            "lead_p90_s": self.lead_p90_s,
+            "funnel": [asdict(s) for s in self.funnel],
+            "funnels": {p: [asdict(s) for s in f] for p, f in sorted(self.funnels.items())},
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
+
+
+def _quantiles(v: np.ndarray) -> tuple[float | None, float | None]:
+    if not v.size:
+        return None, None
+    return float(np.median(v)), float(np.quantile(v, 0.9))
+
+
+def _merge_outcomes(pairs: pd.DataFrame) -> dict[str, str]:
+    """Outcome step -> its outcome's name (steps with nearly the same cases are one outcome,
+    named by the step that comes first in them, on average)."""
+    sets = {a: frozenset(g.case_idx) for a, g in pairs.groupby("activity", sort=True)}
+    order = pairs.groupby("activity", sort=True)["pos"].mean()
+    names = sorted(sets, key=lambda a: (-len(sets[a]), a))
+    group: dict[str, str] = {}
+    heads: list[list[str]] = []
+    for a in names:
+        for h in heads:
+            s, t = sets[h[0]], sets[a]
+            if len(s & t) >= SAME_OUTCOME * len(s | t):
+                h.append(a)
+                break
+        else:
+            heads.append([a])
+    for h in heads:
+        name = " / ".join(sorted(h, key=lambda a: (order[a], a)))
+        for a in h:
+            group[a] = name
+    return group
+
+
+def _funnel(
+    sets: Mapping[str, frozenset[int]], every: frozenset[int], outcomes: Mapping[str, frozenset[int]]
+) -> tuple[Stage, ...]:
+    """The chain of nested milestones that are no outcome (module docstring), then the most
+    frequent outcome reached from its last stage; from the case sets of the milestones and of
+    the outcomes."""
+    names = sorted(sets, key=lambda a: (-len(sets[a]), a))
+    cases = len(every)
+    # the first stage is every case (with the milestones every case takes)
+    stages: list[tuple[list[str], frozenset[int]]] = [([], every)]
+
+    def nested(s: frozenset[int]) -> bool:
+        return not stages or len(s & stages[-1][1]) >= ALMOST_ALL * len(s)
+
+    for a in names:
+        s = sets[a]
+        if len(s) < MIN_MILESTONE_SHARE * cases:
+            break
+        if not nested(s):
+            continue  # another branch, not a stage of this chain
+        if stages and len(s) > (1 - MIN_DROP) * len(stages[-1][1]):
+            steps, prev = stages[-1]
+            if len(s ^ prev) <= (1 - ALMOST_ALL) * len(prev):
+                steps.append(a)  # the same cases: one stage
+            continue
+        stages.append(([a], s))
+    ends = sorted(outcomes, key=lambda a: (-len(outcomes[a]), a))
+    for a in ends:
+        last = len(stages[-1][1]) if stages else cases
+        drop = len(outcomes[a]) <= (1 - MIN_DROP) * last
+        if outcomes[a] and nested(outcomes[a]) and drop and len(outcomes[a]) >= MIN_MILESTONE_SHARE * cases:
+            stages.append(([a], outcomes[a]))
+            break
+    return tuple(Stage(tuple(steps), len(s)) for steps, s in stages)
+
+
+def case_outcomes(
+    tm: TimeModel, outcome_steps: Iterable[str], *, processes: pd.DataFrame | None = None
+) -> Outcomes:
+    """The funnel, outcomes and instant cases of ``tm``'s log (module docstring); with
+    ``processes`` (case_id, process) outcomes and funnels are per process."""
+    import ibis
+
+    inst = tm.instances
+    steps = sorted(set(outcome_steps))
+    c = tm.cases.select("case_idx", "case_id", lead=tm.cases.customer_lead_us / 1e6).to_pandas()
+    c = c.sort_values("case_idx", kind="stable").reset_index(drop=True)
+    per = inst.group_by(["case_idx", "activity"]).aggregate(n=inst.count(), pos=inst.pos.min())
+    once = per.group_by("activity").aggregate(cases=per.count(), once=(per.n == 1).cast("int64").sum())
+    once = once.to_pandas()
+    ms = sorted(once.activity[once.once >= ALMOST_ALL * once.cases].astype(str))
+    pairs = per.filter(per.activity.isin(sorted(set(ms) | set(steps)) or ["\x00"])).to_pandas()
+    pairs["activity"] = pairs["activity"].astype(str)
+    # a case's outcome: the outcome of its last outcome step
+    group = _merge_outcomes(pairs[pairs.activity.isin(steps)]) if steps else {}
+    outs = inst.filter(inst.activity.isin(steps or ["\x00"]))
+    w = ibis.window(group_by=outs.case_idx, order_by=ibis.desc(outs.pos))
+    last = outs.select("case_idx", "activity", r=ibis.row_number().over(w))
+    last = last.filter(last.r == 0).select("case_idx", "activity").to_pandas()
+    last["outcome"] = last.activity.astype(str).map(group)
+    c = c.merge(last[["case_idx", "outcome"]], on="case_idx", how="left")
+    c["outcome"] = c["outcome"].fillna(NONE)
+    c["instant"] = c["lead"] < INSTANT_S
+    proc_of = None
+    if processes is not None:
+        proc_of = (
+            c["case_id"]
+            .astype(str)
+            .map(dict(zip(processes.case_id.astype(str), processes.process.astype(str), strict=False)))
+        )
+    c["process"] = proc_of if proc_of is not None else ""
+    members: dict[str, list[str]] = {}
+    for a, g in sorted(group.items()):
+        members.setdefault(g, []).append(a)
+    # the outcome's cases (those whose last outcome step is one of it), for the funnel's end
+    ends = {str(k): frozenset(g.case_idx) for k, g in c[c.outcome != NONE].groupby("outcome", sort=True)}
+    rows = []
+    for (p, name), g in c.groupby(["process", "outcome"], sort=True):
+        slow = g.loc[~g.instant, "lead"].to_numpy(dtype=float)
+        med, p90 = _quantiles(slow)
+        total = int((c.process == p).sum())
+        rows.append(
+            Outcome(
+                name=str(name),
+                steps=tuple(members.get(str(name), [])),
+                cases=len(g),
+                share=len(g) / total if total else 0.0,
+                instant=int(g.instant.sum()),
+                lead_median_s=med,
+                lead_p90_s=p90,
+                process=str(p) if processes is not None else None,
+            )
+        )
+    # per process, the most frequent outcome first; "no outcome recorded" last
+    rows.sort(key=lambda o: (o.process or "", o.name == NONE, -o.cases, o.name))
+    mp = pairs[pairs.activity.isin(ms) & ~pairs.activity.isin(steps)]
+    sets = {a: frozenset(g.case_idx) for a, g in mp.groupby("activity", sort=True)}
+    funnels: dict[str, tuple[Stage, ...]] = {}
+    if processes is not None:
+        for p, g in c.groupby("process", sort=True):
+            ids = frozenset(g.case_idx)
+            sub = {a: s & ids for a, s in sets.items() if s & ids}
+            funnels[str(p)] = _funnel(sub, ids, {a: s & ids for a, s in ends.items()})
+    med, p90 = _quantiles(c.loc[~c.instant, "lead"].to_numpy(dtype=float))
+    return Outcomes(
+        cases=len(c),
+        instant=int(c.instant.sum()),
+        lead_median_s=med,
+        lead_p90_s=p90,
+        funnel=_funnel(sets, frozenset(c.case_idx), ends) if processes is None else (),
+        outcomes=tuple(rows),
+        funnels=funnels,
+        by_case=c.set_index(c.case_id.astype(str))["outcome"],
+    )
+
+
+__all__ = ["INSTANT_S", "Outcome", "Outcomes", "Stage", "case_outcomes"]
