@@ -72,6 +72,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # a sentence the findings or analyses stages built (i18n.Message) is written in the
+        # report's language wherever a template prints it
+        finalize=i18n.localize,
     )
     env.filters["duration"] = human_duration
     env.filters["count"] = human_count
