@@ -251,7 +251,9 @@ def count_value(n: float, english: str | None = None) -> Value:
     >>> str(count_value(161_500)), str(count_value(3, "three"))
     ('161,500', 'three')
     """
-    return Value("count", n, english if english is not None else f"{n:,}")
+    from flowlens import formats
+
+    return Value("count", n, english if english is not None else _english(formats.count, n))
 
 
 def percent_value(share: float, english: str | None = None, digits: int = 1) -> Value:
