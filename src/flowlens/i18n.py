@@ -197,7 +197,7 @@ class Value:
 
     __slots__ = ("digits", "english", "kind", "value")
 
-    def __init__(self, kind: str, value: float, english: str, digits: int = 0) -> None:
+    def __init__(self, kind: str, value: float | None, english: str, digits: int = 0) -> None:
         self.kind, self.value, self.english, self.digits = kind, value, english, digits
 
     def __str__(self) -> str:
@@ -231,7 +231,7 @@ def _english(fmt: Callable[..., str], *args: Any, **kwargs: Any) -> str:
         return fmt(*args, **kwargs)
 
 
-def duration_value(seconds: float, english: str | None = None) -> Value:
+def duration_value(seconds: float | None, english: str | None = None) -> Value:
     """A duration for a :class:`Message`; its English is ``english`` (the stage's own wording,
     kept byte for byte) or :func:`flowlens.units.human_duration`'s English.
 
@@ -240,9 +240,8 @@ def duration_value(seconds: float, english: str | None = None) -> Value:
     """
     from flowlens.units import human_duration
 
-    return Value(
-        "duration", float(seconds), english if english is not None else _english(human_duration, seconds)
-    )
+    value = None if seconds is None else float(seconds)
+    return Value("duration", value, english if english is not None else _english(human_duration, value))
 
 
 def count_value(n: float, english: str | None = None) -> Value:

@@ -36,9 +36,10 @@ import pandas as pd
 from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.attributes import case_attribute_table, detect_column, resolve_column
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_, Message, count_value, duration_value, join_messages, percent_value
 from flowlens.io.cases import add_case_attributes
 from flowlens.relational import ordered_sequences
-from flowlens.units import human_duration, parse_duration
+from flowlens.units import parse_duration
 
 if TYPE_CHECKING:
     import ibis
@@ -615,24 +616,39 @@ def _summary(
     n_unknown_cases = int(df.loc[~df["customer_known"], "cases"].sum())
     total_cases = int(df["cases"].sum())
     if not roles["customer"]:
-        notes.append("no customer column: each case is its own issue, so FCR counts contacts within a case")
-    elif n_unknown_cases:
         notes.append(
-            f"{n_unknown_cases:,} of {total_cases:,} cases ({100 * n_unknown_cases / max(total_cases, 1):.1f} %) "
-            "have no identified customer; they are left out of the issue KPIs"
+            M_("no customer column: each case is its own issue, so FCR counts contacts within a case")
+        )
+    elif n_unknown_cases:
+        unknown_share = n_unknown_cases / max(total_cases, 1)
+        notes.append(
+            M_(
+                "{unknown} of {total} cases ({share}) have no identified customer; they are left out of the "
+                "issue KPIs",
+                unknown=count_value(n_unknown_cases, f"{n_unknown_cases:,}"),
+                total=count_value(total_cases, f"{total_cases:,}"),
+                share=percent_value(unknown_share, f"{100 * unknown_share:.1f} %"),
+            )
         )
     matched = {g: bool(v) for g, v in members.items()}
     for grp in ("verification", "transfer", "abandonment", "information_request"):
         if not matched.get(grp) and not (grp == "abandonment" and matched.get("queue")):
             notes.append(
-                f"no activity of the log is in the group '{grp}': its KPI is not measured (give a groups file)"
+                M_(
+                    "no activity of the log is in the group '{group}': its KPI is not measured (give a groups file)",
+                    group=grp,
+                )
             )
     observable = known[~known["censored"]]
     censored = int(known["censored"].sum())
     if censored:
         notes.append(
-            f"FCR leaves out {censored:,} issues that end less than {human_duration(win_s)} before the log ends "
-            "(a repeat contact could fall after the end of the log)"
+            M_(
+                "FCR leaves out {n} issues that end less than {window} before the log ends (a repeat contact "
+                "could fall after the end of the log)",
+                n=count_value(censored, f"{censored:,}"),
+                window=duration_value(win_s),
+            )
         )
     contacts_all = int(df["contacts"].sum())
     k_contacts = int(known["contacts"].sum())
@@ -689,25 +705,33 @@ def headline(summary: Mapping[str, Any], window_s: float) -> str:
     """
     n = summary.get("issues_identified") or 0
     if not n:
-        return (
+        return M_(
             "No issue could be tied to an identified customer, so first-contact resolution is not measured."
         )
-    parts = []
+    parts: list[Message] = []
     if summary.get("fcr") is not None:
         parts.append(
-            f"{100 * summary['fcr']:.1f} % of {n:,} customer issues were resolved at the first contact "
-            f"(no repeat within {human_duration(window_s)})"
+            M_(
+                "{share} of {n} customer issues were resolved at the first contact (no repeat within {window})",
+                share=percent_value(summary["fcr"], f"{100 * summary['fcr']:.1f} %"),
+                n=count_value(n, f"{n:,}"),
+                window=duration_value(window_s),
+            )
         )
     else:
-        parts.append(f"{n:,} customer issues")
+        parts.append(M_("{n} customer issues", n=count_value(n, f"{n:,}")))
     if summary.get("contacts_per_issue") is not None:
         parts.append(
-            f"an issue takes {summary['contacts_per_issue']:.2f} contacts on average and "
-            f"{human_duration(summary.get('lead_median_s'))} from first to last contact (median)"
+            M_(
+                "an issue takes {contacts} contacts on average and {time} from first to last contact (median)",
+                contacts=f"{summary['contacts_per_issue']:.2f}",
+                time=duration_value(summary.get("lead_median_s")),
+            )
         )
     if summary.get("channel_switch_rate") is not None:
-        parts.append(f"{100 * summary['channel_switch_rate']:.1f} % of issues switch channel")
-    return "; ".join(parts) + "."
+        rate = summary["channel_switch_rate"]
+        parts.append(M_("{share} of issues switch channel", share=percent_value(rate, f"{100 * rate:.1f} %")))
+    return M_("{sentence}.", sentence=join_messages(parts, "; "))
 
 
 # Re-exports until their users import them from their homes: findings/ (_customer, context,
