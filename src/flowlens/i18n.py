@@ -434,3 +434,22 @@ def localize(value: Any) -> Any:
     if isinstance(value, (Message, Value, Clause)):
         return value.render()
     return value
+
+
+def message_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Any:
+    """``pd.DataFrame(rows, columns=columns)`` that keeps its :class:`Message` s: pandas stores text
+    as its own string type, which would keep their English and drop what they were built from,
+    so a column holding one is an object column.
+
+    >>> df = message_frame([{"n": 1, "text": M_("{n} cases", n=1)}], ["n", "text"])
+    >>> type(df["text"].iloc[0]).__name__, type(df["n"].iloc[0]).__name__
+    ('Message', 'int64')
+    """
+    import pandas as pd
+
+    out = pd.DataFrame(rows, columns=list(columns))
+    for col in columns:
+        values = [r.get(col) if isinstance(r, Mapping) else None for r in rows]
+        if any(isinstance(v, (Message, Value, Clause)) for v in values):
+            out[col] = pd.Series(values, index=out.index, dtype=object)
+    return out

@@ -37,7 +37,7 @@ from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.analysis.segments import MISSING, _interval, replicates, segment_labels
 from flowlens.attributes import norm_name
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, Message, Value, count_value, duration_value, percent_value
+from flowlens.i18n import M_, Message, Value, count_value, duration_value, message_frame, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
@@ -336,7 +336,7 @@ def effects(
     ]
     if strata is not None:
         cols += ["strata", "inconsistent"]
-    out = pd.DataFrame(rows, columns=cols)
+    out = message_frame(rows, cols)
     if out.empty:
         return out
     out = out.sort_values(["noise", "effect", "factor", "level"], ascending=[True, False, True, True])
@@ -748,7 +748,7 @@ def correlations(
                 "sentence": text,
             }
         )
-    out = pd.DataFrame(rows, columns=["factor", "n", "rho", "rho_low", "rho_high", "noise", "sentence"])
+    out = message_frame(rows, ["factor", "n", "rho", "rho_low", "rho_high", "noise", "sentence"])
     if len(out):
         out = out.assign(a=out["rho"].abs()).sort_values(
             ["noise", "a", "factor"], ascending=[True, False, True]
@@ -933,13 +933,13 @@ def screen_attributes(
         if norm_name(src) in excluded_names or norm_name(canon) in excluded_names:
             continue
         if split is not None and canon == split.column:
-            drop(canon, "process", f"{split.n} processes")
+            drop(canon, "process", M_("{n} processes", n=split.n))
         elif canon in skip_roles:
-            drop(canon, "identifier", "the customer or contact column")
+            drop(canon, "identifier", M_("the customer or contact column"))
         elif _id_like(src):
-            drop(canon, "identifier", "named like an identifier")
+            drop(canon, "identifier", M_("named like an identifier"))
         elif norm_name(src) in _SKIP_NAMES or n in _SKIP_NAMES:
-            drop(canon, "outcome", "named like an outcome")
+            drop(canon, "outcome", M_("named like an outcome"))
         else:
             dt = schema[canon]
             if dt.is_timestamp() or dt.is_date() or dt.is_time():
@@ -987,7 +987,7 @@ def screen_attributes(
                 drop(c, *why)
     else:
         keep = []
-    excl = pd.DataFrame(out, columns=["column", "canonical", "rule", "detail"])
+    excl = message_frame(out, ["column", "canonical", "rule", "detail"])
     order = {r: k for k, r in enumerate(EXCLUSION_RULES)}
     excl = (
         excl.assign(o=excl["rule"].map(order)).sort_values(["o", "column"], kind="stable").drop(columns="o")
@@ -1012,11 +1012,13 @@ def _content_rule(
     :func:`screen_attributes`). Vectorised over the per-case table."""
     varying = float((levels_per_case > 1).sum()) / n_cases
     if varying > max_varying:
-        return "event", f"changes within {100 * varying:.1f} % of the cases"
+        return "event", M_(
+            "changes within {share} of the cases", share=percent_value(varying, f"{100 * varying:.1f} %")
+        )
     has = value.notna()
     n = int(has.sum())
     if n == 0:
-        return "single", "no value"
+        return "single", M_("no value")
     v = value[has]
     levels = int(v.nunique())
     if levels < 2:
@@ -1138,9 +1140,13 @@ def drivers(
         units = units.sort_values("case_idx").reset_index(drop=True)
         strata = "fl_process"
         notes.append(
-            f"the log holds {split.n} processes (column {split.name}): every effect is measured within "
-            "processes (cases against other cases of the same process) and must hold there; a process that is "
-            "simply longer is not a driver"
+            M_(
+                "the log holds {n} processes (column {column}): every effect is measured within processes "
+                "(cases against other cases of the same process) and must hold there; a process that is "
+                "simply longer is not a driver",
+                n=split.n,
+                column=split.name,
+            )
         )
     display = {c: log.attributes.get(c, c) for c in attrs}
     cat: dict[str, str] = {}

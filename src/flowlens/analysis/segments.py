@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, Message, Value, duration_value, percent_value
+from flowlens.i18n import M_, Message, Value, duration_value, message_frame, percent_value
 from flowlens.units import human_duration, percent
 
 if TYPE_CHECKING:
@@ -498,7 +498,7 @@ def compare(
         "noise",
         "small",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    return message_frame(rows, cols)
 
 
 def _row(m: Metric, group: str, n: int, value: float, lo: float, hi: float, **more: Any) -> dict[str, Any]:

@@ -21,13 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from flowlens.i18n import _
+from flowlens.i18n import N_, _
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:
     from flowlens.analysis.drivers import Drivers
+
+
+#: The rule that left an attribute out, in short (the first words of drivers.EXCLUSION_RULES).
+RULE_LABELS = {
+    "identifier": N_("an identifier"),
+    "outcome": N_("an outcome of the case"),
+    "time": N_("a time"),
+    "trace": N_("a function of the path"),
+    "event": N_("changes within cases (an event attribute)"),
+    "process": N_("the process column"),
+    "single": N_("a single value"),
+}
 
 
 def _ratio(v: float) -> str:
@@ -89,7 +101,11 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
     from flowlens.analysis.drivers import EXCLUSION_RULES
 
     excluded = [
-        {"column": x.column, "why": EXCLUSION_RULES[x.rule].split(":")[0], "detail": x.detail}
+        {
+            "column": x.column,
+            "why": _(RULE_LABELS[x.rule]) if x.rule in RULE_LABELS else EXCLUSION_RULES[x.rule].split(":")[0],
+            "detail": x.detail,
+        }
         for x in res.excluded.itertuples()
     ]
     html = render_fragment(

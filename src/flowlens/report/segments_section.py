@@ -23,7 +23,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from flowlens.analysis.segments import CASE_METRICS, ISSUE_METRICS, Metric
-from flowlens.i18n import _
+from flowlens.i18n import _, localize
 from flowlens.report.charts_segments import distribution_chart, interval_chart
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
@@ -79,7 +79,8 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
                     "flag": flag,
                 }
             )
-        label = str(first["label"]) if first.get("label") else m.label
+        # a metric's label is a Message (analysis/segments.py): in the report's language
+        label = str(localize(first["label"] if first.get("label") else m.label))
         blocks.append({"metric": str(name), "label": _cap(label), "unit": m.unit, "rows": rows})
     return blocks
 

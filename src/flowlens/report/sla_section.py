@@ -120,7 +120,7 @@ def _rule_row(a: SlaAnalysis) -> dict[str, Any]:
     r = a.result.rule
     return {
         "name": r.name,
-        "describe": r.describe().split(": ", 1)[1],
+        "describe": r.terms(),
         "jurisdiction": r.jurisdiction,
         "source": r.source,
         "verify": r.verify,

@@ -104,6 +104,7 @@ LANGUAGE_FILTERS = (
     "unit_name",
     "in_unit",
     "with_unit",
+    "loc",
 )
 
 
@@ -131,7 +132,13 @@ def install(env: jinja2.Environment) -> None:
     )
     env.globals["_"] = i18n._
     env.filters.update(
-        number=formats.number, date=formats.date, period=formats.period, unit_name=formats.unit_label
+        number=formats.number,
+        date=formats.date,
+        period=formats.period,
+        unit_name=formats.unit_label,
+        # a sentence built by an analysis (i18n.Message), in the page's language, where a
+        # template formats it into a longer one (printing it with {{ }} localizes it already)
+        loc=i18n.localize,
     )
     for name in LANGUAGE_FILTERS:
         fmt = env.filters.get(name)

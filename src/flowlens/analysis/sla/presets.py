@@ -28,6 +28,7 @@ from flowlens.analysis.sla.rules import (
     unit_word,
 )
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 from flowlens.timing.calendars import WorkCalendar
 
 if TYPE_CHECKING:
@@ -134,14 +135,14 @@ COMPLAINTS = Scope(
     processes=("complaint", "complaints", "complaint handling", "投诉", "消费投诉", "投诉处理"),
     activities=COMPLAINT_INTAKE,
     candidates=True,
-    label="complaint cases",
+    label=M_("complaint cases"),
 )
 #: The cases an error-resolution rule (Regulation E) covers: disputes and error notices.
 DISPUTES = Scope(
     processes=("dispute", "disputes", "card dispute", "chargeback", "error resolution", "争议", "交易争议"),
     activities=DISPUTE_INTAKE,
     candidates=True,
-    label="disputed transactions (error notices)",
+    label=M_("disputed transactions (error notices)"),
 )
 
 NOTIFY_RESULT = (
@@ -177,12 +178,12 @@ def _preset_table() -> dict[str, SlaRule]:
             timezone="Asia/Shanghai",
             holiday_country="CN",  # used only with roll_forward
             extensions=(
-                Extension(30, HOLDING_RESPONSE, attribute="complex", label="complex", candidates=True),
+                Extension(30, HOLDING_RESPONSE, attribute="complex", label=M_("complex"), candidates=True),
                 Extension(
                     60,
                     SECOND_EXTENSION,
                     attribute="especially_complex",
-                    label="especially complex",
+                    label=M_("especially complex"),
                     candidates=True,
                 ),
             ),
@@ -198,7 +199,7 @@ def _preset_table() -> dict[str, SlaRule]:
             timezone="Asia/Shanghai",
             holiday_country="CN",
             extensions=(
-                Extension(60, HOLDING_RESPONSE, attribute="complex", label="complex", candidates=True),
+                Extension(60, HOLDING_RESPONSE, attribute="complex", label=M_("complex"), candidates=True),
             ),
             jurisdiction="China (CBRC, 2012 notice)",
             source="domain.md [58]; [78]",
@@ -229,7 +230,7 @@ def _preset_table() -> dict[str, SlaRule]:
             unit="business_days",
             timezone="Europe/London",
             holiday_country="GB-ENG",
-            extensions=(Extension(35, HOLDING_RESPONSE, label="holding response", candidates=True),),
+            extensions=(Extension(35, HOLDING_RESPONSE, label=M_("holding response"), candidates=True),),
             jurisdiction="United Kingdom (FCA), payment services and e-money",
             source="domain.md [54]: FCA Handbook DISP 1.6.2AR",
             description="FCA DISP 1.6.2AR (PSD and EMD complaints): final response within 15 business days of "
@@ -242,7 +243,7 @@ def _preset_table() -> dict[str, SlaRule]:
             name="EU_PSD2",
             base=15,
             unit="business_days",
-            extensions=(Extension(35, HOLDING_RESPONSE, label="holding reply", candidates=True),),
+            extensions=(Extension(35, HOLDING_RESPONSE, label=M_("holding reply"), candidates=True),),
             jurisdiction="European Union (PSD2)",
             source="domain.md [55]: Directive (EU) 2015/2366 Art. 101(2)",
             description="PSD2 Art. 101(2): reply within 15 business days of receipt; in exceptional situations "
@@ -279,7 +280,7 @@ def _preset_table() -> dict[str, SlaRule]:
             name="US_CFPB",
             base=15,
             unit="calendar_days",
-            extensions=(Extension(60, HOLDING_RESPONSE, label="in progress", candidates=True),),
+            extensions=(Extension(60, HOLDING_RESPONSE, label=M_("in progress"), candidates=True),),
             jurisdiction="United States (CFPB complaint portal)",
             source="domain.md [53]",
             description="CFPB complaint process: company response within 15 calendar days; if the response "
@@ -298,7 +299,11 @@ def _preset_table() -> dict[str, SlaRule]:
             applies_to=DISPUTES,
             extensions=(
                 Extension(
-                    45, PROVISIONAL_CREDIT, unit="calendar_days", label="provisional credit", candidates=True
+                    45,
+                    PROVISIONAL_CREDIT,
+                    unit="calendar_days",
+                    label=M_("provisional credit"),
+                    candidates=True,
                 ),
             ),
             jurisdiction="United States (Regulation E, 12 CFR 1005.11)",
@@ -320,7 +325,11 @@ def _preset_table() -> dict[str, SlaRule]:
             applies_to=DISPUTES,
             extensions=(
                 Extension(
-                    90, PROVISIONAL_CREDIT, unit="calendar_days", label="provisional credit", candidates=True
+                    90,
+                    PROVISIONAL_CREDIT,
+                    unit="calendar_days",
+                    label=M_("provisional credit"),
+                    candidates=True,
                 ),
             ),
             jurisdiction="United States (Regulation E, 12 CFR 1005.11)",
