@@ -29,6 +29,7 @@ ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'’]+(?:[ \-–]+[A-Za-z][A-Za-z'’]
 #: Fixed identifiers a reader may see in any language.
 IDENTIFIERS = [
     re.compile(r"https?://\S+"),
+    re.compile(r"(?:/[\w.\-]+){2,}/?"),  # a file path (the log's source)
     re.compile(r"--[a-z][a-z\-]*(?:[ =][A-Za-z_=./-]+)?"),  # a command-line option (and its value)
     re.compile(r"\b[\w.\-]+\.(?:json|csv|parquet|toml|md|xes|gz|pdf|png|svg|html)\b"),
     re.compile(r"\b[A-Z]{2,}(?:_[A-Z0-9]+)+\b"),  # a rule name: CN_NFRA_2020
@@ -85,10 +86,15 @@ def english_runs(page: str, log_values: list[str]) -> list[str]:
 def test_the_chinese_report_has_no_english_sentence(zh_report) -> None:  # type: ignore[no-untyped-def]
     log, report = zh_report
     values = _log_values(log)
-    found = {s.id: english_runs(f"<h2>{s.title}</h2><p>{localize(s.lead)}</p>{s.html}", values) for s in report.sections}
+    with language("zh-CN"):  # a lead an analysis built is read in the report's language
+        found = {
+            s.id: english_runs(f"<h2>{s.title}</h2><p>{localize(s.lead)}</p>{s.html}", values)
+            for s in report.sections
+        }
     left = {sid: runs for sid, runs in found.items() if runs}
-    assert left == {}, "English left in the Chinese report (mark the message, then translate it):\n" + "\n".join(
-        f"{sid}: {runs[:8]}" for sid, runs in left.items()
+    assert left == {}, (
+        "English left in the Chinese report (mark the message, then translate it):\n"
+        + "\n".join(f"{sid}: {runs[:8]}" for sid, runs in left.items())
     )
     # the scan saw the sections the demo report has
     assert {"findings", "waiting", "bottlenecks", "sla", "methods", "quality"} <= set(found)
@@ -105,11 +111,15 @@ def test_a_sentence_built_before_the_language_is_known() -> None:
     """A finding's sentence keeps its English for results.json and reads in the report's language."""
     sentence = join_messages(
         [
-            M_("'{activity}' is done in batches: cases wait for the next batch", activity="Manual AML Review"),
+            M_(
+                "'{activity}' is done in batches: cases wait for the next batch", activity="Manual AML Review"
+            ),
             M_("Examples: {cases}", cases="C-1, C-2"),
         ]
     )
-    assert sentence == "'Manual AML Review' is done in batches: cases wait for the next batch Examples: C-1, C-2"
+    assert (
+        sentence == "'Manual AML Review' is done in batches: cases wait for the next batch Examples: C-1, C-2"
+    )
     with language("zh-CN"):
         zh = localize(sentence)
     assert zh.startswith("“Manual AML Review”按批处理") and "示例：C-1, C-2" in zh and " Examples" not in zh
@@ -117,3 +127,36 @@ def test_a_sentence_built_before_the_language_is_known() -> None:
         assert localize(sentence) == str(sentence)
     with language("zh-CN"):
         assert localize(duration_value(3 * 86400, "3.0 days")) == "3.0天"
+
+
+def test_the_chinese_methods_are_current_complete_and_not_stale() -> None:
+    """After editing docs/methods.md or docs/methods.zh-CN.md run:
+    python -m flowlens.report.appendix docs/methods.md (it names the stale sections)."""
+    import json
+
+    from flowlens.report.appendix import _DATA, TRANSLATIONS, extract_translation, source_hash, wanted
+
+    root = Path(__file__).resolve().parents[1]
+    doc, copy = TRANSLATIONS["zh-CN"]
+    english = json.loads((root / "src" / "flowlens" / "report" / _DATA).read_text(encoding="utf-8"))
+    shipped = json.loads((root / "src" / "flowlens" / "report" / copy).read_text(encoding="utf-8"))
+    assert shipped == extract_translation((root / "docs" / doc).read_text(encoding="utf-8"), wanted())
+    assert sorted(shipped) == sorted(english), "every section the report uses is translated"
+    stale = [n for n in shipped if shipped[n]["source"] != source_hash(english[n]["text"])]
+    assert stale == [], f"the English of these sections changed since they were translated: {stale}"
+
+
+def test_a_stale_translation_shows_the_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowlens.report import appendix
+
+    english = appendix._methods()
+    changed = {**english, "3.3": {**english["3.3"], "text": english["3.3"]["text"] + " Changed."}}
+    monkeypatch.setattr(appendix, "_methods", lambda: changed)
+    appendix._translated.cache_clear()
+    try:
+        with language("zh-CN"):
+            html = appendix.methods_section(["summary"]).html
+    finally:
+        appendix._translated.cache_clear()
+    assert "Changed." in html  # 3.3: its translation is of the older text
+    assert "客户计时" in html or "日志" in html  # the other sections: Chinese

@@ -1185,8 +1185,10 @@ def drivers(
     )
     corr = correlations(units, num, confidence=confidence, strata=strata)
     notes.append(
-        "associations, not causes: factors overlap (complex cases are transferred and take long), and some "
-        "follow from a long case rather than cause it"
+        M_(
+            "associations, not causes: factors overlap (complex cases are transferred and take long), and some "
+            "follow from a long case rather than cause it"
+        )
     )
     return Drivers(
         table=table,

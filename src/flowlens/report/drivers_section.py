@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from flowlens.i18n import N_, _
+from flowlens.i18n import N_, _, localize
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
@@ -58,7 +58,7 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
     chart = ""
     if len(with_ratio):
         labels = [
-            str(r["phrase"]) if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}"
+            str(localize(r["phrase"])) if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}"
             for r in with_ratio.to_dict("records")
         ]
         # Charts are SVG built by flowlens with every log value escaped: safe to inline.
@@ -69,7 +69,7 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
                 with_ratio["ratio_low"].tolist(),
                 with_ratio["ratio_high"].tolist(),
                 reference=1.0,
-                reference_label="1× (no difference)",
+                reference_label=_("1× (no difference)"),
                 distinct=[not bool(x) for x in with_ratio["noise"]],
                 log_x=True,
                 value_format=_ratio,
@@ -84,9 +84,9 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
             if x["counted"]
         )
         flag = (
-            "too few"
+            _("too few")
             if r["small"]
-            else ("not consistent" if r.get("inconsistent") else ("noise" if r["noise"] else ""))
+            else (_("not consistent") if r.get("inconsistent") else (_("noise") if r["noise"] else ""))
         )
         rows.append(
             {

@@ -61,7 +61,7 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
             flag = (
                 ""
                 if noise is None or whole
-                else ("too few" if r["small"] else ("noise" if noise else "differs"))
+                else (_("too few") if r["small"] else (_("noise") if noise else _("differs")))
             )
             rows.append(
                 {
@@ -72,7 +72,11 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
                     "ci": f"{m.format(r['ci_low'])} – {m.format(r['ci_high'])}",
                     "other": "" if whole else m.format(r["other"]),
                     "diff": (
-                        f"{m.format_diff(r['diff'])} ({m.format_diff(r['diff_low'])} to {m.format_diff(r['diff_high'])})"
+                        _("{diff} ({low} to {high})").format(
+                            diff=m.format_diff(r["diff"]),
+                            low=m.format_diff(r["diff_low"]),
+                            high=m.format_diff(r["diff_high"]),
+                        )
                         if not whole and r["diff"] == r["diff"]
                         else ""
                     ),

@@ -28,6 +28,13 @@ CAUSE_LABELS = {
 BINS = 30
 
 
+def _unit_words(unit: str) -> str:
+    """The rule's unit (``calendar_days``, ``business_days``, ``hours``) in the report's language."""
+    return {"calendar_days": _("days"), "business_days": _("business days"), "hours": _("hours")}.get(
+        unit, unit.replace("_", " ")
+    )
+
+
 def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) -> Section:
     """The SLA section: the first analysis in detail, every rule in the comparison table.
 
@@ -58,7 +65,9 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
                 margins.tolist(),
                 bins=BINS,
                 x_format=lambda v: f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}",
-                x_label=f"{unit} to spare at the response (negative: late), applicable deadline",
+                x_label=_("{unit} to spare at the response (negative: late), applicable deadline").format(
+                    unit=_unit_words(res.rule.unit)
+                ),
                 color="#74c476",
             )
         )
