@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
-from flowlens.i18n import _
+from flowlens.i18n import N_, _
 from flowlens.report.charts import bar_chart, histogram
 from flowlens.report.document import Section
 from flowlens.report.sections import records
@@ -18,12 +18,13 @@ from flowlens.report.templating import render_fragment
 if TYPE_CHECKING:
     from flowlens.analysis.sla import SlaAnalysis
 
+#: marked for translation here, translated where shown (``_(CAUSE_LABELS[c])``)
 CAUSE_LABELS = {
-    "batching": "batching",
-    "contention": "busy staff (contention)",
-    "prioritization": "others served first",
-    "unavailability": "staff off shift",
-    "extraneous": "outside the log (customer, third party, other work)",
+    "batching": N_("batching"),
+    "contention": N_("busy staff (contention)"),
+    "prioritization": N_("others served first"),
+    "unavailability": N_("staff off shift"),
+    "extraneous": N_("outside the log (customer, third party, other work)"),
 }
 BINS = 30
 
@@ -92,7 +93,7 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
             if not b.empty and float(b.wait_s.sum()) > 0:
                 cause_chart = Markup(
                     bar_chart(
-                        [CAUSE_LABELS.get(c, c) for c in b.cause],
+                        [_(CAUSE_LABELS[c]) if c in CAUSE_LABELS else c for c in b.cause],
                         [float(v) * 100 for v in b.share],
                         unit="%",
                         color="#f16913",
