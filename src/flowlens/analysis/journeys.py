@@ -724,7 +724,7 @@ def headline(summary: Mapping[str, Any], window_s: float) -> str:
         parts.append(
             M_(
                 "an issue takes {contacts} contacts on average and {time} from first to last contact (median)",
-                contacts=f"{summary['contacts_per_issue']:.2f}",
+                contacts=format(summary["contacts_per_issue"], ".2f"),
                 time=duration_value(summary.get("lead_median_s")),
             )
         )

@@ -339,13 +339,13 @@ def _auto(log: EventLog) -> ProcessSplit | None:
             "named like a process, and the activity tells the process for {share} of instances "
             "(separation {separation} ≥ {bound})",
             share=percent_value(float(r.purity), f"{100 * r.purity:.1f} %"),
-            separation=f"{r.separation:.2f}",
+            separation=format(r.separation, ".2f"),
             bound=NAMED_SEPARATION,
         )
         if r.named
         else M_(
             "its values split the activities into nearly disjoint sets (separation {separation} ≥ {bound})",
-            separation=f"{r.separation:.2f}",
+            separation=format(r.separation, ".2f"),
             bound=SEPARATION,
         )
     )

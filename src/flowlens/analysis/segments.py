@@ -107,7 +107,7 @@ class Metric:
         sign = "+" if value >= 0 else "−"
         if self.kind == "share":
             # TRANSLATORS: a difference in percentage points, e.g. +5.2 pp
-            return M_("{sign}{points} pp", sign=sign, points=f"{abs(100 * value):.1f}")
+            return M_("{sign}{points} pp", sign=sign, points=format(abs(100 * value), ".1f"))
         if self.kind == "duration":
             return M_("{sign}{time}", sign=sign, time=duration_value(abs(value)))
         return f"{sign}{abs(value):,.2f}"

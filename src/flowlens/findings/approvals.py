@@ -347,7 +347,7 @@ def _comparison_sentence(r: dict[str, Any]) -> Message:
         activity=r["compared_at"],
         cases=count_value(r["compared_instances"]),
         excess=_points(r["excess_negative"], "+.1f"),
-        p=f"{r['fisher_p']:.2f}",
+        p=format(r["fisher_p"], ".2f"),
         low=_points(lo, "+.1f"),
         high=_points(hi, "+.1f"),
         bound=bound,

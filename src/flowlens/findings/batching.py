@@ -224,7 +224,7 @@ def detect_batch_delay(
                     activity=a,
                     share=percent_value(share, f"{100 * share:.0f} %", 0),
                     batches=count_value(len(bt)),
-                    size=f"{bt['size'].mean():.1f}",
+                    size=format(bt["size"].mean(), ".1f"),
                     times=", ".join(firing[:2]),
                     each=duration_value(mean_wait, f"{mean_wait / 3600:,.1f} h"),
                 ),

@@ -220,7 +220,7 @@ def _reassignment_findings(ctx: FindingContext, b: Bounces) -> list[Finding]:
                     cases=count_text(len(cases)),
                     share=percent_value(len(cases) / max(n_all, 1), f"{len(cases) / max(n_all, 1):.1%}", 1),
                     activity=act,
-                    mean=f"{occ / len(cases):.1f}",
+                    mean=format(occ / len(cases), ".1f"),
                     direct=count_text(direct),
                     time=human_value(avg),
                 ),

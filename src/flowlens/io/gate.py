@@ -470,7 +470,7 @@ def _use_lifecycle(
                 "because --activity was given. To make them part of the activity, pass --activity {option}",
                 column=col,
                 values=shown,
-                option=f"{ACTIVITY_JOIN.join(acts)}{ACTIVITY_JOIN}{col}",
+                option=ACTIVITY_JOIN.join((*acts, col)),
             )
         )
         return False, mapping

@@ -101,14 +101,8 @@ class Scope:
         if self.label:
             return self.label
         by_process = f"{self.column or 'process'} = {' / '.join(self.processes)}" if self.processes else None
-        by_activity = (
-            M_(
-                "cases with {activities}",
-                activities=f"{' / '.join(self.activities[:3])}{' …' if len(self.activities) > 3 else ''}",
-            )
-            if self.activities
-            else None
-        )
+        names = " / ".join(self.activities[:3]) + (" …" if len(self.activities) > 3 else "")
+        by_activity = M_("cases with {activities}", activities=names) if self.activities else None
         if by_process and by_activity:
             return M_("{first} or {second}", first=by_process, second=by_activity)
         return by_process or by_activity or M_("every case")
