@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 
 import flowlens
-from flowlens.i18n import M_, duration_value, join_messages, language, localize
+from flowlens.i18n import M_, join_messages, language, localize
 from flowlens.io.cases import add_case_attributes
 from flowlens.report.build import ReportOptions, build_report
+from flowlens.units import duration_value
 
 #: Three or more ASCII words in a row (letters, with ' or - inside a word).
 ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'’]+(?:[ \-–]+[A-Za-z][A-Za-z'’]*){2,}")

@@ -33,7 +33,7 @@ compiles the ``.mo`` (docs/translating.md)::
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -178,98 +178,8 @@ def npgettext(context: str, singular: str, plural: str, n: int) -> str:
 # English. Such a sentence is a :class:`Message`: a ``str`` whose value is the English text (so
 # every existing use, JSON and the English report see exactly that), which also remembers its
 # marked template and parameters, so :func:`localize` renders it in the report's language at
-# render time. Numbers inside it are :class:`Value` s: their English text as the stage wrote it,
+# render time. Numbers inside it are :class:`flowlens.units.Value` s: their English text as the stage wrote it,
 # and their kind, so another language formats them its own way (万, 天, 12.3%).
-
-
-class Value:
-    """A number inside a :class:`Message`: ``english`` as the stage wrote it, re-formatted by
-    :func:`localize` in other languages (``kind``: ``duration`` in seconds, ``count``,
-    ``percent`` as a share, ``number``; ``digits`` for percent and number).
-
-    >>> v = Value("duration", 5.0 * 86400, "5.0 days")
-    >>> str(v), f"{v}"
-    ('5.0 days', '5.0 days')
-    >>> with language("zh-CN"):
-    ...     localize(v)
-    '5.0天'
-    """
-
-    __slots__ = ("digits", "english", "kind", "value")
-
-    def __init__(self, kind: str, value: float | None, english: str, digits: int = 0) -> None:
-        self.kind, self.value, self.english, self.digits = kind, value, english, digits
-
-    def __str__(self) -> str:
-        return self.english
-
-    def __format__(self, spec: str) -> str:
-        return format(self.english, spec)
-
-    def __repr__(self) -> str:
-        return f"Value({self.kind!r}, {self.value!r}, {self.english!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Value, (self.kind, self.value, self.english, self.digits))
-
-    def render(self) -> str:
-        """The value in the current language."""
-        from flowlens import formats
-        from flowlens.units import human_duration
-
-        if self.kind == "duration":
-            return human_duration(self.value)
-        if self.kind == "count":
-            return formats.count(self.value)
-        if self.kind == "percent":
-            return formats.percent(self.value, self.digits)
-        return formats.number(self.value, self.digits)
-
-
-def _english(fmt: Callable[..., str], *args: Any, **kwargs: Any) -> str:
-    with language(SOURCE_LANGUAGE):
-        return fmt(*args, **kwargs)
-
-
-def duration_value(seconds: float | None, english: str | None = None) -> Value:
-    """A duration for a :class:`Message`; its English is ``english`` (the stage's own wording,
-    kept byte for byte) or :func:`flowlens.units.human_duration`'s English.
-
-    >>> str(duration_value(5400)), str(duration_value(5400, "1.5 hours"))
-    ('1.5 h', '1.5 hours')
-    """
-    from flowlens.units import human_duration
-
-    value = None if seconds is None else float(seconds)
-    return Value("duration", value, english if english is not None else _english(human_duration, value))
-
-
-def count_value(n: float, english: str | None = None) -> Value:
-    """A count for a :class:`Message` (English ``1,234`` unless ``english`` is given; 万 in Chinese).
-
-    >>> str(count_value(161_500)), str(count_value(3, "three"))
-    ('161,500', 'three')
-    """
-    from flowlens import formats
-
-    return Value("count", n, english if english is not None else _english(formats.count, n))
-
-
-def percent_value(share: float, english: str | None = None, digits: int = 1) -> Value:
-    """A share for a :class:`Message` (English from :func:`flowlens.formats.percent` unless
-    ``english`` is given, e.g. the stage's ``f"{x:.0%}"``).
-
-    >>> str(percent_value(0.123)), str(percent_value(0.76, f"{0.76:.0%}", 0))
-    ('12.3 %', '76%')
-    """
-    from flowlens import formats
-
-    return Value(
-        "percent",
-        float(share),
-        english if english is not None else _english(formats.percent, share, digits),
-        digits,
-    )
 
 
 class Message(str):
@@ -278,9 +188,10 @@ class Message(str):
 
     Build one with :func:`M_` (or :func:`NM_` for a count's plural forms, :func:`join_messages`
     for sentences that follow one another); the catalogue's extractor finds their templates.
-    A parameter may be a :class:`Value`, another :class:`Message`, or a plain value (a name from
+    A parameter may be a :class:`flowlens.units.Value`, another :class:`Message`, or a plain value (a name from
     the log, a number the template formats the same way in every language).
 
+    >>> from flowlens.units import duration_value
     >>> m = M_("'{a}' waits {t} in {n:,} cases", a="Check", t=duration_value(7200), n=1200)
     >>> m, type(m).__name__, m == "'Check' waits 2.0 h in 1,200 cases"
     ("'Check' waits 2.0 h in 1,200 cases", 'Message', True)
@@ -314,6 +225,9 @@ class Message(str):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_message, (self.msgid, self.params, self.plural, self.n, self.context))
 
+    def __localize__(self) -> str:
+        return self.render()
+
     def render(self) -> str:
         """The sentence in the current language (exactly ``str(self)`` in English)."""
         if current_language() == SOURCE_LANGUAGE:
@@ -335,11 +249,9 @@ def _rebuild_message(
 
 
 def _as_english(value: Any) -> Any:
-    if isinstance(value, Value):
-        return value.english
     if isinstance(value, Message):
         return str.__str__(value)
-    if isinstance(value, Clause):
+    if getattr(type(value), "__localize__", None) is not None:  # a Clause, a units.Value
         return str(value)
     return value
 
@@ -418,6 +330,9 @@ class Clause:
     def __reduce__(self) -> tuple[Any, ...]:
         return (Clause, (self.message,))
 
+    def __localize__(self) -> str:
+        return self.render()
+
     def render(self) -> str:
         if current_language() == SOURCE_LANGUAGE:
             return str(self)
@@ -425,15 +340,14 @@ class Clause:
 
 
 def localize(value: Any) -> Any:
-    """``value`` in the current language: a :class:`Message` or :class:`Value` rendered, anything
+    """``value`` in the current language: a :class:`Message` or :class:`flowlens.units.Value` rendered, anything
     else as it is (a value from the log, a number).
 
     >>> localize("Check"), localize(3)
     ('Check', 3)
     """
-    if isinstance(value, (Message, Value, Clause)):
-        return value.render()
-    return value
+    render = getattr(type(value), "__localize__", None)
+    return render(value) if render is not None else value
 
 
 def message_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Any:
@@ -450,6 +364,6 @@ def message_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> 
     out = pd.DataFrame(rows, columns=list(columns))
     for col in columns:
         values = [r.get(col) if isinstance(r, Mapping) else None for r in rows]
-        if any(isinstance(v, (Message, Value, Clause)) for v in values):
+        if any(getattr(type(v), "__localize__", None) is not None for v in values):
             out[col] = pd.Series(values, index=out.index, dtype=object)
     return out

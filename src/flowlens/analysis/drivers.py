@@ -37,7 +37,8 @@ from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.analysis.segments import MISSING, _interval, replicates, segment_labels
 from flowlens.attributes import norm_name
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, Message, Value, count_value, duration_value, message_frame, percent_value
+from flowlens.i18n import M_, Message, message_frame
+from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog

@@ -36,10 +36,10 @@ import pandas as pd
 from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.attributes import case_attribute_table, detect_column, resolve_column
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, Message, count_value, duration_value, join_messages, percent_value
+from flowlens.i18n import M_, Message, join_messages
 from flowlens.io.cases import add_case_attributes
 from flowlens.relational import ordered_sequences
-from flowlens.units import parse_duration
+from flowlens.units import count_value, duration_value, parse_duration, percent_value
 
 if TYPE_CHECKING:
     import ibis

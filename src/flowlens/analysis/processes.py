@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, percent_value
+from flowlens.i18n import M_
+from flowlens.units import percent_value
 
 if TYPE_CHECKING:
     import ibis

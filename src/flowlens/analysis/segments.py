@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, Message, Value, duration_value, message_frame, percent_value
-from flowlens.units import human_duration, percent
+from flowlens.i18n import M_, Message, message_frame
+from flowlens.units import Value, duration_value, human_duration, percent, percent_value
 
 if TYPE_CHECKING:
     from flowlens.analysis.journeys import Journeys

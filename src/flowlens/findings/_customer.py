@@ -30,7 +30,8 @@ from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.signals import is_missing, party
-from flowlens.i18n import M_, NM_, Message, Value, count_value, duration_value
+from flowlens.i18n import M_, NM_, Message
+from flowlens.units import Value, count_value, duration_value
 
 if TYPE_CHECKING:
     import ibis

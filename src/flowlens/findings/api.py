@@ -43,7 +43,8 @@ from flowlens.findings.context import FindingContext
 from flowlens.findings.model import ACTIONS, KINDS, Finding, Scenario
 from flowlens.findings.rank import MIN_FINDING_CASES, REMOVAL_ACTIONS, claimed, consolidate
 from flowlens.findings.rank import min_cases as support
-from flowlens.i18n import M_, NM_, count_value, duration_value, percent_value
+from flowlens.i18n import M_, NM_
+from flowlens.units import count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog

@@ -62,7 +62,8 @@ import pandas as pd
 from flowlens.analysis.activity_groups import normalise
 from flowlens.findings.model import Finding, Scenario, per_case_seconds, saving_us, top_values
 from flowlens.findings.rank import bootstrap_total_ci
-from flowlens.i18n import M_, Message, Value, count_value, percent_value
+from flowlens.i18n import M_, Message
+from flowlens.units import Value, count_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.findings.context import FindingContext

@@ -44,7 +44,8 @@ import pandas as pd
 
 from flowlens.findings.model import Finding, Scenario, per_case_seconds, top_values
 from flowlens.findings.rank import bootstrap_total_ci
-from flowlens.i18n import M_, count_value, duration_value, percent_value
+from flowlens.i18n import M_
+from flowlens.units import count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.findings.context import FindingContext

@@ -48,7 +48,8 @@ from flowlens.findings._customer import (
     steps,
 )
 from flowlens.findings.model import Finding, Scenario
-from flowlens.i18n import M_, duration_value
+from flowlens.i18n import M_
+from flowlens.units import duration_value
 
 if TYPE_CHECKING:
     import ibis

@@ -52,7 +52,8 @@ from flowlens.findings.signals import (
     human_value,
     role_members,
 )
-from flowlens.i18n import M_, Clause, count_value, percent_value
+from flowlens.i18n import M_, Clause
+from flowlens.units import count_value, percent_value
 
 if TYPE_CHECKING:
     import ibis

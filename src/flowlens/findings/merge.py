@@ -54,7 +54,8 @@ from flowlens.findings.approvals import APPROVAL
 from flowlens.findings.model import Finding, Scenario, per_case_seconds, top_values
 from flowlens.findings.rank import bootstrap_total_ci
 from flowlens.findings.rework import planned_repeats
-from flowlens.i18n import M_, count_value, duration_value, percent_value
+from flowlens.i18n import M_
+from flowlens.units import count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.findings.context import FindingContext

@@ -63,7 +63,8 @@ from flowlens.findings.signals import (
     role_members,
     share_text,
 )
-from flowlens.i18n import M_, percent_value
+from flowlens.i18n import M_
+from flowlens.units import percent_value
 
 if TYPE_CHECKING:
     import ibis

@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.findings.model import Finding
-from flowlens.i18n import M_, count_value, duration_value, join_messages
+from flowlens.i18n import M_, join_messages
+from flowlens.units import count_value, duration_value
 
 #: How specific a kind is: when two detectors see the same waste, the higher one is kept.
 #: Structural kinds (rework, loop) say *that* something repeats; the specific ones say *what*.

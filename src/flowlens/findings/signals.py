@@ -49,7 +49,7 @@ from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer, is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
-from flowlens.i18n import Value, count_value, duration_value, percent_value
+from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     import ibis

@@ -38,12 +38,13 @@ import duckdb
 from flowlens import quality as Q
 from flowlens.columns import ACTIVITY_JOIN, ColumnMap
 from flowlens.errors import EmptyLogError, InputError
-from flowlens.i18n import M_, count_value, percent_value
+from flowlens.i18n import M_
 from flowlens.io.readers import RawTable, fold
 from flowlens.io.timestamps import _observes_dst, lit, q, timestamp_column
 from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
 from flowlens.source import SourceInfo
+from flowlens.units import count_value, percent_value
 
 CANONICAL = (
     "eid",

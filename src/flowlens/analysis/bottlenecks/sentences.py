@@ -9,7 +9,8 @@ import pandas as pd
 
 from flowlens.analysis.bottlenecks.capacity import HIGH_UTILISATION
 from flowlens.analysis.bottlenecks.ranking import NO_RESOURCE, NO_TEAM
-from flowlens.i18n import M_, NM_, Message, Value, count_value, duration_value, join_messages, percent_value
+from flowlens.i18n import M_, NM_, Message, join_messages
+from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.analysis.bottlenecks.overview import BottleneckReport

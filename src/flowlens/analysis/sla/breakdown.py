@@ -17,7 +17,8 @@ from flowlens.analysis.sla.rules import (
     SlaRule,
 )
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, NM_, Message, Value, count_value, duration_value, join_messages, percent_value
+from flowlens.i18n import M_, NM_, Message, join_messages
+from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog

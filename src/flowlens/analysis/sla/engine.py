@@ -37,8 +37,9 @@ from flowlens.analysis.sla.rules import (
     working_calendar,
 )
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, count_value
+from flowlens.i18n import M_
 from flowlens.timing.calendars import WorkCalendar
+from flowlens.units import count_value
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
