@@ -36,7 +36,7 @@ import pandas as pd
 from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.attributes import case_attribute_table, detect_column, resolve_column
 from flowlens.errors import ConfigError
-from flowlens.i18n import M_, Message, join_messages
+from flowlens.i18n import M_, PM_, Message, join_messages
 from flowlens.io.cases import add_case_attributes
 from flowlens.relational import ordered_sequences
 from flowlens.units import count_value, duration_value, parse_duration, percent_value
@@ -133,7 +133,10 @@ def customer_key(
     n = len(df)
     if n == 0:
         return CustomerKey(
-            col, name, False, f"column '{name}' identifies no customer (every value means unknown)"
+            col,
+            name,
+            False,
+            M_("column '{column}' identifies no customer (every value means unknown)", column=name),
         )
     counts = df.groupby("cust").size()
     # most cases open at once per value: +1 at each start, -1 at each end, running sum per value
@@ -168,20 +171,39 @@ def customer_key(
         "non_person_share": share,
     }
     if share > MAX_NON_PERSON_SHARE:
-        reason = (
-            f"column '{name}' does not identify persons: {100 * share:.1f} % of its cases belong to values with more "
-            f"than {MAX_PERSON_CASES} cases or {MAX_PERSON_OPEN} or more open at once (e.g. '{top_v}': "
-            f"{int(top.iloc[0]):,} cases over {span_d:,.0f} days), an organisation or a product rather than a "
-            "customer; name a person-level key with --customer COLUMN"
+        reason = M_(
+            "column '{column}' does not identify persons: {share} of its cases belong to values with more than "
+            "{max_cases} cases or {max_open} or more open at once (e.g. '{value}': {cases} cases over {days} "
+            "days), an organisation or a product rather than a customer; name a person-level key with "
+            "--customer COLUMN",
+            column=name,
+            share=percent_value(share, format(100 * share, ".1f") + " %"),
+            max_cases=MAX_PERSON_CASES,
+            max_open=MAX_PERSON_OPEN,
+            value=top_v,
+            cases=count_value(int(top.iloc[0]), format(int(top.iloc[0]), ",")),
+            days=format(span_d, ",.0f"),
         )
         return CustomerKey(col, name, False, reason, tuple(sorted(map(str, bad.index))), stats)
-    reason = (
-        f"column '{name}' identifies persons ({len(counts):,} values, median {counts.median():g} cases each)"
+    reason = M_(
+        "column '{column}' identifies persons ({values} values, median {median} cases each)",
+        column=name,
+        values=count_value(len(counts), format(len(counts), ",")),
+        median=format(counts.median(), "g"),
     )
     if len(bad):
-        reason += (
-            f"; {len(bad)} values with more than {MAX_PERSON_CASES} cases or {MAX_PERSON_OPEN} or more open at once "
-            f"({100 * share:.1f} % of the cases) are treated as unidentified"
+        reason = PM_(
+            "two clauses",
+            "{first}; {second}",
+            first=reason,
+            second=M_(
+                "{n} values with more than {max_cases} cases or {max_open} or more open at once ({share} of the "
+                "cases) are treated as unidentified",
+                n=len(bad),
+                max_cases=MAX_PERSON_CASES,
+                max_open=MAX_PERSON_OPEN,
+                share=percent_value(share, format(100 * share, ".1f") + " %"),
+            ),
         )
     return CustomerKey(col, name, True, reason, tuple(sorted(map(str, bad.index))), stats)
 
@@ -565,20 +587,20 @@ def contact_rates(sums: Mapping[str, float], matched: Mapping[str, bool]) -> dic
     out: dict[str, Any] = {}
     if matched.get("queue") and sums["offered_contacts"]:
         out["abandonment_rate"] = _rate(sums["abandoned_offered"], sums["offered_contacts"])
-        out["abandonment_base"] = "queued contacts"
+        out["abandonment_base"] = M_("queued contacts")
     elif matched.get("abandonment"):
         out["abandonment_rate"] = _rate(sums["abandoned_contacts"], sums["contacts"])
-        out["abandonment_base"] = "contacts"
+        out["abandonment_base"] = M_("contacts")
     else:
         out["abandonment_rate"], out["abandonment_base"] = None, None
     if not matched.get("transfer"):
         out["transfer_rate"], out["transfer_base"] = None, None
     elif matched.get("handled") and sums["handled_contacts"]:
         out["transfer_rate"] = _rate(sums["transferred_handled"], sums["handled_contacts"])
-        out["transfer_base"] = "handled contacts"
+        out["transfer_base"] = M_("handled contacts")
     else:
         out["transfer_rate"] = _rate(sums["transferred_contacts"], sums["contacts"])
-        out["transfer_base"] = "contacts"
+        out["transfer_base"] = M_("contacts")
     out["reverification_rate"] = (
         _rate(sums["reverified_contacts"], sums["verified_contacts"]) if matched.get("verification") else None
     )

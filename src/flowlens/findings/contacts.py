@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from flowlens.analysis.activity_groups import channel_text
 from flowlens.findings._customer import (
     Spec,
     Steps,
@@ -137,9 +138,9 @@ def detect_repeat_contacts(ctx: FindingContext) -> list[Finding]:
         fam = key[0]
         # TRANSLATORS: {channel} is a channel family from the log (app, phone, chat, web)
         after = (
-            M_("an {channel} contact", channel=fam)
+            M_("an {channel} contact", channel=channel_text(fam))
             if fam[:1] in "aeiou"
-            else M_("a {channel} contact", channel=fam)
+            else M_("a {channel} contact", channel=channel_text(fam))
         )
         if fam == "unknown":
             after = M_("a contact")
@@ -165,7 +166,7 @@ def detect_repeat_contacts(ctx: FindingContext) -> list[Finding]:
                 {"what": "repeat contacts", "after_channel": fam},
                 M_(
                     "resolve the issue at the {channel} contact (fix the access and skill defects behind repeats)",
-                    channel=fam,
+                    channel=channel_text(fam),
                 ),
             ),
             details={
@@ -204,7 +205,7 @@ def detect_context_loss(ctx: FindingContext) -> list[Finding]:
             title = (
                 M_(
                     "After a transfer the customer explains the issue again ({channel}): '{activity}'",
-                    channel=fam,
+                    channel=channel_text(fam),
                     activity=act,
                 )
                 if fam
@@ -221,7 +222,7 @@ def detect_context_loss(ctx: FindingContext) -> list[Finding]:
             title = (
                 M_(
                     "After the bot hands over, the customer explains the issue again ({channel}): '{activity}'",
-                    channel=fam,
+                    channel=channel_text(fam),
                     activity=act,
                 )
                 if fam
@@ -241,7 +242,7 @@ def detect_context_loss(ctx: FindingContext) -> list[Finding]:
             title = (
                 M_(
                     "Customers repeat what they already said ({channel}): '{activity}'",
-                    channel=fam,
+                    channel=channel_text(fam),
                     activity=act,
                 )
                 if fam
@@ -282,7 +283,7 @@ def detect_bot_loops(ctx: FindingContext) -> list[Finding]:
             title=(
                 M_(
                     "The chatbot does not understand and the customer has to rephrase ({channel})",
-                    channel=fam,
+                    channel=channel_text(fam),
                 )
                 if fam
                 else M_("The chatbot does not understand and the customer has to rephrase")

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from flowlens.analysis.activity_groups import channel_text
 from flowlens.findings._customer import (
     BRANCH_FAMILY,
     DIGITAL_FAMILIES,
@@ -423,14 +424,14 @@ def detect_reentry(ctx: FindingContext) -> list[Finding]:
             title=(
                 M_(
                     "Customers who switch from {source} to {target} re-enter their details",
-                    source=src,
-                    target=dst,
+                    source=channel_text(src),
+                    target=channel_text(dst),
                 )
                 if act in repeats
                 else M_(
                     "Customers who switch from {source} to {target} repeat '{activity}'",
-                    source=src,
-                    target=dst,
+                    source=channel_text(src),
+                    target=channel_text(dst),
                     activity=act,
                 )
             ),
@@ -438,9 +439,9 @@ def detect_reentry(ctx: FindingContext) -> list[Finding]:
             evidence=M_(
                 "Customers who started in the {source} channel went through '{activity}' again in the "
                 "{target} channel: {cases} cases, {cost}.",
-                source=src,
+                source=channel_text(src),
                 activity=act,
-                target=dst,
+                target=channel_text(dst),
                 cases=count_text(len(grp)),
                 cost=cost(grp),
             ),
@@ -449,8 +450,8 @@ def detect_reentry(ctx: FindingContext) -> list[Finding]:
                 {"activity": act, "from_channel": src, "to_channel": dst},
                 M_(
                     "share what the customer entered in the {source} channel with the {target} channel",
-                    source=src,
-                    target=dst,
+                    source=channel_text(src),
+                    target=channel_text(dst),
                 ),
             ),
             details={
@@ -474,7 +475,7 @@ def detect_branch_trips(ctx: FindingContext) -> list[Finding]:
         return Spec(
             title=M_(
                 "Customers who started in the {channel} channel have to come to a branch ('{activity}')",
-                channel=fam,
+                channel=channel_text(fam),
                 activity=marker,
             ),
             activities=(marker,),
@@ -482,7 +483,7 @@ def detect_branch_trips(ctx: FindingContext) -> list[Finding]:
                 "After '{activity}' in the {channel} channel, {customers} customers went to a branch; the trip "
                 "(until they were served there, travel not in the log): {cost}.",
                 activity=marker,
-                channel=fam,
+                channel=channel_text(fam),
                 customers=count_text(len(grp)),
                 cost=cost(grp),
             ),
@@ -492,7 +493,7 @@ def detect_branch_trips(ctx: FindingContext) -> list[Finding]:
                 M_(
                     "finish in the {channel} channel (e.g. video identification) instead of sending the "
                     "customer to a branch",
-                    channel=fam,
+                    channel=channel_text(fam),
                 ),
             ),
             details={"catalogue": "W3", "channel": fam},

@@ -45,6 +45,18 @@ _SIGNALS = {
 }
 
 
+#: The activity groups of the customer's view (analysis/activity_groups.py) as the report names them.
+GROUP_LABELS = {  # the key itself in English, as the table always showed it
+    "verification": N_("verification"),
+    "information_request": N_("information_request"),
+    "repeat_information": N_("repeat_information"),
+    "transfer": N_("transfer"),
+    "abandonment": N_("abandonment"),
+    "queue": N_("queue"),
+    "handled": N_("handled"),
+}
+
+
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = df.astype(object).where(df.notna(), None).to_dict("records")
     return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]
@@ -106,7 +118,7 @@ def journeys_section(
         contact_chart=contact_chart,
         longest=_records(longest),
         channels=s.get("by_channel") or [],
-        groups=[(g, acts) for g, acts in j.groups.items()],
+        groups=[(_(GROUP_LABELS[g]) if g in GROUP_LABELS else g, acts) for g, acts in j.groups.items()],
         seg_blocks=seg_blocks,
         seg_chart=seg_chart,
         by=by,

@@ -56,7 +56,6 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
     main = items[0]
     res = main.result
     s = res.summary()
-    unit = res.rule.unit_word
     margins = res.margins()
     chart = ""
     hist: dict[str, Any] = {"edges": [], "counts": []}
@@ -107,7 +106,7 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
         "_sla.html.j2",
         s=s,
         rule=res.rule,
-        unit=unit,
+        unit=_unit_words(res.rule.unit),  # the rule's unit in the report's language (English: unit_word)
         rules=rules,
         chart=chart,
         time_rows=time_rows,
