@@ -23,6 +23,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from flowlens.i18n import N_, _
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     from flowlens.simulation.fidelity import FidelityResult
     from flowlens.simulation.whatif import WhatIfResult
 
-TITLE = "Can the simulation be trusted?"
-WHATIF_TITLE = "What a simpler process would save"
+TITLE = N_("Can the simulation be trusted?")
+WHATIF_TITLE = N_("What a simpler process would save")
 
 #: What each part of the model moves in a what-if (shown next to its verdict).
 PART_MEANING = {
@@ -159,7 +160,7 @@ def simulation_section(result: FidelityResult) -> Section:
         given_pair=result.mode == "given_pair",
         waiting_wrong=not result.parts["waiting"]["good"],
     )
-    return Section(id="simulation", title=TITLE, html=html, data={"fidelity": d}, lead=lead)
+    return Section(id="simulation", title=_(TITLE), html=html, data={"fidelity": d}, lead=lead)
 
 
 def _signed(x: float, fmt: str) -> str:
@@ -327,7 +328,7 @@ def whatif_section(result: WhatIfResult, fidelity: FidelityResult | None = None)
     data = result.to_dict()
     data["fidelity"] = fid
     data["ranking"] = [r["name"] for r in rows]
-    return Section(id="whatif", title=WHATIF_TITLE, html=html, data=data, lead=lead)
+    return Section(id="whatif", title=_(WHATIF_TITLE), html=html, data=data, lead=lead)
 
 
 __all__ = [
