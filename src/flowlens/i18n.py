@@ -33,11 +33,12 @@ compiles the ``.mo`` (docs/translating.md)::
 from __future__ import annotations
 
 import gettext
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from flowlens.errors import ConfigError
 
@@ -168,3 +169,201 @@ def pgettext(context: str, message: str) -> str:
 def npgettext(context: str, singular: str, plural: str, n: int) -> str:
     """:func:`ngettext` with a context (see :func:`pgettext`)."""
     return translations(_current.get()).npgettext(context, singular, plural, int(n))
+
+
+# --- Sentences built where the language is not yet known --------------------------------------
+#
+# The findings and analyses stages write sentences (a finding's title, evidence and remedy, a
+# segment's sentence) long before the report is rendered, and results.json keeps them in
+# English. Such a sentence is a :class:`Message`: a ``str`` whose value is the English text (so
+# every existing use, JSON and the English report see exactly that), which also remembers its
+# marked template and parameters, so :func:`localize` renders it in the report's language at
+# render time. Numbers inside it are :class:`flowlens.units.Value` s: their English text as the stage wrote it,
+# and their kind, so another language formats them its own way (万, 天, 12.3%).
+
+
+class Message(str):
+    """A sentence whose ``str`` is its English text, built from a marked template (the message id)
+    and parameters; :func:`localize` renders it in the current language.
+
+    Build one with :func:`M_` (or :func:`NM_` for a count's plural forms, :func:`join_messages`
+    for sentences that follow one another); the catalogue's extractor finds their templates.
+    A parameter may be a :class:`flowlens.units.Value`, another :class:`Message`, or a plain value (a name from
+    the log, a number the template formats the same way in every language).
+
+    >>> from flowlens.units import duration_value
+    >>> m = M_("'{a}' waits {t} in {n:,} cases", a="Check", t=duration_value(7200), n=1200)
+    >>> m, type(m).__name__, m == "'Check' waits 2.0 h in 1,200 cases"
+    ("'Check' waits 2.0 h in 1,200 cases", 'Message', True)
+    >>> with language("en"):
+    ...     localize(m)
+    "'Check' waits 2.0 h in 1,200 cases"
+    """
+
+    msgid: str
+    plural: str | None
+    n: int
+    params: dict[str, Any]
+    context: str | None
+
+    def __new__(
+        cls,
+        msgid: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        plural: str | None = None,
+        n: int = 1,
+        context: str | None = None,
+    ) -> Message:
+        params = dict(params or {})
+        template = msgid if plural is None or int(n) == 1 else plural
+        english = template.format(**{k: _as_english(v) for k, v in params.items()})
+        self = super().__new__(cls, english)
+        self.msgid, self.plural, self.n, self.params, self.context = msgid, plural, int(n), params, context
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_message, (self.msgid, self.params, self.plural, self.n, self.context))
+
+    def __localize__(self) -> str:
+        return self.render()
+
+    def render(self) -> str:
+        """The sentence in the current language (exactly ``str(self)`` in English)."""
+        if current_language() == SOURCE_LANGUAGE:
+            return str.__str__(self)
+        if self.plural is not None:
+            if self.context is not None:
+                template = npgettext(self.context, self.msgid, self.plural, self.n)
+            else:
+                template = ngettext(self.msgid, self.plural, self.n)
+        else:
+            template = pgettext(self.context, self.msgid) if self.context is not None else _(self.msgid)
+        return template.format(**{k: localize(v) for k, v in self.params.items()})
+
+
+def _rebuild_message(
+    msgid: str, params: dict[str, Any], plural: str | None, n: int, context: str | None
+) -> Message:
+    return Message(msgid, params, plural=plural, n=n, context=context)
+
+
+def _as_english(value: Any) -> Any:
+    if isinstance(value, Message):
+        return str.__str__(value)
+    if getattr(type(value), "__localize__", None) is not None:  # a Clause, a units.Value
+        return str(value)
+    return value
+
+
+def M_(msgid: str, /, **params: Any) -> Message:
+    """A sentence to render later: ``msgid`` (marked for the catalogue) with ``params``.
+
+    >>> M_("{n:,} cases", n=1500)
+    '1,500 cases'
+    """
+    return Message(msgid, params)
+
+
+def NM_(singular: str, plural: str, n: int, /, **params: Any) -> Message:
+    """:func:`M_` for a count: the language's plural form of ``n`` (``n`` is also a parameter).
+
+    >>> NM_("{n} case", "{n} cases", 1), NM_("{n} case", "{n} cases", 2)
+    ('1 case', '2 cases')
+    """
+    return Message(singular, {"n": n, **params}, plural=plural, n=n)
+
+
+def PM_(context: str, msgid: str, /, **params: Any) -> Message:
+    """:func:`M_` with a context (see :func:`pgettext`)."""
+    return Message(msgid, params, context=context)
+
+
+def join_messages(parts: Sequence[Any], sep: str = " ") -> str:
+    """Sentences or clauses one after another, as one :class:`Message` when any part is one
+    (joined by ``sep`` in English; by the language's own separator otherwise, from the
+    catalogue: Chinese sentences follow one another without a space).
+
+    >>> join_messages([M_("A first sentence."), "Then a second."]), join_messages(["a", "b"], "; ")
+    ('A first sentence. Then a second.', 'a; b')
+    >>> with language("zh-CN"):
+    ...     localize(join_messages([M_("Examples: {cases}", cases="c1"), M_("Examples: {cases}", cases="c2")]))
+    '示例：c1示例：c2'
+    """
+    items = [p for p in parts]
+    if not any(isinstance(p, Message) for p in items):
+        return sep.join(str(p) for p in items)
+    if sep not in (" ", "; "):
+        raise ValueError(f"join_messages: no translatable separator for {sep!r}")
+    out: Any = items[0]
+    for p in items[1:]:
+        if sep == " ":
+            # TRANSLATORS: two sentences one after the other (Chinese: no space between them)
+            out = PM_("two sentences", "{first} {second}", first=out, second=p)
+        else:
+            # TRANSLATORS: two clauses of one sentence, separated by a semicolon
+            out = PM_("two clauses", "{first}; {second}", first=out, second=p)
+    return out
+
+
+class Clause:
+    """A sentence used as a clause of a longer one: ``message`` without its closing full stop
+    (``.`` in English, ``。`` in Chinese), in every language.
+
+    >>> m = M_("{first}; {more}.", first=Clause(M_("Examples: {cases}.", cases="c1")), more="and more")
+    >>> m
+    'Examples: c1; and more.'
+    """
+
+    __slots__ = ("message",)
+    _STOPS = ".。"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __str__(self) -> str:
+        return str.__str__(self.message).rstrip(self._STOPS[0])
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Clause, (self.message,))
+
+    def __localize__(self) -> str:
+        return self.render()
+
+    def render(self) -> str:
+        if current_language() == SOURCE_LANGUAGE:
+            return str(self)
+        return str(localize(self.message)).rstrip(self._STOPS)
+
+
+def localize(value: Any) -> Any:
+    """``value`` in the current language: a :class:`Message` or :class:`flowlens.units.Value` rendered, anything
+    else as it is (a value from the log, a number).
+
+    >>> localize("Check"), localize(3)
+    ('Check', 3)
+    """
+    render = getattr(type(value), "__localize__", None)
+    return render(value) if render is not None else value
+
+
+def message_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Any:
+    """``pd.DataFrame(rows, columns=columns)`` that keeps its :class:`Message` s: pandas stores text
+    as its own string type, which would keep their English and drop what they were built from,
+    so a column holding one is an object column.
+
+    >>> df = message_frame([{"n": 1, "text": M_("{n} cases", n=1)}], ["n", "text"])
+    >>> type(df["text"].iloc[0]).__name__, type(df["n"].iloc[0]).__name__
+    ('Message', 'int64')
+    """
+    import pandas as pd
+
+    out = pd.DataFrame(rows, columns=list(columns))
+    for col in columns:
+        values = [r.get(col) if isinstance(r, Mapping) else None for r in rows]
+        if any(getattr(type(v), "__localize__", None) is not None for v in values):
+            out[col] = pd.Series(values, index=out.index, dtype=object)
+    return out

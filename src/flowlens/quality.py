@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from flowlens.i18n import M_
+
 # Quarantine reasons (stable names: they appear in quarantine.csv and in --json).
 MISSING_CASE = "missing case id"
 MISSING_ACTIVITY = "missing activity"
@@ -32,25 +34,37 @@ STRAY_SUSPEND = "suspend/resume outside an activity instance"
 NUL_BYTE = "NUL byte in a field"
 DST_GAP = "nonexistent local time"
 
-#: Flags: name -> what it means (the text shown in summaries and the report).
+#: Flags: name -> what it means (the text shown in summaries and the report, in its language).
 FLAG_TEXT = {
-    "same_timestamp": "activity instances sharing their end time with another instance of the "
-    "same case (their order falls back to file order)",
-    "batch_timestamps": "activity instances whose end time is shared by 10 or more instances "
-    "from 5 or more cases (batch-loaded or defaulted timestamps)",
-    "coarse_timestamps": "timestamps recorded coarser than to the minute (most of them on whole "
-    "days or hours): order within that unit and shorter durations are unknown",
-    "single_event_cases": "cases with a single activity instance",
-    "future_timestamps": "activity instances ending after the moment the log was read",
-    "negative_waits": "activity instances that start before their predecessor in the case ends "
-    "(overlap or clock skew; waiting is clipped to 0)",
-    "open_cases": "cases whose last activity rarely ends a case (in < 5 % of the cases that "
-    "contain it): probably still open when the log was extracted",
-    "missing_resource": "activity instances without a resource",
-    "missing_start": "activity instances without a start time in a log that has start times",
-    "ambiguous_local_times": "rows whose local time (without an offset) falls in the hour repeated "
-    "when clocks go back: read as the second, standard-time occurrence, so their order and "
-    "durations against the first occurrence may be off by an hour",
+    "same_timestamp": M_(
+        "activity instances sharing their end time with another instance of the "
+        "same case (their order falls back to file order)"
+    ),
+    "batch_timestamps": M_(
+        "activity instances whose end time is shared by 10 or more instances "
+        "from 5 or more cases (batch-loaded or defaulted timestamps)"
+    ),
+    "coarse_timestamps": M_(
+        "timestamps recorded coarser than to the minute (most of them on whole "
+        "days or hours): order within that unit and shorter durations are unknown"
+    ),
+    "single_event_cases": M_("cases with a single activity instance"),
+    "future_timestamps": M_("activity instances ending after the moment the log was read"),
+    "negative_waits": M_(
+        "activity instances that start before their predecessor in the case ends "
+        "(overlap or clock skew; waiting is clipped to 0)"
+    ),
+    "open_cases": M_(
+        "cases whose last activity rarely ends a case (in < 5 % of the cases that "
+        "contain it): probably still open when the log was extracted"
+    ),
+    "missing_resource": M_("activity instances without a resource"),
+    "missing_start": M_("activity instances without a start time in a log that has start times"),
+    "ambiguous_local_times": M_(
+        "rows whose local time (without an offset) falls in the hour repeated "
+        "when clocks go back: read as the second, standard-time occurrence, so their order and "
+        "durations against the first occurrence may be off by an hour"
+    ),
 }
 
 

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 
 def human_duration(seconds: float | None) -> str:
@@ -141,3 +142,101 @@ def with_unit(seconds: float | None, unit: str) -> str:
 
     text = in_unit(seconds, unit)
     return text if text == "–" else attach_unit(text, unit)
+
+
+# --- Numbers inside sentences built before the report's language is known ------------------------
+# (flowlens.i18n.Message: a finding's evidence, a segment's sentence): the English the stage
+# wrote, and what another language needs to write the number its own way.
+
+
+def _english(fmt: Callable[..., str], *args: Any, **kwargs: Any) -> str:
+    from flowlens.i18n import SOURCE_LANGUAGE, language
+
+    with language(SOURCE_LANGUAGE):
+        return fmt(*args, **kwargs)
+
+
+class Value:
+    """A number inside a :class:`Message`: ``english`` as the stage wrote it, re-formatted by
+    :func:`localize` in other languages (``kind``: ``duration`` in seconds, ``count``,
+    ``percent`` as a share, ``number``; ``digits`` for percent and number).
+
+    >>> v = Value("duration", 5.0 * 86400, "5.0 days")
+    >>> str(v), f"{v}"
+    ('5.0 days', '5.0 days')
+    >>> from flowlens.i18n import language, localize
+    >>> with language("zh-CN"):
+    ...     localize(v)
+    '5.0天'
+    """
+
+    __slots__ = ("digits", "english", "kind", "value")
+
+    def __init__(self, kind: str, value: float | None, english: str, digits: int = 0) -> None:
+        self.kind, self.value, self.english, self.digits = kind, value, english, digits
+
+    def __str__(self) -> str:
+        return self.english
+
+    def __format__(self, spec: str) -> str:
+        return format(self.english, spec)
+
+    def __repr__(self) -> str:
+        return f"Value({self.kind!r}, {self.value!r}, {self.english!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Value, (self.kind, self.value, self.english, self.digits))
+
+    def __localize__(self) -> str:
+        return self.render()
+
+    def render(self) -> str:
+        """The value in the current language."""
+        from flowlens import formats
+
+        if self.kind == "duration":
+            return human_duration(self.value)
+        if self.kind == "count":
+            return formats.count(self.value)
+        if self.kind == "percent":
+            return formats.percent(self.value, self.digits)
+        return formats.number(self.value, self.digits)
+
+
+def duration_value(seconds: float | None, english: str | None = None) -> Value:
+    """A duration for a :class:`Message`; its English is ``english`` (the stage's own wording,
+    kept byte for byte) or :func:`flowlens.units.human_duration`'s English.
+
+    >>> str(duration_value(5400)), str(duration_value(5400, "1.5 hours"))
+    ('1.5 h', '1.5 hours')
+    """
+    value = None if seconds is None else float(seconds)
+    return Value("duration", value, english if english is not None else _english(human_duration, value))
+
+
+def count_value(n: float, english: str | None = None) -> Value:
+    """A count for a :class:`Message` (English ``1,234`` unless ``english`` is given; 万 in Chinese).
+
+    >>> str(count_value(161_500)), str(count_value(3, "three"))
+    ('161,500', 'three')
+    """
+    from flowlens import formats
+
+    return Value("count", n, english if english is not None else _english(formats.count, n))
+
+
+def percent_value(share: float, english: str | None = None, digits: int = 1) -> Value:
+    """A share for a :class:`Message` (English from :func:`flowlens.formats.percent` unless
+    ``english`` is given, e.g. the stage's ``f"{x:.0%}"``).
+
+    >>> str(percent_value(0.123)), str(percent_value(0.76, f"{0.76:.0%}", 0))
+    ('12.3 %', '76%')
+    """
+    from flowlens import formats
+
+    return Value(
+        "percent",
+        float(share),
+        english if english is not None else _english(formats.percent, share, digits),
+        digits,
+    )

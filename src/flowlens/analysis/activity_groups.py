@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import PM_
 
 #: Group name -> activity names (English, Simplified Chinese). Matched after :func:`normalise`.
 DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -250,6 +251,29 @@ DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
     "email": ("email", "e-mail", "mail", "letter", "letter email", "post", "邮件", "信函"),
     "video": ("video", "video call", "视频", "视频客服"),
 }
+
+#: The channel families and activity groups in the report's words (flowlens's own names, not
+#: values from the log: a value outside them is shown as it is).
+CHANNEL_WORDS = {
+    "phone": PM_("channel family", "phone"),
+    "chat": PM_("channel family", "chat"),
+    "app": PM_("channel family", "app"),
+    "web": PM_("channel family", "web"),
+    "branch": PM_("channel family", "branch"),
+    "email": PM_("channel family", "email"),
+    "video": PM_("channel family", "video"),
+}
+
+
+def channel_text(family: str) -> str:
+    """A channel family as a sentence names it (a :class:`~flowlens.i18n.Message` for
+    flowlens's own families, so the report says it in its language).
+
+    >>> channel_text("phone"), channel_text("kiosk")
+    ('phone', 'kiosk')
+    """
+    return CHANNEL_WORDS.get(family, family)
+
 
 #: Channel values that are not a customer contact (work the bank does out of sight).
 DEFAULT_INTERNAL_CHANNELS: tuple[str, ...] = (

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
@@ -127,8 +128,8 @@ def detect_domain(log: EventLog, given: str | None = "auto") -> Domain:
             texts += split.processes
         found = bank_terms(texts)
         if len(found) >= MIN_TERMS:
-            return Domain("bank", f"the log names banking work: {', '.join(found[:6])}")
-        return Domain("generic", "not known to be a bank (say --domain bank if it is)")
+            return Domain("bank", M_("the log names banking work: {terms}", terms=", ".join(found[:6])))
+        return Domain("generic", M_("not known to be a bank (say --domain bank if it is)"))
 
     return log.memo("domain:auto", build)
 

@@ -37,18 +37,19 @@ from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.analysis.segments import MISSING, _interval, replicates, segment_labels
 from flowlens.attributes import norm_name
 from flowlens.errors import ConfigError
-from flowlens.units import human_duration
+from flowlens.i18n import M_, Message, message_frame
+from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
 
 #: Behaviour flags computed per case: column -> the phrase after "Cases with".
 BEHAVIOURS: dict[str, str] = {
-    "rework": "rework (an activity repeated)",
-    "transfer": "a transfer",
-    "reverification": "a repeated identity check",
-    "information_request": "a request for information",
-    "several_contacts": "two or more contacts",
+    "rework": M_("rework (an activity repeated)"),
+    "transfer": M_("a transfer"),
+    "reverification": M_("a repeated identity check"),
+    "information_request": M_("a request for information"),
+    "several_contacts": M_("two or more contacts"),
 }
 
 #: Attribute names never used as drivers: identifiers, and outcomes that follow from the lead
@@ -98,6 +99,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %" if x < 0.095 else f"{100 * x:.0f} %"
 
 
+def _pct_value(x: float) -> Value:
+    return percent_value(x, _pct(x), 1 if x < 0.095 else 0)
+
+
 def _ratio_text(r: float) -> str:
     return f"{r:.1f}" if r >= 1.95 else f"{r:.2f}"
 
@@ -136,21 +141,28 @@ class Drivers:
     def headline(self) -> str:
         real = self.table[~self.table["noise"].astype(bool) & (self.table["ratio"] > 1)]
         if real.empty:
-            return (
+            return M_(
                 "No case attribute or behaviour goes with clearly longer lead times "
                 "(every difference is within bootstrap noise)."
             )
         r = real.iloc[0]
         if self.within:
-            return (
-                f"Strongest association with slow cases, within processes ({self.within}): {r['phrase']} "
-                f"({_ratio_text(r['ratio'])}× the median of other cases of the same process; {_pct(r['share'])} of "
-                "cases). Associations, not proven causes."
+            return M_(
+                "Strongest association with slow cases, within processes ({column}): {phrase} ({ratio}× the "
+                "median of other cases of the same process; {share} of cases). Associations, not proven causes.",
+                column=self.within,
+                phrase=r["phrase"],
+                ratio=_ratio_text(r["ratio"]),
+                share=_pct_value(r["share"]),
             )
-        return (
-            f"Strongest association with slow cases: {r['phrase']} (median {human_duration(r['median_in'])} vs "
-            f"{human_duration(r['median_out'])}, {_ratio_text(r['ratio'])}×; {_pct(r['share'])} of cases). "
-            "Associations, not proven causes."
+        return M_(
+            "Strongest association with slow cases: {phrase} (median {inside} vs {outside}, {ratio}×; {share} of "
+            "cases). Associations, not proven causes.",
+            phrase=r["phrase"],
+            inside=duration_value(r["median_in"]),
+            outside=duration_value(r["median_out"]),
+            ratio=_ratio_text(r["ratio"]),
+            share=_pct_value(r["share"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -325,7 +337,7 @@ def effects(
     ]
     if strata is not None:
         cols += ["strata", "inconsistent"]
-    out = pd.DataFrame(rows, columns=cols)
+    out = message_frame(rows, cols)
     if out.empty:
         return out
     out = out.sort_values(["noise", "effect", "factor", "level"], ascending=[True, False, True, True])
@@ -478,81 +490,158 @@ def _combine(
     return {**base, "noise": bool(unclear), "small": False}
 
 
-def _sentence_within(r: Mapping[str, Any], confidence: float) -> str:
+def _sentence_within(r: Mapping[str, Any], confidence: float) -> Message:
     """The sentence of an effect measured within processes."""
-    who = f"Cases with {r['phrase']}"
-    share = f"{_pct(r['share'])} of cases"
-    ci = f"{100 * confidence:.0f} % CI"
     counted = sorted((x for x in r["strata"] if x["counted"]), key=lambda x: (-x["n"], str(x["process"])))
     per = ", ".join(
         f"{x['process']} {_ratio_text(x['ratio'])}×" if x["ratio"] is not None else f"{x['process']} –"
         for x in counted[:4]
     )
     per += ", …" if len(counted) > 4 else ""
+    base = {
+        "phrase": r["phrase"],
+        "share": _pct_value(r["share"]),
+        "confidence": f"{100 * confidence:.0f}",
+        "per": per,
+    }
     if r["small"]:
-        return f"{who}: too few cases within any process to tell ({r['n']:,}; {share})."
+        return M_(
+            "Cases with {phrase}: too few cases within any process to tell ({n}; {share} of cases).",
+            n=count_value(r["n"]),
+            **base,
+        )
     ratio, lo, hi = r["ratio"], r["ratio_low"], r["ratio_high"]
     if r["inconsistent"]:
-        return (
-            f"{who}: no consistent effect within processes ({per}): the processes disagree, so it is not a "
-            f"driver; {share}."
+        return M_(
+            "Cases with {phrase}: no consistent effect within processes ({per}): the processes disagree, so it "
+            "is not a driver; {share} of cases.",
+            **base,
         )
     if math.isnan(ratio) or math.isnan(lo):
         diff = r["mean_diff"]
         if r["noise"]:
-            return f"{who}: within processes not distinguishable from noise (mean difference); {share}."
-        word = "longer" if diff > 0 else "shorter"
-        return (
-            f"{who} take {human_duration(abs(diff))} {word} on average than other cases of the same process "
-            f"({ci} {human_duration(abs(r['diff_low']))}–{human_duration(abs(r['diff_high']))}); {share}."
+            return M_(
+                "Cases with {phrase}: within processes not distinguishable from noise (mean difference); "
+                "{share} of cases.",
+                **base,
+            )
+        spread = {
+            "diff": duration_value(abs(diff)),
+            "low": duration_value(abs(r["diff_low"])),
+            "high": duration_value(abs(r["diff_high"])),
+        }
+        if diff > 0:
+            return M_(
+                "Cases with {phrase} take {diff} longer on average than other cases of the same process "
+                "({confidence} % CI {low}–{high}); {share} of cases.",
+                **base,
+                **spread,
+            )
+        return M_(
+            "Cases with {phrase} take {diff} shorter on average than other cases of the same process "
+            "({confidence} % CI {low}–{high}); {share} of cases.",
+            **base,
+            **spread,
         )
     if r["noise"]:
-        return (
-            f"{who}: within processes {_ratio_text(ratio)}× ({ci} {_ratio_text(lo)}–{_ratio_text(hi)}×; {per}), "
-            f"not distinguishable from noise; {share}."
+        return M_(
+            "Cases with {phrase}: within processes {ratio}× ({confidence} % CI {low}–{high}×; {per}), not "
+            "distinguishable from noise; {share} of cases.",
+            ratio=_ratio_text(ratio),
+            low=_ratio_text(lo),
+            high=_ratio_text(hi),
+            **base,
         )
     if ratio >= 1:
-        return (
-            f"{who} take {_ratio_text(ratio)}× longer than other cases of the same process "
-            f"({ci} {_ratio_text(lo)}–{_ratio_text(hi)}×; {per}); {share}."
+        return M_(
+            "Cases with {phrase} take {ratio}× longer than other cases of the same process "
+            "({confidence} % CI {low}–{high}×; {per}); {share} of cases.",
+            ratio=_ratio_text(ratio),
+            low=_ratio_text(lo),
+            high=_ratio_text(hi),
+            **base,
         )
-    return (
-        f"{who} finish {_ratio_text(1 / ratio)}× faster than other cases of the same process "
-        f"({ci} {_ratio_text(1 / hi)}–{_ratio_text(1 / lo)}×; {per}); {share}."
+    return M_(
+        "Cases with {phrase} finish {ratio}× faster than other cases of the same process "
+        "({confidence} % CI {low}–{high}×; {per}); {share} of cases.",
+        ratio=_ratio_text(1 / ratio),
+        low=_ratio_text(1 / hi),
+        high=_ratio_text(1 / lo),
+        **base,
     )
 
 
-def _sentence(r: Mapping[str, Any], confidence: float) -> str:
-    who = f"Cases with {r['phrase']}"
-    share = f"{_pct(r['share'])} of cases"
-    ci = f"{100 * confidence:.0f} % CI"
-    med = f"median {human_duration(r['median_in'])} vs {human_duration(r['median_out'])}"
+def _sentence(r: Mapping[str, Any], confidence: float) -> Message:
+    med = M_(
+        "median {inside} vs {outside}",
+        inside=duration_value(r["median_in"]),
+        outside=duration_value(r["median_out"]),
+    )
+    base = {
+        "phrase": r["phrase"],
+        "share": _pct_value(r["share"]),
+        "confidence": f"{100 * confidence:.0f}",
+        "median": med,
+    }
     ratio, lo, hi = r["ratio"], r["ratio_low"], r["ratio_high"]
     if r["small"]:
-        return f"{who}: {med} — too few cases to tell ({r['n']:,}; {share})."
+        return M_(
+            "Cases with {phrase}: {median} — too few cases to tell ({n}; {share} of cases).",
+            n=count_value(r["n"]),
+            **base,
+        )
     if math.isnan(ratio) or math.isnan(lo):
         diff = r["mean_diff"]
-        word = "longer" if diff > 0 else "shorter"
+        means = {"mean_in": duration_value(r["mean_in"]), "mean_out": duration_value(r["mean_out"])}
         if r["noise"]:
-            return (
-                f"{who}: mean {human_duration(r['mean_in'])} vs {human_duration(r['mean_out'])}, "
-                f"not distinguishable from noise; {share}."
+            return M_(
+                "Cases with {phrase}: mean {mean_in} vs {mean_out}, not distinguishable from noise; {share} of cases.",
+                **base,
+                **means,
             )
-        return (
-            f"{who} take {human_duration(abs(diff))} {word} on average (mean {human_duration(r['mean_in'])} vs "
-            f"{human_duration(r['mean_out'])}, {ci} {human_duration(abs(r['diff_low']))}–"
-            f"{human_duration(abs(r['diff_high']))}); {share}."
+        spread = {
+            "diff": duration_value(abs(diff)),
+            "low": duration_value(abs(r["diff_low"])),
+            "high": duration_value(abs(r["diff_high"])),
+        }
+        if diff > 0:
+            return M_(
+                "Cases with {phrase} take {diff} longer on average (mean {mean_in} vs {mean_out}, "
+                "{confidence} % CI {low}–{high}); {share} of cases.",
+                **base,
+                **means,
+                **spread,
+            )
+        return M_(
+            "Cases with {phrase} take {diff} shorter on average (mean {mean_in} vs {mean_out}, "
+            "{confidence} % CI {low}–{high}); {share} of cases.",
+            **base,
+            **means,
+            **spread,
         )
     if r["noise"]:
-        return (
-            f"{who}: {med} ({_ratio_text(ratio)}×, {ci} {_ratio_text(lo)}–{_ratio_text(hi)}×), "
-            f"not distinguishable from noise; {share}."
+        return M_(
+            "Cases with {phrase}: {median} ({ratio}×, {confidence} % CI {low}–{high}×), not distinguishable "
+            "from noise; {share} of cases.",
+            ratio=_ratio_text(ratio),
+            low=_ratio_text(lo),
+            high=_ratio_text(hi),
+            **base,
         )
     if ratio >= 1:
-        return f"{who} take {_ratio_text(ratio)}× longer ({med}, {ci} {_ratio_text(lo)}–{_ratio_text(hi)}×); {share}."
-    return (
-        f"{who} finish {_ratio_text(1 / ratio)}× faster ({med}, {ci} {_ratio_text(1 / hi)}–{_ratio_text(1 / lo)}×); "
-        f"{share}."
+        return M_(
+            "Cases with {phrase} take {ratio}× longer ({median}, {confidence} % CI {low}–{high}×); {share} of cases.",
+            ratio=_ratio_text(ratio),
+            low=_ratio_text(lo),
+            high=_ratio_text(hi),
+            **base,
+        )
+    return M_(
+        "Cases with {phrase} finish {ratio}× faster ({median}, {confidence} % CI {low}–{high}×); {share} of cases.",
+        ratio=_ratio_text(1 / ratio),
+        low=_ratio_text(1 / hi),
+        high=_ratio_text(1 / lo),
+        **base,
     )
 
 
@@ -607,16 +696,47 @@ def correlations(
         if strata is None and abs(float(spearmanr(d["x"], d["y"]).statistic)) >= 1.0:
             rho = lo = hi = float(spearmanr(d["x"], d["y"]).statistic)
         noise = lo <= 0.0 <= hi
+        stats = {
+            "name": name,
+            "rho": f"{rho:.2f}",
+            "confidence": f"{100 * confidence:.0f}",
+            "low": f"{lo:.2f}",
+            "high": f"{hi:.2f}",
+            "n": count_value(n),
+        }
         if noise:
+            text = M_(
+                "No clear association between {name} and lead time (Spearman ρ = {rho}, {confidence} % CI {low} "
+                "to {high}; n = {n}).",
+                **stats,
+            )
+        elif rho > 0:
             text = (
-                f"No clear association between {name} and lead time (Spearman ρ = {rho:.2f}, "
-                f"{100 * confidence:.0f} % CI {lo:.2f} to {hi:.2f}; n = {n:,})."
+                M_(
+                    "Higher {name} goes with longer lead times within processes (Spearman ρ = {rho}, "
+                    "{confidence} % CI {low} to {high}; n = {n}).",
+                    **stats,
+                )
+                if strata
+                else M_(
+                    "Higher {name} goes with longer lead times (Spearman ρ = {rho}, {confidence} % CI {low} to "
+                    "{high}; n = {n}).",
+                    **stats,
+                )
             )
         else:
-            word = "longer" if rho > 0 else "shorter"
             text = (
-                f"Higher {name} goes with {word} lead times{' within processes' if strata else ''} "
-                f"(Spearman ρ = {rho:.2f}, {100 * confidence:.0f} % CI {lo:.2f} to {hi:.2f}; n = {n:,})."
+                M_(
+                    "Higher {name} goes with shorter lead times within processes (Spearman ρ = {rho}, "
+                    "{confidence} % CI {low} to {high}; n = {n}).",
+                    **stats,
+                )
+                if strata
+                else M_(
+                    "Higher {name} goes with shorter lead times (Spearman ρ = {rho}, {confidence} % CI {low} to "
+                    "{high}; n = {n}).",
+                    **stats,
+                )
             )
         rows.append(
             {
@@ -629,7 +749,7 @@ def correlations(
                 "sentence": text,
             }
         )
-    out = pd.DataFrame(rows, columns=["factor", "n", "rho", "rho_low", "rho_high", "noise", "sentence"])
+    out = message_frame(rows, ["factor", "n", "rho", "rho_low", "rho_high", "noise", "sentence"])
     if len(out):
         out = out.assign(a=out["rho"].abs()).sort_values(
             ["noise", "a", "factor"], ascending=[True, False, True]
@@ -814,13 +934,13 @@ def screen_attributes(
         if norm_name(src) in excluded_names or norm_name(canon) in excluded_names:
             continue
         if split is not None and canon == split.column:
-            drop(canon, "process", f"{split.n} processes")
+            drop(canon, "process", M_("{n} processes", n=split.n))
         elif canon in skip_roles:
-            drop(canon, "identifier", "the customer or contact column")
+            drop(canon, "identifier", M_("the customer or contact column"))
         elif _id_like(src):
-            drop(canon, "identifier", "named like an identifier")
+            drop(canon, "identifier", M_("named like an identifier"))
         elif norm_name(src) in _SKIP_NAMES or n in _SKIP_NAMES:
-            drop(canon, "outcome", "named like an outcome")
+            drop(canon, "outcome", M_("named like an outcome"))
         else:
             dt = schema[canon]
             if dt.is_timestamp() or dt.is_date() or dt.is_time():
@@ -868,7 +988,7 @@ def screen_attributes(
                 drop(c, *why)
     else:
         keep = []
-    excl = pd.DataFrame(out, columns=["column", "canonical", "rule", "detail"])
+    excl = message_frame(out, ["column", "canonical", "rule", "detail"])
     order = {r: k for k, r in enumerate(EXCLUSION_RULES)}
     excl = (
         excl.assign(o=excl["rule"].map(order)).sort_values(["o", "column"], kind="stable").drop(columns="o")
@@ -893,11 +1013,13 @@ def _content_rule(
     :func:`screen_attributes`). Vectorised over the per-case table."""
     varying = float((levels_per_case > 1).sum()) / n_cases
     if varying > max_varying:
-        return "event", f"changes within {100 * varying:.1f} % of the cases"
+        return "event", M_(
+            "changes within {share} of the cases", share=percent_value(varying, f"{100 * varying:.1f} %")
+        )
     has = value.notna()
     n = int(has.sum())
     if n == 0:
-        return "single", "no value"
+        return "single", M_("no value")
     v = value[has]
     levels = int(v.nunique())
     if levels < 2:
@@ -1019,9 +1141,13 @@ def drivers(
         units = units.sort_values("case_idx").reset_index(drop=True)
         strata = "fl_process"
         notes.append(
-            f"the log holds {split.n} processes (column {split.name}): every effect is measured within "
-            "processes (cases against other cases of the same process) and must hold there; a process that is "
-            "simply longer is not a driver"
+            M_(
+                "the log holds {n} processes (column {column}): every effect is measured within processes "
+                "(cases against other cases of the same process) and must hold there; a process that is "
+                "simply longer is not a driver",
+                n=split.n,
+                column=split.name,
+            )
         )
     display = {c: log.attributes.get(c, c) for c in attrs}
     cat: dict[str, str] = {}
@@ -1060,8 +1186,10 @@ def drivers(
     )
     corr = correlations(units, num, confidence=confidence, strata=strata)
     notes.append(
-        "associations, not causes: factors overlap (complex cases are transferred and take long), and some "
-        "follow from a long case rather than cause it"
+        M_(
+            "associations, not causes: factors overlap (complex cases are transferred and take long), and some "
+            "follow from a long case rather than cause it"
+        )
     )
     return Drivers(
         table=table,

@@ -36,9 +36,10 @@ import pandas as pd
 from flowlens.analysis.activity_groups import ActivityGroups
 from flowlens.attributes import case_attribute_table, detect_column, resolve_column
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_, PM_, Message, join_messages
 from flowlens.io.cases import add_case_attributes
 from flowlens.relational import ordered_sequences
-from flowlens.units import human_duration, parse_duration
+from flowlens.units import count_value, duration_value, parse_duration, percent_value
 
 if TYPE_CHECKING:
     import ibis
@@ -132,7 +133,10 @@ def customer_key(
     n = len(df)
     if n == 0:
         return CustomerKey(
-            col, name, False, f"column '{name}' identifies no customer (every value means unknown)"
+            col,
+            name,
+            False,
+            M_("column '{column}' identifies no customer (every value means unknown)", column=name),
         )
     counts = df.groupby("cust").size()
     # most cases open at once per value: +1 at each start, -1 at each end, running sum per value
@@ -167,20 +171,39 @@ def customer_key(
         "non_person_share": share,
     }
     if share > MAX_NON_PERSON_SHARE:
-        reason = (
-            f"column '{name}' does not identify persons: {100 * share:.1f} % of its cases belong to values with more "
-            f"than {MAX_PERSON_CASES} cases or {MAX_PERSON_OPEN} or more open at once (e.g. '{top_v}': "
-            f"{int(top.iloc[0]):,} cases over {span_d:,.0f} days), an organisation or a product rather than a "
-            "customer; name a person-level key with --customer COLUMN"
+        reason = M_(
+            "column '{column}' does not identify persons: {share} of its cases belong to values with more than "
+            "{max_cases} cases or {max_open} or more open at once (e.g. '{value}': {cases} cases over {days} "
+            "days), an organisation or a product rather than a customer; name a person-level key with "
+            "--customer COLUMN",
+            column=name,
+            share=percent_value(share, format(100 * share, ".1f") + " %"),
+            max_cases=MAX_PERSON_CASES,
+            max_open=MAX_PERSON_OPEN,
+            value=top_v,
+            cases=count_value(int(top.iloc[0]), format(int(top.iloc[0]), ",")),
+            days=format(span_d, ",.0f"),
         )
         return CustomerKey(col, name, False, reason, tuple(sorted(map(str, bad.index))), stats)
-    reason = (
-        f"column '{name}' identifies persons ({len(counts):,} values, median {counts.median():g} cases each)"
+    reason = M_(
+        "column '{column}' identifies persons ({values} values, median {median} cases each)",
+        column=name,
+        values=count_value(len(counts), format(len(counts), ",")),
+        median=format(counts.median(), "g"),
     )
     if len(bad):
-        reason += (
-            f"; {len(bad)} values with more than {MAX_PERSON_CASES} cases or {MAX_PERSON_OPEN} or more open at once "
-            f"({100 * share:.1f} % of the cases) are treated as unidentified"
+        reason = PM_(
+            "two clauses",
+            "{first}; {second}",
+            first=reason,
+            second=M_(
+                "{n} values with more than {max_cases} cases or {max_open} or more open at once ({share} of the "
+                "cases) are treated as unidentified",
+                n=len(bad),
+                max_cases=MAX_PERSON_CASES,
+                max_open=MAX_PERSON_OPEN,
+                share=percent_value(share, format(100 * share, ".1f") + " %"),
+            ),
         )
     return CustomerKey(col, name, True, reason, tuple(sorted(map(str, bad.index))), stats)
 
@@ -564,20 +587,20 @@ def contact_rates(sums: Mapping[str, float], matched: Mapping[str, bool]) -> dic
     out: dict[str, Any] = {}
     if matched.get("queue") and sums["offered_contacts"]:
         out["abandonment_rate"] = _rate(sums["abandoned_offered"], sums["offered_contacts"])
-        out["abandonment_base"] = "queued contacts"
+        out["abandonment_base"] = M_("queued contacts")
     elif matched.get("abandonment"):
         out["abandonment_rate"] = _rate(sums["abandoned_contacts"], sums["contacts"])
-        out["abandonment_base"] = "contacts"
+        out["abandonment_base"] = M_("contacts")
     else:
         out["abandonment_rate"], out["abandonment_base"] = None, None
     if not matched.get("transfer"):
         out["transfer_rate"], out["transfer_base"] = None, None
     elif matched.get("handled") and sums["handled_contacts"]:
         out["transfer_rate"] = _rate(sums["transferred_handled"], sums["handled_contacts"])
-        out["transfer_base"] = "handled contacts"
+        out["transfer_base"] = M_("handled contacts")
     else:
         out["transfer_rate"] = _rate(sums["transferred_contacts"], sums["contacts"])
-        out["transfer_base"] = "contacts"
+        out["transfer_base"] = M_("contacts")
     out["reverification_rate"] = (
         _rate(sums["reverified_contacts"], sums["verified_contacts"]) if matched.get("verification") else None
     )
@@ -615,24 +638,39 @@ def _summary(
     n_unknown_cases = int(df.loc[~df["customer_known"], "cases"].sum())
     total_cases = int(df["cases"].sum())
     if not roles["customer"]:
-        notes.append("no customer column: each case is its own issue, so FCR counts contacts within a case")
-    elif n_unknown_cases:
         notes.append(
-            f"{n_unknown_cases:,} of {total_cases:,} cases ({100 * n_unknown_cases / max(total_cases, 1):.1f} %) "
-            "have no identified customer; they are left out of the issue KPIs"
+            M_("no customer column: each case is its own issue, so FCR counts contacts within a case")
+        )
+    elif n_unknown_cases:
+        unknown_share = n_unknown_cases / max(total_cases, 1)
+        notes.append(
+            M_(
+                "{unknown} of {total} cases ({share}) have no identified customer; they are left out of the "
+                "issue KPIs",
+                unknown=count_value(n_unknown_cases, f"{n_unknown_cases:,}"),
+                total=count_value(total_cases, f"{total_cases:,}"),
+                share=percent_value(unknown_share, f"{100 * unknown_share:.1f} %"),
+            )
         )
     matched = {g: bool(v) for g, v in members.items()}
     for grp in ("verification", "transfer", "abandonment", "information_request"):
         if not matched.get(grp) and not (grp == "abandonment" and matched.get("queue")):
             notes.append(
-                f"no activity of the log is in the group '{grp}': its KPI is not measured (give a groups file)"
+                M_(
+                    "no activity of the log is in the group '{group}': its KPI is not measured (give a groups file)",
+                    group=grp,
+                )
             )
     observable = known[~known["censored"]]
     censored = int(known["censored"].sum())
     if censored:
         notes.append(
-            f"FCR leaves out {censored:,} issues that end less than {human_duration(win_s)} before the log ends "
-            "(a repeat contact could fall after the end of the log)"
+            M_(
+                "FCR leaves out {n} issues that end less than {window} before the log ends (a repeat contact "
+                "could fall after the end of the log)",
+                n=count_value(censored, f"{censored:,}"),
+                window=duration_value(win_s),
+            )
         )
     contacts_all = int(df["contacts"].sum())
     k_contacts = int(known["contacts"].sum())
@@ -689,25 +727,33 @@ def headline(summary: Mapping[str, Any], window_s: float) -> str:
     """
     n = summary.get("issues_identified") or 0
     if not n:
-        return (
+        return M_(
             "No issue could be tied to an identified customer, so first-contact resolution is not measured."
         )
-    parts = []
+    parts: list[Message] = []
     if summary.get("fcr") is not None:
         parts.append(
-            f"{100 * summary['fcr']:.1f} % of {n:,} customer issues were resolved at the first contact "
-            f"(no repeat within {human_duration(window_s)})"
+            M_(
+                "{share} of {n} customer issues were resolved at the first contact (no repeat within {window})",
+                share=percent_value(summary["fcr"], f"{100 * summary['fcr']:.1f} %"),
+                n=count_value(n, f"{n:,}"),
+                window=duration_value(window_s),
+            )
         )
     else:
-        parts.append(f"{n:,} customer issues")
+        parts.append(M_("{n} customer issues", n=count_value(n, f"{n:,}")))
     if summary.get("contacts_per_issue") is not None:
         parts.append(
-            f"an issue takes {summary['contacts_per_issue']:.2f} contacts on average and "
-            f"{human_duration(summary.get('lead_median_s'))} from first to last contact (median)"
+            M_(
+                "an issue takes {contacts} contacts on average and {time} from first to last contact (median)",
+                contacts=format(summary["contacts_per_issue"], ".2f"),
+                time=duration_value(summary.get("lead_median_s")),
+            )
         )
     if summary.get("channel_switch_rate") is not None:
-        parts.append(f"{100 * summary['channel_switch_rate']:.1f} % of issues switch channel")
-    return "; ".join(parts) + "."
+        rate = summary["channel_switch_rate"]
+        parts.append(M_("{share} of issues switch channel", share=percent_value(rate, f"{100 * rate:.1f} %")))
+    return M_("{sentence}.", sentence=join_messages(parts, "; "))
 
 
 # Re-exports until their users import them from their homes: findings/ (_customer, context,

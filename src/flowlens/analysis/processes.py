@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
+from flowlens.units import percent_value
 
 if TYPE_CHECKING:
     import ibis
@@ -334,10 +336,19 @@ def _auto(log: EventLog) -> ProcessSplit | None:
     r = chosen.iloc[0]
     sc = r["_score"] if "_score" in r else _score(log, r["canonical"])
     why = (
-        f"named like a process, and the activity tells the process for {100 * r.purity:.1f} % of instances "
-        f"(separation {r.separation:.2f} ≥ {NAMED_SEPARATION})"
+        M_(
+            "named like a process, and the activity tells the process for {share} of instances "
+            "(separation {separation} ≥ {bound})",
+            share=percent_value(float(r.purity), f"{100 * r.purity:.1f} %"),
+            separation=format(r.separation, ".2f"),
+            bound=NAMED_SEPARATION,
+        )
         if r.named
-        else f"its values split the activities into nearly disjoint sets (separation {r.separation:.2f} ≥ {SEPARATION})"
+        else M_(
+            "its values split the activities into nearly disjoint sets (separation {separation} ≥ {bound})",
+            separation=format(r.separation, ".2f"),
+            bound=SEPARATION,
+        )
     )
     return ProcessSplit(
         column=str(r.canonical),

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
-from flowlens.units import human_duration, percent
+from flowlens.i18n import M_, Message, message_frame
+from flowlens.units import Value, duration_value, human_duration, percent, percent_value
 
 if TYPE_CHECKING:
     from flowlens.analysis.journeys import Journeys
@@ -89,6 +90,28 @@ class Metric:
             return percent(value)
         return f"{value:,.2f}"
 
+    def value_text(self, value: float | None) -> Value | str:
+        """:meth:`format` for a sentence rendered later (:class:`~flowlens.i18n.Message`)."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        if self.kind == "duration":
+            return duration_value(value)
+        if self.kind == "share":
+            return percent_value(value)
+        return f"{value:,.2f}"
+
+    def diff_text(self, value: float | None) -> Message | str:
+        """:meth:`format_diff` for a sentence rendered later."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        sign = "+" if value >= 0 else "−"
+        if self.kind == "share":
+            # TRANSLATORS: a difference in percentage points, e.g. +5.2 pp
+            return M_("{sign}{points} pp", sign=sign, points=format(abs(100 * value), ".1f"))
+        if self.kind == "duration":
+            return M_("{sign}{time}", sign=sign, time=duration_value(abs(value)))
+        return f"{sign}{abs(value):,.2f}"
+
     def format_diff(self, value: float | None) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
@@ -102,12 +125,12 @@ class Metric:
 
 #: Headline metrics over the per-case table of :func:`case_units`.
 CASE_METRICS: tuple[Metric, ...] = (
-    Metric("lead_median", "median lead time", "lead_s", "median"),
-    Metric("lead_mean", "mean lead time", "lead_s", "mean"),
-    Metric("lead_p90", "90th percentile lead time", "lead_s", "p90"),
+    Metric("lead_median", M_("median lead time"), "lead_s", "median"),
+    Metric("lead_mean", M_("mean lead time"), "lead_s", "mean"),
+    Metric("lead_p90", M_("90th percentile lead time"), "lead_s", "p90"),
     Metric(
         "waiting_share",
-        "waiting share (Σ waiting ÷ Σ (waiting + processing))",
+        M_("waiting share (Σ waiting ÷ Σ (waiting + processing))"),
         "wait_s",
         "ratio",
         denominator="wait_proc_s",
@@ -115,21 +138,23 @@ CASE_METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "flow_efficiency",
-        "median flow efficiency",
+        M_("median flow efficiency"),
         "flow_efficiency",
         "median",
         kind="share",
         better="higher",
     ),
-    Metric("sla_met", "SLA met", "sla_met", "share", kind="share", better="higher"),
-    Metric("csat", "mean CSAT", "csat", "mean", kind="number", better="higher"),
+    Metric("sla_met", M_("SLA met"), "sla_met", "share", kind="share", better="higher"),
+    Metric("csat", M_("mean CSAT"), "csat", "mean", kind="number", better="higher"),
 )
 
 #: Headline metrics over the per-issue table of :func:`flowlens.analysis.journeys.journeys`.
 ISSUE_METRICS: tuple[Metric, ...] = (
-    Metric("fcr", "first-contact resolution", "fcr", "share", kind="share", better="higher", unit="issue"),
-    Metric("contacts_per_issue", "contacts per issue", "contacts", "mean", kind="number", unit="issue"),
-    Metric("issue_lead_median", "median customer lead time per issue", "lead_s", "median", unit="issue"),
+    Metric(
+        "fcr", M_("first-contact resolution"), "fcr", "share", kind="share", better="higher", unit="issue"
+    ),
+    Metric("contacts_per_issue", M_("contacts per issue"), "contacts", "mean", kind="number", unit="issue"),
+    Metric("issue_lead_median", M_("median customer lead time per issue"), "lead_s", "median", unit="issue"),
 )
 
 
@@ -473,7 +498,7 @@ def compare(
         "noise",
         "small",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    return message_frame(rows, cols)
 
 
 def _row(m: Metric, group: str, n: int, value: float, lo: float, hi: float, **more: Any) -> dict[str, Any]:
@@ -631,6 +656,13 @@ class SegmentComparison:
         p = r.get("process")
         return f"Within {p}, " if self.within and p is not None and p == p else ""
 
+    def _within(self, r: Mapping[str, Any], sentence: Message) -> Message:
+        """``sentence`` said of the row's process when the comparison is made within processes."""
+        p = r.get("process")
+        if self.within and p is not None and p == p:
+            return M_("Within {process}, {sentence}", process=p, sentence=sentence)
+        return sentence
+
     def sentences(self, *, limit: int | None = None) -> list[str]:
         """Plain-language findings: distinguishable differences first, largest relative first."""
         t = self.table[(self.table["group"] != "(all)") & (self.table["noise"] == False)]  # noqa: E712
@@ -641,43 +673,86 @@ class SegmentComparison:
         for r in t.to_dict("records"):
             m = metrics.get(r["metric"]) or Metric(r["metric"], r["label"], r["metric"], kind=r["kind"])
             label = r["label"] or m.label
-            versus = f"segment {self.reference}" if self.reference else "the rest"
-            where = self._where(r)
-            text = (
-                f"{where}{self.by} = {r['group']}: {label} {m.format(r['value'])} vs {m.format(r['other'])} for {versus} "
-                f"({m.format_diff(r['diff'])}, 95 % CI {m.format_diff(r['diff_low'])} to {m.format_diff(r['diff_high'])})."
+            versus = M_("segment {name}", name=self.reference) if self.reference else M_("the rest")
+            text = M_(
+                "{column} = {group}: {label} {value} vs {other} for {versus} ({diff}, 95 % CI {low} to {high}).",
+                column=self.by,
+                group=r["group"],
+                label=label,
+                value=m.value_text(r["value"]),
+                other=m.value_text(r["other"]),
+                versus=versus,
+                diff=m.diff_text(r["diff"]),
+                low=m.diff_text(r["diff_low"]),
+                high=m.diff_text(r["diff_high"]),
             )
-            out.append(text)
+            out.append(self._within(r, text))
         return out[:limit] if limit else out
 
     def headline(self) -> str:
         t = self.table
         lead = t[(t["metric"] == "lead_median") & (t["group"] != "(all)")]
-        scope = f" within {self.within} values" if self.within else ""
         if lead.empty:
-            return f"No lead times to compare by {self.by}."
+            return M_("No lead times to compare by {column}.", column=self.by)
         real = lead[lead["noise"] == False]  # noqa: E712
         if real.empty:
-            return (
-                f"Median lead times by {self.by}{scope} range from {human_duration(lead['value'].min())} to "
-                f"{human_duration(lead['value'].max())}, but no segment differs from the rest beyond noise "
-                "(bootstrap 95 % CI)."
+            span = {
+                "column": self.by,
+                "low": duration_value(lead["value"].min()),
+                "high": duration_value(lead["value"].max()),
+            }
+            if self.within:
+                return M_(
+                    "Median lead times by {column} within {within} values range from {low} to {high}, but no "
+                    "segment differs from the rest beyond noise (bootstrap 95 % CI).",
+                    within=self.within,
+                    **span,
+                )
+            return M_(
+                "Median lead times by {column} range from {low} to {high}, but no segment differs from the "
+                "rest beyond noise (bootstrap 95 % CI).",
+                **span,
             )
         rel = (real["diff"] / real["other"].abs().replace(0, np.nan)).fillna(0)
         real = real.assign(rel=rel)
         slow = real.sort_values(["rel", "process", "group"], ascending=[False, True, True]).iloc[0]
         fast = real.sort_values(["rel", "process", "group"], ascending=[True, True, True]).iloc[0]
         if slow["diff"] > 0:
-            where = self._where(slow)
-            text = (
-                f"{where}{self.by} = {slow['group']} cases take longest: median {human_duration(slow['value'])} vs "
-                f"{human_duration(slow['other'])} for the rest"
+            text = self._within(
+                slow,
+                M_(
+                    "{column} = {group} cases take longest: median {value} vs {other} for the rest",
+                    column=self.by,
+                    group=slow["group"],
+                    value=duration_value(slow["value"]),
+                    other=duration_value(slow["other"]),
+                ),
             )
         else:
-            where = self._where(fast)
-            text = f"{where}{self.by} = {fast['group']} cases are fastest: median {human_duration(fast['value'])}"
-        more = f" within processes (column {self.within})" if self.within else ""
-        return text + f" ({len(real)} of {len(lead)} segments differ beyond noise{more}, bootstrap 95 % CI)."
+            text = self._within(
+                fast,
+                M_(
+                    "{column} = {group} cases are fastest: median {value}",
+                    column=self.by,
+                    group=fast["group"],
+                    value=duration_value(fast["value"]),
+                ),
+            )
+        if self.within:
+            return M_(
+                "{sentence} ({n} of {total} segments differ beyond noise within processes (column {within}), "
+                "bootstrap 95 % CI).",
+                sentence=text,
+                n=len(real),
+                total=len(lead),
+                within=self.within,
+            )
+        return M_(
+            "{sentence} ({n} of {total} segments differ beyond noise, bootstrap 95 % CI).",
+            sentence=text,
+            n=len(real),
+            total=len(lead),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         t = self.table.astype(object).where(self.table.notna(), None)
@@ -755,7 +830,9 @@ def segments(
         sla_src = _find(log, SLA_NAMES) if sla == "auto" else resolve_column(log, sla, what="SLA")
         name = log.attributes.get(sla_src, sla_src) if sla_src else "?"
         chosen = [
-            _replace(m, label=f"SLA met (as recorded in column {name})") if m.name == "sla_met" else m
+            _replace(m, label=M_("SLA met (as recorded in column {name})", name=name))
+            if m.name == "sla_met"
+            else m
             for m in chosen
         ]
     case_metrics = [m for m in chosen if m.unit == "case"]
@@ -809,11 +886,21 @@ def segments(
         if "process" not in table.columns:
             table.insert(0, "process", None)
         notes.append(
-            f"the log holds {split.n} processes (column {split.name}): each segment is compared with the rest "
-            "of its own process, never across processes"
+            M_(
+                "the log holds {n} processes (column {column}): each segment is compared with the rest "
+                "of its own process, never across processes",
+                n=split.n,
+                column=split.name,
+            )
         )
         if alone:
-            notes.append(f"{by} has a single value (or none) in {', '.join(alone)}: nothing to compare there")
+            notes.append(
+                M_(
+                    "{column} has a single value (or none) in {processes}: nothing to compare there",
+                    column=by,
+                    processes=", ".join(alone),
+                )
+            )
         keys = pcol + " · " + labels.astype(str)
     j = None
     if issue_metrics and journeys is True and "customer" not in (journey_options or {}):
@@ -825,8 +912,10 @@ def segments(
             # only repeat the case metrics (or chain an organisation's cases)
             journeys = False
             notes.append(
-                "issue metrics (FCR, contacts per issue) left out: "
-                + (key.reason if key.column else "no customer column to link cases into issues")
+                M_(
+                    "issue metrics (FCR, contacts per issue) left out: {reason}",
+                    reason=key.reason if key.column else M_("no customer column to link cases into issues"),
+                )
             )
     if issue_metrics and journeys is not False:
         try:
@@ -838,7 +927,10 @@ def segments(
         except ConfigError as exc:
             # no person-level customer key: the per-issue metrics are left out, with the reason
             notes.append(
-                f"issue metrics (FCR, contacts per issue) left out: {exc.message.removeprefix('journeys left out: ')}"
+                M_(
+                    "issue metrics (FCR, contacts per issue) left out: {reason}",
+                    reason=exc.message.removeprefix("journeys left out: "),
+                )
             )
     if j is not None:
         if col not in j.issues.columns:
@@ -887,13 +979,18 @@ def segments(
                     more.insert(0, "process", p)
                     table = pd.concat([table, more], ignore_index=True)
                 notes.append(
-                    "an issue (the customer's view, which can span processes) is compared within the process "
-                    "of its first case"
+                    M_(
+                        "an issue (the customer's view, which can span processes) is compared within the process "
+                        "of its first case"
+                    )
                 )
         notes += j.notes
     if tm.starts_estimated:
         notes.append(
-            "some start times were estimated (completion-only instances): waiting share and flow efficiency use them"
+            M_(
+                "some start times were estimated (completion-only instances): waiting share and flow "
+                "efficiency use them"
+            )
         )
     sizes_all = keys.value_counts().to_dict()
     lead = {str(g): np.sort(cases.loc[keys == g, "lead_s"].to_numpy(dtype=float)) for g in sizes_all}

@@ -46,6 +46,7 @@ import pandas as pd
 from flowlens.analysis.batch_detection import detect_batches, shared_resources
 from flowlens.analysis.other_work import other_work_intervals, other_work_table
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.discovery import discover_calendars
@@ -57,13 +58,15 @@ if TYPE_CHECKING:
     from flowlens.timing.model import TimeModel
 
 CAUSES = ("batching", "contention", "prioritization", "unavailability", "extraneous")
-LEVERS = {
-    "batching": "change the batch firing rule (smaller or more frequent batches, or none)",
-    "contention": "add capacity or cross-train for this step",
-    "prioritization": "revisit the queue discipline (who is served first)",
-    "unavailability": "align shifts and calendars with when work arrives",
-    "extraneous": "find out who held the case: the customer or a third party (reminders, deadlines, "
-    "digital upload) or staff on work outside the log (record it: --other-work)",
+LEVERS = {  # shown in the report: marked so it reads them in its language
+    "batching": M_("change the batch firing rule (smaller or more frequent batches, or none)"),
+    "contention": M_("add capacity or cross-train for this step"),
+    "prioritization": M_("revisit the queue discipline (who is served first)"),
+    "unavailability": M_("align shifts and calendars with when work arrives"),
+    "extraneous": M_(
+        "find out who held the case: the customer or a third party (reminders, deadlines, "
+        "digital upload) or staff on work outside the log (record it: --other-work)"
+    ),
 }
 LEVELS = {
     "activity": ["activity"],

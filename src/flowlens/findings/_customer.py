@@ -30,6 +30,8 @@ from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.signals import is_missing, party
+from flowlens.i18n import M_, NM_, Message
+from flowlens.units import Value, count_value, duration_value
 
 if TYPE_CHECKING:
     import ibis
@@ -629,7 +631,7 @@ def findings(
             scenario = Scenario(
                 "automate",
                 {"activity": checked},
-                f"required ({reason}): make it faster, do not remove it",
+                M_("required ({reason}): make it faster, do not remove it", reason=reason),
             )
         ci_key = "|".join((kind, detector, *spec.activities, "#", *key))
         out.append(
@@ -664,9 +666,22 @@ def fmt_n(n: float) -> str:
     return f"{int(n):,}"
 
 
-def plural(n: float, word: str) -> str:
-    """``plural(1, "case") == '1 case'``, ``plural(1240, "case") == '1,240 cases'``."""
-    return f"{fmt_n(n)} {word}{'' if int(n) == 1 else 's'}"
+def count_text(n: float) -> Value:
+    """A count in a finding's sentence: :func:`fmt_n` in English, 万 in Chinese."""
+    return count_value(int(n), fmt_n(n))
+
+
+def plural(n: float, word: str) -> Message:
+    """``plural(1, "case") == '1 case'``, ``plural(1240, "case") == '1,240 cases'`` (``word``:
+    one of the counted things below, so the phrase is translated with its plural forms)."""
+    count = count_text(n)
+    if word == "contact":
+        return NM_("{count} contact", "{count} contacts", int(n), count=count)
+    if word == "case":
+        return NM_("{count} case", "{count} cases", int(n), count=count)
+    if word == "customer":
+        return NM_("{count} customer", "{count} customers", int(n), count=count)
+    raise ValueError(f"plural: no message for {word!r}")
 
 
 def quote(name: str) -> str:
@@ -678,18 +693,20 @@ def median_min(grp: pd.DataFrame) -> float:
     return float(np.median(grp["t_s"].to_numpy(dtype=float))) / 60.0 if len(grp) else 0.0
 
 
-def cost(grp: pd.DataFrame) -> str:
+def cost(grp: pd.DataFrame) -> Message:
     """The time a finding costs, in words: the steps' own time per case (median) and the
     waiting they add in all.
 
     >>> cost(pd.DataFrame({"t_s": [600.0, 4200.0], "wait_s": [0.0, 3600.0]}))
     '10 min of steps per case (median), 1.0 h of waiting added in all'
     """
-    from flowlens.units import human_duration
-
     own = (grp["t_s"] - grp["wait_s"]).clip(lower=0).to_numpy(dtype=float)
-    text = f"{human_duration(float(np.median(own)) if len(own) else 0.0)} of steps per case (median)"
+    steps = duration_value(float(np.median(own)) if len(own) else 0.0)
     wait = float(grp["wait_s"].sum())
     if wait > 0:
-        text += f", {human_duration(wait)} of waiting added in all"
-    return text
+        return M_(
+            "{steps} of steps per case (median), {wait} of waiting added in all",
+            steps=steps,
+            wait=duration_value(wait),
+        )
+    return M_("{steps} of steps per case (median)", steps=steps)

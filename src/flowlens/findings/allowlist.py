@@ -30,34 +30,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 
+# the default reasons are shown in the report: marked so they are read in its language
 _DEFAULTS: tuple[tuple[str, str], ...] = (
     (
         r"\baml\b|anti[- ]?money|money laundering|反洗钱|洗钱",
-        "anti-money-laundering screening and review are required (AML/CFT rules)",
+        M_("anti-money-laundering screening and review are required (AML/CFT rules)"),
     ),
     (
         r"\bkyc\b|know your customer|due diligence|\bedd\b|\bcdd\b|尽职调查|客户身份识别",
-        "customer due diligence is required (KYC, PBOC 银发〔2017〕117号)",
+        M_("customer due diligence is required (KYC, PBOC 银发〔2017〕117号)"),
     ),
     (
         r"online id check|联网核查|face (verification|check|recognition)|liveness|人脸|活体",
-        "risk-based identity verification is required at onboarding (PBOC)",
+        M_("risk-based identity verification is required at onboarding (PBOC)"),
     ),
     (
         r"dual recording|双录|录音录像",
-        "dual recording of wealth and agency sales is required (NFRA, since 2017)",
+        M_("dual recording of wealth and agency sales is required (NFRA, since 2017)"),
     ),
     (
         r"risk (questionnaire|assessment|profil)|suitability|风险测评|风险评估|适当性",
-        "suitability assessment is required before wealth sales",
+        M_("suitability assessment is required before wealth sales"),
     ),
     (
         r"step[- ]?up|strong customer authentication|\bsca\b|二次验证|增强验证",
-        "step-up authentication is required for high-risk operations",
+        M_("step-up authentication is required for high-risk operations"),
     ),
-    (r"fraud|欺诈", "fraud checks are required"),
-    (r"sanction", "sanctions screening is required"),
+    (r"fraud|欺诈", M_("fraud checks are required")),
+    (r"sanction", M_("sanctions screening is required")),
 )
 
 

@@ -43,7 +43,8 @@ from flowlens.findings.context import FindingContext
 from flowlens.findings.model import ACTIONS, KINDS, Finding, Scenario
 from flowlens.findings.rank import MIN_FINDING_CASES, REMOVAL_ACTIONS, claimed, consolidate
 from flowlens.findings.rank import min_cases as support
-from flowlens.units import human_duration
+from flowlens.i18n import M_, NM_
+from flowlens.units import count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
@@ -148,7 +149,7 @@ def _check(f: Any, det: LoadedDetector, allow: AllowList) -> Finding:
                 scenario=Scenario(
                     "automate",
                     {"activities": list(f.activities), "keep_step": True},
-                    "required step: keep it, make it faster",
+                    M_("required step: keep it, make it faster"),
                 ),
                 details={**f.details, "allow_list_applied_by": "framework"},
             )
@@ -336,7 +337,9 @@ def find_wastes(
             log, allow=allow or AllowList.default(), calendars=calendars, seed=seed, **context_options
         )
     loaded, missing = load_detectors(detectors, strict=strict)
-    notes = [f"detector module {m} is not available yet: skipped" for m in missing]
+    notes: list[str] = [
+        M_("detector module {module} is not available yet: skipped", module=m) for m in missing
+    ]
     raw: list[Finding] = []
     runs: list[dict[str, Any]] = []
     for det in loaded:
@@ -369,46 +372,68 @@ def find_wastes(
     if dropped:
         steps = sorted({a for d in dropped for a in d["after_outcome"]})
         notes.append(
-            f"{len(dropped):,} finding{'' if len(dropped) == 1 else 's'} on steps after the customer's "
-            "clock stops ("
-            + ", ".join(f"'{a}'" for a in steps)
-            + f") {'was' if len(dropped) == 1 else 'were'} left out: the customer's time ends at the "
-            "outcome, so merging, batching or "
-            "removing a later step saves the customer nothing"
+            NM_(
+                "{count} finding on steps after the customer's clock stops ({steps}) was left out: the "
+                "customer's time ends at the outcome, so merging, batching or removing a later step saves "
+                "the customer nothing",
+                "{count} findings on steps after the customer's clock stops ({steps}) were left out: the "
+                "customer's time ends at the outcome, so merging, batching or removing a later step saves "
+                "the customer nothing",
+                len(dropped),
+                count=count_value(len(dropped)),
+                steps=", ".join(f"'{a}'" for a in steps),
+            )
         )
     ranked, done = consolidate(raw, lead, seed=ctx.seed, resamples=ctx.resamples)
     ranked, rare = too_rare(ranked, _cases_with(ctx.log) if ranked else {}, cases_total, min_cases)
     if rare:
         rule = (
-            f"{min_cases:,} cases"
+            M_("{n} cases", n=count_value(min_cases))
             if min_cases is not None
-            else f"1 % of the cases with their steps (at least {MIN_FINDING_CASES})"
+            else M_("1 % of the cases with their steps (at least {n})", n=MIN_FINDING_CASES)
         )
         notes.append(
-            f"{len(rare):,} finding{'' if len(rare) == 1 else 's'} on fewer than {rule} "
-            f"{'was' if len(rare) == 1 else 'were'} left out: too rare to show a pattern worth changing"
+            NM_(
+                "{count} finding on fewer than {rule} was left out: too rare to show a pattern worth changing",
+                "{count} findings on fewer than {rule} were left out: too rare to show a pattern worth changing",
+                len(rare),
+                count=count_value(len(rare)),
+                rule=rule,
+            )
         )
     cap = done["cap"]
     if cap.get("cases_capped"):
         notes.append(
-            f"{cap['cases_capped']:,} cases: overlapping findings would have claimed more than the "
-            f"case's customer lead time; their shares were scaled down ({cap['removed_s'] / 3600:,.1f} h removed)"
+            M_(
+                "{cases} cases: overlapping findings would have claimed more than the case's customer lead "
+                "time; their shares were scaled down ({removed} removed)",
+                cases=count_value(cap["cases_capped"]),
+                removed=duration_value(cap["removed_s"], f"{cap['removed_s'] / 3600:,.1f} h"),
+            )
         )
     if cap.get("unknown_cases"):
-        notes.append(f"{cap['unknown_cases']:,} case ids of findings are not cases of the log (not capped)")
+        notes.append(
+            M_(
+                "{n} case ids of findings are not cases of the log (not capped)",
+                n=count_value(cap["unknown_cases"]),
+            )
+        )
     summary = claimed(ranked, lead) if lead else {}
     if summary and summary["share_of_customer_lead_time"] is not None:
-        summary["sentence"] = (
-            f"removable findings claim {human_duration(summary['removable_customer_time_s'])} of customer "
-            f"time, {100 * summary['share_of_customer_lead_time']:.1f} % of the customers' total lead time "
-            f"({human_duration(summary['customer_lead_time_total_s'])} over {summary['cases_total']:,} cases, "
-            f"first step to the clock stop); findings on the same waste were merged first and no case is "
-            f"claimed beyond its own lead time, but different findings on one case may still overlap, so "
-            f"this is an upper bound of what removing them all would save"
+        share = summary["share_of_customer_lead_time"]
+        summary["sentence"] = M_(
+            "removable findings claim {time} of customer time, {share} of the customers' total lead time "
+            "({lead} over {cases} cases, first step to the clock stop); findings on the same waste were "
+            "merged first and no case is claimed beyond its own lead time, but different findings on one "
+            "case may still overlap, so this is an upper bound of what removing them all would save",
+            time=duration_value(summary["removable_customer_time_s"]),
+            share=percent_value(share, f"{100 * share:.1f} %", 1),
+            lead=duration_value(summary["customer_lead_time_total_s"]),
+            cases=count_value(summary["cases_total"]),
         )
         notes.insert(0, summary["sentence"])
     if ctx.__dict__.get("tm") is not None and ctx.tm.starts_estimated:
-        notes.append("some start times were estimated: waiting and processing split is approximate")
+        notes.append(M_("some start times were estimated: waiting and processing split is approximate"))
     return FindingsReport(
         findings=ranked,
         detectors=runs,

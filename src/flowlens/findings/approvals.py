@@ -62,6 +62,8 @@ import pandas as pd
 from flowlens.analysis.activity_groups import normalise
 from flowlens.findings.model import Finding, Scenario, per_case_seconds, saving_us, top_values
 from flowlens.findings.rank import bootstrap_total_ci
+from flowlens.i18n import M_, Message
+from flowlens.units import Value, count_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.findings.context import FindingContext
@@ -246,6 +248,15 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %" if x >= 0.001 or x == 0 else f"{100 * x:.2f} %"
 
 
+def _pct_value(x: float) -> Value:
+    return percent_value(x, _pct(x), 1 if x >= 0.001 or x == 0 else 2)
+
+
+def _points(x: float, spec: str) -> str:
+    """A difference in percentage points as the sentence writes it (``+1.5``: the same in every language)."""
+    return format(100 * x, spec)
+
+
 def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFrame:
     """Instances of ``acts``: the step before and after (``p_act``, ``n_act``), whether the next
     step was seen earlier in the case (``n_seen``) and the closest earlier control of another
@@ -313,35 +324,52 @@ def _negative(d: pd.DataFrame, a: str, upstream: dict[tuple[str, str], float]) -
     return (by_name | ret | stop).astype(bool)
 
 
-def _comparison_sentence(r: dict[str, Any]) -> str:
+def _comparison_sentence(r: dict[str, Any]) -> Message:
     """The with/without comparison in words that agree with its numbers."""
     lo, hi = r["excess_negative_ci95"]
     tau = r["tau"]
     if r["p_negative_without"] is None:
-        return (
-            f"; no comparable cases without it reach the same point, so the rate alone is judged: "
-            f"95 % upper bound {_pct(r['p_negative_upper95'])}, below {_pct(2.5 * tau)}"
+        return M_(
+            "; no comparable cases without it reach the same point, so the rate alone is judged: "
+            "95 % upper bound {upper}, below {bound}",
+            upper=_pct_value(r["p_negative_upper95"]),
+            bound=_pct_value(2.5 * tau),
         )
     bound = (
-        f"below the {100 * 2.5 * tau:.0f}-point bound"
+        M_("below the {points}-point bound", points=_points(2.5 * tau, ".0f"))
         if hi < 2.5 * tau
-        else f"so an effect of up to {100 * hi:.1f} points cannot be ruled out"
+        else M_("so an effect of up to {points} points cannot be ruled out", points=_points(hi, ".1f"))
     )
-    return (
-        f", against {_pct(r['p_negative_without'])} at the same point (after '{r['compared_at']}') in "
-        f"{r['compared_instances']:,} cases without it: {100 * r['excess_negative']:+.1f} points "
-        f"(Fisher's exact test for more 'no's with it: one-sided p = {r['fisher_p']:.2f}; 95 % CI of the "
-        f"difference {100 * lo:+.1f} to {100 * hi:+.1f} points, {bound})"
+    return M_(
+        ", against {without} at the same point (after '{activity}') in {cases} cases without it: {excess} "
+        "points (Fisher's exact test for more 'no's with it: one-sided p = {p}; 95 % CI of the difference "
+        "{low} to {high} points, {bound})",
+        without=_pct_value(r["p_negative_without"]),
+        activity=r["compared_at"],
+        cases=count_value(r["compared_instances"]),
+        excess=_points(r["excess_negative"], "+.1f"),
+        p=format(r["fisher_p"], ".2f"),
+        low=_points(lo, "+.1f"),
+        high=_points(hi, "+.1f"),
+        bound=bound,
     )
 
 
-def _tvd_sentence(tvd: float | None, without: int) -> str:
+def _tvd_sentence(tvd: float | None, without: int) -> Message | None:
     if tvd is None:
-        return ""
-    how = "alike" if tvd < 0.1 else "differently"
-    return (
-        f"; cases with and without it end {how} (their final steps differ by {_pct(tvd)}, total "
-        f"variation distance, among {without:,} cases without it that passed the same earlier control)"
+        return None
+    if tvd < 0.1:
+        return M_(
+            "; cases with and without it end alike (their final steps differ by {tvd}, total variation "
+            "distance, among {cases} cases without it that passed the same earlier control)",
+            tvd=_pct_value(tvd),
+            cases=count_value(without),
+        )
+    return M_(
+        "; cases with and without it end differently (their final steps differ by {tvd}, total variation "
+        "distance, among {cases} cases without it that passed the same earlier control)",
+        tvd=_pct_value(tvd),
+        cases=count_value(without),
     )
 
 
@@ -515,12 +543,20 @@ def detect_no_effect_checks(
         subsets = (
             [(~risky, False), (risky, True)] if not allow_reason else [(pd.Series(True, index=d.index), True)]
         )
+        main = M_(
+            "'{activity}' follows '{prior}' in {share} of its cases and is followed by a rejection, return "
+            "or stop in {negative} of its {n} instances",
+            activity=a,
+            prior=prior_act,
+            share=_pct_value(redundancy),
+            negative=_pct_value(p_neg),
+            n=count_value(n),
+        )
+        tvd_text = _tvd_sentence(tvd, len(without))
         evidence = (
-            f"'{a}' follows '{prior_act}' in {_pct(redundancy)} of its cases and is followed by a "
-            f"rejection, return or stop in {_pct(p_neg)} of its {n:,} instances"
-            + _comparison_sentence(common)
-            + _tvd_sentence(tvd, len(without))
-            + "."
+            M_("{main}{comparison}{tvd}.", main=main, comparison=_comparison_sentence(common), tvd=tvd_text)
+            if tvd_text is not None
+            else M_("{main}{comparison}.", main=main, comparison=_comparison_sentence(common))
         )
         for mask, regulatory in subsets:
             s = d[mask]
@@ -533,7 +569,7 @@ def detect_no_effect_checks(
             reason = allow_reason
             if regulatory and not allow_reason:
                 what = ", ".join(esc_acts[:3] + [f"{c} = high" for c in risk_attrs])
-                reason = f"risk-based control in risk-escalated cases ({what})"
+                reason = M_("risk-based control in risk-escalated cases ({what})", what=what)
             cond: dict[str, Any] = {}
             if not regulatory and (esc_acts or risk_attrs):
                 cond["unless_case_has"] = esc_acts
@@ -542,35 +578,51 @@ def detect_no_effect_checks(
             for sc in scope:
                 cond[sc["attribute"]] = {k2: v for k2, v in sc.items() if k2 in ("below", "above")}
             if regulatory:
-                title = f"'{a}' in risk-escalated cases: kept as a risk-based control"
+                title = M_("'{activity}' in risk-escalated cases: kept as a risk-based control", activity=a)
                 if allow_reason:
-                    title = f"'{a}' rarely says no, but is required by regulation"
+                    title = M_("'{activity}' rarely says no, but is required by regulation", activity=a)
                 scenario = Scenario(
                     "automate",
                     {"activity": a, "keep_step": True},
-                    f"keep '{a}' (required); make it faster: cut its queue, automate the routine part",
+                    M_(
+                        "keep '{activity}' (required); make it faster: cut its queue, automate the routine part",
+                        activity=a,
+                    ),
                 )
             else:
                 title = (
-                    f"'{a}' after '{prior_act}' almost never changes the outcome"
+                    M_(
+                        "'{activity}' after '{prior}' almost never changes the outcome",
+                        activity=a,
+                        prior=prior_act,
+                    )
                     if strong
-                    else f"'{a}' after '{prior_act}' shows no effect on the outcome"
+                    else M_(
+                        "'{activity}' after '{prior}' shows no effect on the outcome",
+                        activity=a,
+                        prior=prior_act,
+                    )
                 )
+                flagged = bool(esc_acts or risk_attrs)
+                within = ", ".join(
+                    f"{c} {next(iter(v))} {next(iter(v.values())):,.0f}"
+                    for c, v in cond.items()
+                    if isinstance(v, dict)
+                )
+                if flagged and scope:
+                    skip = M_(
+                        "skip '{activity}' (auto-approve) for cases without a risk flag within {scope}",
+                        activity=a,
+                        scope=within,
+                    )
+                elif flagged:
+                    skip = M_("skip '{activity}' (auto-approve) for cases without a risk flag", activity=a)
+                elif scope:
+                    skip = M_("skip '{activity}' (auto-approve) within {scope}", activity=a, scope=within)
+                else:
+                    skip = M_("skip '{activity}' (auto-approve)", activity=a)
                 scenario = Scenario(
-                    "remove_activity",
-                    {"activity": a, **({"condition": cond} if cond else {})},
-                    f"skip '{a}' (auto-approve)"
-                    + (" for cases without a risk flag" if esc_acts or risk_attrs else "")
-                    + (
-                        " within "
-                        + ", ".join(
-                            f"{c} {next(iter(v))} {next(iter(v.values())):,.0f}"
-                            for c, v in cond.items()
-                            if isinstance(v, dict)
-                        )
-                        if scope
-                        else ""
-                    ),
+                    "remove_activity", {"activity": a, **({"condition": cond} if cond else {})}, skip
                 )
             findings.append(
                 Finding(

@@ -44,6 +44,8 @@ import pandas as pd
 
 from flowlens.findings.model import Finding, Scenario, per_case_seconds, top_values
 from flowlens.findings.rank import bootstrap_total_ci
+from flowlens.i18n import M_
+from flowlens.units import count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.findings.context import FindingContext
@@ -206,7 +208,7 @@ def detect_batch_delay(
         findings.append(
             Finding(
                 kind="batch_delay",
-                title=f"'{a}' is done in batches: cases wait for the next batch",
+                title=M_("'{activity}' is done in batches: cases wait for the next batch", activity=a),
                 activities=(a,),
                 resources=resources,
                 case_ids=tuple(per),
@@ -214,16 +216,23 @@ def detect_batch_delay(
                 customer_time_s=math.fsum(vals),
                 customer_time_ci=(lo, hi),
                 staff_time_s=0.0,
-                evidence=(
-                    f"{len(d):,} of {n_of.get(a, len(d)):,} instances of '{a}' ({100 * share:.0f} %) were held "
-                    f"for {len(bt):,} batches (mean size {bt['size'].mean():.1f}, most starting at "
-                    f"{', '.join(firing[:2])}); the customer waited {mean_wait / 3600:,.1f} h per case on "
-                    f"average for the batch (at most since the resource's previous batch of it)."
+                evidence=M_(
+                    "{held} of {instances} instances of '{activity}' ({share}) were held for {batches} batches "
+                    "(mean size {size}, most starting at {times}); the customer waited {each} per case on "
+                    "average for the batch (at most since the resource's previous batch of it).",
+                    held=count_value(len(d)),
+                    instances=count_value(n_of.get(a, len(d))),
+                    activity=a,
+                    share=percent_value(share, f"{100 * share:.0f} %", 0),
+                    batches=count_value(len(bt)),
+                    size=format(bt["size"].mean(), ".1f"),
+                    times=", ".join(firing[:2]),
+                    each=duration_value(mean_wait, f"{mean_wait / 3600:,.1f} h"),
                 ),
                 scenario=Scenario(
                     "unbatch",
                     {"activity": a, "resources": list(resources), "firing_times": firing},
-                    f"process '{a}' as cases arrive, or fire the batch more often",
+                    M_("process '{activity}' as cases arrive, or fire the batch more often", activity=a),
                 ),
                 regulatory=reason is not None,
                 allow_reason=reason,

@@ -33,14 +33,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from flowlens.analysis.activity_groups import channel_text
 from flowlens.findings._customer import (
     Spec,
     Steps,
     claim,
     cost,
+    count_text,
     detector_named,
     findings,
-    fmt_n,
     plural,
     price,
     quote,
@@ -48,7 +49,8 @@ from flowlens.findings._customer import (
     steps,
 )
 from flowlens.findings.model import Finding, Scenario
-from flowlens.units import human_duration
+from flowlens.i18n import M_
+from flowlens.units import duration_value
 
 if TYPE_CHECKING:
     import ibis
@@ -128,30 +130,44 @@ CLAIM_BUILDERS = {
 def detect_repeat_contacts(ctx: FindingContext) -> list[Finding]:
     """Contacts on an issue that an earlier, handled contact should have resolved (W7)."""
     st = steps(ctx)
-    window = human_duration(st.window_us / 1e6)
+    window = duration_value(st.window_us / 1e6)
     priced = price(ctx, st, "repeat_contact")
     first_acts = _first_activities(st)
 
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         fam = key[0]
-        after = f"an {fam} contact" if fam[:1] in "aeiou" else f"a {fam} contact"
+        # TRANSLATORS: {channel} is a channel family from the log (app, phone, chat, web)
+        after = (
+            M_("an {channel} contact", channel=channel_text(fam))
+            if fam[:1] in "aeiou"
+            else M_("a {channel} contact", channel=channel_text(fam))
+        )
         if fam == "unknown":
-            after = "a contact"
+            after = M_("a contact")
         n = int(grp["occurrences"].sum())
         waited = float(grp["anchor_wait_s"].sum())
         return Spec(
-            title=f"Customers contact again after {after} that should have resolved the issue",
+            title=M_(
+                "Customers contact again after {after} that should have resolved the issue", after=after
+            ),
             activities=tuple(first_acts.get(fam, ())),
-            evidence=(
-                f"{plural(n, 'contact')} in {plural(len(grp), 'case')} came back on the same issue (the same "
-                f"case, or the same customer and reason within {window}) after {after} that was handled (not "
-                f"abandoned, no branch visit required); {cost(grp)} (the wait since the earlier contact "
-                f"included)."
+            evidence=M_(
+                "{contacts} in {cases} came back on the same issue (the same case, or the same customer and "
+                "reason within {window}) after {after} that was handled (not abandoned, no branch visit "
+                "required); {cost} (the wait since the earlier contact included).",
+                contacts=plural(n, "contact"),
+                cases=plural(len(grp), "case"),
+                window=window,
+                after=after,
+                cost=cost(grp),
             ),
             scenario=Scenario(
                 "reduce_repeats",
                 {"what": "repeat contacts", "after_channel": fam},
-                f"resolve the issue at the {fam} contact (fix the access and skill defects behind repeats)",
+                M_(
+                    "resolve the issue at the {channel} contact (fix the access and skill defects behind repeats)",
+                    channel=channel_text(fam),
+                ),
             ),
             details={
                 "catalogue": "W7",
@@ -185,36 +201,66 @@ def detect_context_loss(ctx: FindingContext) -> list[Finding]:
 
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         act, via, fam = key
-        chan = f" ({fam})" if fam else ""
         if via == "transfer":
-            title = f"After a transfer the customer explains the issue again{chan}: {quote(act)}"
-            what = "a transfer in the same contact passed on no context"
+            title = (
+                M_(
+                    "After a transfer the customer explains the issue again ({channel}): '{activity}'",
+                    channel=channel_text(fam),
+                    activity=act,
+                )
+                if fam
+                else M_("After a transfer the customer explains the issue again: '{activity}'", activity=act)
+            )
+            what = M_("a transfer in the same contact passed on no context")
             scenario = Scenario(
                 "warm_handoff",
                 {"removes": act, "via": "transfer"},
-                "warm transfer: the first agent briefs the next, so the customer need not repeat",
+                M_("warm transfer: the first agent briefs the next, so the customer need not repeat"),
             )
             code = "W9"
         elif via == "handoff":
-            title = f"After the bot hands over, the customer explains the issue again{chan}: {quote(act)}"
-            what = "the bot-to-agent handoff passed on no context"
+            title = (
+                M_(
+                    "After the bot hands over, the customer explains the issue again ({channel}): '{activity}'",
+                    channel=channel_text(fam),
+                    activity=act,
+                )
+                if fam
+                else M_(
+                    "After the bot hands over, the customer explains the issue again: '{activity}'",
+                    activity=act,
+                )
+            )
+            what = M_("the bot-to-agent handoff passed on no context")
             scenario = Scenario(
                 "warm_handoff",
                 {"removes": act, "via": "bot handoff"},
-                "hand the bot conversation over to the agent, so the customer need not repeat",
+                M_("hand the bot conversation over to the agent, so the customer need not repeat"),
             )
             code = "W8"
         else:
-            title = f"Customers repeat what they already said{chan}: {quote(act)}"
-            what = "no transfer or handoff explains it"
-            scenario = Scenario("remove_activity", {"activity": act}, "keep what the customer said")
+            title = (
+                M_(
+                    "Customers repeat what they already said ({channel}): '{activity}'",
+                    channel=channel_text(fam),
+                    activity=act,
+                )
+                if fam
+                else M_("Customers repeat what they already said: '{activity}'", activity=act)
+            )
+            what = M_("no transfer or handoff explains it")
+            scenario = Scenario("remove_activity", {"activity": act}, M_("keep what the customer said"))
             code = None
         return Spec(
             title=title,
             activities=(act,),
-            evidence=(
-                f"{quote(act)} happened {fmt_n(grp['occurrences'].sum())} times in {fmt_n(len(grp))} cases because "
-                f"{what}; {cost(grp)}."
+            evidence=M_(
+                "'{activity}' happened {times} times in {cases} cases because {what}; {cost}.",
+                activity=act,
+                times=count_text(grp["occurrences"].sum()),
+                cases=count_text(len(grp)),
+                what=what,
+                cost=cost(grp),
             ),
             scenario=scenario,
             details={"catalogue": code, "via": via, "channel": fam},
@@ -232,19 +278,28 @@ def detect_bot_loops(ctx: FindingContext) -> list[Finding]:
 
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         fam = key[1]
-        chan = f" ({fam})" if fam else ""
         n = int(grp["occurrences"].sum())
         return Spec(
-            title=f"The chatbot does not understand and the customer has to rephrase{chan}",
+            title=(
+                M_(
+                    "The chatbot does not understand and the customer has to rephrase ({channel})",
+                    channel=channel_text(fam),
+                )
+                if fam
+                else M_("The chatbot does not understand and the customer has to rephrase")
+            ),
             activities=acts,
-            evidence=(
-                f"The bot failed to understand {fmt_n(n)} times in {fmt_n(len(grp))} cases "
-                f"({', '.join(map(quote, acts))}); {cost(grp)}."
+            evidence=M_(
+                "The bot failed to understand {times} times in {cases} cases ({activities}); {cost}.",
+                times=count_text(n),
+                cases=count_text(len(grp)),
+                activities=", ".join(map(quote, acts)),
+                cost=cost(grp),
             ),
             scenario=Scenario(
                 "cut_loop",
                 {"activities": list(acts), "how": "better bot intents, or a person after the first fallback"},
-                "teach the bot these intents or hand over after one fallback",
+                M_("teach the bot these intents or hand over after one fallback"),
             ),
             details={"catalogue": "W8", "pattern": "doom_loop", "channel": fam},
         )

@@ -49,9 +49,11 @@ from flowlens.findings.signals import (
     build_finding,
     cached,
     group_members,
-    human,
+    human_value,
     role_members,
 )
+from flowlens.i18n import M_, Clause
+from flowlens.units import count_value, percent_value
 
 if TYPE_CHECKING:
     import ibis
@@ -78,7 +80,11 @@ def detect_customer_wait_loops(ctx: FindingContext, *, min_cases: int | None = N
         waiting = float(f.details.get("waiting_s", 0.0))
         share = on_customer / waiting if waiting else 0.0
         details = {**f.details, "waiting_on_customer_s": on_customer, "waiting_on_customer_share": share}
-        evidence = f.evidence.rstrip(".") + f"; {share:.0%} of that waiting is on the customer."
+        evidence = M_(
+            "{evidence}; {share} of that waiting is on the customer.",
+            evidence=Clause(f.evidence),
+            share=percent_value(share, f"{share:.0%}", 0),
+        )
         out.append(_replace(f, details=details, evidence=evidence))
     return out
 
@@ -187,29 +193,50 @@ def detect_idle_statuses(ctx: FindingContext, *, min_cases: int | None = None) -
         if cases < mc:
             continue
         avg = float(bad.t_s.sum()) / max(n_bad, 1)
-        caveat = (
-            ""
-            if has_requests or rp.has_customer_steps
-            else " (the log records no requests to the customer and no customer steps, so no such wait is backed by the data)"
-        )
+        backed = has_requests or rp.has_customer_steps
+        idle = {
+            "bad": count_value(n_bad),
+            "total": count_value(total),
+            "activity": act,
+            "share": percent_value(n_bad / max(total, 1), f"{n_bad / max(total, 1):.0%}", 0),
+            "time": human_value(avg),
+        }
         out.append(
             build_finding(
                 ctx,
                 kind="idle_status",
-                title=f"'{act}' is set with nothing asked of the customer: {n_bad:,} times in {cases:,} cases",
+                title=M_(
+                    "'{activity}' is set with nothing asked of the customer: {times} times in {cases} cases",
+                    activity=act,
+                    times=count_value(n_bad),
+                    cases=count_value(cases),
+                ),
                 activities=[str(act)],
                 per_case=bad[["case_id", "t_s"]],
                 occurrences=n_bad,
                 staff_time_s=0.0,
                 evidence=(
-                    f"{n_bad:,} of {total:,} '{act}' statuses ({n_bad / max(total, 1):.0%}) follow no request to "
-                    f"the customer and end without a customer step{caveat}; the case then sits idle "
-                    f"{human(avg)} each."
+                    M_(
+                        "{bad} of {total} '{activity}' statuses ({share}) follow no request to the customer and "
+                        "end without a customer step; the case then sits idle {time} each.",
+                        **idle,
+                    )
+                    if backed
+                    else M_(
+                        "{bad} of {total} '{activity}' statuses ({share}) follow no request to the customer and "
+                        "end without a customer step (the log records no requests to the customer and no "
+                        "customer steps, so no such wait is backed by the data); the case then sits idle "
+                        "{time} each.",
+                        **idle,
+                    )
                 ),
                 scenario=Scenario(
                     "remove_activity",
                     {"activity": str(act), "with_idle_time": True},
-                    "set the waiting status only after asking the customer for something; otherwise keep working the case",
+                    M_(
+                        "set the waiting status only after asking the customer for something; otherwise keep "
+                        "working the case"
+                    ),
                 ),
                 details={
                     "catalogue": "W10",
@@ -281,25 +308,37 @@ def _excess_statuses(ctx: FindingContext, s: ibis.Table, min_cases: int) -> list
             build_finding(
                 ctx,
                 kind="idle_status",
-                title=(
-                    f"'{act}' is set far more often by some {src} values than by the usual one: "
-                    f"{beyond:,.0f} of {total:,} times beyond the usual rate"
+                title=M_(
+                    "'{activity}' is set far more often by some {column} values than by the usual one: "
+                    "{beyond} of {total} times beyond the usual rate",
+                    activity=act,
+                    column=src,
+                    beyond=count_value(round(beyond), f"{beyond:,.0f}"),
+                    total=count_value(total),
                 ),
                 activities=[str(act)],
                 per_case=pc,
                 occurrences=round(beyond),
                 staff_time_s=0.0,
-                evidence=(
-                    f"The log records no requests to the customer and no customer steps, so no single "
-                    f"'{act}' can be judged; but {len(over):,} {src} values set it in more of their cases "
-                    f"than the usual {usual:.0%} (median of {len(judged):,} values with {MIN_TEAM_CASES}+ "
-                    f"cases; e.g. {examples}). Their statuses beyond that rate keep cases idle {human(avg)} "
-                    f"each: {human(float(pc.t_s.sum()))} in all."
+                evidence=M_(
+                    "The log records no requests to the customer and no customer steps, so no single "
+                    "'{activity}' can be judged; but {over} {column} values set it in more of their cases than "
+                    "the usual {usual} (median of {judged} values with {min_cases}+ cases; e.g. {examples}). "
+                    "Their statuses beyond that rate keep cases idle {time} each: {total_time} in all.",
+                    activity=act,
+                    over=count_value(len(over)),
+                    column=src,
+                    usual=percent_value(usual, f"{usual:.0%}", 0),
+                    judged=count_value(len(judged)),
+                    min_cases=MIN_TEAM_CASES,
+                    examples=examples,
+                    time=human_value(avg),
+                    total_time=human_value(float(pc.t_s.sum())),
                 ),
                 scenario=Scenario(
                     "remove_activity",
                     {"activity": str(act), "with_idle_time": True, "beyond_rate": round(usual, 4)},
-                    "set the waiting status only when the customer is needed (as the usual team does)",
+                    M_("set the waiting status only when the customer is needed (as the usual team does)"),
                 ),
                 resources=[str(t) for t in over.team[:5]],
                 details={

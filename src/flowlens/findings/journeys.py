@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from flowlens.analysis.activity_groups import channel_text
 from flowlens.findings._customer import (
     BRANCH_FAMILY,
     DIGITAL_FAMILIES,
@@ -48,15 +49,15 @@ from flowlens.findings._customer import (
     Steps,
     claim,
     cost,
+    count_text,
     detector_named,
     findings,
-    fmt_n,
     price,
-    quote,
     repeat_class,
     steps,
 )
 from flowlens.findings.model import Finding, Scenario
+from flowlens.i18n import M_, PM_, Message
 
 if TYPE_CHECKING:
     import ibis
@@ -246,8 +247,12 @@ CLAIM_BUILDERS = {
 
 
 # -- detectors --------------------------------------------------------------------------------
-def _summary(grp: pd.DataFrame) -> str:
-    return f"{fmt_n(grp['occurrences'].sum())} times in {fmt_n(len(grp))} cases"
+def _summary(grp: pd.DataFrame) -> Message:
+    return M_(
+        "{times} times in {cases} cases",
+        times=count_text(grp["occurrences"].sum()),
+        cases=count_text(len(grp)),
+    )
 
 
 @detector_named("repeated_checks")
@@ -260,45 +265,105 @@ def detect_repeated_checks(ctx: FindingContext) -> list[Finding]:
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         act, prior, via_unit = key
         via, _, unit = via_unit.partition("|")
-        where = {"transfer": " after a transfer", "handoff": " after a handoff to an agent"}.get(via, "")
+        where = {"transfer": M_("after a transfer"), "handoff": M_("after a handoff to an agent")}.get(via)
+        # TRANSLATORS: the unit a check is repeated in: a contact, or a whole case
+        unit_txt = PM_("check unit", "case") if unit == "case" else PM_("check unit", "contact")
         if act in required and act == prior:
             # a required check done twice: the first one is required, the second one is not
             return Spec(
-                title=f"A required check is done twice{where}: {quote(act)} again in the same {unit}",
+                title=(
+                    M_(
+                        "A required check is done twice {where}: '{activity}' again in the same {unit}",
+                        where=where,
+                        activity=act,
+                        unit=unit_txt,
+                    )
+                    if where is not None
+                    else M_(
+                        "A required check is done twice: '{activity}' again in the same {unit}",
+                        activity=act,
+                        unit=unit_txt,
+                    )
+                ),
                 activities=(act,),
-                evidence=(
-                    f"{quote(act)} checked the same customer again {_summary(grp)} in the same {unit}, "
-                    f"with no step-up trigger, no new documents, no channel switch and no other party in "
-                    f"between; the check is required once: {cost(grp)}."
+                evidence=M_(
+                    "'{activity}' checked the same customer again {summary} in the same {unit}, with no "
+                    "step-up trigger, no new documents, no channel switch and no other party in between; "
+                    "the check is required once: {cost}.",
+                    activity=act,
+                    summary=_summary(grp),
+                    unit=unit_txt,
+                    cost=cost(grp),
                 ),
                 scenario=Scenario(
                     "pre_fill",
                     {"activity": act, "source": act, "keep": "first", "via": via},
-                    f"use the result of the first {quote(act)} of the {unit} instead of checking again",
+                    M_(
+                        "use the result of the first '{activity}' of the {unit} instead of checking again",
+                        activity=act,
+                        unit=unit_txt,
+                    ),
                 ),
                 details={"catalogue": "W1", "earlier_check": prior, "between": via, "unit": unit},
                 repeat_of_required=True,
             )
-        title = f"Identity checked again{where}: {quote(act)} after {quote(prior)} in the same {unit}"
-        between = {
-            "transfer": "; a transfer in between passed nothing on",
-            "handoff": "; the bot-to-agent handoff in between passed nothing on",
-        }.get(via, "; no step-up authentication came in between")
-        evidence = (
-            f"{quote(act)} checked the customer's identity {_summary(grp)} although {quote(prior)} had "
-            f"already checked it in the same {unit}{between}; {cost(grp)}."
+        title = (
+            M_(
+                "Identity checked again {where}: '{activity}' after '{prior}' in the same {unit}",
+                where=where,
+                activity=act,
+                prior=prior,
+                unit=unit_txt,
+            )
+            if where is not None
+            else M_(
+                "Identity checked again: '{activity}' after '{prior}' in the same {unit}",
+                activity=act,
+                prior=prior,
+                unit=unit_txt,
+            )
         )
-        if via in ("transfer", "handoff"):
+        between = {
+            "transfer": M_("a transfer in between passed nothing on"),
+            "handoff": M_("the bot-to-agent handoff in between passed nothing on"),
+        }.get(via, M_("no step-up authentication came in between"))
+        evidence = M_(
+            "'{activity}' checked the customer's identity {summary} although '{prior}' had already checked "
+            "it in the same {unit}; {between}; {cost}.",
+            activity=act,
+            summary=_summary(grp),
+            prior=prior,
+            unit=unit_txt,
+            between=between,
+            cost=cost(grp),
+        )
+        if via == "transfer":
             scenario = Scenario(
                 "warm_handoff",
                 {"activity": act, "pass_on": "identity verified", "via": via},
-                f"pass the verified identity on with the {via} so {quote(act)} is not needed",
+                M_(
+                    "pass the verified identity on with the transfer so '{activity}' is not needed",
+                    activity=act,
+                ),
+            )
+        elif via == "handoff":
+            scenario = Scenario(
+                "warm_handoff",
+                {"activity": act, "pass_on": "identity verified", "via": via},
+                M_(
+                    "pass the verified identity on with the handoff so '{activity}' is not needed",
+                    activity=act,
+                ),
             )
         else:
             scenario = Scenario(
                 "remove_activity",
                 {"activity": act, "when": f"after {prior} in the same {unit}"},
-                f"accept {quote(prior)} and skip {quote(act)} unless a risk trigger asks for more",
+                M_(
+                    "accept '{prior}' and skip '{activity}' unless a risk trigger asks for more",
+                    prior=prior,
+                    activity=act,
+                ),
             )
         return Spec(
             title=title,
@@ -319,17 +384,25 @@ def detect_repeated_requests(ctx: FindingContext) -> list[Finding]:
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         req, given, _ = key
         return Spec(
-            title=f"Customers are asked for what they already gave: {quote(req)} after {quote(given)}",
+            title=M_(
+                "Customers are asked for what they already gave: '{request}' after '{given}'",
+                request=req,
+                given=given,
+            ),
             activities=(req,),
-            evidence=(
-                f"In {fmt_n(len(grp))} cases the organisation sent {quote(req)} although the customer had already "
-                f"given documents or information ({quote(given)}) in the same issue before any request; "
-                f"the request and the answer: {cost(grp)}."
+            evidence=M_(
+                "In {cases} cases the organisation sent '{request}' although the customer had already given "
+                "documents or information ('{given}') in the same issue before any request; the request and "
+                "the answer: {cost}.",
+                cases=count_text(len(grp)),
+                request=req,
+                given=given,
+                cost=cost(grp),
             ),
             scenario=Scenario(
                 "pre_fill",
                 {"activity": req, "source": given},
-                f"use what {quote(given)} already captured instead of asking again",
+                M_("use what '{given}' already captured instead of asking again", given=given),
             ),
             details={"catalogue": "W2", "already_given": given, "pattern": "held_data"},
         )
@@ -347,18 +420,39 @@ def detect_reentry(ctx: FindingContext) -> list[Finding]:
 
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         act, src, dst = key
-        verb = "re-enter their details" if act in repeats else f"repeat {quote(act)}"
         return Spec(
-            title=f"Customers who switch from {src} to {dst} {verb}",
+            title=(
+                M_(
+                    "Customers who switch from {source} to {target} re-enter their details",
+                    source=channel_text(src),
+                    target=channel_text(dst),
+                )
+                if act in repeats
+                else M_(
+                    "Customers who switch from {source} to {target} repeat '{activity}'",
+                    source=channel_text(src),
+                    target=channel_text(dst),
+                    activity=act,
+                )
+            ),
             activities=(act,),
-            evidence=(
-                f"Customers who started in the {src} channel went through {quote(act)} again in the {dst} "
-                f"channel: {fmt_n(len(grp))} cases, {cost(grp)}."
+            evidence=M_(
+                "Customers who started in the {source} channel went through '{activity}' again in the "
+                "{target} channel: {cases} cases, {cost}.",
+                source=channel_text(src),
+                activity=act,
+                target=channel_text(dst),
+                cases=count_text(len(grp)),
+                cost=cost(grp),
             ),
             scenario=Scenario(
                 "pre_fill",
                 {"activity": act, "from_channel": src, "to_channel": dst},
-                f"share what the customer entered in the {src} channel with the {dst} channel",
+                M_(
+                    "share what the customer entered in the {source} channel with the {target} channel",
+                    source=channel_text(src),
+                    target=channel_text(dst),
+                ),
             ),
             details={
                 "catalogue": "W2",
@@ -379,16 +473,28 @@ def detect_branch_trips(ctx: FindingContext) -> list[Finding]:
     def describe(key: tuple[str, str, str], grp: pd.DataFrame) -> Spec:
         marker, fam, _ = key
         return Spec(
-            title=f"Customers who started in the {fam} channel have to come to a branch ({quote(marker)})",
+            title=M_(
+                "Customers who started in the {channel} channel have to come to a branch ('{activity}')",
+                channel=channel_text(fam),
+                activity=marker,
+            ),
             activities=(marker,),
-            evidence=(
-                f"After {quote(marker)} in the {fam} channel, {fmt_n(len(grp))} customers went to a branch; "
-                f"the trip (until they were served there, travel not in the log): {cost(grp)}."
+            evidence=M_(
+                "After '{activity}' in the {channel} channel, {customers} customers went to a branch; the trip "
+                "(until they were served there, travel not in the log): {cost}.",
+                activity=marker,
+                channel=channel_text(fam),
+                customers=count_text(len(grp)),
+                cost=cost(grp),
             ),
             scenario=Scenario(
                 "digital_channel",
                 {"activity": marker, "channel": fam, "replace_with": "remote identity verification"},
-                f"finish in the {fam} channel (e.g. video identification) instead of sending the customer to a branch",
+                M_(
+                    "finish in the {channel} channel (e.g. video identification) instead of sending the "
+                    "customer to a branch",
+                    channel=channel_text(fam),
+                ),
             ),
             details={"catalogue": "W3", "channel": fam},
         )

@@ -54,6 +54,8 @@ from flowlens.findings.approvals import APPROVAL
 from flowlens.findings.model import Finding, Scenario, per_case_seconds, top_values
 from flowlens.findings.rank import bootstrap_total_ci
 from flowlens.findings.rework import planned_repeats
+from flowlens.i18n import M_
+from flowlens.units import count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.findings.context import FindingContext
@@ -195,7 +197,11 @@ def detect_merge_candidates(
         findings.append(
             Finding(
                 kind="merge_candidate",
-                title=f"'{a}' and '{b}' could be one step: the case waits in between for another person",
+                title=M_(
+                    "'{first}' and '{second}' could be one step: the case waits in between for another person",
+                    first=a,
+                    second=b,
+                ),
                 activities=(a, b),
                 resources=teams,
                 case_ids=tuple(per),
@@ -203,17 +209,30 @@ def detect_merge_candidates(
                 customer_time_s=math.fsum(vals),
                 customer_time_ci=(lo, hi),
                 staff_time_s=0.0,
-                evidence=(
-                    f"'{b}' directly follows '{a}' in {100 * share:.0f} % of the {int(r.cases_a):,} cases with "
-                    f"'{a}', done by another person in {100 * float(handoff.mean()):.0f} % of them, after a "
-                    f"median hand-over wait of {wait_med / 60:,.0f} min for {proc_med / 60:,.1f} min of work "
-                    f"on both steps. The customer waits {math.fsum(vals) / len(vals) / 3600:,.1f} h per case "
-                    f"on average for the hand-over before '{b}': what one person doing both saves."
+                evidence=M_(
+                    "'{second}' directly follows '{first}' in {share} of the {cases} cases with '{first}', "
+                    "done by another person in {handoff} of them, after a median hand-over wait of {wait} for "
+                    "{work} of work on both steps. The customer waits {each} per case on average for the "
+                    "hand-over before '{second}': what one person doing both saves.",
+                    second=b,
+                    first=a,
+                    share=percent_value(share, f"{100 * share:.0f} %", 0),
+                    cases=count_value(int(r.cases_a)),
+                    handoff=percent_value(float(handoff.mean()), f"{100 * float(handoff.mean()):.0f} %", 0),
+                    wait=duration_value(wait_med, f"{wait_med / 60:,.0f} min"),
+                    work=duration_value(proc_med, f"{proc_med / 60:,.1f} min"),
+                    each=duration_value(
+                        math.fsum(vals) / len(vals), f"{math.fsum(vals) / len(vals) / 3600:,.1f} h"
+                    ),
                 ),
                 scenario=Scenario(
                     "merge",
                     {"activities": [a, b], "duration": "processing(a) + processing(b)", "resource_of": a},
-                    f"one person does '{a}' and '{b}' in one go (one queue instead of two)",
+                    M_(
+                        "one person does '{first}' and '{second}' in one go (one queue instead of two)",
+                        first=a,
+                        second=b,
+                    ),
                 ),
                 regulatory=bool(reasons),
                 allow_reason=reasons[0] if reasons else None,

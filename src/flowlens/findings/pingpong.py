@@ -55,12 +55,16 @@ from flowlens.findings.signals import (
     assignment_column,
     build_finding,
     cached,
-    human,
+    count_text,
+    human_value,
     instance_table,
     is_missing,
     isin,
     role_members,
+    share_text,
 )
+from flowlens.i18n import M_
+from flowlens.units import percent_value
 
 if TYPE_CHECKING:
     import ibis
@@ -188,31 +192,43 @@ def _reassignment_findings(ctx: FindingContext, b: Bounces) -> list[Finding]:
         if len(within) >= 0.5 * occ:
             home = within.from_team.mode().iloc[0]
             teams = [home]
-            where = f"Cases are handed between people of {home}"
+            where = M_("Cases are handed between people of {team}", team=home)
+        elif len(teams) == 2:
+            where = M_("Cases bounce between {first} and {second}", first=teams[0], second=teams[1])
         else:
-            where = "Cases bounce between " + (
-                " and ".join(teams[:2]) if len(teams) <= 2 else ", ".join(teams[:3])
-            )
+            where = M_("Cases bounce between {teams}", teams=", ".join(teams[:3]))
         avg = float(pc.t_s.sum()) / occ if occ else 0.0
         acts = [str(act), *b.bounce_work]
         out.append(
             build_finding(
                 ctx,
                 kind="ping_pong",
-                title=f"{where}: '{act}' {occ:,} times in {len(cases):,} cases",
+                title=M_(
+                    "{where}: '{activity}' {times} times in {cases} cases",
+                    where=where,
+                    activity=act,
+                    times=count_text(occ),
+                    cases=count_text(len(cases)),
+                ),
                 activities=acts,
                 per_case=pc,
                 occurrences=occ,
                 staff_time_s=float(pc.staff_s.sum()),
-                evidence=(
-                    f"{len(cases):,} cases ({len(cases) / max(n_all, 1):.1%} of all) are handed on with "
-                    f"'{act}' {occ / len(cases):.1f} times on average ({direct:,} hops go straight back to "
-                    f"the team the case came from); each bounce adds {human(avg)} of queueing and handling."
+                evidence=M_(
+                    "{cases} cases ({share} of all) are handed on with '{activity}' {mean} times on average "
+                    "({direct} hops go straight back to the team the case came from); each bounce adds {time} "
+                    "of queueing and handling.",
+                    cases=count_text(len(cases)),
+                    share=percent_value(len(cases) / max(n_all, 1), f"{len(cases) / max(n_all, 1):.1%}", 1),
+                    activity=act,
+                    mean=format(occ / len(cases), ".1f"),
+                    direct=count_text(direct),
+                    time=human_value(avg),
                 ),
                 scenario=Scenario(
                     "remove_activity",
                     {"activities": acts, "reason": "route the case right the first time"},
-                    "route the case to the team that finishes it the first time: no reassignment",
+                    M_("route the case to the team that finishes it the first time: no reassignment"),
                 ),
                 resources=teams,
                 details={
@@ -490,16 +506,41 @@ def _pair_finding(
         names = sorted(set(g.pair))
         hops = int(sum(hop_cases.get(p, 0) for p in names))
         a = b = ""
-        title = f"Work bounces between {len(names):,} other pairs of {src} values and back: {len(g):,} returns in {cases:,} cases"
-        who = f"{cases:,} cases bounce between {len(names):,} other pairs of {src} values"
+        title = M_(
+            "Work bounces between {pairs} other pairs of {column} values and back: {returns} returns in {cases} cases",
+            pairs=count_text(len(names)),
+            column=src,
+            returns=count_text(len(g)),
+            cases=count_text(cases),
+        )
+        who = M_(
+            "{cases} cases bounce between {pairs} other pairs of {column} values",
+            cases=count_text(cases),
+            pairs=count_text(len(names)),
+            column=src,
+        )
         resources: tuple[str, ...] = ()
         base: list[dict[str, Any]] = []
         params: dict[str, Any] = {"attribute": src, "pairs": names[:50], "returns": len(g)}
     else:
         a, b = pair.split(" ↔ ")
         hops = int(hop_cases.get(pair, cases))
-        title = f"Work bounces between {a} and {b} and back ({src}): {len(g):,} returns in {cases:,} cases"
-        who = f"{cases:,} of the {hops:,} cases passed between {a} and {b} ({cases / max(hops, 1):.0%})"
+        title = M_(
+            "Work bounces between {first} and {second} and back ({column}): {returns} returns in {cases} cases",
+            first=a,
+            second=b,
+            column=src,
+            returns=count_text(len(g)),
+            cases=count_text(cases),
+        )
+        who = M_(
+            "{cases} of the {hops} cases passed between {first} and {second} ({share})",
+            cases=count_text(cases),
+            hops=count_text(hops),
+            first=a,
+            second=b,
+            share=share_text(cases / max(hops, 1)),
+        )
         resources = (a, b)
         base = pairs[pairs.pair == pair][["x", "y", "baseline"]].to_dict("records")
         params = {"attribute": src, "between": [a, b], "returns": len(g)}
@@ -511,13 +552,19 @@ def _pair_finding(
         per_case=pc,
         occurrences=len(g),
         staff_time_s=0.0,
-        evidence=(
-            f"{who} go back to a {src} they had left more often than the usual route "
-            f"({n_direct:,} direct returns X → Y → X, {len(g) - n_direct:,} via other values); "
-            f"each return adds {human(avg)} of waiting."
+        evidence=M_(
+            "{who} go back to a {column} they had left more often than the usual route ({direct} direct "
+            "returns X → Y → X, {other} via other values); each return adds {time} of waiting.",
+            who=who,
+            column=src,
+            direct=count_text(n_direct),
+            other=count_text(len(g) - n_direct),
+            time=human_value(avg),
         ),
         scenario=Scenario(
-            "cut_loop", params, f"route the work to the {src} that finishes it: no back-transfers"
+            "cut_loop",
+            params,
+            M_("route the work to the {column} that finishes it: no back-transfers", column=src),
         ),
         resources=resources,
         details={

@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.findings.model import Finding
+from flowlens.i18n import M_, join_messages
+from flowlens.units import count_value, duration_value
 
 #: How specific a kind is: when two detectors see the same waste, the higher one is kept.
 #: Structural kinds (rework, loop) say *that* something repeats; the specific ones say *what*.
@@ -152,12 +154,17 @@ def restrict(
     vals = np.fromiter(per.values(), dtype=float, count=len(per))
     details = {**f.details, "restricted": {"cases_before": f.cases, "cases_after": len(keep), "why": why}}
     # the evidence speaks of all its cases: say which part is priced here
-    note = f" Priced here on {len(keep):,} of these {f.cases:,} cases: {why}."
+    note = M_(
+        "Priced here on {kept} of these {cases} cases: {why}.",
+        kept=count_value(len(keep)),
+        cases=count_value(f.cases),
+        why=why,
+    )
     return replace(
         f,
         case_ids=tuple(keep),
         per_case_s=per,
-        evidence=f.evidence.rstrip() + note,
+        evidence=_append(f.evidence, note),
         customer_time_s=math.fsum(vals),
         customer_time_ci=bootstrap_total_ci(vals, seed=seed, resamples=resamples, key=finding_key(f)),
         occurrences=max(len(keep), round(f.occurrences * share)),
@@ -220,8 +227,8 @@ def deduplicate(
                     "shared_cases": len(shared),
                 }
             )
-            note = f" (also found by the {f.detector or f.kind} detector)"
-            evidence = g.evidence if note in g.evidence else g.evidence.rstrip() + note
+            note = M_("(also found by the {detector} detector)", detector=f.detector or f.kind)
+            evidence = g.evidence if f" {note}" in g.evidence else _append(g.evidence, note)
             kept[k] = replace(g, details={**g.details, "merged": merged}, evidence=evidence)
             merges.append(record)
             if len(rest) < max(5, 0.2 * len(cases)):
@@ -232,7 +239,9 @@ def deduplicate(
                 rest,
                 seed=seed,
                 resamples=resamples,
-                why=f"{len(shared)} cases are counted in '{g.title}' ({g.kind})",
+                why=M_(
+                    "{n} cases are counted in '{title}' ({kind})", n=len(shared), title=g.title, kind=g.kind
+                ),
             )
             cases = rest
         if not dropped:
@@ -297,10 +306,16 @@ def cap_to_lead_time(
             customer_time_s=total_new,
             customer_time_ci=bootstrap_total_ci(vals, seed=seed, resamples=resamples, key=finding_key(f)),
             # the evidence's own figures were measured before the cap: say what is claimed now
-            evidence=f.evidence.rstrip()
-            + f" With other findings on the same cases it would exceed the customer lead time of "
-            f"{len(grp):,} cases, so {_hours(gone)} of its time there is not counted ({_hours(total_new)} "
-            "claimed in all).",
+            evidence=_append(
+                f.evidence,
+                M_(
+                    "With other findings on the same cases it would exceed the customer lead time of "
+                    "{cases} cases, so {removed} of its time there is not counted ({claimed} claimed in all).",
+                    cases=count_value(len(grp)),
+                    removed=duration_value(gone),
+                    claimed=duration_value(total_new),
+                ),
+            ),
             details={
                 **f.details,
                 "capped": {
@@ -314,10 +329,9 @@ def cap_to_lead_time(
     return out, stats
 
 
-def _hours(seconds: float) -> str:
-    from flowlens.units import human_duration
-
-    return human_duration(seconds)
+def _append(evidence: str, note: str) -> str:
+    """``evidence`` followed by the sentence ``note`` (one space between, in English)."""
+    return join_messages([evidence if evidence == evidence.rstrip() else evidence.rstrip(), note])
 
 
 #: a finding needs this many cases, and at least MIN_FINDING_SHARE of the log's cases

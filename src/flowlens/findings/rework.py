@@ -99,15 +99,18 @@ from flowlens.findings.signals import (
     build_finding,
     cached,
     changeable_activities,
+    count_text,
     customer_markers,
     distinct_values,
     group_members,
-    human,
+    human_value,
     instance_table,
     isin,
     party,
     role_members,
+    share_text,
 )
+from flowlens.i18n import M_
 
 if TYPE_CHECKING:
     import ibis
@@ -502,7 +505,7 @@ def _curve(act: str, d: pd.DataFrame) -> FollowUpCurve:
     n_single = int(single.cases.sum())
     if n_single < MIN_SINGLE or total == 0:
         return FollowUpCurve(
-            act, DEFAULT_FOLLOW_UPS, "domain default (too few cases with one follow-up)", {}, []
+            act, DEFAULT_FOLLOW_UPS, M_("domain default (too few cases with one follow-up)"), {}, []
         )
     p_all = d.groupby("exit").cases.sum() / total
     p_one = single.groupby("exit").cases.sum() / n_single
@@ -515,7 +518,7 @@ def _curve(act: str, d: pd.DataFrame) -> FollowUpCurve:
     )
     if not fav:
         # no step shows the follow-up worked: nothing to call excess
-        return FollowUpCurve(act, int(d.n.max()), "no favourable exit (success not recorded)", {}, [])
+        return FollowUpCurve(act, int(d.n.max()), M_("no favourable exit (success not recorded)"), {}, [])
     d = d.assign(fav=d.exit.isin(fav))
     curve: dict[int, tuple[int, int]] = {}
     kmax = int(d.n.max())
@@ -525,7 +528,7 @@ def _curve(act: str, d: pd.DataFrame) -> FollowUpCurve:
         curve[k] = (reach, ok)
     s1 = curve[1][1] / curve[1][0] if curve[1][0] else 0.0
     if s1 <= 0:
-        return FollowUpCurve(act, kmax, "no favourable exit after one follow-up", curve, fav)
+        return FollowUpCurve(act, kmax, M_("no favourable exit after one follow-up"), curve, fav)
     for k in range(1, kmax):
         reach, ok = curve[k + 1]
         if reach < MIN_REACHING:
@@ -918,32 +921,62 @@ def _loop_finding(
     acts = [head, *[a for a in path if a != head], *[m for m in members if m not in path]]
     known = int(row.same) + int(row.redo)
     split = (
-        f"{int(row.redo) / known:.0%} redone by someone else, {int(row.same) / known:.0%} repeated by the same person"
+        M_(
+            "{redo} redone by someone else, {same} repeated by the same person",
+            redo=share_text(int(row.redo) / known),
+            same=share_text(int(row.same) / known),
+        )
         if known
-        else "resources not recorded"
+        else M_("resources not recorded")
     )
     per_case = float(pc.t_s.sum()) / max(cases, 1)
     loop_txt = " → ".join([head, *path, head]) if path else None
     if kind == "rework":
-        title = (
-            f"'{head}' is done again after a failed attempt: {int(row.repeats):,} times in {cases:,} cases"
+        title = M_(
+            "'{activity}' is done again after a failed attempt: {repeats} times in {cases} cases",
+            activity=head,
+            repeats=count_text(int(row.repeats)),
+            cases=count_text(cases),
         )
-        evidence = (
-            f"{cases:,} cases do '{head}' again right after an attempt the log records as failed "
-            f"({split}); the repeats add {human(per_case)} per case."
+        evidence = M_(
+            "{cases} cases do '{activity}' again right after an attempt the log records as failed "
+            "({split}); the repeats add {time} per case.",
+            cases=count_text(cases),
+            activity=head,
+            split=split,
+            time=human_value(per_case),
         )
         scenario = Scenario(
             "cut_loop",
             {"activity": head, "loop_probability": round(p, 4), "target_probability": 0.0},
-            f"do '{head}' right the first time (no immediate repeat)",
+            M_("do '{activity}' right the first time (no immediate repeat)", activity=head),
         )
     elif kind == "customer_wait_loop":
-        title = f"The customer is asked again: '{head}' loops {int(row.repeats):,} times in {cases:,} cases"
+        title = M_(
+            "The customer is asked again: '{activity}' loops {repeats} times in {cases} cases",
+            activity=head,
+            repeats=count_text(int(row.repeats)),
+            cases=count_text(cases),
+        )
+        figures = {
+            "cases": count_text(cases),
+            "time": human_value(per_case),
+            "wait": human_value(wait_s / max(cases, 1)),
+        }
         evidence = (
-            f"{cases:,} cases go round "
-            + (f"'{loop_txt}'" if loop_txt else f"'{head}' again")
-            + f" with a request to the customer in the loop; each case loses {human(per_case)}, "
-            f"{human(wait_s / max(cases, 1))} of it waiting."
+            M_(
+                "{cases} cases go round '{loop}' with a request to the customer in the loop; "
+                "each case loses {time}, {wait} of it waiting.",
+                loop=loop_txt,
+                **figures,
+            )
+            if loop_txt
+            else M_(
+                "{cases} cases go round '{activity}' again with a request to the customer in the loop; "
+                "each case loses {time}, {wait} of it waiting.",
+                activity=head,
+                **figures,
+            )
         )
         scenario = Scenario(
             "reduce_repeats",
@@ -953,18 +986,40 @@ def _loop_finding(
                 "loop_probability": round(p, 4),
                 "target_probability": round(min(p, 0.10), 4),
             },
-            "ask for everything at once (document checklist, digital upload) so the loop is rarely needed",
+            M_(
+                "ask for everything at once (document checklist, digital upload) so the loop is rarely needed"
+            ),
         )
     else:
+        counted = {"returns": count_text(int(row.repeats)), "cases": count_text(cases)}
         title = (
-            f"Cases go back to '{head}'"
-            + (f" after '{path[-1]}'" if path else "")
-            + (f": {int(row.repeats):,} returns in {cases:,} cases")
+            M_(
+                "Cases go back to '{activity}' after '{previous}': {returns} returns in {cases} cases",
+                activity=head,
+                previous=path[-1],
+                **counted,
+            )
+            if path
+            else M_(
+                "Cases go back to '{activity}': {returns} returns in {cases} cases", activity=head, **counted
+            )
         )
         evidence = (
-            f"{cases:,} cases go round "
-            + (f"'{loop_txt}'" if loop_txt else f"a loop back to '{head}'")
-            + f" ({split}); each case loses {human(per_case)}."
+            M_(
+                "{cases} cases go round '{loop}' ({split}); each case loses {time}.",
+                cases=count_text(cases),
+                loop=loop_txt,
+                split=split,
+                time=human_value(per_case),
+            )
+            if loop_txt
+            else M_(
+                "{cases} cases go round a loop back to '{activity}' ({split}); each case loses {time}.",
+                cases=count_text(cases),
+                activity=head,
+                split=split,
+                time=human_value(per_case),
+            )
         )
         scenario = Scenario(
             "cut_loop",
@@ -974,7 +1029,7 @@ def _loop_finding(
                 "loop_probability": round(p, 4),
                 "target_probability": 0.0,
             },
-            f"remove the cause of the return to '{head}' (the loop is no longer taken)",
+            M_("remove the cause of the return to '{activity}' (the loop is no longer taken)", activity=head),
         )
     return build_finding(
         ctx,
@@ -1033,35 +1088,54 @@ def detect_excess_follow_ups(ctx: FindingContext, *, min_cases: int | None = Non
         tt = tot[tot["head"] == head]
         wait_s = float(tt.wait.sum()) / US
         proc_s = float(tt.proc.fillna(0).sum()) / US
-        exits = ", ".join(f"'{e}'" for e in c.favourable_exits[:3]) or "a favourable step"
+        exits = ", ".join(f"'{e}'" for e in c.favourable_exits[:3]) or M_("a favourable step")
         at_default = _at_threshold(ctx, head, DEFAULT_FOLLOW_UPS) if k != DEFAULT_FOLLOW_UPS else None
         if s1 is not None and sk1 is not None and c.source == "data":
-            why = (
-                f"after {k} '{head}', the next one is followed by {exits} in {sk1:.0%} of cases, "
-                f"against {s1:.0%} for the first"
+            why = M_(
+                "after {k} '{activity}', the next one is followed by {exits} in {later} of cases, "
+                "against {first} for the first",
+                k=k,
+                activity=head,
+                exits=exits,
+                later=share_text(sk1),
+                first=share_text(s1),
             )
         else:
-            why = f"beyond {k} '{head}' ({c.source})"
+            why = M_("beyond {k} '{activity}' ({source})", k=k, activity=head, source=c.source)
         out.append(
             build_finding(
                 ctx,
                 kind="excess_follow_up",
-                title=f"'{head}' is repeated beyond {k}: {extra:,} extra in {cases:,} cases",
+                title=M_(
+                    "'{activity}' is repeated beyond {k}: {extra} extra in {cases} cases",
+                    activity=head,
+                    k=k,
+                    extra=count_text(extra),
+                    cases=count_text(cases),
+                ),
                 activities=[head],
                 per_case=pc[["case_id", "t_s"]],
                 occurrences=extra,
                 staff_time_s=float(pc.staff_s.sum()),
                 # the figures the finding carries (staff time in working time, customer time =
                 # waiting + processing), so the sentence and the tables say the same
-                evidence=(
-                    f"{why}; {cases:,} cases get {extra:,} more, costing "
-                    f"{human(float(pc.staff_s.sum()))} of staff time and "
-                    f"{human(wait_s + proc_s)} of customer time in total."
+                evidence=M_(
+                    "{why}; {cases} cases get {extra} more, costing {staff} of staff time and "
+                    "{customer} of customer time in total.",
+                    why=why,
+                    cases=count_text(cases),
+                    extra=count_text(extra),
+                    staff=human_value(float(pc.staff_s.sum())),
+                    customer=human_value(wait_s + proc_s),
                 ),
                 scenario=Scenario(
                     "limit_repeats",
                     {"activity": head, "max": k},
-                    f"stop after {k} '{head}' (then a written reminder or closing the case)",
+                    M_(
+                        "stop after {k} '{activity}' (then a written reminder or closing the case)",
+                        k=k,
+                        activity=head,
+                    ),
                 ),
                 details={
                     "catalogue": "W11",

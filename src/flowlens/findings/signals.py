@@ -49,6 +49,7 @@ from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer, is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
+from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     import ibis
@@ -405,6 +406,26 @@ def human(seconds: float) -> str:
     if s < 48 * 3600:
         return f"{s / 3600:.1f} h"
     return f"{s / 86400:.1f} days"
+
+
+def human_value(seconds: float) -> Value:
+    """:func:`human` for a finding's sentence (an :class:`~flowlens.i18n.Message`): the same
+    English, and the report's own duration format in another language.
+
+    >>> str(human_value(3 * 86400))
+    '3.0 days'
+    """
+    return duration_value(seconds, human(seconds))
+
+
+def count_text(n: float) -> Value:
+    """A count in a finding's sentence: ``1,234`` in English, 万 in Chinese."""
+    return count_value(n)
+
+
+def share_text(x: float) -> Value:
+    """A share in a finding's sentence as the detectors write it (``76%``)."""
+    return percent_value(x, f"{x:.0%}", 0)
 
 
 def isin(column: Any, values: Iterable[Any]) -> Any:

@@ -38,11 +38,13 @@ import duckdb
 from flowlens import quality as Q
 from flowlens.columns import ACTIVITY_JOIN, ColumnMap
 from flowlens.errors import EmptyLogError, InputError
+from flowlens.i18n import M_
 from flowlens.io.readers import RawTable, fold
 from flowlens.io.timestamps import _observes_dst, lit, q, timestamp_column
 from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
 from flowlens.source import SourceInfo
+from flowlens.units import count_value, percent_value
 
 CANONICAL = (
     "eid",
@@ -431,7 +433,9 @@ def _use_lifecycle(
         return False, mapping
     given = info.roles.get("lifecycle") == "given"
     if mapping.start is not None and not given:
-        info.notes.append(f"'{col}' kept as an attribute: the log has start and end columns")
+        info.notes.append(
+            M_("'{column}' kept as an attribute: the log has start and end columns", column=col)
+        )
         return False, mapping
     v = _text_sql(raw.sql(col))
     counts = con.execute(
@@ -448,25 +452,42 @@ def _use_lifecycle(
     shown = ", ".join(f"'{val}'" for _, _, val in other[:5])
     acts = mapping.activity_columns
     if n_other < SUBSTATUS_SHARE * total:
+        share = (total - n_other) / total
         info.notes.append(
-            f"'{col}' holds lifecycle transitions in {100 * (total - n_other) / total:.1f} % of rows; "
-            f"the {n_other:,} rows with other values ({shown}) are set aside as unknown transitions"
+            M_(
+                "'{column}' holds lifecycle transitions in {share} of rows; the {n} rows with other values "
+                "({values}) are set aside as unknown transitions",
+                column=col,
+                share=percent_value(share, f"{100 * share:.1f} %"),
+                n=count_value(n_other, f"{n_other:,}"),
+                values=shown,
+            )
         )
         return True, mapping
     if info.roles.get("activity") == "given":
         info.notes.append(
-            f"'{col}' holds sub-statuses, not lifecycle transitions ({shown}); kept as an attribute "
-            f"because --activity was given. To make them part of the activity, pass "
-            f"--activity {ACTIVITY_JOIN.join(acts)}{ACTIVITY_JOIN}{col}"
+            M_(
+                "'{column}' holds sub-statuses, not lifecycle transitions ({values}); kept as an attribute "
+                "because --activity was given. To make them part of the activity, pass --activity {option}",
+                column=col,
+                values=shown,
+                option=ACTIVITY_JOIN.join((*acts, col)),
+            )
         )
         return False, mapping
     from dataclasses import replace
 
     joined = ACTIVITY_JOIN.join((*acts, col))
     info.notes.append(
-        f"'{col}' holds sub-statuses, not lifecycle transitions ({shown}; "
-        f"{100 * n_other / total:.0f} % of rows): the activity is {joined}; "
-        f"pass --activity {ACTIVITY_JOIN.join(acts)} to keep them apart"
+        M_(
+            "'{column}' holds sub-statuses, not lifecycle transitions ({values}; {share} of rows): the "
+            "activity is {joined}; pass --activity {option} to keep them apart",
+            column=col,
+            values=shown,
+            share=percent_value(n_other / total, f"{100 * n_other / total:.0f} %", 0),
+            joined=joined,
+            option=ACTIVITY_JOIN.join(acts),
+        )
     )
     info.roles["activity"] = f"{info.roles.get('activity', 'name')} + sub-status '{col}' (content)"
     info.roles.pop("lifecycle", None)

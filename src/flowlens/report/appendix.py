@@ -2,8 +2,13 @@
 
 The definitions are docs/methods.md's own text, the sections each report section rests on,
 copied into the package (``methods_appendix.json``) so that a report needs no file its reader
-lacks; references to files outside the report are taken out on the way. After editing
-docs/methods.md, refresh the copy (a test checks it is current)::
+lacks; references to files outside the report are taken out on the way. A report in another
+language shows the translation of those sections kept next to it (``docs/methods.zh-CN.md``,
+copied into ``methods_appendix.zh-CN.json``). Each translated section names the English text it
+translates by a checksum (``<!-- source: 1a2b3c4d5e6f -->`` under its heading): a section whose
+English has changed since is stale and the report shows the English until a translator updates
+it, as a fuzzy catalogue entry would. After editing docs/methods.md or a translation, refresh the
+copies (tests check they are current, complete and not stale)::
 
     python -m flowlens.report.appendix docs/methods.md
 
@@ -26,7 +31,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from flowlens.i18n import _
+from flowlens.i18n import _, current_language
 from flowlens.report.document import Section
 from flowlens.report.templating import reader_text, render_fragment
 
@@ -50,6 +55,35 @@ METHODS_FOR: dict[str, tuple[str, ...]] = {
 }
 
 _DATA = "methods_appendix.json"
+#: The languages the methods are translated into: the translation next to docs/methods.md and its
+#: copy in the package.
+TRANSLATIONS = {"zh-CN": ("methods.zh-CN.md", "methods_appendix.zh-CN.json")}
+_SOURCE = re.compile(r"\A\s*<!--\s*source:\s*([0-9a-f]{12})\s*-->\s*")
+
+
+def source_hash(text: str) -> str:
+    """The checksum a translated section names its English text by (its first 12 hex digits of SHA-256).
+
+    >>> source_hash("Lead time = last end − first start.")
+    '35ddef7c800b'
+    """
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def extract_translation(text: str, numbers: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The translated sections ``numbers`` of a translation of methods.md (the same headings),
+    each with the checksum of the English text it translates (``source``; "" when it names none)."""
+    out = {}
+    for num, sec in extract(text, numbers).items():
+        m = _SOURCE.match(sec["text"])
+        out[num] = {
+            "title": sec["title"],
+            "text": sec["text"][m.end() :] if m else sec["text"],
+            "source": m.group(1) if m else "",
+        }
+    return out
 
 
 def extract(methods: str, numbers: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -78,12 +112,46 @@ def update(methods_path: str | Path, out: str | Path | None = None) -> Path:
     target = Path(out) if out is not None else Path(__file__).with_name(_DATA)
     data = extract(text, wanted())
     target.write_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    if out is None:
+        for lang, (doc, copy) in TRANSLATIONS.items():
+            source = Path(methods_path).with_name(doc)
+            if not source.is_file():
+                continue
+            done = extract_translation(source.read_text(encoding="utf-8"), wanted())
+            target.with_name(copy).write_text(
+                json.dumps(done, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
+            )
+            for num in wanted():
+                if num not in done:
+                    sys.stderr.write(f"{lang}: section {num} is not translated in {source}\n")
+                elif done[num]["source"] != source_hash(data[num]["text"]):
+                    sys.stderr.write(
+                        f"{lang}: section {num} of {source} translates an older text: update it and set "
+                        f"<!-- source: {source_hash(data[num]['text'])} -->\n"
+                    )
     return target
 
 
 @cache
 def _methods() -> dict[str, dict[str, str]]:
     return json.loads(files("flowlens.report").joinpath(_DATA).read_text(encoding="utf-8"))
+
+
+@cache
+def _translated(lang: str) -> dict[str, dict[str, str]]:
+    """The sections translated into ``lang`` whose English has not changed since (see the module notes)."""
+    if lang not in TRANSLATIONS:
+        return {}
+    path = files("flowlens.report").joinpath(TRANSLATIONS[lang][1])
+    if not path.is_file():
+        return {}
+    english = _methods()
+    done = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        n: sec
+        for n, sec in done.items()
+        if n in english and sec.get("source") == source_hash(english[n]["text"])
+    }
 
 
 def _inline(text: str) -> str:
@@ -139,8 +207,10 @@ def methods_section(section_ids: Sequence[str]) -> Section:
                 nums.append(n)
     data = _methods()
     nums = sorted((n for n in nums if n in data), key=lambda n: tuple(int(x) for x in n.split(".")))
+    shown = {**data, **_translated(current_language())}  # a stale or missing translation: the English
     items = [
-        {"number": n, "title": data[n]["title"], "html": Markup(markdown_html(data[n]["text"]))} for n in nums
+        {"number": n, "title": shown[n]["title"], "html": Markup(markdown_html(shown[n]["text"]))}
+        for n in nums
     ]
     html = render_fragment("_methods.html.j2", items=items)
     return Section(

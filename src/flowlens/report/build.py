@@ -800,7 +800,7 @@ def _segments(
     if analyses:
         res = analyses[0].result
         sla = res.met_flags()
-        label = f"deadline met ({res.rule.name}, of its decided cases)"
+        label = _("deadline met ({rule}, of its decided cases)").format(rule=res.rule.name)
     try:
         return report.add(
             segments_section(

@@ -41,6 +41,9 @@ _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 #: Comments in the code that start with this go to the translator (``# TRANSLATORS: ...``).
 COMMENT_TAG = "TRANSLATORS:"
 _WIDTH = 100
+#: Besides gettext's own: the sentences the findings and analyses stages build for later
+#: rendering (flowlens.i18n.M_, NM_, PM_), marked as _, ngettext and pgettext are.
+EXTRA_KEYWORDS: dict[str, tuple[object, ...] | None] = {"M_": None, "NM_": (1, 2), "PM_": ((1, "c"), 2)}
 
 
 def source_root() -> Path:
@@ -78,7 +81,7 @@ def extract(root: Path | None = None) -> Catalog:
         root / "src" / "flowlens",
         method_map,
         options_map,
-        keywords=DEFAULT_KEYWORDS,
+        keywords={**DEFAULT_KEYWORDS, **EXTRA_KEYWORDS},
         comment_tags=(COMMENT_TAG,),
         strip_comment_tags=True,
     )

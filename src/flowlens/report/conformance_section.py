@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowlens.i18n import _
+from flowlens.i18n import _, pgettext
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
-from flowlens.units import human_duration, percent
+from flowlens.units import human_count, human_duration, percent
 
 if TYPE_CHECKING:
     from flowlens.conformance.result import ConformanceResult, Deviation
@@ -43,36 +43,52 @@ def conformance_section(result: ConformanceResult, *, top: int = 15) -> Section:
 def lead_sentence(r: ConformanceResult) -> str:
     """One plain sentence: who follows the design, the main deviation, what deviating costs."""
     if r.fitting_share is None:
-        return (
-            f"No case could be checked against {r.model} within the time budget of "
-            f"{r.time_budget_s:g} s; give more time or use a sample."
-        )
-    about = "about " if r.estimated else ""
+        return _(
+            "No case could be checked against {model} within the time budget of {seconds} s; give more time or "
+            "use a sample."
+        ).format(model=r.model, seconds=f"{r.time_budget_s:g}")
     if r.method == "random-sample":
         lo, hi = r.fitting_share_range or (r.fitting_share, r.fitting_share)
-        head = (
-            f"An estimated {percent(r.fitting_share)} of cases (95 % interval {percent(lo)}–{percent(hi)}) "
-            "follow the designed process"
-        )
+        head = _(
+            "An estimated {share} of cases (95 % interval {low}–{high}) follow the designed process"
+        ).format(share=percent(r.fitting_share), low=percent(lo), high=percent(hi))
     elif r.method == "most-frequent-first":
-        head = (
-            f"Of the {percent(r.coverage)} of cases checked (the most frequent variants, before the time "
-            f"budget ran out), {percent(r.fitting_share)} follow the designed process"
-        )
+        head = _(
+            "Of the {coverage} of cases checked (the most frequent variants, before the time budget ran out), "
+            "{share} follow the designed process"
+        ).format(coverage=percent(r.coverage), share=percent(r.fitting_share))
     else:
-        head = f"{percent(r.fitting_share)} of cases follow the designed process"
+        head = _("{share} of cases follow the designed process").format(share=percent(r.fitting_share))
     parts = [head]
     top = r.top_deviation()
     if top is not None:
-        parts.append(f"the most common deviation is {_deviation(top, about)}")
+        parts.append(
+            _("the most common deviation is {deviation}").format(deviation=_deviation(top, r.estimated))
+        )
     diff = r.lead_time.median_diff_s
     if diff is not None:
-        word = "longer" if diff >= 0 else "shorter"
-        parts.append(f"deviating cases take {human_duration(abs(diff))} {word} (median)")
-    return "; ".join(parts) + "."
+        if diff >= 0:
+            parts.append(
+                _("deviating cases take {time} longer (median)").format(time=human_duration(abs(diff)))
+            )
+        else:
+            parts.append(
+                _("deviating cases take {time} shorter (median)").format(time=human_duration(abs(diff)))
+            )
+    # TRANSLATORS: the clauses of a sentence, joined by "; " in English
+    return _("{clauses}.").format(clauses=pgettext("clause separator", "; ").join(parts))
 
 
-def _deviation(d: Deviation, about: str) -> str:
+def _deviation(d: Deviation, estimated: bool) -> str:
+    cases = human_count(d.cases)
     if d.kind == "skipped":
-        return f"'{d.activity}' skipped in {about}{d.cases:,} cases"
-    return f"'{d.activity}' done where the design does not have it, in {about}{d.cases:,} cases"
+        if estimated:
+            return _("'{activity}' skipped in about {cases} cases").format(activity=d.activity, cases=cases)
+        return _("'{activity}' skipped in {cases} cases").format(activity=d.activity, cases=cases)
+    if estimated:
+        return _("'{activity}' done where the design does not have it, in about {cases} cases").format(
+            activity=d.activity, cases=cases
+        )
+    return _("'{activity}' done where the design does not have it, in {cases} cases").format(
+        activity=d.activity, cases=cases
+    )

@@ -22,13 +22,25 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from flowlens.i18n import _
+from flowlens.i18n import N_, _, localize
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 
 if TYPE_CHECKING:
     from flowlens.analysis.drivers import Drivers
+
+
+#: The rule that left an attribute out, in short (the first words of drivers.EXCLUSION_RULES).
+RULE_LABELS = {
+    "identifier": N_("an identifier"),
+    "outcome": N_("an outcome of the case"),
+    "time": N_("a time"),
+    "trace": N_("a function of the path"),
+    "event": N_("changes within cases (an event attribute)"),
+    "process": N_("the process column"),
+    "single": N_("a single value"),
+}
 
 
 def _ratio(v: float) -> str:
@@ -70,7 +82,7 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
     chart = ""
     if len(with_ratio):
         labels = [
-            str(r["phrase"]) if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}"
+            str(localize(r["phrase"])) if r["kind"] == "behaviour" else f"{r['factor']} = {r['level']}"
             for r in with_ratio.to_dict("records")
         ]
         # Charts are SVG built by flowlens with every log value escaped: safe to inline.
@@ -81,7 +93,7 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
                 with_ratio["ratio_low"].tolist(),
                 with_ratio["ratio_high"].tolist(),
                 reference=1.0,
-                reference_label="1× (no difference)",
+                reference_label=_("1× (no difference)"),
                 distinct=[not bool(x) for x in with_ratio["noise"]],
                 log_x=True,
                 value_format=_ratio,
@@ -96,9 +108,9 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
             if x["counted"]
         )
         flag = (
-            "too few"
+            _("too few")
             if r["small"]
-            else ("not consistent" if r.get("inconsistent") else ("noise" if r["noise"] else ""))
+            else (_("not consistent") if r.get("inconsistent") else (_("noise") if r["noise"] else ""))
         )
         rows.append(
             {
@@ -113,7 +125,11 @@ def drivers_section(res: Drivers, *, top: int = 15) -> Section:
     from flowlens.analysis.drivers import EXCLUSION_RULES
 
     excluded = [
-        {"column": x.column, "why": EXCLUSION_RULES[x.rule].split(":")[0], "detail": x.detail}
+        {
+            "column": x.column,
+            "why": _(RULE_LABELS[x.rule]) if x.rule in RULE_LABELS else EXCLUSION_RULES[x.rule].split(":")[0],
+            "detail": x.detail,
+        }
         for x in res.excluded.itertuples()
     ]
     html = render_fragment(

@@ -23,29 +23,65 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from flowlens.i18n import _
+from flowlens.i18n import N_, _, localize, ngettext
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
-from flowlens.units import human_duration
+from flowlens.units import human_count, human_duration
 
 if TYPE_CHECKING:
     from flowlens.findings.api import FindingsReport
     from flowlens.findings.model import Finding
 
 
+#: A finding's kind as the table shows it (model.KINDS has the definitions).
+KIND_LABELS = {
+    "rework": N_("rework"),
+    "loop": N_("loop"),
+    "ping_pong": N_("ping pong"),
+    "repeated_check": N_("repeated check"),
+    "repeated_request": N_("repeated request"),
+    "reentry": N_("reentry"),
+    "branch_trip": N_("branch trip"),
+    "repeat_contact": N_("repeat contact"),
+    "context_loss": N_("context loss"),
+    "no_effect_check": N_("no effect check"),
+    "merge_candidate": N_("merge candidate"),
+    "customer_wait_loop": N_("customer wait loop"),
+    "idle_status": N_("idle status"),
+    "excess_follow_up": N_("excess follow up"),
+    "batch_delay": N_("batch delay"),
+}
+
+
 def plain_sentence(f: Finding) -> str:
     """One finding as a sentence a manager reads: what happens, how many cases, how long each,
-    how much customer time in all."""
+    how much customer time in all (in the report's language)."""
     each = f.customer_time_s / f.cases if f.cases else 0.0
-    cases = f"{f.cases:,} case" + ("" if f.cases == 1 else "s")
-    what = "kept (required), could be faster" if f.regulatory else "of customer time added"
-    return f"{f.title}: {cases}, {human_duration(each)} each, {human_duration(f.customer_time_s)} {what}"
+    figures = {
+        "title": localize(f.title),
+        "count": human_count(f.cases),
+        "each": human_duration(each),
+        "total": human_duration(f.customer_time_s),
+    }
+    if f.regulatory:
+        text = ngettext(
+            "{title}: {count} case, {each} each, {total} kept (required), could be faster",
+            "{title}: {count} cases, {each} each, {total} kept (required), could be faster",
+            f.cases,
+        )
+    else:
+        text = ngettext(
+            "{title}: {count} case, {each} each, {total} of customer time added",
+            "{title}: {count} cases, {each} each, {total} of customer time added",
+            f.cases,
+        )
+    return text.format(**figures)
 
 
 def _row(rank: int, f: Finding) -> dict[str, Any]:
     return {
         "rank": rank,
-        "kind": f.kind.replace("_", " "),
+        "kind": _(KIND_LABELS[f.kind]) if f.kind in KIND_LABELS else f.kind.replace("_", " "),
         "title": f.title,
         "evidence": f.evidence,
         "activities": ", ".join(f.activities),

@@ -21,7 +21,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from flowlens.analysis.journeys import headline
-from flowlens.i18n import _
+from flowlens.i18n import N_, _, ngettext, pgettext
 from flowlens.report.charts import bar_chart
 from flowlens.report.charts_segments import interval_chart
 from flowlens.report.document import Section
@@ -34,14 +34,26 @@ if TYPE_CHECKING:
 
 #: Effort signals shown as bars: summary key -> label.
 _SIGNALS = {
-    "repeat_contact_rate": "repeat contacts",
-    "channel_switch_rate": "issues switching channel",
-    "reverification_rate": "verified again (same contact)",
-    "information_request_rate": "issues asked for information",
-    "repeat_request_rate": "… asked twice or more",
-    "repeat_information_rate": "customer repeats themselves",
-    "transfer_rate": "contacts transferred",
-    "abandonment_rate": "contacts abandoned",
+    "repeat_contact_rate": N_("repeat contacts"),
+    "channel_switch_rate": N_("issues switching channel"),
+    "reverification_rate": N_("verified again (same contact)"),
+    "information_request_rate": N_("issues asked for information"),
+    "repeat_request_rate": N_("… asked twice or more"),
+    "repeat_information_rate": N_("customer repeats themselves"),
+    "transfer_rate": N_("contacts transferred"),
+    "abandonment_rate": N_("contacts abandoned"),
+}
+
+
+#: The activity groups of the customer's view (analysis/activity_groups.py) as the report names them.
+GROUP_LABELS = {  # the key itself in English, as the table always showed it
+    "verification": N_("verification"),
+    "information_request": N_("information_request"),
+    "repeat_information": N_("repeat_information"),
+    "transfer": N_("transfer"),
+    "abandonment": N_("abandonment"),
+    "queue": N_("queue"),
+    "handled": N_("handled"),
 }
 
 
@@ -58,7 +70,7 @@ def journeys_section(
     ``comparison`` (from :func:`flowlens.analysis.segments.compare` on the issues), FCR and
     contacts per segment with confidence intervals."""
     s = j.summary
-    signals = [(label, s.get(key)) for key, label in _SIGNALS.items() if s.get(key) is not None]
+    signals = [(_(label), s.get(key)) for key, label in _SIGNALS.items() if s.get(key) is not None]
     # Charts are SVG built by flowlens with every log value escaped: safe to inline.
     signal_chart = (
         Markup(bar_chart([lab for lab, _ in signals], [float(v) for _, v in signals], value_format=percent))
@@ -69,8 +81,13 @@ def journeys_section(
     contact_chart = ""
     if len(known):
         counts = known["contacts"].clip(upper=5).value_counts().sort_index()
-        labels = [f"{int(k)} contact{'s' if k != 1 else ''}" if k < 5 else "5 or more" for k in counts.index]
-        contact_chart = Markup(bar_chart(labels, counts.tolist(), unit="issues", color="#6baed6"))
+        labels = [
+            ngettext("{n} contact", "{n} contacts", int(k)).format(n=int(k)) if k < 5 else _("5 or more")
+            for k in counts.index
+        ]
+        contact_chart = Markup(
+            bar_chart(labels, counts.tolist(), unit=pgettext("chart unit", "issues"), color="#6baed6")
+        )
     longest = known.sort_values(["lead_s", "issue_id"], ascending=[False, True]).head(top)
     seg_rows: list[dict[str, Any]] = []
     seg_blocks: list[dict[str, Any]] = []
@@ -101,7 +118,7 @@ def journeys_section(
         contact_chart=contact_chart,
         longest=_records(longest),
         channels=s.get("by_channel") or [],
-        groups=[(g, acts) for g, acts in j.groups.items()],
+        groups=[(_(GROUP_LABELS[g]) if g in GROUP_LABELS else g, acts) for g, acts in j.groups.items()],
         seg_blocks=seg_blocks,
         seg_chart=seg_chart,
         by=by,

@@ -35,6 +35,7 @@ import re
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
+from flowlens.i18n import language, localize
 from flowlens.render.text import visible
 
 if TYPE_CHECKING:
@@ -201,7 +202,10 @@ def report_markdown(report: Report) -> str:
     for s in report.sections:
         out.append(f"## {md_escape(visible(s.title))}")
         if s.lead:
-            out.append(md_escape(visible(s.lead)))
+            with language(
+                p.get("lang") or "en"
+            ):  # a lead built by an analysis is read in the report's language
+                out.append(md_escape(visible(localize(s.lead))))
         body = section_markdown(s.id, s.html)
         if body:
             out.append(body)

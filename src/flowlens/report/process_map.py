@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from flowlens.discovery.dfg import DirectlyFollowsGraph
 from flowlens.errors import ConfigError
+from flowlens.i18n import N_, _
 from flowlens.render.dot import dot_escape, render
 from flowlens.render.svg import clean_svg
 from flowlens.render.text import label as short_label
@@ -54,11 +55,15 @@ def _shade(value: float, top: float, palette: list[str]) -> tuple[str, str]:
     return palette[i], ("white" if i >= 4 else "black")
 
 
-_LEGEND = {
-    "frequency": "Frequency view. Box: activity and its number of instances. Arrow: the next activity in a case, "
-    "with the number of times; darker and wider = more often. Dashed: cases starting or ending there.",
-    "time": "Time view. Box: median processing time (instances with a start). Arrow: median waiting from the end of "
-    "one step to the start of the next; darker and wider = longer. Dashed: cases starting or ending there.",
+_LEGEND = {  # drawn under the map, in the report's language
+    "frequency": N_(
+        "Frequency view. Box: activity and its number of instances. Arrow: the next activity in a case, "
+        "with the number of times; darker and wider = more often. Dashed: cases starting or ending there."
+    ),
+    "time": N_(
+        "Time view. Box: median processing time (instances with a start). Arrow: median waiting from the end of "
+        "one step to the start of the next; darker and wider = longer. Dashed: cases starting or ending there."
+    ),
 }
 
 
@@ -75,7 +80,7 @@ def map_dot(graph: DirectlyFollowsGraph, *, view: str = "frequency", title: str 
     if view not in VIEWS:
         raise ConfigError(f"unknown map view '{view}'; choose one of {', '.join(VIEWS)}")
     nodes, ids = _node_ids(graph)
-    legend = _LEGEND[view] + (f"  ·  {title}" if title else "")
+    legend = _(_LEGEND[view]) + (f"  ·  {title}" if title else "")
     lines = [
         "digraph process_map {",
         '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, fontname="Helvetica", fontsize=10, '

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flowlens.i18n import _
+from flowlens.i18n import _, localize
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 from flowlens.units import duration_unit, percent, with_unit
@@ -175,7 +175,9 @@ def _group_key(f: Finding) -> tuple[Any, ...]:
 
 def _plain_change(fs: Sequence[Finding]) -> str:
     first = fs[0]
-    text = first.scenario.description or first.title
+    text = localize(
+        first.scenario.description or first.title
+    )  # built by a detector: in the report's language
     if len(fs) > 1:
         # the remedies differ only in what they are applied to (a channel, a step): say it once
         kinds = {

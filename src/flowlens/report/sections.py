@@ -6,6 +6,7 @@ Every builder takes the analysis results (not the log internals) and returns a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from markupsafe import Markup
 
 from flowlens.discovery.abstraction import process_map
 from flowlens.formats import count, percent
-from flowlens.i18n import _, pgettext
+from flowlens.i18n import N_, _, pgettext
 from flowlens.report.charts import histogram
 from flowlens.report.document import Section
 from flowlens.report.process_map import inline_svg, map_svg
@@ -32,6 +33,37 @@ if TYPE_CHECKING:
 
 #: Processes drawn with a lead-time histogram of their own in the summary (the largest first).
 MAX_PROCESS_CHARTS = 6
+
+
+#: How the readers name a timestamp format (io/timestamps.py), in the report's language; a
+#: strptime pattern or a format without words (ISO 8601, DD/MM/YYYY) stays as it is.
+_FORMAT_NAMES = (
+    (re.compile(r"typed timestamp with zone"), N_("typed timestamp with zone")),
+    (
+        re.compile(r"typed timestamp without zone \(taken as (?P<zone>.+)\)"),
+        N_("typed timestamp without zone (taken as {zone})"),
+    ),
+    (re.compile(r"ISO 8601 with offset"), N_("ISO 8601 with offset")),
+    (
+        re.compile(r"ISO 8601 without offset \(taken as (?P<zone>.+)\)"),
+        N_("ISO 8601 without offset (taken as {zone})"),
+    ),
+    (re.compile(r"date only \(midnight, (?P<zone>.+)\)"), N_("date only (midnight, {zone})")),
+    (re.compile(r"ISO 8601 variant with offset"), N_("ISO 8601 variant with offset")),
+)
+
+
+def format_name(name: str) -> str:
+    """A reader's name of a timestamp format in the report's language.
+
+    >>> format_name("ISO 8601 without offset (taken as Asia/Shanghai)"), format_name("%d.%m.%Y")
+    ('ISO 8601 without offset (taken as Asia/Shanghai)', '%d.%m.%Y')
+    """
+    for pattern, message in _FORMAT_NAMES:
+        m = pattern.fullmatch(name)
+        if m:
+            return _(message).format(**m.groupdict())
+    return name
 
 
 def _lead_stats(durations: pd.DataFrame) -> dict[str, float | None]:
@@ -194,7 +226,10 @@ def quality_section(log: EventLog, summary: LogSummary) -> Section:
         flags=flags,
         lifecycle=q.lifecycle,
         notes=log.source.notes,
-        formats=log.source.timestamp_formats,
+        formats={
+            col: {format_name(f): n for f, n in fm.items()}
+            for col, fm in log.source.timestamp_formats.items()
+        },
     )
     share = q.rows_quarantined / q.rows_read if q.rows_read else 0.0
     return Section(

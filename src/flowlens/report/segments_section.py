@@ -23,7 +23,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from flowlens.analysis.segments import CASE_METRICS, ISSUE_METRICS, Metric
-from flowlens.i18n import _
+from flowlens.i18n import _, localize
 from flowlens.report.charts_segments import distribution_chart, interval_chart
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
@@ -61,7 +61,7 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
             flag = (
                 ""
                 if noise is None or whole
-                else ("too few" if r["small"] else ("noise" if noise else "differs"))
+                else (_("too few") if r["small"] else (_("noise") if noise else _("differs")))
             )
             rows.append(
                 {
@@ -72,14 +72,19 @@ def metric_blocks(table: pd.DataFrame) -> list[dict[str, Any]]:
                     "ci": f"{m.format(r['ci_low'])} – {m.format(r['ci_high'])}",
                     "other": "" if whole else m.format(r["other"]),
                     "diff": (
-                        f"{m.format_diff(r['diff'])} ({m.format_diff(r['diff_low'])} to {m.format_diff(r['diff_high'])})"
+                        _("{diff} ({low} to {high})").format(
+                            diff=m.format_diff(r["diff"]),
+                            low=m.format_diff(r["diff_low"]),
+                            high=m.format_diff(r["diff_high"]),
+                        )
                         if not whole and r["diff"] == r["diff"]
                         else ""
                     ),
                     "flag": flag,
                 }
             )
-        label = str(first["label"]) if first.get("label") else m.label
+        # a metric's label is a Message (analysis/segments.py): in the report's language
+        label = str(localize(first["label"] if first.get("label") else m.label))
         blocks.append({"metric": str(name), "label": _cap(label), "unit": m.unit, "rows": rows})
     return blocks
 

@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from flowlens.i18n import N_, _
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from flowlens.simulation.fidelity import FidelityResult
     from flowlens.simulation.whatif import WhatIfResult
 
-TITLE = "Can the simulation be trusted?"
-WHATIF_TITLE = "What a simpler process would save"
+TITLE = N_("Can the simulation be trusted?")
+WHATIF_TITLE = N_("What a simpler process would save")
 
 #: What each part of the model moves in a what-if (shown next to its verdict).
 PART_MEANING = {
@@ -160,7 +161,7 @@ def simulation_section(result: FidelityResult) -> Section:
         given_pair=result.mode == "given_pair",
         waiting_wrong=not result.parts["waiting"]["good"],
     )
-    return Section(id="simulation", title=TITLE, html=html, data={"fidelity": d}, lead=lead)
+    return Section(id="simulation", title=_(TITLE), html=html, data={"fidelity": d}, lead=lead)
 
 
 def _signed(x: float, fmt: str) -> str:
@@ -342,7 +343,7 @@ def whatif_section(
     data["ranking"] = [r["name"] for r in rows]
     if compare:
         data["compare"] = [dict(c) for c in compare]
-    return Section(id="whatif", title=WHATIF_TITLE, html=html, data=data, lead=lead)
+    return Section(id="whatif", title=_(WHATIF_TITLE), html=html, data=data, lead=lead)
 
 
 __all__ = [

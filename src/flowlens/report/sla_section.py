@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
-from flowlens.i18n import _
+from flowlens.i18n import N_, _
 from flowlens.report.charts import bar_chart, histogram
 from flowlens.report.document import Section
 from flowlens.report.sections import records
@@ -18,14 +18,22 @@ from flowlens.report.templating import render_fragment
 if TYPE_CHECKING:
     from flowlens.analysis.sla import SlaAnalysis
 
+#: marked for translation here, translated where shown (``_(CAUSE_LABELS[c])``)
 CAUSE_LABELS = {
-    "batching": "batching",
-    "contention": "busy staff (contention)",
-    "prioritization": "others served first",
-    "unavailability": "staff off shift",
-    "extraneous": "outside the log (customer, third party, other work)",
+    "batching": N_("batching"),
+    "contention": N_("busy staff (contention)"),
+    "prioritization": N_("others served first"),
+    "unavailability": N_("staff off shift"),
+    "extraneous": N_("outside the log (customer, third party, other work)"),
 }
 BINS = 30
+
+
+def _unit_words(unit: str) -> str:
+    """The rule's unit (``calendar_days``, ``business_days``, ``hours``) in the report's language."""
+    return {"calendar_days": _("days"), "business_days": _("business days"), "hours": _("hours")}.get(
+        unit, unit.replace("_", " ")
+    )
 
 
 def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) -> Section:
@@ -48,7 +56,6 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
     main = items[0]
     res = main.result
     s = res.summary()
-    unit = res.rule.unit_word
     margins = res.margins()
     chart = ""
     hist: dict[str, Any] = {"edges": [], "counts": []}
@@ -58,7 +65,9 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
                 margins.tolist(),
                 bins=BINS,
                 x_format=lambda v: f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}",
-                x_label=f"{unit} to spare at the response (negative: late), applicable deadline",
+                x_label=_("{unit} to spare at the response (negative: late), applicable deadline").format(
+                    unit=_unit_words(res.rule.unit)
+                ),
                 color="#74c476",
             )
         )
@@ -83,7 +92,7 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
             if not b.empty and float(b.wait_s.sum()) > 0:
                 cause_chart = Markup(
                     bar_chart(
-                        [CAUSE_LABELS.get(c, c) for c in b.cause],
+                        [_(CAUSE_LABELS[c]) if c in CAUSE_LABELS else c for c in b.cause],
                         [float(v) * 100 for v in b.share],
                         unit="%",
                         color="#f16913",
@@ -97,7 +106,7 @@ def sla_section(analyses: SlaAnalysis | Sequence[SlaAnalysis], *, top: int = 8) 
         "_sla.html.j2",
         s=s,
         rule=res.rule,
-        unit=unit,
+        unit=_unit_words(res.rule.unit),  # the rule's unit in the report's language (English: unit_word)
         rules=rules,
         chart=chart,
         time_rows=time_rows,
@@ -120,7 +129,7 @@ def _rule_row(a: SlaAnalysis) -> dict[str, Any]:
     r = a.result.rule
     return {
         "name": r.name,
-        "describe": r.describe().split(": ", 1)[1],
+        "describe": r.terms(),
         "jurisdiction": r.jurisdiction,
         "source": r.source,
         "verify": r.verify,

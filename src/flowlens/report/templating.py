@@ -72,6 +72,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # a sentence the findings or analyses stages built (i18n.Message) is written in the
+        # report's language wherever a template prints it
+        finalize=i18n.localize,
     )
     env.filters["duration"] = human_duration
     env.filters["count"] = human_count
@@ -101,6 +104,7 @@ LANGUAGE_FILTERS = (
     "unit_name",
     "in_unit",
     "with_unit",
+    "loc",
 )
 
 
@@ -128,7 +132,13 @@ def install(env: jinja2.Environment) -> None:
     )
     env.globals["_"] = i18n._
     env.filters.update(
-        number=formats.number, date=formats.date, period=formats.period, unit_name=formats.unit_label
+        number=formats.number,
+        date=formats.date,
+        period=formats.period,
+        unit_name=formats.unit_label,
+        # a sentence built by an analysis (i18n.Message), in the page's language, where a
+        # template formats it into a longer one (printing it with {{ }} localizes it already)
+        loc=i18n.localize,
     )
     for name in LANGUAGE_FILTERS:
         fmt = env.filters.get(name)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 
 if TYPE_CHECKING:
     import ibis
@@ -92,15 +93,16 @@ class ClockStop:
         """One sentence for reports."""
         if self.mode == "given":
             names = ", ".join(f"'{a}'" for a in self.stop_activities)
-            return f"The customer's clock stops at the last {names} of a case (given)."
+            return M_("The customer's clock stops at the last {names} of a case (given).", names=names)
         if self.mode == "detected" and self.after_outcome:
             names = ", ".join(f"'{a}'" for a in self.after_outcome)
-            return (
-                f"The customer's clock stops before {names}: a closing step after a long pause, "
+            return M_(
+                "The customer's clock stops before {names}: a closing step after a long pause, "
                 "not part of the service the customer waits for (detected; set --clock-stop to "
-                "name the outcome step instead)."
+                "name the outcome step instead).",
+                names=names,
             )
-        return "The customer's clock runs from the first to the last step of each case."
+        return M_("The customer's clock runs from the first to the last step of each case.")
 
     def to_dict(self) -> dict[str, Any]:
         return {

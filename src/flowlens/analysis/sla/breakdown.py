@@ -17,6 +17,8 @@ from flowlens.analysis.sla.rules import (
     SlaRule,
 )
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_, NM_, Message, join_messages
+from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
@@ -118,7 +120,7 @@ def time_in_window(result: SlaResult, tm: TimeModel, *, causes: Any = None) -> T
         ]
         cause_df = cause_df.reset_index(drop=True)
     else:
-        note = "waiting causes not split (run with a waiting-cause analysis: flowlens sla --causes)"
+        note = M_("waiting causes not split (run with a waiting-cause analysis: flowlens sla --causes)")
     return TimeIn(activities=df, causes=cause_df, starts_estimated=tm.starts_estimated, note=note)
 
 
@@ -355,50 +357,80 @@ class SlaAnalysis:
         """One plain-language sentence (the report's lead): the SLA-met share (deadline kept,
         base or extended, among cases whose outcome is known; methods 12.4), its parts, and the
         open cases."""
-        from flowlens.units import human_duration
-
         s = self.result.summary()
         n = s["cases"]
         rule = self.result.rule
         scope = s.get("scope") or {}
         if not n:
-            return f"No case starts the {rule.name} clock."
+            return M_("No case starts the {rule} clock.", rule=rule.name)
         c = s["counts"]
-        who = f"{n:,} case{'s' if n != 1 else ''}"
+
+        def pct(x: float, spec: str = ".1f") -> Value:
+            return percent_value(x, f"{format(100 * x, spec)} %", int(spec[1]))
+
+        who = NM_("{count} case", "{count} cases", n, count=count_value(n, f"{n:,}"))
         if scope.get("by", "all") != "all" and rule.applies_to is not None:
-            who = f"{n:,} {rule.applies_to.describe()}"
-        parts = []
+            who = M_("{n} {scope}", n=count_value(n, f"{n:,}"), scope=rule.applies_to.describe())
+        parts: list[Message] = []
         if s["decided"]:
             within = c["met"] / s["decided"]
             of = (
-                f"Of {who}"
+                M_("Of {who}", who=who)
                 if s["decided"] == n
-                else f"Of the {s['decided']:,} of {who} whose outcome is known"
+                else M_(
+                    "Of the {n} of {who} whose outcome is known",
+                    n=count_value(s["decided"], f"{s['decided']:,}"),
+                    who=who,
+                )
             )
-            head = f"{of}, {100 * (s['met_share'] or 0):.1f} % met their deadline"
-            head += f" ({100 * within:.1f} % within {rule.allowance_text()}"
+            figures = {
+                "of": of,
+                "met": pct(s["met_share"] or 0),
+                "within": pct(within),
+                "allowance": rule.allowance_text(),
+            }
             if c["extended"]:
-                head += f", {100 * c['extended'] / s['decided']:.1f} % within an extended deadline"
-            parts.append(head + ")")
+                head = M_(
+                    "{of}, {met} met their deadline ({within} within {allowance}, {extended} within an extended deadline)",
+                    extended=pct(c["extended"] / s["decided"]),
+                    **figures,
+                )
+            else:
+                head = M_("{of}, {met} met their deadline ({within} within {allowance})", **figures)
+            parts.append(head)
             br = c["breached"]
             late = br - s["breached_while_open"]
-            text = f"{100 * br / s['decided']:.1f} % breached"
+            text = M_("{share} breached", share=pct(br / s["decided"]))
             if s["breached_while_open"]:
-                text += (
-                    f" ({late:,} answered late, {s['breached_while_open']:,} unanswered past the deadline)"
+                text = M_(
+                    "{share} breached ({late} answered late, {open} unanswered past the deadline)",
+                    share=pct(br / s["decided"]),
+                    late=count_value(late, f"{late:,}"),
+                    open=count_value(s["breached_while_open"], f"{s['breached_while_open']:,}"),
                 )
             top = self.time_in.top("breached") if self.time_in is not None and br else None
             if top is not None:
-                text += f", mostly in {top['activity']} ({100 * top['share']:.0f} % of breached cases' time"
-                text += ", mostly waiting)" if top["wait_share"] >= 0.5 else ")"
+                where = {"breached": text, "activity": top["activity"], "share": pct(top["share"], ".0f")}
+                text = (
+                    M_(
+                        "{breached}, mostly in {activity} ({share} of breached cases' time, mostly waiting)",
+                        **where,
+                    )
+                    if top["wait_share"] >= 0.5
+                    else M_("{breached}, mostly in {activity} ({share} of breached cases' time)", **where)
+                )
             parts.append(text)
         else:
-            parts.append(f"none of {who} has reached its deadline or a response yet")
+            parts.append(M_("none of {who} has reached its deadline or a response yet", who=who))
         if c["open"]:
             parts.append(
-                f"{c['open']:,} still open within their deadline (the next deadline in {human_duration(s['next_breach_s'])})"
+                M_(
+                    "{n} still open within their deadline (the next deadline in {time})",
+                    n=count_value(c["open"], f"{c['open']:,}"),
+                    time=duration_value(s["next_breach_s"]),
+                )
             )
-        return "; ".join(parts) + f" ({rule.name})."
+        return M_("{parts} ({rule}).", parts=join_messages(parts, "; "), rule=rule.name)
 
     def to_dict(self, *, cases: bool = False) -> dict[str, Any]:
         r = self.result

@@ -37,7 +37,9 @@ from flowlens.analysis.sla.rules import (
     working_calendar,
 )
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 from flowlens.timing.calendars import WorkCalendar
+from flowlens.units import count_value
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
@@ -283,8 +285,12 @@ class SlaResult:
 def _scope_note(n: int, unstopped: int) -> list[str]:
     if n and unstopped > n / 2:
         return [
-            f"{unstopped:,} of {n:,} cases never reach a clock-stop activity; if the log mixes processes, "
-            "say which cases the rule covers (--applies-to process=VALUE or activity=ACTIVITY)"
+            M_(
+                "{unstopped} of {n} cases never reach a clock-stop activity; if the log mixes processes, "
+                "say which cases the rule covers (--applies-to process=VALUE or activity=ACTIVITY)",
+                unstopped=count_value(unstopped),
+                n=count_value(n),
+            )
         ]
     return []
 
@@ -333,7 +339,10 @@ def _received_us(log: EventLog, col: str) -> tuple[ibis.Table, list[str]]:
         bad = int(parsed.isna().sum() - df.raw.isna().sum())
         if bad:
             notes.append(
-                f"{bad} case(s) have a received time that is not ISO 8601; their clock uses the rule's start"
+                M_(
+                    "{n} case(s) have a received time that is not ISO 8601; their clock uses the rule's start",
+                    n=bad,
+                )
             )
         df["rcv"] = (parsed.dt.tz_convert("UTC").astype("int64") // 1000).where(parsed.notna())
         mem = ibis.memtable(df[["case_idx"]].assign(rcv=df.rcv.astype("Int64")))
@@ -392,7 +401,12 @@ def covered_cases(
             keep = cv.filter(cv.process.isin(hit)).select("case_idx")
             name = log.attributes.get(col, col)
             info = {
-                "text": f"{scope.describe()} ({name} = {', '.join(hit)})",
+                "text": M_(
+                    "{scope} ({column} = {values})",
+                    scope=scope.describe(),
+                    column=name,
+                    values=", ".join(hit),
+                ),
                 "by": "column" if scope.column else "process",
                 "column": name,
                 "values": hit,
@@ -414,7 +428,9 @@ def covered_cases(
         if acts:
             keep = t.filter(t.activity.isin(list(acts))).select("case_idx").distinct()
             info = {
-                "text": f"{scope.describe()} (cases with {', '.join(acts)})",
+                "text": M_(
+                    "{scope} (cases with {activities})", scope=scope.describe(), activities=", ".join(acts)
+                ),
                 "by": "activity",
                 "activities": list(acts),
                 "of": n_all,
@@ -428,8 +444,11 @@ def covered_cases(
             "--applies-to process=VALUE (or --applies-to all)"
         )
     notes.append(
-        f"no process column or intake activity marks {scope.describe()} in this log, so the rule covers every "
-        "case whose clock starts; if the log mixes processes, say which cases it covers (--applies-to)"
+        M_(
+            "no process column or intake activity marks {scope} in this log, so the rule covers every case "
+            "whose clock starts; if the log mixes processes, say which cases it covers (--applies-to)",
+            scope=scope.describe(),
+        )
     )
     return None, info, notes
 
@@ -500,7 +519,10 @@ def evaluate_sla(
         exts.append((x, acts, attr))
         if not acts and attr is None:
             notes.append(
-                f"extension '{x.label}' never applies: none of its activities or columns occur in the log"
+                M_(
+                    "extension '{label}' never applies: none of its activities or columns occur in the log",
+                    label=x.label,
+                )
             )
     pauses = [
         (
@@ -591,7 +613,7 @@ def evaluate_sla(
     cal = working_calendar(rule, tz, range(lo_d.year, hi_d.year + 1)) if business else None
     if business and cal is not None and not cal.holidays and rule.calendar is None:
         notes.append(
-            "business days are Monday-Friday without holidays (pass a calendar or a country for holidays)"
+            M_("business days are Monday-Friday without holidays (pass a calendar or a country for holidays)")
         )
     dt = _day_table(tz, lo_d, hi_d, cal)
 

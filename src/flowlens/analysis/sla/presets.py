@@ -28,6 +28,7 @@ from flowlens.analysis.sla.rules import (
     unit_word,
 )
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 from flowlens.timing.calendars import WorkCalendar
 
 if TYPE_CHECKING:
@@ -134,14 +135,14 @@ COMPLAINTS = Scope(
     processes=("complaint", "complaints", "complaint handling", "投诉", "消费投诉", "投诉处理"),
     activities=COMPLAINT_INTAKE,
     candidates=True,
-    label="complaint cases",
+    label=M_("complaint cases"),
 )
 #: The cases an error-resolution rule (Regulation E) covers: disputes and error notices.
 DISPUTES = Scope(
     processes=("dispute", "disputes", "card dispute", "chargeback", "error resolution", "争议", "交易争议"),
     activities=DISPUTE_INTAKE,
     candidates=True,
-    label="disputed transactions (error notices)",
+    label=M_("disputed transactions (error notices)"),
 )
 
 NOTIFY_RESULT = (
@@ -156,7 +157,7 @@ NOTIFY_RESULT = (
 
 
 def _preset_table() -> dict[str, SlaRule]:
-    cn2020 = (
+    cn2020 = M_(
         "CBIRC (now NFRA) Order 2020 No. 3 《银行业保险业消费投诉处理管理办法》: decision and notice within 15 "
         "days of receipt (日, calendar days); complex cases may be extended to 30; especially complex cases, "
         "with approval by the superior institution or head-office senior management and notice to the "
@@ -177,16 +178,16 @@ def _preset_table() -> dict[str, SlaRule]:
             timezone="Asia/Shanghai",
             holiday_country="CN",  # used only with roll_forward
             extensions=(
-                Extension(30, HOLDING_RESPONSE, attribute="complex", label="complex", candidates=True),
+                Extension(30, HOLDING_RESPONSE, attribute="complex", label=M_("complex"), candidates=True),
                 Extension(
                     60,
                     SECOND_EXTENSION,
                     attribute="especially_complex",
-                    label="especially complex",
+                    label=M_("especially complex"),
                     candidates=True,
                 ),
             ),
-            jurisdiction="China (NFRA, formerly CBIRC)",
+            jurisdiction=M_("China (NFRA, formerly CBIRC)"),
             source="domain.md [57]; http://finance.caixin.com/2020-01-17/101505443.html",
             description=cn2020,
             **common,
@@ -198,14 +199,16 @@ def _preset_table() -> dict[str, SlaRule]:
             timezone="Asia/Shanghai",
             holiday_country="CN",
             extensions=(
-                Extension(60, HOLDING_RESPONSE, attribute="complex", label="complex", candidates=True),
+                Extension(60, HOLDING_RESPONSE, attribute="complex", label=M_("complex"), candidates=True),
             ),
-            jurisdiction="China (CBRC, 2012 notice)",
+            jurisdiction=M_("China (CBRC, 2012 notice)"),
             source="domain.md [58]; [78]",
-            description="CBRC 2012 notice on complaint handling: in principle within 15 working days (工作日); "
-            "complex cases or special reasons up to 60 working days with notice of the extension and its "
-            "reasons; first-contact responsibility (首问负责). Working days on the Chinese holiday calendar "
-            "with adjusted working weekends.",
+            description=M_(
+                "CBRC 2012 notice on complaint handling: in principle within 15 working days (工作日); "
+                "complex cases or special reasons up to 60 working days with notice of the extension and its "
+                "reasons; first-contact responsibility (首问负责). Working days on the Chinese holiday calendar "
+                "with adjusted working weekends."
+            ),
             **common,
         ),
         SlaRule(
@@ -214,13 +217,15 @@ def _preset_table() -> dict[str, SlaRule]:
             unit="calendar_days",
             timezone="Europe/London",
             base_text="8 weeks",
-            jurisdiction="United Kingdom (FCA)",
+            jurisdiction=M_("United Kingdom (FCA)"),
             source="domain.md [54]: FCA Handbook DISP 1.6.2R",
-            description="FCA DISP 1.6.2R: by the end of eight weeks after receipt, a final response (or a "
-            "written response explaining the delay and referring to the Financial Ombudsman Service; "
-            "flowlens counts only a final response as meeting the deadline). Complaints resolved by the "
-            "close of the third business day after receipt may get a summary resolution communication "
-            "(DISP 1.5), which flowlens counts as the response.",
+            description=M_(
+                "FCA DISP 1.6.2R: by the end of eight weeks after receipt, a final response (or a "
+                "written response explaining the delay and referring to the Financial Ombudsman Service; "
+                "flowlens counts only a final response as meeting the deadline). Complaints resolved by the "
+                "close of the third business day after receipt may get a summary resolution communication "
+                "(DISP 1.5), which flowlens counts as the response."
+            ),
             **common,
         ),
         SlaRule(
@@ -229,36 +234,42 @@ def _preset_table() -> dict[str, SlaRule]:
             unit="business_days",
             timezone="Europe/London",
             holiday_country="GB-ENG",
-            extensions=(Extension(35, HOLDING_RESPONSE, label="holding response", candidates=True),),
-            jurisdiction="United Kingdom (FCA), payment services and e-money",
+            extensions=(Extension(35, HOLDING_RESPONSE, label=M_("holding response"), candidates=True),),
+            jurisdiction=M_("United Kingdom (FCA), payment services and e-money"),
             source="domain.md [54]: FCA Handbook DISP 1.6.2AR",
-            description="FCA DISP 1.6.2AR (PSD and EMD complaints): final response within 15 business days of "
-            "receipt; in exceptional circumstances a holding response within 15 business days and a final "
-            "response within 35. Business days: Mon-Fri without bank holidays of England and Wales by "
-            "default (pass another calendar for Scotland or Northern Ireland).",
+            description=M_(
+                "FCA DISP 1.6.2AR (PSD and EMD complaints): final response within 15 business days of "
+                "receipt; in exceptional circumstances a holding response within 15 business days and a final "
+                "response within 35. Business days: Mon-Fri without bank holidays of England and Wales by "
+                "default (pass another calendar for Scotland or Northern Ireland)."
+            ),
             **common,
         ),
         SlaRule(
             name="EU_PSD2",
             base=15,
             unit="business_days",
-            extensions=(Extension(35, HOLDING_RESPONSE, label="holding reply", candidates=True),),
-            jurisdiction="European Union (PSD2)",
+            extensions=(Extension(35, HOLDING_RESPONSE, label=M_("holding reply"), candidates=True),),
+            jurisdiction=M_("European Union (PSD2)"),
             source="domain.md [55]: Directive (EU) 2015/2366 Art. 101(2)",
-            description="PSD2 Art. 101(2): reply within 15 business days of receipt; in exceptional situations "
-            "a holding reply, with the final reply within 35 business days. Business days: Mon-Fri in the "
-            "log's zone; national holidays only with --country or --calendar.",
+            description=M_(
+                "PSD2 Art. 101(2): reply within 15 business days of receipt; in exceptional situations "
+                "a holding reply, with the final reply within 35 business days. Business days: Mon-Fri in the "
+                "log's zone; national holidays only with --country or --calendar."
+            ),
             **common,
         ),
         SlaRule(
             name="AU_RG271",
             base=30,
             unit="calendar_days",
-            jurisdiction="Australia (ASIC)",
+            jurisdiction=M_("Australia (ASIC)"),
             source="domain.md [59]: ASIC RG 271",
-            description="ASIC RG 271: IDR response within 30 calendar days of receipt (45 for superannuation "
-            "trustees: use a custom rule); complaints closed within 5 business days need no written "
-            "response. Acknowledgement within 24 hours or one business day: preset AU_RG271_ACK.",
+            description=M_(
+                "ASIC RG 271: IDR response within 30 calendar days of receipt (45 for superannuation "
+                "trustees: use a custom rule); complaints closed within 5 business days need no written "
+                "response. Acknowledgement within 24 hours or one business day: preset AU_RG271_ACK."
+            ),
             **common,
         ),
         SlaRule(
@@ -270,21 +281,25 @@ def _preset_table() -> dict[str, SlaRule]:
             clock_stop=ACKNOWLEDGE,
             candidates=True,
             applies_to=COMPLAINTS,
-            jurisdiction="Australia (ASIC)",
+            jurisdiction=M_("Australia (ASIC)"),
             source="domain.md [59]: ASIC RG 271",
-            description="ASIC RG 271: acknowledge a complaint within 24 hours (or one business day) of "
-            "receipt; flowlens checks the end of the next business day (national holidays only).",
+            description=M_(
+                "ASIC RG 271: acknowledge a complaint within 24 hours (or one business day) of "
+                "receipt; flowlens checks the end of the next business day (national holidays only)."
+            ),
         ),
         SlaRule(
             name="US_CFPB",
             base=15,
             unit="calendar_days",
-            extensions=(Extension(60, HOLDING_RESPONSE, label="in progress", candidates=True),),
-            jurisdiction="United States (CFPB complaint portal)",
+            extensions=(Extension(60, HOLDING_RESPONSE, label=M_("in progress"), candidates=True),),
+            jurisdiction=M_("United States (CFPB complaint portal)"),
             source="domain.md [53]",
-            description="CFPB complaint process: company response within 15 calendar days; if the response "
-            "says the complaint is in progress, a final response within 60 days. Detected from a "
-            "holding/in-progress response activity.",
+            description=M_(
+                "CFPB complaint process: company response within 15 calendar days; if the response "
+                "says the complaint is in progress, a final response within 60 days. Detected from a "
+                "holding/in-progress response activity."
+            ),
             **common,
         ),
         SlaRule(
@@ -298,15 +313,21 @@ def _preset_table() -> dict[str, SlaRule]:
             applies_to=DISPUTES,
             extensions=(
                 Extension(
-                    45, PROVISIONAL_CREDIT, unit="calendar_days", label="provisional credit", candidates=True
+                    45,
+                    PROVISIONAL_CREDIT,
+                    unit="calendar_days",
+                    label=M_("provisional credit"),
+                    candidates=True,
                 ),
             ),
-            jurisdiction="United States (Regulation E, 12 CFR 1005.11)",
+            jurisdiction=M_("United States (Regulation E, 12 CFR 1005.11)"),
             source="domain.md [51]: https://www.ecfr.gov/current/title-12/chapter-X/part-1005/subpart-A/section-1005.11",
-            description="Reg E 1005.11(c) [verify]: investigate and determine within 10 business days of the "
-            "notice of error, or within 45 days if the account is provisionally credited within the 10 "
-            "business days; 20 business days / 90 days for new accounts, point-of-sale and foreign-initiated "
-            "transfers [verify] (preset US_REG_E_EXTENDED). Business days: Mon-Fri without US federal holidays.",
+            description=M_(
+                "Reg E 1005.11(c) [verify]: investigate and determine within 10 business days of the "
+                "notice of error, or within 45 days if the account is provisionally credited within the 10 "
+                "business days; 20 business days / 90 days for new accounts, point-of-sale and foreign-initiated "
+                "transfers [verify] (preset US_REG_E_EXTENDED). Business days: Mon-Fri without US federal holidays."
+            ),
             verify=True,
         ),
         SlaRule(
@@ -320,14 +341,20 @@ def _preset_table() -> dict[str, SlaRule]:
             applies_to=DISPUTES,
             extensions=(
                 Extension(
-                    90, PROVISIONAL_CREDIT, unit="calendar_days", label="provisional credit", candidates=True
+                    90,
+                    PROVISIONAL_CREDIT,
+                    unit="calendar_days",
+                    label=M_("provisional credit"),
+                    candidates=True,
                 ),
             ),
-            jurisdiction="United States (Regulation E, 12 CFR 1005.11)",
+            jurisdiction=M_("United States (Regulation E, 12 CFR 1005.11)"),
             source="domain.md [51]: https://www.ecfr.gov/current/title-12/chapter-X/part-1005/subpart-A/section-1005.11",
-            description="Reg E 1005.11(c)(3) as given in domain.md [verify]: 20 business days / 90 days for new "
-            "accounts, point-of-sale and foreign-initiated transfers. The Reg E model form (Appendix A-3) "
-            "gives 20 business days for new accounts only and 90 days for all three: check the primary text.",
+            description=M_(
+                "Reg E 1005.11(c)(3) as given in domain.md [verify]: 20 business days / 90 days for new "
+                "accounts, point-of-sale and foreign-initiated transfers. The Reg E model form (Appendix A-3) "
+                "gives 20 business days for new accounts only and 90 days for all three: check the primary text."
+            ),
             verify=True,
         ),
     ]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_, NM_, join_messages
 from flowlens.timing.calendars import WorkCalendar
 
 if TYPE_CHECKING:
@@ -99,14 +100,12 @@ class Scope:
     def describe(self) -> str:
         if self.label:
             return self.label
-        parts = []
-        if self.processes:
-            parts.append(f"{self.column or 'process'} = {' / '.join(self.processes)}")
-        if self.activities:
-            parts.append(
-                f"cases with {' / '.join(self.activities[:3])}{' …' if len(self.activities) > 3 else ''}"
-            )
-        return " or ".join(parts) or "every case"
+        by_process = f"{self.column or 'process'} = {' / '.join(self.processes)}" if self.processes else None
+        names = " / ".join(self.activities[:3]) + (" …" if len(self.activities) > 3 else "")
+        by_activity = M_("cases with {activities}", activities=names) if self.activities else None
+        if by_process and by_activity:
+            return M_("{first} or {second}", first=by_process, second=by_activity)
+        return by_process or by_activity or M_("every case")
 
 
 def parse_scope(text: str) -> Scope:
@@ -216,12 +215,22 @@ class SlaRule:
         >>> get_preset("UK_DISP_PSD").describe()
         'UK_DISP_PSD: 15 business days; holding response → 35 business days'
         """
-        ext = "; ".join(f"{e.label} → {_amount(e.days, e.unit or self.unit)}" for e in self.extensions)
-        return (
-            f"{self.name}: {self.allowance_text()}"
-            + (f"; {ext}" if ext else "")
-            + (" [verify]" if self.verify else "")
-        )
+        return f"{self.name}: {self.terms()}"
+
+    def terms(self) -> str:
+        """:meth:`describe` without the name (a :class:`~flowlens.i18n.Message`: the report shows
+        it in its language).
+
+        >>> from flowlens.analysis.sla import get_preset
+        >>> get_preset("CN_NFRA_2020").terms()
+        '15 days; complex → 30 days; especially complex → 60 days'
+        """
+        parts = [self.allowance_text()] + [
+            M_("{label} → {amount}", label=e.label, amount=_amount(e.days, e.unit or self.unit))
+            for e in self.extensions
+        ]
+        text = join_messages(parts, "; ")
+        return M_("{terms} [verify]", terms=text) if self.verify else text
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(replace(self, calendar=None))
@@ -243,6 +252,13 @@ def unit_word(unit: str) -> str:
 
 
 def _amount(value: float, unit: str) -> str:
+    n, count = (1 if value == 1 else 2), f"{value:g}"
+    if unit == "calendar_days":
+        return NM_("{count} day", "{count} days", n, count=count)
+    if unit == "business_days":
+        return NM_("{count} business day", "{count} business days", n, count=count)
+    if unit == "hours":
+        return NM_("{count} hour", "{count} hours", n, count=count)
     word = unit_word(unit)
     return f"{value:g} {word[:-1] if value == 1 else word}"
 
