@@ -136,6 +136,29 @@ def test_start_estimation_is_marked() -> None:
     assert tm.overall()["estimated_starts"] == 4
 
 
+def test_an_unrecorded_start_takes_the_activitys_recorded_duration_as_typical() -> None:
+    # Twelve calls with recorded starts (2 min each) and one without: the caller's previous call
+    # ended at 09:02, the unrecorded call ends at 17:00. The estimate may not call the 8 hours
+    # in between a call (methods 6.2: at most 2 x the recorded median of 2 min).
+    rows = []
+    for k in range(12):
+        day = f"2024-01-{k + 2:02d}"
+        rows += [
+            (f"c{k}", "Open", "sys", None, f"{day} 08:00"),
+            (f"c{k}", "Call", "agent", f"{day} 09:00", f"{day} 09:02"),
+        ]
+    rows += [
+        ("x", "Open", "sys", None, "2024-01-20 08:00"),
+        ("x", "Call", "agent", "2024-01-20 09:00", "2024-01-20 09:02"),
+    ]
+    rows += [("x", "Call", "agent", None, "2024-01-20 17:00")]
+    df = pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "timestamp"])
+    i = time_model(flowlens.read_log(df)).instances.to_pandas()
+    late = i[(i.case_id == "x") & i.start_estimated & (i.activity == "Call")]
+    assert len(late) == 1
+    assert late.proc_us.iloc[0] <= 2 * 2 * 60_000_000
+
+
 def test_callcenter_queue_is_waiting_and_service_is_processing(shared_logs) -> None:
     log = flowlens.read_log(shared_path("bank-callcenter"))
     tm = time_model(log)
