@@ -342,7 +342,11 @@ class _Sweep:
         # A lightly loaded person (a branch manager in meetings) still makes cases wait; a shared
         # resource does not.
         skip = self.shared
-        wr = w.filter(w.resource.notnull() & ~w.resource.isin(skip)) if skip else w.filter(w.resource.notnull())
+        wr = (
+            w.filter(w.resource.notnull() & ~w.resource.isin(skip))
+            if skip
+            else w.filter(w.resource.notnull())
+        )
         ov = wr.join(k, [wr.resource == k.k_res, k.k_s < wr.wend, k.k_e > wr.en, k.k_eid != wr.eid])
         ov = ov.mutate(
             a=ibis.greatest(ov.en, ov.k_s),
@@ -419,7 +423,6 @@ class _Sweep:
         )
 
 
-
 def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
     """The sweep's split computed from the log-sized timelines of :mod:`waiting_split`: equal
     numbers, time O(n log n) and memory O(n) whatever the waits' length. Waits whose own
@@ -462,26 +465,22 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
         if cal in always:
             rows_of[cal] = None
             continue
-        iv = clock.intervals
-        sel = iv[iv.calendar == cal]
-        a = np.sort(sel.a.to_numpy(np.int64), kind="stable")
-        b = sel.b.to_numpy(np.int64)[np.argsort(sel.a.to_numpy(np.int64), kind="stable")]
+        # a calendar the clock does not know has no shift: off shift throughout, as in the sweep
+        a, b = clock.intervals_of(cal) if cal in clock.calendars else (np.zeros(0, np.int64),) * 2
         if len(a) > 1 and (a[1:] < b[:-1]).any():
             slow_cal.add(cal)  # overlapping shift rows: the sweep counts them as such
         rows_of[cal] = (a, b)
     slow = own_inside | df.wcal.astype(str).isin(slow_cal).to_numpy(bool)
     fast = ~slow
-    rkey = np.where(busy_res, res.astype(str).to_numpy(object), None)
-    groups = (
-        pd.DataFrame({"r": rkey[fast], "c": df.wcal.astype(str).to_numpy(object)[fast]})
-        .drop_duplicates()
-        .assign(rs=lambda d: d.r.fillna("\0"))
-        .sort_values(["rs", "c"], kind="stable")
-        .reset_index(drop=True)
-    )
+    # a group per (resource, calendar); "\0" stands for no resource to be busy (none, shared)
+    rkey = np.where(busy_res, res.astype(str).to_numpy(object), "\0").astype(object)
+    wcal = df.wcal.astype(str).to_numpy(object)
+    keys = pd.DataFrame({"rs": rkey, "c": wcal})
+    groups = keys[fast].drop_duplicates().sort_values(["rs", "c"], kind="stable").reset_index(drop=True)
     groups["g"] = np.arange(len(groups), dtype=np.int64)
-    keys = pd.DataFrame({"rs": pd.Series(rkey, dtype=object).fillna("\0"), "c": df.wcal.astype(str).to_numpy(object)})
+    groups["r"] = groups.rs.where(groups.rs != "\0", None)
     gw = keys.merge(groups[["rs", "c", "g"]], on=["rs", "c"], how="left").g.fillna(-1).to_numpy(np.int64)
+    assert (gw[fast] >= 0).all()
     out = {c: np.zeros(len(df), dtype=np.int64) for c in CAUSES}
     out["batching"] = x - en
     named = sorted({r for r in groups.r if isinstance(r, str)})
@@ -492,7 +491,9 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
         kd = k.to_pyarrow().to_pandas()
     else:
         kd = pd.DataFrame({"k_res": pd.Series([], dtype=object), "k_s": [], "k_e": [], "k_en": []})
-    kd = kd.astype({"k_res": object}).merge(groups[groups.r.notna()][["r", "g"]], left_on="k_res", right_on="r")
+    kd = kd.astype({"k_res": object}).merge(
+        groups[groups.r.notna()][["r", "g"]], left_on="k_res", right_on="r"
+    )
     sel = np.flatnonzero(fast)
     rows = [rows_of[c] for c in groups.c]
     res_split = split_groups(

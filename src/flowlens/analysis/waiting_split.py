@@ -140,7 +140,9 @@ def _measure(starts: np.ndarray, ends: np.ndarray, cum: np.ndarray, t: np.ndarra
     return np.where(j >= 0, cum[jj] + part, 0)
 
 
-def _with_sentinels(s: np.ndarray, e: np.ndarray, groups: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+def _with_sentinels(
+    s: np.ndarray, e: np.ndarray, groups: np.ndarray, span: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Intervals plus an empty one at each listed group's first and last key (sorted)."""
     base = groups.astype(np.int64) * span
     s = np.concatenate([s, base, base + span - 1])
@@ -275,10 +277,7 @@ def split_groups(
             k = np.searchsorted(le, last_off, side="right") - 1
             kk = np.maximum(k, 0)
             ready_ok = (
-                has_off
-                & (k >= 0)
-                & (le[kk] > X)
-                & (le[kk] - np.maximum(ls[kk], X) >= int(ready_evidence_us))
+                has_off & (k >= 0) & (le[kk] > X) & (le[kk] - np.maximum(ls[kk], X) >= int(ready_evidence_us))
             )
             t_ready = np.where(ready_ok, le[kk], 0)
         after = _measure(ps, pe, pcum, W) - _measure(ps, pe, pcum, np.maximum(t_ready, X))
