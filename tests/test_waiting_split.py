@@ -149,3 +149,13 @@ def test_range_min_and_wavelet_sums_against_brute_force() -> None:
     got = _wavelet_sums(values, weights, qlo, qhi, below)
     want = [int(weights[a:b][values[a:b] < t].sum()) for a, b, t in zip(qlo, qhi, below, strict=True)]
     assert got.tolist() == want
+
+
+def test_prefix_in_small_chunks_equals_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups computed a few at a time (bounded memory) give the same split."""
+    import flowlens.analysis.waiting as waiting
+
+    monkeypatch.setattr(waiting, "CHUNK_WORK", 7)
+    log = flowlens.read_log(generated(7))
+    cals = CalendarSet(default=WorkCalendar.preset("office", timezone="UTC"))
+    assert assert_same(time_model(log, calendars=cals), calendars=cals) > 50

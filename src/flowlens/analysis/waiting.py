@@ -65,6 +65,8 @@ LEVERS = {
     "extraneous": "find out who held the case: the customer or a third party (reminders, deadlines, "
     "digital upload) or staff on work outside the log (record it: --other-work)",
 }
+#: the most work intervals the prefix split holds in numpy at once (about 100 bytes each)
+CHUNK_WORK = 4_000_000
 LEVELS = {
     "activity": ["activity"],
     # the step before, in the map's order: every transition named is an edge of the map
@@ -494,24 +496,45 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
     kd = kd.astype({"k_res": object}).merge(
         groups[groups.r.notna()][["r", "g"]], left_on="k_res", right_on="r"
     )
-    sel = np.flatnonzero(fast)
     rows = [rows_of[c] for c in groups.c]
-    res_split = split_groups(
-        {"group": gw[sel], "x": x[sel], "wend": wend[sel], "ready": df.ready.to_numpy(np.int64)[sel]},
-        {
-            "group": kd.g.to_numpy(np.int64),
-            "s": kd.k_s.to_numpy(np.int64),
-            "e": kd.k_e.to_numpy(np.int64),
-            "en": kd.k_en.astype("Int64").fillna(NO_ENABLED).to_numpy(np.int64),
-        },
-        rows,
-        ready_evidence_us=sweep.ready_evidence_us,
-    )
-    busy, cont, unav = res_split["busy"], res_split["contention"], res_split["unavailability"]
-    out["contention"][sel] = cont
-    out["prioritization"][sel] = busy - cont
-    out["unavailability"][sel] = unav
-    out["extraneous"][sel] = (wend - x)[sel] - busy - unav
+    ready = df.ready.to_numpy(np.int64)
+    kg = kd.g.to_numpy(np.int64)
+    ks, ke = kd.k_s.to_numpy(np.int64), kd.k_e.to_numpy(np.int64)
+    ken = kd.k_en.astype("Int64").fillna(NO_ENABLED).to_numpy(np.int64)
+    # Groups are independent: computed in chunks, so that the arrays stay small (at most
+    # CHUNK_WORK intervals of work at once) and every chunk's key ranges fit in int64.
+    lo_t = min(int(x.min()), int(ks.min()) if len(ks) else int(x.min()))
+    hi_t = max(int(wend.max()), int(ke.max()) if len(ke) else int(wend.max()))
+    span = hi_t - lo_t + 2 * (sweep.ready_evidence_us + 2) + 3
+    per_chunk = max(1, (2**62 - 1) // span - 1)
+    work_of = np.bincount(kg, minlength=len(groups))
+    chunk = np.zeros(len(groups), dtype=np.int64)
+    cur, size, n_in = 0, 0, 0
+    for g in range(len(groups)):
+        if n_in and (size + work_of[g] > CHUNK_WORK or n_in >= per_chunk):
+            cur, size, n_in = cur + 1, 0, 0
+        chunk[g] = cur
+        size += int(work_of[g])
+        n_in += 1
+    wait_chunk = np.where(fast, chunk[np.maximum(gw, 0)], -1)
+    work_order = np.argsort(chunk[kg], kind="stable")
+    work_bounds = np.searchsorted(chunk[kg][work_order], np.arange(cur + 2))
+    for c in range(cur + 1):
+        gs = np.flatnonzero(chunk == c)
+        first = int(gs[0])
+        sel = np.flatnonzero(wait_chunk == c)
+        ksel = work_order[work_bounds[c] : work_bounds[c + 1]]
+        part = split_groups(
+            {"group": gw[sel] - first, "x": x[sel], "wend": wend[sel], "ready": ready[sel]},
+            {"group": kg[ksel] - first, "s": ks[ksel], "e": ke[ksel], "en": ken[ksel]},
+            rows[first : int(gs[-1]) + 1],
+            ready_evidence_us=sweep.ready_evidence_us,
+        )
+        busy, cont, unav = part["busy"], part["contention"], part["unavailability"]
+        out["contention"][sel] = cont
+        out["prioritization"][sel] = busy - cont
+        out["unavailability"][sel] = unav
+        out["extraneous"][sel] = (wend - x)[sel] - busy - unav
     frame = pd.DataFrame({"eid": df.eid.to_numpy(np.int64), **{f"{c}_us": out[c] for c in CAUSES}})
     fast_t = ibis.memtable(frame[fast].reset_index(drop=True))
     if not slow.any():
