@@ -50,6 +50,12 @@ NO_ENABLED = np.iinfo(np.int64).min
 _INF = np.iinfo(np.int64).max
 
 
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """The distinct values of ``a``, sorted (np.unique's hash path is slow on int64 keys)."""
+    a = np.sort(a)
+    return a[np.concatenate([[True], a[1:] != a[:-1]])] if len(a) else a
+
+
 def _pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For ranges [lo_i, hi_i): (i, j) for every j in the range, in order of i then j."""
     n = np.maximum(hi - lo, 0)
@@ -200,10 +206,16 @@ def split_groups(
         return g * span + (np.clip(t, low, high) - low)
 
     X, W = key(gw, x), key(gw, wend)
+    # Queries in key order: every binary search below then walks its array in one direction
+    # (several times faster than random probes into arrays of millions).
+    qorder = np.argsort(X, kind="stable")
+    X, W, ready, gw = X[qorder], W[qorder], ready[qorder], gw[qorder]
 
     # The timeline: busy segments between consecutive boundaries of the groups' work.
     ks_k, ke_k = key(gk, ks), key(gk, ke)
-    bounds = np.unique(np.concatenate([ks_k, ke_k]))
+    korder = np.argsort(ks_k, kind="stable")
+    ks_k, ke_k, ken = ks_k[korder], ke_k[korder], ken[korder]
+    bounds = _sorted_unique(np.concatenate([ks_k, ke_k]))
     if len(bounds) >= 2:
         lo = np.searchsorted(bounds, ks_k)
         hi = np.searchsorted(bounds, ke_k)
@@ -222,7 +234,7 @@ def split_groups(
         hi = np.searchsorted(g1, W, side="right")
         full = hi > lo
         busy += np.where(full, cum[np.maximum(hi, lo)] - cum[lo], 0)
-        uniq = np.unique(gm)
+        uniq = _sorted_unique(gm)
         rank = np.searchsorted(uniq, gm)
         below = np.searchsorted(uniq, ready, side="right")
         fl, fh = np.where(full, lo, 0), np.where(full, hi, 0)
@@ -283,7 +295,9 @@ def split_groups(
         after = _measure(ps, pe, pcum, W) - _measure(ps, pe, pcum, np.maximum(t_ready, X))
         unavail = np.where(ready_ok, after, raw)
         unavail = np.where(shifted[gw], unavail, 0)
-    return {"busy": busy, "contention": contention, "unavailability": unavail}
+    back = np.empty_like(qorder)
+    back[qorder] = np.arange(n, dtype=np.int64)
+    return {"busy": busy[back], "contention": contention[back], "unavailability": unavail[back]}
 
 
 __all__ = ["NO_ENABLED", "split_groups"]
