@@ -485,17 +485,16 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
     assert (gw[fast] >= 0).all()
     out = {c: np.zeros(len(df), dtype=np.int64) for c in CAUSES}
     out["batching"] = x - en
-    named = sorted({r for r in groups.r if isinstance(r, str)})
-    if named:
+    # the work of the groups' resources, with the group id joined in the engine (no resource
+    # names brought into Python: millions of strings)
+    named = groups[groups.r.notna()][["r", "g"]].rename(columns={"r": "m_res", "g": "m_g"})
+    if len(named):
         k = sweep.k
-        kres = ibis.memtable(pd.DataFrame({"m_res": named}))
-        k = k.join(kres, k.k_res == kres.m_res).select("k_res", "k_s", "k_e", "k_en")
+        kres = ibis.memtable(named.astype({"m_res": str, "m_g": "int64"}).reset_index(drop=True))
+        k = k.join(kres, k.k_res == kres.m_res).select(g="m_g", k_s="k_s", k_e="k_e", k_en="k_en")
         kd = k.to_pyarrow().to_pandas()
     else:
-        kd = pd.DataFrame({"k_res": pd.Series([], dtype=object), "k_s": [], "k_e": [], "k_en": []})
-    kd = kd.astype({"k_res": object}).merge(
-        groups[groups.r.notna()][["r", "g"]], left_on="k_res", right_on="r"
-    )
+        kd = pd.DataFrame({"g": [], "k_s": [], "k_e": [], "k_en": []})
     rows = [rows_of[c] for c in groups.c]
     ready = df.ready.to_numpy(np.int64)
     kg = kd.g.to_numpy(np.int64)
