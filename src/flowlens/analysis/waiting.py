@@ -19,9 +19,11 @@ to its end) is split into causes, in priority order, each taking only what earli
 5. **extraneous**: the rest, which the log cannot explain (the customer, a third party, other
    work): the parts always sum to the waiting time.
 
-The split is computed exactly with a sweep over the boundaries of all covering intervals (a
-+1/-1 per interval, cumulative sums per waiting instance), as Ibis expressions, so it runs in
-the engine. Impact on cycle-time efficiency: CTE_without(cause) = sum PT / (sum PT + sum WT -
+The split is defined by a sweep over the boundaries of all covering intervals (a +1/-1 per
+interval, cumulative sums per waiting instance), as Ibis expressions, so it runs in the engine
+(:class:`_Sweep`, Spark's path). Its size grows with the waits' length times the resources'
+load, so on DuckDB the same numbers come from log-sized timelines in numpy
+(:mod:`flowlens.analysis.waiting_split`, methods 7.4). Impact on cycle-time efficiency: CTE_without(cause) = sum PT / (sum PT + sum WT -
 sum WT_cause), an upper bound that ignores knock-on effects.
 
 >>> import flowlens, pandas as pd
