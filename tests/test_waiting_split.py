@@ -176,3 +176,14 @@ def test_findings_are_the_same_with_either_split() -> None:
         out.append(report)
     assert out[0] == out[1]
     assert out[1]["findings"]
+
+
+def test_only_waits_the_sweep_keeps() -> None:
+    """Every wait a queue step with a performer (all left to the sweep): the same split."""
+    rows = [
+        (f"c{i}", act, "agent", f"2024-01-01 {9 + i}:{m:02d}", f"2024-01-01 {9 + i}:{m + 5:02d}")
+        for i in range(3)
+        for act, m in (("Queue", 10), ("Queue", 30))
+    ]
+    log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"]))
+    assert assert_same(time_model(log), calendars=CalendarSet.always()) >= 3

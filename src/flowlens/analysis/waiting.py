@@ -476,6 +476,8 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
         rows_of[cal] = (a, b)
     slow = own_inside | df.wcal.astype(str).isin(slow_cal).to_numpy(bool)
     fast = ~slow
+    if not fast.any():
+        return sweep.split(w)
     # a group per (resource, calendar); "\0" stands for no resource to be busy (none, shared)
     rkey = np.where(busy_res, res.astype(str).to_numpy(object), "\0").astype(object)
     wcal = df.wcal.astype(str).to_numpy(object)
