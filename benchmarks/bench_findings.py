@@ -91,6 +91,13 @@ def main() -> None:
         "--max-runs", type=int, default=4, help="distinct demo runs (seeds) to generate (default 4)"
     )
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
+    ap.add_argument(
+        "--waiting-method",
+        choices=["auto", "prefix", "sweep"],
+        default="auto",
+        help="waiting-cause split: prefix sums (auto on DuckDB) or the engine sweep (same numbers)",
+    )
+    ap.add_argument("--memory-limit", help="the engine's memory limit (flowlens --memory-limit), e.g. 6GB")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
 
@@ -103,11 +110,15 @@ def main() -> None:
     from flowlens.findings.context import FindingContext
 
     t0 = time.perf_counter()
-    log = flowlens.read_log(path)
+    log = (
+        flowlens.read_log(path, memory_limit=args.memory_limit)
+        if args.memory_limit
+        else flowlens.read_log(path)
+    )
     t_read = time.perf_counter() - t0
     shared: dict[str, float] = {}
     t0 = time.perf_counter()
-    ctx = FindingContext(log, seed=0)
+    ctx = FindingContext(log, seed=0, waiting_method=args.waiting_method)
     for name, get in (
         ("time_model", lambda: ctx.tm.instances.count().to_pandas()),
         ("waiting_causes", lambda: ctx.waiting),
@@ -133,6 +144,10 @@ def main() -> None:
         "missing_detectors": report.missing,
         "findings": len(report.findings),
         "peak_rss_mib": round(peak_mib),
+        "bytes_per_event_peak": round(peak_mib * 2**20 / events),
+        "waiting_method": args.waiting_method,
+        "memory_limit": args.memory_limit,
+        "load_1min_at_end": round(os.getloadavg()[0], 1),
         "target_s": 60,
         "within_target": t_find < 60,
     }

@@ -163,6 +163,11 @@ def detect_batches(
     base = base.mutate(
         bp=base.fl_brk.sum().over(ibis.window(group_by=base.resource, order_by=order, rows=(None, 0)))
     )
+    # Computed once: the candidates, the idle time and the members all read the busy periods
+    # (two windows over every instance of the resources; left as expressions they were
+    # recomputed by each).
+    eng = tm.log.engine
+    base = eng.materialize(base.drop("fl_brk"), prefix="fl_batch_base")
     x = base.filter(base.enabled_us.notnull())
     runs = x.group_by(["resource", "activity", "bp"]).aggregate(run_start=x.start_us.min())
     y = x.join(runs, ["resource", "activity", "bp"])
@@ -172,7 +177,9 @@ def detect_batches(
             group_by=[m.resource, m.activity, m.bp], order_by=[m.start_us, m.end_us, m.eid], rows=(None, -1)
         )
     )
-    m = m.mutate(fl_ovl=(m.start_us < m_prev).fill_null(False).cast("int64"))
+    m = eng.materialize(
+        m.mutate(fl_ovl=(m.start_us < m_prev).fill_null(False).cast("int64")), prefix="fl_batch_m"
+    )
     cand = (
         m.group_by(["resource", "activity", "bp"])
         .aggregate(

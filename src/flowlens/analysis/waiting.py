@@ -19,9 +19,11 @@ to its end) is split into causes, in priority order, each taking only what earli
 5. **extraneous**: the rest, which the log cannot explain (the customer, a third party, other
    work): the parts always sum to the waiting time.
 
-The split is computed exactly with a sweep over the boundaries of all covering intervals (a
-+1/-1 per interval, cumulative sums per waiting instance), as Ibis expressions, so it runs in
-the engine. Impact on cycle-time efficiency: CTE_without(cause) = sum PT / (sum PT + sum WT -
+The split is defined by a sweep over the boundaries of all covering intervals (a +1/-1 per
+interval, cumulative sums per waiting instance), as Ibis expressions, so it runs in the engine
+(:class:`_Sweep`, Spark's path). Its size grows with the waits' length times the resources'
+load, so on DuckDB the same numbers come from log-sized timelines in numpy
+(:mod:`flowlens.analysis.waiting_split`, methods 7.4). Impact on cycle-time efficiency: CTE_without(cause) = sum PT / (sum PT + sum WT -
 sum WT_cause), an upper bound that ignores knock-on effects.
 
 >>> import flowlens, pandas as pd
@@ -68,6 +70,8 @@ LEVERS = {  # shown in the report: marked so it reads them in its language
         "digital upload) or staff on work outside the log (record it: --other-work)"
     ),
 }
+#: the most work intervals the prefix split holds in numpy at once (about 100 bytes each)
+CHUNK_WORK = 4_000_000
 LEVELS = {
     "activity": ["activity"],
     # the step before, in the map's order: every transition named is an edge of the map
@@ -160,6 +164,7 @@ def waiting_causes(
     min_batch_idle_s: float = 1800.0,
     other_work: EventLog | pd.DataFrame | None = None,
     ready_evidence_s: float = 3600.0,
+    method: str = "auto",
 ) -> WaitingAnalysis:
     """Split every waiting interval of ``tm`` into causes.
 
@@ -168,6 +173,9 @@ def waiting_causes(
     same staff's work outside the log (another log, e.g. alerts or counter business, or
     :func:`~flowlens.analysis.other_work.other_work_intervals` of one): it makes their resources busy, so waiting behind it
     is contention or prioritisation, and it is never itself analysed (methods 7.1).
+    ``method`` computes the same split as the sweep in the engine (``"sweep"``) or from
+    log-sized timelines in numpy (``"prefix"``, :mod:`flowlens.analysis.waiting_split`);
+    ``"auto"`` takes the sweep on Spark and the prefix sums otherwise.
     """
     import ibis
 
@@ -247,23 +255,6 @@ def waiting_causes(
     )
     # Computed once: every cause below reads it.
     w = log.engine.materialize(w, prefix="fl_wait_iv")
-    zero = ibis.literal(0)
-
-    def marks(
-        t: ibis.Table, time: Any, db: Any = zero, dc: Any = zero, dp: Any = zero, dd: Any = zero
-    ) -> ibis.Table:
-        return t.select("eid", t=time, db=db, dc=dc, dp=dp, dd=dd)
-
-    parts = [marks(w, w.en), marks(w, w.wend)]
-    # batching: from enablement until the batch starts (accumulation and the ready batch);
-    # waiting while the resource works through earlier members is contention (methods 7.1)
-    bm = members.select(b_eid="eid", b_first="batch_first_start")
-    wb = w.join(bm, w.eid == bm.b_eid)
-    wb = wb.filter(wb.en < wb.b_first)
-    parts += [
-        marks(wb, wb.en, db=ibis.literal(1)),
-        marks(wb, ibis.least(wb.wend, wb.b_first), db=ibis.literal(-1)),
-    ]
     # contention and prioritisation: the resource works on another instance k meanwhile
     # (instants keep nobody busy)
     k = inst.filter(inst.resource.notnull() & inst.start_us.notnull() & (inst.end_us > inst.start_us))
@@ -278,82 +269,17 @@ def waiting_causes(
             k_en=o.enabled_us,
         )
         k = k.cast(o.schema()).union(o)
-    # A lightly loaded person (a branch manager in meetings) still makes cases wait; a shared
-    # resource does not.
-    skip = sorted(shared)
-    wr = w.filter(w.resource.notnull() & ~w.resource.isin(skip)) if skip else w.filter(w.resource.notnull())
-    ov = wr.join(k, [wr.resource == k.k_res, k.k_s < wr.wend, k.k_e > wr.en, k.k_eid != wr.eid])
-    ov = ov.mutate(
-        a=ibis.greatest(ov.en, ov.k_s),
-        b=ibis.least(ov.wend, ov.k_e),
-        first=(ov.k_en <= ov.ready).fill_null(True),
-    )
-    ov = ov.filter(ov.a < ov.b)
-    one, minus = ibis.literal(1), ibis.literal(-1)
-    cont, prio = ov.filter(ov.first), ov.filter(~ov.first)
-    parts += [
-        marks(cont, cont.a, dc=one),
-        marks(cont, cont.b, dc=minus),
-        marks(prio, prio.a, dp=one),
-        marks(prio, prio.b, dp=minus),
-    ]
-    # on-shift intervals of the resource's calendar
     always = [n for n, c in cals.items() if c.always_open]
-    wa = w.filter(w.wcal.isin(always)) if always else w.filter(ibis.literal(False))
-    parts += [marks(wa, wa.en, dd=one), marks(wa, wa.wend, dd=minus)]
-    shift_rows = clock.intervals[~clock.intervals.calendar.isin(always)]
-    if len(shift_rows):
-        ivs = ibis.memtable(shift_rows.rename(columns={"calendar": "s_cal"}))
-        wn = w.join(ivs, [w.wcal == ivs.s_cal, ivs.a < w.wend, ivs.b > w.en])
-        parts += [
-            marks(wn, ibis.greatest(wn.a, wn.en), dd=one),
-            marks(wn, ibis.least(wn.b, wn.wend), dd=minus),
-        ]
-    edges = parts[0]
-    for p in parts[1:]:
-        edges = edges.union(p, distinct=False)
-    pts = edges.group_by(["eid", "t"]).aggregate(
-        db=edges.db.sum(), dc=edges.dc.sum(), dp=edges.dp.sum(), dd=edges.dd.sum()
-    )
-    win = ibis.window(group_by=pts.eid, order_by=pts.t, rows=(None, 0))
-    st = pts.mutate(
-        cb=pts.db.sum().over(win),
-        cc=pts.dc.sum().over(win),
-        cp=pts.dp.sum().over(win),
-        cd=pts.dd.sum().over(win),
-        nxt=pts.t.lead().over(ibis.window(group_by=pts.eid, order_by=pts.t)),
-    )
-    st = st.filter(st.nxt.notnull()).mutate(length=lambda s: s.nxt - s.t)
-    cause = ibis.cases(
-        (st.cb > 0, "batching"),
-        (st.cc > 0, "contention"),
-        (st.cp > 0, "prioritization"),
-        (st.cd <= 0, "unavailability"),
-        else_="extraneous",
-    )
-    st = log.engine.materialize(st.mutate(cause=cause), prefix="fl_wait_segments")
-    # Off-shift time counts only after the last time the resource was on shift and free for at
-    # least ``ready_evidence_s`` and then went off shift without starting the case: before that
-    # the case was not ready (the customer, a third party or unlogged work held it), so the
-    # nights and weekends before are not the shifts' doing (methods 7.1). Free time just before
-    # the start (a resource waiting for its batch time) is no such evidence.
-    off = st.filter(st.cause == "unavailability").group_by("eid").aggregate(last_off=st.t.max())
-    st = st.left_join(off, st.eid == off.eid).drop("eid_right")
-    evidence = (
-        (st.cause == "extraneous")
-        & (st.length >= int(ready_evidence_s * 1e6))
-        & (st.nxt <= st.last_off).fill_null(False)
-    )
-    ready = st.filter(evidence).group_by("eid").aggregate(t_ready=st.nxt.max())
-    st = st.left_join(ready, st.eid == ready.eid).drop("eid_right")
-    st = st.mutate(
-        cause=ibis.ifelse(
-            (st.cause == "unavailability") & (st.nxt <= st.t_ready).fill_null(False), "extraneous", st.cause
-        )
-    )
-    split = st.group_by("eid").aggregate(
-        **{f"{c}_us": st.length.sum(where=st.cause == c).fill_null(0).cast("int64") for c in CAUSES}
-    )
+    sweep = _Sweep(w, members, k, sorted(shared), always, clock, int(ready_evidence_s * 1e6), log.engine)
+    if method == "auto":
+        # Spark keeps the distributed sweep; DuckDB brings the timelines into numpy (O(n log n))
+        method = "sweep" if log.engine.name == "spark" else "prefix"
+    if method == "sweep":
+        split = sweep.split(w)
+    elif method == "prefix":
+        split = _split_prefix(sweep, inst)
+    else:
+        raise ConfigError(f"unknown waiting split method '{method}'; choose auto, prefix or sweep")
     per = w.join(split, "eid").select(
         "eid",
         "case_idx",
@@ -374,3 +300,251 @@ def waiting_causes(
         clock=clock,
         resource_calendars=res_cal,
     )
+
+
+@dataclass
+class _Sweep:
+    """The split defined as a sweep (methods 7.1), run in the engine: for each waiting interval,
+    every boundary of the intervals that cover it (batch, the resource's other work, shifts),
+    a +1/-1 per interval and cumulative sums per waiting instance. Its size grows with the
+    waits' length times the resources' load, so on DuckDB :func:`_split_prefix` computes the
+    same numbers; the sweep stays the definition, the Spark path and the fallback for waits
+    whose own instance lies inside their waiting interval."""
+
+    #: the waiting intervals (fl_wait_iv) and the batch members
+    w: ibis.Table
+    members: ibis.Table
+    #: every resource's work: k_eid, k_res, k_s, k_e, k_en (instants excluded)
+    k: ibis.Table
+    shared: list[str]
+    #: calendars that are always open
+    always: list[str]
+    clock: BusinessClock
+    ready_evidence_us: int
+    #: the log's engine (the segments are materialised there)
+    engine: Any
+
+    def split(self, w: ibis.Table) -> ibis.Table:
+        """eid and the five causes' microseconds for the waits of ``w`` (rows of ``self.w``)."""
+        import ibis
+
+        members, k, clock = self.members, self.k, self.clock
+        zero = ibis.literal(0)
+
+        def marks(
+            t: ibis.Table, time: Any, db: Any = zero, dc: Any = zero, dp: Any = zero, dd: Any = zero
+        ) -> ibis.Table:
+            return t.select("eid", t=time, db=db, dc=dc, dp=dp, dd=dd)
+
+        parts = [marks(w, w.en), marks(w, w.wend)]
+        # batching: from enablement until the batch starts (accumulation and the ready batch);
+        # waiting while the resource works through earlier members is contention (methods 7.1)
+        bm = members.select(b_eid="eid", b_first="batch_first_start")
+        wb = w.join(bm, w.eid == bm.b_eid)
+        wb = wb.filter(wb.en < wb.b_first)
+        parts += [
+            marks(wb, wb.en, db=ibis.literal(1)),
+            marks(wb, ibis.least(wb.wend, wb.b_first), db=ibis.literal(-1)),
+        ]
+        # A lightly loaded person (a branch manager in meetings) still makes cases wait; a shared
+        # resource does not.
+        skip = self.shared
+        wr = (
+            w.filter(w.resource.notnull() & ~w.resource.isin(skip))
+            if skip
+            else w.filter(w.resource.notnull())
+        )
+        ov = wr.join(k, [wr.resource == k.k_res, k.k_s < wr.wend, k.k_e > wr.en, k.k_eid != wr.eid])
+        ov = ov.mutate(
+            a=ibis.greatest(ov.en, ov.k_s),
+            b=ibis.least(ov.wend, ov.k_e),
+            first=(ov.k_en <= ov.ready).fill_null(True),
+        )
+        ov = ov.filter(ov.a < ov.b)
+        one, minus = ibis.literal(1), ibis.literal(-1)
+        cont, prio = ov.filter(ov.first), ov.filter(~ov.first)
+        parts += [
+            marks(cont, cont.a, dc=one),
+            marks(cont, cont.b, dc=minus),
+            marks(prio, prio.a, dp=one),
+            marks(prio, prio.b, dp=minus),
+        ]
+        # on-shift intervals of the resource's calendar
+        always = self.always
+        wa = w.filter(w.wcal.isin(always)) if always else w.filter(ibis.literal(False))
+        parts += [marks(wa, wa.en, dd=one), marks(wa, wa.wend, dd=minus)]
+        shift_rows = clock.intervals[~clock.intervals.calendar.isin(always)]
+        if len(shift_rows):
+            ivs = ibis.memtable(shift_rows.rename(columns={"calendar": "s_cal"}))
+            wn = w.join(ivs, [w.wcal == ivs.s_cal, ivs.a < w.wend, ivs.b > w.en])
+            parts += [
+                marks(wn, ibis.greatest(wn.a, wn.en), dd=one),
+                marks(wn, ibis.least(wn.b, wn.wend), dd=minus),
+            ]
+        edges = parts[0]
+        for p in parts[1:]:
+            edges = edges.union(p, distinct=False)
+        pts = edges.group_by(["eid", "t"]).aggregate(
+            db=edges.db.sum(), dc=edges.dc.sum(), dp=edges.dp.sum(), dd=edges.dd.sum()
+        )
+        win = ibis.window(group_by=pts.eid, order_by=pts.t, rows=(None, 0))
+        st = pts.mutate(
+            cb=pts.db.sum().over(win),
+            cc=pts.dc.sum().over(win),
+            cp=pts.dp.sum().over(win),
+            cd=pts.dd.sum().over(win),
+            nxt=pts.t.lead().over(ibis.window(group_by=pts.eid, order_by=pts.t)),
+        )
+        st = st.filter(st.nxt.notnull()).mutate(length=lambda s: s.nxt - s.t)
+        cause = ibis.cases(
+            (st.cb > 0, "batching"),
+            (st.cc > 0, "contention"),
+            (st.cp > 0, "prioritization"),
+            (st.cd <= 0, "unavailability"),
+            else_="extraneous",
+        )
+        st = self.engine.materialize(st.mutate(cause=cause), prefix="fl_wait_segments")
+        # Off-shift time counts only after the last time the resource was on shift and free for at
+        # least ``ready_evidence_s`` and then went off shift without starting the case: before that
+        # the case was not ready (the customer, a third party or unlogged work held it), so the
+        # nights and weekends before are not the shifts' doing (methods 7.1). Free time just before
+        # the start (a resource waiting for its batch time) is no such evidence.
+        off = st.filter(st.cause == "unavailability").group_by("eid").aggregate(last_off=st.t.max())
+        st = st.left_join(off, st.eid == off.eid).drop("eid_right")
+        evidence = (
+            (st.cause == "extraneous")
+            & (st.length >= self.ready_evidence_us)
+            & (st.nxt <= st.last_off).fill_null(False)
+        )
+        ready = st.filter(evidence).group_by("eid").aggregate(t_ready=st.nxt.max())
+        st = st.left_join(ready, st.eid == ready.eid).drop("eid_right")
+        st = st.mutate(
+            cause=ibis.ifelse(
+                (st.cause == "unavailability") & (st.nxt <= st.t_ready).fill_null(False),
+                "extraneous",
+                st.cause,
+            )
+        )
+        return st.group_by("eid").aggregate(
+            **{f"{c}_us": st.length.sum(where=st.cause == c).fill_null(0).cast("int64") for c in CAUSES}
+        )
+
+
+def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
+    """The sweep's split computed from the log-sized timelines of :mod:`waiting_split`: equal
+    numbers, time O(n log n) and memory O(n) whatever the waits' length. Waits whose own
+    instance lies inside their waiting interval (a queue step with a performer), and waits on a
+    calendar whose shift rows overlap, are left to the sweep."""
+    import ibis
+    import numpy as np
+
+    from flowlens.analysis.waiting_split import NO_ENABLED, split_groups
+
+    w, members, clock = sweep.w, sweep.members, sweep.clock
+    bm = members.select(b_eid="eid", b_first="batch_first_start")
+    own = inst.select(o_eid="eid", o_res="resource", o_s="start_us", o_e="end_us")
+    q = w.left_join(bm, w.eid == bm.b_eid).left_join(own, w.eid == own.o_eid)
+    q = q.select("eid", "resource", "wcal", "en", "wend", "ready", "b_first", "o_s", "o_e")
+    df = q.order_by("eid").to_pyarrow().to_pandas()
+    if df.empty:
+        return sweep.split(w.filter(ibis.literal(False)))
+    en = df.en.to_numpy(np.int64)
+    wend = df.wend.to_numpy(np.int64)
+    b_first = df.b_first.astype("Int64")
+    in_batch = (b_first.notna() & (b_first.fillna(0).to_numpy(np.int64) > en)).to_numpy(bool)
+    x = np.where(in_batch, np.minimum(wend, b_first.fillna(0).to_numpy(np.int64)), en)
+    shared = set(sweep.shared)
+    res = df.resource.astype(object)
+    busy_res = (res.notna() & ~res.isin(shared)).to_numpy(bool)
+    o_s, o_e = df.o_s.astype("Int64"), df.o_e.astype("Int64")
+    # the sweep excludes the instance itself from its resource's work: kept for the sweep
+    own_inside = (
+        busy_res
+        & o_s.notna().to_numpy(bool)
+        & (o_e.fillna(0) > o_s.fillna(0)).to_numpy(bool)
+        & (o_s.fillna(0).to_numpy(np.int64) < wend)
+        & (o_e.fillna(0).to_numpy(np.int64) > en)
+    )
+    always = set(sweep.always)
+    rows_of: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+    slow_cal: set[str] = set()
+    for cal in sorted(set(df.wcal.astype(str))):
+        if cal in always:
+            rows_of[cal] = None
+            continue
+        # a calendar the clock does not know has no shift: off shift throughout, as in the sweep
+        a, b = clock.intervals_of(cal) if cal in clock.calendars else (np.zeros(0, np.int64),) * 2
+        if len(a) > 1 and (a[1:] < b[:-1]).any():
+            slow_cal.add(cal)  # overlapping shift rows: the sweep counts them as such
+        rows_of[cal] = (a, b)
+    slow = own_inside | df.wcal.astype(str).isin(slow_cal).to_numpy(bool)
+    fast = ~slow
+    if not fast.any():
+        return sweep.split(w)
+    # a group per (resource, calendar); "\0" stands for no resource to be busy (none, shared)
+    rkey = np.where(busy_res, res.astype(str).to_numpy(object), "\0").astype(object)
+    wcal = df.wcal.astype(str).to_numpy(object)
+    keys = pd.DataFrame({"rs": rkey, "c": wcal})
+    groups = keys[fast].drop_duplicates().sort_values(["rs", "c"], kind="stable").reset_index(drop=True)
+    groups["g"] = np.arange(len(groups), dtype=np.int64)
+    groups["r"] = groups.rs.where(groups.rs != "\0", None)
+    gw = keys.merge(groups[["rs", "c", "g"]], on=["rs", "c"], how="left").g.fillna(-1).to_numpy(np.int64)
+    assert (gw[fast] >= 0).all()
+    out = {c: np.zeros(len(df), dtype=np.int64) for c in CAUSES}
+    out["batching"] = x - en
+    # the work of the groups' resources, with the group id joined in the engine (no resource
+    # names brought into Python: millions of strings)
+    named = groups[groups.r.notna()][["r", "g"]].rename(columns={"r": "m_res", "g": "m_g"})
+    if len(named):
+        k = sweep.k
+        kres = ibis.memtable(named.astype({"m_res": str, "m_g": "int64"}).reset_index(drop=True))
+        k = k.join(kres, k.k_res == kres.m_res).select(g="m_g", k_s="k_s", k_e="k_e", k_en="k_en")
+        kd = k.to_pyarrow().to_pandas()
+    else:
+        kd = pd.DataFrame({"g": [], "k_s": [], "k_e": [], "k_en": []})
+    rows = [rows_of[c] for c in groups.c]
+    ready = df.ready.to_numpy(np.int64)
+    kg = kd.g.to_numpy(np.int64)
+    ks, ke = kd.k_s.to_numpy(np.int64), kd.k_e.to_numpy(np.int64)
+    ken = kd.k_en.astype("Int64").fillna(NO_ENABLED).to_numpy(np.int64)
+    # Groups are independent: computed in chunks, so that the arrays stay small (at most
+    # CHUNK_WORK intervals of work at once) and every chunk's key ranges fit in int64.
+    lo_t = min(int(x.min()), int(ks.min()) if len(ks) else int(x.min()))
+    hi_t = max(int(wend.max()), int(ke.max()) if len(ke) else int(wend.max()))
+    span = hi_t - lo_t + 2 * (sweep.ready_evidence_us + 2) + 3
+    per_chunk = max(1, (2**62 - 1) // span - 1)
+    work_of = np.bincount(kg, minlength=len(groups))
+    chunk = np.zeros(len(groups), dtype=np.int64)
+    cur, size, n_in = 0, 0, 0
+    for g in range(len(groups)):
+        if n_in and (size + work_of[g] > CHUNK_WORK or n_in >= per_chunk):
+            cur, size, n_in = cur + 1, 0, 0
+        chunk[g] = cur
+        size += int(work_of[g])
+        n_in += 1
+    wait_chunk = np.where(fast, chunk[np.maximum(gw, 0)], -1)
+    work_order = np.argsort(chunk[kg], kind="stable")
+    work_bounds = np.searchsorted(chunk[kg][work_order], np.arange(cur + 2))
+    for c in range(cur + 1):
+        gs = np.flatnonzero(chunk == c)
+        first = int(gs[0])
+        sel = np.flatnonzero(wait_chunk == c)
+        ksel = work_order[work_bounds[c] : work_bounds[c + 1]]
+        part = split_groups(
+            {"group": gw[sel] - first, "x": x[sel], "wend": wend[sel], "ready": ready[sel]},
+            {"group": kg[ksel] - first, "s": ks[ksel], "e": ke[ksel], "en": ken[ksel]},
+            rows[first : int(gs[-1]) + 1],
+            ready_evidence_us=sweep.ready_evidence_us,
+        )
+        busy, cont, unav = part["busy"], part["contention"], part["unavailability"]
+        out["contention"][sel] = cont
+        out["prioritization"][sel] = busy - cont
+        out["unavailability"][sel] = unav
+        out["extraneous"][sel] = (wend - x)[sel] - busy - unav
+    frame = pd.DataFrame({"eid": df.eid.to_numpy(np.int64), **{f"{c}_us": out[c] for c in CAUSES}})
+    fast_t = ibis.memtable(frame[fast].reset_index(drop=True))
+    if not slow.any():
+        return fast_t
+    slow_ids = ibis.memtable(pd.DataFrame({"s_eid": df.eid.to_numpy(np.int64)[slow]}))
+    ws = w.join(slow_ids, w.eid == slow_ids.s_eid).drop("s_eid")
+    return fast_t.union(sweep.split(ws).select("eid", *[f"{c}_us" for c in CAUSES]))

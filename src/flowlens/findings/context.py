@@ -44,6 +44,8 @@ class FindingContext:
     journey_options: dict[str, Any] = field(default_factory=dict)
     #: the same staff's work outside the log (busy time for the waiting-cause split)
     other_work: EventLog | None = None
+    #: how the waiting-cause split is computed (waiting_causes' ``method``: the same numbers)
+    waiting_method: str = "auto"
     #: analyses already computed by the caller (the report), reused instead of recomputed
     _tm: TimeModel | None = field(default=None, repr=False)
     _waiting: WaitingAnalysis | None = field(default=None, repr=False)
@@ -62,7 +64,9 @@ class FindingContext:
             return self._waiting
         from flowlens.analysis.waiting import waiting_causes
 
-        return waiting_causes(self.tm, calendars=self.calendars, other_work=self.other_work)
+        return waiting_causes(
+            self.tm, calendars=self.calendars, other_work=self.other_work, method=self.waiting_method
+        )
 
     @cached_property
     def step_roles(self) -> StepRoles:

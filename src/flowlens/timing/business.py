@@ -43,29 +43,52 @@ class BusinessClock:
         self.calendars = dict(calendars)
         self.first_bucket = start_us // DAY_US - 1
         self.last_bucket = end_us // DAY_US + 1
-        day_rows: list[pd.DataFrame] = []
-        iv_rows: list[pd.DataFrame] = []
+        names: list[str] = []
+        iv_count: list[int] = []
+        bases: list[np.ndarray] = []
+        iv_bk: list[np.ndarray] = []
+        iv_a: list[np.ndarray] = []
+        iv_b: list[np.ndarray] = []
         #: per calendar: working time before each bucket, and its intervals' bucket, a, b
         #: sorted by a (for :meth:`at`, without scanning other calendars' rows)
         self._np: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         buckets = np.arange(self.first_bucket, self.last_bucket + 1, dtype=np.int64)
+        lo_us, hi_us = int(buckets[0] * DAY_US), int((buckets[-1] + 1) * DAY_US)
         for name, cal in self.calendars.items():
-            lo_us, hi_us = int(buckets[0] * DAY_US), int((buckets[-1] + 1) * DAY_US)
             # intervals are built per local day, so the first may begin before the range
             iv = np.clip(cal.intervals(lo_us, hi_us), lo_us, hi_us)
             a, b = _split_at_midnight(iv)
             bk = a // DAY_US
-            dur = b - a
             # working time before each bucket: cumulative over intervals of earlier buckets
-            per_bucket = np.zeros(len(buckets), dtype=np.int64)
-            np.add.at(per_bucket, bk - buckets[0], dur)
+            per_bucket = np.bincount(bk - buckets[0], weights=b - a, minlength=len(buckets)).astype(np.int64)
             base = np.concatenate([[0], np.cumsum(per_bucket)[:-1]])
-            day_rows.append(pd.DataFrame({"calendar": name, "bucket": buckets, "base_us": base}))
-            iv_rows.append(pd.DataFrame({"calendar": name, "bucket": bk, "a": a, "b": b}))
-            order = np.argsort(a, kind="stable")
-            self._np[name] = (base, bk[order], a[order], b[order])
-        self.days = pd.concat(day_rows, ignore_index=True)
-        self.intervals = pd.concat(iv_rows, ignore_index=True)
+            names.append(name)
+            bases.append(base)
+            iv_count.append(len(a))
+            iv_bk.append(bk)
+            iv_a.append(a)
+            iv_b.append(b)
+            self._np[name] = (base, bk, a, b)
+        # one frame per table (a frame per calendar costs more than its rows with thousands of
+        # discovered calendars)
+        cal_col = (
+            np.repeat(np.array(names, dtype=object), len(buckets)) if names else np.array([], dtype=object)
+        )
+        self.days = pd.DataFrame(
+            {
+                "calendar": cal_col,
+                "bucket": np.tile(buckets, len(names)),
+                "base_us": np.concatenate(bases) if bases else np.array([], dtype=np.int64),
+            }
+        )
+        self.intervals = pd.DataFrame(
+            {
+                "calendar": np.repeat(np.array(names, dtype=object), iv_count) if names else cal_col,
+                "bucket": np.concatenate(iv_bk) if iv_bk else np.array([], dtype=np.int64),
+                "a": np.concatenate(iv_a) if iv_a else np.array([], dtype=np.int64),
+                "b": np.concatenate(iv_b) if iv_b else np.array([], dtype=np.int64),
+            }
+        )
 
     def at(self, calendar: str, t_us: int) -> int:
         """B(t) for one instant (Python side; the engine path is :meth:`add_clock`)."""

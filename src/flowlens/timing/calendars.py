@@ -20,6 +20,7 @@ a TOML or JSON file (:meth:`CalendarSet.from_file`) or discovered from the log
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -155,7 +156,10 @@ def _seconds(t: time) -> float:
     return 86400.0 if t == time.max else t.hour * 3600 + t.minute * 60 + t.second
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _local_us(day: date, clock: time, tz: ZoneInfo) -> int:
+    # cached: every calendar of a log (one per resource when discovered) converts the same
+    # days and shift boundaries
     # fold=0 picks the first of two ambiguous wall times; a non-existent time (spring forward)
     # is shifted forward by zoneinfo's arithmetic.
     dt = datetime.combine(day, clock, tzinfo=tz)

@@ -73,7 +73,7 @@ def discover_calendars(
     pooled_df = pooled_local.to_pandas()
     days = local.select("l_day").distinct().to_pandas().l_day.astype("int64")
     res_days = local.select("resource", "l_day").distinct().to_pandas()
-    worked_by = {r: set(g.l_day.astype("int64")) for r, g in res_days.groupby("resource")}
+    worked_by = res_days.groupby("resource").l_day.agg(lambda v: set(v.astype("int64").tolist())).to_dict()
     del ibis
 
     def build(name: str, frame: pd.DataFrame, weeks: int) -> dict[int, tuple[Span, ...]]:
@@ -100,10 +100,18 @@ def discover_calendars(
     tz = log.timezone
     default = WorkCalendar(name="discovered:pooled", timezone=tz, hours=pooled_hours, holidays=hol)
     resources: dict[str, str | WorkCalendar] = {}
-    for res, frame in slots_df.groupby("resource"):
-        if int(active_df.loc[res, "events"]) < min_events:
-            continue
-        hours = build(str(res), frame, int(active_df.loc[res, "active_weeks"]))
+    # All resources' slots at once (one Python step per resource and weekday, not a frame
+    # filtered per resource: a log of thousands of people): the slots seen in enough of the
+    # resource's active weeks, as spans per weekday.
+    act = active_df[active_df.events >= min_events]
+    need = (act.active_weeks.astype(float) * min_share).clip(lower=1.0)
+    s = slots_df[slots_df.resource.isin(act.index)]
+    s = s[s.weeks.to_numpy(float) >= need.reindex(s.resource).to_numpy(float)]
+    per_day = s.groupby(["resource", "l_weekday"], sort=True).l_hour.agg(list)
+    hours_of: dict[object, dict[int, tuple[Span, ...]]] = {}
+    for (res, wd), hrs in per_day.items():
+        hours_of.setdefault(res, {})[int(wd)] = _spans([int(h) for h in hrs])
+    for res, hours in hours_of.items():
         if hours:
             own = worked_by.get(res, set())
             off = (
