@@ -120,7 +120,7 @@ def test_a_change_states_its_base_and_what_it_may_cost() -> None:
         {"wait_s": [100.0], "extraneous_s": [80.0]}, index=pd.Index(["Call"], name="activity")
     )
     held = recommendations(report, cases_total=1000, lead_total_s=1e9, waiting_by_activity=wait)[0]
-    assert "80 % of the waiting here is on the customer's or a third party's side" in held.trade_off
+    assert "80 % of the waiting here is not explained by the staff's recorded work" in held.trade_off
 
 
 def test_a_simulated_change_says_why_it_differs_and_is_not_refilled_as_an_upper_bound() -> None:
@@ -150,7 +150,7 @@ def test_a_simulated_change_says_why_it_differs_and_is_not_refilled_as_an_upper_
         0.95
     )
     assert compare[0]["today_per_case_s"] == pytest.approx(5 * 86400)
-    assert "95 % of the waiting at these steps is outside" in compare[0]["why"]
+    assert "95 % of the waiting at these steps is not explained" in compare[0]["why"]
     recs = recommendations(
         report, cases_total=1000, whatif=whatif, fidelity={"trusted": True}, compare=compare, lead_total_s=1e9
     )
@@ -165,7 +165,7 @@ def test_a_simulated_change_says_why_it_differs_and_is_not_refilled_as_an_upper_
 
 def test_why_differs_rules() -> None:
     assert why_differs(100.0, 60.0, 0.99).startswith("The simulation confirms")
-    assert "outside the organisation's queues" in why_differs(100.0, 1.0, 0.8)
+    assert "not explained by the staff's recorded work" in why_differs(100.0, 1.0, 0.8)
     assert why_differs(100.0, 1.0, 0.2).startswith("Most of today's cost")
 
 

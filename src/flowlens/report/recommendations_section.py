@@ -214,8 +214,7 @@ def _trade_off(fs: Sequence[Finding]) -> str | None:
         return None
     words = {
         "loop": _(
-            "Often a required re-check: the lever is what sends cases back (incomplete files, "
-            "missing documents), not the check."
+            "Often a required re-check: the lever is what sends cases back to the step, not the step itself."
         ),
         "rework": _("The lever is what makes the step fail the first time, not the step itself."),
         "customer_wait_loop": _(
@@ -253,7 +252,8 @@ def _with_outside(text: str | None, share: float | None) -> str | None:
     if share is None or share < OUTSIDE_WARNING:
         return text
     more = _(
-        "{share} of the waiting here is on the customer's or a third party's side: much of it may remain."
+        "{share} of the waiting here is not explained by the staff's recorded work (the customer, a "
+        "third party, or work the log does not show): much of it may remain."
     ).format(share=percent(share, 0))
     return f"{text} {more}" if text else more
 
@@ -301,19 +301,20 @@ CONFIRMED = 0.5
 def why_differs(today_s: float, simulated_s: float, outside_share: float | None) -> str:
     """Why a change's simulated saving differs from what its steps cost today (methods 18.7):
     confirmed when the simulation keeps at least half; otherwise, when most of the waiting at
-    the change's steps is outside the organisation's queues (the customer's or a third party's
-    clock), the case would wait for them anyway; otherwise the case's other waiting remains.
+    the change's steps is not explained by the staff's recorded work (the customer's or a third
+    party's clock, or work the log does not show), the model keeps that waiting; otherwise the
+    case's other waiting remains.
 
     >>> why_differs(9 * 86400, 0.0, 0.97)[:60]
-    '97 % of the waiting at these steps is outside the organisati'
+    '97 % of the waiting at these steps is not explained by the s'
     """
     if today_s > 0 and simulated_s >= CONFIRMED * today_s:
         return _("The simulation confirms most of what it costs today.")
     if outside_share is not None and outside_share >= 0.5:
         return _(
-            "{share} of the waiting at these steps is outside the organisation's queues (the "
-            "customer or a third party holds the case): without the steps the case still waits "
-            "for them, so little of today's cost is saved."
+            "{share} of the waiting at these steps is not explained by the staff's recorded work "
+            "(the customer, a third party, or work the log does not show): the model keeps that "
+            "waiting without the steps, so little of today's cost is saved."
         ).format(share=percent(outside_share, 0))
     return _("Most of today's cost is waiting that the case's other steps still hold after the change.")
 
