@@ -169,11 +169,14 @@ def main() -> int:
     phase("variants", flowlens.variants, log)
     phase("case_durations", flowlens.case_durations, log)
     total = time.perf_counter() - t_all
+    PHASE[0] = "-"
+    n_events, n_cases = log.n_events, log.n_cases  # after the clock: not part of the bundle
     for r in RECORDS:
-        r["operators"] = _top_operators(Path(r.pop("profile"))) if r["profile"] else []
+        prof = r.pop("profile", None)
+        r["operators"] = _top_operators(Path(prof)) if prof else []
 
     print(
-        f"{args.path}: {log.n_events:,} events, {log.n_cases:,} cases; "
+        f"{args.path}: {n_events:,} events, {n_cases:,} cases; "
         f"bundle {total:.2f} s{' (profiling on: slower)' if args.explain else ''}"
     )
     for name, sec in phases.items():
