@@ -37,8 +37,12 @@ def variants(log: EventLog, *, top: int | None = None) -> pd.DataFrame:
 def _variant_table(log: EventLog) -> pd.DataFrame:
     import ibis
 
+    from flowlens.discovery.cases import case_stats
+
     t = log.table
-    keyed = variant_keys(t).join(case_table(t), "case_idx")
+    # DuckDB: the per-case table computed once per log; other engines: keys and case facts.
+    stats = case_stats(log)
+    keyed = stats.rename(n="events") if stats is not None else variant_keys(t).join(case_table(t), "case_idx")
     agg = keyed.group_by(["k1", "k2", "n"]).aggregate(
         count=keyed.count(),
         lead_median_s=keyed.lead_us.median() / 1e6,

@@ -260,7 +260,9 @@ def run_gate(
                SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
                WHERE __reason IS NULL AND __row NOT IN (SELECT __row FROM dup_rows)"""
         )
-        dup_union = f"UNION ALL SELECT __row, {lit(Q.DUPLICATE)}, 'same values as row ' || __first FROM dup_rows"
+        dup_union = (
+            f"UNION ALL SELECT __row, {lit(Q.DUPLICATE)}, 'same values as row ' || __first FROM dup_rows"
+        )
     else:
         # Without lifecycle rows, duplicates are found while instances are ordered (below).
         con.execute(
@@ -398,7 +400,9 @@ def _coded(con: duckdb.DuckDBPyConnection, raw: RawTable, expr: str, role: str) 
         (n,) = con.execute("SELECT count(v) FROM __fl_values").fetchone()  # type: ignore[misc]
         if not 0 < n <= CODED_MAX:
             return expr
-        con.execute(f"CREATE TYPE {q(name)} AS ENUM (SELECT v FROM __fl_values WHERE v IS NOT NULL ORDER BY v)")
+        con.execute(
+            f"CREATE TYPE {q(name)} AS ENUM (SELECT v FROM __fl_values WHERE v IS NOT NULL ORDER BY v)"
+        )
     except duckdb.Error:  # pragma: no cover - a name taken already: keep the text
         return expr
     finally:
