@@ -42,6 +42,63 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 # fmt: on
 
 
+#: Options that name a file the command reads. Each one given is checked, like LOG, before the
+#: command runs (before pandas or an engine is imported), so a mistyped path answers at once.
+INPUT_FILE_OPTIONS = frozenset(
+    {
+        "--mapping",
+        "--cases",
+        "--case-table",
+        "--model",
+        "--rule",
+        "--sla-rule",
+        "--groups",
+        "--test-log",
+        "--calendar",
+        "--other-work",
+        "--allow",
+        "--scenario",
+    }
+)
+
+
+def check_input_files(cmd: click.Command) -> click.Command:
+    """Make ``cmd`` check the files its input options name before its body runs."""
+    names = {
+        p.name: next(o for o in p.opts if o in INPUT_FILE_OPTIONS)
+        for p in cmd.params
+        if isinstance(p, click.Option) and isinstance(p.type, click.Path) and INPUT_FILE_OPTIONS & set(p.opts)
+    }
+    inner = cmd.callback
+    if not names or inner is None or getattr(inner, "_flowlens_checked", False):
+        return cmd
+
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        for name, option in names.items():
+            value = kwargs.get(name)
+            for path in value if isinstance(value, tuple | list) else (value,):
+                if path is not None:
+                    _readable_input(option, str(path))
+        return inner(*args, **kwargs)
+
+    callback._flowlens_checked = True  # type: ignore[attr-defined]
+    cmd.callback = callback
+    return cmd
+
+
+def _readable_input(option: str, path: str) -> None:
+    import os
+
+    if not os.path.exists(path):
+        from flowlens.errors import InputError
+
+        raise InputError(f"{option} {path}: no such file")
+    if os.path.isdir(path):
+        from flowlens.errors import InputError
+
+        raise InputError(f"{option} {path}: is a folder, expected a file")
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
@@ -53,7 +110,7 @@ class LazyGroup(click.Group):
             return None
         module, attr, _ = COMMANDS[cmd_name]
         cmd: click.Command = getattr(importlib.import_module(module), attr)
-        return cmd
+        return check_input_files(cmd)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -158,7 +158,8 @@ def run_gate(
         activity_sql = f"CASE WHEN {text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
     resource_sql = text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
     # Activities and resources are few distinct values repeated over every row: held as codes
-    # (an enumeration of their sorted values), they sort, group and join as small integers.
+    # (an enumeration of their sorted values) while reading, they sort and compare as small
+    # integers.
     activity_sql = _coded(con, raw, activity_sql, "activity")
     if mapping.resource:
         resource_sql = _coded(con, raw, resource_sql, "resource")
@@ -311,18 +312,22 @@ def run_gate(
     )
     # One window orders every case. Without lifecycle pairing it also marks the instances
     # whose case has another one ending at the same time: exact duplicates share case and end
-    # time, so only those few are compared in full (_drop_duplicates).
+    # time, so only those few are compared in full (_drop_duplicates). The rows sorted carry
+    # codes, not text: activity and resource go back to text (the table's type for every
+    # analysis) and the case id is joined back after the sort.
     tie = "" if lifecycle else ", (end_us = __prev_end OR end_us = __next_end) AS __tie"
     tie_w = "" if lifecycle else ", lag(i.end_us) OVER w AS __prev_end, lead(i.end_us) OVER w AS __next_end"
     con.execute(
         f"""
         CREATE TABLE events AS
-        SELECT case_idx * {EID_STRIDE} + pos AS eid, case_idx, case_id, pos, activity, start_us, end_us,
-               resource, src_row {extra} {attr_select} {tie}
+        SELECT x.case_idx * {EID_STRIDE} + pos AS eid, x.case_idx, k.case_id, pos,
+               CAST(activity AS VARCHAR) AS activity, start_us, end_us,
+               CAST(resource AS VARCHAR) AS resource, src_row {extra} {attr_select} {tie}
         FROM (
-          SELECT c.case_idx, i.*, row_number() OVER w - 1 AS pos {tie_w}
+          SELECT c.case_idx, i.* EXCLUDE (case_id), row_number() OVER w - 1 AS pos {tie_w}
           FROM instances i JOIN case_index c USING (case_id)
-          WINDOW w AS (PARTITION BY c.case_idx ORDER BY i.end_us, i.src_row))
+          WINDOW w AS (PARTITION BY c.case_idx ORDER BY i.end_us, i.src_row)) x
+        JOIN case_index k ON k.case_idx = x.case_idx
         """
     )
     if not lifecycle:
@@ -390,9 +395,11 @@ def _coded(con: duckdb.DuckDBPyConnection, raw: RawTable, expr: str, role: str) 
     """SQL for ``expr`` as an enumeration of its distinct values, or ``expr`` itself when they
     are many (or none).
 
-    The enumeration lists the values in the engine's text order, so comparing and ordering
-    codes gives what comparing and ordering the text would; analyses see text (Ibis reads the
-    type as a string, exports write the text) and the same values.
+    Used while reading: rows sorted, grouped and compared carry one or two bytes instead of
+    text. The enumeration lists the values in the engine's text order, so comparing and
+    ordering codes gives what comparing and ordering the text would. The events table holds
+    text again (the type every analysis and export expects; fetching an enumeration into
+    pandas goes value by value through Python).
     """
     name = f"__flowlens_{role}"
     con.execute(f"CREATE TEMP TABLE __fl_values AS SELECT DISTINCT {expr} AS v FROM {q(raw.name)}")
