@@ -97,7 +97,7 @@ def log_options(func: F) -> F:
     def wrapper(**kwargs: Any) -> Any:
         args = {k: kwargs.pop(k) for k in READ_KEYS}
         # A missing or empty file is told before anything heavy (pandas, the engines) is
-        # imported: the answer comes in a fraction of a second (docs/methods.md §1.8).
+        # imported: the answer comes in a fraction of a second (docs/methods.md §15).
         from flowlens.io.source import check_readable
 
         check_readable(args["log_path"])
