@@ -86,15 +86,18 @@ def _text_sql(expr: str) -> str:
     return f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
 
 
-def _present(con: duckdb.DuckDBPyConnection, raw: RawTable, col: str) -> str:
-    """SQL: the column has a value (typed columns need no text conversion to tell)."""
-    kind = con.execute(
-        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-        [raw.name, raw.column(col)],
-    ).fetchone()
-    if kind is not None and kind[0] != "VARCHAR":
+def _present(kinds: dict[str, str], raw: RawTable, col: str) -> str:
+    """SQL: the column has a value (typed columns need no text conversion to tell).
+    ``kinds``: staged column -> engine type (:func:`_column_types`)."""
+    kind = kinds.get(raw.column(col))
+    if kind is not None and kind != "VARCHAR":
         return f"({raw.sql(col)} IS NOT NULL)"
     return f"({_text_sql(raw.sql(col))} IS NOT NULL)"
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, raw: RawTable) -> dict[str, str]:
+    """Staged column -> the engine's type name, in one look-up."""
+    return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(raw.name)})").fetchall())
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -168,14 +171,15 @@ def run_gate(
     attributes = _attribute_names(mapping, raw.columns)
     attr_sql = "".join(f", {raw.sql(src)} AS {q(dst)}" for dst, src in attributes.items())
 
-    end_present = _present(con, raw, mapping.end)  # type: ignore[arg-type]
-    start_present = _present(con, raw, mapping.start) if mapping.start else "FALSE"
+    kinds = _column_types(con, raw)
+    end_present = _present(kinds, raw, mapping.end)  # type: ignore[arg-type]
+    start_present = _present(kinds, raw, mapping.start) if mapping.start else "FALSE"
     dst_cols = ""
     if _observes_dst(tz) and (end.local_sql or (mapping.start and start_local != "CAST(NULL AS TIMESTAMP)")):
         dst_cols = f", {end_local} AS __end_local, {start_local} AS __start_local"
     # A NUL byte in any text field marks a damaged row (C strings cut short, binary spilled
     # into text); it is set aside whole rather than read in part.
-    text_cols = _text_columns(con, raw)
+    text_cols = _text_columns(kinds, raw)
     nul_sql = " OR ".join(f"contains({raw.sql(c)}, chr(0))" for c in text_cols) or "FALSE"
     # A wall-clock time the zone skips (spring forward) does not exist: the engine would read
     # it an hour later and reorder the case; it is set aside with the value instead.
@@ -339,8 +343,7 @@ def run_gate(
             f"{EID_STRIDE:,} per case",
             hint="check the case column (--case)",
         )
-    for name in ("instances", "valid", "case_index"):
-        drop_staging(con, name)
+    drop_staging(con, "instances", "valid", "case_index")
 
     _build_quarantine(con, raw, mapping)
     _fill_counts(con, raw, quality)
@@ -462,9 +465,8 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, attributes: dict[str, str])
     con.execute("ALTER TABLE events DROP COLUMN __tie")
 
 
-def _text_columns(con: duckdb.DuckDBPyConnection, raw: RawTable) -> list[str]:
+def _text_columns(kinds: dict[str, str], raw: RawTable) -> list[str]:
     """The source columns the engine holds as text (every column of a CSV)."""
-    kinds = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(raw.name)})").fetchall())
     return [c for c in raw.columns if kinds.get(raw.column(c)) == "VARCHAR"]
 
 
@@ -841,7 +843,7 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     nul_at = ", ".join(
         f"CASE WHEN contains(r.{raw.sql(c)}, chr(0)) THEN "
         f"{lit(f'column {c} holds a NUL byte at character ')} || strpos(r.{raw.sql(c)}, chr(0)) END"
-        for c in _text_columns(con, raw)
+        for c in _text_columns(_column_types(con, raw), raw)
     )
     nul_detail = f"coalesce({nul_at})" if nul_at else "NULL"
 
@@ -875,19 +877,20 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
                 SELECT source_row, {lit(Q.MALFORMED)}, detail, replace(raw_line, chr(0), '\\x00')
                 FROM {q(raw.rejects)}"""
         )
-    for name in ("qrows", "parsed", "dup_rows"):
-        drop_staging(con, name)
+    drop_staging(con, "qrows", "parsed", "dup_rows")
 
 
-def drop_staging(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop a staging table or view, whichever it is."""
-    kind = con.execute(
-        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? UNION ALL "
-        "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?",
-        [name, name],
-    ).fetchone()
-    if kind is not None:
-        con.execute(f"DROP {kind[0]} {q(name)}")
+def drop_staging(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Drop staging tables or views, whichever each is (one look-up for all of them)."""
+    kinds = con.execute(
+        "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE list_contains(?, view_name) UNION ALL "
+        "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE list_contains(?, table_name)",
+        [list(names), list(names)],
+    ).fetchall()
+    found = dict(kinds)
+    for name in names:  # in the order given: a view before the table it reads
+        if name in found:
+            con.execute(f"DROP {found[name]} {q(name)}")
 
 
 def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: QualityReport) -> None:
