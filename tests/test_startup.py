@@ -102,7 +102,7 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], str]]:
             if flag in REQUIRED.get(cmd, []):
                 i = REQUIRED[cmd].index(flag)
                 req = fill(REQUIRED[cmd][:i] + REQUIRED[cmd][i + 2 :])
-            cases.append((cmd, [cmd, str(log), *req, flag, NO_FILE], "no such file"))
+            cases.append((cmd, [cmd, str(log), *req, flag, NO_FILE], NO_FILE))
     return cases
 
 

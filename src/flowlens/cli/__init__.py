@@ -87,16 +87,37 @@ def check_input_files(cmd: click.Command) -> click.Command:
 
 
 def _readable_input(option: str, path: str) -> None:
+    """Raise the error the command itself would give later for a missing input file (the same
+    words; only sooner), or a generic one."""
     import os
 
-    if not os.path.exists(path):
-        from flowlens.errors import InputError
+    if os.path.exists(path) and not os.path.isdir(path):
+        return
+    from flowlens.errors import ConfigError, InputError
 
-        raise InputError(f"{option} {path}: no such file")
     if os.path.isdir(path):
-        from flowlens.errors import InputError
-
         raise InputError(f"{option} {path}: is a folder, expected a file")
+    missing = "No such file or directory"
+    if option == "--model":
+        raise InputError(f"{path}: no such model file", hint="give the path of a .bpmn or .pnml file")
+    if option == "--scenario":
+        raise ConfigError(f"{path}: no such scenario file")
+    if option in ("--cases", "--case-table"):
+        raise InputError(
+            f"case table {path} not found", hint="give a CSV or Parquet file with one row per case"
+        )
+    if option == "--calendar":
+        raise ConfigError(f"cannot read calendar file {path}: {missing}")
+    if option in ("--rule", "--sla-rule"):
+        raise ConfigError(f"cannot read SLA rule file {path}: {missing}")
+    if option == "--mapping":
+        raise ConfigError(f"cannot read mapping file {path}: {missing}")
+    if option == "--other-work":
+        raise InputError(
+            f"--other-work: {path}: no such file",
+            hint="name its columns case_id, activity, resource, start_time, end_time",
+        )
+    raise InputError(f"{option} {path}: no such file")
 
 
 class LazyGroup(click.Group):

@@ -100,7 +100,8 @@ def log_options(func: F) -> F:
         # imported: the answer comes in a fraction of a second (docs/methods.md §15).
         from flowlens.io.source import check_readable
 
-        check_readable(args["log_path"])
+        if args["log_path"] is not None:  # optional for a few commands (sla --list-presets)
+            check_readable(args["log_path"])
         if args["mapping_file"] is not None:
             from flowlens.columns import ColumnMap
 
