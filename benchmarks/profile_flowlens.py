@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -75,20 +77,28 @@ def _top_operators(path: Path, n: int = 4) -> list[str]:
     return [f"{t:7.2f} s  {name}" for t, name in ops[:n] if t >= 0.05]
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far, every thread (user + system): on a shared machine a
+    steadier measure of the work than wall time."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _run(con: Any, sql: str, call: Any) -> Any:
     prof = None
     if EXPLAIN[0]:
         prof = PROFILE_DIR / f"q{len(RECORDS):04d}.json"
         con.execute(f"SET profiling_output = '{prof}'")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     out = call()
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, _cpu() - c0
     # The profile of a SELECT is written once its result is consumed: parse at the end.
     RECORDS.append(
         {
             "phase": PHASE[0],
             "label": _label(sql),
             "seconds": dt,
+            "cpu_s": dc,
             "sql": sql,
             "profile": str(prof) if prof else None,
         }
@@ -133,6 +143,16 @@ def install_hooks() -> None:
 
     Backend.execute = execute  # type: ignore[method-assign]
 
+    original_create = Backend.create_table
+
+    def create_table(self: Any, name: str, obj: Any = None, /, **kwargs: Any) -> Any:
+        sql = f"CREATE TABLE {name} AS " + (
+            str(ibis.to_sql(obj, dialect="duckdb")) if obj is not None else ""
+        )
+        return _run(self.con, sql, lambda: original_create(self, name, obj, **kwargs))
+
+    Backend.create_table = create_table  # type: ignore[method-assign]
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -155,46 +175,63 @@ def main() -> int:
 
     install_hooks()
     phases: dict[str, float] = {}
-    t_all = time.perf_counter()
+    phase_cpu: dict[str, float] = {}
+    t_all, c_all = time.perf_counter(), _cpu()
+    load = os.getloadavg()[0]
 
     def phase(name: str, fn: Any, *a: Any) -> Any:
         PHASE[0] = name
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         out = fn(*a)
         phases[name] = time.perf_counter() - t0
+        phase_cpu[name] = _cpu() - c0
         return out
 
     log = phase("read_log", flowlens.read_log, args.path)
     phase("directly_follows", flowlens.directly_follows, log)
     phase("variants", flowlens.variants, log)
     phase("case_durations", flowlens.case_durations, log)
-    total = time.perf_counter() - t_all
+    total, total_cpu = time.perf_counter() - t_all, _cpu() - c_all
+    PHASE[0] = "-"
+    n_events, n_cases = log.n_events, log.n_cases  # after the clock: not part of the bundle
     for r in RECORDS:
-        r["operators"] = _top_operators(Path(r.pop("profile"))) if r["profile"] else []
+        prof = r.pop("profile", None)
+        r["operators"] = _top_operators(Path(prof)) if prof else []
 
     print(
-        f"{args.path}: {log.n_events:,} events, {log.n_cases:,} cases; "
-        f"bundle {total:.2f} s{' (profiling on: slower)' if args.explain else ''}"
+        f"{args.path}: {n_events:,} events, {n_cases:,} cases; "
+        f"bundle {total:.2f} s, CPU {total_cpu:.2f} s (load {load:.1f} before)"
+        f"{' (profiling on: slower)' if args.explain else ''}"
     )
     for name, sec in phases.items():
         in_sql = sum(r["seconds"] for r in RECORDS if r["phase"] == name)
         n = sum(1 for r in RECORDS if r["phase"] == name)
         print(
-            f"  {name:<17} {sec:7.2f} s   {n:3d} statements {in_sql:7.2f} s, "
+            f"  {name:<17} {sec:7.2f} s  CPU {phase_cpu[name]:6.2f} s  {n:3d} statements {in_sql:7.2f} s, "
             f"outside SQL {sec - in_sql:5.2f} s"
         )
     print(f"\ncostliest statements (of {len(RECORDS)}):")
     for r in sorted(RECORDS, key=lambda r: -r["seconds"])[: args.top]:
         if r["seconds"] < args.min_seconds:
             break
-        print(f"{r['seconds']:7.2f} s  {r['phase']:<17} {r['label']}")
+        print(f"{r['seconds']:7.2f} s  CPU {r['cpu_s']:6.2f} s  {r['phase']:<17} {r['label']}")
         for op in r["operators"]:
             print(f"             {op}")
         if args.sql:
             print("             " + " ".join(r["sql"].split())[:600])
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"phases": phases, "total": total, "statements": RECORDS}, indent=1)
+            json.dumps(
+                {
+                    "phases": phases,
+                    "phase_cpu": phase_cpu,
+                    "total": total,
+                    "total_cpu": total_cpu,
+                    "loadavg_before": load,
+                    "statements": RECORDS,
+                },
+                indent=1,
+            )
         )
     return 0
 

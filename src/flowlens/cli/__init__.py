@@ -42,6 +42,84 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 # fmt: on
 
 
+#: Options that name a file the command reads. Each one given is checked, like LOG, before the
+#: command runs (before pandas or an engine is imported), so a mistyped path answers at once.
+INPUT_FILE_OPTIONS = frozenset(
+    {
+        "--mapping",
+        "--cases",
+        "--case-table",
+        "--model",
+        "--rule",
+        "--sla-rule",
+        "--groups",
+        "--test-log",
+        "--calendar",
+        "--other-work",
+        "--allow",
+        "--scenario",
+    }
+)
+
+
+def check_input_files(cmd: click.Command) -> click.Command:
+    """Make ``cmd`` check the files its input options name before its body runs."""
+    names = {
+        p.name: next(o for o in p.opts if o in INPUT_FILE_OPTIONS)
+        for p in cmd.params
+        if isinstance(p, click.Option) and isinstance(p.type, click.Path) and INPUT_FILE_OPTIONS & set(p.opts)
+    }
+    inner = cmd.callback
+    if not names or inner is None or getattr(inner, "_flowlens_checked", False):
+        return cmd
+
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        for name, option in names.items():
+            value = kwargs.get(name)
+            for path in value if isinstance(value, tuple | list) else (value,):
+                if path is not None:
+                    _readable_input(option, str(path))
+        return inner(*args, **kwargs)
+
+    callback._flowlens_checked = True  # type: ignore[attr-defined]
+    cmd.callback = callback
+    return cmd
+
+
+def _readable_input(option: str, path: str) -> None:
+    """Raise the error the command itself would give later for a missing input file (the same
+    words; only sooner), or a generic one."""
+    import os
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        return
+    from flowlens.errors import ConfigError, InputError
+
+    if os.path.isdir(path):
+        raise InputError(f"{option} {path}: is a folder, expected a file")
+    missing = "No such file or directory"
+    if option == "--model":
+        raise InputError(f"{path}: no such model file", hint="give the path of a .bpmn or .pnml file")
+    if option == "--scenario":
+        raise ConfigError(f"{path}: no such scenario file")
+    if option in ("--cases", "--case-table"):
+        raise InputError(
+            f"case table {path} not found", hint="give a CSV or Parquet file with one row per case"
+        )
+    if option == "--calendar":
+        raise ConfigError(f"cannot read calendar file {path}: {missing}")
+    if option in ("--rule", "--sla-rule"):
+        raise ConfigError(f"cannot read SLA rule file {path}: {missing}")
+    if option == "--mapping":
+        raise ConfigError(f"cannot read mapping file {path}: {missing}")
+    if option == "--other-work":
+        raise InputError(
+            f"--other-work: {path}: no such file",
+            hint="name its columns case_id, activity, resource, start_time, end_time",
+        )
+    raise InputError(f"{option} {path}: no such file")
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
@@ -53,7 +131,7 @@ class LazyGroup(click.Group):
             return None
         module, attr, _ = COMMANDS[cmd_name]
         cmd: click.Command = getattr(importlib.import_module(module), attr)
-        return cmd
+        return check_input_files(cmd)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -10,6 +10,10 @@ import click
 
 from flowlens.cli.options import emit_json, json_option, seed_option, worker_count
 
+#: The generator's presets (flowlens.synth.PRESETS), named here so that --help and a wrong
+#: name answer without loading the generator.
+PRESET_NAMES = ("tiny", "demo", "large")
+
 
 @click.group()
 def generate() -> None:
@@ -27,6 +31,9 @@ def generate() -> None:
     "--preset",
     default="demo",
     show_default=True,
+    # the names of flowlens.synth.PRESETS (a test keeps them equal), checked before the
+    # generator and its libraries load
+    type=click.Choice(PRESET_NAMES),
     help="tiny (~300 cases, 7 days), demo (~26k cases, 60 days) or large (~300k, a year).",
 )
 @seed_option(default=7)

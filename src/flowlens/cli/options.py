@@ -96,6 +96,16 @@ def log_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
         args = {k: kwargs.pop(k) for k in READ_KEYS}
+        # A missing or empty file is told before anything heavy (pandas, the engines) is
+        # imported: the answer comes in a fraction of a second (docs/methods.md §15).
+        from flowlens.io.source import check_readable
+
+        if args["log_path"] is not None:  # optional for a few commands (sla --list-presets)
+            check_readable(args["log_path"])
+        if args["mapping_file"] is not None:
+            from flowlens.columns import ColumnMap
+
+            ColumnMap.from_file(args["mapping_file"])  # read again when the log is
         args["limits"] = resource_limits(kwargs)
         spec = {k: kwargs.pop(k) for k in FILTER_KEYS}
         hide, key = kwargs.pop("pseudonymise_ids"), kwargs.pop("pseudonym_key")

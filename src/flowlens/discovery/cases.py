@@ -12,11 +12,15 @@ contributes its end (docs/methods.md, "Lead time").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+import itertools
+import weakref
+from typing import TYPE_CHECKING, Any
 
-from flowlens.relational import case_table
+from flowlens.relational import backend_name, case_table
 
 if TYPE_CHECKING:
+    import ibis
     import pandas as pd
 
     from flowlens.log import EventLog
@@ -26,8 +30,136 @@ def case_durations(log: EventLog) -> pd.DataFrame:
     """Case id, start and end (tz-aware, log zone), lead time in seconds, instance count."""
     from flowlens.relational import us_to_datetime_series
 
-    df = case_table(log.table).order_by("case_idx").to_pandas()
+    stats = case_stats(log)
+    cases = stats if stats is not None else case_table(log.table)
+    df = cases.select("case_idx", "case_id", "start_us", "end_us", "events", "lead_us").order_by("case_idx")
+    df = df.to_pandas()
     df["start"] = us_to_datetime_series(df["start_us"], log.timezone)
     df["end"] = us_to_datetime_series(df["end_us"], log.timezone)
     df["lead_time_s"] = df["lead_us"] / 1e6
     return df[["case_id", "start", "end", "lead_time_s", "events"]]
+
+
+_NAMES = itertools.count()
+
+
+def case_stats(log: EventLog) -> ibis.Table | None:
+    """One row per case, computed once per log in one pass over its instances (DuckDB):
+    case_idx, case_id, start_us, end_us, events, lead_us (as :func:`flowlens.relational.case_table`)
+    and the variant key k1, k2 (:func:`variant_key_sql`). None on other engines, which use
+    :func:`~flowlens.relational.case_table` and :func:`~flowlens.relational.variant_keys`.
+
+    Variants, case durations and the directly-follows graph's case counts all read this table
+    instead of grouping every event again.
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": ["1", "1", "2"], "activity": ["a", "b", "a"],
+    ...                    "timestamp": ["2024-01-01 09:00", "2024-01-01 10:00", "2024-01-02 09:00"]})
+    >>> case_stats(flowlens.read_log(df)).select("case_id", "events", "lead_us").to_pandas().values.tolist()
+    [['1', 2, 3600000000], ['2', 1, 0]]
+    """
+    if backend_name(log.table) != "duckdb":
+        return None
+    return log.memo("case_stats", lambda: _materialised_case_stats(log))
+
+
+def _materialised_case_stats(log: EventLog) -> ibis.Table:
+    t = log.table
+    k1, k2 = variant_key_sql(t)
+    first = t.start_us.fill_null(t.end_us)
+    agg = t.group_by("case_idx").aggregate(
+        # one case id per case number, so any of the case's values is the value
+        case_id=t.case_id.arbitrary(),
+        start_us=first.min(),
+        end_us=t.end_us.max(),
+        events=t.count(),
+        k1=k1,
+        k2=k2,
+    )
+    agg = agg.mutate(lead_us=agg.end_us - agg.start_us).order_by("case_idx")
+    backend = t._find_backend()
+    name = f"__flowlens_cases_{next(_NAMES)}"
+    table = backend.create_table(name, agg, temp=True)
+    # the table lives as long as its expression (memoised by the log; a filtered log has its own)
+    weakref.finalize(table.op(), _drop_quietly, backend, name)
+    return table
+
+
+def _drop_quietly(backend: object, name: str) -> None:
+    con = getattr(backend, "con", None)
+    try:
+        if con is not None:
+            con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+    except Exception:  # the connection may be closed already (interpreter exit)
+        pass
+
+
+def variant_key_sql(t: ibis.Table) -> tuple[ibis.Value, ibis.Value]:
+    """Two order-free 64-bit keys of each case's activity sequence, as aggregates over
+    ``t`` grouped by case (DuckDB).
+
+    As :func:`flowlens.relational.variant_keys`: two cases have the same variant exactly when
+    their (activity, position) pairs are equal, so a combination of a hash per pair that does
+    not depend on row order identifies the variant (two independent 64-bit keys plus the length
+    collide with negligible probability; variants are read back in full from one case each).
+    Here each pair is hashed as numbers (the activity's hash mixed with the position and hashed
+    again, so that the position is not separable) and combined by exclusive or: no text is built
+    per event, which made the key the costliest part of variants.
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": ["1", "1", "2", "2", "3", "3"], "activity": list("ababba"),
+    ...                    "timestamp": pd.date_range("2024-01-01", periods=6, freq="h")})
+    >>> t = flowlens.read_log(df).table
+    >>> k1, k2 = variant_key_sql(t)
+    >>> keys = t.group_by("case_id").aggregate(k1=k1, k2=k2).order_by("case_id").to_pandas()
+    >>> keys.k1[0] == keys.k1[1], keys.k1[0] == keys.k1[2]
+    (np.True_, np.False_)
+    """
+    h = _hash_text(t.activity)
+    pos = t.pos.cast("uint64")
+    k1 = _bit_xor(_hash_u64(_xor(h, pos)))
+    k2 = _bit_xor(_hash_u64(_xor(h, (t.pos + _K2_OFFSET).cast("uint64"))))
+    return k1, k2
+
+
+#: Shifts the positions for the second key, so that the two keys hash different numbers.
+_K2_OFFSET = 1_000_003
+
+
+@functools.cache
+def _udfs() -> tuple[Any, Any, Any, Any]:
+    """DuckDB functions called by name through Ibis (its own hash goes through a cast to bit
+    text and back; the others have no Ibis operation)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    def one(x: Any) -> Any:  # pragma: no cover - never called: the engine runs the function
+        raise NotImplementedError
+
+    def two(a: Any, b: Any) -> Any:  # pragma: no cover - as above
+        raise NotImplementedError
+
+    u64 = dt.uint64
+    scalar, agg = ibis.udf.scalar.builtin, ibis.udf.agg.builtin
+    return (
+        scalar(one, name="hash", signature=((dt.string,), u64)),  # a value's 64-bit hash
+        scalar(one, name="hash", signature=((u64,), u64)),  # a number's 64-bit hash
+        scalar(two, name="xor", signature=((u64, u64), u64)),  # bitwise exclusive or
+        agg(one, name="bit_xor", signature=((u64,), u64)),  # a group's values, order-free
+    )
+
+
+def _hash_text(x: ibis.Value) -> ibis.Value:
+    return _udfs()[0](x)
+
+
+def _hash_u64(x: ibis.Value) -> ibis.Value:
+    return _udfs()[1](x)
+
+
+def _xor(a: ibis.Value, b: ibis.Value) -> ibis.Value:
+    return _udfs()[2](a, b)
+
+
+def _bit_xor(x: ibis.Value) -> ibis.Value:
+    return _udfs()[3](x)

@@ -23,7 +23,6 @@ Definitions:
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -158,20 +157,52 @@ def _directly_follows(log: EventLog) -> DirectlyFollowsGraph:
     )
 
 
-def _counts_from_variants(vt: pd.DataFrame) -> tuple[Counter, Counter, Counter, Counter]:  # type: ignore[type-arg]
-    node_cases: Counter[str] = Counter()
-    edge_cases: Counter[tuple[str, str]] = Counter()
-    starts: Counter[str] = Counter()
-    ends: Counter[str] = Counter()
-    for seq, n in zip(vt["variant"], vt["count"], strict=True):
-        n = int(n)
-        starts[seq[0]] += n
-        ends[seq[-1]] += n
-        for a in set(seq):
-            node_cases[a] += n
-        for pair in set(itertools.pairwise(seq)):
-            edge_cases[pair] += n
-    return node_cases, edge_cases, starts, ends
+def _counts_from_variants(
+    vt: pd.DataFrame,
+) -> tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int], dict[str, int]]:
+    """Cases per activity and per directly-follows pair, and cases per start and end activity,
+    from the variants (each variant's count added once per activity or pair it contains).
+
+    Vectorised over the variants' activities (no loop per variant).
+
+    >>> vt = pd.DataFrame({"variant": [("a", "b", "a"), ("a", "c")], "count": [3, 2]})
+    >>> nodes, edges, starts, ends = _counts_from_variants(vt)
+    >>> nodes == {"a": 5, "b": 3, "c": 2}, edges == {("a", "b"): 3, ("b", "a"): 3, ("a", "c"): 2}
+    (True, True)
+    >>> starts, ends
+    ({'a': 5}, {'a': 3, 'c': 2})
+    """
+    import numpy as np
+
+    seqs = vt["variant"].tolist()
+    if not seqs:
+        return {}, {}, {}, {}
+    counts = vt["count"].to_numpy(dtype="int64")
+    lens = np.fromiter(map(len, seqs), dtype="int64", count=len(seqs))
+    codes, names = pd.factorize(pd.Series(list(itertools.chain.from_iterable(seqs)), dtype=object))
+    codes = codes.astype("int64")
+    vid = np.repeat(np.arange(len(seqs), dtype="int64"), lens)
+    k = len(names)  # pair (a, b) is the number a * k + b
+
+    def per(keys: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # each (variant, key) once, weighted by the variant's count, summed per key
+        uniq = pd.DataFrame({"v": owner, "key": keys}).drop_duplicates()
+        sums = pd.Series(counts[uniq["v"].to_numpy()]).groupby(uniq["key"].to_numpy()).sum()
+        return sums.index.to_numpy(), sums.to_numpy()
+
+    node_keys, node_n = per(codes, vid)
+    same = vid[1:] == vid[:-1]
+    pair_keys, pair_n = per((codes[:-1] * k + codes[1:])[same], vid[1:][same])
+    first = np.r_[0, np.cumsum(lens)[:-1]]
+    last = first + lens - 1
+    nodes = {names[c]: int(n) for c, n in zip(node_keys, node_n, strict=True)}
+    edges = {(names[p // k], names[p % k]): int(n) for p, n in zip(pair_keys, pair_n, strict=True)}
+
+    def ends_at(idx: np.ndarray) -> dict[str, int]:
+        sums = pd.Series(counts).groupby(codes[idx]).sum()
+        return {names[c]: int(n) for c, n in sums.items()}
+
+    return nodes, edges, ends_at(first), ends_at(last)
 
 
 def _sorted(df: pd.DataFrame, keys: list[str], *, by_count: bool = True) -> pd.DataFrame:

@@ -37,8 +37,12 @@ def variants(log: EventLog, *, top: int | None = None) -> pd.DataFrame:
 def _variant_table(log: EventLog) -> pd.DataFrame:
     import ibis
 
+    from flowlens.discovery.cases import case_stats
+
     t = log.table
-    keyed = variant_keys(t).join(case_table(t), "case_idx")
+    # DuckDB: the per-case table computed once per log; other engines: keys and case facts.
+    stats = case_stats(log)
+    keyed = stats.rename(n="events") if stats is not None else variant_keys(t).join(case_table(t), "case_idx")
     agg = keyed.group_by(["k1", "k2", "n"]).aggregate(
         count=keyed.count(),
         lead_median_s=keyed.lead_us.median() / 1e6,
@@ -49,11 +53,12 @@ def _variant_table(log: EventLog) -> pd.DataFrame:
     # The sequence of each variant, read from its earliest case.
     firsts = ibis.memtable(df[["first_case"]].astype("int64"))
     ev = t.semi_join(firsts, t.case_idx == firsts.first_case).select("case_idx", "case_id", "pos", "activity")
-    ev_df = ev.to_pandas().sort_values(["case_idx", "pos"], kind="stable")
+    # ordered by the engine and read as Arrow: no pandas frame of every instance
+    ev_tab = ev.order_by(["case_idx", "pos"]).to_pyarrow()
     # Split the sorted activities at case boundaries (plain slicing; no per-group objects).
-    case_arr = ev_df["case_idx"].to_numpy()
-    acts = ev_df["activity"].tolist()
-    cids = ev_df["case_id"].tolist()
+    case_arr = ev_tab["case_idx"].to_numpy()
+    acts = ev_tab["activity"].to_pylist()
+    cids = ev_tab["case_id"].to_pylist()
     starts = np.flatnonzero(np.r_[True, case_arr[1:] != case_arr[:-1]])
     bounds = np.r_[starts, len(acts)]
     seqs = {int(case_arr[a]): tuple(acts[a:b]) for a, b in itertools.pairwise(bounds)}

@@ -75,6 +75,9 @@ def read_log(
     >>> flowlens.read_log(df, memory_limit="600MB", threads=1).engine.setting("threads")
     '1'
     """
+    if isinstance(source, str | Path):
+        # told before the engines are loaded: a missing file answers at once
+        check_readable(Path(source))
     import pandas as pd
 
     from flowlens.io.gate import drop_staging, run_gate

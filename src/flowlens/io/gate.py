@@ -88,15 +88,18 @@ def _text_sql(expr: str) -> str:
     return f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
 
 
-def _present(con: duckdb.DuckDBPyConnection, raw: RawTable, col: str) -> str:
-    """SQL: the column has a value (typed columns need no text conversion to tell)."""
-    kind = con.execute(
-        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-        [raw.name, raw.column(col)],
-    ).fetchone()
-    if kind is not None and kind[0] != "VARCHAR":
+def _present(kinds: dict[str, str], raw: RawTable, col: str) -> str:
+    """SQL: the column has a value (typed columns need no text conversion to tell).
+    ``kinds``: staged column -> engine type (:func:`_column_types`)."""
+    kind = kinds.get(raw.column(col))
+    if kind is not None and kind != "VARCHAR":
         return f"({raw.sql(col)} IS NOT NULL)"
     return f"({_text_sql(raw.sql(col))} IS NOT NULL)"
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, raw: RawTable) -> dict[str, str]:
+    """Staged column -> the engine's type name, in one look-up."""
+    return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(raw.name)})").fetchall())
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -159,19 +162,26 @@ def run_gate(
         parts = ", ".join(text(a) for a in acts)
         activity_sql = f"CASE WHEN {text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
     resource_sql = text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
+    # Activities and resources are few distinct values repeated over every row: held as codes
+    # (an enumeration of their sorted values) while reading, they sort and compare as small
+    # integers.
+    activity_sql = _coded(con, raw, activity_sql, "activity")
+    if mapping.resource:
+        resource_sql = _coded(con, raw, resource_sql, "resource")
     lifecycle_sql = f"lower({text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
 
     attributes = _attribute_names(mapping, raw.columns)
     attr_sql = "".join(f", {raw.sql(src)} AS {q(dst)}" for dst, src in attributes.items())
 
-    end_present = _present(con, raw, mapping.end)  # type: ignore[arg-type]
-    start_present = _present(con, raw, mapping.start) if mapping.start else "FALSE"
+    kinds = _column_types(con, raw)
+    end_present = _present(kinds, raw, mapping.end)  # type: ignore[arg-type]
+    start_present = _present(kinds, raw, mapping.start) if mapping.start else "FALSE"
     dst_cols = ""
     if _observes_dst(tz) and (end.local_sql or (mapping.start and start_local != "CAST(NULL AS TIMESTAMP)")):
         dst_cols = f", {end_local} AS __end_local, {start_local} AS __start_local"
     # A NUL byte in any text field marks a damaged row (C strings cut short, binary spilled
     # into text); it is set aside whole rather than read in part.
-    text_cols = _text_columns(con, raw)
+    text_cols = _text_columns(kinds, raw)
     nul_sql = " OR ".join(f"contains({raw.sql(c)}, chr(0))" for c in text_cols) or "FALSE"
     # A wall-clock time the zone skips (spring forward) does not exist: the engine would read
     # it an hour later and reorder the case; it is set aside with the value instead.
@@ -235,33 +245,45 @@ def run_gate(
     if dst_cols:
         ambiguous = _ambiguous_times(con, tz)
 
-    # Exact duplicates among usable rows (the first in file order is kept). A hash finds the
-    # few candidate groups cheaply; only their rows are compared exactly.
-    dup_cols = ["case_id", "activity", "start_us", "end_us", "resource", "__lc", *attributes]
-    cols = ", ".join(q(c) for c in dup_cols)
-    con.execute(
-        f"""
-        CREATE TEMP TABLE dup_rows AS
-        WITH cand AS (
-          SELECT h FROM (SELECT hash({cols}) AS h FROM parsed WHERE __reason IS NULL)
-          GROUP BY h HAVING count(*) > 1),
-        rows AS (
-          SELECT __row, min(__row) OVER (PARTITION BY {cols}) AS __first
-          FROM parsed WHERE __reason IS NULL AND hash({cols}) IN (SELECT h FROM cand))
-        SELECT __row, __first FROM rows WHERE __row <> __first
-        """
-    )
-    con.execute(
-        """CREATE TEMP VIEW valid AS
-           SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
-           WHERE __reason IS NULL AND __row NOT IN (SELECT __row FROM dup_rows)"""
-    )
+    if lifecycle:
+        # Exact duplicates among usable rows (the first in file order is kept), before rows are
+        # paired. A hash finds the few candidate groups cheaply; only their rows are compared.
+        dup_cols = ["case_id", "activity", "start_us", "end_us", "resource", "__lc", *attributes]
+        cols = ", ".join(q(c) for c in dup_cols)
+        con.execute(
+            f"""
+            CREATE TEMP TABLE dup_rows AS
+            WITH cand AS (
+              SELECT h FROM (SELECT hash({cols}) AS h FROM parsed WHERE __reason IS NULL)
+              GROUP BY h HAVING count(*) > 1),
+            rows AS (
+              SELECT __row, min(__row) OVER (PARTITION BY {cols}) AS __first
+              FROM parsed WHERE __reason IS NULL AND hash({cols}) IN (SELECT h FROM cand))
+            SELECT __row, __first FROM rows WHERE __row <> __first
+            """
+        )
+        con.execute(
+            """CREATE TEMP VIEW valid AS
+               SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
+               WHERE __reason IS NULL AND __row NOT IN (SELECT __row FROM dup_rows)"""
+        )
+        dup_union = (
+            f"UNION ALL SELECT __row, {lit(Q.DUPLICATE)}, 'same values as row ' || __first FROM dup_rows"
+        )
+    else:
+        # Without lifecycle rows, duplicates are found while instances are ordered (below).
+        con.execute(
+            """CREATE TEMP VIEW valid AS
+               SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
+               WHERE __reason IS NULL"""
+        )
+        dup_union = ""
     con.execute(
         f"""
         CREATE TEMP TABLE qrows AS
         SELECT __row, __reason AS reason, {_gap_detail(mapping, tz) if dst_cols else "CAST(NULL AS VARCHAR)"} AS detail
         FROM parsed WHERE __reason IS NOT NULL
-        UNION ALL SELECT __row, {lit(Q.DUPLICATE)}, 'same values as row ' || __first FROM dup_rows
+        {dup_union}
         """
     )
 
@@ -294,17 +316,28 @@ def run_gate(
         FROM (SELECT case_id, min(coalesce(start_us, end_us)) AS t0 FROM instances GROUP BY case_id)
         """
     )
+    # One window orders every case. Without lifecycle pairing it also marks the instances
+    # whose case has another one ending at the same time: exact duplicates share case and end
+    # time, so only those few are compared in full (_drop_duplicates). The rows sorted carry
+    # codes, not text: activity and resource go back to text (the table's type for every
+    # analysis) and the case id is joined back after the sort.
+    tie = "" if lifecycle else ", (end_us = __prev_end OR end_us = __next_end) AS __tie"
+    tie_w = "" if lifecycle else ", lag(i.end_us) OVER w AS __prev_end, lead(i.end_us) OVER w AS __next_end"
     con.execute(
         f"""
         CREATE TABLE events AS
-        SELECT case_idx * {EID_STRIDE} + pos AS eid, case_idx, case_id, pos, activity, start_us, end_us,
-               resource, src_row {extra} {attr_select}
+        SELECT x.case_idx * {EID_STRIDE} + pos AS eid, x.case_idx, k.case_id, pos,
+               CAST(activity AS VARCHAR) AS activity, start_us, end_us,
+               CAST(resource AS VARCHAR) AS resource, src_row {extra} {attr_select} {tie}
         FROM (
-          SELECT c.case_idx, i.*,
-                 row_number() OVER (PARTITION BY c.case_idx ORDER BY i.end_us, i.src_row) - 1 AS pos
-          FROM instances i JOIN case_index c USING (case_id))
+          SELECT c.case_idx, i.* EXCLUDE (case_id), row_number() OVER w - 1 AS pos {tie_w}
+          FROM instances i JOIN case_index c USING (case_id)
+          WINDOW w AS (PARTITION BY c.case_idx ORDER BY i.end_us, i.src_row)) x
+        JOIN case_index k ON k.case_idx = x.case_idx
         """
     )
+    if not lifecycle:
+        _drop_duplicates(con, attributes)
     (longest,) = con.execute("SELECT coalesce(max(pos), 0) FROM events").fetchone()  # type: ignore[misc]
     if longest >= EID_STRIDE:
         raise InputError(
@@ -312,8 +345,7 @@ def run_gate(
             f"{EID_STRIDE:,} per case",
             hint="check the case column (--case)",
         )
-    for name in ("instances", "valid", "case_index"):
-        drop_staging(con, name)
+    drop_staging(con, "instances", "valid", "case_index")
 
     _build_quarantine(con, raw, mapping)
     _fill_counts(con, raw, quality)
@@ -360,9 +392,83 @@ def run_gate(
     return GateResult(quality, mapping, attributes, lifecycle)
 
 
-def _text_columns(con: duckdb.DuckDBPyConnection, raw: RawTable) -> list[str]:
+#: A text role (activity, resource) with at most this many distinct values is stored as codes.
+CODED_MAX = 1 << 16
+
+
+def _coded(con: duckdb.DuckDBPyConnection, raw: RawTable, expr: str, role: str) -> str:
+    """SQL for ``expr`` as an enumeration of its distinct values, or ``expr`` itself when they
+    are many (or none).
+
+    Used while reading: rows sorted, grouped and compared carry one or two bytes instead of
+    text. The enumeration lists the values in the engine's text order, so comparing and
+    ordering codes gives what comparing and ordering the text would. The events table holds
+    text again (the type every analysis and export expects; fetching an enumeration into
+    pandas goes value by value through Python).
+    """
+    name = f"__flowlens_{role}"
+    con.execute(f"CREATE TEMP TABLE __fl_values AS SELECT DISTINCT {expr} AS v FROM {q(raw.name)}")
+    try:
+        (n,) = con.execute("SELECT count(v) FROM __fl_values").fetchone()  # type: ignore[misc]
+        if not 0 < n <= CODED_MAX:
+            return expr
+        con.execute(
+            f"CREATE TYPE {q(name)} AS ENUM (SELECT v FROM __fl_values WHERE v IS NOT NULL ORDER BY v)"
+        )
+    except duckdb.Error:  # pragma: no cover - a name taken already: keep the text
+        return expr
+    finally:
+        con.execute("DROP TABLE __fl_values")
+    return f"CAST({expr} AS {q(name)})"
+
+
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> None:
+    """Set aside exact duplicates among the ordered instances of a log without lifecycle rows.
+
+    Two rows are duplicates when case, activity, start, end, resource and every attribute are
+    equal as read (before attribute types are inferred); the first in file order is kept and
+    the others are quarantined, naming it. Duplicates end at the same time in the same case,
+    so the only candidates are the instances marked ``__tie`` (a neighbour in their case ends
+    at the same time): usually few, and none at all in most logs. The cases that lose rows are
+    renumbered, so ``pos`` and ``eid`` stay consecutive.
+    """
+    (n_tie,) = con.execute("SELECT count(*) FROM events WHERE __tie").fetchone()  # type: ignore[misc]
+    if n_tie:
+        cols = ", ".join(q(c) for c in ["case_id", "activity", "start_us", "end_us", "resource", *attributes])
+        con.execute(
+            f"""
+            CREATE TEMP TABLE dup_rows AS
+            SELECT __row, __first FROM (
+              SELECT p.__row, min(p.__row) OVER (PARTITION BY {cols}) AS __first
+              FROM parsed p SEMI JOIN (SELECT src_row FROM events WHERE __tie) t ON p.__row = t.src_row)
+            WHERE __row <> __first
+            """
+        )
+        (n_dup,) = con.execute("SELECT count(*) FROM dup_rows").fetchone()  # type: ignore[misc]
+        if n_dup:
+            con.execute(
+                f"INSERT INTO qrows SELECT __row, {lit(Q.DUPLICATE)}, 'same values as row ' || __first "
+                "FROM dup_rows"
+            )
+            con.execute(
+                """CREATE TEMP TABLE dup_cases AS SELECT DISTINCT case_idx FROM events
+                   WHERE src_row IN (SELECT __row FROM dup_rows)"""
+            )
+            con.execute("DELETE FROM events WHERE src_row IN (SELECT __row FROM dup_rows)")
+            con.execute(
+                f"""
+                UPDATE events SET pos = r.pos, eid = events.case_idx * {EID_STRIDE} + r.pos
+                FROM (SELECT src_row, row_number() OVER (PARTITION BY case_idx ORDER BY pos) - 1 AS pos
+                      FROM events WHERE case_idx IN (SELECT case_idx FROM dup_cases)) r
+                WHERE events.src_row = r.src_row
+                """
+            )
+            con.execute("DROP TABLE dup_cases")
+    con.execute("ALTER TABLE events DROP COLUMN __tie")
+
+
+def _text_columns(kinds: dict[str, str], raw: RawTable) -> list[str]:
     """The source columns the engine holds as text (every column of a CSV)."""
-    kinds = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(raw.name)})").fetchall())
     return [c for c in raw.columns if kinds.get(raw.column(c)) == "VARCHAR"]
 
 
@@ -758,7 +864,7 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     nul_at = ", ".join(
         f"CASE WHEN contains(r.{raw.sql(c)}, chr(0)) THEN "
         f"{lit(f'column {c} holds a NUL byte at character ')} || strpos(r.{raw.sql(c)}, chr(0)) END"
-        for c in _text_columns(con, raw)
+        for c in _text_columns(_column_types(con, raw), raw)
     )
     nul_detail = f"coalesce({nul_at})" if nul_at else "NULL"
 
@@ -792,19 +898,20 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
                 SELECT source_row, {lit(Q.MALFORMED)}, detail, replace(raw_line, chr(0), '\\x00')
                 FROM {q(raw.rejects)}"""
         )
-    for name in ("qrows", "parsed", "dup_rows"):
-        drop_staging(con, name)
+    drop_staging(con, "qrows", "parsed", "dup_rows")
 
 
-def drop_staging(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop a staging table or view, whichever it is."""
-    kind = con.execute(
-        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? UNION ALL "
-        "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?",
-        [name, name],
-    ).fetchone()
-    if kind is not None:
-        con.execute(f"DROP {kind[0]} {q(name)}")
+def drop_staging(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Drop staging tables or views, whichever each is (one look-up for all of them)."""
+    kinds = con.execute(
+        "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE list_contains(?, view_name) UNION ALL "
+        "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE list_contains(?, table_name)",
+        [list(names), list(names)],
+    ).fetchall()
+    found = dict(kinds)
+    for name in names:  # in the order given: a view before the table it reads
+        if name in found:
+            con.execute(f"DROP {found[name]} {q(name)}")
 
 
 def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: QualityReport) -> None:
@@ -900,17 +1007,24 @@ def _time_resolution(
     parts = {col: sql for col, sql in walls.items() if sql}
     if not parts:
         return {}
-    units = ", ".join(
-        f"count(*) FILTER (WHERE w % {round(seconds * 1_000_000)} = 0)" for _, seconds in TIME_UNITS
-    )
-    values = " UNION ALL ".join(
-        f"SELECT {lit(col)} AS c, epoch_us({sql}) AS w FROM {q(raw.name)}" for col, sql in parts.items()
-    )
-    rows = con.execute(
-        f"SELECT c, count(*), {units} FROM ({values}) WHERE w IS NOT NULL GROUP BY c"
-    ).fetchall()
+    # One scan and one row: per column its count and the counts of whole units (a grouped
+    # UNION over the columns cost a hash aggregate over twice the rows).
+    cols = list(parts)
+    aggs = []
+    for i in range(len(cols)):
+        aggs.append(f"count(__w{i})")
+        aggs += [
+            f"count(*) FILTER (WHERE __w{i} % {round(seconds * 1_000_000)} = 0)" for _, seconds in TIME_UNITS
+        ]
+    walls_sql = ", ".join(f"epoch_us({parts[c]}) AS __w{i}" for i, c in enumerate(cols))
+    row = con.execute(f"SELECT {', '.join(aggs)} FROM (SELECT {walls_sql} FROM {q(raw.name)})").fetchone()
+    assert row is not None
     out: dict[str, TimeResolution] = {}
-    for c, n, *whole in rows:
+    width = 1 + len(TIME_UNITS)
+    for i, c in enumerate(cols):
+        n, *whole = row[i * width : (i + 1) * width]
+        if not n:
+            continue
         counts = {unit: int(k) for (unit, _), k in zip(TIME_UNITS, whole, strict=True)}
         out[c] = TimeResolution.from_counts(c, int(n), counts)
     return {col: out[col] for col in parts if col in out}

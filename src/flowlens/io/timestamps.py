@@ -122,7 +122,7 @@ def _parse_column(
         return ParsedColumn(f"epoch_us({col})", {"typed timestamp with zone": -1})
     if kind.startswith("TIMESTAMP") or kind == "DATE":
         return ParsedColumn(
-            f"epoch_us(timezone({lit(tz)}, CAST({col} AS TIMESTAMP)))",
+            _instant(f"CAST({col} AS TIMESTAMP)", tz),
             {f"typed timestamp without zone (taken as {tz})": -1},
             f"CAST({col} AS TIMESTAMP)",
         )
@@ -167,12 +167,34 @@ def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
     if "%z" in time_format or "%Z" in time_format:
         return ParsedColumn(f"epoch_us(try_strptime(trim({text}), {lit(time_format)}))", {time_format: -1})
     local = f"try_strptime(trim({text}), {lit(time_format)})"
-    return ParsedColumn(f"epoch_us(timezone({lit(tz)}, {local}))", {time_format: -1}, local)
+    return ParsedColumn(_instant(local, tz), {time_format: -1}, local)
 
 
 def _has_offset(text: str) -> str:
     """SQL: the value carries its zone (Z, an offset or a zone name after a time)."""
     return f"(contains({text}, ':') AND regexp_matches(rtrim({text}), {lit(_ZONE_END_RE)}))"
+
+
+#: Names of UTC itself (no offset, no daylight saving, ever).
+_UTC_NAMES = frozenset({"utc", "etc/utc", "etc/uct", "uct", "zulu", "etc/zulu", "universal", "etc/universal"})
+
+
+def _instant(local: str, tz: str) -> str:
+    """SQL: UTC microseconds of the naive wall-clock ``local`` read in ``tz``.
+
+    In UTC a wall-clock time is its own instant, so the zone conversion (a per-value lookup in
+    the engine's time-zone library, most of the cost of reading typed times) is skipped.
+    """
+    return f"epoch_us({local})" if is_utc(tz) else f"epoch_us(timezone({lit(tz)}, {local}))"
+
+
+def is_utc(tz: str) -> bool:
+    """True when ``tz`` names UTC, where a wall-clock time is its own instant.
+
+    >>> is_utc("UTC"), is_utc("Etc/UTC"), is_utc("Europe/London")
+    (True, True, False)
+    """
+    return tz.strip().lower() in _UTC_NAMES
 
 
 def _observes_dst(tz: str) -> bool:
@@ -307,14 +329,14 @@ def _detect(
         for sep in ("/", ".", "-"):
             for year in ("%Y", "%y"):
                 pats += _formats_with_times(f"{first}{sep}{second}{sep}{year}")
-        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        fallbacks.append(_instant(f"try_strptime(trim({text}), {_list(pats)})", tz))
         locals_.append(f"try_strptime(trim({text}), {_list(pats)})")
         formats["DD/MM/YYYY" if dmy else "MM/DD/YYYY"] = slash
     if ymd_slash:
         pats = []
         for sep in ("/", "."):
             pats += _formats_with_times(f"%Y{sep}%m{sep}%d")
-        fallbacks.append(f"epoch_us(timezone({lit(tz)}, try_strptime(trim({text}), {_list(pats)})))")
+        fallbacks.append(_instant(f"try_strptime(trim({text}), {_list(pats)})", tz))
         locals_.append(f"try_strptime(trim({text}), {_list(pats)})")
         formats["YYYY/MM/DD"] = ymd_slash
     sql = f"coalesce(epoch_us({iso}){''.join(', ' + f for f in fallbacks)})"
