@@ -16,8 +16,8 @@ Every run is a fresh interpreter (``_child``). The parent polls the resident mem
 and of everything it started (Spark's JVM included) every 0.2 s, keeps the peak per stage and
 overall, and kills the run above ``--kill-above`` (the run is then reported with the stage it
 reached). The child writes its progress after every stage, so a killed or timed-out run still
-reports what it finished. Medians over ``--repeat`` runs; the 1-minute load average before each
-run is reported (2 cores: above 2 the machine was contended).
+reports what it finished. Medians over ``--repeat`` runs; the 1-minute load average is sampled
+while each run runs and its mean reported (2 cores: above 2 the machine was contended).
 
 The logs (``generate``): the bundle benchmark's bank-service model (``bench_bundle.py``,
 36 activities, ~16.4 events per case, rework loops, start and end times) generated in chunks of
@@ -33,6 +33,7 @@ Deterministic by ``--seed``; files go to ``benchmarks/data/stages_<size>_seed<se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -180,6 +181,19 @@ class CollectTrace:
         for cls in backends:
             for name in ("execute", "to_pyarrow"):
                 setattr(cls, name, self._wrap(cls.__dict__[name], name))
+        # and the other way: tables made in Python and sent to the engine (on Spark, from the
+        # driver to the executors)
+        import ibis
+
+        original = ibis.memtable
+
+        def memtable(data: Any, *args: Any, **kwargs: Any) -> Any:
+            rows = len(data) if hasattr(data, "__len__") else 0
+            if rows >= self.min_rows:
+                self.record("memtable", rows, data)
+            return original(data, *args, **kwargs)
+
+        ibis.memtable = memtable
 
     def _wrap(self, original: Any, name: str) -> Any:
         trace = self
@@ -199,14 +213,14 @@ class CollectTrace:
         import traceback
 
         where = [
-            f"{Path(f.filename).relative_to(Path(f.filename).parents[1]) if 'flowlens' in f.filename else f.filename}:{f.lineno} {f.name}"
+            f"{f.filename.rsplit('/flowlens/', 1)[1]}:{f.lineno} {f.name}"
             for f in traceback.extract_stack()[:-2]
             if "/flowlens/" in f.filename
         ][-3:]
         nbytes = getattr(out, "nbytes", None)
         if nbytes is None and hasattr(out, "memory_usage"):
             nbytes = int(out.memory_usage(deep=True).sum()) if hasattr(out.memory_usage(), "sum") else None
-        key = " <- ".join(reversed(where)) or "?"
+        key = f"{name} " + (" <- ".join(reversed(where)) or "?")
         hit = self.hits.setdefault(key, {"calls": 0, "max_rows": 0, "max_bytes": 0, "how": name})
         hit["calls"] += 1
         hit["max_rows"] = max(hit["max_rows"], rows)
@@ -335,6 +349,7 @@ def run_child(
     load = os.getloadavg()
     t0 = time.perf_counter()
     peak, per_stage, why = 0, {}, None
+    loads: list[float] = []  # the 1-minute load average while the run ran
     with errlog.open("w") as err:
         proc = subprocess.Popen(cmd, stdout=err, stderr=err, start_new_session=True)
         last_poll = 0.0
@@ -344,14 +359,13 @@ def run_child(
             if pid:
                 break
             now = time.perf_counter()
+            loads.append(os.getloadavg()[0])
             rss = tree_rss(proc.pid)
             peak = max(peak, rss)
             if result is not None and now - last_poll > 1.0:
                 last_poll = now
-                try:
+                with contextlib.suppress(OSError, ValueError):  # being rewritten
                     running = json.loads(result.read_text()).get("running")
-                except (OSError, ValueError):
-                    pass
             if running:
                 per_stage[running] = max(per_stage.get(running, 0), rss)
             if kill_above and rss > kill_above:
@@ -376,6 +390,7 @@ def run_child(
         peak_rss_stage=per_stage,
         load_before=[round(x, 2) for x in load],
         load_after=[round(x, 2) for x in os.getloadavg()],
+        load_during=[round(statistics.mean(loads), 2), round(max(loads), 2)] if loads else None,
         failed=why,
     )
     return out
@@ -431,7 +446,8 @@ def summarise(label: str, engine: str, runs: list[dict[str, Any]], stages: list[
     ok = [r for r in runs if not r["failed"]]
     out["total_s"] = [round(sum(s["seconds"] for s in r["stages"].values()), 2) for r in ok]
     out["peak_rss"] = max(r["peak_rss"] for r in runs)
-    loads = [r["load_before"][0] for r in runs]
+    # the mean 1-minute load while the runs ran (2 cores: above 2 the machine was shared)
+    loads = [(r.get("load_during") or r["load_before"])[0] for r in runs]
     out["load"] = f"{min(loads):.1f}-{max(loads):.1f}" if len(loads) > 1 else f"{loads[0]:.1f}"
     if any(r["failed"] for r in runs):
         out["note"] = "; ".join(sorted({r["failed"] for r in runs if r["failed"]}))[:200]

@@ -56,3 +56,139 @@ def test_case_durations_identical(both) -> None:
     pd.testing.assert_frame_equal(
         flowlens.case_durations(duck), flowlens.case_durations(spark), check_dtype=False
     )
+
+
+# -- every analysis `flowlens analyze` runs, on Spark as on DuckDB --------------------------------
+#
+# One real log (receipt: 1,434 cases, 8,577 events, resources, two findings) through the time
+# model, the waiting-cause split, the bottleneck report and find_wastes on both engines. Spark's
+# cost here is its fixed cost per query (about 50 jobs for the time model), not the log's size, so
+# one log keeps the module within CI's budget; the 10^7-event figures are in
+# benchmarks/results/ (bench_stages.py --engine spark).
+
+#: Relative tolerance for sums and means: the engines add floating point numbers in different
+#: orders; every count, identifier and order must be identical.
+RTOL = 1e-9
+
+
+def assert_same(a: object, b: object, where: str = "") -> None:
+    """``a == b`` for nested results, floats to :data:`RTOL`, frames row by row in order."""
+    import math
+
+    import numpy as np
+
+    if isinstance(a, pd.DataFrame):
+        assert isinstance(b, pd.DataFrame), where
+        pd.testing.assert_frame_equal(
+            a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False, rtol=RTOL, obj=where
+        )
+    elif isinstance(a, pd.Series):
+        pd.testing.assert_series_equal(a, b, check_dtype=False, rtol=RTOL, obj=where)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a, key=str) == sorted(b, key=str), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float | np.floating) and isinstance(b, float | np.floating | int | np.integer):
+        assert (math.isnan(a) and math.isnan(float(b))) or math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-9), (
+            f"{where}: {a} != {b}"
+        )
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@pytest.fixture(scope="module")
+def analysed(shared_logs):
+    """The analyses of `flowlens analyze` on receipt, per engine."""
+    from flowlens.analysis.bottlenecks import bottleneck_report
+    from flowlens.analysis.waiting import waiting_causes
+    from flowlens.findings.api import find_wastes
+    from flowlens.findings.context import FindingContext
+    from flowlens.timing.model import time_model
+
+    duck = flowlens.read_log(shared_path("receipt"))
+    out = {}
+    for log in (duck, duck.to_engine("spark")):
+        tm = time_model(log)
+        wa = waiting_causes(tm)
+        out[log.engine.name] = {
+            "log": log,
+            "tm": tm,
+            "wa": wa,
+            "bottlenecks": bottleneck_report(tm),
+            "findings": find_wastes(log, ctx=FindingContext(log, seed=0, _tm=tm, _waiting=wa)),
+        }
+    return out["duckdb"], out["spark"]
+
+
+def _frame(table, key: str) -> pd.DataFrame:
+    return table.to_pandas().sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def test_time_model_identical(analysed) -> None:
+    duck, spark = analysed
+    assert duck["tm"].starts_estimated == spark["tm"].starts_estimated
+    for part, key in (("instances", "eid"), ("cases", "case_idx")):
+        a, b = _frame(getattr(duck["tm"], part), key), _frame(getattr(spark["tm"], part), key)
+        assert list(a.columns) == list(b.columns)
+        assert_same(a, b, part)
+
+
+def test_waiting_causes_identical(analysed) -> None:
+    duck, spark = analysed
+    for level in ("activity", "transition", "resource"):
+        assert_same(duck["wa"].by(level), spark["wa"].by(level), f"waiting by {level}")
+    assert_same(
+        _frame(duck["wa"].per_instance, "eid"), _frame(spark["wa"].per_instance, "eid"), "per instance"
+    )
+    assert_same(duck["wa"].batches, spark["wa"].batches, "batches")
+
+
+def test_bottlenecks_identical(analysed) -> None:
+    duck, spark = analysed
+    a, b = duck["bottlenecks"], spark["bottlenecks"]
+    assert_same(a.to_dict(), b.to_dict(), "bottlenecks")
+    for level in a.levels:
+        assert_same(a.levels[level], b.levels[level], f"bottlenecks {level}")
+    for level in a.utilisation:
+        assert_same(a.utilisation[level], b.utilisation[level], f"utilisation {level}")
+
+
+def test_findings_identical(analysed) -> None:
+    duck, spark = analysed
+    a = duck["findings"].to_dict(all_cases=True)
+    b = spark["findings"].to_dict(all_cases=True)
+    # the detectors' own timings differ from run to run; everything else must not
+    for d in (a, b):
+        d["detectors"] = [{k: v for k, v in det.items() if k != "seconds"} for det in d["detectors"]]
+    assert a["findings"], "receipt has findings: the comparison must not be vacuous"
+    assert_same(a, b, "findings")
+
+
+def test_staging_folder_hands_the_log_over(shared_logs, tmp_path, monkeypatch) -> None:
+    """With FLOWLENS_SPARK_STAGING (a cluster's shared folder URI), the event table is copied
+    there through Hadoop's file systems and Spark reads it from there: same results."""
+    from flowlens.engine import ENV_SPARK_STAGING
+
+    staging = tmp_path / "staging"
+    monkeypatch.setenv(ENV_SPARK_STAGING, staging.as_uri())
+    duck = flowlens.read_log(shared_path("running-example"))
+    spark = duck.to_engine("spark")
+    copied = list(staging.glob("flowlens-*/events.parquet"))
+    assert len(copied) == 1
+    a, b = duck.summary().to_dict(), spark.summary().to_dict()
+    a.pop("engine"), b.pop("engine")
+    assert a == b
+
+
+def test_staging_folder_error_is_one_line(shared_logs, monkeypatch) -> None:
+    from flowlens.engine import ENV_SPARK_STAGING
+    from flowlens.errors import EngineError
+
+    monkeypatch.setenv(ENV_SPARK_STAGING, "nosuchscheme://bucket/tmp")
+    duck = flowlens.read_log(shared_path("running-example"))
+    with pytest.raises(EngineError, match="FLOWLENS_SPARK_STAGING='nosuchscheme://bucket/tmp'"):
+        duck.to_engine("spark")
