@@ -10,7 +10,8 @@ Stages, in the order ``flowlens analyze`` runs them and sharing their inputs as 
 (reader and data-quality gate), map (directly-follows graph), variants, time model, waiting causes
 (the split and its per-transition and per-activity tables), bottlenecks, findings
 (``find_wastes`` with the time model and waiting split already built). ``--analyze`` runs the
-command ``flowlens analyze LOG -o DIR`` itself instead (whole report, one wall time).
+command ``flowlens analyze LOG -o DIR`` itself instead (in the child, so ``--trace-collects``
+sees every section: journeys, segments, drivers and the report too; one time for the whole).
 
 Every run is a fresh interpreter (``_child``). The parent polls the resident memory of the child
 and of everything it started (Spark's JVM included) every 0.2 s, keeps the peak per stage and
@@ -257,6 +258,26 @@ def child_main(args: argparse.Namespace) -> None:
         trace.install()
     limits = Limits.resolve(memory_limit=args.memory_limit, threads=args.threads)
     state: dict[str, Any] = {}
+    if args.analyze_out:
+        # the command itself, in this process: one stage, and the trace sees every step
+        from flowlens.cli import main as cli_main
+
+        argv = ["analyze", args.path, "-o", args.analyze_out, "--engine", args.engine]
+        argv += ["--memory-limit", args.memory_limit] if args.memory_limit else []
+        argv += ["--threads", str(args.threads)] if args.threads else []
+        out["running"] = "analyze"
+        save()
+        t1 = time.perf_counter()
+        cli_main(argv)
+        out["stages"]["analyze"] = {
+            "seconds": round(time.perf_counter() - t1, 3),
+            "rss_after": _rss_self(),
+            "facts": {},
+        }
+        out["collects"] = trace.hits if trace is not None else None
+        out["running"], out["done"] = None, True
+        save()
+        return
 
     def read() -> Any:
         log = flowlens.read_log(args.path, limits=limits)
@@ -496,40 +517,30 @@ def parent_main(args: argparse.Namespace) -> int:
         runs = []
         for i in range(repeat):
             result = work / f"{size_label(n)}-{i}.json"
-            if args.analyze:
-                out_dir = work / f"report-{size_label(n)}-{i}"
-                cmd = [sys.executable, "-m", "flowlens", "analyze", str(path), "-o", str(out_dir)]
-                cmd += ["--engine", args.engine] if args.engine != "duckdb" else []
-                cmd += ["--memory-limit", args.memory_limit] if args.memory_limit else []
-                cmd += ["--threads", str(args.threads)] if args.threads else []
-                res = None
-            else:
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "_child",
-                    "--path",
-                    str(path),
-                    "--result",
-                    str(result),
-                    "--engine",
-                    args.engine,
-                    "--stages",
-                    ",".join(stages),
-                ]
-                cmd += ["--memory-limit", args.memory_limit] if args.memory_limit else []
-                cmd += ["--threads", str(args.threads)] if args.threads else []
-                cmd += ["--trace-collects", str(args.trace_collects)] if args.trace_collects else []
-                res = result
+            cmd = [
+                sys.executable,
+                __file__,
+                "_child",
+                "--path",
+                str(path),
+                "--result",
+                str(result),
+                "--engine",
+                args.engine,
+                "--stages",
+                ",".join(stages),
+            ]
+            cmd += ["--memory-limit", args.memory_limit] if args.memory_limit else []
+            cmd += ["--threads", str(args.threads)] if args.threads else []
+            cmd += ["--trace-collects", str(args.trace_collects)] if args.trace_collects else []
+            cmd += ["--analyze-out", str(work / f"report-{size_label(n)}-{i}")] if args.analyze else []
+            res = result
             if args.nice:
                 cmd = ["nice", "-n", str(args.nice), *cmd]
             log(f"{size_label(n)} run {i + 1}/{repeat} ({args.engine}) ...")
             out = run_child(
                 cmd, res, kill_above=kill, timeout=args.timeout, errlog=work / f"{size_label(n)}-{i}.log"
             )
-            if args.analyze:
-                out["stages"] = {} if out["failed"] else {"analyze": {"seconds": out["wall_s"], "facts": {}}}
-                out["peak_rss_stage"] = {"analyze": out["peak_rss"]}
             log(
                 f"  {out['wall_s']:.1f} s, peak {out['peak_rss'] / GB:.2f} GB, load {out['load_before'][0]:.1f}"
                 + (f", {out['failed']}" if out["failed"] else "")
@@ -570,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--memory-limit")
         p.add_argument("--threads", type=int)
         p.add_argument("--trace-collects", type=int, default=0)
+        p.add_argument("--analyze-out")
         child_main(p.parse_args(argv[1:]))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
