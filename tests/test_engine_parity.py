@@ -192,3 +192,26 @@ def test_staging_folder_error_is_one_line(shared_logs, monkeypatch) -> None:
     duck = flowlens.read_log(shared_path("running-example"))
     with pytest.raises(EngineError, match="FLOWLENS_SPARK_STAGING='nosuchscheme://bucket/tmp'"):
         duck.to_engine("spark")
+
+
+@pytest.mark.slow
+def test_spark_submit_runs_analyze(shared_logs, tmp_path) -> None:
+    """docs/spark.md's spark-submit, in local mode: flowlens takes spark-submit's session and
+    hands the log over through the staging folder (about a minute: a JVM of its own)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    submit = Path(sys.executable).with_name("spark-submit")
+    main = Path(flowlens.__file__).with_name("__main__.py")
+    env = dict(os.environ, FLOWLENS_SPARK_STAGING=(tmp_path / "staging").as_uri())
+    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    env["PYTHONPATH"] = os.pathsep.join([str(main.parents[1]), env.get("PYTHONPATH", "")])
+    cmd = [str(submit), "--master", "local[1]", "--driver-memory", "1g", str(main), "analyze"]
+    cmd += [str(shared_path("running-example")), "--engine", "spark", "--quick", "-o", str(tmp_path / "out")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "report.html").exists()
+    assert '"engine": "spark"' in (tmp_path / "out" / "results.json").read_text()
+    assert list((tmp_path / "staging").glob("flowlens-*/events.parquet"))
