@@ -1,10 +1,15 @@
-"""The core aggregates give identical results on DuckDB and on Spark (local mode).
+"""Every analysis gives identical results on DuckDB and on Spark (local mode).
 
-Spark starts once for this module (7-13 s); the logs are small shared logs so the module stays
-quick. Runs in CI: ./setup.sh --test installs the spark extra and a Java runtime.
+The core aggregates on four small shared logs; the time model, waiting split, bottlenecks and
+findings in full on receipt; every section of the report on a sample of the bank demo. Spark
+starts once for this module (7-13 s); its cost on these logs is its fixed cost per query. Runs in
+CI: ./setup.sh --test installs the spark extra and a Java runtime, and a missing one fails the
+tests (EngineError), never skips them.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -56,3 +61,219 @@ def test_case_durations_identical(both) -> None:
     pd.testing.assert_frame_equal(
         flowlens.case_durations(duck), flowlens.case_durations(spark), check_dtype=False
     )
+
+
+# -- every analysis `flowlens analyze` runs, on Spark as on DuckDB --------------------------------
+#
+# One real log (receipt: 1,434 cases, 8,577 events, resources, two findings) through the time
+# model, the waiting-cause split, the bottleneck report and find_wastes on both engines. Spark's
+# cost here is its fixed cost per query (about 50 jobs for the time model), not the log's size, so
+# one log keeps the module within CI's budget; the 10^7-event figures are in
+# benchmarks/results/ (bench_stages.py --engine spark).
+
+#: Relative tolerance for sums and means: the engines add floating point numbers in different
+#: orders; every count, identifier and order must be identical.
+RTOL = 1e-9
+
+
+def assert_same(a: object, b: object, where: str = "") -> None:
+    """``a == b`` for nested results, floats to :data:`RTOL`, frames row by row in order."""
+    import math
+
+    import numpy as np
+
+    if isinstance(a, pd.DataFrame):
+        assert isinstance(b, pd.DataFrame), where
+        pd.testing.assert_frame_equal(
+            a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False, rtol=RTOL, obj=where
+        )
+    elif isinstance(a, pd.Series):
+        pd.testing.assert_series_equal(a, b, check_dtype=False, rtol=RTOL, obj=where)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a, key=str) == sorted(b, key=str), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float | np.floating) and isinstance(b, float | np.floating | int | np.integer):
+        assert (math.isnan(a) and math.isnan(float(b))) or math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-9), (
+            f"{where}: {a} != {b}"
+        )
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@pytest.fixture(scope="module")
+def analysed(shared_logs):
+    """The analyses of `flowlens analyze` on receipt, per engine."""
+    from flowlens.analysis.bottlenecks import bottleneck_report
+    from flowlens.analysis.waiting import waiting_causes
+    from flowlens.findings.api import find_wastes
+    from flowlens.findings.context import FindingContext
+    from flowlens.timing.model import time_model
+
+    duck = flowlens.read_log(shared_path("receipt"))
+    out = {}
+    for log in (duck, duck.to_engine("spark")):
+        tm = time_model(log)
+        wa = waiting_causes(tm)
+        out[log.engine.name] = {
+            "log": log,
+            "tm": tm,
+            "wa": wa,
+            "bottlenecks": bottleneck_report(tm),
+            "findings": find_wastes(log, ctx=FindingContext(log, seed=0, _tm=tm, _waiting=wa)),
+        }
+    return out["duckdb"], out["spark"]
+
+
+def _frame(table, key: str) -> pd.DataFrame:
+    return table.to_pandas().sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def test_time_model_identical(analysed) -> None:
+    duck, spark = analysed
+    assert duck["tm"].starts_estimated == spark["tm"].starts_estimated
+    for part, key in (("instances", "eid"), ("cases", "case_idx")):
+        a, b = _frame(getattr(duck["tm"], part), key), _frame(getattr(spark["tm"], part), key)
+        assert list(a.columns) == list(b.columns)
+        assert_same(a, b, part)
+
+
+def test_waiting_causes_identical(analysed) -> None:
+    duck, spark = analysed
+    for level in ("activity", "transition", "resource"):
+        assert_same(duck["wa"].by(level), spark["wa"].by(level), f"waiting by {level}")
+    assert_same(
+        _frame(duck["wa"].per_instance, "eid"), _frame(spark["wa"].per_instance, "eid"), "per instance"
+    )
+    assert_same(duck["wa"].batches, spark["wa"].batches, "batches")
+
+
+def test_bottlenecks_identical(analysed) -> None:
+    duck, spark = analysed
+    a, b = duck["bottlenecks"], spark["bottlenecks"]
+    assert_same(a.to_dict(), b.to_dict(), "bottlenecks")
+    for level in a.levels:
+        assert_same(a.levels[level], b.levels[level], f"bottlenecks {level}")
+    for level in a.utilisation:
+        assert_same(a.utilisation[level], b.utilisation[level], f"utilisation {level}")
+
+
+def test_findings_identical(analysed) -> None:
+    duck, spark = analysed
+    a = duck["findings"].to_dict(all_cases=True)
+    b = spark["findings"].to_dict(all_cases=True)
+    # the detectors' own timings differ from run to run; everything else must not
+    for d in (a, b):
+        d["detectors"] = [{k: v for k, v in det.items() if k != "seconds"} for det in d["detectors"]]
+    assert a["findings"], "receipt has findings: the comparison must not be vacuous"
+    assert_same(a, b, "findings")
+
+
+def test_staging_folder_hands_the_log_over(shared_logs, tmp_path, monkeypatch) -> None:
+    """With FLOWLENS_SPARK_STAGING (a cluster's shared folder URI), the event table is copied
+    there through Hadoop's file systems and Spark reads it from there: same results."""
+    from flowlens.engine import ENV_SPARK_STAGING
+
+    staging = tmp_path / "staging"
+    monkeypatch.setenv(ENV_SPARK_STAGING, staging.as_uri())
+    duck = flowlens.read_log(shared_path("running-example"))
+    spark = duck.to_engine("spark")
+    copied = list(staging.glob("flowlens-*/events.parquet"))
+    assert len(copied) == 1
+    a, b = duck.summary().to_dict(), spark.summary().to_dict()
+    a.pop("engine"), b.pop("engine")
+    assert a == b
+
+
+def test_staging_folder_error_is_one_line(shared_logs, monkeypatch) -> None:
+    from flowlens.engine import ENV_SPARK_STAGING
+    from flowlens.errors import EngineError
+
+    monkeypatch.setenv(ENV_SPARK_STAGING, "nosuchscheme://bucket/tmp")
+    duck = flowlens.read_log(shared_path("running-example"))
+    with pytest.raises(EngineError, match="FLOWLENS_SPARK_STAGING='nosuchscheme://bucket/tmp'"):
+        duck.to_engine("spark")
+
+
+@pytest.mark.slow
+def test_spark_submit_runs_analyze(shared_logs, tmp_path) -> None:
+    """docs/spark.md's spark-submit, in local mode: flowlens takes spark-submit's session and
+    hands the log over through the staging folder (about a minute: a JVM of its own)."""
+    import os
+    import subprocess
+    import sys
+
+    submit = Path(sys.executable).with_name("spark-submit")
+    main = Path(flowlens.__file__).with_name("__main__.py")
+    env = dict(os.environ, FLOWLENS_SPARK_STAGING=(tmp_path / "staging").as_uri())
+    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    env["PYTHONPATH"] = os.pathsep.join([str(main.parents[1]), env.get("PYTHONPATH", "")])
+    cmd = [str(submit), "--master", "local[1]", "--driver-memory", "1g", str(main), "analyze"]
+    cmd += [str(shared_path("running-example")), "--engine", "spark", "--quick", "-o", str(tmp_path / "out")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "report.html").exists()
+    assert '"engine": "spark"' in (tmp_path / "out" / "results.json").read_text()
+    assert list((tmp_path / "staging").glob("flowlens-*/events.parquet"))
+
+
+# -- the whole report: every section's numbers, on a sample of the bank demo ----------------------
+#
+# The bank demo has what receipt lacks: several processes, customers (journeys), case attributes
+# (segments, slow-case drivers) and deadlines. A sample of its customers keeps Spark's part short.
+
+DEMO = Path(__file__).resolve().parents[1] / "event_logs" / "bank_demo"
+
+
+def _without_engine(x: object) -> object:
+    """Section data with the engine's name and the run's provenance left out. One text names
+    an engine type: the drivers' note on a time column prints the column's Ibis type, which is
+    ``timestamp('UTC')`` on DuckDB and ``timestamp`` on Spark (analysis/drivers.py, the note
+    and its detail); the zone is dropped from that text only."""
+    import re
+
+    if isinstance(x, dict):
+        return {k: _without_engine(v) for k, v in x.items() if k not in ("engine", "seconds")}
+    if isinstance(x, list):
+        return [_without_engine(v) for v in x]
+    if isinstance(x, str) and "typed timestamp(" in x:
+        return re.sub(r"typed timestamp\('[^']*'\)", "typed timestamp", x)
+    return x
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from flowlens.io.cases import add_case_attributes
+    from flowlens.report.build import ReportOptions, build_report
+
+    folder = tmp_path_factory.mktemp("demo_sample")
+    events, cases = pq.read_table(DEMO / "events.parquet"), pq.read_table(DEMO / "cases.parquet")
+    # whole customers, so that their journeys are complete: the first 300 by id
+    customers = pc.unique(events["customer_id"]).sort()[:300]
+    pq.write_table(events.filter(pc.is_in(events["customer_id"], customers)), folder / "events.parquet")
+    pq.write_table(cases.filter(pc.is_in(cases["customer_id"], customers)), folder / "cases.parquet")
+    duck = add_case_attributes(
+        flowlens.read_log(folder / "events.parquet", tz="Asia/Shanghai"), folder / "cases.parquet"
+    )
+    options = ReportOptions(seed=0, resamples=200, sla=("CN_NFRA_2020",))
+    out = []
+    for log in (duck, duck.to_engine("spark")):
+        report = build_report(log, options)
+        out.append({s.id: _without_engine(s.data) for s in report.sections if s.id not in ("reproduce",)})
+    return out
+
+
+def test_every_report_section_identical(reports) -> None:
+    duck, spark = reports
+    for needed in ("summary", "map", "variants", "waiting", "bottlenecks", "findings", "journeys"):
+        assert needed in duck, f"the sample must exercise section {needed}: {sorted(duck)}"
+    assert sorted(duck) == sorted(spark)
+    for sid in duck:
+        assert_same(duck[sid], spark[sid], sid)

@@ -434,10 +434,12 @@ _SPARK: dict[str, Any] = {}
 
 
 def spark_session(limits: Limits | None = None) -> Any:
-    """The process-wide local Spark session (started on first use, ~10 s).
+    """The process-wide Spark session (started on first use, ~10 s).
 
-    ``limits`` apply when the session starts (a JVM's heap cannot change later): the memory
-    limit becomes ``spark.driver.memory`` (local mode runs everything in the driver), threads
+    Run by ``spark-submit`` (:func:`submitted`), it is the session spark-submit made, on the
+    cluster it names; flowlens sets only :data:`SESSION_SETTINGS`. Otherwise a local session:
+    ``limits`` apply when it starts (a JVM's heap cannot change later): the memory limit
+    becomes ``spark.driver.memory`` (local mode runs everything in the driver), threads
     ``local[n]``, and the temp folder ``spark.local.dir`` (shuffle and spill files).
     """
     if "session" not in _SPARK:
@@ -453,14 +455,77 @@ def spark_session(limits: Limits | None = None) -> Any:
                 "the Spark engine needs a Java runtime (java not found on PATH)",
                 hint="install OpenJDK 17, e.g. apt-get install openjdk-17-jre-headless",
             )
-        conf = spark_config(limits or Limits.resolve())
-        builder = SparkSession.builder.master(conf.pop("master")).appName("flowlens")
-        for key, value in conf.items():
-            builder = builder.config(key, value)
-        session = builder.getOrCreate()
+        if submitted():
+            # Started by spark-submit (or inside a pyspark shell): the cluster's master, driver
+            # and executor sizes are the submitter's; only the settings results depend on are
+            # set, at session level.
+            session = SparkSession.builder.appName("flowlens").getOrCreate()
+            for key, value in SESSION_SETTINGS.items():
+                session.conf.set(key, value)
+        else:
+            conf = spark_config(limits or Limits.resolve())
+            builder = SparkSession.builder.master(conf.pop("master")).appName("flowlens")
+            for key, value in conf.items():
+                builder = builder.config(key, value)
+            session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         _SPARK["session"] = session
     return _SPARK["session"]
+
+
+#: Spark settings the results depend on: set on every session flowlens uses, its own or the
+#: one spark-submit started (timestamps are UTC microseconds; Arrow for what comes back).
+SESSION_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+#: Where the event table handed to Spark is written when executors do not share the driver's
+#: disk: a folder URI every executor reads (``s3a://bucket/tmp/flowlens``, ``hdfs:///tmp/...``,
+#: ``gs://...``, ``abfss://...``). Unset, the hand-over stays in the local work folder, which
+#: is right for ``local[n]`` and for clusters whose nodes mount the same folder.
+ENV_SPARK_STAGING = "FLOWLENS_SPARK_STAGING"
+
+
+def submitted(env: dict[str, str] | None = None) -> bool:
+    """True when this Python runs under spark-submit or a pyspark shell: a JVM gateway was
+    handed to it, so the session (and its master) already exists.
+
+    >>> submitted({}), submitted({"PYSPARK_GATEWAY_PORT": "41234"})
+    (False, True)
+    """
+    env = dict(os.environ) if env is None else env
+    return bool(env.get("PYSPARK_GATEWAY_PORT"))
+
+
+def stage_for_spark(local: Path, session: Any, *, env: dict[str, str] | None = None) -> str:
+    """The location Spark reads the hand-over file ``local`` from: ``local`` itself, or, with
+    :data:`ENV_SPARK_STAGING` set, a copy there (through the cluster's Hadoop file systems, so
+    s3a://, hdfs://, gs:// and abfss:// work with the credentials the cluster has). The staging
+    folder gets a private subfolder per run; it is not removed (object stores' lifecycle rules
+    or the cluster's temp cleaning do that).
+
+    >>> stage_for_spark(Path("/tmp/x.parquet"), None, env={})
+    '/tmp/x.parquet'
+    """
+    env = dict(os.environ) if env is None else env
+    root = env.get(ENV_SPARK_STAGING, "").strip().rstrip("/")
+    if not root:
+        return str(local)
+    import uuid
+
+    jvm = session.sparkContext._jvm
+    dest = f"{root}/flowlens-{uuid.uuid4().hex}/{local.name}"
+    dst = jvm.org.apache.hadoop.fs.Path(dest)
+    try:
+        fs = dst.getFileSystem(session.sparkContext._jsc.hadoopConfiguration())
+        fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(local.resolve().as_uri()), dst)
+    except Exception as exc:  # py4j wraps the JVM's errors; one line for the user
+        raise EngineError(
+            f"{ENV_SPARK_STAGING}='{root}': cannot write the event table there ({str(exc).splitlines()[0]})",
+            hint="give a folder URI every executor can read and the driver can write (s3a://, hdfs://, ...)",
+        ) from exc
+    return dest
 
 
 def spark_config(limits: Limits, *, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -476,11 +541,10 @@ def spark_config(limits: Limits, *, env: dict[str, str] | None = None) -> dict[s
     master = env.get("FLOWLENS_SPARK_MASTER", "local[2]")
     conf = {
         "master": f"local[{limits.threads}]" if limits.threads else master,
-        "spark.sql.session.timeZone": "UTC",
+        **SESSION_SETTINGS,
         "spark.sql.shuffle.partitions": env.get("FLOWLENS_SPARK_PARTITIONS", "8"),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.sql.execution.arrow.pyspark.enabled": "true",
     }
     if limits.engine_bytes:
         # whole mebibytes, as the JVM reads them (-Xmx)

@@ -126,13 +126,14 @@ class EventLog:
             self.table.to_parquet(path)
             table = eng.backend.read_parquet(str(path))
         else:
-            from flowlens.engine import spark_engine
+            from flowlens.engine import spark_engine, stage_for_spark
 
             eng = spark_engine(self._ingest.limits)
             assert eng.workdir is not None
             path = eng.workdir / "events.parquet"
             self._materialise_parquet(path)
-            table = eng.backend.read_parquet(str(path))
+            # on a cluster, where executors read it from (FLOWLENS_SPARK_STAGING)
+            table = eng.backend.read_parquet(stage_for_spark(path, eng.backend._session))
         return replace_log(self, table=table, engine=eng)
 
     def _materialise_parquet(self, path: Path) -> None:

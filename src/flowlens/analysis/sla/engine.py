@@ -213,11 +213,14 @@ class SlaResult:
                 open_breached=((c.status == "breached") & ~c.stopped).cast("int64").sum(),
                 with_extension=c.extension.notnull().cast("int64").sum(),
                 paused=(c.paused_us > 0).cast("int64").sum(),
-                elapsed_median=c.elapsed.median(where=c.stopped),
-                elapsed_p90=c.elapsed.quantile(0.9, where=c.stopped),
-                margin_median=c.margin.median(where=c.stopped),
-                margin_p10=c.margin.quantile(0.1, where=c.stopped),
-                late_median=(-c.margin).median(where=c.stopped & (c.status == "breached")),
+                # quantiles of the values masked to NULL outside the cases meant (NULLs are
+                # skipped): Ibis compiles median(where=) for Spark into a percentile whose
+                # fraction is not a constant, which Spark refuses
+                elapsed_median=_only(c.elapsed, c.stopped).median(),
+                elapsed_p90=_only(c.elapsed, c.stopped).quantile(0.9),
+                margin_median=_only(c.margin, c.stopped).median(),
+                margin_p10=_only(c.margin, c.stopped).quantile(0.1),
+                late_median=_only(-c.margin, c.stopped & (c.status == "breached")).median(),
                 next_breach_us=c.margin_us.min(where=c.status == "open"),
                 from_column=c.received_from_column.cast("int64").sum(),
             )
@@ -867,3 +870,10 @@ def with_case_attributes(
     attrs = dict(log.attributes)
     attrs.update({c: c for c in extra})
     return replace_log(log, table=j.select(*j.columns), attributes=attrs)
+
+
+def _only(value: ibis.Value, keep: ibis.Value) -> ibis.Value:
+    """``value`` where ``keep`` holds, NULL elsewhere (for aggregates that skip NULLs)."""
+    import ibis
+
+    return ibis.ifelse(keep, value, ibis.null(value.type()))
