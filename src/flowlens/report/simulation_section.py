@@ -210,7 +210,10 @@ def _metric(label: str) -> str:
     words = {"mean CT err": _("mean CT err"), "median CT err": _("median CT err")}
     if label in words:
         return words[label]
-    return formats.attach_unit(label.removesuffix(" h"), "h") if label.endswith(" h") else label
+    if not label.endswith(" h") or current_language() == SOURCE_LANGUAGE:
+        return label
+    # TRANSLATORS: a measure's name (an acronym) and its unit, as a column shows it
+    return _("{measure} ({unit})").format(measure=label.removesuffix(" h"), unit=formats.unit_label("h"))
 
 
 def _signed(x: float, digits: int) -> str:
