@@ -43,7 +43,7 @@ IDENTIFIERS = [
     re.compile(r"\bflowlens(?: [a-z]+)?\b"),
     re.compile(r"\b(?:analyze|whatif|fidelity)\b"),  # a command the text tells the reader to run
     re.compile(r"\blog-distance-measures\b"),
-    re.compile(r"\bpm4py\b"),
+    re.compile(r"\b(?:pm4py|duckdb)\b"),  # a library or engine the appendix names
 ]
 
 
