@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flowlens.i18n import _, localize
+from flowlens.formats import count
+from flowlens.i18n import _, localize, pgettext
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 from flowlens.units import duration_unit, percent, with_unit
@@ -205,11 +206,11 @@ def _trade_off(fs: Sequence[Finding]) -> str | None:
                 "May cost the {lost} cases that reached {exits} only after more than {cap} "
                 "'{activity}' (of {n} cases with more)."
             ).format(
-                lost=f"{lost:,}",
+                lost=count(lost),
                 exits=exits or _("a favourable outcome"),
                 cap=cap,
                 activity=f.scenario.params.get("activity") or f.activities[0],
-                n=f"{int((curve.get(str(cap + 1)) or {}).get('cases_reaching') or 0):,}",
+                n=count(int((curve.get(str(cap + 1)) or {}).get("cases_reaching") or 0)),
             )
         return None
     words = {
@@ -255,7 +256,8 @@ def _with_outside(text: str | None, share: float | None) -> str | None:
         "{share} of the waiting here is not explained by the staff's recorded work (the customer, a "
         "third party, or work the log does not show): much of it may remain."
     ).format(share=percent(share, 0))
-    return f"{text} {more}" if text else more
+    # TRANSLATORS: two sentences one after the other (Chinese: no space between them)
+    return pgettext("two sentences", "{first} {second}").format(first=text, second=more) if text else more
 
 
 def _eligible(fs: Sequence[Finding], step_cases: Mapping[str, int] | None) -> tuple[int | None, str | None]:

@@ -24,7 +24,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flowlens.i18n import N_, _
+from flowlens import formats
+from flowlens.i18n import N_, SOURCE_LANGUAGE, _, current_language, localize, pgettext
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 
@@ -37,52 +38,91 @@ WHATIF_TITLE = N_("What a simpler process would save")
 
 #: What each part of the model moves in a what-if (shown next to its verdict).
 PART_MEANING = {
-    "arrivals": "how many cases come and when: the load on every queue, so the savings of "
-    "staffing, opening-hours and volume changes",
-    "control_flow": "which steps cases take and how often they loop: the savings of removing, "
-    "merging or automating a step and of cutting rework scale with it",
-    "durations": "how long each step takes: the savings of automating or speeding up a step, and "
-    "the staff hours behind every staffing change",
-    "waiting": "the waiting before each step: the savings of unbatching, cutting a delay, adding "
-    "staff or changing hours",
-    "cycle_time": "the lead time every saving is measured against: a model wrong here misstates every saving",
+    "arrivals": N_(
+        "how many cases come and when: the load on every queue, so the savings of "
+        "staffing, opening-hours and volume changes"
+    ),
+    "control_flow": N_(
+        "which steps cases take and how often they loop: the savings of removing, "
+        "merging or automating a step and of cutting rework scale with it"
+    ),
+    "durations": N_(
+        "how long each step takes: the savings of automating or speeding up a step, and "
+        "the staff hours behind every staffing change"
+    ),
+    "waiting": N_(
+        "the waiting before each step: the savings of unbatching, cutting a delay, adding "
+        "staff or changing hours"
+    ),
+    "cycle_time": N_(
+        "the lead time every saving is measured against: a model wrong here misstates every saving"
+    ),
+}
+
+#: The parts of the model as the report names them (the fidelity check's PART_LABELS, marked
+#: here so the report's catalogue holds them).
+_PART_WORDS = {
+    "arrivals": N_("arrivals"),
+    "control_flow": N_("control flow"),
+    "durations": N_("durations"),
+    "waiting": N_("waiting"),
+    "cycle_time": N_("cycle time"),
 }
 
 
+def _part(label: str) -> str:
+    """A part's label (the fidelity check's English) in the report's language."""
+    return _(label)
+
+
 def _join(words: list[str]) -> str:
-    """'the a', 'the a and the b', 'the a, the b and the c'."""
+    """'the a', 'the a and the b', 'the a, the b and the c' (in another language, its own list
+    pattern: CLDR's, through Babel)."""
+    if current_language() != SOURCE_LANGUAGE:
+        from babel.lists import format_list
+
+        return format_list([_part(w) for w in words], locale=formats._locale(current_language()))
     items = [f"the {w}" for w in words]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def answer(verdict: dict[str, Any], test_share: float | None, test_cases: int) -> str:
     """The verdict of a fidelity run as one plain sentence (the section's first line)."""
-    fitted = (
-        f"a model fitted on the first {100 * (1 - test_share):.0f} % of the cases"
-        if test_share is not None
-        else "a model fitted on the train log"
-    )
-    others = f"the other {test_cases:,} cases, which it did not see"
-    if verdict.get("trust"):
-        return (
-            f"Yes: {fitted} reproduces {others}, within tolerance in every part (arrivals, control "
-            "flow, durations, waiting, cycle time), so its what-ifs can be trusted on this log."
-        )
+    others = formats.count(test_cases)
     parts = list(verdict.get("failing_parts") or [])
-    return (
-        "No: the simulation is not good enough to trust what-ifs on this log; "
-        f"{fitted} gets {_join(parts) if parts else 'some part'} of {others}, wrong."
-    )
+    wrong = _join(parts) if parts else _("some part")
+    if test_share is None:
+        if verdict.get("trust"):
+            return _(
+                "Yes: a model fitted on the train log reproduces the other {n} cases, which it did "
+                "not see, within tolerance in every part (arrivals, control flow, durations, waiting, "
+                "cycle time), so its what-ifs can be trusted on this log."
+            ).format(n=others)
+        return _(
+            "No: the simulation is not good enough to trust what-ifs on this log; a model fitted on "
+            "the train log gets {parts} of the other {n} cases, which it did not see, wrong."
+        ).format(parts=wrong, n=others)
+    share = formats.percent(1 - test_share, 0)
+    if verdict.get("trust"):
+        return _(
+            "Yes: a model fitted on the first {share} of the cases reproduces the other {n} cases, "
+            "which it did not see, within tolerance in every part (arrivals, control flow, "
+            "durations, waiting, cycle time), so its what-ifs can be trusted on this log."
+        ).format(share=share, n=others)
+    return _(
+        "No: the simulation is not good enough to trust what-ifs on this log; a model fitted on the "
+        "first {share} of the cases gets {parts} of the other {n} cases, which it did not see, wrong."
+    ).format(share=share, parts=wrong, n=others)
 
 
 def _fmt(x: float | None, metric: str) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if metric.startswith("ngram") or metric == "ced":
-        return f"{x:.3f}"
+        return formats.number(x, 3)
     if metric.endswith("rel_err"):
-        return f"{100 * x:+.1f} %"
-    return f"{x:.2f}" if abs(x) < 100 else f"{x:,.1f}"
+        return ("-" if math.copysign(1.0, x) < 0 else "+") + formats.percent(abs(x), 1)
+    return formats.number(x, 2) if abs(x) < 100 else formats.number(x, 1)
 
 
 def _tolerance(check: dict[str, Any]) -> str:
@@ -90,10 +130,10 @@ def _tolerance(check: dict[str, Any]) -> str:
     t = check["tolerance"]
     name = check["name"]
     if name.endswith("_err") or name.endswith("_share"):
-        return f"≤ {100 * t:.0f} %"
+        return f"≤ {formats.percent(t, 0)}"
     if name.startswith("ngram"):
-        return f"≤ {t:.3f}"
-    return f"≤ {t:.2f} h"
+        return f"≤ {formats.number(t, 3)}"
+    return f"≤ {formats.attach_unit(formats.number(t, 2), 'h')}"
 
 
 def simulation_section(result: FidelityResult) -> Section:
@@ -118,18 +158,19 @@ def simulation_section(result: FidelityResult) -> Section:
     v = result.verdict
     n_test = int(result.split["test"]["cases"])
     lead = answer(v, result.test_share, n_test)
-    judged = {c["name"]: PART_LABELS[p] for p in PARTS for c in result.parts[p]["checks"]}
+    judged = {c["name"]: _part(PART_LABELS[p]) for p in PARTS for c in result.parts[p]["checks"]}
     rows = []
     for m in METRICS:
         s = result.metrics[m]
         sd = f" ± {_fmt(s['sd'], m).lstrip('+')}" if s.get("sd") is not None else ""
+        ratio = formats.number(s["ratio"], 2) if s.get("ratio") is not None else "–"
         rows.append(
             {
-                "label": METRIC_LABELS[m],
+                "label": _metric(METRIC_LABELS[m]),
                 "simulated": _fmt(s.get("mean"), m) + sd,
                 "reference": _fmt(s.get("reference"), m),
-                "ratio": f"{s['ratio']:.2f}" if s.get("ratio") is not None else "–",
-                "judged": judged.get(m, "shown, not judged"),
+                "ratio": ratio,
+                "judged": judged.get(m) or _("shown, not judged"),
             }
         )
     parts = []
@@ -137,16 +178,16 @@ def simulation_section(result: FidelityResult) -> Section:
         part = result.parts[p]
         parts.append(
             {
-                "label": PART_LABELS[p],
+                "label": _part(PART_LABELS[p]),
                 "good": bool(part["good"]),
                 "checks": [
-                    {"passed": bool(c["passed"]), "text": c["text"], "tolerance": _tolerance(c)}
+                    {"passed": bool(c["passed"]), "text": localize(c["text"]), "tolerance": _tolerance(c)}
                     for c in part["checks"]
                 ],
-                "meaning": PART_MEANING[p],
+                "meaning": _(PART_MEANING[p]),
             }
         )
-    failing = [PART_LABELS[p] for p in PARTS if not result.parts[p]["good"]]
+    failing = [PART_LABELS[p] for p in PARTS if not result.parts[p]["good"]]  # _join translates
     html = render_fragment(
         "_simulation.html.j2",
         trust=bool(v.get("trust")),
@@ -164,15 +205,43 @@ def simulation_section(result: FidelityResult) -> Section:
     return Section(id="simulation", title=_(TITLE), html=html, data={"fidelity": d}, lead=lead)
 
 
-def _signed(x: float, fmt: str) -> str:
-    """``x`` formatted, with a minus sign only when it is negative and not shown as zero."""
-    text = fmt.format(abs(x))
+def _metric(label: str) -> str:
+    """A log-distance measure's label: the acronyms stay, their words and unit in the language."""
+    words = {"mean CT err": _("mean CT err"), "median CT err": _("median CT err")}
+    if label in words:
+        return words[label]
+    if not label.endswith(" h") or current_language() == SOURCE_LANGUAGE:
+        return label
+    # TRANSLATORS: a measure's name (an acronym) and its unit, as a column shows it
+    return _("{measure} ({unit})").format(measure=label.removesuffix(" h"), unit=formats.unit_label("h"))
+
+
+def _signed(x: float, digits: int) -> str:
+    """``x`` with ``digits`` decimals in the report's language, with a minus sign only when it is
+    negative and not shown as zero."""
+    text = formats.number(abs(x), digits)
     return ("−" if x < 0 and text.strip("0.,") else "") + text
 
 
 def _hours(x: float) -> str:
     """Hours with a sign where it matters: a negative saving is a scenario that slows cases."""
-    return _signed(x, "{:,.2f}" if abs(x) < 100 else "{:,.0f}") + " h"
+    return formats.attach_unit(_signed(x, 2 if abs(x) < 100 else 0), "h")
+
+
+def _points(x: float) -> str:
+    """A percent number (12.3 for 12.3 %) with its sign where it matters."""
+    return _percent_number(_signed(x, 1))
+
+
+def _percent_number(text: str) -> str:
+    """An already formatted percent number (``12.3``) with the percent sign as the language
+    writes it (``12.3 %``; ``12.3%`` in Chinese)."""
+    # TRANSLATORS: a number already in percent (12.3); keep {n}, write the sign as your language does
+    return pgettext("percent", "{n} %").format(n=text)
+
+
+def _between(lo: str, hi: str) -> str:
+    return _("{low} to {high}").format(low=lo, high=hi)
 
 
 def _change(c: dict[str, Any]) -> str:
@@ -183,6 +252,12 @@ def _change(c: dict[str, Any]) -> str:
         if k != "action"
     ]
     return f"{c.get('action', '?')}: " + ", ".join(fields) if fields else str(c.get("action", "?"))
+
+
+def _staff(x: float) -> str:
+    """Staff hours with their sign (+ more work, − less)."""
+    sign = "-" if math.copysign(1.0, x) < 0 else "+"
+    return formats.attach_unit(sign + formats.number(abs(x), 1), "h")
 
 
 def whatif_section(
@@ -216,22 +291,22 @@ def whatif_section(
         lo, hi = r["saving_ci95_h"]
         excludes_zero = lo > 0 or hi < 0
         if r["significant"]:
-            sig = "yes"
+            sig = _("yes")
         elif excludes_zero:
-            sig = "no: under 1 % of the lead time"
+            sig = _("no: under 1 % of the lead time")
         else:
-            sig = "no: the interval contains 0"
+            sig = _("no: the interval contains 0")
         rows.append(
             {
                 "rank": i,
                 "name": str(r["name"]),
                 "changes": [_change(c) for c in r.get("changes", [])],
                 "saving": _hours(float(r["saving_mean_h"])),
-                "pct": _signed(float(r["saving_pct"]), "{:,.1f}") + " %",
-                "ci": f"{_hours(float(lo))} to {_hours(float(hi))}",
+                "pct": _points(float(r["saving_pct"])),
+                "ci": _between(_hours(float(lo)), _hours(float(hi))),
                 "significant": sig,
                 "is_significant": bool(r["significant"]),
-                "staff": f"{float(r['staff_hours_delta']):+,.1f} h",
+                "staff": _staff(float(r["staff_hours_delta"])),
                 "lead_mean": _hours(float(r["lead_time_mean_h"])),
                 "lead_median": _hours(float(r.get("lead_time_median_h", 0.0))),
                 "lead_p90": _hours(float(r.get("lead_time_p90_h", 0.0))),
@@ -244,12 +319,12 @@ def whatif_section(
             "role": role,
             "column": str(r[f"by_{role}"]["column"]),
             "value": str(g["value"]),
-            "cases": f"{float(g['cases']):,.0f}",
+            "cases": formats.number(float(g["cases"]), 0),
             "base": _hours(float(g["baseline_lead_time_mean_h"])),
             "saving": _hours(float(g["saving_mean_h"])),
-            "pct": _signed(float(g["saving_pct"]), "{:,.1f}") + " %",
-            "ci": f"{_hours(float(g['saving_ci95_h'][0]))} to {_hours(float(g['saving_ci95_h'][1]))}",
-            "significant": "yes" if g["significant"] else "no",
+            "pct": _points(float(g["saving_pct"])),
+            "ci": _between(_hours(float(g["saving_ci95_h"][0])), _hours(float(g["saving_ci95_h"][1]))),
+            "significant": _("yes") if g["significant"] else _("no"),
         }
         for r in ranked
         for role in ("segment", "channel")
@@ -270,17 +345,21 @@ def whatif_section(
             "scenario": str(r["name"]),
             "rule": str(d["rule"]),
             "decided": bool(d["decided"]),
-            "base": f"{float(d['baseline_met_pct']):.1f} %" if d["decided"] else "–",
-            "met": f"{float(d['met_pct']):.1f} %" if d["decided"] else "–",
-            "change": _signed(float(d["change_pp"]), "{:,.1f}") + " points" if d["decided"] else "–",
+            "base": _percent_number(formats.number(float(d["baseline_met_pct"]), 1)) if d["decided"] else "–",
+            "met": _percent_number(formats.number(float(d["met_pct"]), 1)) if d["decided"] else "–",
+            "change": _("{n} points").format(n=_signed(float(d["change_pp"]), 1)) if d["decided"] else "–",
             "ci": (
-                f"{_signed(float(d['change_ci95_pp'][0]), '{:,.1f}')} to "
-                f"{_signed(float(d['change_ci95_pp'][1]), '{:,.1f}')} points"
+                _("{low} to {high} points").format(
+                    low=_signed(float(d["change_ci95_pp"][0]), 1),
+                    high=_signed(float(d["change_ci95_pp"][1]), 1),
+                )
                 if d["decided"]
                 else "–"
             ),
-            "significant": ("yes" if d["significant"] else "no") if d["decided"] else "no case decided",
-            "caution": str(d.get("note", "")) if d.get("linked") is False else "",
+            "significant": (_("yes") if d["significant"] else _("no"))
+            if d["decided"]
+            else _("no case decided"),
+            "caution": (d.get("note") or "") if d.get("linked") is False else "",
         }
         for r in ranked
         for d in r.get("sla", [])
@@ -289,29 +368,44 @@ def whatif_section(
     utilisation = [
         {
             "pool": p,
-            "base": f"{100 * float(base['utilisation'][p]):.0f} %",
-            "scenarios": [f"{100 * float((r.get('utilisation') or {}).get(p, 0.0)):.0f} %" for r in ranked],
+            "base": formats.percent(float(base["utilisation"][p]), 0),
+            "scenarios": [
+                formats.percent(float((r.get("utilisation") or {}).get(p, 0.0)), 0) for r in ranked
+            ],
         }
         for p in pools
     ]
     if fid is None:
-        head = "Not checked (the fidelity check did not run)"
+        head = _("Not checked (the fidelity check did not run)")
     elif fid["trusted"]:
-        head = "From a model that reproduces held-out cases within tolerance"
-    else:
-        failing = [str(p) for p in fid["failing_parts"]]
-        head = "Not to be trusted as estimates (the model gets " + (
-            _join(failing) + " of held-out cases wrong)" if failing else "held-out cases wrong)"
+        head = _("From a model that reproduces held-out cases within tolerance")
+    elif fid["failing_parts"]:
+        head = _("Not to be trusted as estimates (the model gets {parts} of held-out cases wrong)").format(
+            parts=_join([str(p) for p in fid["failing_parts"]])
         )
-    lead = head + ": "
+    else:
+        head = _("Not to be trusted as estimates (the model gets held-out cases wrong)")
+    lead = _("{head}: ").format(head=head)
     if rows:
         best = rows[0]
-        lead += (
-            f"'{best['name']}' saves most, {best['saving']} of customer lead time "
-            f"({best['pct']} of the mean; 95 % CI {best['ci']})"
-            + ("" if best["is_significant"] else ", not significant")
-            + f"; {sum(r['is_significant'] for r in rows)} of {len(rows)} scenarios save significantly."
-        )
+        values = {
+            "name": best["name"],
+            "saving": best["saving"],
+            "pct": best["pct"],
+            "ci": best["ci"],
+            "k": sum(r["is_significant"] for r in rows),
+            "n": len(rows),
+        }
+        if best["is_significant"]:
+            lead += _(
+                "'{name}' saves most, {saving} of customer lead time ({pct} of the mean; 95 % CI "
+                "{ci}); {k} of {n} scenarios save significantly."
+            ).format(**values)
+        else:
+            lead += _(
+                "'{name}' saves most, {saving} of customer lead time ({pct} of the mean; 95 % CI "
+                "{ci}), not significant; {k} of {n} scenarios save significantly."
+            ).format(**values)
     html = render_fragment(
         "_whatif.html.j2",
         fid=fid,

@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
+from flowlens.units import Value, duration_value, percent_value
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
@@ -451,7 +453,7 @@ def reference(split: Split) -> dict[str, Any]:
     if split.adjacent is None:
         return {
             "kind": "noise_floor_train_vs_test",
-            "note": "given train/test pair: distance of the real train log to the real test log",
+            "note": M_("given train/test pair: distance of the real train log to the real test log"),
             "values": distances(split.test, split.train),
         }
     adj = split.adjacent
@@ -459,7 +461,7 @@ def reference(split: Split) -> dict[str, Any]:
     shifted = adj.assign(start_time=adj["start_time"] + shift, end_time=adj["end_time"] + shift)
     return {
         "kind": "adjacent_window",
-        "note": (
+        "note": M_(
             "the test cases vs the same number of cases just before them (drift plus sampling "
             "noise, not a floor); AED/CAD on the window shifted to the test's first case start, "
             "CED on the unshifted window"
@@ -594,14 +596,20 @@ def _check(part: str, name: str, value: float | None, ref: float | None, margin:
     return Check(part, name, value, ref, tol, bool(ok), text)
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:+.0f} %"
+def _pct(x: float | None) -> Value:
+    """A signed relative error for a check's sentence (English ``+12 %``)."""
+    return Value("percent", x, "–" if x is None else f"{100 * x:+.0f} %", 0)
 
 
 def _h(seconds: float | None) -> str:
     from flowlens.units import human_duration
 
     return human_duration(seconds)
+
+
+def _hv(seconds: float | None) -> Value:
+    """A duration for a check's sentence (English as :func:`_h` writes it)."""
+    return duration_value(seconds, _h(seconds))
 
 
 def _table(df: pd.DataFrame, key: str, n: int = TOP) -> list[dict[str, Any]]:
@@ -614,6 +622,17 @@ def _table(df: pd.DataFrame, key: str, n: int = TOP) -> list[dict[str, Any]]:
 
 def _num(x: float | None, fmt: str) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def _val(x: float | None, fmt: str, unit: str = "") -> Value:
+    """A measure for a check's sentence: English as ``_num`` writes it (and ``unit``); hours
+    as a duration in another language."""
+    missing = x is None or (isinstance(x, float) and math.isnan(x))
+    english = _num(x, fmt) + ("" if missing else unit)
+    if unit.strip() == "h":
+        return duration_value(None if missing else float(x) * 3600.0, english)  # type: ignore[arg-type]
+    digits = int(fmt.lstrip(".").rstrip("f") or 0)
+    return Value("number", None if missing else float(x), english, digits)  # type: ignore[arg-type]
 
 
 def diagnose(
@@ -638,11 +657,23 @@ def diagnose(
 
     def distance(part: str, metric: str, margin: float, fmt: str, unit: str = "") -> None:
         v, r = m.get(metric), ref_values.get(metric)
-        text = f"{METRIC_LABELS[metric].removesuffix(' h')} {_num(v, fmt)}{unit} ({ref_name}: {_num(r, fmt)}{unit})"
+        text = M_(
+            "{measure} {value} ({reference}: {reference_value})",
+            measure=METRIC_LABELS[metric].removesuffix(" h"),
+            value=_val(v, fmt, unit),
+            reference=ref_name,
+            reference_value=_val(r, fmt, unit),
+        )
         checks[part].append(_check(part, metric, v, r, margin, text))
 
     def relative(part: str, name: str, e_s: float | None, e_r: float | None, text: str) -> None:
-        text += f" ({_pct(e_s)}; {ref_name}: {_pct(e_r)})"
+        text = M_(
+            "{text} ({error}; {reference}: {reference_error})",
+            text=text,
+            error=_pct(e_s),
+            reference=ref_name,
+            reference_error=_pct(e_r),
+        )
         a_s = None if e_s is None else abs(e_s)
         a_r = None if e_r is None else abs(e_r)
         checks[part].append(_check(part, name, a_s, a_r, REL_MARGIN, text))
@@ -655,11 +686,24 @@ def diagnose(
     early = None
     if rate_t and rate_s:
         early = (len(ct_t) - 1) / rate_t - (len(ct_t) - 1) / rate_s
-    text = f"{_num(rate_s, '.1f')} cases a day simulated vs {_num(rate_t, '.1f')} in the test"
+    rates = {"simulated": _val(rate_s, ".1f"), "test": _val(rate_t, ".1f")}
+    text = M_("{simulated} cases a day simulated vs {test} in the test", **rates)
     if early is not None and abs(early) >= 0.5:
-        text += (
-            f": at that rate the test's cases arrive {abs(early):.1f} days {'early' if early > 0 else 'late'}"
-        )
+        days = duration_value(abs(early) * 86400.0, f"{abs(early):.1f} days")
+        if early > 0:
+            text = M_(
+                "{simulated} cases a day simulated vs {test} in the test: at that rate the test's "
+                "cases arrive {days} early",
+                days=days,
+                **rates,
+            )
+        else:
+            text = M_(
+                "{simulated} cases a day simulated vs {test} in the test: at that rate the test's "
+                "cases arrive {days} late",
+                days=days,
+                **rates,
+            )
     relative("arrivals", "arrival_rate_err", _rel(rate_s, rate_t), _rel(rate_r, rate_t), text)
     distance("arrivals", "cad_h", time_margin, ".2f", " h")
     details["arrivals"] = {
@@ -683,7 +727,11 @@ def diagnose(
         "events_per_case_err",
         _rel(epc_s, epc_t),
         _rel(epc_r, epc_t),
-        f"{epc_s:.2f} steps per case simulated vs {epc_t:.2f} in the test",
+        M_(
+            "{simulated} steps per case simulated vs {test} in the test",
+            simulated=_val(epc_s, ".2f"),
+            test=_val(epc_t, ".2f"),
+        ),
     )
     freq = pd.concat(
         [st_t["per_case"].rename("test_per_case"), st_s["per_case"].rename("sim_per_case")], axis=1
@@ -692,9 +740,14 @@ def diagnose(
     worst = _table(freq, "difference")
     if worst and abs(worst[0]["difference"]) >= 0.05:
         w = worst[0]
-        checks["control_flow"][
-            -1
-        ].text += f"; most off: '{w['activity']}' {w['sim_per_case']:.2f} times per case vs {w['test_per_case']:.2f}"
+        last = checks["control_flow"][-1]
+        last.text = M_(
+            "{text}; most off: '{activity}' {simulated} times per case vs {test}",
+            text=last.text,
+            activity=w["activity"],
+            simulated=_val(w["sim_per_case"], ".2f"),
+            test=_val(w["test_per_case"], ".2f"),
+        )
     details["control_flow"] = {
         "events_per_case": {"test": epc_t, "simulated": epc_s, "reference": epc_r},
         "activities_most_off": worst,
@@ -706,14 +759,32 @@ def diagnose(
         sh_r = _time_shares(st_r, st_t, col, ct_mean_s)
         v_s, v_r = float(sh_s["ct_share"].abs().sum()), float(sh_r["ct_share"].abs().sum())
         worst = _table(sh_s, "ct_share")
-        text = (
-            f"{what} times misplace {100 * v_s:.0f} % of the mean cycle time ({ref_name}: {100 * v_r:.0f} %)"
-        )
+        shares = {
+            "simulated": percent_value(v_s, f"{100 * v_s:.0f} %", 0),
+            "reference": ref_name,
+            "reference_share": percent_value(v_r, f"{100 * v_r:.0f} %", 0),
+        }
+        if what == "processing":
+            text = M_(
+                "processing times misplace {simulated} of the mean cycle time ({reference}: {reference_share})",
+                **shares,
+            )
+        else:
+            text = M_(
+                "waiting times misplace {simulated} of the mean cycle time ({reference}: {reference_share})",
+                **shares,
+            )
         if worst and abs(worst[0]["ct_share"]) > 0:
             w = worst[0]
-            text += (
-                f"; most in '{w['activity']}': median {_h(w['sim_median_s'])} simulated vs "
-                f"{_h(w['test_median_s'])}, mean {_h(w['sim_mean_s'])} vs {_h(w['test_mean_s'])}"
+            text = M_(
+                "{text}; most in '{activity}': median {sim_median} simulated vs {test_median}, mean "
+                "{sim_mean} vs {test_mean}",
+                text=text,
+                activity=w["activity"],
+                sim_median=_hv(w["sim_median_s"]),
+                test_median=_hv(w["test_median_s"]),
+                sim_mean=_hv(w["sim_mean_s"]),
+                test_mean=_hv(w["test_mean_s"]),
             )
         checks[part].append(_check(part, f"{col}_ct_share", v_s, v_r, REL_MARGIN, text))
         details[part] = {"activities_most_off": worst, "reference_share": v_r}
@@ -726,7 +797,11 @@ def diagnose(
         "ct_mean_rel_err",
         ce,
         ref_values.get("ct_mean_rel_err"),
-        f"mean cycle time {_h(ct_mean_s * (1 + ce)) if ce is not None else '–'} simulated vs {_h(ct_mean_s)}",
+        M_(
+            "mean cycle time {simulated} simulated vs {test}",
+            simulated=_hv(ct_mean_s * (1 + ce)) if ce is not None else Value("number", None, "–"),
+            test=_hv(ct_mean_s),
+        ),
     )
     details["cycle_time"] = {
         "test_mean_cycle_time_s": ct_mean_s,
@@ -944,7 +1019,7 @@ def fidelity(
             s["mean"] / r if not mname.endswith("rel_err") and s["mean"] is not None and r and r > 0 else None
         )
     ref_frame = split.train if split.adjacent is None else split.adjacent
-    ref_name = "train" if split.adjacent is None else "the window before"
+    ref_name = M_("train") if split.adjacent is None else M_("the window before")
     parts = diagnose(split.test, sims, ref_frame, metrics, ref["values"], ref_name)
     return FidelityResult(
         mode=split.mode,

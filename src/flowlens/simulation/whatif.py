@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
+from flowlens.i18n import M_
 from flowlens.simulation.engine import simulate
 from flowlens.simulation.model import SimulationModel
 from flowlens.simulation.processes import run_in_processes
@@ -589,9 +590,12 @@ def _sla(
             note = {
                 "scope_column": scope,
                 "linked": False,
-                "note": f"the rule covers cases by {scope}, which the model draws apart from each "
-                f"case's path and times: the covered cases are a random share of all cases, so this "
-                f"compliance is not that of the cases the rule is about (fit one process per model)",
+                "note": M_(
+                    "the rule covers cases by {column}, which the model draws apart from each "
+                    "case's path and times: the covered cases are a random share of all cases, so this "
+                    "compliance is not that of the cases the rule is about (fit one process per model)",
+                    column=scope,
+                ),
             }
         elif scope:
             note = {"scope_column": scope, "linked": True}
