@@ -258,7 +258,10 @@ def test_report_section_escapes_and_matches_data() -> None:
     assert "<script" not in s.html and "<img" not in s.html
     assert "&lt;script&gt;" in s.html
     assert s.html.count("<svg") == 2  # waiting bars and WIP over time
-    assert s.data == rep.to_dict() and s.lead == rep.sentences[0]
+    data = dict(s.data)
+    # which working hours the section's utilisation used (methods 8.2): none given or found here
+    assert data.pop("utilisation_calendars") == rep.calendars
+    assert data == rep.to_dict() and s.lead == rep.sentences[0]
 
 
 def test_line_chart_escapes_and_handles_empty_input() -> None:

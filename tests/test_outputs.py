@@ -566,12 +566,14 @@ def test_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
                     pass  # swallowed, as a careless library might
         options.read_from_options = stuck
         from flowlens.cli import main
-        main(["analyze", "x.csv", "-o", sys.argv[2]])
+        main(["analyze", sys.argv[3], "-o", sys.argv[2]])
         """
     )
     marker = tmp_path / "go"
+    log = tmp_path / "x.csv"  # exists: the command checks its LOG before reading it
+    log.write_text("case,activity,timestamp\n1,a,2024-01-01 09:00\n")
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(marker), str(tmp_path / "rep")],
+        [sys.executable, "-c", code, str(marker), str(tmp_path / "rep"), str(log)],
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -119,7 +119,7 @@ def _one_line_error(code: int, err: str) -> str:
 def test_one_line_errors(work: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sim = ["--cases", "5", "--start", START, "-o", str(work / "x.csv")]
     line = _one_line_error(*run_cli(["simulate", str(work / "missing.json"), *sim], capsys)[::2])
-    assert "missing.json: no such model file" in line
+    assert "missing.json: no such file" in line  # MODEL.json or LOG: told before anything loads
 
     def negative(d):  # type: ignore[no-untyped-def]
         d["arrivals"]["intensity"][2][10] = -3

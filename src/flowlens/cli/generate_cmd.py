@@ -15,6 +15,14 @@ from flowlens.cli.options import emit_json, json_option, seed_option, worker_cou
 PRESET_NAMES = ("tiny", "demo", "large")
 
 
+def _known_preset(name: str) -> str:
+    if name not in PRESET_NAMES:
+        from flowlens.errors import ConfigError
+
+        raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESET_NAMES)}")
+    return name
+
+
 @click.group()
 def generate() -> None:
     """Generate synthetic event logs with ground truth.
@@ -32,8 +40,8 @@ def generate() -> None:
     default="demo",
     show_default=True,
     # the names of flowlens.synth.PRESETS (a test keeps them equal), checked before the
-    # generator and its libraries load
-    type=click.Choice(PRESET_NAMES),
+    # generator and its libraries load, with the one-line error every user mistake gets
+    callback=lambda _ctx, _param, value: _known_preset(value),
     help="tiny (~300 cases, 7 days), demo (~26k cases, 60 days) or large (~300k, a year).",
 )
 @seed_option(default=7)
