@@ -9,7 +9,7 @@ as SimPy orders it, with three events:
 
 * a step becomes **ready** when every earlier step of its case it is not concurrent with has
   ended (methods §6.1) and its extraneous delay has passed; it joins its pool's queue (first
-  come, first served; within a step's priority class, then a case's, when the model has them);
+  come, first served; within a priority class when the model has one);
 * a pool **dispatches** whenever a member is free and on shift and someone waits: the member
   idle longest takes the head of the queue; the work runs in that member's working time (a
   calendar pauses it off shift);
@@ -639,7 +639,6 @@ class _Run:
         self._draw(seed)
         self._resources()
         self._structure()
-        self._queue_keys()
         self._other_work(seed)
 
     def _draw(self, seed: int) -> None:
@@ -912,21 +911,6 @@ class _Run:
         self.prio = prio
         self.batch_rule = {self.acts.index(a): b for a, b in (model.batching or {}).items()}
 
-    def _queue_keys(self) -> None:
-        """Each instance's place in its pool's queue before its arrival time (``qkey``, smaller
-        first; methods §16.4): its step's priority class (``activities.A.priority``, higher
-        served first), then its case's (``priority``); first come, first served within them.
-        Without step classes the key is the case's alone, as before."""
-        prio, case_of = self.prio, self.case_of
-        step = [-float(self.model.activities[a].get("priority", 0) or 0) for a in self.acts]
-        self.step_classes = any(step)
-        if not self.step_classes:
-            self.qkey: list[Any] = [prio[c] for c in case_of]
-        elif self.model.priority:
-            self.qkey = [(step[a], prio[c]) for a, c in zip(self.act, case_of, strict=True)]
-        else:
-            self.qkey = [step[a] for a in self.act]
-
     def _other_work(self, seed: int) -> None:
         """The other-work jobs of the pools that have a stream (methods §16.4): appended after
         the case instances (``n_inst``) with no case, no successor and no delay, each in the
@@ -986,9 +970,6 @@ class _Run:
         # urgent one (the log's times say when the work was done, not when it could wait)
         self.case_of.extend([len(self.prio)] * m)
         self.prio.append(min(self.prio, default=0.0) if self.model.priority else 0.0)
-        # in the default step class (0): the log does not say which of it comes first
-        job = self.prio[-1]
-        self.qkey.extend([((0.0, job) if self.model.priority else 0.0) if self.step_classes else job] * m)
         self.act.extend([-1] * m)
         self.pending.extend([0] * m)
         self.nxt.extend([-1] * m)
@@ -1109,7 +1090,7 @@ class _Run:
         pool_of, who, pools, member_pos, home = self.pool_of, self.who, self.pools, self.member_pos, self.home
         merged_next, member_clock, delay_clock = self.merged_next, self.member_clock, self.delay_clock
         batched = bool(self.batch_rule)
-        act, dur, qkey, step_clock = self.act, self.dur, self.qkey, self.step_clock
+        act, dur, prio, case_of, step_clock = self.act, self.dur, self.prio, self.case_of, self.step_clock
         start, end, delay = self.start, self.end, self.delay
         anchored, anchor_of, guard = self.anchored, self.anchor_of, self.guard
         k, n_init = 0, len(init_key)
@@ -1158,7 +1139,7 @@ class _Run:
                         end[x] = e
                         push(heap, (e, seq(), _END, x))
                         continue
-                push(q, (qkey[x], now, x))
+                push(q, (prio[case_of[x]], now, x))
                 if idle:
                     self._dispatch(p, now)
             elif kind == _END:
@@ -1279,7 +1260,7 @@ class _Run:
             self.end[i] = e
             self._push(e, _END, i)
             return
-        heapq.heappush(self.pools[p].queue, (self.qkey[i], now, i))
+        heapq.heappush(self.pools[p].queue, (self.prio[self.case_of[i]], now, i))
         self._dispatch(p, now)
 
     def _dispatch(self, p: int, now: float) -> None:

@@ -314,9 +314,6 @@ def build(
     pools, shares = _pools(inst, groups, cal_of)
     if obs.other_work is not None:
         _other_work_streams(pools, obs.other_work, tz, duration_method)
-    classes, evidence = _step_priorities(inst, pools, shares)
-    if classes:
-        inst = _priority_waits(inst, classes)
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         spec: dict[str, Any] = {
@@ -326,8 +323,6 @@ def build(
         spec.update(_anchored(g, g.delay_s))
         if shares.get(act):
             spec["pools"] = shares[act]
-            if classes.get(str(act)):
-                spec["priority"] = classes[str(act)]
         elif act_cal.get(act, "24x7") != "24x7":
             spec["calendar"] = act_cal[act]
         batch = float(g.batching_s.sum())
@@ -361,7 +356,6 @@ def build(
             # the default warm-up of a simulation
             "open_cases": round(_open_cases(inst)),
             "starts_estimated": obs.starts_estimated,
-            **({"step_priorities": evidence} if evidence else {}),
             "format": FORMAT_VERSION,
         },
     )
@@ -566,135 +560,6 @@ def _anchored(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
             "instances": int(has.sum()),
         }
     }
-
-
-#: Step B is served before step A in a pool when, at A's starts, B's waiting instances number
-#: at most this share of what B's average queue would give (methods §16.2) ...
-PRIORITY_RATIO = 0.1
-#: ... and that average queue would give at least this many over A's starts: a rule shows in
-#: many waiting instances passed over; a few dozen can be how the work happens to be arranged
-#: (a call centre's agent does a caller's next step at once, so it is never seen waiting).
-PRIORITY_MIN_EXPECTED = 100.0
-
-
-def _step_priorities(
-    inst: pd.DataFrame, pools: dict[str, dict[str, Any]], shares: dict[str, dict[str, float]]
-) -> tuple[dict[str, int], dict[str, Any]]:
-    """Priority classes of steps in the pools that serve them (methods §16.2): per activity a
-    class (higher served first; the class of most of the pool's work is 0, and only steps not
-    in it are listed), and per pool the evidence (``before``: which steps were served before
-    which, and the ratios).
-
-    A pool that takes its work first come, first served starts a step A while other steps'
-    cases wait in its queue as often as they wait at any time; a pool that serves step B first
-    starts A only when no B is waiting. So B is *before* A when, over A's recorded starts by
-    the pool's members, the number of B instances enabled and not yet started is at most
-    :data:`PRIORITY_RATIO` × what B's time-average queue would give, that expectation being at
-    least :data:`PRIORITY_MIN_EXPECTED`. (A B waiting for its customer counts as queued too, so
-    the test errs towards first come, first served.) The relation is layered: a step's level
-    is the longest chain of steps before it, and class = the level holding most instances −
-    the step's level (a step in no relation stays in class 0); a pool whose relation has a cycle
-    gets no classes. Each activity takes
-    the classes of the pool that does most of it.
-
-    >>> rows = [("A", 0, 10), ("B", 5, 20), ("A", 1, 30)]   # (activity, enabled s, start s)
-    >>> t = pd.DataFrame(rows, columns=["activity", "en", "s"])
-    >>> _step_priorities(t.assign(resource="r", enabled_us=t.en * 1e6, s_us=t.s * 1e6,
-    ...     start_estimated=False), {"P": {"members": ["r"], "activities": ["A", "B"]}}, {})
-    ({}, {})
-    """
-    classes: dict[str, int] = {}
-    evidence: dict[str, Any] = {}
-    main = {a: max(sh, key=lambda p: (sh[p], p)) for a, sh in shares.items() if sh}
-    for name, pool in sorted(pools.items()):
-        acts = [a for a in pool.get("activities", []) if main.get(a, name) == name]
-        if len(acts) < 2:
-            continue
-        x = inst[
-            inst.resource.isin(pool["members"])
-            & inst.activity.isin(acts)
-            & ~inst.start_estimated.fillna(True).astype(bool)
-        ]
-        if x.empty:
-            continue
-        s = x.s_us.to_numpy(dtype=np.int64)
-        en = np.minimum(x.enabled_us.fillna(x.s_us).to_numpy(dtype=float), s)
-        act = x.activity.astype(str).to_numpy()
-        lo, hi = float(s.min()), float(s.max())
-        if hi <= lo:
-            continue
-        queue: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
-        for b in acts:
-            m = act == b
-            # time-average number of b waiting over the span of the pool's starts
-            avg = float(np.clip(np.minimum(s[m], hi) - np.maximum(en[m], lo), 0, None).sum()) / (hi - lo)
-            queue[b] = (np.sort(en[m]), np.sort(s[m]).astype(float), avg)
-        before: list[tuple[str, str, float, float]] = []
-        for a in acts:
-            t = s[act == a].astype(float)
-            if len(t) < MIN_ARC_CASES:
-                continue
-            for b in acts:
-                if b == a:
-                    continue
-                eb, sb, avg = queue[b]
-                expected = avg * len(t)
-                if expected < PRIORITY_MIN_EXPECTED:
-                    continue
-                seen = float(
-                    (np.searchsorted(eb, t, side="right") - np.searchsorted(sb, t, side="right")).sum()
-                )
-                if seen <= PRIORITY_RATIO * expected:
-                    before.append((b, a, round(seen, 3), round(expected, 3)))
-        if not before:
-            continue
-        pairs = {(b, a) for b, a, _, _ in before}
-        # the longest chain of steps before each (Kahn's layering); a cycle: no classes
-        level = {a: 0 for a in acts}
-        preds = {a: sorted(b for b, x in pairs if x == a) for a in acts}
-        todo = set(acts)
-        while todo:
-            ready = sorted(a for a in todo if not (set(preds[a]) & todo))
-            if not ready:
-                break
-            for a in ready:
-                level[a] = max((level[b] + 1 for b in preds[a]), default=0)
-            todo -= set(ready)
-        if todo:
-            continue
-        n_at = x.groupby(x.activity.astype(str)).size()
-        weight: dict[int, int] = {}
-        for a in acts:
-            weight[level[a]] = weight.get(level[a], 0) + int(n_at.get(a, 0))
-        base = min(weight, key=lambda v: (-weight[v], v))
-        # a step in no relation has no evidence either way: it stays with most of the work
-        related = {a for pair in pairs for a in pair}
-        cls = {a: (base - level[a] if a in related else 0) for a in acts}
-        classes.update({a: c for a, c in cls.items() if c})
-        evidence[name] = {
-            "classes": {a: cls[a] for a in sorted(acts)},
-            "before": [
-                {"first": b, "then": a, "waiting_at_starts": seen, "expected": exp}
-                for b, a, seen, exp in sorted(before)
-            ],
-        }
-    return classes, evidence
-
-
-def _priority_waits(inst: pd.DataFrame, classes: dict[str, int]) -> pd.DataFrame:
-    """The waiting of steps served after others (class below 0) split anew (methods §16.2):
-    the part the waiting-cause analysis reads as batching is the pool's higher-class work
-    coming first (the step's cases pile up while it is done and then go in a run), so it is
-    staff-caused waiting the queue reproduces, not a delay."""
-    low = inst.activity.astype(str).map(classes).fillna(0).to_numpy() < 0
-    if not low.any():
-        return inst
-    inst = inst.copy()
-    b = np.where(low, inst.batching_s.fillna(0).to_numpy(dtype=float), 0.0)
-    inst["delay_s"] = (inst.delay_s - b).clip(lower=0.0)
-    inst["staff_wait_s"] = inst.staff_wait_s.fillna(0) + b
-    inst["batching_s"] = inst.batching_s.fillna(0) - b
-    return inst
 
 
 #: In-sample simulations (assignment, calibration) use at most this many of the log's first
