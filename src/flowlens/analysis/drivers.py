@@ -490,6 +490,15 @@ def _combine(
     return {**base, "noise": bool(unclear), "small": False}
 
 
+def _mean_diff_spread(r: Mapping[str, Any]) -> dict[str, Any]:
+    """The mean difference and its interval's ends, as sizes (the sentence says longer or shorter)."""
+    return {
+        "diff": duration_value(abs(r["mean_diff"])),
+        "low": duration_value(abs(r["diff_low"])),
+        "high": duration_value(abs(r["diff_high"])),
+    }
+
+
 def _sentence_within(r: Mapping[str, Any], confidence: float) -> Message:
     """The sentence of an effect measured within processes."""
     counted = sorted((x for x in r["strata"] if x["counted"]), key=lambda x: (-x["n"], str(x["process"])))
@@ -525,11 +534,7 @@ def _sentence_within(r: Mapping[str, Any], confidence: float) -> Message:
                 "{share} of cases.",
                 **base,
             )
-        spread = {
-            "diff": duration_value(abs(diff)),
-            "low": duration_value(abs(r["diff_low"])),
-            "high": duration_value(abs(r["diff_high"])),
-        }
+        spread = _mean_diff_spread(r)
         if diff > 0:
             return M_(
                 "Cases with {phrase} take {diff} longer on average than other cases of the same process "
@@ -599,11 +604,7 @@ def _sentence(r: Mapping[str, Any], confidence: float) -> Message:
                 **base,
                 **means,
             )
-        spread = {
-            "diff": duration_value(abs(diff)),
-            "low": duration_value(abs(r["diff_low"])),
-            "high": duration_value(abs(r["diff_high"])),
-        }
+        spread = _mean_diff_spread(r)
         if diff > 0:
             return M_(
                 "Cases with {phrase} take {diff} longer on average (mean {mean_in} vs {mean_out}, "
