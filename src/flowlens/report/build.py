@@ -31,8 +31,8 @@ from flowlens import __version__
 from flowlens.discovery.cases import case_durations
 from flowlens.discovery.dfg import directly_follows
 from flowlens.discovery.variants import variants
-from flowlens.errors import ConfigError
-from flowlens.i18n import _
+from flowlens.errors import ConfigError, FlowlensError
+from flowlens.i18n import M_, N_, Message, _
 from flowlens.report.document import Report, Section
 from flowlens.report.sections import map_section, quality_section, summary_section, variants_section
 from flowlens.report.templating import render_fragment
@@ -150,6 +150,26 @@ def provenance(
 
 #: Prefix of the reason of a section that failed (in the "Not in this report" list).
 FAILED = "failed: "
+#: Names of analyses the "Not in this report" list may name that are no section's title
+#: (the others are the sections' titles, in the catalogue already).
+_ANALYSIS_NAMES = (N_("Conformance"), N_("Deadlines"), N_("Segments"), N_("Simulated against the cost today"))
+
+
+def why_not(exc: FlowlensError) -> str:
+    """Why an analysis left its section out, from the error that stopped it: the error's own
+    sentence when it is a :class:`~flowlens.i18n.Message` (the report shows it in its language),
+    else its one line.
+
+    >>> why_not(ConfigError(M_("no column '{c}'", c="x"))), type(why_not(ConfigError("no x"))).__name__
+    ("no column 'x'", 'str')
+    """
+    return exc.message if isinstance(exc.message, Message) and not exc.hint else exc.one_line()
+
+
+def _skipped_rows(skipped: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The "Not in this report" rows with the names in the report's language (a name that is a
+    section's title is translated as the title is)."""
+    return [(s if isinstance(s, Message) else _(s), r) for s, r in skipped]
 
 
 class _Guard:
@@ -182,7 +202,7 @@ class _Guard:
 
     def fail(self, title: str, reason: str) -> None:
         self.failed.add(title)
-        self.skipped.append((title, FAILED + reason))
+        self.skipped.append((title, M_("failed: {reason}", reason=reason)))
 
 
 def _add(report: Report, section: Section | None) -> Report:
@@ -297,7 +317,7 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
             Section(
                 id="not-included",
                 title=_("Not in this report"),
-                html=render_fragment("_skipped.html.j2", skipped=skipped),
+                html=render_fragment("_skipped.html.j2", skipped=_skipped_rows(skipped)),
                 data={
                     "skipped": [
                         {"section": s, "reason": r, "failed": r.startswith(FAILED)} for s, r in skipped
@@ -547,7 +567,7 @@ def _deep_sections(
     if tm is not None and wa is not None:
         report = _add(report, guard.run("Redundant steps", lambda: _findings(log, tm, wa, opts, found)))
     # a section that needs the time model or the waiting split cannot run without them
-    needs = "not run: it needs the time model and waiting split, which failed (see 'Why cases wait')"
+    needs = M_("not run: it needs the time model and waiting split, which failed (see 'Why cases wait')")
     if tm is None:
         guard.fail("Bottlenecks", needs)
     if tm is None or wa is None:
@@ -706,7 +726,7 @@ def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> 
     key = customer_key(log)
     if key.column is None:
         skipped.append(
-            ("Customer journeys", "no customer id column (e.g. customer_id) to link cases into issues")
+            ("Customer journeys", M_("no customer id column (e.g. customer_id) to link cases into issues"))
         )
         return report
     if not key.persons:
@@ -715,7 +735,7 @@ def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> 
     try:
         return report.add(journeys_section(journeys(log)))
     except ConfigError as exc:
-        skipped.append(("Customer journeys", exc.one_line()))
+        skipped.append(("Customer journeys", why_not(exc)))
         return report
 
 
@@ -728,8 +748,10 @@ def _segment_columns(log: EventLog, opts: ReportOptions, skipped: list[tuple[str
         skipped.append(
             (
                 "Segments",
-                f"no segment, channel or product column found ({', '.join(SEGMENT_CANDIDATES)}); "
-                "name one with --segment-by",
+                M_(
+                    "no segment, channel or product column found ({columns}); name one with --segment-by",
+                    columns=", ".join(SEGMENT_CANDIDATES),
+                ),
             )
         )
     return found
@@ -818,7 +840,7 @@ def _segments(
             )
         )
     except ConfigError as exc:
-        skipped.append((f"Segments by {col}", exc.one_line()))
+        skipped.append((M_("Segments by {column}", column=col), why_not(exc)))
         return report
 
 
@@ -829,7 +851,7 @@ def _drivers(log: EventLog, report: Report, opts: ReportOptions, skipped: list[t
     try:
         return report.add(drivers_section(drivers(log, seed=opts.seed, resamples=opts.resamples)))
     except ConfigError as exc:
-        skipped.append(("Slow-case drivers", exc.one_line()))
+        skipped.append(("Slow-case drivers", why_not(exc)))
         return report
 
 
@@ -844,5 +866,5 @@ def _sla_analyses(
         try:
             analyses.append(sla_analysis(log, rule, tm=tm, causes=wa, process=opts.process))
         except ConfigError as exc:
-            skipped.append((f"Deadlines ({rule.name})", exc.one_line()))
+            skipped.append((M_("Deadlines ({rule})", rule=rule.name), why_not(exc)))
     return analyses

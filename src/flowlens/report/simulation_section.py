@@ -358,7 +358,8 @@ def whatif_section(
             ),
             "significant": (_("yes") if d["significant"] else _("no"))
             if d["decided"]
-            else _("no case decided"),
+            # a rule that cannot be evaluated on the simulated cases says why (the steps it needs)
+            else (d.get("reason") or _("no case decided")),
             "caution": (d.get("note") or "") if d.get("linked") is False else "",
         }
         for r in ranked
