@@ -191,6 +191,19 @@ def _plain_change(fs: Sequence[Finding]) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _names(names: Sequence[str]) -> str:
+    """Step names quoted and listed as the report's language writes them ('a', 'b' in English;
+    “a”、“b” in Chinese), for a sentence.
+
+    >>> _names(["Offer signed", "Account opened"])
+    "'Offer signed', 'Account opened'"
+    """
+    # TRANSLATORS: a step's name quoted inside a sentence; use your language's quotation marks
+    quoted = [_("'{name}'").format(name=n) for n in names]
+    # TRANSLATORS: the separator between the items of a list of names inside a sentence
+    return pgettext("list of names", ", ").join(quoted)
+
+
 def _trade_off(fs: Sequence[Finding]) -> str | None:
     """What the change may cost or needs (methods 18.1): for a cap on follow-ups, the cases that
     reached a favourable exit only after more follow-ups than the cap (from the finding's
@@ -200,7 +213,7 @@ def _trade_off(fs: Sequence[Finding]) -> str | None:
         curve = (f.details or {}).get("curve") or {}
         cap = int((f.details or {}).get("threshold") or f.scenario.params.get("max") or 0)
         lost = sum(int(v.get("ended_favourably") or 0) for k, v in curve.items() if int(k) > cap)
-        exits = ", ".join(f"'{e}'" for e in ((f.details or {}).get("favourable_exits") or [])[:3])
+        exits = _names(((f.details or {}).get("favourable_exits") or [])[:3])
         if curve and cap:
             return _(
                 "May cost the {lost} cases that reached {exits} only after more than {cap} "
