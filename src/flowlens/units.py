@@ -203,7 +203,9 @@ class Value:
             return formats.percent(self.value, self.digits)
         if self.kind == "signed_percent" and self.value is not None:
             # a relative error keeps its sign in every language (as the English "+12 %")
-            return ("-" if math.copysign(1.0, self.value) < 0 else "+") + formats.percent(abs(self.value), self.digits)
+            return ("-" if math.copysign(1.0, self.value) < 0 else "+") + formats.percent(
+                abs(self.value), self.digits
+            )
         return formats.number(self.value, self.digits)
 
 

@@ -29,14 +29,14 @@ def model_or_log(func: F) -> F:
 
 
 def _missing_model(func: F, path: Path) -> None:
-    if getattr(func, "_flowlens_model_or_log", False) and path.name.lower().endswith(".json"):
-        if not path.exists():
-            from flowlens.errors import ConfigError
+    model = getattr(func, "_flowlens_model_or_log", False) and path.name.lower().endswith(".json")
+    if model and not path.exists():
+        from flowlens.errors import ConfigError
 
-            raise ConfigError(
-                f"{path}: no such model file",
-                hint="give a model written by flowlens fit (MODEL.json) or an event log",
-            )
+        raise ConfigError(
+            f"{path}: no such model file",
+            hint="give a model written by flowlens fit (MODEL.json) or an event log",
+        )
 
 
 def log_options(func: F) -> F:

@@ -311,7 +311,7 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
     tick("recommendations")
     first = guard.run("What to change", lambda: _recommendations(log, opts, found, wa, tm))
     if first is not None:
-        report = replace(report, sections=(first, *report.sections))
+        report = replace(report, sections=(first, *_summary_says_population(report.sections, first)))
     if skipped:
         report = report.add(
             Section(
@@ -331,6 +331,24 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
     report = _add(report, guard.run("Data quality", lambda: quality_section(log, summary)))
     report = _add(report, guard.run("Methods", lambda: methods_section([s.id for s in report.sections])))
     return report.add(reproduce_section(report.provenance))
+
+
+def _summary_says_population(sections: Sequence[Section], first: Section) -> tuple[Section, ...]:
+    """The sections with the Summary's lead saying how the first page's lead times differ from
+    its own (methods 18.2), when they do: both are read first, and 19.4 h against 8.7 d must not
+    look like a contradiction."""
+    from flowlens.i18n import pgettext
+    from flowlens.report.sections import first_page_population
+
+    extra = first_page_population((first.data or {}).get("board") or {})
+    if extra is None:
+        return tuple(sections)
+    return tuple(
+        replace(s, lead=pgettext("two sentences", "{first} {second}").format(first=s.lead, second=extra))
+        if s.id == "summary" and s.lead
+        else s
+        for s in sections
+    )
 
 
 def _recommendations(

@@ -325,13 +325,14 @@ def resolve_names(
     if candidates:
         found = [a for n in dict.fromkeys(_norm(x) for x in names) for a in by_norm.get(n, [])]
         if not found:
+            option = "--clock-stop" if "stop" in what else "--clock-start"
             raise ConfigError(
                 M_(
                     "none of the {what} activities this rule looks for occur in the log ({names}, …); "
                     "name yours with {option} ACTIVITY (activities in the log: {present})",
                     what=kind,
                     names=", ".join(list(names)[:6]),
-                    option=f"--clock-{'stop' if 'stop' in what else 'start'}",
+                    option=option,
                     present=", ".join(sorted(present)[:15]) + (", …" if len(present) > 15 else ""),
                 )
             )
@@ -342,7 +343,12 @@ def resolve_names(
         hints = "; ".join(f"'{x}' → did you mean {near[x][0]!r}?" for x in missing if near[x])
         if hints:
             raise ConfigError(
-                M_("{what} activities {missing} do not occur in the log ({hints})", what=kind, missing=missing, hints=hints)
+                M_(
+                    "{what} activities {missing} do not occur in the log ({hints})",
+                    what=kind,
+                    missing=missing,
+                    hints=hints,
+                )
             )
         raise ConfigError(
             M_(
