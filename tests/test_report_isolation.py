@@ -122,3 +122,14 @@ def test_not_in_this_report_is_in_the_reports_language() -> None:
     assert "时限（CN_NFRA_2020）" in html and "日志中没有出现该规则查找的任何计时终点环节" in html
     assert "客户旅程" in html and "没有客户编号列" in html
     assert "none of the" not in html and "no customer id" not in html
+
+
+def test_a_section_an_option_asks_for_is_never_silently_missing() -> None:
+    """--quick with --sla or --segment-by: the sections they ask for are listed as not run."""
+    report = build_report(small_log(), ReportOptions(deep=False, sla=("UK_DISP",), segment_by=("channel",)))
+    ids = [s.id for s in report.sections]
+    assert "sla" not in ids and not any(i.startswith("segments") for i in ids)
+    left = next(s for s in report.sections if s.id == "not-included")
+    rows = {d["section"]: d["reason"] for d in left.data["skipped"]}
+    assert rows["Deadlines"].startswith("not run with --quick")
+    assert rows["Segments"].startswith("not run with --quick")

@@ -682,3 +682,9 @@ def test_a_change_of_a_step_a_resample_lacks_is_left_out_of_that_replication(
     row = r.scenarios[0]
     assert 0 < row["replications_with_changes_left_out"] <= 4
     assert r.replications == 4
+    from flowlens.report.simulation_section import whatif_section
+
+    n = row["replications_with_changes_left_out"]
+    assert f"In {n} of 4 replications the resampled cases held none of what a change names" in (
+        whatif_section(r).html
+    )

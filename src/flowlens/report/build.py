@@ -306,6 +306,13 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
         report = _add(report, guard.run("Conformance", lambda: _conformance(log, opts)))
     if opts.deep:
         report = _deep_sections(log, report, opts, skipped, tick, guard, tm, wa, other, found)
+    else:
+        # a section an option asked for is never silently missing: --quick leaves it out, and says so
+        quick = M_("not run with --quick (only the summary, map, variants and data quality)")
+        if opts.sla or opts.sla_rules:
+            skipped.append(("Deadlines", quick))
+        if opts.segment_by:
+            skipped.append(("Segments", quick))
     if opts.simulate or opts.scenarios:
         report = _simulation(log, report, opts, tick, guard, found)
     tick("recommendations")

@@ -340,10 +340,15 @@ def sla_met_shares(
             res = evaluate_sla(log, rule)
         except ConfigError as exc:
             # the rule cannot be evaluated on these simulated cases (none of the steps that
-            # start or stop its clock occur, say): it decides none of them, and says why
+            # start or stop its clock occur, say): it decides none of them, and says why; the
+            # attribute its scope picks cases by is kept, as it may be why (the model draws it
+            # apart from the cases' paths)
+            col = _scope_column(log, rule)
             for o in out:
                 o[rule.name] = None
                 o[f"{rule.name}\x00reason"] = exc.message
+                if col:
+                    o[f"{rule.name}\x00scope"] = col
             continue
         flags = res.met_flags()
         # the case attribute the rule's scope picks cases by (process, or another column), if any
@@ -356,6 +361,17 @@ def sla_met_shares(
             if col:
                 out[i][f"{rule.name}\x00scope"] = str(col)
     return out
+
+
+def _scope_column(log: Any, rule: Any) -> str | None:
+    """The case attribute ``rule``'s scope picks cases by (its process or column), if any."""
+    from flowlens.analysis.sla.engine import covered_cases
+
+    try:
+        _, info, _ = covered_cases(log, rule.applies_to, rule=rule.name)
+    except ConfigError:
+        return None
+    return str(info["column"]) if info.get("by") in ("process", "column") and info.get("column") else None
 
 
 def _t(df: int) -> float:
@@ -610,13 +626,6 @@ def _sla(
             for r in runs
             if r["baseline"]["sla"].get(name) is not None and r["scenarios"][j]["sla"].get(name) is not None
         ]
-        if not pairs:
-            why = _not_applicable(runs, name)
-            out.append({"rule": name, "decided": False, **why})
-            continue
-        b = 100 * np.asarray([p[0] for p in pairs])
-        s = 100 * np.asarray([p[1] for p in pairs])
-        mean, lo, hi = _interval(s - b)
         scope = runs[0]["baseline"]["sla"].get(f"{name}\x00scope")
         note = {}
         if scope and not linked.get((j, scope), False):
@@ -634,6 +643,12 @@ def _sla(
             }
         elif scope:
             note = {"scope_column": scope, "linked": True}
+        if not pairs:
+            out.append({"rule": name, **note, "decided": False, **_not_applicable(runs, name)})
+            continue
+        b = 100 * np.asarray([p[0] for p in pairs])
+        s = 100 * np.asarray([p[1] for p in pairs])
+        mean, lo, hi = _interval(s - b)
         out.append(
             {
                 "rule": name,
