@@ -688,3 +688,15 @@ def test_a_change_of_a_step_a_resample_lacks_is_left_out_of_that_replication(
     assert f"In {n} of 4 replications the resampled cases held none of what a change names" in (
         whatif_section(r).html
     )
+
+
+def test_whatif_with_bootstrap_refits_on_a_real_log(shared_logs) -> None:
+    """Receipt (WABO): 42 pools, many of a person or two with a handful of instances; a
+    resample often holds none of a pool's work (on main it crashed 6 refits in 10)."""
+    from flowlens.simulation.fit import build, observe
+
+    obs = observe(flowlens.read_log(shared_path("receipt")))
+    nothing = Scenario.from_dict({"name": "nothing", "change": []})
+    r = whatif(build(obs), [nothing], observations=obs, seed=0, replications=4, cases=100)
+    assert r.replications == 4 and r.model_uncertainty
+    assert r.scenarios[0]["saving_mean_h"] == 0.0
