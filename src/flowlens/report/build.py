@@ -209,11 +209,15 @@ def _add(report: Report, section: Section | None) -> Report:
     return report if section is None else report.add(section)
 
 
-def failed_sections(report: Report) -> list[tuple[str, str]]:
-    """The sections of ``report`` whose analysis failed: (title, reason), in report order."""
+def failed_sections(report: Report, *, localized: bool = False) -> list[tuple[str, str]]:
+    """The sections of ``report`` whose analysis failed: (title, reason), in report order;
+    ``localized``: in the current language (as the report lists them), else in English."""
+    from flowlens.i18n import localize
+
     for s in report.sections:
         if s.id == "not-included":
-            return [(d["section"], d["reason"]) for d in s.data["skipped"] if d.get("failed")]
+            rows = [(d["section"], d["reason"]) for d in s.data["skipped"] if d.get("failed")]
+            return [(localize(n), localize(r)) for n, r in _skipped_rows(rows)] if localized else rows
     return []
 
 
@@ -616,7 +620,7 @@ def _deep_sections(
         def by(c: str = col, r: Report = report) -> Report:
             return _segments(log, r, c, tm, opts, skipped, analyses, same.get(c, []))
 
-        report = guard.run(f"Segments by {col}", by) or report
+        report = guard.run(M_("Segments by {column}", column=col), by) or report
     tick("slow-case drivers")
     report = guard.run("Slow-case drivers", lambda: _drivers(log, report, opts, skipped)) or report
     if analyses:
