@@ -223,3 +223,15 @@ def test_signs_quotes_and_lists_as_chinese_writes_them() -> None:
         assert (localize(_pct(0.123)), localize(_pct(-0.05))) == ("+12%", "-5%")
         assert _names(["Offer Accepted", "Account Opened"]) == "“Offer Accepted”、“Account Opened”"
     assert (str(_pct(0.123)), _names(["a", "b"])) == ("+12 %", "'a', 'b'")
+    # a scenario's changes in words (the first page's change when no finding matches it)
+    from flowlens.report.recommendations_section import _change_words
+
+    changes = [
+        {"action": "merge", "activities": ["Prepare", "Issue"]},
+        {"action": "automate", "activity": "Check"},
+    ]
+    assert (
+        _change_words("x", changes) == "Do 'Prepare' and 'Issue' in one go, by one person; automate 'Check'"
+    )
+    with language("zh-CN"):
+        assert _change_words("x", changes) == "由同一人一次完成“Prepare”和“Issue”；将“Check”自动化"
