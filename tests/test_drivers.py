@@ -133,3 +133,24 @@ def test_clinical_attributes_are_not_identifiers_by_name(shared_logs) -> None:
     sc = screen_attributes(flowlens.read_log(shared_path("sepsis")))
     assert "DiagnosticLacticAcid" in {sc_col for sc_col in sc.keep}
     assert "identifier" not in set(sc.excluded.rule)
+
+
+def test_a_typed_time_column_is_named_in_plain_words() -> None:
+    """A typed date-time attribute is left out as "a date-time", not as the engine's type name
+    (timestamp('UTC') on DuckDB, timestamp on Spark), in Chinese too."""
+    from flowlens.i18n import language, localize
+
+    t0 = pd.Timestamp("2024-03-04 09:00", tz="UTC")
+    df = pd.DataFrame(
+        {
+            "case": [f"c{i // 2}" for i in range(80)],
+            "activity": ["a", "b"] * 40,
+            "timestamp": [t0 + pd.Timedelta(hours=i) for i in range(80)],
+            "opened": [t0 - pd.Timedelta(days=i // 2) for i in range(80)],
+        }
+    )
+    sc = screen_attributes(flowlens.read_log(df))
+    row = sc.excluded[sc.excluded.column == "opened"].iloc[0]
+    assert row["rule"] == "time" and row["detail"] == "typed as a date-time"
+    with language("zh-CN"):
+        assert localize(row["detail"]) == "类型为日期时间"

@@ -107,3 +107,29 @@ def test_cli_exits_0_with_one_warning_per_failed_section(
     assert (tmp_path / "out" / "report.html").is_file()
     data = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert "waiting" in data["sections"]
+
+
+def test_not_in_this_report_is_in_the_reports_language() -> None:
+    """The "Not in this report" list names each left-out analysis and why in the report's
+    language: a rule whose clock-stop steps the log lacks, a log without a customer id."""
+    report = build_report(small_log(), ReportOptions(resamples=50, sla=("CN_NFRA_2020",), lang="zh-CN"))
+    left = next(s for s in report.sections if s.id == "not-included")
+    rows = {d["section"]: d["reason"] for d in left.data["skipped"]}
+    # results.json keeps the English, as every other sentence
+    assert rows["Deadlines (CN_NFRA_2020)"].startswith("none of the clock stop activities")
+    assert rows["Customer journeys"].startswith("no customer id column")
+    html = left.html
+    assert "时限（CN_NFRA_2020）" in html and "日志中没有出现该规则查找的任何计时终点环节" in html
+    assert "客户旅程" in html and "没有客户编号列" in html
+    assert "none of the" not in html and "no customer id" not in html
+
+
+def test_a_section_an_option_asks_for_is_never_silently_missing() -> None:
+    """--quick with --sla or --segment-by: the sections they ask for are listed as not run."""
+    report = build_report(small_log(), ReportOptions(deep=False, sla=("UK_DISP",), segment_by=("channel",)))
+    ids = [s.id for s in report.sections]
+    assert "sla" not in ids and not any(i.startswith("segments") for i in ids)
+    left = next(s for s in report.sections if s.id == "not-included")
+    rows = {d["section"]: d["reason"] for d in left.data["skipped"]}
+    assert rows["Deadlines"].startswith("not run with --quick")
+    assert rows["Segments"].startswith("not run with --quick")

@@ -215,3 +215,22 @@ def test_every_template_parses() -> None:
     folder = Path(__file__).resolve().parents[1] / "src" / "flowlens" / "report" / "templates"
     for p in sorted(folder.glob("*.j2")):
         env.get_template(p.name)  # raises on a syntax error (a block moved without its end)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_summary_says_how_its_lead_time_differs_from_the_first_pages(lang: str) -> None:
+    """The Summary's median is all cases, first to last step; the first page leaves the 20
+    instant declines out: the Summary says so (methods 18.2), in the report's language."""
+    from flowlens.report.build import ReportOptions, build_report
+
+    report = build_report(_loans(), ReportOptions(resamples=50, lang=lang))
+    first = next(s for s in report.sections if s.id == "recommendations")
+    summary = next(s for s in report.sections if s.id == "summary")
+    assert first.data["board"]["instant"] == 20
+    if lang == "en":
+        assert "half of all cases take longer than" in summary.lead
+        assert "from their first to their last step" in summary.lead
+        assert "leave out the 20 cases answered within a minute (methods 18.2)" in summary.lead
+    else:
+        assert "全部业务中，半数从第一个到最后一个环节超过" in summary.lead
+        assert "不含一分钟内答复的 20 笔业务" in summary.lead

@@ -223,3 +223,31 @@ def test_a_failing_fidelity_check_is_isolated_and_the_whatif_says_unchecked(
     w = next(s for s in report.sections if s.id == "whatif")
     assert w.lead.startswith("Not checked (the fidelity check did not run)")
     assert w.data["fidelity"] is None and w.data["ranking"] == ["nothing"]
+
+
+def test_a_deadline_rule_the_log_cannot_satisfy_keeps_the_whatif_and_says_why(
+    small_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CN_NFRA_2020's clock stops at a final response, which this log never has: the what-if is
+    still reported, the rule "not applicable" with the steps it needs (in its table and JSON),
+    and the deadlines analysis is listed as not in the report with the same reason."""
+    from flowlens.i18n import language, localize
+    from flowlens.simulation.scenarios import Scenario
+
+    monkeypatch.setattr("flowlens.simulation.fidelity.fidelity", lambda *a, **k: None)
+    rework = Scenario.from_dict(
+        {"name": "no rework", "change": [{"action": "cut_rework", "activity": "Check", "factor": 0}]}
+    )
+    opts = ReportOptions(deep=False, scenarios=[rework], whatif_replications=2, sla=("CN_NFRA_2020",))
+    report = build_report(flowlens.read_log(small_csv), opts)
+    assert failed_sections(report) == []
+    w = next(s for s in report.sections if s.id == "whatif")
+    row = w.data["scenarios"][0]["sla"][0]
+    assert row["rule"] == "CN_NFRA_2020" and row["decided"] is False and row["applicable"] is False
+    assert row["reason"].startswith("not applicable: none of the clock stop activities")
+    assert "Final Response" in row["reason"]
+    assert w.data["baseline"]["sla"][0]["applicable"] is False
+    assert "not applicable: none of the clock stop activities" in w.html
+    with language("zh-CN"):
+        zh = localize(row["reason"])
+    assert "Final Response" in zh and "not applicable" not in zh and "none of the" not in zh

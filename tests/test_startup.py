@@ -82,6 +82,9 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], str]]:
         req = fill(REQUIRED.get(cmd, []))
         cases.append((cmd, [cmd, MISSING, *req], "no such file"))
         cases.append((cmd, [cmd, str(log), *req, "--no-such-option"], "no-such-option"))
+    # simulate's argument is a model or a log: a missing model file is named as one
+    sim = ["simulate", "/nonexistent/flowlens/model.json", *fill(REQUIRED["simulate"])]
+    cases.append(("simulate", sim, "model.json: no such model file"))
     # every option that names an input file, on every command that has it
     import click
 

@@ -622,3 +622,81 @@ def test_a_deadline_scoped_by_an_attribute_the_model_ignores_carries_a_caution()
     r = whatif(m, [auto], cases=150, start=START, replications=3, sla=[rule])
     d = r.scenarios[0]["sla"][0]
     assert d["scope_column"] == "segment" and d["linked"] is False and "random share" in d["note"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bank(tmp_path_factory: pytest.TempPathFactory) -> flowlens.EventLog:
+    """The bank generator's tiny preset: 312 cases of five processes, with steps and people
+    that occur in one or two cases (a bootstrap resample often holds none of them)."""
+    from flowlens.synth.bank import generate_bank
+
+    out = tmp_path_factory.mktemp("tinybank")
+    generate_bank("tiny", seed=3, out_dir=out, remedies="none", formats=("parquet",))
+    return flowlens.read_log(out / "events.parquet")
+
+
+@pytest.fixture(scope="module")
+def tiny_obs(tiny_bank: flowlens.EventLog) -> object:
+    from flowlens.simulation.fit import observe
+
+    return observe(tiny_bank)
+
+
+def test_bootstrap_refits_keep_what_a_resample_lacks(tiny_obs: object) -> None:
+    """A resample that holds no work of a pool, or no instance of one of two concurrent steps,
+    still refits and simulates (it crashed with ZeroDivisionError, then with an unknown
+    activity); the pool is kept with equal shares and routed nothing."""
+    from flowlens.simulation.fit import build, resample
+
+    obs = tiny_obs
+    model = build(obs)  # type: ignore[arg-type]
+    args = {
+        "order": int(model.control_flow["order"]),
+        "repeats": bool(model.control_flow.get("repeats")),
+        "assignment": str(model.fitted.get("assignment", "queue")),
+        "arrivals": model.arrivals,
+    }
+    emptied = 0
+    for seed in range(4):
+        m = build(resample(obs, seed), **args)  # type: ignore[arg-type]
+        assert sorted(m.pools) == sorted(model.pools)  # every pool kept, whatever the resample holds
+        routed = {p for spec in m.activities.values() for p in spec.get("pools", {})}
+        for name, pool in m.pools.items():
+            assert sum(pool["shares"].values()) == pytest.approx(1.0, abs=1e-5)
+            if name not in routed:
+                emptied += 1
+        assert len(simulate(m, cases=60, start=START, seed=seed)) > 0
+    assert emptied > 0  # the case this test is about did occur
+
+
+def test_a_change_of_a_step_a_resample_lacks_is_left_out_of_that_replication(
+    tiny_bank: flowlens.EventLog, tiny_obs: object
+) -> None:
+    from flowlens.simulation.fit import build
+
+    rare = tiny_bank.to_pandas().activity.value_counts()
+    step = sorted(rare[rare == 1].index)[0]  # done once in the whole log
+    obs = tiny_obs
+    gone = Scenario.from_dict({"name": "gone", "change": [{"action": "remove", "activity": step}]})
+    r = whatif(build(obs), [gone], observations=obs, seed=1, replications=4, cases=60)  # type: ignore[arg-type]
+    row = r.scenarios[0]
+    assert 0 < row["replications_with_changes_left_out"] <= 4
+    assert r.replications == 4
+    from flowlens.report.simulation_section import whatif_section
+
+    n = row["replications_with_changes_left_out"]
+    assert f"In {n} of 4 replications the resampled cases held none of what a change names" in (
+        whatif_section(r).html
+    )
+
+
+def test_whatif_with_bootstrap_refits_on_a_real_log(shared_logs) -> None:
+    """Receipt (WABO): 42 pools, many of a person or two with a handful of instances; a
+    resample often holds none of a pool's work (on main it crashed 6 refits in 10)."""
+    from flowlens.simulation.fit import build, observe
+
+    obs = observe(flowlens.read_log(shared_path("receipt")))
+    nothing = Scenario.from_dict({"name": "nothing", "change": []})
+    r = whatif(build(obs), [nothing], observations=obs, seed=0, replications=4, cases=100)
+    assert r.replications == 4 and r.model_uncertainty
+    assert r.scenarios[0]["saving_mean_h"] == 0.0

@@ -159,7 +159,8 @@ def _english(fmt: Callable[..., str], *args: Any, **kwargs: Any) -> str:
 class Value:
     """A number inside a :class:`Message`: ``english`` as the stage wrote it, re-formatted by
     :func:`localize` in other languages (``kind``: ``duration`` in seconds, ``count``,
-    ``percent`` as a share, ``number``; ``digits`` for percent and number).
+    ``percent`` as a share, ``signed_percent`` (a share with its sign, + or -), ``number``;
+    ``digits`` for percent and number).
 
     >>> v = Value("duration", 5.0 * 86400, "5.0 days")
     >>> str(v), f"{v}"
@@ -200,6 +201,11 @@ class Value:
             return formats.count(self.value)
         if self.kind == "percent":
             return formats.percent(self.value, self.digits)
+        if self.kind == "signed_percent" and self.value is not None:
+            # a relative error keeps its sign in every language (as the English "+12 %")
+            return ("-" if math.copysign(1.0, self.value) < 0 else "+") + formats.percent(
+                abs(self.value), self.digits
+            )
         return formats.number(self.value, self.digits)
 
 

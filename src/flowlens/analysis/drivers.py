@@ -945,7 +945,16 @@ def screen_attributes(
         else:
             dt = schema[canon]
             if dt.is_timestamp() or dt.is_date() or dt.is_time():
-                drop(canon, "time", f"typed {dt}")
+                # in plain words, the same on every engine (not the engine's type name, e.g.
+                # DuckDB's "timestamp('UTC')" against Spark's "timestamp")
+                kind = (
+                    M_("typed as a date-time")
+                    if dt.is_timestamp()
+                    else M_("typed as a date")
+                    if dt.is_date()
+                    else M_("typed as a time of day")
+                )
+                drop(canon, "time", kind)
             elif dt.is_struct() or dt.is_array() or dt.is_map() or dt.is_json():
                 continue
             else:
@@ -1028,7 +1037,7 @@ def _content_rule(
     if n >= MIN_JUDGE:
         if text:
             if _looks_like_dates(v):
-                return "time", "its values read as dates"
+                return "time", M_("its values read as dates")
             share = levels / n
             if share >= ID_SHARE:
                 return "identifier", f"{levels:,} values in {n:,} cases"

@@ -252,8 +252,8 @@ def analyze(
         )
         with progress.step("analysing"):
             report = build_report(log, options)
-        with language(lang):  # the section names are the report's
-            for name, reason in failed_sections(report):
+        with language(lang):  # the section names and reasons are the report's
+            for name, reason in failed_sections(report, localized=True):
                 click.echo(
                     _("flowlens: warning: section '{name}' {reason}").format(name=name, reason=reason),
                     err=True,

@@ -20,6 +20,25 @@ if TYPE_CHECKING:
 F = Callable[..., Any]
 
 
+def model_or_log(func: F) -> F:
+    """Mark a command whose LOG argument may instead be a simulation model (``MODEL.json``,
+    written by ``flowlens fit``): a missing ``.json`` file is then answered as a missing model
+    file, in the words :meth:`SimulationModel.load` uses (put it below :func:`log_options`)."""
+    func._flowlens_model_or_log = True  # type: ignore[attr-defined]
+    return func
+
+
+def _missing_model(func: F, path: Path) -> None:
+    model = getattr(func, "_flowlens_model_or_log", False) and path.name.lower().endswith(".json")
+    if model and not path.exists():
+        from flowlens.errors import ConfigError
+
+        raise ConfigError(
+            f"{path}: no such model file",
+            hint="give a model written by flowlens fit (MODEL.json) or an event log",
+        )
+
+
 def log_options(func: F) -> F:
     """LOG argument plus mapping and reading options; the command receives ``read``, a
     callable that returns the :class:`EventLog`."""
@@ -101,6 +120,7 @@ def log_options(func: F) -> F:
         from flowlens.io.source import check_readable
 
         if args["log_path"] is not None:  # optional for a few commands (sla --list-presets)
+            _missing_model(func, args["log_path"])
             check_readable(args["log_path"])
         if args["mapping_file"] is not None:
             from flowlens.columns import ColumnMap

@@ -16,6 +16,7 @@ from flowlens.cli.options import (
     jobs_option,
     json_option,
     log_options,
+    model_or_log,
     other_work_option,
     seed_option,
     start_column_as,
@@ -311,6 +312,7 @@ def run_replicas(
 @calendar_option
 @other_work_option
 @json_option
+@model_or_log
 def simulate(
     read: Callable[[], EventLog],
     other_work: Callable[[EventLog], EventLog | None],

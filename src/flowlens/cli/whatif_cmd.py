@@ -247,6 +247,9 @@ def _echo(out: dict[str, Any]) -> None:
         busy = "; ".join(f"{visible(p)}: {100 * u:.0f} %" for p, u in b["utilisation"].items())
         click.echo(f"            utilisation: {busy}")
     for rule in b.get("sla", []):
+        if rule.get("applicable") is False:
+            click.echo(f"            deadline {visible(rule['rule'])}: {visible(str(rule['reason']))}")
+            continue
         click.echo(
             f"            deadline {visible(rule['rule'])}: {_pct(rule['met_pct'])} of decided cases met"
         )
@@ -270,7 +273,8 @@ def _echo(out: dict[str, Any]) -> None:
             click.echo(f"    utilisation: {'; '.join(changed)}")
         for rule in s.get("sla", []):
             if not rule["decided"]:
-                click.echo(f"    deadline {visible(rule['rule'])}: no simulated case is decided")
+                why = str(rule.get("reason") or "no simulated case is decided")
+                click.echo(f"    deadline {visible(rule['rule'])}: {visible(why)}")
                 continue
             lo, hi = rule["change_ci95_pp"]
             click.echo(

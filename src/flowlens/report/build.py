@@ -31,8 +31,8 @@ from flowlens import __version__
 from flowlens.discovery.cases import case_durations
 from flowlens.discovery.dfg import directly_follows
 from flowlens.discovery.variants import variants
-from flowlens.errors import ConfigError
-from flowlens.i18n import _
+from flowlens.errors import ConfigError, FlowlensError
+from flowlens.i18n import M_, N_, Message, _
 from flowlens.report.document import Report, Section
 from flowlens.report.sections import map_section, quality_section, summary_section, variants_section
 from flowlens.report.templating import render_fragment
@@ -150,6 +150,26 @@ def provenance(
 
 #: Prefix of the reason of a section that failed (in the "Not in this report" list).
 FAILED = "failed: "
+#: Names of analyses the "Not in this report" list may name that are no section's title
+#: (the others are the sections' titles, in the catalogue already).
+_ANALYSIS_NAMES = (N_("Conformance"), N_("Deadlines"), N_("Segments"), N_("Simulated against the cost today"))
+
+
+def why_not(exc: FlowlensError) -> str:
+    """Why an analysis left its section out, from the error that stopped it: the error's own
+    sentence when it is a :class:`~flowlens.i18n.Message` (the report shows it in its language),
+    else its one line.
+
+    >>> why_not(ConfigError(M_("no column '{c}'", c="x"))), type(why_not(ConfigError("no x"))).__name__
+    ("no column 'x'", 'str')
+    """
+    return exc.message if isinstance(exc.message, Message) and not exc.hint else exc.one_line()
+
+
+def _skipped_rows(skipped: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The "Not in this report" rows with the names in the report's language (a name that is a
+    section's title is translated as the title is)."""
+    return [(s if isinstance(s, Message) else _(s), r) for s, r in skipped]
 
 
 class _Guard:
@@ -182,18 +202,22 @@ class _Guard:
 
     def fail(self, title: str, reason: str) -> None:
         self.failed.add(title)
-        self.skipped.append((title, FAILED + reason))
+        self.skipped.append((title, M_("failed: {reason}", reason=reason)))
 
 
 def _add(report: Report, section: Section | None) -> Report:
     return report if section is None else report.add(section)
 
 
-def failed_sections(report: Report) -> list[tuple[str, str]]:
-    """The sections of ``report`` whose analysis failed: (title, reason), in report order."""
+def failed_sections(report: Report, *, localized: bool = False) -> list[tuple[str, str]]:
+    """The sections of ``report`` whose analysis failed: (title, reason), in report order;
+    ``localized``: in the current language (as the report lists them), else in English."""
+    from flowlens.i18n import localize
+
     for s in report.sections:
         if s.id == "not-included":
-            return [(d["section"], d["reason"]) for d in s.data["skipped"] if d.get("failed")]
+            rows = [(d["section"], d["reason"]) for d in s.data["skipped"] if d.get("failed")]
+            return [(localize(n), localize(r)) for n, r in _skipped_rows(rows)] if localized else rows
     return []
 
 
@@ -286,18 +310,25 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
         report = _add(report, guard.run("Conformance", lambda: _conformance(log, opts)))
     if opts.deep:
         report = _deep_sections(log, report, opts, skipped, tick, guard, tm, wa, other, found)
+    else:
+        # a section an option asked for is never silently missing: --quick leaves it out, and says so
+        quick = M_("not run with --quick (only the summary, map, variants and data quality)")
+        if opts.sla or opts.sla_rules:
+            skipped.append(("Deadlines", quick))
+        if opts.segment_by:
+            skipped.append(("Segments", quick))
     if opts.simulate or opts.scenarios:
         report = _simulation(log, report, opts, tick, guard, found)
     tick("recommendations")
     first = guard.run("What to change", lambda: _recommendations(log, opts, found, wa, tm))
     if first is not None:
-        report = replace(report, sections=(first, *report.sections))
+        report = replace(report, sections=(first, *_summary_says_population(report.sections, first)))
     if skipped:
         report = report.add(
             Section(
                 id="not-included",
                 title=_("Not in this report"),
-                html=render_fragment("_skipped.html.j2", skipped=skipped),
+                html=render_fragment("_skipped.html.j2", skipped=_skipped_rows(skipped)),
                 data={
                     "skipped": [
                         {"section": s, "reason": r, "failed": r.startswith(FAILED)} for s, r in skipped
@@ -311,6 +342,24 @@ def _build_report(log: EventLog, opts: ReportOptions, *, step: Callable[[str], o
     report = _add(report, guard.run("Data quality", lambda: quality_section(log, summary)))
     report = _add(report, guard.run("Methods", lambda: methods_section([s.id for s in report.sections])))
     return report.add(reproduce_section(report.provenance))
+
+
+def _summary_says_population(sections: Sequence[Section], first: Section) -> tuple[Section, ...]:
+    """The sections with the Summary's lead saying how the first page's lead times differ from
+    its own (methods 18.2), when they do: both are read first, and 19.4 h against 8.7 d must not
+    look like a contradiction."""
+    from flowlens.i18n import pgettext
+    from flowlens.report.sections import first_page_population
+
+    extra = first_page_population((first.data or {}).get("board") or {})
+    if extra is None:
+        return tuple(sections)
+    return tuple(
+        replace(s, lead=pgettext("two sentences", "{first} {second}").format(first=s.lead, second=extra))
+        if s.id == "summary" and s.lead
+        else s
+        for s in sections
+    )
 
 
 def _recommendations(
@@ -547,7 +596,7 @@ def _deep_sections(
     if tm is not None and wa is not None:
         report = _add(report, guard.run("Redundant steps", lambda: _findings(log, tm, wa, opts, found)))
     # a section that needs the time model or the waiting split cannot run without them
-    needs = "not run: it needs the time model and waiting split, which failed (see 'Why cases wait')"
+    needs = M_("not run: it needs the time model and waiting split, which failed (see 'Why cases wait')")
     if tm is None:
         guard.fail("Bottlenecks", needs)
     if tm is None or wa is None:
@@ -571,7 +620,7 @@ def _deep_sections(
         def by(c: str = col, r: Report = report) -> Report:
             return _segments(log, r, c, tm, opts, skipped, analyses, same.get(c, []))
 
-        report = guard.run(f"Segments by {col}", by) or report
+        report = guard.run(M_("Segments by {column}", column=col), by) or report
     tick("slow-case drivers")
     report = guard.run("Slow-case drivers", lambda: _drivers(log, report, opts, skipped)) or report
     if analyses:
@@ -706,7 +755,7 @@ def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> 
     key = customer_key(log)
     if key.column is None:
         skipped.append(
-            ("Customer journeys", "no customer id column (e.g. customer_id) to link cases into issues")
+            ("Customer journeys", M_("no customer id column (e.g. customer_id) to link cases into issues"))
         )
         return report
     if not key.persons:
@@ -715,7 +764,7 @@ def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> 
     try:
         return report.add(journeys_section(journeys(log)))
     except ConfigError as exc:
-        skipped.append(("Customer journeys", exc.one_line()))
+        skipped.append(("Customer journeys", why_not(exc)))
         return report
 
 
@@ -728,8 +777,10 @@ def _segment_columns(log: EventLog, opts: ReportOptions, skipped: list[tuple[str
         skipped.append(
             (
                 "Segments",
-                f"no segment, channel or product column found ({', '.join(SEGMENT_CANDIDATES)}); "
-                "name one with --segment-by",
+                M_(
+                    "no segment, channel or product column found ({columns}); name one with --segment-by",
+                    columns=", ".join(SEGMENT_CANDIDATES),
+                ),
             )
         )
     return found
@@ -818,7 +869,7 @@ def _segments(
             )
         )
     except ConfigError as exc:
-        skipped.append((f"Segments by {col}", exc.one_line()))
+        skipped.append((M_("Segments by {column}", column=col), why_not(exc)))
         return report
 
 
@@ -829,7 +880,7 @@ def _drivers(log: EventLog, report: Report, opts: ReportOptions, skipped: list[t
     try:
         return report.add(drivers_section(drivers(log, seed=opts.seed, resamples=opts.resamples)))
     except ConfigError as exc:
-        skipped.append(("Slow-case drivers", exc.one_line()))
+        skipped.append(("Slow-case drivers", why_not(exc)))
         return report
 
 
@@ -844,5 +895,5 @@ def _sla_analyses(
         try:
             analyses.append(sla_analysis(log, rule, tm=tm, causes=wa, process=opts.process))
         except ConfigError as exc:
-            skipped.append((f"Deadlines ({rule.name})", exc.one_line()))
+            skipped.append((M_("Deadlines ({rule})", rule=rule.name), why_not(exc)))
     return analyses

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flowlens.formats import count
-from flowlens.i18n import _, localize, pgettext
+from flowlens.i18n import N_, _, localize, pgettext
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
 from flowlens.units import duration_unit, percent, with_unit
@@ -191,6 +191,19 @@ def _plain_change(fs: Sequence[Finding]) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _names(names: Sequence[str]) -> str:
+    """Step names quoted and listed as the report's language writes them ('a', 'b' in English;
+    “a”、“b” in Chinese), for a sentence.
+
+    >>> _names(["Offer signed", "Account opened"])
+    "'Offer signed', 'Account opened'"
+    """
+    # TRANSLATORS: a step's name quoted inside a sentence; use your language's quotation marks
+    quoted = [_("'{name}'").format(name=n) for n in names]
+    # TRANSLATORS: the separator between the items of a list of names inside a sentence
+    return pgettext("list of names", ", ").join(quoted)
+
+
 def _trade_off(fs: Sequence[Finding]) -> str | None:
     """What the change may cost or needs (methods 18.1): for a cap on follow-ups, the cases that
     reached a favourable exit only after more follow-ups than the cap (from the finding's
@@ -200,7 +213,7 @@ def _trade_off(fs: Sequence[Finding]) -> str | None:
         curve = (f.details or {}).get("curve") or {}
         cap = int((f.details or {}).get("threshold") or f.scenario.params.get("max") or 0)
         lost = sum(int(v.get("ended_favourably") or 0) for k, v in curve.items() if int(k) > cap)
-        exits = ", ".join(f"'{e}'" for e in ((f.details or {}).get("favourable_exits") or [])[:3])
+        exits = _names(((f.details or {}).get("favourable_exits") or [])[:3])
         if curve and cap:
             return _(
                 "May cost the {lost} cases that reached {exits} only after more than {cap} "
@@ -451,17 +464,17 @@ def _scenario_activities(changes: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 _ACTION_WORDS = {
-    "remove": "stop doing '{activity}'",
-    "automate": "automate '{activity}'",
-    "merge": "do {activities} in one go, by one person",
-    "cut_rework": "do '{activity}' right the first time (repeats × {factor})",
-    "scale_delay": "cut the waiting before '{activity}' (× {factor})",
-    "unbatch": "handle '{activity}' as cases arrive, not in batches",
-    "add_resources": "add {count} staff to '{activity}'",
-    "set_hours": "change the hours of '{activity}' to {hours}",
-    "scale_arrivals": "change the number of cases (× {factor})",
-    "set_branch": "send {probability} of cases to '{to}'",
-    "set_mix": "change the mix of {attribute}",
+    "remove": N_("stop doing '{activity}'"),
+    "automate": N_("automate '{activity}'"),
+    "merge": N_("do {activities} in one go, by one person"),
+    "cut_rework": N_("do '{activity}' right the first time (repeats × {factor})"),
+    "scale_delay": N_("cut the waiting before '{activity}' (× {factor})"),
+    "unbatch": N_("handle '{activity}' as cases arrive, not in batches"),
+    "add_resources": N_("add {count} staff to '{activity}'"),
+    "set_hours": N_("change the hours of '{activity}' to {hours}"),
+    "scale_arrivals": N_("change the number of cases (× {factor})"),
+    "set_branch": N_("send {probability} of cases to '{to}'"),
+    "set_mix": N_("change the mix of {attribute}"),
 }
 
 
@@ -472,15 +485,23 @@ def _change_words(name: str, changes: Sequence[Mapping[str, Any]]) -> str:
         if words is None:
             continue
         fields = dict(c)
-        if isinstance(fields.get("activities"), list):
-            fields["activities"] = " and ".join(f"'{a}'" for a in fields["activities"])
+        acts = fields.get("activities")
+        if isinstance(acts, list):
+            # quoted and joined as the language writes them (“a”和“b” in Chinese)
+            fields["activities"] = (
+                _("'{first}' and '{second}'").format(first=acts[0], second=acts[1])
+                if len(acts) == 2
+                else _names([str(a) for a in acts])
+            )
         if isinstance(fields.get("probability"), (int, float)):
             fields["probability"] = percent(float(fields["probability"]), 0)
         try:
             parts.append(_(words).format(**fields))
         except (KeyError, IndexError):
             parts.append(str(c.get("action")))
-    text = "; ".join(parts) if parts else name.replace("_", " ")
+    text = parts[0] if parts else name.replace("_", " ")
+    for more in parts[1:]:
+        text = pgettext("two clauses", "{first}; {second}").format(first=text, second=more)
     return text[:1].upper() + text[1:]
 
 

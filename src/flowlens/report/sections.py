@@ -195,17 +195,18 @@ def summary_section(
         if len(rows) > 6:
             text = _(
                 "{cases} cases of {n} processes (column {column}) and {events} activity instances from "
-                "{start} to {end}; median lead time per process: {per} and {more} more."
+                "{start} to {end}; median lead time per process, first to last step of all cases: {per} "
+                "and {more} more."
             ).format(more=len(rows) - 6, **values)
         else:
             text = _(
                 "{cases} cases of {n} processes (column {column}) and {events} activity instances from "
-                "{start} to {end}; median lead time per process: {per}."
+                "{start} to {end}; median lead time per process, first to last step of all cases: {per}."
             ).format(**values)
     else:
         text = _(
             "{cases} cases and {events} activity instances from {start} to {end}; "
-            "half of the cases take longer than {median}."
+            "half of all cases take longer than {median} from their first to their last step."
         ).format(
             cases=count(summary.cases),
             events=count(summary.events),
@@ -214,6 +215,34 @@ def summary_section(
             median=human_duration(lead["median"]),
         )
     return Section(id="summary", title=_("Summary"), html=html, data=data, lead=text)
+
+
+def first_page_population(board: Mapping[str, Any]) -> str | None:
+    """The sentence the Summary adds when the first page's lead times (methods 18.2) count
+    other cases or another span than its own (all cases, first to last step, methods 3.3); None
+    when they are the same.
+
+    >>> first_page_population({"instant": 3, "lead_to": "outcome"})
+    "The first page's lead times run to the customer's answer and leave out the 3 cases answered within a minute (methods 18.2)."
+    >>> first_page_population({"instant": 0, "lead_to": "end"}) is None
+    True
+    """
+    n = int(board.get("instant") or 0)
+    to_answer = board.get("lead_to") == "outcome"
+    if n and to_answer:
+        return _(
+            "The first page's lead times run to the customer's answer and leave out the {n} cases "
+            "answered within a minute (methods 18.2)."
+        ).format(n=count(n))
+    if n:
+        return _(
+            "The first page's lead times leave out the {n} cases answered within a minute (methods 18.2)."
+        ).format(n=count(n))
+    if to_answer:
+        return _(
+            "The first page's lead times run to the customer's answer, not to the last step (methods 18.2)."
+        )
+    return None
 
 
 def quality_section(log: EventLog, summary: LogSummary) -> Section:

@@ -254,6 +254,17 @@ def _change(c: dict[str, Any]) -> str:
     return f"{c.get('action', '?')}: " + ", ".join(fields) if fields else str(c.get("action", "?"))
 
 
+def _left_out(n: int, total: int) -> str:
+    """Says in how many replications a change was left out (its step absent from the bootstrap
+    resample, methods 17.3); empty when in none."""
+    if not n:
+        return ""
+    return _(
+        "In {n} of {total} replications the resampled cases held none of what a change names: it "
+        "was left out there (methods 17.3)."
+    ).format(n=formats.count(n), total=formats.count(total))
+
+
 def _staff(x: float) -> str:
     """Staff hours with their sign (+ more work, − less)."""
     sign = "-" if math.copysign(1.0, x) < 0 else "+"
@@ -311,6 +322,9 @@ def whatif_section(
                 "lead_median": _hours(float(r.get("lead_time_median_h", 0.0))),
                 "lead_p90": _hours(float(r.get("lead_time_p90_h", 0.0))),
                 "waiting": _hours(float(r.get("waiting_mean_h", 0.0))),
+                "left_out": _left_out(
+                    int(r.get("replications_with_changes_left_out") or 0), result.replications
+                ),
             }
         )
     groups = [
@@ -358,7 +372,8 @@ def whatif_section(
             ),
             "significant": (_("yes") if d["significant"] else _("no"))
             if d["decided"]
-            else _("no case decided"),
+            # a rule that cannot be evaluated on the simulated cases says why (the steps it needs)
+            else (d.get("reason") or _("no case decided")),
             "caution": (d.get("note") or "") if d.get("linked") is False else "",
         }
         for r in ranked

@@ -598,7 +598,7 @@ def _check(part: str, name: str, value: float | None, ref: float | None, margin:
 
 def _pct(x: float | None) -> Value:
     """A signed relative error for a check's sentence (English ``+12 %``)."""
-    return Value("percent", x, "–" if x is None else f"{100 * x:+.0f} %", 0)
+    return Value("signed_percent", x, "–" if x is None else f"{100 * x:+.0f} %", 0)
 
 
 def _h(seconds: float | None) -> str:

@@ -309,7 +309,9 @@ def build(
     else:
         k, rep, flow_scores = _choose_order(traces)
     control = _control_flow(traces, k, rep)
-    control["concurrent"] = copy.deepcopy(obs.concurrent)
+    # the log's concurrent pairs, less those a bootstrap resample holds no instance of
+    present = set(inst.activity.unique())
+    control["concurrent"] = [list(p) for p in obs.concurrent if set(p) <= present]
 
     pools, shares = _pools(inst, groups, cal_of)
     if obs.other_work is not None:
@@ -1406,10 +1408,17 @@ def _pools(
         name = f"P{i + 1:02d} {label}"[:80]
         done = inst.resource.isin(people)
         count = inst.resource[done].value_counts()
+        total = float(count.sum())
+        # a bootstrap resample can hold no instance of the pool's people (methods §17.3): the
+        # pool is kept (its people are the log's) with equal shares, the evidence it has being
+        # none; no step is routed to it in that refit, as no instance of it is there
         pools[name] = {
             "members": sorted(people),
             "calendar": cal,
-            "shares": {r: round(float(count.get(r, 0)) / float(count.sum()), 6) for r in sorted(people)},
+            "shares": {
+                r: round(float(count.get(r, 0)) / total if total > 0 else 1.0 / len(people), 6)
+                for r in sorted(people)
+            },
             "activities": list(acts),
         }
         for r in people:

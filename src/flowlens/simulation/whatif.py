@@ -308,12 +308,14 @@ def pool_utilisation(
 
 def sla_met_shares(
     frames: Sequence[pd.DataFrame], rules: Sequence[Any], timezone: str = "UTC"
-) -> list[dict[str, float | None]]:
+) -> list[dict[str, Any]]:
     """Per simulated log and deadline rule: the share of its decided cases that met the rule
     (base or extended deadline, :meth:`flowlens.analysis.sla.SlaResult.met_flags`), the rule
     evaluated on the simulated cases exactly as on a real log's; None when it decides none.
     The logs are evaluated together (case ids prefixed by their log's number), so open cases
-    are looked at as of the last simulated event of them all.
+    are looked at as of the last simulated event of them all. A rule that cannot be evaluated
+    on them (its clock's steps do not occur) decides none, and its error is kept under the
+    key of the rule's name followed by a NUL and ``reason``.
 
     >>> from flowlens.analysis.sla import custom_rule
     >>> f = pd.DataFrame({"case_id": ["1", "1", "2"], "activity": ["a", "b", "a"], "resource": None,
@@ -332,9 +334,22 @@ def sla_met_shares(
         cols = [c for c in f.columns if c not in ("enabled_time", "work_s")]
         parts.append(f[cols].assign(case_id=f"{i}:" + f["case_id"].astype(str)))
     log = flowlens.read_log(pd.concat(parts, ignore_index=True), tz=timezone)
-    out: list[dict[str, float | None]] = [{} for _ in frames]
+    out: list[dict[str, Any]] = [{} for _ in frames]
     for rule in rules:
-        res = evaluate_sla(log, rule)
+        try:
+            res = evaluate_sla(log, rule)
+        except ConfigError as exc:
+            # the rule cannot be evaluated on these simulated cases (none of the steps that
+            # start or stop its clock occur, say): it decides none of them, and says why; the
+            # attribute its scope picks cases by is kept, as it may be why (the model draws it
+            # apart from the cases' paths)
+            col = _scope_column(log, rule)
+            for o in out:
+                o[rule.name] = None
+                o[f"{rule.name}\x00reason"] = exc.message
+                if col:
+                    o[f"{rule.name}\x00scope"] = col
+            continue
         flags = res.met_flags()
         # the case attribute the rule's scope picks cases by (process, or another column), if any
         col = res.scope.get("column") if res.scope.get("by") in ("process", "column") else None
@@ -346,6 +361,17 @@ def sla_met_shares(
             if col:
                 out[i][f"{rule.name}\x00scope"] = str(col)
     return out
+
+
+def _scope_column(log: Any, rule: Any) -> str | None:
+    """The case attribute ``rule``'s scope picks cases by (its process or column), if any."""
+    from flowlens.analysis.sla.engine import covered_cases
+
+    try:
+        _, info, _ = covered_cases(log, rule.applies_to, rule=rule.name)
+    except ConfigError:
+        return None
+    return str(info["column"]) if info.get("by") in ("process", "column") and info.get("column") else None
 
 
 def _t(df: int) -> float:
@@ -498,9 +524,11 @@ def _replications(
         frames = [frame] if bd.sla else []
         row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": []}
         for s in scenarios:
-            changed = s.apply(m)
+            changed, left_out = _apply_to_refit(s, m) if observations is not None else (s.apply(m), 0)
             sim = simulate(changed, cases=n, start=start, seed=seed + r, with_enabled=True)
             row["scenarios"].append(outcomes(sim, changed, bd))
+            if left_out:
+                row["scenarios"][-1]["left_out"] = left_out
             if bd.sla:
                 frames.append(sim)
         if bd.sla:
@@ -509,6 +537,28 @@ def _replications(
                 o["sla"] = sh
         rows.append(row)
     return rows
+
+
+def _apply_to_refit(s: Scenario, m: SimulationModel) -> tuple[SimulationModel, int]:
+    """``s`` applied to a bootstrap refit ``m``, and how many of its changes were left out.
+
+    Every change was checked on the whole log's model before anything ran; one that cannot
+    apply to a refit (its resample holds no instance of the step, or no longer a choice of the
+    branch it sets) is left out of that replication: the resampled organisation never does what
+    it changes (methods §17.3).
+    """
+    try:
+        return s.apply(m), 0
+    except ConfigError:
+        pass
+    kept: list[dict[str, Any]] = []
+    for c in s.changes:
+        try:
+            Scenario(name=s.name, changes=[*kept, c]).apply(m)
+        except ConfigError:
+            continue
+        kept.append(c)
+    return Scenario(name=s.name, changes=kept).apply(m), len(s.changes) - len(kept)
 
 
 def _replica_model(
@@ -576,12 +626,6 @@ def _sla(
             for r in runs
             if r["baseline"]["sla"].get(name) is not None and r["scenarios"][j]["sla"].get(name) is not None
         ]
-        if not pairs:
-            out.append({"rule": name, "decided": False})
-            continue
-        b = 100 * np.asarray([p[0] for p in pairs])
-        s = 100 * np.asarray([p[1] for p in pairs])
-        mean, lo, hi = _interval(s - b)
         scope = runs[0]["baseline"]["sla"].get(f"{name}\x00scope")
         note = {}
         if scope and not linked.get((j, scope), False):
@@ -599,6 +643,12 @@ def _sla(
             }
         elif scope:
             note = {"scope_column": scope, "linked": True}
+        if not pairs:
+            out.append({"rule": name, **note, "decided": False, **_not_applicable(runs, name)})
+            continue
+        b = 100 * np.asarray([p[0] for p in pairs])
+        s = 100 * np.asarray([p[1] for p in pairs])
+        mean, lo, hi = _interval(s - b)
         out.append(
             {
                 "rule": name,
@@ -615,6 +665,18 @@ def _sla(
             }
         )
     return out
+
+
+def _not_applicable(runs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """``applicable: False`` and the reason when rule ``name`` could not be evaluated on the
+    simulated cases of any replication (the first replication's reason); else nothing."""
+    reasons = [r["baseline"].get("sla", {}).get(f"{name}\x00reason") for r in runs]
+    if not reasons or any(x is None for x in reasons):
+        return {}
+    return {
+        "applicable": False,
+        "reason": M_("not applicable: {reason}", reason=reasons[0]),
+    }
 
 
 def _mean_utilisation(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -660,6 +722,7 @@ def _summarise(
             {
                 "rule": rule.name,
                 "met_pct": _r(100 * np.mean(vals), 3) if vals else None,
+                **(_not_applicable(runs, rule.name) if not vals else {}),
             }
             for rule in bd.sla
             for vals in [
@@ -700,6 +763,10 @@ def _summarise(
                 )
         if bd.sla:
             row["sla"] = _sla(runs, j, bd.sla, linked)
+        left = sum(1 for r in runs if r["scenarios"][j].get("left_out"))
+        if left:
+            # replications whose bootstrap refit holds no instance of what a change names
+            row["replications_with_changes_left_out"] = left
         row["changes"] = s.to_dict()["change"]
         out.append(row)
     return WhatIfResult(

@@ -320,25 +320,56 @@ def resolve_names(
     by_norm: dict[str, list[str]] = {}
     for a in present:
         by_norm.setdefault(_norm(a), []).append(a)
+    # the errors are Messages: a report lists them (in its language) among what it leaves out
+    kind = _WHAT.get(what, what)
     if candidates:
         found = [a for n in dict.fromkeys(_norm(x) for x in names) for a in by_norm.get(n, [])]
         if not found:
+            option = "--clock-stop" if "stop" in what else "--clock-start"
             raise ConfigError(
-                f"none of the {what} activities this rule looks for occur in the log "
-                f"({', '.join(list(names)[:6])}, …); name yours with --clock-{'stop' if 'stop' in what else 'start'} "
-                f"ACTIVITY (activities in the log: {', '.join(sorted(present)[:15])}"
-                f"{', …' if len(present) > 15 else ''})"
+                M_(
+                    "none of the {what} activities this rule looks for occur in the log ({names}, …); "
+                    "name yours with {option} ACTIVITY (activities in the log: {present})",
+                    what=kind,
+                    names=", ".join(list(names)[:6]),
+                    option=option,
+                    present=", ".join(sorted(present)[:15]) + (", …" if len(present) > 15 else ""),
+                )
             )
         return tuple(dict.fromkeys(found))
     missing = [x for x in names if x not in present]
     if missing:
         near = {x: [a for a in present if _norm(a) == _norm(x)] for x in missing}
         hints = "; ".join(f"'{x}' → did you mean {near[x][0]!r}?" for x in missing if near[x])
+        if hints:
+            raise ConfigError(
+                M_(
+                    "{what} activities {missing} do not occur in the log ({hints})",
+                    what=kind,
+                    missing=missing,
+                    hints=hints,
+                )
+            )
         raise ConfigError(
-            f"{what} activities {missing} do not occur in the log"
-            + (f" ({hints})" if hints else f"; activities in the log: {', '.join(sorted(present)[:15])}")
+            M_(
+                "{what} activities {missing} do not occur in the log; activities in the log: {present}",
+                what=kind,
+                missing=missing,
+                present=", ".join(sorted(present)[:15]),
+            )
         )
     return names
+
+
+#: The parts of a rule that name activities, as words of a sentence (:func:`resolve_names`).
+_WHAT = {
+    "clock start": M_("clock start"),
+    "clock stop": M_("clock stop"),
+    "pause start": M_("pause start"),
+    "pause stop": M_("pause stop"),
+    "extension": M_("extension"),
+    "applies-to": M_("applies-to"),
+}
 
 
 def present_names(names: tuple[str, ...], present: Sequence[str]) -> tuple[str, ...]:
