@@ -290,9 +290,23 @@ def _paths(
         for a, spec in model.activities.items()
         if "repeat_factor" in spec
     }
+    # steps whose repeats count together (cut_rework on several ways into one piece of work)
+    group = {
+        index[a]: tuple(sorted(index[g] for g in spec["repeat_group"]))
+        for a, spec in model.activities.items()
+        if spec.get("repeat_group")
+    }
     tables, which = _case_tables(model, index, len(case_ids), attrs)
     return walk_paths(
-        model.control_flow, len(acts), case_ids, seed, cap=cap, tables=tables, which=which, repeat=repeat
+        model.control_flow,
+        len(acts),
+        case_ids,
+        seed,
+        cap=cap,
+        tables=tables,
+        which=which,
+        repeat=repeat,
+        group=group,
     )
 
 
@@ -306,6 +320,7 @@ def walk_paths(
     tables: list[Any],
     which: np.ndarray | None = None,
     repeat: dict[int, float] | None = None,
+    group: dict[int, tuple[int, ...]] | None = None,
 ) -> _Paths:
     """Each case's path through the k-order control flow (methods §16.4): activity indexes,
     their occurrences and the case offsets. ``tables`` are routing tables (:func:`_table`),
@@ -315,7 +330,9 @@ def walk_paths(
     The paths are drawn position by position for all cases at once: after history h (and,
     in a repeat-aware flow, the number of times the case has done its last activity) the
     next is the first option whose cumulative probability exceeds the case's routing uniform
-    (keyed by case and position), as a walk case by case would choose it.
+    (keyed by case and position), as a walk case by case would choose it. ``repeat`` keeps a
+    repeat of a step with its probability (cut_rework); ``group`` names, per step, the steps
+    whose starts count as its repeats (itself included; default the step alone).
     """
     k = int(control_flow["order"])
     repeats = bool(control_flow.get("repeats"))
@@ -356,6 +373,11 @@ def walk_paths(
     counted = repeats or bool(repeat)
     rep_act = np.zeros(n_acts + 1, dtype=bool)
     rep_act[list(repeat)] = True
+    group = group or {}
+    # the step whose count stands for each step's group (itself when it has none)
+    gid = np.arange(n_acts + 1, dtype=np.int64)
+    for a, members in group.items():
+        gid[a] = min(members)
     out_case: list[np.ndarray] = []
     out_act: list[np.ndarray] = []
     counts = np.zeros(n, dtype=np.int64)
@@ -368,6 +390,8 @@ def walk_paths(
         hist = np.full(m, h0, dtype=np.int64)
         rep = np.zeros(m, dtype=np.int64)
         seen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted else None
+        # starts per group (the same as ``seen`` without groups)
+        gseen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted and group else seen
         active = np.arange(m, dtype=np.int64)
         got_case: list[np.ndarray] = []
         got_act: list[np.ndarray] = []
@@ -392,11 +416,13 @@ def walk_paths(
             nh = to[row, choice]
             if seen is not None and repeat:
                 # a repeat under a scenario's repeat factor (rare: one at a time)
-                again = rep_act[a] & (seen[active, a] > 0)
+                again = rep_act[a] & (gseen[active, gid[a]] > 0)
                 for j in np.flatnonzero(again).tolist():
                     h_e, nxt, c = entries[row[j]]
                     cid, aj = int(ids[active[j]]), int(a[j])
-                    b = _repeat_or_not(aj, nxt, c, repeat[aj], seed, cid, pos, end)
+                    b = _repeat_or_not(
+                        aj, nxt, c, repeat[aj], seed, cid, pos, end, group.get(aj, (aj,))
+                    )
                     if b != aj:
                         a[j] = b
                         nh[j] = -1 if b == end else hist_id.get((*h_e[1:], b) if k > 1 else (b,), -1)
@@ -406,6 +432,8 @@ def walk_paths(
             got_act.append(a)
             if seen is not None:
                 seen[active, a] = np.minimum(seen[active, a], MAX_REPEAT) + 1
+                if gseen is not seen:
+                    gseen[active, gid[a]] = np.minimum(gseen[active, gid[a]], MAX_REPEAT) + 1
                 if repeats:
                     rep[active] = np.minimum(seen[active, a], MAX_REPEAT)
             hist[active] = nh
@@ -434,16 +462,31 @@ def walk_paths(
 
 
 def _repeat_or_not(
-    a: int, nxt: list[int], cum: list[float], factor: float, seed: int, cid: int, pos: int, end: int
+    a: int,
+    nxt: list[int],
+    cum: list[float],
+    factor: float,
+    seed: int,
+    cid: int,
+    pos: int,
+    end: int,
+    group: tuple[int, ...] = (),
 ) -> int:
-    """A repeat of ``a`` is kept with probability ``factor``; otherwise the case takes one of
-    the other ways on, in their proportions (its own random numbers: the rest of the draws of
-    the case stay as they were)."""
+    """A repeat of ``a`` is kept with probability ``factor / (1 − q·(1 − factor))``, ``q`` the
+    probability of going back (to ``a`` or a step of its repeat ``group``) at this point, so that
+    in a loop that goes round with probability q the repeats happen ``factor`` times as often
+    (q/(1−q) becomes factor·q/(1−q)); otherwise the case takes one of the other ways on that
+    are not in the group, in their proportions (its own random numbers: the rest of the draws
+    of the case stay as they were)."""
     keep, pick = uniforms(seed, "routing", [cid, cid], [pos + 1_000_000, pos + 2_000_000])
-    if keep < factor:
-        return a
     probs = np.diff(np.concatenate([[0.0], cum]))
-    others = [(b, p) for b, p in zip(nxt, probs, strict=True) if b != a and p > 0]
+    back = float(sum(p for b, p in zip(nxt, probs, strict=True) if b == a or b in group))
+    # keeping each repeat with probability factor would also cut the repeats after it: a loop
+    # would go round factor·(1−q)/(1−factor·q) times as often, fewer than the change says
+    kept = factor / (1.0 - min(back, 1.0) * (1.0 - factor)) if factor > 0 else 0.0
+    if keep < kept:
+        return a
+    others = [(b, p) for b, p in zip(nxt, probs, strict=True) if b != a and b not in group and p > 0]
     if not others:
         return end
     total = sum(p for _, p in others)
