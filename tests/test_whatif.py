@@ -624,7 +624,9 @@ def test_a_deadline_scoped_by_an_attribute_the_model_ignores_carries_a_caution()
     assert d["scope_column"] == "segment" and d["linked"] is False and "random share" in d["note"]
 
 
-def _contact_paths(repeat: dict[int, float], group: dict[int, tuple[int, ...]] | None = None) -> list[list[int]]:
+def _contact_paths(
+    repeat: dict[int, float], group: dict[int, tuple[int, ...]] | None = None
+) -> list[list[int]]:
     """Paths of a two-channel contact loop: a case comes in by phone (0) or app (1), is handled
     (2), and comes back 40 % of the time, half of it through the other way in."""
     from flowlens.simulation.engine import _table, walk_paths

@@ -420,9 +420,7 @@ def walk_paths(
                 for j in np.flatnonzero(again).tolist():
                     h_e, nxt, c = entries[row[j]]
                     cid, aj = int(ids[active[j]]), int(a[j])
-                    b = _repeat_or_not(
-                        aj, nxt, c, repeat[aj], seed, cid, pos, end, group.get(aj, (aj,))
-                    )
+                    b = _repeat_or_not(aj, nxt, c, repeat[aj], seed, cid, pos, end, group.get(aj, (aj,)))
                     if b != aj:
                         a[j] = b
                         nh[j] = -1 if b == end else hist_id.get((*h_e[1:], b) if k > 1 else (b,), -1)
