@@ -625,11 +625,12 @@ def test_a_deadline_scoped_by_an_attribute_the_model_ignores_carries_a_caution()
 
 
 def _contact_paths(
-    repeat: dict[int, float], group: dict[int, tuple[int, ...]] | None = None
+    factors: dict[int, float], group: dict[int, tuple[int, ...]] | None = None
 ) -> list[list[int]]:
     """Paths of a two-channel contact loop: a case comes in by phone (0) or app (1), is handled
-    (2), and comes back 40 % of the time, half of it through the other way in."""
-    from flowlens.simulation.engine import _table, walk_paths
+    (2), and comes back 40 % of the time, half of it through the other way in; the repeats
+    under cut_rework's ``factors``, as the engine turns them into keep probabilities."""
+    from flowlens.simulation.engine import _keep_by_count, _table, walk_paths
     from flowlens.simulation.model import END as E
     from flowlens.simulation.model import START as S
 
@@ -643,10 +644,12 @@ def _contact_paths(
         ],
     }
     index = {"Phone": 0, "App": 1, "Handle": 2}
-    p = walk_paths(
-        flow, 3, np.arange(20_000, dtype=np.int64), 5, cap=200,
-        tables=[_table(flow["transitions"], index)], repeat=repeat, group=group,
-    )  # fmt: skip
+    ids = np.arange(20_000, dtype=np.int64)
+    tables = [_table(flow["transitions"], index)]
+    free = walk_paths(flow, 3, ids, 5, cap=200, tables=tables)
+    group = group or {}
+    repeat = {a: _keep_by_count(free, group.get(a, (a,)), f) for a, f in factors.items()}
+    p = walk_paths(flow, 3, ids, 5, cap=200, tables=tables, repeat=repeat, group=group)
     return [p.act[p.offsets[i] : p.offsets[i + 1]].tolist() for i in range(20_000)]
 
 
