@@ -688,3 +688,11 @@ def test_cut_rework_on_a_list_of_steps_groups_their_repeats() -> None:
     alone = scenario({"action": "cut_rework", "activity": "Check", "factor": 0.0}).apply(m)
     assert "repeat_group" not in one.activities["Check"]
     pd.testing.assert_frame_equal(run(one), run(alone))
+    # optimize's check and the report's words take the list too
+    from flowlens.report.recommendations_section import _change_words
+    from flowlens.simulation.optimize import _required
+
+    bad = scenario({"action": "cut_rework", "activity": ["Check", "Nope"], "factor": 0.5})
+    assert _required(bad, m, None) == "'Nope' is not in the model"
+    words = _change_words("s", [{"action": "cut_rework", "activity": ["Check", "Decide"], "factor": 0.5}])
+    assert words == "Do 'Check', 'Decide' right the first time (repeats × 0.5)"

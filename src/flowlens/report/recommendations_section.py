@@ -445,6 +445,8 @@ def _scenario_activities(changes: Sequence[Mapping[str, Any]]) -> list[str]:
         for key in ("activity", "to"):
             if isinstance(c.get(key), str):
                 acts.append(c[key])
+            elif isinstance(c.get(key), list):  # cut_rework on a group of steps
+                acts.extend(str(a) for a in c[key])
         if isinstance(c.get("activities"), list):
             acts.extend(str(a) for a in c["activities"])
     return sorted(set(acts))
@@ -472,6 +474,8 @@ def _change_words(name: str, changes: Sequence[Mapping[str, Any]]) -> str:
         if words is None:
             continue
         fields = dict(c)
+        if isinstance(fields.get("activity"), list):  # inside the template's quotes: 'a', 'b'
+            fields["activity"] = "', '".join(str(a) for a in fields["activity"])
         if isinstance(fields.get("activities"), list):
             fields["activities"] = " and ".join(f"'{a}'" for a in fields["activities"])
         if isinstance(fields.get("probability"), (int, float)):
