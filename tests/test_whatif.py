@@ -700,3 +700,77 @@ def test_whatif_with_bootstrap_refits_on_a_real_log(shared_logs) -> None:
     r = whatif(build(obs), [nothing], observations=obs, seed=0, replications=4, cases=100)
     assert r.replications == 4 and r.model_uncertainty
     assert r.scenarios[0]["saving_mean_h"] == 0.0
+
+
+def _contact_paths(
+    factors: dict[int, float], group: dict[int, tuple[int, ...]] | None = None
+) -> list[list[int]]:
+    """Paths of a two-channel contact loop: a case comes in by phone (0) or app (1), is handled
+    (2), and comes back 40 % of the time, half of it through the other way in; the repeats
+    under cut_rework's ``factors``, as the engine turns them into keep probabilities."""
+    from flowlens.simulation.engine import _keep_by_count, _table, walk_paths
+    from flowlens.simulation.model import END as E
+    from flowlens.simulation.model import START as S
+
+    flow = {
+        "order": 1,
+        "transitions": [
+            {"after": [S], "next": {"Phone": 0.5, "App": 0.5}},
+            {"after": ["Phone"], "next": {"Handle": 1.0}},
+            {"after": ["App"], "next": {"Handle": 1.0}},
+            {"after": ["Handle"], "next": {"Phone": 0.2, "App": 0.2, E: 0.6}},
+        ],
+    }
+    index = {"Phone": 0, "App": 1, "Handle": 2}
+    ids = np.arange(20_000, dtype=np.int64)
+    tables = [_table(flow["transitions"], index)]
+    free = walk_paths(flow, 3, ids, 5, cap=200, tables=tables)
+    group = group or {}
+    repeat = {a: _keep_by_count(free, group.get(a, (a,)), f) for a, f in factors.items()}
+    p = walk_paths(flow, 3, ids, 5, cap=200, tables=tables, repeat=repeat, group=group)
+    return [p.act[p.offsets[i] : p.offsets[i + 1]].tolist() for i in range(20_000)]
+
+
+def test_cut_rework_factor_scales_the_number_of_repeats() -> None:
+    """cut_rework's factor is the ratio of the repeat counts (methods §17.1), not the chance of
+    keeping each repeat, which would also cut the repeats after a cut one."""
+    base = _contact_paths({})
+    contacts = np.asarray([sum(a in (0, 1) for a in p) for p in base])
+    assert contacts.mean() == pytest.approx(1 / 0.6, rel=0.02)  # a loop going back with q = 0.4
+    # the case's own ways in, repeats of each counted on their own: a phone call after an app
+    # session is not a repeat of the phone step
+    half = _contact_paths({0: 0.5, 1: 0.5})
+    own = np.asarray([sum(a in (0, 1) for a in p) for p in half])
+    assert 0.5 * (contacts.mean() - 1) < own.mean() - 1 < contacts.mean() - 1
+    # the two ways in as one group: every second contact is a repeat, and repeats halve
+    grouped = _contact_paths({0: 0.5, 1: 0.5}, {0: (0, 1), 1: (0, 1)})
+    g = np.asarray([sum(a in (0, 1) for a in p) for p in grouped])
+    assert g.mean() - 1 == pytest.approx(0.5 * (contacts.mean() - 1), rel=0.05)
+    # factor 0 on the group: no case comes back at all, through either way in
+    none = _contact_paths({0: 0.0, 1: 0.0}, {0: (0, 1), 1: (0, 1)})
+    assert max(sum(a in (0, 1) for a in p) for p in none) == 1
+    assert all(p[-1] == 2 for p in none)
+
+
+def test_cut_rework_on_a_list_of_steps_groups_their_repeats() -> None:
+    m = model()
+    s = scenario({"action": "cut_rework", "activity": ["Check", "Decide"], "factor": 0.5}).apply(m)
+    assert s.activities["Check"]["repeat_group"] == ["Check", "Decide"]
+    assert s.activities["Decide"]["repeat_factor"] == 0.5
+    with pytest.raises(ConfigError, match="unknown activity 'Chek'; did you mean 'Check'"):
+        scenario({"action": "cut_rework", "activity": ["Chek", "Decide"], "factor": 0.5}).apply(m)
+    with pytest.raises(ConfigError, match="a step or a list of steps"):
+        scenario({"action": "cut_rework", "activity": [], "factor": 0.5}).apply(m)
+    # a group of one step is the step alone: the same paths as before
+    one = scenario({"action": "cut_rework", "activity": ["Check"], "factor": 0.0}).apply(m)
+    alone = scenario({"action": "cut_rework", "activity": "Check", "factor": 0.0}).apply(m)
+    assert "repeat_group" not in one.activities["Check"]
+    pd.testing.assert_frame_equal(run(one), run(alone))
+    # optimize's check and the report's words take the list too
+    from flowlens.report.recommendations_section import _change_words
+    from flowlens.simulation.optimize import _required
+
+    bad = scenario({"action": "cut_rework", "activity": ["Check", "Nope"], "factor": 0.5})
+    assert _required(bad, m, None) == "'Nope' is not in the model"
+    words = _change_words("s", [{"action": "cut_rework", "activity": ["Check", "Decide"], "factor": 0.5}])
+    assert words == "Do 'Check', 'Decide' right the first time (repeats × 0.5)"

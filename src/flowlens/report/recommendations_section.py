@@ -458,6 +458,8 @@ def _scenario_activities(changes: Sequence[Mapping[str, Any]]) -> list[str]:
         for key in ("activity", "to"):
             if isinstance(c.get(key), str):
                 acts.append(c[key])
+            elif isinstance(c.get(key), list):  # cut_rework on a group of steps
+                acts.extend(str(a) for a in c[key])
         if isinstance(c.get("activities"), list):
             acts.extend(str(a) for a in c["activities"])
     return sorted(set(acts))
@@ -493,6 +495,10 @@ def _change_words(name: str, changes: Sequence[Mapping[str, Any]]) -> str:
                 if len(acts) == 2
                 else _names([str(a) for a in acts])
             )
+        if isinstance(fields.get("activity"), list) and str(c.get("action")) == "cut_rework":
+            # a group of steps cut as one (methods §17.1): the steps listed, quoted by the list
+            words = N_("do {activity} right the first time (repeats × {factor})")
+            fields["activity"] = _names([str(a) for a in fields["activity"]])
         if isinstance(fields.get("probability"), (int, float)):
             fields["probability"] = percent(float(fields["probability"]), 0)
         try:

@@ -284,15 +284,36 @@ def _paths(
     index = {a: i for i, a in enumerate(acts)}
     longest = int(model.fitted.get("longest_case", 0) or 0)
     cap = max(10, MAX_LENGTH_FACTOR * longest) if longest else 200
-    # a repeat of these steps is taken only with this probability (scenario cut_rework)
-    repeat = {
+    # the repeats of these steps happen this many times as often (scenario cut_rework)
+    factors = {
         index[a]: float(spec["repeat_factor"])
         for a, spec in model.activities.items()
         if "repeat_factor" in spec
     }
+    # steps whose repeats count together (cut_rework on several ways into one piece of work)
+    group = {
+        index[a]: tuple(sorted(index[g] for g in spec["repeat_group"]))
+        for a, spec in model.activities.items()
+        if spec.get("repeat_group")
+    }
     tables, which = _case_tables(model, index, len(case_ids), attrs)
+    repeat: dict[int, Any] = dict(factors)
+    if any(0 < f < 1 for f in factors.values()):
+        # the same cases' paths without the cut tell how many more repeats follow a repeat
+        free = walk_paths(model.control_flow, len(acts), case_ids, seed, cap=cap, tables=tables, which=which)
+        for a, f in factors.items():
+            if 0 < f < 1:
+                repeat[a] = _keep_by_count(free, group.get(a, (a,)), f)
     return walk_paths(
-        model.control_flow, len(acts), case_ids, seed, cap=cap, tables=tables, which=which, repeat=repeat
+        model.control_flow,
+        len(acts),
+        case_ids,
+        seed,
+        cap=cap,
+        tables=tables,
+        which=which,
+        repeat=repeat,
+        group=group,
     )
 
 
@@ -305,7 +326,8 @@ def walk_paths(
     cap: int,
     tables: list[Any],
     which: np.ndarray | None = None,
-    repeat: dict[int, float] | None = None,
+    repeat: dict[int, Any] | None = None,
+    group: dict[int, tuple[int, ...]] | None = None,
 ) -> _Paths:
     """Each case's path through the k-order control flow (methods §16.4): activity indexes,
     their occurrences and the case offsets. ``tables`` are routing tables (:func:`_table`),
@@ -315,7 +337,10 @@ def walk_paths(
     The paths are drawn position by position for all cases at once: after history h (and,
     in a repeat-aware flow, the number of times the case has done its last activity) the
     next is the first option whose cumulative probability exceeds the case's routing uniform
-    (keyed by case and position), as a walk case by case would choose it.
+    (keyed by case and position), as a walk case by case would choose it. ``repeat`` keeps a
+    repeat of a step with its probability (cut_rework): one number, or one per number of
+    starts so far (index 1 to MAX_REPEAT + 1); ``group`` names, per step, the steps whose
+    starts count as its repeats (itself included; default the step alone).
     """
     k = int(control_flow["order"])
     repeats = bool(control_flow.get("repeats"))
@@ -356,6 +381,11 @@ def walk_paths(
     counted = repeats or bool(repeat)
     rep_act = np.zeros(n_acts + 1, dtype=bool)
     rep_act[list(repeat)] = True
+    group = group or {}
+    # the step whose count stands for each step's group (itself when it has none)
+    gid = np.arange(n_acts + 1, dtype=np.int64)
+    for a, members in group.items():
+        gid[a] = min(members)
     out_case: list[np.ndarray] = []
     out_act: list[np.ndarray] = []
     counts = np.zeros(n, dtype=np.int64)
@@ -368,6 +398,8 @@ def walk_paths(
         hist = np.full(m, h0, dtype=np.int64)
         rep = np.zeros(m, dtype=np.int64)
         seen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted else None
+        # starts per group (the same as ``seen`` without groups)
+        gseen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted and group else seen
         active = np.arange(m, dtype=np.int64)
         got_case: list[np.ndarray] = []
         got_act: list[np.ndarray] = []
@@ -392,11 +424,14 @@ def walk_paths(
             nh = to[row, choice]
             if seen is not None and repeat:
                 # a repeat under a scenario's repeat factor (rare: one at a time)
-                again = rep_act[a] & (seen[active, a] > 0)
+                again = rep_act[a] & (gseen[active, gid[a]] > 0)
                 for j in np.flatnonzero(again).tolist():
                     h_e, nxt, c = entries[row[j]]
                     cid, aj = int(ids[active[j]]), int(a[j])
-                    b = _repeat_or_not(aj, nxt, c, repeat[aj], seed, cid, pos, end)
+                    kept = repeat[aj]
+                    if not isinstance(kept, float):  # by the number of starts so far
+                        kept = float(kept[int(gseen[active[j], gid[aj]])])
+                    b = _repeat_or_not(aj, nxt, c, kept, seed, cid, pos, end, group.get(aj, (aj,)))
                     if b != aj:
                         a[j] = b
                         nh[j] = -1 if b == end else hist_id.get((*h_e[1:], b) if k > 1 else (b,), -1)
@@ -406,6 +441,8 @@ def walk_paths(
             got_act.append(a)
             if seen is not None:
                 seen[active, a] = np.minimum(seen[active, a], MAX_REPEAT) + 1
+                if gseen is not seen:
+                    gseen[active, gid[a]] = np.minimum(gseen[active, gid[a]], MAX_REPEAT) + 1
                 if repeats:
                     rep[active] = np.minimum(seen[active, a], MAX_REPEAT)
             hist[active] = nh
@@ -433,17 +470,62 @@ def walk_paths(
     return _Paths(case, act, occ, np.asarray(offsets, dtype=np.int64))
 
 
+def _keep_by_count(free: _Paths, group: tuple[int, ...], factor: float) -> np.ndarray:
+    """The probability of keeping a repeat of a step of ``group``, by how often the case has
+    started one so far (1, 2, ..., MAX_REPEAT + 1 for that many or more), so that the repeats
+    happen ``factor`` times as often as on the uncut paths ``free`` (methods §17.1).
+
+    A repeat kept with probability p is followed by E more repeats on average (E: the uncut
+    paths' mean number of further starts after a start with that count), a cut one by none;
+    so p·(1 + factor·E) = factor·(1 + E) keeps the repeats from there factor times as many.
+    Keeping each with probability factor would also cut the repeats after a cut one: in a loop
+    that goes round with probability q they would fall to factor·(1 − q)/(1 − factor·q), not
+    factor, of what they were.
+
+    >>> free = _Paths(np.zeros(3, np.int64), np.zeros(3, np.int32), np.ones(3, np.int32), np.array([0, 3]))
+    >>> _keep_by_count(free, (0,), 0.5).round(3).tolist()  # the 2nd start has one more after it
+    [0.5, 0.667, 0.5, 0.5, 0.5]
+    """
+    keep = np.full(MAX_REPEAT + 2, factor)
+    starts = np.isin(free.act, np.asarray(group, dtype=free.act.dtype))
+    case = np.repeat(np.arange(len(free.offsets) - 1), np.diff(free.offsets))[starts]
+    if not len(case):
+        return keep
+    # j: the start's number within its case (1, 2, ...); after it come n − j more
+    first = np.concatenate([[True], case[1:] != case[:-1]])
+    run = np.cumsum(first) - 1
+    j = np.arange(len(case)) - np.flatnonzero(first)[run] + 1
+    n = np.bincount(run)[run]
+    rep = j >= 2
+    # the decision on start j is taken with min(j − 1, MAX_REPEAT + 1) starts seen
+    seen = np.minimum(j[rep] - 1, MAX_REPEAT + 1)
+    more = (n - j)[rep].astype(float)
+    tot = np.bincount(seen, weights=more, minlength=MAX_REPEAT + 2)
+    cnt = np.bincount(seen, minlength=MAX_REPEAT + 2)
+    e = np.divide(tot, cnt, out=np.zeros_like(tot), where=cnt > 0)
+    keep[:] = factor * (1.0 + e) / (1.0 + factor * e)
+    return keep
+
+
 def _repeat_or_not(
-    a: int, nxt: list[int], cum: list[float], factor: float, seed: int, cid: int, pos: int, end: int
+    a: int,
+    nxt: list[int],
+    cum: list[float],
+    kept: float,
+    seed: int,
+    cid: int,
+    pos: int,
+    end: int,
+    group: tuple[int, ...] = (),
 ) -> int:
-    """A repeat of ``a`` is kept with probability ``factor``; otherwise the case takes one of
-    the other ways on, in their proportions (its own random numbers: the rest of the draws of
-    the case stay as they were)."""
+    """A repeat of ``a`` is kept with probability ``kept``; otherwise the case takes one of the
+    other ways on that are not in ``a``'s repeat ``group``, in their proportions (its own random
+    numbers: the rest of the draws of the case stay as they were)."""
     keep, pick = uniforms(seed, "routing", [cid, cid], [pos + 1_000_000, pos + 2_000_000])
-    if keep < factor:
+    if keep < kept:
         return a
     probs = np.diff(np.concatenate([[0.0], cum]))
-    others = [(b, p) for b, p in zip(nxt, probs, strict=True) if b != a and p > 0]
+    others = [(b, p) for b, p in zip(nxt, probs, strict=True) if b != a and b not in group and p > 0]
     if not others:
         return end
     total = sum(p for _, p in others)

@@ -218,6 +218,13 @@ class SimulationModel:
                 raise ConfigError(
                     f"{where}.repeat_factor: expected a probability between 0 and 1, got {rf!r}"
                 )
+            group = a.get("repeat_group")
+            if group is not None and (
+                not isinstance(group, list) or name not in group or any(g not in acts for g in group)
+            ):
+                raise ConfigError(
+                    f"{where}.repeat_group: expected a list of activities of the model that includes '{name}'"
+                )
             skip = a.get("skip", False)
             if not (
                 isinstance(skip, bool)

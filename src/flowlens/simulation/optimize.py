@@ -92,7 +92,14 @@ def _required(s: Scenario, model: SimulationModel, allow: AllowList | None) -> s
     """Why a scenario may not be run: it removes or automates a step a regulation requires, or
     names a step the model does not have."""
     for c in s.changes:
-        names = [c["activity"]] if "activity" in c else list(c.get("activities", []))
+        act = c.get("activity")
+        names = (
+            list(act)
+            if isinstance(act, list)
+            else [act]
+            if "activity" in c
+            else list(c.get("activities", []))
+        )
         for a in names:
             if a not in model.activities:
                 return f"'{a}' is not in the model"

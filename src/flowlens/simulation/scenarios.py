@@ -206,10 +206,27 @@ def _merge(m: SimulationModel, c: dict[str, Any], where: str) -> None:
 
 
 def _cut_rework(m: SimulationModel, c: dict[str, Any], where: str) -> None:
-    a = _activity(m, c["activity"], where)
     f = _number(c, "factor", where, 0.0, 1.0)
-    spec = m.activities[a]
-    spec["repeat_factor"] = float(spec.get("repeat_factor", 1.0)) * f
+    names = c["activity"]
+    if isinstance(names, list):
+        # several ways into one piece of work (a repeat contact through the phone, the app or a
+        # chat): a case's second start of any of them is a repeat, whichever way it came in first
+        if not names:
+            raise ConfigError(f"{where}: activity must name a step or a list of steps")
+        acts = sorted({_activity(m, x, where) for x in names})
+    else:
+        acts = [_activity(m, names, where)]
+    group = set(acts)
+    for a in acts:
+        spec = m.activities[a]
+        spec["repeat_factor"] = float(spec.get("repeat_factor", 1.0)) * f
+        group.update(spec.get("repeat_group", []))
+    if len(group) > 1:
+        # groups that share a step become one (a step counts its repeats in one way only)
+        for a in sorted(group):
+            group.update(m.activities[a].get("repeat_group", []))
+        for a in sorted(group):
+            m.activities[a]["repeat_group"] = sorted(group)
 
 
 def _scale_delay(m: SimulationModel, c: dict[str, Any], where: str) -> None:
