@@ -382,30 +382,29 @@ def _t(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def _interval(d: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % interval of paired savings, d̄ ± t·s·√(1 + 1/R) (zero width when they are
-    all equal): where the saving of one more period falls, not how well R pins the mean.
+def _interval(d: np.ndarray, refits: bool) -> tuple[float, float, float]:
+    """Mean and 95 % interval of paired savings (zero width when they are all equal).
 
-    With bootstrap refits a replication's saving is one plausible model's effect plus one
-    period's randomness; neither shrinks with R, so dividing by √R (the t-interval of the mean)
-    would give an interval that misses the true saving more often the more replications run.
+    With bootstrap refits (``refits``) a replication's saving is one plausible model's effect
+    plus one period's randomness; neither shrinks with R, so the interval is where the saving
+    of one more replication falls, d̄ ± t·s·√(1 + 1/R). Without refits the model is taken as
+    exact and the interval is the Monte Carlo error of its mean saving, d̄ ± t·s/√R.
 
-    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]))]
-    [2.0, -2.98, 6.98]
+    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]), refits=True)]
+    [2.0, -2.968, 6.968]
+    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]), refits=False)]
+    [2.0, -0.484, 4.484]
     """
     m = float(d.mean())
-    if len(d) < 2:
-        return m, m, m
-    sd = float(d.std(ddof=1))
-    if sd == 0.0:
-        return m, m, m
-    h = _t(len(d) - 1) * sd * math.sqrt(1 + 1 / len(d))
+    h = _mc_half_width(d)
+    if refits:
+        h *= math.sqrt(len(d) + 1)
     return m, m - h, m + h
 
 
 def _mc_half_width(d: np.ndarray) -> float:
     """Half-width of the t-interval of the mean saving, t·s/√R: how precisely R replications pin
-    d̄ (the stopping rule's precision), 0 for fewer than two replications.
+    d̄ (the stopping rule's precision); 0 for fewer than two replications or equal savings.
 
     >>> round(_mc_half_width(np.array([1.0, 2.0, 3.0])), 3)
     2.484
@@ -602,7 +601,7 @@ def _r(x: float, digits: int = 4) -> float:
     return round(float(x), digits)
 
 
-def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]]:
+def _groups(runs: list[dict[str, Any]], j: int, col: str, refits: bool) -> list[dict[str, Any]]:
     """Per value of ``col``: the paired saving of scenario ``j`` over the replications in which
     the value has cases both as it is and with the scenario, ordered by value."""
     values = sorted({v for r in runs for v in r["baseline"]["groups"][col]})
@@ -617,7 +616,7 @@ def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]
             continue
         base = np.asarray([b[0] / b[1] for b, _ in pairs])
         scen = np.asarray([s[0] / s[1] for _, s in pairs])
-        mean, lo, hi = _interval(base - scen)
+        mean, lo, hi = _interval(base - scen, refits)
         b_mean = float(base.mean())
         out.append(
             {
@@ -636,7 +635,11 @@ def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]
 
 
 def _sla(
-    runs: list[dict[str, Any]], j: int, rules: Sequence[Any], linked: dict[tuple[int, str], bool]
+    runs: list[dict[str, Any]],
+    j: int,
+    rules: Sequence[Any],
+    linked: dict[tuple[int, str], bool],
+    refits: bool,
 ) -> list[dict[str, Any]]:
     """Per rule: the met share as it is and with scenario ``j`` (means over the replications
     that decide cases in both) and the paired change with its interval (percentage points)."""
@@ -670,7 +673,7 @@ def _sla(
             continue
         b = 100 * np.asarray([p[0] for p in pairs])
         s = 100 * np.asarray([p[1] for p in pairs])
-        mean, lo, hi = _interval(s - b)
+        mean, lo, hi = _interval(s - b, refits)
         out.append(
             {
                 "rule": name,
@@ -760,7 +763,7 @@ def _summarise(
         d = np.asarray(
             [r["baseline"]["lead_time_mean_h"] - r["scenarios"][j]["lead_time_mean_h"] for r in runs]
         )
-        mean, lo, hi = _interval(d)
+        mean, lo, hi = _interval(d, uncertain)
         staff = np.asarray([r["scenarios"][j]["staff_hours"] - r["baseline"]["staff_hours"] for r in runs])
         row: dict[str, Any] = {"name": s.name}
         row.update({k: _r(np.mean([r["scenarios"][j][k] for r in runs])) for k in keys})
@@ -775,7 +778,7 @@ def _summarise(
         )
         for role, col in bd.columns:
             tied = bool(linked.get((j, col), False))
-            row[f"by_{role}"] = {"column": col, "linked": tied, "groups": _groups(runs, j, col)}
+            row[f"by_{role}"] = {"column": col, "linked": tied, "groups": _groups(runs, j, col, uncertain)}
             if not tied:
                 # honest about what the numbers can show: without a link, the groups are a random
                 # split of the cases, and their savings differ from the overall one by chance only
@@ -785,7 +788,7 @@ def _summarise(
                     "differ from the overall saving by chance only"
                 )
         if bd.sla:
-            row["sla"] = _sla(runs, j, bd.sla, linked)
+            row["sla"] = _sla(runs, j, bd.sla, linked, uncertain)
         left = sum(1 for r in runs if r["scenarios"][j].get("left_out"))
         if left:
             # replications whose bootstrap refit holds no instance of what a change names
