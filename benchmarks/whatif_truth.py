@@ -18,18 +18,17 @@ remedy's scope, :mod:`flowlens.synth.remedies`):
   time: first start to last end per case, hours), over the same process.
 
 Per row: true saving (h and % of the as-is mean lead time), estimate, 95 % CI, whether the CI
-covers the truth, whether the sign is right, the relative error |estimate − truth| / |truth|,
-and (diagnostic) whether the interval for one realisation covers it: the truth is one run of
-the generator, not an expectation, so its own noise is that of one replication, and
-mean ± t·sd·√(1 + 1/R) is the interval a single realisation falls in.
+covers the truth, whether the sign is right, the relative error |estimate − truth| / |truth|.
+The truth is one run of the generator, not an expectation: whatif's interval is where the
+saving of one period falls (mean ± t·sd·√(1 + 1/R), methods §17.2), the interval to judge it by.
 
 Summary (the issue's targets): median relative error (≤ 10 %), CI coverage (≥ 90 %), sign right
 for every row whose true saving is ≥ 1 % of the mean lead time; over all rows and over those
 *material* rows.
 
 ``--pooled`` also judges, per (remedy, process), the truths' mean over the seeds against the
-estimates' mean, with the confidence interval of that mean (against the expectation) and the
-prediction interval (against the mean of k realisations): see :class:`Pooled`. One run's noise
+estimates' mean, with the interval in which the mean of k realisations falls: see
+:class:`Pooled`. One run's noise
 falls as 1/√k there, so the pooled relative error measures the model's bias, not one run's luck.
 ``--processes`` limits the rows to some processes (e.g. ``complaint``).
 
@@ -173,8 +172,6 @@ class Row(Judged):
     est_h: float
     lo_h: float
     hi_h: float
-    pi_lo_h: float
-    pi_hi_h: float
     replications: int
 
     @property
@@ -184,10 +181,6 @@ class Row(Judged):
     @property
     def covers(self) -> bool:
         return self.lo_h <= self.true_h <= self.hi_h
-
-    @property
-    def pi_covers(self) -> bool:
-        return self.pi_lo_h <= self.true_h <= self.pi_hi_h
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,24 +194,11 @@ class Row(Judged):
             "saving_mean_h": round(self.est_h, 3),
             "saving_ci95_h": [round(self.lo_h, 3), round(self.hi_h, 3)],
             "ci_covers_truth": self.covers,
-            "realisation_interval_h": [round(self.pi_lo_h, 3), round(self.pi_hi_h, 3)],
-            "realisation_interval_covers": self.pi_covers,
             "material": self.material,
             "sign_right": self.sign_right,
             "relative_error": round(self.rel_err, 4) if math.isfinite(self.rel_err) else None,
             "replications": self.replications,
         }
-
-
-def _realisation_interval(d: np.ndarray) -> tuple[float, float]:
-    """mean ± t·sd·√(1 + 1/R): where one more replication (one realisation) falls."""
-    from scipy.stats import t
-
-    m = float(d.mean())
-    if len(d) < 2:
-        return m, m
-    h = float(t.ppf(0.975, len(d) - 1)) * float(d.std(ddof=1)) * math.sqrt(1 + 1 / len(d))
-    return m - h, m + h
 
 
 def run_seed(
@@ -289,10 +269,6 @@ def run_seed(
             tobe = pd.read_parquet(out / "counterfactuals" / f"events_tobe_{r}.parquet")
             true_h = asis_h - mean_lead_h(tobe[tobe.process == process])
             sc = res.scenarios[j]
-            d = np.asarray(
-                [x["baseline"]["lead_time_mean_h"] - x["scenarios"][j]["lead_time_mean_h"] for x in res.runs]
-            )
-            pi = _realisation_interval(d)
             rows.append(
                 Row(
                     seed=seed,
@@ -304,8 +280,6 @@ def run_seed(
                     est_h=float(sc["saving_mean_h"]),
                     lo_h=float(sc["saving_ci95_h"][0]),
                     hi_h=float(sc["saving_ci95_h"][1]),
-                    pi_lo_h=pi[0],
-                    pi_hi_h=pi[1],
                     replications=res.replications,
                 )
             )
@@ -318,12 +292,8 @@ def run_seed(
 class Pooled(Judged):
     """One (remedy, process) over k seeds: the truths' mean against the estimates' mean.
 
-    Seed i's truth is μ_i + ε_i (the expected saving of that bank plus one run's noise) and its
-    estimate has standard error se_i, so mean(truth) − mean(estimate) has variance
-    Σ(se_i² + σ_i²)/k²: the *confidence* interval of the mean estimate, ± √Σh_i²/k with h_i the
-    seeds' CI half-widths, judges it against the truth's expectation; the *prediction*
-    interval, ± √Σp_i²/k with p_i the half-widths of the seeds' intervals for one realisation,
-    judges it against the mean of k realisations (σ_i taken from the model's own paired spread)."""
+    Seed i's truth is one realisation and its interval (half-width h_i) is where one realisation
+    falls, so the mean of the k truths falls in the estimates' mean ± √Σh_i²/k."""
 
     remedy: str
     process: str
@@ -332,16 +302,11 @@ class Pooled(Judged):
     true_h: float
     est_h: float
     ci_half_h: float
-    pi_half_h: float
     true_sd_h: float
 
     @property
     def covers(self) -> bool:
         return abs(self.true_h - self.est_h) <= self.ci_half_h
-
-    @property
-    def pi_covers(self) -> bool:
-        return abs(self.true_h - self.est_h) <= self.pi_half_h
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -354,11 +319,6 @@ class Pooled(Judged):
             "saving_mean_h": round(self.est_h, 3),
             "saving_ci95_h": [round(self.est_h - self.ci_half_h, 3), round(self.est_h + self.ci_half_h, 3)],
             "ci_covers_truth": self.covers,
-            "prediction_interval_h": [
-                round(self.est_h - self.pi_half_h, 3),
-                round(self.est_h + self.pi_half_h, 3),
-            ],
-            "prediction_interval_covers": self.pi_covers,
             "material": self.material,
             "sign_right": self.sign_right,
             "relative_error": round(self.rel_err, 4) if math.isfinite(self.rel_err) else None,
@@ -384,7 +344,6 @@ def pooled(rows: Sequence[Row]) -> list[Pooled]:
                 true_h=float(truths.mean()),
                 est_h=float(np.mean([x.est_h for x in rs])),
                 ci_half_h=math.sqrt(sum(((x.hi_h - x.lo_h) / 2) ** 2 for x in rs)) / k,
-                pi_half_h=math.sqrt(sum(((x.pi_hi_h - x.pi_lo_h) / 2) ** 2 for x in rs)) / k,
                 true_sd_h=float(truths.std(ddof=1)) if k > 1 else 0.0,
             )
         )
@@ -392,8 +351,8 @@ def pooled(rows: Sequence[Row]) -> list[Pooled]:
 
 
 def pooled_summary(ps: Sequence[Pooled]) -> dict[str, Any]:
-    """The issue's figures on the seed-pooled rows: median relative error, coverage of the
-    confidence and of the prediction interval, sign right (all rows and material ones)."""
+    """The issue's figures on the seed-pooled rows: median relative error, coverage, sign right
+    (all rows and material ones)."""
 
     def figures(rs: Sequence[Pooled]) -> dict[str, Any]:
         errs = [x.rel_err for x in rs if math.isfinite(x.rel_err)]
@@ -401,9 +360,6 @@ def pooled_summary(ps: Sequence[Pooled]) -> dict[str, Any]:
             "rows": len(rs),
             "median_relative_error": round(float(np.median(errs)), 4) if errs else None,
             "ci_coverage": round(float(np.mean([x.covers for x in rs])), 4) if rs else None,
-            "prediction_interval_coverage": round(float(np.mean([x.pi_covers for x in rs])), 4)
-            if rs
-            else None,
             "sign_right": round(float(np.mean([x.sign_right for x in rs])), 4) if rs else None,
         }
 
@@ -413,7 +369,7 @@ def pooled_summary(ps: Sequence[Pooled]) -> dict[str, Any]:
 def pooled_table(ps: Sequence[Pooled]) -> str:
     head = (
         f"{'remedy':<32} {'process':<17} {'seeds':>5} {'true h':>8} {'sd h':>7} {'est h':>8} "
-        f"{'95 % CI':>19} {'cov':>4} {'prediction int.':>19} {'cov':>4} {'sign':>4} {'rel err':>8}"
+        f"{'95 % CI':>19} {'cov':>4} {'sign':>4} {'rel err':>8}"
     )
     lines = [head, "-" * len(head)]
     for x in ps:
@@ -421,8 +377,7 @@ def pooled_table(ps: Sequence[Pooled]) -> str:
         lines.append(
             f"{x.remedy:<32} {x.process:<17} {len(x.seeds):>5} {x.true_h:8.3f} {x.true_sd_h:7.2f} "
             f"{x.est_h:8.3f} [{x.est_h - x.ci_half_h:8.3f},{x.est_h + x.ci_half_h:8.3f}] "
-            f"{'yes' if x.covers else 'no':>4} [{x.est_h - x.pi_half_h:8.3f},{x.est_h + x.pi_half_h:8.3f}] "
-            f"{'yes' if x.pi_covers else 'no':>4} {('yes' if x.sign_right else 'no') if x.material else '-':>4} {rel}"
+            f"{'yes' if x.covers else 'no':>4} {('yes' if x.sign_right else 'no') if x.material else '-':>4} {rel}"
         )
     return "\n".join(lines)
 
@@ -436,9 +391,6 @@ def summary(rows: Sequence[Row]) -> dict[str, Any]:
             "rows": len(rs),
             "median_relative_error": round(float(np.median(errs)), 4) if errs else None,
             "ci_coverage": round(float(np.mean([x.covers for x in rs])), 4) if rs else None,
-            "realisation_interval_coverage": round(float(np.mean([x.pi_covers for x in rs])), 4)
-            if rs
-            else None,
             "sign_right": round(float(np.mean([x.sign_right for x in rs])), 4) if rs else None,
         }
 
@@ -460,7 +412,7 @@ def summary(rows: Sequence[Row]) -> dict[str, Any]:
 def table(rows: Sequence[Row]) -> str:
     head = (
         f"{'remedy':<32} {'process':<17} {'as-is h':>8} {'sim h':>8} {'true h':>8} {'true %':>7} "
-        f"{'est h':>8} {'95 % CI':>19} {'cov':>4} {'sign':>4} {'rel err':>8} {'real.':>5}"
+        f"{'est h':>8} {'95 % CI':>19} {'cov':>4} {'sign':>4} {'rel err':>8}"
     )
     lines = [head, "-" * len(head)]
     for x in rows:
@@ -469,7 +421,7 @@ def table(rows: Sequence[Row]) -> str:
             f"{x.remedy:<32} {x.process:<17} {x.asis_h:8.2f} {x.baseline_h:8.2f} {x.true_h:8.3f} "
             f"{x.true_pct:6.2f}% {x.est_h:8.3f} [{x.lo_h:8.3f},{x.hi_h:8.3f}] "
             f"{'yes' if x.covers else 'no':>4} {('yes' if x.sign_right else 'no') if x.material else '-':>4} "
-            f"{rel} {'yes' if x.pi_covers else 'no':>5}"
+            f"{rel}"
         )
     return "\n".join(lines)
 
@@ -542,8 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f = s[part]
             print(
                 f"{part:>8}: {f['rows']} rows, median relative error {f['median_relative_error']}, "
-                f"CI coverage {f['ci_coverage']}, realisation-interval coverage "
-                f"{f['realisation_interval_coverage']}, sign right {f['sign_right']}"
+                f"CI coverage {f['ci_coverage']}, sign right {f['sign_right']}"
             )
         print(f"targets: {s['targets']}; sign wrong (material): {s['sign_wrong_material']}")
         if a.pooled:
@@ -553,8 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f = ps[part]
                 print(
                     f"{part:>8}: {f['rows']} pooled rows, median relative error "
-                    f"{f['median_relative_error']}, CI coverage {f['ci_coverage']}, prediction-"
-                    f"interval coverage {f['prediction_interval_coverage']}, sign right {f['sign_right']}"
+                    f"{f['median_relative_error']}, CI coverage {f['ci_coverage']}, sign right {f['sign_right']}"
                 )
         print(f"runtime {runtime} s")
     return 0

@@ -142,7 +142,7 @@ def test_small_rows_are_all_there(small: dict[tuple[str, str], Any]) -> None:
     assert all(math.isfinite(x.true_h) and math.isfinite(x.est_h) for x in small.values())
 
 
-def _row(seed: int, true_h: float, est_h: float, half: float, pi_half: float) -> Any:
+def _row(seed: int, true_h: float, est_h: float, half: float) -> Any:
     return B.Row(
         seed=seed,
         remedy="r",
@@ -153,25 +153,23 @@ def _row(seed: int, true_h: float, est_h: float, half: float, pi_half: float) ->
         est_h=est_h,
         lo_h=est_h - half,
         hi_h=est_h + half,
-        pi_lo_h=est_h - pi_half,
-        pi_hi_h=est_h + pi_half,
         replications=10,
     )
 
 
 def test_pooled_judges_the_mean_of_the_seeds() -> None:
-    """Pooled over k seeds: the truths' mean against the estimates' mean, the confidence
-    half-width √Σh²/k and the prediction half-width √Σp²/k; one run's luck averages out."""
-    rows = [_row(21, 12.0, 5.0, 1.0, 4.0), _row(22, -2.0, 5.0, 1.0, 4.0)]
-    assert not any(x.covers for x in rows)  # each truth alone is outside its CI
+    """Pooled over k seeds: the truths' mean against the estimates' mean ± √Σh²/k (each seed's
+    interval is where one realisation falls); one run's luck averages out."""
+    rows = [_row(21, 12.0, 5.0, 4.0), _row(22, -2.0, 5.0, 4.0)]
+    assert not any(x.covers for x in rows)  # each truth alone is outside its interval
     (p,) = B.pooled(rows)
     assert (p.seeds, p.true_h, p.est_h) == ((21, 22), 5.0, 5.0)
-    assert math.isclose(p.ci_half_h, math.sqrt(2) / 2) and math.isclose(p.pi_half_h, math.sqrt(32) / 2)
-    assert p.covers and p.pi_covers and p.sign_right and p.rel_err == 0.0
+    assert math.isclose(p.ci_half_h, math.sqrt(32) / 2)
+    assert p.covers and p.sign_right and p.rel_err == 0.0
     assert math.isclose(p.true_sd_h, float(np.std([12.0, -2.0], ddof=1)))
     s = B.pooled_summary([p])
     assert s["all"]["ci_coverage"] == 1.0 and s["material"]["rows"] == 1
-    assert "pooled" not in B.table(rows) and "prediction" in B.pooled_table([p])
+    assert "pooled" not in B.table(rows) and "seeds" in B.pooled_table([p])
 
 
 def test_scenario_files_by_process() -> None:

@@ -6,10 +6,12 @@ numbers: a scenario changes a case only through what it changes, :mod:`.streams`
 the observations of a log are given, on a model rebuilt from a bootstrap resample of its cases
 (:func:`~flowlens.simulation.fit.resample`), so the spread of the paired savings holds both the
 simulation's noise and the estimation error of the model. The saving of a replication is the
-baseline's mean lead time minus the scenario's; the interval is the t-interval of those
-savings; a saving is *significant* when that interval excludes zero and the saving is at least
-1 % of the baseline's mean lead time. Replications are added until every interval is within ``precision`` of the baseline's
-mean lead time, or ``max_replications`` or ``max_time_s`` is reached.
+baseline's mean lead time minus the scenario's; the interval is where the saving of one more
+replication falls, mean ± t·sd·√(1 + 1/R) (:func:`_interval`: the estimation error does not
+shrink with R); a saving is *significant* when that interval excludes zero and the saving is at
+least 1 % of the baseline's mean lead time. Replications are added until every mean saving is
+pinned to within ``precision`` of the baseline's mean lead time (t·sd/√R), or
+``max_replications`` or ``max_time_s`` is reached.
 
 >>> from flowlens.simulation.model import SimulationModel, example_model
 >>> from flowlens.simulation.scenarios import Scenario
@@ -380,16 +382,36 @@ def _t(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def _interval(d: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % t-interval of paired savings (zero width when they are all equal)."""
+def _interval(d: np.ndarray, refits: bool) -> tuple[float, float, float]:
+    """Mean and 95 % interval of paired savings (zero width when they are all equal).
+
+    With bootstrap refits (``refits``) a replication's saving is one plausible model's effect
+    plus one period's randomness; neither shrinks with R, so the interval is where the saving
+    of one more replication falls, d̄ ± t·s·√(1 + 1/R). Without refits the model is taken as
+    exact and the interval is the Monte Carlo error of its mean saving, d̄ ± t·s/√R.
+
+    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]), refits=True)]
+    [2.0, -2.968, 6.968]
+    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]), refits=False)]
+    [2.0, -0.484, 4.484]
+    """
     m = float(d.mean())
-    if len(d) < 2:
-        return m, m, m
-    sd = float(d.std(ddof=1))
-    if sd == 0.0:
-        return m, m, m
-    h = _t(len(d) - 1) * sd / math.sqrt(len(d))
+    h = _mc_half_width(d)
+    if refits:
+        h *= math.sqrt(len(d) + 1)
     return m, m - h, m + h
+
+
+def _mc_half_width(d: np.ndarray) -> float:
+    """Half-width of the t-interval of the mean saving, t·s/√R: how precisely R replications pin
+    d̄ (the stopping rule's precision); 0 for fewer than two replications or equal savings.
+
+    >>> round(_mc_half_width(np.array([1.0, 2.0, 3.0])), 3)
+    2.484
+    """
+    if len(d) < 2:
+        return 0.0
+    return _t(len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d))
 
 
 def whatif(
@@ -417,7 +439,7 @@ def whatif(
     the intervals then carry the model's estimation error too. ``cases`` per replication
     (default: the fitted log's cases, at most 2,000), from ``start`` (default: the end of the
     fitted period). ``replications`` fixes R; otherwise R grows by 10 from 10 until every
-    saving's half-width is ≤ ``precision`` × the baseline's mean lead time, R reaches
+    mean saving's Monte Carlo half-width (t·sd/√R) is ≤ ``precision`` × the baseline's mean lead time, R reaches
     ``max_replications`` or ``max_time_s`` has passed.
 
     Every saving is also given per value of the case attributes that name a ``segment`` and
@@ -479,8 +501,7 @@ def whatif(
             d = np.asarray(
                 [r["baseline"]["lead_time_mean_h"] - r["scenarios"][j]["lead_time_mean_h"] for r in runs]
             )
-            _, lo, hi = _interval(d)
-            widths.append((hi - lo) / 2)
+            widths.append(_mc_half_width(d))
         if max(widths) <= precision * base_mean:
             stopped = "precision"
             break
@@ -580,7 +601,7 @@ def _r(x: float, digits: int = 4) -> float:
     return round(float(x), digits)
 
 
-def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]]:
+def _groups(runs: list[dict[str, Any]], j: int, col: str, refits: bool) -> list[dict[str, Any]]:
     """Per value of ``col``: the paired saving of scenario ``j`` over the replications in which
     the value has cases both as it is and with the scenario, ordered by value."""
     values = sorted({v for r in runs for v in r["baseline"]["groups"][col]})
@@ -595,7 +616,7 @@ def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]
             continue
         base = np.asarray([b[0] / b[1] for b, _ in pairs])
         scen = np.asarray([s[0] / s[1] for _, s in pairs])
-        mean, lo, hi = _interval(base - scen)
+        mean, lo, hi = _interval(base - scen, refits)
         b_mean = float(base.mean())
         out.append(
             {
@@ -614,7 +635,11 @@ def _groups(runs: list[dict[str, Any]], j: int, col: str) -> list[dict[str, Any]
 
 
 def _sla(
-    runs: list[dict[str, Any]], j: int, rules: Sequence[Any], linked: dict[tuple[int, str], bool]
+    runs: list[dict[str, Any]],
+    j: int,
+    rules: Sequence[Any],
+    linked: dict[tuple[int, str], bool],
+    refits: bool,
 ) -> list[dict[str, Any]]:
     """Per rule: the met share as it is and with scenario ``j`` (means over the replications
     that decide cases in both) and the paired change with its interval (percentage points)."""
@@ -648,7 +673,7 @@ def _sla(
             continue
         b = 100 * np.asarray([p[0] for p in pairs])
         s = 100 * np.asarray([p[1] for p in pairs])
-        mean, lo, hi = _interval(s - b)
+        mean, lo, hi = _interval(s - b, refits)
         out.append(
             {
                 "rule": name,
@@ -738,13 +763,14 @@ def _summarise(
         d = np.asarray(
             [r["baseline"]["lead_time_mean_h"] - r["scenarios"][j]["lead_time_mean_h"] for r in runs]
         )
-        mean, lo, hi = _interval(d)
+        mean, lo, hi = _interval(d, uncertain)
         staff = np.asarray([r["scenarios"][j]["staff_hours"] - r["baseline"]["staff_hours"] for r in runs])
         row: dict[str, Any] = {"name": s.name}
         row.update({k: _r(np.mean([r["scenarios"][j][k] for r in runs])) for k in keys})
         row.update(
             saving_mean_h=_r(mean),
             saving_ci95_h=[_r(lo), _r(hi)],
+            saving_mc_half_width_h=_r(_mc_half_width(d)),
             saving_pct=_r(100 * mean / base_lead, 3) if base_lead else 0.0,
             significant=_significant(mean, lo, hi, base_lead),
             staff_hours_delta=_r(staff.mean(), 3),
@@ -752,7 +778,7 @@ def _summarise(
         )
         for role, col in bd.columns:
             tied = bool(linked.get((j, col), False))
-            row[f"by_{role}"] = {"column": col, "linked": tied, "groups": _groups(runs, j, col)}
+            row[f"by_{role}"] = {"column": col, "linked": tied, "groups": _groups(runs, j, col, uncertain)}
             if not tied:
                 # honest about what the numbers can show: without a link, the groups are a random
                 # split of the cases, and their savings differ from the overall one by chance only
@@ -762,7 +788,7 @@ def _summarise(
                     "differ from the overall saving by chance only"
                 )
         if bd.sla:
-            row["sla"] = _sla(runs, j, bd.sla, linked)
+            row["sla"] = _sla(runs, j, bd.sla, linked, uncertain)
         left = sum(1 for r in runs if r["scenarios"][j].get("left_out"))
         if left:
             # replications whose bootstrap refit holds no instance of what a change names
