@@ -5,7 +5,9 @@
   rows are renumbered (pos 0, 1, 2, ...; eid = case_idx * 2^24 + pos);
 * activities and resources, sorted as codes while reading, are text in the events table;
 * variants from the per-case hash keys equal the variants of the ordered sequences;
-* the directly-follows case counts from the variants (vectorised) equal the per-variant loop.
+* the directly-follows case counts from the variants (vectorised) equal the per-variant loop;
+* the directly-follows edges and nodes read from the successor columns of the gate's ordering
+  window (one quantile state per edge) equal the join of each instance to the next.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import pytest
 
 import flowlens
 from conftest import shared_path
-from flowlens.discovery.dfg import _counts_from_variants
+from flowlens.discovery.dfg import (
+    _counts_from_variants,
+    _edges_from_pairs,
+    _edges_from_successors,
+    _nodes_ibis,
+    _nodes_sql,
+    pairs,
+)
+from flowlens.io.gate import SUCCESSOR_COLUMNS
 from flowlens.relational import EID_STRIDE
 
 
@@ -129,3 +139,42 @@ def test_dfg_case_counts_from_variants_equal_the_loop(name: str) -> None:
     slow = _counts_by_loop(vt)
     for a, b in zip(fast, slow, strict=True):
         assert dict(a) == dict(b)
+
+
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
+    a = a.sort_values(keys).reset_index(drop=True)
+    b = b.sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a[list(b.columns)], b, check_exact=True)
+
+
+def _assert_successor_path_equals_join(log: flowlens.EventLog) -> None:
+    """The graph read from the gate's successor columns equals the join of each instance to the
+    next (edges and nodes, with and without case counts), bit for bit."""
+    assert log.is_ingested_table()
+    assert not set(SUCCESSOR_COLUMNS) & set(log.table.columns)
+    for with_cases in (True, False):
+        _same_rows(
+            _edges_from_successors(log, with_cases=with_cases),
+            _edges_from_pairs(pairs(log.table), with_cases=with_cases),
+            ["source", "target"],
+        )
+        _same_rows(
+            _nodes_sql(log, with_cases=with_cases), _nodes_ibis(log, with_cases=with_cases), ["activity"]
+        )
+
+
+def test_successor_columns_after_duplicates_are_set_aside() -> None:
+    # the renumbered cases take their successors again
+    log = flowlens.read_log(_dup_log())
+    assert log.quality.rows_quarantined == 3
+    _assert_successor_path_equals_join(log)
+    # a filtered log has no successor columns of its own: the join is used, same graph shape
+    sub = log.derive(log.table.filter(log.table.activity != "wait"), "no wait")
+    assert not sub.is_ingested_table()
+    assert flowlens.directly_follows(sub).edges["count"].sum() == sub.n_events - sub.n_cases
+
+
+@pytest.mark.parametrize("name", ["sepsis", "bpic2013-incidents", "bank-callcenter", "purchasing", "receipt"])
+def test_successor_columns_equal_the_pairs_join_on_real_logs(name: str) -> None:
+    # logs with lifecycle rows to pair, with start and end columns, and with end times only
+    _assert_successor_path_equals_join(flowlens.read_log(shared_path(name)))
