@@ -178,3 +178,34 @@ def test_successor_columns_after_duplicates_are_set_aside() -> None:
 def test_successor_columns_equal_the_pairs_join_on_real_logs(name: str) -> None:
     # logs with lifecycle rows to pair, with start and end columns, and with end times only
     _assert_successor_path_equals_join(flowlens.read_log(shared_path(name)))
+
+
+def _whole_counts(values: pd.Series) -> dict[str, int]:
+    us = values.dropna().astype("datetime64[us]").astype("int64")
+    units = {"day": 86_400_000_000, "hour": 3_600_000_000, "minute": 60_000_000, "second": 1_000_000}
+    return {u: int((us % k == 0).sum()) for u, k in units.items()} | {
+        "millisecond": int((us % 1000 == 0).sum())
+    }
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Amsterdam"])
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_time_resolution_counts_the_wall_clock_in_the_parsing_pass(tmp_path, fmt: str, tz: str) -> None:
+    # typed times read in UTC count their parsed instants; text and other zones count a wall
+    # clock column taken in the same pass: both are the wall clock as written
+    t = pd.Timestamp("2024-03-01 08:00")
+    ends = [t + pd.Timedelta(minutes=37 * i) + pd.Timedelta(seconds=(i % 3) * 1.5) for i in range(40)]
+    df = pd.DataFrame(
+        {
+            "case_id": [f"c{i % 7}" for i in range(40)],
+            "activity": [f"a{i % 4}" for i in range(40)],
+            "start_time": [e - pd.Timedelta(hours=1) for e in ends],
+            "end_time": ends,
+        }
+    )
+    path = tmp_path / f"log.{fmt}"
+    df.to_parquet(path) if fmt == "parquet" else df.to_csv(path, index=False)
+    res = flowlens.read_log(path, tz=tz).quality.time_resolution
+    for col in ("start_time", "end_time"):
+        assert res[col].values == len(df)
+        assert res[col].whole == _whole_counts(df[col])

@@ -145,6 +145,7 @@ def run_gate(
         row_sql=raw.row_sql,
     )
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
+    start_parsed = None
     start_sql = "CAST(NULL AS BIGINT)"
     start_local = "CAST(NULL AS TIMESTAMP)"
     end_local = end.local_sql or "CAST(NULL AS TIMESTAMP)"
@@ -160,6 +161,7 @@ def run_gate(
             row_sql=raw.row_sql,
         )
         info.timestamp_formats[mapping.start] = start.formats
+        start_parsed = start
         start_sql = start.sql
         start_local = start.local_sql or start_local
 
@@ -205,6 +207,21 @@ def run_gate(
             f"WHEN __start_local IS NOT NULL AND start_us IS NOT NULL "
             f"AND timezone({z}, make_timestamptz(start_us)) <> __start_local THEN {lit(Q.DST_GAP)}"
         )
+    # The wall clock each time column is written in (for its resolution, methods §1.7) is
+    # taken in the same pass: the parsed instant itself where the two are equal, else a column
+    # of its own (text times are not parsed a second time in another scan).
+    walls: dict[str, str] = {}
+    wall_cols = ""
+    for col, parsed_col, instant in ((mapping.end, end, "end_us"), (mapping.start, start_parsed, "start_us")):
+        if col is None or parsed_col is None or parsed_col.wall_sql is None:
+            continue
+        if parsed_col.wall_is_instant:
+            walls[col] = instant
+        else:
+            walls[col] = f"__wall_{instant}"
+            wall_cols += f", epoch_us({parsed_col.wall_sql}) AS {walls[col]}"
+    own_walls = [w for w in walls.values() if w.startswith("__wall_")]
+    staging_cols = ", ".join(["__reason", "__start_present", "__end_present", "__nul", *own_walls])
     lc_check = (
         f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} THEN {lit(Q.UNKNOWN_LIFECYCLE)}"
         if lifecycle
@@ -240,6 +257,7 @@ def run_gate(
                      {lifecycle_sql} AS __lc,
                      ({nul_sql}) AS __nul
                      {dst_cols}
+                     {wall_cols}
                      {attr_sql}
               FROM {q(raw.name)})
             """
@@ -248,10 +266,7 @@ def run_gate(
         raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
-    walls = {mapping.end: end.wall_sql}
-    if mapping.start:
-        walls[mapping.start] = start.wall_sql
-    resolution = _time_resolution(con, raw, walls)
+    resolution = _time_resolution(con, walls)
     ambiguous = Flag(0, 0, Q.FLAG_TEXT["ambiguous_local_times"])
     if dst_cols:
         ambiguous = _ambiguous_times(con, tz)
@@ -274,8 +289,8 @@ def run_gate(
             """
         )
         con.execute(
-            """CREATE TEMP VIEW valid AS
-               SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
+            f"""CREATE TEMP VIEW valid AS
+               SELECT * EXCLUDE ({staging_cols}) FROM parsed
                WHERE __reason IS NULL AND __row NOT IN (SELECT __row FROM dup_rows)"""
         )
         dup_union = (
@@ -284,8 +299,8 @@ def run_gate(
     else:
         # Without lifecycle rows, duplicates are found while instances are ordered (below).
         con.execute(
-            """CREATE TEMP VIEW valid AS
-               SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
+            f"""CREATE TEMP VIEW valid AS
+               SELECT * EXCLUDE ({staging_cols}) FROM parsed
                WHERE __reason IS NULL"""
         )
         dup_union = ""
@@ -1033,12 +1048,11 @@ def _flags(
     return flags
 
 
-def _time_resolution(
-    con: duckdb.DuckDBPyConnection, raw: RawTable, walls: dict[str, str | None]
-) -> dict[str, TimeResolution]:
+def _time_resolution(con: duckdb.DuckDBPyConnection, walls: dict[str, str]) -> dict[str, TimeResolution]:
     """How finely each time column used is recorded (docs/methods.md §1.7): per column, one
     aggregate over the wall clock as the source writes it, counting the values that are whole
-    days (midnight), hours, minutes, seconds and milliseconds."""
+    days (midnight), hours, minutes, seconds and milliseconds. ``walls``: source column -> the
+    column of ``parsed`` that holds its wall clock in microseconds (every row read)."""
     parts = {col: sql for col, sql in walls.items() if sql}
     if not parts:
         return {}
@@ -1051,8 +1065,8 @@ def _time_resolution(
         aggs += [
             f"count(*) FILTER (WHERE __w{i} % {round(seconds * 1_000_000)} = 0)" for _, seconds in TIME_UNITS
         ]
-    walls_sql = ", ".join(f"epoch_us({parts[c]}) AS __w{i}" for i, c in enumerate(cols))
-    row = con.execute(f"SELECT {', '.join(aggs)} FROM (SELECT {walls_sql} FROM {q(raw.name)})").fetchone()
+    walls_sql = ", ".join(f"{parts[c]} AS __w{i}" for i, c in enumerate(cols))
+    row = con.execute(f"SELECT {', '.join(aggs)} FROM (SELECT {walls_sql} FROM parsed)").fetchone()
     assert row is not None
     out: dict[str, TimeResolution] = {}
     width = 1 + len(TIME_UNITS)

@@ -59,6 +59,9 @@ class ParsedColumn:
     #: SQL of the wall clock as the source writes it (a naive ``TIMESTAMP``; the offset, where
     #: a value has one, is dropped), to tell how finely times are recorded (methods §1.7).
     wall_sql: str | None = None
+    #: The wall clock in microseconds equals ``sql`` for every value (typed columns read in UTC):
+    #: the time resolution is then counted on the parsed instants, with no second conversion.
+    wall_is_instant: bool = False
 
 
 def _formats_with_times(date_part: str) -> list[str]:
@@ -87,8 +90,10 @@ def timestamp_column(
     from_instant = f"timezone({lit(tz)}, make_timestamptz({parsed.sql}))"
     if "typed timestamp with zone" in parsed.formats:
         parsed.wall_sql = f"timezone({lit(tz)}, {col})"
+        parsed.wall_is_instant = is_utc(tz)
     elif parsed.local_sql and any(f.startswith("typed") for f in parsed.formats):
         parsed.wall_sql = parsed.local_sql
+        parsed.wall_is_instant = is_utc(tz)
     else:
         # as written: ISO text keeps its wall clock when cast to TIMESTAMP (offset dropped);
         # other layouts through their local reading; epoch numbers from the instant
