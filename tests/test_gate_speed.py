@@ -209,3 +209,30 @@ def test_time_resolution_counts_the_wall_clock_in_the_parsing_pass(tmp_path, fmt
     for col in ("start_time", "end_time"):
         assert res[col].values == len(df)
         assert res[col].whole == _whole_counts(df[col])
+
+
+def test_format_detection_counts_each_layout_on_a_mixed_column() -> None:
+    # the slash, year-first and number patterns are matched only on values that are not ISO:
+    # the counts are still those of every layout present
+    import duckdb
+
+    from flowlens.io.timestamps import _detect
+
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE mix AS SELECT CASE i % 6
+             WHEN 0 THEN '2024-01-0' || (1 + i % 9) || ' 10:00:00+02:00'
+             WHEN 1 THEN (13 + i % 15) || '/0' || (1 + i % 9) || '/2024 10:' || (10 + i % 50)
+             WHEN 2 THEN '2024/03/0' || (1 + i % 9) || ' 11:00'
+             WHEN 3 THEN '2024-01-01 10:00:00 +0200'
+             WHEN 4 THEN 'x' || i ELSE '2024-02-03' END AS t
+           FROM range(600) r(i)"""
+    )
+    formats = _detect(con, "mix", '"t"', "t", tz="UTC", source="mix", row_sql="rowid").formats
+    assert formats == {
+        "ISO 8601 with offset": 100,
+        "ISO 8601 without offset (taken as UTC)": 100,
+        "date only (midnight, UTC)": 100,
+        "ISO 8601 variant with offset": 100,
+        "DD/MM/YYYY": 100,
+    }
