@@ -5,7 +5,9 @@
   rows are renumbered (pos 0, 1, 2, ...; eid = case_idx * 2^24 + pos);
 * activities and resources, sorted as codes while reading, are text in the events table;
 * variants from the per-case hash keys equal the variants of the ordered sequences;
-* the directly-follows case counts from the variants (vectorised) equal the per-variant loop.
+* the directly-follows case counts from the variants (vectorised) equal the per-variant loop;
+* the directly-follows edges and nodes read from the successor columns of the gate's ordering
+  window (one quantile state per edge) equal the join of each instance to the next.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import pytest
 
 import flowlens
 from conftest import shared_path
-from flowlens.discovery.dfg import _counts_from_variants
+from flowlens.discovery.dfg import (
+    _counts_from_variants,
+    _edges_from_pairs,
+    _edges_from_successors,
+    _nodes_ibis,
+    _nodes_sql,
+    pairs,
+)
+from flowlens.io.gate import SUCCESSOR_COLUMNS
 from flowlens.relational import EID_STRIDE
 
 
@@ -129,3 +139,100 @@ def test_dfg_case_counts_from_variants_equal_the_loop(name: str) -> None:
     slow = _counts_by_loop(vt)
     for a, b in zip(fast, slow, strict=True):
         assert dict(a) == dict(b)
+
+
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
+    a = a.sort_values(keys).reset_index(drop=True)
+    b = b.sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a[list(b.columns)], b, check_exact=True)
+
+
+def _assert_successor_path_equals_join(log: flowlens.EventLog) -> None:
+    """The graph read from the gate's successor columns equals the join of each instance to the
+    next (edges and nodes, with and without case counts), bit for bit."""
+    assert log.is_ingested_table()
+    assert not set(SUCCESSOR_COLUMNS) & set(log.table.columns)
+    for with_cases in (True, False):
+        _same_rows(
+            _edges_from_successors(log, with_cases=with_cases),
+            _edges_from_pairs(pairs(log.table), with_cases=with_cases),
+            ["source", "target"],
+        )
+        _same_rows(
+            _nodes_sql(log, with_cases=with_cases), _nodes_ibis(log, with_cases=with_cases), ["activity"]
+        )
+
+
+def test_successor_columns_after_duplicates_are_set_aside() -> None:
+    # the renumbered cases take their successors again
+    log = flowlens.read_log(_dup_log())
+    assert log.quality.rows_quarantined == 3
+    _assert_successor_path_equals_join(log)
+    # a filtered log has no successor columns of its own: the join is used, same graph shape
+    sub = log.derive(log.table.filter(log.table.activity != "wait"), "no wait")
+    assert not sub.is_ingested_table()
+    assert flowlens.directly_follows(sub).edges["count"].sum() == sub.n_events - sub.n_cases
+
+
+@pytest.mark.parametrize("name", ["sepsis", "bpic2013-incidents", "bank-callcenter", "purchasing", "receipt"])
+def test_successor_columns_equal_the_pairs_join_on_real_logs(name: str) -> None:
+    # logs with lifecycle rows to pair, with start and end columns, and with end times only
+    _assert_successor_path_equals_join(flowlens.read_log(shared_path(name)))
+
+
+def _whole_counts(values: pd.Series) -> dict[str, int]:
+    us = values.dropna().astype("datetime64[us]").astype("int64")
+    units = {"day": 86_400_000_000, "hour": 3_600_000_000, "minute": 60_000_000, "second": 1_000_000}
+    return {u: int((us % k == 0).sum()) for u, k in units.items()} | {
+        "millisecond": int((us % 1000 == 0).sum())
+    }
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Amsterdam"])
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_time_resolution_counts_the_wall_clock_in_the_parsing_pass(tmp_path, fmt: str, tz: str) -> None:
+    # typed times read in UTC count their parsed instants; text and other zones count a wall
+    # clock column taken in the same pass: both are the wall clock as written
+    t = pd.Timestamp("2024-03-01 08:00")
+    ends = [t + pd.Timedelta(minutes=37 * i) + pd.Timedelta(seconds=(i % 3) * 1.5) for i in range(40)]
+    df = pd.DataFrame(
+        {
+            "case_id": [f"c{i % 7}" for i in range(40)],
+            "activity": [f"a{i % 4}" for i in range(40)],
+            "start_time": [e - pd.Timedelta(hours=1) for e in ends],
+            "end_time": ends,
+        }
+    )
+    path = tmp_path / f"log.{fmt}"
+    df.to_parquet(path) if fmt == "parquet" else df.to_csv(path, index=False)
+    res = flowlens.read_log(path, tz=tz).quality.time_resolution
+    for col in ("start_time", "end_time"):
+        assert res[col].values == len(df)
+        assert res[col].whole == _whole_counts(df[col])
+
+
+def test_format_detection_counts_each_layout_on_a_mixed_column() -> None:
+    # the slash, year-first and number patterns are matched only on values that are not ISO:
+    # the counts are still those of every layout present
+    import duckdb
+
+    from flowlens.io.timestamps import _detect
+
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE mix AS SELECT CASE i % 6
+             WHEN 0 THEN '2024-01-0' || (1 + i % 9) || ' 10:00:00+02:00'
+             WHEN 1 THEN (13 + i % 15) || '/0' || (1 + i % 9) || '/2024 10:' || (10 + i % 50)
+             WHEN 2 THEN '2024/03/0' || (1 + i % 9) || ' 11:00'
+             WHEN 3 THEN '2024-01-01 10:00:00 +0200'
+             WHEN 4 THEN 'x' || i ELSE '2024-02-03' END AS t
+           FROM range(600) r(i)"""
+    )
+    formats = _detect(con, "mix", '"t"', "t", tz="UTC", source="mix", row_sql="rowid").formats
+    assert formats == {
+        "ISO 8601 with offset": 100,
+        "ISO 8601 without offset (taken as UTC)": 100,
+        "date only (midnight, UTC)": 100,
+        "ISO 8601 variant with offset": 100,
+        "DD/MM/YYYY": 100,
+    }

@@ -136,9 +136,20 @@ class EventLog:
             table = eng.backend.read_parquet(stage_for_spark(path, eng.backend._session))
         return replace_log(self, table=table, engine=eng)
 
+    def is_ingested_table(self) -> bool:
+        """True when this log's table is the one the gate built, unfiltered, in the ingest
+        engine: analyses may then read what the gate computed alongside it (the successor
+        columns, :data:`flowlens.io.gate.SUCCESSOR_COLUMNS`)."""
+        from flowlens.io.gate import events_table
+
+        if self.engine is not self._ingest or self._ingest.duckdb is None:
+            return False
+        return bool(self.table.equals(events_table(self._ingest.backend)))
+
     def _materialise_parquet(self, path: Path) -> None:
-        base = self._ingest.backend.table("events")
-        if self.engine.name == "duckdb" and self.table.equals(base):
+        from flowlens.io.gate import SUCCESSOR_COLUMNS
+
+        if self.engine.name == "duckdb" and self.is_ingested_table():
             # the ingested table itself: let DuckDB copy it without a round trip
             con = self._ingest.duckdb
             assert con is not None
@@ -146,7 +157,8 @@ class EventLog:
             # buffering to keep it (less memory under a limit)
             con.execute("SET preserve_insertion_order = false")
             try:
-                con.execute(f"COPY events TO '{path}' (FORMAT parquet)")
+                hidden = ", ".join(SUCCESSOR_COLUMNS)
+                con.execute(f"COPY (SELECT * EXCLUDE ({hidden}) FROM events) TO '{path}' (FORMAT parquet)")
             finally:
                 con.execute("SET preserve_insertion_order = true")
         else:

@@ -111,27 +111,16 @@ def _directly_follows(log: EventLog) -> DirectlyFollowsGraph:
     # over all events); otherwise the engine counts them.
     n_events = int((vt["length"] * vt["count"]).sum())
     from_variants = int(vt["length"].sum()) <= 0.25 * max(n_events, 1)
-    edge_aggs = {
-        "count": p.count(),
-        "wait_mean_s": p.wait_us.mean() / US,
-        "wait_total_s": p.wait_us.sum() / US,
-        "wait_median_s": p.wait_us.median() / US,
-        "wait_p90_s": p.wait_us.quantile(0.9) / US,
-    }
-    if not from_variants:
-        edge_aggs["cases"] = p.case_idx.nunique()
-    edges = p.group_by(["source", "target"]).aggregate(**edge_aggs).to_pandas()
-    proc = (t.end_us - t.start_us).name("proc")
-    node_aggs = {"count": t.count()}
-    if not from_variants:
-        node_aggs["cases"] = t.case_idx.nunique()
-    if log.has_start_times:
-        node_aggs |= {
-            "proc_mean_s": proc.mean() / US,
-            "proc_median_s": proc.median() / US,
-            "proc_p90_s": proc.quantile(0.9) / US,
-        }
-    nodes = t.group_by("activity").aggregate(**node_aggs).to_pandas()
+    edges = (
+        _edges_from_successors(log, with_cases=not from_variants)
+        if log.is_ingested_table()
+        else _edges_from_pairs(p, with_cases=not from_variants)
+    )
+    nodes = (
+        _nodes_sql(log, with_cases=not from_variants)
+        if log.is_ingested_table()
+        else _nodes_ibis(log, with_cases=not from_variants)
+    )
     if from_variants:
         node_cases, edge_cases, starts_c, ends_c = _counts_from_variants(vt)
         nodes.insert(2, "cases", nodes.activity.map(node_cases).astype("int64"))
@@ -155,6 +144,82 @@ def _directly_follows(log: EventLog) -> DirectlyFollowsGraph:
         start_activities=_sorted(starts, ["count", "activity"]),
         end_activities=_sorted(ends, ["count", "activity"]),
     )
+
+
+def _edges_from_pairs(p: ibis.Table, *, with_cases: bool) -> pd.DataFrame:
+    """Edge counts and waits from the consecutive pairs (:func:`pairs`): any table, any engine."""
+    edge_aggs = {
+        "count": p.count(),
+        "wait_mean_s": p.wait_us.mean() / US,
+        "wait_total_s": p.wait_us.sum() / US,
+        "wait_median_s": p.wait_us.median() / US,
+        "wait_p90_s": p.wait_us.quantile(0.9) / US,
+    }
+    if with_cases:
+        edge_aggs["cases"] = p.case_idx.nunique()
+    return p.group_by(["source", "target"]).aggregate(**edge_aggs).to_pandas()
+
+
+def _edges_from_successors(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
+    """The same numbers as :func:`_edges_from_pairs`, read from the successor columns the gate's
+    ordering window wrote (:data:`flowlens.io.gate.SUCCESSOR_COLUMNS`): one scan of the events,
+    no join of each instance to the next.
+
+    Only for the ingested table itself (:meth:`EventLog.is_ingested_table`). The median and the
+    90th percentile are exact, from one quantile state per edge (both read from the same
+    sorted values: half the memory of two states, the same numbers). The arithmetic is the
+    pairs query's, expression for expression, so the results are equal bit for bit
+    (``tests/test_discovery.py``).
+    """
+    cases = ", COUNT(DISTINCT case_idx) AS cases" if with_cases else ""
+    sql = f"""
+        SELECT source, target, count, wait_mean_s, wait_total_s,
+               q[1] / 1000000.0 AS wait_median_s, q[2] / 1000000.0 AS wait_p90_s {", cases" if with_cases else ""}
+        FROM (
+          SELECT source, target, COUNT(*) AS count, AVG(wait_us) / 1000000.0 AS wait_mean_s,
+                 SUM(wait_us) / 1000000.0 AS wait_total_s, QUANTILE_CONT(wait_us, [0.5, 0.9]) AS q {cases}
+          FROM (
+            SELECT case_idx, activity AS source, CAST(__succ_activity AS VARCHAR) AS target,
+                   CASE WHEN __succ_gap_us < 0 THEN 0 ELSE __succ_gap_us END AS wait_us
+            FROM events WHERE __succ_gap_us IS NOT NULL)
+          GROUP BY 1, 2)
+    """
+    con = log.engine.duckdb
+    assert con is not None
+    return con.execute(sql).df()
+
+
+def _nodes_ibis(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
+    """Instances per activity and their processing times: any table, any engine."""
+    t = log.table
+    proc = (t.end_us - t.start_us).name("proc")
+    node_aggs = {"count": t.count()}
+    if with_cases:
+        node_aggs["cases"] = t.case_idx.nunique()
+    if log.has_start_times:
+        node_aggs |= {
+            "proc_mean_s": proc.mean() / US,
+            "proc_median_s": proc.median() / US,
+            "proc_p90_s": proc.quantile(0.9) / US,
+        }
+    return t.group_by("activity").aggregate(**node_aggs).to_pandas()
+
+
+def _nodes_sql(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
+    """:func:`_nodes_ibis` on the ingested table, with one quantile state per activity for the
+    median and the 90th percentile (same numbers, half the memory)."""
+    cols = ["activity", "count"] + (["cases"] if with_cases else [])
+    aggs = "COUNT(*) AS count" + (", COUNT(DISTINCT case_idx) AS cases" if with_cases else "")
+    if log.has_start_times:
+        cols += ["proc_mean_s", "q[1] / 1000000.0 AS proc_median_s", "q[2] / 1000000.0 AS proc_p90_s"]
+        aggs += (
+            ", AVG(end_us - start_us) / 1000000.0 AS proc_mean_s, "
+            "QUANTILE_CONT(end_us - start_us, [0.5, 0.9]) AS q"
+        )
+    con = log.engine.duckdb
+    assert con is not None
+    sql = f"SELECT {', '.join(cols)} FROM (SELECT activity, {aggs} FROM events GROUP BY 1)"
+    return con.execute(sql).df()
 
 
 def _counts_from_variants(

@@ -80,7 +80,7 @@ def read_log(
         check_readable(Path(source))
     import pandas as pd
 
-    from flowlens.io.gate import drop_staging, run_gate
+    from flowlens.io.gate import drop_staging, events_table, run_gate
     from flowlens.io.readers import load_csv, load_frame, load_parquet
     from flowlens.io.xes import load_xes
     from flowlens.log import EventLog
@@ -134,7 +134,7 @@ def read_log(
     result = run_gate(con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us)
     drop_staging(con, raw.name)
     log = EventLog(
-        ing.backend.table("events"),
+        events_table(ing.backend),
         columns=result.columns,
         timezone=tz,
         source=info,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -45,6 +46,9 @@ from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
 from flowlens.source import SourceInfo
 from flowlens.units import count_value, percent_value
+
+if TYPE_CHECKING:
+    import ibis
 
 CANONICAL = (
     "eid",
@@ -60,6 +64,13 @@ CANONICAL = (
     "schedule_us",
     "suspended_us",
 )
+
+#: Columns of the events table that the log's table does not show (:func:`events_table`): the
+#: successor's activity and the gap from this instance's end to the successor's start (its end
+#: for completion-only instances), NULL on the last instance of a case. The ordering window
+#: computes them while it sorts each case, so the directly-follows graph reads consecutive
+#: pairs from one scan instead of joining every instance to the next.
+SUCCESSOR_COLUMNS = ("__succ_activity", "__succ_gap_us")
 
 _TERMINAL = ("complete", "ate_abort", "pi_abort", "withdraw", "autoskip", "manualskip")
 _START = ("start",)
@@ -134,6 +145,7 @@ def run_gate(
         row_sql=raw.row_sql,
     )
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
+    start_parsed = None
     start_sql = "CAST(NULL AS BIGINT)"
     start_local = "CAST(NULL AS TIMESTAMP)"
     end_local = end.local_sql or "CAST(NULL AS TIMESTAMP)"
@@ -149,6 +161,7 @@ def run_gate(
             row_sql=raw.row_sql,
         )
         info.timestamp_formats[mapping.start] = start.formats
+        start_parsed = start
         start_sql = start.sql
         start_local = start.local_sql or start_local
 
@@ -194,6 +207,21 @@ def run_gate(
             f"WHEN __start_local IS NOT NULL AND start_us IS NOT NULL "
             f"AND timezone({z}, make_timestamptz(start_us)) <> __start_local THEN {lit(Q.DST_GAP)}"
         )
+    # The wall clock each time column is written in (for its resolution, methods §1.7) is
+    # taken in the same pass: the parsed instant itself where the two are equal, else a column
+    # of its own (text times are not parsed a second time in another scan).
+    walls: dict[str, str] = {}
+    wall_cols = ""
+    for col, parsed_col, instant in ((mapping.end, end, "end_us"), (mapping.start, start_parsed, "start_us")):
+        if col is None or parsed_col is None or parsed_col.wall_sql is None:
+            continue
+        if parsed_col.wall_is_instant:
+            walls[col] = instant
+        else:
+            walls[col] = f"__wall_{instant}"
+            wall_cols += f", epoch_us({parsed_col.wall_sql}) AS {walls[col]}"
+    own_walls = [w for w in walls.values() if w.startswith("__wall_")]
+    staging_cols = ", ".join(["__reason", "__start_present", "__end_present", "__nul", *own_walls])
     lc_check = (
         f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} THEN {lit(Q.UNKNOWN_LIFECYCLE)}"
         if lifecycle
@@ -229,6 +257,7 @@ def run_gate(
                      {lifecycle_sql} AS __lc,
                      ({nul_sql}) AS __nul
                      {dst_cols}
+                     {wall_cols}
                      {attr_sql}
               FROM {q(raw.name)})
             """
@@ -237,10 +266,7 @@ def run_gate(
         raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
-    walls = {mapping.end: end.wall_sql}
-    if mapping.start:
-        walls[mapping.start] = start.wall_sql
-    resolution = _time_resolution(con, raw, walls)
+    resolution = _time_resolution(con, walls)
     ambiguous = Flag(0, 0, Q.FLAG_TEXT["ambiguous_local_times"])
     if dst_cols:
         ambiguous = _ambiguous_times(con, tz)
@@ -263,8 +289,8 @@ def run_gate(
             """
         )
         con.execute(
-            """CREATE TEMP VIEW valid AS
-               SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
+            f"""CREATE TEMP VIEW valid AS
+               SELECT * EXCLUDE ({staging_cols}) FROM parsed
                WHERE __reason IS NULL AND __row NOT IN (SELECT __row FROM dup_rows)"""
         )
         dup_union = (
@@ -273,8 +299,8 @@ def run_gate(
     else:
         # Without lifecycle rows, duplicates are found while instances are ordered (below).
         con.execute(
-            """CREATE TEMP VIEW valid AS
-               SELECT * EXCLUDE (__reason, __start_present, __end_present, __nul) FROM parsed
+            f"""CREATE TEMP VIEW valid AS
+               SELECT * EXCLUDE ({staging_cols}) FROM parsed
                WHERE __reason IS NULL"""
         )
         dup_union = ""
@@ -321,16 +347,24 @@ def run_gate(
     # time, so only those few are compared in full (_drop_duplicates). The rows sorted carry
     # codes, not text: activity and resource go back to text (the table's type for every
     # analysis) and the case id is joined back after the sort.
+    # The same window gives each instance its successor's activity and start (SUCCESSOR_COLUMNS):
+    # the activity stays a code there (one or two bytes; it becomes text only in the few rows of
+    # the graph's result).
     tie = "" if lifecycle else ", (end_us = __prev_end OR end_us = __next_end) AS __tie"
     tie_w = "" if lifecycle else ", lag(i.end_us) OVER w AS __prev_end, lead(i.end_us) OVER w AS __next_end"
+    succ_w = (
+        ", lead(i.activity) OVER w AS __succ_activity, "
+        "lead(coalesce(i.start_us, i.end_us)) OVER w - i.end_us AS __succ_gap_us"
+    )
     con.execute(
         f"""
         CREATE TABLE events AS
         SELECT x.case_idx * {EID_STRIDE} + pos AS eid, x.case_idx, k.case_id, pos,
                CAST(activity AS VARCHAR) AS activity, start_us, end_us,
-               CAST(resource AS VARCHAR) AS resource, src_row {extra} {attr_select} {tie}
+               CAST(resource AS VARCHAR) AS resource, src_row {extra} {attr_select} {tie},
+               __succ_activity, __succ_gap_us
         FROM (
-          SELECT c.case_idx, i.* EXCLUDE (case_id), row_number() OVER w - 1 AS pos {tie_w}
+          SELECT c.case_idx, i.* EXCLUDE (case_id), row_number() OVER w - 1 AS pos {tie_w} {succ_w}
           FROM instances i JOIN case_index c USING (case_id)
           WINDOW w AS (PARTITION BY c.case_idx ORDER BY i.end_us, i.src_row)) x
         JOIN case_index k ON k.case_idx = x.case_idx
@@ -455,11 +489,15 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, attributes: dict[str, str])
                    WHERE src_row IN (SELECT __row FROM dup_rows)"""
             )
             con.execute("DELETE FROM events WHERE src_row IN (SELECT __row FROM dup_rows)")
+            # ... and their successors taken again (SUCCESSOR_COLUMNS)
             con.execute(
                 f"""
-                UPDATE events SET pos = r.pos, eid = events.case_idx * {EID_STRIDE} + r.pos
-                FROM (SELECT src_row, row_number() OVER (PARTITION BY case_idx ORDER BY pos) - 1 AS pos
-                      FROM events WHERE case_idx IN (SELECT case_idx FROM dup_cases)) r
+                UPDATE events SET pos = r.pos, eid = events.case_idx * {EID_STRIDE} + r.pos,
+                       __succ_activity = r.sa, __succ_gap_us = r.sg
+                FROM (SELECT src_row, row_number() OVER w - 1 AS pos, lead(activity) OVER w AS sa,
+                             lead(coalesce(start_us, end_us)) OVER w - end_us AS sg
+                      FROM events WHERE case_idx IN (SELECT case_idx FROM dup_cases)
+                      WINDOW w AS (PARTITION BY case_idx ORDER BY pos)) r
                 WHERE events.src_row = r.src_row
                 """
             )
@@ -901,6 +939,18 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     drop_staging(con, "qrows", "parsed", "dup_rows")
 
 
+def events_table(backend: object) -> ibis.Table:
+    """The log's table: the ``events`` table the gate built, without :data:`SUCCESSOR_COLUMNS`.
+
+    >>> import flowlens, pandas as pd
+    >>> log = flowlens.read_log(pd.DataFrame({"case": [1, 1], "activity": ["a", "b"],
+    ...                                       "timestamp": ["2024-01-01", "2024-01-02"]}))
+    >>> log.table.equals(events_table(log.engine.backend)), "__succ_activity" in log.table.columns
+    (True, False)
+    """
+    return backend.table("events").drop(*SUCCESSOR_COLUMNS)  # type: ignore[attr-defined]
+
+
 def drop_staging(con: duckdb.DuckDBPyConnection, *names: str) -> None:
     """Drop staging tables or views, whichever each is (one look-up for all of them)."""
     kinds = con.execute(
@@ -998,12 +1048,11 @@ def _flags(
     return flags
 
 
-def _time_resolution(
-    con: duckdb.DuckDBPyConnection, raw: RawTable, walls: dict[str, str | None]
-) -> dict[str, TimeResolution]:
+def _time_resolution(con: duckdb.DuckDBPyConnection, walls: dict[str, str]) -> dict[str, TimeResolution]:
     """How finely each time column used is recorded (docs/methods.md §1.7): per column, one
     aggregate over the wall clock as the source writes it, counting the values that are whole
-    days (midnight), hours, minutes, seconds and milliseconds."""
+    days (midnight), hours, minutes, seconds and milliseconds. ``walls``: source column -> the
+    column of ``parsed`` that holds its wall clock in microseconds (every row read)."""
     parts = {col: sql for col, sql in walls.items() if sql}
     if not parts:
         return {}
@@ -1016,8 +1065,8 @@ def _time_resolution(
         aggs += [
             f"count(*) FILTER (WHERE __w{i} % {round(seconds * 1_000_000)} = 0)" for _, seconds in TIME_UNITS
         ]
-    walls_sql = ", ".join(f"epoch_us({parts[c]}) AS __w{i}" for i, c in enumerate(cols))
-    row = con.execute(f"SELECT {', '.join(aggs)} FROM (SELECT {walls_sql} FROM {q(raw.name)})").fetchone()
+    walls_sql = ", ".join(f"{parts[c]} AS __w{i}" for i, c in enumerate(cols))
+    row = con.execute(f"SELECT {', '.join(aggs)} FROM (SELECT {walls_sql} FROM parsed)").fetchone()
     assert row is not None
     out: dict[str, TimeResolution] = {}
     width = 1 + len(TIME_UNITS)

@@ -59,6 +59,9 @@ class ParsedColumn:
     #: SQL of the wall clock as the source writes it (a naive ``TIMESTAMP``; the offset, where
     #: a value has one, is dropped), to tell how finely times are recorded (methods §1.7).
     wall_sql: str | None = None
+    #: The wall clock in microseconds equals ``sql`` for every value (typed columns read in UTC):
+    #: the time resolution is then counted on the parsed instants, with no second conversion.
+    wall_is_instant: bool = False
 
 
 def _formats_with_times(date_part: str) -> list[str]:
@@ -87,8 +90,10 @@ def timestamp_column(
     from_instant = f"timezone({lit(tz)}, make_timestamptz({parsed.sql}))"
     if "typed timestamp with zone" in parsed.formats:
         parsed.wall_sql = f"timezone({lit(tz)}, {col})"
+        parsed.wall_is_instant = is_utc(tz)
     elif parsed.local_sql and any(f.startswith("typed") for f in parsed.formats):
         parsed.wall_sql = parsed.local_sql
+        parsed.wall_is_instant = is_utc(tz)
     else:
         # as written: ISO text keeps its wall clock when cast to TIMESTAMP (offset dropped);
         # other layouts through their local reading; epoch numbers from the instant
@@ -245,24 +250,30 @@ def _detect(
         step = -(-int(n) // _SAMPLE)
         if step > 1:
             sample = f" AND {row_sql} % {step} = 0"
+    # The other layouts' patterns are matched only on the values that are not ISO (a CASE
+    # evaluates its branch for the rows that reach it; a filter's AND may evaluate both sides
+    # for every row): the counts are those of "NOT iso AND pattern".
+    slash = f"regexp_matches(s, {lit(_SLASH_RE)})"
     stats = con.execute(
         f"""
         WITH v AS (SELECT s, TRY_CAST(trim(s) AS TIMESTAMPTZ) IS NOT NULL AS iso, {_has_offset("s")} AS off
-                   FROM (SELECT {text} AS s FROM {q(table)} WHERE {text} IS NOT NULL{sample}))
+                   FROM (SELECT {text} AS s FROM {q(table)} WHERE {text} IS NOT NULL{sample})),
+        w AS (SELECT *, CASE WHEN NOT iso THEN {slash} END AS sl,
+                        CASE WHEN NOT iso THEN regexp_matches(s, {lit(_NUMBER_RE)}) END AS num FROM v)
         SELECT count(*),
                count(*) FILTER (WHERE iso AND off),
                count(*) FILTER (WHERE iso AND NOT off AND contains(s, ':')),
                count(*) FILTER (WHERE iso AND NOT contains(s, ':')),
-               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_SLASH_RE)})),
-               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_SLASH_RE)})
-                                AND TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 1) AS INT) > 12),
-               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_SLASH_RE)})
-                                AND TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 2) AS INT) > 12),
-               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_YMD_SLASH_RE)})),
+               count(*) FILTER (WHERE sl),
+               count(*) FILTER (WHERE CASE WHEN sl THEN
+                                  TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 1) AS INT) > 12 END),
+               count(*) FILTER (WHERE CASE WHEN sl THEN
+                                  TRY_CAST(regexp_extract(s, {lit(_SLASH_RE)}, 2) AS INT) > 12 END),
+               count(*) FILTER (WHERE CASE WHEN NOT iso THEN regexp_matches(s, {lit(_YMD_SLASH_RE)}) END),
                count(*) FILTER (WHERE NOT iso AND off),
-               count(*) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)})),
-               min(s) FILTER (WHERE NOT iso AND regexp_matches(s, {lit(_NUMBER_RE)}))
-        FROM v
+               count(*) FILTER (WHERE num),
+               min(s) FILTER (WHERE num)
+        FROM w
         """
     ).fetchone()
     assert stats is not None
