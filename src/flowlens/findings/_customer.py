@@ -336,16 +336,6 @@ def _build(ctx: FindingContext) -> Steps:
     )
     x = x.left_join(first_fam, x.issue_idx == first_fam.f_issue).drop("f_issue")
     x = x.left_join(first_act, x.issue_idx == first_act.a_issue).drop("a_issue")
-    unit = [x.case_idx, x.ck]
-    before = ibis.window(group_by=unit, order_by=x.eid, rows=(None, -1))
-    upto = ibis.window(group_by=unit, order_by=x.eid, rows=(None, 0))
-
-    def count(flag: ibis.Value, w: Any) -> ibis.Value:
-        return flag.cast("int64").sum().over(w).fill_null(0)
-
-    # The wait before a step is its own when the next step is someone else's: removing the
-    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-    nxt = x.resource.lead().over(ibis.window(group_by=x.case_idx, order_by=x.eid))
     # Party of the performer (customer, organisation, external: a small mapping of the values).
     parties = pd.DataFrame({"p_res": res, "pty": [party(r) for r in res]}, dtype=object)
     if len(parties):
@@ -353,17 +343,44 @@ def _build(ctx: FindingContext) -> Steps:
         x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
     else:
         x = x.mutate(pty=ibis.null("string"))
-    x = x.mutate(
-        own_wait=x.resource.isnull() | nxt.isnull() | (x.resource != nxt),
-        n_info_u=count(x.g_information_provided, upto),
-        n_step_up_u=count(x.g_step_up, upto),
-        n_transfer_b=count(x.g_transfer, before),
-        n_handoff_b=count(x.g_handoff, before),
-        n_fallback_b=count(x.g_bot_fallback, before),
-        n_handled_b=count(x.g_handled, before),
-        n_transfer_u=count(x.g_transfer, upto),
-        n_handoff_u=count(x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)), upto),
+    # The running counts per contact, on a narrow projection joined back by eid: DuckDB's window
+    # operator sorts every column it carries, so windows over the wide table cost several times
+    # more. A count of the steps before one is the count up to it minus the step itself.
+    n = x.select(
+        "eid", "case_idx", "ck", "resource", "g_information_provided", "g_step_up", "g_transfer",
+        "g_handoff", "g_bot_fallback", "g_handled", handoff_u=x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
+    )  # fmt: skip
+    upto = ibis.window(group_by=[n.case_idx, n.ck], order_by=n.eid, rows=(None, 0))
+
+    def upto_count(flag: ibis.Value) -> ibis.Value:
+        return flag.cast("int64").sum().over(upto).fill_null(0)
+
+    # The wait before a step is its own when the next step is someone else's: removing the
+    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
+    nxt = n.resource.lead().over(ibis.window(group_by=n.case_idx, order_by=n.eid))
+    n = n.mutate(
+        own_wait=n.resource.isnull() | nxt.isnull() | (n.resource != nxt),
+        n_info_u=upto_count(n.g_information_provided),
+        n_step_up_u=upto_count(n.g_step_up),
+        n_transfer_u=upto_count(n.g_transfer),
+        c_handoff=upto_count(n.g_handoff),
+        c_fallback=upto_count(n.g_bot_fallback),
+        c_handled=upto_count(n.g_handled),
+        n_handoff_u=upto_count(n.handoff_u),
     )
+    n = n.select(
+        n_eid="eid",
+        own_wait="own_wait",
+        n_info_u="n_info_u",
+        n_step_up_u="n_step_up_u",
+        n_transfer_b=n.n_transfer_u - n.g_transfer.fill_null(False).cast("int64"),
+        n_handoff_b=n.c_handoff - n.g_handoff.fill_null(False).cast("int64"),
+        n_fallback_b=n.c_fallback - n.g_bot_fallback.fill_null(False).cast("int64"),
+        n_handled_b=n.c_handled - n.g_handled.fill_null(False).cast("int64"),
+        n_transfer_u="n_transfer_u",
+        n_handoff_u="n_handoff_u",
+    )
+    x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
     lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(

@@ -299,7 +299,12 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
     inside a W_ work item, ordered before it by their earlier end) was done during it."""
     import ibis
 
-    w = x.filter(~isin(x.activity, transparent))
+    # only the columns the visits need: DuckDB's window operator sorts every column it carries,
+    # so windows over the wide instance table cost several times more than over these
+    w = x.filter(~isin(x.activity, transparent)).select(
+        "eid", "case_idx", "pos", "activity", "resource", "start_us", "end_us", "start_rec", "wait",
+        "con", "ofail", "c_req", "c_cust", "c_neg",
+    )  # fmt: skip
     wc = ibis.window(group_by=w.case_idx, order_by=w.pos)
     wa = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)
     w = w.mutate(
