@@ -228,6 +228,15 @@ def steps(ctx: FindingContext) -> Steps:
     return cache["steps"]
 
 
+def _first_of_issue(t: ibis.Table) -> ibis.Table:
+    """The first row of each issue of ``t`` (issue_idx, s, eid, ...): the earliest ``s``, then
+    the lowest eid. Two hash aggregates instead of a window by issue (which sorts every row)."""
+    m = t.group_by("issue_idx").aggregate(m_s=t.s.min()).rename(m_issue="issue_idx")
+    c = t.join(m, [t.issue_idx == m.m_issue, t.s == m.m_s])
+    e = c.group_by("issue_idx").aggregate(m_eid=c.eid.min())
+    return t.join(e, t.eid == e.m_eid).drop("m_eid", "issue_idx_right")
+
+
 def _build(ctx: FindingContext) -> Steps:
     import ibis
 
@@ -320,18 +329,11 @@ def _build(ctx: FindingContext) -> Steps:
     # the per-event query, a window by issue would stop a slice by case (the fallback under a
     # memory limit, Engine.materialize) from reaching the data, and every slice would redo it.
     narrow = x.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
-    f = narrow.filter(narrow.fam.notnull())
-    f = f.mutate(rn=ibis.row_number().over(ibis.window(group_by=f.issue_idx, order_by=[f.s, f.eid])))
-    first_fam = log.engine.materialize(
-        f.filter(f.rn == 0).select(f_issue="issue_idx", ifam="fam"), prefix="fl_jfirst_fam"
-    )
-    a = narrow.mutate(
-        rn=ibis.row_number().over(ibis.window(group_by=narrow.issue_idx, order_by=[narrow.s, narrow.eid]))
-    )
+    f = _first_of_issue(narrow.filter(narrow.fam.notnull()))
+    first_fam = log.engine.materialize(f.select(f_issue="issue_idx", ifam="fam"), prefix="fl_jfirst_fam")
+    a = _first_of_issue(narrow)
     first_act = log.engine.materialize(
-        a.filter(a.rn == 0).select(
-            a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"
-        ),
+        a.select(a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"),
         prefix="fl_jfirst_act",
     )
     x = x.left_join(first_fam, x.issue_idx == first_fam.f_issue).drop("f_issue")

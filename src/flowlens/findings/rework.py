@@ -251,13 +251,18 @@ def _repeats(ctx: FindingContext) -> Repeats:
     x = x.mutate(
         req=isin(x.activity, req), neg=isin(x.activity, failed_names), ofail=isin(x.ov, failed_values)
     )
-    upto = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, 0))
-    x = x.mutate(
-        occ=ibis.row_number().over(ibis.window(group_by=[x.case_idx, x.activity], order_by=x.pos)) + 1,
-        c_req=x.req.cast("int64").sum().over(upto),
-        c_cust=x.cust.cast("int64").sum().over(upto),
-        c_neg=x.neg.cast("int64").sum().over(upto),
+    # the running counts on a narrow projection joined back by eid (the window operator sorts
+    # every column it carries)
+    nw = x.select("eid", "case_idx", "pos", "activity", "req", "cust", "neg")
+    upto = ibis.window(group_by=nw.case_idx, order_by=nw.pos, rows=(None, 0))
+    nw = nw.select(
+        w_eid="eid",
+        occ=ibis.row_number().over(ibis.window(group_by=[nw.case_idx, nw.activity], order_by=nw.pos)) + 1,
+        c_req=nw.req.cast("int64").sum().over(upto),
+        c_cust=nw.cust.cast("int64").sum().over(upto),
+        c_neg=nw.neg.cast("int64").sum().over(upto),
     )
+    x = x.left_join(nw, x.eid == nw.w_eid).drop("w_eid")
     b = bounces(ctx)
     if b.claims is not None:
         bc = b.claims.select(b_eid="eid", bounce=ibis.literal(True))
