@@ -368,11 +368,13 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
     wa_upto = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos, rows=(None, 0))
     w = w.mutate(new=new, body_work=between, together=together)
     w = w.mutate(visit=w.new.cast("int64").sum().over(wa_upto))
-    w = w.mutate(vstart=w.start_us.min().over(ibis.window(group_by=[w.case_idx, w.activity, w.visit])))
-    w = w.mutate(
-        anchor=(w.visit >= 2) & w.new,
-        prev_vstart=w.vstart.lag().over(ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)),
-    )
+    # the previous visit's start (its earliest start), for a return (the first instance of a
+    # visit >= 2): one aggregate per visit joined on visit - 1, not two windows over every row
+    vs = w.group_by(["case_idx", "activity", "visit"]).aggregate(vstart=w.start_us.min())
+    vs = vs.select(q_case="case_idx", q_act="activity", q_visit=vs.visit + 1, prev_vstart="vstart")
+    w = w.mutate(anchor=(w.visit >= 2) & w.new)
+    w = w.left_join(vs, [w.case_idx == vs.q_case, w.activity == vs.q_act, w.visit == vs.q_visit])
+    w = w.drop("q_case", "q_act", "q_visit")
     p = x.select(p_eid="eid", p_req="c_req", p_cust="c_cust", p_neg="c_neg")
     w = w.left_join(p, w.prev_eid == p.p_eid).drop("p_eid")
     has_req = ((w.c_req - w.p_req) > 0).fill_null(False)
