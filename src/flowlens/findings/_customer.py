@@ -282,11 +282,13 @@ def _build(ctx: FindingContext) -> Steps:
     # Contacts as in the customer's view (methods 9.2): contact ids scoped by case; a case
     # without ids is one contact; instances without an id in a case with ids are no contact.
     if roles["contact"]:
-        has = x.contact.count().over(ibis.window(group_by=x.case_idx)) > 0
-        ck = ibis.ifelse(has, x.contact, ibis.literal(""))
+        # the cases with contact ids: an aggregate joined back (a window by case sorts every row)
+        hc = x.filter(x.contact.notnull()).select(h_case="case_idx").distinct()
+        hc = hc.mutate(h_has=ibis.literal(True))
+        x = x.left_join(hc, x.case_idx == hc.h_case).drop("h_case")
+        x = x.mutate(ck=ibis.ifelse(x.h_has.fill_null(False), x.contact, ibis.literal(""))).drop("h_has")
     else:
-        ck = ibis.literal("")
-    x = x.mutate(ck=ck)
+        x = x.mutate(ck=ibis.literal(""))
     # Issues.
     if j is not None and j.case_issue is not None:
         ci = j.case_issue.select(ci_case="case_idx", issue_idx="issue_idx")
@@ -311,6 +313,9 @@ def _build(ctx: FindingContext) -> Steps:
         wait_us=x.wait_us.fill_null(0),
         proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
     ).drop("after_stop")
+    # stored once: the resource, contact, issue and running-count queries below all read it
+    # (left as an expression, each of them computed it again)
+    x = log.engine.materialize(x, prefix="fl_jbase")
     # Staff resources (a small mapping of the distinct values).
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = sorted(r for r in res if is_staff(r))
