@@ -546,7 +546,9 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     allc = parts[0]
     for p in parts[1:]:
         allc = allc.union(p)
-    allc = allc.mutate(prio=_prio_expr(allc.kind))
+    # stored once: the occurrences and both parts read it (as an expression, every claim
+    # builder's query ran once per reader)
+    allc = ctx.log.engine.materialize(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
     keys = ["kind", "g1", "g2", "g3", "case_id"]
     tb = st.table.select("eid", "case_id", "wait_us", "proc_us", "staff")
     # Occurrences: the anchors (before the parts are shared out).
