@@ -101,6 +101,7 @@ def main() -> None:
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
 
+    load_start = round(os.getloadavg()[0], 1)
     t0 = time.perf_counter()
     path, events, seeds = build_log(int(args.events), args.cache, args.max_runs)
     t_build = time.perf_counter() - t0
@@ -128,7 +129,28 @@ def main() -> None:
         get()
         shared[name] = round(time.perf_counter() - t1, 1)
         print(f"{name}: {shared[name]} s", file=sys.stderr, flush=True)
-    report = find_wastes(log, ctx=ctx)
+    from flowlens.findings.api import load_detectors
+
+    def timed(det):  # type: ignore[no-untyped-def]
+        # each detector's seconds and the peak so far, printed as it ends: a run stopped by a
+        # watchdog still shows how far it got
+        def run(c):  # type: ignore[no-untyped-def]
+            t1 = time.perf_counter()
+            out = det.fn(c)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                f"{det.name}: {time.perf_counter() - t1:.1f} s, peak {peak:.0f} MiB, "
+                f"load {os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return out
+
+        run.name = det.name  # type: ignore[attr-defined]
+        return run
+
+    loaded, _ = load_detectors()
+    report = find_wastes(log, ctx=ctx, detectors=[timed(d) for d in loaded])
     t_find = time.perf_counter() - t0
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
@@ -147,6 +169,7 @@ def main() -> None:
         "bytes_per_event_peak": round(peak_mib * 2**20 / events),
         "waiting_method": args.waiting_method,
         "memory_limit": args.memory_limit,
+        "load_1min_at_start": load_start,
         "load_1min_at_end": round(os.getloadavg()[0], 1),
         "target_s": 60,
         "within_target": t_find < 60,

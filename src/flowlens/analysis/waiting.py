@@ -493,27 +493,28 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
     out = {c: np.zeros(len(df), dtype=np.int64) for c in CAUSES}
     out["batching"] = x - en
     # the work of the groups' resources, with the group id joined in the engine (no resource
-    # names brought into Python: millions of strings)
+    # names brought into Python: millions of strings); it stays there and is read chunk by
+    # chunk below, so Python holds at most CHUNK_WORK intervals of work at once
     named = groups[groups.r.notna()][["r", "g"]].rename(columns={"r": "m_res", "g": "m_g"})
+    kt: ibis.Table | None = None
+    work_of = np.zeros(len(groups), dtype=np.int64)
+    lo_t, hi_t = int(x.min()), int(wend.max())
     if len(named):
         k = sweep.k
         kres = ibis.memtable(named.astype({"m_res": str, "m_g": "int64"}).reset_index(drop=True))
         k = k.join(kres, k.k_res == kres.m_res).select(g="m_g", k_s="k_s", k_e="k_e", k_en="k_en")
-        kd = k.to_pyarrow().to_pandas()
-    else:
-        kd = pd.DataFrame({"g": [], "k_s": [], "k_e": [], "k_en": []})
+        kt = sweep.engine.materialize(k, prefix="fl_wsplit_k")
+        per_g = kt.group_by("g").aggregate(n=kt.count(), s0=kt.k_s.min(), e1=kt.k_e.max()).to_pandas()
+        if len(per_g):
+            work_of[per_g.g.to_numpy(np.int64)] = per_g.n.to_numpy(np.int64)
+            lo_t = min(lo_t, int(per_g.s0.min()))
+            hi_t = max(hi_t, int(per_g.e1.max()))
     rows = [rows_of[c] for c in groups.c]
     ready = df.ready.to_numpy(np.int64)
-    kg = kd.g.to_numpy(np.int64)
-    ks, ke = kd.k_s.to_numpy(np.int64), kd.k_e.to_numpy(np.int64)
-    ken = kd.k_en.astype("Int64").fillna(NO_ENABLED).to_numpy(np.int64)
     # Groups are independent: computed in chunks, so that the arrays stay small (at most
     # CHUNK_WORK intervals of work at once) and every chunk's key ranges fit in int64.
-    lo_t = min(int(x.min()), int(ks.min()) if len(ks) else int(x.min()))
-    hi_t = max(int(wend.max()), int(ke.max()) if len(ke) else int(wend.max()))
     span = hi_t - lo_t + 2 * (sweep.ready_evidence_us + 2) + 3
     per_chunk = max(1, (2**62 - 1) // span - 1)
-    work_of = np.bincount(kg, minlength=len(groups))
     chunk = np.zeros(len(groups), dtype=np.int64)
     cur, size, n_in = 0, 0, 0
     for g in range(len(groups)):
@@ -523,17 +524,22 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
         size += int(work_of[g])
         n_in += 1
     wait_chunk = np.where(fast, chunk[np.maximum(gw, 0)], -1)
-    work_order = np.argsort(chunk[kg], kind="stable")
-    work_bounds = np.searchsorted(chunk[kg][work_order], np.arange(cur + 2))
     for c in range(cur + 1):
         gs = np.flatnonzero(chunk == c)
-        first = int(gs[0])
+        first, last = int(gs[0]), int(gs[-1])
         sel = np.flatnonzero(wait_chunk == c)
-        ksel = work_order[work_bounds[c] : work_bounds[c + 1]]
+        if kt is not None and int(work_of[first : last + 1].sum()):
+            kd = kt.filter((kt.g >= first) & (kt.g <= last)).to_pyarrow()
+            kg = kd["g"].to_numpy().astype(np.int64)
+            ks, ke = kd["k_s"].to_numpy().astype(np.int64), kd["k_e"].to_numpy().astype(np.int64)
+            ken = kd["k_en"].fill_null(NO_ENABLED).to_numpy().astype(np.int64)
+            del kd
+        else:
+            kg = ks = ke = ken = np.zeros(0, dtype=np.int64)
         part = split_groups(
             {"group": gw[sel] - first, "x": x[sel], "wend": wend[sel], "ready": ready[sel]},
-            {"group": kg[ksel] - first, "s": ks[ksel], "e": ke[ksel], "en": ken[ksel]},
-            rows[first : int(gs[-1]) + 1],
+            {"group": kg - first, "s": ks, "e": ke, "en": ken},
+            rows[first : last + 1],
             ready_evidence_us=sweep.ready_evidence_us,
         )
         busy, cont, unav = part["busy"], part["contention"], part["unavailability"]

@@ -228,6 +228,15 @@ def steps(ctx: FindingContext) -> Steps:
     return cache["steps"]
 
 
+def _first_of_issue(t: ibis.Table) -> ibis.Table:
+    """The first row of each issue of ``t`` (issue_idx, s, eid, ...): the earliest ``s``, then
+    the lowest eid. Two hash aggregates instead of a window by issue (which sorts every row)."""
+    m = t.group_by("issue_idx").aggregate(m_s=t.s.min()).rename(m_issue="issue_idx")
+    c = t.join(m, [t.issue_idx == m.m_issue, t.s == m.m_s])
+    e = c.group_by("issue_idx").aggregate(m_eid=c.eid.min())
+    return t.join(e, t.eid == e.m_eid).drop("m_eid", "issue_idx_right")
+
+
 def _build(ctx: FindingContext) -> Steps:
     import ibis
 
@@ -273,11 +282,13 @@ def _build(ctx: FindingContext) -> Steps:
     # Contacts as in the customer's view (methods 9.2): contact ids scoped by case; a case
     # without ids is one contact; instances without an id in a case with ids are no contact.
     if roles["contact"]:
-        has = x.contact.count().over(ibis.window(group_by=x.case_idx)) > 0
-        ck = ibis.ifelse(has, x.contact, ibis.literal(""))
+        # the cases with contact ids: an aggregate joined back (a window by case sorts every row)
+        hc = x.filter(x.contact.notnull()).select(h_case="case_idx").distinct()
+        hc = hc.mutate(h_has=ibis.literal(True))
+        x = x.left_join(hc, x.case_idx == hc.h_case).drop("h_case")
+        x = x.mutate(ck=ibis.ifelse(x.h_has.fill_null(False), x.contact, ibis.literal(""))).drop("h_has")
     else:
-        ck = ibis.literal("")
-    x = x.mutate(ck=ck)
+        x = x.mutate(ck=ibis.literal(""))
     # Issues.
     if j is not None and j.case_issue is not None:
         ci = j.case_issue.select(ci_case="case_idx", issue_idx="issue_idx")
@@ -302,6 +313,9 @@ def _build(ctx: FindingContext) -> Steps:
         wait_us=x.wait_us.fill_null(0),
         proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
     ).drop("after_stop")
+    # stored once: the resource, contact, issue and running-count queries below all read it
+    # (left as an expression, each of them computed it again)
+    x = log.engine.materialize(x, prefix="fl_jbase")
     # Staff resources (a small mapping of the distinct values).
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = sorted(r for r in res if is_staff(r))
@@ -320,32 +334,15 @@ def _build(ctx: FindingContext) -> Steps:
     # the per-event query, a window by issue would stop a slice by case (the fallback under a
     # memory limit, Engine.materialize) from reaching the data, and every slice would redo it.
     narrow = x.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
-    f = narrow.filter(narrow.fam.notnull())
-    f = f.mutate(rn=ibis.row_number().over(ibis.window(group_by=f.issue_idx, order_by=[f.s, f.eid])))
-    first_fam = log.engine.materialize(
-        f.filter(f.rn == 0).select(f_issue="issue_idx", ifam="fam"), prefix="fl_jfirst_fam"
-    )
-    a = narrow.mutate(
-        rn=ibis.row_number().over(ibis.window(group_by=narrow.issue_idx, order_by=[narrow.s, narrow.eid]))
-    )
+    f = _first_of_issue(narrow.filter(narrow.fam.notnull()))
+    first_fam = log.engine.materialize(f.select(f_issue="issue_idx", ifam="fam"), prefix="fl_jfirst_fam")
+    a = _first_of_issue(narrow)
     first_act = log.engine.materialize(
-        a.filter(a.rn == 0).select(
-            a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"
-        ),
+        a.select(a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"),
         prefix="fl_jfirst_act",
     )
     x = x.left_join(first_fam, x.issue_idx == first_fam.f_issue).drop("f_issue")
     x = x.left_join(first_act, x.issue_idx == first_act.a_issue).drop("a_issue")
-    unit = [x.case_idx, x.ck]
-    before = ibis.window(group_by=unit, order_by=x.eid, rows=(None, -1))
-    upto = ibis.window(group_by=unit, order_by=x.eid, rows=(None, 0))
-
-    def count(flag: ibis.Value, w: Any) -> ibis.Value:
-        return flag.cast("int64").sum().over(w).fill_null(0)
-
-    # The wait before a step is its own when the next step is someone else's: removing the
-    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-    nxt = x.resource.lead().over(ibis.window(group_by=x.case_idx, order_by=x.eid))
     # Party of the performer (customer, organisation, external: a small mapping of the values).
     parties = pd.DataFrame({"p_res": res, "pty": [party(r) for r in res]}, dtype=object)
     if len(parties):
@@ -353,17 +350,44 @@ def _build(ctx: FindingContext) -> Steps:
         x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
     else:
         x = x.mutate(pty=ibis.null("string"))
-    x = x.mutate(
-        own_wait=x.resource.isnull() | nxt.isnull() | (x.resource != nxt),
-        n_info_u=count(x.g_information_provided, upto),
-        n_step_up_u=count(x.g_step_up, upto),
-        n_transfer_b=count(x.g_transfer, before),
-        n_handoff_b=count(x.g_handoff, before),
-        n_fallback_b=count(x.g_bot_fallback, before),
-        n_handled_b=count(x.g_handled, before),
-        n_transfer_u=count(x.g_transfer, upto),
-        n_handoff_u=count(x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)), upto),
+    # The running counts per contact, on a narrow projection joined back by eid: DuckDB's window
+    # operator sorts every column it carries, so windows over the wide table cost several times
+    # more. A count of the steps before one is the count up to it minus the step itself.
+    n = x.select(
+        "eid", "case_idx", "ck", "resource", "g_information_provided", "g_step_up", "g_transfer",
+        "g_handoff", "g_bot_fallback", "g_handled", handoff_u=x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
+    )  # fmt: skip
+    upto = ibis.window(group_by=[n.case_idx, n.ck], order_by=n.eid, rows=(None, 0))
+
+    def upto_count(flag: ibis.Value) -> ibis.Value:
+        return flag.cast("int64").sum().over(upto).fill_null(0)
+
+    # The wait before a step is its own when the next step is someone else's: removing the
+    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
+    nxt = n.resource.lead().over(ibis.window(group_by=n.case_idx, order_by=n.eid))
+    n = n.mutate(
+        own_wait=n.resource.isnull() | nxt.isnull() | (n.resource != nxt),
+        n_info_u=upto_count(n.g_information_provided),
+        n_step_up_u=upto_count(n.g_step_up),
+        n_transfer_u=upto_count(n.g_transfer),
+        c_handoff=upto_count(n.g_handoff),
+        c_fallback=upto_count(n.g_bot_fallback),
+        c_handled=upto_count(n.g_handled),
+        n_handoff_u=upto_count(n.handoff_u),
     )
+    n = n.select(
+        n_eid="eid",
+        own_wait="own_wait",
+        n_info_u="n_info_u",
+        n_step_up_u="n_step_up_u",
+        n_transfer_b=n.n_transfer_u - n.g_transfer.fill_null(False).cast("int64"),
+        n_handoff_b=n.c_handoff - n.g_handoff.fill_null(False).cast("int64"),
+        n_fallback_b=n.c_fallback - n.g_bot_fallback.fill_null(False).cast("int64"),
+        n_handled_b=n.c_handled - n.g_handled.fill_null(False).cast("int64"),
+        n_transfer_u="n_transfer_u",
+        n_handoff_u="n_handoff_u",
+    )
+    x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
     lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(
@@ -522,7 +546,9 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     allc = parts[0]
     for p in parts[1:]:
         allc = allc.union(p)
-    allc = allc.mutate(prio=_prio_expr(allc.kind))
+    # stored once: the occurrences and both parts read it (as an expression, every claim
+    # builder's query ran once per reader)
+    allc = ctx.log.engine.materialize(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
     keys = ["kind", "g1", "g2", "g3", "case_id"]
     tb = st.table.select("eid", "case_id", "wait_us", "proc_us", "staff")
     # Occurrences: the anchors (before the parts are shared out).

@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
-from flowlens.findings.model import Finding, Scenario, per_case_seconds, saving_us, top_values
+from flowlens.findings.model import Finding, Scenario, engine_case_seconds, saving_us
 from flowlens.findings.rank import bootstrap_total_ci
 from flowlens.i18n import M_, Message
 from flowlens.units import Value, count_value, percent_value
@@ -192,10 +192,11 @@ def _risk_cases(ctx: FindingContext, activities: Iterable[str]) -> tuple[Any, li
     return out.distinct(), esc, used
 
 
-def _numeric_scope(ctx: FindingContext, with_a: set[int], without_a: set[int]) -> list[dict[str, Any]]:
+def _numeric_scope(ctx: FindingContext, cases: Any, n_with: int, n_without: int) -> list[dict[str, Any]]:
     """Numeric amount-like case attributes (:data:`SCOPE_ATTRIBUTE`) whose values separate cases with the control from comparable
-    cases without it (at least 95 % of one side beyond the other side's range)."""
-    if len(with_a) < 30 or len(without_a) < 30:
+    cases without it (at least 95 % of one side beyond the other side's range). ``cases``: an
+    Ibis table of the cases (``w_case``) and whether they have the control (``inside``)."""
+    if n_with < 30 or n_without < 30:
         return []
     t = ctx.log.table
     schema = t.schema()
@@ -206,14 +207,15 @@ def _numeric_scope(ctx: FindingContext, with_a: set[int], without_a: set[int]) -
     ]
     if not cols:
         return []
+    j = t.join(cases, t.case_idx == cases.w_case)
     df = (
-        t.filter(t.case_idx.isin(list(with_a | without_a)))
-        .group_by("case_idx")
-        .aggregate(**{c: t[c].max() for c in cols})
+        j.group_by(["case_idx", "inside"])
+        .aggregate(**{c: j[c].max() for c in cols})
         .to_pandas()
+        .sort_values("case_idx", kind="stable")
         .set_index("case_idx")
     )
-    inside = df.index.isin(list(with_a))
+    inside = df.inside.astype(bool).to_numpy()
     out = []
     for c in cols:
         a, b = df.loc[inside, c].dropna(), df.loc[~inside, c].dropna()
@@ -257,11 +259,11 @@ def _points(x: float, spec: str) -> str:
     return format(100 * x, spec)
 
 
-def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFrame:
-    """Instances of ``acts``: the step before and after (``p_act``, ``n_act``), whether the next
-    step was seen earlier in the case (``n_seen``) and the closest earlier control of another
-    activity (``prior_act``, the latest first occurrence before it, ties by name; only when
-    ``controls`` is given)."""
+def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> Any:
+    """Instances of ``acts`` (an Ibis table, kept in the engine): the step before and after
+    (``p_act``, ``n_act``), whether the next step was seen earlier in the case (``n_seen``) and
+    the closest earlier control of another activity (``prior_act``, the latest first occurrence
+    before it, ties by name; null without ``controls``)."""
     import ibis
 
     ci = base.filter(base.activity.isin(acts))
@@ -285,18 +287,36 @@ def _steps(base: Any, fp: Any, acts: list[str], controls: set[str]) -> pd.DataFr
         pq = prior.filter(prior.rn == 0).select(q_eid="eid", prior_act="c_act")
         ci = ci.left_join(pq, ci.eid == pq.q_eid)
         ci = ci.select(*base.columns, "n_act", "p_act", "n_seen", "prior_act")
-    df = ci.to_pandas()
-    if "prior_act" not in df:
-        df["prior_act"] = None
-    for c in ("activity", "case_id"):
-        df[c] = df[c].astype(str)
-    return df.sort_values("eid", kind="stable").reset_index(drop=True)
+    else:
+        ci = ci.mutate(prior_act=ibis.null("string"))
+    return ci
 
 
-def _upstream(fp: Any, df: pd.DataFrame) -> dict[tuple[str, str], float]:
-    """For (a, b) with b following a and seen earlier in the case: the share of cases with
-    both where b first occurs before a (> 0.5: going to b is a return)."""
-    pairs = df[df.n_seen & df.n_act.notna()][["activity", "n_act"]].drop_duplicates()
+def _counts(t: Any, cols: list[str]) -> pd.DataFrame:
+    """Instances per ``activity`` and ``cols`` (nulls kept), sorted: what the detector reads
+    of the instances, instead of the instances themselves."""
+    g = t.group_by(["activity", *cols]).aggregate(k=t.count()).to_pandas()
+    g["activity"] = g.activity.astype(str)
+    g["k"] = g.k.astype("int64")
+    for c in cols:
+        g[c] = g[c].astype(object).where(g[c].notna(), None)
+    return g.sort_values(["activity", *cols], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _mode(values: pd.Series, k: pd.Series) -> str | None:
+    """The most frequent non-null value (counts ``k``), ties by value (pandas' ``mode``)."""
+    ok = values.notna()
+    if not ok.any():
+        return None
+    tot = k[ok].groupby(values[ok].astype(str)).sum()
+    return str(sorted(tot.items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
+
+
+def _upstream(fp: Any, nx: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """For (a, b) with b following a and seen earlier in the case (``nx``: counts per activity,
+    n_act, n_seen): the share of cases with both where b first occurs before a (> 0.5: going
+    to b is a return)."""
+    pairs = nx[nx.n_seen.astype(bool) & nx.n_act.notna()][["activity", "n_act"]].drop_duplicates()
     if pairs.empty:
         return {}
     fa = fp.filter(fp.activity.isin(sorted(set(pairs.activity)))).select(
@@ -315,11 +335,13 @@ def _upstream(fp: Any, df: pd.DataFrame) -> dict[tuple[str, str], float]:
 
 
 def _negative(d: pd.DataFrame, a: str, upstream: dict[tuple[str, str], float]) -> pd.Series:
-    """Per instance of ``a`` in ``d``: is the next step a 'no' (rejection, return, stop)?"""
-    end_share = float(d.n_act.isna().mean()) if len(d) else 0.0
+    """Per row of ``d`` (instances of ``a`` counted by next step ``n_act`` and ``n_seen``): is
+    the next step a 'no' (rejection, return, stop)?"""
+    n = int(d.k.sum())
+    end_share = float(d.k[d.n_act.isna()].sum()) / n if n else 0.0
     nxt = d.n_act
     by_name = nxt.map(lambda s: isinstance(s, str) and NEGATIVE.search(s) is not None)
-    ret = d.n_seen & nxt.map(lambda b: upstream.get((a, str(b)), 0.0) > 0.5)
+    ret = d.n_seen.astype(bool) & nxt.map(lambda b: upstream.get((a, str(b)), 0.0) > 0.5)
     stop = nxt.isna() & (end_share < 0.5)
     return (by_name | ret | stop).astype(bool)
 
@@ -383,7 +405,24 @@ def detect_no_effect_checks(
     min_redundancy: float = 0.5,
     alpha: float = 0.05,
 ) -> list[Finding]:
-    """No-effect approvals and checks (module docstring)."""
+    """No-effect approvals and checks (module docstring). Computed once per context and
+    settings: the merge detector asks for them again (it leaves their steps to them)."""
+    params = (tau, min_cases, min_comparison, min_processing_s, min_redundancy, alpha)
+    cache = ctx.__dict__.setdefault("_flowlens_no_effect", {})
+    if params not in cache:
+        cache[params] = _no_effect_checks(ctx, *params)
+    return list(cache[params])
+
+
+def _no_effect_checks(
+    ctx: FindingContext,
+    tau: float,
+    min_cases: int,
+    min_comparison: int,
+    min_processing_s: float,
+    min_redundancy: float,
+    alpha: float,
+) -> list[Finding]:
     import ibis
 
     tm = ctx.tm
@@ -430,53 +469,66 @@ def detect_no_effect_checks(
         "eid", "case_idx", "case_id", "pos", "activity", "team", "wait_us", "proc_us", "service_part_us"
     )
     fp = base.group_by(["case_idx", "activity"]).aggregate(first=base.pos.min())
-    df = _steps(base, fp, cand, controls)
-    if df.empty:
+    # the candidates' instances stay in the engine: what comes to Python is counts per
+    # activity and next step, and one row per case for the cost (not one per instance)
+    engine = ctx.log.engine
+    ci = engine.materialize(_steps(base, fp, cand, controls), prefix="fl_noeff_c")
+    nx = _counts(ci, ["n_act", "n_seen"])
+    if nx.empty:
         return []
+    pv = _counts(ci, ["p_act"])
+    pr = _counts(ci, ["prior_act"])
+    tm_ = _counts(ci, ["team"])
     # the step before each candidate instance: cases without the candidate are compared there
-    pred = df.groupby("activity").p_act.agg(lambda s: s.mode().iloc[0] if s.notna().any() else None)
-    pred_all = {str(v) for v in pred.dropna()}
-    pred_acts = sorted(pred_all - set(cand))
-    pdf = _steps(base, fp, pred_acts, set()) if pred_acts else df.iloc[:0]
-    pdf = pd.concat([pdf, df[df.activity.isin(pred_all)]], ignore_index=True)
-    upstream = _upstream(fp, pd.concat([df, pdf], ignore_index=True))
+    pred = {str(act): _mode(g.p_act, g.k) for act, g in pv.groupby("activity", sort=True)}
+    pred_all = sorted({v for v in pred.values() if v is not None})
+    if pred_all:
+        pt = engine.materialize(_steps(base, fp, pred_all, set()), prefix="fl_noeff_p")
+        upstream = _upstream(fp, pd.concat([nx, _counts(pt, ["n_act", "n_seen"])], ignore_index=True))
+    else:
+        pt, upstream = None, _upstream(fp, nx)
 
     # Final activity per case (for the with/without comparison).
     mx = base.mutate(m=base.pos.max().over(ibis.window(group_by=base.case_idx)))
     last = mx.filter(mx.pos == mx.m).select("case_idx", last="activity")
 
     risk_tbl, esc_acts, risk_attrs = _risk_cases(ctx, acts)
-    risk_set = (
-        set(risk_tbl.to_pandas().r_case.astype("int64").tolist()) if (esc_acts or risk_attrs) else set()
-    )
-    # only the candidates' instances are priced: the engine filters, so what comes into Python
-    # is their rows, not one per event of the log
-    cb = base.filter(base.activity.isin(cand))
-    cost = cb.select("eid", saving_s=saving_us(cb) / 1e6).to_pandas().set_index("eid").saving_s
+    # only the candidates' instances are priced, summed per case in the engine
+    rk = risk_tbl.select(k_case="r_case", risky=ibis.literal(True))
+    cb = ci.left_join(rk, ci.case_idx == rk.k_case).drop("k_case")
+    cb = cb.mutate(risky=cb.risky.fill_null(False) if (esc_acts or risk_attrs) else ibis.literal(False))
+    per_case = engine_case_seconds(cb, ["activity", "risky"], saving_us(cb) / 1e6)
+    sp = cb.group_by(["activity", "risky"]).aggregate(proc=cb.proc_us.fill_null(0).sum()).to_pandas()
+    staff = {(str(x), bool(f)): int(v) for x, f, v in zip(sp.activity, sp.risky, sp.proc, strict=True)}
 
     findings: list[Finding] = []
     for a in cand:
-        d = df[df.activity == a]
-        n = len(d)
-        end_share = float(d.n_act.isna().mean()) if n else 0.0
+        d = nx[nx.activity == a]
+        n = int(d.k.sum())
+        end_share = float(d.k[d.n_act.isna()].sum()) / n if n else 0.0
         if n == 0 or end_share >= 0.5:
             # the final decision: the case ends with it, nothing after it could say no
             continue
         neg = _negative(d, a, upstream)
-        k = int(neg.sum())
+        k = int(d.k[neg].sum())
         p_neg, p_hi = k / n, wilson_upper(k, n)
-        redundancy = float(d.prior_act.notna().mean())
+        pa_rows = pr[pr.activity == a]
+        redundancy = float(pa_rows.k[pa_rows.prior_act.notna()].sum()) / n
         if redundancy < min_redundancy:
             continue
+        cases_a = ci.filter(ci.activity == a).select(w_case="case_idx").distinct()
         # the same point in cases without a: the step before a, when a does not follow it
         p_base, n_base, k_base = None, 0, 0
         pa = pred.get(a)
-        if pa is not None:
-            b = pdf[(pdf.activity == pa) & ~pdf.case_idx.isin(d.case_idx)]
-            b = b[b.pos == b.groupby("case_idx").pos.transform("max")]  # its last time in the case
-            if len(b) >= min_comparison:
-                nb = _negative(b, str(pa), upstream)
-                n_base, k_base = len(b), int(nb.sum())
+        if pa is not None and pt is not None:
+            b = pt.filter(pt.activity == pa)
+            b = b.anti_join(cases_a, b.case_idx == cases_a.w_case)
+            b = b.mutate(m=b.pos.max().over(ibis.window(group_by=b.case_idx)))
+            b = b.filter(b.pos == b.m)  # its last time in the case
+            bc = _counts(b, ["n_act", "n_seen"])
+            if int(bc.k.sum()) >= min_comparison:
+                nb = _negative(bc, str(pa), upstream)
+                n_base, k_base = int(bc.k.sum()), int(bc.k[nb].sum())
                 p_base = k_base / n_base
         fisher_p = None
         if p_base is None:
@@ -494,23 +546,27 @@ def detect_no_effect_checks(
             ok = comparable and excess < tau and fisher_p >= alpha
         if not ok:
             continue
-        prior_act = str(d.prior_act.dropna().mode().iloc[0])
-        cases_a = set(d.case_idx.astype("int64"))
-        # with and without: cases that passed the same earlier control
-        ctx_cases = (
-            fp.filter(fp.activity == prior_act).select("case_idx").to_pandas().case_idx.astype("int64")
-        )
-        without = set(ctx_cases) - cases_a
+        prior_act = str(_mode(pa_rows.prior_act, pa_rows.k))
+        # with and without: cases that passed the same earlier control (kept in the engine)
+        wo = fp.filter(fp.activity == prior_act).select(w_case="case_idx")
+        wo = wo.anti_join(cases_a, wo.w_case == cases_a.w_case)
+        n_without = int(wo.count().to_pandas())
+        n_with = int(cases_a.count().to_pandas())
         tvd = None
         scope: list[dict[str, Any]] = []
-        if len(without) >= min_comparison:
-            lt = last.filter(last.case_idx.isin(sorted(cases_a | without))).to_pandas()
-            inside = lt.case_idx.isin(list(cases_a))
+        if n_without >= min_comparison:
+            both = cases_a.mutate(inside=ibis.literal(True)).union(wo.mutate(inside=ibis.literal(False)))
+            lt = last.join(both, last.case_idx == both.w_case).select("case_idx", "last", "inside")
+            lt = lt.to_pandas().sort_values("case_idx", kind="stable")
+            inside = lt.inside.astype(bool)
             tvd = _tvd(lt["last"][inside].astype(str), lt["last"][~inside].astype(str))
-            scope = _numeric_scope(ctx, cases_a, without)
-        neg_next = d.n_act[neg].fillna("(case ends)").astype(str)
-        negatives = {v: int((neg_next == v).sum()) for v in top_values(neg_next, 5)}
-        teams = tuple(top_values(d.team, 5))
+            scope = _numeric_scope(ctx, both, n_with, n_without)
+        nn = d[neg]
+        neg_next = nn.k.groupby(nn.n_act.fillna("(case ends)").astype(str)).sum()
+        negatives = {str(v): int(c) for v, c in sorted(neg_next.items(), key=lambda kv: (-kv[1], kv[0]))[:5]}
+        tt = tm_[(tm_.activity == a) & tm_.team.notna()]
+        tcount = tt.k.groupby(tt.team.astype(str)).sum()
+        teams = tuple(str(v) for v, _ in sorted(tcount.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
         strong = excess_hi < 2.5 * tau
         common = {
             "p_negative": p_neg,
@@ -534,15 +590,14 @@ def detect_no_effect_checks(
             "earlier_control_share": redundancy,
             "negative_next_steps": negatives,
             "outcome_tvd_with_without": tvd,
-            "cases_without_for_comparison": len(without),
+            "cases_without_for_comparison": n_without,
             "scope": scope,
             "effect_bounded": strong,
         }
         allow_reason = ctx.allow.match(a)
-        risky = d.case_idx.astype("int64").isin(list(risk_set))
-        subsets = (
-            [(~risky, False), (risky, True)] if not allow_reason else [(pd.Series(True, index=d.index), True)]
-        )
+        pc = per_case[per_case.activity == a]
+        # (cases, their risk flags, regulatory): the removable part and the risk-based one
+        subsets = [((False,), False), ((True,), True)] if not allow_reason else [((False, True), True)]
         main = M_(
             "'{activity}' follows '{prior}' in {share} of its cases and is followed by a rejection, return "
             "or stop in {negative} of its {n} instances",
@@ -552,17 +607,21 @@ def detect_no_effect_checks(
             negative=_pct_value(p_neg),
             n=count_value(n),
         )
-        tvd_text = _tvd_sentence(tvd, len(without))
+        tvd_text = _tvd_sentence(tvd, n_without)
         evidence = (
             M_("{main}{comparison}{tvd}.", main=main, comparison=_comparison_sentence(common), tvd=tvd_text)
             if tvd_text is not None
             else M_("{main}{comparison}.", main=main, comparison=_comparison_sentence(common))
         )
-        for mask, regulatory in subsets:
-            s = d[mask]
-            if s.empty:
+        for flags, regulatory in subsets:
+            sub = pc[pc.risky.isin(flags)]
+            if sub.empty:
                 continue
-            per = per_case_seconds(s.case_id, s.eid.map(cost).fillna(0.0))
+            # one subset's cases in case-id order, as per_case_seconds keys them
+            sub = sub.sort_values("case_id", kind="stable")
+            per = {str(c): float(v) for c, v in zip(sub.case_id, sub.s, strict=True)}
+            occurrences = int(sub.n.sum())
+            staff_us = sum(staff.get((a, f), 0) for f in flags)
             vals = np.fromiter(per.values(), dtype=float, count=len(per))
             key = f"no_effect_check|{a}|{regulatory}"
             ci_low, ci_high = bootstrap_total_ci(vals, seed=ctx.seed, resamples=ctx.resamples, key=key)
@@ -631,10 +690,10 @@ def detect_no_effect_checks(
                     activities=(a,),
                     resources=teams,
                     case_ids=tuple(per),
-                    occurrences=len(s),
+                    occurrences=occurrences,
                     customer_time_s=math.fsum(vals),
                     customer_time_ci=(ci_low, ci_high),
-                    staff_time_s=math.fsum(s.proc_us.fillna(0).to_numpy(dtype=float)) / 1e6,
+                    staff_time_s=float(staff_us) / 1e6,
                     evidence=evidence,
                     scenario=scenario,
                     regulatory=regulatory,

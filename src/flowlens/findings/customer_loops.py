@@ -122,6 +122,8 @@ def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
         return None
     t = repeats(ctx).table
     # requests since the customer's last step: segments start at each customer step
+    # only the columns used below: the window operator sorts every column it carries
+    t = t.select("eid", "case_idx", "case_id", "pos", "activity", "cust", "req")
     upto = ibis.window(group_by=t.case_idx, order_by=t.pos, rows=(None, 0))
     x = t.mutate(seg=t.cust.cast("int64").sum().over(upto))
     x = x.mutate(

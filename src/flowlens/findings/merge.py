@@ -49,9 +49,10 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from flowlens.findings.approvals import APPROVAL
-from flowlens.findings.model import Finding, Scenario, per_case_seconds, top_values
+from flowlens.findings.model import Finding, Scenario, engine_case_seconds
 from flowlens.findings.rank import bootstrap_total_ci
 from flowlens.findings.rework import planned_repeats
 from flowlens.i18n import M_
@@ -169,23 +170,39 @@ def detect_merge_candidates(
     # a step repeated by design (another party, a required interval, another stage) is needed
     # where it is: merging it away at one point is never proposed
     planned = planned_repeats(ctx)
+    # the candidate pairs' transitions stay in the engine: per pair the handoff counts and teams,
+    # per case its hand-over wait (one row per case comes to Python, not one per transition)
     keys = ibis.memtable(cand[["a", "b"]].rename(columns={"a": "k_a", "b": "k_b"}))
     rows = j.join(keys, [j.a == keys.k_a, j.b == keys.k_b])
-    rows = rows.select("case_id", "a", "b", "ra", "rb", "team", "wait_b").to_pandas()
-    rows["case_id"] = rows.case_id.astype(str)
-    rows = rows.sort_values(["a", "b", "case_id"], kind="stable")
+    pm = ibis.memtable(pd.DataFrame({"person": sorted(persons)}, dtype=object), schema={"person": "string"})
+    pa_ = pm.select(p_a="person")
+    pb_ = pm.select(p_b="person")
+    rows = rows.left_join(pa_, rows.ra == pa_.p_a)
+    rows = rows.left_join(pb_, rows.rb == pb_.p_b)
+    rows = rows.mutate(
+        handoff=(rows.p_a.notnull() & rows.p_b.notnull() & (rows.ra != rows.rb)).fill_null(False)
+    )
+    rows = ctx.log.engine.materialize(rows.drop("p_a", "p_b"), prefix="fl_merge_rows")
+    hs = rows.group_by(["a", "b"]).aggregate(n=rows.count(), h=rows.handoff.cast("int64").sum()).to_pandas()
+    shares = {(str(x), str(y)): (int(h), int(k)) for x, y, k, h in zip(hs.a, hs.b, hs.n, hs.h, strict=True)}
+    hand = rows.filter(rows.handoff)
+    ht = hand.filter(hand.team.notnull())
+    tc = ht.group_by(["a", "b", "team"]).aggregate(k=ht.count()).to_pandas()
+    per_pair = engine_case_seconds(
+        hand, ["a", "b"], hand.wait_b.fill_null(0).cast("float64") / 1e6, order="n_eid"
+    )
     findings: list[Finding] = []
     for r in cand.itertuples():
         a, b = str(r.a), str(r.b)
         if b in removed or a in removed or a in planned or b in planned:
             continue
-        d = rows[(rows.a == a) & (rows.b == b)]
-        handoff = d.ra.astype(str).isin(persons) & d.rb.astype(str).isin(persons) & (d.ra != d.rb)
-        if handoff.mean() < min_handoff_share:
+        h, k = shares.get((a, b), (0, 0))
+        handoff_share = h / k if k else float("nan")
+        if not handoff_share >= min_handoff_share:
             continue
-        d = d[handoff]
-        wait_b = d.wait_b.fillna(0).astype(float)
-        per = {c: v for c, v in per_case_seconds(d.case_id, wait_b / 1e6).items() if v > 0}
+        pc = per_pair[(per_pair.a == a) & (per_pair.b == b)]
+        occurrences = int(pc.n.sum())
+        per = {str(c): float(v) for c, v in zip(pc.case_id, pc.s, strict=True) if v > 0}
         if len(per) < min_cases:
             continue
         vals = np.fromiter(per.values(), dtype=float, count=len(per))
@@ -193,7 +210,9 @@ def detect_merge_candidates(
         reasons = [x for x in (ctx.allow.match(a), ctx.allow.match(b)) if x]
         share = float(r.cases) / float(r.cases_a)
         wait_med, proc_med = float(r.wait_med) / 1e6, (float(r.proc_a_med) + float(r.proc_b_med)) / 1e6
-        teams = tuple(top_values(d.team, 3))
+        tt = tc[(tc.a == a) & (tc.b == b)]
+        tcount = tt.k.groupby(tt.team.astype(str)).sum()
+        teams = tuple(str(v) for v, _ in sorted(tcount.items(), key=lambda kv: (-kv[1], kv[0]))[:3])
         findings.append(
             Finding(
                 kind="merge_candidate",
@@ -205,7 +224,7 @@ def detect_merge_candidates(
                 activities=(a, b),
                 resources=teams,
                 case_ids=tuple(per),
-                occurrences=len(d),
+                occurrences=occurrences,
                 customer_time_s=math.fsum(vals),
                 customer_time_ci=(lo, hi),
                 staff_time_s=0.0,
@@ -218,7 +237,7 @@ def detect_merge_candidates(
                     first=a,
                     share=percent_value(share, f"{100 * share:.0f} %", 0),
                     cases=count_value(int(r.cases_a)),
-                    handoff=percent_value(float(handoff.mean()), f"{100 * float(handoff.mean()):.0f} %", 0),
+                    handoff=percent_value(handoff_share, f"{100 * handoff_share:.0f} %", 0),
                     wait=duration_value(wait_med, f"{wait_med / 60:,.0f} min"),
                     work=duration_value(proc_med, f"{proc_med / 60:,.1f} min"),
                     each=duration_value(
@@ -240,7 +259,7 @@ def detect_merge_candidates(
                 details={
                     "customer_waiting_before_b_s": math.fsum(vals),
                     "follows_share": share,
-                    "handoff_share": float(handoff.mean()),
+                    "handoff_share": handoff_share,
                     "median_wait_s": wait_med,
                     "median_processing_s": proc_med,
                     "staff_time_note": "the time a second person spends re-reading the case is not in the log",

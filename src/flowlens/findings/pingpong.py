@@ -283,8 +283,12 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     vals = x.select("val").distinct().to_pandas()["val"].dropna().tolist()
     # a placeholder ("EMPTY", "N/A") is no team: work does not bounce to it
     human_vals = [v for v in vals if is_staff(v) and not is_missing(v)]
-    wcum = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, 0))
-    x = x.mutate(c_cust=x.cust.cast("int64").sum().over(wcum))
+    # the running count on a narrow projection joined back (the window operator sorts every
+    # column it carries)
+    nw = x.select("eid", "case_idx", "pos", "cust")
+    wcum = ibis.window(group_by=nw.case_idx, order_by=nw.pos, rows=(None, 0))
+    nw = nw.select(c_eid="eid", c_cust=nw.cust.cast("int64").sum().over(wcum))
+    x = x.left_join(nw, x.eid == nw.c_eid).drop("c_eid")
     x = log.engine.materialize(x, prefix="fl_pp_assign")
     h = x.filter(x.staff & isin(x.val, human_vals))
     if _set_by_activity(h):

@@ -251,13 +251,18 @@ def _repeats(ctx: FindingContext) -> Repeats:
     x = x.mutate(
         req=isin(x.activity, req), neg=isin(x.activity, failed_names), ofail=isin(x.ov, failed_values)
     )
-    upto = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, 0))
-    x = x.mutate(
-        occ=ibis.row_number().over(ibis.window(group_by=[x.case_idx, x.activity], order_by=x.pos)) + 1,
-        c_req=x.req.cast("int64").sum().over(upto),
-        c_cust=x.cust.cast("int64").sum().over(upto),
-        c_neg=x.neg.cast("int64").sum().over(upto),
+    # the running counts on a narrow projection joined back by eid (the window operator sorts
+    # every column it carries)
+    nw = x.select("eid", "case_idx", "pos", "activity", "req", "cust", "neg")
+    upto = ibis.window(group_by=nw.case_idx, order_by=nw.pos, rows=(None, 0))
+    nw = nw.select(
+        w_eid="eid",
+        occ=ibis.row_number().over(ibis.window(group_by=[nw.case_idx, nw.activity], order_by=nw.pos)) + 1,
+        c_req=nw.req.cast("int64").sum().over(upto),
+        c_cust=nw.cust.cast("int64").sum().over(upto),
+        c_neg=nw.neg.cast("int64").sum().over(upto),
     )
+    x = x.left_join(nw, x.eid == nw.w_eid).drop("w_eid")
     b = bounces(ctx)
     if b.claims is not None:
         bc = b.claims.select(b_eid="eid", bounce=ibis.literal(True))
@@ -299,7 +304,12 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
     inside a W_ work item, ordered before it by their earlier end) was done during it."""
     import ibis
 
-    w = x.filter(~isin(x.activity, transparent))
+    # only the columns the visits need: DuckDB's window operator sorts every column it carries,
+    # so windows over the wide instance table cost several times more than over these
+    w = x.filter(~isin(x.activity, transparent)).select(
+        "eid", "case_idx", "pos", "activity", "resource", "start_us", "end_us", "start_rec", "wait",
+        "con", "ofail", "c_req", "c_cust", "c_neg",
+    )  # fmt: skip
     wc = ibis.window(group_by=w.case_idx, order_by=w.pos)
     wa = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)
     w = w.mutate(
@@ -358,11 +368,13 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
     wa_upto = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos, rows=(None, 0))
     w = w.mutate(new=new, body_work=between, together=together)
     w = w.mutate(visit=w.new.cast("int64").sum().over(wa_upto))
-    w = w.mutate(vstart=w.start_us.min().over(ibis.window(group_by=[w.case_idx, w.activity, w.visit])))
-    w = w.mutate(
-        anchor=(w.visit >= 2) & w.new,
-        prev_vstart=w.vstart.lag().over(ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)),
-    )
+    # the previous visit's start (its earliest start), for a return (the first instance of a
+    # visit >= 2): one aggregate per visit joined on visit - 1, not two windows over every row
+    vs = w.group_by(["case_idx", "activity", "visit"]).aggregate(vstart=w.start_us.min())
+    vs = vs.select(q_case="case_idx", q_act="activity", q_visit=vs.visit + 1, prev_vstart="vstart")
+    w = w.mutate(anchor=(w.visit >= 2) & w.new)
+    w = w.left_join(vs, [w.case_idx == vs.q_case, w.activity == vs.q_act, w.visit == vs.q_visit])
+    w = w.drop("q_case", "q_act", "q_visit")
     p = x.select(p_eid="eid", p_req="c_req", p_cust="c_cust", p_neg="c_neg")
     w = w.left_join(p, w.prev_eid == p.p_eid).drop("p_eid")
     has_req = ((w.c_req - w.p_req) > 0).fill_null(False)
