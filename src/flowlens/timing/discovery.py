@@ -24,9 +24,12 @@ back office closed for a holiday week while the call centre works; docs/methods.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, time, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from flowlens.timing.calendars import CalendarSet, Span, WorkCalendar
@@ -133,3 +136,143 @@ def _is_regular(pooled: pd.DataFrame, weekday: int, weeks: int) -> bool:
     """A weekday is normally worked when some slot of it is seen in most weeks."""
     seen = pooled[pooled.l_weekday == weekday].weeks
     return bool(len(seen)) and int(seen.max()) >= 0.5 * weeks
+
+
+#: A member's hour is a break of their own when they start less than this share of the work
+#: their share of the group would give them in it ...
+BREAK_RATIO = 0.2
+#: ... and a shortfall that large is not chance (Poisson probability below this over the
+#: member's whole week).
+BREAK_P = 1e-3
+
+
+def member_breaks(
+    starts: pd.DataFrame,
+    group_of: Mapping[str, str],
+    calendars: Mapping[str, WorkCalendar],
+    *,
+    ratio: float = BREAK_RATIO,
+    p_value: float = BREAK_P,
+) -> dict[str, WorkCalendar]:
+    """Members' own calendars where they take breaks their group's calendar does not show.
+
+    A group's calendar is read off its members' pooled starts, so it is the union of their
+    shifts: when half a team has lunch at 12 and half at 13, both hours look worked, and each
+    member seems to work an hour a day more than they do. Within the group's working hours
+    (whole hours), a member's hour (weekday × hour) is a break of their own when they start
+    less than ``ratio`` of the work their share of the group's starts would give them in it,
+    and the Poisson probability of so few starts, on that weekday or at that hour over all
+    weekdays, is below ``p_value`` divided by the number of such tests (the chance of any
+    such dip in a member's week; docs/methods.md §16.2): a dip the group's other members
+    fill. Only hours are removed, never added; members
+    without such a dip are left out (they keep the group's calendar). ``starts``: one row per
+    start with ``resource`` and ``s_us`` (UTC µs); ``group_of``: resource -> group key;
+    ``calendars``: group key -> the group's calendar (whole-hour spans).
+
+    >>> import numpy as np, pandas as pd
+    >>> from datetime import time
+    >>> cal = WorkCalendar(name="g", timezone="UTC", hours={d: ((time(9), time(17)),) for d in range(5)})
+    >>> days = pd.bdate_range("2024-01-01", periods=40)
+    >>> hrs = {"a": [9, 10, 11, 13, 14, 15, 16], "b": [9, 10, 11, 12, 14, 15, 16]}   # lunch 12 / 13
+    >>> ts = [(r, d + pd.Timedelta(hours=h, minutes=m)) for r in hrs for d in days for h in hrs[r] for m in (5, 35)]
+    >>> st = pd.DataFrame({"resource": [r for r, _ in ts], "s_us": [t.value // 1000 for _, t in ts]})
+    >>> own = member_breaks(st, {"a": "g", "b": "g"}, {"g": cal})
+    >>> [(str(a), str(b)) for a, b in own["a"].hours[0]], [(str(a), str(b)) for a, b in own["b"].hours[0]]
+    ([('09:00:00', '12:00:00'), ('13:00:00', '17:00:00')], [('09:00:00', '13:00:00'), ('14:00:00', '17:00:00')])
+    """
+    from scipy.stats import poisson
+
+    if not len(starts) or not calendars:
+        return {}
+    frames = []
+    for g, cal in sorted(calendars.items()):
+        if cal is None or cal.always_open:
+            continue
+        members = sorted(r for r, k in group_of.items() if k == g)
+        if len(members) < 2:
+            continue
+        s = starts[starts.resource.astype(str).isin(members)]
+        if not len(s):
+            continue
+        local = pd.DatetimeIndex(pd.to_datetime(s.s_us.to_numpy("int64"), unit="us", utc=True)).tz_convert(
+            cal.timezone
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "group": g,
+                    "resource": s.resource.astype(str).to_numpy(),
+                    "wd": local.weekday.to_numpy(),
+                    "h": local.hour.to_numpy(),
+                }
+            )
+        )
+    if not frames:
+        return {}
+    pts = pd.concat(frames, ignore_index=True)
+    # the group's whole working hours, as (group, weekday, hour) rows
+    open_rows = [
+        (g, wd, h)
+        for g, cal in sorted(calendars.items())
+        if cal is not None and not cal.always_open
+        for wd, spans in cal.hours.items()
+        for a, b in spans
+        for h in range(a.hour + (1 if a.minute or a.second else 0), _h(b))
+    ]
+    slots = pd.DataFrame(open_rows, columns=["group", "wd", "h"]).drop_duplicates()
+    pts = pts.merge(slots, on=["group", "wd", "h"], how="inner")
+    if not len(pts):
+        return {}
+    n_g = pts.groupby(["group", "wd", "h"]).size().rename("n_g").reset_index()
+    share = (pts.groupby(["group", "resource"]).size() / pts.groupby("group").size()).rename("share")
+    n_p = pts.groupby(["group", "resource", "wd", "h"]).size().rename("n_p")
+    grid = (
+        share.reset_index()
+        .merge(slots, on="group")
+        .merge(n_g, on=["group", "wd", "h"], how="left")
+        .merge(n_p.reset_index(), on=["group", "resource", "wd", "h"], how="left")
+        .fillna({"n_g": 0, "n_p": 0})
+    )
+    grid["expected"] = grid.share.to_numpy(float) * grid.n_g.to_numpy(float)
+    # p_value holds for a member's whole week (Bonferroni over the tests): a team of many
+    # people and hours would otherwise show dips by chance alone. An hour is tested on each
+    # weekday (a shift that differs by day) and over all weekdays together (a daily break:
+    # five days' starts tell it where one day's are too few).
+    daily = grid.groupby(["group", "resource", "h"], as_index=False)[["n_p", "expected"]].sum()
+    n_tests = grid.groupby(["group", "resource"]).h.transform("size") + grid.groupby(
+        ["group", "resource"]
+    ).h.transform("nunique")
+
+    def dip(n: pd.Series, exp: pd.Series, tests: pd.Series | np.ndarray) -> np.ndarray:
+        e = exp.to_numpy(float)
+        k = n.to_numpy(float)
+        return (k < ratio * e) & (poisson.cdf(k, np.maximum(e, 1e-12)) < p_value / np.asarray(tests, float))
+
+    daily_tests = daily.merge(
+        pd.DataFrame({"group": grid.group, "resource": grid.resource, "t": n_tests}).drop_duplicates(
+            ["group", "resource"]
+        ),
+        on=["group", "resource"],
+    ).t
+    daily["daily"] = dip(daily.n_p, daily.expected, daily_tests)
+    grid = grid.merge(daily[["group", "resource", "h", "daily"]], on=["group", "resource", "h"], how="left")
+    low = dip(grid.n_p, grid.expected, n_tests) | (
+        grid.daily.to_numpy(bool) & (grid.n_p.to_numpy(float) < ratio * grid.expected.to_numpy(float))
+    )
+    breaks = grid[low].sort_values(["resource", "wd", "h"])
+    out: dict[str, WorkCalendar] = {}
+    for res, b in breaks.groupby("resource", sort=True):
+        cal = calendars[group_of[str(res)]]
+        off = set(zip(b.wd.astype(int), b.h.astype(int), strict=True))
+        hours: dict[int, tuple[Span, ...]] = {}
+        for wd in sorted(cal.hours):
+            keep = [
+                h
+                for a, e in cal.hours[wd]
+                for h in range(a.hour + (1 if a.minute or a.second else 0), _h(e))
+                if (wd, h) not in off
+            ]
+            if keep:
+                hours[wd] = _spans(keep)
+        out[str(res)] = replace(cal, name=f"{cal.name} less the breaks of {res}", hours=hours)
+    return out
