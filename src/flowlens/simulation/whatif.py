@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 #: Replications before the precision is first checked, and added per round.
 MIN_REPLICATIONS, STEP = 10, 10
+#: What a replication's bootstrap refit resamples (:func:`~flowlens.simulation.fit.resample`):
+#: whole weeks, so that the volume a pool faces, and with it how near saturation it runs,
+#: varies from refit to refit as the log's weeks do (methods §17.3).
+RESAMPLE_BY = "week"
 #: A saving under this share of the baseline's mean lead time is not significant even when its
 #: interval excludes zero: common random numbers resolve effects far smaller than the error of
 #: any model of a real process (methods §17.2).
@@ -518,7 +522,15 @@ def _replica_model(
         return model
     from flowlens.simulation.fit import build, resample
 
-    return build(resample(obs, seed * 100_003 + r), **build_args)
+    copy = resample(obs, seed * 100_003 + r, by=RESAMPLE_BY)
+    args = build_args
+    if copy.volume != 1.0 and build_args.get("arrivals") is not None:
+        # the copy's weeks carry more (or fewer) cases than the log's: its cases arrive at
+        # that rate, so the load on its pools, and their queues, vary as the weeks do
+        arrivals = dict(build_args["arrivals"])
+        arrivals["intensity"] = [[v * copy.volume for v in row] for row in arrivals["intensity"]]
+        args = {**build_args, "arrivals": arrivals}
+    return build(copy, **args)
 
 
 def _significant(mean: float, lo: float, hi: float, scale: float) -> bool:
