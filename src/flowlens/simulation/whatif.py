@@ -71,6 +71,8 @@ class WhatIfResult:
     #: the case attributes the savings are broken down by (None: not broken down)
     segment: str | None = None
     channel: str | None = None
+    #: per scenario, the steps whose outcome it changes (:func:`concerned_steps`)
+    concerns: list[list[str]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -86,6 +88,14 @@ class WhatIfResult:
         }
         if self.fidelity is not None:
             out["fidelity"] = self.fidelity
+            off = {r["activity"] for r in self.fidelity.get("steps_off") or []}
+            if self.concerns and "steps_off" in self.fidelity:
+                # a saving that rests on steps the model gets wrong on held-out cases is not
+                # trusted, whatever its interval says (methods §17.3)
+                out["scenarios"] = [
+                    {**sc, "fidelity_concerns": sorted(off & set(c)), "trusted": not (off & set(c))}
+                    for sc, c in zip(self.scenarios, self.concerns, strict=True)
+                ]
         return out
 
 
@@ -477,7 +487,37 @@ def whatif(
     for j, s in enumerate(scenarios):
         for col in scopes:
             linked.setdefault((j, col), uses_attribute(s.apply(model), col))
-    return _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
+    res = _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
+    res.concerns = [concerned_steps(model, s) for s in scenarios]
+    return res
+
+
+#: Changes that act on every case, whatever its steps.
+_GLOBAL = ("scale_arrivals", "set_mix", "set_branch")
+
+
+def concerned_steps(model: SimulationModel, scenario: Scenario) -> list[str]:
+    """The steps whose outcome a scenario changes: those it names, and every step served by a
+    pool one of them is served by (a change to a step frees or takes its pool's time, so the
+    queues of the pool's other steps change with it); every step for a change that acts on
+    all cases (arrivals, the mix, a branch).
+
+    >>> from flowlens.simulation.model import example_model
+    >>> m = SimulationModel.from_dict(example_model())
+    >>> s = Scenario.from_dict({"name": "x", "change": [{"action": "scale_arrivals", "factor": 0.9}]})
+    >>> concerned_steps(m, s) == sorted(m.activities)
+    True
+    """
+    acts = model.activities
+    named: set[str] = set()
+    for c in scenario.changes:
+        if c.get("action") in _GLOBAL:
+            return sorted(acts)
+        for a in [c.get("activity"), *(c.get("activities") or [])]:
+            if isinstance(a, str) and a in acts:
+                named.add(a)
+    pools = {p for a in named for p in (acts[a].get("pools") or {})}
+    return sorted(named | {a for a, spec in acts.items() if pools & set(spec.get("pools") or {})})
 
 
 def _replications(
