@@ -157,12 +157,13 @@ def test_a_saving_on_steps_the_fidelity_check_gets_wrong_is_flagged() -> None:
     decide = Scenario.from_dict({"name": "decide", "change": [{"action": "automate", "activity": "Decide"}]})
     assert concerned_steps(base, check) == ["Check"] and concerned_steps(base, decide) == ["Decide"]
     res = whatif(base, [check, decide], cases=100, start="2024-03-04", replications=3)
-    res.fidelity = {
-        "trusted": False,
-        "steps_off": [{"part": "waiting", "activity": "Check", "ct_share": 0.3}],
-    }
+    off = [{"part": "waiting", "activity": "Check", "ct_share": 0.06}]
+    res.fidelity = {"trusted": True, "steps_off": off}
     out = res.to_dict()["scenarios"]
     assert [(s["trusted"], s["fidelity_concerns"]) for s in out] == [(False, ["Check"]), (True, [])]
+    # a model that fails the check as a whole backs no saving
+    res.fidelity = {"trusted": False, "steps_off": off}
+    assert [s["trusted"] for s in res.to_dict()["scenarios"]] == [False, False]
     # without a fidelity check nothing is claimed either way
     res.fidelity = None
     assert "trusted" not in res.to_dict()["scenarios"][0]

@@ -88,8 +88,9 @@ NGRAM_MARGIN = 0.05
 TIME_MARGIN_SHARE = 0.10
 #: How many activities the per-part tables list.
 TOP = 5
-#: A step a failing part misplaces by this share of the mean cycle time or more is named in
-#: the fidelity summary (:meth:`FidelityResult.steps_off`): half the parts' 10 % tolerance.
+#: A step whose processing or waiting is misplaced by this share of the mean cycle time or
+#: more is named in the fidelity summary (:meth:`FidelityResult.steps_off`): half the parts'
+#: 10 % tolerance.
 STEP_OFF = 0.05
 PARTS = ("arrivals", "control_flow", "durations", "waiting", "cycle_time")
 PART_LABELS = {
@@ -863,15 +864,13 @@ class FidelityResult:
         }
 
     def steps_off(self) -> list[dict[str, Any]]:
-        """The steps whose held-out processing or waiting a *failing* part misplaces by at least
-        :data:`STEP_OFF` of the mean cycle time (part, activity, share; largest first): a
-        what-if that changes them, or their pool, rests on what the model gets wrong
-        (methods §17.3)."""
+        """The steps whose held-out processing or waiting the model misplaces by at least
+        :data:`STEP_OFF` of the mean cycle time (part, activity, share; largest first), whether
+        or not their part is within its tolerance as a whole: a what-if that changes them, or
+        their pool, rests on what the model gets wrong (methods §17.3)."""
         out = []
         for part in ("durations", "waiting"):
             p = self.parts.get(part) or {}
-            if p.get("good", True):
-                continue
             for row in (p.get("details") or {}).get("activities_most_off") or []:
                 v = row.get("ct_share")
                 if v is not None and abs(float(v)) >= STEP_OFF:

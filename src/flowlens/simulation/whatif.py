@@ -91,9 +91,11 @@ class WhatIfResult:
             off = {r["activity"] for r in self.fidelity.get("steps_off") or []}
             if self.concerns and "steps_off" in self.fidelity:
                 # a saving that rests on steps the model gets wrong on held-out cases is not
-                # trusted, whatever its interval says (methods §17.3)
+                # trusted, whatever its interval says; nor is any when the model as a whole
+                # fails the check (methods §17.3)
+                whole = bool(self.fidelity.get("trusted"))
                 out["scenarios"] = [
-                    {**sc, "fidelity_concerns": sorted(off & set(c)), "trusted": not (off & set(c))}
+                    {**sc, "fidelity_concerns": sorted(off & set(c)), "trusted": whole and not (off & set(c))}
                     for sc, c in zip(self.scenarios, self.concerns, strict=True)
                 ]
         return out
