@@ -466,9 +466,6 @@ class _Pool:
     wake_at: float = float("inf")
     #: free members as (free since, position in ``members``, member): a heap
     idle: list[tuple[float, int, int]] = field(default_factory=list)
-    #: members on hours of their own (``member_calendars``): each takes work only on its
-    #: own shift, and the work runs on its own clock
-    mixed: bool = False
 
 
 def simulate(
@@ -852,26 +849,16 @@ class _Run:
             cname = spec.get("calendar", "24x7")
             if cname not in clocks:
                 clocks[cname] = _Clock(cals.get(cname), t_first)
-            person = spec.get("assignment", "queue") == "person"
-            # members work their own hours when the model gives them (staggered breaks,
-            # methods §16.2); the pool's hours stay the clock of its steps' delays
-            own = spec.get("member_calendars", {})
             ids = []
-            mcal = []
             for m in spec["members"]:
                 ids.append(len(self.member_names))
                 self.member_names.append(m)
-                mc = own.get(m, cname)
-                if mc not in clocks:
-                    clocks[mc] = _Clock(cals.get(mc), t_first)
-                mcal.append(mc)
-                self.member_clock.append(clocks[mc])
+                self.member_clock.append(clocks[cname])
             first = len(self.pools)
-            # the members of a pool work on the pool's calendar (unless some have hours of
-            # their own: ``mixed``, each is asked): the clock is asked once per dispatch, and
-            # the free members wait in a heap ordered as a scan of the members would pick
-            # them (idle longest first, then the pool's order)
-            if person:
+            # every member of a pool works on the pool's calendar: the clock is asked once
+            # per dispatch, and the free members wait in a heap ordered as a scan of the
+            # members would pick them (idle longest first, then the pool's order)
+            if spec.get("assignment", "queue") == "person":
                 w = np.asarray([float(spec.get("shares", {}).get(m, 1.0)) for m in spec["members"]])
                 cum = np.cumsum(w) / w.sum()
                 cum[-1] = 1.0
@@ -881,12 +868,10 @@ class _Run:
                 sub_of.append((first, None))
                 groups = [ids]
             for g in groups:
-                ck = clocks[mcal[g[0] - ids[0]]] if len(g) == 1 else clocks[cname]
-                pool = _Pool(g, clock=ck)
-                pool.mixed = any(self.member_clock[mi] is not ck for mi in g)
+                pool = _Pool(g, clock=clocks[cname])
                 pool.idle = [(t_first, pos, mi) for pos, mi in enumerate(g)]
                 self.pools.append(pool)
-                self.pool_clock.append(ck)
+                self.pool_clock.append(clocks[cname])
                 self.member_pos.extend(range(len(g)))
         mp = self.model_pool
         pool_of = np.full(len(mp), -1, dtype=np.int64)
@@ -1145,7 +1130,7 @@ class _Run:
                     continue
                 pool = pools[p]
                 q, idle = pool.queue, pool.idle
-                if idle and not q and not pool.mixed:
+                if idle and not q:
                     ck = pool.clock
                     if ck.always or ck.open_at(now):  # as _dispatch: straight to a member
                         who[x] = pop(idle)[2]
@@ -1286,9 +1271,6 @@ class _Run:
         q, idle = pool.queue, pool.idle
         if not q or not idle:
             return
-        if pool.mixed:
-            self._dispatch_own(pool, p, now)
-            return
         ck = pool.clock
         if not (ck.always or ck.open_at(now)):
             wake = ck.next_open(now)
@@ -1306,35 +1288,6 @@ class _Run:
             e = ck.add(now, dur[i])
             end[i] = e
             push(heap, (e, seq(), _END, i))
-
-    def _dispatch_own(self, pool: _Pool, p: int, now: float) -> None:
-        """:meth:`_dispatch` for a pool whose members keep hours of their own: the free
-        members on shift now take the head of the queue (idle longest first), each working on
-        its own clock; when none is on shift, the pool wakes at the first one's opening."""
-        pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
-        who, start, end, dur, member_clock = self.who, self.start, self.end, self.dur, self.member_clock
-        q, idle = pool.queue, pool.idle
-        off: list[tuple[float, int, int]] = []
-        wake = float("inf")
-        while q and idle:
-            item = pop(idle)
-            mi = item[2]
-            ck = member_clock[mi]
-            if not (ck.always or ck.open_at(now)):
-                off.append(item)
-                wake = min(wake, ck.next_open(now))
-                continue
-            i = pop(q)[2]
-            who[i] = mi
-            start[i] = now
-            e = ck.add(now, dur[i])
-            end[i] = e
-            push(heap, (e, seq(), _END, i))
-        for item in off:
-            push(idle, item)
-        if q and wake < pool.wake_at:
-            pool.wake_at = wake
-            self._push(wake, _WAKE, p)
 
     def _batch(self, i: int, now: float) -> None:
         a = self.act[i]

@@ -134,12 +134,6 @@ class Observations:
     #: ``resource``, ``s_us`` (its start) and ``work_s`` (its duration in working time of the
     #: person's calendar), jobs that take no time left out; None when none was given
     other_work: pd.DataFrame | None = None
-    #: person -> their own calendar's name where it differs from their group's (methods
-    #: §16.2): the hours a member works in a pool where each step waits for one person
-    member_cal_of: dict[str, str] = field(default_factory=dict)
-    #: a bootstrap copy's cases over the log's (:func:`resample` by weeks): the case volume
-    #: the copy's weeks carry, by which its model's arrival rate is scaled
-    volume: float = 1.0
 
 
 def observe(
@@ -194,7 +188,7 @@ def observe(
             if isinstance(other_work, pd.DataFrame)
             else other_work_intervals(other_work, calendars)
         )
-    person_cal, own_cal = _calendars(log, calendars, inst, groups, other)
+    person_cal = _calendars(log, calendars, inst, groups, other)
     # Waiting is split into causes with the calendars the simulation will use: off-shift
     # time of a calendar the model keeps is reproduced by the calendar, and without one it is
     # waiting the delay must carry (methods §16.2).
@@ -203,7 +197,7 @@ def observe(
     always = WorkCalendar.preset("24x7", timezone=tz)
     used = CalendarSet(
         default=always,
-        resources={r: (c if c is not None else always) for r, c in {**person_cal, **own_cal}.items()},
+        resources={r: (c if c is not None else always) for r, c in person_cal.items()},
         source="the simulation model's calendars",
     )
     wa = waiting_causes(tm, calendars=used, other_work=other)
@@ -236,19 +230,14 @@ def observe(
     unstaffed = sorted(set(inst.activity.astype(str)) - set(shares) - set(releases))
     step_cal = _activity_calendars(log, inst, unstaffed, sorted(releases))
     name_of, cal_specs, cal_objs = _named(
-        {
-            **{f"r:{r}": c for r, c in person_cal.items()},
-            **{f"a:{a}": c for a, c in step_cal.items()},
-            **{f"m:{r}": c for r, c in own_cal.items()},
-        }
+        {**{f"r:{r}": c for r, c in person_cal.items()}, **{f"a:{a}": c for a, c in step_cal.items()}}
     )
     cal_of = {r: name_of[f"r:{r}"] for r in person_cal}
-    member_cal_of = {r: name_of[f"m:{r}"] for r in sorted(own_cal) if name_of[f"m:{r}"] != cal_of.get(r)}
     act_cal = {a: name_of[f"a:{a}"] for a in step_cal}
     staffed = inst.activity.isin(list(shares)) & inst.resource.isin(list(groups))
     inst["cal"] = np.where(
         staffed,
-        inst.resource.map({**cal_of, **member_cal_of}).fillna("24x7"),
+        inst.resource.map(cal_of).fillna("24x7"),
         inst.activity.map(act_cal).fillna("24x7"),
     )
     proc_s = inst.proc_us.fillna(0).to_numpy(dtype=float) / 1e6
@@ -289,12 +278,7 @@ def observe(
         starts_estimated=bool(tm.starts_estimated),
         name=name or _stem(log.source.path),
         releases=releases,
-        other_work=(
-            _other_work_jobs(other, groups, {**cal_of, **member_cal_of}, cal_objs)
-            if other is not None
-            else None
-        ),
-        member_cal_of=member_cal_of,
+        other_work=_other_work_jobs(other, groups, cal_of, cal_objs) if other is not None else None,
     )
 
 
@@ -327,7 +311,7 @@ def build(
     control = _control_flow(traces, k, rep)
     control["concurrent"] = copy.deepcopy(obs.concurrent)
 
-    pools, shares = _pools(inst, groups, cal_of, obs.member_cal_of)
+    pools, shares = _pools(inst, groups, cal_of)
     if obs.other_work is not None:
         _other_work_streams(pools, obs.other_work, tz, duration_method)
     activities: dict[str, dict[str, Any]] = {}
@@ -346,11 +330,7 @@ def build(
             spec["batching_share"] = round(min(1.0, batch / float(g.delay_s.sum())), 6)
         spec["observed"] = {"instances": len(g)}
         activities[str(act)] = spec
-    used_cals = (
-        {p["calendar"] for p in pools.values()}
-        | {c for p in pools.values() for c in p.get("member_calendars", {}).values()}
-        | set(act_cal.values())
-    ) - {"24x7"}
+    used_cals = ({p["calendar"] for p in pools.values()} | set(act_cal.values())) - {"24x7"}
     lengths = [len(t) for t in traces]
     span = inst.s_us.min(), inst.end_us.max()
     model = SimulationModel(
@@ -1208,8 +1188,8 @@ def _calendars(
     inst: pd.DataFrame,
     groups: dict[str, tuple[str, ...]],
     other: pd.DataFrame | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Each person's calendar (None: always on), and the people's own calendars.
+) -> dict[str, Any]:
+    """Each person's calendar (None: always on).
 
     Given calendars apply per person. Otherwise, when the log is long enough to show a week
     (methods §16.2: at least 14 days, times finer than an hour), a calendar is discovered per
@@ -1219,20 +1199,13 @@ def _calendars(
     With ``other`` (the other work's intervals), the hours are read off all the group's work, the
     log's and the other: a person's shift is when they work, not only when they work on this
     process, and the other work the model reserves must fit in it (methods §16.2).
-
-    The second dict holds the members whose own starts show breaks inside their group's
-    hours that their colleagues cover (:func:`~flowlens.timing.discovery.member_breaks`),
-    with the group's hours less those breaks: the group's calendar is the union of its
-    members' shifts, so staggered breaks (half the team at lunch at 12, half at 13) vanish
-    from it, and with them an hour a day of each person's capacity (methods §16.2).
     """
     from flowlens.timing.discovery import discover_calendars
 
     if not groups:
-        return {}, {}
+        return {}
     span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
     objs: dict[str, Any] = {}
-    own: dict[str, Any] = {}
     if given is not None:
         for r in groups:
             objs[r] = given.for_resource(r)
@@ -1269,33 +1242,7 @@ def _calendars(
         for r in groups:
             objs[r] = found.for_resource(key[r])
         objs = _explaining(objs, inst, lambda frame: frame.resource)
-        own = _own_calendars(inst, groups, key, objs, mine)
-    return {r: objs.get(r) for r in sorted(groups)}, own
-
-
-def _own_calendars(
-    inst: pd.DataFrame,
-    groups: dict[str, tuple[str, ...]],
-    key: dict[str, str],
-    group_cal: dict[str, Any],
-    other: pd.DataFrame | None,
-) -> dict[str, Any]:
-    """Members' own hours: their group's less the breaks their colleagues cover (see
-    :func:`_calendars` and :func:`~flowlens.timing.discovery.member_breaks`)."""
-    from flowlens.timing.discovery import member_breaks
-
-    # members of one group on one calendar (a member whose work the group's hours do not
-    # explain has hours of their own already, :func:`_hull`)
-    unit = {r: f"{key[r]}\x00{c.name}" for r, c in sorted(group_cal.items()) if c is not None}
-    cals = {unit[r]: group_cal[r] for r in unit}
-    starts = inst.loc[inst.resource.isin(list(groups)), ["resource", "s_us"]]
-    if other is not None and len(other):
-        mine = other[other.resource.astype(str).isin(list(groups))]
-        starts = pd.concat(
-            [starts, pd.DataFrame({"resource": mine.resource.astype(str), "s_us": mine.start_us})],
-            ignore_index=True,
-        )
-    return member_breaks(starts, unit, cals)
+    return {r: objs.get(r) for r in sorted(groups)}
 
 
 def _named(objs: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
@@ -1307,8 +1254,7 @@ def _named(objs: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dict[s
     by_content: dict[str, str] = {}
     name_of: dict[str, str] = {}
     built: dict[str, Any] = {}
-    # people's own hours are named last: the names of the others do not depend on them
-    for k in sorted(objs, key=lambda k: (k.startswith("m:"), k)):
+    for k in sorted(objs):
         c = objs[k]
         if c is None or c.always_open:
             name_of[k] = "24x7"
@@ -1482,17 +1428,11 @@ def _shares(inst: pd.DataFrame, groups: dict[str, tuple[str, ...]]) -> dict[str,
 
 
 def _pools(
-    inst: pd.DataFrame,
-    groups: dict[str, tuple[str, ...]],
-    cal_of: dict[str, str],
-    member_cal_of: dict[str, str] | None = None,
+    inst: pd.DataFrame, groups: dict[str, tuple[str, ...]], cal_of: dict[str, str]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
     """Pools: people grouped by the activities they do and their calendar; per activity the
     share of its instances each pool did. An activity most of whose instances have no person
-    (nobody recorded, a system, the customer) needs nobody. A pool some of whose members
-    have hours of their own (``member_cal_of``: staggered breaks) lists every member's
-    calendar in ``member_calendars``, which the engine uses when each step waits for one
-    person (methods §16.2)."""
+    (nobody recorded, a system, the customer) needs nobody."""
     if not groups:
         return {}, {}
     members: dict[tuple[Any, ...], list[str]] = {}
@@ -1512,9 +1452,6 @@ def _pools(
             "shares": {r: round(float(count.get(r, 0)) / float(count.sum()), 6) for r in sorted(people)},
             "activities": list(acts),
         }
-        own = {r: (member_cal_of or {}).get(r, cal) for r in sorted(people)}
-        if any(c != cal for c in own.values()):
-            pools[name]["member_calendars"] = own
         for r in people:
             pool_of[r] = name
     shares: dict[str, dict[str, float]] = {}

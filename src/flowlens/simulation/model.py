@@ -198,16 +198,6 @@ class SimulationModel:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{pool.get('calendar')}'{closest(str(pool.get('calendar')), cal_names)}"
                 )
-            own = pool.get("member_calendars", {})
-            if not isinstance(own, dict) or any(m not in members for m in own):
-                raise ConfigError(
-                    f"{where}.member_calendars: expected {{member: calendar}} for members of the pool"
-                )
-            for m, c in sorted(own.items()):
-                if c not in cal_names:
-                    raise ConfigError(
-                        f"{where}.member_calendars.{m}: unknown calendar '{c}'{closest(str(c), cal_names)}"
-                    )
             if pool.get("other_work") is not None:
                 _check_other_work(pool["other_work"], members, f"{where}.other_work")
         for name, a in acts.items():

@@ -254,8 +254,6 @@ def _add_resources(m: SimulationModel, c: dict[str, Any], where: str) -> None:
         members = members[: len(members) + n]
         if "shares" in pool:
             pool["shares"] = {k: v for k, v in pool["shares"].items() if k in members}
-        if "member_calendars" in pool:
-            pool["member_calendars"] = {k: v for k, v in pool["member_calendars"].items() if k in members}
     else:
         mean = (sum(pool.get("shares", {}).values()) / len(members)) if pool.get("shares") else 1.0
         for j in range(n):
@@ -278,9 +276,7 @@ def _set_hours(m: SimulationModel, c: dict[str, Any], where: str) -> None:
     name = f"scenario hours {len(m.calendars) + 1}"
     m.calendars[name] = spec
     if m.activities[a].get("pools"):
-        pool = m.pools[_pool_of(m, a, where)]
-        pool["calendar"] = name
-        pool.pop("member_calendars", None)  # the new hours are everyone's
+        m.pools[_pool_of(m, a, where)]["calendar"] = name
     else:
         m.activities[a]["calendar"] = name
 
