@@ -134,6 +134,9 @@ class Observations:
     #: ``resource``, ``s_us`` (its start) and ``work_s`` (its duration in working time of the
     #: person's calendar), jobs that take no time left out; None when none was given
     other_work: pd.DataFrame | None = None
+    #: a bootstrap copy's cases over the log's (:func:`resample` by weeks): the case volume
+    #: the copy's weeks carry, by which its model's arrival rate is scaled
+    volume: float = 1.0
 
 
 def observe(
