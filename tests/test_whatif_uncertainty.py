@@ -64,3 +64,10 @@ def test_a_saving_on_steps_the_fidelity_check_gets_wrong_is_flagged() -> None:
     # without a fidelity check nothing is claimed either way
     res.fidelity = None
     assert "trusted" not in res.to_dict()["scenarios"][0]
+
+
+def test_a_log_of_few_weeks_is_resampled_by_cases() -> None:
+    obs = _weekly_obs()
+    short = obs.inst[obs.inst.s_us < obs.inst.s_us.min() + 5 * 7 * 86_400_000_000]
+    few = Observations(short, None, {}, "UTC", {}, {}, {}, {}, [], {}, len(short), False, "few")
+    assert {resample(few, s, by="week").volume for s in range(10)} == {1.0}

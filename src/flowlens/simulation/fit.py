@@ -847,6 +847,10 @@ def _attribute_table(rows: pd.DataFrame | None) -> dict[str, Any] | None:
 #: What a bootstrap copy resamples (methods §17.3): whole weeks of cases, by when they start.
 RESAMPLE_UNITS = ("case", "week")
 _WEEK_US = 7 * 86_400_000_000
+#: A log spanning fewer weeks is resampled by cases: a resample of a handful of weeks can
+#: miss a rare step, or the batching of one, altogether, and a scenario on it then has
+#: nothing to change in that copy.
+MIN_RESAMPLE_WEEKS = 8
 
 
 def resample(obs: Observations, seed: int, by: str = "case") -> Observations:
@@ -859,11 +863,12 @@ def resample(obs: Observations, seed: int, by: str = "case") -> Observations:
     the load a pool faces is a weekly matter (a queue near saturation builds over days), and
     a log's weeks differ in volume, so the copy's case count varies with them; ``volume``
     (copy's cases ÷ the log's) then scales the copy's arrival rate
-    (:func:`flowlens.simulation.whatif.whatif`), which a resample of cases holds fixed.
+    (:func:`flowlens.simulation.whatif.whatif`), which a resample of cases holds fixed. A log
+    spanning fewer than :data:`MIN_RESAMPLE_WEEKS` weeks is resampled by cases.
 
     >>> import numpy as np, pandas as pd
     >>> from flowlens.simulation.fit import Observations
-    >>> inst = pd.DataFrame({"case_idx": np.arange(6), "s_us": np.arange(6) * 3 * 86_400_000_000,
+    >>> inst = pd.DataFrame({"case_idx": np.arange(6), "s_us": np.arange(6) * 12 * 86_400_000_000,
     ...                      "end_us": 0, "pos": 0})
     >>> obs = Observations(inst, None, {}, "UTC", {}, {}, {}, {}, [], {}, 6, False, "x")
     >>> copy = resample(obs, 1, by="week")
@@ -877,13 +882,13 @@ def resample(obs: Observations, seed: int, by: str = "case") -> Observations:
     cases = np.sort(obs.inst.case_idx.unique())
     rng = np.random.default_rng([seed, 17])
     volume = 1.0
-    if by == "case":
+    first = obs.inst.groupby("case_idx").s_us.min().reindex(cases).to_numpy(dtype=np.int64)
+    # Monday-aligned weeks (1970-01-01 was a Thursday)
+    week = (first + 3 * 86_400_000_000) // _WEEK_US
+    lo, hi = int(week.min()), int(week.max())
+    if by == "case" or hi - lo + 1 < MIN_RESAMPLE_WEEKS:
         pick = np.sort(rng.choice(cases, size=len(cases), replace=True))
     else:
-        first = obs.inst.groupby("case_idx").s_us.min().reindex(cases).to_numpy(dtype=np.int64)
-        # Monday-aligned weeks (1970-01-01 was a Thursday)
-        week = (first + 3 * 86_400_000_000) // _WEEK_US
-        lo, hi = int(week.min()), int(week.max())
         drawn = rng.integers(lo, hi + 1, size=hi - lo + 1)
         order = np.argsort(week, kind="stable")
         sw = week[order]
