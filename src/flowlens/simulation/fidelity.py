@@ -88,6 +88,10 @@ NGRAM_MARGIN = 0.05
 TIME_MARGIN_SHARE = 0.10
 #: How many activities the per-part tables list.
 TOP = 5
+#: A step whose processing or waiting is misplaced by this share of the mean cycle time or
+#: more is named in the fidelity summary (:meth:`FidelityResult.steps_off`): half the parts'
+#: 10 % tolerance.
+STEP_OFF = 0.05
 PARTS = ("arrivals", "control_flow", "durations", "waiting", "cycle_time")
 PART_LABELS = {
     "arrivals": "arrivals",
@@ -856,7 +860,24 @@ class FidelityResult:
             "ctd_ratio": ctd.get("ratio"),
             "mean_cycle_time_error": self.metrics.get("ct_mean_rel_err", {}).get("mean"),
             "reasons": list(self.verdict.get("reasons") or []),
+            "steps_off": self.steps_off(),
         }
+
+    def steps_off(self) -> list[dict[str, Any]]:
+        """The steps whose held-out processing or waiting the model misplaces by at least
+        :data:`STEP_OFF` of the mean cycle time (part, activity, share; largest first), whether
+        or not their part is within its tolerance as a whole: a what-if that changes them, or
+        their pool, rests on what the model gets wrong (methods §17.3)."""
+        out = []
+        for part in ("durations", "waiting"):
+            p = self.parts.get(part) or {}
+            for row in (p.get("details") or {}).get("activities_most_off") or []:
+                v = row.get("ct_share")
+                if v is not None and abs(float(v)) >= STEP_OFF:
+                    out.append(
+                        {"part": part, "activity": str(row["activity"]), "ct_share": round(float(v), 4)}
+                    )
+        return sorted(out, key=lambda r: (-abs(r["ct_share"]), r["activity"], r["part"]))
 
     def table(self) -> list[dict[str, Any]]:
         """Rows of the metric table: metric, label, mean, sd, reference, ratio."""

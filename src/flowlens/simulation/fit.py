@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from flowlens.errors import EmptyLogError
+from flowlens.errors import ConfigError, EmptyLogError
 from flowlens.simulation.distributions import fit_distribution
 from flowlens.simulation.engine import MAX_REPEAT
 from flowlens.simulation.model import END, FORMAT_VERSION, START, SimulationModel
@@ -134,6 +134,9 @@ class Observations:
     #: ``resource``, ``s_us`` (its start) and ``work_s`` (its duration in working time of the
     #: person's calendar), jobs that take no time left out; None when none was given
     other_work: pd.DataFrame | None = None
+    #: a bootstrap copy's cases over the log's (:func:`resample` by weeks): the case volume
+    #: the copy's weeks carry, by which its model's arrival rate is scaled
+    volume: float = 1.0
 
 
 def observe(
@@ -843,14 +846,59 @@ def _attribute_table(rows: pd.DataFrame | None) -> dict[str, Any] | None:
     }
 
 
-def resample(obs: Observations, seed: int) -> Observations:
-    """A bootstrap copy of ``obs``: as many cases, drawn with replacement (each copy a case of
-    its own), for the model's own uncertainty (methods §17.3)."""
+#: What a bootstrap copy resamples (methods §17.3): whole weeks of cases, by when they start.
+RESAMPLE_UNITS = ("case", "week")
+_WEEK_US = 7 * 86_400_000_000
+#: A log spanning fewer weeks is resampled by cases: a resample of a handful of weeks can
+#: miss a rare step, or the batching of one, altogether, and a scenario on it then has
+#: nothing to change in that copy.
+MIN_RESAMPLE_WEEKS = 8
+
+
+def resample(obs: Observations, seed: int, by: str = "case") -> Observations:
+    """A bootstrap copy of ``obs`` for the model's own uncertainty (methods §17.3): each drawn
+    case a case of its own.
+
+    ``by="case"``: as many cases as the log has, drawn with replacement. ``by="week"``: as many
+    weeks as the log spans (Monday to Sunday, UTC, by each case's first start), drawn with
+    replacement, each with all the cases that started in it (none for a week without any):
+    the load a pool faces is a weekly matter (a queue near saturation builds over days), and
+    a log's weeks differ in volume, so the copy's case count varies with them; ``volume``
+    (copy's cases ÷ the log's) then scales the copy's arrival rate
+    (:func:`flowlens.simulation.whatif.whatif`), which a resample of cases holds fixed. A log
+    spanning fewer than :data:`MIN_RESAMPLE_WEEKS` weeks is resampled by cases.
+
+    >>> import numpy as np, pandas as pd
+    >>> from flowlens.simulation.fit import Observations
+    >>> inst = pd.DataFrame({"case_idx": np.arange(6), "s_us": np.arange(6) * 12 * 86_400_000_000,
+    ...                      "end_us": 0, "pos": 0})
+    >>> obs = Observations(inst, None, {}, "UTC", {}, {}, {}, {}, [], {}, 6, False, "x")
+    >>> copy = resample(obs, 1, by="week")
+    >>> round(copy.volume * 6) == copy.inst.case_idx.nunique()
+    True
+    """
     import numpy as np
 
+    if by not in RESAMPLE_UNITS:
+        raise ConfigError(f"resample: by must be one of {', '.join(RESAMPLE_UNITS)}, got {by!r}")
     cases = np.sort(obs.inst.case_idx.unique())
     rng = np.random.default_rng([seed, 17])
-    pick = np.sort(rng.choice(cases, size=len(cases), replace=True))
+    volume = 1.0
+    first = obs.inst.groupby("case_idx").s_us.min().reindex(cases).to_numpy(dtype=np.int64)
+    # Monday-aligned weeks (1970-01-01 was a Thursday)
+    week = (first + 3 * 86_400_000_000) // _WEEK_US
+    lo, hi = int(week.min()), int(week.max())
+    if by == "case" or hi - lo + 1 < MIN_RESAMPLE_WEEKS:
+        pick = np.sort(rng.choice(cases, size=len(cases), replace=True))
+    else:
+        drawn = rng.integers(lo, hi + 1, size=hi - lo + 1)
+        order = np.argsort(week, kind="stable")
+        sw = week[order]
+        left = np.searchsorted(sw, drawn, side="left")
+        right = np.searchsorted(sw, drawn, side="right")
+        parts = [cases[order[a:b]] for a, b in zip(left, right, strict=True) if b > a]
+        pick = np.sort(np.concatenate(parts)) if parts else cases
+        volume = len(pick) / max(len(cases), 1)
     new_idx = np.arange(len(pick))
     key = pd.DataFrame({"case_idx": pick, "new_case": new_idx})
     inst = obs.inst.merge(key, on="case_idx", how="inner").drop(columns="case_idx")
@@ -860,7 +908,7 @@ def resample(obs: Observations, seed: int) -> Observations:
     if obs.case_attributes is not None:
         attrs = obs.case_attributes.merge(key, on="case_idx", how="inner").drop(columns="case_idx")
         attrs = attrs.rename(columns={"new_case": "case_idx"}).sort_values("case_idx").reset_index(drop=True)
-    return replace(obs, inst=inst, case_attributes=attrs)
+    return replace(obs, inst=inst, case_attributes=attrs, volume=round(float(volume), 6))
 
 
 def _plain(v: Any) -> Any:

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 #: Replications before the precision is first checked, and added per round.
 MIN_REPLICATIONS, STEP = 10, 10
+#: What a replication's bootstrap refit resamples (:func:`~flowlens.simulation.fit.resample`):
+#: whole weeks, so that the volume a pool faces, and with it how near saturation it runs,
+#: varies from refit to refit as the log's weeks do (methods §17.3).
+RESAMPLE_BY = "week"
 #: A saving under this share of the baseline's mean lead time is not significant even when its
 #: interval excludes zero: common random numbers resolve effects far smaller than the error of
 #: any model of a real process (methods §17.2).
@@ -69,6 +73,8 @@ class WhatIfResult:
     #: the case attributes the savings are broken down by (None: not broken down)
     segment: str | None = None
     channel: str | None = None
+    #: per scenario, the steps whose outcome it changes (:func:`concerned_steps`)
+    concerns: list[list[str]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -84,6 +90,16 @@ class WhatIfResult:
         }
         if self.fidelity is not None:
             out["fidelity"] = self.fidelity
+            off = {r["activity"] for r in self.fidelity.get("steps_off") or []}
+            if self.concerns and "steps_off" in self.fidelity:
+                # a saving that rests on steps the model gets wrong on held-out cases is not
+                # trusted, whatever its interval says; nor is any when the model as a whole
+                # fails the check (methods §17.3)
+                whole = bool(self.fidelity.get("trusted"))
+                out["scenarios"] = [
+                    {**sc, "fidelity_concerns": sorted(off & set(c)), "trusted": whole and not (off & set(c))}
+                    for sc, c in zip(self.scenarios, self.concerns, strict=True)
+                ]
         return out
 
 
@@ -520,7 +536,37 @@ def whatif(
     for j, s in enumerate(scenarios):
         for col in scopes:
             linked.setdefault((j, col), uses_attribute(s.apply(model), col))
-    return _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
+    res = _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
+    res.concerns = [concerned_steps(model, s) for s in scenarios]
+    return res
+
+
+#: Changes that act on every case, whatever its steps.
+_GLOBAL = ("scale_arrivals", "set_mix", "set_branch")
+
+
+def concerned_steps(model: SimulationModel, scenario: Scenario) -> list[str]:
+    """The steps whose outcome a scenario changes: those it names, and every step served by a
+    pool one of them is served by (a change to a step frees or takes its pool's time, so the
+    queues of the pool's other steps change with it); every step for a change that acts on
+    all cases (arrivals, the mix, a branch).
+
+    >>> from flowlens.simulation.model import example_model
+    >>> m = SimulationModel.from_dict(example_model())
+    >>> s = Scenario.from_dict({"name": "x", "change": [{"action": "scale_arrivals", "factor": 0.9}]})
+    >>> concerned_steps(m, s) == sorted(m.activities)
+    True
+    """
+    acts = model.activities
+    named: set[str] = set()
+    for c in scenario.changes:
+        if c.get("action") in _GLOBAL:
+            return sorted(acts)
+        for a in [c.get("activity"), *(c.get("activities") or [])]:
+            if isinstance(a, str) and a in acts:
+                named.add(a)
+    pools = {p for a in named for p in (acts[a].get("pools") or {})}
+    return sorted(named | {a for a, spec in acts.items() if pools & set(spec.get("pools") or {})})
 
 
 def _replications(
@@ -589,7 +635,15 @@ def _replica_model(
         return model
     from flowlens.simulation.fit import build, resample
 
-    return build(resample(obs, seed * 100_003 + r), **build_args)
+    copy = resample(obs, seed * 100_003 + r, by=RESAMPLE_BY)
+    args = build_args
+    if copy.volume != 1.0 and build_args.get("arrivals") is not None:
+        # the copy's weeks carry more (or fewer) cases than the log's: its cases arrive at
+        # that rate, so the load on its pools, and their queues, vary as the weeks do
+        arrivals = dict(build_args["arrivals"])
+        arrivals["intensity"] = [[v * copy.volume for v in row] for row in arrivals["intensity"]]
+        args = {**build_args, "arrivals": arrivals}
+    return build(copy, **args)
 
 
 def _significant(mean: float, lo: float, hi: float, scale: float) -> bool:
