@@ -212,7 +212,9 @@ def time_model(
         "end_us",
         team=t[team_col].cast("string") if team_col else ibis.null("string"),
     )
-    x = base.join(en, "eid")
+    # the instance before in the case order comes from the enabled times' ordered pass; held
+    # under working names until the customer time sets it in its place
+    x = base.join(en.rename(fl_pa="prev_activity", fl_pr="prev_resource"), "eid")
     missing = int(x.filter(x.start_us.isnull()).count().to_pandas())
     estimated = estimate_starts and missing > 0
     if estimated:
@@ -321,12 +323,7 @@ def _customer_time(x: ibis.Table, stops: ibis.Table | None) -> ibis.Table:
     y = y.mutate(fl_lo=lo, fl_hi=hi, fl_s=s0)
     w = ibis.window(group_by=y.case_idx, order_by=[y.fl_s, y.end_us, y.eid], rows=(None, -1))
     frontier = ibis.greatest(y.fl_hi.max().over(w).fill_null(y.c_start), y.c_start)
-    prev = ibis.window(group_by=y.case_idx, order_by=y.pos)
-    y = y.mutate(
-        fl_f=frontier,
-        prev_activity=y.activity.lag().over(prev),
-        prev_resource=y.resource.lag().over(prev),
-    )
+    y = y.mutate(fl_f=frontier, prev_activity=y.fl_pa, prev_resource=y.fl_pr)
     # a wait step (a queue) is waited through: its own span counts as waiting, not service
     wait = ibis.ifelse(
         y.wait_activity, ibis.greatest(y.fl_hi - y.fl_f, 0), ibis.greatest(y.fl_lo - y.fl_f, 0)
@@ -338,7 +335,7 @@ def _customer_time(x: ibis.Table, stops: ibis.Table | None) -> ibis.Table:
         service_part_us=cover.cast("int64"),
         after_stop=y.end_us > y.c_stop,
     )
-    return y.drop("fl_lo", "fl_hi", "fl_s", "fl_f", "c_end")
+    return y.drop("fl_lo", "fl_hi", "fl_s", "fl_f", "c_end", "fl_pa", "fl_pr")
 
 
 def _with_business_time(
