@@ -98,7 +98,7 @@ def _relations(log: EventLog) -> tuple[dict[tuple[str, str], int], dict[tuple[st
 
 
 #: Earlier instances looked at directly, in the one ordered pass of :func:`enabled_times`.
-LOOKBACK = 4
+LOOKBACK = 3
 
 
 def enabled_times(

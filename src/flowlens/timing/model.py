@@ -274,11 +274,20 @@ def time_model(
         negative_wait=(gap < 0).fill_null(False),
         proc_us=ibis.ifelse(is_wait, 0, span),
     )
-    x = eng.materialize(x, prefix="fl_timed")
+    if estimated:
+        # the estimation reads the table several times; otherwise the customer time's one
+        # ordered pass reads it once, and a copy would only cost a write of every event
+        x = eng.materialize(x, prefix="fl_timed")
     stop = resolve_clock_stop(log, clock_stop)
-    x = eng.materialize(_customer_time(x, stop.stops(log)), prefix="fl_customer")
-
+    times = None
+    if not estimated:
+        # the times the customer time orders by are the log's own: read from the event table
+        times = t.select("eid", "case_idx", "start_us", "end_us", start_estimated=ibis.literal(False))
+    x = _customer_time(x, stop.stops(log), times)
     cals = calendars or CalendarSet.always(log.timezone)
+    if not all(c.always_open for c in cals.all().values()):
+        # business time reads the instances several times: computed once first
+        x = eng.materialize(x, prefix="fl_customer")
     x, clock = _with_business_time(log, x, cals)
     instances = eng.materialize(x, prefix="fl_instances")
     cases = eng.materialize(_cases(instances), prefix="fl_cases")
@@ -296,7 +305,7 @@ def time_model(
     )
 
 
-def _customer_time(x: ibis.Table, stops: ibis.Table | None) -> ibis.Table:
+def _customer_time(x: ibis.Table, stops: ibis.Table | None, times: ibis.Table | None = None) -> ibis.Table:
     """Charge each idle gap of a case to the instance that ends it (methods 6.3).
 
     Instances are taken in the order of their start, then end, then position; the customer
@@ -305,25 +314,41 @@ def _customer_time(x: ibis.Table, stops: ibis.Table | None) -> ibis.Table:
     customer waiting, and nothing else in the case was in progress meanwhile. A wait step (a
     queue) is waited through: [F, e) is its waiting. Summed over a case the waits and the
     covered time make up the customer lead time exactly.
+
+    ``times`` (eid, case_idx, start_us, end_us, start_estimated; default ``x``) holds the same
+    times as ``x`` in fewer columns: the ordered pass sorts only those, not every column of
+    ``x`` (several times faster), and is joined back by ``eid``.
     """
     import ibis
 
-    recorded = ibis.ifelse(x.start_estimated, x.end_us, x.start_us.fill_null(x.end_us))
-    span = x.group_by("case_idx").aggregate(c_start=recorded.min(), c_end=x.end_us.max())
+    v = x if times is None else times
+    recorded = ibis.ifelse(v.start_estimated, v.end_us, v.start_us.fill_null(v.end_us))
+    s0 = v.start_us.fill_null(v.end_us)
+    # One ordered pass per case gives the case's span and, for each instance, the latest end
+    # before it (M). The frontier is the latest end clipped to the customer window: as every
+    # end is at least the case start and clipping to the stop is monotone, it is M clipped.
+    w = ibis.window(group_by=v.case_idx, order_by=[s0, v.end_us, v.eid], rows=(None, -1))
+    whole = ibis.window(group_by=v.case_idx, order_by=[s0, v.end_us, v.eid], rows=(None, None))
+    m = v.select(
+        fl_eid=v.eid,
+        c_start=recorded.min().over(whole),
+        c_end=v.end_us.max().over(whole),
+        fl_m=v.end_us.max().over(w),
+    )
+    y = x.join(m, x.eid == m.fl_eid).drop("fl_eid")
     if stops is not None:
         st = stops.select(s_case="case_idx", s_stop="stop_us")
-        span = span.left_join(st, span.case_idx == st.s_case)
-        span = span.select("case_idx", "c_start", "c_end", c_stop=span.s_stop.fill_null(span.c_end))
+        y = y.left_join(st, y.case_idx == st.s_case)
+        c_stop = y.s_stop.fill_null(y.c_end)
     else:
-        span = span.mutate(c_stop=span.c_end)
-    y = x.join(span, "case_idx")
+        c_stop = y.c_end
+    y = y.select(*x.columns, "c_start", "c_end", "fl_m", c_stop=c_stop)
     s0 = y.start_us.fill_null(y.end_us)
     lo = ibis.least(ibis.greatest(s0, y.c_start), y.c_stop)
-    hi = ibis.least(ibis.greatest(y.end_us, y.c_start), y.c_stop)
-    y = y.mutate(fl_lo=lo, fl_hi=hi, fl_s=s0)
-    w = ibis.window(group_by=y.case_idx, order_by=[y.fl_s, y.end_us, y.eid], rows=(None, -1))
-    frontier = ibis.greatest(y.fl_hi.max().over(w).fill_null(y.c_start), y.c_start)
-    y = y.mutate(fl_f=frontier, prev_activity=y.fl_pa, prev_resource=y.fl_pr)
+    hi = ibis.least(y.end_us, y.c_stop)
+    frontier = ibis.greatest(ibis.least(y.fl_m.fill_null(y.c_start), y.c_stop), y.c_start)
+    y = y.select(*x.columns, "c_start", "c_end", "c_stop", fl_lo=lo, fl_hi=hi, fl_s=s0, fl_f=frontier)
+    y = y.mutate(prev_activity=y.fl_pa, prev_resource=y.fl_pr)
     # a wait step (a queue) is waited through: its own span counts as waiting, not service
     wait = ibis.ifelse(
         y.wait_activity, ibis.greatest(y.fl_hi - y.fl_f, 0), ibis.greatest(y.fl_lo - y.fl_f, 0)
