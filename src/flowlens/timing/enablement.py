@@ -108,6 +108,7 @@ def enabled_times(
     skew_us: int = 0,
     max_steps: int = 16,
     lookback: int = LOOKBACK,
+    table: ibis.Table | None = None,
 ) -> ibis.Table:
     """Per instance: eid, enabled_us, enabler_eid, enabler_activity, enabler_resource,
     prev_activity, prev_resource (the instance just before in the case order).
@@ -126,6 +127,7 @@ def enabled_times(
     maximum over the ends gives the latest ended by s(i) + skew, concurrent ones are skipped by
     stepping back ``max_steps`` rounds, and what remains is paired with every earlier instance
     of its case. Cost grows with the events, not with the square of a case's length.
+    ``table`` is the instances to use (whole cases of ``log``'s table; default all of it).
 
     >>> import flowlens, pandas as pd
     >>> df = pd.DataFrame({"case": ["1"] * 3, "activity": ["a", "b", "c"],
@@ -138,7 +140,7 @@ def enabled_times(
     """
     import ibis
 
-    t = log.table
+    t = log.table if table is None else table
     eng = log.engine
     conc = None
     if len(concurrency):
