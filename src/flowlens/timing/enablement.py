@@ -135,8 +135,8 @@ def enabled_times(
     ...                    "end": ["2024-01-01 09:20", "2024-01-01 10:30", "2024-01-01 11:00"]})
     >>> log = flowlens.read_log(df)
     >>> en = enabled_times(log, concurrent_pairs(log, oracle="none")).to_pandas()
-    >>> en.sort_values("eid").enabler_activity.tolist()  # c started before b ended: a enabled it
-    [None, 'a', 'a']
+    >>> en.sort_values("eid").enabler_activity.fillna("-").tolist()  # c started before b ended: a enabled it
+    ['-', 'a', 'a']
     """
     import ibis
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -490,6 +490,30 @@ def _with_business_time(
         proc_bus_us=ibis.ifelse(y.wait_activity, 0, y.b_e - y.b_s),
     )
     return y.drop("b_from", "b_to", "b_s", "b_e"), clock
+
+
+def with_calendars(tm: TimeModel, calendars: CalendarSet) -> TimeModel:
+    """``tm`` on other working calendars: the same instances, enabled, customer and after-stop
+    times (none of them depends on calendars), with the calendar and business-time columns
+    computed again, as :func:`time_model` with ``calendars`` would (without building it all
+    again).
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": ["1", "1"], "activity": ["a", "b"], "resource": ["r", "r"],
+    ...                    "start": ["2024-01-01 16:00", "2024-01-02 09:00"],
+    ...                    "end": ["2024-01-01 17:00", "2024-01-02 10:00"]})
+    >>> tm = time_model(flowlens.read_log(df))
+    >>> from flowlens.timing.calendars import WorkCalendar
+    >>> office = CalendarSet(default=WorkCalendar.preset("office", timezone="UTC"))
+    >>> with_calendars(tm, office).overall()["waiting_business_s"], tm.overall()["waiting_s"]
+    (0.0, 57600.0)
+    """
+    eng = tm.log.engine
+    x = tm.instances.drop("calendar", "wait_bus_us", "proc_bus_us")
+    x, clock = _with_business_time(tm.log, x, calendars)
+    instances = eng.materialize(x, prefix="fl_instances")
+    cases = eng.materialize(_cases(instances), prefix="fl_cases")
+    return replace(tm, instances=instances, cases=cases, calendars=calendars, clock=clock)
 
 
 def _cases(inst: ibis.Table) -> ibis.Table:
