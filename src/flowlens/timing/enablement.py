@@ -5,8 +5,9 @@ Definitions (docs/methods.md 6.1, after pix-framework's concurrency oracle):
 * en(i) = e(j*), where j* is the instance of the same case with the latest end among those
   before i in the case order (e(j) < e(i), or equal ends and j first in the file), with
   e(j) <= s(i) + skew when start times are recorded (en(i) is then at most s(i)), and a(j) not
-  concurrent with a(i). With no such j, en(i) is the case start (first start or end of the case); for a
-  completion-only log the first instance of a case has no enabled time (null).
+  concurrent with a(i). With no such j, en(i) is s(i) for an instance with a recorded start and
+  the case start (first start or end of the case) for a completion-only one; the first instance
+  of a completion-only case has no enabled time (null).
 * The *heuristics* oracle calls A and B concurrent when A != B, both directly-follows relations
   occur, they are balanced (|df(A,B) - df(B,A)| / (df(A,B) + df(B,A) + 1) < theta_df), and
   short loops A-B-A do not explain them ((l2l(A,B) + l2l(B,A)) / (l2l(A,B) + l2l(B,A) + 1) <
