@@ -9,14 +9,17 @@ long steps many others end during, and completion-only instances beside recorded
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import flowlens
 from conftest import shared_path
+from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.enablement import concurrent_pairs, enabled_times
-from flowlens.timing.model import time_model
+from flowlens.timing.model import time_model, with_calendars
 
 MIN = 60_000_000
 ACTS = ["a", "b", "c", "d", "e"]
@@ -142,3 +145,43 @@ def test_sepsis_enabled_times_equal_the_definition() -> None:
     log = flowlens.read_log(shared_path("sepsis"))
     conc = concurrent_pairs(log)
     _same(_computed(log, conc, MIN), _definition(log, conc, MIN))
+
+
+def _tables(tm: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    i = tm.instances.to_pandas().sort_values("eid").reset_index(drop=True)  # type: ignore[attr-defined]
+    c = tm.cases.to_pandas().sort_values("case_idx").reset_index(drop=True)  # type: ignore[attr-defined]
+    return i, c
+
+
+def _office() -> CalendarSet:
+    return CalendarSet(default=WorkCalendar.preset("office", timezone="UTC"))
+
+
+@pytest.mark.parametrize("calendars", [False, True])
+def test_slices_of_cases_give_the_same_time_model(monkeypatch: pytest.MonkeyPatch, calendars: bool) -> None:
+    # completion-only instances beside recorded starts: the estimated path as well
+    log = _random_log(7, cases=80)
+    cals = _office() if calendars else None
+    whole = _tables(time_model(log, calendars=cals))
+    # as if the engine had room for a fifth of the log at a time
+    import flowlens.timing.model as model
+
+    limit = log.engine.limits.engine_bytes or int(
+        0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    )
+    monkeypatch.setattr(model, "BYTES_PER_EVENT", limit * 5 // log.n_events + 1)
+    assert len(model.case_slices(log)) in (5, 6)
+    sliced = _tables(time_model(log, calendars=cals))
+    for a, b in zip(whole, sliced, strict=True):
+        assert list(a.columns) == list(b.columns)
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_with_calendars_equals_a_time_model_built_on_them() -> None:
+    log = flowlens.read_log(shared_path("bank-callcenter"))
+    built = time_model(log, calendars=_office())
+    reused = with_calendars(time_model(log), _office())
+    for a, b in zip(_tables(built), _tables(reused), strict=True):
+        assert list(a.columns) == list(b.columns)
+        pd.testing.assert_frame_equal(a, b)
+    assert built.overall() == reused.overall()

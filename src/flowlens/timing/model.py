@@ -362,10 +362,11 @@ def _slice(t: ibis.Table, r: tuple[int, int] | None) -> ibis.Table:
 
 
 def _union(parts: list[ibis.Table]) -> ibis.Table:
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.union(p, distinct=False)
-    return out
+    """All rows of ``parts``, unioned as a balanced tree (a chain of many would nest deeply)."""
+    while len(parts) > 1:
+        pairs = [parts[k].union(parts[k + 1], distinct=False) for k in range(0, len(parts) - 1, 2)]
+        parts = pairs + parts[len(parts) - len(parts) % 2 :]
+    return parts[0]
 
 
 def _step_times(x: ibis.Table, waits: list[str]) -> ibis.Table:
