@@ -406,8 +406,8 @@ def _customer_time(x: ibis.Table, stops: ibis.Table | None, times: ibis.Table | 
     recorded = ibis.ifelse(v.start_estimated, v.end_us, v.start_us.fill_null(v.end_us))
     s0 = v.start_us.fill_null(v.end_us)
     # One ordered pass per case gives the case's span and, for each instance, the latest end
-    # before it (M). The frontier is the latest end clipped to the customer window: as every
-    # end is at least the case start and clipping to the stop is monotone, it is M clipped.
+    # before it (M). The frontier is the latest clipped end before it, that is M clipped to the
+    # customer window (clipping is monotone, so it commutes with the maximum).
     w = ibis.window(group_by=v.case_idx, order_by=[s0, v.end_us, v.eid], rows=(None, -1))
     whole = ibis.window(group_by=v.case_idx, order_by=[s0, v.end_us, v.eid], rows=(None, None))
     m = v.select(
@@ -426,8 +426,10 @@ def _customer_time(x: ibis.Table, stops: ibis.Table | None, times: ibis.Table | 
     y = y.select(*x.columns, "c_start", "c_end", "fl_m", c_stop=c_stop)
     s0 = y.start_us.fill_null(y.end_us)
     lo = ibis.least(ibis.greatest(s0, y.c_start), y.c_stop)
-    hi = ibis.least(y.end_us, y.c_stop)
-    frontier = ibis.greatest(ibis.least(y.fl_m.fill_null(y.c_start), y.c_stop), y.c_start)
+    hi = ibis.least(ibis.greatest(y.end_us, y.c_start), y.c_stop)
+    # max over earlier j of clip(e_j) = clip(max over earlier j of e_j): clipping is monotone
+    clipped = ibis.least(ibis.greatest(y.fl_m.fill_null(y.c_start), y.c_start), y.c_stop)
+    frontier = ibis.greatest(clipped, y.c_start)
     y = y.select(*x.columns, "c_start", "c_end", "c_stop", fl_lo=lo, fl_hi=hi, fl_s=s0, fl_f=frontier)
     y = y.mutate(prev_activity=y.fl_pa, prev_resource=y.fl_pr)
     # a wait step (a queue) is waited through: its own span counts as waiting, not service
