@@ -227,13 +227,15 @@ def enabled_times(
             enabler_activity=x.enabler_activity.fill_null(x.j_act),
             enabler_resource=ibis.ifelse(x.f_enabler.notnull(), x.j_res, x.enabler_resource),
         )
-    # Without a predecessor the case start enables the instance, unless that start is the
-    # instance's own completion (first step of a completion-only case): then it is unknown.
-    fallback = ibis.ifelse(x.start_us.notnull() | (x.fl_cs < x.end_us), x.fl_cs, ibis.null("int64"))
-    enabled = ibis.ifelse(x.start_us.notnull(), ibis.least(x.enabled_us, x.start_us), x.enabled_us)
+    # Without a predecessor a started instance is enabled when it starts (no enabled wait); a
+    # completion-only one at the case start, unless that start is the instance's own
+    # completion (first step of a completion-only case): then it is unknown.
+    started = ibis.ifelse(x.enabled_us.isnull(), x.start_us, ibis.least(x.enabled_us, x.start_us))
+    case_start = ibis.ifelse(x.fl_cs < x.end_us, x.fl_cs, ibis.null("int64"))
+    enabled = ibis.ifelse(x.start_us.notnull(), started, x.enabled_us.fill_null(case_start))
     return x.select(
         "eid",
-        enabled_us=enabled.fill_null(fallback),
+        enabled_us=enabled,
         enabler_eid=x.enabler_eid,
         enabler_activity=x.enabler_activity,
         enabler_resource=x.enabler_resource,
