@@ -112,7 +112,8 @@ def enabled_times(
     table: ibis.Table | None = None,
 ) -> ibis.Table:
     """Per instance: eid, enabled_us, enabler_eid, enabler_activity, enabler_resource,
-    prev_activity, prev_resource (the instance just before in the case order).
+    prev_activity, prev_resource (the instance just before in the case order), as a table
+    materialised in the log's engine.
 
     The condition e(j) <= s(i) applies to instances with a recorded start, with a tolerance of
     ``skew_us`` for clocks of different systems (a predecessor ending a few seconds after i
@@ -208,6 +209,7 @@ def enabled_times(
         enabler_resource=x.fl_er,
     )
     x = eng.materialize(x, prefix="fl_enab")
+    work = [x]  # dropped once the result is made
     n_open = int(x.filter(x.fl_open).count().to_pandas())
     if n_open:
         # the few instances whose enabler lies further back: the cases they are in, in full
@@ -220,6 +222,7 @@ def enabled_times(
         far = far.select(f_eid="eid", f_enabler=far.eid - far.pos + far.cur)
         far = far.join(j, far.f_enabler == j.j_eid).drop("j_eid")
         far = eng.materialize(far, prefix="fl_enab")
+        work.append(far)
         x = x.left_join(far, x.eid == far.f_eid)
         x = x.mutate(
             enabler_eid=x.enabler_eid.fill_null(x.f_enabler),
@@ -233,7 +236,7 @@ def enabled_times(
     started = ibis.ifelse(x.enabled_us.isnull(), x.start_us, ibis.least(x.enabled_us, x.start_us))
     case_start = ibis.ifelse(x.fl_cs < x.end_us, x.fl_cs, ibis.null("int64"))
     enabled = ibis.ifelse(x.start_us.notnull(), started, x.enabled_us.fill_null(case_start))
-    return x.select(
+    out = x.select(
         "eid",
         enabled_us=enabled,
         enabler_eid=x.enabler_eid,
@@ -242,6 +245,22 @@ def enabled_times(
         prev_activity=x.prev_activity,
         prev_resource=x.prev_resource,
     )
+    out = eng.materialize(out, prefix="fl_en")
+    drop_tables(log, *work)
+    return out
+
+
+def drop_tables(log: EventLog, *tables: ibis.Table) -> None:
+    """Drop intermediate tables materialised in ``log``'s engine that nothing reads any more:
+    at 10^8 events each holds gigabytes of the engine's memory or spill folder till the end."""
+    eng = log.engine
+    if eng.name != "duckdb":
+        return
+    assert eng.duckdb is not None
+    for t in tables:
+        name = t.get_name()
+        if name.startswith("fl_"):  # never the log's own tables
+            eng.duckdb.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def _step_back(

@@ -45,7 +45,7 @@ from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet
 from flowlens.timing.clock_stop import ClockStop
 from flowlens.timing.clock_stop import clock_stop as resolve_clock_stop
-from flowlens.timing.enablement import ORACLES, concurrent_pairs, enabled_times
+from flowlens.timing.enablement import ORACLES, concurrent_pairs, drop_tables, enabled_times
 
 if TYPE_CHECKING:
     import ibis
@@ -204,10 +204,7 @@ def time_model(
     # Intermediate tables are computed once: each is read several times below, and an engine
     # that does not share repeated subqueries (Spark) would recompute them for every read.
     skew_us = int(skew_s * 1_000_000)
-    en_parts = [
-        eng.materialize(enabled_times(log, concurrency, skew_us=skew_us, table=_slice(t, r)), prefix="fl_en")
-        for r in slices
-    ]
+    en_parts = [enabled_times(log, concurrency, skew_us=skew_us, table=_slice(t, r)) for r in slices]
     waits = _wait_activities(log, wait_activities)
     base = t.select(
         "eid",
@@ -275,6 +272,7 @@ def time_model(
         x = x.drop("fl_avail", "fl_raw", "fl_typ")
         # the estimation reads the table several times: computed once
         timed = eng.materialize(_step_times(x, waits), prefix="fl_timed")
+        drop_tables(log, *en_parts)
 
     stop = resolve_clock_stop(log, clock_stop)
     stops = stop.stops(log)
@@ -302,10 +300,15 @@ def time_model(
         else:
             # business time reads the instances several times: computed once first
             parts.append(eng.materialize(x, prefix="fl_customer"))
+        if not estimated:
+            drop_tables(log, en)
+    if estimated:
+        drop_tables(log, timed)
     instances = _union(parts)
     if not always:
         x, clock = _with_business_time(log, instances, cals)
         instances = eng.materialize(x, prefix="fl_instances")
+        drop_tables(log, *parts)
     cases = eng.materialize(_cases(instances), prefix="fl_cases")
     return TimeModel(
         log=log,
