@@ -391,10 +391,13 @@ def run_child(
     timeout: float | None,
     errlog: Path,
     spill_dir: Path | None = None,
+    max_spill: int | None = None,
 ) -> dict[str, Any]:
     """Run ``cmd`` with the watchdog: peak tree RSS overall and per stage (from the progress
     file), killed above ``kill_above`` bytes or after ``timeout`` seconds. With ``spill_dir``
-    (the child's FLOWLENS_TEMP_DIR) the peak bytes on disk there too, every 2 s."""
+    (the child's FLOWLENS_TEMP_DIR) the peak bytes on disk there too, every 2 s; the run is
+    killed when they pass ``max_spill`` (a shared disk must not fill), and the folder is
+    removed after the run (a killed engine leaves its spill files behind)."""
     load = os.getloadavg()
     t0 = time.perf_counter()
     peak, per_stage, why = 0, {}, None
@@ -430,6 +433,8 @@ def run_child(
                     spill_stage[running] = max(spill_stage.get(running, 0), disk)
             if kill_above and rss > kill_above:
                 why = f"killed: {rss / GB:.1f} GB resident above --kill-above"
+            elif max_spill and spill_peak > max_spill:
+                why = f"killed: {spill_peak / GB:.1f} GB spilled above --max-spill"
             elif timeout and now - t0 > timeout:
                 why = f"killed: over --timeout {timeout:.0f} s"
             if why:
@@ -438,6 +443,10 @@ def run_child(
                 break
             time.sleep(0.2)
     code = os.waitstatus_to_exitcode(status)
+    if spill_dir is not None:
+        import shutil
+
+        shutil.rmtree(spill_dir, ignore_errors=True)
     out: dict[str, Any] = {}
     if result is not None and result.exists():
         out = json.loads(result.read_text())
@@ -591,6 +600,7 @@ def parent_main(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 errlog=work / f"{size_label(n)}-{i}.log",
                 spill_dir=work / f"spill-{size_label(n)}-{i}",
+                max_spill=int(float(args.max_spill.rstrip("GBgb")) * GB) if args.max_spill else None,
             )
             log(
                 f"  {out['wall_s']:.1f} s, peak {out['peak_rss'] / GB:.2f} GB, load {out['load_before'][0]:.1f}"
@@ -644,6 +654,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int)
     p.add_argument("--kill-above", help="kill a run whose processes hold more than this (e.g. 9GB)")
     p.add_argument("--timeout", type=float, help="kill a run after this many seconds")
+    p.add_argument(
+        "--max-spill",
+        default="30GB",
+        help="kill a run whose spill folder holds more than this (default 30GB)",
+    )
     p.add_argument("--nice", type=int, default=5, help="niceness of the runs (0: none)")
     p.add_argument("--analyze", action="store_true", help="time `flowlens analyze` as a whole instead")
     p.add_argument(
