@@ -17,7 +17,8 @@ Every run is a fresh interpreter (``_child``). The parent polls the resident mem
 and of everything it started (Spark's JVM included) every 0.2 s, keeps the peak per stage and
 overall, and kills the run above ``--kill-above`` (the run is then reported with the stage it
 reached). The child writes its progress after every stage, so a killed or timed-out run still
-reports what it finished. Medians over ``--repeat`` runs; the 1-minute load average is sampled
+reports what it finished. The child's spill folder (FLOWLENS_TEMP_DIR) is measured every 2 s:
+the peak bytes on disk per stage and overall (``spill GB``). Medians over ``--repeat`` runs; the 1-minute load average is sampled
 while each run runs and its mean reported (2 cores: above 2 the machine was contended).
 
 The logs (``generate``): the bundle benchmark's bank-service model (``bench_bundle.py``,
@@ -362,17 +363,52 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def disk_bytes(folder: Path) -> int:
+    """Bytes on disk under ``folder`` (the engine's spill files; 0 when it is gone)."""
+    total = 0
+    todo = [str(folder)]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            todo.append(e.path)
+                        else:
+                            total += e.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
 def run_child(
-    cmd: list[str], result: Path | None, *, kill_above: int | None, timeout: float | None, errlog: Path
+    cmd: list[str],
+    result: Path | None,
+    *,
+    kill_above: int | None,
+    timeout: float | None,
+    errlog: Path,
+    spill_dir: Path | None = None,
+    max_spill: int | None = None,
 ) -> dict[str, Any]:
     """Run ``cmd`` with the watchdog: peak tree RSS overall and per stage (from the progress
-    file), killed above ``kill_above`` bytes or after ``timeout`` seconds."""
+    file), killed above ``kill_above`` bytes or after ``timeout`` seconds. With ``spill_dir``
+    (the child's FLOWLENS_TEMP_DIR) the peak bytes on disk there too, every 2 s; the run is
+    killed when they pass ``max_spill`` (a shared disk must not fill), and the folder is
+    removed after the run (a killed engine leaves its spill files behind)."""
     load = os.getloadavg()
     t0 = time.perf_counter()
     peak, per_stage, why = 0, {}, None
+    spill_peak, spill_stage, last_spill = 0, {}, 0.0
     loads: list[float] = []  # the 1-minute load average while the run ran
+    env = None
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "FLOWLENS_TEMP_DIR": str(spill_dir)}
     with errlog.open("w") as err:
-        proc = subprocess.Popen(cmd, stdout=err, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=err, stderr=err, start_new_session=True, env=env)
         last_poll = 0.0
         running = None
         while True:
@@ -389,8 +425,16 @@ def run_child(
                     running = json.loads(result.read_text()).get("running")
             if running:
                 per_stage[running] = max(per_stage.get(running, 0), rss)
+            if spill_dir is not None and now - last_spill > 2.0:
+                last_spill = now
+                disk = disk_bytes(spill_dir)
+                spill_peak = max(spill_peak, disk)
+                if running:
+                    spill_stage[running] = max(spill_stage.get(running, 0), disk)
             if kill_above and rss > kill_above:
                 why = f"killed: {rss / GB:.1f} GB resident above --kill-above"
+            elif max_spill and spill_peak > max_spill:
+                why = f"killed: {spill_peak / GB:.1f} GB spilled above --max-spill"
             elif timeout and now - t0 > timeout:
                 why = f"killed: over --timeout {timeout:.0f} s"
             if why:
@@ -399,6 +443,10 @@ def run_child(
                 break
             time.sleep(0.2)
     code = os.waitstatus_to_exitcode(status)
+    if spill_dir is not None:
+        import shutil
+
+        shutil.rmtree(spill_dir, ignore_errors=True)
     out: dict[str, Any] = {}
     if result is not None and result.exists():
         out = json.loads(result.read_text())
@@ -409,6 +457,8 @@ def run_child(
         wall_s=round(time.perf_counter() - t0, 2),
         peak_rss=max(peak, usage.ru_maxrss * 1024),
         peak_rss_stage=per_stage,
+        peak_spill=spill_peak if spill_dir is not None else None,
+        peak_spill_stage=spill_stage,
         load_before=[round(x, 2) for x in load],
         load_after=[round(x, 2) for x in os.getloadavg()],
         load_during=[round(statistics.mean(loads), 2), round(max(loads), 2)] if loads else None,
@@ -425,7 +475,7 @@ def print_table(rows: list[dict[str, Any]], file: Any) -> None:
     """One line per size and stage: median seconds, range, peak resident memory, load."""
     print(
         f"{'events':>6} {'engine':>6} {'stage':<12} {'median s':>9} {'min-max s':>15} "
-        f"{'peak GB':>8} {'load':>9}  note",
+        f"{'peak GB':>8} {'spill GB':>8} {'load':>9}  note",
         file=file,
     )
     for row in rows:
@@ -435,14 +485,16 @@ def print_table(rows: list[dict[str, Any]], file: Any) -> None:
             med = f"{statistics.median(secs):.2f}" if secs else "-"
             print(
                 f"{row['label']:>6} {row['engine']:>6} {st['stage']:<12} {med:>9} {rng:>15} "
-                f"{_gb(st['peak_rss']):>8} {row['load']:>9}  {st.get('note', '')}",
+                f"{_gb(st['peak_rss']):>8} {_gb(st.get('peak_spill')):>8} {row['load']:>9}  "
+                f"{st.get('note', '')}",
                 file=file,
             )
         total = row["total_s"]
         print(
             f"{row['label']:>6} {row['engine']:>6} {'TOTAL':<12} "
             f"{(f'{statistics.median(total):.2f}' if total else '-'):>9} {'':>15} "
-            f"{_gb(row['peak_rss']):>8} {row['load']:>9}  {row.get('note', '')}",
+            f"{_gb(row['peak_rss']):>8} {_gb(row.get('peak_spill')):>8} {row['load']:>9}  "
+            f"{row.get('note', '')}",
             file=file,
         )
 
@@ -455,6 +507,7 @@ def summarise(label: str, engine: str, runs: list[dict[str, Any]], stages: list[
             "stage": name,
             "seconds": [d["seconds"] for d in done],
             "peak_rss": max((r["peak_rss_stage"].get(name, 0) for r in runs), default=None) or None,
+            "peak_spill": max((r.get("peak_spill_stage", {}).get(name, 0) for r in runs), default=None),
             "facts": done[0]["facts"] if done else None,
         }
         if len(done) < len(runs):
@@ -467,6 +520,8 @@ def summarise(label: str, engine: str, runs: list[dict[str, Any]], stages: list[
     ok = [r for r in runs if not r["failed"]]
     out["total_s"] = [round(sum(s["seconds"] for s in r["stages"].values()), 2) for r in ok]
     out["peak_rss"] = max(r["peak_rss"] for r in runs)
+    spills = [r["peak_spill"] for r in runs if r.get("peak_spill") is not None]
+    out["peak_spill"] = max(spills) if spills else None
     # the mean 1-minute load while the runs ran (2 cores: above 2 the machine was shared)
     loads = [(r.get("load_during") or r["load_before"])[0] for r in runs]
     out["load"] = f"{min(loads):.1f}-{max(loads):.1f}" if len(loads) > 1 else f"{loads[0]:.1f}"
@@ -539,7 +594,13 @@ def parent_main(args: argparse.Namespace) -> int:
                 cmd = ["nice", "-n", str(args.nice), *cmd]
             log(f"{size_label(n)} run {i + 1}/{repeat} ({args.engine}) ...")
             out = run_child(
-                cmd, res, kill_above=kill, timeout=args.timeout, errlog=work / f"{size_label(n)}-{i}.log"
+                cmd,
+                res,
+                kill_above=kill,
+                timeout=args.timeout,
+                errlog=work / f"{size_label(n)}-{i}.log",
+                spill_dir=work / f"spill-{size_label(n)}-{i}",
+                max_spill=int(float(args.max_spill.rstrip("GBgb")) * GB) if args.max_spill else None,
             )
             log(
                 f"  {out['wall_s']:.1f} s, peak {out['peak_rss'] / GB:.2f} GB, load {out['load_before'][0]:.1f}"
@@ -593,6 +654,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int)
     p.add_argument("--kill-above", help="kill a run whose processes hold more than this (e.g. 9GB)")
     p.add_argument("--timeout", type=float, help="kill a run after this many seconds")
+    p.add_argument(
+        "--max-spill",
+        default="30GB",
+        help="kill a run whose spill folder holds more than this (default 30GB)",
+    )
     p.add_argument("--nice", type=int, default=5, help="niceness of the runs (0: none)")
     p.add_argument("--analyze", action="store_true", help="time `flowlens analyze` as a whole instead")
     p.add_argument(

@@ -70,6 +70,24 @@ def test_funnel_outcomes_and_instant_answers() -> None:
     assert o.to_dict()["instant_s"] == INSTANT_S
 
 
+def test_funnels_per_process() -> None:
+    tm = time_model(_loans())
+    steps = {"Decline", "Approve", "Register", "Activate"}
+    whole = case_outcomes(tm, steps)
+    ids = [str(c) for c in range(60)]
+    # one process with every case: its funnel is the log's
+    one = case_outcomes(tm, steps, processes=pd.DataFrame({"case_id": ids, "process": "all"}))
+    assert one.funnels == {"all": whole.funnel}
+    # cases 35-59 (reviewed and offered) apart: their funnel starts at the offer
+    two = pd.DataFrame({"case_id": ids, "process": ["early" if c < 35 else "offered" for c in range(60)]})
+    o = case_outcomes(tm, steps, processes=two)
+    assert [(s.steps, s.cases) for s in o.funnels["offered"]] == [
+        (("Offer", "Review", "Submit"), 25),
+        (("Approve / Register / Activate",), 20),
+    ]
+    assert [(s.steps, s.cases) for s in o.funnels["early"]] == [(("Submit",), 35), (("Review",), 15)]
+
+
 def test_board_numbers_leave_instant_answers_out_and_split_waiting() -> None:
     durations = pd.DataFrame({"case_id": list("abcd"), "lead_time_s": [10.0, 20.0, 3600.0, 7200.0]})
     waiting = {

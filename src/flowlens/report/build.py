@@ -644,9 +644,10 @@ def _bottlenecks(log: EventLog, tm: TimeModel, opts: ReportOptions, other: Any) 
         return bottlenecks_section(rep)
     from flowlens.analysis.bottlenecks.capacity import utilisation
     from flowlens.timing.discovery import discover_calendars
-    from flowlens.timing.model import time_model
+    from flowlens.timing.model import with_calendars
 
-    found_tm = time_model(log, calendars=discover_calendars(log), team=opts.team, clock_stop=opts.clock_stop)
+    # the same time model on the found calendars: only its business-time columns change
+    found_tm = with_calendars(tm, discover_calendars(log))
     util = {
         lv: utilisation(found_tm, level=lv, freq=rep.util_freq, other_work=other) for lv in rep.utilisation
     }

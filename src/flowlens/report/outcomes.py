@@ -121,18 +121,28 @@ def _quantiles(v: np.ndarray) -> tuple[float | None, float | None]:
     return float(np.median(v)), float(np.quantile(v, 0.9))
 
 
-def _merge_outcomes(pairs: pd.DataFrame) -> dict[str, str]:
+class _Cases:
+    """Sets of cases as boolean masks over the distinct case profiles (outcome, process and
+    which of the steps looked at each case took), each profile weighted by its cases: the
+    set sizes of the funnel are sums of weights, with no per-case Python objects."""
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self.w = weights
+
+    def size(self, s: np.ndarray) -> int:
+        return int(self.w[s].sum())
+
+
+def _merge_outcomes(cs: _Cases, sets: Mapping[str, np.ndarray], order: Mapping[str, float]) -> dict[str, str]:
     """Outcome step -> its outcome's name (steps with nearly the same cases are one outcome,
     named by the step that comes first in them, on average)."""
-    sets = {a: frozenset(g.case_idx) for a, g in pairs.groupby("activity", sort=True)}
-    order = pairs.groupby("activity", sort=True)["pos"].mean()
-    names = sorted(sets, key=lambda a: (-len(sets[a]), a))
+    names = sorted(sets, key=lambda a: (-cs.size(sets[a]), a))
     group: dict[str, str] = {}
     heads: list[list[str]] = []
     for a in names:
         for h in heads:
             s, t = sets[h[0]], sets[a]
-            if len(s & t) >= SAME_OUTCOME * len(s | t):
+            if cs.size(s & t) >= SAME_OUTCOME * cs.size(s | t):
                 h.append(a)
                 break
         else:
@@ -145,39 +155,46 @@ def _merge_outcomes(pairs: pd.DataFrame) -> dict[str, str]:
 
 
 def _funnel(
-    sets: Mapping[str, frozenset[int]], every: frozenset[int], outcomes: Mapping[str, frozenset[int]]
+    cs: _Cases, sets: Mapping[str, np.ndarray], every: np.ndarray, outcomes: Mapping[str, np.ndarray]
 ) -> tuple[Stage, ...]:
     """The chain of nested milestones that are no outcome (module docstring), then the most
     frequent outcome reached from its last stage; from the case sets of the milestones and of
     the outcomes."""
-    names = sorted(sets, key=lambda a: (-len(sets[a]), a))
-    cases = len(every)
+    size = cs.size
+    names = sorted(sets, key=lambda a: (-size(sets[a]), a))
+    cases = size(every)
     # the first stage is every case (with the milestones every case takes)
-    stages: list[tuple[list[str], frozenset[int]]] = [([], every)]
+    stages: list[tuple[list[str], np.ndarray]] = [([], every)]
 
-    def nested(s: frozenset[int]) -> bool:
-        return not stages or len(s & stages[-1][1]) >= ALMOST_ALL * len(s)
+    def nested(s: np.ndarray) -> bool:
+        return not stages or size(s & stages[-1][1]) >= ALMOST_ALL * size(s)
 
     for a in names:
         s = sets[a]
-        if len(s) < MIN_MILESTONE_SHARE * cases:
+        n = size(s)
+        if n < MIN_MILESTONE_SHARE * cases:
             break
         if not nested(s):
             continue  # another branch, not a stage of this chain
-        if stages and len(s) > (1 - MIN_DROP) * len(stages[-1][1]):
+        if stages and n > (1 - MIN_DROP) * size(stages[-1][1]):
             steps, prev = stages[-1]
-            if len(s ^ prev) <= (1 - ALMOST_ALL) * len(prev):
+            if size(s ^ prev) <= (1 - ALMOST_ALL) * size(prev):
                 steps.append(a)  # the same cases: one stage
             continue
         stages.append(([a], s))
-    ends = sorted(outcomes, key=lambda a: (-len(outcomes[a]), a))
+    ends = sorted(outcomes, key=lambda a: (-size(outcomes[a]), a))
     for a in ends:
-        last = len(stages[-1][1]) if stages else cases
-        drop = len(outcomes[a]) <= (1 - MIN_DROP) * last
-        if outcomes[a] and nested(outcomes[a]) and drop and len(outcomes[a]) >= MIN_MILESTONE_SHARE * cases:
+        last = size(stages[-1][1]) if stages else cases
+        n = size(outcomes[a])
+        drop = n <= (1 - MIN_DROP) * last
+        if n and nested(outcomes[a]) and drop and n >= MIN_MILESTONE_SHARE * cases:
             stages.append(([a], outcomes[a]))
             break
-    return tuple(Stage(tuple(steps), len(s)) for steps, s in stages)
+    return tuple(Stage(tuple(steps), size(s)) for steps, s in stages)
+
+
+#: bits of a case's step mask held in one 64-bit integer (kept clear of the sign bit)
+_BITS = 62
 
 
 def case_outcomes(
@@ -195,18 +212,39 @@ def case_outcomes(
     once = per.group_by("activity").aggregate(cases=per.count(), once=(per.n == 1).cast("int64").sum())
     once = once.to_pandas()
     ms = sorted(once.activity[once.once >= ALMOST_ALL * once.cases].astype(str))
-    pairs = per.filter(per.activity.isin(sorted(set(ms) | set(steps)) or ["\x00"])).to_pandas()
-    pairs["activity"] = pairs["activity"].astype(str)
+    # Which of the milestones and outcome steps each case took, as bits of a few integers
+    # per case, counted in the engine (one row per case, not one per case and step).
+    looked = sorted(set(ms) | set(steps))
+    bit = {a: (i // _BITS, i % _BITS) for i, a in enumerate(looked)}
+    words = [f"fl_w{k}" for k in range(-(-len(looked) // _BITS))]
+    if looked:
+        bm = ibis.memtable(
+            pd.DataFrame(
+                {
+                    "b_act": looked,
+                    "b_word": [bit[a][0] for a in looked],
+                    "b_val": [1 << bit[a][1] for a in looked],
+                }
+            )
+        )
+        j = per.join(bm, per.activity == bm.b_act)
+        masks = j.group_by("case_idx").aggregate(
+            **{w: j.b_val.sum(where=j.b_word == k).fill_null(0).cast("int64") for k, w in enumerate(words)}
+        )
+        c = c.merge(masks.to_pandas(), on="case_idx", how="left")
+        c[words] = c[words].fillna(0).astype("int64")
+        # the mean (over its cases) of the first position of each outcome step, exactly as a
+        # float mean of the integer positions: an integer sum and count from the engine
+        st = j.filter(j.b_act.isin(steps or ["\x00"]))
+        st = st.group_by("b_act").aggregate(k=st.count(), s=st.pos.sum()).to_pandas()
+        order = {str(r.b_act): float(r.s) / float(r.k) for r in st.itertuples(index=False)}
+    else:
+        order = {}
     # a case's outcome: the outcome of its last outcome step
-    group = _merge_outcomes(pairs[pairs.activity.isin(steps)]) if steps else {}
     outs = inst.filter(inst.activity.isin(steps or ["\x00"]))
     w = ibis.window(group_by=outs.case_idx, order_by=ibis.desc(outs.pos))
     last = outs.select("case_idx", "activity", r=ibis.row_number().over(w))
     last = last.filter(last.r == 0).select("case_idx", "activity").to_pandas()
-    last["outcome"] = last.activity.astype(str).map(group)
-    c = c.merge(last[["case_idx", "outcome"]], on="case_idx", how="left")
-    c["outcome"] = c["outcome"].fillna(NONE)
-    c["instant"] = c["lead"] < INSTANT_S
     proc_of = None
     if processes is not None:
         proc_of = (
@@ -215,11 +253,23 @@ def case_outcomes(
             .map(dict(zip(processes.case_id.astype(str), processes.process.astype(str), strict=False)))
         )
     c["process"] = proc_of if proc_of is not None else ""
+    # the distinct profiles of the cases (process and steps taken), weighted by their cases
+    prof = c.groupby(["process", *words], sort=True).size().reset_index(name="fl_n")
+    cs = _Cases(prof.fl_n.to_numpy(dtype=np.int64))
+
+    def took(a: str) -> np.ndarray:
+        k, b = bit[a]
+        return ((prof[words[k]].to_numpy() >> b) & 1).astype(bool)
+
+    step_sets = {a: took(a) for a in steps if cs.size(took(a))}
+    group = _merge_outcomes(cs, step_sets, order) if steps else {}
+    last["outcome"] = last.activity.astype(str).map(group)
+    c = c.merge(last[["case_idx", "outcome"]], on="case_idx", how="left")
+    c["outcome"] = c["outcome"].fillna(NONE)
+    c["instant"] = c["lead"] < INSTANT_S
     members: dict[str, list[str]] = {}
     for a, g in sorted(group.items()):
         members.setdefault(g, []).append(a)
-    # the outcome's cases (those whose last outcome step is one of it), for the funnel's end
-    ends = {str(k): frozenset(g.case_idx) for k, g in c[c.outcome != NONE].groupby("outcome", sort=True)}
     rows = []
     for (p, name), g in c.groupby(["process", "outcome"], sort=True):
         slow = g.loc[~g.instant, "lead"].to_numpy(dtype=float)
@@ -239,21 +289,25 @@ def case_outcomes(
         )
     # per process, the most frequent outcome first; "no outcome recorded" last
     rows.sort(key=lambda o: (o.process or "", o.name == NONE, -o.cases, o.name))
-    mp = pairs[pairs.activity.isin(ms) & ~pairs.activity.isin(steps)]
-    sets = {a: frozenset(g.case_idx) for a, g in mp.groupby("activity", sort=True)}
+    # the outcome's cases (those whose last outcome step is one of it), for the funnel's end
+    prof = c.groupby(["process", "outcome", *words], sort=True).size().reset_index(name="fl_n")
+    cs = _Cases(prof.fl_n.to_numpy(dtype=np.int64))
+    ends = {str(k): (prof.outcome == k).to_numpy() for k in sorted(set(prof.outcome) - {NONE})}
+    sets = {a: took(a) for a in ms if a not in steps}
+    sets = {a: s for a, s in sets.items() if cs.size(s)}
     funnels: dict[str, tuple[Stage, ...]] = {}
     if processes is not None:
-        for p, g in c.groupby("process", sort=True):
-            ids = frozenset(g.case_idx)
-            sub = {a: s & ids for a, s in sets.items() if s & ids}
-            funnels[str(p)] = _funnel(sub, ids, {a: s & ids for a, s in ends.items()})
+        for p in sorted(set(prof.process)):
+            ids = (prof.process == p).to_numpy()
+            sub = {a: s & ids for a, s in sets.items() if cs.size(s & ids)}
+            funnels[str(p)] = _funnel(cs, sub, ids, {a: s & ids for a, s in ends.items()})
     med, p90 = _quantiles(c.loc[~c.instant, "lead"].to_numpy(dtype=float))
     return Outcomes(
         cases=len(c),
         instant=int(c.instant.sum()),
         lead_median_s=med,
         lead_p90_s=p90,
-        funnel=_funnel(sets, frozenset(c.case_idx), ends) if processes is None else (),
+        funnel=_funnel(cs, sets, np.ones(len(prof), dtype=bool), ends) if processes is None else (),
         outcomes=tuple(rows),
         funnels=funnels,
         by_case=c.set_index(c.case_id.astype(str))["outcome"],

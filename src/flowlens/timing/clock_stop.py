@@ -152,40 +152,48 @@ def clock_stop(log: EventLog, given: Sequence[str] | str | None = None) -> Clock
 
 def detect_clock_stop(log: EventLog) -> ClockStop:
     """Detect after-outcome steps (module docstring, rules 1-3)."""
-    import ibis
 
     t = log.table
-    w = ibis.window(group_by=t.case_idx, order_by=t.pos)
-    first = t.start_us.fill_null(t.end_us)
-    x = t.select(
-        "case_idx",
-        "activity",
-        last=t.pos == t.pos.max().over(ibis.window(group_by=t.case_idx)),
-        prev_act=t.activity.lag().over(w),
-        prev_end=t.end_us.lag().over(w),
-        s=first,
-        c_start=first.min().over(ibis.window(group_by=t.case_idx)),
+    # Per case its last position and start, once (one row per case); each instance then finds
+    # its case's by a join, and the one before it by eid - 1 (the successor of an instance is
+    # eid + 1): no ordered pass over the whole log, whose sorts and per-activity medians over
+    # every event filled tens of GB of spill at 10^8 events. Only the few activities that pass
+    # rule 1 (counts) have their medians taken.
+    per_case = log.engine.materialize(
+        t.group_by("case_idx").aggregate(fl_last=t.pos.max(), c_start=t.start_us.fill_null(t.end_us).min()),
+        prefix="fl_clock",
     )
-    stats = (
-        x.group_by("activity")
-        .aggregate(
-            n=x.count(),
-            terminal=x.last.cast("float64").mean(),
-            pause=(x.s - x.prev_end).median(),
-            before=(x.prev_end - x.c_start).median(),
-        )
+
+    def with_case(v: ibis.Table) -> ibis.Table:
+        j = v.join(per_case, v.case_idx == per_case.case_idx)
+        return j.select(*v.columns, last=j.pos == j.fl_last, c_start=j.c_start)
+
+    x = with_case(t.select("case_idx", "eid", "pos", "activity", "start_us", "end_us"))
+    counts = x.group_by("activity").aggregate(n=x.count(), terminal=x.last.cast("float64").mean()).to_pandas()
+    closing = counts[(counts.n >= MIN_OCCURRENCES) & (counts.terminal >= MIN_TERMINAL_SHARE)]
+    if closing.empty:
+        drop_work(log, per_case)
+        return ClockStop("case_end")
+
+    def with_previous(v: ibis.Table) -> ibis.Table:
+        p = t.select(p_eid="eid", prev_act="activity", prev_end="end_us")
+        j = v.left_join(p, (p.p_eid == v.eid - 1) & (v.pos > 0))
+        return j.select(*v.columns, "prev_act", "prev_end")
+
+    y = with_previous(x.filter(x.activity.isin(sorted(closing.activity.astype(str)))))
+    s_first = y.start_us.fill_null(y.end_us)
+    medians = (
+        y.group_by("activity")
+        .aggregate(pause=(s_first - y.prev_end).median(), before=(y.prev_end - y.c_start).median())
         .to_pandas()
     )
-    cand = stats[
-        (stats.n >= MIN_OCCURRENCES)
-        & (stats.terminal >= MIN_TERMINAL_SHARE)
-        & (stats.pause >= MIN_PAUSE_US)
-        & (stats.pause > stats.before)
-    ]
+    stats = closing.merge(medians, on="activity", how="left")
+    cand = stats[(stats.pause >= MIN_PAUSE_US) & (stats.pause > stats.before)]
     if cand.empty:
+        drop_work(log, per_case)
         return ClockStop("case_end")
     names = sorted(cand.activity.astype(str))
-    preds = x.filter(x.activity.isin(names) & x.prev_act.notnull())
+    preds = y.filter(y.activity.isin(names) & y.prev_act.notnull())
     usual = (
         preds.group_by(["activity", "prev_act"])
         .aggregate(n=preds.count())
@@ -200,6 +208,7 @@ def detect_clock_stop(log: EventLog) -> ClockStop:
         .to_pandas()
         .set_index("activity")
     )
+    drop_work(log, per_case)
     found: list[str] = []
     evidence: list[dict[str, Any]] = []
     for row in cand.sort_values("activity").itertuples(index=False):
@@ -227,6 +236,13 @@ def detect_clock_stop(log: EventLog) -> ClockStop:
     if not found:
         return ClockStop("case_end")
     return ClockStop("detected", after_outcome=tuple(found), evidence=tuple(evidence))
+
+
+def drop_work(log: EventLog, table: ibis.Table) -> None:
+    """Drop a table the detection materialised (see :func:`~flowlens.timing.enablement.drop_tables`)."""
+    from flowlens.timing.enablement import drop_tables
+
+    drop_tables(log, table)
 
 
 def _says_closure(name: str) -> bool:
