@@ -28,8 +28,7 @@ from flowlens.discovery.dfg import (
     _nodes_sql,
     pairs,
 )
-from flowlens.io.gate import SUCCESSOR_COLUMNS
-from flowlens.relational import EID_STRIDE
+from flowlens.relational import EID_STRIDE, SUCCESSOR_COLUMNS
 
 
 def _dup_log() -> pd.DataFrame:

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from flowlens.columns import ColumnMap
 from flowlens.engine import Engine, check_engine_name
 from flowlens.quality import QualityReport
-from flowlens.relational import us_to_datetime_series, us_to_iso, variant_keys
+from flowlens.relational import (
+    SUCCESSOR_COLUMNS,
+    events_table,
+    us_to_datetime_series,
+    us_to_iso,
+    variant_keys,
+)
 from flowlens.source import SourceInfo
 
 if TYPE_CHECKING:
@@ -139,16 +145,12 @@ class EventLog:
     def is_ingested_table(self) -> bool:
         """True when this log's table is the one the gate built, unfiltered, in the ingest
         engine: analyses may then read what the gate computed alongside it (the successor
-        columns, :data:`flowlens.io.gate.SUCCESSOR_COLUMNS`)."""
-        from flowlens.io.gate import events_table
-
+        columns, :data:`flowlens.relational.SUCCESSOR_COLUMNS`)."""
         if self.engine is not self._ingest or self._ingest.duckdb is None:
             return False
         return bool(self.table.equals(events_table(self._ingest.backend)))
 
     def _materialise_parquet(self, path: Path) -> None:
-        from flowlens.io.gate import SUCCESSOR_COLUMNS
-
         if self.engine.name == "duckdb" and self.is_ingested_table():
             # the ingested table itself: let DuckDB copy it without a round trip
             con = self._ingest.duckdb

@@ -41,6 +41,25 @@ def ordered_sequences(table: ibis.Table, *, value: str = "activity") -> ibis.Tab
 #: Events per case the renumbered ``eid`` can hold (eid = case_idx * EID_STRIDE + pos).
 EID_STRIDE = 1 << 24
 
+#: Columns of the ingested events table that the log's table does not show (:func:`events_table`):
+#: the successor's activity and the gap from this instance's end to the successor's start (its
+#: end for completion-only instances), NULL on the last instance of a case. The gate's ordering
+#: window computes them while it sorts each case, so the directly-follows graph reads
+#: consecutive pairs from one scan instead of joining every instance to the next.
+SUCCESSOR_COLUMNS = ("__succ_activity", "__succ_gap_us")
+
+
+def events_table(backend: object) -> ibis.Table:
+    """The log's table: the ``events`` table the gate built, without :data:`SUCCESSOR_COLUMNS`.
+
+    >>> import flowlens, pandas as pd
+    >>> log = flowlens.read_log(pd.DataFrame({"case": [1, 1], "activity": ["a", "b"],
+    ...                                       "timestamp": ["2024-01-01", "2024-01-02"]}))
+    >>> log.table.equals(events_table(log.engine.backend)), "__succ_activity" in log.table.columns
+    (True, False)
+    """
+    return backend.table("events").drop(*SUCCESSOR_COLUMNS)  # type: ignore[attr-defined]
+
 
 def variant_keys(table: ibis.Table) -> ibis.Table:
     """One row per case: ``case_idx`` and a variant key (k1, k2, n).

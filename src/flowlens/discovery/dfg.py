@@ -162,7 +162,7 @@ def _edges_from_pairs(p: ibis.Table, *, with_cases: bool) -> pd.DataFrame:
 
 def _edges_from_successors(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
     """The same numbers as :func:`_edges_from_pairs`, read from the successor columns the gate's
-    ordering window wrote (:data:`flowlens.io.gate.SUCCESSOR_COLUMNS`): one scan of the events,
+    ordering window wrote (:data:`flowlens.relational.SUCCESSOR_COLUMNS`): one scan of the events,
     no join of each instance to the next.
 
     Only for the ingested table itself (:meth:`EventLog.is_ingested_table`). The median and the

@@ -80,10 +80,11 @@ def read_log(
         check_readable(Path(source))
     import pandas as pd
 
-    from flowlens.io.gate import drop_staging, events_table, run_gate
+    from flowlens.io.gate import drop_staging, run_gate
     from flowlens.io.readers import load_csv, load_frame, load_parquet
     from flowlens.io.xes import load_xes
     from flowlens.log import EventLog
+    from flowlens.relational import events_table
 
     check_engine_name(engine)
     if limits is None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -46,9 +45,6 @@ from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import EID_STRIDE
 from flowlens.source import SourceInfo
 from flowlens.units import count_value, percent_value
-
-if TYPE_CHECKING:
-    import ibis
 
 CANONICAL = (
     "eid",
@@ -64,13 +60,6 @@ CANONICAL = (
     "schedule_us",
     "suspended_us",
 )
-
-#: Columns of the events table that the log's table does not show (:func:`events_table`): the
-#: successor's activity and the gap from this instance's end to the successor's start (its end
-#: for completion-only instances), NULL on the last instance of a case. The ordering window
-#: computes them while it sorts each case, so the directly-follows graph reads consecutive
-#: pairs from one scan instead of joining every instance to the next.
-SUCCESSOR_COLUMNS = ("__succ_activity", "__succ_gap_us")
 
 _TERMINAL = ("complete", "ate_abort", "pi_abort", "withdraw", "autoskip", "manualskip")
 _START = ("start",)
@@ -347,7 +336,7 @@ def run_gate(
     # time, so only those few are compared in full (_drop_duplicates). The rows sorted carry
     # codes, not text: activity and resource go back to text (the table's type for every
     # analysis) and the case id is joined back after the sort.
-    # The same window gives each instance its successor's activity and start (SUCCESSOR_COLUMNS):
+    # The same window gives each instance its successor's activity and start (relational.SUCCESSOR_COLUMNS):
     # the activity stays a code there (one or two bytes; it becomes text only in the few rows of
     # the graph's result).
     tie = "" if lifecycle else ", (end_us = __prev_end OR end_us = __next_end) AS __tie"
@@ -489,7 +478,7 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, attributes: dict[str, str])
                    WHERE src_row IN (SELECT __row FROM dup_rows)"""
             )
             con.execute("DELETE FROM events WHERE src_row IN (SELECT __row FROM dup_rows)")
-            # ... and their successors taken again (SUCCESSOR_COLUMNS)
+            # ... and their successors taken again (relational.SUCCESSOR_COLUMNS)
             con.execute(
                 f"""
                 UPDATE events SET pos = r.pos, eid = events.case_idx * {EID_STRIDE} + r.pos,
@@ -937,18 +926,6 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
                 FROM {q(raw.rejects)}"""
         )
     drop_staging(con, "qrows", "parsed", "dup_rows")
-
-
-def events_table(backend: object) -> ibis.Table:
-    """The log's table: the ``events`` table the gate built, without :data:`SUCCESSOR_COLUMNS`.
-
-    >>> import flowlens, pandas as pd
-    >>> log = flowlens.read_log(pd.DataFrame({"case": [1, 1], "activity": ["a", "b"],
-    ...                                       "timestamp": ["2024-01-01", "2024-01-02"]}))
-    >>> log.table.equals(events_table(log.engine.backend)), "__succ_activity" in log.table.columns
-    (True, False)
-    """
-    return backend.table("events").drop(*SUCCESSOR_COLUMNS)  # type: ignore[attr-defined]
 
 
 def drop_staging(con: duckdb.DuckDBPyConnection, *names: str) -> None:
