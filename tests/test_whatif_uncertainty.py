@@ -42,7 +42,9 @@ def test_weekly_resamples_carry_the_weeks_volume() -> None:
         resample(obs, 1, by="day")
 
 
-def test_a_saving_on_steps_the_fidelity_check_gets_wrong_is_flagged() -> None:
+def test_a_saving_on_steps_the_fidelity_check_gets_wrong_is_flagged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from flowlens.simulation.model import example_model
     from flowlens.simulation.scenarios import Scenario
     from flowlens.simulation.whatif import concerned_steps, whatif
@@ -58,6 +60,12 @@ def test_a_saving_on_steps_the_fidelity_check_gets_wrong_is_flagged() -> None:
     res.fidelity = {"trusted": True, "steps_off": off}
     out = res.to_dict()["scenarios"]
     assert [(s["trusted"], s["fidelity_concerns"]) for s in out] == [(False, ["Check"]), (True, [])]
+    # the text output says it next to the scenario, not only --json
+    from flowlens.cli.whatif_cmd import _echo
+
+    _echo({**res.to_dict(), "fidelity": {**res.to_dict()["fidelity"], "summary": ""}})
+    text = capsys.readouterr().out
+    assert text.count("NOT trusted: the fidelity check gets 'Check' wrong") == 1
     # a model that fails the check as a whole backs no saving
     res.fidelity = {"trusted": False, "steps_off": off}
     assert [s["trusted"] for s in res.to_dict()["scenarios"]] == [False, False]

@@ -271,6 +271,10 @@ def _echo(out: dict[str, Any]) -> None:
         ]
         if changed:
             click.echo(f"    utilisation: {'; '.join(changed)}")
+        if s.get("trusted") is False and s.get("fidelity_concerns"):
+            # the model misplaces these steps on held-out cases (methods §17.3)
+            off = ", ".join(f"'{visible(a)}'" for a in s["fidelity_concerns"])
+            click.echo(f"    NOT trusted: the fidelity check gets {off} wrong")
         for rule in s.get("sla", []):
             if not rule["decided"]:
                 why = str(rule.get("reason") or "no simulated case is decided")
