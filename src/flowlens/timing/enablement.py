@@ -153,13 +153,10 @@ def enabled_times(
         lags[f"fl_e{d}"] = t.end_us.lag(d).over(w)
         lags[f"fl_a{d}"] = t.activity.lag(d).over(w)
         lags[f"fl_r{d}"] = t.resource.lag(d).over(w)
+    # the instance's own columns, carried through the pass and into its result
+    own = ("eid", "case_idx", "pos", "activity", "start_us", "end_us")
     x = t.select(
-        "eid",
-        "case_idx",
-        "pos",
-        "activity",
-        "start_us",
-        "end_us",
+        *own,
         fl_cs=t.start_us.fill_null(t.end_us).min().over(w),
         **lags,
     )
@@ -193,12 +190,7 @@ def enabled_times(
         prev_resource=x.fl_r1,
     )
     x = x.select(
-        "eid",
-        "case_idx",
-        "pos",
-        "activity",
-        "start_us",
-        "end_us",
+        *own,
         "fl_cs",
         "fl_open",
         "prev_activity",
