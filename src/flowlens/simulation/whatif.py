@@ -556,13 +556,19 @@ def concerned_steps(model: SimulationModel, scenario: Scenario) -> list[str]:
     >>> s = Scenario.from_dict({"name": "x", "change": [{"action": "scale_arrivals", "factor": 0.9}]})
     >>> concerned_steps(m, s) == sorted(m.activities)
     True
+    >>> g = Scenario.from_dict({"name": "g", "change": [
+    ...     {"action": "cut_rework", "activity": ["Check", "Decide"], "factor": 0.5}]})
+    >>> concerned_steps(m, g)
+    ['Check', 'Decide']
     """
     acts = model.activities
     named: set[str] = set()
     for c in scenario.changes:
         if c.get("action") in _GLOBAL:
             return sorted(acts)
-        for a in [c.get("activity"), *(c.get("activities") or [])]:
+        one = c.get("activity")
+        # cut_rework may name a group of steps (a list) as its activity
+        for a in [*(one if isinstance(one, list) else [one]), *(c.get("activities") or [])]:
             if isinstance(a, str) and a in acts:
                 named.add(a)
     pools = {p for a in named for p in (acts[a].get("pools") or {})}
