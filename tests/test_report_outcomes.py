@@ -185,6 +185,11 @@ def test_why_differs_rules() -> None:
     assert why_differs(100.0, 60.0, 0.99).startswith("The simulation confirms")
     assert "not explained by the staff's recorded work" in why_differs(100.0, 1.0, 0.8)
     assert why_differs(100.0, 1.0, 0.2).startswith("Most of today's cost")
+    # keeps most of the cost but its interval holds 0: never "confirms" a change that is listed
+    # as having no measurable saving
+    uncertain = why_differs(100.0, 60.0, 0.99, (-10.0, 130.0))
+    assert "too uncertainly to confirm" in uncertain and "confirms" not in uncertain
+    assert why_differs(100.0, 60.0, 0.99, (10.0, 110.0)).startswith("The simulation confirms")
 
 
 def test_driver_ratios_against_instant_answers_are_left_out() -> None:

@@ -313,17 +313,33 @@ def _finding_groups(report: FindingsReport) -> list[tuple[Any, ...]]:
 CONFIRMED = 0.5
 
 
-def why_differs(today_s: float, simulated_s: float, outside_share: float | None) -> str:
+def why_differs(
+    today_s: float,
+    simulated_s: float,
+    outside_share: float | None,
+    simulated_ci_s: tuple[float, float] | None = None,
+) -> str:
     """Why a change's simulated saving differs from what its steps cost today (methods 18.7):
-    confirmed when the simulation keeps at least half; otherwise, when most of the waiting at
-    the change's steps is not explained by the staff's recorded work (the customer's or a third
-    party's clock, or work the log does not show), the model keeps that waiting; otherwise the
-    case's other waiting remains.
+    confirmed when the simulation keeps at least half and its interval (``simulated_ci_s``, per
+    case) lies above 0; too uncertain to confirm when it keeps half but its interval holds 0;
+    otherwise, when most of the waiting at the change's steps is not explained by the staff's
+    recorded work (the customer's or a third party's clock, or work the log does not show), the
+    model keeps that waiting; otherwise the case's other waiting remains.
 
     >>> why_differs(9 * 86400, 0.0, 0.97)[:60]
     '97 % of the waiting at these steps is not explained by the s'
+    >>> why_differs(2 * 86400, 1.5 * 86400, None, (-0.2 * 86400, 3.2 * 86400))
+    'The simulation keeps most of what it costs today, but too uncertainly to confirm it: its saving is likely between -0.20 d and 3.2 d per case, which includes none.'
     """
     if today_s > 0 and simulated_s >= CONFIRMED * today_s:
+        if simulated_ci_s is not None and simulated_ci_s[0] <= 0:
+            # the point keeps most of the cost but the interval holds 0: "confirms" would
+            # contradict the "no measurable saving" the change is listed under
+            unit = duration_unit(list(simulated_ci_s))
+            return _(
+                "The simulation keeps most of what it costs today, but too uncertainly to confirm "
+                "it: its saving is likely between {lo} and {hi} per case, which includes none."
+            ).format(lo=with_unit(simulated_ci_s[0], unit), hi=with_unit(simulated_ci_s[1], unit))
         return _("The simulation confirms most of what it costs today.")
     if outside_share is not None and outside_share >= 0.5:
         return _(
@@ -399,7 +415,7 @@ def whatif_vs_findings(
                 finding_rank=members[0][0],
                 today_per_case_s=today,
                 outside_share=outside,
-                why=why_differs(today, sim, outside),
+                why=why_differs(today, sim, outside, (lo, hi)),
             )
         out.append(row)
     return out
