@@ -75,6 +75,8 @@ class WhatIfResult:
     channel: str | None = None
     #: per scenario, the steps whose outcome it changes (:func:`concerned_steps`)
     concerns: list[list[str]] = field(default_factory=list, repr=False)
+    #: the model's queues that do not settle in the log (``fitted.unsettled_queues``, §16.2)
+    unsettled: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -88,6 +90,14 @@ class WhatIfResult:
             "baseline": self.baseline,
             "scenarios": self.scenarios,
         }
+        # a saving that moves a queue the log shows growing without settling depends on when
+        # that backlog clears, which the model cannot tell (methods §16.2, §17.3)
+        queues = [unsettled_concerns(self.unsettled, c) for c in self.concerns]
+        if any(queues):
+            out["scenarios"] = [
+                {**sc, "queue_concerns": q, **({"trusted": False} if q else {})}
+                for sc, q in zip(self.scenarios, queues, strict=True)
+            ]
         if self.fidelity is not None:
             out["fidelity"] = self.fidelity
             off = {r["activity"] for r in self.fidelity.get("steps_off") or []}
@@ -97,10 +107,44 @@ class WhatIfResult:
                 # fails the check (methods §17.3)
                 whole = bool(self.fidelity.get("trusted"))
                 out["scenarios"] = [
-                    {**sc, "fidelity_concerns": sorted(off & set(c)), "trusted": whole and not (off & set(c))}
-                    for sc, c in zip(self.scenarios, self.concerns, strict=True)
+                    {
+                        **sc,
+                        "fidelity_concerns": sorted(off & set(c)),
+                        "trusted": whole and not (off & set(c)) and not sc.get("queue_concerns"),
+                    }
+                    for sc, c in zip(out["scenarios"], self.concerns, strict=True)
                 ]
         return out
+
+
+def unsettled_concerns(unsettled: Sequence[dict[str, Any]], concerned: Sequence[str]) -> list[dict[str, Any]]:
+    """The queues of ``unsettled`` (``fitted.unsettled_queues``, methods §16.2) a scenario that
+    concerns the steps ``concerned`` moves, each with the reason in one sentence.
+
+    >>> u = [{"activity": "Call", "pools": ["P01"], "enabled_mid": 296, "started_mid": 0,
+    ...       "mean_wait_h": 733.1, "affected": ["Call", "Check"]}]
+    >>> unsettled_concerns(u, ["Check"])[0]["reason"].split(":")[0]
+    "'Call' is started 0 times in the middle half of the log against 296 times it is enabled (mean wait 733 h)"
+    >>> unsettled_concerns(u, ["Other"])
+    []
+    """
+    out = []
+    for u in unsettled:
+        if set(u.get("affected") or []) & set(concerned):
+            out.append(
+                {
+                    "activity": u["activity"],
+                    "pools": list(u.get("pools") or []),
+                    "reason": (
+                        f"'{u['activity']}' is started {u['started_mid']} times in the middle half "
+                        f"of the log against {u['enabled_mid']} times it is enabled (mean wait "
+                        f"{u['mean_wait_h']:.0f} h): its queue grows until its pool's other work thins "
+                        "out, so its waiting, and what this change does to it, depends on when that "
+                        "backlog clears, which the model cannot tell from the log"
+                    ),
+                }
+            )
+    return out
 
 
 #: Segment columns tried, in this order, when none is named: the report's segment candidates
@@ -538,6 +582,7 @@ def whatif(
             linked.setdefault((j, col), uses_attribute(s.apply(model), col))
     res = _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
     res.concerns = [concerned_steps(model, s) for s in scenarios]
+    res.unsettled = list(model.fitted.get("unsettled_queues") or [])
     return res
 
 
