@@ -1,0 +1,97 @@
+"""Queues that do not settle in the log (methods §16.2, ``fitted.unsettled_queues``) and the
+what-ifs that move one (not trusted, §17.3)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import flowlens
+from conftest import SHARED, shared_path
+from flowlens.simulation.fit import Observations, _pools, observe, unsettled_queues
+from flowlens.simulation.whatif import WhatIfResult
+
+
+def _found(obs: Observations) -> list[dict]:
+    """The unsettled queues of a log's observations, with the pools a fit would make."""
+    _, shares = _pools(obs.inst, obs.groups, obs.cal_of)
+    return unsettled_queues(obs.inst, shares)
+
+
+def _log(callbacks_at_end: bool) -> flowlens.EventLog:
+    """One handler, 120 cases over 15 days: 'Handle' when the case arrives, then 'Call back'
+    right after it, or (``callbacks_at_end``) all the calls in a run after the last case, as a
+    handler does who calls back only when nothing else waits."""
+    t0 = pd.Timestamp("2024-03-04 09:00")
+    rows = []
+    end_of_calls = t0 + pd.Timedelta(days=16)
+    for i in range(120):
+        arrive = t0 + pd.Timedelta(hours=3 * i)
+        rows.append((f"c{i}", "Handle", arrive, arrive + pd.Timedelta(minutes=20), "ann"))
+        call = (
+            end_of_calls + pd.Timedelta(minutes=10 * i)
+            if callbacks_at_end
+            else arrive + pd.Timedelta(minutes=30)
+        )
+        rows.append((f"c{i}", "Call back", call, call + pd.Timedelta(minutes=5), "ann"))
+    frame = pd.DataFrame(rows, columns=["case_id", "activity", "start_time", "end_time", "resource"])
+    return flowlens.read_log(frame)
+
+
+def test_a_step_served_only_once_the_other_work_runs_out_is_an_unsettled_queue() -> None:
+    obs = observe(_log(callbacks_at_end=True))
+    found = _found(obs)
+    assert [u["activity"] for u in found] == ["Call back"]
+    (u,) = found
+    assert u["started_mid"] == 0 and u["enabled_mid"] >= 30
+    assert u["affected"] == ["Call back", "Handle"]
+
+
+def test_a_step_done_as_its_work_comes_is_not() -> None:
+    obs = observe(_log(callbacks_at_end=False))
+    assert _found(obs) == []
+
+
+def _result(concerns: list[list[str]], fidelity: dict | None = None) -> WhatIfResult:
+    unsettled = [
+        {
+            "activity": "Call back",
+            "pools": ["P01 Call back +1"],
+            "enabled_mid": 60,
+            "started_mid": 0,
+            "mean_wait_h": 300.0,
+            "affected": ["Call back", "Handle"],
+        }
+    ]
+    scenarios = [{"name": f"s{i}", "saving_mean_h": 1.0} for i in range(len(concerns))]
+    res = WhatIfResult(1, 2, 10, True, {}, scenarios, concerns=concerns, unsettled=unsettled)
+    res.fidelity = fidelity
+    return res
+
+
+def test_a_what_if_that_moves_an_unsettled_queue_is_not_trusted_and_says_why() -> None:
+    out = _result([["Handle"], ["Other"]]).to_dict()["scenarios"]
+    assert out[0]["trusted"] is False
+    assert out[0]["queue_concerns"][0]["activity"] == "Call back"
+    assert "backlog clears" in out[0]["queue_concerns"][0]["reason"]
+    # a scenario on steps of cases the pool never works on is left as it was
+    assert out[1]["queue_concerns"] == [] and "trusted" not in out[1]
+    # a model that passes the fidelity check does not make it trusted
+    fid = {"trusted": True, "steps_off": []}
+    out = _result([["Handle"], ["Other"]], fid).to_dict()["scenarios"]
+    assert [s["trusted"] for s in out] == [False, True]
+
+
+def test_without_unsettled_queues_the_output_is_as_before() -> None:
+    res = _result([["Handle"]], {"trusted": True, "steps_off": []})
+    res.unsettled = []
+    (s,) = res.to_dict()["scenarios"]
+    assert "queue_concerns" not in s and s["trusted"] is True
+
+
+@pytest.mark.parametrize(
+    "name", ["loanapp-train", "purchasing", "insurance-claims", "bpic2012-w", "bank-callcenter", "receipt"]
+)
+def test_no_unsettled_queue_on_the_shared_logs(name: str) -> None:
+    obs = observe(flowlens.read_log(shared_path(name), **SHARED[name][1]))
+    assert _found(obs) == []
