@@ -95,3 +95,31 @@ def test_without_unsettled_queues_the_output_is_as_before() -> None:
 def test_no_unsettled_queue_on_the_shared_logs(name: str) -> None:
     obs = observe(flowlens.read_log(shared_path(name), **SHARED[name][1]))
     assert _found(obs) == []
+
+
+def test_the_text_output_gives_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowlens.cli.whatif_cmd import _echo
+    from flowlens.simulation import SimulationModel
+    from flowlens.simulation.model import example_model
+    from flowlens.simulation.scenarios import Scenario
+    from flowlens.simulation.whatif import whatif
+
+    base = SimulationModel.from_dict(example_model())
+    base.fitted["unsettled_queues"] = [
+        {
+            "activity": "Decide",
+            "pools": ["P"],
+            "enabled_mid": 80,
+            "started_mid": 3,
+            "mean_wait_h": 120.0,
+            "affected": ["Check", "Decide"],
+        }
+    ]
+    check = Scenario.from_dict({"name": "check", "change": [{"action": "automate", "activity": "Check"}]})
+    out = whatif(base, [check], cases=100, start="2024-03-04", replications=3).to_dict()
+    assert out["scenarios"][0]["trusted"] is False
+    _echo(out)
+    text = capsys.readouterr().out
+    assert (
+        text.count("NOT trusted: 'Decide' is started 3 times in the middle half of the log against 80") == 1
+    )
