@@ -9,7 +9,7 @@ import pytest
 import flowlens
 from conftest import SHARED, shared_path
 from flowlens.simulation.fit import Observations, _pools, observe, unsettled_queues
-from flowlens.simulation.whatif import WhatIfResult
+from flowlens.simulation.whatif import WhatIfResult, unsettled_concerns
 
 
 def _found(obs: Observations) -> list[dict]:
@@ -52,7 +52,7 @@ def test_a_step_done_as_its_work_comes_is_not() -> None:
     assert _found(obs) == []
 
 
-def _result(concerns: list[list[str]], fidelity: dict | None = None) -> WhatIfResult:
+def _result(moved: list[list[str]], fidelity: dict | None = None) -> WhatIfResult:
     unsettled = [
         {
             "activity": "Call back",
@@ -63,8 +63,9 @@ def _result(concerns: list[list[str]], fidelity: dict | None = None) -> WhatIfRe
             "affected": ["Call back", "Handle"],
         }
     ]
-    scenarios = [{"name": f"s{i}", "saving_mean_h": 1.0} for i in range(len(concerns))]
-    res = WhatIfResult(1, 2, 10, True, {}, scenarios, concerns=concerns, unsettled=unsettled)
+    scenarios = [{"name": f"s{i}", "saving_mean_h": 1.0} for i in range(len(moved))]
+    queues = [unsettled_concerns(unsettled, m) for m in moved]
+    res = WhatIfResult(1, 2, 10, True, {}, scenarios, concerns=moved, queues=queues)
     res.fidelity = fidelity
     return res
 
@@ -84,7 +85,7 @@ def test_a_what_if_that_moves_an_unsettled_queue_is_not_trusted_and_says_why() -
 
 def test_without_unsettled_queues_the_output_is_as_before() -> None:
     res = _result([["Handle"]], {"trusted": True, "steps_off": []})
-    res.unsettled = []
+    res.queues = []
     (s,) = res.to_dict()["scenarios"]
     assert "queue_concerns" not in s and s["trusted"] is True
 
@@ -123,3 +124,18 @@ def test_the_text_output_gives_the_reason(capsys: pytest.CaptureFixture[str]) ->
     assert (
         text.count("NOT trusted: 'Decide' is started 3 times in the middle half of the log against 80") == 1
     )
+
+
+def test_a_branch_set_elsewhere_does_not_move_the_queue() -> None:
+    from flowlens.simulation import SimulationModel
+    from flowlens.simulation.model import example_model
+    from flowlens.simulation.scenarios import Scenario
+    from flowlens.simulation.whatif import moved_steps
+
+    m = SimulationModel.from_dict(example_model())
+    ways = [tr["next"] for tr in m.control_flow["transitions"] if len(tr["next"]) > 1]
+    to = sorted(ways[0])[0]
+    s = Scenario.from_dict({"name": "b", "change": [{"action": "set_branch", "to": to, "probability": 0.5}]})
+    assert to in moved_steps(m, s) and set(moved_steps(m, s)) <= set(ways[0])
+    more = Scenario.from_dict({"name": "m", "change": [{"action": "scale_arrivals", "factor": 1.1}]})
+    assert moved_steps(m, more) == sorted(m.activities)

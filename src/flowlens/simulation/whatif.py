@@ -75,8 +75,9 @@ class WhatIfResult:
     channel: str | None = None
     #: per scenario, the steps whose outcome it changes (:func:`concerned_steps`)
     concerns: list[list[str]] = field(default_factory=list, repr=False)
-    #: the model's queues that do not settle in the log (``fitted.unsettled_queues``, §16.2)
-    unsettled: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: per scenario, the queues that do not settle in the log (``fitted.unsettled_queues``,
+    #: §16.2) it moves, each with its reason (:func:`unsettled_concerns`)
+    queues: list[list[dict[str, Any]]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -92,11 +93,10 @@ class WhatIfResult:
         }
         # a saving that moves a queue the log shows growing without settling depends on when
         # that backlog clears, which the model cannot tell (methods §16.2, §17.3)
-        queues = [unsettled_concerns(self.unsettled, c) for c in self.concerns]
-        if any(queues):
+        if any(self.queues):
             out["scenarios"] = [
                 {**sc, "queue_concerns": q, **({"trusted": False} if q else {})}
-                for sc, q in zip(self.scenarios, queues, strict=True)
+                for sc, q in zip(self.scenarios, self.queues, strict=True)
             ]
         if self.fidelity is not None:
             out["fidelity"] = self.fidelity
@@ -117,9 +117,10 @@ class WhatIfResult:
         return out
 
 
-def unsettled_concerns(unsettled: Sequence[dict[str, Any]], concerned: Sequence[str]) -> list[dict[str, Any]]:
+def unsettled_concerns(unsettled: Sequence[dict[str, Any]], moved: Sequence[str]) -> list[dict[str, Any]]:
     """The queues of ``unsettled`` (``fitted.unsettled_queues``, methods §16.2) a scenario that
-    concerns the steps ``concerned`` moves, each with the reason in one sentence.
+    changes the steps ``moved`` (:func:`moved_steps`) moves, each with the reason in one
+    sentence: those with one of the steps among their ``affected``.
 
     >>> u = [{"activity": "Call", "pools": ["P01"], "enabled_mid": 296, "started_mid": 0,
     ...       "mean_wait_h": 733.1, "affected": ["Call", "Check"]}]
@@ -130,7 +131,7 @@ def unsettled_concerns(unsettled: Sequence[dict[str, Any]], concerned: Sequence[
     """
     out = []
     for u in unsettled:
-        if set(u.get("affected") or []) & set(concerned):
+        if set(u.get("affected") or []) & set(moved):
             out.append(
                 {
                     "activity": u["activity"],
@@ -582,8 +583,43 @@ def whatif(
             linked.setdefault((j, col), uses_attribute(s.apply(model), col))
     res = _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
     res.concerns = [concerned_steps(model, s) for s in scenarios]
-    res.unsettled = list(model.fitted.get("unsettled_queues") or [])
+    unsettled = list(model.fitted.get("unsettled_queues") or [])
+    res.queues = (
+        [unsettled_concerns(unsettled, moved_steps(model, s)) for s in scenarios] if unsettled else []
+    )
     return res
+
+
+def moved_steps(model: SimulationModel, scenario: Scenario) -> list[str]:
+    """The steps a scenario changes itself (methods §17.3): those it names; for ``set_branch``
+    the step it sets and the steps it is set against (the other ways on where it is one of
+    several); every step for ``scale_arrivals`` and ``set_mix``. A change moves when work
+    reaches the pools of the cases that do these steps, and no other cases.
+
+    >>> from flowlens.simulation.model import example_model
+    >>> m = SimulationModel.from_dict(example_model())
+    >>> s = Scenario.from_dict({"name": "x", "change": [{"action": "automate", "activity": "Check"}]})
+    >>> moved_steps(m, s)
+    ['Check']
+    """
+    acts = model.activities
+    out: set[str] = set()
+    for c in scenario.changes:
+        action = c.get("action")
+        if action in ("scale_arrivals", "set_mix"):
+            return sorted(acts)
+        if action == "set_branch":
+            to = c.get("to")
+            for tr in model.control_flow.get("transitions") or []:
+                nxt = tr.get("next") or {}
+                if to in nxt and len(nxt) > 1:
+                    out.update(a for a in nxt if a in acts)
+            continue
+        one = c.get("activity")
+        for a in [*(one if isinstance(one, list) else [one]), *(c.get("activities") or [])]:
+            if isinstance(a, str) and a in acts:
+                out.add(a)
+    return sorted(out)
 
 
 #: Changes that act on every case, whatever its steps.
