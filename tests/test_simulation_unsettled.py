@@ -44,6 +44,8 @@ def test_a_step_served_only_once_the_other_work_runs_out_is_an_unsettled_queue()
     assert [u["activity"] for u in found] == ["Call back"]
     (u,) = found
     assert u["started_mid"] == 0 and u["enabled_mid"] >= 30
+    # every case waits for its call until the handler's cases stop coming
+    assert u["wait_per_case_h"] == pytest.approx(u["mean_wait_h"]) and u["mean_wait_h"] > 24
     assert u["affected"] == ["Call back", "Handle"]
 
 
@@ -60,6 +62,7 @@ def _result(moved: list[list[str]], fidelity: dict | None = None) -> WhatIfResul
             "enabled_mid": 60,
             "started_mid": 0,
             "mean_wait_h": 300.0,
+            "wait_per_case_h": 300.0,
             "affected": ["Call back", "Handle"],
         }
     ]
@@ -74,7 +77,10 @@ def test_a_what_if_that_moves_an_unsettled_queue_is_not_trusted_and_says_why() -
     out = _result([["Handle"], ["Other"]]).to_dict()["scenarios"]
     assert out[0]["trusted"] is False
     assert out[0]["queue_concerns"][0]["activity"] == "Call back"
-    assert "backlog clears" in out[0]["queue_concerns"][0]["reason"]
+    assert (
+        "(300 h of the mean lead time), and what this change does to it, depends on when that backlog clears"
+        in (out[0]["queue_concerns"][0]["reason"])
+    )
     # a scenario on steps of cases the pool never works on is left as it was
     assert out[1]["queue_concerns"] == [] and "trusted" not in out[1]
     # a model that passes the fidelity check does not make it trusted

@@ -586,7 +586,9 @@ def unsettled_queues(inst: pd.DataFrame, shares: dict[str, dict[str, float]]) ->
     clears, which a model of a steady state cannot tell, nor how a change moves it.
 
     Each entry: the ``activity``, its ``pools``, ``enabled_mid`` and ``started_mid`` (the counts
-    in the middle half), ``mean_wait_h`` (enablement to start, over all its instances) and
+    in the middle half), ``mean_wait_h`` (enablement to start, over all its instances),
+    ``wait_per_case_h`` (its waiting summed over the log's cases, per case: the part of the
+    mean lead time that rests on when the backlog clears) and
     ``affected``: every step of the cases its pools work on (a change to any of them moves when
     work reaches the pools, and with it when the backlog clears).
 
@@ -619,8 +621,12 @@ def unsettled_queues(inst: pd.DataFrame, shares: dict[str, dict[str, float]]) ->
         }
     )
     per = frame.groupby("activity", sort=True).agg(
-        enabled_mid=("en_mid", "sum"), started_mid=("st_mid", "sum"), mean_wait_h=("wait_h", "mean")
+        enabled_mid=("en_mid", "sum"),
+        started_mid=("st_mid", "sum"),
+        mean_wait_h=("wait_h", "mean"),
+        total_wait_h=("wait_h", "sum"),
     )
+    n_cases = max(int(inst.case_idx.nunique()), 1)
     hit = per[(per.enabled_mid >= MIN_ARC_CASES) & (per.started_mid < UNSETTLED_RATIO * per.enabled_mid)]
     out: list[dict[str, Any]] = []
     for act, row in hit.iterrows():
@@ -635,6 +641,7 @@ def unsettled_queues(inst: pd.DataFrame, shares: dict[str, dict[str, float]]) ->
                 "enabled_mid": int(row.enabled_mid),
                 "started_mid": int(row.started_mid),
                 "mean_wait_h": round(float(row.mean_wait_h), 3),
+                "wait_per_case_h": round(float(row.total_wait_h) / n_cases, 3),
                 "affected": affected,
             }
         )

@@ -123,7 +123,7 @@ def unsettled_concerns(unsettled: Sequence[dict[str, Any]], moved: Sequence[str]
     sentence: those with one of the steps among their ``affected``.
 
     >>> u = [{"activity": "Call", "pools": ["P01"], "enabled_mid": 296, "started_mid": 0,
-    ...       "mean_wait_h": 733.1, "affected": ["Call", "Check"]}]
+    ...       "mean_wait_h": 733.1, "wait_per_case_h": 455.2, "affected": ["Call", "Check"]}]
     >>> unsettled_concerns(u, ["Check"])[0]["reason"].split(":")[0]
     "'Call' is started 0 times in the middle half of the log against 296 times it is enabled (mean wait 733 h)"
     >>> unsettled_concerns(u, ["Other"])
@@ -140,8 +140,14 @@ def unsettled_concerns(unsettled: Sequence[dict[str, Any]], moved: Sequence[str]
                         f"'{u['activity']}' is started {u['started_mid']} times in the middle half "
                         f"of the log against {u['enabled_mid']} times it is enabled (mean wait "
                         f"{u['mean_wait_h']:.0f} h): its queue grows until its pool's other work thins "
-                        "out, so its waiting, and what this change does to it, depends on when that "
-                        "backlog clears, which the model cannot tell from the log"
+                        "out, so its waiting"
+                        + (
+                            f" ({u['wait_per_case_h']:.0f} h of the mean lead time)"
+                            if u.get("wait_per_case_h") is not None
+                            else ""
+                        )
+                        + ", and what this change does to it, depends on when that backlog clears, "
+                        "which the model cannot tell from the log"
                     ),
                 }
             )
