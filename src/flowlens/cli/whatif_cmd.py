@@ -275,6 +275,9 @@ def _echo(out: dict[str, Any]) -> None:
             # the model misplaces these steps on held-out cases (methods §17.3)
             off = ", ".join(f"'{visible(a)}'" for a in s["fidelity_concerns"])
             click.echo(f"    NOT trusted: the fidelity check gets {off} wrong")
+        for q in s.get("queue_concerns") or []:
+            # a queue that grows through the log (methods §16.2)
+            click.echo(f"    NOT trusted: {visible(q['reason'])}")
         for rule in s.get("sla", []):
             if not rule["decided"]:
                 why = str(rule.get("reason") or "no simulated case is decided")

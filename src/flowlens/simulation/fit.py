@@ -372,6 +372,9 @@ def build(
         model.fitted["assignment"] = assignment
     if calibrate:
         _calibrate(model, inst)
+    unsettled = unsettled_queues(inst, shares)
+    if unsettled:
+        model.fitted["unsettled_queues"] = unsettled
     model.validate("fitted model")
     return model
 
@@ -565,6 +568,84 @@ def _anchored(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
             "instances": int(has.sum()),
         }
     }
+
+
+#: A staffed step whose starts in the middle half of the log's period are fewer than this share
+#: of its enablements there has a queue that grows through the log (methods §16.2).
+UNSETTLED_RATIO = 0.5
+
+
+def unsettled_queues(inst: pd.DataFrame, shares: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """The staffed steps whose queue does not settle in the log (methods §16.2): over the middle
+    half of the log's period (between the 25th and 75th percentiles of the cases' first starts),
+    the step is started fewer than :data:`UNSETTLED_RATIO` times per time it is enabled (at
+    least :data:`MIN_ARC_CASES` enablements). A queue in a steady state starts about as much
+    work as reaches it in any long stretch; one that starts far less is served only when its
+    pool has nothing else to do and piles up until the pool's other work thins out (the end of
+    an extract's arrivals, a quiet season). How long it waits then depends on when that backlog
+    clears, which a model of a steady state cannot tell, nor how a change moves it.
+
+    Each entry: the ``activity``, its ``pools``, ``enabled_mid`` and ``started_mid`` (the counts
+    in the middle half), ``mean_wait_h`` (enablement to start, over all its instances),
+    ``wait_per_case_h`` (its waiting summed over the log's cases, per case: the part of the
+    mean lead time that rests on when the backlog clears) and
+    ``affected``: every step of the cases its pools work on (a change to any of them moves when
+    work reaches the pools, and with it when the backlog clears).
+
+    >>> h = 3_600_000_000
+    >>> rows = [(c, a, c * h, c * h + d) for c in range(100) for a, d in (("Do", 0), ("Call", 0))]
+    >>> t = pd.DataFrame(rows, columns=["case_idx", "activity", "enabled_us", "s_us"])
+    >>> unsettled_queues(t.assign(resource="r"), {"Do": {"P": 1.0}, "Call": {"P": 1.0}})
+    []
+    >>> late = t.assign(s_us=np.where(t.activity == "Call", 120 * h, t.s_us), resource="r")
+    >>> [(u["activity"], u["enabled_mid"], u["started_mid"]) for u in
+    ...  unsettled_queues(late, {"Do": {"P": 1.0}, "Call": {"P": 1.0}})]
+    [('Call', 50, 0)]
+    """
+    staffed = [a for a, sh in shares.items() if sh]
+    if inst.empty or not staffed:
+        return []
+    first = np.sort(inst.groupby("case_idx").s_us.min().to_numpy(dtype=float))
+    lo, hi = float(np.quantile(first, 0.25)), float(np.quantile(first, 0.75))
+    if hi <= lo:
+        return []
+    x = inst[inst.activity.isin(staffed)]
+    s = x.s_us.to_numpy(dtype=float)
+    en = np.minimum(x.enabled_us.fillna(x.s_us).to_numpy(dtype=float), s)
+    frame = pd.DataFrame(
+        {
+            "activity": x.activity.astype(str).to_numpy(),
+            "en_mid": (en >= lo) & (en < hi),
+            "st_mid": (s >= lo) & (s < hi),
+            "wait_h": (s - en) / 3.6e9,
+        }
+    )
+    per = frame.groupby("activity", sort=True).agg(
+        enabled_mid=("en_mid", "sum"),
+        started_mid=("st_mid", "sum"),
+        mean_wait_h=("wait_h", "mean"),
+        total_wait_h=("wait_h", "sum"),
+    )
+    n_cases = max(int(inst.case_idx.nunique()), 1)
+    hit = per[(per.enabled_mid >= MIN_ARC_CASES) & (per.started_mid < UNSETTLED_RATIO * per.enabled_mid)]
+    out: list[dict[str, Any]] = []
+    for act, row in hit.iterrows():
+        pools = sorted(shares[str(act)])
+        pool_steps = [a for a, sh in shares.items() if set(sh) & set(pools)]
+        cases = inst.case_idx[inst.activity.isin(pool_steps)].unique()
+        affected = sorted(inst.activity[inst.case_idx.isin(cases)].astype(str).unique().tolist())
+        out.append(
+            {
+                "activity": str(act),
+                "pools": pools,
+                "enabled_mid": int(row.enabled_mid),
+                "started_mid": int(row.started_mid),
+                "mean_wait_h": round(float(row.mean_wait_h), 3),
+                "wait_per_case_h": round(float(row.total_wait_h) / n_cases, 3),
+                "affected": affected,
+            }
+        )
+    return out
 
 
 #: In-sample simulations (assignment, calibration) use at most this many of the log's first

@@ -75,6 +75,9 @@ class WhatIfResult:
     channel: str | None = None
     #: per scenario, the steps whose outcome it changes (:func:`concerned_steps`)
     concerns: list[list[str]] = field(default_factory=list, repr=False)
+    #: per scenario, the queues that do not settle in the log (``fitted.unsettled_queues``,
+    #: §16.2) it moves, each with its reason (:func:`unsettled_concerns`)
+    queues: list[list[dict[str, Any]]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -88,6 +91,13 @@ class WhatIfResult:
             "baseline": self.baseline,
             "scenarios": self.scenarios,
         }
+        # a saving that moves a queue the log shows growing without settling depends on when
+        # that backlog clears, which the model cannot tell (methods §16.2, §17.3)
+        if any(self.queues):
+            out["scenarios"] = [
+                {**sc, "queue_concerns": q, **({"trusted": False} if q else {})}
+                for sc, q in zip(self.scenarios, self.queues, strict=True)
+            ]
         if self.fidelity is not None:
             out["fidelity"] = self.fidelity
             off = {r["activity"] for r in self.fidelity.get("steps_off") or []}
@@ -97,10 +107,51 @@ class WhatIfResult:
                 # fails the check (methods §17.3)
                 whole = bool(self.fidelity.get("trusted"))
                 out["scenarios"] = [
-                    {**sc, "fidelity_concerns": sorted(off & set(c)), "trusted": whole and not (off & set(c))}
-                    for sc, c in zip(self.scenarios, self.concerns, strict=True)
+                    {
+                        **sc,
+                        "fidelity_concerns": sorted(off & set(c)),
+                        "trusted": whole and not (off & set(c)) and not sc.get("queue_concerns"),
+                    }
+                    for sc, c in zip(out["scenarios"], self.concerns, strict=True)
                 ]
         return out
+
+
+def unsettled_concerns(unsettled: Sequence[dict[str, Any]], moved: Sequence[str]) -> list[dict[str, Any]]:
+    """The queues of ``unsettled`` (``fitted.unsettled_queues``, methods §16.2) a scenario that
+    changes the steps ``moved`` (:func:`moved_steps`) moves, each with the reason in one
+    sentence: those with one of the steps among their ``affected``.
+
+    >>> u = [{"activity": "Call", "pools": ["P01"], "enabled_mid": 296, "started_mid": 0,
+    ...       "mean_wait_h": 733.1, "wait_per_case_h": 455.2, "affected": ["Call", "Check"]}]
+    >>> unsettled_concerns(u, ["Check"])[0]["reason"].split(":")[0]
+    "'Call' is started 0 times in the middle half of the log against 296 times it is enabled (mean wait 733 h)"
+    >>> unsettled_concerns(u, ["Other"])
+    []
+    """
+    out = []
+    for u in unsettled:
+        if set(u.get("affected") or []) & set(moved):
+            out.append(
+                {
+                    "activity": u["activity"],
+                    "pools": list(u.get("pools") or []),
+                    "reason": (
+                        f"'{u['activity']}' is started {u['started_mid']} times in the middle half "
+                        f"of the log against {u['enabled_mid']} times it is enabled (mean wait "
+                        f"{u['mean_wait_h']:.0f} h): its queue grows until its pool's other work thins "
+                        "out, so its waiting"
+                        + (
+                            f" ({u['wait_per_case_h']:.0f} h of the mean lead time)"
+                            if u.get("wait_per_case_h") is not None
+                            else ""
+                        )
+                        + ", and what this change does to it, depends on when that backlog clears, "
+                        "which the model cannot tell from the log"
+                    ),
+                }
+            )
+    return out
 
 
 #: Segment columns tried, in this order, when none is named: the report's segment candidates
@@ -538,7 +589,43 @@ def whatif(
             linked.setdefault((j, col), uses_attribute(s.apply(model), col))
     res = _summarise(runs, scenarios, seed, n, observations is not None, stopped, bd, linked)
     res.concerns = [concerned_steps(model, s) for s in scenarios]
+    unsettled = list(model.fitted.get("unsettled_queues") or [])
+    res.queues = (
+        [unsettled_concerns(unsettled, moved_steps(model, s)) for s in scenarios] if unsettled else []
+    )
     return res
+
+
+def moved_steps(model: SimulationModel, scenario: Scenario) -> list[str]:
+    """The steps a scenario changes itself (methods §17.3): those it names; for ``set_branch``
+    the step it sets and the steps it is set against (the other ways on where it is one of
+    several); every step for ``scale_arrivals`` and ``set_mix``. A change moves when work
+    reaches the pools of the cases that do these steps, and no other cases.
+
+    >>> from flowlens.simulation.model import example_model
+    >>> m = SimulationModel.from_dict(example_model())
+    >>> s = Scenario.from_dict({"name": "x", "change": [{"action": "automate", "activity": "Check"}]})
+    >>> moved_steps(m, s)
+    ['Check']
+    """
+    acts = model.activities
+    out: set[str] = set()
+    for c in scenario.changes:
+        action = c.get("action")
+        if action in ("scale_arrivals", "set_mix"):
+            return sorted(acts)
+        if action == "set_branch":
+            to = c.get("to")
+            for tr in model.control_flow.get("transitions") or []:
+                nxt = tr.get("next") or {}
+                if to in nxt and len(nxt) > 1:
+                    out.update(a for a in nxt if a in acts)
+            continue
+        one = c.get("activity")
+        for a in [*(one if isinstance(one, list) else [one]), *(c.get("activities") or [])]:
+            if isinstance(a, str) and a in acts:
+                out.add(a)
+    return sorted(out)
 
 
 #: Changes that act on every case, whatever its steps.
