@@ -123,6 +123,13 @@ def test_a_trusted_whatif_gives_the_savings_and_an_untrusted_one_does_not() -> N
     assert r.staff_freed_s == pytest.approx(4 * 3600) and r.confidence == "high"
     assert r.change == "Stop doing 'Check'"
     assert recommendations(None, cases_total=100, whatif=whatif, fidelity={"trusted": False}) == []
+    # the model passed its check but this scenario's steps did not (or it moves a queue that
+    # does not settle): its saving is shown with low confidence and says so
+    whatif["scenarios"][0]["trusted"] = False
+    shaky = recommendations(
+        None, cases_total=100, whatif=whatif, fidelity={"trusted": True}, scenario_cases={"fewer checks": 50}
+    )[0]
+    assert (shaky.simulation, shaky.confidence) == ("not trusted", "low")
 
 
 def test_every_body_section_opens_with_a_sentence(report) -> None:  # type: ignore[no-untyped-def]

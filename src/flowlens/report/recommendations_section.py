@@ -576,6 +576,9 @@ def _from_whatif(
         if allow is not None:
             reasons = [allow.match(a) for a in acts]
             regulation = next((x for x in reasons if x), None)
+        # the model passed its check, but not for this scenario: its steps are among those the
+        # check gets wrong, or it moves a queue that does not settle (methods 17.3)
+        verdict = simulation if r.get("trusted", True) else "not trusted"
         out.append(
             Recommendation(
                 rank=rank,
@@ -589,9 +592,9 @@ def _from_whatif(
                 cases=affected,
                 cases_total=cases_total,
                 staff_freed_s=-float(r.get("staff_hours_delta") or 0.0) * 3600,
-                confidence=_confidence(quality, simulation, regulation),
+                confidence=_confidence(quality, verdict, regulation),
                 data_quality=quality,
-                simulation=simulation,
+                simulation=verdict,
                 regulation=regulation,
                 evidence="whatif",
                 evidence_title=str(r["name"]),
