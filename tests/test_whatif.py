@@ -142,6 +142,13 @@ def test_cut_rework_scale_delay_set_branch() -> None:
     assert (fast.start_time[dec].to_numpy() == fast.end_time[dec - 1].to_numpy()).all()
 
 
+def test_cut_rework_of_a_step_that_never_repeats_changes_nothing() -> None:
+    """'Decide' is done once per case: halving its repeats leaves the log as it was (it used to
+    stop the run with a numpy casting error: no start was a repeat)."""
+    cut = run(scenario({"action": "cut_rework", "activity": "Decide", "factor": 0.5}).apply(model()))
+    pd.testing.assert_frame_equal(cut, run(model()))
+
+
 def test_add_resources_and_scale_arrivals() -> None:
     busy = model(
         arrivals={"intensity": [[4.0] * 24 for _ in range(7)], "gaps": {"dist": "exponential", "mean": 1.0}}

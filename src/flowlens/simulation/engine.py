@@ -485,6 +485,9 @@ def _keep_by_count(free: _Paths, group: tuple[int, ...], factor: float) -> np.nd
     >>> free = _Paths(np.zeros(3, np.int64), np.zeros(3, np.int32), np.ones(3, np.int32), np.array([0, 3]))
     >>> _keep_by_count(free, (0,), 0.5).round(3).tolist()  # the 2nd start has one more after it
     [0.5, 0.667, 0.5, 0.5, 0.5]
+    >>> once = _Paths(np.zeros(2, np.int64), np.array([0, 1], np.int32), np.ones(2, np.int32), np.array([0, 2]))
+    >>> _keep_by_count(once, (0,), 0.5).tolist()  # started, never repeated: nothing to correct
+    [0.5, 0.5, 0.5, 0.5, 0.5]
     """
     keep = np.full(MAX_REPEAT + 2, factor)
     starts = np.isin(free.act, np.asarray(group, dtype=free.act.dtype))
@@ -500,7 +503,8 @@ def _keep_by_count(free: _Paths, group: tuple[int, ...], factor: float) -> np.nd
     # the decision on start j is taken with min(j − 1, MAX_REPEAT + 1) starts seen
     seen = np.minimum(j[rep] - 1, MAX_REPEAT + 1)
     more = (n - j)[rep].astype(float)
-    tot = np.bincount(seen, weights=more, minlength=MAX_REPEAT + 2)
+    # (float even when no start is a repeat: bincount of nothing is an integer array)
+    tot = np.bincount(seen, weights=more, minlength=MAX_REPEAT + 2).astype(float)
     cnt = np.bincount(seen, minlength=MAX_REPEAT + 2)
     e = np.divide(tot, cnt, out=np.zeros_like(tot), where=cnt > 0)
     keep[:] = factor * (1.0 + e) / (1.0 + factor * e)
