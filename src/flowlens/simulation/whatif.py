@@ -2,15 +2,17 @@
 with 95 % confidence intervals that carry the model's own uncertainty (methods §17).
 
 Replication r simulates the baseline and every scenario with the same seed (common random
-numbers: a scenario changes a case only through what it changes, :mod:`.streams`) and, when
-the observations of a log are given, on a model rebuilt from a bootstrap resample of its cases
-(:func:`~flowlens.simulation.fit.resample`), so the spread of the paired savings holds both the
-simulation's noise and the estimation error of the model. The saving of a replication is the
-baseline's mean lead time minus the scenario's; the interval is where the saving of one more
-replication falls, mean ± t·sd·√(1 + 1/R) (:func:`_interval`: the estimation error does not
-shrink with R); a saving is *significant* when that interval excludes zero and the saving is at
-least 1 % of the baseline's mean lead time. Replications are added until every mean saving is
-pinned to within ``precision`` of the baseline's mean lead time (t·sd/√R), or
+numbers: a scenario changes a case only through what it changes, :mod:`.streams`) on the fitted
+model and, when the observations of a log are given, once more on a model rebuilt from a
+bootstrap resample of its weeks (:func:`~flowlens.simulation.fit.resample`). The saving of a
+replication is the baseline's mean lead time minus the scenario's. The estimate is the fitted
+model's mean saving; the refits give only the spread, which holds both the simulation's noise and
+the estimation error of the model: the interval is where the saving of one period falls,
+d̄ ± t·√(s*² + s²/R) (:func:`_interval`: the estimation error does not shrink with R; the mean
+over refits is not the centre, as near saturation it sits above the fitted model's saving). A
+saving is *significant* when that interval excludes zero and the saving is at least 1 % of the
+baseline's mean lead time. Replications are added until every mean saving is pinned to within
+``precision`` of the baseline's mean lead time (t·s/√R on the fitted model), or
 ``max_replications`` or ``max_time_s`` is reached.
 
 >>> from flowlens.simulation.model import SimulationModel, example_model
@@ -463,8 +465,9 @@ def whatif(
     """Paired replications of ``model`` and each scenario (see the module docstring).
 
     ``observations`` (from :func:`~flowlens.simulation.fit.observe`, the log the model was
-    fitted on) make replication r use a model rebuilt from a bootstrap resample of the cases:
-    the intervals then carry the model's estimation error too. ``cases`` per replication
+    fitted on) make replication r also simulate a model rebuilt from a bootstrap resample of the
+    log's weeks: the intervals then carry the model's estimation error too (their centre stays
+    the fitted model's saving). ``cases`` per replication
     (default: the fitted log's cases, at most 2,000), from ``start`` (default: the end of the
     fitted period). ``replications`` fixes R; otherwise R grows by 10 from 10 until every
     mean saving's Monte Carlo half-width (t·sd/√R) is ≤ ``precision`` × the baseline's mean lead time, R reaches
