@@ -145,8 +145,9 @@ def whatif(
     as_json: bool,
 ) -> None:
     """What each scenario would save: LOG's process simulated as it is and as each scenario
-    changes it, in paired replications (common random numbers) on models refitted to bootstrap
-    resamples of LOG's cases, so each saving's 95 % CI carries the model's own uncertainty.
+    changes it, in paired replications (common random numbers) on the model fitted to LOG (the
+    estimate) and on models refitted to bootstrap resamples of LOG's weeks (their spread gives
+    each saving's 95 % CI the model's own uncertainty).
     Per scenario: lead time mean, median and p90, waiting, staff hours, utilisation per pool,
     compliance with each --sla rule, and the saving overall and per segment and channel.
 

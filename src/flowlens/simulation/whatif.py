@@ -2,15 +2,17 @@
 with 95 % confidence intervals that carry the model's own uncertainty (methods §17).
 
 Replication r simulates the baseline and every scenario with the same seed (common random
-numbers: a scenario changes a case only through what it changes, :mod:`.streams`) and, when
-the observations of a log are given, on a model rebuilt from a bootstrap resample of its cases
-(:func:`~flowlens.simulation.fit.resample`), so the spread of the paired savings holds both the
-simulation's noise and the estimation error of the model. The saving of a replication is the
-baseline's mean lead time minus the scenario's; the interval is where the saving of one more
-replication falls, mean ± t·sd·√(1 + 1/R) (:func:`_interval`: the estimation error does not
-shrink with R); a saving is *significant* when that interval excludes zero and the saving is at
-least 1 % of the baseline's mean lead time. Replications are added until every mean saving is
-pinned to within ``precision`` of the baseline's mean lead time (t·sd/√R), or
+numbers: a scenario changes a case only through what it changes, :mod:`.streams`) on the fitted
+model and, when the observations of a log are given, once more on a model rebuilt from a
+bootstrap resample of its weeks (:func:`~flowlens.simulation.fit.resample`). The saving of a
+replication is the baseline's mean lead time minus the scenario's. The estimate is the fitted
+model's mean saving; the refits give only the spread, which holds both the simulation's noise and
+the estimation error of the model: the interval is where the saving of one period falls,
+d̄ ± t·√(s*² + s²/R) (:func:`_interval`: the estimation error does not shrink with R; the mean
+over refits is not the centre, as near saturation it sits above the fitted model's saving). A
+saving is *significant* when that interval excludes zero and the saving is at least 1 % of the
+baseline's mean lead time. Replications are added until every mean saving is pinned to within
+``precision`` of the baseline's mean lead time (t·s/√R on the fitted model), or
 ``max_replications`` or ``max_time_s`` is reached.
 
 >>> from flowlens.simulation.model import SimulationModel, example_model
@@ -449,23 +451,35 @@ def _t(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def _interval(d: np.ndarray, refits: bool) -> tuple[float, float, float]:
-    """Mean and 95 % interval of paired savings (zero width when they are all equal).
+def _interval(d: np.ndarray, spread: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Mean and 95 % interval of the paired savings ``d`` of the fitted model (zero width when
+    the savings are all equal and so are the ``spread`` ones).
 
-    With bootstrap refits (``refits``) a replication's saving is one plausible model's effect
-    plus one period's randomness; neither shrinks with R, so the interval is where the saving
-    of one more replication falls, d̄ ± t·s·√(1 + 1/R). Without refits the model is taken as
-    exact and the interval is the Monte Carlo error of its mean saving, d̄ ± t·s/√R.
+    ``spread``: the paired savings of the same replications on bootstrap refits (methods §17.3).
+    A refit's saving is one plausible model's effect plus one period's randomness; neither shrinks
+    with R, so the interval is where the saving of one period falls around the fitted model's
+    mean saving: d̄ ± t(R − 1)·√(s*² + s²/R), s* the refits' standard deviation and s²/R the
+    Monte Carlo error of d̄. The centre is the fitted model's, not the refits' mean: near
+    saturation a saving is convex in the load, so the mean over refits sits above the fitted
+    model's saving (Jensen). With fewer than two refit savings the one-period spread is the
+    fitted model's own, d̄ ± t·s·√(1 + 1/R). Without ``spread`` the model is taken as exact and
+    the interval is the Monte Carlo error of its mean saving, d̄ ± t·s/√R.
 
-    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]), refits=True)]
-    [2.0, -2.968, 6.968]
-    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]), refits=False)]
+    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]))]
     [2.0, -0.484, 4.484]
+    >>> [round(x, 3) for x in _interval(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0]))]
+    [2.0, -6.957, 10.957]
+    >>> [round(x, 3) for x in _interval(np.zeros(3), np.zeros(3))]
+    [0.0, 0.0, 0.0]
     """
     m = float(d.mean())
     h = _mc_half_width(d)
-    if refits:
-        h *= math.sqrt(len(d) + 1)
+    if spread is not None and len(d) >= 2:
+        if len(spread) >= 2:
+            s_star = float(spread.std(ddof=1))
+            h = _t(len(d) - 1) * math.sqrt(s_star**2 + float(d.var(ddof=1)) / len(d))
+        else:
+            h *= math.sqrt(len(d) + 1)
     return m, m - h, m + h
 
 
@@ -502,8 +516,9 @@ def whatif(
     """Paired replications of ``model`` and each scenario (see the module docstring).
 
     ``observations`` (from :func:`~flowlens.simulation.fit.observe`, the log the model was
-    fitted on) make replication r use a model rebuilt from a bootstrap resample of the cases:
-    the intervals then carry the model's estimation error too. ``cases`` per replication
+    fitted on) make replication r also simulate a model rebuilt from a bootstrap resample of the
+    log's weeks: the intervals then carry the model's estimation error too (their centre stays
+    the fitted model's saving). ``cases`` per replication
     (default: the fitted log's cases, at most 2,000), from ``start`` (default: the end of the
     fitted period). ``replications`` fixes R; otherwise R grows by 10 from 10 until every
     mean saving's Monte Carlo half-width (t·sd/√R) is ≤ ``precision`` × the baseline's mean lead time, R reaches
@@ -674,29 +689,49 @@ def _replications(
     reps: Sequence[int],
 ) -> list[dict[str, Any]]:
     """Replications ``reps``: each simulates the baseline and every scenario with seed S + r on
-    the model of replication r (a bootstrap refit when there are observations)."""
+    the fitted model (``baseline``, ``scenarios``: the centre) and, when there are observations,
+    on the bootstrap refit of replication r too (``refit``: the spread, methods §17.3)."""
+    changed = [s.apply(model) for s in scenarios]
     rows = []
     for r in reps:
-        m = _replica_model(model, observations, build_args, seed, r)
-        frame = simulate(m, cases=n, start=start, seed=seed + r, with_enabled=True)
-        base = outcomes(frame, m, bd)
-        # the deadline rules are evaluated on all logs of a replication at once (one engine pass)
-        frames = [frame] if bd.sla else []
-        row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": []}
-        for s in scenarios:
-            changed, left_out = _apply_to_refit(s, m) if observations is not None else (s.apply(m), 0)
-            sim = simulate(changed, cases=n, start=start, seed=seed + r, with_enabled=True)
-            row["scenarios"].append(outcomes(sim, changed, bd))
-            if left_out:
-                row["scenarios"][-1]["left_out"] = left_out
-            if bd.sla:
-                frames.append(sim)
-        if bd.sla:
-            shares = sla_met_shares(frames, bd.sla, m.timezone)
-            for o, sh in zip([base, *row["scenarios"]], shares, strict=True):
-                o["sla"] = sh
+        base, scen = _paired(model, changed, bd, n, start, seed + r)
+        row: dict[str, Any] = {"replication": r, "seed": seed + r, "baseline": base, "scenarios": scen}
+        if observations is not None:
+            m, volume = _replica_model(model, observations, build_args, seed, r)
+            applied = [_apply_to_refit(s, m) for s in scenarios]
+            rb, rs = _paired(m, [c for c, _ in applied], bd, n, start, seed + r)
+            for o, (_, left_out) in zip(rs, applied, strict=True):
+                if left_out:
+                    o["left_out"] = left_out
+            row["refit"] = {"volume": volume, "baseline": rb, "scenarios": rs}
         rows.append(row)
     return rows
+
+
+def _paired(
+    base_model: SimulationModel,
+    changed: Sequence[SimulationModel],
+    bd: Breakdown,
+    n: int,
+    start: Any,
+    seed: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The outcomes of ``base_model`` and of each changed model, simulated with one ``seed``."""
+    frame = simulate(base_model, cases=n, start=start, seed=seed, with_enabled=True)
+    base = outcomes(frame, base_model, bd)
+    # the deadline rules are evaluated on all logs of a replication at once (one engine pass)
+    frames = [frame] if bd.sla else []
+    out = []
+    for c in changed:
+        sim = simulate(c, cases=n, start=start, seed=seed, with_enabled=True)
+        out.append(outcomes(sim, c, bd))
+        if bd.sla:
+            frames.append(sim)
+    if bd.sla:
+        shares = sla_met_shares(frames, bd.sla, base_model.timezone)
+        for o, sh in zip([base, *out], shares, strict=True):
+            o["sla"] = sh
+    return base, out
 
 
 def _apply_to_refit(s: Scenario, m: SimulationModel) -> tuple[SimulationModel, int]:
@@ -722,10 +757,9 @@ def _apply_to_refit(s: Scenario, m: SimulationModel) -> tuple[SimulationModel, i
 
 
 def _replica_model(
-    model: SimulationModel, obs: Observations | None, build_args: dict[str, Any], seed: int, r: int
-) -> SimulationModel:
-    if obs is None:
-        return model
+    model: SimulationModel, obs: Observations, build_args: dict[str, Any], seed: int, r: int
+) -> tuple[SimulationModel, float]:
+    """The bootstrap refit of replication r and its ``volume`` (its cases over the log's)."""
     from flowlens.simulation.fit import build, resample
 
     copy = resample(obs, seed * 100_003 + r, by=RESAMPLE_BY)
@@ -736,7 +770,7 @@ def _replica_model(
         arrivals = dict(build_args["arrivals"])
         arrivals["intensity"] = [[v * copy.volume for v in row] for row in arrivals["intensity"]]
         args = {**build_args, "arrivals": arrivals}
-    return build(copy, **args)
+    return build(copy, **args), float(copy.volume)
 
 
 def _significant(mean: float, lo: float, hi: float, scale: float) -> bool:
@@ -748,28 +782,48 @@ def _r(x: float, digits: int = 4) -> float:
     return round(float(x), digits)
 
 
+def _refits(runs: list[dict[str, Any]], refits: bool) -> list[dict[str, Any]]:
+    """The refit half of each replication (empty without refits)."""
+    return [r["refit"] for r in runs if "refit" in r] if refits else []
+
+
+def _group_savings(
+    runs: list[dict[str, Any]], j: int, col: str, v: str
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Baseline and scenario ``j`` mean lead times of the cases with value ``v`` of ``col``, over
+    the replications in which the value has cases in both, and those cases' counts."""
+    pairs = [
+        (r["baseline"]["groups"][col][v], r["scenarios"][j]["groups"][col][v])
+        for r in runs
+        if v in r["baseline"]["groups"][col] and v in r["scenarios"][j]["groups"][col]
+    ]
+    base = np.asarray([b[0] / b[1] for b, _ in pairs])
+    scen = np.asarray([s[0] / s[1] for _, s in pairs])
+    return base, scen, [b[1] for b, _ in pairs]
+
+
 def _groups(runs: list[dict[str, Any]], j: int, col: str, refits: bool) -> list[dict[str, Any]]:
     """Per value of ``col``: the paired saving of scenario ``j`` over the replications in which
-    the value has cases both as it is and with the scenario, ordered by value."""
+    the value has cases both as it is and with the scenario, ordered by value; the centre from
+    the fitted model, the spread from the refits (:func:`_interval`)."""
     values = sorted({v for r in runs for v in r["baseline"]["groups"][col]})
+    halves = _refits(runs, refits)
     out = []
     for v in values:
-        pairs = [
-            (r["baseline"]["groups"][col][v], r["scenarios"][j]["groups"][col][v])
-            for r in runs
-            if v in r["baseline"]["groups"][col] and v in r["scenarios"][j]["groups"][col]
-        ]
-        if not pairs:
+        base, scen, counts = _group_savings(runs, j, col, v)
+        if not len(base):
             continue
-        base = np.asarray([b[0] / b[1] for b, _ in pairs])
-        scen = np.asarray([s[0] / s[1] for _, s in pairs])
-        mean, lo, hi = _interval(base - scen, refits)
+        spread = None
+        if refits:
+            rb, rs, _ = _group_savings(halves, j, col, v)
+            spread = rb - rs
+        mean, lo, hi = _interval(base - scen, spread)
         b_mean = float(base.mean())
         out.append(
             {
                 "value": v,
-                "cases": _r(np.mean([b[1] for b, _ in pairs]), 1),
-                "replications": len(pairs),
+                "cases": _r(np.mean(counts), 1),
+                "replications": len(counts),
                 "baseline_lead_time_mean_h": _r(b_mean),
                 "lead_time_mean_h": _r(scen.mean()),
                 "saving_mean_h": _r(mean),
@@ -793,11 +847,7 @@ def _sla(
     out = []
     for rule in rules:
         name = rule.name
-        pairs = [
-            (r["baseline"]["sla"][name], r["scenarios"][j]["sla"][name])
-            for r in runs
-            if r["baseline"]["sla"].get(name) is not None and r["scenarios"][j]["sla"].get(name) is not None
-        ]
+        pairs = _sla_pairs(runs, j, name)
         scope = runs[0]["baseline"]["sla"].get(f"{name}\x00scope")
         note = {}
         if scope and not linked.get((j, scope), False):
@@ -820,7 +870,11 @@ def _sla(
             continue
         b = 100 * np.asarray([p[0] for p in pairs])
         s = 100 * np.asarray([p[1] for p in pairs])
-        mean, lo, hi = _interval(s - b, refits)
+        spread = None
+        if refits:
+            rp = _sla_pairs(_refits(runs, refits), j, name)
+            spread = 100 * np.asarray([p[1] - p[0] for p in rp])
+        mean, lo, hi = _interval(s - b, spread)
         out.append(
             {
                 "rule": name,
@@ -837,6 +891,15 @@ def _sla(
             }
         )
     return out
+
+
+def _sla_pairs(runs: list[dict[str, Any]], j: int, name: str) -> list[tuple[float, float]]:
+    """(baseline, scenario ``j``) met shares of rule ``name`` in the replications deciding cases in both."""
+    return [
+        (r["baseline"]["sla"][name], r["scenarios"][j]["sla"][name])
+        for r in runs
+        if r["baseline"]["sla"].get(name) is not None and r["scenarios"][j]["sla"].get(name) is not None
+    ]
 
 
 def _not_applicable(runs: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -910,7 +973,15 @@ def _summarise(
         d = np.asarray(
             [r["baseline"]["lead_time_mean_h"] - r["scenarios"][j]["lead_time_mean_h"] for r in runs]
         )
-        mean, lo, hi = _interval(d, uncertain)
+        halves = _refits(runs, uncertain)
+        spread = (
+            np.asarray(
+                [h["baseline"]["lead_time_mean_h"] - h["scenarios"][j]["lead_time_mean_h"] for h in halves]
+            )
+            if uncertain
+            else None
+        )
+        mean, lo, hi = _interval(d, spread)
         staff = np.asarray([r["scenarios"][j]["staff_hours"] - r["baseline"]["staff_hours"] for r in runs])
         row: dict[str, Any] = {"name": s.name}
         row.update({k: _r(np.mean([r["scenarios"][j][k] for r in runs])) for k in keys})
@@ -918,6 +989,8 @@ def _summarise(
             saving_mean_h=_r(mean),
             saving_ci95_h=[_r(lo), _r(hi)],
             saving_mc_half_width_h=_r(_mc_half_width(d)),
+            # the refits' mean saving, for comparison: it is not the centre (see _interval)
+            **({"saving_refits_mean_h": _r(spread.mean())} if spread is not None and len(spread) else {}),
             saving_pct=_r(100 * mean / base_lead, 3) if base_lead else 0.0,
             significant=_significant(mean, lo, hi, base_lead),
             staff_hours_delta=_r(staff.mean(), 3),
@@ -936,7 +1009,7 @@ def _summarise(
                 )
         if bd.sla:
             row["sla"] = _sla(runs, j, bd.sla, linked, uncertain)
-        left = sum(1 for r in runs if r["scenarios"][j].get("left_out"))
+        left = sum(1 for h in _refits(runs, uncertain) if h["scenarios"][j].get("left_out"))
         if left:
             # replications whose bootstrap refit holds no instance of what a change names
             row["replications_with_changes_left_out"] = left
