@@ -148,7 +148,10 @@ class EventLog:
         columns, :data:`flowlens.relational.SUCCESSOR_COLUMNS`)."""
         if self.engine is not self._ingest or self._ingest.duckdb is None:
             return False
-        return bool(self.table.equals(events_table(self._ingest.backend)))
+        # once per log (building the reference table asks the engine for its schema: ~10 ms)
+        return bool(
+            self.memo("is_ingested_table", lambda: self.table.equals(events_table(self._ingest.backend)))
+        )
 
     def _materialise_parquet(self, path: Path) -> None:
         if self.engine.name == "duckdb" and self.is_ingested_table():
