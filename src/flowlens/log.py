@@ -26,7 +26,7 @@ from flowlens.columns import ColumnMap
 from flowlens.engine import Engine, check_engine_name
 from flowlens.quality import QualityReport
 from flowlens.relational import (
-    SUCCESSOR_COLUMNS,
+    HIDDEN_COLUMNS,
     events_table,
     us_to_datetime_series,
     us_to_iso,
@@ -162,7 +162,7 @@ class EventLog:
             # buffering to keep it (less memory under a limit)
             con.execute("SET preserve_insertion_order = false")
             try:
-                hidden = ", ".join(SUCCESSOR_COLUMNS)
+                hidden = ", ".join(HIDDEN_COLUMNS)
                 con.execute(f"COPY (SELECT * EXCLUDE ({hidden}) FROM events) TO '{path}' (FORMAT parquet)")
             finally:
                 con.execute("SET preserve_insertion_order = true")

@@ -42,7 +42,7 @@ from flowlens.i18n import M_
 from flowlens.io.readers import RawTable, fold
 from flowlens.io.timestamps import _observes_dst, lit, q, timestamp_column
 from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
-from flowlens.relational import EID_STRIDE
+from flowlens.relational import ACTIVITY_CODE, EID_STRIDE
 from flowlens.source import SourceInfo
 from flowlens.units import count_value, percent_value
 
@@ -370,7 +370,8 @@ def run_gate(
                CAST(activity AS VARCHAR) AS activity, start_us, end_us,
                CAST(resource AS VARCHAR) AS resource, src_row {extra} {attr_select} {tie},
                CASE WHEN {same_next} THEN __next_activity END AS __succ_activity,
-               CASE WHEN {same_next} THEN __next_t - end_us END AS __succ_gap_us
+               CASE WHEN {same_next} THEN __next_t - end_us END AS __succ_gap_us,
+               activity AS {ACTIVITY_CODE}
         FROM (
           SELECT *, row_number() OVER () - 1 - __first AS pos, lead(case_idx) OVER () AS __next_case,
                  lead(activity) OVER () AS __next_activity,
