@@ -235,3 +235,93 @@ def test_format_detection_counts_each_layout_on_a_mixed_column() -> None:
         "ISO 8601 variant with offset": 100,
         "DD/MM/YYYY": 100,
     }
+
+
+def _window_mismatches(log: flowlens.EventLog) -> int:
+    """Rows of the gate's events table whose numbering or successor differs from the direct
+    definition: cases numbered by (first start, case id), instances by a window partitioned by
+    case and ordered by (end, source row), successors read by lead() over that window."""
+    con = log.engine.duckdb
+    assert con is not None
+    ((n,),) = con.execute(
+        f"""
+        WITH c AS (SELECT case_id, row_number() OVER (ORDER BY t0, case_id) - 1 AS ci
+                   FROM (SELECT case_id, min(coalesce(start_us, end_us)) AS t0 FROM events GROUP BY case_id)),
+        w AS (SELECT e.*, c.ci, row_number() OVER w - 1 AS p2, lead(activity) OVER w AS a2,
+                     lead(coalesce(start_us, end_us)) OVER w - end_us AS g2
+              FROM events e JOIN c USING (case_id)
+              WINDOW w AS (PARTITION BY e.case_idx ORDER BY end_us, src_row))
+        SELECT count(*) FROM w
+        WHERE ci <> case_idx OR p2 <> pos OR eid <> case_idx * {EID_STRIDE} + p2
+           OR a2 IS DISTINCT FROM CAST(__succ_activity AS VARCHAR) OR g2 IS DISTINCT FROM __succ_gap_us
+        """
+    ).fetchall()  # to the end: the connection is used again
+    return int(n)
+
+
+@pytest.mark.parametrize(
+    "name", ["running-example", "sepsis", "bpic2013-incidents", "bank-callcenter", "purchasing", "receipt"]
+)
+def test_sorted_pass_numbers_instances_as_the_window_by_case(name: str) -> None:
+    # the one sort plus streaming pass gives each instance the position and successor the
+    # window partitioned by case gave (logs with lifecycle rows, start and end columns, ends only)
+    log = flowlens.read_log(shared_path(name))
+    assert _window_mismatches(log) == 0
+    types = dict(
+        log.engine.duckdb.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall()
+    )
+    assert [types[c] for c in ("eid", "case_idx", "pos", "src_row")] == ["BIGINT"] * 4
+
+
+def test_sorted_pass_with_ties_duplicates_and_one_event_cases() -> None:
+    log = flowlens.read_log(_dup_log())
+    assert _window_mismatches(log) == 0
+    # single-instance cases and cases whose instances all end at once
+    t = pd.Timestamp("2024-03-01 09:00")
+    df = pd.DataFrame(
+        {
+            "case_id": ["b", "a", "a", "a", "c", "b", "d"],
+            "activity": ["x", "y", "z", "w", "x", "z", "x"],
+            "timestamp": [t, t, t, t, t + pd.Timedelta(hours=1), t, t - pd.Timedelta(days=1)],
+        }
+    )
+    log = flowlens.read_log(df)
+    assert _window_mismatches(log) == 0
+    ev = log.table.order_by("eid").to_pandas()
+    assert ev.case_id.tolist() == ["d", "a", "a", "a", "b", "b", "c"]
+    assert ev.pos.tolist() == [0, 0, 1, 2, 0, 1, 0]
+    assert ev.activity.tolist() == ["x", "y", "z", "w", "x", "z", "x"]
+    assert log.quality.rows_quarantined == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["bpic2012-w", "bank-callcenter", "loanapp-train", "purchasing", "insurance-claims"]
+)
+def test_delimiter_from_the_header_equals_the_sniffer(name: str) -> None:
+    # the delimiter read off the header line is the one the engine's sniffer reports
+    import duckdb
+
+    from flowlens.io.readers import _columns, _header_delimiter
+    from flowlens.io.source import read_head
+
+    path = shared_path(name)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE raw AS SELECT * FROM read_csv('{path}', all_varchar = true, header = true)")
+    (sniffed,) = con.execute(f"SELECT Delimiter FROM sniff_csv('{path}', sample_size = 20480)").fetchall()[0]
+    assert _header_delimiter(read_head(path, 1 << 20), _columns(con, "raw")) == sniffed
+    assert flowlens.read_log(path).source.delimiter == sniffed
+
+
+def test_delimiter_from_the_header_only_when_it_is_certain(tmp_path) -> None:
+    from flowlens.io.readers import _header_delimiter
+
+    assert _header_delimiter(b'"case id";act|x;t\n', ["case id", "act|x", "t"]) == ";"
+    assert _header_delimiter(b"a\tb\n", ["a", "b"]) == "\t"
+    # one column, names the reader changed, a title line before the header: the sniffer decides
+    assert _header_delimiter(b"a\n", ["a"]) is None
+    assert _header_delimiter(b"a,a\n", ["a", "a_1"]) is None
+    assert _header_delimiter(b"Report 2024\ncase;activity\n", ["case", "activity"]) is None
+    path = tmp_path / "semi.csv"
+    path.write_text("case;activity;time\n1;a;2024-01-01 10:00\n1;b;2024-01-01 11:00\n")
+    log = flowlens.read_log(path)
+    assert log.source.delimiter == ";" and log.n_events == 2

@@ -26,7 +26,7 @@ from flowlens.columns import ColumnMap
 from flowlens.engine import Engine, check_engine_name
 from flowlens.quality import QualityReport
 from flowlens.relational import (
-    SUCCESSOR_COLUMNS,
+    HIDDEN_COLUMNS,
     events_table,
     us_to_datetime_series,
     us_to_iso,
@@ -148,7 +148,10 @@ class EventLog:
         columns, :data:`flowlens.relational.SUCCESSOR_COLUMNS`)."""
         if self.engine is not self._ingest or self._ingest.duckdb is None:
             return False
-        return bool(self.table.equals(events_table(self._ingest.backend)))
+        # once per log (building the reference table asks the engine for its schema: ~10 ms)
+        return bool(
+            self.memo("is_ingested_table", lambda: self.table.equals(events_table(self._ingest.backend)))
+        )
 
     def _materialise_parquet(self, path: Path) -> None:
         if self.engine.name == "duckdb" and self.is_ingested_table():
@@ -159,7 +162,7 @@ class EventLog:
             # buffering to keep it (less memory under a limit)
             con.execute("SET preserve_insertion_order = false")
             try:
-                hidden = ", ".join(SUCCESSOR_COLUMNS)
+                hidden = ", ".join(HIDDEN_COLUMNS)
                 con.execute(f"COPY (SELECT * EXCLUDE ({hidden}) FROM events) TO '{path}' (FORMAT parquet)")
             finally:
                 con.execute("SET preserve_insertion_order = true")

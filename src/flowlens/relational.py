@@ -44,13 +44,22 @@ EID_STRIDE = 1 << 24
 #: Columns of the ingested events table that the log's table does not show (:func:`events_table`):
 #: the successor's activity and the gap from this instance's end to the successor's start (its
 #: end for completion-only instances), NULL on the last instance of a case. The gate's ordering
-#: window computes them while it sorts each case, so the directly-follows graph reads
+#: pass computes them over the sorted instances, so the directly-follows graph reads
 #: consecutive pairs from one scan instead of joining every instance to the next.
 SUCCESSOR_COLUMNS = ("__succ_activity", "__succ_gap_us")
 
+#: The activity as the gate sorted it: a code (an enumeration of the activities in text order,
+#: see ``flowlens.io.gate._coded``) where the activities are few, else the text. Grouping by it
+#: groups exactly as by the text (one code per text value), comparing one or two bytes per
+#: event instead of text; the few result rows are cast back to text.
+ACTIVITY_CODE = "__activity_code"
+
+#: Every column of the ingested events table that the log's table does not show.
+HIDDEN_COLUMNS = (*SUCCESSOR_COLUMNS, ACTIVITY_CODE)
+
 
 def events_table(backend: object) -> ibis.Table:
-    """The log's table: the ``events`` table the gate built, without :data:`SUCCESSOR_COLUMNS`.
+    """The log's table: the ``events`` table the gate built, without :data:`HIDDEN_COLUMNS`.
 
     >>> import flowlens, pandas as pd
     >>> log = flowlens.read_log(pd.DataFrame({"case": [1, 1], "activity": ["a", "b"],
@@ -58,7 +67,7 @@ def events_table(backend: object) -> ibis.Table:
     >>> log.table.equals(events_table(log.engine.backend)), "__succ_activity" in log.table.columns
     (True, False)
     """
-    return backend.table("events").drop(*SUCCESSOR_COLUMNS)  # type: ignore[attr-defined]
+    return backend.table("events").drop(*HIDDEN_COLUMNS)  # type: ignore[attr-defined]
 
 
 def variant_keys(table: ibis.Table) -> ibis.Table:

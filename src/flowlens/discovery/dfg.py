@@ -162,7 +162,7 @@ def _edges_from_pairs(p: ibis.Table, *, with_cases: bool) -> pd.DataFrame:
 
 def _edges_from_successors(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
     """The same numbers as :func:`_edges_from_pairs`, read from the successor columns the gate's
-    ordering window wrote (:data:`flowlens.relational.SUCCESSOR_COLUMNS`): one scan of the events,
+    ordering pass wrote (:data:`flowlens.relational.SUCCESSOR_COLUMNS`): one scan of the events,
     no join of each instance to the next.
 
     Only for the ingested table itself (:meth:`EventLog.is_ingested_table`). The median and the
@@ -172,14 +172,16 @@ def _edges_from_successors(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
     (``tests/test_discovery.py``).
     """
     cases = ", COUNT(DISTINCT case_idx) AS cases" if with_cases else ""
+    # grouped by the activity codes (relational.ACTIVITY_CODE), the few result rows as text
     sql = f"""
-        SELECT source, target, count, wait_mean_s, wait_total_s,
-               q[1] / 1000000.0 AS wait_median_s, q[2] / 1000000.0 AS wait_p90_s {", cases" if with_cases else ""}
+        SELECT CAST(source AS VARCHAR) AS source, CAST(target AS VARCHAR) AS target, count,
+               wait_mean_s, wait_total_s, q[1] / 1000000.0 AS wait_median_s,
+               q[2] / 1000000.0 AS wait_p90_s {", cases" if with_cases else ""}
         FROM (
           SELECT source, target, COUNT(*) AS count, AVG(wait_us) / 1000000.0 AS wait_mean_s,
                  SUM(wait_us) / 1000000.0 AS wait_total_s, QUANTILE_CONT(wait_us, [0.5, 0.9]) AS q {cases}
           FROM (
-            SELECT case_idx, activity AS source, CAST(__succ_activity AS VARCHAR) AS target,
+            SELECT case_idx, __activity_code AS source, __succ_activity AS target,
                    CASE WHEN __succ_gap_us < 0 THEN 0 ELSE __succ_gap_us END AS wait_us
             FROM events WHERE __succ_gap_us IS NOT NULL)
           GROUP BY 1, 2)
@@ -208,7 +210,7 @@ def _nodes_ibis(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
 def _nodes_sql(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
     """:func:`_nodes_ibis` on the ingested table, with one quantile state per activity for the
     median and the 90th percentile (same numbers, half the memory)."""
-    cols = ["activity", "count"] + (["cases"] if with_cases else [])
+    cols = ["CAST(code AS VARCHAR) AS activity", "count"] + (["cases"] if with_cases else [])
     aggs = "COUNT(*) AS count" + (", COUNT(DISTINCT case_idx) AS cases" if with_cases else "")
     if log.has_start_times:
         cols += ["proc_mean_s", "q[1] / 1000000.0 AS proc_median_s", "q[2] / 1000000.0 AS proc_p90_s"]
@@ -218,7 +220,8 @@ def _nodes_sql(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
         )
     con = log.engine.duckdb
     assert con is not None
-    sql = f"SELECT {', '.join(cols)} FROM (SELECT activity, {aggs} FROM events GROUP BY 1)"
+    # grouped by the activity codes (relational.ACTIVITY_CODE), the few result rows as text
+    sql = f"SELECT {', '.join(cols)} FROM (SELECT __activity_code AS code, {aggs} FROM events GROUP BY 1)"
     return con.execute(sql).df()
 
 

@@ -82,7 +82,6 @@ def read_log(
 
     from flowlens.io.gate import drop_staging, run_gate
     from flowlens.io.readers import load_csv, load_frame, load_parquet
-    from flowlens.io.xes import load_xes
     from flowlens.log import EventLog
     from flowlens.relational import events_table
 
@@ -111,6 +110,8 @@ def read_log(
         elif fmt == "parquet":
             raw = load_parquet(con, path, info)
         else:
+            from flowlens.io.xes import load_xes  # lxml: loaded for XES files only
+
             raw = load_xes(con, path, info)
     else:
         raise InputError(
@@ -145,6 +146,9 @@ def read_log(
         attributes=result.attributes,
         has_lifecycle=result.has_lifecycle,
     )
+    # known from the gate's last scan: EventLog.has_start_times need not query the table
+    log.__dict__["has_start_times"] = result.has_start_times
+    log.memo("is_ingested_table", lambda: True)  # its table is events_table(ing.backend) itself
     return log.to_engine(engine) if engine != "duckdb" else log
 
 

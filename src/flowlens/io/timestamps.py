@@ -116,8 +116,7 @@ def _parse_column(
 ) -> ParsedColumn:
     col = q(column)
     dtype = con.execute(
-        "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-        [table, column],
+        f"SELECT column_type FROM (DESCRIBE {q(table)}) WHERE column_name = {lit(column)}"
     ).fetchone()
     if dtype is None:  # pragma: no cover - callers pass existing columns
         raise InputError(f"{source}: column '{column}' not found")
