@@ -817,3 +817,23 @@ def test_cut_rework_on_a_list_of_steps_groups_their_repeats() -> None:
     assert _required(bad, m, None) == "'Nope' is not in the model"
     words = _change_words("s", [{"action": "cut_rework", "activity": ["Check", "Decide"], "factor": 0.5}])
     assert words == "Do 'Check', 'Decide' right the first time (repeats × 0.5)"
+
+
+def test_optimize_refits_only_the_candidates_the_fitted_model_finds_significant(tiny_obs: object) -> None:
+    from flowlens.simulation.fit import build
+    from flowlens.simulation.optimize import optimize
+
+    m = build(tiny_obs)  # type: ignore[arg-type]
+    r = optimize(m, observations=tiny_obs, cases=150, start=START, replications=4)  # type: ignore[arg-type]
+    plain = {x["name"]: x for x in optimize(m, cases=150, start=START, replications=4).ranked}
+    screened = [x for x in r.ranked if x.get("screened_out")]
+    refitted = [x for x in r.ranked if not x.get("screened_out")]
+    assert screened and all(not x["significant"] for x in screened)
+    for x in r.ranked:
+        # one centre, the fitted model's, whether refitted or screened out
+        assert x["saving_mean_h"] == plain[x["name"]]["saving_mean_h"]
+    for x in refitted:
+        lo, hi = plain[x["name"]]["saving_ci95_h"]
+        # the refits only widen the fitted model's Monte Carlo interval
+        assert x["saving_ci95_h"][0] <= lo and x["saving_ci95_h"][1] >= hi
+

@@ -120,6 +120,9 @@ def _echo(out: dict[str, Any]) -> None:
     for r in out["ranked"]:
         lo, hi = r["saving_ci95_h"]
         flag = "" if r["significant"] else "  (not significant)"
+        if r.get("screened_out"):
+            # its interval is the fitted model's alone: not significant even before the refits
+            flag = "  (not significant on the fitted model: not refitted)"
         click.echo(
             f"  {r['saving_mean_h']:+7.2f} h ({r['saving_pct']:+5.1f} %, CI {lo:+.2f} to {hi:+.2f})  "
             f"staff {r['staff_hours_delta']:+,.0f} h  {visible(r['name'])[:90]}{flag}"

@@ -273,8 +273,17 @@ def optimize(
         replications=replications,
         jobs=jobs,
     )
-    first = simulate_all(kept)
-    ranked = sorted(first.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
+    screen = simulate_all(kept, observations=None)
+    rows = screen.scenarios
+    if observations is not None:
+        # The fitted model's replications are the centre with or without refits (same seeds),
+        # and the refits only widen the interval: a candidate whose saving is not significant
+        # on the fitted model alone cannot become so, so only the others pay for the refits
+        # (methods 17.4)
+        promising = [s for s, r in zip(kept, rows, strict=True) if r["significant"]]
+        refitted = {r["name"]: r for r in simulate_all(promising).scenarios} if promising else {}
+        rows = [refitted.get(r["name"]) or {**r, "screened_out": True} for r in rows]
+    ranked = sorted(rows, key=lambda r: (-r["saving_mean_h"], r["name"]))
     good = [r for r in ranked if r["significant"] and r["saving_mean_h"] > 0]
     combos: list[Scenario] = []
     for k in range(2, min(MAX_COMBINED, len(good)) + 1):
@@ -292,11 +301,11 @@ def optimize(
         second = simulate_all(combos)
         combined = sorted(second.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
     return OptimizeResult(
-        baseline=first.baseline,
+        baseline=screen.baseline,
         ranked=ranked,
         combinations=combined,
         skipped=skipped,
-        replications=first.replications,
+        replications=screen.replications,
         seed=seed,
     )
 
