@@ -836,4 +836,3 @@ def test_optimize_refits_only_the_candidates_the_fitted_model_finds_significant(
         lo, hi = plain[x["name"]]["saving_ci95_h"]
         # the refits only widen the fitted model's Monte Carlo interval
         assert x["saving_ci95_h"][0] <= lo and x["saving_ci95_h"][1] >= hi
-
