@@ -245,7 +245,15 @@ def activity_codes(ctx: FindingContext) -> ibis.Table:
     return cached(ctx, "activity_codes", run)
 
 
-def _repeats(ctx: FindingContext) -> Repeats:
+def repeat_instances(ctx: FindingContext) -> ibis.Table:
+    """The instance table the visits are computed from (materialised once per context):
+    :func:`~flowlens.findings.signals.instance_table` with con (the contact), ov (the outcome
+    attribute), req, neg, ofail (a failed outcome), acode (:func:`activity_codes`), occ and
+    bounce (the columns of :class:`Repeats` before the visit columns)."""
+    return cached(ctx, "repeat_instances", lambda: _repeat_instances(ctx))
+
+
+def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     import ibis
 
     from flowlens.analysis.journeys import detect_column
@@ -291,7 +299,13 @@ def _repeats(ctx: FindingContext) -> Repeats:
         x = x.mutate(bounce=x.bounce.fill_null(False))
     else:
         x = x.mutate(bounce=ibis.literal(False))
-    x = log.engine.materialize(x, prefix="fl_rework_x")
+    return log.engine.materialize(x, prefix="fl_rework_x")
+
+
+def _repeats(ctx: FindingContext) -> Repeats:
+    acts = activities_of(ctx)
+    log = ctx.log
+    x = repeat_instances(ctx)
     transparent = sorted({*role_members(ctx, "wait_step", acts), *role_members(ctx, "routing", acts)})
     # follow-up contacts are judged by their own detector (each call is a contact)
     never_planned = set(role_members(ctx, "follow_up", acts))
