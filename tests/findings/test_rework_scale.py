@@ -10,6 +10,8 @@ customer steps, failed outcomes and steps recorded inside another step's span.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -94,3 +96,20 @@ def test_occurrence_and_loop_markers_equal_running_counts() -> None:
     neg = (a.c_neg.to_numpy() - prev.loc[a.prev_eid.astype("int64"), "c_neg"].to_numpy()) > 0
     ofail = prev.loc[a.prev_eid.astype("int64"), "ofail"].to_numpy()
     assert list(a.fail) == list(a.has_req.to_numpy() | neg | ofail)
+
+
+def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
+    """The journey steps' running counts per contact (keyed by the contact's first eid, ck NULL
+    included) and own_wait (from the instance eid + 1) equal ordered per-case counts."""
+    from flowlens.findings._customer import steps
+
+    log = flowlens.read_log(Path(__file__).parents[2] / "event_logs" / "bank_demo" / "events.parquet")
+    t = steps(FindingContext(log)).table.to_pandas().sort_values("eid").reset_index(drop=True)
+    assert t.ck.isna().any() and t.ck.notna().any()
+    by = t.groupby(["case_idx", "ck"], dropna=False)
+    for flag, col in (("g_information_provided", "n_info_u"), ("g_step_up", "n_step_up_u")):
+        assert list(t[col]) == list(by[flag].cumsum().astype("int64"))
+    assert list(t.n_handoff_b) == list(by.g_handoff.cumsum().astype("int64") - t.g_handoff.astype("int64"))
+    nxt = t.groupby("case_idx").resource.shift(-1)
+    want = t.resource.isna() | nxt.isna() | (t.resource != nxt)
+    assert list(t.own_wait) == list(want)
