@@ -193,7 +193,8 @@ class Steps:
     #: performer's party: customer, organisation, external), fam (channel family), kfam (the
     #: contact's family), ifam/iact (the issue's first family and activity), wait_us, proc_us,
     #: staff, own_wait (the wait before it is for this step alone), g_<group> flags,
-    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it
+    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it, kid (the
+    #: contact's key: its first eid; one integer per case and ck)
     table: ibis.Table
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
@@ -400,6 +401,7 @@ def _build(ctx: FindingContext) -> Steps:
         n_handled_b=n.c_handled - n.g_handled.fill_null(False).cast("int64"),
         n_transfer_u="n_transfer_u",
         n_handoff_u="n_handoff_u",
+        kid="kid",
     )
     x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
