@@ -154,20 +154,25 @@ def detect_batches(
             enabled_us=ibis.null("int64"),
         )
         base = base.cast(o.schema()).union(o)
-    order = [base.start_us, base.end_us, base.eid]
-    prev_end = base.end_us.max().over(ibis.window(group_by=base.resource, order_by=order, rows=(None, -1)))
-    base = base.mutate(
-        fl_brk=(prev_end.isnull() | (base.start_us > prev_end + int(gap_s * 1e6))).cast("int64")
+    # The busy periods by two ordered passes per resource over integer columns only (the
+    # resource's rank among the resources, times, eid), joined back by eid: DuckDB's window
+    # operator sorts every column it carries, and text keys and columns cost several times more.
+    codes = base.select("resource").distinct()
+    codes = codes.select(c_res="resource", rcode=ibis.row_number().over(ibis.window(order_by=codes.resource)))
+    k = base.join(codes, base.resource == codes.c_res).select("eid", "rcode", "start_us", "end_us")
+    order = [k.start_us, k.end_us, k.eid]
+    prev_end = k.end_us.max().over(ibis.window(group_by=k.rcode, order_by=order, rows=(None, -1)))
+    k = k.mutate(fl_brk=(prev_end.isnull() | (k.start_us > prev_end + int(gap_s * 1e6))).cast("int64"))
+    order = [k.start_us, k.end_us, k.eid]
+    k = k.select(
+        k_eid="eid", bp=k.fl_brk.sum().over(ibis.window(group_by=k.rcode, order_by=order, rows=(None, 0)))
     )
-    order = [base.start_us, base.end_us, base.eid]
-    base = base.mutate(
-        bp=base.fl_brk.sum().over(ibis.window(group_by=base.resource, order_by=order, rows=(None, 0)))
-    )
+    base = base.join(k, base.eid == k.k_eid).drop("k_eid")
     # Computed once: the candidates, the idle time and the members all read the busy periods
     # (two windows over every instance of the resources; left as expressions they were
     # recomputed by each).
     eng = tm.log.engine
-    base = eng.materialize(base.drop("fl_brk"), prefix="fl_batch_base")
+    base = eng.materialize(base, prefix="fl_batch_base")
     x = base.filter(base.enabled_us.notnull())
     runs = x.group_by(["resource", "activity", "bp"]).aggregate(run_start=x.start_us.min())
     y = x.join(runs, ["resource", "activity", "bp"])

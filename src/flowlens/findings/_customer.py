@@ -193,7 +193,8 @@ class Steps:
     #: performer's party: customer, organisation, external), fam (channel family), kfam (the
     #: contact's family), ifam/iact (the issue's first family and activity), wait_us, proc_us,
     #: staff, own_wait (the wait before it is for this step alone), g_<group> flags,
-    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it
+    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it, kid (the
+    #: contact's key: its first eid; one integer per case and ck)
     table: ibis.Table
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
@@ -316,6 +317,7 @@ def _build(ctx: FindingContext) -> Steps:
     # stored once: the resource, contact, issue and running-count queries below all read it
     # (left as an expression, each of them computed it again)
     x = log.engine.materialize(x, prefix="fl_jbase")
+    base = x
     # Staff resources (a small mapping of the distinct values).
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = sorted(r for r in res if is_staff(r))
@@ -354,19 +356,31 @@ def _build(ctx: FindingContext) -> Steps:
     # operator sorts every column it carries, so windows over the wide table cost several times
     # more. A count of the steps before one is the count up to it minus the step itself.
     n = x.select(
-        "eid", "case_idx", "ck", "resource", "g_information_provided", "g_step_up", "g_transfer",
+        "eid", "case_idx", "ck", "g_information_provided", "g_step_up", "g_transfer",
         "g_handoff", "g_bot_fallback", "g_handled", handoff_u=x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
     )  # fmt: skip
-    upto = ibis.window(group_by=[n.case_idx, n.ck], order_by=n.eid, rows=(None, 0))
+    # a contact (case, contact key) keyed by its first eid: the window partitions by one integer,
+    # not by the case and a text key
+    kk = base.group_by(["case_idx", "ck"]).aggregate(kid=base.eid.min())
+    kk = kk.rename(kk_case="case_idx", kk_ck="ck")
+    # (instances without an id in a case with ids, ck NULL, are one partition of their case)
+    n = n.left_join(kk, (n.case_idx == kk.kk_case) & n.ck.identical_to(kk.kk_ck)).drop("kk_case", "kk_ck")
+    upto = ibis.window(group_by=n.kid, order_by=n.eid, rows=(None, 0))
 
     def upto_count(flag: ibis.Value) -> ibis.Value:
         return flag.cast("int64").sum().over(upto).fill_null(0)
 
     # The wait before a step is its own when the next step is someone else's: removing the
     # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-    nxt = n.resource.lead().over(ibis.window(group_by=n.case_idx, order_by=n.eid))
+    # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
+    # an ordered pass carrying the resource.
+    cur = base.select(o_eid="eid", o_res="resource")
+    nx = base.select(q_case="case_idx", q_eid=base.eid - 1, q_res="resource")
+    ow = cur.left_join(nx, cur.o_eid == nx.q_eid)
+    ow = ow.select(
+        "o_eid", own_wait=ow.o_res.isnull() | ow.q_case.isnull() | ow.q_res.isnull() | (ow.o_res != ow.q_res)
+    )
     n = n.mutate(
-        own_wait=n.resource.isnull() | nxt.isnull() | (n.resource != nxt),
         n_info_u=upto_count(n.g_information_provided),
         n_step_up_u=upto_count(n.g_step_up),
         n_transfer_u=upto_count(n.g_transfer),
@@ -375,6 +389,7 @@ def _build(ctx: FindingContext) -> Steps:
         c_handled=upto_count(n.g_handled),
         n_handoff_u=upto_count(n.handoff_u),
     )
+    n = n.left_join(ow, n.eid == ow.o_eid)
     n = n.select(
         n_eid="eid",
         own_wait="own_wait",
@@ -386,6 +401,7 @@ def _build(ctx: FindingContext) -> Steps:
         n_handled_b=n.c_handled - n.g_handled.fill_null(False).cast("int64"),
         n_transfer_u="n_transfer_u",
         n_handoff_u="n_handoff_u",
+        kid="kid",
     )
     x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
     table = log.engine.materialize(x, prefix="fl_jsteps")

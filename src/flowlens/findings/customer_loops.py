@@ -121,22 +121,28 @@ def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
     if not statuses:
         return None
     t = repeats(ctx).table
-    # requests since the customer's last step: segments start at each customer step
-    # only the columns used below: the window operator sorts every column it carries
     t = t.select("eid", "case_idx", "case_id", "pos", "activity", "cust", "req")
-    upto = ibis.window(group_by=t.case_idx, order_by=t.pos, rows=(None, 0))
-    x = t.mutate(seg=t.cust.cast("int64").sum().over(upto))
-    x = x.mutate(
-        req_since=x.req.cast("int64")
-        .sum()
-        .over(ibis.window(group_by=[x.case_idx, x.seg], order_by=x.pos, rows=(None, 0)))
-    )
+    # requests since the customer's last step (segments start at each customer step): per
+    # status, the requests from the case's last customer step up to it (from its start when
+    # there is none), by range joins of the (few) statuses with the customer steps and the
+    # requests, not running counts over every instance of the log
+    s = t.filter(t.activity.isin(statuses))
+    sk = s.select(k_eid="eid", k_case="case_idx", k_pos="pos")
+    cu = t.filter(t.cust).select(c_case="case_idx", c_pos="pos")
+    lc = sk.join(cu, [sk.k_case == cu.c_case, cu.c_pos <= sk.k_pos])
+    lc = lc.group_by("k_eid").aggregate(seg_from=lc.c_pos.max()).rename(l_eid="k_eid")
+    sk = sk.left_join(lc, sk.k_eid == lc.l_eid)
+    sk = sk.select("k_eid", "k_case", "k_pos", seg_from=sk.seg_from.fill_null(0)).view()
+    rq = t.filter(t.req).select(q_case="case_idx", q_pos="pos")
+    rs = sk.join(rq, [sk.k_case == rq.q_case, rq.q_pos >= sk.seg_from, rq.q_pos <= sk.k_pos])
+    rs = rs.group_by("k_eid").aggregate(n_req=rs.count()).rename(r_eid="k_eid")
+    s = s.left_join(rs, s.eid == rs.r_eid).drop("r_eid")
+    s = s.mutate(req_since=s.n_req.fill_null(0)).drop("n_req")
     inst = ctx.tm.instances
     nx = inst.select(
         n_case="case_idx", n_pos=inst.pos - 1, n_start=inst.start_us, n_act="activity", next_eid="eid"
     )
     nc = t.select(m_case="case_idx", m_pos=t.pos - 1, n_cust=t.cust)
-    s = x.filter(x.activity.isin(statuses))
     ends = inst.select(e_eid="eid", e_end="end_us")
     s = s.join(ends, s.eid == ends.e_eid).drop("e_eid")
     s = s.left_join(nx, [s.case_idx == nx.n_case, s.pos == nx.n_pos]).drop("n_case", "n_pos")

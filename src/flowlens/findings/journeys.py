@@ -76,13 +76,17 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
         return None
     x = st.table
     # position in the unit: a check repeated with no other step in between is a retry of the
-    # same check (one check in several attempts), not a second check
-    x = x.mutate(u_rn=ibis.row_number().over(ibis.window(group_by=[x.case_idx, x.ck], order_by=x.eid)))
+    # same check (one check in several attempts), not a second check. Counted on a narrow
+    # projection keyed by the contact's integer key (kid: one per case and ck) and joined to
+    # the checks (the window operator sorts every column it carries).
+    u = x.select("eid", "kid")
+    u = u.select(u_eid="eid", u_rn=ibis.row_number().over(ibis.window(group_by=u.kid, order_by=u.eid)))
     ids = x.filter((x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull())
+    ids = ids.join(u, ids.eid == u.u_eid).drop("u_eid")
     # the reference: the latest identity check before (for a verification step), the same
     # required check before (for a required check)
-    w = ibis.window(group_by=[ids.case_idx, ids.ck], order_by=ids.eid)
-    ws = ibis.window(group_by=[ids.case_idx, ids.ck, ids.activity], order_by=ids.eid)
+    w = ibis.window(group_by=ids.kid, order_by=ids.eid)
+    ws = ibis.window(group_by=[ids.kid, ids.activity], order_by=ids.eid)
     cols = (
         "activity",
         "g_step_up",

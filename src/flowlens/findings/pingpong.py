@@ -283,14 +283,12 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     vals = x.select("val").distinct().to_pandas()["val"].dropna().tolist()
     # a placeholder ("EMPTY", "N/A") is no team: work does not bounce to it
     human_vals = [v for v in vals if is_staff(v) and not is_missing(v)]
-    # the running count on a narrow projection joined back (the window operator sorts every
-    # column it carries)
-    nw = x.select("eid", "case_idx", "pos", "cust")
-    wcum = ibis.window(group_by=nw.case_idx, order_by=nw.pos, rows=(None, 0))
-    nw = nw.select(c_eid="eid", c_cust=nw.cust.cast("int64").sum().over(wcum))
-    x = x.left_join(nw, x.eid == nw.c_eid).drop("c_eid")
-    x = log.engine.materialize(x, prefix="fl_pp_assign")
-    h = x.filter(x.staff & isin(x.val, human_vals))
+    # only the staff steps with a team, and only the columns the stints need: every later pass
+    # reads this table
+    h = x.filter(x.staff & isin(x.val, human_vals)).select(
+        "case_idx", "case_id", "pos", "activity", "val", "con"
+    )
+    h = log.engine.materialize(h, prefix="fl_pp_assign")
     if _set_by_activity(h):
         return empty
     wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
@@ -308,8 +306,6 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         again=h.again.cast("int64").max(),
         p0=h.pos.min(),
         p1=h.pos.max(),
-        cc0=h.c_cust.min(),
-        cc1=h.c_cust.max(),
         con0=h.con.argmin(h.pos),
         con1=h.con.argmax(h.pos),
     )
@@ -318,7 +314,6 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     s2 = s.mutate(
         prev_stint=s.stint.lag().over(ws),
         prev_p1=s.p1.lag().over(ws),
-        prev_cc1=s.cc1.lag().over(ws),
         prev_con1=s.con1.lag().over(ws),
     )
     # the hop out of the earlier stint: the value of the next stint
@@ -329,6 +324,15 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     ret = s2.filter(s2.prev_stint.notnull())
     hj = hopx.select(h_case="case_idx", h_stint="stint", y="y")
     ret = ret.join(hj, [ret.case_idx == hj.h_case, ret.prev_stint == hj.h_stint])
+    # a customer step (any instance of the case) after the earlier stint's last step, up to the
+    # return: a range join of the returns with the customer steps, not a running count over
+    # every instance of the log
+    it = instance_table(ctx)
+    cu = it.filter(it.cust).select(k_case="case_idx", k_pos="pos")
+    rr = ret.select(r_case="case_idx", r_from="prev_p1", r_to="p0")
+    thru = rr.join(cu, [rr.r_case == cu.k_case, cu.k_pos > rr.r_from, cu.k_pos <= rr.r_to])
+    thru = thru.select("r_case", "r_from", "r_to").distinct().mutate(thru=ibis.literal(True))
+    ret = ret.left_join(thru, [ret.case_idx == thru.r_case, ret.prev_p1 == thru.r_from, ret.p0 == thru.r_to])
     ret = ret.select(
         "case_idx",
         "case_id",
@@ -338,7 +342,7 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         p_from="prev_p1",
         p_to="p0",
         # through a customer step, or into another contact (a repeat contact, not a bounce)
-        outside=(ret.cc0 > ret.prev_cc1) | (ret.con0 != ret.prev_con1).fill_null(False),
+        outside=ret.thru.fill_null(False) | (ret.con0 != ret.prev_con1).fill_null(False),
         # a value coming back only for its next task of the process (receipt's T06 by the
         # group that confirmed the receipt) is the route, not a bounce
         again=ret.again == 1,

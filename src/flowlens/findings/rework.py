@@ -224,7 +224,36 @@ def outcome_column(log: EventLog) -> str | None:
     return None
 
 
-def _repeats(ctx: FindingContext) -> Repeats:
+#: the columns :func:`_visits` adds to the instance table
+VISIT_COLUMNS = (
+    "visit", "anchor", "prev_pos", "prev_res", "body_work", "has_req", "has_cust", "fail",
+    "new_contact", "interval_us", "wait_before", "together",
+)  # fmt: skip
+
+
+def activity_codes(ctx: FindingContext) -> ibis.Table:
+    """k_act (an activity of the time model's instances), acode (its integer code: the rank
+    in name order); one memtable per context."""
+
+    def run() -> ibis.Table:
+        import ibis
+
+        acts = sorted(str(a) for a in distinct_values(ctx, "activity"))
+        frame = pd.DataFrame({"k_act": acts, "acode": np.arange(len(acts), dtype="int32")})
+        return ibis.memtable(frame, schema={"k_act": "string", "acode": "int32"})
+
+    return cached(ctx, "activity_codes", run)
+
+
+def repeat_instances(ctx: FindingContext) -> ibis.Table:
+    """The instance table the visits are computed from (materialised once per context):
+    :func:`~flowlens.findings.signals.instance_table` with con (the contact), ov (the outcome
+    attribute), req, neg, ofail (a failed outcome), acode (:func:`activity_codes`), occ and
+    bounce (the columns of :class:`Repeats` before the visit columns)."""
+    return cached(ctx, "repeat_instances", lambda: _repeat_instances(ctx))
+
+
+def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     import ibis
 
     from flowlens.analysis.journeys import detect_column
@@ -251,16 +280,16 @@ def _repeats(ctx: FindingContext) -> Repeats:
     x = x.mutate(
         req=isin(x.activity, req), neg=isin(x.activity, failed_names), ofail=isin(x.ov, failed_values)
     )
-    # the running counts on a narrow projection joined back by eid (the window operator sorts
-    # every column it carries)
-    nw = x.select("eid", "case_idx", "pos", "activity", "req", "cust", "neg")
-    upto = ibis.window(group_by=nw.case_idx, order_by=nw.pos, rows=(None, 0))
+    # an integer code per activity: the windows below partition by case and activity, and
+    # DuckDB's window operator sorts integer keys several times faster than text
+    codes = activity_codes(ctx)
+    x = x.left_join(codes, x.activity == codes.k_act).drop("k_act")
+    # the occurrence on a narrow projection joined back by eid (the window operator sorts every
+    # column it carries)
+    nw = x.select("eid", "case_idx", "pos", "acode")
     nw = nw.select(
         w_eid="eid",
-        occ=ibis.row_number().over(ibis.window(group_by=[nw.case_idx, nw.activity], order_by=nw.pos)) + 1,
-        c_req=nw.req.cast("int64").sum().over(upto),
-        c_cust=nw.cust.cast("int64").sum().over(upto),
-        c_neg=nw.neg.cast("int64").sum().over(upto),
+        occ=ibis.row_number().over(ibis.window(group_by=[nw.case_idx, nw.acode], order_by=nw.pos)) + 1,
     )
     x = x.left_join(nw, x.eid == nw.w_eid).drop("w_eid")
     b = bounces(ctx)
@@ -270,17 +299,31 @@ def _repeats(ctx: FindingContext) -> Repeats:
         x = x.mutate(bounce=x.bounce.fill_null(False))
     else:
         x = x.mutate(bounce=ibis.literal(False))
-    x = log.engine.materialize(x, prefix="fl_rework_x")
+    return log.engine.materialize(x, prefix="fl_rework_x")
+
+
+def _repeats(ctx: FindingContext) -> Repeats:
+    acts = activities_of(ctx)
+    log = ctx.log
+    x = repeat_instances(ctx)
     transparent = sorted({*role_members(ctx, "wait_step", acts), *role_members(ctx, "routing", acts)})
     # follow-up contacts are judged by their own detector (each call is a contact)
     never_planned = set(role_members(ctx, "follow_up", acts))
-    t = _visits(ctx, x, transparent)
-    planned = _planned(ctx, t, never_planned)
+    v = _visits(ctx, x, transparent)
+    planned = _planned(ctx, x, v, never_planned)
     extra = sorted(planned.activity[planned.planned != ""].astype(str)) if not planned.empty else []
     if extra:
-        # planned repeats are waiting for the other steps' visits: recompute them
+        # planned repeats are waiting for the other steps' visits: recompute them, in the cases
+        # that have one (the visit columns are computed case by case, so the other cases' stay)
         transparent = sorted({*transparent, *extra})
-        t = _visits(ctx, x, transparent)
+        hit = x.filter(isin(x.activity, extra)).select(h_case="case_idx").distinct()
+        xh = x.semi_join(hit, x.case_idx == hit.h_case)
+        keep = v.anti_join(hit, v.v_case == hit.h_case)
+        v = log.engine.materialize(
+            keep.union(_visits(ctx, xh, transparent, store=False), distinct=False),
+            prefix="fl_rework_v",
+        )
+    t = log.engine.materialize(_with_visits(x, v), prefix="fl_rework")
     counts = (
         t.group_by("activity")
         .aggregate(
@@ -296,47 +339,47 @@ def _repeats(ctx: FindingContext) -> Repeats:
     return Repeats(t, counts, has_cust, planned, transparent)
 
 
-def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.Table:
-    """``x`` with the visit columns of :class:`Repeats` (work instances; null elsewhere).
+def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store: bool = True) -> ibis.Table:
+    """The visit columns of :class:`Repeats` for the work instances of ``x`` (not waiting,
+    routing or planned): v_eid, v_case, v_acode and :data:`VISIT_COLUMNS` (materialised
+    unless ``store`` is false; :func:`_with_visits` joins them to ``x``).
 
     Whether work was done between two instances of a step is judged by time, not by position:
     a step recorded while the later sitting was already under way (BPIC 2012's offer events
     inside a W_ work item, ordered before it by their earlier end) was done during it."""
     import ibis
 
-    # only the columns the visits need: DuckDB's window operator sorts every column it carries,
-    # so windows over the wide instance table cost several times more than over these
-    w = x.filter(~isin(x.activity, transparent)).select(
-        "eid", "case_idx", "pos", "activity", "resource", "start_us", "end_us", "start_rec", "wait",
-        "con", "ofail", "c_req", "c_cust", "c_neg",
-    )  # fmt: skip
-    wc = ibis.window(group_by=w.case_idx, order_by=w.pos)
-    wa = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos)
-    w = w.mutate(
-        p_act=w.activity.lag().over(wc),
-        p_start=w.start_rec.lag().over(wc),
-        n_act=w.activity.lead().over(wc),
-        n_start=w.start_rec.lead().over(wc),
-        prev_pos=w.pos.lag().over(wa),
-        prev_end=w.end_us.lag().over(wa),
-        prev_eid=w.eid.lag().over(wa),
-        prev_res=w.resource.lag().over(wa),
-        prev_con=w.con.lag().over(wa),
-        prev_ofail=w.ofail.lag().over(wa),
+    engine = ctx.log.engine
+    # the ordered passes carry integer columns only (activity codes, times, positions):
+    # DuckDB's window operator sorts every column it carries, and text columns (activity,
+    # resource, contact) cost several times more; they are joined by eid afterwards
+    k = x.filter(~isin(x.activity, transparent)).select(
+        "eid", "case_idx", "pos", "acode", "start_us", "end_us", "start_rec"
     )
-    w = ctx.log.engine.materialize(w, prefix="fl_rework_w")
+    wc = ibis.window(group_by=k.case_idx, order_by=k.pos)
+    wa = ibis.window(group_by=[k.case_idx, k.acode], order_by=k.pos)
+    k = k.mutate(
+        p_act=k.acode.lag().over(wc),
+        p_start=k.start_rec.lag().over(wc),
+        n_act=k.acode.lead().over(wc),
+        n_start=k.start_rec.lead().over(wc),
+        prev_pos=k.pos.lag().over(wa),
+        prev_end=k.end_us.lag().over(wa),
+        prev_eid=k.eid.lag().over(wa),
+    )
+    w = engine.materialize(k, prefix="fl_rework_w")
     # work of other steps between the previous instance of the step and this one: after the
     # previous one ended and before this one started
     i = w.filter(w.prev_pos.notnull()).select(
         i_eid="eid",
         i_case="case_idx",
         i_pos="pos",
-        i_act="activity",
+        i_act="acode",
         i_s="start_rec",
         i_p="prev_pos",
         i_e0="prev_end",
     )
-    j = w.select(j_case="case_idx", j_pos="pos", j_act="activity", j_s="start_rec", j_e="end_us")
+    j = w.select(j_case="case_idx", j_pos="pos", j_act="acode", j_s="start_rec", j_e="end_us")
     bt = i.join(
         j,
         [
@@ -349,68 +392,109 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> ibis.
         ],
     )
     bt = bt.group_by("i_eid").aggregate(between=bt.count())
-    w = w.left_join(bt, w.eid == bt.i_eid).drop("i_eid")
-    between = w.between.fill_null(0)
+    # the instance's contact and the previous instance's (text) and failed outcome, by eid
+    cu = x.select(cu_eid="eid", con="con")
+    pv = x.select(pv_eid="eid", prev_con="con", prev_ofail="ofail")
+    n = w.left_join(bt, w.eid == bt.i_eid).drop("i_eid")
+    n = n.left_join(cu, n.eid == cu.cu_eid).drop("cu_eid")
+    n = n.left_join(pv, n.prev_eid == pv.pv_eid).drop("pv_eid")
+    between = n.between.fill_null(0)
     # a new visit unless nothing was done since the previous instance of the step and that one
     # did not fail (or it is another contact of the customer: a repeat contact)
     new = (
-        w.prev_pos.isnull()
+        n.prev_pos.isnull()
         | (between > 0)
-        | w.prev_ofail.fill_null(False)
-        | (w.con != w.prev_con).fill_null(False)
+        | n.prev_ofail.fill_null(False)
+        | (n.con != n.prev_con).fill_null(False)
     )
+    n = n.select(
+        "eid", "case_idx", "pos", "acode", "start_us", "start_rec", "p_act", "p_start", "n_act",
+        "n_start", "prev_pos", "prev_eid", new=new, body_work=between,
+    )  # fmt: skip
+    wa_upto = ibis.window(group_by=[n.case_idx, n.acode], order_by=n.pos, rows=(None, 0))
+    n = n.mutate(visit=n.new.cast("int64").sum().over(wa_upto))
+    n = engine.materialize(n, prefix="fl_rework_v")
     # recorded at the same moment as another step (recorded times; a moment, not a date: at
     # midnight, in a date-only log, every step of a day would be "together")
     together = (
-        ((w.p_act != w.activity) & ((w.start_rec - w.p_start).abs() <= TOGETHER_US)).fill_null(False)
-        | ((w.n_act != w.activity) & ((w.n_start - w.start_rec).abs() <= TOGETHER_US)).fill_null(False)
-    ) & ((w.start_rec % DAY_US) != 0)
-    wa_upto = ibis.window(group_by=[w.case_idx, w.activity], order_by=w.pos, rows=(None, 0))
-    w = w.mutate(new=new, body_work=between, together=together)
-    w = w.mutate(visit=w.new.cast("int64").sum().over(wa_upto))
+        ((n.p_act != n.acode) & ((n.start_rec - n.p_start).abs() <= TOGETHER_US)).fill_null(False)
+        | ((n.n_act != n.acode) & ((n.n_start - n.start_rec).abs() <= TOGETHER_US)).fill_null(False)
+    ) & ((n.start_rec % DAY_US) != 0)
     # the previous visit's start (its earliest start), for a return (the first instance of a
     # visit >= 2): one aggregate per visit joined on visit - 1, not two windows over every row
-    vs = w.group_by(["case_idx", "activity", "visit"]).aggregate(vstart=w.start_us.min())
-    vs = vs.select(q_case="case_idx", q_act="activity", q_visit=vs.visit + 1, prev_vstart="vstart")
-    w = w.mutate(anchor=(w.visit >= 2) & w.new)
-    w = w.left_join(vs, [w.case_idx == vs.q_case, w.activity == vs.q_act, w.visit == vs.q_visit])
-    w = w.drop("q_case", "q_act", "q_visit")
-    p = x.select(p_eid="eid", p_req="c_req", p_cust="c_cust", p_neg="c_neg")
-    w = w.left_join(p, w.prev_eid == p.p_eid).drop("p_eid")
-    has_req = ((w.c_req - w.p_req) > 0).fill_null(False)
-    has_neg = ((w.c_neg - w.p_neg) > 0).fill_null(False)
-    w = w.select(
+    vs = n.group_by(["case_idx", "acode", "visit"]).aggregate(vstart=n.start_us.min())
+    vs = vs.select(q_case="case_idx", q_act="acode", q_visit=vs.visit + 1, prev_vstart="vstart")
+    v = n.mutate(anchor=(n.visit >= 2) & n.new, together=together)
+    v = v.left_join(vs, [v.case_idx == vs.q_case, v.acode == vs.q_act, v.visit == vs.q_visit])
+    v = v.select(
         v_eid="eid",
+        v_case="case_idx",
+        v_acode="acode",
         visit="visit",
         anchor="anchor",
-        prev_pos=ibis.ifelse(w.anchor, w.prev_pos, ibis.null("int64")),
-        prev_res=ibis.ifelse(w.anchor, w.prev_res, ibis.null("string")),
-        body_work=ibis.ifelse(w.anchor, w.body_work, ibis.null("int64")),
-        has_req=w.anchor & has_req,
-        has_cust=w.anchor & ((w.c_cust - w.p_cust) > 0).fill_null(False),
-        fail=w.anchor & (has_req | has_neg | w.prev_ofail.fill_null(False)),
-        # a return in a later contact is a repeat contact (the journey detectors), not rework
-        new_contact=w.anchor & (w.con != w.prev_con).fill_null(False),
-        interval_us=ibis.ifelse(w.anchor, w.start_us - w.prev_vstart, ibis.null("int64")),
-        # the case's idle time just before the return (customer waiting, methods 6.3)
-        wait_before=ibis.ifelse(w.anchor, w.wait, ibis.null("int64")),
+        v_prev_pos="prev_pos",
+        v_prev_eid="prev_eid",
+        v_body="body_work",
+        v_interval=v.start_us - v.prev_vstart,
         together="together",
     )
-    t = x.left_join(w, x.eid == w.v_eid).drop("v_eid", "c_req", "c_cust", "c_neg")
-    t = t.mutate(
-        anchor=t.anchor.fill_null(False),
-        has_req=t.has_req.fill_null(False),
-        has_cust=t.has_cust.fill_null(False),
-        fail=t.fail.fill_null(False),
-        new_contact=t.new_contact.fill_null(False),
-        together=t.together.fill_null(False),
+    # requests, customer steps and failures in the loop (after the previous instance, up to and
+    # including this one), any instance of the case: a range join with the (few) marked
+    # instances, not running counts over every instance of the log
+    mk = x.filter(x.req | x.cust | x.neg).select(
+        m_case="case_idx",
+        m_pos="pos",
+        m_req=x.req.cast("int64"),
+        m_cust=x.cust.cast("int64"),
+        m_neg=x.neg.cast("int64"),
     )
-    return ctx.log.engine.materialize(t, prefix="fl_rework")
+    r = w.filter(w.prev_pos.notnull()).select(r_eid="eid", r_case="case_idx", r_pos="pos", r_p="prev_pos")
+    m = r.join(mk, [r.r_case == mk.m_case, mk.m_pos > r.r_p, mk.m_pos <= r.r_pos])
+    m = m.group_by("r_eid").aggregate(d_req=m.m_req.sum(), d_cust=m.m_cust.sum(), d_neg=m.m_neg.sum())
+    p = x.select(p_eid="eid", p_res="resource", p_con="con", p_ofail="ofail")
+    c = x.select(c_eid="eid", c_con="con", c_wait="wait")
+    v = v.left_join(p, v.v_prev_eid == p.p_eid).drop("p_eid")
+    v = v.left_join(c, v.v_eid == c.c_eid).drop("c_eid")
+    v = v.left_join(m, v.v_eid == m.r_eid).drop("r_eid")
+    has_req = (v.d_req > 0).fill_null(False)
+    has_neg = (v.d_neg > 0).fill_null(False)
+    anchor = v.anchor
+    v = v.select(
+        "v_eid",
+        "v_case",
+        "v_acode",
+        visit="visit",
+        anchor=anchor,
+        prev_pos=ibis.ifelse(anchor, v.v_prev_pos, ibis.null("int64")),
+        prev_res=ibis.ifelse(anchor, v.p_res, ibis.null("string")),
+        body_work=ibis.ifelse(anchor, v.v_body, ibis.null("int64")),
+        has_req=anchor & has_req,
+        has_cust=anchor & (v.d_cust > 0).fill_null(False),
+        fail=anchor & (has_req | has_neg | v.p_ofail.fill_null(False)),
+        # a return in a later contact is a repeat contact (the journey detectors), not rework
+        new_contact=anchor & (v.c_con != v.p_con).fill_null(False),
+        interval_us=ibis.ifelse(anchor, v.v_interval, ibis.null("int64")),
+        # the case's idle time just before the return (customer waiting, methods 6.3)
+        wait_before=ibis.ifelse(anchor, v.c_wait, ibis.null("int64")),
+        together="together",
+    )
+    return engine.materialize(v, prefix="fl_rework_v") if store else v
 
 
-def _planned(ctx: FindingContext, t: ibis.Table, never: set[str]) -> pd.DataFrame:
+def _with_visits(x: ibis.Table, v: ibis.Table) -> ibis.Table:
+    """The instance table ``x`` with the visit columns ``v`` of its work instances (false or
+    null on the others): the table of :class:`Repeats`."""
+    t = x.left_join(v, x.eid == v.v_eid)
+    flags = ("anchor", "has_req", "has_cust", "fail", "new_contact", "together")
+    t = t.mutate(**{f: t[f].fill_null(False) for f in flags})
+    keep = [c for c in x.columns if c != "acode"]
+    return t.select(*keep, *VISIT_COLUMNS)
+
+
+def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str]) -> pd.DataFrame:
     """Per activity with >= :data:`MIN_JUDGED` returns without failure evidence: the shares of
-    the planned-repeat rules (module docstring) and the reason it is planned, or ""."""
+    the planned-repeat rules (module docstring) and the reason it is planned, or "" (``x``
+    the instance table, ``v`` its visit columns: :func:`_visits`)."""
     cols = [
         "activity",
         "returns",
@@ -422,18 +506,24 @@ def _planned(ctx: FindingContext, t: ibis.Table, never: set[str]) -> pd.DataFram
         "together",
         "planned",
     ]
-    a = t.filter(t.anchor & ~t.fail & ~t.bounce & ~t.new_contact)
+    an = v.filter(v.anchor)
+    xs = x.select(a_eid="eid", activity="activity", case_idx="case_idx", pos="pos", resource="resource")
+    an = an.join(xs, an.v_eid == xs.a_eid)
+    bn = x.filter(x.bounce).select(b_eid="eid")
+    a = an.filter(~an.fail & ~an.new_contact).anti_join(bn, an.v_eid == bn.b_eid)
     df = a.select(
         "activity", "case_idx", "pos", "resource", "prev_res", "interval_us", "wait_before", "together"
     ).to_pandas()
     df = df.sort_values(["activity", "case_idx", "pos"], kind="stable").reset_index(drop=True)
     if df.empty:
         return pd.DataFrame(columns=cols)
-    an = t.filter(t.anchor)
     n_all = an.group_by("activity").aggregate(n=an.count()).to_pandas()
     n_all = dict(zip(n_all.activity.astype(str), n_all.n.astype(int), strict=True))
-    w = t.filter(t.visit.notnull())
-    with_act = w.group_by("activity").aggregate(cases=w.case_idx.nunique()).to_pandas()
+    # every work instance has a visit: the cases per activity from the codes
+    codes = activity_codes(ctx)
+    per = v.group_by("v_acode").aggregate(cases=v.v_case.nunique())
+    per = per.join(codes, per.v_acode == codes.acode)
+    with_act = per.select(activity="k_act", cases="cases").to_pandas()
     with_act = dict(zip(with_act.activity.astype(str), with_act.cases.astype(int), strict=True))
     res = sorted({str(r) for r in distinct_values(ctx, "resource")})
     party_of = {r: party(r) for r in res}
