@@ -80,6 +80,8 @@ def _relations(log: EventLog) -> tuple[dict[tuple[str, str], int], dict[tuple[st
     traces with immediate repeats collapsed."""
     import ibis
 
+    if log.is_ingested_table():
+        return _relations_from_successors(log)
     t = log.table
     w = ibis.window(group_by=t.case_idx, order_by=t.pos)
     x = t.select("case_idx", "pos", "activity", prev=t.activity.lag().over(w))
@@ -93,9 +95,41 @@ def _relations(log: EventLog) -> tuple[dict[tuple[str, str], int], dict[tuple[st
         .aggregate(df=x.count(), l2l=(x.a3 == x.a1).fill_null(False).cast("int64").sum())
         .to_pandas()
     )
+    return _relation_dicts(rel)
+
+
+def _relation_dicts(rel: pd.DataFrame) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     df = {(r.a1, r.a2): int(r.df) for r in rel.itertuples(index=False)}
     l2l = {(r.a1, r.a2): int(r.l2l) for r in rel.itertuples(index=False) if r.l2l}
     return df, l2l
+
+
+def _relations_from_successors(
+    log: EventLog,
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """:func:`_relations` read from the successor activity the gate's ordering window wrote
+    (:data:`flowlens.relational.SUCCESSOR_COLUMNS`; only for the ingested table itself): one
+    ordered pass over part of the log instead of two over all of it (10^8 events: ~2.5 min).
+
+    The collapsed trace is the *last* instance of each run of one activity (its successor is
+    another activity, or none): the same sequence as the first of each run. Its successor is
+    the next element, and the next element's successor the one after (a length-two loop when
+    it is the first again), so only those rows are ordered, for that one look ahead.
+    """
+    sql = """
+        SELECT a1, a2, COUNT(*) AS df, SUM(CASE WHEN a3 = a1 THEN 1 ELSE 0 END)::BIGINT AS l2l
+        FROM (
+          SELECT a1, a2, LEAD(a2) OVER (PARTITION BY case_idx ORDER BY pos) AS a3
+          FROM (
+            SELECT case_idx, pos, CAST(activity AS VARCHAR) AS a1, CAST(__succ_activity AS VARCHAR) AS a2
+            FROM events
+            WHERE __succ_activity IS NULL OR CAST(__succ_activity AS VARCHAR) <> CAST(activity AS VARCHAR)))
+        WHERE a2 IS NOT NULL
+        GROUP BY 1, 2
+    """
+    con = log.engine.duckdb
+    assert con is not None
+    return _relation_dicts(con.execute(sql).df())
 
 
 #: Earlier instances looked at directly, in the one ordered pass of :func:`enabled_times`.
