@@ -72,3 +72,19 @@ def test_small_logs_stay_uncompressed() -> None:
     log = flowlens.read_log(df, memory_limit="200MB")
     assert not log.engine.compressed
     assert log.engine.compress_for(10**6)  # 10^6 events x 500 B > 170 MB of engine memory
+
+
+def test_transient_tables_are_not_compressed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step's short-lived table (inside one slice of cases) stays out of the compressed
+    catalog: the next table's compression pass does not compress it too."""
+    monkeypatch.setattr(flowlens.engine, "BYTES_PER_EVENT", 10**15)
+    df = pd.DataFrame({"case": ["1", "1"], "activity": ["a", "b"], "timestamp": ["2024-01-01", "2024-01-02"]})
+    log = flowlens.read_log(df)
+    eng = log.engine
+    assert eng.compressed and eng.duckdb is not None
+    short = eng.materialize(log.table.select("eid"), transient=True)
+    kept = eng.materialize(log.table.select("eid"))
+    where = dict(eng.duckdb.execute("SELECT table_name, database_name FROM duckdb_tables()").fetchall())
+    assert where[short.get_name()] == "temp"
+    assert where[kept.get_name()] == flowlens.engine.STORE
+    assert short.to_pandas().equals(kept.to_pandas())

@@ -283,7 +283,7 @@ class Engine:
         if self.compressed and self.duckdb is not None:
             self.duckdb.execute(f"CHECKPOINT {STORE}")
 
-    def materialize(self, expr: ibis.Table, *, prefix: str = "fl") -> ibis.Table:
+    def materialize(self, expr: ibis.Table, *, prefix: str = "fl", transient: bool = False) -> ibis.Table:
         """Compute ``expr`` once into a temporary table and return that table.
 
         Ibis's own ``cache()``/``create_table`` do not work with DuckDB 2.0 (docs/engine.md),
@@ -295,6 +295,9 @@ class Engine:
         aggregates, but a window over all events or a wide join can still run out) is computed
         again in slices of cases (:meth:`_materialize_in_slices`) when its result has a
         ``case_idx`` or ``eid`` column: the same rows, each slice within the limit.
+
+        ``transient``: the table is read a few times and dropped soon after (a step inside one
+        slice of cases): never compressed, as compressing it would cost more than holding it.
         """
         import duckdb
         import ibis
@@ -306,10 +309,12 @@ class Engine:
         if self.name == "duckdb":
             assert self.duckdb is not None
             sql = ibis.to_sql(expr, dialect="duckdb")
+            # a transient table stays out of the compressed catalog (checkpoints skip it)
+            kind = "TEMP " if transient else ""
             try:
-                self.duckdb.execute(f'CREATE TABLE "{name}" AS {sql}')
+                self.duckdb.execute(f'CREATE {kind}TABLE "{name}" AS {sql}')
             except duckdb.OutOfMemoryException:
-                if not self._materialize_in_slices(name, expr):
+                if not self._materialize_in_slices(name, expr, kind=kind):
                     raise
             # DuckDB sums BIGINT into HUGEINT, which Ibis reads as an object column; the
             # expression's own type is int64, so store it as such.
@@ -319,7 +324,8 @@ class Engine:
             ).fetchall()
             for (col,) in wide:
                 self.duckdb.execute(f'ALTER TABLE "{name}" ALTER COLUMN "{col}" TYPE BIGINT')
-            self._compress()
+            if not transient:
+                self._compress()
             return self.backend.table(name)
         session = self.backend._session  # type: ignore[attr-defined]
         frame = session.sql(str(ibis.to_sql(expr, dialect="pyspark")))
@@ -329,7 +335,7 @@ class Engine:
         frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
         return self.backend.table(name)
 
-    def _materialize_in_slices(self, name: str, expr: ibis.Table, slices: int = 4) -> bool:
+    def _materialize_in_slices(self, name: str, expr: ibis.Table, slices: int = 4, kind: str = "") -> bool:
         """Create table ``name`` from ``expr`` slice by slice of the log's cases (``case_idx``
         ranges; ``eid`` ranges of the same cases), halving a slice that still runs out of
         memory. Filtering the result by case is exact whatever the query computes (the slices
@@ -366,7 +372,7 @@ class Engine:
             if created:
                 con.execute(f'INSERT INTO "{name}" {sql}')
             else:
-                con.execute(f'CREATE TABLE "{name}" AS {sql}')
+                con.execute(f'CREATE {kind}TABLE "{name}" AS {sql}')
                 created = True
 
         step = -(-n_cases // slices)

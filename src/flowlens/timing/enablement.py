@@ -234,7 +234,7 @@ def enabled_times(
         enabler_activity=x.fl_ea,
         enabler_resource=x.fl_er,
     )
-    x = eng.materialize(x, prefix="fl_enab")
+    x = eng.materialize(x, prefix="fl_enab", transient=True)
     work = [x]  # dropped once the result is made
     n_open = int(x.filter(x.fl_open).count().to_pandas())
     if n_open:
@@ -247,7 +247,7 @@ def enabled_times(
         j = t.select(j_eid="eid", j_end="end_us", j_act="activity", j_res="resource")
         far = far.select(f_eid="eid", f_enabler=far.eid - far.pos + far.cur)
         far = far.join(j, far.f_enabler == j.j_eid).drop("j_eid")
-        far = eng.materialize(far, prefix="fl_enab")
+        far = eng.materialize(far, prefix="fl_enab", transient=True)
         work.append(far)
         x = x.left_join(far, x.eid == far.f_eid)
         x = x.mutate(
@@ -316,7 +316,9 @@ def _step_back(
     q = u.filter(u.kind == 1).select(q_eid="qeid", k="k")
     c = rows.left_join(q, rows.eid == q.q_eid)
     first = ibis.ifelse(c.start_us.isnull(), c.pos - 1, ibis.least(c.k.fill_null(-1), c.pos - 1))
-    pending = eng.materialize(c.select("eid", "case_idx", "pos", "activity", cur=first), prefix="fl_enab")
+    pending = eng.materialize(
+        c.select("eid", "case_idx", "pos", "activity", cur=first), prefix="fl_enab", transient=True
+    )
     resolved: list[ibis.Table] = []
     for _ in range(max_steps if conc is not None else 1):
         j = t.select(j_eid="eid", j_act="activity")
@@ -329,14 +331,16 @@ def _step_back(
         x = x.left_join(conc, [x.activity == conc.ca, x.j_act == conc.cb])
         blocked = (x.cur >= 0) & x.ca.notnull()
         x = eng.materialize(
-            x.select("eid", "case_idx", "pos", "activity", "cur", blocked=blocked), prefix="fl_enab"
+            x.select("eid", "case_idx", "pos", "activity", "cur", blocked=blocked),
+            prefix="fl_enab",
+            transient=True,
         )
         resolved.append(x.filter(~x.blocked).select("eid", "pos", "cur"))
         pending = x.filter(x.blocked).select("eid", "case_idx", "pos", "activity", cur=x.cur - 1)
         if int(pending.count().to_pandas()) == 0:
             pending = None
             break
-        pending = eng.materialize(pending, prefix="fl_enab")
+        pending = eng.materialize(pending, prefix="fl_enab", transient=True)
     found = resolved[0]
     for r in resolved[1:]:
         found = found.union(r, distinct=False)
