@@ -18,6 +18,7 @@ Both take the user's resource limits (:class:`Limits`: ``--memory-limit``, ``--t
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -281,7 +282,13 @@ class Engine:
         """Compress the tables made or changed since the last call (DuckDB's checkpoint of the
         in-memory catalog compresses each table once; the others are left as they are)."""
         if self.compressed and self.duckdb is not None:
-            self.duckdb.execute(f"CHECKPOINT {STORE}")
+            import duckdb
+
+            # Storage only: while another transaction holds the catalog (a result still being
+            # read through a cursor) the tables stay as they are, and the next call compresses
+            # them.
+            with contextlib.suppress(duckdb.TransactionException):
+                self.duckdb.execute(f"CHECKPOINT {STORE}")
 
     def materialize(self, expr: ibis.Table, *, prefix: str = "fl", transient: bool = False) -> ibis.Table:
         """Compute ``expr`` once into a temporary table and return that table.
