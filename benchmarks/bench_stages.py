@@ -268,10 +268,11 @@ def child_main(args: argparse.Namespace) -> None:
         argv += ["--threads", str(args.threads)] if args.threads else []
         out["running"] = "analyze"
         save()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         cli_main(argv)
         out["stages"]["analyze"] = {
             "seconds": round(time.perf_counter() - t1, 3),
+            "cpu_s": round(time.process_time() - c1, 3),
             "rss_after": _rss_self(),
             "facts": {},
         }
@@ -314,10 +315,13 @@ def child_main(args: argparse.Namespace) -> None:
     for name in args.stages.split(","):
         out["running"] = name
         save()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         facts = steps[name]()
         out["stages"][name] = {
             "seconds": round(time.perf_counter() - t1, 3),
+            # CPU seconds of every thread of the process (the engine's included): on a shared
+            # machine a fairer comparison than wall seconds
+            "cpu_s": round(time.process_time() - c1, 3),
             "rss_after": _rss_self(),
             "facts": facts,
         }
@@ -474,7 +478,7 @@ def _gb(x: float | None) -> str:
 def print_table(rows: list[dict[str, Any]], file: Any) -> None:
     """One line per size and stage: median seconds, range, peak resident memory, load."""
     print(
-        f"{'events':>6} {'engine':>6} {'stage':<12} {'median s':>9} {'min-max s':>15} "
+        f"{'events':>6} {'engine':>6} {'stage':<12} {'median s':>9} {'min-max s':>15} {'CPU s':>8} "
         f"{'peak GB':>8} {'spill GB':>8} {'load':>9}  note",
         file=file,
     )
@@ -483,8 +487,10 @@ def print_table(rows: list[dict[str, Any]], file: Any) -> None:
             secs = st["seconds"]
             rng = f"{min(secs):.2f}-{max(secs):.2f}" if len(secs) > 1 else ""
             med = f"{statistics.median(secs):.2f}" if secs else "-"
+            cpus = [c for c in st.get("cpu_s", []) if c is not None]
+            cpu = f"{statistics.median(cpus):.1f}" if cpus else ""
             print(
-                f"{row['label']:>6} {row['engine']:>6} {st['stage']:<12} {med:>9} {rng:>15} "
+                f"{row['label']:>6} {row['engine']:>6} {st['stage']:<12} {med:>9} {rng:>15} {cpu:>8} "
                 f"{_gb(st['peak_rss']):>8} {_gb(st.get('peak_spill')):>8} {row['load']:>9}  "
                 f"{st.get('note', '')}",
                 file=file,
@@ -492,7 +498,7 @@ def print_table(rows: list[dict[str, Any]], file: Any) -> None:
         total = row["total_s"]
         print(
             f"{row['label']:>6} {row['engine']:>6} {'TOTAL':<12} "
-            f"{(f'{statistics.median(total):.2f}' if total else '-'):>9} {'':>15} "
+            f"{(f'{statistics.median(total):.2f}' if total else '-'):>9} {'':>15} {'':>8} "
             f"{_gb(row['peak_rss']):>8} {_gb(row.get('peak_spill')):>8} {row['load']:>9}  "
             f"{row.get('note', '')}",
             file=file,
@@ -506,6 +512,7 @@ def summarise(label: str, engine: str, runs: list[dict[str, Any]], stages: list[
         st: dict[str, Any] = {
             "stage": name,
             "seconds": [d["seconds"] for d in done],
+            "cpu_s": [d.get("cpu_s") for d in done],
             "peak_rss": max((r["peak_rss_stage"].get(name, 0) for r in runs), default=None) or None,
             "peak_spill": max((r.get("peak_spill_stage", {}).get(name, 0) for r in runs), default=None),
             "facts": done[0]["facts"] if done else None,

@@ -398,3 +398,25 @@ def test_other_work_counts_as_busy_time() -> None:
     both = utilisation(tm, freq="D", other_work=other)
     assert alone[["busy_s", "utilisation"]].values.tolist() == [[10800.0, 0.75]]
     assert both[["resource", "busy_s", "utilisation"]].values.tolist() == [["r", 14400.0, 1.0]]
+
+
+@pytest.mark.parametrize("level", ["activity", "transition"])
+def test_medians_and_p90_are_the_exact_quantiles(level: str) -> None:
+    """The median and p90 of waiting and processing (one quantile state per column, in a query
+    of its own) are the linearly interpolated quantiles of each group's values."""
+    import numpy as np
+
+    from flowlens.analysis.bottlenecks.ranking import _keyed
+
+    tm = time_model(flowlens.read_log(shared_path("sepsis")))
+    got = bottlenecks(tm, level=level)
+    keys = ["activity"] if level == "activity" else ["from_activity", "activity"]
+    inst = _keyed(tm, level).select(*keys, "wait_us", "proc_us").to_pandas()
+    for key, g in inst.groupby(keys, sort=True):
+        row = got[(got[keys] == pd.Series(key if isinstance(key, tuple) else (key,), index=keys)).all(axis=1)]
+        assert len(row) == 1
+        for col, name in (("wait_us", "waiting"), ("proc_us", "processing")):
+            values = g[col].dropna().to_numpy(np.float64)
+            for q, suffix in ((50, "median"), (90, "p90")):
+                want = np.percentile(values, q) / 1e6 if len(values) else np.nan
+                assert row[f"{name}_{suffix}_s"].iloc[0] == pytest.approx(want, rel=1e-12, nan_ok=True)

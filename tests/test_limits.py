@@ -249,14 +249,14 @@ def test_spark_config_from_limits(tmp_path: Path) -> None:
 
 
 class _OutOfMemoryOnce:
-    """A DuckDB connection whose first ``CREATE TEMP TABLE`` fails as if out of memory."""
+    """A DuckDB connection whose first ``CREATE [TEMP] TABLE`` fails as if out of memory."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
         self.failed = 0
 
     def execute(self, sql: str, *args: Any) -> Any:
-        if sql.startswith("CREATE TEMP TABLE") and not self.failed:
+        if sql.startswith(("CREATE TEMP TABLE", "CREATE TABLE")) and not self.failed:
             self.failed += 1
             raise duckdb.OutOfMemoryException("Out of Memory Error: test")
         return self._con.execute(sql, *args)

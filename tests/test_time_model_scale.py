@@ -185,3 +185,33 @@ def test_with_calendars_equals_a_time_model_built_on_them() -> None:
         assert list(a.columns) == list(b.columns)
         pd.testing.assert_frame_equal(a, b)
     assert built.overall() == reused.overall()
+
+
+def _relations_both(log: flowlens.EventLog, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """The relations of the concurrency oracle from the gate's successor columns, and from the
+    general two-pass formulation (forced: the log's table taken as not the ingested one)."""
+    from flowlens.timing import enablement
+
+    assert log.is_ingested_table()
+    fast = enablement._relations(log)
+    monkeypatch.setattr(log, "is_ingested_table", lambda: False)
+    return fast, enablement._relations(log)
+
+
+@pytest.mark.parametrize("name", ["sepsis", "bpic2012", "receipt"])
+def test_relations_from_successors_equal_the_two_passes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = _relations_both(flowlens.read_log(shared_path(name)), monkeypatch)
+    assert fast == slow
+    assert fast[1]  # these logs have length-two loops: the look ahead is exercised
+
+
+def test_relations_from_successors_collapse_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Immediate repeats collapse (a a b a -> a b a), at the start, the end and in the middle."""
+    traces = {"1": "aabaa", "2": "abba", "3": "a", "4": "bbb", "5": "abab", "6": "cab"}
+    rows = [(c, a, f"2024-01-01 00:{k:02d}") for c, tr in traces.items() for k, a in enumerate(tr)]
+    log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "timestamp"]))
+    fast, slow = _relations_both(log, monkeypatch)
+    assert fast == slow
+    df, l2l = fast
+    assert df == {("a", "b"): 5, ("b", "a"): 3, ("c", "a"): 1}
+    assert l2l == {("a", "b"): 3, ("b", "a"): 1}

@@ -18,6 +18,7 @@ Both take the user's resource limits (:class:`Limits`: ``--memory-limit``, ``--t
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -228,6 +229,16 @@ class Limits:
         return None if self.memory_bytes is None else int(self.memory_bytes * ENGINE_SHARE)
 
 
+#: The compressed in-memory catalog of a DuckDB engine: its tables (the log's and every
+#: materialised one) are made there, and stored compressed once :attr:`Engine.compressed`.
+STORE = "flowlens"
+#: Engine memory per event the analyses of a log need (bytes; the time model's ordered passes
+#: and joins at 10^7 events under a 6 GB limit): the time model works in slices of cases
+#: (:func:`flowlens.timing.model.case_slices`) and the engine stores its tables compressed
+#: (:meth:`Engine.compress_for`, methods 4.1) on a log that needs more than the engine's memory.
+BYTES_PER_EVENT = 500
+
+
 @dataclass
 class Engine:
     """A connection to one engine: an Ibis backend plus, for DuckDB, the raw connection."""
@@ -238,21 +249,62 @@ class Engine:
     workdir: Path | None = field(default=None, repr=False)
     limits: Limits = field(default_factory=Limits)
     _counter: int = field(default=0, repr=False)
+    #: DuckDB: tables are stored compressed (see :meth:`compress_for`)
+    compressed: bool = False
 
     def table(self, name: str) -> ibis.Table:
         return self.backend.table(name)
 
-    def materialize(self, expr: ibis.Table, *, prefix: str = "fl") -> ibis.Table:
+    def compress_for(self, n_events: int) -> bool:
+        """Store this DuckDB engine's tables compressed from now on (the log's table at once)
+        when ``n_events`` events need more than the engine's memory (:data:`BYTES_PER_EVENT`
+        each; DuckDB's default limit is 80 % of the machine's memory): the same values, in
+        a fifth to a tenth of the memory and spill (a log of 10^8 events: its event table
+        from 10 GB to ~2 GB), at the cost of one compression pass per table. Smaller logs
+        stay uncompressed, as compressing costs more than it saves there. Returns
+        :attr:`compressed`.
+
+        >>> eng = duckdb_engine(memory_limit="200MB")
+        >>> eng.compress_for(1_000), eng.compress_for(10**6)
+        (False, True)
+        """
+        if self.name != "duckdb" or self.duckdb is None:
+            return False
+        limit = self.limits.engine_bytes
+        if limit is None:  # DuckDB's default: 80 % of the machine's memory
+            limit = int(0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        if n_events * BYTES_PER_EVENT > limit:
+            self.compressed = True
+            self._compress()
+        return self.compressed
+
+    def _compress(self) -> None:
+        """Compress the tables made or changed since the last call (DuckDB's checkpoint of the
+        in-memory catalog compresses each table once; the others are left as they are)."""
+        if self.compressed and self.duckdb is not None:
+            import duckdb
+
+            # Storage only: while another transaction holds the catalog (a result still being
+            # read through a cursor) the tables stay as they are, and the next call compresses
+            # them.
+            with contextlib.suppress(duckdb.TransactionException):
+                self.duckdb.execute(f"CHECKPOINT {STORE}")
+
+    def materialize(self, expr: ibis.Table, *, prefix: str = "fl", transient: bool = False) -> ibis.Table:
         """Compute ``expr`` once into a temporary table and return that table.
 
         Ibis's own ``cache()``/``create_table`` do not work with DuckDB 2.0 (docs/engine.md),
-        so DuckDB gets ``CREATE TEMP TABLE ... AS`` with the compiled SQL; Spark checkpoints a
-        temporary view.
+        so DuckDB gets ``CREATE TABLE ... AS`` with the compiled SQL (in the engine's
+        in-memory catalog :data:`STORE`, compressed when :attr:`compressed`); Spark
+        checkpoints a temporary view.
 
         Under a memory limit, a query that does not fit (DuckDB spills sorts, joins and
         aggregates, but a window over all events or a wide join can still run out) is computed
         again in slices of cases (:meth:`_materialize_in_slices`) when its result has a
         ``case_idx`` or ``eid`` column: the same rows, each slice within the limit.
+
+        ``transient``: the table is read a few times and dropped soon after (a step inside one
+        slice of cases): never compressed, as compressing it would cost more than holding it.
         """
         import duckdb
         import ibis
@@ -264,10 +316,12 @@ class Engine:
         if self.name == "duckdb":
             assert self.duckdb is not None
             sql = ibis.to_sql(expr, dialect="duckdb")
+            # a transient table stays out of the compressed catalog (checkpoints skip it)
+            kind = "TEMP " if transient else ""
             try:
-                self.duckdb.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+                self.duckdb.execute(f'CREATE {kind}TABLE "{name}" AS {sql}')
             except duckdb.OutOfMemoryException:
-                if not self._materialize_in_slices(name, expr):
+                if not self._materialize_in_slices(name, expr, kind=kind):
                     raise
             # DuckDB sums BIGINT into HUGEINT, which Ibis reads as an object column; the
             # expression's own type is int64, so store it as such.
@@ -277,6 +331,8 @@ class Engine:
             ).fetchall()
             for (col,) in wide:
                 self.duckdb.execute(f'ALTER TABLE "{name}" ALTER COLUMN "{col}" TYPE BIGINT')
+            if not transient:
+                self._compress()
             return self.backend.table(name)
         session = self.backend._session  # type: ignore[attr-defined]
         frame = session.sql(str(ibis.to_sql(expr, dialect="pyspark")))
@@ -286,7 +342,7 @@ class Engine:
         frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
         return self.backend.table(name)
 
-    def _materialize_in_slices(self, name: str, expr: ibis.Table, slices: int = 4) -> bool:
+    def _materialize_in_slices(self, name: str, expr: ibis.Table, slices: int = 4, kind: str = "") -> bool:
         """Create table ``name`` from ``expr`` slice by slice of the log's cases (``case_idx``
         ranges; ``eid`` ranges of the same cases), halving a slice that still runs out of
         memory. Filtering the result by case is exact whatever the query computes (the slices
@@ -323,7 +379,7 @@ class Engine:
             if created:
                 con.execute(f'INSERT INTO "{name}" {sql}')
             else:
-                con.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+                con.execute(f'CREATE {kind}TABLE "{name}" AS {sql}')
                 created = True
 
         step = -(-n_cases // slices)
@@ -382,6 +438,9 @@ def duckdb_engine(
         limits = Limits.resolve(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
     workdir = _workdir(limits.temp_dir)
     con = duckdb.connect(":memory:")
+    # Tables are made in an in-memory catalog that can store them compressed (Engine.compress_for)
+    con.execute(f"ATTACH ':memory:' AS {STORE} (COMPRESS)")
+    con.execute(f"USE {STORE}")
     con.execute(f"SET threads = {int(limits.threads or os.cpu_count() or 1)}")
     con.execute(f"SET temp_directory = '{str(workdir / 'spill').replace(chr(39), chr(39) * 2)}'")
     # Timestamps are stored as UTC microseconds; the session zone only affects parsing,

@@ -135,6 +135,8 @@ def read_log(
         )
     result = run_gate(con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us)
     drop_staging(con, raw.name)
+    # a log larger than the engine's memory keeps its tables compressed (methods 4.1)
+    ing.compress_for(result.quality.rows_kept)
     log = EventLog(
         events_table(ing.backend),
         columns=result.columns,

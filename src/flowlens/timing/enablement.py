@@ -80,6 +80,8 @@ def _relations(log: EventLog) -> tuple[dict[tuple[str, str], int], dict[tuple[st
     traces with immediate repeats collapsed."""
     import ibis
 
+    if log.is_ingested_table():
+        return _relations_from_successors(log)
     t = log.table
     w = ibis.window(group_by=t.case_idx, order_by=t.pos)
     x = t.select("case_idx", "pos", "activity", prev=t.activity.lag().over(w))
@@ -93,9 +95,41 @@ def _relations(log: EventLog) -> tuple[dict[tuple[str, str], int], dict[tuple[st
         .aggregate(df=x.count(), l2l=(x.a3 == x.a1).fill_null(False).cast("int64").sum())
         .to_pandas()
     )
+    return _relation_dicts(rel)
+
+
+def _relation_dicts(rel: pd.DataFrame) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     df = {(r.a1, r.a2): int(r.df) for r in rel.itertuples(index=False)}
     l2l = {(r.a1, r.a2): int(r.l2l) for r in rel.itertuples(index=False) if r.l2l}
     return df, l2l
+
+
+def _relations_from_successors(
+    log: EventLog,
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """:func:`_relations` read from the successor activity the gate's ordering window wrote
+    (:data:`flowlens.relational.SUCCESSOR_COLUMNS`; only for the ingested table itself): one
+    ordered pass over part of the log instead of two over all of it (10^8 events: ~2.5 min).
+
+    The collapsed trace is the *last* instance of each run of one activity (its successor is
+    another activity, or none): the same sequence as the first of each run. Its successor is
+    the next element, and the next element's successor the one after (a length-two loop when
+    it is the first again), so only those rows are ordered, for that one look ahead.
+    """
+    sql = """
+        SELECT a1, a2, COUNT(*) AS df, SUM(CASE WHEN a3 = a1 THEN 1 ELSE 0 END)::BIGINT AS l2l
+        FROM (
+          SELECT a1, a2, LEAD(a2) OVER (PARTITION BY case_idx ORDER BY pos) AS a3
+          FROM (
+            SELECT case_idx, pos, CAST(activity AS VARCHAR) AS a1, CAST(__succ_activity AS VARCHAR) AS a2
+            FROM events
+            WHERE __succ_activity IS NULL OR CAST(__succ_activity AS VARCHAR) <> CAST(activity AS VARCHAR)))
+        WHERE a2 IS NOT NULL
+        GROUP BY 1, 2
+    """
+    con = log.engine.duckdb
+    assert con is not None
+    return _relation_dicts(con.execute(sql).df())
 
 
 #: Earlier instances looked at directly, in the one ordered pass of :func:`enabled_times`.
@@ -200,7 +234,7 @@ def enabled_times(
         enabler_activity=x.fl_ea,
         enabler_resource=x.fl_er,
     )
-    x = eng.materialize(x, prefix="fl_enab")
+    x = eng.materialize(x, prefix="fl_enab", transient=True)
     work = [x]  # dropped once the result is made
     n_open = int(x.filter(x.fl_open).count().to_pandas())
     if n_open:
@@ -213,7 +247,7 @@ def enabled_times(
         j = t.select(j_eid="eid", j_end="end_us", j_act="activity", j_res="resource")
         far = far.select(f_eid="eid", f_enabler=far.eid - far.pos + far.cur)
         far = far.join(j, far.f_enabler == j.j_eid).drop("j_eid")
-        far = eng.materialize(far, prefix="fl_enab")
+        far = eng.materialize(far, prefix="fl_enab", transient=True)
         work.append(far)
         x = x.left_join(far, x.eid == far.f_eid)
         x = x.mutate(
@@ -282,7 +316,9 @@ def _step_back(
     q = u.filter(u.kind == 1).select(q_eid="qeid", k="k")
     c = rows.left_join(q, rows.eid == q.q_eid)
     first = ibis.ifelse(c.start_us.isnull(), c.pos - 1, ibis.least(c.k.fill_null(-1), c.pos - 1))
-    pending = eng.materialize(c.select("eid", "case_idx", "pos", "activity", cur=first), prefix="fl_enab")
+    pending = eng.materialize(
+        c.select("eid", "case_idx", "pos", "activity", cur=first), prefix="fl_enab", transient=True
+    )
     resolved: list[ibis.Table] = []
     for _ in range(max_steps if conc is not None else 1):
         j = t.select(j_eid="eid", j_act="activity")
@@ -295,14 +331,16 @@ def _step_back(
         x = x.left_join(conc, [x.activity == conc.ca, x.j_act == conc.cb])
         blocked = (x.cur >= 0) & x.ca.notnull()
         x = eng.materialize(
-            x.select("eid", "case_idx", "pos", "activity", "cur", blocked=blocked), prefix="fl_enab"
+            x.select("eid", "case_idx", "pos", "activity", "cur", blocked=blocked),
+            prefix="fl_enab",
+            transient=True,
         )
         resolved.append(x.filter(~x.blocked).select("eid", "pos", "cur"))
         pending = x.filter(x.blocked).select("eid", "case_idx", "pos", "activity", cur=x.cur - 1)
         if int(pending.count().to_pandas()) == 0:
             pending = None
             break
-        pending = eng.materialize(pending, prefix="fl_enab")
+        pending = eng.materialize(pending, prefix="fl_enab", transient=True)
     found = resolved[0]
     for r in resolved[1:]:
         found = found.union(r, distinct=False)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from flowlens.engine import BYTES_PER_EVENT
 from flowlens.errors import ConfigError
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet
@@ -322,11 +323,6 @@ def time_model(
         clock=clock,
         stop=stop,
     )
-
-
-#: Engine memory per event a slice of the enabled and customer times may take (bytes; their
-#: ordered passes and joins at 10^7 events under a 6 GB limit).
-BYTES_PER_EVENT = 500
 
 
 def case_slices(log: EventLog, bytes_per_event: int | None = None) -> list[tuple[int, int] | None]:
