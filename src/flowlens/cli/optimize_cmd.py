@@ -123,6 +123,8 @@ def _echo(out: dict[str, Any]) -> None:
         if r.get("screened_out"):
             # its interval is the fitted model's alone: not significant even before the refits
             flag = "  (not significant on the fitted model: not refitted)"
+        if r.get("trusted") is False:
+            flag += "  NOT trusted: " + "; ".join(visible(q["reason"]) for q in r.get("queue_concerns") or [])
         click.echo(
             f"  {r['saving_mean_h']:+7.2f} h ({r['saving_pct']:+5.1f} %, CI {lo:+.2f} to {hi:+.2f})  "
             f"staff {r['staff_hours_delta']:+,.0f} h  {visible(r['name'])[:90]}{flag}"

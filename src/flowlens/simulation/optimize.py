@@ -274,14 +274,15 @@ def optimize(
         jobs=jobs,
     )
     screen = simulate_all(kept, observations=None)
-    rows = screen.scenarios
+    # the rows as whatif gives them (with a queue that does not settle: not trusted, and why)
+    rows = screen.to_dict()["scenarios"]
     if observations is not None:
         # The fitted model's replications are the centre with or without refits (same seeds),
         # and the refits only widen the interval: a candidate whose saving is not significant
         # on the fitted model alone cannot become so, so only the others pay for the refits
         # (methods 17.4)
         promising = [s for s, r in zip(kept, rows, strict=True) if r["significant"]]
-        refitted = {r["name"]: r for r in simulate_all(promising).scenarios} if promising else {}
+        refitted = {r["name"]: r for r in simulate_all(promising).to_dict()["scenarios"]} if promising else {}
         rows = [refitted.get(r["name"]) or {**r, "screened_out": True} for r in rows]
     ranked = sorted(rows, key=lambda r: (-r["saving_mean_h"], r["name"]))
     good = [r for r in ranked if r["significant"] and r["saving_mean_h"] > 0]
@@ -299,7 +300,7 @@ def optimize(
         if progress:
             progress(f"simulating {len(combos)} combinations")
         second = simulate_all(combos)
-        combined = sorted(second.scenarios, key=lambda r: (-r["saving_mean_h"], r["name"]))
+        combined = sorted(second.to_dict()["scenarios"], key=lambda r: (-r["saving_mean_h"], r["name"]))
     return OptimizeResult(
         baseline=screen.baseline,
         ranked=ranked,
