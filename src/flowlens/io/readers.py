@@ -399,7 +399,7 @@ _DELIMITERS = (",", ";", "\t", "|")
 
 
 def _header_delimiter(head: bytes, columns: list[str]) -> str | None:
-    """The delimiter that splits the first line of ``head`` (UTF-8) into exactly ``columns``, the
+    r"""The delimiter that splits the first line of ``head`` (UTF-8) into exactly ``columns``, the
     names the CSV reader found; None unless exactly one of :data:`_DELIMITERS` does (one
     column, a header the reader renamed or read elsewhere, an undecodable line).
 
