@@ -464,7 +464,6 @@ def child_main(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     if args.tool == "flowlens":
         import duckdb  # noqa: F401
-        import ibis
 
         # Every module the bundle runs, as pm4py's import loads all of pm4py: the Ibis DuckDB
         # backend (with every SQL dialect Ibis ships, ~0.1 CPU s) is loaded on first use, which

@@ -81,12 +81,6 @@ def build_log(target: int, cache: Path, max_runs: int = 4) -> tuple[Path, int, l
     return path, n, seeds
 
 
-def cpu_s() -> float:
-    """User plus system CPU seconds of this process so far (all threads)."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=float, default=1e6, help="at least this many events (default 1e6)")
@@ -127,17 +121,17 @@ def main() -> None:
     # CPU seconds of the process (every engine thread): on a shared machine they move less with
     # the load than wall seconds
     cpu: dict[str, float] = {}
-    t0, c0 = time.perf_counter(), cpu_s()
+    t0, c0 = time.perf_counter(), time.process_time()
     ctx = FindingContext(log, seed=0, waiting_method=args.waiting_method)
     for name, get in (
         ("time_model", lambda: ctx.tm.instances.count().to_pandas()),
         ("waiting_causes", lambda: ctx.waiting),
         ("journeys", lambda: ctx.journeys),
     ):
-        t1, c1 = time.perf_counter(), cpu_s()
+        t1, c1 = time.perf_counter(), time.process_time()
         get()
         shared[name] = round(time.perf_counter() - t1, 1)
-        cpu[name] = round(cpu_s() - c1, 1)
+        cpu[name] = round(time.process_time() - c1, 1)
         print(f"{name}: {shared[name]} s (CPU {cpu[name]} s)", file=sys.stderr, flush=True)
     from flowlens.findings.api import load_detectors
 
@@ -145,10 +139,10 @@ def main() -> None:
         # each detector's seconds and the peak so far, printed as it ends: a run stopped by a
         # watchdog still shows how far it got
         def run(c):  # type: ignore[no-untyped-def]
-            t1, c1 = time.perf_counter(), cpu_s()
+            t1, c1 = time.perf_counter(), time.process_time()
             out = det.fn(c)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            cpu[det.name] = round(cpu_s() - c1, 1)
+            cpu[det.name] = round(time.process_time() - c1, 1)
             print(
                 f"{det.name}: {time.perf_counter() - t1:.1f} s (CPU {cpu[det.name]} s), peak {peak:.0f} MiB, "
                 f"load {os.getloadavg()[0]:.1f}",
@@ -163,7 +157,7 @@ def main() -> None:
     loaded, _ = load_detectors()
     report = find_wastes(log, ctx=ctx, detectors=[timed(d) for d in loaded])
     t_find = time.perf_counter() - t0
-    cpu_find = cpu_s() - c0
+    cpu_find = time.process_time() - c0
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "events": events,

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -77,21 +76,14 @@ def _top_operators(path: Path, n: int = 4) -> list[str]:
     return [f"{t:7.2f} s  {name}" for t, name in ops[:n] if t >= 0.05]
 
 
-def _cpu() -> float:
-    """CPU seconds of this process so far, every thread (user + system): on a shared machine a
-    steadier measure of the work than wall time."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def _run(con: Any, sql: str, call: Any) -> Any:
     prof = None
     if EXPLAIN[0]:
         prof = PROFILE_DIR / f"q{len(RECORDS):04d}.json"
         con.execute(f"SET profiling_output = '{prof}'")
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = call()
-    dt, dc = time.perf_counter() - t0, _cpu() - c0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     # The profile of a SELECT is written once its result is consumed: parse at the end.
     RECORDS.append(
         {
@@ -180,30 +172,35 @@ def main() -> int:
     import flowlens.discovery.variants
 
     install_hooks()
+    # the bundle's steps after reading, in order (warm-up and measured run alike)
+    steps = (
+        ("directly_follows", flowlens.directly_follows),
+        ("variants", flowlens.variants),
+        ("case_durations", flowlens.case_durations),
+    )
     if args.warm:
         warm = flowlens.read_log(args.path)
-        for step in (flowlens.directly_follows, flowlens.variants, flowlens.case_durations):
+        for _name, step in steps:
             step(warm)
         del warm
         RECORDS.clear()
     phases: dict[str, float] = {}
     phase_cpu: dict[str, float] = {}
-    t_all, c_all = time.perf_counter(), _cpu()
+    t_all, c_all = time.perf_counter(), time.process_time()
     load = os.getloadavg()[0]
 
     def phase(name: str, fn: Any, *a: Any) -> Any:
         PHASE[0] = name
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn(*a)
         phases[name] = time.perf_counter() - t0
-        phase_cpu[name] = _cpu() - c0
+        phase_cpu[name] = time.process_time() - c0
         return out
 
     log = phase("read_log", flowlens.read_log, args.path)
-    phase("directly_follows", flowlens.directly_follows, log)
-    phase("variants", flowlens.variants, log)
-    phase("case_durations", flowlens.case_durations, log)
-    total, total_cpu = time.perf_counter() - t_all, _cpu() - c_all
+    for name, step in steps:
+        phase(name, step, log)
+    total, total_cpu = time.perf_counter() - t_all, time.process_time() - c_all
     PHASE[0] = "-"
     n_events, n_cases = log.n_events, log.n_cases  # after the clock: not part of the bundle
     for r in RECORDS:

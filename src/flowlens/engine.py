@@ -255,6 +255,17 @@ class Engine:
     def table(self, name: str) -> ibis.Table:
         return self.backend.table(name)
 
+    @property
+    def memory_budget(self) -> int:
+        """Bytes the engine may hold: its limit (:attr:`Limits.engine_bytes`), else DuckDB's
+        default, 80 % of the machine's memory."""
+        limit = self.limits.engine_bytes
+        return (
+            limit
+            if limit is not None
+            else int(0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        )
+
     def compress_for(self, n_events: int) -> bool:
         """Store this DuckDB engine's tables compressed from now on (the log's table at once)
         when ``n_events`` events need more than the engine's memory (:data:`BYTES_PER_EVENT`
@@ -270,10 +281,7 @@ class Engine:
         """
         if self.name != "duckdb" or self.duckdb is None:
             return False
-        limit = self.limits.engine_bytes
-        if limit is None:  # DuckDB's default: 80 % of the machine's memory
-            limit = int(0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        if n_events * BYTES_PER_EVENT > limit:
+        if n_events * BYTES_PER_EVENT > self.memory_budget:
             self.compressed = True
             self._compress()
         return self.compressed

@@ -79,7 +79,7 @@ class GateResult:
     attributes: dict[str, str]
     has_lifecycle: bool
     #: at least one kept instance has a start time
-    has_start_times: bool = False
+    has_start_times: bool
 
 
 def _text(col: str) -> str:
@@ -99,9 +99,9 @@ def _present(kinds: dict[str, str], raw: RawTable, col: str) -> str:
     return f"({_text_sql(raw.sql(col))} IS NOT NULL)"
 
 
-def _column_types(con: duckdb.DuckDBPyConnection, raw: RawTable) -> dict[str, str]:
-    """Staged column -> the engine's type name, in one look-up."""
-    return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(raw.name)})").fetchall())
+def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column of ``table`` -> the engine's type name, in one look-up."""
+    return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(table)})").fetchall())
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -177,7 +177,7 @@ def run_gate(
     attributes = _attribute_names(mapping, raw.columns)
     attr_sql = "".join(f", {raw.sql(src)} AS {q(dst)}" for dst, src in attributes.items())
 
-    kinds = _column_types(con, raw)
+    kinds = _column_types(con, raw.name)
     end_present = _present(kinds, raw, mapping.end)  # type: ignore[arg-type]
     start_present = _present(kinds, raw, mapping.start) if mapping.start else "FALSE"
     dst_cols = ""
@@ -836,7 +836,7 @@ def _infer_attribute_types(con: duckdb.DuckDBPyConnection, attributes: dict[str,
     become that type; others stay as they are."""
     if not attributes:
         return {}
-    kinds = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE instances)").fetchall())
+    kinds = _column_types(con, "instances")
     text_cols = [a for a in attributes if kinds.get(a) == "VARCHAR"]
     out = {a: q(a) for a in attributes}
     if not text_cols:
@@ -914,7 +914,7 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     nul_at = ", ".join(
         f"CASE WHEN contains(r.{raw.sql(c)}, chr(0)) THEN "
         f"{lit(f'column {c} holds a NUL byte at character ')} || strpos(r.{raw.sql(c)}, chr(0)) END"
-        for c in _text_columns(_column_types(con, raw), raw)
+        for c in _text_columns(_column_types(con, raw.name), raw)
     )
     nul_detail = f"coalesce({nul_at})" if nul_at else "NULL"
 

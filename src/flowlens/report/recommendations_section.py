@@ -38,6 +38,7 @@ from flowlens.formats import count
 from flowlens.i18n import N_, _, localize, pgettext
 from flowlens.report.document import Section
 from flowlens.report.templating import render_fragment
+from flowlens.simulation.scenarios import named_steps
 from flowlens.units import duration_unit, percent, with_unit
 
 if TYPE_CHECKING:
@@ -378,7 +379,7 @@ def whatif_vs_findings(
     groups = _finding_groups(findings) if findings is not None else []
     out = []
     for r in sorted(whatif.get("scenarios", []), key=lambda r: str(r["name"])):
-        acts = set(_scenario_activities(list(r.get("changes") or [])))
+        acts = set(named_steps(list(r.get("changes") or [])))
         best = None
         for g in groups:
             steps = {a for f in g[2] for a in f.activities} | {
@@ -468,19 +469,6 @@ def _from_findings(
     return out
 
 
-def _scenario_activities(changes: Sequence[Mapping[str, Any]]) -> list[str]:
-    acts: list[str] = []
-    for c in changes:
-        for key in ("activity", "to"):
-            if isinstance(c.get(key), str):
-                acts.append(c[key])
-            elif isinstance(c.get(key), list):  # cut_rework on a group of steps
-                acts.extend(str(a) for a in c[key])
-        if isinstance(c.get("activities"), list):
-            acts.extend(str(a) for a in c["activities"])
-    return sorted(set(acts))
-
-
 _ACTION_WORDS = {
     "remove": N_("stop doing '{activity}'"),
     "automate": N_("automate '{activity}'"),
@@ -560,7 +548,7 @@ def _from_whatif(
     for rank, r in enumerate(kept, start=1):
         side = _finding_side(r, compare, groups, step_cases)
         changes = list(r.get("changes") or [])
-        acts = _scenario_activities(changes)
+        acts = named_steps(changes)
         # the cases the change touches (those that take one of its steps, counted in the log;
         # every case when it names none, as a change of staffing or arrivals): the mean saving
         # over all simulated cases, scaled to them, is the saving per affected case
@@ -707,7 +695,7 @@ def scenario_cases(log: EventLog, scenarios: Sequence[Mapping[str, Any]]) -> dic
     t = log.table
     out: dict[str, int] = {}
     for s in scenarios:
-        acts = _scenario_activities(s.get("changes") or [])
+        acts = named_steps(s.get("changes") or [])
         if not acts:
             continue
         n = int(t.filter(t.activity.isin(acts)).case_idx.nunique().execute())

@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -399,4 +399,24 @@ _APPLY: dict[str, Callable[[SimulationModel, dict[str, Any], str], None]] = {
     "set_mix": _set_mix,
 }
 
-__all__ = ["ACTIONS", "Scenario"]
+
+def named_steps(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The steps ``changes`` name, sorted: each ``activity`` (one step, or a group of steps for
+    ``cut_rework``), each of ``activities`` (``merge``) and ``set_branch``'s ``to``.
+
+    >>> named_steps([{"action": "cut_rework", "activity": ["B", "A"], "factor": 0.5},
+    ...              {"action": "set_branch", "to": "C", "probability": 0.5}])
+    ['A', 'B', 'C']
+    """
+    out: set[str] = set()
+    for c in changes:
+        for key in ("activity", "to", "activities"):
+            v = c.get(key)
+            if isinstance(v, str):
+                out.add(v)
+            elif isinstance(v, list):
+                out.update(str(a) for a in v)
+    return sorted(out)
+
+
+__all__ = ["ACTIONS", "Scenario", "named_steps"]

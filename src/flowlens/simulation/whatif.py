@@ -16,7 +16,7 @@ baseline's mean lead time. Replications are added until every mean saving is pin
 ``max_replications`` or ``max_time_s`` is reached.
 
 >>> from flowlens.simulation.model import SimulationModel, example_model
->>> from flowlens.simulation.scenarios import Scenario
+>>> from flowlens.simulation.scenarios import Scenario, named_steps
 >>> base = SimulationModel.from_dict(example_model())
 >>> nothing = Scenario.from_dict({"name": "nothing", "change": []})
 >>> r = whatif(base, [nothing], cases=200, start="2024-03-04", replications=5)
@@ -41,7 +41,7 @@ from flowlens.i18n import M_
 from flowlens.simulation.engine import simulate
 from flowlens.simulation.model import SimulationModel
 from flowlens.simulation.processes import run_in_processes
-from flowlens.simulation.scenarios import Scenario
+from flowlens.simulation.scenarios import Scenario, named_steps
 
 if TYPE_CHECKING:
     from flowlens.simulation.fit import Observations
@@ -624,22 +624,15 @@ def moved_steps(model: SimulationModel, scenario: Scenario) -> list[str]:
     ['Check']
     """
     acts = model.activities
-    out: set[str] = set()
-    for c in scenario.changes:
-        action = c.get("action")
-        if action in ("scale_arrivals", "set_mix"):
-            return sorted(acts)
-        if action == "set_branch":
-            to = c.get("to")
-            for tr in model.control_flow.get("transitions") or []:
-                nxt = tr.get("next") or {}
-                if to in nxt and len(nxt) > 1:
-                    out.update(a for a in nxt if a in acts)
-            continue
-        one = c.get("activity")
-        for a in [*(one if isinstance(one, list) else [one]), *(c.get("activities") or [])]:
-            if isinstance(a, str) and a in acts:
-                out.add(a)
+    if any(c.get("action") in ("scale_arrivals", "set_mix") for c in scenario.changes):
+        return sorted(acts)
+    branch = [c for c in scenario.changes if c.get("action") == "set_branch"]
+    out = {a for a in named_steps([c for c in scenario.changes if c not in branch]) if a in acts}
+    targets = {c.get("to") for c in branch}
+    for tr in model.control_flow.get("transitions") or []:
+        nxt = tr.get("next") or {}
+        if len(nxt) > 1 and targets & set(nxt):
+            out.update(a for a in nxt if a in acts)
     return sorted(out)
 
 
@@ -664,15 +657,9 @@ def concerned_steps(model: SimulationModel, scenario: Scenario) -> list[str]:
     ['Check', 'Decide']
     """
     acts = model.activities
-    named: set[str] = set()
-    for c in scenario.changes:
-        if c.get("action") in _GLOBAL:
-            return sorted(acts)
-        one = c.get("activity")
-        # cut_rework may name a group of steps (a list) as its activity
-        for a in [*(one if isinstance(one, list) else [one]), *(c.get("activities") or [])]:
-            if isinstance(a, str) and a in acts:
-                named.add(a)
+    if any(c.get("action") in _GLOBAL for c in scenario.changes):
+        return sorted(acts)
+    named = {a for a in named_steps(scenario.changes) if a in acts}
     pools = {p for a in named for p in (acts[a].get("pools") or {})}
     return sorted(named | {a for a, spec in acts.items() if pools & set(spec.get("pools") or {})})
 

@@ -336,16 +336,11 @@ def case_slices(log: EventLog, bytes_per_event: int | None = None) -> list[tuple
     >>> case_slices(flowlens.read_log(df)), case_slices(flowlens.read_log(df), 10**12)
     ([None], [(0, 1), (1, 2)])
     """
-    import os
-
     eng = log.engine
     if eng.name != "duckdb":
         return [None]
-    limit = eng.limits.engine_bytes
-    if limit is None:  # DuckDB's default: 80 % of the machine's memory
-        limit = int(0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     per = bytes_per_event or BYTES_PER_EVENT
-    n = -(-log.n_events * per // limit)
+    n = -(-log.n_events * per // eng.memory_budget)
     if n <= 1:
         return [None]
     t = log.table
