@@ -145,3 +145,16 @@ def test_a_branch_set_elsewhere_does_not_move_the_queue() -> None:
     assert to in moved_steps(m, s) and set(moved_steps(m, s)) <= set(ways[0])
     more = Scenario.from_dict({"name": "m", "change": [{"action": "scale_arrivals", "factor": 1.1}]})
     assert moved_steps(m, more) == sorted(m.activities)
+
+
+def test_flowlens_fit_names_the_unsettled_queue_in_its_text(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from flowlens.cli import cli
+
+    log = tmp_path / "calls.csv"
+    _log(callbacks_at_end=True).to_pandas().to_csv(log, index=False)
+    res = CliRunner().invoke(cli, ["fit", str(log), "-o", str(tmp_path / "model.json")])
+    assert res.exit_code == 0, res.output
+    (line,) = [x for x in res.output.splitlines() if "unsettled" in x]
+    assert "'Call back' started 0 times" in line and "not trusted" in line

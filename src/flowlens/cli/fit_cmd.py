@@ -92,6 +92,14 @@ def echo_summary(s: dict[str, Any]) -> None:
         f"  control     order {s['order']} ({s['transitions']} histories, "
         f"{s['concurrent_pairs']} concurrent pairs)"
     )
+    # a queue that does not settle makes every what-if on its pool's cases untrusted (methods
+    # §16.2): say so where the model is made, not only when a scenario runs
+    for u in fitted.get("unsettled_queues") or []:
+        click.echo(
+            f"  unsettled   '{u['activity']}' started {u['started_mid']:,} times against "
+            f"{u['enabled_mid']:,} enablements in the middle half of the log (mean wait "
+            f"{u['mean_wait_h']:.0f} h): what-ifs on its pool's cases are not trusted"
+        )
 
 
 @click.command()
