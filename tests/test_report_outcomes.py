@@ -56,7 +56,7 @@ def test_funnel_outcomes_and_instant_answers() -> None:
     o = case_outcomes(tm, {"Decline", "Approve", "Register", "Activate"})
     # the funnel follows the nested milestones, then the most frequent outcome reached from there
     assert [(s.steps, s.cases) for s in o.funnel] == [
-        (("Submit",), 60),
+        ((), 60),  # "Submit" opens every case: a way in, not a milestone
         (("Review",), 40),
         (("Offer",), 25),
         (("Approve / Register / Activate",), 20),
@@ -68,6 +68,20 @@ def test_funnel_outcomes_and_instant_answers() -> None:
     decline = next(x for x in o.outcomes if x.name == "Decline")
     assert decline.lead_median_s == pytest.approx(6 * 3600)
     assert o.to_dict()["instant_s"] == INSTANT_S
+
+
+def test_two_ways_in_are_no_stage_of_the_funnel() -> None:
+    """90 complaints received from the customer, 10 referred by the regulator, all then
+    registered and closed: the funnel has no drop (not "100 → 90 reach Receive")."""
+    t0 = pd.Timestamp("2024-01-01 09:00")
+    rows = []
+    for c in range(100):
+        d = t0 + pd.Timedelta(days=c)
+        rows.append((c, "Receive" if c < 90 else "Referral", d))
+        rows += [(c, "Register", d + pd.Timedelta(hours=2)), (c, "Close", d + pd.Timedelta(days=3))]
+    tm = time_model(flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "timestamp"])))
+    o = case_outcomes(tm, {"Close"})
+    assert [(s.steps, s.cases) for s in o.funnel] == [(("Register",), 100)]
 
 
 def test_funnels_per_process() -> None:
@@ -82,10 +96,10 @@ def test_funnels_per_process() -> None:
     two = pd.DataFrame({"case_id": ids, "process": ["early" if c < 35 else "offered" for c in range(60)]})
     o = case_outcomes(tm, steps, processes=two)
     assert [(s.steps, s.cases) for s in o.funnels["offered"]] == [
-        (("Offer", "Review", "Submit"), 25),
+        (("Offer", "Review"), 25),
         (("Approve / Register / Activate",), 20),
     ]
-    assert [(s.steps, s.cases) for s in o.funnels["early"]] == [(("Submit",), 35), (("Review",), 15)]
+    assert [(s.steps, s.cases) for s in o.funnels["early"]] == [((), 35), (("Review",), 15)]
 
 
 def test_board_numbers_leave_instant_answers_out_and_split_waiting() -> None:

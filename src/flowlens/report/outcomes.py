@@ -10,8 +10,9 @@ not averaged into the lead time of the others.
   named by their steps in the order they come (BPIC 2012's ``A_APPROVED``,
   ``A_REGISTERED``, ``A_ACTIVATED`` and ``O_ACCEPTED``). A case's outcome is the one of its
   last outcome step; a case with none has "no outcome recorded" (still open, or abandoned).
-* **Milestones**: steps that are no outcome, done at most once in (99 % of) the cases that
-  take them, by at least ``MIN_MILESTONE_SHARE`` of the cases. The **funnel** is the chain of
+* **Milestones**: steps that are no outcome and no way in (the first step of 99 % of the cases
+  that take them), done at most once in (99 % of) the cases that take them, by at least
+  ``MIN_MILESTONE_SHARE`` of the cases. The **funnel** is the chain of
   milestones, from every case (with the milestones nearly every case takes), the most frequent
   first, each taken by a subset (99 %) of the previous one's cases and by at most
   ``1 - MIN_DROP`` of them (steps with the same cases are one stage), then
@@ -31,7 +32,7 @@ not averaged into the lead time of the others.
 >>> [(x.name, x.cases, x.instant) for x in o.outcomes]
 [('Approve', 20, 0), ('Decline', 20, 0)]
 >>> [(s.steps, s.cases) for s in o.funnel]
-[(('Apply', 'Review'), 40), (('Approve',), 20)]
+[(('Review',), 40), (('Approve',), 20)]
 """
 
 from __future__ import annotations
@@ -209,9 +210,14 @@ def case_outcomes(
     c = tm.cases.select("case_idx", "case_id", lead=tm.cases.customer_lead_us / 1e6).to_pandas()
     c = c.sort_values("case_idx", kind="stable").reset_index(drop=True)
     per = inst.group_by(["case_idx", "activity"]).aggregate(n=inst.count(), pos=inst.pos.min())
-    once = per.group_by("activity").aggregate(cases=per.count(), once=(per.n == 1).cast("int64").sum())
+    once = per.group_by("activity").aggregate(
+        cases=per.count(), once=(per.n == 1).cast("int64").sum(), first=(per.pos == 0).cast("int64").sum()
+    )
     once = once.to_pandas()
-    ms = sorted(once.activity[once.once >= ALMOST_ALL * once.cases].astype(str))
+    # a step that opens (99 % of) the cases taking it is a way in (a complaint received, or
+    # referred by the regulator), not a stage cases drop out before
+    ms = once.activity[(once.once >= ALMOST_ALL * once.cases) & (once.first < ALMOST_ALL * once.cases)]
+    ms = sorted(ms.astype(str))
     # Which of the milestones and outcome steps each case took, as bits of a few integers
     # per case, counted in the engine (one row per case, not one per case and step).
     looked = sorted(set(ms) | set(steps))
