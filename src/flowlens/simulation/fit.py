@@ -377,7 +377,15 @@ def build(
     unsettled = unsettled_queues(inst, shares)
     idle = served_when_idle(inst, unsettled, pools)
     for entry in idle:
-        model.activities[entry["activity"]]["priority"] = IDLE_PRIORITY
+        g = inst[inst.activity == entry["activity"]]
+        spec = model.activities[entry["activity"]]
+        spec["priority"] = IDLE_PRIORITY
+        # the run in which its backlog clears reads as a batch (§7.1); the order of service
+        # makes that wait now, so its delay is the extraneous part alone
+        for key in ("delay_context", "anchor", "batching_share"):
+            spec.pop(key, None)
+        spec.update(_delays(g, g.delay_s - g.batching_s))
+        spec.update(_anchored(g, g.delay_s - g.batching_s))
     if idle:
         model.fitted["served_when_idle"] = idle
     if assignment == "auto":
