@@ -269,10 +269,12 @@ def run_seed(
         )
         times["whatif_s"] += time.perf_counter() - t2
         asis_h = mean_lead_h(asis)
+        # the rows as whatif gives them: with each scenario's verdict (trusted, and why not)
+        judged = res.to_dict()["scenarios"]
         for j, r in enumerate(remedies):
             tobe = pd.read_parquet(out / "counterfactuals" / f"events_tobe_{r}.parquet")
             true_h = asis_h - mean_lead_h(tobe[tobe.process == process])
-            sc = res.scenarios[j]
+            sc = judged[j]
             rows.append(
                 Row(
                     seed=seed,

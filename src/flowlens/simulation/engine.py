@@ -9,7 +9,8 @@ as SimPy orders it, with three events:
 
 * a step becomes **ready** when every earlier step of its case it is not concurrent with has
   ended (methods §6.1) and its extraneous delay has passed; it joins its pool's queue (first
-  come, first served; within a priority class when the model has one);
+  come, first served within a class: the step's priority first, then the case's priority
+  class, when the model has them);
 * a pool **dispatches** whenever a member is free and on shift and someone waits: the member
   idle longest takes the head of the queue; the work runs in that member's working time (a
   calendar pauses it off shift);
@@ -726,6 +727,7 @@ class _Run:
         self._resources()
         self._structure()
         self._other_work(seed)
+        self._queue_keys()
 
     def _draw(self, seed: int) -> None:
         p, model = self.paths, self.model
@@ -989,11 +991,12 @@ class _Run:
         for pi, pool in enumerate(self.pools):
             for mi in pool.members:
                 self.home[mi] = pi
-        prio = [0.0] * len(self.case_ids)
+        prio = np.zeros(len(self.case_ids))
         if model.priority and self.attrs is not None:
             order = model.priority["order"]
             col = self.attrs[model.priority["attribute"]].astype(object).tolist()
-            prio = [-float(order.get(str(v), 0)) for v in col]
+            prio = -np.asarray([float(order.get(str(v), 0)) for v in col])
+        #: each case's priority class (lower is served first)
         self.prio = prio
         self.batch_rule = {self.acts.index(a): b for a, b in (model.batching or {}).items()}
 
@@ -1052,10 +1055,6 @@ class _Run:
         n = self.n_inst
         self.job_t = t
         self.job_x = np.arange(n, n + m, dtype=np.int64)
-        # first come, first served with the process's steps; with priority classes, in the most
-        # urgent one (the log's times say when the work was done, not when it could wait)
-        self.case_of.extend([len(self.prio)] * m)
-        self.prio.append(min(self.prio, default=0.0) if self.model.priority else 0.0)
         self.act.extend([-1] * m)
         self.pending.extend([0] * m)
         self.nxt.extend([-1] * m)
@@ -1065,6 +1064,26 @@ class _Run:
         self.anchor_of.extend([-1] * m)
         self.guard.extend([-1] * m)
         self.delay_clock.extend([None] * m)
+
+    def _queue_keys(self) -> None:
+        """Each instance's class in its pool's queue, served lowest first and first come, first
+        served within (methods §16.4): the step's ``priority`` (higher first) and then, among
+        steps of one priority, the case's priority class; one dense rank per instance, so a
+        queue entry stays (class, ready time, instance) and costs no more than a plain one.
+
+        Other-work jobs are in step priority 0 and the most urgent case class: the log's times
+        say when that work was done, not when it could wait; a step fitted to be served only
+        when its pool is otherwise idle (priority < 0) still waits for them."""
+        steps = -np.asarray([int(self.model.activities[a].get("priority", 0)) for a in self.acts] or [0])
+        act = np.asarray(self.act, dtype=np.int64)
+        job = act < 0
+        step_key = np.where(job, 0, steps[np.where(job, 0, act)])
+        case_key = np.zeros(len(act))
+        if len(self.prio):
+            case_key[~job] = self.prio[self.case_np]
+            case_key[job] = self.prio.min()
+        _, rank = np.unique(np.stack([step_key, case_key], axis=1), axis=0, return_inverse=True)
+        self.qkey: list[int] = rank.reshape(-1).tolist()
 
     def _structure(self) -> None:
         """Which earlier steps each step waits for (methods 6.1: those of its case it is not
@@ -1176,7 +1195,7 @@ class _Run:
         pool_of, who, pools, member_pos, home = self.pool_of, self.who, self.pools, self.member_pos, self.home
         merged_next, member_clock, delay_clock = self.merged_next, self.member_clock, self.delay_clock
         batched = bool(self.batch_rule)
-        act, dur, prio, case_of, step_clock = self.act, self.dur, self.prio, self.case_of, self.step_clock
+        act, dur, qkey, step_clock = self.act, self.dur, self.qkey, self.step_clock
         start, end, delay = self.start, self.end, self.delay
         anchored, anchor_of, guard = self.anchored, self.anchor_of, self.guard
         k, n_init = 0, len(init_key)
@@ -1225,7 +1244,7 @@ class _Run:
                         end[x] = e
                         push(heap, (e, seq(), _END, x))
                         continue
-                push(q, (prio[case_of[x]], now, x))
+                push(q, (qkey[x], now, x))
                 if idle:
                     self._dispatch(p, now)
             elif kind == _END:
@@ -1346,7 +1365,7 @@ class _Run:
             self.end[i] = e
             self._push(e, _END, i)
             return
-        heapq.heappush(self.pools[p].queue, (self.prio[self.case_of[i]], now, i))
+        heapq.heappush(self.pools[p].queue, (self.qkey[i], now, i))
         self._dispatch(p, now)
 
     def _dispatch(self, p: int, now: float) -> None:

@@ -41,6 +41,14 @@ from flowlens.errors import ConfigError, EmptyLogError
 from flowlens.simulation.distributions import fit_distribution
 from flowlens.simulation.engine import MAX_REPEAT
 from flowlens.simulation.model import END, FORMAT_VERSION, START, SimulationModel
+from flowlens.simulation.step_priority import (
+    GROWING_RATIO,
+    IDLE_PRIORITY,
+    MIN_ENABLED,
+    mid_flow,
+    middle_half,
+    served_when_idle,
+)
 
 if TYPE_CHECKING:
     from flowlens.log import EventLog
@@ -364,6 +372,22 @@ def build(
             "format": FORMAT_VERSION,
         },
     )
+    # a step whose queue grows while its people keep pace with the rest is served when they are
+    # otherwise idle: the queues simulate that order before assignment and calibration read them
+    unsettled = unsettled_queues(inst, shares)
+    idle = served_when_idle(inst, unsettled, pools)
+    for entry in idle:
+        g = inst[inst.activity == entry["activity"]]
+        spec = model.activities[entry["activity"]]
+        spec["priority"] = IDLE_PRIORITY
+        # the run in which its backlog clears reads as a batch (§7.1); the order of service
+        # makes that wait now, so its delay is the extraneous part alone
+        for key in ("delay_context", "anchor", "batching_share"):
+            spec.pop(key, None)
+        spec.update(_delays(g, g.delay_s - g.batching_s))
+        spec.update(_anchored(g, g.delay_s - g.batching_s))
+    if idle:
+        model.fitted["served_when_idle"] = idle
     if assignment == "auto":
         _choose_assignment(model, inst)
     else:
@@ -372,7 +396,6 @@ def build(
         model.fitted["assignment"] = assignment
     if calibrate:
         _calibrate(model, inst)
-    unsettled = unsettled_queues(inst, shares)
     if unsettled:
         model.fitted["unsettled_queues"] = unsettled
     model.validate("fitted model")
@@ -570,16 +593,12 @@ def _anchored(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
     }
 
 
-#: A staffed step whose starts in the middle half of the log's period are fewer than this share
-#: of its enablements there has a queue that grows through the log (methods §16.2).
-UNSETTLED_RATIO = 0.5
-
-
 def unsettled_queues(inst: pd.DataFrame, shares: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """The staffed steps whose queue does not settle in the log (methods §16.2): over the middle
     half of the log's period (between the 25th and 75th percentiles of the cases' first starts),
-    the step is started fewer than :data:`UNSETTLED_RATIO` times per time it is enabled (at
-    least :data:`MIN_ARC_CASES` enablements). A queue in a steady state starts about as much
+    the step is started fewer than :data:`~flowlens.simulation.step_priority.GROWING_RATIO`
+    times per time it is enabled (at least
+    :data:`~flowlens.simulation.step_priority.MIN_ENABLED` enablements). A queue in a steady state starts about as much
     work as reaches it in any long stretch; one that starts far less is served only when its
     pool has nothing else to do and piles up until the pool's other work thins out (the end of
     an extract's arrivals, a quiet season). How long it waits then depends on when that backlog
@@ -603,31 +622,18 @@ def unsettled_queues(inst: pd.DataFrame, shares: dict[str, dict[str, float]]) ->
     [('Call', 50, 0)]
     """
     staffed = [a for a, sh in shares.items() if sh]
-    if inst.empty or not staffed:
+    window = middle_half(inst) if staffed else None
+    if inst.empty or window is None:
         return []
-    first = np.sort(inst.groupby("case_idx").s_us.min().to_numpy(dtype=float))
-    lo, hi = float(np.quantile(first, 0.25)), float(np.quantile(first, 0.75))
-    if hi <= lo:
-        return []
-    x = inst[inst.activity.isin(staffed)]
-    s = x.s_us.to_numpy(dtype=float)
-    en = np.minimum(x.enabled_us.fillna(x.s_us).to_numpy(dtype=float), s)
-    frame = pd.DataFrame(
-        {
-            "activity": x.activity.astype(str).to_numpy(),
-            "en_mid": (en >= lo) & (en < hi),
-            "st_mid": (s >= lo) & (s < hi),
-            "wait_h": (s - en) / 3.6e9,
-        }
-    )
+    frame = mid_flow(inst[inst.activity.isin(staffed)], *window)
     per = frame.groupby("activity", sort=True).agg(
-        enabled_mid=("en_mid", "sum"),
-        started_mid=("st_mid", "sum"),
+        enabled_mid=("enabled_mid", "sum"),
+        started_mid=("started_mid", "sum"),
         mean_wait_h=("wait_h", "mean"),
         total_wait_h=("wait_h", "sum"),
     )
     n_cases = max(int(inst.case_idx.nunique()), 1)
-    hit = per[(per.enabled_mid >= MIN_ARC_CASES) & (per.started_mid < UNSETTLED_RATIO * per.enabled_mid)]
+    hit = per[(per.enabled_mid >= MIN_ENABLED) & (per.started_mid < GROWING_RATIO * per.enabled_mid)]
     out: list[dict[str, Any]] = []
     for act, row in hit.iterrows():
         pools = sorted(shares[str(act)])

@@ -18,6 +18,9 @@ the JSON Schema is ``model.schema.json`` beside this module, methods §16 define
   optionally, their ``other_work``: a stream of jobs outside the process they also serve;
 * ``calendars``: working hours in the format of ``--calendar`` files;
 * ``priority``: optionally, a case attribute whose values are served first;
+* ``activities.A.priority``: optionally, a step priority (default 0): a pool serves the waiting
+  steps of a higher priority first (a step fitted with -1 is served only when no other work
+  waits), and the case attribute's classes within one step priority;
 * ``batching``: optionally per activity, released by size, time-out or daily cut-off;
 * ``activities.A.anchor``: optionally, A's waiting runs from an earlier step's end instead of
   the previous step's (a customer's answer, a time-out), per range of steps in between.
@@ -213,6 +216,11 @@ class SimulationModel:
                 v = a.get(key, 1.0 if key != "batching_share" else 0.0)
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                     raise ConfigError(f"{where}.{key}: expected a number ≥ 0, got {v!r}")
+            pr = a.get("priority", 0)
+            if isinstance(pr, bool) or not isinstance(pr, int):
+                raise ConfigError(
+                    f"{where}.priority: expected a whole number (higher is served first, default 0), got {pr!r}"
+                )
             rf = a.get("repeat_factor", 1.0)
             if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not 0 <= rf <= 1:
                 raise ConfigError(

@@ -45,7 +45,8 @@ model says):
   receive the week's expected arrivals, written as ``histogram_sampling`` (Prosimos 2.1.0
   samples arrival histograms) for an empirical gap distribution.
 * Not exported: case attributes (Prosimos draws attributes independently, flowlens jointly),
-  priority and batching rules of a hand-edited model.
+  case and step priorities (a step fitted to be served when idle, methods §16.2, is served in
+  arrival order there) and batching rules.
 
 Names from the log reach the BPMN XML only through :func:`flowlens.render.text.xml_text`
 (a NUL is written as the four characters ``\x00``); every element has a synthetic id
