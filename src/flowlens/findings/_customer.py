@@ -323,14 +323,16 @@ def _build(ctx: FindingContext) -> Steps:
     staff = sorted(r for r in res if is_staff(r))
     x = x.mutate(staff=x.resource.isin(staff) if staff else ibis.literal(False))
 
-    # Contact and issue context.
-    kf = x.filter(x.fam.notnull())
-    kf = (
-        kf.group_by(["case_idx", "ck"])
-        .aggregate(kfam=kf.fam.argmin(kf.eid))
-        .rename(k_case="case_idx", k_ck="ck")
+    # Contact context, one aggregate per contact (case, contact key): its key, the first eid
+    # (kid: the windows below partition by one integer, not by the case and a text key), and its
+    # channel family (the first instance's that has one). Instances without an id in a case
+    # with ids (ck NULL) are one partition of their case, and of no contact's family.
+    kk = base.group_by(["case_idx", "ck"]).aggregate(
+        kid=base.eid.min(), kfam=base.fam.argmin(base.eid, where=base.fam.notnull())
     )
-    x = x.left_join(kf, (x.case_idx == kf.k_case) & (x.ck == kf.k_ck)).drop("k_case", "k_ck")
+    kk = kk.rename(k_case="case_idx", k_ck="ck")
+    x = x.left_join(kk, (x.case_idx == kk.k_case) & x.ck.identical_to(kk.k_ck)).drop("k_case", "k_ck")
+    x = x.mutate(kfam=ibis.ifelse(x.ck.isnull(), ibis.null("string"), x.kfam))
     # The issue's first channel family and first step (by start, then case order). An issue
     # spans cases, so these are computed apart on a narrow projection and stored: left inside
     # the per-event query, a window by issue would stop a slice by case (the fallback under a
@@ -356,30 +358,14 @@ def _build(ctx: FindingContext) -> Steps:
     # operator sorts every column it carries, so windows over the wide table cost several times
     # more. A count of the steps before one is the count up to it minus the step itself.
     n = x.select(
-        "eid", "case_idx", "ck", "g_information_provided", "g_step_up", "g_transfer",
-        "g_handoff", "g_bot_fallback", "g_handled", handoff_u=x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
+        "eid", "kid", "g_information_provided", "g_step_up", "g_transfer", "g_handoff",
+        "g_bot_fallback", "g_handled", handoff_u=x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
     )  # fmt: skip
-    # a contact (case, contact key) keyed by its first eid: the window partitions by one integer,
-    # not by the case and a text key
-    kk = base.group_by(["case_idx", "ck"]).aggregate(kid=base.eid.min())
-    kk = kk.rename(kk_case="case_idx", kk_ck="ck")
-    # (instances without an id in a case with ids, ck NULL, are one partition of their case)
-    n = n.left_join(kk, (n.case_idx == kk.kk_case) & n.ck.identical_to(kk.kk_ck)).drop("kk_case", "kk_ck")
     upto = ibis.window(group_by=n.kid, order_by=n.eid, rows=(None, 0))
 
     def upto_count(flag: ibis.Value) -> ibis.Value:
         return flag.cast("int64").sum().over(upto).fill_null(0)
 
-    # The wait before a step is its own when the next step is someone else's: removing the
-    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-    # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
-    # an ordered pass carrying the resource.
-    cur = base.select(o_eid="eid", o_res="resource")
-    nx = base.select(q_case="case_idx", q_eid=base.eid - 1, q_res="resource")
-    ow = cur.left_join(nx, cur.o_eid == nx.q_eid)
-    ow = ow.select(
-        "o_eid", own_wait=ow.o_res.isnull() | ow.q_case.isnull() | ow.q_res.isnull() | (ow.o_res != ow.q_res)
-    )
     n = n.mutate(
         n_info_u=upto_count(n.g_information_provided),
         n_step_up_u=upto_count(n.g_step_up),
@@ -389,10 +375,8 @@ def _build(ctx: FindingContext) -> Steps:
         c_handled=upto_count(n.g_handled),
         n_handoff_u=upto_count(n.handoff_u),
     )
-    n = n.left_join(ow, n.eid == ow.o_eid)
     n = n.select(
         n_eid="eid",
-        own_wait="own_wait",
         n_info_u="n_info_u",
         n_step_up_u="n_step_up_u",
         n_transfer_b=n.n_transfer_u - n.g_transfer.fill_null(False).cast("int64"),
@@ -403,6 +387,15 @@ def _build(ctx: FindingContext) -> Steps:
         n_handoff_u="n_handoff_u",
         kid="kid",
     )
+    # The wait before a step is its own when the next step is someone else's: removing the
+    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
+    # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
+    # an ordered pass carrying the resource.
+    nx = base.select(q_case="case_idx", q_eid=base.eid - 1, q_res="resource")
+    x = x.drop("kid")
+    x = x.left_join(nx, x.eid == nx.q_eid)
+    own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
+    x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
     x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
     lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
