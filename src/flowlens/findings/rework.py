@@ -247,9 +247,9 @@ def activity_codes(ctx: FindingContext) -> ibis.Table:
 
 def repeat_instances(ctx: FindingContext) -> ibis.Table:
     """The instance table the visits are computed from (materialised once per context):
-    :func:`~flowlens.findings.signals.instance_table` with con (the contact), ov (the outcome
-    attribute), req, neg, ofail (a failed outcome), acode (:func:`activity_codes`), occ and
-    bounce (the columns of :class:`Repeats` before the visit columns)."""
+    :func:`~flowlens.findings.signals.instance_table` with con (the contact), req, neg, ofail
+    (a failed outcome: :func:`outcome_column`), acode (:func:`activity_codes`), occ and bounce
+    (the columns of :class:`Repeats` before the visit columns)."""
     return cached(ctx, "repeat_instances", lambda: _repeat_instances(ctx))
 
 
@@ -277,9 +277,10 @@ def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     if oc:
         vals = x.select("ov").distinct().to_pandas()["ov"].dropna().astype(str)
         failed_values = sorted(v for v in vals if FAILED.search(normalise(v)))
+    # the outcome itself is read no further: the tables below carry only whether it failed
     x = x.mutate(
         req=isin(x.activity, req), neg=isin(x.activity, failed_names), ofail=isin(x.ov, failed_values)
-    )
+    ).drop("ov")
     # an integer code per activity: the windows below partition by case and activity, and
     # DuckDB's window operator sorts integer keys several times faster than text
     codes = activity_codes(ctx)
@@ -392,16 +393,22 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
         ],
     )
     bt = bt.group_by("i_eid").aggregate(between=bt.count())
-    # the instance's contact and the previous instance's (text) and failed outcome, by eid;
-    # kept as two booleans (the text is not carried on)
+    # whether the previous instance of the step failed (its outcome) and was in another contact
+    # (text), looked up by eid for the repeated instances alone and kept as two booleans
     cu = x.select(cu_eid="eid", con="con")
     pv = x.select(pv_eid="eid", prev_con="con", prev_ofail="ofail")
+    rp = w.filter(w.prev_eid.notnull()).select(r_eid="eid", r_prev="prev_eid")
+    rp = rp.join(cu, rp.r_eid == cu.cu_eid).left_join(pv, rp.r_prev == pv.pv_eid)
+    rp = rp.select(
+        "r_eid",
+        r_failed=rp.prev_ofail.fill_null(False),
+        r_other=(rp.con != rp.prev_con).fill_null(False),
+    )
     n = w.left_join(bt, w.eid == bt.i_eid).drop("i_eid")
-    n = n.left_join(cu, n.eid == cu.cu_eid).drop("cu_eid")
-    n = n.left_join(pv, n.prev_eid == pv.pv_eid).drop("pv_eid")
+    n = n.left_join(rp, n.eid == rp.r_eid).drop("r_eid")
     between = n.between.fill_null(0)
-    prev_failed = n.prev_ofail.fill_null(False)
-    other_contact = (n.con != n.prev_con).fill_null(False)
+    prev_failed = n.r_failed.fill_null(False)
+    other_contact = n.r_other.fill_null(False)
     # a new visit unless nothing was done since the previous instance of the step and that one
     # did not fail (or it is another contact of the customer: a repeat contact)
     new = n.prev_pos.isnull() | (between > 0) | prev_failed | other_contact
@@ -422,11 +429,12 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
     # what only a return (the first instance of a visit >= 2) carries is looked up for the
     # returns alone, a few of the instances
     a = n.filter(n.new & (n.visit >= 2))
-    # the previous visit's start (its earliest start): one aggregate per visit joined on
-    # visit - 1, not two windows over every row
-    vs = n.group_by(["case_idx", "acode", "visit"]).aggregate(vstart=n.start_us.min())
-    vs = vs.select(q_case="case_idx", q_act="acode", q_visit=vs.visit + 1, prev_vstart="vstart")
-    a = a.join(vs, [a.case_idx == vs.q_case, a.acode == vs.q_act, a.visit == vs.q_visit])
+    # the previous visit's start (its earliest start): the instances of visit - 1 joined to
+    # the returns, not an aggregate of every visit
+    q = a.select(q_eid="eid", q_case="case_idx", q_act="acode", q_visit=a.visit - 1)
+    vs = n.join(q, [n.case_idx == q.q_case, n.acode == q.q_act, n.visit == q.q_visit])
+    vs = vs.group_by("q_eid").aggregate(prev_vstart=vs.start_us.min())
+    a = a.join(vs, a.eid == vs.q_eid)
     # requests, customer steps and failures in the loop (after the previous instance, up to and
     # including this one), any instance of the case: a range join with the (few) marked
     # instances, not running counts over every instance of the log
