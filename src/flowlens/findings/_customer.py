@@ -316,8 +316,9 @@ def _build(ctx: FindingContext) -> Steps:
         proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
     ).drop("after_stop")
     # stored once: the resource, contact, issue and running-count queries below all read it
-    # (left as an expression, each of them computed it again)
-    x = log.engine.materialize(x, prefix="fl_jbase")
+    # (left as an expression, each of them computed it again); the channel and contact values
+    # are read no further (their family and the contact key ck are)
+    x = log.engine.materialize(x.drop("chan", "contact"), prefix="fl_jbase")
     base = x
     # Staff resources (a small mapping of the distinct values).
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
