@@ -100,16 +100,22 @@ def test_occurrence_and_loop_markers_equal_running_counts() -> None:
 
 def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
     """The journey steps' running counts per contact (keyed by the contact's first eid, ck NULL
-    included) and own_wait (from the instance eid + 1) equal ordered per-case counts."""
+    included) equal ordered per-contact counts on the steps that read them (identity checks,
+    repeated information, bot fallbacks) and are NULL on the others; own_wait (from the
+    instance eid + 1) equals the next step's resource differing."""
     from flowlens.findings._customer import steps
 
     log = flowlens.read_log(Path(__file__).parents[2] / "event_logs" / "bank_demo" / "events.parquet")
     t = steps(FindingContext(log)).table.to_pandas().sort_values("eid").reset_index(drop=True)
     assert t.ck.isna().any() and t.ck.notna().any()
     by = t.groupby(["case_idx", "ck"], dropna=False)
+    reads = t.g_verification | t.g_identity_check | t.g_step_up | t.g_repeat_information | t.g_bot_fallback
+    assert reads.sum() > 100 and (~reads).sum() > 100
     for flag, col in (("g_information_provided", "n_info_u"), ("g_step_up", "n_step_up_u")):
-        assert list(t[col]) == list(by[flag].cumsum().astype("int64"))
-    assert list(t.n_handoff_b) == list(by.g_handoff.cumsum().astype("int64") - t.g_handoff.astype("int64"))
+        assert list(t[col][reads]) == list(by[flag].cumsum().astype("int64")[reads])
+        assert t[col][~reads].isna().all()
+    handoff_b = by.g_handoff.cumsum().astype("int64") - t.g_handoff.astype("int64")
+    assert list(t.n_handoff_b[reads]) == list(handoff_b[reads])
     nxt = t.groupby("case_idx").resource.shift(-1)
     want = t.resource.isna() | nxt.isna() | (t.resource != nxt)
     assert list(t.own_wait) == list(want)

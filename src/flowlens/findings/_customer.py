@@ -193,8 +193,9 @@ class Steps:
     #: performer's party: customer, organisation, external), fam (channel family), kfam (the
     #: contact's family), ifam/iact (the issue's first family and activity), wait_us, proc_us,
     #: staff, own_wait (the wait before it is for this step alone), g_<group> flags,
-    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it, kid (the
-    #: contact's key: its first eid; one integer per case and ck)
+    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it (on the identity
+    #: checks, repeated information and bot fallbacks, which read them; NULL elsewhere), kid
+    #: (the contact's key: its first eid; one integer per case and ck)
     table: ibis.Table
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
@@ -315,27 +316,31 @@ def _build(ctx: FindingContext) -> Steps:
         proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
     ).drop("after_stop")
     # stored once: the resource, contact, issue and running-count queries below all read it
-    # (left as an expression, each of them computed it again)
-    x = log.engine.materialize(x, prefix="fl_jbase")
+    # (left as an expression, each of them computed it again); the channel and contact values
+    # are read no further (their family and the contact key ck are)
+    x = log.engine.materialize(x.drop("chan", "contact"), prefix="fl_jbase")
     base = x
     # Staff resources (a small mapping of the distinct values).
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = sorted(r for r in res if is_staff(r))
     x = x.mutate(staff=x.resource.isin(staff) if staff else ibis.literal(False))
 
-    # Contact and issue context.
-    kf = x.filter(x.fam.notnull())
-    kf = (
-        kf.group_by(["case_idx", "ck"])
-        .aggregate(kfam=kf.fam.argmin(kf.eid))
-        .rename(k_case="case_idx", k_ck="ck")
+    # Contact context, one aggregate per contact (case, contact key): its key, the first eid
+    # (kid: the windows below partition by one integer, not by the case and a text key), and its
+    # channel family (the first instance's that has one). Instances without an id in a case
+    # with ids (ck NULL) are one partition of their case, and of no contact's family.
+    kk = base.group_by(["case_idx", "ck"]).aggregate(
+        kid=base.eid.min(), kfam=base.fam.argmin(base.eid, where=base.fam.notnull())
     )
-    x = x.left_join(kf, (x.case_idx == kf.k_case) & (x.ck == kf.k_ck)).drop("k_case", "k_ck")
+    kk = kk.rename(k_case="case_idx", k_ck="ck")
+    x = x.left_join(kk, (x.case_idx == kk.k_case) & x.ck.identical_to(kk.k_ck)).drop("k_case", "k_ck")
+    x = x.mutate(kfam=ibis.ifelse(x.ck.isnull(), ibis.null("string"), x.kfam))
     # The issue's first channel family and first step (by start, then case order). An issue
-    # spans cases, so these are computed apart on a narrow projection and stored: left inside
+    # spans cases, so these are computed apart on a narrow projection of the stored base table
+    # (not of the joins above, which they do not read) and stored: left inside
     # the per-event query, a window by issue would stop a slice by case (the fallback under a
     # memory limit, Engine.materialize) from reaching the data, and every slice would redo it.
-    narrow = x.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
+    narrow = base.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
     f = _first_of_issue(narrow.filter(narrow.fam.notnull()))
     first_fam = log.engine.materialize(f.select(f_issue="issue_idx", ifam="fam"), prefix="fl_jfirst_fam")
     a = _first_of_issue(narrow)
@@ -352,58 +357,55 @@ def _build(ctx: FindingContext) -> Steps:
         x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
     else:
         x = x.mutate(pty=ibis.null("string"))
-    # The running counts per contact, on a narrow projection joined back by eid: DuckDB's window
-    # operator sorts every column it carries, so windows over the wide table cost several times
-    # more. A count of the steps before one is the count up to it minus the step itself.
-    n = x.select(
-        "eid", "case_idx", "ck", "g_information_provided", "g_step_up", "g_transfer",
-        "g_handoff", "g_bot_fallback", "g_handled", handoff_u=x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
-    )  # fmt: skip
-    # a contact (case, contact key) keyed by its first eid: the window partitions by one integer,
-    # not by the case and a text key
-    kk = base.group_by(["case_idx", "ck"]).aggregate(kid=base.eid.min())
-    kk = kk.rename(kk_case="case_idx", kk_ck="ck")
-    # (instances without an id in a case with ids, ck NULL, are one partition of their case)
-    n = n.left_join(kk, (n.case_idx == kk.kk_case) & n.ck.identical_to(kk.kk_ck)).drop("kk_case", "kk_ck")
-    upto = ibis.window(group_by=n.kid, order_by=n.eid, rows=(None, 0))
+    # The running counts per contact (kid), for the steps that read them (identity checks,
+    # repeated information, bot fallbacks: the repeated-check claims and repeat_class), NULL on
+    # the others: a range join of those (few) steps with the (few) counted steps of their
+    # contact, not a window over every instance of the log. A count of the steps before one is
+    # the count up to it minus the step itself.
+    counted = {
+        "info": x.g_information_provided,
+        "step_up": x.g_step_up,
+        "transfer": x.g_transfer,
+        "handoff": x.g_handoff,
+        "fallback": x.g_bot_fallback,
+        "handled": x.g_handled,
+        "handoff_u": x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
+    }
+    reads = x.g_verification | x.g_identity_check | x.g_step_up | x.g_repeat_information | x.g_bot_fallback
+    rd = x.filter(reads).select(
+        "g_transfer", "g_handoff", "g_bot_fallback", "g_handled", r_eid="eid", r_kid="kid"
+    )
+    cn = x.select(c_eid="eid", c_kid="kid", **{f"c_{k}": f.cast("int64") for k, f in counted.items()})
+    cn = cn.filter(ibis.or_(*(cn[f"c_{k}"] == 1 for k in counted)))
+    j = rd.join(cn, [rd.r_kid == cn.c_kid, cn.c_eid <= rd.r_eid])
+    cs = j.group_by("r_eid").aggregate(**{f"s_{k}": j[f"c_{k}"].sum() for k in counted})
+    cs = cs.rename(s_eid="r_eid")
+    rd = rd.left_join(cs, rd.r_eid == cs.s_eid)
 
-    def upto_count(flag: ibis.Value) -> ibis.Value:
-        return flag.cast("int64").sum().over(upto).fill_null(0)
+    def upto(k: str) -> ibis.Value:
+        return rd[f"s_{k}"].fill_null(0)
 
+    n = rd.select(
+        n_eid="r_eid",
+        n_info_u=upto("info"),
+        n_step_up_u=upto("step_up"),
+        n_transfer_b=upto("transfer") - rd.g_transfer.fill_null(False).cast("int64"),
+        n_handoff_b=upto("handoff") - rd.g_handoff.fill_null(False).cast("int64"),
+        n_fallback_b=upto("fallback") - rd.g_bot_fallback.fill_null(False).cast("int64"),
+        n_handled_b=upto("handled") - rd.g_handled.fill_null(False).cast("int64"),
+        n_transfer_u=upto("transfer"),
+        n_handoff_u=upto("handoff_u"),
+    )
     # The wait before a step is its own when the next step is someone else's: removing the
     # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
     # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
     # an ordered pass carrying the resource.
-    cur = base.select(o_eid="eid", o_res="resource")
     nx = base.select(q_case="case_idx", q_eid=base.eid - 1, q_res="resource")
-    ow = cur.left_join(nx, cur.o_eid == nx.q_eid)
-    ow = ow.select(
-        "o_eid", own_wait=ow.o_res.isnull() | ow.q_case.isnull() | ow.q_res.isnull() | (ow.o_res != ow.q_res)
-    )
-    n = n.mutate(
-        n_info_u=upto_count(n.g_information_provided),
-        n_step_up_u=upto_count(n.g_step_up),
-        n_transfer_u=upto_count(n.g_transfer),
-        c_handoff=upto_count(n.g_handoff),
-        c_fallback=upto_count(n.g_bot_fallback),
-        c_handled=upto_count(n.g_handled),
-        n_handoff_u=upto_count(n.handoff_u),
-    )
-    n = n.left_join(ow, n.eid == ow.o_eid)
-    n = n.select(
-        n_eid="eid",
-        own_wait="own_wait",
-        n_info_u="n_info_u",
-        n_step_up_u="n_step_up_u",
-        n_transfer_b=n.n_transfer_u - n.g_transfer.fill_null(False).cast("int64"),
-        n_handoff_b=n.c_handoff - n.g_handoff.fill_null(False).cast("int64"),
-        n_fallback_b=n.c_fallback - n.g_bot_fallback.fill_null(False).cast("int64"),
-        n_handled_b=n.c_handled - n.g_handled.fill_null(False).cast("int64"),
-        n_transfer_u="n_transfer_u",
-        n_handoff_u="n_handoff_u",
-        kid="kid",
-    )
+    x = x.left_join(nx, x.eid == nx.q_eid)
+    own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
+    x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
     x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
+    x = x.select(*(c for c in x.columns if c != "kid"), "kid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
     lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(

@@ -468,10 +468,14 @@ def _no_effect_checks(
     base = i.select(
         "eid", "case_idx", "case_id", "pos", "activity", "team", "wait_us", "proc_us", "service_part_us"
     )
-    fp = base.group_by(["case_idx", "activity"]).aggregate(first=base.pos.min())
     # the candidates' instances stay in the engine: what comes to Python is counts per
     # activity and next step, and one row per case for the cost (not one per instance)
     engine = ctx.log.engine
+    # each activity's first position per case, stored once: the steps of the candidates and
+    # of their predecessors, the upstream shares and every candidate's comparison read it
+    fp = engine.materialize(
+        base.group_by(["case_idx", "activity"]).aggregate(first=base.pos.min()), prefix="fl_noeff_first"
+    )
     ci = engine.materialize(_steps(base, fp, cand, controls), prefix="fl_noeff_c")
     nx = _counts(ci, ["n_act", "n_seen"])
     if nx.empty:
@@ -488,9 +492,9 @@ def _no_effect_checks(
     else:
         pt, upstream = None, _upstream(fp, nx)
 
-    # Final activity per case (for the with/without comparison).
-    mx = base.mutate(m=base.pos.max().over(ibis.window(group_by=base.case_idx)))
-    last = mx.filter(mx.pos == mx.m).select("case_idx", last="activity")
+    # Final activity per case (for the with/without comparison): a hash aggregate, not a window
+    # by case (which sorts every column of every instance, once per candidate that reads it)
+    last = base.group_by("case_idx").aggregate(last=base.activity.argmax(base.pos))
 
     risk_tbl, esc_acts, risk_attrs = _risk_cases(ctx, acts)
     # only the candidates' instances are priced, summed per case in the engine

@@ -122,22 +122,24 @@ def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
         return None
     t = repeats(ctx).table
     t = t.select("eid", "case_idx", "case_id", "pos", "activity", "cust", "req")
-    # requests since the customer's last step (segments start at each customer step): per
-    # status, the requests from the case's last customer step up to it (from its start when
-    # there is none), by range joins of the (few) statuses with the customer steps and the
-    # requests, not running counts over every instance of the log
+    # a request since the customer's last step (segments start at each customer step): per
+    # status, the latest customer step and the latest request up to it, from one range join
+    # of the (few) statuses with the (few) marked instances, not running counts over every
+    # instance of the log; a request at or after that customer step (or any, when there is
+    # none) is one since
     s = t.filter(t.activity.isin(statuses))
     sk = s.select(k_eid="eid", k_case="case_idx", k_pos="pos")
-    cu = t.filter(t.cust).select(c_case="case_idx", c_pos="pos")
-    lc = sk.join(cu, [sk.k_case == cu.c_case, cu.c_pos <= sk.k_pos])
-    lc = lc.group_by("k_eid").aggregate(seg_from=lc.c_pos.max()).rename(l_eid="k_eid")
-    sk = sk.left_join(lc, sk.k_eid == lc.l_eid)
-    sk = sk.select("k_eid", "k_case", "k_pos", seg_from=sk.seg_from.fill_null(0)).view()
-    rq = t.filter(t.req).select(q_case="case_idx", q_pos="pos")
-    rs = sk.join(rq, [sk.k_case == rq.q_case, rq.q_pos >= sk.seg_from, rq.q_pos <= sk.k_pos])
-    rs = rs.group_by("k_eid").aggregate(n_req=rs.count()).rename(r_eid="k_eid")
-    s = s.left_join(rs, s.eid == rs.r_eid).drop("r_eid")
-    s = s.mutate(req_since=s.n_req.fill_null(0)).drop("n_req")
+    mk = t.filter(t.cust | t.req).select(m_case="case_idx", m_pos="pos", m_cust="cust", m_req="req")
+    lm = sk.join(mk, [sk.k_case == mk.m_case, mk.m_pos <= sk.k_pos])
+    lm = lm.group_by("k_eid").aggregate(
+        last_cust=lm.m_pos.max(where=lm.m_cust), last_req=lm.m_pos.max(where=lm.m_req)
+    )
+    lm = lm.select(
+        r_eid="k_eid",
+        asked=lm.last_req.notnull() & (lm.last_cust.isnull() | (lm.last_req >= lm.last_cust)),
+    )
+    s = s.left_join(lm, s.eid == lm.r_eid).drop("r_eid")
+    s = s.mutate(asked=s.asked.fill_null(False))
     inst = ctx.tm.instances
     nx = inst.select(
         n_case="case_idx", n_pos=inst.pos - 1, n_start=inst.start_us, n_act="activity", next_eid="eid"
@@ -153,9 +155,7 @@ def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
         "activity",
         "next_eid",
         idle=ibis.greatest(s.n_start - s.e_end, 0).fill_null(0),
-        unsupported=(s.req_since == 0)
-        & ~s.n_cust.fill_null(False)
-        & ~s.n_act.isin(statuses).fill_null(False),
+        unsupported=~s.asked & ~s.n_cust.fill_null(False) & ~s.n_act.isin(statuses).fill_null(False),
     )
     return ctx.log.engine.materialize(s, prefix="fl_idle")
 

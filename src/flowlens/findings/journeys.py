@@ -75,14 +75,17 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     if not (st.groups["verification"] or st.groups["identity_check"]):
         return None
     x = st.table
-    # position in the unit: a check repeated with no other step in between is a retry of the
-    # same check (one check in several attempts), not a second check. Counted on a narrow
-    # projection keyed by the contact's integer key (kid: one per case and ck) and joined to
-    # the checks (the window operator sorts every column it carries).
-    u = x.select("eid", "kid")
-    u = u.select(u_eid="eid", u_rn=ibis.row_number().over(ibis.window(group_by=u.kid, order_by=u.eid)))
     ids = x.filter((x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull())
-    ids = ids.join(u, ids.eid == u.u_eid).drop("u_eid")
+    # position in the unit (the steps of the contact before it): a check repeated with no
+    # other step in between is a retry of the same check (one check in several attempts), not
+    # a second check. Counted for the (few) checks by a range join on the contact's integer key
+    # (kid: one per case and ck), not a window over every instance.
+    b = ids.select(b_eid="eid", b_kid="kid")
+    u = x.select(u_kid="kid", u_eid="eid")
+    u = b.join(u, [b.b_kid == u.u_kid, u.u_eid < b.b_eid])
+    u = u.group_by("b_eid").aggregate(u_n=u.count())
+    ids = ids.left_join(u, ids.eid == u.b_eid).drop("b_eid")
+    ids = ids.mutate(u_rn=ids.u_n.fill_null(0)).drop("u_n")
     # the reference: the latest identity check before (for a verification step), the same
     # required check before (for a required check)
     w = ibis.window(group_by=ids.kid, order_by=ids.eid)

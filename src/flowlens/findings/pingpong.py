@@ -102,16 +102,17 @@ def bounces(ctx: FindingContext) -> Bounces:
 
 
 def _bounces(ctx: FindingContext) -> Bounces:
-    import ibis
-
     acts = activities_of(ctx)
     rs_acts = role_members(ctx, "reassignment", acts)
     if not rs_acts:
         return Bounces([], [], None)
     x = instance_table(ctx)
     x = x.mutate(rs=x.activity.isin(rs_acts))
-    wc = ibis.window(group_by=x.case_idx)
-    x = x.mutate(first_rs=ibis.ifelse(x.rs, x.pos, ibis.null("int64")).min().over(wc))
+    # the case's first reassignment: an aggregate of the (few) reassignments joined back, not a
+    # window by case (which sorts every column of every instance)
+    rx = x.filter(x.rs)
+    fr = rx.group_by("case_idx").aggregate(first_rs=rx.pos.min()).rename(f_case="case_idx")
+    x = x.left_join(fr, x.case_idx == fr.f_case).drop("f_case")
     x = x.mutate(scope=(x.pos >= x.first_rs).fill_null(False))
     n_cases = ctx.log.n_cases
     nr = x.filter(~x.rs)
@@ -128,12 +129,17 @@ def _bounces(ctx: FindingContext) -> Bounces:
         "eid", "case_idx", "case_id", "activity", "wait", "proc", "cproc", "staff"
     )
     claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims")
-    # The team before and after each reassignment (last and next staff step).
-    staff_pos = ibis.ifelse(x.staff, x.pos, ibis.null("int64"))
-    before = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(None, -1))
-    after = ibis.window(group_by=x.case_idx, order_by=x.pos, rows=(1, None))
-    r = x.mutate(p_before=staff_pos.max().over(before), p_after=staff_pos.min().over(after))
-    r = r.filter(r.rs).select("case_idx", "case_id", "activity", "pos", "p_before", "p_after")
+    # The team before and after each reassignment (last and next staff step): range joins of
+    # the reassignments with the staff steps of their case, not ordered passes over every
+    # instance.
+    rr = x.filter(x.rs).select("eid", "case_idx", "case_id", "activity", "pos")
+    sp = x.filter(x.staff).select(s_case="case_idx", s_pos="pos")
+    jb = rr.join(sp, [rr.case_idx == sp.s_case, sp.s_pos < rr.pos])
+    jb = jb.group_by("eid").aggregate(p_before=jb.s_pos.max()).rename(b_eid="eid")
+    ja = rr.join(sp, [rr.case_idx == sp.s_case, sp.s_pos > rr.pos])
+    ja = ja.group_by("eid").aggregate(p_after=ja.s_pos.min()).rename(a_eid="eid")
+    r = rr.left_join(jb, rr.eid == jb.b_eid).left_join(ja, rr.eid == ja.a_eid)
+    r = r.select("case_idx", "case_id", "activity", "pos", "p_before", "p_after")
     tm = x.select(t_case="case_idx", t_pos="pos", t_team="team", t_res="resource")
     r = r.left_join(tm, [r.case_idx == tm.t_case, r.p_before == tm.t_pos]).drop("t_case", "t_pos")
     r = r.rename(from_team="t_team", from_res="t_res")

@@ -232,13 +232,13 @@ VISIT_COLUMNS = (
 
 
 def activity_codes(ctx: FindingContext) -> ibis.Table:
-    """k_act (an activity of the time model's instances), acode (its integer code: the rank
-    in name order); one memtable per context."""
+    """k_act (an activity of the log: the time model's instances are its events), acode (its
+    integer code: the rank in name order); one memtable per context."""
 
     def run() -> ibis.Table:
         import ibis
 
-        acts = sorted(str(a) for a in distinct_values(ctx, "activity"))
+        acts = activities_of(ctx)
         frame = pd.DataFrame({"k_act": acts, "acode": np.arange(len(acts), dtype="int32")})
         return ibis.memtable(frame, schema={"k_act": "string", "acode": "int32"})
 
@@ -247,9 +247,9 @@ def activity_codes(ctx: FindingContext) -> ibis.Table:
 
 def repeat_instances(ctx: FindingContext) -> ibis.Table:
     """The instance table the visits are computed from (materialised once per context):
-    :func:`~flowlens.findings.signals.instance_table` with con (the contact), ov (the outcome
-    attribute), req, neg, ofail (a failed outcome), acode (:func:`activity_codes`), occ and
-    bounce (the columns of :class:`Repeats` before the visit columns)."""
+    :func:`~flowlens.findings.signals.instance_table` with con (the contact), req, neg, ofail
+    (a failed outcome: :func:`outcome_column`), acode (:func:`activity_codes`), occ and bounce
+    (the columns of :class:`Repeats` before the visit columns)."""
     return cached(ctx, "repeat_instances", lambda: _repeat_instances(ctx))
 
 
@@ -277,9 +277,10 @@ def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     if oc:
         vals = x.select("ov").distinct().to_pandas()["ov"].dropna().astype(str)
         failed_values = sorted(v for v in vals if FAILED.search(normalise(v)))
+    # the outcome itself is read no further: the tables below carry only whether it failed
     x = x.mutate(
         req=isin(x.activity, req), neg=isin(x.activity, failed_names), ofail=isin(x.ov, failed_values)
-    )
+    ).drop("ov")
     # an integer code per activity: the windows below partition by case and activity, and
     # DuckDB's window operator sorts integer keys several times faster than text
     codes = activity_codes(ctx)
@@ -392,24 +393,29 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
         ],
     )
     bt = bt.group_by("i_eid").aggregate(between=bt.count())
-    # the instance's contact and the previous instance's (text) and failed outcome, by eid
+    # whether the previous instance of the step failed (its outcome) and was in another contact
+    # (text), looked up by eid for the repeated instances alone and kept as two booleans
     cu = x.select(cu_eid="eid", con="con")
     pv = x.select(pv_eid="eid", prev_con="con", prev_ofail="ofail")
+    rp = w.filter(w.prev_eid.notnull()).select(r_eid="eid", r_prev="prev_eid")
+    rp = rp.join(cu, rp.r_eid == cu.cu_eid).left_join(pv, rp.r_prev == pv.pv_eid)
+    rp = rp.select(
+        "r_eid",
+        r_failed=rp.prev_ofail.fill_null(False),
+        r_other=(rp.con != rp.prev_con).fill_null(False),
+    )
     n = w.left_join(bt, w.eid == bt.i_eid).drop("i_eid")
-    n = n.left_join(cu, n.eid == cu.cu_eid).drop("cu_eid")
-    n = n.left_join(pv, n.prev_eid == pv.pv_eid).drop("pv_eid")
+    n = n.left_join(rp, n.eid == rp.r_eid).drop("r_eid")
     between = n.between.fill_null(0)
+    prev_failed = n.r_failed.fill_null(False)
+    other_contact = n.r_other.fill_null(False)
     # a new visit unless nothing was done since the previous instance of the step and that one
     # did not fail (or it is another contact of the customer: a repeat contact)
-    new = (
-        n.prev_pos.isnull()
-        | (between > 0)
-        | n.prev_ofail.fill_null(False)
-        | (n.con != n.prev_con).fill_null(False)
-    )
+    new = n.prev_pos.isnull() | (between > 0) | prev_failed | other_contact
     n = n.select(
         "eid", "case_idx", "pos", "acode", "start_us", "start_rec", "p_act", "p_start", "n_act",
-        "n_start", "prev_pos", "prev_eid", new=new, body_work=between,
+        "n_start", "prev_pos", "prev_eid", new=new, body_work=between, prev_failed=prev_failed,
+        other_contact=other_contact,
     )  # fmt: skip
     wa_upto = ibis.window(group_by=[n.case_idx, n.acode], order_by=n.pos, rows=(None, 0))
     n = n.mutate(visit=n.new.cast("int64").sum().over(wa_upto))
@@ -420,24 +426,15 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
         ((n.p_act != n.acode) & ((n.start_rec - n.p_start).abs() <= TOGETHER_US)).fill_null(False)
         | ((n.n_act != n.acode) & ((n.n_start - n.start_rec).abs() <= TOGETHER_US)).fill_null(False)
     ) & ((n.start_rec % DAY_US) != 0)
-    # the previous visit's start (its earliest start), for a return (the first instance of a
-    # visit >= 2): one aggregate per visit joined on visit - 1, not two windows over every row
-    vs = n.group_by(["case_idx", "acode", "visit"]).aggregate(vstart=n.start_us.min())
-    vs = vs.select(q_case="case_idx", q_act="acode", q_visit=vs.visit + 1, prev_vstart="vstart")
-    v = n.mutate(anchor=(n.visit >= 2) & n.new, together=together)
-    v = v.left_join(vs, [v.case_idx == vs.q_case, v.acode == vs.q_act, v.visit == vs.q_visit])
-    v = v.select(
-        v_eid="eid",
-        v_case="case_idx",
-        v_acode="acode",
-        visit="visit",
-        anchor="anchor",
-        v_prev_pos="prev_pos",
-        v_prev_eid="prev_eid",
-        v_body="body_work",
-        v_interval=v.start_us - v.prev_vstart,
-        together="together",
-    )
+    # what only a return (the first instance of a visit >= 2) carries is looked up for the
+    # returns alone, a few of the instances
+    a = n.filter(n.new & (n.visit >= 2))
+    # the previous visit's start (its earliest start): the instances of visit - 1 joined to
+    # the returns, not an aggregate of every visit
+    q = a.select(q_eid="eid", q_case="case_idx", q_act="acode", q_visit=a.visit - 1)
+    vs = n.join(q, [n.case_idx == q.q_case, n.acode == q.q_act, n.visit == q.q_visit])
+    vs = vs.group_by("q_eid").aggregate(prev_vstart=vs.start_us.min())
+    a = a.join(vs, a.eid == vs.q_eid)
     # requests, customer steps and failures in the loop (after the previous instance, up to and
     # including this one), any instance of the case: a range join with the (few) marked
     # instances, not running counts over every instance of the log
@@ -448,34 +445,46 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
         m_cust=x.cust.cast("int64"),
         m_neg=x.neg.cast("int64"),
     )
-    r = w.filter(w.prev_pos.notnull()).select(r_eid="eid", r_case="case_idx", r_pos="pos", r_p="prev_pos")
+    r = a.select(r_eid="eid", r_case="case_idx", r_pos="pos", r_p="prev_pos")
     m = r.join(mk, [r.r_case == mk.m_case, mk.m_pos > r.r_p, mk.m_pos <= r.r_pos])
     m = m.group_by("r_eid").aggregate(d_req=m.m_req.sum(), d_cust=m.m_cust.sum(), d_neg=m.m_neg.sum())
-    p = x.select(p_eid="eid", p_res="resource", p_con="con", p_ofail="ofail")
-    c = x.select(c_eid="eid", c_con="con", c_wait="wait")
-    v = v.left_join(p, v.v_prev_eid == p.p_eid).drop("p_eid")
-    v = v.left_join(c, v.v_eid == c.c_eid).drop("c_eid")
-    v = v.left_join(m, v.v_eid == m.r_eid).drop("r_eid")
-    has_req = (v.d_req > 0).fill_null(False)
-    has_neg = (v.d_neg > 0).fill_null(False)
-    anchor = v.anchor
-    v = v.select(
-        "v_eid",
-        "v_case",
-        "v_acode",
-        visit="visit",
-        anchor=anchor,
-        prev_pos=ibis.ifelse(anchor, v.v_prev_pos, ibis.null("int64")),
-        prev_res=ibis.ifelse(anchor, v.p_res, ibis.null("string")),
-        body_work=ibis.ifelse(anchor, v.v_body, ibis.null("int64")),
-        has_req=anchor & has_req,
-        has_cust=anchor & (v.d_cust > 0).fill_null(False),
-        fail=anchor & (has_req | has_neg | v.p_ofail.fill_null(False)),
+    p = x.select(p_eid="eid", p_res="resource")
+    c = x.select(c_eid="eid", c_wait="wait")
+    a = a.left_join(p, a.prev_eid == p.p_eid).drop("p_eid")
+    a = a.join(c, a.eid == c.c_eid).drop("c_eid")
+    a = a.left_join(m, a.eid == m.r_eid).drop("r_eid")
+    has_req = (a.d_req > 0).fill_null(False)
+    a = a.select(
+        a_eid="eid",
+        a_prev_pos="prev_pos",
+        prev_res="p_res",
+        a_body="body_work",
+        has_req=has_req,
+        has_cust=(a.d_cust > 0).fill_null(False),
+        fail=has_req | (a.d_neg > 0).fill_null(False) | a.prev_failed,
         # a return in a later contact is a repeat contact (the journey detectors), not rework
-        new_contact=anchor & (v.c_con != v.p_con).fill_null(False),
-        interval_us=ibis.ifelse(anchor, v.v_interval, ibis.null("int64")),
+        new_contact="other_contact",
+        interval_us=a.start_us - a.prev_vstart,
         # the case's idle time just before the return (customer waiting, methods 6.3)
-        wait_before=ibis.ifelse(anchor, v.c_wait, ibis.null("int64")),
+        wait_before="c_wait",
+    )
+    v = n.mutate(anchor=(n.visit >= 2) & n.new, together=together)
+    v = v.left_join(a, v.eid == a.a_eid)
+    v = v.select(
+        v_eid="eid",
+        v_case="case_idx",
+        v_acode="acode",
+        visit="visit",
+        anchor="anchor",
+        prev_pos="a_prev_pos",
+        prev_res="prev_res",
+        body_work="a_body",
+        has_req=v.has_req.fill_null(False),
+        has_cust=v.has_cust.fill_null(False),
+        fail=v.fail.fill_null(False),
+        new_contact=v.new_contact.fill_null(False),
+        interval_us="interval_us",
+        wait_before="wait_before",
         together="together",
     )
     return engine.materialize(v, prefix="fl_rework_v") if store else v
