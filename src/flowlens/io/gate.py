@@ -214,6 +214,11 @@ def run_gate(
     own_walls = [w for w in walls.values() if w.startswith("__wall_")]
     # columns the parse expressions read by name (one per time column, computed once per row)
     pre = dict(p.pre for p in (end, start_parsed) if p is not None and p.pre is not None)
+    # a value the fast parse read is present (a CASE: the text check only for the other rows)
+    if end.pre is not None:
+        end_present = f"CASE WHEN {q(end.pre[0])} IS NOT NULL THEN TRUE ELSE {end_present} END"
+    if start_parsed is not None and start_parsed.pre is not None:
+        start_present = f"CASE WHEN {q(start_parsed.pre[0])} IS NOT NULL THEN TRUE ELSE {start_present} END"
     source_sql, row_sql = q(raw.name), f"CAST({raw.row_sql} AS BIGINT)"
     if pre:
         # the source row is numbered below them too (rowid is the staged table's own)
