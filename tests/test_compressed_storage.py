@@ -74,6 +74,38 @@ def test_small_logs_stay_uncompressed() -> None:
     assert log.engine.compress_for(10**6)  # 10^6 events x 500 B > 170 MB of engine memory
 
 
+def test_a_log_that_fits_is_never_compressed_by_the_engine_itself(tmp_path) -> None:
+    """DuckDB checkpoints a catalog by itself after every 16 MiB written, which compressed the
+    tables of logs that fit too (a fifth of reading a 10^5-event CSV): only Engine.compress_for
+    decides. Reading this CSV writes more than 16 MiB; the log's table stays plain."""
+    import numpy as np
+
+    n = 100_000
+    rng = np.random.default_rng(3)
+    path = tmp_path / "log.csv"
+    end = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s")
+    pd.DataFrame(
+        {
+            "case": [f"case-{i:07d}" for i in rng.integers(0, 20_000, n)],
+            "activity": [f"activity number {i}" for i in rng.integers(0, 30, n)],
+            "resource": [f"R{i:03d}" for i in rng.integers(0, 100, n)],
+            "start_time": end - pd.to_timedelta(rng.integers(0, 3600, n), unit="s"),
+            "end_time": end,
+        }
+    ).to_csv(path, index=False)
+    log = flowlens.read_log(path)
+    assert not log.engine.compressed
+    con = log.engine.duckdb
+    assert con is not None
+    kinds = {
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT compression FROM pragma_storage_info('{flowlens.engine.STORE}.events')"
+        ).fetchall()
+    }
+    assert kinds == {"Uncompressed"}, kinds
+
+
 def test_transient_tables_are_not_compressed(monkeypatch: pytest.MonkeyPatch) -> None:
     """A step's short-lived table (inside one slice of cases) stays out of the compressed
     catalog: the next table's compression pass does not compress it too."""

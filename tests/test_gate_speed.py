@@ -28,6 +28,7 @@ from flowlens.discovery.dfg import (
     _nodes_sql,
     pairs,
 )
+from flowlens.io.timestamps import _LAYOUTS
 from flowlens.relational import EID_STRIDE, SUCCESSOR_COLUMNS
 
 
@@ -235,6 +236,91 @@ def test_format_detection_counts_each_layout_on_a_mixed_column() -> None:
         "ISO 8601 variant with offset": 100,
         "DD/MM/YYYY": 100,
     }
+
+
+#: Perturbations of timestamps for the layout fast path: characters and pieces a value may carry
+#: next to a naive ISO time (offsets, zone names, whitespace, AM/PM, BC, stray separators).
+_NOISE = [
+    *"0123456789 -:.T+Zz/UTapm\t\n\r",
+    "\u00a0",
+    "+08:00",
+    "-05",
+    " UTC",
+    " AM",
+    " Europe/Paris",
+    "60",
+    "24",
+    "BC",
+]
+
+
+@pytest.mark.parametrize("layout", _LAYOUTS)
+def test_layout_fast_path_reads_what_the_general_path_reads(layout: str) -> None:
+    # a value the fast parse accepts has no offset and no zone: the zone-aware cast gives the
+    # same instant (UTC), and detection counts it as naive ISO, as without the fast path
+    import random
+
+    import duckdb
+
+    from flowlens.io.timestamps import _has_offset, _layout_parse
+
+    rng = random.Random(7)
+    base = [
+        "2024-01-01 10:00:00",
+        "2024-01-01T10:00:00",
+        "2011-12-30T12:16:37.14",
+        "2023-01-02 09:00:16.440000",
+    ]
+    values = set(base)
+    while len(values) < 60_000:
+        chars = list(rng.choice(base))
+        for _ in range(rng.randint(1, 3)):
+            i, tok, op = rng.randrange(len(chars) + 1), rng.choice(_NOISE), rng.random()
+            if op < 0.4 and chars:
+                chars[min(i, len(chars) - 1)] = tok
+            elif op < 0.7:
+                chars.insert(i, tok)
+            elif chars:
+                del chars[min(i, len(chars) - 1)]
+        values.add("".join(chars))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE v AS SELECT unnest($1::VARCHAR[]) AS s", [sorted(values)])
+    accepted, wrong = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE epoch_us(f) IS DISTINCT FROM epoch_us(TRY_CAST(trim(s) AS TIMESTAMPTZ))
+                                              OR {_has_offset("s")} OR NOT contains(s, ':'))
+            FROM (SELECT s, {_layout_parse("s", layout)} AS f FROM v) WHERE f IS NOT NULL"""
+    ).fetchone()
+    assert accepted > 300 and wrong == 0
+
+
+def test_layout_fast_path_leaves_formats_and_instants_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a column mostly in one layout, with values in others (offsets, a zone name, dates only,
+    # padding): the same formats counted and the same instants as without the fast path
+    import duckdb
+
+    import flowlens.io.timestamps as ts
+
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE mix AS SELECT CASE WHEN i % 7 = 0 THEN '2024-01-01 10:00:00+02:00'
+                                      WHEN i % 11 = 0 THEN '2024-01-01 10:00:00 Europe/Paris'
+                                      WHEN i % 13 = 0 THEN '2024-02-03'
+                                      WHEN i % 17 = 0 THEN ' 2024-02-03 10:00:00 '
+                                      ELSE strftime(TIMESTAMP '2024-03-01' + i * INTERVAL 61 SECOND, '%Y-%m-%d %H:%M:%S')
+                                 END AS t
+           FROM range(3000) r(i)"""
+    )
+    fast = ts._detect(con, "mix", '"t"', "t", tz="UTC", source="mix", row_sql="(rowid + 1)", pre_name="f")
+    monkeypatch.setattr(ts, "_usual_layout", lambda *a: None)
+    general = ts._detect(con, "mix", '"t"', "t", tz="UTC", source="mix", row_sql="(rowid + 1)")
+    assert fast.pre is not None and general.pre is None
+    assert fast.formats == general.formats
+    ((n, differ),) = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE ({fast.sql}) IS DISTINCT FROM ({general.sql}))
+            FROM (SELECT *, {fast.pre[1]} AS f FROM mix)"""
+    ).fetchall()
+    assert n == 3000 and differ == 0
 
 
 def _window_mismatches(log: flowlens.EventLog) -> int:

@@ -121,6 +121,10 @@ def read_log(
     from flowlens.io.profile import RawProbe
     from flowlens.io.readers import check_duplicate_roles, resolve_duplicate_columns
 
+    # A log larger than the engine's memory is stored compressed from its staging on, so that
+    # the gate's tables are too (methods 4.1); the rows kept decide again below.
+    (n_staged,) = con.execute(f"SELECT count(*) FROM {raw.name}").fetchone()  # type: ignore[misc]
+    ing.compress_for(int(n_staged) + raw.n_rejects)
     raw = resolve_duplicate_columns(con, raw, columns, info)
     detected = detect_roles(raw.columns, columns, source=info.path, probe=RawProbe(con, raw))
     mapping = detected.columns

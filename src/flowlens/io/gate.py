@@ -212,6 +212,19 @@ def run_gate(
             walls[col] = f"__wall_{instant}"
             wall_cols += f", epoch_us({parsed_col.wall_sql}) AS {walls[col]}"
     own_walls = [w for w in walls.values() if w.startswith("__wall_")]
+    # columns the parse expressions read by name (one per time column, computed once per row)
+    pre = dict(p.pre for p in (end, start_parsed) if p is not None and p.pre is not None)
+    # a value the fast parse read is present (a CASE: the text check only for the other rows)
+    if end.pre is not None:
+        end_present = f"CASE WHEN {q(end.pre[0])} IS NOT NULL THEN TRUE ELSE {end_present} END"
+    if start_parsed is not None and start_parsed.pre is not None:
+        start_present = f"CASE WHEN {q(start_parsed.pre[0])} IS NOT NULL THEN TRUE ELSE {start_present} END"
+    source_sql, row_sql = q(raw.name), f"CAST({raw.row_sql} AS BIGINT)"
+    if pre:
+        # the source row is numbered below them too (rowid is the staged table's own)
+        cols = "".join(f", {sql} AS {q(name)}" for name, sql in pre.items())
+        source_sql = f"(SELECT *{cols}, {row_sql} AS __src_row FROM {source_sql})"
+        row_sql = "__src_row"
     staging_cols = ", ".join(["__reason", "__start_present", "__end_present", "__nul", *own_walls])
     lc_check = (
         f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} THEN {lit(Q.UNKNOWN_LIFECYCLE)}"
@@ -237,7 +250,7 @@ def run_gate(
                    {lc_check}
               END AS __reason
             FROM (
-              SELECT CAST({raw.row_sql} AS BIGINT) AS __row,
+              SELECT {row_sql} AS __row,
                      {text(mapping.case)} AS case_id,
                      {activity_sql} AS activity,
                      {start_sql} AS start_us,
@@ -250,7 +263,7 @@ def run_gate(
                      {dst_cols}
                      {wall_cols}
                      {attr_sql}
-              FROM {q(raw.name)})
+              FROM {source_sql})
             """
         )
     except duckdb.Error as exc:
