@@ -176,6 +176,9 @@ class Row(Judged):
     #: whatif's own verdict on the scenario (False: it moves a queue that does not settle,
     #: methods 17.3; the benchmark runs no fidelity check, so nothing else makes it False)
     trusted: bool = True
+    #: t·s_d/√R, the Monte Carlo half-width of the estimate (methods 17.2): s_d, the spread of
+    #: the fitted model's paired savings, is the model's own noise of one period
+    mc_half_h: float = math.nan
 
     @property
     def true_pct(self) -> float:
@@ -202,6 +205,7 @@ class Row(Judged):
             "relative_error": round(self.rel_err, 4) if math.isfinite(self.rel_err) else None,
             "replications": self.replications,
             "trusted": self.trusted,
+            "saving_mc_half_width_h": round(self.mc_half_h, 4),
         }
 
 
@@ -288,6 +292,7 @@ def run_seed(
                     hi_h=float(sc["saving_ci95_h"][1]),
                     replications=res.replications,
                     trusted=bool(sc.get("trusted", True)),
+                    mc_half_h=float(sc["saving_mc_half_width_h"]),
                 )
             )
         log(f"  seed {seed} {process}: {len(remedies)} scenarios, {time.perf_counter() - t1:.0f} s")

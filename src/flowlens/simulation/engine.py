@@ -825,7 +825,7 @@ class _Run:
         # scenario edits (methods §17.1): every draw above is made as without them, so an edit
         # changes a case only through what it does
         follows = np.full(n, -1, dtype=np.int64)  # merged: done right after this instance
-        edits = ("duration_factor", "delay_factor", "merged_after")
+        edits = ("duration_factor", "delay_factor", "merged_after", "continues_after")
         for ai, name in enumerate(self.acts):
             spec = model.activities[name]
             m = by_act[bounds[ai] : bounds[ai + 1]]
@@ -834,9 +834,14 @@ class _Run:
             dur[m] *= float(spec.get("duration_factor", 1.0))
             delay[m] *= float(spec.get("delay_factor", 1.0))
             anchor_delay[m] *= float(spec.get("delay_factor", 1.0))
-            if "merged_after" in spec:
-                first = index.get(spec["merged_after"], -2)
-                mm = m[prev[m] == first]
+            # a fitted continuation (the log's person goes straight on, §16.2) and a scenario's
+            # merge are done alike: by the previous step's person, at its end
+            firsts = [
+                *spec.get("continues_after", ()),
+                *([spec["merged_after"]] if "merged_after" in spec else []),
+            ]
+            if firsts:
+                mm = m[np.isin(prev[m], [index.get(a, -2) for a in firsts])]
                 follows[mm] = mm - 1
                 delay[mm] = 0.0
                 anchor_of[mm] = -1
@@ -1278,16 +1283,14 @@ class _Run:
                                 push(heap, (ready_at(s, now), seq(), _READY, s))
                 if f >= 0 and pending[f] == 0:
                     enabled[f] = now
-                    if not skip[f]:
-                        # merged: the same person goes straight on with the next step
-                        who[f] = mi
-                        start[f] = now
-                        e = member_clock[mi].add(now, dur[f])
-                        end[f] = e
-                        push(heap, (e, seq(), _END, f))
-                    else:
-                        push(heap, (now, seq(), _READY, f))
-                        f = -1
+                    # merged: the same person goes straight on with the next step; a removed
+                    # one takes no time and they go on with what continues it (its end passes
+                    # them on), as the agent of a call goes on when a check is dropped
+                    who[f] = mi
+                    start[f] = now
+                    e = now if skip[f] else member_clock[mi].add(now, dur[f])
+                    end[f] = e
+                    push(heap, (e, seq(), _END, f))
                 elif f >= 0:
                     # the follower still waits for another step: the person does not wait with it
                     f = -1

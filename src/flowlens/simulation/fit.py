@@ -325,6 +325,7 @@ def build(
     control["concurrent"] = [list(p) for p in obs.concurrent if set(p) <= present]
 
     pools, shares = _pools(inst, groups, cal_of)
+    kept_on = _continuations(inst, set(shares), control["concurrent"])
     if obs.other_work is not None:
         _other_work_streams(pools, obs.other_work, tz, duration_method)
     activities: dict[str, dict[str, Any]] = {}
@@ -336,6 +337,8 @@ def build(
         spec.update(_anchored(g, g.delay_s))
         if shares.get(act):
             spec["pools"] = shares[act]
+            if act in kept_on:
+                spec["continues_after"] = kept_on[act]
         elif act_cal.get(act, "24x7") != "24x7":
             spec["calendar"] = act_cal[act]
         batch = float(g.batching_s.sum())
@@ -400,6 +403,58 @@ def build(
         model.fitted["unsettled_queues"] = unsettled
     model.validate("fitted model")
     return model
+
+
+#: A step continues its predecessor's work when at least this share of the log's pairs show
+#: the same person starting it at the predecessor's end (methods §16.2) ...
+CONTINUE_SHARE = 0.95
+#: ... within this many microseconds (a log's clock rounding), over at least MIN_ARC_CASES pairs
+CONTINUE_GAP_US = 1_000_000
+
+
+def _continuations(
+    inst: pd.DataFrame, staffed: set[str], concurrent: list[list[str]]
+) -> dict[str, list[str]]:
+    """Per staffed step b, the staffed steps a after which the log shows the same person going
+    straight on with b (methods §16.2): of the pairs a → b in a case (b directly after a, not a
+    concurrent pair, b's start recorded), at least :data:`CONTINUE_SHARE` have b done by a's
+    performer starting within :data:`CONTINUE_GAP_US` of a's end, over at least
+    :data:`MIN_ARC_CASES` pairs. A call's or a counter visit's steps are one person's work: b
+    does not queue again behind other cases.
+
+    >>> inst = pd.DataFrame({"case_idx": np.repeat(np.arange(40), 2), "activity": ["Answer", "Verify"] * 40,
+    ...     "resource": ["ann", "ann", "bob", "bob"] * 20, "s_us": [0, 5, 0, 7] * 20,
+    ...     "end_us": [5, 9, 7, 8] * 20, "start_estimated": False})
+    >>> inst["prev"] = inst.groupby("case_idx").activity.shift().fillna(START)
+    >>> _continuations(inst, {"Answer", "Verify"}, [])
+    {'Verify': ['Answer']}
+    """
+    same_case = inst.case_idx.eq(inst.case_idx.shift())
+    pair = (
+        same_case
+        & inst.activity.isin(list(staffed))
+        & inst.prev.isin(list(staffed))
+        & inst.resource.notna()
+        & ~inst.start_estimated.fillna(False).astype(bool)
+    )
+    if not pair.any():
+        return {}
+    gap = inst.s_us - inst.end_us.shift()
+    kept = inst.resource.eq(inst.resource.shift()) & (gap >= 0) & (gap <= CONTINUE_GAP_US)
+    together = {tuple(sorted(c)) for c in concurrent}
+    g = (
+        pd.DataFrame(
+            {"a": inst.prev[pair].astype(str), "b": inst.activity[pair].astype(str), "k": kept[pair]}
+        )
+        .groupby(["b", "a"], sort=True)
+        .k.agg(["size", "mean"])
+    )
+    out: dict[str, list[str]] = {}
+    for (b, a), row in g.iterrows():
+        strong = row["size"] >= MIN_ARC_CASES and row["mean"] >= CONTINUE_SHARE
+        if strong and a != b and tuple(sorted((a, b))) not in together:
+            out.setdefault(b, []).append(a)
+    return out
 
 
 def _delays(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:

@@ -267,6 +267,14 @@ class SimulationModel:
                     )
                 if "where" in r and (not isinstance(r["where"], str) or not r["where"].strip()):
                     raise ConfigError(f"{where}.skip_rules.where: expected an expression on case attributes")
+            kept_on = a.get("continues_after", [])
+            if not isinstance(kept_on, list):
+                raise ConfigError(f"{where}.continues_after: expected a list of activities, got {kept_on!r}")
+            for x in kept_on:
+                if x not in acts:
+                    raise ConfigError(
+                        f"{where}.continues_after: unknown activity '{x}'{closest(str(x), acts)}"
+                    )
             if "merged_after" in a and a["merged_after"] not in acts:
                 raise ConfigError(
                     f"{where}.merged_after: unknown activity '{a['merged_after']}'{closest(str(a['merged_after']), acts)}"

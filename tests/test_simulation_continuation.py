@@ -1,0 +1,94 @@
+"""A step the log shows one person going straight on with (a call's checks, a counter visit's
+steps) is fitted as a continuation and simulated without queueing again (methods §16.2, §16.4)."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+
+import pandas as pd
+import pytest
+
+import flowlens
+from conftest import shared_path
+from flowlens.simulation import SimulationModel, simulate
+from flowlens.simulation.fit import build, fit_model, observe
+from flowlens.simulation.model import END, START, example_model
+from flowlens.simulation.scenarios import Scenario
+
+
+def call_model(continuations: bool) -> SimulationModel:
+    """Answer -> Verify -> Handle, all by one agent, calls arriving faster than one agent serves."""
+    m = copy.deepcopy(example_model())
+    m["control_flow"]["transitions"] = [
+        {"after": [START], "next": {"Answer": 1.0}},
+        {"after": ["Answer"], "next": {"Verify": 1.0}},
+        {"after": ["Verify"], "next": {"Handle": 1.0}},
+        {"after": ["Handle"], "next": {END: 1.0}},
+    ]
+    m["arrivals"]["gaps"] = {"dist": "exponential", "mean": 1.0}
+    m["arrivals"]["intensity"] = [[12.0] * 24 for _ in range(7)]  # a call every 5 minutes
+    m["pools"] = {"agents": {"members": ["ann"], "calendar": "24x7"}}
+    m["activities"] = {
+        "Answer": {"duration": {"dist": "fixed", "value": 0.0}, "pools": {"agents": 1.0}},
+        "Verify": {"duration": {"dist": "fixed", "value": 60.0}, "pools": {"agents": 1.0}},
+        "Handle": {"duration": {"dist": "exponential", "mean": 240.0}, "pools": {"agents": 1.0}},
+    }
+    if continuations:
+        m["activities"]["Verify"]["continues_after"] = ["Answer"]
+        m["activities"]["Handle"]["continues_after"] = ["Verify"]
+    return SimulationModel.from_dict(m)
+
+
+def steps(frame: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """Each case's ``first`` and ``second`` side by side."""
+    a = frame[frame.activity == first].set_index("case_id")
+    b = frame[frame.activity == second].set_index("case_id")
+    return a.join(b, lsuffix="_a", rsuffix="_b", how="inner")
+
+
+def test_a_continued_step_is_done_by_the_same_person_at_once_and_a_removed_link_passes_them_on() -> None:
+    kept = simulate(call_model(True), cases=150, seed=2, start="2024-03-04T09:00:00", warmup_cases=0)
+    for first, second in (("Answer", "Verify"), ("Verify", "Handle")):
+        s = steps(kept, first, second)
+        assert (s.start_time_b == s.end_time_a).all() and (s.resource_b == s.resource_a).all()
+    # without the continuation the agent takes the next call's Answer in between: the checks queue
+    queued = simulate(call_model(False), cases=150, seed=2, start="2024-03-04T09:00:00", warmup_cases=0)
+    s = steps(queued, "Answer", "Verify")
+    assert (s.start_time_b > s.end_time_a).mean() > 0.3
+    # the check removed, the agent goes straight from Answer to Handle
+    scen = Scenario.from_dict({"name": "no check", "change": [{"action": "remove", "activity": "Verify"}]})
+    gone = simulate(
+        scen.apply(call_model(True)), cases=150, seed=2, start="2024-03-04T09:00:00", warmup_cases=0
+    )
+    assert "Verify" not in set(gone.activity)
+    s = steps(gone, "Answer", "Handle")
+    assert (s.start_time_b == s.end_time_a).all()
+
+
+def test_the_fit_finds_the_steps_of_a_call_one_agent_does_in_a_row() -> None:
+    from flowlens.synth import generate_bank
+
+    out = tempfile.mkdtemp(prefix="flowlens-continuation-")
+    generate_bank("tiny", seed=5, out_dir=out, remedies="none", formats=("parquet",))
+    ev = pd.read_parquet(f"{out}/events.parquet")
+    calls = ev[ev.process == "service_issue"].drop(columns=["attrs", "activity_zh"])
+    m = build(observe(flowlens.read_log(calls, tz="Asia/Shanghai")))
+    # the agent who answers checks the caller's identity, then handles the request
+    assert "Agent Answers" in m.activities["Verify Identity"]["continues_after"]
+    assert m.activities["Handle Request"]["continues_after"] == ["Verify Identity"]
+    # a step whose performer changes (the specialist after a transfer) is not one
+    assert "continues_after" not in m.activities["Agent Answers"]
+
+
+@pytest.mark.parametrize("name", ["purchasing", "insurance-claims"])
+def test_real_logs_whose_steps_change_hands_have_no_continuation(name: str) -> None:
+    m = fit_model(flowlens.read_log(shared_path(name)))
+    assert not [a for a, spec in m.activities.items() if "continues_after" in spec]
+
+
+def test_a_continuation_naming_an_unknown_step_is_refused() -> None:
+    m = copy.deepcopy(example_model())
+    m["activities"]["Decide"]["continues_after"] = ["Chek"]
+    with pytest.raises(flowlens.errors.ConfigError, match=r"continues_after.*'Chek'.*'Check'"):
+        SimulationModel.from_dict(m)
