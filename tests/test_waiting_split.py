@@ -155,8 +155,9 @@ def test_prefix_in_small_chunks_equals_sweep(monkeypatch: pytest.MonkeyPatch) ->
     """Groups computed a few at a time (bounded memory) give the same split."""
     import flowlens.analysis.waiting as waiting
 
-    monkeypatch.setattr(waiting, "BYTES_PER_SPLIT_ROW", 10**12)  # one row per chunk
     log = flowlens.read_log(generated(7))
+    # chunks of at most 60 waits and intervals of work: a person's waits in several pieces
+    monkeypatch.setattr(waiting, "BYTES_PER_SPLIT_ROW", log.engine.python_budget // 60)
     cals = CalendarSet(default=WorkCalendar.preset("office", timezone="UTC"))
     assert assert_same(time_model(log, calendars=cals), calendars=cals) > 50
 
