@@ -438,7 +438,7 @@ class _Sweep:
 
 def _split_prefix(sweep: _Sweep, inst: ibis.Table, log: EventLog) -> tuple[ibis.Table, list[ibis.Table]]:
     """The sweep's split computed from the log-sized timelines of :mod:`waiting_split`: equal
-    numbers, time O(n log n) and memory O(n) whatever the waits' length. Waits whose own
+    numbers in time O(n log n) whatever the waits' length. Waits whose own
     instance lies inside their waiting interval (a queue step with a performer), and waits on a
     calendar whose shift rows overlap, are left to the sweep.
 
