@@ -155,10 +155,38 @@ def test_prefix_in_small_chunks_equals_sweep(monkeypatch: pytest.MonkeyPatch) ->
     """Groups computed a few at a time (bounded memory) give the same split."""
     import flowlens.analysis.waiting as waiting
 
-    monkeypatch.setattr(waiting, "CHUNK_WORK", 7)
     log = flowlens.read_log(generated(7))
+    # chunks of at most 60 waits and intervals of work: a person's waits in several pieces
+    monkeypatch.setattr(waiting, "BYTES_PER_SPLIT_ROW", log.engine.python_budget // 60)
     cals = CalendarSet(default=WorkCalendar.preset("office", timezone="UTC"))
     assert assert_same(time_model(log, calendars=cals), calendars=cals) > 50
+
+
+def test_chunked_split_equals_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny Python budget (groups split into pieces of a few waits, each chunk read from the
+    engine and its result appended there) gives the split of one chunk, row for row."""
+    import flowlens.analysis.waiting as waiting
+    from flowlens.analysis import waiting_split
+
+    log = flowlens.read_log(generated(8, cases=120))
+    tm = time_model(log)
+    calls: list[int] = []
+    real = waiting_split.split_groups
+
+    def counted(waits, *args, **kwargs):
+        calls.append(len(waits["x"]))
+        return real(waits, *args, **kwargs)
+
+    monkeypatch.setattr(waiting_split, "split_groups", counted)
+    one = waiting_causes(tm, method="prefix").per_instance.to_pandas().sort_values("eid")
+    assert len(calls) == 1
+    calls.clear()
+    monkeypatch.setattr(waiting, "BYTES_PER_SPLIT_ROW", log.engine.python_budget // 40)
+    many = waiting_causes(tm, method="prefix").per_instance.to_pandas().sort_values("eid")
+    # four people and no one (a missing performer): groups of ~100 waits cut into pieces
+    assert len(calls) > 8 and max(calls) <= 40
+    assert sum(calls) == len(one) > 300
+    pd.testing.assert_frame_equal(one.reset_index(drop=True), many.reset_index(drop=True))
 
 
 def test_findings_are_the_same_with_either_split() -> None:

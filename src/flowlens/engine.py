@@ -34,6 +34,7 @@ from flowlens.errors import ConfigError, EngineError
 if TYPE_CHECKING:
     import duckdb
     import ibis
+    import pyarrow as pa
     from ibis.backends import BaseBackend
 
 ENGINES = ("duckdb", "spark")
@@ -266,6 +267,19 @@ class Engine:
             else int(0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
         )
 
+    @property
+    def python_budget(self) -> int:
+        """Bytes a step may hold in Python at once beside the engine: the share of the memory
+        limit the engine is not given (1 - :data:`ENGINE_SHARE`), else that share in proportion
+        to DuckDB's default. Steps that read an event-sized table read it in chunks this big.
+
+        >>> duckdb_engine(memory_limit="1GB").python_budget
+        150000000
+        """
+        if self.limits.memory_bytes is not None and self.limits.engine_bytes is not None:
+            return self.limits.memory_bytes - self.limits.engine_bytes
+        return int(self.memory_budget * (1 - ENGINE_SHARE) / ENGINE_SHARE)
+
     def compress_for(self, n_events: int) -> bool:
         """Store this DuckDB engine's tables compressed from now on (the log's table at once)
         when ``n_events`` events need more than the engine's memory (:data:`BYTES_PER_EVENT`
@@ -353,6 +367,38 @@ class Engine:
         # stay small (a cached view keeps its whole plan, and plans that read it several times
         # grow until the driver runs out of memory printing them).
         frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+        return self.backend.table(name)
+
+    def append(self, table: ibis.Table | None, rows: pa.Table, *, prefix: str = "fl") -> ibis.Table:
+        """Add ``rows`` (Arrow) to ``table``, a table :meth:`materialize` or this method made
+        (None: a new table), and return it: results computed in Python a chunk at a time go to
+        the engine as they are made, so Python never holds them all.
+
+        >>> import pyarrow as pa
+        >>> eng = duckdb_engine()
+        >>> t = eng.append(None, pa.table({"eid": [1, 2]}))
+        >>> eng.append(t, pa.table({"eid": [3]})).eid.sum().to_pyarrow().as_py()
+        6
+        """
+        import ibis
+
+        if self.name != "duckdb":
+            new = ibis.memtable(rows)
+            return self.materialize(new if table is None else table.union(new, distinct=False), prefix=prefix)
+        assert self.duckdb is not None
+        if table is None:
+            self._counter += 1
+            name = f"{prefix}_{self._counter}"
+            sql = f'CREATE TABLE "{name}" AS SELECT * FROM fl_append_rows'
+        else:
+            name = table.get_name()
+            sql = f'INSERT INTO "{name}" SELECT * FROM fl_append_rows'
+        self.duckdb.register("fl_append_rows", rows)
+        try:
+            self.duckdb.execute(sql)
+        finally:
+            self.duckdb.unregister("fl_append_rows")
+        self._compress()
         return self.backend.table(name)
 
     def _materialize_in_slices(self, name: str, expr: ibis.Table, slices: int = 4, kind: str = "") -> bool:

@@ -40,6 +40,7 @@ sum WT_cause), an upper bound that ignores knock-on effects.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +53,11 @@ from flowlens.i18n import M_
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.discovery import discover_calendars
+from flowlens.timing.enablement import drop_tables
 
 if TYPE_CHECKING:
     import ibis
+    import numpy as np
 
     from flowlens.log import EventLog
     from flowlens.timing.model import TimeModel
@@ -70,8 +73,9 @@ LEVERS = {  # shown in the report: marked so it reads them in its language
         "digital upload) or staff on work outside the log (record it: --other-work)"
     ),
 }
-#: the most work intervals the prefix split holds in numpy at once (about 100 bytes each)
-CHUNK_WORK = 4_000_000
+#: Python memory of the prefix split per row of a chunk (a wait or an interval of work): the
+#: arrays read from the engine and split_groups' temporaries (peak over rows, measured)
+BYTES_PER_SPLIT_ROW = 400
 LEVELS = {
     "activity": ["activity"],
     # the step before, in the map's order: every transition named is an edge of the map
@@ -274,10 +278,11 @@ def waiting_causes(
     if method == "auto":
         # Spark keeps the distributed sweep; DuckDB brings the timelines into numpy (O(n log n))
         method = "sweep" if log.engine.name == "spark" else "prefix"
+    scratch: list[ibis.Table] = []
     if method == "sweep":
         split = sweep.split(w)
     elif method == "prefix":
-        split = _split_prefix(sweep, inst)
+        split, scratch = _split_prefix(sweep, inst, log)
     else:
         raise ConfigError(f"unknown waiting split method '{method}'; choose auto, prefix or sweep")
     per = w.join(split, "eid").select(
@@ -291,6 +296,7 @@ def waiting_causes(
         *[f"{c}_us" for c in CAUSES],
     )
     per = log.engine.materialize(per, prefix="fl_waiting")
+    drop_tables(log, *scratch)
     return WaitingAnalysis(
         tm=tm,
         per_instance=per,
@@ -430,127 +436,204 @@ class _Sweep:
         )
 
 
-def _split_prefix(sweep: _Sweep, inst: ibis.Table) -> ibis.Table:
+def _split_prefix(sweep: _Sweep, inst: ibis.Table, log: EventLog) -> tuple[ibis.Table, list[ibis.Table]]:
     """The sweep's split computed from the log-sized timelines of :mod:`waiting_split`: equal
-    numbers, time O(n log n) and memory O(n) whatever the waits' length. Waits whose own
+    numbers in time O(n log n) whatever the waits' length. Waits whose own
     instance lies inside their waiting interval (a queue step with a performer), and waits on a
-    calendar whose shift rows overlap, are left to the sweep."""
-    import ibis
+    calendar whose shift rows overlap, are left to the sweep.
+
+    The waits and the work stay in the engine, keyed by their group (resource, calendar), and
+    come to Python a chunk of groups at a time (:func:`_chunks`): Python holds at most
+    :attr:`Engine.python_budget` of them (:data:`BYTES_PER_SPLIT_ROW` per row) whatever the
+    log's size, and each chunk's result goes back to the engine before the next is read.
+    Returns the split and the engine tables it is read from (dropped once it has been read)."""
     import numpy as np
+    import pyarrow as pa
 
     from flowlens.analysis.waiting_split import NO_ENABLED, split_groups
 
-    w, members, clock = sweep.w, sweep.members, sweep.clock
-    bm = members.select(b_eid="eid", b_first="batch_first_start")
-    own = inst.select(o_eid="eid", o_res="resource", o_s="start_us", o_e="end_us")
-    q = w.left_join(bm, w.eid == bm.b_eid).left_join(own, w.eid == own.o_eid)
-    q = q.select("eid", "resource", "wcal", "en", "wend", "ready", "b_first", "o_s", "o_e")
-    df = q.order_by("eid").to_pyarrow().to_pandas()
-    if df.empty:
-        return sweep.split(w.filter(ibis.literal(False)))
-    en = df.en.to_numpy(np.int64)
-    wend = df.wend.to_numpy(np.int64)
-    b_first = df.b_first.astype("Int64")
-    in_batch = (b_first.notna() & (b_first.fillna(0).to_numpy(np.int64) > en)).to_numpy(bool)
-    x = np.where(in_batch, np.minimum(wend, b_first.fillna(0).to_numpy(np.int64)), en)
-    shared = set(sweep.shared)
-    res = df.resource.astype(object)
-    busy_res = (res.notna() & ~res.isin(shared)).to_numpy(bool)
-    o_s, o_e = df.o_s.astype("Int64"), df.o_e.astype("Int64")
-    # the sweep excludes the instance itself from its resource's work: kept for the sweep
-    own_inside = (
-        busy_res
-        & o_s.notna().to_numpy(bool)
-        & (o_e.fillna(0) > o_s.fillna(0)).to_numpy(bool)
-        & (o_s.fillna(0).to_numpy(np.int64) < wend)
-        & (o_e.fillna(0).to_numpy(np.int64) > en)
-    )
-    always = set(sweep.always)
+    w, clock, eng = sweep.w, sweep.clock, sweep.engine
     rows_of: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
-    slow_cal: set[str] = set()
-    for cal in sorted(set(df.wcal.astype(str))):
-        if cal in always:
+    slow_cal: list[str] = []
+    for cal in sorted(w.select("wcal").distinct().to_pyarrow()["wcal"].to_pylist()):
+        if cal in sweep.always:
             rows_of[cal] = None
             continue
         # a calendar the clock does not know has no shift: off shift throughout, as in the sweep
         a, b = clock.intervals_of(cal) if cal in clock.calendars else (np.zeros(0, np.int64),) * 2
         if len(a) > 1 and (a[1:] < b[:-1]).any():
-            slow_cal.add(cal)  # overlapping shift rows: the sweep counts them as such
+            slow_cal.append(cal)  # overlapping shift rows: the sweep counts them as such
         rows_of[cal] = (a, b)
-    slow = own_inside | df.wcal.astype(str).isin(slow_cal).to_numpy(bool)
-    fast = ~slow
-    if not fast.any():
-        return sweep.split(w)
-    # a group per (resource, calendar); "\0" stands for no resource to be busy (none, shared)
-    rkey = np.where(busy_res, res.astype(str).to_numpy(object), "\0").astype(object)
-    wcal = df.wcal.astype(str).to_numpy(object)
-    keys = pd.DataFrame({"rs": rkey, "c": wcal})
-    groups = keys[fast].drop_duplicates().sort_values(["rs", "c"], kind="stable").reset_index(drop=True)
-    groups["g"] = np.arange(len(groups), dtype=np.int64)
-    groups["r"] = groups.rs.where(groups.rs != "\0", None)
-    gw = keys.merge(groups[["rs", "c", "g"]], on=["rs", "c"], how="left").g.fillna(-1).to_numpy(np.int64)
-    assert (gw[fast] >= 0).all()
-    out = {c: np.zeros(len(df), dtype=np.int64) for c in CAUSES}
-    out["batching"] = x - en
+    waits, groups = _prefix_waits(sweep, inst, log, slow_cal)
+    fast = waits.filter(waits.g.notnull())
+    per_g = fast.group_by("g").aggregate(n=fast.count(), lo=fast.x.min(), hi=fast.wend.max())
+    per_g = per_g.order_by("g").to_pyarrow()
+    if not per_g.num_rows:
+        drop_tables(log, waits, groups)
+        return sweep.split(w), []
+    n_groups = per_g.num_rows
+    n_waits = per_g["n"].to_numpy().astype(np.int64)
+    lo_t, hi_t = int(per_g["lo"].to_numpy().min()), int(per_g["hi"].to_numpy().max())
+    cal_of = groups.order_by("g").select("c").to_pyarrow()["c"].to_pylist()
     # the work of the groups' resources, with the group id joined in the engine (no resource
-    # names brought into Python: millions of strings); it stays there and is read chunk by
-    # chunk below, so Python holds at most CHUNK_WORK intervals of work at once
-    named = groups[groups.r.notna()][["r", "g"]].rename(columns={"r": "m_res", "g": "m_g"})
-    kt: ibis.Table | None = None
-    work_of = np.zeros(len(groups), dtype=np.int64)
-    lo_t, hi_t = int(x.min()), int(wend.max())
-    if len(named):
-        k = sweep.k
-        kres = ibis.memtable(named.astype({"m_res": str, "m_g": "int64"}).reset_index(drop=True))
-        k = k.join(kres, k.k_res == kres.m_res).select(g="m_g", k_s="k_s", k_e="k_e", k_en="k_en")
-        kt = sweep.engine.materialize(k, prefix="fl_wsplit_k")
-        per_g = kt.group_by("g").aggregate(n=kt.count(), s0=kt.k_s.min(), e1=kt.k_e.max()).to_pandas()
-        if len(per_g):
-            work_of[per_g.g.to_numpy(np.int64)] = per_g.n.to_numpy(np.int64)
-            lo_t = min(lo_t, int(per_g.s0.min()))
-            hi_t = max(hi_t, int(per_g.e1.max()))
-    rows = [rows_of[c] for c in groups.c]
-    ready = df.ready.to_numpy(np.int64)
-    # Groups are independent: computed in chunks, so that the arrays stay small (at most
-    # CHUNK_WORK intervals of work at once) and every chunk's key ranges fit in int64.
+    # names brought into Python: millions of strings), stored in group order so that a chunk's
+    # read skips the rest
+    k = sweep.k
+    named = groups.filter(groups.rs.notnull())
+    k = k.join(named, k.k_res == named.rs).select("g", "k_s", "k_e", "k_en").order_by("g")
+    kt = eng.materialize(k, prefix="fl_wsplit_k")
+    work_g = kt.group_by("g").aggregate(n=kt.count(), s0=kt.k_s.min(), e1=kt.k_e.max()).to_pyarrow()
+    n_work = np.zeros(n_groups, dtype=np.int64)
+    if work_g.num_rows:
+        n_work[work_g["g"].to_numpy().astype(np.int64)] = work_g["n"].to_numpy().astype(np.int64)
+        lo_t = min(lo_t, int(work_g["s0"].to_numpy().min()))
+        hi_t = max(hi_t, int(work_g["e1"].to_numpy().max()))
+    # Groups are independent: a chunk's key ranges must fit in int64 (waiting_split).
     span = hi_t - lo_t + 2 * (sweep.ready_evidence_us + 2) + 3
     per_chunk = max(1, (2**62 - 1) // span - 1)
-    chunk = np.zeros(len(groups), dtype=np.int64)
-    cur, size, n_in = 0, 0, 0
-    for g in range(len(groups)):
-        if n_in and (size + work_of[g] > CHUNK_WORK or n_in >= per_chunk):
-            cur, size, n_in = cur + 1, 0, 0
-        chunk[g] = cur
-        size += int(work_of[g])
-        n_in += 1
-    wait_chunk = np.where(fast, chunk[np.maximum(gw, 0)], -1)
-    for c in range(cur + 1):
-        gs = np.flatnonzero(chunk == c)
-        first, last = int(gs[0]), int(gs[-1])
-        sel = np.flatnonzero(wait_chunk == c)
-        if kt is not None and int(work_of[first : last + 1].sum()):
-            kd = kt.filter((kt.g >= first) & (kt.g <= last)).to_pyarrow()
-            kg = kd["g"].to_numpy().astype(np.int64)
-            ks, ke = kd["k_s"].to_numpy().astype(np.int64), kd["k_e"].to_numpy().astype(np.int64)
-            ken = kd["k_en"].fill_null(NO_ENABLED).to_numpy().astype(np.int64)
-            del kd
-        else:
-            kg = ks = ke = ken = np.zeros(0, dtype=np.int64)
-        part = split_groups(
-            {"group": gw[sel] - first, "x": x[sel], "wend": wend[sel], "ready": ready[sel]},
-            {"group": kg - first, "s": ks, "e": ke, "en": ken},
-            rows[first : last + 1],
-            ready_evidence_us=sweep.ready_evidence_us,
+    rows_max = max(1, eng.python_budget // BYTES_PER_SPLIT_ROW)
+    out: ibis.Table | None = None
+    for first, last, pieces in _chunks(n_waits, n_work, rows_max, per_chunk):
+        sel = fast.filter((fast.g >= first) & (fast.g <= last))
+        work = _int_columns(
+            kt.filter((kt.g >= first) & (kt.g <= last)).mutate(k_en=lambda t: t.k_en.fill_null(NO_ENABLED))
+            if int(n_work[first : last + 1].sum())
+            else None,
+            {"group": "g", "s": "k_s", "e": "k_e", "en": "k_en"},
         )
-        busy, cont, unav = part["busy"], part["contention"], part["unavailability"]
-        out["contention"][sel] = cont
-        out["prioritization"][sel] = busy - cont
-        out["unavailability"][sel] = unav
-        out["extraneous"][sel] = (wend - x)[sel] - busy - unav
-    frame = pd.DataFrame({"eid": df.eid.to_numpy(np.int64), **{f"{c}_us": out[c] for c in CAUSES}})
-    fast_t = ibis.memtable(frame[fast].reset_index(drop=True))
-    if not slow.any():
-        return fast_t
-    slow_ids = ibis.memtable(pd.DataFrame({"s_eid": df.eid.to_numpy(np.int64)[slow]}))
-    ws = w.join(slow_ids, w.eid == slow_ids.s_eid).drop("s_eid")
-    return fast_t.union(sweep.split(ws).select("eid", *[f"{c}_us" for c in CAUSES]))
+        work["group"] = work["group"] - first
+        for piece in _pieces(sel, pieces):
+            wd = _int_columns(piece, {c: c for c in ("g", "eid", "en", "x", "wend", "ready")})
+            x, wend = wd["x"], wd["wend"]
+            part = split_groups(
+                {"group": wd["g"] - first, "x": x, "wend": wend, "ready": wd["ready"]},
+                work,
+                [rows_of[c] for c in cal_of[first : last + 1]],
+                ready_evidence_us=sweep.ready_evidence_us,
+            )
+            busy, cont, unav = part["busy"], part["contention"], part["unavailability"]
+            causes = {
+                "batching": x - wd["en"],
+                "contention": cont,
+                "prioritization": busy - cont,
+                "unavailability": unav,
+                "extraneous": wend - x - busy - unav,
+            }
+            out = eng.append(
+                out,
+                pa.table({"eid": wd["eid"], **{f"{c}_us": causes[c] for c in CAUSES}}),
+                prefix="fl_wsplit",
+            )
+            del wd, part, causes
+    assert out is not None
+    slow = waits.filter(waits.g.isnull())
+    rest = None
+    if int(slow.count().to_pyarrow().as_py()):
+        # the sweep materialises its segments here: its result no longer reads ``waits``
+        rest = sweep.split(w.filter(w.eid.isin(slow.eid))).select("eid", *[f"{c}_us" for c in CAUSES])
+    drop_tables(log, kt, groups, waits)
+    return (out if rest is None else out.union(rest)), [out]
+
+
+def _int_columns(t: ibis.Table | None, names: dict[str, str]) -> dict[str, np.ndarray]:
+    """Columns of ``t`` (``names``: name in the result -> column; none null) as int64 numpy
+    arrays, read from the engine at once; empty arrays for no table."""
+    import numpy as np
+
+    if t is None:
+        return {k: np.zeros(0, dtype=np.int64) for k in names}
+    data = t.select(*names.values()).to_pyarrow()
+    return {k: np.asarray(data[c].to_numpy(), dtype=np.int64) for k, c in names.items()}
+
+
+def _prefix_waits(
+    sweep: _Sweep, inst: ibis.Table, log: EventLog, slow_cal: list[str]
+) -> tuple[ibis.Table, ibis.Table]:
+    """The waits of the prefix split in the engine, in group order: eid, g (its group; null
+    for a wait left to the sweep), en, x (the end of its batch part), wend, ready; and the
+    groups: g, rs (the resource whose work makes the wait busy; null for none or a shared
+    one), c (the calendar), numbered in the order of (rs, c)."""
+    import ibis
+
+    w, eng = sweep.w, sweep.engine
+    bm = sweep.members.select(b_eid="eid", b_first="batch_first_start")
+    own = inst.select(o_eid="eid", o_s="start_us", o_e="end_us")
+    q = w.left_join(bm, w.eid == bm.b_eid).left_join(own, w.eid == own.o_eid)
+    busy_res = q.resource.notnull()
+    if sweep.shared:
+        busy_res &= ~q.resource.isin(sweep.shared)
+    # the sweep excludes the instance itself from its resource's work: kept for the sweep
+    own_inside = (busy_res & (q.o_e > q.o_s) & (q.o_s < q.wend) & (q.o_e > q.en)).fill_null(False)
+    slow = own_inside | q.wcal.isin(slow_cal) if slow_cal else own_inside
+    in_batch = (q.b_first > q.en).fill_null(False)
+    q = q.select(
+        "eid",
+        "en",
+        "wend",
+        "ready",
+        x=ibis.ifelse(in_batch, ibis.least(q.wend, q.b_first), q.en),
+        rs=ibis.ifelse(busy_res, q.resource, ibis.null("string")),
+        c=q.wcal,
+        slow=slow,
+    )
+    q = eng.materialize(q, prefix="fl_wsplit_q")
+    keys = q.filter(~q.slow).select("rs", "c").distinct()
+    groups = eng.materialize(
+        keys.mutate(g=ibis.row_number().over(order_by=[keys.rs.asc(nulls_first=True), keys.c])),
+        prefix="fl_wsplit_groups",
+    )
+    j = q.left_join(groups, [q.rs.identical_to(groups.rs), q.c == groups.c])
+    waits = j.select(
+        "eid", "en", "x", "wend", "ready", g=ibis.ifelse(j.slow, ibis.null("int64"), j.g)
+    ).order_by(["g", "eid"])
+    waits = eng.materialize(waits, prefix="fl_wsplit_w")
+    drop_tables(log, q)
+    return waits, groups
+
+
+def _chunks(
+    n_waits: np.ndarray, n_work: np.ndarray, rows_max: int, per_chunk: int
+) -> list[tuple[int, int, int | None]]:
+    """Consecutive groups read and split together: (first, last, piece) with at most
+    ``rows_max`` waits and intervals of work per chunk and at most ``per_chunk`` groups. A
+    group bigger than that alone is a chunk of its own whose waits are read ``piece`` at a
+    time (each piece with the group's whole work; None: all at once).
+
+    >>> import numpy as np
+    >>> _chunks(np.array([3, 3, 9, 2]), np.array([1, 0, 4, 0]), 8, 10)
+    [(0, 1, None), (2, 2, 4), (3, 3, None)]
+    """
+    out: list[tuple[int, int, int | None]] = []
+    first, size = -1, 0
+    for g, need in enumerate((n_waits + n_work).tolist()):
+        if first >= 0 and (size + need > rows_max or g - first >= per_chunk or need > rows_max):
+            out.append((first, g - 1, None))
+            first = -1
+        if need > rows_max and n_waits[g] > 1:
+            out.append((g, g, max(rows_max - int(n_work[g]), rows_max // 2, 1)))
+            continue
+        if first < 0:
+            first, size = g, 0
+        size += need
+    if first >= 0:
+        out.append((first, len(n_waits) - 1, None))
+    return out
+
+
+def _pieces(waits: ibis.Table, piece: int | None) -> list[ibis.Table]:
+    """``waits`` (of one group when ``piece`` is given) in pieces of ``piece`` rows, by eid."""
+    import ibis
+
+    if piece is None:
+        return [waits]
+    t = waits.select("eid")
+    t = t.mutate(rn=ibis.row_number().over(order_by=t.eid))
+    cuts = t.filter((t.rn > 0) & (t.rn % piece == 0)).order_by("eid").eid.to_pyarrow().to_pylist()
+    bounds = [None, *cuts, None]
+    return [
+        waits.filter(
+            (waits.eid >= a if a is not None else ibis.literal(True))
+            & (waits.eid < b if b is not None else ibis.literal(True))
+        )
+        for a, b in itertools.pairwise(bounds)
+    ]
