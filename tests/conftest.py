@@ -7,8 +7,11 @@ another copy if the folder lives elsewhere.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -37,6 +40,17 @@ SHARED: dict[str, tuple[str, dict[str, object]]] = {
     "purchasing": ("purchasing-sim/PurchasingExample.csv.gz", {}),
     "insurance-claims": ("insurance-claims-sim/Insurance_Claims_train.csv.gz", {}),
 }
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script that is no package module (a benchmark, a corpus builder), imported by path
+    under its file name, so tests call its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up while the script runs
+    spec.loader.exec_module(module)
+    return module
 
 
 def shared_dir() -> Path:

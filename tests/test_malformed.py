@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 import flowlens
+from conftest import load_script
 from flowlens.cli import main as cli_main
 from flowlens.errors import (
     EmptyLogError,
@@ -455,15 +456,10 @@ def test_every_corpus_file_is_covered() -> None:
 def test_corpus_matches_generator() -> None:
     """The committed files are what make_malformed.py makes (Parquet compared by content:
     its bytes carry the writer's version)."""
-    import importlib.util
 
     import pyarrow.parquet as pq
 
-    spec = importlib.util.spec_from_file_location("make_malformed", DATA / "make_malformed.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    built = module.build()
+    built = load_script(DATA / "make_malformed.py").build()
     assert set(built) == {p.name for p in CORPUS.iterdir()}
     for name, data in built.items():
         path = CORPUS / name

@@ -3,26 +3,11 @@ realisations of one bank (issue 12, a diagnostic of the what-if truth table)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, load_script
 
-
-def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("truth_noise", REPO / "benchmarks" / "truth_noise.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["truth_noise"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-N = _bench()
+N = load_script(REPO / "benchmarks" / "truth_noise.py")
 
 
 def test_a_perturbed_realisation_moves_one_arrival_an_hour_and_keeps_time_order() -> None:

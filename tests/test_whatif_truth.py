@@ -18,30 +18,19 @@ A row is one remedy on one process it acts on: each process is a log and a model
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, load_script
+
 SEED = 21
 REPLICATIONS = 10
 
 
-def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("whatif_truth", REPO / "benchmarks" / "whatif_truth.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["whatif_truth"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-B = _bench()
+B = load_script(REPO / "benchmarks" / "whatif_truth.py")
 
 #: (remedy, process) -> why its CI misses the truth (strict xfail); None: it must cover it.
 SMALL_ROWS: dict[tuple[str, str], str | None] = {
