@@ -18,20 +18,21 @@ def _found(obs: Observations) -> list[dict]:
     return unsettled_queues(obs.inst, shares)
 
 
-def _log(callbacks_at_end: bool) -> flowlens.EventLog:
-    """One handler, 120 cases over 15 days: 'Handle' when the case arrives, then 'Call back'
-    right after it, or (``callbacks_at_end``) all the calls in a run after the last case, as a
-    handler does who calls back only when nothing else waits."""
+def _log(callbacks_at_end: bool, handle_minutes: int = 170) -> flowlens.EventLog:
+    """One handler, 120 cases over 15 days, busy with them nearly all the time: 'Handle' when
+    the case arrives, then 'Call back' right after it, or (``callbacks_at_end``) all the calls
+    in a run after the last case, as a handler does who calls back only when nothing else
+    waits (the calls then wait on her, not on the customer: §7.1 contention)."""
     t0 = pd.Timestamp("2024-03-04 09:00")
     rows = []
     end_of_calls = t0 + pd.Timedelta(days=16)
     for i in range(120):
         arrive = t0 + pd.Timedelta(hours=3 * i)
-        rows.append((f"c{i}", "Handle", arrive, arrive + pd.Timedelta(minutes=20), "ann"))
+        rows.append((f"c{i}", "Handle", arrive, arrive + pd.Timedelta(minutes=handle_minutes), "ann"))
         call = (
             end_of_calls + pd.Timedelta(minutes=10 * i)
             if callbacks_at_end
-            else arrive + pd.Timedelta(minutes=30)
+            else arrive + pd.Timedelta(minutes=172)
         )
         rows.append((f"c{i}", "Call back", call, call + pd.Timedelta(minutes=5), "ann"))
     frame = pd.DataFrame(rows, columns=["case_id", "activity", "start_time", "end_time", "resource"])
@@ -47,6 +48,13 @@ def test_a_step_served_only_once_the_other_work_runs_out_is_an_unsettled_queue()
     # every case waits for its call until the handler's cases stop coming
     assert u["wait_per_case_h"] == pytest.approx(u["mean_wait_h"]) and u["mean_wait_h"] > 24
     assert u["affected"] == ["Call back", "Handle"]
+
+
+def test_a_step_that_waits_on_the_customer_is_not() -> None:
+    """The same calls at the end, but the handler has little else to do (20 minutes in every 3
+    hours): the calls wait while she is idle, on the customer (extraneous, §7.1), which the model
+    draws as a delay: no backlog of the pool's."""
+    assert _found(observe(_log(callbacks_at_end=True, handle_minutes=20))) == []
 
 
 def test_a_step_done_as_its_work_comes_is_not() -> None:
