@@ -120,10 +120,12 @@ def read_log(
 
     from flowlens.io.profile import RawProbe
     from flowlens.io.readers import check_duplicate_roles, resolve_duplicate_columns
+    from flowlens.io.timestamps import q
 
     # A log larger than the engine's memory is stored compressed from its staging on, so that
-    # the gate's tables are too (methods 4.1); the rows kept decide again below.
-    (n_staged,) = con.execute(f"SELECT count(*) FROM {raw.name}").fetchone()  # type: ignore[misc]
+    # the gate's tables are too (methods 4.1). Compression is only ever switched on: a log whose
+    # staged rows reach the threshold stays compressed even if fewer rows are kept.
+    (n_staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
     ing.compress_for(int(n_staged) + raw.n_rejects)
     raw = resolve_duplicate_columns(con, raw, columns, info)
     detected = detect_roles(raw.columns, columns, source=info.path, probe=RawProbe(con, raw))

@@ -426,6 +426,7 @@ def _continuations(
     >>> inst = pd.DataFrame({"case_idx": np.repeat(np.arange(40), 2), "activity": ["Answer", "Verify"] * 40,
     ...     "resource": ["ann", "ann", "bob", "bob"] * 20, "s_us": [0, 5, 0, 7] * 20,
     ...     "end_us": [5, 9, 7, 8] * 20, "start_estimated": False})
+    >>> inst["start_us"] = inst.s_us
     >>> inst["prev"] = inst.groupby("case_idx").activity.shift().fillna(START)
     >>> _continuations(inst, {"Answer", "Verify"}, [])
     {'Verify': ['Answer']}
@@ -436,7 +437,9 @@ def _continuations(
         & inst.activity.isin(list(staffed))
         & inst.prev.isin(list(staffed))
         & inst.resource.notna()
-        & ~inst.start_estimated.fillna(False).astype(bool)
+        & inst.resource.shift().notna()
+        & inst.start_us.notna()
+        & ~inst.start_estimated.fillna(True).astype(bool)
     )
     if not pair.any():
         return {}

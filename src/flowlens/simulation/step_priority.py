@@ -146,4 +146,13 @@ def served_when_idle(
     return out
 
 
-__all__ = ["GROWING_RATIO", "IDLE_PRIORITY", "MAX_EXTRANEOUS", "mid_flow", "middle_half", "served_when_idle"]
+__all__ = [
+    "GROWING_RATIO",
+    "IDLE_PRIORITY",
+    "MAX_EXTRANEOUS",
+    "MIN_ENABLED",
+    "PACE_RATIO",
+    "mid_flow",
+    "middle_half",
+    "served_when_idle",
+]
