@@ -104,7 +104,6 @@ def _directly_follows(log: EventLog) -> DirectlyFollowsGraph:
     from flowlens.discovery.variants import variants
 
     t = log.table
-    p = pairs(t)
     vt = variants(log)
     # Cases per node and per edge, and start/end activities, follow from the variants when
     # they are few next to the events (one pass over variants instead of distinct counts
@@ -114,7 +113,7 @@ def _directly_follows(log: EventLog) -> DirectlyFollowsGraph:
     edges = (
         _edges_from_successors(log, with_cases=not from_variants)
         if log.is_ingested_table()
-        else _edges_from_pairs(p, with_cases=not from_variants)
+        else _edges_from_pairs(pairs(t), with_cases=not from_variants)
     )
     nodes = (
         _nodes_sql(log, with_cases=not from_variants)

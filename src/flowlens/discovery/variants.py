@@ -34,27 +34,57 @@ def variants(log: EventLog, *, top: int | None = None) -> pd.DataFrame:
     return df.head(top).copy() if top is not None else df.copy()
 
 
+#: :func:`_variant_table`'s aggregate over the per-case table (``cases``) as SQL, expression for
+#: expression what the Ibis form compiles to (the same numbers, bit for bit).
+_VARIANTS_SQL = """
+SELECT count, lead_median_s, lead_mean_s, first_case FROM (
+  SELECT k1, k2, events, COUNT(*) AS count, QUANTILE_CONT(lead_us, 0.5) / 1000000.0 AS lead_median_s,
+         AVG(lead_us) / 1000000.0 AS lead_mean_s, MIN(case_idx) AS first_case
+  FROM {cases} GROUP BY 1, 2, 3)
+"""
+
+#: The instances of the cases listed in the parameter (one per variant), in case order.
+_FIRST_CASES_SQL = """
+SELECT case_idx, case_id, pos, activity
+FROM events SEMI JOIN (SELECT unnest(?::BIGINT[]) AS first_case) ON case_idx = first_case
+ORDER BY case_idx, pos
+"""
+
+
 def _variant_table(log: EventLog) -> pd.DataFrame:
     import ibis
 
-    from flowlens.discovery.cases import case_stats
+    from flowlens.discovery.cases import case_stats, sql_name
 
     t = log.table
     # DuckDB: the per-case table computed once per log; other engines: keys and case facts.
     stats = case_stats(log)
-    keyed = stats.rename(n="events") if stats is not None else variant_keys(t).join(case_table(t), "case_idx")
-    agg = keyed.group_by(["k1", "k2", "n"]).aggregate(
-        count=keyed.count(),
-        lead_median_s=keyed.lead_us.median() / 1e6,
-        lead_mean_s=keyed.lead_us.mean() / 1e6,
-        first_case=keyed.case_idx.min(),
-    )
-    df = agg.drop("k1", "k2", "n").to_pandas()
-    # The sequence of each variant, read from its earliest case.
-    firsts = ibis.memtable(df[["first_case"]].astype("int64"))
-    ev = t.semi_join(firsts, t.case_idx == firsts.first_case).select("case_idx", "case_id", "pos", "activity")
-    # ordered by the engine and read as Arrow: no pandas frame of every instance
-    ev_tab = ev.order_by(["case_idx", "pos"]).to_pyarrow()
+    if stats is not None and log.is_ingested_table():
+        # The gate's own table: the same two queries as plain SQL (compiling the expressions
+        # cost more than running them on small logs).
+        con = log.engine.duckdb
+        assert con is not None
+        df = con.execute(_VARIANTS_SQL.format(cases=sql_name(stats))).df()
+        firsts = df["first_case"].to_numpy(dtype="int64")
+        ev_tab = con.sql(_FIRST_CASES_SQL, params=[firsts]).to_arrow_table()
+    else:
+        keyed = (
+            stats.rename(n="events") if stats is not None else variant_keys(t).join(case_table(t), "case_idx")
+        )
+        agg = keyed.group_by(["k1", "k2", "n"]).aggregate(
+            count=keyed.count(),
+            lead_median_s=keyed.lead_us.median() / 1e6,
+            lead_mean_s=keyed.lead_us.mean() / 1e6,
+            first_case=keyed.case_idx.min(),
+        )
+        df = agg.drop("k1", "k2", "n").to_pandas()
+        # The sequence of each variant, read from its earliest case.
+        first_cases = ibis.memtable(df[["first_case"]].astype("int64"))
+        ev = t.semi_join(first_cases, t.case_idx == first_cases.first_case).select(
+            "case_idx", "case_id", "pos", "activity"
+        )
+        # ordered by the engine and read as Arrow: no pandas frame of every instance
+        ev_tab = ev.order_by(["case_idx", "pos"]).to_pyarrow()
     # Split the sorted activities at case boundaries (plain slicing; no per-group objects).
     case_arr = ev_tab["case_idx"].to_numpy()
     acts = ev_tab["activity"].to_pylist()

@@ -139,7 +139,8 @@ def read_log(
             if pd.Timestamp(now).tzinfo is None
             else int(pd.Timestamp(now).value // 1000)
         )
-    result = run_gate(con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us)
+    with ing.threads_for(int(n_staged)):
+        result = run_gate(con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us)
     drop_staging(con, raw.name)
     # a log larger than the engine's memory keeps its tables compressed (methods 4.1)
     ing.compress_for(result.quality.rows_kept)

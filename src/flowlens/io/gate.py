@@ -166,18 +166,25 @@ def run_gate(
         parts = ", ".join(text(a) for a in acts)
         activity_sql = f"CASE WHEN {text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
     resource_sql = text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
+    kinds = _column_types(con, raw.name)
     # Activities and resources are few distinct values repeated over every row: held as codes
     # (an enumeration of their sorted values) while reading, they sort and compare as small
-    # integers.
-    activity_sql = _coded(con, raw, activity_sql, "activity")
+    # integers. A column whose values need no trimming and hold no NUL byte (the usual case)
+    # is cast as it is: no text is trimmed per row, and its NUL check is left out (it would
+    # be false on every row).
+    clean: set[str] = set()
+    activity_sql, is_clean = _coded(
+        con, raw, activity_sql, "activity", acts[0] if len(acts) == 1 else None, kinds
+    )
+    clean |= {acts[0]} if is_clean else set()
     if mapping.resource:
-        resource_sql = _coded(con, raw, resource_sql, "resource")
+        resource_sql, is_clean = _coded(con, raw, resource_sql, "resource", mapping.resource, kinds)
+        clean |= {mapping.resource} if is_clean else set()
     lifecycle_sql = f"lower({text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
 
     attributes = _attribute_names(mapping, raw.columns)
     attr_sql = "".join(f", {raw.sql(src)} AS {q(dst)}" for dst, src in attributes.items())
 
-    kinds = _column_types(con, raw.name)
     end_present = _present(kinds, raw, mapping.end)  # type: ignore[arg-type]
     start_present = _present(kinds, raw, mapping.start) if mapping.start else "FALSE"
     dst_cols = ""
@@ -185,7 +192,7 @@ def run_gate(
         dst_cols = f", {end_local} AS __end_local, {start_local} AS __start_local"
     # A NUL byte in any text field marks a damaged row (C strings cut short, binary spilled
     # into text); it is set aside whole rather than read in part.
-    text_cols = _text_columns(kinds, raw)
+    text_cols = [c for c in _text_columns(kinds, raw) if c not in clean]
     nul_sql = " OR ".join(f"contains({raw.sql(c)}, chr(0))" for c in text_cols) or "FALSE"
     # A wall-clock time the zone skips (spring forward) does not exist: the engine would read
     # it an hour later and reorder the case; it is set aside with the value instead.
@@ -459,30 +466,51 @@ def run_gate(
 CODED_MAX = 1 << 16
 
 
-def _coded(con: duckdb.DuckDBPyConnection, raw: RawTable, expr: str, role: str) -> str:
+def _coded(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable,
+    expr: str,
+    role: str,
+    column: str | None,
+    kinds: dict[str, str],
+) -> tuple[str, bool]:
     """SQL for ``expr`` as an enumeration of its distinct values, or ``expr`` itself when they
-    are many (or none).
+    are many (or none); and whether that SQL is a plain cast of source ``column``.
 
     Used while reading: rows sorted, grouped and compared carry one or two bytes instead of
     text. The enumeration lists the values in the engine's text order, so comparing and
     ordering codes gives what comparing and ordering the text would. The events table holds
     text again (the type every analysis and export expects; fetching an enumeration into
     pandas goes value by value through Python).
+
+    ``expr`` is the trimmed text of ``column`` (None: of several columns). The distinct values
+    are taken as the source has them and trimmed afterwards, a few values instead of every
+    row; when each one is its own trimmed, non-empty text without a NUL byte, the column is
+    cast as it is (the same code for every row, without trimming each) and the second value
+    is True: the column then holds no NUL byte on any row.
     """
     name = f"__flowlens_{role}"
-    con.execute(f"CREATE TEMP TABLE __fl_values AS SELECT DISTINCT {expr} AS v FROM {q(raw.name)}")
+    src = raw.sql(column) if column is not None and kinds.get(raw.column(column)) == "VARCHAR" else expr
+    con.execute(f"CREATE TEMP TABLE __fl_values AS SELECT DISTINCT {src} AS r FROM {q(raw.name)}")
+    trimmed = _text_sql("r") if src != expr else "r"
     try:
-        (n,) = con.execute("SELECT count(v) FROM __fl_values").fetchone()  # type: ignore[misc]
+        (n, dirty) = con.execute(  # type: ignore[misc]
+            f"SELECT count(DISTINCT {trimmed}), "
+            f"count(*) FILTER (WHERE r IS DISTINCT FROM {trimmed} OR contains(r, chr(0))) FROM __fl_values"
+        ).fetchone()
         if not 0 < n <= CODED_MAX:
-            return expr
+            return expr, False
         con.execute(
-            f"CREATE TYPE {q(name)} AS ENUM (SELECT v FROM __fl_values WHERE v IS NOT NULL ORDER BY v)"
+            f"CREATE TYPE {q(name)} AS ENUM (SELECT v FROM (SELECT DISTINCT {trimmed} AS v "
+            "FROM __fl_values) WHERE v IS NOT NULL ORDER BY v)"
         )
     except duckdb.Error:  # pragma: no cover - a name taken already: keep the text
-        return expr
+        return expr, False
     finally:
         con.execute("DROP TABLE __fl_values")
-    return f"CAST({expr} AS {q(name)})"
+    if src != expr and not dirty:
+        return f"CAST({src} AS {q(name)})", True
+    return f"CAST({expr} AS {q(name)})", False
 
 
 def _drop_duplicates(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> None:
@@ -969,16 +997,13 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
 
 
 def drop_staging(con: duckdb.DuckDBPyConnection, *names: str) -> None:
-    """Drop staging tables or views, whichever each is (one look-up for all of them)."""
-    kinds = con.execute(
-        "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE list_contains(?, view_name) UNION ALL "
-        "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE list_contains(?, table_name)",
-        [list(names), list(names)],
-    ).fetchall()
-    found = dict(kinds)
-    for name in names:  # in the order given: a view before the table it reads
-        if name in found:
-            con.execute(f"DROP {found[name]} {q(name)}")
+    """Drop staging tables or views, whichever each is, in the order given (a view before the
+    table it reads); names that do not exist are passed over."""
+    for name in names:
+        try:
+            con.execute(f"DROP TABLE IF EXISTS {q(name)}")
+        except duckdb.CatalogException:  # a view of that name (asking the catalog first cost ~7 ms)
+            con.execute(f"DROP VIEW {q(name)}")
 
 
 def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: QualityReport) -> None:
