@@ -411,3 +411,51 @@ def test_delimiter_from_the_header_only_when_it_is_certain(tmp_path) -> None:
     path.write_text("case;activity;time\n1;a;2024-01-01 10:00\n1;b;2024-01-01 11:00\n")
     log = flowlens.read_log(path)
     assert log.source.delimiter == ";" and log.n_events == 2
+
+
+def _events(log: flowlens.EventLog) -> pd.DataFrame:
+    cols = "eid, case_idx, case_id, pos, activity, start_us, end_us, resource, src_row"
+    return log.engine.duckdb.execute(f"SELECT {cols} FROM events ORDER BY eid").df()  # type: ignore[union-attr]
+
+
+def test_text_read_as_it_is_equals_text_trimmed_per_row() -> None:
+    # Case ids, activities and resources are read without a per-row trim or NUL check when no
+    # distinct value needs one; a single padded or empty value sends the column through both.
+    clean = _dup_log()
+    base = _events(flowlens.read_log(clean))
+    for col in ("case_id", "activity", "resource"):
+        padded = clean.copy()
+        padded.loc[1, col] = f"  {padded.loc[1, col]} "  # trimmed while reading: the same log
+        pd.testing.assert_frame_equal(_events(flowlens.read_log(padded)), base)
+    broken = clean.copy()
+    broken.loc[1, "activity"] = "che\x00ck"  # the row is set aside, the rest read as before
+    broken.loc[2, "case_id"] = ""
+    log = flowlens.read_log(broken)
+    assert dict(zip(log.quarantine().source_row, log.quarantine().reason, strict=True)) == {
+        2: "NUL byte in a field",
+        3: "missing case id",
+        12: "exact duplicate",
+    }
+
+
+def test_bundle_on_the_gate_table_equals_the_expressions() -> None:
+    # Variants, case durations and the graph read the gate's own table with plain SQL; a log
+    # over another table (here: every row, filtered) takes the Ibis expressions: same results.
+    log = flowlens.read_log(shared_path("sepsis"))
+    other = log.derive(log.table.filter(log.table.eid >= 0), "every row")
+    assert log.is_ingested_table() and not other.is_ingested_table()
+    pd.testing.assert_frame_equal(flowlens.variants(log), flowlens.variants(other))
+    pd.testing.assert_frame_equal(flowlens.case_durations(log), flowlens.case_durations(other))
+    g, h = flowlens.directly_follows(log), flowlens.directly_follows(other)
+    for a, b in (
+        (g.nodes, h.nodes),
+        (g.start_activities, h.start_activities),
+        (g.end_activities, h.end_activities),
+    ):
+        pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(g.edges, h.edges, check_exact=False, rtol=1e-12)
+
+
+def test_gate_of_a_small_log_on_one_thread_leaves_the_setting() -> None:
+    log = flowlens.read_log(_dup_log(), threads=2)
+    assert log.engine.setting("threads") == "2"

@@ -180,6 +180,16 @@ def run_gate(
     if mapping.resource:
         resource_sql, is_clean = _coded(con, raw, resource_sql, "resource", mapping.resource, kinds)
         clean |= {mapping.resource} if is_clean else set()
+    # The case id likewise, told from its distinct values (fewer than the rows, if many).
+    case_sql = text(mapping.case)
+    if kinds.get(raw.column(mapping.case)) == "VARCHAR":
+        (n_dirty,) = con.execute(  # type: ignore[misc]
+            f"SELECT count(*) FILTER (WHERE {_needs_text_cleaning('v')}) "
+            f"FROM (SELECT DISTINCT {raw.sql(mapping.case)} AS v FROM {q(raw.name)})"
+        ).fetchone()
+        if not n_dirty:
+            case_sql = raw.sql(mapping.case)
+            clean.add(mapping.case)
     lifecycle_sql = f"lower({text(mapping.lifecycle)})" if lifecycle else "CAST(NULL AS VARCHAR)"
 
     attributes = _attribute_names(mapping, raw.columns)
@@ -258,7 +268,7 @@ def run_gate(
               END AS __reason
             FROM (
               SELECT {row_sql} AS __row,
-                     {text(mapping.case)} AS case_id,
+                     {case_sql} AS case_id,
                      {activity_sql} AS activity,
                      {start_sql} AS start_us,
                      {end.sql} AS end_us,
@@ -492,11 +502,10 @@ def _coded(
     name = f"__flowlens_{role}"
     src = raw.sql(column) if column is not None and kinds.get(raw.column(column)) == "VARCHAR" else expr
     con.execute(f"CREATE TEMP TABLE __fl_values AS SELECT DISTINCT {src} AS r FROM {q(raw.name)}")
-    trimmed = _text_sql("r") if src != expr else "r"
+    trimmed, dirty_sql = (_text_sql("r"), _needs_text_cleaning("r")) if src != expr else ("r", "FALSE")
     try:
         (n, dirty) = con.execute(  # type: ignore[misc]
-            f"SELECT count(DISTINCT {trimmed}), "
-            f"count(*) FILTER (WHERE r IS DISTINCT FROM {trimmed} OR contains(r, chr(0))) FROM __fl_values"
+            f"SELECT count(DISTINCT {trimmed}), count(*) FILTER (WHERE {dirty_sql}) FROM __fl_values"
         ).fetchone()
         if not 0 < n <= CODED_MAX:
             return expr, False
@@ -511,6 +520,17 @@ def _coded(
     if src != expr and not dirty:
         return f"CAST({src} AS {q(name)})", True
     return f"CAST({expr} AS {q(name)})", False
+
+
+def _needs_text_cleaning(value: str) -> str:
+    """SQL: text ``value`` is not its own trimmed, non-empty text, or holds a NUL byte (the
+    gate reads such a value through :func:`_text_sql` and checks its row for NUL bytes).
+
+    >>> import duckdb
+    >>> duckdb.connect().execute("SELECT " + _needs_text_cleaning("' a'") + ", " + _needs_text_cleaning("'a'")).fetchone()
+    (True, False)
+    """
+    return f"({value} IS DISTINCT FROM {_text_sql(value)} OR contains({value}, chr(0)))"
 
 
 def _drop_duplicates(con: duckdb.DuckDBPyConnection, attributes: dict[str, str]) -> None:
