@@ -107,7 +107,8 @@ def _bounces(ctx: FindingContext) -> Bounces:
     if not rs_acts:
         return Bounces([], [], None)
     it = instance_table(ctx)
-    x = it.mutate(rs=it.activity.isin(rs_acts))
+    is_rs = it.activity.isin(rs_acts)
+    x = it.mutate(rs=is_rs)
     # the case's first reassignment: an aggregate of the (few) reassignments joined back, not a
     # window by case (which sorts every column of every instance)
     rx = x.filter(x.rs)
@@ -133,7 +134,7 @@ def _bounces(ctx: FindingContext) -> Bounces:
     # the reassignments with the staff steps of their case, not ordered passes over every
     # instance. They read the instance table itself: its projections of ``x`` would join the
     # first reassignment to every instance once per reader.
-    rr = it.filter(it.activity.isin(rs_acts)).select("eid", "case_idx", "case_id", "activity", "pos")
+    rr = it.filter(is_rs).select("eid", "case_idx", "case_id", "activity", "pos")
     sp = it.filter(it.staff).select(s_case="case_idx", s_pos="pos")
     jb = rr.join(sp, [rr.case_idx == sp.s_case, sp.s_pos < rr.pos])
     jb = jb.group_by("eid").aggregate(p_before=jb.s_pos.max()).rename(b_eid="eid")
