@@ -243,6 +243,7 @@ def _build(ctx: FindingContext) -> Steps:
     import ibis
 
     from flowlens.analysis.journeys import detect_column
+    from flowlens.timing.enablement import drop_tables
 
     log = ctx.log
     t = log.table
@@ -332,9 +333,16 @@ def _build(ctx: FindingContext) -> Steps:
     kk = base.group_by(["case_idx", "ck"]).aggregate(
         kid=base.eid.min(), kfam=base.fam.argmin(base.eid, where=base.fam.notnull())
     )
-    kk = kk.rename(k_case="case_idx", k_ck="ck")
-    x = x.left_join(kk, (x.case_idx == kk.k_case) & x.ck.identical_to(kk.k_ck)).drop("k_case", "k_ck")
-    x = x.mutate(kfam=ibis.ifelse(x.ck.isnull(), ibis.null("string"), x.kfam))
+    # stored (one row per contact): the running counts below read it too, and as an expression
+    # each reader aggregated every instance again
+    kk = log.engine.materialize(kk.rename(k_case="case_idx", k_ck="ck"), prefix="fl_jcontacts")
+
+    def with_contact(y: ibis.Table) -> ibis.Table:
+        """``y`` (rows of ``base``) with its contact's kid and kfam."""
+        y = y.left_join(kk, (y.case_idx == kk.k_case) & y.ck.identical_to(kk.k_ck)).drop("k_case", "k_ck")
+        return y.mutate(kfam=ibis.ifelse(y.ck.isnull(), ibis.null("string"), y.kfam))
+
+    x = with_contact(x)
     # The issue's first channel family and first step (by start, then case order). An issue
     # spans cases, so these are computed apart on a narrow projection of the stored base table
     # (not of the joins above, which they do not read) and stored: left inside
@@ -361,21 +369,38 @@ def _build(ctx: FindingContext) -> Steps:
     # repeated information, bot fallbacks: the repeated-check claims and repeat_class), NULL on
     # the others: a range join of those (few) steps with the (few) counted steps of their
     # contact, not a window over every instance of the log. A count of the steps before one is
-    # the count up to it minus the step itself.
-    counted = {
-        "info": x.g_information_provided,
-        "step_up": x.g_step_up,
-        "transfer": x.g_transfer,
-        "handoff": x.g_handoff,
-        "fallback": x.g_bot_fallback,
-        "handled": x.g_handled,
-        "handoff_u": x.g_handoff | (x.g_handled & (x.kfam == CHAT_FAMILY)),
-    }
-    reads = x.g_verification | x.g_identity_check | x.g_step_up | x.g_repeat_information | x.g_bot_fallback
-    rd = x.filter(reads).select(
+    # the count up to it minus the step itself. Both sides are read from the stored base table,
+    # filtered before their contact is joined (projections of ``x`` would repeat its joins with
+    # every instance).
+    reads = (
+        base.g_verification
+        | base.g_identity_check
+        | base.g_step_up
+        | base.g_repeat_information
+        | base.g_bot_fallback
+    )
+    rd = with_contact(base.filter(reads)).select(
         "g_transfer", "g_handoff", "g_bot_fallback", "g_handled", r_eid="eid", r_kid="kid"
     )
-    cn = x.select(c_eid="eid", c_kid="kid", **{f"c_{k}": f.cast("int64") for k, f in counted.items()})
+    cb = base.filter(
+        base.g_information_provided
+        | base.g_step_up
+        | base.g_transfer
+        | base.g_handoff
+        | base.g_bot_fallback
+        | base.g_handled
+    )
+    cb = with_contact(cb)
+    counted = {
+        "info": cb.g_information_provided,
+        "step_up": cb.g_step_up,
+        "transfer": cb.g_transfer,
+        "handoff": cb.g_handoff,
+        "fallback": cb.g_bot_fallback,
+        "handled": cb.g_handled,
+        "handoff_u": cb.g_handoff | (cb.g_handled & (cb.kfam == CHAT_FAMILY)),
+    }
+    cn = cb.select(c_eid="eid", c_kid="kid", **{f"c_{k}": f.cast("int64") for k, f in counted.items()})
     cn = cn.filter(ibis.or_(*(cn[f"c_{k}"] == 1 for k in counted)))
     j = rd.join(cn, [rd.r_kid == cn.c_kid, cn.c_eid <= rd.r_eid])
     cs = j.group_by("r_eid").aggregate(**{f"s_{k}": j[f"c_{k}"].sum() for k in counted})
@@ -407,6 +432,8 @@ def _build(ctx: FindingContext) -> Steps:
     x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
     x = x.select(*(c for c in x.columns if c != "kid"), "kid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
+    # the per-contact and per-issue look-ups are in the steps table now
+    drop_tables(log, kk, first_fam, first_act)
     lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(
         table=table,

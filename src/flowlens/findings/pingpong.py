@@ -106,8 +106,9 @@ def _bounces(ctx: FindingContext) -> Bounces:
     rs_acts = role_members(ctx, "reassignment", acts)
     if not rs_acts:
         return Bounces([], [], None)
-    x = instance_table(ctx)
-    x = x.mutate(rs=x.activity.isin(rs_acts))
+    it = instance_table(ctx)
+    is_rs = it.activity.isin(rs_acts)
+    x = it.mutate(rs=is_rs)
     # the case's first reassignment: an aggregate of the (few) reassignments joined back, not a
     # window by case (which sorts every column of every instance)
     rx = x.filter(x.rs)
@@ -131,19 +132,20 @@ def _bounces(ctx: FindingContext) -> Bounces:
     claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims")
     # The team before and after each reassignment (last and next staff step): range joins of
     # the reassignments with the staff steps of their case, not ordered passes over every
-    # instance.
-    rr = x.filter(x.rs).select("eid", "case_idx", "case_id", "activity", "pos")
-    sp = x.filter(x.staff).select(s_case="case_idx", s_pos="pos")
+    # instance. They read the instance table itself: its projections of ``x`` would join the
+    # first reassignment to every instance once per reader.
+    rr = it.filter(is_rs).select("eid", "case_idx", "case_id", "activity", "pos")
+    sp = it.filter(it.staff).select(s_case="case_idx", s_pos="pos")
     jb = rr.join(sp, [rr.case_idx == sp.s_case, sp.s_pos < rr.pos])
     jb = jb.group_by("eid").aggregate(p_before=jb.s_pos.max()).rename(b_eid="eid")
     ja = rr.join(sp, [rr.case_idx == sp.s_case, sp.s_pos > rr.pos])
     ja = ja.group_by("eid").aggregate(p_after=ja.s_pos.min()).rename(a_eid="eid")
     r = rr.left_join(jb, rr.eid == jb.b_eid).left_join(ja, rr.eid == ja.a_eid)
     r = r.select("case_idx", "case_id", "activity", "pos", "p_before", "p_after")
-    tm = x.select(t_case="case_idx", t_pos="pos", t_team="team", t_res="resource")
+    tm = it.select(t_case="case_idx", t_pos="pos", t_team="team", t_res="resource")
     r = r.left_join(tm, [r.case_idx == tm.t_case, r.p_before == tm.t_pos]).drop("t_case", "t_pos")
     r = r.rename(from_team="t_team", from_res="t_res")
-    tm2 = x.select(u_case="case_idx", u_pos="pos", u_team="team", u_res="resource")
+    tm2 = it.select(u_case="case_idx", u_pos="pos", u_team="team", u_res="resource")
     r = r.left_join(tm2, [r.case_idx == tm2.u_case, r.p_after == tm2.u_pos]).drop("u_case", "u_pos")
     r = r.rename(to_team="u_team", to_res="u_res")
     hops = r.select("case_id", "activity", "pos", "from_team", "to_team", "from_res", "to_res").to_pandas()

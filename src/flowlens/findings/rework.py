@@ -286,8 +286,11 @@ def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     codes = activity_codes(ctx)
     x = x.left_join(codes, x.activity == codes.k_act).drop("k_act")
     # the occurrence on a narrow projection joined back by eid (the window operator sorts every
-    # column it carries)
-    nw = x.select("eid", "case_idx", "pos", "acode")
+    # column it carries), taken from the time model's instances themselves: a projection of
+    # ``x`` would compute its joins and marks a second time for this branch
+    inst = ctx.tm.instances
+    nw = inst.select("eid", "case_idx", "pos", "activity")
+    nw = nw.left_join(codes, nw.activity == codes.k_act).drop("k_act")
     nw = nw.select(
         w_eid="eid",
         occ=ibis.row_number().over(ibis.window(group_by=[nw.case_idx, nw.acode], order_by=nw.pos)) + 1,
@@ -320,10 +323,8 @@ def _repeats(ctx: FindingContext) -> Repeats:
         hit = x.filter(isin(x.activity, extra)).select(h_case="case_idx").distinct()
         xh = x.semi_join(hit, x.case_idx == hit.h_case)
         keep = v.anti_join(hit, v.v_case == hit.h_case)
-        v = log.engine.materialize(
-            keep.union(_visits(ctx, xh, transparent, store=False), distinct=False),
-            prefix="fl_rework_v",
-        )
+        # read once, by the join below: not stored apart
+        v = keep.union(_visits(ctx, xh, transparent, store=False), distinct=False)
     t = log.engine.materialize(_with_visits(x, v), prefix="fl_rework")
     counts = (
         t.group_by("activity")
