@@ -1,10 +1,12 @@
 """Every analysis gives identical results on DuckDB and on Spark (local mode).
 
 The core aggregates on four small shared logs; the time model, waiting split, bottlenecks and
-findings in full on receipt; every section of the report on a sample of the bank demo. Spark
-starts once for this module (7-13 s); its cost on these logs is its fixed cost per query. Runs in
-CI: ./setup.sh --test installs the spark extra and a Java runtime, and a missing one fails the
-tests (EngineError), never skips them.
+findings in full on receipt, and the ping-pong and customer-loop detectors on small logs; every
+section of the report on a sample of the bank demo. Spark starts once for this module (7-13 s);
+its cost on these logs is its fixed cost per query. Every not-slow Spark test lives here: CI runs
+with ``--dist loadscope``, so one worker runs this module and one JVM starts. Runs in CI:
+./setup.sh --test installs the spark extra and a Java runtime, and a missing one fails the tests
+(EngineError), never skips them.
 """
 
 from __future__ import annotations
@@ -171,6 +173,32 @@ def test_findings_identical(analysed) -> None:
         d["detectors"] = [{k: v for k, v in det.items() if k != "seconds"} for det in d["detectors"]]
     assert a["findings"], "receipt has findings: the comparison must not be vacuous"
     assert_same(a, b, "findings")
+
+
+def test_customer_loop_and_ping_pong_findings_identical() -> None:
+    """The detectors receipt has no case for (ping-pong between teams, customer wait loops,
+    idle statuses) on the small logs their own tests build (tests/findings)."""
+    from findings._rework_data import log_from, run
+    from findings.test_customer_loops import document_rows, status_rows
+    from findings.test_pingpong import bounce_rows, hop_rows
+
+    rows = bounce_rows()
+    rows += [(*r, "kyc") for i in range(10) for r in document_rows(f"d{i}", 2)]
+    rows += [(*r, "ops") for r in status_rows()]
+    for i in range(3):
+        rows += [r[:6] for r in hop_rows(f"p{i}", ["L1", "L2", "L1", "L2", "L1"])]
+        rows += [r[:6] for r in hop_rows(f"u{i}", ["L1", "L2", "L1"])]
+    log = log_from(rows, extra=["team"])
+
+    def summary(lg):  # type: ignore[no-untyped-def]
+        found = run(lg)
+        return sorted(
+            (f.kind, f.title, round(f.customer_time_s, 3), tuple(sorted(f.per_case_s.items()))) for f in found
+        )
+
+    duck = summary(log)
+    assert {k for k, *_ in duck} >= {"ping_pong", "customer_wait_loop", "idle_status"}
+    assert summary(log.to_engine("spark")) == duck
 
 
 def test_staging_folder_hands_the_log_over(shared_logs, tmp_path, monkeypatch) -> None:

@@ -824,11 +824,14 @@ def test_optimize_refits_only_the_candidates_the_fitted_model_finds_significant(
     from flowlens.simulation.optimize import optimize
 
     m = build(tiny_obs)  # type: ignore[arg-type]
-    r = optimize(m, observations=tiny_obs, cases=150, start=START, replications=4)  # type: ignore[arg-type]
-    plain = {x["name"]: x for x in optimize(m, cases=150, start=START, replications=4).ranked}
+    # three replications: what is asserted holds by construction (same seeds), whatever the
+    # precision; each replication costs ~4 CPU s per run (41 candidates, most of it applying them)
+    r = optimize(m, observations=tiny_obs, cases=150, start=START, replications=3)  # type: ignore[arg-type]
+    plain = {x["name"]: x for x in optimize(m, cases=150, start=START, replications=3).ranked}
     screened = [x for x in r.ranked if x.get("screened_out")]
     refitted = [x for x in r.ranked if not x.get("screened_out")]
     assert screened and all(not x["significant"] for x in screened)
+    assert refitted, "some candidates must be refitted, or the checks below are vacuous"
     for x in r.ranked:
         # one centre, the fitted model's, whether refitted or screened out
         assert x["saving_mean_h"] == plain[x["name"]]["saving_mean_h"]

@@ -11,7 +11,7 @@ import pytest
 from flowlens.findings import pingpong, rework
 from flowlens.findings.context import FindingContext
 
-from ._rework_data import bank, case_scores, log_from, real, run
+from ._rework_data import bank, case_scores, log_from, real
 
 
 def bounce_rows(n: int = 10) -> list[tuple]:
@@ -141,29 +141,6 @@ def test_bpic2013_ping_pong_between_support_groups() -> None:
     top = pp[0]
     assert found.index(top) < 10 and top.details["ping_pong_rate"] > 0
     assert all(f.details["direct"] + f.details["indirect"] == f.occurrences for f in pp)
-
-
-@pytest.mark.spark
-def test_same_findings_on_spark() -> None:
-    from .test_customer_loops import document_rows, status_rows
-
-    rows = bounce_rows()
-    rows += [(*r, "kyc") for i in range(10) for r in document_rows(f"d{i}", 2)]
-    rows += [(*r, "ops") for r in status_rows()]
-    for i in range(3):
-        rows += [r[:6] for r in hop_rows(f"p{i}", ["L1", "L2", "L1", "L2", "L1"])]
-        rows += [r[:6] for r in hop_rows(f"u{i}", ["L1", "L2", "L1"])]
-    log = log_from(rows, extra=["team"])
-
-    def summary(lg):  # type: ignore[no-untyped-def]
-        found = run(lg)
-        return sorted(
-            (f.kind, f.title, round(f.customer_time_s, 3), tuple(sorted(f.per_case_s.items()))) for f in found
-        )
-
-    duck = summary(log)
-    assert {k for k, *_ in duck} >= {"ping_pong", "customer_wait_loop", "idle_status"}
-    assert summary(log.to_engine("spark")) == duck
 
 
 def test_a_placeholder_value_is_no_team() -> None:
