@@ -189,7 +189,7 @@ def batch_log() -> flowlens.EventLog:
             (f"q{k}", "a", "sys", f"2024-01-02 08:{7 + 3 * k:02d}", f"2024-01-02 08:{30 + 3 * k}"),
             (f"q{k}", "check", "desk", f"2024-01-02 {8 + k:02d}:37", f"2024-01-02 {9 + k:02d}:37"),
         ]
-    for k in range(3):  # enabled 08:00-08:20, the reviewer idle until 10:00
+    for k in range(3):  # enabled 08:05-08:25, the reviewer idle until 10:00
         rows += [
             (f"c{k}", "a", "sys", f"2024-01-03 08:{10 * k:02d}", f"2024-01-03 08:{10 * k + 5:02d}"),
             (
@@ -204,11 +204,9 @@ def batch_log() -> flowlens.EventLog:
 
 
 @pytest.mark.parametrize("log_name", ["generated", "purchasing"])
-def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(
-    log_name, monkeypatch, shared_logs
-) -> None:
+def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, monkeypatch) -> None:
     """Batch detection's per-resource passes taken a slice of resources at a time (forced with
-    a budget of one instance per slice) give the batches, members and shared resources of one
+    a budget of about four slices) give the batches, members and shared resources of one
     pass over everything."""
     log = batch_log() if log_name == "generated" else flowlens.read_log(shared_path("purchasing"))
     tm = time_model(log)
