@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import flowlens
 from conftest import shared_path
-from flowlens.analysis.batch_detection import detect_batches
+from flowlens.analysis import batch_detection
+from flowlens.analysis.batch_detection import detect_batches, resource_slices, shared_resources
 from flowlens.analysis.waiting import CAUSES, waiting_causes
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.model import time_model
@@ -167,6 +168,64 @@ def test_sequential_batch_after_deliberate_accumulation() -> None:
     c = causes_of(w, "review")
     assert c["batching"] == pytest.approx(120 + 110 + 100, abs=1e-9)
     assert c["contention"] == pytest.approx(20 + 40, abs=1e-9)
+
+
+def batch_tables(tm) -> tuple[set[str], pd.DataFrame, pd.DataFrame]:
+    b = detect_batches(tm)
+    return shared_resources(tm), b.batches, b.members.to_pandas().sort_values("eid").reset_index(drop=True)
+
+
+def batch_log() -> flowlens.EventLog:
+    """Three people with a batch each (parallel, sequential, none: a busy queue) and a system
+    that works on many cases at once (shared)."""
+    rows = []
+    for k in range(4):  # enabled 08:00..11:00, submitted together at 16:00
+        rows += [
+            (f"p{k}", "a", "sys", f"2024-01-01 {8 + k:02d}:07", f"2024-01-01 {8 + k:02d}:09"),
+            (f"p{k}", "submit", "clerk", "2024-01-01 16:07", "2024-01-01 16:08"),
+        ]
+    for k in range(3):  # a queue worked back to back: no batch
+        rows += [
+            (f"q{k}", "a", "sys", f"2024-01-02 08:{7 + 3 * k:02d}", f"2024-01-02 08:{30 + 3 * k}"),
+            (f"q{k}", "check", "desk", f"2024-01-02 {8 + k:02d}:37", f"2024-01-02 {9 + k:02d}:37"),
+        ]
+    for k in range(3):  # enabled 08:05-08:25, the reviewer idle until 10:00
+        rows += [
+            (f"c{k}", "a", "sys", f"2024-01-03 08:{10 * k:02d}", f"2024-01-03 08:{10 * k + 5:02d}"),
+            (
+                f"c{k}",
+                "review",
+                "aml",
+                f"2024-01-03 10:{20 * k:02d}",
+                f"2024-01-03 1{(20 * k + 20) // 60}:{(20 * k + 20) % 60:02d}",
+            ),
+        ]
+    return interval_log(rows)
+
+
+@pytest.mark.parametrize("log_name", ["generated", "purchasing"])
+def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, monkeypatch) -> None:
+    """Batch detection's per-resource passes taken a slice of resources at a time (forced with
+    a budget of about four slices) give the batches, members and shared resources of one
+    pass over everything."""
+    log = batch_log() if log_name == "generated" else flowlens.read_log(shared_path("purchasing"))
+    tm = time_model(log)
+    whole = batch_tables(tm)
+    if log_name == "generated":
+        assert whole[0] == {"sys"} and whole[1].kind.tolist() == ["sequential", "parallel"]
+    else:
+        assert len(whole[1]) > 300
+    # about four slices
+    inst = tm.instances.filter(tm.instances.resource.notnull())
+    counts = inst.group_by("resource").aggregate(n=inst.count()).to_pandas()
+    counts = counts.sort_values("resource").reset_index(drop=True)
+    per = log.engine.memory_budget * 4 // int(counts.n.sum())
+    monkeypatch.setattr(batch_detection, "BYTES_PER_INSTANCE", per)
+    assert len(resource_slices(inst, counts, log.engine)) >= 3
+    sliced = batch_tables(tm)
+    assert sliced[0] == whole[0]
+    pd.testing.assert_frame_equal(sliced[1], whole[1])
+    pd.testing.assert_frame_equal(sliced[2], whole[2])
 
 
 @settings(max_examples=8, deadline=None)

@@ -7,6 +7,7 @@ result, which the engine-parity tests check.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -36,6 +37,42 @@ def ordered_sequences(table: ibis.Table, *, value: str = "activity") -> ibis.Tab
     pairs = ibis.struct({"pos": table.pos, "v": table[value]})
     grouped = table.group_by("case_idx").aggregate(s=pairs.collect())
     return grouped.select("case_idx", seq=grouped.s.sort().map(lambda x: x.v))
+
+
+def with_flag(table: ibis.Table, column: str, values: Iterable[object], name: str) -> ibis.Table:
+    """``table`` with a boolean column ``name``: whether ``column`` is one of ``values`` (False
+    where it is NULL).
+
+    A left join on a table of the values, not ``column.isin(values)``: DuckDB turns ``IN`` a list
+    inside a filter into a join, but tests ``NOT IN`` a list, and ``IN`` a list in a select,
+    against the values one by one, so the work grows with their number (3·10^6 rows against the
+    names of 892 resources: 2.5 CPU s as a list, 0.08 s as a join; the generated 10^8-event log
+    has 8,920 shared resources and 10,000 staff).
+
+    >>> import ibis
+    >>> t = ibis.memtable({"i": [0, 1, 2], "r": ["a", "b", None]})
+    >>> with_flag(t, "r", ["b", "c"], "hit").order_by("i").hit.to_list()
+    [False, True, False]
+    """
+    import ibis
+    import pandas as pd
+
+    vals = sorted(set(values))
+    if not vals:
+        return table.mutate(**{name: ibis.literal(False)})
+    key = f"fl_in_{name}"
+    keys = ibis.memtable(pd.DataFrame({key: vals}), schema={key: table[column].type()})
+    j = table.left_join(keys, table[column] == keys[key])
+    return j.select(*table.columns, **{name: j[key].notnull()})
+
+
+def union_all(parts: list[ibis.Table]) -> ibis.Table:
+    """All rows of ``parts`` (tables of one schema, e.g. the slices of a result computed slice by
+    slice), unioned as a balanced tree: a chain of many would nest deeply."""
+    while len(parts) > 1:
+        pairs = [parts[k].union(parts[k + 1], distinct=False) for k in range(0, len(parts) - 1, 2)]
+        parts = pairs + parts[len(parts) - len(parts) % 2 :]
+    return parts[0]
 
 
 #: Events per case the renumbered ``eid`` can hold (eid = case_idx * EID_STRIDE + pos).

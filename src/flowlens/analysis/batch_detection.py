@@ -32,16 +32,26 @@ are recorded to the hour or coarser (``log.time_resolution_s``) has none.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
+
+from flowlens.relational import union_all
 
 if TYPE_CHECKING:
     import ibis
 
+    from flowlens.engine import Engine
     from flowlens.timing.model import TimeModel
+
+#: Engine memory per instance of the per-resource ordered passes (busy periods, run members,
+#: overlap of a resource's work): resources are taken in slices whose instances fit the
+#: engine's memory at this much each (:func:`resource_slices`).
+BYTES_PER_INSTANCE = 500
 
 #: times recorded this coarsely (to the hour or the day) cannot order work within a day
 COARSEST_CLOCK_S = 3600.0
@@ -83,28 +93,76 @@ def shared_resources(tm: TimeModel, *, min_share: float = 0.01) -> set[str]:
 
     inst = tm.instances
     x = inst.filter(inst.resource.notnull() & inst.start_us.notnull() & (inst.end_us > inst.start_us))
-    # Instances starting at the same moment form one group (a parallel batch is not overlap).
-    g = x.group_by(["resource", "start_us"]).aggregate(g_end=x.end_us.max(), g_n=x.count())
-    prev = g.g_end.max().over(ibis.window(group_by=g.resource, order_by=g.start_us, rows=(None, -1)))
-    g = g.mutate(
-        fl_ov=ibis.ifelse(g.start_us < prev.fill_null(g.start_us), g.g_n, 0),
-        fl_cover=ibis.greatest(g.g_end - ibis.greatest(g.start_us, prev.fill_null(g.start_us)), 0),
-    )
-    agg = (
-        g.group_by("resource")
-        .aggregate(
-            n=g.g_n.sum(),
-            ov=g.fl_ov.sum(),
-            cover=g.fl_cover.sum(),
-            span=g.g_end.max() - g.start_us.min(),
+    counts = _resource_counts(x)
+    aggs = []
+    for part in resource_slices(x, counts, tm.log.engine):
+        # Instances starting at the same moment form one group (a parallel batch is not overlap).
+        g = part.group_by(["rcode", "start_us"]).aggregate(g_end=part.end_us.max(), g_n=part.count())
+        prev = g.g_end.max().over(ibis.window(group_by=g.rcode, order_by=g.start_us, rows=(None, -1)))
+        g = g.mutate(
+            fl_ov=ibis.ifelse(g.start_us < prev.fill_null(g.start_us), g.g_n, 0),
+            fl_cover=ibis.greatest(g.g_end - ibis.greatest(g.start_us, prev.fill_null(g.start_us)), 0),
         )
-        .to_pandas()
-    )
+        aggs.append(
+            g.group_by("rcode")
+            .aggregate(
+                n=g.g_n.sum(),
+                ov=g.fl_ov.sum(),
+                cover=g.fl_cover.sum(),
+                span=g.g_end.max() - g.start_us.min(),
+            )
+            .to_pandas()
+        )
+    agg = pd.concat(aggs, ignore_index=True)
     if agg.empty:
         return set()
     share = agg.ov / agg.n
     busy = (agg.cover / agg.span.where(agg.span > 0)).fillna(1.0)
-    return set(agg.resource[(agg.ov > 0) & (share >= min_share) & (share >= 0.5 * busy)].astype(str))
+    hit = agg.rcode[(agg.ov > 0) & (share >= min_share) & (share >= 0.5 * busy)]
+    return set(counts.resource.iloc[hit.to_numpy()].astype(str))
+
+
+def _resource_counts(t: ibis.Table, leave_out: set[str] | None = None) -> pd.DataFrame:
+    """The resources of ``t`` (one row each, in name order) with their rows ``n``, without
+    ``leave_out``: what :func:`resource_slices` cuts."""
+    counts = t.group_by("resource").aggregate(n=t.count()).to_pandas()
+    if leave_out:
+        counts = counts[~counts.resource.isin(leave_out)]
+    return counts.sort_values("resource").reset_index(drop=True)
+
+
+def resource_slices(t: ibis.Table, counts: pd.DataFrame, engine: Engine) -> list[ibis.Table]:
+    """``t`` (with a ``resource`` column) in slices of whole resources, each slice's rows within
+    the engine's memory at :data:`BYTES_PER_INSTANCE` each (one slice when all fit, as on a
+    cluster engine), with ``rcode``, the resource's row in ``counts`` (:func:`_resource_counts`).
+    Only the resources in ``counts`` are kept: an inner join on a table of them, not a ``NOT
+    IN`` list (see :func:`flowlens.relational.with_flag`). Per-resource ordered passes need only
+    their own resource's rows, so a slice's result is the whole computation's for its resources;
+    one resource with more rows than a slice holds is a slice of its own and may exceed it.
+
+    >>> import ibis, pandas as pd
+    >>> from flowlens.engine import duckdb_engine
+    >>> t = ibis.memtable({"resource": ["a", "a", "b", "c"]})
+    >>> counts = pd.DataFrame({"resource": ["a", "b", "c"], "n": [2, 1, 1]})
+    >>> [p.rcode.to_list() for p in resource_slices(t, counts, duckdb_engine())]
+    [[0, 0, 1, 2]]
+    """
+    import ibis
+
+    codes = ibis.memtable(
+        pd.DataFrame({"c_res": counts.resource.astype(object), "rcode": np.arange(len(counts))}),
+        schema={"c_res": "string", "rcode": "int64"},
+    )
+    coded = t.join(codes, t.resource == codes.c_res).drop("c_res")
+    total = int(counts.n.sum())
+    n = -(-total * BYTES_PER_INSTANCE // engine.memory_budget) if engine.name == "duckdb" else 1
+    if n <= 1:
+        return [coded]
+    # equal shares of the rows, cut between resources
+    before = (counts.n.cumsum() - counts.n).to_numpy()
+    share = before * n // total
+    cuts = [0, *(np.flatnonzero(np.diff(share)) + 1).tolist(), len(counts)]
+    return [coded.filter((coded.rcode >= lo) & (coded.rcode < hi)) for lo, hi in itertools.pairwise(cuts)]
 
 
 def detect_batches(
@@ -132,8 +190,6 @@ def detect_batches(
     base = inst.filter(inst.resource.notnull() & inst.start_us.notnull())
     if tm.log.time_resolution_s >= COARSEST_CLOCK_S:
         base = base.filter(ibis.literal(False))
-    if shared:
-        base = base.filter(~base.resource.isin(sorted(shared)))
     base = base.select(
         "eid",
         "resource",
@@ -154,53 +210,22 @@ def detect_batches(
             enabled_us=ibis.null("int64"),
         )
         base = base.cast(o.schema()).union(o)
-    # The busy periods by two ordered passes per resource over integer columns only (the
-    # resource's rank among the resources, times, eid), joined back by eid: DuckDB's window
-    # operator sorts every column it carries, and text keys and columns cost several times more.
-    codes = base.select("resource").distinct()
-    codes = codes.select(c_res="resource", rcode=ibis.row_number().over(ibis.window(order_by=codes.resource)))
-    k = base.join(codes, base.resource == codes.c_res).select("eid", "rcode", "start_us", "end_us")
-    order = [k.start_us, k.end_us, k.eid]
-    prev_end = k.end_us.max().over(ibis.window(group_by=k.rcode, order_by=order, rows=(None, -1)))
-    k = k.mutate(fl_brk=(prev_end.isnull() | (k.start_us > prev_end + int(gap_s * 1e6))).cast("int64"))
-    order = [k.start_us, k.end_us, k.eid]
-    k = k.select(
-        k_eid="eid", bp=k.fl_brk.sum().over(ibis.window(group_by=k.rcode, order_by=order, rows=(None, 0)))
-    )
-    base = base.join(k, base.eid == k.k_eid).drop("k_eid")
-    # Computed once: the candidates, the idle time and the members all read the busy periods
-    # (two windows over every instance of the resources; left as expressions they were
-    # recomputed by each).
+    # Everything below is per resource: computed a slice of resources at a time, shared
+    # resources left out (they have no batches, and their work makes nobody else busy).
     eng = tm.log.engine
-    base = eng.materialize(base, prefix="fl_batch_base")
-    x = base.filter(base.enabled_us.notnull())
-    runs = x.group_by(["resource", "activity", "bp"]).aggregate(run_start=x.start_us.min())
-    y = x.join(runs, ["resource", "activity", "bp"])
-    m = y.filter(y.enabled_us <= y.run_start)
-    m_prev = m.end_us.max().over(
-        ibis.window(
-            group_by=[m.resource, m.activity, m.bp], order_by=[m.start_us, m.end_us, m.eid], rows=(None, -1)
-        )
-    )
-    m = eng.materialize(
-        m.mutate(fl_ovl=(m.start_us < m_prev).fill_null(False).cast("int64")), prefix="fl_batch_m"
-    )
-    cand = (
-        m.group_by(["resource", "activity", "bp"])
-        .aggregate(
-            size=m.count(),
-            first_start_us=m.start_us.min(),
-            last_start_us=m.start_us.max(),
-            first_end_us=m.end_us.min(),
-            last_end_us=m.end_us.max(),
-            enabled_us=m.enabled_us.max(),
-            first_enabled_us=m.enabled_us.min(),
-            overlaps=m.fl_ovl.sum(),
-        )
-        # accumulated: enabled at different times (hence someone waited)
-        .filter(lambda a: (a["size"] >= 2) & (a.first_enabled_us < a.enabled_us))
-        .to_pandas()
-    )
+    bases, ms, cands = [], [], []
+    for part in resource_slices(base, _resource_counts(base, shared), eng):
+        # Computed once: the candidates, the idle time and the members all read the busy
+        # periods (two windows over every instance of the resources; left as expressions they
+        # were recomputed by each).
+        b = eng.materialize(_busy_periods(part, gap_s), prefix="fl_batch_base")
+        m = eng.materialize(_run_members(b), prefix="fl_batch_m")
+        bases.append(b)
+        ms.append(m)
+        cands.append(_candidates(m).to_pandas())
+    base, m = union_all(bases), union_all(ms)
+    # slices without candidates left out: an empty frame's columns would lose their types
+    cand = pd.concat([c for c in cands if len(c)] or cands[:1], ignore_index=True)
     if cand.empty:
         members = m.filter(ibis.literal(False)).select(
             "eid", batch_id=m.bp, batch_first_start=m.start_us, batch_enabled=m.enabled_us, size=m.bp
@@ -249,3 +274,59 @@ def detect_batches(
     mm = m.join(keys, [m.resource == keys.b_res, m.activity == keys.b_act, m.bp == keys.b_bp])
     members = mm.select("eid", "batch_id", "batch_first_start", "batch_enabled", size=mm.b_size)
     return BatchResult(members=members, batches=batches[BATCH_COLUMNS])
+
+
+def _busy_periods(part: ibis.Table, gap_s: float) -> ibis.Table:
+    """``part`` (instances with ``rcode``, their resource's number) with ``bp``, the number of
+    the resource's busy period each belongs to."""
+    import ibis
+
+    # Two ordered passes per resource over integer columns only (the resource's number, times,
+    # eid), joined back by eid: DuckDB's window operator sorts every column it carries, and
+    # text keys and columns cost several times more.
+    k = part.select("eid", "rcode", "start_us", "end_us")
+    order = [k.start_us, k.end_us, k.eid]
+    prev_end = k.end_us.max().over(ibis.window(group_by=k.rcode, order_by=order, rows=(None, -1)))
+    k = k.mutate(fl_brk=(prev_end.isnull() | (k.start_us > prev_end + int(gap_s * 1e6))).cast("int64"))
+    order = [k.start_us, k.end_us, k.eid]
+    k = k.select(
+        k_eid="eid", bp=k.fl_brk.sum().over(ibis.window(group_by=k.rcode, order_by=order, rows=(None, 0)))
+    )
+    return part.join(k, part.eid == k.k_eid).drop("k_eid", "rcode")
+
+
+def _run_members(base: ibis.Table) -> ibis.Table:
+    """The members of every run in ``base`` (instances with their busy period): the
+    instances of the run's activity in the busy period enabled when the run began, with
+    ``fl_ovl`` (1: it starts before an earlier member ends)."""
+    import ibis
+
+    x = base.filter(base.enabled_us.notnull())
+    runs = x.group_by(["resource", "activity", "bp"]).aggregate(run_start=x.start_us.min())
+    y = x.join(runs, ["resource", "activity", "bp"])
+    m = y.filter(y.enabled_us <= y.run_start)
+    m_prev = m.end_us.max().over(
+        ibis.window(
+            group_by=[m.resource, m.activity, m.bp], order_by=[m.start_us, m.end_us, m.eid], rows=(None, -1)
+        )
+    )
+    return m.mutate(fl_ovl=(m.start_us < m_prev).fill_null(False).cast("int64"))
+
+
+def _candidates(m: ibis.Table) -> ibis.Table:
+    """One row per run of at least two members that accumulated (enabled at different times,
+    hence someone waited), with what :func:`detect_batches` classifies it by."""
+    return (
+        m.group_by(["resource", "activity", "bp"])
+        .aggregate(
+            size=m.count(),
+            first_start_us=m.start_us.min(),
+            last_start_us=m.start_us.max(),
+            first_end_us=m.end_us.min(),
+            last_end_us=m.end_us.max(),
+            enabled_us=m.enabled_us.max(),
+            first_enabled_us=m.enabled_us.min(),
+            overlaps=m.fl_ovl.sum(),
+        )
+        .filter(lambda a: (a["size"] >= 2) & (a.first_enabled_us < a.enabled_us))
+    )

@@ -50,6 +50,7 @@ from flowlens.analysis.batch_detection import detect_batches, shared_resources
 from flowlens.analysis.other_work import other_work_intervals, other_work_table
 from flowlens.errors import ConfigError
 from flowlens.i18n import M_
+from flowlens.relational import with_flag
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.discovery import discover_calendars
@@ -354,12 +355,8 @@ class _Sweep:
         ]
         # A lightly loaded person (a branch manager in meetings) still makes cases wait; a shared
         # resource does not.
-        skip = self.shared
-        wr = (
-            w.filter(w.resource.notnull() & ~w.resource.isin(skip))
-            if skip
-            else w.filter(w.resource.notnull())
-        )
+        wr = with_flag(w, "resource", self.shared, "fl_shared")
+        wr = wr.filter(wr.resource.notnull() & ~wr.fl_shared).drop("fl_shared")
         ov = wr.join(k, [wr.resource == k.k_res, k.k_s < wr.wend, k.k_e > wr.en, k.k_eid != wr.eid])
         ov = ov.mutate(
             a=ibis.greatest(ov.en, ov.k_s),
@@ -559,9 +556,8 @@ def _prefix_waits(
     bm = sweep.members.select(b_eid="eid", b_first="batch_first_start")
     own = inst.select(o_eid="eid", o_s="start_us", o_e="end_us")
     q = w.left_join(bm, w.eid == bm.b_eid).left_join(own, w.eid == own.o_eid)
-    busy_res = q.resource.notnull()
-    if sweep.shared:
-        busy_res &= ~q.resource.isin(sweep.shared)
+    q = with_flag(q, "resource", sweep.shared, "fl_shared")
+    busy_res = q.resource.notnull() & ~q.fl_shared
     # the sweep excludes the instance itself from its resource's work: kept for the sweep
     own_inside = (busy_res & (q.o_e > q.o_s) & (q.o_s < q.wend) & (q.o_e > q.en)).fill_null(False)
     slow = own_inside | q.wcal.isin(slow_cal) if slow_cal else own_inside

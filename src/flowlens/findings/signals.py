@@ -49,6 +49,7 @@ from flowlens.analysis.activity_groups import normalise
 from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer, is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
+from flowlens.relational import with_flag
 from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
@@ -303,9 +304,10 @@ def instance_table(ctx: FindingContext) -> ibis.Table:
             cproc=inst.service_part_us.fill_null(0),
             after_stop=inst.after_stop.fill_null(False),
         )
+        # one name per person: a join, not an IN list (see with_flag)
+        x = with_flag(x, "resource", staff, "staff")
         return x.mutate(
-            staff=isin(x.resource, staff),
-            cust=isin(x.activity, cust_acts) | isin(x.resource, cust_res) | isin(x.team, cust_team),
+            cust=isin(x.activity, cust_acts) | isin(x.resource, cust_res) | isin(x.team, cust_team)
         )
 
     return cached(ctx, "instance_table", run)

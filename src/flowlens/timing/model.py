@@ -42,6 +42,7 @@ import pandas as pd
 
 from flowlens.engine import BYTES_PER_EVENT
 from flowlens.errors import ConfigError
+from flowlens.relational import union_all
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet
 from flowlens.timing.clock_stop import ClockStop
@@ -227,7 +228,7 @@ def time_model(
     missing = int(t.filter(t.start_us.isnull()).count().to_pandas())
     estimated = estimate_starts and missing > 0
     if estimated:
-        x = with_enabled(base, _union(en_parts))
+        x = with_enabled(base, union_all(en_parts))
         w = ibis.window(group_by=x.resource, order_by=[x.end_us, x.eid])
         avail = ibis.ifelse(x.resource.isnull(), ibis.null("int64"), x.end_us.lag().over(w))
         x = x.mutate(fl_avail=avail)
@@ -305,7 +306,7 @@ def time_model(
             drop_tables(log, en)
     if estimated:
         drop_tables(log, timed)
-    instances = _union(parts)
+    instances = union_all(parts)
     if not always:
         x, clock = _with_business_time(log, instances, cals)
         instances = eng.materialize(x, prefix="fl_instances")
@@ -353,14 +354,6 @@ def case_slices(log: EventLog, bytes_per_event: int | None = None) -> list[tuple
 
 def _slice(t: ibis.Table, r: tuple[int, int] | None) -> ibis.Table:
     return t if r is None else t.filter((t.case_idx >= r[0]) & (t.case_idx < r[1]))
-
-
-def _union(parts: list[ibis.Table]) -> ibis.Table:
-    """All rows of ``parts``, unioned as a balanced tree (a chain of many would nest deeply)."""
-    while len(parts) > 1:
-        pairs = [parts[k].union(parts[k + 1], distinct=False) for k in range(0, len(parts) - 1, 2)]
-        parts = pairs + parts[len(parts) - len(parts) % 2 :]
-    return parts[0]
 
 
 def _step_times(x: ibis.Table, waits: list[str]) -> ibis.Table:
