@@ -292,6 +292,19 @@ def test_loanapp_top_waiting_activity(shared_logs) -> None:
     assert tr.waiting_total_s.sum() == pytest.approx(t.waiting_total_s.sum())
 
 
+def test_slices_of_cases_give_the_same_ranking(shared_logs, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flowlens.timing.model as model
+
+    tm = time_model(flowlens.read_log(shared_path("loanapp-train")))
+    whole = {level: bottlenecks(tm, level=level) for level in ("activity", "transition", "resource")}
+    # as if the engine had room for a seventh of the log's cases at a time
+    monkeypatch.setattr(model, "BYTES_PER_EVENT", tm.log.engine.memory_budget * 7 // tm.log.n_events + 1)
+    assert len(model.case_slices(tm.log)) >= 7
+    for level, table in whole.items():
+        pd.testing.assert_frame_equal(bottlenecks(tm, level=level), table)
+    assert whole["activity"].cases.sum() > whole["activity"].cases.max()
+
+
 def test_callcenter_queue_dominates_waiting(shared_logs) -> None:
     tm = time_model(flowlens.read_log(shared_path("bank-callcenter")))
     t = bottlenecks(tm).set_index("activity")

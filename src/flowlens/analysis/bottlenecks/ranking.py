@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
+from flowlens.timing.model import case_slices
 
 if TYPE_CHECKING:
     import ibis
@@ -115,11 +116,16 @@ def bottlenecks(tm: TimeModel, *, level: str = "activity", top: int | None = Non
         estimated_starts=x.start_estimated.cast("int64").sum(),
     )
     df = agg.to_pandas()
-    # Cases per group from the distinct (group, case) pairs, a grouped aggregate the engine
-    # spills, not a distinct count, whose one hash table per group must fit in memory (10^8
-    # events: a 1 GiB allocation failed in a 4.7 GB engine). The same count.
-    pairs = x.select(*keys, "case_idx").distinct()
-    cases = pairs.group_by(keys).aggregate(cases=pairs.count()).to_pandas()
+    # Cases per group from the distinct (group, case) pairs, not a distinct count, whose one
+    # hash table per group must fit in memory; and slice by slice of cases, because the pairs
+    # of the whole log did not either (10^8 events: a 1 GiB allocation failed in a 4.7 GB
+    # engine both ways). A case lies in one slice, so the slices' counts add up to the log's.
+    parts = []
+    for r in case_slices(tm.log):
+        xs = x if r is None else x.filter((x.case_idx >= r[0]) & (x.case_idx < r[1]))
+        pairs = xs.select(*keys, "case_idx").distinct()
+        parts.append(pairs.group_by(keys).aggregate(cases=pairs.count()).to_pandas())
+    cases = pd.concat(parts).groupby(keys, sort=False, dropna=False)["cases"].sum().reset_index()
     df = df.merge(cases, on=keys, how="left", validate="one_to_one")
     # An exact quantile holds every value of its group till the end (the engine cannot spill
     # it): the median and p90 of a column come from one state (the same numbers as two, half
