@@ -128,7 +128,11 @@ def test_people_with_little_work_join_the_shift_whose_hours_hold_it() -> None:
         "bob": 2,
         "new": 2,
     }
-    # a shift with too little work to read a calendar: the group stays pooled
+    # a shift with too little work to read a calendar joins the one whose hours hold its work
+    odd = (monday + days[:60, None] + np.array([11, 12]) * hour).ravel()
+    three = pd.concat([work[work.resource != "new"], pd.DataFrame({"resource": "cy", "s_us": odd})])
+    assert shifts(three, {"ann": ("A",), "bob": ("A",), "cy": ("A",)}, "UTC") == {"ann": 1, "bob": 2, "cy": 1}
+    # one shift left: the group stays pooled
     few = work[work.resource != "bob"].assign(resource=lambda f: f.resource.replace({"new": "bob"}))
     assert shifts(few, {"ann": ("A",), "bob": ("A",)}, "UTC") == {}
 

@@ -37,8 +37,8 @@ SAME_SHIFT = 0.5
 #: A person's hours are read only off at least this many starts; people with fewer join the
 #: shift whose hours hold most of their starts.
 MIN_PERSON_STARTS = 100
-#: A group is split only when each of its shifts has at least this many starts (enough to
-#: read a calendar; the fit also requires the shift's calendar to hold 80 % of them).
+#: A shift needs at least this many starts (enough to read a calendar; the fit also requires
+#: the shift's calendar to hold 80 % of them); a smaller one joins another.
 MIN_SHIFT_STARTS = 200
 
 _CELLS = 168
@@ -82,10 +82,10 @@ def shifts(work: pd.DataFrame, groups: dict[str, tuple[str, ...]], tz: str) -> d
     methods §16.2): people with at least :data:`MIN_PERSON_STARTS` starts in ``work``
     (``resource``, ``s_us``) are on the same shift when each does at least :data:`SAME_SHIFT`
     of their starts in the other's :func:`core_hours`, and shifts are the groups this relation
-    connects; the others join the shift whose hours hold most of their starts. A group is
-    split when it has two shifts or more, each with at least :data:`MIN_SHIFT_STARTS` starts;
-    people of groups that are not split are not in the result. Shifts are numbered by their
-    first person's name."""
+    connects; the others join the shift whose hours hold most of their starts, and so does a
+    shift with fewer than :data:`MIN_SHIFT_STARTS` starts (the smallest first). A group is
+    split when two shifts or more are left; people of groups that are not split are not in the
+    result. Shifts are numbered by their first person's name."""
     prof = hour_profiles(work[work.resource.astype(str).isin(list(groups))], tz)
     by_group: dict[tuple[str, ...], list[str]] = {}
     for r, acts in sorted(groups.items()):
@@ -114,18 +114,28 @@ def _split(prof: pd.DataFrame) -> dict[str, int]:
         for b in np.flatnonzero(same[a]):
             lo, hi = min(label[a], label[b]), max(label[a], label[b])
             label[label == hi] = lo
-    kinds = np.unique(label)
-    if len(kinds) < 2:
-        return {}
     shift_of = np.full(len(prof), -1)
-    shift_of[read] = np.searchsorted(kinds, label)
-    hours = np.stack([core_hours(counts[read][label == k].sum(axis=0)) for k in kinds])
+    shift_of[read] = np.searchsorted(np.unique(label), label)
+    # the people with too few starts to read, then the shifts with too little work to read a
+    # calendar (the smallest first), join the shift whose hours hold most of their starts
     rest = np.flatnonzero(total < MIN_PERSON_STARTS)
-    if len(rest):
-        shift_of[rest] = np.argmax(counts[rest] @ hours.T.astype(float), axis=1)
-    per_shift = np.bincount(shift_of, weights=total, minlength=len(kinds))
-    if (per_shift < MIN_SHIFT_STARTS).any():
-        return {}
+    while True:
+        kinds = np.unique(shift_of[shift_of >= 0])
+        if len(kinds) < 2:
+            return {}
+        hours = np.stack([core_hours(counts[shift_of == k].sum(axis=0)) for k in kinds]).astype(float)
+        if len(rest):
+            shift_of[rest] = kinds[np.argmax(counts[rest] @ hours.T, axis=1)]
+            rest = rest[:0]
+            continue
+        work = np.array([total[shift_of == k].sum() for k in kinds])
+        small = int(np.argmin(work))
+        if work[small] >= MIN_SHIFT_STARTS:
+            break
+        into = counts[shift_of == kinds[small]].sum(axis=0) @ hours.T
+        into[small] = -1
+        shift_of[shift_of == kinds[small]] = kinds[int(np.argmax(into))]
+    shift_of = np.searchsorted(kinds, shift_of)
     names = prof.index.astype(str).tolist()
     first = {k: min(n for n, s in zip(names, shift_of, strict=True) if s == k) for k in range(len(kinds))}
     number = {k: i + 1 for i, k in enumerate(sorted(first, key=first.__getitem__))}
