@@ -206,7 +206,7 @@ def observe(
     person_cal = _calendars(log, calendars, inst, groups, other)
     # a group whose people work distinct shifts keeps its calendar as its pool's (the hours the
     # pool's work runs in) and each shift gets its own: the hours its people take work in
-    shift_cal = _shift_calendars(log, inst, groups, other) if calendars is None else {}
+    shift_cal = _shift_calendars(log, inst, groups, person_cal, other) if calendars is None else {}
     # Waiting is split into causes with the calendars the simulation will use: off-shift
     # time of a calendar the model keeps is reproduced by the calendar, and without one it is
     # waiting the delay must carry (methods §16.2).
@@ -798,7 +798,9 @@ def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
     many cases, from its first arrival, seed 1) is nearer the log's cycle times (1-Wasserstein
     distance in hours). A shared queue lets any free member take the next step; in many
     back offices work is given to one person and waits for them while colleagues are free,
-    which only the log can tell."""
+    which only the log can tell. A pool of shifts (``member_calendars``, methods §16.2) stays
+    one queue: its people take the work that comes in their shift, and a step given up front
+    to someone off shift would wait hours for them while the shift on duty is free."""
     from scipy.stats import wasserstein_distance
 
     from flowlens.simulation.engine import simulate
@@ -813,14 +815,14 @@ def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
     scores: dict[str, float] = {}
     for mode in ("queue", "person"):
         for pool in model.pools.values():
-            pool["assignment"] = mode
+            pool["assignment"] = "queue" if pool.get("member_calendars") else mode
         sim = simulate(model, cases=len(real), start=start, seed=1)
         sg = sim.groupby("case_id")
         ct = ((sg.end_time.max() - sg.start_time.min()).dt.total_seconds() / 3600).to_numpy()
         scores[mode] = round(float(wasserstein_distance(real, ct)), 3)
     best = min(scores, key=lambda m: (scores[m], m != "queue"))
     for pool in model.pools.values():
-        pool["assignment"] = best
+        pool["assignment"] = "queue" if pool.get("member_calendars") else best
     model.fitted["assignment"] = best
     model.fitted["assignment_ct_distance_h"] = scores
 
@@ -1437,14 +1439,18 @@ def _shift_calendars(
     log: EventLog,
     inst: pd.DataFrame,
     groups: dict[str, tuple[str, ...]],
+    group_cal: dict[str, Any],
     other: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The calendar of each person of a group whose people work distinct shifts (methods
-    §16.2, :func:`~flowlens.simulation.shifts.shifts`), read off the shift's pooled work as a
-    group's is off the group's, under the same conditions (calendars discovered, not given; a
-    log of at least 14 days timed finer than an hour). A group one of whose shifts' calendars
-    holds fewer than :data:`MIN_CALENDAR_COVER` of the shift's starts is not split."""
-    from flowlens.simulation.shifts import shifts
+    §16.2, :func:`~flowlens.simulation.shifts.shifts`): their group's calendar (``group_cal``,
+    :func:`_calendars`) cut to the hours of day of their shift, under the same conditions as a
+    discovered calendar (not given; a log of at least 14 days timed finer than an hour). The
+    group's calendar is read off all its people's work, so a shift keeps the days and hours the
+    group works (a shift's own sparse work would leave out the odd quiet Sunday); the shift only
+    says when in the day. A group one of whose shifts' calendars holds fewer than
+    :data:`MIN_CALENDAR_COVER` of the shift's starts is not split."""
+    from flowlens.simulation.shifts import hours_of_day, shifts, within
 
     span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
     if not groups or span_days < WEEKLY_DAYS or (log.time_resolution_s or 0) >= 3600:
@@ -1461,8 +1467,11 @@ def _shift_calendars(
     if not shift_of:
         return {}
     key = {r: "group " + " | ".join(groups[r]) + f" shift {k}" for r, k in shift_of.items()}
-    found = _discover_by(log, inst, key, other)
-    cal = {k: found.for_resource(k) for k in sorted(set(key.values()))}
+    cal: dict[str, Any] = {}
+    for k in sorted(set(key.values())):
+        members = sorted(r for r in key if key[r] == k)
+        band = hours_of_day(work, members, log.timezone)
+        cal[k] = within(group_cal.get(members[0]), band, log.timezone, k)
     # a shift's calendar must hold most of its starts, as a group's must; else no split
     cover = _explaining(cal, work.assign(on=work.resource.map(key)), lambda frame: frame["on"])
     failed = {groups[r] for r in key if cal[key[r]] is None or cover[key[r]] is not cal[key[r]]}
