@@ -206,7 +206,7 @@ def observe(
     person_cal = _calendars(log, calendars, inst, groups, other)
     # a group whose people work distinct shifts keeps its calendar as its pool's (the hours the
     # pool's work runs in) and each shift gets its own: the hours its people take work in
-    shift_cal = _shift_calendars(log, inst, groups, person_cal, other) if calendars is None else {}
+    shift_cal = _shift_calendars(log, inst, groups, other) if calendars is None else {}
     # Waiting is split into causes with the calendars the simulation will use: off-shift
     # time of a calendar the model keeps is reproduced by the calendar, and without one it is
     # waiting the delay must carry (methods §16.2).
@@ -1439,18 +1439,14 @@ def _shift_calendars(
     log: EventLog,
     inst: pd.DataFrame,
     groups: dict[str, tuple[str, ...]],
-    group_cal: dict[str, Any],
     other: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The calendar of each person of a group whose people work distinct shifts (methods
-    §16.2, :func:`~flowlens.simulation.shifts.shifts`): their group's calendar (``group_cal``,
-    :func:`_calendars`) cut to the hours of day of their shift, under the same conditions as a
-    discovered calendar (not given; a log of at least 14 days timed finer than an hour). The
-    group's calendar is read off all its people's work, so a shift keeps the days and hours the
-    group works (a shift's own sparse work would leave out the odd quiet Sunday); the shift only
-    says when in the day. A group one of whose shifts' calendars holds fewer than
-    :data:`MIN_CALENDAR_COVER` of the shift's starts is not split."""
-    from flowlens.simulation.shifts import hours_of_day, shifts, within
+    §16.2, :func:`~flowlens.simulation.shifts.shifts`), read off the shift's pooled work as a
+    group's is off the group's, under the same conditions (calendars discovered, not given; a
+    log of at least 14 days timed finer than an hour). A group one of whose shifts' calendars
+    holds fewer than :data:`MIN_CALENDAR_COVER` of the shift's starts is not split."""
+    from flowlens.simulation.shifts import shifts
 
     span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
     if not groups or span_days < WEEKLY_DAYS or (log.time_resolution_s or 0) >= 3600:
@@ -1467,11 +1463,8 @@ def _shift_calendars(
     if not shift_of:
         return {}
     key = {r: "group " + " | ".join(groups[r]) + f" shift {k}" for r, k in shift_of.items()}
-    cal: dict[str, Any] = {}
-    for k in sorted(set(key.values())):
-        members = sorted(r for r in key if key[r] == k)
-        band = hours_of_day(work, members, log.timezone)
-        cal[k] = within(group_cal.get(members[0]), band, log.timezone, k)
+    found = _discover_by(log, inst, key, other)
+    cal = {k: found.for_resource(k) for k in sorted(set(key.values()))}
     # a shift's calendar must hold most of its starts, as a group's must; else no split
     cover = _explaining(cal, work.assign(on=work.resource.map(key)), lambda frame: frame["on"])
     failed = {groups[r] for r in key if cal[key[r]] is None or cover[key[r]] is not cal[key[r]]}

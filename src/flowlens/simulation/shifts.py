@@ -142,65 +142,6 @@ def _split(prof: pd.DataFrame) -> dict[str, int]:
     return {n: number[int(s)] for n, s in zip(names, shift_of, strict=True)}
 
 
-def hours_of_day(work: pd.DataFrame, people: list[str], tz: str) -> np.ndarray:
-    """The hours of day (24 booleans, local) in which ``people``'s pooled :func:`core_hours`
-    lie on any weekday: a shift's band.
-
-    >>> w = pd.DataFrame({"resource": ["ann"] * 3, "s_us": [1_704_092_400_000_000] * 3})  # 07:00
-    >>> np.flatnonzero(hours_of_day(w, ["ann"], "UTC")).tolist()
-    [7]
-    """
-    mine = work[work.resource.astype(str).isin(people)]
-    counts = hour_profiles(mine, tz).to_numpy().sum(axis=0)
-    return core_hours(counts).reshape(7, 24).any(axis=0)
-
-
-def within(cal: Any, band: np.ndarray, tz: str, name: str) -> Any:
-    """The calendar ``cal`` (None: always on) open only in the hours of day set in ``band``: a
-    shift's calendar, the group's days and hours cut to the shift's band (methods §16.2), or
-    None when nothing is left.
-
-    >>> from flowlens.timing.calendars import WorkCalendar
-    >>> day = WorkCalendar.preset("office")
-    >>> within(day, np.arange(24) >= 12, "UTC", "late").to_dict()["hours"]["mon"]
-    ['12:00-17:00']
-    """
-    from datetime import time
-
-    from flowlens.timing.calendars import WorkCalendar
-
-    runs, h = [], 0
-    while h < 24:  # the band as [from, to) minute ranges
-        if band[h]:
-            e = h
-            while e + 1 < 24 and band[e + 1]:
-                e += 1
-            runs.append((h * 60, (e + 1) * 60))
-            h = e + 1
-        else:
-            h += 1
-    full = ((0, 24 * 60),)
-    hours: dict[int, tuple[tuple[time, time], ...]] = {}
-    for d in range(7):
-        spans = (
-            full
-            if cal is None
-            else tuple(
-                (a.hour * 60 + a.minute, 24 * 60 if b == time.max else b.hour * 60 + b.minute)
-                for a, b in cal.hours.get(d, ())
-            )
-        )
-        cut = sorted((max(a, lo), min(b, hi)) for a, b in spans for lo, hi in runs if min(b, hi) > max(a, lo))
-        if cut:
-            hours[d] = tuple(
-                (time(a // 60, a % 60), time.max if b == 24 * 60 else time(b // 60, b % 60)) for a, b in cut
-            )
-    if not hours:
-        return None
-    holidays = frozenset() if cal is None else cal.holidays
-    return WorkCalendar(name=name, timezone=tz, hours=hours, holidays=holidays)
-
-
 def describe(work: pd.DataFrame, groups: dict[str, tuple[str, ...]], tz: str) -> list[dict[str, Any]]:
     """Per person of ``groups`` with work: their group, starts, the hours of day their
     :func:`core_hours` cover (local), and their shift when the group is split (for reports and
@@ -243,4 +184,4 @@ def _hour_ranges(on: np.ndarray) -> str:
     return " ".join(out)
 
 
-__all__ = ["core_hours", "describe", "hour_profiles", "hours_of_day", "shifts", "within"]
+__all__ = ["core_hours", "describe", "hour_profiles", "shifts"]
