@@ -553,6 +553,9 @@ class _Pool:
     wake_at: float = float("inf")
     #: free members as (free since, position in ``members``, member): a heap
     idle: list[tuple[float, int, int]] = field(default_factory=list)
+    #: a pool whose members work different shifts (``member_calendars``): per shift its clock
+    #: and its free members (a heap as ``idle``, which then stays empty); empty otherwise
+    shifts: list[tuple[Any, list[tuple[float, int, int]]]] = field(default_factory=list)
 
 
 def simulate(
@@ -960,9 +963,21 @@ class _Run:
             else:
                 sub_of.append((first, None))
                 groups = [ids]
+            own = spec.get("member_calendars", {})
             for g in groups:
                 pool = _Pool(g, clock=clocks[cname])
-                pool.idle = [(t_first, pos, mi) for pos, mi in enumerate(g)]
+                free = [(t_first, pos, mi) for pos, mi in enumerate(g)]
+                shift = [own.get(self.member_names[mi], cname) for mi in g]
+                if own and set(shift) != {cname}:
+                    # members take work in their shift's hours; the work runs in the pool's
+                    for c in dict.fromkeys(shift):
+                        if c not in clocks:
+                            clocks[c] = _Clock(cals.get(c), t_first)
+                        pool.shifts.append(
+                            (clocks[c], [f for f, s in zip(free, shift, strict=True) if s == c])
+                        )
+                else:
+                    pool.idle = free
                 self.pools.append(pool)
                 self.pool_clock.append(clocks[cname])
                 self.member_pos.extend(range(len(g)))
@@ -993,9 +1008,15 @@ class _Run:
         own = len(self.pool_clock) + self.paths.act.astype(np.int64)
         self.delay_clock = np.asarray(working, dtype=object)[np.where(pool_of >= 0, pool_of, own)].tolist()
         self.home = [0] * len(self.member_names)  # the (sub-)pool a member is free in
+        #: the heap a member waits in when free: their (sub-)pool's, or their shift's
+        self.idle_of: list[list[tuple[float, int, int]]] = [[] for _ in self.member_names]
         for pi, pool in enumerate(self.pools):
             for mi in pool.members:
                 self.home[mi] = pi
+                self.idle_of[mi] = pool.idle
+            for _, free in pool.shifts:
+                for _, _, mi in free:
+                    self.idle_of[mi] = free
         prio = np.zeros(len(self.case_ids))
         if model.priority and self.attrs is not None:
             order = model.priority["order"]
@@ -1198,6 +1219,7 @@ class _Run:
         if jobs:
             skip += [False] * len(self.job_x)
         pool_of, who, pools, member_pos, home = self.pool_of, self.who, self.pools, self.member_pos, self.home
+        idle_of = self.idle_of
         merged_next, member_clock, delay_clock = self.merged_next, self.member_clock, self.delay_clock
         batched = bool(self.batch_rule)
         act, dur, qkey, step_clock = self.act, self.dur, self.qkey, self.step_clock
@@ -1250,7 +1272,7 @@ class _Run:
                         push(heap, (e, seq(), _END, x))
                         continue
                 push(q, (qkey[x], now, x))
-                if idle:
+                if idle or pool.shifts:
                     self._dispatch(p, now)
             elif kind == _END:
                 if jobs and x < n_inst:
@@ -1297,7 +1319,7 @@ class _Run:
                 if mi >= 0 and f < 0:
                     # the member's own pool (a merged follower may need nobody: no pool of its own)
                     p = home[mi]
-                    push(pools[p].idle, (now, member_pos[mi], mi))
+                    push(idle_of[mi], (now, member_pos[mi], mi))
                     if pools[p].queue:
                         self._dispatch(p, now)
             elif kind == _WAKE:
@@ -1376,6 +1398,9 @@ class _Run:
         first (then in the pool's order), while the pool's calendar is open; when it is
         closed, the pool wakes at its next opening."""
         pool = self.pools[p]
+        if pool.shifts:
+            self._dispatch_shifts(p, now)
+            return
         q, idle = pool.queue, pool.idle
         if not q or not idle:
             return
@@ -1395,6 +1420,40 @@ class _Run:
             start[i] = now
             e = ck.add(now, dur[i])
             end[i] = e
+            push(heap, (e, seq(), _END, i))
+
+    def _dispatch_shifts(self, p: int, now: float) -> None:
+        """:meth:`_dispatch` for a pool whose members work different shifts (methods §16.4):
+        the member idle longest among those whose shift is on takes the head of the queue, and
+        the work runs in the pool's working time (a task started before the shift ends is
+        finished); when no free member is on shift, the pool wakes at the earliest opening of
+        a shift with a free member."""
+        pool = self.pools[p]
+        q = pool.queue
+        ck = pool.clock
+        pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
+        while q:
+            best: list[tuple[float, int, int]] | None = None
+            wake = math.inf
+            for shift_clock, free in pool.shifts:
+                if not free:
+                    continue
+                if shift_clock.always or shift_clock.open_at(now):
+                    if best is None or free[0] < best[0]:
+                        best = free
+                else:
+                    wake = min(wake, shift_clock.next_open(now))
+            if best is None:
+                if wake < pool.wake_at:
+                    pool.wake_at = wake
+                    self._push(wake, _WAKE, p)
+                return
+            mi = pop(best)[2]
+            i = pop(q)[2]
+            self.who[i] = mi
+            self.start[i] = now
+            e = ck.add(now, self.dur[i])
+            self.end[i] = e
             push(heap, (e, seq(), _END, i))
 
     def _batch(self, i: int, now: float) -> None:

@@ -143,6 +143,9 @@ class Observations:
     #: ``resource``, ``s_us`` (its start) and ``work_s`` (its duration in working time of the
     #: person's calendar), jobs that take no time left out; None when none was given
     other_work: pd.DataFrame | None = None
+    #: person -> the calendar of their shift, for the people of groups split into shifts
+    #: (:func:`_shift_calendars`); their ``cal_of`` is the group's, their pool's
+    shift_cal_of: dict[str, str] = field(default_factory=dict)
     #: a bootstrap copy's cases over the log's (:func:`resample` by weeks): the case volume
     #: the copy's weeks carry, by which its model's arrival rate is scaled
     volume: float = 1.0
@@ -201,6 +204,9 @@ def observe(
             else other_work_intervals(other_work, calendars)
         )
     person_cal = _calendars(log, calendars, inst, groups, other)
+    # a group whose people work distinct shifts keeps its calendar as its pool's (the hours the
+    # pool's work runs in) and each shift gets its own: the hours its people take work in
+    shift_cal = _shift_calendars(log, inst, groups, other) if calendars is None else {}
     # Waiting is split into causes with the calendars the simulation will use: off-shift
     # time of a calendar the model keeps is reproduced by the calendar, and without one it is
     # waiting the delay must carry (methods §16.2).
@@ -209,7 +215,7 @@ def observe(
     always = WorkCalendar.preset("24x7", timezone=tz)
     used = CalendarSet(
         default=always,
-        resources={r: (c if c is not None else always) for r, c in person_cal.items()},
+        resources={r: (c if c is not None else always) for r, c in {**person_cal, **shift_cal}.items()},
         source="the simulation model's calendars",
     )
     wa = waiting_causes(tm, calendars=used, other_work=other)
@@ -242,7 +248,11 @@ def observe(
     unstaffed = sorted(set(inst.activity.astype(str)) - set(shares) - set(releases))
     step_cal = _activity_calendars(log, inst, unstaffed, sorted(releases))
     name_of, cal_specs, cal_objs = _named(
-        {**{f"r:{r}": c for r, c in person_cal.items()}, **{f"a:{a}": c for a, c in step_cal.items()}}
+        {
+            **{f"r:{r}": c for r, c in person_cal.items()},
+            **{f"s:{r}": c for r, c in shift_cal.items()},
+            **{f"a:{a}": c for a, c in step_cal.items()},
+        }
     )
     cal_of = {r: name_of[f"r:{r}"] for r in person_cal}
     act_cal = {a: name_of[f"a:{a}"] for a in step_cal}
@@ -291,6 +301,7 @@ def observe(
         name=name or _stem(log.source.path),
         releases=releases,
         other_work=_other_work_jobs(other, groups, cal_of, cal_objs) if other is not None else None,
+        shift_cal_of={r: name_of[f"s:{r}"] for r in shift_cal},
     )
 
 
@@ -325,7 +336,7 @@ def build(
     present = set(inst.activity.unique())
     control["concurrent"] = [list(p) for p in obs.concurrent if set(p) <= present]
 
-    pools, shares = _pools(inst, groups, cal_of)
+    pools, shares = _pools(inst, groups, cal_of, obs.shift_cal_of)
     kept_on = _continuations(inst, set(shares), control["concurrent"])
     if obs.other_work is not None:
         _other_work_streams(pools, obs.other_work, tz, duration_method)
@@ -347,7 +358,11 @@ def build(
             spec["batching_share"] = round(min(1.0, batch / float(g.delay_s.sum())), 6)
         spec["observed"] = {"instances": len(g)}
         activities[str(act)] = spec
-    used_cals = ({p["calendar"] for p in pools.values()} | set(act_cal.values())) - {"24x7"}
+    used_cals = (
+        {p["calendar"] for p in pools.values()}
+        | {c for p in pools.values() for c in p.get("member_calendars", {}).values()}
+        | set(act_cal.values())
+    ) - {"24x7"}
     lengths = [len(t) for t in traces]
     span = inst.s_us.min(), inst.end_us.max()
     model = SimulationModel(
@@ -783,7 +798,9 @@ def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
     many cases, from its first arrival, seed 1) is nearer the log's cycle times (1-Wasserstein
     distance in hours). A shared queue lets any free member take the next step; in many
     back offices work is given to one person and waits for them while colleagues are free,
-    which only the log can tell."""
+    which only the log can tell. A pool of shifts (``member_calendars``, methods §16.2) stays
+    one queue: its people take the work that comes in their shift, and a step given up front
+    to someone off shift would wait hours for them while the shift on duty is free."""
     from scipy.stats import wasserstein_distance
 
     from flowlens.simulation.engine import simulate
@@ -798,14 +815,14 @@ def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
     scores: dict[str, float] = {}
     for mode in ("queue", "person"):
         for pool in model.pools.values():
-            pool["assignment"] = mode
+            pool["assignment"] = "queue" if pool.get("member_calendars") else mode
         sim = simulate(model, cases=len(real), start=start, seed=1)
         sg = sim.groupby("case_id")
         ct = ((sg.end_time.max() - sg.start_time.min()).dt.total_seconds() / 3600).to_numpy()
         scores[mode] = round(float(wasserstein_distance(real, ct)), 3)
     best = min(scores, key=lambda m: (scores[m], m != "queue"))
     for pool in model.pools.values():
-        pool["assignment"] = best
+        pool["assignment"] = "queue" if pool.get("member_calendars") else best
     model.fitted["assignment"] = best
     model.fitted["assignment_ct_distance_h"] = scores
 
@@ -1367,8 +1384,6 @@ def _calendars(
     log's and the other: a person's shift is when they work, not only when they work on this
     process, and the other work the model reserves must fit in it (methods §16.2).
     """
-    from flowlens.timing.discovery import discover_calendars
-
     if not groups:
         return {}
     span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
@@ -1378,38 +1393,82 @@ def _calendars(
             objs[r] = given.for_resource(r)
     elif span_days >= WEEKLY_DAYS and (log.time_resolution_s or 0) < 3600:
         key = {r: "group " + " | ".join(acts) for r, acts in groups.items()}
-        t = log.table
-        mine = None if other is None else other[other.resource.astype(str).isin(list(groups))]
-        if mine is not None and len(mine):
-            import flowlens
-
-            rows = inst[inst.resource.isin(list(groups))]
-            frame = pd.DataFrame(
-                {
-                    "resource": np.concatenate([rows.resource.astype(str), mine.resource.astype(str)]),
-                    "start_us": np.concatenate([rows.s_us, mine.start_us]).astype("int64"),
-                    "end_us": np.concatenate([rows.end_us.fillna(rows.s_us), mine.end_us]).astype("int64"),
-                }
-            )
-            frame = pd.DataFrame(
-                {
-                    "case_id": np.arange(len(frame)).astype(str),
-                    "activity": "work",
-                    "start_time": pd.to_datetime(frame.start_us, unit="us", utc=True),
-                    "end_time": pd.to_datetime(frame.end_us, unit="us", utc=True),
-                    "resource": frame.resource.map(key),
-                }
-            )
-            derived = flowlens.read_log(frame, tz=log.timezone)
-        else:
-            derived = log.derive(
-                t.mutate(resource=t.resource.substitute(key, else_=None)), "resources replaced by their group"
-            )
-        found = discover_calendars(derived, holidays=False)
+        found = _discover_by(log, inst, key, other)
         for r in groups:
             objs[r] = found.for_resource(key[r])
         objs = _explaining(objs, inst, lambda frame: frame.resource)
     return {r: objs.get(r) for r in sorted(groups)}
+
+
+def _discover_by(log: EventLog, inst: pd.DataFrame, key: dict[str, str], other: pd.DataFrame | None) -> Any:
+    """Calendars discovered (§7.3) per value of ``key`` (person -> the name their work is pooled
+    under) from the work of the people in ``key``: the log's, and with ``other`` (the other
+    work's intervals) theirs too."""
+    import flowlens
+    from flowlens.timing.discovery import discover_calendars
+
+    mine = None if other is None else other[other.resource.astype(str).isin(list(key))]
+    if mine is not None and len(mine):
+        rows = inst[inst.resource.isin(list(key))]
+        frame = pd.DataFrame(
+            {
+                "resource": np.concatenate([rows.resource.astype(str), mine.resource.astype(str)]),
+                "start_us": np.concatenate([rows.s_us, mine.start_us]).astype("int64"),
+                "end_us": np.concatenate([rows.end_us.fillna(rows.s_us), mine.end_us]).astype("int64"),
+            }
+        )
+        frame = pd.DataFrame(
+            {
+                "case_id": np.arange(len(frame)).astype(str),
+                "activity": "work",
+                "start_time": pd.to_datetime(frame.start_us, unit="us", utc=True),
+                "end_time": pd.to_datetime(frame.end_us, unit="us", utc=True),
+                "resource": frame.resource.map(key),
+            }
+        )
+        derived = flowlens.read_log(frame, tz=log.timezone)
+    else:
+        t = log.table
+        derived = log.derive(
+            t.mutate(resource=t.resource.substitute(key, else_=None)), "resources replaced by their group"
+        )
+    return discover_calendars(derived, holidays=False)
+
+
+def _shift_calendars(
+    log: EventLog,
+    inst: pd.DataFrame,
+    groups: dict[str, tuple[str, ...]],
+    other: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The calendar of each person of a group whose people work distinct shifts (methods
+    §16.2, :func:`~flowlens.simulation.shifts.shifts`), read off the shift's pooled work as a
+    group's is off the group's, under the same conditions (calendars discovered, not given; a
+    log of at least 14 days timed finer than an hour). A group one of whose shifts' calendars
+    holds fewer than :data:`MIN_CALENDAR_COVER` of the shift's starts is not split."""
+    from flowlens.simulation.shifts import shifts
+
+    span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
+    if not groups or span_days < WEEKLY_DAYS or (log.time_resolution_s or 0) >= 3600:
+        return {}
+    people = inst[inst.resource.isin(list(groups))]
+    work = pd.DataFrame({"resource": people.resource.astype(str), "s_us": people.s_us})
+    if other is not None:
+        mine = other[other.resource.astype(str).isin(list(groups))]
+        work = pd.concat(
+            [work, pd.DataFrame({"resource": mine.resource.astype(str), "s_us": mine.start_us})],
+            ignore_index=True,
+        )
+    shift_of = shifts(work, groups, log.timezone)
+    if not shift_of:
+        return {}
+    key = {r: "group " + " | ".join(groups[r]) + f" shift {k}" for r, k in shift_of.items()}
+    found = _discover_by(log, inst, key, other)
+    cal = {k: found.for_resource(k) for k in sorted(set(key.values()))}
+    # a shift's calendar must hold most of its starts, as a group's must; else no split
+    cover = _explaining(cal, work.assign(on=work.resource.map(key)), lambda frame: frame["on"])
+    failed = {groups[r] for r in key if cal[key[r]] is None or cover[key[r]] is not cal[key[r]]}
+    return {r: cal[key[r]] for r in sorted(key) if groups[r] not in failed}
 
 
 def _named(objs: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
@@ -1595,13 +1654,19 @@ def _shares(inst: pd.DataFrame, groups: dict[str, tuple[str, ...]]) -> dict[str,
 
 
 def _pools(
-    inst: pd.DataFrame, groups: dict[str, tuple[str, ...]], cal_of: dict[str, str]
+    inst: pd.DataFrame,
+    groups: dict[str, tuple[str, ...]],
+    cal_of: dict[str, str],
+    shift_cal_of: dict[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
     """Pools: people grouped by the activities they do and their calendar; per activity the
     share of its instances each pool did. An activity most of whose instances have no person
-    (nobody recorded, a system, the customer) needs nobody."""
+    (nobody recorded, a system, the customer) needs nobody. People of a group split into
+    shifts (``shift_cal_of``: person -> their shift's calendar) stay in their group's pool,
+    one queue, with their shift's calendar as ``member_calendars`` (methods §16.1)."""
     if not groups:
         return {}, {}
+    shift_cal_of = shift_cal_of or {}
     members: dict[tuple[Any, ...], list[str]] = {}
     for r, acts in sorted(groups.items()):
         members.setdefault((acts, cal_of.get(r, "24x7")), []).append(r)
@@ -1626,6 +1691,9 @@ def _pools(
             },
             "activities": list(acts),
         }
+        own = {r: shift_cal_of[r] for r in sorted(people) if shift_cal_of.get(r, cal) != cal}
+        if own:
+            pools[name]["member_calendars"] = own
         for r in people:
             pool_of[r] = name
     shares: dict[str, dict[str, float]] = {}

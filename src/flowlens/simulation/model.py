@@ -15,7 +15,8 @@ the JSON Schema is ``model.schema.json`` beside this module, methods §16 define
   waiting no staff cause before it (``delay``: the customer, a third party) and the pools that
   do it, with shares; an activity without pools needs nobody (no queue);
 * ``pools``: named groups of resources (people, by their log names) with a calendar each and,
-  optionally, their ``other_work``: a stream of jobs outside the process they also serve;
+  optionally, ``member_calendars`` (a member's own shift: the hours in which they take work)
+  and their ``other_work``: a stream of jobs outside the process they also serve;
 * ``calendars``: working hours in the format of ``--calendar`` files;
 * ``priority``: optionally, a case attribute whose values are served first;
 * ``activities.A.priority``: optionally, a step priority (default 0): a pool serves the waiting
@@ -201,6 +202,16 @@ class SimulationModel:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{pool.get('calendar')}'{closest(str(pool.get('calendar')), cal_names)}"
                 )
+            own = pool.get("member_calendars", {})
+            if not isinstance(own, dict) or any(m not in members for m in own):
+                raise ConfigError(
+                    f"{where}.member_calendars: expected {{member: calendar}} for members of the pool"
+                )
+            for m, c in own.items():
+                if c not in cal_names:
+                    raise ConfigError(
+                        f"{where}.member_calendars.{m}: unknown calendar '{c}'{closest(str(c), cal_names)}"
+                    )
             if pool.get("other_work") is not None:
                 _check_other_work(pool["other_work"], members, f"{where}.other_work")
         for name, a in acts.items():

@@ -121,8 +121,8 @@ def utilisation(model: SimulationModel, frame: Any) -> dict[str, float]:
 
 def model_candidates(model: SimulationModel, *, cases: int, start: Any, seed: int) -> list[Scenario]:
     """Candidates the model suggests: a person more in the busiest pool, each step with
-    batching waits unbatched, two more hours a day for each pool on a calendar, and halving the
-    waiting on others before the three steps where it adds up most."""
+    batching waits unbatched, two more hours a day for each pool on a calendar (without
+    shifts), and halving the waiting on others before the three steps where it adds up most."""
     out: list[Scenario] = []
     frame = simulate(model, cases=cases, start=start, seed=seed, with_enabled=True)
     util = utilisation(model, frame)
@@ -145,7 +145,9 @@ def model_candidates(model: SimulationModel, *, cases: int, start: Any, seed: in
     for name, pool in sorted(model.pools.items()):
         cal = model.calendars.get(pool.get("calendar", "24x7"))
         acts = [a for a, s in sorted(model.activities.items()) if name in (s.get("pools") or {})]
-        if cal is None or not acts:
+        # a pool of shifts (methods §16.2): its hours set for all would put everyone on every
+        # shift, far more than two more hours
+        if cal is None or not acts or pool.get("member_calendars"):
             continue
         hours = {
             d: _longer(spans)

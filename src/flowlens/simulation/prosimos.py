@@ -723,7 +723,10 @@ def _parameters(
                         "name": member,
                         "cost_per_hour": 0,
                         "amount": 1,
-                        "calendar": cal_id[pool.get("calendar", "24x7")],
+                        # a member on a shift of their own works its hours (16.2)
+                        "calendar": cal_id[
+                            pool.get("member_calendars", {}).get(member, pool.get("calendar", "24x7"))
+                        ],
                         "assigned_tasks": pool_tasks.get(pname, []),
                     }
                     for rid, member in zip(ids, pool["members"], strict=True)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,13 +273,20 @@ def _add_resources(m: SimulationModel, c: dict[str, Any], where: str) -> None:
         members = members[: len(members) + n]
         if "shares" in pool:
             pool["shares"] = {k: v for k, v in pool["shares"].items() if k in members}
+        if "member_calendars" in pool:
+            pool["member_calendars"] = {k: v for k, v in pool["member_calendars"].items() if k in members}
     else:
         mean = (sum(pool.get("shares", {}).values()) / len(members)) if pool.get("shares") else 1.0
+        own = pool.get("member_calendars", {})
+        # in a pool of shifts (methods §16.2) a new person joins the shift most of its people work
+        shift = Counter(own.get(x, pool.get("calendar", "24x7")) for x in members).most_common(1)[0][0]
         for j in range(n):
             extra = f"{p} +{j + 1}"
             members.append(extra)
             if "shares" in pool:
                 pool["shares"][extra] = mean
+            if own and shift != pool.get("calendar", "24x7"):
+                own[extra] = shift
     pool["members"] = members
 
 
@@ -294,7 +302,9 @@ def _set_hours(m: SimulationModel, c: dict[str, Any], where: str) -> None:
     name = f"scenario hours {len(m.calendars) + 1}"
     m.calendars[name] = spec
     if m.activities[a].get("pools"):
-        m.pools[_pool_of(m, a, where)]["calendar"] = name
+        pool = m.pools[_pool_of(m, a, where)]
+        pool["calendar"] = name
+        pool.pop("member_calendars", None)  # the whole pool works these hours, shifts or not
     else:
         m.activities[a]["calendar"] = name
 

@@ -365,15 +365,22 @@ def pool_utilisation(
     busy = pd.Series(work[inside]).groupby(pools[inside]).sum()
     cals = _calendars(model)
     out = {}
-    for p in sorted(model.pools):
-        cal = cals.get(str(model.pools[p].get("calendar", "")))
+
+    def open_s(name: str) -> float:
+        cal = cals.get(name)
         if cal is None:
-            open_s = (hi - lo) / 1e6
-        else:
-            iv = cal.intervals(lo, hi)
-            open_s = float((np.minimum(iv[:, 1], hi) - np.maximum(iv[:, 0], lo)).clip(min=0).sum()) / 1e6
-        members = len(model.pools[p].get("members", []))
-        out[p] = float(busy.get(p, 0.0)) / (members * open_s) if members and open_s > 0 else 0.0
+            return (hi - lo) / 1e6
+        iv = cal.intervals(lo, hi)
+        return float((np.minimum(iv[:, 1], hi) - np.maximum(iv[:, 0], lo)).clip(min=0).sum()) / 1e6
+
+    for p in sorted(model.pools):
+        pool = model.pools[p]
+        cal = str(pool.get("calendar", ""))
+        own = pool.get("member_calendars", {})
+        # members on a shift of their own are available in its hours (methods §16.2)
+        members = pool.get("members", [])
+        capacity = sum(open_s(str(own.get(m, cal))) for m in members) if own else len(members) * open_s(cal)
+        out[p] = float(busy.get(p, 0.0)) / capacity if capacity > 0 else 0.0
     return out
 
 
