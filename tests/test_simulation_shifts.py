@@ -104,6 +104,28 @@ def test_a_call_started_before_the_shift_ends_is_finished() -> None:
     assert len(over) and ((over.end_time - over.start_time) < pd.Timedelta(hours=4)).all()
 
 
+def test_nobody_starts_while_the_pool_is_closed_whatever_their_shift() -> None:
+    # bob's shift runs past the pool's hours: he may not start at 17:30 with the work timed
+    # from the next morning (closed hours recorded as processing)
+    m = example_model()
+    every = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    m["calendars"] = {
+        "day": {d: ["09:00-17:00"] for d in every},
+        "early": {d: ["09:00-13:00"] for d in every},
+        "late": {d: ["13:00-21:00"] for d in every},
+    }
+    m["pools"]["clerks"] = {
+        "members": ["ann", "bob"],
+        "calendar": "day",
+        "member_calendars": {"ann": "early", "bob": "late"},
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=300, seed=4, start="2024-03-04T09:00:00")
+    checks = sim[sim.activity == "Check"]
+    start_h = pd.DatetimeIndex(checks.start_time).hour
+    assert set(checks.resource) == {"ann", "bob"}
+    assert ((start_h >= 9) & (start_h < 17)).all()
+
+
 def test_one_shift_leaves_the_model_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     model = _fit(_calls(False))
     assert all("member_calendars" not in p for p in model.pools.values())

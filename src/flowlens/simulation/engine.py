@@ -1427,10 +1427,18 @@ class _Run:
         the member idle longest among those whose shift is on takes the head of the queue, and
         the work runs in the pool's working time (a task started before the shift ends is
         finished); when no free member is on shift, the pool wakes at the earliest opening of
-        a shift with a free member."""
+        a shift with a free member. As in :meth:`_dispatch`, nobody starts while the pool's
+        calendar is closed: the work would be timed from the pool's next opening but recorded
+        as started now, the closed hours counted as processing."""
         pool = self.pools[p]
         q = pool.queue
         ck = pool.clock
+        if q and not (ck.always or ck.open_at(now)):
+            wake = ck.next_open(now)
+            if wake < pool.wake_at:
+                pool.wake_at = wake
+                self._push(wake, _WAKE, p)
+            return
         pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
         while q:
             best: list[tuple[float, int, int]] | None = None
