@@ -1398,11 +1398,9 @@ class _Run:
         first (then in the pool's order), while the pool's calendar is open; when it is
         closed, the pool wakes at its next opening."""
         pool = self.pools[p]
-        if pool.shifts:
-            self._dispatch_shifts(p, now)
-            return
         q, idle = pool.queue, pool.idle
-        if not q or not idle:
+        # a pool of shifts keeps its free members per shift, not in ``idle``
+        if not q or not (pool.shifts or idle):
             return
         ck = pool.clock
         if not (ck.always or ck.open_at(now)):
@@ -1410,6 +1408,9 @@ class _Run:
             if wake < pool.wake_at:
                 pool.wake_at = wake
                 self._push(wake, _WAKE, p)
+            return
+        if pool.shifts:
+            self._dispatch_shifts(p, now)
             return
         pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
         who, start, end, dur = self.who, self.start, self.end, self.dur
@@ -1427,18 +1428,12 @@ class _Run:
         the member idle longest among those whose shift is on takes the head of the queue, and
         the work runs in the pool's working time (a task started before the shift ends is
         finished); when no free member is on shift, the pool wakes at the earliest opening of
-        a shift with a free member. As in :meth:`_dispatch`, nobody starts while the pool's
-        calendar is closed: the work would be timed from the pool's next opening but recorded
-        as started now, the closed hours counted as processing."""
+        a shift with a free member. Called only while the pool's calendar is open: nobody
+        starts while it is closed (the work would be timed from the pool's next opening but
+        recorded as started now, the closed hours counted as processing)."""
         pool = self.pools[p]
         q = pool.queue
         ck = pool.clock
-        if q and not (ck.always or ck.open_at(now)):
-            wake = ck.next_open(now)
-            if wake < pool.wake_at:
-                pool.wake_at = wake
-                self._push(wake, _WAKE, p)
-            return
         pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
         while q:
             best: list[tuple[float, int, int]] | None = None
