@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.step_roles import is_staff
+from flowlens.findings.instances import instance_table
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import min_cases as support
 from flowlens.findings.signals import (
@@ -57,7 +58,6 @@ from flowlens.findings.signals import (
     cached,
     count_text,
     human_value,
-    instance_table,
     is_missing,
     isin,
     role_members,
@@ -277,16 +277,10 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     empty.attrs.update(column=col, pairs=pd.DataFrame())
     if col is None:
         return empty
-    from flowlens.analysis.journeys import detect_column
-
-    contact = detect_column(log, "contact", ctx.journey_options.get("contact", "auto"))
+    # the assignment value is read from the log (the instance table carries the contact)
     x = instance_table(ctx)
     lt = log.table
-    t = lt.select(
-        a_eid="eid",
-        val=lt[col].cast("string"),
-        con=lt[contact].cast("string") if contact else ibis.null("string"),
-    )
+    t = lt.select(a_eid="eid", val=lt[col].cast("string"))
     x = x.join(t, x.eid == t.a_eid).drop("a_eid")
     vals = x.select("val").distinct().to_pandas()["val"].dropna().tolist()
     # a placeholder ("EMPTY", "N/A") is no team: work does not bounce to it
