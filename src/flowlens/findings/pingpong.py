@@ -286,21 +286,28 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     # a placeholder ("EMPTY", "N/A") is no team: work does not bounce to it
     human_vals = [v for v in vals if is_staff(v) and not is_missing(v)]
     # only the staff steps with a team, and only the columns the stints need: every later pass
-    # reads this table
-    h = x.filter(x.staff & isin(x.val, human_vals)).select(
-        "case_idx", "case_id", "pos", "activity", "val", "con"
+    # reads this table. The value gets an integer code (the join with the values keeps the
+    # steps with a team): the ordered passes below sort integers, not text.
+    codes = pd.DataFrame({"k_val": sorted(human_vals)})
+    codes["vcode"] = np.arange(len(codes), dtype="int32")
+    vc = ibis.memtable(codes, schema={"k_val": "string", "vcode": "int32"})
+    h = x.filter(x.staff)
+    h = h.join(vc, h.val == vc.k_val).select(
+        "case_idx", "case_id", "pos", "activity", "acode", "val", "vcode", "con"
     )
     h = log.engine.materialize(h, prefix="fl_pp_assign")
     if _set_by_activity(h):
         return empty
     wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
-    h = h.mutate(new=(h.val != h.val.lag().over(wl)).fill_null(True))
+    h = h.mutate(new=(h.vcode != h.vcode.lag().over(wl)).fill_null(True), rn_all=ibis.row_number().over(wl))
+    # the stint is the running count of new values in the case, taken from a row number among
+    # the new (or the continuing) steps alone: a running sum is a framed aggregate, several
+    # times slower in DuckDB than a row number
+    rn = ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.new], order_by=h.pos))
     h = h.mutate(
-        stint=h.new.cast("int64")
-        .sum()
-        .over(ibis.window(group_by=h.case_idx, order_by=h.pos, rows=(None, 0))),
+        stint=ibis.ifelse(h.new, rn + 1, h.rn_all - rn),
         # the value does a step it did before in the case: the work came back to it
-        again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.val, h.activity], order_by=h.pos))
+        again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.vcode, h.acode], order_by=h.pos))
         > 0,
     )
     s = h.group_by(["case_idx", "case_id", "stint"]).aggregate(
