@@ -32,6 +32,7 @@ merchant) are recognised by :data:`flowlens.analysis.step_roles.NOT_STAFF`.
 
 >>> bool(REASSIGNMENT.search(normalise("Reassign Complaint"))), bool(FOLLOW_UP.search(normalise("W_Nabellen offertes")))
 (True, True)
+>>> from flowlens.analysis.step_roles import is_staff
 >>> bool(WAIT_STATUS.search(normalise("Accepted+Wait - User"))), is_staff("SYS-LOS"), is_staff("LNA-03")
 (True, False, True)
 """
