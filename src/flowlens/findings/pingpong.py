@@ -119,7 +119,11 @@ def _bounces(ctx: FindingContext) -> Bounces:
     nr = x.filter(~x.rs)
     stats = (
         nr.group_by("activity")
-        .aggregate(n=nr.count(), n_scope=nr.scope.cast("int64").sum(), cases=nr.case_idx.nunique())
+        # the cases with the activity are its first occurrences: a sum, not a count of
+        # distinct cases (the filter keeps or drops whole activities)
+        .aggregate(
+            n=nr.count(), n_scope=nr.scope.cast("int64").sum(), cases=(nr.occ == 1).cast("int64").sum()
+        )
         .to_pandas()
     )
     work = stats[

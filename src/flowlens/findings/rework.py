@@ -289,7 +289,9 @@ def _repeats(ctx: FindingContext) -> Repeats:
         .aggregate(
             n=t.count(),
             visits=((t.visit == 1) | t.anchor).cast("int64").sum(),
-            cases=t.case_idx.nunique(),
+            # a case with the activity has one first occurrence: a sum, not a count of
+            # distinct cases
+            cases=(t.occ == 1).cast("int64").sum(),
             repeats=t.anchor.cast("int64").sum(),
             again=(t.occ >= 2).cast("int64").sum(),
         )
