@@ -303,8 +303,9 @@ def _repeats(ctx: FindingContext) -> Repeats:
 
 def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store: bool = True) -> ibis.Table:
     """The visit columns of :class:`Repeats` for the work instances of ``x`` (not waiting,
-    routing or planned): v_eid, v_case, v_acode and :data:`VISIT_COLUMNS` (materialised
-    unless ``store`` is false; :func:`_with_visits` joins them to ``x``).
+    routing or planned): v_eid, v_case, v_acode, v_first (the step's first instance in the
+    case) and :data:`VISIT_COLUMNS` (materialised unless ``store`` is false;
+    :func:`_with_visits` joins them to ``x``).
 
     Whether work was done between two instances of a step is judged by time, not by position:
     a step recorded while the later sitting was already under way (BPIC 2012's offer events
@@ -382,7 +383,7 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
     # for a continuing one the occurrence minus the continuations so far (a running sum is a
     # framed aggregate, several times slower in DuckDB than a row number)
     rn = ibis.row_number().over(ibis.window(group_by=[n.case_idx, n.acode, n.new], order_by=n.pos)) + 1
-    n = n.mutate(visit=ibis.ifelse(n.new, rn, n.occ - rn)).drop("occ")
+    n = n.mutate(visit=ibis.ifelse(n.new, rn, n.occ - rn))
     n = engine.materialize(n, prefix="fl_rework_v")
     # recorded at the same moment as another step (recorded times; a moment, not a date: at
     # midnight, in a date-only log, every step of a day would be "together")
@@ -438,6 +439,7 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
         v_eid="eid",
         v_case="case_idx",
         v_acode="acode",
+        v_first=v.occ == 1,
         visit="visit",
         anchor="anchor",
         prev_pos="a_prev_pos",
@@ -510,7 +512,8 @@ def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str])
     n_all = dict(zip(n_all.activity.astype(str), n_all.n.astype(int), strict=True))
     # every work instance has a visit: the cases per activity from the codes
     codes = activity_codes(ctx)
-    per = v.group_by("v_acode").aggregate(cases=v.v_case.nunique())
+    # every work instance has a visit, and each case with the step one first instance
+    per = v.group_by("v_acode").aggregate(cases=v.v_first.cast("int64").sum())
     per = per.join(codes, per.v_acode == codes.acode)
     with_act = per.select(activity="k_act", cases="cases").to_pandas()
     with_act = dict(zip(with_act.activity.astype(str), with_act.cases.astype(int), strict=True))
