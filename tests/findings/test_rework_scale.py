@@ -69,7 +69,7 @@ def test_planned_recompute_in_affected_cases_equals_recompute_everywhere() -> No
         assert rp.planned_activities == {"Verify": "another party"}
         assert "Verify" in rp.transparent
         x = rework.repeat_instances(ctx)
-        full = rework._with_visits(x, rework._visits(ctx, x, rp.transparent))
+        full = rework._with_visits(x, rework._visits(ctx, x, rp.transparent), rework.bounces(ctx).claims)
         got, want = _frame(rp.table), _frame(full)
         assert got.anchor.sum() > 20 and got.has_req.any() and got.has_cust.any() and got.fail.any()
         pd.testing.assert_frame_equal(got, want)

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.step_roles import is_staff
+from flowlens.findings.instances import instance_table
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import min_cases as support
 from flowlens.findings.signals import (
@@ -57,7 +58,6 @@ from flowlens.findings.signals import (
     cached,
     count_text,
     human_value,
-    instance_table,
     is_missing,
     isin,
     role_members,
@@ -119,7 +119,11 @@ def _bounces(ctx: FindingContext) -> Bounces:
     nr = x.filter(~x.rs)
     stats = (
         nr.group_by("activity")
-        .aggregate(n=nr.count(), n_scope=nr.scope.cast("int64").sum(), cases=nr.case_idx.nunique())
+        # the cases with the activity are its first occurrences: a sum, not a count of
+        # distinct cases (the filter keeps or drops whole activities)
+        .aggregate(
+            n=nr.count(), n_scope=nr.scope.cast("int64").sum(), cases=(nr.occ == 1).cast("int64").sum()
+        )
         .to_pandas()
     )
     work = stats[
@@ -277,36 +281,37 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     empty.attrs.update(column=col, pairs=pd.DataFrame())
     if col is None:
         return empty
-    from flowlens.analysis.journeys import detect_column
-
-    contact = detect_column(log, "contact", ctx.journey_options.get("contact", "auto"))
+    # the assignment value is read from the log (the instance table carries the contact)
     x = instance_table(ctx)
     lt = log.table
-    t = lt.select(
-        a_eid="eid",
-        val=lt[col].cast("string"),
-        con=lt[contact].cast("string") if contact else ibis.null("string"),
-    )
+    t = lt.select(a_eid="eid", val=lt[col].cast("string"))
     x = x.join(t, x.eid == t.a_eid).drop("a_eid")
     vals = x.select("val").distinct().to_pandas()["val"].dropna().tolist()
     # a placeholder ("EMPTY", "N/A") is no team: work does not bounce to it
     human_vals = [v for v in vals if is_staff(v) and not is_missing(v)]
     # only the staff steps with a team, and only the columns the stints need: every later pass
-    # reads this table
-    h = x.filter(x.staff & isin(x.val, human_vals)).select(
-        "case_idx", "case_id", "pos", "activity", "val", "con"
+    # reads this table. The value gets an integer code (the join with the values keeps the
+    # steps with a team): the ordered passes below sort integers, not text.
+    codes = pd.DataFrame({"k_val": sorted(human_vals)})
+    codes["vcode"] = np.arange(len(codes), dtype="int32")
+    vc = ibis.memtable(codes, schema={"k_val": "string", "vcode": "int32"})
+    h = x.filter(x.staff)
+    h = h.join(vc, h.val == vc.k_val).select(
+        "case_idx", "case_id", "pos", "activity", "acode", "val", "vcode", "con"
     )
     h = log.engine.materialize(h, prefix="fl_pp_assign")
     if _set_by_activity(h):
         return empty
     wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
-    h = h.mutate(new=(h.val != h.val.lag().over(wl)).fill_null(True))
+    h = h.mutate(new=(h.vcode != h.vcode.lag().over(wl)).fill_null(True), rn_all=ibis.row_number().over(wl))
+    # the stint is the running count of new values in the case, taken from a row number among
+    # the new (or the continuing) steps alone: a running sum is a framed aggregate, several
+    # times slower in DuckDB than a row number
+    rn = ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.new], order_by=h.pos))
     h = h.mutate(
-        stint=h.new.cast("int64")
-        .sum()
-        .over(ibis.window(group_by=h.case_idx, order_by=h.pos, rows=(None, 0))),
+        stint=ibis.ifelse(h.new, rn + 1, h.rn_all - rn),
         # the value does a step it did before in the case: the work came back to it
-        again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.val, h.activity], order_by=h.pos))
+        again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.vcode, h.acode], order_by=h.pos))
         > 0,
     )
     s = h.group_by(["case_idx", "case_id", "stint"]).aggregate(

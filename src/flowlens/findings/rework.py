@@ -91,7 +91,9 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
+from flowlens.findings.instances import activity_codes, instance_table
 from flowlens.findings.model import Finding, Scenario
+from flowlens.findings.pingpong import bounces
 from flowlens.findings.signals import (
     FAILED,
     US,
@@ -104,7 +106,6 @@ from flowlens.findings.signals import (
     distinct_values,
     group_members,
     human_value,
-    instance_table,
     isin,
     party,
     role_members,
@@ -231,79 +232,36 @@ VISIT_COLUMNS = (
 )  # fmt: skip
 
 
-def activity_codes(ctx: FindingContext) -> ibis.Table:
-    """k_act (an activity of the log: the time model's instances are its events), acode (its
-    integer code: the rank in name order); one memtable per context."""
-
-    def run() -> ibis.Table:
-        import ibis
-
-        acts = activities_of(ctx)
-        frame = pd.DataFrame({"k_act": acts, "acode": np.arange(len(acts), dtype="int32")})
-        return ibis.memtable(frame, schema={"k_act": "string", "acode": "int32"})
-
-    return cached(ctx, "activity_codes", run)
-
-
 def repeat_instances(ctx: FindingContext) -> ibis.Table:
-    """The instance table the visits are computed from (materialised once per context):
-    :func:`~flowlens.findings.signals.instance_table` with con (the contact), req, neg, ofail
-    (a failed outcome: :func:`outcome_column`), acode (:func:`activity_codes`), occ and bounce
-    (the columns of :class:`Repeats` before the visit columns)."""
+    """The instance table the visits are computed from (an expression over the stored
+    :func:`~flowlens.findings.instances.instance_table`, built once per context): its columns
+    with req (an information request), neg (a step named as a failure) and ofail (a failed
+    outcome: :func:`outcome_column`)."""
     return cached(ctx, "repeat_instances", lambda: _repeat_instances(ctx))
 
 
 def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     import ibis
 
-    from flowlens.analysis.journeys import detect_column
-    from flowlens.findings.pingpong import bounces
-
     acts = activities_of(ctx)
     log = ctx.log
-    contact = detect_column(log, "contact", ctx.journey_options.get("contact", "auto"))
     oc = outcome_column(log)
     req = group_members(ctx, "information_request", acts)
     failed_names = role_members(ctx, "failed", acts)
     x = instance_table(ctx)
+    x = x.mutate(req=isin(x.activity, req), neg=isin(x.activity, failed_names))
+    if not oc:
+        return x.mutate(ofail=ibis.literal(False))
+    # the outcome itself is read no further: the instances whose outcome failed are stored
+    # (a few), and every reader of this table marks them with a join on that small table
     lt = log.table
-    ct = lt.select(
-        k_eid="eid",
-        con=lt[contact].cast("string") if contact else ibis.null("string"),
-        ov=lt[oc].cast("string") if oc else ibis.null("string"),
-    )
-    x = x.join(ct, x.eid == ct.k_eid).drop("k_eid")
-    failed_values = []
-    if oc:
-        vals = x.select("ov").distinct().to_pandas()["ov"].dropna().astype(str)
-        failed_values = sorted(v for v in vals if FAILED.search(normalise(v)))
-    # the outcome itself is read no further: the tables below carry only whether it failed
-    x = x.mutate(
-        req=isin(x.activity, req), neg=isin(x.activity, failed_names), ofail=isin(x.ov, failed_values)
-    ).drop("ov")
-    # an integer code per activity: the windows below partition by case and activity, and
-    # DuckDB's window operator sorts integer keys several times faster than text
-    codes = activity_codes(ctx)
-    x = x.left_join(codes, x.activity == codes.k_act).drop("k_act")
-    # the occurrence on a narrow projection joined back by eid (the window operator sorts every
-    # column it carries), taken from the time model's instances themselves: a projection of
-    # ``x`` would compute its joins and marks a second time for this branch
-    inst = ctx.tm.instances
-    nw = inst.select("eid", "case_idx", "pos", "activity")
-    nw = nw.left_join(codes, nw.activity == codes.k_act).drop("k_act")
-    nw = nw.select(
-        w_eid="eid",
-        occ=ibis.row_number().over(ibis.window(group_by=[nw.case_idx, nw.acode], order_by=nw.pos)) + 1,
-    )
-    x = x.left_join(nw, x.eid == nw.w_eid).drop("w_eid")
-    b = bounces(ctx)
-    if b.claims is not None:
-        bc = b.claims.select(b_eid="eid", bounce=ibis.literal(True))
-        x = x.left_join(bc, x.eid == bc.b_eid).drop("b_eid")
-        x = x.mutate(bounce=x.bounce.fill_null(False))
-    else:
-        x = x.mutate(bounce=ibis.literal(False))
-    return log.engine.materialize(x, prefix="fl_rework_x")
+    ov = lt[oc].cast("string")
+    vals = lt.select(ov=ov).distinct().to_pandas()["ov"].dropna().astype(str)
+    failed_values = sorted(v for v in vals if FAILED.search(normalise(v)))
+    fe = lt.filter(isin(ov, failed_values)).select(f_eid="eid", ofail=ibis.literal(True))
+    fe = log.engine.materialize(fe, prefix="fl_rework_ofail")
+    x = x.left_join(fe, x.eid == fe.f_eid).drop("f_eid")
+    return x.mutate(ofail=x.ofail.fill_null(False))
 
 
 def _repeats(ctx: FindingContext) -> Repeats:
@@ -325,13 +283,15 @@ def _repeats(ctx: FindingContext) -> Repeats:
         keep = v.anti_join(hit, v.v_case == hit.h_case)
         # read once, by the join below: not stored apart
         v = keep.union(_visits(ctx, xh, transparent, store=False), distinct=False)
-    t = log.engine.materialize(_with_visits(x, v), prefix="fl_rework")
+    t = log.engine.materialize(_with_visits(x, v, bounces(ctx).claims), prefix="fl_rework")
     counts = (
         t.group_by("activity")
         .aggregate(
             n=t.count(),
             visits=((t.visit == 1) | t.anchor).cast("int64").sum(),
-            cases=t.case_idx.nunique(),
+            # a case with the activity has one first occurrence: a sum, not a count of
+            # distinct cases
+            cases=(t.occ == 1).cast("int64").sum(),
             repeats=t.anchor.cast("int64").sum(),
             again=(t.occ >= 2).cast("int64").sum(),
         )
@@ -343,8 +303,9 @@ def _repeats(ctx: FindingContext) -> Repeats:
 
 def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store: bool = True) -> ibis.Table:
     """The visit columns of :class:`Repeats` for the work instances of ``x`` (not waiting,
-    routing or planned): v_eid, v_case, v_acode and :data:`VISIT_COLUMNS` (materialised
-    unless ``store`` is false; :func:`_with_visits` joins them to ``x``).
+    routing or planned): v_eid, v_case, v_acode, v_first (the step's first instance in the
+    case) and :data:`VISIT_COLUMNS` (materialised unless ``store`` is false;
+    :func:`_with_visits` joins them to ``x``).
 
     Whether work was done between two instances of a step is judged by time, not by position:
     a step recorded while the later sitting was already under way (BPIC 2012's offer events
@@ -355,19 +316,18 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
     # the ordered passes carry integer columns only (activity codes, times, positions):
     # DuckDB's window operator sorts every column it carries, and text columns (activity,
     # resource, contact) cost several times more; they are joined by eid afterwards
+    # the previous instance of the same step is the instance table's (the filter keeps or
+    # drops whole activities, so it is the same among the work instances)
     k = x.filter(~isin(x.activity, transparent)).select(
-        "eid", "case_idx", "pos", "acode", "start_us", "end_us", "start_rec"
-    )
+        "eid", "case_idx", "pos", "acode", "occ", "start_us", "end_us", "start_rec",
+        prev_pos="prev_same_pos", prev_end="prev_same_end", prev_eid="prev_same_eid",
+    )  # fmt: skip
     wc = ibis.window(group_by=k.case_idx, order_by=k.pos)
-    wa = ibis.window(group_by=[k.case_idx, k.acode], order_by=k.pos)
     k = k.mutate(
         p_act=k.acode.lag().over(wc),
         p_start=k.start_rec.lag().over(wc),
         n_act=k.acode.lead().over(wc),
         n_start=k.start_rec.lead().over(wc),
-        prev_pos=k.pos.lag().over(wa),
-        prev_end=k.end_us.lag().over(wa),
-        prev_eid=k.eid.lag().over(wa),
     )
     w = engine.materialize(k, prefix="fl_rework_w")
     # work of other steps between the previous instance of the step and this one: after the
@@ -414,12 +374,16 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
     # did not fail (or it is another contact of the customer: a repeat contact)
     new = n.prev_pos.isnull() | (between > 0) | prev_failed | other_contact
     n = n.select(
-        "eid", "case_idx", "pos", "acode", "start_us", "start_rec", "p_act", "p_start", "n_act",
-        "n_start", "prev_pos", "prev_eid", new=new, body_work=between, prev_failed=prev_failed,
-        other_contact=other_contact,
+        "eid", "case_idx", "pos", "acode", "occ", "start_us", "start_rec", "p_act", "p_start",
+        "n_act", "n_start", "prev_pos", "prev_eid", new=new, body_work=between,
+        prev_failed=prev_failed, other_contact=other_contact,
     )  # fmt: skip
-    wa_upto = ibis.window(group_by=[n.case_idx, n.acode], order_by=n.pos, rows=(None, 0))
-    n = n.mutate(visit=n.new.cast("int64").sum().over(wa_upto))
+    # the visit is the running count of new instances of the step, taken from a row number
+    # among the new (or the continuing) instances alone: for a new instance it is that count,
+    # for a continuing one the occurrence minus the continuations so far (a running sum is a
+    # framed aggregate, several times slower in DuckDB than a row number)
+    rn = ibis.row_number().over(ibis.window(group_by=[n.case_idx, n.acode, n.new], order_by=n.pos)) + 1
+    n = n.mutate(visit=ibis.ifelse(n.new, rn, n.occ - rn))
     n = engine.materialize(n, prefix="fl_rework_v")
     # recorded at the same moment as another step (recorded times; a moment, not a date: at
     # midnight, in a date-only log, every step of a day would be "together")
@@ -475,6 +439,7 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
         v_eid="eid",
         v_case="case_idx",
         v_acode="acode",
+        v_first=v.occ == 1,
         visit="visit",
         anchor="anchor",
         prev_pos="a_prev_pos",
@@ -491,14 +456,27 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
     return engine.materialize(v, prefix="fl_rework_v") if store else v
 
 
-def _with_visits(x: ibis.Table, v: ibis.Table) -> ibis.Table:
+#: columns of the instance table that only the ordered passes read (not kept in :class:`Repeats`)
+ORDER_ONLY = ("acode", "prev_same_pos", "prev_same_end", "prev_same_eid")
+
+
+def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibis.Table:
     """The instance table ``x`` with the visit columns ``v`` of its work instances (false or
-    null on the others): the table of :class:`Repeats`."""
+    null on the others) and whether an instance is a ping-pong claim (``bounce``: the claimed
+    instances' eids): the table of :class:`Repeats`."""
+    import ibis
+
     t = x.left_join(v, x.eid == v.v_eid)
+    if bounce is not None:
+        bc = bounce.select(b_eid="eid", bounce=ibis.literal(True))
+        t = t.left_join(bc, t.eid == bc.b_eid)
+        t = t.mutate(bounce=t.bounce.fill_null(False))
+    else:
+        t = t.mutate(bounce=ibis.literal(False))
     flags = ("anchor", "has_req", "has_cust", "fail", "new_contact", "together")
     t = t.mutate(**{f: t[f].fill_null(False) for f in flags})
-    keep = [c for c in x.columns if c != "acode"]
-    return t.select(*keep, *VISIT_COLUMNS)
+    keep = [c for c in x.columns if c not in ORDER_ONLY]
+    return t.select(*keep, "bounce", *VISIT_COLUMNS)
 
 
 def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str]) -> pd.DataFrame:
@@ -519,8 +497,11 @@ def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str])
     an = v.filter(v.anchor)
     xs = x.select(a_eid="eid", activity="activity", case_idx="case_idx", pos="pos", resource="resource")
     an = an.join(xs, an.v_eid == xs.a_eid)
-    bn = x.filter(x.bounce).select(b_eid="eid")
-    a = an.filter(~an.fail & ~an.new_contact).anti_join(bn, an.v_eid == bn.b_eid)
+    a = an.filter(~an.fail & ~an.new_contact)
+    bn = bounces(ctx).claims
+    if bn is not None:
+        bn = bn.select(b_eid="eid")
+        a = a.anti_join(bn, a.v_eid == bn.b_eid)
     df = a.select(
         "activity", "case_idx", "pos", "resource", "prev_res", "interval_us", "wait_before", "together"
     ).to_pandas()
@@ -531,7 +512,8 @@ def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str])
     n_all = dict(zip(n_all.activity.astype(str), n_all.n.astype(int), strict=True))
     # every work instance has a visit: the cases per activity from the codes
     codes = activity_codes(ctx)
-    per = v.group_by("v_acode").aggregate(cases=v.v_case.nunique())
+    # every work instance has a visit, and each case with the step one first instance
+    per = v.group_by("v_acode").aggregate(cases=v.v_first.cast("int64").sum())
     per = per.join(codes, per.v_acode == codes.acode)
     with_act = per.select(activity="k_act", cases="cases").to_pandas()
     with_act = dict(zip(with_act.activity.astype(str), with_act.cases.astype(int), strict=True))

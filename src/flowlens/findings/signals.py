@@ -32,6 +32,7 @@ merchant) are recognised by :data:`flowlens.analysis.step_roles.NOT_STAFF`.
 
 >>> bool(REASSIGNMENT.search(normalise("Reassign Complaint"))), bool(FOLLOW_UP.search(normalise("W_Nabellen offertes")))
 (True, True)
+>>> from flowlens.analysis.step_roles import is_staff
 >>> bool(WAIT_STATUS.search(normalise("Accepted+Wait - User"))), is_staff("SYS-LOS"), is_staff("LNA-03")
 (True, False, True)
 """
@@ -46,15 +47,12 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
-from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer, is_staff
+from flowlens.analysis.step_roles import CUSTOMER_NAME, is_customer
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import bootstrap_total_ci
-from flowlens.relational import with_flag
 from flowlens.units import Value, count_value, duration_value, percent_value
 
 if TYPE_CHECKING:
-    import ibis
-
     from flowlens.findings.context import FindingContext
     from flowlens.log import EventLog
 
@@ -266,51 +264,6 @@ def changeable_activities(ctx: FindingContext) -> list[str]:
         return sorted(t.activity[keep].astype(str))
 
     return cached(ctx, "changeable", run)
-
-
-def instance_table(ctx: FindingContext) -> ibis.Table:
-    """The time model's instances for the rework and ping-pong detectors (built once per
-    context): eid, case_idx, case_id, pos, activity, resource, team, start_us, end_us,
-    start_rec (the recorded start, or the end when the start was estimated), wait
-    (the customer waiting before it, µs; methods 6.3), proc (its processing, staff effort, µs; 0
-    when unknown) and cproc (the part of it that is customer time: inside the customer window,
-    not overlapping another step's),
-    ``after_stop`` (after the customer's clock stopped), ``staff`` (a person of the organisation
-    did it) and ``cust`` (a customer step: :func:`customer_markers`)."""
-
-    def run() -> ibis.Table:
-        import ibis
-
-        inst = ctx.tm.instances
-        staff = [r for r in distinct_values(ctx, "resource") if is_staff(r)]
-        cust_acts, cust_res, cust_team = customer_markers(ctx)
-        x = inst.select(
-            "eid",
-            "case_idx",
-            "case_id",
-            "pos",
-            "activity",
-            "resource",
-            "team",
-            "start_us",
-            "end_us",
-            # the start as recorded: an estimated start (methods 6.2) is only a bound, so the
-            # instance counts as done at its end
-            start_rec=ibis.ifelse(inst.start_estimated.fill_null(False), inst.end_us, inst.start_us),
-            wait=inst.wait_us.fill_null(0),
-            proc=inst.proc_us.fill_null(0),
-            # its processing as customer time: within the customer window, each stretch of the
-            # case counted once (methods 6.3: service)
-            cproc=inst.service_part_us.fill_null(0),
-            after_stop=inst.after_stop.fill_null(False),
-        )
-        # one name per person: a join, not an IN list (see with_flag)
-        x = with_flag(x, "resource", staff, "staff")
-        return x.mutate(
-            cust=isin(x.activity, cust_acts) | isin(x.resource, cust_res) | isin(x.team, cust_team)
-        )
-
-    return cached(ctx, "instance_table", run)
 
 
 def assignment_column(log: EventLog, given: str | None = None) -> str | None:

@@ -1,0 +1,58 @@
+"""The shared instance table of the rework and ping-pong detectors (flowlens.findings.instances)
+and the counters read from it: the occurrence, the previous instance of the same step, and
+rework's visit counter (row numbers, not a running sum)."""
+
+from __future__ import annotations
+
+from flowlens.findings import rework
+from flowlens.findings.context import FindingContext
+from flowlens.findings.instances import instance_table
+
+from ._rework_data import log_from, seq_rows
+
+#: a step done in sittings (a, a), returned to after other work (b, c), and a queue in between
+#: (a wait step does not end a visit)
+STEPS = [
+    ("a", "x"),
+    ("a", "y"),
+    ("b", "x"),
+    ("a", "x"),
+    ("Queued", "sys"),
+    ("a", "x"),
+    ("c", "z"),
+    ("a", "y"),
+]
+
+
+def _ctx() -> FindingContext:
+    rows = seq_rows("k1", STEPS) + seq_rows("k2", [("b", "x"), ("a", "x"), ("b", "x")])
+    return FindingContext(log_from(rows))
+
+
+def test_occurrence_and_previous_instance_of_the_same_step() -> None:
+    t = instance_table(_ctx()).order_by(["case_idx", "pos"]).to_pandas()
+    k1 = t[t.case_id == "k1"]
+    assert k1.activity.tolist() == [a for a, _ in STEPS]
+    assert k1.occ.tolist() == [1, 2, 1, 3, 1, 4, 1, 5]
+    prev = [None if v != v else int(v) for v in k1.prev_same_pos]
+    assert prev == [None, 0, None, 1, None, 3, None, 5]
+    # the previous instance's eid and end are those of the instance at that position
+    by_pos = k1.set_index("pos")
+    for _, r in k1[k1.prev_same_pos.notna()].iterrows():
+        assert r.prev_same_eid == by_pos.eid[int(r.prev_same_pos)]
+        assert r.prev_same_end == by_pos.end_us[int(r.prev_same_pos)]
+    # one integer code per activity, in name order
+    codes = t.drop_duplicates("activity").set_index("activity").acode.sort_index()
+    assert codes.tolist() == list(range(len(codes)))
+    k2 = t[t.case_id == "k2"]
+    assert k2.occ.tolist() == [1, 1, 2] and k2.con.isna().all()
+
+
+def test_visits_count_new_work_and_continue_through_sittings_and_waiting() -> None:
+    t = rework.repeats(_ctx()).table.order_by(["case_idx", "pos"]).to_pandas()
+    a = t[(t.case_id == "k1") & (t.activity == "a")]
+    # a a | b | a (queue) a | c | a: three visits; the returns start visits 2 and 3
+    assert a.visit.tolist() == [1, 1, 2, 2, 3]
+    assert a.anchor.tolist() == [False, False, True, False, True]
+    b = t[(t.case_id == "k2") & (t.activity == "b")]
+    assert b.visit.tolist() == [1, 2] and b.anchor.tolist() == [False, True]
