@@ -379,8 +379,9 @@ def run_gate(
     # ending at the same time: exact duplicates share case and end time, so only those few are
     # compared in full (_drop_duplicates). The rows sorted carry codes, not text: activity and
     # resource go back to text (the table's type for every analysis). The case id is carried
-    # through the sort as it is (joining it back by case number after the sort cost a second
-    # hash join over every instance).
+    # through the sort as it is: joining it back by case number after the sort cost a second
+    # hash join over every instance, and the join could reorder the rows (the table's rows now
+    # lie in eid order whatever the plan; tests/test_gate_speed.py).
     # The same pass gives each instance its successor's activity and start
     # (relational.SUCCESSOR_COLUMNS): the activity stays a code there (one or two bytes; it
     # becomes text only in the few rows of the graph's result).
