@@ -88,11 +88,11 @@ def _variant_table(log: EventLog) -> pd.DataFrame:
     # Split the sorted activities at case boundaries (plain slicing; no per-group objects).
     case_arr = ev_tab["case_idx"].to_numpy()
     acts = ev_tab["activity"].to_pylist()
-    cids = ev_tab["case_id"].to_pylist()
     starts = np.flatnonzero(np.r_[True, case_arr[1:] != case_arr[:-1]])
     bounds = np.r_[starts, len(acts)]
     seqs = {int(case_arr[a]): tuple(acts[a:b]) for a, b in itertools.pairwise(bounds)}
-    ids = {int(case_arr[a]): cids[a] for a in starts}
+    # one case id per case to Python (not one per instance)
+    ids = dict(zip(case_arr[starts].tolist(), ev_tab["case_id"].take(starts).to_pylist(), strict=True))
     df["variant"] = df["first_case"].map(seqs)
     df["example_case"] = df["first_case"].map(ids)
     df["count"] = df["count"].astype("int64")

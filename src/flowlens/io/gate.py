@@ -242,7 +242,10 @@ def run_gate(
         cols = "".join(f", {sql} AS {q(name)}" for name, sql in pre.items())
         source_sql = f"(SELECT *{cols}, {row_sql} AS __src_row FROM {source_sql})"
         row_sql = "__src_row"
-    staging_cols = ", ".join(["__reason", "__start_present", "__end_present", "__nul", *own_walls])
+    staging_cols = ", ".join(["__reason", *own_walls])
+    # the flags the reason is read from are not stored (three columns fewer to write per row),
+    # nor the lifecycle value of a log without lifecycle (NULL on every row)
+    unstored = ", ".join(["__start_present", "__end_present", "__nul", *([] if lifecycle else ["__lc"])])
     lc_check = (
         f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} THEN {lit(Q.UNKNOWN_LIFECYCLE)}"
         if lifecycle
@@ -255,7 +258,7 @@ def run_gate(
         con.execute(
             f"""
             CREATE TEMP TABLE parsed AS
-            SELECT *,
+            SELECT * EXCLUDE ({unstored}),
               CASE WHEN __nul THEN {lit(Q.NUL_BYTE)}
                    WHEN case_id IS NULL THEN {lit(Q.MISSING_CASE)}
                    WHEN activity IS NULL THEN {lit(Q.MISSING_ACTIVITY)}
@@ -375,8 +378,10 @@ def run_gate(
     # Without lifecycle pairing the pass also marks the instances whose case has another one
     # ending at the same time: exact duplicates share case and end time, so only those few are
     # compared in full (_drop_duplicates). The rows sorted carry codes, not text: activity and
-    # resource go back to text (the table's type for every analysis) and the case id is joined
-    # back after the sort.
+    # resource go back to text (the table's type for every analysis). The case id is carried
+    # through the sort as it is: joining it back by case number after the sort cost a second
+    # hash join over every instance, and the join could reorder the rows (the table's rows now
+    # lie in eid order whatever the plan; tests/test_gate_speed.py).
     # The same pass gives each instance its successor's activity and start
     # (relational.SUCCESSOR_COLUMNS): the activity stays a code there (one or two bytes; it
     # becomes text only in the few rows of the graph's result).
@@ -396,7 +401,7 @@ def run_gate(
     con.execute(
         f"""
         CREATE TABLE events AS
-        SELECT x.case_idx * {EID_STRIDE} + pos AS eid, x.case_idx, k.case_id, pos,
+        SELECT x.case_idx * {EID_STRIDE} + pos AS eid, x.case_idx, case_id, pos,
                CAST(activity AS VARCHAR) AS activity, start_us, end_us,
                CAST(resource AS VARCHAR) AS resource, src_row {extra} {attr_select} {tie},
                CASE WHEN {same_next} THEN __next_activity END AS __succ_activity,
@@ -406,10 +411,9 @@ def run_gate(
           SELECT *, row_number() OVER () - 1 - __first AS pos, lead(case_idx) OVER () AS __next_case,
                  lead(activity) OVER () AS __next_activity,
                  lead(coalesce(start_us, end_us)) OVER () AS __next_t {tie_w}
-          FROM (SELECT c.case_idx, c.__first, i.* EXCLUDE (case_id)
+          FROM (SELECT c.case_idx, c.__first, i.*
                 FROM instances i JOIN case_index c USING (case_id)
                 ORDER BY c.case_idx, i.end_us, i.src_row)) x
-        JOIN case_index k ON k.case_idx = x.case_idx
         """
     )
     if not lifecycle:
