@@ -1,5 +1,9 @@
 """Check that ``flowlens findings --json`` is byte-identical to a reference revision's.
 
+With ``--command analyze``, ``flowlens analyze LOG -o DIR --json`` instead: its stdout and
+``DIR/results.json`` (both runs write to the same DIR under ``--cache``, so the paths they
+print agree).
+
 Detector changes made for speed must not change a finding. This script extracts ``src/`` as it
 is at ``--ref`` (default ``main``; ``git archive``, so the working tree is not touched), runs
 ``flowlens findings LOG --json`` with it and with the working tree's ``src/`` on the same logs,
@@ -16,6 +20,7 @@ Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/check_findings_identity.py
     PYTHONPATH=src .venv/bin/python benchmarks/check_findings_identity.py --ref main sepsis demo
+    PYTHONPATH=src .venv/bin/python benchmarks/check_findings_identity.py --command analyze purchasing
     cp -r src /tmp/snap && .venv/bin/python benchmarks/check_findings_identity.py --src /tmp/snap
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -51,17 +57,24 @@ def findings_args(name: str) -> list[str]:
     return out
 
 
-def run(src: Path, args: list[str], out: Path) -> tuple[float, int]:
+def run(src: Path, args: list[str], out: Path, report: Path | None = None) -> tuple[float, int]:
     """``flowlens findings ARGS --json`` with ``src`` first on the path, stdout to ``out``; CPU
-    seconds and exit code."""
+    seconds and exit code. With ``report``: ``flowlens analyze ARGS -o REPORT --json``, and
+    its ``results.json`` appended to ``out``."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     cmd = [sys.executable, "-m", "flowlens", "findings", *args, "--json"]
+    if report is not None:
+        shutil.rmtree(report, ignore_errors=True)
+        cmd = [sys.executable, "-m", "flowlens", "analyze", *args, "-o", str(report), "--json"]
     with out.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.PIPE, cwd=REPO, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0 and proc.stderr is not None:
         print(proc.stderr.read().decode(errors="replace")[-2000:], file=sys.stderr)
+    if report is not None and code == 0:
+        with out.open("ab") as fh:
+            fh.write((report / "results.json").read_bytes())
     return usage.ru_utime + usage.ru_stime, code
 
 
@@ -99,16 +112,24 @@ def main() -> None:
         default=Path(os.environ.get("TMPDIR", "/tmp")) / "flowlens_findings_identity",
         help="where the reference's src and outputs are kept",
     )
+    ap.add_argument(
+        "--command",
+        choices=["findings", "analyze"],
+        default="findings",
+        help="the command whose output is compared (default findings)",
+    )
     a = ap.parse_args()
     sha, src_ref = ref_src(a.ref, a.cache)
     ok = True
     for name in a.logs:
-        args = findings_args(name)
-        ref_out = a.cache / f"{sha[:12]}-{name}.json"
+        analyze = a.command == "analyze"
+        args = LOGS[name] if analyze else findings_args(name)
+        report = a.cache / f"analyze-{name}" if analyze else None
+        ref_out = a.cache / f"{sha[:12]}-{name}{'-analyze' if analyze else ''}.json"
         ref_cpu = None
         if not ref_out.exists():
             tmp = ref_out.with_suffix(".part")
-            ref_cpu, code = run(src_ref, args, tmp)
+            ref_cpu, code = run(src_ref, args, tmp, report)
             if code != 0:
                 print(json.dumps({"log": name, "error": f"reference exit {code}"}), flush=True)
                 ok = False
@@ -116,10 +137,10 @@ def main() -> None:
             tmp.rename(ref_out)
         with tempfile.TemporaryDirectory(prefix=f"findings-{name}-") as d:
             new_out = Path(d) / "findings.json"
-            cpu, code = run(a.src.resolve(), args, new_out)
+            cpu, code = run(a.src.resolve(), args, new_out, report)
             same = code == 0 and new_out.read_bytes() == ref_out.read_bytes()
         ok &= same
-        row = {"log": name, "identical": same, "cpu_s": round(cpu, 1), "ref": sha[:12]}
+        row = {"log": name, "command": a.command, "identical": same, "cpu_s": round(cpu, 1), "ref": sha[:12]}
         if ref_cpu is not None:
             row["ref_cpu_s"] = round(ref_cpu, 1)
         print(json.dumps(row), flush=True)

@@ -215,3 +215,41 @@ def test_only_waits_the_sweep_keeps() -> None:
     ]
     log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"]))
     assert assert_same(time_model(log), calendars=CalendarSet.always()) >= 3
+
+
+@pytest.mark.parametrize("name", ["generated", "purchasing"])
+def test_slices_of_cases_and_groups_give_the_split_of_the_whole(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waits' tables built slice by slice of cases and the work sorted slice by slice of
+    groups (forced: a seventh of the log's cases, a fifth of its rows at a time) give the
+    per-instance split and every level of one pass over the whole log."""
+    import flowlens.analysis.waiting as waiting
+    import flowlens.timing.model as model
+    from flowlens.analysis import batch_detection
+
+    log = flowlens.read_log(generated(9, cases=150) if name == "generated" else shared_path("purchasing"))
+    tm = time_model(log)
+
+    def split() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        wa = waiting_causes(tm)
+        per = wa.per_instance.to_pandas().sort_values("eid").reset_index(drop=True)
+        return per, {level: wa.by(level) for level in waiting.LEVELS}
+
+    whole, levels = split()
+    ranges: list[int] = []
+    real = waiting.slice_ranges
+    monkeypatch.setattr(
+        waiting, "slice_ranges", lambda n, eng: ranges.append(len(real(n, eng))) or real(n, eng)
+    )
+    monkeypatch.setattr(model, "BYTES_PER_EVENT", log.engine.memory_budget * 7 // log.n_events + 1)
+    monkeypatch.setattr(
+        batch_detection, "BYTES_PER_INSTANCE", log.engine.memory_budget * 5 // log.n_events + 1
+    )
+    assert len(model.case_slices(log)) >= 7
+    sliced, sliced_levels = split()
+    assert ranges and ranges[0] >= 3
+    assert len(whole) > 500
+    pd.testing.assert_frame_equal(sliced, whole)
+    for level, table in levels.items():
+        pd.testing.assert_frame_equal(sliced_levels[level], table)

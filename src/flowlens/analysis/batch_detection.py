@@ -154,15 +154,32 @@ def resource_slices(t: ibis.Table, counts: pd.DataFrame, engine: Engine) -> list
         schema={"c_res": "string", "rcode": "int64"},
     )
     coded = t.join(codes, t.resource == codes.c_res).drop("c_res")
-    total = int(counts.n.sum())
+    ranges = slice_ranges(counts.n.to_numpy(), engine)
+    if len(ranges) <= 1:
+        return [coded]
+    return [coded.filter((coded.rcode >= lo) & (coded.rcode < hi)) for lo, hi in ranges]
+
+
+def slice_ranges(n_rows: np.ndarray, engine: Engine) -> list[tuple[int, int]]:
+    """Ranges [lo, hi) of consecutive keys 0, 1, ... (``n_rows[key]`` rows each) whose rows fit
+    the engine's memory at :data:`BYTES_PER_INSTANCE` each: equal shares of the rows, cut
+    between keys (one key with more rows than a share is a range of its own); one range when
+    all fit, as on a cluster engine.
+
+    >>> import numpy as np
+    >>> from flowlens.engine import duckdb_engine
+    >>> eng = duckdb_engine(memory_limit="100MB")
+    >>> slice_ranges(np.array([5, 5]), eng), slice_ranges(np.full(4, 100_000), eng)
+    ([(0, 2)], [(0, 2), (2, 3), (3, 4)])
+    """
+    total = int(n_rows.sum())
     n = -(-total * BYTES_PER_INSTANCE // engine.memory_budget) if engine.name == "duckdb" else 1
     if n <= 1:
-        return [coded]
-    # equal shares of the rows, cut between resources
-    before = (counts.n.cumsum() - counts.n).to_numpy()
+        return [(0, len(n_rows))]
+    before = np.cumsum(n_rows) - n_rows
     share = before * n // total
-    cuts = [0, *(np.flatnonzero(np.diff(share)) + 1).tolist(), len(counts)]
-    return [coded.filter((coded.rcode >= lo) & (coded.rcode < hi)) for lo, hi in itertools.pairwise(cuts)]
+    cuts = [0, *(np.flatnonzero(np.diff(share)) + 1).tolist(), len(n_rows)]
+    return list(itertools.pairwise(cuts))
 
 
 def detect_batches(

@@ -46,15 +46,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from flowlens.analysis.batch_detection import detect_batches, shared_resources
+from flowlens.analysis.batch_detection import detect_batches, shared_resources, slice_ranges
 from flowlens.analysis.other_work import other_work_intervals, other_work_table
 from flowlens.errors import ConfigError
 from flowlens.i18n import M_
-from flowlens.relational import with_flag
+from flowlens.relational import union_all, with_flag
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.discovery import discover_calendars
 from flowlens.timing.enablement import drop_tables
+from flowlens.timing.model import case_slice, case_slices
 
 if TYPE_CHECKING:
     import ibis
@@ -234,32 +235,38 @@ def waiting_causes(
     members = log.engine.materialize(batches.members, prefix="fl_batch_members")
 
     mapping = ibis.memtable(res.rename(columns={"resource": "m_res", "team": "m_team"}))
-    w = inst.filter(inst.wait_us > 0)
-    w = w.left_join(
-        mapping,
-        [
-            w.resource.fill_null("\0") == mapping.m_res.fill_null("\0"),
-            w.team.fill_null("\0") == mapping.m_team.fill_null("\0"),
-        ],
-    )
-    w = w.select(
-        "eid",
-        "case_idx",
-        "activity",
-        "resource",
-        "prev_activity",
-        "prev_resource",
-        "wait_us",
-        # the customer waiting interval charged to the instance (timing.model): the causes
-        # split exactly this, so they sum to the customer's waiting
-        en="wait_from_us",
-        wend=w.wait_from_us + w.wait_us,
-        # queued behind k when k was enabled no later than this instance
-        ready=w.enabled_us.fill_null(w.wait_from_us),
-        wcal=w.wcal.fill_null(calendars.default.name),
-    )
-    # Computed once: every cause below reads it.
-    w = log.engine.materialize(w, prefix="fl_wait_iv")
+    waiting = inst.filter(inst.wait_us > 0)
+
+    def intervals(part: ibis.Table) -> ibis.Table:
+        w = part.left_join(
+            mapping,
+            [
+                part.resource.fill_null("\0") == mapping.m_res.fill_null("\0"),
+                part.team.fill_null("\0") == mapping.m_team.fill_null("\0"),
+            ],
+        )
+        return w.select(
+            "eid",
+            "resource",
+            # the customer waiting interval charged to the instance (timing.model): the causes
+            # split exactly this, so they sum to the customer's waiting
+            en="wait_from_us",
+            wend=w.wait_from_us + w.wait_us,
+            # queued behind k when k was enabled no later than this instance
+            ready=w.enabled_us.fill_null(w.wait_from_us),
+            wcal=w.wcal.fill_null(calendars.default.name),
+            # the instance's own work, which the sweep leaves out of its resource's work
+            own_s="start_us",
+            own_e="end_us",
+        )
+
+    # Computed once (every cause below reads it), without the names the split does not read,
+    # and slice by slice of cases: each slice is stored (compressed on a large log) before the
+    # next is made, where the whole log's rows at once were held uncompressed (10^8 events:
+    # 15 GB spilled by this one statement, methods 7.4).
+    slices = case_slices(log)
+    w_parts = [log.engine.materialize(intervals(case_slice(waiting, r)), prefix="fl_wait_iv") for r in slices]
+    w = union_all(w_parts)
     # contention and prioritisation: the resource works on another instance k meanwhile
     # (instants keep nobody busy)
     k = inst.filter(inst.resource.notnull() & inst.start_us.notnull() & (inst.end_us > inst.start_us))
@@ -283,21 +290,24 @@ def waiting_causes(
     if method == "sweep":
         split = sweep.split(w)
     elif method == "prefix":
-        split, scratch = _split_prefix(sweep, inst, log)
+        split, scratch = _split_prefix(sweep, log)
     else:
         raise ConfigError(f"unknown waiting split method '{method}'; choose auto, prefix or sweep")
-    per = w.join(split, "eid").select(
-        "eid",
-        "case_idx",
-        "activity",
-        "resource",
-        "prev_activity",
-        "prev_resource",
-        "wait_us",
-        *[f"{c}_us" for c in CAUSES],
+    # The waits with their names, slice by slice of cases as above (split is keyed by eid).
+    names = waiting.select(
+        "eid", "case_idx", "activity", "resource", "prev_activity", "prev_resource", "wait_us"
     )
-    per = log.engine.materialize(per, prefix="fl_waiting")
-    drop_tables(log, *scratch)
+    per_parts = [
+        log.engine.materialize(
+            case_slice(names, r)
+            .join(case_slice(split, r, key="eid"), "eid")
+            .select(*names.columns, *[f"{c}_us" for c in CAUSES]),
+            prefix="fl_waiting",
+        )
+        for r in slices
+    ]
+    per = union_all(per_parts)
+    drop_tables(log, *scratch, *w_parts)
     return WaitingAnalysis(
         tm=tm,
         per_instance=per,
@@ -433,7 +443,7 @@ class _Sweep:
         )
 
 
-def _split_prefix(sweep: _Sweep, inst: ibis.Table, log: EventLog) -> tuple[ibis.Table, list[ibis.Table]]:
+def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.Table]]:
     """The sweep's split computed from the log-sized timelines of :mod:`waiting_split`: equal
     numbers in time O(n log n) whatever the waits' length. Waits whose own
     instance lies inside their waiting interval (a queue step with a performer), and waits on a
@@ -461,30 +471,41 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table, log: EventLog) -> tuple[ibis.
         if len(a) > 1 and (a[1:] < b[:-1]).any():
             slow_cal.append(cal)  # overlapping shift rows: the sweep counts them as such
         rows_of[cal] = (a, b)
-    waits, groups = _prefix_waits(sweep, inst, log, slow_cal)
+    waits, groups = _prefix_waits(sweep, slow_cal)
     fast = waits.filter(waits.g.notnull())
     per_g = fast.group_by("g").aggregate(n=fast.count(), lo=fast.x.min(), hi=fast.wend.max())
     per_g = per_g.order_by("g").to_pyarrow()
     if not per_g.num_rows:
-        drop_tables(log, waits, groups)
+        drop_tables(log, groups)
         return sweep.split(w), []
     n_groups = per_g.num_rows
     n_waits = per_g["n"].to_numpy().astype(np.int64)
     lo_t, hi_t = int(per_g["lo"].to_numpy().min()), int(per_g["hi"].to_numpy().max())
     cal_of = groups.order_by("g").select("c").to_pyarrow()["c"].to_pylist()
     # the work of the groups' resources, with the group id joined in the engine (no resource
-    # names brought into Python: millions of strings), stored in group order so that a chunk's
-    # read skips the rest
+    # names brought into Python: millions of strings)
     k = sweep.k
     named = groups.filter(groups.rs.notnull())
-    k = k.join(named, k.k_res == named.rs).select("g", "k_s", "k_e", "k_en").order_by("g")
-    kt = eng.materialize(k, prefix="fl_wsplit_k")
-    work_g = kt.group_by("g").aggregate(n=kt.count(), s0=kt.k_s.min(), e1=kt.k_e.max()).to_pyarrow()
+    k = k.join(named, k.k_res == named.rs).select("g", "k_s", "k_e", "k_en")
+    work_g = k.group_by("g").aggregate(n=k.count(), s0=k.k_s.min(), e1=k.k_e.max()).to_pyarrow()
     n_work = np.zeros(n_groups, dtype=np.int64)
     if work_g.num_rows:
         n_work[work_g["g"].to_numpy().astype(np.int64)] = work_g["n"].to_numpy().astype(np.int64)
         lo_t = min(lo_t, int(work_g["s0"].to_numpy().min()))
         hi_t = max(hi_t, int(work_g["e1"].to_numpy().max()))
+    # Waits and work stored in group order, so that a chunk's read skips the rest, and each sort
+    # of a part of them: the waits slice by slice of cases (one group may hold nearly all of
+    # them: the waits on shared resources), the work slice by slice of groups. One sort of the
+    # whole log's waits spilled gigabytes at 10^8 events.
+    wparts = [
+        eng.materialize(case_slice(fast, r, key="eid").order_by(["g", "eid"]), prefix="fl_wsplit_w")
+        for r in case_slices(log)
+    ]
+    kparts = [
+        eng.materialize(k.filter((k.g >= first) & (k.g < end)).order_by("g"), prefix="fl_wsplit_k")
+        for first, end in slice_ranges(n_work, eng)
+    ]
+    fast, kt = union_all(wparts), union_all(kparts)
     # Groups are independent: a chunk's key ranges must fit in int64 (waiting_split).
     span = hi_t - lo_t + 2 * (sweep.ready_evidence_us + 2) + 3
     per_chunk = max(1, (2**62 - 1) // span - 1)
@@ -528,7 +549,7 @@ def _split_prefix(sweep: _Sweep, inst: ibis.Table, log: EventLog) -> tuple[ibis.
     if int(slow.count().to_pyarrow().as_py()):
         # the sweep materialises its segments here: its result no longer reads ``waits``
         rest = sweep.split(w.filter(w.eid.isin(slow.eid))).select("eid", *[f"{c}_us" for c in CAUSES])
-    drop_tables(log, kt, groups, waits)
+    drop_tables(log, *wparts, *kparts, groups)
     return (out if rest is None else out.union(rest)), [out]
 
 
@@ -543,23 +564,21 @@ def _int_columns(t: ibis.Table | None, names: dict[str, str]) -> dict[str, np.nd
     return {k: np.asarray(data[c].to_numpy(), dtype=np.int64) for k, c in names.items()}
 
 
-def _prefix_waits(
-    sweep: _Sweep, inst: ibis.Table, log: EventLog, slow_cal: list[str]
-) -> tuple[ibis.Table, ibis.Table]:
-    """The waits of the prefix split in the engine, in group order: eid, g (its group; null
+def _prefix_waits(sweep: _Sweep, slow_cal: list[str]) -> tuple[ibis.Table, ibis.Table]:
+    """The waits of the prefix split (an expression over ``sweep.w``, read a few times; the
+    whole log's in one table was gigabytes of spill at 10^8 events): eid, g (its group; null
     for a wait left to the sweep), en, x (the end of its batch part), wend, ready; and the
-    groups: g, rs (the resource whose work makes the wait busy; null for none or a shared
-    one), c (the calendar), numbered in the order of (rs, c)."""
+    groups, in the engine: g, rs (the resource whose work makes the wait busy; null for none
+    or a shared one), c (the calendar), numbered in the order of (rs, c)."""
     import ibis
 
     w, eng = sweep.w, sweep.engine
     bm = sweep.members.select(b_eid="eid", b_first="batch_first_start")
-    own = inst.select(o_eid="eid", o_s="start_us", o_e="end_us")
-    q = w.left_join(bm, w.eid == bm.b_eid).left_join(own, w.eid == own.o_eid)
+    q = w.left_join(bm, w.eid == bm.b_eid)
     q = with_flag(q, "resource", sweep.shared, "fl_shared")
     busy_res = q.resource.notnull() & ~q.fl_shared
     # the sweep excludes the instance itself from its resource's work: kept for the sweep
-    own_inside = (busy_res & (q.o_e > q.o_s) & (q.o_s < q.wend) & (q.o_e > q.en)).fill_null(False)
+    own_inside = (busy_res & (q.own_e > q.own_s) & (q.own_s < q.wend) & (q.own_e > q.en)).fill_null(False)
     slow = own_inside | q.wcal.isin(slow_cal) if slow_cal else own_inside
     in_batch = (q.b_first > q.en).fill_null(False)
     q = q.select(
@@ -572,18 +591,13 @@ def _prefix_waits(
         c=q.wcal,
         slow=slow,
     )
-    q = eng.materialize(q, prefix="fl_wsplit_q")
     keys = q.filter(~q.slow).select("rs", "c").distinct()
     groups = eng.materialize(
         keys.mutate(g=ibis.row_number().over(order_by=[keys.rs.asc(nulls_first=True), keys.c])),
         prefix="fl_wsplit_groups",
     )
     j = q.left_join(groups, [q.rs.identical_to(groups.rs), q.c == groups.c])
-    waits = j.select(
-        "eid", "en", "x", "wend", "ready", g=ibis.ifelse(j.slow, ibis.null("int64"), j.g)
-    ).order_by(["g", "eid"])
-    waits = eng.materialize(waits, prefix="fl_wsplit_w")
-    drop_tables(log, q)
+    waits = j.select("eid", "en", "x", "wend", "ready", g=ibis.ifelse(j.slow, ibis.null("int64"), j.g))
     return waits, groups
 
 

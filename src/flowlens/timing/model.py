@@ -42,7 +42,7 @@ import pandas as pd
 
 from flowlens.engine import BYTES_PER_EVENT
 from flowlens.errors import ConfigError
-from flowlens.relational import union_all
+from flowlens.relational import EID_STRIDE, union_all
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet
 from flowlens.timing.clock_stop import ClockStop
@@ -206,7 +206,7 @@ def time_model(
     # Intermediate tables are computed once: each is read several times below, and an engine
     # that does not share repeated subqueries (Spark) would recompute them for every read.
     skew_us = int(skew_s * 1_000_000)
-    en_parts = [enabled_times(log, concurrency, skew_us=skew_us, table=_slice(t, r)) for r in slices]
+    en_parts = [enabled_times(log, concurrency, skew_us=skew_us, table=case_slice(t, r)) for r in slices]
     waits = _wait_activities(log, wait_activities)
     base = t.select(
         "eid",
@@ -286,14 +286,14 @@ def time_model(
     clock = None
     for r, en in zip(slices, en_parts, strict=True):
         if estimated:
-            x, times = _slice(timed, r), None
+            x, times = case_slice(timed, r), None
         else:
             x = _step_times(
-                with_enabled(_slice(base, r), en).mutate(start_estimated=ibis.literal(False)), waits
+                with_enabled(case_slice(base, r), en).mutate(start_estimated=ibis.literal(False)), waits
             )
             # the times the customer time orders by are the log's own: read from the event
             # table (the customer time's one ordered pass reads x once: no copy of it first)
-            ts = _slice(t, r)
+            ts = case_slice(t, r)
             times = ts.select("eid", "case_idx", "start_us", "end_us", start_estimated=ibis.literal(False))
         x = _customer_time(x, stops, times)
         if always:
@@ -352,8 +352,22 @@ def case_slices(log: EventLog, bytes_per_event: int | None = None) -> list[tuple
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def _slice(t: ibis.Table, r: tuple[int, int] | None) -> ibis.Table:
-    return t if r is None else t.filter((t.case_idx >= r[0]) & (t.case_idx < r[1]))
+def case_slice(t: ibis.Table, r: tuple[int, int] | None, key: str = "case_idx") -> ibis.Table:
+    """The rows of ``t`` in the slice ``r`` of :func:`case_slices` (None: all of them), by
+    ``case_idx`` or, with ``key="eid"``, by the instance key (``eid`` = ``case_idx`` *
+    :data:`~flowlens.relational.EID_STRIDE` + position): the same cases, for a table without
+    ``case_idx``.
+
+    >>> import ibis
+    >>> from flowlens.relational import EID_STRIDE
+    >>> t = ibis.memtable({"eid": [EID_STRIDE, 3 * EID_STRIDE + 1]})
+    >>> case_slice(t, (1, 3), key="eid").eid.to_list() == [EID_STRIDE]
+    True
+    """
+    if r is None:
+        return t
+    scale = EID_STRIDE if key == "eid" else 1
+    return t.filter((t[key] >= r[0] * scale) & (t[key] < r[1] * scale))
 
 
 def _step_times(x: ibis.Table, waits: list[str]) -> ibis.Table:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError
-from flowlens.timing.model import case_slices
+from flowlens.timing.model import case_slice, case_slices
 
 if TYPE_CHECKING:
     import ibis
@@ -122,7 +122,7 @@ def bottlenecks(tm: TimeModel, *, level: str = "activity", top: int | None = Non
     # engine both ways). A case lies in one slice, so the slices' counts add up to the log's.
     parts = []
     for r in case_slices(tm.log):
-        xs = x if r is None else x.filter((x.case_idx >= r[0]) & (x.case_idx < r[1]))
+        xs = case_slice(x, r)
         pairs = xs.select(*keys, "case_idx").distinct()
         parts.append(pairs.group_by(keys).aggregate(cases=pairs.count()).to_pandas())
     cases = pd.concat(parts).groupby(keys, sort=False, dropna=False)["cases"].sum().reset_index()
