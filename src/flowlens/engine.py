@@ -416,11 +416,11 @@ class Engine:
         import duckdb
         import ibis
 
-        from flowlens.relational import EID_STRIDE
+        from flowlens.relational import CASE_KEY_SCALE
 
         assert self.duckdb is not None
         con = self.duckdb
-        key = next((k for k in ("case_idx", "eid") if k in expr.columns), None)
+        key = next((k for k in CASE_KEY_SCALE if k in expr.columns), None)
         has_events = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events'"
         ).fetchall()[0][0]
@@ -430,7 +430,7 @@ class Engine:
         n_cases = int(top) + 1 if top is not None else 0
         if n_cases == 0:
             return False
-        scale = 1 if key == "case_idx" else EID_STRIDE
+        scale = CASE_KEY_SCALE[key]
         col = expr[key]
         con.execute(f'DROP TABLE IF EXISTS "{name}"')
         created = False

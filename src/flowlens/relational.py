@@ -78,6 +78,9 @@ def union_all(parts: list[ibis.Table]) -> ibis.Table:
 #: Events per case the renumbered ``eid`` can hold (eid = case_idx * EID_STRIDE + pos).
 EID_STRIDE = 1 << 24
 
+#: Keys that name a case range: a range [lo, hi) of cases is [lo, hi) × the key's scale in it.
+CASE_KEY_SCALE = {"case_idx": 1, "eid": EID_STRIDE}
+
 #: Columns of the ingested events table that the log's table does not show (:func:`events_table`):
 #: the successor's activity and the gap from this instance's end to the successor's start (its
 #: end for completion-only instances), NULL on the last instance of a case. The gate's ordering

@@ -42,7 +42,7 @@ import pandas as pd
 
 from flowlens.engine import BYTES_PER_EVENT
 from flowlens.errors import ConfigError
-from flowlens.relational import EID_STRIDE, union_all
+from flowlens.relational import CASE_KEY_SCALE, union_all
 from flowlens.timing.business import BusinessClock
 from flowlens.timing.calendars import CalendarSet
 from flowlens.timing.clock_stop import ClockStop
@@ -366,7 +366,7 @@ def case_slice(t: ibis.Table, r: tuple[int, int] | None, key: str = "case_idx") 
     """
     if r is None:
         return t
-    scale = EID_STRIDE if key == "eid" else 1
+    scale = CASE_KEY_SCALE[key]  # another key is a KeyError, not a silent case number
     return t.filter((t[key] >= r[0] * scale) & (t[key] < r[1] * scale))
 
 
