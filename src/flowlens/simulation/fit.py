@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError, EmptyLogError
+from flowlens.simulation.abandonment import abandonment_points
 from flowlens.simulation.distributions import fit_distribution
 from flowlens.simulation.engine import MAX_REPEAT
 from flowlens.simulation.model import END, FORMAT_VERSION, START, SimulationModel
@@ -358,6 +359,16 @@ def build(
             spec["batching_share"] = round(min(1.0, batch / float(g.delay_s.sum())), 6)
         spec["observed"] = {"instances": len(g)}
         activities[str(act)] = spec
+    # where cases give up waiting: their patience, decided during the run (methods §16.9)
+    points = abandonment_points(inst, set(shares), control["concurrent"])
+    for act, point in points.items():
+        spec = activities[act]
+        if "wait" in point:  # a recorded queue step: it lasts the served wait, waited in it
+            spec["duration"] = point["wait"]
+            spec["delay"] = {"dist": "fixed", "value": 0.0}
+            for key in ("delay_context", "anchor", "batching_share"):
+                spec.pop(key, None)
+        spec["abandonment"] = {k: point[k] for k in ("served", "leave", "patience", "patient_share")}
     used_cals = (
         {p["calendar"] for p in pools.values()}
         | {c for p in pools.values() for c in p.get("member_calendars", {}).values()}
@@ -407,6 +418,8 @@ def build(
         spec.update(_anchored(g, g.delay_s - g.batching_s))
     if idle:
         model.fitted["served_when_idle"] = idle
+    if points:
+        model.fitted["abandonment"] = [{"activity": a, **p["observed"]} for a, p in points.items()]
     if assignment == "auto":
         _choose_assignment(model, inst)
     else:

@@ -322,6 +322,8 @@ class SimulationModel:
                 check_distribution(ctx["delay"], f"{w}.delay")
             if "anchor" in a:
                 _check_anchor(a["anchor"], acts, f"{where}.anchor")
+            if "abandonment" in a:
+                _check_abandonment(a["abandonment"], acts, f"{where}.abandonment")
             if a.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{a.get('calendar')}'{closest(str(a.get('calendar')), cal_names)}"
@@ -395,6 +397,24 @@ def closest(name: str, options: Any) -> str:
         return "; did you mean " + " or ".join(f"'{x}'" for x in near) + "?"
     opts = sorted(str(o) for o in options)
     return f"; known: {', '.join(opts[:8])}{', ...' if len(opts) > 8 else ''}" if opts else ""
+
+
+def _check_abandonment(spec: Any, acts: dict[str, Any], where: str) -> None:
+    """An abandonment point (methods §16.4, §16.9): the steps it serves and leaves to, the
+    patience and the share that never leaves."""
+    if not isinstance(spec, dict) or not {"served", "leave", "patience"} <= set(spec):
+        raise ConfigError(f'{where}: expected {{"served", "leave", "patience", "patient_share"?}}')
+    for key in ("served", "leave"):
+        names = spec[key]
+        if not isinstance(names, list) or not names:
+            raise ConfigError(f"{where}.{key}: expected a list of activities")
+        for x in names:
+            if x not in acts and not (key == "leave" and x == END):
+                raise ConfigError(f"{where}.{key}: unknown activity '{x}'{closest(str(x), acts)}")
+    check_distribution(spec["patience"], f"{where}.patience")
+    share = spec.get("patient_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ConfigError(f"{where}.patient_share: expected a probability between 0 and 1, got {share!r}")
 
 
 def _check_anchor(anc: Any, acts: dict[str, Any], where: str) -> None:

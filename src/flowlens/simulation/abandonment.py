@@ -1,0 +1,164 @@
+"""Wait-dependent abandonment: where cases give up waiting, and how patient they are
+(methods §16.9).
+
+An **abandonment point** is a step nobody performs (a queue entry, a recorded wait) after
+which each case either goes on to a step people perform (it is *served*) or *leaves* (the case
+ends, or goes on to a step nobody performs), and the chance of having left grows with the
+time waited. The time waited is measured from the point's start to the next step's start (to
+the point's own end when the case ends there).
+
+Two waits compete there, as in the classic call-centre model (Mandelbaum & Zeltyn): the wait
+for service W and the case's patience P; the case is served when W ≤ P and leaves at P
+otherwise. The log shows min(W, P) and which came first, so
+
+* the **patience** is fitted by Kaplan–Meier with the leavers' waits observed and the served
+  cases' waits censored (their patience was longer than the wait);
+* the **served wait** of a point that carries the wait in its own duration (a recorded queue
+  step) is fitted the other way round: served cases observed, leavers censored.
+
+The simulation draws each case's patience with its other draws and decides during the run
+whether it leaves (methods §16.4).
+
+>>> import numpy as np
+>>> t, s = kaplan_meier(np.array([1.0, 2.0, 3.0, 4.0]), np.array([True, False, True, False]))
+>>> t.tolist(), s.round(3).tolist()
+([1.0, 3.0], [0.75, 0.375])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from flowlens.simulation.distributions import N_QUANTILES, TAIL_LEVELS
+from flowlens.simulation.model import END
+
+#: A point needs this many instances, and this many of them leaving and served ...
+MIN_INSTANCES, MIN_LEFT = 30, 10
+#: ... fewer than this share leaving (the served branch is the usual way on) ...
+MAX_LEFT_SHARE = 0.5
+#: ... and the chance of having left by the leavers' third quartile wait must be at least this
+#: many times the chance by their first quartile (leaving grows with the wait; a branch taken
+#: at once, whatever the wait, has a ratio of 1; patience seen uncensored has 3).
+GROWTH = 1.5
+
+
+def kaplan_meier(times: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Kaplan–Meier survival curve of ``times`` (seconds), ``observed`` False where the time
+    is censored: the distinct observed times and the survival just after each.
+
+    >>> kaplan_meier(np.array([5.0, 5.0, 9.0]), np.array([True, False, True]))[1].tolist()
+    [0.6666666666666666, 0.0]
+    """
+    t = np.asarray(times, dtype=float)
+    ev = np.asarray(observed, dtype=bool)
+    if not len(t):
+        return np.zeros(0), np.zeros(0)
+    order = np.argsort(t, kind="stable")
+    t, ev = t[order], ev[order]
+    uniq, first = np.unique(t, return_index=True)
+    at_risk = len(t) - first
+    events = np.add.reduceat(ev.astype(np.int64), first)
+    keep = events > 0
+    surv = np.cumprod(1.0 - events[keep] / at_risk[keep])
+    return uniq[keep], surv
+
+
+def censored_distribution(times: np.ndarray, observed: np.ndarray) -> tuple[dict[str, Any], float]:
+    """A distribution of the times, some censored (Kaplan–Meier), and the share beyond the
+    longest time seen: ``(dist, beyond)``. ``dist`` is the curve's quantiles up to that
+    longest time (the distribution conditional on being within it, in the format of
+    :mod:`~flowlens.simulation.distributions`); ``beyond`` is 1 − F(longest time), the chance of
+    never ending within anything the log shows (a patience longer than every wait seen).
+
+    >>> d, beyond = censored_distribution(np.array([10.0, 20.0, 30.0, 40.0]), np.ones(4, bool))
+    >>> d["dist"], beyond
+    ('empirical', 0.0)
+    """
+    t, s = kaplan_meier(times, observed)
+    if not len(t):
+        return {"dist": "fixed", "value": 0.0}, 1.0
+    f = 1.0 - s
+    reach = float(f[-1])
+    if len(t) == 1:
+        return {"dist": "fixed", "value": float(t[0])}, 1.0 - reach
+    # the conditional CDF steps up at each observed time; quantiles by its inverse, linear
+    # between the steps as the empirical distribution of a plain sample is
+    g = np.concatenate([[0.0], f / reach])
+    x = np.concatenate([[float(t[0])], t])
+    levels = np.concatenate([np.linspace(0, 0.99, N_QUANTILES - 1), TAIL_LEVELS, [1.0]])
+    q = np.interp(levels, g, x)
+    return {
+        "dist": "empirical",
+        "quantiles": [round(float(v), 3) for v in q],
+        "levels": [round(float(v), 6) for v in levels],
+    }, round(1.0 - reach, 6)
+
+
+def _cum_left(t: np.ndarray, s: np.ndarray, at: float) -> float:
+    """1 − S(at) of a Kaplan–Meier curve (t, s)."""
+    k = int(np.searchsorted(t, at, side="right"))
+    return 0.0 if k == 0 else float(1.0 - s[k - 1])
+
+
+def abandonment_points(
+    inst: pd.DataFrame, staffed: set[str], concurrent: list[list[str]]
+) -> dict[str, dict[str, Any]]:
+    """The log's abandonment points (see the module docstring), per point activity:
+    ``{"served": [...], "leave": [...], "patience": dist, "patient_share": p, "wait": dist | None,
+    "observed": {...}}``. ``inst`` is :class:`~flowlens.simulation.fit.Observations`'s
+    instance table (in case order, with ``next``); ``staffed`` the steps people perform.
+    ``wait`` is the served wait of a point whose own duration carries the wait (None when the
+    point takes no time: the wait is then the queue of the served step)."""
+    in_pairs = {a for pair in concurrent for a in pair}
+    next_s = inst.groupby("case_idx", sort=False).s_us.shift(-1)
+    ends = inst["next"].astype(str) == END
+    waited = (np.where(ends, inst.end_us, next_s) - inst.s_us).astype(float) / 1e6
+    served_next = inst["next"].astype(str).isin(staffed)
+    out: dict[str, dict[str, Any]] = {}
+    for act, g in inst.groupby("activity", sort=True):
+        a = str(act)
+        if a in staffed or a in in_pairs or len(g) < MIN_INSTANCES:
+            continue
+        nxt = g["next"].astype(str)
+        served = served_next.loc[g.index].to_numpy()
+        w = np.clip(waited.loc[g.index].to_numpy(dtype=float), 0.0, None)
+        n_left, n_served = int((~served).sum()), int(served.sum())
+        if min(n_left, n_served) < MIN_LEFT or n_left >= MAX_LEFT_SHARE * len(g) or not np.isfinite(w).all():
+            continue
+        t, s = kaplan_meier(w, ~served)
+        q1, q3 = np.quantile(w[~served], [0.25, 0.75])
+        late, early = _cum_left(t, s, float(q3)), _cum_left(t, s, float(q1))
+        if late <= 0 or late < GROWTH * early:
+            continue
+        patience, patient = censored_distribution(w, ~served)
+        # a recorded queue step carries the wait itself (in its waiting, as the time model
+        # reads a wait step, §6.2, or in its duration): the case leaves at its end
+        own = (g.delay_s + g.work_s).to_numpy(dtype=float)
+        carries = bool(np.median(own) > 0)
+        wait = censored_distribution(own, served)[0] if carries else None
+        out[a] = {
+            "served": sorted(set(nxt[served])),
+            "leave": sorted(set(nxt[~served])),
+            "patience": patience,
+            "patient_share": patient,
+            **({"wait": wait} if wait is not None else {}),
+            "observed": {
+                "instances": len(g),
+                "left": n_left,
+                "left_share": round(n_left / len(g), 6),
+                "patience_median_s": _median(t, s),
+            },
+        }
+    return out
+
+
+def _median(t: np.ndarray, s: np.ndarray) -> float | None:
+    """The Kaplan–Meier median (None when fewer than half are seen to end)."""
+    k = np.flatnonzero(s <= 0.5)
+    return round(float(t[k[0]]), 3) if len(k) else None
+
+
+__all__ = ["abandonment_points", "censored_distribution", "kaplan_meier"]

@@ -1,0 +1,156 @@
+"""Wait-dependent abandonment: abandonment points found in the log, patience fitted with the
+served cases censored, and the leaving decided during the run (methods §16.4, §16.9)."""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import flowlens
+from conftest import shared_path
+from flowlens.simulation import SimulationModel, simulate
+from flowlens.simulation.abandonment import abandonment_points, censored_distribution, kaplan_meier
+from flowlens.simulation.fit import build, fit_model, observe
+from flowlens.simulation.model import END
+from flowlens.simulation.scenarios import Scenario
+
+PATIENCE_MEDIAN_S = 120.0
+START = pd.Timestamp("2024-03-04 00:00:00", tz="UTC")
+
+
+def call_log(
+    n: int = 1500, agents: int = 3, patience: float | None = PATIENCE_MEDIAN_S, seed: int = 5
+) -> pd.DataFrame:
+    """A call centre open round the clock: calls enter the queue (nobody records it: no
+    resource), ``agents`` agents talk to them first come, first served (4 min on average); a
+    caller whose wait exceeds their patience (lognormal, median ``patience``; None: endless)
+    hangs up, and a third of those call back later the same way as a new step of the case."""
+    rng = np.random.default_rng(seed)
+    arrive = np.cumsum(rng.exponential(80.0, n))  # one call every 80 s: the agents are busy
+    talk = rng.exponential(240.0, n)
+    pat = rng.lognormal(np.log(patience), 1.0, n) if patience else np.full(n, np.inf)
+    again = rng.random(n) < 1 / 3
+    free = [(0.0, f"agent{k}") for k in range(agents)]
+    rows = []
+    for i in range(n):
+        case, t = f"c{i:05d}", float(arrive[i])
+        rows.append((case, "Enter Queue", t, t, None))
+        at, who = free[0]
+        if max(at, t) - t > pat[i]:
+            rows.append((case, "Hang Up", t + pat[i], t + pat[i], None))
+            if again[i]:
+                rows.append((case, "Call Back", t + pat[i] + 3600.0, t + pat[i] + 3600.0, None))
+            continue
+        heapq.heappop(free)
+        s = max(at, t)
+        rows.append((case, "Talk", s, s + talk[i], who))
+        heapq.heappush(free, (s + talk[i], who))
+    f = pd.DataFrame(rows, columns=["case", "activity", "start", "end", "resource"])
+    f["start"] = START + pd.to_timedelta(f.start, unit="s")
+    f["end"] = START + pd.to_timedelta(f.end, unit="s")
+    return f
+
+
+def read(frame: pd.DataFrame) -> flowlens.EventLog:
+    return flowlens.read_log(
+        frame,
+        flowlens.ColumnMap(case="case", activity="activity", start="start", end="end", resource="resource"),
+    )
+
+
+def left_share(frame: pd.DataFrame, point: str = "Enter Queue", served: str = "Talk") -> float:
+    """The share of the point's instances whose next step is not the served one (a simulated
+    frame, or :func:`call_log`'s)."""
+    case, start, end = (
+        ("case_id", "start_time", "end_time") if "case_id" in frame else ("case", "start", "end")
+    )
+    f = frame.sort_values([case, start, end], kind="stable")
+    nxt = f.groupby(case).activity.shift(-1).fillna(END)
+    return float((nxt[f.activity == point] != served).mean())
+
+
+def test_kaplan_meier_counts_the_censored_as_at_risk_until_their_time() -> None:
+    # 4 cases: leaves at 1, served at 2 (censored), leaves at 3, served at 4
+    t, s = kaplan_meier(np.array([1.0, 2.0, 3.0, 4.0]), np.array([True, False, True, False]))
+    assert t.tolist() == [1.0, 3.0]
+    assert s.tolist() == pytest.approx([0.75, 0.75 * 0.5])
+    d, beyond = censored_distribution(np.array([1.0, 2.0, 3.0, 4.0]), np.array([True, False, True, False]))
+    assert beyond == pytest.approx(0.375)  # longer than every wait seen: never leaves
+    assert d["quantiles"][0] == 1.0 and d["quantiles"][-1] == 3.0
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[pd.DataFrame, SimulationModel]:
+    frame = call_log()
+    return frame, fit_model(read(frame))
+
+
+def test_the_fit_finds_the_point_and_recovers_the_patience_with_the_served_censored(
+    fitted: tuple[pd.DataFrame, SimulationModel],
+) -> None:
+    frame, model = fitted
+    spec = model.activities["Enter Queue"]["abandonment"]
+    assert spec["served"] == ["Talk"] and spec["leave"] == ["Hang Up"]
+    (found,) = model.fitted["abandonment"]
+    assert found["activity"] == "Enter Queue"
+    # the abandoners' waits alone (the uncensored view) say far less patience than there is
+    left = frame[frame.activity == "Hang Up"].set_index("case").start
+    entered = frame[frame.activity == "Enter Queue"].set_index("case").start
+    naive = float((left - entered.loc[left.index]).dt.total_seconds().median())
+    assert naive < 0.8 * PATIENCE_MEDIAN_S
+    assert found["patience_median_s"] == pytest.approx(PATIENCE_MEDIAN_S, rel=0.2)
+
+
+def test_the_simulation_decides_leaving_during_the_run_and_shorter_waits_lose_fewer_cases(
+    fitted: tuple[pd.DataFrame, SimulationModel],
+) -> None:
+    frame, model = fitted
+    kw = {"cases": 1500, "seed": 3, "start": str(START)}
+    base = simulate(model, **kw)
+    more = simulate(
+        Scenario.from_dict(
+            {"name": "two more", "change": [{"action": "add_resources", "activity": "Talk", "count": 2}]}
+        ).apply(model),
+        **kw,
+    )
+    logged = left_share(frame)
+    assert 0.05 < logged < 0.5
+    assert left_share(base) == pytest.approx(logged, abs=0.06)
+    assert left_share(more) < 0.5 * left_share(base)
+    # a case that left took the way of leaving (its tail) and no agent's time
+    hung = base[base.activity == "Hang Up"].case_id
+    talked = set(base[base.activity == "Talk"].case_id)
+    assert not (set(hung) & talked)
+    assert set(base[base.activity == "Call Back"].case_id) <= set(hung)
+
+
+def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:
+    frame = call_log(patience=None)
+    obs = observe(read(frame))
+    assert abandonment_points(obs.inst, set(obs.shares_of), obs.concurrent) == {}
+    # and a branch taken at once, whatever the wait, is not one either
+    quick = frame.copy()
+    rng = np.random.default_rng(1)
+    cases = quick.case.unique()
+    gone = set(rng.choice(cases, size=len(cases) // 10, replace=False))
+    quick = quick[~(quick.case.isin(gone) & (quick.activity == "Talk"))]
+    extra = quick[quick.case.isin(gone) & (quick.activity == "Enter Queue")].assign(activity="Hang Up")
+    obs = observe(read(pd.concat([quick, extra]).sort_values(["case", "start"], kind="stable")))
+    assert abandonment_points(obs.inst, set(obs.shares_of), obs.concurrent) == {}
+
+
+@pytest.mark.slow
+def test_the_call_centre_log_has_its_queue_as_a_point_and_simulates_its_abandonment_share() -> None:
+    log = flowlens.read_log(shared_path("bank-callcenter"))
+    obs = observe(log)
+    model = build(obs)
+    spec = model.activities["Queue"]["abandonment"]
+    assert spec["served"] == ["Service"] and spec["leave"] == [END]
+    (found,) = model.fitted["abandonment"]
+    assert found["left_share"] == pytest.approx(0.279, abs=0.005)
+    start = pd.Timestamp(int(obs.inst.s_us.min()), unit="us", tz="UTC")
+    sim = simulate(model, cases=obs.n_cases, start=start, seed=1)
+    assert left_share(sim, "Queue", "Service") == pytest.approx(found["left_share"], abs=0.03)
