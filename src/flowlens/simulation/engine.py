@@ -401,9 +401,13 @@ def _with_tails(
     )
     u = uniforms(seed, "abandonment", case_ids[case_row[js]], act[js], occ[js])
     first = np.full(len(js), -1, dtype=np.int64)  # -1: cannot leave there; end: the case ends
-    for t, (j, h) in enumerate(zip(js.tolist(), map(tuple, hist.tolist()), strict=True)):
-        table = tables[int(which[case_row[j]])]
-        r = min(int(occ[j]), MAX_REPEAT) if repeats else 0
+    reps = np.minimum(occ[js], MAX_REPEAT) if repeats else np.zeros(len(js), dtype=np.int64)
+    # the choice is made per distinct (table, history, repeat count): few of them
+    keys = np.column_stack([which[case_row[js]], hist, reps]) if len(js) else np.zeros((0, k + 2), np.int64)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for g, key in enumerate(uniq.tolist()):
+        table, h, r = tables[key[0]], tuple(key[1:-1]), key[-1]
         row = table.get((h, r))
         while row is None and r > 1:
             r -= 1
@@ -415,7 +419,9 @@ def _with_tails(
         if not ways:
             continue
         c = np.cumsum([p for _, p in ways]) / sum(p for _, p in ways)
-        first[t] = ways[min(int(np.searchsorted(c, u[t], side="right")), len(ways) - 1)][0]
+        members = np.flatnonzero(inverse == g)
+        pick = np.minimum(np.searchsorted(c, u[members], side="right"), len(ways) - 1)
+        first[members] = np.asarray([b for b, _ in ways], dtype=np.int64)[pick]
     on = np.flatnonzero((first >= 0) & (first != end))
     starts = []
     for t in on.tolist():
@@ -1461,12 +1467,13 @@ class _Run:
         # served path of a case that left); a point's patience runs from its start
         patience, wait_for = self.patience, self.wait_for
         abandons = bool(wait_for)
-        gone = self.gone = [False] * len(act)
+        gone_np = np.zeros(len(act), dtype=bool)
         leaves_in_point: set[int] = set()
         if abandons:
-            for lo, hi in zip(self.paths.tail_lo.tolist(), self.paths.tail_hi.tolist(), strict=True):
-                gone[lo:hi] = [True] * (hi - lo) if lo >= 0 else []
+            p0 = self.paths
+            gone_np[: len(p0.act)] = p0.part_start != p0.offsets[:-1][self.case_np]  # the tails
             left = -1  # steps may never end: the run goes on while anything is in flight
+        gone = self.gone = gone_np.tolist()
         k, n_init = 0, len(init_key)
         while True:
             if k < n_init:
@@ -1595,8 +1602,15 @@ class _Run:
         gone[lo:hi] = [True] * (hi - lo)
         t_lo, t_hi = int(p.tail_lo[j]), int(p.tail_hi[j])
         gone[t_lo:t_hi] = [False] * (t_hi - t_lo)
-        if t_hi > t_lo:
-            self.enabled[t_lo] = now
+        if t_hi == t_lo:
+            return
+        self.enabled[t_lo] = now
+        if self.pool_of[t_lo] < 0 and not self.skip[t_lo]:
+            # the leaving itself (a hang-up): at that moment, whatever the step's usual hours
+            self.start[t_lo] = now
+            self.end[t_lo] = now + self.dur[t_lo]
+            self._push(self.end[t_lo], _END, t_lo)
+        else:
             self._push(self._ready_at(t_lo, now), _READY, t_lo)
 
     def _ready_at(self, i: int, enabled: float) -> float:
