@@ -110,6 +110,7 @@ def test_the_simulation_decides_leaving_during_the_run_and_shorter_waits_lose_fe
     frame, model = fitted
     kw = {"cases": 1500, "seed": 3, "start": str(START)}
     base = simulate(model, **kw)
+    pd.testing.assert_frame_equal(base, simulate(model, **kw))  # decided during the run, reproducibly
     more = simulate(
         Scenario.from_dict(
             {"name": "two more", "change": [{"action": "add_resources", "activity": "Talk", "count": 2}]}
