@@ -1472,7 +1472,7 @@ class _Run:
         if abandons:
             p0 = self.paths
             gone_np[: len(p0.act)] = p0.part_start != p0.offsets[:-1][self.case_np]  # the tails
-            left = -1  # steps may never end: the run goes on while anything is in flight
+            left -= int(gone_np.sum())  # a tail's steps end only if its case leaves
         gone = self.gone = gone_np.tolist()
         k, n_init = 0, len(init_key)
         while True:
@@ -1533,12 +1533,13 @@ class _Run:
                 if idle or pool.shifts:
                     self._dispatch(p, now)
             elif kind == _END:
+                if abandons and x in leaves_in_point:  # its tail's steps are still to end
+                    left += self._leave(x, now)
                 if jobs and x < n_inst:
                     left -= 1
                     if not left:
                         break  # every case's step has ended: later other work changes nothing
                 if abandons and x in leaves_in_point:
-                    self._leave(x, now)
                     continue
                 mi = who[x]
                 f = merged_next.get(x, -1) if mi >= 0 and merged_next else -1
@@ -1592,18 +1593,25 @@ class _Run:
                 if self.batches.get(x) and self.batch_deadline.get(x) == now:
                     self._release(x, now)
             elif start[x] == 0.0 and not gone[x]:  # _PATIENCE: not started, so the case leaves
-                self._leave(wait_for[x], now)
+                left += self._leave(wait_for[x], now)
+                if jobs and not left:
+                    break
 
-    def _leave(self, j: int, now: float) -> None:
+    def _leave(self, j: int, now: float) -> int:
         """The case leaves at abandonment point instance ``j`` (methods §16.4): the rest of its
-        served path is not done, and its tail for ``j`` starts now (none: the case ends)."""
-        p, gone = self.paths, self.gone
+        served path is not done, and its tail for ``j`` starts now (none: the case ends).
+        Returns the change in the number of case steps still to end (their ends counted down
+        stop the run early when the pools have other work)."""
+        p, gone, start = self.paths, self.gone, self.start
         lo, hi = j + 1, self.rest_end[j]
+        # the served path's steps not started never end (one already running ends as it would)
+        change = -sum(1 for i in range(lo, hi) if start[i] == 0.0 and not gone[i])
         gone[lo:hi] = [True] * (hi - lo)
         t_lo, t_hi = int(p.tail_lo[j]), int(p.tail_hi[j])
         gone[t_lo:t_hi] = [False] * (t_hi - t_lo)
+        change += t_hi - t_lo
         if t_hi == t_lo:
-            return
+            return change
         self.enabled[t_lo] = now
         if self.pool_of[t_lo] < 0 and not self.skip[t_lo]:
             # the leaving itself (a hang-up): at that moment, whatever the step's usual hours
@@ -1612,6 +1620,7 @@ class _Run:
             self._push(self.end[t_lo], _END, t_lo)
         else:
             self._push(self._ready_at(t_lo, now), _READY, t_lo)
+        return change
 
     def _ready_at(self, i: int, enabled: float) -> float:
         """Enabled plus the step's delay, in the working time of the calendar that governs
