@@ -39,10 +39,14 @@ from flowlens.simulation.model import END
 MIN_INSTANCES, MIN_LEFT = 30, 10
 #: ... fewer than this share leaving (the served branch is the usual way on) ...
 MAX_LEFT_SHARE = 0.5
-#: ... and the chance of having left by the leavers' third quartile wait must be at least this
+#: ... the chance of having left by the leavers' third quartile wait must be at least this
 #: many times the chance by their first quartile (leaving grows with the wait; a branch taken
-#: at once, whatever the wait, has a ratio of 1; patience seen uncensored has 3).
+#: at once, whatever the wait, has a ratio of 1; patience seen uncensored has 3) ...
 GROWTH = 1.5
+#: ... and at least this chance of having left within the longest wait seen (the Kaplan–Meier
+#: median patience lies within the waits: cases that wait long enough mostly give up, where a
+#: branch taken at once leaves the curve flat at its share, below one half).
+MIN_REACH = 0.5
 
 
 def kaplan_meier(times: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +135,7 @@ def abandonment_points(
         t, s = kaplan_meier(w, ~served)
         q1, q3 = np.quantile(w[~served], [0.25, 0.75])
         late, early = _cum_left(t, s, float(q3)), _cum_left(t, s, float(q1))
-        if late <= 0 or late < GROWTH * early:
+        if late <= 0 or late < GROWTH * early or 1.0 - float(s[-1]) < MIN_REACH:
             continue
         patience, patient = censored_distribution(w, ~served)
         # a recorded queue step carries the wait itself (in its waiting, as the time model
