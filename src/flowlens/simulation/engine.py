@@ -5,7 +5,7 @@ What is random is drawn before the clock runs, vectorised, from counter-based st
 case and occurrence (:mod:`flowlens.simulation.streams`): arrival gaps, case attributes, each
 case's path (the k-order control flow), every duration, delay and pool choice. The clock then
 only decides *when* things happen: a heap of (time, sequence, event) in virtual time (seconds),
-as SimPy orders it, with three events:
+as SimPy orders it, with these events:
 
 * a step becomes **ready** when every earlier step of its case it is not concurrent with has
   ended (methods §6.1) and its extraneous delay has passed; it joins its pool's queue (first
@@ -14,7 +14,10 @@ as SimPy orders it, with three events:
 * a pool **dispatches** whenever a member is free and on shift and someone waits: the member
   idle longest takes the head of the queue; the work runs in that member's working time (a
   calendar pauses it off shift);
-* a **wake** event brings a pool back when a free member's shift starts.
+* a **wake** event brings a pool back when a free member's shift starts;
+* at an abandonment point, a **patience** event: a case whose awaited step has not started when
+  its patience (drawn with its other draws) runs out leaves the queue and takes the way on it
+  was drawn for leaving there (methods §16.4).
 
 A batched step waits until its batch releases (size reached, the time-out since the first
 member, or the daily cut-off), then its members queue together.
@@ -317,7 +320,7 @@ def _paths(
         for a, spec in model.activities.items()
         if spec.get("abandonment")
     }
-    walked = [_served_table(t, points, len(acts)) for t in tables] if points else tables
+    walked = [_served_table(t, points) for t in tables] if points else tables
     repeat: dict[int, Any] = dict(factors)
     if any(0 < f < 1 for f in factors.values()):
         # the same cases' paths without the cut tell how many more repeats follow a repeat
@@ -344,7 +347,7 @@ def _paths(
 
 
 def _served_table(
-    table: dict[tuple[int, ...], tuple[list[int], list[float]]], points: dict[int, list[int]], end: int
+    table: dict[tuple[int, ...], tuple[list[int], list[float]]], points: dict[int, list[int]]
 ) -> dict[tuple[int, ...], tuple[list[int], list[float]]]:
     """``table`` with the ways of leaving at each abandonment point taken out (the others in
     their proportions); a history with no other way on keeps its options."""
