@@ -159,10 +159,45 @@ def abandonment_points(
     return out
 
 
+def censored_delay(
+    inst: pd.DataFrame, point: str, served: list[str], leave: list[str], delay_s: pd.Series
+) -> dict[str, Any] | None:
+    """The delay of a served step right after a point that takes no time (methods §16.9): the
+    served cases' delays ``delay_s`` (indexed as ``inst``) observed, the leavers' waits
+    censored (they would have waited longer), each leaver's wait scaled by the share of the
+    served cases' waiting their delays carry (the rest is the simulated queue's). The curve's
+    mass beyond the longest wait seen is put at that wait. None when no served step follows
+    the point in the log.
+
+    The wait before the served step of a point whose cases give up is longer than the served
+    cases show: those who would have waited longest are the ones who left."""
+    prev = inst["prev"].astype(str)
+    after = (prev == point) & inst.activity.astype(str).isin(served)
+    if not after.any():
+        return None
+    got = delay_s[after].to_numpy(dtype=float)
+    total = ((inst.s_us - inst.enabled_us.fillna(inst.s_us)).clip(lower=0) / 1e6)[after].to_numpy(dtype=float)
+    share = float(got.sum() / total.sum()) if total.sum() > 0 else 1.0
+    at = (inst.activity.astype(str) == point) & inst["next"].astype(str).isin(leave)
+    next_s = inst.groupby("case_idx", sort=False).s_us.shift(-1)
+    waited = ((next_s[at] - inst.s_us[at]) / 1e6).to_numpy(dtype=float)
+    waited = np.clip(waited[np.isfinite(waited)], 0.0, None) * min(share, 1.0)
+    times = np.concatenate([np.clip(got, 0.0, None), waited])
+    seen = np.concatenate([np.ones(len(got), dtype=bool), np.zeros(len(waited), dtype=bool)])
+    d, beyond = censored_distribution(times, seen)
+    if d["dist"] != "empirical" or beyond <= 0:
+        return d
+    # the rest of the curve (longer than every wait seen) at the longest wait
+    reach = 1.0 - beyond
+    d["levels"] = [round(v * reach, 6) for v in d["levels"]] + [1.0]
+    d["quantiles"] = [*d["quantiles"], d["quantiles"][-1]]
+    return d
+
+
 def _median(t: np.ndarray, s: np.ndarray) -> float | None:
     """The Kaplan–Meier median (None when fewer than half are seen to end)."""
     k = np.flatnonzero(s <= 0.5)
     return round(float(t[k[0]]), 3) if len(k) else None
 
 
-__all__ = ["abandonment_points", "censored_distribution", "kaplan_meier"]
+__all__ = ["abandonment_points", "censored_delay", "censored_distribution", "kaplan_meier"]

@@ -426,11 +426,19 @@ def _with_tails(
         pick = np.minimum(np.searchsorted(c, u[members], side="right"), len(ways) - 1)
         first[members] = np.asarray([b for b, _ in ways], dtype=np.int64)[pick]
     on = np.flatnonzero((first >= 0) & (first != end))
-    starts = []
-    for t in on.tolist():
-        h, b = tuple(hist[t].tolist()), int(first[t])
-        seen_b = int(np.count_nonzero(act[off[case_row[js[t]]] : js[t] + 1] == b)) + 1 if repeats else 0
-        starts.append(((*h[1:], b) if k > 1 else (b,), min(seen_b, MAX_REPEAT)))
+    # the times the case has done each step by its first step of leaving: the served path up to
+    # the point, and that step (a repeat-aware flow reads them)
+    seen = np.zeros((len(on), n_acts + 1), dtype=np.int64)
+    lengths = js[on] + 1 - off[case_row[js[on]]]
+    rows = np.repeat(np.arange(len(on)), lengths)
+    idx = np.repeat(off[case_row[js[on]]] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    np.add.at(seen, (rows, act[idx + np.arange(int(lengths.sum()))]), 1)
+    seen[np.arange(len(on)), first[on]] += 1
+    seen = np.minimum(seen, MAX_REPEAT + 1).astype(np.uint8)
+    starts = [
+        ((*h[1:], b) if k > 1 else (b,), min(int(seen[t, b]), MAX_REPEAT) if repeats else 0)
+        for t, (h, b) in enumerate(zip(map(tuple, hist[on].tolist()), first[on].tolist(), strict=True))
+    ]
     # the tails after the first step, one pseudo-case per tail
     key = case_ids[case_row[js[on]]] * 4096 + np.minimum(occ[js[on]], 4095).astype(np.int64)
     rest = walk_paths(
@@ -444,6 +452,7 @@ def _with_tails(
         repeat=repeat,
         group=group,
         start=starts,
+        start_seen=seen,
         stream="abandonment",
     )
     # lay out: per case its served path, then its tails in the order of their points
@@ -506,6 +515,7 @@ def walk_paths(
     repeat: dict[int, Any] | None = None,
     group: dict[int, tuple[int, ...]] | None = None,
     start: list[tuple[tuple[int, ...], int]] | None = None,
+    start_seen: np.ndarray | None = None,
     stream: str = "routing",
 ) -> _Paths:
     """Each case's path through the k-order control flow (methods §16.4): activity indexes,
@@ -521,7 +531,8 @@ def walk_paths(
     starts so far (index 1 to MAX_REPEAT + 1); ``group`` names, per step, the steps whose
     starts count as its repeats (itself included; default the step alone). ``start`` gives
     each case the (history, repeat count) it goes on from instead of the start (a history
-    the tables lack ends the path at once), and ``stream`` the random stream of its choices.
+    the tables lack ends the path at once), ``start_seen`` the times it has done each activity
+    by then (cases × activities + 1), and ``stream`` the random stream of its choices.
     """
     k = int(control_flow["order"])
     repeats = bool(control_flow.get("repeats"))
@@ -582,8 +593,13 @@ def walk_paths(
             hist[:] = [hist_id.get(h, -1) for h, _ in start[lo : lo + m]]
             rep[:] = [r for _, r in start[lo : lo + m]]
         seen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted else None
+        if seen is not None and start_seen is not None:
+            seen[:] = np.minimum(start_seen[lo : lo + m], MAX_REPEAT + 1)
         # starts per group (the same as ``seen`` without groups)
         gseen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted and group else seen
+        if gseen is not seen and gseen is not None and seen is not None and start_seen is not None:
+            for a in range(n_acts + 1):
+                gseen[:, gid[a]] = np.minimum(gseen[:, gid[a]] + seen[:, a], MAX_REPEAT + 1)
         active = np.arange(m, dtype=np.int64)
         got_case: list[np.ndarray] = []
         got_act: list[np.ndarray] = []

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError, EmptyLogError
-from flowlens.simulation.abandonment import abandonment_points
+from flowlens.simulation.abandonment import abandonment_points, censored_delay
 from flowlens.simulation.distributions import fit_distribution
 from flowlens.simulation.engine import MAX_REPEAT
 from flowlens.simulation.model import END, FORMAT_VERSION, START, SimulationModel
@@ -428,6 +428,7 @@ def build(
         model.fitted["assignment"] = assignment
     if calibrate:
         _calibrate(model, inst)
+    _censor_served_delays(model, inst)
     if unsettled:
         model.fitted["unsettled_queues"] = unsettled
     model.validate("fitted model")
@@ -804,6 +805,25 @@ def _calibrate(model: SimulationModel, inst: pd.DataFrame) -> None:
             )
         shares[a] = round(r, 4)
     model.fitted["calibrated_staff_wait_share"] = shares
+
+
+def _censor_served_delays(model: SimulationModel, inst: pd.DataFrame) -> None:
+    """The delay of each step served right after an abandonment point that takes no time, fitted
+    with the leavers' waits censored (:func:`~flowlens.simulation.abandonment.censored_delay`,
+    methods §16.9), as a last ``delay_context`` (after the point: it applies there, whatever
+    else matches): the delay the calibration gave it (its share of the staff-caused waiting,
+    §16.2) on the served cases, longer where the log's longest waiters left."""
+    shares = model.fitted.get("calibrated_staff_wait_share") or {}
+    for point, spec in model.activities.items():
+        ab = spec.get("abandonment")
+        if not ab or spec["duration"].get("dist") != "fixed" or spec["duration"].get("value"):
+            continue
+        for a in ab["served"]:
+            r = float(shares.get(a, 0.0))
+            d = censored_delay(inst, point, ab["served"], ab["leave"], inst.delay_s + r * inst.staff_wait_s)
+            if d is not None:
+                contexts = model.activities[a].setdefault("delay_context", [])
+                contexts.append({"after": point, "delay": d})
 
 
 def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
