@@ -143,6 +143,54 @@ def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:
     assert abandonment_points(obs.inst, set(obs.shares_of), obs.concurrent) == {}
 
 
+def follow_up_log(n: int = 600, seed: int = 3) -> pd.DataFrame:
+    """A loan offer that the customer returns by themselves or that the bank's follow-up call
+    reaches first: the offer is sent (nobody records it), the call is scheduled 2 to 8 days
+    later by one of two officers who are mostly free (a 10-minute call), and the customer,
+    whose return takes an exponential time with median 6 days, returns the offer before it in
+    about 40 % of the cases. The return races a schedule, not a queue: the officers are idle
+    nearly all the while."""
+    rng = np.random.default_rng(seed)
+    sent = np.sort(rng.uniform(0, 120 * 86400.0, n))
+    call = sent + rng.uniform(2 * 86400.0, 8 * 86400.0, n)
+    back = sent + rng.exponential(6 * 86400.0 / np.log(2), n)
+    rows = [(f"c{i:04d}", "Offer Sent", sent[i], sent[i], None) for i in range(n)]
+    rows += [(f"c{i:04d}", "Offer Returned", back[i], back[i], None) for i in np.flatnonzero(back < call)]
+    free = [0.0, 0.0]  # one call at a time per officer, in the order they fall due
+    for i in sorted(np.flatnonzero(back >= call), key=lambda i: call[i]):
+        k = int(np.argmin(free))
+        s = max(call[i], free[k])
+        rows.append((f"c{i:04d}", "Follow-up Call", s, s + 600.0, f"officer{k}"))
+        free[k] = s + 600.0
+    f = pd.DataFrame(rows, columns=["case", "activity", "start", "end", "resource"])
+    f["start"] = START + pd.to_timedelta(f.start, unit="s")
+    f["end"] = START + pd.to_timedelta(f.end, unit="s")
+    return f
+
+
+def test_a_return_racing_a_scheduled_follow_up_is_no_abandonment_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frame = follow_up_log()
+    assert 0.3 < (frame.activity == "Offer Returned").sum() / frame.case.nunique() < 0.5
+    obs = observe(read(frame))
+    assert abandonment_points(obs.inst, set(obs.shares_of), obs.concurrent) == {}
+    # it is the queue rule that rejects it: the leaving grows with the wait as a patience's does
+    import flowlens.simulation.abandonment as ab
+
+    monkeypatch.setattr(ab, "MIN_QUEUE_SHARE", 0.0)
+    (point,) = abandonment_points(obs.inst, set(obs.shares_of), obs.concurrent).values()
+    assert point["served"] == ["Follow-up Call"] and point["observed"]["queue_share"] < 0.01
+
+
+def test_the_call_centre_queue_is_a_queue_for_its_agents() -> None:
+    obs = observe(flowlens.read_log(shared_path("bank-callcenter")))
+    points = abandonment_points(obs.inst, set(obs.shares_of), obs.concurrent)
+    assert list(points) == ["Queue"]
+    # the agent who takes a call was on another call for most of the caller's wait
+    assert points["Queue"]["observed"]["queue_share"] > 0.7
+
+
 @pytest.mark.slow
 def test_the_call_centre_log_has_its_queue_as_a_point_and_simulates_its_abandonment_share() -> None:
     log = flowlens.read_log(shared_path("bank-callcenter"))

@@ -16,6 +16,11 @@ otherwise. The log shows min(W, P) and which came first, so
 * the **served wait** of a point that carries the wait in its own duration (a recorded queue
   step) is fitted the other way round: served cases observed, leavers censored.
 
+A point is a queue only when its served cases wait behind the served step's staff: most of
+their wait is time in which the person who then serves them works on something else
+(:func:`busy_while_waiting`). A case that waits for a step the staff schedule (a follow-up call
+days later, a batch's release) and meanwhile goes on by itself races the schedule, not a queue.
+
 The simulation draws each case's patience with its other draws and decides during the run
 whether it leaves (methods §16.4).
 
@@ -32,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flowlens.analysis.waiting_split import NO_ENABLED, split_groups
 from flowlens.simulation.distributions import N_QUANTILES, TAIL_LEVELS
 from flowlens.simulation.model import END
 
@@ -47,6 +53,10 @@ GROWTH = 1.5
 #: median patience lies within the waits: cases that wait long enough mostly give up, where a
 #: branch taken at once leaves the curve flat at its share, below one half).
 MIN_REACH = 0.5
+#: ... and the served cases wait mostly behind their server's other work: at least this share
+#: of their wait is time in which the person who serves them is busy (a queue's wait is the
+#: staff's doing; a scheduled step's is not, whatever the staff do meanwhile).
+MIN_QUEUE_SHARE = 0.5
 
 
 def kaplan_meier(times: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,13 +117,69 @@ def _cum_left(t: np.ndarray, s: np.ndarray, at: float) -> float:
     return 0.0 if k == 0 else float(1.0 - s[k - 1])
 
 
+def busy_while_waiting(
+    inst: pd.DataFrame, staffed: pd.Series, other: pd.DataFrame | None = None
+) -> pd.Series:
+    """Per instance of a step nobody performs (``staffed`` False) whose next step in its case
+    is performed by someone: the seconds within [its start, the next step's start) in which
+    that performer was working on something else, the busy part (contention and
+    prioritisation) of the waiting-cause split (methods §7.1) of the case's wait for that
+    performer, by the same prefix sums (:func:`~flowlens.analysis.waiting_split.split_groups`).
+    NaN elsewhere. ``inst`` is the fit's instance table in case order (``case_idx``, ``s_us``,
+    ``end_us``, ``resource``); ``other`` the same people's other work (``resource``,
+    ``start_us``, ``end_us``), when given.
+
+    The split of §7.1 charges a wait recorded as a step nobody performs (a call's queue step)
+    to that step, which has no performer, so none of it can be busy staff; here the wait is
+    charged to whoever took the case out of it.
+
+    >>> us = 1_000_000
+    >>> inst = pd.DataFrame({"case_idx": [0, 0, 1], "resource": [None, "ann", "ann"],
+    ...                      "s_us": [0, 60 * us, 0], "end_us": [0, 90 * us, 45 * us]})
+    >>> busy_while_waiting(inst, pd.Series([False, True, True])).tolist()
+    [45.0, nan, nan]
+    """
+    out = pd.Series(np.nan, index=inst.index)
+    nxt = inst.groupby("case_idx", sort=False)
+    next_s, next_res = nxt.s_us.shift(-1), nxt.resource.shift(-1)
+    next_staffed = staffed.groupby(inst.case_idx, sort=False).shift(-1).fillna(False).astype(bool)
+    at = ~staffed.to_numpy(dtype=bool) & next_staffed.to_numpy(dtype=bool) & next_res.notna().to_numpy()
+    if not at.any():
+        return out
+    people = sorted(set(next_res[at].astype(str)))
+    group = {r: k for k, r in enumerate(people)}
+    work = inst.loc[inst.end_us > inst.s_us, ["resource", "s_us", "end_us"]]
+    if other is not None:
+        o = other.dropna(subset=["resource", "start_us", "end_us"])
+        o = pd.DataFrame({"resource": o.resource, "s_us": o.start_us, "end_us": o.end_us})
+        work = pd.concat([work, o[o.end_us > o.s_us]], ignore_index=True)
+    work = work[work.resource.astype(str).isin(group)]
+    x = inst.s_us.to_numpy(dtype=np.int64)[at]
+    wend = np.maximum(next_s.to_numpy()[at].astype(np.int64), x)
+    split = split_groups(
+        {"group": next_res[at].astype(str).map(group).to_numpy(np.int64), "x": x, "wend": wend, "ready": x},
+        {
+            "group": work.resource.astype(str).map(group).to_numpy(np.int64),
+            "s": work.s_us.to_numpy(np.int64),
+            "e": work.end_us.to_numpy(np.int64),
+            "en": np.full(len(work), NO_ENABLED, dtype=np.int64),
+        },
+        # off-shift time is not counted: a queue is waiting behind other cases
+        [None] * len(people),
+        ready_evidence_us=0,
+    )
+    out[at] = split["busy"] / 1e6
+    return out
+
+
 def abandonment_points(
     inst: pd.DataFrame, staffed: set[str], concurrent: list[list[str]]
 ) -> dict[str, dict[str, Any]]:
     """The log's abandonment points (see the module docstring), per point activity:
     ``{"served": [...], "leave": [...], "patience": dist, "patient_share": p, "wait": dist | None,
     "observed": {...}}``. ``inst`` is :class:`~flowlens.simulation.fit.Observations`'s
-    instance table (in case order, with ``next``); ``staffed`` the steps people perform.
+    instance table (in case order, with ``next`` and ``next_busy_s``, :func:`busy_while_waiting`);
+    ``staffed`` the steps people perform.
     ``wait`` is the served wait of a point whose own duration carries the wait (None when the
     point takes no time: the wait is then the queue of the served step)."""
     in_pairs = {a for pair in concurrent for a in pair}
@@ -137,6 +203,14 @@ def abandonment_points(
         late, early = _cum_left(t, s, float(q3)), _cum_left(t, s, float(q1))
         if late <= 0 or late < GROWTH * early or 1.0 - float(s[-1]) < MIN_REACH:
             continue
+        # a queue: the served wait mostly behind the server's other work (over the served
+        # cases whose server is a person: a system or an unrecorded one shows no queue)
+        busy = g.next_busy_s.to_numpy(dtype=float)[served]
+        known = ~np.isnan(busy)
+        waited_known = float(w[served][known].sum())
+        queue_share = float(busy[known].sum()) / waited_known if waited_known > 0 else 0.0
+        if queue_share < MIN_QUEUE_SHARE:
+            continue
         patience, patient = censored_distribution(w, ~served)
         # a recorded queue step carries the wait itself (in its waiting, as the time model
         # reads a wait step, §6.2, or in its duration): the case leaves at its end
@@ -154,6 +228,7 @@ def abandonment_points(
                 "left": n_left,
                 "left_share": round(n_left / len(g), 6),
                 "patience_median_s": _median(t, s),
+                "queue_share": round(queue_share, 4),
             },
         }
     return out
@@ -200,4 +275,10 @@ def _median(t: np.ndarray, s: np.ndarray) -> float | None:
     return round(float(t[k[0]]), 3) if len(k) else None
 
 
-__all__ = ["abandonment_points", "censored_delay", "censored_distribution", "kaplan_meier"]
+__all__ = [
+    "abandonment_points",
+    "busy_while_waiting",
+    "censored_delay",
+    "censored_distribution",
+    "kaplan_meier",
+]

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError, EmptyLogError
-from flowlens.simulation.abandonment import abandonment_points, censored_delay
+from flowlens.simulation.abandonment import abandonment_points, busy_while_waiting, censored_delay
 from flowlens.simulation.distributions import fit_distribution
 from flowlens.simulation.engine import MAX_REPEAT
 from flowlens.simulation.model import END, FORMAT_VERSION, START, SimulationModel
@@ -283,6 +283,9 @@ def observe(
     inst["prev"] = prev.where(prev.notna(), START)
     nxt = inst.groupby("case_idx").activity.shift(-1)
     inst["next"] = nxt.where(nxt.notna(), END)
+    # who the cases at a step nobody performs wait for, and how busy they are meanwhile: an
+    # abandonment point must be a queue (methods §16.9)
+    inst["next_busy_s"] = busy_while_waiting(inst, staffed, other)
     occ = inst.groupby(["case_idx", "activity"]).cumcount() + 1
     inst["occ"] = np.where(occ >= 3, "3+", occ.astype(str))
     _anchor_columns(inst, cal_objs, staffed=set(shares))
