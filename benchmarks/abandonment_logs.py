@@ -4,7 +4,8 @@ leaving? (issue 12, methods §16.9)
 Per log (``tests/conftest.py`` ``SHARED`` names and column maps): the fit's observations
 (``observe``) and its abandonment points (``abandonment_points``): per point, the cases that
 leave and their share, the Kaplan–Meier median patience (leavers observed, served censored)
-against the leavers' own median wait (what ignoring the censoring would say). For a log with
+against the leavers' own median wait (what ignoring the censoring would say), and the queue share
+(the served cases' wait in which their server was busy, methods §16.9). For a log with
 points, the model (``build``) simulates the log's own period (as many cases, from its first
 start, seed 1) and the simulated leaving share is printed beside the log's.
 
@@ -70,7 +71,8 @@ def one(name: str) -> str:
             f"{a} -> served {p['served']}, leave {p['leave']}: {o['left']} of {o['instances']} leave "
             f"({o['left_share']:.3f}); simulated {left_share(sim, a, p['served']):.3f}; patience median "
             f"{o['patience_median_s']} s (Kaplan-Meier) vs {float(np.median(waited[left])):.0f} s (leavers' "
-            f"waits alone); never leaves {p['patient_share']:.3f}; served wait in the step: {'wait' in p}"
+            f"waits alone); never leaves {p['patient_share']:.3f}; served wait in the step: {'wait' in p}; "
+            f"queue share {o['queue_share']}"
         )
     return f"{name}: {'; '.join(parts)}; {time.process_time() - t:.1f} CPU s"
 
