@@ -138,6 +138,9 @@ def busy_while_waiting(
     ...                      "s_us": [0, 60 * us, 0], "end_us": [0, 90 * us, 45 * us]})
     >>> busy_while_waiting(inst, pd.Series([False, True, True])).tolist()
     [45.0, nan, nan]
+    >>> other = pd.DataFrame({"resource": ["ann"], "start_us": [50 * us], "end_us": [55 * us]})
+    >>> busy_while_waiting(inst, pd.Series([False, True, True]), other).tolist()
+    [50.0, nan, nan]
     """
     out = pd.Series(np.nan, index=inst.index)
     nxt = inst.groupby("case_idx", sort=False)
