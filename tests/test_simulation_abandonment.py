@@ -128,6 +128,26 @@ def test_the_simulation_decides_leaving_during_the_run_and_shorter_waits_lose_fe
     assert set(base[base.activity == "Call Back"].case_id) <= set(hung)
 
 
+def test_a_pool_of_shifts_whose_shift_is_the_pools_calendar_simulates_as_the_plain_pool(
+    fitted: tuple[pd.DataFrame, SimulationModel],
+) -> None:
+    # one agent given the pool's own hours as a shift changes nothing; a caller who hung up
+    # is not served by a member on shift (their talk would be work done for nobody)
+    _, model = fitted
+    d = model.to_dict()
+    (name,) = [k for k, p in d["pools"].items() if "agent0" in p["members"]]
+    pool = d["pools"][name]
+    assert pool["calendar"] == "24x7"
+    d["calendars"]["same hours"] = {
+        day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
+    pool["member_calendars"] = {pool["members"][0]: "same hours"}
+    kw = {"cases": 600, "seed": 3, "start": str(START)}
+    plain, shifts = simulate(model, **kw), simulate(SimulationModel.from_dict(d), **kw)
+    assert left_share(shifts) == left_share(plain)
+    pd.testing.assert_frame_equal(shifts, plain)
+
+
 def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:
     frame = call_log(patience=None)
     obs = observe(read(frame))

@@ -1750,7 +1750,11 @@ class _Run:
         q = pool.queue
         ck = pool.clock
         pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
+        gone = self.gone
         while q:
+            if gone[q[0][2]]:  # left the queue (abandonment): nobody serves it
+                pop(q)
+                continue
             best: list[tuple[float, int, int]] | None = None
             wake = math.inf
             for shift_clock, free in pool.shifts:
