@@ -148,6 +148,44 @@ def test_a_pool_of_shifts_whose_shift_is_the_pools_calendar_simulates_as_the_pla
     pd.testing.assert_frame_equal(shifts, plain)
 
 
+def recorded_queue(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`call_log` with its queue entry recorded as a step that lasts until the talk starts
+    or the caller hangs up."""
+    f = frame.sort_values(["case", "start"], kind="stable").reset_index(drop=True)
+    nxt = f.groupby("case").start.shift(-1)
+    q = f.activity == "Enter Queue"
+    f.loc[q, "end"] = nxt[q].fillna(f.loc[q, "end"])
+    return f
+
+
+def test_a_recorded_queue_step_ends_when_the_case_is_served_or_leaves_and_follows_the_staffing(
+    fitted: tuple[pd.DataFrame, SimulationModel],
+) -> None:
+    frame = recorded_queue(fitted[0])
+    model = fit_model(read(frame))
+    spec = model.activities["Enter Queue"]
+    assert spec["abandonment"]["waits_in_point"] and spec["duration"] == {"dist": "fixed", "value": 0.0}
+    kw = {"cases": 1500, "seed": 3, "start": str(START)}
+    base = simulate(model, **kw)
+    more = simulate(
+        Scenario.from_dict(
+            {"name": "two more", "change": [{"action": "add_resources", "activity": "Talk", "count": 2}]}
+        ).apply(model),
+        **kw,
+    )
+    # the wait is counted once: the leaving matches the log and falls with more agents
+    assert left_share(base) == pytest.approx(left_share(frame), abs=0.04)
+    assert left_share(more) < 0.5 * left_share(base)
+    # the queue step ends as the talk starts (or as the caller hangs up)
+    f = base.sort_values(["case_id", "start_time"], kind="stable")
+    nxt_start = f.groupby("case_id").start_time.shift(-1)
+    q = f.activity == "Enter Queue"
+    assert (f.end_time[q] == nxt_start[q]).all()
+    waited = (f.end_time[q] - f.start_time[q]).dt.total_seconds().mean()
+    logged = (frame.end[frame.activity == "Enter Queue"] - frame.start[frame.activity == "Enter Queue"]).dt
+    assert waited == pytest.approx(logged.total_seconds().mean(), rel=0.25)
+
+
 def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:
     frame = call_log(patience=None)
     obs = observe(read(frame))

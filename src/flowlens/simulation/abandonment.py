@@ -13,8 +13,8 @@ otherwise. The log shows min(W, P) and which came first, so
 
 * the **patience** is fitted by Kaplan–Meier with the leavers' waits observed and the served
   cases' waits censored (their patience was longer than the wait);
-* the **served wait** of a point that carries the wait in its own duration (a recorded queue
-  step) is fitted the other way round: served cases observed, leavers censored.
+* a point that carries the wait in its own duration (a recorded queue step) is not given a
+  duration of its own: simulated, it lasts until its served step starts or the case leaves.
 
 A point is a queue only when its served cases wait behind the served step's staff: most of
 their wait is time in which the person who then serves them works on something else
@@ -179,12 +179,13 @@ def abandonment_points(
     inst: pd.DataFrame, staffed: set[str], concurrent: list[list[str]]
 ) -> dict[str, dict[str, Any]]:
     """The log's abandonment points (see the module docstring), per point activity:
-    ``{"served": [...], "leave": [...], "patience": dist, "patient_share": p, "wait": dist | None,
-    "observed": {...}}``. ``inst`` is :class:`~flowlens.simulation.fit.Observations`'s
+    ``{"served": [...], "leave": [...], "patience": dist, "patient_share": p,
+    "waits_in_point": bool, "observed": {...}}``. ``inst`` is :class:`~flowlens.simulation.fit.Observations`'s
     instance table (in case order, with ``next`` and ``next_busy_s``, :func:`busy_while_waiting`);
     ``staffed`` the steps people perform.
-    ``wait`` is the served wait of a point whose own duration carries the wait (None when the
-    point takes no time: the wait is then the queue of the served step)."""
+    ``waits_in_point`` says the point's own duration carries the wait (a recorded queue step:
+    simulated, it ends when the served step starts or the case leaves); False when the point
+    takes no time (the wait is the queue of the served step either way)."""
     in_pairs = {a for pair in concurrent for a in pair}
     next_s = inst.groupby("case_idx", sort=False).s_us.shift(-1)
     ends = inst["next"].astype(str) == END
@@ -216,16 +217,14 @@ def abandonment_points(
             continue
         patience, patient = censored_distribution(w, ~served)
         # a recorded queue step carries the wait itself (in its waiting, as the time model
-        # reads a wait step, §6.2, or in its duration): the case leaves at its end
+        # reads a wait step, §6.2, or in its duration): it ends when the case is served or leaves
         own = (g.delay_s + g.work_s).to_numpy(dtype=float)
-        carries = bool(np.median(own) > 0)
-        wait = censored_distribution(own, served)[0] if carries else None
         out[a] = {
             "served": sorted(set(nxt[served])),
             "leave": sorted(set(nxt[~served])),
             "patience": patience,
             "patient_share": patient,
-            **({"wait": wait} if wait is not None else {}),
+            "waits_in_point": bool(np.median(own) > 0),
             "observed": {
                 "instances": len(g),
                 "left": n_left,

@@ -1058,6 +1058,9 @@ class _Run:
         delay[heads[1]] = 0.0
         anchor_of[heads[1]] = -1
         self._patience(seed)
+        # a recorded queue step lasts the case's wait for its served step, which the queue
+        # decides during the run (its end is set in :meth:`frame` or when the case leaves)
+        dur[sorted(self.waits_in)] = 0.0
         self.anchor_of = anchor_of.tolist()
         self.anchor_delay = anchor_delay.tolist()
         self.anchored = bool((anchor_of >= 0).any())
@@ -1100,6 +1103,9 @@ class _Run:
         self.wait_for: dict[int, int] = {}
         #: per point instance, the end (exclusive) of the part of the path it is in
         self.rest_end: dict[int, int] = {}
+        #: the point instances that record the wait (``waits_in_point``): their end is the
+        #: served step's start, or the moment the case leaves
+        self.waits_in: set[int] = set()
         if p.tail_lo is None or p.part_start is None:
             return
         js = np.flatnonzero(p.tail_lo >= 0)
@@ -1121,7 +1127,10 @@ class _Run:
             served = [self.acts.index(a) for a in spec.get("served", []) if a in self.acts]
             after = p.act[np.minimum(js + 1, len(p.act) - 1)]
             nxt_ok |= m & inside & np.isin(after, served)
+            if spec.get("waits_in_point"):
+                self.waits_in.update(js[m].tolist())
         keep = nxt_ok & np.isfinite(pat)
+        self.waits_in &= set(js[nxt_ok].tolist())  # the patient ones wait in it too
         self.patience = dict(zip(js[keep].tolist(), pat[keep].tolist(), strict=True))
         self.wait_for = dict(zip((js[keep] + 1).tolist(), js[keep].tolist(), strict=True))
         n = len(p.act)
@@ -1622,6 +1631,8 @@ class _Run:
         Returns the change in the number of case steps still to end (their ends counted down
         stop the run early when the pools have other work)."""
         p, gone, start = self.paths, self.gone, self.start
+        if j in self.waits_in:  # the recorded wait ends as the case leaves
+            self.end[j] = now
         lo, hi = j + 1, self.rest_end[j]
         # the served path's steps not started never end (one already running ends as it would)
         change = -sum(1 for i in range(lo, hi) if start[i] == 0.0 and not gone[i])
@@ -1804,6 +1815,12 @@ class _Run:
         n = self.n_inst  # the other-work jobs after them are not in the log
         start = np.round(np.asarray(self.start[:n]) * 1e6).astype("int64")
         end = np.round(np.asarray(self.end[:n]) * 1e6).astype("int64")
+        if self.waits_in:
+            # a recorded queue step ends when its served step starts (one that left, when it left)
+            j = np.array(sorted(self.waits_in), dtype=np.int64)
+            j = j[(j + 1 < n) & ~np.asarray(self.gone[:n], dtype=bool)[np.minimum(j + 1, n - 1)]]
+            j = j[start[j + 1] > 0]
+            end[j] = start[j + 1]
         # rows in log order (case, start, end), warm-up cases and removed steps left out;
         # every column is taken in that order from per-case or per-name values
         order = np.lexsort((end, start, p.case))

@@ -366,12 +366,16 @@ def build(
     points = abandonment_points(inst, set(shares), control["concurrent"])
     for act, point in points.items():
         spec = activities[act]
-        if "wait" in point:  # a recorded queue step: it lasts the served wait, waited in it
-            spec["duration"] = point["wait"]
+        if point["waits_in_point"]:
+            # a recorded queue step: it lasts until its served step starts or the case leaves
+            # (the served step's queue decides during the run); nothing of it is drawn
+            spec["duration"] = {"dist": "fixed", "value": 0.0}
             spec["delay"] = {"dist": "fixed", "value": 0.0}
             for key in ("delay_context", "anchor", "batching_share"):
                 spec.pop(key, None)
-        spec["abandonment"] = {k: point[k] for k in ("served", "leave", "patience", "patient_share")}
+        spec["abandonment"] = {
+            k: point[k] for k in ("served", "leave", "patience", "patient_share", "waits_in_point")
+        }
     used_cals = (
         {p["calendar"] for p in pools.values()}
         | {c for p in pools.values() for c in p.get("member_calendars", {}).values()}
