@@ -14,7 +14,8 @@ from conftest import shared_path
 from flowlens.simulation import SimulationModel, simulate
 from flowlens.simulation.abandonment import abandonment_points, censored_distribution, kaplan_meier
 from flowlens.simulation.fit import build, fit_model, observe
-from flowlens.simulation.model import END
+from flowlens.simulation.model import END, example_model
+from flowlens.simulation.model import START as START_STEP
 from flowlens.simulation.scenarios import Scenario
 
 PATIENCE_MEDIAN_S = 120.0
@@ -184,6 +185,44 @@ def test_a_recorded_queue_step_ends_when_the_case_is_served_or_leaves_and_follow
     waited = (f.end_time[q] - f.start_time[q]).dt.total_seconds().mean()
     logged = (frame.end[frame.activity == "Enter Queue"] - frame.start[frame.activity == "Enter Queue"]).dt
     assert waited == pytest.approx(logged.total_seconds().mean(), rel=0.25)
+
+
+def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_case_leaves() -> None:
+    # a clerk's note runs alongside the talk and starts at once; callers give up after a
+    # minute while the one agent talks 10 minutes: those who leave had their note written
+    m = example_model()
+    m["control_flow"] = {
+        "order": 1,
+        "concurrent": [["Talk", "Note"]],
+        "transitions": [
+            {"after": [START_STEP], "next": {"Enter": 1.0}},
+            {"after": ["Enter"], "next": {"Talk": 0.8, END: 0.2}},
+            {"after": ["Talk"], "next": {"Note": 1.0}},
+            {"after": ["Note"], "next": {END: 1.0}},
+        ],
+    }
+    m["activities"] = {
+        "Enter": {
+            "duration": {"dist": "fixed", "value": 0.0},
+            "abandonment": {
+                "served": ["Talk"],
+                "leave": [END],
+                "patience": {"dist": "fixed", "value": 60.0},
+                "patient_share": 0.0,
+            },
+        },
+        "Talk": {"duration": {"dist": "fixed", "value": 600.0}, "pools": {"agents": 1.0}},
+        "Note": {"duration": {"dist": "fixed", "value": 10.0}, "pools": {"clerks": 1.0}},
+    }
+    m["pools"] = {
+        "agents": {"members": ["ann"], "calendar": "24x7"},
+        "clerks": {"members": ["cid", "dan"], "calendar": "24x7"},
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=200, seed=1, start=str(START))
+    talked = set(sim.case_id[sim.activity == "Talk"])
+    left = set(sim.case_id) - talked
+    assert len(left) > 10
+    assert left <= set(sim.case_id[sim.activity == "Note"])
 
 
 def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:

@@ -1634,9 +1634,12 @@ class _Run:
         if j in self.waits_in:  # the recorded wait ends as the case leaves
             self.end[j] = now
         lo, hi = j + 1, self.rest_end[j]
-        # the served path's steps not started never end (one already running ends as it would)
-        change = -sum(1 for i in range(lo, hi) if start[i] == 0.0 and not gone[i])
-        gone[lo:hi] = [True] * (hi - lo)
+        # the served path's steps not started are not done; one already started alongside
+        # the awaited step (a concurrent branch) was done by its staff and stays in the log
+        stop = [i for i in range(lo, hi) if start[i] == 0.0 and not gone[i]]
+        change = -len(stop)
+        for i in stop:
+            gone[i] = True
         t_lo, t_hi = int(p.tail_lo[j]), int(p.tail_hi[j])
         gone[t_lo:t_hi] = [False] * (t_hi - t_lo)
         change += t_hi - t_lo
