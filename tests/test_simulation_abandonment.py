@@ -225,6 +225,40 @@ def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_ca
     assert left <= set(sim.case_id[sim.activity == "Note"])
 
 
+def test_a_served_step_waiting_in_its_batch_does_not_leave() -> None:
+    # a case every 100 s, reviews released in batches of 3, patience 60 s: the first two of
+    # each batch wait past their patience in the batch, which counts them (methods §16.4)
+    m = example_model()
+    m["arrivals"]["gaps"] = {"dist": "fixed", "value": 100.0}
+    m["control_flow"] = {
+        "order": 1,
+        "concurrent": [],
+        "transitions": [
+            {"after": [START_STEP], "next": {"Enter": 1.0}},
+            {"after": ["Enter"], "next": {"Review": 0.8, END: 0.2}},
+            {"after": ["Review"], "next": {END: 1.0}},
+        ],
+    }
+    m["activities"] = {
+        "Enter": {
+            "duration": {"dist": "fixed", "value": 0.0},
+            "abandonment": {
+                "served": ["Review"],
+                "leave": [END],
+                "patience": {"dist": "fixed", "value": 60.0},
+                "patient_share": 0.0,
+            },
+        },
+        "Review": {"duration": {"dist": "fixed", "value": 10.0}, "pools": {"clerks": 1.0}},
+    }
+    m["pools"] = {"clerks": {"members": ["a", "b", "c", "d"], "calendar": "24x7"}}
+    m["batching"] = {"Review": {"size": 3}}
+    sim = simulate(SimulationModel.from_dict(m), cases=60, seed=1, start=str(START))
+    reviews = sim[sim.activity == "Review"]
+    assert len(reviews) == sim.case_id.nunique() == 60
+    assert (reviews.groupby("start_time").size() == 3).all()
+
+
 def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:
     frame = call_log(patience=None)
     obs = observe(read(frame))

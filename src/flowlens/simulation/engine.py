@@ -1621,6 +1621,8 @@ class _Run:
                 if self.batches.get(x) and self.batch_deadline.get(x) == now:
                     self._release(x, now)
             elif start[x] == 0.0 and not gone[x]:  # _PATIENCE: not started, so the case leaves
+                if batched and x in self.batches.get(act[x], ()):
+                    continue  # a step in a batch does not leave: the batch counts it (§16.4)
                 left += self._leave(wait_for[x], now)
                 if jobs and not left:
                     break
