@@ -12,7 +12,12 @@ import pytest
 import flowlens
 from conftest import shared_path
 from flowlens.simulation import SimulationModel, simulate
-from flowlens.simulation.abandonment import abandonment_points, censored_distribution, kaplan_meier
+from flowlens.simulation.abandonment import (
+    abandonment_points,
+    censored_delay,
+    censored_distribution,
+    kaplan_meier,
+)
 from flowlens.simulation.fit import build, fit_model, observe
 from flowlens.simulation.model import END, example_model
 from flowlens.simulation.model import START as START_STEP
@@ -257,6 +262,24 @@ def test_a_served_step_waiting_in_its_batch_does_not_leave() -> None:
     reviews = sim[sim.activity == "Review"]
     assert len(reviews) == sim.case_id.nunique() == 60
     assert (reviews.groupby("start_time").size() == 3).all()
+
+
+def test_the_served_delay_censors_a_caller_whose_case_ends_at_the_point_at_the_points_end() -> None:
+    # three calls served after 1, 2 and 3 s of a recorded queue, one that hung up (its case
+    # ends at the point) after 10 s: a quarter of the delay lies beyond the served ones, at 10 s
+    inst = pd.DataFrame(
+        {
+            "case_idx": [0, 0, 1, 1, 2, 2, 3],
+            "activity": ["Queue", "Talk"] * 3 + ["Queue"],
+            "prev": ["(start)", "Queue"] * 3 + ["(start)"],
+            "next": ["Talk", END] * 3 + [END],
+            "s_us": [0, 1_000_000, 0, 2_000_000, 0, 3_000_000, 0],
+            "end_us": [1_000_000, 9_000_000, 2_000_000, 9_000_000, 3_000_000, 9_000_000, 10_000_000],
+            "enabled_us": [0] * 7,
+        }
+    )
+    d = censored_delay(inst, "Queue", ["Talk"], [END], (inst.s_us - inst.enabled_us) / 1e6)
+    assert d["quantiles"][-2:] == [3.0, 10.0] and d["levels"][-2:] == [0.75, 1.0]
 
 
 def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:

@@ -258,6 +258,7 @@ def censored_delay(
     ...     "next": ["Talk", "(end)"] * 3 + ["Hang Up", "(end)"],
     ...     "s_us": [0, 1_000_000, 0, 2_000_000, 0, 3_000_000, 0, 10_000_000],
     ...     "enabled_us": [0, 0, 0, 0, 0, 0, 0, 0]})
+    >>> inst["end_us"] = inst.s_us
     >>> d = censored_delay(inst, "Queue", ["Talk"], ["Hang Up"], (inst.s_us - inst.enabled_us) / 1e6)
     >>> d["quantiles"][-2:], d["levels"][-2:]
     ([3.0, 10.0], [0.75, 1.0])
@@ -270,8 +271,11 @@ def censored_delay(
     total = ((inst.s_us - inst.enabled_us.fillna(inst.s_us)).clip(lower=0) / 1e6)[after].to_numpy(dtype=float)
     share = float(got.sum() / total.sum()) if total.sum() > 0 else 1.0
     at = (inst.activity.astype(str) == point) & inst["next"].astype(str).isin(leave)
+    # a leaver's wait as abandonment_points reads it: to the next step's start, or to the
+    # point's own end when the case ends there
     next_s = inst.groupby("case_idx", sort=False).s_us.shift(-1)
-    waited = ((next_s[at] - inst.s_us[at]) / 1e6).to_numpy(dtype=float)
+    stop = next_s.where(inst["next"].astype(str) != END, inst.end_us)
+    waited = ((stop[at] - inst.s_us[at]) / 1e6).to_numpy(dtype=float)
     waited = np.clip(waited[np.isfinite(waited)], 0.0, None) * min(share, 1.0)
     times = np.concatenate([np.clip(got, 0.0, None), waited])
     seen = np.concatenate([np.ones(len(got), dtype=bool), np.zeros(len(waited), dtype=bool)])

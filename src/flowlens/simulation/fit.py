@@ -344,6 +344,9 @@ def build(
     kept_on = _continuations(inst, set(shares), control["concurrent"])
     if obs.other_work is not None:
         _other_work_streams(pools, obs.other_work, tz, duration_method)
+    # where cases give up waiting: their patience, decided during the run (methods §16.9)
+    points = abandonment_points(inst, set(shares), control["concurrent"])
+    inst = _recorded_waits_to_served(inst, [a for a, p in points.items() if p["waits_in_point"]])
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         spec: dict[str, Any] = {
@@ -362,8 +365,6 @@ def build(
             spec["batching_share"] = round(min(1.0, batch / float(g.delay_s.sum())), 6)
         spec["observed"] = {"instances": len(g)}
         activities[str(act)] = spec
-    # where cases give up waiting: their patience, decided during the run (methods §16.9)
-    points = abandonment_points(inst, set(shares), control["concurrent"])
     for act, point in points.items():
         spec = activities[act]
         if point["waits_in_point"]:
@@ -495,6 +496,30 @@ def _continuations(
         if strong and a != b and tuple(sorted((a, b))) not in together:
             out.setdefault(b, []).append(a)
     return out
+
+
+def _recorded_waits_to_served(inst: pd.DataFrame, points: list[str]) -> pd.DataFrame:
+    """``inst`` with the wait recorded in each of the abandonment ``points`` (recorded queue
+    steps, methods §16.9) moved to the served step right after it, as if the point took no
+    time: the served step is enabled at the point's start, the part of the wait its server
+    was busy with other work (``next_busy_s``) is its staff-caused waiting, the rest its
+    waiting no staff cause. The simulated point ends when that step starts, so its delay and
+    its pool's queue are the point's wait, fitted and calibrated as after an instant point.
+    ``inst`` itself when there is no such point."""
+    if not points:
+        return inst
+    inst = inst.copy()
+    at = np.flatnonzero(inst.activity.astype(str).isin(points).to_numpy() & (inst["next"] != END).to_numpy())
+    nxt = at + 1  # the case's next row: instances are in case order
+    own = (inst.delay_s.to_numpy(dtype=float) + inst.work_s.to_numpy(dtype=float))[at]
+    busy = np.clip(np.nan_to_num(inst.next_busy_s.to_numpy(dtype=float)[at]), 0.0, own)
+    col = inst.columns.get_loc
+    inst.iloc[nxt, col("enabled_us")] = inst.s_us.to_numpy()[at]
+    inst.iloc[nxt, col("delay_s")] = own - busy
+    inst.iloc[nxt, col("staff_wait_s")] = busy
+    inst.iloc[at, col("delay_s")] = 0.0
+    inst.iloc[at, col("work_s")] = 0.0
+    return inst
 
 
 def _delays(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
