@@ -3,7 +3,9 @@ served cases censored, and the leaving decided during the run (methods §16.4, �
 
 from __future__ import annotations
 
+import copy
 import heapq
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ import pytest
 
 import flowlens
 from conftest import shared_path
+from flowlens.errors import ConfigError
 from flowlens.simulation import SimulationModel, simulate
 from flowlens.simulation.abandonment import (
     abandonment_points,
@@ -192,18 +195,17 @@ def test_a_recorded_queue_step_ends_when_the_case_is_served_or_leaves_and_follow
     assert waited == pytest.approx(logged.total_seconds().mean(), rel=0.25)
 
 
-def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_case_leaves() -> None:
-    # a clerk's note runs alongside the talk and starts at once; callers give up after a
-    # minute while the one agent talks 10 minutes: those who leave had their note written
+def point_model(agents: list[str]) -> dict[str, Any]:
+    """A call centre model: calls enter a queue (an abandonment point, patience one minute)
+    and most are talked to for ten minutes by ``agents``, the rest end at once."""
     m = example_model()
     m["control_flow"] = {
         "order": 1,
-        "concurrent": [["Talk", "Note"]],
+        "concurrent": [],
         "transitions": [
             {"after": [START_STEP], "next": {"Enter": 1.0}},
             {"after": ["Enter"], "next": {"Talk": 0.8, END: 0.2}},
-            {"after": ["Talk"], "next": {"Note": 1.0}},
-            {"after": ["Note"], "next": {END: 1.0}},
+            {"after": ["Talk"], "next": {END: 1.0}},
         ],
     }
     m["activities"] = {
@@ -217,12 +219,22 @@ def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_ca
             },
         },
         "Talk": {"duration": {"dist": "fixed", "value": 600.0}, "pools": {"agents": 1.0}},
-        "Note": {"duration": {"dist": "fixed", "value": 10.0}, "pools": {"clerks": 1.0}},
     }
-    m["pools"] = {
-        "agents": {"members": ["ann"], "calendar": "24x7"},
-        "clerks": {"members": ["cid", "dan"], "calendar": "24x7"},
-    }
+    m["pools"] = {"agents": {"members": agents, "calendar": "24x7"}}
+    return m
+
+
+def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_case_leaves() -> None:
+    # a clerk's note runs alongside the talk and starts at once; callers give up after a
+    # minute while the one agent talks 10 minutes: those who leave had their note written
+    m = point_model(["ann"])
+    m["control_flow"]["concurrent"] = [["Talk", "Note"]]
+    m["control_flow"]["transitions"][2:] = [
+        {"after": ["Talk"], "next": {"Note": 1.0}},
+        {"after": ["Note"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Note"] = {"duration": {"dist": "fixed", "value": 10.0}, "pools": {"clerks": 1.0}}
+    m["pools"]["clerks"] = {"members": ["cid", "dan"], "calendar": "24x7"}
     sim = simulate(SimulationModel.from_dict(m), cases=200, seed=1, start=str(START))
     talked = set(sim.case_id[sim.activity == "Talk"])
     left = set(sim.case_id) - talked
@@ -231,37 +243,33 @@ def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_ca
 
 
 def test_a_served_step_waiting_in_its_batch_does_not_leave() -> None:
-    # a case every 100 s, reviews released in batches of 3, patience 60 s: the first two of
+    # a case every 100 s, talks released in batches of 3, patience 60 s: the first two of
     # each batch wait past their patience in the batch, which counts them (methods §16.4)
-    m = example_model()
+    m = point_model(["a", "b", "c", "d"])
     m["arrivals"]["gaps"] = {"dist": "fixed", "value": 100.0}
-    m["control_flow"] = {
-        "order": 1,
-        "concurrent": [],
-        "transitions": [
-            {"after": [START_STEP], "next": {"Enter": 1.0}},
-            {"after": ["Enter"], "next": {"Review": 0.8, END: 0.2}},
-            {"after": ["Review"], "next": {END: 1.0}},
-        ],
-    }
-    m["activities"] = {
-        "Enter": {
-            "duration": {"dist": "fixed", "value": 0.0},
-            "abandonment": {
-                "served": ["Review"],
-                "leave": [END],
-                "patience": {"dist": "fixed", "value": 60.0},
-                "patient_share": 0.0,
-            },
-        },
-        "Review": {"duration": {"dist": "fixed", "value": 10.0}, "pools": {"clerks": 1.0}},
-    }
-    m["pools"] = {"clerks": {"members": ["a", "b", "c", "d"], "calendar": "24x7"}}
-    m["batching"] = {"Review": {"size": 3}}
+    m["activities"]["Talk"]["duration"] = {"dist": "fixed", "value": 10.0}
+    m["batching"] = {"Talk": {"size": 3}}
     sim = simulate(SimulationModel.from_dict(m), cases=60, seed=1, start=str(START))
-    reviews = sim[sim.activity == "Review"]
-    assert len(reviews) == sim.case_id.nunique() == 60
-    assert (reviews.groupby("start_time").size() == 3).all()
+    talks = sim[sim.activity == "Talk"]
+    assert len(talks) == sim.case_id.nunique() == 60
+    assert (talks.groupby("start_time").size() == 3).all()
+
+
+def test_an_abandonment_point_is_a_step_nobody_performs_before_one_people_perform() -> None:
+    m = point_model(["ann"])
+    SimulationModel.from_dict(m)
+    staffed = copy.deepcopy(m)
+    staffed["activities"]["Enter"]["pools"] = {"agents": 1.0}
+    with pytest.raises(ConfigError, match="cannot be an abandonment point"):
+        SimulationModel.from_dict(staffed)
+    unstaffed = copy.deepcopy(m)
+    del unstaffed["activities"]["Talk"]["pools"]
+    with pytest.raises(ConfigError, match="'Talk' has no pools"):
+        SimulationModel.from_dict(unstaffed)
+    flag = copy.deepcopy(m)
+    flag["activities"]["Enter"]["abandonment"]["waits_in_point"] = "yes"
+    with pytest.raises(ConfigError, match="waits_in_point"):
+        SimulationModel.from_dict(flag)
 
 
 def test_the_served_delay_censors_a_caller_whose_case_ends_at_the_point_at_the_points_end() -> None:
