@@ -185,7 +185,27 @@ def abandonment_points(
     ``staffed`` the steps people perform.
     ``waits_in_point`` says the point's own duration carries the wait (a recorded queue step:
     simulated, it ends when the served step starts or the case leaves); False when the point
-    takes no time (the wait is the queue of the served step either way)."""
+    takes no time (the wait is the queue of the served step either way).
+
+    200 calls queue (an instant step) for an agent busy with other calls all the while (a wait
+    of one minute on average) and hang up when their patience (median two minutes) runs out:
+
+    >>> rng = np.random.default_rng(1)
+    >>> n = 200
+    >>> wait, patience = rng.exponential(60.0, n), rng.lognormal(np.log(120.0), 1.0, n)
+    >>> served, t0 = wait <= patience, np.arange(n) * 10**9
+    >>> gap = (np.minimum(wait, patience) * 1e6).astype(np.int64)
+    >>> nxt = np.where(served, "Talk", "Hang Up")
+    >>> inst = pd.DataFrame({
+    ...     "case_idx": np.repeat(np.arange(n), 2),
+    ...     "activity": np.column_stack([np.full(n, "Queue"), nxt]).ravel(),
+    ...     "next": np.column_stack([nxt, np.full(n, "(end)")]).ravel(),
+    ...     "s_us": np.column_stack([t0, t0 + gap]).ravel(),
+    ...     "next_busy_s": np.column_stack([np.where(served, gap / 1e6, np.nan), np.full(n, np.nan)]).ravel()})
+    >>> inst = inst.assign(end_us=inst.s_us, delay_s=0.0, work_s=0.0)
+    >>> point = abandonment_points(inst, {"Talk"}, [])["Queue"]
+    >>> point["served"], point["leave"], point["waits_in_point"], point["observed"]["left"]
+    (['Talk'], ['Hang Up'], False, 44)"""
     in_pairs = {a for pair in concurrent for a in pair}
     next_s = inst.groupby("case_idx", sort=False).s_us.shift(-1)
     ends = inst["next"].astype(str) == END
