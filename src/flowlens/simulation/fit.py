@@ -840,7 +840,8 @@ def _calibrate(model: SimulationModel, inst: pd.DataFrame) -> None:
 
 
 def _censor_served_delays(model: SimulationModel, inst: pd.DataFrame) -> None:
-    """The delay of each step served right after an abandonment point that takes no time, fitted
+    """The delay of each step served right after an abandonment point that takes no time (a
+    recorded queue step's wait is the served step's, :func:`_recorded_waits_to_served`), fitted
     with the leavers' waits censored (:func:`~flowlens.simulation.abandonment.censored_delay`,
     methods §16.9), as a last ``delay_context`` (after the point: it applies there, whatever
     else matches): the delay the calibration gave it (its share of the staff-caused waiting,
