@@ -71,7 +71,7 @@ def one(name: str) -> str:
             f"{a} -> served {p['served']}, leave {p['leave']}: {o['left']} of {o['instances']} leave "
             f"({o['left_share']:.3f}); simulated {left_share(sim, a, p['served']):.3f}; patience median "
             f"{o['patience_median_s']} s (Kaplan-Meier) vs {float(np.median(waited[left])):.0f} s (leavers' "
-            f"waits alone); never leaves {p['patient_share']:.3f}; served wait in the step: {'wait' in p}; "
+            f"waits alone); never leaves {p['patient_share']:.3f}; wait recorded in the step: {p['waits_in_point']}; "
             f"queue share {o['queue_share']}"
         )
     return f"{name}: {'; '.join(parts)}; {time.process_time() - t:.1f} CPU s"
