@@ -321,10 +321,21 @@ def _build(ctx: FindingContext) -> Steps:
     # are read no further (their family and the contact key ck are)
     x = log.engine.materialize(x.drop("chan", "contact"), prefix="fl_jbase")
     base = x
-    # Staff resources (a small mapping of the distinct values).
+    # The performer's party (customer, organisation, external) and whether they are staff: one
+    # small mapping of the distinct values, joined once (an IN list of the staff would be a
+    # second pass over every instance)
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
-    staff = sorted(r for r in res if is_staff(r))
-    x = x.mutate(staff=x.resource.isin(staff) if staff else ibis.literal(False))
+    staff = {r for r in res if is_staff(r)}
+    if res:
+        people = pd.DataFrame(
+            {"p_res": res, "pty": [party(r) for r in res], "p_staff": [r in staff for r in res]}, dtype=object
+        )
+        pm = ibis.memtable(people, schema={"p_res": "string", "pty": "string", "p_staff": "boolean"})
+        x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
+    else:
+        x = x.mutate(pty=ibis.null("string"), p_staff=ibis.null("boolean"))
+    # (a resource that is not recorded is NULL, as its IN test was)
+    x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
 
     # Contact context, one aggregate per contact (case, contact key): its key, the first eid
     # (kid: the windows below partition by one integer, not by the case and a text key), and its
@@ -358,13 +369,6 @@ def _build(ctx: FindingContext) -> Steps:
     )
     x = x.left_join(first_fam, x.issue_idx == first_fam.f_issue).drop("f_issue")
     x = x.left_join(first_act, x.issue_idx == first_act.a_issue).drop("a_issue")
-    # Party of the performer (customer, organisation, external: a small mapping of the values).
-    parties = pd.DataFrame({"p_res": res, "pty": [party(r) for r in res]}, dtype=object)
-    if len(parties):
-        pm = ibis.memtable(parties, schema={"p_res": "string", "pty": "string"})
-        x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
-    else:
-        x = x.mutate(pty=ibis.null("string"))
     # The running counts per contact (kid), for the steps that read them (identity checks,
     # repeated information, bot fallbacks: the repeated-check claims and repeat_class), NULL on
     # the others: a range join of those (few) steps with the (few) counted steps of their
@@ -430,7 +434,10 @@ def _build(ctx: FindingContext) -> Steps:
     own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
     x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
     x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
-    x = x.select(*(c for c in x.columns if c != "kid"), "kid")
+    # the columns in their documented order: pty after the issue's first step, kid last
+    cols = [c for c in x.columns if c not in ("pty", "kid")]
+    cols.insert(cols.index("i_first_case") + 1, "pty")
+    x = x.select(*cols, "kid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
     # the per-contact and per-issue look-ups are in the steps table now
     drop_tables(log, kk, first_fam, first_act)
