@@ -24,6 +24,7 @@ Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/ab_findings_steps.py LOG.parquet --ref main --reps 3
     PYTHONPATH=src .venv/bin/python benchmarks/ab_findings_steps.py LOG.parquet --steps journey_steps,journey_prices
+    cp -r src /tmp/snap && .venv/bin/python benchmarks/ab_findings_steps.py LOG.parquet --src /tmp/snap
 """
 
 from __future__ import annotations
@@ -120,11 +121,18 @@ def main() -> None:
     ap.add_argument("--ref", default="main", help="the reference revision (default main)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--memory-limit", default="3GB")
+    ap.add_argument(
+        "--src",
+        type=Path,
+        default=REPO / "src",
+        help="the source to measure (default the working tree's; a copy keeps a long run from "
+        "reading files being edited)",
+    )
     ap.add_argument("--steps", default=",".join(STEPS), help=f"some of {', '.join(STEPS)} (comma-separated)")
     a = ap.parse_args()
     steps = [s for s in STEPS if s in a.steps.split(",")]
     with tempfile.TemporaryDirectory(prefix="ab-findings-") as d:
-        sys.path.insert(0, str(reference_package(a.ref, REPO / "src", Path(d))))
+        sys.path.insert(0, str(reference_package(a.ref, a.src.resolve(), Path(d))))
         import flowlens
         from flowlens.findings.context import FindingContext
 
