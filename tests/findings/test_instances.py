@@ -4,9 +4,11 @@ rework's visit counter (row numbers, not a running sum)."""
 
 from __future__ import annotations
 
+import flowlens
+from conftest import shared_path  # type: ignore[import-not-found]
 from flowlens.findings import rework
 from flowlens.findings.context import FindingContext
-from flowlens.findings.instances import instance_table
+from flowlens.findings.instances import cases_per_activity, instance_table
 
 from ._rework_data import log_from, seq_rows
 
@@ -56,3 +58,35 @@ def test_visits_count_new_work_and_continue_through_sittings_and_waiting() -> No
     assert a.anchor.tolist() == [False, False, True, False, True]
     b = t[(t.case_id == "k2") & (t.activity == "b")]
     assert b.visit.tolist() == [1, 2] and b.anchor.tolist() == [False, True]
+
+
+def _distinct_cases(ctx: FindingContext, *, before_stop: bool) -> dict[str, int]:
+    """Cases per activity as a count of distinct cases (what cases_per_activity replaces)."""
+    i = ctx.tm.instances
+    if before_stop:
+        i = i.filter(~i.after_stop)
+    df = i.group_by("activity").aggregate(n=i.case_idx.nunique()).to_pandas()
+    return dict(zip(df.activity.astype(str), df.n.astype(int), strict=True))
+
+
+def test_cases_per_activity_counts_cases_and_those_before_the_clock_stop() -> None:
+    # k1's clock stops at "Decision": its later "a" and "Archive" are after it; k3 has "a"
+    # only after the stop
+    rows = (
+        seq_rows("k1", [("a", "x"), ("a", "x"), ("Decision", "y"), ("a", "x"), ("Archive", "z")])
+        + seq_rows("k2", [("b", "x"), ("a", "x"), ("Decision", "y")])
+        + seq_rows("k3", [("b", "x"), ("Decision", "y"), ("a", "x")])
+    )
+    ctx = FindingContext(log_from(rows), clock_stop="Decision")
+    assert cases_per_activity(ctx) == {"Archive": 1, "Decision": 3, "a": 3, "b": 2}
+    assert cases_per_activity(ctx, before_stop=True) == {"Decision": 3, "a": 2, "b": 2}
+    for before in (False, True):
+        assert cases_per_activity(ctx, before_stop=before) == _distinct_cases(ctx, before_stop=before)
+
+
+def test_cases_per_activity_equals_distinct_cases_on_a_real_log() -> None:
+    # Sepsis: "Return ER" is mostly after the clock stop (3 of its 294 cases before it)
+    ctx = FindingContext(flowlens.read_log(shared_path("sepsis")))
+    assert cases_per_activity(ctx)["Return ER"] > cases_per_activity(ctx, before_stop=True)["Return ER"] > 0
+    for before in (False, True):
+        assert cases_per_activity(ctx, before_stop=before) == _distinct_cases(ctx, before_stop=before)

@@ -284,28 +284,35 @@ def _build(ctx: FindingContext) -> Steps:
         x = x.mutate(fam=ibis.null("string"))
     # Contacts as in the customer's view (methods 9.2): contact ids scoped by case; a case
     # without ids is one contact; instances without an id in a case with ids are no contact.
+    # Whether a case has ids and which issue it belongs to are properties of the case: one
+    # table per case, joined to the instances once.
+    hc = None
     if roles["contact"]:
-        # the cases with contact ids: an aggregate joined back (a window by case sorts every row)
+        # the cases with contact ids: an aggregate (a window by case sorts every row)
         hc = x.filter(x.contact.notnull()).select(h_case="case_idx").distinct()
         hc = hc.mutate(h_has=ibis.literal(True))
-        x = x.left_join(hc, x.case_idx == hc.h_case).drop("h_case")
-        x = x.mutate(ck=ibis.ifelse(x.h_has.fill_null(False), x.contact, ibis.literal(""))).drop("h_has")
-    else:
-        x = x.mutate(ck=ibis.literal(""))
-    # Issues.
     if j is not None and j.case_issue is not None:
-        ci = j.case_issue.select(ci_case="case_idx", issue_idx="issue_idx")
-        x = x.join(ci, x.case_idx == ci.ci_case).drop("ci_case")
+        cases = j.case_issue.select(c_case="case_idx", issue_idx="issue_idx")
         anon = _placeholder_cases(log, roles["customer"])
         if anon is not None:
             # a placeholder customer (unknown callers all booked as "0") links nothing: each of
             # its cases is an issue of its own
-            x = x.left_join(anon, x.case_idx == anon.a_case).drop("a_case")
-            x = x.mutate(issue_idx=ibis.ifelse(x.anon.fill_null(False), -x.case_idx - 1, x.issue_idx)).drop(
-                "anon"
-            )
+            cases = cases.left_join(anon, cases.c_case == anon.a_case).drop("a_case")
+            cases = cases.mutate(
+                issue_idx=ibis.ifelse(cases.anon.fill_null(False), -cases.c_case - 1, cases.issue_idx)
+            ).drop("anon")
+        if hc is not None:
+            cases = cases.left_join(hc, cases.c_case == hc.h_case).drop("h_case")
+        # (the cases of the customer's view: an inner join)
+        x = x.join(cases, x.case_idx == cases.c_case).drop("c_case")
     else:
+        if hc is not None:
+            x = x.left_join(hc, x.case_idx == hc.h_case).drop("h_case")
         x = x.mutate(issue_idx=x.case_idx)
+    if hc is not None:
+        x = x.mutate(ck=ibis.ifelse(x.h_has.fill_null(False), x.contact, ibis.literal(""))).drop("h_has")
+    else:
+        x = x.mutate(ck=ibis.literal(""))
     # Time model.
     ti = ctx.tm.instances
     tmi = ti.select(t_eid="eid", wait_us=ti.wait_us, proc_us=ti.proc_us, after_stop=ti.after_stop)
@@ -319,12 +326,27 @@ def _build(ctx: FindingContext) -> Steps:
     # stored once: the resource, contact, issue and running-count queries below all read it
     # (left as an expression, each of them computed it again); the channel and contact values
     # are read no further (their family and the contact key ck are)
-    x = log.engine.materialize(x.drop("chan", "contact"), prefix="fl_jbase")
+    order = [
+        c for c in x.columns if c not in ("chan", "contact", "fam", "ck", "issue_idx", "wait_us", "proc_us")
+    ]
+    x = x.select(*order, "fam", "ck", "issue_idx", "wait_us", "proc_us")
+    x = log.engine.materialize(x, prefix="fl_jbase")
     base = x
-    # Staff resources (a small mapping of the distinct values).
+    # The performer's party (customer, organisation, external) and whether they are staff: one
+    # small mapping of the distinct values, joined once (an IN list of the staff would be a
+    # second pass over every instance)
     res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
-    staff = sorted(r for r in res if is_staff(r))
-    x = x.mutate(staff=x.resource.isin(staff) if staff else ibis.literal(False))
+    staff = {r for r in res if is_staff(r)}
+    if res:
+        people = pd.DataFrame(
+            {"p_res": res, "pty": [party(r) for r in res], "p_staff": [r in staff for r in res]}, dtype=object
+        )
+        pm = ibis.memtable(people, schema={"p_res": "string", "pty": "string", "p_staff": "boolean"})
+        x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
+    else:
+        x = x.mutate(pty=ibis.null("string"), p_staff=ibis.null("boolean"))
+    # (a resource that is not recorded is NULL, as its IN test was)
+    x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
 
     # Contact context, one aggregate per contact (case, contact key): its key, the first eid
     # (kid: the windows below partition by one integer, not by the case and a text key), and its
@@ -349,22 +371,15 @@ def _build(ctx: FindingContext) -> Steps:
     # the per-event query, a window by issue would stop a slice by case (the fallback under a
     # memory limit, Engine.materialize) from reaching the data, and every slice would redo it.
     narrow = base.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
-    f = _first_of_issue(narrow.filter(narrow.fam.notnull()))
-    first_fam = log.engine.materialize(f.select(f_issue="issue_idx", ifam="fam"), prefix="fl_jfirst_fam")
+    f = _first_of_issue(narrow.filter(narrow.fam.notnull())).select(f_issue="issue_idx", ifam="fam")
     a = _first_of_issue(narrow)
-    first_act = log.engine.materialize(
-        a.select(a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx"),
-        prefix="fl_jfirst_act",
-    )
-    x = x.left_join(first_fam, x.issue_idx == first_fam.f_issue).drop("f_issue")
-    x = x.left_join(first_act, x.issue_idx == first_act.a_issue).drop("a_issue")
-    # Party of the performer (customer, organisation, external: a small mapping of the values).
-    parties = pd.DataFrame({"p_res": res, "pty": [party(r) for r in res]}, dtype=object)
-    if len(parties):
-        pm = ibis.memtable(parties, schema={"p_res": "string", "pty": "string"})
-        x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
-    else:
-        x = x.mutate(pty=ibis.null("string"))
+    a = a.select(a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx")
+    # one row per issue (every issue has a first step, not every one a channel family), joined
+    # to the instances once
+    first = a.left_join(f, a.a_issue == f.f_issue)
+    first = first.select("a_issue", "ifam", "iact", "i_first_eid", "i_first_case")
+    first = log.engine.materialize(first, prefix="fl_jfirst")
+    x = x.left_join(first, x.issue_idx == first.a_issue).drop("a_issue")
     # The running counts per contact (kid), for the steps that read them (identity checks,
     # repeated information, bot fallbacks: the repeated-check claims and repeat_class), NULL on
     # the others: a range join of those (few) steps with the (few) counted steps of their
@@ -430,10 +445,13 @@ def _build(ctx: FindingContext) -> Steps:
     own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
     x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
     x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
-    x = x.select(*(c for c in x.columns if c != "kid"), "kid")
+    # the columns in their documented order: pty after the issue's first step, kid last
+    cols = [c for c in x.columns if c not in ("pty", "kid")]
+    cols.insert(cols.index("i_first_case") + 1, "pty")
+    x = x.select(*cols, "kid")
     table = log.engine.materialize(x, prefix="fl_jsteps")
     # the per-contact and per-issue look-ups are in the steps table now
-    drop_tables(log, kk, first_fam, first_act)
+    drop_tables(log, kk, first)
     lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(
         table=table,

@@ -40,6 +40,7 @@ import pandas as pd
 from flowlens.errors import ConfigError
 from flowlens.findings.allowlist import AllowList
 from flowlens.findings.context import FindingContext
+from flowlens.findings.instances import cases_per_activity
 from flowlens.findings.model import ACTIONS, KINDS, Finding, Scenario
 from flowlens.findings.rank import MIN_FINDING_CASES, REMOVAL_ACTIONS, claimed, consolidate
 from flowlens.findings.rank import min_cases as support
@@ -385,7 +386,7 @@ def find_wastes(
             )
         )
     ranked, done = consolidate(raw, lead, seed=ctx.seed, resamples=ctx.resamples)
-    ranked, rare = too_rare(ranked, _cases_with(ctx.log) if ranked else {}, cases_total, min_cases)
+    ranked, rare = too_rare(ranked, cases_per_activity(ctx) if ranked else {}, cases_total, min_cases)
     if rare:
         rule = (
             M_("{n} cases", n=count_value(min_cases))
@@ -483,13 +484,6 @@ def too_rare(
                 {"kind": f.kind, "detector": f.detector, "title": f.title, "cases": f.cases, "needed": need}
             )
     return kept, rare
-
-
-def _cases_with(log: EventLog) -> dict[str, int]:
-    """Cases per activity."""
-    t = log.table
-    df = t.group_by("activity").aggregate(n=t.case_idx.nunique()).to_pandas()
-    return dict(zip(df.activity.astype(str), df.n.astype(int), strict=True))
 
 
 def _after_stop_steps(tm: Any) -> set[str]:

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
+from flowlens.findings.instances import cases_per_activity, instance_table
 from flowlens.findings.model import Finding, Scenario, engine_case_seconds, saving_us
 from flowlens.findings.rank import bootstrap_total_ci
 from flowlens.i18n import M_, Message
@@ -429,12 +430,9 @@ def _no_effect_checks(
     roles = ctx.step_roles
     # the step after the clock stop is no step of the customer's: the case has ended there
     i = tm.instances.filter(~tm.instances.after_stop)
-    stats = (
-        i.group_by("activity")
-        .aggregate(n=i.count(), cases=i.case_idx.nunique(), proc_med=i.proc_us.median())
-        .to_pandas()
-    )
+    stats = i.group_by("activity").aggregate(n=i.count(), proc_med=i.proc_us.median()).to_pandas()
     stats["activity"] = stats.activity.astype(str)
+    stats["cases"] = stats.activity.map(cases_per_activity(ctx, before_stop=True)).astype("int64")
     approval_names, control_names = _group_names(ctx, "approval"), _group_names(ctx, "control")
     verification = _group_names(ctx, "verification") or set()
     acts = sorted(stats.activity.tolist())
@@ -472,10 +470,13 @@ def _no_effect_checks(
     # activity and next step, and one row per case for the cost (not one per instance)
     engine = ctx.log.engine
     # each activity's first position per case, stored once: the steps of the candidates and
-    # of their predecessors, the upstream shares and every candidate's comparison read it
-    fp = engine.materialize(
-        base.group_by(["case_idx", "activity"]).aggregate(first=base.pos.min()), prefix="fl_noeff_first"
-    )
+    # of their predecessors, the upstream shares and every candidate's comparison read it. It
+    # is the shared instance table's first instance of the step, when that ends before the stop
+    # (positions follow end times: if the first does not, none does), not an aggregate by case
+    # and activity name.
+    it = instance_table(ctx)
+    fp = it.filter((it.occ == 1) & ~it.after_stop).select("case_idx", "activity", first="pos")
+    fp = engine.materialize(fp, prefix="fl_noeff_first")
     ci = engine.materialize(_steps(base, fp, cand, controls), prefix="fl_noeff_c")
     nx = _counts(ci, ["n_act", "n_seen"])
     if nx.empty:

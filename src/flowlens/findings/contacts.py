@@ -60,17 +60,22 @@ if TYPE_CHECKING:
 
 # -- claims -----------------------------------------------------------------------------------
 def contacts_table(st: Steps) -> ibis.Table:
-    """One row per contact: issue_idx, case_idx, ck, k_s, k_e, k_first (its first eid), fam,
-    cut (abandoned or sent to a branch), and the contact before it in the issue (p_e, p_cut,
-    p_fam)."""
+    """One row per contact: issue_idx, case_idx, ck, k_s, k_e, k_first (its first eid, the
+    steps table's kid), fam, cut (abandoned or sent to a branch), and the contact before it in
+    the issue (p_e, p_cut, p_fam)."""
     import ibis
 
     x = st.table.filter(st.table.ck.notnull())
     handled_known = bool(st.groups["handled"])
-    k = x.group_by(["issue_idx", "case_idx", "ck"]).aggregate(
+    # grouped by the contact's integer key (kid: its first eid, one per case and ck), not by the
+    # issue, case and text key; these three are the same on every instance of a contact (a case
+    # has one issue), so any of them will do
+    k = x.group_by("kid").aggregate(
+        issue_idx=x.issue_idx.arbitrary(),
+        case_idx=x.case_idx.arbitrary(),
+        ck=x.ck.arbitrary(),
         k_s=x.s.min(),
         k_e=x.e.max(),
-        k_first=x.eid.min(),
         fam=x.kfam.max(),
         n_aband=x.g_abandonment.cast("int64").sum(),
         n_branch=x.g_branch_required.cast("int64").sum(),
@@ -79,6 +84,7 @@ def contacts_table(st: Steps) -> ibis.Table:
     )
     unserved = (k.n_queue > 0) & (k.n_handled == 0) if handled_known else ibis.literal(False)
     k = k.mutate(cut=(k.n_aband > 0) | (k.n_branch > 0) | unserved)
+    k = k.rename(k_first="kid")
     w = ibis.window(group_by=k.issue_idx, order_by=[k.k_s, k.case_idx, k.ck])
     return k.mutate(p_e=k.k_e.lag().over(w), p_cut=k.cut.lag().over(w), p_fam=k.fam.lag().over(w))
 
@@ -87,9 +93,10 @@ def repeat_contact_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     """Every instance of a repeat contact (module docstring)."""
     k = contacts_table(st)
     rep = k.filter(k.p_e.notnull() & ~k.p_cut.fill_null(False) & (k.k_s >= k.p_e))
-    rep = rep.select(r_case="case_idx", r_ck="ck", r_first="k_first", r_pfam=rep.p_fam.fill_null("unknown"))
+    rep = rep.select(r_first="k_first", r_pfam=rep.p_fam.fill_null("unknown"))
     x = st.table
-    c = x.join(rep, (x.case_idx == rep.r_case) & (x.ck == rep.r_ck))
+    # the contact's instances: those with its key (kid, its first eid)
+    c = x.join(rep, x.kid == rep.r_first)
     return claim(c, "repeat_contact", c.r_pfam, part="both", anchor=c.eid == c.r_first)
 
 

@@ -119,3 +119,28 @@ def _instance_table(ctx: FindingContext) -> ibis.Table:
     )
     x = x.left_join(nw, x.eid == nw.w_eid).drop("w_eid")
     return log.engine.materialize(x, prefix="fl_finstances")
+
+
+def cases_per_activity(ctx: FindingContext, *, before_stop: bool = False) -> dict[str, int]:
+    """Cases per activity of the log (computed once per context): the sum of its first
+    instances in a case (``occ = 1``), not a count of distinct cases (a hash set per activity).
+    ``before_stop``: only the cases where the activity has an instance that ends before the
+    customer's clock stops (methods 6.5). Positions follow end times (``pos`` is the order by
+    end), so that is the case exactly when its first instance does.
+
+    >>> import flowlens, pandas as pd
+    >>> from flowlens.findings.context import FindingContext
+    >>> rows = [("1", "a", "2024-01-01 09:00"), ("1", "a", "2024-01-01 10:00"), ("2", "a", "2024-01-01 11:00")]
+    >>> ctx = FindingContext(flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "timestamp"])))
+    >>> cases_per_activity(ctx)
+    {'a': 2}
+    """
+
+    def run() -> dict[str, int]:
+        t = instance_table(ctx)
+        first = (t.occ == 1) & ~t.after_stop if before_stop else t.occ == 1
+        t = t.filter(first)
+        df = t.group_by("activity").aggregate(n=t.count()).to_pandas()
+        return dict(zip(df.activity.astype(str), df.n.astype(int), strict=True))
+
+    return cached(ctx, f"cases_per_activity_{before_stop}", run)

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.findings.approvals import APPROVAL
+from flowlens.findings.instances import cases_per_activity
 from flowlens.findings.model import Finding, Scenario, engine_case_seconds
 from flowlens.findings.rank import bootstrap_total_ci
 from flowlens.findings.rework import planned_repeats
@@ -111,14 +112,11 @@ def detect_merge_candidates(
     )  # fmt: skip
     acts = (
         base.group_by("activity")
-        .aggregate(
-            cases_a=base.case_idx.nunique(),
-            proc_med=base.proc_us.median(),
-            recorded=base.recorded.cast("float64").mean(),
-        )
+        .aggregate(proc_med=base.proc_us.median(), recorded=base.recorded.cast("float64").mean())
         .to_pandas()
     )
     acts["activity"] = acts.activity.astype(str)
+    acts["cases_a"] = acts.activity.map(cases_per_activity(ctx)).astype("int64")
     work = acts[
         acts.activity.map(roles.changeable)
         & (acts.recorded.astype(float) >= min_recorded_share)

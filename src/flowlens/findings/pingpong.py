@@ -314,16 +314,21 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.vcode, h.acode], order_by=h.pos))
         > 0,
     )
-    s = h.group_by(["case_idx", "case_id", "stint"]).aggregate(
-        val=h.val.max(),
+    # grouped by integers: the case id and the value are the same on every step of a stint
+    # (a stint is a run of one value), so any one of them will do
+    s = h.group_by(["case_idx", "stint"]).aggregate(
+        case_id=h.case_id.arbitrary(),
+        val=h.val.arbitrary(),
+        vcode=h.vcode.arbitrary(),
         again=h.again.cast("int64").max(),
         p0=h.pos.min(),
         p1=h.pos.max(),
         con0=h.con.argmin(h.pos),
         con1=h.con.argmax(h.pos),
     )
+    s = s.select("case_idx", "case_id", "stint", "val", "vcode", "again", "p0", "p1", "con0", "con1")
     s = log.engine.materialize(s, prefix="fl_pp_stints")
-    ws = ibis.window(group_by=[s.case_idx, s.val], order_by=s.stint)
+    ws = ibis.window(group_by=[s.case_idx, s.vcode], order_by=s.stint)
     s2 = s.mutate(
         prev_stint=s.stint.lag().over(ws),
         prev_p1=s.p1.lag().over(ws),
