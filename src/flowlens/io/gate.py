@@ -117,12 +117,17 @@ def run_gate(
     tz: str,
     time_format: str | None = None,
     now_us: int | None = None,
+    n_rows: int | None = None,
 ) -> GateResult:
-    """Build ``events`` and ``quarantine`` from the staged ``raw`` table."""
+    """Build ``events`` and ``quarantine`` from the staged ``raw`` table (``n_rows`` rows, when
+    the caller has counted them)."""
     source = info.path
     _check_timezone(con, tz)
     lifecycle, mapping = _use_lifecycle(con, raw, mapping, info)
     mapping = _finalise_mapping(mapping, lifecycle)
+    if n_rows is None:
+        (n_rows,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
+    kinds = _column_types(con, raw.name)
 
     assert mapping.end is not None  # detect_columns always finds or raises
     end = timestamp_column(
@@ -134,6 +139,8 @@ def run_gate(
         source=source,
         label=mapping.end,
         row_sql=raw.row_sql,
+        kind=kinds[raw.column(mapping.end)],
+        n_rows=n_rows,
     )
     info.timestamp_formats[mapping.end] = end.formats  # type: ignore[index]
     start_parsed = None
@@ -150,6 +157,8 @@ def run_gate(
             source=source,
             label=mapping.start,
             row_sql=raw.row_sql,
+            kind=kinds[raw.column(mapping.start)],
+            n_rows=n_rows,
         )
         info.timestamp_formats[mapping.start] = start.formats
         start_parsed = start
@@ -166,7 +175,6 @@ def run_gate(
         parts = ", ".join(text(a) for a in acts)
         activity_sql = f"CASE WHEN {text(acts[0])} IS NULL THEN NULL ELSE concat_ws('+', {parts}) END"
     resource_sql = text(mapping.resource) if mapping.resource else "CAST(NULL AS VARCHAR)"
-    kinds = _column_types(con, raw.name)
     # Activities and resources are few distinct values repeated over every row: held as codes
     # (an enumeration of their sorted values) while reading, they sort and compare as small
     # integers. A column whose values need no trimming and hold no NUL byte (the usual case)
@@ -251,7 +259,10 @@ def run_gate(
         if lifecycle
         else ""
     )
-    con.execute(f"SET TimeZone = {lit(tz)}")
+    # the session zone is UTC (engine.duckdb_engine) unless set for another one here
+    own_zone = tz != "UTC"
+    if own_zone:
+        con.execute(f"SET TimeZone = {lit(tz)}")
     try:
         # One pass: parse every row and give the unusable ones their reason. The reason's
         # detail (with the offending value) is written later, for quarantined rows only.
@@ -289,7 +300,8 @@ def run_gate(
     except duckdb.Error as exc:
         raise InputError(f"{source}: cannot read the log's values: {str(exc).splitlines()[0]}") from exc
     finally:
-        con.execute("SET TimeZone = 'UTC'")
+        if own_zone:
+            con.execute("SET TimeZone = 'UTC'")
     resolution = _time_resolution(con, walls)
     ambiguous = Flag(0, 0, Q.FLAG_TEXT["ambiguous_local_times"])
     if dst_cols:
@@ -431,8 +443,8 @@ def run_gate(
         )
     drop_staging(con, "instances", "valid", "case_index")
 
-    _build_quarantine(con, raw, mapping)
-    _fill_counts(con, raw, quality)
+    _build_quarantine(con, raw, mapping, kinds)
+    _fill_counts(con, raw, int(n_rows), quality)
     if quality.rows_read == 0:
         raise EmptyLogError(
             f"{source}: the log has no rows (only a header)"
@@ -635,6 +647,8 @@ def _ambiguous_times(con: duckdb.DuckDBPyConnection, tz: str) -> Flag:
 
 
 def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
+    if tz == "UTC":  # the default, the zone the session is in already
+        return
     try:
         con.execute(f"SELECT timezone({lit(tz)}, TIMESTAMP '2020-01-01 00:00:00')").fetchone()
     except duckdb.Error as exc:
@@ -965,9 +979,12 @@ def quarantine_names(columns: list[str]) -> dict[str, str]:
     return out
 
 
-def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: ColumnMap) -> None:
+def _build_quarantine(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: ColumnMap, kinds: dict[str, str]
+) -> None:
     """The quarantined rows with their original values, and the reason's detail (the offending
-    value), computed here for the few rows set aside rather than for every row read."""
+    value), computed here for the few rows set aside rather than for every row read.
+    ``kinds``: staged column -> engine type (:func:`_column_types`)."""
     names = quarantine_names(raw.columns)
     # Values keep their text, but a NUL byte is written as the four characters \x00: no output
     # file (CSV, JSON, HTML) should carry a raw NUL for another tool to trip over.
@@ -979,7 +996,7 @@ def _build_quarantine(con: duckdb.DuckDBPyConnection, raw: RawTable, mapping: Co
     nul_at = ", ".join(
         f"CASE WHEN contains(r.{raw.sql(c)}, chr(0)) THEN "
         f"{lit(f'column {c} holds a NUL byte at character ')} || strpos(r.{raw.sql(c)}, chr(0)) END"
-        for c in _text_columns(_column_types(con, raw.name), raw)
+        for c in _text_columns(kinds, raw)
     )
     nul_detail = f"coalesce({nul_at})" if nul_at else "NULL"
 
@@ -1030,9 +1047,8 @@ def drop_staging(con: duckdb.DuckDBPyConnection, *names: str) -> None:
             con.execute(f"DROP VIEW {q(name)}")
 
 
-def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, quality: QualityReport) -> None:
-    (staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
-    quality.rows_read = int(staged) + raw.n_rejects
+def _fill_counts(con: duckdb.DuckDBPyConnection, raw: RawTable, staged: int, quality: QualityReport) -> None:
+    quality.rows_read = staged + raw.n_rejects
     quality.quarantine_reasons = dict(
         con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall()
     )
