@@ -474,3 +474,31 @@ def test_bundle_on_the_gate_table_equals_the_expressions() -> None:
 def test_gate_of_a_small_log_on_one_thread_leaves_the_setting() -> None:
     log = flowlens.read_log(_dup_log(), threads=2)
     assert log.engine.setting("threads") == "2"
+
+
+@pytest.mark.parametrize(("limit", "threads"), [(8_000_000, "1"), (10, "2")])
+def test_a_csv_the_reader_scans_on_one_thread_is_staged_on_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int, threads: str
+) -> None:
+    """A CSV file within CSV_BYTES_PER_THREAD is staged (and gated) on one thread, a larger one
+    on the threads set; either way the setting is the user's again afterwards, and the log the
+    same."""
+    import flowlens.io
+    from flowlens.io import readers
+
+    path = tmp_path / "log.csv"
+    _dup_log().to_csv(path, index=False)
+    seen: list[str] = []
+    stage = readers.load_csv
+
+    def spy(con, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(str(con.execute("SELECT current_setting('threads')").fetchall()[0][0]))
+        return stage(con, *args, **kwargs)
+
+    monkeypatch.setattr(readers, "load_csv", spy)
+    monkeypatch.setattr(flowlens.io, "CSV_BYTES_PER_THREAD", limit)
+    log = flowlens.read_log(path, threads=2)
+    assert seen == [threads]
+    assert log.engine.setting("threads") == "2"
+    one = flowlens.read_log(path, threads=1)
+    pd.testing.assert_frame_equal(log.to_pandas(), one.to_pandas())

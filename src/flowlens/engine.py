@@ -53,6 +53,12 @@ ENGINE_SHARE = 0.85
 #: Rows in one of DuckDB's row groups, the unit its scans are split into between threads.
 ROW_GROUP_ROWS = 122_880
 
+#: Bytes of a CSV file per thread of DuckDB's reader (it starts file size / this + 1 threads,
+#: ``CSVGlobalState::MaxThreads``): a smaller file is read by one thread however many are set,
+#: the others only add their set-up (at 10^5 events, 7.5 MB, about a quarter more CPU reading
+#: it on two threads than on one).
+CSV_BYTES_PER_THREAD = 8_000_000
+
 #: Below this the engine cannot hold even a small log's working set (DuckDB's own floor for a
 #: join or a sort is a few tens of MB per thread); a smaller value is refused, not obeyed.
 MIN_MEMORY_BYTES = 100_000_000
@@ -256,6 +262,8 @@ class Engine:
     _counter: int = field(default=0, repr=False)
     #: DuckDB: tables are stored compressed (see :meth:`compress_for`)
     compressed: bool = False
+    #: DuckDB: a :meth:`single_thread` block is open (an inner one then changes nothing)
+    _single: bool = field(default=False, repr=False)
 
     def table(self, name: str) -> ibis.Table:
         return self.backend.table(name)
@@ -461,8 +469,7 @@ class Engine:
         run(expr.filter(col.isnull() | (col < 0)))
         return True
 
-    @contextlib.contextmanager
-    def threads_for(self, n_rows: int) -> Iterator[None]:
+    def threads_for(self, n_rows: int) -> contextlib.AbstractContextManager[None]:
         """Run the block's DuckDB statements on one thread when their input, ``n_rows`` rows,
         fits in one row group (:data:`ROW_GROUP_ROWS`); otherwise, and on other engines, as
         set. The engine splits a scan by row groups, so on one row group further threads only
@@ -477,14 +484,31 @@ class Engine:
         >>> eng.setting("threads")
         '2'
         """
-        if self.duckdb is None or n_rows > ROW_GROUP_ROWS:
+        return self.single_thread(n_rows <= ROW_GROUP_ROWS)
+
+    @contextlib.contextmanager
+    def single_thread(self, when: bool = True) -> Iterator[None]:
+        """Run the block's DuckDB statements on one thread when ``when`` holds, then restore the
+        setting; inside another such block (or on other engines) nothing changes, so nested
+        blocks cost no statement.
+
+        >>> eng = duckdb_engine(threads=2)
+        >>> with eng.single_thread(), eng.threads_for(10**9):
+        ...     eng.setting("threads")
+        '1'
+        >>> eng.setting("threads")
+        '2'
+        """
+        if self.duckdb is None or not when or self._single:
             yield
             return
         before = self.setting("threads")
         self.duckdb.execute("SET threads = 1")
+        self._single = True
         try:
             yield
         finally:
+            self._single = False
             self.duckdb.execute(f"SET threads = {int(before)}")
 
     def setting(self, name: str) -> str:
@@ -524,7 +548,11 @@ def duckdb_engine(
     set its ``memory_limit``, ``threads`` and the folder the spill folder is made in.
     """
     import duckdb
-    import ibis
+
+    # The backend class itself: ``ibis.duckdb`` finds it through the installed packages' entry
+    # points on first use, a scan of every distribution's metadata (~25 ms CPU, a tenth of the
+    # bundle at 10^5 events). The DuckDB backend registers no options, so nothing else differs.
+    from ibis.backends.duckdb import Backend
 
     if limits is None:
         limits = Limits.resolve(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
@@ -551,7 +579,7 @@ def duckdb_engine(
         # process would carry on top of the limit (1.26M events: 940 MB resident after reading
         # with 1 GB, 520 MB with this; any threshold above 0 kept most of it).
         con.execute("SET allocator_bulk_deallocation_flush_threshold = '0B'")
-    backend = ibis.duckdb.from_connection(con)
+    backend = Backend.from_connection(con)
     with _LIVE_LOCK:
         _LIVE.add(con)
     return Engine(name="duckdb", backend=backend, duckdb=con, workdir=workdir, limits=limits)

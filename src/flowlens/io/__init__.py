@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowlens.columns import ColumnMap, detect_roles
-from flowlens.engine import Limits, check_engine_name, duckdb_engine
+from flowlens.engine import CSV_BYTES_PER_THREAD, Limits, check_engine_name, duckdb_engine
 from flowlens.errors import InputError
 from flowlens.io.source import (
     check_readable,
@@ -91,56 +92,63 @@ def read_log(
     ing = duckdb_engine(limits=limits)
     con = ing.duckdb
     assert con is not None and ing.workdir is not None
-    if isinstance(source, pd.DataFrame):
-        info = SourceInfo(path="<DataFrame>", format="dataframe")
-        raw = load_frame(con, source)
-    elif isinstance(source, str | Path):
-        path = Path(source)
-        check_readable(path)
-        fmt = detect_format(path, read_head(path, 4096))
-        info = SourceInfo(path=str(path), format=fmt)
-        claimed = format_from_suffix(path)
-        if claimed is not None and claimed != fmt:
-            info.notes.append(
-                f"read as {fmt.upper()}: the content is {fmt.upper()} although "
-                f"the name suggests {claimed.upper()}"
-            )
-        if fmt == "csv":
-            raw = load_csv(con, path, info, workdir=ing.workdir, delimiter=delimiter, encoding=encoding)
-        elif fmt == "parquet":
-            raw = load_parquet(con, path, info)
+    # the thread setting for staging and the gate (Engine.single_thread), restored after the gate
+    with contextlib.ExitStack() as threads:
+        if isinstance(source, pd.DataFrame):
+            info = SourceInfo(path="<DataFrame>", format="dataframe")
+            raw = load_frame(con, source)
+        elif isinstance(source, str | Path):
+            path = Path(source)
+            check_readable(path)
+            fmt = detect_format(path, read_head(path, 4096))
+            info = SourceInfo(path=str(path), format=fmt)
+            claimed = format_from_suffix(path)
+            if claimed is not None and claimed != fmt:
+                info.notes.append(
+                    f"read as {fmt.upper()}: the content is {fmt.upper()} although "
+                    f"the name suggests {claimed.upper()}"
+                )
+            if fmt == "csv":
+                # a file DuckDB's reader scans on one thread is staged on one (and gated on one,
+                # whatever its rows: a second thread would only add its set-up)
+                threads.enter_context(ing.single_thread(path.stat().st_size <= CSV_BYTES_PER_THREAD))
+                raw = load_csv(con, path, info, workdir=ing.workdir, delimiter=delimiter, encoding=encoding)
+            elif fmt == "parquet":
+                raw = load_parquet(con, path, info)
+            else:
+                from flowlens.io.xes import load_xes  # lxml: loaded for XES files only
+
+                raw = load_xes(con, path, info)
         else:
-            from flowlens.io.xes import load_xes  # lxml: loaded for XES files only
+            raise InputError(
+                f"cannot read an event log from a {type(source).__name__}; give a path or a DataFrame"
+            )
 
-            raw = load_xes(con, path, info)
-    else:
-        raise InputError(
-            f"cannot read an event log from a {type(source).__name__}; give a path or a DataFrame"
+        from flowlens.io.profile import RawProbe
+        from flowlens.io.readers import check_duplicate_roles, resolve_duplicate_columns
+        from flowlens.io.timestamps import q
+
+        # A log larger than the engine's memory is stored compressed from its staging on, so that
+        # the gate's tables are too (methods 4.1). Compression is only ever switched on: a log whose
+        # staged rows reach the threshold stays compressed even if fewer rows are kept.
+        (n_staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
+        ing.compress_for(int(n_staged) + raw.n_rejects)
+        raw = resolve_duplicate_columns(con, raw, columns, info)
+        detected = detect_roles(raw.columns, columns, source=info.path, probe=RawProbe(con, raw))
+        mapping = detected.columns
+        check_duplicate_roles(raw, detected.how, mapping, info)
+        info.roles = dict(detected.how)
+        now_us = None
+        if now is not None:
+            now_us = (
+                int(pd.Timestamp(now).tz_localize(tz).value // 1000)
+                if pd.Timestamp(now).tzinfo is None
+                else int(pd.Timestamp(now).value // 1000)
+            )
+        threads.enter_context(ing.threads_for(int(n_staged)))
+        result = run_gate(
+            con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us, n_rows=int(n_staged)
         )
-
-    from flowlens.io.profile import RawProbe
-    from flowlens.io.readers import check_duplicate_roles, resolve_duplicate_columns
-    from flowlens.io.timestamps import q
-
-    # A log larger than the engine's memory is stored compressed from its staging on, so that
-    # the gate's tables are too (methods 4.1). Compression is only ever switched on: a log whose
-    # staged rows reach the threshold stays compressed even if fewer rows are kept.
-    (n_staged,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
-    ing.compress_for(int(n_staged) + raw.n_rejects)
-    raw = resolve_duplicate_columns(con, raw, columns, info)
-    detected = detect_roles(raw.columns, columns, source=info.path, probe=RawProbe(con, raw))
-    mapping = detected.columns
-    check_duplicate_roles(raw, detected.how, mapping, info)
-    info.roles = dict(detected.how)
-    now_us = None
-    if now is not None:
-        now_us = (
-            int(pd.Timestamp(now).tz_localize(tz).value // 1000)
-            if pd.Timestamp(now).tzinfo is None
-            else int(pd.Timestamp(now).value // 1000)
-        )
-    with ing.threads_for(int(n_staged)):
-        result = run_gate(con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us)
     drop_staging(con, raw.name)
     # a log larger than the engine's memory keeps its tables compressed (methods 4.1)
     ing.compress_for(result.quality.rows_kept)

@@ -82,13 +82,26 @@ def timestamp_column(
     source: str,
     label: str | None = None,
     row_sql: str | None = None,
+    kind: str | None = None,
+    n_rows: int | None = None,
 ) -> ParsedColumn:
     """Build the parse expression for ``table.column``; the caller runs it with the
     session ``TimeZone`` set to ``tz``. ``label`` is the column's name in the source, where
     it differs from the staged ``column`` (messages name the source's column). ``row_sql`` numbers
-    the rows in source order (formats are detected on every k-th row of long tables)."""
+    the rows in source order (formats are detected on every k-th row of long tables). ``kind``
+    (the column's engine type) and ``n_rows`` (the table's rows) save a query each when the
+    caller knows them already."""
     parsed = _parse_column(
-        con, table, column, tz=tz, time_format=time_format, source=source, label=label, row_sql=row_sql
+        con,
+        table,
+        column,
+        tz=tz,
+        time_format=time_format,
+        source=source,
+        label=label,
+        row_sql=row_sql,
+        kind=kind,
+        n_rows=n_rows,
     )
     col = q(column)
     from_instant = f"timezone({lit(tz)}, make_timestamptz({parsed.sql}))"
@@ -121,14 +134,18 @@ def _parse_column(
     source: str,
     label: str | None,
     row_sql: str | None,
+    kind: str | None,
+    n_rows: int | None,
 ) -> ParsedColumn:
     col = q(column)
-    dtype = con.execute(
-        f"SELECT column_type FROM (DESCRIBE {q(table)}) WHERE column_name = {lit(column)}"
-    ).fetchone()
-    if dtype is None:  # pragma: no cover - callers pass existing columns
-        raise InputError(f"{source}: column '{column}' not found")
-    kind = dtype[0].upper()
+    if kind is None:
+        dtype = con.execute(
+            f"SELECT column_type FROM (DESCRIBE {q(table)}) WHERE column_name = {lit(column)}"
+        ).fetchone()
+        if dtype is None:  # pragma: no cover - callers pass existing columns
+            raise InputError(f"{source}: column '{column}' not found")
+        kind = dtype[0]
+    kind = kind.upper()
     pre_name = f"__flowlens_layout_{column}"
     column = label or column
     if kind.startswith("TIMESTAMP WITH TIME ZONE"):
@@ -157,7 +174,9 @@ def _parse_column(
     text = f"CAST({col} AS VARCHAR)" if kind != "VARCHAR" else col
     if time_format is not None:
         return _explicit(text, time_format, tz)
-    return _detect(con, table, text, column, tz=tz, source=source, row_sql=row_sql, pre_name=pre_name)
+    return _detect(
+        con, table, text, column, tz=tz, source=source, row_sql=row_sql, pre_name=pre_name, n_rows=n_rows
+    )
 
 
 def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
@@ -248,6 +267,7 @@ def _detect(
     source: str,
     row_sql: str | None = None,
     pre_name: str = "__flowlens_layout",
+    n_rows: int | None = None,
 ) -> ParsedColumn:
     iso = f"TRY_CAST(trim({text}) AS TIMESTAMPTZ)"
     offset = _has_offset(text)
@@ -255,8 +275,9 @@ def _detect(
     # seed does not fix the sample when the engine runs on several threads.
     sample = ""
     if row_sql is not None:
-        (n,) = con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()  # type: ignore[misc]
-        step = -(-int(n) // _SAMPLE)
+        if n_rows is None:
+            (n_rows,) = con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()  # type: ignore[misc]
+        step = -(-int(n_rows) // _SAMPLE)
         if step > 1:
             sample = f" AND {row_sql} % {step} = 0"
     layout = _usual_layout(con, table, text, row_sql)
