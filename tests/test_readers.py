@@ -303,6 +303,21 @@ def test_unknown_timezone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == 2 and err.startswith("flowlens: error: unknown time zone")
 
 
+def test_a_zone_in_the_wrong_case_is_refused_with_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # DuckDB reads 'utc' as UTC, Python's zoneinfo (times written back) does not: it crashed there
+    path = csv_file(tmp_path, ["case_id", "activity", "timestamp"], [r[:3] for r in ROWS])
+    code, _, err = run_cli(["inspect", str(path), "--tz", "asia/shanghai"], capsys)
+    assert code == 2
+    assert (
+        err.strip()
+        == "flowlens: error: unknown time zone 'asia/shanghai' (hint: did you mean 'Asia/Shanghai'?)"
+    )
+    with pytest.raises(InputError, match="did you mean 'UTC'"):
+        flowlens.read_log(path, tz="utc")
+
+
 def test_explicit_time_format(tmp_path: Path) -> None:
     rows = [("c1", "a", "03/04/2024 10:00"), ("c1", "b", "04/05/2024 11:00")]
     path = csv_file(tmp_path, ["case_id", "activity", "timestamp"], rows)

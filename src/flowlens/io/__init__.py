@@ -93,7 +93,7 @@ def read_log(
     con = ing.duckdb
     assert con is not None and ing.workdir is not None
     # the thread setting for staging and the gate (Engine.single_thread), restored after the gate
-    with contextlib.ExitStack() as threads:
+    with contextlib.ExitStack() as thread_setting:
         if isinstance(source, pd.DataFrame):
             info = SourceInfo(path="<DataFrame>", format="dataframe")
             raw = load_frame(con, source)
@@ -111,7 +111,7 @@ def read_log(
             if fmt == "csv":
                 # a file DuckDB's reader scans on one thread is staged on one (and gated on one,
                 # whatever its rows: a second thread would only add its set-up)
-                threads.enter_context(ing.single_thread(path.stat().st_size <= CSV_BYTES_PER_THREAD))
+                thread_setting.enter_context(ing.single_thread(path.stat().st_size <= CSV_BYTES_PER_THREAD))
                 raw = load_csv(con, path, info, workdir=ing.workdir, delimiter=delimiter, encoding=encoding)
             elif fmt == "parquet":
                 raw = load_parquet(con, path, info)
@@ -145,7 +145,7 @@ def read_log(
                 if pd.Timestamp(now).tzinfo is None
                 else int(pd.Timestamp(now).value // 1000)
             )
-        threads.enter_context(ing.threads_for(int(n_staged)))
+        thread_setting.enter_context(ing.threads_for(int(n_staged)))
         result = run_gate(
             con, raw, mapping, info, tz=tz, time_format=time_format, now_us=now_us, n_rows=int(n_staged)
         )

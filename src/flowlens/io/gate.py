@@ -676,12 +676,20 @@ def _ambiguous_times(con: duckdb.DuckDBPyConnection, tz: str) -> Flag:
 def _check_timezone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
     if tz == "UTC":  # the default, the zone the session is in already
         return
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
     try:
+        # both readers of the name: DuckDB here, Python's zoneinfo when times are written back
+        # (it is case-sensitive where DuckDB is not, so 'utc' passed one and crashed the other)
+        ZoneInfo(tz)
         con.execute(f"SELECT timezone({lit(tz)}, TIMESTAMP '2020-01-01 00:00:00')").fetchone()
-    except duckdb.Error as exc:
+    except (ZoneInfoNotFoundError, ValueError, duckdb.Error) as exc:
+        same = sorted(z for z in available_timezones() | {"UTC"} if z.lower() == tz.lower())
         raise InputError(
             f"unknown time zone '{tz}'",
-            hint="use an IANA name such as UTC, Asia/Shanghai, Europe/London",
+            hint=f"did you mean '{same[0]}'?"
+            if same
+            else "use an IANA name such as UTC, Asia/Shanghai, Europe/London",
         ) from exc
 
 
