@@ -274,28 +274,30 @@ def _repeats(ctx: FindingContext) -> Repeats:
     transparent = sorted({*role_members(ctx, "wait_step", acts), *role_members(ctx, "routing", acts)})
     # follow-up contacts are judged by their own detector (each call is a contact)
     never_planned = set(role_members(ctx, "follow_up", acts))
-    v = _visits(ctx, x, transparent)
-    visits = v  # stored: dropped once the repeat table holds its columns
-    planned = _planned(ctx, x, v, never_planned)
+    # The visits and the repeat table are made a slice of cases at a time (the time model's
+    # slices; every column is computed within a case): the whole log's rows in one statement
+    # were held uncompressed (10^6 events under 100 MB: +0.31 GB of spill; methods 4.1).
+    slices = case_slices(log)
+    visits = [_visits(ctx, case_slice(x, r), transparent) for r in slices]
+    planned = _planned(ctx, x, union_all(visits), never_planned)
     extra = sorted(planned.activity[planned.planned != ""].astype(str)) if not planned.empty else []
-    if extra:
-        # planned repeats are waiting for the other steps' visits: recompute them, in the cases
-        # that have one (the visit columns are computed case by case, so the other cases' stay)
-        transparent = sorted({*transparent, *extra})
-        hit = x.filter(isin(x.activity, extra)).select(h_case="case_idx").distinct()
-        xh = x.semi_join(hit, x.case_idx == hit.h_case)
-        keep = v.anti_join(hit, v.v_case == hit.h_case)
-        # read once, by the join below: not stored apart
-        v = keep.union(_visits(ctx, xh, transparent, store=False), distinct=False)
-    # stored a slice of cases at a time (the time model's slices; every column is computed
-    # within a case): the whole log's wide rows in one statement were held uncompressed (10^6
-    # events under 100 MB: +0.17 GB of spill; methods 4.1)
+    # planned repeats are waiting for the other steps' visits: recomputed below, in the cases
+    # that have one (the visit columns are computed case by case, so the other cases' stay)
+    transparent_all = sorted({*transparent, *extra})
     claims = bounces(ctx).claims
-    parts = [
-        log.engine.materialize(_with_visits(case_slice(x, r), v, claims), prefix="fl_rework")
-        for r in case_slices(log)
-    ]
-    drop_tables(log, visits)
+    parts = []
+    for r, v in zip(slices, visits, strict=True):
+        xs = case_slice(x, r)
+        scratch = [v]
+        if extra:
+            hit = xs.filter(isin(xs.activity, extra)).select(h_case="case_idx").distinct()
+            keep = v.anti_join(hit, v.v_case == hit.h_case)
+            # read once, by the join below: not stored apart
+            xh = xs.semi_join(hit, xs.case_idx == hit.h_case)
+            v = keep.union(_visits(ctx, xh, transparent_all, scratch=scratch), distinct=False)
+        parts.append(log.engine.materialize(_with_visits(xs, v, claims), prefix="fl_rework"))
+        # the slice's visit columns are in the repeat table now
+        drop_tables(log, *scratch)
     t = union_all(parts)
     counts = (
         t.group_by("activity")
@@ -311,14 +313,17 @@ def _repeats(ctx: FindingContext) -> Repeats:
         .to_pandas()
     )
     has_cust = any(customer_markers(ctx))
-    return Repeats(t, counts, has_cust, planned, transparent)
+    return Repeats(t, counts, has_cust, planned, transparent_all)
 
 
-def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store: bool = True) -> ibis.Table:
+def _visits(
+    ctx: FindingContext, x: ibis.Table, transparent: list[str], *, scratch: list[ibis.Table] | None = None
+) -> ibis.Table:
     """The visit columns of :class:`Repeats` for the work instances of ``x`` (not waiting,
     routing or planned): v_eid, v_case, v_acode, v_first (the step's first instance in the
-    case) and :data:`VISIT_COLUMNS` (materialised unless ``store`` is false;
-    :func:`_with_visits` joins them to ``x``).
+    case) and :data:`VISIT_COLUMNS` (:func:`_with_visits` joins them to ``x``): stored, or with
+    ``scratch`` an expression read once, its stored work table added to ``scratch`` for the
+    caller to drop after that read.
 
     Whether work was done between two instances of a step is judged by time, not by position:
     a step recorded while the later sitting was already under way (BPIC 2012's offer events
@@ -467,7 +472,8 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str], *, store
         wait_before="wait_before",
         together="together",
     )
-    if not store:
+    if scratch is not None:
+        scratch.append(n)  # read by v, which the caller reads once: dropped by the caller
         return v
     v = engine.materialize(v, prefix="fl_rework_v")
     drop_tables(ctx.log, n)  # read by v alone
