@@ -3,8 +3,9 @@ the findings stage spilled 46 GB writing them whole) hold the rows of the whole 
 the findings are the same.
 
 The slices are forced (the time model's rule, :func:`flowlens.timing.model.case_slices`, with a
-seventh of the log's cases per slice) on a generated log with customers, contacts and channels
-(the journeys' steps table, issues spanning cases) and on a shared real log.
+third of the log's cases per slice) on a generated log with customers, contacts and channels
+(the journeys' steps table, issues spanning cases), and with a seventh, findings included, on a
+shared real log (slow).
 """
 
 from __future__ import annotations
@@ -78,42 +79,48 @@ def _findings(log: flowlens.EventLog, tm: model.TimeModel, wa: object) -> str:
 def _stored(log: flowlens.EventLog, prefix: str) -> int:
     con = log.engine.duckdb
     assert con is not None
-    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE ?", [f"{prefix}_%"])
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE regexp_full_match(table_name, ?)"
+    rows = con.execute(sql, [f"{prefix}_[0-9]+"])
     return int(rows.fetchall()[0][0])
 
 
 def _logs(name: str) -> tuple[flowlens.EventLog, model.TimeModel, object]:
+    """The log, its time model and (for the findings of a real log) its waiting split."""
     log = _journey_log(3) if name == "generated" else flowlens.read_log(shared_path("purchasing"))
     tm = model.time_model(log)
-    return log, tm, waiting_causes(tm)
+    return log, tm, waiting_causes(tm) if name != "generated" else None
 
 
-def _force_slices(log: flowlens.EventLog, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A seventh of the log's cases per slice."""
-    monkeypatch.setattr(model, "BYTES_PER_EVENT", log.engine.memory_budget * 7 // log.n_events + 1)
-    assert len(model.case_slices(log)) >= 7
+def _force_slices(log: flowlens.EventLog, monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """An n-th of the log's cases per slice."""
+    monkeypatch.setattr(model, "BYTES_PER_EVENT", log.engine.memory_budget * n // log.n_events + 1)
+    assert len(model.case_slices(log)) >= n
 
 
-@pytest.mark.parametrize("name", ["generated", "purchasing"])
-def test_slices_of_cases_give_the_findings_tables_of_the_whole(
-    name: str, monkeypatch: pytest.MonkeyPatch
+def _assert_sliced_tables_equal(
+    log: flowlens.EventLog, tm: model.TimeModel, wa: object, mp: pytest.MonkeyPatch, n: int
 ) -> None:
-    log, tm, wa = _logs(name)
     whole = _tables(log, tm, wa)
     before = {p: _stored(log, p) for p in ("fl_finstances", "fl_rework", "fl_jsteps")}
-    _force_slices(log, monkeypatch)
+    _force_slices(log, mp, n)
     sliced = _tables(log, tm, wa)
-    # every table was made slice by slice (seven or more parts each)
-    assert all(_stored(log, p) - before[p] >= 7 for p in before)
+    # every table was made slice by slice
+    assert all(_stored(log, p) - before[p] >= n for p in before)
     assert len(whole[0]) > 500 and len(whole[2]) == len(whole[0])
     for a, b in zip(sliced, whole, strict=True):
         pd.testing.assert_frame_equal(a, b)
 
 
+def test_slices_of_cases_give_the_findings_tables_of_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    _assert_sliced_tables_equal(*_logs("generated"), monkeypatch, 3)
+
+
 @pytest.mark.slow
-def test_slices_of_cases_give_the_findings_of_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slices_of_cases_give_the_tables_and_findings_of_the_whole_on_a_real_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     log, tm, wa = _logs("purchasing")
     whole = _findings(log, tm, wa)
-    _force_slices(log, monkeypatch)
+    _assert_sliced_tables_equal(log, tm, wa, monkeypatch, 7)
     assert _findings(log, tm, wa) == whole
     assert json.loads(whole)["findings"]  # the comparison covers findings
