@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e8 --repeat 1 --memory-limit 6GB --kill-above 9GB
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e7 --engine spark --repeat 1   # the same on Spark
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e6 --trace-collects 100000  # what comes to Python
+    .venv/bin/python benchmarks/bench_stages.py --sizes 1e7 --memory-limit 600MB --sample-spill 0.5  # what spills
     .venv/bin/python benchmarks/bench_stages.py generate --events 1e8               # only the data
 
 Stages, in the order ``flowlens analyze`` runs them and sharing their inputs as it does: read
@@ -18,7 +19,10 @@ and of everything it started (Spark's JVM included) every 0.2 s, keeps the peak 
 overall, and kills the run above ``--kill-above`` (the run is then reported with the stage it
 reached). The child writes its progress after every stage, so a killed or timed-out run still
 reports what it finished. The child's spill folder (FLOWLENS_TEMP_DIR) is measured every 2 s:
-the peak bytes on disk per stage and overall (``spill GB``). Medians over ``--repeat`` runs; the 1-minute load average is sampled
+the peak bytes on disk per stage and overall (``spill GB``); ``--sample-spill`` names the statements:
+a thread in the child samples the folder, the resident memory and the flowlens call site being run,
+and the call sites that ran longest are printed with the spill at their start, highest and end
+(every sample in ``<work>/<size>-<run>.samples.jsonl``). Medians over ``--repeat`` runs; the 1-minute load average is sampled
 while each run runs and its mean reported (2 cores: above 2 the machine was contended).
 
 The logs (``generate``): the bundle benchmark's bank-service model (``bench_bundle.py``,
