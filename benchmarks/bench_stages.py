@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e8 --repeat 1 --memory-limit 6GB --kill-above 9GB
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e7 --engine spark --repeat 1   # the same on Spark
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e6 --trace-collects 100000  # what comes to Python
+    .venv/bin/python benchmarks/bench_stages.py --sizes 1e7 --memory-limit 600MB --sample-spill 0.5  # what spills
     .venv/bin/python benchmarks/bench_stages.py generate --events 1e8               # only the data
 
 Stages, in the order ``flowlens analyze`` runs them and sharing their inputs as it does: read
@@ -18,7 +19,10 @@ and of everything it started (Spark's JVM included) every 0.2 s, keeps the peak 
 overall, and kills the run above ``--kill-above`` (the run is then reported with the stage it
 reached). The child writes its progress after every stage, so a killed or timed-out run still
 reports what it finished. The child's spill folder (FLOWLENS_TEMP_DIR) is measured every 2 s:
-the peak bytes on disk per stage and overall (``spill GB``). Medians over ``--repeat`` runs; the 1-minute load average is sampled
+the peak bytes on disk per stage and overall (``spill GB``); ``--sample-spill`` names the statements:
+a thread in the child samples the folder, the resident memory and the flowlens call site being run,
+and the call sites that ran longest are printed with the spill at their start, highest and end
+(every sample in ``<work>/<size>-<run>.samples.jsonl``). Medians over ``--repeat`` runs; the 1-minute load average is sampled
 while each run runs and its mean reported (2 cores: above 2 the machine was contended).
 
 The logs (``generate``): the bundle benchmark's bank-service model (``bench_bundle.py``,
@@ -234,6 +238,72 @@ def _rss_self() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+class SpillSampler:
+    """A thread that samples, every ``every`` seconds, the bytes in the engine's spill folder,
+    the process's resident memory and the main thread's innermost flowlens frames (the
+    statement being run), so the statements that spill can be named (``--sample-spill``).
+    :meth:`summary` gives one row per run of consecutive samples at one call site: seconds,
+    CPU seconds, and the spill at its start, its highest and its end."""
+
+    def __init__(self, folder: Path, path: Path, every: float) -> None:
+        import threading
+
+        self.folder, self.path, self.every = folder, path, every
+        self.main = threading.main_thread().ident
+        self.stage: str | None = None
+        self.rows: list[tuple[float, float, int, int, str | None, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def where(self) -> str:
+        frame = sys._current_frames().get(self.main)  # type: ignore[arg-type]
+        sites = []
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if "/flowlens/" in name:
+                sites.append(f"{name.rsplit('/flowlens/', 1)[1]}:{frame.f_lineno} {frame.f_code.co_name}")
+            frame = frame.f_back
+        return " <- ".join(sites[:3]) or "?"
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        with self.path.open("w") as f:
+            while not self._stop.wait(self.every):
+                row = (
+                    round(time.perf_counter() - t0, 2),
+                    round(time.process_time(), 2),
+                    disk_bytes(self.folder),
+                    _rss_self(),
+                    self.stage,
+                    self.where(),
+                )
+                self.rows.append(row)
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self, min_seconds: float = 2.0) -> list[dict[str, Any]]:
+        """Consecutive samples at one call site merged; the runs of at least ``min_seconds``."""
+        out: list[dict[str, Any]] = []
+        for t, cpu, spill, rss, stage, site in self.rows:
+            if out and out[-1]["site"] == site and out[-1]["stage"] == stage:
+                run = out[-1]
+                run.update(t1=t, cpu1=cpu, spill_max=max(run["spill_max"], spill), spill_end=spill)
+                run["rss_max"] = max(run["rss_max"], rss)
+            else:
+                out.append(
+                    {"stage": stage, "site": site, "t0": t, "t1": t, "cpu0": cpu, "cpu1": cpu,
+                     "spill_start": spill, "spill_max": spill, "spill_end": spill, "rss_max": rss}
+                )  # fmt: skip
+        return [r for r in out if r["t1"] - r["t0"] >= min_seconds]
+
+
 def child_main(args: argparse.Namespace) -> None:
     """The stages in one process; progress (and the stage running) written after each step."""
     progress_path = Path(args.result)
@@ -258,6 +328,11 @@ def child_main(args: argparse.Namespace) -> None:
     if trace is not None:
         trace.install()
     limits = Limits.resolve(memory_limit=args.memory_limit, threads=args.threads)
+    sampler = None
+    if args.sample_spill:
+        folder = Path(os.environ.get("FLOWLENS_TEMP_DIR", tempfile.gettempdir()))
+        sampler = SpillSampler(folder, progress_path.with_suffix(".samples.jsonl"), args.sample_spill)
+        sampler.start()
     state: dict[str, Any] = {}
     if args.analyze_out:
         # the command itself, in this process: one stage, and the trace sees every step
@@ -314,6 +389,8 @@ def child_main(args: argparse.Namespace) -> None:
     }
     for name in args.stages.split(","):
         out["running"] = name
+        if sampler is not None:
+            sampler.stage = name
         save()
         t1, c1 = time.perf_counter(), time.process_time()
         facts = steps[name]()
@@ -327,8 +404,13 @@ def child_main(args: argparse.Namespace) -> None:
         }
         if trace is not None:
             out["collects"] = trace.hits
+        if sampler is not None:
+            out["spill_sites"] = sampler.summary()
         out["running"] = None
         save()
+    if sampler is not None:
+        sampler.stop()
+        out["spill_sites"] = sampler.summary()
     out["done"] = True
     save()
 
@@ -505,6 +587,21 @@ def print_table(rows: list[dict[str, Any]], file: Any) -> None:
         )
 
 
+def print_spill_sites(sites: list[dict[str, Any]], file: Any, top: int = 25) -> None:
+    """The call sites that ran longest (``--sample-spill``), in the order they ran: wall and
+    CPU seconds, and the spill folder's bytes at the start, highest and end of each."""
+    longest = sorted(sites, key=lambda r: r["t1"] - r["t0"], reverse=True)[:top]
+    print(f"{'stage':<12} {'wall s':>7} {'CPU s':>7} {'spill GB start -> max -> end':>30} {'RSS GB':>6}  site",
+          file=file)  # fmt: skip
+    for r in sorted(longest, key=lambda r: r["t0"]):
+        spill = f"{_gb(r['spill_start'])} -> {_gb(r['spill_max'])} -> {_gb(r['spill_end'])}"
+        print(
+            f"{r['stage'] or '':<12} {r['t1'] - r['t0']:>7.1f} {r['cpu1'] - r['cpu0']:>7.1f} {spill:>30} "
+            f"{_gb(r['rss_max']):>6}  {r['site']}",
+            file=file,
+        )
+
+
 def summarise(label: str, engine: str, runs: list[dict[str, Any]], stages: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"label": label, "engine": engine, "runs": len(runs), "stages": []}
     for name in stages:
@@ -596,6 +693,7 @@ def parent_main(args: argparse.Namespace) -> int:
             cmd += ["--threads", str(args.threads)] if args.threads else []
             cmd += ["--trace-collects", str(args.trace_collects)] if args.trace_collects else []
             cmd += ["--analyze-out", str(work / f"report-{size_label(n)}-{i}")] if args.analyze else []
+            cmd += ["--sample-spill", str(args.sample_spill)] if args.sample_spill else []
             res = result
             if args.nice:
                 cmd = ["nice", "-n", str(args.nice), *cmd]
@@ -613,6 +711,8 @@ def parent_main(args: argparse.Namespace) -> int:
                 f"  {out['wall_s']:.1f} s, peak {out['peak_rss'] / GB:.2f} GB, load {out['load_before'][0]:.1f}"
                 + (f", {out['failed']}" if out["failed"] else "")
             )
+            if out.get("spill_sites"):
+                print_spill_sites(out["spill_sites"], sys.stderr)
             runs.append(out)
         row = summarise(size_label(n), args.engine, runs, ["analyze"] if args.analyze else stages)
         row["events"] = n
@@ -650,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int)
         p.add_argument("--trace-collects", type=int, default=0)
         p.add_argument("--analyze-out")
+        p.add_argument("--sample-spill", type=float, default=0)
         child_main(p.parse_args(argv[1:]))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -674,6 +775,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         metavar="ROWS",
         help="list every engine result of at least ROWS rows brought into Python, with its caller",
+    )
+    p.add_argument(
+        "--sample-spill",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="sample the spill folder and the statement being run this often; print the "
+        "call sites that ran longest with the spill at their start, highest and end",
     )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data-dir", default=str(DATA_DIR))

@@ -31,6 +31,8 @@ from flowlens.analysis.step_roles import is_staff
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.signals import is_missing, party
 from flowlens.i18n import M_, NM_, Message
+from flowlens.relational import union_all
+from flowlens.timing.model import case_slice, case_slices
 from flowlens.units import Value, count_value, duration_value
 
 if TYPE_CHECKING:
@@ -254,6 +256,12 @@ def _build(ctx: FindingContext) -> Steps:
     j = ctx.journeys
     window_s = float(j.window_s) if j is not None else 7 * 86400.0
 
+    # The base and steps tables are stored a slice of cases at a time (the time model's
+    # slices): each slice is written (and compressed on a large log) before the next, where the
+    # whole log's wide rows in one statement were held uncompressed (10^6 events under 100 MB:
+    # fl_jsteps +0.23 GB of spill; methods 4.1). What spans cases (an issue's first step and
+    # channel family) is computed from the stored base and looked up by issue.
+    slices = case_slices(log)
     x = t.select(
         "eid",
         "case_idx",
@@ -330,23 +338,19 @@ def _build(ctx: FindingContext) -> Steps:
         c for c in x.columns if c not in ("chan", "contact", "fam", "ck", "issue_idx", "wait_us", "proc_us")
     ]
     x = x.select(*order, "fam", "ck", "issue_idx", "wait_us", "proc_us")
-    x = log.engine.materialize(x, prefix="fl_jbase")
-    base = x
+    base_parts = [log.engine.materialize(case_slice(x, r), prefix="fl_jbase") for r in slices]
+    base = union_all(base_parts)
     # The performer's party (customer, organisation, external) and whether they are staff: one
     # small mapping of the distinct values, joined once (an IN list of the staff would be a
     # second pass over every instance)
-    res = x.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
+    res = base.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = {r for r in res if is_staff(r)}
+    pm = None
     if res:
         people = pd.DataFrame(
             {"p_res": res, "pty": [party(r) for r in res], "p_staff": [r in staff for r in res]}, dtype=object
         )
         pm = ibis.memtable(people, schema={"p_res": "string", "pty": "string", "p_staff": "boolean"})
-        x = x.left_join(pm, x.resource == pm.p_res).drop("p_res")
-    else:
-        x = x.mutate(pty=ibis.null("string"), p_staff=ibis.null("boolean"))
-    # (a resource that is not recorded is NULL, as its IN test was)
-    x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
 
     # Contact context, one aggregate per contact (case, contact key): its key, the first eid
     # (kid: the windows below partition by one integer, not by the case and a text key), and its
@@ -364,7 +368,6 @@ def _build(ctx: FindingContext) -> Steps:
         y = y.left_join(kk, (y.case_idx == kk.k_case) & y.ck.identical_to(kk.k_ck)).drop("k_case", "k_ck")
         return y.mutate(kfam=ibis.ifelse(y.ck.isnull(), ibis.null("string"), y.kfam))
 
-    x = with_contact(x)
     # The issue's first channel family and first step (by start, then case order). An issue
     # spans cases, so these are computed apart on a narrow projection of the stored base table
     # (not of the joins above, which they do not read) and stored: left inside
@@ -379,79 +382,80 @@ def _build(ctx: FindingContext) -> Steps:
     first = a.left_join(f, a.a_issue == f.f_issue)
     first = first.select("a_issue", "ifam", "iact", "i_first_eid", "i_first_case")
     first = log.engine.materialize(first, prefix="fl_jfirst")
-    x = x.left_join(first, x.issue_idx == first.a_issue).drop("a_issue")
-    # The running counts per contact (kid), for the steps that read them (identity checks,
-    # repeated information, bot fallbacks: the repeated-check claims and repeat_class), NULL on
-    # the others: a range join of those (few) steps with the (few) counted steps of their
-    # contact, not a window over every instance of the log. A count of the steps before one is
-    # the count up to it minus the step itself. Both sides are read from the stored base table,
-    # filtered before their contact is joined (projections of ``x`` would repeat its joins with
-    # every instance).
-    reads = (
-        base.g_verification
-        | base.g_identity_check
-        | base.g_step_up
-        | base.g_repeat_information
-        | base.g_bot_fallback
-    )
-    rd = with_contact(base.filter(reads)).select(
-        "g_transfer", "g_handoff", "g_bot_fallback", "g_handled", r_eid="eid", r_kid="kid"
-    )
-    cb = base.filter(
-        base.g_information_provided
-        | base.g_step_up
-        | base.g_transfer
-        | base.g_handoff
-        | base.g_bot_fallback
-        | base.g_handled
-    )
-    cb = with_contact(cb)
-    counted = {
-        "info": cb.g_information_provided,
-        "step_up": cb.g_step_up,
-        "transfer": cb.g_transfer,
-        "handoff": cb.g_handoff,
-        "fallback": cb.g_bot_fallback,
-        "handled": cb.g_handled,
-        "handoff_u": cb.g_handoff | (cb.g_handled & (cb.kfam == CHAT_FAMILY)),
-    }
-    cn = cb.select(c_eid="eid", c_kid="kid", **{f"c_{k}": f.cast("int64") for k, f in counted.items()})
-    cn = cn.filter(ibis.or_(*(cn[f"c_{k}"] == 1 for k in counted)))
-    j = rd.join(cn, [rd.r_kid == cn.c_kid, cn.c_eid <= rd.r_eid])
-    cs = j.group_by("r_eid").aggregate(**{f"s_{k}": j[f"c_{k}"].sum() for k in counted})
-    cs = cs.rename(s_eid="r_eid")
-    rd = rd.left_join(cs, rd.r_eid == cs.s_eid)
 
-    def upto(k: str) -> ibis.Value:
-        return rd[f"s_{k}"].fill_null(0)
+    def steps_of(b: ibis.Table) -> ibis.Table:
+        """The rows of the steps table of the cases of ``b`` (a slice of cases of ``base``)."""
+        if pm is not None:
+            x = b.left_join(pm, b.resource == pm.p_res).drop("p_res")
+        else:
+            x = b.mutate(pty=ibis.null("string"), p_staff=ibis.null("boolean"))
+        # (a resource that is not recorded is NULL, as its IN test was)
+        x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
+        x = with_contact(x)
+        x = x.left_join(first, x.issue_idx == first.a_issue).drop("a_issue")
+        reads = (
+            b.g_verification | b.g_identity_check | b.g_step_up | b.g_repeat_information | b.g_bot_fallback
+        )
+        rd = with_contact(b.filter(reads)).select(
+            "g_transfer", "g_handoff", "g_bot_fallback", "g_handled", r_eid="eid", r_kid="kid"
+        )
+        cb = b.filter(
+            b.g_information_provided
+            | b.g_step_up
+            | b.g_transfer
+            | b.g_handoff
+            | b.g_bot_fallback
+            | b.g_handled
+        )
+        cb = with_contact(cb)
+        counted = {
+            "info": cb.g_information_provided,
+            "step_up": cb.g_step_up,
+            "transfer": cb.g_transfer,
+            "handoff": cb.g_handoff,
+            "fallback": cb.g_bot_fallback,
+            "handled": cb.g_handled,
+            "handoff_u": cb.g_handoff | (cb.g_handled & (cb.kfam == CHAT_FAMILY)),
+        }
+        cn = cb.select(c_eid="eid", c_kid="kid", **{f"c_{k}": f.cast("int64") for k, f in counted.items()})
+        cn = cn.filter(ibis.or_(*(cn[f"c_{k}"] == 1 for k in counted)))
+        j = rd.join(cn, [rd.r_kid == cn.c_kid, cn.c_eid <= rd.r_eid])
+        cs = j.group_by("r_eid").aggregate(**{f"s_{k}": j[f"c_{k}"].sum() for k in counted})
+        cs = cs.rename(s_eid="r_eid")
+        rd = rd.left_join(cs, rd.r_eid == cs.s_eid)
 
-    n = rd.select(
-        n_eid="r_eid",
-        n_info_u=upto("info"),
-        n_step_up_u=upto("step_up"),
-        n_transfer_b=upto("transfer") - rd.g_transfer.fill_null(False).cast("int64"),
-        n_handoff_b=upto("handoff") - rd.g_handoff.fill_null(False).cast("int64"),
-        n_fallback_b=upto("fallback") - rd.g_bot_fallback.fill_null(False).cast("int64"),
-        n_handled_b=upto("handled") - rd.g_handled.fill_null(False).cast("int64"),
-        n_transfer_u=upto("transfer"),
-        n_handoff_u=upto("handoff_u"),
-    )
-    # The wait before a step is its own when the next step is someone else's: removing the
-    # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-    # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
-    # an ordered pass carrying the resource.
-    nx = base.select(q_case="case_idx", q_eid=base.eid - 1, q_res="resource")
-    x = x.left_join(nx, x.eid == nx.q_eid)
-    own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
-    x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
-    x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
-    # the columns in their documented order: pty after the issue's first step, kid last
-    cols = [c for c in x.columns if c not in ("pty", "kid")]
-    cols.insert(cols.index("i_first_case") + 1, "pty")
-    x = x.select(*cols, "kid")
-    table = log.engine.materialize(x, prefix="fl_jsteps")
-    # the per-contact and per-issue look-ups are in the steps table now
-    drop_tables(log, kk, first)
+        def upto(k: str) -> ibis.Value:
+            return rd[f"s_{k}"].fill_null(0)
+
+        n = rd.select(
+            n_eid="r_eid",
+            n_info_u=upto("info"),
+            n_step_up_u=upto("step_up"),
+            n_transfer_b=upto("transfer") - rd.g_transfer.fill_null(False).cast("int64"),
+            n_handoff_b=upto("handoff") - rd.g_handoff.fill_null(False).cast("int64"),
+            n_fallback_b=upto("fallback") - rd.g_bot_fallback.fill_null(False).cast("int64"),
+            n_handled_b=upto("handled") - rd.g_handled.fill_null(False).cast("int64"),
+            n_transfer_u=upto("transfer"),
+            n_handoff_u=upto("handoff_u"),
+        )
+        # The wait before a step is its own when the next step is someone else's: removing the
+        # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
+        # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
+        # an ordered pass carrying the resource.
+        nx = b.select(q_case="case_idx", q_eid=b.eid - 1, q_res="resource")
+        x = x.left_join(nx, x.eid == nx.q_eid)
+        own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
+        x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
+        x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
+        # the columns in their documented order: pty after the issue's first step, kid last
+        cols = [c for c in x.columns if c not in ("pty", "kid")]
+        cols.insert(cols.index("i_first_case") + 1, "pty")
+        return x.select(*cols, "kid")
+
+    parts = [log.engine.materialize(steps_of(case_slice(base, r)), prefix="fl_jsteps") for r in slices]
+    table = union_all(parts)
+    # the per-contact and per-issue look-ups and the base are in the steps table now
+    drop_tables(log, kk, first, *base_parts)
     lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(
         table=table,
