@@ -84,7 +84,8 @@ def contacts_table(st: Steps) -> ibis.Table:
     )
     unserved = (k.n_queue > 0) & (k.n_handled == 0) if handled_known else ibis.literal(False)
     k = k.mutate(cut=(k.n_aband > 0) | (k.n_branch > 0) | unserved)
-    k = k.rename(k_first="kid")
+    # the documented column order (the first eid after the contact's span, as before the key)
+    k = k.rename(k_first="kid").relocate("k_first", after="k_e")
     w = ibis.window(group_by=k.issue_idx, order_by=[k.k_s, k.case_idx, k.ck])
     return k.mutate(p_e=k.k_e.lag().over(w), p_cut=k.cut.lag().over(w), p_fam=k.fam.lag().over(w))
 
