@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.errors import ConfigError, EmptyLogError
+from flowlens.simulation.abandonment import abandonment_points, busy_while_waiting, censored_delay
 from flowlens.simulation.distributions import fit_distribution
 from flowlens.simulation.engine import MAX_REPEAT
 from flowlens.simulation.model import END, FORMAT_VERSION, START, SimulationModel
@@ -282,6 +283,9 @@ def observe(
     inst["prev"] = prev.where(prev.notna(), START)
     nxt = inst.groupby("case_idx").activity.shift(-1)
     inst["next"] = nxt.where(nxt.notna(), END)
+    # who the cases at a step nobody performs wait for, and how busy they are meanwhile: an
+    # abandonment point must be a queue (methods §16.9)
+    inst["next_busy_s"] = busy_while_waiting(inst, staffed, other)
     occ = inst.groupby(["case_idx", "activity"]).cumcount() + 1
     inst["occ"] = np.where(occ >= 3, "3+", occ.astype(str))
     _anchor_columns(inst, cal_objs, staffed=set(shares))
@@ -340,6 +344,9 @@ def build(
     kept_on = _continuations(inst, set(shares), control["concurrent"])
     if obs.other_work is not None:
         _other_work_streams(pools, obs.other_work, tz, duration_method)
+    # where cases give up waiting: their patience, decided during the run (methods §16.9)
+    points = abandonment_points(inst, set(shares), control["concurrent"])
+    inst = _recorded_waits_to_served(inst, [a for a, p in points.items() if p["waits_in_point"]])
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
         spec: dict[str, Any] = {
@@ -358,6 +365,18 @@ def build(
             spec["batching_share"] = round(min(1.0, batch / float(g.delay_s.sum())), 6)
         spec["observed"] = {"instances": len(g)}
         activities[str(act)] = spec
+    for act, point in points.items():
+        spec = activities[act]
+        if point["waits_in_point"]:
+            # a recorded queue step: it lasts until its served step starts or the case leaves
+            # (the served step's queue decides during the run); nothing of it is drawn
+            spec["duration"] = {"dist": "fixed", "value": 0.0}
+            spec["delay"] = {"dist": "fixed", "value": 0.0}
+            for key in ("delay_context", "anchor", "batching_share"):
+                spec.pop(key, None)
+        spec["abandonment"] = {
+            k: point[k] for k in ("served", "leave", "patience", "patient_share", "waits_in_point")
+        }
     used_cals = (
         {p["calendar"] for p in pools.values()}
         | {c for p in pools.values() for c in p.get("member_calendars", {}).values()}
@@ -407,6 +426,8 @@ def build(
         spec.update(_anchored(g, g.delay_s - g.batching_s))
     if idle:
         model.fitted["served_when_idle"] = idle
+    if points:
+        model.fitted["abandonment"] = [{"activity": a, **p["observed"]} for a, p in points.items()]
     if assignment == "auto":
         _choose_assignment(model, inst)
     else:
@@ -415,6 +436,7 @@ def build(
         model.fitted["assignment"] = assignment
     if calibrate:
         _calibrate(model, inst)
+    _censor_served_delays(model, inst)
     if unsettled:
         model.fitted["unsettled_queues"] = unsettled
     model.validate("fitted model")
@@ -474,6 +496,30 @@ def _continuations(
         if strong and a != b and tuple(sorted((a, b))) not in together:
             out.setdefault(b, []).append(a)
     return out
+
+
+def _recorded_waits_to_served(inst: pd.DataFrame, points: list[str]) -> pd.DataFrame:
+    """``inst`` with the wait recorded in each of the abandonment ``points`` (recorded queue
+    steps, methods §16.9) moved to the served step right after it, as if the point took no
+    time: the served step is enabled at the point's start, the part of the wait its server
+    was busy with other work (``next_busy_s``) is its staff-caused waiting, the rest its
+    waiting no staff cause. The simulated point ends when that step starts, so its delay and
+    its pool's queue are the point's wait, fitted and calibrated as after an instant point.
+    ``inst`` itself when there is no such point."""
+    if not points:
+        return inst
+    inst = inst.copy()
+    at = np.flatnonzero(inst.activity.astype(str).isin(points).to_numpy() & (inst["next"] != END).to_numpy())
+    nxt = at + 1  # the case's next row: instances are in case order
+    own = (inst.delay_s.to_numpy(dtype=float) + inst.work_s.to_numpy(dtype=float))[at]
+    busy = np.clip(np.nan_to_num(inst.next_busy_s.to_numpy(dtype=float)[at]), 0.0, own)
+    col = inst.columns.get_loc
+    inst.iloc[nxt, col("enabled_us")] = inst.s_us.to_numpy()[at]
+    inst.iloc[nxt, col("delay_s")] = own - busy
+    inst.iloc[nxt, col("staff_wait_s")] = busy
+    inst.iloc[at, col("delay_s")] = 0.0
+    inst.iloc[at, col("work_s")] = 0.0
+    return inst
 
 
 def _delays(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
@@ -791,6 +837,26 @@ def _calibrate(model: SimulationModel, inst: pd.DataFrame) -> None:
             )
         shares[a] = round(r, 4)
     model.fitted["calibrated_staff_wait_share"] = shares
+
+
+def _censor_served_delays(model: SimulationModel, inst: pd.DataFrame) -> None:
+    """The delay of each step served right after an abandonment point that takes no time (a
+    recorded queue step's wait is the served step's, :func:`_recorded_waits_to_served`), fitted
+    with the leavers' waits censored (:func:`~flowlens.simulation.abandonment.censored_delay`,
+    methods §16.9), as a last ``delay_context`` (after the point: it applies there, whatever
+    else matches): the delay the calibration gave it (its share of the staff-caused waiting,
+    §16.2) on the served cases, longer where the log's longest waiters left."""
+    shares = model.fitted.get("calibrated_staff_wait_share") or {}
+    for point, spec in model.activities.items():
+        ab = spec.get("abandonment")
+        if not ab or spec["duration"].get("dist") != "fixed" or spec["duration"].get("value"):
+            continue
+        for a in ab["served"]:
+            r = float(shares.get(a, 0.0))
+            d = censored_delay(inst, point, ab["served"], ab["leave"], inst.delay_s + r * inst.staff_wait_s)
+            if d is not None:
+                contexts = model.activities[a].setdefault("delay_context", [])
+                contexts.append({"after": point, "delay": d})
 
 
 def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:

@@ -322,6 +322,8 @@ class SimulationModel:
                 check_distribution(ctx["delay"], f"{w}.delay")
             if "anchor" in a:
                 _check_anchor(a["anchor"], acts, f"{where}.anchor")
+            if "abandonment" in a:
+                _check_abandonment(name, acts, f"{where}.abandonment")
             if a.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{a.get('calendar')}'{closest(str(a.get('calendar')), cal_names)}"
@@ -395,6 +397,34 @@ def closest(name: str, options: Any) -> str:
         return "; did you mean " + " or ".join(f"'{x}'" for x in near) + "?"
     opts = sorted(str(o) for o in options)
     return f"; known: {', '.join(opts[:8])}{', ...' if len(opts) > 8 else ''}" if opts else ""
+
+
+def _check_abandonment(point: str, acts: dict[str, Any], where: str) -> None:
+    """Activity ``point``'s abandonment spec (methods §16.4, §16.9): the steps it serves and
+    leaves to, the patience, the share that never leaves and whether the point records the wait
+    (``waits_in_point``). Nobody performs the point; people perform its served steps."""
+    spec = acts[point]["abandonment"]
+    if not isinstance(spec, dict) or not {"served", "leave", "patience"} <= set(spec):
+        raise ConfigError(
+            f'{where}: expected {{"served", "leave", "patience", "patient_share"?, "waits_in_point"?}}'
+        )
+    if acts[point].get("pools"):
+        raise ConfigError(f"{where}: a step people perform (it has pools) cannot be an abandonment point")
+    if not isinstance(spec.get("waits_in_point", False), bool):
+        raise ConfigError(f"{where}.waits_in_point: expected true or false, got {spec['waits_in_point']!r}")
+    for key in ("served", "leave"):
+        names = spec[key]
+        if not isinstance(names, list) or not names:
+            raise ConfigError(f"{where}.{key}: expected a list of activities")
+        for x in names:
+            if x not in acts and not (key == "leave" and x == END):
+                raise ConfigError(f"{where}.{key}: unknown activity '{x}'{closest(str(x), acts)}")
+            if key == "served" and not acts[x].get("pools"):
+                raise ConfigError(f"{where}.served: '{x}' has no pools (a served step is one people perform)")
+    check_distribution(spec["patience"], f"{where}.patience")
+    share = spec.get("patient_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ConfigError(f"{where}.patient_share: expected a probability between 0 and 1, got {share!r}")
 
 
 def _check_anchor(anc: Any, acts: dict[str, Any], where: str) -> None:
