@@ -262,14 +262,27 @@ def test_an_abandonment_point_is_a_step_nobody_performs_before_one_people_perfor
     staffed["activities"]["Enter"]["pools"] = {"agents": 1.0}
     with pytest.raises(ConfigError, match="cannot be an abandonment point"):
         SimulationModel.from_dict(staffed)
-    unstaffed = copy.deepcopy(m)
-    del unstaffed["activities"]["Talk"]["pools"]
-    with pytest.raises(ConfigError, match="'Talk' has no pools"):
-        SimulationModel.from_dict(unstaffed)
     flag = copy.deepcopy(m)
     flag["activities"]["Enter"]["abandonment"]["waits_in_point"] = "yes"
     with pytest.raises(ConfigError, match="waits_in_point"):
         SimulationModel.from_dict(flag)
+
+
+def test_a_scenario_may_automate_the_served_step_and_its_callers_then_stop_leaving() -> None:
+    # one agent talks ten minutes to callers who give up after a minute; an answering system
+    # instead of the agent (automate) leaves no queue to give up in: every caller routed to
+    # the talk is served, those who left in the baseline too (the same draws)
+    model = SimulationModel.from_dict(point_model(["ann"]))
+    kw = {"cases": 200, "seed": 1, "start": str(START)}
+    base = simulate(model, **kw)
+    bot = Scenario.from_dict(
+        {"name": "bot", "change": [{"action": "automate", "activity": "Talk", "duration_factor": 0.1}]}
+    )
+    auto = simulate(bot.apply(model), **kw)
+    talks = auto[auto.activity == "Talk"]
+    assert talks.resource.isna().all()
+    served, served_auto = set(base.case_id[base.activity == "Talk"]), set(talks.case_id)
+    assert served < served_auto and len(served_auto - served) > 10
 
 
 def test_the_served_delay_censors_a_caller_whose_case_ends_at_the_point_at_the_points_end() -> None:
