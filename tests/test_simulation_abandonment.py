@@ -268,6 +268,19 @@ def test_an_abandonment_point_is_a_step_nobody_performs_before_one_people_perfor
         SimulationModel.from_dict(flag)
 
 
+def test_a_model_with_a_recorded_queue_step_follows_the_json_schema() -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("flowlens.simulation").joinpath("model.schema.json").read_text())
+    m = point_model(["ann"])
+    m["activities"]["Enter"]["abandonment"]["waits_in_point"] = True
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(SimulationModel.from_dict(m).to_dict()))
+    assert not errors, errors[0].message
+
+
 def test_a_scenario_may_automate_the_served_step_and_its_callers_then_stop_leaving() -> None:
     # one agent talks ten minutes to callers who give up after a minute; an answering system
     # instead of the agent (automate) leaves no queue to give up in: every caller routed to
