@@ -242,6 +242,40 @@ def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_ca
     assert left <= set(sim.case_id[sim.activity == "Note"])
 
 
+def test_a_continuation_of_a_step_kept_alongside_is_not_done_when_its_case_left() -> None:
+    # the clerk's note (100 s) runs alongside the talk and the clerk files it straight after
+    # (continues_after); callers give up after a minute: the filing of a caller who left is
+    # not done, the clerk is free for their other work, and every caller's steps end (the run
+    # counted that filing as not done and then as ended, and stopped before the last cases)
+    m = point_model(["ann"])
+    m["control_flow"]["concurrent"] = [["Talk", "Note"], ["Talk", "File"]]
+    m["control_flow"]["transitions"][2:] = [
+        {"after": ["Talk"], "next": {"Note": 1.0}},
+        {"after": ["Note"], "next": {"File": 1.0}},
+        {"after": ["File"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Note"] = {"duration": {"dist": "fixed", "value": 100.0}, "pools": {"clerks": 1.0}}
+    m["activities"]["File"] = {
+        "duration": {"dist": "fixed", "value": 20.0},
+        "pools": {"clerks": 1.0},
+        "continues_after": ["Note"],
+    }
+    m["pools"]["clerks"] = {
+        "members": ["cid", "dan"],
+        "calendar": "24x7",
+        "other_work": {
+            "intensity": [[2.0] * 24 for _ in range(7)],
+            "gaps": {"dist": "exponential", "mean": 1.0},
+            "duration": {"dist": "fixed", "value": 60.0},
+        },
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=300, seed=1, start=str(START))
+    talked = set(sim.case_id[sim.activity == "Talk"])
+    assert len(set(sim.case_id) - talked) > 10
+    assert (sim.start_time >= START).all()
+    assert set(sim.case_id[sim.activity == "File"]) == talked
+
+
 def test_a_served_step_waiting_in_its_batch_does_not_leave() -> None:
     # a case every 100 s, talks released in batches of 3, patience 60 s: the first two of
     # each batch wait past their patience in the batch, which counts them (methods §16.4)

@@ -1571,6 +1571,8 @@ class _Run:
                     continue
                 mi = who[x]
                 f = merged_next.get(x, -1) if mi >= 0 and merged_next else -1
+                if abandons and f >= 0 and gone[f]:
+                    f = -1  # its case left before the follower started: not done, the person is free
                 s = nxt[x]
                 if s >= 0:
                     pending[s] -= 1
