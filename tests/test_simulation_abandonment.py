@@ -195,6 +195,37 @@ def test_a_recorded_queue_step_ends_when_the_case_is_served_or_leaves_and_follow
     assert waited == pytest.approx(logged.total_seconds().mean(), rel=0.25)
 
 
+def test_a_recorded_queue_step_in_a_tail_lasts_until_the_next_step_starts() -> None:
+    # callers who hang up call back ten minutes later and queue again (the point inside the
+    # way of leaving, its leaving drawn before the clock): that queue step too ends as its next
+    # step (the talk, or the hang-up) starts, not at once
+    m = point_model(["ann", "bob"])
+    m["arrivals"]["intensity"] = [[8.0] * 24 for _ in range(7)]
+    m["control_flow"]["transitions"] = [
+        {"after": [START_STEP], "next": {"Enter": 1.0}},
+        {"after": ["Enter"], "next": {"Talk": 0.7, "Hang Up": 0.3}},
+        {"after": ["Talk"], "next": {END: 1.0}},
+        {"after": ["Hang Up"], "next": {"Call Back": 0.5, END: 0.5}},
+        {"after": ["Call Back"], "next": {"Enter": 1.0}},
+    ]
+    m["activities"]["Enter"]["abandonment"].update(leave=["Hang Up"], waits_in_point=True)
+    m["activities"]["Hang Up"] = {
+        "duration": {"dist": "fixed", "value": 0.0},
+        "delay": {"dist": "fixed", "value": 30.0},
+    }
+    m["activities"]["Call Back"] = {
+        "duration": {"dist": "fixed", "value": 0.0},
+        "delay": {"dist": "fixed", "value": 600.0},
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=300, seed=1, start=str(START))
+    f = sim.sort_values(["case_id", "start_time", "end_time"], kind="stable")
+    nxt_start = f.groupby("case_id").start_time.shift(-1)
+    q = (f.activity == "Enter").to_numpy()
+    again = q & (f.groupby("case_id").cumcount() > 0).to_numpy()
+    assert again.sum() > 10
+    assert (f.end_time[q] == nxt_start[q]).all()
+
+
 def point_model(agents: list[str]) -> dict[str, Any]:
     """A call centre model: calls enter a queue (an abandonment point, patience one minute)
     and most are talked to for ten minutes by ``agents``, the rest end at once."""

@@ -1103,11 +1103,20 @@ class _Run:
         self.wait_for: dict[int, int] = {}
         #: per point instance, the end (exclusive) of the part of the path it is in
         self.rest_end: dict[int, int] = {}
-        #: the point instances that record the wait (``waits_in_point``): their end is the
-        #: served step's start, or the moment the case leaves
+        #: the instances of points that record the wait (``waits_in_point``) with a step after
+        #: them in their part of the path: their end is that step's start (the served step's,
+        #: or in a tail, where leaving was drawn before the clock, the way on's), or the moment
+        #: the case leaves
         self.waits_in: set[int] = set()
         if p.tail_lo is None or p.part_start is None:
             return
+        recorded = [
+            i
+            for i, a in enumerate(self.acts)
+            if (model.activities[a].get("abandonment") or {}).get("waits_in_point")
+        ]
+        ws = np.flatnonzero(np.isin(p.act[:-1], recorded))
+        self.waits_in = set(ws[p.part_start[ws + 1] == p.part_start[ws]].tolist())
         js = np.flatnonzero(p.tail_lo >= 0)
         if not len(js):
             return
@@ -1127,10 +1136,7 @@ class _Run:
             served = [self.acts.index(a) for a in spec.get("served", []) if a in self.acts]
             after = p.act[np.minimum(js + 1, len(p.act) - 1)]
             nxt_ok |= m & inside & np.isin(after, served)
-            if spec.get("waits_in_point"):
-                self.waits_in.update(js[m].tolist())
         keep = nxt_ok & np.isfinite(pat)
-        self.waits_in &= set(js[nxt_ok].tolist())  # the patient ones wait in it too
         self.patience = dict(zip(js[keep].tolist(), pat[keep].tolist(), strict=True))
         self.wait_for = dict(zip((js[keep] + 1).tolist(), js[keep].tolist(), strict=True))
         n = len(p.act)
