@@ -21,7 +21,7 @@ from flowlens.simulation.abandonment import (
     censored_distribution,
     kaplan_meier,
 )
-from flowlens.simulation.fit import build, fit_model, observe
+from flowlens.simulation.fit import _delays, build, fit_model, observe
 from flowlens.simulation.model import END, example_model
 from flowlens.simulation.model import START as START_STEP
 from flowlens.simulation.scenarios import Scenario
@@ -381,6 +381,21 @@ def test_the_served_delay_censors_a_caller_whose_case_ends_at_the_point_at_the_p
     assert d["quantiles"][-2:] == [3.0, 10.0] and d["levels"][-2:] == [0.75, 1.0]
 
 
+def test_a_step_done_once_per_case_has_each_delay_context_once() -> None:
+    # a call centre's talk comes after the queue or straight after the menu and is done once
+    # per call: a context "first time" says nothing, and each context is listed once (the bank
+    # call centre's 'Service' listed every one twice, with and without occurrence 1)
+    g = pd.DataFrame({"prev": ["Queue"] * 60 + ["Menu"] * 60, "next": ([END] * 30 + ["Survey"] * 30) * 2})
+    delay = pd.Series(np.random.default_rng(1).exponential(60.0, len(g)))
+    once = _delays(g.assign(occ="1"), delay)["delay_context"]
+    where = [{k: v for k, v in c.items() if k != "delay"} for c in once]
+    assert len(where) == 6 and not any("occurrence" in w for w in where)
+    assert len({tuple(sorted(w.items())) for w in where}) == 6
+    # a step done again keeps its contexts by occurrence
+    again = _delays(g.assign(occ=["1", "2"] * 60), delay)["delay_context"]
+    assert any("occurrence" in c for c in again)
+
+
 def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:
     frame = call_log(patience=None)
     obs = observe(read(frame))
@@ -451,6 +466,10 @@ def test_the_call_centre_log_has_its_queue_as_a_point_and_simulates_its_abandonm
     model = build(obs)
     spec = model.activities["Queue"]["abandonment"]
     assert spec["served"] == ["Service"] and spec["leave"] == [END]
+    # the served step's contexts each once: after the queue only the censored delay (methods §16.9)
+    contexts = [{k: v for k, v in c.items() if k != "delay"} for c in model.activities["Service"]["delay_context"]]
+    assert len({tuple(sorted(c.items())) for c in contexts}) == len(contexts)
+    assert [c for c in contexts if c.get("after") == "Queue"] == [{"after": "Queue"}]
     (found,) = model.fitted["abandonment"]
     assert found["left_share"] == pytest.approx(0.279, abs=0.005)
     start = pd.Timestamp(int(obs.inst.s_us.min()), unit="us", tz="UTC")

@@ -533,7 +533,12 @@ def _delays(g: pd.DataFrame, delay_s: pd.Series) -> dict[str, Any]:
     out: dict[str, Any] = {"delay": fit_distribution(delay_s.to_numpy(dtype=float), method="empirical")}
     contexts = []
     frame = g.assign(_d=delay_s)
+    # a step done once per case has one occurrence: a context with it holds the instances of
+    # the same context without it, and would be listed twice
+    once = g.occ.nunique() <= 1
     for keys in CONTEXT_KEYS:
+        if once and "occurrence" in keys:
+            continue
         cols = [CONTEXT_COLUMN[k] for k in keys]
         for values, h in frame.groupby(cols, sort=True):
             values = values if isinstance(values, tuple) else (values,)
@@ -855,8 +860,11 @@ def _censor_served_delays(model: SimulationModel, inst: pd.DataFrame) -> None:
             r = float(shares.get(a, 0.0))
             d = censored_delay(inst, point, ab["served"], ab["leave"], inst.delay_s + r * inst.staff_wait_s)
             if d is not None:
-                contexts = model.activities[a].setdefault("delay_context", [])
-                contexts.append({"after": point, "delay": d})
+                # it comes last, so it applies after the point whatever else matches: the
+                # contexts after the point fitted before it would never apply
+                spec_a = model.activities[a]
+                kept = [c for c in spec_a.get("delay_context", []) if c.get("after") != point]
+                spec_a["delay_context"] = [*kept, {"after": point, "delay": d}]
 
 
 def _choose_assignment(model: SimulationModel, inst: pd.DataFrame) -> None:
