@@ -307,6 +307,76 @@ def test_a_continuation_of_a_step_kept_alongside_is_not_done_when_its_case_left(
     assert set(sim.case_id[sim.activity == "File"]) == talked
 
 
+def test_an_anchored_step_in_the_way_of_leaving_stops_nothing_on_the_served_path() -> None:
+    # a letter goes out, then the customer calls; who hangs up answers the letter by post ten
+    # minutes after it (anchored on the letter, methods §16.2), who is served gets a follow-up
+    # twenty minutes after the talk: the answer of a way of leaving not taken stopped the
+    # served callers' follow-up as if it were a reminder the answer made pointless
+    m = point_model(["ann"])
+    m["control_flow"]["transitions"] = [
+        {"after": [START_STEP], "next": {"Letter": 1.0}},
+        {"after": ["Letter"], "next": {"Enter": 1.0}},
+        {"after": ["Enter"], "next": {"Talk": 0.7, "Hang Up": 0.3}},
+        {"after": ["Talk"], "next": {"Follow-up": 1.0}},
+        {"after": ["Follow-up"], "next": {END: 1.0}},
+        {"after": ["Hang Up"], "next": {"Answer": 1.0}},
+        {"after": ["Answer"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Enter"]["abandonment"]["leave"] = ["Hang Up"]
+    nobody = {"duration": {"dist": "fixed", "value": 0.0}}
+    m["activities"].update({"Letter": nobody, "Hang Up": nobody})
+    m["activities"]["Follow-up"] = {
+        "duration": {"dist": "fixed", "value": 60.0},
+        "pools": {"agents": 1.0},
+        "delay": {"dist": "fixed", "value": 1200.0},
+    }
+    m["activities"]["Answer"] = {
+        **nobody,
+        "anchor": {
+            "activity": "Letter",
+            "between": [{"from": 0, "delay": {"dist": "fixed", "value": 600.0}}],
+        },
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=200, seed=1, start=str(START))
+    talked = set(sim.case_id[sim.activity == "Talk"])
+    assert len(talked) > 100 and set(sim.case_id[sim.activity == "Follow-up"]) == talked
+    # who left answers ten minutes after the letter
+    sent = sim[sim.activity == "Letter"].set_index("case_id").end_time
+    answered = sim[sim.activity == "Answer"].set_index("case_id").start_time
+    assert len(answered) > 10
+    assert ((answered - sent.loc[answered.index]).dt.total_seconds() == 600.0).all()
+
+
+def test_a_remove_after_a_step_reads_a_leavers_history_up_to_the_point() -> None:
+    # the menu checks the caller's identity, and so does the agent after the talk, or the clerk
+    # who calls back a caller who hung up: "remove Check after Menu" removes both (the served
+    # path's check after the point was not done by a caller who hung up)
+    m = point_model(["ann"])
+    m["control_flow"]["transitions"] = [
+        {"after": [START_STEP], "next": {"Menu": 1.0}},
+        {"after": ["Menu"], "next": {"Enter": 1.0}},
+        {"after": ["Enter"], "next": {"Talk": 0.7, "Hang Up": 0.3}},
+        {"after": ["Talk"], "next": {"Check": 1.0}},
+        {"after": ["Hang Up"], "next": {"Check": 1.0}},
+        {"after": ["Check"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Enter"]["abandonment"]["leave"] = ["Hang Up"]
+    nobody = {"duration": {"dist": "fixed", "value": 0.0}}
+    m["activities"].update(
+        {"Menu": nobody, "Hang Up": nobody, "Check": {"duration": {"dist": "fixed", "value": 30.0}}}
+    )
+    model = SimulationModel.from_dict(m)
+    kw = {"cases": 200, "seed": 1, "start": str(START)}
+    removed = simulate(
+        Scenario.from_dict(
+            {"name": "once", "change": [{"action": "remove", "activity": "Check", "after": "Menu"}]}
+        ).apply(model),
+        **kw,
+    )
+    assert (removed.activity == "Hang Up").sum() > 10
+    assert not (removed.activity == "Check").any()
+
+
 def test_a_served_step_waiting_in_its_batch_does_not_leave() -> None:
     # a case every 100 s, talks released in batches of 3, patience 60 s: the first two of
     # each batch wait past their patience in the batch, which counts them (methods §16.4)
@@ -467,7 +537,9 @@ def test_the_call_centre_log_has_its_queue_as_a_point_and_simulates_its_abandonm
     spec = model.activities["Queue"]["abandonment"]
     assert spec["served"] == ["Service"] and spec["leave"] == [END]
     # the served step's contexts each once: after the queue only the censored delay (methods §16.9)
-    contexts = [{k: v for k, v in c.items() if k != "delay"} for c in model.activities["Service"]["delay_context"]]
+    contexts = [
+        {k: v for k, v in c.items() if k != "delay"} for c in model.activities["Service"]["delay_context"]
+    ]
     assert len({tuple(sorted(c.items())) for c in contexts}) == len(contexts)
     assert [c for c in contexts if c.get("after") == "Queue"] == [{"after": "Queue"}]
     (found,) = model.fitted["abandonment"]

@@ -925,6 +925,7 @@ class _Run:
         self.paths = _paths(model, self.acts, case_ids, seed, self.attrs)
         #: each instance's case, as a row of ``case_ids`` (and of ``attrs``)
         self.case_row = np.repeat(np.arange(len(case_ids)), np.diff(self.paths.offsets))
+        self._history()
         self._draw(seed)
         self._resources()
         self._structure()
@@ -1004,24 +1005,21 @@ class _Run:
         # drawn path (skipped ones too, so a scenario draws the same delay: §16.5)
         anchor_of = np.full(n, -1, dtype=np.int64)
         anchor_delay = np.zeros(n)
-        rows = np.arange(n, dtype=np.int64)
-        case_first = p.offsets[self.case_row] if n else rows
-
-        def last_before(mask: np.ndarray) -> np.ndarray:
-            last = np.maximum.accumulate(np.where(mask, rows, -1))
-            return np.concatenate([[-1], last[:-1]]) if n else last
-
         for ai, name in enumerate(self.acts):
             anc = model.activities[name].get("anchor")
             m = by_act[bounds[ai] : bounds[ai + 1]]
             if not anc or not len(m) or anc["activity"] not in index:
                 continue
-            la = last_before(p.act == index[anc["activity"]])[m]
-            lx = last_before(p.act == ai)[m]
-            ok = (la >= case_first[m]) & (la > lx)
+            la = self._last_before(p.act == index[anc["activity"]])[m]
+            lx = self._last_before(p.act == ai)[m]
+            ok = (la >= 0) & (la > lx)
             mm, la = m[ok], la[ok]
+            # the steps between them in the case's history (in a tail: the served path's after
+            # the anchor up to the point, then the tail's)
+            own = self.part_first[mm]
+            between = np.where(la >= own, mm - la - 1, self.owner[mm] - la + mm - own)
             froms = np.asarray([int(r["from"]) for r in anc["between"]], dtype=np.int64)
-            which = np.maximum(np.searchsorted(froms, mm - la - 1, side="right") - 1, 0)
+            which = np.maximum(np.searchsorted(froms, between, side="right") - 1, 0)
             for j, r in enumerate(anc["between"]):
                 sel = mm[which == j]
                 if len(sel):
@@ -1066,12 +1064,15 @@ class _Run:
         self.anchored = bool((anchor_of >= 0).any())
         # the steps between an anchor and its anchored step are not done once the anchored
         # step's own time has come (an interrupting event: the reminders stop when the customer
-        # answers; methods §16.4), so they never hold it back
+        # answers; methods §16.4), so they never hold it back; only those in its own part of
+        # the path (an anchored step in a tail stops none of the served path's: the case may
+        # never leave, and had done them before leaving)
         guard = np.full(n, -1, dtype=np.int64)
         xs = np.flatnonzero(anchor_of >= 0)
-        gaps = xs - anchor_of[xs] - 1
+        lo = np.maximum(anchor_of[xs] + 1, self.part_first[xs])
+        gaps = xs - lo
         if gaps.sum():
-            first_between = np.repeat(anchor_of[xs] + 1, gaps)
+            first_between = np.repeat(lo, gaps)
             offset = np.arange(int(gaps.sum())) - np.repeat(np.cumsum(gaps) - gaps, gaps)
             guard[first_between + offset] = np.repeat(xs, gaps)
         self.guard = guard.tolist()
@@ -1084,6 +1085,39 @@ class _Run:
         self.dur, self.delay = dur.tolist(), delay.tolist()
         self.model_pool = pool_of
         self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
+
+    def _history(self) -> None:
+        """Where each instance's history lies (methods §16.4): ``part_first``, the first
+        instance of its part of the path (its case's first on the served path, its tail's
+        first in a tail), and ``owner``, the point instance whose tail it is in (-1 on the
+        served path). A tail's history is the served path up to its point, then the tail."""
+        p = self.paths
+        n = len(p.act)
+        self.owner = np.full(n, -1, dtype=np.int64)
+        if p.part_start is None:
+            self.part_first = p.offsets[:-1][self.case_row] if n else np.zeros(0, dtype=np.int64)
+            return
+        self.part_first = p.part_start.astype(np.int64)
+        pts, lo = self._tail_heads()
+        lengths = p.tail_hi[pts] - lo
+        at = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        self.owner[at] = np.repeat(pts, lengths)
+
+    def _last_before(self, mask: np.ndarray) -> np.ndarray:
+        """Per instance, the last instance with ``mask`` before it in its case's history (-1:
+        none; :meth:`_history`): a tail's steps see the served path up to their point, not the
+        served steps after it (not done when the case leaves) nor another point's tail."""
+        n = len(mask)
+        rows = np.arange(n, dtype=np.int64)
+        upto = np.maximum.accumulate(np.where(mask, rows, -1)) if n else rows
+        before = np.concatenate([[-1], upto[:-1]]) if n else upto
+        out = np.where(before >= self.part_first, before, -1)
+        t = np.flatnonzero(self.owner >= 0)
+        if len(t):
+            at_point = upto[self.owner[t]]
+            case_first = self.paths.offsets[:-1][self.case_row[t]]
+            out[t] = np.where(out[t] >= 0, out[t], np.where(at_point >= case_first, at_point, -1))
+        return out
 
     def _tail_heads(self) -> tuple[np.ndarray, np.ndarray]:
         """The point instances whose tail has steps, and the first step of each tail."""
@@ -1151,18 +1185,13 @@ class _Run:
         first instance after that step: it was done earlier in the case, and this step not since)
         and ``where`` (the case's attributes)."""
         p, model = self.paths, self.model
-        n = len(p.act)
-        skip = np.zeros(n, dtype=bool)
-        pos = np.arange(n, dtype=np.int64)
-        head = p.offsets[:-1][self.case_row] if n else pos  # each instance's case start
+        skip = np.zeros(len(p.act), dtype=bool)
         last_of: dict[int, np.ndarray] = {}
 
         def last_before(a: int) -> np.ndarray:
             # the position of the case's last instance of activity a before each instance
             if a not in last_of:
-                upto = np.maximum.accumulate(np.where(p.act == a, pos, -1)) if n else pos
-                before = np.concatenate([[-1], upto[:-1]]) if n else pos
-                last_of[a] = np.where(before >= head, before, -1)
+                last_of[a] = self._last_before(p.act == a)
             return last_of[a]
 
         for ai, name in enumerate(self.acts):
