@@ -347,10 +347,11 @@ def test_an_anchored_step_in_the_way_of_leaving_stops_nothing_on_the_served_path
     assert ((answered - sent.loc[answered.index]).dt.total_seconds() == 600.0).all()
 
 
-def test_a_remove_after_a_step_reads_a_leavers_history_up_to_the_point() -> None:
+def test_a_remove_reads_a_leavers_history_up_to_the_point() -> None:
     # the menu checks the caller's identity, and so does the agent after the talk, or the clerk
-    # who calls back a caller who hung up: "remove Check after Menu" removes both (the served
-    # path's check after the point was not done by a caller who hung up)
+    # who calls back a caller who hung up: "remove Check after Menu" and "remove the first
+    # Check" remove both (the served path's check after the point was not done by a caller who
+    # hung up: it neither comes after the menu's nor makes the clerk's the second)
     m = point_model(["ann"])
     m["control_flow"]["transitions"] = [
         {"after": [START_STEP], "next": {"Menu": 1.0}},
@@ -367,14 +368,11 @@ def test_a_remove_after_a_step_reads_a_leavers_history_up_to_the_point() -> None
     )
     model = SimulationModel.from_dict(m)
     kw = {"cases": 200, "seed": 1, "start": str(START)}
-    removed = simulate(
-        Scenario.from_dict(
-            {"name": "once", "change": [{"action": "remove", "activity": "Check", "after": "Menu"}]}
-        ).apply(model),
-        **kw,
-    )
-    assert (removed.activity == "Hang Up").sum() > 10
-    assert not (removed.activity == "Check").any()
+    for rule in ({"after": "Menu"}, {"occurrence": 1}):
+        change = {"action": "remove", "activity": "Check", **rule}
+        removed = simulate(Scenario.from_dict({"name": "once", "change": [change]}).apply(model), **kw)
+        assert (removed.activity == "Hang Up").sum() > 10
+        assert not (removed.activity == "Check").any(), rule
 
 
 def test_a_served_step_waiting_in_its_batch_does_not_leave() -> None:

@@ -980,7 +980,7 @@ class _Run:
                 delay[m] = draw(spec["delay"], u_del[m])
             contexts = spec.get("delay_context") or []
             if contexts:
-                pm, nm, om = prev_ctx[m], nxt_ctx[m], p.occ[m]
+                pm, nm, om = prev_ctx[m], nxt_ctx[m], self.hist_occ[m]
             for ctx in contexts:
                 sel = np.ones(len(m), dtype=bool)
                 if "after" in ctx:
@@ -1089,19 +1089,40 @@ class _Run:
     def _history(self) -> None:
         """Where each instance's history lies (methods §16.4): ``part_first``, the first
         instance of its part of the path (its case's first on the served path, its tail's
-        first in a tail), and ``owner``, the point instance whose tail it is in (-1 on the
-        served path). A tail's history is the served path up to its point, then the tail."""
+        first in a tail), ``owner``, the point instance whose tail it is in (-1 on the
+        served path), and ``hist_occ``, its occurrence in that history (what a scenario's
+        ``occurrence`` and a delay context read; the draws stay keyed by ``paths.occ``, counted
+        over the whole case, §16.5). A tail's history is the served path up to its point, then
+        the tail."""
         p = self.paths
         n = len(p.act)
         self.owner = np.full(n, -1, dtype=np.int64)
+        self.hist_occ = p.occ
+        case_first = p.offsets[:-1][self.case_row] if n else np.zeros(0, dtype=np.int64)
         if p.part_start is None:
-            self.part_first = p.offsets[:-1][self.case_row] if n else np.zeros(0, dtype=np.int64)
+            self.part_first = case_first
             return
         self.part_first = p.part_start.astype(np.int64)
         pts, lo = self._tail_heads()
         lengths = p.tail_hi[pts] - lo
         at = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
         self.owner[at] = np.repeat(pts, lengths)
+        # a tail step's occurrence: the served path's instances of its activity up to the point
+        # and the tail's up to it (the served path comes first in the case's numbering)
+        occ = p.occ.astype(np.int64)
+        hist = occ.copy()
+        rows = np.arange(n, dtype=np.int64)
+        for a in np.unique(p.act[at]).tolist():
+            t = at[p.act[at] == a]
+            upto = np.maximum.accumulate(np.where(p.act == a, rows, -1))
+            served = upto[self.owner[t]]
+            before = upto[self.part_first[t] - 1]
+            hist[t] = (
+                np.where(served >= case_first[t], occ[served], 0)
+                + occ[t]
+                - np.where(before >= case_first[t], occ[before], 0)
+            )
+        self.hist_occ = hist.astype(p.occ.dtype)
 
     def _last_before(self, mask: np.ndarray) -> np.ndarray:
         """Per instance, the last instance with ``mask`` before it in its case's history (-1:
@@ -1212,7 +1233,7 @@ class _Run:
             for rule in rules:
                 sel = m
                 if "occurrence" in rule:
-                    sel = sel[np.isin(p.occ[sel], rule["occurrence"])]
+                    sel = sel[np.isin(self.hist_occ[sel], rule["occurrence"])]
                 if "after" in rule:
                     x = index.get(rule["after"], -2)
                     lx = last_before(x)[sel] if x >= 0 else np.full(len(sel), -1)
