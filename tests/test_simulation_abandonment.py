@@ -21,10 +21,19 @@ from flowlens.simulation.abandonment import (
     censored_distribution,
     kaplan_meier,
 )
-from flowlens.simulation.fit import _delays, build, fit_model, observe
+from flowlens.simulation.fit import (
+    _delays,
+    _pools,
+    _recorded_waits_to_served,
+    build,
+    fit_model,
+    observe,
+    unsettled_queues,
+)
 from flowlens.simulation.model import END, example_model
 from flowlens.simulation.model import START as START_STEP
 from flowlens.simulation.scenarios import Scenario
+from flowlens.simulation.step_priority import served_when_idle
 
 PATIENCE_MEDIAN_S = 120.0
 START = pd.Timestamp("2024-03-04 00:00:00", tz="UTC")
@@ -525,6 +534,14 @@ def test_the_call_centre_queue_is_a_queue_for_its_agents() -> None:
     assert list(points) == ["Queue"]
     # the agent who takes a call was on another call for most of the caller's wait
     assert points["Queue"]["observed"]["queue_share"] > 0.7
+    # the queue's wait moved to the served step (a recorded queue step, §16.9) changes no
+    # verdict on the order of service (§16.2): the agents' queue settles (as many calls start
+    # in the middle half as reach it), and 'Service' is no step served when idle
+    pools, shares = _pools(obs.inst, obs.groups, obs.cal_of, obs.shift_cal_of)
+    moved = _recorded_waits_to_served(obs.inst, ["Queue"])
+    assert unsettled_queues(moved, shares) == unsettled_queues(obs.inst, shares) == []
+    service = [{"activity": "Service", "pools": sorted(shares["Service"])}]
+    assert served_when_idle(moved, service, pools) == served_when_idle(obs.inst, service, pools) == []
 
 
 @pytest.mark.slow
