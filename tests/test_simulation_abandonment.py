@@ -442,7 +442,7 @@ def test_a_scenario_may_automate_the_served_step_and_its_callers_then_stop_leavi
 
 def test_the_served_delay_censors_a_caller_whose_case_ends_at_the_point_at_the_points_end() -> None:
     # three calls served after 1, 2 and 3 s of a recorded queue, one that hung up (its case
-    # ends at the point) after 10 s: a quarter of the delay lies beyond the served ones, at 10 s
+    # ends at the point) after 10 s: a quarter of the delay lies beyond the served ones, up to 10 s
     inst = pd.DataFrame(
         {
             "case_idx": [0, 0, 1, 1, 2, 2, 3],
