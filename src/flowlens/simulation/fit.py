@@ -344,12 +344,14 @@ def build(
     control["concurrent"] = [list(p) for p in obs.concurrent if set(p) <= present]
 
     pools, shares = _pools(inst, groups, cal_of, obs.shift_cal_of)
-    by_step = _pools_after(inst, pools, shares)
     kept_on = _continuations(inst, set(shares), control["concurrent"])
     if obs.other_work is not None:
         _other_work_streams(pools, obs.other_work, tz, duration_method)
     # where cases give up waiting: their patience, decided during the run (methods §16.9)
     points = abandonment_points(inst, set(shares), control["concurrent"])
+    # the served steps' pools where the case is waiting (methods §16.2, "Pools after a step")
+    served = {a for p in points.values() for a in p["served"] if a in shares}
+    by_step = _pools_after(inst, pools, {a: shares[a] for a in sorted(served)})
     inst = _recorded_waits_to_served(inst, [a for a, p in points.items() if p["waits_in_point"]])
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
@@ -1852,20 +1854,22 @@ def _pools(
     return pools, shares
 
 
-#: A step's pools after one step are its own when the pools that never do it there would have
-#: done at least this many of its instances there, drawn by the step's shares (the chance of
-#: none by chance is below 1 %, e^-5).
-MIN_AFTER_MISSING = 5.0
+#: A step's pools after one step are its own when a pool that never does it there would have
+#: done at least this many of its instances there, drawn by the step's shares: by chance, none
+#: with probability about e^-10 (4.5e-5), so over a log's steps, contexts and pools (a few
+#: thousand pairs in the shared logs) a context is kept by chance in well under one fit in ten.
+MIN_AFTER_MISSING = 10.0
 
 
 def _pools_after(
     inst: pd.DataFrame, pools: dict[str, dict[str, Any]], shares: dict[str, dict[str, float]]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Per step, the pools' shares of its instances after a step (``prev``) when some of its
-    pools never do it there (methods §16.2, "Pools after a step"): a call centre's first-line
+    """Per step of ``shares`` (the served steps of the abandonment points), the pools' shares
+    of its instances after a step (``prev``) when some of its pools never do it there (methods
+    §16.2, "Pools after a step"): a call centre's first-line
     agents answer the queued calls and its specialists the transferred ones, so a queued call
-    drawn by the step's shares would wait for a specialist. Only contexts where the missing
-    pools would have done at least :data:`MIN_AFTER_MISSING` instances.
+    drawn by the step's shares would wait for a specialist. Only contexts where a missing
+    pool would have done at least :data:`MIN_AFTER_MISSING` instances.
 
     >>> inst = pd.DataFrame({"activity": ["Answer"] * 60, "prev": ["Queue"] * 40 + ["Transfer"] * 20,
     ...                      "resource": ["ann"] * 40 + ["sam"] * 20})
@@ -1879,7 +1883,7 @@ def _pools_after(
     out: dict[str, dict[str, dict[str, float]]] = {}
     for (act, prev), g in staffed.groupby(["activity", "prev"], sort=True):
         seen = g.pool.value_counts().sort_index()
-        missing = sum(v for p, v in shares[str(act)].items() if p not in seen.index)
+        missing = max((v for p, v in shares[str(act)].items() if p not in seen.index), default=0.0)
         if missing * len(g) < MIN_AFTER_MISSING:
             continue
         s = {str(p): round(float(v) / float(seen.sum()), 9) for p, v in seen.items()}
