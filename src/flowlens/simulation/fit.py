@@ -349,9 +349,10 @@ def build(
         _other_work_streams(pools, obs.other_work, tz, duration_method)
     # where cases give up waiting: their patience, decided during the run (methods §16.9)
     points = abandonment_points(inst, set(shares), control["concurrent"])
-    # the served steps' pools where the case is waiting (methods §16.2, "Pools after a step")
-    served = {a for p in points.values() for a in p["served"] if a in shares}
-    by_step = _pools_after(inst, pools, {a: shares[a] for a in sorted(served)})
+    # who does the work of the people cases wait for at a point, after each step (methods
+    # §16.2, "Pools after a step"): work routed to them by mistake lengthens the queue there
+    serving = {q for p in points.values() for a in p["served"] if a in shares for q in shares[a]}
+    by_step = _pools_after(inst, pools, {a: s for a, s in sorted(shares.items()) if serving & set(s)})
     inst = _recorded_waits_to_served(inst, [a for a, p in points.items() if p["waits_in_point"]])
     activities: dict[str, dict[str, Any]] = {}
     for act, g in inst.groupby("activity", sort=True):
@@ -1864,9 +1865,9 @@ MIN_AFTER_MISSING = 10.0
 def _pools_after(
     inst: pd.DataFrame, pools: dict[str, dict[str, Any]], shares: dict[str, dict[str, float]]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Per step of ``shares`` (the served steps of the abandonment points), the pools' shares
-    of its instances after a step (``prev``) when some of its pools never do it there (methods
-    §16.2, "Pools after a step"): a call centre's first-line
+    """Per step of ``shares`` (the steps of the pools that serve the abandonment points), the
+    pools' shares of its instances after a step (``prev``) when some of its pools never do it
+    there (methods §16.2, "Pools after a step"): a call centre's first-line
     agents answer the queued calls and its specialists the transferred ones, so a queued call
     drawn by the step's shares would wait for a specialist. Only contexts where a missing
     pool would have done at least :data:`MIN_AFTER_MISSING` instances.
