@@ -1846,13 +1846,21 @@ def _pools(
         have = g.pool.dropna()
         if len(have) < 0.5 * len(g):
             continue
-        c = have.value_counts().sort_index()
-        total = float(c.sum())
-        s = {str(p): round(float(v) / total, 9) for p, v in c.items()}
-        last = list(s)[-1]
-        s[last] = round(1 - sum(v for p, v in s.items() if p != last), 12)
-        shares[str(act)] = s
+        shares[str(act)] = _share_of(have.value_counts().sort_index())
     return pools, shares
+
+
+def _share_of(counts: pd.Series) -> dict[str, float]:
+    """Counts per pool as shares that sum to 1 exactly (the last one takes the rounding).
+
+    >>> _share_of(pd.Series({"A": 1, "B": 2}))
+    {'A': 0.333333333, 'B': 0.666666667}
+    """
+    total = float(counts.sum())
+    s = {str(p): round(float(v) / total, 9) for p, v in counts.items()}
+    last = list(s)[-1]
+    s[last] = round(1 - sum(v for p, v in s.items() if p != last), 12)
+    return s
 
 
 #: A step's pools after one step are its own when a pool that never does it there would have
@@ -1876,7 +1884,7 @@ def _pools_after(
     ...                      "resource": ["ann"] * 40 + ["sam"] * 20})
     >>> pools = {"A": {"members": ["ann"]}, "S": {"members": ["sam"]}}
     >>> _pools_after(inst, pools, {"Answer": {"A": 2 / 3, "S": 1 / 3}})
-    {'Answer': {'Queue': {'A': 1.0}, 'Transfer': {'S': 1.0}}}
+    {'Answer': {'Queue': {'A': 1}, 'Transfer': {'S': 1}}}
     """
     pool_of = {r: name for name, p in pools.items() for r in p["members"]}
     staffed = inst[inst.activity.isin([a for a, s in shares.items() if len(s) > 1])]
@@ -1887,10 +1895,7 @@ def _pools_after(
         missing = max((v for p, v in shares[str(act)].items() if p not in seen.index), default=0.0)
         if missing * len(g) < MIN_AFTER_MISSING:
             continue
-        s = {str(p): round(float(v) / float(seen.sum()), 9) for p, v in seen.items()}
-        last = list(s)[-1]
-        s[last] = round(1 - sum(v for p, v in s.items() if p != last), 12)
-        out.setdefault(str(act), {})[str(prev)] = s
+        out.setdefault(str(act), {})[str(prev)] = _share_of(seen)
     return out
 
 
