@@ -757,6 +757,19 @@ class _Pool:
     shifts: list[tuple[Any, list[tuple[float, int, int]]]] = field(default_factory=list)
 
 
+def _by_shares(shares: dict[str, float], u: np.ndarray, pidx: dict[str, int]) -> np.ndarray:
+    """The pool (its index in ``pidx``) each uniform in ``u`` draws by ``shares`` (pool -> share).
+
+    >>> _by_shares({"a": 0.25, "b": 0.75}, np.array([0.1, 0.5]), {"a": 0, "b": 1}).tolist()
+    [0, 1]
+    """
+    names = list(shares)
+    cum = np.cumsum([float(shares[q]) for q in names])
+    cum[-1] = 1.0
+    choice = np.minimum(np.searchsorted(cum, u, side="right"), len(names) - 1)
+    return np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+
+
 def simulate(
     model: SimulationModel,
     *,
@@ -993,13 +1006,14 @@ class _Run:
                 mm = m[sel]
                 if len(mm):
                     delay[mm] = draw(ctx["delay"], u_del[mm])
-            shares = spec.get("pools") or {}
-            if shares:
-                names = list(shares)
-                cum = np.cumsum([float(shares[q]) for q in names])
-                cum[-1] = 1.0
-                choice = np.minimum(np.searchsorted(cum, u_pool[m], side="right"), len(names) - 1)
-                pool_of[m] = np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+            if spec.get("pools"):
+                pool_of[m] = _by_shares(spec["pools"], u_pool[m], pidx)
+            # after some steps only some of its pools do it (methods §16.2): the same uniform,
+            # drawn over the pools of the step it follows on the path as edited
+            for after, sub in (spec.get("pools_after") or {}).items():
+                mm = m[prev_ctx[m] == (-1 if after == START else index.get(after, -2))]
+                if len(mm):
+                    pool_of[mm] = _by_shares(sub, u_pool[mm], pidx)
         # anchored waits (methods §16.2): the step is ready at the later of its enablement and
         # its anchor's end plus a delay drawn for the number of steps between them in the
         # drawn path (skipped ones too, so a scenario draws the same delay: §16.5)

@@ -343,6 +343,14 @@ class SimulationModel:
                     )
             if pools and abs(sum(pools.values()) - 1) > PROB_TOL:
                 raise ConfigError(f"{where}.pools: the shares sum to {sum(pools.values()):.6g}, not 1")
+            for after, sub in (a.get("pools_after") or {}).items():
+                w = f"{where}.pools_after.{after}"
+                if after != START and after not in acts:
+                    raise ConfigError(f"{w}: unknown activity '{after}'{closest(after, acts)}")
+                if not isinstance(sub, dict) or not sub or any(p not in pools for p in sub):
+                    raise ConfigError(f"{w}: expected {{pool: share}} over the step's pools {sorted(pools)}")
+                if abs(sum(sub.values()) - 1) > PROB_TOL:
+                    raise ConfigError(f"{w}: the shares sum to {sum(sub.values()):.6g}, not 1")
         _check_control_flow(self.control_flow, acts, f"{s}.control_flow")
         if self.priority:
             if "attribute" not in self.priority or not isinstance(self.priority.get("order"), dict):
