@@ -21,10 +21,19 @@ from flowlens.simulation.abandonment import (
     censored_distribution,
     kaplan_meier,
 )
-from flowlens.simulation.fit import build, fit_model, observe
+from flowlens.simulation.fit import (
+    _delays,
+    _pools,
+    _recorded_waits_to_served,
+    build,
+    fit_model,
+    observe,
+    unsettled_queues,
+)
 from flowlens.simulation.model import END, example_model
 from flowlens.simulation.model import START as START_STEP
 from flowlens.simulation.scenarios import Scenario
+from flowlens.simulation.step_priority import served_when_idle
 
 PATIENCE_MEDIAN_S = 120.0
 START = pd.Timestamp("2024-03-04 00:00:00", tz="UTC")
@@ -195,6 +204,37 @@ def test_a_recorded_queue_step_ends_when_the_case_is_served_or_leaves_and_follow
     assert waited == pytest.approx(logged.total_seconds().mean(), rel=0.25)
 
 
+def test_a_recorded_queue_step_in_a_tail_lasts_until_the_next_step_starts() -> None:
+    # callers who hang up call back ten minutes later and queue again (the point inside the
+    # way of leaving, its leaving drawn before the clock): that queue step too ends as its next
+    # step (the talk, or the hang-up) starts, not at once
+    m = point_model(["ann", "bob"])
+    m["arrivals"]["intensity"] = [[8.0] * 24 for _ in range(7)]
+    m["control_flow"]["transitions"] = [
+        {"after": [START_STEP], "next": {"Enter": 1.0}},
+        {"after": ["Enter"], "next": {"Talk": 0.7, "Hang Up": 0.3}},
+        {"after": ["Talk"], "next": {END: 1.0}},
+        {"after": ["Hang Up"], "next": {"Call Back": 0.5, END: 0.5}},
+        {"after": ["Call Back"], "next": {"Enter": 1.0}},
+    ]
+    m["activities"]["Enter"]["abandonment"].update(leave=["Hang Up"], waits_in_point=True)
+    m["activities"]["Hang Up"] = {
+        "duration": {"dist": "fixed", "value": 0.0},
+        "delay": {"dist": "fixed", "value": 30.0},
+    }
+    m["activities"]["Call Back"] = {
+        "duration": {"dist": "fixed", "value": 0.0},
+        "delay": {"dist": "fixed", "value": 600.0},
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=300, seed=1, start=str(START))
+    f = sim.sort_values(["case_id", "start_time", "end_time"], kind="stable")
+    nxt_start = f.groupby("case_id").start_time.shift(-1)
+    q = (f.activity == "Enter").to_numpy()
+    again = q & (f.groupby("case_id").cumcount() > 0).to_numpy()
+    assert again.sum() > 10
+    assert (f.end_time[q] == nxt_start[q]).all()
+
+
 def point_model(agents: list[str]) -> dict[str, Any]:
     """A call centre model: calls enter a queue (an abandonment point, patience one minute)
     and most are talked to for ten minutes by ``agents``, the rest end at once."""
@@ -242,6 +282,108 @@ def test_a_step_already_started_alongside_the_awaited_one_stays_done_when_the_ca
     assert left <= set(sim.case_id[sim.activity == "Note"])
 
 
+def test_a_continuation_of_a_step_kept_alongside_is_not_done_when_its_case_left() -> None:
+    # the clerk's note (100 s) runs alongside the talk and the clerk files it straight after
+    # (continues_after); callers give up after a minute: the filing of a caller who left is
+    # not done, the clerk is free for their other work, and every caller's steps end (the run
+    # counted that filing as not done and then as ended, and stopped before the last cases)
+    m = point_model(["ann"])
+    m["control_flow"]["concurrent"] = [["Talk", "Note"], ["Talk", "File"]]
+    m["control_flow"]["transitions"][2:] = [
+        {"after": ["Talk"], "next": {"Note": 1.0}},
+        {"after": ["Note"], "next": {"File": 1.0}},
+        {"after": ["File"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Note"] = {"duration": {"dist": "fixed", "value": 100.0}, "pools": {"clerks": 1.0}}
+    m["activities"]["File"] = {
+        "duration": {"dist": "fixed", "value": 20.0},
+        "pools": {"clerks": 1.0},
+        "continues_after": ["Note"],
+    }
+    m["pools"]["clerks"] = {
+        "members": ["cid", "dan"],
+        "calendar": "24x7",
+        "other_work": {
+            "intensity": [[2.0] * 24 for _ in range(7)],
+            "gaps": {"dist": "exponential", "mean": 1.0},
+            "duration": {"dist": "fixed", "value": 60.0},
+        },
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=300, seed=1, start=str(START))
+    talked = set(sim.case_id[sim.activity == "Talk"])
+    assert len(set(sim.case_id) - talked) > 10
+    assert (sim.start_time >= START).all()
+    assert set(sim.case_id[sim.activity == "File"]) == talked
+
+
+def test_an_anchored_step_in_the_way_of_leaving_stops_nothing_on_the_served_path() -> None:
+    # a letter goes out, then the customer calls; who hangs up answers the letter by post ten
+    # minutes after it (anchored on the letter, methods §16.2), who is served gets a follow-up
+    # twenty minutes after the talk: the answer of a way of leaving not taken stopped the
+    # served callers' follow-up as if it were a reminder the answer made pointless
+    m = point_model(["ann"])
+    m["control_flow"]["transitions"] = [
+        {"after": [START_STEP], "next": {"Letter": 1.0}},
+        {"after": ["Letter"], "next": {"Enter": 1.0}},
+        {"after": ["Enter"], "next": {"Talk": 0.7, "Hang Up": 0.3}},
+        {"after": ["Talk"], "next": {"Follow-up": 1.0}},
+        {"after": ["Follow-up"], "next": {END: 1.0}},
+        {"after": ["Hang Up"], "next": {"Answer": 1.0}},
+        {"after": ["Answer"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Enter"]["abandonment"]["leave"] = ["Hang Up"]
+    nobody = {"duration": {"dist": "fixed", "value": 0.0}}
+    m["activities"].update({"Letter": nobody, "Hang Up": nobody})
+    m["activities"]["Follow-up"] = {
+        "duration": {"dist": "fixed", "value": 60.0},
+        "pools": {"agents": 1.0},
+        "delay": {"dist": "fixed", "value": 1200.0},
+    }
+    m["activities"]["Answer"] = {
+        **nobody,
+        "anchor": {
+            "activity": "Letter",
+            "between": [{"from": 0, "delay": {"dist": "fixed", "value": 600.0}}],
+        },
+    }
+    sim = simulate(SimulationModel.from_dict(m), cases=200, seed=1, start=str(START))
+    talked = set(sim.case_id[sim.activity == "Talk"])
+    assert len(talked) > 100 and set(sim.case_id[sim.activity == "Follow-up"]) == talked
+    # who left answers ten minutes after the letter
+    sent = sim[sim.activity == "Letter"].set_index("case_id").end_time
+    answered = sim[sim.activity == "Answer"].set_index("case_id").start_time
+    assert len(answered) > 10
+    assert ((answered - sent.loc[answered.index]).dt.total_seconds() == 600.0).all()
+
+
+def test_a_remove_reads_a_leavers_history_up_to_the_point() -> None:
+    # the menu checks the caller's identity, and so does the agent after the talk, or the clerk
+    # who calls back a caller who hung up: "remove Check after Menu" and "remove the first
+    # Check" remove both (the served path's check after the point was not done by a caller who
+    # hung up: it neither comes after the menu's nor makes the clerk's the second)
+    m = point_model(["ann"])
+    m["control_flow"]["transitions"] = [
+        {"after": [START_STEP], "next": {"Menu": 1.0}},
+        {"after": ["Menu"], "next": {"Enter": 1.0}},
+        {"after": ["Enter"], "next": {"Talk": 0.7, "Hang Up": 0.3}},
+        {"after": ["Talk"], "next": {"Check": 1.0}},
+        {"after": ["Hang Up"], "next": {"Check": 1.0}},
+        {"after": ["Check"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Enter"]["abandonment"]["leave"] = ["Hang Up"]
+    nobody = {"duration": {"dist": "fixed", "value": 0.0}}
+    m["activities"].update(
+        {"Menu": nobody, "Hang Up": nobody, "Check": {"duration": {"dist": "fixed", "value": 30.0}}}
+    )
+    model = SimulationModel.from_dict(m)
+    kw = {"cases": 200, "seed": 1, "start": str(START)}
+    for rule in ({"after": "Menu"}, {"occurrence": 1}):
+        change = {"action": "remove", "activity": "Check", **rule}
+        removed = simulate(Scenario.from_dict({"name": "once", "change": [change]}).apply(model), **kw)
+        assert (removed.activity == "Hang Up").sum() > 10
+        assert not (removed.activity == "Check").any(), rule
+
+
 def test_a_served_step_waiting_in_its_batch_does_not_leave() -> None:
     # a case every 100 s, talks released in batches of 3, patience 60 s: the first two of
     # each batch wait past their patience in the batch, which counts them (methods §16.4)
@@ -262,19 +404,45 @@ def test_an_abandonment_point_is_a_step_nobody_performs_before_one_people_perfor
     staffed["activities"]["Enter"]["pools"] = {"agents": 1.0}
     with pytest.raises(ConfigError, match="cannot be an abandonment point"):
         SimulationModel.from_dict(staffed)
-    unstaffed = copy.deepcopy(m)
-    del unstaffed["activities"]["Talk"]["pools"]
-    with pytest.raises(ConfigError, match="'Talk' has no pools"):
-        SimulationModel.from_dict(unstaffed)
     flag = copy.deepcopy(m)
     flag["activities"]["Enter"]["abandonment"]["waits_in_point"] = "yes"
     with pytest.raises(ConfigError, match="waits_in_point"):
         SimulationModel.from_dict(flag)
 
 
+def test_a_model_with_a_recorded_queue_step_follows_the_json_schema() -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("flowlens.simulation").joinpath("model.schema.json").read_text())
+    m = point_model(["ann"])
+    m["activities"]["Enter"]["abandonment"]["waits_in_point"] = True
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(SimulationModel.from_dict(m).to_dict()))
+    assert not errors, errors[0].message
+
+
+def test_a_scenario_may_automate_the_served_step_and_its_callers_then_stop_leaving() -> None:
+    # one agent talks ten minutes to callers who give up after a minute; an answering system
+    # instead of the agent (automate) leaves no queue to give up in: every caller routed to
+    # the talk is served, those who left in the baseline too (the same draws)
+    model = SimulationModel.from_dict(point_model(["ann"]))
+    kw = {"cases": 200, "seed": 1, "start": str(START)}
+    base = simulate(model, **kw)
+    bot = Scenario.from_dict(
+        {"name": "bot", "change": [{"action": "automate", "activity": "Talk", "duration_factor": 0.1}]}
+    )
+    auto = simulate(bot.apply(model), **kw)
+    talks = auto[auto.activity == "Talk"]
+    assert talks.resource.isna().all()
+    served, served_auto = set(base.case_id[base.activity == "Talk"]), set(talks.case_id)
+    assert served < served_auto and len(served_auto - served) > 10
+
+
 def test_the_served_delay_censors_a_caller_whose_case_ends_at_the_point_at_the_points_end() -> None:
     # three calls served after 1, 2 and 3 s of a recorded queue, one that hung up (its case
-    # ends at the point) after 10 s: a quarter of the delay lies beyond the served ones, at 10 s
+    # ends at the point) after 10 s: a quarter of the delay lies beyond the served ones, up to 10 s
     inst = pd.DataFrame(
         {
             "case_idx": [0, 0, 1, 1, 2, 2, 3],
@@ -288,6 +456,21 @@ def test_the_served_delay_censors_a_caller_whose_case_ends_at_the_point_at_the_p
     )
     d = censored_delay(inst, "Queue", ["Talk"], [END], (inst.s_us - inst.enabled_us) / 1e6)
     assert d["quantiles"][-2:] == [3.0, 10.0] and d["levels"][-2:] == [0.75, 1.0]
+
+
+def test_a_step_done_once_per_case_has_each_delay_context_once() -> None:
+    # a call centre's talk comes after the queue or straight after the menu and is done once
+    # per call: a context "first time" says nothing, and each context is listed once (the bank
+    # call centre's 'Service' listed every one twice, with and without occurrence 1)
+    g = pd.DataFrame({"prev": ["Queue"] * 60 + ["Menu"] * 60, "next": ([END] * 30 + ["Survey"] * 30) * 2})
+    delay = pd.Series(np.random.default_rng(1).exponential(60.0, len(g)))
+    once = _delays(g.assign(occ="1"), delay)["delay_context"]
+    where = [{k: v for k, v in c.items() if k != "delay"} for c in once]
+    assert len(where) == 6 and not any("occurrence" in w for w in where)
+    assert len({tuple(sorted(w.items())) for w in where}) == 6
+    # a step done again keeps its contexts by occurrence
+    again = _delays(g.assign(occ=["1", "2"] * 60), delay)["delay_context"]
+    assert any("occurrence" in c for c in again)
 
 
 def test_a_log_whose_callers_never_give_up_has_no_abandonment_point() -> None:
@@ -351,6 +534,14 @@ def test_the_call_centre_queue_is_a_queue_for_its_agents() -> None:
     assert list(points) == ["Queue"]
     # the agent who takes a call was on another call for most of the caller's wait
     assert points["Queue"]["observed"]["queue_share"] > 0.7
+    # the queue's wait moved to the served step (a recorded queue step, §16.9) changes no
+    # verdict on the order of service (§16.2): the agents' queue settles (as many calls start
+    # in the middle half as reach it), and 'Service' is no step served when idle
+    pools, shares = _pools(obs.inst, obs.groups, obs.cal_of, obs.shift_cal_of)
+    moved = _recorded_waits_to_served(obs.inst, ["Queue"])
+    assert unsettled_queues(moved, shares) == unsettled_queues(obs.inst, shares) == []
+    service = [{"activity": "Service", "pools": sorted(shares["Service"])}]
+    assert served_when_idle(moved, service, pools) == served_when_idle(obs.inst, service, pools) == []
 
 
 @pytest.mark.slow
@@ -360,6 +551,12 @@ def test_the_call_centre_log_has_its_queue_as_a_point_and_simulates_its_abandonm
     model = build(obs)
     spec = model.activities["Queue"]["abandonment"]
     assert spec["served"] == ["Service"] and spec["leave"] == [END]
+    # the served step's contexts each once: after the queue only the censored delay (methods §16.9)
+    contexts = [
+        {k: v for k, v in c.items() if k != "delay"} for c in model.activities["Service"]["delay_context"]
+    ]
+    assert len({tuple(sorted(c.items())) for c in contexts}) == len(contexts)
+    assert [c for c in contexts if c.get("after") == "Queue"] == [{"after": "Queue"}]
     (found,) = model.fitted["abandonment"]
     assert found["left_share"] == pytest.approx(0.279, abs=0.005)
     start = pd.Timestamp(int(obs.inst.s_us.min()), unit="us", tz="UTC")

@@ -263,13 +263,14 @@ def censored_delay(
     served cases' delays ``delay_s`` (indexed as ``inst``) observed, the leavers' waits
     censored (they would have waited longer), each leaver's wait scaled by the share of the
     served cases' waiting their delays carry (the rest is the simulated queue's). The curve's
-    mass beyond the longest wait seen is put at that wait. None when no served step follows
-    the point in the log.
+    mass beyond the last served delay is spread evenly up to the longest wait seen (a
+    leaver's: the quantiles are interpolated linearly). None when no served step follows the
+    point in the log.
 
     The wait before the served step of a point whose cases give up is longer than the served
     cases show: those who would have waited longest are the ones who left. Three calls served
     after 1, 2 and 3 s, one that hung up after 10 s: a quarter of the curve lies beyond the
-    served delays, at the 10 s the leaver waited.
+    served delays, spread up to the 10 s the leaver waited.
 
     >>> inst = pd.DataFrame({
     ...     "case_idx": [0, 0, 1, 1, 2, 2, 3, 3],

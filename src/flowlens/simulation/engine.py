@@ -757,6 +757,19 @@ class _Pool:
     shifts: list[tuple[Any, list[tuple[float, int, int]]]] = field(default_factory=list)
 
 
+def _by_shares(shares: dict[str, float], u: np.ndarray, pidx: dict[str, int]) -> np.ndarray:
+    """The pool (its index in ``pidx``) each uniform in ``u`` draws by ``shares`` (pool -> share).
+
+    >>> _by_shares({"a": 0.25, "b": 0.75}, np.array([0.1, 0.5]), {"a": 0, "b": 1}).tolist()
+    [0, 1]
+    """
+    names = list(shares)
+    cum = np.cumsum([float(shares[q]) for q in names])
+    cum[-1] = 1.0
+    choice = np.minimum(np.searchsorted(cum, u, side="right"), len(names) - 1)
+    return np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+
+
 def simulate(
     model: SimulationModel,
     *,
@@ -925,6 +938,7 @@ class _Run:
         self.paths = _paths(model, self.acts, case_ids, seed, self.attrs)
         #: each instance's case, as a row of ``case_ids`` (and of ``attrs``)
         self.case_row = np.repeat(np.arange(len(case_ids)), np.diff(self.paths.offsets))
+        self._history()
         self._draw(seed)
         self._resources()
         self._structure()
@@ -979,7 +993,7 @@ class _Run:
                 delay[m] = draw(spec["delay"], u_del[m])
             contexts = spec.get("delay_context") or []
             if contexts:
-                pm, nm, om = prev_ctx[m], nxt_ctx[m], p.occ[m]
+                pm, nm, om = prev_ctx[m], nxt_ctx[m], self.hist_occ[m]
             for ctx in contexts:
                 sel = np.ones(len(m), dtype=bool)
                 if "after" in ctx:
@@ -992,36 +1006,34 @@ class _Run:
                 mm = m[sel]
                 if len(mm):
                     delay[mm] = draw(ctx["delay"], u_del[mm])
-            shares = spec.get("pools") or {}
-            if shares:
-                names = list(shares)
-                cum = np.cumsum([float(shares[q]) for q in names])
-                cum[-1] = 1.0
-                choice = np.minimum(np.searchsorted(cum, u_pool[m], side="right"), len(names) - 1)
-                pool_of[m] = np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+            if spec.get("pools"):
+                pool_of[m] = _by_shares(spec["pools"], u_pool[m], pidx)
+            # after some steps only some of its pools do it (methods §16.2): the same uniform,
+            # drawn over the pools of the step it follows on the path as edited
+            for after, sub in (spec.get("pools_after") or {}).items():
+                mm = m[prev_ctx[m] == (-1 if after == START else index.get(after, -2))]
+                if len(mm):
+                    pool_of[mm] = _by_shares(sub, u_pool[mm], pidx)
         # anchored waits (methods §16.2): the step is ready at the later of its enablement and
         # its anchor's end plus a delay drawn for the number of steps between them in the
         # drawn path (skipped ones too, so a scenario draws the same delay: §16.5)
         anchor_of = np.full(n, -1, dtype=np.int64)
         anchor_delay = np.zeros(n)
-        rows = np.arange(n, dtype=np.int64)
-        case_first = p.offsets[self.case_row] if n else rows
-
-        def last_before(mask: np.ndarray) -> np.ndarray:
-            last = np.maximum.accumulate(np.where(mask, rows, -1))
-            return np.concatenate([[-1], last[:-1]]) if n else last
-
         for ai, name in enumerate(self.acts):
             anc = model.activities[name].get("anchor")
             m = by_act[bounds[ai] : bounds[ai + 1]]
             if not anc or not len(m) or anc["activity"] not in index:
                 continue
-            la = last_before(p.act == index[anc["activity"]])[m]
-            lx = last_before(p.act == ai)[m]
-            ok = (la >= case_first[m]) & (la > lx)
+            la = self._last_before(p.act == index[anc["activity"]])[m]
+            lx = self._last_before(p.act == ai)[m]
+            ok = (la >= 0) & (la > lx)
             mm, la = m[ok], la[ok]
+            # the steps between them in the case's history (in a tail: the served path's after
+            # the anchor up to the point, then the tail's)
+            own = self.part_first[mm]
+            between = np.where(la >= own, mm - la - 1, self.owner[mm] - la + mm - own)
             froms = np.asarray([int(r["from"]) for r in anc["between"]], dtype=np.int64)
-            which = np.maximum(np.searchsorted(froms, mm - la - 1, side="right") - 1, 0)
+            which = np.maximum(np.searchsorted(froms, between, side="right") - 1, 0)
             for j, r in enumerate(anc["between"]):
                 sel = mm[which == j]
                 if len(sel):
@@ -1066,12 +1078,15 @@ class _Run:
         self.anchored = bool((anchor_of >= 0).any())
         # the steps between an anchor and its anchored step are not done once the anchored
         # step's own time has come (an interrupting event: the reminders stop when the customer
-        # answers; methods §16.4), so they never hold it back
+        # answers; methods §16.4), so they never hold it back; only those in its own part of
+        # the path (an anchored step in a tail stops none of the served path's: the case may
+        # never leave, and had done them before leaving)
         guard = np.full(n, -1, dtype=np.int64)
         xs = np.flatnonzero(anchor_of >= 0)
-        gaps = xs - anchor_of[xs] - 1
+        lo = np.maximum(anchor_of[xs] + 1, self.part_first[xs])
+        gaps = xs - lo
         if gaps.sum():
-            first_between = np.repeat(anchor_of[xs] + 1, gaps)
+            first_between = np.repeat(lo, gaps)
             offset = np.arange(int(gaps.sum())) - np.repeat(np.cumsum(gaps) - gaps, gaps)
             guard[first_between + offset] = np.repeat(xs, gaps)
         self.guard = guard.tolist()
@@ -1084,6 +1099,60 @@ class _Run:
         self.dur, self.delay = dur.tolist(), delay.tolist()
         self.model_pool = pool_of
         self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
+
+    def _history(self) -> None:
+        """Where each instance's history lies (methods §16.4): ``part_first``, the first
+        instance of its part of the path (its case's first on the served path, its tail's
+        first in a tail), ``owner``, the point instance whose tail it is in (-1 on the
+        served path), and ``hist_occ``, its occurrence in that history (what a scenario's
+        ``occurrence`` and a delay context read; the draws stay keyed by ``paths.occ``, counted
+        over the whole case, §16.5). A tail's history is the served path up to its point, then
+        the tail."""
+        p = self.paths
+        n = len(p.act)
+        self.owner = np.full(n, -1, dtype=np.int64)
+        self.hist_occ = p.occ
+        case_first = p.offsets[:-1][self.case_row] if n else np.zeros(0, dtype=np.int64)
+        if p.part_start is None:
+            self.part_first = case_first
+            return
+        self.part_first = p.part_start.astype(np.int64)
+        pts, lo = self._tail_heads()
+        lengths = p.tail_hi[pts] - lo
+        at = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        self.owner[at] = np.repeat(pts, lengths)
+        # a tail step's occurrence: the served path's instances of its activity up to the point
+        # and the tail's up to it (the served path comes first in the case's numbering)
+        occ = p.occ.astype(np.int64)
+        hist = occ.copy()
+        rows = np.arange(n, dtype=np.int64)
+        for a in np.unique(p.act[at]).tolist():
+            t = at[p.act[at] == a]
+            upto = np.maximum.accumulate(np.where(p.act == a, rows, -1))
+            served = upto[self.owner[t]]
+            before = upto[self.part_first[t] - 1]
+            hist[t] = (
+                np.where(served >= case_first[t], occ[served], 0)
+                + occ[t]
+                - np.where(before >= case_first[t], occ[before], 0)
+            )
+        self.hist_occ = hist.astype(p.occ.dtype)
+
+    def _last_before(self, mask: np.ndarray) -> np.ndarray:
+        """Per instance, the last instance with ``mask`` before it in its case's history (-1:
+        none; :meth:`_history`): a tail's steps see the served path up to their point, not the
+        served steps after it (not done when the case leaves) nor another point's tail."""
+        n = len(mask)
+        rows = np.arange(n, dtype=np.int64)
+        upto = np.maximum.accumulate(np.where(mask, rows, -1)) if n else rows
+        before = np.concatenate([[-1], upto[:-1]]) if n else upto
+        out = np.where(before >= self.part_first, before, -1)
+        t = np.flatnonzero(self.owner >= 0)
+        if len(t):
+            at_point = upto[self.owner[t]]
+            case_first = self.paths.offsets[:-1][self.case_row[t]]
+            out[t] = np.where(out[t] >= 0, out[t], np.where(at_point >= case_first, at_point, -1))
+        return out
 
     def _tail_heads(self) -> tuple[np.ndarray, np.ndarray]:
         """The point instances whose tail has steps, and the first step of each tail."""
@@ -1103,11 +1172,20 @@ class _Run:
         self.wait_for: dict[int, int] = {}
         #: per point instance, the end (exclusive) of the part of the path it is in
         self.rest_end: dict[int, int] = {}
-        #: the point instances that record the wait (``waits_in_point``): their end is the
-        #: served step's start, or the moment the case leaves
+        #: the instances of points that record the wait (``waits_in_point``) with a step after
+        #: them in their part of the path: their end is that step's start (the served step's,
+        #: or in a tail, where leaving was drawn before the clock, the way on's), or the moment
+        #: the case leaves
         self.waits_in: set[int] = set()
         if p.tail_lo is None or p.part_start is None:
             return
+        recorded = [
+            i
+            for i, a in enumerate(self.acts)
+            if (model.activities[a].get("abandonment") or {}).get("waits_in_point")
+        ]
+        ws = np.flatnonzero(np.isin(p.act[:-1], recorded))
+        self.waits_in = set(ws[p.part_start[ws + 1] == p.part_start[ws]].tolist())
         js = np.flatnonzero(p.tail_lo >= 0)
         if not len(js):
             return
@@ -1127,10 +1205,7 @@ class _Run:
             served = [self.acts.index(a) for a in spec.get("served", []) if a in self.acts]
             after = p.act[np.minimum(js + 1, len(p.act) - 1)]
             nxt_ok |= m & inside & np.isin(after, served)
-            if spec.get("waits_in_point"):
-                self.waits_in.update(js[m].tolist())
         keep = nxt_ok & np.isfinite(pat)
-        self.waits_in &= set(js[nxt_ok].tolist())  # the patient ones wait in it too
         self.patience = dict(zip(js[keep].tolist(), pat[keep].tolist(), strict=True))
         self.wait_for = dict(zip((js[keep] + 1).tolist(), js[keep].tolist(), strict=True))
         n = len(p.act)
@@ -1145,18 +1220,13 @@ class _Run:
         first instance after that step: it was done earlier in the case, and this step not since)
         and ``where`` (the case's attributes)."""
         p, model = self.paths, self.model
-        n = len(p.act)
-        skip = np.zeros(n, dtype=bool)
-        pos = np.arange(n, dtype=np.int64)
-        head = p.offsets[:-1][self.case_row] if n else pos  # each instance's case start
+        skip = np.zeros(len(p.act), dtype=bool)
         last_of: dict[int, np.ndarray] = {}
 
         def last_before(a: int) -> np.ndarray:
             # the position of the case's last instance of activity a before each instance
             if a not in last_of:
-                upto = np.maximum.accumulate(np.where(p.act == a, pos, -1)) if n else pos
-                before = np.concatenate([[-1], upto[:-1]]) if n else pos
-                last_of[a] = np.where(before >= head, before, -1)
+                last_of[a] = self._last_before(p.act == a)
             return last_of[a]
 
         for ai, name in enumerate(self.acts):
@@ -1177,7 +1247,7 @@ class _Run:
             for rule in rules:
                 sel = m
                 if "occurrence" in rule:
-                    sel = sel[np.isin(p.occ[sel], rule["occurrence"])]
+                    sel = sel[np.isin(self.hist_occ[sel], rule["occurrence"])]
                 if "after" in rule:
                     x = index.get(rule["after"], -2)
                     lx = last_before(x)[sel] if x >= 0 else np.full(len(sel), -1)
@@ -1571,6 +1641,8 @@ class _Run:
                     continue
                 mi = who[x]
                 f = merged_next.get(x, -1) if mi >= 0 and merged_next else -1
+                if abandons and f >= 0 and gone[f]:
+                    f = -1  # its case left before the follower started: not done, the person is free
                 s = nxt[x]
                 if s >= 0:
                     pending[s] -= 1

@@ -343,6 +343,14 @@ class SimulationModel:
                     )
             if pools and abs(sum(pools.values()) - 1) > PROB_TOL:
                 raise ConfigError(f"{where}.pools: the shares sum to {sum(pools.values()):.6g}, not 1")
+            for after, sub in (a.get("pools_after") or {}).items():
+                w = f"{where}.pools_after.{after}"
+                if after != START and after not in acts:
+                    raise ConfigError(f"{w}: unknown activity '{after}'{closest(after, acts)}")
+                if not isinstance(sub, dict) or not sub or any(p not in pools for p in sub):
+                    raise ConfigError(f"{w}: expected {{pool: share}} over the step's pools {sorted(pools)}")
+                if abs(sum(sub.values()) - 1) > PROB_TOL:
+                    raise ConfigError(f"{w}: the shares sum to {sum(sub.values()):.6g}, not 1")
         _check_control_flow(self.control_flow, acts, f"{s}.control_flow")
         if self.priority:
             if "attribute" not in self.priority or not isinstance(self.priority.get("order"), dict):
@@ -402,7 +410,8 @@ def closest(name: str, options: Any) -> str:
 def _check_abandonment(point: str, acts: dict[str, Any], where: str) -> None:
     """Activity ``point``'s abandonment spec (methods §16.4, §16.9): the steps it serves and
     leaves to, the patience, the share that never leaves and whether the point records the wait
-    (``waits_in_point``). Nobody performs the point; people perform its served steps."""
+    (``waits_in_point``). Nobody performs the point. Its served steps are fitted with pools, but
+    a scenario may automate one (methods §16.4): the case then waits for its delay alone."""
     spec = acts[point]["abandonment"]
     if not isinstance(spec, dict) or not {"served", "leave", "patience"} <= set(spec):
         raise ConfigError(
@@ -419,8 +428,6 @@ def _check_abandonment(point: str, acts: dict[str, Any], where: str) -> None:
         for x in names:
             if x not in acts and not (key == "leave" and x == END):
                 raise ConfigError(f"{where}.{key}: unknown activity '{x}'{closest(str(x), acts)}")
-            if key == "served" and not acts[x].get("pools"):
-                raise ConfigError(f"{where}.served: '{x}' has no pools (a served step is one people perform)")
     check_distribution(spec["patience"], f"{where}.patience")
     share = spec.get("patient_share", 0.0)
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
