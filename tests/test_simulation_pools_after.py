@@ -12,8 +12,10 @@ import pytest
 from flowlens.errors import ConfigError
 from flowlens.simulation.engine import simulate
 from flowlens.simulation.fit import fit_model
-from flowlens.simulation.model import SimulationModel
-from test_simulation_abandonment import START, call_log, read
+from flowlens.simulation.model import END, SimulationModel
+from flowlens.simulation.model import START as START_STEP
+from flowlens.simulation.scenarios import Scenario
+from test_simulation_abandonment import START, call_log, point_model, read
 
 SPECIALIST = "spec0"
 
@@ -68,4 +70,83 @@ def test_pools_after_must_name_the_steps_pools(model: SimulationModel) -> None:
     d = model.to_dict()
     d["activities"]["Talk"]["pools_after"]["Enter Queue"] = {"nobody": 1.0}
     with pytest.raises(ConfigError, match=r"pools_after\.Enter Queue"):
+        SimulationModel.from_dict(d)
+
+
+def _first_talks(sim: pd.DataFrame) -> pd.Series:
+    """Who does each case's first 'Talk' (the queued call's: a transferred talk is a second)."""
+    sim = sim.sort_values(["case_id", "start_time", "end_time"], kind="stable")
+    return sim[sim.activity == "Talk"].groupby("case_id").resource.first()
+
+
+def test_a_scenario_that_removes_the_step_before_keeps_who_does_the_step(model: SimulationModel) -> None:
+    # who answers is the call's routing: without the recorded queue step the queued callers
+    # are still answered by the first line (drawn after the step as edited, a quarter of them
+    # waited for the specialist)
+    kw = {"cases": 600, "seed": 1, "start": str(START)}
+    change = {"action": "remove", "activity": "Enter Queue"}
+    removed = simulate(Scenario.from_dict({"name": "no queue", "change": [change]}).apply(model), **kw)
+    assert not (removed.activity == "Enter Queue").any()
+    assert len(_first_talks(removed)) > 400
+    assert not _first_talks(removed).eq(SPECIALIST).any()
+
+
+def test_a_remove_elsewhere_keeps_who_does_a_ways_first_step(model: SimulationModel) -> None:
+    # a staffed hang-up (the way of leaving) done after the queue by the first line only: a
+    # scenario removing the unrelated transfer leaves it so (it read "(start)" before it, and
+    # half went to the specialist)
+    d = model.to_dict()
+    first, special = _pool(model, "agent0"), _pool(model, SPECIALIST)
+    d["activities"]["Hang Up"].update(
+        pools={first: 0.5, special: 0.5}, pools_after={"Enter Queue": {first: 1}}
+    )
+    staffed = SimulationModel.from_dict(d)
+    kw = {"cases": 600, "seed": 1, "start": str(START)}
+    change = {"action": "remove", "activity": "Transfer"}
+    for m in (staffed, Scenario.from_dict({"name": "no transfer", "change": [change]}).apply(staffed)):
+        sim = simulate(m, **kw)
+        hang_ups = sim.resource[sim.activity == "Hang Up"]
+        assert len(hang_ups) > 50
+        assert not hang_ups.eq(SPECIALIST).any()
+
+
+def test_a_ways_step_after_a_removed_first_step_waits_as_after_the_point() -> None:
+    # callers who hang up get a survey 5 s after the hang-up, and without the hang-up step 5 s
+    # after leaving the queue (its "after Enter" context), not as a case's first step (1000 s)
+    m = point_model(["ann"])
+    m["control_flow"]["transitions"] = [
+        {"after": [START_STEP], "next": {"Enter": 1.0}},
+        {"after": ["Enter"], "next": {"Talk": 0.7, "Hang Up": 0.3}},
+        {"after": ["Talk"], "next": {END: 1.0}},
+        {"after": ["Hang Up"], "next": {"Survey": 1.0}},
+        {"after": ["Survey"], "next": {END: 1.0}},
+    ]
+    m["activities"]["Enter"]["abandonment"]["leave"] = ["Hang Up"]
+    fixed = {"dist": "fixed", "value": 5.0}
+    m["activities"]["Hang Up"] = {"duration": {"dist": "fixed", "value": 0.0}}
+    m["activities"]["Survey"] = {
+        "duration": {"dist": "fixed", "value": 0.0},
+        "delay": {"dist": "fixed", "value": 1000.0},
+        "delay_context": [{"after": "Hang Up", "delay": fixed}, {"after": "Enter", "delay": fixed}],
+    }
+    change = {"action": "remove", "activity": "Hang Up"}
+    model = Scenario.from_dict({"name": "no hang-up", "change": [change]}).apply(SimulationModel.from_dict(m))
+    sim = simulate(model, cases=200, seed=1, start=str(START))
+    queued = sim[sim.activity == "Enter"].set_index("case_id").start_time
+    survey = sim[sim.activity == "Survey"].set_index("case_id").start_time
+    assert len(survey) > 10
+    # they leave after their patience, a minute
+    assert ((survey - queued[survey.index]).dt.total_seconds() == 65.0).all()
+
+
+@pytest.mark.parametrize(
+    "shares",
+    [{"first": 1.5, "special": -0.5}, {"first": "1"}, {"first": True}],
+    ids=["negative", "text", "bool"],
+)
+def test_pools_after_shares_are_checked_as_the_pools_shares(model: SimulationModel, shares: dict) -> None:
+    d = model.to_dict()
+    names = {"first": _pool(model, "agent0"), "special": _pool(model, SPECIALIST)}
+    d["activities"]["Talk"]["pools_after"]["Enter Queue"] = {names[k]: v for k, v in shares.items()}
+    with pytest.raises(ConfigError, match=r"pools_after\.Enter Queue\..*a share must be a number"):
         SimulationModel.from_dict(d)

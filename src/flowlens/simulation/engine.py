@@ -983,6 +983,17 @@ class _Run:
             prev_ctx, nxt_ctx = prev.copy(), nxt.copy()
             prev_ctx[kept] = np.concatenate([[-1], np.where(ks[1:], ka[:-1], -1)])
             nxt_ctx[kept] = np.concatenate([np.where(ks[1:], ka[1:], -1), [-1]])
+            if len(heads[0]):
+                # a tail's first kept step goes on from its point, or from the last step kept
+                # before a removed point (not from "(start)": its part of the path is its own)
+                last_kept = np.maximum.accumulate(np.where(skip, -1, np.arange(n)))[heads[0]]
+                in_part = (last_kept >= 0) & (lane[np.maximum(last_kept, 0)] == lane[heads[0]])
+                on = np.where(in_part, p.act[last_kept], -1)
+                tail_of = np.full(n, -1, dtype=np.int64)
+                tail_of[heads[1]] = np.arange(len(heads[1]))
+                firsts = kept[~ks]
+                t = tail_of[lane[firsts]]
+                prev_ctx[firsts[t >= 0]] = on[t[t >= 0]]
         for ai, name in enumerate(self.acts):
             m = by_act[bounds[ai] : bounds[ai + 1]]  # the activity's steps (draws are elementwise)
             if not len(m):
@@ -1009,9 +1020,10 @@ class _Run:
             if spec.get("pools"):
                 pool_of[m] = _by_shares(spec["pools"], u_pool[m], pidx)
             # after some steps only some of its pools do it (methods §16.2): the same uniform,
-            # drawn over the pools of the step it follows on the path as edited
+            # drawn over the pools of the step it follows on the drawn path, a scenario's removes
+            # aside (who does a step is the case's routing, not the steps recorded before it)
             for after, sub in (spec.get("pools_after") or {}).items():
-                mm = m[prev_ctx[m] == (-1 if after == START else index.get(after, -2))]
+                mm = m[prev[m] == (-1 if after == START else index.get(after, -2))]
                 if len(mm):
                     pool_of[mm] = _by_shares(sub, u_pool[mm], pidx)
         # anchored waits (methods §16.2): the step is ready at the later of its enablement and

@@ -329,28 +329,20 @@ class SimulationModel:
                     f"{where}.calendar: unknown calendar '{a.get('calendar')}'{closest(str(a.get('calendar')), cal_names)}"
                 )
             pools = a.get("pools", {})
-            if not isinstance(pools, dict):
-                raise ConfigError(f"{where}.pools: expected {{pool name: share}}")
-            for p, share in pools.items():
-                if p not in self.pools:
-                    raise ConfigError(f"{where}.pools: unknown pool '{p}'{closest(p, self.pools)}")
-                if not isinstance(share, (int, float)) or share < 0:
-                    raise ConfigError(f"{where}.pools.{p}: a share must be a number ≥ 0, got {share!r}")
+            _check_shares(pools, self.pools, f"{where}.pools")
+            for p in pools:
                 if not self.pools[p]["members"]:
                     raise ConfigError(
                         f"{where}.pools.{p}: the pool has no members but the step needs it",
                         hint="give the pool at least one member or remove it from the step",
                     )
-            if pools and abs(sum(pools.values()) - 1) > PROB_TOL:
-                raise ConfigError(f"{where}.pools: the shares sum to {sum(pools.values()):.6g}, not 1")
             for after, sub in (a.get("pools_after") or {}).items():
                 w = f"{where}.pools_after.{after}"
                 if after != START and after not in acts:
                     raise ConfigError(f"{w}: unknown activity '{after}'{closest(after, acts)}")
-                if not isinstance(sub, dict) or not sub or any(p not in pools for p in sub):
+                if not sub:
                     raise ConfigError(f"{w}: expected {{pool: share}} over the step's pools {sorted(pools)}")
-                if abs(sum(sub.values()) - 1) > PROB_TOL:
-                    raise ConfigError(f"{w}: the shares sum to {sum(sub.values()):.6g}, not 1")
+                _check_shares(sub, pools, w)
         _check_control_flow(self.control_flow, acts, f"{s}.control_flow")
         if self.priority:
             if "attribute" not in self.priority or not isinstance(self.priority.get("order"), dict):
@@ -391,6 +383,26 @@ def _is_hhmm(v: Any) -> bool:
     if not isinstance(v, str) or len(v) != 5 or v[2] != ":" or not (v[:2] + v[3:]).isdigit():
         return False
     return int(v[:2]) < 24 and int(v[3:]) < 60
+
+
+def _check_shares(shares: Any, pools: Any, where: str) -> None:
+    """A step's ``{pool: share}`` (its ``pools``, or one of its ``pools_after``): pools among
+    ``pools``, each share a number ≥ 0 (not a bool), summing to 1 when any are given.
+
+    >>> _check_shares({"agents": 0.5, "clerks": 0.5}, {"agents": {}, "clerks": {}}, "a.pools")
+    >>> _check_shares({"agents": True}, {"agents": {}}, "a.pools")
+    Traceback (most recent call last):
+    flowlens.errors.ConfigError: a.pools.agents: a share must be a number ≥ 0, got True
+    """
+    if not isinstance(shares, dict):
+        raise ConfigError(f"{where}: expected {{pool name: share}}")
+    for p, share in shares.items():
+        if p not in pools:
+            raise ConfigError(f"{where}: unknown pool '{p}'{closest(p, pools)}")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or share < 0:
+            raise ConfigError(f"{where}.{p}: a share must be a number ≥ 0, got {share!r}")
+    if shares and abs(sum(shares.values()) - 1) > PROB_TOL:
+        raise ConfigError(f"{where}: the shares sum to {sum(shares.values()):.6g}, not 1")
 
 
 def closest(name: str, options: Any) -> str:
