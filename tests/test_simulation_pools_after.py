@@ -141,12 +141,19 @@ def test_a_ways_step_after_a_removed_first_step_waits_as_after_the_point() -> No
 
 @pytest.mark.parametrize(
     "shares",
-    [{"first": 1.5, "special": -0.5}, {"first": "1"}, {"first": True}],
-    ids=["negative", "text", "bool"],
+    [{"first": 1.5, "special": -0.5}, {"first": "1"}, {"first": True}, {"first": float("nan")}],
+    ids=["negative", "text", "bool", "nan"],
 )
 def test_pools_after_shares_are_checked_as_the_pools_shares(model: SimulationModel, shares: dict) -> None:
     d = model.to_dict()
     names = {"first": _pool(model, "agent0"), "special": _pool(model, SPECIALIST)}
     d["activities"]["Talk"]["pools_after"]["Enter Queue"] = {names[k]: v for k, v in shares.items()}
     with pytest.raises(ConfigError, match=r"pools_after\.Enter Queue\..*a share must be a number"):
+        SimulationModel.from_dict(d)
+
+
+def test_pools_after_names_only_the_steps_own_pools(model: SimulationModel) -> None:
+    d = model.to_dict()
+    d["activities"]["Talk"]["pools_after"]["Enter Queue"] = {"nobody": 1.0}
+    with pytest.raises(ConfigError, match=r"pool 'nobody' is not one of the pools it may name"):
         SimulationModel.from_dict(d)

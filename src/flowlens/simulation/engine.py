@@ -984,16 +984,14 @@ class _Run:
             prev_ctx[kept] = np.concatenate([[-1], np.where(ks[1:], ka[:-1], -1)])
             nxt_ctx[kept] = np.concatenate([np.where(ks[1:], ka[1:], -1), [-1]])
             if len(heads[0]):
-                # a tail's first kept step goes on from its point, or from the last step kept
-                # before a removed point (not from "(start)": its part of the path is its own)
-                last_kept = np.maximum.accumulate(np.where(skip, -1, np.arange(n)))[heads[0]]
-                in_part = (last_kept >= 0) & (lane[np.maximum(last_kept, 0)] == lane[heads[0]])
-                on = np.where(in_part, p.act[last_kept], -1)
+                # a tail's first kept step goes on from its point, not from "(start)" (its part
+                # of the path is its own); a removed point lets no case leave, so its tail never
+                # runs and needs no step to go on from
                 tail_of = np.full(n, -1, dtype=np.int64)
                 tail_of[heads[1]] = np.arange(len(heads[1]))
                 firsts = kept[~ks]
                 t = tail_of[lane[firsts]]
-                prev_ctx[firsts[t >= 0]] = on[t[t >= 0]]
+                prev_ctx[firsts[t >= 0]] = p.act[heads[0]][t[t >= 0]]
         for ai, name in enumerate(self.acts):
             m = by_act[bounds[ai] : bounds[ai + 1]]  # the activity's steps (draws are elementwise)
             if not len(m):

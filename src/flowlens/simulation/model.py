@@ -398,8 +398,14 @@ def _check_shares(shares: Any, pools: Any, where: str) -> None:
         raise ConfigError(f"{where}: expected {{pool name: share}}")
     for p, share in shares.items():
         if p not in pools:
-            raise ConfigError(f"{where}: unknown pool '{p}'{closest(p, pools)}")
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or share < 0:
+            raise ConfigError(f"{where}: pool '{p}' is not one of the pools it may name{closest(p, pools)}")
+        # (NaN is no number here: it passes every comparison)
+        if (
+            isinstance(share, bool)
+            or not isinstance(share, (int, float))
+            or not share >= 0
+            or math.isinf(share)
+        ):
             raise ConfigError(f"{where}.{p}: a share must be a number ≥ 0, got {share!r}")
     if shares and abs(sum(shares.values()) - 1) > PROB_TOL:
         raise ConfigError(f"{where}: the shares sum to {sum(shares.values()):.6g}, not 1")
