@@ -5,7 +5,7 @@ What is random is drawn before the clock runs, vectorised, from counter-based st
 case and occurrence (:mod:`flowlens.simulation.streams`): arrival gaps, case attributes, each
 case's path (the k-order control flow), every duration, delay and pool choice. The clock then
 only decides *when* things happen: a heap of (time, sequence, event) in virtual time (seconds),
-as SimPy orders it, with three events:
+as SimPy orders it, with these events:
 
 * a step becomes **ready** when every earlier step of its case it is not concurrent with has
   ended (methods §6.1) and its extraneous delay has passed; it joins its pool's queue (first
@@ -14,7 +14,10 @@ as SimPy orders it, with three events:
 * a pool **dispatches** whenever a member is free and on shift and someone waits: the member
   idle longest takes the head of the queue; the work runs in that member's working time (a
   calendar pauses it off shift);
-* a **wake** event brings a pool back when a free member's shift starts.
+* a **wake** event brings a pool back when a free member's shift starts;
+* at an abandonment point, a **patience** event: a case whose awaited step has not started when
+  its patience (drawn with its other draws) runs out leaves the queue and takes the way on it
+  was drawn for leaving there (methods §16.4).
 
 A batched step waits until its batch releases (size reached, the time-out since the first
 member, or the daily cut-off), then its members queue together.
@@ -60,7 +63,7 @@ MAX_LENGTH_FACTOR = 3
 #: Working-calendar intervals are laid out this far ahead at a time (seconds).
 _CAL_CHUNK = 28 * 86400.0
 
-_READY, _END, _WAKE, _RELEASE = 0, 1, 2, 3
+_READY, _END, _WAKE, _RELEASE, _PATIENCE = 0, 1, 2, 3, 4
 #: Cells (cases × options) compared at once when drawing paths.
 _SLICE = 4_000_000
 
@@ -232,6 +235,14 @@ class _Paths:
     act: np.ndarray  # int32 activity index
     occ: np.ndarray  # int32, 1-based occurrence of the activity in its case
     offsets: np.ndarray  # case c's instances are [offsets[c], offsets[c + 1])
+    #: with abandonment points (methods §16.4): each case's path as served first, then the way
+    #: on after each of its points if it leaves there (a *tail*); per instance, the first
+    #: instance of its part of the path (its own index's case start for the served path)
+    part_start: np.ndarray | None = None
+    #: per point instance: the first instance of its tail and the end of it (exclusive; equal
+    #: when the case ends on leaving), or -1 when it cannot leave there
+    tail_lo: np.ndarray | None = None
+    tail_hi: np.ndarray | None = None
 
 
 def _table(
@@ -298,24 +309,198 @@ def _paths(
         if spec.get("repeat_group")
     }
     tables, which = _case_tables(model, index, len(case_ids), attrs)
+    # at an abandonment point the case is drawn as served; whether it leaves is decided
+    # during the run, and the way on if it does is drawn beside (methods §16.4)
+    points = {
+        index[a]: [
+            len(acts) if x == END else index[x]
+            for x in spec["abandonment"]["leave"]
+            if x == END or x in index
+        ]
+        for a, spec in model.activities.items()
+        if spec.get("abandonment")
+    }
+    walked = [_served_table(t, points) for t in tables] if points else tables
     repeat: dict[int, Any] = dict(factors)
     if any(0 < f < 1 for f in factors.values()):
         # the same cases' paths without the cut tell how many more repeats follow a repeat
-        free = walk_paths(model.control_flow, len(acts), case_ids, seed, cap=cap, tables=tables, which=which)
+        free = walk_paths(model.control_flow, len(acts), case_ids, seed, cap=cap, tables=walked, which=which)
         for a, f in factors.items():
             if 0 < f < 1:
                 repeat[a] = _keep_by_count(free, group.get(a, (a,)), f)
-    return walk_paths(
+    paths = walk_paths(
         model.control_flow,
         len(acts),
         case_ids,
         seed,
         cap=cap,
-        tables=tables,
+        tables=walked,
         which=which,
         repeat=repeat,
         group=group,
     )
+    if not points:
+        return paths
+    return _with_tails(
+        paths, points, model.control_flow, len(acts), case_ids, seed, cap, tables, which, repeat, group
+    )
+
+
+def _served_table(
+    table: dict[tuple[int, ...], tuple[list[int], list[float]]], points: dict[int, list[int]]
+) -> dict[tuple[int, ...], tuple[list[int], list[float]]]:
+    """``table`` with the ways of leaving at each abandonment point taken out (the others in
+    their proportions); a history with no other way on keeps its options."""
+    out = dict(table)
+    for key, (nxt, cum) in table.items():
+        h = key[0]
+        if not h or h[-1] not in points:
+            continue
+        leave = set(points[h[-1]])
+        probs = np.diff(np.concatenate([[0.0], cum]))
+        kept = [(b, p) for b, p in zip(nxt, probs, strict=True) if b not in leave and p > 0]
+        if not kept:
+            continue
+        c = np.cumsum([p for _, p in kept]) / sum(p for _, p in kept)
+        c[-1] = 1.0
+        out[key] = ([b for b, _ in kept], c.tolist())
+    return out
+
+
+def _with_tails(
+    main: _Paths,
+    points: dict[int, list[int]],
+    control_flow: dict[str, Any],
+    n_acts: int,
+    case_ids: np.ndarray,
+    seed: int,
+    cap: int,
+    tables: list[Any],
+    which: np.ndarray,
+    repeat: dict[int, Any],
+    group: dict[int, tuple[int, ...]],
+) -> _Paths:
+    """The served paths ``main`` with, after each case's served path, a tail per abandonment
+    point instance in it: the way on if the case leaves there, drawn from the fitted control
+    flow with its own random numbers (stream ``abandonment``, keyed by case and the point's
+    occurrence): the first step among the point's ways of leaving in their proportions, then
+    on as the flow goes (a point in a tail keeps its fitted chance of leaving)."""
+    k = int(control_flow["order"])
+    repeats = bool(control_flow.get("repeats"))
+    end = n_acts
+    n_cases = len(case_ids)
+    act, occ, off = main.act.astype(np.int64), main.occ, main.offsets
+    case_row = np.repeat(np.arange(n_cases), np.diff(off))
+    js = np.flatnonzero(np.isin(act, list(points)))
+    # each point instance's history (the last k steps up to it) and its way of leaving
+    lo_case = off[case_row[js]]
+    hist = (
+        np.stack(
+            [np.where(js - d >= lo_case, act[np.maximum(js - d, 0)], -1) for d in range(k - 1, -1, -1)],
+            axis=1,
+        )
+        if len(js)
+        else np.zeros((0, k), dtype=np.int64)
+    )
+    u = uniforms(seed, "abandonment", case_ids[case_row[js]], act[js], occ[js])
+    first = np.full(len(js), -1, dtype=np.int64)  # -1: cannot leave there; end: the case ends
+    reps = np.minimum(occ[js], MAX_REPEAT) if repeats else np.zeros(len(js), dtype=np.int64)
+    # the choice is made per distinct (table, history, repeat count): few of them
+    keys = np.column_stack([which[case_row[js]], hist, reps]) if len(js) else np.zeros((0, k + 2), np.int64)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for g, key in enumerate(uniq.tolist()):
+        table, h, r = tables[key[0]], tuple(key[1:-1]), key[-1]
+        row = table.get((h, r))
+        while row is None and r > 1:
+            r -= 1
+            row = table.get((h, r))
+        if row is None:
+            continue
+        probs = np.diff(np.concatenate([[0.0], row[1]]))
+        ways = [(b, p) for b, p in zip(row[0], probs, strict=True) if b in points[h[-1]] and p > 0]
+        if not ways:
+            continue
+        c = np.cumsum([p for _, p in ways]) / sum(p for _, p in ways)
+        members = np.flatnonzero(inverse == g)
+        pick = np.minimum(np.searchsorted(c, u[members], side="right"), len(ways) - 1)
+        first[members] = np.asarray([b for b, _ in ways], dtype=np.int64)[pick]
+    on = np.flatnonzero((first >= 0) & (first != end))
+    # the times the case has done each step by its first step of leaving: the served path up to
+    # the point, and that step (a repeat-aware flow reads them)
+    seen = np.zeros((len(on), n_acts + 1), dtype=np.int64)
+    lengths = js[on] + 1 - off[case_row[js[on]]]
+    rows = np.repeat(np.arange(len(on)), lengths)
+    idx = np.repeat(off[case_row[js[on]]] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    np.add.at(seen, (rows, act[idx + np.arange(int(lengths.sum()))]), 1)
+    seen[np.arange(len(on)), first[on]] += 1
+    seen = np.minimum(seen, MAX_REPEAT + 1).astype(np.uint8)
+    starts = [
+        ((*h[1:], b) if k > 1 else (b,), min(int(seen[t, b]), MAX_REPEAT) if repeats else 0)
+        for t, (h, b) in enumerate(zip(map(tuple, hist[on].tolist()), first[on].tolist(), strict=True))
+    ]
+    # the tails after the first step, one pseudo-case per tail
+    key = case_ids[case_row[js[on]]] * 4096 + np.minimum(occ[js[on]], 4095).astype(np.int64)
+    rest = walk_paths(
+        control_flow,
+        n_acts,
+        key,
+        seed,
+        cap=cap,
+        tables=tables,
+        which=which[case_row[js[on]]],
+        repeat=repeat,
+        group=group,
+        start=starts,
+        start_seen=seen,
+        stream="abandonment",
+    )
+    # lay out: per case its served path, then its tails in the order of their points
+    tail_len = np.zeros(len(js), dtype=np.int64)
+    tail_len[on] = 1 + np.diff(rest.offsets)
+    t_owner = np.repeat(np.arange(len(js)), tail_len)  # the point (row of js) of each tail step
+    t_act = np.empty(int(tail_len.sum()), dtype=np.int64)
+    t_first = np.concatenate([[0], np.cumsum(tail_len)[:-1]])
+    t_act[t_first[on]] = first[on]
+    body = np.ones(len(t_act), dtype=bool)
+    body[t_first[on]] = False
+    t_act[body] = rest.act
+    # sort key: case, part (0 served, 1 + point row for a tail), position
+    case_all = np.concatenate([case_row, case_row[js][t_owner]])
+    part_all = np.concatenate([np.zeros(len(act), dtype=np.int64), 1 + t_owner])
+    pos_all = np.arange(len(act) + len(t_act), dtype=np.int64)
+    order = np.lexsort((pos_all, part_all, case_all))
+    new_act = np.concatenate([act, t_act])[order].astype(np.int32)
+    new_case = case_ids[case_all[order]]
+    counts = np.bincount(case_all, minlength=n_cases)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = np.arange(len(order))  # old position -> new
+    # occurrences over the whole case, served path first (keys of the draws, §16.5)
+    occ_all = np.ones(len(new_act), dtype=np.int32)
+    if len(new_act):
+        o = np.lexsort((np.arange(len(new_act)), new_act, case_all[order]))
+        sc, sa = case_all[order][o], new_act[o]
+        run_start = np.ones(len(o), dtype=bool)
+        run_start[1:] = (sc[1:] != sc[:-1]) | (sa[1:] != sa[:-1])
+        rid = np.cumsum(run_start) - 1
+        occ_all[o] = (np.arange(len(o)) - np.flatnonzero(run_start)[rid] + 1).astype(np.int32)
+    part_sorted = part_all[order]
+    case_sorted = case_all[order]
+    head = np.ones(len(order), dtype=bool)
+    head[1:] = (part_sorted[1:] != part_sorted[:-1]) | (case_sorted[1:] != case_sorted[:-1])
+    part_start = np.maximum.accumulate(np.where(head, np.arange(len(order)), 0))
+    tail_lo = np.full(len(order), -1, dtype=np.int64)
+    tail_hi = np.full(len(order), -1, dtype=np.int64)
+    ok = np.flatnonzero(first >= 0)
+    jn = where[js[ok]]
+    # an empty tail (the case ends on leaving) sits at its case's end
+    ends_at = offsets[case_row[js[ok]] + 1]
+    at = np.minimum(len(act) + t_first[ok], len(order) - 1)  # (read only where the tail has steps)
+    lo_ = np.where(tail_len[ok] > 0, where[at], ends_at)
+    tail_lo[jn] = lo_
+    tail_hi[jn] = lo_ + tail_len[ok]
+    return _Paths(new_case, new_act, occ_all, offsets, part_start, tail_lo, tail_hi)
 
 
 def walk_paths(
@@ -329,6 +514,9 @@ def walk_paths(
     which: np.ndarray | None = None,
     repeat: dict[int, Any] | None = None,
     group: dict[int, tuple[int, ...]] | None = None,
+    start: list[tuple[tuple[int, ...], int]] | None = None,
+    start_seen: np.ndarray | None = None,
+    stream: str = "routing",
 ) -> _Paths:
     """Each case's path through the k-order control flow (methods §16.4): activity indexes,
     their occurrences and the case offsets. ``tables`` are routing tables (:func:`_table`),
@@ -341,7 +529,10 @@ def walk_paths(
     (keyed by case and position), as a walk case by case would choose it. ``repeat`` keeps a
     repeat of a step with its probability (cut_rework): one number, or one per number of
     starts so far (index 1 to MAX_REPEAT + 1); ``group`` names, per step, the steps whose
-    starts count as its repeats (itself included; default the step alone).
+    starts count as its repeats (itself included; default the step alone). ``start`` gives
+    each case the (history, repeat count) it goes on from instead of the start (a history
+    the tables lack ends the path at once), ``start_seen`` the times it has done each activity
+    by then (cases × activities + 1), and ``stream`` the random stream of its choices.
     """
     k = int(control_flow["order"])
     repeats = bool(control_flow.get("repeats"))
@@ -398,9 +589,17 @@ def walk_paths(
         tab = which[lo : lo + chunk]
         hist = np.full(m, h0, dtype=np.int64)
         rep = np.zeros(m, dtype=np.int64)
+        if start is not None:
+            hist[:] = [hist_id.get(h, -1) for h, _ in start[lo : lo + m]]
+            rep[:] = [r for _, r in start[lo : lo + m]]
         seen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted else None
+        if seen is not None and start_seen is not None:
+            seen[:] = np.minimum(start_seen[lo : lo + m], MAX_REPEAT + 1)
         # starts per group (the same as ``seen`` without groups)
         gseen = np.zeros((m, n_acts + 1), dtype=np.uint8) if counted and group else seen
+        if gseen is not seen and gseen is not None and seen is not None and start_seen is not None:
+            for a in range(n_acts + 1):
+                gseen[:, gid[a]] = np.minimum(gseen[:, gid[a]] + seen[:, a], MAX_REPEAT + 1)
         active = np.arange(m, dtype=np.int64)
         got_case: list[np.ndarray] = []
         got_act: list[np.ndarray] = []
@@ -412,7 +611,7 @@ def walk_paths(
             active, row = active[keep], row[keep]
             if not len(active):
                 break
-            x = uniforms(seed, "routing", ids[active], pos)
+            x = uniforms(seed, stream, ids[active], pos)
             # the number of cumulative probabilities ≤ x (bisect_right on a sorted row), in
             # slices of at most _SLICE cells so a model with many options stays small in memory
             choice = np.empty(len(active), dtype=np.int64)
@@ -556,6 +755,19 @@ class _Pool:
     #: a pool whose members work different shifts (``member_calendars``): per shift its clock
     #: and its free members (a heap as ``idle``, which then stays empty); empty otherwise
     shifts: list[tuple[Any, list[tuple[float, int, int]]]] = field(default_factory=list)
+
+
+def _by_shares(shares: dict[str, float], u: np.ndarray, pidx: dict[str, int]) -> np.ndarray:
+    """The pool (its index in ``pidx``) each uniform in ``u`` draws by ``shares`` (pool -> share).
+
+    >>> _by_shares({"a": 0.25, "b": 0.75}, np.array([0.1, 0.5]), {"a": 0, "b": 1}).tolist()
+    [0, 1]
+    """
+    names = list(shares)
+    cum = np.cumsum([float(shares[q]) for q in names])
+    cum[-1] = 1.0
+    choice = np.minimum(np.searchsorted(cum, u, side="right"), len(names) - 1)
+    return np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
 
 
 def simulate(
@@ -726,6 +938,7 @@ class _Run:
         self.paths = _paths(model, self.acts, case_ids, seed, self.attrs)
         #: each instance's case, as a row of ``case_ids`` (and of ``attrs``)
         self.case_row = np.repeat(np.arange(len(case_ids)), np.diff(self.paths.offsets))
+        self._history()
         self._draw(seed)
         self._resources()
         self._structure()
@@ -745,13 +958,17 @@ class _Run:
         index = {a: i for i, a in enumerate(self.acts)}
         # the previous step of each instance in its path (-1: the case's first)
         prev = np.full(n, -1, dtype=np.int64)
+        # neighbours are within one part of a case's path (its served path, or a tail)
+        lane = p.case if p.part_start is None else p.part_start
         if n:
             same = np.zeros(n, dtype=bool)
-            same[1:] = p.case[1:] == p.case[:-1]
+            same[1:] = lane[1:] == lane[:-1]
             prev[1:] = np.where(same[1:], p.act[:-1], -1)
         nxt = np.full(n, -1, dtype=np.int64)
         if n:
             nxt[:-1] = np.where(same[1:], p.act[1:], -1)
+        heads = self._tail_heads()
+        prev[heads[1]] = p.act[heads[0]]  # a tail goes on from its point
         by_act = np.argsort(p.act, kind="stable")
         bounds = np.searchsorted(p.act[by_act], np.arange(len(self.acts) + 1))
         skip = self._skipped(by_act, bounds, index)
@@ -760,12 +977,21 @@ class _Run:
         prev_ctx, nxt_ctx = prev, nxt
         if skip.any():
             kept = np.flatnonzero(~skip)
-            ka, kc = p.act[kept].astype(np.int64), p.case[kept]
+            ka, kc = p.act[kept].astype(np.int64), lane[kept]
             ks = np.zeros(len(kept), dtype=bool)
             ks[1:] = kc[1:] == kc[:-1]
             prev_ctx, nxt_ctx = prev.copy(), nxt.copy()
             prev_ctx[kept] = np.concatenate([[-1], np.where(ks[1:], ka[:-1], -1)])
             nxt_ctx[kept] = np.concatenate([np.where(ks[1:], ka[1:], -1), [-1]])
+            if len(heads[0]):
+                # a tail's first kept step goes on from its point, not from "(start)" (its part
+                # of the path is its own); a removed point lets no case leave, so its tail never
+                # runs and needs no step to go on from
+                tail_of = np.full(n, -1, dtype=np.int64)
+                tail_of[heads[1]] = np.arange(len(heads[1]))
+                firsts = kept[~ks]
+                t = tail_of[lane[firsts]]
+                prev_ctx[firsts[t >= 0]] = p.act[heads[0]][t[t >= 0]]
         for ai, name in enumerate(self.acts):
             m = by_act[bounds[ai] : bounds[ai + 1]]  # the activity's steps (draws are elementwise)
             if not len(m):
@@ -776,7 +1002,7 @@ class _Run:
                 delay[m] = draw(spec["delay"], u_del[m])
             contexts = spec.get("delay_context") or []
             if contexts:
-                pm, nm, om = prev_ctx[m], nxt_ctx[m], p.occ[m]
+                pm, nm, om = prev_ctx[m], nxt_ctx[m], self.hist_occ[m]
             for ctx in contexts:
                 sel = np.ones(len(m), dtype=bool)
                 if "after" in ctx:
@@ -789,36 +1015,35 @@ class _Run:
                 mm = m[sel]
                 if len(mm):
                     delay[mm] = draw(ctx["delay"], u_del[mm])
-            shares = spec.get("pools") or {}
-            if shares:
-                names = list(shares)
-                cum = np.cumsum([float(shares[q]) for q in names])
-                cum[-1] = 1.0
-                choice = np.minimum(np.searchsorted(cum, u_pool[m], side="right"), len(names) - 1)
-                pool_of[m] = np.asarray([pidx[q] for q in names], dtype=np.int32)[choice]
+            if spec.get("pools"):
+                pool_of[m] = _by_shares(spec["pools"], u_pool[m], pidx)
+            # after some steps only some of its pools do it (methods §16.2): the same uniform,
+            # drawn over the pools of the step it follows on the drawn path, a scenario's removes
+            # aside (who does a step is the case's routing, not the steps recorded before it)
+            for after, sub in (spec.get("pools_after") or {}).items():
+                mm = m[prev[m] == (-1 if after == START else index.get(after, -2))]
+                if len(mm):
+                    pool_of[mm] = _by_shares(sub, u_pool[mm], pidx)
         # anchored waits (methods §16.2): the step is ready at the later of its enablement and
         # its anchor's end plus a delay drawn for the number of steps between them in the
         # drawn path (skipped ones too, so a scenario draws the same delay: §16.5)
         anchor_of = np.full(n, -1, dtype=np.int64)
         anchor_delay = np.zeros(n)
-        rows = np.arange(n, dtype=np.int64)
-        case_first = p.offsets[self.case_row] if n else rows
-
-        def last_before(mask: np.ndarray) -> np.ndarray:
-            last = np.maximum.accumulate(np.where(mask, rows, -1))
-            return np.concatenate([[-1], last[:-1]]) if n else last
-
         for ai, name in enumerate(self.acts):
             anc = model.activities[name].get("anchor")
             m = by_act[bounds[ai] : bounds[ai + 1]]
             if not anc or not len(m) or anc["activity"] not in index:
                 continue
-            la = last_before(p.act == index[anc["activity"]])[m]
-            lx = last_before(p.act == ai)[m]
-            ok = (la >= case_first[m]) & (la > lx)
+            la = self._last_before(p.act == index[anc["activity"]])[m]
+            lx = self._last_before(p.act == ai)[m]
+            ok = (la >= 0) & (la > lx)
             mm, la = m[ok], la[ok]
+            # the steps between them in the case's history (in a tail: the served path's after
+            # the anchor up to the point, then the tail's)
+            own = self.part_first[mm]
+            between = np.where(la >= own, mm - la - 1, self.owner[mm] - la + mm - own)
             froms = np.asarray([int(r["from"]) for r in anc["between"]], dtype=np.int64)
-            which = np.maximum(np.searchsorted(froms, mm - la - 1, side="right") - 1, 0)
+            which = np.maximum(np.searchsorted(froms, between, side="right") - 1, 0)
             for j, r in enumerate(anc["between"]):
                 sel = mm[which == j]
                 if len(sel):
@@ -851,17 +1076,27 @@ class _Run:
         dur[skip] = 0.0
         delay[skip] = 0.0
         anchor_of[skip] = -1
+        # a tail starts when the case leaves: its waiting was the patience
+        delay[heads[1]] = 0.0
+        anchor_of[heads[1]] = -1
+        self._patience(seed)
+        # a recorded queue step lasts the case's wait for its served step, which the queue
+        # decides during the run (its end is set in :meth:`frame` or when the case leaves)
+        dur[sorted(self.waits_in)] = 0.0
         self.anchor_of = anchor_of.tolist()
         self.anchor_delay = anchor_delay.tolist()
         self.anchored = bool((anchor_of >= 0).any())
         # the steps between an anchor and its anchored step are not done once the anchored
         # step's own time has come (an interrupting event: the reminders stop when the customer
-        # answers; methods §16.4), so they never hold it back
+        # answers; methods §16.4), so they never hold it back; only those in its own part of
+        # the path (an anchored step in a tail stops none of the served path's: the case may
+        # never leave, and had done them before leaving)
         guard = np.full(n, -1, dtype=np.int64)
         xs = np.flatnonzero(anchor_of >= 0)
-        gaps = xs - anchor_of[xs] - 1
+        lo = np.maximum(anchor_of[xs] + 1, self.part_first[xs])
+        gaps = xs - lo
         if gaps.sum():
-            first_between = np.repeat(anchor_of[xs] + 1, gaps)
+            first_between = np.repeat(lo, gaps)
             offset = np.arange(int(gaps.sum())) - np.repeat(np.cumsum(gaps) - gaps, gaps)
             guard[first_between + offset] = np.repeat(xs, gaps)
         self.guard = guard.tolist()
@@ -875,6 +1110,119 @@ class _Run:
         self.model_pool = pool_of
         self.u_member = uniforms(seed, "members", p.case, p.act, p.occ)
 
+    def _history(self) -> None:
+        """Where each instance's history lies (methods §16.4): ``part_first``, the first
+        instance of its part of the path (its case's first on the served path, its tail's
+        first in a tail), ``owner``, the point instance whose tail it is in (-1 on the
+        served path), and ``hist_occ``, its occurrence in that history (what a scenario's
+        ``occurrence`` and a delay context read; the draws stay keyed by ``paths.occ``, counted
+        over the whole case, §16.5). A tail's history is the served path up to its point, then
+        the tail."""
+        p = self.paths
+        n = len(p.act)
+        self.owner = np.full(n, -1, dtype=np.int64)
+        self.hist_occ = p.occ
+        case_first = p.offsets[:-1][self.case_row] if n else np.zeros(0, dtype=np.int64)
+        if p.part_start is None:
+            self.part_first = case_first
+            return
+        self.part_first = p.part_start.astype(np.int64)
+        pts, lo = self._tail_heads()
+        lengths = p.tail_hi[pts] - lo
+        at = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        self.owner[at] = np.repeat(pts, lengths)
+        # a tail step's occurrence: the served path's instances of its activity up to the point
+        # and the tail's up to it (the served path comes first in the case's numbering)
+        occ = p.occ.astype(np.int64)
+        hist = occ.copy()
+        rows = np.arange(n, dtype=np.int64)
+        for a in np.unique(p.act[at]).tolist():
+            t = at[p.act[at] == a]
+            upto = np.maximum.accumulate(np.where(p.act == a, rows, -1))
+            served = upto[self.owner[t]]
+            before = upto[self.part_first[t] - 1]
+            hist[t] = (
+                np.where(served >= case_first[t], occ[served], 0)
+                + occ[t]
+                - np.where(before >= case_first[t], occ[before], 0)
+            )
+        self.hist_occ = hist.astype(p.occ.dtype)
+
+    def _last_before(self, mask: np.ndarray) -> np.ndarray:
+        """Per instance, the last instance with ``mask`` before it in its case's history (-1:
+        none; :meth:`_history`): a tail's steps see the served path up to their point, not the
+        served steps after it (not done when the case leaves) nor another point's tail."""
+        n = len(mask)
+        rows = np.arange(n, dtype=np.int64)
+        upto = np.maximum.accumulate(np.where(mask, rows, -1)) if n else rows
+        before = np.concatenate([[-1], upto[:-1]]) if n else upto
+        out = np.where(before >= self.part_first, before, -1)
+        t = np.flatnonzero(self.owner >= 0)
+        if len(t):
+            at_point = upto[self.owner[t]]
+            case_first = self.paths.offsets[:-1][self.case_row[t]]
+            out[t] = np.where(out[t] >= 0, out[t], np.where(at_point >= case_first, at_point, -1))
+        return out
+
+    def _tail_heads(self) -> tuple[np.ndarray, np.ndarray]:
+        """The point instances whose tail has steps, and the first step of each tail."""
+        p = self.paths
+        if p.tail_lo is None or p.tail_hi is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        pts = np.flatnonzero(p.tail_hi > p.tail_lo)
+        return pts, p.tail_lo[pts]
+
+    def _patience(self, seed: int) -> None:
+        """Each abandonment point instance's patience, drawn with the other draws (keyed by
+        case, activity and occurrence), and the step it waits for: the next one on its case's
+        served path when the point's ``served`` steps name it (methods §16.4). ``wait_for``
+        maps that step to its point."""
+        p, model = self.paths, self.model
+        self.patience: dict[int, float] = {}
+        self.wait_for: dict[int, int] = {}
+        #: per point instance, the end (exclusive) of the part of the path it is in
+        self.rest_end: dict[int, int] = {}
+        #: the instances of points that record the wait (``waits_in_point``) with a step after
+        #: them in their part of the path: their end is that step's start (the served step's,
+        #: or in a tail, where leaving was drawn before the clock, the way on's), or the moment
+        #: the case leaves
+        self.waits_in: set[int] = set()
+        if p.tail_lo is None or p.part_start is None:
+            return
+        recorded = [
+            i
+            for i, a in enumerate(self.acts)
+            if (model.activities[a].get("abandonment") or {}).get("waits_in_point")
+        ]
+        ws = np.flatnonzero(np.isin(p.act[:-1], recorded))
+        self.waits_in = set(ws[p.part_start[ws + 1] == p.part_start[ws]].tolist())
+        js = np.flatnonzero(p.tail_lo >= 0)
+        if not len(js):
+            return
+        u = uniforms(seed, "patience", p.case[js], p.act[js], p.occ[js])
+        pat = np.full(len(js), np.inf)
+        nxt_ok = np.zeros(len(js), dtype=bool)
+        inside = (js + 1 < len(p.act)) & (
+            p.part_start[np.minimum(js + 1, len(p.act) - 1)] == p.part_start[js]
+        )
+        for ai in np.unique(p.act[js]).tolist():
+            spec = model.activities[self.acts[ai]]["abandonment"]
+            m = p.act[js] == ai
+            reach = 1.0 - float(spec.get("patient_share", 0.0))
+            # the patient share never leaves; the rest by the fitted curve
+            sel = m & (u < reach)
+            pat[sel] = draw(spec["patience"], u[sel] / reach) if reach > 0 else np.inf
+            served = [self.acts.index(a) for a in spec.get("served", []) if a in self.acts]
+            after = p.act[np.minimum(js + 1, len(p.act) - 1)]
+            nxt_ok |= m & inside & np.isin(after, served)
+        keep = nxt_ok & np.isfinite(pat)
+        self.patience = dict(zip(js[keep].tolist(), pat[keep].tolist(), strict=True))
+        self.wait_for = dict(zip((js[keep] + 1).tolist(), js[keep].tolist(), strict=True))
+        n = len(p.act)
+        bounds = np.flatnonzero(np.concatenate([p.part_start[1:] != p.part_start[:-1], [True]])) + 1
+        ends = bounds[np.searchsorted(bounds, js[keep], side="right")] if n else js[keep]
+        self.rest_end = dict(zip(js[keep].tolist(), ends.tolist(), strict=True))
+
     def _skipped(self, by_act: np.ndarray, bounds: np.ndarray, index: dict[str, int]) -> np.ndarray:
         """Which instances a scenario's ``remove`` skips (methods §17.1): per step, those matching
         any of its rules (``skip_rules``; the legacy ``skip`` / ``skip_after`` / ``skip_where`` is
@@ -882,18 +1230,13 @@ class _Run:
         first instance after that step: it was done earlier in the case, and this step not since)
         and ``where`` (the case's attributes)."""
         p, model = self.paths, self.model
-        n = len(p.act)
-        skip = np.zeros(n, dtype=bool)
-        pos = np.arange(n, dtype=np.int64)
-        head = p.offsets[:-1][self.case_row] if n else pos  # each instance's case start
+        skip = np.zeros(len(p.act), dtype=bool)
         last_of: dict[int, np.ndarray] = {}
 
         def last_before(a: int) -> np.ndarray:
             # the position of the case's last instance of activity a before each instance
             if a not in last_of:
-                upto = np.maximum.accumulate(np.where(p.act == a, pos, -1)) if n else pos
-                before = np.concatenate([[-1], upto[:-1]]) if n else pos
-                last_of[a] = np.where(before >= head, before, -1)
+                last_of[a] = self._last_before(p.act == a)
             return last_of[a]
 
         for ai, name in enumerate(self.acts):
@@ -914,7 +1257,7 @@ class _Run:
             for rule in rules:
                 sel = m
                 if "occurrence" in rule:
-                    sel = sel[np.isin(p.occ[sel], rule["occurrence"])]
+                    sel = sel[np.isin(self.hist_occ[sel], rule["occurrence"])]
                 if "after" in rule:
                     x = index.get(rule["after"], -2)
                     lx = last_before(x)[sel] if x >= 0 else np.full(len(sel), -1)
@@ -1138,6 +1481,9 @@ class _Run:
         heads = off_np[:-1][np.diff(off_np) > 0]  # each non-empty case's first step
         later = np.ones(n, dtype=bool)
         later[heads] = False
+        # a tail's first step is enabled by its case leaving, by nothing before it
+        later[self._tail_heads()[1]] = False
+        part_start = self.paths.part_start
         hc = has_conc[act_np]
         simple = later.copy()
         simple[1:] &= ~hc[1:] & ~hc[:-1]
@@ -1157,7 +1503,7 @@ class _Run:
                 partners[ia].add(ib)
             for i in np.flatnonzero(later & ~simple).tolist():
                 with_i = partners[act[i]]
-                lo = off[self.case_of[i]]
+                lo = off[self.case_of[i]] if part_start is None else int(part_start[i])
                 preds: list[int] = []
                 # j is implied when a kept predecessor k itself waits for j, i.e. unless j's
                 # activity is concurrent with every kept one (in all their partner sets)
@@ -1225,6 +1571,17 @@ class _Run:
         act, dur, qkey, step_clock = self.act, self.dur, self.qkey, self.step_clock
         start, end, delay = self.start, self.end, self.delay
         anchored, anchor_of, guard = self.anchored, self.anchor_of, self.guard
+        # abandonment (methods §16.4): ``gone`` steps are not done (a tail not taken, the
+        # served path of a case that left); a point's patience runs from its start
+        patience, wait_for = self.patience, self.wait_for
+        abandons = bool(wait_for)
+        gone_np = np.zeros(len(act), dtype=bool)
+        leaves_in_point: set[int] = set()
+        if abandons:
+            p0 = self.paths
+            gone_np[: len(p0.act)] = p0.part_start != p0.offsets[:-1][self.case_np]  # the tails
+            left -= int(gone_np.sum())  # a tail's steps end only if its case leaves
+        gone = self.gone = gone_np.tolist()
         k, n_init = 0, len(init_key)
         while True:
             if k < n_init:
@@ -1238,6 +1595,8 @@ class _Run:
             else:
                 break
             if kind == _READY:  # as _enqueue, inline
+                if abandons and gone[x]:
+                    continue
                 cut = anchored and guard[x] >= 0 and now >= self._anchor_due(guard[x])
                 if cut:  # interrupted by its anchored step: not done, as if removed
                     self.dropped[x] = True
@@ -1256,6 +1615,13 @@ class _Run:
                         e = ck.add(now, dur[x])
                     else:
                         e = now + dur[x]
+                    if abandons and x in patience:
+                        due = now + patience[x]
+                        if due < e:  # a recorded wait the case gives up during
+                            e = due
+                            leaves_in_point.add(x)
+                        else:
+                            push(heap, (due, seq(), _PATIENCE, x + 1))
                     start[x] = now
                     end[x] = e
                     push(heap, (e, seq(), _END, x))
@@ -1275,12 +1641,18 @@ class _Run:
                 if idle or pool.shifts:
                     self._dispatch(p, now)
             elif kind == _END:
+                if abandons and x in leaves_in_point:  # its tail's steps are still to end
+                    left += self._leave(x, now)
                 if jobs and x < n_inst:
                     left -= 1
                     if not left:
                         break  # every case's step has ended: later other work changes nothing
+                if abandons and x in leaves_in_point:
+                    continue
                 mi = who[x]
                 f = merged_next.get(x, -1) if mi >= 0 and merged_next else -1
+                if abandons and f >= 0 and gone[f]:
+                    f = -1  # its case left before the follower started: not done, the person is free
                 s = nxt[x]
                 if s >= 0:
                     pending[s] -= 1
@@ -1327,9 +1699,45 @@ class _Run:
                 if now >= pool.wake_at:
                     pool.wake_at = float("inf")
                 self._dispatch(x, now)
-            else:  # _RELEASE
+            elif kind == _RELEASE:
                 if self.batches.get(x) and self.batch_deadline.get(x) == now:
                     self._release(x, now)
+            elif start[x] == 0.0 and not gone[x]:  # _PATIENCE: not started, so the case leaves
+                if batched and x in self.batches.get(act[x], ()):
+                    continue  # a step in a batch does not leave: the batch counts it (§16.4)
+                left += self._leave(wait_for[x], now)
+                if jobs and not left:
+                    break
+
+    def _leave(self, j: int, now: float) -> int:
+        """The case leaves at abandonment point instance ``j`` (methods §16.4): the rest of its
+        served path is not done, and its tail for ``j`` starts now (none: the case ends).
+        Returns the change in the number of case steps still to end (their ends counted down
+        stop the run early when the pools have other work)."""
+        p, gone, start = self.paths, self.gone, self.start
+        if j in self.waits_in:  # the recorded wait ends as the case leaves
+            self.end[j] = now
+        lo, hi = j + 1, self.rest_end[j]
+        # the served path's steps not started are not done; one already started alongside
+        # the awaited step (a concurrent branch) was done by its staff and stays in the log
+        stop = [i for i in range(lo, hi) if start[i] == 0.0 and not gone[i]]
+        change = -len(stop)
+        for i in stop:
+            gone[i] = True
+        t_lo, t_hi = int(p.tail_lo[j]), int(p.tail_hi[j])
+        gone[t_lo:t_hi] = [False] * (t_hi - t_lo)
+        change += t_hi - t_lo
+        if t_hi == t_lo:
+            return change
+        self.enabled[t_lo] = now
+        if self.pool_of[t_lo] < 0 and not self.skip[t_lo]:
+            # the leaving itself (a hang-up): at that moment, whatever the step's usual hours
+            self.start[t_lo] = now
+            self.end[t_lo] = now + self.dur[t_lo]
+            self._push(self.end[t_lo], _END, t_lo)
+        else:
+            self._push(self._ready_at(t_lo, now), _READY, t_lo)
+        return change
 
     def _ready_at(self, i: int, enabled: float) -> float:
         """Enabled plus the step's delay, in the working time of the calendar that governs
@@ -1371,6 +1779,8 @@ class _Run:
         heapq.heappush(self.heap, (t, self._seq(), kind, x))
 
     def _enqueue(self, i: int, now: float) -> None:
+        if self.gone[i]:
+            return
         p = self.pool_of[i]
         cut = self.anchored and self.guard[i] >= 0 and now >= self._anchor_due(self.guard[i])
         if cut:  # interrupted by its anchored step: not done, as if removed
@@ -1414,9 +1824,12 @@ class _Run:
             return
         pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
         who, start, end, dur = self.who, self.start, self.end, self.dur
+        gone = self.gone
         while q and idle:
-            best = pop(idle)[2]
             i = pop(q)[2]
+            if gone[i]:  # left the queue (abandonment)
+                continue
+            best = pop(idle)[2]
             who[i] = best
             start[i] = now
             e = ck.add(now, dur[i])
@@ -1435,7 +1848,11 @@ class _Run:
         q = pool.queue
         ck = pool.clock
         pop, push, heap, seq = heapq.heappop, heapq.heappush, self.heap, self._seq
+        gone = self.gone
         while q:
+            if gone[q[0][2]]:  # left the queue (abandonment): nobody serves it
+                pop(q)
+                continue
             best: list[tuple[float, int, int]] | None = None
             wake = math.inf
             for shift_clock, free in pool.shifts:
@@ -1485,10 +1902,17 @@ class _Run:
         n = self.n_inst  # the other-work jobs after them are not in the log
         start = np.round(np.asarray(self.start[:n]) * 1e6).astype("int64")
         end = np.round(np.asarray(self.end[:n]) * 1e6).astype("int64")
+        if self.waits_in:
+            # a recorded queue step ends when its served step starts (one that left, when it left)
+            j = np.array(sorted(self.waits_in), dtype=np.int64)
+            j = j[(j + 1 < n) & ~np.asarray(self.gone[:n], dtype=bool)[np.minimum(j + 1, n - 1)]]
+            j = j[start[j + 1] > 0]
+            end[j] = start[j + 1]
         # rows in log order (case, start, end), warm-up cases and removed steps left out;
         # every column is taken in that order from per-case or per-name values
         order = np.lexsort((end, start, p.case))
-        order = order[((p.case >= 0) & ~self.skip & ~self.dropped)[order]]
+        dropped = self.dropped | np.asarray(self.gone[:n], dtype=bool)
+        order = order[((p.case >= 0) & ~self.skip & ~dropped)[order]]
         case_row = self.case_np[order]
         who = np.asarray(self.who[:n], dtype=np.int64)[order]
         who[who < 0] = len(self.member_names)  # nobody: the last name, None

@@ -322,25 +322,27 @@ class SimulationModel:
                 check_distribution(ctx["delay"], f"{w}.delay")
             if "anchor" in a:
                 _check_anchor(a["anchor"], acts, f"{where}.anchor")
+            if "abandonment" in a:
+                _check_abandonment(name, acts, f"{where}.abandonment")
             if a.get("calendar", "24x7") not in cal_names:
                 raise ConfigError(
                     f"{where}.calendar: unknown calendar '{a.get('calendar')}'{closest(str(a.get('calendar')), cal_names)}"
                 )
             pools = a.get("pools", {})
-            if not isinstance(pools, dict):
-                raise ConfigError(f"{where}.pools: expected {{pool name: share}}")
-            for p, share in pools.items():
-                if p not in self.pools:
-                    raise ConfigError(f"{where}.pools: unknown pool '{p}'{closest(p, self.pools)}")
-                if not isinstance(share, (int, float)) or share < 0:
-                    raise ConfigError(f"{where}.pools.{p}: a share must be a number ≥ 0, got {share!r}")
+            _check_shares(pools, self.pools, f"{where}.pools")
+            for p in pools:
                 if not self.pools[p]["members"]:
                     raise ConfigError(
                         f"{where}.pools.{p}: the pool has no members but the step needs it",
                         hint="give the pool at least one member or remove it from the step",
                     )
-            if pools and abs(sum(pools.values()) - 1) > PROB_TOL:
-                raise ConfigError(f"{where}.pools: the shares sum to {sum(pools.values()):.6g}, not 1")
+            for after, sub in (a.get("pools_after") or {}).items():
+                w = f"{where}.pools_after.{after}"
+                if after != START and after not in acts:
+                    raise ConfigError(f"{w}: unknown activity '{after}'{closest(after, acts)}")
+                if not sub:
+                    raise ConfigError(f"{w}: expected {{pool: share}} over the step's pools {sorted(pools)}")
+                _check_shares(sub, pools, w)
         _check_control_flow(self.control_flow, acts, f"{s}.control_flow")
         if self.priority:
             if "attribute" not in self.priority or not isinstance(self.priority.get("order"), dict):
@@ -383,6 +385,32 @@ def _is_hhmm(v: Any) -> bool:
     return int(v[:2]) < 24 and int(v[3:]) < 60
 
 
+def _check_shares(shares: Any, pools: Any, where: str) -> None:
+    """A step's ``{pool: share}`` (its ``pools``, or one of its ``pools_after``): pools among
+    ``pools``, each share a number ≥ 0 (not a bool), summing to 1 when any are given.
+
+    >>> _check_shares({"agents": 0.5, "clerks": 0.5}, {"agents": {}, "clerks": {}}, "a.pools")
+    >>> _check_shares({"agents": True}, {"agents": {}}, "a.pools")
+    Traceback (most recent call last):
+    flowlens.errors.ConfigError: a.pools.agents: a share must be a number ≥ 0, got True
+    """
+    if not isinstance(shares, dict):
+        raise ConfigError(f"{where}: expected {{pool name: share}}")
+    for p, share in shares.items():
+        if p not in pools:
+            raise ConfigError(f"{where}: pool '{p}' is not one of the pools it may name{closest(p, pools)}")
+        # (NaN is no number here: it passes every comparison)
+        if (
+            isinstance(share, bool)
+            or not isinstance(share, (int, float))
+            or not share >= 0
+            or math.isinf(share)
+        ):
+            raise ConfigError(f"{where}.{p}: a share must be a number ≥ 0, got {share!r}")
+    if shares and abs(sum(shares.values()) - 1) > PROB_TOL:
+        raise ConfigError(f"{where}: the shares sum to {sum(shares.values()):.6g}, not 1")
+
+
 def closest(name: str, options: Any) -> str:
     """ "; did you mean 'x'?" for the valid names nearest ``name`` (or the first known ones), to
     end a one-line error.
@@ -395,6 +423,33 @@ def closest(name: str, options: Any) -> str:
         return "; did you mean " + " or ".join(f"'{x}'" for x in near) + "?"
     opts = sorted(str(o) for o in options)
     return f"; known: {', '.join(opts[:8])}{', ...' if len(opts) > 8 else ''}" if opts else ""
+
+
+def _check_abandonment(point: str, acts: dict[str, Any], where: str) -> None:
+    """Activity ``point``'s abandonment spec (methods §16.4, §16.9): the steps it serves and
+    leaves to, the patience, the share that never leaves and whether the point records the wait
+    (``waits_in_point``). Nobody performs the point. Its served steps are fitted with pools, but
+    a scenario may automate one (methods §16.4): the case then waits for its delay alone."""
+    spec = acts[point]["abandonment"]
+    if not isinstance(spec, dict) or not {"served", "leave", "patience"} <= set(spec):
+        raise ConfigError(
+            f'{where}: expected {{"served", "leave", "patience", "patient_share"?, "waits_in_point"?}}'
+        )
+    if acts[point].get("pools"):
+        raise ConfigError(f"{where}: a step people perform (it has pools) cannot be an abandonment point")
+    if not isinstance(spec.get("waits_in_point", False), bool):
+        raise ConfigError(f"{where}.waits_in_point: expected true or false, got {spec['waits_in_point']!r}")
+    for key in ("served", "leave"):
+        names = spec[key]
+        if not isinstance(names, list) or not names:
+            raise ConfigError(f"{where}.{key}: expected a list of activities")
+        for x in names:
+            if x not in acts and not (key == "leave" and x == END):
+                raise ConfigError(f"{where}.{key}: unknown activity '{x}'{closest(str(x), acts)}")
+    check_distribution(spec["patience"], f"{where}.patience")
+    share = spec.get("patient_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ConfigError(f"{where}.patient_share: expected a probability between 0 and 1, got {share!r}")
 
 
 def _check_anchor(anc: Any, acts: dict[str, Any], where: str) -> None:

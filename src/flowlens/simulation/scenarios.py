@@ -191,6 +191,7 @@ def _automate(m: SimulationModel, c: dict[str, Any], where: str) -> None:
     f = _number(c, "duration_factor", where) if "duration_factor" in c else 0.0
     spec["duration_factor"] = float(spec.get("duration_factor", 1.0)) * f
     spec.pop("pools", None)
+    spec.pop("pools_after", None)
     spec.pop("calendar", None)  # a system runs around the clock
     spec.pop("continues_after", None)  # nobody goes on with it
 

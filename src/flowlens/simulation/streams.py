@@ -23,7 +23,18 @@ from collections.abc import Sequence
 import numpy as np
 
 #: The purposes draws are made for; each has its own stream.
-STREAMS = ("arrivals", "attributes", "routing", "durations", "delays", "pools", "members", "other_work")
+STREAMS = (
+    "arrivals",
+    "attributes",
+    "routing",
+    "durations",
+    "delays",
+    "pools",
+    "members",
+    "other_work",
+    "patience",
+    "abandonment",
+)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
