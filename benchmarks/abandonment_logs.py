@@ -39,20 +39,16 @@ def left_share(frame: pd.DataFrame, point: str, served: list[str]) -> float:
 def one(name: str) -> str:
     """One line on log ``name``."""
     import numpy as np
+    from shared_logs import observed
 
-    import flowlens
-    from conftest import SHARED, shared_path
-    from flowlens.errors import EmptyLogError
     from flowlens.simulation.abandonment import abandonment_points
     from flowlens.simulation.engine import simulate
-    from flowlens.simulation.fit import build, observe
+    from flowlens.simulation.fit import build
 
     t = time.process_time()
-    kw = SHARED[name][1]
-    try:
-        obs = observe(flowlens.read_log(shared_path(name), flowlens.ColumnMap(**kw) if kw else None))
-    except EmptyLogError as exc:
-        return f"{name}: not fitted ({exc})"
+    obs = observed(name)
+    if isinstance(obs, str):
+        return obs
     points = abandonment_points(obs.inst, set(obs.shares_of), obs.concurrent)
     if not points:
         return f"{name}: no abandonment point; {time.process_time() - t:.1f} CPU s"

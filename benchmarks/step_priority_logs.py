@@ -25,18 +25,15 @@ sys.path.insert(0, str(REPO / "tests"))
 
 def one(name: str) -> str:
     """One line on log ``name``."""
-    import flowlens
-    from conftest import SHARED, shared_path
-    from flowlens.errors import EmptyLogError
-    from flowlens.simulation.fit import _pools, observe, unsettled_queues
+    from shared_logs import observed
+
+    from flowlens.simulation.fit import _pools, unsettled_queues
     from flowlens.simulation.step_priority import mid_flow, middle_half, served_when_idle
 
     t = time.process_time()
-    kw = SHARED[name][1]
-    try:
-        obs = observe(flowlens.read_log(shared_path(name), flowlens.ColumnMap(**kw) if kw else None))
-    except EmptyLogError as exc:
-        return f"{name}: not fitted ({exc})"
+    obs = observed(name)
+    if isinstance(obs, str):
+        return obs
     pools, shares = _pools(obs.inst, obs.groups, obs.cal_of)
     growing = unsettled_queues(obs.inst, shares)
     idle = served_when_idle(obs.inst, growing, pools)
