@@ -157,3 +157,12 @@ def test_pools_after_names_only_the_steps_own_pools(model: SimulationModel) -> N
     d["activities"]["Talk"]["pools_after"]["Enter Queue"] = {"nobody": 1.0}
     with pytest.raises(ConfigError, match=r"pool 'nobody' is not one of the pools it may name"):
         SimulationModel.from_dict(d)
+
+
+def test_pools_after_given_as_a_list_is_a_one_line_error(model: SimulationModel) -> None:
+    d = model.to_dict()
+    d["activities"]["Talk"]["pools_after"] = [d["activities"]["Talk"]["pools_after"]]
+    with pytest.raises(
+        ConfigError, match=r"Talk\.pools_after: expected \{previous step: \{pool: share\}\}, got list"
+    ):
+        SimulationModel.from_dict(d)

@@ -336,7 +336,12 @@ class SimulationModel:
                         f"{where}.pools.{p}: the pool has no members but the step needs it",
                         hint="give the pool at least one member or remove it from the step",
                     )
-            for after, sub in (a.get("pools_after") or {}).items():
+            after_shares = a.get("pools_after") or {}
+            if not isinstance(after_shares, dict):
+                raise ConfigError(
+                    f"{where}.pools_after: expected {{previous step: {{pool: share}}}}, got {type(after_shares).__name__}"
+                )
+            for after, sub in after_shares.items():
                 w = f"{where}.pools_after.{after}"
                 if after != START and after not in acts:
                     raise ConfigError(f"{w}: unknown activity '{after}'{closest(after, acts)}")
