@@ -25,6 +25,7 @@ from flowlens.simulation.model import END, START, example_model
 from flowlens.simulation.prosimos import (
     ARRIVAL_MASS,
     export_prosimos,
+    left_out,
     order1_projection,
     parallel_blocks,
     prosimos_distribution,
@@ -334,6 +335,8 @@ def test_fit_command_exports_for_prosimos(tmp_path: Path, capsys: pytest.Capture
     assert code == 0, err
     s = json.loads(text)
     assert s["prosimos"] == [str(folder / "prosimos.bpmn"), str(folder / "prosimos.json")]
+    written = json.loads((folder / "prosimos.json").read_text(encoding="utf-8"))["flowlens"]["left_out"]
+    assert s["prosimos_left_out"] == written == left_out(SimulationModel.load(out))
     model = SimulationModel.load(out)
     check_prosimos_files(model, folder / "prosimos.bpmn", folder / "prosimos.json")
     # the same files as the Python function writes for the saved model
@@ -351,3 +354,21 @@ def test_fit_command_exports_for_prosimos(tmp_path: Path, capsys: pytest.Capture
         ["fit", str(log), "-o", str(tmp_path / "m3.json"), "--export", "prosimos", str(log)], capsys
     )
     assert code != 0 and not (tmp_path / "m3.json").exists()
+
+
+def test_what_prosimos_cannot_run_is_named_in_the_export(tmp_path: Path) -> None:
+    from test_simulation_abandonment import point_model
+
+    d = point_model(["a1", "a2"])
+    d["activities"]["Talk"]["pools_after"] = {"Enter": {"agents": 1.0}}
+    d["batching"] = {"Talk": {"size": 3}}
+    model = SimulationModel.from_dict(d)
+    bpmn, params = export_prosimos(model, tmp_path)
+    check_prosimos_files(model, bpmn, params)
+    # the export runs every caller to the end, whoever did the step before: said, not silent
+    assert json.loads(params.read_text(encoding="utf-8"))["flowlens"]["left_out"] == [
+        "abandonment",
+        "pools by the previous step",
+        "batching rules",
+    ]
+    assert left_out(SimulationModel.from_dict(example_model())) == []

@@ -144,7 +144,7 @@ def fit(
       flowlens fit loans.csv -o loans_model.json --export prosimos loans_prosimos/
     """
     from flowlens.cli.guard import guard_outputs
-    from flowlens.simulation.prosimos import BPMN_NAME, JSON_NAME, export_prosimos
+    from flowlens.simulation.prosimos import BPMN_NAME, JSON_NAME, export_prosimos, left_out
 
     # before reading anything: no output may overwrite an input
     guard_outputs(files=("out_path",), folder="export_dir", folder_files=(BPMN_NAME, JSON_NAME))
@@ -152,11 +152,22 @@ def fit(
     model = fit_from_options(read, other_work, calendar_file, log_path, progress)
     model.save(out_path)
     exported = [str(p) for p in export_prosimos(model, export_dir)] if export_dir is not None else []
+    dropped = left_out(model) if exported else []
     s = model_summary(model)
     if as_json:
-        emit_json({"source": str(log_path), "model": str(out_path), "prosimos": exported, **s})
+        emit_json(
+            {
+                "source": str(log_path),
+                "model": str(out_path),
+                "prosimos": exported,
+                "prosimos_left_out": dropped,
+                **s,
+            }
+        )
         return
     echo_summary(s)
     click.echo(f"model       {out_path}")
     if exported:
         click.echo(f"prosimos    {', '.join(exported)}")
+        if dropped:
+            click.echo(f"            (Prosimos cannot run: {', '.join(dropped)})")

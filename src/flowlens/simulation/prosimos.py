@@ -46,7 +46,9 @@ model says):
   samples arrival histograms) for an empirical gap distribution.
 * Not exported: case attributes (Prosimos draws attributes independently, flowlens jointly),
   case and step priorities (a step fitted to be served when idle, methods §16.2, is served in
-  arrival order there) and batching rules.
+  arrival order there), batching rules, anchored steps, abandonment, a step's pools by the step
+  before it, continuations, the pools' other work, closed dates and holidays;
+  :func:`left_out` names those a given model uses (the JSON's ``flowlens.left_out``).
 
 Names from the log reach the BPMN XML only through :func:`flowlens.render.text.xml_text`
 (a NUL is written as the four characters ``\x00``); every element has a synthetic id
@@ -794,6 +796,64 @@ def _parameters(
     }
 
 
+#: What a step may say that the export leaves out (methods §16.7): (name, the activity keys
+#: that say it), in the order :func:`left_out` lists them.
+_STEP_KEYS_LEFT_OUT: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("anchored steps", ("anchor",)),
+    ("delays per context", ("delay_context",)),
+    ("step priorities", ("priority",)),
+    ("continuations", ("continues_after",)),
+    ("abandonment", ("abandonment",)),
+    ("pools by the previous step", ("pools_after",)),
+    (
+        "scenario edits",
+        (
+            "skip",
+            "skip_where",
+            "skip_after",
+            "skip_rules",
+            "duration_factor",
+            "delay_factor",
+            "repeat_factor",
+            "merged_after",
+        ),
+    ),
+)
+
+
+def left_out(model: SimulationModel) -> list[str]:
+    """What ``model`` says that its Prosimos export cannot (methods §16.7), by name: the export
+    runs without it, so Prosimos's results differ from flowlens's by what these do.
+
+    >>> from flowlens.simulation.model import example_model
+    >>> d = example_model()
+    >>> left_out(SimulationModel.from_dict(d))
+    []
+    >>> d["batching"] = {"Decide": {"size": 5}}
+    >>> left_out(SimulationModel.from_dict(d))
+    ['batching rules']
+    """
+    acts = model.activities.values()
+    pools = model.pools.values()
+    out = []
+    if model.arrivals.get("attributes", {}).get("columns"):
+        out.append("case attributes")
+    if model.arrivals.get("closed_dates"):
+        out.append("closed dates")
+    if model.priority:
+        out.append("case priority")
+    out += [name for name, keys in _STEP_KEYS_LEFT_OUT if any(k in a for a in acts for k in keys)]
+    if model.batching:
+        out.append("batching rules")
+    if any(p.get("assignment") == "person" for p in pools):
+        out.append("assignment to one person")
+    if any(p.get("other_work") for p in pools):
+        out.append("other work")
+    if any(c.get("holidays") or c.get("extra_workdays") or c.get("preset") for c in model.calendars.values()):
+        out.append("holidays and extra working days")
+    return out
+
+
 def export_prosimos(model: SimulationModel, folder: str | Path) -> tuple[Path, Path]:
     """Write ``model`` as ``prosimos.bpmn`` and ``prosimos.json`` in ``folder`` (created when
     missing; the files are replaced whole or not at all) for Prosimos 2.1.0 and Apromore; see
@@ -820,6 +880,7 @@ def export_prosimos(model: SimulationModel, folder: str | Path) -> tuple[Path, P
         "order": int(model.control_flow["order"]),
         "parallel_blocks": [list(b) for b in blocks],
         "tasks": {task[a]: a for a in model.activity_names()},
+        "left_out": left_out(model),
     }
     out = Path(folder)
     bpmn_path = write_bytes(out / BPMN_NAME, _bpmn_xml(model, g))
@@ -830,6 +891,7 @@ def export_prosimos(model: SimulationModel, folder: str | Path) -> tuple[Path, P
 __all__ = [
     "PROSIMOS_VERSION",
     "export_prosimos",
+    "left_out",
     "order1_projection",
     "parallel_blocks",
     "prosimos_distribution",
