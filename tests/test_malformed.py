@@ -470,3 +470,27 @@ def test_corpus_matches_generator() -> None:
         else:
             assert path.read_bytes() == data, f"{name} differs: run tests/data/make_malformed.py"
         assert path.stat().st_size < 8192, f"{name} is not tiny"
+
+
+@pytest.mark.parametrize(
+    ("values", "time_format"),
+    [
+        (["epoch", " EPOCH "], None),  # the engine's word for 1970-01-01 00:00 UTC
+        (["-2000-01-01 00:00:00", "12000-01-01 00:00:00"], None),  # years no output can write
+        (["nan", "inf"], "epoch_s"),  # once an error for the whole log
+        (["1e300", "-9000000000000"], "epoch_s"),
+    ],
+    ids=["epoch-word", "years", "nan-inf", "out-of-range"],
+)
+def test_times_that_are_no_instant_are_quarantined(
+    tmp_path: Path, values: list[str], time_format: str | None
+) -> None:
+    good = ["1709283600", "1709287200"] if time_format else ["2024-03-01 09:00:00", "2024-03-01 10:00:00"]
+    path = tmp_path / "log.csv"
+    rows = [("1", "a", good[0]), ("1", "b", good[1]), ("2", "a", values[0]), ("3", "a", values[1])]
+    path.write_text("case,activity,timestamp\n" + "".join(f"{c},{a},{t}\n" for c, a, t in rows))
+    log = flowlens.read_log(path, time_format=time_format)
+    assert log.quality.rows_kept == 2
+    assert log.quality.quarantine_reasons == {"unparseable timestamp": 2}
+    assert log.quarantine().source_row.tolist() == [3, 4]
+    assert log.summary().start.startswith("2024-03-01T09:00")

@@ -40,7 +40,7 @@ from flowlens.columns import ACTIVITY_JOIN, ColumnMap
 from flowlens.errors import EmptyLogError, InputError
 from flowlens.i18n import M_
 from flowlens.io.readers import RawTable, fold
-from flowlens.io.timestamps import _observes_dst, lit, q, timestamp_column
+from flowlens.io.timestamps import MAX_US, MIN_US, _observes_dst, lit, q, special_word, timestamp_column
 from flowlens.quality import TIME_UNITS, Flag, QualityReport, TimeResolution
 from flowlens.relational import ACTIVITY_CODE, EID_STRIDE
 from flowlens.source import SourceInfo
@@ -247,7 +247,24 @@ def run_gate(
     staging_cols = ", ".join(["__reason", *own_walls])
     # the flags the reason is read from are not stored (three columns fewer to write per row),
     # nor the lifecycle value of a log without lifecycle (NULL on every row)
-    unstored = ", ".join(["__start_present", "__end_present", "__nul", *([] if lifecycle else ["__lc"])])
+    # a text time the engine read as one of its words ('epoch': 1970-01-01) is no time
+    words = {
+        name: raw.sql(col)
+        for name, col in (("__end_text", mapping.end), ("__start_text", mapping.start))
+        if col is not None and kinds.get(raw.column(col)) == "VARCHAR"
+    }
+    words_cols = "".join(f" {sql} AS {name}," for name, sql in words.items())
+    end_word = (
+        f"WHEN {special_word('__end_text', 'end_us')} THEN {lit(Q.BAD_TIME)}" if "__end_text" in words else ""
+    )
+    start_word = (
+        f"WHEN {special_word('__start_text', 'start_us')} THEN {lit(Q.BAD_START)}"
+        if "__start_text" in words
+        else ""
+    )
+    unstored = ", ".join(
+        ["__start_present", "__end_present", "__nul", *words, *([] if lifecycle else ["__lc"])]
+    )
     lc_check = (
         f"WHEN __lc IS NOT NULL AND __lc NOT IN {_in(tuple(STANDARD_LIFECYCLE))} THEN {lit(Q.UNKNOWN_LIFECYCLE)}"
         if lifecycle
@@ -268,8 +285,11 @@ def run_gate(
                    WHEN case_id IS NULL THEN {lit(Q.MISSING_CASE)}
                    WHEN activity IS NULL THEN {lit(Q.MISSING_ACTIVITY)}
                    WHEN NOT __end_present THEN {lit(Q.MISSING_TIME)}
-                   WHEN end_us IS NULL THEN {lit(Q.BAD_TIME)}
-                   WHEN __start_present AND start_us IS NULL THEN {lit(Q.BAD_START)}
+                   WHEN end_us IS NULL OR end_us NOT BETWEEN {MIN_US} AND {MAX_US} THEN {lit(Q.BAD_TIME)}
+                   {end_word}
+                   WHEN __start_present AND (start_us IS NULL OR start_us NOT BETWEEN {MIN_US} AND {MAX_US})
+                     THEN {lit(Q.BAD_START)}
+                   {start_word}
                    {gap_checks}
                    WHEN start_us > end_us THEN {lit(Q.END_BEFORE_START)}
                    {lc_check}
@@ -279,7 +299,7 @@ def run_gate(
                      {case_sql} AS case_id,
                      {activity_sql} AS activity,
                      {start_sql} AS start_us,
-                     {end.sql} AS end_us,
+                     {end.sql} AS end_us,{words_cols}
                      {start_present} AS __start_present,
                      {end_present} AS __end_present,
                      {resource_sql} AS resource,

@@ -27,6 +27,24 @@ from flowlens.errors import ConfigError, InputError
 
 _TIME_PARTS = ("%H:%M:%S.%f", "%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p")
 _EPOCH = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}
+#: The instants a time may be (UTC microseconds): the years 1 to 9999, which every output (ISO
+#: text, Python's datetime) can write; the gate quarantines the others as unparseable.
+MIN_US, MAX_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+
+
+def special_word(text: str, us: str) -> str:
+    """SQL: the text ``text`` that gave the instant ``us`` is one of the engine's special words
+    ('epoch', which its casts and patterns read as 1970-01-01 00:00 UTC), not a time: it holds
+    no digit. Only a value read as that instant is looked at (a CASE: no text check per row).
+
+    >>> import duckdb
+    >>> sql = "SELECT " + special_word("' Epoch '", "0") + ", " + special_word("'1970-01-01'", "0")
+    >>> duckdb.connect().execute(sql).fetchone()
+    (True, False)
+    """
+    return f"(CASE WHEN {us} = 0 THEN NOT regexp_matches({text}, '[0-9]') ELSE FALSE END)"
+
+
 # ISO-like layouts TRY_CAST rejects (a space before the offset, compact offsets).
 _ISO_EXTRA = [f"%Y-%m-%d{sep}{t} %z" for sep in (" ", "T") for t in ("%H:%M:%S.%f", "%H:%M:%S")] + [
     "%Y-%m-%dT%H:%M:%S%z",
@@ -181,9 +199,11 @@ def _parse_column(
 
 def _explicit(text: str, time_format: str, tz: str) -> ParsedColumn:
     if time_format in _EPOCH:
-        factor = _EPOCH[time_format]
+        # "nan", "inf" and numbers past the microsecond range are unparseable values
+        # (quarantined: TRY_CAST), not an error for the whole log
         return ParsedColumn(
-            f"CAST(round(TRY_CAST({text} AS DOUBLE) * {factor}) AS BIGINT)", {time_format: -1}
+            f"TRY_CAST(round(TRY_CAST({text} AS DOUBLE) * {_EPOCH[time_format]}) AS BIGINT)",
+            {time_format: -1},
         )
     if time_format == "iso":
         return ParsedColumn(
