@@ -79,14 +79,17 @@ class FindingContext:
 
     def close(self) -> None:
         """Drop the tables the detectors stored (:meth:`store`) and forget what they kept in the
-        context (their caches read those tables); the analyses it holds (time model, waiting
-        split, step roles, journeys) stay. At 10^8 events the instance, repeat and journey
+        context (their caches read those tables), and the journeys it built; the analyses it
+        holds (time model, waiting split, step roles) stay. At 10^8 events the instance, repeat and journey
         tables hold gigabytes of the engine's memory or spill folder until they are dropped.
         A closed context can be used again: what a detector needs is computed again."""
         from flowlens.timing.enablement import drop_tables
 
         drop_tables(self.log, *self._tables)
         self._tables.clear()
+        made = self.__dict__.pop("journeys", None)  # the context built them (cached_property)
+        if made is not None:
+            made.close(self.log)
         for key in [k for k in self.__dict__ if k.startswith("_") and k not in _FIELDS]:
             del self.__dict__[key]
 

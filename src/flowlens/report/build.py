@@ -768,7 +768,10 @@ def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> 
         skipped.append(("Customer journeys", key.reason))
         return report
     try:
-        return report.add(journeys_section(journeys(log)))
+        j = journeys(log)
+        section = journeys_section(j)
+        j.close(log)  # no later section joins these issues (segments build their own)
+        return report.add(section)
     except ConfigError as exc:
         skipped.append(("Customer journeys", why_not(exc)))
         return report
