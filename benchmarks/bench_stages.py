@@ -732,8 +732,9 @@ def parent_main(args: argparse.Namespace) -> int:
             if out.get("spill_sites"):
                 print_spill_sites(out["spill_sites"], sys.stderr)
             if out.get("tables"):
-                from table_trace import print_tables
+                from table_trace import print_summary, print_tables
 
+                print_summary(out["tables"], sys.stderr)
                 print_tables(out["tables"], sys.stderr)
             runs.append(out)
         row = summarise(size_label(n), args.engine, runs, ["analyze"] if args.analyze else stages)

@@ -121,17 +121,34 @@ class TableTrace:
         return out
 
 
+def held_for_nothing(report: dict[str, list[dict[str, Any]]], stage: str, row: dict[str, Any]) -> bool:
+    """``row`` (a table alive at ``stage``'s end) is read by no later stage."""
+    order = list(report)
+    last = row["last_read"]
+    return last is None or (last in order and order.index(last) <= order.index(stage))
+
+
+def print_summary(report: dict[str, list[dict[str, Any]]], file: Any) -> None:
+    """One line per stage: the tables alive at its end, their uncompressed size (estimate) and
+    the part no later stage reads."""
+    for stage, rows in report.items():
+        idle = sum(r["est_bytes"] for r in rows if held_for_nothing(report, stage, r))
+        print(
+            f"  after {stage:<20} {len(rows):>3} tables {sum(r['est_bytes'] for r in rows) / 1e9:7.3f} GB, "
+            f"read by no later stage {idle / 1e9:7.3f} GB",
+            file=file,
+        )
+
+
 def print_tables(report: dict[str, list[dict[str, Any]]], file: Any, min_rows: int = 0) -> None:
     """One block per stage: its end's tables (at least ``min_rows`` rows), largest first."""
-    order = list(report)
     for stage, rows in report.items():
         shown = sorted((r for r in rows if r["rows"] >= min_rows), key=lambda r: -r["est_bytes"])
         total = sum(r["est_bytes"] for r in rows) / 1e9
         print(f"## after {stage}: {len(rows)} tables, {total:.2f} GB uncompressed (estimate)", file=file)
         for r in shown:
             last = r["last_read"]
-            # alive after the last stage that reads it (or never read since it was made)
-            held = last is None or (last in order and order.index(last) <= order.index(stage))
+            held = held_for_nothing(report, stage, r)
             print(
                 f"  {r['table']:<26} {r['rows']:>12,} rows {r['columns']:>3} cols {r['est_bytes'] / 1e9:>7.3f} GB  "
                 f"made in {r['made']:<18} last read in {last or '-':<18}{'  (not read later)' if held else ''}",
@@ -176,6 +193,7 @@ def main(argv: list[str]) -> int:
     code = cli_main(["analyze", *argv])
     report = tables()
     if report is not None:
+        print_summary(report, sys.stdout)
         print_tables(report, sys.stdout)
     return int(code or 0)
 
