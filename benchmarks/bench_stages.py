@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e7 --engine spark --repeat 1   # the same on Spark
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e6 --trace-collects 100000  # what comes to Python
     .venv/bin/python benchmarks/bench_stages.py --sizes 1e7 --memory-limit 600MB --sample-spill 0.5  # what spills
+    .venv/bin/python benchmarks/bench_stages.py --sizes 1e6 --analyze --list-tables   # what stays
     .venv/bin/python benchmarks/bench_stages.py generate --events 1e8               # only the data
 
 Stages, in the order ``flowlens analyze`` runs them and sharing their inputs as it does: read
@@ -343,8 +344,14 @@ def child_main(args: argparse.Namespace) -> None:
         argv += ["--threads", str(args.threads)] if args.threads else []
         out["running"] = "analyze"
         save()
+        if args.list_tables:
+            from table_trace import trace_report_sections
+
+            tables = trace_report_sections()
         t1, c1 = time.perf_counter(), time.process_time()
         cli_main(argv)
+        if tables is not None:
+            out["tables"] = tables()
         out["stages"]["analyze"] = {
             "seconds": round(time.perf_counter() - t1, 3),
             "cpu_s": round(time.process_time() - c1, 3),
@@ -376,6 +383,9 @@ def child_main(args: argparse.Namespace) -> None:
         log = state["log"]
         ctx = FindingContext(log, seed=0, _tm=state["tm"], _waiting=state["wa"])
         report = find_wastes(log, ctx=ctx)
+        # the detectors' tables dropped as analyze drops them after its findings section (a
+        # revision before FindingContext.close keeps them)
+        getattr(ctx, "close", lambda: None)()
         return {"findings": len(report.findings), "missing": report.missing}
 
     steps = {
@@ -406,6 +416,13 @@ def child_main(args: argparse.Namespace) -> None:
             out["collects"] = trace.hits
         if sampler is not None:
             out["spill_sites"] = sampler.summary()
+        if args.list_tables and args.engine == "duckdb":
+            if "tables" not in state:
+                from table_trace import TableTrace
+
+                state["tables"] = TableTrace(state["log"].engine.duckdb)
+            state["tables"].snapshot(name)
+            out["tables"] = state["tables"].report()
         out["running"] = None
         save()
     if sampler is not None:
@@ -694,6 +711,7 @@ def parent_main(args: argparse.Namespace) -> int:
             cmd += ["--trace-collects", str(args.trace_collects)] if args.trace_collects else []
             cmd += ["--analyze-out", str(work / f"report-{size_label(n)}-{i}")] if args.analyze else []
             cmd += ["--sample-spill", str(args.sample_spill)] if args.sample_spill else []
+            cmd += ["--list-tables"] if args.list_tables else []
             res = result
             if args.nice:
                 cmd = ["nice", "-n", str(args.nice), *cmd]
@@ -713,6 +731,11 @@ def parent_main(args: argparse.Namespace) -> int:
             )
             if out.get("spill_sites"):
                 print_spill_sites(out["spill_sites"], sys.stderr)
+            if out.get("tables"):
+                from table_trace import print_summary, print_tables
+
+                print_summary(out["tables"], sys.stderr)
+                print_tables(out["tables"], sys.stderr)
             runs.append(out)
         row = summarise(size_label(n), args.engine, runs, ["analyze"] if args.analyze else stages)
         row["events"] = n
@@ -751,6 +774,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--trace-collects", type=int, default=0)
         p.add_argument("--analyze-out")
         p.add_argument("--sample-spill", type=float, default=0)
+        p.add_argument("--list-tables", action="store_true")
         child_main(p.parse_args(argv[1:]))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -783,6 +807,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="sample the spill folder and the statement being run this often; print the "
         "call sites that ran longest with the spill at their start, highest and end",
+    )
+    p.add_argument(
+        "--list-tables",
+        action="store_true",
+        help="list the engine's tables alive after each stage (with --analyze: each report "
+        "section), their size and the last stage that reads them (table_trace.py)",
     )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data-dir", default=str(DATA_DIR))

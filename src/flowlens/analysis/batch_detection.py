@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.relational import union_all
+from flowlens.timing.enablement import drop_tables
 
 if TYPE_CHECKING:
     import ibis
@@ -72,6 +73,7 @@ BATCH_COLUMNS = [
 @dataclass
 class BatchResult:
     #: one row per instance in a batch: eid, batch_id, batch_first_start, batch_enabled, size
+    #: (stored in the log's engine)
     members: ibis.Table
     #: one row per batch (see BATCH_COLUMNS)
     batches: pd.DataFrame
@@ -247,7 +249,7 @@ def detect_batches(
         members = m.filter(ibis.literal(False)).select(
             "eid", batch_id=m.bp, batch_first_start=m.start_us, batch_enabled=m.enabled_us, size=m.bp
         )
-        return BatchResult(members=members, batches=pd.DataFrame(columns=BATCH_COLUMNS))
+        return _result(tm, members, pd.DataFrame(columns=BATCH_COLUMNS), bases + ms)
     parallel = (cand.first_start_us == cand.last_start_us) & (cand.first_end_us == cand.last_end_us)
     cand["kind"] = "sequential"
     cand.loc[~parallel & (cand.overlaps > 0), "kind"] = "concurrent"
@@ -290,7 +292,15 @@ def detect_batches(
     )
     mm = m.join(keys, [m.resource == keys.b_res, m.activity == keys.b_act, m.bp == keys.b_bp])
     members = mm.select("eid", "batch_id", "batch_first_start", "batch_enabled", size=mm.b_size)
-    return BatchResult(members=members, batches=batches[BATCH_COLUMNS])
+    return _result(tm, members, batches[BATCH_COLUMNS], bases + ms)
+
+
+def _result(tm: TimeModel, members: ibis.Table, batches: pd.DataFrame, work: list[ibis.Table]) -> BatchResult:
+    """The members stored, and the busy periods and run members they are read from (``work``,
+    event-sized) dropped: what follows reads the members, nothing reads those."""
+    stored = tm.log.engine.materialize(members, prefix="fl_batch_members")
+    drop_tables(tm.log, *work)
+    return BatchResult(members=stored, batches=batches)
 
 
 def _busy_periods(part: ibis.Table, gap_s: float) -> ibis.Table:

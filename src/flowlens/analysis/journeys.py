@@ -39,6 +39,7 @@ from flowlens.errors import ConfigError
 from flowlens.i18n import M_, PM_, Message, join_messages
 from flowlens.io.cases import add_case_attributes
 from flowlens.relational import ordered_sequences
+from flowlens.timing.enablement import drop_tables
 from flowlens.units import count_value, duration_value, parse_duration, percent_value
 
 if TYPE_CHECKING:
@@ -226,6 +227,24 @@ class Journeys:
     groups_source: str = "defaults"
     #: case_idx, case_id, issue_idx, issue_id (engine table) for analyses that join issues
     case_issue: Any = field(default=None, repr=False)
+    #: the engine tables :attr:`case_issue` reads, dropped by :meth:`close`
+    _tables: tuple[Any, ...] = field(default=(), repr=False)
+
+    def close(self, log: EventLog) -> None:
+        """Drop the engine tables behind :attr:`case_issue` (``log``: the log these journeys
+        are of) once no analysis joins issues any more; the issues and summary stay.
+
+        >>> import flowlens, pandas as pd
+        >>> df = pd.DataFrame({"case": ["1"], "activity": ["a"], "timestamp": ["2024-01-01 09:00"],
+        ...                    "customer_id": ["c1"]})
+        >>> log = flowlens.read_log(df)
+        >>> j = journeys(log)
+        >>> j.close(log)
+        >>> log.engine.duckdb.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'fl_%'").fetchall()
+        [(0,)]
+        """
+        drop_tables(log, *self._tables)
+        self.case_issue = None
 
     def to_dict(self, *, issues: int | None = 20) -> dict[str, Any]:
         """JSON-ready: summary, columns, groups, notes and the first ``issues`` issues (longest
@@ -478,6 +497,7 @@ def journeys(
     df = issues.to_pandas()
     paths = path.to_pandas()
     log_end = int(t.end_us.max().to_pandas())
+    drop_tables(log, contacts)  # read by the issues and paths alone
 
     df = _finish_issues(df, paths, members, win_us, log_end, roles)
     summary, more_notes = _summary(df, members, roles, win_s)
@@ -503,6 +523,7 @@ def journeys(
         notes=notes,
         groups_source=g.source,
         case_issue=case_issue.select("case_idx", "case_id", "issue_idx", "issue_id"),
+        _tables=(case_issue,),
     )
 
 

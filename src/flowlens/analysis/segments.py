@@ -985,6 +985,8 @@ def segments(
                     )
                 )
         notes += j.notes
+        if j is not journeys:  # built here: nothing else joins its issues
+            j.close(log)
     if tm.starts_estimated:
         notes.append(
             M_(

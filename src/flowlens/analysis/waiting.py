@@ -232,7 +232,7 @@ def waiting_causes(
         shared=shared,
         other_work=other,
     )
-    members = log.engine.materialize(batches.members, prefix="fl_batch_members")
+    members = batches.members
 
     mapping = ibis.memtable(res.rename(columns={"resource": "m_res", "team": "m_team"}))
     waiting = inst.filter(inst.wait_us > 0)
@@ -307,7 +307,7 @@ def waiting_causes(
         for r in slices
     ]
     per = union_all(per_parts)
-    drop_tables(log, *scratch, *w_parts)
+    drop_tables(log, *scratch, *w_parts, *sweep.tables)
     return WaitingAnalysis(
         tm=tm,
         per_instance=per,
@@ -340,6 +340,9 @@ class _Sweep:
     ready_evidence_us: int
     #: the log's engine (the segments are materialised there)
     engine: Any
+    #: the segment tables :meth:`split` stored, read by its result alone (the caller drops them
+    #: once that is stored)
+    tables: list[ibis.Table] = field(default_factory=list)
 
     def split(self, w: ibis.Table) -> ibis.Table:
         """eid and the five causes' microseconds for the waits of ``w`` (rows of ``self.w``)."""
@@ -417,6 +420,7 @@ class _Sweep:
             else_="extraneous",
         )
         st = self.engine.materialize(st.mutate(cause=cause), prefix="fl_wait_segments")
+        self.tables.append(st)
         # Off-shift time counts only after the last time the resource was on shift and free for at
         # least ``ready_evidence_s`` and then went off shift without starting the case: before that
         # the case was not ready (the customer, a third party or unlogged work held it), so the

@@ -338,7 +338,7 @@ def _build(ctx: FindingContext) -> Steps:
         c for c in x.columns if c not in ("chan", "contact", "fam", "ck", "issue_idx", "wait_us", "proc_us")
     ]
     x = x.select(*order, "fam", "ck", "issue_idx", "wait_us", "proc_us")
-    base_parts = [log.engine.materialize(case_slice(x, r), prefix="fl_jbase") for r in slices]
+    base_parts = [ctx.store(case_slice(x, r), prefix="fl_jbase") for r in slices]
     base = union_all(base_parts)
     # The performer's party (customer, organisation, external) and whether they are staff: one
     # small mapping of the distinct values, joined once (an IN list of the staff would be a
@@ -361,7 +361,7 @@ def _build(ctx: FindingContext) -> Steps:
     )
     # stored (one row per contact): the running counts below read it too, and as an expression
     # each reader aggregated every instance again
-    kk = log.engine.materialize(kk.rename(k_case="case_idx", k_ck="ck"), prefix="fl_jcontacts")
+    kk = ctx.store(kk.rename(k_case="case_idx", k_ck="ck"), prefix="fl_jcontacts")
 
     def with_contact(y: ibis.Table) -> ibis.Table:
         """``y`` (rows of ``base``) with its contact's kid and kfam."""
@@ -381,7 +381,7 @@ def _build(ctx: FindingContext) -> Steps:
     # to the instances once
     first = a.left_join(f, a.a_issue == f.f_issue)
     first = first.select("a_issue", "ifam", "iact", "i_first_eid", "i_first_case")
-    first = log.engine.materialize(first, prefix="fl_jfirst")
+    first = ctx.store(first, prefix="fl_jfirst")
 
     def steps_of(b: ibis.Table) -> ibis.Table:
         """The rows of the steps table of the cases of ``b`` (a slice of cases of ``base``)."""
@@ -452,7 +452,7 @@ def _build(ctx: FindingContext) -> Steps:
         cols.insert(cols.index("i_first_case") + 1, "pty")
         return x.select(*cols, "kid")
 
-    parts = [log.engine.materialize(steps_of(case_slice(base, r)), prefix="fl_jsteps") for r in slices]
+    parts = [ctx.store(steps_of(case_slice(base, r)), prefix="fl_jsteps") for r in slices]
     table = union_all(parts)
     # the per-contact and per-issue look-ups and the base are in the steps table now
     drop_tables(log, kk, first, *base_parts)
@@ -615,7 +615,7 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
         allc = allc.union(p)
     # stored once: the occurrences and both parts read it (as an expression, every claim
     # builder's query ran once per reader)
-    allc = ctx.log.engine.materialize(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
+    allc = ctx.store(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
     keys = ["kind", "g1", "g2", "g3", "case_id"]
     tb = st.table.select("eid", "case_id", "wait_us", "proc_us", "staff")
     # Occurrences: the anchors (before the parts are shared out).

@@ -325,18 +325,30 @@ def find_wastes(
     ``context_options`` go to :class:`FindingContext` (``groups``, ``resamples``,
     ``journey_options``). Pass ``ctx`` to reuse a context (its log wins). ``min_cases`` is the
     fewest cases a finding must affect (default :func:`~flowlens.findings.rank.min_cases`: 1 %
-    of the cases, at least 5).
+    of the cases, at least 5). A context made here is closed at the end (its tables dropped);
+    a given one is left to its caller (:meth:`FindingContext.close`).
     """
-    if ctx is None:
-        if isinstance(allow, (str, Path)):
-            allow = AllowList.from_file(allow)
-        if isinstance(calendars, (str, Path)):
-            from flowlens.timing.calendars import CalendarSet
+    if ctx is not None:
+        return _find_wastes(ctx, detectors, strict, min_cases)
+    if isinstance(allow, (str, Path)):
+        allow = AllowList.from_file(allow)
+    if isinstance(calendars, (str, Path)):
+        from flowlens.timing.calendars import CalendarSet
 
-            calendars = CalendarSet.from_file(calendars)
-        ctx = FindingContext(
-            log, allow=allow or AllowList.default(), calendars=calendars, seed=seed, **context_options
-        )
+        calendars = CalendarSet.from_file(calendars)
+    with FindingContext(
+        log, allow=allow or AllowList.default(), calendars=calendars, seed=seed, **context_options
+    ) as made:
+        return _find_wastes(made, detectors, strict, min_cases)
+
+
+def _find_wastes(
+    ctx: FindingContext,
+    detectors: Sequence[str | DetectorFn] | None,
+    strict: bool | None,
+    min_cases: int | None,
+) -> FindingsReport:
+    """:func:`find_wastes` on a context."""
     loaded, missing = load_detectors(detectors, strict=strict)
     notes: list[str] = [
         M_("detector module {module} is not available yet: skipped", module=m) for m in missing

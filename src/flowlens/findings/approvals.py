@@ -64,6 +64,7 @@ from flowlens.findings.instances import cases_per_activity, instance_table
 from flowlens.findings.model import Finding, Scenario, engine_case_seconds, saving_us
 from flowlens.findings.rank import bootstrap_total_ci
 from flowlens.i18n import M_, Message
+from flowlens.timing.enablement import drop_tables
 from flowlens.units import Value, count_value, percent_value
 
 if TYPE_CHECKING:
@@ -468,7 +469,6 @@ def _no_effect_checks(
     )
     # the candidates' instances stay in the engine: what comes to Python is counts per
     # activity and next step, and one row per case for the cost (not one per instance)
-    engine = ctx.log.engine
     # each activity's first position per case, stored once: the steps of the candidates and
     # of their predecessors, the upstream shares and every candidate's comparison read it. It
     # is the shared instance table's first instance of the step, when that ends before the stop
@@ -476,10 +476,11 @@ def _no_effect_checks(
     # and activity name.
     it = instance_table(ctx)
     fp = it.filter((it.occ == 1) & ~it.after_stop).select("case_idx", "activity", first="pos")
-    fp = engine.materialize(fp, prefix="fl_noeff_first")
-    ci = engine.materialize(_steps(base, fp, cand, controls), prefix="fl_noeff_c")
+    fp = ctx.store(fp, prefix="fl_noeff_first")
+    ci = ctx.store(_steps(base, fp, cand, controls), prefix="fl_noeff_c")
     nx = _counts(ci, ["n_act", "n_seen"])
     if nx.empty:
+        drop_tables(ctx.log, fp, ci)
         return []
     pv = _counts(ci, ["p_act"])
     pr = _counts(ci, ["prior_act"])
@@ -488,7 +489,7 @@ def _no_effect_checks(
     pred = {str(act): _mode(g.p_act, g.k) for act, g in pv.groupby("activity", sort=True)}
     pred_all = sorted({v for v in pred.values() if v is not None})
     if pred_all:
-        pt = engine.materialize(_steps(base, fp, pred_all, set()), prefix="fl_noeff_p")
+        pt = ctx.store(_steps(base, fp, pred_all, set()), prefix="fl_noeff_p")
         upstream = _upstream(fp, pd.concat([nx, _counts(pt, ["n_act", "n_seen"])], ignore_index=True))
     else:
         pt, upstream = None, _upstream(fp, nx)
@@ -720,6 +721,8 @@ def _no_effect_checks(
                     detector=name,
                 )
             )
+    # read by this check alone (its findings are cached, the merge detector reads those)
+    drop_tables(ctx.log, fp, ci, *([pt] if pt is not None else []))
     return findings
 
 

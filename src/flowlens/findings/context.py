@@ -5,18 +5,23 @@
 >>> ctx = FindingContext(flowlens.read_log(df))
 >>> ctx.tm.instances.count().to_pandas()
 2
+
+The tables detectors store for one another (:meth:`FindingContext.store`) belong to the context
+and are dropped when it is closed (``with FindingContext(log) as ctx:`` or :meth:`close`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from flowlens.findings.allowlist import AllowList
 
 if TYPE_CHECKING:
+    import ibis
+
     from flowlens.analysis.activity_groups import ActivityGroups
     from flowlens.analysis.journeys import Journeys
     from flowlens.analysis.step_roles import StepRoles
@@ -49,6 +54,50 @@ class FindingContext:
     #: analyses already computed by the caller (the report), reused instead of recomputed
     _tm: TimeModel | None = field(default=None, repr=False)
     _waiting: WaitingAnalysis | None = field(default=None, repr=False)
+    #: the tables the detectors stored for this context (:meth:`store`), dropped by :meth:`close`
+    _tables: list[ibis.Table] = field(default_factory=list, repr=False)
+
+    def store(self, expr: ibis.Table, *, prefix: str) -> ibis.Table:
+        """``expr`` computed once into a table of the log's engine
+        (:meth:`~flowlens.engine.Engine.materialize`) for the detectors of this context to
+        read; it is dropped by :meth:`close`. A detector that alone reads a table it stored
+        may drop it sooner (:func:`~flowlens.timing.enablement.drop_tables`).
+
+        >>> import flowlens, pandas as pd
+        >>> df = pd.DataFrame({"case": ["1"], "activity": ["a"], "timestamp": ["2024-01-01 09:00"]})
+        >>> with FindingContext(flowlens.read_log(df)) as ctx:
+        ...     t = ctx.store(ctx.log.table.select("eid"), prefix="fl_doc")
+        ...     t.count().to_pandas()
+        1
+        >>> ctx.log.engine.duckdb.execute(
+        ...     "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [t.get_name()]).fetchall()
+        [(0,)]
+        """
+        table = self.log.engine.materialize(expr, prefix=prefix)
+        self._tables.append(table)
+        return table
+
+    def close(self) -> None:
+        """Drop the tables the detectors stored (:meth:`store`) and forget what they kept in the
+        context (their caches read those tables), and the journeys it built; the analyses it
+        holds (time model, waiting split, step roles) stay. At 10^8 events the instance, repeat and journey
+        tables hold gigabytes of the engine's memory or spill folder until they are dropped.
+        A closed context can be used again: what a detector needs is computed again."""
+        from flowlens.timing.enablement import drop_tables
+
+        drop_tables(self.log, *self._tables)
+        self._tables.clear()
+        made = self.__dict__.pop("journeys", None)  # the context built them (cached_property)
+        if made is not None:
+            made.close(self.log)
+        for key in [k for k in self.__dict__ if k.startswith("_") and k not in _FIELDS]:
+            del self.__dict__[key]
+
+    def __enter__(self) -> FindingContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @cached_property
     def tm(self) -> TimeModel:
@@ -91,3 +140,7 @@ class FindingContext:
         from flowlens.analysis.activity_groups import ActivityGroups
 
         return self.groups or ActivityGroups.default()
+
+
+#: the context's own attributes (the rest of its ``__dict__`` starting with "_" is detectors' caches)
+_FIELDS = {f.name for f in fields(FindingContext)}

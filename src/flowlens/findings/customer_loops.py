@@ -157,7 +157,7 @@ def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
         idle=ibis.greatest(s.n_start - s.e_end, 0).fill_null(0),
         unsupported=~s.asked & ~s.n_cust.fill_null(False) & ~s.n_act.isin(statuses).fill_null(False),
     )
-    return ctx.log.engine.materialize(s, prefix="fl_idle")
+    return ctx.store(s, prefix="fl_idle")
 
 
 def idle_claims(ctx: FindingContext) -> ibis.Table | None:

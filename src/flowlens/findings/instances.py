@@ -70,9 +70,7 @@ def _instance_table(ctx: FindingContext) -> ibis.Table:
     # 4.1). Every column is computed within a case, so the slices' rows are the whole's.
     log = ctx.log
     staff = [r for r in distinct_values(ctx, "resource") if is_staff(r)]
-    parts = [
-        log.engine.materialize(_instances_of(ctx, r, staff), prefix="fl_finstances") for r in case_slices(log)
-    ]
+    parts = [ctx.store(_instances_of(ctx, r, staff), prefix="fl_finstances") for r in case_slices(log)]
     return union_all(parts)
 
 

@@ -180,7 +180,7 @@ def detect_merge_candidates(
     rows = rows.mutate(
         handoff=(rows.p_a.notnull() & rows.p_b.notnull() & (rows.ra != rows.rb)).fill_null(False)
     )
-    rows = ctx.log.engine.materialize(rows.drop("p_a", "p_b"), prefix="fl_merge_rows")
+    rows = ctx.store(rows.drop("p_a", "p_b"), prefix="fl_merge_rows")
     hs = rows.group_by(["a", "b"]).aggregate(n=rows.count(), h=rows.handoff.cast("int64").sum()).to_pandas()
     shares = {(str(x), str(y)): (int(h), int(k)) for x, y, k, h in zip(hs.a, hs.b, hs.n, hs.h, strict=True)}
     hand = rows.filter(rows.handoff)

@@ -133,7 +133,7 @@ def _bounces(ctx: FindingContext) -> Bounces:
     claims = x.filter(x.scope & (x.rs | isin(x.activity, bounce_work))).select(
         "eid", "case_idx", "case_id", "activity", "wait", "proc", "cproc", "staff"
     )
-    claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims")
+    claims = ctx.store(claims, prefix="fl_pp_claims")
     # The team before and after each reassignment (last and next staff step): range joins of
     # the reassignments with the staff steps of their case, not ordered passes over every
     # instance. They read the instance table itself: its projections of ``x`` would join the
@@ -299,7 +299,7 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     h = h.join(vc, h.val == vc.k_val).select(
         "case_idx", "case_id", "pos", "activity", "acode", "val", "vcode", "con"
     )
-    h = log.engine.materialize(h, prefix="fl_pp_assign")
+    h = ctx.store(h, prefix="fl_pp_assign")
     if _set_by_activity(h):
         return empty
     wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
@@ -327,7 +327,7 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
         con1=h.con.argmax(h.pos),
     )
     s = s.select("case_idx", "case_id", "stint", "val", "vcode", "again", "p0", "p1", "con0", "con1")
-    s = log.engine.materialize(s, prefix="fl_pp_stints")
+    s = ctx.store(s, prefix="fl_pp_stints")
     ws = ibis.window(group_by=[s.case_idx, s.vcode], order_by=s.stint)
     s2 = s.mutate(
         prev_stint=s.stint.lag().over(ws),
@@ -472,7 +472,7 @@ def _assignment_priced(ctx: FindingContext) -> AssignmentReturns:
     if idle is not None:
         ie = idle.select(i_eid="eid")
         span = span.anti_join(ie, span.eid == ie.i_eid)
-    span = ctx.log.engine.materialize(span, prefix="fl_pp_span")
+    span = ctx.store(span, prefix="fl_pp_span")
     agg = span.group_by("rid").aggregate(t=span.wait.sum()).to_pandas()
     r["t_s"] = r.rid.map(dict(zip(agg.rid, agg.t.astype(float) / US, strict=True))).fillna(0.0)
     # a return that adds no waiting is parallel work seen in end-time order, not a bounce
@@ -481,7 +481,7 @@ def _assignment_priced(ctx: FindingContext) -> AssignmentReturns:
         return AssignmentReturns(r, None, col, pairs, pair_hops)
     keep = ibis.memtable(pd.DataFrame({"k_rid": r.rid.to_numpy()}))
     claims = span.join(keep, span.rid == keep.k_rid).drop("k_rid")
-    claims = ctx.log.engine.materialize(claims, prefix="fl_pp_claims_b")
+    claims = ctx.store(claims, prefix="fl_pp_claims_b")
     return AssignmentReturns(r, claims, col, pairs, pair_hops)
 
 

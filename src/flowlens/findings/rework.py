@@ -262,7 +262,7 @@ def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     vals = lt.select(ov=ov).distinct().to_pandas()["ov"].dropna().astype(str)
     failed_values = sorted(v for v in vals if FAILED.search(normalise(v)))
     fe = lt.filter(isin(ov, failed_values)).select(f_eid="eid", ofail=ibis.literal(True))
-    fe = log.engine.materialize(fe, prefix="fl_rework_ofail")
+    fe = ctx.store(fe, prefix="fl_rework_ofail")
     x = x.left_join(fe, x.eid == fe.f_eid).drop("f_eid")
     return x.mutate(ofail=x.ofail.fill_null(False))
 
@@ -295,7 +295,7 @@ def _repeats(ctx: FindingContext) -> Repeats:
             # read once, by the join below: not stored apart
             xh = xs.semi_join(hit, xs.case_idx == hit.h_case)
             v = keep.union(_visits(ctx, xh, transparent_all, scratch=scratch), distinct=False)
-        parts.append(log.engine.materialize(_with_visits(xs, v, claims), prefix="fl_rework"))
+        parts.append(ctx.store(_with_visits(xs, v, claims), prefix="fl_rework"))
         # the slice's visit columns are in the repeat table now
         drop_tables(log, *scratch)
     t = union_all(parts)
@@ -330,7 +330,6 @@ def _visits(
     inside a W_ work item, ordered before it by their earlier end) was done during it."""
     import ibis
 
-    engine = ctx.log.engine
     # the ordered passes carry integer columns only (activity codes, times, positions):
     # DuckDB's window operator sorts every column it carries, and text columns (activity,
     # resource, contact) cost several times more; they are joined by eid afterwards
@@ -347,7 +346,7 @@ def _visits(
         n_act=k.acode.lead().over(wc),
         n_start=k.start_rec.lead().over(wc),
     )
-    w = engine.materialize(k, prefix="fl_rework_w")
+    w = ctx.store(k, prefix="fl_rework_w")
     # work of other steps between the previous instance of the step and this one: after the
     # previous one ended and before this one started
     i = w.filter(w.prev_pos.notnull()).select(
@@ -402,7 +401,7 @@ def _visits(
     # framed aggregate, several times slower in DuckDB than a row number)
     rn = ibis.row_number().over(ibis.window(group_by=[n.case_idx, n.acode, n.new], order_by=n.pos)) + 1
     n = n.mutate(visit=ibis.ifelse(n.new, rn, n.occ - rn))
-    n = engine.materialize(n, prefix="fl_rework_v")
+    n = ctx.store(n, prefix="fl_rework_v")
     drop_tables(ctx.log, w)  # read by n alone
     # recorded at the same moment as another step (recorded times; a moment, not a date: at
     # midnight, in a date-only log, every step of a day would be "together")
@@ -475,7 +474,7 @@ def _visits(
     if scratch is not None:
         scratch.append(n)  # read by v, which the caller reads once: dropped by the caller
         return v
-    v = engine.materialize(v, prefix="fl_rework_v")
+    v = ctx.store(v, prefix="fl_rework_v")
     drop_tables(ctx.log, n)  # read by v alone
     return v
 
@@ -735,7 +734,7 @@ def _regions(ctx: FindingContext) -> ibis.Table:
     reg = reg.select(r_case="case_idx", r_region="region", head="head", kind=kind)
     a = a.join(reg, [a.case_idx == reg.r_case, a.region == reg.r_region])
     a = a.select("case_idx", "region", "eid", "activity", "visit", "pos", "prev_pos", "kind", "head")
-    return ctx.log.engine.materialize(a, prefix="fl_rework_regions")
+    return ctx.store(a, prefix="fl_rework_regions")
 
 
 def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
@@ -857,7 +856,7 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         )
         claims = claims.mutate(part=part).drop("r_hit")
         claims = claims.filter(claims.part != "none")
-    claims = ctx.log.engine.materialize(claims, prefix="fl_rework_claims")
+    claims = ctx.store(claims, prefix="fl_rework_claims")
     return claims, groups
 
 

@@ -644,6 +644,7 @@ def _bottlenecks(log: EventLog, tm: TimeModel, opts: ReportOptions, other: Any) 
         return bottlenecks_section(rep)
     from flowlens.analysis.bottlenecks.capacity import utilisation
     from flowlens.timing.discovery import discover_calendars
+    from flowlens.timing.enablement import drop_tables
     from flowlens.timing.model import with_calendars
 
     # the same time model on the found calendars: only its business-time columns change
@@ -651,6 +652,8 @@ def _bottlenecks(log: EventLog, tm: TimeModel, opts: ReportOptions, other: Any) 
     util = {
         lv: utilisation(found_tm, level=lv, freq=rep.util_freq, other_work=other) for lv in rep.utilisation
     }
+    # read by this section alone (the other sections read tm)
+    drop_tables(log, found_tm.instances, found_tm.cases)
     sentences = [s for s in rep.sentences if not s.startswith("Utilisation counts every hour")]
     return bottlenecks_section(replace(rep, utilisation=util, sentences=sentences), util_found=True)
 
@@ -745,8 +748,10 @@ def _findings(
         _waiting=wa,
     )
     found["ctx"] = ctx  # its step roles also give the outcomes of the first page
-    found["findings"] = find_wastes(log, ctx=ctx)
-    return findings_section(found["findings"], top=opts.top_findings)
+    # the detectors' tables are read by no later section: dropped once the section is built
+    with ctx:
+        found["findings"] = find_wastes(log, ctx=ctx)
+        return findings_section(found["findings"], top=opts.top_findings)
 
 
 def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> Report:
@@ -763,7 +768,10 @@ def _journeys(log: EventLog, report: Report, skipped: list[tuple[str, str]]) -> 
         skipped.append(("Customer journeys", key.reason))
         return report
     try:
-        return report.add(journeys_section(journeys(log)))
+        j = journeys(log)
+        section = journeys_section(j)
+        j.close(log)  # no later section joins these issues (segments build their own)
+        return report.add(section)
     except ConfigError as exc:
         skipped.append(("Customer journeys", why_not(exc)))
         return report

@@ -242,7 +242,7 @@ def enabled_times(
         rows = x.filter(x.fl_open).select("eid", "case_idx", "pos", "activity", "start_us")
         cases = rows.select("case_idx").distinct()
         sub = t.semi_join(cases, t.case_idx == cases.case_idx)
-        far = _step_back(log, sub, rows, conc, skew_us, max_steps)
+        far = _step_back(log, sub, rows, conc, skew_us, max_steps, work)
         far = far.filter(far.cur >= 0)
         j = t.select(j_eid="eid", j_end="end_us", j_act="activity", j_res="resource")
         far = far.select(f_eid="eid", f_enabler=far.eid - far.pos + far.cur)
@@ -290,10 +290,17 @@ def drop_tables(log: EventLog, *tables: ibis.Table) -> None:
 
 
 def _step_back(
-    log: EventLog, t: ibis.Table, rows: ibis.Table, conc: ibis.Table | None, skew_us: int, max_steps: int
+    log: EventLog,
+    t: ibis.Table,
+    rows: ibis.Table,
+    conc: ibis.Table | None,
+    skew_us: int,
+    max_steps: int,
+    work: list[ibis.Table],
 ) -> ibis.Table:
     """eid, pos, cur: the position of the enabler of each of ``rows`` (eid, case_idx, pos,
-    activity, start_us), -1 for none, found among the instances ``t`` of their cases.
+    activity, start_us), -1 for none, found among the instances ``t`` of their cases. The
+    tables it stores are added to ``work``: the result reads them, the caller drops them.
 
     The instances that ended by a given time form a prefix of the case: the latest candidate
     is found with one running maximum per case, and concurrent candidates are skipped by
@@ -319,6 +326,7 @@ def _step_back(
     pending = eng.materialize(
         c.select("eid", "case_idx", "pos", "activity", cur=first), prefix="fl_enab", transient=True
     )
+    work.append(pending)
     resolved: list[ibis.Table] = []
     for _ in range(max_steps if conc is not None else 1):
         j = t.select(j_eid="eid", j_act="activity")
@@ -335,12 +343,14 @@ def _step_back(
             prefix="fl_enab",
             transient=True,
         )
+        work.append(x)
         resolved.append(x.filter(~x.blocked).select("eid", "pos", "cur"))
         pending = x.filter(x.blocked).select("eid", "case_idx", "pos", "activity", cur=x.cur - 1)
         if int(pending.count().to_pandas()) == 0:
             pending = None
             break
         pending = eng.materialize(pending, prefix="fl_enab", transient=True)
+        work.append(pending)
     found = resolved[0]
     for r in resolved[1:]:
         found = found.union(r, distinct=False)

@@ -10,6 +10,7 @@ import pandas as pd
 from flowlens.analysis.bottlenecks.grid import NOMINAL_US, period_starts, time_grid
 from flowlens.analysis.bottlenecks.ranking import NO_TEAM, check_level
 from flowlens.errors import ConfigError
+from flowlens.timing.enablement import drop_tables
 
 if TYPE_CHECKING:
     from flowlens.timing.calendars import WorkCalendar
@@ -159,8 +160,10 @@ def utilisation(
     j = merged.join(periods, [periods.p_lo < merged.e, periods.p_hi > merged.s])
     j = j.mutate(cs=ibis.greatest(j.s, j.p_lo), ce=ibis.least(j.e, j.p_hi))
     j = j.mutate(fl_id=ibis.row_number().over(order_by=[j.fl_group, j.resource, j.fl_island, j.p_k]))
+    stored: list[ibis.Table] = []  # read by this function alone
     if tm.clock is not None:
         j = tm.log.engine.materialize(j, prefix="fl_busy")
+        stored.append(j)
         a = tm.clock.add_clock(
             j.select(fl_key="fl_id", calendar="calendar", t="cs"),
             key="fl_key",
@@ -186,6 +189,7 @@ def utilisation(
         .to_pandas()
         .rename(columns={"p_k": "k"})
     )
+    drop_tables(tm.log, *stored)
 
     # available: the unit's calendar over each period clipped to its active span
     cals = tm.calendars.all()

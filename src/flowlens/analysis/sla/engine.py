@@ -39,6 +39,7 @@ from flowlens.analysis.sla.rules import (
 from flowlens.errors import ConfigError
 from flowlens.i18n import M_
 from flowlens.timing.calendars import WorkCalendar
+from flowlens.timing.enablement import drop_tables
 from flowlens.units import count_value
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -591,7 +592,7 @@ def evaluate_sla(
     c = cs.join(per, "case_idx")
     c = c.mutate(stopped=c.stop_us.notnull(), wend_us=c.stop_us.fill_null(max(as_of_us, 0)))
     c = c.mutate(wend_us=ibis.greatest(c.wend_us, c.clock_start_us))
-    c = log.engine.materialize(c, prefix="fl_sla_base")
+    c = base = log.engine.materialize(c, prefix="fl_sla_base")
 
     # the day table covers receipts, stops and the furthest possible deadline
     bounds = c.aggregate(lo=c.clock_start_us.min(), hi=c.wend_us.max()).to_pandas().iloc[0]
@@ -635,7 +636,7 @@ def evaluate_sla(
         c = _deadline(
             c, key, int(amount) if unit != "hours" else float(amount), unit, rule, dt, cutoff is not None
         )
-    c = log.engine.materialize(c, prefix="fl_sla_dl")
+    c = deadlines = log.engine.materialize(c, prefix="fl_sla_dl")
 
     # 5. extensions in order: a tier applies when its condition holds in time
     cur = c.d_base_eff
@@ -693,6 +694,7 @@ def evaluate_sla(
         period_month=c.period_month,
     )
     cases = log.engine.materialize(out, prefix="fl_sla")
+    drop_tables(log, base, deadlines)  # read by the cases' table alone
     return SlaResult(
         log=log,
         rule=rule,
