@@ -325,8 +325,9 @@ def find_wastes(
     ``context_options`` go to :class:`FindingContext` (``groups``, ``resamples``,
     ``journey_options``). Pass ``ctx`` to reuse a context (its log wins). ``min_cases`` is the
     fewest cases a finding must affect (default :func:`~flowlens.findings.rank.min_cases`: 1 %
-    of the cases, at least 5). A context made here is closed at the end (its tables dropped);
-    a given one is left to its caller (:meth:`FindingContext.close`).
+    of the cases, at least 5). A context made here is closed at the end (the detectors' tables
+    dropped; the time model and waiting split it computed keep theirs); a given one is left to
+    its caller (:meth:`FindingContext.close`).
     """
     if ctx is not None:
         return _find_wastes(ctx, detectors, strict, min_cases)
