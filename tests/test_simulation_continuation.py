@@ -92,3 +92,45 @@ def test_a_continuation_naming_an_unknown_step_is_refused() -> None:
     m["activities"]["Decide"]["continues_after"] = ["Chek"]
     with pytest.raises(flowlens.errors.ConfigError, match=r"continues_after.*'Chek'.*'Check'"):
         SimulationModel.from_dict(m)
+
+
+def transfer_model() -> SimulationModel:
+    """A first-line agent takes the call, a specialist re-checks it and goes straight on to handle
+    it (the first line handles most requests that come to them directly: Handle's shares)."""
+    m = copy.deepcopy(example_model())
+    m["control_flow"]["transitions"] = [
+        {"after": [START], "next": {"Take": 1.0}},
+        {"after": ["Take"], "next": {"Recheck": 1.0}},
+        {"after": ["Recheck"], "next": {"Handle": 1.0}},
+        {"after": ["Handle"], "next": {END: 1.0}},
+    ]
+    m["arrivals"]["gaps"] = {"dist": "exponential", "mean": 1.0}
+    m["arrivals"]["intensity"] = [[6.0] * 24 for _ in range(7)]
+    m["pools"] = {
+        "first line": {"members": ["ann", "bob"], "calendar": "24x7"},
+        "specialists": {"members": ["sue"], "calendar": "24x7"},
+    }
+    m["activities"] = {
+        "Take": {"duration": {"dist": "fixed", "value": 60.0}, "pools": {"first line": 1.0}},
+        "Recheck": {"duration": {"dist": "fixed", "value": 60.0}, "pools": {"specialists": 1.0}},
+        "Handle": {
+            "duration": {"dist": "fixed", "value": 120.0},
+            "pools": {"first line": 0.8, "specialists": 0.2},
+            "continues_after": ["Recheck"],
+        },
+    }
+    return SimulationModel.from_dict(m)
+
+
+def test_a_step_going_on_from_a_removed_one_stays_with_the_pool_that_would_have_done_it() -> None:
+    base = simulate(transfer_model(), cases=200, seed=3, start="2024-03-04T09:00:00", warmup_cases=0)
+    assert set(base.loc[base.activity == "Handle", "resource"]) == {"sue"}
+    # the re-check removed, nobody goes on from it: the request is still the specialist's
+    # (before: drawn over Handle's pools, 80 % to the first line)
+    scen = Scenario.from_dict(
+        {"name": "no re-check", "change": [{"action": "remove", "activity": "Recheck"}]}
+    )
+    gone = simulate(
+        scen.apply(transfer_model()), cases=200, seed=3, start="2024-03-04T09:00:00", warmup_cases=0
+    )
+    assert set(gone.loc[gone.activity == "Handle", "resource"]) == {"sue"}
