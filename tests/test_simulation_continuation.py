@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,6 +16,8 @@ from flowlens.simulation import SimulationModel, simulate
 from flowlens.simulation.fit import build, fit_model, observe
 from flowlens.simulation.model import END, START, example_model
 from flowlens.simulation.scenarios import Scenario
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios" / "bank"
 
 
 def call_model(continuations: bool) -> SimulationModel:
@@ -66,14 +69,20 @@ def test_a_continued_step_is_done_by_the_same_person_at_once_and_a_removed_link_
     assert (s.start_time_b == s.end_time_a).all()
 
 
-def test_the_fit_finds_the_steps_of_a_call_one_agent_does_in_a_row() -> None:
+@pytest.fixture(scope="module")
+def calls_model() -> SimulationModel:
+    """The model of the generated tiny bank's service calls (250 issues, 15 transfers)."""
     from flowlens.synth import generate_bank
 
     out = tempfile.mkdtemp(prefix="flowlens-continuation-")
     generate_bank("tiny", seed=5, out_dir=out, remedies="none", formats=("parquet",))
     ev = pd.read_parquet(f"{out}/events.parquet")
     calls = ev[ev.process == "service_issue"].drop(columns=["attrs", "activity_zh"])
-    m = build(observe(flowlens.read_log(calls, tz="Asia/Shanghai")))
+    return build(observe(flowlens.read_log(calls, tz="Asia/Shanghai")))
+
+
+def test_the_fit_finds_the_steps_of_a_call_one_agent_does_in_a_row(calls_model: SimulationModel) -> None:
+    m = calls_model
     # the agent who answers checks the caller's identity, then handles the request
     assert "Agent Answers" in m.activities["Verify Identity"]["continues_after"]
     assert m.activities["Handle Request"]["continues_after"] == ["Verify Identity"]
@@ -92,3 +101,61 @@ def test_a_continuation_naming_an_unknown_step_is_refused() -> None:
     m["activities"]["Decide"]["continues_after"] = ["Chek"]
     with pytest.raises(flowlens.errors.ConfigError, match=r"continues_after.*'Chek'.*'Check'"):
         SimulationModel.from_dict(m)
+
+
+def transfer_model() -> SimulationModel:
+    """A first-line agent takes the call, a specialist re-checks it and goes straight on to handle
+    it (the first line handles most requests that come to them directly: Handle's shares)."""
+    m = copy.deepcopy(example_model())
+    m["control_flow"]["transitions"] = [
+        {"after": [START], "next": {"Take": 1.0}},
+        {"after": ["Take"], "next": {"Recheck": 1.0}},
+        {"after": ["Recheck"], "next": {"Handle": 1.0}},
+        {"after": ["Handle"], "next": {END: 1.0}},
+    ]
+    m["arrivals"]["gaps"] = {"dist": "exponential", "mean": 1.0}
+    m["arrivals"]["intensity"] = [[6.0] * 24 for _ in range(7)]
+    m["pools"] = {
+        "first line": {"members": ["ann", "bob"], "calendar": "24x7"},
+        "specialists": {"members": ["sue"], "calendar": "24x7"},
+    }
+    m["activities"] = {
+        "Take": {"duration": {"dist": "fixed", "value": 60.0}, "pools": {"first line": 1.0}},
+        "Recheck": {"duration": {"dist": "fixed", "value": 60.0}, "pools": {"specialists": 1.0}},
+        "Handle": {
+            "duration": {"dist": "fixed", "value": 120.0},
+            "pools": {"first line": 0.8, "specialists": 0.2},
+            "continues_after": ["Recheck"],
+        },
+    }
+    return SimulationModel.from_dict(m)
+
+
+def test_a_step_going_on_from_a_removed_one_stays_with_the_pool_that_would_have_done_it() -> None:
+    base = simulate(transfer_model(), cases=200, seed=3, start="2024-03-04T09:00:00", warmup_cases=0)
+    assert set(base.loc[base.activity == "Handle", "resource"]) == {"sue"}
+    # the re-check removed, nobody goes on from it: the request is still the specialist's
+    # (before: drawn over Handle's pools, 80 % to the first line)
+    scen = Scenario.from_dict(
+        {"name": "no re-check", "change": [{"action": "remove", "activity": "Recheck"}]}
+    )
+    gone = simulate(
+        scen.apply(transfer_model()), cases=200, seed=3, start="2024-03-04T09:00:00", warmup_cases=0
+    )
+    assert set(gone.loc[gone.activity == "Handle", "resource"]) == {"sue"}
+
+
+def test_a_warm_handoff_leaves_the_transferred_requests_with_the_specialists(
+    calls_model: SimulationModel,
+) -> None:
+    # the bank's warm_handoff remedy: no re-explanation after a transfer, no re-check after it
+    scen = Scenario.from_file(SCENARIOS / "warm_handoff.service_issue.toml")
+    handled = {}
+    for name, m in (("as is", calls_model), ("warm", scen.apply(calls_model))):
+        sim = simulate(m, cases=2000, seed=1, start="2024-09-02T00:00:00")
+        by = sim.loc[sim.activity == "Handle Request", "resource"].astype(str)
+        handled[name] = int(by.str.startswith("SPC").sum())
+    # the specialists still handle what was transferred to them (before: 158 -> 87, the rest to
+    # the first line and the branch counters)
+    assert handled["as is"] > 100
+    assert abs(handled["warm"] - handled["as is"]) <= 0.1 * handled["as is"]

@@ -1073,6 +1073,16 @@ class _Run:
                 follows[mm] = mm - 1
                 delay[mm] = 0.0
                 anchor_of[mm] = -1
+        if skip.any():
+            # a step that goes on from a removed one, with no person to pass it on (the removed
+            # step would have queued), is done by the pool its run of continuations starts in,
+            # as without the remove: who does a step is the case's routing, not the steps
+            # recorded before it (a transferred call's specialist still handles the request when
+            # the re-explanation and the re-check before it go)
+            head = np.maximum.accumulate(np.where(follows >= 0, 0, np.arange(n)))
+            moved = np.flatnonzero((follows >= 0) & ~skip)
+            moved = moved[skip[follows[moved]] & (pool_of[head[moved]] >= 0)]
+            pool_of[moved] = pool_of[head[moved]]
         dur[skip] = 0.0
         delay[skip] = 0.0
         anchor_of[skip] = -1
