@@ -4,6 +4,7 @@ steps) is fitted as a continuation and simulated without queueing again (methods
 from __future__ import annotations
 
 import copy
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -159,3 +160,26 @@ def test_a_warm_handoff_leaves_the_transferred_requests_with_the_specialists(
     # the first line and the branch counters)
     assert handled["as is"] > 100
     assert abs(handled["warm"] - handled["as is"]) <= 0.1 * handled["as is"]
+
+
+def test_a_step_going_on_from_a_removed_one_after_an_automated_one_stays_with_its_runs_pool() -> None:
+    # A (P1) -> B (P2, goes on from A) -> C (P2 or P3, goes on from B): one person's run
+    m = copy.deepcopy(example_model())
+    seq = [START, "A", "B", "C", END]
+    m["control_flow"]["transitions"] = [{"after": [a], "next": {b: 1.0}} for a, b in itertools.pairwise(seq)]
+    m["arrivals"]["intensity"] = [[2.0] * 24 for _ in range(7)]
+    m["pools"] = {p: {"members": [p.lower()], "calendar": "24x7"} for p in ("P1", "P2", "P3")}
+    fixed = {"dist": "fixed", "value": 60.0}
+    m["activities"] = {
+        "A": {"duration": fixed, "pools": {"P1": 1.0}},
+        "B": {"duration": fixed, "pools": {"P2": 1.0}, "continues_after": ["A"]},
+        "C": {"duration": fixed, "pools": {"P3": 0.5, "P2": 0.5}, "continues_after": ["B"]},
+    }
+    model = SimulationModel.from_dict(m)
+    changes = [{"action": "automate", "activity": "A"}, {"action": "remove", "activity": "B"}]
+    for edits in (changes[:1], changes):
+        scen = Scenario.from_dict({"name": "s", "change": edits})
+        sim = simulate(scen.apply(model), cases=300, seed=3, start="2024-03-04T09:00:00", warmup_cases=0)
+        # automated, A passes nothing on: B queues for p2, and with B removed C still does
+        # (before: drawn over C's pools, half to p3)
+        assert set(sim.loc[sim.activity == "C", "resource"]) == {"p2"}, edits

@@ -1079,8 +1079,12 @@ class _Run:
             # as without the remove: who does a step is the case's routing, not the steps
             # recorded before it (a transferred call's specialist still handles the request when
             # the re-explanation and the re-check before it go)
-            head = np.maximum.accumulate(np.where(follows >= 0, 0, np.arange(n)))
-            moved = np.flatnonzero((follows >= 0) & ~skip)
+            # (a run starts again after a step that needs nobody: an automated step passes
+            # nothing on, its follower queues in the pool it would have been drawn for)
+            cont = follows >= 0
+            cont[cont] = pool_of[follows[cont]] >= 0
+            head = np.maximum.accumulate(np.where(cont, 0, np.arange(n)))
+            moved = np.flatnonzero(cont & ~skip)
             moved = moved[skip[follows[moved]] & (pool_of[head[moved]] >= 0)]
             pool_of[moved] = pool_of[head[moved]]
         dur[skip] = 0.0
