@@ -162,15 +162,14 @@ OUTCOME_COLUMN = re.compile(
 class Repeats:
     """The instance table behind rework, loops and follow-ups (materialised once per context).
 
-    ``table``: every instance with eid, case_idx, case_id, pos, activity, resource, team,
-    start_us, end_us, wait, proc (µs), after_stop, staff, cust (customer step), req
-    (information request), con (contact), occ (1-based occurrence of the activity in the case,
-    every instance), bounce (a ping-pong claim); and for work (not waiting, routing or planned):
-    visit (1-based visit of the activity), anchor (the first instance of a visit >= 2: a
-    return), prev_pos, prev_res (the previous visit's last instance), body_work (work
-    instances in between), has_req, has_cust (the loop, body plus the return, holds one),
-    fail (failure evidence), new_contact, interval_us (since the previous visit started),
-    together."""
+    ``table``: every instance with eid, case_idx, case_id, pos, activity, resource, wait,
+    proc, cproc (µs), after_stop, staff, cust (customer step), req (information request), occ
+    (1-based occurrence of the activity in the case, every instance), bounce (a ping-pong
+    claim); and for work (not waiting, routing or planned): visit (1-based visit of the
+    activity), anchor (the first instance of a visit >= 2: a return), prev_pos, prev_res (the
+    previous visit's last instance), body_work (work instances in between), has_req, has_cust
+    (the loop, body plus the return, holds one), fail (failure evidence), new_contact. The
+    instance table's other columns are not copied (:data:`REPEAT_COLUMNS`)."""
 
     table: ibis.Table
     #: activity -> n (instances), visits, cases, repeats (returns), again (instances that are
@@ -228,10 +227,18 @@ def outcome_column(log: EventLog) -> str | None:
     return None
 
 
-#: the columns :func:`_visits` adds to the instance table
+#: the columns :func:`_visits` adds to the instance table (its interval_us, wait_before and
+#: together are read by the planned-repeat rules alone, from the visits: not stored again)
 VISIT_COLUMNS = (
     "visit", "anchor", "prev_pos", "prev_res", "body_work", "has_req", "has_cust", "fail",
-    "new_contact", "interval_us", "wait_before", "together",
+    "new_contact",
+)  # fmt: skip
+#: the columns of the instance table (:func:`repeat_instances`) that the repeat table keeps:
+#: those its readers read (the times, team, contact and codes are read by the ordered passes
+#: of :func:`_visits` alone; copying them made the repeat table twice as wide)
+REPEAT_COLUMNS = (
+    "eid", "case_idx", "case_id", "pos", "activity", "resource", "wait", "proc", "cproc",
+    "after_stop", "staff", "cust", "occ", "req",
 )  # fmt: skip
 
 
@@ -341,13 +348,16 @@ def _visits(
         prev_pos="prev_same_pos", prev_end="prev_same_end", prev_eid="prev_same_eid",
     )  # fmt: skip
     wc = ibis.window(group_by=k.case_idx, order_by=k.pos)
-    k = k.mutate(
-        p_act=k.acode.lag().over(wc),
-        p_start=k.start_rec.lag().over(wc),
-        n_act=k.acode.lead().over(wc),
-        n_start=k.start_rec.lead().over(wc),
-    )
-    w = engine.materialize(k, prefix="fl_rework_w")
+    p_act, p_start = k.acode.lag().over(wc), k.start_rec.lag().over(wc)
+    n_act, n_start = k.acode.lead().over(wc), k.start_rec.lead().over(wc)
+    # recorded at the same moment as the work step before or after it (recorded times; a
+    # moment, not a date: at midnight, in a date-only log, every step of a day would be
+    # "together"); kept as one flag, not the neighbours' four columns
+    together = (
+        ((p_act != k.acode) & ((k.start_rec - p_start).abs() <= TOGETHER_US)).fill_null(False)
+        | ((n_act != k.acode) & ((n_start - k.start_rec).abs() <= TOGETHER_US)).fill_null(False)
+    ) & ((k.start_rec % DAY_US) != 0)
+    w = engine.materialize(k.mutate(together=together), prefix="fl_rework_w")
     # work of other steps between the previous instance of the step and this one: after the
     # previous one ended and before this one started
     i = w.filter(w.prev_pos.notnull()).select(
@@ -392,9 +402,8 @@ def _visits(
     # did not fail (or it is another contact of the customer: a repeat contact)
     new = n.prev_pos.isnull() | (between > 0) | prev_failed | other_contact
     n = n.select(
-        "eid", "case_idx", "pos", "acode", "occ", "start_us", "start_rec", "p_act", "p_start",
-        "n_act", "n_start", "prev_pos", "prev_eid", new=new, body_work=between,
-        prev_failed=prev_failed, other_contact=other_contact,
+        "eid", "case_idx", "pos", "acode", "occ", "start_us", "together", "prev_pos", "prev_eid",
+        new=new, body_work=between, prev_failed=prev_failed, other_contact=other_contact,
     )  # fmt: skip
     # the visit is the running count of new instances of the step, taken from a row number
     # among the new (or the continuing) instances alone: for a new instance it is that count,
@@ -404,12 +413,6 @@ def _visits(
     n = n.mutate(visit=ibis.ifelse(n.new, rn, n.occ - rn))
     n = engine.materialize(n, prefix="fl_rework_v")
     drop_tables(ctx.log, w)  # read by n alone
-    # recorded at the same moment as another step (recorded times; a moment, not a date: at
-    # midnight, in a date-only log, every step of a day would be "together")
-    together = (
-        ((n.p_act != n.acode) & ((n.start_rec - n.p_start).abs() <= TOGETHER_US)).fill_null(False)
-        | ((n.n_act != n.acode) & ((n.n_start - n.start_rec).abs() <= TOGETHER_US)).fill_null(False)
-    ) & ((n.start_rec % DAY_US) != 0)
     # what only a return (the first instance of a visit >= 2) carries is looked up for the
     # returns alone, a few of the instances
     a = n.filter(n.new & (n.visit >= 2))
@@ -452,7 +455,7 @@ def _visits(
         # the case's idle time just before the return (customer waiting, methods 6.3)
         wait_before="c_wait",
     )
-    v = n.mutate(anchor=(n.visit >= 2) & n.new, together=together)
+    v = n.mutate(anchor=(n.visit >= 2) & n.new)
     v = v.left_join(a, v.eid == a.a_eid)
     v = v.select(
         v_eid="eid",
@@ -480,10 +483,6 @@ def _visits(
     return v
 
 
-#: columns of the instance table that only the ordered passes read (not kept in :class:`Repeats`)
-ORDER_ONLY = ("acode", "prev_same_pos", "prev_same_end", "prev_same_eid")
-
-
 def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibis.Table:
     """The instance table ``x`` with the visit columns ``v`` of its work instances (false or
     null on the others) and whether an instance is a ping-pong claim (``bounce``: the claimed
@@ -497,10 +496,9 @@ def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibi
         t = t.mutate(bounce=t.bounce.fill_null(False))
     else:
         t = t.mutate(bounce=ibis.literal(False))
-    flags = ("anchor", "has_req", "has_cust", "fail", "new_contact", "together")
+    flags = ("anchor", "has_req", "has_cust", "fail", "new_contact")
     t = t.mutate(**{f: t[f].fill_null(False) for f in flags})
-    keep = [c for c in x.columns if c not in ORDER_ONLY]
-    return t.select(*keep, "bounce", *VISIT_COLUMNS)
+    return t.select(*REPEAT_COLUMNS, "bounce", *VISIT_COLUMNS)
 
 
 def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str]) -> pd.DataFrame:
