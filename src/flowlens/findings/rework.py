@@ -405,14 +405,23 @@ def _visits(
         "eid", "case_idx", "pos", "acode", "occ", "start_us", "together", "prev_pos", "prev_eid",
         new=new, body_work=between, prev_failed=prev_failed, other_contact=other_contact,
     )  # fmt: skip
-    # the visit is the running count of new instances of the step, taken from a row number
-    # among the new (or the continuing) instances alone: for a new instance it is that count,
-    # for a continuing one the occurrence minus the continuations so far (a running sum is a
-    # framed aggregate, several times slower in DuckDB than a row number)
-    rn = ibis.row_number().over(ibis.window(group_by=[n.case_idx, n.acode, n.new], order_by=n.pos)) + 1
-    n = n.mutate(visit=ibis.ifelse(n.new, rn, n.occ - rn))
-    n = engine.materialize(n, prefix="fl_rework_v")
-    drop_tables(ctx.log, w)  # read by n alone
+    nt = engine.materialize(n, prefix="fl_rework_v")
+    drop_tables(ctx.log, w)  # read by nt alone
+    # The visit is the running count of new instances of the step. Where every instance of
+    # the step in the case is new (all but a few per cent of them) that is its occurrence;
+    # the steps of a case with a continuing instance are numbered by an ordered pass over
+    # their instances alone (not over every work instance), from a row number among the new
+    # (or the continuing) instances: for a new instance it is that count, for a continuing
+    # one the occurrence minus the continuations so far (a running sum is a framed
+    # aggregate, several times slower in DuckDB than a row number).
+    cg = nt.filter(~nt.new).select(g_case="case_idx", g_act="acode").distinct()
+    c = nt.semi_join(cg, [nt.case_idx == cg.g_case, nt.acode == cg.g_act])
+    rn = ibis.row_number().over(ibis.window(group_by=[c.case_idx, c.acode, c.new], order_by=c.pos)) + 1
+    cv = engine.materialize(
+        c.select(c_eid="eid", c_visit=ibis.ifelse(c.new, rn, c.occ - rn)), prefix="fl_rework_cv"
+    )
+    n = nt.left_join(cv, nt.eid == cv.c_eid)
+    n = n.mutate(visit=n.c_visit.fill_null(n.occ)).drop("c_eid", "c_visit")
     # what only a return (the first instance of a visit >= 2) carries is looked up for the
     # returns alone, a few of the instances
     a = n.filter(n.new & (n.visit >= 2))
@@ -476,10 +485,10 @@ def _visits(
         together="together",
     )
     if scratch is not None:
-        scratch.append(n)  # read by v, which the caller reads once: dropped by the caller
+        scratch += [nt, cv]  # read by v, which the caller reads once: dropped by the caller
         return v
     v = engine.materialize(v, prefix="fl_rework_v")
-    drop_tables(ctx.log, n)  # read by v alone
+    drop_tables(ctx.log, nt, cv)  # read by v alone
     return v
 
 
