@@ -75,7 +75,8 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     if not (st.groups["verification"] or st.groups["identity_check"]):
         return None
     x = st.table
-    ids = x.filter((x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull())
+    is_check = (x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull()
+    ids = x.filter(is_check)
     # position in the unit (the steps of the contact before it): a check repeated with no
     # other step in between is a retry of the same check (one check in several attempts), not
     # a second check. Counted for the (few) checks by a range join on the contact's integer key
@@ -101,7 +102,8 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     rc = ids.filter(verification | required)
     rc = rc.mutate(p_ref=ibis.ifelse(rc.g_verification, rc.l_eid, rc.s_eid))
     cols = ("activity", "g_step_up", "n_transfer_u", "n_handoff_u", "n_info_u", "n_step_up_u", "pty", "fam")
-    ref = x.select(r_eid="eid", **{f"r_{c}": c for c in cols})
+    # (a reference is a check: looked up among the checks, not every step)
+    ref = x.filter(is_check).select(r_eid="eid", **{f"r_{c}": c for c in cols})
     rc = rc.join(ref, rc.p_ref == ref.r_eid)
 
     def pick(col: str) -> ibis.Value:
