@@ -765,6 +765,25 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     inst = inst.join(
         vis, [inst.case_idx == vis.v_case, inst.activity == vis.v_act, inst.visit == vis.v_visit]
     )
+    # stored (a few instances): the heads' processing and the claims read it, and as an
+    # expression each of them joined every instance with the regions again
+    inst = ctx.log.engine.materialize(
+        inst.select(
+            "eid",
+            "case_idx",
+            "case_id",
+            "activity",
+            "wait",
+            "cproc",
+            "proc",
+            "staff",
+            "anchor",
+            "v_kind",
+            "v_head",
+        ),
+        prefix="fl_rework_inst",
+    )
+    scratch = [inst]
     proc = inst.group_by(["v_kind", "v_head"]).aggregate(
         proc=inst.proc.sum(), n=inst.anchor.cast("int64").sum()
     )
@@ -806,6 +825,14 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     cov = cov.anti_join(
         again, [cov.case_idx == again.g_case, cov.s_region == again.g_region, cov.activity == again.g_act]
     )
+    # stored, for the same reason: the loop-only shares and the claims read it
+    cov = ctx.log.engine.materialize(
+        cov.select(
+            "eid", "case_idx", "case_id", "activity", "wait", "cproc", "proc", "staff", "s_kind", "s_head"
+        ),
+        prefix="fl_rework_cov",
+    )
+    scratch.append(cov)
     n_first = first.group_by("activity").aggregate(n1=first.count())
     n_cov = cov.group_by("activity").aggregate(n_cov=cov.count())
     lo = n_first.join(n_cov, "activity").to_pandas()
@@ -865,6 +892,7 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         claims = claims.mutate(part=part).drop("r_hit")
         claims = claims.filter(claims.part != "none")
     claims = ctx.log.engine.materialize(claims, prefix="fl_rework_claims")
+    drop_tables(ctx.log, *scratch)  # read by the claims alone
     return claims, groups
 
 
