@@ -235,7 +235,7 @@ VISIT_COLUMNS = (
 )  # fmt: skip
 #: the columns of the instance table (:func:`repeat_instances`) that the repeat table keeps:
 #: those its readers read (the times, team, contact and codes are read by the ordered passes
-#: of :func:`_visits` alone: the repeat table has 24 columns, not 35)
+#: of :func:`_visits` alone: the repeat table has 24 columns, not 34)
 REPEAT_COLUMNS = (
     "eid", "case_idx", "case_id", "pos", "activity", "resource", "wait", "proc", "cproc",
     "after_stop", "staff", "cust", "occ", "req",
