@@ -79,6 +79,9 @@ def test_occurrence_and_loop_markers_equal_running_counts() -> None:
     ctx = FindingContext(_log(3))
     rp = rework.repeats(ctx)
     t = _frame(rp.table).sort_values(["case_idx", "pos"]).reset_index(drop=True)
+    # the failure markers of the instances (read by the visits, not kept in the repeat table)
+    marks = _frame(rework.repeat_instances(ctx).select("eid", "neg", "ofail"))
+    t = t.merge(marks, on="eid", how="left", validate="one_to_one")
     # occ: the 1-based occurrence of the activity in the case
     assert list(t.occ) == list(t.groupby(["case_idx", "activity"]).cumcount() + 1)
     # has_req / has_cust / fail: a request, customer step or failure after the previous

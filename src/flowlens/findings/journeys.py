@@ -75,7 +75,8 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     if not (st.groups["verification"] or st.groups["identity_check"]):
         return None
     x = st.table
-    ids = x.filter((x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull())
+    is_check = (x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull()
+    ids = x.filter(is_check)
     # position in the unit (the steps of the contact before it): a check repeated with no
     # other step in between is a retry of the same check (one check in several attempts), not
     # a second check. Counted for the (few) checks by a range join on the contact's integer key
@@ -87,32 +88,26 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     ids = ids.left_join(u, ids.eid == u.b_eid).drop("b_eid")
     ids = ids.mutate(u_rn=ids.u_n.fill_null(0)).drop("u_n")
     # the reference: the latest identity check before (for a verification step), the same
-    # required check before (for a required check)
+    # required check before (for a required check). The ordered passes carry integers alone
+    # (a window sorts every column it carries, text several times slower than integers): the
+    # reference's eid, and its position in the unit for a required check; its other columns
+    # are looked up by that eid, once, for the checks that have a reference.
     w = ibis.window(group_by=ids.kid, order_by=ids.eid)
     ws = ibis.window(group_by=[ids.kid, ids.activity], order_by=ids.eid)
-    cols = (
-        "activity",
-        "g_step_up",
-        "n_transfer_u",
-        "n_handoff_u",
-        "n_info_u",
-        "n_step_up_u",
-        "pty",
-        "fam",
-        "u_rn",
-    )
     ids = ids.mutate(
-        **{f"l_{c}": ids[c].lag().over(w) for c in cols},
-        **{f"s_{c}": ids[c].lag().over(ws) for c in cols},
+        l_eid=ids.eid.lag().over(w), s_eid=ids.eid.lag().over(ws), s_u_rn=ids.u_rn.lag().over(ws)
     )
-    verification = ids.g_verification & ids.l_activity.notnull()
-    required = (
-        ids.g_identity_check & ~ids.g_verification & ids.s_activity.notnull() & (ids.u_rn > ids.s_u_rn + 1)
-    )
+    verification = ids.g_verification & ids.l_eid.notnull()
+    required = ids.g_identity_check & ~ids.g_verification & ids.s_eid.notnull() & (ids.u_rn > ids.s_u_rn + 1)
     rc = ids.filter(verification | required)
+    rc = rc.mutate(p_ref=ibis.ifelse(rc.g_verification, rc.l_eid, rc.s_eid))
+    cols = ("activity", "g_step_up", "n_transfer_u", "n_handoff_u", "n_info_u", "n_step_up_u", "pty", "fam")
+    # (a reference is a check: looked up among the checks, not every step)
+    ref = x.filter(is_check).select(r_eid="eid", **{f"r_{c}": c for c in cols})
+    rc = rc.join(ref, rc.p_ref == ref.r_eid)
 
     def pick(col: str) -> ibis.Value:
-        return ibis.ifelse(rc.g_verification, rc[f"l_{col}"], rc[f"s_{col}"])
+        return rc[f"r_{col}"]
 
     prior = pick("activity")
     tr, ho, info, ups = pick("n_transfer_u"), pick("n_handoff_u"), pick("n_info_u"), pick("n_step_up_u")
@@ -124,7 +119,7 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
         # check itself), new documents or information from the customer (for a required check
         # of them), a switch to another customer channel, or another party doing the check (the
         # customer, an external party).
-        stepped_up=ibis.ifelse(rc.g_verification, rc.l_g_step_up.fill_null(False), rc.n_step_up_u > ups),
+        stepped_up=ibis.ifelse(rc.g_verification, pick("g_step_up").fill_null(False), rc.n_step_up_u > ups),
         # (new documents need their own check, not a new identity verification)
         new_info=~rc.g_verification & (rc.n_info_u > info),
         switch=(rc.fam.notnull() & pick("fam").notnull() & (rc.fam != pick("fam"))).fill_null(False),

@@ -296,24 +296,29 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     codes["vcode"] = np.arange(len(codes), dtype="int32")
     vc = ibis.memtable(codes, schema={"k_val": "string", "vcode": "int32"})
     h = x.filter(x.staff)
-    h = h.join(vc, h.val == vc.k_val).select(
-        "case_idx", "case_id", "pos", "activity", "acode", "val", "vcode", "con"
-    )
+    h = h.join(vc, h.val == vc.k_val).select("case_idx", "case_id", "pos", "acode", "val", "vcode", "con")
     h = ctx.store(h, prefix="fl_pp_assign")
     if _set_by_activity(h):
         return empty
-    wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
-    h = h.mutate(new=(h.vcode != h.vcode.lag().over(wl)).fill_null(True), rn_all=ibis.row_number().over(wl))
+    # The ordered passes run on the integer columns alone (a window sorts every column it
+    # carries, the text ones several times slower); the case id, value and contact are joined
+    # back by position for the aggregate.
+    o = h.select("case_idx", "pos", "acode", "vcode")
+    wl = ibis.window(group_by=o.case_idx, order_by=o.pos)
+    o = o.mutate(new=(o.vcode != o.vcode.lag().over(wl)).fill_null(True), rn_all=ibis.row_number().over(wl))
     # the stint is the running count of new values in the case, taken from a row number among
     # the new (or the continuing) steps alone: a running sum is a framed aggregate, several
     # times slower in DuckDB than a row number
-    rn = ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.new], order_by=h.pos))
-    h = h.mutate(
-        stint=ibis.ifelse(h.new, rn + 1, h.rn_all - rn),
+    rn = ibis.row_number().over(ibis.window(group_by=[o.case_idx, o.new], order_by=o.pos))
+    o = o.select(
+        o_case="case_idx",
+        o_pos="pos",
+        stint=ibis.ifelse(o.new, rn + 1, o.rn_all - rn),
         # the value does a step it did before in the case: the work came back to it
-        again=ibis.row_number().over(ibis.window(group_by=[h.case_idx, h.vcode, h.acode], order_by=h.pos))
+        again=ibis.row_number().over(ibis.window(group_by=[o.case_idx, o.vcode, o.acode], order_by=o.pos))
         > 0,
     )
+    h = h.join(o, [h.case_idx == o.o_case, h.pos == o.o_pos])
     # grouped by integers: the case id and the value are the same on every step of a stint
     # (a stint is a run of one value), so any one of them will do
     s = h.group_by(["case_idx", "stint"]).aggregate(
@@ -431,8 +436,9 @@ def _set_by_activity(h: ibis.Table) -> bool:
     by one group, decisions by another, as in the permit log's org:group), not a hand-over, and
     a "return" is the process's next task or a loop on the activities, which the rework detector
     judges (methods 13.7)."""
-    per = h.group_by(["activity", "val"]).aggregate(n=h.count())
-    top = per.group_by("activity").aggregate(top=per.n.max(), total=per.n.sum())
+    # by the integer codes (one per activity, one per value)
+    per = h.group_by(["acode", "vcode"]).aggregate(n=h.count())
+    top = per.group_by("acode").aggregate(top=per.n.max(), total=per.n.sum())
     row = top.aggregate(top=top.top.sum(), total=top.total.sum()).to_pandas().iloc[0]
     total = float(row.total or 0)
     return total > 0 and float(row.top) / total >= SET_BY_ACTIVITY_SHARE

@@ -162,15 +162,14 @@ OUTCOME_COLUMN = re.compile(
 class Repeats:
     """The instance table behind rework, loops and follow-ups (materialised once per context).
 
-    ``table``: every instance with eid, case_idx, case_id, pos, activity, resource, team,
-    start_us, end_us, wait, proc (µs), after_stop, staff, cust (customer step), req
-    (information request), con (contact), occ (1-based occurrence of the activity in the case,
-    every instance), bounce (a ping-pong claim); and for work (not waiting, routing or planned):
-    visit (1-based visit of the activity), anchor (the first instance of a visit >= 2: a
-    return), prev_pos, prev_res (the previous visit's last instance), body_work (work
-    instances in between), has_req, has_cust (the loop, body plus the return, holds one),
-    fail (failure evidence), new_contact, interval_us (since the previous visit started),
-    together."""
+    ``table``: every instance with eid, case_idx, case_id, pos, activity, resource, wait,
+    proc, cproc (µs), after_stop, staff, cust (customer step), req (information request), occ
+    (1-based occurrence of the activity in the case, every instance), bounce (a ping-pong
+    claim); and for work (not waiting, routing or planned): visit (1-based visit of the
+    activity), anchor (the first instance of a visit >= 2: a return), prev_pos, prev_res (the
+    previous visit's last instance), body_work (work instances in between), has_req, has_cust
+    (the loop, body plus the return, holds one), fail (failure evidence), new_contact. The
+    instance table's other columns are not copied (:data:`REPEAT_COLUMNS`)."""
 
     table: ibis.Table
     #: activity -> n (instances), visits, cases, repeats (returns), again (instances that are
@@ -228,10 +227,18 @@ def outcome_column(log: EventLog) -> str | None:
     return None
 
 
-#: the columns :func:`_visits` adds to the instance table
+#: the columns :func:`_visits` adds to the instance table (its interval_us, wait_before and
+#: together are read by the planned-repeat rules alone, from the visits: not stored again)
 VISIT_COLUMNS = (
     "visit", "anchor", "prev_pos", "prev_res", "body_work", "has_req", "has_cust", "fail",
-    "new_contact", "interval_us", "wait_before", "together",
+    "new_contact",
+)  # fmt: skip
+#: the columns of the instance table (:func:`repeat_instances`) that the repeat table keeps:
+#: those its readers read (the times, team, contact and codes are read by the ordered passes
+#: of :func:`_visits` alone: the repeat table has 24 columns, not 34)
+REPEAT_COLUMNS = (
+    "eid", "case_idx", "case_id", "pos", "activity", "resource", "wait", "proc", "cproc",
+    "after_stop", "staff", "cust", "occ", "req",
 )  # fmt: skip
 
 
@@ -340,13 +347,16 @@ def _visits(
         prev_pos="prev_same_pos", prev_end="prev_same_end", prev_eid="prev_same_eid",
     )  # fmt: skip
     wc = ibis.window(group_by=k.case_idx, order_by=k.pos)
-    k = k.mutate(
-        p_act=k.acode.lag().over(wc),
-        p_start=k.start_rec.lag().over(wc),
-        n_act=k.acode.lead().over(wc),
-        n_start=k.start_rec.lead().over(wc),
-    )
-    w = ctx.store(k, prefix="fl_rework_w")
+    p_act, p_start = k.acode.lag().over(wc), k.start_rec.lag().over(wc)
+    n_act, n_start = k.acode.lead().over(wc), k.start_rec.lead().over(wc)
+    # recorded at the same moment as the work step before or after it (recorded times; a
+    # moment, not a date: at midnight, in a date-only log, every step of a day would be
+    # "together"); kept as one flag, not the neighbours' four columns
+    together = (
+        ((p_act != k.acode) & ((k.start_rec - p_start).abs() <= TOGETHER_US)).fill_null(False)
+        | ((n_act != k.acode) & ((n_start - k.start_rec).abs() <= TOGETHER_US)).fill_null(False)
+    ) & ((k.start_rec % DAY_US) != 0)
+    w = ctx.store(k.mutate(together=together), prefix="fl_rework_w")
     # work of other steps between the previous instance of the step and this one: after the
     # previous one ended and before this one started
     i = w.filter(w.prev_pos.notnull()).select(
@@ -391,24 +401,28 @@ def _visits(
     # did not fail (or it is another contact of the customer: a repeat contact)
     new = n.prev_pos.isnull() | (between > 0) | prev_failed | other_contact
     n = n.select(
-        "eid", "case_idx", "pos", "acode", "occ", "start_us", "start_rec", "p_act", "p_start",
-        "n_act", "n_start", "prev_pos", "prev_eid", new=new, body_work=between,
-        prev_failed=prev_failed, other_contact=other_contact,
+        "eid", "case_idx", "pos", "acode", "occ", "start_us", "together", "prev_pos", "prev_eid",
+        new=new, body_work=between, prev_failed=prev_failed, other_contact=other_contact,
     )  # fmt: skip
-    # the visit is the running count of new instances of the step, taken from a row number
-    # among the new (or the continuing) instances alone: for a new instance it is that count,
-    # for a continuing one the occurrence minus the continuations so far (a running sum is a
-    # framed aggregate, several times slower in DuckDB than a row number)
-    rn = ibis.row_number().over(ibis.window(group_by=[n.case_idx, n.acode, n.new], order_by=n.pos)) + 1
-    n = n.mutate(visit=ibis.ifelse(n.new, rn, n.occ - rn))
-    n = ctx.store(n, prefix="fl_rework_v")
-    drop_tables(ctx.log, w)  # read by n alone
-    # recorded at the same moment as another step (recorded times; a moment, not a date: at
-    # midnight, in a date-only log, every step of a day would be "together")
-    together = (
-        ((n.p_act != n.acode) & ((n.start_rec - n.p_start).abs() <= TOGETHER_US)).fill_null(False)
-        | ((n.n_act != n.acode) & ((n.n_start - n.start_rec).abs() <= TOGETHER_US)).fill_null(False)
-    ) & ((n.start_rec % DAY_US) != 0)
+    nt = ctx.store(n, prefix="fl_rework_v")
+    drop_tables(ctx.log, w)  # read by nt alone
+    # The visit is the running count of new instances of the step. Where every instance of
+    # the step in the case is new (all but a few per cent of them) that is its occurrence;
+    # the steps of a case with a continuing instance are numbered by an ordered pass over
+    # their instances alone (not over every work instance), from a row number among the new
+    # (or the continuing) instances: for a new instance it is that count, for a continuing
+    # one the occurrence minus the continuations so far (a running sum is a framed
+    # aggregate, several times slower in DuckDB than a row number).
+    cg = nt.filter(~nt.new).select(g_case="case_idx", g_act="acode").distinct()
+    c = nt.semi_join(cg, [nt.case_idx == cg.g_case, nt.acode == cg.g_act])
+    rn = ibis.row_number().over(ibis.window(group_by=[c.case_idx, c.acode, c.new], order_by=c.pos)) + 1
+    # (the case index kept: a statement short of memory is retried by slices of cases)
+    cv = ctx.store(
+        c.select("case_idx", c_eid="eid", c_visit=ibis.ifelse(c.new, rn, c.occ - rn)), prefix="fl_rework_cv"
+    )
+    cvj = cv.select("c_eid", "c_visit")
+    n = nt.left_join(cvj, nt.eid == cvj.c_eid)
+    n = n.mutate(visit=n.c_visit.fill_null(n.occ)).drop("c_eid", "c_visit")
     # what only a return (the first instance of a visit >= 2) carries is looked up for the
     # returns alone, a few of the instances
     a = n.filter(n.new & (n.visit >= 2))
@@ -451,7 +465,7 @@ def _visits(
         # the case's idle time just before the return (customer waiting, methods 6.3)
         wait_before="c_wait",
     )
-    v = n.mutate(anchor=(n.visit >= 2) & n.new, together=together)
+    v = n.mutate(anchor=(n.visit >= 2) & n.new)
     v = v.left_join(a, v.eid == a.a_eid)
     v = v.select(
         v_eid="eid",
@@ -472,15 +486,11 @@ def _visits(
         together="together",
     )
     if scratch is not None:
-        scratch.append(n)  # read by v, which the caller reads once: dropped by the caller
+        scratch += [nt, cv]  # read by v, which the caller reads once: dropped by the caller
         return v
     v = ctx.store(v, prefix="fl_rework_v")
-    drop_tables(ctx.log, n)  # read by v alone
+    drop_tables(ctx.log, nt, cv)  # read by v alone
     return v
-
-
-#: columns of the instance table that only the ordered passes read (not kept in :class:`Repeats`)
-ORDER_ONLY = ("acode", "prev_same_pos", "prev_same_end", "prev_same_eid")
 
 
 def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibis.Table:
@@ -496,10 +506,9 @@ def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibi
         t = t.mutate(bounce=t.bounce.fill_null(False))
     else:
         t = t.mutate(bounce=ibis.literal(False))
-    flags = ("anchor", "has_req", "has_cust", "fail", "new_contact", "together")
+    flags = ("anchor", "has_req", "has_cust", "fail", "new_contact")
     t = t.mutate(**{f: t[f].fill_null(False) for f in flags})
-    keep = [c for c in x.columns if c not in ORDER_ONLY]
-    return t.select(*keep, "bounce", *VISIT_COLUMNS)
+    return t.select(*REPEAT_COLUMNS, "bounce", *VISIT_COLUMNS)
 
 
 def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str]) -> pd.DataFrame:
@@ -757,6 +766,25 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     inst = inst.join(
         vis, [inst.case_idx == vis.v_case, inst.activity == vis.v_act, inst.visit == vis.v_visit]
     )
+    # stored (a few instances): the heads' processing and the claims read it, and as an
+    # expression each of them joined every instance with the regions again
+    inst = ctx.store(
+        inst.select(
+            "eid",
+            "case_idx",
+            "case_id",
+            "activity",
+            "wait",
+            "cproc",
+            "proc",
+            "staff",
+            "anchor",
+            "v_kind",
+            "v_head",
+        ),
+        prefix="fl_rework_inst",
+    )
+    scratch = [inst]
     proc = inst.group_by(["v_kind", "v_head"]).aggregate(
         proc=inst.proc.sum(), n=inst.anchor.cast("int64").sum()
     )
@@ -798,6 +826,14 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     cov = cov.anti_join(
         again, [cov.case_idx == again.g_case, cov.s_region == again.g_region, cov.activity == again.g_act]
     )
+    # stored, for the same reason: the loop-only shares and the claims read it
+    cov = ctx.store(
+        cov.select(
+            "eid", "case_idx", "case_id", "activity", "wait", "cproc", "proc", "staff", "s_kind", "s_head"
+        ),
+        prefix="fl_rework_cov",
+    )
+    scratch.append(cov)
     n_first = first.group_by("activity").aggregate(n1=first.count())
     n_cov = cov.group_by("activity").aggregate(n_cov=cov.count())
     lo = n_first.join(n_cov, "activity").to_pandas()
@@ -857,6 +893,7 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         claims = claims.mutate(part=part).drop("r_hit")
         claims = claims.filter(claims.part != "none")
     claims = ctx.store(claims, prefix="fl_rework_claims")
+    drop_tables(ctx.log, *scratch)  # read by the claims alone
     return claims, groups
 
 
