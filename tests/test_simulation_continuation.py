@@ -21,15 +21,16 @@ from flowlens.simulation.scenarios import Scenario
 SCENARIOS = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios" / "bank"
 
 
+def chain(*steps: str) -> list[dict]:
+    """Transitions of a model whose every case does ``steps`` in turn."""
+    seq = [START, *steps, END]
+    return [{"after": [a], "next": {b: 1.0}} for a, b in itertools.pairwise(seq)]
+
+
 def call_model(continuations: bool) -> SimulationModel:
     """Answer -> Verify -> Handle, all by one agent, calls arriving faster than one agent serves."""
     m = copy.deepcopy(example_model())
-    m["control_flow"]["transitions"] = [
-        {"after": [START], "next": {"Answer": 1.0}},
-        {"after": ["Answer"], "next": {"Verify": 1.0}},
-        {"after": ["Verify"], "next": {"Handle": 1.0}},
-        {"after": ["Handle"], "next": {END: 1.0}},
-    ]
+    m["control_flow"]["transitions"] = chain("Answer", "Verify", "Handle")
     m["arrivals"]["gaps"] = {"dist": "exponential", "mean": 1.0}
     m["arrivals"]["intensity"] = [[12.0] * 24 for _ in range(7)]  # a call every 5 minutes
     m["pools"] = {"agents": {"members": ["ann"], "calendar": "24x7"}}
@@ -108,12 +109,7 @@ def transfer_model() -> SimulationModel:
     """A first-line agent takes the call, a specialist re-checks it and goes straight on to handle
     it (the first line handles most requests that come to them directly: Handle's shares)."""
     m = copy.deepcopy(example_model())
-    m["control_flow"]["transitions"] = [
-        {"after": [START], "next": {"Take": 1.0}},
-        {"after": ["Take"], "next": {"Recheck": 1.0}},
-        {"after": ["Recheck"], "next": {"Handle": 1.0}},
-        {"after": ["Handle"], "next": {END: 1.0}},
-    ]
+    m["control_flow"]["transitions"] = chain("Take", "Recheck", "Handle")
     m["arrivals"]["gaps"] = {"dist": "exponential", "mean": 1.0}
     m["arrivals"]["intensity"] = [[6.0] * 24 for _ in range(7)]
     m["pools"] = {
@@ -165,8 +161,7 @@ def test_a_warm_handoff_leaves_the_transferred_requests_with_the_specialists(
 def test_a_step_going_on_from_a_removed_one_after_an_automated_one_stays_with_its_runs_pool() -> None:
     # A (P1) -> B (P2, goes on from A) -> C (P2 or P3, goes on from B): one person's run
     m = copy.deepcopy(example_model())
-    seq = [START, "A", "B", "C", END]
-    m["control_flow"]["transitions"] = [{"after": [a], "next": {b: 1.0}} for a, b in itertools.pairwise(seq)]
+    m["control_flow"]["transitions"] = chain("A", "B", "C")
     m["arrivals"]["intensity"] = [[2.0] * 24 for _ in range(7)]
     m["pools"] = {p: {"members": [p.lower()], "calendar": "24x7"} for p in ("P1", "P2", "P3")}
     fixed = {"dist": "fixed", "value": 60.0}
