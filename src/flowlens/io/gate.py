@@ -117,16 +117,13 @@ def run_gate(
     tz: str,
     time_format: str | None = None,
     now_us: int | None = None,
-    n_rows: int | None = None,
+    n_rows: int,
 ) -> GateResult:
-    """Build ``events`` and ``quarantine`` from the staged ``raw`` table (``n_rows`` rows, when
-    the caller has counted them)."""
+    """Build ``events`` and ``quarantine`` from the staged ``raw`` table (``n_rows`` rows)."""
     source = info.path
     _check_timezone(con, tz)
     lifecycle, mapping = _use_lifecycle(con, raw, mapping, info)
     mapping = _finalise_mapping(mapping, lifecycle)
-    if n_rows is None:
-        (n_rows,) = con.execute(f"SELECT count(*) FROM {q(raw.name)}").fetchone()  # type: ignore[misc]
     kinds = _column_types(con, raw.name)
 
     assert mapping.end is not None  # detect_columns always finds or raises
@@ -254,13 +251,14 @@ def run_gate(
         if col is not None and kinds.get(raw.column(col)) == "VARCHAR"
     }
     words_cols = "".join(f" {sql} AS {name}," for name, sql in words.items())
-    end_word = (
-        f"WHEN {special_word('__end_text', 'end_us')} THEN {lit(Q.BAD_TIME)}" if "__end_text" in words else ""
-    )
-    start_word = (
-        f"WHEN {special_word('__start_text', 'start_us')} THEN {lit(Q.BAD_START)}"
-        if "__start_text" in words
-        else ""
+    # (both after the end's range check: a start word's instant, 0, passes the start's)
+    word_checks = " ".join(
+        f"WHEN {special_word(name, us)} THEN {lit(reason)}"
+        for name, us, reason in (
+            ("__end_text", "end_us", Q.BAD_TIME),
+            ("__start_text", "start_us", Q.BAD_START),
+        )
+        if name in words
     )
     unstored = ", ".join(
         ["__start_present", "__end_present", "__nul", *words, *([] if lifecycle else ["__lc"])]
@@ -286,10 +284,9 @@ def run_gate(
                    WHEN activity IS NULL THEN {lit(Q.MISSING_ACTIVITY)}
                    WHEN NOT __end_present THEN {lit(Q.MISSING_TIME)}
                    WHEN end_us IS NULL OR end_us NOT BETWEEN {MIN_US} AND {MAX_US} THEN {lit(Q.BAD_TIME)}
-                   {end_word}
+                   {word_checks}
                    WHEN __start_present AND (start_us IS NULL OR start_us NOT BETWEEN {MIN_US} AND {MAX_US})
                      THEN {lit(Q.BAD_START)}
-                   {start_word}
                    {gap_checks}
                    WHEN start_us > end_us THEN {lit(Q.END_BEFORE_START)}
                    {lc_check}
@@ -458,7 +455,7 @@ def run_gate(
     drop_staging(con, "instances", "valid", "case_index")
 
     _build_quarantine(con, raw, mapping, kinds)
-    _fill_counts(con, raw, int(n_rows), quality)
+    _fill_counts(con, raw, n_rows, quality)
     if quality.rows_read == 0:
         raise EmptyLogError(
             f"{source}: the log has no rows (only a header)"

@@ -100,15 +100,14 @@ def timestamp_column(
     source: str,
     label: str | None = None,
     row_sql: str | None = None,
-    kind: str | None = None,
-    n_rows: int | None = None,
+    kind: str,
+    n_rows: int,
 ) -> ParsedColumn:
-    """Build the parse expression for ``table.column``; the caller runs it with the
-    session ``TimeZone`` set to ``tz``. ``label`` is the column's name in the source, where
-    it differs from the staged ``column`` (messages name the source's column). ``row_sql`` numbers
-    the rows in source order (formats are detected on every k-th row of long tables). ``kind``
-    (the column's engine type) and ``n_rows`` (the table's rows) save a query each when the
-    caller knows them already."""
+    """Build the parse expression for ``table.column``, of engine type ``kind`` in a table of
+    ``n_rows`` rows; the caller runs it with the session ``TimeZone`` set to ``tz``. ``label`` is
+    the column's name in the source, where it differs from the staged ``column`` (messages name
+    the source's column). ``row_sql`` numbers the rows in source order (formats are detected on
+    every k-th row of long tables)."""
     parsed = _parse_column(
         con,
         table,
@@ -152,17 +151,10 @@ def _parse_column(
     source: str,
     label: str | None,
     row_sql: str | None,
-    kind: str | None,
-    n_rows: int | None,
+    kind: str,
+    n_rows: int,
 ) -> ParsedColumn:
     col = q(column)
-    if kind is None:
-        dtype = con.execute(
-            f"SELECT column_type FROM (DESCRIBE {q(table)}) WHERE column_name = {lit(column)}"
-        ).fetchone()
-        if dtype is None:  # pragma: no cover - callers pass existing columns
-            raise InputError(f"{source}: column '{column}' not found")
-        kind = dtype[0]
     kind = kind.upper()
     pre_name = f"__flowlens_layout_{column}"
     column = label or column
