@@ -45,6 +45,8 @@ DATA_DIR = HERE / "data"
 RESULTS_DIR = HERE / "results"
 GENERATOR_VERSION = 1
 TOOLS = ("flowlens", "pm4py")
+#: The row of ``--baseline-src``: flowlens from another src/ folder.
+BASELINE = "baseline"
 FORMATS = ("parquet", "csv")
 WAIT_TOLERANCE_S = 1e-3
 
@@ -671,17 +673,27 @@ def _med(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
+def _cpu_ratio(a: Cell, b: Cell | None) -> float | None:
+    """Median CPU seconds of ``a`` over those of ``b``."""
+    if b is None or not a.runs or not b.runs:
+        return None
+    return _med([r["cpu_s"] for r in a.runs]) / _med([r["cpu_s"] for r in b.runs])  # type: ignore[operator]
+
+
 def summarise(cells: list[Cell], agreement: dict[tuple[int, str], Any], args: Any) -> dict:
     rows = []
     by_key = {(c.size, c.fmt, c.tool): c for c in cells}
     for c in cells:
         med = _med(c.seconds)
-        other = by_key.get((c.size, c.fmt, "flowlens"))
+        # on the pm4py row: pm4py over flowlens; on the baseline row: pm4py over the baseline
+        num, den = (c, by_key.get((c.size, c.fmt, "flowlens"))) if c.tool == "pm4py" else (None, None)
+        if c.tool == BASELINE:
+            num, den = by_key.get((c.size, c.fmt, "pm4py")), c
         ratio = cpu_ratio = None
-        if c.tool == "pm4py" and other and other.seconds and med:
-            ratio = med / _med(other.seconds)  # type: ignore[operator]
-            cpu_ratio = _med([r["cpu_s"] for r in c.runs]) / _med(  # type: ignore[operator]
-                [r["cpu_s"] for r in other.runs]
+        if num and den and num.seconds and den.seconds:
+            ratio = _med(num.seconds) / _med(den.seconds)  # type: ignore[operator]
+            cpu_ratio = _med([r["cpu_s"] for r in num.runs]) / _med(  # type: ignore[operator]
+                [r["cpu_s"] for r in den.runs]
             )
         steps: dict[str, float] = {}
         if c.runs:
@@ -706,6 +718,9 @@ def summarise(cells: list[Cell], agreement: dict[tuple[int, str], Any], args: An
                 "steps_median_s": steps,
                 "ratio_pm4py_over_flowlens": ratio,
                 "cpu_ratio_pm4py_over_flowlens": cpu_ratio,
+                "cpu_ratio_baseline_over_flowlens": _cpu_ratio(c, by_key.get((c.size, c.fmt, "flowlens")))
+                if c.tool == BASELINE
+                else None,
                 "error": c.error,
                 "flowlens_file": c.runs[0].get("flowlens_file") if c.runs else None,
             }
@@ -753,6 +768,16 @@ def print_table(summary: dict[str, Any], file: Any) -> None:
                 f"{r['rss_after_import_mb']:.0f} MB)",
                 file=file,
             )
+    for r in summary["results"]:
+        if r.get("cpu_ratio_baseline_over_flowlens"):
+            print(
+                f"  {r['size']:>5} {r['format']:<8} baseline CPU / flowlens CPU: "
+                f"{r['cpu_ratio_baseline_over_flowlens']:.3f}",
+                file=file,
+            )
+    for b in summary.get("baseline_identical", []):
+        verdict = "identical" if b["identical"] else "DIFFERENT"
+        print(f"  {b['size']:>5} {b['format']:<8} flowlens and baseline results: {verdict}", file=file)
     print("\nagreement (flowlens vs pm4py):", file=file)
     for a in summary["agreement"]:
         if "all_equal" not in a:
@@ -798,9 +823,13 @@ def parent_main(args: argparse.Namespace) -> int:
     sizes = [int(float(s)) for s in parse_list(args.sizes)]
     formats = parse_list(args.formats, FORMATS)
     tools = parse_list(args.tools, TOOLS)
+    if args.baseline_src:
+        # flowlens from another src/ folder, run in turn with the others (A/B under one load)
+        tools.append(BASELINE)
     data_dir = Path(args.data_dir)
     cells: list[Cell] = []
     agreement: dict[tuple[int, str], Any] = {}
+    baseline_same: dict[tuple[int, str], bool] = {}
     workdir = Path(tempfile.mkdtemp(prefix="flowlens-bench-"))
     for n in sizes:
         paths = ensure_data(n, args.seed, formats, data_dir)
@@ -817,13 +846,13 @@ def parent_main(args: argparse.Namespace) -> int:
                         continue
                     try:
                         out = run_child(
-                            tool,
+                            "flowlens" if tool == BASELINE else tool,
                             paths[fmt],
                             fmt,
                             digest=rep == 0 and not args.no_check,
                             timeout=args.timeout,
                             workdir=workdir,
-                            flowlens_src=args.flowlens_src,
+                            flowlens_src=args.baseline_src if tool == BASELINE else args.flowlens_src,
                         )
                     except RuntimeError as exc:
                         cell.error = str(exc)
@@ -837,6 +866,12 @@ def parent_main(args: argparse.Namespace) -> int:
                         f"{out['seconds']:.2f} s, peak {out['peak_rss_kb'] / 1024:.0f} MB"
                     )
             digests = {t: c.digest for t, c in row.items() if c.digest is not None}
+            if BASELINE in digests and "flowlens" in digests:
+                same = digests.pop(BASELINE) == digests["flowlens"]
+                baseline_same[(n, fmt)] = same
+                log(
+                    f"  flowlens vs baseline {size_label(n)} {fmt}: {'IDENTICAL' if same else 'DIFFERENT'} results"
+                )
             if len(digests) == 2:
                 agreement[(n, fmt)] = compare(digests["flowlens"], digests["pm4py"])
                 a = agreement[(n, fmt)]
@@ -849,6 +884,10 @@ def parent_main(args: argparse.Namespace) -> int:
     if args.generate_only:
         return 0
     summary = summarise(cells, agreement, args)
+    summary["baseline_identical"] = [
+        {"events": n, "size": size_label(n), "format": f, "identical": same}
+        for (n, f), same in baseline_same.items()
+    ]
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_path = Path(args.out) if args.out else RESULTS_DIR / f"bundle-{stamp}.json"
@@ -859,7 +898,11 @@ def parent_main(args: argparse.Namespace) -> int:
     else:
         print_table(summary, sys.stdout)
     log(f"\nresults written to {out_path}")
-    failed = any(c.error for c in cells) or any(not a.get("all_equal", True) for a in agreement.values())
+    failed = (
+        any(c.error for c in cells)
+        or any(not a.get("all_equal", True) for a in agreement.values())
+        or not all(baseline_same.values())
+    )
     return 1 if failed else 0
 
 
@@ -912,6 +955,11 @@ def main(argv: list[str] | None = None) -> int:
         "--flowlens-src",
         help="run flowlens from this src/ folder (a frozen copy, "
         "e.g. from `git archive`), not the editable install",
+    )
+    p.add_argument(
+        "--baseline-src",
+        help="also run flowlens from this src/ folder (row 'baseline'), in turn with the others: "
+        "an A/B under the same load, with its results checked identical to flowlens's",
     )
     args = p.parse_args(argv)
     if args.repeat < 1:
