@@ -193,3 +193,17 @@ def test_business_clock_with_a_24x7_calendar_beside_others_in_a_non_utc_zone() -
     )
     assert clock.working_us("a", 12 * day, 13 * day) == 24 * H
     assert clock.working_us("b", 12 * day, 19 * day) == 5 * 8 * H
+
+
+def test_weekdays_and_hours_before_1970_are_those_of_the_calendar() -> None:
+    """DuckDB's % keeps the sign of a negative day number: 1969-12-28 (a Sunday) once came out
+    as weekday -1, so most days before 1970 fell outside every calendar's weekdays."""
+    import ibis
+
+    from flowlens.timing.localtime import with_local_time
+
+    stamps = pd.to_datetime(["1969-12-28 09:30", "1969-06-03 23:10", "1900-01-01 12:00"], utc=True)
+    t = ibis.memtable(pd.DataFrame({"ts": stamps.as_unit("us").asi8}))
+    out = with_local_time(t, "ts", "UTC", prefix="l_").to_pandas()
+    assert out.l_weekday.tolist() == [s.weekday() for s in stamps] == [6, 1, 0]
+    assert out.l_hour.tolist() == [9, 23, 12]

@@ -76,7 +76,8 @@ def with_local_time(
         **{
             f"{prefix}us": local,
             f"{prefix}day": day,
-            f"{prefix}weekday": ((day + 3) % 7).cast("int64"),
+            # the engines' % keeps the dividend's sign: days before 1970 are negative
+            f"{prefix}weekday": (((day + 3) % 7 + 7) % 7).cast("int64"),
             f"{prefix}hour": ((local - day * DAY_US) / HOUR_US).floor().cast("int64"),
         },
     )
