@@ -102,16 +102,21 @@ def test_occurrence_and_loop_markers_equal_running_counts() -> None:
 
 
 def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
-    """The journey steps' running counts per contact (keyed by the contact's first eid, ck NULL
-    included) equal ordered per-contact counts on the steps that read them (identity checks,
-    repeated information, bot fallbacks) and are NULL on the others; own_wait (from the
-    instance eid + 1) equals the next step's resource differing."""
-    from flowlens.findings._customer import steps
+    """The journey steps' running counts per contact (keyed by the contact's first eid, no
+    contact id included) equal ordered per-contact counts on the steps that read them (identity
+    checks, repeated information, bot fallbacks) and are NULL on the others; own_wait (from the
+    instance eid + 1) equals the next step's resource differing; kno sorts as the contact ids."""
+    from flowlens.findings._customer import steps, with_counts
 
     log = flowlens.read_log(Path(__file__).parents[2] / "event_logs" / "bank_demo" / "events.parquet")
-    t = steps(FindingContext(log)).table.to_pandas().sort_values("eid").reset_index(drop=True)
-    assert t.ck.isna().any() and t.ck.notna().any()
-    by = t.groupby(["case_idx", "ck"], dropna=False)
+    st = steps(FindingContext(log))
+    t = with_counts(st, st.table).join(log.table.select("eid", "resource", "contact_id"), "eid")
+    t = t.to_pandas().sort_values("eid").reset_index(drop=True)
+    assert t.kno.isna().any() and t.kno.notna().any()
+    # within a case, the contacts in the order of their ids
+    k = t[t.kno > 0].drop_duplicates("kid").sort_values(["case_idx", "contact_id"])
+    assert (k.groupby("case_idx").kno.diff().dropna() > 0).all() and k.case_idx.duplicated().any()
+    by = t.groupby("kid")
     reads = t.g_verification | t.g_identity_check | t.g_step_up | t.g_repeat_information | t.g_bot_fallback
     assert reads.sum() > 100 and (~reads).sum() > 100
     for flag, col in (("g_information_provided", "n_info_u"), ("g_step_up", "n_step_up_u")):

@@ -191,14 +191,22 @@ def detector_named(name: str) -> Callable[[Any], Any]:
 class Steps:
     """The instance table of the journey detectors (module docstring)."""
 
-    #: eid, case_idx, case_id, issue_idx, ck (contact key), s, e, activity, resource, pty (the
-    #: performer's party: customer, organisation, external), fam (channel family), kfam (the
-    #: contact's family), ifam/iact (the issue's first family and activity), wait_us, proc_us,
-    #: staff, own_wait (the wait before it is for this step alone), g_<group> flags,
-    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it (on the identity
-    #: checks, repeated information and bot fallbacks, which read them; NULL elsewhere), kid
-    #: (the contact's key: its first eid; one integer per case and ck)
+    #: One row per instance: eid, case_idx, activity, s, e, fam (channel family), issue_idx,
+    #: wait_us, proc_us, staff, kfam (the contact's family), kno (the contact key as an
+    #: integer: NULL no contact, 0 the whole case, 1, 2, ... the case's contact ids in their
+    #: text order), pty (the performer's party: customer, organisation, external), own_wait
+    #: (the wait before it is for this step alone), kid (the contact's key: its first eid; one
+    #: integer per case and contact, NULL key included), and the g_<group> flags
+    #: (:func:`with_groups`, computed from the activity when read). Narrow: what only some
+    #: steps need is in :attr:`counts` and :attr:`first`
     table: ibis.Table
+    #: the running counts in the contact of the steps that read them (identity checks,
+    #: repeated information, bot fallbacks; :func:`with_counts`): n_eid, n_<group>_b counts
+    #: earlier in the contact, n_<group>_u counts up to the step
+    counts: ibis.Table
+    #: one row per issue (:func:`with_issue`): a_issue, ifam/iact (the issue's first family and
+    #: activity), i_first_eid, i_first_case (its first step)
+    first: ibis.Table
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
     has_channel: bool
@@ -207,9 +215,38 @@ class Steps:
     window_us: int
     #: case_id -> lead time (s), for the per-case cap
     lead_s: dict[str, float] = field(repr=False, default_factory=dict)
+    #: case_idx -> case_id, for the priced claims
+    case_ids: dict[int, str] = field(repr=False, default_factory=dict)
     #: computed claims per kind (filled by :func:`price`)
     priced: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
     claims: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def with_groups(y: ibis.Table, members: Mapping[str, list[str]]) -> ibis.Table:
+    """``y`` with a flag ``g_<group>`` per group of ``members`` (:func:`group_members`): its
+    activity is in the group. Derived where read rather than stored: a test of the activity
+    costs less than writing (and, on a large log, compressing) a column per group."""
+    import ibis
+
+    return y.mutate(
+        **{
+            f"g_{name}": (y.activity.isin(acts) if acts else ibis.literal(False))
+            for name, acts in members.items()
+        }
+    )
+
+
+def with_counts(st: Steps, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows of ``st.table``) with their running counts (:attr:`Steps.counts`; NULL on
+    the steps that do not read them)."""
+    c = st.counts
+    return y.left_join(c, y.eid == c.n_eid).drop("n_eid")
+
+
+def with_issue(st: Steps, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows of ``st.table``) with their issue's first step (:attr:`Steps.first`)."""
+    f = st.first
+    return y.left_join(f, y.issue_idx == f.a_issue).drop("a_issue")
 
 
 def group_members(ctx: FindingContext, activities: Iterable[str]) -> dict[str, list[str]]:
@@ -265,17 +302,12 @@ def _build(ctx: FindingContext) -> Steps:
     x = t.select(
         "eid",
         "case_idx",
-        "case_id",
         "activity",
         "resource",
         s=t.start_us.fill_null(t.end_us),
         e=t.end_us,
         chan=t[roles["channel"]].cast("string") if roles["channel"] else ibis.null("string"),
         contact=t[roles["contact"]].cast("string") if roles["contact"] else ibis.null("string"),
-        **{
-            f"g_{name}": (t.activity.isin(acts) if acts else ibis.literal(False))
-            for name, acts in members.items()
-        },
     )
     # Channel families (a small mapping of the distinct values).
     if roles["channel"]:
@@ -353,32 +385,43 @@ def _build(ctx: FindingContext) -> Steps:
         pm = ibis.memtable(people, schema={"p_res": "string", "pty": "string", "p_staff": "boolean"})
 
     # Contact context, one aggregate per contact (case, contact key): its key, the first eid
-    # (kid: the windows below partition by one integer, not by the case and a text key), and its
-    # channel family (the first instance's that has one). Instances without an id in a case
-    # with ids (ck NULL) are one partition of their case, and of no contact's family.
+    # (kid: the windows below partition by one integer, not by the case and a text key), its
+    # channel family (the first instance's that has one) and kno, the contact key as an
+    # integer that sorts as the text does within the case (0: the whole case, ck ""). Instances
+    # without an id in a case with ids (ck NULL) are one partition of their case, and of no
+    # contact's family and no kno.
     kk = base.group_by(["case_idx", "ck"]).aggregate(
         kid=base.eid.min(), kfam=base.fam.argmin(base.eid, where=base.fam.notnull())
     )
-    # stored (one row per contact): the running counts below read it too, and as an expression
-    # each reader aggregated every instance again
-    kk = ctx.store(kk.rename(k_case="case_idx", k_ck="ck"), prefix="fl_jcontacts")
+    rank = ibis.row_number().over(ibis.window(group_by=kk.case_idx, order_by=kk.ck)) + 1
+    kk = kk.select(
+        k_case="case_idx",
+        k_ck="ck",
+        kid="kid",
+        kfam=ibis.ifelse(kk.ck.isnull(), ibis.null("string"), kk.kfam),
+        kno=ibis.cases((kk.ck.isnull(), ibis.null("int64")), (kk.ck == "", 0), else_=rank),
+    )
+    # stored (one row per contact): the steps and the running counts below read it, and as an
+    # expression each reader aggregated every instance again
+    kk = ctx.store(kk, prefix="fl_jcontacts")
 
     def with_contact(y: ibis.Table) -> ibis.Table:
-        """``y`` (rows of ``base``) with its contact's kid and kfam."""
-        y = y.left_join(kk, (y.case_idx == kk.k_case) & y.ck.identical_to(kk.k_ck)).drop("k_case", "k_ck")
-        return y.mutate(kfam=ibis.ifelse(y.ck.isnull(), ibis.null("string"), y.kfam))
+        """``y`` (rows of ``base``) with its contact's kid, kfam and kno, in place of ck: the one
+        join on the text key."""
+        y = y.left_join(kk, (y.case_idx == kk.k_case) & y.ck.identical_to(kk.k_ck))
+        return y.drop("k_case", "k_ck", "ck")
 
     # The issue's first channel family and first step (by start, then case order). An issue
     # spans cases, so these are computed apart on a narrow projection of the stored base table
-    # (not of the joins above, which they do not read) and stored: left inside
-    # the per-event query, a window by issue would stop a slice by case (the fallback under a
-    # memory limit, Engine.materialize) from reaching the data, and every slice would redo it.
+    # and stored, one row per issue, for the detectors that read them (a few of the steps:
+    # :func:`with_issue`): left inside the per-event query, a window by issue would stop a
+    # slice by case (the fallback under a memory limit, Engine.materialize) from reaching the
+    # data, and every slice would redo it.
     narrow = base.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
     f = _first_of_issue(narrow.filter(narrow.fam.notnull())).select(f_issue="issue_idx", ifam="fam")
     a = _first_of_issue(narrow)
     a = a.select(a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx")
-    # one row per issue (every issue has a first step, not every one a channel family), joined
-    # to the instances once
+    # (every issue has a first step, not every one a channel family)
     first = a.left_join(f, a.a_issue == f.f_issue)
     first = first.select("a_issue", "ifam", "iact", "i_first_eid", "i_first_case")
     first = ctx.store(first, prefix="fl_jfirst")
@@ -392,7 +435,21 @@ def _build(ctx: FindingContext) -> Steps:
         # (a resource that is not recorded is NULL, as its IN test was)
         x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
         x = with_contact(x)
-        x = x.left_join(first, x.issue_idx == first.a_issue).drop("a_issue")
+        # The wait before a step is its own when the next step is someone else's: removing the
+        # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
+        # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
+        # an ordered pass carrying the resource.
+        nx = b.select(q_case="case_idx", q_eid=b.eid - 1, q_res="resource")
+        x = x.left_join(nx, x.eid == nx.q_eid)
+        own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
+        x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res", "resource")
+        # the columns in their documented order (Steps.table)
+        cols = [c for c in x.columns if c not in ("pty", "own_wait", "kid")]
+        return x.select(*cols, "pty", "own_wait", "kid")
+
+    def counts_of(b: ibis.Table) -> ibis.Table:
+        """The running counts (Steps.counts) of the steps of ``b`` that read them."""
+        b = with_groups(b, members)
         reads = (
             b.g_verification | b.g_identity_check | b.g_step_up | b.g_repeat_information | b.g_bot_fallback
         )
@@ -427,7 +484,7 @@ def _build(ctx: FindingContext) -> Steps:
         def upto(k: str) -> ibis.Value:
             return rd[f"s_{k}"].fill_null(0)
 
-        n = rd.select(
+        return rd.select(
             n_eid="r_eid",
             n_info_u=upto("info"),
             n_step_up_u=upto("step_up"),
@@ -438,33 +495,23 @@ def _build(ctx: FindingContext) -> Steps:
             n_transfer_u=upto("transfer"),
             n_handoff_u=upto("handoff_u"),
         )
-        # The wait before a step is its own when the next step is someone else's: removing the
-        # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-        # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
-        # an ordered pass carrying the resource.
-        nx = b.select(q_case="case_idx", q_eid=b.eid - 1, q_res="resource")
-        x = x.left_join(nx, x.eid == nx.q_eid)
-        own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
-        x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
-        x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
-        # the columns in their documented order: pty after the issue's first step, kid last
-        cols = [c for c in x.columns if c not in ("pty", "kid")]
-        cols.insert(cols.index("i_first_case") + 1, "pty")
-        return x.select(*cols, "kid")
 
     parts = [ctx.store(steps_of(case_slice(base, r)), prefix="fl_jsteps") for r in slices]
-    table = union_all(parts)
-    # the per-contact and per-issue look-ups and the base are in the steps table now
-    drop_tables(log, kk, first, *base_parts)
-    lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
+    counts = [ctx.store(counts_of(case_slice(base, r)), prefix="fl_jcounts") for r in slices]
+    # the per-contact look-up and the base are in the steps and counts tables now
+    drop_tables(log, kk, *base_parts)
+    cases = ctx.tm.cases.select("case_idx", "case_id", "lead_us").to_pandas()
     return Steps(
-        table=table,
+        table=with_groups(union_all(parts), members),
+        counts=union_all(counts),
+        first=first,
         groups=members,
         has_channel=roles["channel"] is not None,
         has_contact=roles["contact"] is not None,
         has_customer=j is not None,
         window_us=round(window_s * US),
-        lead_s=dict(zip(lead["case_id"].astype(str), lead["lead_us"].astype(float) / US, strict=True)),
+        lead_s=dict(zip(cases["case_id"].astype(str), cases["lead_us"].astype(float) / US, strict=True)),
+        case_ids=dict(zip(cases["case_idx"].astype("int64"), cases["case_id"].astype(str), strict=True)),
     )
 
 
@@ -616,12 +663,13 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     # stored once: the occurrences and both parts read it (as an expression, every claim
     # builder's query ran once per reader)
     allc = ctx.store(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
-    keys = ["kind", "g1", "g2", "g3", "case_id"]
-    tb = st.table.select("eid", "case_id", "wait_us", "proc_us", "staff")
+    # grouped by the case's integer key (its id is looked up once the claims are summed)
+    by = ["kind", "g1", "g2", "g3", "case_idx"]
+    tb = st.table.select("eid", "case_idx", "wait_us", "proc_us", "staff")
     # Occurrences: the anchors (before the parts are shared out).
     anchors = allc.filter(allc.anchor).select("eid", "kind", "g1", "g2", "g3").distinct()
     at = anchors.join(tb, "eid")
-    occ = at.group_by(keys).aggregate(occurrences=at.count(), aw_us=at.wait_us.sum()).to_pandas()
+    occ = at.group_by(by).aggregate(occurrences=at.count(), aw_us=at.wait_us.sum()).to_pandas()
     # Explode "both" into a waiting and a processing part; each part goes to one claim.
     w = allc.filter(allc.part != "proc").mutate(p=ibis.literal("wait"))
     pr = allc.filter(allc.part != "wait").mutate(p=ibis.literal("proc"))
@@ -632,23 +680,24 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     val = ibis.ifelse(m.p == "wait", m.wait_us, m.proc_us)
     stf = ibis.ifelse((m.p == "proc") & m.staff, m.proc_us, 0)
     per = (
-        m.group_by(keys)
+        m.group_by(by)
         .aggregate(t_us=val.sum(), w_us=ibis.ifelse(m.p == "wait", val, 0).sum(), staff_us=stf.sum())
         .to_pandas()
     )
     if per.empty and occ.empty:
         return pd.DataFrame(columns=_PRICED_COLUMNS)
-    per[keys] = per[keys].astype(object)
-    occ[keys] = occ[keys].astype(object)
-    df = per.merge(occ, on=keys, how="outer")
+    per[by] = per[by].astype(object)
+    occ[by] = occ[by].astype(object)
+    df = per.merge(occ, on=by, how="outer")
     df = df.assign(
-        case_id=df["case_id"].astype(str),
+        case_id=df["case_idx"].map(st.case_ids).astype(str),
         t_s=df["t_us"].fillna(0).astype(float) / US,
         wait_s=df["w_us"].fillna(0).astype(float) / US,
         staff_s=df["staff_us"].fillna(0).astype(float) / US,
         occurrences=df["occurrences"].fillna(0).astype(int),
         anchor_wait_s=df["aw_us"].fillna(0).astype(float) / US,
     )
+    keys = [*by[:-1], "case_id"]
     df = df.sort_values(keys, kind="stable").reset_index(drop=True)  # fixed order: same sums every run
     # Per case, all journey findings together never more than the case's lead time: steps that
     # run in parallel (an agent's wrap-up during the next agent's call) would otherwise count
