@@ -104,9 +104,10 @@ def test_occurrence_and_loop_markers_equal_running_counts() -> None:
 def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
     """The journey steps' running counts per contact (keyed by the contact's first eid, no
     contact id included) equal ordered per-contact counts on the steps that read them (identity
-    checks, repeated information, bot fallbacks) and are NULL on the others; own_wait (from the
-    instance eid + 1) equals the next step's resource differing; kno sorts as the contact ids."""
-    from flowlens.findings._customer import steps, with_counts
+    checks, repeated information, bot fallbacks) and are NULL on the others; a claim's own part
+    (from the instance eid + 1) is both parts where the next step's resource differs; kno sorts
+    as the contact ids."""
+    from flowlens.findings._customer import _own_parts, claim, steps, with_counts
 
     log = flowlens.read_log(Path(__file__).parents[2] / "event_logs" / "bank_demo" / "events.parquet")
     st = steps(FindingContext(log))
@@ -126,4 +127,5 @@ def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
     assert list(t.n_handoff_b[reads]) == list(handoff_b[reads])
     nxt = t.groupby("case_idx").resource.shift(-1)
     want = t.resource.isna() | nxt.isna() | (t.resource != nxt)
-    assert list(t.own_wait) == list(want)
+    own = _own_parts(log.table, claim(st.table, "k", "")).to_pandas().sort_values("eid")
+    assert list(own.eid) == list(t.eid) and list(own.part == "both") == list(want)

@@ -194,9 +194,8 @@ class Steps:
     #: One row per instance: eid, case_idx, activity, s, e, fam (channel family), issue_idx,
     #: wait_us, proc_us, staff, kfam (the contact's family), kno (the contact key as an
     #: integer: NULL no contact, 0 the whole case, 1, 2, ... the case's contact ids in their
-    #: text order), pty (the performer's party: customer, organisation, external), own_wait
-    #: (the wait before it is for this step alone), kid (the contact's key: its first eid; one
-    #: integer per case and contact, NULL key included), and the g_<group> flags
+    #: text order), pty (the performer's party: customer, organisation, external), kid (the
+    #: contact's key: its first eid; one integer per case and contact, NULL key included), and the g_<group> flags
     #: (:func:`with_groups`, computed from the activity when read). Narrow: what only some
     #: steps need is in :attr:`counts` and :attr:`first`
     table: ibis.Table
@@ -434,18 +433,10 @@ def _build(ctx: FindingContext) -> Steps:
             x = b.mutate(pty=ibis.null("string"), p_staff=ibis.null("boolean"))
         # (a resource that is not recorded is NULL, as its IN test was)
         x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
-        x = with_contact(x)
-        # The wait before a step is its own when the next step is someone else's: removing the
-        # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-        # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
-        # an ordered pass carrying the resource.
-        nx = b.select(q_case="case_idx", q_eid=b.eid - 1, q_res="resource")
-        x = x.left_join(nx, x.eid == nx.q_eid)
-        own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
-        x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res", "resource")
+        x = with_contact(x).drop("resource")
         # the columns in their documented order (Steps.table)
-        cols = [c for c in x.columns if c not in ("pty", "own_wait", "kid")]
-        return x.select(*cols, "pty", "own_wait", "kid")
+        cols = [c for c in x.columns if c not in ("pty", "kid")]
+        return x.select(*cols, "pty", "kid")
 
     def counts_of(b: ibis.Table) -> ibis.Table:
         """The running counts (Steps.counts) of the steps of ``b`` that read them."""
@@ -585,7 +576,7 @@ def repeat_class(x: ibis.Table) -> ibis.Value:
 
 # -- claims and prices ------------------------------------------------------------------------
 #: Columns of a claim table: eid, kind, g1, g2, g3 (the finding's key), part ("both", "wait",
-#: "proc"), anchor (the instance counts as one occurrence).
+#: "proc", or "own": :func:`claim`), anchor (the instance counts as one occurrence).
 CLAIM_COLUMNS = ("eid", "kind", "g1", "g2", "g3", "part", "anchor")
 
 
@@ -595,11 +586,8 @@ def claim(
     """Claims of ``tbl``'s instances for one kind of finding (see :data:`CLAIM_COLUMNS`).
 
     ``part="own"`` (default, for a step that would be removed) claims its processing, and its
-    waiting when that is its own (``own_wait``); "both", "wait" or "proc" claim as said."""
+    waiting when that is its own (:func:`_own_parts`); "both", "wait" or "proc" claim as said."""
     import ibis
-
-    if isinstance(part, str) and part == "own":
-        part = ibis.ifelse(tbl.own_wait, "both", "proc")
 
     def lit(v: Any) -> ibis.Value:
         return v if isinstance(v, ibis.Value) else ibis.literal(v)
@@ -662,6 +650,7 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
         allc = allc.union(p)
     # stored once: the occurrences and both parts read it (as an expression, every claim
     # builder's query ran once per reader)
+    allc = _own_parts(ctx.log.table, allc)
     allc = ctx.store(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
     # grouped by the case's integer key (its id is looked up once the claims are summed)
     by = ["kind", "g1", "g2", "g3", "case_idx"]
@@ -709,6 +698,23 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     df["t_s"] = t * scale
     df["wait_s"] = df["wait_s"].to_numpy() * scale
     return df[_PRICED_COLUMNS].sort_values(keys).reset_index(drop=True)
+
+
+def _own_parts(events: ibis.Table, claims: ibis.Table) -> ibis.Table:
+    """``claims`` with each part "own" made "both" when the wait before the step is its own,
+    "proc" otherwise. The wait is its own when the next step of the case is someone else's
+    (or there is none, or either performer is not recorded): removing the step removes that
+    queue; otherwise the wait moves on to the next step and is not saved. The next step is the
+    instance eid + 1 (relational.EID_STRIDE): looked up in ``events`` (the log's table) for the
+    claimed steps alone, not carried on every step."""
+    import ibis
+
+    cur = events.select(o_eid="eid", o_res="resource")
+    nxt = events.select(q_eid=events.eid - 1, q_res="resource")
+    c = claims.left_join(cur, claims.eid == cur.o_eid).left_join(nxt, claims.eid == nxt.q_eid)
+    own = c.o_res.isnull() | c.q_eid.isnull() | c.q_res.isnull() | (c.o_res != c.q_res)
+    part = ibis.ifelse(c.part == "own", ibis.ifelse(own, "both", "proc"), c.part)
+    return c.mutate(part=part).select(*claims.columns)
 
 
 def _prio_expr(kind: ibis.Value) -> ibis.Value:
