@@ -195,9 +195,10 @@ class Steps:
     #: wait_us, proc_us, staff, kfam (the contact's family), kno (the contact key as an
     #: integer: NULL no contact, 0 the whole case, 1, 2, ... the case's contact ids in their
     #: text order), pty (the performer's party: customer, organisation, external), kid (the
-    #: contact's key: its first eid; one integer per case and contact, NULL key included), and the g_<group> flags
-    #: (:func:`with_groups`, computed from the activity when read). Narrow: what only some
-    #: steps need is in :attr:`counts` and :attr:`first`
+    #: contact's key: its first eid; one integer per case and contact, NULL key included), g
+    #: (the activity's groups, :func:`group_bits`) and the g_<group> flags (:func:`with_groups`,
+    #: unpacked from g when read). Narrow: what only some steps need is in :attr:`counts` and
+    #: :attr:`first`
     table: ibis.Table
     #: the running counts in the contact of the steps that read them (identity checks,
     #: repeated information, bot fallbacks; :func:`with_counts`): n_eid, n_<group>_b counts
@@ -221,16 +222,26 @@ class Steps:
     claims: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
+def group_bits(members: Mapping[str, list[str]], activity: str) -> int:
+    """The groups of ``members`` (:func:`group_members`) ``activity`` is in, as one integer: bit
+    i for the i-th group.
+
+    >>> group_bits({"a": ["x"], "b": [], "c": ["x", "y"]}, "x")
+    5
+    """
+    return sum(1 << i for i, acts in enumerate(members.values()) if activity in acts)
+
+
 def with_groups(y: ibis.Table, members: Mapping[str, list[str]]) -> ibis.Table:
-    """``y`` with a flag ``g_<group>`` per group of ``members`` (:func:`group_members`): its
-    activity is in the group. Derived where read rather than stored: a test of the activity
-    costs less than writing (and, on a large log, compressing) a column per group."""
+    """``y`` (with the column ``g`` of :func:`group_bits`) with a flag ``g_<group>`` per group
+    of ``members``: its activity is in the group. Unpacked where read rather than stored: a bit
+    test costs less than writing (and, on a large log, compressing) a column per group."""
     import ibis
 
     return y.mutate(
         **{
-            f"g_{name}": (y.activity.isin(acts) if acts else ibis.literal(False))
-            for name, acts in members.items()
+            f"g_{name}": ((y.g & (1 << i)) != 0) if acts else ibis.literal(False)
+            for i, (name, acts) in enumerate(members.items())
         }
     )
 
@@ -308,6 +319,11 @@ def _build(ctx: FindingContext) -> Steps:
         chan=t[roles["channel"]].cast("string") if roles["channel"] else ibis.null("string"),
         contact=t[roles["contact"]].cast("string") if roles["contact"] else ibis.null("string"),
     )
+    # The groups of each activity as one integer (with_groups unpacks it where read): a small
+    # mapping of the distinct activities, joined once
+    gm = pd.DataFrame({"m_act": activities, "g": [group_bits(members, a) for a in activities]})
+    gm = ibis.memtable(gm, schema={"m_act": "string", "g": "int32"})
+    x = x.left_join(gm, x.activity == gm.m_act).drop("m_act")
     # Channel families (a small mapping of the distinct values).
     if roles["channel"]:
         values = x.select("chan").distinct().to_pandas()["chan"].dropna().tolist()
