@@ -727,7 +727,8 @@ def _own_parts(events: ibis.Table, claims: ibis.Table) -> ibis.Table:
 
     cur = events.select(o_eid="eid", o_res="resource")
     nxt = events.select(q_eid=events.eid - 1, q_res="resource")
-    c = claims.left_join(cur, claims.eid == cur.o_eid).left_join(nxt, claims.eid == nxt.q_eid)
+    c = claims.left_join(cur, claims.eid == cur.o_eid)
+    c = c.left_join(nxt, c.eid == nxt.q_eid)
     own = c.o_res.isnull() | c.q_eid.isnull() | c.q_res.isnull() | (c.o_res != c.q_res)
     part = ibis.ifelse(c.part == "own", ibis.ifelse(own, "both", "proc"), c.part)
     return c.mutate(part=part).select(*claims.columns)
