@@ -111,8 +111,8 @@ def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
 
     log = flowlens.read_log(Path(__file__).parents[2] / "event_logs" / "bank_demo" / "events.parquet")
     st = steps(FindingContext(log))
-    t = with_counts(st, st.table).join(log.table.select("eid", "resource", "contact_id"), "eid")
-    t = t.to_pandas().sort_values("eid").reset_index(drop=True)
+    joined = with_counts(st, st.table).join(log.table.select("eid", "resource", "contact_id"), "eid")
+    t = joined.to_pandas().sort_values("eid").reset_index(drop=True)
     assert t.kno.isna().any() and t.kno.notna().any()
     # within a case, the contacts in the order of their ids
     k = t[t.kno > 0].drop_duplicates("kid").sort_values(["case_idx", "contact_id"])
@@ -127,5 +127,6 @@ def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
     assert list(t.n_handoff_b[reads]) == list(handoff_b[reads])
     nxt = t.groupby("case_idx").resource.shift(-1)
     want = t.resource.isna() | nxt.isna() | (t.resource != nxt)
-    own = _own_parts(log.table, claim(st.table, "k", "")).to_pandas().sort_values("eid")
+    # (claims of a join: one claim kind's table can be an ibis join chain)
+    own = _own_parts(log.table, claim(joined, "k", "")).to_pandas().sort_values("eid")
     assert list(own.eid) == list(t.eid) and list(own.part == "both") == list(want)
