@@ -191,14 +191,13 @@ def detector_named(name: str) -> Callable[[Any], Any]:
 class Steps:
     """The instance table of the journey detectors (module docstring)."""
 
-    #: One row per instance: eid, case_idx, activity, s, e, fam (channel family), issue_idx,
-    #: wait_us, proc_us, staff, kfam (the contact's family), kno (the contact key as an
-    #: integer: NULL no contact, 0 the whole case, 1, 2, ... the case's contact ids in their
-    #: text order), pty (the performer's party: customer, organisation, external), kid (the
-    #: contact's key: its first eid; one integer per case and contact, NULL key included), g
-    #: (the activity's groups, :func:`group_bits`) and the g_<group> flags (:func:`with_groups`,
+    #: One row per instance: eid, case_idx, activity, s, e, g (the activity's groups,
+    #: :func:`group_bits`), fam (channel family), issue_idx, kfam (the contact's family), kno
+    #: (the contact key as an integer: NULL no contact, 0 the whole case, 1, 2, ... the case's
+    #: contact ids in their text order), kid (the contact's key: its first eid; one integer per
+    #: case and contact, NULL key included) and the g_<group> flags (:func:`with_groups`,
     #: unpacked from g when read). Narrow: what only some steps need is in :attr:`counts` and
-    #: :attr:`first`
+    #: :attr:`first`, or looked up for them: :func:`with_times`, :func:`with_performer`
     table: ibis.Table
     #: the running counts in the contact of the steps that read them (identity checks,
     #: repeated information, bot fallbacks; :func:`with_counts`): n_eid, n_<group>_b counts
@@ -207,6 +206,11 @@ class Steps:
     #: one row per issue (:func:`with_issue`): a_issue, ifam/iact (the issue's first family and
     #: activity), i_first_eid, i_first_case (its first step)
     first: ibis.Table
+    #: one row per resource of the log (:func:`with_performer`): m_res, pty (the performer's
+    #: party: customer, organisation, external), p_staff; None when the log records none
+    people: ibis.Table | None
+    #: some resource of the log is staff
+    any_staff: bool
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
     has_channel: bool
@@ -251,6 +255,38 @@ def with_counts(st: Steps, y: ibis.Table) -> ibis.Table:
     the steps that do not read them)."""
     c = st.counts
     return y.left_join(c, y.eid == c.n_eid).drop("n_eid")
+
+
+def with_times(ctx: FindingContext, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows with an eid) with the step's waiting and processing from the time model
+    (wait_us, proc_us; 0 where it has none), looked up for ``y``'s rows. After the customer's
+    clock stopped nothing is customer time (methods 6.5): no waiting there (the time model
+    clips it), and the processing is not claimed."""
+    import ibis
+
+    ti = ctx.tm.instances
+    t = ti.select(t_eid="eid", t_wait=ti.wait_us, t_proc=ti.proc_us, t_after=ti.after_stop)
+    y = y.left_join(t, y.eid == t.t_eid)
+    return y.mutate(
+        wait_us=y.t_wait.fill_null(0),
+        proc_us=ibis.ifelse(y.t_after.fill_null(False), 0, y.t_proc.fill_null(0)),
+    ).drop("t_eid", "t_wait", "t_proc", "t_after")
+
+
+def with_performer(ctx: FindingContext, st: Steps, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows with an eid) with the step's performer, looked up for ``y``'s rows: pty (its
+    party) and staff (a person of the organisation; NULL where no resource is recorded)."""
+    import ibis
+
+    ev = ctx.log.table.select(p_eid="eid", p_res="resource")
+    y = y.left_join(ev, y.eid == ev.p_eid)
+    pm = st.people
+    if pm is None:
+        y = y.mutate(pty=ibis.null("string"), staff=ibis.literal(False))
+        return y.drop("p_eid", "p_res")
+    y = y.left_join(pm, y.p_res == pm.m_res)
+    y = y.mutate(staff=y.p_staff if st.any_staff else ibis.literal(False))
+    return y.drop("p_eid", "p_res", "m_res", "p_staff")
 
 
 def with_issue(st: Steps, y: ibis.Table) -> ibis.Table:
@@ -368,36 +404,24 @@ def _build(ctx: FindingContext) -> Steps:
         x = x.mutate(ck=ibis.ifelse(x.h_has.fill_null(False), x.contact, ibis.literal(""))).drop("h_has")
     else:
         x = x.mutate(ck=ibis.literal(""))
-    # Time model.
-    ti = ctx.tm.instances
-    tmi = ti.select(t_eid="eid", wait_us=ti.wait_us, proc_us=ti.proc_us, after_stop=ti.after_stop)
-    x = x.left_join(tmi, x.eid == tmi.t_eid).drop("t_eid")
-    # after the customer's clock stopped nothing is customer time (methods 6.5): no waiting
-    # there (the time model clips it), and the processing is not claimed
-    x = x.mutate(
-        wait_us=x.wait_us.fill_null(0),
-        proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
-    ).drop("after_stop")
-    # stored once: the resource, contact, issue and running-count queries below all read it
-    # (left as an expression, each of them computed it again); the channel and contact values
-    # are read no further (their family and the contact key ck are)
-    order = [
-        c for c in x.columns if c not in ("chan", "contact", "fam", "ck", "issue_idx", "wait_us", "proc_us")
-    ]
-    x = x.select(*order, "fam", "ck", "issue_idx", "wait_us", "proc_us")
+    # stored once: the contact, issue and running-count queries below all read it (left as an
+    # expression, each of them computed it again); the channel and contact values are read no
+    # further (their family and the contact key ck are). The times and the performer are
+    # looked up for the steps that need them (with_times, with_performer), not carried here.
+    order = [c for c in x.columns if c not in ("chan", "contact", "resource", "fam", "ck", "issue_idx")]
+    x = x.select(*order, "fam", "ck", "issue_idx")
     base_parts = [ctx.store(case_slice(x, r), prefix="fl_jbase") for r in slices]
     base = union_all(base_parts)
     # The performer's party (customer, organisation, external) and whether they are staff: one
-    # small mapping of the distinct values, joined once (an IN list of the staff would be a
-    # second pass over every instance)
-    res = base.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
+    # small mapping of the distinct values (an IN list of the staff would be a second pass)
+    res = t.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = {r for r in res if is_staff(r)}
     pm = None
     if res:
         people = pd.DataFrame(
-            {"p_res": res, "pty": [party(r) for r in res], "p_staff": [r in staff for r in res]}, dtype=object
+            {"m_res": res, "pty": [party(r) for r in res], "p_staff": [r in staff for r in res]}, dtype=object
         )
-        pm = ibis.memtable(people, schema={"p_res": "string", "pty": "string", "p_staff": "boolean"})
+        pm = ibis.memtable(people, schema={"m_res": "string", "pty": "string", "p_staff": "boolean"})
 
     # Contact context, one aggregate per contact (case, contact key): its key, the first eid
     # (kid: the windows below partition by one integer, not by the case and a text key), its
@@ -443,16 +467,9 @@ def _build(ctx: FindingContext) -> Steps:
 
     def steps_of(b: ibis.Table) -> ibis.Table:
         """The rows of the steps table of the cases of ``b`` (a slice of cases of ``base``)."""
-        if pm is not None:
-            x = b.left_join(pm, b.resource == pm.p_res).drop("p_res")
-        else:
-            x = b.mutate(pty=ibis.null("string"), p_staff=ibis.null("boolean"))
-        # (a resource that is not recorded is NULL, as its IN test was)
-        x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
-        x = with_contact(x).drop("resource")
+        x = with_contact(b)
         # the columns in their documented order (Steps.table)
-        cols = [c for c in x.columns if c not in ("pty", "kid")]
-        return x.select(*cols, "pty", "kid")
+        return x.select(*[c for c in x.columns if c != "kid"], "kid")
 
     def counts_of(b: ibis.Table) -> ibis.Table:
         """The running counts (Steps.counts) of the steps of ``b`` that read them."""
@@ -512,6 +529,8 @@ def _build(ctx: FindingContext) -> Steps:
         table=with_groups(union_all(parts), members),
         counts=union_all(counts),
         first=first,
+        people=pm,
+        any_staff=bool(staff),
         groups=members,
         has_channel=roles["channel"] is not None,
         has_contact=roles["contact"] is not None,
@@ -670,7 +689,12 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     allc = ctx.store(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
     # grouped by the case's integer key (its id is looked up once the claims are summed)
     by = ["kind", "g1", "g2", "g3", "case_idx"]
-    tb = st.table.select("eid", "case_idx", "wait_us", "proc_us", "staff")
+    # the claimed steps' case, times and performer, looked up once for them alone
+    ce = allc.select("eid").distinct()
+    sc = st.table.select(c_eid="eid", case_idx="case_idx")
+    ce = ce.join(sc, ce.eid == sc.c_eid).drop("c_eid")
+    tb = ctx.store(with_performer(ctx, st, with_times(ctx, ce)), prefix="fl_jclaimed")
+    tb = tb.select("eid", "case_idx", "wait_us", "proc_us", "staff")
     # Occurrences: the anchors (before the parts are shared out).
     anchors = allc.filter(allc.anchor).select("eid", "kind", "g1", "g2", "g3").distinct()
     at = anchors.join(tb, "eid")

@@ -57,6 +57,8 @@ from flowlens.findings._customer import (
     steps,
     with_counts,
     with_issue,
+    with_performer,
+    with_times,
 )
 from flowlens.findings.model import Finding, Scenario
 from flowlens.i18n import M_, PM_, Message
@@ -78,7 +80,7 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
         return None
     x = st.table
     is_check = (x.g_verification | x.g_identity_check | x.g_step_up) & x.kno.notnull()
-    checks = with_counts(st, x.filter(is_check))
+    checks = with_performer(ctx, st, with_counts(st, x.filter(is_check)))
     ids = checks
     # position in the unit (the steps of the contact before it): a check repeated with no
     # other step in between is a retry of the same check (one check in several attempts), not
@@ -231,7 +233,8 @@ def branch_trip_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     jn = jn.filter(jn.rn == 0)
     jn = jn.mutate(rv=ibis.row_number().over(ibis.window(group_by=jn.b_eid, order_by=[jn.m_e, jn.m_eid])))
     visits = jn.filter(jn.rv == 0).select(v_case="b_case", v_eid="b_eid", m_act="m_act", m_fam="m_fam")
-    work = x.filter(x.proc_us > 0).select(w_case="case_idx", w_eid="eid")
+    work = with_times(ctx, x.select("eid", "case_idx"))
+    work = work.filter(work.proc_us > 0).select(w_case="case_idx", w_eid="eid")
     sv = visits.join(work, (visits.v_case == work.w_case) & (work.w_eid >= visits.v_eid))
     sv = sv.group_by("v_eid").aggregate(sv_eid=sv.w_eid.min())
     visits = visits.left_join(sv, "v_eid").drop("v_eid_right")
