@@ -3,8 +3,9 @@
 
 One instance table, built once per context in the engine, carries what those detectors need:
 the customer issue and contact of every instance (:mod:`flowlens.analysis.journeys`), its
-channel family, its activity groups, counts of what happened earlier in the same contact, and
-its waiting and processing time from the time model. Each detector marks the instances it
+channel family and its activity groups; what only some instances need is kept apart or looked
+up for them (counts of what happened earlier in the same contact, the issue's first step, the
+waiting and processing time from the time model, the performer). Each detector marks the instances it
 *anchors* on (the repeated check, the re-explanation, the first step of a repeat contact) and the
 instance parts (waiting, processing) whose time it *claims*. A part claimed by several of these
 detectors is priced once, by the most specific one (:data:`PRIORITY`), so the journey findings
