@@ -220,8 +220,6 @@ class Steps:
     window_us: int
     #: case_id -> lead time (s), for the per-case cap
     lead_s: dict[str, float] = field(repr=False, default_factory=dict)
-    #: case_idx -> case_id, for the priced claims
-    case_ids: dict[int, str] = field(repr=False, default_factory=dict)
     #: computed claims per kind (filled by :func:`price`)
     priced: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
     claims: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -525,7 +523,7 @@ def _build(ctx: FindingContext) -> Steps:
     counts = [ctx.store(counts_of(case_slice(base, r)), prefix="fl_jcounts") for r in slices]
     # the per-contact look-up and the base are in the steps and counts tables now
     drop_tables(log, kk, *base_parts)
-    cases = ctx.tm.cases.select("case_idx", "case_id", "lead_us").to_pandas()
+    cases = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(
         table=with_groups(union_all(parts), members),
         counts=union_all(counts),
@@ -538,7 +536,6 @@ def _build(ctx: FindingContext) -> Steps:
         has_customer=j is not None,
         window_us=round(window_s * US),
         lead_s=dict(zip(cases["case_id"].astype(str), cases["lead_us"].astype(float) / US, strict=True)),
-        case_ids=dict(zip(cases["case_idx"].astype("int64"), cases["case_id"].astype(str), strict=True)),
     )
 
 
@@ -699,7 +696,14 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     # Occurrences: the anchors (before the parts are shared out).
     anchors = allc.filter(allc.anchor).select("eid", "kind", "g1", "g2", "g3").distinct()
     at = anchors.join(tb, "eid")
-    occ = at.group_by(by).aggregate(occurrences=at.count(), aw_us=at.wait_us.sum()).to_pandas()
+    ids = ctx.tm.cases.select(i_case="case_idx", case_id="case_id")
+
+    def with_id(t: ibis.Table) -> ibis.Table:
+        """The sums ``t`` by case with the case's id (looked up for the claimed cases)."""
+        t = t.join(ids, t.case_idx == ids.i_case)
+        return t.drop("i_case")
+
+    occ = with_id(at.group_by(by).aggregate(occurrences=at.count(), aw_us=at.wait_us.sum())).to_pandas()
     # Explode "both" into a waiting and a processing part; each part goes to one claim.
     w = allc.filter(allc.part != "proc").mutate(p=ibis.literal("wait"))
     pr = allc.filter(allc.part != "wait").mutate(p=ibis.literal("proc"))
@@ -709,18 +713,18 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     m = ex.filter(ex.rn == 0).join(tb, "eid")
     val = ibis.ifelse(m.p == "wait", m.wait_us, m.proc_us)
     stf = ibis.ifelse((m.p == "proc") & m.staff, m.proc_us, 0)
-    per = (
-        m.group_by(by)
-        .aggregate(t_us=val.sum(), w_us=ibis.ifelse(m.p == "wait", val, 0).sum(), staff_us=stf.sum())
-        .to_pandas()
+    per = m.group_by(by).aggregate(
+        t_us=val.sum(), w_us=ibis.ifelse(m.p == "wait", val, 0).sum(), staff_us=stf.sum()
     )
+    per = with_id(per).to_pandas()
     if per.empty and occ.empty:
         return pd.DataFrame(columns=_PRICED_COLUMNS)
-    per[by] = per[by].astype(object)
-    occ[by] = occ[by].astype(object)
-    df = per.merge(occ, on=by, how="outer")
+    on = [*by, "case_id"]
+    per[on] = per[on].astype(object)
+    occ[on] = occ[on].astype(object)
+    df = per.merge(occ, on=on, how="outer")
     df = df.assign(
-        case_id=df["case_idx"].map(st.case_ids).astype(str),
+        case_id=df["case_id"].astype(str),
         t_s=df["t_us"].fillna(0).astype(float) / US,
         wait_s=df["w_us"].fillna(0).astype(float) / US,
         staff_s=df["staff_us"].fillna(0).astype(float) / US,
