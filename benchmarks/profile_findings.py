@@ -40,10 +40,11 @@ PROFILED: list[tuple[str, str, Path]] = []
 
 
 def site() -> str:
-    """The innermost flowlens line on the stack outside the engine and its helpers."""
+    """The innermost flowlens line on the stack outside the engine and its helpers (the
+    context's ``store`` included: the line that stored the table names the statement)."""
     for fr in reversed(traceback.extract_stack()[:-2]):
         f = fr.filename
-        if "/flowlens/" in f and not f.endswith(("engine.py", "relational.py")):
+        if "/flowlens/" in f and not f.endswith(("engine.py", "relational.py", "findings/context.py")):
             return f"{f.split('/flowlens/')[-1]}:{fr.lineno}:{fr.name}"
     return "?"
 

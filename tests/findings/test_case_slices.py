@@ -62,11 +62,13 @@ def _journey_log(seed: int, cases: int = 140) -> flowlens.EventLog:
 
 
 def _tables(log: flowlens.EventLog, tm: model.TimeModel, wa: object) -> list[pd.DataFrame]:
-    """The instance, repeat and steps tables of a new context, by eid."""
+    """The instance, repeat and steps tables of a new context (and the steps' running counts),
+    by eid."""
     ctx = FindingContext(log, seed=0, _tm=tm, _waiting=wa)  # type: ignore[arg-type]
+    st = _customer.steps(ctx)
     return [
-        t.to_pandas().sort_values("eid").reset_index(drop=True)
-        for t in (instance_table(ctx), repeats(ctx).table, _customer.steps(ctx).table)
+        t.to_pandas().sort_values(t.columns[0]).reset_index(drop=True)
+        for t in (instance_table(ctx), repeats(ctx).table, st.table, st.counts)
     ]
 
 
@@ -101,7 +103,7 @@ def _assert_sliced_tables_equal(
     log: flowlens.EventLog, tm: model.TimeModel, wa: object, mp: pytest.MonkeyPatch, n: int
 ) -> None:
     whole = _tables(log, tm, wa)
-    before = {p: _stored(log, p) for p in ("fl_finstances", "fl_rework", "fl_jsteps")}
+    before = {p: _stored(log, p) for p in ("fl_finstances", "fl_rework", "fl_jsteps", "fl_jcounts")}
     _force_slices(log, mp, n)
     sliced = _tables(log, tm, wa)
     # every table was made slice by slice

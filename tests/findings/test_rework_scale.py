@@ -102,16 +102,22 @@ def test_occurrence_and_loop_markers_equal_running_counts() -> None:
 
 
 def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
-    """The journey steps' running counts per contact (keyed by the contact's first eid, ck NULL
-    included) equal ordered per-contact counts on the steps that read them (identity checks,
-    repeated information, bot fallbacks) and are NULL on the others; own_wait (from the
-    instance eid + 1) equals the next step's resource differing."""
-    from flowlens.findings._customer import steps
+    """The journey steps' running counts per contact (keyed by the contact's first eid, no
+    contact id included) equal ordered per-contact counts on the steps that read them (identity
+    checks, repeated information, bot fallbacks) and are NULL on the others; a claim's own part
+    (from the instance eid + 1) is both parts where the next step's resource differs; kno sorts
+    as the contact ids."""
+    from flowlens.findings._customer import _own_parts, claim, steps, with_counts
 
     log = flowlens.read_log(Path(__file__).parents[2] / "event_logs" / "bank_demo" / "events.parquet")
-    t = steps(FindingContext(log)).table.to_pandas().sort_values("eid").reset_index(drop=True)
-    assert t.ck.isna().any() and t.ck.notna().any()
-    by = t.groupby(["case_idx", "ck"], dropna=False)
+    st = steps(FindingContext(log))
+    joined = with_counts(st, st.table).join(log.table.select("eid", "resource", "contact_id"), "eid")
+    t = joined.to_pandas().sort_values("eid").reset_index(drop=True)
+    assert t.kno.isna().any() and t.kno.notna().any()
+    # within a case, the contacts in the order of their ids
+    k = t[t.kno > 0].drop_duplicates("kid").sort_values(["case_idx", "contact_id"])
+    assert (k.groupby("case_idx").kno.diff().dropna() > 0).all() and k.case_idx.duplicated().any()
+    by = t.groupby("kid")
     reads = t.g_verification | t.g_identity_check | t.g_step_up | t.g_repeat_information | t.g_bot_fallback
     assert reads.sum() > 100 and (~reads).sum() > 100
     for flag, col in (("g_information_provided", "n_info_u"), ("g_step_up", "n_step_up_u")):
@@ -121,4 +127,6 @@ def test_contact_running_counts_and_own_wait_equal_their_definition() -> None:
     assert list(t.n_handoff_b[reads]) == list(handoff_b[reads])
     nxt = t.groupby("case_idx").resource.shift(-1)
     want = t.resource.isna() | nxt.isna() | (t.resource != nxt)
-    assert list(t.own_wait) == list(want)
+    # (claims of a join: one claim kind's table can be an ibis join chain)
+    own = _own_parts(log.table, claim(joined, "k", "")).to_pandas().sort_values("eid")
+    assert list(own.eid) == list(t.eid) and list(own.part == "both") == list(want)

@@ -3,8 +3,9 @@
 
 One instance table, built once per context in the engine, carries what those detectors need:
 the customer issue and contact of every instance (:mod:`flowlens.analysis.journeys`), its
-channel family, its activity groups, counts of what happened earlier in the same contact, and
-its waiting and processing time from the time model. Each detector marks the instances it
+channel family and its activity groups; what only some instances need is kept apart or looked
+up for them (counts of what happened earlier in the same contact, the issue's first step, the
+waiting and processing time from the time model, the performer). Each detector marks the instances it
 *anchors* on (the repeated check, the re-explanation, the first step of a repeat contact) and the
 instance parts (waiting, processing) whose time it *claims*. A part claimed by several of these
 detectors is priced once, by the most specific one (:data:`PRIORITY`), so the journey findings
@@ -191,14 +192,26 @@ def detector_named(name: str) -> Callable[[Any], Any]:
 class Steps:
     """The instance table of the journey detectors (module docstring)."""
 
-    #: eid, case_idx, case_id, issue_idx, ck (contact key), s, e, activity, resource, pty (the
-    #: performer's party: customer, organisation, external), fam (channel family), kfam (the
-    #: contact's family), ifam/iact (the issue's first family and activity), wait_us, proc_us,
-    #: staff, own_wait (the wait before it is for this step alone), g_<group> flags,
-    #: n_<group>_b counts earlier in the contact, n_<group>_u counts up to it (on the identity
-    #: checks, repeated information and bot fallbacks, which read them; NULL elsewhere), kid
-    #: (the contact's key: its first eid; one integer per case and ck)
+    #: One row per instance: eid, case_idx, activity, s, e, g (the activity's groups,
+    #: :func:`group_bits`), fam (channel family), issue_idx, kfam (the contact's family), kno
+    #: (the contact key as an integer: NULL no contact, 0 the whole case, 1, 2, ... the case's
+    #: contact ids in their text order), kid (the contact's key: its first eid; one integer per
+    #: case and contact, NULL key included) and the g_<group> flags (:func:`with_groups`,
+    #: unpacked from g when read). Narrow: what only some steps need is in :attr:`counts` and
+    #: :attr:`first`, or looked up for them: :func:`with_times`, :func:`with_performer`
     table: ibis.Table
+    #: the running counts in the contact of the steps that read them (identity checks,
+    #: repeated information, bot fallbacks; :func:`with_counts`): n_eid, n_<group>_b counts
+    #: earlier in the contact, n_<group>_u counts up to the step
+    counts: ibis.Table
+    #: one row per issue (:func:`with_issue`): a_issue, ifam/iact (the issue's first family and
+    #: activity), i_first_eid, i_first_case (its first step)
+    first: ibis.Table
+    #: one row per resource of the log (:func:`with_performer`): m_res, pty (the performer's
+    #: party: customer, organisation, external), p_staff; None when the log records none
+    people: ibis.Table | None
+    #: some resource of the log is staff
+    any_staff: bool
     #: group -> activities of the log in it
     groups: dict[str, list[str]]
     has_channel: bool
@@ -210,6 +223,75 @@ class Steps:
     #: computed claims per kind (filled by :func:`price`)
     priced: dict[str, pd.DataFrame] = field(repr=False, default_factory=dict)
     claims: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def group_bits(members: Mapping[str, list[str]], activity: str) -> int:
+    """The groups of ``members`` (:func:`group_members`) ``activity`` is in, as one integer: bit
+    i for the i-th group.
+
+    >>> group_bits({"a": ["x"], "b": [], "c": ["x", "y"]}, "x")
+    5
+    """
+    return sum(1 << i for i, acts in enumerate(members.values()) if activity in acts)
+
+
+def with_groups(y: ibis.Table, members: Mapping[str, list[str]]) -> ibis.Table:
+    """``y`` (with the column ``g`` of :func:`group_bits`) with a flag ``g_<group>`` per group
+    of ``members``: its activity is in the group. Unpacked where read rather than stored: a bit
+    test costs less than writing (and, on a large log, compressing) a column per group."""
+    import ibis
+
+    return y.mutate(
+        **{
+            f"g_{name}": ((y.g & (1 << i)) != 0) if acts else ibis.literal(False)
+            for i, (name, acts) in enumerate(members.items())
+        }
+    )
+
+
+def with_counts(st: Steps, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows of ``st.table``) with their running counts (:attr:`Steps.counts`; NULL on
+    the steps that do not read them)."""
+    c = st.counts
+    return y.left_join(c, y.eid == c.n_eid).drop("n_eid")
+
+
+def with_times(ctx: FindingContext, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows with an eid) with the step's waiting and processing from the time model
+    (wait_us, proc_us; 0 where it has none), looked up for ``y``'s rows. After the customer's
+    clock stopped nothing is customer time (methods 6.5): no waiting there (the time model
+    clips it), and the processing is not claimed."""
+    import ibis
+
+    ti = ctx.tm.instances
+    t = ti.select(t_eid="eid", t_wait=ti.wait_us, t_proc=ti.proc_us, t_after=ti.after_stop)
+    y = y.left_join(t, y.eid == t.t_eid)
+    return y.mutate(
+        wait_us=y.t_wait.fill_null(0),
+        proc_us=ibis.ifelse(y.t_after.fill_null(False), 0, y.t_proc.fill_null(0)),
+    ).drop("t_eid", "t_wait", "t_proc", "t_after")
+
+
+def with_performer(ctx: FindingContext, st: Steps, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows with an eid) with the step's performer, looked up for ``y``'s rows: pty (its
+    party) and staff (a person of the organisation; NULL where no resource is recorded)."""
+    import ibis
+
+    ev = ctx.log.table.select(p_eid="eid", p_res="resource")
+    y = y.left_join(ev, y.eid == ev.p_eid)
+    pm = st.people
+    if pm is None:
+        y = y.mutate(pty=ibis.null("string"), staff=ibis.literal(False))
+        return y.drop("p_eid", "p_res")
+    y = y.left_join(pm, y.p_res == pm.m_res)
+    y = y.mutate(staff=y.p_staff if st.any_staff else ibis.literal(False))
+    return y.drop("p_eid", "p_res", "m_res", "p_staff")
+
+
+def with_issue(st: Steps, y: ibis.Table) -> ibis.Table:
+    """``y`` (rows of ``st.table``) with their issue's first step (:attr:`Steps.first`)."""
+    f = st.first
+    return y.left_join(f, y.issue_idx == f.a_issue).drop("a_issue")
 
 
 def group_members(ctx: FindingContext, activities: Iterable[str]) -> dict[str, list[str]]:
@@ -265,18 +347,18 @@ def _build(ctx: FindingContext) -> Steps:
     x = t.select(
         "eid",
         "case_idx",
-        "case_id",
         "activity",
         "resource",
         s=t.start_us.fill_null(t.end_us),
         e=t.end_us,
         chan=t[roles["channel"]].cast("string") if roles["channel"] else ibis.null("string"),
         contact=t[roles["contact"]].cast("string") if roles["contact"] else ibis.null("string"),
-        **{
-            f"g_{name}": (t.activity.isin(acts) if acts else ibis.literal(False))
-            for name, acts in members.items()
-        },
     )
+    # The groups of each activity as one integer (with_groups unpacks it where read): a small
+    # mapping of the distinct activities, joined once
+    gm = pd.DataFrame({"m_act": activities, "g": [group_bits(members, a) for a in activities]})
+    gm = ibis.memtable(gm, schema={"m_act": "string", "g": "int32"})
+    x = x.left_join(gm, x.activity == gm.m_act).drop("m_act")
     # Channel families (a small mapping of the distinct values).
     if roles["channel"]:
         values = x.select("chan").distinct().to_pandas()["chan"].dropna().tolist()
@@ -321,78 +403,76 @@ def _build(ctx: FindingContext) -> Steps:
         x = x.mutate(ck=ibis.ifelse(x.h_has.fill_null(False), x.contact, ibis.literal(""))).drop("h_has")
     else:
         x = x.mutate(ck=ibis.literal(""))
-    # Time model.
-    ti = ctx.tm.instances
-    tmi = ti.select(t_eid="eid", wait_us=ti.wait_us, proc_us=ti.proc_us, after_stop=ti.after_stop)
-    x = x.left_join(tmi, x.eid == tmi.t_eid).drop("t_eid")
-    # after the customer's clock stopped nothing is customer time (methods 6.5): no waiting
-    # there (the time model clips it), and the processing is not claimed
-    x = x.mutate(
-        wait_us=x.wait_us.fill_null(0),
-        proc_us=ibis.ifelse(x.after_stop.fill_null(False), 0, x.proc_us.fill_null(0)),
-    ).drop("after_stop")
-    # stored once: the resource, contact, issue and running-count queries below all read it
-    # (left as an expression, each of them computed it again); the channel and contact values
-    # are read no further (their family and the contact key ck are)
-    order = [
-        c for c in x.columns if c not in ("chan", "contact", "fam", "ck", "issue_idx", "wait_us", "proc_us")
-    ]
-    x = x.select(*order, "fam", "ck", "issue_idx", "wait_us", "proc_us")
+    # stored once: the contact, issue and running-count queries below all read it (left as an
+    # expression, each of them computed it again); the channel and contact values are read no
+    # further (their family and the contact key ck are). The times and the performer are
+    # looked up for the steps that need them (with_times, with_performer), not carried here.
+    order = [c for c in x.columns if c not in ("chan", "contact", "resource", "fam", "ck", "issue_idx")]
+    x = x.select(*order, "fam", "ck", "issue_idx")
     base_parts = [ctx.store(case_slice(x, r), prefix="fl_jbase") for r in slices]
     base = union_all(base_parts)
     # The performer's party (customer, organisation, external) and whether they are staff: one
-    # small mapping of the distinct values, joined once (an IN list of the staff would be a
-    # second pass over every instance)
-    res = base.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
+    # small mapping of the distinct values (an IN list of the staff would be a second pass)
+    res = t.select("resource").distinct().to_pandas()["resource"].dropna().tolist()
     staff = {r for r in res if is_staff(r)}
     pm = None
     if res:
         people = pd.DataFrame(
-            {"p_res": res, "pty": [party(r) for r in res], "p_staff": [r in staff for r in res]}, dtype=object
+            {"m_res": res, "pty": [party(r) for r in res], "p_staff": [r in staff for r in res]}, dtype=object
         )
-        pm = ibis.memtable(people, schema={"p_res": "string", "pty": "string", "p_staff": "boolean"})
+        pm = ibis.memtable(people, schema={"m_res": "string", "pty": "string", "p_staff": "boolean"})
 
     # Contact context, one aggregate per contact (case, contact key): its key, the first eid
-    # (kid: the windows below partition by one integer, not by the case and a text key), and its
-    # channel family (the first instance's that has one). Instances without an id in a case
-    # with ids (ck NULL) are one partition of their case, and of no contact's family.
+    # (kid: the windows below partition by one integer, not by the case and a text key), its
+    # channel family (the first instance's that has one) and kno, the contact key as an
+    # integer that sorts as the text does within the case (0: the whole case, ck ""). Instances
+    # without an id in a case with ids (ck NULL) are one partition of their case, and of no
+    # contact's family and no kno.
     kk = base.group_by(["case_idx", "ck"]).aggregate(
         kid=base.eid.min(), kfam=base.fam.argmin(base.eid, where=base.fam.notnull())
     )
-    # stored (one row per contact): the running counts below read it too, and as an expression
-    # each reader aggregated every instance again
-    kk = ctx.store(kk.rename(k_case="case_idx", k_ck="ck"), prefix="fl_jcontacts")
+    rank = ibis.row_number().over(ibis.window(group_by=kk.case_idx, order_by=kk.ck)) + 1
+    kk = kk.select(
+        k_case="case_idx",
+        k_ck="ck",
+        kid="kid",
+        kfam=ibis.ifelse(kk.ck.isnull(), ibis.null("string"), kk.kfam),
+        kno=ibis.cases((kk.ck.isnull(), ibis.null("int64")), (kk.ck == "", 0), else_=rank),
+    )
+    # stored (one row per contact): the steps and the running counts below read it, and as an
+    # expression each reader aggregated every instance again
+    kk = ctx.store(kk, prefix="fl_jcontacts")
 
     def with_contact(y: ibis.Table) -> ibis.Table:
-        """``y`` (rows of ``base``) with its contact's kid and kfam."""
-        y = y.left_join(kk, (y.case_idx == kk.k_case) & y.ck.identical_to(kk.k_ck)).drop("k_case", "k_ck")
-        return y.mutate(kfam=ibis.ifelse(y.ck.isnull(), ibis.null("string"), y.kfam))
+        """``y`` (rows of ``base``) with its contact's kid, kfam and kno, in place of ck: the one
+        join on the text key."""
+        y = y.left_join(kk, (y.case_idx == kk.k_case) & y.ck.identical_to(kk.k_ck))
+        return y.drop("k_case", "k_ck", "ck")
 
     # The issue's first channel family and first step (by start, then case order). An issue
     # spans cases, so these are computed apart on a narrow projection of the stored base table
-    # (not of the joins above, which they do not read) and stored: left inside
-    # the per-event query, a window by issue would stop a slice by case (the fallback under a
-    # memory limit, Engine.materialize) from reaching the data, and every slice would redo it.
+    # and stored, one row per issue, for the detectors that read them (a few of the steps:
+    # :func:`with_issue`): left inside the per-event query, a window by issue would stop a
+    # slice by case (the fallback under a memory limit, Engine.materialize) from reaching the
+    # data, and every slice would redo it.
     narrow = base.select("eid", "case_idx", "issue_idx", "s", "fam", "activity")
     f = _first_of_issue(narrow.filter(narrow.fam.notnull())).select(f_issue="issue_idx", ifam="fam")
     a = _first_of_issue(narrow)
     a = a.select(a_issue="issue_idx", iact="activity", i_first_eid="eid", i_first_case="case_idx")
-    # one row per issue (every issue has a first step, not every one a channel family), joined
-    # to the instances once
+    # (every issue has a first step, not every one a channel family)
     first = a.left_join(f, a.a_issue == f.f_issue)
     first = first.select("a_issue", "ifam", "iact", "i_first_eid", "i_first_case")
     first = ctx.store(first, prefix="fl_jfirst")
 
     def steps_of(b: ibis.Table) -> ibis.Table:
         """The rows of the steps table of the cases of ``b`` (a slice of cases of ``base``)."""
-        if pm is not None:
-            x = b.left_join(pm, b.resource == pm.p_res).drop("p_res")
-        else:
-            x = b.mutate(pty=ibis.null("string"), p_staff=ibis.null("boolean"))
-        # (a resource that is not recorded is NULL, as its IN test was)
-        x = x.mutate(staff=x.p_staff if staff else ibis.literal(False)).drop("p_staff")
-        x = with_contact(x)
-        x = x.left_join(first, x.issue_idx == first.a_issue).drop("a_issue")
+        x = with_contact(b)
+        # the columns in their documented order (Steps.table)
+        return x.select(*[c for c in x.columns if c != "kid"], "kid")
+
+    def counts_of(b: ibis.Table) -> ibis.Table:
+        """The running counts (Steps.counts) of the steps of ``b`` that read them."""
+        b = with_groups(b, members)
         reads = (
             b.g_verification | b.g_identity_check | b.g_step_up | b.g_repeat_information | b.g_bot_fallback
         )
@@ -427,7 +507,7 @@ def _build(ctx: FindingContext) -> Steps:
         def upto(k: str) -> ibis.Value:
             return rd[f"s_{k}"].fill_null(0)
 
-        n = rd.select(
+        return rd.select(
             n_eid="r_eid",
             n_info_u=upto("info"),
             n_step_up_u=upto("step_up"),
@@ -438,33 +518,24 @@ def _build(ctx: FindingContext) -> Steps:
             n_transfer_u=upto("transfer"),
             n_handoff_u=upto("handoff_u"),
         )
-        # The wait before a step is its own when the next step is someone else's: removing the
-        # step removes that queue. Otherwise the wait moves on to the next step and is not saved.
-        # The next step of the case is the instance eid + 1 (relational.EID_STRIDE): a join, not
-        # an ordered pass carrying the resource.
-        nx = b.select(q_case="case_idx", q_eid=b.eid - 1, q_res="resource")
-        x = x.left_join(nx, x.eid == nx.q_eid)
-        own = x.resource.isnull() | x.q_case.isnull() | x.q_res.isnull() | (x.resource != x.q_res)
-        x = x.mutate(own_wait=own).drop("q_case", "q_eid", "q_res")
-        x = x.left_join(n, x.eid == n.n_eid).drop("n_eid")
-        # the columns in their documented order: pty after the issue's first step, kid last
-        cols = [c for c in x.columns if c not in ("pty", "kid")]
-        cols.insert(cols.index("i_first_case") + 1, "pty")
-        return x.select(*cols, "kid")
 
     parts = [ctx.store(steps_of(case_slice(base, r)), prefix="fl_jsteps") for r in slices]
-    table = union_all(parts)
-    # the per-contact and per-issue look-ups and the base are in the steps table now
-    drop_tables(log, kk, first, *base_parts)
-    lead = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
+    counts = [ctx.store(counts_of(case_slice(base, r)), prefix="fl_jcounts") for r in slices]
+    # the per-contact look-up and the base are in the steps and counts tables now
+    drop_tables(log, kk, *base_parts)
+    cases = ctx.tm.cases.select("case_id", "lead_us").to_pandas()
     return Steps(
-        table=table,
+        table=with_groups(union_all(parts), members),
+        counts=union_all(counts),
+        first=first,
+        people=pm,
+        any_staff=bool(staff),
         groups=members,
         has_channel=roles["channel"] is not None,
         has_contact=roles["contact"] is not None,
         has_customer=j is not None,
         window_us=round(window_s * US),
-        lead_s=dict(zip(lead["case_id"].astype(str), lead["lead_us"].astype(float) / US, strict=True)),
+        lead_s=dict(zip(cases["case_id"].astype(str), cases["lead_us"].astype(float) / US, strict=True)),
     )
 
 
@@ -538,7 +609,7 @@ def repeat_class(x: ibis.Table) -> ibis.Value:
 
 # -- claims and prices ------------------------------------------------------------------------
 #: Columns of a claim table: eid, kind, g1, g2, g3 (the finding's key), part ("both", "wait",
-#: "proc"), anchor (the instance counts as one occurrence).
+#: "proc", or "own": :func:`claim`), anchor (the instance counts as one occurrence).
 CLAIM_COLUMNS = ("eid", "kind", "g1", "g2", "g3", "part", "anchor")
 
 
@@ -548,11 +619,8 @@ def claim(
     """Claims of ``tbl``'s instances for one kind of finding (see :data:`CLAIM_COLUMNS`).
 
     ``part="own"`` (default, for a step that would be removed) claims its processing, and its
-    waiting when that is its own (``own_wait``); "both", "wait" or "proc" claim as said."""
+    waiting when that is its own (:func:`_own_parts`); "both", "wait" or "proc" claim as said."""
     import ibis
-
-    if isinstance(part, str) and part == "own":
-        part = ibis.ifelse(tbl.own_wait, "both", "proc")
 
     def lit(v: Any) -> ibis.Value:
         return v if isinstance(v, ibis.Value) else ibis.literal(v)
@@ -615,13 +683,27 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
         allc = allc.union(p)
     # stored once: the occurrences and both parts read it (as an expression, every claim
     # builder's query ran once per reader)
+    allc = _own_parts(ctx.log.table, allc)
     allc = ctx.store(allc.mutate(prio=_prio_expr(allc.kind)), prefix="fl_jclaims")
-    keys = ["kind", "g1", "g2", "g3", "case_id"]
-    tb = st.table.select("eid", "case_id", "wait_us", "proc_us", "staff")
+    # grouped by the case's integer key (its id is looked up once the claims are summed)
+    by = ["kind", "g1", "g2", "g3", "case_idx"]
+    # the claimed steps' case, times and performer, looked up once for them alone
+    ce = allc.select("eid").distinct()
+    sc = st.table.select(c_eid="eid", case_idx="case_idx")
+    ce = ce.join(sc, ce.eid == sc.c_eid).drop("c_eid")
+    tb = ctx.store(with_performer(ctx, st, with_times(ctx, ce)), prefix="fl_jclaimed")
+    tb = tb.select("eid", "case_idx", "wait_us", "proc_us", "staff")
     # Occurrences: the anchors (before the parts are shared out).
     anchors = allc.filter(allc.anchor).select("eid", "kind", "g1", "g2", "g3").distinct()
     at = anchors.join(tb, "eid")
-    occ = at.group_by(keys).aggregate(occurrences=at.count(), aw_us=at.wait_us.sum()).to_pandas()
+    ids = ctx.tm.cases.select(i_case="case_idx", case_id="case_id")
+
+    def with_id(t: ibis.Table) -> ibis.Table:
+        """The sums ``t`` by case with the case's id (looked up for the claimed cases)."""
+        t = t.join(ids, t.case_idx == ids.i_case)
+        return t.drop("i_case")
+
+    occ = with_id(at.group_by(by).aggregate(occurrences=at.count(), aw_us=at.wait_us.sum())).to_pandas()
     # Explode "both" into a waiting and a processing part; each part goes to one claim.
     w = allc.filter(allc.part != "proc").mutate(p=ibis.literal("wait"))
     pr = allc.filter(allc.part != "wait").mutate(p=ibis.literal("proc"))
@@ -631,16 +713,16 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     m = ex.filter(ex.rn == 0).join(tb, "eid")
     val = ibis.ifelse(m.p == "wait", m.wait_us, m.proc_us)
     stf = ibis.ifelse((m.p == "proc") & m.staff, m.proc_us, 0)
-    per = (
-        m.group_by(keys)
-        .aggregate(t_us=val.sum(), w_us=ibis.ifelse(m.p == "wait", val, 0).sum(), staff_us=stf.sum())
-        .to_pandas()
+    per = m.group_by(by).aggregate(
+        t_us=val.sum(), w_us=ibis.ifelse(m.p == "wait", val, 0).sum(), staff_us=stf.sum()
     )
+    per = with_id(per).to_pandas()
     if per.empty and occ.empty:
         return pd.DataFrame(columns=_PRICED_COLUMNS)
-    per[keys] = per[keys].astype(object)
-    occ[keys] = occ[keys].astype(object)
-    df = per.merge(occ, on=keys, how="outer")
+    on = [*by, "case_id"]
+    per[on] = per[on].astype(object)
+    occ[on] = occ[on].astype(object)
+    df = per.merge(occ, on=on, how="outer")
     df = df.assign(
         case_id=df["case_id"].astype(str),
         t_s=df["t_us"].fillna(0).astype(float) / US,
@@ -649,6 +731,7 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
         occurrences=df["occurrences"].fillna(0).astype(int),
         anchor_wait_s=df["aw_us"].fillna(0).astype(float) / US,
     )
+    keys = [*by[:-1], "case_id"]
     df = df.sort_values(keys, kind="stable").reset_index(drop=True)  # fixed order: same sums every run
     # Per case, all journey findings together never more than the case's lead time: steps that
     # run in parallel (an agent's wrap-up during the next agent's call) would otherwise count
@@ -660,6 +743,24 @@ def _resolve(ctx: FindingContext, st: Steps) -> pd.DataFrame:
     df["t_s"] = t * scale
     df["wait_s"] = df["wait_s"].to_numpy() * scale
     return df[_PRICED_COLUMNS].sort_values(keys).reset_index(drop=True)
+
+
+def _own_parts(events: ibis.Table, claims: ibis.Table) -> ibis.Table:
+    """``claims`` with each part "own" made "both" when the wait before the step is its own,
+    "proc" otherwise. The wait is its own when the next step of the case is someone else's
+    (or there is none, or either performer is not recorded): removing the step removes that
+    queue; otherwise the wait moves on to the next step and is not saved. The next step is the
+    instance eid + 1 (relational.EID_STRIDE): looked up in ``events`` (the log's table) for the
+    claimed steps alone, not carried on every step."""
+    import ibis
+
+    cur = events.select(o_eid="eid", o_res="resource")
+    nxt = events.select(q_eid=events.eid - 1, q_res="resource")
+    c = claims.left_join(cur, claims.eid == cur.o_eid)
+    c = c.left_join(nxt, c.eid == nxt.q_eid)
+    own = c.o_res.isnull() | c.q_eid.isnull() | c.q_res.isnull() | (c.o_res != c.q_res)
+    part = ibis.ifelse(c.part == "own", ibis.ifelse(own, "both", "proc"), c.part)
+    return c.mutate(part=part).select(*claims.columns)
 
 
 def _prio_expr(kind: ibis.Value) -> ibis.Value:

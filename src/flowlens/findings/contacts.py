@@ -47,6 +47,8 @@ from flowlens.findings._customer import (
     quote,
     repeat_class,
     steps,
+    with_counts,
+    with_issue,
 )
 from flowlens.findings.model import Finding, Scenario
 from flowlens.i18n import M_
@@ -60,20 +62,20 @@ if TYPE_CHECKING:
 
 # -- claims -----------------------------------------------------------------------------------
 def contacts_table(st: Steps) -> ibis.Table:
-    """One row per contact: issue_idx, case_idx, ck, k_s, k_e, k_first (its first eid, the
-    steps table's kid), fam, cut (abandoned or sent to a branch), and the contact before it in
-    the issue (p_e, p_cut, p_fam)."""
+    """One row per contact: issue_idx, case_idx, kno (its key in the case, Steps.table), k_s,
+    k_e, k_first (its first eid, the steps table's kid), fam, cut (abandoned or sent to a
+    branch), and the contact before it in the issue (p_e, p_cut, p_fam)."""
     import ibis
 
-    x = st.table.filter(st.table.ck.notnull())
+    x = st.table.filter(st.table.kno.notnull())
     handled_known = bool(st.groups["handled"])
-    # grouped by the contact's integer key (kid: its first eid, one per case and ck), not by the
-    # issue, case and text key; these three are the same on every instance of a contact (a case
-    # has one issue), so any of them will do
+    # grouped by the contact's integer key (kid: its first eid, one per case and contact), not
+    # by the issue, case and key; these three are the same on every instance of a contact (a
+    # case has one issue), so any of them will do
     k = x.group_by("kid").aggregate(
         issue_idx=x.issue_idx.arbitrary(),
         case_idx=x.case_idx.arbitrary(),
-        ck=x.ck.arbitrary(),
+        kno=x.kno.arbitrary(),
         k_s=x.s.min(),
         k_e=x.e.max(),
         fam=x.kfam.max(),
@@ -86,7 +88,8 @@ def contacts_table(st: Steps) -> ibis.Table:
     k = k.mutate(cut=(k.n_aband > 0) | (k.n_branch > 0) | unserved)
     # the documented column order (the first eid after the contact's span, as before the key)
     k = k.rename(k_first="kid").relocate("k_first", after="k_e")
-    w = ibis.window(group_by=k.issue_idx, order_by=[k.k_s, k.case_idx, k.ck])
+    # (kno sorts as the contact's text key does within its case)
+    w = ibis.window(group_by=k.issue_idx, order_by=[k.k_s, k.case_idx, k.kno])
     return k.mutate(p_e=k.k_e.lag().over(w), p_cut=k.cut.lag().over(w), p_fam=k.fam.lag().over(w))
 
 
@@ -107,7 +110,7 @@ def context_loss_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     if not st.groups["repeat_information"]:
         return None
     x = st.table
-    ri = x.filter(x.g_repeat_information & x.ck.notnull())
+    ri = with_issue(st, with_counts(st, x.filter(x.g_repeat_information & x.kno.notnull())))
     ri = ri.mutate(cls=repeat_class(ri))
     ri = ri.filter(ri.cls.isin(["transfer", "handoff", "same"]))
     return claim(ri, "context_loss", ri.activity, ri.cls, ri.kfam.fill_null(""))
@@ -118,7 +121,8 @@ def bot_loop_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     if not (st.groups["bot_fallback"] or st.groups["repeat_information"]):
         return None
     x = st.table
-    b = x.filter((x.g_bot_fallback | x.g_repeat_information) & x.ck.notnull())
+    b = x.filter((x.g_bot_fallback | x.g_repeat_information) & x.kno.notnull())
+    b = with_issue(st, with_counts(st, b))
     b = b.mutate(cls=repeat_class(b))
     b = b.filter(b.cls == "bot")
     # One occurrence per fallback (or per rephrasing when the log has no fallback steps).

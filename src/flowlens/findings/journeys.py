@@ -55,6 +55,10 @@ from flowlens.findings._customer import (
     price,
     repeat_class,
     steps,
+    with_counts,
+    with_issue,
+    with_performer,
+    with_times,
 )
 from flowlens.findings.model import Finding, Scenario
 from flowlens.i18n import M_, PM_, Message
@@ -75,12 +79,13 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     if not (st.groups["verification"] or st.groups["identity_check"]):
         return None
     x = st.table
-    is_check = (x.g_verification | x.g_identity_check | x.g_step_up) & x.ck.notnull()
-    ids = x.filter(is_check)
+    is_check = (x.g_verification | x.g_identity_check | x.g_step_up) & x.kno.notnull()
+    checks = with_performer(ctx, st, with_counts(st, x.filter(is_check)))
+    ids = checks
     # position in the unit (the steps of the contact before it): a check repeated with no
     # other step in between is a retry of the same check (one check in several attempts), not
     # a second check. Counted for the (few) checks by a range join on the contact's integer key
-    # (kid: one per case and ck), not a window over every instance.
+    # (kid: one per case and contact), not a window over every instance.
     b = ids.select(b_eid="eid", b_kid="kid")
     u = x.select(u_kid="kid", u_eid="eid")
     u = b.join(u, [b.b_kid == u.u_kid, u.u_eid < b.b_eid])
@@ -103,7 +108,7 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     rc = rc.mutate(p_ref=ibis.ifelse(rc.g_verification, rc.l_eid, rc.s_eid))
     cols = ("activity", "g_step_up", "n_transfer_u", "n_handoff_u", "n_info_u", "n_step_up_u", "pty", "fam")
     # (a reference is a check: looked up among the checks, not every step)
-    ref = x.filter(is_check).select(r_eid="eid", **{f"r_{c}": c for c in cols})
+    ref = checks.select(r_eid="eid", **{f"r_{c}": c for c in cols})
     rc = rc.join(ref, rc.p_ref == ref.r_eid)
 
     def pick(col: str) -> ibis.Value:
@@ -128,7 +133,7 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     needed = (rc.stepped_up.fill_null(False) & (rc.via == "none")) | rc.new_info.fill_null(False)
     rc = rc.filter(~needed & ~rc.switch & ~rc.other_party)
     # The unit said in words: a contact, or a whole case where the case has no contact ids.
-    unit = ibis.ifelse(rc.ck == "", "case", "contact")
+    unit = ibis.ifelse(rc.kno == 0, "case", "contact")
     return claim(rc, "repeated_check", rc.activity, rc.prior, rc.via.concat("|", unit))
 
 
@@ -184,17 +189,19 @@ def reentry_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     if not st.has_channel:
         return None
     x = st.table
-    ri = x.filter(x.g_repeat_information)
+    ri = with_issue(st, with_counts(st, x.filter(x.g_repeat_information)))
     ri = ri.mutate(cls=repeat_class(ri))
     ri = ri.filter(ri.cls == "switch")
-    again = x.filter(
-        (x.activity == x.iact)
-        & (x.case_idx == x.i_first_case)
-        & (x.eid != x.i_first_eid)
-        & x.fam.notnull()
-        & x.ifam.notnull()
-        & (x.fam != x.ifam)
-        & ~x.g_repeat_information
+    # the issue's first activity again in its first case: a join with the issue's first step
+    # on those (not every step with its issue's)
+    f = st.first
+    again = x.join(f, (x.issue_idx == f.a_issue) & (x.case_idx == f.i_first_case) & (x.activity == f.iact))
+    again = again.filter(
+        (again.eid != again.i_first_eid)
+        & again.fam.notnull()
+        & again.ifam.notnull()
+        & (again.fam != again.ifam)
+        & ~again.g_repeat_information
     )
     for g in _NOT_DATA_ENTRY:
         again = again.filter(~again[f"g_{g}"])
@@ -226,7 +233,8 @@ def branch_trip_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     jn = jn.filter(jn.rn == 0)
     jn = jn.mutate(rv=ibis.row_number().over(ibis.window(group_by=jn.b_eid, order_by=[jn.m_e, jn.m_eid])))
     visits = jn.filter(jn.rv == 0).select(v_case="b_case", v_eid="b_eid", m_act="m_act", m_fam="m_fam")
-    work = x.filter(x.proc_us > 0).select(w_case="case_idx", w_eid="eid")
+    work = with_times(ctx, x.select("eid", "case_idx"))
+    work = work.filter(work.proc_us > 0).select(w_case="case_idx", w_eid="eid")
     sv = visits.join(work, (visits.v_case == work.w_case) & (work.w_eid >= visits.v_eid))
     sv = sv.group_by("v_eid").aggregate(sv_eid=sv.w_eid.min())
     visits = visits.left_join(sv, "v_eid").drop("v_eid_right")
