@@ -162,3 +162,11 @@ def test_a_placeholder_customer_links_nothing() -> None:
     rows = [(c, k, "k9", *rest) for c, k, _, *rest in rows[:2]]  # a known customer: linked
     (f,) = run(log_from(rows), contacts.detect_repeat_contacts)
     assert f.case_ids == ("a1",)
+
+
+def test_cases_without_a_customer_are_no_placeholder() -> None:
+    # A log where some cases have no customer value: their NaN (as pandas reads a NULL) was put
+    # on the placeholder list and the engine's IN failed casting the ids to DOUBLE.
+    rows = [(c, k, None if c == "x2" else cu, *rest) for c, k, cu, *rest in REPEATS]
+    # x2 is no longer k3's second request two days after x1: only s1's call-back is left
+    assert [f.case_ids for f in run(log_from(rows), contacts.detect_repeat_contacts)] == [("s1",)]

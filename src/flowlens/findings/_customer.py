@@ -194,8 +194,9 @@ class Steps:
 
     #: One row per instance: eid, case_idx, activity, s, e, g (the activity's groups,
     #: :func:`group_bits`), fam (channel family), issue_idx, kfam (the contact's family), kno
-    #: (the contact key as an integer: NULL no contact, 0 the whole case, 1, 2, ... the case's
-    #: contact ids in their text order), kid (the contact's key: its first eid; one integer per
+    #: (the contact key as an integer: NULL no contact, 0 the whole case or a blank contact id,
+    #: then the case's contact ids in their text order, numbered among the case's distinct
+    #: keys, so the ids may start at 2 after a blank one), kid (the contact's key: its first eid; one integer per
     #: case and contact, NULL key included) and the g_<group> flags (:func:`with_groups`,
     #: unpacked from g when read). Narrow: what only some steps need is in :attr:`counts` and
     #: :attr:`first`, or looked up for them: :func:`with_times`, :func:`with_performer`
@@ -274,7 +275,8 @@ def with_times(ctx: FindingContext, y: ibis.Table) -> ibis.Table:
 
 def with_performer(ctx: FindingContext, st: Steps, y: ibis.Table) -> ibis.Table:
     """``y`` (rows with an eid) with the step's performer, looked up for ``y``'s rows: pty (its
-    party) and staff (a person of the organisation; NULL where no resource is recorded)."""
+    party) and staff (a person of the organisation; NULL where no resource is recorded when
+    the log has staff at all, else False)."""
     import ibis
 
     ev = ctx.log.table.select(p_eid="eid", p_res="resource")
@@ -564,7 +566,9 @@ def _placeholder_cases(log: Any, column: str | None) -> ibis.Table | None:
     bad = [
         v
         for v, n in zip(counts.cv, counts.n, strict=True)
-        if v is not None
+        # cases without a customer value come back as NaN (pandas), not None: they are no
+        # placeholder, and a NaN in the list failed the engine's IN (a cast to DOUBLE)
+        if pd.notna(v)
         and (
             is_missing(v)
             or PLACEHOLDER_ID.match(str(v).strip())
