@@ -253,9 +253,11 @@ def observe(
     shares = _shares(inst, groups)
     # a released step needs no hours of its own: the hours it is seen in are its release times
     unstaffed = sorted(set(inst.activity.astype(str)) - set(shares) - set(releases))
-    step_cal = _activity_calendars(log, inst, unstaffed)
-    # a step without hours of its own may still come after a wait on the customer's clock
-    wait_cal = _wait_calendars(inst, [a for a in unstaffed if a not in step_cal], tz)
+    seen = _activity_calendars(log, inst, unstaffed)
+    # kept as the step's hours only where they held instances back; a step without hours of its
+    # own may still come after waits on the customer's clock
+    step_cal = {a: c for a, c in seen.items() if _holds_back(c, inst[inst.activity == a])}
+    wait_cal = _wait_calendars(inst, [a for a in unstaffed if a not in step_cal], tz, seen)
     name_of, cal_specs, cal_objs = _named(
         {
             **{f"r:{r}": c for r, c in person_cal.items()},
@@ -1730,8 +1732,7 @@ def _hull(t_us: np.ndarray, tz: str, name: str) -> Any:
 def _activity_calendars(log: EventLog, inst: pd.DataFrame, acts: list[str]) -> dict[str, Any]:
     """When the steps that need nobody happen (the customer answers in office hours, a batch
     job runs at night), discovered as for people (methods §16.2); None where the log is too
-    short, the hours do not explain the steps, or they never hold one back
-    (:func:`_holds_back`)."""
+    short or the hours do not explain the steps."""
     from flowlens.timing.discovery import discover_calendars
 
     span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
@@ -1745,13 +1746,13 @@ def _activity_calendars(log: EventLog, inst: pd.DataFrame, acts: list[str]) -> d
     found = discover_calendars(derived, holidays=False)
     objs = {a: found.resources.get(a) for a in acts}
     objs = {a: c for a, c in objs.items() if c is not None and not isinstance(c, str)}
-    kept = {a: c for a, c in _explaining(objs, inst, lambda frame: frame.activity).items() if c is not None}
-    return {a: c for a, c in kept.items() if _holds_back(c, inst[inst.activity == a])}
+    return {a: c for a, c in _explaining(objs, inst, lambda frame: frame.activity).items() if c is not None}
 
 
 #: A step's own hours are kept only when at least this share of its instances waited for them
-#: (enabled while they were closed, started once they opened); a calendar that waiting runs on
-#: only when at least this share of the waits ending in the step span its closed hours.
+#: (enabled while they were closed, started once they opened) or worked over their closing; a
+#: calendar that waiting runs on only when at least this share of the waits ending in the step
+#: span its closed hours.
 MIN_HELD = 0.05
 
 
@@ -1771,38 +1772,44 @@ def _hours_at(cal: Any, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _holds_back(cal: Any, g: pd.DataFrame) -> bool:
-    """Whether the hours ``cal`` hold the step's instances ``g`` back (methods §16.2): at least
-    :data:`MIN_HELD` of them were enabled while the hours were closed and started only once
-    they opened. Hours read off a step's starts are where its work falls, which is not always
-    a rule that holds it: a message sent ten minutes after a daily run is seen only at 16:10,
-    and a call's automated steps follow the call whenever it comes, the few night calls
-    leaving hours of the night out. Kept as hours, they would hold a message at 16:10 when the
-    run is removed, and a 03:30 call's identity check until the morning."""
+    """Whether the log shows the hours ``cal`` acting on the step's instances ``g`` (methods
+    §16.2): at least :data:`MIN_HELD` of them were held back by them (enabled while they were
+    closed, started only once they opened) or worked over them (started while they were open
+    and ended after they closed: a customer who fills in a form over days does so in the
+    hours). Hours read off a step's starts say where its work falls, which is not always a
+    rule that holds it: a message sent ten minutes after a daily run is seen only at 16:10, and
+    a call's automated steps follow the call whenever it comes, the few night calls leaving
+    hours of the night out. Kept as hours, they would hold a message at 16:10 when the run is
+    removed, and a 03:30 call's identity check until the morning."""
     if not len(g):
         return False
-    t = g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64)
-    inside, opens, _ = _hours_at(cal, t)
-    held = ~inside & (g.s_us.to_numpy(dtype=np.int64) >= opens)
-    return bool(held.mean() >= MIN_HELD)
+    start = g.s_us.to_numpy(dtype=np.int64)
+    inside, opens, _ = _hours_at(cal, g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64))
+    held = ~inside & (start >= opens)
+    working, _, closes = _hours_at(cal, start)
+    over = working & (g.end_us.fillna(g.s_us).to_numpy(dtype=np.int64) > closes)
+    return bool((held | over).mean() >= MIN_HELD)
 
 
-def _wait_calendars(inst: pd.DataFrame, acts: list[str], tz: str) -> dict[str, Any]:
+def _wait_calendars(inst: pd.DataFrame, acts: list[str], tz: str, seen: dict[str, Any]) -> dict[str, Any]:
     """The hours in which the waits ending in each step of ``acts`` (steps that need nobody
     and have no hours of their own) end, where the log shows waits running over their closed
     hours (methods §16.2): the hull (:func:`_hull`) of the starts of the instances that waited
-    on no staff (extraneous or batching time), kept when at least :data:`MIN_HELD` of those
-    waits (enablement to start) span closed time of it. A customer who calls again does so in
-    the hours customers call back, whenever their first call was: a step's first instances,
-    started as the case arrives at any hour, leave it with no hours of its own, and its waits
-    would run in plain seconds to any hour of the night."""
+    on no staff (extraneous or batching time), or, with fewer than :data:`MIN_ARC_CASES` such
+    instances, the hours ``seen`` for the step's starts (:func:`_activity_calendars`), kept
+    when at least :data:`MIN_HELD` of those waits (enablement to start) span closed time of
+    them. A customer who calls again does so in the hours customers call back, whenever their
+    first call was: a step's first instances, started as the case arrives at any hour, leave
+    it with no hours of its own, and its waits would run in plain seconds to any hour of the
+    night."""
     out: dict[str, Any] = {}
     waited = (inst.extraneous_us.fillna(0) + inst.batching_us.fillna(0)) > 0
     for a in acts:
         g = inst[(inst.activity == a) & waited]
-        if len(g) < MIN_ARC_CASES:
+        if not len(g):
             continue
         s = g.s_us.to_numpy(dtype=np.int64)
-        cal = _hull(s, tz, f"waits:{a}")
+        cal = _hull(s, tz, f"waits:{a}") if len(g) >= MIN_ARC_CASES else seen.get(a)
         if cal is None:
             continue
         inside, _, closes = _hours_at(cal, g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64))
