@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 import flowlens
+from conftest import shared_path
 from flowlens.simulation.engine import simulate
-from flowlens.simulation.fit import fit_model
+from flowlens.simulation.fit import fit_model, observe
 from flowlens.simulation.model import SimulationModel
 
 DAY0 = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
@@ -130,3 +131,13 @@ def test_a_wait_for_the_customer_runs_in_the_hours_customers_act(repeat) -> None
 def test_steps_without_such_waits_keep_no_wait_hours(ivr: SimulationModel) -> None:
     # nothing waits in the IVR log: no step's waiting gets hours
     assert not any("delay_calendar" in spec for spec in ivr.activities.values())
+
+
+def test_hours_the_work_runs_over_are_kept() -> None:
+    # LoanApp's applicants fill in the form in office hours over days: no form waits for the
+    # hours to open, but the work runs over their closing, and without them the simulated
+    # forms would end at night
+    obs = observe(flowlens.read_log(shared_path("loanapp-train")))
+    assert "Applicant completes form" in obs.act_cal
+    g = obs.inst[obs.inst.activity == "Applicant completes form"]
+    assert float(((g.end_us - g.s_us) > 12 * 3_600_000_000).mean()) > 0.05
