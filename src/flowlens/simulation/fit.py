@@ -254,8 +254,9 @@ def observe(
     # a released step needs no hours of its own: the hours it is seen in are its release times
     unstaffed = sorted(set(inst.activity.astype(str)) - set(shares) - set(releases))
     seen = _activity_calendars(log, inst, unstaffed)
-    # kept as the step's hours only where they held instances back; a step without hours of its
-    # own may still come after waits on the customer's clock
+    # kept as the step's hours only where the log shows them acting on it (holding instances
+    # back, or worked over); a step without hours of its own may still come after waits on the
+    # customer's clock
     step_cal = {a: c for a, c in seen.items() if _holds_back(c, inst[inst.activity == a])}
     wait_cal = _wait_calendars(inst, [a for a in unstaffed if a not in step_cal], tz, seen)
     name_of, cal_specs, cal_objs = _named(
