@@ -17,9 +17,10 @@ import pytest
 
 import flowlens
 from conftest import shared_path
+from flowlens.errors import ConfigError
 from flowlens.simulation.engine import simulate
 from flowlens.simulation.fit import fit_model, observe
-from flowlens.simulation.model import SimulationModel
+from flowlens.simulation.model import SimulationModel, example_model
 
 DAY0 = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
 #: calls per hour of day: busy days, a few calls at night
@@ -141,3 +142,10 @@ def test_hours_the_work_runs_over_are_kept() -> None:
     assert "Applicant completes form" in obs.act_cal
     g = obs.inst[obs.inst.activity == "Applicant completes form"]
     assert float(((g.end_us - g.s_us) > 12 * 3_600_000_000).mean()) > 0.05
+
+
+def test_an_unknown_wait_calendar_is_one_line() -> None:
+    d = example_model()
+    d["activities"]["Decide"]["delay_calendar"] = "office"
+    with pytest.raises(ConfigError, match=r"activities\.Decide\.delay_calendar: unknown calendar 'office'"):
+        SimulationModel.from_dict(d)
