@@ -149,3 +149,58 @@ def test_an_unknown_wait_calendar_is_one_line() -> None:
     d["activities"]["Decide"]["delay_calendar"] = "office"
     with pytest.raises(ConfigError, match=r"activities\.Decide\.delay_calendar: unknown calendar 'office'"):
         SimulationModel.from_dict(d)
+
+
+def _quick_log(days: int = 35, seed: int = 1) -> pd.DataFrame:
+    """A step always 20-40 s after the one before, in office hours on weekdays, with a few
+    cases at 06:30 and 20:30 in the first two weeks and a few at weekends (too few for the
+    hours of the starts to open the weekend: 6 % of the waits begin outside them)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(days):
+        hours = (
+            [*rng.uniform(9, 17, 40), *([6.5, 20.5] if d < 14 else [])]
+            if d % 7 < 5
+            else [11.0, 12.0, 13.0, 14.0]
+        )
+        for h in hours:
+            t = DAY0 + pd.Timedelta(days=d, hours=float(h))
+            c, e = f"c{len(rows):05d}", t + pd.Timedelta(minutes=1)
+            go = e + pd.Timedelta(seconds=float(rng.uniform(20, 40)))
+            rows += [(c, "Receive", None, t, e), (c, "Process", None, go, go + pd.Timedelta(seconds=10))]
+    return pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"])
+
+
+def test_waits_of_seconds_get_no_wait_hours() -> None:
+    # every wait lasts under a minute: one that begins at 06:31 is not held by 09-17 hours,
+    # and run in them it would last until the morning
+    model = fit_model(flowlens.read_log(_quick_log(), tz="UTC"), order=1, assignment="queue")
+    assert "delay_calendar" not in model.activities["Process"]
+    sim = simulate(model, cases=1000, start="2024-04-01T00:00:00", seed=3, with_enabled=True)
+    assert float(_waits_s(sim, "Process").max()) <= 60
+
+
+def test_a_short_log_gives_no_wait_hours() -> None:
+    # six days cannot show a week's hours: Sunday and Monday would be closed
+    model = fit_model(flowlens.read_log(_repeat_log(days=6), tz="UTC"), order=1, assignment="queue")
+    assert "delay_calendar" not in model.activities["Call"]
+
+
+def test_dates_alone_give_no_wait_hours() -> None:
+    frame = _repeat_log()
+    for col in ("start", "end"):
+        frame[col] = frame[col].dt.floor("D")
+    log = flowlens.read_log(frame, tz="UTC")
+    assert (log.time_resolution_s or 0) >= 3600
+    model = fit_model(log, order=1, assignment="queue")
+    assert not any("delay_calendar" in spec for spec in model.activities.values())
+
+
+def test_a_handful_of_waits_gives_no_wait_hours() -> None:
+    # the repeat calls of eight customers only: too few to read a rule off
+    frame = _repeat_log()
+    calls = frame[frame.activity == "Call"]
+    again = calls[calls.case.duplicated()]
+    frame = frame.drop(again.index[8:])
+    model = fit_model(flowlens.read_log(frame, tz="UTC"), order=1, assignment="queue")
+    assert "delay_calendar" not in model.activities["Call"]

@@ -258,7 +258,7 @@ def observe(
     # back, or worked over); a step without hours of its own may still come after waits on the
     # customer's clock
     step_cal = {a: c for a, c in seen.items() if _holds_back(c, inst[inst.activity == a])}
-    wait_cal = _wait_calendars(inst, [a for a in unstaffed if a not in step_cal], tz, seen)
+    wait_cal = _wait_calendars(log, inst, [a for a in unstaffed if a not in step_cal], tz, seen)
     name_of, cal_specs, cal_objs = _named(
         {
             **{f"r:{r}": c for r, c in person_cal.items()},
@@ -1792,29 +1792,55 @@ def _holds_back(cal: Any, g: pd.DataFrame) -> bool:
     return bool((held | over).mean() >= MIN_HELD)
 
 
-def _wait_calendars(inst: pd.DataFrame, acts: list[str], tz: str, seen: dict[str, Any]) -> dict[str, Any]:
+#: Fewer waits than this on no staff ending in a step give it no wait hours: a share of a
+#: handful of waits is no rule.
+MIN_WAITS_HELD = 10
+
+
+def _next_opening(cal: Any, t_us: np.ndarray) -> np.ndarray:
+    """Of each instant of ``t_us``: the first opening of ``cal`` after it (the int64 maximum
+    when none within a week of the last); a span that starts where the one before ends (a
+    day's hours split at midnight) is no opening."""
+    iv = cal.intervals(int(t_us.min()) - 86_400_000_000, int(t_us.max()) + 8 * 86_400_000_000)
+    never = np.iinfo(np.int64).max
+    starts = np.r_[iv[np.r_[True, iv[1:, 0] > iv[:-1, 1]], 0] if len(iv) else [], never].astype(np.int64)
+    return starts[np.searchsorted(starts[:-1], t_us, side="right")]
+
+
+def _wait_calendars(
+    log: EventLog, inst: pd.DataFrame, acts: list[str], tz: str, seen: dict[str, Any]
+) -> dict[str, Any]:
     """The hours in which the waits ending in each step of ``acts`` (steps that need nobody
-    and have no hours of their own) end, where the log shows waits running over their closed
-    hours (methods §16.2): the hull (:func:`_hull`) of the starts of the instances that waited
-    on no staff (extraneous or batching time), or, with fewer than :data:`MIN_ARC_CASES` such
-    instances, the hours ``seen`` for the step's starts (:func:`_activity_calendars`), kept
-    when at least :data:`MIN_HELD` of those waits (enablement to start) span closed time of
-    them. A customer who calls again does so in the hours customers call back, whenever their
-    first call was: a step's first instances, started as the case arrives at any hour, leave
-    it with no hours of its own, and its waits would run in plain seconds to any hour of the
-    night."""
+    and have no hours of their own) end, where the log shows those hours holding the waits
+    (methods §16.2): the hull (:func:`_hull`) of the starts of the instances that waited on no
+    staff (extraneous or batching time), or, with fewer than :data:`MIN_ARC_CASES` such
+    instances (and at least :data:`MIN_WAITS_HELD`), the hours ``seen`` for the step's starts
+    (:func:`_activity_calendars`), kept when at least :data:`MIN_HELD` of those waits were held
+    by their closed hours: they ran up to or past an opening after their beginning (begun while
+    closed and started once open, or begun while open and running over a whole closing). A
+    customer who calls again does so in the hours customers call back, whenever their first
+    call was: a step's first instances, started as the case arrives at any hour, leave it with
+    no hours of its own, and its waits would run in plain seconds to any hour of the night. A
+    wait of seconds that begins at night is not held by the hours, and, run in them, would last
+    until the morning. None on a log shorter than two weeks or with timestamps no finer than an
+    hour, as for the step's own hours."""
+    if not acts:
+        return {}
+    span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
+    if span_days < WEEKLY_DAYS or (log.time_resolution_s or 0) >= 3600:
+        return {}
     out: dict[str, Any] = {}
     waited = (inst.extraneous_us.fillna(0) + inst.batching_us.fillna(0)) > 0
     for a in acts:
         g = inst[(inst.activity == a) & waited]
-        if not len(g):
+        if len(g) < MIN_WAITS_HELD:
             continue
         s = g.s_us.to_numpy(dtype=np.int64)
         cal = _hull(s, tz, f"waits:{a}") if len(g) >= MIN_ARC_CASES else seen.get(a)
         if cal is None:
             continue
-        inside, _, closes = _hours_at(cal, g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64))
-        if (~inside | (s > closes)).mean() >= MIN_HELD:
+        held = s >= _next_opening(cal, g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64))
+        if held.mean() >= MIN_HELD:
             out[a] = cal
     return out
 
