@@ -204,3 +204,28 @@ def test_a_handful_of_waits_gives_no_wait_hours() -> None:
     frame = frame.drop(again.index[8:])
     model = fit_model(flowlens.read_log(frame, tz="UTC"), order=1, assignment="queue")
     assert "delay_calendar" not in model.activities["Call"]
+
+
+def _with_office() -> dict:
+    d = example_model()
+    d["calendars"]["office"] = {"mon": ["09:00-17:00"], "tue": ["09:00-17:00"]}
+    return d
+
+
+def test_wait_hours_on_a_step_people_do_are_refused() -> None:
+    # the engine runs a staffed step's waiting in its pool's hours: these would be ignored
+    d = _with_office()
+    d["activities"]["Check"]["delay_calendar"] = "office"
+    with pytest.raises(ConfigError, match=r"activities\.Check\.delay_calendar: 'Check' is done by a pool"):
+        SimulationModel.from_dict(d)
+
+
+def test_unbatch_drops_the_wait_hours_with_the_hours() -> None:
+    # a batched step's hours and the hours its waits end in are both its release times
+    from flowlens.simulation.scenarios import Scenario
+
+    d = _with_office()
+    d["activities"]["Decide"].update(calendar="office", delay_calendar="office", batching_share=0.5)
+    scen = Scenario.from_dict({"name": "u", "change": [{"action": "unbatch", "activity": "Decide"}]})
+    spec = scen.apply(SimulationModel.from_dict(d)).activities["Decide"]
+    assert "calendar" not in spec and "delay_calendar" not in spec

@@ -330,6 +330,12 @@ class SimulationModel:
                         f"{where}.{key}: unknown calendar '{a.get(key)}'{closest(str(a.get(key)), cal_names)}"
                     )
             pools = a.get("pools", {})
+            if pools and "delay_calendar" in a:
+                # a step people do waits on its pool's hours; the engine would ignore these
+                raise ConfigError(
+                    f"{where}.delay_calendar: '{name}' is done by a pool, whose hours its waiting runs in",
+                    hint="remove delay_calendar (it is for a step that needs nobody)",
+                )
             _check_shares(pools, self.pools, f"{where}.pools")
             for p in pools:
                 if not self.pools[p]["members"]:
