@@ -1753,7 +1753,7 @@ def _activity_calendars(log: EventLog, inst: pd.DataFrame, acts: list[str]) -> d
 #: A step's own hours are kept only when at least this share of its instances waited for them
 #: (enabled while they were closed, started once they opened) or worked over their closing; a
 #: calendar that waiting runs on only when at least this share of the waits ending in the step
-#: span its closed hours.
+#: were held by its closed hours (ran up to or past an opening after they began).
 MIN_HELD = 0.05
 
 
