@@ -542,6 +542,12 @@ def test_the_call_centre_queue_is_a_queue_for_its_agents() -> None:
     assert unsettled_queues(moved, shares) == unsettled_queues(obs.inst, shares) == []
     service = [{"activity": "Service", "pools": sorted(shares["Service"])}]
     assert served_when_idle(moved, service, pools) == served_when_idle(obs.inst, service, pools) == []
+    # the queue step needs nobody and nothing waits before it (a caller joins the queue as the
+    # menu ends, at every hour): hours read off its starts held none of its calls in the log,
+    # and kept they held the night's callers until the morning (methods §16.2)
+    q = obs.inst[obs.inst.activity == "Queue"]
+    assert float(((q.s_us - q.enabled_us) > 60_000_000).mean()) < 0.01
+    assert "Queue" not in obs.act_cal and "Queue" not in obs.act_delay_cal
 
 
 @pytest.mark.slow

@@ -372,3 +372,24 @@ def test_what_prosimos_cannot_run_is_named_in_the_export(tmp_path: Path) -> None
         "batching rules",
     ]
     assert left_out(SimulationModel.from_dict(example_model())) == []
+
+
+def test_the_hours_waits_end_in_are_named_in_the_export(tmp_path: Path) -> None:
+    # a timer runs in calendar time: a delay fitted in working time of its hours is shorter there
+    d = example_model()
+    d["calendars"]["day"] = {"mon": ["08:00-22:00"]}
+    d["activities"]["Decide"]["delay_calendar"] = "day"
+    _, params = export_prosimos(SimulationModel.from_dict(d), tmp_path)
+    assert json.loads(params.read_text(encoding="utf-8"))["flowlens"]["left_out"] == [
+        "the hours waits end in"
+    ]
+
+
+def test_a_model_whose_arrivals_have_no_attributes_exports(tmp_path: Path) -> None:
+    # a model file may say "attributes": null (a fitted model without case attributes)
+    d = example_model()
+    d["arrivals"]["attributes"] = None
+    model = SimulationModel.from_dict(d)
+    assert left_out(model) == []
+    bpmn, params = export_prosimos(model, tmp_path)
+    check_prosimos_files(model, bpmn, params)

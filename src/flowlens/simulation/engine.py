@@ -1350,18 +1350,21 @@ class _Run:
                 pick = np.minimum(np.searchsorted(cum, self.u_member[m], side="right"), len(cum) - 1)
                 pool_of[m] = first + pick
         self.pool_of = pool_of.tolist()
-        # steps that need nobody still happen only in their hours, when the model gives any
+        # steps that need nobody still happen only in their hours, when the model gives any,
+        # and their waiting runs in those hours or in the hours the waits end in (16.2)
         self.step_clock: list[_Clock | None] = []
+        wait_clock: list[_Clock | None] = []
         for a in self.acts:
-            cname = model.activities[a].get("calendar", "24x7")
-            if cname == "24x7":
-                self.step_clock.append(None)
-                continue
-            if cname not in clocks:
-                clocks[cname] = _Clock(cals.get(cname), t_first)
-            self.step_clock.append(clocks[cname])
+            spec = model.activities[a]
+            for out, cname in (
+                (self.step_clock, spec.get("calendar", "24x7")),
+                (wait_clock, spec.get("delay_calendar", spec.get("calendar", "24x7"))),
+            ):
+                if cname != "24x7" and cname not in clocks:
+                    clocks[cname] = _Clock(cals.get(cname), t_first)
+                out.append(None if cname == "24x7" else clocks[cname])
         # the clock a step's delay runs on (its pool's or its own; None: plain seconds)
-        working = [None if c is None or c.always else c for c in [*self.pool_clock, *self.step_clock]]
+        working = [None if c is None or c.always else c for c in [*self.pool_clock, *wait_clock]]
         own = len(self.pool_clock) + self.paths.act.astype(np.int64)
         self.delay_clock = np.asarray(working, dtype=object)[np.where(pool_of >= 0, pool_of, own)].tolist()
         self.home = [0] * len(self.member_names)  # the (sub-)pool a member is free in

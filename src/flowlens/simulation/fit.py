@@ -147,6 +147,9 @@ class Observations:
     #: person -> the calendar of their shift, for the people of groups split into shifts
     #: (:func:`_shift_calendars`); their ``cal_of`` is the group's, their pool's
     shift_cal_of: dict[str, str] = field(default_factory=dict)
+    #: activity -> the calendar its waiting runs on, for the steps that need nobody and have no
+    #: hours of their own but come after waits that end in set hours (:func:`_wait_calendars`)
+    act_delay_cal: dict[str, str] = field(default_factory=dict)
     #: a bootstrap copy's cases over the log's (:func:`resample` by weeks): the case volume
     #: the copy's weeks carry, by which its model's arrival rate is scaled
     volume: float = 1.0
@@ -250,22 +253,31 @@ def observe(
     shares = _shares(inst, groups)
     # a released step needs no hours of its own: the hours it is seen in are its release times
     unstaffed = sorted(set(inst.activity.astype(str)) - set(shares) - set(releases))
-    step_cal = _activity_calendars(log, inst, unstaffed, sorted(releases))
+    seen = _activity_calendars(log, inst, unstaffed)
+    # kept as the step's hours only where the log shows them acting on it (holding instances
+    # back, or worked over); a step without hours of its own may still come after waits on the
+    # customer's clock
+    step_cal = {a: c for a, c in seen.items() if _holds_back(c, inst[inst.activity == a])}
+    wait_cal = _wait_calendars(log, inst, [a for a in unstaffed if a not in step_cal], tz, seen)
     name_of, cal_specs, cal_objs = _named(
         {
             **{f"r:{r}": c for r, c in person_cal.items()},
             **{f"s:{r}": c for r, c in shift_cal.items()},
             **{f"a:{a}": c for a, c in step_cal.items()},
+            **{f"w:{a}": c for a, c in wait_cal.items()},
         }
     )
     cal_of = {r: name_of[f"r:{r}"] for r in person_cal}
     act_cal = {a: name_of[f"a:{a}"] for a in step_cal}
+    act_delay_cal = {a: name_of[f"w:{a}"] for a in wait_cal}
     staffed = inst.activity.isin(list(shares)) & inst.resource.isin(list(groups))
     inst["cal"] = np.where(
         staffed,
         inst.resource.map(cal_of).fillna("24x7"),
         inst.activity.map(act_cal).fillna("24x7"),
     )
+    # the clock waiting runs on: the step's hours, or those of the waits that end in it
+    inst["delay_cal"] = np.where(staffed, inst.cal, inst.activity.map(act_delay_cal).fillna(inst.cal))
     proc_s = inst.proc_us.fillna(0).to_numpy(dtype=float) / 1e6
     inst["work_s"] = _working_seconds(inst, cal_objs, inst.end_us.to_numpy(), proc_s, overtime=True)
     # Waiting no staff cause is kept in the working time of the calendar that governs the
@@ -273,13 +285,19 @@ def observe(
     # working hours late, not sixteen, and the simulation spreads the morning's work as the
     # log does instead of starting it all at opening time (methods §16.2).
     wait_s = (inst.extraneous_us.fillna(0) + inst.batching_us.fillna(0)).to_numpy(dtype=float) / 1e6
-    inst["delay_s"] = _working_seconds(inst, cal_objs, inst.s_us.to_numpy(), wait_s, overtime=False)
+    inst["delay_s"] = _working_seconds(
+        inst, cal_objs, inst.s_us.to_numpy(), wait_s, overtime=False, by="delay_cal"
+    )
     batch_s = inst.batching_us.fillna(0).to_numpy(dtype=float) / 1e6
-    inst["batching_s"] = _working_seconds(inst, cal_objs, inst.s_us.to_numpy(), batch_s, overtime=False)
+    inst["batching_s"] = _working_seconds(
+        inst, cal_objs, inst.s_us.to_numpy(), batch_s, overtime=False, by="delay_cal"
+    )
     staff_s = (
         inst.contention_us.fillna(0) + inst.prioritization_us.fillna(0) + inst.unavailability_us.fillna(0)
     ).to_numpy(dtype=float) / 1e6
-    inst["staff_wait_s"] = _working_seconds(inst, cal_objs, inst.s_us.to_numpy(), staff_s, overtime=False)
+    inst["staff_wait_s"] = _working_seconds(
+        inst, cal_objs, inst.s_us.to_numpy(), staff_s, overtime=False, by="delay_cal"
+    )
     # the step each instance follows in its case (the arc it is reached by), the one after,
     # and which time the case does it
     prev = inst.groupby("case_idx").activity.shift()
@@ -300,6 +318,7 @@ def observe(
         groups=groups,
         cal_of=cal_of,
         act_cal=act_cal,
+        act_delay_cal=act_delay_cal,
         cal_specs=cal_specs,
         concurrent=concurrent,
         shares_of=shares,
@@ -369,6 +388,8 @@ def build(
                 spec["continues_after"] = kept_on[act]
         elif act_cal.get(act, "24x7") != "24x7":
             spec["calendar"] = act_cal[act]
+        elif obs.act_delay_cal.get(act, "24x7") != "24x7":
+            spec["delay_calendar"] = obs.act_delay_cal[act]
         batch = float(g.batching_s.sum())
         if batch > 0 and float(g.delay_s.sum()) > 0:
             spec["batching_share"] = round(min(1.0, batch / float(g.delay_s.sum())), 6)
@@ -390,6 +411,7 @@ def build(
         {p["calendar"] for p in pools.values()}
         | {c for p in pools.values() for c in p.get("member_calendars", {}).values()}
         | set(act_cal.values())
+        | set(obs.act_delay_cal.values())
     ) - {"24x7"}
     lengths = [len(t) for t in traces]
     span = inst.s_us.min(), inst.end_us.max()
@@ -677,7 +699,7 @@ def _anchor_columns(inst: pd.DataFrame, cals: dict[str, Any], staffed: set[str] 
         wall[i] = np.maximum(s_us[i] - e_us[ai], 0) / 1e6
         anchor[i] = a
         between_all[i] = i - ai - 1
-    work = _working_seconds(inst, cals, s_us, wall, overtime=False)
+    work = _working_seconds(inst, cals, s_us, wall, overtime=False, by="delay_cal")
     has = between_all >= 0
     inst["anchor"] = anchor
     inst["between"] = between_all
@@ -1708,9 +1730,7 @@ def _hull(t_us: np.ndarray, tz: str, name: str) -> Any:
     return WorkCalendar(name=f"hull:{name}", timezone=tz, hours=spans) if spans else None
 
 
-def _activity_calendars(
-    log: EventLog, inst: pd.DataFrame, acts: list[str], released: Sequence[str] = ()
-) -> dict[str, Any]:
+def _activity_calendars(log: EventLog, inst: pd.DataFrame, acts: list[str]) -> dict[str, Any]:
     """When the steps that need nobody happen (the customer answers in office hours, a batch
     job runs at night), discovered as for people (methods §16.2); None where the log is too
     short or the hours do not explain the steps."""
@@ -1727,36 +1747,102 @@ def _activity_calendars(
     found = discover_calendars(derived, holidays=False)
     objs = {a: found.resources.get(a) for a in acts}
     objs = {a: c for a, c in objs.items() if c is not None and not isinstance(c, str)}
-    kept = {a: c for a, c in _explaining(objs, inst, lambda frame: frame.activity).items() if c is not None}
-    if released:
-        # the hours of a step that follows a release are mostly the release's times: kept
-        # only when they hold the step back themselves
-        prev = inst.groupby("case_idx").activity.shift()
-        after = (prev.isin(list(released)).groupby(inst.activity).mean() > 0.5).to_dict()
-        kept = {a: c for a, c in kept.items() if not after.get(a) or _holds_back(c, inst[inst.activity == a])}
-    return kept
+    return {a: c for a, c in _explaining(objs, inst, lambda frame: frame.activity).items() if c is not None}
 
 
-#: A step's own hours are kept only when at least this share of its instances were enabled
-#: while they were closed (and so waited for them).
+#: A step's own hours are kept only when at least this share of its instances waited for them
+#: (enabled while they were closed, started once they opened) or worked over their closing; a
+#: calendar that waiting runs on only when at least this share of the waits ending in the step
+#: were held by its closed hours (ran up to or past an opening after they began).
 MIN_HELD = 0.05
 
 
-def _holds_back(cal: Any, g: pd.DataFrame) -> bool:
-    """Whether the hours ``cal`` hold the step's instances ``g`` back (methods §16.2): at least
-    :data:`MIN_HELD` of them were enabled outside the hours. The hours of a step right after a
-    release that never hold it back are where its work falls because of the release (a message
-    sent ten minutes after a daily run is seen only at 16:10): kept as hours, they would hold it
-    at 16:10 when the release is removed."""
-    t = g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64)
-    if not len(t):
-        return False
-    iv = cal.intervals(int(t.min()) - 86_400_000_000, int(t.max()) + 86_400_000_000)
+def _hours_at(cal: Any, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of each instant of ``t_us``: whether ``cal`` is open then, when it is next open (the
+    instant itself when open) and when the open hours holding it close (the instant itself
+    when closed)."""
+    iv = cal.intervals(int(t_us.min()) - 86_400_000_000, int(t_us.max()) + 8 * 86_400_000_000)
     if not len(iv):
-        return True
-    j = np.searchsorted(iv[:, 0], t, side="right") - 1
-    inside = (j >= 0) & (t < iv[np.clip(j, 0, len(iv) - 1), 1])
-    return bool((~inside).mean() >= MIN_HELD)
+        never = np.full(len(t_us), np.iinfo(np.int64).max)
+        return np.zeros(len(t_us), bool), never, t_us
+    j = np.searchsorted(iv[:, 0], t_us, side="right") - 1
+    jj = np.clip(j, 0, len(iv) - 1)
+    inside = (j >= 0) & (t_us < iv[jj, 1])
+    nxt = np.where(j + 1 < len(iv), iv[np.clip(j + 1, 0, len(iv) - 1), 0], np.iinfo(np.int64).max)
+    return inside, np.where(inside, t_us, nxt), np.where(inside, iv[jj, 1], t_us)
+
+
+def _holds_back(cal: Any, g: pd.DataFrame) -> bool:
+    """Whether the log shows the hours ``cal`` acting on the step's instances ``g`` (methods
+    §16.2): at least :data:`MIN_HELD` of them were held back by them (enabled while they were
+    closed, started only once they opened) or worked over them (started while they were open
+    and ended after they closed: a customer who fills in a form over days does so in the
+    hours). Hours read off a step's starts say where its work falls, which is not always a
+    rule that holds it: a message sent ten minutes after a daily run is seen only at 16:10, and
+    a call's automated steps follow the call whenever it comes, the few night calls leaving
+    hours of the night out. Kept as hours, they would hold a message at 16:10 when the run is
+    removed, and a 03:30 call's identity check until the morning."""
+    if not len(g):
+        return False
+    start = g.s_us.to_numpy(dtype=np.int64)
+    inside, opens, _ = _hours_at(cal, g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64))
+    held = ~inside & (start >= opens)
+    working, _, closes = _hours_at(cal, start)
+    over = working & (g.end_us.fillna(g.s_us).to_numpy(dtype=np.int64) > closes)
+    return bool((held | over).mean() >= MIN_HELD)
+
+
+#: Fewer waits than this on no staff ending in a step give it no wait hours: a share of a
+#: handful of waits is no rule.
+MIN_WAITS_HELD = 10
+
+
+def _next_opening(cal: Any, t_us: np.ndarray) -> np.ndarray:
+    """Of each instant of ``t_us``: the first opening of ``cal`` after it (the int64 maximum
+    when none within a week of the last); a span that starts where the one before ends (a
+    day's hours split at midnight) is no opening."""
+    iv = cal.intervals(int(t_us.min()) - 86_400_000_000, int(t_us.max()) + 8 * 86_400_000_000)
+    never = np.iinfo(np.int64).max
+    starts = np.r_[iv[np.r_[True, iv[1:, 0] > iv[:-1, 1]], 0] if len(iv) else [], never].astype(np.int64)
+    return starts[np.searchsorted(starts[:-1], t_us, side="right")]
+
+
+def _wait_calendars(
+    log: EventLog, inst: pd.DataFrame, acts: list[str], tz: str, seen: dict[str, Any]
+) -> dict[str, Any]:
+    """The hours in which the waits ending in each step of ``acts`` (steps that need nobody
+    and have no hours of their own) end, where the log shows those hours holding the waits
+    (methods §16.2): the hull (:func:`_hull`) of the starts of the instances that waited on no
+    staff (extraneous or batching time), or, with fewer than :data:`MIN_ARC_CASES` such
+    instances (and at least :data:`MIN_WAITS_HELD`), the hours ``seen`` for the step's starts
+    (:func:`_activity_calendars`), kept when at least :data:`MIN_HELD` of those waits were held
+    by their closed hours: they ran up to or past an opening after their beginning (begun while
+    closed and started once open, or begun while open and running over a whole closing). A
+    customer who calls again does so in the hours customers call back, whenever their first
+    call was: a step's first instances, started as the case arrives at any hour, leave it with
+    no hours of its own, and its waits would run in plain seconds to any hour of the night. A
+    wait of seconds that begins at night is not held by the hours, and, run in them, would last
+    until the morning. None on a log shorter than two weeks or with timestamps no finer than an
+    hour, as for the step's own hours."""
+    if not acts:
+        return {}
+    span_days = (float(inst.end_us.max()) - float(inst.s_us.min())) / 86_400e6
+    if span_days < WEEKLY_DAYS or (log.time_resolution_s or 0) >= 3600:
+        return {}
+    out: dict[str, Any] = {}
+    waited = (inst.extraneous_us.fillna(0) + inst.batching_us.fillna(0)) > 0
+    for a in acts:
+        g = inst[(inst.activity == a) & waited]
+        if len(g) < MIN_WAITS_HELD:
+            continue
+        s = g.s_us.to_numpy(dtype=np.int64)
+        cal = _hull(s, tz, f"waits:{a}") if len(g) >= MIN_ARC_CASES else seen.get(a)
+        if cal is None:
+            continue
+        held = s >= _next_opening(cal, g.enabled_us.fillna(g.s_us).to_numpy(dtype=np.int64))
+        if held.mean() >= MIN_HELD:
+            out[a] = cal
+    return out
 
 
 def ibis_ifelse(cond: Any, a: Any, b: Any) -> Any:
@@ -1766,16 +1852,23 @@ def ibis_ifelse(cond: Any, a: Any, b: Any) -> Any:
 
 
 def _working_seconds(
-    inst: pd.DataFrame, cals: dict[str, Any], ends_us: np.ndarray, wall_s: np.ndarray, *, overtime: bool
+    inst: pd.DataFrame,
+    cals: dict[str, Any],
+    ends_us: np.ndarray,
+    wall_s: np.ndarray,
+    *,
+    overtime: bool,
+    by: str = "cal",
 ) -> np.ndarray:
-    """The working time, in the calendar of each instance (column ``cal``), of the spans of
+    """The working time, in the calendar of each instance (column ``by``: ``cal``, the
+    calendar work runs in, or ``delay_cal``, the one waiting runs in), of the spans of
     ``wall_s`` seconds that end at ``ends_us``. With ``overtime``, a span lying mostly outside
     the calendar and shorter than 12 h counts whole: work done in one sitting after hours took
     its whole span, not the little working time the calendar sees in it."""
     out = np.asarray(wall_s, dtype=float).copy()
     lo = int(inst.s_us.min()) - 8 * 86_400_000_000
     hi = int(inst.end_us.max()) + 8 * 86_400_000_000
-    for name, g in inst.groupby("cal", sort=True):
+    for name, g in inst.groupby(by, sort=True):
         c = cals.get(name)
         if name == "24x7" or c is None or c.always_open:
             continue

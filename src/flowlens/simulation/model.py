@@ -324,11 +324,18 @@ class SimulationModel:
                 _check_anchor(a["anchor"], acts, f"{where}.anchor")
             if "abandonment" in a:
                 _check_abandonment(name, acts, f"{where}.abandonment")
-            if a.get("calendar", "24x7") not in cal_names:
-                raise ConfigError(
-                    f"{where}.calendar: unknown calendar '{a.get('calendar')}'{closest(str(a.get('calendar')), cal_names)}"
-                )
+            for key in ("calendar", "delay_calendar"):
+                if a.get(key, "24x7") not in cal_names:
+                    raise ConfigError(
+                        f"{where}.{key}: unknown calendar '{a.get(key)}'{closest(str(a.get(key)), cal_names)}"
+                    )
             pools = a.get("pools", {})
+            if pools and "delay_calendar" in a:
+                # a step people do waits on its pool's hours; the engine would ignore these
+                raise ConfigError(
+                    f"{where}.delay_calendar: '{name}' is done by a pool, whose hours its waiting runs in",
+                    hint="remove delay_calendar (it is for a step that needs nobody)",
+                )
             _check_shares(pools, self.pools, f"{where}.pools")
             for p in pools:
                 if not self.pools[p]["members"]:

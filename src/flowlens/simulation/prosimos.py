@@ -47,7 +47,9 @@ model says):
 * Not exported: case attributes (Prosimos draws attributes independently, flowlens jointly),
   case and step priorities (a step fitted to be served when idle, methods §16.2, is served in
   arrival order there), batching rules, anchored steps, abandonment, a step's pools by the step
-  before it, continuations, the pools' other work, closed dates and holidays;
+  before it, continuations, the pools' other work, the hours waits end in (a timer runs in
+  calendar time, so a delay fitted in working time of its ``delay_calendar`` is shorter
+  there), closed dates and holidays;
   :func:`left_out` names those a given model uses (the JSON's ``flowlens.left_out``).
 
 Names from the log reach the BPMN XML only through :func:`flowlens.render.text.xml_text`
@@ -801,6 +803,9 @@ def _parameters(
 _STEP_KEYS_LEFT_OUT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("anchored steps", ("anchor",)),
     ("delays per context", ("delay_context",)),
+    # a timer runs in calendar time: a delay fitted in working time of these hours is shorter
+    # there (by the hours' open share, 14 of 24 for 08-22) and may end while they are closed
+    ("the hours waits end in", ("delay_calendar",)),
     ("step priorities", ("priority",)),
     ("continuations", ("continues_after",)),
     ("abandonment", ("abandonment",)),
@@ -836,7 +841,7 @@ def left_out(model: SimulationModel) -> list[str]:
     acts = model.activities.values()
     pools = model.pools.values()
     out = []
-    if model.arrivals.get("attributes", {}).get("columns"):
+    if (model.arrivals.get("attributes") or {}).get("columns"):
         out.append("case attributes")
     if model.arrivals.get("closed_dates"):
         out.append("closed dates")

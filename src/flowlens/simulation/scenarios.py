@@ -248,9 +248,12 @@ def _unbatch(m: SimulationModel, c: dict[str, Any], where: str) -> None:
     spec["delay_factor"] = float(spec.get("delay_factor", 1.0)) * (1.0 - share)
     spec["batching_share"] = 0.0
     # a step nobody performs has the hours in which it was seen, which for a batched step are
-    # the batch's release times: done as cases arrive, it has none of its own
+    # the batch's release times: done as cases arrive, it has none of its own; the hours its
+    # waits end in are those release times too, so its waiting leaves them as well (run in
+    # them, a wait would still end only at a release)
     if not spec.get("pools"):
         spec.pop("calendar", None)
+        spec.pop("delay_calendar", None)
 
 
 def _pool_of(m: SimulationModel, a: str, where: str) -> str:
