@@ -205,9 +205,10 @@ def batch_log() -> flowlens.EventLog:
 
 @pytest.mark.parametrize("log_name", ["generated", "purchasing"])
 def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, monkeypatch) -> None:
-    """Batch detection's per-resource passes taken a slice of resources at a time (forced with
-    a budget of about four slices) give the batches, members and shared resources of one
-    pass over everything."""
+    """Batch detection's per-resource passes taken a slice of resources at a time, and the
+    overlap test of the shared resources read into Python a slice at a time (both forced with a
+    budget of about four slices), give the batches, members and shared resources of one pass
+    over everything."""
     log = batch_log() if log_name == "generated" else flowlens.read_log(shared_path("purchasing"))
     tm = time_model(log)
     whole = batch_tables(tm)
@@ -222,6 +223,11 @@ def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, m
     per = log.engine.memory_budget * 4 // int(counts.n.sum())
     monkeypatch.setattr(batch_detection, "BYTES_PER_INSTANCE", per)
     assert len(resource_slices(inst, counts, log.engine)) >= 3
+    # and the overlap test of shared_resources read into Python in about four chunks
+    per_py = log.engine.python_budget * 4 // int(counts.n.sum())
+    monkeypatch.setattr(batch_detection, "BYTES_PER_OVERLAP_ROW", per_py)
+    kw = {"per_row": per_py, "budget": log.engine.python_budget}
+    assert len(resource_slices(inst, counts, log.engine, **kw)) >= 3
     sliced = batch_tables(tm)
     assert sliced[0] == whole[0]
     pd.testing.assert_frame_equal(sliced[1], whole[1])
