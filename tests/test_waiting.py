@@ -234,6 +234,28 @@ def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, m
     pd.testing.assert_frame_equal(sliced[2], whole[2])
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 50), st.integers(1, 30)), min_size=1, max_size=40)
+)
+def test_the_overlap_per_resource_is_the_running_maximum_of_earlier_ends(spans) -> None:
+    """The numpy overlap test of shared_resources against its definition, one group at a time:
+    a group overlaps when it starts before the latest end of the resource's earlier groups,
+    and the cover is the length of the union of the groups' spans."""
+    frame = pd.DataFrame(spans, columns=["r", "s", "d"]).assign(e=lambda f: f.s + f.d)
+    g = frame.groupby(["r", "s"], as_index=False).agg(e=("e", "max"), n=("e", "size"))
+    got = batch_detection._overlap_per_resource(*(g[c].to_numpy(dtype="int64") for c in ("r", "s", "e", "n")))
+    want = []
+    for r, rows in g.groupby("r"):
+        prev, ov, cover = None, 0, 0
+        for s, e, n in zip(rows.s, rows.e, rows.n, strict=True):
+            ov += n if prev is not None and s < prev else 0
+            cover += max(0, e - max(s, prev if prev is not None else s))
+            prev = e if prev is None else max(prev, e)
+        want.append((r, int(rows.n.sum()), ov, cover, int(rows.e.max() - rows.s.min())))
+    assert [tuple(int(v) for v in row) for row in got.itertuples(index=False)] == want
+
+
 @settings(max_examples=8, deadline=None)
 @given(
     st.lists(
