@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 BYTES_PER_INSTANCE = 500
 
 #: Python memory per row of the overlap test of :func:`shared_resources` (one start of a
-#: resource: four int64 columns read from the engine and the numpy temporaries beside them)
+#: resource: four int64 columns read from the engine and the numpy temporaries beside them;
+#: measured 137 B on the 10^6-event benchmark log, 32 of them Arrow's)
 BYTES_PER_OVERLAP_ROW = 200
 
 #: times recorded this coarsely (to the hour or the day) cannot order work within a day
