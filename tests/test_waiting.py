@@ -234,6 +234,61 @@ def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, m
     pd.testing.assert_frame_equal(sliced[2], whole[2])
 
 
+def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatch) -> None:
+    """A resource with more starts than Python's budget holds (one system serving every case)
+    is read in batches carrying its latest end over: the overlap per resource equals the one
+    read at once, with overlaps crossing the batches' boundaries, and Python's peak stays
+    within the budget."""
+    import tracemalloc
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    start = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 10**6, n)), unit="s")
+    # long instances now and then, running over many later starts (and so over batch boundaries)
+    dur = np.where(rng.random(n) < 0.02, 200_000, rng.integers(60, 3000, n))
+    frame = pd.DataFrame(
+        {
+            "case": np.arange(n).astype(str),
+            "activity": "a",
+            "resource": np.where(np.arange(n) % 10 == 0, "clerk", "sys"),
+            "start": start,
+            "end": start + pd.to_timedelta(dur, unit="s"),
+        }
+    )
+    tm = time_model(flowlens.read_log(frame, memory_limit="100MB"))
+    whole = batch_detection._resource_overlap(tm)
+    assert whole.resource.tolist() == ["clerk", "sys"] and whole.ov.gt(0).all()
+    shared = shared_resources(tm)
+    budget = tm.log.engine.python_budget
+    monkeypatch.setattr(batch_detection, "BYTES_PER_OVERLAP_ROW", budget // 700)  # batches of 700 groups
+    seen: list[int] = []
+    start_groups = batch_detection._start_groups
+    monkeypatch.setattr(
+        batch_detection,
+        "_start_groups",
+        lambda *a: (seen.append(len(b[0])) or b for b in start_groups(*a)),
+    )
+    pd.testing.assert_frame_equal(batch_detection._resource_overlap(tm), whole)
+    assert len(seen) >= 5 and max(seen) <= 700  # "sys" (2700 starts) over 3+ batches
+    assert shared_resources(tm) == shared
+    # the reproducer's case: one resource, Python's peak within the budget
+    monkeypatch.undo()
+    frame["resource"] = "sys"
+    frame = pd.concat([frame.assign(case=frame.case + f"-{k}") for k in range(100)], ignore_index=True)
+    tm = time_model(flowlens.read_log(frame, memory_limit="100MB"))
+    tm.instances.count().execute()
+    tracemalloc.start()
+    try:
+        batch_detection._resource_overlap(tm)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tm.log.engine.python_budget < 300_000 * batch_detection.BYTES_PER_OVERLAP_ROW  # batches
+    assert peak <= tm.log.engine.python_budget + 2_000_000
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 4), st.integers(0, 50), st.integers(1, 30)), min_size=1, max_size=40)
@@ -252,7 +307,7 @@ def test_the_overlap_per_resource_is_the_running_maximum_of_earlier_ends(spans) 
             ov += n if prev is not None and s < prev else 0
             cover += max(0, e - max(s, prev if prev is not None else s))
             prev = e if prev is None else max(prev, e)
-        want.append((r, int(rows.n.sum()), ov, cover, int(rows.e.max() - rows.s.min())))
+        want.append((r, int(rows.n.sum()), ov, cover, int(rows.s.min()), int(rows.e.max())))
     assert [tuple(int(v) for v in row) for row in got.itertuples(index=False)] == want
 
 
