@@ -205,9 +205,10 @@ def batch_log() -> flowlens.EventLog:
 
 @pytest.mark.parametrize("log_name", ["generated", "purchasing"])
 def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, monkeypatch) -> None:
-    """Batch detection's per-resource passes taken a slice of resources at a time (forced with
-    a budget of about four slices) give the batches, members and shared resources of one
-    pass over everything."""
+    """Batch detection's per-resource passes taken a slice of resources at a time, and the
+    overlap test of the shared resources read into Python a slice at a time (both forced with a
+    budget of about four slices), give the batches, members and shared resources of one pass
+    over everything."""
     log = batch_log() if log_name == "generated" else flowlens.read_log(shared_path("purchasing"))
     tm = time_model(log)
     whole = batch_tables(tm)
@@ -222,10 +223,92 @@ def test_batches_in_slices_of_resources_are_the_batches_of_the_whole(log_name, m
     per = log.engine.memory_budget * 4 // int(counts.n.sum())
     monkeypatch.setattr(batch_detection, "BYTES_PER_INSTANCE", per)
     assert len(resource_slices(inst, counts, log.engine)) >= 3
+    # and the overlap test of shared_resources read into Python in about four chunks
+    per_py = log.engine.python_budget * 4 // int(counts.n.sum())
+    monkeypatch.setattr(batch_detection, "BYTES_PER_OVERLAP_ROW", per_py)
+    kw = {"per_row": per_py, "budget": log.engine.python_budget}
+    assert len(resource_slices(inst, counts, log.engine, **kw)) >= 3
     sliced = batch_tables(tm)
     assert sliced[0] == whole[0]
     pd.testing.assert_frame_equal(sliced[1], whole[1])
     pd.testing.assert_frame_equal(sliced[2], whole[2])
+
+
+def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatch) -> None:
+    """A resource with more starts than Python's budget holds (one system serving every case)
+    is read in batches carrying its latest end over: the overlap per resource equals the one
+    read at once, with overlaps crossing the batches' boundaries, and Python's peak stays
+    within the budget."""
+    import tracemalloc
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    start = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 10**6, n)), unit="s")
+    # long instances now and then, running over many later starts (and so over batch boundaries)
+    dur = np.where(rng.random(n) < 0.02, 200_000, rng.integers(60, 3000, n))
+    frame = pd.DataFrame(
+        {
+            "case": np.arange(n).astype(str),
+            "activity": "a",
+            "resource": np.where(np.arange(n) % 10 == 0, "clerk", "sys"),
+            "start": start,
+            "end": start + pd.to_timedelta(dur, unit="s"),
+        }
+    )
+    tm = time_model(flowlens.read_log(frame, memory_limit="100MB"))
+    whole = batch_detection._resource_overlap(tm)
+    assert whole.resource.tolist() == ["clerk", "sys"] and whole.ov.gt(0).all()
+    shared = shared_resources(tm)
+    budget = tm.log.engine.python_budget
+    monkeypatch.setattr(batch_detection, "BYTES_PER_OVERLAP_ROW", budget // 700)  # batches of 700 groups
+    seen: list[int] = []
+    start_groups = batch_detection._start_groups
+    monkeypatch.setattr(
+        batch_detection,
+        "_start_groups",
+        lambda *a: (seen.append(len(b[0])) or b for b in start_groups(*a)),
+    )
+    pd.testing.assert_frame_equal(batch_detection._resource_overlap(tm), whole)
+    assert len(seen) >= 5 and max(seen) <= 700  # "sys" (2700 starts) over 3+ batches
+    assert shared_resources(tm) == shared
+    # the reproducer's case: one resource, Python's peak within the budget
+    monkeypatch.undo()
+    frame["resource"] = "sys"
+    frame = pd.concat([frame.assign(case=frame.case + f"-{k}") for k in range(100)], ignore_index=True)
+    tm = time_model(flowlens.read_log(frame, memory_limit="100MB"))
+    tm.instances.count().execute()
+    tracemalloc.start()
+    try:
+        batch_detection._resource_overlap(tm)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tm.log.engine.python_budget < 300_000 * batch_detection.BYTES_PER_OVERLAP_ROW  # batches
+    assert peak <= tm.log.engine.python_budget + 2_000_000
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 50), st.integers(1, 30)), min_size=1, max_size=40)
+)
+def test_the_overlap_per_resource_is_the_running_maximum_of_earlier_ends(spans) -> None:
+    """The numpy overlap test of shared_resources against its definition, one group at a time:
+    a group overlaps when it starts before the latest end of the resource's earlier groups,
+    and the cover is the length of the union of the groups' spans."""
+    frame = pd.DataFrame(spans, columns=["r", "s", "d"]).assign(e=lambda f: f.s + f.d)
+    g = frame.groupby(["r", "s"], as_index=False).agg(e=("e", "max"), n=("e", "size"))
+    got = batch_detection._overlap_per_resource(*(g[c].to_numpy(dtype="int64") for c in ("r", "s", "e", "n")))
+    want = []
+    for r, rows in g.groupby("r"):
+        prev, ov, cover = None, 0, 0
+        for s, e, n in zip(rows.s, rows.e, rows.n, strict=True):
+            ov += n if prev is not None and s < prev else 0
+            cover += max(0, e - max(s, prev if prev is not None else s))
+            prev = e if prev is None else max(prev, e)
+        want.append((r, int(rows.n.sum()), ov, cover, int(rows.s.min()), int(rows.e.max())))
+    assert [tuple(int(v) for v in row) for row in got.itertuples(index=False)] == want
 
 
 @settings(max_examples=8, deadline=None)

@@ -33,7 +33,7 @@ are recorded to the hour or coarser (``log.time_resolution_s``) has none.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,12 +47,18 @@ if TYPE_CHECKING:
     import ibis
 
     from flowlens.engine import Engine
+    from flowlens.log import EventLog
     from flowlens.timing.model import TimeModel
 
 #: Engine memory per instance of the per-resource ordered passes (busy periods, run members,
 #: overlap of a resource's work): resources are taken in slices whose instances fit the
 #: engine's memory at this much each (:func:`resource_slices`).
 BYTES_PER_INSTANCE = 500
+
+#: Python memory per row of the overlap test of :func:`shared_resources` (one start of a
+#: resource: four int64 columns read from the engine and the numpy temporaries beside them;
+#: measured 137 B on the 10^6-event benchmark log, 32 of them Arrow's)
+BYTES_PER_OVERLAP_ROW = 200
 
 #: times recorded this coarsely (to the hour or the day) cannot order work within a day
 COARSEST_CLOCK_S = 3600.0
@@ -91,37 +97,134 @@ def shared_resources(tm: TimeModel, *, min_share: float = 0.01) -> set[str]:
     not count). Being busy does not make a shared resource's cases wait, so it takes no part in
     contention, prioritisation or batching.
     """
-    import ibis
+    agg = _resource_overlap(tm)
+    share = agg.ov / agg.n
+    busy = (agg.cover / agg.span.where(agg.span > 0)).fillna(1.0)
+    return set(agg.resource[(agg.ov > 0) & (share >= min_share) & (share >= 0.5 * busy)])
 
+
+def _resource_overlap(tm: TimeModel) -> pd.DataFrame:
+    """Per resource (in name order) of ``tm``'s instances with a start and a duration: ``n``,
+    ``ov``, ``cover`` (:func:`_overlap_per_resource`) and ``span`` (latest end minus first
+    start), read into Python within :attr:`Engine.python_budget` whatever the largest
+    resource."""
     inst = tm.instances
     x = inst.filter(inst.resource.notnull() & inst.start_us.notnull() & (inst.end_us > inst.start_us))
     counts = _resource_counts(x)
+    eng = tm.log.engine
+    rows = max(1, eng.python_budget // BYTES_PER_OVERLAP_ROW)
     aggs = []
-    for part in resource_slices(x, counts, tm.log.engine):
-        # Instances starting at the same moment form one group (a parallel batch is not overlap).
-        g = part.group_by(["rcode", "start_us"]).aggregate(g_end=part.end_us.max(), g_n=part.count())
-        prev = g.g_end.max().over(ibis.window(group_by=g.rcode, order_by=g.start_us, rows=(None, -1)))
-        g = g.mutate(
-            fl_ov=ibis.ifelse(g.start_us < prev.fill_null(g.start_us), g.g_n, 0),
-            fl_cover=ibis.greatest(g.g_end - ibis.greatest(g.start_us, prev.fill_null(g.start_us)), 0),
+    # A slice of resources at a time, within Python's share of the memory, and a resource with
+    # more starts than that (a system resource may start 3·10^7 instances at 10^8 events) in
+    # batches of ``rows`` carrying its latest end from one to the next: the running maximum of
+    # earlier ends is one numpy pass over each batch, where the engine's framed window over
+    # every instance (MAX over the preceding rows) was most of this function's CPU (133 s at
+    # 10^8 events). The ranges are resource_slices' own, to know each slice's rows.
+    n_res = counts.n.to_numpy()
+    ranges = slice_ranges(n_res, eng, per_row=BYTES_PER_OVERLAP_ROW, budget=eng.python_budget)
+    parts = resource_slices(x, counts, eng, per_row=BYTES_PER_OVERLAP_ROW, budget=eng.python_budget)
+    for (lo, hi), part in zip(ranges, parts, strict=True):
+        carried: tuple[int, int] | None = None  # (rcode, its latest end so far) of the last batch
+        for rcode, start, end, n in _start_groups(part, int(n_res[lo:hi].sum()), rows, tm.log):
+            if carried is not None and rcode[0] == carried[0]:
+                # the resource goes on from the last batch: a zero-width group at its latest
+                # end so far carries that end in, adding nothing to n, ov or cover
+                r0, e0 = carried
+                rcode, start, end = (
+                    np.concatenate([[v], a]) for v, a in ((r0, rcode), (e0, start), (e0, end))
+                )
+                n = np.concatenate([[0], n])
+            agg = _overlap_per_resource(rcode, start, end, n)
+            carried = int(agg.rcode.iloc[-1]), int(agg.hi.iloc[-1])
+            aggs.append(agg)
+    cols = ("n", "ov", "cover", "span")
+    if not aggs:
+        return pd.DataFrame({"resource": pd.Series(dtype=str), **{c: np.zeros(0, np.int64) for c in cols}})
+    # a resource read over several batches: its partial sums, first start and latest end merged
+    agg = pd.concat(aggs, ignore_index=True).groupby("rcode", sort=True)
+    agg = agg.agg(
+        n=("n", "sum"), ov=("ov", "sum"), cover=("cover", "sum"), lo=("lo", "min"), hi=("hi", "max")
+    )
+    agg["span"] = agg.hi - agg.lo
+    resource = counts.resource.iloc[agg.index.to_numpy()].astype(str).to_numpy()
+    return pd.DataFrame({"resource": resource, **{c: agg[c].to_numpy() for c in cols}})
+
+
+def _start_groups(
+    part: ibis.Table, n_rows: int, rows: int, log: EventLog
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The start groups of ``part`` (instances of a slice of resources, ``n_rows`` of them) as
+    int64 arrays ``rcode``, ``start``, ``end`` (latest end of the group), ``n`` (instances),
+    sorted by (``rcode``, ``start``), in batches of at most ``rows`` groups: one batch, sorted
+    by numpy, when the slice's instances fit; else stored in that order with their row
+    number and read a range of row numbers at a time (DuckDB 2.0 has no record-batch stream
+    for Ibis), non-empty batches only."""
+    import ibis
+
+    # Instances starting at the same moment form one group (a parallel batch is not overlap).
+    g = part.group_by(["rcode", "start_us"]).aggregate(g_end=part.end_us.max(), g_n=part.count())
+    if n_rows <= rows:
+        data = g.to_pyarrow()
+        rcode, start, end, n = (np.asarray(data[c].to_numpy(), dtype=np.int64) for c in data.column_names)
+        order = np.lexsort((start, rcode))  # (rcode, start) is unique: numpy's sort, not the engine's
+        if len(order):
+            yield rcode[order], start[order], end[order], n[order]
+        return
+    ranked = g.mutate(rn=ibis.row_number().over(order_by=[g.rcode, g.start_us]))
+    stored = log.engine.materialize(ranked.order_by("rn"), prefix="fl_overlap")
+    try:
+        first = 0
+        while True:
+            data = stored.filter((stored.rn >= first) & (stored.rn < first + rows)).order_by("rn")
+            data = data.select("rcode", "start_us", "g_end", "g_n").to_pyarrow()
+            if not data.num_rows:
+                return
+            rcode, start, end, n = (np.asarray(c.to_numpy(), dtype=np.int64) for c in data.columns)
+            yield rcode, start, end, n
+            first += rows
+    finally:
+        drop_tables(log, stored)
+
+
+def _overlap_per_resource(
+    rcode: np.ndarray, start: np.ndarray, end: np.ndarray, n: np.ndarray
+) -> pd.DataFrame:
+    """Per resource of groups sorted by (``rcode``, ``start``) (``end``: the group's latest end,
+    ``n``: its instances): ``n``, ``ov`` (instances of groups starting before an earlier
+    group's end), ``cover`` (length of the union of the groups' spans), ``lo`` (first start) and
+    ``hi`` (latest end). Sums and extremes, so that a resource read in several batches merges.
+
+    >>> _overlap_per_resource(*map(np.array, ([0, 0, 0, 1], [0, 5, 20, 3], [10, 12, 25, 4], [1, 2, 1, 1])))
+       rcode  n  ov  cover  lo  hi
+    0      0  4   2     17   0  25
+    1      1  1   0      1   3   4
+    """
+    if not len(rcode):
+        return pd.DataFrame(
+            {c: np.zeros(0, dtype=np.int64) for c in ("rcode", "n", "ov", "cover", "lo", "hi")}
         )
-        aggs.append(
-            g.group_by("rcode")
-            .aggregate(
-                n=g.g_n.sum(),
-                ov=g.fl_ov.sum(),
-                cover=g.fl_cover.sum(),
-                span=g.g_end.max() - g.start_us.min(),
-            )
-            .to_pandas()
-        )
-    agg = pd.concat(aggs, ignore_index=True)
-    if agg.empty:
-        return set()
-    share = agg.ov / agg.n
-    busy = (agg.cover / agg.span.where(agg.span > 0)).fillna(1.0)
-    hit = agg.rcode[(agg.ov > 0) & (share >= min_share) & (share >= 0.5 * busy)]
-    return set(counts.resource.iloc[hit.to_numpy()].astype(str))
+    first = np.concatenate([[True], rcode[1:] != rcode[:-1]])
+    # The latest end among a resource's earlier groups: a running maximum over the whole chunk
+    # of (resource, rank of the end), whose resource part keeps each resource's from the one
+    # before (exact integers, no offsets that could overflow).
+    ends, rank = np.unique(end, return_inverse=True)
+    local = np.cumsum(first) - 1
+    running = np.maximum.accumulate(local * len(ends) + rank)
+    prev = np.where(first, start, ends[np.concatenate([[0], running[:-1]]) - local * len(ends)])
+    ov = np.where(start < prev, n, 0)
+    cover = np.maximum(end - np.maximum(start, prev), 0)
+    at = np.flatnonzero(first)
+    return pd.DataFrame(
+        {
+            "rcode": rcode[at],
+            "n": np.add.reduceat(n, at),
+            "ov": np.add.reduceat(ov, at),
+            "cover": np.add.reduceat(cover, at),
+            # the first group may be a carried-in end (shared_resources), not the first start
+            "lo": np.minimum.reduceat(start, at),
+            "hi": np.maximum.reduceat(end, at),
+        }
+    )
 
 
 def _resource_counts(t: ibis.Table, leave_out: set[str] | None = None) -> pd.DataFrame:
@@ -133,10 +236,17 @@ def _resource_counts(t: ibis.Table, leave_out: set[str] | None = None) -> pd.Dat
     return counts.sort_values("resource").reset_index(drop=True)
 
 
-def resource_slices(t: ibis.Table, counts: pd.DataFrame, engine: Engine) -> list[ibis.Table]:
+def resource_slices(
+    t: ibis.Table,
+    counts: pd.DataFrame,
+    engine: Engine,
+    *,
+    per_row: int | None = None,
+    budget: int | None = None,
+) -> list[ibis.Table]:
     """``t`` (with a ``resource`` column) in slices of whole resources, each slice's rows within
     the engine's memory at :data:`BYTES_PER_INSTANCE` each (one slice when all fit, as on a
-    cluster engine), with ``rcode``, the resource's row in ``counts`` (:func:`_resource_counts`).
+    cluster engine), or within ``budget`` bytes at ``per_row`` each (:func:`slice_ranges`), with ``rcode``, the resource's row in ``counts`` (:func:`_resource_counts`).
     Only the resources in ``counts`` are kept: an inner join on a table of them, not a ``NOT
     IN`` list (see :func:`flowlens.relational.with_flag`). Per-resource ordered passes need only
     their own resource's rows, so a slice's result is the whole computation's for its resources;
@@ -156,17 +266,20 @@ def resource_slices(t: ibis.Table, counts: pd.DataFrame, engine: Engine) -> list
         schema={"c_res": "string", "rcode": "int64"},
     )
     coded = t.join(codes, t.resource == codes.c_res).drop("c_res")
-    ranges = slice_ranges(counts.n.to_numpy(), engine)
+    ranges = slice_ranges(counts.n.to_numpy(), engine, per_row=per_row, budget=budget)
     if len(ranges) <= 1:
         return [coded]
     return [coded.filter((coded.rcode >= lo) & (coded.rcode < hi)) for lo, hi in ranges]
 
 
-def slice_ranges(n_rows: np.ndarray, engine: Engine) -> list[tuple[int, int]]:
+def slice_ranges(
+    n_rows: np.ndarray, engine: Engine, *, per_row: int | None = None, budget: int | None = None
+) -> list[tuple[int, int]]:
     """Ranges [lo, hi) of consecutive keys 0, 1, ... (``n_rows[key]`` rows each) whose rows fit
-    the engine's memory at :data:`BYTES_PER_INSTANCE` each: equal shares of the rows, cut
-    between keys (one key with more rows than a share is a range of its own); one range when
-    all fit, as on a cluster engine.
+    the engine's memory at ``per_row`` bytes each (default :data:`BYTES_PER_INSTANCE`): equal
+    shares of the rows, cut between keys (one key with more rows than a share is a range of its
+    own); one range when all fit, as on a cluster engine. With ``budget`` (bytes, e.g. :attr:`Engine.python_budget` for rows read
+    into Python), the rows fit that instead, on any engine.
 
     >>> import numpy as np
     >>> from flowlens.engine import duckdb_engine
@@ -175,7 +288,11 @@ def slice_ranges(n_rows: np.ndarray, engine: Engine) -> list[tuple[int, int]]:
     ([(0, 2)], [(0, 2), (2, 3), (3, 4)])
     """
     total = int(n_rows.sum())
-    n = -(-total * BYTES_PER_INSTANCE // engine.memory_budget) if engine.name == "duckdb" else 1
+    per_row = BYTES_PER_INSTANCE if per_row is None else per_row
+    if budget is not None:
+        n = -(-total * per_row // budget)
+    else:
+        n = -(-total * per_row // engine.memory_budget) if engine.name == "duckdb" else 1
     if n <= 1:
         return [(0, len(n_rows))]
     before = np.cumsum(n_rows) - n_rows

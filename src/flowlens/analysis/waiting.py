@@ -460,6 +460,7 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
     Returns the split and the engine tables it is read from (dropped once it has been read)."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from flowlens.analysis.waiting_split import NO_ENABLED, split_groups
 
@@ -476,11 +477,24 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
             slow_cal.append(cal)  # overlapping shift rows: the sweep counts them as such
         rows_of[cal] = (a, b)
     waits, groups = _prefix_waits(sweep, slow_cal)
-    fast = waits.filter(waits.g.notnull())
-    per_g = fast.group_by("g").aggregate(n=fast.count(), lo=fast.x.min(), hi=fast.wend.max())
-    per_g = per_g.order_by("g").to_pyarrow()
+    # The waits stored once, in group order, and each sort of a part of them, slice by slice of
+    # cases (one group may hold nearly all of them: the waits on shared resources; one sort of
+    # the whole log's waits spilled gigabytes at 10^8 events). Everything below reads them
+    # (the groups' sizes, the chunks, the waits left to the sweep: g null, sorted last), not
+    # the joins that make them again.
+    wparts = [
+        eng.materialize(case_slice(waits, r, key="eid").order_by(["g", "eid"]), prefix="fl_wsplit_w")
+        for r in case_slices(log)
+    ]
+    stored = union_all(wparts)
+    per_all = stored.group_by("g").aggregate(n=stored.count(), lo=stored.x.min(), hi=stored.wend.max())
+    per_all = per_all.order_by("g").to_pyarrow()
+    n_slow = sum(
+        n for g, n in zip(per_all["g"].to_pylist(), per_all["n"].to_pylist(), strict=True) if g is None
+    )
+    per_g = per_all.filter(pc.is_valid(per_all["g"]))
     if not per_g.num_rows:
-        drop_tables(log, groups)
+        drop_tables(log, *wparts, groups)
         return sweep.split(w), []
     n_groups = per_g.num_rows
     n_waits = per_g["n"].to_numpy().astype(np.int64)
@@ -497,19 +511,13 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
         n_work[work_g["g"].to_numpy().astype(np.int64)] = work_g["n"].to_numpy().astype(np.int64)
         lo_t = min(lo_t, int(work_g["s0"].to_numpy().min()))
         hi_t = max(hi_t, int(work_g["e1"].to_numpy().max()))
-    # Waits and work stored in group order, so that a chunk's read skips the rest, and each sort
-    # of a part of them: the waits slice by slice of cases (one group may hold nearly all of
-    # them: the waits on shared resources), the work slice by slice of groups. One sort of the
-    # whole log's waits spilled gigabytes at 10^8 events.
-    wparts = [
-        eng.materialize(case_slice(fast, r, key="eid").order_by(["g", "eid"]), prefix="fl_wsplit_w")
-        for r in case_slices(log)
-    ]
+    # The work stored in group order too, so that a chunk's read skips the rest, a slice of
+    # groups at a time.
     kparts = [
         eng.materialize(k.filter((k.g >= first) & (k.g < end)).order_by("g"), prefix="fl_wsplit_k")
         for first, end in slice_ranges(n_work, eng)
     ]
-    fast, kt = union_all(wparts), union_all(kparts)
+    fast, kt = stored.filter(stored.g.notnull()), union_all(kparts)
     # Groups are independent: a chunk's key ranges must fit in int64 (waiting_split).
     span = hi_t - lo_t + 2 * (sweep.ready_evidence_us + 2) + 3
     per_chunk = max(1, (2**62 - 1) // span - 1)
@@ -548,10 +556,10 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
             )
             del wd, part, causes
     assert out is not None
-    slow = waits.filter(waits.g.isnull())
     rest = None
-    if int(slow.count().to_pyarrow().as_py()):
-        # the sweep materialises its segments here: its result no longer reads ``waits``
+    if n_slow:
+        # the sweep materialises its segments here: its result no longer reads ``stored``
+        slow = stored.filter(stored.g.isnull())
         rest = sweep.split(w.filter(w.eid.isin(slow.eid))).select("eid", *[f"{c}_us" for c in CAUSES])
     drop_tables(log, *wparts, *kparts, groups)
     return (out if rest is None else out.union(rest)), [out]
@@ -569,8 +577,9 @@ def _int_columns(t: ibis.Table | None, names: dict[str, str]) -> dict[str, np.nd
 
 
 def _prefix_waits(sweep: _Sweep, slow_cal: list[str]) -> tuple[ibis.Table, ibis.Table]:
-    """The waits of the prefix split (an expression over ``sweep.w``, read a few times; the
-    whole log's in one table was gigabytes of spill at 10^8 events): eid, g (its group; null
+    """The waits of the prefix split (an expression over ``sweep.w``, which the caller stores
+    slice by slice of cases; the whole log's in one table was gigabytes of spill at 10^8
+    events): eid, g (its group; null
     for a wait left to the sweep), en, x (the end of its batch part), wend, ready; and the
     groups, in the engine: g, rs (the resource whose work makes the wait busy; null for none
     or a shared one), c (the calendar), numbered in the order of (rs, c)."""
