@@ -579,10 +579,10 @@ def _int_columns(t: ibis.Table | None, names: dict[str, str]) -> dict[str, np.nd
 def _prefix_waits(sweep: _Sweep, slow_cal: list[str]) -> tuple[ibis.Table, ibis.Table]:
     """The waits of the prefix split (an expression over ``sweep.w``, which the caller stores
     slice by slice of cases; the whole log's in one table was gigabytes of spill at 10^8
-    events): eid, g (its group; null
-    for a wait left to the sweep), en, x (the end of its batch part), wend, ready; and the
-    groups, in the engine: g, rs (the resource whose work makes the wait busy; null for none
-    or a shared one), c (the calendar), numbered in the order of (rs, c)."""
+    events): eid, g (its group; null for a wait left to the sweep), en, x (the end of its
+    batch part), wend, ready; and the groups, in the engine: g, rs (the resource whose work
+    makes the wait busy; null for none or a shared one), c (the calendar), numbered in the
+    order of (rs, c)."""
     import ibis
 
     w, eng = sweep.w, sweep.engine

@@ -1694,9 +1694,7 @@ def _explaining(objs: dict[str, Any], inst: pd.DataFrame, key: Any) -> dict[str,
         if not len(t):
             out[k] = None
             continue
-        iv = c.intervals(int(t.min()) - 86_400_000_000, int(t.max()) + 86_400_000_000)
-        j = np.searchsorted(iv[:, 0], t, side="right") - 1
-        inside = (j >= 0) & (t < iv[np.clip(j, 0, len(iv) - 1), 1]) if len(iv) else np.zeros(len(t), bool)
+        inside = _hours_at(c, t)[0]
         out[k] = c if inside.mean() >= MIN_CALENDAR_COVER else _hull(t, c.timezone, str(k))
     return out
 
