@@ -11,6 +11,7 @@ with ``--dist loadscope``, so one worker runs this module and one JVM starts. Ru
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -199,6 +200,35 @@ def test_customer_loop_and_ping_pong_findings_identical() -> None:
     duck = summary(log)
     assert {k for k, *_ in duck} >= {"ping_pong", "customer_wait_loop", "idle_status"}
     assert summary(log.to_engine("spark")) == duck
+
+
+def test_two_spark_logs_keep_their_own_stored_tables(shared_logs) -> None:
+    """Every Spark engine of a process shares one session, where the stored tables are views:
+    a second log's tables must not replace the first's."""
+    first = flowlens.read_log(shared_path("running-example")).to_engine("spark")
+    second = flowlens.read_log(shared_path("receipt")).to_engine("spark")
+    a = first.engine.materialize(first.table)
+    b = second.engine.materialize(second.table)
+    assert a.get_name() != b.get_name()
+    assert a.count().to_pyarrow().as_py() == first.n_events
+    assert b.count().to_pyarrow().as_py() == second.n_events
+
+
+def test_find_wastes_drops_its_intermediate_views_on_spark() -> None:
+    """Spark's materialised tables are checkpointed views: the detectors drop theirs (methods
+    4.1) as on DuckDB, so their blocks do not stay on the executors till the end."""
+    from flowlens.findings.api import find_wastes
+    from test_engine_tables import KEPT, loop_log
+
+    log = loop_log().to_engine("spark")
+    session = log.engine.backend._session
+    before = {t.name for t in session.catalog.listTables() if t.isTemporary}
+    report = find_wastes(log, resamples=50)
+    assert report.detectors
+    made = {t.name for t in session.catalog.listTables() if t.isTemporary} - before
+    left = sorted(re.sub(r"_\d+$", "", name) for name in made if name.startswith("fl_"))
+    assert set(left) <= KEPT - {"fl_sla"}, left
+    assert left.count("fl_instances") == 1 and left.count("fl_cases") == 1
 
 
 def test_staging_folder_hands_the_log_over(shared_logs, tmp_path, monkeypatch) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
 ENGINES = ("duckdb", "spark")
+
+#: Numbers of the stored tables of every Spark engine of the process (:meth:`Engine._next_name`).
+_SPARK_VIEW_NUMBERS = itertools.count(1)
 
 #: Environment variables read when an option is not given (the command line and the API alike).
 ENV_MEMORY_LIMIT = "FLOWLENS_MEMORY_LIMIT"
@@ -329,6 +333,13 @@ class Engine:
             with contextlib.suppress(duckdb.TransactionException):
                 self.duckdb.execute(f"CHECKPOINT {STORE}")
 
+    def _next_name(self, prefix: str) -> str:
+        """A name for a new stored table. Spark's temporary views live in the session, which
+        every Spark engine of the process shares: numbered across them, else a second log's
+        tables would replace the first's."""
+        self._counter = next(_SPARK_VIEW_NUMBERS) if self.name == "spark" else self._counter + 1
+        return f"{prefix}_{self._counter}"
+
     def materialize(self, expr: ibis.Table, *, prefix: str = "fl", transient: bool = False) -> ibis.Table:
         """Compute ``expr`` once into a temporary table and return that table.
 
@@ -348,8 +359,7 @@ class Engine:
         import duckdb
         import ibis
 
-        self._counter += 1
-        name = f"{prefix}_{self._counter}"
+        name = self._next_name(prefix)
         # Registers the in-memory tables (memtables) the expression refers to.
         self.backend._run_pre_execute_hooks(expr)  # type: ignore[attr-defined]
         if self.name == "duckdb":
@@ -399,8 +409,7 @@ class Engine:
             return self.materialize(new if table is None else table.union(new, distinct=False), prefix=prefix)
         assert self.duckdb is not None
         if table is None:
-            self._counter += 1
-            name = f"{prefix}_{self._counter}"
+            name = self._next_name(prefix)
             sql = f'CREATE TABLE "{name}" AS SELECT * FROM fl_append_rows'
         else:
             name = table.get_name()

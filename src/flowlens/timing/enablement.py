@@ -278,15 +278,20 @@ def enabled_times(
 
 def drop_tables(log: EventLog, *tables: ibis.Table) -> None:
     """Drop intermediate tables materialised in ``log``'s engine that nothing reads any more:
-    at 10^8 events each holds gigabytes of the engine's memory or spill folder till the end."""
+    at 10^8 events each holds gigabytes of the engine's memory or spill folder till the end.
+    On Spark the table is a checkpointed temporary view: dropping the view lets Spark's cleaner
+    free the checkpoint's blocks on the executors."""
     eng = log.engine
-    if eng.name != "duckdb":
+    names = [t.get_name() for t in tables]
+    names = [n for n in names if n.startswith("fl_")]  # never the log's own tables
+    if eng.name == "spark":
+        catalog = eng.backend._session.catalog  # type: ignore[attr-defined]
+        for name in names:
+            catalog.dropTempView(name)
         return
     assert eng.duckdb is not None
-    for t in tables:
-        name = t.get_name()
-        if name.startswith("fl_"):  # never the log's own tables
-            eng.duckdb.execute(f'DROP TABLE IF EXISTS "{name}"')
+    for name in names:
+        eng.duckdb.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def _step_back(
