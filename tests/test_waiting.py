@@ -258,7 +258,7 @@ def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatc
         }
     )
     tm = time_model(flowlens.read_log(frame, memory_limit="100MB"))
-    whole = batch_detection._resource_overlap(tm)
+    whole = batch_detection._resource_overlap(tm, batch_detection.resource_starts(tm))
     assert whole.resource.tolist() == ["clerk", "sys"] and whole.ov.gt(0).all()
     shared = shared_resources(tm)
     budget = tm.log.engine.python_budget
@@ -270,7 +270,9 @@ def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatc
         "_start_groups",
         lambda *a: (seen.append(len(b[0])) or b for b in start_groups(*a)),
     )
-    pd.testing.assert_frame_equal(batch_detection._resource_overlap(tm), whole)
+    pd.testing.assert_frame_equal(
+        batch_detection._resource_overlap(tm, batch_detection.resource_starts(tm)), whole
+    )
     assert len(seen) >= 5 and max(seen) <= 700  # "sys" (2700 starts) over 3+ batches
     assert shared_resources(tm) == shared
     # the reproducer's case: one resource, Python's peak within the budget
@@ -281,7 +283,7 @@ def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatc
     tm.instances.count().execute()
     tracemalloc.start()
     try:
-        batch_detection._resource_overlap(tm)
+        batch_detection._resource_overlap(tm, batch_detection.resource_starts(tm))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from flowlens.analysis.batch_detection import detect_batches, shared_resources, slice_ranges
+from flowlens.analysis.batch_detection import detect_batches, resource_starts, shared_resources, slice_ranges
 from flowlens.analysis.other_work import other_work_intervals, other_work_table
 from flowlens.errors import ConfigError
 from flowlens.i18n import M_
@@ -194,14 +194,20 @@ def waiting_causes(
         discovered = not given and (log.time_resolution_s or 0) < 3600
         calendars = discover_calendars(log) if discovered else tm.calendars
     inst = tm.instances
-    span = inst.aggregate(lo=ibis.least(inst.enabled_us.min(), inst.start_us.min()), hi=inst.end_us.max())
-    bounds = span.to_pandas().iloc[0]
-    lo, hi = int(bounds.lo), int(bounds.hi)
+    # One pass over the instances for both the (resource, team) pairs and the log's span (the
+    # earliest of the pairs' first times, the latest of their last ends).
+    res = (
+        inst.group_by(["resource", "team"])
+        .aggregate(lo=ibis.least(inst.enabled_us.min(), inst.start_us.min()), hi=inst.end_us.max())
+        .to_pandas()
+    )
+    lo, hi = int(res.lo.min()), int(res.hi.max())
+    res = res.drop(columns=["lo", "hi"])
     cals = calendars.all()
-    res = inst.select("resource", "team").distinct().to_pandas()
     # Not one person at a time (the customer, systems): always available, no contention,
     # no batches (methods 7.1).
-    shared = shared_resources(tm)
+    starts = resource_starts(tm)  # counted once for both
+    shared = shared_resources(tm, starts=starts)
     always_name = "24x7"
     # A step whose performer is not recorded has no known shift: only a calendar the user gave
     # can put it off shift.
@@ -231,6 +237,7 @@ def waiting_causes(
         working_us=working,
         shared=shared,
         other_work=other,
+        starts=starts,
     )
     members = batches.members
 
