@@ -92,9 +92,10 @@ class WaitingAnalysis:
     """Waiting split into causes per instance, with aggregations."""
 
     tm: TimeModel
-    #: eid, case_idx, activity, resource, prev_activity, prev_resource, wait_us,
-    #: batching_us, contention_us, prioritization_us, unavailability_us, extraneous_us
-    per_instance: ibis.Table
+    #: the stored split, one row per waiting instance: eid, wait_us, batching_us, contention_us,
+    #: prioritization_us, unavailability_us, extraneous_us (numbers only: the instance's names
+    #: are the time model's, looked up where they are read, :attr:`per_instance`)
+    causes: ibis.Table
     batches: pd.DataFrame
     calendars: CalendarSet
     #: eid, batch_id, batch_first_start, batch_enabled, size: the instances in ``batches``
@@ -105,14 +106,29 @@ class WaitingAnalysis:
     resource_calendars: dict[Any, str] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    @property
+    def per_instance(self) -> ibis.Table:
+        """eid, case_idx, activity, resource, prev_activity, prev_resource, wait_us and the
+        five causes' microseconds per waiting instance: :attr:`causes` with the instance's
+        names from the time model."""
+        return self._named(["case_idx", "activity", "resource", "prev_activity", "prev_resource"])
+
+    def _named(self, names: list[str]) -> ibis.Table:
+        """:attr:`causes` with the instances' columns ``names`` (after eid), joined where the
+        result is read: the split does not store the names a second time."""
+        inst = self.tm.instances.select("eid", *names)
+        return inst.join(self.causes, "eid").select("eid", *names, "wait_us", *[f"{c}_us" for c in CAUSES])
+
     def by(self, level: str = "activity") -> pd.DataFrame:
         """Waiting per group in seconds, by cause, with shares and the CTE gain per cause."""
         if level not in LEVELS:
             raise ConfigError(f"unknown level '{level}'; choose one of {', '.join(LEVELS)}")
         if level in self._cache:
             return self._cache[level]
-        p = self.per_instance
-        aggs: dict[str, Any] = {"instances": p.count(), "wait_s": p.wait_us.sum() / 1e6}
+        p = self._named(LEVELS[level])
+        # eid's count, not the rows': with every aggregate on the split's side, DuckDB would
+        # first aggregate the split by eid, which is unique (2-3 times the query's cost)
+        aggs: dict[str, Any] = {"instances": p.eid.count(), "wait_s": p.wait_us.sum() / 1e6}
         for c in CAUSES:
             aggs[f"{c}_s"] = p[f"{c}_us"].sum() / 1e6
         df = p.group_by(LEVELS[level]).aggregate(**aggs).to_pandas()
@@ -128,7 +144,7 @@ class WaitingAnalysis:
 
     def overall(self) -> dict[str, Any]:
         """Totals by cause, shares, and cycle-time efficiency now and without each cause."""
-        p = self.per_instance
+        p = self.causes
         aggs = {f"{c}": p[f"{c}_us"].sum() for c in CAUSES}
         row = p.aggregate(wait=p.wait_us.sum(), n=p.count(), **aggs).to_pandas().iloc[0]
         tm_overall = self.tm.overall()
@@ -293,31 +309,16 @@ def waiting_causes(
     if method == "auto":
         # Spark keeps the distributed sweep; DuckDB brings the timelines into numpy (O(n log n))
         method = "sweep" if log.engine.name == "spark" else "prefix"
-    scratch: list[ibis.Table] = []
     if method == "sweep":
-        split = sweep.split(w)
+        split = _stored(sweep.split(w), log)
     elif method == "prefix":
-        split, scratch = _split_prefix(sweep, log)
+        split = _split_prefix(sweep, log)
     else:
         raise ConfigError(f"unknown waiting split method '{method}'; choose auto, prefix or sweep")
-    # The waits with their names, slice by slice of cases as above (split is keyed by eid).
-    names = waiting.select(
-        "eid", "case_idx", "activity", "resource", "prev_activity", "prev_resource", "wait_us"
-    )
-    per_parts = [
-        log.engine.materialize(
-            case_slice(names, r)
-            .join(case_slice(split, r, key="eid"), "eid")
-            .select(*names.columns, *[f"{c}_us" for c in CAUSES]),
-            prefix="fl_waiting",
-        )
-        for r in slices
-    ]
-    per = union_all(per_parts)
-    drop_tables(log, *scratch, *w_parts, *sweep.tables)
+    drop_tables(log, *w_parts, *sweep.tables)
     return WaitingAnalysis(
         tm=tm,
-        per_instance=per,
+        causes=split,
         batches=batches.batches,
         calendars=calendars,
         batch_members=members,
@@ -352,7 +353,8 @@ class _Sweep:
     tables: list[ibis.Table] = field(default_factory=list)
 
     def split(self, w: ibis.Table) -> ibis.Table:
-        """eid and the five causes' microseconds for the waits of ``w`` (rows of ``self.w``)."""
+        """eid, wait_us and the five causes' microseconds for the waits of ``w`` (rows of
+        ``self.w``)."""
         import ibis
 
         members, k, clock = self.members, self.k, self.clock
@@ -449,12 +451,23 @@ class _Sweep:
                 st.cause,
             )
         )
+        # the segments run from the wait's start to its end: their lengths sum to the wait
         return st.group_by("eid").aggregate(
-            **{f"{c}_us": st.length.sum(where=st.cause == c).fill_null(0).cast("int64") for c in CAUSES}
+            wait_us=st.length.sum().cast("int64"),
+            **{f"{c}_us": st.length.sum(where=st.cause == c).fill_null(0).cast("int64") for c in CAUSES},
         )
 
 
-def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.Table]]:
+def _stored(split: ibis.Table, log: EventLog) -> ibis.Table:
+    """``split`` (keyed by eid) stored a slice of the log's cases at a time (:func:`case_slices`):
+    the per-instance result (``fl_waiting``)."""
+    parts = [
+        log.engine.materialize(case_slice(split, r, key="eid"), prefix="fl_waiting") for r in case_slices(log)
+    ]
+    return union_all(parts)
+
+
+def _split_prefix(sweep: _Sweep, log: EventLog) -> ibis.Table:
     """The sweep's split computed from the log-sized timelines of :mod:`waiting_split`: equal
     numbers in time O(n log n) whatever the waits' length. Waits whose own
     instance lies inside their waiting interval (a queue step with a performer), and waits on a
@@ -463,8 +476,8 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
     The waits and the work stay in the engine, keyed by their group (resource, calendar), and
     come to Python a chunk of groups at a time (:func:`_chunks`): Python holds at most
     :attr:`Engine.python_budget` of them (:data:`BYTES_PER_SPLIT_ROW` per row) whatever the
-    log's size, and each chunk's result goes back to the engine before the next is read.
-    Returns the split and the engine tables it is read from (dropped once it has been read)."""
+    log's size, and each chunk's result (with the wait, its end minus its start as read here)
+    goes back to the engine before the next is read. Returns the split, stored."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -502,7 +515,7 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
     per_g = per_all.filter(pc.is_valid(per_all["g"]))
     if not per_g.num_rows:
         drop_tables(log, *wparts, groups)
-        return sweep.split(w), []
+        return _stored(sweep.split(w), log)
     n_groups = per_g.num_rows
     n_waits = per_g["n"].to_numpy().astype(np.int64)
     lo_t, hi_t = int(per_g["lo"].to_numpy().min()), int(per_g["hi"].to_numpy().max())
@@ -550,6 +563,7 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
             )
             busy, cont, unav = part["busy"], part["contention"], part["unavailability"]
             causes = {
+                "wait": wend - wd["en"],
                 "batching": x - wd["en"],
                 "contention": cont,
                 "prioritization": busy - cont,
@@ -558,18 +572,18 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
             }
             out = eng.append(
                 out,
-                pa.table({"eid": wd["eid"], **{f"{c}_us": causes[c] for c in CAUSES}}),
-                prefix="fl_wsplit",
+                pa.table({"eid": wd["eid"], **{f"{c}_us": causes[c] for c in ("wait", *CAUSES)}}),
+                prefix="fl_waiting",
             )
             del wd, part, causes
     assert out is not None
     rest = None
     if n_slow:
-        # the sweep materialises its segments here: its result no longer reads ``stored``
+        # stored here, before the waits it reads (``stored``) are dropped
         slow = stored.filter(stored.g.isnull())
-        rest = sweep.split(w.filter(w.eid.isin(slow.eid))).select("eid", *[f"{c}_us" for c in CAUSES])
+        rest = _stored(sweep.split(w.filter(w.eid.isin(slow.eid))), log)
     drop_tables(log, *wparts, *kparts, groups)
-    return (out if rest is None else out.union(rest)), [out]
+    return out if rest is None else union_all([out, rest])
 
 
 def _int_columns(t: ibis.Table | None, names: dict[str, str]) -> dict[str, np.ndarray]:
