@@ -125,13 +125,15 @@ class WaitingAnalysis:
             raise ConfigError(f"unknown level '{level}'; choose one of {', '.join(LEVELS)}")
         if level in self._cache:
             return self._cache[level]
-        p = self._named(LEVELS[level])
-        # eid's count, not the rows': with every aggregate on the split's side, DuckDB would
-        # first aggregate the split by eid, which is unique (2-3 times the query's cost)
-        aggs: dict[str, Any] = {"instances": p.eid.count(), "wait_s": p.wait_us.sum() / 1e6}
-        for c in CAUSES:
-            aggs[f"{c}_s"] = p[f"{c}_us"].sum() / 1e6
-        df = p.group_by(LEVELS[level]).aggregate(**aggs).to_pandas()
+        keys = LEVELS[level]
+        # An activity's sums are its transitions' added up (a few rows): the report reads both
+        # tables, and each of them from the split would be a join as long as the log.
+        sums = self._sums(LEVELS["transition"] if level == "activity" else keys)
+        if level == "activity":
+            sums = sums.groupby(keys, sort=False, dropna=False).sum(numeric_only=True).reset_index()
+        df = sums[keys].assign(instances=sums.instances)
+        for c in ("wait", *CAUSES):
+            df[f"{c}_s"] = sums[f"{c}_us"] / 1e6
         df = df.sort_values(["wait_s", *LEVELS[level]], ascending=[False] + [True] * len(LEVELS[level]))
         total = float(df.wait_s.sum()) or 1.0
         df["share_of_all_waiting"] = df.wait_s / total
@@ -141,6 +143,18 @@ class WaitingAnalysis:
         df = df.set_index(LEVELS[level] if len(LEVELS[level]) > 1 else LEVELS[level][0])
         self._cache[level] = df
         return df
+
+    def _sums(self, keys: list[str]) -> pd.DataFrame:
+        """Per group of ``keys``: instances and the wait's and causes' total microseconds
+        (exact integers: the engine's sums, whatever the order they are added in)."""
+        name = f"sums:{','.join(keys)}"
+        if name not in self._cache:
+            p = self._named(keys)
+            # eid's count, not the rows': with every aggregate on the split's side, DuckDB
+            # would first aggregate the split by eid, which is unique (2-3 times the cost)
+            aggs = {f"{c}_us": p[f"{c}_us"].sum() for c in ("wait", *CAUSES)}
+            self._cache[name] = p.group_by(keys).aggregate(instances=p.eid.count(), **aggs).to_pandas()
+        return self._cache[name]
 
     def overall(self) -> dict[str, Any]:
         """Totals by cause, shares, and cycle-time efficiency now and without each cause."""
