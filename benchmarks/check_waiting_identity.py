@@ -4,8 +4,9 @@ Runs ``flowlens waiting LOG`` (the command's own reading, time model, calendars 
 the logs and options are :data:`check_real_logs.LOGS`, the demo without ``--cases`` and
 ``--sla``, which the command does not take) with ``waiting_causes`` wrapped to keep its result,
 and prints one SHA-256 per log of the whole result: every instance's five causes (sorted by
-eid), the batches, the batch members, each resource's calendar and :meth:`overall`. Run it with
-two ``src/`` trees and compare the lines (``diff``). Each log's CPU seconds are printed beside it.
+eid), the batches, the batch members, each resource's calendar, :meth:`overall` and :meth:`by`
+at every level. Run it with two ``src/`` trees and compare the lines (``diff``). Each log's CPU
+seconds are printed beside it.
 
 Usage::
 
@@ -57,6 +58,10 @@ def digest(analysis: Any) -> str:
         h.update(m.to_csv(index=False).encode())
     h.update(json.dumps(sorted((str(k), v) for k, v in analysis.resource_calendars.items())).encode())
     h.update(json.dumps(analysis.overall(), sort_keys=True, default=str).encode())
+    from flowlens.analysis.waiting import LEVELS
+
+    for level in LEVELS:
+        h.update(analysis.by(level).to_csv().encode())
     return h.hexdigest()
 
 

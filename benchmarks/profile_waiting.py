@@ -4,9 +4,12 @@ and by every engine call with the flowlens line that made it.
 Reads the log and builds the time model as ``bench_stages.py`` does (default limits), then runs
 ``waiting_causes`` with its parts wrapped (``discover_calendars``, ``shared_resources``,
 ``detect_batches``, ``_split_prefix``: CPU seconds of every thread, ``time.process_time``; the
-rest is ``waiting:rest``) and the engine calls timed as ``profile_findings.py`` times them
-(:func:`profile_findings.timed`, :func:`profile_findings.site`). ``--explain`` prints the
-costliest DuckDB operators of the stored tables of those parts.
+rest is ``waiting:rest``, with the per-transition and per-activity tables that
+``bench_stages.py``'s waiting stage reads) and the engine calls timed as ``profile_findings.py``
+times them (:func:`profile_findings.timed`, :func:`profile_findings.site`). ``--explain`` prints
+the costliest DuckDB operators of the stored tables of those parts; ``--digest`` a SHA-256 of
+the tables by every level and of the totals, to compare two ``src/`` trees at a size the
+shared-log check (``check_waiting_identity.py``) does not reach.
 
 Usage::
 
@@ -16,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import sys
@@ -40,6 +44,11 @@ def main() -> None:
     ap.add_argument("--explain", default="", help="parts whose stored tables get an operator profile")
     ap.add_argument("--top", type=int, default=10, help="calls listed per part (default 10)")
     ap.add_argument("--out", type=Path, help="write every call as JSON here")
+    ap.add_argument(
+        "--digest",
+        action="store_true",
+        help="print a SHA-256 of by() at every level and overall() (after the timing)",
+    )
     args = ap.parse_args()
 
     from ibis.backends.duckdb import Backend
@@ -81,7 +90,9 @@ def main() -> None:
     tm = stage("time_model", lambda: time_model(log))
     stage("time_model", lambda: tm.instances.count().to_pandas())
     wa = stage("waiting:rest", lambda: waiting_module.waiting_causes(tm))
+    # the tables bench_stages' waiting stage reads (and the report)
     stage("waiting:rest", lambda: wa.by("transition"))
+    stage("waiting:rest", lambda: wa.by("activity"))
     # waiting:rest was measured around the parts: the whole, then the parts taken out
     cpu["waiting"] = cpu["waiting:rest"]
     cpu["waiting:rest"] = round(cpu["waiting:rest"] - sum(cpu.get(f"waiting:{p}", 0.0) for p in PARTS), 3)
@@ -105,6 +116,12 @@ def main() -> None:
             for t, what in pf.top_operators(path):
                 if t >= 0.03:
                     print(f"     {t:6.2f} {what}")
+    if args.digest:
+        h = hashlib.sha256()
+        for level in waiting_module.LEVELS:
+            h.update(wa.by(level).to_csv().encode())
+        h.update(json.dumps(wa.overall(), sort_keys=True, default=str).encode())
+        print(f"digest of by() at every level and overall(): {h.hexdigest()}")
     if args.out:
         doc = {
             "events": log.n_events,

@@ -12,7 +12,7 @@ import flowlens
 from conftest import shared_path
 from flowlens.analysis import batch_detection
 from flowlens.analysis.batch_detection import detect_batches, resource_slices, shared_resources
-from flowlens.analysis.waiting import CAUSES, waiting_causes
+from flowlens.analysis.waiting import CAUSES, LEVELS, waiting_causes
 from flowlens.timing.calendars import CalendarSet, WorkCalendar
 from flowlens.timing.model import time_model
 
@@ -105,6 +105,32 @@ def test_other_work_keeps_the_resource_busy(tmp_path) -> None:  # type: ignore[n
         )
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["overall"]["by_cause_s"]["contention"] == 3600, extra
+
+
+def test_tables_by_level_are_the_split_with_the_instances_names_summed() -> None:
+    """The split is stored as numbers only (the instances' names are joined where it is read):
+    ``per_instance`` is each waiting instance with its names from the time model, and every
+    table by level (the activities', the transitions' sums added up, too) is its rows summed
+    per group, to the last bit."""
+    tm = time_model(flowlens.read_log(shared_path("purchasing")))
+    w = waiting_causes(tm)
+    parts = ["wait_us", *[f"{c}_us" for c in CAUSES]]
+    assert list(w.causes.columns) == ["eid", *parts]
+    per = w.per_instance.to_pandas().sort_values("eid").reset_index(drop=True)
+    names = ["case_idx", "activity", "resource", "prev_activity", "prev_resource"]
+    assert per.columns.tolist() == ["eid", *names, *parts]
+    inst = tm.instances.filter(tm.instances.wait_us > 0).select("eid", *names, "wait_us").to_pandas()
+    inst = inst.sort_values("eid").reset_index(drop=True)
+    pd.testing.assert_frame_equal(per[["eid", *names, "wait_us"]], inst)
+    assert per.activity.nunique() > 5 and per.prev_activity.nunique() > 5
+    for level, keys in LEVELS.items():
+        want = per.groupby(keys, dropna=False).agg(
+            instances=("eid", "count"), **{p: (p, "sum") for p in parts}
+        )
+        got = w.by(level).reset_index().set_index(keys).sort_index()
+        assert got.instances.tolist() == want.sort_index().instances.tolist(), level
+        for p in parts:
+            assert got[p.replace("_us", "_s")].tolist() == (want.sort_index()[p] / 1e6).tolist(), (level, p)
 
 
 def test_unavailability_over_the_night() -> None:
@@ -258,7 +284,7 @@ def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatc
         }
     )
     tm = time_model(flowlens.read_log(frame, memory_limit="100MB"))
-    whole = batch_detection._resource_overlap(tm)
+    whole = batch_detection._resource_overlap(tm, batch_detection.resource_starts(tm))
     assert whole.resource.tolist() == ["clerk", "sys"] and whole.ov.gt(0).all()
     shared = shared_resources(tm)
     budget = tm.log.engine.python_budget
@@ -270,7 +296,9 @@ def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatc
         "_start_groups",
         lambda *a: (seen.append(len(b[0])) or b for b in start_groups(*a)),
     )
-    pd.testing.assert_frame_equal(batch_detection._resource_overlap(tm), whole)
+    pd.testing.assert_frame_equal(
+        batch_detection._resource_overlap(tm, batch_detection.resource_starts(tm)), whole
+    )
     assert len(seen) >= 5 and max(seen) <= 700  # "sys" (2700 starts) over 3+ batches
     assert shared_resources(tm) == shared
     # the reproducer's case: one resource, Python's peak within the budget
@@ -281,7 +309,7 @@ def test_one_big_resource_is_read_in_batches_within_the_python_budget(monkeypatc
     tm.instances.count().execute()
     tracemalloc.start()
     try:
-        batch_detection._resource_overlap(tm)
+        batch_detection._resource_overlap(tm, batch_detection.resource_starts(tm))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -85,7 +85,9 @@ class BatchResult:
     batches: pd.DataFrame
 
 
-def shared_resources(tm: TimeModel, *, min_share: float = 0.01) -> set[str]:
+def shared_resources(
+    tm: TimeModel, *, min_share: float = 0.01, starts: pd.DataFrame | None = None
+) -> set[str]:
     """Resources that work on several instances at once: not one person, but e.g. the
     customer, a merchant pool or a system serving many cases.
 
@@ -95,22 +97,24 @@ def shared_resources(tm: TimeModel, *, min_share: float = 0.01) -> set[str]:
     non-exclusive server would see) and at least ``min_share``. A person finishes one thing
     before starting the next, except for a parallel batch (members started together, which does
     not count). Being busy does not make a shared resource's cases wait, so it takes no part in
-    contention, prioritisation or batching.
+    contention, prioritisation or batching. ``starts``: :func:`resource_starts` of ``tm``, when
+    the caller has it (counted otherwise).
     """
-    agg = _resource_overlap(tm)
+    agg = _resource_overlap(tm, resource_starts(tm) if starts is None else starts)
     share = agg.ov / agg.n
     busy = (agg.cover / agg.span.where(agg.span > 0)).fillna(1.0)
     return set(agg.resource[(agg.ov > 0) & (share >= min_share) & (share >= 0.5 * busy)])
 
 
-def _resource_overlap(tm: TimeModel) -> pd.DataFrame:
+def _resource_overlap(tm: TimeModel, starts: pd.DataFrame) -> pd.DataFrame:
     """Per resource (in name order) of ``tm``'s instances with a start and a duration: ``n``,
     ``ov``, ``cover`` (:func:`_overlap_per_resource`) and ``span`` (latest end minus first
     start), read into Python within :attr:`Engine.python_budget` whatever the largest
-    resource."""
+    resource. ``starts``: :func:`resource_starts` of ``tm``."""
     inst = tm.instances
     x = inst.filter(inst.resource.notnull() & inst.start_us.notnull() & (inst.end_us > inst.start_us))
-    counts = _resource_counts(x)
+    timed = starts[starts.n_timed > 0]
+    counts = pd.DataFrame({"resource": timed.resource.to_numpy(), "n": timed.n_timed.to_numpy()})
     eng = tm.log.engine
     rows = max(1, eng.python_budget // BYTES_PER_OVERLAP_ROW)
     aggs = []
@@ -119,11 +123,11 @@ def _resource_overlap(tm: TimeModel) -> pd.DataFrame:
     # batches of ``rows`` carrying its latest end from one to the next: the running maximum of
     # earlier ends is one numpy pass over each batch, where the engine's framed window over
     # every instance (MAX over the preceding rows) cost more (this function 11.1 -> 7.0 CPU s
-    # at 10^7 events). The ranges are resource_slices' own, to know each slice's rows.
+    # at 10^7 events).
     n_res = counts.n.to_numpy()
-    ranges = slice_ranges(n_res, eng, per_row=BYTES_PER_OVERLAP_ROW, budget=eng.python_budget)
-    parts = resource_slices(x, counts, eng, per_row=BYTES_PER_OVERLAP_ROW, budget=eng.python_budget)
-    for (lo, hi), part in zip(ranges, parts, strict=True):
+    for (lo, hi), part in resource_slices(
+        x, counts, eng, per_row=BYTES_PER_OVERLAP_ROW, budget=eng.python_budget
+    ):
         carried: tuple[int, int] | None = None  # (rcode, its latest end so far) of the last batch
         for rcode, start, end, n in _start_groups(part, int(n_res[lo:hi].sum()), rows, tm.log):
             if carried is not None and rcode[0] == carried[0]:
@@ -227,13 +231,24 @@ def _overlap_per_resource(
     )
 
 
-def _resource_counts(t: ibis.Table, leave_out: set[str] | None = None) -> pd.DataFrame:
-    """The resources of ``t`` (one row each, in name order) with their rows ``n``, without
-    ``leave_out``: what :func:`resource_slices` cuts."""
-    counts = t.group_by("resource").aggregate(n=t.count()).to_pandas()
-    if leave_out:
-        counts = counts[~counts.resource.isin(leave_out)]
-    return counts.sort_values("resource").reset_index(drop=True)
+def resource_starts(tm: TimeModel) -> pd.DataFrame:
+    """Per resource of ``tm`` (one row each, in name order) its instances with a start, ``n``,
+    and of them those with a duration, ``n_timed``: what :func:`resource_slices` cuts for
+    :func:`detect_batches` and for :func:`shared_resources`, counted in one pass over the
+    instances for both.
+
+    >>> import flowlens, pandas as pd
+    >>> from flowlens.timing.model import time_model
+    >>> rows = [("1", "a", "r", "2024-01-01 09:00", "2024-01-01 09:10"),
+    ...         ("2", "a", "r", "2024-01-01 10:00", "2024-01-01 10:00")]
+    >>> log = flowlens.read_log(pd.DataFrame(rows, columns=["case", "activity", "resource", "start", "end"]))
+    >>> resource_starts(time_model(log)).values.tolist()
+    [['r', 2, 1]]
+    """
+    inst = tm.instances
+    x = inst.filter(inst.resource.notnull() & inst.start_us.notnull())
+    counts = x.group_by("resource").aggregate(n=x.count(), n_timed=x.count(where=x.end_us > x.start_us))
+    return counts.to_pandas().sort_values("resource").reset_index(drop=True)
 
 
 def resource_slices(
@@ -243,10 +258,12 @@ def resource_slices(
     *,
     per_row: int | None = None,
     budget: int | None = None,
-) -> list[ibis.Table]:
+) -> list[tuple[tuple[int, int], ibis.Table]]:
     """``t`` (with a ``resource`` column) in slices of whole resources, each slice's rows within
     the engine's memory at :data:`BYTES_PER_INSTANCE` each (one slice when all fit, as on a
-    cluster engine), or within ``budget`` bytes at ``per_row`` each (:func:`slice_ranges`), with ``rcode``, the resource's row in ``counts`` (:func:`_resource_counts`).
+    cluster engine), or within ``budget`` bytes at ``per_row`` each (:func:`slice_ranges`), with
+    ``rcode``, the resource's row in ``counts`` (resource, ``n`` rows; in name order), each with
+    its range of ``rcode`` (:func:`slice_ranges`).
     Only the resources in ``counts`` are kept: an inner join on a table of them, not a ``NOT
     IN`` list (see :func:`flowlens.relational.with_flag`). Per-resource ordered passes need only
     their own resource's rows, so a slice's result is the whole computation's for its resources;
@@ -256,8 +273,8 @@ def resource_slices(
     >>> from flowlens.engine import duckdb_engine
     >>> t = ibis.memtable({"resource": ["a", "a", "b", "c"]})
     >>> counts = pd.DataFrame({"resource": ["a", "b", "c"], "n": [2, 1, 1]})
-    >>> [p.rcode.to_list() for p in resource_slices(t, counts, duckdb_engine())]
-    [[0, 0, 1, 2]]
+    >>> [(r, p.rcode.to_list()) for r, p in resource_slices(t, counts, duckdb_engine())]
+    [((0, 3), [0, 0, 1, 2])]
     """
     import ibis
 
@@ -268,8 +285,8 @@ def resource_slices(
     coded = t.join(codes, t.resource == codes.c_res).drop("c_res")
     ranges = slice_ranges(counts.n.to_numpy(), engine, per_row=per_row, budget=budget)
     if len(ranges) <= 1:
-        return [coded]
-    return [coded.filter((coded.rcode >= lo) & (coded.rcode < hi)) for lo, hi in ranges]
+        return [(ranges[0], coded)]
+    return [((lo, hi), coded.filter((coded.rcode >= lo) & (coded.rcode < hi))) for lo, hi in ranges]
 
 
 def slice_ranges(
@@ -309,6 +326,7 @@ def detect_batches(
     working_us: Callable[[str, int, int], int] | None = None,
     shared: set[str] | None = None,
     other_work: ibis.Table | None = None,
+    starts: pd.DataFrame | None = None,
 ) -> BatchResult:
     """Find batches among the time model's instances.
 
@@ -316,16 +334,21 @@ def detect_batches(
     of it, i.e. always on shift). ``shared`` resources (default: :func:`shared_resources`)
     have no batches. ``other_work`` (:func:`flowlens.analysis.other_work.other_work_table`) is
     the resources' work outside the log: it keeps them busy (busy periods, idle time) but forms
-    no batch.
+    no batch. ``starts``: :func:`resource_starts` of ``tm``, when the caller has it (counted
+    otherwise).
     """
     import ibis
 
     inst = tm.instances
+    if starts is None:
+        starts = resource_starts(tm)
     if shared is None:
-        shared = shared_resources(tm)
+        shared = shared_resources(tm, starts=starts)
     base = inst.filter(inst.resource.notnull() & inst.start_us.notnull())
+    counts = starts[["resource", "n"]]
     if tm.log.time_resolution_s >= COARSEST_CLOCK_S:
         base = base.filter(ibis.literal(False))
+        counts = counts.iloc[:0]
     base = base.select(
         "eid",
         "resource",
@@ -346,11 +369,15 @@ def detect_batches(
             enabled_us=ibis.null("int64"),
         )
         base = base.cast(o.schema()).union(o)
+        on = o.filter(o.resource.notnull())
+        more = on.group_by("resource").aggregate(n=on.count()).to_pandas()
+        counts = pd.concat([counts, more]).groupby("resource", as_index=False, sort=True).n.sum()
+    counts = counts[~counts.resource.isin(shared)].reset_index(drop=True)
     # Everything below is per resource: computed a slice of resources at a time, shared
     # resources left out (they have no batches, and their work makes nobody else busy).
     eng = tm.log.engine
     bases, ms, cands = [], [], []
-    for part in resource_slices(base, _resource_counts(base, shared), eng):
+    for _, part in resource_slices(base, counts, eng):
         # Computed once: the candidates, the idle time and the members all read the busy
         # periods (two windows over every instance of the resources; left as expressions they
         # were recomputed by each).

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from flowlens.analysis.batch_detection import detect_batches, shared_resources, slice_ranges
+from flowlens.analysis.batch_detection import detect_batches, resource_starts, shared_resources, slice_ranges
 from flowlens.analysis.other_work import other_work_intervals, other_work_table
 from flowlens.errors import ConfigError
 from flowlens.i18n import M_
@@ -92,9 +92,10 @@ class WaitingAnalysis:
     """Waiting split into causes per instance, with aggregations."""
 
     tm: TimeModel
-    #: eid, case_idx, activity, resource, prev_activity, prev_resource, wait_us,
-    #: batching_us, contention_us, prioritization_us, unavailability_us, extraneous_us
-    per_instance: ibis.Table
+    #: the stored split, one row per waiting instance: eid, wait_us, batching_us, contention_us,
+    #: prioritization_us, unavailability_us, extraneous_us (numbers only: the instance's names
+    #: are the time model's, looked up where they are read, :attr:`per_instance`)
+    causes: ibis.Table
     batches: pd.DataFrame
     calendars: CalendarSet
     #: eid, batch_id, batch_first_start, batch_enabled, size: the instances in ``batches``
@@ -105,17 +106,34 @@ class WaitingAnalysis:
     resource_calendars: dict[Any, str] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    @property
+    def per_instance(self) -> ibis.Table:
+        """eid, case_idx, activity, resource, prev_activity, prev_resource, wait_us and the
+        five causes' microseconds per waiting instance: :attr:`causes` with the instance's
+        names from the time model."""
+        return self._named(["case_idx", "activity", "resource", "prev_activity", "prev_resource"])
+
+    def _named(self, names: list[str]) -> ibis.Table:
+        """:attr:`causes` with the instances' columns ``names`` (after eid), joined where the
+        result is read: the split does not store the names a second time."""
+        inst = self.tm.instances.select("eid", *names)
+        return inst.join(self.causes, "eid").select("eid", *names, "wait_us", *[f"{c}_us" for c in CAUSES])
+
     def by(self, level: str = "activity") -> pd.DataFrame:
         """Waiting per group in seconds, by cause, with shares and the CTE gain per cause."""
         if level not in LEVELS:
             raise ConfigError(f"unknown level '{level}'; choose one of {', '.join(LEVELS)}")
         if level in self._cache:
             return self._cache[level]
-        p = self.per_instance
-        aggs: dict[str, Any] = {"instances": p.count(), "wait_s": p.wait_us.sum() / 1e6}
-        for c in CAUSES:
-            aggs[f"{c}_s"] = p[f"{c}_us"].sum() / 1e6
-        df = p.group_by(LEVELS[level]).aggregate(**aggs).to_pandas()
+        keys = LEVELS[level]
+        # An activity's sums are its transitions' added up (a few rows): the report reads both
+        # tables, and each of them from the split would be a join as long as the log.
+        sums = self._sums(LEVELS["transition"] if level == "activity" else keys)
+        if level == "activity":
+            sums = sums.groupby(keys, sort=False, dropna=False).sum(numeric_only=True).reset_index()
+        df = sums[keys].assign(instances=sums.instances)
+        for c in ("wait", *CAUSES):
+            df[f"{c}_s"] = sums[f"{c}_us"] / 1e6
         df = df.sort_values(["wait_s", *LEVELS[level]], ascending=[False] + [True] * len(LEVELS[level]))
         total = float(df.wait_s.sum()) or 1.0
         df["share_of_all_waiting"] = df.wait_s / total
@@ -126,9 +144,21 @@ class WaitingAnalysis:
         self._cache[level] = df
         return df
 
+    def _sums(self, keys: list[str]) -> pd.DataFrame:
+        """Per group of ``keys``: instances and the wait's and causes' total microseconds
+        (exact integers: the engine's sums, whatever the order they are added in)."""
+        name = f"sums:{','.join(keys)}"
+        if name not in self._cache:
+            p = self._named(keys)
+            # eid's count, not the rows': with every aggregate on the split's side, DuckDB
+            # would first aggregate the split by eid, which is unique (2-3 times the cost)
+            aggs = {f"{c}_us": p[f"{c}_us"].sum() for c in ("wait", *CAUSES)}
+            self._cache[name] = p.group_by(keys).aggregate(instances=p.eid.count(), **aggs).to_pandas()
+        return self._cache[name]
+
     def overall(self) -> dict[str, Any]:
         """Totals by cause, shares, and cycle-time efficiency now and without each cause."""
-        p = self.per_instance
+        p = self.causes
         aggs = {f"{c}": p[f"{c}_us"].sum() for c in CAUSES}
         row = p.aggregate(wait=p.wait_us.sum(), n=p.count(), **aggs).to_pandas().iloc[0]
         tm_overall = self.tm.overall()
@@ -194,14 +224,20 @@ def waiting_causes(
         discovered = not given and (log.time_resolution_s or 0) < 3600
         calendars = discover_calendars(log) if discovered else tm.calendars
     inst = tm.instances
-    span = inst.aggregate(lo=ibis.least(inst.enabled_us.min(), inst.start_us.min()), hi=inst.end_us.max())
-    bounds = span.to_pandas().iloc[0]
-    lo, hi = int(bounds.lo), int(bounds.hi)
+    # One pass over the instances for both the (resource, team) pairs and the log's span (the
+    # earliest of the pairs' first times, the latest of their last ends).
+    res = (
+        inst.group_by(["resource", "team"])
+        .aggregate(lo=ibis.least(inst.enabled_us.min(), inst.start_us.min()), hi=inst.end_us.max())
+        .to_pandas()
+    )
+    lo, hi = int(res.lo.min()), int(res.hi.max())
+    res = res.drop(columns=["lo", "hi"])
     cals = calendars.all()
-    res = inst.select("resource", "team").distinct().to_pandas()
     # Not one person at a time (the customer, systems): always available, no contention,
     # no batches (methods 7.1).
-    shared = shared_resources(tm)
+    starts = resource_starts(tm)  # counted once for both
+    shared = shared_resources(tm, starts=starts)
     always_name = "24x7"
     # A step whose performer is not recorded has no known shift: only a calendar the user gave
     # can put it off shift.
@@ -231,6 +267,7 @@ def waiting_causes(
         working_us=working,
         shared=shared,
         other_work=other,
+        starts=starts,
     )
     members = batches.members
 
@@ -286,31 +323,16 @@ def waiting_causes(
     if method == "auto":
         # Spark keeps the distributed sweep; DuckDB brings the timelines into numpy (O(n log n))
         method = "sweep" if log.engine.name == "spark" else "prefix"
-    scratch: list[ibis.Table] = []
     if method == "sweep":
-        split = sweep.split(w)
+        split = _stored(sweep.split(w), log)
     elif method == "prefix":
-        split, scratch = _split_prefix(sweep, log)
+        split = _split_prefix(sweep, log)
     else:
         raise ConfigError(f"unknown waiting split method '{method}'; choose auto, prefix or sweep")
-    # The waits with their names, slice by slice of cases as above (split is keyed by eid).
-    names = waiting.select(
-        "eid", "case_idx", "activity", "resource", "prev_activity", "prev_resource", "wait_us"
-    )
-    per_parts = [
-        log.engine.materialize(
-            case_slice(names, r)
-            .join(case_slice(split, r, key="eid"), "eid")
-            .select(*names.columns, *[f"{c}_us" for c in CAUSES]),
-            prefix="fl_waiting",
-        )
-        for r in slices
-    ]
-    per = union_all(per_parts)
-    drop_tables(log, *scratch, *w_parts, *sweep.tables)
+    drop_tables(log, *w_parts, *sweep.tables)
     return WaitingAnalysis(
         tm=tm,
-        per_instance=per,
+        causes=split,
         batches=batches.batches,
         calendars=calendars,
         batch_members=members,
@@ -345,7 +367,8 @@ class _Sweep:
     tables: list[ibis.Table] = field(default_factory=list)
 
     def split(self, w: ibis.Table) -> ibis.Table:
-        """eid and the five causes' microseconds for the waits of ``w`` (rows of ``self.w``)."""
+        """eid, wait_us and the five causes' microseconds for the waits of ``w`` (rows of
+        ``self.w``)."""
         import ibis
 
         members, k, clock = self.members, self.k, self.clock
@@ -442,12 +465,23 @@ class _Sweep:
                 st.cause,
             )
         )
+        # the segments run from the wait's start to its end: their lengths sum to the wait
         return st.group_by("eid").aggregate(
-            **{f"{c}_us": st.length.sum(where=st.cause == c).fill_null(0).cast("int64") for c in CAUSES}
+            wait_us=st.length.sum().cast("int64"),
+            **{f"{c}_us": st.length.sum(where=st.cause == c).fill_null(0).cast("int64") for c in CAUSES},
         )
 
 
-def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.Table]]:
+def _stored(split: ibis.Table, log: EventLog) -> ibis.Table:
+    """``split`` (keyed by eid) stored a slice of the log's cases at a time (:func:`case_slices`):
+    the per-instance result (``fl_waiting``)."""
+    parts = [
+        log.engine.materialize(case_slice(split, r, key="eid"), prefix="fl_waiting") for r in case_slices(log)
+    ]
+    return union_all(parts)
+
+
+def _split_prefix(sweep: _Sweep, log: EventLog) -> ibis.Table:
     """The sweep's split computed from the log-sized timelines of :mod:`waiting_split`: equal
     numbers in time O(n log n) whatever the waits' length. Waits whose own
     instance lies inside their waiting interval (a queue step with a performer), and waits on a
@@ -456,8 +490,8 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
     The waits and the work stay in the engine, keyed by their group (resource, calendar), and
     come to Python a chunk of groups at a time (:func:`_chunks`): Python holds at most
     :attr:`Engine.python_budget` of them (:data:`BYTES_PER_SPLIT_ROW` per row) whatever the
-    log's size, and each chunk's result goes back to the engine before the next is read.
-    Returns the split and the engine tables it is read from (dropped once it has been read)."""
+    log's size, and each chunk's result (with the wait, its end minus its start as read here)
+    goes back to the engine before the next is read. Returns the split, stored."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -495,7 +529,7 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
     per_g = per_all.filter(pc.is_valid(per_all["g"]))
     if not per_g.num_rows:
         drop_tables(log, *wparts, groups)
-        return sweep.split(w), []
+        return _stored(sweep.split(w), log)
     n_groups = per_g.num_rows
     n_waits = per_g["n"].to_numpy().astype(np.int64)
     lo_t, hi_t = int(per_g["lo"].to_numpy().min()), int(per_g["hi"].to_numpy().max())
@@ -543,6 +577,7 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
             )
             busy, cont, unav = part["busy"], part["contention"], part["unavailability"]
             causes = {
+                "wait": wend - wd["en"],
                 "batching": x - wd["en"],
                 "contention": cont,
                 "prioritization": busy - cont,
@@ -551,18 +586,18 @@ def _split_prefix(sweep: _Sweep, log: EventLog) -> tuple[ibis.Table, list[ibis.T
             }
             out = eng.append(
                 out,
-                pa.table({"eid": wd["eid"], **{f"{c}_us": causes[c] for c in CAUSES}}),
-                prefix="fl_wsplit",
+                pa.table({"eid": wd["eid"], **{f"{c}_us": causes[c] for c in ("wait", *CAUSES)}}),
+                prefix="fl_waiting",
             )
             del wd, part, causes
     assert out is not None
     rest = None
     if n_slow:
-        # the sweep materialises its segments here: its result no longer reads ``stored``
+        # stored here, before the waits it reads (``stored``) are dropped
         slow = stored.filter(stored.g.isnull())
-        rest = sweep.split(w.filter(w.eid.isin(slow.eid))).select("eid", *[f"{c}_us" for c in CAUSES])
+        rest = _stored(sweep.split(w.filter(w.eid.isin(slow.eid))), log)
     drop_tables(log, *wparts, *kparts, groups)
-    return (out if rest is None else out.union(rest)), [out]
+    return out if rest is None else union_all([out, rest])
 
 
 def _int_columns(t: ibis.Table | None, names: dict[str, str]) -> dict[str, np.ndarray]:
