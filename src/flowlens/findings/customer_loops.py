@@ -102,7 +102,7 @@ def _extraneous_by_head(ctx: FindingContext) -> dict[str, float]:
     """Extraneous waiting (seconds) of the instances each customer-loop finding claims."""
     claims, _ = loop_claims(ctx)
     c = claims.filter(claims.kind == "customer_wait_loop")
-    w = ctx.waiting.per_instance.select(w_eid="eid", ext="extraneous_us")
+    w = ctx.waiting.causes.select(w_eid="eid", ext="extraneous_us")
     j = c.join(w, c.eid == w.w_eid)
     df = j.group_by("head").aggregate(ext=j.ext.sum()).to_pandas()
     return dict(zip(df["head"].astype(str), df.ext.astype(float) / US, strict=True))

@@ -226,7 +226,7 @@ def observe(
         source="the simulation model's calendars",
     )
     wa = waiting_causes(tm, calendars=used, other_work=other)
-    causes = wa.per_instance.select(
+    causes = wa.causes.select(
         "eid", "extraneous_us", "batching_us", "contention_us", "prioritization_us", "unavailability_us"
     ).to_pandas()
     inst = inst.merge(causes, on="eid", how="left")

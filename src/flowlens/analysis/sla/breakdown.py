@@ -102,7 +102,7 @@ def time_in_window(result: SlaResult, tm: TimeModel, *, causes: Any = None) -> T
     cause_df = None
     note = ""
     if causes is not None:
-        per = getattr(causes, "per_instance", causes)
+        per = getattr(causes, "causes", causes)
         cols = [x.removesuffix("_us") for x in per.columns if x.endswith("_us") and x != "wait_us"]
         if not cols:
             raise ConfigError("the cause table needs eid and <cause>_us columns")
