@@ -8,7 +8,7 @@ import flowlens
 from conftest import shared_path  # type: ignore[import-not-found]
 from flowlens.findings import rework
 from flowlens.findings.context import FindingContext
-from flowlens.findings.instances import cases_per_activity, instance_table
+from flowlens.findings.instances import cases_per_activity, contacts_of, instance_table, with_case_id
 
 from ._rework_data import log_from, seq_rows
 
@@ -32,7 +32,8 @@ def _ctx() -> FindingContext:
 
 
 def test_occurrence_and_previous_instance_of_the_same_step() -> None:
-    t = instance_table(_ctx()).order_by(["case_idx", "pos"]).to_pandas()
+    ctx = _ctx()
+    t = with_case_id(ctx, instance_table(ctx)).order_by(["case_idx", "pos"]).to_pandas()
     k1 = t[t.case_id == "k1"]
     assert k1.activity.tolist() == [a for a, _ in STEPS]
     assert k1.occ.tolist() == [1, 2, 1, 3, 1, 4, 1, 5]
@@ -47,11 +48,29 @@ def test_occurrence_and_previous_instance_of_the_same_step() -> None:
     codes = t.drop_duplicates("activity").set_index("activity").acode.sort_index()
     assert codes.tolist() == list(range(len(codes)))
     k2 = t[t.case_id == "k2"]
-    assert k2.occ.tolist() == [1, 1, 2] and k2.con.isna().all()
+    assert k2.occ.tolist() == [1, 1, 2]
+    # the log has no contact column: no contacts to look up
+    assert contacts_of(ctx) is None
+
+
+def test_stored_instance_and_repeat_tables_hold_integers_alone() -> None:
+    # the case id, activity, resources and contact are looked up where read: the stored
+    # tables behind the instance and repeat tables have no text column
+    ctx = _ctx()
+    rp = rework.repeats(ctx)
+    con = ctx.log.engine.duckdb
+    rows = con.execute(
+        "SELECT t.table_name, c.data_type FROM duckdb_tables() t JOIN duckdb_columns() c "
+        "ON c.table_oid = t.table_oid WHERE t.table_name LIKE 'fl_finstances%' OR t.table_name SIMILAR TO 'fl_rework_[0-9]+'"
+    ).fetchall()
+    assert {n.rsplit("_", 1)[0] for n, _ in rows} == {"fl_finstances", "fl_rework"}
+    assert all(ty != "VARCHAR" for _, ty in rows), rows
+    assert {"activity", "anchor", "bounce", "staff"} <= set(rp.table.columns)
 
 
 def test_visits_count_new_work_and_continue_through_sittings_and_waiting() -> None:
-    t = rework.repeats(_ctx()).table.order_by(["case_idx", "pos"]).to_pandas()
+    ctx = _ctx()
+    t = with_case_id(ctx, rework.repeats(ctx).table).order_by(["case_idx", "pos"]).to_pandas()
     a = t[(t.case_id == "k1") & (t.activity == "a")]
     # a a | b | a (queue) a | c | a: three visits; the returns start visits 2 and 3
     assert a.visit.tolist() == [1, 1, 2, 2, 3]

@@ -410,27 +410,29 @@ def journeys(
     evc = ev.join(case_issue.select("case_idx", "issue_idx"), "case_idx")
     # A contact is a distinct contact id within a case (ids recycled across cases stay apart);
     # a case without contact ids is one contact; instances without an id in a case that has
-    # ids (back-office work) belong to no contact.
+    # ids (back-office work) belong to no contact. Its key is the case index and the contact id
+    # (NULL: the whole case), grouped on as they are, not a text made of the case id and the
+    # contact id for every instance.
+    inc = evc
     if roles["contact"]:
-        has_contact = evc.contact.count().over(ibis.window(group_by=evc.case_idx)) > 0
-        ck = ibis.ifelse(has_contact, evc.case_id.concat("\x00", evc.contact), evc.case_id)
-    else:
-        ck = evc.case_id
-    evc = evc.mutate(ck=ck)
+        # the cases with contact ids: an aggregate, not a window by case over every instance
+        hc = evc.filter(evc.contact.notnull()).select(h_case="case_idx").distinct()
+        inc = evc.left_join(hc, evc.case_idx == hc.h_case)
+        inc = inc.filter(inc.contact.notnull() | inc.h_case.isnull()).drop("h_case")
     group_names = list(members)
     flags = {name: evc[f"g_{name}"].cast("int64") for name in group_names}
-    inc = evc.filter(evc.ck.notnull())
     # Without agent steps in the log, a contact whose last step (by start time) is a queue step,
-    # with no other step starting then, ended in the queue.
-    last = inc.s == inc.s.max().over(ibis.window(group_by=[inc.issue_idx, inc.ck]))
-    inc = inc.mutate(
-        fl_last_queue=(last & inc.g_queue).cast("int64"), fl_last_other=(last & ~inc.g_queue).cast("int64")
-    )
+    # with no other step starting then, ended in the queue: the latest start of its queue steps
+    # is its latest start, and that of its other steps (if any) earlier. Three maxima of the
+    # contact's aggregate, not a window over every instance.
+    last = inc.s.max()
+    last_queue, last_other = inc.s.max(where=inc.g_queue), inc.s.max(where=~inc.g_queue)
+    ends_in_queue = (last_queue == last).fill_null(False) & (last_other.isnull() | (last_other < last))
     contacts = log.engine.materialize(
-        inc.group_by(["issue_idx", "ck"]).aggregate(
+        inc.group_by(["issue_idx", "case_idx", "contact"]).aggregate(
             k_start=inc.s.min(),
             fam=inc.fam.argmin(inc.eid, where=inc.fam.notnull()),
-            k_ends_in_queue=((inc.fl_last_queue.sum() > 0) & (inc.fl_last_other.sum() == 0)).cast("int64"),
+            k_ends_in_queue=ends_in_queue.cast("int64"),
             **{f"k_{name}": inc[f"g_{name}"].cast("int64").sum() for name in group_names},
         ),
         prefix="fl_contacts",
@@ -462,8 +464,12 @@ def journeys(
     per_contact = k.group_by("issue_idx").aggregate(**contact_stats)
     by_fam = k.group_by("fam").aggregate(**contact_stats)
     channel_stats = by_fam.to_pandas() if roles["channel"] else None
+    # the contacts of an issue in order of start, then of the case id and contact id (the
+    # case ids looked up for the contacts with a channel family alone)
     kf = k.filter(k.fam.notnull())
-    kw = ibis.window(group_by=kf.issue_idx, order_by=[kf.k_start, kf.ck])
+    ids = case_issue.select(i_case="case_idx", i_id="case_id")
+    kf = kf.join(ids, kf.case_idx == ids.i_case).drop("i_case")
+    kw = ibis.window(group_by=kf.issue_idx, order_by=[kf.k_start, kf.i_id, kf.contact])
     kf = kf.mutate(prev=kf.fam.lag().over(kw), kpos=ibis.row_number().over(kw))
     chan = kf.group_by("issue_idx").aggregate(
         n_channels=kf.fam.nunique(),

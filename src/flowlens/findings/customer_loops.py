@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowlens.findings.instances import with_case_id
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rework import _rework_findings, loop_claims, min_cases_default, repeats
 from flowlens.findings.signals import (
@@ -121,7 +122,7 @@ def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
     if not statuses:
         return None
     t = repeats(ctx).table
-    t = t.select("eid", "case_idx", "case_id", "pos", "activity", "cust", "req")
+    t = t.select("eid", "case_idx", "pos", "activity", "cust", "req")
     # a request since the customer's last step (segments start at each customer step): per
     # status, the latest customer step and the latest request up to it, from one range join
     # of the (few) statuses with the (few) marked instances, not running counts over every
@@ -149,6 +150,7 @@ def _build_statuses(ctx: FindingContext) -> ibis.Table | None:
     s = s.join(ends, s.eid == ends.e_eid).drop("e_eid")
     s = s.left_join(nx, [s.case_idx == nx.n_case, s.pos == nx.n_pos]).drop("n_case", "n_pos")
     s = s.left_join(nc, [s.case_idx == nc.m_case, s.pos == nc.m_pos]).drop("m_case", "m_pos")
+    s = with_case_id(ctx, s)
     s = s.select(
         "eid",
         "case_id",

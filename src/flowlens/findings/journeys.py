@@ -80,8 +80,12 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
         return None
     x = st.table
     is_check = (x.g_verification | x.g_identity_check | x.g_step_up) & x.kno.notnull()
-    checks = with_performer(ctx, st, with_counts(st, x.filter(is_check)))
-    ids = checks
+    checks = x.filter(is_check)
+    # The passes that find a check's reference run on the checks' keys alone (eid, contact key,
+    # activity, groups): a window sorts every column it carries. What the rules below read (the
+    # running counts, the performer) is looked up for the repeated checks and their
+    # references, not for every check.
+    ids = checks.select("eid", "kid", "activity", "g_verification", "g_identity_check")
     # position in the unit (the steps of the contact before it): a check repeated with no
     # other step in between is a retry of the same check (one check in several attempts), not
     # a second check. Counted for the (few) checks by a range join on the contact's integer key
@@ -93,10 +97,8 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     ids = ids.left_join(u, ids.eid == u.b_eid).drop("b_eid")
     ids = ids.mutate(u_rn=ids.u_n.fill_null(0)).drop("u_n")
     # the reference: the latest identity check before (for a verification step), the same
-    # required check before (for a required check). The ordered passes carry integers alone
-    # (a window sorts every column it carries, text several times slower than integers): the
-    # reference's eid, and its position in the unit for a required check; its other columns
-    # are looked up by that eid, once, for the checks that have a reference.
+    # required check before (for a required check): its eid, and its position in the unit
+    # for a required check
     w = ibis.window(group_by=ids.kid, order_by=ids.eid)
     ws = ibis.window(group_by=[ids.kid, ids.activity], order_by=ids.eid)
     ids = ids.mutate(
@@ -104,11 +106,16 @@ def repeated_check_claims(ctx: FindingContext, st: Steps) -> ibis.Table | None:
     )
     verification = ids.g_verification & ids.l_eid.notnull()
     required = ids.g_identity_check & ~ids.g_verification & ids.s_eid.notnull() & (ids.u_rn > ids.s_u_rn + 1)
-    rc = ids.filter(verification | required)
-    rc = rc.mutate(p_ref=ibis.ifelse(rc.g_verification, rc.l_eid, rc.s_eid))
+    rp = ids.filter(verification | required)
+    rp = rp.select(p_eid="eid", p_ref=ibis.ifelse(rp.g_verification, rp.l_eid, rp.s_eid))
+    rc = checks.join(rp, checks.eid == rp.p_eid).drop("p_eid")
+    rc = with_performer(ctx, st, with_counts(st, rc))
     cols = ("activity", "g_step_up", "n_transfer_u", "n_handoff_u", "n_info_u", "n_step_up_u", "pty", "fam")
-    # (a reference is a check: looked up among the checks, not every step)
-    ref = checks.select(r_eid="eid", **{f"r_{c}": c for c in cols})
+    # (a reference is a check: looked up among the checks, for the references alone)
+    refs = rp.select(f_eid="p_ref").distinct()
+    ref = checks.join(refs, checks.eid == refs.f_eid).drop("f_eid")
+    ref = with_performer(ctx, st, with_counts(st, ref))
+    ref = ref.select(r_eid="eid", **{f"r_{c}": c for c in cols})
     rc = rc.join(ref, rc.p_ref == ref.r_eid)
 
     def pick(col: str) -> ibis.Value:

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.step_roles import is_staff
-from flowlens.findings.instances import instance_table
+from flowlens.findings.instances import codes_of, contacts_of, instance_table, with_case_id
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.rank import min_cases as support
 from flowlens.findings.signals import (
@@ -107,7 +107,7 @@ def _bounces(ctx: FindingContext) -> Bounces:
     if not rs_acts:
         return Bounces([], [], None)
     it = instance_table(ctx)
-    is_rs = it.activity.isin(rs_acts)
+    is_rs = it.acode.isin(codes_of(ctx, rs_acts))
     x = it.mutate(rs=is_rs)
     # the case's first reassignment: an aggregate of the (few) reassignments joined back, not a
     # window by case (which sorts every column of every instance)
@@ -130,26 +130,32 @@ def _bounces(ctx: FindingContext) -> Bounces:
         (stats.n_scope >= BOUNCE_ONLY_SHARE * stats.n) & (stats.n_scope >= 1) & (stats.cases <= 0.5 * n_cases)
     ]
     bounce_work = sorted(work.activity.astype(str))
-    claims = x.filter(x.scope & (x.rs | isin(x.activity, bounce_work))).select(
-        "eid", "case_idx", "case_id", "activity", "wait", "proc", "cproc", "staff"
+    claims = x.filter(x.scope & (x.rs | isin(x.acode, codes_of(ctx, bounce_work)))).select(
+        "eid", "case_idx", "activity", "wait", "proc", "cproc", "staff"
     )
-    claims = ctx.store(claims, prefix="fl_pp_claims")
+    claims = with_case_id(ctx, claims)
+    claims = ctx.store(
+        claims.select("eid", "case_idx", "case_id", "activity", "wait", "proc", "cproc", "staff"),
+        prefix="fl_pp_claims",
+    )
     # The team before and after each reassignment (last and next staff step): range joins of
     # the reassignments with the staff steps of their case, not ordered passes over every
     # instance. They read the instance table itself: its projections of ``x`` would join the
     # first reassignment to every instance once per reader.
-    rr = it.filter(is_rs).select("eid", "case_idx", "case_id", "activity", "pos")
+    rr = it.filter(is_rs).select("eid", "case_idx", "activity", "pos")
     sp = it.filter(it.staff).select(s_case="case_idx", s_pos="pos")
     jb = rr.join(sp, [rr.case_idx == sp.s_case, sp.s_pos < rr.pos])
     jb = jb.group_by("eid").aggregate(p_before=jb.s_pos.max()).rename(b_eid="eid")
     ja = rr.join(sp, [rr.case_idx == sp.s_case, sp.s_pos > rr.pos])
     ja = ja.group_by("eid").aggregate(p_after=ja.s_pos.min()).rename(a_eid="eid")
     r = rr.left_join(jb, rr.eid == jb.b_eid).left_join(ja, rr.eid == ja.a_eid)
-    r = r.select("case_idx", "case_id", "activity", "pos", "p_before", "p_after")
-    tm = it.select(t_case="case_idx", t_pos="pos", t_team="team", t_res="resource")
+    r = with_case_id(ctx, r.select("case_idx", "activity", "pos", "p_before", "p_after"))
+    # the teams and resources are the time model's (the instance table carries codes alone)
+    ti = ctx.tm.instances
+    tm = ti.select(t_case="case_idx", t_pos="pos", t_team="team", t_res="resource")
     r = r.left_join(tm, [r.case_idx == tm.t_case, r.p_before == tm.t_pos]).drop("t_case", "t_pos")
     r = r.rename(from_team="t_team", from_res="t_res")
-    tm2 = it.select(u_case="case_idx", u_pos="pos", u_team="team", u_res="resource")
+    tm2 = ti.select(u_case="case_idx", u_pos="pos", u_team="team", u_res="resource")
     r = r.left_join(tm2, [r.case_idx == tm2.u_case, r.p_after == tm2.u_pos]).drop("u_case", "u_pos")
     r = r.rename(to_team="u_team", to_res="u_res")
     hops = r.select("case_id", "activity", "pos", "from_team", "to_team", "from_res", "to_res").to_pandas()
@@ -281,7 +287,7 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     empty.attrs.update(column=col, pairs=pd.DataFrame())
     if col is None:
         return empty
-    # the assignment value is read from the log (the instance table carries the contact)
+    # the assignment value is read from the log (the instance table carries integers alone)
     x = instance_table(ctx)
     lt = log.table
     t = lt.select(a_eid="eid", val=lt[col].cast("string"))
@@ -296,41 +302,49 @@ def _assignment_returns(ctx: FindingContext, column: str | None, window: int) ->
     codes["vcode"] = np.arange(len(codes), dtype="int32")
     vc = ibis.memtable(codes, schema={"k_val": "string", "vcode": "int32"})
     h = x.filter(x.staff)
-    h = h.join(vc, h.val == vc.k_val).select("case_idx", "case_id", "pos", "acode", "val", "vcode", "con")
-    h = ctx.store(h, prefix="fl_pp_assign")
+    h = ctx.store(
+        h.join(vc, h.val == vc.k_val).select("eid", "case_idx", "pos", "acode", "vcode"),
+        prefix="fl_pp_assign",
+    )
     if _set_by_activity(h):
         return empty
-    # The ordered passes run on the integer columns alone (a window sorts every column it
-    # carries, the text ones several times slower); the case id, value and contact are joined
-    # back by position for the aggregate.
-    o = h.select("case_idx", "pos", "acode", "vcode")
-    wl = ibis.window(group_by=o.case_idx, order_by=o.pos)
-    o = o.mutate(new=(o.vcode != o.vcode.lag().over(wl)).fill_null(True), rn_all=ibis.row_number().over(wl))
+    # The ordered passes run on this table of integers (a window sorts every column it carries,
+    # the text ones several times slower); the stints' case id, value and contacts are looked
+    # up for the stints alone (runs of one value: fewer than the steps).
+    wl = ibis.window(group_by=h.case_idx, order_by=h.pos)
+    o = h.mutate(new=(h.vcode != h.vcode.lag().over(wl)).fill_null(True), rn_all=ibis.row_number().over(wl))
     # the stint is the running count of new values in the case, taken from a row number among
     # the new (or the continuing) steps alone: a running sum is a framed aggregate, several
     # times slower in DuckDB than a row number
     rn = ibis.row_number().over(ibis.window(group_by=[o.case_idx, o.new], order_by=o.pos))
-    o = o.select(
-        o_case="case_idx",
-        o_pos="pos",
+    o = o.mutate(
         stint=ibis.ifelse(o.new, rn + 1, o.rn_all - rn),
         # the value does a step it did before in the case: the work came back to it
         again=ibis.row_number().over(ibis.window(group_by=[o.case_idx, o.vcode, o.acode], order_by=o.pos))
         > 0,
     )
-    h = h.join(o, [h.case_idx == o.o_case, h.pos == o.o_pos])
-    # grouped by integers: the case id and the value are the same on every step of a stint
-    # (a stint is a run of one value), so any one of them will do
-    s = h.group_by(["case_idx", "stint"]).aggregate(
-        case_id=h.case_id.arbitrary(),
-        val=h.val.arbitrary(),
-        vcode=h.vcode.arbitrary(),
-        again=h.again.cast("int64").max(),
-        p0=h.pos.min(),
-        p1=h.pos.max(),
-        con0=h.con.argmin(h.pos),
-        con1=h.con.argmax(h.pos),
+    # the value is the same on every step of a stint (a run of one value): any one will do
+    s = o.group_by(["case_idx", "stint"]).aggregate(
+        vcode=o.vcode.arbitrary(),
+        again=o.again.cast("int64").max(),
+        p0=o.pos.min(),
+        p1=o.pos.max(),
+        e0=o.eid.min(),
+        e1=o.eid.max(),
     )
+    s = with_case_id(ctx, s)
+    vn = vc.select(n_vcode="vcode", val="k_val")
+    s = s.join(vn, s.vcode == vn.n_vcode)
+    # the contacts of the stint's first and last step (a return into another contact is a
+    # repeat contact, not a bounce)
+    cons = contacts_of(ctx)
+    if cons is None:
+        s = s.mutate(con0=ibis.null("string"), con1=ibis.null("string"))
+    else:
+        c0 = cons.select(c0_eid="c_eid", con0="con")
+        s = s.left_join(c0, s.e0 == c0.c0_eid)
+        c1 = cons.select(c1_eid="c_eid", con1="con")
+        s = s.left_join(c1, s.e1 == c1.c1_eid)
     s = s.select("case_idx", "case_id", "stint", "val", "vcode", "again", "p0", "p1", "con0", "con1")
     s = ctx.store(s, prefix="fl_pp_stints")
     ws = ibis.window(group_by=[s.case_idx, s.vcode], order_by=s.stint)
@@ -467,9 +481,13 @@ def _assignment_priced(ctx: FindingContext) -> AssignmentReturns:
         return AssignmentReturns(r.assign(pair=[], rid=[], t_s=[]), None, col, pairs, pair_hops)
     r["pair"] = [" ↔ ".join(sorted((str(a), str(b)))) for a, b in zip(r.x, r.y, strict=True)]
     r["rid"] = np.arange(len(r), dtype="int64")
-    rt = ibis.memtable(r[["rid", "case_id", "p_from", "p_to"]].rename(columns={"case_id": "r_case"}))
+    rt = ibis.memtable(r[["rid", "case_id", "p_from", "p_to"]].rename(columns={"case_id": "r_id"}))
+    # the returns' cases by their integer index: the range join below reads integers alone
+    ids = ctx.tm.cases.select(r_case="case_idx", r_id="case_id")
+    rt = rt.join(ids, "r_id")
     x = instance_table(ctx)
-    span = x.join(rt, [x.case_id == rt.r_case, x.pos > rt.p_from, x.pos <= rt.p_to])
+    span = x.join(rt, [x.case_idx == rt.r_case, x.pos > rt.p_from, x.pos <= rt.p_to])
+    span = span.mutate(case_id=span.r_id)
     span = span.mutate(
         rk=ibis.row_number().over(ibis.window(group_by=span.eid, order_by=[span.p_to, span.rid]))
     )

@@ -91,7 +91,15 @@ import numpy as np
 import pandas as pd
 
 from flowlens.analysis.activity_groups import normalise
-from flowlens.findings.instances import activity_codes, instance_table
+from flowlens.findings.instances import (
+    activity_codes,
+    codes_of,
+    contacts_of,
+    instance_table,
+    pack_flags,
+    unpack_flags,
+    with_case_id,
+)
 from flowlens.findings.model import Finding, Scenario
 from flowlens.findings.pingpong import bounces
 from flowlens.findings.signals import (
@@ -162,14 +170,17 @@ OUTCOME_COLUMN = re.compile(
 class Repeats:
     """The instance table behind rework, loops and follow-ups (materialised once per context).
 
-    ``table``: every instance with eid, case_idx, case_id, pos, activity, resource, wait,
-    proc, cproc (µs), after_stop, staff, cust (customer step), req (information request), occ
-    (1-based occurrence of the activity in the case, every instance), bounce (a ping-pong
-    claim); and for work (not waiting, routing or planned): visit (1-based visit of the
-    activity), anchor (the first instance of a visit >= 2: a return), prev_pos, prev_res (the
-    previous visit's last instance), body_work (work instances in between), has_req, has_cust
-    (the loop, body plus the return, holds one), fail (failure evidence), new_contact. The
-    instance table's other columns are not copied (:data:`REPEAT_COLUMNS`)."""
+    ``table``: every instance with eid, case_idx, pos, acode and activity (its name, looked up
+    where read), wait, proc, cproc (µs), occ (1-based occurrence of the activity in the case,
+    every instance); and for work (not waiting, routing or planned): visit (1-based visit of
+    the activity), prev_pos, prev_eid (on a return: the previous visit's last instance),
+    body_work (work instances in between); and the flags of :data:`REPEAT_FLAGS` (stored packed
+    in one integer, unpacked where read): after_stop, staff, cust (customer step), req
+    (information request), bounce (a ping-pong claim), anchor (the first instance of a visit
+    >= 2: a return), has_req, has_cust (the loop, body plus the return, holds one), fail
+    (failure evidence), new_contact. The case id and the resources are looked up for the rows
+    that need them (:func:`~flowlens.findings.instances.with_case_id`, :func:`with_resources`):
+    the stored table holds integers alone (:data:`REPEAT_COLUMNS`)."""
 
     table: ibis.Table
     #: activity -> n (instances), visits, cases, repeats (returns), again (instances that are
@@ -227,19 +238,32 @@ def outcome_column(log: EventLog) -> str | None:
     return None
 
 
-#: the columns :func:`_visits` adds to the instance table (its interval_us, wait_before and
-#: together are read by the planned-repeat rules alone, from the visits: not stored again)
-VISIT_COLUMNS = (
-    "visit", "anchor", "prev_pos", "prev_res", "body_work", "has_req", "has_cust", "fail",
+#: the stored columns of the repeat table (:class:`Repeats`): the instance table's that its
+#: readers read (the times are read by the ordered passes of :func:`_visits` alone), the
+#: visit columns :func:`_visits` adds (its interval_us, wait_before and together are read by
+#: the planned-repeat rules alone, from the visits: not stored again) and the flags, packed
+#: (:data:`REPEAT_FLAGS`): 13 integer columns, where 24 with the case id, activity and
+#: resources as text were stored before
+REPEAT_COLUMNS = (
+    "eid", "case_idx", "pos", "acode", "wait", "proc", "cproc", "occ", "visit", "prev_pos",
+    "prev_eid", "body_work", "flags",
+)  # fmt: skip
+#: the repeat table's flags, in the order of their bits (:func:`~flowlens.findings.instances.pack_flags`)
+REPEAT_FLAGS = (
+    "after_stop", "staff", "cust", "req", "bounce", "anchor", "has_req", "has_cust", "fail",
     "new_contact",
 )  # fmt: skip
-#: the columns of the instance table (:func:`repeat_instances`) that the repeat table keeps:
-#: those its readers read (the times, team, contact and codes are read by the ordered passes
-#: of :func:`_visits` alone: the repeat table has 24 columns, not 34)
-REPEAT_COLUMNS = (
-    "eid", "case_idx", "case_id", "pos", "activity", "resource", "wait", "proc", "cproc",
-    "after_stop", "staff", "cust", "occ", "req",
-)  # fmt: skip
+
+
+def with_resources(ctx: FindingContext, t: ibis.Table, eid: str = "eid") -> ibis.Table:
+    """``t`` (rows of the repeat table, or of its visits with the instance's eid in ``eid``)
+    with resource (the instance's) and prev_res (its previous visit's: by prev_eid), looked up
+    in the time model's instances for ``t``'s rows (the returns, a few of the instances)."""
+    ti = ctx.tm.instances
+    r = ti.select(r_eid="eid", resource="resource")
+    p = ti.select(p_eid="eid", prev_res="resource")
+    t = t.left_join(r, t[eid] == r.r_eid).drop("r_eid")
+    return t.left_join(p, t.prev_eid == p.p_eid).drop("p_eid")
 
 
 def repeat_instances(ctx: FindingContext) -> ibis.Table:
@@ -259,7 +283,7 @@ def _repeat_instances(ctx: FindingContext) -> ibis.Table:
     req = group_members(ctx, "information_request", acts)
     failed_names = role_members(ctx, "failed", acts)
     x = instance_table(ctx)
-    x = x.mutate(req=isin(x.activity, req), neg=isin(x.activity, failed_names))
+    x = x.mutate(req=isin(x.acode, codes_of(ctx, req)), neg=isin(x.acode, codes_of(ctx, failed_names)))
     if not oc:
         return x.mutate(ofail=ibis.literal(False))
     # the outcome itself is read no further: the instances whose outcome failed are stored
@@ -297,7 +321,7 @@ def _repeats(ctx: FindingContext) -> Repeats:
         xs = case_slice(x, r)
         scratch = [v]
         if extra:
-            hit = xs.filter(isin(xs.activity, extra)).select(h_case="case_idx").distinct()
+            hit = xs.filter(isin(xs.acode, codes_of(ctx, extra))).select(h_case="case_idx").distinct()
             keep = v.anti_join(hit, v.v_case == hit.h_case)
             # read once, by the join below: not stored apart
             xh = xs.semi_join(hit, xs.case_idx == hit.h_case)
@@ -305,7 +329,7 @@ def _repeats(ctx: FindingContext) -> Repeats:
         parts.append(ctx.store(_with_visits(xs, v, claims), prefix="fl_rework"))
         # the slice's visit columns are in the repeat table now
         drop_tables(log, *scratch)
-    t = union_all(parts)
+    t = repeat_view(ctx, union_all(parts))
     counts = (
         t.group_by("activity")
         .aggregate(
@@ -321,6 +345,14 @@ def _repeats(ctx: FindingContext) -> Repeats:
     )
     has_cust = any(customer_markers(ctx))
     return Repeats(t, counts, has_cust, planned, transparent_all)
+
+
+def repeat_view(ctx: FindingContext, stored: ibis.Table) -> ibis.Table:
+    """The table of :class:`Repeats` from its stored columns (:data:`REPEAT_COLUMNS`): with the
+    activity's name (looked up by its code) and the flags unpacked."""
+    codes = activity_codes(ctx).select(n_acode="acode", activity="k_act")
+    t = stored.left_join(codes, stored.acode == codes.n_acode).drop("n_acode")
+    return unpack_flags(t, REPEAT_FLAGS)
 
 
 def _visits(
@@ -339,10 +371,11 @@ def _visits(
 
     # the ordered passes carry integer columns only (activity codes, times, positions):
     # DuckDB's window operator sorts every column it carries, and text columns (activity,
-    # resource, contact) cost several times more; they are joined by eid afterwards
+    # resource, contact) cost several times more; they are looked up by eid for the few rows
+    # that read them
     # the previous instance of the same step is the instance table's (the filter keeps or
     # drops whole activities, so it is the same among the work instances)
-    k = x.filter(~isin(x.activity, transparent)).select(
+    k = x.filter(~isin(x.acode, codes_of(ctx, transparent))).select(
         "eid", "case_idx", "pos", "acode", "occ", "start_us", "end_us", "start_rec",
         prev_pos="prev_same_pos", prev_end="prev_same_end", prev_eid="prev_same_eid",
     )  # fmt: skip
@@ -382,16 +415,21 @@ def _visits(
     )
     bt = bt.group_by("i_eid").aggregate(between=bt.count())
     # whether the previous instance of the step failed (its outcome) and was in another contact
-    # (text), looked up by eid for the repeated instances alone and kept as two booleans
-    cu = x.select(cu_eid="eid", con="con")
-    pv = x.select(pv_eid="eid", prev_con="con", prev_ofail="ofail")
+    # (text, from the log), looked up by eid for the repeated instances alone and kept as two
+    # booleans
+    pv = x.select(pv_eid="eid", prev_ofail="ofail")
     rp = w.filter(w.prev_eid.notnull()).select(r_eid="eid", r_prev="prev_eid")
-    rp = rp.join(cu, rp.r_eid == cu.cu_eid).left_join(pv, rp.r_prev == pv.pv_eid)
-    rp = rp.select(
-        "r_eid",
-        r_failed=rp.prev_ofail.fill_null(False),
-        r_other=(rp.con != rp.prev_con).fill_null(False),
-    )
+    rp = rp.left_join(pv, rp.r_prev == pv.pv_eid)
+    cons = contacts_of(ctx)
+    if cons is None:
+        other = ibis.literal(False)
+    else:
+        cu = cons.select(cu_eid="c_eid", con="con")
+        pc = cons.select(pc_eid="c_eid", prev_con="con")
+        rp = rp.left_join(cu, rp.r_eid == cu.cu_eid)
+        rp = rp.left_join(pc, rp.r_prev == pc.pc_eid)
+        other = (rp.con != rp.prev_con).fill_null(False)
+    rp = rp.select("r_eid", r_failed=rp.prev_ofail.fill_null(False), r_other=other)
     n = w.left_join(bt, w.eid == bt.i_eid).drop("i_eid")
     n = n.left_join(rp, n.eid == rp.r_eid).drop("r_eid")
     between = n.between.fill_null(0)
@@ -445,16 +483,14 @@ def _visits(
     r = a.select(r_eid="eid", r_case="case_idx", r_pos="pos", r_p="prev_pos")
     m = r.join(mk, [r.r_case == mk.m_case, mk.m_pos > r.r_p, mk.m_pos <= r.r_pos])
     m = m.group_by("r_eid").aggregate(d_req=m.m_req.sum(), d_cust=m.m_cust.sum(), d_neg=m.m_neg.sum())
-    p = x.select(p_eid="eid", p_res="resource")
     c = x.select(c_eid="eid", c_wait="wait")
-    a = a.left_join(p, a.prev_eid == p.p_eid).drop("p_eid")
     a = a.join(c, a.eid == c.c_eid).drop("c_eid")
     a = a.left_join(m, a.eid == m.r_eid).drop("r_eid")
     has_req = (a.d_req > 0).fill_null(False)
     a = a.select(
         a_eid="eid",
         a_prev_pos="prev_pos",
-        prev_res="p_res",
+        a_prev_eid="prev_eid",
         a_body="body_work",
         has_req=has_req,
         has_cust=(a.d_cust > 0).fill_null(False),
@@ -475,7 +511,7 @@ def _visits(
         visit="visit",
         anchor="anchor",
         prev_pos="a_prev_pos",
-        prev_res="prev_res",
+        prev_eid="a_prev_eid",
         body_work="a_body",
         has_req=v.has_req.fill_null(False),
         has_cust=v.has_cust.fill_null(False),
@@ -496,7 +532,7 @@ def _visits(
 def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibis.Table:
     """The instance table ``x`` with the visit columns ``v`` of its work instances (false or
     null on the others) and whether an instance is a ping-pong claim (``bounce``: the claimed
-    instances' eids): the table of :class:`Repeats`."""
+    instances' eids): the stored columns of :class:`Repeats` (:data:`REPEAT_COLUMNS`)."""
     import ibis
 
     t = x.left_join(v, x.eid == v.v_eid)
@@ -506,9 +542,8 @@ def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibi
         t = t.mutate(bounce=t.bounce.fill_null(False))
     else:
         t = t.mutate(bounce=ibis.literal(False))
-    flags = ("anchor", "has_req", "has_cust", "fail", "new_contact")
-    t = t.mutate(**{f: t[f].fill_null(False) for f in flags})
-    return t.select(*REPEAT_COLUMNS, "bounce", *VISIT_COLUMNS)
+    t = t.mutate(flags=pack_flags({f: t[f] for f in REPEAT_FLAGS}))
+    return t.select(*REPEAT_COLUMNS)
 
 
 def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str]) -> pd.DataFrame:
@@ -527,13 +562,14 @@ def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str])
         "planned",
     ]
     an = v.filter(v.anchor)
-    xs = x.select(a_eid="eid", activity="activity", case_idx="case_idx", pos="pos", resource="resource")
+    xs = x.select(a_eid="eid", activity="activity", case_idx="case_idx", pos="pos")
     an = an.join(xs, an.v_eid == xs.a_eid)
     a = an.filter(~an.fail & ~an.new_contact)
     bn = bounces(ctx).claims
     if bn is not None:
         bn = bn.select(b_eid="eid")
         a = a.anti_join(bn, a.v_eid == bn.b_eid)
+    a = with_resources(ctx, a, eid="v_eid")
     df = a.select(
         "activity", "case_idx", "pos", "resource", "prev_res", "interval_us", "wait_before", "together"
     ).to_pandas()
@@ -772,7 +808,6 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         inst.select(
             "eid",
             "case_idx",
-            "case_id",
             "activity",
             "wait",
             "cproc",
@@ -798,7 +833,6 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     rep_claims = inst.select(
         "eid",
         "case_idx",
-        "case_id",
         kind=inst.v_kind,
         head=inst["head"],
         wait=inst.wait,
@@ -828,9 +862,7 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     )
     # stored, for the same reason: the loop-only shares and the claims read it
     cov = ctx.store(
-        cov.select(
-            "eid", "case_idx", "case_id", "activity", "wait", "cproc", "proc", "staff", "s_kind", "s_head"
-        ),
+        cov.select("eid", "case_idx", "activity", "wait", "cproc", "proc", "staff", "s_kind", "s_head"),
         prefix="fl_rework_cov",
     )
     scratch.append(cov)
@@ -843,7 +875,6 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
     path = lp.select(
         "eid",
         "case_idx",
-        "case_id",
         kind=lp.s_kind,
         head=lp["head"],
         wait=lp.wait,
@@ -859,7 +890,6 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         fu = ex.select(
             "eid",
             "case_idx",
-            "case_id",
             kind=ibis.literal("excess_follow_up"),
             head=ex.activity,
             wait=ex.wait,
@@ -892,9 +922,16 @@ def _loop_claims(ctx: FindingContext) -> tuple[ibis.Table, pd.DataFrame]:
         )
         claims = claims.mutate(part=part).drop("r_hit")
         claims = claims.filter(claims.part != "none")
+    # the claimed instances' case ids, looked up for them alone
+    claims = with_case_id(ctx, claims)
+    claims = claims.select("eid", "case_idx", "case_id", *[c for c in claims.columns if c not in CLAIM_KEYS])
     claims = ctx.store(claims, prefix="fl_rework_claims")
     drop_tables(ctx.log, *scratch)  # read by the claims alone
     return claims, groups
+
+
+#: the first columns of the claims (:func:`loop_claims`)
+CLAIM_KEYS = ("eid", "case_idx", "case_id")
 
 
 def _merge_heads(sizes: pd.DataFrame, inter: pd.DataFrame, proc: pd.DataFrame) -> pd.DataFrame:
@@ -969,7 +1006,7 @@ def head_stats(ctx: FindingContext, kind: str) -> pd.DataFrame:
         return pd.DataFrame()
     a = claims.filter((claims.kind == kind) & claims.anchor).select(c_eid="eid", c_head="head")
     r = t.join(a, t.eid == a.c_eid)
-    r = r.filter(r.activity == r.c_head)
+    r = with_resources(ctx, r.filter(r.activity == r.c_head))
     known = r.resource.notnull() & r.prev_res.notnull()
     st = (
         r.group_by("c_head")
