@@ -1,11 +1,10 @@
 """The ordered instance table the rework, ping-pong and customer-loop detectors share.
 
-Built once per context from the time model's instances and stored in the engine: what every
-such detector reads about an instance (its case, position, activity and resource, its times,
-waiting and processing, who did it, its contact) plus, computed in one ordered pass over integer
-columns, the activity's integer code and its occurrences in the case. Each detector used to
-derive these by itself over the text columns (a window by case and activity name per reader,
-joined back by eid); now they read stored columns.
+Built once per context from the time model's instances and stored in the engine, integers
+alone: an instance's case index, position, times, waiting and processing, the activity's integer
+code and its occurrences in the case (one ordered pass), and its flags packed into one integer.
+The activity's name, the case id, resource, team and contact are looked up where a detector
+reads them, for the rows it reads (methods §4.1).
 
 >>> import flowlens, pandas as pd
 >>> from flowlens.findings.context import FindingContext
@@ -171,9 +170,10 @@ def _instances_of(ctx: FindingContext, r: tuple[int, int] | None, staff: list[st
     x = with_flag(x, "resource", staff, "staff")
     cust = isin(x.activity, cust_acts) | isin(x.resource, cust_res) | isin(x.team, cust_team)
     # One window (by case and activity code, in case order) gives the occurrence and the
-    # previous instance of the same activity that rework's visits and follow-ups read; it
-    # carries integer columns alone (DuckDB's window operator sorts every column it carries,
-    # text several times slower than integers), so it runs on the stored rows themselves.
+    # previous instance of the same activity that rework's visits and follow-ups read. It is
+    # partitioned and ordered by integers; the select that holds it also computes the flags, so
+    # DuckDB's window operator still carries the activity, resource and team text (a narrower
+    # projection under the window is left to do: waste15's review).
     wa = ibis.window(group_by=[x.case_idx, x.acode], order_by=x.pos)
     return x.select(
         "eid",
