@@ -152,10 +152,25 @@ def _instance_table(ctx: FindingContext) -> ibis.Table:
     log = ctx.log
     staff = [r for r in distinct_values(ctx, "resource") if is_staff(r)]
     parts = [ctx.store(_instances_of(ctx, r, staff), prefix="fl_finstances") for r in case_slices(log)]
-    t = union_all(parts)
+    return stored_view(ctx, union_all(parts), INSTANCE_FLAGS)
+
+
+def stored_view(ctx: FindingContext, stored: ibis.Table, flags: tuple[str, ...]) -> ibis.Table:
+    """A detector's stored table (integers alone, an ``acode`` and packed ``flags``) as its
+    readers see it: with the activity's name, looked up by its code, and ``flags`` unpacked.
+
+    >>> import flowlens, pandas as pd
+    >>> from flowlens.findings.context import FindingContext
+    >>> df = pd.DataFrame({"case": ["c1"], "activity": ["a"], "timestamp": ["2024-01-01 09:00"]})
+    >>> ctx = FindingContext(flowlens.read_log(df))
+    >>> import ibis
+    >>> t = ibis.memtable({"acode": [0], "flags": [1]}, schema={"acode": "int32", "flags": "int16"})
+    >>> stored_view(ctx, t, ("x",)).to_pandas().values.tolist()
+    [[0, 'a', True]]
+    """
     codes = activity_codes(ctx).select(n_acode="acode", activity="k_act")
-    t = t.left_join(codes, t.acode == codes.n_acode).drop("n_acode")
-    return unpack_flags(t, INSTANCE_FLAGS)
+    t = stored.left_join(codes, stored.acode == codes.n_acode).drop("n_acode")
+    return unpack_flags(t, flags)
 
 
 def _instances_of(ctx: FindingContext, r: tuple[int, int] | None, staff: list[str]) -> ibis.Table:

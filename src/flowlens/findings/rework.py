@@ -97,7 +97,7 @@ from flowlens.findings.instances import (
     contacts_of,
     instance_table,
     pack_flags,
-    unpack_flags,
+    stored_view,
     with_case_id,
 )
 from flowlens.findings.model import Finding, Scenario
@@ -350,9 +350,7 @@ def _repeats(ctx: FindingContext) -> Repeats:
 def repeat_view(ctx: FindingContext, stored: ibis.Table) -> ibis.Table:
     """The table of :class:`Repeats` from its stored columns (:data:`REPEAT_COLUMNS`): with the
     activity's name (looked up by its code) and the flags unpacked."""
-    codes = activity_codes(ctx).select(n_acode="acode", activity="k_act")
-    t = stored.left_join(codes, stored.acode == codes.n_acode).drop("n_acode")
-    return unpack_flags(t, REPEAT_FLAGS)
+    return stored_view(ctx, stored, REPEAT_FLAGS)
 
 
 def _visits(
