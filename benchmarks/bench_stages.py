@@ -684,6 +684,8 @@ def parent_main(args: argparse.Namespace) -> int:
     if args.log:
         import pyarrow.parquet as pq
 
+        if not Path(args.log).is_file():
+            raise SystemExit(f"bench_stages: --log {args.log}: no such file (give a Parquet event log)")
         sizes = [pq.ParquetFile(args.log).metadata.num_rows]
     else:
         sizes = [parse_size(s) for s in args.sizes.split(",")]
