@@ -201,6 +201,7 @@ def waiting_causes(
     other_work: EventLog | pd.DataFrame | None = None,
     ready_evidence_s: float = 3600.0,
     method: str = "auto",
+    shared: set[str] | None = None,
 ) -> WaitingAnalysis:
     """Split every waiting interval of ``tm`` into causes.
 
@@ -211,7 +212,9 @@ def waiting_causes(
     is contention or prioritisation, and it is never itself analysed (methods 7.1).
     ``method`` computes the same split as the sweep in the engine (``"sweep"``) or from
     log-sized timelines in numpy (``"prefix"``, :mod:`flowlens.analysis.waiting_split`);
-    ``"auto"`` takes the sweep on Spark and the prefix sums otherwise.
+    ``"auto"`` takes the sweep on Spark and the prefix sums otherwise. ``shared``:
+    :func:`~flowlens.analysis.batch_detection.shared_resources` of ``tm``, when the caller has
+    it (found otherwise).
     """
     import ibis
 
@@ -237,7 +240,8 @@ def waiting_causes(
     # Not one person at a time (the customer, systems): always available, no contention,
     # no batches (methods 7.1).
     starts = resource_starts(tm)  # counted once for both
-    shared = shared_resources(tm, starts=starts)
+    if shared is None:
+        shared = shared_resources(tm, starts=starts)
     always_name = "24x7"
     # A step whose performer is not recorded has no known shift: only a calendar the user gave
     # can put it off shift.

@@ -225,7 +225,7 @@ def observe(
         resources={r: (c if c is not None else always) for r, c in {**person_cal, **shift_cal}.items()},
         source="the simulation model's calendars",
     )
-    wa = waiting_causes(tm, calendars=used, other_work=other)
+    wa = waiting_causes(tm, calendars=used, other_work=other, shared=shared)
     causes = wa.causes.select(
         "eid", "extraneous_us", "batching_us", "contention_us", "prioritization_us", "unavailability_us"
     ).to_pandas()
