@@ -59,6 +59,8 @@ _DATA = "methods_appendix.json"
 #: copy in the package.
 TRANSLATIONS = {"zh-CN": ("methods.zh-CN.md", "methods_appendix.zh-CN.json")}
 _SOURCE = re.compile(r"\A\s*<!--\s*source:\s*([0-9a-f]{12})\s*-->\s*")
+#: A numbered heading of methods.md or of a translation ("### 7.1 Causes", "## 2. The gate").
+_HEADING = re.compile(r"^(#{2,3}) (\d+(?:\.\d+)?)\.? (.*)$", flags=re.M)
 
 
 def source_hash(text: str) -> str:
@@ -86,11 +88,33 @@ def extract_translation(text: str, numbers: Sequence[str]) -> dict[str, dict[str
     return out
 
 
+def stale_sections(methods: str, translation: str) -> dict[str, str]:
+    """The sections of ``translation`` (a translation of methods.md's text ``methods``) that name
+    the English they translate and whose English has changed since: number -> the checksum of the
+    English as it is now. Every such section counts, whether the report quotes it or not, so
+    translations kept for readers of the document go stale as loudly as the appendix's.
+
+    >>> en = "## 1. A\\n\\n### 1.1 B\\nOld.\\n"
+    >>> zh = "### 1.1 乙\\n<!-- source: e88304b8cefe -->\\n旧。\\n"
+    >>> stale_sections(en, zh)
+    {}
+    >>> stale_sections(en.replace("Old.", "New."), zh)
+    {'1.1': 'd69242231126'}
+    """
+    done = extract_translation(translation, [h.group(2) for h in _HEADING.finditer(translation)])
+    english = extract(methods, [n for n, sec in done.items() if sec["source"]])
+    return {
+        n: source_hash(english[n]["text"])
+        for n in english
+        if done[n]["source"] != source_hash(english[n]["text"])
+    }
+
+
 def extract(methods: str, numbers: Sequence[str]) -> dict[str, dict[str, str]]:
     """The sections ``numbers`` ("7.1", or "2" for a whole chapter up to its first subsection)
     of methods.md's text: number -> title and body (file references taken out)."""
     out: dict[str, dict[str, str]] = {}
-    heads = list(re.finditer(r"^(#{2,3}) (\d+(?:\.\d+)?)\.? (.*)$", methods, flags=re.M))
+    heads = list(_HEADING.finditer(methods))
     for i, h in enumerate(heads):
         num = h.group(2)
         if num not in numbers:
@@ -117,18 +141,22 @@ def update(methods_path: str | Path, out: str | Path | None = None) -> Path:
             source = Path(methods_path).with_name(doc)
             if not source.is_file():
                 continue
-            done = extract_translation(source.read_text(encoding="utf-8"), wanted())
+            translation = source.read_text(encoding="utf-8")
+            done = extract_translation(translation, wanted())
             target.with_name(copy).write_text(
                 json.dumps(done, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
             )
+            stale = stale_sections(text, translation)
             for num in wanted():
                 if num not in done:
                     sys.stderr.write(f"{lang}: section {num} is not translated in {source}\n")
-                elif done[num]["source"] != source_hash(data[num]["text"]):
-                    sys.stderr.write(
-                        f"{lang}: section {num} of {source} translates an older text: update it and set "
-                        f"<!-- source: {source_hash(data[num]['text'])} -->\n"
-                    )
+                elif not done[num]["source"]:  # the report would show it as stale: say so here too
+                    stale[num] = source_hash(data[num]["text"])
+            for num in sorted(stale, key=lambda n: tuple(int(x) for x in n.split("."))):
+                sys.stderr.write(
+                    f"{lang}: section {num} of {source} translates an older text: update it and set "
+                    f"<!-- source: {stale[num]} -->\n"
+                )
     return target
 
 
