@@ -197,6 +197,41 @@ def test_the_chinese_methods_are_current_complete_and_not_stale() -> None:
     assert stale == [], f"the English of these sections changed since they were translated: {stale}"
 
 
+def test_every_section_of_the_chinese_methods_is_translated_and_current() -> None:
+    """The sections the report does not quote too: what the appendix command prints is empty."""
+    from flowlens.report.appendix import translation_warnings
+
+    root = Path(__file__).resolve().parents[1]
+    english = (root / "docs" / "methods.md").read_text(encoding="utf-8")
+    chinese = (root / "docs" / "methods.zh-CN.md").read_text(encoding="utf-8")
+    assert translation_warnings(english, chinese, "zh-CN", "methods.zh-CN.md") == []
+
+
+def test_gaps_in_sections_the_report_does_not_quote_are_reported() -> None:
+    """A renumbered section (orphaned), a heading without its twin and a twin without its source
+    comment are named even where no report shows them (§16's opening, §16.1, §16.9: not quoted)."""
+    from flowlens.report.appendix import extract, source_hash, translation_gaps, translation_warnings, wanted
+
+    root = Path(__file__).resolve().parents[1]
+    english = (root / "docs" / "methods.md").read_text(encoding="utf-8")
+    chinese = (root / "docs" / "methods.zh-CN.md").read_text(encoding="utf-8")
+    opening = re.search(r"^## 16 仿真\n(<!-- source: [0-9a-f]{12} -->\n)", chinese, flags=re.M)
+    assert opening is not None
+    broken = chinese.replace(opening.group(1), "").replace("### 16.9 ", "### 16.10 ")
+    broken = re.sub(r"^### 16\.1 .*\n", "", broken, flags=re.M)  # its text falls under §16
+    assert not {"16", "16.1", "16.9", "16.10"} & set(wanted())
+    assert translation_gaps(english, broken) == {
+        "missing": ["16.1", "16.9"],
+        "unsourced": ["16"],
+        "orphaned": ["16.10"],
+    }
+    said = translation_warnings(english, broken, "zh-CN", "methods.zh-CN.md")
+    assert [line.split(" ")[2] for line in said] == ["16", "16.1", "16.9", "16.10"]
+    assert said[1] == "zh-CN: section 16.1 is not translated in methods.zh-CN.md"
+    assert f"<!-- source: {source_hash(extract(english, ['16'])['16']['text'])} -->" in said[0]
+    assert "renumbered or removed" in said[3]
+
+
 def test_a_stale_translation_shows_the_english(monkeypatch: pytest.MonkeyPatch) -> None:
     from flowlens.report import appendix
 

@@ -8,7 +8,9 @@ copied into ``methods_appendix.zh-CN.json``). Each translated section names the 
 translates by a checksum (``<!-- source: 1a2b3c4d5e6f -->`` under its heading): a section whose
 English has changed since is stale and the report shows the English until a translator updates
 it, as a fuzzy catalogue entry would. After editing docs/methods.md or a translation, refresh the
-copies (tests check they are current, complete and not stale)::
+copies (tests check they are current, complete and not stale); the command also names every
+section of a translation, quoted or not, that is stale, missing, without a source comment or
+orphaned (:func:`translation_warnings`)::
 
     python -m flowlens.report.appendix docs/methods.md
 
@@ -59,6 +61,8 @@ _DATA = "methods_appendix.json"
 #: copy in the package.
 TRANSLATIONS = {"zh-CN": ("methods.zh-CN.md", "methods_appendix.zh-CN.json")}
 _SOURCE = re.compile(r"\A\s*<!--\s*source:\s*([0-9a-f]{12})\s*-->\s*")
+#: A numbered heading of methods.md or of a translation ("### 7.1 Causes", "## 2. The gate").
+_HEADING = re.compile(r"^(#{2,3}) (\d+(?:\.\d+)?)\.? (.*)$", flags=re.M)
 
 
 def source_hash(text: str) -> str:
@@ -86,11 +90,100 @@ def extract_translation(text: str, numbers: Sequence[str]) -> dict[str, dict[str
     return out
 
 
+def stale_sections(methods: str, translation: str) -> dict[str, str]:
+    """The sections of ``translation`` (a translation of methods.md's text ``methods``) that name
+    the English they translate and whose English has changed since: number -> the checksum of the
+    English as it is now. Every such section counts, whether the report quotes it or not, so
+    translations kept for readers of the document go stale as loudly as the appendix's.
+
+    >>> en = "## 1. A\\n\\n### 1.1 B\\nOld.\\n"
+    >>> zh = "### 1.1 乙\\n<!-- source: e88304b8cefe -->\\n旧。\\n"
+    >>> stale_sections(en, zh)
+    {}
+    >>> stale_sections(en.replace("Old.", "New."), zh)
+    {'1.1': 'd69242231126'}
+    """
+    done = extract_translation(translation, [h.group(2) for h in _HEADING.finditer(translation)])
+    english = extract(methods, [n for n, sec in done.items() if sec["source"]])
+    return {
+        n: source_hash(english[n]["text"])
+        for n in english
+        if done[n]["source"] != source_hash(english[n]["text"])
+    }
+
+
+def translation_gaps(methods: str, translation: str) -> dict[str, list[str]]:
+    """What ``translation`` (a translation of methods.md's text ``methods``) lacks besides stale
+    sections, over every heading, whether the report quotes the section or not: ``missing``, the
+    headings of the English without a translated section; ``unsourced``, the translated sections
+    that name no English text (unless both are empty, as a chapter heading without an opening);
+    ``orphaned``, the translated sections whose number is no heading of the English any more
+    (renumbered or removed), which no check would reach otherwise.
+
+    >>> en = "## 1. A\\n\\n### 1.1 B\\nOld.\\n\\n### 1.2 C\\nMore.\\n"
+    >>> zh = "## 1 甲\\n\\n### 1.1 乙\\n旧。\\n\\n### 1.3 丙\\n<!-- source: 0123456789ab -->\\n更多。\\n"
+    >>> translation_gaps(en, zh)
+    {'missing': ['1.2'], 'unsourced': ['1.1'], 'orphaned': ['1.3']}
+    """
+    numbers = [h.group(2) for h in _HEADING.finditer(methods)]
+    done = extract_translation(translation, [h.group(2) for h in _HEADING.finditer(translation)])
+    english = extract(methods, numbers)
+    return {
+        "missing": [n for n in numbers if n not in done],
+        "unsourced": [
+            n
+            for n in numbers
+            if n in done and not done[n]["source"] and (english[n]["text"] or done[n]["text"])
+        ],
+        "orphaned": sorted((n for n in done if n not in english), key=_order),
+    }
+
+
+def translation_warnings(methods: str, translation: str, lang: str, source: str) -> list[str]:
+    """What the maintainer's command says about translation ``source`` of methods.md's text
+    ``methods`` (into ``lang``): every stale, missing, unsourced or orphaned section, in section
+    order, each with what to do. The report itself shows the English for each of them.
+
+    >>> en = "## 1. A\\n\\n### 1.1 B\\nOld.\\n"
+    >>> zh = "## 1 甲\\n\\n### 1.1 乙\\n<!-- source: e88304b8cefe -->\\n旧。\\n"
+    >>> translation_warnings(en, zh, "zh-CN", "m.zh.md")
+    []
+    >>> renumbered = zh.replace("1.1 乙", "1.2 乙")
+    >>> for line in translation_warnings(en, renumbered, "zh-CN", "m.zh.md"):
+    ...     print(line)
+    zh-CN: section 1.1 is not translated in m.zh.md
+    zh-CN: section 1.2 of m.zh.md translates no section of methods.md (renumbered or removed): move or delete it
+    """
+    gaps = translation_gaps(methods, translation)
+    said = [
+        (n, f"section {n} of {source} translates an older text: update it and set <!-- source: {h} -->")
+        for n, h in stale_sections(methods, translation).items()
+    ]
+    said += [(n, f"section {n} is not translated in {source}") for n in gaps["missing"]]
+    said += [
+        (
+            n,
+            f"section {n} of {source} names no English source: check it against methods.md and set "
+            f"<!-- source: {source_hash(sec['text'])} -->",
+        )
+        for n, sec in extract(methods, gaps["unsourced"]).items()
+    ]
+    said += [
+        (
+            n,
+            f"section {n} of {source} translates no section of methods.md (renumbered or removed): "
+            "move or delete it",
+        )
+        for n in gaps["orphaned"]
+    ]
+    return [f"{lang}: {line}" for _, line in sorted(said, key=lambda s: _order(s[0]))]
+
+
 def extract(methods: str, numbers: Sequence[str]) -> dict[str, dict[str, str]]:
     """The sections ``numbers`` ("7.1", or "2" for a whole chapter up to its first subsection)
     of methods.md's text: number -> title and body (file references taken out)."""
     out: dict[str, dict[str, str]] = {}
-    heads = list(re.finditer(r"^(#{2,3}) (\d+(?:\.\d+)?)\.? (.*)$", methods, flags=re.M))
+    heads = list(_HEADING.finditer(methods))
     for i, h in enumerate(heads):
         num = h.group(2)
         if num not in numbers:
@@ -103,7 +196,12 @@ def extract(methods: str, numbers: Sequence[str]) -> dict[str, dict[str, str]]:
 
 def wanted() -> list[str]:
     nums = {n for ns in METHODS_FOR.values() for n in ns}
-    return sorted(nums, key=lambda n: tuple(int(x) for x in n.split(".")))
+    return sorted(nums, key=_order)
+
+
+def _order(number: str) -> tuple[int, ...]:
+    """A section number's place in methods.md ("9.10" after "9.2")."""
+    return tuple(int(x) for x in number.split("."))
 
 
 def update(methods_path: str | Path, out: str | Path | None = None) -> Path:
@@ -117,18 +215,13 @@ def update(methods_path: str | Path, out: str | Path | None = None) -> Path:
             source = Path(methods_path).with_name(doc)
             if not source.is_file():
                 continue
-            done = extract_translation(source.read_text(encoding="utf-8"), wanted())
+            translation = source.read_text(encoding="utf-8")
+            done = extract_translation(translation, wanted())
             target.with_name(copy).write_text(
                 json.dumps(done, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
             )
-            for num in wanted():
-                if num not in done:
-                    sys.stderr.write(f"{lang}: section {num} is not translated in {source}\n")
-                elif done[num]["source"] != source_hash(data[num]["text"]):
-                    sys.stderr.write(
-                        f"{lang}: section {num} of {source} translates an older text: update it and set "
-                        f"<!-- source: {source_hash(data[num]['text'])} -->\n"
-                    )
+            for line in translation_warnings(text, translation, lang, str(source)):
+                sys.stderr.write(line + "\n")
     return target
 
 
@@ -206,7 +299,7 @@ def methods_section(section_ids: Sequence[str]) -> Section:
             if n not in nums:
                 nums.append(n)
     data = _methods()
-    nums = sorted((n for n in nums if n in data), key=lambda n: tuple(int(x) for x in n.split(".")))
+    nums = sorted((n for n in nums if n in data), key=_order)
     shown = {**data, **_translated(current_language())}  # a stale or missing translation: the English
     items = [
         {"number": n, "title": shown[n]["title"], "html": Markup(markdown_html(shown[n]["text"]))}
