@@ -162,6 +162,27 @@ def test_utilisation_without_a_calendar_is_wall_time_in_the_active_span() -> Non
     assert (r.busy_s, r.busy_in_calendar_s, r.available_s) == (7 * H, 7 * H, 97 * H)
 
 
+@pytest.mark.parametrize("level", ["resource", "team"])
+@pytest.mark.parametrize("freq", ["W", "D"])
+def test_utilisation_on_other_calendars_equals_the_time_model_built_on_them(level: str, freq: str) -> None:
+    # the report's "hours found in the log": measured on other calendars without a second time model
+    from flowlens.timing.model import with_calendars
+
+    cals = CalendarSet.from_dict(OFFICE_WITH_HOLIDAY)
+    plain = time_model(utilisation_log())
+    given = utilisation(plain, level=level, freq=freq, calendars=cals)
+    pd.testing.assert_frame_equal(given, utilisation(with_calendars(plain, cals), level=level, freq=freq))
+    assert given.busy_in_calendar_s.sum() < given.busy_s.sum()  # the office hours were applied
+    other = pd.DataFrame(
+        {"resource": ["q"], "start_us": [1704794400 * 10**6], "end_us": [1704816000 * 10**6]}
+    )  # q busy Tue 10:00-16:00 outside the log
+    with_other = utilisation(plain, level=level, freq=freq, calendars=cals, other_work=other)
+    pd.testing.assert_frame_equal(
+        with_other, utilisation(with_calendars(plain, cals), level=level, freq=freq, other_work=other)
+    )
+    assert with_other.busy_s.sum() == given.busy_s.sum() + 6 * H
+
+
 def wip_log() -> flowlens.EventLog:
     rows = [
         ("c1", "a", "r1", "2024-01-02 08:00", "2024-01-02 09:00"),

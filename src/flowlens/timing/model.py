@@ -447,15 +447,20 @@ def _customer_time(x: ibis.Table, stops: ibis.Table | None, times: ibis.Table | 
     return y.drop("fl_lo", "fl_hi", "fl_s", "fl_f", "c_end", "fl_pa", "fl_pr")
 
 
-def _with_business_time(
-    log: EventLog, x: ibis.Table, cals: CalendarSet
-) -> tuple[ibis.Table, BusinessClock | None]:
+def with_calendar_column(x: ibis.Table, cals: CalendarSet) -> ibis.Table:
+    """``x`` (with ``resource`` and ``team``) with a ``calendar`` column: the name of the calendar
+    ``cals`` gives each (resource, team), the default one for the rest.
+
+    >>> import ibis, pandas as pd
+    >>> from flowlens.timing.calendars import CalendarSet, WorkCalendar
+    >>> office = WorkCalendar.preset("office", timezone="UTC")
+    >>> cals = CalendarSet(default=WorkCalendar.preset("24x7", timezone="UTC"), resources={"r": office})
+    >>> x = ibis.memtable(pd.DataFrame({"resource": ["r", "s"], "team": [None, "t"]}))
+    >>> with_calendar_column(x, cals).order_by("resource").calendar.to_list()
+    ['office', '24x7']
+    """
     import ibis
 
-    if all(c.always_open for c in cals.all().values()):
-        return x.mutate(
-            calendar=ibis.literal(cals.default.name), wait_bus_us=x.wait_us, proc_bus_us=x.proc_us
-        ), None
     res = x.select("resource", "team").distinct().to_pandas()
     res["calendar"] = [cals.for_resource(r, tm).name for r, tm in zip(res.resource, res.team, strict=True)]
     mapping = ibis.memtable(res.rename(columns={"resource": "m_res", "team": "m_team"}))
@@ -466,7 +471,19 @@ def _with_business_time(
             x.team.fill_null("") == mapping.m_team.fill_null(""),
         ],
     )
-    x = x.drop("m_res", "m_team").mutate(calendar=lambda s: s.calendar.fill_null(cals.default.name))
+    return x.drop("m_res", "m_team").mutate(calendar=lambda s: s.calendar.fill_null(cals.default.name))
+
+
+def _with_business_time(
+    log: EventLog, x: ibis.Table, cals: CalendarSet
+) -> tuple[ibis.Table, BusinessClock | None]:
+    import ibis
+
+    if all(c.always_open for c in cals.all().values()):
+        return x.mutate(
+            calendar=ibis.literal(cals.default.name), wait_bus_us=x.wait_us, proc_bus_us=x.proc_us
+        ), None
+    x = with_calendar_column(x, cals)
     bounds = (
         x.aggregate(lo=ibis.least(x.start_us.min(), x.wait_from_us.min(), x.end_us.min()), hi=x.end_us.max())
         .to_pandas()

@@ -10,10 +10,12 @@ import pandas as pd
 from flowlens.analysis.bottlenecks.grid import NOMINAL_US, period_starts, time_grid
 from flowlens.analysis.bottlenecks.ranking import NO_TEAM, check_level
 from flowlens.errors import ConfigError
+from flowlens.timing.business import BusinessClock
 from flowlens.timing.enablement import drop_tables
+from flowlens.timing.model import with_calendar_column
 
 if TYPE_CHECKING:
-    from flowlens.timing.calendars import WorkCalendar
+    from flowlens.timing.calendars import CalendarSet, WorkCalendar
     from flowlens.timing.model import TimeModel
 
 US = 1_000_000
@@ -54,6 +56,7 @@ def utilisation(
     high: float = HIGH_UTILISATION,
     min_available: float = 0.1,
     other_work: pd.DataFrame | None = None,
+    calendars: CalendarSet | None = None,
 ) -> pd.DataFrame:
     """Utilisation rho = busy time / available working time, per resource or team and period.
 
@@ -77,6 +80,10 @@ def utilisation(
     :func:`flowlens.analysis.other_work.other_work_intervals`) is the log's resources' work
     outside the log: it counts as busy time (and extends their active span).
 
+    ``calendars``: measure working time on these instead of the time model's (e.g. the hours
+    :func:`~flowlens.timing.discovery.discover_calendars` finds); only the instances' calendar
+    names change, nothing of the time model is computed again.
+
     ``freq``: ``W`` (local weeks from Monday) or ``D`` (local days). Columns: the key
     (``resource`` or ``team``), ``period`` (start, in the log's zone), ``servers`` (resources
     active in the period), ``busy_s``, ``busy_in_calendar_s``, ``available_s``,
@@ -99,6 +106,12 @@ def utilisation(
     i = tm.instances
     work = i.filter(~i.wait_activity & i.resource.notnull() & i.start_us.notnull())
     work = work.select("eid", "resource", "team", "calendar", "start_us", "end_us")
+    calset, clock = tm.calendars, tm.clock
+    if calendars is not None:
+        calset = calendars
+        work = with_calendar_column(work.drop("calendar"), calendars).select(
+            "eid", "resource", "team", "calendar", "start_us", "end_us"
+        )
     if other_work is not None and len(other_work):
         from flowlens.analysis.other_work import other_work_table
 
@@ -143,6 +156,11 @@ def utilisation(
     tz = tm.log.timezone
     grid = time_grid(int(units["first"].min()), int(units["last"].max()), freq, tz)
     times = period_starts(grid, tz)
+    if calendars is not None:
+        # the work's own span: every interval clocked below lies inside it
+        open_all = all(c.always_open for c in calendars.all().values())
+        lo, hi = int(units["first"].min()), int(units["last"].max())
+        clock = None if open_all else BusinessClock(calendars.all(), lo, hi)
 
     # busy: merge each unit's intervals (gaps and islands), clip them to periods
     keys = ["fl_group", "resource"]
@@ -161,17 +179,17 @@ def utilisation(
     j = j.mutate(cs=ibis.greatest(j.s, j.p_lo), ce=ibis.least(j.e, j.p_hi))
     j = j.mutate(fl_id=ibis.row_number().over(order_by=[j.fl_group, j.resource, j.fl_island, j.p_k]))
     stored: list[ibis.Table] = []  # read by this function alone
-    if tm.clock is not None:
+    if clock is not None:
         j = tm.log.engine.materialize(j, prefix="fl_busy")
         stored.append(j)
-        a = tm.clock.add_clock(
+        a = clock.add_clock(
             j.select(fl_key="fl_id", calendar="calendar", t="cs"),
             key="fl_key",
             time_col="t",
             calendar_col="calendar",
             out="b",
         )
-        b = tm.clock.add_clock(
+        b = clock.add_clock(
             j.select(fl_key="fl_id", calendar="calendar", t="ce"),
             key="fl_key",
             time_col="t",
@@ -192,7 +210,7 @@ def utilisation(
     drop_tables(tm.log, *stored)
 
     # available: the unit's calendar over each period clipped to its active span
-    cals = tm.calendars.all()
+    cals = calset.all()
     rows = []
     for u in units.itertuples(index=False):
         lo_k = int(np.searchsorted(grid, u.first, side="right") - 1)
@@ -200,7 +218,7 @@ def utilisation(
         ks = np.arange(max(lo_k, 0), min(max(hi_k, lo_k + 1), len(grid) - 1))
         t1 = np.maximum(grid[ks], int(u.first))
         t2 = np.minimum(grid[ks + 1], int(u.last))
-        cal = cals.get(u.calendar) or tm.calendars.default
+        cal = cals.get(u.calendar) or calset.default
         avail = _working_us(cal, t1, np.maximum(t2, t1))
         rows.append(pd.DataFrame({"fl_group": u.fl_group, "resource": u.resource, "k": ks, "avail": avail}))
     avail_df = pd.concat(rows, ignore_index=True)
