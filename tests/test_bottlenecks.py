@@ -183,6 +183,20 @@ def test_utilisation_on_other_calendars_equals_the_time_model_built_on_them(leve
     assert with_other.busy_s.sum() == given.busy_s.sum() + 6 * H
 
 
+def test_other_work_outside_the_log_counts_inside_its_calendar() -> None:
+    # other work a week after the log's last event: its busy time in office hours is working
+    # time, on the time model's calendars as on others (the time model's clock ends with the log)
+    cals = CalendarSet.from_dict(OFFICE_WITH_HOLIDAY)
+    other = pd.DataFrame(
+        {"resource": ["r"], "start_us": [1705395600 * 10**6], "end_us": [1705417200 * 10**6]}
+    )  # Tue 2024-01-16 09:00-15:00
+    on_tm = utilisation(time_model(utilisation_log(), calendars=cals), other_work=other, freq="W")
+    on_given = utilisation(time_model(utilisation_log()), other_work=other, freq="W", calendars=cals)
+    pd.testing.assert_frame_equal(on_tm, on_given)
+    late = on_tm[(on_tm.resource == "r") & (on_tm.period >= pd.Timestamp("2024-01-15", tz="UTC"))].iloc[0]
+    assert (late.busy_s, late.busy_in_calendar_s) == (6 * H, 6 * H)
+
+
 def wip_log() -> flowlens.EventLog:
     rows = [
         ("c1", "a", "r1", "2024-01-02 08:00", "2024-01-02 09:00"),

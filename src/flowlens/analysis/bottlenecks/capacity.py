@@ -106,7 +106,7 @@ def utilisation(
     i = tm.instances
     work = i.filter(~i.wait_activity & i.resource.notnull() & i.start_us.notnull())
     work = work.select("eid", "resource", "team", "calendar", "start_us", "end_us")
-    calset, clock = tm.calendars, tm.clock
+    calset = tm.calendars
     if calendars is not None:
         calset = calendars
         work = with_calendar_column(work.drop("calendar"), calendars).select(
@@ -156,11 +156,11 @@ def utilisation(
     tz = tm.log.timezone
     grid = time_grid(int(units["first"].min()), int(units["last"].max()), freq, tz)
     times = period_starts(grid, tz)
-    if calendars is not None:
-        # the work's own span: every interval clocked below lies inside it
-        open_all = all(c.always_open for c in calendars.all().values())
-        lo, hi = int(units["first"].min()), int(units["last"].max())
-        clock = None if open_all else BusinessClock(calendars.all(), lo, hi)
+    # clocked on the work's own span, other work included: the time model's clock covers the
+    # log's span only, and a time outside a clock's span reads as no working time
+    lo, hi = int(units["first"].min()), int(units["last"].max())
+    open_all = all(c.always_open for c in calset.all().values())
+    clock = None if open_all else BusinessClock(calset.all(), lo, hi)
 
     # busy: merge each unit's intervals (gaps and islands), clip them to periods
     keys = ["fl_group", "resource"]
