@@ -69,9 +69,7 @@ def test_planned_recompute_in_affected_cases_equals_recompute_everywhere() -> No
         assert rp.planned_activities == {"Verify": "another party"}
         assert "Verify" in rp.transparent
         x = rework.repeat_instances(ctx)
-        work = ~rework.isin(x.acode, rework.codes_of(ctx, rp.transparent))
-        v = rework._visits(ctx, x, rp.transparent)
-        full = rework._with_visits(x, work, v, rework.bounces(ctx).claims)
+        full = rework._with_visits(x, rework._visits(ctx, x, rp.transparent), rework.bounces(ctx).claims)
         full = rework.repeat_view(ctx, full)
         got, want = _frame(rp.table), _frame(full)
         assert got.anchor.sum() > 20 and got.has_req.any() and got.has_cust.any() and got.fail.any()

@@ -299,8 +299,6 @@ def _repeat_instances(ctx: FindingContext) -> ibis.Table:
 
 
 def _repeats(ctx: FindingContext) -> Repeats:
-    import ibis
-
     acts = activities_of(ctx)
     log = ctx.log
     x = repeat_instances(ctx)
@@ -312,7 +310,7 @@ def _repeats(ctx: FindingContext) -> Repeats:
     # were held uncompressed (10^6 events under 100 MB: +0.31 GB of spill; methods 4.1).
     slices = case_slices(log)
     visits = [_visits(ctx, case_slice(x, r), transparent) for r in slices]
-    planned = _planned(ctx, x, visits, transparent, never_planned)
+    planned = _planned(ctx, x, union_all(visits), never_planned)
     extra = sorted(planned.activity[planned.planned != ""].astype(str)) if not planned.empty else []
     # planned repeats are waiting for the other steps' visits: recomputed below, in the cases
     # that have one (the visit columns are computed case by case, so the other cases' stay)
@@ -321,30 +319,14 @@ def _repeats(ctx: FindingContext) -> Repeats:
     parts = []
     for r, v in zip(slices, visits, strict=True):
         xs = case_slice(x, r)
-        scratch = [v.numbers, v.returns]
-        work = ~isin(xs.acode, codes_of(ctx, transparent))
+        scratch = [v]
         if extra:
-            # the cases with a planned repeat, stored (one row per case): the visits' statements
-            # read their instances several times
-            hit = ctx.store(
-                xs.filter(isin(xs.acode, codes_of(ctx, extra))).select(h_case="case_idx").distinct(),
-                prefix="fl_rework_hit",
-            )
-            scratch.append(hit)
+            hit = xs.filter(isin(xs.acode, codes_of(ctx, extra))).select(h_case="case_idx").distinct()
+            keep = v.anti_join(hit, v.v_case == hit.h_case)
+            # read once, by the join below: not stored apart
             xh = xs.semi_join(hit, xs.case_idx == hit.h_case)
-            vh = _visits(ctx, xh, transparent_all)
-            scratch += [vh.numbers, vh.returns]
-            v = Visits(
-                v.numbers.anti_join(hit, v.numbers.case_idx == hit.h_case).union(vh.numbers, distinct=False),
-                v.returns.anti_join(hit, v.returns.a_case == hit.h_case).union(vh.returns, distinct=False),
-            )
-            # in the cases with a planned repeat, the planned steps are no work either
-            hc = hit.select(hc_case="h_case", in_hit=ibis.literal(True))
-            xs = xs.left_join(hc, xs.case_idx == hc.hc_case).drop("hc_case")
-            work = ~isin(xs.acode, codes_of(ctx, transparent)) & ~(
-                xs.in_hit.fill_null(False) & isin(xs.acode, codes_of(ctx, extra))
-            )
-        parts.append(ctx.store(_with_visits(xs, work, v, claims), prefix="fl_rework"))
+            v = keep.union(_visits(ctx, xh, transparent_all, scratch=scratch), distinct=False)
+        parts.append(ctx.store(_with_visits(xs, v, claims), prefix="fl_rework"))
         # the slice's visit columns are in the repeat table now
         drop_tables(log, *scratch)
     t = repeat_view(ctx, union_all(parts))
@@ -371,28 +353,14 @@ def repeat_view(ctx: FindingContext, stored: ibis.Table) -> ibis.Table:
     return stored_view(ctx, stored, REPEAT_FLAGS)
 
 
-@dataclass
-class Visits:
-    """The visit columns of the work instances of some cases (:func:`_visits`), as two small
-    stored tables: every other work instance's visit is its occurrence (``occ``), and only a
-    return carries more.
-
-    ``numbers``: case_idx, c_eid, c_visit: the visit of the repeated instances of the steps that
-    continue a visit somewhere in the case (the others' visit is their occurrence);
-    ``returns``: the returns (first instances of a visit >= 2): a_eid, a_case, a_prev_pos,
-    a_prev_eid (the previous visit's last instance), a_body (work instances in between),
-    has_req, has_cust, fail, new_contact, interval_us, wait_before and together (read by the
-    planned-repeat rules alone)."""
-
-    numbers: ibis.Table
-    returns: ibis.Table
-
-
-def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visits:
-    """The visit columns (:class:`Visits`) of the work instances of ``x`` (not waiting, routing
-    or planned: the steps ``transparent``). Every column is computed for the instances that
-    repeat a step of the case (a few of them): a step's first instance in a case is its first
-    visit and no return. The caller drops the two tables once the repeat table holds them.
+def _visits(
+    ctx: FindingContext, x: ibis.Table, transparent: list[str], *, scratch: list[ibis.Table] | None = None
+) -> ibis.Table:
+    """The visit columns of :class:`Repeats` for the work instances of ``x`` (not waiting,
+    routing or planned): v_eid, v_case, v_acode, v_first (the step's first instance in the
+    case) and :data:`VISIT_COLUMNS` (:func:`_with_visits` joins them to ``x``): stored, or with
+    ``scratch`` an expression read once, its stored work table added to ``scratch`` for the
+    caller to drop after that read.
 
     Whether work was done between two instances of a step is judged by time, not by position:
     a step recorded while the later sitting was already under way (BPIC 2012's offer events
@@ -409,9 +377,20 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visit
         "eid", "case_idx", "pos", "acode", "occ", "start_us", "end_us", "start_rec",
         prev_pos="prev_same_pos", prev_end="prev_same_end", prev_eid="prev_same_eid",
     )  # fmt: skip
+    wc = ibis.window(group_by=k.case_idx, order_by=k.pos)
+    p_act, p_start = k.acode.lag().over(wc), k.start_rec.lag().over(wc)
+    n_act, n_start = k.acode.lead().over(wc), k.start_rec.lead().over(wc)
+    # recorded at the same moment as the work step before or after it (recorded times; a
+    # moment, not a date: at midnight, in a date-only log, every step of a day would be
+    # "together"); kept as one flag, not the neighbours' four columns
+    together = (
+        ((p_act != k.acode) & ((k.start_rec - p_start).abs() <= TOGETHER_US)).fill_null(False)
+        | ((n_act != k.acode) & ((n_start - k.start_rec).abs() <= TOGETHER_US)).fill_null(False)
+    ) & ((k.start_rec % DAY_US) != 0)
+    w = ctx.store(k.mutate(together=together), prefix="fl_rework_w")
     # work of other steps between the previous instance of the step and this one: after the
     # previous one ended and before this one started
-    i = k.filter(k.prev_pos.notnull()).select(
+    i = w.filter(w.prev_pos.notnull()).select(
         i_eid="eid",
         i_case="case_idx",
         i_pos="pos",
@@ -420,7 +399,7 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visit
         i_p="prev_pos",
         i_e0="prev_end",
     )
-    j = k.select(j_case="case_idx", j_pos="pos", j_act="acode", j_s="start_rec", j_e="end_us")
+    j = w.select(j_case="case_idx", j_pos="pos", j_act="acode", j_s="start_rec", j_e="end_us")
     bt = i.join(
         j,
         [
@@ -437,7 +416,7 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visit
     # (text, from the log), looked up by eid for the repeated instances alone and kept as two
     # booleans
     pv = x.select(pv_eid="eid", prev_ofail="ofail")
-    rp = k.filter(k.prev_eid.notnull()).select(r_eid="eid", r_prev="prev_eid")
+    rp = w.filter(w.prev_eid.notnull()).select(r_eid="eid", r_prev="prev_eid")
     rp = rp.left_join(pv, rp.r_prev == pv.pv_eid)
     cons = contacts_of(ctx)
     if cons is None:
@@ -449,35 +428,33 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visit
         rp = rp.left_join(pc, rp.r_prev == pc.pc_eid)
         other = (rp.con != rp.prev_con).fill_null(False)
     rp = rp.select("r_eid", r_failed=rp.prev_ofail.fill_null(False), r_other=other)
-    # the repeated instances alone (a step's first instance in the case starts its first visit)
-    n = k.filter(k.prev_pos.notnull())
-    n = n.left_join(bt, n.eid == bt.i_eid).drop("i_eid")
+    n = w.left_join(bt, w.eid == bt.i_eid).drop("i_eid")
     n = n.left_join(rp, n.eid == rp.r_eid).drop("r_eid")
     between = n.between.fill_null(0)
     prev_failed = n.r_failed.fill_null(False)
     other_contact = n.r_other.fill_null(False)
     # a new visit unless nothing was done since the previous instance of the step and that one
     # did not fail (or it is another contact of the customer: a repeat contact)
-    new = (between > 0) | prev_failed | other_contact
+    new = n.prev_pos.isnull() | (between > 0) | prev_failed | other_contact
     n = n.select(
-        "eid", "case_idx", "pos", "acode", "occ", "start_us", "start_rec", "prev_pos", "prev_eid",
+        "eid", "case_idx", "pos", "acode", "occ", "start_us", "together", "prev_pos", "prev_eid",
         new=new, body_work=between, prev_failed=prev_failed, other_contact=other_contact,
     )  # fmt: skip
     nt = ctx.store(n, prefix="fl_rework_v")
+    drop_tables(ctx.log, w)  # read by nt alone
     # The visit is the running count of new instances of the step. Where every instance of
     # the step in the case is new (all but a few per cent of them) that is its occurrence;
     # the steps of a case with a continuing instance are numbered by an ordered pass over
-    # their repeated instances alone (not over every work instance), from a row number among
-    # the new (or the continuing) ones: for a new instance that count plus the step's first
-    # instance, for a continuing one the occurrence minus the continuations so far (a running
-    # sum is a framed aggregate, several times slower in DuckDB than a row number).
+    # their instances alone (not over every work instance), from a row number among the new
+    # (or the continuing) instances: for a new instance it is that count, for a continuing
+    # one the occurrence minus the continuations so far (a running sum is a framed
+    # aggregate, several times slower in DuckDB than a row number).
     cg = nt.filter(~nt.new).select(g_case="case_idx", g_act="acode").distinct()
     c = nt.semi_join(cg, [nt.case_idx == cg.g_case, nt.acode == cg.g_act])
     rn = ibis.row_number().over(ibis.window(group_by=[c.case_idx, c.acode, c.new], order_by=c.pos)) + 1
     # (the case index kept: a statement short of memory is retried by slices of cases)
     cv = ctx.store(
-        c.select("case_idx", c_eid="eid", c_visit=ibis.ifelse(c.new, rn + 1, c.occ - rn)),
-        prefix="fl_rework_cv",
+        c.select("case_idx", c_eid="eid", c_visit=ibis.ifelse(c.new, rn, c.occ - rn)), prefix="fl_rework_cv"
     )
     cvj = cv.select("c_eid", "c_visit")
     n = nt.left_join(cvj, nt.eid == cvj.c_eid)
@@ -488,26 +465,9 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visit
     # the previous visit's start (its earliest start): the instances of visit - 1 joined to
     # the returns, not an aggregate of every visit
     q = a.select(q_eid="eid", q_case="case_idx", q_act="acode", q_visit=a.visit - 1)
-    kv = k.left_join(cvj, k.eid == cvj.c_eid)
-    # (a view: the returns' side joined the numbers too, and Ibis takes one table twice in a
-    # join only as two views)
-    kv = kv.select("case_idx", "acode", "start_us", visit=kv.c_visit.fill_null(kv.occ)).view()
-    vs = kv.join(q, [kv.case_idx == q.q_case, kv.acode == q.q_act, kv.visit == q.q_visit])
+    vs = n.join(q, [n.case_idx == q.q_case, n.acode == q.q_act, n.visit == q.q_visit])
     vs = vs.group_by("q_eid").aggregate(prev_vstart=vs.start_us.min())
     a = a.join(vs, a.eid == vs.q_eid)
-    # recorded at the same moment as the work step before or after it (recorded times; a
-    # moment, not a date: at midnight, in a date-only log, every step of a day would be
-    # "together"): the neighbours of the returns alone, not an ordered pass over every work
-    # instance (a window by case: 1.6 of rework's 12.7 CPU s at 10^6 events)
-    ret = a.select(r_eid="eid", r_case="case_idx", r_pos="pos", r_p="prev_pos")
-    pn = _neighbour(k, ret, -1).rename(p_eid="r_eid", p_act="nb_act", p_start="nb_start")
-    nn = _neighbour(k, ret, 1).rename(n_eid="r_eid", n_act="nb_act", n_start="nb_start")
-    a = a.left_join(pn, a.eid == pn.p_eid).drop("p_eid")
-    a = a.left_join(nn, a.eid == nn.n_eid).drop("n_eid")
-    together = (
-        ((a.p_act != a.acode) & ((a.start_rec - a.p_start).abs() <= TOGETHER_US)).fill_null(False)
-        | ((a.n_act != a.acode) & ((a.n_start - a.start_rec).abs() <= TOGETHER_US)).fill_null(False)
-    ) & ((a.start_rec % DAY_US) != 0)
     # requests, customer steps and failures in the loop (after the previous instance, up to and
     # including this one), any instance of the case: a range join with the (few) marked
     # instances, not running counts over every instance of the log
@@ -527,7 +487,6 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visit
     has_req = (a.d_req > 0).fill_null(False)
     a = a.select(
         a_eid="eid",
-        a_case="case_idx",
         a_prev_pos="prev_pos",
         a_prev_eid="prev_eid",
         a_body="body_work",
@@ -539,53 +498,42 @@ def _visits(ctx: FindingContext, x: ibis.Table, transparent: list[str]) -> Visit
         interval_us=a.start_us - a.prev_vstart,
         # the case's idle time just before the return (customer waiting, methods 6.3)
         wait_before="c_wait",
-        together=together,
     )
-    returns = ctx.store(a, prefix="fl_rework_a")
-    drop_tables(ctx.log, nt)  # read by the two tables alone
-    return Visits(cv, returns)
-
-
-def _neighbour(k: ibis.Table, ret: ibis.Table, step: int) -> ibis.Table:
-    """The work instance of ``k`` just before (``step`` -1) or after (+1) each return of ``ret``
-    (r_eid, r_case, r_pos and r_p, the previous instance of its step) in its case: r_eid,
-    nb_act, nb_start (its activity code and recorded start). Mostly the adjacent instance
-    (eid ± 1); where that one is no work (waiting, routing, a planned repeat) the nearest work
-    instance by position, from a range join of those returns alone: before a return it lies
-    at or after the previous instance of the step, which is work."""
-    kn = k.select(nb_eid="eid", nb_case="case_idx", nb_pos="pos", nb_act="acode", nb_start="start_rec")
-    direct = ret.join(kn, kn.nb_eid == ret.r_eid + step).select("r_eid", "nb_act", "nb_start")
-    rest = ret.anti_join(kn, kn.nb_eid == ret.r_eid + step)
-    kr = kn.view()
-    if step < 0:
-        cond = [kr.nb_case == rest.r_case, kr.nb_pos < rest.r_pos, kr.nb_pos >= rest.r_p]
-    else:
-        cond = [kr.nb_case == rest.r_case, kr.nb_pos > rest.r_pos]
-    far = rest.join(kr, cond)
-    far = far.group_by("r_eid").aggregate(
-        nb_act=far.nb_act.argmax(far.nb_pos) if step < 0 else far.nb_act.argmin(far.nb_pos),
-        nb_start=far.nb_start.argmax(far.nb_pos) if step < 0 else far.nb_start.argmin(far.nb_pos),
+    v = n.mutate(anchor=(n.visit >= 2) & n.new)
+    v = v.left_join(a, v.eid == a.a_eid)
+    v = v.select(
+        v_eid="eid",
+        v_case="case_idx",
+        v_acode="acode",
+        v_first=v.occ == 1,
+        visit="visit",
+        anchor="anchor",
+        prev_pos="a_prev_pos",
+        prev_eid="a_prev_eid",
+        body_work="a_body",
+        has_req=v.has_req.fill_null(False),
+        has_cust=v.has_cust.fill_null(False),
+        fail=v.fail.fill_null(False),
+        new_contact=v.new_contact.fill_null(False),
+        interval_us="interval_us",
+        wait_before="wait_before",
+        together="together",
     )
-    return direct.union(far, distinct=False)
+    if scratch is not None:
+        scratch += [nt, cv]  # read by v, which the caller reads once: dropped by the caller
+        return v
+    v = ctx.store(v, prefix="fl_rework_v")
+    drop_tables(ctx.log, nt, cv)  # read by v alone
+    return v
 
 
-def _with_visits(x: ibis.Table, work: ibis.Value, v: Visits, bounce: ibis.Table | None) -> ibis.Table:
-    """The instance table ``x`` with the visit columns ``v`` of its work instances (``work``;
-    false or null on the others) and whether an instance is a ping-pong claim (``bounce``: the
-    claimed instances' eids): the stored columns of :class:`Repeats` (:data:`REPEAT_COLUMNS`)."""
+def _with_visits(x: ibis.Table, v: ibis.Table, bounce: ibis.Table | None) -> ibis.Table:
+    """The instance table ``x`` with the visit columns ``v`` of its work instances (false or
+    null on the others) and whether an instance is a ping-pong claim (``bounce``: the claimed
+    instances' eids): the stored columns of :class:`Repeats` (:data:`REPEAT_COLUMNS`)."""
     import ibis
 
-    t = x.mutate(is_work=work)
-    nv = v.numbers.select("c_eid", "c_visit")
-    t = t.left_join(nv, t.eid == nv.c_eid)
-    t = t.left_join(v.returns, t.eid == v.returns.a_eid)
-    t = t.mutate(
-        visit=ibis.ifelse(t.is_work, t.c_visit.fill_null(t.occ), ibis.null()),
-        anchor=t.a_eid.notnull(),
-        prev_pos=t.a_prev_pos,
-        prev_eid=t.a_prev_eid,
-        body_work=t.a_body,
-    )
+    t = x.left_join(v, x.eid == v.v_eid)
     if bounce is not None:
         bc = bounce.select(b_eid="eid", bounce=ibis.literal(True))
         t = t.left_join(bc, t.eid == bc.b_eid)
@@ -596,13 +544,10 @@ def _with_visits(x: ibis.Table, work: ibis.Value, v: Visits, bounce: ibis.Table 
     return t.select(*REPEAT_COLUMNS)
 
 
-def _planned(
-    ctx: FindingContext, x: ibis.Table, visits: list[Visits], transparent: list[str], never: set[str]
-) -> pd.DataFrame:
+def _planned(ctx: FindingContext, x: ibis.Table, v: ibis.Table, never: set[str]) -> pd.DataFrame:
     """Per activity with >= :data:`MIN_JUDGED` returns without failure evidence: the shares of
     the planned-repeat rules (module docstring) and the reason it is planned, or "" (``x``
-    the instance table, ``visits`` the visit columns of its work instances, those not of the
-    steps ``transparent``: :func:`_visits`)."""
+    the instance table, ``v`` its visit columns: :func:`_visits`)."""
     cols = [
         "activity",
         "returns",
@@ -614,10 +559,7 @@ def _planned(
         "together",
         "planned",
     ]
-    an = union_all([v.returns for v in visits])
-    an = an.select(
-        "fail", "new_contact", "interval_us", "wait_before", "together", v_eid="a_eid", prev_eid="a_prev_eid"
-    )  # fmt: skip
+    an = v.filter(v.anchor)
     xs = x.select(a_eid="eid", activity="activity", case_idx="case_idx", pos="pos")
     an = an.join(xs, an.v_eid == xs.a_eid)
     a = an.filter(~an.fail & ~an.new_contact)
@@ -637,8 +579,7 @@ def _planned(
     # every work instance has a visit: the cases per activity from the codes
     codes = activity_codes(ctx)
     # every work instance has a visit, and each case with the step one first instance
-    f = x.filter((x.occ == 1) & ~isin(x.acode, codes_of(ctx, transparent)))
-    per = f.group_by(v_acode="acode").aggregate(cases=f.count())
+    per = v.group_by("v_acode").aggregate(cases=v.v_first.cast("int64").sum())
     per = per.join(codes, per.v_acode == codes.acode)
     with_act = per.select(activity="k_act", cases="cases").to_pandas()
     with_act = dict(zip(with_act.activity.astype(str), with_act.cases.astype(int), strict=True))
