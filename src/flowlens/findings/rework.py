@@ -1043,8 +1043,8 @@ def loop_bodies(
     r = r.mutate(rk=ibis.row_number().over(ibis.window(group_by=r.acode, order_by=[r.eid.hash(), r.eid])))
     # The sample is stored (at most ``sample`` rows per head) before the body's instances are
     # joined to it: the range join then builds its hash table on the sample, whatever the size
-    # of the log. As one statement with the window, DuckDB held 9.06 GB (over a 6 GB limit) in
-    # it at 10^8 events.
+    # of the log (as one statement with the window, a 10^8-event run under a 6 GB limit was
+    # sampled at 9.06 GB resident in it: benchmarks/results/stages, s12).
     rs = ctx.store(r.filter(r.rk < sample).drop("rk"), prefix="fl_rework_sample")
     b = t.filter(t.visit.notnull()).select(b_case="case_idx", b_pos="pos", b_acode="acode")
     j = rs.join(b, [rs.case_idx == b.b_case, b.b_pos > rs.prev_pos, b.b_pos < rs.pos])
