@@ -10,6 +10,8 @@ detector caches):
 
 * ``repeats``: ``rework.repeats(ctx)`` (the shared instance table, the repeat table and
   ping-pong's bounces);
+* ``rework``: ``rework.detect_rework(ctx)`` (after ``repeats``: the loop claims, the heads'
+  figures, the loop bodies and the findings);
 * ``assignment_returns``: ``pingpong.assignment_returns(ctx)``;
 * ``journey_steps``: ``_customer.steps(ctx)`` (the journey detectors' instance table);
 * ``journey_prices``: every journey claim resolved and priced (``_customer.price``);
@@ -69,7 +71,7 @@ def reference_package(ref: str, src: Path, dest: Path) -> Path:
 
 
 #: the steps, in the order a side runs them
-STEPS = ("repeats", "assignment_returns", "journey_steps", "journey_prices", "no_effect", "merge")
+STEPS = ("repeats", "rework", "assignment_returns", "journey_steps", "journey_prices", "no_effect", "merge")
 #: the context caches of the findings package (dropped before each side's sequence)
 CACHES = ("_rework_signals", "_journey_findings", "_flowlens_no_effect", "_flowlens_no_effect_removals")
 
@@ -99,6 +101,8 @@ def run_step(name: str, pkg: str, ctx: Any) -> Any:
             bounces=t.bounce.cast("int64").sum(),
         ).to_pandas()
         return [int(x) for x in row.iloc[0]]
+    if name == "rework":
+        return mod(f"{pkg}.rework").detect_rework(ctx)
     if name == "assignment_returns":
         return len(mod(f"{pkg}.pingpong").assignment_returns(ctx))
     if name == "journey_steps":
