@@ -106,9 +106,8 @@ def utilisation(
     i = tm.instances
     work = i.filter(~i.wait_activity & i.resource.notnull() & i.start_us.notnull())
     work = work.select("eid", "resource", "team", "calendar", "start_us", "end_us")
-    calset = tm.calendars
+    calset = tm.calendars if calendars is None else calendars
     if calendars is not None:
-        calset = calendars
         work = with_calendar_column(work.drop("calendar"), calendars).select(
             "eid", "resource", "team", "calendar", "start_us", "end_us"
         )
@@ -154,11 +153,11 @@ def utilisation(
     if units.empty:
         return pd.DataFrame(columns=columns)
     tz = tm.log.timezone
-    grid = time_grid(int(units["first"].min()), int(units["last"].max()), freq, tz)
+    lo, hi = int(units["first"].min()), int(units["last"].max())
+    grid = time_grid(lo, hi, freq, tz)
     times = period_starts(grid, tz)
     # clocked on the work's own span, other work included: the time model's clock covers the
     # log's span only, and a time outside a clock's span reads as no working time
-    lo, hi = int(units["first"].min()), int(units["last"].max())
     open_all = all(c.always_open for c in calset.all().values())
     clock = None if open_all else BusinessClock(calset.all(), lo, hi)
 
