@@ -334,12 +334,23 @@ def _partial_periods(result: SlaResult, periods: list[str], period: str) -> list
 
 
 def _trend(counts: np.ndarray) -> float | None:
-    """OLS slope of counts per period divided by their mean (relative change per period)."""
-    if counts.size < 3 or counts.mean() <= 0:
+    """OLS slope of counts per period divided by their mean (relative change per period).
+
+    In closed form on the integer counts, so the one rounding is the final division: a least-squares
+    solver's last digit depends on the machine's numpy and BLAS, and the report must not.
+
+    >>> _trend(np.array([10.0, 20.0, 30.0]))
+    0.5
+    """
+    n = counts.size
+    c = counts.astype(np.int64)
+    total = int(c.sum())
+    if n < 3 or total <= 0:
         return None
-    x = np.arange(counts.size, dtype=float)
-    slope = float(np.polyfit(x, counts, 1)[0])
-    return slope / float(counts.mean())
+    # slope = sum((x - mean x) * y) / sum((x - mean x)^2) with x = 0..n-1, doubled to stay in integers:
+    # sum((2x - (n - 1)) * y) / 2 over n (n^2 - 1) / 12; divided by the mean total / n
+    doubled = int(((2 * np.arange(n, dtype=np.int64) - (n - 1)) * c).sum())
+    return 6 * doubled / ((n * n - 1) * total)
 
 
 # -- everything for one rule: CLI and report -------------------------------------------------------
