@@ -86,6 +86,20 @@ def shared_path(name: str) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def tiny_bank_seed5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated tiny bank (seed 5, no remedies, Parquet): its folder, read only.
+
+    Four modules (journeys, segments, the Chinese report, the call continuation) each read it;
+    generated once per xdist worker, not once per module (the generator is deterministic, so
+    every module sees the same files it generated itself before)."""
+    from flowlens.synth import generate_bank
+
+    out = tmp_path_factory.mktemp("bank_tiny_seed5")
+    generate_bank("tiny", seed=5, out_dir=out, remedies="none", formats=("parquet",))
+    return out
+
+
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run the command line in-process: (exit status, stdout, stderr)."""
     from flowlens.cli import main as cli_main

@@ -382,18 +382,9 @@ def test_callcenter_priorities_compared(calls) -> None:
 
 
 # -- the synthetic bank (tiny) -----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from flowlens.synth import generate_bank
-
-    out = tmp_path_factory.mktemp("bank_tiny")
-    generate_bank("tiny", seed=5, out_dir=out, remedies="none", formats=("parquet",))
-    return out
-
-
-def test_tiny_contacts_and_fcr_agree_with_the_case_table(tiny) -> None:
-    log = flowlens.read_log(tiny / "events.parquet")
-    cases = pd.read_parquet(tiny / "cases.parquet")
+def test_tiny_contacts_and_fcr_agree_with_the_case_table(tiny_bank_seed5) -> None:
+    log = flowlens.read_log(tiny_bank_seed5 / "events.parquet")
+    cases = pd.read_parquet(tiny_bank_seed5 / "cases.parquet")
     j = journeys(log, customer=None)  # one issue per case, as in the generator's case table
     m = j.issues.merge(cases, left_on="issue_id", right_on="case_id", suffixes=("", "_gt"))
     assert len(m) == len(cases) == len(j.issues)
@@ -402,9 +393,9 @@ def test_tiny_contacts_and_fcr_agree_with_the_case_table(tiny) -> None:
     assert si["fcr"].astype(bool).mean() == pytest.approx((si["contacts_gt"] == 1).mean())
 
 
-def test_tiny_phone_transfer_and_abandonment_follow_the_generator_definitions(tiny) -> None:
-    log = flowlens.read_log(tiny / "events.parquet")
-    ev = pd.read_parquet(tiny / "events.parquet")
+def test_tiny_phone_transfer_and_abandonment_follow_the_generator_definitions(tiny_bank_seed5) -> None:
+    log = flowlens.read_log(tiny_bank_seed5 / "events.parquet")
+    ev = pd.read_parquet(tiny_bank_seed5 / "events.parquet")
     ph_ids = ev.loc[ev["activity"] == "IVR Menu", "contact_id"].dropna().unique()
     acts = ev[ev["contact_id"].isin(ph_ids)].groupby("contact_id")["activity"].agg(set)
     answered = acts.map(lambda s: "Agent Answers" in s)
@@ -417,14 +408,16 @@ def test_tiny_phone_transfer_and_abandonment_follow_the_generator_definitions(ti
     assert phone["abandonment_rate"] == pytest.approx(abandoned[offered].sum() / offered.sum())
 
 
-def test_tiny_with_reason_links_fewer_issues_than_cases(tiny) -> None:
-    log = add_case_attributes(flowlens.read_log(tiny / "events.parquet"), tiny / "cases.parquet")
+def test_tiny_with_reason_links_fewer_issues_than_cases(tiny_bank_seed5) -> None:
+    log = add_case_attributes(
+        flowlens.read_log(tiny_bank_seed5 / "events.parquet"), tiny_bank_seed5 / "cases.parquet"
+    )
     j = journeys(log, attributes=["segment"])
     assert j.columns["reason"] == "reason"
     assert 0.8 * j.summary["cases"] < len(j.issues) <= j.summary["cases"]
     assert j.issues["segment"].notna().all()
     assert 0.4 < j.summary["fcr"] < 0.95
-    linked = j.case_issue.to_pandas().merge(pd.read_parquet(tiny / "cases.parquet"), on="case_id")
+    linked = j.case_issue.to_pandas().merge(pd.read_parquet(tiny_bank_seed5 / "cases.parquet"), on="case_id")
     # every issue holds one customer and one reason
     per = linked.groupby("issue_id").agg(c=("customer_id", "nunique"), r=("reason", "nunique"))
     assert (per["c"] == 1).all() and (per["r"] == 1).all()

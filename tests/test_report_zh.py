@@ -55,12 +55,10 @@ SCENARIO = (
 
 
 @pytest.fixture(scope="module")
-def zh_report(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def zh_report(tiny_bank_seed5: Path):  # type: ignore[no-untyped-def]
     from flowlens.simulation.scenarios import Scenario
-    from flowlens.synth import generate_bank
 
-    out = tmp_path_factory.mktemp("bank_zh")
-    generate_bank("tiny", seed=5, out_dir=out, remedies="none", formats=("parquet",))
+    out = tiny_bank_seed5
     log = add_case_attributes(flowlens.read_log(out / "events.parquet"), out / "cases.parquet")
     opts = ReportOptions(
         lang="zh-CN",

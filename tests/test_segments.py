@@ -320,12 +320,10 @@ def test_drivers_on_a_log_with_behaviours_and_attributes() -> None:
 
 # -- the synthetic bank (tiny) -----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tiny_bank_seed5):
     from flowlens.io.cases import add_case_attributes
-    from flowlens.synth import generate_bank
 
-    out = tmp_path_factory.mktemp("bank_tiny_seg")
-    generate_bank("tiny", seed=5, out_dir=out, remedies="none", formats=("parquet",))
+    out = tiny_bank_seed5
     return add_case_attributes(flowlens.read_log(out / "events.parquet"), out / "cases.parquet"), out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -72,13 +71,9 @@ def test_a_continued_step_is_done_by_the_same_person_at_once_and_a_removed_link_
 
 
 @pytest.fixture(scope="module")
-def calls_model() -> SimulationModel:
+def calls_model(tiny_bank_seed5: Path) -> SimulationModel:
     """The model of the generated tiny bank's service calls (250 issues, 15 transfers)."""
-    from flowlens.synth import generate_bank
-
-    out = tempfile.mkdtemp(prefix="flowlens-continuation-")
-    generate_bank("tiny", seed=5, out_dir=out, remedies="none", formats=("parquet",))
-    ev = pd.read_parquet(f"{out}/events.parquet")
+    ev = pd.read_parquet(tiny_bank_seed5 / "events.parquet")
     calls = ev[ev.process == "service_issue"].drop(columns=["attrs", "activity_zh"])
     return build(observe(flowlens.read_log(calls, tz="Asia/Shanghai")))
 
