@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import flowlens
 from conftest import SHARED, shared_path
 from flowlens.discovery.abstraction import activity_counts
-from flowlens.discovery.dfg import DirectlyFollowsGraph, projected_follows
+from flowlens.discovery.dfg import DirectlyFollowsGraph, _projected_edges_sql, projected_follows
 from flowlens.filters import filter_activities
 from flowlens.report.interactive_map import _levels
 
@@ -118,7 +118,22 @@ def test_projected_graph_is_the_filtered_logs(ts: list[list[str]], keep: set[str
     present = {a for t in ts for a in t}
     if not keep & present:
         return  # nothing kept: no log to compare with
-    _same_graph(projected_follows(log, keep), flowlens.directly_follows(filter_activities(log, keep)))
+    want = flowlens.directly_follows(filter_activities(log, keep))
+    _same_graph(projected_follows(log, keep), want)
+    # a log that is not the gate's table (here all its rows, filtered): the edges by the pairs' join
+    every = log.derive(log.table.filter(log.table.pos >= 0), "all instances")
+    _same_graph(projected_follows(every, keep), want)
+
+
+def test_projected_edges_need_the_stored_order() -> None:
+    """The one-scan edges read each kept instance's successor from the next stored row: when the
+    rows are not in eid order they are not used (the pairs are joined instead)."""
+    log = make_log([["a", "b", "c", "a"], ["a", "c"], ["b", "a", "c"]] * 20, with_start=True)
+    want = flowlens.directly_follows(filter_activities(log, ["a", "c"]))
+    con = log.engine.duckdb
+    con.execute("CREATE OR REPLACE TABLE events AS SELECT * FROM events ORDER BY hash(eid)")
+    assert _projected_edges_sql(log, ["a", "c"]) is None
+    _same_graph(projected_follows(log, ["a", "c"]), want)
 
 
 def test_projected_graph_on_shared_logs() -> None:

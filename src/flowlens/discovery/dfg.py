@@ -136,7 +136,9 @@ def _projected_follows(log: EventLog, keep: list[str]) -> DirectlyFollowsGraph:
         # no kept instance has a start: the projected log has no start times (EventLog.has_start_times)
         nodes = nodes.drop(columns=proc)
     _, edge_cases, starts_c, ends_c = _counts_from_variants(variants(log), keep=keep)
-    edges = _edges_from_pairs(pairs(filter_activities(log, keep).table), with_cases=False)
+    edges = _projected_edges_sql(log, keep) if log.is_ingested_table() else None
+    if edges is None:
+        edges = _edges_from_pairs(pairs(filter_activities(log, keep).table), with_cases=False)
     edges.insert(3, "cases", [edge_cases[(s, e)] for s, e in zip(edges.source, edges.target, strict=True)])
     edges = edges[
         ["source", "target", "count", "cases", "wait_mean_s", "wait_total_s", "wait_median_s", "wait_p90_s"]
@@ -239,6 +241,47 @@ def _edges_from_successors(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
     con = log.engine.duckdb
     assert con is not None
     return con.execute(sql).df()
+
+
+#: :func:`_edges_from_pairs` of the ingested table projected on some activities (the
+#: parameter), each kept instance paired with the next kept one of its case by ``lead`` over
+#: the table's stored order, which is eid order (the gate's sort; tests/test_gate_speed.py): no
+#: sort and no join. ``disorder`` counts the rows whose next row has no larger eid (0 when
+#: the rows came in eid order); groups without a target are the cases' last instances.
+_PROJECTED_EDGES_SQL = """
+SELECT CAST(source AS VARCHAR) AS source, CAST(target AS VARCHAR) AS target, count,
+       wait_mean_s, wait_total_s, q[1] / 1000000.0 AS wait_median_s, q[2] / 1000000.0 AS wait_p90_s,
+       disorder
+FROM (
+  SELECT source, target, COUNT(*) AS count, AVG(wait_us) / 1000000.0 AS wait_mean_s,
+         SUM(wait_us) / 1000000.0 AS wait_total_s, QUANTILE_CONT(wait_us, [0.5, 0.9]) AS q,
+         COUNT(*) FILTER (WHERE next_eid <= eid) AS disorder
+  FROM (
+    SELECT eid, next_eid, source, CASE WHEN next_case = case_idx THEN next_activity END AS target,
+           CASE WHEN next_case = case_idx THEN
+             CASE WHEN next_t - end_us < 0 THEN 0 ELSE next_t - end_us END END AS wait_us
+    FROM (
+      SELECT eid, case_idx, end_us, __activity_code AS source, lead(eid) OVER () AS next_eid,
+             lead(case_idx) OVER () AS next_case, lead(__activity_code) OVER () AS next_activity,
+             lead(coalesce(start_us, end_us)) OVER () AS next_t
+      FROM events WHERE activity IN (SELECT unnest(?::VARCHAR[]))))
+  GROUP BY 1, 2)
+"""
+
+
+def _projected_edges_sql(log: EventLog, keep: list[str]) -> pd.DataFrame | None:
+    """The edges of the ingested table projected on ``keep`` in one scan
+    (:data:`_PROJECTED_EDGES_SQL`), the same numbers as the pairs of the filtered log bit for
+    bit (``tests/test_discovery.py``); None if the rows did not come in eid order (then the
+    pairs are not consecutive instances, and the caller joins them instead)."""
+    con = log.engine.duckdb
+    assert con is not None
+    df = con.execute(_PROJECTED_EDGES_SQL, [keep]).df()
+    if int(df["disorder"].sum()):
+        return None
+    edges = df[df.target.notna()].drop(columns="disorder").reset_index(drop=True)
+    # text as the source column is (a target column of NULLs only comes back as objects)
+    return edges.astype({"target": edges["source"].dtype})
 
 
 def _nodes_ibis(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
