@@ -246,8 +246,9 @@ def _edges_from_successors(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
 #: :func:`_edges_from_pairs` of the ingested table projected on some activities (the
 #: parameter), each kept instance paired with the next kept one of its case by ``lead`` over
 #: the table's stored order, which is eid order (the gate's sort; tests/test_gate_speed.py): no
-#: sort and no join. ``disorder`` counts the rows whose next row has no larger eid (0 when
-#: the rows came in eid order); groups without a target are the cases' last instances.
+#: sort and no join (the kept activities are a filter, not a join that could reorder the rows).
+#: ``disorder`` counts the rows whose next row has no larger eid (0 when the rows came in eid
+#: order); groups without a target are the cases' last instances.
 _PROJECTED_EDGES_SQL = """
 SELECT CAST(source AS VARCHAR) AS source, CAST(target AS VARCHAR) AS target, count,
        wait_mean_s, wait_total_s, q[1] / 1000000.0 AS wait_median_s, q[2] / 1000000.0 AS wait_p90_s,
@@ -264,7 +265,7 @@ FROM (
       SELECT eid, case_idx, end_us, __activity_code AS source, lead(eid) OVER () AS next_eid,
              lead(case_idx) OVER () AS next_case, lead(__activity_code) OVER () AS next_activity,
              lead(coalesce(start_us, end_us)) OVER () AS next_t
-      FROM events WHERE activity IN (SELECT unnest(?::VARCHAR[]))))
+      FROM events WHERE list_contains(?::VARCHAR[], activity)))
   GROUP BY 1, 2)
 """
 
