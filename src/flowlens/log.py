@@ -222,13 +222,6 @@ class EventLog:
 
     @cached_property
     def n_variants(self) -> int:
-        from flowlens.discovery.cases import case_stats
-
-        # DuckDB: the variant keys of the per-case table that variants and case durations read
-        # (computed once per log), not a second grouping of every event by case
-        stats = case_stats(self)
-        if stats is not None:
-            return int(stats.select("k1", "k2", "events").distinct().count().to_pandas())
         keys = variant_keys(self.table)
         return int(keys.select("k1", "k2", "n").distinct().count().to_pandas())
 

@@ -122,7 +122,8 @@ def projected_follows(log: EventLog, activities: Iterable[str]) -> DirectlyFollo
     [['a', 1], ['c', 1]]
     """
     keep = sorted(set(activities))
-    return log.memo("dfg:" + "\x00".join(keep), lambda: _projected_follows(log, keep))
+    # repr of the tuple: no two activity sets share a key, whatever characters the names hold
+    return log.memo(f"dfg:{tuple(keep)!r}", lambda: _projected_follows(log, keep))
 
 
 def _projected_follows(log: EventLog, keep: list[str]) -> DirectlyFollowsGraph:
