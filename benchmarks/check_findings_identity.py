@@ -1,15 +1,16 @@
 """Check that ``flowlens findings --json`` is byte-identical to a reference revision's.
 
-With ``--command analyze``, ``flowlens analyze LOG -o DIR --json`` instead: its stdout and
-``DIR/results.json`` (both runs write to the same DIR under ``--cache``, so the paths they
-print agree).
+With ``--command analyze``, ``flowlens analyze LOG -o DIR --json`` instead: its stdout,
+``DIR/results.json``, ``DIR/report.html`` and ``DIR/report.md`` (both runs write to the same DIR
+under ``--cache``, so the paths they print agree).
 
 Detector changes made for speed must not change a finding. This script extracts ``src/`` as it
 is at ``--ref`` (default ``main``; ``git archive``, so the working tree is not touched), runs
 ``flowlens findings LOG --json`` with it and with the working tree's ``src/`` on the same logs,
 and compares the bytes. The logs and their options are :data:`check_real_logs.LOGS` (the
 bank demo with the time-model options of the README's ``analyze``: time zone, cases,
-calendars, other work); the default set is the five the issue-14 checks use. The reference's
+calendars, other work), or a log's path (read with the default options); the default set is
+the five the issue-14 checks use. The reference's
 output is kept in ``--cache`` under the reference's commit, so a second check reruns only the
 working tree. Each run's CPU seconds (user + system, every thread, from ``os.wait4``) are
 printed beside it: on a shared machine a steadier measure than wall time.
@@ -21,6 +22,7 @@ Usage::
     PYTHONPATH=src .venv/bin/python benchmarks/check_findings_identity.py
     PYTHONPATH=src .venv/bin/python benchmarks/check_findings_identity.py --ref main sepsis demo
     PYTHONPATH=src .venv/bin/python benchmarks/check_findings_identity.py --command analyze purchasing
+    PYTHONPATH=src .venv/bin/python benchmarks/check_findings_identity.py --command analyze /tmp/stages_1e6_seed42.parquet
     cp -r src /tmp/snap && .venv/bin/python benchmarks/check_findings_identity.py --src /tmp/snap
 """
 
@@ -44,10 +46,17 @@ DEFAULT_LOGS = ("demo", "bpic2012", "bank-callcenter", "bpic2013-incidents", "se
 NOT_FINDINGS = ("--sla",)
 
 
+def log_args(name: str) -> list[str]:
+    """``check_real_logs.LOGS[name]``, or ``[name]`` for a log's path."""
+    if name not in LOGS and Path(name).is_file():
+        return [name]
+    return LOGS[name]
+
+
 def findings_args(name: str) -> list[str]:
-    """``check_real_logs.LOGS[name]`` without the options ``findings`` does not take."""
+    """:func:`log_args` without the options ``findings`` does not take."""
     out, skip = [], False
-    for a in LOGS[name]:
+    for a in log_args(name):
         if skip:
             skip = False
         elif a in NOT_FINDINGS:
@@ -60,7 +69,7 @@ def findings_args(name: str) -> list[str]:
 def run(src: Path, args: list[str], out: Path, report: Path | None = None) -> tuple[float, int]:
     """``flowlens findings ARGS --json`` with ``src`` first on the path, stdout to ``out``; CPU
     seconds and exit code. With ``report``: ``flowlens analyze ARGS -o REPORT --json``, and
-    its ``results.json`` appended to ``out``."""
+    its ``results.json``, ``report.html`` and ``report.md`` appended to ``out``."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     cmd = [sys.executable, "-m", "flowlens", "findings", *args, "--json"]
     if report is not None:
@@ -74,7 +83,8 @@ def run(src: Path, args: list[str], out: Path, report: Path | None = None) -> tu
         print(proc.stderr.read().decode(errors="replace")[-2000:], file=sys.stderr)
     if report is not None and code == 0:
         with out.open("ab") as fh:
-            fh.write((report / "results.json").read_bytes())
+            for name in ("results.json", "report.html", "report.md"):
+                fh.write((report / name).read_bytes())
     return usage.ru_utime + usage.ru_stime, code
 
 
@@ -97,7 +107,7 @@ def ref_src(ref: str, folder: Path) -> tuple[str, Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("logs", nargs="*", default=list(DEFAULT_LOGS), help=f"some of: {', '.join(LOGS)}")
+    ap.add_argument("logs", nargs="*", default=list(DEFAULT_LOGS), help=f"some of: {', '.join(LOGS)}; or a log's path")
     ap.add_argument("--ref", default="main", help="the reference revision (default main)")
     ap.add_argument(
         "--src",
@@ -123,9 +133,10 @@ def main() -> None:
     ok = True
     for name in a.logs:
         analyze = a.command == "analyze"
-        args = LOGS[name] if analyze else findings_args(name)
-        report = a.cache / f"analyze-{name}" if analyze else None
-        ref_out = a.cache / f"{sha[:12]}-{name}{'-analyze' if analyze else ''}.json"
+        args = log_args(name) if analyze else findings_args(name)
+        key = name if name in LOGS else Path(name).name  # a path: its file name
+        report = a.cache / f"analyze-{key}" if analyze else None
+        ref_out = a.cache / f"{sha[:12]}-{key}{'-analyze' if analyze else ''}.json"
         ref_cpu = None
         if not ref_out.exists():
             tmp = ref_out.with_suffix(".part")
@@ -135,7 +146,7 @@ def main() -> None:
                 ok = False
                 continue
             tmp.rename(ref_out)
-        with tempfile.TemporaryDirectory(prefix=f"findings-{name}-") as d:
+        with tempfile.TemporaryDirectory(prefix=f"findings-{key}-") as d:
             new_out = Path(d) / "findings.json"
             cpu, code = run(a.src.resolve(), args, new_out, report)
             same = code == 0 and new_out.read_bytes() == ref_out.read_bytes()

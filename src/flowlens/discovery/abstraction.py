@@ -27,10 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flowlens.discovery.dfg import DirectlyFollowsGraph, directly_follows
+from flowlens.discovery.dfg import DirectlyFollowsGraph, directly_follows, projected_follows
 from flowlens.errors import ConfigError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from flowlens.log import EventLog
 
 #: Path measure name -> edge column used to rank and to measure coverage.
@@ -110,8 +112,6 @@ def process_map(
     >>> sorted(m.nodes.activity), m.total_activities
     (['x', 'y', 'z'], 4)
     """
-    from flowlens.filters import filter_activities
-
     if path_measure not in PATH_MEASURES:
         raise ConfigError(f"unknown path measure '{path_measure}'; choose {' or '.join(PATH_MEASURES)}")
     for name, share in (("activity", activity_coverage), ("path", path_coverage)):
@@ -119,20 +119,16 @@ def process_map(
             raise ConfigError(f"{name} coverage must be in (0, 1], got {share}")
     if max_activities is not None and max_activities < 1:
         raise ConfigError(f"the map needs at least one activity, got max_activities={max_activities}")
-    t = log.table
-    counts = t.group_by("activity").aggregate(n=t.count()).to_pandas()
-    counts = counts.sort_values(["n", "activity"], ascending=[False, True], kind="stable")
+    whole = directly_follows(log)
+    counts = activity_counts(whole)
     share = counts["n"].cumsum() / counts["n"].sum()
     keep_n = int((share < activity_coverage - 1e-12).sum()) + 1
     if max_activities is not None:
         keep_n = min(keep_n, max_activities)
-    projected = log
     keep = counts["activity"].head(keep_n).tolist()
     keep += sorted({a for edge in keep_edges for a in edge} - set(keep) & set(counts["activity"]))
-    if len(keep) < len(counts):
-        projected = filter_activities(log, keep)
     shown = abstract_graph(
-        directly_follows(projected),
+        projected_follows(log, keep) if len(keep) < len(counts) else whole,
         path_coverage=path_coverage,
         measure=PATH_MEASURES[path_measure],
         keep_edges=keep_edges,
@@ -143,9 +139,25 @@ def process_map(
     return shown
 
 
+def activity_counts(graph: DirectlyFollowsGraph) -> pd.DataFrame:
+    """Instances per activity (activity, n), the most frequent first (ties by name): the
+    graph's node counts, so the map's activity steps need no count of their own.
+
+    >>> import pandas as pd
+    >>> g = DirectlyFollowsGraph(nodes=pd.DataFrame({"activity": ["b", "a"], "count": [2, 2]}),
+    ...     edges=pd.DataFrame(), start_activities=pd.DataFrame(), end_activities=pd.DataFrame())
+    >>> activity_counts(g).values.tolist()
+    [['a', 2], ['b', 2]]
+    """
+    counts = graph.nodes[["activity", "count"]].rename(columns={"count": "n"})
+    return counts.sort_values(["n", "activity"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
+
+
 def keep_all(graph: DirectlyFollowsGraph) -> AbstractedGraph:
     """The whole graph, as an :class:`AbstractedGraph`."""
     return abstract_graph(graph, path_coverage=1.0)
 
 
-__all__ = ["PATH_MEASURES", "AbstractedGraph", "abstract_graph", "keep_all", "process_map"]
+__all__ = ["PATH_MEASURES", "AbstractedGraph", "abstract_graph", "activity_counts", "keep_all", "process_map"]

@@ -23,7 +23,7 @@ Definitions:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,6 +98,60 @@ def pairs(table: ibis.Table) -> ibis.Table:
 def directly_follows(log: EventLog) -> DirectlyFollowsGraph:
     """Directly-follows graph of ``log`` with counts and edge waiting times."""
     return log.memo("dfg", lambda: _directly_follows(log))
+
+
+def projected_follows(log: EventLog, activities: Iterable[str]) -> DirectlyFollowsGraph:
+    """The directly-follows graph of ``log`` projected on ``activities`` (their instances kept,
+    the others left out, cases left empty gone): the same graph as
+    ``directly_follows(filter_activities(log, activities))``, number for number, memoised per
+    set of activities.
+
+    Only the edges need the events again: the kept activities' nodes are the whole log's
+    (the same instances), and the cases per edge and the start and end activities follow from
+    the whole log's variants projected on the kept activities (docs/methods.md 3.1). So each
+    step of the map's activity slider costs one query over the events, not a second set of
+    per-case statistics, variants and nodes of a filtered copy of the log.
+
+    >>> import flowlens, pandas as pd
+    >>> df = pd.DataFrame({"case": list("1112"), "activity": list("abca"),
+    ...     "timestamp": pd.date_range("2024-01-01", periods=4, freq="h")})
+    >>> g = projected_follows(flowlens.read_log(df), ["a", "c"])
+    >>> g.edges[["source", "target", "count", "cases"]].values.tolist()
+    [['a', 'c', 1, 1]]
+    >>> g.end_activities.values.tolist()
+    [['a', 1], ['c', 1]]
+    """
+    keep = sorted(set(activities))
+    # repr of the tuple: no two activity sets share a key, whatever characters the names hold
+    return log.memo(f"dfg:{tuple(keep)!r}", lambda: _projected_follows(log, keep))
+
+
+def _projected_follows(log: EventLog, keep: list[str]) -> DirectlyFollowsGraph:
+    from flowlens.discovery.variants import variants
+    from flowlens.filters import filter_activities
+
+    whole = directly_follows(log)
+    nodes = whole.nodes[whole.nodes.activity.isin(keep)].reset_index(drop=True)
+    proc = ["proc_mean_s", "proc_median_s", "proc_p90_s"]
+    if "proc_mean_s" in nodes and not nodes.proc_mean_s.notna().any():
+        # no kept instance has a start: the projected log has no start times (EventLog.has_start_times)
+        nodes = nodes.drop(columns=proc)
+    _, edge_cases, starts_c, ends_c = _counts_from_variants(variants(log), keep=keep)
+    edges = _projected_edges_sql(log, keep) if log.is_ingested_table() else None
+    if edges is None:
+        edges = _edges_from_pairs(pairs(filter_activities(log, keep).table), with_cases=False)
+    edges.insert(3, "cases", [edge_cases[(s, e)] for s, e in zip(edges.source, edges.target, strict=True)])
+    edges = edges[
+        ["source", "target", "count", "cases", "wait_mean_s", "wait_total_s", "wait_median_s", "wait_p90_s"]
+    ]
+    starts = pd.DataFrame({"activity": list(starts_c), "count": list(starts_c.values())})
+    ends = pd.DataFrame({"activity": list(ends_c), "count": list(ends_c.values())})
+    return DirectlyFollowsGraph(
+        nodes=nodes,
+        edges=_sorted(edges, ["source", "target"], by_count=False),
+        start_activities=_sorted(starts, ["count", "activity"]),
+        end_activities=_sorted(ends, ["count", "activity"]),
+    )
 
 
 def _directly_follows(log: EventLog) -> DirectlyFollowsGraph:
@@ -190,6 +244,48 @@ def _edges_from_successors(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
     return con.execute(sql).df()
 
 
+#: :func:`_edges_from_pairs` of the ingested table projected on some activities (the
+#: parameter), each kept instance paired with the next kept one of its case by ``lead`` over
+#: the table's stored order, which is eid order (the gate's sort; tests/test_gate_speed.py): no
+#: sort and no join (the kept activities are a filter, not a join that could reorder the rows).
+#: ``disorder`` counts the rows whose next row has no larger eid (0 when the rows came in eid
+#: order); groups without a target are the cases' last instances.
+_PROJECTED_EDGES_SQL = """
+SELECT CAST(source AS VARCHAR) AS source, CAST(target AS VARCHAR) AS target, count,
+       wait_mean_s, wait_total_s, q[1] / 1000000.0 AS wait_median_s, q[2] / 1000000.0 AS wait_p90_s,
+       disorder
+FROM (
+  SELECT source, target, COUNT(*) AS count, AVG(wait_us) / 1000000.0 AS wait_mean_s,
+         SUM(wait_us) / 1000000.0 AS wait_total_s, QUANTILE_CONT(wait_us, [0.5, 0.9]) AS q,
+         COUNT(*) FILTER (WHERE next_eid <= eid) AS disorder
+  FROM (
+    SELECT eid, next_eid, source, CASE WHEN next_case = case_idx THEN next_activity END AS target,
+           CASE WHEN next_case = case_idx THEN
+             CASE WHEN next_t - end_us < 0 THEN 0 ELSE next_t - end_us END END AS wait_us
+    FROM (
+      SELECT eid, case_idx, end_us, __activity_code AS source, lead(eid) OVER () AS next_eid,
+             lead(case_idx) OVER () AS next_case, lead(__activity_code) OVER () AS next_activity,
+             lead(coalesce(start_us, end_us)) OVER () AS next_t
+      FROM events WHERE list_contains(?::VARCHAR[], activity)))
+  GROUP BY 1, 2)
+"""
+
+
+def _projected_edges_sql(log: EventLog, keep: list[str]) -> pd.DataFrame | None:
+    """The edges of the ingested table projected on ``keep`` in one scan
+    (:data:`_PROJECTED_EDGES_SQL`), the same numbers as the pairs of the filtered log bit for
+    bit (``tests/test_discovery.py``); None if the rows did not come in eid order (then the
+    pairs are not consecutive instances, and the caller joins them instead)."""
+    con = log.engine.duckdb
+    assert con is not None
+    df = con.execute(_PROJECTED_EDGES_SQL, [keep]).df()
+    if int(df["disorder"].sum()):
+        return None
+    edges = df[df.target.notna()].drop(columns="disorder").reset_index(drop=True)
+    # text as the source column is (a target column of NULLs only comes back as objects)
+    return edges.astype({"target": edges["source"].dtype})
+
+
 def _nodes_ibis(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
     """Instances per activity and their processing times: any table, any engine."""
     t = log.table
@@ -225,10 +321,12 @@ def _nodes_sql(log: EventLog, *, with_cases: bool) -> pd.DataFrame:
 
 
 def _counts_from_variants(
-    vt: pd.DataFrame,
+    vt: pd.DataFrame, *, keep: Iterable[str] | None = None
 ) -> tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int], dict[str, int]]:
     """Cases per activity and per directly-follows pair, and cases per start and end activity,
     from the variants (each variant's count added once per activity or pair it contains).
+    With ``keep``, of the variants projected on those activities (the others left out of each
+    sequence, as :func:`flowlens.filters.filter_activities` leaves them out of each case).
 
     Vectorised over the variants' activities (no loop per variant).
 
@@ -238,6 +336,8 @@ def _counts_from_variants(
     (True, True)
     >>> starts, ends
     ({'a': 5}, {'a': 3, 'c': 2})
+    >>> _counts_from_variants(vt, keep=["b", "c"])
+    ({'b': 3, 'c': 2}, {}, {'b': 3, 'c': 2}, {'b': 3, 'c': 2})
     """
     import numpy as np
 
@@ -246,9 +346,15 @@ def _counts_from_variants(
         return {}, {}, {}, {}
     counts = vt["count"].to_numpy(dtype="int64")
     lens = np.fromiter(map(len, seqs), dtype="int64", count=len(seqs))
-    codes, names = pd.factorize(pd.Series(list(itertools.chain.from_iterable(seqs)), dtype=object))
-    codes = codes.astype("int64")
+    tokens = pd.Series(list(itertools.chain.from_iterable(seqs)), dtype=object)
     vid = np.repeat(np.arange(len(seqs), dtype="int64"), lens)
+    if keep is not None:
+        kept = tokens.isin(list(keep)).to_numpy()
+        tokens, vid = tokens[kept], vid[kept]
+        if not len(vid):
+            return {}, {}, {}, {}
+    codes, names = pd.factorize(tokens)
+    codes = codes.astype("int64")
     k = len(names)  # pair (a, b) is the number a * k + b
 
     def per(keys: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,13 +366,14 @@ def _counts_from_variants(
     node_keys, node_n = per(codes, vid)
     same = vid[1:] == vid[:-1]
     pair_keys, pair_n = per((codes[:-1] * k + codes[1:])[same], vid[1:][same])
-    first = np.r_[0, np.cumsum(lens)[:-1]]
-    last = first + lens - 1
+    # each (projected) variant's first and last activity: where the variant number changes
+    first = np.flatnonzero(np.r_[True, ~same])
+    last = np.r_[first[1:] - 1, len(vid) - 1]
     nodes = {names[c]: int(n) for c, n in zip(node_keys, node_n, strict=True)}
     edges = {(names[p // k], names[p % k]): int(n) for p, n in zip(pair_keys, pair_n, strict=True)}
 
     def ends_at(idx: np.ndarray) -> dict[str, int]:
-        sums = pd.Series(counts).groupby(codes[idx]).sum()
+        sums = pd.Series(counts[vid[idx]]).groupby(codes[idx]).sum()
         return {names[c]: int(n) for c, n in sums.items()}
 
     return nodes, edges, ends_at(first), ends_at(last)

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from flowlens.discovery.abstraction import AbstractedGraph, abstract_graph, process_map
+from flowlens.discovery.abstraction import AbstractedGraph, abstract_graph, activity_counts, process_map
+from flowlens.discovery.dfg import directly_follows
 from flowlens.i18n import _
 from flowlens.render.dot import render
 from flowlens.render.svg import SVG_NS, clean_svg
@@ -102,14 +103,6 @@ class MapStates:
         return script_json(self.data)
 
 
-def _activity_counts(log: EventLog) -> pd.DataFrame:
-    t = log.table
-    counts = t.group_by("activity").aggregate(n=t.count()).to_pandas()
-    return counts.sort_values(["n", "activity"], ascending=[False, True], kind="stable").reset_index(
-        drop=True
-    )
-
-
 def _levels(counts: pd.DataFrame, max_activities: int) -> list[tuple[float, int]]:
     """(coverage, activities kept) of each activity slider step, by fewer activities first;
     coverages that keep the same activities are one step (the largest coverage names it)."""
@@ -170,7 +163,7 @@ def map_states(
     from flowlens.analysis.waiting import CAUSES
     from flowlens.report.causes import LABELS
 
-    counts = _activity_counts(log)
+    counts = activity_counts(directly_follows(log))
     levels = _levels(counts, max_activities)
     names = counts["activity"].tolist()
     index = {a: i for i, a in enumerate(names)}
