@@ -494,3 +494,17 @@ def test_times_that_are_no_instant_are_quarantined(
     assert log.quality.quarantine_reasons == {"unparseable timestamp": 2}
     assert log.quarantine().source_row.tolist() == [3, 4]
     assert log.summary().start.startswith("2024-03-01T09:00")
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "Pacific/Niue", "UTC"])
+def test_times_at_the_calendars_ends_are_quarantined_in_every_zone(tmp_path: Path, tz: str) -> None:
+    """A time that some zone would write outside the years 1-9999 ('9999-12-31' as a banking
+    system's 'no date') is quarantined, so the summary in the log's zone can still be written."""
+    path = tmp_path / "log.csv"
+    rows = [("1", "a", "2024-03-01 09:00:00"), ("1", "b", "2024-03-01 10:00:00")]
+    rows += [("2", "a", "9999-12-31 23:59:59"), ("3", "a", "0001-01-01 00:00:00")]
+    path.write_text("case,activity,timestamp\n" + "".join(f"{c},{a},{t}\n" for c, a, t in rows))
+    log = flowlens.read_log(path, tz=tz)
+    assert log.quality.quarantine_reasons == {"unparseable timestamp": 2}
+    s = log.summary()
+    assert s.start.startswith("2024-03-01T09:00") and s.end.startswith("2024-03-01T10:00")

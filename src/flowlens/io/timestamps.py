@@ -27,9 +27,13 @@ from flowlens.errors import ConfigError, InputError
 
 _TIME_PARTS = ("%H:%M:%S.%f", "%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p")
 _EPOCH = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}
-#: The instants a time may be (UTC microseconds): the years 1 to 9999, which every output (ISO
-#: text, Python's datetime) can write; the gate quarantines the others as unparseable.
-MIN_US, MAX_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+#: The instants a time may be (UTC microseconds): those every output (ISO text, Python's
+#: datetime) can write in every zone, i.e. the years 1 to 9999 less 14 hours at each end (the
+#: largest UTC offsets), since times are written in the log's zone and 9999-12-31 23:00 UTC is
+#: already the year 10000 in Shanghai. The gate quarantines the others as unparseable.
+_ZONE_MARGIN_US = 14 * 3_600_000_000
+MIN_US = -62_135_596_800_000_000 + _ZONE_MARGIN_US
+MAX_US = 253_402_300_799_999_999 - _ZONE_MARGIN_US
 
 
 def special_word(text: str, us: str) -> str:
