@@ -107,7 +107,9 @@ def ref_src(ref: str, folder: Path) -> tuple[str, Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("logs", nargs="*", default=list(DEFAULT_LOGS), help=f"some of: {', '.join(LOGS)}; or a log's path")
+    ap.add_argument(
+        "logs", nargs="*", default=list(DEFAULT_LOGS), help=f"some of: {', '.join(LOGS)}; or a log's path"
+    )
     ap.add_argument("--ref", default="main", help="the reference revision (default main)")
     ap.add_argument(
         "--src",
