@@ -10,13 +10,11 @@ import pandas as pd
 from flowlens.analysis.bottlenecks.grid import NOMINAL_US, period_starts, time_grid
 from flowlens.analysis.bottlenecks.ranking import NO_TEAM, check_level
 from flowlens.errors import ConfigError
-from flowlens.timing.business import DAY_US, BusinessClock
+from flowlens.timing.business import BusinessClock
 from flowlens.timing.enablement import drop_tables
 from flowlens.timing.model import with_calendar_column
 
 if TYPE_CHECKING:
-    import ibis
-
     from flowlens.timing.calendars import CalendarSet, WorkCalendar
     from flowlens.timing.model import TimeModel
 
@@ -48,40 +46,6 @@ def _working_us(cal: WorkCalendar, t1: np.ndarray, t2: np.ndarray) -> np.ndarray
         return np.where(i >= 0, cum[j] + inside, 0)
 
     return np.maximum(clock(t2) - clock(t1), 0)
-
-
-def _busy_sums(spans: ibis.Table, clock: BusinessClock, by: list[str]) -> ibis.Table:
-    """Per group ``by`` of ``spans`` (columns ``calendar``, ``cs``, ``ce``): ``busy``, the sum of
-    ce - cs, and ``busy_in``, the sum of B(ce) - B(cs) in each span's calendar.
-
-    B(t) = base(day of t) + the part of the day's working intervals before t
-    (:class:`~flowlens.timing.business.BusinessClock`). Summed over a group, that is one base
-    lookup per span end and one row per (span end, working interval of its day), so nothing is
-    keyed or joined back per span: at 10^8 spans, clocking each end by its own key and joining
-    the two back held several event-sized hash tables at once and ran out of memory.
-    """
-    import ibis
-
-    days = ibis.memtable(clock.days)
-    x = spans.select(*by, "calendar", "cs", "ce")
-    x = x.mutate(bk_s=(x.cs / DAY_US).floor().cast("int64"), bk_e=(x.ce / DAY_US).floor().cast("int64"))
-    d_s = days.select(bk_s="bucket", calendar="calendar", base_s="base_us")
-    d_e = days.select(bk_e="bucket", calendar="calendar", base_e="base_us")
-    # left joins: a span whose day the clock lacks has no working time (as a null B(t) had)
-    x = x.left_join(d_s, ["bk_s", "calendar"]).select(*x.columns, "base_s")
-    x = x.left_join(d_e, ["bk_e", "calendar"]).select(*x.columns, "base_e")
-    bases = x.select(*by, raw=x.ce - x.cs, v=x.base_e - x.base_s)
-    # each end with its day's working intervals: + the part before ce, - the part before cs
-    ivs = ibis.memtable(clock.intervals)
-    ends = x.select(*by, "calendar", t="ce", bk="bk_e", sign=ibis.literal(1, "int64")).union(
-        x.select(*by, "calendar", t="cs", bk="bk_s", sign=ibis.literal(-1, "int64")), distinct=False
-    )
-    p = ends.join(ivs, [ends.bk == ivs.bucket, ends.calendar == ivs.calendar])
-    parts = p.select(
-        *by, raw=ibis.literal(0, "int64"), v=p.sign * ibis.least((p.t - p.a).clip(lower=0), p.b - p.a)
-    )
-    both = bases.union(parts, distinct=False)
-    return both.group_by(by).aggregate(busy=both.raw.sum(), busy_in=both.v.sum())
 
 
 def utilisation(
@@ -216,10 +180,12 @@ def utilisation(
     if clock is not None:
         j = tm.log.engine.materialize(j, prefix="fl_busy")
         stored.append(j)
-        busy = _busy_sums(j, clock, [*keys, "p_k"])
+        sums = clock.span_sums(j, by=[*keys, "p_k"], start="cs", end="ce", calendar_col="calendar")
+        busy = sums.to_pandas().rename(columns={"elapsed_us": "busy", "working_us": "busy_in"})
     else:
-        busy = j.group_by([*keys, "p_k"]).aggregate(busy=(j.ce - j.cs).sum(), busy_in=(j.ce - j.cs).sum())
-    busy = busy.to_pandas().rename(columns={"p_k": "k"})
+        busy = j.group_by([*keys, "p_k"]).aggregate(busy=(j.ce - j.cs).sum()).to_pandas()
+        busy["busy_in"] = busy["busy"]
+    busy = busy.rename(columns={"p_k": "k"})
     drop_tables(tm.log, *stored)
 
     # available: the unit's calendar over each period clipped to its active span
