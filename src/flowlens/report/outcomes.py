@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import ibis
+
     from flowlens.timing.model import TimeModel
 
 #: A case whose customer lead time is under this (seconds) was answered without anyone
@@ -203,13 +205,32 @@ def case_outcomes(
 ) -> Outcomes:
     """The funnel, outcomes and instant cases of ``tm``'s log (module docstring); with
     ``processes`` (case_id, process) outcomes and funnels are per process."""
-    import ibis
+    from flowlens.timing.enablement import drop_tables
 
     inst = tm.instances
     steps = sorted(set(outcome_steps))
     c = tm.cases.select("case_idx", "case_id", lead=tm.cases.customer_lead_us / 1e6).to_pandas()
     c = c.sort_values("case_idx", kind="stable").reset_index(drop=True)
-    per = inst.group_by(["case_idx", "activity"]).aggregate(n=inst.count(), pos=inst.pos.min())
+    # One row per case and step, stored once: every count below reads it, and its aggregate
+    # over all instances is the one large hash table here (at 10^8 events it does not fit a
+    # 6 GB limit in one piece; the engine computes a stored table slice by slice of cases).
+    per = tm.log.engine.materialize(
+        inst.group_by(["case_idx", "activity"]).aggregate(
+            n=inst.count(), pos=inst.pos.min(), last_pos=inst.pos.max()
+        ),
+        prefix="fl_case_steps",
+    )
+    try:
+        return _outcomes(per, c, steps, processes)
+    finally:
+        drop_tables(tm.log, per)
+
+
+def _outcomes(per: ibis.Table, c: pd.DataFrame, steps: list[str], processes: pd.DataFrame | None) -> Outcomes:
+    """:func:`case_outcomes` from the stored (case, step) table ``per`` (occurrences, first
+    and last position) and the cases ``c`` (case_idx, case_id, lead in seconds)."""
+    import ibis
+
     once = per.group_by("activity").aggregate(
         cases=per.count(), once=(per.n == 1).cast("int64").sum(), first=(per.pos == 0).cast("int64").sum()
     )
@@ -246,11 +267,9 @@ def case_outcomes(
         order = {str(r.b_act): float(r.s) / float(r.k) for r in st.itertuples(index=False)}
     else:
         order = {}
-    # a case's outcome: the outcome of its last outcome step
-    outs = inst.filter(inst.activity.isin(steps or ["\x00"]))
-    w = ibis.window(group_by=outs.case_idx, order_by=ibis.desc(outs.pos))
-    last = outs.select("case_idx", "activity", r=ibis.row_number().over(w))
-    last = last.filter(last.r == 0).select("case_idx", "activity").to_pandas()
+    # a case's outcome: the outcome of its last outcome step (positions are unique in a case)
+    outs = per.filter(per.activity.isin(steps or ["\x00"]))
+    last = outs.group_by("case_idx").aggregate(activity=outs.activity.argmax(outs.last_pos)).to_pandas()
     proc_of = None
     if processes is not None:
         proc_of = (
