@@ -176,17 +176,12 @@ def test_findings_identical(analysed) -> None:
     assert_same(a, b, "findings")
 
 
-def loops_log() -> flowlens.EventLog:
-    """The small logs the detector tests build, in one log: test_engine_tables' 40 cases (a
-    repeated check, a ping-pong between clerks, customers: the rework, ping-pong, journey and
-    no-effect detectors all store tables) and the cases receipt has none of (ping-pong between
-    teams, customer wait loops, idle statuses; tests/findings). One log, so that Spark runs the
-    time model and the detectors once for both claims below (each run is ~50 CPU s of Spark's
-    fixed cost per query, whatever the log's size)."""
-    from findings._rework_data import T0
+def test_customer_loop_and_ping_pong_findings_identical() -> None:
+    """The detectors receipt has no case for (ping-pong between teams, customer wait loops,
+    idle statuses) on the small logs their own tests build (tests/findings)."""
+    from findings._rework_data import log_from, run
     from findings.test_customer_loops import document_rows, status_rows
     from findings.test_pingpong import bounce_rows, hop_rows
-    from test_engine_tables import loop_frame
 
     rows = bounce_rows()
     rows += [(*r, "kyc") for i in range(10) for r in document_rows(f"d{i}", 2)]
@@ -194,58 +189,17 @@ def loops_log() -> flowlens.EventLog:
     for i in range(3):
         rows += [r[:6] for r in hop_rows(f"p{i}", ["L1", "L2", "L1", "L2", "L1"])]
         rows += [r[:6] for r in hop_rows(f"u{i}", ["L1", "L2", "L1"])]
-    teams = pd.DataFrame(rows, columns=["case_id", "activity", "resource", "s", "e", "team"])
-    t0 = T0.tz_localize("UTC")
-    teams["start"] = t0 + pd.to_timedelta(teams.pop("s"), unit="min")
-    teams["end"] = t0 + pd.to_timedelta(teams.pop("e"), unit="min")
-    return flowlens.read_log(pd.concat([loop_frame(), teams], ignore_index=True))
+    log = log_from(rows, extra=["team"])
 
-
-@pytest.fixture(scope="module")
-def loops() -> dict[str, dict[str, object]]:
-    """Per engine, on :func:`loops_log`: the findings report of find_wastes, the raw findings
-    of the rework, ping-pong and customer-loop detectors (before ranking, which leaves rare
-    ones out) from the same context, and (Spark) the flowlens views the run left once its
-    context is closed (find_wastes closes a context it makes the same way)."""
-    from findings._rework_data import DETECTORS
-    from flowlens.findings.api import find_wastes
-    from flowlens.findings.context import FindingContext
-
-    duck = loops_log()
-    out: dict[str, dict[str, object]] = {}
-    for log in (duck, duck.to_engine("spark")):
-        before = _views(log)
-        ctx = FindingContext(log, resamples=50)
-        report = find_wastes(log, ctx=ctx)
-        raw = [f for det in DETECTORS for f in det(ctx)]
-        ctx.close()
-        out[log.engine.name] = {"report": report, "raw": raw, "made": _views(log) - before}
-    return out
-
-
-def _views(log: flowlens.EventLog) -> set[str]:
-    """The temporary views of a Spark log's session (none on DuckDB)."""
-    if log.engine.name != "spark":
-        return set()
-    return {t.name for t in log.engine.backend._session.catalog.listTables() if t.isTemporary}
-
-
-def test_customer_loop_and_ping_pong_findings_identical(loops) -> None:
-    """The detectors receipt has no case for (ping-pong between teams, customer wait loops,
-    idle statuses), and every detector's ranked findings, on the detector tests' small logs."""
-
-    def summary(found):  # type: ignore[no-untyped-def]
+    def summary(lg):  # type: ignore[no-untyped-def]
+        found = run(lg)
         return sorted(
             (f.kind, f.title, round(f.customer_time_s, 3), tuple(sorted(f.per_case_s.items()))) for f in found
         )
 
-    duck = summary(loops["duckdb"]["raw"])
+    duck = summary(log)
     assert {k for k, *_ in duck} >= {"ping_pong", "customer_wait_loop", "idle_status"}
-    assert summary(loops["spark"]["raw"]) == duck
-    a, b = (loops[e]["report"].to_dict(all_cases=True) for e in ("duckdb", "spark"))
-    for d in (a, b):
-        d["detectors"] = [{k: v for k, v in det.items() if k != "seconds"} for det in d["detectors"]]
-    assert_same(a, b, "findings")
+    assert summary(log.to_engine("spark")) == duck
 
 
 def test_two_spark_logs_keep_their_own_stored_tables(shared_logs) -> None:
@@ -260,13 +214,19 @@ def test_two_spark_logs_keep_their_own_stored_tables(shared_logs) -> None:
     assert b.count().to_pyarrow().as_py() == second.n_events
 
 
-def test_find_wastes_drops_its_intermediate_views_on_spark(loops) -> None:
+def test_find_wastes_drops_its_intermediate_views_on_spark() -> None:
     """Spark's materialised tables are checkpointed views: the detectors drop theirs (methods
     4.1) as on DuckDB, so their blocks do not stay on the executors till the end."""
-    from test_engine_tables import KEPT
+    from flowlens.findings.api import find_wastes
+    from test_engine_tables import KEPT, loop_log
 
-    assert loops["spark"]["report"].detectors
-    left = sorted(re.sub(r"_\d+$", "", name) for name in loops["spark"]["made"] if name.startswith("fl_"))
+    log = loop_log().to_engine("spark")
+    session = log.engine.backend._session
+    before = {t.name for t in session.catalog.listTables() if t.isTemporary}
+    report = find_wastes(log, resamples=50)
+    assert report.detectors
+    made = {t.name for t in session.catalog.listTables() if t.isTemporary} - before
+    left = sorted(re.sub(r"_\d+$", "", name) for name in made if name.startswith("fl_"))
     assert set(left) <= KEPT - {"fl_sla"}, left
     assert left.count("fl_instances") == 1 and left.count("fl_cases") == 1
 

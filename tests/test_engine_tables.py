@@ -32,12 +32,6 @@ def engine_tables(log: flowlens.EventLog) -> list[str]:
 def loop_log() -> flowlens.EventLog:
     """40 cases with a repeated check, a ping-pong between two clerks and a customer column:
     the rework, ping-pong, journey and no-effect detectors all store tables."""
-    return flowlens.read_log(loop_frame())
-
-
-def loop_frame() -> pd.DataFrame:
-    """The events of :func:`loop_log` (columns case_id, activity, resource, customer_id,
-    channel, start, end; times in UTC)."""
     rows = []
     t0 = pd.Timestamp("2024-02-05 09:00", tz="UTC")
     for c in range(40):
@@ -58,7 +52,7 @@ def loop_frame() -> pd.DataFrame:
                 }
             )
             t += pd.Timedelta(minutes=50)
-    return pd.DataFrame(rows)
+    return flowlens.read_log(pd.DataFrame(rows))
 
 
 def test_find_wastes_drops_the_tables_of_the_context_it_made() -> None:
