@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,13 +69,24 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def old_report(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
-    """A log and a folder holding the report of a first run."""
-    log = small_log(tmp_path / "ev.csv")
-    out = tmp_path / "rep"
-    res = run("analyze", str(log), "-o", str(out), "--quick")
+@pytest.fixture(scope="module")
+def first_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A log and the folder of its report from a first run (one ``flowlens analyze`` process,
+    ~4 CPU s, for the module)."""
+    d = tmp_path_factory.mktemp("first_report")
+    log = small_log(d / "ev.csv")
+    res = run("analyze", str(log), "-o", str(d / "rep"), "--quick")
     assert res.returncode == 0, res.stderr
+    return log, d / "rep"
+
+
+@pytest.fixture
+def old_report(first_report: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A log and a folder holding the report of a first run: copies of :func:`first_report`'s
+    (every byte and time stamp), each test's own to overwrite, kill and swap."""
+    log, out = tmp_path / "ev.csv", tmp_path / "rep"
+    shutil.copy2(first_report[0], log)
+    shutil.copytree(first_report[1], out)
     return log, out, digest(out)
 
 

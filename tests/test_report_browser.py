@@ -15,6 +15,7 @@ import pytest
 import flowlens
 from flowlens.errors import EngineError
 from flowlens.report.build import ReportOptions, build_report
+from flowlens.report.document import Report
 from flowlens.report.pdf import FLAGS
 from flowlens.report.screenshots import MARGIN
 
@@ -63,9 +64,14 @@ def _log() -> flowlens.EventLog:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def built() -> Report:
+    return build_report(_log(), ReportOptions(resamples=100, title="开户流程报告"))
+
+
+@pytest.fixture(scope="module")
+def written(built: Report, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _chromium()
-    report = build_report(_log(), ReportOptions(resamples=100, title="开户流程报告"))
+    report = built
     out = tmp_path_factory.mktemp("browser") / "report"
     paths = report.write(out, pdf=True, png=True, screenshots=True)
     # in page order: the body, then the appendix
@@ -239,14 +245,13 @@ def test_pdf_pages(written) -> None:  # type: ignore[no-untyped-def]
     assert len(pages) >= len(written["sections"]) + 1
 
 
-def test_outputs_are_byte_identical(tmp_path: Path) -> None:
+def test_outputs_are_byte_identical(built: Report, written: dict[str, Path], tmp_path: Path) -> None:
     """Chromium's prints and pictures of one report are the same bytes each time (the report
-    itself is the same for the same inputs and seed: tests/test_report.py)."""
-    _chromium()
-    report = build_report(_log(), ReportOptions(deep=False))
-    a = report.write(tmp_path / "a", pdf=True, png=True, screenshots=True)
-    b = report.write(tmp_path / "b", pdf=True, png=True, screenshots=True)
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    itself is the same for the same inputs and seed: tests/test_report.py): the module's
+    report written a second time."""
+    first = written["report"].parent
+    b = built.write(tmp_path / "b", pdf=True, png=True, screenshots=True)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert {
         "report.pdf",
         "report.md",
@@ -257,9 +262,10 @@ def test_outputs_are_byte_identical(tmp_path: Path) -> None:
         "screenshots/map.png",
         "screenshots/recommendations.png",
     } <= {f.as_posix() for f in files}
+    assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     for f in files:
-        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
-    assert a["pdf"].read_bytes().startswith(b"%PDF-") and b["pdf"].is_file()
+        assert (first / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    assert written["pdf"].read_bytes().startswith(b"%PDF-") and b["pdf"].is_file()
 
 
 def test_a_missing_chromium_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -276,7 +282,7 @@ def test_a_missing_chromium_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
 def test_screenshots_of_a_report_with_recommendations(tmp_path: Path) -> None:
     """The recommendations picture is the section with that id wherever it is, and a report
     without a map has no map picture."""
-    from flowlens.report.document import Report, Section
+    from flowlens.report.document import Section
 
     _chromium()
     keys = "cases end engine flowlens_version seed source_name source_sha256 start timezone"
