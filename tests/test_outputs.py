@@ -77,6 +77,7 @@ def first_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     log = small_log(d / "ev.csv")
     res = run("analyze", str(log), "-o", str(d / "rep"), "--quick")
     assert res.returncode == 0, res.stderr
+    assert leftovers(d) == []  # the first run, into a new folder, leaves nothing beside it
     return log, d / "rep"
 
 
