@@ -65,17 +65,18 @@ def _log() -> flowlens.EventLog:
 
 @pytest.fixture(scope="module")
 def built() -> Report:
+    """The module's deep report, built once: :func:`written` writes it, and the byte-identity
+    test writes it a second time (no test writes into :func:`written`'s folder)."""
     return build_report(_log(), ReportOptions(resamples=100, title="开户流程报告"))
 
 
 @pytest.fixture(scope="module")
 def written(built: Report, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _chromium()
-    report = built
     out = tmp_path_factory.mktemp("browser") / "report"
-    paths = report.write(out, pdf=True, png=True, screenshots=True)
+    paths = built.write(out, pdf=True, png=True, screenshots=True)
     # in page order: the body, then the appendix
-    ordered = sorted(report.sections, key=lambda s: s.appendix)
+    ordered = sorted(built.sections, key=lambda s: s.appendix)
     paths["sections"] = [(s.id, s.title) for s in ordered]  # type: ignore[assignment]
     return paths
 
