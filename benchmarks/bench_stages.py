@@ -348,6 +348,7 @@ def child_main(args: argparse.Namespace) -> None:
         argv += ["--threads", str(args.threads)] if args.threads else []
         out["running"] = "analyze"
         save()
+        tables = None
         if args.list_tables:
             from table_trace import trace_report_sections
 
